@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Kernels are compiled with optimisation even in debug builds so the test suite
+// can run real forward passes; correctness checks stay in tests.
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+
+let package = Package(
+    name: "Jeton",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "jeton", targets: ["Jeton"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
+        .target(name: "GGUF"),
+        .target(name: "Kernels", dependencies: ["GGUF"], swiftSettings: kernelFlags),
+        .target(name: "Tokenizer"),
+        .target(name: "Model", dependencies: ["GGUF", "Kernels", "Tokenizer"], swiftSettings: kernelFlags),
+        .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"]),
+        .executableTarget(name: "Jeton", dependencies: [
+            "GGUF", "Kernels", "Tokenizer", "Model", "HTTP",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Kernels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "GGUF", "Kernels", "Tokenizer"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

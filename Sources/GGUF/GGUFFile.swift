@@ -1,0 +1,85 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A GGUF file mapped read-only into memory. Tensor data is never copied: views
+/// point into the mapping, which lives as long as this object.
+public final class GGUFFile: @unchecked Sendable {
+    public let path: String
+    public let header: GGUFParser.Header
+    public var metadata: [String: GGUFValue] { header.metadata }
+    public var tensors: [GGUFTensorInfo] { header.tensors }
+    public var version: UInt32 { header.version }
+    public let fileSize: Int
+
+    private let mapping: UnsafeMutableRawPointer?
+    private let tensorIndex: [String: Int]
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw GGUFError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw GGUFError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw GGUFError.cannotOpen(path: path, reason: "not a regular file") }
+        let size = Int(st.st_size)
+        fileSize = size
+        guard size > 0 else { throw GGUFError.truncated(what: "magic", offset: 0, needed: 4, available: 0) }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw GGUFError.cannotOpen(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
+        }
+        mapping = p
+        var parser = GGUFParser(UnsafeRawBufferPointer(start: p, count: size))
+        do {
+            header = try parser.parse()
+        } catch {
+            munmap(p, size)
+            throw error
+        }
+        var index: [String: Int] = [:]
+        for (i, t) in header.tensors.enumerated() { index[t.name] = i }
+        tensorIndex = index
+    }
+
+    deinit {
+        if let m = mapping { munmap(m, fileSize) }
+    }
+
+    public func tensorInfo(_ name: String) -> GGUFTensorInfo? {
+        tensorIndex[name].map { header.tensors[$0] }
+    }
+
+    /// Raw bytes of a tensor, valid while this file is alive.
+    public func data(of info: GGUFTensorInfo) -> UnsafeRawPointer {
+        UnsafeRawPointer(mapping!).advanced(by: header.dataOffset + info.offset)
+    }
+
+    /// Asks the kernel to read the tensor data ahead (weights are then warm).
+    public func adviseWillNeed() {
+        guard let m = mapping else { return }
+        _ = madvise(m, fileSize, MADV_WILLNEED)
+    }
+
+    // MARK: - typed metadata access for model loaders
+
+    public func int(_ key: String) throws -> Int {
+        guard let v = metadata[key] else { throw GGUFError.missingKey(key) }
+        guard let i = v.intValue else { throw GGUFError.wrongValueType(key: key, expected: "an integer") }
+        return i
+    }
+
+    public func float(_ key: String) throws -> Float {
+        guard let v = metadata[key] else { throw GGUFError.missingKey(key) }
+        guard let f = v.floatValue else { throw GGUFError.wrongValueType(key: key, expected: "a number") }
+        return f
+    }
+
+    public func string(_ key: String) throws -> String {
+        guard let v = metadata[key] else { throw GGUFError.missingKey(key) }
+        guard let s = v.stringValue else { throw GGUFError.wrongValueType(key: key, expected: "a string") }
+        return s
+    }
+}

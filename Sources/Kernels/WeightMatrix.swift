@@ -1,0 +1,27 @@
+import GGUF
+
+/// A quantized weight matrix viewed in place in the mapped file: `rows` rows
+/// (output features) of `cols` elements (input features), each row `rowBytes` long.
+public struct WeightMatrix: @unchecked Sendable {
+    public let type: GGMLType
+    public let data: UnsafeRawPointer
+    public let rows: Int
+    public let cols: Int
+    public let rowBytes: Int
+
+    public init(type: GGMLType, data: UnsafeRawPointer, rows: Int, cols: Int) {
+        self.type = type
+        self.data = data
+        self.rows = rows
+        self.cols = cols
+        self.rowBytes = type.byteCount(elements: cols) ?? 0
+    }
+
+    @inline(__always) public func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
+
+    /// Dequantizes one row into `out[0..<cols]`.
+    @inline(__always) public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        // Types are checked with Dequantize.supports when the model loads.
+        try? Dequantize.row(type, row(r), count: cols, into: out)
+    }
+}

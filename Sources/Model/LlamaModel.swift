@@ -1,0 +1,148 @@
+import GGUF
+import Kernels
+
+/// The llama forward pass over a batch of token runs from many sequences at once.
+/// All tokens of a step go through each weight matrix together ([nTokens, dim]
+/// activations), so weights are read once per step; attention reads each
+/// sequence's own blocks of the shared paged cache.
+public final class LlamaModel: @unchecked Sendable {
+    public let config: ModelConfig
+    public let weights: ModelWeights
+    public let pool: ThreadPool
+    let rope: Rope
+
+    public init(config: ModelConfig, weights: ModelWeights, threads: Int) {
+        self.config = config
+        self.weights = weights
+        self.pool = ThreadPool(threads: threads)
+        self.rope = Rope(layout: config.ropeLayout, dimensions: config.ropeDims, base: config.ropeBase)
+    }
+
+    /// Makes KV storage for `tokens` token slots in blocks of `blockSize`.
+    public func makeCacheStorage(tokens: Int, blockSize: Int = 16) -> KVCacheStorage {
+        KVCacheStorage(layers: config.layers, kvDim: config.kvDim, blockSize: blockSize,
+                       blockCount: (tokens + blockSize - 1) / blockSize)
+    }
+
+    /// Runs the batch, writing keys/values into `cache`, and returns logits
+    /// [Σ logit rows, vocab] in batch order (per sequence: none, its last token, or all).
+    public func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float] {
+        let c = config
+        let n = batch.reduce(0) { $0 + $1.tokens.count }
+        guard n > 0 else { return [] }
+
+        // Where each flattened token comes from: sequence index and position.
+        var seqOf = [Int](repeating: 0, count: n)
+        var posOf = [Int](repeating: 0, count: n)
+        var t = 0
+        for (s, seq) in batch.enumerated() {
+            let end = seq.startPosition + seq.tokens.count
+            guard end <= c.contextLength else { throw ModelError.contextOverflow(needed: end, limit: c.contextLength) }
+            precondition(seq.blockTable.count * cache.blockSize >= end, "block table does not cover the sequence")
+            for (i, tok) in seq.tokens.enumerated() {
+                guard tok >= 0, Int(tok) < c.vocabSize else { throw ModelError.invalidToken(tok, vocabularySize: c.vocabSize) }
+                seqOf[t] = s
+                posOf[t] = seq.startPosition + i
+                t += 1
+            }
+        }
+
+        let x = Buffer(n * c.dim)        // [n, dim] residual stream
+        let xb = Buffer(n * c.dim)       // [n, dim] normed input
+        let q = Buffer(n * c.qDim)       // [n, qDim]
+        let k = Buffer(n * c.kvDim)      // [n, kvDim]
+        let v = Buffer(n * c.kvDim)      // [n, kvDim]
+        let att = Buffer(n * c.qDim)     // [n, qDim]
+        let proj = Buffer(n * c.dim)     // [n, dim]
+        let gate = Buffer(n * c.ffnDim)  // [n, ffnDim]
+        let up = Buffer(n * c.ffnDim)    // [n, ffnDim]
+        defer { [x, xb, q, k, v, att, proj, gate, up].forEach { $0.free() } }
+
+        t = 0
+        for seq in batch {
+            for tok in seq.tokens {
+                weights.embedding.dequantizeRow(Int(tok), into: x.p + t * c.dim)
+                t += 1
+            }
+        }
+
+        let tables = batch.map { $0.blockTable }
+        let scale = 1 / Float(c.headSize).squareRoot()
+        let maxPos = posOf.max() ?? 0
+
+        for (li, layer) in weights.layers.enumerated() {
+            norm(x, layer.attnNorm, into: xb, n)
+            MatMul.multiply(layer.wq, xb.p, nTokens: n, q.p, pool: pool)
+            MatMul.multiply(layer.wk, xb.p, nTokens: n, k.p, pool: pool)
+            MatMul.multiply(layer.wv, xb.p, nTokens: n, v.p, pool: pool)
+
+            for i in 0..<n {
+                rope.apply(q.p + i * c.qDim, heads: c.heads, headSize: c.headSize, position: posOf[i])
+                rope.apply(k.p + i * c.kvDim, heads: c.kvHeads, headSize: c.headSize, position: posOf[i])
+                let table = tables[seqOf[i]], pos = posOf[i]
+                let block = Int(table[pos / cache.blockSize]), slot = pos % cache.blockSize
+                cache.key(layer: li, block: block, slot: slot).update(from: k.p + i * c.kvDim, count: c.kvDim)
+                cache.value(layer: li, block: block, slot: slot).update(from: v.p + i * c.kvDim, count: c.kvDim)
+            }
+
+            pool.parallelFor(n) { range in
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: maxPos + 1)
+                defer { scores.deallocate() }
+                for i in range {
+                    tables[seqOf[i]].withUnsafeBufferPointer { table in
+                        Attention.attend(q: q.p + i * c.qDim, position: posOf[i], blockTable: table.baseAddress!,
+                                         storage: cache, layer: li, nHead: c.heads, nKVHead: c.kvHeads,
+                                         headSize: c.headSize, scale: scale, out: att.p + i * c.qDim, scores: scores)
+                    }
+                }
+            }
+
+            MatMul.multiply(layer.wo, att.p, nTokens: n, proj.p, pool: pool)
+            VectorOps.add(proj.p, into: x.p, n * c.dim)
+
+            norm(x, layer.ffnNorm, into: xb, n)
+            MatMul.multiply(layer.wGate, xb.p, nTokens: n, gate.p, pool: pool)
+            MatMul.multiply(layer.wUp, xb.p, nTokens: n, up.p, pool: pool)
+            VectorOps.swiglu(gate.p, up.p, n * c.ffnDim)
+            MatMul.multiply(layer.wDown, gate.p, nTokens: n, proj.p, pool: pool)
+            VectorOps.add(proj.p, into: x.p, n * c.dim)
+        }
+
+        // Gather the rows that need logits, then one output matmul over them.
+        var rows: [Int] = []
+        t = 0
+        for seq in batch {
+            switch seq.logits {
+            case .none: break
+            case .last: if !seq.tokens.isEmpty { rows.append(t + seq.tokens.count - 1) }
+            case .all: rows.append(contentsOf: t..<(t + seq.tokens.count))
+            }
+            t += seq.tokens.count
+        }
+        guard !rows.isEmpty else { return [] }
+        let h = Buffer(rows.count * c.dim)  // [rows, dim]
+        defer { h.free() }
+        for (j, r) in rows.enumerated() {
+            VectorOps.rmsNorm(x.p + r * c.dim, weights.outputNorm, h.p + j * c.dim, c.dim, eps: c.rmsEps)
+        }
+        var logits = [Float](repeating: 0, count: rows.count * c.vocabSize)  // [rows, vocab]
+        logits.withUnsafeMutableBufferPointer { out in
+            MatMul.multiply(weights.output, h.p, nTokens: rows.count, out.baseAddress!, pool: pool)
+        }
+        return logits
+    }
+
+    private func norm(_ x: Buffer, _ w: [Float], into out: Buffer, _ n: Int) {
+        let dim = config.dim, eps = config.rmsEps
+        w.withUnsafeBufferPointer { wp in
+            for i in 0..<n { VectorOps.rmsNorm(x.p + i * dim, wp.baseAddress!, out.p + i * dim, dim, eps: eps) }
+        }
+    }
+}
+
+/// A scratch float buffer freed explicitly at the end of a forward pass.
+struct Buffer {
+    let p: UnsafeMutablePointer<Float>
+    init(_ count: Int) { p = .allocate(capacity: max(count, 1)) }
+    func free() { p.deallocate() }
+}

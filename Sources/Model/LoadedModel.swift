@@ -1,0 +1,31 @@
+import GGUF
+import Kernels
+import Tokenizer
+
+/// A model file opened and ready to run: weights, tokenizer and chat template.
+public final class LoadedModel: @unchecked Sendable {
+    public let file: GGUFFile
+    public let config: ModelConfig
+    public let model: LlamaModel
+    public let tokenizer: Tokenizer
+    public let chatTemplate: String?
+
+    public init(path: String, threads: Int) throws {
+        file = try GGUFFile(path: path)
+        config = try ModelConfig(file: file)
+        let weights = try ModelWeights(file: file, config: config)
+        model = LlamaModel(config: config, weights: weights, threads: threads)
+        tokenizer = try Tokenizer(try TokenizerVocabulary(gguf: file))
+        chatTemplate = file.metadata["tokenizer.chat_template"]?.stringValue
+        guard tokenizer.vocabularySize == config.vocabSize else {
+            throw ModelError.badHyperparameter(
+                "tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocabulary is \(config.vocabSize)")
+        }
+    }
+
+    /// The model's name: the file name without extension.
+    public var name: String {
+        let base = file.path.split(separator: "/").last.map(String.init) ?? file.path
+        return base.hasSuffix(".gguf") ? String(base.dropLast(5)) : base
+    }
+}

@@ -1,0 +1,22 @@
+import GGUF
+
+/// Why a model cannot be loaded or run, in words a user can act on.
+public enum ModelError: Error, CustomStringConvertible {
+    case unsupportedArchitecture(String)
+    case badHyperparameter(String)
+    case tensorShape(name: String, expected: [Int], found: [Int])
+    case unsupportedTensorType(name: String, type: GGMLType)
+    case contextOverflow(needed: Int, limit: Int)
+    case invalidToken(Int32, vocabularySize: Int)
+
+    public var description: String {
+        switch self {
+        case let .unsupportedArchitecture(a): return "model architecture \"\(a)\" is not supported (supported: llama)"
+        case let .badHyperparameter(m): return "bad model hyperparameter: \(m)"
+        case let .tensorShape(n, e, f): return "tensor \(n) has shape \(f), expected \(e)"
+        case let .unsupportedTensorType(n, t): return "tensor \(n) has type \(t.name), which Jeton cannot compute with yet"
+        case let .contextOverflow(needed, limit): return "sequence of \(needed) tokens exceeds the context of \(limit)"
+        case let .invalidToken(t, v): return "token id \(t) is outside the vocabulary of \(v)"
+        }
+    }
+}
