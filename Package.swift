@@ -23,14 +23,16 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["GGUF"], swiftSettings: kernelFlags),
         .target(name: "Tokenizer"),
         .target(name: "Model", dependencies: ["GGUF", "Kernels", "Tokenizer"], swiftSettings: kernelFlags),
+        .target(name: "Engine", dependencies: ["Model", "Kernels"]),
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"]),
         .executableTarget(name: "Jeton", dependencies: [
-            "GGUF", "Kernels", "Tokenizer", "Model", "HTTP",
+            "GGUF", "Kernels", "Tokenizer", "Model",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Kernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "GGUF", "Kernels", "Tokenizer"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Kernels"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
     ],
     swiftLanguageModes: [.v5]

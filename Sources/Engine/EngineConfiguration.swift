@@ -1,0 +1,44 @@
+/// Scheduler and cache sizes.
+public struct EngineConfiguration: Sendable {
+    /// Tokens computed per step at most (prompt chunks plus one per running sequence).
+    public var maxBatchTokens: Int = 512
+    /// Sequences running at once at most.
+    public var maxSequences: Int = 64
+    /// KV cache size in tokens (rounded up to whole blocks).
+    public var cacheTokens: Int = 16384
+    public var blockSize: Int = 16
+    public var prefixCaching: Bool = true
+    /// Requests waiting at most; more are refused.
+    public var maxWaiting: Int = 1024
+
+    public init(maxBatchTokens: Int = 512, maxSequences: Int = 64, cacheTokens: Int = 16384, blockSize: Int = 16,
+                prefixCaching: Bool = true, maxWaiting: Int = 1024) {
+        self.maxBatchTokens = maxBatchTokens
+        self.maxSequences = maxSequences
+        self.cacheTokens = cacheTokens
+        self.blockSize = blockSize
+        self.prefixCaching = prefixCaching
+        self.maxWaiting = maxWaiting
+    }
+
+    public var blockCount: Int { (cacheTokens + blockSize - 1) / blockSize }
+}
+
+/// A snapshot of the engine for metrics and health.
+public struct EngineStats: Sendable, Equatable {
+    public var running = 0
+    public var waiting = 0
+    public var usedBlocks = 0
+    public var totalBlocks = 0
+    public var prefixQueries = 0      // prompt blocks looked up
+    public var prefixHits = 0         // of which found cached
+    public var preemptions = 0
+    public var steps = 0
+    public var lastBatchTokens = 0
+    public var promptTokens = 0       // computed, excluding cache hits
+    public var generatedTokens = 0
+    public var loopAlive = true
+
+    public init() {}
+    public var cacheUsage: Double { totalBlocks == 0 ? 0 : Double(usedBlocks) / Double(totalBlocks) }
+}

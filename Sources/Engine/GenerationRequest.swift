@@ -1,0 +1,88 @@
+import Model
+
+/// One sequence to generate, as the API layer hands it to the engine.
+public struct GenerationRequest: Sendable {
+    public var id: String
+    public var promptTokens: [Int32]
+    public var sampling: SamplingParameters
+    public var maxTokens: Int
+    public var ignoreEOS: Bool
+    /// Extra token ids that end generation, besides the model's end-of-generation ids.
+    public var stopTokenIDs: Set<Int32>
+    /// Top alternatives to report with each generated token's log-probability; nil: none.
+    public var logprobs: Int?
+    /// Same for prompt tokens (completions `echo` with `logprobs`); nil: none.
+    public var promptLogprobs: Int?
+
+    public init(id: String, promptTokens: [Int32], sampling: SamplingParameters = .greedy, maxTokens: Int,
+                ignoreEOS: Bool = false, stopTokenIDs: Set<Int32> = [], logprobs: Int? = nil, promptLogprobs: Int? = nil) {
+        self.id = id
+        self.promptTokens = promptTokens
+        self.sampling = sampling
+        self.maxTokens = maxTokens
+        self.ignoreEOS = ignoreEOS
+        self.stopTokenIDs = stopTokenIDs
+        self.logprobs = logprobs
+        self.promptLogprobs = promptLogprobs
+    }
+}
+
+/// A token with its log-probability and the most likely alternatives.
+public struct TokenLogprob: Sendable, Equatable {
+    public var token: Int32
+    public var logprob: Float
+    public var top: [TokenAlternative]
+    public init(token: Int32, logprob: Float, top: [TokenAlternative]) {
+        self.token = token
+        self.logprob = logprob
+        self.top = top
+    }
+}
+
+public struct TokenAlternative: Sendable, Equatable {
+    public var token: Int32
+    public var logprob: Float
+    public init(token: Int32, logprob: Float) { self.token = token; self.logprob = logprob }
+}
+
+public enum FinishReason: Sendable, Equatable {
+    case stop        // end-of-generation or stop token
+    case length      // max tokens or context full
+    case aborted     // cancelled by the caller
+    case error(String)
+}
+
+/// What the engine tells a request's sink, on the engine thread, in order.
+public enum GenerationEvent: Sendable {
+    /// Prompt token log-probabilities (first token has none), once, before any token.
+    case promptLogprobs([TokenLogprob?])
+    case token(Int32, TokenLogprob?)
+    case finished(FinishReason, promptTokens: Int, completionTokens: Int, cachedTokens: Int)
+}
+
+public typealias GenerationSink = @Sendable (GenerationEvent) -> Void
+
+/// Why the engine refuses a request at submission.
+public enum SubmissionError: Error, Equatable, CustomStringConvertible {
+    case emptyPrompt
+    case invalidToken(Int32)
+    case contextExceeded(prompt: Int, maxTokens: Int, context: Int)
+    case cacheTooSmall(needed: Int, capacity: Int)
+    case duplicateID(String)
+    case shuttingDown
+    case queueFull(Int)
+
+    public var description: String {
+        switch self {
+        case .emptyPrompt: return "the prompt is empty"
+        case let .invalidToken(t): return "token id \(t) is outside the vocabulary"
+        case let .contextExceeded(p, m, c):
+            return "This model's maximum context length is \(c) tokens. However, you requested \(p + m) tokens (\(p) in the prompt, \(m) for the completion). Please reduce the prompt or max_tokens."
+        case let .cacheTooSmall(n, c):
+            return "the request needs \(n) tokens of KV cache but the server's cache holds \(c); reduce the prompt or max_tokens"
+        case let .duplicateID(id): return "request id \(id) is already in use"
+        case .shuttingDown: return "the server is shutting down"
+        case let .queueFull(n): return "the server's queue is full (\(n) requests waiting); retry later"
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import Model
+import Tokenizer
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate", abstract: "Continue a prompt, streaming the text (or printing the ids).")
+
+    enum Output: String, ExpressibleByArgument { case text, ids }
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Prompt text.") var prompt: String?
+    @Option(help: "File holding the prompt.") var promptFile: String?
+    @Option(name: .short, help: "Tokens to generate.") var n: Int = 64
+    @Option(help: "0 is greedy.") var temperature: Float = 0
+    @Option(help: "Nucleus sampling mass.") var topP: Float = 1
+    @Option(help: "Keep the K most likely tokens (0: all).") var topK: Int = 0
+    @Option(help: "Drop tokens below this fraction of the best one's probability.") var minP: Float = 0
+    @Option(help: "Penalty on tokens already present (1: off).") var repeatPenalty: Float = 1
+    @Option(help: "Random seed.") var seed: UInt64?
+    @Option(help: "text or ids.") var output: Output = .text
+    @Flag(help: "Keep going past end-of-generation tokens.") var ignoreEos = false
+
+    func validate() throws {
+        guard (prompt == nil) != (promptFile == nil) else { throw ValidationError("give exactly one of --prompt and --prompt-file") }
+        guard n >= 0 else { throw ValidationError("-n must not be negative") }
+        guard temperature >= 0 else { throw ValidationError("--temperature must not be negative") }
+        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+    }
+
+    func run() throws {
+        let loaded = try modelOptions.load()
+        let bytes = try prompt.map { Array($0.utf8) } ?? readFile(promptFile!)
+        let ids = loaded.tokenizer.encode(bytes: bytes, addSpecial: true, parseSpecial: true)
+        let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
+                                          repetitionPenalty: repeatPenalty, seed: seed)
+        let gen = Generator(loaded, capacity: min(loaded.config.contextLength, ids.count + n))
+        var decoder = StreamingDecoder(tokenizer: loaded.tokenizer)
+        let out = try gen.generate(prompt: ids, maxTokens: n, sampling: sampling, ignoreEOS: ignoreEos) { tok in
+            if output == .text {
+                let piece = decoder.push(tok)
+                if !piece.isEmpty { FileHandle.standardOutput.write(Data(piece.utf8)) }
+            }
+            return true
+        }
+        switch output {
+        case .text:
+            let rest = decoder.flush()
+            FileHandle.standardOutput.write(Data((rest + "\n").utf8))
+        case .ids:
+            print("[" + out.map(String.init).joined(separator: ", ") + "]")
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import Model
+
+@main
+struct JetonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jeton",
+        abstract: "An on-premise LLM inference server with an OpenAI-compatible API.",
+        subcommands: [PullCommand.self, GenerateCommand.self, TokenizeCommand.self,
+                      PerplexityCommand.self, BenchCommand.self])
+}
+
+/// Options every model-running command shares.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Path to a GGUF file, or `default` for the default model.")
+    var model: String = "default"
+
+    @Option(name: [.customShort("t"), .long], help: "Threads for the forward pass (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func load() throws -> LoadedModel {
+        let path = try ModelStore().resolve(model)
+        guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
+        return try LoadedModel(path: path, threads: threads)
+    }
+}
+
+/// Prints one line to stderr (progress and errors stay out of stdout's data).
+func note(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+/// Reads a file's exact bytes, or fails with a sentence naming it.
+func readFile(_ path: String) throws -> [UInt8] {
+    guard let d = FileManager.default.contents(atPath: path) else {
+        throw ValidationError("cannot read \(path)")
+    }
+    return [UInt8](d)
+}

@@ -1,0 +1,129 @@
+import Foundation
+import XCTest
+@testable import Engine
+import Model
+
+/// Collects one request's events; waits for the end.
+final class Collector: @unchecked Sendable {
+    private let cond = NSCondition()
+    private(set) var tokens: [Int32] = []
+    private(set) var finish: FinishReason?
+    private(set) var cached = 0
+
+    var sink: GenerationSink {
+        { [self] e in
+            cond.lock()
+            switch e {
+            case let .token(t, _): tokens.append(t)
+            case let .finished(r, _, _, c): finish = r; cached = c
+            case .promptLogprobs: break
+            }
+            cond.broadcast()
+            cond.unlock()
+        }
+    }
+
+    func wait(timeout: TimeInterval = 30) -> FinishReason? {
+        cond.lock()
+        defer { cond.unlock() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while finish == nil && cond.wait(until: deadline) {}
+        return finish
+    }
+}
+
+final class EngineTests: XCTestCase {
+    func expected(_ prompt: [Int32], _ n: Int, vocab: Int = 97) -> [Int32] {
+        var h = prompt, out: [Int32] = []
+        for _ in 0..<n { let t = FakeModel.next(after: h, vocab: vocab); out.append(t); h.append(t) }
+        return out
+    }
+
+    func prompt(_ seed: Int, _ len: Int) -> [Int32] { (0..<len).map { Int32(($0 * 31 + seed * 17) % 90 + 3) } }
+
+    func run(_ engine: Engine, _ requests: [GenerationRequest]) -> [Collector] {
+        engine.start()
+        let cs = requests.map { _ in Collector() }
+        for (r, c) in zip(requests, cs) { XCTAssertNoThrow(try engine.submit(r, sink: c.sink)) }
+        for c in cs { XCTAssertNotNil(c.wait()) }
+        return cs
+    }
+
+    func testManySequencesMatchOracle() {
+        let engine = Engine(model: FakeModel(), endOfGeneration: [],
+                            configuration: .init(maxBatchTokens: 64, maxSequences: 8, cacheTokens: 4096, blockSize: 16))
+        let reqs = (0..<20).map { GenerationRequest(id: "r\($0)", promptTokens: prompt($0, 10 + $0 * 7), maxTokens: 25) }
+        let cs = run(engine, reqs)
+        for (r, c) in zip(reqs, cs) {
+            XCTAssertEqual(c.tokens, expected(r.promptTokens, 25), r.id)
+            XCTAssertEqual(c.finish, .length)
+        }
+        engine.shutdown()
+    }
+
+    func testPreemptionKeepsOutputsUnchanged() {
+        // 6 blocks of 8 tokens: three sequences of 20 + 20 tokens cannot all fit.
+        let engine = Engine(model: FakeModel(), endOfGeneration: [],
+                            configuration: .init(maxBatchTokens: 32, maxSequences: 8, cacheTokens: 48, blockSize: 8))
+        let reqs = (0..<3).map { GenerationRequest(id: "p\($0)", promptTokens: prompt($0, 20), maxTokens: 20) }
+        let cs = run(engine, reqs)
+        for (r, c) in zip(reqs, cs) { XCTAssertEqual(c.tokens, expected(r.promptTokens, 20), r.id) }
+        XCTAssertGreaterThan(engine.snapshot().preemptions, 0)
+        XCTAssertEqual(engine.snapshot().usedBlocks, 0)
+        engine.shutdown()
+    }
+
+    func testPrefixCacheSharesBlocks() {
+        let engine = Engine(model: FakeModel(), endOfGeneration: [],
+                            configuration: .init(maxBatchTokens: 256, maxSequences: 8, cacheTokens: 1024, blockSize: 16))
+        let shared = prompt(1, 64)
+        let first = run(engine, [GenerationRequest(id: "a", promptTokens: shared + [5, 6], maxTokens: 4)])
+        let second = run(engine, [GenerationRequest(id: "b", promptTokens: shared + [7, 8, 9], maxTokens: 4)])
+        XCTAssertEqual(first[0].tokens, expected(shared + [5, 6], 4))
+        XCTAssertEqual(second[0].tokens, expected(shared + [7, 8, 9], 4))
+        XCTAssertEqual(second[0].cached, 64)
+        XCTAssertEqual(engine.snapshot().prefixHits, 4)
+        engine.shutdown()
+    }
+
+    func testStopTokenAndAbort() {
+        let engine = Engine(model: FakeModel(), endOfGeneration: [], configuration: .init(cacheTokens: 1024))
+        let p = prompt(3, 12)
+        let exp = expected(p, 10)
+        let stop = GenerationRequest(id: "s", promptTokens: p, maxTokens: 10, stopTokenIDs: [exp[4]])
+        let c = run(engine, [stop])[0]
+        let firstStop = exp.firstIndex(of: exp[4])!
+        XCTAssertEqual(c.tokens, Array(exp.prefix(firstStop)))
+        XCTAssertEqual(c.finish, .stop)
+
+        let long = Collector()
+        XCTAssertNoThrow(try engine.submit(GenerationRequest(id: "long", promptTokens: p, maxTokens: 900), sink: long.sink))
+        engine.abort("long")
+        XCTAssertEqual(long.wait(), .aborted)
+        XCTAssertLessThan(long.tokens.count, 900)
+        engine.shutdown()
+    }
+
+    func testRefusesWhatCannotFit() {
+        let engine = Engine(model: FakeModel(context: 100), endOfGeneration: [], configuration: .init(cacheTokens: 64, blockSize: 16))
+        XCTAssertThrowsError(try engine.submit(GenerationRequest(id: "x", promptTokens: prompt(0, 90), maxTokens: 20), sink: { _ in })) {
+            XCTAssertEqual($0 as? SubmissionError, .contextExceeded(prompt: 90, maxTokens: 20, context: 100))
+        }
+        XCTAssertThrowsError(try engine.submit(GenerationRequest(id: "y", promptTokens: prompt(0, 60), maxTokens: 20), sink: { _ in })) {
+            XCTAssertEqual($0 as? SubmissionError, .cacheTooSmall(needed: 80, capacity: 64))
+        }
+        XCTAssertThrowsError(try engine.submit(GenerationRequest(id: "z", promptTokens: [], maxTokens: 2), sink: { _ in }))
+        XCTAssertThrowsError(try engine.submit(GenerationRequest(id: "w", promptTokens: [500], maxTokens: 2), sink: { _ in }))
+    }
+
+    func testTokenBudgetRespected() {
+        let model = FakeModel()
+        let engine = Engine(model: model, endOfGeneration: [],
+                            configuration: .init(maxBatchTokens: 40, maxSequences: 4, cacheTokens: 2048))
+        let reqs = (0..<6).map { GenerationRequest(id: "b\($0)", promptTokens: prompt($0, 100), maxTokens: 5) }
+        let cs = run(engine, reqs)
+        for (r, c) in zip(reqs, cs) { XCTAssertEqual(c.tokens, expected(r.promptTokens, 5)) }
+        engine.shutdown()
+        XCTAssertLessThanOrEqual(model.batchSizes.max() ?? 0, 40)
+    }
+}

@@ -1,0 +1,55 @@
+import Engine
+import Kernels
+import Model
+
+/// A model without weights whose next token depends on every earlier token as
+/// read back through the block table from the paged cache, so a wrong block
+/// table, a lost block or a bad recompute changes the output.
+final class FakeModel: BatchModel {
+    let vocabSize: Int
+    let contextLength: Int
+    private(set) var batchSizes: [Int] = []
+
+    init(vocab: Int = 97, context: Int = 4096) {
+        vocabSize = vocab
+        contextLength = context
+    }
+
+    func makeCacheStorage(tokens: Int, blockSize: Int) -> KVCacheStorage {
+        KVCacheStorage(layers: 1, kvDim: 1, blockSize: blockSize, blockCount: (tokens + blockSize - 1) / blockSize)
+    }
+
+    /// The token that follows `history` (the oracle the engine must reproduce).
+    static func next(after history: [Int32], vocab: Int) -> Int32 {
+        var h: UInt64 = 1469598103934665603
+        for t in history { h = (h ^ UInt64(t)) &* 1099511628211 }
+        return Int32(h % UInt64(vocab))
+    }
+
+    func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float] {
+        batchSizes.append(batch.reduce(0) { $0 + $1.tokens.count })
+        var out: [Float] = []
+        for seq in batch {
+            for (i, t) in seq.tokens.enumerated() {
+                let pos = seq.startPosition + i
+                cache.key(layer: 0, block: Int(seq.blockTable[pos / cache.blockSize]), slot: pos % cache.blockSize)[0] = Float(t)
+            }
+            let rows: [Int]
+            switch seq.logits {
+            case .none: rows = []
+            case .last: rows = [seq.tokens.count - 1]
+            case .all: rows = Array(0..<seq.tokens.count)
+            }
+            for i in rows {
+                let end = seq.startPosition + i
+                let history = (0...end).map { p in
+                    Int32(cache.key(layer: 0, block: Int(seq.blockTable[p / cache.blockSize]), slot: p % cache.blockSize)[0])
+                }
+                var logits = [Float](repeating: 0, count: vocabSize)
+                logits[Int(Self.next(after: history, vocab: vocabSize))] = 10
+                out += logits
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: dependencies, the default model, the
+# Swift tests, then bounded fuzzing of the parsers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x /opt/swift/usr/bin/swift ] && export PATH=/opt/swift/usr/bin:$PATH
+
+scripts/setup.sh --test
+swift build --product jeton
+.build/debug/jeton pull default >/dev/null
+swift test 2>&1 | tee .build/test.log
+
+# Fuzz each parser for a bounded time (seconds per target).
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+for f in fuzz/*/run.sh; do
+  [ -f "$f" ] || continue
+  echo "fuzz: $f for ${FUZZ_SECONDS}s"
+  bash "$f" "$FUZZ_SECONDS"
+done
