@@ -17,7 +17,10 @@ Writes:
                                                       where each tensor's floats start in the .bin
     Tests/GGUFTests/Fixtures/all_types.expected.bin   gguf's dequantized values, float32 LE
     Tests/GGUFTests/Fixtures/small_v2.gguf            a small file patched to GGUF version 2
-    fuzz/gguf/corpus/*                                seeds for libFuzzer (small files, truncations)
+    fuzz/gguf/corpus/seed_*                           seeds for libFuzzer (small files, truncations)
+
+The other files of fuzz/gguf/corpus/ (named by hash) are small inputs libFuzzer found,
+merged in by hand with `-merge=1` (see fuzz/gguf/run.sh); this script leaves them be.
 """
 
 from __future__ import annotations

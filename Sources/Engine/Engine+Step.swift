@@ -164,7 +164,7 @@ extension Engine {
         if isStop { finish(s, .stop); return }
         s.tokens.append(tok)
         s.sink(.token(tok, info))
-        if s.generated >= s.request.maxTokens || s.tokens.count >= model.contextLength {
+        if s.generated >= s.request.maxTokens || s.tokens.count >= contextLength {
             finish(s, .length)
         }
     }

@@ -31,8 +31,13 @@ public final class Engine: @unchecked Sendable {
         case abort(String)
     }
 
-    public init(model: BatchModel, endOfGeneration: Set<Int32>, configuration: EngineConfiguration = .init()) {
+    /// Longest sequence (prompt plus output) a request may have.
+    public let contextLength: Int
+
+    public init(model: BatchModel, endOfGeneration: Set<Int32>, configuration: EngineConfiguration = .init(),
+                contextLength: Int? = nil) {
         self.model = model
+        self.contextLength = min(contextLength ?? model.contextLength, model.contextLength)
         self.endOfGeneration = endOfGeneration
         self.configuration = configuration
         cache = model.makeCacheStorage(tokens: configuration.blockCount * configuration.blockSize,
@@ -65,8 +70,8 @@ public final class Engine: @unchecked Sendable {
             throw SubmissionError.invalidToken(bad)
         }
         let maxTokens = max(request.maxTokens, 0)
-        guard p + maxTokens <= model.contextLength else {
-            throw SubmissionError.contextExceeded(prompt: p, maxTokens: maxTokens, context: model.contextLength)
+        guard p + maxTokens <= contextLength else {
+            throw SubmissionError.contextExceeded(prompt: p, maxTokens: maxTokens, context: contextLength)
         }
         // A sequence that could not fit even alone would be preempted forever.
         guard p + maxTokens <= cacheCapacity else {

@@ -8,7 +8,7 @@ struct JetonCommand: ParsableCommand {
         commandName: "jeton",
         abstract: "An on-premise LLM inference server with an OpenAI-compatible API.",
         subcommands: [PullCommand.self, GenerateCommand.self, TokenizeCommand.self,
-                      PerplexityCommand.self, BenchCommand.self])
+                      PerplexityCommand.self, BenchCommand.self, ServeCommand.self])
 }
 
 /// Options every model-running command shares.

@@ -16,6 +16,8 @@ public struct ModelWeights: @unchecked Sendable {
         public let wDown: WeightMatrix  // [dim, ffnDim]
     }
 
+    /// Keeps the mapping alive: every matrix below points into it.
+    public let file: GGUFFile
     public let embedding: WeightMatrix  // [vocab, dim]
     public let layers: [Layer]
     public let outputNorm: [Float]      // [dim]
@@ -50,6 +52,7 @@ public struct ModelWeights: @unchecked Sendable {
             return try vector(name, n)
         }
 
+        self.file = file
         embedding = try matrix("token_embd.weight", rows: c.vocabSize, cols: c.dim)
         var ls: [Layer] = []
         for i in 0..<c.layers {

@@ -1,0 +1,167 @@
+import Engine
+import Foundation
+import HTTP
+import Tokenizer
+
+/// POST /v1/chat/completions.
+extension OpenAIAPI {
+    func chatCompletions(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let r = try FieldReader(try parseBody(request))
+        let modelName = try r.requiredString("model")
+        guard model.accepts(modelName) else { throw APIError.modelNotFound(modelName) }
+        try r.refuse(["tools", "functions", "tool_choice", "function_call"], because: "tool calling is not available yet")
+        try r.refuse(["audio", "modalities", "prediction"], because: "this server generates text only")
+        if let rf = r.raw("response_format") {
+            guard case .object = rf, let type = try FieldReader(rf).string("type") else {
+                throw APIError.invalid("`response_format` must be an object with a `type`.", param: "response_format")
+            }
+            guard type == "text" else {
+                throw APIError.invalid("`response_format` of type \(type) is not supported; only \"text\".", param: "response_format")
+            }
+        }
+        _ = try r.string("user")
+        var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens", "max_completion_tokens"])
+        let wantLogprobs = try r.bool("logprobs") ?? false
+        let top = try r.int("top_logprobs", 0...limits.maxLogprobs)
+        if top != nil && !wantLogprobs {
+            throw APIError.invalid("`top_logprobs` requires `logprobs` to be true.", param: "top_logprobs")
+        }
+        let messages = try chatMessages(r)
+        let addGenerationPrompt = try r.bool("add_generation_prompt") ?? true
+        let prompt = try template.render(messages, addGenerationPrompt: addGenerationPrompt)
+        let tokenizer = model.tokenizer
+        let ids = tokenizer.encode(prompt, addSpecial: false, parseSpecial: true)
+        guard !ids.isEmpty else { throw APIError.invalid("The messages give an empty prompt.", param: "messages") }
+        let room = min(service.contextLength, service.cacheCapacity) - ids.count
+        let maxTokens = opts.maxTokens ?? max(room, 1)
+        opts.maxTokens = maxTokens
+
+        let created = Int(Date().timeIntervalSince1970)
+        let id = "chatcmpl-" + Self.randomID()
+        let wire = ChatWire(id: id, created: created, model: model.id, fingerprint: fingerprint)
+        let requests = (0..<opts.n).map { i in
+            GenerationRequest(id: "\(id)-\(i)", promptTokens: ids, sampling: opts.sampling(forChoice: i), maxTokens: maxTokens,
+                              ignoreEOS: opts.ignoreEOS, logprobs: wantLogprobs ? (top ?? 0) : nil)
+        }
+        let includeUsage = opts.includeUsage
+
+        if opts.stream {
+            try check(requests)
+            let job = GenerationJob(
+                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop,
+                onDelta: { d in
+                    switch d.finishReason {
+                    case "abort": return
+                    case "error": responder.write(SSE.event(APIError.internal("generation failed").json)); return
+                    default: break
+                    }
+                    let lp: JSON = wantLogprobs && !d.logprobs.isEmpty ? Logprobs.chat(tokenizer, d.logprobs) : .null
+                    if !d.text.isEmpty {
+                        responder.write(SSE.event(wire.chunk(index: d.choice, delta: ["content": .string(d.text)], logprobs: lp,
+                                                             finish: nil, includeUsage: includeUsage)))
+                    }
+                    if let f = d.finishReason {
+                        responder.write(SSE.event(wire.chunk(index: d.choice, delta: [:], logprobs: .null, finish: f,
+                                                             includeUsage: includeUsage)))
+                    }
+                },
+                onDone: { job in
+                    if includeUsage {
+                        let u = job.usage
+                        responder.write(SSE.event(wire.usageChunk(prompt: ids.count, completion: u.completion)))
+                    }
+                    responder.write(SSE.done)
+                    responder.end()
+                })
+            responder.startStream(status: .ok, headers: SSE.headers)
+            for i in requests.indices {
+                responder.write(SSE.event(wire.chunk(index: i, delta: ["role": "assistant", "content": ""], logprobs: .null,
+                                                     finish: nil, includeUsage: includeUsage)))
+            }
+            streamSubmit(requests, job: job, responder: responder)
+        } else {
+            let job = GenerationJob(
+                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop,
+                onDelta: nil,
+                onDone: { job in
+                    if let e = job.error { responder.respond(APIError.internal("generation failed: \(e)").response); return }
+                    let choices: [JSON] = job.results.enumerated().map { i, c in
+                        ["index": JSON(i),
+                         "message": ["role": "assistant", "content": .string(c.text.text)],
+                         "logprobs": wantLogprobs ? Logprobs.chat(tokenizer, c.logprobs) : .null,
+                         "finish_reason": .string(c.finishReason ?? "stop")]
+                    }
+                    responder.respond(.json(wire.whole(choices: choices, prompt: ids.count, completion: job.usage.completion)))
+                })
+            try submitAll(requests, job: job)
+            responder.onCancel { job.cancel() }
+        }
+    }
+
+    /// `messages`, checked: roles the template knows, content as text.
+    func chatMessages(_ r: FieldReader) throws -> [ChatTemplate.Message] {
+        guard let raw = r.raw("messages") else { throw APIError.invalid("`messages` is required.", param: "messages") }
+        guard case let .array(items) = raw, !items.isEmpty else {
+            throw APIError.invalid("`messages` must be a non-empty array.", param: "messages")
+        }
+        guard items.count <= limits.maxMessages else {
+            throw APIError.invalid("`messages` can hold at most \(limits.maxMessages) messages.", param: "messages")
+        }
+        return try items.enumerated().map { i, item in
+            let param = "messages[\(i)]"
+            guard case .object = item else { throw APIError.invalid("`\(param)` must be an object.", param: param) }
+            let m = try FieldReader(item)
+            guard let role = try? m.string("role") else {
+                throw APIError.invalid("`\(param).role` is required and must be a string.", param: "\(param).role")
+            }
+            guard ["system", "user", "assistant", "developer"].contains(role) else {
+                throw APIError.invalid("`\(param).role` must be system, user or assistant, got \"\(role)\".", param: "\(param).role")
+            }
+            let content: String
+            switch m.raw("content") {
+            case let .string(s)?: content = s
+            case let .array(parts)?:
+                content = try parts.enumerated().map { j, part -> String in
+                    let pp = "\(param).content[\(j)]"
+                    guard case .object = part else { throw APIError.invalid("`\(pp)` must be an object.", param: pp) }
+                    let pr = try FieldReader(part)
+                    guard try pr.string("type") == "text", let text = try pr.string("text") else {
+                        throw APIError.invalid("`\(pp)` must be a text part ({\"type\": \"text\", \"text\": ...}); other kinds are not supported.", param: pp)
+                    }
+                    return text
+                }.joined()
+            case nil where role == "assistant": content = ""
+            default:
+                throw APIError.invalid("`\(param).content` must be a string or an array of text parts.", param: "\(param).content")
+            }
+            // The default template knows system, user and assistant; developer is OpenAI's new name for system.
+            return ChatTemplate.Message(role: role == "developer" ? "system" : role, content: content)
+        }
+    }
+}
+
+/// The fixed fields of one chat response, and its chunk shapes.
+struct ChatWire {
+    let id: String
+    let created: Int
+    let model: String
+    let fingerprint: String
+
+    private func head(_ object: String) -> [(String, JSON)] {
+        [("id", .string(id)), ("object", .string(object)), ("created", JSON(created)), ("model", .string(model)),
+         ("system_fingerprint", .string(fingerprint))]
+    }
+
+    func chunk(index: Int, delta: JSON, logprobs: JSON, finish: String?, includeUsage: Bool) -> JSON {
+        let choice: JSON = ["index": JSON(index), "delta": delta, "logprobs": logprobs, "finish_reason": JSON(finish)]
+        return .object(head("chat.completion.chunk") + [("choices", [choice])] + (includeUsage ? [("usage", .null)] : []))
+    }
+
+    func usageChunk(prompt: Int, completion: Int) -> JSON {
+        .object(head("chat.completion.chunk") + [("choices", []), ("usage", usage(prompt, completion))])
+    }
+
+    func whole(choices: [JSON], prompt: Int, completion: Int) -> JSON {
+        .object(head("chat.completion") + [("choices", .array(choices)), ("usage", usage(prompt, completion))])
+    }
+}

@@ -1,0 +1,78 @@
+import Engine
+import Tokenizer
+
+/// Turns one choice's tokens into text pieces: complete UTF-8 characters only,
+/// and never the start of a stop sequence until it is known not to be one.
+struct ChoiceText {
+    private var decoder: StreamingDecoder
+    private let stops: [String]
+    private var pending = ""                 // decoded, not yet released
+    private var pendingTokens: [TokenLogprob] = []
+    private(set) var text = ""               // released so far
+    private(set) var tokenCount = 0
+    private(set) var stopped = false
+
+    init(tokenizer: Tokenizer, stops: [String]) {
+        decoder = StreamingDecoder(tokenizer: tokenizer)
+        self.stops = stops
+    }
+
+    /// Adds a token; returns newly released text and the logprob entries of the
+    /// tokens it completes.
+    mutating func push(_ token: Int32, _ logprob: TokenLogprob?) -> (String, [TokenLogprob]) {
+        guard !stopped else { return ("", []) }
+        tokenCount += 1
+        pending += decoder.push(token)
+        if let lp = logprob { pendingTokens.append(lp) }
+        return release(final: false)
+    }
+
+    /// Releases what is held back at the end of generation.
+    mutating func finish() -> (String, [TokenLogprob]) {
+        guard !stopped else { return ("", []) }
+        pending += decoder.flush()
+        return release(final: true)
+    }
+
+    private mutating func release(final: Bool) -> (String, [TokenLogprob]) {
+        if let cut = earliestStop() {
+            stopped = true
+            let out = String(pending[..<cut])
+            pending = ""
+            text += out
+            let toks = pendingTokens
+            pendingTokens = []
+            return (out, toks)
+        }
+        let keep = final ? 0 : heldSuffix()
+        let idx = pending.index(pending.endIndex, offsetBy: -keep)
+        let out = String(pending[..<idx])
+        pending = String(pending[idx...])
+        text += out
+        guard pending.isEmpty else { return (out, []) }
+        let toks = pendingTokens
+        pendingTokens = []
+        return (out, toks)
+    }
+
+    private func earliestStop() -> String.Index? {
+        var best: String.Index?
+        for s in stops {
+            if let r = pending.range(of: s), best.map({ r.lowerBound < $0 }) ?? true { best = r.lowerBound }
+        }
+        return best
+    }
+
+    /// Length (in Characters) of the longest end of `pending` that begins a stop sequence.
+    private func heldSuffix() -> Int {
+        var longest = 0
+        for s in stops {
+            var k = min(s.count - 1, pending.count)
+            while k > longest {
+                if pending.hasSuffix(s.prefix(k)) { longest = k; break }
+                k -= 1
+            }
+        }
+        return longest
+    }
+}

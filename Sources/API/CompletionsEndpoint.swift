@@ -1,0 +1,159 @@
+import Engine
+import Foundation
+import HTTP
+import Tokenizer
+
+/// POST /v1/completions.
+extension OpenAIAPI {
+    func completions(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let r = try FieldReader(try parseBody(request))
+        let modelName = try r.requiredString("model")
+        guard model.accepts(modelName) else { throw APIError.modelNotFound(modelName) }
+        try r.refuse(["suffix"], because: "this server does not do fill-in-the-middle")
+        if let b = try r.int("best_of", 1...GenerationOptions.maxN), b != (try r.int("n", 1...GenerationOptions.maxN) ?? 1) {
+            throw APIError.invalid("`best_of` is not supported (only best_of equal to n).", param: "best_of")
+        }
+        _ = try r.string("user")
+        var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens"])
+        let echo = try r.bool("echo") ?? false
+        let logprobs = try r.int("logprobs", 0...limits.maxLogprobs)
+        let prompts = try promptTokens(r)
+        let maxTokens = opts.maxTokens ?? 16
+        opts.maxTokens = maxTokens
+
+        let created = Int(Date().timeIntervalSince1970)
+        let id = "cmpl-" + Self.randomID()
+        let fields = CompletionWire(id: id, created: created, model: model.id, fingerprint: fingerprint)
+        let tokenizer = model.tokenizer
+        let echoText = echo ? prompts.map { tokenizer.decode($0) } : []
+
+        var requests: [GenerationRequest] = []
+        for (p, ids) in prompts.enumerated() {
+            for i in 0..<opts.n {
+                requests.append(GenerationRequest(
+                    id: "\(id)-\(p)-\(i)", promptTokens: ids, sampling: opts.sampling(forChoice: i),
+                    maxTokens: maxTokens, ignoreEOS: opts.ignoreEOS, logprobs: logprobs,
+                    promptLogprobs: echo ? logprobs : nil))
+            }
+        }
+        let n = opts.n
+        let includeUsage = opts.includeUsage
+
+        if opts.stream {
+            try check(requests)
+            let job = GenerationJob(
+                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop,
+                onDelta: { d in
+                    switch d.finishReason {
+                    case "abort": return
+                    case "error": responder.write(SSE.event(APIError.internal("generation failed").json)); return
+                    default: break
+                    }
+                    if d.text.isEmpty && d.finishReason == nil { return }
+                    let lp: JSON = logprobs == nil ? .null : Logprobs.completions(tokenizer, d.logprobs, startOffset: 0)
+                    responder.write(SSE.event(fields.chunk(index: d.choice, text: d.text, logprobs: lp,
+                                                           finish: d.finishReason, includeUsage: includeUsage)))
+                },
+                onDone: { job in
+                    if includeUsage {
+                        let u = job.usage
+                        responder.write(SSE.event(fields.usageChunk(prompt: u.prompt / n, completion: u.completion)))
+                    }
+                    responder.write(SSE.done)
+                    responder.end()
+                })
+            responder.startStream(status: .ok, headers: SSE.headers)
+            if echo {
+                for c in requests.indices {
+                    responder.write(SSE.event(fields.chunk(index: c, text: echoText[c / n], logprobs: .null,
+                                                           finish: nil, includeUsage: includeUsage)))
+                }
+            }
+            streamSubmit(requests, job: job, responder: responder)
+        } else {
+            let job = GenerationJob(
+                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop,
+                onDelta: nil,
+                onDone: { job in
+                    if let e = job.error { responder.respond(APIError.internal("generation failed: \(e)").response); return }
+                    let choices: [JSON] = job.results.enumerated().map { c, choice in
+                        var text = choice.text.text
+                        var lp: JSON = .null
+                        if logprobs != nil {
+                            var entries: [TokenLogprob?] = choice.logprobs
+                            if echo { entries = (choice.promptLogprobs ?? []) + entries }
+                            lp = Logprobs.completions(tokenizer, entries, startOffset: 0)
+                        }
+                        if echo { text = echoText[c / n] + text }
+                        return ["index": JSON(c), "text": .string(text), "logprobs": lp,
+                                "finish_reason": .string(choice.finishReason ?? "stop")]
+                    }
+                    let u = job.usage
+                    responder.respond(.json(fields.whole(choices: choices, prompt: u.prompt / n, completion: u.completion)))
+                })
+            try submitAll(requests, job: job)
+            responder.onCancel { job.cancel() }
+        }
+    }
+
+    /// `prompt` as token ids: a string, strings, token ids, or arrays of token ids.
+    func promptTokens(_ r: FieldReader) throws -> [[Int32]] {
+        guard let p = r.raw("prompt") else { throw APIError.invalid("`prompt` is required.", param: "prompt") }
+        let t = model.tokenizer
+        let bad = APIError.invalid("`prompt` must be a string, an array of strings, an array of token ids, or an array of arrays of token ids.", param: "prompt")
+        var out: [[Int32]]
+        switch p {
+        case let .string(s): out = [t.encode(s, addSpecial: true, parseSpecial: true)]
+        case let .array(items):
+            guard !items.isEmpty else { throw APIError.invalid("`prompt` must not be empty.", param: "prompt") }
+            if items.allSatisfy({ if case .string = $0 { return true }; return false }) {
+                out = items.map { if case let .string(s) = $0 { return t.encode(s, addSpecial: true, parseSpecial: true) }; return [] }
+            } else if items.allSatisfy({ $0.tokenID != nil }) {
+                out = [items.compactMap(\.tokenID)]
+            } else if items.allSatisfy({ if case let .array(a) = $0 { return a.allSatisfy { $0.tokenID != nil } }; return false }) {
+                out = items.map { if case let .array(a) = $0 { return a.compactMap(\.tokenID) }; return [] }
+            } else { throw bad }
+        default: throw bad
+        }
+        guard out.count <= limits.maxPrompts else {
+            throw APIError.invalid("`prompt` can hold at most \(limits.maxPrompts) prompts.", param: "prompt")
+        }
+        for ids in out {
+            guard !ids.isEmpty else { throw APIError.invalid("`prompt` must not be empty.", param: "prompt") }
+            if let bad = ids.first(where: { Int($0) >= t.vocabularySize }) {
+                throw APIError.invalid("token id \(bad) in `prompt` is outside the vocabulary of \(t.vocabularySize).", param: "prompt")
+            }
+        }
+        return out
+    }
+}
+
+/// The fixed fields of one completions response, and its chunk shapes.
+struct CompletionWire {
+    let id: String
+    let created: Int
+    let model: String
+    let fingerprint: String
+
+    private var head: [(String, JSON)] {
+        [("id", .string(id)), ("object", "text_completion"), ("created", JSON(created)), ("model", .string(model)),
+         ("system_fingerprint", .string(fingerprint))]
+    }
+
+    func chunk(index: Int, text: String, logprobs: JSON, finish: String?, includeUsage: Bool) -> JSON {
+        let choice: JSON = ["index": JSON(index), "text": .string(text), "logprobs": logprobs, "finish_reason": JSON(finish)]
+        return .object(head + [("choices", [choice])] + (includeUsage ? [("usage", .null)] : []))
+    }
+
+    func usageChunk(prompt: Int, completion: Int) -> JSON {
+        .object(head + [("choices", []), ("usage", usage(prompt, completion))])
+    }
+
+    func whole(choices: [JSON], prompt: Int, completion: Int) -> JSON {
+        .object(head + [("choices", .array(choices)), ("usage", usage(prompt, completion))])
+    }
+}
+
+func usage(_ prompt: Int, _ completion: Int) -> JSON {
+    ["prompt_tokens": JSON(prompt), "completion_tokens": JSON(completion), "total_tokens": JSON(prompt + completion)]
+}

@@ -1,0 +1,72 @@
+/// Reads typed fields of a JSON request object, each mistake a 400 naming the field.
+struct FieldReader {
+    let object: [(String, JSON)]
+    private(set) var known: Set<String> = []
+
+    init(_ json: JSON) throws {
+        guard case let .object(fields) = json else {
+            throw APIError.invalid("The request body must be a JSON object.")
+        }
+        object = fields
+    }
+
+    func raw(_ key: String) -> JSON? {
+        guard let v = object.last(where: { $0.0 == key })?.1 else { return nil }
+        if case .null = v { return nil }
+        return v
+    }
+
+    func has(_ key: String) -> Bool { raw(key) != nil }
+
+    func string(_ key: String) throws -> String? {
+        guard let v = raw(key) else { return nil }
+        guard case let .string(s) = v else { throw APIError.invalid("`\(key)` must be a string.", param: key) }
+        return s
+    }
+
+    func requiredString(_ key: String) throws -> String {
+        guard let s = try string(key) else { throw APIError.invalid("`\(key)` is required.", param: key) }
+        return s
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let v = raw(key) else { return nil }
+        guard case let .bool(b) = v else { throw APIError.invalid("`\(key)` must be a boolean.", param: key) }
+        return b
+    }
+
+    func double(_ key: String, _ range: ClosedRange<Double>) throws -> Double? {
+        guard let v = raw(key) else { return nil }
+        guard case let .number(n) = v, n.isFinite else { throw APIError.invalid("`\(key)` must be a number.", param: key) }
+        guard range.contains(n) else {
+            throw APIError.invalid("`\(key)` must be between \(JSON.format(range.lowerBound)) and \(JSON.format(range.upperBound)), got \(JSON.format(n)).", param: key)
+        }
+        return n
+    }
+
+    func int(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
+        guard let v = raw(key) else { return nil }
+        guard case let .number(n) = v, n.isFinite, n == n.rounded(), abs(n) < 9.0e15 else {
+            throw APIError.invalid("`\(key)` must be an integer.", param: key)
+        }
+        let i = Int(n)
+        guard range.contains(i) else {
+            let hi = range.upperBound == Int.max ? "" : " and at most \(range.upperBound)"
+            throw APIError.invalid("`\(key)` must be at least \(range.lowerBound)\(hi), got \(i).", param: key)
+        }
+        return i
+    }
+
+    /// Refuses fields the server does not implement, rather than silently ignoring them.
+    func refuse(_ keys: [String], because why: String) throws {
+        for k in keys where has(k) { throw APIError.invalid("`\(k)` is not supported: \(why).", param: k) }
+    }
+}
+
+extension JSON {
+    /// An integer token id, when this is one.
+    var tokenID: Int32? {
+        guard case let .number(n) = self, n == n.rounded(), n >= 0, n < 2_147_483_648 else { return nil }
+        return Int32(n)
+    }
+}

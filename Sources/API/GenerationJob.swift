@@ -1,0 +1,112 @@
+import Engine
+import Foundation
+import Tokenizer
+
+/// The choices of one API request while the engine produces them: text assembly,
+/// stop sequences, logprobs and usage. Engine events arrive on the engine thread;
+/// cancellation may come from any thread.
+final class GenerationJob: @unchecked Sendable {
+    struct Choice {
+        var requestID: String
+        var text: ChoiceText
+        var finishReason: String?
+        var logprobs: [TokenLogprob] = []
+        var promptLogprobs: [TokenLogprob?]?
+        var promptTokens = 0
+    }
+
+    /// A piece of one choice to stream: new text with its tokens' logprobs, and
+    /// the finish reason when the choice ends.
+    struct Delta {
+        var choice: Int
+        var text: String
+        var logprobs: [TokenLogprob]
+        var finishReason: String?
+    }
+
+    private let lock = NSLock()
+    private var choices: [Choice]
+    private var open: Int
+    private var failure: String?
+    private let service: InferenceService
+    private let onDelta: ((Delta) -> Void)?
+    private let onDone: (GenerationJob) -> Void
+
+    init(service: InferenceService, tokenizer: Tokenizer, requestIDs: [String], stops: [String],
+         onDelta: ((Delta) -> Void)?, onDone: @escaping (GenerationJob) -> Void) {
+        self.service = service
+        self.onDelta = onDelta
+        self.onDone = onDone
+        choices = requestIDs.map { Choice(requestID: $0, text: ChoiceText(tokenizer: tokenizer, stops: stops)) }
+        open = requestIDs.count
+    }
+
+    func sink(for index: Int) -> GenerationSink {
+        { [self] event in handle(index, event) }
+    }
+
+    /// Stops every choice still running (client gone, or a submit failed).
+    func cancel() {
+        lock.lock()
+        let ids = choices.filter { $0.finishReason == nil }.map(\.requestID)
+        lock.unlock()
+        for id in ids { service.abort(id) }
+    }
+
+    var results: [Choice] { lock.lock(); defer { lock.unlock() }; return choices }
+    var error: String? { lock.lock(); defer { lock.unlock() }; return failure }
+
+    var usage: (prompt: Int, completion: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (choices.reduce(0) { $0 + $1.promptTokens }, choices.reduce(0) { $0 + $1.text.tokenCount })
+    }
+
+    private func handle(_ i: Int, _ event: GenerationEvent) {
+        var deltas: [Delta] = []
+        var abortID: String?
+        var done = false
+        lock.lock()
+        if choices[i].finishReason == nil {
+            switch event {
+            case let .promptLogprobs(p):
+                choices[i].promptLogprobs = p
+            case let .token(t, lp):
+                let (text, lps) = choices[i].text.push(t, lp)
+                choices[i].logprobs += lps
+                if choices[i].text.stopped {
+                    choices[i].finishReason = "stop"
+                    abortID = choices[i].requestID
+                    deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: "stop"))
+                } else if !text.isEmpty {
+                    deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: nil))
+                }
+            case let .finished(reason, prompt, _, _):
+                choices[i].promptTokens = prompt
+                let (text, lps) = choices[i].text.finish()
+                choices[i].logprobs += lps
+                let r: String
+                switch reason {
+                case .stop: r = "stop"
+                case .length: r = "length"
+                case .aborted: r = "abort"
+                case let .error(m): r = "error"; failure = m
+                }
+                choices[i].finishReason = r
+                deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: r))
+            }
+        } else if case let .finished(_, prompt, _, _) = event {
+            // A choice ended by a stop sequence learns its prompt size here.
+            choices[i].promptTokens = prompt
+        }
+        // The engine reports `finished` exactly once per request, however it ended.
+        if case .finished = event {
+            open -= 1
+            done = open == 0
+        }
+        lock.unlock()
+        if let id = abortID { service.abort(id) }
+        if let f = onDelta { deltas.forEach(f) }
+        if done { onDone(self) }
+    }
+}

@@ -1,0 +1,92 @@
+import Model
+
+/// The sampling and stopping fields both endpoints share, checked.
+struct GenerationOptions {
+    var sampling = SamplingParameters()
+    var n = 1
+    var stop: [String] = []
+    var maxTokens: Int?
+    var ignoreEOS = false
+    var stream = false
+    var includeUsage = false
+    var seed: UInt64?
+
+    static let maxN = 16
+    static let maxStops = 4
+
+    init(_ r: FieldReader, maxTokensKeys: [String]) throws {
+        sampling.temperature = Float(try r.double("temperature", 0...2) ?? 1)
+        sampling.topP = Float(try r.double("top_p", 0...1) ?? 1)
+        if r.has("top_p") && sampling.topP == 0 { throw APIError.invalid("`top_p` must be greater than 0.", param: "top_p") }
+        sampling.topK = try r.int("top_k", -1...1_000_000) ?? 0
+        if sampling.topK < 0 { sampling.topK = 0 }  // -1 means off, as in vLLM
+        sampling.minP = Float(try r.double("min_p", 0...1) ?? 0)
+        sampling.presencePenalty = Float(try r.double("presence_penalty", -2...2) ?? 0)
+        sampling.frequencyPenalty = Float(try r.double("frequency_penalty", -2...2) ?? 0)
+        sampling.repetitionPenalty = Float(try r.double("repetition_penalty", 0.01...10) ?? 1)
+        if let s = try r.int("seed", Int(Int64.min)...Int(Int64.max)) { seed = UInt64(bitPattern: Int64(s)) }
+        n = try r.int("n", 1...Self.maxN) ?? 1
+        ignoreEOS = try r.bool("ignore_eos") ?? false
+        stream = try r.bool("stream") ?? false
+        if let so = r.raw("stream_options") {
+            guard case .object = so else { throw APIError.invalid("`stream_options` must be an object.", param: "stream_options") }
+            guard stream else { throw APIError.invalid("`stream_options` is only allowed when `stream` is true.", param: "stream_options") }
+            let sr = try FieldReader(so)
+            includeUsage = try sr.bool("include_usage") ?? false
+        }
+        for key in maxTokensKeys {
+            if let m = try r.int(key, 1...Int(Int32.max)) { maxTokens = m }
+        }
+        stop = try Self.stops(r)
+        sampling.logitBias = try Self.logitBias(r)
+    }
+
+    private static func stops(_ r: FieldReader) throws -> [String] {
+        guard let v = r.raw("stop") else { return [] }
+        switch v {
+        case let .string(s):
+            guard !s.isEmpty else { throw APIError.invalid("`stop` must not be empty.", param: "stop") }
+            return [s]
+        case let .array(items):
+            guard items.count <= maxStops else {
+                throw APIError.invalid("`stop` can have at most \(maxStops) sequences, got \(items.count).", param: "stop")
+            }
+            return try items.map {
+                guard case let .string(s) = $0, !s.isEmpty else {
+                    throw APIError.invalid("`stop` must be a string or an array of non-empty strings.", param: "stop")
+                }
+                return s
+            }
+        default:
+            throw APIError.invalid("`stop` must be a string or an array of strings.", param: "stop")
+        }
+    }
+
+    private static func logitBias(_ r: FieldReader) throws -> [Int32: Float] {
+        guard let v = r.raw("logit_bias") else { return [:] }
+        guard case let .object(fields) = v else {
+            throw APIError.invalid("`logit_bias` must be an object mapping token ids to numbers.", param: "logit_bias")
+        }
+        guard fields.count <= 300 else {
+            throw APIError.invalid("`logit_bias` can have at most 300 entries.", param: "logit_bias")
+        }
+        var out: [Int32: Float] = [:]
+        for (k, b) in fields {
+            guard let id = Int32(k), id >= 0 else {
+                throw APIError.invalid("`logit_bias` keys must be token ids, got \"\(k)\".", param: "logit_bias")
+            }
+            guard case let .number(x) = b, (-100...100).contains(x) else {
+                throw APIError.invalid("`logit_bias` values must be numbers between -100 and 100.", param: "logit_bias")
+            }
+            out[id] = Float(x)
+        }
+        return out
+    }
+
+    /// Sampling for choice `i` of `n`: distinct seeds so choices differ yet reproduce.
+    func sampling(forChoice i: Int) -> SamplingParameters {
+        var s = sampling
+        s.seed = seed.map { $0 &+ UInt64(i) }
+        return s
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+
+/// A JSON value. Requests are decoded into it first so each field can be checked
+/// with an error that names it; responses are built from it with keys in order.
+public indirect enum JSON: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSON])
+    case object([(String, JSON)])
+
+    public static func == (a: JSON, b: JSON) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case let (.bool(x), .bool(y)): return x == y
+        case let (.number(x), .number(y)): return x == y
+        case let (.string(x), .string(y)): return x == y
+        case let (.array(x), .array(y)): return x == y
+        case let (.object(x), .object(y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        default: return false
+        }
+    }
+
+    public subscript(key: String) -> JSON? {
+        if case let .object(fields) = self { return fields.last { $0.0 == key }?.1 }
+        return nil
+    }
+
+    /// Parses bytes; nil when they are not one JSON value.
+    public static func parse(_ bytes: [UInt8]) -> JSON? {
+        guard let any = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) else { return nil }
+        return from(any)
+    }
+
+    private static func from(_ any: Any) -> JSON? {
+        switch any {
+        case is NSNull: return .null
+        case let s as String: return .string(s)
+        case let n as NSNumber:
+            // Foundation gives booleans as NSNumber too; their type code is 'c'.
+            if n.objCType.pointee == 0x63 { return .bool(n.boolValue) }
+            return .number(n.doubleValue)
+        case let a as [Any]:
+            var out: [JSON] = []
+            for x in a { guard let v = from(x) else { return nil }; out.append(v) }
+            return .array(out)
+        case let d as [String: Any]:
+            var out: [(String, JSON)] = []
+            for k in d.keys.sorted() { guard let v = from(d[k]!) else { return nil }; out.append((k, v)) }
+            return .object(out)
+        default: return nil
+        }
+    }
+
+    /// Compact serialization with keys in the order given.
+    public var serialized: String {
+        var s = ""
+        write(to: &s)
+        return s
+    }
+
+    public func write(to out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case let .bool(b): out += b ? "true" : "false"
+        case let .number(n): out += JSON.format(n)
+        case let .string(str): JSON.escape(str, into: &out)
+        case let .array(a):
+            out += "["
+            for (i, v) in a.enumerated() { if i > 0 { out += "," }; v.write(to: &out) }
+            out += "]"
+        case let .object(fields):
+            out += "{"
+            for (i, (k, v)) in fields.enumerated() {
+                if i > 0 { out += "," }
+                JSON.escape(k, into: &out)
+                out += ":"
+                v.write(to: &out)
+            }
+            out += "}"
+        }
+    }
+
+    static func format(_ n: Double) -> String {
+        guard n.isFinite else { return "null" }
+        if n == n.rounded(), abs(n) < 1e15 { return String(Int64(n)) }
+        return "\(n)"
+    }
+
+    static func escape(_ s: String, into out: inout String) {
+        out += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where u.value < 0x20:
+                let h = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        out += "\""
+    }
+}
+
+extension JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral, ExpressibleByFloatLiteral {
+    public init(stringLiteral v: String) { self = .string(v) }
+    public init(integerLiteral v: Int) { self = .number(Double(v)) }
+    public init(floatLiteral v: Double) { self = .number(v) }
+    public init(booleanLiteral v: Bool) { self = .bool(v) }
+    public init(arrayLiteral v: JSON...) { self = .array(v) }
+    public init(dictionaryLiteral v: (String, JSON)...) { self = .object(v) }
+    public init(nilLiteral: ()) { self = .null }
+    public init(_ i: Int) { self = .number(Double(i)) }
+    public init(_ f: Float) { self = .number(Double(f)) }
+    public init(_ s: String?) { self = s.map { .string($0) } ?? .null }
+}

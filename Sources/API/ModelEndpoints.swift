@@ -1,0 +1,60 @@
+import HTTP
+
+/// GET /v1/models, GET /v1/models/{id}, POST /tokenize, POST /detokenize.
+extension OpenAIAPI {
+    var modelJSON: JSON {
+        ["id": .string(model.id), "object": "model", "created": JSON(model.created), "owned_by": .string(model.ownedBy),
+         "max_model_len": JSON(model.contextLength)]
+    }
+
+    func models(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        responder.respond(.json(["object": "list", "data": [modelJSON]]))
+    }
+
+    func modelInfo(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let id = request.pathParameters["id"] ?? ""
+        guard model.accepts(id) else { throw APIError.modelNotFound(id) }
+        responder.respond(.json(modelJSON))
+    }
+
+    /// llama.cpp shape {"content", "add_special", "with_pieces"} and vLLM shape
+    /// {"model", "prompt" | "messages", "add_special_tokens"}; the answer carries both.
+    func tokenize(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let r = try FieldReader(try parseBody(request))
+        if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
+        let t = model.tokenizer
+        let ids: [Int32]
+        if let content = try r.string("content") {
+            ids = t.encode(content, addSpecial: try r.bool("add_special") ?? false, parseSpecial: try r.bool("parse_special") ?? true)
+        } else if let prompt = try r.string("prompt") {
+            ids = t.encode(prompt, addSpecial: try r.bool("add_special_tokens") ?? true, parseSpecial: true)
+        } else if r.has("messages") {
+            let text = try template.render(try chatMessages(r), addGenerationPrompt: try r.bool("add_generation_prompt") ?? true)
+            ids = t.encode(text, addSpecial: try r.bool("add_special_tokens") ?? false, parseSpecial: true)
+        } else {
+            throw APIError.invalid("Give `content` (or `prompt`, or `messages`) to tokenize.", param: "content")
+        }
+        var tokens: [JSON] = ids.map { JSON(Int($0)) }
+        if try r.bool("with_pieces") ?? false {
+            tokens = ids.map { ["id": JSON(Int($0)), "piece": .string(Logprobs.text(t, $0))] }
+        }
+        responder.respond(.json(["tokens": .array(tokens), "count": JSON(ids.count), "max_model_len": JSON(model.contextLength)]))
+    }
+
+    func detokenize(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let r = try FieldReader(try parseBody(request))
+        if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
+        guard case let .array(items)? = r.raw("tokens") else {
+            throw APIError.invalid("`tokens` must be an array of token ids.", param: "tokens")
+        }
+        let t = model.tokenizer
+        let ids: [Int32] = try items.map {
+            guard let id = $0.tokenID, Int(id) < t.vocabularySize else {
+                throw APIError.invalid("`tokens` must hold token ids between 0 and \(t.vocabularySize - 1).", param: "tokens")
+            }
+            return id
+        }
+        let text = t.decode(ids)
+        responder.respond(.json(["content": .string(text), "prompt": .string(text)]))
+    }
+}

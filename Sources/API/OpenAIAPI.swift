@@ -1,0 +1,139 @@
+import Engine
+import Foundation
+import HTTP
+import Tokenizer
+
+/// Bounds on what one request may ask for, enforced before any work starts.
+public struct APILimits: Sendable {
+    public var maxLogprobs = 20
+    public var maxPrompts = 64
+    public var maxMessages = 1024
+    public init() {}
+}
+
+/// The OpenAI-compatible endpoints, on top of an inference service.
+public final class OpenAIAPI: @unchecked Sendable {
+    let service: InferenceService
+    let model: ServedModel
+    let limits: APILimits
+    let fingerprint: String
+    let template: ChatTemplate
+
+    public init(service: InferenceService, model: ServedModel, limits: APILimits = .init(), version: String) {
+        self.service = service
+        self.model = model
+        self.limits = limits
+        fingerprint = "fp_jeton_" + version
+        template = ChatTemplate(source: model.chatTemplate, tokenizer: model.tokenizer)
+    }
+
+    /// The API's routes, so a server can register them before the model is loaded.
+    public static let routeNames: [(method: String, path: String)] = [
+        ("POST", "/v1/completions"), ("POST", "/v1/chat/completions"), ("GET", "/v1/models"),
+        ("GET", "/v1/models/{id}"), ("POST", "/tokenize"), ("POST", "/detokenize"),
+    ]
+
+    /// Answers a request routed to one of `routeNames`.
+    public func handle(method: String, path: String, _ request: HTTPRequest, _ responder: HTTPResponder) {
+        let body: (HTTPRequest, HTTPResponder) throws -> Void
+        switch path {
+        case "/v1/completions": body = completions
+        case "/v1/chat/completions": body = chatCompletions
+        case "/v1/models": body = models
+        case "/v1/models/{id}": body = modelInfo
+        case "/tokenize": body = tokenize
+        case "/detokenize": body = detokenize
+        default: body = { _, _ in throw APIError.notFound("No route for \(method) \(path).") }
+        }
+        endpoint(body)(request, responder)
+    }
+
+    /// Adds the API's routes to a router.
+    public func register(on router: Router) {
+        for (method, path) in Self.routeNames {
+            router.on(method, path) { [self] in handle(method: method, path: path, $0, $1) }
+        }
+    }
+
+    /// Wraps a throwing handler: any error becomes the OpenAI envelope, here and only here.
+    func endpoint(_ body: @escaping (HTTPRequest, HTTPResponder) throws -> Void) -> HTTPHandler {
+        { request, responder in
+            do {
+                try body(request, responder)
+            } catch let e as APIError {
+                responder.respond(e.response)
+            } catch let e as SubmissionError {
+                responder.respond(Self.map(e).response)
+            } catch {
+                responder.respond(APIError.internal("unexpected error: \(error)").response)
+            }
+        }
+    }
+
+    static func map(_ e: SubmissionError) -> APIError {
+        switch e {
+        case .contextExceeded: return .invalid(e.description, param: "max_tokens", code: "context_length_exceeded")
+        case .cacheTooSmall: return .invalid(e.description, param: "max_tokens", code: "context_length_exceeded")
+        case .emptyPrompt, .invalidToken: return .invalid(e.description, param: "prompt")
+        case .duplicateID: return .internal(e.description)
+        case .shuttingDown: return .unavailable(e.description)
+        case .queueFull:
+            return APIError(status: 429, type: "rate_limit_error", message: e.description, code: "queue_full")
+        }
+    }
+
+    /// The body as JSON, after checking its media type.
+    func parseBody(_ request: HTTPRequest) throws -> JSON {
+        if let ct = request.headers["Content-Type"] {
+            let media = ct.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            guard media == "application/json" else {
+                throw APIError(status: 415, type: "invalid_request_error",
+                               message: "Content-Type must be application/json, got \(ct).", code: "unsupported_media_type")
+            }
+        }
+        guard !request.body.isEmpty else { throw APIError.invalid("The request body is empty; send a JSON object.") }
+        guard let json = JSON.parse(request.body) else {
+            throw APIError.invalid("The request body is not valid JSON.", code: "invalid_json")
+        }
+        return json
+    }
+
+    /// Checks that every request can be admitted, before a stream starts.
+    func check(_ requests: [GenerationRequest]) throws {
+        for r in requests {
+            let need = r.promptTokens.count + r.maxTokens
+            if need > service.contextLength {
+                throw SubmissionError.contextExceeded(prompt: r.promptTokens.count, maxTokens: r.maxTokens, context: service.contextLength)
+            }
+            if need > service.cacheCapacity { throw SubmissionError.cacheTooSmall(needed: need, capacity: service.cacheCapacity) }
+        }
+    }
+
+    /// Submits all of a job's requests, or none: on a failure the submitted ones are aborted.
+    func submitAll(_ requests: [GenerationRequest], job: GenerationJob) throws {
+        for (i, r) in requests.enumerated() {
+            do { try service.submit(r, sink: job.sink(for: i)) } catch {
+                job.cancel()
+                throw error
+            }
+        }
+    }
+
+    /// Submits for a stream already started: a failure becomes an error event.
+    func streamSubmit(_ requests: [GenerationRequest], job: GenerationJob, responder: HTTPResponder) {
+        do {
+            try submitAll(requests, job: job)
+            responder.onCancel { job.cancel() }
+        } catch {
+            let e = (error as? SubmissionError).map(Self.map) ?? APIError.internal("\(error)")
+            responder.write(SSE.event(e.json))
+            responder.write(SSE.done)
+            responder.end()
+        }
+    }
+
+    static func randomID() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<24).map { _ in String("0123456789abcdefghijklmnopqrstuvwxyz".randomElement(using: &g)!) }.joined()
+    }
+}

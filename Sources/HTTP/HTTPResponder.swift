@@ -1,0 +1,195 @@
+/// The handle a handler answers through. Every method may be called from any thread or queue,
+/// at any later time; calls from one thread are carried out in order.
+///
+/// Either `respond(_:)` once, or `startStream(status:headers:)`, any number of `write(_:)`,
+/// then `end()`. Streamed bodies go out with `Transfer-Encoding: chunked` (HTTP/1.1), each
+/// write flushed as one chunk.
+///
+/// Backpressure: `write` always queues the chunk and returns false once the bytes not yet
+/// sent reach `maxResponseBufferBytes`; the producer should then stop and wait for the callback
+/// given to `onWritable` (or use `writeAndWait`). A producer that ignores it and buffers more than
+/// four times the limit has its connection closed and is cancelled, so memory stays bounded.
+///
+/// `onCancel` fires once, as soon as the client is gone (EOF, reset, EPIPE), a timeout or
+/// server stop drops the connection, or the buffer overflows; it never fires after `end()`.
+/// Callbacks run on the connection's loop queue: keep them short and never block in them.
+public final class HTTPResponder: @unchecked Sendable {
+    enum Phase { case pending, streaming, finished }
+
+    public let requestID: String
+    let method: String
+    private weak var connection: HTTPConnection?
+    private let loop: EventLoop
+    private let lock = Lock()
+    private let limit: Int
+
+    // Guarded by `lock`.
+    private var phase = Phase.pending
+    private var cancelled = false
+    private var inFlight = 0  // written by the producer, not yet taken by the loop
+    private var transportPending = 0  // taken by the loop, not yet sent to the socket
+    private var waitingForWritable = false
+    private var cancelCallbacks: [() -> Void] = []
+    private var writableCallbacks: [() -> Void] = []
+    private var finishCallbacks: [(HTTPStatus) -> Void] = []
+    private var extraHeaders = HTTPHeaders()
+
+    init(connection: HTTPConnection, loop: EventLoop, requestID: String, method: String, limit: Int) {
+        self.connection = connection
+        self.loop = loop
+        self.requestID = requestID
+        self.method = method
+        self.limit = max(1, limit)
+    }
+
+    // MARK: - Public API
+
+    /// Sends a whole response. Ignored if a response was already started or the client is gone.
+    public func respond(_ response: HTTPResponse) {
+        let accepted = lock.withLock { () -> Bool in
+            guard phase == .pending, !cancelled else { return false }
+            phase = .finished
+            return true
+        }
+        guard accepted else { return }
+        loop.execute { [self] in connection?.sendWhole(response, for: self) }
+    }
+
+    /// Sends the response head of a streamed body. Ignored if a response was already started.
+    public func startStream(status: HTTPStatus = .ok, headers: HTTPHeaders = HTTPHeaders()) {
+        let accepted = lock.withLock { () -> Bool in
+            guard phase == .pending, !cancelled else { return false }
+            phase = .streaming
+            return true
+        }
+        guard accepted else { return }
+        loop.execute { [self] in connection?.startStream(status: status, headers: headers, for: self) }
+    }
+
+    /// Queues one chunk. Returns true if the producer may go on, false if it should wait for
+    /// `onWritable` (the chunk is queued either way, unless the stream is cancelled or not open).
+    @discardableResult
+    public func write(_ bytes: [UInt8]) -> Bool {
+        if bytes.isEmpty { return !isCancelled }  // an empty chunk would end the chunked body
+        let (accepted, writable, overflow) = lock.withLock { () -> (Bool, Bool, Bool) in
+            guard phase == .streaming, !cancelled else { return (false, false, false) }
+            inFlight += bytes.count
+            let buffered = inFlight + transportPending
+            if buffered > 4 * limit { return (true, false, true) }
+            if buffered >= limit { waitingForWritable = true }
+            return (true, buffered < limit, false)
+        }
+        guard accepted else { return false }
+        if overflow {
+            loop.execute { [self] in connection?.abort(for: self) }
+            return false
+        }
+        loop.execute { [self] in
+            lock.withLock { inFlight -= bytes.count }
+            connection?.writeChunk(bytes, for: self)
+        }
+        return writable
+    }
+
+    @discardableResult
+    public func write(_ text: String) -> Bool { write(Array(text.utf8)) }
+
+    /// Writes, and if the buffer is full suspends until it drains. Returns false once cancelled.
+    public func writeAndWait(_ bytes: [UInt8]) async -> Bool {
+        if write(bytes) { return true }
+        if isCancelled { return false }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            onWritable { continuation.resume() }
+        }
+        return !isCancelled
+    }
+
+    /// Ends a streamed body (the terminating zero-size chunk). Ignored unless streaming.
+    public func end() {
+        let accepted = lock.withLock { () -> Bool in
+            guard phase == .streaming else { return false }
+            phase = .finished
+            return !cancelled
+        }
+        guard accepted else { return }
+        loop.execute { [self] in connection?.endStream(for: self) }
+    }
+
+    /// Calls `callback` once, when the buffer has drained below half the limit, or at once if
+    /// writing is possible now. Also called on cancellation, so a waiting producer always wakes.
+    public func onWritable(_ callback: @escaping () -> Void) {
+        let now = lock.withLock { () -> Bool in
+            if cancelled || phase != .streaming || inFlight + transportPending < limit { return true }
+            writableCallbacks.append(callback)
+            waitingForWritable = true
+            return false
+        }
+        if now { callback() }
+    }
+
+    /// Calls `callback` once when the client goes away before the response is complete
+    /// (at once if it already has).
+    public func onCancel(_ callback: @escaping () -> Void) {
+        let now = lock.withLock { () -> Bool in
+            if cancelled { return true }
+            if phase != .finished { cancelCallbacks.append(callback) }
+            return false
+        }
+        if now { callback() }
+    }
+
+    /// Observes the status of the response once it is handed to the transport (for metrics, logs).
+    public func onFinish(_ callback: @escaping (HTTPStatus) -> Void) {
+        lock.withLock { finishCallbacks.append(callback) }
+    }
+
+    /// Adds a header to whatever response is sent later (for middleware: CORS, timing ...).
+    public func addHeader(name: String, value: String) {
+        lock.withLock { extraHeaders.add(name: name, value: value) }
+    }
+
+    public var isCancelled: Bool { lock.withLock { cancelled } }
+
+    /// Bytes written by the producer and not yet accepted by the socket.
+    public var bufferedBytes: Int { lock.withLock { inFlight + transportPending } }
+
+    // MARK: - Called by the connection, on its loop
+
+    var headersToAdd: HTTPHeaders { lock.withLock { extraHeaders } }
+
+    /// Reports how many bytes still sit in the transport's buffer; wakes a waiting producer.
+    func transportPendingChanged(_ pending: Int) {
+        let callbacks = lock.withLock { () -> [() -> Void] in
+            transportPending = pending
+            guard waitingForWritable, inFlight + pending <= limit / 2 else { return [] }
+            waitingForWritable = false
+            defer { writableCallbacks = [] }
+            return writableCallbacks
+        }
+        for callback in callbacks { callback() }
+    }
+
+    func cancel() {
+        let callbacks = lock.withLock { () -> [() -> Void] in
+            guard !cancelled else { return [] }
+            cancelled = true
+            let wasFinished = phase == .finished
+            let result = (wasFinished ? [] : cancelCallbacks) + writableCallbacks
+            cancelCallbacks = []
+            writableCallbacks = []
+            return result
+        }
+        for callback in callbacks { callback() }
+    }
+
+    func finished(status: HTTPStatus) {
+        let callbacks = lock.withLock { () -> [(HTTPStatus) -> Void] in
+            defer { finishCallbacks = []; cancelCallbacks = [] }
+            return finishCallbacks
+        }
+        for callback in callbacks { callback(status) }
+    }
+
+    /// Used by the server when the handler is skipped (e.g. errors answered by the router).
+    var isPending: Bool { lock.withLock { phase == .pending } }
+}

@@ -1,0 +1,53 @@
+import Foundation
+
+/// Everything the server can be tuned with. Defaults follow nginx where nginx has one.
+public struct HTTPServerConfiguration: Sendable {
+    /// Address to bind: `0.0.0.0`, `127.0.0.1`, `::1`, or `::` (IPv6 and IPv4, dual-stack).
+    public var host = "0.0.0.0"
+    /// 0 picks an ephemeral port; read the real one from `HTTPServer.port` after `start()`.
+    public var port = 8080
+    public var backlog: Int32 = 1024
+    /// Serial queues that run connections; default one per active core.
+    public var loopCount = ProcessInfo.processInfo.activeProcessorCount
+    /// Open connections beyond this get `503` and are closed.
+    public var maxConnections = 4096
+
+    /// Request line, header block, header count, body size (on the wire).
+    public var limits = HTTPParserLimits()
+    /// Limit on a gzip request body once inflated (a decompression bomb gets 413).
+    public var maxInflatedBodyBytes = 4 * 1024 * 1024
+
+    /// From the first byte of a request (or from accept) to the end of its header block → 408.
+    public var headerTimeout: Double = 10
+    /// Keep-alive connection with no request in progress is closed after this.
+    public var idleTimeout: Double = 60
+    /// Longest time without any body byte while a body is expected → 408.
+    public var bodyTimeout: Double = 10
+    /// Longest time a pending response makes no write progress before the connection is dropped.
+    public var writeTimeout: Double = 60
+
+    /// Bytes a streaming response may buffer before `write` returns false (producer must wait).
+    public var maxResponseBufferBytes = 256 * 1024
+
+    public var gzipEnabled = true
+    /// Whole responses at least this long are gzipped when the client accepts gzip.
+    public var gzipMinimumLength = 1024
+
+    /// PEM files; when both are set the listener speaks TLS 1.2/1.3 only.
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+
+    public var serverName = "jeton"
+
+    /// Body for errors raised by the HTTP layer itself; default is the OpenAI JSON error envelope.
+    public var errorResponse: HTTPErrorResponder = { status, code, message in
+        HTTPResponse.jsonError(status: status, code: code, message: message)
+    }
+
+    public init() {}
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+}

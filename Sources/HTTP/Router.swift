@@ -1,0 +1,127 @@
+/// A handler answers through the responder, now or later, from any thread.
+public typealias HTTPHandler = @Sendable (HTTPRequest, HTTPResponder) -> Void
+
+/// Wraps every request (routed, 404, 405, OPTIONS alike): call `next` to go on, or answer
+/// directly to stop the chain (auth, CORS preflight, metrics).
+public typealias HTTPMiddleware = @Sendable (HTTPRequest, HTTPResponder, _ next: @escaping HTTPHandler) -> Void
+
+/// Method + path routing. Paths are literal (`/v1/models`) or patterns whose segments may be
+/// `{name}` or `:name` (one segment captured into `pathParameters`) and whose last segment may
+/// be `*` (any rest, captured as `"*"`). Literal routes win over patterns; patterns match in
+/// registration order. Register everything before the server starts.
+///
+/// Unknown path → 404; known path, other method → 405 with `Allow`; `HEAD` runs the `GET`
+/// handler (the server drops the body); `OPTIONS` answers 204 with `Allow` unless routed.
+public final class Router: @unchecked Sendable {
+    private struct Route {
+        enum Segment { case literal(String), parameter(String), rest }
+        let pattern: String
+        let segments: [Segment]
+        var handlers: [String: HTTPHandler]
+    }
+
+    private var literal: [String: Route] = [:]
+    private var patterns: [Route] = []
+    private var middlewares: [HTTPMiddleware] = []
+    private let errorResponse: HTTPErrorResponder
+
+    public init(errorResponse: @escaping HTTPErrorResponder = { HTTPResponse.jsonError(status: $0, code: $1, message: $2) }) {
+        self.errorResponse = errorResponse
+    }
+
+    /// Registers `handler` for `method` (e.g. "GET") on `path`. A later registration replaces an earlier one.
+    public func on(_ method: String, _ path: String, handler: @escaping HTTPHandler) {
+        let segments = Self.split(path).map { part -> Route.Segment in
+            if part == "*" { return .rest }
+            if part.hasPrefix(":") { return .parameter(String(part.dropFirst())) }
+            if part.hasPrefix("{") && part.hasSuffix("}") && part.count > 2 { return .parameter(String(part.dropFirst().dropLast())) }
+            return .literal(String(part))
+        }
+        let isLiteral = segments.allSatisfy { if case .literal = $0 { return true } else { return false } }
+        if isLiteral {
+            literal[path, default: Route(pattern: path, segments: segments, handlers: [:])].handlers[method] = handler
+        } else if let i = patterns.firstIndex(where: { $0.pattern == path }) {
+            patterns[i].handlers[method] = handler
+        } else {
+            patterns.append(Route(pattern: path, segments: segments, handlers: [method: handler]))
+        }
+    }
+
+    public func get(_ path: String, handler: @escaping HTTPHandler) { on("GET", path, handler: handler) }
+    public func post(_ path: String, handler: @escaping HTTPHandler) { on("POST", path, handler: handler) }
+    public func delete(_ path: String, handler: @escaping HTTPHandler) { on("DELETE", path, handler: handler) }
+
+    /// Adds a middleware; the first added is the outermost.
+    public func use(_ middleware: @escaping HTTPMiddleware) { middlewares.append(middleware) }
+
+    /// The entry point the server calls for every request.
+    public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        if middlewares.isEmpty { return dispatch(request, responder) }
+        var next: HTTPHandler = { [unowned self] in self.dispatch($0, $1) }
+        for middleware in middlewares.reversed() {
+            let inner = next
+            next = { middleware($0, $1, inner) }
+        }
+        next(request, responder)
+    }
+
+    /// Lets a `Router` be passed where an `HTTPHandler` is expected.
+    public var handler: HTTPHandler { { [self] in handle($0, $1) } }
+
+    private func dispatch(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        guard let (route, parameters) = match(request.path) else {
+            if request.method == "OPTIONS" && request.path == "*" {
+                return responder.respond(HTTPResponse(status: .noContent, headers: ["Allow": "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"]))
+            }
+            return responder.respond(errorResponse(.notFound, "not_found", "No route for \(request.method) \(request.path)."))
+        }
+        var request = request
+        request.pathParameters = parameters
+        if let handler = route.handlers[request.method] { return handler(request, responder) }
+        if request.method == "HEAD", let handler = route.handlers["GET"] { return handler(request, responder) }
+        let allow = Self.allowed(route)
+        if request.method == "OPTIONS" {
+            return responder.respond(HTTPResponse(status: .noContent, headers: ["Allow": allow]))
+        }
+        var response = errorResponse(.methodNotAllowed, "method_not_allowed", "Method \(request.method) is not allowed for \(request.path).")
+        response.headers.replaceOrAdd(name: "Allow", value: allow)
+        responder.respond(response)
+    }
+
+    private func match(_ path: String) -> (Route, [String: String])? {
+        if let route = literal[path] { return (route, [:]) }
+        if patterns.isEmpty { return nil }
+        let parts = Self.split(path)
+        outer: for route in patterns {
+            var parameters: [String: String] = [:]
+            var i = 0
+            for segment in route.segments {
+                switch segment {
+                case .rest:
+                    parameters["*"] = parts[min(i, parts.count)...].joined(separator: "/")
+                    return (route, parameters)
+                case .literal(let s):
+                    guard i < parts.count, parts[i] == s else { continue outer }
+                case .parameter(let name):
+                    guard i < parts.count, !parts[i].isEmpty else { continue outer }
+                    parameters[name] = HTTPRequest.percentDecode(Substring(parts[i]), plusAsSpace: false)
+                }
+                i += 1
+            }
+            if i == parts.count { return (route, parameters) }
+        }
+        return nil
+    }
+
+    private static func split(_ path: String) -> [String] {
+        path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+    }
+
+    private static func allowed(_ route: Route) -> String {
+        var methods = Set(route.handlers.keys)
+        if methods.contains("GET") { methods.insert("HEAD") }
+        methods.insert("OPTIONS")
+        let order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        return (order.filter(methods.contains) + methods.subtracting(order).sorted()).joined(separator: ", ")
+    }
+}

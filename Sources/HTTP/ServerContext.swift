@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What every connection of one server shares: configuration, handler, TLS context and the
+/// open-connection count. Immutable except for the counters, which are locked.
+final class ServerContext: @unchecked Sendable {
+    let configuration: HTTPServerConfiguration
+    let handler: HTTPHandler
+    let tls: TLSContext?
+    private let lock = Lock()
+    private var open = 0
+    private var nextID: UInt64 = 0
+    private let idPrefix: String
+
+    init(configuration: HTTPServerConfiguration, handler: @escaping HTTPHandler, tls: TLSContext?) {
+        self.configuration = configuration
+        self.handler = handler
+        self.tls = tls
+        var seed = UInt32(truncatingIfNeeded: time(nil)) ^ UInt32(truncatingIfNeeded: getpid() << 16)
+        seed ^= UInt32.random(in: 0...UInt32.max)
+        idPrefix = String(seed, radix: 16)
+    }
+
+    /// Counts a new connection unless the maximum is reached.
+    func reserveConnection() -> Bool {
+        lock.withLock {
+            guard open < configuration.maxConnections else { return false }
+            open += 1
+            return true
+        }
+    }
+
+    func releaseConnection() { lock.withLock { open -= 1 } }
+
+    var openConnections: Int { lock.withLock { open } }
+
+    /// The client's X-Request-Id when it is short and plain, else a fresh one.
+    func requestID(from headers: HTTPHeaders) -> String {
+        if let given = headers["x-request-id"], Self.isSaneID(given) { return given }
+        let n = lock.withLock { () -> UInt64 in
+            nextID += 1
+            return nextID
+        }
+        return "\(idPrefix)-\(String(n, radix: 16))"
+    }
+
+    static func isSaneID(_ s: String) -> Bool {
+        guard !s.isEmpty, s.utf8.count <= 128 else { return false }
+        return s.utf8.allSatisfy { b in
+            switch b {
+            case 48...57, 65...90, 97...122, 45, 95, 46, 58, 47, 43, 61: return true  // alnum - _ . : / + =
+            default: return false
+            }
+        }
+    }
+}

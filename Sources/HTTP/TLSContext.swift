@@ -1,0 +1,39 @@
+import COpenSSL
+
+/// The server's OpenSSL context: certificate chain and key from PEM files, TLS 1.2 and 1.3 only.
+final class TLSContext: @unchecked Sendable {
+    enum Failure: Error, CustomStringConvertible {
+        case setup(String)
+        var description: String { if case .setup(let s) = self { return "TLS setup failed: \(s)" }; return "" }
+    }
+
+    let context: OpaquePointer
+
+    init(certificatePath: String, keyPath: String) throws {
+        guard let context = SSL_CTX_new(TLS_server_method()) else { throw Failure.setup("SSL_CTX_new: \(Self.lastError())") }
+        self.context = context
+        // SSL_CTX_set_min/max_proto_version and SSL_CTX_set_mode are macros over SSL_CTX_ctrl.
+        guard SSL_CTX_ctrl(context, SSL_CTRL_SET_MIN_PROTO_VERSION, Int(TLS1_2_VERSION), nil) == 1 else {
+            throw Failure.setup("cannot set minimum protocol version")
+        }
+        // Release idle read/write buffers: many keep-alive connections sit idle.
+        _ = SSL_CTX_ctrl(context, SSL_CTRL_MODE, Int(SSL_MODE_RELEASE_BUFFERS), nil)
+        guard SSL_CTX_use_certificate_chain_file(context, certificatePath) == 1 else {
+            throw Failure.setup("certificate \(certificatePath): \(Self.lastError())")
+        }
+        guard SSL_CTX_use_PrivateKey_file(context, keyPath, SSL_FILETYPE_PEM) == 1 else {
+            throw Failure.setup("key \(keyPath): \(Self.lastError())")
+        }
+        guard SSL_CTX_check_private_key(context) == 1 else { throw Failure.setup("key does not match certificate") }
+    }
+
+    deinit { SSL_CTX_free(context) }
+
+    static func lastError() -> String {
+        let code = ERR_get_error()
+        guard code != 0 else { return "unknown error" }
+        var buffer = [CChar](repeating: 0, count: 256)
+        ERR_error_string_n(code, &buffer, buffer.count)
+        return String(cString: buffer)
+    }
+}

@@ -1,0 +1,77 @@
+import XCTest
+import Model
+
+final class SamplerTests: XCTestCase {
+    func sample(_ logits: [Float], _ p: SamplingParameters, times: Int = 1, accept: [Int32] = []) -> [Int32] {
+        var s = Sampler(p)
+        for a in accept { s.accept(a) }
+        return (0..<times).map { _ in
+            var l = logits
+            return l.withUnsafeMutableBufferPointer { s.sample($0) }
+        }
+    }
+
+    func testGreedyTakesArgmax() {
+        XCTAssertEqual(sample([0.1, 3, 2.9, -1], .greedy), [1])
+    }
+
+    func testSeedReproducesAndDiffers() {
+        let logits: [Float] = (0..<50).map { Float($0 % 7) * 0.3 }
+        let p = SamplingParameters(temperature: 1, seed: 1234)
+        let a = sample(logits, p, times: 40), b = sample(logits, p, times: 40)
+        XCTAssertEqual(a, b)
+        var q = p
+        q.seed = 99
+        XCTAssertNotEqual(a, sample(logits, q, times: 40))
+    }
+
+    func testTopKRestricts() {
+        let logits: [Float] = [5, 4.9, 4.8, 1, 1, 1, 1]
+        let out = Set(sample(logits, SamplingParameters(temperature: 5, topK: 2, seed: 7), times: 300))
+        XCTAssertEqual(out, [0, 1])
+    }
+
+    func testTopPRestricts() {
+        // Probabilities ~ [0.5, 0.3, 0.2 ...]: top_p 0.6 keeps the first two.
+        let logits: [Float] = [log(0.5), log(0.3), log(0.1), log(0.1)].map(Float.init)
+        let out = Set(sample(logits, SamplingParameters(temperature: 1, topP: 0.6, seed: 3), times: 400))
+        XCTAssertEqual(out, [0, 1])
+    }
+
+    func testMinPRestricts() {
+        let logits: [Float] = [log(0.6), log(0.3), log(0.05), log(0.05)].map(Float.init)
+        let out = Set(sample(logits, SamplingParameters(temperature: 1, minP: 0.2, seed: 5), times: 400))
+        XCTAssertEqual(out, [0, 1])
+    }
+
+    func testTemperatureSharpens() {
+        let logits: [Float] = [1, 0.5, 0]
+        let cold = sample(logits, SamplingParameters(temperature: 0.05, seed: 11), times: 200)
+        XCTAssertTrue(cold.allSatisfy { $0 == 0 })
+        let hot = Set(sample(logits, SamplingParameters(temperature: 2, seed: 11), times: 200))
+        XCTAssertEqual(hot, [0, 1, 2])
+    }
+
+    func testLogitBiasForcesAndBans() {
+        XCTAssertEqual(sample([3, 0, 0], SamplingParameters(temperature: 0, logitBias: [2: 100])), [2])
+        let out = Set(sample([3, 3, 3], SamplingParameters(temperature: 1, logitBias: [0: -100], seed: 1), times: 200))
+        XCTAssertFalse(out.contains(0))
+    }
+
+    func testPenaltiesLowerSeenTokens() {
+        // Token 0 leads by 1; a frequency penalty of 0.6 after two uses puts token 1 ahead.
+        XCTAssertEqual(sample([2, 1], SamplingParameters(temperature: 0, frequencyPenalty: 0.6), accept: [0, 0]), [1])
+        XCTAssertEqual(sample([2, 1], SamplingParameters(temperature: 0, presencePenalty: 1.5), accept: [0]), [1])
+        XCTAssertEqual(sample([2, 1], SamplingParameters(temperature: 0, repetitionPenalty: 2.5), accept: [0]), [1])
+        XCTAssertEqual(sample([2, 1], SamplingParameters(temperature: 0, repetitionPenalty: 1.5), accept: [0]), [0])
+    }
+
+    func testLogprobsAreNormalised() {
+        let logits: [Float] = [2, 1, 0.5, -3]
+        let (chosen, top) = logits.withUnsafeBufferPointer { Sampler.logprobs($0, chosen: 1, top: 3) }
+        let z = logits.map { exp(Double($0)) }.reduce(0, +)
+        XCTAssertEqual(Double(chosen), 1 - log(z), accuracy: 1e-5)
+        XCTAssertEqual(top.map(\.0), [0, 1, 2])
+        XCTAssertEqual(Double(top[0].1), 2 - log(z), accuracy: 1e-5)
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import GGUF
+import Tokenizer
+import XCTest
+
+/// Fixture files, the default model's vocabulary (read through the GGUF target) and the
+/// metadata → `TokenizerVocabulary` mapping used by the tests.
+enum TokenizerFixtures {
+    struct MissingFixture: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func url(_ name: String) throws -> URL {
+        guard let dir = Bundle.module.url(forResource: "Fixtures", withExtension: nil) else {
+            throw MissingFixture(description: "Fixtures folder missing from the test bundle")
+        }
+        return dir.appendingPathComponent(name)
+    }
+
+    static func json(_ name: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: url(name)))
+    }
+
+    /// Lines of `tokenize.jsonl` (copied from shared/reference).
+    static func referenceCases() throws -> [(text: String, ids: [Int32])] {
+        let text = try String(contentsOf: url("tokenize.jsonl"), encoding: .utf8)
+        var out: [(String, [Int32])] = []
+        for line in text.split(separator: "\n") where !line.isEmpty {
+            let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            guard let t = obj?["text"] as? String, let ids = obj?["ids"] as? [Int] else {
+                throw MissingFixture(description: "bad line in tokenize.jsonl: \(line)")
+            }
+            out.append((t, ids.map { Int32($0) }))
+        }
+        return out
+    }
+
+    static var modelPath: String {
+        let dir = ProcessInfo.processInfo.environment["JETON_MODELS"]
+            ?? (NSHomeDirectory() + "/.cache/jeton/models")
+        return dir + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+    }
+
+    /// The default model's tokenizer, loaded once. Fails (not skips) when the model file
+    /// is missing: CI fetches it before the tests.
+    static func smolLM() throws -> Tokenizer {
+        try smolLMResult.get()
+    }
+
+    private static let smolLMResult: Result<Tokenizer, Error> = Result {
+        let path = modelPath
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw MissingFixture(description: "model file not found at \(path); fetch it first (set JETON_MODELS to its folder)")
+        }
+        let file = try GGUFFile(path: path)
+        return try Tokenizer(vocabulary(from: file.metadata))
+    }
+
+    /// `tokenizer.ggml.*` metadata → vocabulary, with llama.cpp's defaults where a key
+    /// is absent (SentencePiece: BOS and space prefix on; byte-level BPE: off).
+    static func vocabulary(from m: [String: GGUFValue]) throws -> TokenizerVocabulary {
+        guard let tokens = m["tokenizer.ggml.tokens"]?.stringArray else {
+            throw MissingFixture(description: "tokenizer.ggml.tokens missing")
+        }
+        let model = m["tokenizer.ggml.model"]?.stringValue ?? "llama"
+        func id(_ key: String) -> Int32? { m[key]?.intValue.flatMap { Int32(exactly: $0) } }
+        let isSPM = model == "llama"
+        return TokenizerVocabulary(
+            model: model,
+            pre: m["tokenizer.ggml.pre"]?.stringValue ?? "default",
+            tokens: tokens,
+            tokenTypes: m["tokenizer.ggml.token_type"]?.int32Array ?? [],
+            scores: m["tokenizer.ggml.scores"]?.floatArray ?? [],
+            merges: m["tokenizer.ggml.merges"]?.stringArray ?? [],
+            bosID: id("tokenizer.ggml.bos_token_id"),
+            eosID: id("tokenizer.ggml.eos_token_id"),
+            unknownID: id("tokenizer.ggml.unknown_token_id"),
+            paddingID: id("tokenizer.ggml.padding_token_id"),
+            eotIDs: id("tokenizer.ggml.eot_token_id").map { [$0] } ?? [],
+            addBOS: m["tokenizer.ggml.add_bos_token"]?.boolValue ?? isSPM,
+            addEOS: m["tokenizer.ggml.add_eos_token"]?.boolValue ?? false,
+            addSpacePrefix: m["tokenizer.ggml.add_space_prefix"]?.boolValue ?? isSPM
+        )
+    }
+
+    /// The SentencePiece fixture made by scripts/make_tokenizer_fixtures.py.
+    static func sentencePiece() throws -> (tokenizer: Tokenizer, cases: [(text: String, ids: [Int32])]) {
+        guard let obj = try json("spm_bpe.json") as? [String: Any],
+              let tokens = obj["tokens"] as? [String],
+              let scores = obj["scores"] as? [Double],
+              let types = obj["token_types"] as? [Int],
+              let cases = obj["cases"] as? [[String: Any]] else {
+            throw MissingFixture(description: "spm_bpe.json malformed")
+        }
+        let vocab = TokenizerVocabulary(
+            model: "llama", pre: "default", tokens: tokens,
+            tokenTypes: types.map { Int32($0) }, scores: scores.map { Float($0) },
+            bosID: 1, eosID: 2, unknownID: 0,
+            addBOS: true, addEOS: false, addSpacePrefix: true)
+        let parsed = cases.compactMap { c -> (String, [Int32])? in
+            guard let t = c["text"] as? String, let ids = c["ids"] as? [Int] else { return nil }
+            return (t, ids.map { Int32($0) })
+        }
+        return (try Tokenizer(vocab), parsed)
+    }
+}
