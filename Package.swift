@@ -13,6 +13,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
@@ -30,13 +34,16 @@ let package = Package(
         .executableTarget(name: "Jeton", dependencies: [
             "GGUF", "Kernels", "Tokenizer", "Model", "Engine", "HTTP", "API",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Kernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "GGUF", "Kernels", "Tokenizer"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Kernels"]),
         .testTarget(name: "JinjaTests", dependencies: ["Jinja"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "APITests", dependencies: ["API", "HTTP", "Engine", "Model", "Tokenizer"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
     ],
     swiftLanguageModes: [.v5]

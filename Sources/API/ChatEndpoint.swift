@@ -20,7 +20,7 @@ extension OpenAIAPI {
             }
         }
         _ = try r.string("user")
-        var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens", "max_completion_tokens"])
+        var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens", "max_completion_tokens"], limits: limits)
         let wantLogprobs = try r.bool("logprobs") ?? false
         let top = try r.int("top_logprobs", 0...limits.maxLogprobs)
         if top != nil && !wantLogprobs {
@@ -44,11 +44,18 @@ extension OpenAIAPI {
                               ignoreEOS: opts.ignoreEOS, logprobs: wantLogprobs ? (top ?? 0) : nil)
         }
         let includeUsage = opts.includeUsage
+        let stream = opts.stream
+        let promptText = logPrompts ? prompt : nil
+        let report: (GenerationJob) -> Void = { [weak self] job in
+            guard let self, let o = observer else { return }
+            o.generationFinished(job.report(requestID: responder.requestID, endpoint: "/v1/chat/completions", model: model.id,
+                                            stream: stream, promptTokens: ids.count, prompt: promptText))
+        }
 
         if opts.stream {
             try check(requests)
             let job = GenerationJob(
-                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop,
+                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,
                 onDelta: { d in
                     switch d.finishReason {
                     case "abort": return
@@ -66,6 +73,7 @@ extension OpenAIAPI {
                     }
                 },
                 onDone: { job in
+                    report(job)
                     if includeUsage {
                         let u = job.usage
                         responder.write(SSE.event(wire.usageChunk(prompt: ids.count, completion: u.completion)))
@@ -81,9 +89,10 @@ extension OpenAIAPI {
             streamSubmit(requests, job: job, responder: responder)
         } else {
             let job = GenerationJob(
-                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop,
+                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,
                 onDelta: nil,
                 onDone: { job in
+                    report(job)
                     if let e = job.error { responder.respond(APIError.internal("generation failed: \(e)").response); return }
                     let choices: [JSON] = job.results.enumerated().map { i, c in
                         ["index": JSON(i),

@@ -10,11 +10,11 @@ extension OpenAIAPI {
         let modelName = try r.requiredString("model")
         guard model.accepts(modelName) else { throw APIError.modelNotFound(modelName) }
         try r.refuse(["suffix"], because: "this server does not do fill-in-the-middle")
-        if let b = try r.int("best_of", 1...GenerationOptions.maxN), b != (try r.int("n", 1...GenerationOptions.maxN) ?? 1) {
+        if let b = try r.int("best_of", 1...limits.maxN), b != (try r.int("n", 1...limits.maxN) ?? 1) {
             throw APIError.invalid("`best_of` is not supported (only best_of equal to n).", param: "best_of")
         }
         _ = try r.string("user")
-        var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens"])
+        var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens"], limits: limits)
         let echo = try r.bool("echo") ?? false
         let logprobs = try r.int("logprobs", 0...limits.maxLogprobs)
         let prompts = try promptTokens(r)
@@ -38,11 +38,18 @@ extension OpenAIAPI {
         }
         let n = opts.n
         let includeUsage = opts.includeUsage
+        let stream = opts.stream
+        let promptText = logPrompts ? prompts.map { tokenizer.decode($0) }.joined(separator: "\n") : nil
+        let report: (GenerationJob) -> Void = { [weak self] job in
+            guard let self, let o = observer else { return }
+            o.generationFinished(job.report(requestID: responder.requestID, endpoint: "/v1/completions", model: model.id,
+                                            stream: stream, promptTokens: job.usage.prompt / n, prompt: promptText))
+        }
 
         if opts.stream {
             try check(requests)
             let job = GenerationJob(
-                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop,
+                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,
                 onDelta: { d in
                     switch d.finishReason {
                     case "abort": return
@@ -55,6 +62,7 @@ extension OpenAIAPI {
                                                            finish: d.finishReason, includeUsage: includeUsage)))
                 },
                 onDone: { job in
+                    report(job)
                     if includeUsage {
                         let u = job.usage
                         responder.write(SSE.event(fields.usageChunk(prompt: u.prompt / n, completion: u.completion)))
@@ -72,9 +80,10 @@ extension OpenAIAPI {
             streamSubmit(requests, job: job, responder: responder)
         } else {
             let job = GenerationJob(
-                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop,
+                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,
                 onDelta: nil,
                 onDone: { job in
+                    report(job)
                     if let e = job.error { responder.respond(APIError.internal("generation failed: \(e)").response); return }
                     let choices: [JSON] = job.results.enumerated().map { c, choice in
                         var text = choice.text.text

@@ -31,10 +31,17 @@ final class GenerationJob: @unchecked Sendable {
     private let service: InferenceService
     private let onDelta: ((Delta) -> Void)?
     private let onDone: (GenerationJob) -> Void
+    private weak var observer: APIObserver?
+    let startedAt = DispatchTime.now().uptimeNanoseconds
+    private(set) var firstTokenAt: UInt64?
+    private(set) var lastTokenAt: UInt64?
+    private var lastTokenOf: [UInt64?]
 
-    init(service: InferenceService, tokenizer: Tokenizer, requestIDs: [String], stops: [String],
+    init(service: InferenceService, tokenizer: Tokenizer, requestIDs: [String], stops: [String], observer: APIObserver?,
          onDelta: ((Delta) -> Void)?, onDone: @escaping (GenerationJob) -> Void) {
         self.service = service
+        self.observer = observer
+        lastTokenOf = requestIDs.map { _ in nil }
         self.onDelta = onDelta
         self.onDone = onDone
         choices = requestIDs.map { Choice(requestID: $0, text: ChoiceText(tokenizer: tokenizer, stops: stops)) }
@@ -51,6 +58,20 @@ final class GenerationJob: @unchecked Sendable {
         let ids = choices.filter { $0.finishReason == nil }.map(\.requestID)
         lock.unlock()
         for id in ids { service.abort(id) }
+    }
+
+    /// The facts of the finished job, for the observer.
+    func report(requestID: String, endpoint: String, model: String, stream: Bool, promptTokens: Int, prompt: String?) -> GenerationReport {
+        lock.lock()
+        defer { lock.unlock() }
+        let end = lastTokenAt ?? DispatchTime.now().uptimeNanoseconds
+        return GenerationReport(
+            requestID: requestID, endpoint: endpoint, model: model, promptTokens: promptTokens,
+            completionTokens: choices.reduce(0) { $0 + $1.text.tokenCount },
+            timeToFirstToken: firstTokenAt.map { Double($0 &- startedAt) / 1e9 },
+            duration: Double(end &- startedAt) / 1e9,
+            finishReasons: choices.map { $0.finishReason ?? "stop" }, stream: stream,
+            prompt: prompt, output: prompt == nil ? nil : choices.map { $0.text.text })
     }
 
     var results: [Choice] { lock.lock(); defer { lock.unlock() }; return choices }
@@ -72,6 +93,11 @@ final class GenerationJob: @unchecked Sendable {
             case let .promptLogprobs(p):
                 choices[i].promptLogprobs = p
             case let .token(t, lp):
+                let now = DispatchTime.now().uptimeNanoseconds
+                if firstTokenAt == nil { firstTokenAt = now }
+                if let last = lastTokenOf[i] { observer?.interTokenLatency(Double(now &- last) / 1e9) }
+                lastTokenOf[i] = now
+                lastTokenAt = now
                 let (text, lps) = choices[i].text.push(t, lp)
                 choices[i].logprobs += lps
                 if choices[i].text.stopped {

@@ -11,10 +11,9 @@ struct GenerationOptions {
     var includeUsage = false
     var seed: UInt64?
 
-    static let maxN = 16
     static let maxStops = 4
 
-    init(_ r: FieldReader, maxTokensKeys: [String]) throws {
+    init(_ r: FieldReader, maxTokensKeys: [String], limits: APILimits) throws {
         sampling.temperature = Float(try r.double("temperature", 0...2) ?? 1)
         sampling.topP = Float(try r.double("top_p", 0...1) ?? 1)
         if r.has("top_p") && sampling.topP == 0 { throw APIError.invalid("`top_p` must be greater than 0.", param: "top_p") }
@@ -25,7 +24,7 @@ struct GenerationOptions {
         sampling.frequencyPenalty = Float(try r.double("frequency_penalty", -2...2) ?? 0)
         sampling.repetitionPenalty = Float(try r.double("repetition_penalty", 0.01...10) ?? 1)
         if let s = try r.int("seed", Int(Int64.min)...Int(Int64.max)) { seed = UInt64(bitPattern: Int64(s)) }
-        n = try r.int("n", 1...Self.maxN) ?? 1
+        n = try r.int("n", 1...limits.maxN) ?? 1
         ignoreEOS = try r.bool("ignore_eos") ?? false
         stream = try r.bool("stream") ?? false
         if let so = r.raw("stream_options") {
@@ -35,7 +34,7 @@ struct GenerationOptions {
             includeUsage = try sr.bool("include_usage") ?? false
         }
         for key in maxTokensKeys {
-            if let m = try r.int(key, 1...Int(Int32.max)) { maxTokens = m }
+            if let m = try r.int(key, 1...limits.maxTokens) { maxTokens = m }
         }
         stop = try Self.stops(r)
         sampling.logitBias = try Self.logitBias(r)

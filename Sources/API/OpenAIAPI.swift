@@ -8,6 +8,8 @@ public struct APILimits: Sendable {
     public var maxLogprobs = 20
     public var maxPrompts = 64
     public var maxMessages = 1024
+    public var maxN = 16
+    public var maxTokens = Int(Int32.max)
     public init() {}
 }
 
@@ -18,6 +20,9 @@ public final class OpenAIAPI: @unchecked Sendable {
     let limits: APILimits
     let fingerprint: String
     let template: ChatTemplate
+    /// Set before serving.
+    public var observer: APIObserver?
+    public var logPrompts = false
 
     public init(service: InferenceService, model: ServedModel, limits: APILimits = .init(), version: String) {
         self.service = service

@@ -1,3 +1,4 @@
+import Dispatch
 import Kernels
 import Model
 
@@ -14,6 +15,14 @@ extension Engine {
         }
         stats.steps += 1
         stats.lastBatchTokens = batch.reduce(0) { $0 + $1.tokens.count }
+        if let o = observer {
+            o.engineDidStep(batchTokens: stats.lastBatchTokens, sequences: batch.count)
+            let now = DispatchTime.now().uptimeNanoseconds
+            for (s, _) in plan where !s.started {
+                o.requestDidStart(queueSeconds: Double(now &- s.submittedAt) / 1e9)
+            }
+        }
+        for (s, _) in plan { s.started = true }
         let logits: [Float]
         do {
             logits = try model.forward(batch, cache: cache)

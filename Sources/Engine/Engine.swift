@@ -26,8 +26,11 @@ public final class Engine: @unchecked Sendable {
     var stats = EngineStats()
     private var arrivals = 0
 
+    /// Set before `start()`; called on the engine thread.
+    public var observer: EngineObserver?
+
     enum Message {
-        case submit(GenerationRequest, GenerationSink)
+        case submit(GenerationRequest, GenerationSink, UInt64)
         case abort(String)
     }
 
@@ -84,7 +87,7 @@ public final class Engine: @unchecked Sendable {
             throw SubmissionError.queueFull(configuration.maxWaiting)
         }
         guard ids.insert(request.id).inserted else { throw SubmissionError.duplicateID(request.id) }
-        inbox.append(.submit(request, sink))
+        inbox.append(.submit(request, sink, DispatchTime.now().uptimeNanoseconds))
         lock.signal()
     }
 
@@ -137,9 +140,11 @@ public final class Engine: @unchecked Sendable {
 
     private func handle(_ m: Message) {
         switch m {
-        case let .submit(r, sink):
+        case let .submit(r, sink, at):
             arrivals += 1
-            waiting.append(Sequence(request: r, sink: sink, arrival: arrivals))
+            let s = Sequence(request: r, sink: sink, arrival: arrivals)
+            s.submittedAt = at
+            waiting.append(s)
         case let .abort(id):
             if let s = running.first(where: { $0.id == id }) ?? waiting.first(where: { $0.id == id }) {
                 finish(s, .aborted)

@@ -15,6 +15,8 @@ final class Sequence {
     var cachedTokens = 0         // prompt tokens found in the prefix cache
     var promptLogprobs: [TokenLogprob?] = []
     var promptLogprobsSent = false
+    var submittedAt: UInt64 = 0  // uptime nanoseconds
+    var started = false          // scheduled at least once
 
     init(request: GenerationRequest, sink: @escaping GenerationSink, arrival: Int) {
         self.request = request

@@ -25,7 +25,12 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
         case let .truncated(what, offset, needed, available):
             return "GGUF file is truncated: \(what) at byte \(offset) needs \(needed) bytes, \(available) remain"
         case let .badMagic(found): return "not a GGUF file (magic 0x\(String(found, radix: 16)) instead of \"GGUF\")"
-        case let .unsupportedVersion(v): return "unsupported GGUF version \(v) (2 and 3 are supported)"
+        case let .unsupportedVersion(v):
+            // A big-endian file shows its version byte-swapped; say so rather than print 50331648.
+            if v.byteSwapped == 2 || v.byteSwapped == 3 {
+                return "big-endian GGUF file (version \(v.byteSwapped)); only little-endian files are supported"
+            }
+            return "unsupported GGUF version \(v) (2 and 3 are supported)"
         case let .countTooLarge(what, count): return "GGUF \(what) count \(count) is larger than the file allows"
         case let .unknownValueType(key, type): return "metadata key \(key) has unknown value type \(type)"
         case let .nestingTooDeep(key): return "metadata key \(key) nests arrays too deeply"

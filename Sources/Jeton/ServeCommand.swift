@@ -1,45 +1,72 @@
-import API
 import ArgumentParser
-import Dispatch
-import Engine
 import Foundation
-import HTTP
-import Model
 
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: "Serve the OpenAI-compatible API over HTTP.")
+        commandName: "serve",
+        abstract: "Serve the OpenAI-compatible API over HTTP.",
+        discussion: "Settings come from defaults, then --config FILE (see Config/jeton.yaml), then JETON_* environment variables (JETON_SERVER_PORT for server.port), then these flags.")
 
-    @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
-    @Option(help: "Port to listen on.") var port: Int = 8080
-    @Option(help: "Name clients use in `model` (default: the file name).") var servedModelName: String?
-    @Option(help: "KV cache size in tokens, shared by all running requests.") var cacheTokens: Int = 16384
-    @Option(help: "Tokens computed per step at most.") var maxBatchTokens: Int = 512
-    @Option(help: "Sequences running at once at most.") var maxSequences: Int = 64
-    @Option(help: "Context length per request (default: the model's).") var contextLength: Int?
-    @Option(help: "TLS certificate (PEM); with --tls-key, serve HTTPS.") var tlsCert: String?
-    @Option(help: "TLS private key (PEM).") var tlsKey: String?
-    @Option(help: "Seconds in-flight requests get to finish on SIGTERM/SIGINT.") var drainTimeout: Double = 30
+    @Option(help: "YAML configuration file.") var config: String?
+    @Flag(help: "Print the effective configuration (secrets masked) and exit.") var printConfig = false
+    @Option(help: "GGUF file, or `default` (model.path).") var model: String?
+    @Option(name: [.customShort("t"), .long], help: "Threads for the forward pass (model.threads).") var threads: Int?
+    @Option(help: "Address to listen on (server.host).") var host: String?
+    @Option(help: "Port to listen on (server.port).") var port: Int?
+    @Option(help: "Name clients use in `model` (model.name).") var servedModelName: String?
+    @Option(help: "Context length per request (model.context_length).") var contextLength: Int?
+    @Option(help: "KV cache size in tokens (engine.cache_tokens).") var cacheTokens: Int?
+    @Option(help: "Tokens computed per step at most (engine.max_batch_tokens).") var maxBatchTokens: Int?
+    @Option(help: "Sequences running at once at most (engine.max_sequences).") var maxSequences: Int?
+    @Option(help: "Queued requests at most (engine.max_waiting).") var maxWaiting: Int?
+    @Option(help: "TLS certificate, PEM (tls.cert).") var tlsCert: String?
+    @Option(help: "TLS private key, PEM (tls.key).") var tlsKey: String?
+    @Option(help: "Seconds in-flight requests get after SIGTERM (server.drain_timeout).") var drainTimeout: Double?
+    @Option(help: "An accepted API key, as name:key or key; repeatable (auth.api_keys).") var apiKey: [String] = []
+    @Option(help: "File of name:key lines, reloaded on SIGHUP (auth.key_file).") var apiKeyFile: String?
+    @Option(help: "text or json (logging.format).") var logFormat: String?
+    @Option(help: "Least severe level logged (logging.level).") var logLevel: String?
 
-    func validate() throws {
-        guard (1...65535).contains(port) || port == 0 else { throw ValidationError("--port must be between 0 and 65535") }
-        guard cacheTokens >= 16 else { throw ValidationError("--cache-tokens must be at least 16") }
-        guard maxBatchTokens >= 1, maxSequences >= 1 else { throw ValidationError("--max-batch-tokens and --max-sequences must be at least 1") }
-        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+    func effectiveConfig() throws -> JetonConfig {
+        var c = JetonConfig()
+        if let f = config { try c.apply(yamlFile: f) }
+        try c.apply(environment: ProcessInfo.processInfo.environment)
+        let flags: [(String, String?)] = [
+            ("model.path", model), ("model.threads", threads.map(String.init)), ("server.host", host),
+            ("server.port", port.map(String.init)), ("model.name", servedModelName),
+            ("model.context_length", contextLength.map(String.init)), ("engine.cache_tokens", cacheTokens.map(String.init)),
+            ("engine.max_batch_tokens", maxBatchTokens.map(String.init)), ("engine.max_sequences", maxSequences.map(String.init)),
+            ("engine.max_waiting", maxWaiting.map(String.init)), ("tls.cert", tlsCert), ("tls.key", tlsKey),
+            ("server.drain_timeout", drainTimeout.map { String($0) }), ("auth.key_file", apiKeyFile),
+            ("logging.format", logFormat), ("logging.level", logLevel),
+        ]
+        for (key, value) in flags { if let v = value { try c.apply(flag: key, v) } }
+        if !apiKey.isEmpty { try c.apply(flag: "auth.api_keys", apiKey.joined(separator: ",")) }
+        guard c.string("tls.cert").isEmpty == c.string("tls.key").isEmpty else {
+            throw JetonConfig.Failure(description: "tls.cert and tls.key go together")
+        }
+        return c
     }
 
     func run() throws {
-        let path = try ModelStore().resolve(modelOptions.model)
-        var http = HTTPServerConfiguration(host: host, port: port)
-        http.tlsCertificatePath = tlsCert
-        http.tlsKeyPath = tlsKey
-        http.errorResponse = { APIError.transport(status: $0, code: $1, message: $2) }
-        let engineConfig = EngineConfiguration(maxBatchTokens: maxBatchTokens, maxSequences: maxSequences,
-                                               cacheTokens: cacheTokens)
-        let app = ServerApp(http: http, modelPath: path, threads: modelOptions.threads, engine: engineConfig,
-                            servedName: servedModelName, contextLength: contextLength, drainTimeout: drainTimeout)
-        try app.start()
+        let c: JetonConfig
+        do { c = try effectiveConfig() } catch let e as JetonConfig.Failure {
+            note("error: \(e.description)")
+            throw ExitCode(2)
+        }
+        if printConfig {
+            print(c.rendered(), terminator: "")
+            return
+        }
+        let app: ServerApp
+        do { app = try ServerApp(config: c) } catch {
+            note("error: \(error)")
+            throw ExitCode.failure
+        }
+        do { try app.start() } catch {
+            note("error: \(error)")
+            throw ExitCode.failure
+        }
         dispatchMain()
     }
 }

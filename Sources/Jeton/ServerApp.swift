@@ -3,97 +3,160 @@ import Dispatch
 import Engine
 import Foundation
 import HTTP
+import Logging
 import Model
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Wires the pieces: the HTTP server starts first (so /health can say 503 while
-/// the model loads), then the model and the engine, then the API answers.
+/// Wires the pieces. The HTTP server starts first (so /health and /ready answer
+/// while the model loads), then the model and the engine, then the API answers.
+/// SIGTERM/SIGINT drain: /ready turns 503, new work gets 503, running requests
+/// finish until the drain deadline, then the process exits 0.
 final class ServerApp: @unchecked Sendable {
     static let version = "0.1.0"
 
-    let httpConfig: HTTPServerConfiguration
+    let config: JetonConfig
     let modelPath: String
-    let threads: Int
-    let engineConfig: EngineConfiguration
-    let servedName: String?
-    let contextLength: Int?
-    let drainTimeout: Double
-
+    let logger: Logger
+    let http: HTTPServerConfiguration
     private let lock = NSLock()
     private var api: OpenAIAPI?
     private var engine: Engine?
+    private var metrics: ServerMetrics?
+    private var accessLog: AccessLog?
+    private var modelName: String?
     private var draining = false
     private var server: HTTPServer?
     private var signalSources: [DispatchSourceSignal] = []
 
-    init(http: HTTPServerConfiguration, modelPath: String, threads: Int, engine: EngineConfiguration,
-         servedName: String?, contextLength: Int?, drainTimeout: Double) {
-        httpConfig = http
-        self.modelPath = modelPath
-        self.threads = threads
-        engineConfig = engine
-        self.servedName = servedName
-        self.contextLength = contextLength
-        self.drainTimeout = drainTimeout
+    init(config c: JetonConfig) throws {
+        config = c
+        LogSetup.bootstrap(format: c.string("logging.format"), level: c.string("logging.level"))
+        logger = Logger(label: "jeton")
+        modelPath = try ModelStore().resolve(c.string("model.path"))
+        var h = HTTPServerConfiguration(host: c.string("server.host"), port: c.int("server.port"))
+        h.backlog = Int32(c.int("server.backlog"))
+        if c.int("server.event_loops") > 0 { h.loopCount = c.int("server.event_loops") }
+        h.maxConnections = c.int("server.max_connections")
+        h.limits.maxRequestLineLength = c.int("server.max_request_line_bytes")
+        h.limits.maxHeaderBytes = c.int("server.max_header_bytes")
+        h.limits.maxHeaderCount = c.int("server.max_header_fields")
+        h.limits.maxBodyBytes = c.int("server.max_body_bytes")
+        h.maxInflatedBodyBytes = c.int("server.max_body_bytes")
+        h.headerTimeout = c.double("server.header_timeout")
+        h.bodyTimeout = c.double("server.body_timeout")
+        h.idleTimeout = c.double("server.idle_timeout")
+        h.writeTimeout = c.double("server.write_timeout")
+        h.gzipEnabled = c.bool("server.gzip")
+        if !c.string("tls.cert").isEmpty {
+            h.tlsCertificatePath = c.string("tls.cert")
+            h.tlsKeyPath = c.string("tls.key")
+        }
+        h.errorResponse = { APIError.transport(status: $0, code: $1, message: $2) }
+        http = h
+    }
+
+    private var threads: Int {
+        let t = config.int("model.threads")
+        return t > 0 ? t : ProcessInfo.processInfo.activeProcessorCount
     }
 
     func start() throws {
         let router = Router(errorResponse: { APIError.transport(status: $0, code: $1, message: $2) })
-        router.get("/health") { [self] _, r in
-            let ready = lock.withLock { api != nil && !(engine?.snapshot().loopAlive == false) }
-            r.respond(ready ? .json(["status": "ok"]) : APIError.unavailable("the model is loading").response)
-        }
+        let access = AccessLog(logger: logger, metrics: nil, enabled: config.bool("logging.access_log"))
+        router.use(access.middleware(keyName: { _ in nil }))
+        lock.withLock { accessLog = access }
+        registerOperations(on: router)
         // API routes exist from the start and answer 503 until the model is ready.
-        let late = OpenAIAPI.routeNames
-        for (method, path) in late {
+        for (method, path) in OpenAIAPI.routeNames {
             router.on(method, path) { [self] req, res in
-                let current = lock.withLock { draining ? nil : api }
-                guard let current else {
-                    let why = lock.withLock { draining } ? "the server is shutting down" : "the model is loading"
-                    res.respond(APIError.unavailable(why).response)
+                let (current, isDraining) = lock.withLock { (api, draining) }
+                guard let current, !isDraining else {
+                    res.respond(APIError.unavailable(isDraining ? "the server is draining; retry on another replica"
+                                                                : "the model is loading").response)
                     return
                 }
                 current.handle(method: method, path: path, req, res)
             }
         }
-        let server = HTTPServer(configuration: httpConfig, router: router)
+        let server = HTTPServer(configuration: http, router: router)
         try server.start()
         self.server = server
-        let scheme = httpConfig.tlsCertificatePath == nil ? "http" : "https"
-        note("jeton \(Self.version) listening on \(scheme)://\(httpConfig.host):\(server.port)")
+        let scheme = http.tlsCertificatePath == nil ? "http" : "https"
+        logger.notice("jeton \(Self.version) listening on \(scheme)://\(http.host):\(server.port)")
         installSignals()
-
         DispatchQueue.global().async { [self] in
-            do {
-                try load()
-            } catch {
-                note("error: cannot load \(modelPath): \(error)")
+            do { try load(access: access) } catch {
+                logger.critical("cannot load \(modelPath): \(error)")
                 exit(1)
             }
         }
     }
 
-    private func load() throws {
+    private func registerOperations(on router: Router) {
+        router.get("/health") { [self] _, r in
+            // Liveness: the process answers, and once loaded, its engine loop is alive.
+            let alive = lock.withLock { engine?.snapshot().loopAlive ?? true }
+            r.respond(alive ? .json(["status": "ok"]) : APIError.unavailable("the engine loop has stopped").response)
+        }
+        router.get("/ready") { [self] _, r in
+            let (loaded, isDraining) = lock.withLock { (api != nil, draining) }
+            if isDraining { r.respond(APIError.unavailable("draining").response) }
+            else if !loaded { r.respond(APIError.unavailable("the model is loading").response) }
+            else { r.respond(.json(["status": "ready"])) }
+        }
+        router.get("/version") { [self] _, r in
+            r.respond(.json(["version": .string(Self.version), "model": JSON(lock.withLock { modelName })]))
+        }
+        if config.bool("metrics.enabled") {
+            router.get("/metrics") { [self] _, r in
+                let (m, e) = lock.withLock { (metrics, engine) }
+                var h = HTTPHeaders()
+                h.add(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
+                let text = m?.scrape(engine: e?.snapshot(), connections: server?.connectionCount ?? 0) ?? ""
+                r.respond(HTTPResponse(status: .ok, headers: h, body: Array(text.utf8)))
+            }
+        }
+    }
+
+    private func load(access: AccessLog) throws {
         let t0 = Date()
         let loaded = try LoadedModel(path: modelPath, threads: threads)
         loaded.file.adviseWillNeed()
         var context = loaded.config.contextLength
-        if let c = contextLength { context = min(c, context) }
+        if config.int("model.context_length") > 0 { context = min(config.int("model.context_length"), context) }
+        let name = config.string("model.name").isEmpty ? loaded.name : config.string("model.name")
+        let metrics = config.bool("metrics.enabled") ? ServerMetrics(model: name) : nil
+        let engineConfig = EngineConfiguration(
+            maxBatchTokens: config.int("engine.max_batch_tokens"), maxSequences: config.int("engine.max_sequences"),
+            cacheTokens: config.int("engine.cache_tokens"), blockSize: config.int("engine.block_size"),
+            prefixCaching: config.bool("engine.prefix_caching"), maxWaiting: config.int("engine.max_waiting"))
         let engine = Engine(model: loaded.model, endOfGeneration: loaded.tokenizer.endOfGenerationIDs,
                             configuration: engineConfig, contextLength: context)
+        engine.observer = metrics
         engine.start()
-        let served = ServedModel(id: servedName ?? loaded.name, aliases: ["default", loaded.name],
+        let served = ServedModel(id: name, aliases: ["default", loaded.name],
                                  tokenizer: loaded.tokenizer, contextLength: context,
                                  chatTemplate: loaded.chatTemplate, created: Int(Date().timeIntervalSince1970))
-        let api = OpenAIAPI(service: engine, model: served, version: Self.version)
+        var limits = APILimits()
+        limits.maxN = config.int("limits.max_n")
+        limits.maxLogprobs = config.int("limits.max_logprobs")
+        limits.maxPrompts = config.int("limits.max_prompts")
+        limits.maxMessages = config.int("limits.max_messages")
+        if config.int("limits.max_tokens") > 0 { limits.maxTokens = config.int("limits.max_tokens") }
+        let api = OpenAIAPI(service: engine, model: served, limits: limits, version: Self.version)
+        access.attach(metrics: metrics)
+        api.observer = access
+        api.logPrompts = config.bool("logging.log_prompts")
         lock.withLock {
             self.engine = engine
             self.api = api
+            self.metrics = metrics
+            modelName = name
         }
-        note("model \(served.id) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.layers) layers, context \(context), \(threads) threads, KV cache \(engine.cacheCapacity) tokens")
+        logger.notice("model \(name) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.layers) layers, context \(context), \(threads) threads, KV cache \(engine.cacheCapacity) tokens")
     }
 
     private func installSignals() {
@@ -112,11 +175,25 @@ final class ServerApp: @unchecked Sendable {
             defer { draining = true }
             return draining
         }
-        if again { note("second signal: stopping now"); exit(1) }
-        note("draining: finishing in-flight requests (up to \(Int(drainTimeout)) s)")
-        server?.stop(timeout: drainTimeout)
-        lock.withLock { engine }?.shutdown()
-        note("stopped")
-        exit(0)
+        if again {
+            logger.warning("second signal: stopping now")
+            exit(1)
+        }
+        let limit = config.double("server.drain_timeout")
+        logger.notice("draining: in-flight requests get up to \(limit) s")
+        DispatchQueue.global().async { [self] in
+            let deadline = Date().addingTimeInterval(limit)
+            // Wait until the engine has nothing left, then let the last bytes go out.
+            while Date() < deadline {
+                let s = lock.withLock { engine }?.snapshot()
+                if (s?.running ?? 0) + (s?.waiting ?? 0) == 0 { break }
+                usleep(50_000)
+            }
+            let rest = max(0.5, deadline.timeIntervalSinceNow)
+            server?.stop(timeout: min(rest, 5))
+            lock.withLock { engine }?.shutdown()
+            logger.notice("drained; exiting")
+            exit(0)
+        }
     }
 }

@@ -53,7 +53,7 @@ extension Value {
     public init(_ pairs: KeyValuePairs<String, Value>) {
         self = .object(OrderedObject(pairs.map { ($0.key, $0.value) }))
     }
-    public init(_ value: String?) { self = value.map { .string($0) } ?? .none }
+    public init(_ value: String?) { self = value.map { .string($0) } ?? Value.none }
 }
 
 // MARK: - Python-like semantics shared by the interpreter

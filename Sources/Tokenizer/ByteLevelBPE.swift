@@ -1,5 +1,3 @@
-import Foundation  // NSLock for the shared word cache
-
 /// Byte-level BPE (`tokenizer.ggml.model = gpt2`): a pre-token starts as one symbol per
 /// byte and the adjacent pair with the lowest merge rank is merged until none is left
 /// (ties: leftmost), as GPT-2, Hugging Face `tokenizers` and llama.cpp do.
@@ -14,25 +12,15 @@ final class ByteLevelBPE: @unchecked Sendable {
     private let merges: [UInt64: UInt64]
     /// Llama 3 style: a pre-token that is itself a token is not merged (llama.cpp
     /// `ignore_merges`, HF `ignore_merges: true`).
-    private let wholeWords: [[UInt8]: Int32]?
+    private let wholeWords: PieceTable?
 
-    /// Pre-token → ids, keyed by a 64-bit hash of the bytes so that a hit allocates
-    /// nothing; the stored bytes settle collisions. Guarded by `lock`; cleared when full
-    /// so memory stays bounded.
-    private struct CacheEntry {
-        var bytes: [UInt8]
-        var ids: [Int32]
-    }
-    private var cache: [UInt64: CacheEntry] = [:]
-    private let lock = NSLock()
-    private static let cacheLimit = 1 << 16
-    private static let cachedWordMaxBytes = 64
+    private let cache = WordCache()
     /// Below this many symbols a rescanning loop beats the heap.
     private static let smallWord = 24
 
     /// `textToID`: token text → id (later ids win, as in llama.cpp's map).
     init(tokens: [String], textToID: [String: Int32], merges mergeLines: [String],
-         ignoreMerges: Bool, bytesToID: [[UInt8]: Int32]) throws {
+         ignoreMerges: Bool, bytesToID: PieceTable) throws {
         var byteToken = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
             if let u = Unicode.Scalar(ByteLevelAlphabet.scalarOfByte[b]), let id = textToID[String(u)] {
@@ -73,21 +61,13 @@ final class ByteLevelBPE: @unchecked Sendable {
             appendSymbol(byteToken[Int(word[0])], into: &out)
             return
         }
-        if let wholeWords, let whole = wholeWords[Array(word)] {
+        if let wholeWords, let whole = wholeWords.lookup(word) {
             out.append(whole)
             return
         }
-        let cacheable = n <= ByteLevelBPE.cachedWordMaxBytes
-        let hash = cacheable ? ByteLevelBPE.hash(word) : 0
-        if cacheable {
-            lock.lock()
-            if let hit = cache[hash], ByteLevelBPE.equal(hit.bytes, word) {
-                out.append(contentsOf: hit.ids)
-                lock.unlock()
-                return
-            }
-            lock.unlock()
-        }
+        let cacheable = n <= WordCache.maxWordBytes
+        let hash = cacheable ? PieceTable.hash(word) : 0
+        if cacheable && cache.append(word, hash: hash, into: &out) { return }
         var symbols = [Int32](unsafeUninitializedCapacity: n) { buf, count in
             for i in 0..<n { buf[i] = byteToken[Int(word[i])] }
             count = n
@@ -99,27 +79,7 @@ final class ByteLevelBPE: @unchecked Sendable {
         }
         let start = out.count
         for s in symbols { appendSymbol(s, into: &out) }
-        if cacheable {
-            let entry = CacheEntry(bytes: Array(word), ids: Array(out[start...]))
-            lock.lock()
-            if cache.count >= ByteLevelBPE.cacheLimit { cache.removeAll(keepingCapacity: true) }
-            cache[hash] = entry
-            lock.unlock()
-        }
-    }
-
-    @inline(__always)
-    private static func equal(_ a: [UInt8], _ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard a.count == b.count, let bb = b.baseAddress else { return a.count == b.count }
-        return a.withUnsafeBufferPointer { memcmp($0.baseAddress!, bb, b.count) == 0 }
-    }
-
-    /// FNV-1a, 64-bit: enough to index the cache (entries are checked byte for byte).
-    @inline(__always)
-    private static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
-        return h
+        if cacheable { cache.store(word, hash: hash, ids: out[start...]) }
     }
 
     @inline(__always)

@@ -4,20 +4,26 @@
 /// A leftover symbol that is not a piece becomes its bytes as `<0xXX>` tokens (byte
 /// fallback), else the unknown id. This is sentencepiece's `bpe_model.cc` Encode and
 /// llama.cpp's `llm_tokenizer_spm`.
-struct SentencePieceBPE: Sendable {
-    /// Pieces that merges may produce: normal and user-defined ones, keyed
-    /// by their text bytes. Control, unknown and byte tokens are excluded as in
-    /// sentencepiece, so "<s>" in text is never merged into BOS.
-    private let pieces: [[UInt8]: Int32]
+final class SentencePieceBPE: @unchecked Sendable {
+    /// Pieces that merges may produce: normal and user-defined ones. Control, unknown
+    /// and byte tokens are excluded as in sentencepiece, so "<s>" in text never merges
+    /// into BOS.
+    private let pieces: PieceTable
     private let scores: [Float]
     /// Id of `<0xXX>` for each byte, -1 when missing.
     private let byteTokens: [Int32]
     private let unknownID: Int32?
+    /// True when no piece has "▁" after another character (true of Llama-style vocabularies,
+    /// trained with split_by_whitespace). Then no merge crosses the start of a "▁" that
+    /// follows another character, so words are encoded alone and cached, with the same
+    /// result as encoding the whole text at once.
+    private let splitsAtSpaces: Bool
+    private let cache = WordCache()
 
     init(tokens: [String], types: [Int32], scores: [Float], unknownID: Int32?) {
-        var pieces: [[UInt8]: Int32] = [:]
-        pieces.reserveCapacity(tokens.count)
+        var pieces = PieceTable()
         var byteTokens = [Int32](repeating: -1, count: 256)
+        var splitsAtSpaces = true
         for (i, t) in tokens.enumerated() {
             let type = types.isEmpty ? TokenType.normal.rawValue : types[i]
             if let b = SentencePieceBPE.byteValue(ofPiece: t), type == TokenType.byte.rawValue || types.isEmpty {
@@ -26,8 +32,9 @@ struct SentencePieceBPE: Sendable {
             }
             switch type {
             case TokenType.normal.rawValue, TokenType.userDefined.rawValue:
-                let key = Array(t.utf8)
-                if pieces[key] == nil { pieces[key] = Int32(i) }
+                let u = Array(t.utf8)
+                pieces.insert(u, id: Int32(i))
+                if splitsAtSpaces && SentencePieceBPE.hasInnerSpace(u) { splitsAtSpaces = false }
             default:
                 break
             }
@@ -36,6 +43,7 @@ struct SentencePieceBPE: Sendable {
         self.scores = scores
         self.byteTokens = byteTokens
         self.unknownID = unknownID
+        self.splitsAtSpaces = splitsAtSpaces
     }
 
     /// 0xXX for a piece spelled exactly `<0xXX>`.
@@ -45,6 +53,68 @@ struct SentencePieceBPE: Sendable {
         return UInt8(String(decoding: u[3...4], as: UTF8.self), radix: 16)
     }
 
+    @inline(__always)
+    private static func isSpaceMark(_ b: UnsafeBufferPointer<UInt8>, _ i: Int) -> Bool {
+        i + 2 < b.count && b[i] == 0xE2 && b[i + 1] == 0x96 && b[i + 2] == 0x81
+    }
+
+    /// Whether "▁" occurs in `piece` after a character that is not "▁".
+    private static func hasInnerSpace(_ piece: [UInt8]) -> Bool {
+        piece.withUnsafeBufferPointer { b in
+            var i = 0
+            var leading = true
+            while i < b.count {
+                if isSpaceMark(b, i) {
+                    if !leading { return true }
+                    i += 3
+                } else {
+                    leading = false
+                    i += 1
+                }
+            }
+            return false
+        }
+    }
+
+    /// Appends the ids of `text`, which must already have its spaces escaped.
+    func encode(_ text: [UInt8], into out: inout [Int32]) {
+        text.withUnsafeBufferPointer { b in
+            guard splitsAtSpaces else {
+                encodeSegment(b, into: &out)
+                return
+            }
+            var segStart = 0
+            var i = 0
+            var prevWasMark = true
+            while i < b.count {
+                if SentencePieceBPE.isSpaceMark(b, i) {
+                    if !prevWasMark && i > segStart {
+                        encodeCached(UnsafeBufferPointer(rebasing: b[segStart..<i]), into: &out)
+                        segStart = i
+                    }
+                    prevWasMark = true
+                    i += 3
+                } else {
+                    prevWasMark = false
+                    i += 1
+                }
+            }
+            if segStart < b.count { encodeCached(UnsafeBufferPointer(rebasing: b[segStart...]), into: &out) }
+        }
+    }
+
+    private func encodeCached(_ word: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
+        guard word.count <= WordCache.maxWordBytes else {
+            encodeSegment(word, into: &out)
+            return
+        }
+        let hash = PieceTable.hash(word)
+        if cache.append(word, hash: hash, into: &out) { return }
+        let start = out.count
+        encodeSegment(word, into: &out)
+        cache.store(word, hash: hash, ids: out[start...])
+    }
+
     private struct Bigram {
         var score: Float
         var left: Int
@@ -52,28 +122,22 @@ struct SentencePieceBPE: Sendable {
         var size: Int
     }
 
-    private func score(_ id: Int32) -> Float {
-        Int(id) < scores.count ? scores[Int(id)] : 0
-    }
-
-    /// Appends the ids of `text`, which must already have its spaces escaped.
-    func encode(_ text: [UInt8], into out: inout [Int32]) {
+    private func encodeSegment(_ text: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
         if text.isEmpty { return }
         // Symbols: start and length in bytes (length 0 once merged away), linked list.
         var start: [Int] = []
         var len: [Int] = []
-        text.withUnsafeBufferPointer { b in
-            var i = 0
-            while i < b.count {
-                var l = 1
-                if b[i] >= 0x80 {
-                    let (_, n) = CodepointBuffer.decodeMultiByte(b, at: i)
-                    l = max(n, 1)  // an invalid byte is a symbol of its own
-                }
-                start.append(i)
-                len.append(l)
-                i += l
+        start.reserveCapacity(text.count)
+        len.reserveCapacity(text.count)
+        var i = 0
+        while i < text.count {
+            var l = 1
+            if text[i] >= 0x80 {
+                l = max(CodepointBuffer.decodeMultiByte(text, at: i).1, 1)  // invalid byte: a symbol alone
             }
+            start.append(i)
+            len.append(l)
+            i += l
         }
         let n = start.count
         var prev = (0..<n).map { $0 - 1 }
@@ -85,10 +149,10 @@ struct SentencePieceBPE: Sendable {
         func tryAdd(_ l: Int, _ r: Int) {
             guard l >= 0, r >= 0 else { return }
             let size = len[l] + len[r]
-            guard let id = pieces[Array(text[start[l]..<(start[l] + size)])] else { return }
-            queue.push(Bigram(score: score(id), left: l, right: r, size: size))
+            guard let id = pieces.lookup(UnsafeBufferPointer(rebasing: text[start[l]..<(start[l] + size)])) else { return }
+            queue.push(Bigram(score: Int(id) < scores.count ? scores[Int(id)] : 0, left: l, right: r, size: size))
         }
-        for i in 1..<max(n, 1) { tryAdd(i - 1, i) }
+        for k in 1..<max(n, 1) { tryAdd(k - 1, k) }
         while let bg = queue.pop() {
             // Stale when either side changed since the pair was queued: a symbol only
             // grows (absorbing its right neighbour) or empties (absorbed).
@@ -100,10 +164,10 @@ struct SentencePieceBPE: Sendable {
             tryAdd(prev[bg.left], bg.left)
             tryAdd(bg.left, next[bg.left])
         }
-        var i = 0
-        while i >= 0 && i < n {
-            let piece = Array(text[start[i]..<(start[i] + len[i])])
-            if let id = pieces[piece] {
+        var k = 0
+        while k >= 0 && k < n {
+            let piece = UnsafeBufferPointer(rebasing: text[start[k]..<(start[k] + len[k])])
+            if let id = pieces.lookup(piece) {
                 out.append(id)
             } else if piece.allSatisfy({ byteTokens[Int($0)] >= 0 }) {
                 for b in piece { out.append(byteTokens[Int(b)]) }
@@ -111,7 +175,7 @@ struct SentencePieceBPE: Sendable {
                 // No byte fallback in this vocabulary: one unknown per character, as sentencepiece.
                 out.append(unk)
             }
-            i = next[i]
+            k = next[k]
         }
     }
 }

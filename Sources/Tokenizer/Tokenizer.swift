@@ -110,11 +110,10 @@ public final class Tokenizer: @unchecked Sendable {
         if isByteLevel {
             let pre = PreTokenizer(name: vocab.pre)
             let ignoreMerges = pre.kind == .llama3
-            var bytesToID: [[UInt8]: Int32] = [:]
+            var bytesToID = PieceTable()
             if ignoreMerges {
                 for i in 0..<n where types[i] == TokenType.normal.rawValue {
-                    let key = Array(bytes[starts[i]..<starts[i + 1]])
-                    if bytesToID[key] == nil { bytesToID[key] = Int32(i) }
+                    bytesToID.insert(Array(bytes[starts[i]..<starts[i + 1]]), id: Int32(i))
                 }
             }
             let bpe = try ByteLevelBPE(tokens: vocab.tokens, textToID: textToID, merges: vocab.merges,

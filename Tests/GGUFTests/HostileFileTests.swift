@@ -330,6 +330,9 @@ final class HostileFileTests: XCTestCase {
                        "GGUF tensor count 1152921504606846976 is larger than the file allows")
         XCTAssertEqual(GGUFError.misalignedTensor(tensor: "w", offset: 4, alignment: 32).description,
                        "tensor w starts at offset 4, which is not a multiple of general.alignment 32")
+        XCTAssertEqual(GGUFError.unsupportedVersion(0x0300_0000).description,
+                       "big-endian GGUF file (version 3); only little-endian files are supported")
+        XCTAssertEqual(GGUFError.unsupportedVersion(1).description, "unsupported GGUF version 1 (2 and 3 are supported)")
         XCTAssertTrue(GGUFError.truncated(what: "metadata key", offset: 32, needed: 9, available: 2).description
             .contains("metadata key at byte 32"))
     }

@@ -49,3 +49,25 @@ final class PreTokenizerTests: XCTestCase {
         }
     }
 }
+
+/// Chunked scanning of long texts gives the splits of scanning them whole.
+final class PreTokenizerChunkingTests: XCTestCase {
+    func testChunkingDoesNotChangeSplits() throws {
+        var rng = SeededGenerator(seed: 5)
+        let pieces = try TokenizerFixtures.referenceCases().map(\.text)
+            + ["a", " b", "  c", "\n", "!! x", "x ", "'s t", "12 ab", "\u{00A0}q", "é z", "\r\n y"]
+        var text = ""
+        for _ in 0..<400 { text += pieces[Int.random(in: 0..<pieces.count, using: &rng)] }
+        let bytes = Array(text.utf8)
+        for kind in PreTokenizer.Kind.allCases {
+            var whole = PreTokenizer(kind: kind)
+            whole.chunkSize = Int.max
+            let expected = whole.split(bytes: bytes)
+            for size in [1, 2, 7, 64, 1000] {
+                var chunked = PreTokenizer(kind: kind)
+                chunked.chunkSize = size
+                XCTAssertEqual(chunked.split(bytes: bytes), expected, "\(kind) chunk \(size)")
+            }
+        }
+    }
+}

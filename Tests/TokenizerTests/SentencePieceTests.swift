@@ -14,6 +14,24 @@ final class SentencePieceTests: XCTestCase {
         }
     }
 
+    /// A piece with "▁" inside turns off word-by-word encoding; the whole-text path must
+    /// give sentencepiece's ids as well (the extra piece occurs in no test string).
+    func testWholeTextPathMatchesSentencePiece() throws {
+        let obj = try XCTUnwrap(TokenizerFixtures.json("spm_bpe.json") as? [String: Any])
+        var tokens = try XCTUnwrap(obj["tokens"] as? [String])
+        var scores = try XCTUnwrap(obj["scores"] as? [Double]).map { Float($0) }
+        var types = try XCTUnwrap(obj["token_types"] as? [Int]).map { Int32($0) }
+        tokens.append("q▁q")
+        scores.append(-10_000)
+        types.append(1)
+        let tok = try Tokenizer(TokenizerVocabulary(model: "llama", tokens: tokens, tokenTypes: types, scores: scores,
+                                                    bosID: 1, eosID: 2, unknownID: 0, addSpacePrefix: true))
+        let (_, cases) = try TokenizerFixtures.sentencePiece()
+        for c in cases {
+            XCTAssertEqual(tok.encode(c.text, addSpecial: false, parseSpecial: false), c.ids, c.text.debugDescription)
+        }
+    }
+
     func testByteFallbackIsExercised() throws {
         let (tok, cases) = try TokenizerFixtures.sentencePiece()
         let byteTokens = cases.flatMap(\.ids).filter { tok.tokenType($0) == .byte }

@@ -1,0 +1,21 @@
+/// What one generation request cost and how fast it went, for metrics and the access log.
+public struct GenerationReport: Sendable {
+    public var requestID: String
+    public var endpoint: String          // "/v1/completions" or "/v1/chat/completions"
+    public var model: String
+    public var promptTokens: Int         // as in the response's usage
+    public var completionTokens: Int     // as in the response's usage
+    public var timeToFirstToken: Double? // seconds from the request's arrival
+    public var duration: Double          // seconds from arrival to the last token
+    public var finishReasons: [String]
+    public var stream: Bool
+    public var prompt: String?           // only when prompt logging is on
+    public var output: [String]?         // only when prompt logging is on
+}
+
+/// Receives per-request facts from the API layer. `interTokenLatency` is called
+/// on the engine thread: implementations must be quick.
+public protocol APIObserver: AnyObject, Sendable {
+    func interTokenLatency(_ seconds: Double)
+    func generationFinished(_ report: GenerationReport)
+}

@@ -1,0 +1,81 @@
+/// One configuration setting: its dotted key (`server.port`), kind, default and
+/// meaning. The table in `Setting.all` is the single source for the YAML file,
+/// the `JETON_*` environment variables and `--print-config`.
+struct Setting: Sendable {
+    enum Kind: Sendable {
+        case int(ClosedRange<Int>)
+        case double(ClosedRange<Double>)
+        case bool
+        case string
+        case choice([String])
+        case list
+    }
+
+    let key: String
+    let kind: Kind
+    let defaultValue: ConfigValue
+    let help: String
+    var secret = false
+
+    /// JETON_SERVER_PORT for server.port.
+    var environmentName: String { "JETON_" + key.uppercased().replacingOccurrences(of: ".", with: "_") }
+
+    static let all: [Setting] = [
+        Setting(key: "server.host", kind: .string, defaultValue: .string("127.0.0.1"), help: "address to listen on (0.0.0.0 or :: for all)"),
+        Setting(key: "server.port", kind: .int(0...65535), defaultValue: .int(8080), help: "TCP port"),
+        Setting(key: "server.backlog", kind: .int(1...65535), defaultValue: .int(1024), help: "listen backlog"),
+        Setting(key: "server.event_loops", kind: .int(0...256), defaultValue: .int(0), help: "HTTP event loop queues (0: one per core)"),
+        Setting(key: "server.max_connections", kind: .int(1...1_000_000), defaultValue: .int(4096), help: "open connections at most; more get 503"),
+        Setting(key: "server.max_request_line_bytes", kind: .int(256...1_048_576), defaultValue: .int(8192), help: "longest request line (414 beyond)"),
+        Setting(key: "server.max_header_bytes", kind: .int(1024...1_048_576), defaultValue: .int(32768), help: "largest header block (431 beyond)"),
+        Setting(key: "server.max_header_fields", kind: .int(1...10000), defaultValue: .int(100), help: "most header fields (431 beyond)"),
+        Setting(key: "server.max_body_bytes", kind: .int(1024...1_073_741_824), defaultValue: .int(4_194_304), help: "largest request body, also after gzip inflation (413 beyond)"),
+        Setting(key: "server.header_timeout", kind: .double(0.1...3600), defaultValue: .double(10), help: "seconds to receive a request head (408 beyond)"),
+        Setting(key: "server.body_timeout", kind: .double(0.1...3600), defaultValue: .double(10), help: "seconds a request body may stall (408 beyond)"),
+        Setting(key: "server.idle_timeout", kind: .double(0.1...86400), defaultValue: .double(60), help: "seconds an idle keep-alive connection stays open"),
+        Setting(key: "server.write_timeout", kind: .double(0.1...86400), defaultValue: .double(60), help: "seconds a client may stall reading a response"),
+        Setting(key: "server.gzip", kind: .bool, defaultValue: .bool(true), help: "gzip responses over 1 KiB when the client accepts it"),
+        Setting(key: "server.drain_timeout", kind: .double(0...3600), defaultValue: .double(30), help: "seconds in-flight requests get to finish after SIGTERM/SIGINT"),
+        Setting(key: "tls.cert", kind: .string, defaultValue: .string(""), help: "PEM certificate; with tls.key, serve HTTPS (TLS 1.2/1.3)"),
+        Setting(key: "tls.key", kind: .string, defaultValue: .string(""), help: "PEM private key"),
+        Setting(key: "model.path", kind: .string, defaultValue: .string("default"), help: "GGUF file, or `default` for the default model in the cache"),
+        Setting(key: "model.name", kind: .string, defaultValue: .string(""), help: "name clients use in `model` (empty: the file name)"),
+        Setting(key: "model.threads", kind: .int(0...1024), defaultValue: .int(0), help: "threads for the forward pass (0: all cores)"),
+        Setting(key: "model.context_length", kind: .int(0...1_048_576), defaultValue: .int(0), help: "longest prompt plus output per request (0: the model's)"),
+        Setting(key: "engine.max_batch_tokens", kind: .int(1...65536), defaultValue: .int(512), help: "tokens computed per step at most"),
+        Setting(key: "engine.max_sequences", kind: .int(1...4096), defaultValue: .int(64), help: "sequences running at once at most"),
+        Setting(key: "engine.cache_tokens", kind: .int(16...16_777_216), defaultValue: .int(16384), help: "KV cache size in tokens, shared by all requests"),
+        Setting(key: "engine.block_size", kind: .int(1...1024), defaultValue: .int(16), help: "tokens per KV cache block"),
+        Setting(key: "engine.prefix_caching", kind: .bool, defaultValue: .bool(true), help: "reuse cached blocks of shared prompt prefixes"),
+        Setting(key: "engine.max_waiting", kind: .int(1...1_000_000), defaultValue: .int(1024), help: "queued requests at most; more get 429"),
+        Setting(key: "limits.max_n", kind: .int(1...128), defaultValue: .int(16), help: "largest `n`"),
+        Setting(key: "limits.max_logprobs", kind: .int(0...100), defaultValue: .int(20), help: "largest `logprobs` / `top_logprobs`"),
+        Setting(key: "limits.max_prompts", kind: .int(1...4096), defaultValue: .int(64), help: "prompts in one completions request at most"),
+        Setting(key: "limits.max_messages", kind: .int(1...100_000), defaultValue: .int(1024), help: "chat messages in one request at most"),
+        Setting(key: "limits.max_tokens", kind: .int(0...1_048_576), defaultValue: .int(0), help: "largest `max_tokens` (0: only the context length limits it)"),
+        Setting(key: "auth.api_keys", kind: .list, defaultValue: .list([]), help: "accepted API keys as name:key (empty: no authentication)", secret: true),
+        Setting(key: "auth.key_file", kind: .string, defaultValue: .string(""), help: "file of name:key lines, reloaded on SIGHUP"),
+        Setting(key: "logging.level", kind: .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]), defaultValue: .string("info"), help: "least severe level logged"),
+        Setting(key: "logging.format", kind: .choice(["text", "json"]), defaultValue: .string("text"), help: "plain text lines or JSON lines, on stderr"),
+        Setting(key: "logging.access_log", kind: .bool, defaultValue: .bool(true), help: "one line per request"),
+        Setting(key: "logging.log_prompts", kind: .bool, defaultValue: .bool(false), help: "include prompts and outputs in logs (sensitive)"),
+        Setting(key: "metrics.enabled", kind: .bool, defaultValue: .bool(true), help: "serve GET /metrics"),
+    ]
+}
+
+/// A setting's value.
+enum ConfigValue: Sendable, Equatable, CustomStringConvertible {
+    case int(Int), double(Double), bool(Bool), string(String), list([String])
+
+    var description: String {
+        switch self {
+        case let .int(i): return String(i)
+        case let .double(d): return d == d.rounded() && abs(d) < 1e15 ? String(format: "%.1f", d) : String(d)
+        case let .bool(b): return b ? "true" : "false"
+        case let .string(s): return s.isEmpty ? "\"\"" : s
+        case let .list(l): return "[" + l.joined(separator: ", ") + "]"
+        }
+    }
+}
+
+import Foundation

@@ -1,0 +1,107 @@
+import API
+import Dispatch
+import Foundation
+import HTTP
+import Logging
+
+/// One line per request, and the request counters. A generation request is
+/// logged when both its status and its usage are known: for a stream that is
+/// when the last token has gone, long after the status line.
+final class AccessLog: APIObserver, @unchecked Sendable {
+    private struct Entry {
+        var method: String
+        var path: String
+        var started: UInt64
+        var status: Int?
+        var report: GenerationReport?
+        var expectsReport: Bool
+        var key: String?
+    }
+
+    let logger: Logger
+    let enabled: Bool
+    private let lock = NSLock()
+    private var open: [String: Entry] = [:]
+    private var _metrics: ServerMetrics?
+    private var metrics: ServerMetrics? { lock.withLock { _metrics } }
+
+    init(logger: Logger, metrics: ServerMetrics?, enabled: Bool) {
+        self.logger = logger
+        self._metrics = metrics
+        self.enabled = enabled
+    }
+
+    /// Metrics exist once the model is loaded (they carry its name).
+    func attach(metrics: ServerMetrics?) { lock.withLock { _metrics = metrics } }
+
+    static let generationPaths: Set<String> = ["/v1/completions", "/v1/chat/completions"]
+
+    /// The middleware that opens an entry and watches the status.
+    func middleware(keyName: @escaping @Sendable (HTTPRequest) -> String?) -> HTTPMiddleware {
+        { [self] request, responder, next in
+            let id = responder.requestID
+            let entry = Entry(method: request.method, path: request.path, started: DispatchTime.now().uptimeNanoseconds,
+                              expectsReport: request.method == "POST" && Self.generationPaths.contains(request.path),
+                              key: keyName(request))
+            lock.withLock { open[id] = entry }
+            responder.onFinish { [self] status in
+                update(id) { $0.status = status.code }
+            }
+            responder.onCancel { [self] in
+                // A client gone before any status: 499, as nginx logs it.
+                update(id) { if $0.status == nil { $0.status = 499; $0.expectsReport = false } }
+            }
+            next(request, responder)
+        }
+    }
+
+    func interTokenLatency(_ seconds: Double) { metrics?.interTokenLatency(seconds) }
+
+    func generationFinished(_ report: GenerationReport) {
+        metrics?.generationFinished(report)
+        update(report.requestID) { $0.report = report }
+    }
+
+    private func update(_ id: String, _ change: (inout Entry) -> Void) {
+        let done: Entry? = lock.withLock {
+            guard var e = open[id] else { return nil }
+            change(&e)
+            let complete = e.status != nil && (!e.expectsReport || e.status != 200 || e.report != nil)
+            if complete { open[id] = nil } else { open[id] = e }
+            return complete ? e : nil
+        }
+        if let e = done { write(id, e) }
+    }
+
+    private func write(_ id: String, _ e: Entry) {
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds &- e.started) / 1e9
+        let endpoint = Self.endpointLabel(e.path)
+        metrics?.request(endpoint: endpoint, status: e.status ?? 0, seconds: seconds)
+        if let r = e.report { metrics?.recordUsage(r, key: e.key) }
+        guard enabled else { return }
+        var meta: Logger.Metadata = [
+            "request_id": .string(id), "method": .string(e.method), "path": .string(e.path),
+            "status": .stringConvertible(e.status ?? 0), "duration_s": .string(String(format: "%.4f", seconds)),
+        ]
+        if let k = e.key { meta["key"] = .string(k) }
+        if let r = e.report {
+            meta["prompt_tokens"] = .stringConvertible(r.promptTokens)
+            meta["completion_tokens"] = .stringConvertible(r.completionTokens)
+            if let t = r.timeToFirstToken { meta["ttft_s"] = .string(String(format: "%.4f", t)) }
+            meta["finish"] = .string(r.finishReasons.joined(separator: ","))
+            meta["stream"] = .stringConvertible(r.stream)
+            if let p = r.prompt { meta["prompt"] = .string(p) }
+            if let o = r.output { meta["output"] = .array(o.map { .string($0) }) }
+        }
+        logger.info("\(e.method) \(e.path) \(e.status ?? 0)", metadata: meta)
+    }
+
+    /// Known paths as themselves; anything else as "other", so labels stay few.
+    static func endpointLabel(_ path: String) -> String {
+        let known: Set<String> = ["/v1/completions", "/v1/chat/completions", "/v1/models", "/tokenize", "/detokenize",
+                                  "/health", "/ready", "/metrics", "/version"]
+        if known.contains(path) { return path }
+        if path.hasPrefix("/v1/models/") { return "/v1/models/{id}" }
+        return "other"
+    }
+}

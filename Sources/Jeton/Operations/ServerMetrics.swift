@@ -1,0 +1,122 @@
+import API
+import CoreMetrics
+import Engine
+import Foundation
+import Metrics
+import Prometheus
+
+/// Jeton's metrics, recorded through swift-metrics into a Prometheus registry
+/// and rendered in the Prometheus text format for GET /metrics. Every family
+/// carries the `model` label. Engine gauges are read from a snapshot at scrape time.
+final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let model: String
+    private let lock = NSLock()
+    private var lastSnapshot = EngineStats()
+    private var requestCounters: [String: CoreMetrics.Counter] = [:]
+    private var tokenCounters: [String: (CoreMetrics.Counter, CoreMetrics.Counter)] = [:]
+
+    private let duration: CoreMetrics.Timer
+    private let ttft: CoreMetrics.Timer
+    private let itl: CoreMetrics.Timer
+    private let queue: CoreMetrics.Timer
+    private let batchTokens: CoreMetrics.Recorder
+    private let running: CoreMetrics.Gauge
+    private let waiting: CoreMetrics.Gauge
+    private let cacheUsage: CoreMetrics.Gauge
+    private let connections: CoreMetrics.Gauge
+    private let prefixQueries: CoreMetrics.Counter
+    private let prefixHits: CoreMetrics.Counter
+    private let preemptions: CoreMetrics.Counter
+
+    static let latencyBuckets: [Duration] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 20, 30, 60, 120]
+        .map { Duration.nanoseconds(Int64($0 * 1e9)) }
+
+    init(model: String) {
+        self.model = model
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = Self.latencyBuckets
+        factory.valueHistogramBuckets["jeton_batch_tokens"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+        MetricsSystem.bootstrap(factory)
+        let m = [("model", model)]
+        duration = CoreMetrics.Timer(label: "jeton_request_duration_seconds", dimensions: m, preferredDisplayUnit: .seconds)
+        ttft = CoreMetrics.Timer(label: "jeton_time_to_first_token_seconds", dimensions: m, preferredDisplayUnit: .seconds)
+        itl = CoreMetrics.Timer(label: "jeton_inter_token_latency_seconds", dimensions: m, preferredDisplayUnit: .seconds)
+        queue = CoreMetrics.Timer(label: "jeton_request_queue_seconds", dimensions: m, preferredDisplayUnit: .seconds)
+        batchTokens = CoreMetrics.Recorder(label: "jeton_batch_tokens", dimensions: m, aggregate: true)
+        running = CoreMetrics.Gauge(label: "jeton_requests_running", dimensions: m)
+        waiting = CoreMetrics.Gauge(label: "jeton_requests_waiting", dimensions: m)
+        cacheUsage = CoreMetrics.Gauge(label: "jeton_kv_cache_usage_ratio", dimensions: m)
+        connections = CoreMetrics.Gauge(label: "jeton_http_connections", dimensions: m)
+        prefixQueries = CoreMetrics.Counter(label: "jeton_prefix_cache_queries_total", dimensions: m)
+        prefixHits = CoreMetrics.Counter(label: "jeton_prefix_cache_hits_total", dimensions: m)
+        preemptions = CoreMetrics.Counter(label: "jeton_preemptions_total", dimensions: m)
+        // Token counters exist from the start, so a scrape shows zeros rather than nothing.
+        _ = tokens(key: String?.none)
+    }
+
+    /// Counts one finished HTTP request.
+    func request(endpoint: String, status: Int, seconds: Double) {
+        let key = "\(endpoint) \(status)"
+        let c: CoreMetrics.Counter = lock.withLock {
+            if let c = requestCounters[key] { return c }
+            let c = CoreMetrics.Counter(label: "jeton_requests_total",
+                            dimensions: [("model", model), ("endpoint", endpoint), ("status", String(status))])
+            requestCounters[key] = c
+            return c
+        }
+        c.increment()
+        duration.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// Prompt and generation token counters, per API key name when keys are configured.
+    func tokens(key: String?) -> (prompt: CoreMetrics.Counter, generation: CoreMetrics.Counter) {
+        lock.withLock {
+            let k = key ?? ""
+            if let pair = tokenCounters[k] { return pair }
+            var dims = [("model", model)]
+            if let key { dims.append(("key", key)) }
+            let pair = (CoreMetrics.Counter(label: "jeton_prompt_tokens_total", dimensions: dims),
+                        CoreMetrics.Counter(label: "jeton_generation_tokens_total", dimensions: dims))
+            tokenCounters[k] = pair
+            return pair
+        }
+    }
+
+    func recordUsage(_ r: GenerationReport, key: String?) {
+        let (p, g) = tokens(key: key)
+        p.increment(by: r.promptTokens)
+        g.increment(by: r.completionTokens)
+        if let t = r.timeToFirstToken { ttft.recordNanoseconds(Int64(t * 1e9)) }
+    }
+
+    // MARK: - observers
+
+    func interTokenLatency(_ seconds: Double) { itl.recordNanoseconds(Int64(seconds * 1e9)) }
+
+    /// The access log owns the report; see AccessLog, which calls recordUsage.
+    func generationFinished(_ report: GenerationReport) {}
+
+    func engineDidStep(batchTokens n: Int, sequences: Int) { batchTokens.record(n) }
+
+    func requestDidStart(queueSeconds: Double) { queue.recordNanoseconds(Int64(queueSeconds * 1e9)) }
+
+    // MARK: - scrape
+
+    /// The text exposition, after refreshing the engine and connection gauges.
+    func scrape(engine: EngineStats?, connections open: Int) -> String {
+        if let s = engine {
+            running.record(s.running)
+            waiting.record(s.waiting)
+            cacheUsage.record(s.cacheUsage)
+            lock.withLock {
+                prefixQueries.increment(by: max(0, s.prefixQueries - lastSnapshot.prefixQueries))
+                prefixHits.increment(by: max(0, s.prefixHits - lastSnapshot.prefixHits))
+                preemptions.increment(by: max(0, s.preemptions - lastSnapshot.preemptions))
+                lastSnapshot = s
+            }
+        }
+        connections.record(open)
+        return registry.emitToString()
+    }
+}
