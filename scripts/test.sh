@@ -13,6 +13,9 @@ swift test 2>&1 | tee .build/test.log
 # The API as users drive it: the official openai client and curl against `jeton serve`.
 python3 -m pytest -q Tests/api
 
+# Operations: metrics, drain, configuration.
+python3 -m pytest -q Tests/ops
+
 # Fuzz each parser for a bounded time (seconds per target).
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 for f in fuzz/*/run.sh; do

@@ -1,0 +1,62 @@
+"""Config/jeton.yaml documents every setting with its default; layers override in order."""
+import os
+import subprocess
+
+import yaml
+
+from jeton_process import JETON, ROOT
+
+CONFIG = os.path.join(ROOT, "Config", "jeton.yaml")
+
+
+def print_config(*args, env=None):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("JETON_") or k == "JETON_MODELS"}
+    e.update(env or {})
+    p = subprocess.run([JETON, "serve", "--print-config", *args], capture_output=True, text=True, env=e)
+    return p.returncode, p.stdout, p.stderr
+
+
+def settings(text):
+    return {f"{s}.{k}": v for s, sec in yaml.safe_load(text).items() for k, v in sec.items()}
+
+
+def test_file_lists_every_setting_with_its_default():
+    rc, defaults, _ = print_config()
+    assert rc == 0
+    rc, from_file, err = print_config("--config", CONFIG)
+    assert rc == 0, err
+    # The same keys, and the file changes nothing: it holds the defaults.
+    assert settings(defaults) == settings(from_file)
+    with open(CONFIG) as f:
+        assert set(settings(f.read())) == set(settings(defaults))
+
+
+def test_layers_override_in_order(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("server:\n  port: 9001\n  host: 0.0.0.0\nengine:\n  max_sequences: 7\n")
+    rc, out, err = print_config("--config", str(f), "--max-sequences", "9",
+                                env={"JETON_SERVER_PORT": "9002", "JETON_ENGINE_MAX_SEQUENCES": "8"})
+    assert rc == 0, err
+    s = settings(out)
+    assert s["server.port"] == 9002          # env over file
+    assert s["server.host"] == "0.0.0.0"     # file over default
+    assert s["engine.max_sequences"] == 9    # flag over env
+
+
+def test_unknown_key_and_bad_value_stop_startup(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("server:\n  prot: 1\n")
+    rc, _, err = print_config("--config", str(f))
+    assert rc != 0 and "server.prot" in err
+    f.write_text("engine:\n  cache_tokens: lots\n")
+    rc, _, err = print_config("--config", str(f))
+    assert rc != 0 and "engine.cache_tokens" in err
+    rc, _, err = print_config(env={"JETON_LOGGING_FORMAT": "xml"})
+    assert rc != 0 and "logging.format" in err
+
+
+def test_secrets_are_masked():
+    rc, out, _ = print_config("--api-key", "team-a:sk-secret-1", "--api-key", "sk-bare")
+    assert rc == 0
+    assert "sk-secret-1" not in out and "sk-bare" not in out
+    assert "team-a:****" in out

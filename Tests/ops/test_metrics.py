@@ -1,0 +1,92 @@
+"""GET /metrics after a known set of requests, read with prometheus_client's parser."""
+import json
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from jeton_process import JetonProcess
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = JetonProcess("--model", "default", "--cache-tokens", "4096")
+    yield s
+    s.stop()
+
+
+def scrape(server):
+    status, headers, text = server.request("GET", "/metrics")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain")
+    samples = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
+def value(samples, name, **labels):
+    matches = [v for (n, ls), v in samples.items() if n == name and all(dict(ls).get(k) == v2 for k, v2 in labels.items())]
+    return sum(matches)
+
+
+def test_counts_agree_with_usage(server):
+    before = scrape(server)
+    model = json.loads(server.request("GET", "/v1/models")[2])["data"][0]["id"]
+    prompt_total = completion_total = 0
+    for i in range(3):
+        status, _, body = server.request("POST", "/v1/completions",
+                                         {"model": "default", "prompt": f"Count to {i}:", "max_tokens": 4 + i})
+        assert status == 200
+        u = json.loads(body)["usage"]
+        prompt_total += u["prompt_tokens"]
+        completion_total += u["completion_tokens"]
+    status, _, body = server.request("POST", "/v1/chat/completions",
+                                     {"model": "default", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3,
+                                      "stream": True, "stream_options": {"include_usage": True}})
+    assert status == 200
+    last = [json.loads(l[6:]) for l in body.splitlines() if l.startswith("data: {")][-1]
+    prompt_total += last["usage"]["prompt_tokens"]
+    completion_total += last["usage"]["completion_tokens"]
+    assert server.request("POST", "/v1/completions", {"model": "nope", "prompt": "x"})[0] == 404
+
+    after = scrape(server)
+    delta = lambda name, **l: value(after, name, **l) - value(before, name, **l)
+    assert delta("jeton_requests_total", endpoint="/v1/completions", status="200") == 3
+    assert delta("jeton_requests_total", endpoint="/v1/completions", status="404") == 1
+    assert delta("jeton_requests_total", endpoint="/v1/chat/completions", status="200") == 1
+    assert delta("jeton_prompt_tokens_total", model=model) == prompt_total
+    assert delta("jeton_generation_tokens_total", model=model) == completion_total
+    assert delta("jeton_time_to_first_token_seconds_count") == 4
+    assert delta("jeton_request_queue_seconds_count") == 4
+    assert delta("jeton_request_duration_seconds_count") >= 5
+    assert delta("jeton_inter_token_latency_seconds_count") == completion_total - 4
+    assert delta("jeton_batch_tokens_count") >= 4
+    assert value(after, "jeton_requests_running") == 0
+    assert value(after, "jeton_requests_waiting") == 0
+    assert 0 <= value(after, "jeton_kv_cache_usage_ratio") <= 1
+    assert value(after, "jeton_http_connections") >= 1
+    # Every family carries the model label.
+    for (name, labels) in after:
+        if name.startswith("jeton_"):
+            assert dict(labels).get("model") == model, name
+
+
+def test_prefix_cache_counters(server):
+    prefix = "The quick brown fox jumps over the lazy dog. " * 8
+    before = scrape(server)
+    for tail in ("One.", "Two."):
+        assert server.request("POST", "/v1/completions", {"model": "default", "prompt": prefix + tail, "max_tokens": 1})[0] == 200
+    after = scrape(server)
+    hits = value(after, "jeton_prefix_cache_hits_total") - value(before, "jeton_prefix_cache_hits_total")
+    queries = value(after, "jeton_prefix_cache_queries_total") - value(before, "jeton_prefix_cache_queries_total")
+    assert hits >= 4
+    assert queries >= hits
+
+
+def test_health_ready_version(server):
+    assert server.request("GET", "/health")[0] == 200
+    status, _, body = server.request("GET", "/ready")
+    assert status == 200 and json.loads(body)["status"] == "ready"
+    status, _, body = server.request("GET", "/version")
+    assert status == 200 and json.loads(body)["version"]
