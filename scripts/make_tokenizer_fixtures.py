@@ -12,6 +12,7 @@ Run from the repository root: python3 scripts/make_tokenizer_fixtures.py
 """
 import json
 import os
+import random
 import tempfile
 
 import regex
@@ -119,6 +120,18 @@ PRE_STRINGS = [
 ]
 
 
+# Random strings over characters where the patterns' alternatives meet (contractions,
+# space kinds, newlines, letters, digits of several scripts, marks, symbols).
+FUZZ_ALPHABET = [" ", " ", " ", "\t", "\n", "\r", "\u00a0", "\u3000", "a", "Z", "é", "ß", "日", "1", "7",
+                 "\u0663", "\u00b2", "'", "'", "s", "t", "S", "L", "l", "r", "e", "v", "d", "m", "D", "!",
+                 ".", "\U0001F600", "\u0301", "_", "-", "\u200b"]
+
+
+def fuzz_strings(count, seed):
+    rng = random.Random(seed)
+    return ["".join(rng.choice(FUZZ_ALPHABET) for _ in range(rng.randint(1, 24))) for _ in range(count)]
+
+
 def split_smollm(text):
     out = []
     for seg in regex.findall(r"\p{N}|[^\p{N}]+", text):
@@ -160,7 +173,11 @@ def make_spm():
             types.append(5)
         else:
             types.append(1)
-    cases = [{"text": s, "ids": sp.encode(s, out_type=int)} for s in SPM_STRINGS]
+    words = TRAINING_TEXT.split()[:120] + ["🚀", "日本", "ü", "zz", "\n", "  ", "\t", "9", "'"]
+    rng = random.Random(2)
+    fuzz = ["".join(rng.choice(words) + rng.choice(["", " ", " ", "  ", "\n"]) for _ in range(rng.randint(1, 8)))
+            for _ in range(40)]
+    cases = [{"text": s, "ids": sp.encode(s, out_type=int)} for s in SPM_STRINGS + fuzz]
     for c in cases:
         assert sp.decode(c["ids"]) == c["text"], c
     return {
@@ -173,7 +190,7 @@ def make_spm():
 
 def make_pre():
     cases = []
-    for s in PRE_STRINGS:
+    for s in PRE_STRINGS + fuzz_strings(300, 1):
         cases.append({
             "text": s,
             "gpt2": regex.findall(GPT2, s),

@@ -30,6 +30,7 @@ final class ServerApp: @unchecked Sendable {
     private var draining = false
     private var server: HTTPServer?
     private var signalSources: [DispatchSourceSignal] = []
+    let gatekeeper: Gatekeeper
 
     init(config c: JetonConfig) throws {
         config = c
@@ -56,6 +57,15 @@ final class ServerApp: @unchecked Sendable {
         }
         h.errorResponse = { APIError.transport(status: $0, code: $1, message: $2) }
         http = h
+        let keys = try APIKeyStore(keys: c.list("auth.api_keys"), file: c.string("auth.key_file"))
+        let limits = RateLimiter.Limits(requestsPerMinute: c.int("rate_limits.requests_per_minute"),
+                                        tokensPerMinute: c.int("rate_limits.tokens_per_minute"),
+                                        maxConcurrent: c.int("rate_limits.max_concurrent"))
+        guard !limits.isEnabled || keys.isEnabled else {
+            throw JetonConfig.Failure(description: "rate_limits are per API key: configure auth.api_keys or auth.key_file too")
+        }
+        let open: Set<String> = c.bool("auth.protect_operations") ? [] : ["/health", "/ready", "/metrics", "/version"]
+        gatekeeper = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
     }
 
     private var threads: Int {
@@ -66,7 +76,11 @@ final class ServerApp: @unchecked Sendable {
     func start() throws {
         let router = Router(errorResponse: { APIError.transport(status: $0, code: $1, message: $2) })
         let access = AccessLog(logger: logger, metrics: nil, enabled: config.bool("logging.access_log"))
-        router.use(access.middleware(keyName: { _ in nil }))
+        let gate = gatekeeper
+        access.onComplete = { gate.finished(requestID: $0, tokens: $1) }
+        router.use(access.middleware(keyName: { gate.keyName($0) }))
+        router.use(CORSPolicy(allowedOrigins: config.list("cors.allowed_origins"), maxAge: config.int("cors.max_age")).middleware)
+        router.use(gate.middleware)
         lock.withLock { accessLog = access }
         registerOperations(on: router)
         // API routes exist from the start and answer 503 until the model is ready.
@@ -86,6 +100,7 @@ final class ServerApp: @unchecked Sendable {
         self.server = server
         let scheme = http.tlsCertificatePath == nil ? "http" : "https"
         logger.notice("jeton \(Self.version) listening on \(scheme)://\(http.host):\(server.port)")
+        if gatekeeper.keys.isEnabled { logger.notice("API keys required (\(gatekeeper.keys.count) configured)") }
         installSignals()
         DispatchQueue.global().async { [self] in
             do { try load(access: access) } catch {
@@ -160,6 +175,16 @@ final class ServerApp: @unchecked Sendable {
     }
 
     private func installSignals() {
+        signal(SIGHUP, SIG_IGN)
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hup.setEventHandler { [self] in
+            do {
+                try gatekeeper.keys.reload()
+                logger.notice("API keys reloaded: \(gatekeeper.keys.count) configured")
+            } catch { logger.error("API keys not reloaded: \(error)") }
+        }
+        hup.resume()
+        signalSources.append(hup)
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())

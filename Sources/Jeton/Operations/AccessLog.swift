@@ -31,6 +31,9 @@ final class AccessLog: APIObserver, @unchecked Sendable {
         self.enabled = enabled
     }
 
+    /// Called once per request when it has ended, with the tokens it used.
+    var onComplete: (@Sendable (String, Int) -> Void)?
+
     /// Metrics exist once the model is loaded (they carry its name).
     func attach(metrics: ServerMetrics?) { lock.withLock { _metrics = metrics } }
 
@@ -78,6 +81,7 @@ final class AccessLog: APIObserver, @unchecked Sendable {
         let endpoint = Self.endpointLabel(e.path)
         metrics?.request(endpoint: endpoint, status: e.status ?? 0, seconds: seconds)
         if let r = e.report { metrics?.recordUsage(r, key: e.key) }
+        onComplete?(id, e.report.map { $0.promptTokens + $0.completionTokens } ?? 0)
         guard enabled else { return }
         var meta: Logger.Metadata = [
             "request_id": .string(id), "method": .string(e.method), "path": .string(e.path),

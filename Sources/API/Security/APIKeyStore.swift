@@ -1,0 +1,77 @@
+import Foundation
+
+/// The accepted API keys, each with a name for metrics and logs (`name:key`
+/// entries; a bare key is named key-N). Lookups compare in constant time, and
+/// keys never leave this type.
+public final class APIKeyStore: @unchecked Sendable {
+    private struct Entry {
+        let name: String
+        let key: [UInt8]
+    }
+
+    private let lock = NSLock()
+    private var entries: [Entry] = []
+    private var fixed: [String] = []
+    private let file: String?
+
+    public struct Failure: Error, CustomStringConvertible { public let description: String }
+
+    /// `keys` from the config or flags; `file` holds more, one `name:key` per line (# comments).
+    public init(keys: [String], file: String?) throws {
+        fixed = keys
+        self.file = file?.isEmpty == true ? nil : file
+        try reload()
+    }
+
+    public var isEnabled: Bool { lock.withLock { !entries.isEmpty } }
+    public var count: Int { lock.withLock { entries.count } }
+
+    /// Reads the key file again (SIGHUP); on error the old keys stay.
+    public func reload() throws {
+        var lines = fixed
+        if let f = file {
+            guard let text = try? String(contentsOfFile: f, encoding: .utf8) else {
+                throw Failure(description: "cannot read the API key file \(f)")
+            }
+            lines += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        }
+        var parsed: [Entry] = []
+        for (i, line) in lines.enumerated() {
+            let (name, key): (String, String)
+            if let c = line.firstIndex(of: ":") {
+                (name, key) = (String(line[..<c]), String(line[line.index(after: c)...]))
+            } else {
+                (name, key) = ("key-\(i + 1)", line)
+            }
+            guard !key.isEmpty, !name.isEmpty else { throw Failure(description: "an API key entry is empty (line \(i + 1))") }
+            guard key.utf8.count >= 8 else { throw Failure(description: "API key \(name) is shorter than 8 characters") }
+            parsed.append(Entry(name: name, key: Array(key.utf8)))
+        }
+        lock.withLock { entries = parsed }
+    }
+
+    /// The name of the key a request presents in `Authorization: Bearer KEY`, or nil.
+    public func name(forAuthorization header: String?) -> String? {
+        guard let h = header else { return nil }
+        let parts = h.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let presented = Array(parts[1].trimmingCharacters(in: .whitespaces).utf8)
+        let all = lock.withLock { entries }
+        var found: String?
+        // Compare against every key, each in time independent of where they differ.
+        for e in all where Self.constantTimeEqual(e.key, presented) { found = e.name }
+        return found
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt(bitPattern: a.count ^ b.count)
+        let n = max(a.count, b.count)
+        for i in 0..<n {
+            let x = i < a.count ? a[i] : 0
+            let y = i < b.count ? b[i] : 0
+            diff |= UInt(x ^ y)
+        }
+        return diff == 0
+    }
+}

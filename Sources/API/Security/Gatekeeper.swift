@@ -1,0 +1,55 @@
+import Foundation
+import HTTP
+
+/// Authentication and per-key limits in front of the API. Operational paths
+/// stay public unless configured otherwise.
+public final class Gatekeeper: @unchecked Sendable {
+    public let keys: APIKeyStore
+    public let limiter: RateLimiter?
+    public let publicPaths: Set<String>
+    private let lock = NSLock()
+    private var admitted: [String: String] = [:]  // request id → key name
+
+    public init(keys: APIKeyStore, limiter: RateLimiter?, publicPaths: Set<String>) {
+        self.keys = keys
+        self.limiter = limiter
+        self.publicPaths = publicPaths
+    }
+
+    /// The key name a request authenticates as (for logs and metrics).
+    public func keyName(_ request: HTTPRequest) -> String? {
+        keys.isEnabled ? keys.name(forAuthorization: request.headers["Authorization"]) : nil
+    }
+
+    /// Call when any request has ended, with the tokens it used; admitted ones are released.
+    public func finished(requestID: String, tokens: Int) {
+        guard let key = lock.withLock({ admitted.removeValue(forKey: requestID) }) else { return }
+        limiter?.finish(key, tokens: tokens)
+    }
+
+    public var middleware: HTTPMiddleware {
+        { [self] request, responder, next in
+            guard keys.isEnabled, !publicPaths.contains(request.path), request.method != "OPTIONS" else {
+                return next(request, responder)
+            }
+            guard let name = keys.name(forAuthorization: request.headers["Authorization"]) else {
+                let message = request.headers["Authorization"] == nil
+                    ? "You didn't provide an API key. Send it as `Authorization: Bearer YOUR_KEY`."
+                    : "Incorrect API key provided."
+                var r = APIError(status: 401, type: "authentication_error", message: message, code: "invalid_api_key").response
+                r.headers.add(name: "WWW-Authenticate", value: "Bearer")
+                return responder.respond(r)
+            }
+            if let limiter {
+                switch limiter.admit(name) {
+                case .admitted: lock.withLock { admitted[responder.requestID] = name }
+                case let .limited(retryAfter, message):
+                    var r = APIError(status: 429, type: "rate_limit_error", message: message, code: "rate_limit_exceeded").response
+                    r.headers.add(name: "Retry-After", value: String(retryAfter))
+                    return responder.respond(r)
+                }
+            }
+            next(request, responder)
+        }
+    }
+}

@@ -1,0 +1,128 @@
+"""API keys, per-key rate limits and concurrency, CORS."""
+import json
+import threading
+import time
+
+import pytest
+
+from jeton_process import JetonProcess
+
+KEY_A = "team-a:sk-alpha-0123456789"
+KEY_B = "team-b:sk-bravo-0123456789"
+
+
+def bearer(entry):
+    return {"Authorization": "Bearer " + entry.split(":", 1)[1]}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = JetonProcess("--model", "default", "--api-key", KEY_A, "--api-key", KEY_B, "--cache-tokens", "4096",
+                     env={"JETON_RATE_LIMITS_REQUESTS_PER_MINUTE": "60", "JETON_RATE_LIMITS_MAX_CONCURRENT": "1",
+                          "JETON_CORS_ALLOWED_ORIGINS": "https://app.example"})
+    yield s
+    s.stop()
+
+
+BODY = {"model": "default", "prompt": "Hello", "max_tokens": 2}
+
+
+def test_missing_and_wrong_key_get_401(server):
+    status, headers, body = server.request("POST", "/v1/completions", BODY)
+    assert status == 401
+    err = json.loads(body)["error"]
+    assert err["type"] == "authentication_error"
+    status, _, body = server.request("POST", "/v1/completions", BODY, {"Authorization": "Bearer sk-wrong-key-000"})
+    assert status == 401 and json.loads(body)["error"]["type"] == "authentication_error"
+    assert server.request("POST", "/tokenize", {"content": "x"})[0] == 401
+    assert server.request("GET", "/v1/models")[0] == 401
+
+
+def test_operations_stay_public(server):
+    assert server.request("GET", "/health")[0] == 200
+    assert server.request("GET", "/ready")[0] == 200
+    assert server.request("GET", "/metrics")[0] == 200
+
+
+def test_right_key_with_openai_client(server):
+    from openai import OpenAI
+    client = OpenAI(base_url=server.base + "/v1", api_key=KEY_A.split(":", 1)[1], max_retries=0)
+    r = client.completions.create(model="default", prompt="Hello", max_tokens=2)
+    assert r.choices[0].finish_reason in ("length", "stop")
+    # Key names reach the token counters; keys themselves never appear.
+    text = server.request("GET", "/metrics")[2]
+    assert 'key="team-a"' in text
+    assert "sk-alpha" not in text and "sk-alpha" not in server.output()
+
+
+def test_concurrency_limit_is_per_key(server):
+    # team-a holds its one slot with a long stream; team-b is still served.
+    import urllib.request
+    body = json.dumps({"model": "default", "prompt": "Long", "max_tokens": 200, "ignore_eos": True, "stream": True}).encode()
+    req = urllib.request.Request(server.base + "/v1/completions", data=body,
+                                 headers={"Content-Type": "application/json", **bearer(KEY_A)})
+    stream = urllib.request.urlopen(req, timeout=120)
+    stream.readline()
+    try:
+        status, headers, text = server.request("POST", "/v1/completions", BODY, bearer(KEY_A))
+        assert status == 429
+        assert int(headers["Retry-After"]) >= 1
+        assert json.loads(text)["error"]["type"] == "rate_limit_error"
+        assert server.request("POST", "/v1/completions", BODY, bearer(KEY_B))[0] == 200
+    finally:
+        stream.close()
+
+
+def test_requests_per_minute_then_served_again():
+    s = JetonProcess("--model", "default", "--api-key", KEY_A, "--cache-tokens", "2048",
+                     env={"JETON_RATE_LIMITS_REQUESTS_PER_MINUTE": "120"})
+    try:
+        codes, retry = [], None
+        for _ in range(125):
+            status, headers, _ = s.request("GET", "/v1/models", headers=bearer(KEY_A))
+            codes.append(status)
+            if status == 429:
+                retry = int(headers["Retry-After"])
+                break
+        assert codes[-1] == 429 and all(c == 200 for c in codes[:-1])
+        assert len(codes) >= 120 and retry >= 1
+        time.sleep(retry + 0.1)
+        assert s.request("GET", "/v1/models", headers=bearer(KEY_A))[0] == 200
+    finally:
+        s.stop()
+
+
+def test_cors_preflight(server):
+    status, headers, _ = server.request("OPTIONS", "/v1/chat/completions", headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+    assert "authorization" in headers["Access-Control-Allow-Headers"].lower()
+    # A foreign origin gets no CORS grant.
+    status, headers, _ = server.request("OPTIONS", "/v1/chat/completions", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in headers
+    status, headers, _ = server.request("GET", "/health", headers={"Origin": "https://app.example"})
+    assert headers.get("Access-Control-Allow-Origin") == "https://app.example"
+
+
+def test_key_file_reloads_on_sighup(tmp_path):
+    import signal
+    f = tmp_path / "keys"
+    f.write_text("# team keys\nteam-c:sk-charlie-0123456789\n")
+    s = JetonProcess("--model", "default", "--api-key-file", str(f), "--cache-tokens", "2048")
+    try:
+        assert s.request("GET", "/v1/models", headers={"Authorization": "Bearer sk-charlie-0123456789"})[0] == 200
+        f.write_text("team-d:sk-delta-0123456789\n")
+        s.signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            if s.request("GET", "/v1/models", headers={"Authorization": "Bearer sk-delta-0123456789"})[0] == 200:
+                break
+            time.sleep(0.1)
+        assert s.request("GET", "/v1/models", headers={"Authorization": "Bearer sk-delta-0123456789"})[0] == 200
+        assert s.request("GET", "/v1/models", headers={"Authorization": "Bearer sk-charlie-0123456789"})[0] == 401
+    finally:
+        s.stop()
