@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "Model", dependencies: ["GGUF", "Kernels", "Tokenizer"], swiftSettings: kernelFlags),
         .target(name: "Engine", dependencies: ["Model", "Kernels"]),
         .target(name: "Jinja"),
-        .target(name: "API", dependencies: ["HTTP", "Engine", "Model", "Tokenizer"]),
+        .target(name: "API", dependencies: ["HTTP", "Engine", "Model", "Tokenizer", "Jinja"]),
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"]),
         .executableTarget(name: "Jeton", dependencies: [
             "GGUF", "Kernels", "Tokenizer", "Model", "Engine", "HTTP", "API",
@@ -39,6 +39,9 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Yams", package: "Yams"),
         ]),
+        // Request-validation fuzzer (fuzz/api/run.sh builds it with libFuzzer); a corpus replayer otherwise.
+        .executableTarget(name: "jeton-fuzz-api", dependencies: ["API", "Engine", "Model"], path: "fuzz/api",
+                          exclude: ["corpus", "run.sh", "json.dict"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Kernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "GGUF", "Kernels", "Tokenizer"]),

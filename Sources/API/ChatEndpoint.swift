@@ -5,8 +5,19 @@ import Tokenizer
 
 /// POST /v1/chat/completions.
 extension OpenAIAPI {
-    func chatCompletions(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let r = try FieldReader(try parseBody(request))
+    /// A checked chat request: what to submit and how to answer.
+    struct ChatPlan {
+        var requests: [GenerationRequest]
+        var opts: GenerationOptions
+        var wantLogprobs: Bool
+        var prompt: String
+        var ids: [Int32]
+        var id: String
+    }
+
+    /// Reads and checks a chat body, renders the template; throws the APIError a client gets.
+    func chatPlan(_ json: JSON) throws -> ChatPlan {
+        let r = try FieldReader(json)
         let modelName = try r.requiredString("model")
         guard model.accepts(modelName) else { throw APIError.modelNotFound(modelName) }
         try r.refuse(["tools", "functions", "tool_choice", "function_call"], because: "tool calling is not available yet")
@@ -36,13 +47,20 @@ extension OpenAIAPI {
         let maxTokens = opts.maxTokens ?? max(room, 1)
         opts.maxTokens = maxTokens
 
-        let created = Int(Date().timeIntervalSince1970)
         let id = "chatcmpl-" + Self.randomID()
-        let wire = ChatWire(id: id, created: created, model: model.id, fingerprint: fingerprint)
         let requests = (0..<opts.n).map { i in
             GenerationRequest(id: "\(id)-\(i)", promptTokens: ids, sampling: opts.sampling(forChoice: i), maxTokens: maxTokens,
                               ignoreEOS: opts.ignoreEOS, logprobs: wantLogprobs ? (top ?? 0) : nil)
         }
+        return ChatPlan(requests: requests, opts: opts, wantLogprobs: wantLogprobs, prompt: prompt, ids: ids, id: id)
+    }
+
+    func chatCompletions(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let plan = try chatPlan(try parseBody(request))
+        let (requests, opts, wantLogprobs, prompt, ids) = (plan.requests, plan.opts, plan.wantLogprobs, plan.prompt, plan.ids)
+        let tokenizer = model.tokenizer
+        let created = Int(Date().timeIntervalSince1970)
+        let wire = ChatWire(id: plan.id, created: created, model: model.id, fingerprint: fingerprint)
         let includeUsage = opts.includeUsage
         let stream = opts.stream
         let promptText = logPrompts ? prompt : nil

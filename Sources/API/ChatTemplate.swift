@@ -1,6 +1,4 @@
-#if canImport(Jinja)
 import Jinja
-#endif
 import Tokenizer
 
 /// Renders chat messages into a prompt with the model's own Jinja template
@@ -16,36 +14,16 @@ struct ChatTemplate: @unchecked Sendable {
     {% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}
     """
 
-    #if canImport(Jinja)
     let template: Result<Template, Error>
-    #else
-    let template: Result<String, Error>
-    #endif
     let bosToken: String
     let eosToken: String
 
     init(source: String?, tokenizer: Tokenizer) {
-        #if canImport(Jinja)
         template = Result { try Template(source ?? Self.chatML) }
-        #else
-        template = .success(source ?? Self.chatML)
-        #endif
         bosToken = tokenizer.bosID.map { tokenizer.tokenText($0) } ?? ""
         eosToken = tokenizer.eosID.map { tokenizer.tokenText($0) } ?? ""
     }
 
-    #if !canImport(Jinja)
-    // Until the Jinja target is wired: ChatML with the default model's system prompt.
-    func render(_ messages: [Message], addGenerationPrompt: Bool) throws -> String {
-        var out = ""
-        if messages.first?.role != "system" {
-            out += "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
-        }
-        for m in messages { out += "<|im_start|>\(m.role)\n\(m.content)<|im_end|>\n" }
-        if addGenerationPrompt { out += "<|im_start|>assistant\n" }
-        return out
-    }
-    #else
     func render(_ messages: [Message], addGenerationPrompt: Bool) throws -> String {
         let t: Template
         do { t = try template.get() } catch {
@@ -64,5 +42,4 @@ struct ChatTemplate: @unchecked Sendable {
             throw APIError.invalid("The chat template refused these messages: \(error)", param: "messages")
         }
     }
-    #endif
 }

@@ -5,8 +5,19 @@ import Tokenizer
 
 /// POST /v1/completions.
 extension OpenAIAPI {
-    func completions(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let r = try FieldReader(try parseBody(request))
+    /// A checked completions request: what to submit and how to answer.
+    struct CompletionPlan {
+        var requests: [GenerationRequest]
+        var opts: GenerationOptions
+        var echo: Bool
+        var logprobs: Int?
+        var prompts: [[Int32]]
+        var id: String
+    }
+
+    /// Reads and checks a completions body; throws the APIError a client gets.
+    func completionPlan(_ json: JSON) throws -> CompletionPlan {
+        let r = try FieldReader(json)
         let modelName = try r.requiredString("model")
         guard model.accepts(modelName) else { throw APIError.modelNotFound(modelName) }
         try r.refuse(["suffix"], because: "this server does not do fill-in-the-middle")
@@ -20,13 +31,7 @@ extension OpenAIAPI {
         let prompts = try promptTokens(r)
         let maxTokens = opts.maxTokens ?? 16
         opts.maxTokens = maxTokens
-
-        let created = Int(Date().timeIntervalSince1970)
         let id = "cmpl-" + Self.randomID()
-        let fields = CompletionWire(id: id, created: created, model: model.id, fingerprint: fingerprint)
-        let tokenizer = model.tokenizer
-        let echoText = echo ? prompts.map { tokenizer.decode($0) } : []
-
         var requests: [GenerationRequest] = []
         for (p, ids) in prompts.enumerated() {
             for i in 0..<opts.n {
@@ -36,6 +41,16 @@ extension OpenAIAPI {
                     promptLogprobs: echo ? logprobs : nil))
             }
         }
+        return CompletionPlan(requests: requests, opts: opts, echo: echo, logprobs: logprobs, prompts: prompts, id: id)
+    }
+
+    func completions(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let plan = try completionPlan(try parseBody(request))
+        let (requests, opts, echo, logprobs, prompts) = (plan.requests, plan.opts, plan.echo, plan.logprobs, plan.prompts)
+        let created = Int(Date().timeIntervalSince1970)
+        let fields = CompletionWire(id: plan.id, created: created, model: model.id, fingerprint: fingerprint)
+        let tokenizer = model.tokenizer
+        let echoText = echo ? prompts.map { tokenizer.decode($0) } : []
         let n = opts.n
         let includeUsage = opts.includeUsage
         let stream = opts.stream

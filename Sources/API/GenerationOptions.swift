@@ -11,8 +11,6 @@ struct GenerationOptions {
     var includeUsage = false
     var seed: UInt64?
 
-    static let maxStops = 4
-
     init(_ r: FieldReader, maxTokensKeys: [String], limits: APILimits) throws {
         sampling.temperature = Float(try r.double("temperature", 0...2) ?? 1)
         sampling.topP = Float(try r.double("top_p", 0...1) ?? 1)
@@ -36,23 +34,29 @@ struct GenerationOptions {
         for key in maxTokensKeys {
             if let m = try r.int(key, 1...limits.maxTokens) { maxTokens = m }
         }
-        stop = try Self.stops(r)
-        sampling.logitBias = try Self.logitBias(r)
+        stop = try Self.stops(r, limits)
+        sampling.logitBias = try Self.logitBias(r, limits)
     }
 
-    private static func stops(_ r: FieldReader) throws -> [String] {
+    private static func stops(_ r: FieldReader, _ limits: APILimits) throws -> [String] {
         guard let v = r.raw("stop") else { return [] }
         switch v {
         case let .string(s):
             guard !s.isEmpty else { throw APIError.invalid("`stop` must not be empty.", param: "stop") }
+            guard s.count <= limits.maxStopLength else {
+                throw APIError.invalid("`stop` sequences can be at most \(limits.maxStopLength) characters long.", param: "stop")
+            }
             return [s]
         case let .array(items):
-            guard items.count <= maxStops else {
-                throw APIError.invalid("`stop` can have at most \(maxStops) sequences, got \(items.count).", param: "stop")
+            guard items.count <= limits.maxStops else {
+                throw APIError.invalid("`stop` can have at most \(limits.maxStops) sequences, got \(items.count).", param: "stop")
             }
             return try items.map {
                 guard case let .string(s) = $0, !s.isEmpty else {
                     throw APIError.invalid("`stop` must be a string or an array of non-empty strings.", param: "stop")
+                }
+                guard s.count <= limits.maxStopLength else {
+                    throw APIError.invalid("`stop` sequences can be at most \(limits.maxStopLength) characters long.", param: "stop")
                 }
                 return s
             }
@@ -61,13 +65,13 @@ struct GenerationOptions {
         }
     }
 
-    private static func logitBias(_ r: FieldReader) throws -> [Int32: Float] {
+    private static func logitBias(_ r: FieldReader, _ limits: APILimits) throws -> [Int32: Float] {
         guard let v = r.raw("logit_bias") else { return [:] }
         guard case let .object(fields) = v else {
             throw APIError.invalid("`logit_bias` must be an object mapping token ids to numbers.", param: "logit_bias")
         }
-        guard fields.count <= 300 else {
-            throw APIError.invalid("`logit_bias` can have at most 300 entries.", param: "logit_bias")
+        guard fields.count <= limits.maxLogitBias else {
+            throw APIError.invalid("`logit_bias` can have at most \(limits.maxLogitBias) entries.", param: "logit_bias")
         }
         var out: [Int32: Float] = [:]
         for (k, b) in fields {

@@ -9,6 +9,9 @@ public struct APILimits: Sendable {
     public var maxPrompts = 64
     public var maxMessages = 1024
     public var maxN = 16
+    public var maxStops = 4
+    public var maxStopLength = 512
+    public var maxLogitBias = 300
     public var maxTokens = Int(Int32.max)
     public init() {}
 }
@@ -134,6 +137,32 @@ public final class OpenAIAPI: @unchecked Sendable {
             responder.write(SSE.event(e.json))
             responder.write(SSE.done)
             responder.end()
+        }
+    }
+
+    /// Parses and checks a request body exactly as the endpoint at `path` would,
+    /// without generating: nil when valid, else the error a client would get.
+    /// For fuzzing and tests; a crash here is a bug.
+    public func validate(path: String, body: [UInt8]) -> APIError? {
+        do {
+            guard let json = JSON.parse(body) else { throw APIError.invalid("The request body is not valid JSON.") }
+            switch path {
+            case "/v1/completions":
+                let plan = try completionPlan(json)
+                if plan.opts.stream { try check(plan.requests) }
+            case "/v1/chat/completions":
+                let plan = try chatPlan(json)
+                if plan.opts.stream { try check(plan.requests) }
+            default:
+                throw APIError.notFound("No route for \(path).")
+            }
+            return nil
+        } catch let e as APIError {
+            return e
+        } catch let e as SubmissionError {
+            return Self.map(e)
+        } catch {
+            return APIError.internal("\(error)")
         }
     }
 
