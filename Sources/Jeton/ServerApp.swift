@@ -160,6 +160,9 @@ final class ServerApp: @unchecked Sendable {
         limits.maxLogprobs = config.int("limits.max_logprobs")
         limits.maxPrompts = config.int("limits.max_prompts")
         limits.maxMessages = config.int("limits.max_messages")
+        limits.maxStops = config.int("limits.max_stops")
+        limits.maxStopLength = config.int("limits.max_stop_length")
+        limits.maxLogitBias = config.int("limits.max_logit_bias")
         if config.int("limits.max_tokens") > 0 { limits.maxTokens = config.int("limits.max_tokens") }
         let api = OpenAIAPI(service: engine, model: served, limits: limits, version: Self.version)
         access.attach(metrics: metrics)
