@@ -31,7 +31,7 @@ extension OpenAIAPI {
             }
         }
         _ = try r.string("user")
-        var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens", "max_completion_tokens"], limits: limits)
+        var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens", "max_completion_tokens"], limits: limits, vocabularySize: model.tokenizer.vocabularySize)
         let wantLogprobs = try r.bool("logprobs") ?? false
         let top = try r.int("top_logprobs", 0...limits.maxLogprobs)
         if top != nil && !wantLogprobs {
@@ -81,12 +81,14 @@ extension OpenAIAPI {
                     default: break
                     }
                     let lp: JSON = wantLogprobs && !d.logprobs.isEmpty ? Logprobs.chat(tokenizer, d.logprobs) : .null
-                    if !d.text.isEmpty {
+                    // A token inside a multi-byte character has no text yet, but its logprob goes out now.
+                    if !d.text.isEmpty || (d.finishReason == nil && lp != .null) {
                         responder.write(SSE.event(wire.chunk(index: d.choice, delta: ["content": .string(d.text)], logprobs: lp,
                                                              finish: nil, includeUsage: includeUsage)))
                     }
                     if let f = d.finishReason {
-                        responder.write(SSE.event(wire.chunk(index: d.choice, delta: [:], logprobs: .null, finish: f,
+                        let tail: JSON = d.text.isEmpty ? lp : .null
+                        responder.write(SSE.event(wire.chunk(index: d.choice, delta: [:], logprobs: tail, finish: f,
                                                              includeUsage: includeUsage)))
                     }
                 },

@@ -25,7 +25,7 @@ extension OpenAIAPI {
             throw APIError.invalid("`best_of` is not supported (only best_of equal to n).", param: "best_of")
         }
         _ = try r.string("user")
-        var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens"], limits: limits)
+        var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens"], limits: limits, vocabularySize: model.tokenizer.vocabularySize)
         let echo = try r.bool("echo") ?? false
         let logprobs = try r.int("logprobs", 0...limits.maxLogprobs)
         let prompts = try promptTokens(r)
@@ -71,8 +71,10 @@ extension OpenAIAPI {
                     case "error": responder.write(SSE.event(APIError.internal("generation failed").json)); return
                     default: break
                     }
-                    if d.text.isEmpty && d.finishReason == nil { return }
-                    let lp: JSON = logprobs == nil ? .null : Logprobs.completions(tokenizer, d.logprobs, startOffset: 0)
+                    if d.text.isEmpty && d.logprobs.isEmpty && d.finishReason == nil { return }
+                    // Offsets count from the start of the choice's whole text, echo included.
+                    let start = d.offset + (echo ? echoText[d.choice / n].utf16.count : 0)
+                    let lp: JSON = logprobs == nil ? .null : Logprobs.completions(tokenizer, d.logprobs, startOffset: start)
                     responder.write(SSE.event(fields.chunk(index: d.choice, text: d.text, logprobs: lp,
                                                            finish: d.finishReason, includeUsage: includeUsage)))
                 },

@@ -22,6 +22,8 @@ final class GenerationJob: @unchecked Sendable {
         var text: String
         var logprobs: [TokenLogprob]
         var finishReason: String?
+        /// UTF-16 length of the choice's text released before this piece (for text_offset).
+        var offset = 0
     }
 
     private let lock = NSLock()
@@ -93,6 +95,7 @@ final class GenerationJob: @unchecked Sendable {
             case let .promptLogprobs(p):
                 choices[i].promptLogprobs = p
             case let .token(t, lp):
+                let before = choices[i].text.text.utf16.count
                 let now = DispatchTime.now().uptimeNanoseconds
                 if firstTokenAt == nil { firstTokenAt = now }
                 if let last = lastTokenOf[i] { observer?.interTokenLatency(Double(now &- last) / 1e9) }
@@ -103,12 +106,13 @@ final class GenerationJob: @unchecked Sendable {
                 if choices[i].text.stopped {
                     choices[i].finishReason = "stop"
                     abortID = choices[i].requestID
-                    deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: "stop"))
-                } else if !text.isEmpty {
-                    deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: nil))
+                    deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: "stop", offset: before))
+                } else if !text.isEmpty || !lps.isEmpty {
+                    deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: nil, offset: before))
                 }
             case let .finished(reason, prompt, _, _):
                 choices[i].promptTokens = prompt
+                let before = choices[i].text.text.utf16.count
                 let (text, lps) = choices[i].text.finish()
                 choices[i].logprobs += lps
                 let r: String
@@ -119,7 +123,7 @@ final class GenerationJob: @unchecked Sendable {
                 case let .error(m): r = "error"; failure = m
                 }
                 choices[i].finishReason = r
-                deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: r))
+                deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: r, offset: before))
             }
         } else if case let .finished(_, prompt, _, _) = event {
             // A choice ended by a stop sequence learns its prompt size here.

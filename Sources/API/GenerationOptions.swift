@@ -11,7 +11,7 @@ struct GenerationOptions {
     var includeUsage = false
     var seed: UInt64?
 
-    init(_ r: FieldReader, maxTokensKeys: [String], limits: APILimits) throws {
+    init(_ r: FieldReader, maxTokensKeys: [String], limits: APILimits, vocabularySize: Int) throws {
         sampling.temperature = Float(try r.double("temperature", 0...2) ?? 1)
         sampling.topP = Float(try r.double("top_p", 0...1) ?? 1)
         if r.has("top_p") && sampling.topP == 0 { throw APIError.invalid("`top_p` must be greater than 0.", param: "top_p") }
@@ -35,7 +35,7 @@ struct GenerationOptions {
             if let m = try r.int(key, 1...limits.maxTokens) { maxTokens = m }
         }
         stop = try Self.stops(r, limits)
-        sampling.logitBias = try Self.logitBias(r, limits)
+        sampling.logitBias = try Self.logitBias(r, limits, vocabularySize)
     }
 
     private static func stops(_ r: FieldReader, _ limits: APILimits) throws -> [String] {
@@ -65,7 +65,7 @@ struct GenerationOptions {
         }
     }
 
-    private static func logitBias(_ r: FieldReader, _ limits: APILimits) throws -> [Int32: Float] {
+    private static func logitBias(_ r: FieldReader, _ limits: APILimits, _ vocab: Int) throws -> [Int32: Float] {
         guard let v = r.raw("logit_bias") else { return [:] }
         guard case let .object(fields) = v else {
             throw APIError.invalid("`logit_bias` must be an object mapping token ids to numbers.", param: "logit_bias")
@@ -75,8 +75,8 @@ struct GenerationOptions {
         }
         var out: [Int32: Float] = [:]
         for (k, b) in fields {
-            guard let id = Int32(k), id >= 0 else {
-                throw APIError.invalid("`logit_bias` keys must be token ids, got \"\(k)\".", param: "logit_bias")
+            guard let id = Int32(k), id >= 0, Int(id) < vocab else {
+                throw APIError.invalid("`logit_bias` keys must be token ids between 0 and \(vocab - 1), got \"\(k)\".", param: "logit_bias")
             }
             guard case let .number(x) = b, (-100...100).contains(x) else {
                 throw APIError.invalid("`logit_bias` values must be numbers between -100 and 100.", param: "logit_bias")

@@ -32,6 +32,19 @@ final class Collector: @unchecked Sendable {
     }
 }
 
+extension Engine {
+    /// The published snapshot once the engine has nothing left (it lags the sinks by one step).
+    func idleSnapshot(timeout: TimeInterval = 5) -> EngineStats {
+        let deadline = Date().addingTimeInterval(timeout)
+        var s = snapshot()
+        while (s.usedBlocks > 0 || s.running > 0 || s.waiting > 0) && Date() < deadline {
+            usleep(1000)
+            s = snapshot()
+        }
+        return s
+    }
+}
+
 final class EngineTests: XCTestCase {
     func expected(_ prompt: [Int32], _ n: Int, vocab: Int = 97) -> [Int32] {
         var h = prompt, out: [Int32] = []
@@ -69,7 +82,7 @@ final class EngineTests: XCTestCase {
         let cs = run(engine, reqs)
         for (r, c) in zip(reqs, cs) { XCTAssertEqual(c.tokens, expected(r.promptTokens, 20), r.id) }
         XCTAssertGreaterThan(engine.snapshot().preemptions, 0)
-        XCTAssertEqual(engine.snapshot().usedBlocks, 0)
+        XCTAssertEqual(engine.idleSnapshot().usedBlocks, 0)
         engine.shutdown()
     }
 
@@ -125,5 +138,64 @@ final class EngineTests: XCTestCase {
         for (r, c) in zip(reqs, cs) { XCTAssertEqual(c.tokens, expected(r.promptTokens, 5)) }
         engine.shutdown()
         XCTAssertLessThanOrEqual(model.batchSizes.max() ?? 0, 40)
+    }
+}
+
+final class EngineLifecycleTests: XCTestCase {
+    func prompt(_ seed: Int, _ len: Int) -> [Int32] { (0..<len).map { Int32(($0 * 13 + seed * 7) % 90 + 3) } }
+
+    func testAbortAtEveryStageFreesBlocks() {
+        // Batch budget 8 makes a 40-token prompt take five steps of prefill.
+        let engine = Engine(model: FakeModel(), endOfGeneration: [],
+                            configuration: .init(maxBatchTokens: 8, maxSequences: 1, cacheTokens: 256, blockSize: 8))
+        engine.start()
+        let running = Collector(), waiting = Collector(), prefilling = Collector()
+        XCTAssertNoThrow(try engine.submit(GenerationRequest(id: "run", promptTokens: prompt(1, 4), maxTokens: 100_000 / 1000), sink: running.sink))
+        XCTAssertNoThrow(try engine.submit(GenerationRequest(id: "wait", promptTokens: prompt(2, 40), maxTokens: 50), sink: waiting.sink))
+        // "wait" cannot start while "run" holds the only sequence slot.
+        engine.abort("wait")
+        XCTAssertEqual(waiting.wait(), .aborted)
+        XCTAssertTrue(waiting.tokens.isEmpty)
+        engine.abort("run")
+        XCTAssertEqual(running.wait(), .aborted)
+        XCTAssertNoThrow(try engine.submit(GenerationRequest(id: "pre", promptTokens: prompt(3, 200), maxTokens: 5), sink: prefilling.sink))
+        engine.abort("pre")
+        XCTAssertEqual(prefilling.wait(), .aborted)
+        XCTAssertEqual(engine.idleSnapshot().usedBlocks, 0)
+        XCTAssertEqual(engine.snapshot().running, 0)
+        XCTAssertEqual(engine.snapshot().waiting, 0)
+        engine.shutdown()
+    }
+
+    func testNoStarvationUnderPressure() {
+        // 12 blocks of 8 tokens for 10 requests of 30 + 30 tokens: most must wait or be preempted.
+        let engine = Engine(model: FakeModel(), endOfGeneration: [],
+                            configuration: .init(maxBatchTokens: 16, maxSequences: 4, cacheTokens: 96, blockSize: 8))
+        engine.start()
+        let cs = (0..<10).map { _ in Collector() }
+        for (i, c) in cs.enumerated() {
+            XCTAssertNoThrow(try engine.submit(GenerationRequest(id: "s\(i)", promptTokens: prompt(i, 30), maxTokens: 30), sink: c.sink))
+        }
+        for c in cs { XCTAssertEqual(c.wait(timeout: 60), .length) }
+        for c in cs { XCTAssertEqual(c.tokens.count, 30) }
+        XCTAssertEqual(engine.idleSnapshot().usedBlocks, 0)
+        engine.shutdown()
+    }
+
+    func testBlocksReturnedAfterEveryKindOfEnd() {
+        let engine = Engine(model: FakeModel(), endOfGeneration: [5],
+                            configuration: .init(maxBatchTokens: 64, maxSequences: 8, cacheTokens: 512, blockSize: 4))
+        engine.start()
+        var cs: [Collector] = []
+        for i in 0..<24 {
+            let c = Collector()
+            cs.append(c)
+            let r = GenerationRequest(id: "e\(i)", promptTokens: prompt(i, 5 + i), maxTokens: 3 + i % 7, stopTokenIDs: i % 3 == 0 ? [7, 9] : [])
+            XCTAssertNoThrow(try engine.submit(r, sink: c.sink))
+            if i % 4 == 0 { engine.abort("e\(i)") }
+        }
+        for c in cs { XCTAssertNotNil(c.wait()) }
+        XCTAssertEqual(engine.idleSnapshot().usedBlocks, 0)
+        engine.shutdown()
     }
 }

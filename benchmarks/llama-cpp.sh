@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds llama.cpp tools (the peer we measure against) once, outside the repo,
+# from the PyPI source package llama-cpp-python, and prints their folder.
+#   benchmarks/llama-cpp.sh llama-bench llama-batched-bench llama-server
+# Never run in CI: benchmarks only.
+set -euo pipefail
+VERSION=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
+CACHE=${LLAMA_CPP_DIR:-$HOME/.cache/jeton/llama.cpp}
+SRC=$CACHE/llama_cpp_python-$VERSION/vendor/llama.cpp
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(llama-bench llama-batched-bench llama-server)
+
+if [ ! -f "$SRC/CMakeLists.txt" ]; then
+  command -v cmake >/dev/null || { apt-get update -qq && apt-get install -y -qq cmake >/dev/null; }
+  mkdir -p "$CACHE"
+  python3 -m pip download --no-deps --no-binary :all: "llama-cpp-python==$VERSION" -d "$CACHE" -q >&2
+  tar -C "$CACHE" -xzf "$CACHE/llama_cpp_python-$VERSION.tar.gz"
+fi
+missing=()
+for t in "${targets[@]}"; do [ -x "$SRC/build/bin/$t" ] || missing+=("$t"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  cmake -S "$SRC" -B "$SRC/build" -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DCMAKE_BUILD_TYPE=Release \
+    -DLLAMA_BUILD_TESTS=OFF >&2
+  cmake --build "$SRC/build" -j"$(nproc)" --target "${missing[@]}" >&2
+fi
+echo "$SRC/build/bin"

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Closed-loop streaming load against any OpenAI-compatible server.
+
+Each of C clients sends a streamed /v1/completions request, reads it to the end,
+and sends the next, until R requests are done. Reports output tokens/s over the
+whole run, time to first token and inter-token latency percentiles, and errors.
+Standard library only, so it measures the server and not a client library.
+
+  bench.py --url http://127.0.0.1:8080 --concurrency 16 --requests 32 --max-tokens 128
+"""
+import argparse
+import http.client
+import json
+import random
+import statistics
+import threading
+import time
+import urllib.parse
+
+WORDS = ("time person year way day thing man world life hand part child eye woman place work week case point "
+         "government company number group problem fact river mountain city music garden window letter story").split()
+
+
+def make_prompt(rng, words):
+    return " ".join(rng.choice(WORDS) for _ in range(words)) + "."
+
+
+def percentile(xs, p):
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    k = (len(xs) - 1) * p / 100
+    f = int(k)
+    c = min(f + 1, len(xs) - 1)
+    return xs[f] + (xs[c] - xs[f]) * (k - f)
+
+
+def one_request(url, model, prompt, max_tokens, ignore_eos, timeout):
+    """Returns (ttft, [token arrival times], output tokens, error)."""
+    u = urllib.parse.urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True,
+            "stream_options": {"include_usage": True}}
+    if ignore_eos:
+        body["ignore_eos"] = True
+    t0 = time.perf_counter()
+    try:
+        conn.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        if r.status != 200:
+            return None, [], 0, f"HTTP {r.status}"
+        arrivals, usage_tokens = [], None
+        buf = b""
+        while True:
+            chunk = r.read1(65536) if hasattr(r, "read1") else r.read(1)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n\n" in buf:
+                event, buf = buf.split(b"\n\n", 1)
+                line = event.strip()
+                if not line.startswith(b"data: "):
+                    continue
+                data = line[6:]
+                if data == b"[DONE]":
+                    continue
+                obj = json.loads(data)
+                if obj.get("usage"):
+                    usage_tokens = obj["usage"]["completion_tokens"]
+                for c in obj.get("choices") or []:
+                    if c.get("text"):
+                        arrivals.append(time.perf_counter())
+        n = usage_tokens if usage_tokens is not None else len(arrivals)
+        ttft = arrivals[0] - t0 if arrivals else None
+        return ttft, arrivals, n, None
+    except Exception as e:  # reported as an error of this request
+        return None, [], 0, type(e).__name__
+    finally:
+        conn.close()
+
+
+def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos, seed, timeout=600):
+    rng = random.Random(seed)
+    prompts = [make_prompt(rng, prompt_words) for _ in range(requests)]
+    lock = threading.Lock()
+    next_i = [0]
+    results = []
+
+    def client():
+        while True:
+            with lock:
+                if next_i[0] >= requests:
+                    return
+                i = next_i[0]
+                next_i[0] += 1
+            res = one_request(url, model, prompts[i], max_tokens, ignore_eos, timeout)
+            with lock:
+                results.append(res)
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    ttfts = [r[0] for r in results if r[0] is not None]
+    itls = []
+    for _, arr, _, _ in results:
+        itls += [b - a for a, b in zip(arr, arr[1:])]
+    tokens = sum(r[2] for r in results if r[3] is None)
+    errors = {}
+    for r in results:
+        if r[3]:
+            errors[r[3]] = errors.get(r[3], 0) + 1
+    return {
+        "concurrency": concurrency, "requests": requests, "wall_s": wall, "output_tokens": tokens,
+        "output_tok_s": tokens / wall, "ttft_p50_s": percentile(ttfts, 50), "ttft_p99_s": percentile(ttfts, 99),
+        "itl_p50_ms": percentile(itls, 50) * 1000, "itl_p99_ms": percentile(itls, 99) * 1000,
+        "errors": errors,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", default="http://127.0.0.1:8080")
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--requests", type=int, default=0, help="total requests (default: 2 per client)")
+    ap.add_argument("--prompt-words", type=int, default=100, help="about 1.3 tokens per word")
+    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--no-ignore-eos", action="store_true")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    r = run(a.url, a.model, a.concurrency, a.requests or 2 * a.concurrency, a.prompt_words, a.max_tokens,
+            not a.no_ignore_eos, a.seed)
+    if a.json:
+        print(json.dumps(r))
+    else:
+        print(f"concurrency {r['concurrency']}: {r['output_tok_s']:.1f} output tok/s, "
+              f"TTFT p50 {r['ttft_p50_s']:.3f} s p99 {r['ttft_p99_s']:.3f} s, "
+              f"ITL p50 {r['itl_p50_ms']:.1f} ms p99 {r['itl_p99_ms']:.1f} ms, errors {r['errors'] or 0}")
+
+
+if __name__ == "__main__":
+    main()
