@@ -37,6 +37,9 @@ struct ChatTemplate: @unchecked Sendable {
                 "add_generation_prompt": .bool(addGenerationPrompt),
                 "bos_token": .string(bosToken),
                 "eos_token": .string(eosToken),
+                // transformers passes these as None when absent; `is not none` tests depend on it.
+                "tools": .none,
+                "documents": .none,
             ])
         } catch {
             throw APIError.invalid("The chat template refused these messages: \(error)", param: "messages")

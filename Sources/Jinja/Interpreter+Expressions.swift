@@ -13,7 +13,7 @@ extension Interpreter {
         try tick()
         evalDepth += 1
         defer { evalDepth -= 1 }
-        if evalDepth > 4 * max(1, limits.maxValueDepth) {
+        if evalDepth > limits.maxEvalDepth {
             throw TemplateError.limit("expression evaluation nested too deeply")
         }
         switch e {
@@ -105,6 +105,23 @@ extension Interpreter {
             return o[name] ?? .undefined
         case .handle(let h) where h.kind == .namespace && h.id < namespaces.count:
             return namespaces[h.id][name] ?? .undefined
+        case .handle(let h) where h.kind == .loop && h.id < loopStates.count:
+            let (i, items) = loopStates[h.id]
+            let n = items.count
+            switch name {
+            case "index": return .int(i + 1)
+            case "index0": return .int(i)
+            case "revindex": return .int(n - i)
+            case "revindex0": return .int(n - i - 1)
+            case "first": return .bool(i == 0)
+            case "last": return .bool(i == n - 1)
+            case "length": return .int(n)
+            case "depth": return .int(1)
+            case "depth0": return .int(0)
+            case "previtem": return i > 0 ? items[i - 1] : .undefined
+            case "nextitem": return i + 1 < n ? items[i + 1] : .undefined
+            default: return .undefined
+            }
         default:
             return .undefined
         }
@@ -153,11 +170,21 @@ extension Interpreter {
             if stepValue > 0 {
                 var i = min(lo ?? 0, count)
                 let end = min(hi ?? count, count)
-                while i < end { out.append(i); i += stepValue }
+                while i < end {
+                    out.append(i)
+                    let (n, overflow) = i.addingReportingOverflow(stepValue)
+                    if overflow { break }
+                    i = n
+                }
             } else {
                 var i = min(lo ?? count - 1, count - 1)
                 let end = hi ?? -1
-                while i > end { out.append(i); i += stepValue }
+                while i > end {
+                    out.append(i)
+                    let (n, overflow) = i.addingReportingOverflow(stepValue)
+                    if overflow { break }
+                    i = n
+                }
             }
             return out
         }

@@ -137,7 +137,7 @@ extension Interpreter {
         case "indent":
             return try indent(try str(value), args)
         case "wordcount":
-            return .int(PyString.split(try str(value), separator: nil).count)
+            return .int(PyString.wordCount(try str(value)))
         case "center":
             let s = try str(value)
             let width = try args.int(0, "width", function: "center") ?? 80
@@ -193,7 +193,8 @@ extension Interpreter {
     }
 
     private func map(_ value: Value, _ args: CallArguments) throws -> Value {
-        let items = try iterate(value)
+        // Jinja's map/select guard with `if value:`, so None maps to nothing.
+        let items = value.isTruthy ? try iterate(value) : []
         try tick(items.count)
         if let attribute = args.keyword.first(where: { $0.0 == "attribute" })?.1 {
             let path = try str(attribute)
@@ -211,7 +212,7 @@ extension Interpreter {
     }
 
     private func select(_ value: Value, _ args: CallArguments, byAttribute: Bool, keep: Bool) throws -> Value {
-        let items = try iterate(value)
+        let items = value.isTruthy ? try iterate(value) : []
         try tick(items.count)
         var positional = args.positional
         var attribute: String? = nil
@@ -345,8 +346,17 @@ extension Interpreter {
             guard d.isFinite, abs(d) < 9.2e18 else { return nil }
             return .int(Int(d))
         case .string(let s):
-            let t = PyString.strip(s, chars: nil).replacingOccurrences(of: "_", with: "")
-            if (2...36).contains(base), let i = Int(t, radix: base) { return .int(i) }
+            var t = PyString.strip(s, chars: nil).replacingOccurrences(of: "_", with: "").lowercased()
+            var sign = ""
+            if t.hasPrefix("-") || t.hasPrefix("+") { sign = String(t.removeFirst()) }
+            // Python accepts a 0x/0o/0b prefix matching the base, and base 0 picks it from the prefix.
+            var radix = base
+            for (prefix, r) in [("0x", 16), ("0o", 8), ("0b", 2)] where t.hasPrefix(prefix) && (base == r || base == 0) {
+                t.removeFirst(2)
+                radix = r
+            }
+            if radix == 0 { radix = 10 }
+            if (2...36).contains(radix), let i = Int(sign + t, radix: radix) { return .int(i) }
             if let d = toDouble(v), d.isFinite, abs(d) < 9.2e18 { return .int(Int(d)) }
             return nil
         default: return nil

@@ -49,11 +49,18 @@ extension Interpreter {
         default: throw TemplateError.runtime("range expected 1 to 3 arguments, got \(ints.count)")
         }
         guard step != 0 else { throw TemplateError.runtime("range() arg 3 must not be zero") }
-        // Length computed in Double so hostile bounds cannot overflow.
-        let span = step > 0 ? Double(stop) - Double(start) : Double(start) - Double(stop)
-        let count = span <= 0 ? 0 : Int((span / Double(abs(step))).rounded(.up))
-        if count > limits.maxLoopIterations {
-            throw TemplateError.limit("range of \(count) items exceeds the \(limits.maxLoopIterations)-iteration limit")
+        // Exact length in unsigned arithmetic, so hostile bounds can neither overflow
+        // nor lose precision.
+        let count: Int
+        if step > 0 ? stop <= start : start <= stop {
+            count = 0
+        } else {
+            let (span, overflow) = step > 0 ? stop.subtractingReportingOverflow(start) : start.subtractingReportingOverflow(stop)
+            let length = overflow ? UInt.max : (UInt(span) + step.magnitude - 1) / step.magnitude
+            guard length <= UInt(max(0, limits.maxLoopIterations)) else {
+                throw TemplateError.limit("range longer than the \(limits.maxLoopIterations)-iteration limit")
+            }
+            count = Int(length)
         }
         try tick(count)
         var out: [Value] = []

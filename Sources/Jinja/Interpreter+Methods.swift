@@ -7,6 +7,9 @@ extension Interpreter {
         switch object {
         case .string(let s): return try stringMethod(s, name, args)
         case .object(let o): return try dictMethod(o, name, args)
+        case .handle(let h) where h.kind == .loop && h.id < loopStates.count && name == "cycle":
+            guard !positional.isEmpty else { throw TemplateError.runtime("no items for cycling given") }
+            return positional[loopStates[h.id].index % positional.count]
         case .array(let a):
             switch name {
             case "count":

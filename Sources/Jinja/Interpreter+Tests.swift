@@ -33,7 +33,7 @@ extension Interpreter {
             default: return false
             }
         case "callable":
-            if case .handle(let h) = value, h.kind != .namespace { return true }
+            if case .handle(let h) = value, h.kind != .namespace, h.kind != .loop { return true }
             return false
         case "even", "odd":
             guard let i = value.asInt else { throw TemplateError.runtime("test '\(name)' needs an integer") }

@@ -12,8 +12,12 @@ final class Interpreter {
     /// Storage behind `.handle(.namespace)`: namespaces are shared, mutable objects in Jinja.
     var namespaces: [OrderedObject] = []
     var macros: [MacroDefinition] = []
-    /// For macros invoked by a `{% call %}` block: the macro id that `caller()` runs.
-    var callers: [Int?] = []
+    /// Storage behind `.handle(.loop)`: one entry per executed `for`, so `loop.*`
+    /// is computed on access instead of building a dict every iteration.
+    var loopStates: [(index: Int, items: [Value])] = []
+    /// Scopes captured by `{% call %}` bodies (macro id -> frames), so `caller()` sees the
+    /// variables around the call block, as in Jinja.
+    var closures: [Int: [[String: Value]]] = [:]
     /// Output is captured per buffer (top level, macro bodies, block sets).
     var buffers: [String] = [""]
 
@@ -170,6 +174,9 @@ final class Interpreter {
 
     func exec(_ node: Node) throws -> Flow {
         try tick()
+        evalDepth += 1
+        defer { evalDepth -= 1 }
+        if evalDepth > limits.maxEvalDepth { throw TemplateError.limit("template evaluation nested too deeply") }
         switch node {
         case .text(let s):
             try write(s)
@@ -202,6 +209,7 @@ final class Interpreter {
         case .callBlock(let call, let callerParameters, let body):
             macros.append(MacroDefinition(name: "caller", parameters: callerParameters, body: body))
             let callerID = macros.count - 1
+            closures[callerID] = frames
             guard case .call(let callee, let args) = unlocatedExpr(call) else { return .normal }
             let fn = try eval(callee)
             try write(try str(try callValue(fn, args, calleeExpr: callee, caller: callerID)))
@@ -229,26 +237,15 @@ final class Interpreter {
             }
         }
         if items.isEmpty { return try exec(otherwise) }
-        let n = items.count
+        let loopID = loopStates.count
+        loopStates.append((0, items))
         for (i, item) in items.enumerated() {
             try countIteration()
             frames.append([:])
             defer { frames.removeLast() }
             try bind(targets, item)
-            var loop = OrderedObject()
-            loop["index"] = .int(i + 1)
-            loop["index0"] = .int(i)
-            loop["revindex"] = .int(n - i)
-            loop["revindex0"] = .int(n - i - 1)
-            loop["first"] = .bool(i == 0)
-            loop["last"] = .bool(i == n - 1)
-            loop["length"] = .int(n)
-            loop["depth"] = .int(1)
-            loop["depth0"] = .int(0)
-            if i > 0 { loop["previtem"] = items[i - 1] }
-            if i < n - 1 { loop["nextitem"] = items[i + 1] }
-            loop["cycle"] = .handle(.init(kind: .loopCycle, id: i))
-            assign("loop", .object(loop))
+            loopStates[loopID].index = i
+            assign("loop", .handle(.init(kind: .loop, id: loopID)))
             let flow = try exec(body)
             if flow == .breakLoop { break }
         }
@@ -295,10 +292,7 @@ final class Interpreter {
             case .macro:
                 guard h.id < macros.count else { break }
                 return try callMacro(h.id, positional, keyword, caller: caller)
-            case .loopCycle:
-                guard !positional.isEmpty else { throw TemplateError.runtime("no items for cycling given") }
-                return positional[h.id % positional.count]
-            case .namespace:
+            case .namespace, .loop:
                 break
             }
         case .undefined:
@@ -315,8 +309,9 @@ final class Interpreter {
         if callDepth > limits.maxCallDepth { throw TemplateError.limit("macro calls nested deeper than \(limits.maxCallDepth)") }
         let macro = macros[id]
         let saved = frames
-        // Macros see the context and the template's top level, plus their arguments.
-        frames = [frames[0], frames[1], [:]]
+        // Macros see the context and the template's top level, plus their arguments;
+        // a call block's body also sees the scope it was written in.
+        frames = (closures[id] ?? [frames[0], frames[1]]) + [[:]]
         defer { frames = saved }
         var extra: [Value] = []
         for (i, v) in positional.enumerated() {
@@ -326,7 +321,7 @@ final class Interpreter {
         for (k, v) in keyword {
             if macro.parameters.contains(where: { $0.0 == k }) { assign(k, v) } else { kwargs[k] = v }
         }
-        for (name, defaultExpr) in macro.parameters where frames[2][name] == nil {
+        for (name, defaultExpr) in macro.parameters where frames[frames.count - 1][name] == nil {
             assign(name, try defaultExpr.map { try eval($0) } ?? .undefined)
         }
         assign("varargs", .array(extra))

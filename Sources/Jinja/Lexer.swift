@@ -96,7 +96,7 @@ struct Lexer {
             advance(sign == "-" || (sign == "+" && kind != "{") ? 3 : 2)
             switch kind {
             case "#":
-                lineStarting = try lexComment(contentStart: pos)
+                lineStarting = try lexComment(contentStart: pos, line: tagLine, column: tagCol)
             case "{":
                 emit(.exprBegin, line: tagLine, column: tagCol)
                 lineStarting = try lexTag(block: false)
@@ -125,8 +125,7 @@ struct Lexer {
         return lastWasNewline
     }
 
-    private mutating func lexComment(contentStart: Int) throws -> Bool {
-        let startLine = line, startCol = column
+    private mutating func lexComment(contentStart: Int, line startLine: Int, column startCol: Int) throws -> Bool {
         while pos + 1 < src.count {
             if src[pos] == "#", src[pos + 1] == "}" {
                 let sign: Unicode.Scalar? = pos - 1 >= contentStart && (src[pos - 1] == "-" || src[pos - 1] == "+") ? src[pos - 1] : nil
@@ -215,11 +214,12 @@ struct Lexer {
             } else if c == "'" || c == "\"" {
                 try lexString(quote: c, line: tl, column: tc)
             } else {
-                let two = peek(1).map { String(c) + String($0) } ?? ""
-                if ["//", "**", "==", "!=", "<=", ">="].contains(two) {
-                    emit(.op(two), line: tl, column: tc)
+                let n = peek(1)
+                let isTwo = (c == "/" && n == "/") || (c == "*" && n == "*") || (n == "=" && (c == "=" || c == "!" || c == "<" || c == ">"))
+                if isTwo, let n {
+                    emit(.op(String(c) + String(n)), line: tl, column: tc)
                     advance(2)
-                } else if "+-*/%~()[]{},.:|=<>".unicodeScalars.contains(c) {
+                } else if Lexer.operatorScalars.contains(c) {
                     if c == "(" || c == "[" || c == "{" { brackets.append(c) }
                     if c == ")" || c == "]" || c == "}" {
                         let expected: Unicode.Scalar = c == ")" ? "(" : c == "]" ? "[" : "{"
@@ -324,8 +324,11 @@ struct Lexer {
         emit(.string(String(out)), line: tl, column: tc)
     }
 
+    private static let operatorScalars = Set("+-*/%~()[]{},.:|=<>".unicodeScalars)
+
     private func isIdentifierStart(_ c: Unicode.Scalar) -> Bool {
-        c.properties.isAlphabetic || c == "_"
+        if c.isASCII { return (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || c == "_" }
+        return c.properties.isAlphabetic
     }
 }
 

@@ -4,14 +4,16 @@
 extension Parser {
     /// `a, b` becomes a tuple where Jinja allows it (output, set, for iterable).
     mutating func parseTuple(conditional: Bool = true) throws -> Expr {
+        // Runtime errors inside a tag report the tag's line.
+        let line = current.line
         let first = conditional ? try parseExpression() : try parseOr()
-        guard isOp(",") else { return first }
+        guard isOp(",") else { return .located(first, line: line) }
         var items = [first]
         while skipOp(",") {
             if isTupleEnd() { break }
             items.append(conditional ? try parseExpression() : try parseOr())
         }
-        return .tuple(items)
+        return .located(.tuple(items), line: line)
     }
 
     private func isTupleEnd() -> Bool {
@@ -27,7 +29,10 @@ extension Parser {
         try enter()
         defer { depth -= 1 }
         var expr = try parseOr()
+        var links = 0
+        defer { depth -= links }
         while skipName("if") {
+            try enter(); links += 1
             let test = try parseOr()
             let otherwise: Expr? = skipName("else") ? try parseExpression() : nil
             expr = .conditional(test: test, then: expr, otherwise: otherwise)
@@ -37,13 +42,17 @@ extension Parser {
 
     mutating func parseOr() throws -> Expr {
         var left = try parseAnd()
-        while skipName("or") { left = .or(left, try parseAnd()) }
+        var links = 0
+        defer { depth -= links }
+        while skipName("or") { try enter(); links += 1; left = .or(left, try parseAnd()) }
         return left
     }
 
     mutating func parseAnd() throws -> Expr {
         var left = try parseNot()
-        while skipName("and") { left = .and(left, try parseNot()) }
+        var links = 0
+        defer { depth -= links }
+        while skipName("and") { try enter(); links += 1; left = .and(left, try parseNot()) }
         return left
     }
 
@@ -60,9 +69,12 @@ extension Parser {
     mutating func parseCompare() throws -> Expr {
         let left = try parseMath1()
         var ops: [(String, Expr)] = []
+        var links = 0
+        defer { depth -= links }
         while true {
             if case .op(let o) = current.kind, ["==", "!=", "<", "<=", ">", ">="].contains(o) {
                 _ = next()
+                try enter(); links += 1
                 ops.append((o, try parseMath1()))
             } else if skipName("in") {
                 ops.append(("in", try parseMath1()))
@@ -78,8 +90,11 @@ extension Parser {
 
     mutating func parseMath1() throws -> Expr {
         var left = try parseConcat()
+        var links = 0
+        defer { depth -= links }
         while case .op(let o) = current.kind, o == "+" || o == "-" {
             _ = next()
+            try enter(); links += 1
             left = .binary(o, left, try parseConcat())
         }
         return left
@@ -87,14 +102,19 @@ extension Parser {
 
     mutating func parseConcat() throws -> Expr {
         var left = try parseMath2()
-        while skipOp("~") { left = .binary("~", left, try parseMath2()) }
+        var links = 0
+        defer { depth -= links }
+        while skipOp("~") { try enter(); links += 1; left = .binary("~", left, try parseMath2()) }
         return left
     }
 
     mutating func parseMath2() throws -> Expr {
         var left = try parsePow()
+        var links = 0
+        defer { depth -= links }
         while case .op(let o) = current.kind, ["*", "/", "//", "%"].contains(o) {
             let t = next()
+            try enter(); links += 1
             left = .located(.binary(o, left, try parsePow()), line: t.line)
         }
         return left
@@ -102,7 +122,9 @@ extension Parser {
 
     mutating func parsePow() throws -> Expr {
         var left = try parseUnary()
-        while skipOp("**") { left = .binary("**", left, try parseUnary()) }
+        var links = 0
+        defer { depth -= links }
+        while skipOp("**") { try enter(); links += 1; left = .binary("**", left, try parseUnary()) }
         return left
     }
 
@@ -137,8 +159,7 @@ extension Parser {
         case .int(let i): return .literal(.int(i))
         case .double(let d): return .literal(.double(d))
         case .op("("):
-            try enter()
-            defer { depth -= 1 }
+            // Elements go through parseExpression, which counts the nesting level.
             if skipOp(")") { return .tuple([]) }
             let first = try parseExpression()
             if skipOp(")") { return first }
@@ -150,8 +171,6 @@ extension Parser {
             try expectOp(")")
             return .tuple(items)
         case .op("["):
-            try enter()
-            defer { depth -= 1 }
             var items: [Expr] = []
             while !isOp("]") {
                 if !items.isEmpty { try expectOp(",") }
@@ -161,8 +180,6 @@ extension Parser {
             try expectOp("]")
             return .list(items)
         case .op("{"):
-            try enter()
-            defer { depth -= 1 }
             var pairs: [(Expr, Expr)] = []
             while !isOp("}") {
                 if !pairs.isEmpty { try expectOp(",") }
@@ -180,8 +197,11 @@ extension Parser {
 
     mutating func parsePostfix(_ base: Expr) throws -> Expr {
         var expr = base
+        var links = 0
+        defer { depth -= links }
         while true {
             let t = current
+            if isOp(".") || isOp("[") || isOp("(") { try enter(); links += 1 }
             if skipOp(".") {
                 switch current.kind {
                 case .name(let n): _ = next(); expr = .attribute(expr, n)
@@ -189,8 +209,6 @@ extension Parser {
                 default: throw error("expected an attribute name, got \(current.describe)")
                 }
             } else if skipOp("[") {
-                try enter()
-                defer { depth -= 1 }
                 expr = try parseSubscript(expr)
             } else if isOp("(") {
                 expr = .located(.call(expr, try parseCallArguments()), line: t.line)
@@ -228,8 +246,6 @@ extension Parser {
 
     mutating func parseCallArguments() throws -> Arguments {
         try expectOp("(")
-        try enter()
-        defer { depth -= 1 }
         var args = Arguments()
         while !isOp(")") {
             if !args.positional.isEmpty || !args.keyword.isEmpty { try expectOp(",") }
@@ -255,8 +271,11 @@ extension Parser {
     /// `| filter(args)` and `is [not] test args` chains after a unary expression.
     mutating func parseFilterTests(_ base: Expr) throws -> Expr {
         var expr = base
+        var links = 0
+        defer { depth -= links }
         while true {
             let t = current
+            if isOp("|") || isName("is") || isOp("(") { try enter(); links += 1 }
             if skipOp("|") {
                 let name = try parseDottedName()
                 let args = isOp("(") ? try parseCallArguments() : Arguments()

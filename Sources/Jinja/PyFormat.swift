@@ -50,8 +50,10 @@ extension Interpreter {
                 out += "<Macro '\(h.id < macros.count ? macros[h.id].name : "?")'>"
             case .builtin(let name):
                 out += "<function \(name)>"
-            case .loopCycle:
-                out += "<bound method LoopContext.cycle>"
+            case .loop:
+                let index = h.id < loopStates.count ? loopStates[h.id].index + 1 : 0
+                let count = h.id < loopStates.count ? loopStates[h.id].items.count : 0
+                out += "<LoopContext \(index)/\(count)>"
             }
         }
     }

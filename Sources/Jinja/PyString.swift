@@ -108,10 +108,18 @@ enum PyString {
     static func strip(_ s: String, chars: String?, left: Bool = true, right: Bool = true) -> String {
         let set = chars.map { Set($0.unicodeScalars) }
         func strippable(_ c: Unicode.Scalar) -> Bool { set.map { $0.contains(c) } ?? isPyWhitespace(c) }
-        var v = s.unicodeScalars[...]
-        if left { while let f = v.first, strippable(f) { v = v.dropFirst() } }
-        if right { while let l = v.last, strippable(l) { v = v.dropLast() } }
-        return String(String.UnicodeScalarView(v))
+        // Walk indices (dropLast on the view would count it) and copy the bytes once.
+        let u = s.unicodeScalars
+        var lo = u.startIndex, hi = u.endIndex
+        if left { while lo < hi, strippable(u[lo]) { lo = u.index(after: lo) } }
+        if right {
+            while hi > lo {
+                let p = u.index(before: hi)
+                guard strippable(u[p]) else { break }
+                hi = p
+            }
+        }
+        return String(Substring(u[lo..<hi]))
     }
 
     static func startsWith(_ s: String, _ prefix: String) -> Bool {
@@ -155,5 +163,18 @@ enum PyString {
             }
         }
         return out
+    }
+
+    /// Number of `\w+` runs (Python's Unicode word characters), as Jinja's `wordcount`.
+    static func wordCount(_ s: String) -> Int {
+        var count = 0
+        var inWord = false
+        for c in s.unicodeScalars {
+            let isWord = c == "_" || c.properties.isAlphabetic || c.properties.numericType != nil
+                || c.properties.generalCategory == .nonspacingMark
+            if isWord && !inWord { count += 1 }
+            inWord = isWord
+        }
+        return count
     }
 }

@@ -8,8 +8,9 @@ public struct TemplateOptions: Sendable {
     public var lstripBlocks = true
     /// Keep a single trailing newline of the source (Jinja drops it by default).
     public var keepTrailingNewline = false
-    /// Deepest nesting of expressions and blocks the parser accepts; bounds the
-    /// recursion of both parsing and evaluation.
+    /// Deepest nesting of blocks and expressions the parser accepts (each link of an
+    /// operator, filter or attribute chain counts as a level). Bounds the depth of the
+    /// syntax tree, hence the recursion of parsing, evaluating and freeing it.
     public var maxNestingDepth = 64
 
     public init() {}
@@ -24,6 +25,9 @@ public struct RenderLimits: Sendable {
     public var maxLoopIterations = 100_000
     /// Deepest macro call chain.
     public var maxCallDepth = 32
+    /// Deepest recursion of statement and expression evaluation, across macro calls;
+    /// keeps a render within a small thread stack.
+    public var maxEvalDepth = 200
     /// Evaluation steps (nodes and per-element work in filters) over the whole render.
     public var maxSteps = 5_000_000
     /// Total bytes of strings built over the whole render; catches quadratic concatenation.

@@ -21,7 +21,7 @@ public indirect enum Value: Sendable, Equatable {
             case namespace
             case macro
             case builtin(String)
-            case loopCycle
+            case loop
         }
         let kind: Kind
         let id: Int
@@ -88,7 +88,8 @@ extension Value {
             switch h.kind {
             case .namespace: return "Namespace"
             case .macro: return "Macro"
-            case .builtin, .loopCycle: return "function"
+            case .builtin: return "function"
+            case .loop: return "LoopContext"
             }
         }
     }
