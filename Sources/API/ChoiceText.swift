@@ -13,7 +13,8 @@ struct ChoiceText {
     private(set) var stopped = false
 
     init(tokenizer: Tokenizer, stops: [String]) {
-        decoder = StreamingDecoder(tokenizer: tokenizer)
+        // Generated text continues a prompt: keep a SentencePiece leading space.
+        decoder = StreamingDecoder(tokenizer: tokenizer, fromSequenceStart: false)
         self.stops = stops
     }
 

@@ -36,7 +36,7 @@ struct GenerateCommand: ParsableCommand {
         let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                           repetitionPenalty: repeatPenalty, seed: seed)
         let gen = Generator(loaded, capacity: min(loaded.config.contextLength, ids.count + n))
-        var decoder = StreamingDecoder(tokenizer: loaded.tokenizer)
+        var decoder = StreamingDecoder(tokenizer: loaded.tokenizer, fromSequenceStart: false)
         let out = try gen.generate(prompt: ids, maxTokens: n, sampling: sampling, ignoreEOS: ignoreEos) { tok in
             if output == .text {
                 let piece = decoder.push(tok)

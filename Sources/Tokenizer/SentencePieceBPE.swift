@@ -25,8 +25,8 @@ final class SentencePieceBPE: @unchecked Sendable {
         var byteTokens = [Int32](repeating: -1, count: 256)
         var splitsAtSpaces = true
         for (i, t) in tokens.enumerated() {
-            let type = types.isEmpty ? TokenType.normal.rawValue : types[i]
-            if let b = SentencePieceBPE.byteValue(ofPiece: t), type == TokenType.byte.rawValue || types.isEmpty {
+            let type = i < types.count ? types[i] : TokenType.normal.rawValue
+            if type == TokenType.byte.rawValue, let b = SentencePieceBPE.byteValue(ofPiece: t) {
                 if byteTokens[Int(b)] < 0 { byteTokens[Int(b)] = Int32(i) }
                 continue
             }

@@ -69,7 +69,16 @@ public final class Tokenizer: @unchecked Sendable {
         addEOS = vocab.addEOS
         addSpacePrefix = vocab.addSpacePrefix
         tokens = vocab.tokens
-        types = vocab.tokenTypes.isEmpty ? [Int32](repeating: TokenType.normal.rawValue, count: n) : vocab.tokenTypes
+        if vocab.tokenTypes.isEmpty {
+            // No types in the file: all normal, except that SentencePiece "<0xXX>" pieces
+            // are taken as byte tokens so byte fallback still works.
+            types = vocab.tokens.map { t in
+                vocab.model == "llama" && SentencePieceBPE.byteValue(ofPiece: t) != nil
+                    ? TokenType.byte.rawValue : TokenType.normal.rawValue
+            }
+        } else {
+            types = vocab.tokenTypes
+        }
 
         var textToID: [String: Int32] = [:]
         textToID.reserveCapacity(n)
@@ -135,7 +144,7 @@ public final class Tokenizer: @unchecked Sendable {
             break
         }
         if byteLevel { return ByteLevelAlphabet.decode(text) }
-        if let b = SentencePieceBPE.byteValue(ofPiece: text), type == TokenType.byte.rawValue || type == TokenType.normal.rawValue {
+        if type == TokenType.byte.rawValue, let b = SentencePieceBPE.byteValue(ofPiece: text) {
             return [b]
         }
         // "▁" (E2 96 81) stands for a space.
@@ -165,7 +174,9 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     /// Ids of exact bytes; invalid UTF-8 is kept byte for byte (byte-level tokens or
-    /// `<0xXX>` fallback).
+    /// `<0xXX>` fallback). A byte the vocabulary has no token for at all is left out
+    /// (byte-level) or becomes the unknown id (SentencePiece), as the reference
+    /// tokenizers do.
     public func encode(bytes: [UInt8], addSpecial: Bool = true, parseSpecial: Bool = true) -> [Int32] {
         bytes.withUnsafeBufferPointer { encode(buffer: $0, addSpecial: addSpecial, parseSpecial: parseSpecial) }
     }

@@ -32,6 +32,20 @@ final class SentencePieceTests: XCTestCase {
         }
     }
 
+    /// Without token types, "<0xXX>" pieces are still byte tokens.
+    func testVocabularyWithoutTypesKeepsByteFallback() throws {
+        let obj = try XCTUnwrap(TokenizerFixtures.json("spm_bpe.json") as? [String: Any])
+        let tokens = try XCTUnwrap(obj["tokens"] as? [String])
+        let scores = try XCTUnwrap(obj["scores"] as? [Double]).map { Float($0) }
+        let tok = try Tokenizer(TokenizerVocabulary(model: "llama", tokens: tokens, scores: scores,
+                                                    bosID: 1, eosID: 2, unknownID: 0, addSpacePrefix: true))
+        let (_, cases) = try TokenizerFixtures.sentencePiece()
+        for c in cases where !c.text.contains("<") {
+            XCTAssertEqual(tok.encode(c.text, addSpecial: false, parseSpecial: false), c.ids, c.text.debugDescription)
+            XCTAssertEqual(tok.decode(c.ids), c.text)
+        }
+    }
+
     func testByteFallbackIsExercised() throws {
         let (tok, cases) = try TokenizerFixtures.sentencePiece()
         let byteTokens = cases.flatMap(\.ids).filter { tok.tokenType($0) == .byte }
