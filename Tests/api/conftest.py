@@ -71,6 +71,19 @@ def server():
     s.stop()
 
 
+@pytest.fixture(autouse=True)
+def _server_alive(request):
+    """Fails a test at once, with the end of the server log, if the shared server has exited
+    (a crash, or a signal from outside)."""
+    if "server" not in request.fixturenames and "client" not in request.fixturenames:
+        yield
+        return
+    s = request.getfixturevalue("server")
+    if s.proc.poll() is not None:
+        pytest.fail(f"jeton serve exited with {s.proc.returncode}; log tail:\n" + open(s.log.name).read()[-2000:])
+    yield
+
+
 @pytest.fixture(scope="session")
 def client(server):
     from openai import OpenAI
@@ -82,3 +95,74 @@ def reference(name):
         if name.endswith(".jsonl"):
             return [json.loads(l) for l in f if l.strip()]
         return json.load(f)
+
+
+# ---------------------------------------------------------------------------
+# Helpers shared by the API tests.
+
+import http.client  # noqa: E402
+
+PROMPT = "The capital of France is"
+CHAT = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+def raw_post(server, path, body, headers=None, timeout=120):
+    """POST with http.client; returns (status, lower-case headers, body text). Chunked bodies are de-chunked."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+    try:
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        conn.request("POST", path, body=json.dumps(body).encode(), headers=h)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode()
+    finally:
+        conn.close()
+
+
+def parse_sse(text):
+    """Checks the SSE framing (`data: ...` events, each ended by a blank line) and returns the
+    decoded events; the final `[DONE]` is returned as the string "[DONE]"."""
+    assert text.endswith("\n\n"), f"stream does not end with a blank line: {text[-80:]!r}"
+    events = []
+    for block in text[:-2].split("\n\n"):
+        assert block.startswith("data: "), f"not an SSE data event: {block[:80]!r}"
+        assert "\n" not in block, f"an event spans several lines: {block[:120]!r}"
+        payload = block[len("data: "):]
+        events.append(payload if payload == "[DONE]" else json.loads(payload))
+    assert events and events[-1] == "[DONE]", "the stream does not end with data: [DONE]"
+    assert events.count("[DONE]") == 1
+    return events
+
+
+def sse(server, path, body):
+    """A streamed request over raw HTTP: (status, headers, events)."""
+    status, headers, text = raw_post(server, path, body)
+    assert status == 200, (status, text[:300])
+    return status, headers, parse_sse(text)
+
+
+def tokenize(server, **body):
+    status, _, data = server.request("POST", "/tokenize", body)
+    assert status == 200, data
+    return data
+
+
+def assert_healthy(server):
+    assert server.proc.poll() is None, f"jeton serve died; see {server.log.name}"
+    status, _, data = server.request("GET", "/health")
+    assert (status, data) == (200, {"status": "ok"})
+
+
+def assert_error(data, headers, status, want_status, want_type, want_param, want_code=None):
+    assert status == want_status, (status, data)
+    assert isinstance(data, dict) and set(data) == {"error"}, data
+    err = data["error"]
+    assert set(err) == {"message", "type", "param", "code"}, err
+    assert isinstance(err["message"], str) and err["message"], err
+    assert err["type"] == want_type, err
+    assert err["param"] == want_param, err
+    if want_code is not None:
+        assert err["code"] == want_code, err
+    ct = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+    assert ct.startswith("application/json"), ct
+    return err

@@ -1,0 +1,139 @@
+"""/v1/chat/completions driven by the official `openai` package."""
+from conftest import CHAT, tokenize
+from test_completions import check_head
+
+
+def chat(client, messages=CHAT, **kw):
+    args = dict(model="default", messages=messages, max_tokens=8, temperature=0)
+    args.update(kw)
+    return client.chat.completions.create(**args)
+
+
+def test_shape_finish_stop_and_length(client):
+    r = chat(client, messages=[{"role": "user", "content": "What is 2+2? Answer with one number."}], max_tokens=48)
+    check_head(r, "chatcmpl-", "chat.completion")
+    assert len(r.choices) == 1
+    c = r.choices[0]
+    assert c.index == 0
+    assert c.message.role == "assistant"
+    assert isinstance(c.message.content, str) and c.message.content
+    assert c.logprobs is None
+    assert c.finish_reason == "stop", "this short answer should end with the end-of-turn token"
+    assert "<|im_end|>" not in c.message.content, "the end-of-generation token is not content"
+    assert r.usage.completion_tokens < 48
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    r = chat(client, max_tokens=3)
+    assert r.choices[0].finish_reason == "length"
+    assert r.usage.completion_tokens == 3
+
+
+def test_max_completion_tokens(client):
+    r = chat(client, max_completion_tokens=2)
+    assert r.choices[0].finish_reason == "length"
+    assert r.usage.completion_tokens == 2
+
+
+def test_stream_shape_and_equal_to_non_stream(client):
+    whole = chat(client, max_tokens=10)
+    chunks = list(chat(client, max_tokens=10, stream=True, stream_options={"include_usage": True}))
+    assert len({c.id for c in chunks}) == 1
+    for c in chunks:
+        check_head(c, "chatcmpl-", "chat.completion.chunk")
+    *body, last = chunks
+    assert last.choices == [] and last.usage is not None
+    assert last.usage.prompt_tokens == whole.usage.prompt_tokens
+    assert last.usage.completion_tokens == whole.usage.completion_tokens
+    assert body[0].choices[0].delta.role == "assistant"
+    assert all(c.usage is None for c in body)
+    text = "".join(ch.delta.content or "" for c in body for ch in c.choices)
+    assert text == whole.choices[0].message.content
+    fin = [ch.finish_reason for c in body for ch in c.choices if ch.finish_reason]
+    assert fin == [whole.choices[0].finish_reason]
+
+
+def test_n_2(client):
+    r = chat(client, n=2, temperature=1, seed=3, max_tokens=4)
+    assert [c.index for c in r.choices] == [0, 1]
+    assert all(c.message.role == "assistant" for c in r.choices)
+    chunks = list(chat(client, n=2, temperature=1, seed=3, max_tokens=4, stream=True))
+    for i in (0, 1):
+        mine = [ch for c in chunks for ch in c.choices if ch.index == i]
+        assert mine[0].delta.role == "assistant"
+        assert "".join(ch.delta.content or "" for ch in mine) == r.choices[i].message.content
+        assert [ch.finish_reason for ch in mine if ch.finish_reason] == [r.choices[i].finish_reason]
+
+
+def test_logprobs(client):
+    r = chat(client, max_tokens=5, logprobs=True, top_logprobs=3, extra_body={"ignore_eos": True})
+    c = r.choices[0]
+    items = c.logprobs.content
+    assert len(items) == r.usage.completion_tokens == 5
+    assert "".join(i.token for i in items) == c.message.content
+    for i in items:
+        assert i.logprob <= 0
+        assert bytes(i.bytes).decode("utf-8", "replace") == i.token
+        assert len(i.top_logprobs) == 3
+        assert all(t.logprob <= 0 for t in i.top_logprobs)
+        lps = [t.logprob for t in i.top_logprobs]
+        assert lps == sorted(lps, reverse=True)
+        # greedy: the chosen token is the first alternative
+        assert i.top_logprobs[0].token == i.token and abs(i.top_logprobs[0].logprob - i.logprob) < 1e-4
+    # logprobs without top_logprobs: an empty alternatives list
+    r = chat(client, max_tokens=2, logprobs=True)
+    assert all(i.top_logprobs == [] for i in r.choices[0].logprobs.content)
+    # streamed: the same entries
+    chunks = list(chat(client, max_tokens=5, logprobs=True, top_logprobs=3, stream=True, extra_body={"ignore_eos": True}))
+    streamed = [e for ch in chunks for x in ch.choices if x.logprobs for e in x.logprobs.content]
+    assert [(e.token, e.logprob) for e in streamed] == [(e.token, e.logprob) for e in items]
+
+
+def test_stop_sequence(client):
+    base = chat(client, max_tokens=12, extra_body={"ignore_eos": True}).choices[0].message.content
+    words = base.split(" ")
+    assert len(words) >= 3, base
+    stop = words[1][-2:] + " " + words[2][:2] if len(words[1]) >= 2 else " " + words[2][:2]
+    want = base[: base.index(stop)]
+    r = chat(client, max_tokens=12, stop=[stop], extra_body={"ignore_eos": True})
+    assert r.choices[0].message.content == want and r.choices[0].finish_reason == "stop"
+    chunks = list(chat(client, max_tokens=12, stop=[stop], stream=True, extra_body={"ignore_eos": True}))
+    assert "".join(x.delta.content or "" for c in chunks for x in c.choices) == want
+    assert [x.finish_reason for c in chunks for x in c.choices if x.finish_reason] == ["stop"]
+
+
+def test_seed_reproduces(client):
+    def run(seed):
+        return chat(client, max_tokens=8, temperature=1, seed=seed).choices[0].message.content
+    a = run(99)
+    assert run(99) == a
+    assert len({run(s) for s in (1, 2)} | {a}) > 1
+
+
+def test_usage_matches_tokenize_messages(client, server):
+    msgs = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Name a color."}]
+    r = chat(client, messages=msgs, max_tokens=1)
+    assert r.usage.prompt_tokens == tokenize(server, messages=msgs)["count"]
+    r = chat(client, max_tokens=1)
+    assert r.usage.prompt_tokens == tokenize(server, model="default", messages=CHAT)["count"]
+
+
+def test_content_as_text_parts(client):
+    parts = [{"role": "user", "content": [{"type": "text", "text": "What is the capital "},
+                                          {"type": "text", "text": "of France?"}]}]
+    a = chat(client, messages=parts, max_tokens=6)
+    b = chat(client, max_tokens=6)
+    assert a.choices[0].message.content == b.choices[0].message.content
+    assert a.usage.prompt_tokens == b.usage.prompt_tokens
+
+
+def test_stream_logprobs_keep_tokens_inside_a_character(client):
+    """Japanese output: several tokens end inside a UTF-8 character; streamed, each token still
+    gets its logprobs entry (as non-streamed does)."""
+    msgs = [{"role": "user", "content": "Translate to Japanese: good morning"}]
+    eos = {"ignore_eos": True}
+    whole = chat(client, messages=msgs, logprobs=True, extra_body=eos)
+    assert len(whole.choices[0].logprobs.content) == whole.usage.completion_tokens == 8
+    chunks = list(chat(client, messages=msgs, logprobs=True, stream=True, extra_body=eos))
+    streamed = [e for c in chunks for x in c.choices if x.logprobs for e in x.logprobs.content]
+    assert "".join(x.delta.content or "" for c in chunks for x in c.choices) == whole.choices[0].message.content
+    assert len(streamed) == 8, f"streamed {len(streamed)} logprob entries for 8 tokens"
+    assert [e.logprob for e in streamed] == [e.logprob for e in whole.choices[0].logprobs.content]

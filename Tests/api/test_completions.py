@@ -1,0 +1,201 @@
+"""/v1/completions driven by the official `openai` package (and raw HTTP where the SDK hides things)."""
+import time
+
+import pytest
+
+from conftest import PROMPT, sse, tokenize
+
+
+def check_head(obj, prefix, kind):
+    assert obj.id.startswith(prefix) and len(obj.id) > len(prefix)
+    assert obj.object == kind
+    assert isinstance(obj.created, int) and abs(obj.created - time.time()) < 600
+    assert isinstance(obj.model, str) and obj.model
+    assert isinstance(obj.system_fingerprint, str) and obj.system_fingerprint
+
+
+def greedy(client, prompt=PROMPT, **kw):
+    args = dict(model="default", prompt=prompt, max_tokens=8, temperature=0)
+    args.update(kw)
+    return client.completions.create(**args)
+
+
+def test_shape_and_finish_length(client):
+    r = greedy(client, max_tokens=6, extra_body={"ignore_eos": True})
+    check_head(r, "cmpl-", "text_completion")
+    assert len(r.choices) == 1
+    c = r.choices[0]
+    assert c.index == 0 and isinstance(c.text, str) and c.text
+    assert c.logprobs is None
+    assert c.finish_reason == "length"
+    assert r.usage.completion_tokens == 6
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+
+
+def test_stream_shape_and_equal_to_non_stream(client):
+    whole = greedy(client, max_tokens=12)
+    chunks = list(greedy(client, max_tokens=12, stream=True, stream_options={"include_usage": True}))
+    ids = {c.id for c in chunks}
+    assert len(ids) == 1 and ids.pop().startswith("cmpl-")
+    for c in chunks:
+        check_head(c, "cmpl-", "text_completion")
+    *body, last = chunks
+    assert last.choices == [] and last.usage is not None
+    assert last.usage.completion_tokens == whole.usage.completion_tokens
+    assert last.usage.prompt_tokens == whole.usage.prompt_tokens
+    assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens
+    assert all(c.usage is None for c in body)
+    text = "".join(ch.text for c in body for ch in c.choices)
+    assert text == whole.choices[0].text
+    finishes = [ch.finish_reason for c in body for ch in c.choices if ch.finish_reason]
+    assert finishes == [whole.choices[0].finish_reason]
+    assert body[-1].choices[0].finish_reason is not None, "finish_reason must come in the last choice chunk"
+
+
+def test_stop_sequence_spanning_two_tokens(client):
+    """A stop string made of the end of one token and the start of the next: the output ends
+    right before it, finish_reason is stop, and streaming never lets half of it out."""
+    base = greedy(client, max_tokens=16, logprobs=0, extra_body={"ignore_eos": True})
+    toks = base.choices[0].logprobs.tokens
+    full = base.choices[0].text
+    # pick tokens k, k+1 with at least 2 visible chars each
+    k = next(i for i in range(1, len(toks) - 1) if len(toks[i].strip()) >= 2 and len(toks[i + 1]) >= 2)
+    stop = toks[k][-2:] + toks[k + 1][:2]
+    expected = full[: full.index(stop)]
+    r = greedy(client, max_tokens=16, stop=[stop], extra_body={"ignore_eos": True})
+    assert r.choices[0].text == expected
+    assert stop not in r.choices[0].text
+    assert r.choices[0].finish_reason == "stop"
+    assert r.usage.completion_tokens <= k + 2
+    pieces = [ch.text for c in greedy(client, max_tokens=16, stop=stop, stream=True,
+                                      extra_body={"ignore_eos": True}) for ch in c.choices]
+    streamed = "".join(pieces)
+    assert streamed == expected, f"streamed {pieces!r}"
+    # a single stop string (not a list) and a stop that never occurs
+    r2 = greedy(client, max_tokens=5, stop="@@never@@", extra_body={"ignore_eos": True})
+    assert r2.choices[0].finish_reason == "length"
+
+
+def test_n_2(client):
+    eos = {"ignore_eos": True}
+    r = greedy(client, max_tokens=4, n=2, temperature=1, seed=7, extra_body=eos)
+    assert [c.index for c in r.choices] == [0, 1]
+    assert [c.finish_reason for c in r.choices] == ["length", "length"]
+    assert r.usage.completion_tokens == 8  # both choices count
+    chunks = list(greedy(client, max_tokens=4, n=2, temperature=1, seed=7, stream=True, extra_body=eos))
+    idx = {ch.index for c in chunks for ch in c.choices}
+    assert idx == {0, 1}
+    for i in (0, 1):
+        text = "".join(ch.text for c in chunks for ch in c.choices if ch.index == i)
+        assert text == r.choices[i].text, "streamed choice differs from the same seeded non-streamed one"
+        fin = [ch.finish_reason for c in chunks for ch in c.choices if ch.index == i and ch.finish_reason]
+        assert len(fin) == 1
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 5])
+def test_logprobs(client, k):
+    r = greedy(client, max_tokens=4, logprobs=k, extra_body={"ignore_eos": True})
+    c = r.choices[0]
+    lp = c.logprobs
+    n = r.usage.completion_tokens
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset) == n
+    assert "".join(lp.tokens) == c.text
+    offs = 0
+    for tok, val, top, off in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs, lp.text_offset):
+        assert val <= 0
+        assert off == offs
+        offs += len(tok)
+        if k == 0:
+            assert len(top) <= 1
+        else:
+            assert len(top) == k, top
+            assert all(v <= 0 for v in top.values())
+            # greedy: the chosen token is the most likely one
+            assert tok in top and abs(top[tok] - val) < 1e-4
+            assert abs(max(top.values()) - val) < 1e-4
+
+
+def test_echo(client, server):
+    r = greedy(client, max_tokens=3, echo=True, extra_body={"ignore_eos": True})
+    assert r.choices[0].text.startswith(PROMPT)
+    plain = greedy(client, max_tokens=3, extra_body={"ignore_eos": True})
+    assert r.choices[0].text == PROMPT + plain.choices[0].text
+    r = greedy(client, max_tokens=3, echo=True, logprobs=1, extra_body={"ignore_eos": True})
+    lp = r.choices[0].logprobs
+    n_prompt = tokenize(server, prompt=PROMPT)["count"]
+    assert len(lp.tokens) == n_prompt + 3
+    assert lp.token_logprobs[0] is None
+    assert all(v is not None and v <= 0 for v in lp.token_logprobs[1:])
+    assert lp.text_offset[0] == 0
+    chunks = list(greedy(client, max_tokens=3, echo=True, stream=True, extra_body={"ignore_eos": True}))
+    assert "".join(ch.text for c in chunks for ch in c.choices) == PROMPT + plain.choices[0].text
+
+
+def test_seed_reproduces(client):
+    def run(seed):
+        return greedy(client, prompt="Once upon a time", max_tokens=8, temperature=1, seed=seed,
+                      extra_body={"ignore_eos": True}).choices[0].text
+    a, b = run(1234), run(1234)
+    assert a == b
+    others = {run(s) for s in (1, 2, 3)}
+    assert len(others | {a}) > 1, "different seeds always give the same text"
+
+
+def test_usage_matches_tokenize(client, server):
+    for p in [PROMPT, "Hello, world! How are you today?"]:
+        r = greedy(client, prompt=p, max_tokens=1)
+        assert r.usage.prompt_tokens == tokenize(server, prompt=p)["count"]
+        assert r.usage.prompt_tokens == len(tokenize(server, content=p, add_special=True)["tokens"])
+
+
+def test_prompt_forms(client, server):
+    ids = tokenize(server, prompt=PROMPT)["tokens"]
+    s = greedy(client, max_tokens=5)
+    by_ids = greedy(client, prompt=ids, max_tokens=5)
+    assert by_ids.choices[0].text == s.choices[0].text
+    assert by_ids.usage.prompt_tokens == len(ids)
+    other = "Hello world"
+    two = greedy(client, prompt=[PROMPT, other], max_tokens=5)
+    assert [c.index for c in two.choices] == [0, 1]
+    assert two.choices[0].text == s.choices[0].text
+    other_ids = tokenize(server, prompt=other)["tokens"]
+    assert two.usage.prompt_tokens == len(ids) + len(other_ids)
+    arrays = greedy(client, prompt=[ids, other_ids], max_tokens=5)
+    assert [c.index for c in arrays.choices] == [0, 1]
+    assert [c.text for c in arrays.choices] == [c.text for c in two.choices]
+    # several prompts with n=2: one choice per (prompt, n), prompt-major
+    both = greedy(client, prompt=[PROMPT, other], n=2, max_tokens=3)
+    assert [c.index for c in both.choices] == [0, 1, 2, 3]
+    assert both.choices[0].text == both.choices[1].text  # greedy: the two choices of a prompt agree
+
+
+def stream_vs_whole_logprobs(server, prompt):
+    body = {"model": "default", "prompt": prompt, "max_tokens": 8, "temperature": 0, "logprobs": 1,
+            "ignore_eos": True}
+    _, _, whole = server.request("POST", "/v1/completions", body)
+    _, _, events = sse(server, "/v1/completions", dict(body, stream=True))
+    got = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+    for e in events[:-1]:
+        for ch in e["choices"]:
+            if ch["logprobs"]:
+                for key in got:
+                    got[key] += ch["logprobs"][key]
+    return got, whole["choices"][0]["logprobs"]
+
+
+def test_stream_logprobs_equal_non_stream(server):
+    """Streamed logprobs concatenated are the non-streamed ones, with text_offset counted from
+    the start of the whole text (as the non-streamed response and OpenAI/vLLM do)."""
+    got, want = stream_vs_whole_logprobs(server, PROMPT)
+    assert got["tokens"] == want["tokens"]
+    assert got["token_logprobs"] == want["token_logprobs"]
+    assert got["top_logprobs"] == want["top_logprobs"]
+    assert got["text_offset"] == want["text_offset"], "streamed text_offset must count from the start of the text"
+
+
+def test_stream_logprobs_keep_tokens_inside_a_character(server):
+    """Tokens that end inside a UTF-8 character still get their logprobs entry when streamed."""
+    got, want = stream_vs_whole_logprobs(server, "Smileys: \U0001F600\U0001F603\U0001F604\U0001F601\U0001F606")
+    assert len(want["tokens"]) == 8
+    assert len(got["tokens"]) == 8, f"streamed {len(got['tokens'])} logprob entries for 8 tokens"
+    assert got["token_logprobs"] == want["token_logprobs"]

@@ -1,0 +1,139 @@
+"""Invalid requests: status, OpenAI error envelope, `type`, `param` — and the server stays healthy."""
+import re
+
+import pytest
+
+from conftest import CHAT, PROMPT, assert_error, assert_healthy, tokenize
+
+C = "/v1/completions"
+CH = "/v1/chat/completions"
+BAD = "invalid_request_error"
+
+
+def comp(**kw):
+    b = {"model": "default", "prompt": PROMPT, "max_tokens": 2}
+    b.update(kw)
+    return {k: v for k, v in b.items() if v is not ...}
+
+
+def chat(**kw):
+    b = {"model": "default", "messages": CHAT, "max_tokens": 2}
+    b.update(kw)
+    return {k: v for k, v in b.items() if v is not ...}
+
+
+def user(content):
+    return chat(messages=[{"role": "user", "content": content}])
+
+
+# (name, method, path, body (dict/list) or raw bytes, headers, status, type, param, code)
+CASES = [
+    ("invalid json", "POST", C, b'{"model": "default", "prompt": ', None, 400, BAD, None, None),
+    ("body is an array", "POST", C, [1, 2, 3], None, 400, BAD, None, None),
+    ("body is a string", "POST", CH, "hello", None, 400, BAD, None, None),
+    ("empty body", "POST", C, b"", None, 400, BAD, None, None),
+    ("missing model", "POST", C, comp(model=...), None, 400, BAD, "model", None),
+    ("missing model (chat)", "POST", CH, chat(model=...), None, 400, BAD, "model", None),
+    ("model not a string", "POST", C, comp(model=7), None, 400, BAD, "model", None),
+    ("unknown model", "POST", C, comp(model="gpt-9"), None, 404, BAD, "model", "model_not_found"),
+    ("unknown model (chat)", "POST", CH, chat(model="gpt-9"), None, 404, BAD, "model", "model_not_found"),
+    ("missing prompt", "POST", C, comp(prompt=...), None, 400, BAD, "prompt", None),
+    ("empty prompt array", "POST", C, comp(prompt=[]), None, 400, BAD, "prompt", None),
+    ("prompt of mixed types", "POST", C, comp(prompt=[1, "a"]), None, 400, BAD, "prompt", None),
+    ("prompt is an object", "POST", C, comp(prompt={"text": "hi"}), None, 400, BAD, "prompt", None),
+    ("negative token id", "POST", C, comp(prompt=[-1, 5]), None, 400, BAD, "prompt", None),
+    ("token id out of vocabulary", "POST", C, comp(prompt=[504, 49152]), None, 400, BAD, "prompt", None),
+    ("missing messages", "POST", CH, chat(messages=...), None, 400, BAD, "messages", None),
+    ("max_tokens ten", "POST", C, comp(max_tokens="ten"), None, 400, BAD, "max_tokens", None),
+    ("max_tokens negative", "POST", C, comp(max_tokens=-5), None, 400, BAD, "max_tokens", None),
+    ("max_tokens fractional", "POST", CH, chat(max_tokens=2.5), None, 400, BAD, "max_tokens", None),
+    ("max_completion_tokens ten", "POST", CH, chat(max_completion_tokens="ten"), None, 400, BAD, "max_completion_tokens", None),
+    ("temperature hot", "POST", C, comp(temperature="hot"), None, 400, BAD, "temperature", None),
+    ("temperature 3", "POST", CH, chat(temperature=3), None, 400, BAD, "temperature", None),
+    ("stream yes", "POST", C, comp(stream="yes"), None, 400, BAD, "stream", None),
+    ("stream yes (chat)", "POST", CH, chat(stream="yes"), None, 400, BAD, "stream", None),
+    ("n 0", "POST", C, comp(n=0), None, 400, BAD, "n", None),
+    ("n 100", "POST", CH, chat(n=100), None, 400, BAD, "n", None),
+    ("top_p 2", "POST", C, comp(top_p=2), None, 400, BAD, "top_p", None),
+    ("presence_penalty 5", "POST", CH, chat(presence_penalty=5), None, 400, BAD, "presence_penalty", None),
+    ("frequency_penalty -3", "POST", C, comp(frequency_penalty=-3), None, 400, BAD, "frequency_penalty", None),
+    ("logprobs 21", "POST", C, comp(logprobs=21), None, 400, BAD, "logprobs", None),
+    ("logprobs -1", "POST", C, comp(logprobs=-1), None, 400, BAD, "logprobs", None),
+    ("chat logprobs not a bool", "POST", CH, chat(logprobs=3), None, 400, BAD, "logprobs", None),
+    ("chat top_logprobs 21", "POST", CH, chat(logprobs=True, top_logprobs=21), None, 400, BAD, "top_logprobs", None),
+    ("top_logprobs without logprobs", "POST", CH, chat(top_logprobs=2), None, 400, BAD, "top_logprobs", None),
+    ("stop with 5 entries", "POST", C, comp(stop=["a", "b", "c", "d", "e"]), None, 400, BAD, "stop", None),
+    ("stop of wrong type", "POST", CH, chat(stop=42), None, 400, BAD, "stop", None),
+    ("stop array of numbers", "POST", C, comp(stop=[1, 2]), None, 400, BAD, "stop", None),
+    ("logit_bias bad key", "POST", C, comp(logit_bias={"abc": 1}), None, 400, BAD, "logit_bias", None),
+    ("logit_bias bad value", "POST", CH, chat(logit_bias={"42": 200}), None, 400, BAD, "logit_bias", None),
+    ("logit_bias value not a number", "POST", C, comp(logit_bias={"42": "up"}), None, 400, BAD, "logit_bias", None),
+    ("logit_bias token out of vocabulary", "POST", C, comp(logit_bias={"49152": 5}), None, 400, BAD, "logit_bias", None),
+    ("logit_bias not an object", "POST", C, comp(logit_bias=[1, 2]), None, 400, BAD, "logit_bias", None),
+    ("seed a string", "POST", C, comp(seed="x"), None, 400, BAD, "seed", None),
+    ("stream_options without stream", "POST", CH, chat(stream_options={"include_usage": True}), None, 400, BAD, "stream_options", None),
+    ("messages empty", "POST", CH, chat(messages=[]), None, 400, BAD, "messages", None),
+    ("messages not an array", "POST", CH, chat(messages="hi"), None, 400, BAD, "messages", None),
+    ("message not an object", "POST", CH, chat(messages=["hi"]), None, 400, BAD, "messages[0]", None),
+    ("message without role", "POST", CH, chat(messages=[{"content": "hi"}]), None, 400, BAD, "messages[0].role", None),
+    ("bad role", "POST", CH, chat(messages=[{"role": "user", "content": "a"}, {"role": "wizard", "content": "hi"}]),
+     None, 400, BAD, "messages[1].role", None),
+    ("content of wrong type", "POST", CH, user(42), None, 400, BAD, "messages[0].content", None),
+    ("user content missing", "POST", CH, chat(messages=[{"role": "user"}]), None, 400, BAD, "messages[0].content", None),
+    ("image content part", "POST", CH,
+     user([{"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": "http://x/y.png"}}]),
+     None, 400, BAD, "messages[0].content[1]", None),
+    ("tools", "POST", CH, chat(tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}]),
+     None, 400, BAD, "tools", None),
+    ("response_format json_object", "POST", CH, chat(response_format={"type": "json_object"}), None, 400, BAD,
+     "response_format", None),
+    ("suffix", "POST", C, comp(suffix="the end"), None, 400, BAD, "suffix", None),
+    ("best_of 3", "POST", C, comp(best_of=3), None, 400, BAD, "best_of", None),
+    ("context exceeded", "POST", C, comp(max_tokens=8192), None, 400, BAD, "max_tokens", "context_length_exceeded"),
+    ("context exceeded, streamed", "POST", C, comp(max_tokens=8192, stream=True), None, 400, BAD, "max_tokens",
+     "context_length_exceeded"),
+    ("context exceeded, chat streamed", "POST", CH, chat(max_tokens=8190, stream=True), None, 400, BAD, "max_tokens",
+     "context_length_exceeded"),
+    ("text/plain", "POST", C, comp(), {"Content-Type": "text/plain"}, 415, BAD, None, None),
+    ("unknown path", "GET", "/v1/nothing-here", None, None, 404, BAD, None, None),
+    ("unknown path POST", "POST", "/v2/completions", comp(), None, 404, BAD, None, None),
+    ("GET on a POST route", "GET", C, None, None, 405, BAD, None, None),
+    ("GET on chat route", "GET", CH, None, None, 405, BAD, None, None),
+    ("unknown model id", "GET", "/v1/models/gpt-9", None, None, 404, BAD, "model", "model_not_found"),
+    ("detokenize out of vocabulary", "POST", "/detokenize", {"tokens": [49152]}, None, 400, BAD, "tokens", None),
+    ("tokenize nothing", "POST", "/tokenize", {"foo": 1}, None, 400, BAD, "content", None),
+]
+
+
+def test_table_is_large_enough():
+    assert len(CASES) >= 25
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_invalid_request(server, case):
+    name, method, path, body, headers, status, typ, param, code = case
+    if isinstance(body, bytes):
+        got = server.request(method, path, raw=body, headers=headers)
+    else:
+        got = server.request(method, path, body, headers=headers)
+    st, hdrs, data = got
+    assert_error(data, hdrs, st, status, typ, param, code)
+    assert_healthy(server)
+
+
+def test_context_exceeded_names_both_numbers(server):
+    n = tokenize(server, prompt=PROMPT)["count"]
+    for stream in (False, True):
+        st, hdrs, data = server.request("POST", C, comp(max_tokens=8190, stream=stream))
+        err = assert_error(data, hdrs, st, 400, BAD, "max_tokens", "context_length_exceeded")
+        assert not hdrs.get("Content-Type", "").startswith("text/event-stream")
+        assert re.search(rf"\b{n}\b", err["message"]) and "8190" in err["message"] and "8192" in err["message"], err["message"]
+
+
+
+def test_json_with_charset_and_no_content_type_are_accepted(server):
+    st, _, r = server.request("POST", C, comp(max_tokens=1), headers={"Content-Type": "application/json; charset=utf-8"})
+    assert st == 200 and r["object"] == "text_completion"
+    st, _, r = server.request("POST", C, raw=b'{"model": "default", "prompt": "Hi", "max_tokens": 1}',
+                              headers={"Content-Type": "Application/JSON"})
+    assert st == 200, r

@@ -1,0 +1,57 @@
+"""/v1/models, /health, /tokenize and /detokenize."""
+import json
+import os
+
+import pytest
+
+from conftest import ROOT
+
+FIXTURE = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures", "tokenize.jsonl")
+if not os.path.exists(FIXTURE):
+    FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "tokenize.jsonl")
+CASES = [json.loads(l) for l in open(FIXTURE) if l.strip()]
+
+
+def test_health(server):
+    st, h, d = server.request("GET", "/health")
+    assert (st, d) == (200, {"status": "ok"})
+
+
+def test_models_list_and_get(client, server):
+    models = client.models.list()
+    assert models.object == "list"
+    assert len(models.data) == 1
+    m = models.data[0]
+    assert m.object == "model" and m.id and isinstance(m.created, int) and m.owned_by
+    assert client.models.retrieve(m.id).id == m.id
+    st, _, d = server.request("GET", "/v1/models/default")
+    assert st == 200 and d["id"] == m.id and d["object"] == "model"
+    st, _, d = server.request("GET", "/v1/models")
+    assert set(d) >= {"object", "data"} and set(d["data"][0]) >= {"id", "object", "created", "owned_by"}
+    # the id the server reports is accepted as `model` too
+    st, _, r = server.request("POST", "/v1/completions", {"model": m.id, "prompt": "Hi", "max_tokens": 1})
+    assert st == 200 and r["model"] == m.id
+
+
+@pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
+def test_tokenize_detokenize_round_trip(server, case):
+    st, _, d = server.request("POST", "/tokenize", {"content": case["text"]})
+    assert st == 200 and d["tokens"] == case["ids"], case["text"]
+    st, _, d = server.request("POST", "/tokenize", {"model": "default", "prompt": case["text"]})
+    assert st == 200 and d["tokens"] == case["ids"] and d["count"] == len(case["ids"]) and d["max_model_len"] == 8192
+    st, _, d = server.request("POST", "/detokenize", {"tokens": case["ids"]})
+    assert st == 200 and d["content"] == case["text"]
+
+
+def test_tokenize_with_pieces(server):
+    st, _, d = server.request("POST", "/tokenize", {"content": "Hello world", "with_pieces": True})
+    assert st == 200
+    assert d["tokens"] == [{"id": 19556, "piece": "Hello"}, {"id": 905, "piece": " world"}]
+
+
+def test_tokenize_messages_matches_template(server):
+    msgs = [{"role": "user", "content": "Hi"}]
+    st, _, d = server.request("POST", "/tokenize", {"messages": msgs})
+    assert st == 200 and d["count"] == len(d["tokens"]) > 3
+    st, _, text = server.request("POST", "/detokenize", {"tokens": d["tokens"]})
+    assert "Hi" in text["content"] and text["content"].rstrip().endswith("assistant")
