@@ -9,13 +9,17 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     public var param: String?
     public var code: String?
+    /// Seconds after which a retry may succeed (429, 503): sent as `Retry-After`.
+    public var retryAfter: Int?
 
-    public init(status: Int, type: String, message: String, param: String? = nil, code: String? = nil) {
+    public init(status: Int, type: String, message: String, param: String? = nil, code: String? = nil,
+                retryAfter: Int? = nil) {
         self.status = status
         self.type = type
         self.message = message
         self.param = param
         self.code = code
+        self.retryAfter = retryAfter
     }
 
     public var description: String { "\(status) \(type): \(message)" }
@@ -33,8 +37,9 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         APIError(status: 404, type: "invalid_request_error", message: message, code: "not_found")
     }
 
-    public static func unavailable(_ message: String) -> APIError {
-        APIError(status: 503, type: "service_unavailable", message: message, code: "service_unavailable")
+    public static func unavailable(_ message: String, retryAfter: Int? = nil) -> APIError {
+        APIError(status: 503, type: "service_unavailable", message: message, code: "service_unavailable",
+                 retryAfter: retryAfter)
     }
 
     public static func `internal`(_ message: String) -> APIError {
@@ -48,6 +53,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     public var response: HTTPResponse {
         var h = HTTPHeaders()
         h.add(name: "Content-Type", value: "application/json")
+        if let r = retryAfter { h.add(name: "Retry-After", value: String(r)) }
         return HTTPResponse(status: HTTPStatus(status), headers: h, body: Array(json.serialized.utf8))
     }
 

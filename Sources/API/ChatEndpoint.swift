@@ -49,8 +49,10 @@ extension OpenAIAPI {
 
         let id = "chatcmpl-" + Self.randomID()
         let requests = (0..<opts.n).map { i in
-            GenerationRequest(id: "\(id)-\(i)", promptTokens: ids, sampling: opts.sampling(forChoice: i), maxTokens: maxTokens,
-                              ignoreEOS: opts.ignoreEOS, logprobs: wantLogprobs ? (top ?? 0) : nil)
+            var r = GenerationRequest(id: "\(id)-\(i)", promptTokens: ids, sampling: opts.sampling(forChoice: i),
+                                      maxTokens: maxTokens, ignoreEOS: opts.ignoreEOS, logprobs: wantLogprobs ? (top ?? 0) : nil)
+            if opts.n > 1 { r.shareGroup = id }
+            return r
         }
         return ChatPlan(requests: requests, opts: opts, wantLogprobs: wantLogprobs, prompt: prompt, ids: ids, id: id)
     }

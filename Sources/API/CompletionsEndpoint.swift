@@ -35,10 +35,12 @@ extension OpenAIAPI {
         var requests: [GenerationRequest] = []
         for (p, ids) in prompts.enumerated() {
             for i in 0..<opts.n {
-                requests.append(GenerationRequest(
+                var req = GenerationRequest(
                     id: "\(id)-\(p)-\(i)", promptTokens: ids, sampling: opts.sampling(forChoice: i),
                     maxTokens: maxTokens, ignoreEOS: opts.ignoreEOS, logprobs: logprobs,
-                    promptLogprobs: echo ? logprobs : nil))
+                    promptLogprobs: echo ? logprobs : nil)
+                if opts.n > 1 { req.shareGroup = "\(id)-\(p)" }
+                requests.append(req)
             }
         }
         return CompletionPlan(requests: requests, opts: opts, echo: echo, logprobs: logprobs, prompts: prompts, id: id)

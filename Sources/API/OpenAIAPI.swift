@@ -84,9 +84,9 @@ public final class OpenAIAPI: @unchecked Sendable {
         case .cacheTooSmall: return .invalid(e.description, param: "max_tokens", code: "context_length_exceeded")
         case .emptyPrompt, .invalidToken: return .invalid(e.description, param: "prompt")
         case .duplicateID: return .internal(e.description)
-        case .shuttingDown: return .unavailable(e.description)
+        case .shuttingDown: return .unavailable(e.description, retryAfter: 1)
         case .queueFull:
-            return APIError(status: 429, type: "rate_limit_error", message: e.description, code: "queue_full")
+            return APIError(status: 429, type: "rate_limit_error", message: e.description, code: "queue_full", retryAfter: 1)
         }
     }
 

@@ -69,6 +69,10 @@ extension Engine {
             }
         }
         while budget > 0, running.count < configuration.maxSequences, let s = waiting.first {
+            if let g = s.request.shareGroup, blocks.prefixCaching, s.computed == 0,
+               running.contains(where: { $0.request.shareGroup == g && $0.computed < $0.promptCount }) {
+                break  // a sibling is computing the shared prompt; wait to reuse its blocks
+            }
             if s.computed == 0 && s.blocks.isEmpty && !s.wantsPromptLogprobs {
                 // Leave at least one token to compute so the step yields logits.
                 let (hit, hashes) = blocks.lookup(s.tokens, maxBlocks: (s.tokens.count - 1) / blocks.blockSize)

@@ -13,6 +13,10 @@ public struct GenerationRequest: Sendable {
     public var logprobs: Int?
     /// Same for prompt tokens (completions `echo` with `logprobs`); nil: none.
     public var promptLogprobs: Int?
+    /// Requests with the same group and prompt (the `n` choices of one API call)
+    /// share the prompt's cache blocks: the first computes them, the others wait
+    /// for it and then find them in the prefix cache.
+    public var shareGroup: String?
 
     public init(id: String, promptTokens: [Int32], sampling: SamplingParameters = .greedy, maxTokens: Int,
                 ignoreEOS: Bool = false, stopTokenIDs: Set<Int32> = [], logprobs: Int? = nil, promptLogprobs: Int? = nil) {

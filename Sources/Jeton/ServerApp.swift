@@ -89,7 +89,7 @@ final class ServerApp: @unchecked Sendable {
                 let (current, isDraining) = lock.withLock { (api, draining) }
                 guard let current, !isDraining else {
                     res.respond(APIError.unavailable(isDraining ? "the server is draining; retry on another replica"
-                                                                : "the model is loading").response)
+                                                                : "the model is loading", retryAfter: 1).response)
                     return
                 }
                 current.handle(method: method, path: path, req, res)

@@ -199,3 +199,28 @@ final class EngineLifecycleTests: XCTestCase {
         engine.shutdown()
     }
 }
+
+final class EngineSharingTests: XCTestCase {
+    func testChoicesOfOneRequestShareThePromptBlocks() {
+        let engine = Engine(model: FakeModel(), endOfGeneration: [],
+                            configuration: .init(maxBatchTokens: 256, maxSequences: 8, cacheTokens: 1024, blockSize: 8))
+        engine.start()
+        let p: [Int32] = (0..<40).map { Int32($0 % 50 + 3) }
+        let cs = (0..<3).map { _ in Collector() }
+        for (i, c) in cs.enumerated() {
+            var r = GenerationRequest(id: "n\(i)", promptTokens: p, maxTokens: 6)
+            r.shareGroup = "call-1"
+            XCTAssertNoThrow(try engine.submit(r, sink: c.sink))
+        }
+        var h = p, want: [Int32] = []
+        for _ in 0..<6 { let t = FakeModel.next(after: h, vocab: 97); want.append(t); h.append(t) }
+        for c in cs {
+            XCTAssertEqual(c.wait(), .length)
+            XCTAssertEqual(c.tokens, want)
+        }
+        // The two followers found the leader's 4 full prompt blocks (the last token is always computed).
+        XCTAssertEqual(engine.idleSnapshot().prefixHits, 8)
+        XCTAssertEqual(cs[1].cached, 32)
+        engine.shutdown()
+    }
+}
