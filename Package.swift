@@ -4,6 +4,9 @@ import PackageDescription
 // Kernels are compiled with optimisation even in debug builds so the test suite
 // can run real forward passes; correctness checks stay in tests.
 let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+// AVX2 kernels: only called after a cpuid check (Kernels/CPUFeatures.swift).
+let avx2Flags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c",
+                                                "-target-cpu", "haswell"])]
 
 let package = Package(
     name: "Jeton",
@@ -24,7 +27,9 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
                        providers: [.apt(["libssl-dev"])]),
         .target(name: "GGUF"),
-        .target(name: "Kernels", dependencies: ["GGUF"], swiftSettings: kernelFlags),
+        // AVX2 kernels, compiled for AVX2/FMA and called only after a CPU check (Kernels/CPUFeatures).
+        .target(name: "KernelsAVX2", swiftSettings: avx2Flags),
+        .target(name: "Kernels", dependencies: ["GGUF", "KernelsAVX2"], swiftSettings: kernelFlags),
         .target(name: "Tokenizer"),
         .target(name: "Model", dependencies: ["GGUF", "Kernels", "Tokenizer"], swiftSettings: kernelFlags),
         .target(name: "Engine", dependencies: ["Model", "Kernels"]),
@@ -42,8 +47,11 @@ let package = Package(
         // Request-validation fuzzer (fuzz/api/run.sh builds it with libFuzzer); a corpus replayer otherwise.
         .executableTarget(name: "jeton-fuzz-api", dependencies: ["API", "Engine", "Model"], path: "fuzz/api",
                           exclude: ["corpus", "run.sh", "json.dict"]),
+        // The trivial server benchmarks/http/run.sh measures beside nginx.
+        .executableTarget(name: "http-bench-server", dependencies: ["HTTP"], path: "benchmarks/http/BenchServer"),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Kernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KernelTests", dependencies: ["Kernels", "GGUF", "KernelsAVX2"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "GGUF", "Kernels", "Tokenizer"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Kernels"]),
         .testTarget(name: "JinjaTests", dependencies: ["Jinja"], resources: [.copy("Fixtures")]),

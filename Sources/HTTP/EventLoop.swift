@@ -18,6 +18,10 @@ final class EventLoop: @unchecked Sendable {
     let readBuffer: UnsafeMutableRawBufferPointer
     private var cachedDateSecond = -1
     private var cachedDate = ""
+    private var cachedDateLines: [UInt8] = []
+    private var cachedLinesSecond = -1
+    private var statusLines: [Int: [UInt8]] = [:]
+    private var requestCounter: UInt64 = 0
 
     init(index: Int) {
         self.index = index
@@ -38,6 +42,52 @@ final class EventLoop: @unchecked Sendable {
         queue.async { work() }
     }
 
+    #if os(Linux)
+    /// Set when this loop delivers socket readiness through one epoll set (see `HTTPEventDelivery`).
+    private(set) var epoll: Epoll?
+    private var epollSource: DispatchSourceRead?
+    private var watched: [Int32: HTTPConnection] = [:]
+
+    /// Switches the loop to one epoll set watched by a single dispatch source. False if unavailable.
+    func useEpoll() -> Bool {
+        guard let epoll = Epoll() else { return false }
+        self.epoll = epoll
+        let source = DispatchSource.makeReadSource(fileDescriptor: epoll.fd, queue: queue)
+        source.setEventHandler { [weak self] in self?.pollSockets() }
+        source.setCancelHandler { _ = epoll }  // the epoll fd stays open until dispatch lets go of it
+        source.resume()
+        epollSource = source
+        return true
+    }
+
+    func watch(_ connection: HTTPConnection) -> Bool {
+        guard let epoll, epoll.add(connection.fd) else { return false }
+        watched[connection.fd] = connection
+        return true
+    }
+
+    func unwatch(_ connection: HTTPConnection) {
+        guard let epoll, watched[connection.fd] === connection else { return }
+        epoll.remove(connection.fd)
+        watched.removeValue(forKey: connection.fd)
+    }
+
+    /// One wake-up serves every ready socket of the loop: this batching is the point of epoll mode.
+    private func pollSockets() {
+        guard let epoll else { return }
+        var rounds = 0
+        while rounds < 4 {
+            rounds += 1
+            let n = epoll.poll { fd, events in
+                guard let connection = watched[fd] else { return }
+                connection.socketReady(readable: events & (Epoll.readable | Epoll.error | Epoll.hangUp | Epoll.readHangUp) != 0,
+                                       writable: events & Epoll.writable != 0)
+            }
+            if n < epoll.capacity { break }
+        }
+    }
+    #endif
+
     func start(tick: Double) {
         let timer = DispatchSource.makeTimerSource(queue: queue)
         let ms = max(10, Int(tick * 1000))
@@ -50,6 +100,10 @@ final class EventLoop: @unchecked Sendable {
     func stopTicker() {
         ticker?.cancel()
         ticker = nil
+        #if os(Linux)
+        epollSource?.cancel()
+        epollSource = nil
+        #endif
     }
 
     func register(_ connection: HTTPConnection) { connections[ObjectIdentifier(connection)] = connection }
@@ -60,6 +114,31 @@ final class EventLoop: @unchecked Sendable {
     private func checkTimeouts() {
         let now = DispatchTime.now().uptimeNanoseconds
         for connection in connections.values { connection.checkTimeout(now: now) }
+    }
+
+    /// `Date:` and `Server:` header lines, rebuilt once per second.
+    func dateAndServerLines(serverName: String) -> [UInt8] {
+        let second = Int(time(nil))
+        if second != cachedLinesSecond {
+            cachedLinesSecond = second
+            cachedDateLines = Array("Date: \(httpDate)\r\nServer: \(serverName)\r\n".utf8)
+        }
+        return cachedDateLines
+    }
+
+    func statusLine(_ status: HTTPStatus) -> [UInt8] {
+        if let line = statusLines[status.code] { return line }
+        let line = Array("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n".utf8)
+        if statusLines.count < 64 { statusLines[status.code] = line }
+        return line
+    }
+
+    /// The client's X-Request-Id when it is short and plain, else a fresh one. Counting per loop
+    /// needs no lock; the loop index keeps ids unique across loops.
+    func requestID(from headers: HTTPHeaders, prefix: String) -> String {
+        if let given = headers["x-request-id"], ServerContext.isSaneID(given) { return given }
+        requestCounter &+= 1
+        return prefix + "-" + String(index, radix: 16) + "-" + String(requestCounter, radix: 16)
     }
 
     /// IMF-fixdate for the Date header, rebuilt once per second.

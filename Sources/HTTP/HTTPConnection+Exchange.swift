@@ -3,7 +3,8 @@ struct ResponseState {
     enum BodyMode { case none, chunked, untilClose }
     var keepAlive = true
     var isHead = false
-    var acceptsGzip = false
+    /// Kept to decide on gzip only for bodies large enough to need it.
+    var requestHeaders = HTTPHeaders()
     var http10 = false
     var mode = BodyMode.none
     var requestID = ""
@@ -78,14 +79,14 @@ extension HTTPConnection {
                 return sendError(.badRequest, code: "bad_gzip", message: "Request body is not valid gzip.")
             }
         }
-        let requestID = context.requestID(from: head.headers)
+        let requestID = loop.requestID(from: head.headers, prefix: context.idPrefix)
         var request = HTTPRequest(method: head.method, target: head.target, version: head.version, headers: head.headers,
                                   body: payload, trailers: trailers, remoteAddress: remoteAddress, requestID: requestID)
         if head.headers["content-encoding"]?.lowercased() == "gzip" {
             request.headers.remove(name: "content-encoding")  // the body handed over is plain
         }
         response = ResponseState(keepAlive: head.keepAlive && !draining, isHead: head.method == "HEAD",
-                                 acceptsGzip: context.configuration.gzipEnabled && Gzip.accepts(head.headers),
+                                 requestHeaders: head.headers,
                                  http10: head.version == .http1_0, requestID: requestID)
         let responder = HTTPResponder(connection: self, loop: loop, requestID: requestID, method: head.method,
                                       limit: context.configuration.maxResponseBufferBytes)
@@ -101,7 +102,8 @@ extension HTTPConnection {
         var bodyBytes = whole.body
         var headers = whole.headers
         for field in r.headersToAdd { headers.add(name: field.name, value: field.value) }
-        if response.acceptsGzip, whole.status.allowsBody, bodyBytes.count >= context.configuration.gzipMinimumLength,
+        if context.configuration.gzipEnabled, whole.status.allowsBody, bodyBytes.count >= context.configuration.gzipMinimumLength,
+           Gzip.accepts(response.requestHeaders),
            headers["content-encoding"] == nil, !Self.isEventStream(headers),
            let compressed = Gzip.compress(bodyBytes), compressed.count < bodyBytes.count {
             bodyBytes = compressed
@@ -137,10 +139,12 @@ extension HTTPConnection {
         if !processing { flush() }
     }
 
-    func writeChunk(_ bytes: [UInt8], for r: HTTPResponder) {
-        guard r === responder, !closed else { return }
+    /// Returns the bytes still pending in the transport afterwards (nil if the write was ignored);
+    /// the responder records it together with the hand-over of the chunk.
+    func writeChunk(_ bytes: [UInt8], for r: HTTPResponder) -> Int? {
+        guard r === responder, !closed else { return nil }
         switch response.mode {
-        case .none: return
+        case .none: return pendingOutput
         case .untilClose: enqueue(bytes)
         case .chunked:
             var framed: [UInt8] = Array(String(bytes.count, radix: 16).utf8)
@@ -152,7 +156,8 @@ extension HTTPConnection {
             framed.append(10)
             enqueue(framed)
         }
-        if !processing { flush() }
+        if !processing { flush(reportPending: false) }
+        return closed ? nil : pendingOutput
     }
 
     func endStream(for r: HTTPResponder) {
@@ -188,8 +193,8 @@ extension HTTPConnection {
     func sendError(_ status: HTTPStatus, code: String, message: String) {
         guard !closed else { return }
         let error = context.configuration.errorResponse(status, code, message)
-        response = ResponseState(keepAlive: false, isHead: false, acceptsGzip: false, http10: false,
-                                 requestID: context.requestID(from: head?.headers ?? HTTPHeaders()))
+        response = ResponseState(keepAlive: false, isHead: false, http10: false,
+                                 requestID: loop.requestID(from: head?.headers ?? HTTPHeaders(), prefix: context.idPrefix))
         var out = serializeHead(status: status, headers: error.headers, framing: "Content-Length: \(error.body.count)")
         out.append(contentsOf: error.body)
         enqueue(out)
@@ -204,28 +209,32 @@ extension HTTPConnection {
     /// Status line and header block. Fields the server owns are written here, never taken from
     /// the handler, and handler fields that could split the response are dropped.
     private func serializeHead(status: HTTPStatus, headers: HTTPHeaders, framing: String?) -> [UInt8] {
+        // Built from byte pieces rather than interpolated strings: this runs for every response.
         var out: [UInt8] = []
         out.reserveCapacity(256)
-        func line(_ s: String) {
-            out.append(contentsOf: s.utf8)
-            out.append(13)
-            out.append(10)
-        }
-        line("HTTP/1.1 \(status.code) \(status.reasonPhrase)")
-        line("Date: \(loop.httpDate)")
-        line("Server: \(context.configuration.serverName)")
-        line("X-Request-Id: \(response.requestID)")
+        @inline(__always) func crlf() { out.append(13); out.append(10) }
+        out.append(contentsOf: loop.statusLine(status))
+        out.append(contentsOf: loop.dateAndServerLines(serverName: context.configuration.serverName))
+        out.append(contentsOf: "X-Request-Id: ".utf8)
+        out.append(contentsOf: response.requestID.utf8)
+        crlf()
         for field in headers where Self.mayForward(field.name, field.value) {
-            line("\(field.name): \(field.value)")
+            out.append(contentsOf: field.name.utf8)
+            out.append(58)
+            out.append(32)
+            out.append(contentsOf: field.value.utf8)
+            crlf()
         }
-        if let framing { line(framing) }
+        if let framing {
+            out.append(contentsOf: framing.utf8)
+            crlf()
+        }
         if !response.keepAlive || draining || closeAfterFlush {
-            line("Connection: close")
+            out.append(contentsOf: "Connection: close\r\n".utf8)
         } else if response.http10 {
-            line("Connection: keep-alive")
+            out.append(contentsOf: "Connection: keep-alive\r\n".utf8)
         }
-        out.append(13)
-        out.append(10)
+        crlf()
         return out
     }
 

@@ -6,8 +6,10 @@ import Darwin
 #endif
 
 /// One accepted socket. Lives on one event loop and is touched only on its queue.
-/// This file holds the transport side (sources, reads, writes, TLS, timeouts, closing);
-/// `HTTPConnection+Exchange.swift` holds requests and responses.
+/// This file holds the transport side (readiness, reads, writes, TLS, timeouts, closing);
+/// `HTTPConnection+Exchange.swift` holds requests and responses. Readiness comes either from
+/// this connection's own read/write dispatch sources or, in epoll mode, from its loop.
+/// Reads always drain the socket (or come back for the rest), which both modes need.
 final class HTTPConnection {
     enum Deadline { case none, header, body, idle, write, linger }
 
@@ -23,6 +25,8 @@ final class HTTPConnection {
     private var writeArmed = false
     private var readSuspended = false
     private var sourcesLeft = 0
+    /// Readiness comes from the loop's epoll set instead of this connection's own sources.
+    private var usesEpoll = false
     var tls: TLSSession?
 
     var input: [UInt8] = []
@@ -66,12 +70,17 @@ final class HTTPConnection {
             guard let session = TLSSession(context: tlsContext) else { return close() }
             tls = session
         }
-        let read = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
-        read.setEventHandler { [unowned self] in handleReadable() }
-        read.setCancelHandler { [self] in sourceCancelled() }
-        readSource = read
-        sourcesLeft = 1
-        read.resume()
+        #if os(Linux)
+        usesEpoll = loop.epoll != nil && loop.watch(self)
+        #endif
+        if !usesEpoll {
+            let read = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
+            read.setEventHandler { [unowned self] in handleReadable() }
+            read.setCancelHandler { [self] in sourceCancelled() }
+            readSource = read
+            sourcesLeft = 1
+            read.resume()
+        }
         if let status {
             // Over the connection limit: answer at once and close (plain TCP only; TLS peers just get closed).
             guard tls == nil else { return close() }
@@ -109,6 +118,9 @@ final class HTTPConnection {
             if readSuspended { readSource.resume() }
             readSource.cancel()
         }
+        #if os(Linux)
+        if usesEpoll { loop.unwatch(self) }  // before close: the fd number may be reused at once
+        #endif
         if readSource == nil && writeSource == nil { Glibc.close(fd) }
         readSource = nil
         writeSource = nil
@@ -123,24 +135,31 @@ final class HTTPConnection {
         if sourcesLeft == 0 { Glibc.close(fd) }
     }
 
+    /// Epoll mode: the loop reports readiness (edge-triggered).
+    func socketReady(readable: Bool, writable: Bool) {
+        if readable { handleReadable() }
+        if writable && !closed && outputStart < output.count { flush() }
+    }
+
     // MARK: - Reading
 
     private func handleReadable() {
-        guard !closed else { return }
+        guard !closed, !readSuspended else { return }
         let buffer = loop.readBuffer
         var eof = false
+        var drained = false
         while true {
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n > 0 {
                 if lingering { continue }  // discard what a rejected client still sends
                 if !ingest(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) { return }
-                if n < buffer.count { break }  // drained (the source fires again on new data)
+                if n < buffer.count { drained = true; break }  // new data will signal again
                 if input.count - inputStart > inputLimit { break }
                 continue
             }
             if n == 0 { eof = true; break }
             if errno == EINTR { continue }
-            if errno == EAGAIN || errno == EWOULDBLOCK { break }
+            if errno == EAGAIN || errno == EWOULDBLOCK { drained = true; break }
             return close()  // ECONNRESET and friends: the peer is gone
         }
         if lingering {
@@ -151,6 +170,11 @@ final class HTTPConnection {
         processInput()
         if eof { peerClosed() }
         updateReadInterest()
+        if !drained && !eof && !closed && !readSuspended {
+            // Stopped early with bytes left in the socket: an edge-triggered set will not
+            // report them again, so come back for them.
+            loop.queue.async { [weak self] in self?.handleReadable() }
+        }
     }
 
     /// Takes raw bytes from the socket; false if the connection was closed.
@@ -186,13 +210,13 @@ final class HTTPConnection {
 
     /// Pauses reading while too much unparsed input is queued behind a busy exchange.
     func updateReadInterest() {
-        guard !closed, let readSource else { return }
+        guard !closed else { return }
         let tooMuch = input.count - inputStart > inputLimit
         if tooMuch && !readSuspended {
-            readSource.suspend()
+            readSource?.suspend()
             readSuspended = true
         } else if !tooMuch && readSuspended {
-            readSource.resume()
+            readSource?.resume()
             readSuspended = false
             loop.queue.async { [weak self] in self?.handleReadable() }  // bytes may have arrived meanwhile
         }
@@ -230,13 +254,15 @@ final class HTTPConnection {
     var pendingOutput: Int { output.count - outputStart }
 
     /// Writes as much as the socket takes; arms the write source for the rest.
-    func flush() {
+    /// `reportPending: false` lets `writeChunk` report the result itself, atomically with the hand-over.
+    func flush(reportPending: Bool = true) {
         guard !closed else { return }
+        var progressed = false
         while outputStart < output.count {
             let n = output.withUnsafeBytes { send(fd, $0.baseAddress! + outputStart, $0.count - outputStart, Int32(MSG_NOSIGNAL)) }
             if n > 0 {
                 outputStart += n
-                if deadlineKind == .write { setDeadline(.write, after: context.configuration.writeTimeout) }
+                progressed = true
                 continue
             }
             if n < 0 && errno == EINTR { continue }
@@ -247,21 +273,38 @@ final class HTTPConnection {
             output.removeAll(keepingCapacity: output.capacity <= 256 * 1024)
             outputStart = 0
             disarmWrite()
-            if deadlineKind == .write { setDeadline(.none) }
             if closeAfterFlush { return finishClosing() }
+            if deadlineKind == .write {
+                // Written out: back to whatever the connection is waiting for. A request that
+                // started while the previous response was still going out gets its read timeout now.
+                let timeouts = context.configuration
+                if responder != nil {
+                    setDeadline(.none)
+                } else if parser.isIdle {
+                    setDeadline(.idle, after: timeouts.idleTimeout)
+                } else if parser.isReadingBody {
+                    setDeadline(.body, after: timeouts.bodyTimeout)
+                } else {
+                    setDeadline(.header, after: timeouts.headerTimeout)
+                }
+            }
         } else {
             if outputStart >= 256 * 1024 {
                 output.removeFirst(outputStart)
                 outputStart = 0
             }
             armWrite()
-            if deadlineKind == .none { setDeadline(.write, after: context.configuration.writeTimeout) }
+            // A slow reader that makes progress is fine; one that stalls for writeTimeout is dropped.
+            let kind = deadlineKind
+            if kind == .none || kind == .idle || (kind == .write && progressed) {
+                setDeadline(.write, after: context.configuration.writeTimeout)
+            }
         }
-        responder?.transportPendingChanged(pendingOutput)
+        if reportPending { responder?.transportPendingChanged(pendingOutput) }
     }
 
     private func armWrite() {
-        guard !writeArmed else { return }
+        guard !writeArmed, !usesEpoll else { return }  // epoll reports output space by itself
         if writeSource == nil {
             let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: loop.queue)
             source.setEventHandler { [unowned self] in flush() }
@@ -288,7 +331,13 @@ final class HTTPConnection {
             responder = nil
             pending.cancel()
         }
-        if tls != nil { return close() }
+        if let tls {
+            tls.shutdown()  // close_notify, then the same lingering half-close as plain TCP
+            var tail: [UInt8] = []
+            tls.takeOutput(into: &tail)
+            if !tail.isEmpty { _ = tail.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+            self.tls = nil
+        }
         lingering = true
         shutdown(fd, Int32(SHUT_WR))
         setDeadline(.linger, after: 2)
@@ -298,7 +347,8 @@ final class HTTPConnection {
 
     func setDeadline(_ kind: Deadline, after seconds: Double = 0) {
         deadlineKind = kind
-        deadline = kind == .none ? 0 : DispatchTime.now().uptimeNanoseconds + UInt64(max(0, seconds) * 1e9)
+        // Clamped so an absurd configured timeout cannot overflow the conversion.
+        deadline = kind == .none ? 0 : DispatchTime.now().uptimeNanoseconds + UInt64(min(max(0, seconds), 1e9) * 1e9)
     }
 
     func checkTimeout(now: UInt64) {

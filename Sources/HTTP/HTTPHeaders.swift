@@ -54,6 +54,7 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral, C
     /// ASCII case-insensitive comparison; header names are ASCII tokens, so no Unicode folding is needed.
     @inlinable
     public static func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
+        if a.utf8.count != b.utf8.count { return false }  // O(1) for native strings; most lookups end here
         var ia = a.utf8.makeIterator(), ib = b.utf8.makeIterator()
         while true {
             switch (ia.next(), ib.next()) {

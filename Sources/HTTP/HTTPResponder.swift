@@ -6,7 +6,8 @@
 /// write flushed as one chunk.
 ///
 /// Backpressure: `write` always queues the chunk and returns false once the bytes not yet
-/// sent reach `maxResponseBufferBytes`; the producer should then stop and wait for the callback
+/// sent (chunk framing included) reach `maxResponseBufferBytes`, so a producer that obeys keeps
+/// at most that limit plus one chunk buffered; it should then stop and wait for the callback
 /// given to `onWritable` (or use `writeAndWait`). A producer that ignores it and buffers more than
 /// four times the limit has its connection closed and is cancelled, so memory stays bounded.
 ///
@@ -85,8 +86,13 @@ public final class HTTPResponder: @unchecked Sendable {
             return false
         }
         loop.execute { [self] in
-            lock.withLock { inFlight -= bytes.count }
-            connection?.writeChunk(bytes, for: self)
+            let pending = connection?.writeChunk(bytes, for: self)
+            // One step moves the chunk from "in flight" to "in the transport", so the count is
+            // never seen low (which would let the producer overshoot) nor double.
+            updateAndWake {
+                inFlight -= bytes.count
+                if let pending { transportPending = pending }
+            }
         }
         return writable
     }
@@ -159,9 +165,13 @@ public final class HTTPResponder: @unchecked Sendable {
 
     /// Reports how many bytes still sit in the transport's buffer; wakes a waiting producer.
     func transportPendingChanged(_ pending: Int) {
+        updateAndWake { transportPending = pending }
+    }
+
+    private func updateAndWake(_ update: () -> Void) {
         let callbacks = lock.withLock { () -> [() -> Void] in
-            transportPending = pending
-            guard waitingForWritable, inFlight + pending <= limit / 2 else { return [] }
+            update()
+            guard waitingForWritable, inFlight + transportPending <= limit / 2 else { return [] }
             waitingForWritable = false
             defer { writableCallbacks = [] }
             return writableCallbacks

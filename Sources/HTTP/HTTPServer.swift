@@ -53,6 +53,14 @@ public final class HTTPServer: @unchecked Sendable {
     /// The bound port (the real one when configured with port 0). Valid after `start()`.
     public var port: Int { lock.withLock { boundPort } }
 
+    /// The delivery actually in use (epoll falls back to dispatch sources where unavailable).
+    public var eventDeliveryInUse: HTTPEventDelivery {
+        #if os(Linux)
+        if !loops.isEmpty && loops.allSatisfy({ loop in loop.queue.sync { loop.epoll != nil } }) { return .epoll }
+        #endif
+        return .dispatchSources
+    }
+
     /// Open connections right now.
     public var connectionCount: Int { context?.openConnections ?? 0 }
 
@@ -71,10 +79,15 @@ public final class HTTPServer: @unchecked Sendable {
         let timeouts = [configuration.headerTimeout, configuration.bodyTimeout, configuration.idleTimeout, configuration.writeTimeout]
         let tick = min(0.25, max(0.01, (timeouts.min() ?? 1) / 8))
         loops = (0..<max(1, configuration.loopCount)).map { EventLoop(index: $0) }
-        for loop in loops { loop.start(tick: tick) }
+        for loop in loops {
+            #if os(Linux)
+            if configuration.eventDelivery == .epoll { _ = loop.queue.sync { loop.useEpoll() } }
+            #endif
+            loop.start(tick: tick)
+        }
 
         let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: acceptQueue)
-        source.setEventHandler { [unowned self] in acceptConnections() }
+        source.setEventHandler { [weak self] in self?.acceptConnections() }
         source.setCancelHandler { Glibc.close(fd) }
         acceptSource = source
         source.resume()

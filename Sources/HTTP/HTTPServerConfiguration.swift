@@ -9,6 +9,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var backlog: Int32 = 1024
     /// Serial queues that run connections; default one per active core.
     public var loopCount = ProcessInfo.processInfo.activeProcessorCount
+    /// How loops learn that sockets are ready; see `HTTPEventDelivery`.
+    public var eventDelivery = HTTPEventDelivery.dispatchSources
     /// Open connections beyond this get `503` and are closed.
     public var maxConnections = 4096
 
@@ -50,4 +52,15 @@ public struct HTTPServerConfiguration: Sendable {
         self.host = host
         self.port = port
     }
+}
+
+/// How an event loop learns that its sockets are ready.
+public enum HTTPEventDelivery: Sendable {
+    /// One read and one write `DispatchSource` per connection (portable). On Linux, libdispatch
+    /// re-arms a source through its manager thread after every event, which costs a thread
+    /// wake-up per request.
+    case dispatchSources
+    /// Linux: one edge-triggered epoll set per loop, watched by a single `DispatchSource`, so one
+    /// wake-up serves every ready socket of the loop. Falls back to `dispatchSources` elsewhere.
+    case epoll
 }

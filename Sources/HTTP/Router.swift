@@ -23,6 +23,8 @@ public final class Router: @unchecked Sendable {
     private var literal: [String: Route] = [:]
     private var patterns: [Route] = []
     private var middlewares: [HTTPMiddleware] = []
+    /// Answers requests whose path matches no route (default: the 404 error envelope).
+    public var fallback: HTTPHandler?
     private let errorResponse: HTTPErrorResponder
 
     public init(errorResponse: @escaping HTTPErrorResponder = { HTTPResponse.jsonError(status: $0, code: $1, message: $2) }) {
@@ -73,6 +75,7 @@ public final class Router: @unchecked Sendable {
             if request.method == "OPTIONS" && request.path == "*" {
                 return responder.respond(HTTPResponse(status: .noContent, headers: ["Allow": "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"]))
             }
+            if let fallback { return fallback(request, responder) }
             return responder.respond(errorResponse(.notFound, "not_found", "No route for \(request.method) \(request.path)."))
         }
         var request = request

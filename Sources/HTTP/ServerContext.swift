@@ -12,8 +12,8 @@ final class ServerContext: @unchecked Sendable {
     let tls: TLSContext?
     private let lock = Lock()
     private var open = 0
-    private var nextID: UInt64 = 0
-    private let idPrefix: String
+    /// Start of generated request ids, random per process so ids from restarts do not collide.
+    let idPrefix: String
 
     init(configuration: HTTPServerConfiguration, handler: @escaping HTTPHandler, tls: TLSContext?) {
         self.configuration = configuration
@@ -36,16 +36,6 @@ final class ServerContext: @unchecked Sendable {
     func releaseConnection() { lock.withLock { open -= 1 } }
 
     var openConnections: Int { lock.withLock { open } }
-
-    /// The client's X-Request-Id when it is short and plain, else a fresh one.
-    func requestID(from headers: HTTPHeaders) -> String {
-        if let given = headers["x-request-id"], Self.isSaneID(given) { return given }
-        let n = lock.withLock { () -> UInt64 in
-            nextID += 1
-            return nextID
-        }
-        return "\(idPrefix)-\(String(n, radix: 16))"
-    }
 
     static func isSaneID(_ s: String) -> Bool {
         guard !s.isEmpty, s.utf8.count <= 128 else { return false }

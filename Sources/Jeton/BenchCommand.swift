@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Kernels
 import Model
 
 /// Measures as llama-bench does: `pp` evaluates a prompt of p tokens in one
@@ -13,9 +14,13 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .short, help: "Prompt tokens.") var p: Int = 512
     @Option(name: .short, help: "Generated tokens.") var n: Int = 128
     @Option(name: .short, help: "Repetitions.") var r: Int = 3
+    @Option(name: .long, help: "Run N sequences together (as llama-batched-bench -npl N): aggregate pp and tg rates.")
+    var parallel: Int = 0
 
     func run() throws {
         let loaded = try modelOptions.load()
+        note("memory after load: \(rssReport(loaded, cacheBytes: 0))")
+        if parallel > 0 { return try runParallel(loaded) }
         let v = Int32(loaded.config.vocabSize)
         var rng = RandomSource(seed: 42)
         let prompt = (0..<p).map { _ in Int32(rng.next() % UInt64(v)) }
@@ -45,6 +50,73 @@ struct BenchCommand: ParsableCommand {
             }
             report("tg\(n)", rates)
         }
+        let kvBytes = KVCacheStorage.bytesPerToken(layers: loaded.config.layers, kvDim: loaded.config.kvDim)
+            * (gen.capacity + 15) / 16 * 16
+        note("memory after the run: \(rssReport(loaded, cacheBytes: kvBytes))")
+    }
+
+    /// N sequences of p prompt tokens, then n tokens each in lockstep, through one
+    /// paged cache; prompts go in forward passes of up to 512 tokens (llama-batched-bench's
+    /// -ub 512), generation one forward per step with all N sequences. Prints the
+    /// aggregate rates as S_PP and S_TG.
+    private func runParallel(_ loaded: LoadedModel) throws {
+        let model = loaded.model
+        let blockSize = 16
+        let perSeq = (p + n + blockSize - 1) / blockSize  // blocks per sequence
+        let cache = model.makeCacheStorage(tokens: parallel * perSeq * blockSize, blockSize: blockSize)
+        let tables = (0..<parallel).map { s in (0..<perSeq).map { Int32(s * perSeq + $0) } }
+        let v = Int32(loaded.config.vocabSize)
+        var rng = RandomSource(seed: 7)
+        let prompts = (0..<parallel).map { _ in (0..<p).map { _ in Int32(rng.next() % UInt64(v)) } }
+        var ppRates: [Double] = [], tgRates: [Double] = []
+        for _ in 0..<r {
+            // Prompt processing: whole sequences packed into batches of ≤ 512 tokens.
+            var last = [Int32](repeating: 0, count: parallel)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var s = 0
+            while s < parallel {
+                var batch: [BatchSequence] = [], tokens = 0, ids: [Int] = []
+                while s < parallel, batch.isEmpty || tokens + p <= 512 {
+                    batch.append(BatchSequence(tokens: prompts[s], startPosition: 0, blockTable: tables[s], logits: .last))
+                    ids.append(s)
+                    tokens += p
+                    s += 1
+                }
+                let logits = try model.forward(batch, cache: cache)
+                for (j, id) in ids.enumerated() { last[id] = argmax(logits, row: j, vocab: Int(v)) }
+            }
+            ppRates.append(Double(parallel * p) / seconds(since: t0))
+            // Generation: one forward per step, one token from every sequence.
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            for step in 0..<n {
+                let batch = (0..<parallel).map {
+                    BatchSequence(tokens: [last[$0]], startPosition: p + step, blockTable: tables[$0], logits: .last)
+                }
+                let logits = try model.forward(batch, cache: cache)
+                for i in 0..<parallel { last[i] = argmax(logits, row: i, vocab: Int(v)) }
+            }
+            tgRates.append(Double(parallel * n) / seconds(since: t1))
+        }
+        report("pp\(p)x\(parallel)", ppRates)
+        report("tg\(n)x\(parallel)", tgRates)
+        note("memory after the run: \(rssReport(loaded, cacheBytes: cache.bytes))")
+    }
+
+    private func argmax(_ logits: [Float], row: Int, vocab: Int) -> Int32 {
+        var best = row * vocab
+        for i in (row * vocab)..<((row + 1) * vocab) where logits[i] > logits[best] { best = i }
+        return Int32(best - row * vocab)
+    }
+
+    /// Resident memory (VmRSS) against model file + KV cache.
+    private func rssReport(_ loaded: LoadedModel, cacheBytes: Int) -> String {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let rssKiB = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+            .flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: loaded.file.path)[.size] as? Int) ?? 0
+        let mib = { (b: Int) in String(format: "%.1f MiB", Double(b) / 1_048_576) }
+        return "RSS \(mib(rssKiB * 1024)), model file \(mib(fileBytes)), KV cache \(mib(cacheBytes)), "
+            + "RSS - file - cache = \(mib(rssKiB * 1024 - fileBytes - cacheBytes))"
     }
 
     private func seconds(since t0: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }

@@ -51,6 +51,7 @@ final class ServerApp: @unchecked Sendable {
         h.idleTimeout = c.double("server.idle_timeout")
         h.writeTimeout = c.double("server.write_timeout")
         h.gzipEnabled = c.bool("server.gzip")
+        if c.string("server.event_delivery") == "epoll" { h.eventDelivery = .epoll }
         if !c.string("tls.cert").isEmpty {
             h.tlsCertificatePath = c.string("tls.cert")
             h.tlsKeyPath = c.string("tls.key")

@@ -14,6 +14,8 @@ for f in "${parser_files[@]}"; do sources+=("$root/Sources/HTTP/$f.swift"); done
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name HTTP \
     "${sources[@]}" "$here/main.swift" -o "$out/http-parser-fuzzer"
 cd "$here"
+# Swift's own crash backtracer would race ASan's report; let libFuzzer see the crash.
+export SWIFT_BACKTRACE=enable=no
 # -max_len covers the small limits set in main.swift; -timeout flags a hang of over 10 s.
 "$out/http-parser-fuzzer" corpus -max_total_time="$seconds" -max_len=2048 -timeout=10 \
     -artifact_prefix="$here/" -print_final_stats=1
