@@ -30,7 +30,7 @@ let package = Package(
         // AVX2 kernels, compiled for AVX2/FMA and called only after a CPU check (Kernels/CPUFeatures).
         .target(name: "KernelsAVX2", swiftSettings: avx2Flags),
         .target(name: "Kernels", dependencies: ["GGUF", "KernelsAVX2"], swiftSettings: kernelFlags),
-        .target(name: "Tokenizer"),
+        .target(name: "Tokenizer", dependencies: ["GGUF"]),
         .target(name: "Model", dependencies: ["GGUF", "Kernels", "Tokenizer"], swiftSettings: kernelFlags),
         .target(name: "Engine", dependencies: ["Model", "Kernels"]),
         .target(name: "Jinja"),

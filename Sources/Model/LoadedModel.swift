@@ -15,7 +15,7 @@ public final class LoadedModel: @unchecked Sendable {
         config = try ModelConfig(file: file)
         let weights = try ModelWeights(file: file, config: config)
         model = LlamaModel(config: config, weights: weights, threads: threads)
-        tokenizer = try Tokenizer(try TokenizerVocabulary(gguf: file))
+        tokenizer = try Tokenizer(try TokenizerVocabulary(metadata: file.metadata))
         chatTemplate = file.metadata["tokenizer.chat_template"]?.stringValue
         guard tokenizer.vocabularySize == config.vocabSize else {
             throw ModelError.badHyperparameter(
