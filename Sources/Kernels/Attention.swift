@@ -1,30 +1,73 @@
-/// Causal grouped-query attention of one token over a paged KV cache.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if arch(x86_64)
+import KernelsAVX2
+#endif
+
+/// Causal grouped-query attention of one token over a paged KV cache, with an
+/// online softmax: keys are scored one cache block at a time and the running
+/// output is rescaled when the maximum grows, so no score row is materialised.
 public enum Attention {
     /// q: [nHead, headSize] of the token at `position`; it attends to positions
     /// max(0, position - window + 1)...position of its sequence, found through
-    /// `blockTable`. out: [nHead, headSize]. scores: scratch of ≥ position + 1 floats.
+    /// `blockTable`. out: [nHead, headSize].
     public static func attend(q: UnsafePointer<Float>, position: Int, window: Int? = nil,
                               blockTable: UnsafePointer<Int32>, storage: KVCacheStorage, layer: Int,
                               nHead: Int, nKVHead: Int, headSize: Int, scale: Float,
-                              out: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>) {
-        let group = nHead / nKVHead
-        let bs = storage.blockSize
+                              out: UnsafeMutablePointer<Float>) {
         let first = window.map { max(0, position - $0 + 1) } ?? 0
-        let n = position - first + 1
+        let keys = storage.key(layer: layer, block: 0, slot: 0), values = storage.value(layer: layer, block: 0, slot: 0)
+        #if arch(x86_64)
+        if CPUFeatures.hasAVX2, headSize % 8 == 0, headSize <= AVX2Attention.maxHeadSize {
+            AVX2Attention.attend(q: q, first: first, last: position, blockTable: blockTable, keys: keys, values: values,
+                                 blockSize: storage.blockSize, kvDim: storage.kvDim, nHead: nHead, nKVHead: nKVHead,
+                                 headSize: headSize, scale: scale, out: out)
+            return
+        }
+        #endif
+        portable(q: q, first: first, last: position, blockTable: blockTable, keys: keys, values: values,
+                 blockSize: storage.blockSize, kvDim: storage.kvDim, nHead: nHead, nKVHead: nKVHead,
+                 headSize: headSize, scale: scale, out: out)
+    }
+
+    /// The same in Swift SIMD. keys/values: the layer's [blocks, blockSize, kvDim].
+    static func portable(q: UnsafePointer<Float>, first: Int, last: Int, blockTable: UnsafePointer<Int32>,
+                         keys: UnsafePointer<Float>, values: UnsafePointer<Float>, blockSize bs: Int, kvDim: Int,
+                         nHead: Int, nKVHead: Int, headSize hs: Int, scale: Float, out: UnsafeMutablePointer<Float>) {
+        let group = nHead / nKVHead
+        let sc = UnsafeMutablePointer<Float>.allocate(capacity: (bs + 7) / 8 * 8)  // [blockSize] scores of one block
+        defer { sc.deallocate() }
         for h in 0..<nHead {
             let kvh = h / group
-            let qh = q + h * headSize
-            for p in first...position {
-                let k = storage.key(layer: layer, block: Int(blockTable[p / bs]), slot: p % bs) + kvh * headSize
-                scores[p - first] = VectorOps.dot(qh, k, headSize) * scale
+            let qh = q + h * hs, oh = out + h * hs
+            oh.update(repeating: 0, count: hs)
+            var m = -Float.infinity, l: Float = 0
+            var p = first
+            while p <= last {
+                let s0 = p % bs, cnt = min(bs - s0, last - p + 1)
+                let off = (Int(blockTable[p / bs]) * bs + s0) * kvDim + kvh * hs
+                var mx = -Float.infinity
+                for i in 0..<cnt {
+                    sc[i] = VectorOps.dot(qh, keys + off + i * kvDim, hs) * scale
+                    mx = max(mx, sc[i])
+                }
+                let mNew = max(m, mx)
+                let corr = m == -.infinity ? 0 : expf(m - mNew)
+                if corr != 1 { for j in 0..<hs { oh[j] *= corr } }
+                l *= corr
+                for i in 0..<cnt {
+                    let e = expf(sc[i] - mNew)
+                    l += e
+                    VectorOps.axpy(e, values + off + i * kvDim, oh, hs)
+                }
+                m = mNew
+                p += cnt
             }
-            VectorOps.softmax(scores, n)
-            let oh = out + h * headSize
-            oh.update(repeating: 0, count: headSize)
-            for p in first...position {
-                let v = storage.value(layer: layer, block: Int(blockTable[p / bs]), slot: p % bs) + kvh * headSize
-                VectorOps.axpy(scores[p - first], v, oh, headSize)
-            }
+            let inv = 1 / l
+            for j in 0..<hs { oh[j] *= inv }
         }
     }
 }

@@ -1,11 +1,108 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if arch(x86_64)
+import KernelsAVX2
+#endif
+
 /// y = x · Wᵀ for a batch of tokens: x is [nTokens, cols], y is [nTokens, rows].
-/// Float path: each thread dequantizes a tile of weight rows once and reuses it
-/// for every token, so weights are read once per call whatever the batch size.
+/// The default path quantizes x per block of 32 to int8 once per call and does
+/// integer dot products (`QuantizedMatMul`); the float path dequantizes weight
+/// tiles and stays available for comparisons (JETON_KERNELS=float).
 public enum MatMul {
+    public enum Backend: String, Sendable, CaseIterable {
+        case float      // dequantize to float, float dots: closest to the float64 reference
+        case portable   // int8 activations, plain Swift SIMD integer dots
+        case avx2       // int8 activations, AVX2 vpmaddubsw kernels
+    }
+
+    /// JETON_KERNELS=float|portable|avx2 chooses; otherwise AVX2 where the CPU has it.
+    /// Asking for avx2 on a CPU without it gives the portable path.
+    public static let defaultBackend: Backend = {
+        let env = getenv("JETON_KERNELS").map { String(cString: $0) } ?? ""
+        let wanted = Backend(rawValue: env.lowercased()) ?? .avx2
+        return wanted == .avx2 && !CPUFeatures.hasAVX2 ? .portable : wanted
+    }()
+
     static let tileRows = 16
 
     public static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, nTokens: Int,
-                                _ y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+                                _ y: UnsafeMutablePointer<Float>, pool: ThreadPool, backend: Backend = defaultBackend) {
+        if backend != .float, QuantizedMatMul.supports(w, backend: backend) {
+            QuantizedMatMul.multiply([(w, y)], x, nTokens: nTokens, pool: pool, backend: backend)
+        } else {
+            multiplyFloat(w, x, nTokens: nTokens, y, pool: pool)
+        }
+    }
+
+    /// Several matrices of the same input width on the same x (q/k/v, gate/up):
+    /// x is quantized once and all rows go through one parallel region.
+    public static func multiply(_ outputs: [(WeightMatrix, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
+                                nTokens: Int, pool: ThreadPool, backend: Backend = defaultBackend) {
+        guard let first = outputs.first else { return }
+        let together = backend != .float && outputs.allSatisfy {
+            $0.0.cols == first.0.cols && QuantizedMatMul.supports($0.0, backend: backend)
+        }
+        if together {
+            QuantizedMatMul.multiply(outputs, x, nTokens: nTokens, pool: pool, backend: backend)
+        } else {
+            for (w, y) in outputs { multiply(w, x, nTokens: nTokens, y, pool: pool, backend: backend) }
+        }
+    }
+
+    /// Weights against float activations, without rounding x to 8 bits: for the logits
+    /// matmul, where that rounding costs the most perplexity and only a few rows
+    /// (the last token of each sequence) are usually multiplied.
+    public static func multiplyUnquantizedActivations(_ w: WeightMatrix, _ x: UnsafePointer<Float>, nTokens: Int,
+                                                      _ y: UnsafeMutablePointer<Float>, pool: ThreadPool,
+                                                      backend: Backend = defaultBackend) {
+        #if arch(x86_64)
+        if backend == .avx2, CPUFeatures.hasAVX2, w.type == .q8_0, w.cols % 32 == 0 {
+            // int16 activations: as exact as floats here, and an integer multiply-add.
+            let nb = w.cols / 32
+            let a16 = UnsafeMutablePointer<Int16>.allocate(capacity: nTokens * w.cols)  // [nTokens, cols]
+            let ad = UnsafeMutablePointer<Float>.allocate(capacity: nTokens * nb)        // [nTokens, nb]
+            defer { a16.deallocate(); ad.deallocate() }
+            for i in 0..<(nTokens * nb) {
+                let xb = x + 32 * i
+                var amax: Float = 0
+                for j in 0..<32 { amax = max(amax, abs(xb[j])) }
+                let inv: Float = amax > 0 ? 32767 / amax : 0
+                ad[i] = amax / 32767
+                for j in 0..<32 { a16[32 * i + j] = Int16((xb[j] * inv).rounded()) }
+            }
+            let tiles = (w.rows + tileRows - 1) / tileRows
+            pool.parallelFor(tiles) { range in
+                AVX2Q8x16MatMul.rows(w: w.data, rowBytes: w.rowBytes, r0: range.lowerBound * tileRows,
+                                     r1: min(w.rows, range.upperBound * tileRows), a16: a16, ad: ad, nb: nb,
+                                     nTokens: nTokens, y: y, ldy: w.rows)
+            }
+            return
+        }
+        if backend == .avx2, CPUFeatures.hasAVX2, w.cols % 256 == 0 || w.type.blockSize == 32,
+           w.cols % 32 == 0, AVX2MatMul.supports(typeID: w.type.rawValue) {
+            let tiles = (w.rows + tileRows - 1) / tileRows
+            pool.parallelFor(tiles) { range in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * w.cols / 32)
+                defer { scratch.deallocate() }
+                for t in range {
+                    AVX2FloatMatMul.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: t * tileRows,
+                                         r1: min(w.rows, (t + 1) * tileRows), x: x, nTokens: nTokens, cols: w.cols,
+                                         y: y, ldy: w.rows, scratch: scratch)
+                }
+            }
+            return
+        }
+        #endif
+        multiplyFloat(w, x, nTokens: nTokens, y, pool: pool)
+    }
+
+    /// Float path: each thread dequantizes a tile of weight rows once and reuses it
+    /// for every token, so weights are read once per call whatever the batch size.
+    public static func multiplyFloat(_ w: WeightMatrix, _ x: UnsafePointer<Float>, nTokens: Int,
+                                     _ y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let cols = w.cols, rows = w.rows
         let tiles = (rows + tileRows - 1) / tileRows
         pool.parallelFor(tiles) { range in

@@ -1,22 +1,181 @@
-import Dispatch
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// Runs `count` independent tasks over a fixed number of threads. Work is split
-/// into contiguous ranges so each thread touches its own part of the output.
+/// A persistent pool of `threads - 1` workers plus the calling thread. A forward
+/// step runs a few hundred short parallel regions, so workers spin briefly on a
+/// generation counter after each one (no syscall to start the next) and only then
+/// sleep on a condition variable. Work is handed out in chunks from an atomic
+/// counter, so a thread slowed by another process just takes fewer chunks.
 public final class ThreadPool: @unchecked Sendable {
     public let threads: Int
 
+    /// The current job's hand-out state in one word, so a claim is one CAS that also
+    /// checks the job: generation (16 bits) | grain (16) | next index (16) | count (16).
+    /// A worker that wakes late finds the job gone or exhausted and claims nothing, so the
+    /// caller never waits for a worker that has nothing in hand (another process may
+    /// have taken its core).
+    private let state = Atomic<UInt64>(0)
+    private let done = Atomic<Int>(0)         // items finished in the current job
+    private let sleepers = Atomic<Int>(0)     // workers blocked on `cond`
+    private let stopping = Atomic<Bool>(false)
+    private let busy = Atomic<Bool>(false)    // a job is running: nested calls run inline
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let cond: UnsafeMutablePointer<pthread_cond_t>
+    private var workers: [pthread_t] = []
+
+    // The current job's body; written before `state` publishes the job, read only by a
+    // thread holding an unfinished chunk of it (so the caller is still waiting).
+    private var job: ((Range<Int>) -> Void)?
+
+    /// Spins before a worker sleeps: on the order of 100 µs.
+    private static let spinLimit = 1 << 15
+    private static let maxCount = 0xFFFF
+
     public init(threads: Int) {
         self.threads = max(1, threads)
-    }
-
-    /// Calls `body(range)` for disjoint ranges covering 0..<count, in parallel.
-    public func parallelFor(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
-        guard count > 0 else { return }
-        let parts = min(threads, max(1, count / max(minChunk, 1)))
-        if parts == 1 { body(0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let lo = count * p / parts, hi = count * (p + 1) / parts
-            if lo < hi { body(lo..<hi) }
+        mutex = .allocate(capacity: 1)
+        cond = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+        for _ in 1..<self.threads {
+            #if canImport(Glibc)
+            var tid = pthread_t()
+            #else
+            var tid: pthread_t?
+            #endif
+            let ctx = Unmanaged.passUnretained(self).toOpaque()
+            let rc = pthread_create(&tid, nil, { ctx in
+                #if canImport(Glibc)
+                Unmanaged<ThreadPool>.fromOpaque(ctx!).takeUnretainedValue().workerLoop()
+                #else
+                Unmanaged<ThreadPool>.fromOpaque(ctx).takeUnretainedValue().workerLoop()
+                #endif
+                return nil
+            }, ctx)
+            #if canImport(Glibc)
+            if rc == 0 { workers.append(tid) }
+            #else
+            if rc == 0, let t = tid { workers.append(t) }
+            #endif
         }
     }
+
+    deinit {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        let g = Self.generation(state.load(ordering: .relaxed)) &+ 1
+        state.store(Self.pack(gen: g, grain: 1, next: 0, count: 0), ordering: .sequentiallyConsistent)
+        pthread_mutex_lock(mutex)
+        pthread_cond_broadcast(cond)
+        pthread_mutex_unlock(mutex)
+        for t in workers { pthread_join(t, nil) }
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        cond.deallocate()
+    }
+
+    @inline(__always) static func pack(gen: UInt64, grain: Int, next: Int, count: Int) -> UInt64 {
+        (gen & 0xFFFF) << 48 | UInt64(grain) << 32 | UInt64(next) << 16 | UInt64(count)
+    }
+    @inline(__always) static func generation(_ v: UInt64) -> UInt64 { v >> 48 }
+
+    /// Calls `body(range)` for disjoint ranges covering 0..<count, in parallel; each
+    /// range has at least `minChunk` items (but the last). Returns when all are done.
+    /// A call from inside a body runs serially on the calling thread.
+    public func parallelFor(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let minChunk = max(minChunk, 1)
+        if workers.isEmpty || count <= minChunk
+            || !busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
+            body(0..<count)
+            return
+        }
+        // Counts past 16 bits go as several jobs.
+        var base = 0
+        while base < count {
+            let part = min(Self.maxCount, count - base)
+            if base == 0 && part == count {
+                run(part, minChunk: minChunk, body)
+            } else {
+                let b = base
+                run(part, minChunk: minChunk) { r in body((r.lowerBound + b)..<(r.upperBound + b)) }
+            }
+            base += part
+        }
+        busy.store(false, ordering: .releasing)
+    }
+
+    private func run(_ count: Int, minChunk: Int, _ body: (Range<Int>) -> Void) {
+        withoutActuallyEscaping(body) { esc in
+            job = esc
+            done.store(0, ordering: .relaxed)
+            let grain = min(0xFFFF, max(minChunk, count / (threads * 8)))
+            let g = Self.generation(state.load(ordering: .relaxed)) &+ 1
+            state.store(Self.pack(gen: g, grain: grain, next: 0, count: count), ordering: .sequentiallyConsistent)
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                pthread_mutex_lock(mutex)
+                pthread_cond_broadcast(cond)
+                pthread_mutex_unlock(mutex)
+            }
+            claimAndRun(generation: g)
+            var spins = 0
+            while done.load(ordering: .acquiring) < count {
+                spins += 1
+                if spins < Self.spinLimit { Self.pause() } else { sched_yield() }
+            }
+            job = nil
+        }
+    }
+
+    /// Claims chunks of job `generation` until none are left.
+    private func claimAndRun(generation g: UInt64) {
+        var v = state.load(ordering: .acquiring)
+        while true {
+            let next = Int((v >> 16) & 0xFFFF), count = Int(v & 0xFFFF), grain = Int((v >> 32) & 0xFFFF)
+            guard Self.generation(v) == g, next < count else { return }
+            let end = min(count, next + grain)
+            let (ok, seen) = state.compareExchange(expected: v, desired: Self.pack(gen: g, grain: grain, next: end, count: count),
+                                                   ordering: .acquiringAndReleasing)
+            if !ok { v = seen; continue }
+            job?(next..<end)
+            done.add(end - next, ordering: .releasing)
+            v = state.load(ordering: .acquiring)
+        }
+    }
+
+    private func workerLoop() {
+        var seen: UInt64 = 0  // generation last worked on; jobs start at 1
+        while true {
+            var spins = 0
+            var g = Self.generation(state.load(ordering: .acquiring))
+            while g == seen {
+                if spins < Self.spinLimit {
+                    spins += 1
+                    Self.pause()
+                } else {
+                    // Dekker with the caller: sleepers is raised before state is re-read,
+                    // the caller publishes state before reading sleepers (both seq_cst).
+                    pthread_mutex_lock(mutex)
+                    sleepers.add(1, ordering: .sequentiallyConsistent)
+                    while Self.generation(state.load(ordering: .sequentiallyConsistent)) == seen {
+                        pthread_cond_wait(cond, mutex)
+                    }
+                    sleepers.subtract(1, ordering: .sequentiallyConsistent)
+                    pthread_mutex_unlock(mutex)
+                }
+                g = Self.generation(state.load(ordering: .acquiring))
+            }
+            seen = g
+            if stopping.load(ordering: .acquiring) { return }
+            claimAndRun(generation: g)
+        }
+    }
+
+    /// A spin step. (`_mm_pause` is not callable from Swift: clang declares it as a
+    /// library function, not an inline one.)
+    @inline(never) private static func pause() {}
 }

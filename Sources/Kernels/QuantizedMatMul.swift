@@ -1,0 +1,69 @@
+import GGUF
+import KernelsAVX2
+
+/// Matmul with activations quantized per block of 32 to int8 (as llama.cpp's
+/// vec_dot_q4_1_q8_1 / q8_0_q8_0): x is quantized once per call, then threads take
+/// tiles of 16 weight rows and multiply each tile against all tokens.
+enum QuantizedMatMul {
+    static let tileRows = 16
+
+    static func supports(_ w: WeightMatrix, backend: MatMul.Backend) -> Bool {
+        guard w.cols % 32 == 0, w.cols > 0 else { return false }
+        switch backend {
+        case .float: return false
+        case .portable: return PortableQ8MatMul.supports(w.type)
+        case .avx2:
+            #if arch(x86_64)
+            return CPUFeatures.hasAVX2 && AVX2MatMul.supports(typeID: w.type.rawValue)
+            #else
+            return false
+            #endif
+        }
+    }
+
+    /// y_i = x · W_iᵀ for each (W_i, y_i): all W_i have the same cols; x [nTokens, cols],
+    /// y_i [nTokens, W_i.rows]. Callers check `supports` for every W_i.
+    static func multiply(_ outputs: [(WeightMatrix, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
+                         nTokens: Int, pool: ThreadPool, backend: MatMul.Backend) {
+        guard let cols = outputs.first?.0.cols, nTokens > 0 else { return }
+        let nb = cols / 32
+        let act = Q8Buffer(nTokens: nTokens, blocks: nb)
+        defer { act.free() }
+        if nTokens >= 8 {
+            pool.parallelFor(nTokens) { act.quantize(x, tokens: $0) }
+        } else {
+            act.quantize(x, tokens: 0..<nTokens)
+        }
+        let view = act.view
+
+        // Tiles of all matrices in one index space: [matrix, tile].
+        var firstTile = [Int](), total = 0
+        for (w, _) in outputs {
+            firstTile.append(total)
+            total += (w.rows + tileRows - 1) / tileRows
+        }
+        firstTile.append(total)
+
+        let useAVX2 = backend == .avx2
+        pool.parallelFor(total) { range in
+            let floats = 2 * tileRows * nb
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: floats)
+            let wq = UnsafeMutablePointer<Int16>.allocate(capacity: useAVX2 ? 1 : cols)  // [cols] decoded row
+            defer { scratch.deallocate(); wq.deallocate() }
+            var m = 0
+            for tile in range {
+                while tile >= firstTile[m + 1] { m += 1 }
+                let (w, y) = outputs[m]
+                let r0 = (tile - firstTile[m]) * tileRows, r1 = min(w.rows, r0 + tileRows)
+                #if arch(x86_64)
+                if useAVX2 {
+                    AVX2MatMul.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
+                                    act: view, y: y, ldy: w.rows, scratch: scratch)
+                    continue
+                }
+                #endif
+                PortableQ8MatMul.rows(w, r0: r0, r1: r1, act: view, y: y, ldy: w.rows, wq: wq, scratch: scratch)
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+
+/// Integer matmul of quantized weight rows with Q8 activations on AVX2:
+/// per block of 32, `vpmaddubsw` (u8 × s8 → pairs of i16), `vpmaddwd` (→ i32),
+/// convert, and one FMA by weight scale × activation scale. A tile of rows has its
+/// block scales decoded once, then every token is multiplied against it four at a
+/// time, so each weight block is read from memory once per call, not once per token.
+public enum AVX2MatMul {
+    /// ggml type ids this path multiplies: Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K.
+    public static func supports(typeID: UInt32) -> Bool {
+        switch typeID {
+        case 2, 3, 6, 8, 12, 14: return true
+        default: return false
+        }
+    }
+
+    /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 and every token of `act`.
+    /// `scratch` holds ≥ 2 · (r1 - r0) · act.blocks floats. Returns false for an unsupported type.
+    @discardableResult
+    public static func rows(typeID: UInt32, w: UnsafeRawPointer, rowBytes: Int, r0: Int, r1: Int,
+                            act: Q8ActivationsView, y: UnsafeMutablePointer<Float>, ldy: Int,
+                            scratch: UnsafeMutablePointer<Float>) -> Bool {
+        switch typeID {
+        case 2: tile(Q4_0Block.self, w, rowBytes, r0, r1, act, y, ldy, scratch)
+        case 3: tile(Q4_1Block.self, w, rowBytes, r0, r1, act, y, ldy, scratch)
+        case 6: tile(Q5_0Block.self, w, rowBytes, r0, r1, act, y, ldy, scratch)
+        case 8: tile(Q8_0Block.self, w, rowBytes, r0, r1, act, y, ldy, scratch)
+        case 12: tile(Q4_KBlock.self, w, rowBytes, r0, r1, act, y, ldy, scratch)
+        case 14: tile(Q6_KBlock.self, w, rowBytes, r0, r1, act, y, ldy, scratch)
+        default: return false
+        }
+        return true
+    }
+
+    static func tile<B: AVX2Block>(_: B.Type, _ w: UnsafeRawPointer, _ rowBytes: Int, _ r0: Int, _ r1: Int,
+                                   _ act: Q8ActivationsView, _ y: UnsafeMutablePointer<Float>, _ ldy: Int,
+                                   _ scratch: UnsafeMutablePointer<Float>) {
+        let nb = act.blocks, n = act.nTokens, count = r1 - r0
+        let dR = scratch                 // [count, nb] weight block scales
+        let mR = scratch + count * nb    // [count, nb] weight block mins
+        for i in 0..<count { B.scales(w + (r0 + i) * rowBytes, nb, dR + i * nb, mR + i * nb) }
+        var t = 0
+        while t + 4 <= n {
+            for i in 0..<count {
+                micro4(B.self, w + (r0 + i) * rowBytes, dR + i * nb, mR + i * nb, act, t, y + t * ldy + r0 + i, ldy)
+            }
+            t += 4
+        }
+        while t < n {
+            var i = 0
+            while i + 2 <= count {
+                micro2x1(B.self, w + (r0 + i) * rowBytes, rowBytes, dR + i * nb, mR + i * nb, act, t, y + t * ldy + r0 + i)
+                i += 2
+            }
+            if i < count {
+                micro1(B.self, w + (r0 + i) * rowBytes, dR + i * nb, mR + i * nb, act, t, y + t * ldy + r0 + i)
+            }
+            t += 1
+        }
+    }
+
+    /// The int32 lanes of Σ w·a for one block, as floats (8 partial sums).
+    @inline(__always)
+    static func block<B: AVX2Block>(_: B.Type, _ q: __m256i, _ qa: __m256i, _ sc: __m256i, _ a: UnsafeRawPointer) -> __m256 {
+        let av = load256(a)
+        let ones = _mm256_set1_epi16(1)
+        let i32: __m256i
+        switch B.kind {
+        case .unsignedWithMin:
+            i32 = _mm256_madd_epi16(_mm256_maddubs_epi16(q, av), ones)
+        case .signed:
+            i32 = _mm256_madd_epi16(_mm256_maddubs_epi16(qa, _mm256_sign_epi8(av, q)), ones)
+        case .q6:
+            // (q - 32)·a = q·a - 32·a, both within i16; then scales per 16 in vpmaddwd.
+            let p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, av), _mm256_maddubs_epi16(_mm256_set1_epi8(32), av))
+            i32 = _mm256_madd_epi16(p, sc)
+        }
+        return _mm256_cvtepi32_ps(i32)
+    }
+
+    @inline(__always)
+    static func prep<B: AVX2Block>(_: B.Type, _ row: UnsafeRawPointer, _ b: Int) -> (__m256i, __m256i, __m256i) {
+        let q = B.quants(row, b)
+        let qa = B.kind == .signed ? _mm256_sign_epi8(q, q) : q
+        let sc = B.kind == .q6 ? B.scale16(row, b) : q
+        return (q, qa, sc)
+    }
+
+    /// One weight row against tokens t..<t+4; y[k·ldy] for token t+k.
+    @inline(__always)
+    static func micro4<B: AVX2Block>(_: B.Type, _ row: UnsafeRawPointer, _ dR: UnsafePointer<Float>, _ mR: UnsafePointer<Float>,
+                                     _ act: Q8ActivationsView, _ t: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
+        let nb = act.blocks
+        let a0 = UnsafeRawPointer(act.qs + t * nb * 32), a1 = a0 + nb * 32, a2 = a1 + nb * 32, a3 = a2 + nb * 32
+        let d0 = act.d + t * nb, d1 = d0 + nb, d2 = d1 + nb, d3 = d2 + nb
+        var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps(), c2 = _mm256_setzero_ps(), c3 = _mm256_setzero_ps()
+        for b in 0..<nb {
+            let (q, qa, sc) = prep(B.self, row, b)
+            let dr = _mm256_set1_ps(dR[b])
+            let o = 32 * b
+            c0 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a0 + o), _mm256_mul_ps(dr, _mm256_set1_ps(d0[b])), c0)
+            c1 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a1 + o), _mm256_mul_ps(dr, _mm256_set1_ps(d1[b])), c1)
+            c2 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a2 + o), _mm256_mul_ps(dr, _mm256_set1_ps(d2[b])), c2)
+            c3 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a3 + o), _mm256_mul_ps(dr, _mm256_set1_ps(d3[b])), c3)
+        }
+        let sums = hsum4(c0, c1, c2, c3)
+        var r0 = sums[0], r1 = sums[1], r2 = sums[2], r3 = sums[3]
+        if B.kind == .unsignedWithMin {
+            let s0 = act.s + t * nb
+            r0 += mdot(mR, s0, nb)
+            r1 += mdot(mR, s0 + nb, nb)
+            r2 += mdot(mR, s0 + 2 * nb, nb)
+            r3 += mdot(mR, s0 + 3 * nb, nb)
+        }
+        y[0] = r0
+        y[ldy] = r1
+        y[2 * ldy] = r2
+        y[3 * ldy] = r3
+    }
+
+    /// Two adjacent weight rows against token t (generation); y[0], y[1].
+    @inline(__always)
+    static func micro2x1<B: AVX2Block>(_: B.Type, _ row: UnsafeRawPointer, _ rowBytes: Int, _ dR: UnsafePointer<Float>,
+                                       _ mR: UnsafePointer<Float>, _ act: Q8ActivationsView, _ t: Int, _ y: UnsafeMutablePointer<Float>) {
+        let nb = act.blocks
+        let a = UnsafeRawPointer(act.qs + t * nb * 32)
+        let d = act.d + t * nb
+        let rowB = row + rowBytes, dRB = dR + nb
+        var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps()
+        for b in 0..<nb {
+            let da = _mm256_set1_ps(d[b])
+            let (q, qa, sc) = prep(B.self, row, b)
+            c0 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a + 32 * b), _mm256_mul_ps(_mm256_set1_ps(dR[b]), da), c0)
+            let (qB, qaB, scB) = prep(B.self, rowB, b)
+            c1 = _mm256_fmadd_ps(block(B.self, qB, qaB, scB, a + 32 * b), _mm256_mul_ps(_mm256_set1_ps(dRB[b]), da), c1)
+        }
+        var r0 = c0.sum(), r1 = c1.sum()
+        if B.kind == .unsignedWithMin {
+            r0 += mdot(mR, act.s + t * nb, nb)
+            r1 += mdot(mR + nb, act.s + t * nb, nb)
+        }
+        y[0] = r0
+        y[1] = r1
+    }
+
+    @inline(__always)
+    static func micro1<B: AVX2Block>(_: B.Type, _ row: UnsafeRawPointer, _ dR: UnsafePointer<Float>, _ mR: UnsafePointer<Float>,
+                                     _ act: Q8ActivationsView, _ t: Int, _ y: UnsafeMutablePointer<Float>) {
+        let nb = act.blocks
+        let a = UnsafeRawPointer(act.qs + t * nb * 32)
+        let d = act.d + t * nb
+        var c0 = _mm256_setzero_ps()
+        for b in 0..<nb {
+            let (q, qa, sc) = prep(B.self, row, b)
+            c0 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a + 32 * b), _mm256_set1_ps(dR[b] * d[b]), c0)
+        }
+        var r = c0.sum()
+        if B.kind == .unsignedWithMin { r += mdot(mR, act.s + t * nb, nb) }
+        y[0] = r
+    }
+
+    /// The lane sums of four vectors (an hadd tree instead of four serial reductions).
+    @inline(__always)
+    static func hsum4(_ a: __m256, _ b: __m256, _ c: __m256, _ d: __m256) -> SIMD4<Float> {
+        let u = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d))  // [a b c d | a b c d] partial
+        return _mm_add_ps(_mm256_castps256_ps128(u), _mm256_castps256_ps128(_mm256_permutevar8x32_ps(u, _mm256_setr_epi32(4, 5, 6, 7, 0, 1, 2, 3))))
+    }
+
+    /// Σ m[i]·s[i]: the per-block mins against the activation block sums.
+    @inline(__always)
+    static func mdot(_ m: UnsafePointer<Float>, _ s: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = _mm256_setzero_ps()
+        var i = 0
+        while i + 8 <= n {
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(m + i), _mm256_loadu_ps(s + i), acc)
+            i += 8
+        }
+        var r = acc.sum()
+        while i < n { r += m[i] * s[i]; i += 1 }
+        return r
+    }
+}
+#endif

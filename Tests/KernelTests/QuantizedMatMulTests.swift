@@ -1,0 +1,167 @@
+import XCTest
+import GGUF
+@testable import Kernels
+
+/// The int8-activation kernels against the float reference (`MatMul.reference`) on
+/// random weights of every format, and the portable path against the AVX2 one.
+final class QuantizedMatMulTests: XCTestCase {
+    static let types: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K]
+
+    /// Random blocks with sane f16 scale fields (random bits there would be NaN or huge).
+    static func randomMatrix(_ type: GGMLType, rows: Int, cols: Int, seed: UInt64) -> (WeightMatrix, UnsafeMutableRawPointer) {
+        var rng = SplitMix(seed)
+        let bytes = type.byteCount(elements: rows * cols)!
+        let p = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 32)
+        for i in 0..<bytes { p.storeBytes(of: UInt8(truncatingIfNeeded: rng.next()), toByteOffset: i, as: UInt8.self) }
+        let halfs: [Int]
+        switch type {
+        case .q4_0, .q5_0, .q8_0: halfs = [0]
+        case .q4_1, .q5_1, .q4_K, .q5_K: halfs = [0, 2]
+        case .q6_K: halfs = [208]
+        default: halfs = []
+        }
+        for b in 0..<bytes / type.blockBytes {
+            for (k, off) in halfs.enumerated() {
+                let v = Float16(Float(rng.unit() * 0.02 + 0.001) * (k == 1 && type.blockSize == 32 ? -8 : 1))
+                p.storeBytes(of: v.bitPattern, toByteOffset: b * type.blockBytes + off, as: UInt16.self)
+            }
+        }
+        return (WeightMatrix(type: type, data: UnsafeRawPointer(p), rows: rows, cols: cols), p)
+    }
+
+    static func randomActivations(_ n: Int, seed: UInt64) -> [Float] {
+        var rng = SplitMix(seed)
+        // Mixed magnitudes per block, and an outlier now and then, as real activations have.
+        return (0..<n).map { i in Float(rng.unit() * 2 - 1) * (i % 97 == 0 ? 20 : 1) * (i % 64 < 32 ? 1 : 0.1) }
+    }
+
+    func check(_ type: GGMLType, backend: MatMul.Backend, rows: Int = 37, cols: Int = 512, tokens: [Int] = [1, 2, 3, 4, 5, 9]) throws {
+        let pool = ThreadPool(threads: 2)
+        let (w, mem) = Self.randomMatrix(type, rows: rows, cols: cols, seed: UInt64(type.rawValue) * 7919)
+        defer { mem.deallocate() }
+        XCTAssertTrue(QuantizedMatMul.supports(w, backend: backend), "\(type.name) on \(backend)")
+        var wf = [Float](repeating: 0, count: rows * cols)  // [rows, cols] dequantized
+        wf.withUnsafeMutableBufferPointer { b in for r in 0..<rows { w.dequantizeRow(r, into: b.baseAddress! + r * cols) } }
+        for n in tokens {
+            let x = Self.randomActivations(n * cols, seed: UInt64(n) + 17)
+            var ref = [Float](repeating: 0, count: n * rows), fast = ref
+            MatMul.reference(w, x, nTokens: n, &ref)
+            x.withUnsafeBufferPointer { xb in
+                fast.withUnsafeMutableBufferPointer { MatMul.multiply(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend) }
+            }
+            for t in 0..<n {
+                for r in 0..<rows {
+                    // Rounding x to 8 bits moves each element by at most amax(block)/254.
+                    var bound = 0.0
+                    for b in 0..<cols / 32 {
+                        let xs = x[(t * cols + b * 32)..<(t * cols + b * 32 + 32)]
+                        let amax = Double(xs.map { abs($0) }.max() ?? 0)
+                        var sw = 0.0
+                        for c in 0..<32 { sw += Double(abs(wf[r * cols + b * 32 + c])) }
+                        bound += sw * amax / 254
+                    }
+                    let i = t * rows + r
+                    XCTAssertEqual(fast[i], ref[i], accuracy: Float(bound * 1.02 + 1e-3),
+                                   "\(type.name) \(backend) n=\(n) t=\(t) r=\(r)")
+                }
+            }
+        }
+    }
+
+    func testPortableAgainstReference() throws {
+        for t in Self.types { try check(t, backend: .portable) }
+    }
+
+    func testAVX2AgainstReference() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
+        for t in Self.types where QuantizedMatMul.supports(Self.randomMatrix(t, rows: 1, cols: 256, seed: 1).0, backend: .avx2) {
+            try check(t, backend: .avx2)
+        }
+    }
+
+    /// Same quantized activations, same integer sums: the two paths differ only in float rounding.
+    func testPortableMatchesAVX2() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
+        let pool = ThreadPool(threads: 2)
+        let rows = 45, cols = 768
+        for type in Self.types {
+            let (w, mem) = Self.randomMatrix(type, rows: rows, cols: cols, seed: 99)
+            defer { mem.deallocate() }
+            guard QuantizedMatMul.supports(w, backend: .avx2) else { continue }
+            for n in [1, 4, 6] {
+                let x = Self.randomActivations(n * cols, seed: 5)
+                var a = [Float](repeating: 0, count: n * rows), b = a, f = a
+                x.withUnsafeBufferPointer { xb in
+                    a.withUnsafeMutableBufferPointer { MatMul.multiply(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: .portable) }
+                    b.withUnsafeMutableBufferPointer { MatMul.multiply(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: .avx2) }
+                    f.withUnsafeMutableBufferPointer { MatMul.multiply(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: .float) }
+                }
+                let scale = f.map { abs($0) }.max() ?? 1
+                for i in a.indices {
+                    XCTAssertEqual(a[i], b[i], accuracy: 2e-5 * max(scale, 1), "\(type.name) n=\(n) i=\(i)")
+                }
+            }
+        }
+    }
+
+    /// Several matrices sharing one quantization give what separate calls give.
+    func testGroupedMultiplyMatchesSeparate() throws {
+        let pool = ThreadPool(threads: 2)
+        let (w1, m1) = Self.randomMatrix(.q4_1, rows: 40, cols: 256, seed: 1)
+        let (w2, m2) = Self.randomMatrix(.q8_0, rows: 21, cols: 256, seed: 2)
+        defer { m1.deallocate(); m2.deallocate() }
+        let n = 5
+        let x = Self.randomActivations(n * 256, seed: 3)
+        var y1 = [Float](repeating: 0, count: n * 40), y2 = [Float](repeating: 0, count: n * 21)
+        var s1 = y1, s2 = y2
+        x.withUnsafeBufferPointer { xb in
+            y1.withUnsafeMutableBufferPointer { p1 in
+                y2.withUnsafeMutableBufferPointer { p2 in
+                    MatMul.multiply([(w1, p1.baseAddress!), (w2, p2.baseAddress!)], xb.baseAddress!, nTokens: n, pool: pool)
+                }
+            }
+            s1.withUnsafeMutableBufferPointer { MatMul.multiply(w1, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool) }
+            s2.withUnsafeMutableBufferPointer { MatMul.multiply(w2, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool) }
+        }
+        XCTAssertEqual(y1, s1)
+        XCTAssertEqual(y2, s2)
+    }
+}
+
+/// Deterministic random numbers for test data.
+struct SplitMix {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+/// The logits kernel (quantized weights, float activations) against the reference.
+final class UnquantizedActivationTests: XCTestCase {
+    func testAgainstReference() throws {
+        let pool = ThreadPool(threads: 2)
+        for type in QuantizedMatMulTests.types {
+            let rows = 33, cols = 512
+            let (w, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: 11)
+            defer { mem.deallocate() }
+            for n in [1, 3, 6] {
+                let x = QuantizedMatMulTests.randomActivations(n * cols, seed: 4)
+                var ref = [Float](repeating: 0, count: n * rows), fast = ref
+                MatMul.reference(w, x, nTokens: n, &ref)
+                x.withUnsafeBufferPointer { xb in
+                    fast.withUnsafeMutableBufferPointer {
+                        MatMul.multiplyUnquantizedActivations(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool)
+                    }
+                }
+                let scale = ref.map { abs($0) }.max() ?? 1
+                for i in ref.indices { XCTAssertEqual(fast[i], ref[i], accuracy: 1e-5 * max(scale, 1) * 10, "\(type.name) n=\(n) i=\(i)") }
+            }
+        }
+    }
+}
