@@ -23,7 +23,7 @@ fi
 if [ "${1:-}" = "--test" ]; then
   python3 - <<'PY' || python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/requirements-test.txt"
 import importlib.util, sys
-mods = ["openai", "numpy", "gguf", "pytest", "prometheus_client", "yaml"]
+mods = ["openai", "numpy", "gguf", "pytest", "prometheus_client", "yaml", "kubernetes_validate"]
 sys.exit(0 if all(importlib.util.find_spec(m) for m in mods) else 1)
 PY
 fi

