@@ -10,6 +10,9 @@ swift build --product jeton
 .build/debug/jeton pull default >/dev/null
 swift test 2>&1 | tee .build/test.log
 
+# The jeton commands as users run them.
+python3 -m pytest -q Tests/cli
+
 # The API as users drive it: the official openai client and curl against `jeton serve`.
 python3 -m pytest -q Tests/api
 
