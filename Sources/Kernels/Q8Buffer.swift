@@ -42,7 +42,8 @@ struct Q8Buffer {
                 let v2 = xr.loadUnaligned(fromByteOffset: o + 64, as: SIMD8<Float>.self)
                 let v3 = xr.loadUnaligned(fromByteOffset: o + 96, as: SIMD8<Float>.self)
                 let m = vmax(vmax(abs(v0), abs(v1)), vmax(abs(v2), abs(v3)))
-                let amax = m.max()
+                let m4 = vmax4(m.lowHalf, m.highHalf), m2 = vmax2(m4.lowHalf, m4.highHalf)
+                let amax = Swift.max(m2[0], m2[1])  // (SIMD.max() is not specialized here: slow)
                 let scale = amax / 127
                 let inv = SIMD8<Float>(repeating: amax > 0 ? 127 / amax : 0)
                 let out = UnsafeMutableRawPointer(qs + t * cols + b * 32)
@@ -59,6 +60,9 @@ struct Q8Buffer {
     }
 
     @inline(__always) private func vmax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .> a) }
+
+    @inline(__always) private func vmax4(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { a.replacing(with: b, where: b .> a) }
+    @inline(__always) private func vmax2(_ a: SIMD2<Float>, _ b: SIMD2<Float>) -> SIMD2<Float> { a.replacing(with: b, where: b .> a) }
 
     @inline(__always) private func abs(_ v: SIMD8<Float>) -> SIMD8<Float> {
         unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: SIMD8<Float>.self)

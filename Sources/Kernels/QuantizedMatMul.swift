@@ -46,7 +46,7 @@ enum QuantizedMatMul {
 
         let useAVX2 = backend == .avx2
         pool.parallelFor(total) { range in
-            let floats = 2 * tileRows * nb
+            let floats = 2 * tileRows * nb + 8 * nb  // AVX2MatMul.scratchFloats, portable needs less
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: floats)
             let wq = UnsafeMutablePointer<Int16>.allocate(capacity: useAVX2 ? 1 : cols)  // [cols] decoded row
             defer { scratch.deallocate(); wq.deallocate() }

@@ -17,7 +17,7 @@ public enum AVX2Attention {
         // Blocks outer, the group's query heads inner: each block of keys and values is
         // brought into L1 once for all heads that share it (GQA).
         withUnsafeTemporaryAllocation(of: Float.self, capacity: scCap + 2 * group) { buf in
-            let sc = buf.baseAddress!        // [blockSize] scores of one block for one head
+            guard let sc = buf.baseAddress else { return }  // [blockSize] scores of one block for one head
             let ms = sc + scCap, ls = ms + group  // [group] running max and denominator per head
             for kvh in 0..<nKVHead {
                 for g in 0..<group {

@@ -18,11 +18,17 @@ protocol AVX2Block {
     static func scale16(_ row: UnsafeRawPointer, _ b: Int) -> __m256i
     /// Q6_K only: the int8 scales of elements 0..15 and 16..31 of block b.
     static func subScales(_ row: UnsafeRawPointer, _ b: Int) -> (Float, Float)
+    /// Whether block b's scale and min can be read on their own (32-element formats):
+    /// generation then decodes them inside the dot loop instead of in a separate pass.
+    static var perBlockScales: Bool { get }
+    static func blockScale(_ row: UnsafeRawPointer, _ b: Int) -> (Float, Float)
 }
 
 extension AVX2Block {
     @inline(__always) static func scale16(_ row: UnsafeRawPointer, _ b: Int) -> __m256i { _mm256_setzero_si256() }
     @inline(__always) static func subScales(_ row: UnsafeRawPointer, _ b: Int) -> (Float, Float) { (1, 1) }
+    static var perBlockScales: Bool { false }
+    @inline(__always) static func blockScale(_ row: UnsafeRawPointer, _ b: Int) -> (Float, Float) { (0, 0) }
 }
 
 @inline(__always) func half(_ p: UnsafeRawPointer, _ off: Int) -> Float {
@@ -53,6 +59,8 @@ struct Q4_0Block: AVX2Block {
         for b in 0..<nb { let d = half(row, b * 18); dR[b] = d; mR[b] = -8 * d }
     }
     @inline(__always) static func quants(_ row: UnsafeRawPointer, _ b: Int) -> __m256i { nibbles16(row + b * 18 + 2) }
+    static var perBlockScales: Bool { true }
+    @inline(__always) static func blockScale(_ row: UnsafeRawPointer, _ b: Int) -> (Float, Float) { let d = half(row, b * 18); return (d, -8 * d) }
 }
 
 // [32]: f16 d, f16 m, 16 nibble bytes; w = d·n + m.
@@ -62,6 +70,8 @@ struct Q4_1Block: AVX2Block {
         for b in 0..<nb { dR[b] = half(row, b * 20); mR[b] = half(row, b * 20 + 2) }
     }
     @inline(__always) static func quants(_ row: UnsafeRawPointer, _ b: Int) -> __m256i { nibbles16(row + b * 20 + 4) }
+    static var perBlockScales: Bool { true }
+    @inline(__always) static func blockScale(_ row: UnsafeRawPointer, _ b: Int) -> (Float, Float) { (half(row, b * 20), half(row, b * 20 + 2)) }
 }
 
 // [32]: f16 d, u32 fifth bits, 16 nibble bytes; w = d·(n | h<<4 - 16).
@@ -75,6 +85,8 @@ struct Q5_0Block: AVX2Block {
         let hi = _mm256_and_si256(bytesFromBits32(p.loadUnaligned(fromByteOffset: 2, as: UInt32.self)), _mm256_set1_epi8(0x10))
         return _mm256_or_si256(nibbles16(p + 6), hi)
     }
+    static var perBlockScales: Bool { true }
+    @inline(__always) static func blockScale(_ row: UnsafeRawPointer, _ b: Int) -> (Float, Float) { let d = half(row, b * 22); return (d, -16 * d) }
 }
 
 // [32]: f16 d, 32 int8; w = d·q.
@@ -84,6 +96,8 @@ struct Q8_0Block: AVX2Block {
         for b in 0..<nb { dR[b] = half(row, b * 34) }
     }
     @inline(__always) static func quants(_ row: UnsafeRawPointer, _ b: Int) -> __m256i { load256(row + b * 34 + 2) }
+    static var perBlockScales: Bool { true }
+    @inline(__always) static func blockScale(_ row: UnsafeRawPointer, _ b: Int) -> (Float, Float) { (half(row, b * 34), 0) }
 }
 
 // [256]: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 nibble bytes. Sub-block j

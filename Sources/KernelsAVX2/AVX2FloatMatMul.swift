@@ -44,8 +44,9 @@ public enum AVX2FloatMatMul {
                     let blo = B.kind == .q6 ? _mm256_mul_ps(lo, _mm256_set1_ps(-32)) : _mm256_set1_ps(bias)
                     let bhi = B.kind == .q6 ? _mm256_mul_ps(hi, _mm256_set1_ps(-32)) : _mm256_set1_ps(bias)
                     withUnsafeBytes(of: &q) { qb in
+                        guard let qbase = qb.baseAddress else { return }
                         for g in 0..<4 {
-                            let bytes = _mm_loadl_epi64(UnsafeRawPointer(qb.baseAddress! + 8 * g).assumingMemoryBound(to: __m128i.self))
+                            let bytes = _mm_loadl_epi64((qbase + 8 * g).assumingMemoryBound(to: __m128i.self))
                             let i32 = B.kind == .signed ? _mm256_cvtepi8_epi32(bytes) : _mm256_cvtepu8_epi32(bytes)
                             let wf = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), g < 2 ? lo : hi, g < 2 ? blo : bhi)
                             let o = 32 * b + 8 * g
@@ -74,34 +75,38 @@ public enum AVX2FloatMatMul {
 /// matmul of the default model (tied Q8_0 embedding) goes here.
 public enum AVX2Q8x16MatMul {
     /// a16: [nTokens, nb·32] int16, ad: [nTokens, nb] scales. y[t·ldy + r] for r in r0..<r1.
+    /// Tokens go two at a time so each weight block is sign-extended once per pair;
+    /// per token the operations and their order are the same either way (batch invariance).
     public static func rows(w: UnsafeRawPointer, rowBytes: Int, r0: Int, r1: Int, a16: UnsafePointer<Int16>,
                             ad: UnsafePointer<Float>, nb: Int, nTokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {
         for r in r0..<r1 {
             let row = w + r * rowBytes
-            for t in 0..<nTokens {
+            var t = 0
+            while t < nTokens {
+                let two = t + 1 < nTokens
                 let a = UnsafeRawPointer(a16 + t * nb * 32), d = ad + t * nb
-                var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps()
+                let aB = two ? a + nb * 64 : a, dB = two ? d + nb : d
+                var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps(), e0 = _mm256_setzero_ps(), e1 = _mm256_setzero_ps()
                 var b = 0
-                while b + 2 <= nb {  // two blocks per step: independent FMA chains
+                while b < nb {  // blocks alternate between two accumulators: independent FMA chains
                     let p = row + b * 34
-                    let s0 = _mm256_add_epi32(
-                        _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(p + 2)), load256(a + 64 * b)),
-                        _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(p + 18)), load256(a + 64 * b + 32)))
-                    let s1 = _mm256_add_epi32(
-                        _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(p + 36)), load256(a + 64 * b + 64)),
-                        _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(p + 52)), load256(a + 64 * b + 96)))
-                    c0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_set1_ps(half(p, 0) * d[b]), c0)
-                    c1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_set1_ps(half(p, 34) * d[b + 1]), c1)
-                    b += 2
-                }
-                if b < nb {
-                    let p = row + b * 34
-                    let s0 = _mm256_add_epi32(
-                        _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(p + 2)), load256(a + 64 * b)),
-                        _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(p + 18)), load256(a + 64 * b + 32)))
-                    c0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_set1_ps(half(p, 0) * d[b]), c0)
+                    let wlo = _mm256_cvtepi8_epi16(load128(p + 2)), whi = _mm256_cvtepi8_epi16(load128(p + 18))
+                    let dw = half(p, 0)
+                    let o = 64 * b
+                    let s = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(wlo, load256(a + o)), _mm256_madd_epi16(whi, load256(a + o + 32))))
+                    let sB = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(wlo, load256(aB + o)), _mm256_madd_epi16(whi, load256(aB + o + 32))))
+                    if b & 1 == 0 {
+                        c0 = _mm256_fmadd_ps(s, _mm256_set1_ps(dw * d[b]), c0)
+                        e0 = _mm256_fmadd_ps(sB, _mm256_set1_ps(dw * dB[b]), e0)
+                    } else {
+                        c1 = _mm256_fmadd_ps(s, _mm256_set1_ps(dw * d[b]), c1)
+                        e1 = _mm256_fmadd_ps(sB, _mm256_set1_ps(dw * dB[b]), e1)
+                    }
+                    b += 1
                 }
                 y[t * ldy + r] = _mm256_add_ps(c0, c1).sum()
+                if two { y[(t + 1) * ldy + r] = _mm256_add_ps(e0, e1).sum() }
+                t += two ? 2 : 1
             }
         }
     }

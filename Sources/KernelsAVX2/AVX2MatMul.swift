@@ -16,7 +16,7 @@ public enum AVX2MatMul {
     }
 
     /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 and every token of `act`.
-    /// `scratch` holds ≥ 2 · (r1 - r0) · act.blocks floats. Returns false for an unsupported type.
+    /// `scratch` holds ≥ scratchFloats(rows: r1 - r0, blocks: act.blocks) floats. Returns false for an unsupported type.
     @discardableResult
     public static func rows(typeID: UInt32, w: UnsafeRawPointer, rowBytes: Int, r0: Int, r1: Int,
                             act: Q8ActivationsView, y: UnsafeMutablePointer<Float>, ldy: Int,
@@ -33,17 +33,31 @@ public enum AVX2MatMul {
         return true
     }
 
+    public static func scratchFloats(rows: Int, blocks: Int) -> Int { 2 * rows * blocks + 8 * blocks }
+
     static func tile<B: AVX2Block>(_: B.Type, _ w: UnsafeRawPointer, _ rowBytes: Int, _ r0: Int, _ r1: Int,
                                    _ act: Q8ActivationsView, _ y: UnsafeMutablePointer<Float>, _ ldy: Int,
                                    _ scratch: UnsafeMutablePointer<Float>) {
         let nb = act.blocks, n = act.nTokens, count = r1 - r0
         let dR = scratch                 // [count, nb] weight block scales
         let mR = scratch + count * nb    // [count, nb] weight block mins
+        let dq = mR + count * nb         // [nb, 4] scales of the 4 tokens of a group, interleaved
+        let prod = dq + 4 * nb           // [nb, 4] weight scale × token scale, for one row
+        if n < 4 && B.perBlockScales {
+            // Generation: one pass over each row, scales decoded in the dot loop.
+            for t in 0..<n {
+                for i in 0..<count { micro1Fused(B.self, w + (r0 + i) * rowBytes, mR, act, t, y + t * ldy + r0 + i) }
+            }
+            return
+        }
         for i in 0..<count { B.scales(w + (r0 + i) * rowBytes, nb, dR + i * nb, mR + i * nb) }
         var t = 0
         while t + 4 <= n {
+            for b in 0..<nb {
+                for k in 0..<4 { dq[4 * b + k] = act.d[(t + k) * nb + b] }
+            }
             for i in 0..<count {
-                micro4(B.self, w + (r0 + i) * rowBytes, dR + i * nb, mR + i * nb, act, t, y + t * ldy + r0 + i, ldy)
+                micro4(B.self, w + (r0 + i) * rowBytes, dR + i * nb, mR + i * nb, dq, prod, act, t, y + t * ldy + r0 + i, ldy)
             }
             t += 4
         }
@@ -90,19 +104,21 @@ public enum AVX2MatMul {
     /// One weight row against tokens t..<t+4; y[k·ldy] for token t+k.
     @inline(__always)
     static func micro4<B: AVX2Block>(_: B.Type, _ row: UnsafeRawPointer, _ dR: UnsafePointer<Float>, _ mR: UnsafePointer<Float>,
+                                     _ dq: UnsafePointer<Float>, _ prod: UnsafeMutablePointer<Float>,
                                      _ act: Q8ActivationsView, _ t: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
         let nb = act.blocks
         let a0 = UnsafeRawPointer(act.qs + t * nb * 32), a1 = a0 + nb * 32, a2 = a1 + nb * 32, a3 = a2 + nb * 32
-        let d0 = act.d + t * nb, d1 = d0 + nb, d2 = d1 + nb, d3 = d2 + nb
+        // Scale products first, in their own loop, so the main loop takes them with
+        // broadcast loads (load ports) instead of a multiply and a shuffle per pair.
+        for b in 0..<nb { _mm_storeu_ps(prod + 4 * b, _mm_mul_ps(_mm_set1_ps(dR[b]), _mm_loadu_ps(dq + 4 * b))) }
         var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps(), c2 = _mm256_setzero_ps(), c3 = _mm256_setzero_ps()
         for b in 0..<nb {
             let (q, qa, sc) = prep(B.self, row, b)
-            let dr = _mm256_set1_ps(dR[b])
-            let o = 32 * b
-            c0 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a0 + o), _mm256_mul_ps(dr, _mm256_set1_ps(d0[b])), c0)
-            c1 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a1 + o), _mm256_mul_ps(dr, _mm256_set1_ps(d1[b])), c1)
-            c2 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a2 + o), _mm256_mul_ps(dr, _mm256_set1_ps(d2[b])), c2)
-            c3 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a3 + o), _mm256_mul_ps(dr, _mm256_set1_ps(d3[b])), c3)
+            let o = 32 * b, p = prod + 4 * b
+            c0 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a0 + o), _mm256_broadcast_ss(p), c0)
+            c1 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a1 + o), _mm256_broadcast_ss(p + 1), c1)
+            c2 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a2 + o), _mm256_broadcast_ss(p + 2), c2)
+            c3 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a3 + o), _mm256_broadcast_ss(p + 3), c3)
         }
         let sums = hsum4(c0, c1, c2, c3)
         var r0 = sums[0], r1 = sums[1], r2 = sums[2], r3 = sums[3]
@@ -135,7 +151,10 @@ public enum AVX2MatMul {
             let (qB, qaB, scB) = prep(B.self, rowB, b)
             c1 = _mm256_fmadd_ps(block(B.self, qB, qaB, scB, a + 32 * b), _mm256_mul_ps(_mm256_set1_ps(dRB[b]), da), c1)
         }
-        var r0 = c0.sum(), r1 = c1.sum()
+        // The same reduction tree as micro4: a token's result must not depend on how
+        // many tokens share the call (greedy output must not change with batching).
+        let sums = hsum4(c0, c1, c0, c1)
+        var r0 = sums[0], r1 = sums[1]
         if B.kind == .unsignedWithMin {
             r0 += mdot(mR, act.s + t * nb, nb)
             r1 += mdot(mR + nb, act.s + t * nb, nb)
@@ -155,7 +174,7 @@ public enum AVX2MatMul {
             let (q, qa, sc) = prep(B.self, row, b)
             c0 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a + 32 * b), _mm256_set1_ps(dR[b] * d[b]), c0)
         }
-        var r = c0.sum()
+        var r = hsum4(c0, c0, c0, c0)[0]  // same tree as micro4
         if B.kind == .unsignedWithMin { r += mdot(mR, act.s + t * nb, nb) }
         y[0] = r
     }
@@ -165,6 +184,26 @@ public enum AVX2MatMul {
     static func hsum4(_ a: __m256, _ b: __m256, _ c: __m256, _ d: __m256) -> SIMD4<Float> {
         let u = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d))  // [a b c d | a b c d] partial
         return _mm_add_ps(_mm256_castps256_ps128(u), _mm256_castps256_ps128(_mm256_permutevar8x32_ps(u, _mm256_setr_epi32(4, 5, 6, 7, 0, 1, 2, 3))))
+    }
+
+    /// micro1 with the block scales read inside the loop (mins kept in `mbuf` [nb] for
+    /// the same mdot as the other kernels: results stay bit-identical to micro4's).
+    @inline(__always)
+    static func micro1Fused<B: AVX2Block>(_: B.Type, _ row: UnsafeRawPointer, _ mbuf: UnsafeMutablePointer<Float>,
+                                          _ act: Q8ActivationsView, _ t: Int, _ y: UnsafeMutablePointer<Float>) {
+        let nb = act.blocks
+        let a = UnsafeRawPointer(act.qs + t * nb * 32)
+        let d = act.d + t * nb
+        var c0 = _mm256_setzero_ps()
+        for b in 0..<nb {
+            let (dw, mw) = B.blockScale(row, b)
+            mbuf[b] = mw
+            let (q, qa, sc) = prep(B.self, row, b)
+            c0 = _mm256_fmadd_ps(block(B.self, q, qa, sc, a + 32 * b), _mm256_set1_ps(dw * d[b]), c0)
+        }
+        var r = hsum4(c0, c0, c0, c0)[0]
+        if B.kind == .unsignedWithMin { r += mdot(mbuf, act.s + t * nb, nb) }
+        y[0] = r
     }
 
     /// Σ m[i]·s[i]: the per-block mins against the activation block sums.

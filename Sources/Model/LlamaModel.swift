@@ -123,8 +123,9 @@ public final class LlamaModel: @unchecked Sendable {
         }
         var logits = [Float](repeating: 0, count: rows.count * c.vocabSize)  // [rows, vocab]
         logits.withUnsafeMutableBufferPointer { out in
+            guard let op = out.baseAddress else { return }
             // Float activations here: 8-bit ones would cost ~1% perplexity on the logits alone.
-            MatMul.multiplyUnquantizedActivations(weights.output, h.p, nTokens: rows.count, out.baseAddress!, pool: pool)
+            MatMul.multiplyUnquantizedActivations(weights.output, h.p, nTokens: rows.count, op, pool: pool)
         }
         return logits
     }

@@ -104,6 +104,38 @@ final class QuantizedMatMulTests: XCTestCase {
         }
     }
 
+    /// A token's outputs are bit-identical whether it is multiplied alone or with others
+    /// (the engine's greedy output must not change with batching).
+    func testBatchInvariance() throws {
+        let pool = ThreadPool(threads: 2)
+        let rows = 35, cols = 512, n = 7
+        for backend in MatMul.Backend.allCases where backend != .avx2 || CPUFeatures.hasAVX2 {
+            for type in Self.types {
+                let (w, mem) = Self.randomMatrix(type, rows: rows, cols: cols, seed: 21)
+                defer { mem.deallocate() }
+                let x = Self.randomActivations(n * cols, seed: 8)
+                var all = [Float](repeating: 0, count: n * rows), allU = all
+                x.withUnsafeBufferPointer { xb in
+                    all.withUnsafeMutableBufferPointer { MatMul.multiply(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend) }
+                    allU.withUnsafeMutableBufferPointer {
+                        MatMul.multiplyUnquantizedActivations(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend)
+                    }
+                }
+                for t in 0..<n {
+                    var one = [Float](repeating: 0, count: rows), oneU = one
+                    x.withUnsafeBufferPointer { xb in
+                        one.withUnsafeMutableBufferPointer { MatMul.multiply(w, xb.baseAddress! + t * cols, nTokens: 1, $0.baseAddress!, pool: pool, backend: backend) }
+                        oneU.withUnsafeMutableBufferPointer {
+                            MatMul.multiplyUnquantizedActivations(w, xb.baseAddress! + t * cols, nTokens: 1, $0.baseAddress!, pool: pool, backend: backend)
+                        }
+                    }
+                    XCTAssertEqual(one, Array(all[(t * rows)..<((t + 1) * rows)]), "\(type.name) \(backend) token \(t)")
+                    XCTAssertEqual(oneU, Array(allU[(t * rows)..<((t + 1) * rows)]), "unquantized \(type.name) \(backend) token \(t)")
+                }
+            }
+        }
+    }
+
     /// Several matrices sharing one quantization give what separate calls give.
     func testGroupedMultiplyMatchesSeparate() throws {
         let pool = ThreadPool(threads: 2)

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Jeton against llama.cpp on the same model, same thread count, one after the other
+# (never concurrently: on 2 cores a second job ruins both numbers).
+#
+#   LLAMA_CPP_BIN=/path/to/llama.cpp/build/bin benchmarks/kernels/run.sh [model.gguf]
+#
+# llama.cpp is built outside the repo (never committed), e.g. from the PyPI sdist:
+#   pip download --no-deps --no-binary llama-cpp-python llama-cpp-python -d /tmp/lcp
+#   tar xzf /tmp/lcp/llama_cpp_python-*.tar.gz -C /tmp/lcp && cd /tmp/lcp/llama_cpp_python-*/vendor/llama.cpp
+#   cmake -B build -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DCMAKE_BUILD_TYPE=Release
+#   cmake --build build -j2 --target llama-bench llama-batched-bench
+# PARALLEL=1 also runs the 32-sequence batched comparison (llama-batched-bench).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+MODEL=${1:-${MODEL:-$HOME/.cache/jeton/models/SmolLM2-135M-Instruct.Q4_1.gguf}}
+LLAMA_CPP_BIN=${LLAMA_CPP_BIN:-$(ls -d /tmp/lcp/llama_cpp_python-*/vendor/llama.cpp/build/bin 2>/dev/null | head -1)}
+THREADS=${THREADS:-2}
+JETON=${JETON:-.build-perf/release/jeton}
+[ -x "$JETON" ] || swift build -c release --scratch-path .build-perf --product jeton >&2
+[ -x "$LLAMA_CPP_BIN/llama-bench" ] || { echo "llama-bench not found; set LLAMA_CPP_BIN" >&2; exit 1; }
+
+# The machine is shared: alternate short runs of each engine ROUNDS times and compare
+# the best of each (interference only ever slows a run down), printing every round.
+ROUNDS=${ROUNDS:-3}
+best() { sort -g | tail -1; }
+lpps=(); ltgs=(); jpps=(); jtgs=()
+for round in $(seq "$ROUNDS"); do
+    echo "== round $round, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+    # llama-bench CSV: the avg_ts column of the pp and tg rows.
+    lcsv=$("$LLAMA_CPP_BIN/llama-bench" -m "$MODEL" -p 512 -n 128 -t "$THREADS" -r 2 -o csv 2>/dev/null)
+    lpp=$(echo "$lcsv" | python3 -c 'import csv,sys
+for r in csv.DictReader(sys.stdin):
+    if r["n_prompt"]!="0" and r["n_gen"]=="0": print(r["avg_ts"])')
+    ltg=$(echo "$lcsv" | python3 -c 'import csv,sys
+for r in csv.DictReader(sys.stdin):
+    if r["n_prompt"]=="0" and r["n_gen"]!="0": print(r["avg_ts"])')
+    jout=$("$JETON" bench --model "$MODEL" -p 512 -n 128 -t "$THREADS" -r 2 2>/dev/null)
+    jpp=$(echo "$jout" | awk '$1=="pp512"{print $2}')
+    jtg=$(echo "$jout" | awk '$1=="tg128"{print $2}')
+    echo "llama.cpp pp512 $lpp  tg128 $ltg"
+    echo "jeton     pp512 $jpp  tg128 $jtg"
+    lpps+=("$lpp"); ltgs+=("$ltg"); jpps+=("$jpp"); jtgs+=("$jtg")
+done
+lpp=$(printf '%s\n' "${lpps[@]}" | best); ltg=$(printf '%s\n' "${ltgs[@]}" | best)
+jpp=$(printf '%s\n' "${jpps[@]}" | best); jtg=$(printf '%s\n' "${jtgs[@]}" | best)
+echo "best of $ROUNDS: llama.cpp pp512 $lpp tg128 $ltg | jeton pp512 $jpp tg128 $jtg"
+python3 -c "print('ratio     pp512 %.2fx (goal 2x)   tg128 %.2fx (goal 1.25x)' % ($jpp/$lpp, $jtg/$ltg))"
+
+if [ "${PARALLEL:-0}" = 1 ]; then
+    echo "== load: $(cut -d' ' -f1-3 /proc/loadavg)"
+    # batched-bench table row: | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
+    brow=$("$LLAMA_CPP_BIN/llama-batched-bench" -m "$MODEL" -c 16384 -b 2048 -ub 512 -npp 128 -ntg 128 -npl 32 -t "$THREADS" 2>/dev/null \
+        | awk -F'|' 'NF>10 && $2 ~ /[0-9]/ {print}' | tail -1)
+    lspp=$(echo "$brow" | awk -F'|' '{gsub(/ /,"",$7); print $7}')
+    lstg=$(echo "$brow" | awk -F'|' '{gsub(/ /,"",$9); print $9}')
+    echo "llama.cpp pp128x32 $lspp"
+    echo "llama.cpp tg128x32 $lstg"
+    pout=$("$JETON" bench --model "$MODEL" -p 128 -n 128 --parallel 32 -t "$THREADS" -r 1 2>/dev/null)
+    jspp=$(echo "$pout" | awk '$1=="pp128x32"{print $2}')
+    jstg=$(echo "$pout" | awk '$1=="tg128x32"{print $2}')
+    echo "jeton     pp128x32 $jspp"
+    echo "jeton     tg128x32 $jstg"
+    python3 -c "print('ratio     pp128x32 %.2fx   tg128x32 %.2fx (goal 2.5x)' % ($jspp/$lspp, $jstg/$lstg))"
+fi
+echo "== load: $(cut -d' ' -f1-3 /proc/loadavg)"
