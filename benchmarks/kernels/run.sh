@@ -4,16 +4,13 @@
 #
 #   LLAMA_CPP_BIN=/path/to/llama.cpp/build/bin benchmarks/kernels/run.sh [model.gguf]
 #
-# llama.cpp is built outside the repo (never committed), e.g. from the PyPI sdist:
-#   pip download --no-deps --no-binary llama-cpp-python llama-cpp-python -d /tmp/lcp
-#   tar xzf /tmp/lcp/llama_cpp_python-*.tar.gz -C /tmp/lcp && cd /tmp/lcp/llama_cpp_python-*/vendor/llama.cpp
-#   cmake -B build -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DCMAKE_BUILD_TYPE=Release
-#   cmake --build build -j2 --target llama-bench llama-batched-bench
+# llama.cpp is built once outside the repo (never committed) by benchmarks/llama-cpp.sh,
+# from the PyPI source package llama-cpp-python, into ~/.cache/jeton/llama.cpp ($LLAMA_CPP_DIR).
 # PARALLEL=1 also runs the 32-sequence batched comparison (llama-batched-bench).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODEL=${1:-${MODEL:-$HOME/.cache/jeton/models/SmolLM2-135M-Instruct.Q4_1.gguf}}
-LLAMA_CPP_BIN=${LLAMA_CPP_BIN:-$(ls -d /tmp/lcp/llama_cpp_python-*/vendor/llama.cpp/build/bin 2>/dev/null | head -1)}
+LLAMA_CPP_BIN=${LLAMA_CPP_BIN:-$(benchmarks/llama-cpp.sh llama-bench llama-batched-bench)}
 THREADS=${THREADS:-2}
 JETON=${JETON:-.build-perf/release/jeton}
 [ -x "$JETON" ] || swift build -c release --scratch-path .build-perf --product jeton >&2
