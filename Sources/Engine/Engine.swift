@@ -172,6 +172,9 @@ public final class Engine: @unchecked Sendable {
         lock.lock()
         ids.remove(s.id)
         lock.unlock()
+        // Publish before telling the caller, so a client that reads the stats right
+        // after its response sees its own request gone and its step counted.
+        publish()
         s.sink(.finished(reason, promptTokens: s.promptCount, completionTokens: s.generated, cachedTokens: s.cachedTokens))
     }
 }
