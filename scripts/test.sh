@@ -23,7 +23,7 @@ python3 -m pytest -q Tests/ops
 python3 -m pytest -q Tests/deploy
 
 # Fuzz each parser for a bounded time (seconds per target).
-FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 for f in fuzz/*/run.sh; do
   [ -f "$f" ] || continue
   echo "fuzz: $f for ${FUZZ_SECONDS}s"
