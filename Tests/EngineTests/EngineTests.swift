@@ -147,10 +147,10 @@ final class EngineLifecycleTests: XCTestCase {
     func testAbortAtEveryStageFreesBlocks() {
         // Batch budget 8 makes a 40-token prompt take five steps of prefill.
         let engine = Engine(model: FakeModel(), endOfGeneration: [],
-                            configuration: .init(maxBatchTokens: 8, maxSequences: 1, cacheTokens: 256, blockSize: 8))
+                            configuration: .init(maxBatchTokens: 8, maxSequences: 1, cacheTokens: 4096, blockSize: 8))
         engine.start()
         let running = Collector(), waiting = Collector(), prefilling = Collector()
-        XCTAssertNoThrow(try engine.submit(GenerationRequest(id: "run", promptTokens: prompt(1, 4), maxTokens: 100_000 / 1000), sink: running.sink))
+        XCTAssertNoThrow(try engine.submit(GenerationRequest(id: "run", promptTokens: prompt(1, 4), maxTokens: 4000), sink: running.sink))
         XCTAssertNoThrow(try engine.submit(GenerationRequest(id: "wait", promptTokens: prompt(2, 40), maxTokens: 50), sink: waiting.sink))
         // "wait" cannot start while "run" holds the only sequence slot.
         engine.abort("wait")
@@ -158,7 +158,8 @@ final class EngineLifecycleTests: XCTestCase {
         XCTAssertTrue(waiting.tokens.isEmpty)
         engine.abort("run")
         XCTAssertEqual(running.wait(), .aborted)
-        XCTAssertNoThrow(try engine.submit(GenerationRequest(id: "pre", promptTokens: prompt(3, 200), maxTokens: 5), sink: prefilling.sink))
+        // Long enough that the abort always lands first, whatever the scheduler does meanwhile.
+        XCTAssertNoThrow(try engine.submit(GenerationRequest(id: "pre", promptTokens: prompt(3, 200), maxTokens: 3000), sink: prefilling.sink))
         engine.abort("pre")
         XCTAssertEqual(prefilling.wait(), .aborted)
         XCTAssertEqual(engine.idleSnapshot().usedBlocks, 0)
