@@ -7,6 +7,11 @@ let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
 // AVX2 kernels: only called after a cpuid check (Kernels/CPUFeatures.swift).
 let avx2Flags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c",
                                                 "-target-cpu", "haswell"])]
+// AVX-512 VNNI kernels: only called after a cpuid check (Kernels/CPUFeatures.swift); -target-cpu lets the
+// intrinsics inline (as haswell does for AVX2).
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-Xcc", "-mavx512f", "-Xcc", "-mavx512bw", "-Xcc", "-mavx512vl",
+                                                  "-Xcc", "-mavx512vnni", "-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c",
+                                                  "-target-cpu", "znver4"])]
 
 let package = Package(
     name: "Jeton",
@@ -29,7 +34,9 @@ let package = Package(
         .target(name: "GGUF"),
         // AVX2 kernels, compiled for AVX2/FMA and called only after a CPU check (Kernels/CPUFeatures).
         .target(name: "KernelsAVX2", swiftSettings: avx2Flags),
-        .target(name: "Kernels", dependencies: ["GGUF", "KernelsAVX2"], swiftSettings: kernelFlags),
+        // AVX-512 VNNI kernels for the batched int8 matmul (Q8ActivationsView comes from KernelsAVX2).
+        .target(name: "KernelsAVX512", dependencies: ["KernelsAVX2"], swiftSettings: avx512Flags),
+        .target(name: "Kernels", dependencies: ["GGUF", "KernelsAVX2", "KernelsAVX512"], swiftSettings: kernelFlags),
         .target(name: "Tokenizer", dependencies: ["GGUF"]),
         .target(name: "Model", dependencies: ["GGUF", "Kernels", "Tokenizer"], swiftSettings: kernelFlags),
         .target(name: "Engine", dependencies: ["Model", "Kernels"]),
@@ -51,7 +58,7 @@ let package = Package(
         .executableTarget(name: "http-bench-server", dependencies: ["HTTP"], path: "benchmarks/http/BenchServer"),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Kernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "KernelTests", dependencies: ["Kernels", "GGUF", "KernelsAVX2"]),
+        .testTarget(name: "KernelTests", dependencies: ["Kernels", "GGUF", "KernelsAVX2", "KernelsAVX512"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "GGUF", "Kernels", "Tokenizer"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Kernels"]),
         .testTarget(name: "JinjaTests", dependencies: ["Jinja"], resources: [.copy("Fixtures")]),

@@ -16,13 +16,15 @@ public enum MatMul {
         case float      // dequantize to float, float dots: closest to the float64 reference
         case portable   // int8 activations, plain Swift SIMD integer dots
         case avx2       // int8 activations, AVX2 vpmaddubsw kernels
+        case avx512     // int8 activations, AVX-512 VNNI vpdpbusd kernels (AVX2 for the formats they lack)
     }
 
-    /// JETON_KERNELS=float|portable|avx2 chooses; otherwise AVX2 where the CPU has it.
-    /// Asking for avx2 on a CPU without it gives the portable path.
+    /// JETON_KERNELS=float|portable|avx2|avx512 chooses; otherwise the best the CPU has.
+    /// Asking for a path the CPU lacks gives the next one down (avx512 → avx2 → portable).
     public static let defaultBackend: Backend = {
         let env = getenv("JETON_KERNELS").map { String(cString: $0) } ?? ""
-        let wanted = Backend(rawValue: env.lowercased()) ?? .avx2
+        var wanted = Backend(rawValue: env.lowercased()) ?? .avx512
+        if wanted == .avx512 && !CPUFeatures.hasAVX512VNNI { wanted = .avx2 }
         return wanted == .avx2 && !CPUFeatures.hasAVX2 ? .portable : wanted
     }()
 
@@ -59,7 +61,7 @@ public enum MatMul {
                                                       _ y: UnsafeMutablePointer<Float>, pool: ThreadPool,
                                                       backend: Backend = defaultBackend) {
         #if arch(x86_64)
-        if backend == .avx2, CPUFeatures.hasAVX2, w.type == .q8_0, w.cols % 32 == 0 {
+        if backend == .avx2 || backend == .avx512, CPUFeatures.hasAVX2, w.type == .q8_0, w.cols % 32 == 0 {
             // int16 activations: as exact as floats here, and an integer multiply-add.
             let nb = w.cols / 32
             let a16 = UnsafeMutablePointer<Int16>.allocate(capacity: nTokens * w.cols)  // [nTokens, cols]
@@ -81,7 +83,7 @@ public enum MatMul {
             }
             return
         }
-        if backend == .avx2, CPUFeatures.hasAVX2, w.cols % 256 == 0 || w.type.blockSize == 32,
+        if backend == .avx2 || backend == .avx512, CPUFeatures.hasAVX2, w.cols % 256 == 0 || w.type.blockSize == 32,
            w.cols % 32 == 0, AVX2MatMul.supports(typeID: w.type.rawValue) {
             let tiles = (w.rows + tileRows - 1) / tileRows
             pool.parallelFor(tiles) { range in

@@ -1,9 +1,14 @@
 import GGUF
 import KernelsAVX2
+#if arch(x86_64)
+import KernelsAVX512
+#endif
 
 /// Matmul with activations quantized per block of 32 to int8 (as llama.cpp's
 /// vec_dot_q4_1_q8_1 / q8_0_q8_0): x is quantized once per call, then threads take
-/// tiles of 16 weight rows and multiply each tile against all tokens.
+/// tiles of 16 weight rows and multiply each tile against all tokens. The avx512
+/// backend takes Q4_0/Q4_1/Q8_0 tiles through the VNNI kernels and other formats
+/// through the AVX2 ones (each kernel is batch-invariant on its own matrices).
 enum QuantizedMatMul {
     static let tileRows = 16
 
@@ -18,6 +23,13 @@ enum QuantizedMatMul {
             #else
             return false
             #endif
+        case .avx512:
+            #if arch(x86_64)
+            return CPUFeatures.hasAVX512VNNI
+                && (VNNIMatMul.supports(typeID: w.type.rawValue) || AVX2MatMul.supports(typeID: w.type.rawValue))
+            #else
+            return false
+            #endif
         }
     }
 
@@ -28,13 +40,22 @@ enum QuantizedMatMul {
         guard let cols = outputs.first?.0.cols, nTokens > 0 else { return }
         let nb = cols / 32
         let act = Q8Buffer(nTokens: nTokens, blocks: nb)
-        defer { act.free() }
-        if nTokens >= 8 {
-            pool.parallelFor(nTokens) { act.quantize(x, tokens: $0) }
-        } else {
-            act.quantize(x, tokens: 0..<nTokens)
-        }
+        let useVNNI = backend == .avx512
+        // [nTokens, nb] Σq per activation block, for the VNNI formats with an offset.
+        let asum = UnsafeMutablePointer<Int32>.allocate(capacity: useVNNI ? nTokens * nb : 1)
+        defer { act.free(); asum.deallocate() }
         let view = act.view
+        let quantize = { (tokens: Range<Int>) in
+            act.quantize(x, tokens: tokens)
+            #if arch(x86_64)
+            if useVNNI { VNNIMatMul.blockSums(view, tokens: tokens, asum) }
+            #endif
+        }
+        if nTokens >= 8 {
+            pool.parallelFor(nTokens) { quantize($0) }
+        } else {
+            quantize(0..<nTokens)
+        }
 
         // Tiles of all matrices in one index space: [matrix, tile].
         var firstTile = [Int](), total = 0
@@ -44,11 +65,17 @@ enum QuantizedMatMul {
         }
         firstTile.append(total)
 
-        let useAVX2 = backend == .avx2
+        let useAVX2 = backend == .avx2 || backend == .avx512
         pool.parallelFor(total) { range in
             let floats = 2 * tileRows * nb + 8 * nb  // AVX2MatMul.scratchFloats, portable needs less
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: floats)
             let wq = UnsafeMutablePointer<Int16>.allocate(capacity: useAVX2 ? 1 : cols)  // [cols] decoded row
+            #if arch(x86_64)
+            // [VNNIMatMul.scratchBytes]: one tile's repacked weights and scales.
+            let vscratch = UnsafeMutableRawPointer.allocate(byteCount: useVNNI ? VNNIMatMul.scratchBytes(blocks: nb) : 1,
+                                                            alignment: 64)
+            defer { vscratch.deallocate() }
+            #endif
             defer { scratch.deallocate(); wq.deallocate() }
             var m = 0
             for tile in range {
@@ -56,6 +83,11 @@ enum QuantizedMatMul {
                 let (w, y) = outputs[m]
                 let r0 = (tile - firstTile[m]) * tileRows, r1 = min(w.rows, r0 + tileRows)
                 #if arch(x86_64)
+                if useVNNI, VNNIMatMul.supports(typeID: w.type.rawValue) {
+                    VNNIMatMul.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
+                                    act: view, asum: asum, y: y, ldy: w.rows, scratch: vscratch)
+                    continue
+                }
                 if useAVX2 {
                     AVX2MatMul.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
                                     act: view, y: y, ldy: w.rows, scratch: scratch)

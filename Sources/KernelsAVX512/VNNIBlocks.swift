@@ -1,0 +1,122 @@
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+
+/// One ggml 32-element weight format as `vpdpbusd` wants it: unsigned bytes, 16 rows
+/// side by side. `pack` turns block b of 16 rows into 8 vectors, vector j holding
+/// elements 4j..<4j+4 of every row (lane r = row r), so one broadcast dword of
+/// activations multiplies all 16 rows at once and each lane sums one (row, token):
+/// no horizontal reduction, hence no dependence on where a row or token lands.
+protocol VNNIBlock {
+    /// Bytes per 32-element block.
+    static var blockBytes: Int { get }
+    /// Weight = d · (u - offset) + m for the unsigned byte u that `pack` produces: the
+    /// integer accumulator starts at -offset · Σa (exact), m (if any) is a float min.
+    static var offset: Int32 { get }
+    static var hasMin: Bool { get }
+    /// Scales and mins of block b of the 16 rows (lane r = row r).
+    static func scales(_ rows: UnsafePointer<UnsafeRawPointer>, _ b: Int) -> (__m512, __m512)
+    /// Block b of the 16 rows `rows[0..<16]` → `out[0..<8]`.
+    static func pack(_ rows: UnsafePointer<UnsafeRawPointer>, _ b: Int, _ out: UnsafeMutablePointer<__m512i>)
+}
+
+/// The dword at `off` of each of the 16 rows (lane r = row r): the first column of `transpose16x4`.
+@inline(__always) func column0(_ rows: UnsafePointer<UnsafeRawPointer>, _ off: Int) -> __m512i {
+    @inline(__always) func quad(_ k: Int) -> __m512i {
+        var z = _mm512_broadcast_i32x4(load128(rows[k] + off))
+        z = _mm512_mask_broadcast_i32x4(z, 0x00F0, load128(rows[k + 4] + off))
+        z = _mm512_mask_broadcast_i32x4(z, 0x0F00, load128(rows[k + 8] + off))
+        return _mm512_mask_broadcast_i32x4(z, 0xF000, load128(rows[k + 12] + off))
+    }
+    return _mm512_unpacklo_epi64(_mm512_unpacklo_epi32(quad(0), quad(1)), _mm512_unpacklo_epi32(quad(2), quad(3)))
+}
+
+/// The f16 in the low (or high) half of each int32 lane, as floats.
+@inline(__always) func halfsLow(_ v: __m512i) -> __m512 { _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)) }
+@inline(__always) func halfsHigh(_ v: __m512i) -> __m512 { _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16))) }
+
+@inline(__always) func load128(_ p: UnsafeRawPointer) -> __m128i { _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self)) }
+
+/// The 16 bytes at `off` of each of the 16 rows, as 4 vectors: vector j lane r = dword j of row r.
+/// Rows k, k+4, k+8, k+12 share a load vector, so after the in-lane 4×4 transpose
+/// lane 4l + m holds row 4l + m: rows come out in order, no cross-lane shuffle.
+@inline(__always) func transpose16x4(_ rows: UnsafePointer<UnsafeRawPointer>, _ off: Int) -> (__m512i, __m512i, __m512i, __m512i) {
+    @inline(__always) func quad(_ k: Int) -> __m512i {
+        var z = _mm512_broadcast_i32x4(load128(rows[k] + off))
+        z = _mm512_mask_broadcast_i32x4(z, 0x00F0, load128(rows[k + 4] + off))
+        z = _mm512_mask_broadcast_i32x4(z, 0x0F00, load128(rows[k + 8] + off))
+        return _mm512_mask_broadcast_i32x4(z, 0xF000, load128(rows[k + 12] + off))
+    }
+    let z0 = quad(0), z1 = quad(1), z2 = quad(2), z3 = quad(3)
+    let t0 = _mm512_unpacklo_epi32(z0, z1), t1 = _mm512_unpackhi_epi32(z0, z1)
+    let t2 = _mm512_unpacklo_epi32(z2, z3), t3 = _mm512_unpackhi_epi32(z2, z3)
+    return (_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
+            _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3))
+}
+
+/// 16 nibble bytes per row: byte i holds element i (low) and i + 16 (high), so the low
+/// nibbles of dword j are elements 4j..<4j+4 and the high ones 16+4j..<16+4j+4.
+@inline(__always) func packNibbles(_ rows: UnsafePointer<UnsafeRawPointer>, _ off: Int, _ out: UnsafeMutablePointer<__m512i>) {
+    let (w0, w1, w2, w3) = transpose16x4(rows, off)
+    let m = _mm512_set1_epi8(0x0F)
+    out[0] = _mm512_and_si512(w0, m)
+    out[1] = _mm512_and_si512(w1, m)
+    out[2] = _mm512_and_si512(w2, m)
+    out[3] = _mm512_and_si512(w3, m)
+    out[4] = _mm512_and_si512(_mm512_srli_epi32(w0, 4), m)
+    out[5] = _mm512_and_si512(_mm512_srli_epi32(w1, 4), m)
+    out[6] = _mm512_and_si512(_mm512_srli_epi32(w2, 4), m)
+    out[7] = _mm512_and_si512(_mm512_srli_epi32(w3, 4), m)
+}
+
+// [32]: f16 d, 16 nibble bytes; w = d·(n - 8).
+struct VNNIQ4_0: VNNIBlock {
+    static var blockBytes: Int { 18 }
+    static var offset: Int32 { 8 }
+    static var hasMin: Bool { false }
+    @inline(__always) static func scales(_ rows: UnsafePointer<UnsafeRawPointer>, _ b: Int) -> (__m512, __m512) {
+        let d = halfsLow(column0(rows, b * 18))
+        return (d, d)
+    }
+    @inline(__always) static func pack(_ rows: UnsafePointer<UnsafeRawPointer>, _ b: Int, _ out: UnsafeMutablePointer<__m512i>) {
+        packNibbles(rows, b * 18 + 2, out)
+    }
+}
+
+// [32]: f16 d, f16 m, 16 nibble bytes; w = d·n + m.
+struct VNNIQ4_1: VNNIBlock {
+    static var blockBytes: Int { 20 }
+    static var offset: Int32 { 0 }
+    static var hasMin: Bool { true }
+    @inline(__always) static func scales(_ rows: UnsafePointer<UnsafeRawPointer>, _ b: Int) -> (__m512, __m512) {
+        let dm = column0(rows, b * 20)
+        return (halfsLow(dm), halfsHigh(dm))
+    }
+    @inline(__always) static func pack(_ rows: UnsafePointer<UnsafeRawPointer>, _ b: Int, _ out: UnsafeMutablePointer<__m512i>) {
+        packNibbles(rows, b * 20 + 4, out)
+    }
+}
+
+// [32]: f16 d, 32 int8; w = d·q = d·(u - 128) with u = q + 128 = q ^ 0x80 as a byte.
+struct VNNIQ8_0: VNNIBlock {
+    static var blockBytes: Int { 34 }
+    static var offset: Int32 { 128 }
+    static var hasMin: Bool { false }
+    @inline(__always) static func scales(_ rows: UnsafePointer<UnsafeRawPointer>, _ b: Int) -> (__m512, __m512) {
+        let d = halfsLow(column0(rows, b * 34))
+        return (d, d)
+    }
+    @inline(__always) static func pack(_ rows: UnsafePointer<UnsafeRawPointer>, _ b: Int, _ out: UnsafeMutablePointer<__m512i>) {
+        let flip = _mm512_set1_epi8(-128)
+        let (w0, w1, w2, w3) = transpose16x4(rows, b * 34 + 2)
+        out[0] = _mm512_xor_si512(w0, flip)
+        out[1] = _mm512_xor_si512(w1, flip)
+        out[2] = _mm512_xor_si512(w2, flip)
+        out[3] = _mm512_xor_si512(w3, flip)
+        let (w4, w5, w6, w7) = transpose16x4(rows, b * 34 + 18)
+        out[4] = _mm512_xor_si512(w4, flip)
+        out[5] = _mm512_xor_si512(w5, flip)
+        out[6] = _mm512_xor_si512(w6, flip)
+        out[7] = _mm512_xor_si512(w7, flip)
+    }
+}
+#endif

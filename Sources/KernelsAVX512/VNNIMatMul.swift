@@ -1,0 +1,148 @@
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+import KernelsAVX2
+
+/// Integer matmul of quantized weight rows with Q8 activations on AVX-512 VNNI.
+/// A tile of 16 rows is repacked once per call (`VNNIBlock.pack`: 16 rows side by
+/// side in the 16 int32 lanes), then every group of 8 tokens runs over it: per block
+/// of 32, 8 `vpdpbusd` with broadcast activation dwords give the exact integer dot
+/// of all 16 rows with one token, then one convert and one FMA by weight scale ×
+/// activation scale. Each lane is one (row, token) with the same operations in the
+/// same order whatever the batch: results are batch-invariant by construction.
+public enum VNNIMatMul {
+    public static let tileRows = 16
+
+    /// ggml type ids this path multiplies: Q4_0, Q4_1, Q8_0.
+    public static func supports(typeID: UInt32) -> Bool {
+        switch typeID {
+        case 2, 3, 8: return true
+        default: return false
+        }
+    }
+
+    /// Bytes of 64-aligned scratch `rows` needs per thread for rows of `blocks` 32-blocks.
+    public static func scratchBytes(blocks: Int) -> Int { blocks * 512 + 2 * blocks * 64 + 16 * 8 + 16 * blocks * 34 }
+
+    /// Σq of each activation block: out[t·nb + b] for tokens `tokens` ([nTokens, nb]),
+    /// for the formats whose unsigned bytes carry an offset (Q4_0 −8, Q8_0 −128).
+    public static func blockSums(_ act: Q8ActivationsView, tokens: Range<Int>, _ out: UnsafeMutablePointer<Int32>) {
+        let nb = act.blocks
+        let ones = _mm256_set1_epi8(1)
+        for t in tokens {
+            for b in 0..<nb {
+                let a = _mm256_loadu_si256(UnsafeRawPointer(act.qs + (t * nb + b) * 32).assumingMemoryBound(to: __m256i.self))
+                // (the 256-bit vpdpbusd is a clang macro Swift cannot import)
+                let s = unsafeBitCast(_mm256_madd_epi16(_mm256_maddubs_epi16(ones, a), _mm256_set1_epi16(1)), to: SIMD8<Int32>.self)
+                out[t * nb + b] = s.wrappedSum()
+            }
+        }
+    }
+
+    /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (at most 16 rows) and every
+    /// token of `act`; `asum` from `blockSums`. Returns false for an unsupported type.
+    @discardableResult
+    public static func rows(typeID: UInt32, w: UnsafeRawPointer, rowBytes: Int, r0: Int, r1: Int,
+                            act: Q8ActivationsView, asum: UnsafePointer<Int32>, y: UnsafeMutablePointer<Float>, ldy: Int,
+                            scratch: UnsafeMutableRawPointer) -> Bool {
+        precondition(r1 - r0 <= tileRows && r1 > r0)
+        switch typeID {
+        case 2: tile(VNNIQ4_0.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch)
+        case 3: tile(VNNIQ4_1.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch)
+        case 8: tile(VNNIQ8_0.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch)
+        default: return false
+        }
+        return true
+    }
+
+    static func tile<B: VNNIBlock>(_: B.Type, _ w: UnsafeRawPointer, _ rowBytes: Int, _ r0: Int, _ r1: Int,
+                                   _ act: Q8ActivationsView, _ asum: UnsafePointer<Int32>, _ y: UnsafeMutablePointer<Float>,
+                                   _ ldy: Int, _ scratch: UnsafeMutableRawPointer) {
+        let nb = act.blocks, n = act.nTokens, count = r1 - r0
+        let packed = scratch.bindMemory(to: __m512i.self, capacity: nb * 8)         // [nb, 8 k-groups] × 16 rows × 4 bytes
+        let dsc = (scratch + nb * 512).bindMemory(to: Float.self, capacity: nb * 16)  // [nb, 16 rows] weight scales
+        let msc = dsc + nb * 16                                                      // [nb, 16 rows] weight mins
+        let rows = UnsafeMutableRawPointer(msc + nb * 16).bindMemory(to: UnsafeRawPointer.self, capacity: 16)  // [16]
+        let copy = UnsafeMutableRawPointer(rows + 16)  // [count, rowBytes]
+        // The tile's rows (contiguous in the matrix) are copied in one sequential pass first:
+        // reading 16 rows side by side block by block left generation 40% slower.
+        // Lanes past the last row repeat it; they are never stored.
+        copy.copyMemory(from: w + r0 * rowBytes, byteCount: count * rowBytes)
+        for i in 0..<16 { rows[i] = UnsafeRawPointer(copy + min(i, count - 1) * rowBytes) }
+        let mask = __mmask16(truncatingIfNeeded: (1 << count) - 1)
+        if n <= 8 {
+            // Generation: each block is decoded once anyway, so straight into registers.
+            group(B.self, true, rows, packed, dsc, msc, act, asum, 0, n, y + r0, ldy, mask)
+            return
+        }
+        for b in 0..<nb {
+            let (d, m) = B.scales(rows, b)
+            _mm512_storeu_ps(dsc + 16 * b, d)
+            _mm512_storeu_ps(msc + 16 * b, m)
+            B.pack(rows, b, packed + 8 * b)
+        }
+        var t = 0
+        while t + 8 <= n {
+            group(B.self, false, rows, packed, dsc, msc, act, asum, t, 8, y + t * ldy + r0, ldy, mask)
+            t += 8
+        }
+        if t < n { group(B.self, false, rows, packed, dsc, msc, act, asum, t, n - t, y + t * ldy + r0, ldy, mask) }
+    }
+
+    /// The 16 rows against tokens t0..<t0+nt (nt ≤ 8); y[k·ldy + lane] for token t0+k.
+    /// `fused`: decode each block from `rows` here (into `packed[0..<8]`) instead of
+    /// reading the whole repacked tile; the same values meet the same operations.
+    @inline(__always)
+    static func group<B: VNNIBlock>(_: B.Type, _ fused: Bool, _ rows: UnsafePointer<UnsafeRawPointer>, _ packed: UnsafeMutablePointer<__m512i>, _ dsc: UnsafePointer<Float>,
+                                    _ msc: UnsafePointer<Float>, _ act: Q8ActivationsView, _ asum: UnsafePointer<Int32>,
+                                    _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16) {
+        let nb = act.blocks
+        var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
+        // The mins' share Σ m·s in its own sums, added at the end (as the AVX2 kernels do).
+        var e0 = c0, e1 = c0, e2 = c0, e3 = c0, e4 = c0, e5 = c0, e6 = c0, e7 = c0
+        for b in 0..<nb {
+            let wp = fused ? packed : packed + 8 * b
+            let dw: __m512, mw: __m512
+            if fused {
+                (dw, mw) = B.scales(rows, b)
+                B.pack(rows, b, packed)
+            } else {
+                dw = _mm512_loadu_ps(dsc + 16 * b)
+                mw = B.hasMin ? _mm512_loadu_ps(msc + 16 * b) : dw
+            }
+            let w0 = wp[0], w1 = wp[1], w2 = wp[2], w3 = wp[3], w4 = wp[4], w5 = wp[5], w6 = wp[6], w7 = wp[7]
+            @inline(__always) func token(_ k: Int, _ c: inout __m512, _ e: inout __m512) {
+                let ab = (t0 + k) * nb + b
+                let a = UnsafeRawPointer(act.qs + ab * 32)
+                @inline(__always) func bc(_ j: Int) -> __m512i { _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
+                var i = B.offset == 0 ? _mm512_setzero_si512() : _mm512_set1_epi32(-B.offset &* asum[ab])
+                i = _mm512_dpbusd_epi32(i, w0, bc(0))
+                i = _mm512_dpbusd_epi32(i, w1, bc(1))
+                i = _mm512_dpbusd_epi32(i, w2, bc(2))
+                i = _mm512_dpbusd_epi32(i, w3, bc(3))
+                i = _mm512_dpbusd_epi32(i, w4, bc(4))
+                i = _mm512_dpbusd_epi32(i, w5, bc(5))
+                i = _mm512_dpbusd_epi32(i, w6, bc(6))
+                i = _mm512_dpbusd_epi32(i, w7, bc(7))
+                c = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(dw, _mm512_set1_ps(act.d[ab])), c)
+                if B.hasMin { e = _mm512_fmadd_ps(mw, _mm512_set1_ps(act.s[ab]), e) }
+            }
+            token(0, &c0, &e0)
+            if nt > 1 { token(1, &c1, &e1) }
+            if nt > 2 { token(2, &c2, &e2) }
+            if nt > 3 { token(3, &c3, &e3) }
+            if nt > 4 { token(4, &c4, &e4) }
+            if nt > 5 { token(5, &c5, &e5) }
+            if nt > 6 { token(6, &c6, &e6) }
+            if nt > 7 { token(7, &c7, &e7) }
+        }
+        _mm512_mask_storeu_ps(y, mask, B.hasMin ? _mm512_add_ps(c0, e0) : c0)
+        if nt > 1 { _mm512_mask_storeu_ps(y + ldy, mask, B.hasMin ? _mm512_add_ps(c1, e1) : c1) }
+        if nt > 2 { _mm512_mask_storeu_ps(y + 2 * ldy, mask, B.hasMin ? _mm512_add_ps(c2, e2) : c2) }
+        if nt > 3 { _mm512_mask_storeu_ps(y + 3 * ldy, mask, B.hasMin ? _mm512_add_ps(c3, e3) : c3) }
+        if nt > 4 { _mm512_mask_storeu_ps(y + 4 * ldy, mask, B.hasMin ? _mm512_add_ps(c4, e4) : c4) }
+        if nt > 5 { _mm512_mask_storeu_ps(y + 5 * ldy, mask, B.hasMin ? _mm512_add_ps(c5, e5) : c5) }
+        if nt > 6 { _mm512_mask_storeu_ps(y + 6 * ldy, mask, B.hasMin ? _mm512_add_ps(c6, e6) : c6) }
+        if nt > 7 { _mm512_mask_storeu_ps(y + 7 * ldy, mask, B.hasMin ? _mm512_add_ps(c7, e7) : c7) }
+    }
+}
+#endif
