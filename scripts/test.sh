@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 swift build --product jeton
 .build/debug/jeton pull default >/dev/null
+.build/debug/jeton pull gemma3-270m >/dev/null   # issue 9's reference model (about 250 MB, a few seconds)
 swift test 2>&1 | tee .build/test.log
 
 # The jeton commands as users run them.

@@ -15,6 +15,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Port to listen on (server.port).") var port: Int?
     @Option(help: "Name clients use in `model` (model.name).") var servedModelName: String?
     @Option(help: "Context length per request (model.context_length).") var contextLength: Int?
+    @Option(help: "Jinja chat template file overriding the model's (model.chat_template).") var chatTemplate: String?
     @Option(help: "KV cache size in tokens (engine.cache_tokens).") var cacheTokens: Int?
     @Option(help: "Tokens computed per step at most (engine.max_batch_tokens).") var maxBatchTokens: Int?
     @Option(help: "Sequences running at once at most (engine.max_sequences).") var maxSequences: Int?
@@ -38,7 +39,7 @@ struct ServeCommand: ParsableCommand {
             ("engine.max_batch_tokens", maxBatchTokens.map(String.init)), ("engine.max_sequences", maxSequences.map(String.init)),
             ("engine.max_waiting", maxWaiting.map(String.init)), ("tls.cert", tlsCert), ("tls.key", tlsKey),
             ("server.drain_timeout", drainTimeout.map { String($0) }), ("auth.key_file", apiKeyFile),
-            ("logging.format", logFormat), ("logging.level", logLevel),
+            ("logging.format", logFormat), ("logging.level", logLevel), ("model.chat_template", chatTemplate),
         ]
         for (key, value) in flags { if let v = value { try c.apply(flag: key, v) } }
         if !apiKey.isEmpty { try c.apply(flag: "auth.api_keys", apiKey.joined(separator: ",")) }

@@ -139,6 +139,14 @@ final class ServerApp: @unchecked Sendable {
 
     private func load(access: AccessLog) throws {
         let t0 = Date()
+        // --chat-template FILE: for files without a template (Gemma 3 270M has none) or with a wrong one.
+        let templateFile = config.string("model.chat_template")
+        var templateOverride: String?
+        if !templateFile.isEmpty {
+            do { templateOverride = try String(contentsOfFile: templateFile, encoding: .utf8) } catch {
+                throw JetonConfig.Failure(description: "model.chat_template: cannot read \(templateFile): \(error.localizedDescription)")
+            }
+        }
         let loaded = try LoadedModel(path: modelPath, threads: threads)
         loaded.file.adviseWillNeed()
         var context = loaded.config.contextLength
@@ -155,7 +163,8 @@ final class ServerApp: @unchecked Sendable {
         engine.start()
         let served = ServedModel(id: name, aliases: ["default", loaded.name],
                                  tokenizer: loaded.tokenizer, contextLength: context,
-                                 chatTemplate: loaded.chatTemplate, created: Int(Date().timeIntervalSince1970))
+                                 chatTemplate: templateOverride ?? loaded.chatTemplate, created: Int(Date().timeIntervalSince1970),
+                                 architecture: loaded.config.architecture, quantization: loaded.config.quantization)
         var limits = APILimits()
         limits.maxN = config.int("limits.max_n")
         limits.maxLogprobs = config.int("limits.max_logprobs")
@@ -175,7 +184,7 @@ final class ServerApp: @unchecked Sendable {
             self.metrics = metrics
             modelName = name
         }
-        logger.notice("model \(name) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.layers) layers, context \(context), \(threads) threads, KV cache \(engine.cacheCapacity) tokens")
+        logger.notice("model \(name) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, KV cache \(engine.cacheCapacity) tokens")
     }
 
     private func installSignals() {

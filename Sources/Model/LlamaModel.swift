@@ -1,7 +1,8 @@
 import GGUF
 import Kernels
 
-/// The llama forward pass over a batch of token runs from many sequences at once.
+/// The llama forward pass over a batch of token runs from many sequences at once,
+/// with the optional steps of the other families (`ModelArchitecture`, LlamaModel+Steps).
 /// All tokens of a step go through each weight matrix together ([nTokens, dim]
 /// activations), so weights are read once per step; attention reads each
 /// sequence's own blocks of the shared paged cache.
@@ -9,13 +10,14 @@ public final class LlamaModel: @unchecked Sendable {
     public let config: ModelConfig
     public let weights: ModelWeights
     public let pool: ThreadPool
-    let rope: Rope
+    let rope: Rope       // global layers
+    let localRope: Rope  // sliding-window layers
 
     public init(config: ModelConfig, weights: ModelWeights, threads: Int) {
         self.config = config
         self.weights = weights
         self.pool = ThreadPool(threads: threads)
-        self.rope = Rope(layout: config.ropeLayout, dimensions: config.ropeDims, base: config.ropeBase)
+        (self.rope, self.localRope) = Self.ropes(for: config)
     }
 
     /// Makes KV storage for `tokens` token slots in blocks of `blockSize`.
@@ -65,15 +67,23 @@ public final class LlamaModel: @unchecked Sendable {
                 t += 1
             }
         }
+        scaleEmbeddings(x, n)
 
         let tables = batch.map { $0.blockTable }
-        let scale = 1 / Float(c.headSize).squareRoot()
+        let scale = c.attentionScale
 
         for (li, layer) in weights.layers.enumerated() {
             norm(x, layer.attnNorm, into: xb, n)
             // One quantization of xb and one parallel region for q, k and v.
             MatMul.multiply([(layer.wq, q.p), (layer.wk, k.p), (layer.wv, v.p)], xb.p, nTokens: n, pool: pool)
+            addBias(layer.qBias, to: q, n, width: c.qDim)
+            addBias(layer.kBias, to: k, n, width: c.kvDim)
+            addBias(layer.vBias, to: v, n, width: c.kvDim)
+            normHeads(layer.qNorm, q, n, heads: c.heads)
+            normHeads(layer.kNorm, k, n, heads: c.kvHeads)
 
+            let window = c.window(layer: li)
+            let rope = window == nil ? self.rope : localRope
             for i in 0..<n {
                 rope.apply(q.p + i * c.qDim, heads: c.heads, headSize: c.headSize, position: posOf[i])
                 rope.apply(k.p + i * c.kvDim, heads: c.kvHeads, headSize: c.headSize, position: posOf[i])
@@ -87,7 +97,7 @@ public final class LlamaModel: @unchecked Sendable {
                 for i in range {
                     tables[seqOf[i]].withUnsafeBufferPointer { table in
                         guard let tp = table.baseAddress else { return }
-                        Attention.attend(q: q.p + i * c.qDim, position: posOf[i], blockTable: tp,
+                        Attention.attend(q: q.p + i * c.qDim, position: posOf[i], window: window, blockTable: tp,
                                          storage: cache, layer: li, nHead: c.heads, nKVHead: c.kvHeads,
                                          headSize: c.headSize, scale: scale, out: att.p + i * c.qDim)
                     }
@@ -95,12 +105,14 @@ public final class LlamaModel: @unchecked Sendable {
             }
 
             MatMul.multiply(layer.wo, att.p, nTokens: n, proj.p, pool: pool)
+            postNorm(layer.postAttnNorm, proj, n)
             VectorOps.add(proj.p, into: x.p, n * c.dim)
 
             norm(x, layer.ffnNorm, into: xb, n)
             MatMul.multiply([(layer.wGate, gate.p), (layer.wUp, up.p)], xb.p, nTokens: n, pool: pool)
-            VectorOps.swiglu(gate.p, up.p, n * c.ffnDim)
+            c.family.activation.apply(gate.p, up.p, n * c.ffnDim)
             MatMul.multiply(layer.wDown, gate.p, nTokens: n, proj.p, pool: pool)
+            postNorm(layer.postFFNNorm, proj, n)
             VectorOps.add(proj.p, into: x.p, n * c.dim)
         }
 
@@ -127,6 +139,7 @@ public final class LlamaModel: @unchecked Sendable {
             // Float activations here: 8-bit ones would cost ~1% perplexity on the logits alone.
             MatMul.multiplyUnquantizedActivations(weights.output, h.p, nTokens: rows.count, op, pool: pool)
         }
+        softcap(&logits)
         return logits
     }
 

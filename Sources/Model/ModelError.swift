@@ -11,7 +11,7 @@ public enum ModelError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .unsupportedArchitecture(a): return "model architecture \"\(a)\" is not supported (supported: llama)"
+        case let .unsupportedArchitecture(a): return "model architecture \"\(a)\" is not supported (supported: \(ModelArchitecture.supportedNames))"
         case let .badHyperparameter(m): return "bad model hyperparameter: \(m)"
         case let .tensorShape(n, e, f): return "tensor \(n) has shape \(f), expected \(e)"
         case let .unsupportedTensorType(n, t): return "tensor \(n) has type \(t.name), which Jeton cannot compute with yet"

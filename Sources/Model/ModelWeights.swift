@@ -1,8 +1,8 @@
 import GGUF
 import Kernels
 
-/// Views of a llama model's tensors in the mapped file. Matrices stay quantized;
-/// the small norm vectors are converted to floats once.
+/// Views of a model's tensors in the mapped file. Matrices stay quantized;
+/// the small norm and bias vectors are converted to floats once.
 public struct ModelWeights: @unchecked Sendable {
     public struct Layer: @unchecked Sendable {
         public let attnNorm: [Float]    // [dim]
@@ -14,6 +14,15 @@ public struct ModelWeights: @unchecked Sendable {
         public let wGate: WeightMatrix  // [ffnDim, dim]
         public let wUp: WeightMatrix    // [ffnDim, dim]
         public let wDown: WeightMatrix  // [dim, ffnDim]
+
+        // Optional per-family pieces (see ModelArchitecture); nil when the file has none.
+        public let qBias: [Float]?          // [qDim]   qwen2
+        public let kBias: [Float]?          // [kvDim]  qwen2
+        public let vBias: [Float]?          // [kvDim]  qwen2
+        public let qNorm: [Float]?          // [headSize], applied to each query head (gemma3)
+        public let kNorm: [Float]?          // [headSize], applied to each key head (gemma3)
+        public let postAttnNorm: [Float]?   // [dim], on the attention output before the residual add (gemma3)
+        public let postFFNNorm: [Float]?    // [dim], on the feed-forward output before the residual add (gemma3)
     }
 
     /// Keeps the mapping alive: every matrix below points into it.
@@ -30,46 +39,58 @@ public struct ModelWeights: @unchecked Sendable {
                 throw ModelError.tensorShape(name: name, expected: [cols, rows], found: info.dimensions)
             }
             guard Dequantize.supports(info.type) else { throw ModelError.unsupportedTensorType(name: name, type: info.type) }
+            guard info.type.byteCount(elements: cols) != nil else {
+                throw ModelError.tensorShape(name: name, expected: [cols, rows], found: info.dimensions)
+            }
             return WeightMatrix(type: info.type, data: file.data(of: info), rows: rows, cols: cols)
         }
+        // A vector tensor is stored with one dimension; accept [n] and [n, 1].
         func vector(_ name: String, _ n: Int) throws -> [Float] {
-            let m = try matrix(name, rows: 1, cols: n)
-            return [Float](unsafeUninitializedCapacity: n) { buf, count in
-                m.dequantizeRow(0, into: buf.baseAddress!)
-                count = n
+            guard let info = file.tensorInfo(name) else { throw GGUFError.missingTensor(name) }
+            guard info.dimensions == [n] || info.dimensions == [n, 1] else {
+                throw ModelError.tensorShape(name: name, expected: [n], found: info.dimensions)
             }
+            guard Dequantize.supports(info.type), info.type.byteCount(elements: n) != nil else {
+                throw ModelError.unsupportedTensorType(name: name, type: info.type)
+            }
+            let m = WeightMatrix(type: info.type, data: file.data(of: info), rows: 1, cols: n)
+            var out = [Float](repeating: 0, count: n)
+            out.withUnsafeMutableBufferPointer { buf in
+                if let p = buf.baseAddress { m.dequantizeRow(0, into: p) }
+            }
+            return out
         }
-        // A vector tensor is stored with one dimension; accept [n] as [n, 1].
-        func normVector(_ name: String, _ n: Int) throws -> [Float] {
-            if let info = file.tensorInfo(name), info.dimensions == [n] {
-                guard Dequantize.supports(info.type) else { throw ModelError.unsupportedTensorType(name: name, type: info.type) }
-                let m = WeightMatrix(type: info.type, data: file.data(of: info), rows: 1, cols: n)
-                return [Float](unsafeUninitializedCapacity: n) { buf, count in
-                    m.dequantizeRow(0, into: buf.baseAddress!)
-                    count = n
-                }
-            }
+        func optionalVector(_ name: String, _ n: Int, required: Bool) throws -> [Float]? {
+            guard required || file.tensorInfo(name) != nil else { return nil }
             return try vector(name, n)
         }
 
         self.file = file
         embedding = try matrix("token_embd.weight", rows: c.vocabSize, cols: c.dim)
+        let gemma = c.family.hasQKNormAndPostNorms, biases = c.family.requiresQKVBiases
         var ls: [Layer] = []
         for i in 0..<c.layers {
             let p = "blk.\(i)."
             ls.append(Layer(
-                attnNorm: try normVector(p + "attn_norm.weight", c.dim),
+                attnNorm: try vector(p + "attn_norm.weight", c.dim),
                 wq: try matrix(p + "attn_q.weight", rows: c.qDim, cols: c.dim),
                 wk: try matrix(p + "attn_k.weight", rows: c.kvDim, cols: c.dim),
                 wv: try matrix(p + "attn_v.weight", rows: c.kvDim, cols: c.dim),
                 wo: try matrix(p + "attn_output.weight", rows: c.dim, cols: c.qDim),
-                ffnNorm: try normVector(p + "ffn_norm.weight", c.dim),
+                ffnNorm: try vector(p + "ffn_norm.weight", c.dim),
                 wGate: try matrix(p + "ffn_gate.weight", rows: c.ffnDim, cols: c.dim),
                 wUp: try matrix(p + "ffn_up.weight", rows: c.ffnDim, cols: c.dim),
-                wDown: try matrix(p + "ffn_down.weight", rows: c.dim, cols: c.ffnDim)))
+                wDown: try matrix(p + "ffn_down.weight", rows: c.dim, cols: c.ffnDim),
+                qBias: try optionalVector(p + "attn_q.bias", c.qDim, required: biases),
+                kBias: try optionalVector(p + "attn_k.bias", c.kvDim, required: biases),
+                vBias: try optionalVector(p + "attn_v.bias", c.kvDim, required: biases),
+                qNorm: try optionalVector(p + "attn_q_norm.weight", c.headSize, required: gemma),
+                kNorm: try optionalVector(p + "attn_k_norm.weight", c.headSize, required: gemma),
+                postAttnNorm: try optionalVector(p + "post_attention_norm.weight", c.dim, required: gemma),
+                postFFNNorm: try optionalVector(p + "post_ffw_norm.weight", c.dim, required: gemma)))
         }
         layers = ls
-        outputNorm = try normVector("output_norm.weight", c.dim)
+        outputNorm = try vector("output_norm.weight", c.dim)
         output = file.tensorInfo("output.weight") != nil
             ? try matrix("output.weight", rows: c.vocabSize, cols: c.dim)
             : embedding

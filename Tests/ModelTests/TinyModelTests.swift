@@ -1,0 +1,129 @@
+import Foundation
+import XCTest
+import Kernels
+@testable import Model
+
+/// Tiny random-weight models of the llama (SentencePiece vocabulary), qwen2 and gemma3
+/// architectures against float64 numpy references of each (scripts/make_tiny_models.py,
+/// Fixtures/tiny). Error measure per logits row: max |jeton − ref| / max |ref|.
+final class TinyModelTests: XCTestCase {
+    struct Fixture: Decodable {
+        struct Sequence: Decodable { let ids: [Int32]; let logits: [[Float]] }
+        struct TokenizeCase: Decodable { let text: String; let ids: [Int32] }
+        let architecture: String
+        let sequences: [Sequence]
+        let tokenize: [TokenizeCase]
+    }
+
+    static let tolerance: Float = 1e-3
+
+    static func fixtureURL(_ name: String) -> URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/tiny").appendingPathComponent(name)
+    }
+
+    func load(_ name: String) throws -> (LoadedModel, Fixture) {
+        let model = try LoadedModel(path: Self.fixtureURL("\(name).tiny.gguf").path, threads: 2)
+        let data = try Data(contentsOf: Self.fixtureURL("\(name).logits.json"))
+        return (model, try JSONDecoder().decode(Fixture.self, from: data))
+    }
+
+    /// max over rows of max |a − r| / max |r|; a: [rows, vocab] flattened.
+    func relativeError(_ a: [Float], _ ref: [[Float]], vocab: Int) -> Float {
+        var worst: Float = 0
+        for (i, row) in ref.enumerated() {
+            let scale = row.map(abs).max() ?? 1
+            var d: Float = 0
+            for j in 0..<vocab { d = max(d, abs(a[i * vocab + j] - row[j])) }
+            worst = max(worst, d / scale)
+        }
+        return worst
+    }
+
+    /// One sequence at a time, prompts fed in chunks of 5 so the cache is read across steps.
+    func checkSequential(_ name: String) throws {
+        let (model, fixture) = try load(name)
+        XCTAssertEqual(model.config.architecture, fixture.architecture)
+        let gen = Generator(model, capacity: 128, chunkSize: 5)
+        var worst: Float = 0
+        for s in fixture.sequences {
+            gen.reset()
+            let logits = try gen.evaluate(s.ids, all: true)
+            XCTAssertEqual(logits.count, s.ids.count * model.config.vocabSize)
+            worst = max(worst, relativeError(logits, s.logits, vocab: model.config.vocabSize))
+        }
+        print("tiny \(name): max relative logit error \(worst) (one sequence at a time)")
+        XCTAssertLessThan(worst, Self.tolerance, name)
+    }
+
+    /// All sequences in one batch over a shared paged cache with interleaved blocks.
+    func checkBatched(_ name: String) throws {
+        let (model, fixture) = try load(name)
+        let blockSize = 4
+        let cache = model.model.makeCacheStorage(tokens: 128, blockSize: blockSize)
+        var next: Int32 = 0
+        var tables = [[Int32]](repeating: [], count: fixture.sequences.count)
+        // Hand out blocks round-robin so no sequence's blocks are contiguous.
+        for b in 0..<(128 / blockSize) {
+            let s = b % fixture.sequences.count
+            if tables[s].count * blockSize < fixture.sequences[s].ids.count { tables[s].append(next); next += 1 }
+        }
+        let batch = fixture.sequences.enumerated().map { i, s in
+            BatchSequence(tokens: s.ids, startPosition: 0, blockTable: tables[i], logits: .all)
+        }
+        let logits = try model.model.forward(batch, cache: cache)
+        let v = model.config.vocabSize
+        var offset = 0, worst: Float = 0
+        for s in fixture.sequences {
+            let part = Array(logits[(offset * v)..<((offset + s.ids.count) * v)])
+            worst = max(worst, relativeError(part, s.logits, vocab: v))
+            offset += s.ids.count
+        }
+        print("tiny \(name): max relative logit error \(worst) (batched)")
+        XCTAssertLessThan(worst, Self.tolerance, name)
+    }
+
+    func checkTokenizer(_ name: String) throws {
+        let (model, fixture) = try load(name)
+        for c in fixture.tokenize {
+            XCTAssertEqual(model.tokenizer.encode(c.text), c.ids, "\(name): \(c.text.debugDescription)")
+        }
+    }
+
+    func testLlamaSentencePieceLogits() throws { try checkSequential("llama-spm") }
+    func testLlamaSentencePieceBatched() throws { try checkBatched("llama-spm") }
+    func testLlamaSentencePieceTokenizer() throws { try checkTokenizer("llama-spm") }
+
+    func testQwen2Logits() throws { try checkSequential("qwen2") }
+    func testQwen2Batched() throws { try checkBatched("qwen2") }
+    func testQwen2Tokenizer() throws { try checkTokenizer("qwen2") }
+
+    func testGemma3Logits() throws { try checkSequential("gemma3") }
+    func testGemma3Batched() throws { try checkBatched("gemma3") }
+
+    func testConfigsReadPerArchitectureTraits() throws {
+        let (llama, _) = try load("llama-spm")
+        XCTAssertEqual(llama.config.family, .llama)
+        XCTAssertEqual(llama.config.ropeLayout, .normal)
+        XCTAssertNil(llama.config.slidingWindow)
+        XCTAssertEqual(llama.config.quantization, "F32")  // no general.file_type; F32 holds most bytes
+        XCTAssertNil(llama.model.weights.layers[0].qBias)
+
+        let (qwen, _) = try load("qwen2")
+        XCTAssertEqual(qwen.config.ropeLayout, .neox)
+        XCTAssertNotNil(qwen.model.weights.layers[1].vBias)
+        XCTAssertEqual(qwen.config.rmsEps, 1e-6, accuracy: 1e-9)
+
+        let (gemma, _) = try load("gemma3")
+        let c = gemma.config
+        XCTAssertEqual(c.slidingWindow, 4)
+        XCTAssertEqual(c.slidingLayers, [true, true, true, true, true, false])
+        XCTAssertEqual(c.window(layer: 0), 4)
+        XCTAssertNil(c.window(layer: 5))
+        XCTAssertEqual(c.ropeBase, 1_000_000)
+        XCTAssertEqual(c.localRopeBase, 10_000)
+        XCTAssertEqual(c.embeddingScale ?? 0, 8, accuracy: 1e-6)
+        XCTAssertEqual(c.quantization, "F16")
+        XCTAssertNotNil(gemma.model.weights.layers[0].postFFNNorm)
+    }
+}
