@@ -27,7 +27,7 @@ struct ChatTemplate: @unchecked Sendable {
     func render(_ messages: [Message], addGenerationPrompt: Bool) throws -> String {
         let t: Template
         do { t = try template.get() } catch {
-            throw APIError(status: 500, type: "server_error", message: "the model's chat template cannot be parsed: \(error)",
+            throw APIError(status: 500, type: "server_error", message: "the chat template cannot be parsed: \(error)",
                            code: "bad_chat_template")
         }
         let msgs: [Value] = messages.map { m in ["role": .string(m.role), "content": .string(m.content)] }

@@ -140,6 +140,21 @@ public final class OpenAIAPI: @unchecked Sendable {
         }
     }
 
+    /// Why the chat template cannot render the simplest conversation (one user
+    /// message), or nil when it can: checked at load, so a broken template stops
+    /// start-up instead of failing every chat request. (Some templates refuse a
+    /// system role on purpose; that stays a 400 for the request that sends one.)
+    public func chatTemplateProblem() -> String? {
+        do {
+            _ = try template.render([.init(role: "user", content: "Hello")], addGenerationPrompt: true)
+            return nil
+        } catch let e as APIError {
+            return e.message
+        } catch {
+            return "\(error)"
+        }
+    }
+
     /// Parses and checks a request body exactly as the endpoint at `path` would,
     /// without generating: nil when valid, else the error a client would get.
     /// For fuzzing and tests; a crash here is a bug.

@@ -175,6 +175,11 @@ final class ServerApp: @unchecked Sendable {
         limits.maxLogitBias = config.int("limits.max_logit_bias")
         if config.int("limits.max_tokens") > 0 { limits.maxTokens = config.int("limits.max_tokens") }
         let api = OpenAIAPI(service: engine, model: served, limits: limits, version: Self.version)
+        if let problem = api.chatTemplateProblem() {
+            let from = templateOverride != nil ? "the chat template \(config.string("model.chat_template"))"
+                                               : "the model's chat template (override it with --chat-template FILE)"
+            throw JetonConfig.Failure(description: "\(from) cannot render a conversation: \(problem)")
+        }
         access.attach(metrics: metrics)
         api.observer = access
         api.logPrompts = config.bool("logging.log_prompts")

@@ -60,3 +60,13 @@ def test_secrets_are_masked():
     assert rc == 0
     assert "sk-secret-1" not in out and "sk-bare" not in out
     assert "team-a:****" in out
+
+
+def test_broken_chat_template_stops_startup(tmp_path):
+    from jeton_process import free_port
+    bad = tmp_path / "bad.jinja"
+    bad.write_text("{% for m in messages %")
+    p = subprocess.run([JETON, "serve", "--port", str(free_port()), "--chat-template", str(bad)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0
+    assert "bad.jinja" in p.stderr and "chat template" in p.stderr
