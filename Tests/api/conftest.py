@@ -1,21 +1,17 @@
 """Starts one `jeton serve` on the default model for the API tests."""
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.request
 
+import sys
+
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-JETON = os.environ.get("JETON_BIN", os.path.join(ROOT, ".build", "debug", "jeton"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Paths and ports come from the operations tests' helper, so both suites start servers alike.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ops"))
+from jeton_process import JETON, ROOT, free_port  # noqa: E402
 
 
 class Server:
