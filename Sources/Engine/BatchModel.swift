@@ -6,7 +6,7 @@ import Model
 public protocol BatchModel: AnyObject {
     var vocabSize: Int { get }
     var contextLength: Int { get }
-    func makeCacheStorage(tokens: Int, blockSize: Int) -> KVCacheStorage
+    func makeCacheStorage(tokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage
     /// Logits [Σ logit rows, vocab] in batch order.
     func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float]
 }

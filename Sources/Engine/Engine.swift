@@ -44,7 +44,7 @@ public final class Engine: @unchecked Sendable {
         self.endOfGeneration = endOfGeneration
         self.configuration = configuration
         cache = model.makeCacheStorage(tokens: configuration.blockCount * configuration.blockSize,
-                                       blockSize: configuration.blockSize)
+                                       blockSize: configuration.blockSize, type: configuration.cacheType)
         blocks = BlockManager(blockSize: configuration.blockSize, blockCount: configuration.blockCount,
                               prefixCaching: configuration.prefixCaching)
         stats.totalBlocks = configuration.blockCount

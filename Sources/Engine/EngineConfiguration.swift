@@ -1,3 +1,5 @@
+import Kernels
+
 /// Scheduler and cache sizes.
 public struct EngineConfiguration: Sendable {
     /// Tokens computed per step at most (prompt chunks plus one per running sequence).
@@ -10,9 +12,12 @@ public struct EngineConfiguration: Sendable {
     public var prefixCaching: Bool = true
     /// Requests waiting at most; more are refused.
     public var maxWaiting: Int = 1024
+    /// How the cache stores keys and values.
+    public var cacheType: KVCacheType = .f16
 
     public init(maxBatchTokens: Int = 512, maxSequences: Int = 64, cacheTokens: Int = 16384, blockSize: Int = 16,
-                prefixCaching: Bool = true, maxWaiting: Int = 1024) {
+                prefixCaching: Bool = true, maxWaiting: Int = 1024, cacheType: KVCacheType = .f16) {
+        self.cacheType = cacheType
         self.maxBatchTokens = maxBatchTokens
         self.maxSequences = maxSequences
         self.cacheTokens = cacheTokens

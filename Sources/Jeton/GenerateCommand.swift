@@ -35,7 +35,8 @@ struct GenerateCommand: ParsableCommand {
         let ids = loaded.tokenizer.encode(bytes: bytes, addSpecial: true, parseSpecial: true)
         let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                           repetitionPenalty: repeatPenalty, seed: seed)
-        let gen = Generator(loaded, capacity: min(loaded.config.contextLength, ids.count + n))
+        let gen = Generator(loaded, capacity: min(loaded.config.contextLength, ids.count + n),
+                            cacheType: try modelOptions.kvCacheType)
         var decoder = StreamingDecoder(tokenizer: loaded.tokenizer, fromSequenceStart: false)
         let out = try gen.generate(prompt: ids, maxTokens: n, sampling: sampling, ignoreEOS: ignoreEos) { tok in
             if output == .text {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Kernels
 import Model
 
 @main
@@ -18,6 +19,16 @@ struct ModelOptions: ParsableArguments {
 
     @Option(name: [.customShort("t"), .long], help: "Threads for the forward pass (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .long, help: "KV cache element type: f16 or f32.")
+    var cacheType: String = "f16"
+
+    var kvCacheType: KVCacheType {
+        get throws {
+            guard let t = KVCacheType(rawValue: cacheType) else { throw ValidationError("--cache-type must be f16 or f32") }
+            return t
+        }
+    }
 
     func load() throws -> LoadedModel {
         let path = try ModelStore().resolve(model)

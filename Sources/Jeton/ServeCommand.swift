@@ -17,6 +17,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Context length per request (model.context_length).") var contextLength: Int?
     @Option(help: "Jinja chat template file overriding the model's (model.chat_template).") var chatTemplate: String?
     @Option(help: "KV cache size in tokens (engine.cache_tokens).") var cacheTokens: Int?
+    @Option(help: "KV cache element type, f16 or f32 (engine.cache_type).") var cacheType: String?
     @Option(help: "Tokens computed per step at most (engine.max_batch_tokens).") var maxBatchTokens: Int?
     @Option(help: "Sequences running at once at most (engine.max_sequences).") var maxSequences: Int?
     @Option(help: "Queued requests at most (engine.max_waiting).") var maxWaiting: Int?
@@ -36,6 +37,7 @@ struct ServeCommand: ParsableCommand {
             ("model.path", model), ("model.threads", threads.map(String.init)), ("server.host", host),
             ("server.port", port.map(String.init)), ("model.name", servedModelName),
             ("model.context_length", contextLength.map(String.init)), ("engine.cache_tokens", cacheTokens.map(String.init)),
+            ("engine.cache_type", cacheType),
             ("engine.max_batch_tokens", maxBatchTokens.map(String.init)), ("engine.max_sequences", maxSequences.map(String.init)),
             ("engine.max_waiting", maxWaiting.map(String.init)), ("tls.cert", tlsCert), ("tls.key", tlsKey),
             ("server.drain_timeout", drainTimeout.map { String($0) }), ("auth.key_file", apiKeyFile),

@@ -2,6 +2,7 @@ import API
 import Dispatch
 import Engine
 import Foundation
+import Kernels
 import HTTP
 import Logging
 import Model
@@ -156,7 +157,8 @@ final class ServerApp: @unchecked Sendable {
         let engineConfig = EngineConfiguration(
             maxBatchTokens: config.int("engine.max_batch_tokens"), maxSequences: config.int("engine.max_sequences"),
             cacheTokens: config.int("engine.cache_tokens"), blockSize: config.int("engine.block_size"),
-            prefixCaching: config.bool("engine.prefix_caching"), maxWaiting: config.int("engine.max_waiting"))
+            prefixCaching: config.bool("engine.prefix_caching"), maxWaiting: config.int("engine.max_waiting"),
+            cacheType: KVCacheType(rawValue: config.string("engine.cache_type")) ?? .f16)
         let engine = Engine(model: loaded.model, endOfGeneration: loaded.tokenizer.endOfGenerationIDs,
                             configuration: engineConfig, contextLength: context)
         engine.observer = metrics

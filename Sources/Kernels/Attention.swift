@@ -19,27 +19,29 @@ public enum Attention {
                               nHead: Int, nKVHead: Int, headSize: Int, scale: Float,
                               out: UnsafeMutablePointer<Float>) {
         let first = window.map { max(0, position - $0 + 1) } ?? 0
-        let keys = storage.key(layer: layer, block: 0, slot: 0), values = storage.value(layer: layer, block: 0, slot: 0)
+        let keys = storage.keys(layer: layer), values = storage.values(layer: layer)
         #if arch(x86_64)
-        if CPUFeatures.hasAVX2, headSize % 8 == 0, headSize <= AVX2Attention.maxHeadSize {
+        if CPUFeatures.hasAVX2, AVX2Attention.supports(headSize: headSize, blockSize: storage.blockSize) {
             AVX2Attention.attend(q: q, first: first, last: position, blockTable: blockTable, keys: keys, values: values,
-                                 blockSize: storage.blockSize, kvDim: storage.kvDim, nHead: nHead, nKVHead: nKVHead,
+                                 f16: storage.type == .f16, blockSize: storage.blockSize, kvDim: storage.kvDim, nHead: nHead, nKVHead: nKVHead,
                                  headSize: headSize, scale: scale, out: out)
             return
         }
         #endif
-        portable(q: q, first: first, last: position, blockTable: blockTable, keys: keys, values: values,
+        portable(q: q, first: first, last: position, blockTable: blockTable, keys: keys, values: values, type: storage.type,
                  blockSize: storage.blockSize, kvDim: storage.kvDim, nHead: nHead, nKVHead: nKVHead,
                  headSize: headSize, scale: scale, out: out)
     }
 
-    /// The same in Swift SIMD. keys/values: the layer's [blocks, blockSize, kvDim].
+    /// The same in Swift SIMD. keys/values: the layer's [blocks, blockSize, kvDim] elements of `type`.
     static func portable(q: UnsafePointer<Float>, first: Int, last: Int, blockTable: UnsafePointer<Int32>,
-                         keys: UnsafePointer<Float>, values: UnsafePointer<Float>, blockSize bs: Int, kvDim: Int,
+                         keys: UnsafeRawPointer, values: UnsafeRawPointer, type: KVCacheType, blockSize bs: Int, kvDim: Int,
                          nHead: Int, nKVHead: Int, headSize hs: Int, scale: Float, out: UnsafeMutablePointer<Float>) {
         let group = nHead / nKVHead
         let sc = UnsafeMutablePointer<Float>.allocate(capacity: (bs + 7) / 8 * 8)  // [blockSize] scores of one block
-        defer { sc.deallocate() }
+        let kv = UnsafeMutablePointer<Float>.allocate(capacity: 2 * hs)           // one key and one value as floats
+        defer { sc.deallocate(); kv.deallocate() }
+        let eb = type.elementBytes
         for h in 0..<nHead {
             let kvh = h / group
             let qh = q + h * hs, oh = out + h * hs
@@ -48,10 +50,13 @@ public enum Attention {
             var p = first
             while p <= last {
                 let s0 = p % bs, cnt = min(bs - s0, last - p + 1)
-                let off = (Int(blockTable[p / bs]) * bs + s0) * kvDim + kvh * hs
+                let blk = Int(blockTable[p / bs])
+                let off = (blk * bs + s0) * kvDim + kvh * hs
                 var mx = -Float.infinity
                 for i in 0..<cnt {
-                    sc[i] = VectorOps.dot(qh, keys + off + i * kvDim, hs) * scale
+                    KVCacheStorage.decodeKey(keys, block: blk, slot: s0 + i, blockSize: bs, kvDim: kvDim, from: kvh * hs, count: hs,
+                                             type: type, into: kv)
+                    sc[i] = VectorOps.dot(qh, kv, hs) * scale
                     mx = max(mx, sc[i])
                 }
                 let mNew = max(m, mx)
@@ -61,7 +66,8 @@ public enum Attention {
                 for i in 0..<cnt {
                     let e = expf(sc[i] - mNew)
                     l += e
-                    VectorOps.axpy(e, values + off + i * kvDim, oh, hs)
+                    KVCacheStorage.decode(values + (off + i * kvDim) * eb, into: kv + hs, hs, type)
+                    VectorOps.axpy(e, kv + hs, oh, hs)
                 }
                 m = mNew
                 p += cnt

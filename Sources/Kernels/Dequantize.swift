@@ -196,3 +196,28 @@ public enum Dequantize {
     return Float(bitPattern: sign | UInt32(exp + 112) << 23 | (mant << 13))
     #endif
 }
+
+/// Float to IEEE half, rounding to nearest even (overflow → inf, NaN kept NaN).
+@inline(__always) public func floatToHalf(_ f: Float) -> UInt16 {
+    #if arch(x86_64) || arch(arm64)
+    return Float16(f).bitPattern
+    #else
+    let b = f.bitPattern
+    let sign = UInt16((b >> 16) & 0x8000)
+    let exp = Int((b >> 23) & 0xFF) - 127, mant = b & 0x7F_FFFF
+    if exp == 128 { return sign | 0x7C00 | (mant != 0 ? 0x200 : 0) }
+    if exp > 15 { return sign | 0x7C00 }
+    if exp >= -14 {  // normal: round the 13 dropped bits to nearest even
+        var h = UInt32(exp + 15) << 10 | (mant >> 13)
+        let rest = mant & 0x1FFF
+        if rest > 0x1000 || (rest == 0x1000 && h & 1 == 1) { h += 1 }
+        return sign | UInt16(h)
+    }
+    if exp < -25 { return sign }
+    let m = mant | 0x80_0000, shift = UInt32(-exp - 1)  // subnormal: value = m · 2^(exp-23), unit 2^-24
+    var h = m >> shift
+    let rest = m & ((1 << shift) - 1), halfway = UInt32(1) << (shift - 1)
+    if rest > halfway || (rest == halfway && h & 1 == 1) { h += 1 }
+    return sign | UInt16(h)
+    #endif
+}

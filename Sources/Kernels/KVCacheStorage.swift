@@ -1,23 +1,40 @@
+#if arch(x86_64)
+import KernelsAVX2
+#endif
+
+/// How keys and values are stored in the cache. f16 halves the memory that attention
+/// streams every step (at 32 sequences attention is bandwidth-bound) and doubles the
+/// tokens a given cache holds; f32 keeps the exact projections.
+public enum KVCacheType: String, Sendable, CaseIterable {
+    case f32, f16
+
+    public var elementBytes: Int { self == .f32 ? 4 : 2 }
+}
+
 /// The memory of a paged KV cache: for each layer, `blockCount` blocks of
 /// `blockSize` token slots, each slot holding one key (and one value) vector of
-/// `kvDim` floats. Which block belongs to which sequence is the engine's business;
-/// kernels only follow the block tables they are given.
+/// `kvDim` elements of `type`. Within a block, values are [blockSize][kvDim] and keys
+/// are transposed, [kvDim][blockSize], so attention scores consecutive slots with
+/// vector FMAs and no horizontal sums. Which block belongs to which sequence is the
+/// engine's business; kernels only follow the block tables they are given.
 public final class KVCacheStorage: @unchecked Sendable {
     public let layers: Int
     public let kvDim: Int
     public let blockSize: Int
     public let blockCount: Int
-    let keys: UnsafeMutablePointer<Float>    // [layers, blockCount, blockSize, kvDim]
-    let values: UnsafeMutablePointer<Float>  // [layers, blockCount, blockSize, kvDim]
+    public let type: KVCacheType
+    let keys: UnsafeMutableRawPointer    // [layers, blockCount, kvDim, blockSize]
+    let values: UnsafeMutableRawPointer  // [layers, blockCount, blockSize, kvDim]
 
-    public init(layers: Int, kvDim: Int, blockSize: Int, blockCount: Int) {
+    public init(layers: Int, kvDim: Int, blockSize: Int, blockCount: Int, type: KVCacheType = .f16) {
         self.layers = layers
         self.kvDim = kvDim
         self.blockSize = blockSize
         self.blockCount = blockCount
-        let n = layers * blockCount * blockSize * kvDim
-        keys = .allocate(capacity: n)
-        values = .allocate(capacity: n)
+        self.type = type
+        let bytes = layers * blockCount * blockSize * kvDim * type.elementBytes
+        keys = .allocate(byteCount: max(bytes, 1), alignment: 64)
+        values = .allocate(byteCount: max(bytes, 1), alignment: 64)
     }
 
     deinit {
@@ -25,29 +42,88 @@ public final class KVCacheStorage: @unchecked Sendable {
         values.deallocate()
     }
 
-    public var bytes: Int { 2 * layers * blockCount * blockSize * kvDim * MemoryLayout<Float>.size }
+    public var bytes: Int { 2 * layers * blockCount * blockSize * kvDim * type.elementBytes }
 
     /// Bytes one token takes in the cache.
-    public static func bytesPerToken(layers: Int, kvDim: Int) -> Int { 2 * layers * kvDim * MemoryLayout<Float>.size }
-
-    @inline(__always) func slotOffset(layer: Int, block: Int, slot: Int) -> Int {
-        ((layer * blockCount + block) * blockSize + slot) * kvDim
+    public static func bytesPerToken(layers: Int, kvDim: Int, type: KVCacheType = .f16) -> Int {
+        2 * layers * kvDim * type.elementBytes
     }
 
-    @inline(__always) public func key(layer: Int, block: Int, slot: Int) -> UnsafeMutablePointer<Float> {
-        keys + slotOffset(layer: layer, block: block, slot: slot)
+    @inline(__always) func byteOffset(layer: Int, block: Int, slot: Int) -> Int {
+        ((layer * blockCount + block) * blockSize + slot) * kvDim * type.elementBytes
     }
 
-    @inline(__always) public func value(layer: Int, block: Int, slot: Int) -> UnsafeMutablePointer<Float> {
-        values + slotOffset(layer: layer, block: block, slot: slot)
+    /// Start of one layer's keys (values): [blockCount, blockSize, kvDim] elements of `type`.
+    @inline(__always) public func keys(layer: Int) -> UnsafeRawPointer { UnsafeRawPointer(keys + byteOffset(layer: layer, block: 0, slot: 0)) }
+    @inline(__always) public func values(layer: Int) -> UnsafeRawPointer { UnsafeRawPointer(values + byteOffset(layer: layer, block: 0, slot: 0)) }
+
+    /// Writes the key and value vectors (kvDim floats each) of one token slot.
+    public func store(layer: Int, block: Int, slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
+        Self.encode(value, into: values + byteOffset(layer: layer, block: block, slot: slot), kvDim, type)
+        let eb = type.elementBytes, bs = blockSize
+        let kt = keys + byteOffset(layer: layer, block: block, slot: 0) + slot * eb  // element j at j·blockSize
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: kvDim) { tmp in
+            guard let t = tmp.baseAddress else { return }
+            Self.encode(key, into: UnsafeMutableRawPointer(t), kvDim, type)
+            let raw = UnsafeRawPointer(t)
+            if eb == 2 {
+                for j in 0..<kvDim { kt.storeBytes(of: raw.load(fromByteOffset: 2 * j, as: UInt16.self), toByteOffset: j * bs * 2, as: UInt16.self) }
+            } else {
+                for j in 0..<kvDim { kt.storeBytes(of: raw.load(fromByteOffset: 4 * j, as: UInt32.self), toByteOffset: j * bs * 4, as: UInt32.self) }
+            }
+        }
+    }
+
+    /// Reads one slot's key (value) back as floats.
+    public func readKey(layer: Int, block: Int, slot: Int, into out: UnsafeMutablePointer<Float>) {
+        Self.decodeKey(keys(layer: layer), block: block, slot: slot, blockSize: blockSize, kvDim: kvDim, from: 0, count: kvDim,
+                       type: type, into: out)
+    }
+
+    /// Elements from..<from+count of the key in `slot` of `block`, from one layer's keys, as floats.
+    @inline(__always)
+    static func decodeKey(_ layerKeys: UnsafeRawPointer, block: Int, slot: Int, blockSize bs: Int, kvDim: Int, from: Int, count: Int,
+                          type: KVCacheType, into out: UnsafeMutablePointer<Float>) {
+        let eb = type.elementBytes
+        let base = layerKeys + ((block * kvDim + from) * bs + slot) * eb
+        if eb == 2 {
+            for j in 0..<count { out[j] = halfToFloat(base.load(fromByteOffset: j * bs * 2, as: UInt16.self)) }
+        } else {
+            for j in 0..<count { out[j] = base.load(fromByteOffset: j * bs * 4, as: Float.self) }
+        }
+    }
+
+    public func readValue(layer: Int, block: Int, slot: Int, into out: UnsafeMutablePointer<Float>) {
+        Self.decode(values + byteOffset(layer: layer, block: block, slot: slot), into: out, kvDim, type)
     }
 
     /// Copies a block's contents in every layer (copy-on-write of a shared block).
     public func copyBlock(from src: Int, to dst: Int) {
+        let n = blockSize * kvDim * type.elementBytes
         for l in 0..<layers {
-            let n = blockSize * kvDim
-            key(layer: l, block: dst, slot: 0).update(from: key(layer: l, block: src, slot: 0), count: n)
-            value(layer: l, block: dst, slot: 0).update(from: value(layer: l, block: src, slot: 0), count: n)
+            let s = byteOffset(layer: l, block: src, slot: 0), d = byteOffset(layer: l, block: dst, slot: 0)
+            (keys + d).copyMemory(from: keys + s, byteCount: n)
+            (values + d).copyMemory(from: values + s, byteCount: n)
+        }
+    }
+
+    static func encode(_ x: UnsafePointer<Float>, into p: UnsafeMutableRawPointer, _ n: Int, _ type: KVCacheType) {
+        switch type {
+        case .f32: p.copyMemory(from: x, byteCount: 4 * n)
+        case .f16:
+            let h = p.assumingMemoryBound(to: UInt16.self)
+            #if arch(x86_64)
+            if CPUFeatures.hasAVX2 { AVX2Attention.floatsToHalfs(x, h, n); return }
+            #endif
+            for i in 0..<n { h[i] = floatToHalf(x[i]) }
+        }
+    }
+
+    static func decode(_ p: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>, _ n: Int, _ type: KVCacheType) {
+        switch type {
+        case .f32: UnsafeMutableRawPointer(out).copyMemory(from: p, byteCount: 4 * n)
+        case .f16:
+            for i in 0..<n { out[i] = halfToFloat(p.load(fromByteOffset: 2 * i, as: UInt16.self)) }
         }
     }
 }

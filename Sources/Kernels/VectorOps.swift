@@ -91,7 +91,9 @@ public enum VectorOps {
     /// e^r by a degree-5 polynomial, 2^n through the exponent bits.
     @inline(__always)
     public static func exp8(_ v: SIMD8<Float>) -> SIMD8<Float> {
-        let x = v.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
+        // (replacing rather than clamped: clamped's pointwiseMin/Max calls were not inlined)
+        let lo = SIMD8<Float>(repeating: -87.3), hi = SIMD8<Float>(repeating: 88.3)
+        let x = v.replacing(with: lo, where: v .< lo).replacing(with: hi, where: v .> hi)
         // Rounding by adding 1.5·2²³ (no SSE4.1 roundps needed).
         let magic = SIMD8<Float>(repeating: 12_582_912)
         let t = x * 1.442_695_04 + magic

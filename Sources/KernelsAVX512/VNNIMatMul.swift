@@ -97,8 +97,6 @@ public enum VNNIMatMul {
                                     _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16) {
         let nb = act.blocks
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
-        // The mins' share Σ m·s in its own sums, added at the end (as the AVX2 kernels do).
-        var e0 = c0, e1 = c0, e2 = c0, e3 = c0, e4 = c0, e5 = c0, e6 = c0, e7 = c0
         for b in 0..<nb {
             let wp = fused ? packed : packed + 8 * b
             let dw: __m512, mw: __m512
@@ -110,7 +108,10 @@ public enum VNNIMatMul {
                 mw = B.hasMin ? _mm512_loadu_ps(msc + 16 * b) : dw
             }
             let w0 = wp[0], w1 = wp[1], w2 = wp[2], w3 = wp[3], w4 = wp[4], w5 = wp[5], w6 = wp[6], w7 = wp[7]
-            @inline(__always) func token(_ k: Int, _ c: inout __m512, _ e: inout __m512) {
+            // The mins' share m·Σa goes into the same accumulator right after the block's
+            // dot: one accumulator per token keeps the 8 tokens' state in registers (a
+            // second set for the mins spilled to the stack).
+            @inline(__always) func token(_ k: Int, _ c: inout __m512) {
                 let ab = (t0 + k) * nb + b
                 let a = UnsafeRawPointer(act.qs + ab * 32)
                 @inline(__always) func bc(_ j: Int) -> __m512i { _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
@@ -124,25 +125,25 @@ public enum VNNIMatMul {
                 i = _mm512_dpbusd_epi32(i, w6, bc(6))
                 i = _mm512_dpbusd_epi32(i, w7, bc(7))
                 c = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(dw, _mm512_set1_ps(act.d[ab])), c)
-                if B.hasMin { e = _mm512_fmadd_ps(mw, _mm512_set1_ps(act.s[ab]), e) }
+                if B.hasMin { c = _mm512_fmadd_ps(mw, _mm512_set1_ps(act.s[ab]), c) }
             }
-            token(0, &c0, &e0)
-            if nt > 1 { token(1, &c1, &e1) }
-            if nt > 2 { token(2, &c2, &e2) }
-            if nt > 3 { token(3, &c3, &e3) }
-            if nt > 4 { token(4, &c4, &e4) }
-            if nt > 5 { token(5, &c5, &e5) }
-            if nt > 6 { token(6, &c6, &e6) }
-            if nt > 7 { token(7, &c7, &e7) }
+            token(0, &c0)
+            if nt > 1 { token(1, &c1) }
+            if nt > 2 { token(2, &c2) }
+            if nt > 3 { token(3, &c3) }
+            if nt > 4 { token(4, &c4) }
+            if nt > 5 { token(5, &c5) }
+            if nt > 6 { token(6, &c6) }
+            if nt > 7 { token(7, &c7) }
         }
-        _mm512_mask_storeu_ps(y, mask, B.hasMin ? _mm512_add_ps(c0, e0) : c0)
-        if nt > 1 { _mm512_mask_storeu_ps(y + ldy, mask, B.hasMin ? _mm512_add_ps(c1, e1) : c1) }
-        if nt > 2 { _mm512_mask_storeu_ps(y + 2 * ldy, mask, B.hasMin ? _mm512_add_ps(c2, e2) : c2) }
-        if nt > 3 { _mm512_mask_storeu_ps(y + 3 * ldy, mask, B.hasMin ? _mm512_add_ps(c3, e3) : c3) }
-        if nt > 4 { _mm512_mask_storeu_ps(y + 4 * ldy, mask, B.hasMin ? _mm512_add_ps(c4, e4) : c4) }
-        if nt > 5 { _mm512_mask_storeu_ps(y + 5 * ldy, mask, B.hasMin ? _mm512_add_ps(c5, e5) : c5) }
-        if nt > 6 { _mm512_mask_storeu_ps(y + 6 * ldy, mask, B.hasMin ? _mm512_add_ps(c6, e6) : c6) }
-        if nt > 7 { _mm512_mask_storeu_ps(y + 7 * ldy, mask, B.hasMin ? _mm512_add_ps(c7, e7) : c7) }
+        _mm512_mask_storeu_ps(y, mask, c0)
+        if nt > 1 { _mm512_mask_storeu_ps(y + ldy, mask, c1) }
+        if nt > 2 { _mm512_mask_storeu_ps(y + 2 * ldy, mask, c2) }
+        if nt > 3 { _mm512_mask_storeu_ps(y + 3 * ldy, mask, c3) }
+        if nt > 4 { _mm512_mask_storeu_ps(y + 4 * ldy, mask, c4) }
+        if nt > 5 { _mm512_mask_storeu_ps(y + 5 * ldy, mask, c5) }
+        if nt > 6 { _mm512_mask_storeu_ps(y + 6 * ldy, mask, c6) }
+        if nt > 7 { _mm512_mask_storeu_ps(y + 7 * ldy, mask, c7) }
     }
 }
 #endif

@@ -17,11 +17,11 @@ public final class Generator {
     let blockTable: [Int32]
     public private(set) var position = 0
 
-    public init(_ loaded: LoadedModel, capacity: Int? = nil, chunkSize: Int = 512) {
+    public init(_ loaded: LoadedModel, capacity: Int? = nil, chunkSize: Int = 512, cacheType: KVCacheType = .f16) {
         self.loaded = loaded
         self.capacity = min(capacity ?? loaded.config.contextLength, loaded.config.contextLength)
         self.chunkSize = max(1, chunkSize)
-        cache = loaded.model.makeCacheStorage(tokens: self.capacity)
+        cache = loaded.model.makeCacheStorage(tokens: self.capacity, type: cacheType)
         blockTable = (0..<cache.blockCount).map(Int32.init)
     }
 

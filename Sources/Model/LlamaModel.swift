@@ -21,9 +21,9 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// Makes KV storage for `tokens` token slots in blocks of `blockSize`.
-    public func makeCacheStorage(tokens: Int, blockSize: Int = 16) -> KVCacheStorage {
+    public func makeCacheStorage(tokens: Int, blockSize: Int = 16, type: KVCacheType = .f16) -> KVCacheStorage {
         KVCacheStorage(layers: config.layers, kvDim: config.kvDim, blockSize: blockSize,
-                       blockCount: (tokens + blockSize - 1) / blockSize)
+                       blockCount: (tokens + blockSize - 1) / blockSize, type: type)
     }
 
     /// Runs the batch, writing keys/values into `cache`, and returns logits
@@ -89,8 +89,7 @@ public final class LlamaModel: @unchecked Sendable {
                 rope.apply(k.p + i * c.kvDim, heads: c.kvHeads, headSize: c.headSize, position: posOf[i])
                 let table = tables[seqOf[i]], pos = posOf[i]
                 let block = Int(table[pos / cache.blockSize]), slot = pos % cache.blockSize
-                cache.key(layer: li, block: block, slot: slot).update(from: k.p + i * c.kvDim, count: c.kvDim)
-                cache.value(layer: li, block: block, slot: slot).update(from: v.p + i * c.kvDim, count: c.kvDim)
+                cache.store(layer: li, block: block, slot: slot, key: k.p + i * c.kvDim, value: v.p + i * c.kvDim)
             }
 
             pool.parallelFor(n) { range in
@@ -110,7 +109,10 @@ public final class LlamaModel: @unchecked Sendable {
 
             norm(x, layer.ffnNorm, into: xb, n)
             MatMul.multiply([(layer.wGate, gate.p), (layer.wUp, up.p)], xb.p, nTokens: n, pool: pool)
-            c.family.activation.apply(gate.p, up.p, n * c.ffnDim)
+            let ffn = c.ffnDim, activation = c.family.activation
+            pool.parallelFor(n) { range in  // the exponentials are a few percent of a step: both cores
+                activation.apply(gate.p + range.lowerBound * ffn, up.p + range.lowerBound * ffn, range.count * ffn)
+            }
             MatMul.multiply(layer.wDown, gate.p, nTokens: n, proj.p, pool: pool)
             postNorm(layer.postFFNNorm, proj, n)
             VectorOps.add(proj.p, into: x.p, n * c.dim)

@@ -1,3 +1,5 @@
+import Kernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -47,25 +49,51 @@ public struct Sampler: Sendable {
         let p = parameters
         if p.isGreedy || p.topK == 1 { return Int32(Self.argmax(logits)) }
 
-        // Candidates: tokens within a factor e^-40 of the best, which keeps the
-        // distribution exact to far below float precision while sorting few ids.
-        let maxLogit = logits[Self.argmax(logits)]
-        let cutoff = maxLogit - 40 * p.temperature
-        var cand: [(id: Int32, logit: Float)] = []
-        for i in 0..<logits.count where logits[i] >= cutoff { cand.append((Int32(i), logits[i])) }
-        cand.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.id < $1.id) }
-        if p.topK > 0 && cand.count > p.topK { cand.removeLast(cand.count - p.topK) }
-
-        var probs = cand.map { Double(expf(($0.logit - maxLogit) / p.temperature)) }
-        var total = probs.reduce(0, +)
-        if p.minP > 0 {
-            // Relative to the most likely token, as llama.cpp and vLLM define min_p.
-            let floor = Double(p.minP) * probs[0]
-            var keep = probs.count
-            while keep > 1 && probs[keep - 1] < floor { keep -= 1 }
-            probs.removeLast(probs.count - keep)
-            total = probs.reduce(0, +)
+        // Weights relative to the best token, w = e^((l - max)/T) ∈ (0, 1]. Tokens under
+        // e^-40 (or under min_p, which is relative to the best) never count: that keeps
+        // the distribution exact to far below float precision.
+        let best = Self.argmax(logits)
+        let maxLogit = logits[best]
+        let floor = max(Float(4.25e-18), p.minP)  // e^-40
+        Self.weights(logits, maxLogit: maxLogit, temperature: p.temperature)
+        if p.topK == 0 && p.topP >= 1 {
+            // Nothing depends on the order: one pass to total, one to draw. (Sorting the
+            // whole vocabulary for every token, at the API's default temperature 1, cost
+            // milliseconds per token.)
+            var total = 0.0
+            for w in logits where w >= floor { total += Double(w) }
+            var r = rng.nextUnit() * total
+            var last = best
+            for i in 0..<logits.count where logits[i] >= floor {
+                r -= Double(logits[i])
+                last = i
+                if r < 0 { return Int32(i) }
+            }
+            return Int32(last)
         }
+        // Top-k and top-p keep a prefix of the tokens in descending order (ties by id).
+        // Only the tokens above a threshold are sorted, the threshold lowered until they
+        // hold that prefix: enough tokens for k, enough mass for p.
+        var total = 0.0  // mass the nucleus is a share of (before top-k truncation)
+        if p.topK == 0 { for w in logits where w >= floor { total += Double(w) } }
+        var threshold: Float = 1e-3
+        var cand: [(id: Int32, w: Float)] = []
+        while true {
+            let th = max(threshold, floor)
+            cand.removeAll(keepingCapacity: true)
+            var mass = 0.0
+            for i in 0..<logits.count where logits[i] >= th {
+                cand.append((Int32(i), logits[i]))
+                mass += Double(logits[i])
+            }
+            let enough = p.topK > 0 ? cand.count >= p.topK : mass >= Double(p.topP) * total
+            if enough || th <= floor { break }
+            threshold *= 1e-4
+        }
+        cand.sort { $0.w > $1.w || ($0.w == $1.w && $0.id < $1.id) }
+        if p.topK > 0 && cand.count > p.topK { cand.removeLast(cand.count - p.topK) }
+        var probs = cand.map { Double($0.w) }
+        if p.topK > 0 { total = probs.reduce(0, +) }
         if p.topP < 1 {
             var acc = 0.0, keep = 0
             while keep < probs.count {
@@ -74,14 +102,27 @@ public struct Sampler: Sendable {
                 if acc >= Double(p.topP) { break }
             }
             probs.removeLast(probs.count - keep)
-            total = probs.reduce(0, +)
         }
-        var r = rng.nextUnit() * total
+        var r = rng.nextUnit() * probs.reduce(0, +)
         for (i, pr) in probs.enumerated() {
             r -= pr
             if r < 0 { return cand[i].id }
         }
         return cand[probs.count - 1].id
+    }
+
+    /// logits ← e^((l - maxLogit)/T) in place, 8 lanes at a time.
+    static func weights(_ x: UnsafeMutableBufferPointer<Float>, maxLogit: Float, temperature: Float) {
+        guard let base = x.baseAddress else { return }
+        let raw = UnsafeMutableRawPointer(base), inv = 1 / temperature
+        let vm = SIMD8<Float>(repeating: maxLogit), vi = SIMD8<Float>(repeating: inv)
+        var i = 0
+        while i + 8 <= x.count {
+            let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            raw.storeBytes(of: VectorOps.exp8((v - vm) * vi), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < x.count { x[i] = expf((x[i] - maxLogit) * inv); i += 1 }
     }
 
     public static func argmax(_ x: UnsafeMutableBufferPointer<Float>) -> Int {

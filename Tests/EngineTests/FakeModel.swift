@@ -15,8 +15,9 @@ final class FakeModel: BatchModel {
         contextLength = context
     }
 
-    func makeCacheStorage(tokens: Int, blockSize: Int) -> KVCacheStorage {
-        KVCacheStorage(layers: 1, kvDim: 1, blockSize: blockSize, blockCount: (tokens + blockSize - 1) / blockSize)
+    /// f32 whatever is asked: token ids are stored in the cache and must read back exactly.
+    func makeCacheStorage(tokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage {
+        KVCacheStorage(layers: 1, kvDim: 1, blockSize: blockSize, blockCount: (tokens + blockSize - 1) / blockSize, type: .f32)
     }
 
     /// The token that follows `history` (the oracle the engine must reproduce).
@@ -32,7 +33,8 @@ final class FakeModel: BatchModel {
         for seq in batch {
             for (i, t) in seq.tokens.enumerated() {
                 let pos = seq.startPosition + i
-                cache.key(layer: 0, block: Int(seq.blockTable[pos / cache.blockSize]), slot: pos % cache.blockSize)[0] = Float(t)
+                var f = Float(t)
+                cache.store(layer: 0, block: Int(seq.blockTable[pos / cache.blockSize]), slot: pos % cache.blockSize, key: &f, value: &f)
             }
             let rows: [Int]
             switch seq.logits {
@@ -43,7 +45,9 @@ final class FakeModel: BatchModel {
             for i in rows {
                 let end = seq.startPosition + i
                 let history = (0...end).map { p in
-                    Int32(cache.key(layer: 0, block: Int(seq.blockTable[p / cache.blockSize]), slot: p % cache.blockSize)[0])
+                    var f: Float = 0
+                    cache.readKey(layer: 0, block: Int(seq.blockTable[p / cache.blockSize]), slot: p % cache.blockSize, into: &f)
+                    return Int32(f)
                 }
                 var logits = [Float](repeating: 0, count: vocabSize)
                 logits[Int(Self.next(after: history, vocab: vocabSize))] = 10

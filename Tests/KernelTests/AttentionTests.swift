@@ -4,17 +4,34 @@ import XCTest
 /// Online-softmax attention (AVX2 and portable) against a naive two-pass softmax in Double.
 final class AttentionTests: XCTestCase {
     func testMatchesNaiveSoftmax() throws {
-        for (hs, nHead, nKV) in [(64, 9, 3), (128, 4, 2), (24, 2, 1)] {
+        for type in KVCacheType.allCases {
+            for (hs, nHead, nKV) in [(64, 9, 3), (128, 4, 2), (24, 2, 1), (64, 14, 2), (256, 4, 1), (40, 5, 5)] { try check(type, hs, nHead, nKV) }
+        }
+    }
+
+    /// The reference reads the cache back as floats, so f16 storage is compared on the
+    /// values actually stored: only the kernels' arithmetic is under test here.
+    private func check(_ type: KVCacheType, _ hs: Int, _ nHead: Int, _ nKV: Int) throws {
             let bs = 16, blocks = 6, kvDim = nKV * hs
-            let storage = KVCacheStorage(layers: 2, kvDim: kvDim, blockSize: bs, blockCount: blocks)
+            let storage = KVCacheStorage(layers: 2, kvDim: kvDim, blockSize: bs, blockCount: blocks, type: type)
             var rng = SplitMix(UInt64(hs))
             for l in 0..<2 {
                 for b in 0..<blocks {
                     for s in 0..<bs {
-                        let k = storage.key(layer: l, block: b, slot: s), v = storage.value(layer: l, block: b, slot: s)
-                        for i in 0..<kvDim { k[i] = Float(rng.unit() * 2 - 1); v[i] = Float(rng.unit() * 2 - 1) }
+                        let k = (0..<kvDim).map { _ in Float(rng.unit() * 2 - 1) }, v = (0..<kvDim).map { _ in Float(rng.unit() * 2 - 1) }
+                        storage.store(layer: l, block: b, slot: s, key: k, value: v)
                     }
                 }
+            }
+            func key(_ b: Int, _ s: Int) -> [Float] {
+                var out = [Float](repeating: 0, count: kvDim)
+                storage.readKey(layer: 1, block: b, slot: s, into: &out)
+                return out
+            }
+            func value(_ b: Int, _ s: Int) -> [Float] {
+                var out = [Float](repeating: 0, count: kvDim)
+                storage.readValue(layer: 1, block: b, slot: s, into: &out)
+                return out
             }
             let table: [Int32] = [3, 0, 5, 1, 4, 2]  // a shuffled block table
             let q = (0..<nHead * hs).map { _ in Float(rng.unit() * 4 - 2) }
@@ -25,7 +42,7 @@ final class AttentionTests: XCTestCase {
                     Attention.attend(q: q, position: pos, window: window, blockTable: t.baseAddress!, storage: storage, layer: 1,
                                      nHead: nHead, nKVHead: nKV, headSize: hs, scale: scale, out: &fast)
                     Attention.portable(q: q, first: window.map { max(0, pos - $0 + 1) } ?? 0, last: pos, blockTable: t.baseAddress!,
-                                       keys: storage.key(layer: 1, block: 0, slot: 0), values: storage.value(layer: 1, block: 0, slot: 0),
+                                       keys: storage.keys(layer: 1), values: storage.values(layer: 1), type: type,
                                        blockSize: bs, kvDim: kvDim, nHead: nHead, nKVHead: nKV, headSize: hs, scale: scale, out: &port)
                 }
                 let first = window.map { max(0, pos - $0 + 1) } ?? 0
@@ -33,9 +50,9 @@ final class AttentionTests: XCTestCase {
                     let kvh = h / (nHead / nKV)
                     var s = [Double]()
                     for p in first...pos {
-                        let k = storage.key(layer: 1, block: Int(table[p / bs]), slot: p % bs) + kvh * hs
+                        let k = key(Int(table[p / bs]), p % bs)
                         var d = 0.0
-                        for i in 0..<hs { d += Double(q[h * hs + i]) * Double(k[i]) }
+                        for i in 0..<hs { d += Double(q[h * hs + i]) * Double(k[kvh * hs + i]) }
                         s.append(d * Double(scale))
                     }
                     let m = s.max()!
@@ -44,14 +61,29 @@ final class AttentionTests: XCTestCase {
                     for i in 0..<hs {
                         var o = 0.0
                         for (j, p) in (first...pos).enumerated() {
-                            o += e[j] / z * Double(storage.value(layer: 1, block: Int(table[p / bs]), slot: p % bs)[kvh * hs + i])
+                            o += e[j] / z * Double(value(Int(table[p / bs]), p % bs)[kvh * hs + i])
                         }
-                        XCTAssertEqual(Double(fast[h * hs + i]), o, accuracy: 1e-5, "hs \(hs) pos \(pos) h \(h) i \(i)")
-                        XCTAssertEqual(Double(port[h * hs + i]), o, accuracy: 1e-5, "portable hs \(hs) pos \(pos) h \(h) i \(i)")
+                        XCTAssertEqual(Double(fast[h * hs + i]), o, accuracy: 1e-5, "\(type) hs \(hs) pos \(pos) h \(h) i \(i)")
+                        XCTAssertEqual(Double(port[h * hs + i]), o, accuracy: 1e-5, "portable \(type) hs \(hs) pos \(pos) h \(h) i \(i)")
                     }
                 }
             }
+    }
+
+    /// f16 storage rounds to nearest even, on the AVX2 path and the portable one alike.
+    func testHalfStorageRoundsToNearest() {
+        let xs: [Float] = [0, -0.0, 1, -2.5, 65504, 70000, 1e-8, 6e-8, 3.0e-5, 0.1, 1.0009765625, 1.00048828125, 1.000732421875,
+                           .infinity, -.infinity, 1234.567, -0.333333]
+        let storage = KVCacheStorage(layers: 1, kvDim: xs.count, blockSize: 1, blockCount: 1, type: .f16)
+        storage.store(layer: 0, block: 0, slot: 0, key: xs, value: xs)
+        var back = [Float](repeating: 0, count: xs.count)
+        storage.readKey(layer: 0, block: 0, slot: 0, into: &back)
+        for (x, y) in zip(xs, back) {
+            XCTAssertEqual(y.bitPattern, Float(Float16(x)).bitPattern, "\(x)")
+            XCTAssertEqual(floatToHalf(x), Float16(x).bitPattern, "\(x)")
         }
+        XCTAssertEqual(back[11], 1.0, "a tie rounds to even")
+        XCTAssertEqual(back[12], 1.0009765625, "above the tie rounds up")
     }
 
     func testExp8() {

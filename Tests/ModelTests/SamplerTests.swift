@@ -11,6 +11,46 @@ final class SamplerTests: XCTestCase {
         }
     }
 
+    /// On a vocabulary-sized row, sampled frequencies follow the exact truncated softmax
+    /// (computed here naively: sort everything, cut, normalise), and nothing outside the
+    /// kept set is ever drawn, for each combination of top-k, top-p and min-p.
+    func testLargeVocabularyMatchesNaiveDistribution() {
+        var rng = SystemRandomNumberGenerator()
+        let logits = (0..<6000).map { _ in Float.random(in: -8...4, using: &rng) } + [9, 8.5, 8.5, 8]
+        let cases: [SamplingParameters] = [
+            SamplingParameters(temperature: 1, seed: 1),
+            SamplingParameters(temperature: 0.7, topP: 0.9, seed: 2),
+            SamplingParameters(temperature: 1.3, topK: 40, seed: 3),
+            SamplingParameters(temperature: 1, topK: 200, topP: 0.5, seed: 4),
+            SamplingParameters(temperature: 1, topP: 0.95, minP: 0.05, seed: 5),
+        ]
+        for p in cases {
+            let order = logits.indices.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+            let m = logits.max()!
+            var keep = order.filter { exp(Double(logits[$0] - m) / Double(p.temperature)) >= max(Double(p.minP), 4.25e-18) }
+            if p.topK > 0 { keep = Array(keep.prefix(p.topK)) }
+            var w = keep.map { exp(Double(logits[$0] - m) / Double(p.temperature)) }
+            if p.topP < 1 {
+                let total = w.reduce(0, +)
+                var acc = 0.0, n = 0
+                while n < w.count { acc += w[n] / total; n += 1; if acc >= Double(p.topP) { break } }
+                keep = Array(keep.prefix(n)); w = Array(w.prefix(n))
+            }
+            let total = w.reduce(0, +)
+            let expected = Dictionary(uniqueKeysWithValues: zip(keep.map { Int32($0) }, w.map { $0 / total }))
+            let draws = 6000
+            var counts: [Int32: Int] = [:]
+            for t in sample(logits, p, times: draws) { counts[t, default: 0] += 1 }
+            for (t, c) in counts { XCTAssertNotNil(expected[t], "token \(t) outside the kept set for \(p)") }
+            // The four planted top tokens: frequency within 5 standard deviations.
+            for t in Int32(6000)..<Int32(6004) {
+                let e = expected[t] ?? 0
+                let sd = (Double(draws) * e * (1 - e)).squareRoot()
+                XCTAssertEqual(Double(counts[t] ?? 0), Double(draws) * e, accuracy: 5 * sd + 1, "token \(t) for \(p)")
+            }
+        }
+    }
+
     func testGreedyTakesArgmax() {
         XCTAssertEqual(sample([0.1, 3, 2.9, -1], .greedy), [1])
     }
