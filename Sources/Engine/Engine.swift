@@ -54,6 +54,9 @@ public final class Engine: @unchecked Sendable {
     /// Tokens the cache can hold in all.
     public var cacheCapacity: Int { configuration.blockCount * configuration.blockSize }
 
+    /// Bytes the KV cache takes, and how it stores keys and values.
+    public var cacheDescription: String { "\(cache.type.rawValue), \(cache.bytes >> 20) MiB" }
+
     public func start() {
         lock.lock()
         defer { lock.unlock() }

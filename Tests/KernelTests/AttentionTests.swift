@@ -92,4 +92,30 @@ final class AttentionTests: XCTestCase {
             XCTAssertEqual(e, expf(x), accuracy: expf(x) * 1e-6)
         }
     }
+
+    /// Keys are stored transposed within a block: storing and reading back, and copying a
+    /// block, must give every slot's vectors back (as f16 rounds them, for f16).
+    func testStoreReadAndCopyBlock() {
+        for type in KVCacheType.allCases {
+            let kvDim = 24, bs = 16
+            let storage = KVCacheStorage(layers: 2, kvDim: kvDim, blockSize: bs, blockCount: 3, type: type)
+            func vec(_ l: Int, _ b: Int, _ s: Int, _ v: Bool) -> [Float] {
+                (0..<kvDim).map { Float(l * 1000 + b * 100 + s) + Float($0) / 32 + (v ? 0.5 : 0) }
+            }
+            for l in 0..<2 { for s in 0..<bs { storage.store(layer: l, block: 1, slot: s, key: vec(l, 1, s, false), value: vec(l, 1, s, true)) } }
+            storage.copyBlock(from: 1, to: 2)
+            for l in 0..<2 {
+                for b in [1, 2] {
+                    for s in 0..<bs {
+                        var k = [Float](repeating: 0, count: kvDim), v = k
+                        storage.readKey(layer: l, block: b, slot: s, into: &k)
+                        storage.readValue(layer: l, block: b, slot: s, into: &v)
+                        let round: (Float) -> Float = type == .f16 ? { Float(Float16($0)) } : { $0 }
+                        XCTAssertEqual(k, vec(l, 1, s, false).map(round), "\(type) key l\(l) b\(b) s\(s)")
+                        XCTAssertEqual(v, vec(l, 1, s, true).map(round), "\(type) value l\(l) b\(b) s\(s)")
+                    }
+                }
+            }
+        }
+    }
 }

@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -x /opt/swift/usr/bin/swift ] && export PATH=/opt/swift/usr/bin:$PATH
-MODEL=${MODEL:-$(swift build -c release --product jeton >&2 && .build/release/jeton pull default)}
+JETON=${JETON:-.build/release/jeton}
+[ -n "${JETON_PREBUILT:-}" ] || swift build -c release --product jeton >&2
+MODEL=${MODEL:-$("$JETON" pull default)}
 THREADS=${THREADS:-2}
 BIN=$(benchmarks/llama-cpp.sh llama-server)
 PORT=18777
@@ -26,7 +28,7 @@ bench 16 32 | tee "$OUT/llama-16.json"
 kill $LP; wait $LP 2>/dev/null || true
 
 echo "== jeton serve (threads $THREADS)"
-.build/release/jeton serve --model "$MODEL" -t "$THREADS" --port $PORT --cache-tokens 16384 >"$OUT/jeton.log" 2>&1 &
+"$JETON" serve --model "$MODEL" -t "$THREADS" --port $PORT --cache-tokens 16384 >"$OUT/jeton.log" 2>&1 &
 JP=$!
 wait_up
 bench 1 4 | tee "$OUT/jeton-1.json"
