@@ -33,11 +33,11 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         .target(name: "GGUF"),
         // AVX2 kernels, compiled for AVX2/FMA and called only after a CPU check (Kernels/CPUFeatures).
-        // Software prefetch for the attention kernel (a C builtin Swift cannot spell).
+        // Software prefetch for the attention and logits kernels (a C builtin Swift cannot spell).
         .target(name: "CPrefetch"),
         .target(name: "KernelsAVX2", dependencies: ["CPrefetch"], swiftSettings: avx2Flags),
         // AVX-512 VNNI kernels for the batched int8 matmul (Q8ActivationsView comes from KernelsAVX2).
-        .target(name: "KernelsAVX512", dependencies: ["KernelsAVX2"], swiftSettings: avx512Flags),
+        .target(name: "KernelsAVX512", dependencies: ["KernelsAVX2", "CPrefetch"], swiftSettings: avx512Flags),
         .target(name: "Kernels", dependencies: ["GGUF", "KernelsAVX2", "KernelsAVX512"], swiftSettings: kernelFlags),
         .target(name: "Tokenizer", dependencies: ["GGUF"]),
         .target(name: "Model", dependencies: ["GGUF", "Kernels", "Tokenizer"], swiftSettings: kernelFlags),

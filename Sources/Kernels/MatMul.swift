@@ -5,6 +5,7 @@ import Darwin
 #endif
 #if arch(x86_64)
 import KernelsAVX2
+import KernelsAVX512
 #endif
 
 /// y = x · Wᵀ for a batch of tokens: x is [nTokens, cols], y is [nTokens, rows].
@@ -76,6 +77,17 @@ public enum MatMul {
                 for j in 0..<32 { a16[32 * i + j] = Int16((xb[j] * inv).rounded()) }
             }
             let tiles = (w.rows + tileRows - 1) / tileRows
+            if backend == .avx512, CPUFeatures.hasAVX512VNNI {
+                // 16 rows side by side, vpdpwssd: ~3× the AVX2 row-by-row kernel at 32 tokens, 1.2-1.7× at one.
+                pool.parallelFor(tiles) { range in
+                    let scratch = UnsafeMutableRawPointer.allocate(byteCount: VNNIQ8x16MatMul.scratchBytes(blocks: nb), alignment: 64)
+                    defer { scratch.deallocate() }
+                    VNNIQ8x16MatMul.rows(w: w.data, rowBytes: w.rowBytes, r0: range.lowerBound * tileRows,
+                                         r1: min(w.rows, range.upperBound * tileRows), a16: a16, ad: ad, nb: nb,
+                                         nTokens: nTokens, y: y, ldy: w.rows, scratch: scratch)
+                }
+                return
+            }
             pool.parallelFor(tiles) { range in
                 AVX2Q8x16MatMul.rows(w: w.data, rowBytes: w.rowBytes, r0: range.lowerBound * tileRows,
                                      r1: min(w.rows, range.upperBound * tileRows), a16: a16, ad: ad, nb: nb,
