@@ -24,7 +24,7 @@ struct BenchCommand: ParsableCommand {
         let v = Int32(loaded.config.vocabSize)
         var rng = RandomSource(seed: 42)
         let prompt = (0..<p).map { _ in Int32(rng.next() % UInt64(v)) }
-        let gen = Generator(loaded, capacity: max(p, n) + 1, cacheType: try modelOptions.kvCacheType)
+        let gen = Generator(loaded, capacity: max(p, n) + 1, cacheType: modelOptions.cacheType)
         _ = try gen.evaluate(Array(prompt.prefix(16)))  // warm up: page in weights
         if p > 0 {
             var rates: [Double] = []
@@ -51,7 +51,7 @@ struct BenchCommand: ParsableCommand {
             report("tg\(n)", rates)
         }
         let kvBytes = KVCacheStorage.bytesPerToken(layers: loaded.config.layers, kvDim: loaded.config.kvDim,
-                                                   type: try modelOptions.kvCacheType)
+                                                   type: modelOptions.cacheType)
             * (gen.capacity + 15) / 16 * 16
         note("memory after the run: \(rssReport(loaded, cacheBytes: kvBytes))")
     }
@@ -65,7 +65,7 @@ struct BenchCommand: ParsableCommand {
         let blockSize = 16
         let perSeq = (p + n + blockSize - 1) / blockSize  // blocks per sequence
         let cache = model.makeCacheStorage(tokens: parallel * perSeq * blockSize, blockSize: blockSize,
-                                           type: try modelOptions.kvCacheType)
+                                           type: modelOptions.cacheType)
         let tables = (0..<parallel).map { s in (0..<perSeq).map { Int32(s * perSeq + $0) } }
         let v = Int32(loaded.config.vocabSize)
         var rng = RandomSource(seed: 7)

@@ -27,6 +27,8 @@ struct GenerateCommand: ParsableCommand {
         guard n >= 0 else { throw ValidationError("-n must not be negative") }
         guard temperature >= 0 else { throw ValidationError("--temperature must not be negative") }
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1]") }
+        guard topK >= 0 else { throw ValidationError("--top-k must not be negative") }
     }
 
     func run() throws {
@@ -36,7 +38,7 @@ struct GenerateCommand: ParsableCommand {
         let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                           repetitionPenalty: repeatPenalty, seed: seed)
         let gen = Generator(loaded, capacity: min(loaded.config.contextLength, ids.count + n),
-                            cacheType: try modelOptions.kvCacheType)
+                            cacheType: modelOptions.cacheType)
         var decoder = StreamingDecoder(tokenizer: loaded.tokenizer, fromSequenceStart: false)
         let out = try gen.generate(prompt: ids, maxTokens: n, sampling: sampling, ignoreEOS: ignoreEos) { tok in
             if output == .text {

@@ -21,14 +21,7 @@ struct ModelOptions: ParsableArguments {
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(name: .long, help: "KV cache element type: f16 or f32.")
-    var cacheType: String = "f16"
-
-    var kvCacheType: KVCacheType {
-        get throws {
-            guard let t = KVCacheType(rawValue: cacheType) else { throw ValidationError("--cache-type must be f16 or f32") }
-            return t
-        }
-    }
+    var cacheType: KVCacheType = .f16
 
     func load() throws -> LoadedModel {
         let path = try ModelStore().resolve(model)
@@ -49,3 +42,6 @@ func readFile(_ path: String) throws -> [UInt8] {
     }
     return [UInt8](d)
 }
+
+/// Parsed (and checked) before anything loads: `--cache-type f16|f32`.
+extension KVCacheType: ExpressibleByArgument {}

@@ -16,7 +16,7 @@ struct PerplexityCommand: ParsableCommand {
         guard ids.count <= loaded.config.contextLength else {
             throw ValidationError("the file gives \(ids.count) tokens, more than the context of \(loaded.config.contextLength)")
         }
-        let gen = Generator(loaded, capacity: ids.count, cacheType: try modelOptions.kvCacheType)
+        let gen = Generator(loaded, capacity: ids.count, cacheType: modelOptions.cacheType)
         let (ppl, nll) = try gen.perplexity(ids)
         note("scored \(nll.count) tokens")
         print("ppl: \(ppl)")

@@ -115,7 +115,7 @@ public final class KVCacheStorage: @unchecked Sendable {
             #if arch(x86_64)
             if CPUFeatures.hasAVX2 { AVX2Attention.floatsToHalfs(x, h, n); return }
             #endif
-            for i in 0..<n { h[i] = floatToHalf(x[i]) }
+            for i in 0..<n { h[i] = floatToHalf(min(max(x[i], -65504), 65504)) }
         }
     }
 

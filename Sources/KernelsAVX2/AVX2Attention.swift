@@ -51,18 +51,20 @@ public enum AVX2Attention {
         }
     }
 
-    /// Floats to halves (round to nearest even), as the cache stores f16 keys and values.
+    /// Floats to halves (round to nearest even), as the cache stores f16 keys and values;
+    /// magnitudes beyond f16's range saturate to ±65504 rather than becoming infinities
+    /// that would turn scores into NaN.
     /// (`_mm256_cvtps_ph` is a macro Swift cannot import; with F16C enabled this
     /// conversion compiles to vcvtps2ph.)
     public static func floatsToHalfs(_ x: UnsafePointer<Float>, _ h: UnsafeMutablePointer<UInt16>, _ n: Int) {
         var i = 0
         while i + 8 <= n {
-            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            let v = _mm256_min_ps(_mm256_max_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(-65504)), _mm256_set1_ps(65504))
             UnsafeMutableRawPointer(h + i).storeBytes(of: SIMD8<Float16>(v), as: SIMD8<Float16>.self)
             i += 8
         }
         while i < n {
-            h[i] = Float16(x[i]).bitPattern
+            h[i] = Float16(min(max(x[i], -65504), 65504)).bitPattern
             i += 1
         }
     }

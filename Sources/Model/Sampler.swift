@@ -54,7 +54,10 @@ public struct Sampler: Sendable {
         // the distribution exact to far below float precision.
         let best = Self.argmax(logits)
         let maxLogit = logits[best]
-        let floor = max(Float(4.25e-18), p.minP)  // e^-40
+        // A temperature so small that 1/T overflows, or an infinite logit, leaves no
+        // distribution to draw from but the best token.
+        guard maxLogit.isFinite, (1 / p.temperature).isFinite else { return Int32(best) }
+        let floor = min(max(Float(4.25e-18), p.minP), 1)  // e^-40; the best token (w = 1) always stays
         Self.weights(logits, maxLogit: maxLogit, temperature: p.temperature)
         if p.topK == 0 && p.topP >= 1 {
             // Nothing depends on the order: one pass to total, one to draw. (Sorting the
@@ -90,6 +93,7 @@ public struct Sampler: Sendable {
             if enough || th <= floor { break }
             threshold *= 1e-4
         }
+        guard !cand.isEmpty else { return Int32(best) }
         cand.sort { $0.w > $1.w || ($0.w == $1.w && $0.id < $1.id) }
         if p.topK > 0 && cand.count > p.topK { cand.removeLast(cand.count - p.topK) }
         var probs = cand.map { Double($0.w) }

@@ -15,7 +15,7 @@ final class SamplerTests: XCTestCase {
     /// (computed here naively: sort everything, cut, normalise), and nothing outside the
     /// kept set is ever drawn, for each combination of top-k, top-p and min-p.
     func testLargeVocabularyMatchesNaiveDistribution() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = RandomSource(seed: 2026)
         let logits = (0..<6000).map { _ in Float.random(in: -8...4, using: &rng) } + [9, 8.5, 8.5, 8]
         let cases: [SamplingParameters] = [
             SamplingParameters(temperature: 1, seed: 1),
@@ -49,6 +49,18 @@ final class SamplerTests: XCTestCase {
                 XCTAssertEqual(Double(counts[t] ?? 0), Double(draws) * e, accuracy: 5 * sd + 1, "token \(t) for \(p)")
             }
         }
+    }
+
+    /// Degenerate settings leave only the best token: a temperature whose reciprocal
+    /// overflows, min_p 1, an infinite logit; through the top-k and top-p paths too.
+    func testDegenerateSettingsGiveTheBestToken() {
+        let logits: [Float] = [0.5, 2, 1.9, -1, 1.99]
+        for p in [SamplingParameters(temperature: 1e-40, topK: 3, seed: 1), SamplingParameters(temperature: 1e-40, topP: 0.5, seed: 1),
+                  SamplingParameters(temperature: 1e-40, seed: 1), SamplingParameters(temperature: 1, topK: 3, minP: 1, seed: 1),
+                  SamplingParameters(temperature: 1, topP: 0.9, minP: 1, seed: 1)] {
+            XCTAssertEqual(Set(sample(logits, p, times: 50)), [1], "\(p)")
+        }
+        XCTAssertEqual(Set(sample([0, .infinity, 3], SamplingParameters(temperature: 1, topK: 2, seed: 1), times: 20)), [1])
     }
 
     func testGreedyTakesArgmax() {
