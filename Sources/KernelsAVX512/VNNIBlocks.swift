@@ -34,6 +34,19 @@ protocol VNNIBlock {
 @inline(__always) func halfsLow(_ v: __m512i) -> __m512 { _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)) }
 @inline(__always) func halfsHigh(_ v: __m512i) -> __m512 { _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16))) }
 
+/// The 16-lane results of up to 8 tokens (c.k for token k < nt) to rows y + k·ldy, masked lanes only.
+@inline(__always) func storeTokenRows(_ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, _ nt: Int,
+                                      _ c: (__m512, __m512, __m512, __m512, __m512, __m512, __m512, __m512)) {
+    _mm512_mask_storeu_ps(y, mask, c.0)
+    if nt > 1 { _mm512_mask_storeu_ps(y + ldy, mask, c.1) }
+    if nt > 2 { _mm512_mask_storeu_ps(y + 2 * ldy, mask, c.2) }
+    if nt > 3 { _mm512_mask_storeu_ps(y + 3 * ldy, mask, c.3) }
+    if nt > 4 { _mm512_mask_storeu_ps(y + 4 * ldy, mask, c.4) }
+    if nt > 5 { _mm512_mask_storeu_ps(y + 5 * ldy, mask, c.5) }
+    if nt > 6 { _mm512_mask_storeu_ps(y + 6 * ldy, mask, c.6) }
+    if nt > 7 { _mm512_mask_storeu_ps(y + 7 * ldy, mask, c.7) }
+}
+
 @inline(__always) func load128(_ p: UnsafeRawPointer) -> __m128i { _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self)) }
 
 /// The 16 bytes at `off` of each of the 16 rows, as 4 vectors: vector j lane r = dword j of row r.

@@ -213,14 +213,7 @@ public enum VNNIQ8x16MatMul {
             if nt > 6 { token(6, &c6) }
             if nt > 7 { token(7, &c7) }
         }
-        _mm512_mask_storeu_ps(y, mask, c0)
-        if nt > 1 { _mm512_mask_storeu_ps(y + ldy, mask, c1) }
-        if nt > 2 { _mm512_mask_storeu_ps(y + 2 * ldy, mask, c2) }
-        if nt > 3 { _mm512_mask_storeu_ps(y + 3 * ldy, mask, c3) }
-        if nt > 4 { _mm512_mask_storeu_ps(y + 4 * ldy, mask, c4) }
-        if nt > 5 { _mm512_mask_storeu_ps(y + 5 * ldy, mask, c5) }
-        if nt > 6 { _mm512_mask_storeu_ps(y + 6 * ldy, mask, c6) }
-        if nt > 7 { _mm512_mask_storeu_ps(y + 7 * ldy, mask, c7) }
+        storeTokenRows(y, ldy, mask, nt, (c0, c1, c2, c3, c4, c5, c6, c7))
     }
 }
 #endif
