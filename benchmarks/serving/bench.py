@@ -35,11 +35,11 @@ def percentile(xs, p):
     return xs[f] + (xs[c] - xs[f]) * (k - f)
 
 
-def one_request(url, model, prompt, max_tokens, ignore_eos, timeout):
+def one_request(url, model, prompt, max_tokens, ignore_eos, timeout, temperature=0.0):
     """Returns (ttft, [token arrival times], output tokens, error)."""
     u = urllib.parse.urlparse(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
-    body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True,
+    body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "stream": True,
             "stream_options": {"include_usage": True}}
     if ignore_eos:
         body["ignore_eos"] = True
@@ -79,7 +79,7 @@ def one_request(url, model, prompt, max_tokens, ignore_eos, timeout):
         conn.close()
 
 
-def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos, seed, timeout=600):
+def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos, seed, timeout=600, temperature=0.0):
     rng = random.Random(seed)
     prompts = [make_prompt(rng, prompt_words) for _ in range(requests)]
     lock = threading.Lock()
@@ -93,7 +93,7 @@ def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos,
                     return
                 i = next_i[0]
                 next_i[0] += 1
-            res = one_request(url, model, prompts[i], max_tokens, ignore_eos, timeout)
+            res = one_request(url, model, prompts[i], max_tokens, ignore_eos, timeout, temperature)
             with lock:
                 results.append(res)
 
@@ -131,10 +131,11 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--no-ignore-eos", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--temperature", type=float, default=0.0, help="0: greedy (1 is the API's default)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     r = run(a.url, a.model, a.concurrency, a.requests or 2 * a.concurrency, a.prompt_words, a.max_tokens,
-            not a.no_ignore_eos, a.seed)
+            not a.no_ignore_eos, a.seed, temperature=a.temperature)
     if a.json:
         print(json.dumps(r))
     else:
