@@ -109,6 +109,30 @@ struct VNNIQ4_1: VNNIBlock {
     }
 }
 
+// [32]: f16 d, u32 qh (bit i: fifth bit of element i), 16 nibble bytes; w = d·(n | h<<4 - 16).
+struct VNNIQ5_0: VNNIBlock {
+    static var blockBytes: Int { 22 }
+    static var offset: Int32 { 16 }
+    static var hasMin: Bool { false }
+    @inline(__always) static func scales(_ rows: UnsafePointer<UnsafeRawPointer>, _ b: Int) -> (__m512, __m512) {
+        let d = halfsLow(column0(rows, b * 22))
+        return (d, d)
+    }
+    @inline(__always) static func pack(_ rows: UnsafePointer<UnsafeRawPointer>, _ b: Int, _ out: UnsafeMutablePointer<__m512i>) {
+        packNibbles(rows, b * 22 + 6, out)
+        // Vector k holds elements 4k..<4k+4 (k < 4) or 16+4(k-4)..: either way qh bits
+        // 4k..<4k+4, deposited at bit 4 of each byte: x·0x204081 puts bit i of a nibble
+        // x at bit 8i with no carries, then mask and shift.
+        let qh = column0(rows, b * 22 + 2)
+        let spread = _mm512_set1_epi32(0x0020_4081), ones = _mm512_set1_epi32(0x0101_0101), nib = _mm512_set1_epi32(15)
+        for k in 0..<8 {
+            let x = _mm512_and_si512(_mm512_srlv_epi32(qh, _mm512_set1_epi32(Int32(4 * k))), nib)
+            let h = _mm512_slli_epi32(_mm512_and_si512(_mm512_mullo_epi32(x, spread), ones), 4)
+            out[k] = _mm512_or_si512(out[k], h)
+        }
+    }
+}
+
 // [32]: f16 d, 32 int8; w = d·q = d·(u - 128) with u = q + 128 = q ^ 0x80 as a byte.
 struct VNNIQ8_0: VNNIBlock {
     static var blockBytes: Int { 34 }

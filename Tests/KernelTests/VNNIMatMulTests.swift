@@ -6,7 +6,7 @@ import GGUF
 /// shapes, and its batch invariance: a token's outputs are bitwise the same whatever
 /// the batch size or the token's place in a tile of 8.
 final class VNNIMatMulTests: XCTestCase {
-    static let vnniTypes: [GGMLType] = [.q4_0, .q4_1, .q8_0]
+    static let vnniTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q8_0]
 
     override func setUpWithError() throws {
         try XCTSkipUnless(CPUFeatures.hasAVX512VNNI, "no AVX-512 VNNI on this CPU")
