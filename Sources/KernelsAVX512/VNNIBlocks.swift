@@ -133,6 +133,49 @@ struct VNNIQ5_0: VNNIBlock {
     }
 }
 
+// Super-blocks of 256: f16 d, f16 dmin, 12 bytes of 6-bit sub-block scales and mins,
+// 128 nibble bytes (sub-blocks 2i and 2i+1 are the low and high nibbles of bytes
+// 32i..<32i+32). Block b is sub-block b % 8: w = d·sc·n - dmin·m.
+struct VNNIQ4_K: VNNIBlock {
+    static var blockBytes: Int { 18 }
+    static var offset: Int32 { 0 }
+    static var hasMin: Bool { true }
+    @inline(__always) static func scales(_ rows: UnsafePointer<UnsafeRawPointer>, _ b: Int) -> (__m512, __m512) {
+        let base = (b / 8) * 144, j = b % 8
+        let dm = column0(rows, base)
+        @inline(__always) func byte(_ v: __m512i, _ k: Int) -> __m512i {
+            _mm512_and_si512(_mm512_srlv_epi32(v, _mm512_set1_epi32(Int32(8 * k))), _mm512_set1_epi32(0xFF))
+        }
+        let sc: __m512i, m: __m512i
+        if j < 4 {  // scales[j] & 63, scales[j+4] & 63
+            sc = _mm512_and_si512(byte(column0(rows, base + 4), j), _mm512_set1_epi32(63))
+            m = _mm512_and_si512(byte(column0(rows, base + 8), j), _mm512_set1_epi32(63))
+        } else {  // low/high nibble of scales[j+4], top two bits of scales[j-4] / scales[j]
+            let q0 = byte(column0(rows, base + 4), j - 4), q1 = byte(column0(rows, base + 8), j - 4)
+            let q2 = byte(column0(rows, base + 12), j - 4)
+            sc = _mm512_or_si512(_mm512_and_si512(q2, _mm512_set1_epi32(15)), _mm512_slli_epi32(_mm512_srli_epi32(q0, 6), 4))
+            m = _mm512_or_si512(_mm512_srli_epi32(q2, 4), _mm512_slli_epi32(_mm512_srli_epi32(q1, 6), 4))
+        }
+        let d = _mm512_mul_ps(halfsLow(dm), _mm512_cvtepi32_ps(sc))
+        let mn = _mm512_mul_ps(halfsHigh(dm), _mm512_cvtepi32_ps(m))
+        return (d, _mm512_sub_ps(_mm512_setzero_ps(), mn))
+    }
+    @inline(__always) static func pack(_ rows: UnsafePointer<UnsafeRawPointer>, _ b: Int, _ out: UnsafeMutablePointer<__m512i>) {
+        let j = b % 8, off = (b / 8) * 144 + 16 + 32 * (j / 2)
+        let shift = _mm512_set1_epi32(Int32(4 * (j & 1))), mask = _mm512_set1_epi8(0x0F)
+        let (w0, w1, w2, w3) = transpose16x4(rows, off)
+        let (w4, w5, w6, w7) = transpose16x4(rows, off + 16)
+        out[0] = _mm512_and_si512(_mm512_srlv_epi32(w0, shift), mask)
+        out[1] = _mm512_and_si512(_mm512_srlv_epi32(w1, shift), mask)
+        out[2] = _mm512_and_si512(_mm512_srlv_epi32(w2, shift), mask)
+        out[3] = _mm512_and_si512(_mm512_srlv_epi32(w3, shift), mask)
+        out[4] = _mm512_and_si512(_mm512_srlv_epi32(w4, shift), mask)
+        out[5] = _mm512_and_si512(_mm512_srlv_epi32(w5, shift), mask)
+        out[6] = _mm512_and_si512(_mm512_srlv_epi32(w6, shift), mask)
+        out[7] = _mm512_and_si512(_mm512_srlv_epi32(w7, shift), mask)
+    }
+}
+
 // [32]: f16 d, 32 int8; w = d·q = d·(u - 128) with u = q + 128 = q ^ 0x80 as a byte.
 struct VNNIQ8_0: VNNIBlock {
     static var blockBytes: Int { 34 }

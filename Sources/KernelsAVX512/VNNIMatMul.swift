@@ -12,10 +12,10 @@ import KernelsAVX2
 public enum VNNIMatMul {
     public static let tileRows = 16
 
-    /// ggml type ids this path multiplies: Q4_0, Q4_1, Q5_0, Q8_0.
+    /// ggml type ids this path multiplies: Q4_0, Q4_1, Q5_0, Q8_0, Q4_K.
     public static func supports(typeID: UInt32) -> Bool {
         switch typeID {
-        case 2, 3, 6, 8: return true
+        case 2, 3, 6, 8, 12: return true
         default: return false
         }
     }
@@ -49,6 +49,7 @@ public enum VNNIMatMul {
         case 2: tile(VNNIQ4_0.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch)
         case 3: tile(VNNIQ4_1.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch)
         case 6: tile(VNNIQ5_0.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch)
+        case 12: tile(VNNIQ4_K.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch)
         case 8: tile(VNNIQ8_0.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch)
         default: return false
         }

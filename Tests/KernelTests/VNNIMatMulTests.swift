@@ -6,7 +6,7 @@ import GGUF
 /// shapes, and its batch invariance: a token's outputs are bitwise the same whatever
 /// the batch size or the token's place in a tile of 8.
 final class VNNIMatMulTests: XCTestCase {
-    static let vnniTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q8_0]
+    static let vnniTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q8_0, .q4_K]
 
     override func setUpWithError() throws {
         try XCTSkipUnless(CPUFeatures.hasAVX512VNNI, "no AVX-512 VNNI on this CPU")
@@ -17,8 +17,12 @@ final class VNNIMatMulTests: XCTestCase {
         let tests = QuantizedMatMulTests(name: "check", testClosure: { _ in })  // reuses its checker; failures go to this test
         for type in Self.vnniTypes {
             try tests.check(type, backend: .avx512, rows: 37, cols: 512, tokens: Array(1...33))
-            try tests.check(type, backend: .avx512, rows: 5, cols: 32, tokens: [1, 2, 8, 9, 17])
-            try tests.check(type, backend: .avx512, rows: 16, cols: 96, tokens: [1, 7, 8, 16, 33])
+            if type.blockSize == 32 {  // K-quant rows are whole 256-element super-blocks
+                try tests.check(type, backend: .avx512, rows: 5, cols: 32, tokens: [1, 2, 8, 9, 17])
+                try tests.check(type, backend: .avx512, rows: 16, cols: 96, tokens: [1, 7, 8, 16, 33])
+            } else {
+                try tests.check(type, backend: .avx512, rows: 5, cols: 256, tokens: [1, 2, 8, 9, 17])
+            }
             try tests.check(type, backend: .avx512, rows: 50, cols: 768, tokens: [3, 8, 11])
         }
     }
