@@ -19,7 +19,15 @@ fi
 missing=()
 for t in "${targets[@]}"; do [ -x "$SRC/build/bin/$t" ] || missing+=("$t"); done
 if [ ${#missing[@]} -gt 0 ]; then
-  cmake -S "$SRC" -B "$SRC/build" -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DCMAKE_BUILD_TYPE=Release \
+  # -march=native turns on AMX where the CPU lists it, but a VM may not grant the tile
+  # state (llama-bench then dies with SIGILL on its first batched matmul): on such CPUs
+  # build for the AVX-512 features alone.
+  native=(-DGGML_NATIVE=ON)
+  if grep -qw amx_tile /proc/cpuinfo; then
+    native=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+            -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON)
+  fi
+  cmake -S "$SRC" -B "$SRC/build" "${native[@]}" -DLLAMA_CURL=OFF -DCMAKE_BUILD_TYPE=Release \
     -DLLAMA_BUILD_TESTS=OFF >&2
   cmake --build "$SRC/build" -j"$(nproc)" --target "${missing[@]}" >&2
 fi

@@ -49,6 +49,14 @@ struct BenchCommand: ParsableCommand {
                 rates.append(Double(n) / seconds(since: t0))
             }
             report("tg\(n)", rates)
+            // Generation reads every weight but the token embedding once per token: its ceiling
+            // is the machine's read bandwidth over those bytes.
+            let bw = ReadBandwidth.measure(pool: loaded.model.pool)
+            let perToken = loaded.model.weights.bytesReadPerToken
+            let mean = rates.reduce(0, +) / Double(rates.count)
+            print(String(format: "bandwidth %.1f GB/s (%d threads), %.0f MB read per token: limit %.1f t/s, tg%d at %.0f%%",
+                         bw / 1e9, loaded.model.pool.threads, Double(perToken) / 1e6, bw / Double(perToken), n,
+                         100 * mean * Double(perToken) / bw))
         }
         let kvBytes = KVCacheStorage.bytesPerToken(layers: loaded.config.layers, kvDim: loaded.config.kvDim,
                                                    type: modelOptions.cacheType)

@@ -33,7 +33,9 @@ public enum MatMul {
 
     public static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, nTokens: Int,
                                 _ y: UnsafeMutablePointer<Float>, pool: ThreadPool, backend: Backend = defaultBackend) {
-        if backend != .float, QuantizedMatMul.supports(w, backend: backend) {
+        if KQuantMatMul.supports(w, backend: backend) {
+            KQuantMatMul.multiply([(w, y)], x, nTokens: nTokens, pool: pool)
+        } else if backend != .float, QuantizedMatMul.supports(w, backend: backend) {
             QuantizedMatMul.multiply([(w, y)], x, nTokens: nTokens, pool: pool, backend: backend)
         } else {
             multiplyFloat(w, x, nTokens: nTokens, y, pool: pool)
@@ -44,14 +46,23 @@ public enum MatMul {
     /// x is quantized once and all rows go through one parallel region.
     public static func multiply(_ outputs: [(WeightMatrix, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
                                 nTokens: Int, pool: ThreadPool, backend: Backend = defaultBackend) {
-        guard let first = outputs.first else { return }
-        let together = backend != .float && outputs.allSatisfy {
+        // K-quants take their own path (Q8_K activations); the rest go on together.
+        let kQuants = outputs.filter { KQuantMatMul.supports($0.0, backend: backend) }
+        if !kQuants.isEmpty {
+            for cols in Set(kQuants.map { $0.0.cols }) {
+                KQuantMatMul.multiply(kQuants.filter { $0.0.cols == cols }, x, nTokens: nTokens, pool: pool)
+            }
+            if kQuants.count == outputs.count { return }
+        }
+        let rest = kQuants.isEmpty ? outputs : outputs.filter { !KQuantMatMul.supports($0.0, backend: backend) }
+        guard let first = rest.first else { return }
+        let together = backend != .float && rest.allSatisfy {
             $0.0.cols == first.0.cols && QuantizedMatMul.supports($0.0, backend: backend)
         }
         if together {
-            QuantizedMatMul.multiply(outputs, x, nTokens: nTokens, pool: pool, backend: backend)
+            QuantizedMatMul.multiply(rest, x, nTokens: nTokens, pool: pool, backend: backend)
         } else {
-            for (w, y) in outputs { multiply(w, x, nTokens: nTokens, y, pool: pool, backend: backend) }
+            for (w, y) in rest { multiply(w, x, nTokens: nTokens, y, pool: pool, backend: backend) }
         }
     }
 
@@ -61,6 +72,12 @@ public enum MatMul {
     public static func multiplyUnquantizedActivations(_ w: WeightMatrix, _ x: UnsafePointer<Float>, nTokens: Int,
                                                       _ y: UnsafeMutablePointer<Float>, pool: ThreadPool,
                                                       backend: Backend = defaultBackend) {
+        if KQuantMatMul.supports(w, backend: backend) {
+            // Q8_K activations keep 8 bits per 256 elements with their own scale: the
+            // perplexity cost measured on Qwen2.5-Coder-1.5B is in benchmarks/kernels/README.md.
+            KQuantMatMul.multiply([(w, y)], x, nTokens: nTokens, pool: pool)
+            return
+        }
         #if arch(x86_64)
         if backend == .avx2 || backend == .avx512, CPUFeatures.hasAVX2, w.type == .q8_0, w.cols % 32 == 0 {
             // int16 activations: as exact as floats here, and an integer multiply-add.

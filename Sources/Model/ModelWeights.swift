@@ -95,4 +95,11 @@ public struct ModelWeights: @unchecked Sendable {
             ? try matrix("output.weight", rows: c.vocabSize, cols: c.dim)
             : embedding
     }
+
+    /// Bytes of the weight matrices one token's forward pass reads: every layer matrix and
+    /// the output projection (the embedding only gives one row per token).
+    public var bytesReadPerToken: Int {
+        let mats = layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] } + [output]
+        return mats.reduce(0) { $0 + $1.rows * $1.rowBytes }
+    }
 }

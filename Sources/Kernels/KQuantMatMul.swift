@@ -1,0 +1,91 @@
+import GGUF
+import KernelsAVX2
+#if arch(x86_64)
+import KernelsAVX512
+#endif
+
+/// Matmul of K-quant weights (Q4_K, Q5_K, Q6_K) with activations quantized per
+/// super-block of 256 (Q8_K), the arithmetic of `KQuantDot`: x is quantized once per
+/// call, then threads take tiles of 16 rows of any of the matrices. Each row is read
+/// front to back once per call and every token is multiplied against it while it is
+/// in cache, so one sequence streams the weights at memory speed.
+enum KQuantMatMul {
+    static let tileRows = 16
+
+    static func supports(_ w: WeightMatrix, backend: MatMul.Backend) -> Bool {
+        guard w.cols % 256 == 0, w.cols > 0, KQuantDot.supports(w.type) else { return false }
+        #if arch(x86_64)
+        return backend == .avx512 && CPUFeatures.hasAVX512VNNI
+        #else
+        return false
+        #endif
+    }
+
+    /// y_i = x · W_iᵀ for each (W_i, y_i): all W_i have the same cols; x [nTokens, cols],
+    /// y_i [nTokens, W_i.rows]. Callers check `supports` for every W_i.
+    static func multiply(_ outputs: [(WeightMatrix, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
+                         nTokens: Int, pool: ThreadPool) {
+        guard let cols = outputs.first?.0.cols, nTokens > 0 else { return }
+        let act = Q8KBuffer(nTokens: nTokens, superBlocks: cols / 256)
+        defer { act.free() }
+        if nTokens >= 8 {
+            pool.parallelFor(nTokens) { act.quantize(x, tokens: $0) }
+        } else {
+            act.quantize(x, tokens: 0..<nTokens)
+        }
+        let view = act.view
+        var firstTile = [Int](), total = 0
+        for (w, _) in outputs {
+            firstTile.append(total)
+            total += (w.rows + tileRows - 1) / tileRows
+        }
+        firstTile.append(total)
+        #if arch(x86_64)
+        // Few tokens: stream each row once (generation). More: repack tiles and reuse them
+        // across tokens. Both give the same bits (KQuantDot), so the choice never shows.
+        let batched = nTokens > matVecTokens
+        let maxRowBytes = outputs.map { $0.0.rowBytes }.max() ?? 0
+        pool.parallelFor(total) { range in
+            let scratch = batched
+                ? UnsafeMutableRawPointer.allocate(byteCount: VNNIKQuantBatch.scratchBytes(superBlocks: cols / 256, rowBytes: maxRowBytes),
+                                                   alignment: 64)
+                : nil
+            defer { scratch?.deallocate() }
+            // Runs of consecutive tiles of one matrix go as one call, so the kernel can read ahead.
+            var tile = range.lowerBound, m = 0
+            while tile < range.upperBound {
+                while tile >= firstTile[m + 1] { m += 1 }
+                let end = min(range.upperBound, firstTile[m + 1])
+                let (w, y) = outputs[m]
+                let r0 = (tile - firstTile[m]) * tileRows, r1 = min(w.rows, (end - firstTile[m]) * tileRows)
+                if let scratch, VNNIKQuantBatch.supports(typeID: w.type.rawValue) {
+                    var r = r0
+                    while r < r1 {
+                        VNNIKQuantBatch.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r,
+                                             r1: min(r1, r + tileRows), act: view, y: y, ldy: w.rows, scratch: scratch)
+                        r += tileRows
+                    }
+                } else {
+                    VNNIKQuantMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
+                                          act: view, y: y, ldy: w.rows)
+                }
+                tile = end
+            }
+        }
+        #endif
+    }
+
+    /// Up to this many tokens, rows are streamed once per call and each token multiplied
+    /// against them in turn (the matrix-vector kernel); past it, the repacked tile kernel.
+    static let matVecTokens = 4
+
+    /// The reference twin: `KQuantDot` row by row on the same quantized activations.
+    static func reference(_ w: WeightMatrix, _ x: UnsafePointer<Float>, nTokens: Int, _ y: UnsafeMutablePointer<Float>) {
+        let act = Q8KBuffer(nTokens: nTokens, superBlocks: w.cols / 256)
+        defer { act.free() }
+        act.quantize(x, tokens: 0..<nTokens)
+        for t in 0..<nTokens {
+            for r in 0..<w.rows { y[t * w.rows + r] = KQuantDot.dot(w.type, w.row(r), act.view, token: t) }
+        }
+    }
+}

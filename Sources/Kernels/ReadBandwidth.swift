@@ -1,0 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+#if arch(x86_64)
+import KernelsAVX2
+import KernelsAVX512
+#endif
+
+/// The machine's memory read bandwidth as the kernels see it: `threads` threads (the
+/// pool's) each read their share of a buffer far larger than the caches, with
+/// vector loads and nothing else. The ceiling for generation, which reads every
+/// weight once per token.
+public enum ReadBandwidth {
+    /// Bytes per second, best of `rounds` passes over `bytes` bytes.
+    public static func measure(pool: ThreadPool, bytes: Int = 1 << 30, rounds: Int = 5) -> Double {
+        let count = bytes / 64
+        let buf = UnsafeMutablePointer<SIMD16<UInt32>>.allocate(capacity: count)  // [count] 64-byte lines
+        defer { buf.deallocate() }
+        // Touch every page so the pass measures reads, not page faults.
+        pool.parallelFor(count, minChunk: 4096) { r in
+            for i in r { buf[i] = SIMD16(repeating: UInt32(truncatingIfNeeded: i)) }
+        }
+        let chunks = pool.threads  // one contiguous stretch per thread, as a matrix-vector product reads
+        var best = 0.0
+        var sink = SIMD16<UInt32>()
+        for _ in 0..<rounds {
+            let t0 = now()
+            let partial = UnsafeMutablePointer<SIMD16<UInt32>>.allocate(capacity: chunks)
+            pool.parallelFor(chunks) { r in
+                for c in r {
+                    let lo = c * count / chunks, hi = (c + 1) * count / chunks
+                    partial[c] = readLines(buf + lo, hi - lo)
+                }
+            }
+            let dt = now() - t0
+            for c in 0..<chunks { sink ^= partial[c] }
+            partial.deallocate()
+            best = max(best, Double(count * 64) / dt)
+        }
+        if sink == SIMD16(repeating: 0x1234_5678) { best += 0 }  // keeps the loads
+        return best
+    }
+
+    /// XOR of `n` 64-byte lines, with the widest loads the CPU has.
+    static func readLines(_ p: UnsafePointer<SIMD16<UInt32>>, _ n: Int) -> SIMD16<UInt32> {
+        #if arch(x86_64)
+        if CPUFeatures.hasAVX512VNNI { return AVX512Read.xorLines(UnsafeRawPointer(p), n) }
+        if CPUFeatures.hasAVX2 { return AVX2Read.xorLines(UnsafeRawPointer(p), n) }
+        #endif
+        var a = SIMD16<UInt32>(), b = a, d = a, e = a
+        var i = 0
+        while i + 4 <= n {
+            a ^= p[i]; b ^= p[i + 1]; d ^= p[i + 2]; e ^= p[i + 3]
+            i += 4
+        }
+        return a ^ b ^ d ^ e
+    }
+
+    private static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

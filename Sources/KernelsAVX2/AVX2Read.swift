@@ -1,0 +1,22 @@
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+
+/// Plain 32-byte loads for the read-bandwidth probe (Kernels/ReadBandwidth).
+public enum AVX2Read {
+    public static func xorLines(_ p: UnsafeRawPointer, _ n: Int) -> SIMD16<UInt32> {
+        var a = _mm256_setzero_si256(), b = a, c = a, d = a
+        var i = 0
+        while i + 2 <= n {
+            let q = p + 64 * i
+            a = _mm256_xor_si256(a, load256(q))
+            b = _mm256_xor_si256(b, load256(q + 32))
+            c = _mm256_xor_si256(c, load256(q + 64))
+            d = _mm256_xor_si256(d, load256(q + 96))
+            i += 2
+        }
+        let lo = unsafeBitCast(_mm256_xor_si256(a, c), to: SIMD8<UInt32>.self)
+        let hi = unsafeBitCast(_mm256_xor_si256(b, d), to: SIMD8<UInt32>.self)
+        return SIMD16(lowHalf: lo, highHalf: hi)
+    }
+}
+#endif

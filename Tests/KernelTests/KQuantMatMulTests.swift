@@ -1,0 +1,130 @@
+import XCTest
+import GGUF
+@testable import Kernels
+
+/// The K-quant kernels (Q4_K, Q5_K, Q6_K against Q8_K activations): the matrix-vector
+/// and the repacked-tile kernels give bit for bit what the plain reference
+/// (`KQuantDot`) gives, on odd shapes and hostile blocks, and stay within the
+/// activation-rounding bound of the dequantize-then-float product.
+final class KQuantMatMulTests: XCTestCase {
+    static let types: [GGMLType] = [.q4_K, .q5_K, .q6_K]
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(KQuantMatMul.supports(QuantizedMatMulTests.randomMatrix(.q4_K, rows: 1, cols: 256, seed: 1).0,
+                                                backend: MatMul.defaultBackend), "no K-quant kernel for this CPU")
+    }
+
+    func fast(_ w: WeightMatrix, _ x: [Float], _ n: Int, pool: ThreadPool) -> [Float] {
+        var y = [Float](repeating: 0, count: n * w.rows)
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { KQuantMatMul.multiply([(w, $0.baseAddress!)], xb.baseAddress!, nTokens: n, pool: pool) }
+        }
+        return y
+    }
+
+    func twin(_ w: WeightMatrix, _ x: [Float], _ n: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: n * w.rows)
+        x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { KQuantMatMul.reference(w, xb.baseAddress!, nTokens: n, $0.baseAddress!) } }
+        return y
+    }
+
+    /// Rows not a multiple of the 16-row tile, one to many super-blocks, token counts on both
+    /// sides of the matrix-vector / tile switch.
+    func testBitwiseEqualToReference() {
+        let pool = ThreadPool(threads: 2)
+        for type in Self.types {
+            for (rows, cols) in [(1, 256), (15, 512), (16, 256), (37, 1536), (70, 768)] {
+                let (w, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: UInt64(rows * cols))
+                defer { mem.deallocate() }
+                for n in [1, 2, 4, 5, 8, 9, 17] {
+                    let x = QuantizedMatMulTests.randomActivations(n * cols, seed: UInt64(n))
+                    XCTAssertEqual(fast(w, x, n, pool: pool), twin(w, x, n), "\(type.name) \(rows)x\(cols) n=\(n)")
+                }
+            }
+        }
+    }
+
+    /// All-zero blocks, the largest and smallest f16 scales, all-zero and outlier activations.
+    func testEdgeBlocks() {
+        let pool = ThreadPool(threads: 2)
+        let rows = 19, cols = 768, n = 6
+        for type in Self.types {
+            let (w, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: 5)
+            defer { mem.deallocate() }
+            let bb = type.blockBytes, blocks = rows * cols / 256
+            let scaleOffsets = type == .q6_K ? [208] : [0, 2]
+            for b in 0..<blocks {
+                let p = mem + b * bb
+                switch b % 4 {
+                case 0: p.initializeMemory(as: UInt8.self, repeating: 0, count: bb)  // zero block
+                case 1: for o in scaleOffsets { p.storeBytes(of: Float16(60000).bitPattern, toByteOffset: o, as: UInt16.self) }
+                case 2: for o in scaleOffsets { p.storeBytes(of: UInt16(1), toByteOffset: o, as: UInt16.self) }  // subnormal
+                default: p.initializeMemory(as: UInt8.self, repeating: 0xFF, count: bb - 4)  // every quant and scale at its maximum
+                    for o in scaleOffsets { p.storeBytes(of: Float16(0.01).bitPattern, toByteOffset: o, as: UInt16.self) }
+                }
+            }
+            var x = QuantizedMatMulTests.randomActivations(n * cols, seed: 3)
+            for c in 0..<cols { x[c] = 0 }              // token 0: all zero
+            x[cols + 7] = 3e4                            // token 1: one outlier
+            for c in 0..<cols { x[2 * cols + c] = 1e-30 } // token 2: tiny
+            let y = fast(w, x, n, pool: pool), r = twin(w, x, n)
+            XCTAssertEqual(y.map(\.bitPattern), r.map(\.bitPattern), "\(type.name)")
+            XCTAssertFalse(y.contains { $0.isNaN }, "\(type.name)")
+            XCTAssertEqual(Array(y[0..<rows]), [Float](repeating: 0, count: rows), "\(type.name) zero token")
+        }
+    }
+
+    /// Against dequantized weights in Double: off by no more than rounding x to 8 bits per
+    /// 256 elements allows (amax/254 per element).
+    func testAgainstDequantizedFloat() {
+        let pool = ThreadPool(threads: 2)
+        let rows = 29, cols = 1024
+        for type in Self.types {
+            let (w, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: 77)
+            defer { mem.deallocate() }
+            var wf = [Float](repeating: 0, count: rows * cols)
+            wf.withUnsafeMutableBufferPointer { b in for r in 0..<rows { w.dequantizeRow(r, into: b.baseAddress! + r * cols) } }
+            for n in [1, 11] {
+                let x = QuantizedMatMulTests.randomActivations(n * cols, seed: 9)
+                var ref = [Float](repeating: 0, count: n * rows)
+                MatMul.reference(w, x, nTokens: n, &ref)
+                let y = fast(w, x, n, pool: pool)
+                for t in 0..<n {
+                    for r in 0..<rows {
+                        var bound = 0.0
+                        for s in 0..<cols / 256 {
+                            let amax = Double(x[(t * cols + s * 256)..<(t * cols + s * 256 + 256)].map { abs($0) }.max() ?? 0)
+                            var sw = 0.0
+                            for c in 0..<256 { sw += Double(abs(wf[r * cols + s * 256 + c])) }
+                            bound += sw * amax / 254
+                        }
+                        XCTAssertEqual(y[t * rows + r], ref[t * rows + r], accuracy: Float(bound * 1.02 + 1e-3), "\(type.name) n=\(n) t=\(t) r=\(r)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Mixed groups (a K-quant beside a 32-block format) give what separate calls give.
+    func testMixedGroup() {
+        let pool = ThreadPool(threads: 2)
+        let (a, ma) = QuantizedMatMulTests.randomMatrix(.q4_K, rows: 33, cols: 512, seed: 1)
+        let (b, mb) = QuantizedMatMulTests.randomMatrix(.q6_K, rows: 20, cols: 512, seed: 2)
+        let (c, mc) = QuantizedMatMulTests.randomMatrix(.q8_0, rows: 17, cols: 512, seed: 3)
+        defer { ma.deallocate(); mb.deallocate(); mc.deallocate() }
+        for n in [1, 7] {
+            let x = QuantizedMatMulTests.randomActivations(n * 512, seed: 4)
+            var ya = [Float](repeating: 0, count: n * 33), yb = [Float](repeating: 0, count: n * 20), yc = [Float](repeating: 0, count: n * 17)
+            var sa = ya, sb = yb, sc = yc
+            x.withUnsafeBufferPointer { xb in
+                ya.withUnsafeMutableBufferPointer { pa in yb.withUnsafeMutableBufferPointer { pb in yc.withUnsafeMutableBufferPointer { pc in
+                    MatMul.multiply([(a, pa.baseAddress!), (b, pb.baseAddress!), (c, pc.baseAddress!)], xb.baseAddress!, nTokens: n, pool: pool)
+                } } }
+                sa.withUnsafeMutableBufferPointer { MatMul.multiply(a, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool) }
+                sb.withUnsafeMutableBufferPointer { MatMul.multiply(b, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool) }
+                sc.withUnsafeMutableBufferPointer { MatMul.multiply(c, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool) }
+            }
+            XCTAssertEqual(ya, sa); XCTAssertEqual(yb, sb); XCTAssertEqual(yc, sc)
+        }
+    }
+}
