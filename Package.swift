@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "API", dependencies: ["HTTP", "Engine", "Model", "Tokenizer", "Jinja"]),
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"]),
         .executableTarget(name: "Jeton", dependencies: [
-            "GGUF", "Kernels", "Tokenizer", "Model", "Engine", "HTTP", "API",
+            "GGUF", "Kernels", "Tokenizer", "Model", "Engine", "HTTP", "API", "COpenSSL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

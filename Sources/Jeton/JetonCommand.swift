@@ -8,7 +8,7 @@ struct JetonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jeton",
         abstract: "An on-premise LLM inference server with an OpenAI-compatible API.",
-        subcommands: [PullCommand.self, GenerateCommand.self, TokenizeCommand.self,
+        subcommands: [PullCommand.self, ListCommand.self, ShowCommand.self, GenerateCommand.self, TokenizeCommand.self,
                       PerplexityCommand.self, BenchCommand.self, ServeCommand.self])
 }
 
