@@ -1,50 +1,139 @@
 #!/usr/bin/env bash
-# Jeton beside llama.cpp's llama-server on the default model, same machine,
-# one after the other (never at once): 1 and 16 concurrent streaming clients,
-# prompts of about 130 tokens, 128 tokens generated each (ignore_eos).
-# Then Jeton alone: the prefix-cache time to first token, and 64 clients that
-# disconnect after their first token.
+# Jeton beside llama.cpp's llama-server (issue 13), on the same GGUF file, same machine, one
+# after the other (never both at once), each with the same threads (2 by default).
+#
+#   benchmarks/serving/run.sh [--model NAME|PATH] [--threads N] [--scenarios a,b,c]
+#                             [--only jeton|llama] [--no-extras] [--port P] [-- SCENARIO OPTIONS]
+#
+#   --model      a catalog name (`jeton list`: default, qwen2.5-coder-1.5b, ...) or a GGUF path;
+#                a name is resolved to its file with `jeton show` (or fetched with `jeton pull`)
+#                and llama-server is given that same file. Default: `default` (SmolLM2-135M).
+#   --scenarios  which of the three below (default a,b,c); --only runs one engine;
+#   --no-extras  skips Jeton's prefix-cache and early-disconnect checks (prefix_and_disconnect.py).
+#   after --     options for scenarios.py (see `scenarios.py --help`), e.g. `-- --rounds 2`
+#                or `-- --long-prompt-tokens 2048 --stream-tokens 512`.
+#
+# Scenarios (scenarios.py; streamed /v1/completions, temperature 0, ignore_eos, distinct
+# deterministic prompts, times taken as each SSE chunk arrives):
+#   a  16 clients at once, ~130-token prompts, 64 tokens each: aggregate output tokens/s,
+#      TTFT p50/p99, inter-token latency p50/p99, ITL p99/p50 (the issue's number for Jeton).
+#   b  1 client, ~130-token prompt, 128 tokens: tokens/s and TTFT (median of 2 requests).
+#   c  4 clients streaming 256 tokens each; once each has its first tokens a 5th sends a
+#      ~4,096-token prompt (max_tokens 16): its TTFT (goal: <= 0.5 x llama-server's) and each
+#      stream's largest inter-token gap during that prefill (goal: none over 1 s).
+# Each scenario prints one line per engine and a Jeton/llama.cpp ratio line at the end.
+#
+# llama-server runs with -np 16 -cb -c 16384 -t THREADS (16 slots, continuous batching) for a
+# and b. With 16 slots a slot holds 16384/16 = 1,024 tokens, too few for c's long prompt, so c
+# restarts it with the same flags plus -kvu (one KV buffer shared by all slots, as Jeton's
+# paged cache is shared: --cache-tokens 16384). Jeton: serve -t THREADS --cache-tokens 16384.
+# The load average is printed before each engine run (and stored with each scenario). Every
+# request has a deadline (scenarios.py --timeout, 600 s a scenario) and every step a bound,
+# so a run always ends; servers listen on 127.0.0.1 only and are stopped on exit.
+# Environment: JETON (binary, default .build/release/jeton), JETON_PREBUILT=1 (skip the
+# release build), LLAMA_SERVER_BIN (folder holding llama-server; else benchmarks/llama-cpp.sh
+# builds it once outside the repo).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -x /opt/swift/usr/bin/swift ] && export PATH=/opt/swift/usr/bin:$PATH
+
+MODEL_ARG=default THREADS=${THREADS:-2} SCENARIOS=a,b,c ONLY= EXTRAS=1 PORT=${PORT:-18777}
+PASS=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --model) MODEL_ARG=$2; shift 2 ;;
+    --threads|-t) THREADS=$2; shift 2 ;;
+    --scenarios) SCENARIOS=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --no-extras) EXTRAS=0; shift ;;
+    --port) PORT=$2; shift 2 ;;
+    --) shift; PASS=("$@"); break ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$ONLY" in ""|jeton|llama) ;; *) echo "--only takes jeton or llama" >&2; exit 2 ;; esac
+
 JETON=${JETON:-.build/release/jeton}
 [ -n "${JETON_PREBUILT:-}" ] || swift build -c release --product jeton >&2
-MODEL=${MODEL:-$("$JETON" pull default)}
-THREADS=${THREADS:-2}
-BIN=$(benchmarks/llama-cpp.sh llama-server)
-PORT=18777
+
+# A catalog name -> its GGUF file (the same file for both engines).
+if [ -f "$MODEL_ARG" ]; then
+  MODEL=$MODEL_ARG
+else
+  MODEL=$(timeout 60 "$JETON" show "$MODEL_ARG" 2>/dev/null | sed -n 's/^file: //p' | head -n 1 || true)
+  [ -n "$MODEL" ] && [ -f "$MODEL" ] || MODEL=$("$JETON" pull "$MODEL_ARG")
+fi
+[ -f "$MODEL" ] || { echo "no GGUF file for $MODEL_ARG" >&2; exit 1; }
+echo "model: $MODEL_ARG -> $MODEL; threads $THREADS; scenarios $SCENARIOS; port $PORT (127.0.0.1)"
+
+if [ "$ONLY" != jeton ]; then
+  BIN=${LLAMA_SERVER_BIN:-$(benchmarks/llama-cpp.sh llama-server)}
+fi
 OUT=$(mktemp -d)
+URL="http://127.0.0.1:$PORT"
+SERVER_PID=
 
-wait_up() { for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && return 0; sleep 0.2; done; return 1; }
-bench() { python3 benchmarks/serving/bench.py --url "http://127.0.0.1:$PORT" --concurrency "$1" --requests "$2" \
-            --prompt-words 100 --max-tokens 128 --json; }
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+}
+trap stop_server EXIT
+trap 'exit 130' INT TERM
 
-echo "== llama-server -np 16 -cb (threads $THREADS)"
-"$BIN/llama-server" -m "$MODEL" -t "$THREADS" -np 16 -cb -c 16384 --port $PORT --host 127.0.0.1 >"$OUT/llama.log" 2>&1 &
-LP=$!
-wait_up
-bench 1 4 | tee "$OUT/llama-1.json"
-bench 16 32 | tee "$OUT/llama-16.json"
-kill $LP; wait $LP 2>/dev/null || true
+# start NAME LOG COMMAND...: refuses a port already answering; waits for readiness (180 s at most).
+start() {
+  local name=$1 log=$2 path=$3; shift 3
+  if curl -s -o /dev/null -m 2 "$URL/health"; then echo "something already listens on $URL" >&2; exit 1; fi
+  echo "== $name: $* (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  "$@" >"$log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 900); do
+    curl -sf -o /dev/null -m 2 "$URL$path" && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "$name exited; log:" >&2; tail -n 20 "$log" >&2; exit 1; }
+    sleep 0.2
+  done
+  echo "$name not ready after 180 s; log: $log" >&2; exit 1
+}
 
-echo "== jeton serve (threads $THREADS)"
-"$JETON" serve --model "$MODEL" -t "$THREADS" --port $PORT --cache-tokens 16384 >"$OUT/jeton.log" 2>&1 &
-JP=$!
-wait_up
-bench 1 4 | tee "$OUT/jeton-1.json"
-bench 16 32 | tee "$OUT/jeton-16.json"
-python3 benchmarks/serving/prefix_and_disconnect.py --url "http://127.0.0.1:$PORT"
-kill $JP; wait $JP 2>/dev/null || true
+scen() {  # scen ENGINE SCENARIOS
+  timeout --signal=INT 2400 python3 benchmarks/serving/scenarios.py --url "$URL" --engine "$1" \
+    --scenarios "$2" --out "$OUT/$1.json" --prompts "$OUT/prompts.json" ${PASS[@]+"${PASS[@]}"} || true
+}
 
-python3 - "$OUT" <<'PY'
-import json, sys
-d = sys.argv[1]
-r = {k: json.load(open(f"{d}/{k}.json")) for k in ("llama-1", "llama-16", "jeton-1", "jeton-16")}
-for c in ("1", "16"):
-    j, l = r[f"jeton-{c}"], r[f"llama-{c}"]
-    print(f"{c:>2} clients: output tok/s jeton {j['output_tok_s']:.1f} llama-server {l['output_tok_s']:.1f} "
-          f"ratio {j['output_tok_s'] / l['output_tok_s']:.2f}x; TTFT p50 jeton {j['ttft_p50_s']:.3f} s "
-          f"llama-server {l['ttft_p50_s']:.3f} s ratio {j['ttft_p50_s'] / l['ttft_p50_s']:.2f}; "
-          f"ITL p50 jeton {j['itl_p50_ms']:.1f} ms llama-server {l['itl_p50_ms']:.1f} ms; "
-          f"errors jeton {j['errors'] or 0} llama-server {l['errors'] or 0}")
-PY
+has() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
+AB=$(echo "$SCENARIOS" | tr ',' '\n' | grep -E '^(a|b)$' | paste -sd, - || true)
+LLAMA_FLAGS=(-m "$MODEL" -t "$THREADS" -np 16 -cb -c 16384 --host 127.0.0.1 --port "$PORT")
+
+if [ "$ONLY" != jeton ]; then
+  if [ -n "$AB" ]; then
+    start "llama-server -np 16 -cb" "$OUT/llama.log" /health "$BIN/llama-server" "${LLAMA_FLAGS[@]}"
+    scen llama "$AB"
+    stop_server
+  fi
+  if has c; then
+    start "llama-server -np 16 -cb -kvu" "$OUT/llama-kvu.log" /health "$BIN/llama-server" "${LLAMA_FLAGS[@]}" -kvu
+    scen llama c
+    stop_server
+  fi
+fi
+
+if [ "$ONLY" != llama ]; then
+  start "jeton serve" "$OUT/jeton.log" /ready "$JETON" serve --model "$MODEL" -t "$THREADS" --host 127.0.0.1 \
+    --port "$PORT" --cache-tokens 16384
+  scen jeton "$SCENARIOS"
+  if [ "$EXTRAS" = 1 ]; then
+    echo "== Jeton alone: prefix cache and early disconnects (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    timeout --signal=INT 600 python3 benchmarks/serving/prefix_and_disconnect.py --url "$URL" || true
+  fi
+  stop_server
+fi
+
+echo
+echo "== summary ($MODEL_ARG, $THREADS threads; results and logs in $OUT)"
+python3 benchmarks/serving/scenarios.py --compare "$OUT/jeton.json" "$OUT/llama.json"
