@@ -24,8 +24,10 @@ extension Engine {
         }
         for (s, _) in plan { s.started = true }
         let logits: [Float]
+        let t0 = DispatchTime.now().uptimeNanoseconds
         do {
             logits = try model.forward(batch, cache: cache)
+            pace.record(tokens: stats.lastBatchTokens, seconds: Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e9)
         } catch {
             for (s, _) in plan { finish(s, .error("\(error)")) }
             return
@@ -54,6 +56,9 @@ extension Engine {
     /// ones in arrival order while the token budget, sequence limit and blocks allow.
     func schedule() -> [(Sequence, Int)] {
         var budget = configuration.maxBatchTokens
+        if configuration.stepTargetSeconds > 0, running.contains(where: { $0.computed >= $0.promptCount }) {
+            budget = pace.tokens(within: configuration.stepTargetSeconds, limit: budget)
+        }
         var plan: [(Sequence, Int)] = []
         var i = 0
         while i < running.count && budget > 0 {

@@ -24,6 +24,7 @@ public final class Engine: @unchecked Sendable {
     var waiting: [Sequence] = []
     var running: [Sequence] = []
     var stats = EngineStats()
+    var pace = StepPace()
     private var arrivals = 0
 
     /// Set before `start()`; called on the engine thread.

@@ -158,7 +158,8 @@ final class ServerApp: @unchecked Sendable {
             maxBatchTokens: config.int("engine.max_batch_tokens"), maxSequences: config.int("engine.max_sequences"),
             cacheTokens: config.int("engine.cache_tokens"), blockSize: config.int("engine.block_size"),
             prefixCaching: config.bool("engine.prefix_caching"), maxWaiting: config.int("engine.max_waiting"),
-            cacheType: KVCacheType(rawValue: config.string("engine.cache_type")) ?? .f16)
+            cacheType: KVCacheType(rawValue: config.string("engine.cache_type")) ?? .f16,
+            stepTargetSeconds: Double(config.int("engine.step_target_ms")) / 1000)
         let engine = Engine(model: loaded.model, endOfGeneration: loaded.tokenizer.endOfGenerationIDs,
                             configuration: engineConfig, contextLength: context)
         engine.observer = metrics

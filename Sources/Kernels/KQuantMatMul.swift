@@ -8,23 +8,29 @@ import KernelsAVX512
 /// super-block of 256 (Q8_K), the arithmetic of `KQuantDot`: x is quantized once per
 /// call, then threads take tiles of 16 rows of any of the matrices. Each row is read
 /// front to back once per call and every token is multiplied against it while it is
-/// in cache, so one sequence streams the weights at memory speed.
+/// in cache, so one sequence streams the weights at memory speed. The avx512 backend
+/// takes the VNNI kernels; avx2 the AVX2 matrix-vector kernel (8-row tiles) for every
+/// token count. All give the bits of `KQuantDot`.
 enum KQuantMatMul {
     static let tileRows = 16
 
     static func supports(_ w: WeightMatrix, backend: MatMul.Backend) -> Bool {
         guard w.cols % 256 == 0, w.cols > 0, KQuantDot.supports(w.type) else { return false }
         #if arch(x86_64)
-        return backend == .avx512 && CPUFeatures.hasAVX512VNNI
+        switch backend {
+        case .avx512: return CPUFeatures.hasAVX512VNNI
+        case .avx2: return CPUFeatures.hasAVX2
+        default: return false
+        }
         #else
         return false
         #endif
     }
 
     /// y_i = x · W_iᵀ for each (W_i, y_i): all W_i have the same cols; x [nTokens, cols],
-    /// y_i [nTokens, W_i.rows]. Callers check `supports` for every W_i.
+    /// y_i [nTokens, W_i.rows]. Callers check `supports(_:backend:)` for every W_i with the same backend.
     static func multiply(_ outputs: [(WeightMatrix, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
-                         nTokens: Int, pool: ThreadPool) {
+                         nTokens: Int, pool: ThreadPool, backend: MatMul.Backend) {
         guard let cols = outputs.first?.0.cols, nTokens > 0 else { return }
         let act = Q8KBuffer(nTokens: nTokens, superBlocks: cols / 256)
         defer { act.free() }
@@ -41,6 +47,22 @@ enum KQuantMatMul {
         }
         firstTile.append(total)
         #if arch(x86_64)
+        if backend == .avx2 {
+            // AVX2: the matrix-vector kernel for every token count (it is batch-invariant).
+            pool.parallelFor(total) { range in
+                var tile = range.lowerBound, m = 0
+                while tile < range.upperBound {
+                    while tile >= firstTile[m + 1] { m += 1 }
+                    let end = min(range.upperBound, firstTile[m + 1])
+                    let (w, y) = outputs[m]
+                    let r0 = (tile - firstTile[m]) * tileRows, r1 = min(w.rows, (end - firstTile[m]) * tileRows)
+                    AVX2KQuantMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
+                                          act: view, y: y, ldy: w.rows)
+                    tile = end
+                }
+            }
+            return
+        }
         // Few tokens: stream each row once (generation). More: repack tiles and reuse them
         // across tokens. Both give the same bits (KQuantDot), so the choice never shows.
         let batched = nTokens > matVecTokens

@@ -34,7 +34,7 @@ public enum MatMul {
     public static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, nTokens: Int,
                                 _ y: UnsafeMutablePointer<Float>, pool: ThreadPool, backend: Backend = defaultBackend) {
         if KQuantMatMul.supports(w, backend: backend) {
-            KQuantMatMul.multiply([(w, y)], x, nTokens: nTokens, pool: pool)
+            KQuantMatMul.multiply([(w, y)], x, nTokens: nTokens, pool: pool, backend: backend)
         } else if backend != .float, QuantizedMatMul.supports(w, backend: backend) {
             QuantizedMatMul.multiply([(w, y)], x, nTokens: nTokens, pool: pool, backend: backend)
         } else {
@@ -50,7 +50,7 @@ public enum MatMul {
         let kQuants = outputs.filter { KQuantMatMul.supports($0.0, backend: backend) }
         if !kQuants.isEmpty {
             for cols in Set(kQuants.map { $0.0.cols }) {
-                KQuantMatMul.multiply(kQuants.filter { $0.0.cols == cols }, x, nTokens: nTokens, pool: pool)
+                KQuantMatMul.multiply(kQuants.filter { $0.0.cols == cols }, x, nTokens: nTokens, pool: pool, backend: backend)
             }
             if kQuants.count == outputs.count { return }
         }
@@ -75,7 +75,7 @@ public enum MatMul {
         if KQuantMatMul.supports(w, backend: backend) {
             // Q8_K activations keep 8 bits per 256 elements with their own scale: the
             // perplexity cost measured on Qwen2.5-Coder-1.5B is in benchmarks/kernels/README.md.
-            KQuantMatMul.multiply([(w, y)], x, nTokens: nTokens, pool: pool)
+            KQuantMatMul.multiply([(w, y)], x, nTokens: nTokens, pool: pool, backend: backend)
             return
         }
         #if arch(x86_64)

@@ -79,15 +79,17 @@ public enum VNNIKQuantBatch {
                 @inline(__always) func token(_ k: Int, _ acc: inout __m512i) {
                     let a = UnsafeRawPointer(act.qs + ((t0 + k) * nsb + s) * 256 + u * width)
                     @inline(__always) func bc(_ j: Int) -> __m512i { _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
+                    // Two chains of 4 (latency 5 each) so the 8 tokens keep both multiply ports fed.
                     var i = _mm512_dpbusd_epi32(z, w0, bc(0))
                     i = _mm512_dpbusd_epi32(i, w1, bc(1))
                     i = _mm512_dpbusd_epi32(i, w2, bc(2))
                     i = _mm512_dpbusd_epi32(i, w3, bc(3))
                     if vpu == 8 {
-                        i = _mm512_dpbusd_epi32(i, w4, bc(4))
-                        i = _mm512_dpbusd_epi32(i, w5, bc(5))
-                        i = _mm512_dpbusd_epi32(i, w6, bc(6))
-                        i = _mm512_dpbusd_epi32(i, w7, bc(7))
+                        var j = _mm512_dpbusd_epi32(z, w4, bc(4))
+                        j = _mm512_dpbusd_epi32(j, w5, bc(5))
+                        j = _mm512_dpbusd_epi32(j, w6, bc(6))
+                        j = _mm512_dpbusd_epi32(j, w7, bc(7))
+                        i = _mm512_add_epi32(i, j)
                     }
                     acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(i, sc))
                 }

@@ -9,15 +9,24 @@ import GGUF
 final class KQuantMatMulTests: XCTestCase {
     static let types: [GGMLType] = [.q4_K, .q5_K, .q6_K]
 
-    override func setUpWithError() throws {
-        try XCTSkipUnless(KQuantMatMul.supports(QuantizedMatMulTests.randomMatrix(.q4_K, rows: 1, cols: 256, seed: 1).0,
-                                                backend: MatMul.defaultBackend), "no K-quant kernel for this CPU")
+    /// Every backend with a K-quant kernel on this CPU: each test runs for all of them.
+    static var backends: [MatMul.Backend] {
+        var b = [MatMul.Backend]()
+        if CPUFeatures.hasAVX512VNNI { b.append(.avx512) }
+        if CPUFeatures.hasAVX2 { b.append(.avx2) }
+        return b.filter { KQuantMatMul.supports(QuantizedMatMulTests.randomMatrix(.q4_K, rows: 1, cols: 256, seed: 1).0, backend: $0) }
     }
 
-    func fast(_ w: WeightMatrix, _ x: [Float], _ n: Int, pool: ThreadPool) -> [Float] {
+    override func setUpWithError() throws {
+        try XCTSkipIf(Self.backends.isEmpty, "no K-quant kernel for this CPU")
+    }
+
+    func fast(_ w: WeightMatrix, _ x: [Float], _ n: Int, pool: ThreadPool, backend: MatMul.Backend) -> [Float] {
         var y = [Float](repeating: 0, count: n * w.rows)
         x.withUnsafeBufferPointer { xb in
-            y.withUnsafeMutableBufferPointer { KQuantMatMul.multiply([(w, $0.baseAddress!)], xb.baseAddress!, nTokens: n, pool: pool) }
+            y.withUnsafeMutableBufferPointer {
+                KQuantMatMul.multiply([(w, $0.baseAddress!)], xb.baseAddress!, nTokens: n, pool: pool, backend: backend)
+            }
         }
         return y
     }
@@ -38,7 +47,11 @@ final class KQuantMatMulTests: XCTestCase {
                 defer { mem.deallocate() }
                 for n in [1, 2, 4, 5, 8, 9, 17] {
                     let x = QuantizedMatMulTests.randomActivations(n * cols, seed: UInt64(n))
-                    XCTAssertEqual(fast(w, x, n, pool: pool), twin(w, x, n), "\(type.name) \(rows)x\(cols) n=\(n)")
+                    let r = twin(w, x, n)
+                    for backend in Self.backends {
+                        XCTAssertEqual(fast(w, x, n, pool: pool, backend: backend).map(\.bitPattern), r.map(\.bitPattern),
+                                       "\(type.name) \(rows)x\(cols) n=\(n) \(backend)")
+                    }
                 }
             }
         }
@@ -67,10 +80,13 @@ final class KQuantMatMulTests: XCTestCase {
             for c in 0..<cols { x[c] = 0 }              // token 0: all zero
             x[cols + 7] = 3e4                            // token 1: one outlier
             for c in 0..<cols { x[2 * cols + c] = 1e-30 } // token 2: tiny
-            let y = fast(w, x, n, pool: pool), r = twin(w, x, n)
-            XCTAssertEqual(y.map(\.bitPattern), r.map(\.bitPattern), "\(type.name)")
-            XCTAssertFalse(y.contains { $0.isNaN }, "\(type.name)")
-            XCTAssertEqual(Array(y[0..<rows]), [Float](repeating: 0, count: rows), "\(type.name) zero token")
+            let r = twin(w, x, n)
+            for backend in Self.backends {
+                let y = fast(w, x, n, pool: pool, backend: backend)
+                XCTAssertEqual(y.map(\.bitPattern), r.map(\.bitPattern), "\(type.name) \(backend)")
+                XCTAssertFalse(y.contains { $0.isNaN }, "\(type.name) \(backend)")
+                XCTAssertEqual(Array(y[0..<rows]), [Float](repeating: 0, count: rows), "\(type.name) zero token \(backend)")
+            }
         }
     }
 
@@ -88,17 +104,20 @@ final class KQuantMatMulTests: XCTestCase {
                 let x = QuantizedMatMulTests.randomActivations(n * cols, seed: 9)
                 var ref = [Float](repeating: 0, count: n * rows)
                 MatMul.reference(w, x, nTokens: n, &ref)
-                let y = fast(w, x, n, pool: pool)
-                for t in 0..<n {
-                    for r in 0..<rows {
-                        var bound = 0.0
-                        for s in 0..<cols / 256 {
-                            let amax = Double(x[(t * cols + s * 256)..<(t * cols + s * 256 + 256)].map { abs($0) }.max() ?? 0)
-                            var sw = 0.0
-                            for c in 0..<256 { sw += Double(abs(wf[r * cols + s * 256 + c])) }
-                            bound += sw * amax / 254
+                for backend in Self.backends {
+                    let y = fast(w, x, n, pool: pool, backend: backend)
+                    for t in 0..<n {
+                        for r in 0..<rows {
+                            var bound = 0.0
+                            for s in 0..<cols / 256 {
+                                let amax = Double(x[(t * cols + s * 256)..<(t * cols + s * 256 + 256)].map { abs($0) }.max() ?? 0)
+                                var sw = 0.0
+                                for c in 0..<256 { sw += Double(abs(wf[r * cols + s * 256 + c])) }
+                                bound += sw * amax / 254
+                            }
+                            XCTAssertEqual(y[t * rows + r], ref[t * rows + r], accuracy: Float(bound * 1.02 + 1e-3),
+                                           "\(type.name) n=\(n) t=\(t) r=\(r) \(backend)")
                         }
-                        XCTAssertEqual(y[t * rows + r], ref[t * rows + r], accuracy: Float(bound * 1.02 + 1e-3), "\(type.name) n=\(n) t=\(t) r=\(r)")
                     }
                 }
             }
@@ -112,19 +131,22 @@ final class KQuantMatMulTests: XCTestCase {
         let (b, mb) = QuantizedMatMulTests.randomMatrix(.q6_K, rows: 20, cols: 512, seed: 2)
         let (c, mc) = QuantizedMatMulTests.randomMatrix(.q8_0, rows: 17, cols: 512, seed: 3)
         defer { ma.deallocate(); mb.deallocate(); mc.deallocate() }
-        for n in [1, 7] {
-            let x = QuantizedMatMulTests.randomActivations(n * 512, seed: 4)
-            var ya = [Float](repeating: 0, count: n * 33), yb = [Float](repeating: 0, count: n * 20), yc = [Float](repeating: 0, count: n * 17)
-            var sa = ya, sb = yb, sc = yc
-            x.withUnsafeBufferPointer { xb in
-                ya.withUnsafeMutableBufferPointer { pa in yb.withUnsafeMutableBufferPointer { pb in yc.withUnsafeMutableBufferPointer { pc in
-                    MatMul.multiply([(a, pa.baseAddress!), (b, pb.baseAddress!), (c, pc.baseAddress!)], xb.baseAddress!, nTokens: n, pool: pool)
-                } } }
-                sa.withUnsafeMutableBufferPointer { MatMul.multiply(a, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool) }
-                sb.withUnsafeMutableBufferPointer { MatMul.multiply(b, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool) }
-                sc.withUnsafeMutableBufferPointer { MatMul.multiply(c, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool) }
+        for backend in Self.backends {
+            for n in [1, 7] {
+                let x = QuantizedMatMulTests.randomActivations(n * 512, seed: 4)
+                var ya = [Float](repeating: 0, count: n * 33), yb = [Float](repeating: 0, count: n * 20), yc = [Float](repeating: 0, count: n * 17)
+                var sa = ya, sb = yb, sc = yc
+                x.withUnsafeBufferPointer { xb in
+                    ya.withUnsafeMutableBufferPointer { pa in yb.withUnsafeMutableBufferPointer { pb in yc.withUnsafeMutableBufferPointer { pc in
+                        MatMul.multiply([(a, pa.baseAddress!), (b, pb.baseAddress!), (c, pc.baseAddress!)], xb.baseAddress!, nTokens: n,
+                                        pool: pool, backend: backend)
+                    } } }
+                    sa.withUnsafeMutableBufferPointer { MatMul.multiply(a, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend) }
+                    sb.withUnsafeMutableBufferPointer { MatMul.multiply(b, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend) }
+                    sc.withUnsafeMutableBufferPointer { MatMul.multiply(c, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend) }
+                }
+                XCTAssertEqual(ya, sa, "\(backend)"); XCTAssertEqual(yb, sb, "\(backend)"); XCTAssertEqual(yc, sc, "\(backend)")
             }
-            XCTAssertEqual(ya, sa); XCTAssertEqual(yb, sb); XCTAssertEqual(yc, sc)
         }
     }
 }

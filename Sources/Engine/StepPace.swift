@@ -1,0 +1,29 @@
+/// How long a step takes for how many tokens, learnt from the steps run so far: a
+/// fixed part (reading the weights once, whatever the batch) and a part per token.
+/// The scheduler asks it how many tokens fit in a time target, so a long prompt is
+/// cut into chunks that leave generating sequences their pace.
+struct StepPace {
+    /// Seconds of a step with a few tokens (mostly the weights' read), and per extra token.
+    private(set) var fixed: Double?
+    private(set) var perToken: Double?
+
+    /// Folds in one step (exponential averages: the machine's speed drifts).
+    mutating func record(tokens: Int, seconds: Double) {
+        guard tokens > 0, seconds > 0 else { return }
+        @inline(__always) func blend(_ old: Double?, _ new: Double) -> Double { old.map { 0.8 * $0 + 0.2 * new } ?? new }
+        if tokens <= 8 {
+            fixed = blend(fixed, seconds)
+        } else if tokens >= 32 {
+            let f = fixed ?? 0
+            perToken = blend(perToken, max(seconds - f, seconds * 0.1) / Double(tokens))
+        }
+    }
+
+    /// Tokens a step can take and still end within `target` seconds, between 16 and `limit`;
+    /// `limit` until a large step has been seen.
+    func tokens(within target: Double, limit: Int) -> Int {
+        guard let perToken, perToken > 0 else { return limit }
+        let n = Int((target - (fixed ?? 0)) / perToken)
+        return max(16, min(limit, n))
+    }
+}

@@ -1,0 +1,41 @@
+import XCTest
+@testable import Engine
+
+/// The pace model that cuts prompt chunks around generating sequences.
+final class StepPaceTests: XCTestCase {
+    func testNoLimitUntilALargeStepIsSeen() {
+        var p = StepPace()
+        XCTAssertEqual(p.tokens(within: 0.4, limit: 512), 512)
+        p.record(tokens: 4, seconds: 0.06)
+        XCTAssertEqual(p.tokens(within: 0.4, limit: 512), 512)
+    }
+
+    func testChunkFitsTheTarget() {
+        var p = StepPace()
+        p.record(tokens: 4, seconds: 0.05)      // weights read once: 50 ms
+        p.record(tokens: 512, seconds: 5.05)    // + ~9.8 ms per token
+        let n = p.tokens(within: 0.4, limit: 512)
+        XCTAssertEqual(n, Int((0.4 - 0.05) / ((5.05 - 0.05) / 512)))
+        XCTAssertLessThan(0.05 + Double(n) * (5.0 / 512), 0.41)
+    }
+
+    func testBounds() {
+        var p = StepPace()
+        p.record(tokens: 4, seconds: 0.5)
+        p.record(tokens: 64, seconds: 10)       // slower than the target allows: still 16
+        XCTAssertEqual(p.tokens(within: 0.4, limit: 512), 16)
+        var q = StepPace()
+        q.record(tokens: 64, seconds: 0.001)    // very fast machine: the configured limit
+        XCTAssertEqual(q.tokens(within: 0.4, limit: 256), 256)
+    }
+
+    func testAveragesDrift() {
+        var p = StepPace()
+        p.record(tokens: 100, seconds: 1)
+        let first = p.perToken ?? 0
+        p.record(tokens: 100, seconds: 2)
+        let second = p.perToken ?? 0
+        XCTAssertGreaterThan(second, first)
+        XCTAssertLessThan(second, 0.02)         // blended, not replaced
+    }
+}
