@@ -17,11 +17,11 @@ public struct EngineConfiguration: Sendable {
     /// While some sequences are generating, prompt chunks are cut so a step takes about
     /// this long at the measured speed: their inter-token gaps stay near it however long
     /// a new prompt is. 0 turns it off (chunks of up to maxBatchTokens).
-    public var stepTargetSeconds: Double = 0.4
+    public var stepTargetSeconds: Double = 0.6
 
     public init(maxBatchTokens: Int = 512, maxSequences: Int = 64, cacheTokens: Int = 16384, blockSize: Int = 16,
                 prefixCaching: Bool = true, maxWaiting: Int = 1024, cacheType: KVCacheType = .f16,
-                stepTargetSeconds: Double = 0.4) {
+                stepTargetSeconds: Double = 0.6) {
         self.cacheType = cacheType
         self.stepTargetSeconds = stepTargetSeconds
         self.maxBatchTokens = maxBatchTokens

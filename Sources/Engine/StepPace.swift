@@ -7,13 +7,15 @@ struct StepPace {
     private(set) var fixed: Double?
     private(set) var perToken: Double?
 
-    /// Folds in one step (exponential averages: the machine's speed drifts).
+    /// Folds in one step (exponential averages: the machine's speed drifts, and the cost per
+    /// token grows with the context a long prompt has reached, so every step above the
+    /// fixed range counts).
     mutating func record(tokens: Int, seconds: Double) {
         guard tokens > 0, seconds > 0 else { return }
         @inline(__always) func blend(_ old: Double?, _ new: Double) -> Double { old.map { 0.8 * $0 + 0.2 * new } ?? new }
         if tokens <= 8 {
             fixed = blend(fixed, seconds)
-        } else if tokens >= 32 {
+        } else {
             let f = fixed ?? 0
             perToken = blend(perToken, max(seconds - f, seconds * 0.1) / Double(tokens))
         }

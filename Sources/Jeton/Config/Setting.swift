@@ -45,7 +45,7 @@ struct Setting: Sendable {
         Setting(key: "model.context_length", kind: .int(0...1_048_576), defaultValue: .int(0), help: "longest prompt plus output per request (0: the model's)"),
         Setting(key: "model.chat_template", kind: .string, defaultValue: .string(""), help: "Jinja chat template file used instead of the model's (empty: the model's own, or ChatML when it has none)"),
         Setting(key: "engine.max_batch_tokens", kind: .int(1...65536), defaultValue: .int(512), help: "tokens computed per step at most"),
-        Setting(key: "engine.step_target_ms", kind: .int(0...60000), defaultValue: .int(400),
+        Setting(key: "engine.step_target_ms", kind: .int(0...60000), defaultValue: .int(600),
                 help: "while others generate, prompt chunks are cut so a step takes about this long (0: off)"),
         Setting(key: "engine.max_sequences", kind: .int(1...4096), defaultValue: .int(64), help: "sequences running at once at most"),
         Setting(key: "engine.cache_tokens", kind: .int(16...16_777_216), defaultValue: .int(16384), help: "KV cache size in tokens, shared by all requests"),
