@@ -47,25 +47,10 @@ enum KQuantMatMul {
         }
         firstTile.append(total)
         #if arch(x86_64)
-        if backend == .avx2 {
-            // AVX2: the matrix-vector kernel for every token count (it is batch-invariant).
-            pool.parallelFor(total) { range in
-                var tile = range.lowerBound, m = 0
-                while tile < range.upperBound {
-                    while tile >= firstTile[m + 1] { m += 1 }
-                    let end = min(range.upperBound, firstTile[m + 1])
-                    let (w, y) = outputs[m]
-                    let r0 = (tile - firstTile[m]) * tileRows, r1 = min(w.rows, (end - firstTile[m]) * tileRows)
-                    AVX2KQuantMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
-                                          act: view, y: y, ldy: w.rows)
-                    tile = end
-                }
-            }
-            return
-        }
-        // Few tokens: stream each row once (generation). More: repack tiles and reuse them
-        // across tokens. Both give the same bits (KQuantDot), so the choice never shows.
-        let batched = nTokens > matVecTokens
+        // Few tokens: stream each row once (generation). More (AVX-512): repack tiles and reuse
+        // them across tokens. Both give the same bits (KQuantDot), so the choice never shows;
+        // AVX2 has the matrix-vector kernel only (it is batch-invariant too).
+        let batched = backend == .avx512 && nTokens > matVecTokens
         let maxRowBytes = outputs.map { $0.0.rowBytes }.max() ?? 0
         pool.parallelFor(total) { range in
             let scratch = batched
@@ -80,7 +65,10 @@ enum KQuantMatMul {
                 let end = min(range.upperBound, firstTile[m + 1])
                 let (w, y) = outputs[m]
                 let r0 = (tile - firstTile[m]) * tileRows, r1 = min(w.rows, (end - firstTile[m]) * tileRows)
-                if let scratch, VNNIKQuantBatch.supports(typeID: w.type.rawValue) {
+                if backend == .avx2 {
+                    AVX2KQuantMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
+                                          act: view, y: y, ldy: w.rows)
+                } else if let scratch, VNNIKQuantBatch.supports(typeID: w.type.rawValue) {
                     var r = r0
                     while r < r1 {
                         VNNIKQuantBatch.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r,

@@ -198,6 +198,14 @@ struct AVX2KConstants {
     _mm_madd_epi16(_mm_shuffle_epi8(scm, k.gM), bs32)
 }
 
+/// Sub-blocks 2i (quants `lo`) and 2i + 1 (`hi`) of a Q4_K/Q5_K super-block against the
+/// activations, scales applied: 8 int32 lanes.
+@inline(__always) func k4Pair(_ lo: __m256i, _ hi: __m256i, _ i: Int, _ a: UnsafeRawPointer, _ sv: __m256i,
+                             _ k: AVX2KConstants) -> __m256i {
+    _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, kLoad256(a + 64 * i)), kScale(sv, 2 * i, k)),
+                     _mm256_madd_epi16(_mm256_maddubs_epi16(hi, kLoad256(a + 64 * i + 32)), kScale(sv, 2 * i + 1, k)))
+}
+
 // [256]: f16 d, f16 dmin, 12 scale bytes, 128 nibble bytes; bytes 32i..<32i+32 hold
 // sub-block 2i (low nibbles) and 2i+1 (high nibbles).
 struct AVX2KRowQ4_K: AVX2KRow {
@@ -211,10 +219,7 @@ struct AVX2KRowQ4_K: AVX2KRow {
         let sv = _mm256_broadcastsi128_si256(scm)
         @inline(__always) func pair(_ i: Int) -> __m256i {
             let q = kLoad256(x + 16 + 32 * i)
-            let lo = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(q, k.nib), kLoad256(a + 64 * i)), kScale(sv, 2 * i, k))
-            let hi = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), k.nib), kLoad256(a + 64 * i + 32)),
-                                       kScale(sv, 2 * i + 1, k))
-            return _mm256_add_epi32(lo, hi)
+            return k4Pair(_mm256_and_si256(q, k.nib), _mm256_and_si256(_mm256_srli_epi16(q, 4), k.nib), i, a, sv, k)
         }
         let acc = _mm256_add_epi32(_mm256_add_epi32(pair(0), pair(1)), _mm256_add_epi32(pair(2), pair(3)))
         return (acc, kMinTermAVX2(scm, bs32, k))
@@ -239,10 +244,8 @@ struct AVX2KRowQ5_K: AVX2KRow {
         }
         @inline(__always) func pair(_ i: Int) -> __m256i {
             let q = kLoad256(x + 48 + 32 * i)
-            let lo = _mm256_or_si256(_mm256_and_si256(q, k.nib), fifth(2 * i))
-            let hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), k.nib), fifth(2 * i + 1))
-            return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, kLoad256(a + 64 * i)), kScale(sv, 2 * i, k)),
-                                    _mm256_madd_epi16(_mm256_maddubs_epi16(hi, kLoad256(a + 64 * i + 32)), kScale(sv, 2 * i + 1, k)))
+            return k4Pair(_mm256_or_si256(_mm256_and_si256(q, k.nib), fifth(2 * i)),
+                          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), k.nib), fifth(2 * i + 1)), i, a, sv, k)
         }
         let acc = _mm256_add_epi32(_mm256_add_epi32(pair(0), pair(1)), _mm256_add_epi32(pair(2), pair(3)))
         return (acc, kMinTermAVX2(scm, bs32, k))

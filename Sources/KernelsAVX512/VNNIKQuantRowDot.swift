@@ -69,6 +69,17 @@ struct VNNIKConstants {
     _mm_madd_epi16(_mm_shuffle_epi8(scm, k.gM), bs32)
 }
 
+/// The Q4_K/Q5_K super-block dot from its 8 sub-blocks' quants as unsigned bytes, in the
+/// nibble order of Q8KActivationsView.qsK4: u0 = sub-blocks [0 | 2], u1 = [1 | 3],
+/// u2 = [4 | 6], u3 = [5 | 7]; the scale bytes broadcast in `sv`.
+@inline(__always) func k4Dot(_ u0: __m512i, _ u1: __m512i, _ u2: __m512i, _ u3: __m512i, _ sv: __m512i,
+                            _ a4: UnsafeRawPointer, _ k: VNNIKConstants) -> __m512i {
+    var acc = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(u0, load512(a4)), _mm512_shuffle_epi8(sv, k.sc02))
+    acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(u1, load512(a4 + 64)), _mm512_shuffle_epi8(sv, k.sc13))
+    acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(u2, load512(a4 + 128)), _mm512_shuffle_epi8(sv, k.sc46))
+    return _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(u3, load512(a4 + 192)), _mm512_shuffle_epi8(sv, k.sc57))
+}
+
 // [256]: f16 d, f16 dmin, 12 scale bytes, 128 nibble bytes; bytes 32i..<32i+32 hold
 // sub-block 2i (low nibbles) and 2i+1 (high nibbles).
 struct VNNIKRowQ4_K: VNNIKRow {
@@ -79,18 +90,11 @@ struct VNNIKRowQ4_K: VNNIKRow {
     static func dot(_ x: UnsafeRawPointer, _ a: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ bsums: UnsafePointer<Int16>,
                     _ bs32: __m128i, _ k: VNNIKConstants) -> (__m512i, __m128i) {
         let scm = kScalesMins(x, k)
-        let sv = _mm512_broadcastq_epi64(scm)
-        let q0 = load512(x + 16), q1 = load512(x + 80)
         // Vector q0: low nibbles are sub-blocks 0 and 2, high ones 1 and 3; q1: 4..7.
-        var acc = _mm512_setzero_si512()
-        acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(_mm512_and_si512(q0, k.nib), load512(a4)),
-                                  _mm512_shuffle_epi8(sv, k.sc02))
-        acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q0, 4), k.nib), load512(a4 + 64)),
-                                  _mm512_shuffle_epi8(sv, k.sc13))
-        acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(_mm512_and_si512(q1, k.nib), load512(a4 + 128)),
-                                  _mm512_shuffle_epi8(sv, k.sc46))
-        acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q1, 4), k.nib), load512(a4 + 192)),
-                                  _mm512_shuffle_epi8(sv, k.sc57))
+        let q0 = load512(x + 16), q1 = load512(x + 80)
+        let acc = k4Dot(_mm512_and_si512(q0, k.nib), _mm512_and_si512(_mm512_srli_epi16(q0, 4), k.nib),
+                        _mm512_and_si512(q1, k.nib), _mm512_and_si512(_mm512_srli_epi16(q1, 4), k.nib),
+                        _mm512_broadcastq_epi64(scm), a4, k)
         return (acc, kMinTerm(scm, bs32, k))
     }
 }
@@ -105,25 +109,18 @@ struct VNNIKRowQ5_K: VNNIKRow {
     static func dot(_ x: UnsafeRawPointer, _ a: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ bsums: UnsafePointer<Int16>,
                     _ bs32: __m128i, _ k: VNNIKConstants) -> (__m512i, __m128i) {
         let scm = kScalesMins(x, k)
-        let sv = _mm512_broadcastq_epi64(scm)
         let q0 = load512(x + 48), q1 = load512(x + 112)
         // qh bits for [sub-block 0 | 2] at bits 0 and 2: lanes of [qh | qh >> 2]; then >> 1 for 1 | 3,
         // >> 4 for 4 | 6, >> 5 for 5 | 7. Each shifted bit lands at bit 4 of its byte.
         let qh = _mm256_loadu_si256((x + 16).assumingMemoryBound(to: __m256i.self))
         let h = _mm512_mask_broadcast_i64x4(_mm512_castsi256_si512(qh), 0xF0, _mm256_srli_epi16(qh, 2))
         let bit4 = _mm512_set1_epi8(0x10)
-        @inline(__always) func fifth(_ s: UInt32) -> __m512i {
-            _mm512_and_si512(s < 4 ? _mm512_slli_epi16(h, 4 - s) : _mm512_srli_epi16(h, s - 4), bit4)
+        @inline(__always) func five(_ nibbles: __m512i, _ s: UInt32) -> __m512i {
+            let high = _mm512_and_si512(s < 4 ? _mm512_slli_epi16(h, 4 - s) : _mm512_srli_epi16(h, s - 4), bit4)
+            return _mm512_or_si512(_mm512_and_si512(nibbles, k.nib), high)
         }
-        var acc = _mm512_setzero_si512()
-        acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(_mm512_or_si512(_mm512_and_si512(q0, k.nib), fifth(0)), load512(a4)),
-                                  _mm512_shuffle_epi8(sv, k.sc02))
-        acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q0, 4), k.nib), fifth(1)),
-                                                            load512(a4 + 64)), _mm512_shuffle_epi8(sv, k.sc13))
-        acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(_mm512_or_si512(_mm512_and_si512(q1, k.nib), fifth(4)), load512(a4 + 128)),
-                                  _mm512_shuffle_epi8(sv, k.sc46))
-        acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q1, 4), k.nib), fifth(5)),
-                                                            load512(a4 + 192)), _mm512_shuffle_epi8(sv, k.sc57))
+        let acc = k4Dot(five(q0, 0), five(_mm512_srli_epi16(q0, 4), 1), five(q1, 4), five(_mm512_srli_epi16(q1, 4), 5),
+                        _mm512_broadcastq_epi64(scm), a4, k)
         return (acc, kMinTerm(scm, bs32, k))
     }
 }
