@@ -98,8 +98,9 @@ final class ServerApp: @unchecked Sendable {
             }
         }
         let server = HTTPServer(configuration: http, router: router)
+        // Stored under the lock before it accepts: /metrics reads it from an event loop.
+        lock.withLock { self.server = server }
         try server.start()
-        self.server = server
         let scheme = http.tlsCertificatePath == nil ? "http" : "https"
         logger.notice("jeton \(Self.version) listening on \(scheme)://\(http.host):\(server.port)")
         if gatekeeper.keys.isEnabled { logger.notice("API keys required (\(gatekeeper.keys.count) configured)") }
@@ -129,10 +130,10 @@ final class ServerApp: @unchecked Sendable {
         }
         if config.bool("metrics.enabled") {
             router.get("/metrics") { [self] _, r in
-                let (m, e) = lock.withLock { (metrics, engine) }
+                let (m, e, srv) = lock.withLock { (metrics, engine, server) }
                 var h = HTTPHeaders()
                 h.add(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
-                let text = m?.scrape(engine: e?.snapshot(), connections: server?.connectionCount ?? 0) ?? ""
+                let text = m?.scrape(engine: e?.snapshot(), connections: srv?.connectionCount ?? 0) ?? ""
                 r.respond(HTTPResponse(status: .ok, headers: h, body: Array(text.utf8)))
             }
         }
@@ -239,7 +240,7 @@ final class ServerApp: @unchecked Sendable {
             }
             logger.notice("drain: \(access?.inFlight ?? 0) requests still open at the end")
             let rest = max(0.5, deadline.timeIntervalSinceNow)
-            server?.stop(timeout: min(rest, 5))
+            lock.withLock { server }?.stop(timeout: min(rest, 5))
             lock.withLock { engine }?.shutdown()
             logger.notice("drained; exiting")
             exit(0)

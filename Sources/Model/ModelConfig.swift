@@ -49,6 +49,8 @@ public struct ModelConfig: Sendable {
         func optionalInt(_ key: String) throws -> Int? { file.metadata[key] == nil ? nil : try file.int(key) }
         func optionalFloat(_ key: String) throws -> Float? { file.metadata[key] == nil ? nil : try file.float(key) }
         layers = try file.int("\(arch).block_count")
+        // Checked before anything is sized by it: a hostile file must not make us allocate 2⁴⁰ flags.
+        guard layers > 0, layers <= 1024 else { throw ModelError.badHyperparameter("block_count \(layers) is not in 1...1024") }
         dim = try file.int("\(arch).embedding_length")
         ffnDim = try file.int("\(arch).feed_forward_length")
         heads = try file.int("\(arch).attention.head_count")

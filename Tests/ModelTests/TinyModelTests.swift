@@ -128,4 +128,21 @@ final class TinyModelTests: XCTestCase {
         XCTAssertEqual(c.quantization, "F16")
         XCTAssertNotNil(gemma.model.weights.layers[0].postFFNNorm)
     }
+
+    /// A hostile block_count is refused before anything is sized by it (it once sized an array).
+    func testHostileBlockCountIsRefused() throws {
+        var bytes = try Data(contentsOf: Self.fixtureURL("qwen2.tiny.gguf"))
+        let key = Data("qwen2.block_count".utf8)
+        guard let r = bytes.range(of: key) else { return XCTFail("key not in fixture") }
+        // The key is followed by its u32 type tag (4 = uint32) and the value.
+        let typeAt = r.upperBound
+        XCTAssertEqual(bytes[typeAt], 4)
+        for i in 0..<4 { bytes[typeAt + 4 + i] = 0xFF }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-\(getpid()).gguf")
+        try bytes.write(to: path)
+        defer { try? FileManager.default.removeItem(at: path) }
+        XCTAssertThrowsError(try LoadedModel(path: path.path, threads: 1)) { error in
+            XCTAssertTrue("\(error)".contains("block_count"), "\(error)")
+        }
+    }
 }
