@@ -165,7 +165,10 @@ final class ServerApp: @unchecked Sendable {
                             configuration: engineConfig, contextLength: context)
         engine.observer = metrics
         engine.start()
-        let served = ServedModel(id: name, aliases: ["default", loaded.name],
+        // Requests may name the model as it was started: its catalog name too (`--model qwen2.5-coder-1.5b`).
+        let file = (modelPath as NSString).lastPathComponent
+        let catalogName = (try? ModelStore.catalog())?.first { $0.file == file }?.name
+        let served = ServedModel(id: name, aliases: Set(["default", loaded.name] + (catalogName.map { [$0] } ?? [])),
                                  tokenizer: loaded.tokenizer, contextLength: context,
                                  chatTemplate: templateOverride ?? loaded.chatTemplate, created: Int(Date().timeIntervalSince1970),
                                  architecture: loaded.config.architecture, quantization: loaded.config.quantization)

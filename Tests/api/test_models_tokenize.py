@@ -31,6 +31,9 @@ def test_models_list_and_get(client, server):
     # the id the server reports is accepted as `model` too
     st, _, r = server.request("POST", "/v1/completions", {"model": m.id, "prompt": "Hi", "max_tokens": 1})
     assert st == 200 and r["model"] == m.id
+    # so is the catalog name the server was started with (`jeton serve --model NAME`)
+    st, _, r = server.request("POST", "/v1/completions", {"model": "smollm2-135m-instruct", "prompt": "Hi", "max_tokens": 1})
+    assert st == 200 and r["model"] == m.id
 
 
 @pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
