@@ -8,16 +8,15 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build -c release --product jeton
 model=default
+given=()   # `--model default` unless the arguments name one
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[$i]}" in
-    --model) model="${args[$((i + 1))]:-default}" ;;
-    --model=*) model="${args[$i]#--model=}" ;;
+    --model) model="${args[$((i + 1))]:-default}"; given=(x) ;;
+    --model=*) model="${args[$i]#--model=}"; given=(x) ;;
   esac
 done
 # A path is served as it is; a name is pulled (a no-op once it is there).
 if [ ! -f "$model" ]; then .build/release/jeton pull "$model" >/dev/null; fi
-if [ "$model" = default ] && ! printf '%s\n' "${args[@]+"${args[@]}"}" | grep -q -- '^--model'; then
-  exec .build/release/jeton serve --model default "$@"
-fi
+[ ${#given[@]} -gt 0 ] || set -- --model default "$@"
 exec .build/release/jeton serve "$@"

@@ -46,15 +46,18 @@ public enum MatMul {
     /// x is quantized once and all rows go through one parallel region.
     public static func multiply(_ outputs: [(WeightMatrix, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
                                 nTokens: Int, pool: ThreadPool, backend: Backend = defaultBackend) {
-        // K-quants take their own path (Q8_K activations); the rest go on together.
-        let kQuants = outputs.filter { KQuantMatMul.supports($0.0, backend: backend) }
-        if !kQuants.isEmpty {
-            for cols in Set(kQuants.map { $0.0.cols }) {
-                KQuantMatMul.multiply(kQuants.filter { $0.0.cols == cols }, x, nTokens: nTokens, pool: pool, backend: backend)
-            }
-            if kQuants.count == outputs.count { return }
+        // K-quants take their own path (one Q8_K quantization of x for all of them); the rest go on together.
+        var kQuants: [(WeightMatrix, UnsafeMutablePointer<Float>)] = [], rest = kQuants
+        for o in outputs {
+            if KQuantMatMul.supports(o.0, backend: backend) { kQuants.append(o) } else { rest.append(o) }
         }
-        let rest = kQuants.isEmpty ? outputs : outputs.filter { !KQuantMatMul.supports($0.0, backend: backend) }
+        if let c = kQuants.first?.0.cols {
+            if kQuants.allSatisfy({ $0.0.cols == c }) {
+                KQuantMatMul.multiply(kQuants, x, nTokens: nTokens, pool: pool, backend: backend)
+            } else {
+                for o in kQuants { KQuantMatMul.multiply([o], x, nTokens: nTokens, pool: pool, backend: backend) }
+            }
+        }
         guard let first = rest.first else { return }
         let together = backend != .float && rest.allSatisfy {
             $0.0.cols == first.0.cols && QuantizedMatMul.supports($0.0, backend: backend)
