@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: dependencies, the default model, the
-# Swift tests, then bounded fuzzing of the parsers.
+# Swift tests, then bounded fuzzing of the parsers. Leaves `git status` clean:
+# everything it makes goes to ignored folders (.build/, .build-fuzz/, .venv/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x /opt/swift/usr/bin/swift ] && export PATH=/opt/swift/usr/bin:$PATH
 
 scripts/setup.sh --test
+# The Python test packages live in .venv/ (made by setup.sh): its python3 comes first on PATH,
+# for pytest and for what the tests start themselves.
+export VIRTUAL_ENV="$PWD/.venv"
+export PATH="$VIRTUAL_ENV/bin:$PATH"
 swift build --product jeton
 .build/debug/jeton pull default >/dev/null
 .build/debug/jeton pull gemma3-270m >/dev/null   # issue 9's reference model (about 250 MB, a few seconds)

@@ -1,7 +1,6 @@
 /// Reads typed fields of a JSON request object, each mistake a 400 naming the field.
 struct FieldReader {
     let object: [(String, JSON)]
-    private(set) var known: Set<String> = []
 
     init(_ json: JSON) throws {
         guard case let .object(fields) = json else {

@@ -56,13 +56,6 @@ public final class OpenAIAPI: @unchecked Sendable {
         endpoint(body)(request, responder)
     }
 
-    /// Adds the API's routes to a router.
-    public func register(on router: Router) {
-        for (method, path) in Self.routeNames {
-            router.on(method, path) { [self] in handle(method: method, path: path, $0, $1) }
-        }
-    }
-
     /// Wraps a throwing handler: any error becomes the OpenAI envelope, here and only here.
     func endpoint(_ body: @escaping (HTTPRequest, HTTPResponder) throws -> Void) -> HTTPHandler {
         { request, responder in

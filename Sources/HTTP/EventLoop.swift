@@ -112,8 +112,8 @@ final class EventLoop: @unchecked Sendable {
     var allConnections: [HTTPConnection] { Array(connections.values) }
 
     private func checkTimeouts() {
-        let now = DispatchTime.now().uptimeNanoseconds
-        for connection in connections.values { connection.checkTimeout(now: now) }
+        let now = MonotonicInstant.now
+        for connection in connections.values { connection.tick(now: now) }
     }
 
     /// `Date:` and `Server:` header lines, rebuilt once per second.

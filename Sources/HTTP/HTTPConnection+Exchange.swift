@@ -1,97 +1,15 @@
-/// What the connection remembers about the response being produced.
-struct ResponseState {
-    enum BodyMode { case none, chunked, untilClose }
-    var keepAlive = true
-    var isHead = false
-    /// Kept to decide on gzip only for bodies large enough to need it.
-    var requestHeaders = HTTPHeaders()
-    var http10 = false
-    var mode = BodyMode.none
-    var requestID = ""
-    var status: HTTPStatus?
-}
-
-/// Requests in, responses out: parsing, dispatch to the handler, response serialization.
-/// Requests on one connection are answered strictly in order: the next pipelined request
-/// is parsed only when the previous response is complete.
+/// Requests to the handler, responses back to the socket: what the driver does for the
+/// machine's `.dispatch` and `.sendError`, and for the calls `HTTPResponder` makes on the loop.
 extension HTTPConnection {
-    func processInput() {
-        guard !processing, !closed else { return }
-        processing = true
-        defer {
-            processing = false
-            compactInput()
-            flush()
-        }
-        while !closed && responder == nil && !closeAfterFlush {
-            let base = inputStart
-            let (consumed, event) = input.withUnsafeBytes { parser.parse(UnsafeRawBufferPointer(rebasing: $0[base...])) }
-            inputStart += consumed
-            guard let event else {
-                if !parser.isIdle && deadlineKind == .idle {
-                    setDeadline(.header, after: context.configuration.headerTimeout)  // from the first byte
-                }
-                break
-            }
-            switch event {
-            case .head(let h):
-                receivedHead(h)
-            case .body(let range):
-                body.append(contentsOf: input[(base + range.lowerBound)..<(base + range.upperBound)])
-                setDeadline(.body, after: context.configuration.bodyTimeout)
-            case .end(let trailers):
-                dispatch(trailers: trailers)
-            case .error(let error):
-                sendError(error.status, code: error.code, message: error.message)
-            }
-        }
-    }
-
-    private func receivedHead(_ h: HTTPRequestHead) {
-        head = h
-        body = []
-        if case .length(let n) = h.framing { body.reserveCapacity(min(n, 1 << 20)) }
-        if let coding = h.headers["content-encoding"]?.lowercased(), coding != "gzip", coding != "identity" {
-            return sendError(.unsupportedMediaType, code: "unsupported_content_encoding", message: "Unsupported Content-Encoding.")
-        }
-        if h.framing == .none {
-            setDeadline(.none)
-            return
-        }
-        setDeadline(.body, after: context.configuration.bodyTimeout)
-        if h.expectContinue && inputStart == input.count {
-            // The client waits for this before sending the body.
-            enqueue(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
-        }
-    }
-
-    private func dispatch(trailers: HTTPHeaders) {
-        guard let head else { return }
-        self.head = nil
-        var payload = body
-        body = []
-        if head.headers["content-encoding"]?.lowercased() == "gzip" && !payload.isEmpty {
-            do {
-                payload = try Gzip.decompress(payload, limit: context.configuration.maxInflatedBodyBytes)
-            } catch Gzip.Failure.tooLarge {
-                return sendError(.payloadTooLarge, code: "body_too_large", message: "Inflated request body is too large.")
-            } catch {
-                return sendError(.badRequest, code: "bad_gzip", message: "Request body is not valid gzip.")
-            }
-        }
+    func dispatch(_ head: HTTPRequestHead, body: [UInt8], trailers: HTTPHeaders) {
         let requestID = loop.requestID(from: head.headers, prefix: context.idPrefix)
-        var request = HTTPRequest(method: head.method, target: head.target, version: head.version, headers: head.headers,
-                                  body: payload, trailers: trailers, remoteAddress: remoteAddress, requestID: requestID)
-        if head.headers["content-encoding"]?.lowercased() == "gzip" {
-            request.headers.remove(name: "content-encoding")  // the body handed over is plain
-        }
-        response = ResponseState(keepAlive: head.keepAlive && !draining, isHead: head.method == "HEAD",
-                                 requestHeaders: head.headers,
+        let request = HTTPRequest(method: head.method, target: head.target, version: head.version, headers: head.headers,
+                                  body: body, trailers: trailers, remoteAddress: remoteAddress, requestID: requestID)
+        response = ResponseState(isHead: head.method == "HEAD", requestHeaders: head.headers,
                                  http10: head.version == .http1_0, requestID: requestID)
-        let responder = HTTPResponder(connection: self, loop: loop, requestID: requestID, method: head.method,
+        let responder = HTTPResponder(connection: self, loop: loop, requestID: requestID,
                                       limit: context.configuration.maxResponseBufferBytes)
         self.responder = responder
-        setDeadline(.none)
         context.handler(request, responder)
     }
 
@@ -128,7 +46,7 @@ extension HTTPConnection {
         } else if response.http10 {
             // No chunked coding in 1.0: the body ends when the connection closes.
             response.mode = .untilClose
-            response.keepAlive = false
+            machine.responseEndsWithClose()
             framing = nil
         } else {
             response.mode = .chunked
@@ -136,7 +54,7 @@ extension HTTPConnection {
         }
         enqueue(serializeHead(status: status, headers: headers, framing: framing))
         response.status = status
-        if !processing { flush() }
+        if !applying { flush() }
     }
 
     /// Returns the bytes still pending in the transport afterwards (nil if the write was ignored);
@@ -156,7 +74,7 @@ extension HTTPConnection {
             framed.append(10)
             enqueue(framed)
         }
-        if !processing { flush(reportPending: false) }
+        if !applying { flush(reportPending: false) }
         return closed ? nil : pendingOutput
     }
 
@@ -178,32 +96,18 @@ extension HTTPConnection {
         guard let finished = responder else { return }
         responder = nil
         finished.finished(status: status)
-        if !response.keepAlive || draining {
-            closeAfterFlush = true
-        } else {
-            setDeadline(.idle, after: context.configuration.idleTimeout)
-        }
-        if !processing {
-            processInput()  // answers pipelined requests already buffered, then flushes
-            updateReadInterest()
-        }
+        process(machine.responseCompleted(now: .now))  // may dispatch the next pipelined request
+        if !applying { flush() }
     }
 
-    /// Answers an error raised by the HTTP layer and closes after it (the framing cannot be trusted).
-    func sendError(_ status: HTTPStatus, code: String, message: String) {
+    /// Renders an error raised by the HTTP layer; the machine closes the connection after it.
+    func sendError(_ error: HTTPParserError, head: HTTPRequestHead?) {
         guard !closed else { return }
-        let error = context.configuration.errorResponse(status, code, message)
-        response = ResponseState(keepAlive: false, isHead: false, http10: false,
-                                 requestID: loop.requestID(from: head?.headers ?? HTTPHeaders(), prefix: context.idPrefix))
-        var out = serializeHead(status: status, headers: error.headers, framing: "Content-Length: \(error.body.count)")
-        out.append(contentsOf: error.body)
+        let reply = context.configuration.errorResponse(error.status, error.code, error.message)
+        response = ResponseState(requestID: loop.requestID(from: head?.headers ?? HTTPHeaders(), prefix: context.idPrefix))
+        var out = serializeHead(status: error.status, headers: reply.headers, framing: "Content-Length: \(reply.body.count)")
+        out.append(contentsOf: reply.body)
         enqueue(out)
-        closeAfterFlush = true
-        setDeadline(.none)
-        if let pending = responder {
-            responder = nil
-            pending.cancel()
-        }
     }
 
     /// Status line and header block. Fields the server owns are written here, never taken from
@@ -229,7 +133,7 @@ extension HTTPConnection {
             out.append(contentsOf: framing.utf8)
             crlf()
         }
-        if !response.keepAlive || draining || closeAfterFlush {
+        if !machine.responseKeepsAlive {
             out.append(contentsOf: "Connection: close\r\n".utf8)
         } else if response.http10 {
             out.append(contentsOf: "Connection: keep-alive\r\n".utf8)

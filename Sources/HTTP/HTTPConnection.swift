@@ -5,13 +5,20 @@ import Glibc
 import Darwin
 #endif
 
-/// One accepted socket. Lives on one event loop and is touched only on its queue.
-/// This file holds the transport side (readiness, reads, writes, TLS, timeouts, closing);
-/// `HTTPConnection+Exchange.swift` holds requests and responses. Readiness comes either from
-/// this connection's own read/write dispatch sources or, in epoll mode, from its loop.
-/// Reads always drain the socket (or come back for the rest), which both modes need.
+/// One accepted socket: the driver of an `HTTPConnectionStateMachine`. It feeds the machine what
+/// the socket, the loop's tick and the handler report, and carries out the actions it returns
+/// with system calls. Lives on one event loop and is touched only on its queue.
+/// This file holds the transport side (readiness, reads, writes, TLS, closing);
+/// `HTTPConnection+Exchange.swift` holds handler dispatch and response serialization.
+/// Readiness comes either from this connection's own read/write dispatch sources or, in epoll
+/// mode, from its loop. Reads always drain the socket (or come back for the rest), which both modes need.
 final class HTTPConnection {
-    enum Deadline { case none, header, body, idle, write, linger }
+    typealias Action = HTTPConnectionStateMachine.Action
+
+    /// An emptied output buffer keeps its storage up to this size.
+    static let keepCapacityLimit = 256 * 1024
+    /// Output already sent is cut from the front of the buffer past this many bytes.
+    static let compactThreshold = 256 * 1024
 
     let fd: Int32
     let loop: EventLoop
@@ -29,26 +36,20 @@ final class HTTPConnection {
     private var usesEpoll = false
     var tls: TLSSession?
 
-    var input: [UInt8] = []
-    var inputStart = 0
     private var output: [UInt8] = []
     private var outputStart = 0
 
-    var parser: HTTPRequestParser
+    var machine: HTTPConnectionStateMachine
     private(set) var closed = false
-    /// Close once the output is flushed (after an error, `Connection: close`, or on drain).
-    var closeAfterFlush = false
-    private var lingering = false
-    /// Inside `processInput`: writes are batched and flushed once at its end.
-    var processing = false
-    var draining = false
-
-    private(set) var deadlineKind = Deadline.none
-    private var deadline: UInt64 = 0
+    /// When the machine wants `timerFired`; the loop's tick compares it with the clock.
+    private(set) var timerDeadline: MonotonicInstant?
+    /// Actions returned while others are being carried out (a handler that answers at once runs
+    /// inside `.dispatch`) wait here, so pipelined requests do not nest calls.
+    private var queuedActions: [Action] = []
+    /// Inside `process`: writes are batched and flushed once at its end.
+    private(set) var applying = false
 
     // Current exchange (see the Exchange extension).
-    var head: HTTPRequestHead?
-    var body: [UInt8] = []
     var responder: HTTPResponder?
     var response = ResponseState()
 
@@ -58,13 +59,13 @@ final class HTTPConnection {
         self.context = context
         self.remoteAddress = remoteAddress
         self.counted = counted
-        parser = HTTPRequestParser(limits: context.configuration.limits)
+        machine = HTTPConnectionStateMachine(configuration: context.configuration)
     }
 
     // MARK: - Lifecycle
 
     /// Registers with the loop and starts reading. Called on the loop queue.
-    func start(rejectWith status: HTTPStatus? = nil) {
+    func start() {
         loop.register(self)
         if let tlsContext = context.tls {
             guard let session = TLSSession(context: tlsContext) else { return close() }
@@ -81,34 +82,34 @@ final class HTTPConnection {
             sourcesLeft = 1
             read.resume()
         }
-        if let status {
-            // Over the connection limit: answer at once and close (plain TCP only; TLS peers just get closed).
-            guard tls == nil else { return close() }
-            sendError(status, code: "too_many_connections", message: "Server is at its connection limit.")
-            flush()
-            return
-        }
-        setDeadline(.header, after: context.configuration.headerTimeout)
+        // Over the connection limit a plain-TCP peer is told so; a TLS peer could not read it.
+        if !counted && tls != nil { return close() }
+        process(machine.start(now: .now, overConnectionLimit: !counted))
     }
 
     /// Stops reading new requests; an idle connection closes now, a busy one after its response.
     func beginDrain() {
-        draining = true
-        if responder == nil && parser.isIdle && input.count == inputStart && !closeAfterFlush { close() }
+        process(machine.beginDrain(pendingOutput: pendingOutput, now: .now))
+    }
+
+    /// Called by the loop's tick.
+    func tick(now: MonotonicInstant) {
+        guard let deadline = timerDeadline, now >= deadline else { return }
+        process(machine.timerFired(now: now))
     }
 
     /// Drops the connection; an unfinished response's handler is cancelled.
     func close() {
         guard !closed else { return }
         closed = true
+        machine.markClosed()
+        timerDeadline = nil
         let pending = responder
         responder = nil
         if let tls {
             // Best effort close_notify; the socket is non-blocking and closing anyway.
             tls.shutdown()
-            var tail: [UInt8] = []
-            tls.takeOutput(into: &tail)
-            if !tail.isEmpty { _ = tail.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+            sendTLSTail(tls)
         }
         if let writeSource {
             if !writeArmed { writeSource.resume() }  // a suspended source must be resumed to be cancelled
@@ -138,7 +139,43 @@ final class HTTPConnection {
     /// Epoll mode: the loop reports readiness (edge-triggered).
     func socketReady(readable: Bool, writable: Bool) {
         if readable { handleReadable() }
-        if writable && !closed && outputStart < output.count { flush() }
+        if writable && !closed && pendingOutput > 0 { flush() }
+    }
+
+    // MARK: - Actions
+
+    /// Carries out the machine's actions in order, then sends what they queued.
+    func process(_ actions: [Action]) {
+        guard !actions.isEmpty, !closed else { return }
+        guard !applying else {
+            queuedActions.append(contentsOf: actions)  // the outer call gets to them, after its own
+            return
+        }
+        applying = true
+        for action in actions where !closed { apply(action) }
+        var next = 0
+        while next < queuedActions.count && !closed {
+            let action = queuedActions[next]
+            next += 1
+            apply(action)
+        }
+        queuedActions.removeAll(keepingCapacity: true)
+        applying = false
+        flush()
+    }
+
+    private func apply(_ action: Action) {
+        switch action {
+        case let .dispatch(head, body, trailers): dispatch(head, body: body, trailers: trailers)
+        case .write(let bytes): enqueue(bytes)
+        case let .sendError(error, head): sendError(error, head: head)
+        case .pauseReading: pauseReading()
+        case .resumeReading: resumeReading()
+        case .shutdownWrite: shutdownWrite()
+        case .close: close()
+        case .armTimer(let deadline): timerDeadline = deadline
+        case .cancelTimer: timerDeadline = nil
+        }
     }
 
     // MARK: - Reading
@@ -151,10 +188,11 @@ final class HTTPConnection {
         while true {
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n > 0 {
-                if lingering { continue }  // discard what a rejected client still sends
-                if !ingest(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) { return }
+                if machine.isLingering { continue }  // discard what a rejected client still sends
+                receive(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                if closed { return }
                 if n < buffer.count { drained = true; break }  // new data will signal again
-                if input.count - inputStart > inputLimit { break }
+                if readSuspended { break }  // the machine has enough queued
                 continue
             }
             if n == 0 { eof = true; break }
@@ -162,14 +200,8 @@ final class HTTPConnection {
             if errno == EAGAIN || errno == EWOULDBLOCK { drained = true; break }
             return close()  // ECONNRESET and friends: the peer is gone
         }
-        if lingering {
-            if eof { close() }
-            return
-        }
         if tls?.peerClosed == true { eof = true }
-        processInput()
-        if eof { peerClosed() }
-        updateReadInterest()
+        if eof { process(machine.peerClosed(pendingOutput: pendingOutput, now: .now)) }
         if !drained && !eof && !closed && !readSuspended {
             // Stopped early with bytes left in the socket: an edge-triggered set will not
             // report them again, so come back for them.
@@ -177,59 +209,31 @@ final class HTTPConnection {
         }
     }
 
-    /// Takes raw bytes from the socket; false if the connection was closed.
-    private func ingest(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard let tls else {
-            input.append(contentsOf: bytes)
-            return true
-        }
+    /// Raw bytes from the socket, decrypted first on TLS.
+    private func receive(_ bytes: UnsafeRawBufferPointer) {
+        guard let tls else { return process(machine.received(bytes, now: .now)) }
+        var plaintext: [UInt8] = []
         do {
-            try tls.receive(bytes, into: &input)
-            tls.takeOutput(into: &output)  // handshake records
-            if outputStart < output.count && !processing { flush() }
-            return !closed
+            try tls.receive(bytes, into: &plaintext)
         } catch {
-            close()  // a bad handshake or record closes this connection only
-            return false
+            return close()  // a bad handshake or record closes this connection only
         }
+        tls.takeOutput(into: &output)  // handshake records
+        if !plaintext.isEmpty { plaintext.withUnsafeBytes { process(machine.received($0, now: .now)) } }
+        if pendingOutput > 0 && !applying { flush() }
     }
 
-    private func peerClosed() {
-        guard !closed else { return }
-        if responder != nil || outputStart == output.count {
-            return close()  // an unfinished handler learns through onCancel
-        }
-        closeAfterFlush = true  // a response is still going out: finish it, then close
+    private func pauseReading() {
+        guard !readSuspended else { return }
+        readSource?.suspend()
+        readSuspended = true
     }
 
-    /// Pipelined bytes beyond this wait in the kernel until the current response is done.
-    private var inputLimit: Int {
-        let limits = context.configuration.limits
-        return limits.maxRequestLineLength + limits.maxHeaderBytes + 64 * 1024
-    }
-
-    /// Pauses reading while too much unparsed input is queued behind a busy exchange.
-    func updateReadInterest() {
-        guard !closed else { return }
-        let tooMuch = input.count - inputStart > inputLimit
-        if tooMuch && !readSuspended {
-            readSource?.suspend()
-            readSuspended = true
-        } else if !tooMuch && readSuspended {
-            readSource?.resume()
-            readSuspended = false
-            loop.queue.async { [weak self] in self?.handleReadable() }  // bytes may have arrived meanwhile
-        }
-    }
-
-    func compactInput() {
-        if inputStart == input.count {
-            input.removeAll(keepingCapacity: input.capacity <= 256 * 1024)
-            inputStart = 0
-        } else if inputStart > 64 * 1024 {
-            input.removeFirst(inputStart)
-            inputStart = 0
-        }
+    private func resumeReading() {
+        guard readSuspended else { return }
+        readSource?.resume()
+        readSuspended = false
+        loop.queue.async { [weak self] in self?.handleReadable() }  // bytes may have arrived meanwhile
     }
 
     // MARK: - Writing
@@ -253,10 +257,12 @@ final class HTTPConnection {
 
     var pendingOutput: Int { output.count - outputStart }
 
-    /// Writes as much as the socket takes; arms the write source for the rest.
-    /// `reportPending: false` lets `writeChunk` report the result itself, atomically with the hand-over.
+    /// Writes as much as the socket takes, arms the write source for the rest, and tells the
+    /// machine (which decides the write timeout and the closing). `reportPending: false` lets
+    /// `writeChunk` report to the responder itself, atomically with the hand-over.
     func flush(reportPending: Bool = true) {
         guard !closed else { return }
+        let before = pendingOutput
         var progressed = false
         while outputStart < output.count {
             let n = output.withUnsafeBytes { send(fd, $0.baseAddress! + outputStart, $0.count - outputStart, Int32(MSG_NOSIGNAL)) }
@@ -270,37 +276,18 @@ final class HTTPConnection {
             return close()  // EPIPE, ECONNRESET: the client is gone
         }
         if outputStart == output.count {
-            output.removeAll(keepingCapacity: output.capacity <= 256 * 1024)
+            output.removeAll(keepingCapacity: output.capacity <= Self.keepCapacityLimit)
             outputStart = 0
             disarmWrite()
-            if closeAfterFlush { return finishClosing() }
-            if deadlineKind == .write {
-                // Written out: back to whatever the connection is waiting for. A request that
-                // started while the previous response was still going out gets its read timeout now.
-                let timeouts = context.configuration
-                if responder != nil {
-                    setDeadline(.none)
-                } else if parser.isIdle {
-                    setDeadline(.idle, after: timeouts.idleTimeout)
-                } else if parser.isReadingBody {
-                    setDeadline(.body, after: timeouts.bodyTimeout)
-                } else {
-                    setDeadline(.header, after: timeouts.headerTimeout)
-                }
-            }
         } else {
-            if outputStart >= 256 * 1024 {
+            if outputStart >= Self.compactThreshold {
                 output.removeFirst(outputStart)
                 outputStart = 0
             }
             armWrite()
-            // A slow reader that makes progress is fine; one that stalls for writeTimeout is dropped.
-            let kind = deadlineKind
-            if kind == .none || kind == .idle || (kind == .write && progressed) {
-                setDeadline(.write, after: context.configuration.writeTimeout)
-            }
         }
-        if reportPending { responder?.transportPendingChanged(pendingOutput) }
+        if reportPending && (before > 0 || pendingOutput > 0) { responder?.transportPendingChanged(pendingOutput) }
+        process(machine.outputFlushed(pendingOutput: pendingOutput, progressed: progressed, now: .now))
     }
 
     private func armWrite() {
@@ -322,51 +309,22 @@ final class HTTPConnection {
         writeArmed = false
     }
 
-    /// After the last byte of a closing response: half-close and keep draining the peer's
-    /// input briefly, so unread request bytes do not turn our close into a reset that would
-    /// destroy the response before the client reads it (nginx's lingering close).
-    private func finishClosing() {
-        guard !closed, !lingering else { return }
-        if let pending = responder {
-            responder = nil
-            pending.cancel()
-        }
+    /// After the last byte of a closing response: half-close, while the machine keeps draining
+    /// the peer's input briefly, so unread request bytes do not turn our close into a reset that
+    /// would destroy the response before the client reads it (nginx's lingering close).
+    private func shutdownWrite() {
         if let tls {
             tls.shutdown()  // close_notify, then the same lingering half-close as plain TCP
-            var tail: [UInt8] = []
-            tls.takeOutput(into: &tail)
-            if !tail.isEmpty { _ = tail.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+            sendTLSTail(tls)
             self.tls = nil
         }
-        lingering = true
         shutdown(fd, Int32(SHUT_WR))
-        setDeadline(.linger, after: 2)
     }
 
-    // MARK: - Timeouts
-
-    func setDeadline(_ kind: Deadline, after seconds: Double = 0) {
-        deadlineKind = kind
-        // Clamped so an absurd configured timeout cannot overflow the conversion.
-        deadline = kind == .none ? 0 : DispatchTime.now().uptimeNanoseconds + UInt64(min(max(0, seconds), 1e9) * 1e9)
-    }
-
-    func checkTimeout(now: UInt64) {
-        guard !closed, deadline != 0, now >= deadline else { return }
-        switch deadlineKind {
-        case .none: return
-        case .idle, .linger, .write: close()
-        case .header:
-            // Nothing received at all: just close, as for an idle keep-alive connection.
-            if parser.isIdle { return close() }
-            timedOut()
-        case .body: timedOut()
-        }
-    }
-
-    private func timedOut() {
-        setDeadline(.none)
-        sendError(.requestTimeout, code: "request_timeout", message: "Timed out reading the request.")
-        flush()
+    /// Best effort: what the TLS session still has to say (close_notify) goes out directly.
+    private func sendTLSTail(_ tls: TLSSession) {
+        var tail: [UInt8] = []
+        tls.takeOutput(into: &tail)
+        if !tail.isEmpty { _ = tail.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
     }
 }

@@ -15,6 +15,7 @@ public struct HTTPParserError: Error, Equatable, Sendable, CustomStringConvertib
     public var description: String { "\(status.code) \(code): \(message)" }
 
     static func bad(_ code: String, _ message: String) -> HTTPParserError { .init(.badRequest, code, message) }
+    static let notHTTP = HTTPParserError(.badRequest, "not_http", "Not an HTTP/1.x request (TLS sent to a plain-HTTP port?).")
     static let requestLineTooLong = HTTPParserError(.uriTooLong, "request_line_too_long", "Request line is too long.")
     static let headersTooLarge = HTTPParserError(.headerFieldsTooLarge, "headers_too_large", "Request header block is too large.")
     static let tooManyHeaders = HTTPParserError(.headerFieldsTooLarge, "too_many_headers", "Too many request header fields.")

@@ -80,11 +80,6 @@ public struct HTTPRequestParser {
         }
     }
 
-    public var hasFailed: Bool {
-        if case .failed = state { return true }
-        return false
-    }
-
     /// Consumes a prefix of `input` and returns at most one event.
     /// A nil event means every byte was consumed and more input is needed.
     public mutating func parse(_ input: UnsafeRawBufferPointer) -> (consumed: Int, event: Event?) {
@@ -132,6 +127,11 @@ public struct HTTPRequestParser {
             case .requestLine, .headers, .chunkSize, .trailers:
                 guard pos < count else { return (pos, nil) }
                 lineStarted = true
+                if case .requestLine = state, line.isEmpty, !Self.mayStartRequestLine(input[pos]) {
+                    // Refused on its first byte rather than when a line end that may never come
+                    // arrives: a TLS ClientHello (0x16 0x03 ...) on the plain port gets 400 at once.
+                    return fail(.notHTTP)
+                }
                 let rest = UnsafeRawBufferPointer(rebasing: input[pos..<count])
                 guard let lfPointer = memchr(rest.baseAddress!, 10, rest.count) else {
                     line.append(contentsOf: rest)
@@ -382,6 +382,13 @@ public struct HTTPRequestParser {
         state = .failed(error)
         line = []
         return .error(error)
+    }
+
+    /// A request line starts with a method (tchars); CR and LF start the empty lines RFC 9112 §2.2
+    /// lets a client send first (a bare LF is refused later, as `bare_lf`).
+    @inline(__always)
+    static func mayStartRequestLine(_ b: UInt8) -> Bool {
+        b == 13 || b == 10 || isTokenChar(b)
     }
 
     /// tchar from RFC 9110 §5.6.2.

@@ -18,7 +18,6 @@ public final class HTTPResponder: @unchecked Sendable {
     enum Phase { case pending, streaming, finished }
 
     public let requestID: String
-    let method: String
     private weak var connection: HTTPConnection?
     private let loop: EventLoop
     private let lock = Lock()
@@ -35,11 +34,10 @@ public final class HTTPResponder: @unchecked Sendable {
     private var finishCallbacks: [(HTTPStatus) -> Void] = []
     private var extraHeaders = HTTPHeaders()
 
-    init(connection: HTTPConnection, loop: EventLoop, requestID: String, method: String, limit: Int) {
+    init(connection: HTTPConnection, loop: EventLoop, requestID: String, limit: Int) {
         self.connection = connection
         self.loop = loop
         self.requestID = requestID
-        self.method = method
         self.limit = max(1, limit)
     }
 
@@ -199,7 +197,4 @@ public final class HTTPResponder: @unchecked Sendable {
         }
         for callback in callbacks { callback(status) }
     }
-
-    /// Used by the server when the handler is skipped (e.g. errors answered by the router).
-    var isPending: Bool { lock.withLock { phase == .pending } }
 }

@@ -76,7 +76,8 @@ public final class HTTPServer: @unchecked Sendable {
         listenFD = fd
         lock.withLock { boundPort = port }
         self.context = context
-        let timeouts = [configuration.headerTimeout, configuration.bodyTimeout, configuration.idleTimeout, configuration.writeTimeout]
+        let timeouts = [configuration.headerTimeout, configuration.bodyTimeout, configuration.idleTimeout,
+                        configuration.writeTimeout, configuration.lingerTimeout]
         let tick = min(0.25, max(0.01, (timeouts.min() ?? 1) / 8))
         loops = (0..<max(1, configuration.loopCount)).map { EventLoop(index: $0) }
         for loop in loops {
@@ -107,12 +108,11 @@ public final class HTTPServer: @unchecked Sendable {
             acceptSource?.cancel()
             acceptSource = nil
         }
-        guard let context else { return }
+        guard context != nil else { return }  // never started
         for loop in loops { loop.queue.sync { loop.allConnections.forEach { $0.beginDrain() } } }
         while DispatchTime.now() < deadline && totalConnections() > 0 { usleep(10_000) }
         for loop in loops { loop.queue.sync { loop.allConnections.forEach { $0.close() } } }
         for loop in loops { loop.queue.sync { loop.stopTicker() } }
-        _ = context
     }
 
     private func totalConnections() -> Int {
@@ -138,9 +138,11 @@ public final class HTTPServer: @unchecked Sendable {
                 }
                 return
             }
-            // accept4 is not visible to Swift's Glibc module, so flags are set here.
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            guard Self.makeNonBlocking(fd) else {
+                // A blocking socket would stall its whole event loop on the first read: refuse it.
+                Glibc.close(fd)
+                continue
+            }
             var one: Int32 = 1
             // Streamed tokens must leave at once, not wait for Nagle.
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -150,7 +152,7 @@ public final class HTTPServer: @unchecked Sendable {
             let counted = context.reserveConnection()
             loop.queue.async {
                 let connection = HTTPConnection(fd: fd, loop: loop, context: context, remoteAddress: address, counted: counted)
-                connection.start(rejectWith: counted ? nil : .serviceUnavailable)
+                connection.start()  // over the limit (not counted), it answers 503 and closes
             }
         }
     }
@@ -167,6 +169,14 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     // MARK: - Sockets
+
+    /// Non-blocking and close-on-exec, as accept4 would set them (Swift's Glibc module does not
+    /// export accept4). False if either fcntl fails.
+    static func makeNonBlocking(_ fd: Int32) -> Bool {
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else { return false }
+        return fcntl(fd, F_SETFD, FD_CLOEXEC) == 0
+    }
 
     static func listen(host: String, port: Int, backlog: Int32) throws -> (Int32, Int) {
         var hints = addrinfo()
@@ -199,8 +209,14 @@ public final class HTTPServer: @unchecked Sendable {
         }
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &storage) {
+        let named = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else {
+            // Without it the real port of a port-0 listener is unknown, and callers rely on it.
+            let code = errno
+            Glibc.close(fd)
+            throw StartError.socket("getsockname", code)
         }
         return (fd, Self.port(of: storage))
     }

@@ -27,6 +27,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var bodyTimeout: Double = 10
     /// Longest time a pending response makes no write progress before the connection is dropped.
     public var writeTimeout: Double = 60
+    /// After the last byte of a closing response: how long the half-closed connection keeps
+    /// draining what the peer still sends before it is closed (nginx's `lingering_timeout`).
+    public var lingerTimeout: Double = 2
 
     /// Bytes a streaming response may buffer before `write` returns false (producer must wait).
     public var maxResponseBufferBytes = 256 * 1024

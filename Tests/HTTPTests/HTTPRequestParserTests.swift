@@ -140,6 +140,31 @@ final class HTTPRequestParserTests: XCTestCase {
         XCTAssertEqual(again, .error(e))
     }
 
+    /// A request line starts with a method; anything else is refused on its first byte, without
+    /// waiting for a line end (a TLS ClientHello has none to wait for).
+    func testBytesThatCannotStartARequestLineFailOnTheFirstByte() {
+        for first: UInt8 in [0x16, 0x00, 0x80, 0x20, 0x7B] {
+            var parser = HTTPRequestParser()
+            let (consumed, event) = [first].withUnsafeBytes { parser.parse($0) }
+            XCTAssertEqual(consumed, 0, "byte \(first)")
+            XCTAssertEqual(event, .error(.notHTTP), "byte \(first)")
+        }
+        // Empty lines before a request stay allowed (RFC 9112 §2.2), and so does a normal method.
+        for start in ["\r", "\r\n", "G", "m-search"] {
+            var parser = HTTPRequestParser()
+            let (_, event) = Array(start.utf8).withUnsafeBytes { parser.parse($0) }
+            XCTAssertNil(event, start.debugDescription)
+        }
+        // The same refusal after a keep-alive request, at any split.
+        let text = Array("GET / HTTP/1.1\r\nHost: a\r\n\r\n".utf8) + HostileRequests.tlsClientHello
+        for step in [0, 1, 3] {
+            var heads: [HTTPRequestHead] = []
+            let outcome = Self.run(text, step: step, heads: &heads)
+            XCTAssertEqual(outcome.ends, 1, "step \(step)")
+            XCTAssertEqual(outcome.error, .notHTTP, "step \(step)")
+        }
+    }
+
     func testPartialLinesAreBoundedByLimits() {
         var limits = HTTPParserLimits()
         limits.maxRequestLineLength = 100

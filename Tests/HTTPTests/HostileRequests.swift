@@ -25,6 +25,13 @@ struct HostileCase {
 enum HostileRequests {
     static let h = "Host: a\r\n"
 
+    /// A minimal TLS ClientHello, as a client sends it to an https:// URL on the plain port:
+    /// record header (handshake 0x16, TLS 1.0 record version, length), handshake header
+    /// (ClientHello, length), TLS 1.2 version, 32 random bytes, no session id, one cipher suite
+    /// (TLS_AES_128_GCM_SHA256), null compression.
+    static let tlsClientHello: [UInt8] = [0x16, 0x03, 0x01, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, 0x03, 0x03]
+        + [UInt8](repeating: 0x5a, count: 32) + [0x00, 0x00, 0x02, 0x13, 0x01, 0x01, 0x00]
+
     static let cases: [HostileCase] = [
         // Framing: Content-Length / Transfer-Encoding (request smuggling vectors).
         HostileCase("CL and TE together", "POST / HTTP/1.1\r\n\(h)Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
@@ -90,6 +97,10 @@ enum HostileRequests {
         HostileCase("target not origin-form", "GET foo HTTP/1.1\r\n\(h)\r\n", 400),
         HostileCase("asterisk outside OPTIONS", "GET * HTTP/1.1\r\n\(h)\r\n", 400),
         HostileCase("too many empty lines first", "\r\n\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\n\(h)\r\n", 400),
+        // Bytes that cannot start a request line: refused on the first byte.
+        HostileCase("TLS ClientHello on the plain port", tlsClientHello, 400),
+        HostileCase("NUL first", [0] + Array("GET / HTTP/1.1\r\n\(h)\r\n".utf8), 400),
+        HostileCase("space before method", " GET / HTTP/1.1\r\n\(h)\r\n", 400),
         // Limits.
         HostileCase("request line over 8 KiB", "GET /\(String(repeating: "a", count: 9000)) HTTP/1.1\r\n\(h)\r\n", 414),
         HostileCase("header block over 32 KiB", "GET / HTTP/1.1\r\n\(h)X-Big: \(String(repeating: "b", count: 33 * 1024))\r\n\r\n", 431),

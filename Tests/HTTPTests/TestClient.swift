@@ -46,6 +46,13 @@ final class TestClient {
 
     deinit { close(fd) }
 
+    /// Closes both directions now (the descriptor itself goes at deinit), so a server lingering
+    /// after its last response sees the close at once.
+    func hangUp() { shutdown(fd, Int32(SHUT_RDWR)) }
+
+    /// Half-closes: the server reads EOF, this side can still read.
+    func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
+
     func setReceiveBuffer(_ bytes: Int32) {
         var value = bytes
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &value, socklen_t(MemoryLayout<Int32>.size))

@@ -9,23 +9,21 @@ import sys
 
 import pytest
 
-# Paths and ports come from the operations tests' helper, so both suites start servers alike.
+# Paths and ports come from the operations tests' helper, so both suites start servers alike:
+# `jeton serve --port 0`, and the port the kernel gave it is read back from its log.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ops"))
-from jeton_process import JETON, ROOT, free_port  # noqa: E402
+from jeton_process import JETON, ROOT, log_file, start_serve  # noqa: E402,F401  (JETON: used by test modules)
 
 
 class Server:
     def __init__(self, extra=()):
-        self.port = free_port()
+        self.log_path = log_file("api-server-")
+        self.proc, self.port = start_serve(["--model", "default", "--cache-tokens", "8192", *extra], self.log_path)
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log = open(os.path.join(ROOT, ".build", f"api-server-{self.port}.log"), "w")
-        self.proc = subprocess.Popen(
-            [JETON, "serve", "--model", "default", "--port", str(self.port), "--cache-tokens", "8192", *extra],
-            stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"jeton serve exited with {self.proc.returncode}; see {self.log.name}")
+                raise RuntimeError(f"jeton serve exited with {self.proc.returncode}; see {self.log_path}")
             try:
                 with urllib.request.urlopen(self.base + "/health", timeout=2) as r:
                     if r.status == 200:
@@ -41,7 +39,7 @@ class Server:
             self.proc.wait(timeout=40)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-        self.log.close()
+            self.proc.wait()
 
     def request(self, method, path, body=None, headers=None, raw=None):
         """Returns (status, headers, parsed JSON or text)."""
@@ -76,7 +74,7 @@ def _server_alive(request):
         return
     s = request.getfixturevalue("server")
     if s.proc.poll() is not None:
-        pytest.fail(f"jeton serve exited with {s.proc.returncode}; log tail:\n" + open(s.log.name).read()[-2000:])
+        pytest.fail(f"jeton serve exited with {s.proc.returncode}; log tail:\n" + open(s.log_path).read()[-2000:])
     yield
 
 
@@ -144,7 +142,7 @@ def tokenize(server, **body):
 
 
 def assert_healthy(server):
-    assert server.proc.poll() is None, f"jeton serve died; see {server.log.name}"
+    assert server.proc.poll() is None, f"jeton serve died; see {server.log_path}"
     status, _, data = server.request("GET", "/health")
     assert (status, data) == (200, {"status": "ok"})
 

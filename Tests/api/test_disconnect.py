@@ -49,5 +49,5 @@ def test_disconnect_aborts_generation(server):
     after = timed(server, 8)
     assert after < 3 * baseline + 1.0, (baseline, after)
     assert_healthy(server)
-    log = open(server.log.name).read()
+    log = open(server.log_path).read()
     assert "Fatal error" not in log and "Segmentation" not in log

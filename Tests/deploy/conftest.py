@@ -2,12 +2,13 @@
 
 Static checks of the Dockerfile, compose file, Kubernetes manifests and nginx
 config, and an integration test of nginx in front of two `jeton serve` replicas.
-Python packages: Tests/deploy/requirements.txt. System package: nginx (installed
-by the integration test when missing and running as root).
+Python packages: Tests/deploy/requirements.txt. System package: nginx, which
+`scripts/setup.sh --test` (run by `scripts/test.sh`) installs; tests never install
+system packages themselves, and without nginx the integration test is skipped.
 """
 import os
 import shutil
-import subprocess
+import sys
 
 import pytest
 
@@ -25,38 +26,20 @@ def read(*parts):
         return f.read()
 
 
+# Replicas are started as the API and operations tests start theirs (Tests/ops/jeton_process.py).
+sys.path.insert(0, os.path.join(ROOT, "Tests", "ops"))
+
+
 def find_nginx():
     return shutil.which("nginx") or next(
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None)
 
 
-def install_nginx():
-    """apt-get install nginx without starting Debian's nginx service (which would
-    listen on port 80): a temporary policy-rc.d refuses service starts."""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None
-    policy = "/usr/sbin/policy-rc.d"
-    made_policy = not os.path.exists(policy)
-    if made_policy:
-        with open(policy, "w") as f:
-            f.write("#!/bin/sh\nexit 101\n")
-        os.chmod(policy, 0o755)
-    try:
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=300)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "nginx"],
-                       check=True, env=env, timeout=300, stdout=subprocess.DEVNULL)
-    finally:
-        if made_policy:
-            os.remove(policy)
-    return find_nginx()
-
-
 @pytest.fixture(scope="session")
 def nginx_bin():
-    found = find_nginx() or install_nginx()
+    found = find_nginx()
     if not found:
-        pytest.fail("nginx is not installed (apt-get install nginx) and this user cannot install it")
+        pytest.skip("nginx is not installed: scripts/setup.sh --test installs it (apt-get, as root or with sudo)")
     return found
 
 

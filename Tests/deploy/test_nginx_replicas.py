@@ -7,6 +7,11 @@ The committed nginx file is used as is, with only what differs here replaced:
 the upstream servers (jeton-1:8080, jeton-2:8080 in compose), the listen port
 and the log folder. nginx runs unprivileged-style: `nginx -p TMP -c TMP/nginx.conf
 -g 'daemon off;'` with pid, logs and temp files in TMP.
+
+Ports come from the kernel: each replica is started with `--port 0` and its port is
+read back from its log; nginx is handed a socket already listening on an ephemeral
+port (its `NGINX` environment variable, the way it passes sockets to a new binary
+on upgrade), so no port is picked, released and hoped to be still free.
 """
 import http.client
 import json
@@ -26,15 +31,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import read
+from jeton_process import start_serve
 
 PROMPTS = ["The capital of France is", "Once upon a time", "The best way to learn Swift is",
            "Water boils at", "A haiku about the sea:", "def fibonacci(n):"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(port, path, timeout=5):
@@ -54,16 +54,14 @@ def tail(f, n=30):
 
 
 class Replica:
-    def __init__(self, jeton, name, tmp):
+    def __init__(self, name, tmp):
         self.name = name
-        self.port = free_port()
         self.log = os.path.join(tmp, f"{name}.log")
         env = {k: v for k, v in os.environ.items() if not k.startswith("JETON_") or k == "JETON_MODELS"}
         # One forward-pass thread each: two replicas share this machine's cores.
-        self.proc = subprocess.Popen(
-            [jeton, "serve", "--model", "default", "--host", "127.0.0.1", "--port", str(self.port),
-             "--threads", "1", "--cache-tokens", "4096", "--drain-timeout", "30"],
-            stdout=open(self.log, "w"), stderr=subprocess.STDOUT, env=env)
+        self.proc, self.port = start_serve(
+            ["--model", "default", "--host", "127.0.0.1", "--threads", "1", "--cache-tokens", "4096",
+             "--drain-timeout", "30"], self.log, env=env)
 
     def wait_ready(self, deadline):
         while time.time() < deadline:
@@ -135,11 +133,22 @@ http {{
 
 
 class Stack:
-    def __init__(self, jeton, nginx):
+    def __init__(self, nginx):
         self.tmp = tempfile.mkdtemp(prefix="jeton-deploy-test-")
         self.nginx_bin = nginx
-        self.replicas = [Replica(jeton, "jeton-1", self.tmp), Replica(jeton, "jeton-2", self.tmp)]
-        self.port = free_port()
+        self.replicas = []
+        try:
+            for name in ("jeton-1", "jeton-2"):
+                self.replicas.append(Replica(name, self.tmp))
+        except Exception:
+            for r in self.replicas:  # the ones that did start
+                r.stop()
+            raise
+        # nginx's listening socket, bound by the kernel's choice of port and handed to nginx.
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1024)
+        self.port = self.listener.getsockname()[1]
         self.conf = render_nginx(self.tmp, self.port, self.replicas)
         self.nginx = None
 
@@ -152,8 +161,11 @@ class Stack:
             r.wait_ready(deadline)
         t = subprocess.run(self.nginx_cmd("-t"), capture_output=True, text=True)
         assert t.returncode == 0, f"nginx -t failed:\n{t.stderr}"
-        self.nginx = subprocess.Popen(self.nginx_cmd("-g", "daemon off;"),
+        fd = self.listener.fileno()
+        self.nginx = subprocess.Popen(self.nginx_cmd("-g", "daemon off;"), pass_fds=(fd,),
+                                      env=dict(os.environ, NGINX=f"{fd};"),
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.listener.close()  # nginx has its own copy now
         while time.time() < deadline:
             assert self.nginx.poll() is None, f"nginx exited: {self.nginx.stderr.read().decode()}"
             try:
@@ -185,7 +197,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(request, jeton_bin, nginx_bin):
     failed_before = request.session.testsfailed
-    s = Stack(jeton_bin, nginx_bin)
+    s = Stack(nginx_bin)
     try:
         s.start()
         yield s

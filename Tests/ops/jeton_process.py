@@ -1,33 +1,80 @@
-"""Starts and stops `jeton serve` processes for the operations tests."""
+"""Starts and stops `jeton serve` processes for the operations and API tests.
+
+Ports come from the kernel: the server is started with `--port 0`, binds an ephemeral
+port itself and logs it ("listening on http://HOST:PORT"), and the tests read it back
+from the log. Nothing picks a free port first and hopes it is still free (which races
+when suites run in parallel).
+"""
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 JETON = os.environ.get("JETON_BIN", os.path.join(ROOT, ".build", "debug", "jeton"))
+LOGS = os.path.join(ROOT, ".build")
+
+# The start-up line, in the text and the JSON log formats (JSON escapes the slashes).
+LISTENING = re.compile(r'listening on \S+?:(\d+)(?=["\s]|$)')
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def log_file(prefix):
+    """A fresh log file under .build/ (ignored by git), named before the port is known."""
+    os.makedirs(LOGS, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix=prefix, suffix=".log", dir=LOGS)
+    os.close(fd)
+    return path
+
+
+def tail(path, n=2000):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-n:]
+    except OSError:
+        return ""
+
+
+def wait_for_port(proc, log_path, timeout=120):
+    """The port a `jeton serve --port 0` bound, read from its log once it is listening."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        match = LISTENING.search(tail(log_path, 1 << 20))
+        if match:
+            return int(match.group(1))
+        if proc.poll() is not None:
+            raise RuntimeError(f"jeton serve exited with {proc.returncode} before listening:\n{tail(log_path)}")
+        time.sleep(0.05)
+    raise RuntimeError(f"jeton serve did not log its port within {timeout} s:\n{tail(log_path)}")
+
+
+def start_serve(args, log_path, env=None):
+    """Starts `jeton serve --port 0 ARGS` with output to log_path; returns (process, port)."""
+    log = open(log_path, "w")
+    try:
+        proc = subprocess.Popen([JETON, "serve", "--port", "0", *args], stdout=log, stderr=subprocess.STDOUT, env=env)
+    finally:
+        log.close()  # the child has its own descriptor
+    try:
+        return proc, wait_for_port(proc, log_path)
+    except Exception:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        raise
 
 
 class JetonProcess:
     def __init__(self, *args, env=None, wait_ready=True):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = os.path.join(ROOT, ".build", f"ops-server-{self.port}.log")
-        self.log = open(self.log_path, "w")
+        self.log_path = log_file("ops-server-")
         e = dict(os.environ)
         e.update(env or {})
-        self.proc = subprocess.Popen([JETON, "serve", "--port", str(self.port), *args],
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        self.proc, self.port = start_serve(args, self.log_path, env=e)
+        self.base = f"http://127.0.0.1:{self.port}"
         if wait_ready:
             self.wait("/ready")
 
@@ -66,9 +113,7 @@ class JetonProcess:
                 self.proc.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        self.log.close()
+                self.proc.wait()
 
     def output(self):
-        self.log.flush()
-        with open(self.log_path) as f:
-            return f.read()
+        return tail(self.log_path, 1 << 30)

@@ -63,10 +63,9 @@ def test_secrets_are_masked():
 
 
 def test_broken_chat_template_stops_startup(tmp_path):
-    from jeton_process import free_port
     bad = tmp_path / "bad.jinja"
     bad.write_text("{% for m in messages %")
-    p = subprocess.run([JETON, "serve", "--port", str(free_port()), "--chat-template", str(bad)],
+    p = subprocess.run([JETON, "serve", "--port", "0", "--chat-template", str(bad)],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode != 0
     assert "bad.jinja" in p.stderr and "chat template" in p.stderr

@@ -1,0 +1,87 @@
+/// The reading half of the state machine: buffered input through the parser, request heads,
+/// bodies (with gzip bodies inflated), and the read timeouts they arm.
+extension HTTPConnectionStateMachine {
+    /// Unparsed input is compacted once this much of it was consumed.
+    static let compactThreshold = 64 * 1024
+    /// An emptied input buffer keeps its storage up to this size.
+    static let keepCapacityLimit = 256 * 1024
+    static let continueLine = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
+    /// Parses what is buffered until a request is dispatched, an error is answered or more
+    /// input is needed.
+    mutating func parseBuffered(now: MonotonicInstant, into actions: inout [Action]) {
+        while state == .reading {
+            let base = inputStart
+            let (consumed, event) = input.withUnsafeBytes { parser.parse(UnsafeRawBufferPointer(rebasing: $0[base...])) }
+            inputStart += consumed
+            guard let event else {
+                if !parser.isIdle && timer?.kind == .idle {
+                    arm(.header, now: now)  // the header timeout runs from a request's first byte
+                }
+                break
+            }
+            switch event {
+            case .head(let head):
+                receivedHead(head, now: now, into: &actions)
+            case .body(let range):
+                body.append(contentsOf: input[(base + range.lowerBound)..<(base + range.upperBound)])
+                arm(.body, now: now)
+            case .end(let trailers):
+                finishRequest(trailers: trailers, into: &actions)
+            case .error(let error):
+                fail(error, into: &actions)
+            }
+        }
+        compactInput()
+    }
+
+    private mutating func receivedHead(_ head: HTTPRequestHead, now: MonotonicInstant, into actions: inout [Action]) {
+        self.head = head
+        body = []
+        if case .length(let n) = head.framing { body.reserveCapacity(min(n, 1 << 20)) }
+        if let coding = head.headers["content-encoding"]?.lowercased(), coding != "gzip", coding != "identity" {
+            return fail(HTTPParserError(.unsupportedMediaType, "unsupported_content_encoding", "Unsupported Content-Encoding."),
+                        into: &actions)
+        }
+        if head.framing == .none {
+            disarm()  // `.end` follows at once
+            return
+        }
+        arm(.body, now: now)
+        if head.expectContinue && inputStart == input.count {
+            actions.append(.write(Self.continueLine))  // the client waits for this before sending the body
+        }
+    }
+
+    private mutating func finishRequest(trailers: HTTPHeaders, into actions: inout [Action]) {
+        guard var request = head else { return }  // `.end` always follows `.head`
+        var payload = body
+        if request.headers["content-encoding"]?.lowercased() == "gzip" {
+            if !payload.isEmpty {
+                do {
+                    payload = try Gzip.decompress(payload, limit: maxInflatedBodyBytes)
+                } catch Gzip.Failure.tooLarge {
+                    return fail(HTTPParserError(.payloadTooLarge, "body_too_large", "Inflated request body is too large."),
+                                into: &actions)
+                } catch {
+                    return fail(HTTPParserError(.badRequest, "bad_gzip", "Request body is not valid gzip."), into: &actions)
+                }
+            }
+            request.headers.remove(name: "content-encoding")  // the body handed over is plain
+        }
+        head = nil
+        body = []
+        beginResponse(keepAlive: request.keepAlive && !draining)
+        actions.append(.dispatch(request, body: payload, trailers: trailers))
+    }
+
+    private mutating func compactInput() {
+        if inputStart == input.count {
+            input.removeAll(keepingCapacity: input.capacity <= Self.keepCapacityLimit)
+            inputStart = 0
+        } else if inputStart > Self.compactThreshold {
+            input.removeFirst(inputStart)
+            inputStart = 0
+        }
+    }
+}

@@ -1,0 +1,346 @@
+/// The protocol side of one HTTP/1.1 connection, as a value. It takes events (bytes read, output
+/// flushed, peer closed, timer fired, response complete, drain) and returns the actions the
+/// connection must carry out (dispatch a request, queue bytes, answer an error, pause or resume
+/// reading, half-close, close, arm or cancel its timer). It owns the request parser, the unparsed
+/// input and every timeout decision, but no socket and no clock: each event carries `now`, so the
+/// timeouts are tested with made-up instants. `HTTPConnection` is the driver that performs the
+/// actions with system calls; `HTTPConnectionStateMachine+Reading.swift` holds the parsing half.
+///
+/// Requests on one connection are answered strictly in order: the next pipelined request is
+/// parsed only once the previous response is complete.
+struct HTTPConnectionStateMachine {
+    enum Action {
+        /// A complete request for the handler: body de-chunked and, if it was gzip, inflated
+        /// (its `Content-Encoding` header is then removed from `head`).
+        case dispatch(HTTPRequestHead, body: [UInt8], trailers: HTTPHeaders)
+        /// Bytes to queue for the peer as they are (the interim `100 Continue`).
+        case write([UInt8])
+        /// Answer with this error; the connection closes after it (the framing cannot be trusted).
+        /// `head` is the request it concerns, when its header block was complete.
+        case sendError(HTTPParserError, head: HTTPRequestHead?)
+        case pauseReading
+        case resumeReading
+        /// The last byte is out: half-close and drain what the peer still sends (lingering close).
+        case shutdownWrite
+        /// Drop the connection now; a handler still working on a response is cancelled.
+        case close
+        /// Call `timerFired` at this instant (replaces any earlier one).
+        case armTimer(MonotonicInstant)
+        case cancelTimer
+    }
+
+    enum State: Equatable {
+        /// Between requests, or receiving one (the parser knows which).
+        case reading
+        /// A request went to the handler and its response is not complete; `keepAlive` says
+        /// whether the connection stays open after it.
+        case responding(keepAlive: Bool)
+        /// The last response is queued: once it is sent, half-close.
+        case closingAfterFlush
+        /// Half-closed, discarding input until the peer closes or the linger timeout ends.
+        case lingering
+        case closed
+    }
+
+    /// What the armed timer waits for.
+    enum TimerKind: Equatable {
+        /// The rest of a request's header block (from accept, or from its first byte) → 408.
+        case header
+        /// The next body byte → 408.
+        case body
+        /// A keep-alive connection's next request → silent close.
+        case idle
+        /// Progress in sending queued output to a peer that does not read → close.
+        case write
+        /// The peer's close after our half-close → close.
+        case linger
+    }
+
+    struct Timer: Equatable {
+        var kind: TimerKind
+        var deadline: MonotonicInstant
+    }
+
+    /// Seconds, from `HTTPServerConfiguration`.
+    struct Timeouts {
+        var header: Double
+        var body: Double
+        var idle: Double
+        var write: Double
+        var linger: Double
+
+        init(_ configuration: HTTPServerConfiguration) {
+            header = configuration.headerTimeout
+            body = configuration.bodyTimeout
+            idle = configuration.idleTimeout
+            write = configuration.writeTimeout
+            linger = configuration.lingerTimeout
+        }
+
+        func seconds(_ kind: TimerKind) -> Double {
+            switch kind {
+            case .header: return header
+            case .body: return body
+            case .idle: return idle
+            case .write: return write
+            case .linger: return linger
+            }
+        }
+    }
+
+    /// Pipelined input allowed beyond one request line and header block while a response is
+    /// pending; past it reading pauses and the rest waits in the kernel.
+    static let maxPipelinedSlack = 64 * 1024
+
+    private(set) var state = State.reading
+    private(set) var timer: Timer?
+    private(set) var readPaused = false
+    private(set) var draining = false
+
+    let timeouts: Timeouts
+    let maxInflatedBodyBytes: Int
+    let inputLimit: Int
+
+    // Reading side (see the extension).
+    var parser: HTTPRequestParser
+    var input: [UInt8] = []
+    var inputStart = 0
+    var head: HTTPRequestHead?
+    var body: [UInt8] = []
+
+    init(configuration: HTTPServerConfiguration) {
+        timeouts = Timeouts(configuration)
+        maxInflatedBodyBytes = configuration.maxInflatedBodyBytes
+        let limits = configuration.limits
+        inputLimit = limits.maxRequestLineLength + limits.maxHeaderBytes + Self.maxPipelinedSlack
+        parser = HTTPRequestParser(limits: limits)
+    }
+
+    /// Whether the response being produced leaves the connection open (`Connection: close` if not).
+    var responseKeepsAlive: Bool {
+        if case .responding(let keepAlive) = state { return keepAlive && !draining }
+        return false
+    }
+
+    var isLingering: Bool { state == .lingering }
+
+    // MARK: - Events
+
+    /// A new connection. Over the server's connection limit it gets 503 and is closed; otherwise
+    /// its first request must be complete within the header timeout.
+    mutating func start(now: MonotonicInstant, overConnectionLimit: Bool) -> [Action] {
+        let before = timer
+        var actions: [Action] = []
+        if overConnectionLimit {
+            fail(HTTPParserError(.serviceUnavailable, "too_many_connections", "Server is at its connection limit."), into: &actions)
+        } else {
+            arm(.header, now: now)
+        }
+        return finish(&actions, timerBefore: before)
+    }
+
+    /// Plaintext bytes from the peer.
+    mutating func received(_ bytes: UnsafeRawBufferPointer, now: MonotonicInstant) -> [Action] {
+        let before = timer
+        var actions = Self.actionList()
+        switch state {
+        case .reading:
+            input.append(contentsOf: bytes)
+            parseBuffered(now: now, into: &actions)
+        case .responding:
+            input.append(contentsOf: bytes)  // the next request waits for this response
+        case .closingAfterFlush, .lingering, .closed:
+            return []  // nothing after an error or a final response is ever answered
+        }
+        updateReadInterest(into: &actions)
+        return finish(&actions, timerBefore: before)
+    }
+
+    /// The driver tried to send its queued output; `pendingOutput` bytes are still waiting.
+    mutating func outputFlushed(pendingOutput: Int, progressed: Bool, now: MonotonicInstant) -> [Action] {
+        let before = timer
+        var actions: [Action] = []
+        switch state {
+        case .closed, .lingering:
+            return []
+        case .closingAfterFlush where pendingOutput == 0:
+            state = .lingering
+            actions.append(.shutdownWrite)
+            updateReadInterest(into: &actions)  // lingering reads (and discards) until the peer closes
+            arm(.linger, now: now)
+        default:
+            if pendingOutput == 0 {
+                // Written out: back to whatever the connection waits for. A request that started
+                // while the previous response was still going out gets its read timeout now.
+                if timer?.kind == .write { setRestingTimer(now: now) }
+            } else {
+                // A slow reader that makes progress is fine; one that stalls for the write timeout is dropped.
+                let kind = timer?.kind
+                if kind == nil || kind == .idle || (kind == .write && progressed) { arm(.write, now: now) }
+            }
+        }
+        return finish(&actions, timerBefore: before)
+    }
+
+    /// EOF from the peer (or a TLS close_notify).
+    mutating func peerClosed(pendingOutput: Int, now: MonotonicInstant) -> [Action] {
+        let before = timer
+        var actions: [Action] = []
+        switch state {
+        case .closed:
+            return []
+        case .lingering, .responding:
+            close(into: &actions)  // an unfinished handler learns through its cancellation
+        case .reading, .closingAfterFlush:
+            if pendingOutput == 0 {
+                close(into: &actions)
+            } else {
+                // A response is still going out: finish it, then close. There is nothing left to
+                // read, and a level-triggered source would keep reporting the EOF meanwhile:
+                // reading pauses until the lingering close, which then sees the EOF at once.
+                state = .closingAfterFlush
+                if !readPaused {
+                    readPaused = true
+                    actions.append(.pauseReading)
+                }
+            }
+        }
+        return finish(&actions, timerBefore: before)
+    }
+
+    /// The clock passed the armed timer's deadline (the driver may call this late, never early
+    /// on purpose; an early call does nothing).
+    mutating func timerFired(now: MonotonicInstant) -> [Action] {
+        guard let current = timer, now >= current.deadline, state != .closed else { return [] }
+        var actions: [Action] = []
+        switch current.kind {
+        case .idle, .write, .linger:
+            close(into: &actions)
+        case .header where parser.isIdle:
+            close(into: &actions)  // nothing received at all: just close, as for an idle keep-alive
+        case .header, .body:
+            timer = nil
+            fail(HTTPParserError(.requestTimeout, "request_timeout", "Timed out reading the request."), into: &actions)
+        }
+        return finish(&actions, timerBefore: current)
+    }
+
+    /// The handler's whole response is queued (`respond`, or `end` of a stream).
+    mutating func responseCompleted(now: MonotonicInstant) -> [Action] {
+        guard case .responding(let keepAlive) = state else { return [] }
+        let before = timer
+        var actions = Self.actionList()
+        if keepAlive && !draining {
+            state = .reading
+            // A reader still owes us progress on queued output: its write timer stays until the
+            // output drains, then gives way to the idle (or read) timer.
+            if timer?.kind != .write { arm(.idle, now: now) }
+            parseBuffered(now: now, into: &actions)  // answers pipelined requests already buffered
+        } else {
+            state = .closingAfterFlush
+            input = []  // pipelined requests after a final response are never answered
+            inputStart = 0
+        }
+        updateReadInterest(into: &actions)
+        return finish(&actions, timerBefore: before)
+    }
+
+    /// The response has no length and ends when the connection closes (a stream to HTTP/1.0).
+    mutating func responseEndsWithClose() {
+        if case .responding = state { state = .responding(keepAlive: false) }
+    }
+
+    /// The server stops: an idle connection closes now (or once its output is sent), a busy one
+    /// after its current response.
+    mutating func beginDrain(pendingOutput: Int, now: MonotonicInstant) -> [Action] {
+        draining = true
+        guard state == .reading, parser.isIdle, inputStart == input.count else { return [] }
+        let before = timer
+        var actions: [Action] = []
+        if pendingOutput == 0 {
+            close(into: &actions)
+        } else {
+            state = .closingAfterFlush
+        }
+        return finish(&actions, timerBefore: before)
+    }
+
+    /// The driver closed the connection on its own (socket error, buffer overflow, server stop).
+    mutating func markClosed() {
+        state = .closed
+        timer = nil
+    }
+
+    // MARK: - Helpers
+
+    mutating func arm(_ kind: TimerKind, now: MonotonicInstant) {
+        timer = Timer(kind: kind, deadline: now.adding(seconds: timeouts.seconds(kind)))
+    }
+
+    mutating func disarm() { timer = nil }
+
+    /// A request goes to the handler. The handler has no deadline here; a stalled reader of its
+    /// response gets one (the write timeout).
+    mutating func beginResponse(keepAlive: Bool) {
+        state = .responding(keepAlive: keepAlive)
+        timer = nil
+    }
+
+    /// The timer of a connection that waits for its peer rather than for its peer to read.
+    private mutating func setRestingTimer(now: MonotonicInstant) {
+        switch state {
+        case .reading:
+            if parser.isIdle {
+                arm(.idle, now: now)
+            } else {
+                arm(parser.isReadingBody ? .body : .header, now: now)
+            }
+        default:
+            timer = nil  // a handler is at work: it has no deadline here
+        }
+    }
+
+    mutating func fail(_ error: HTTPParserError, into actions: inout [Action]) {
+        actions.append(.sendError(error, head: head))
+        head = nil
+        body = []
+        input = []
+        inputStart = 0
+        state = .closingAfterFlush
+        timer = nil
+    }
+
+    private mutating func close(into actions: inout [Action]) {
+        markClosed()
+        actions.append(.close)
+    }
+
+    /// Pauses reading while too much unparsed input is queued behind a busy exchange.
+    mutating func updateReadInterest(into actions: inout [Action]) {
+        let tooMuch: Bool
+        switch state {
+        case .reading, .responding: tooMuch = input.count - inputStart > inputLimit
+        case .closingAfterFlush, .lingering: tooMuch = false  // what arrives now is discarded
+        case .closed: return
+        }
+        guard tooMuch != readPaused else { return }
+        readPaused = tooMuch
+        actions.append(tooMuch ? .pauseReading : .resumeReading)
+    }
+
+    /// Appends the one timer action an event needs, if the timer changed.
+    private func finish(_ actions: inout [Action], timerBefore: Timer?) -> [Action] {
+        if state != .closed && timer != timerBefore {
+            actions.append(timer.map { .armTimer($0.deadline) } ?? .cancelTimer)
+        }
+        return actions
+    }
+
+    /// An empty action list with room for a typical event's actions, so appending to it
+    /// allocates once: events run for every request.
+    static func actionList() -> [Action] {
+        var actions: [Action] = []
+        actions.reserveCapacity(4)
+        return actions
+    }
+}

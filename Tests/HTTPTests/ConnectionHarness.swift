@@ -1,0 +1,100 @@
+import XCTest
+@testable import HTTP
+
+/// A clock that moves only when the test moves it.
+struct FakeClock {
+    private(set) var now = MonotonicInstant(nanoseconds: 1_000_000_000)
+
+    mutating func advance(_ seconds: Double) { now = now.adding(seconds: seconds) }
+
+    func after(_ seconds: Double) -> MonotonicInstant { now.adding(seconds: seconds) }
+}
+
+/// Drives an `HTTPConnectionStateMachine` the way `HTTPConnection` does, without sockets or real
+/// time: every call returns the machine's actions as short names, so tests read as transcripts.
+struct ConnectionHarness {
+    typealias Machine = HTTPConnectionStateMachine
+    var machine: Machine
+    var clock = FakeClock()
+    /// Bytes the fake transport has not sent yet (what the driver would report).
+    var pendingOutput = 0
+    /// Requests the machine dispatched, in order.
+    private(set) var dispatched: [(head: HTTPRequestHead, body: [UInt8])] = []
+    /// Errors it asked to send, in order.
+    private(set) var errors: [(error: HTTPParserError, head: HTTPRequestHead?)] = []
+
+    /// Timeouts: header 10 s, body 5 s, idle 30 s, write 20 s, linger 2 s.
+    static func configuration() -> HTTPServerConfiguration {
+        var configuration = HTTPServerConfiguration()
+        configuration.headerTimeout = 10
+        configuration.bodyTimeout = 5
+        configuration.idleTimeout = 30
+        configuration.writeTimeout = 20
+        configuration.lingerTimeout = 2
+        return configuration
+    }
+
+    init(_ configure: (inout HTTPServerConfiguration) -> Void = { _ in }) {
+        var configuration = Self.configuration()
+        configure(&configuration)
+        machine = Machine(configuration: configuration)
+    }
+
+    var timerKind: Machine.TimerKind? { machine.timer?.kind }
+    var deadline: MonotonicInstant? { machine.timer?.deadline }
+
+    mutating func start(overConnectionLimit: Bool = false) -> [String] {
+        record(machine.start(now: clock.now, overConnectionLimit: overConnectionLimit))
+    }
+
+    mutating func receive(_ text: String) -> [String] { receive(Array(text.utf8)) }
+
+    mutating func receive(_ bytes: [UInt8]) -> [String] {
+        let actions = bytes.withUnsafeBytes { machine.received($0, now: clock.now) }
+        return record(actions)
+    }
+
+    /// The transport sent what it could: `pending` bytes are left.
+    mutating func flushed(pending: Int, progressed: Bool = true) -> [String] {
+        pendingOutput = pending
+        return record(machine.outputFlushed(pendingOutput: pending, progressed: progressed, now: clock.now))
+    }
+
+    mutating func responseCompleted() -> [String] { record(machine.responseCompleted(now: clock.now)) }
+
+    mutating func peerClosed() -> [String] { record(machine.peerClosed(pendingOutput: pendingOutput, now: clock.now)) }
+
+    mutating func beginDrain() -> [String] { record(machine.beginDrain(pendingOutput: pendingOutput, now: clock.now)) }
+
+    /// Moves the clock, then ticks as the event loop does (the machine ignores an early tick).
+    mutating func advance(_ seconds: Double) -> [String] {
+        clock.advance(seconds)
+        return record(machine.timerFired(now: clock.now))
+    }
+
+    private mutating func record(_ actions: [Machine.Action]) -> [String] {
+        actions.map { action in
+            switch action {
+            case let .dispatch(head, body, _):
+                dispatched.append((head, body))
+                return "dispatch \(head.method) \(head.target)"
+            case .write(let bytes):
+                return "write \(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))"
+            case let .sendError(error, head):
+                errors.append((error, head))
+                return "error \(error.status.code) \(error.code)"
+            case .pauseReading: return "pause"
+            case .resumeReading: return "resume"
+            case .shutdownWrite: return "shutdownWrite"
+            case .close: return "close"
+            case .armTimer(let at):
+                // The machine's own timer must be what it asks the driver to arm.
+                XCTAssertEqual(at, machine.timer?.deadline, "armTimer matches the machine's timer")
+                return "timer"
+            case .cancelTimer:
+                XCTAssertNil(machine.timer, "cancelTimer leaves no timer")
+                return "cancelTimer"
+            }
+        }
+    }
+}

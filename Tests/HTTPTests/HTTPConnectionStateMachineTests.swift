@@ -1,0 +1,173 @@
+import XCTest
+@testable import HTTP
+
+/// The connection's protocol decisions without sockets: ordering of pipelined requests, read
+/// pausing, errors and closing, drain, Expect: 100-continue, gzip bodies, bytes that are not HTTP.
+final class HTTPConnectionStateMachineTests: XCTestCase {
+    static let get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+
+    func testPipelinedRequestsAreDispatchedOneAtATimeInOrder() {
+        var c = ConnectionHarness()
+        _ = c.start()
+        XCTAssertEqual(c.receive("GET /a HTTP/1.1\r\nHost: a\r\n\r\nPOST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhiGET /c HTTP/1.1\r\nHost: a\r\n\r\n"),
+                       ["dispatch GET /a", "cancelTimer"], "the next request waits for this response")
+        XCTAssertEqual(c.receive("GET /d HTTP/1.1\r\nHost: a\r\n\r\n"), [], "more input while responding is only buffered")
+        XCTAssertEqual(c.responseCompleted(), ["dispatch POST /b"])
+        XCTAssertEqual(c.dispatched.last?.body, Array("hi".utf8))
+        XCTAssertEqual(c.responseCompleted(), ["dispatch GET /c"])
+        XCTAssertEqual(c.responseCompleted(), ["dispatch GET /d"])
+        XCTAssertEqual(c.responseCompleted(), ["timer"])
+        XCTAssertEqual(c.timerKind, .idle)
+    }
+
+    func testNotHTTPBytesGet400AtOnceAndNoReadTimeout() {
+        var c = ConnectionHarness()
+        XCTAssertEqual(c.start(), ["timer"])
+        XCTAssertEqual(c.receive(Array(HostileRequests.tlsClientHello.prefix(5))), ["error 400 not_http", "cancelTimer"],
+                       "a TLS record header is enough to know")
+        XCTAssertNil(c.timerKind, "nothing waits for the header timeout")
+        XCTAssertEqual(c.receive(Array(HostileRequests.tlsClientHello.dropFirst(5))), [], "the rest of the hello is discarded")
+        XCTAssertEqual(c.flushed(pending: 0), ["shutdownWrite", "timer"], "the 400 went out: half-close at once")
+        XCTAssertEqual(c.timerKind, .linger)
+    }
+
+    func testParseErrorAnswersOnceAndNeverParsesWhatFollows() {
+        var c = ConnectionHarness()
+        _ = c.start()
+        XCTAssertEqual(c.receive("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxGET / HTTP/1.1\r\n"),
+                       ["error 400 bad_content_length", "cancelTimer"])
+        XCTAssertEqual(c.receive(Self.get), [])
+        XCTAssertFalse(c.machine.responseKeepsAlive)
+        XCTAssertTrue(c.dispatched.isEmpty)
+    }
+
+    func testOverTheConnectionLimitAnswers503AndCloses() {
+        var c = ConnectionHarness()
+        XCTAssertEqual(c.start(overConnectionLimit: true), ["error 503 too_many_connections"])
+        XCTAssertEqual(c.receive(Self.get), [], "its requests are never served")
+        XCTAssertEqual(c.flushed(pending: 0), ["shutdownWrite", "timer"])
+    }
+
+    /// A client that pipelines far more than it reads: reading pauses while its requests queue
+    /// behind a busy response, and resumes once they are answered.
+    func testPipelinedFloodPausesReadingUntilAnswered() {
+        var c = ConnectionHarness()
+        _ = c.start()
+        XCTAssertEqual(c.receive(Self.get), ["dispatch GET /", "cancelTimer"])
+        let limit = c.machine.inputLimit
+        let flood = String(repeating: Self.get, count: limit / Self.get.utf8.count + 2)
+        XCTAssertEqual(c.receive(flood), ["pause"])
+        XCTAssertTrue(c.machine.readPaused)
+        var answered = 0
+        while c.machine.readPaused && answered < 10_000 {
+            let actions = c.responseCompleted()
+            XCTAssertEqual(actions.first, "dispatch GET /", "one request per completed response")
+            answered += 1
+            if actions.contains("resume") { break }
+        }
+        XCTAssertFalse(c.machine.readPaused, "reading resumed")
+        XCTAssertLessThan(answered, 10_000)
+    }
+
+    func testFloodThenFinalResponseResumesReadingToDiscard() {
+        var c = ConnectionHarness()
+        _ = c.start()
+        _ = c.receive("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        XCTAssertEqual(c.receive(String(repeating: "x", count: c.machine.inputLimit + 1)), ["pause"])
+        XCTAssertEqual(c.responseCompleted(), ["resume"], "nothing after a final response is parsed, so reading may go on")
+        XCTAssertEqual(c.flushed(pending: 0), ["shutdownWrite", "timer"])
+    }
+
+    func testPeerCloseWithAResponseGoingOutFinishesItFirst() {
+        var c = ConnectionHarness()
+        _ = c.start()
+        _ = c.receive(Self.get)
+        _ = c.responseCompleted()
+        XCTAssertEqual(c.flushed(pending: 500), ["timer"])
+        XCTAssertEqual(c.peerClosed(), ["pause"], "a half-closing client still gets its response; its EOF is not read again")
+        XCTAssertEqual(c.flushed(pending: 0), ["shutdownWrite", "resume", "timer"], "lingering reads the EOF at once")
+        XCTAssertEqual(c.peerClosed(), ["close"])
+        // With a handler at work, the client leaving closes at once (the handler is cancelled).
+        var busy = ConnectionHarness()
+        _ = busy.start()
+        _ = busy.receive(Self.get)
+        XCTAssertEqual(busy.peerClosed(), ["close"])
+        XCTAssertEqual(busy.responseCompleted(), [], "a late response is ignored")
+    }
+
+    func testDrainClosesIdleConnectionsAndEndsBusyOnesAfterTheirResponse() {
+        var idle = ConnectionHarness()
+        _ = idle.start()
+        XCTAssertEqual(idle.beginDrain(), ["close"])
+
+        var idleWithOutput = ConnectionHarness()
+        _ = idleWithOutput.start()
+        _ = idleWithOutput.receive(Self.get)
+        _ = idleWithOutput.responseCompleted()
+        _ = idleWithOutput.flushed(pending: 100)
+        XCTAssertEqual(idleWithOutput.beginDrain(), [], "its last response is still going out")
+        XCTAssertEqual(idleWithOutput.flushed(pending: 0), ["shutdownWrite", "timer"])
+
+        var busy = ConnectionHarness()
+        _ = busy.start()
+        _ = busy.receive(Self.get + Self.get)
+        XCTAssertTrue(busy.machine.responseKeepsAlive)
+        XCTAssertEqual(busy.beginDrain(), [])
+        XCTAssertFalse(busy.machine.responseKeepsAlive, "its response says Connection: close")
+        XCTAssertEqual(busy.responseCompleted(), [], "the pipelined request is not served while draining")
+        XCTAssertEqual(busy.dispatched.count, 1)
+        XCTAssertEqual(busy.flushed(pending: 0), ["shutdownWrite", "timer"])
+
+        var reading = ConnectionHarness()
+        _ = reading.start()
+        _ = reading.receive("GET / HTTP/1.1\r\n")
+        XCTAssertEqual(reading.beginDrain(), [], "a request on its way is still answered")
+        XCTAssertEqual(reading.receive("Host: a\r\n\r\n"), ["dispatch GET /", "cancelTimer"])
+        XCTAssertFalse(reading.machine.responseKeepsAlive)
+    }
+
+    func testHTTP10StreamEndsWithTheConnection() {
+        var c = ConnectionHarness()
+        _ = c.start()
+        _ = c.receive("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        XCTAssertTrue(c.machine.responseKeepsAlive)
+        c.machine.responseEndsWithClose()
+        XCTAssertFalse(c.machine.responseKeepsAlive)
+        XCTAssertEqual(c.responseCompleted(), [])
+        XCTAssertEqual(c.flushed(pending: 0), ["shutdownWrite", "timer"])
+    }
+
+    func testExpectContinueIsAnsweredOnlyWhenTheBodyIsNotThereYet() {
+        var waiting = ConnectionHarness()
+        _ = waiting.start()
+        XCTAssertEqual(waiting.receive("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"),
+                       ["write HTTP/1.1 100 Continue", "timer"])
+        XCTAssertEqual(waiting.receive("data"), ["dispatch POST /", "cancelTimer"])
+        XCTAssertEqual(waiting.dispatched.first?.body, Array("data".utf8))
+
+        var eager = ConnectionHarness()
+        _ = eager.start()
+        XCTAssertEqual(eager.receive("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\ndata"),
+                       ["dispatch POST /", "cancelTimer"], "the body came along: no interim response")
+    }
+
+    func testGzipBodiesAreInflatedWithinTheLimit() throws {
+        let plain = Array(String(repeating: "jeton ", count: 200).utf8)
+        let zipped = try XCTUnwrap(Gzip.compress(plain))
+        let request = Array("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nContent-Length: \(zipped.count)\r\n\r\n".utf8) + zipped
+        var c = ConnectionHarness()
+        _ = c.start()
+        XCTAssertEqual(c.receive(request), ["dispatch POST /", "cancelTimer"])
+        XCTAssertEqual(c.dispatched.first?.body, plain)
+        XCTAssertNil(c.dispatched.first?.head.headers["content-encoding"], "the handler sees a plain body")
+
+        var bomb = ConnectionHarness { $0.maxInflatedBodyBytes = plain.count - 1 }
+        _ = bomb.start()
+        XCTAssertEqual(bomb.receive(request), ["error 413 body_too_large", "cancelTimer"])
+
+        var unknown = ConnectionHarness()
+        _ = unknown.start()
+        XCTAssertEqual(unknown.receive("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: br\r\nContent-Length: 3\r\n\r\nabc"),
+                       ["error 415 unsupported_content_encoding", "cancelTimer"])
+    }
+}
