@@ -5,35 +5,113 @@ import Darwin
 #endif
 #if arch(x86_64)
 import KernelsAVX2
+import KernelsAVX512
 #endif
 
-/// Causal grouped-query attention of one token over a paged KV cache, with an
-/// online softmax: keys are scored one cache block at a time and the running
-/// output is rescaled when the maximum grows, so no score row is materialised.
+/// One sequence's consecutive tokens in a batch: rows row..<row+count of the query and
+/// output matrices, at positions startPosition..., whose block table starts at
+/// `tableOffset` in the batch's flattened tables.
+public struct AttentionRun: Sendable {
+    public var row: Int
+    public var count: Int
+    public var startPosition: Int
+    public var tableOffset: Int
+
+    public init(row: Int, count: Int, startPosition: Int, tableOffset: Int) {
+        self.row = row
+        self.count = count
+        self.startPosition = startPosition
+        self.tableOffset = tableOffset
+    }
+}
+
+/// Causal grouped-query attention over a paged KV cache, with an online softmax: keys
+/// are scored a chunk of cache at a time and the running output is rescaled when the
+/// maximum grows, so no score matrix is materialised.
 public enum Attention {
-    /// q: [nHead, headSize] of the token at `position`; it attends to positions
-    /// max(0, position - window + 1)...position of its sequence, found through
-    /// `blockTable`. out: [nHead, headSize].
-    public static func attend(q: UnsafePointer<Float>, position: Int, window: Int? = nil,
-                              blockTable: UnsafePointer<Int32>, storage: KVCacheStorage, layer: Int,
-                              nHead: Int, nKVHead: Int, headSize: Int, scale: Float,
-                              out: UnsafeMutablePointer<Float>) {
-        let first = window.map { max(0, position - $0 + 1) } ?? 0
-        let keys = storage.keys(layer: layer), values = storage.values(layer: layer)
+    /// Query tokens per tile of the tiled kernel: each chunk of the cache read serves this
+    /// many tokens (times the heads of a kv head's group).
+    public static let tileTokens = 16
+
+    /// Which tiled kernel runs: the one of the matmul backend (JETON_KERNELS, else the
+    /// best the CPU has); tests pick each in turn.
+    public enum TileBackend: Sendable, CaseIterable { case avx512, avx2, portable }
+
+    public static let bestBackend: TileBackend = {
+        switch MatMul.defaultBackend {
+        case .avx512: return .avx512
+        case .avx2: return .avx2
+        case .portable: return .portable
+        case .float: return CPUFeatures.hasAVX512VNNI ? .avx512 : CPUFeatures.hasAVX2 ? .avx2 : .portable
+        }
+    }()
+
+    /// Attention of every token of a batch: q, out [tokens, nHead·headSize]. Tiles of
+    /// consecutive tokens × one kv head are the units of work (longest first, so the causal
+    /// triangle's unequal tiles balance across threads); the portable path goes token by token.
+    public static func attend(runs: [AttentionRun], tables: UnsafePointer<Int32>, q: UnsafePointer<Float>,
+                              out: UnsafeMutablePointer<Float>, window: Int?, storage: KVCacheStorage, layer: Int,
+                              nHead: Int, nKVHead: Int, headSize hs: Int, scale: Float, pool: ThreadPool,
+                              backend: TileBackend = bestBackend) {
+        let qDim = nHead * hs, bs = storage.blockSize
         #if arch(x86_64)
-        if CPUFeatures.hasAVX2, AVX2Attention.supports(headSize: headSize, blockSize: storage.blockSize) {
-            AVX2Attention.attend(q: q, first: first, last: position, blockTable: blockTable, keys: keys, values: values,
-                                 f16: storage.type == .f16, blockSize: storage.blockSize, kvDim: storage.kvDim, nHead: nHead, nKVHead: nKVHead,
-                                 headSize: headSize, scale: scale, out: out)
+        let tiled: Bool
+        switch backend {
+        case .avx512: tiled = AVX512Attention.supports(headSize: hs, blockSize: bs)
+        case .avx2: tiled = AVX2Attention.supportsTile(headSize: hs, blockSize: bs)
+        case .portable: tiled = false
+        }
+        if tiled {
+            var items: [(run: Int, offset: Int, count: Int, kvh: Int)] = []
+            for (r, run) in runs.enumerated() {
+                var o = 0
+                while o < run.count {
+                    let n = min(tileTokens, run.count - o)
+                    for kvh in 0..<nKVHead { items.append((r, o, n, kvh)) }
+                    o += n
+                }
+            }
+            items.sort { runs[$0.run].startPosition + $0.offset + $0.count > runs[$1.run].startPosition + $1.offset + $1.count }
+            let keys = storage.keys(layer: layer), values = storage.values(layer: layer)
+            let group = nHead / nKVHead, f16 = storage.type == .f16, kvDim = storage.kvDim, w = window ?? 0
+            let avx512 = backend == .avx512
+            let scratchCount = avx512 ? AVX512Attention.scratchCount(headSize: hs, rows: tileTokens * group)
+                                      : AVX2Attention.tileScratchCount(headSize: hs, rows: tileTokens * group)
+            pool.parallelFor(items.count) { range in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+                defer { scratch.deallocate() }
+                for it in items[range] {
+                    let run = runs[it.run], row = run.row + it.offset, p0 = run.startPosition + it.offset
+                    if avx512 {
+                        AVX512Attention.attendTile(q: q + row * qDim, out: out + row * qDim, rowStride: qDim, tokens: it.count,
+                                                   firstPosition: p0, window: w, kvHead: it.kvh, group: group,
+                                                   blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
+                                                   blockSize: bs, kvDim: kvDim, headSize: hs, scale: scale, scratch: scratch)
+                    } else {
+                        AVX2Attention.attendTile(q: q + row * qDim, out: out + row * qDim, rowStride: qDim, tokens: it.count,
+                                                 firstPosition: p0, window: w, kvHead: it.kvh, group: group,
+                                                 blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
+                                                 blockSize: bs, kvDim: kvDim, headSize: hs, scale: scale, scratch: scratch)
+                    }
+                }
+            }
             return
         }
         #endif
-        portable(q: q, first: first, last: position, blockTable: blockTable, keys: keys, values: values, type: storage.type,
-                 blockSize: storage.blockSize, kvDim: storage.kvDim, nHead: nHead, nKVHead: nKVHead,
-                 headSize: headSize, scale: scale, out: out)
+        var rowRun = [Int](repeating: 0, count: runs.reduce(0) { max($0, $1.row + $1.count) })
+        for (r, run) in runs.enumerated() { for i in 0..<run.count { rowRun[run.row + i] = r } }
+        pool.parallelFor(rowRun.count) { range in
+            for i in range {
+                let run = runs[rowRun[i]], pos = run.startPosition + i - run.row
+                portable(q: q + i * qDim, first: window.map { max(0, pos - $0 + 1) } ?? 0, last: pos, blockTable: tables + run.tableOffset,
+                         keys: storage.keys(layer: layer), values: storage.values(layer: layer), type: storage.type,
+                         blockSize: bs, kvDim: storage.kvDim, nHead: nHead, nKVHead: nKVHead, headSize: hs, scale: scale, out: out + i * qDim)
+            }
+        }
     }
 
-    /// The same in Swift SIMD. keys/values: the layer's [blocks, blockSize, kvDim] elements of `type`.
+    /// One token's attention in Swift SIMD, token by token: the path for CPUs without AVX2
+    /// and head sizes the tiled kernels don't take. keys/values: the layer's [blocks, blockSize, kvDim] elements of `type`.
     static func portable(q: UnsafePointer<Float>, first: Int, last: Int, blockTable: UnsafePointer<Int32>,
                          keys: UnsafeRawPointer, values: UnsafeRawPointer, type: KVCacheType, blockSize bs: Int, kvDim: Int,
                          nHead: Int, nKVHead: Int, headSize hs: Int, scale: Float, out: UnsafeMutablePointer<Float>) {

@@ -70,6 +70,14 @@ public final class LlamaModel: @unchecked Sendable {
         scaleEmbeddings(x, n)
 
         let tables = batch.map { $0.blockTable }
+        // Each sequence's tokens as one run for attention, its table in one flat array.
+        var runs: [AttentionRun] = [], flatTables: [Int32] = []
+        t = 0
+        for seq in batch where !seq.tokens.isEmpty {
+            runs.append(AttentionRun(row: t, count: seq.tokens.count, startPosition: seq.startPosition, tableOffset: flatTables.count))
+            flatTables.append(contentsOf: seq.blockTable)
+            t += seq.tokens.count
+        }
         let scale = c.attentionScale
 
         for (li, layer) in weights.layers.enumerated() {
@@ -92,15 +100,9 @@ public final class LlamaModel: @unchecked Sendable {
                 cache.store(layer: li, block: block, slot: slot, key: k.p + i * c.kvDim, value: v.p + i * c.kvDim)
             }
 
-            pool.parallelFor(n) { range in
-                for i in range {
-                    tables[seqOf[i]].withUnsafeBufferPointer { table in
-                        guard let tp = table.baseAddress else { return }
-                        Attention.attend(q: q.p + i * c.qDim, position: posOf[i], window: window, blockTable: tp,
-                                         storage: cache, layer: li, nHead: c.heads, nKVHead: c.kvHeads,
-                                         headSize: c.headSize, scale: scale, out: att.p + i * c.qDim)
-                    }
-                }
+            flatTables.withUnsafeBufferPointer { tp in
+                Attention.attend(runs: runs, tables: tp.baseAddress!, q: q.p, out: att.p, window: window, storage: cache, layer: li,
+                                 nHead: c.heads, nKVHead: c.kvHeads, headSize: c.headSize, scale: scale, pool: pool)
             }
 
             MatMul.multiply(layer.wo, att.p, nTokens: n, proj.p, pool: pool)

@@ -1,8 +1,11 @@
 import XCTest
 @testable import Kernels
 
-/// Online-softmax attention (AVX2 and portable) against a naive two-pass softmax in Double.
+/// Online-softmax attention of single tokens (every backend the CPU has, and the portable
+/// kernel) against a naive two-pass softmax in Double.
 final class AttentionTests: XCTestCase {
+    let pool = ThreadPool(threads: 2)
+
     func testMatchesNaiveSoftmax() throws {
         for type in KVCacheType.allCases {
             for (hs, nHead, nKV) in [(64, 9, 3), (128, 4, 2), (24, 2, 1), (64, 14, 2), (256, 4, 1), (40, 5, 5)] { try check(type, hs, nHead, nKV) }
@@ -48,10 +51,16 @@ final class AttentionTests: XCTestCase {
             let scale = 1 / Float(hs).squareRoot()
             let cases: [(Int, Int?)] = [(0, nil), (5, nil), (15, nil), (16, nil), (37, nil), (95, nil), (60, 20), (149, 45), (69, 7)]
             for (pos, window) in cases where pos < (written ?? blocks * bs) {
-                var fast = [Float](repeating: 0, count: nHead * hs), port = fast
+                var port = [Float](repeating: 0, count: nHead * hs)
+                var fast: [(Attention.TileBackend, [Float])] = []
                 table.withUnsafeBufferPointer { t in
-                    Attention.attend(q: q, position: pos, window: window, blockTable: t.baseAddress!, storage: storage, layer: 1,
-                                     nHead: nHead, nKVHead: nKV, headSize: hs, scale: scale, out: &fast)
+                    for b in TiledAttentionTests.backends {
+                        var out = [Float](repeating: 0, count: nHead * hs)
+                        Attention.attend(runs: [AttentionRun(row: 0, count: 1, startPosition: pos, tableOffset: 0)], tables: t.baseAddress!,
+                                         q: q, out: &out, window: window, storage: storage, layer: 1, nHead: nHead, nKVHead: nKV,
+                                         headSize: hs, scale: scale, pool: pool, backend: b)
+                        fast.append((b, out))
+                    }
                     Attention.portable(q: q, first: window.map { max(0, pos - $0 + 1) } ?? 0, last: pos, blockTable: t.baseAddress!,
                                        keys: storage.keys(layer: 1), values: storage.values(layer: 1), type: type,
                                        blockSize: bs, kvDim: kvDim, nHead: nHead, nKVHead: nKV, headSize: hs, scale: scale, out: &port)
@@ -74,7 +83,9 @@ final class AttentionTests: XCTestCase {
                         for (j, p) in (first...pos).enumerated() {
                             o += e[j] / z * Double(value(Int(table[p / bs]), p % bs)[kvh * hs + i])
                         }
-                        XCTAssertEqual(Double(fast[h * hs + i]), o, accuracy: 1e-5, "\(type) hs \(hs) pos \(pos) h \(h) i \(i)")
+                        for (b, out) in fast {
+                            XCTAssertEqual(Double(out[h * hs + i]), o, accuracy: 1e-5, "\(b) \(type) hs \(hs) pos \(pos) h \(h) i \(i)")
+                        }
                         XCTAssertEqual(Double(port[h * hs + i]), o, accuracy: 1e-5, "portable \(type) hs \(hs) pos \(pos) h \(h) i \(i)")
                     }
                 }

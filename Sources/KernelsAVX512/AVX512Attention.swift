@@ -1,0 +1,276 @@
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+import CPrefetch
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Attention of a tile of consecutive query tokens of one sequence, for the query heads
+/// of one kv head, over the paged KV cache on AVX-512 (flash-attention style).
+///
+/// The cache is walked in chunks of 16 slots aligned to absolute positions. Each chunk's
+/// keys and values are converted to floats once and then serve every row of the tile
+/// (tokens × heads of the group), so a long prompt reads its cache once per tile rather
+/// than once per token, and no score matrix larger than 8 rows × 16 slots exists: cost
+/// and memory per query block stay flat as the prompt grows.
+///
+/// A row's arithmetic depends only on its own query, position and window (chunks are
+/// fixed by absolute position; rows never mix), so a token's output is bit for bit the
+/// same whichever tile or batch it is computed in: prefill in one chunk, in many, or
+/// token by token all agree.
+public enum AVX512Attention {
+    public static func supports(headSize: Int, blockSize: Int) -> Bool {
+        headSize % 16 == 0 && headSize <= 512 && blockSize % 16 == 0
+    }
+
+    /// Floats of scratch `attendTile` needs for `rows` = tokens × group.
+    public static func scratchCount(headSize hs: Int, rows: Int) -> Int { 2 * rows + 16 + 32 * hs + 8 * 16 + 8 }
+
+    /// Rows r = i·group + g for token i (position p0 + i) and head kvHead·group + g read
+    /// q + i·rowStride + head·hs and write out at the same offsets. Token i attends to
+    /// positions max(0, p0 + i - window + 1)...p0 + i (window 0: from 0). Keys are
+    /// [blocks][kvDim][blockSize], values [blocks][blockSize][kvDim], f16 or f32.
+    public static func attendTile(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, rowStride: Int, tokens nq: Int,
+                                  firstPosition p0: Int, window: Int, kvHead kvh: Int, group: Int,
+                                  blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer, values: UnsafeRawPointer, f16: Bool,
+                                  blockSize bs: Int, kvDim: Int, headSize hs: Int, scale: Float, scratch: UnsafeMutablePointer<Float>) {
+        let rows = nq * group
+        let ms = scratch, ls = ms + rows, kf = ls + rows + 16, vf = kf + 16 * hs, pb = vf + 16 * hs
+        func rowQ(_ r: Int) -> UnsafePointer<Float> { q + (r / group) * rowStride + (kvh * group + r % group) * hs }
+        func rowO(_ r: Int) -> UnsafeMutablePointer<Float> { out + (r / group) * rowStride + (kvh * group + r % group) * hs }
+        for r in 0..<rows {
+            ms[r] = -.infinity
+            ls[r] = 0
+            rowO(r).update(repeating: 0, count: hs)
+        }
+        let eb = f16 ? 2 : 4
+        let tileFirst = window > 0 ? max(0, p0 - window + 1) : 0, tileLast = p0 + nq - 1
+        var c = tileFirst & ~15
+        while c <= tileLast {
+            let blk = Int(blockTable[c / bs]), s0 = c % bs
+            let lo = max(tileFirst - c, 0), hi = min(16, tileLast - c + 1)  // slots holding data of this tile
+            let kt = keys + ((blk * kvDim + kvh * hs) * bs + s0) * eb       // [hs] rows of 16 slots, stride bs
+            let vb = values + ((blk * bs + s0) * kvDim + kvh * hs) * eb     // [16] rows of hs, stride kvDim
+            if c + 16 <= tileLast {  // the next chunk is read next
+                let nc = c + 16, nb = Int(blockTable[nc / bs]), ns = nc % bs
+                jeton_prefetch_range(values + ((nb * bs + ns) * kvDim + kvh * hs) * eb, 16 * kvDim * eb)
+            }
+            if f16 {
+                for d in 0..<hs {
+                    let h = _mm256_loadu_si256((kt + d * bs * 2).assumingMemoryBound(to: __m256i.self))
+                    _mm512_storeu_ps(kf + d * 16, _mm512_cvtph_ps(h))
+                }
+                for i in lo..<hi {
+                    var j = 0
+                    while j < hs {
+                        let h = _mm256_loadu_si256((vb + (i * kvDim + j) * 2).assumingMemoryBound(to: __m256i.self))
+                        _mm512_storeu_ps(vf + i * hs + j, _mm512_cvtph_ps(h))
+                        j += 16
+                    }
+                }
+            } else {
+                for d in 0..<hs { (kf + d * 16).update(from: (kt + d * bs * 4).assumingMemoryBound(to: Float.self), count: 16) }
+                for i in lo..<hi { (vf + i * hs).update(from: (vb + i * kvDim * 4).assumingMemoryBound(to: Float.self), count: hs) }
+            }
+            var r0 = 0
+            while r0 < rows {
+                let nr = min(8, rows - r0)
+                // Each row's slots in this chunk: from its window start to its own position.
+                var masks = (UInt16(0), UInt16(0), UInt16(0), UInt16(0), UInt16(0), UInt16(0), UInt16(0), UInt16(0))
+                var any: UInt16 = 0
+                withUnsafeMutableBytes(of: &masks) { mb in
+                    let mp = mb.baseAddress!.assumingMemoryBound(to: UInt16.self)
+                    for k in 0..<nr {
+                        let pos = p0 + (r0 + k) / group
+                        let first = window > 0 ? max(0, pos - window + 1) : 0
+                        let a = max(first - c, 0), b = min(16, pos - c + 1)
+                        let m: UInt16 = b > a ? UInt16(truncatingIfNeeded: ((1 << b) - 1) & ~((1 << a) - 1)) : 0
+                        mp[k] = m
+                        any |= m
+                    }
+                }
+                if any != 0 {
+                    withUnsafeBytes(of: masks) { mb in
+                        let mp = mb.baseAddress!.assumingMemoryBound(to: UInt16.self)
+                        scoreAndUpdate(kf, hs, r0, nr, rowQ, mp, scale, ms, ls, pb)
+                        var k = 0
+                        while k < nr {  // values, two rows at a time sharing each load
+                            let ma = mp[k], mb2 = k + 1 < nr ? mp[k + 1] : 0
+                            if ma == 0 && mb2 == 0 { k += 2; continue }
+                            let u = UInt32(ma | mb2)
+                            let sLo = u.trailingZeroBitCount, sHi = 32 - u.leadingZeroBitCount
+                            let oa = rowO(r0 + k), ob = mb2 != 0 ? rowO(r0 + k + 1) : oa
+                            accumulate(oa, ob, mb2 != 0, ma != 0, pb + 16 * k, pb + 16 * (k + 1), pb + 128 + k, pb + 128 + k + 1,
+                                       vf, hs, sLo, sHi)
+                            k += 2
+                        }
+                    }
+                }
+                r0 += 8
+            }
+            c += 16
+        }
+        for r in 0..<rows {
+            let o = rowO(r), inv = _mm512_set1_ps(1 / ls[r])
+            var j = 0
+            while j < hs { _mm512_storeu_ps(o + j, _mm512_mul_ps(_mm512_loadu_ps(o + j), inv)); j += 16 }
+        }
+    }
+
+    /// Scores of up to 8 rows against the chunk's keys kf [hs][16], then each active row's
+    /// online-softmax step: e (zero outside the row's mask) to pb[k·16...], the correction
+    /// of its running output to pb[128 + k]; running max and denominator updated.
+    @inline(__always)
+    static func scoreAndUpdate(_ kf: UnsafePointer<Float>, _ hs: Int, _ r0: Int, _ nr: Int, _ rowQ: (Int) -> UnsafePointer<Float>,
+                               _ masks: UnsafePointer<UInt16>, _ scale: Float, _ ms: UnsafeMutablePointer<Float>,
+                               _ ls: UnsafeMutablePointer<Float>, _ pb: UnsafeMutablePointer<Float>) {
+        let q0 = rowQ(r0), q1 = rowQ(r0 + min(1, nr - 1)), q2 = rowQ(r0 + min(2, nr - 1)), q3 = rowQ(r0 + min(3, nr - 1))
+        let q4 = rowQ(r0 + min(4, nr - 1)), q5 = rowQ(r0 + min(5, nr - 1)), q6 = rowQ(r0 + min(6, nr - 1)), q7 = rowQ(r0 + min(7, nr - 1))
+        var a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+        if nr > 4 {
+            for d in 0..<hs {
+                let k = _mm512_loadu_ps(kf + d * 16)
+                a0 = _mm512_fmadd_ps(_mm512_set1_ps(q0[d]), k, a0); a1 = _mm512_fmadd_ps(_mm512_set1_ps(q1[d]), k, a1)
+                a2 = _mm512_fmadd_ps(_mm512_set1_ps(q2[d]), k, a2); a3 = _mm512_fmadd_ps(_mm512_set1_ps(q3[d]), k, a3)
+                a4 = _mm512_fmadd_ps(_mm512_set1_ps(q4[d]), k, a4); a5 = _mm512_fmadd_ps(_mm512_set1_ps(q5[d]), k, a5)
+                a6 = _mm512_fmadd_ps(_mm512_set1_ps(q6[d]), k, a6); a7 = _mm512_fmadd_ps(_mm512_set1_ps(q7[d]), k, a7)
+            }
+        } else {
+            for d in 0..<hs {
+                let k = _mm512_loadu_ps(kf + d * 16)
+                a0 = _mm512_fmadd_ps(_mm512_set1_ps(q0[d]), k, a0); a1 = _mm512_fmadd_ps(_mm512_set1_ps(q1[d]), k, a1)
+                a2 = _mm512_fmadd_ps(_mm512_set1_ps(q2[d]), k, a2); a3 = _mm512_fmadd_ps(_mm512_set1_ps(q3[d]), k, a3)
+            }
+        }
+        _mm512_storeu_ps(pb, a0); _mm512_storeu_ps(pb + 16, a1); _mm512_storeu_ps(pb + 32, a2); _mm512_storeu_ps(pb + 48, a3)
+        if nr > 4 { _mm512_storeu_ps(pb + 64, a4); _mm512_storeu_ps(pb + 80, a5); _mm512_storeu_ps(pb + 96, a6); _mm512_storeu_ps(pb + 112, a7) }
+        // One copy of the softmax step for all rows (eight inlined copies overflowed the µop cache).
+        let vs = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-.infinity)
+        for k in 0..<nr {
+            let mask = masks[k]
+            guard mask != 0 else { continue }
+            let r = r0 + k
+            let s = _mm512_mask_blend_ps(mask, ninf, _mm512_mul_ps(_mm512_loadu_ps(pb + 16 * k), vs))
+            let m = ms[r], mNew = max(m, _mm512_reduce_max_ps(s))
+            let e = _mm512_maskz_mov_ps(mask, exp16(_mm512_sub_ps(s, _mm512_set1_ps(mNew))))
+            // The running max rarely grows once a few chunks are in: then nothing is rescaled.
+            let corr: Float = m == mNew ? 1 : m == -.infinity ? 0 : expf(m - mNew)
+            ms[r] = mNew
+            ls[r] = ls[r] * corr + _mm512_reduce_add_ps(e)
+            _mm512_storeu_ps(pb + 16 * k, e)
+            pb[128 + k] = corr
+        }
+    }
+
+    /// oa = ca·oa + Σ_{i in lo..<hi} ea[i]·v_i (and ob likewise when `two`), v_i = vf + i·hs; a row
+    /// with `oneActive` false (its mask empty) is left alone. 128 floats of a row per pass.
+    @inline(__always)
+    static func accumulate(_ oa: UnsafeMutablePointer<Float>, _ ob: UnsafeMutablePointer<Float>, _ two: Bool, _ oneActive: Bool,
+                           _ ea: UnsafePointer<Float>, _ eb: UnsafePointer<Float>, _ ca: UnsafePointer<Float>, _ cb: UnsafePointer<Float>,
+                           _ vf: UnsafePointer<Float>, _ hs: Int, _ lo: Int, _ hi: Int) {
+        if two && oneActive {
+            var j = 0
+            while j + 128 <= hs { pair(W8.self, oa + j, ob + j, ea, eb, ca[0], cb[0], vf + j, hs, lo, hi); j += 128 }
+            while j < hs { pair(W1.self, oa + j, ob + j, ea, eb, ca[0], cb[0], vf + j, hs, lo, hi); j += 16 }
+        } else {
+            let (o, e, cr) = oneActive ? (oa, ea, ca[0]) : (ob, eb, cb[0])
+            var j = 0
+            while j + 128 <= hs { single(W8.self, o + j, e, cr, vf + j, hs, lo, hi); j += 128 }
+            while j < hs { single(W1.self, o + j, e, cr, vf + j, hs, lo, hi); j += 16 }
+        }
+    }
+
+    @inline(__always)
+    static func pair<W: Width>(_: W.Type, _ oa: UnsafeMutablePointer<Float>, _ ob: UnsafeMutablePointer<Float>,
+                               _ ea: UnsafePointer<Float>, _ eb: UnsafePointer<Float>, _ ca: Float, _ cb: Float,
+                               _ v: UnsafePointer<Float>, _ hs: Int, _ lo: Int, _ hi: Int) {
+        let n = W.vectors, va = _mm512_set1_ps(ca), vb = _mm512_set1_ps(cb), z = _mm512_setzero_ps()
+        var a0 = _mm512_mul_ps(_mm512_loadu_ps(oa), va), b0 = _mm512_mul_ps(_mm512_loadu_ps(ob), vb)
+        var a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z, b1 = z, b2 = z, b3 = z, b4 = z, b5 = z, b6 = z, b7 = z
+        if n > 1 {
+            a1 = _mm512_mul_ps(_mm512_loadu_ps(oa + 16), va); b1 = _mm512_mul_ps(_mm512_loadu_ps(ob + 16), vb)
+            a2 = _mm512_mul_ps(_mm512_loadu_ps(oa + 32), va); b2 = _mm512_mul_ps(_mm512_loadu_ps(ob + 32), vb)
+            a3 = _mm512_mul_ps(_mm512_loadu_ps(oa + 48), va); b3 = _mm512_mul_ps(_mm512_loadu_ps(ob + 48), vb)
+            a4 = _mm512_mul_ps(_mm512_loadu_ps(oa + 64), va); b4 = _mm512_mul_ps(_mm512_loadu_ps(ob + 64), vb)
+            a5 = _mm512_mul_ps(_mm512_loadu_ps(oa + 80), va); b5 = _mm512_mul_ps(_mm512_loadu_ps(ob + 80), vb)
+            a6 = _mm512_mul_ps(_mm512_loadu_ps(oa + 96), va); b6 = _mm512_mul_ps(_mm512_loadu_ps(ob + 96), vb)
+            a7 = _mm512_mul_ps(_mm512_loadu_ps(oa + 112), va); b7 = _mm512_mul_ps(_mm512_loadu_ps(ob + 112), vb)
+        }
+        for i in lo..<hi {
+            let wa = _mm512_set1_ps(ea[i]), wb = _mm512_set1_ps(eb[i]), vi = v + i * hs
+            var x = _mm512_loadu_ps(vi)
+            a0 = _mm512_fmadd_ps(wa, x, a0); b0 = _mm512_fmadd_ps(wb, x, b0)
+            if n > 1 {
+                x = _mm512_loadu_ps(vi + 16); a1 = _mm512_fmadd_ps(wa, x, a1); b1 = _mm512_fmadd_ps(wb, x, b1)
+                x = _mm512_loadu_ps(vi + 32); a2 = _mm512_fmadd_ps(wa, x, a2); b2 = _mm512_fmadd_ps(wb, x, b2)
+                x = _mm512_loadu_ps(vi + 48); a3 = _mm512_fmadd_ps(wa, x, a3); b3 = _mm512_fmadd_ps(wb, x, b3)
+                x = _mm512_loadu_ps(vi + 64); a4 = _mm512_fmadd_ps(wa, x, a4); b4 = _mm512_fmadd_ps(wb, x, b4)
+                x = _mm512_loadu_ps(vi + 80); a5 = _mm512_fmadd_ps(wa, x, a5); b5 = _mm512_fmadd_ps(wb, x, b5)
+                x = _mm512_loadu_ps(vi + 96); a6 = _mm512_fmadd_ps(wa, x, a6); b6 = _mm512_fmadd_ps(wb, x, b6)
+                x = _mm512_loadu_ps(vi + 112); a7 = _mm512_fmadd_ps(wa, x, a7); b7 = _mm512_fmadd_ps(wb, x, b7)
+            }
+        }
+        _mm512_storeu_ps(oa, a0); _mm512_storeu_ps(ob, b0)
+        if n > 1 {
+            _mm512_storeu_ps(oa + 16, a1); _mm512_storeu_ps(oa + 32, a2); _mm512_storeu_ps(oa + 48, a3); _mm512_storeu_ps(oa + 64, a4)
+            _mm512_storeu_ps(oa + 80, a5); _mm512_storeu_ps(oa + 96, a6); _mm512_storeu_ps(oa + 112, a7)
+            _mm512_storeu_ps(ob + 16, b1); _mm512_storeu_ps(ob + 32, b2); _mm512_storeu_ps(ob + 48, b3); _mm512_storeu_ps(ob + 64, b4)
+            _mm512_storeu_ps(ob + 80, b5); _mm512_storeu_ps(ob + 96, b6); _mm512_storeu_ps(ob + 112, b7)
+        }
+    }
+
+    @inline(__always)
+    static func single<W: Width>(_: W.Type, _ o: UnsafeMutablePointer<Float>, _ e: UnsafePointer<Float>, _ cr: Float,
+                                 _ v: UnsafePointer<Float>, _ hs: Int, _ lo: Int, _ hi: Int) {
+        let n = W.vectors, vc = _mm512_set1_ps(cr), z = _mm512_setzero_ps()
+        var a0 = _mm512_mul_ps(_mm512_loadu_ps(o), vc), a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z
+        if n > 1 {
+            a1 = _mm512_mul_ps(_mm512_loadu_ps(o + 16), vc); a2 = _mm512_mul_ps(_mm512_loadu_ps(o + 32), vc)
+            a3 = _mm512_mul_ps(_mm512_loadu_ps(o + 48), vc); a4 = _mm512_mul_ps(_mm512_loadu_ps(o + 64), vc)
+            a5 = _mm512_mul_ps(_mm512_loadu_ps(o + 80), vc); a6 = _mm512_mul_ps(_mm512_loadu_ps(o + 96), vc)
+            a7 = _mm512_mul_ps(_mm512_loadu_ps(o + 112), vc)
+        }
+        for i in lo..<hi {
+            let w = _mm512_set1_ps(e[i]), vi = v + i * hs
+            a0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(vi), a0)
+            if n > 1 {
+                a1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(vi + 16), a1); a2 = _mm512_fmadd_ps(w, _mm512_loadu_ps(vi + 32), a2)
+                a3 = _mm512_fmadd_ps(w, _mm512_loadu_ps(vi + 48), a3); a4 = _mm512_fmadd_ps(w, _mm512_loadu_ps(vi + 64), a4)
+                a5 = _mm512_fmadd_ps(w, _mm512_loadu_ps(vi + 80), a5); a6 = _mm512_fmadd_ps(w, _mm512_loadu_ps(vi + 96), a6)
+                a7 = _mm512_fmadd_ps(w, _mm512_loadu_ps(vi + 112), a7)
+            }
+        }
+        _mm512_storeu_ps(o, a0)
+        if n > 1 {
+            _mm512_storeu_ps(o + 16, a1); _mm512_storeu_ps(o + 32, a2); _mm512_storeu_ps(o + 48, a3); _mm512_storeu_ps(o + 64, a4)
+            _mm512_storeu_ps(o + 80, a5); _mm512_storeu_ps(o + 96, a6); _mm512_storeu_ps(o + 112, a7)
+        }
+    }
+
+    /// e^x per lane, the same polynomial as the AVX2 and portable kernels' exp8.
+    @inline(__always)
+    static func exp16(_ v: __m512) -> __m512 {
+        let x = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-87.3)), _mm512_set1_ps(88.3))
+        let magic = _mm512_set1_ps(12_582_912)
+        let t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.442_695_04), magic)
+        let n = _mm512_sub_ps(t, magic)
+        var r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_375), x)
+        r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r)
+        var p = _mm512_set1_ps(1.987_569_1e-4)
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.398_199_9e-3))
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.333_451_9e-3))
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.166_579_6e-2))
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.666_666_5e-1))
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.000_000_1e-1))
+        let er = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1))
+        let ni = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(0x4B40_0000))
+        let pow2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ni, _mm512_set1_epi32(127)), 23))
+        return _mm512_mul_ps(er, pow2)
+    }
+}
+
+/// How many 16-float vectors of a row one pass of the value accumulation holds in registers.
+protocol Width { static var vectors: Int { get } }
+enum W8: Width { @inline(__always) static var vectors: Int { 8 } }
+enum W1: Width { @inline(__always) static var vectors: Int { 1 } }
+#endif

@@ -1,0 +1,136 @@
+import XCTest
+@testable import Kernels
+
+/// Attention over whole batches (`Attention.attend(runs:…)`, tiled on AVX-512): against a
+/// two-pass softmax in Double, and the same token's output bit for bit equal however
+/// the batch is cut into runs (a long prompt in one chunk, in several, or token by token).
+final class TiledAttentionTests: XCTestCase {
+    struct Shape { let hs, nHead, nKV, bs: Int }
+
+    /// Every backend this CPU can run.
+    static var backends: [Attention.TileBackend] {
+        var b: [Attention.TileBackend] = [.portable]
+        if CPUFeatures.hasAVX2 { b.append(.avx2) }
+        if CPUFeatures.hasAVX512VNNI { b.append(.avx512) }
+        return b
+    }
+
+    func testRunsMatchNaiveSoftmax() {
+        for type in KVCacheType.allCases {
+            for s in [Shape(hs: 128, nHead: 12, nKV: 2, bs: 16), Shape(hs: 64, nHead: 9, nKV: 3, bs: 32), Shape(hs: 256, nHead: 4, nKV: 1, bs: 16),
+                      Shape(hs: 48, nHead: 4, nKV: 4, bs: 16)] {
+                for window in [nil, 21] { check(type, s, window: window) }
+            }
+        }
+    }
+
+    func testOutputDoesNotDependOnHowTheBatchIsCut() {
+        for type in KVCacheType.allCases {
+            for b in Self.backends {
+                let s = Shape(hs: 128, nHead: 12, nKV: 2, bs: 16)
+                let f = Fixture(type, s, positions: 140, seed: 7)
+                let whole = f.run([(0, 140)], backend: b)
+                let pieces = f.run([(0, 5), (5, 16), (21, 100), (121, 19)], backend: b)
+                let single = f.run((0..<140).map { ($0, 1) }, backend: b)
+                let mismatch = (0..<whole.count).first { whole[$0] != pieces[$0] || whole[$0] != single[$0] }
+                XCTAssertNil(mismatch, "\(type) \(b): element \(mismatch ?? 0) differs between one run, pieces and token by token")
+            }
+        }
+    }
+
+    /// The reference is computed once and each backend compared with it.
+    private func check(_ type: KVCacheType, _ s: Shape, window: Int?) {
+        let f = Fixture(type, s, positions: 66, seed: UInt64(s.hs + (window ?? 0)))
+        // Two sequences sharing the storage: one prefilled from 0, one continuing at 45.
+        let spans = [(0, 19), (45, 21)]
+        let outs = Self.backends.map { ($0, f.run(spans, window: window, backend: $0)) }
+        let keys = (0..<66).map { f.key($0) }, values = (0..<66).map { f.value($0) }
+        var row = 0
+        for (start, count) in spans {
+            for i in 0..<count {
+                let pos = start + i, first = window.map { max(0, pos - $0 + 1) } ?? 0
+                for h in 0..<s.nHead {
+                    let kvh = h / (s.nHead / s.nKV)
+                    let qh = Array(f.q[(row * s.nHead + h) * s.hs..<(row * s.nHead + h + 1) * s.hs])
+                    var sc = [Double]()
+                    for p in first...pos {
+                        let k = keys[p]
+                        var d = 0.0
+                        for j in 0..<s.hs { d += Double(qh[j]) * Double(k[kvh * s.hs + j]) }
+                        sc.append(d * Double(f.scale))
+                    }
+                    let m = sc.max()!, e = sc.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
+                    for j in 0..<s.hs {
+                        var o = 0.0
+                        for (n, p) in (first...pos).enumerated() { o += e[n] / z * Double(values[p][kvh * s.hs + j]) }
+                        for (backend, out) in outs {
+                            let got = Double(out[(row * s.nHead + h) * s.hs + j])
+                            if abs(got - o) > 1e-5 {
+                                XCTFail("\(backend) \(type) hs \(s.hs) window \(String(describing: window)) pos \(pos) head \(h) [\(j)]: \(got) vs \(o)")
+                                return
+                            }
+                        }
+                    }
+                }
+                row += 1
+            }
+        }
+    }
+
+    /// A cache of `positions` slots through a shuffled block table (unwritten slots hold NaN
+    /// bit patterns, which must never reach a result) and random queries for each position.
+    final class Fixture {
+        let s: Shape, storage: KVCacheStorage, table: [Int32], q: [Float], scale: Float
+        let pool = ThreadPool(threads: 2)
+
+        init(_ type: KVCacheType, _ s: Shape, positions: Int, seed: UInt64) {
+            self.s = s
+            let blocks = (positions + s.bs - 1) / s.bs + 1, kvDim = s.nKV * s.hs
+            storage = KVCacheStorage(layers: 1, kvDim: kvDim, blockSize: s.bs, blockCount: blocks, type: type)
+            storage.keys.initializeMemory(as: UInt8.self, repeating: 0xFF, count: storage.bytes / 2)
+            storage.values.initializeMemory(as: UInt8.self, repeating: 0xFF, count: storage.bytes / 2)
+            table = (0..<Int32(blocks)).reversed().map { $0 }
+            var rng = SplitMix(seed)
+            for p in 0..<positions {
+                let k = (0..<kvDim).map { _ in Float(rng.unit() * 2 - 1) }, v = (0..<kvDim).map { _ in Float(rng.unit() * 2 - 1) }
+                storage.store(layer: 0, block: Int(table[p / s.bs]), slot: p % s.bs, key: k, value: v)
+            }
+            q = (0..<positions * s.nHead * s.hs).map { _ in Float(rng.unit() * 4 - 2) }
+            scale = 1 / Float(s.hs).squareRoot()
+        }
+
+        func key(_ p: Int) -> [Float] {
+            var out = [Float](repeating: 0, count: storage.kvDim)
+            storage.readKey(layer: 0, block: Int(table[p / s.bs]), slot: p % s.bs, into: &out)
+            return out
+        }
+
+        func value(_ p: Int) -> [Float] {
+            var out = [Float](repeating: 0, count: storage.kvDim)
+            storage.readValue(layer: 0, block: Int(table[p / s.bs]), slot: p % s.bs, into: &out)
+            return out
+        }
+
+        /// Attention of the tokens at positions start..<start+count of each span, as one batch
+        /// (query rows taken in order from q); returns the outputs in batch order.
+        func run(_ spans: [(Int, Int)], window: Int? = nil, backend: Attention.TileBackend) -> [Float] {
+            let qDim = s.nHead * s.hs
+            var runs: [AttentionRun] = [], row = 0
+            for (start, count) in spans {
+                runs.append(AttentionRun(row: row, count: count, startPosition: start, tableOffset: 0))
+                row += count
+            }
+            var out = [Float](repeating: .nan, count: row * qDim)
+            q.withUnsafeBufferPointer { qp in
+                table.withUnsafeBufferPointer { tp in
+                    out.withUnsafeMutableBufferPointer { op in
+                        Attention.attend(runs: runs, tables: tp.baseAddress!, q: qp.baseAddress!, out: op.baseAddress!, window: window,
+                                         storage: storage, layer: 0, nHead: s.nHead, nKVHead: s.nKV, headSize: s.hs, scale: scale,
+                                         pool: pool, backend: backend)
+                    }
+                }
+            }
+            return out
+        }
+    }
+}
