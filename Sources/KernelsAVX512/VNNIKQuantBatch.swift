@@ -5,15 +5,15 @@ import KernelsAVX2
 /// K-quant weights against many tokens of Q8_K activations on AVX-512 VNNI (prompts,
 /// many sequences): a tile of 16 rows is repacked once per call with the rows side by
 /// side in the 16 int32 lanes (as `VNNIMatMul` does), then each group of up to 8 tokens
-/// runs over it. Per scale unit (Q4_K: 32 elements, Q6_K: 16) `vpdpbusd` gives the exact
+/// runs over it. Per scale unit (Q4_K, Q5_K: 32 elements, Q6_K: 16) `vpdpbusd` gives the exact
 /// dot of all 16 rows with one token, `vpmulld` applies the unit's scale, and the sums
 /// stay integers until the super-block ends; then the float steps of `KQuantDot`. The
 /// results are bit for bit those of `VNNIKQuantMatVec` and of the reference.
 public enum VNNIKQuantBatch {
     public static let tileRows = 16
 
-    /// Q4_K and Q6_K (Q5_K goes through the matrix-vector kernel, a token at a time).
-    public static func supports(typeID: UInt32) -> Bool { typeID == 12 || typeID == 14 }
+    /// Q4_K, Q5_K and Q6_K.
+    public static func supports(typeID: UInt32) -> Bool { typeID == 12 || typeID == 13 || typeID == 14 }
 
     /// Bytes of 64-aligned scratch `rows` needs for rows of `superBlocks` super-blocks.
     public static func scratchBytes(superBlocks nsb: Int, rowBytes: Int) -> Int {
@@ -28,6 +28,7 @@ public enum VNNIKQuantBatch {
         precondition(r1 - r0 <= tileRows && r1 > r0)
         switch typeID {
         case 12: tile(Q4K.self, w, rowBytes, r0, r1, act, y, ldy, scratch)
+        case 13: tile(Q5K.self, w, rowBytes, r0, r1, act, y, ldy, scratch)
         case 14: tile(Q6K.self, w, rowBytes, r0, r1, act, y, ldy, scratch)
         default: return false
         }
@@ -158,26 +159,64 @@ public enum VNNIKQuantBatch {
         static func pack(_ rows: UnsafePointer<UnsafeRawPointer>, _ s: Int, _ out: UnsafeMutablePointer<__m512i>,
                          _ scales: UnsafeMutablePointer<__m512i>, _ pairs: UnsafeMutablePointer<__m512i>,
                          _ d: inout __m512, _ dmin: inout __m512) {
-            let base = s * 144
-            let dm = column0(rows, base)
-            d = halfsLow(dm)
-            dmin = halfsHigh(dm)
-            let q0 = column0(rows, base + 4), q1 = column0(rows, base + 8), q2 = column0(rows, base + 12)
-            let six = _mm512_set1_epi32(63), four = _mm512_set1_epi32(15)
+            packScales(rows, s * 144, scales, pairs, &d, &dmin)
+            for j in 0..<8 { VNNIQ4_K.pack(rows, s * 8 + j, out + 8 * j) }
+        }
+    }
+
+    // Q5_K: Q4_K's scales and nibbles (after 32 bytes of fifth bits: bit j of byte l is
+    // element l of sub-block j), each element n | h << 4 in 0..<32.
+    enum Q5K: Unit {
+        static var units: Int { 8 }
+        static var vectorsPerUnit: Int { 8 }
+        static var hasMin: Bool { true }
+        static func pack(_ rows: UnsafePointer<UnsafeRawPointer>, _ s: Int, _ out: UnsafeMutablePointer<__m512i>,
+                         _ scales: UnsafeMutablePointer<__m512i>, _ pairs: UnsafeMutablePointer<__m512i>,
+                         _ d: inout __m512, _ dmin: inout __m512) {
+            let base = s * 176
+            packScales(rows, base, scales, pairs, &d, &dmin)
+            let (h0, h1, h2, h3) = transpose16x4(rows, base + 16)  // fifth bits of elements 0..<16
+            let (h4, h5, h6, h7) = transpose16x4(rows, base + 32)  // and 16..<32
+            let hs = [h0, h1, h2, h3, h4, h5, h6, h7]
+            let nib = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10)
             for j in 0..<8 {
-                VNNIQ4_K.pack(rows, s * 8 + j, out + 8 * j)
-                let sc: __m512i, m: __m512i
-                if j < 4 {
-                    sc = _mm512_and_si512(byte(q0, j), six)
-                    m = _mm512_and_si512(byte(q1, j), six)
-                } else {
-                    let b0 = byte(q0, j - 4), b1 = byte(q1, j - 4), b2 = byte(q2, j - 4)
-                    sc = _mm512_or_si512(_mm512_and_si512(b2, four), _mm512_slli_epi32(_mm512_srli_epi32(b0, 6), 4))
-                    m = _mm512_or_si512(_mm512_srli_epi32(b2, 4), _mm512_slli_epi32(_mm512_srli_epi32(b1, 6), 4))
+                let (w0, w1, w2, w3) = transpose16x4(rows, base + 48 + 32 * (j / 2))
+                let (w4, w5, w6, w7) = transpose16x4(rows, base + 64 + 32 * (j / 2))
+                let ws = [w0, w1, w2, w3, w4, w5, w6, w7]
+                let shift = _mm512_set1_epi32(Int32(4 * (j & 1)))
+                // Bit j of each byte to bit 4 (32-bit shifts: the mask keeps each byte's own bit).
+                let up = _mm512_set1_epi32(Int32(max(0, 4 - j))), down = _mm512_set1_epi32(Int32(max(0, j - 4)))
+                for v in 0..<8 {
+                    let n = _mm512_and_si512(_mm512_srlv_epi32(ws[v], shift), nib)
+                    let h = _mm512_and_si512(_mm512_srlv_epi32(_mm512_sllv_epi32(hs[v], up), down), bit4)
+                    out[8 * j + v] = _mm512_or_si512(n, h)
                 }
-                scales[j] = sc
-                pairs[j] = _mm512_or_si512(m, _mm512_slli_epi32(m, 16))
             }
+        }
+    }
+
+    /// Q4_K/Q5_K: d, dmin and each sub-block's 6-bit scale (as int32 lanes) and min (twice,
+    /// as int16 pairs) of the super-block at byte `base` of each row.
+    @inline(__always)
+    static func packScales(_ rows: UnsafePointer<UnsafeRawPointer>, _ base: Int, _ scales: UnsafeMutablePointer<__m512i>,
+                           _ pairs: UnsafeMutablePointer<__m512i>, _ d: inout __m512, _ dmin: inout __m512) {
+        let dm = column0(rows, base)
+        d = halfsLow(dm)
+        dmin = halfsHigh(dm)
+        let q0 = column0(rows, base + 4), q1 = column0(rows, base + 8), q2 = column0(rows, base + 12)
+        let six = _mm512_set1_epi32(63), four = _mm512_set1_epi32(15)
+        for j in 0..<8 {
+            let sc: __m512i, m: __m512i
+            if j < 4 {
+                sc = _mm512_and_si512(byte(q0, j), six)
+                m = _mm512_and_si512(byte(q1, j), six)
+            } else {
+                let b0 = byte(q0, j - 4), b1 = byte(q1, j - 4), b2 = byte(q2, j - 4)
+                sc = _mm512_or_si512(_mm512_and_si512(b2, four), _mm512_slli_epi32(_mm512_srli_epi32(b0, 6), 4))
+                m = _mm512_or_si512(_mm512_srli_epi32(b2, 4), _mm512_slli_epi32(_mm512_srli_epi32(b1, 6), 4))
+            }
+            scales[j] = sc
+            pairs[j] = _mm512_or_si512(m, _mm512_slli_epi32(m, 16))
         }
     }
 
