@@ -13,8 +13,8 @@ public struct GenerationReport: Sendable {
     public var output: [String]?         // only when prompt logging is on
 }
 
-/// Receives per-request facts from the API layer. `interTokenLatency` is called
-/// on the engine thread: implementations must be quick.
+/// Receives per-request facts from the API layer, on the request's own output queue
+/// (never the engine thread), from many requests at once: implementations must be thread-safe.
 public protocol APIObserver: AnyObject, Sendable {
     func interTokenLatency(_ seconds: Double)
     func generationFinished(_ report: GenerationReport)

@@ -9,6 +9,7 @@ struct ChoiceText {
     private var pending = ""                 // decoded, not yet released
     private var pendingTokens: [TokenLogprob] = []
     private(set) var text = ""               // released so far
+    private(set) var utf16Count = 0          // text's UTF-16 length (for offsets), kept so it is not recounted
     private(set) var tokenCount = 0
     private(set) var stopped = false
 
@@ -41,6 +42,7 @@ struct ChoiceText {
             let out = String(pending[..<cut])
             pending = ""
             text += out
+            utf16Count += out.utf16.count
             let toks = pendingTokens
             pendingTokens = []
             return (out, toks)
@@ -50,6 +52,7 @@ struct ChoiceText {
         let out = String(pending[..<idx])
         pending = String(pending[idx...])
         text += out
+        utf16Count += out.utf16.count
         guard pending.isEmpty else { return (out, []) }
         let toks = pendingTokens
         pendingTokens = []

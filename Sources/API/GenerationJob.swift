@@ -3,8 +3,10 @@ import Foundation
 import Tokenizer
 
 /// The choices of one API request while the engine produces them: text assembly,
-/// stop sequences, logprobs and usage. Engine events arrive on the engine thread;
-/// cancellation may come from any thread.
+/// stop sequences, logprobs and usage. The engine hands its token ids to the sinks on
+/// its own thread; each sink only queues them onto the job's serial queue, where all
+/// the rest (detokenizing, stop strings, JSON, SSE, the observer) runs, in order, off
+/// the engine thread. Cancellation may come from any thread.
 final class GenerationJob: @unchecked Sendable {
     struct Choice {
         var requestID: String
@@ -26,6 +28,9 @@ final class GenerationJob: @unchecked Sendable {
         var offset = 0
     }
 
+    /// Shared by every job's queue: output work runs beside inference, never inside it.
+    private static let outputQueue = DispatchQueue(label: "jeton.output", qos: .userInitiated, attributes: .concurrent)
+    private let queue = DispatchQueue(label: "jeton.job", target: GenerationJob.outputQueue)
     private let lock = NSLock()
     private var choices: [Choice]
     private var open: Int
@@ -50,8 +55,9 @@ final class GenerationJob: @unchecked Sendable {
         open = requestIDs.count
     }
 
+    /// The engine calls it between steps: it must only hand the event over.
     func sink(for index: Int) -> GenerationSink {
-        { [self] event in handle(index, event) }
+        { [self] event in queue.async { self.handle(index, event) } }
     }
 
     /// Stops every choice still running (client gone, or a submit failed).
@@ -95,7 +101,7 @@ final class GenerationJob: @unchecked Sendable {
             case let .promptLogprobs(p):
                 choices[i].promptLogprobs = p
             case let .token(t, lp):
-                let before = choices[i].text.text.utf16.count
+                let before = choices[i].text.utf16Count
                 let now = DispatchTime.now().uptimeNanoseconds
                 if firstTokenAt == nil { firstTokenAt = now }
                 if let last = lastTokenOf[i] { observer?.interTokenLatency(Double(now &- last) / 1e9) }
@@ -112,7 +118,7 @@ final class GenerationJob: @unchecked Sendable {
                 }
             case let .finished(reason, prompt, _, _):
                 choices[i].promptTokens = prompt
-                let before = choices[i].text.text.utf16.count
+                let before = choices[i].text.utf16Count
                 let (text, lps) = choices[i].text.finish()
                 choices[i].logprobs += lps
                 let r: String

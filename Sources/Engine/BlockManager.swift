@@ -1,11 +1,21 @@
 /// Owns the KV cache's blocks: reference counts, the free list, and the prefix
 /// cache. A full block is identified by a hash of (previous block's hash, its
 /// tokens); blocks nobody references stay cached in LRU order until reused.
-/// Used by the engine thread only.
-final class BlockManager {
+/// A value: the scheduler holds it, and tests drive it without an engine.
+struct BlockManager {
+    /// What a prefix-cache query found: the leading cached full blocks and their hash chain.
+    /// Nothing is referenced until `allocate(_:sharing:)` takes them.
+    struct PrefixHit: Equatable {
+        var blocks: [Int32] = []
+        var hashes: [UInt64] = []
+    }
+
+    typealias Hasher = (_ parent: UInt64, _ tokens: ArraySlice<Int32>) -> UInt64
+
     let blockSize: Int
     let blockCount: Int
     let prefixCaching: Bool
+    private let hash: Hasher
 
     private var refCount: [Int32]
     // Free blocks in LRU order (head = evict first), as an intrusive doubly linked list.
@@ -20,10 +30,13 @@ final class BlockManager {
     private var tokensOf: [[Int32]]
     private var byHash: [UInt64: Int32] = [:]
 
-    init(blockSize: Int, blockCount: Int, prefixCaching: Bool) {
+    /// `hash` is injectable so tests can force collisions; the default is `BlockManager.hash`.
+    init(blockSize: Int, blockCount: Int, prefixCaching: Bool, hash: @escaping Hasher = BlockManager.hash) {
+        precondition(blockSize > 0 && blockCount > 0, "a cache needs at least one block of at least one token")
         self.blockSize = blockSize
         self.blockCount = blockCount
         self.prefixCaching = prefixCaching
+        self.hash = hash
         refCount = .init(repeating: 0, count: blockCount)
         prev = .init(repeating: -1, count: blockCount)
         next = .init(repeating: -1, count: blockCount)
@@ -36,21 +49,40 @@ final class BlockManager {
 
     var usedCount: Int { blockCount - freeCount }
 
-    /// A fresh block (evicting the least recently used cached one), or nil when all are in use.
-    func allocate() -> Int32? {
-        guard head >= 0 else { return nil }
-        let b = head
-        unlink(b)
-        if let h = hashOf[Int(b)] {
-            if byHash[h] == b { byHash[h] = nil }
-            hashOf[Int(b)] = nil
-            tokensOf[Int(b)] = []
+    func references(_ b: Int32) -> Int { Int(refCount[Int(b)]) }
+
+    /// Blocks that are needed to hold `tokens` positions.
+    func blocks(for tokens: Int) -> Int { (tokens + blockSize - 1) / blockSize }
+
+    /// All or nothing: references the cached blocks of `shared` (a prefix hit) and `count`
+    /// fresh ones (evicting least recently used cached blocks), and returns the fresh ones; or,
+    /// when they do not all fit, returns nil and changes nothing.
+    mutating func allocate(_ count: Int, sharing shared: [Int32] = []) -> [Int32]? {
+        precondition(count >= 0)
+        // Shared blocks nobody references sit in the free list: taking them leaves fewer to hand out.
+        let idleShared = shared.reduce(0) { $0 + (refCount[Int($1)] == 0 ? 1 : 0) }
+        guard count <= freeCount - idleShared else { return nil }
+        for b in shared {
+            if refCount[Int(b)] == 0 { unlink(b) }
+            refCount[Int(b)] += 1
         }
-        refCount[Int(b)] = 1
-        return b
+        var fresh: [Int32] = []
+        fresh.reserveCapacity(count)
+        for _ in 0..<count {
+            let b = head
+            unlink(b)
+            if let h = hashOf[Int(b)] {
+                if byHash[h] == b { byHash[h] = nil }
+                hashOf[Int(b)] = nil
+                tokensOf[Int(b)] = []
+            }
+            refCount[Int(b)] = 1
+            fresh.append(b)
+        }
+        return fresh
     }
 
-    func release(_ b: Int32) {
+    mutating func release(_ b: Int32) {
         precondition(refCount[Int(b)] > 0, "double free of block \(b)")
         refCount[Int(b)] -= 1
         if refCount[Int(b)] == 0 {
@@ -59,7 +91,9 @@ final class BlockManager {
         }
     }
 
-    func releaseAll(_ blocks: [Int32]) {
+    /// Releases a block table, last block first: a sequence's tail is the least likely to be
+    /// shared, so it is evicted before the prefix that leads to it.
+    mutating func releaseAll(_ blocks: [Int32]) {
         for b in blocks.reversed() { release(b) }
     }
 
@@ -75,30 +109,30 @@ final class BlockManager {
         return h
     }
 
-    /// The cached full blocks that start `tokens`, each now referenced once more,
-    /// with the hash chain. Stops at the first miss.
-    func lookup(_ tokens: [Int32], maxBlocks: Int) -> (blocks: [Int32], hashes: [UInt64]) {
-        guard prefixCaching else { return ([], []) }
-        var blocks: [Int32] = [], hashes: [UInt64] = []
+    /// The cached full blocks that start `tokens` (at most `maxBlocks`), stopping at the first
+    /// miss. A query only: nothing is referenced or moved.
+    func cachedPrefix(_ tokens: [Int32], maxBlocks: Int) -> PrefixHit {
+        guard prefixCaching else { return PrefixHit() }
+        var hit = PrefixHit()
         var parent: UInt64 = 0
         var i = 0
-        while blocks.count < maxBlocks, i + blockSize <= tokens.count {
+        while hit.blocks.count < maxBlocks, i + blockSize <= tokens.count {
             let slice = tokens[i..<(i + blockSize)]
-            let h = Self.hash(parent: parent, tokens: slice)
+            let h = hash(parent, slice)
+            // The parent and token check makes a hash collision a miss, never wrong keys and values.
             guard let b = byHash[h], parentOf[Int(b)] == parent, tokensOf[Int(b)].elementsEqual(slice) else { break }
-            if refCount[Int(b)] == 0 { unlink(b) }
-            refCount[Int(b)] += 1
-            blocks.append(b)
-            hashes.append(h)
+            hit.blocks.append(b)
+            hit.hashes.append(h)
             parent = h
             i += blockSize
         }
-        return (blocks, hashes)
+        return hit
     }
 
-    /// Records a block that has just become full, so later prompts can share it.
-    func register(_ b: Int32, parent: UInt64, tokens: ArraySlice<Int32>) -> UInt64 {
-        let h = Self.hash(parent: parent, tokens: tokens)
+    /// Records a block that has just become full, so later prompts can share it. The first
+    /// block registered under a hash keeps it.
+    mutating func register(_ b: Int32, parent: UInt64, tokens: ArraySlice<Int32>) -> UInt64 {
+        let h = hash(parent, tokens)
         guard prefixCaching else { return h }
         if byHash[h] == nil {
             byHash[h] = b
@@ -111,7 +145,7 @@ final class BlockManager {
 
     // MARK: - free list
 
-    private func pushTail(_ b: Int32) {
+    private mutating func pushTail(_ b: Int32) {
         prev[Int(b)] = tail
         next[Int(b)] = -1
         if tail >= 0 { next[Int(tail)] = b } else { head = b }
@@ -119,7 +153,7 @@ final class BlockManager {
         freeCount += 1
     }
 
-    private func pushHead(_ b: Int32) {
+    private mutating func pushHead(_ b: Int32) {
         next[Int(b)] = head
         prev[Int(b)] = -1
         if head >= 0 { prev[Int(head)] = b } else { tail = b }
@@ -127,7 +161,7 @@ final class BlockManager {
         freeCount += 1
     }
 
-    private func unlink(_ b: Int32) {
+    private mutating func unlink(_ b: Int32) {
         let p = prev[Int(b)], n = next[Int(b)]
         if p >= 0 { next[Int(p)] = n } else { head = n }
         if n >= 0 { prev[Int(n)] = p } else { tail = p }

@@ -3,14 +3,14 @@ import Kernels
 import Model
 
 /// The only owner of inference state. Callers send messages (submit, abort);
-/// one dedicated thread runs steps: schedule under a token budget, one forward
-/// pass for every scheduled sequence, sample, and hand tokens to the sinks.
+/// one dedicated thread runs steps: asks the scheduler for a plan, runs one forward
+/// pass for every planned request, samples, reports back to the scheduler, and hands
+/// token ids to the sinks. Text, JSON and logs are the sinks' business, elsewhere.
 public final class Engine: @unchecked Sendable {
     public let configuration: EngineConfiguration
     let model: BatchModel
     let endOfGeneration: Set<Int32>
     let cache: KVCacheStorage
-    let blocks: BlockManager
 
     // Shared with callers, under `lock`.
     private let lock = NSCondition()
@@ -21,11 +21,12 @@ public final class Engine: @unchecked Sendable {
     private var thread: Thread?
 
     // Engine thread only.
-    var waiting: [Sequence] = []
-    var running: [Sequence] = []
+    var scheduler: Scheduler
     var stats = EngineStats()
-    var pace = StepPace()
     private var arrivals = 0
+    /// A copy of one logits row, for log-probabilities of the model's distribution (the
+    /// sampler changes the row in place); allocated once.
+    var rawRow: [Float] = []
 
     /// Set before `start()`; called on the engine thread.
     public var observer: EngineObserver?
@@ -46,8 +47,7 @@ public final class Engine: @unchecked Sendable {
         self.configuration = configuration
         cache = model.makeCacheStorage(tokens: configuration.blockCount * configuration.blockSize,
                                        blockSize: configuration.blockSize, type: configuration.cacheType)
-        blocks = BlockManager(blockSize: configuration.blockSize, blockCount: configuration.blockCount,
-                              prefixCaching: configuration.prefixCaching)
+        scheduler = Scheduler(configuration: configuration)
         stats.totalBlocks = configuration.blockCount
         published = stats
     }
@@ -69,7 +69,9 @@ public final class Engine: @unchecked Sendable {
         t.start()
     }
 
-    /// Checks a request and queues it; events then reach `sink` on the engine thread.
+    /// Checks a request and queues it; events then reach `sink` on the engine thread, in
+    /// order, between steps. `sink` must be quick and must not block or call back into the
+    /// engine synchronously: hop to another queue for real work.
     public func submit(_ request: GenerationRequest, sink: @escaping GenerationSink) throws {
         let p = request.promptTokens.count
         guard p > 0 else { throw SubmissionError.emptyPrompt }
@@ -120,46 +122,57 @@ public final class Engine: @unchecked Sendable {
     // MARK: - engine thread
 
     private func loop() {
+        var tail = 0.0  // last iteration's publish and delivery, counted as busy in the next
         while true {
             lock.lock()
-            while inbox.isEmpty && waiting.isEmpty && running.isEmpty && !stopping { lock.wait() }
+            while inbox.isEmpty && scheduler.isIdle && !stopping { lock.wait() }
             let messages = inbox
             inbox.removeAll()
             let stop = stopping
             lock.unlock()
+            let woke = DispatchTime.now().uptimeNanoseconds
 
-            for m in messages { handle(m) }
+            var outputs: [EngineOutput] = []
+            for m in messages { handle(m, into: &outputs) }
             if stop {
-                for s in running + waiting { finish(s, .aborted) }
+                for r in scheduler.running + scheduler.waiting { finish(r, .aborted, into: &outputs) }
                 publish()
+                deliver(outputs)
                 lock.lock()
                 published.loopAlive = false
                 lock.unlock()
                 return
             }
-            if !running.isEmpty || !waiting.isEmpty { step() }
+            if !scheduler.isIdle { step(into: &outputs) }
+            let beforePublish = DispatchTime.now().uptimeNanoseconds
+            stats.busySeconds += Double(beforePublish &- woke) / 1e9 + tail
+            // Publish before telling the callers, so a client that reads the stats right after
+            // its response sees its own request gone and its step counted.
             publish()
+            deliver(outputs)
+            tail = Double(DispatchTime.now().uptimeNanoseconds &- beforePublish) / 1e9
         }
     }
 
-    private func handle(_ m: Message) {
+    private func handle(_ m: Message, into outputs: inout [EngineOutput]) {
         switch m {
         case let .submit(r, sink, at):
             arrivals += 1
-            let s = Sequence(request: r, sink: sink, arrival: arrivals)
-            s.submittedAt = at
-            waiting.append(s)
+            let request = Request(request: r, sink: sink, arrival: arrivals)
+            request.submittedAt = at
+            scheduler.add(request)
         case let .abort(id):
-            if let s = running.first(where: { $0.id == id }) ?? waiting.first(where: { $0.id == id }) {
-                finish(s, .aborted)
-            }
+            if let r = scheduler.request(id: id) { finish(r, .aborted, into: &outputs) }
         }
     }
 
     private func publish() {
-        stats.running = running.count
-        stats.waiting = waiting.count
-        stats.usedBlocks = blocks.usedCount
+        stats.running = scheduler.running.count
+        stats.waiting = scheduler.waiting.count
+        stats.usedBlocks = scheduler.blocks.usedCount
+        stats.prefixQueries = scheduler.prefixQueries
+        stats.prefixHits = scheduler.prefixHits
+        stats.preemptions = scheduler.preemptions
         lock.lock()
         let alive = published.loopAlive
         published = stats
@@ -167,18 +180,17 @@ public final class Engine: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Ends a sequence: frees its blocks, removes it, tells its sink.
-    func finish(_ s: Sequence, _ reason: FinishReason) {
-        blocks.releaseAll(s.blocks)
-        s.blocks = []
-        running.removeAll { $0 === s }
-        waiting.removeAll { $0 === s }
+    private func deliver(_ outputs: [EngineOutput]) {
+        for o in outputs { o.sink(o.event) }
+    }
+
+    /// Ends a request: the scheduler frees its blocks; its sink learns it after the step.
+    func finish(_ r: Request, _ reason: FinishReason, into outputs: inout [EngineOutput]) {
+        scheduler.finish(r)
         lock.lock()
-        ids.remove(s.id)
+        ids.remove(r.id)
         lock.unlock()
-        // Publish before telling the caller, so a client that reads the stats right
-        // after its response sees its own request gone and its step counted.
-        publish()
-        s.sink(.finished(reason, promptTokens: s.promptCount, completionTokens: s.generated, cachedTokens: s.cachedTokens))
+        outputs.append(EngineOutput(sink: r.sink, event: .finished(reason, promptTokens: r.promptCount,
+                                                                    completionTokens: r.generated, cachedTokens: r.cachedTokens)))
     }
 }

@@ -34,22 +34,3 @@ public struct EngineConfiguration: Sendable {
 
     public var blockCount: Int { (cacheTokens + blockSize - 1) / blockSize }
 }
-
-/// A snapshot of the engine for metrics and health.
-public struct EngineStats: Sendable, Equatable {
-    public var running = 0
-    public var waiting = 0
-    public var usedBlocks = 0
-    public var totalBlocks = 0
-    public var prefixQueries = 0      // prompt blocks looked up
-    public var prefixHits = 0         // of which found cached
-    public var preemptions = 0
-    public var steps = 0
-    public var lastBatchTokens = 0
-    public var promptTokens = 0       // computed, excluding cache hits
-    public var generatedTokens = 0
-    public var loopAlive = true
-
-    public init() {}
-    public var cacheUsage: Double { totalBlocks == 0 ? 0 : Double(usedBlocks) / Double(totalBlocks) }
-}

@@ -7,6 +7,7 @@ import Model
 final class Collector: @unchecked Sendable {
     private let cond = NSCondition()
     private(set) var tokens: [Int32] = []
+    private(set) var logprobs: [TokenLogprob?] = []
     private(set) var finish: FinishReason?
     private(set) var cached = 0
 
@@ -14,7 +15,7 @@ final class Collector: @unchecked Sendable {
         { [self] e in
             cond.lock()
             switch e {
-            case let .token(t, _): tokens.append(t)
+            case let .token(t, lp): tokens.append(t); logprobs.append(lp)
             case let .finished(r, _, _, c): finish = r; cached = c
             case .promptLogprobs: break
             }
@@ -127,6 +128,38 @@ final class EngineTests: XCTestCase {
         }
         XCTAssertThrowsError(try engine.submit(GenerationRequest(id: "z", promptTokens: [], maxTokens: 2), sink: { _ in }))
         XCTAssertThrowsError(try engine.submit(GenerationRequest(id: "w", promptTokens: [500], maxTokens: 2), sink: { _ in }))
+    }
+
+    func testLogprobsAreOfTheModelsRowWhileSamplingChangesItInPlace() {
+        // FakeModel's row: 10 at the oracle's token, 0 elsewhere. A bias makes token 7 win every
+        // time; its reported log-probability must still be the model's, not the biased one.
+        let engine = Engine(model: FakeModel(), endOfGeneration: [], configuration: .init(cacheTokens: 1024))
+        let p = prompt(4, 9)
+        var r = GenerationRequest(id: "lp", promptTokens: p, sampling: SamplingParameters(temperature: 0, logitBias: [7: 20]),
+                                  maxTokens: 6, logprobs: 1)
+        r.ignoreEOS = true
+        let c = run(engine, [r])[0]
+        XCTAssertEqual(c.tokens, Array(repeating: 7, count: 6))
+        let lse = 10 + log(1 + 96 * exp(-10.0))
+        var history = p
+        for lp in c.logprobs {
+            let oracle = FakeModel.next(after: history, vocab: 97)
+            XCTAssertEqual(Double(lp?.logprob ?? 0), (oracle == 7 ? 10 : 0) - lse, accuracy: 1e-3)
+            XCTAssertEqual(lp?.top.first?.token, oracle)
+            history.append(7)
+        }
+        XCTAssertEqual(c.logprobs.count, 6)
+        engine.shutdown()
+    }
+
+    func testStepTimerCountsForwardPassesWithinBusyTime() {
+        let engine = Engine(model: FakeModel(), endOfGeneration: [], configuration: .init(cacheTokens: 1024))
+        XCTAssertEqual(engine.snapshot().forwardSeconds, 0)
+        _ = run(engine, (0..<4).map { GenerationRequest(id: "t\($0)", promptTokens: prompt($0, 20), maxTokens: 8) })
+        let s = engine.idleSnapshot()
+        XCTAssertGreaterThan(s.forwardSeconds, 0)
+        XCTAssertGreaterThanOrEqual(s.busySeconds, s.forwardSeconds, "forward passes happen inside the busy time")
+        engine.shutdown()
     }
 
     func testTokenBudgetRespected() {

@@ -62,6 +62,9 @@ def test_counts_agree_with_usage(server):
     assert delta("jeton_request_duration_seconds_count") >= 5
     assert delta("jeton_inter_token_latency_seconds_count") == completion_total - 4
     assert delta("jeton_batch_tokens_count") >= 4
+    # The engine's per-step timer: forward passes happen inside its working time.
+    assert delta("jeton_engine_forward_seconds_total") > 0
+    assert value(after, "jeton_engine_busy_seconds_total") >= value(after, "jeton_engine_forward_seconds_total") > 0
     assert value(after, "jeton_requests_running") == 0
     assert value(after, "jeton_requests_waiting") == 0
     assert 0 <= value(after, "jeton_kv_cache_usage_ratio") <= 1

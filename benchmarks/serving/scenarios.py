@@ -14,6 +14,8 @@
   scenarios.py --compare jeton.json llama.json     # one line per engine and a ratio line
 
 Times are taken on the client when each SSE chunk arrives (raw HTTP, standard library only).
+Against Jeton, each scenario also reports the share of the engine thread's working time spent
+in forward passes (its per-step timer, read from /metrics before and after the scenario).
 Prompts are deterministic word sequences cut to the target length with the server's
 /tokenize (both Jeton and llama-server have it) and, with --prompts FILE, saved on the first
 run and reused on the next, so both engines see exactly the same text. Every request has a
@@ -40,6 +42,38 @@ def loadavg():
             return " ".join(f.read().split()[:3])
     except OSError:
         return "?"
+
+
+def engine_seconds(base):
+    """Jeton's engine-thread timer from /metrics: (seconds in forward passes, seconds working),
+    or None when the server has no such metrics (llama-server)."""
+    u = urllib.parse.urlparse(base)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        text = r.read().decode(errors="replace")
+        if r.status != 200:
+            return None
+    except Exception:
+        return None
+    finally:
+        c.close()
+    found = {}
+    for ln in text.splitlines():
+        for name in ("jeton_engine_forward_seconds_total", "jeton_engine_busy_seconds_total"):
+            if ln.startswith(name + "{") or ln.startswith(name + " "):
+                found[name] = found.get(name, 0.0) + float(ln.rsplit(" ", 1)[1])
+    if len(found) < 2:
+        return None
+    return found["jeton_engine_forward_seconds_total"], found["jeton_engine_busy_seconds_total"]
+
+
+def forward_share(before, after):
+    """Share of the engine thread's working time spent in forward passes between two readings."""
+    if not before or not after or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
 
 
 def post_json(base, path, body, timeout=30):
@@ -345,6 +379,12 @@ def ratio(j, l):
 
 
 def line(s, r):
+    share = r.get("engine_forward_share")
+    share = f", engine thread in forward passes {share * 100:.1f}% of its working time" if share is not None else ""
+    return line_body(s, r) + share
+
+
+def line_body(s, r):
     if s == "a":
         return (f"{f(r['output_tok_s'], '.1f')} output tok/s ({r['clients']} clients x {r['max_tokens']} tokens"
                 f" x {r['rounds']} round(s), prompts ~{f(r['prompt_tokens_mean'], '.0f')} tokens), "
@@ -443,7 +483,9 @@ def main():
     for s in scen:
         la = loadavg()
         print(f"{a.engine} {TITLES[s]} (load average {la})", flush=True)
+        timer = engine_seconds(a.url)
         r = {"a": scenario_a, "b": scenario_b, "c": scenario_c}[s](a.url, model, prompts, a)
+        r["engine_forward_share"] = forward_share(timer, engine_seconds(a.url))
         results[s], results["load_" + s] = r, la
         print(f"  {line(s, r)}", flush=True)
         if a.out:

@@ -28,6 +28,8 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
     private let prefixQueries: CoreMetrics.Counter
     private let prefixHits: CoreMetrics.Counter
     private let preemptions: CoreMetrics.Counter
+    private let forwardSeconds: CoreMetrics.FloatingPointCounter
+    private let busySeconds: CoreMetrics.FloatingPointCounter
 
     static let latencyBuckets: [Duration] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 20, 30, 60, 120]
         .map { Duration.nanoseconds(Int64($0 * 1e9)) }
@@ -51,6 +53,9 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
         prefixQueries = CoreMetrics.Counter(label: "jeton_prefix_cache_queries_total", dimensions: m)
         prefixHits = CoreMetrics.Counter(label: "jeton_prefix_cache_hits_total", dimensions: m)
         preemptions = CoreMetrics.Counter(label: "jeton_preemptions_total", dimensions: m)
+        // Their ratio over a window is the share of the engine thread's work spent in forward passes.
+        forwardSeconds = CoreMetrics.FloatingPointCounter(label: "jeton_engine_forward_seconds_total", dimensions: m)
+        busySeconds = CoreMetrics.FloatingPointCounter(label: "jeton_engine_busy_seconds_total", dimensions: m)
         // Token counters exist from the start, so a scrape shows zeros rather than nothing.
         _ = tokens(key: String?.none)
     }
@@ -113,6 +118,8 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
                 prefixQueries.increment(by: max(0, s.prefixQueries - lastSnapshot.prefixQueries))
                 prefixHits.increment(by: max(0, s.prefixHits - lastSnapshot.prefixHits))
                 preemptions.increment(by: max(0, s.preemptions - lastSnapshot.preemptions))
+                forwardSeconds.increment(by: max(0, s.forwardSeconds - lastSnapshot.forwardSeconds))
+                busySeconds.increment(by: max(0, s.busySeconds - lastSnapshot.busySeconds))
                 lastSnapshot = s
             }
         }

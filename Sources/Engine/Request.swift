@@ -1,0 +1,41 @@
+import Model
+
+/// A request's state inside the engine (vLLM's `Request`). The scheduler owns the
+/// first group of fields (what is in the cache, and where); the engine owns the
+/// second (sampling and what the caller has been told). Engine thread only.
+final class Request {
+    let request: GenerationRequest
+    let arrival: Int             // admission order: FCFS and preemption go by it
+
+    // Scheduler's.
+    var tokens: [Int32]          // prompt, then the output so far
+    var computed = 0             // tokens whose keys/values are in the cache
+    var blocks: [Int32] = []     // block table
+    var hashes: [UInt64] = []    // prefix hashes of the leading full blocks, registered
+    var cachedTokens = 0         // prompt tokens found in the prefix cache at first admission
+    var admitted = false         // scheduled at least once
+    var promptLogprobsSent = false
+
+    // Engine's.
+    let sink: GenerationSink
+    var sampler: Sampler
+    var generated = 0
+    var promptLogprobs: [TokenLogprob?] = []
+    var submittedAt: UInt64 = 0  // uptime nanoseconds
+
+    init(request: GenerationRequest, sink: @escaping GenerationSink, arrival: Int) {
+        self.request = request
+        self.sink = sink
+        self.arrival = arrival
+        tokens = request.promptTokens
+        sampler = Sampler(request.sampling, promptTokens: request.promptTokens)
+    }
+
+    var promptCount: Int { request.promptTokens.count }
+    var id: String { request.id }
+    /// Still reading its original prompt for the first time (prompt logprobs wanted): every
+    /// prompt position must be computed, so it skips the prefix cache.
+    var wantsPromptLogprobs: Bool { request.promptLogprobs != nil && !promptLogprobsSent }
+    /// Has all its prompt in the cache and generates one token per step.
+    var isGenerating: Bool { computed >= promptCount }
+}

@@ -1,0 +1,162 @@
+/// Decides each step's work, as vLLM v1's scheduler does: no prefill or decode phase,
+/// just a token budget that running requests fill first (oldest first), then waiting
+/// ones in arrival order. A long prompt is computed in chunks the budget allows.
+///
+/// A value with no threads and no model: the engine asks it for a plan, runs the
+/// forward pass, and reports back (`didCompute`, `append`, `finish`). Invariants:
+/// a waiting request holds no blocks; a running request holds blocks for every token
+/// it has computed; FCFS: a waiting request never overtakes an earlier one.
+struct Scheduler {
+    let maxBatchTokens: Int
+    let maxSequences: Int
+    /// See `EngineConfiguration.stepTargetSeconds`; 0: no limit but `maxBatchTokens`.
+    let stepTargetSeconds: Double
+
+    private(set) var waiting: [Request] = []
+    private(set) var running: [Request] = []
+    private(set) var blocks: BlockManager
+    /// Step times so far, to cut prompt chunks to the step target. The engine records into it.
+    var pace = StepPace()
+
+    // Counters for metrics.
+    private(set) var prefixQueries = 0   // full prompt blocks looked up, once per request
+    private(set) var prefixHits = 0      // of which found cached
+    private(set) var preemptions = 0
+
+    init(configuration c: EngineConfiguration) {
+        precondition(c.maxBatchTokens > 0 && c.maxSequences > 0, "a step must be able to take one token")
+        maxBatchTokens = c.maxBatchTokens
+        maxSequences = c.maxSequences
+        stepTargetSeconds = c.stepTargetSeconds
+        blocks = BlockManager(blockSize: c.blockSize, blockCount: c.blockCount, prefixCaching: c.prefixCaching)
+    }
+
+    var isIdle: Bool { waiting.isEmpty && running.isEmpty }
+
+    /// Queues a new request behind every earlier one.
+    mutating func add(_ r: Request) {
+        precondition(r.blocks.isEmpty && r.computed == 0, "a new request holds nothing")
+        precondition(waiting.last.map { $0.arrival < r.arrival } ?? true, "requests arrive in order")
+        waiting.append(r)
+    }
+
+    /// The request with this id, waiting or running.
+    func request(id: String) -> Request? {
+        running.first { $0.id == id } ?? waiting.first { $0.id == id }
+    }
+
+    /// Tokens this step may compute: the configured limit, cut to the step-time target while
+    /// some request is generating (its inter-token gap is the step time).
+    func tokenBudget() -> Int {
+        guard stepTargetSeconds > 0, running.contains(where: \.isGenerating) else { return maxBatchTokens }
+        return pace.tokens(within: stepTargetSeconds, limit: maxBatchTokens)
+    }
+
+    /// Picks this step's work. Running requests each take all their remaining tokens or what
+    /// the budget leaves; one whose blocks do not fit preempts the newest running request
+    /// (possibly itself), which goes back to waiting. Then waiting requests are admitted in
+    /// arrival order while the budget, the sequence limit and the free blocks allow; the first
+    /// that does not fit stops admission (no request skips an earlier one).
+    mutating func schedule() -> StepPlan {
+        var budget = tokenBudget()
+        var plan = StepPlan(tokenBudget: budget)
+        var i = 0
+        while i < running.count && budget > 0 {
+            let r = running[i]
+            let n = min(r.tokens.count - r.computed, budget)
+            if n <= 0 { i += 1; continue }
+            let needed = blocks.blocks(for: r.computed + n) - r.blocks.count
+            if let fresh = blocks.allocate(max(needed, 0)) {
+                r.blocks += fresh
+                plan.entries.append(.init(request: r, start: r.computed, count: n, isFirst: false))
+                budget -= n
+                i += 1
+            } else {
+                // The newest running request is at or after index i: one already planned is never taken.
+                let victim = running[running.count - 1]
+                preempt(victim)
+                plan.preempted.append(victim)
+                // When the victim was r itself, index i now names the next request (or the end).
+            }
+        }
+        while budget > 0, running.count < maxSequences, let r = waiting.first {
+            if let g = r.request.shareGroup, blocks.prefixCaching,
+               running.contains(where: { $0.request.shareGroup == g && !$0.isGenerating }) {
+                break  // a sibling is computing the shared prompt; wait to reuse its blocks
+            }
+            // Leave at least one token to compute so the step yields logits.
+            let queries = !r.wantsPromptLogprobs
+            let hit = queries ? blocks.cachedPrefix(r.tokens, maxBlocks: (r.tokens.count - 1) / blocks.blockSize)
+                              : BlockManager.PrefixHit()
+            let start = hit.blocks.count * blocks.blockSize
+            let n = min(r.tokens.count - start, budget)
+            let needed = blocks.blocks(for: start + n) - hit.blocks.count
+            // Not enough free blocks: nothing was taken, so nothing is undone; it waits (FCFS).
+            guard let fresh = blocks.allocate(needed, sharing: hit.blocks) else { break }
+            let isFirst = !r.admitted
+            if isFirst {
+                // Counted at the first admission only: not again after a refusal, nor after preemption.
+                if queries {
+                    prefixQueries += r.tokens.count / blocks.blockSize
+                    prefixHits += hit.blocks.count
+                }
+                r.cachedTokens = start
+                r.admitted = true
+            }
+            r.blocks = hit.blocks + fresh
+            r.hashes = hit.hashes
+            r.computed = start
+            waiting.removeFirst()
+            running.append(r)
+            plan.entries.append(.init(request: r, start: start, count: n, isFirst: isFirst))
+            budget -= n
+        }
+        return plan
+    }
+
+    /// After the forward pass: the planned tokens are in the cache, and blocks that became
+    /// full are offered to the prefix cache.
+    mutating func didCompute(_ plan: StepPlan) {
+        for e in plan.entries {
+            precondition(e.request.computed == e.start, "a plan runs once, before the next is made")
+            e.request.computed = e.end
+            registerFullBlocks(e.request)
+        }
+    }
+
+    /// A generated token joins the sequence; the next step computes it.
+    func append(_ token: Int32, to r: Request) {
+        r.tokens.append(token)
+    }
+
+    /// Removes a request, waiting or running, and frees its blocks.
+    mutating func finish(_ r: Request) {
+        blocks.releaseAll(r.blocks)
+        r.blocks = []
+        r.hashes = []
+        running.removeAll { $0 === r }
+        waiting.removeAll { $0 === r }
+    }
+
+    /// Frees a running request's blocks and queues it to be recomputed later, at its arrival
+    /// position; its output so far is kept (the tokens to recompute include it).
+    private mutating func preempt(_ r: Request) {
+        preemptions += 1
+        blocks.releaseAll(r.blocks)
+        r.blocks = []
+        r.hashes = []
+        r.computed = 0
+        running.removeAll { $0 === r }
+        let at = waiting.firstIndex { $0.arrival > r.arrival } ?? waiting.count
+        waiting.insert(r, at: at)
+    }
+
+    private mutating func registerFullBlocks(_ r: Request) {
+        let bs = blocks.blockSize
+        while (r.hashes.count + 1) * bs <= r.computed && r.hashes.count < r.blocks.count {
+            let k = r.hashes.count
+            let h = blocks.register(r.blocks[k], parent: r.hashes.last ?? 0, tokens: r.tokens[(k * bs)..<((k + 1) * bs)])
+            r.hashes.append(h)
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import Model
+
+/// The scheduler's decisions for one step: which requests compute which tokens, and
+/// which were preempted to make room. The engine runs the entries as one forward pass.
+struct StepPlan {
+    struct Entry {
+        let request: Request
+        /// First position computed this step, and how many tokens from there.
+        let start: Int
+        let count: Int
+        /// Scheduled for the first time (its queue wait ends now).
+        let isFirst: Bool
+        /// Logit rows the step needs: every row for prompt logprobs, the last row when the
+        /// entry reaches the end of the sequence (a token follows), else none. Fixed when
+        /// planned, since the request changes once the step has run.
+        let logits: BatchSequence.Logits
+
+        init(request: Request, start: Int, count: Int, isFirst: Bool) {
+            self.request = request
+            self.start = start
+            self.count = count
+            self.isFirst = isFirst
+            let end = start + count
+            logits = request.wantsPromptLogprobs ? .all : (end == request.tokens.count ? .last : .none)
+        }
+
+        var end: Int { start + count }
+    }
+
+    /// In the order the forward pass takes them: running requests, then newly admitted ones.
+    var entries: [Entry] = []
+    /// Running requests sent back to the waiting queue (their blocks freed, to be
+    /// recomputed), newest first.
+    var preempted: [Request] = []
+    /// The step's token budget (after the step-time target), which the entries fit in.
+    var tokenBudget = 0
+
+    var isEmpty: Bool { entries.isEmpty }
+    var tokenCount: Int { entries.reduce(0) { $0 + $1.count } }
+}

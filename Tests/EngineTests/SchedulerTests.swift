@@ -1,0 +1,231 @@
+import XCTest
+@testable import Engine
+import Model
+
+/// The scheduler alone: no model, no thread. Each test drives it step by step and
+/// checks its plans (who computes which tokens), its queues and its block counts.
+final class SchedulerTests: XCTestCase {
+    /// A prompt no other seed shares (first token differs), so the prefix cache never mixes them.
+    func prompt(_ seed: Int, _ length: Int) -> [Int32] {
+        (0..<length).map { $0 == 0 ? Int32(100 + seed) : Int32(($0 * 31 + seed * 17) % 90 + 3) }
+    }
+
+    func shape(_ plan: StepPlan) -> [String] { plan.entries.map { "\($0.request.id)@\($0.start)+\($0.count)" } }
+    func ids(_ rs: [Request]) -> [String] { rs.map(\.id) }
+
+    func assertAllBlocksFree(_ d: SchedulerDriver, file: StaticString = #filePath, line: UInt = #line) {
+        let b = d.scheduler.blocks
+        XCTAssertEqual(b.freeCount, b.blockCount, "blocks still in use", file: file, line: line)
+        for i in 0..<Int32(b.blockCount) where b.references(i) != 0 {
+            XCTFail("block \(i) still referenced \(b.references(i)) times", file: file, line: line)
+        }
+        XCTAssertEqual(d.problems, [], file: file, line: line)
+    }
+
+    // MARK: - budgets and chunked prefill
+
+    func testLongPromptsAreChunkedWithinTheTokenBudget() {
+        var d = SchedulerDriver(maxBatchTokens: 40, maxSequences: 2, cacheTokens: 1024, blockSize: 16)
+        for i in 0..<5 { d.submit("r\(i)", prompt: prompt(i, 100), maxTokens: 3) }
+        XCTAssertEqual(shape(d.step()), ["r0@0+40"])
+        XCTAssertEqual(shape(d.step()), ["r0@40+40"])
+        let third = d.step()
+        XCTAssertEqual(shape(third), ["r0@80+20", "r1@0+20"])
+        XCTAssertEqual(third.entries.map(\.logits), [.last, .none], "only a chunk that ends the prompt yields logits")
+        // Generating requests come first with their one token; the prompt chunk takes what is left.
+        XCTAssertEqual(shape(d.step()), ["r0@100+1", "r1@20+39"])
+        while !d.scheduler.isIdle {
+            let plan = d.step()
+            XCTAssertLessThanOrEqual(plan.tokenCount, 40)
+            XCTAssertLessThanOrEqual(d.scheduler.running.count, 2)
+            XCTAssertLessThan(d.steps, 100)
+        }
+        XCTAssertEqual(Set(d.finished), Set((0..<5).map { "r\($0)" }))
+        assertAllBlocksFree(d)
+    }
+
+    func testStepTargetCutsChunksOnlyWhileSomeoneGenerates() {
+        var d = SchedulerDriver(maxBatchTokens: 512, stepTargetSeconds: 0.6)
+        d.scheduler.pace.record(tokens: 4, seconds: 0.05)     // reading the weights: 50 ms
+        d.scheduler.pace.record(tokens: 512, seconds: 5.05)   // about 9.8 ms per token
+        d.submit("a", prompt: prompt(1, 200), maxTokens: 5)
+        let first = d.step()
+        XCTAssertEqual(first.tokenBudget, 512, "nobody generates yet: the whole budget")
+        XCTAssertEqual(shape(first), ["a@0+200"])
+        d.submit("b", prompt: prompt(2, 300), maxTokens: 5)
+        let second = d.step()
+        XCTAssertEqual(second.tokenBudget, Int((0.6 - 0.05) / (5.0 / 512)))
+        XCTAssertEqual(shape(second), ["a@200+1", "b@0+\(second.tokenBudget - 1)"])
+    }
+
+    // MARK: - first come, first served
+
+    func testAWaitingRequestThatDoesNotFitIsNotOvertaken() {
+        // 8 blocks of 4 tokens: r0 takes 5 and grows to 7; r1 needs 4; r2 needs 1 and would fit.
+        var d = SchedulerDriver(maxBatchTokens: 64, cacheTokens: 32, blockSize: 4)
+        d.submit("r0", prompt: prompt(0, 20), maxTokens: 8)
+        d.submit("r1", prompt: prompt(1, 16), maxTokens: 2)
+        d.submit("r2", prompt: prompt(2, 4), maxTokens: 2)
+        XCTAssertEqual(shape(d.step()), ["r0@0+20"])
+        XCTAssertEqual(ids(d.scheduler.waiting), ["r1", "r2"])
+        while d.scheduler.running.contains(where: { $0.id == "r0" }) {
+            d.step()
+            XCTAssertFalse(d.admissions.contains("r2") && !d.admissions.contains("r1"), "r2 overtook r1")
+        }
+        XCTAssertTrue(d.runToEnd())
+        XCTAssertEqual(d.admissions, ["r0", "r1", "r2"])
+        assertAllBlocksFree(d)
+    }
+
+    func testNoStarvationUnderPressure() {
+        // 12 blocks of 8 tokens for 10 requests of 30 + 30 tokens: most wait or are preempted.
+        var d = SchedulerDriver(maxBatchTokens: 16, maxSequences: 4, cacheTokens: 96, blockSize: 8)
+        for i in 0..<10 { d.submit("s\(i)", prompt: prompt(i, 30), maxTokens: 30) }
+        XCTAssertTrue(d.runToEnd(limit: 5_000))
+        XCTAssertEqual(d.admissions, (0..<10).map { "s\($0)" }, "first admissions follow arrival order")
+        XCTAssertEqual(Set(d.finished), Set((0..<10).map { "s\($0)" }))
+        for r in d.requests { XCTAssertEqual(r.generated, 30, r.id) }
+        XCTAssertGreaterThan(d.scheduler.preemptions, 0)
+        assertAllBlocksFree(d)
+    }
+
+    // MARK: - preemption
+
+    func testPreemptionTakesTheNewestRunningRequestAndRequeuesItByArrival() {
+        // 6 blocks of 4 tokens, three 8-token prompts fill them; each first token needs a new block.
+        var d = SchedulerDriver(maxBatchTokens: 64, cacheTokens: 24, blockSize: 4)
+        for i in 0..<3 { d.submit("r\(i)", prompt: prompt(i, 8), maxTokens: 10) }
+        XCTAssertEqual(shape(d.step()), ["r0@0+8", "r1@0+8", "r2@0+8"])
+        d.submit("r3", prompt: prompt(3, 4), maxTokens: 2)
+        let plan = d.step()
+        XCTAssertEqual(ids(plan.preempted), ["r2"], "the newest running request goes first")
+        XCTAssertEqual(shape(plan), ["r0@8+1", "r1@8+1"])
+        XCTAssertEqual(ids(d.scheduler.waiting), ["r2", "r3"], "back in arrival order, ahead of later ones")
+        XCTAssertEqual(d.scheduler.preemptions, 1)
+        let r2 = d.requests[2]
+        XCTAssertEqual(r2.tokens.count, 9, "its output so far is kept, to be recomputed")
+        XCTAssertTrue(d.runToEnd())
+        for r in d.requests { XCTAssertEqual(r.generated, r.request.maxTokens, r.id) }
+        assertAllBlocksFree(d)
+    }
+
+    func testARequestThatCannotGrowMayPreemptItself() {
+        // 3 blocks of 4: r0 (6 tokens) has room to grow; r1 (4 tokens) needs a second block.
+        var d = SchedulerDriver(maxBatchTokens: 64, cacheTokens: 12, blockSize: 4)
+        d.submit("r0", prompt: prompt(0, 6), maxTokens: 3)
+        d.submit("r1", prompt: prompt(1, 4), maxTokens: 3)
+        XCTAssertEqual(shape(d.step()), ["r0@0+6", "r1@0+4"])
+        let queriesAfterAdmission = d.scheduler.prefixQueries
+        let plan = d.step()
+        XCTAssertEqual(ids(plan.preempted), ["r1"])
+        XCTAssertEqual(shape(plan), ["r0@6+1"])
+        XCTAssertEqual(ids(d.scheduler.waiting), ["r1"])
+        XCTAssertTrue(d.runToEnd())
+        XCTAssertEqual(d.requests[1].generated, 3)
+        XCTAssertEqual(d.scheduler.prefixQueries, queriesAfterAdmission, "a re-admission is not a new query")
+        XCTAssertEqual(d.scheduler.prefixHits, 0, "finding its own blocks again is not a hit")
+        assertAllBlocksFree(d)
+    }
+
+    // MARK: - all-or-nothing allocation and prefix accounting
+
+    func testARefusedAdmissionLeavesNoTraceAndPrefixHitsAreCountedOnce() {
+        // 8 blocks of 4 tokens.
+        var d = SchedulerDriver(maxBatchTokens: 64, cacheTokens: 32, blockSize: 4)
+        let shared = prompt(0, 12)
+        d.submit("p", prompt: shared, maxTokens: 1)
+        d.step()                                          // p computes 3 full blocks and ends: they stay cached
+        XCTAssertEqual(d.finished, ["p"])
+        d.submit("big", prompt: prompt(1, 17), maxTokens: 10)  // 5 blocks: room to grow to 20 tokens
+        d.step()
+        let (queries, hits) = (d.scheduler.prefixQueries, d.scheduler.prefixHits)
+        let q = d.submit("q", prompt: shared + prompt(2, 8), maxTokens: 2)
+        let cached = d.scheduler.blocks.cachedPrefix(q.tokens, maxBlocks: 4)
+        XCTAssertEqual(cached.blocks.count, 3)
+        for _ in 0..<2 {
+            // q needs its 3 cached blocks and 2 fresh ones; only the 3 cached ones are free.
+            let free = d.scheduler.blocks.freeCount
+            let plan = d.step()
+            XCTAssertFalse(plan.entries.contains { $0.request === q })
+            XCTAssertEqual(q.blocks, [])
+            XCTAssertEqual(q.computed, 0)
+            XCTAssertEqual(d.scheduler.blocks.freeCount, free, "nothing taken for q")
+            for b in cached.blocks { XCTAssertEqual(d.scheduler.blocks.references(b), 0) }
+            XCTAssertEqual(d.scheduler.blocks.cachedPrefix(q.tokens, maxBlocks: 4), cached, "the cached prefix survives")
+            XCTAssertEqual(d.scheduler.prefixQueries, queries, "a refused request is not counted")
+            XCTAssertEqual(d.scheduler.prefixHits, hits)
+        }
+        d.finish(d.requests[1])                           // big goes away
+        XCTAssertEqual(shape(d.step()), ["q@12+8"])
+        XCTAssertEqual(q.cachedTokens, 12)
+        XCTAssertEqual(Array(q.blocks.prefix(3)), cached.blocks)
+        XCTAssertEqual(d.scheduler.prefixQueries, queries + 5, "counted once, at admission")
+        XCTAssertEqual(d.scheduler.prefixHits, hits + 3)
+        XCTAssertTrue(d.runToEnd())
+        assertAllBlocksFree(d)
+    }
+
+    func testSiblingsWaitForTheSharedPromptThenReuseIt() {
+        var d = SchedulerDriver(maxBatchTokens: 16, cacheTokens: 1024, blockSize: 8)
+        let p = prompt(5, 40)
+        for n in ["a", "b", "c"] { d.submit(n, prompt: p, maxTokens: 4, shareGroup: "call") }
+        XCTAssertEqual(shape(d.step()), ["a@0+16"])
+        XCTAssertEqual(shape(d.step()), ["a@16+16"])
+        XCTAssertEqual(shape(d.step()), ["a@32+8"], "b waits while a computes the shared prompt")
+        // The last prompt token is always computed, so the siblings find 4 of the 5 blocks.
+        // c waits while b computes its own last block, then finds the same 4.
+        XCTAssertEqual(shape(d.step()), ["a@40+1", "b@32+8"])
+        XCTAssertEqual(shape(d.step()), ["a@41+1", "b@40+1", "c@32+8"])
+        XCTAssertEqual(d.requests[1].cachedTokens, 32)
+        XCTAssertEqual(d.requests[2].cachedTokens, 32)
+        XCTAssertEqual(d.scheduler.prefixHits, 8)
+        XCTAssertTrue(d.runToEnd())
+        assertAllBlocksFree(d)
+    }
+
+    func testPromptLogprobsComputeEveryPromptPosition() {
+        var d = SchedulerDriver(maxBatchTokens: 64, cacheTokens: 256, blockSize: 4)
+        let p = prompt(7, 16)
+        d.submit("first", prompt: p, maxTokens: 1)
+        d.step()
+        let queries = d.scheduler.prefixQueries
+        d.submit("echo", prompt: p, maxTokens: 1, promptLogprobs: 2)
+        let plan = d.step()
+        XCTAssertEqual(shape(plan), ["echo@0+16"], "no prefix hit: every row is needed")
+        XCTAssertEqual(plan.entries.map(\.logits), [.all])
+        XCTAssertEqual(d.scheduler.prefixQueries, queries, "no lookup, no query")
+        XCTAssertTrue(d.runToEnd())
+        assertAllBlocksFree(d)
+    }
+
+    // MARK: - every block comes back
+
+    func testEveryBlockComesBackAfterEveryKindOfEnd() {
+        // Shared prefixes, prompt logprobs, aborts while waiting or running, and preemptions
+        // in a cache far too small, from a fixed seed.
+        var d = SchedulerDriver(maxBatchTokens: 24, maxSequences: 6, cacheTokens: 64, blockSize: 4)
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ n: Int) -> Int {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Int((seed >> 33) % UInt64(n))
+        }
+        let heads = (0..<3).map { prompt($0, 8) }
+        var submitted = 0
+        while submitted < 40 || !d.scheduler.isIdle {
+            if submitted < 40 && next(3) == 0 {
+                let p = heads[next(3)] + prompt(10 + submitted, 1 + next(12))
+                d.submit("x\(submitted)", prompt: p, maxTokens: 1 + next(10), promptLogprobs: next(5) == 0 ? 1 : nil)
+                submitted += 1
+            }
+            let live = d.scheduler.running + d.scheduler.waiting
+            if !live.isEmpty && next(7) == 0 { d.finish(live[next(live.count)]) }
+            d.step()
+            XCTAssertLessThan(d.steps, 5_000)
+            if d.steps >= 5_000 { break }
+        }
+        XCTAssertEqual(Set(d.finished).count, 40)
+        XCTAssertGreaterThan(d.scheduler.preemptions, 0)
+        XCTAssertGreaterThan(d.scheduler.prefixHits, 0)
+        assertAllBlocksFree(d)
+    }
+}
