@@ -6,7 +6,7 @@ import KernelsAVX2
 /// many sequences): a tile of 16 rows is repacked once per call with the rows side by
 /// side in the 16 int32 lanes (as `VNNIMatMul` does), then each group of up to 8 tokens
 /// runs over it. Per scale unit (Q4_K, Q5_K: 32 elements, Q6_K: 16) `vpdpbusd` gives the exact
-/// dot of all 16 rows with one token, `vpmulld` applies the unit's scale, and the sums
+/// dot of all 16 rows with one token, `vpmulld` (Q4_K: `vpdpwssd`) applies the unit's scale, and the sums
 /// stay integers until the super-block ends; then the float steps of `KQuantDot`. The
 /// results are bit for bit those of `VNNIKQuantMatVec` and of the reference.
 public enum VNNIKQuantBatch {
@@ -68,6 +68,8 @@ public enum VNNIKQuantBatch {
                                _ act: Q8KActivationsView, _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>,
                                _ ldy: Int, _ mask: __mmask16) {
         let nsb = act.superBlocks, units = F.units, vpu = F.vectorsPerUnit, width = 256 / units
+        // Byte shuffle moving each lane's low int16 to its high half (for the merge below).
+        let lowWordUp = _mm512_broadcast_i32x4(_mm_setr_epi8(-128, -128, 0, 1, -128, -128, 4, 5, -128, -128, 8, 9, -128, -128, 12, 13))
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
         for s in 0..<nsb {
             let z = _mm512_setzero_si512()
@@ -90,6 +92,13 @@ public enum VNNIKQuantBatch {
                         j = _mm512_dpbusd_epi32(j, w5, bc(5))
                         j = _mm512_dpbusd_epi32(j, w6, bc(6))
                         j = _mm512_dpbusd_epi32(j, w7, bc(7))
+                        if F.halvesFitInt16 {
+                            // Each chain (16 elements) fits int16: i in the low, j in the high half of
+                            // each lane, and one vpdpwssd applies the scale (in both halves) to both,
+                            // where vpmulld would take two more µops of the port vpdpbusd needs.
+                            acc = _mm512_dpwssd_epi32(acc, _mm512_mask_shuffle_epi8(i, 0xCCCC_CCCC_CCCC_CCCC, j, lowWordUp), sc)
+                            return
+                        }
                         i = _mm512_add_epi32(i, j)
                     }
                     acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(i, sc))
@@ -137,6 +146,9 @@ public enum VNNIKQuantBatch {
         static var units: Int { get }
         static var vectorsPerUnit: Int { get }
         static var hasMin: Bool { get }
+        /// Whether a 16-element half of a unit's dot always fits int16 (then `scales` holds each
+        /// scale in both int16 halves of a lane, for vpdpwssd); else scales are int32.
+        static var halvesFitInt16: Bool { get }
         static func pack(_ rows: UnsafePointer<UnsafeRawPointer>, _ s: Int, _ out: UnsafeMutablePointer<__m512i>,
                          _ scales: UnsafeMutablePointer<__m512i>, _ pairs: UnsafeMutablePointer<__m512i>,
                          _ d: inout __m512, _ dmin: inout __m512)
@@ -152,14 +164,17 @@ public enum VNNIKQuantBatch {
 
     // Unit j = sub-block j (32 elements): the nibbles as `VNNIQ4_K.pack` lays them out,
     // the 6-bit scale, and the min twice per pair (it multiplies both sums per 16).
+    // |Σ| of 16 elements ≤ 16 · 15 · 128 = 30720: the int16 path.
     enum Q4K: Unit {
         static var units: Int { 8 }
         static var vectorsPerUnit: Int { 8 }
         static var hasMin: Bool { true }
+        static var halvesFitInt16: Bool { true }
         static func pack(_ rows: UnsafePointer<UnsafeRawPointer>, _ s: Int, _ out: UnsafeMutablePointer<__m512i>,
                          _ scales: UnsafeMutablePointer<__m512i>, _ pairs: UnsafeMutablePointer<__m512i>,
                          _ d: inout __m512, _ dmin: inout __m512) {
             packScales(rows, s * 144, scales, pairs, &d, &dmin)
+            for j in 0..<8 { scales[j] = _mm512_or_si512(scales[j], _mm512_slli_epi32(scales[j], 16)) }
             for j in 0..<8 { VNNIQ4_K.pack(rows, s * 8 + j, out + 8 * j) }
         }
     }
@@ -170,6 +185,7 @@ public enum VNNIKQuantBatch {
         static var units: Int { 8 }
         static var vectorsPerUnit: Int { 8 }
         static var hasMin: Bool { true }
+        static var halvesFitInt16: Bool { false }  // 16 · 31 · 128 does not
         static func pack(_ rows: UnsafePointer<UnsafeRawPointer>, _ s: Int, _ out: UnsafeMutablePointer<__m512i>,
                          _ scales: UnsafeMutablePointer<__m512i>, _ pairs: UnsafeMutablePointer<__m512i>,
                          _ d: inout __m512, _ dmin: inout __m512) {
@@ -226,6 +242,7 @@ public enum VNNIKQuantBatch {
         static var units: Int { 16 }
         static var vectorsPerUnit: Int { 4 }
         static var hasMin: Bool { false }
+        static var halvesFitInt16: Bool { false }
         static func pack(_ rows: UnsafePointer<UnsafeRawPointer>, _ s: Int, _ out: UnsafeMutablePointer<__m512i>,
                          _ scales: UnsafeMutablePointer<__m512i>, _ pairs: UnsafeMutablePointer<__m512i>,
                          _ d: inout __m512, _ dmin: inout __m512) {
