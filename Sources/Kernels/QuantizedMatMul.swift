@@ -84,8 +84,17 @@ enum QuantizedMatMul {
                 let r0 = (tile - firstTile[m]) * tileRows, r1 = min(w.rows, r0 + tileRows)
                 #if arch(x86_64)
                 if useVNNI, VNNIMatMul.supports(typeID: w.type.rawValue) {
+                    // Generation streams the weights: the tile after next (this thread's, same
+                    // matrix) goes to L2 while this one is multiplied.
+                    var ahead: UnsafeRawPointer?, aheadBytes = 0
+                    if nTokens <= 8, tile + 2 < range.upperBound, tile + 2 < firstTile[m + 1] {
+                        let a0 = r0 + 2 * tileRows
+                        ahead = UnsafeRawPointer(w.data + a0 * w.rowBytes)
+                        aheadBytes = (min(w.rows, a0 + tileRows) - a0) * w.rowBytes
+                    }
                     VNNIMatMul.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
-                                    act: view, asum: asum, y: y, ldy: w.rows, scratch: vscratch)
+                                    act: view, asum: asum, y: y, ldy: w.rows, scratch: vscratch,
+                                    prefetch: ahead, prefetchBytes: aheadBytes)
                     continue
                 }
                 if useAVX2 {

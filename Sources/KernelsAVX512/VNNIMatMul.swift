@@ -1,6 +1,7 @@
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
 import KernelsAVX2
+import CPrefetch
 
 /// Integer matmul of quantized weight rows with Q8 activations on AVX-512 VNNI.
 /// A tile of 16 rows is repacked once per call (`VNNIBlock.pack`: 16 rows side by
@@ -43,14 +44,15 @@ public enum VNNIMatMul {
     @discardableResult
     public static func rows(typeID: UInt32, w: UnsafeRawPointer, rowBytes: Int, r0: Int, r1: Int,
                             act: Q8ActivationsView, asum: UnsafePointer<Int32>, y: UnsafeMutablePointer<Float>, ldy: Int,
-                            scratch: UnsafeMutableRawPointer) -> Bool {
+                            scratch: UnsafeMutableRawPointer, prefetch: UnsafeRawPointer? = nil, prefetchBytes: Int = 0) -> Bool {
         precondition(r1 - r0 <= tileRows && r1 > r0)
+        let ahead = Ahead(start: prefetch, bytes: prefetch == nil ? 0 : prefetchBytes, blocks: act.blocks)
         switch typeID {
-        case 2: tile(VNNIQ4_0.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch)
-        case 3: tile(VNNIQ4_1.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch)
-        case 6: tile(VNNIQ5_0.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch)
-        case 12: tile(VNNIQ4_K.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch)
-        case 8: tile(VNNIQ8_0.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch)
+        case 2: tile(VNNIQ4_0.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch, ahead)
+        case 3: tile(VNNIQ4_1.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch, ahead)
+        case 6: tile(VNNIQ5_0.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch, ahead)
+        case 12: tile(VNNIQ4_K.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch, ahead)
+        case 8: tile(VNNIQ8_0.self, w, rowBytes, r0, r1, act, asum, y, ldy, scratch, ahead)
         default: return false
         }
         return true
@@ -58,7 +60,7 @@ public enum VNNIMatMul {
 
     static func tile<B: VNNIBlock>(_: B.Type, _ w: UnsafeRawPointer, _ rowBytes: Int, _ r0: Int, _ r1: Int,
                                    _ act: Q8ActivationsView, _ asum: UnsafePointer<Int32>, _ y: UnsafeMutablePointer<Float>,
-                                   _ ldy: Int, _ scratch: UnsafeMutableRawPointer) {
+                                   _ ldy: Int, _ scratch: UnsafeMutableRawPointer, _ ahead: Ahead) {
         let nb = act.blocks, n = act.nTokens, count = r1 - r0
         let packed = scratch.bindMemory(to: __m512i.self, capacity: nb * 8)         // [nb, 8 k-groups] × 16 rows × 4 bytes
         let dsc = (scratch + nb * 512).bindMemory(to: Float.self, capacity: nb * 16)  // [nb, 16 rows] weight scales
@@ -73,7 +75,7 @@ public enum VNNIMatMul {
         let mask = __mmask16(truncatingIfNeeded: (1 << count) - 1)
         if n <= 8 {
             // Generation: each block is decoded once anyway, so straight into registers.
-            group(B.self, true, rows, packed, dsc, msc, act, asum, 0, n, y + r0, ldy, mask)
+            group(B.self, true, rows, packed, dsc, msc, act, asum, 0, n, y + r0, ldy, mask, ahead)
             return
         }
         for b in 0..<nb {
@@ -84,10 +86,25 @@ public enum VNNIMatMul {
         }
         var t = 0
         while t + 8 <= n {
-            group(B.self, false, rows, packed, dsc, msc, act, asum, t, 8, y + t * ldy + r0, ldy, mask)
+            group(B.self, false, rows, packed, dsc, msc, act, asum, t, 8, y + t * ldy + r0, ldy, mask, .none)
             t += 8
         }
-        if t < n { group(B.self, false, rows, packed, dsc, msc, act, asum, t, n - t, y + t * ldy + r0, ldy, mask) }
+        if t < n { group(B.self, false, rows, packed, dsc, msc, act, asum, t, n - t, y + t * ldy + r0, ldy, mask, .none) }
+    }
+
+    /// A later tile's bytes, asked into L2 a slice per block of the current one while it is
+    /// multiplied (generation streams the weights: the tile's copy then reads from L2).
+    public struct Ahead {
+        let start: UnsafeRawPointer?
+        let bytes: Int
+        let blocks: Int
+        static let none = Ahead(start: nil, bytes: 0, blocks: 1)
+
+        @inline(__always) func slice(_ b: Int) {
+            guard let start, bytes > 0 else { return }
+            let step = (bytes + blocks - 1) / blocks, off = b * step
+            if off < bytes { jeton_prefetch_range_l2(start + off, min(step, bytes - off)) }
+        }
     }
 
     /// The 16 rows against tokens t0..<t0+nt (nt ≤ 8); y[k·ldy + lane] for token t0+k.
@@ -96,10 +113,12 @@ public enum VNNIMatMul {
     @inline(__always)
     static func group<B: VNNIBlock>(_: B.Type, _ fused: Bool, _ rows: UnsafePointer<UnsafeRawPointer>, _ packed: UnsafeMutablePointer<__m512i>, _ dsc: UnsafePointer<Float>,
                                     _ msc: UnsafePointer<Float>, _ act: Q8ActivationsView, _ asum: UnsafePointer<Int32>,
-                                    _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16) {
+                                    _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16,
+                                    _ ahead: Ahead) {
         let nb = act.blocks
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
         for b in 0..<nb {
+            ahead.slice(b)
             let wp = fused ? packed : packed + 8 * b
             let dw: __m512, mw: __m512
             if fused {
