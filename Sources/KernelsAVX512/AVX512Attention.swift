@@ -8,10 +8,10 @@ import Glibc
 /// Attention of a tile of consecutive query tokens of one sequence, for the query heads
 /// of one kv head, over the paged KV cache on AVX-512 (flash-attention style).
 ///
-/// The cache is walked in chunks of 16 slots aligned to absolute positions. Each chunk's
+/// The cache is walked in chunks of 32 slots aligned to absolute positions. Each chunk's
 /// keys and values are converted to floats once and then serve every row of the tile
 /// (tokens × heads of the group), so a long prompt reads its cache once per tile rather
-/// than once per token, and no score matrix larger than 8 rows × 16 slots exists: cost
+/// than once per token, and no score matrix larger than 6 rows × 32 slots exists: cost
 /// and memory per query block stay flat as the prompt grows.
 ///
 /// A row's arithmetic depends only on its own query, position and window (chunks are
@@ -23,8 +23,12 @@ public enum AVX512Attention {
         headSize % 16 == 0 && headSize <= 512 && blockSize % 16 == 0
     }
 
+    /// Slots per chunk: each chunk's scores per row are two vectors, so the softmax's
+    /// reductions and exponentials are shared by 32 slots.
+    static let chunk = 32
+
     /// Floats of scratch `attendTile` needs for `rows` = tokens × group.
-    public static func scratchCount(headSize hs: Int, rows: Int) -> Int { 2 * rows + 16 + 32 * hs + 8 * 16 + 8 }
+    public static func scratchCount(headSize hs: Int, rows: Int) -> Int { 2 * rows + 16 + 2 * chunk * hs + 8 * chunk + 16 }
 
     /// Rows r = i·group + g for token i (position p0 + i) and head kvHead·group + g read
     /// q + i·rowStride + head·hs and write out at the same offsets. Token i attends to
@@ -34,8 +38,8 @@ public enum AVX512Attention {
                                   firstPosition p0: Int, window: Int, kvHead kvh: Int, group: Int,
                                   blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer, values: UnsafeRawPointer, f16: Bool,
                                   blockSize bs: Int, kvDim: Int, headSize hs: Int, scale: Float, scratch: UnsafeMutablePointer<Float>) {
-        let rows = nq * group
-        let ms = scratch, ls = ms + rows, kf = ls + rows + 16, vf = kf + 16 * hs, pb = vf + 16 * hs
+        let rows = nq * group, cs = chunk
+        let ms = scratch, ls = ms + rows, kf = ls + rows + 16, vf = kf + cs * hs, pb = vf + cs * hs
         func rowQ(_ r: Int) -> UnsafePointer<Float> { q + (r / group) * rowStride + (kvh * group + r % group) * hs }
         func rowO(_ r: Int) -> UnsafeMutablePointer<Float> { out + (r / group) * rowStride + (kvh * group + r % group) * hs }
         for r in 0..<rows {
@@ -45,70 +49,79 @@ public enum AVX512Attention {
         }
         let eb = f16 ? 2 : 4
         let tileFirst = window > 0 ? max(0, p0 - window + 1) : 0, tileLast = p0 + nq - 1
-        var c = tileFirst & ~15
+        var c = tileFirst & ~(cs - 1)
         while c <= tileLast {
-            let blk = Int(blockTable[c / bs]), s0 = c % bs
-            let lo = max(tileFirst - c, 0), hi = min(16, tileLast - c + 1)  // slots holding data of this tile
-            let kt = keys + ((blk * kvDim + kvh * hs) * bs + s0) * eb       // [hs] rows of 16 slots, stride bs
-            let vb = values + ((blk * bs + s0) * kvDim + kvh * hs) * eb     // [16] rows of hs, stride kvDim
-            if c + 16 <= tileLast {  // the next chunk is read next
-                let nc = c + 16, nb = Int(blockTable[nc / bs]), ns = nc % bs
-                jeton_prefetch_range(values + ((nb * bs + ns) * kvDim + kvh * hs) * eb, 16 * kvDim * eb)
-            }
-            if f16 {
-                for d in 0..<hs {
-                    let h = _mm256_loadu_si256((kt + d * bs * 2).assumingMemoryBound(to: __m256i.self))
-                    _mm512_storeu_ps(kf + d * 16, _mm512_cvtph_ps(h))
+            let lo = max(tileFirst - c, 0), hi = min(cs, tileLast - c + 1)  // slots holding data of this tile
+            if c + cs <= tileLast {  // the next chunk's values are read next
+                for h in 0..<2 where c + cs + 16 * h <= tileLast {
+                    let nc = c + cs + 16 * h, nb = Int(blockTable[nc / bs]), ns = nc % bs
+                    jeton_prefetch_range(values + ((nb * bs + ns) * kvDim + kvh * hs) * eb, 16 * kvDim * eb)
                 }
-                for i in lo..<hi {
-                    var j = 0
-                    while j < hs {
-                        let h = _mm256_loadu_si256((vb + (i * kvDim + j) * 2).assumingMemoryBound(to: __m256i.self))
-                        _mm512_storeu_ps(vf + i * hs + j, _mm512_cvtph_ps(h))
-                        j += 16
+            }
+            // Keys [hs][32] and values [32][hs] as floats; a half of the chunk past the tile's
+            // last slot is never read (its lanes are masked below).
+            for h in 0..<2 where 16 * h < hi && 16 * (h + 1) > lo {
+                let p = c + 16 * h, blk = Int(blockTable[p / bs]), s0 = p % bs
+                let kt = keys + ((blk * kvDim + kvh * hs) * bs + s0) * eb    // [hs] rows of 16 slots, stride bs
+                let vb = values + ((blk * bs + s0) * kvDim + kvh * hs) * eb  // [16] rows of hs, stride kvDim
+                let ilo = max(lo - 16 * h, 0), ihi = min(hi - 16 * h, 16)
+                if f16 {
+                    for d in 0..<hs {
+                        let x = _mm256_loadu_si256((kt + d * bs * 2).assumingMemoryBound(to: __m256i.self))
+                        _mm512_storeu_ps(kf + d * cs + 16 * h, _mm512_cvtph_ps(x))
+                    }
+                    for i in ilo..<ihi {
+                        var j = 0
+                        while j < hs {
+                            let x = _mm256_loadu_si256((vb + (i * kvDim + j) * 2).assumingMemoryBound(to: __m256i.self))
+                            _mm512_storeu_ps(vf + (16 * h + i) * hs + j, _mm512_cvtph_ps(x))
+                            j += 16
+                        }
+                    }
+                } else {
+                    for d in 0..<hs { (kf + d * cs + 16 * h).update(from: (kt + d * bs * 4).assumingMemoryBound(to: Float.self), count: 16) }
+                    for i in ilo..<ihi {
+                        (vf + (16 * h + i) * hs).update(from: (vb + i * kvDim * 4).assumingMemoryBound(to: Float.self), count: hs)
                     }
                 }
-            } else {
-                for d in 0..<hs { (kf + d * 16).update(from: (kt + d * bs * 4).assumingMemoryBound(to: Float.self), count: 16) }
-                for i in lo..<hi { (vf + i * hs).update(from: (vb + i * kvDim * 4).assumingMemoryBound(to: Float.self), count: hs) }
             }
             var r0 = 0
             while r0 < rows {
-                let nr = min(8, rows - r0)
+                let nr = min(6, rows - r0)
                 // Each row's slots in this chunk: from its window start to its own position.
-                var masks = (UInt16(0), UInt16(0), UInt16(0), UInt16(0), UInt16(0), UInt16(0), UInt16(0), UInt16(0))
-                var any: UInt16 = 0
+                var masks = (UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0))
+                var any: UInt32 = 0
                 withUnsafeMutableBytes(of: &masks) { mb in
-                    let mp = mb.baseAddress!.assumingMemoryBound(to: UInt16.self)
+                    let mp = mb.baseAddress!.assumingMemoryBound(to: UInt32.self)
                     for k in 0..<nr {
                         let pos = p0 + (r0 + k) / group
                         let first = window > 0 ? max(0, pos - window + 1) : 0
-                        let a = max(first - c, 0), b = min(16, pos - c + 1)
-                        let m: UInt16 = b > a ? UInt16(truncatingIfNeeded: ((1 << b) - 1) & ~((1 << a) - 1)) : 0
+                        let a = max(first - c, 0), b = min(cs, pos - c + 1)
+                        let m: UInt32 = b > a ? UInt32(truncatingIfNeeded: ((1 << b) - 1) & ~((1 << a) - 1)) : 0
                         mp[k] = m
                         any |= m
                     }
                 }
                 if any != 0 {
                     withUnsafeBytes(of: masks) { mb in
-                        let mp = mb.baseAddress!.assumingMemoryBound(to: UInt16.self)
+                        let mp = mb.baseAddress!.assumingMemoryBound(to: UInt32.self)
                         scoreAndUpdate(kf, hs, r0, nr, rowQ, mp, scale, ms, ls, pb)
                         var k = 0
                         while k < nr {  // values, two rows at a time sharing each load
                             let ma = mp[k], mb2 = k + 1 < nr ? mp[k + 1] : 0
                             if ma == 0 && mb2 == 0 { k += 2; continue }
-                            let u = UInt32(ma | mb2)
+                            let u = ma | mb2
                             let sLo = u.trailingZeroBitCount, sHi = 32 - u.leadingZeroBitCount
                             let oa = rowO(r0 + k), ob = mb2 != 0 ? rowO(r0 + k + 1) : oa
-                            accumulate(oa, ob, mb2 != 0, ma != 0, pb + 16 * k, pb + 16 * (k + 1), pb + 128 + k, pb + 128 + k + 1,
+                            accumulate(oa, ob, mb2 != 0, ma != 0, pb + cs * k, pb + cs * (k + 1), pb + 8 * cs + k, pb + 8 * cs + k + 1,
                                        vf, hs, sLo, sHi)
                             k += 2
                         }
                     }
                 }
-                r0 += 8
+                r0 += 6
             }
-            c += 16
+            c += cs
         }
         for r in 0..<rows {
             let o = rowO(r), inv = _mm512_set1_ps(1 / ls[r])
@@ -117,48 +130,61 @@ public enum AVX512Attention {
         }
     }
 
-    /// Scores of up to 8 rows against the chunk's keys kf [hs][16], then each active row's
-    /// online-softmax step: e (zero outside the row's mask) to pb[k·16...], the correction
-    /// of its running output to pb[128 + k]; running max and denominator updated.
+    /// Scores of up to 6 rows against the chunk's keys kf [hs][32], then each active row's
+    /// online-softmax step: e (zero outside the row's mask) to pb[k·32...], the correction
+    /// of its running output to pb[256 + k]; running max and denominator updated.
     @inline(__always)
     static func scoreAndUpdate(_ kf: UnsafePointer<Float>, _ hs: Int, _ r0: Int, _ nr: Int, _ rowQ: (Int) -> UnsafePointer<Float>,
-                               _ masks: UnsafePointer<UInt16>, _ scale: Float, _ ms: UnsafeMutablePointer<Float>,
+                               _ masks: UnsafePointer<UInt32>, _ scale: Float, _ ms: UnsafeMutablePointer<Float>,
                                _ ls: UnsafeMutablePointer<Float>, _ pb: UnsafeMutablePointer<Float>) {
-        let q0 = rowQ(r0), q1 = rowQ(r0 + min(1, nr - 1)), q2 = rowQ(r0 + min(2, nr - 1)), q3 = rowQ(r0 + min(3, nr - 1))
-        let q4 = rowQ(r0 + min(4, nr - 1)), q5 = rowQ(r0 + min(5, nr - 1)), q6 = rowQ(r0 + min(6, nr - 1)), q7 = rowQ(r0 + min(7, nr - 1))
-        var a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
-        if nr > 4 {
+        let cs = chunk
+        let q0 = rowQ(r0), q1 = rowQ(r0 + min(1, nr - 1)), q2 = rowQ(r0 + min(2, nr - 1))
+        let q3 = rowQ(r0 + min(3, nr - 1)), q4 = rowQ(r0 + min(4, nr - 1)), q5 = rowQ(r0 + min(5, nr - 1))
+        var a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0
+        var b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0
+        if nr > 3 {
             for d in 0..<hs {
-                let k = _mm512_loadu_ps(kf + d * 16)
-                a0 = _mm512_fmadd_ps(_mm512_set1_ps(q0[d]), k, a0); a1 = _mm512_fmadd_ps(_mm512_set1_ps(q1[d]), k, a1)
-                a2 = _mm512_fmadd_ps(_mm512_set1_ps(q2[d]), k, a2); a3 = _mm512_fmadd_ps(_mm512_set1_ps(q3[d]), k, a3)
-                a4 = _mm512_fmadd_ps(_mm512_set1_ps(q4[d]), k, a4); a5 = _mm512_fmadd_ps(_mm512_set1_ps(q5[d]), k, a5)
-                a6 = _mm512_fmadd_ps(_mm512_set1_ps(q6[d]), k, a6); a7 = _mm512_fmadd_ps(_mm512_set1_ps(q7[d]), k, a7)
+                let k0 = _mm512_loadu_ps(kf + d * cs), k1 = _mm512_loadu_ps(kf + d * cs + 16)
+                var x = _mm512_set1_ps(q0[d]); a0 = _mm512_fmadd_ps(x, k0, a0); b0 = _mm512_fmadd_ps(x, k1, b0)
+                x = _mm512_set1_ps(q1[d]); a1 = _mm512_fmadd_ps(x, k0, a1); b1 = _mm512_fmadd_ps(x, k1, b1)
+                x = _mm512_set1_ps(q2[d]); a2 = _mm512_fmadd_ps(x, k0, a2); b2 = _mm512_fmadd_ps(x, k1, b2)
+                x = _mm512_set1_ps(q3[d]); a3 = _mm512_fmadd_ps(x, k0, a3); b3 = _mm512_fmadd_ps(x, k1, b3)
+                x = _mm512_set1_ps(q4[d]); a4 = _mm512_fmadd_ps(x, k0, a4); b4 = _mm512_fmadd_ps(x, k1, b4)
+                x = _mm512_set1_ps(q5[d]); a5 = _mm512_fmadd_ps(x, k0, a5); b5 = _mm512_fmadd_ps(x, k1, b5)
             }
         } else {
             for d in 0..<hs {
-                let k = _mm512_loadu_ps(kf + d * 16)
-                a0 = _mm512_fmadd_ps(_mm512_set1_ps(q0[d]), k, a0); a1 = _mm512_fmadd_ps(_mm512_set1_ps(q1[d]), k, a1)
-                a2 = _mm512_fmadd_ps(_mm512_set1_ps(q2[d]), k, a2); a3 = _mm512_fmadd_ps(_mm512_set1_ps(q3[d]), k, a3)
+                let k0 = _mm512_loadu_ps(kf + d * cs), k1 = _mm512_loadu_ps(kf + d * cs + 16)
+                var x = _mm512_set1_ps(q0[d]); a0 = _mm512_fmadd_ps(x, k0, a0); b0 = _mm512_fmadd_ps(x, k1, b0)
+                x = _mm512_set1_ps(q1[d]); a1 = _mm512_fmadd_ps(x, k0, a1); b1 = _mm512_fmadd_ps(x, k1, b1)
+                x = _mm512_set1_ps(q2[d]); a2 = _mm512_fmadd_ps(x, k0, a2); b2 = _mm512_fmadd_ps(x, k1, b2)
             }
         }
-        _mm512_storeu_ps(pb, a0); _mm512_storeu_ps(pb + 16, a1); _mm512_storeu_ps(pb + 32, a2); _mm512_storeu_ps(pb + 48, a3)
-        if nr > 4 { _mm512_storeu_ps(pb + 64, a4); _mm512_storeu_ps(pb + 80, a5); _mm512_storeu_ps(pb + 96, a6); _mm512_storeu_ps(pb + 112, a7) }
-        // One copy of the softmax step for all rows (eight inlined copies overflowed the µop cache).
+        _mm512_storeu_ps(pb, a0); _mm512_storeu_ps(pb + 16, b0); _mm512_storeu_ps(pb + 32, a1); _mm512_storeu_ps(pb + 48, b1)
+        _mm512_storeu_ps(pb + 64, a2); _mm512_storeu_ps(pb + 80, b2)
+        if nr > 3 {
+            _mm512_storeu_ps(pb + 96, a3); _mm512_storeu_ps(pb + 112, b3); _mm512_storeu_ps(pb + 128, a4); _mm512_storeu_ps(pb + 144, b4)
+            _mm512_storeu_ps(pb + 160, a5); _mm512_storeu_ps(pb + 176, b5)
+        }
+        // One copy of the softmax step for all rows (inlined copies per row overflowed the µop cache).
         let vs = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-.infinity)
         for k in 0..<nr {
             let mask = masks[k]
             guard mask != 0 else { continue }
-            let r = r0 + k
-            let s = _mm512_mask_blend_ps(mask, ninf, _mm512_mul_ps(_mm512_loadu_ps(pb + 16 * k), vs))
-            let m = ms[r], mNew = max(m, _mm512_reduce_max_ps(s))
-            let e = _mm512_maskz_mov_ps(mask, exp16(_mm512_sub_ps(s, _mm512_set1_ps(mNew))))
+            let r = r0 + k, lowMask = __mmask16(truncatingIfNeeded: mask), highMask = __mmask16(truncatingIfNeeded: mask >> 16)
+            let s0 = _mm512_mask_blend_ps(lowMask, ninf, _mm512_mul_ps(_mm512_loadu_ps(pb + cs * k), vs))
+            let s1 = _mm512_mask_blend_ps(highMask, ninf, _mm512_mul_ps(_mm512_loadu_ps(pb + cs * k + 16), vs))
+            let m = ms[r], mNew = max(m, _mm512_reduce_max_ps(_mm512_max_ps(s0, s1)))
+            let vm = _mm512_set1_ps(mNew)
+            let e0 = _mm512_maskz_mov_ps(lowMask, exp16(_mm512_sub_ps(s0, vm)))
+            let e1 = _mm512_maskz_mov_ps(highMask, exp16(_mm512_sub_ps(s1, vm)))
             // The running max rarely grows once a few chunks are in: then nothing is rescaled.
             let corr: Float = m == mNew ? 1 : m == -.infinity ? 0 : expf(m - mNew)
             ms[r] = mNew
-            ls[r] = ls[r] * corr + _mm512_reduce_add_ps(e)
-            _mm512_storeu_ps(pb + 16 * k, e)
-            pb[128 + k] = corr
+            ls[r] = ls[r] * corr + _mm512_reduce_add_ps(_mm512_add_ps(e0, e1))
+            _mm512_storeu_ps(pb + cs * k, e0)
+            _mm512_storeu_ps(pb + cs * k + 16, e1)
+            pb[8 * cs + k] = corr
         }
     }
 
