@@ -7,8 +7,19 @@ public protocol BatchModel: AnyObject {
     var vocabSize: Int { get }
     var contextLength: Int { get }
     func makeCacheStorage(tokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage
+    /// Widest sliding window of its layers, nil when all are global: sliding layers then get
+    /// a pool of their own (`localTokens` slots) and each sequence a ring of blocks there.
+    var slidingWindow: Int? { get }
+    func makeCacheStorage(tokens: Int, localTokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage
     /// Logits [Σ logit rows, vocab] in batch order.
     func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float]
+}
+
+extension BatchModel {
+    public var slidingWindow: Int? { nil }
+    public func makeCacheStorage(tokens: Int, localTokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage {
+        makeCacheStorage(tokens: tokens, blockSize: blockSize, type: type)
+    }
 }
 
 extension LlamaModel: BatchModel {

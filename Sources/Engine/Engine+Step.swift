@@ -10,7 +10,7 @@ extension Engine {
         guard !plan.isEmpty else { return }
         let batch = plan.entries.map { e in
             BatchSequence(tokens: Array(e.request.tokens[e.start..<e.end]), startPosition: e.start,
-                          blockTable: e.request.blocks, logits: e.logits)
+                          blockTable: e.request.blocks, localRing: e.request.ring, logits: e.logits)
         }
         stats.steps += 1
         stats.lastBatchTokens = plan.tokenCount

@@ -45,10 +45,18 @@ public final class Engine: @unchecked Sendable {
         self.contextLength = min(contextLength ?? model.contextLength, model.contextLength)
         self.endOfGeneration = endOfGeneration
         self.configuration = configuration
-        cache = model.makeCacheStorage(tokens: configuration.blockCount * configuration.blockSize,
-                                       blockSize: configuration.blockSize, type: configuration.cacheType)
-        scheduler = Scheduler(configuration: configuration)
+        let window = model.slidingWindow
+        scheduler = Scheduler(configuration: configuration, slidingWindow: window)
+        if window != nil, let local = scheduler.localBlocks {
+            cache = model.makeCacheStorage(tokens: configuration.blockCount * configuration.blockSize,
+                                           localTokens: local.blockCount * configuration.blockSize,
+                                           blockSize: configuration.blockSize, type: configuration.cacheType)
+        } else {
+            cache = model.makeCacheStorage(tokens: configuration.blockCount * configuration.blockSize,
+                                           blockSize: configuration.blockSize, type: configuration.cacheType)
+        }
         stats.totalBlocks = configuration.blockCount
+        stats.cacheBytes = cache.bytes
         published = stats
     }
 
@@ -56,7 +64,12 @@ public final class Engine: @unchecked Sendable {
     public var cacheCapacity: Int { configuration.blockCount * configuration.blockSize }
 
     /// Bytes the KV cache takes, and how it stores keys and values.
-    public var cacheDescription: String { "\(cache.type.rawValue), \(cache.bytes >> 20) MiB" }
+    public var cacheDescription: String {
+        guard let local = scheduler.localBlocks else { return "\(cache.type.rawValue), \(cache.bytes >> 20) MiB" }
+        let bs = configuration.blockSize
+        return "\(cache.type.rawValue), \(cache.bytes >> 20) MiB; sliding-window layers: \(local.blockCount * bs) tokens, "
+            + "\(scheduler.ringBlocks * bs) per sequence"
+    }
 
     public func start() {
         lock.lock()
@@ -170,6 +183,8 @@ public final class Engine: @unchecked Sendable {
         stats.running = scheduler.running.count
         stats.waiting = scheduler.waiting.count
         stats.usedBlocks = scheduler.blocks.usedCount
+        stats.usedCacheBytes = scheduler.blocks.usedCount * cache.globalBlockBytes
+            + (scheduler.localBlocks?.usedCount ?? 0) * cache.localBlockBytes
         stats.prefixQueries = scheduler.prefixQueries
         stats.prefixHits = scheduler.prefixHits
         stats.preemptions = scheduler.preemptions

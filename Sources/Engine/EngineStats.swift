@@ -4,6 +4,10 @@ public struct EngineStats: Sendable, Equatable {
     public var waiting = 0
     public var usedBlocks = 0
     public var totalBlocks = 0
+    /// KV cache bytes, all layers, and those held by requests: with sliding-window layers in
+    /// a pool of their own, blocks of the two pools differ in size.
+    public var cacheBytes = 0
+    public var usedCacheBytes = 0
     public var prefixQueries = 0      // prompt blocks looked up, once per request
     public var prefixHits = 0         // of which found cached
     public var preemptions = 0
@@ -18,5 +22,8 @@ public struct EngineStats: Sendable, Equatable {
     public var loopAlive = true
 
     public init() {}
-    public var cacheUsage: Double { totalBlocks == 0 ? 0 : Double(usedBlocks) / Double(totalBlocks) }
+    public var cacheUsage: Double {
+        if cacheBytes > 0 { return Double(usedCacheBytes) / Double(cacheBytes) }
+        return totalBlocks == 0 ? 0 : Double(usedBlocks) / Double(totalBlocks)
+    }
 }

@@ -11,6 +11,7 @@ final class Request {
     var tokens: [Int32]          // prompt, then the output so far
     var computed = 0             // tokens whose keys/values are in the cache
     var blocks: [Int32] = []     // block table
+    var ring: [Int32] = []       // sliding-window layers' blocks, reused in turn (Scheduler.ringBlocks)
     var hashes: [UInt64] = []    // prefix hashes of the leading full blocks, registered
     var cachedTokens = 0         // prompt tokens found in the prefix cache at first admission
     var admitted = false         // scheduled at least once

@@ -1,3 +1,5 @@
+import Kernels
+
 /// Decides each step's work, as vLLM v1's scheduler does: no prefill or decode phase,
 /// just a token budget that running requests fill first (oldest first), then waiting
 /// ones in arrival order. A long prompt is computed in chunks the budget allows.
@@ -6,6 +8,12 @@
 /// forward pass, and reports back (`didCompute`, `append`, `finish`). Invariants:
 /// a waiting request holds no blocks; a running request holds blocks for every token
 /// it has computed; FCFS: a waiting request never overtakes an earlier one.
+///
+/// Models with sliding-window layers get a second pool (`localBlocks`) for those layers: a
+/// running request holds min(its blocks, `ringBlocks`) of it, used in turn as a ring, so
+/// its sliding layers cost the same at any context length. Their prefix caching is off: a
+/// cached prefix holds the global layers' keys and values only, and the ring no longer has
+/// the sliding layers' ones for the early positions, so a hit would be served wrong.
 struct Scheduler {
     let maxBatchTokens: Int
     let maxSequences: Int
@@ -15,6 +23,10 @@ struct Scheduler {
     private(set) var waiting: [Request] = []
     private(set) var running: [Request] = []
     private(set) var blocks: BlockManager
+    /// The sliding-window layers' pool, and each running request's share of it; nil and 0
+    /// when the model has no sliding layers.
+    private(set) var localBlocks: BlockManager?
+    let ringBlocks: Int
     /// Step times so far, to cut prompt chunks to the step target. The engine records into it.
     var pace = StepPace()
 
@@ -23,12 +35,22 @@ struct Scheduler {
     private(set) var prefixHits = 0      // of which found cached
     private(set) var preemptions = 0
 
-    init(configuration c: EngineConfiguration) {
+    /// `slidingWindow`: the model's widest sliding window, nil when every layer is global.
+    init(configuration c: EngineConfiguration, slidingWindow: Int? = nil) {
         precondition(c.maxBatchTokens > 0 && c.maxSequences > 0, "a step must be able to take one token")
         maxBatchTokens = c.maxBatchTokens
         maxSequences = c.maxSequences
         stepTargetSeconds = c.stepTargetSeconds
-        blocks = BlockManager(blockSize: c.blockSize, blockCount: c.blockCount, prefixCaching: c.prefixCaching)
+        blocks = BlockManager(blockSize: c.blockSize, blockCount: c.blockCount, prefixCaching: c.prefixCaching && slidingWindow == nil)
+        if let w = slidingWindow {
+            // A chunk is at most maxBatchTokens; no sequence needs more than the context's blocks.
+            ringBlocks = min(KVCacheStorage.ringBlocks(window: w, maxChunk: c.maxBatchTokens, blockSize: c.blockSize), c.blockCount)
+            // Enough for every sequence that may run; never fewer than one full ring.
+            localBlocks = BlockManager(blockSize: c.blockSize, blockCount: min(c.blockCount, c.maxSequences * ringBlocks),
+                                       prefixCaching: false)
+        } else {
+            ringBlocks = 0
+        }
     }
 
     var isIdle: Bool { waiting.isEmpty && running.isEmpty }
@@ -66,8 +88,9 @@ struct Scheduler {
             let n = min(r.tokens.count - r.computed, budget)
             if n <= 0 { i += 1; continue }
             let needed = blocks.blocks(for: r.computed + n) - r.blocks.count
-            if let fresh = blocks.allocate(max(needed, 0)) {
-                r.blocks += fresh
+            if let got = allocate(needed, sharing: [], ringFor: r.computed + n, holding: r.ring.count) {
+                r.blocks += got.fresh
+                r.ring += got.ring
                 plan.entries.append(.init(request: r, start: r.computed, count: n, isFirst: false))
                 budget -= n
                 i += 1
@@ -92,7 +115,7 @@ struct Scheduler {
             let n = min(r.tokens.count - start, budget)
             let needed = blocks.blocks(for: start + n) - hit.blocks.count
             // Not enough free blocks: nothing was taken, so nothing is undone; it waits (FCFS).
-            guard let fresh = blocks.allocate(needed, sharing: hit.blocks) else { break }
+            guard let got = allocate(needed, sharing: hit.blocks, ringFor: start + n, holding: 0) else { break }
             let isFirst = !r.admitted
             if isFirst {
                 // Counted at the first admission only: not again after a refusal, nor after preemption.
@@ -103,7 +126,8 @@ struct Scheduler {
                 r.cachedTokens = start
                 r.admitted = true
             }
-            r.blocks = hit.blocks + fresh
+            r.blocks = hit.blocks + got.fresh
+            r.ring = got.ring
             r.hashes = hit.hashes
             r.computed = start
             waiting.removeFirst()
@@ -112,6 +136,28 @@ struct Scheduler {
             budget -= n
         }
         return plan
+    }
+
+    /// All or nothing, in both pools: `count` fresh blocks (and the shared ones of a prefix hit)
+    /// and the ring blocks a sequence holding `held` of them needs to reach `end` tokens.
+    private mutating func allocate(_ count: Int, sharing shared: [Int32], ringFor end: Int, holding held: Int)
+        -> (fresh: [Int32], ring: [Int32])? {
+        guard let fresh = blocks.allocate(max(count, 0), sharing: shared) else { return nil }
+        guard localBlocks != nil else { return (fresh, []) }
+        let ringNeeded = min(blocks.blocks(for: end), ringBlocks) - held
+        guard let ring = localBlocks?.allocate(max(ringNeeded, 0)) else {
+            blocks.releaseAll(shared + fresh)
+            return nil
+        }
+        return (fresh, ring)
+    }
+
+    private mutating func release(_ r: Request) {
+        blocks.releaseAll(r.blocks)
+        localBlocks?.releaseAll(r.ring)
+        r.blocks = []
+        r.ring = []
+        r.hashes = []
     }
 
     /// After the forward pass: the planned tokens are in the cache, and blocks that became
@@ -131,9 +177,7 @@ struct Scheduler {
 
     /// Removes a request, waiting or running, and frees its blocks.
     mutating func finish(_ r: Request) {
-        blocks.releaseAll(r.blocks)
-        r.blocks = []
-        r.hashes = []
+        release(r)
         running.removeAll { $0 === r }
         waiting.removeAll { $0 === r }
     }
@@ -142,9 +186,7 @@ struct Scheduler {
     /// position; its output so far is kept (the tokens to recompute include it).
     private mutating func preempt(_ r: Request) {
         preemptions += 1
-        blocks.releaseAll(r.blocks)
-        r.blocks = []
-        r.hashes = []
+        release(r)
         r.computed = 0
         running.removeAll { $0 === r }
         let at = waiting.firstIndex { $0.arrival > r.arrival } ?? waiting.count

@@ -58,9 +58,7 @@ struct BenchCommand: ParsableCommand {
                          bw / 1e9, loaded.model.pool.threads, Double(perToken) / 1e6, bw / Double(perToken), n,
                          100 * mean * Double(perToken) / bw))
         }
-        let kvBytes = KVCacheStorage.bytesPerToken(layers: loaded.config.layers, kvDim: loaded.config.kvDim,
-                                                   type: modelOptions.cacheType)
-            * (gen.capacity + 15) / 16 * 16
+        let kvBytes = gen.cacheBytes
         note("memory after the run: \(rssReport(loaded, cacheBytes: kvBytes))")
     }
 
@@ -72,9 +70,12 @@ struct BenchCommand: ParsableCommand {
         let model = loaded.model
         let blockSize = 16
         let perSeq = (p + n + blockSize - 1) / blockSize  // blocks per sequence
-        let cache = model.makeCacheStorage(tokens: parallel * perSeq * blockSize, blockSize: blockSize,
-                                           type: modelOptions.cacheType)
+        // Sliding-window layers keep a ring of blocks per sequence, as the engine does.
+        let ring = model.slidingWindow.map { min(KVCacheStorage.ringBlocks(window: $0, maxChunk: p, blockSize: blockSize), perSeq) } ?? 0
+        let cache = model.makeCacheStorage(tokens: parallel * perSeq * blockSize, localTokens: parallel * ring * blockSize,
+                                           blockSize: blockSize, type: modelOptions.cacheType)
         let tables = (0..<parallel).map { s in (0..<perSeq).map { Int32(s * perSeq + $0) } }
+        let rings = (0..<parallel).map { s in (0..<ring).map { Int32(s * ring + $0) } }
         let v = Int32(loaded.config.vocabSize)
         var rng = RandomSource(seed: 7)
         let prompts = (0..<parallel).map { _ in (0..<p).map { _ in Int32(rng.next() % UInt64(v)) } }
@@ -87,7 +88,7 @@ struct BenchCommand: ParsableCommand {
             while s < parallel {
                 var batch: [BatchSequence] = [], tokens = 0, ids: [Int] = []
                 while s < parallel, batch.isEmpty || tokens + p <= 512 {
-                    batch.append(BatchSequence(tokens: prompts[s], startPosition: 0, blockTable: tables[s], logits: .last))
+                    batch.append(BatchSequence(tokens: prompts[s], startPosition: 0, blockTable: tables[s], localRing: rings[s], logits: .last))
                     ids.append(s)
                     tokens += p
                     s += 1
@@ -100,7 +101,7 @@ struct BenchCommand: ParsableCommand {
             let t1 = DispatchTime.now().uptimeNanoseconds
             for step in 0..<n {
                 let batch = (0..<parallel).map {
-                    BatchSequence(tokens: [last[$0]], startPosition: p + step, blockTable: tables[$0], logits: .last)
+                    BatchSequence(tokens: [last[$0]], startPosition: p + step, blockTable: tables[$0], localRing: rings[$0], logits: .last)
                 }
                 let logits = try model.forward(batch, cache: cache)
                 for i in 0..<parallel { last[i] = argmax(logits, row: i, vocab: Int(v)) }

@@ -17,24 +17,47 @@ public enum KVCacheType: String, Sendable, CaseIterable {
 /// are transposed, [kvDim][blockSize], so attention scores consecutive slots with
 /// vector FMAs and no horizontal sums. Which block belongs to which sequence is the
 /// engine's business; kernels only follow the block tables they are given.
+///
+/// Sliding-window layers may get a pool of their own (`localLayers`, `localBlockCount`
+/// blocks): their sequences keep a small ring of blocks there instead of one block per
+/// `blockSize` positions, so a long context costs memory only in the global layers.
+/// Block indices of a local layer are indices into the local pool.
 public final class KVCacheStorage: @unchecked Sendable {
     public let layers: Int
     public let kvDim: Int
     public let blockSize: Int
+    /// Blocks of each global layer (every layer when there is no local pool).
     public let blockCount: Int
+    /// Blocks of each layer that `localLayers` marks; 0 when there is no local pool.
+    public let localBlockCount: Int
+    /// [layers] true for a layer stored in the local pool; empty when there is none.
+    public let localLayers: [Bool]
     public let type: KVCacheType
-    let keys: UnsafeMutableRawPointer    // [layers, blockCount, kvDim, blockSize]
-    let values: UnsafeMutableRawPointer  // [layers, blockCount, blockSize, kvDim]
+    let keys: UnsafeMutableRawPointer    // per layer, one after the other: [blocks of the layer, kvDim, blockSize]
+    let values: UnsafeMutableRawPointer  // per layer, one after the other: [blocks of the layer, blockSize, kvDim]
+    private let layerBase: [Int]         // [layers] byte offset of each layer's first block
+    public let bytes: Int
 
-    public init(layers: Int, kvDim: Int, blockSize: Int, blockCount: Int, type: KVCacheType = .f16) {
+    public init(layers: Int, kvDim: Int, blockSize: Int, blockCount: Int, type: KVCacheType = .f16,
+                localLayers: [Bool] = [], localBlockCount: Int = 0) {
+        precondition(localLayers.isEmpty || localLayers.count == layers, "one local flag per layer")
         self.layers = layers
         self.kvDim = kvDim
         self.blockSize = blockSize
         self.blockCount = blockCount
+        self.localLayers = localLayers.contains(true) ? localLayers : []
+        self.localBlockCount = self.localLayers.isEmpty ? 0 : localBlockCount
         self.type = type
-        let bytes = layers * blockCount * blockSize * kvDim * type.elementBytes
-        keys = .allocate(byteCount: max(bytes, 1), alignment: 64)
-        values = .allocate(byteCount: max(bytes, 1), alignment: 64)
+        let blockBytes = blockSize * kvDim * type.elementBytes
+        var base: [Int] = [], total = 0
+        for l in 0..<layers {
+            base.append(total)
+            total += (self.localLayers.isEmpty || !self.localLayers[l] ? blockCount : self.localBlockCount) * blockBytes
+        }
+        layerBase = base
+        bytes = 2 * total
+        keys = .allocate(byteCount: max(total, 1), alignment: 64)
+        values = .allocate(byteCount: max(total, 1), alignment: 64)
     }
 
     deinit {
@@ -42,7 +65,20 @@ public final class KVCacheStorage: @unchecked Sendable {
         values.deallocate()
     }
 
-    public var bytes: Int { 2 * layers * blockCount * blockSize * kvDim * type.elementBytes }
+    /// Bytes one block takes across the global layers (the local ones).
+    public var globalBlockBytes: Int { 2 * (layers - localLayers.filter { $0 }.count) * blockSize * kvDim * type.elementBytes }
+    public var localBlockBytes: Int { 2 * localLayers.filter { $0 }.count * blockSize * kvDim * type.elementBytes }
+
+    /// True when `layer` lives in the local pool (and is addressed through a sequence's ring).
+    @inline(__always) public func isLocal(_ layer: Int) -> Bool { !localLayers.isEmpty && localLayers[layer] }
+
+    /// Blocks a sequence's ring in the local pool needs so that a run of up to `maxChunk`
+    /// tokens never overwrites a block its own window still reads: the positions from the
+    /// first token's window start to the last token span window - 1 + maxChunk slots, and
+    /// a span of L slots touches at most ⌈L / blockSize⌉ + 1 blocks.
+    public static func ringBlocks(window: Int, maxChunk: Int, blockSize: Int) -> Int {
+        (window - 1 + max(maxChunk, 1) + blockSize - 1) / blockSize + 1
+    }
 
     /// Bytes one token takes in the cache.
     public static func bytesPerToken(layers: Int, kvDim: Int, type: KVCacheType = .f16) -> Int {
@@ -50,12 +86,12 @@ public final class KVCacheStorage: @unchecked Sendable {
     }
 
     @inline(__always) func byteOffset(layer: Int, block: Int, slot: Int) -> Int {
-        ((layer * blockCount + block) * blockSize + slot) * kvDim * type.elementBytes
+        layerBase[layer] + (block * blockSize + slot) * kvDim * type.elementBytes
     }
 
-    /// Start of one layer's keys (values): [blockCount, blockSize, kvDim] elements of `type`.
-    @inline(__always) public func keys(layer: Int) -> UnsafeRawPointer { UnsafeRawPointer(keys + byteOffset(layer: layer, block: 0, slot: 0)) }
-    @inline(__always) public func values(layer: Int) -> UnsafeRawPointer { UnsafeRawPointer(values + byteOffset(layer: layer, block: 0, slot: 0)) }
+    /// Start of one layer's keys (values): [blocks, blockSize, kvDim] elements of `type`.
+    @inline(__always) public func keys(layer: Int) -> UnsafeRawPointer { UnsafeRawPointer(keys + layerBase[layer]) }
+    @inline(__always) public func values(layer: Int) -> UnsafeRawPointer { UnsafeRawPointer(values + layerBase[layer]) }
 
     /// Writes the key and value vectors (kvDim floats each) of one token slot.
     public func store(layer: Int, block: Int, slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
@@ -97,10 +133,10 @@ public final class KVCacheStorage: @unchecked Sendable {
         Self.decode(values + byteOffset(layer: layer, block: block, slot: slot), into: out, kvDim, type)
     }
 
-    /// Copies a block's contents in every layer (copy-on-write of a shared block).
+    /// Copies a block's contents in every global layer (copy-on-write of a shared block).
     public func copyBlock(from src: Int, to dst: Int) {
         let n = blockSize * kvDim * type.elementBytes
-        for l in 0..<layers {
+        for l in 0..<layers where !isLocal(l) {
             let s = byteOffset(layer: l, block: src, slot: 0), d = byteOffset(layer: l, block: dst, slot: 0)
             (keys + d).copyMemory(from: keys + s, byteCount: n)
             (values + d).copyMemory(from: values + s, byteCount: n)

@@ -15,15 +15,30 @@ public final class Generator {
     public let chunkSize: Int
     let cache: KVCacheStorage
     let blockTable: [Int32]
+    let localRing: [Int32]
     public private(set) var position = 0
 
-    public init(_ loaded: LoadedModel, capacity: Int? = nil, chunkSize: Int = 512, cacheType: KVCacheType = .f16) {
+    /// `boundedWindow`: sliding-window layers keep only a ring of blocks over their window
+    /// (false: every position, the unbounded layout, which tests compare it with).
+    public init(_ loaded: LoadedModel, capacity: Int? = nil, chunkSize: Int = 512, cacheType: KVCacheType = .f16,
+                boundedWindow: Bool = true) {
         self.loaded = loaded
         self.capacity = min(capacity ?? loaded.config.contextLength, loaded.config.contextLength)
         self.chunkSize = max(1, chunkSize)
-        cache = loaded.model.makeCacheStorage(tokens: self.capacity, type: cacheType)
+        let model = loaded.model, bs = 16
+        if boundedWindow, let w = model.slidingWindow {
+            let ring = min(KVCacheStorage.ringBlocks(window: w, maxChunk: self.chunkSize, blockSize: bs), (self.capacity + bs - 1) / bs)
+            cache = model.makeCacheStorage(tokens: self.capacity, localTokens: ring * bs, blockSize: bs, type: cacheType)
+            localRing = (0..<ring).map(Int32.init)
+        } else {
+            cache = model.makeCacheStorage(tokens: self.capacity, blockSize: bs, type: cacheType)
+            localRing = []
+        }
         blockTable = (0..<cache.blockCount).map(Int32.init)
     }
+
+    /// Bytes of this generator's KV cache (all layers).
+    public var cacheBytes: Int { cache.bytes }
 
     public var vocabSize: Int { loaded.config.vocabSize }
 
@@ -40,7 +55,7 @@ public final class Generator {
         while i < tokens.count {
             let chunk = Array(tokens[i..<min(tokens.count, i + chunkSize)])
             let last = i + chunk.count == tokens.count
-            let seq = BatchSequence(tokens: chunk, startPosition: position, blockTable: blockTable,
+            let seq = BatchSequence(tokens: chunk, startPosition: position, blockTable: blockTable, localRing: localRing,
                                     logits: all ? .all : (last ? .last : .none))
             let logits = try loaded.model.forward([seq], cache: cache)
             out.append(contentsOf: logits)

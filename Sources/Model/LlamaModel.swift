@@ -20,10 +20,24 @@ public final class LlamaModel: @unchecked Sendable {
         (self.rope, self.localRope) = Self.ropes(for: config)
     }
 
-    /// Makes KV storage for `tokens` token slots in blocks of `blockSize`.
+    /// Makes KV storage for `tokens` token slots in blocks of `blockSize`, every layer alike
+    /// (sliding-window layers keep every position: the unbounded layout).
     public func makeCacheStorage(tokens: Int, blockSize: Int = 16, type: KVCacheType = .f16) -> KVCacheStorage {
         KVCacheStorage(layers: config.layers, kvDim: config.kvDim, blockSize: blockSize,
                        blockCount: (tokens + blockSize - 1) / blockSize, type: type)
+    }
+
+    /// Widest sliding window of the model's layers; nil when every layer is global.
+    public var slidingWindow: Int? { config.slidingLayers.contains(true) ? config.slidingWindow : nil }
+
+    /// Makes KV storage whose sliding-window layers have a pool of their own of `localTokens`
+    /// slots, addressed through each sequence's `localRing`; the same as the unbounded layout
+    /// when the model has no sliding layers.
+    public func makeCacheStorage(tokens: Int, localTokens: Int, blockSize: Int = 16, type: KVCacheType = .f16) -> KVCacheStorage {
+        guard slidingWindow != nil else { return makeCacheStorage(tokens: tokens, blockSize: blockSize, type: type) }
+        return KVCacheStorage(layers: config.layers, kvDim: config.kvDim, blockSize: blockSize,
+                              blockCount: (tokens + blockSize - 1) / blockSize, type: type,
+                              localLayers: config.slidingLayers, localBlockCount: (localTokens + blockSize - 1) / blockSize)
     }
 
     /// Runs the batch, writing keys/values into `cache`, and returns logits
@@ -78,6 +92,18 @@ public final class LlamaModel: @unchecked Sendable {
             flatTables.append(contentsOf: seq.blockTable)
             t += seq.tokens.count
         }
+        // Sliding layers in a local pool read through each sequence's ring, as tables of their own.
+        let localTables = cache.localLayers.isEmpty ? []
+            : batch.map { $0.tokens.isEmpty ? [] : $0.localTable(blockSize: cache.blockSize, window: c.slidingWindow ?? 0) }
+        var localFlat: [Int32] = [], localRuns = runs
+        if !localTables.isEmpty {
+            var r = 0
+            for (s, seq) in batch.enumerated() where !seq.tokens.isEmpty {
+                localRuns[r].tableOffset = localFlat.count
+                localFlat.append(contentsOf: localTables[s])
+                r += 1
+            }
+        }
         let scale = c.attentionScale
 
         for (li, layer) in weights.layers.enumerated() {
@@ -92,16 +118,17 @@ public final class LlamaModel: @unchecked Sendable {
 
             let window = c.window(layer: li)
             let rope = window == nil ? self.rope : localRope
+            let local = cache.isLocal(li)
             for i in 0..<n {
                 rope.apply(q.p + i * c.qDim, heads: c.heads, headSize: c.headSize, position: posOf[i])
                 rope.apply(k.p + i * c.kvDim, heads: c.kvHeads, headSize: c.headSize, position: posOf[i])
-                let table = tables[seqOf[i]], pos = posOf[i]
+                let table = local ? localTables[seqOf[i]] : tables[seqOf[i]], pos = posOf[i]
                 let block = Int(table[pos / cache.blockSize]), slot = pos % cache.blockSize
                 cache.store(layer: li, block: block, slot: slot, key: k.p + i * c.kvDim, value: v.p + i * c.kvDim)
             }
 
-            flatTables.withUnsafeBufferPointer { tp in
-                Attention.attend(runs: runs, tables: tp.baseAddress!, q: q.p, out: att.p, window: window, storage: cache, layer: li,
+            (local ? localFlat : flatTables).withUnsafeBufferPointer { tp in
+                Attention.attend(runs: local ? localRuns : runs, tables: tp.baseAddress!, q: q.p, out: att.p, window: window, storage: cache, layer: li,
                                  nHead: c.heads, nKVHead: c.kvHeads, headSize: c.headSize, scale: scale, pool: pool)
             }
 

@@ -17,10 +17,11 @@ struct SchedulerDriver {
     private(set) var problems: [String] = []
 
     init(maxBatchTokens: Int = 512, maxSequences: Int = 64, cacheTokens: Int = 1024, blockSize: Int = 16,
-         prefixCaching: Bool = true, stepTargetSeconds: Double = 0) {
+         prefixCaching: Bool = true, stepTargetSeconds: Double = 0, slidingWindow: Int? = nil) {
         scheduler = Scheduler(configuration: .init(maxBatchTokens: maxBatchTokens, maxSequences: maxSequences,
                                                    cacheTokens: cacheTokens, blockSize: blockSize,
-                                                   prefixCaching: prefixCaching, stepTargetSeconds: stepTargetSeconds))
+                                                   prefixCaching: prefixCaching, stepTargetSeconds: stepTargetSeconds),
+                              slidingWindow: slidingWindow)
     }
 
     @discardableResult
@@ -70,7 +71,8 @@ struct SchedulerDriver {
     }
 
     /// Waiting requests hold nothing; running ones hold exactly the blocks their computed tokens
-    /// need; a block's reference count is the number of block tables that hold it.
+    /// need; a block's reference count is the number of block tables that hold it; with
+    /// sliding-window layers, a running request's ring holds its blocks up to the ring size.
     mutating func checkInvariants() {
         let bs = scheduler.blocks.blockSize
         for r in scheduler.waiting where !r.blocks.isEmpty || r.computed != 0 {
@@ -88,6 +90,19 @@ struct SchedulerDriver {
         }
         if scheduler.blocks.usedCount != refs.count {
             problems.append("step \(steps): \(scheduler.blocks.usedCount) blocks in use, \(refs.count) held")
+        }
+        guard let local = scheduler.localBlocks else { return }
+        var ringRefs: [Int32: Int] = [:]
+        for r in scheduler.running {
+            if r.ring.count != min((r.computed + bs - 1) / bs, scheduler.ringBlocks) {
+                problems.append("step \(steps): \(r.id) has a ring of \(r.ring.count) for \(r.computed) tokens")
+            }
+            for b in r.ring { ringRefs[b, default: 0] += 1 }
+        }
+        for r in scheduler.waiting where !r.ring.isEmpty { problems.append("step \(steps): waiting \(r.id) holds a ring") }
+        if ringRefs.values.contains(where: { $0 != 1 }) { problems.append("step \(steps): a ring block is held twice") }
+        if local.usedCount != ringRefs.count {
+            problems.append("step \(steps): \(local.usedCount) ring blocks in use, \(ringRefs.count) held")
         }
     }
 }

@@ -51,7 +51,7 @@ struct Setting: Sendable {
         Setting(key: "engine.cache_tokens", kind: .int(16...16_777_216), defaultValue: .int(16384), help: "KV cache size in tokens, shared by all requests"),
         Setting(key: "engine.cache_type", kind: .choice(["f16", "f32"]), defaultValue: .string("f16"), help: "how keys and values are stored: f16 halves the cache's memory and the bytes attention reads each step; f32 keeps them exact"),
         Setting(key: "engine.block_size", kind: .int(1...1024), defaultValue: .int(16), help: "tokens per KV cache block (multiples of 16 use the vector attention kernel)"),
-        Setting(key: "engine.prefix_caching", kind: .bool, defaultValue: .bool(true), help: "reuse cached blocks of shared prompt prefixes"),
+        Setting(key: "engine.prefix_caching", kind: .bool, defaultValue: .bool(true), help: "reuse cached blocks of shared prompt prefixes (off for models with sliding-window layers, e.g. Gemma 3)"),
         Setting(key: "engine.max_waiting", kind: .int(1...1_000_000), defaultValue: .int(1024), help: "queued requests at most; more get 429"),
         Setting(key: "limits.max_n", kind: .int(1...128), defaultValue: .int(16), help: "largest `n`"),
         Setting(key: "limits.max_logprobs", kind: .int(0...100), defaultValue: .int(20), help: "largest `logprobs` / `top_logprobs`"),

@@ -24,6 +24,8 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
     private let running: CoreMetrics.Gauge
     private let waiting: CoreMetrics.Gauge
     private let cacheUsage: CoreMetrics.Gauge
+    private let cacheBytes: CoreMetrics.Gauge      // all layers, both pools of a sliding-window model
+    private let cacheUsedBytes: CoreMetrics.Gauge
     private let connections: CoreMetrics.Gauge
     private let prefixQueries: CoreMetrics.Counter
     private let prefixHits: CoreMetrics.Counter
@@ -49,6 +51,8 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
         running = CoreMetrics.Gauge(label: "jeton_requests_running", dimensions: m)
         waiting = CoreMetrics.Gauge(label: "jeton_requests_waiting", dimensions: m)
         cacheUsage = CoreMetrics.Gauge(label: "jeton_kv_cache_usage_ratio", dimensions: m)
+        cacheBytes = CoreMetrics.Gauge(label: "jeton_kv_cache_bytes", dimensions: m)
+        cacheUsedBytes = CoreMetrics.Gauge(label: "jeton_kv_cache_used_bytes", dimensions: m)
         connections = CoreMetrics.Gauge(label: "jeton_http_connections", dimensions: m)
         prefixQueries = CoreMetrics.Counter(label: "jeton_prefix_cache_queries_total", dimensions: m)
         prefixHits = CoreMetrics.Counter(label: "jeton_prefix_cache_hits_total", dimensions: m)
@@ -114,6 +118,8 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
             running.record(s.running)
             waiting.record(s.waiting)
             cacheUsage.record(s.cacheUsage)
+            cacheBytes.record(s.cacheBytes)
+            cacheUsedBytes.record(s.usedCacheBytes)
             lock.withLock {
                 prefixQueries.increment(by: max(0, s.prefixQueries - lastSnapshot.prefixQueries))
                 prefixHits.increment(by: max(0, s.prefixHits - lastSnapshot.prefixHits))
