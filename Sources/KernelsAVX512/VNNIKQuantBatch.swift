@@ -112,12 +112,22 @@ public enum VNNIKQuantBatch {
                 if nt > 6 { token(6, &i6) }
                 if nt > 7 { token(7, &i7) }
             }
-            // The Σq term (mins, or Q6_K's +32 offset) from the 16 sums per 16 of each token,
-            // taken two at a time as one int32 broadcast, then the float steps.
+            // The Σq term (mins, or Q6_K's +32 offset) from the token's sums per 16 (Q6_K, two at
+            // a time as one int32 broadcast) or per 32 (Q4_K/Q5_K), then the float steps.
             @inline(__always) func finish(_ k: Int, _ isum: __m512i, _ c: inout __m512) {
                 let bs = UnsafeRawPointer(act.bsums + ((t0 + k) * nsb + s) * 16)
                 var p = z
-                for j in 0..<8 { p = _mm512_dpwssd_epi32(p, pairs[8 * s + j], _mm512_set1_epi32(bs.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self))) }
+                if F.hasMin {
+                    // Q4_K/Q5_K: one min per 32, so the sums per 32 (scalar adds, off the vector
+                    // ports) meet pairs of mins: 4 vpdpwssd instead of 8.
+                    for k in 0..<4 {
+                        let s0 = Int32(bs.load(fromByteOffset: 8 * k, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * k + 2, as: Int16.self))
+                        let s1 = Int32(bs.load(fromByteOffset: 8 * k + 4, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * k + 6, as: Int16.self))
+                        p = _mm512_dpwssd_epi32(p, pairs[8 * s + k], _mm512_set1_epi32((s0 & 0xFFFF) | (s1 << 16)))
+                    }
+                } else {
+                    for j in 0..<8 { p = _mm512_dpwssd_epi32(p, pairs[8 * s + j], _mm512_set1_epi32(bs.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self))) }
+                }
                 let da = _mm512_set1_ps(act.d[(t0 + k) * nsb + s])
                 if F.hasMin {
                     c = _mm512_fmadd_ps(_mm512_mul_ps(dw[s], da), _mm512_cvtepi32_ps(isum), c)
@@ -141,7 +151,7 @@ public enum VNNIKQuantBatch {
     /// A K-quant format repacked for `group`: per super-block, `units` scale units of
     /// `vectorsPerUnit` vectors (vector v: elements 4v..<4v+4 of the unit, row r in lane r),
     /// each unit's scale as int32 lanes, 8 vectors of int16 pairs that meet the token's
-    /// sums per 16 (pairs 2j, 2j+1), and the float d (and dmin) of each row.
+    /// sums per 16 (Q6_K: scales 2j, 2j+1) or per 32 (Q4_K/Q5_K: mins 2k, 2k+1), and the float d (and dmin) of each row.
     protocol Unit {
         static var units: Int { get }
         static var vectorsPerUnit: Int { get }
@@ -211,8 +221,8 @@ public enum VNNIKQuantBatch {
         }
     }
 
-    /// Q4_K/Q5_K: d, dmin and each sub-block's 6-bit scale (as int32 lanes) and min (twice,
-    /// as int16 pairs) of the super-block at byte `base` of each row.
+    /// Q4_K/Q5_K: d, dmin and each sub-block's 6-bit scale (as int32 lanes) and the mins as
+    /// int16 pairs (sub-blocks 2k, 2k + 1) of the super-block at byte `base` of each row.
     @inline(__always)
     static func packScales(_ rows: UnsafePointer<UnsafeRawPointer>, _ base: Int, _ scales: UnsafeMutablePointer<__m512i>,
                            _ pairs: UnsafeMutablePointer<__m512i>, _ d: inout __m512, _ dmin: inout __m512) {
@@ -232,7 +242,8 @@ public enum VNNIKQuantBatch {
                 m = _mm512_or_si512(_mm512_srli_epi32(b2, 4), _mm512_slli_epi32(_mm512_srli_epi32(b1, 6), 4))
             }
             scales[j] = sc
-            pairs[j] = _mm512_or_si512(m, _mm512_slli_epi32(m, 16))
+            // Pair k: the mins of sub-blocks 2k and 2k + 1 (each |Σq per 32| ≤ 32 · 127 fits int16).
+            if j % 2 == 0 { pairs[j / 2] = m } else { pairs[j / 2] = _mm512_or_si512(pairs[j / 2], _mm512_slli_epi32(m, 16)) }
         }
     }
 
