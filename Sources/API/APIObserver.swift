@@ -18,4 +18,11 @@ public struct GenerationReport: Sendable {
 public protocol APIObserver: AnyObject, Sendable {
     func interTokenLatency(_ seconds: Double)
     func generationFinished(_ report: GenerationReport)
+    /// A stream's client stopped reading, so its sequences were paused (`aborted`: false), or
+    /// stayed paused past the slow-reader timeout and the request was ended (`aborted`: true).
+    func slowReader(aborted: Bool)
+}
+
+extension APIObserver {
+    public func slowReader(aborted: Bool) {}
 }

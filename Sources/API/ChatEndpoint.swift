@@ -74,23 +74,26 @@ extension OpenAIAPI {
 
         if opts.stream {
             try check(requests)
+            // A slow reader pauses the stream's sequences instead of overrunning the buffer.
+            let writer = StreamWriter(responder: responder, service: service, requestIDs: requests.map(\.id),
+                                      timeout: slowReaderTimeout, observer: observer)
             let job = GenerationJob(
                 service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,
                 onDelta: { d in
                     switch d.finishReason {
                     case "abort": return
-                    case "error": responder.write(SSE.event(APIError.internal("generation failed").json)); return
+                    case "error": writer.write(SSE.event(APIError.internal("generation failed").json)); return
                     default: break
                     }
                     let lp: JSON = wantLogprobs && !d.logprobs.isEmpty ? Logprobs.chat(tokenizer, d.logprobs) : .null
                     // A token inside a multi-byte character has no text yet, but its logprob goes out now.
                     if !d.text.isEmpty || (d.finishReason == nil && lp != .null) {
-                        responder.write(SSE.event(wire.chunk(index: d.choice, delta: ["content": .string(d.text)], logprobs: lp,
+                        writer.write(SSE.event(wire.chunk(index: d.choice, delta: ["content": .string(d.text)], logprobs: lp,
                                                              finish: nil, includeUsage: includeUsage)))
                     }
                     if let f = d.finishReason {
                         let tail: JSON = d.text.isEmpty ? lp : .null
-                        responder.write(SSE.event(wire.chunk(index: d.choice, delta: [:], logprobs: tail, finish: f,
+                        writer.write(SSE.event(wire.chunk(index: d.choice, delta: [:], logprobs: tail, finish: f,
                                                              includeUsage: includeUsage)))
                     }
                 },
@@ -98,14 +101,14 @@ extension OpenAIAPI {
                     report(job)
                     if includeUsage {
                         let u = job.usage
-                        responder.write(SSE.event(wire.usageChunk(prompt: ids.count, completion: u.completion)))
+                        writer.write(SSE.event(wire.usageChunk(prompt: ids.count, completion: u.completion)))
                     }
-                    responder.write(SSE.done)
+                    writer.write(SSE.done)
                     responder.end()
                 })
             responder.startStream(status: .ok, headers: SSE.headers)
             for i in requests.indices {
-                responder.write(SSE.event(wire.chunk(index: i, delta: ["role": "assistant", "content": ""], logprobs: .null,
+                writer.write(SSE.event(wire.chunk(index: i, delta: ["role": "assistant", "content": ""], logprobs: .null,
                                                      finish: nil, includeUsage: includeUsage)))
             }
             streamSubmit(requests, job: job, responder: responder)

@@ -65,34 +65,37 @@ extension OpenAIAPI {
 
         if opts.stream {
             try check(requests)
+            // A slow reader pauses the stream's sequences instead of overrunning the buffer.
+            let writer = StreamWriter(responder: responder, service: service, requestIDs: requests.map(\.id),
+                                      timeout: slowReaderTimeout, observer: observer)
             let job = GenerationJob(
                 service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,
                 onDelta: { d in
                     switch d.finishReason {
                     case "abort": return
-                    case "error": responder.write(SSE.event(APIError.internal("generation failed").json)); return
+                    case "error": writer.write(SSE.event(APIError.internal("generation failed").json)); return
                     default: break
                     }
                     if d.text.isEmpty && d.logprobs.isEmpty && d.finishReason == nil { return }
                     // Offsets count from the start of the choice's whole text, echo included.
                     let start = d.offset + (echo ? echoText[d.choice / n].utf16.count : 0)
                     let lp: JSON = logprobs == nil ? .null : Logprobs.completions(tokenizer, d.logprobs, startOffset: start)
-                    responder.write(SSE.event(fields.chunk(index: d.choice, text: d.text, logprobs: lp,
+                    writer.write(SSE.event(fields.chunk(index: d.choice, text: d.text, logprobs: lp,
                                                            finish: d.finishReason, includeUsage: includeUsage)))
                 },
                 onDone: { job in
                     report(job)
                     if includeUsage {
                         let u = job.usage
-                        responder.write(SSE.event(fields.usageChunk(prompt: u.prompt / n, completion: u.completion)))
+                        writer.write(SSE.event(fields.usageChunk(prompt: u.prompt / n, completion: u.completion)))
                     }
-                    responder.write(SSE.done)
+                    writer.write(SSE.done)
                     responder.end()
                 })
             responder.startStream(status: .ok, headers: SSE.headers)
             if echo {
                 for c in requests.indices {
-                    responder.write(SSE.event(fields.chunk(index: c, text: echoText[c / n], logprobs: .null,
+                    writer.write(SSE.event(fields.chunk(index: c, text: echoText[c / n], logprobs: .null,
                                                            finish: nil, includeUsage: includeUsage)))
                 }
             }

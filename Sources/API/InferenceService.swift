@@ -4,6 +4,9 @@ import Engine
 public protocol InferenceService: AnyObject, Sendable {
     func submit(_ request: GenerationRequest, sink: @escaping GenerationSink) throws
     func abort(_ id: String)
+    /// Backpressure from a slow client: the request keeps its state but stops being computed.
+    func pause(_ id: String)
+    func resume(_ id: String)
     var contextLength: Int { get }
     var cacheCapacity: Int { get }
 }

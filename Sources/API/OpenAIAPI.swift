@@ -26,6 +26,8 @@ public final class OpenAIAPI: @unchecked Sendable {
     /// Set before serving.
     public var observer: APIObserver?
     public var logPrompts = false
+    /// Seconds a stream may stay paused because its client does not read before it is ended.
+    public var slowReaderTimeout: Double = 60
 
     public init(service: InferenceService, model: ServedModel, limits: APILimits = .init(), version: String) {
         self.service = service

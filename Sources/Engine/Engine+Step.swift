@@ -4,10 +4,11 @@ import Model
 
 extension Engine {
     /// One step: the scheduler's plan, one forward pass over it, sampling, and the
-    /// token-id outputs it produces (added to `outputs`).
-    func step(into outputs: inout [EngineOutput]) {
+    /// token-id outputs it produces (added to `outputs`). False if there was nothing to run.
+    @discardableResult
+    func step(into outputs: inout [EngineOutput]) -> Bool {
         let plan = scheduler.schedule()
-        guard !plan.isEmpty else { return }
+        guard !plan.isEmpty else { return false }
         let batch = plan.entries.map { e in
             BatchSequence(tokens: Array(e.request.tokens[e.start..<e.end]), startPosition: e.start,
                           blockTable: e.request.blocks, localRing: e.request.ring, logits: e.logits)
@@ -28,7 +29,7 @@ extension Engine {
         } catch {
             stats.forwardSeconds += Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e9
             for e in plan.entries { finish(e.request, .error("\(error)"), into: &outputs) }
-            return
+            return true
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e9
         stats.forwardSeconds += seconds
@@ -58,6 +59,7 @@ extension Engine {
                 }
             }
         }
+        return true
     }
 
     private func collectPromptLogprobs(_ r: Request, logits: UnsafeBufferPointer<Float>, firstRow: Int, start: Int, count: Int,

@@ -34,6 +34,7 @@ public final class Engine: @unchecked Sendable {
     enum Message {
         case submit(GenerationRequest, GenerationSink, UInt64)
         case abort(String)
+        case pause(String), resume(String)
     }
 
     /// Longest sequence (prompt plus output) a request may have.
@@ -111,9 +112,17 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Stops a request; its blocks are free at the next step. Unknown ids are ignored.
-    public func abort(_ id: String) {
+    public func abort(_ id: String) { send(.abort(id)) }
+
+    /// Its client reads slowly: the request keeps its blocks but is left out of steps until
+    /// `resume`. Unknown ids are ignored (the request may have just finished).
+    public func pause(_ id: String) { send(.pause(id)) }
+
+    public func resume(_ id: String) { send(.resume(id)) }
+
+    private func send(_ m: Message) {
         lock.lock()
-        inbox.append(.abort(id))
+        inbox.append(m)
         lock.signal()
         lock.unlock()
     }
@@ -136,9 +145,10 @@ public final class Engine: @unchecked Sendable {
 
     private func loop() {
         var tail = 0.0  // last iteration's publish and delivery, counted as busy in the next
+        var stalled = false  // the last plan was empty (every request paused): wait for a message
         while true {
             lock.lock()
-            while inbox.isEmpty && scheduler.isIdle && !stopping { lock.wait() }
+            while inbox.isEmpty && (scheduler.isIdle || stalled) && !stopping { lock.wait() }
             let messages = inbox
             inbox.removeAll()
             let stop = stopping
@@ -156,7 +166,7 @@ public final class Engine: @unchecked Sendable {
                 lock.unlock()
                 return
             }
-            if !scheduler.isIdle { step(into: &outputs) }
+            stalled = !scheduler.isIdle && !step(into: &outputs)
             let beforePublish = DispatchTime.now().uptimeNanoseconds
             stats.busySeconds += Double(beforePublish &- woke) / 1e9 + tail
             // Publish before telling the callers, so a client that reads the stats right after
@@ -176,6 +186,10 @@ public final class Engine: @unchecked Sendable {
             scheduler.add(request)
         case let .abort(id):
             if let r = scheduler.request(id: id) { finish(r, .aborted, into: &outputs) }
+        case let .pause(id):
+            if let r = scheduler.request(id: id) { scheduler.pause(r) }
+        case let .resume(id):
+            if let r = scheduler.request(id: id) { scheduler.resume(r) }
         }
     }
 

@@ -15,6 +15,7 @@ final class Request {
     var hashes: [UInt64] = []    // prefix hashes of the leading full blocks, registered
     var cachedTokens = 0         // prompt tokens found in the prefix cache at first admission
     var admitted = false         // scheduled at least once
+    var paused = false           // its client reads slowly: skipped by steps, keeps its blocks
     var promptLogprobsSent = false
 
     // Engine's.

@@ -14,6 +14,11 @@ import Kernels
 /// its sliding layers cost the same at any context length. Their prefix caching is off: a
 /// cached prefix holds the global layers' keys and values only, and the ring no longer has
 /// the sliding layers' ones for the early positions, so a hit would be served wrong.
+///
+/// A paused request (its client reads slowly) is skipped by every step and takes no budget,
+/// but keeps its place and its blocks, so it resumes without recomputing. When blocks run
+/// short, a paused request is preempted first: it loses nothing its client is waiting for.
+/// A paused waiting request does not hold back later ones (the one exception to FCFS).
 struct Scheduler {
     let maxBatchTokens: Int
     let maxSequences: Int
@@ -70,7 +75,7 @@ struct Scheduler {
     /// Tokens this step may compute: the configured limit, cut to the step-time target while
     /// some request is generating (its inter-token gap is the step time).
     func tokenBudget() -> Int {
-        guard stepTargetSeconds > 0, running.contains(where: \.isGenerating) else { return maxBatchTokens }
+        guard stepTargetSeconds > 0, running.contains(where: { $0.isGenerating && !$0.paused }) else { return maxBatchTokens }
         return pace.tokens(within: stepTargetSeconds, limit: maxBatchTokens)
     }
 
@@ -86,7 +91,7 @@ struct Scheduler {
         while i < running.count && budget > 0 {
             let r = running[i]
             let n = min(r.tokens.count - r.computed, budget)
-            if n <= 0 { i += 1; continue }
+            if n <= 0 || r.paused { i += 1; continue }
             let needed = blocks.blocks(for: r.computed + n) - r.blocks.count
             if let got = allocate(needed, sharing: [], ringFor: r.computed + n, holding: r.ring.count) {
                 r.blocks += got.fresh
@@ -95,14 +100,21 @@ struct Scheduler {
                 budget -= n
                 i += 1
             } else {
-                // The newest running request is at or after index i: one already planned is never taken.
-                let victim = running[running.count - 1]
+                // The newest paused request, else the newest running one: never one already
+                // planned (paused ones are never planned; the newest is at or after index i).
+                let v = running.lastIndex(where: \.paused) ?? running.count - 1
+                let victim = running[v]
                 preempt(victim)
                 plan.preempted.append(victim)
-                // When the victim was r itself, index i now names the next request (or the end).
+                // A victim before i shifts r down; when the victim was r itself, index i now
+                // names the next request (or the end).
+                if v < i { i -= 1 }
             }
         }
-        while budget > 0, running.count < maxSequences, let r = waiting.first {
+        var j = 0
+        while budget > 0, running.count < maxSequences, j < waiting.count {
+            let r = waiting[j]
+            if r.paused { j += 1; continue }
             if let g = r.request.shareGroup, blocks.prefixCaching,
                running.contains(where: { $0.request.shareGroup == g && !$0.isGenerating }) {
                 break  // a sibling is computing the shared prompt; wait to reuse its blocks
@@ -114,8 +126,16 @@ struct Scheduler {
             let start = hit.blocks.count * blocks.blockSize
             let n = min(r.tokens.count - start, budget)
             let needed = blocks.blocks(for: start + n) - hit.blocks.count
-            // Not enough free blocks: nothing was taken, so nothing is undone; it waits (FCFS).
-            guard let got = allocate(needed, sharing: hit.blocks, ringFor: start + n, holding: 0) else { break }
+            // Not enough free blocks: nothing was taken, so nothing is undone. A paused request
+            // gives its blocks up (it is recomputed when it resumes); else r waits (FCFS).
+            guard let got = allocate(needed, sharing: hit.blocks, ringFor: start + n, holding: 0) else {
+                guard let v = running.lastIndex(where: \.paused) else { break }
+                let victim = running[v]
+                preempt(victim)
+                plan.preempted.append(victim)
+                j = 0  // the victim joined the waiting queue; those before r are all paused
+                continue
+            }
             let isFirst = !r.admitted
             if isFirst {
                 // Counted at the first admission only: not again after a refusal, nor after preemption.
@@ -130,7 +150,7 @@ struct Scheduler {
             r.ring = got.ring
             r.hashes = hit.hashes
             r.computed = start
-            waiting.removeFirst()
+            waiting.remove(at: j)
             running.append(r)
             plan.entries.append(.init(request: r, start: start, count: n, isFirst: isFirst))
             budget -= n
@@ -169,6 +189,15 @@ struct Scheduler {
             registerFullBlocks(e.request)
         }
     }
+
+    /// Its client stopped reading: steps skip it until `resume`; it keeps its blocks.
+    func pause(_ r: Request) { r.paused = true }
+
+    func resume(_ r: Request) { r.paused = false }
+
+    /// Some request can be scheduled now (one not paused). When every request is paused the
+    /// engine waits for a message instead of planning empty steps.
+    var hasUnpausedWork: Bool { running.contains { !$0.paused } || waiting.contains { !$0.paused } }
 
     /// A generated token joins the sequence; the next step computes it.
     func append(_ token: Int32, to r: Request) {

@@ -152,6 +152,12 @@ public final class HTTPResponder: @unchecked Sendable {
         lock.withLock { extraHeaders.add(name: name, value: value) }
     }
 
+    /// Drops the connection without finishing the response (the client gets a truncated body);
+    /// `onCancel` callbacks fire. For a producer that gives up on a client, e.g. one too slow.
+    public func abort() {
+        loop.execute { [self] in connection?.abort(for: self) }
+    }
+
     public var isCancelled: Bool { lock.withLock { cancelled } }
 
     /// Bytes written by the producer and not yet accepted by the socket.

@@ -51,6 +51,7 @@ final class ServerApp: @unchecked Sendable {
         h.bodyTimeout = c.double("server.body_timeout")
         h.idleTimeout = c.double("server.idle_timeout")
         h.writeTimeout = c.double("server.write_timeout")
+        h.maxResponseBufferBytes = c.int("server.max_response_buffer_bytes")
         h.gzipEnabled = c.bool("server.gzip")
         if c.string("server.event_delivery") == "epoll" { h.eventDelivery = .epoll }
         if !c.string("tls.cert").isEmpty {
@@ -190,6 +191,7 @@ final class ServerApp: @unchecked Sendable {
         access.attach(metrics: metrics)
         api.observer = access
         api.logPrompts = config.bool("logging.log_prompts")
+        api.slowReaderTimeout = config.double("server.slow_reader_timeout")
         lock.withLock {
             self.engine = engine
             self.api = api

@@ -12,6 +12,8 @@ import Model
 final class NoEngine: InferenceService, @unchecked Sendable {
     func submit(_ request: GenerationRequest, sink: @escaping GenerationSink) throws { throw SubmissionError.shuttingDown }
     func abort(_ id: String) {}
+    func pause(_ id: String) {}
+    func resume(_ id: String) {}
     var contextLength: Int { 8192 }
     var cacheCapacity: Int { 16384 }
 }

@@ -62,6 +62,7 @@ final class AccessLog: APIObserver, @unchecked Sendable {
     }
 
     func interTokenLatency(_ seconds: Double) { metrics?.interTokenLatency(seconds) }
+    func slowReader(aborted: Bool) { metrics?.slowReader(aborted: aborted) }
 
     func generationFinished(_ report: GenerationReport) {
         metrics?.generationFinished(report)

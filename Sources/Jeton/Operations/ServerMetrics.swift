@@ -30,6 +30,8 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
     private let prefixQueries: CoreMetrics.Counter
     private let prefixHits: CoreMetrics.Counter
     private let preemptions: CoreMetrics.Counter
+    private let slowReaderPauses: CoreMetrics.Counter
+    private let slowReaderAborts: CoreMetrics.Counter
     private let forwardSeconds: CoreMetrics.FloatingPointCounter
     private let busySeconds: CoreMetrics.FloatingPointCounter
 
@@ -57,6 +59,9 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
         prefixQueries = CoreMetrics.Counter(label: "jeton_prefix_cache_queries_total", dimensions: m)
         prefixHits = CoreMetrics.Counter(label: "jeton_prefix_cache_hits_total", dimensions: m)
         preemptions = CoreMetrics.Counter(label: "jeton_preemptions_total", dimensions: m)
+        // Streams paused because their client stopped reading, and those ended by the timeout.
+        slowReaderPauses = CoreMetrics.Counter(label: "jeton_slow_reader_pauses_total", dimensions: m)
+        slowReaderAborts = CoreMetrics.Counter(label: "jeton_slow_reader_aborts_total", dimensions: m)
         // Their ratio over a window is the share of the engine thread's work spent in forward passes.
         forwardSeconds = CoreMetrics.FloatingPointCounter(label: "jeton_engine_forward_seconds_total", dimensions: m)
         busySeconds = CoreMetrics.FloatingPointCounter(label: "jeton_engine_busy_seconds_total", dimensions: m)
@@ -102,6 +107,8 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
     // MARK: - observers
 
     func interTokenLatency(_ seconds: Double) { itl.recordNanoseconds(Int64(seconds * 1e9)) }
+
+    func slowReader(aborted: Bool) { (aborted ? slowReaderAborts : slowReaderPauses).increment() }
 
     /// The access log owns the report; see AccessLog, which calls recordUsage.
     func generationFinished(_ report: GenerationReport) {}

@@ -1,0 +1,69 @@
+import Dispatch
+import Foundation
+import HTTP
+
+/// Writes one streamed response and turns the connection's backpressure into engine pauses.
+/// When the bytes the client has not read reach the responder's limit (the high-water mark),
+/// the stream's requests are paused in the engine: they keep their KV blocks and cost no
+/// step time. When the buffer drains to half the limit (the low-water mark) they resume, so
+/// the client gets every token, in order. Paused longer than `timeout` seconds, the request
+/// is given up: the connection is closed, which cancels the job and frees its blocks.
+///
+/// Without this the producer would overrun the responder's buffer and the stream be cut.
+final class StreamWriter: @unchecked Sendable {
+    private let responder: HTTPResponder
+    private let service: InferenceService
+    private let requestIDs: [String]
+    private let timeout: Double
+    private weak var observer: APIObserver?
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var paused = false
+    private var pauses = 0  // identifies each pause, so a stale timer does nothing
+
+    init(responder: HTTPResponder, service: InferenceService, requestIDs: [String], timeout: Double, observer: APIObserver?) {
+        self.responder = responder
+        self.service = service
+        self.requestIDs = requestIDs
+        self.timeout = timeout
+        self.observer = observer
+    }
+
+    /// Queues one SSE event; pauses the stream's requests if the client is behind.
+    func write(_ bytes: [UInt8]) {
+        if responder.write(bytes) || responder.isCancelled { return }
+        let pause: Int? = lock.withLock {
+            guard !paused else { return nil }
+            paused = true
+            pauses += 1
+            return pauses
+        }
+        guard let pause else { return }
+        // Unknown (already finished) ids are ignored by the engine, so pausing all is safe.
+        for id in requestIDs { service.pause(id) }
+        observer?.slowReader(aborted: false)
+        // Fires once the buffer drains to the low-water mark, or at once if it already has,
+        // or when the client goes away.
+        responder.onWritable { [self] in resume() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [self] in expire(pause) }
+    }
+
+    private func resume() {
+        let wasPaused = lock.withLock { () -> Bool in
+            defer { paused = false }
+            return paused
+        }
+        guard wasPaused else { return }
+        for id in requestIDs { service.resume(id) }
+    }
+
+    /// Still in the same pause after the timeout: the client is gone in all but name.
+    private func expire(_ pause: Int) {
+        let expired = lock.withLock { paused && pauses == pause }
+        guard expired, !responder.isCancelled else { return }
+        observer?.slowReader(aborted: true)
+        // Closing the connection fires onCancel: the job aborts its requests and their blocks are freed.
+        for id in requestIDs { service.abort(id) }
+        responder.abort()
+    }
+}

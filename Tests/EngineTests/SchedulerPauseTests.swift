@@ -1,0 +1,75 @@
+import XCTest
+@testable import Engine
+import Model
+
+/// Pausing a request whose client reads slowly: skipped by steps, keeps its blocks, takes no
+/// budget, resumes where it was; given up to preemption only when blocks run short.
+final class SchedulerPauseTests: XCTestCase {
+    func prompt(_ seed: Int, _ length: Int) -> [Int32] {
+        (0..<length).map { $0 == 0 ? Int32(100 + seed) : Int32(($0 * 31 + seed * 17) % 90 + 3) }
+    }
+
+    func shape(_ plan: StepPlan) -> [String] { plan.entries.map { "\($0.request.id)@\($0.start)+\($0.count)" } }
+
+    func testPausedRequestIsSkippedKeepsItsBlocksAndResumes() {
+        var d = SchedulerDriver(maxBatchTokens: 64, cacheTokens: 1024, blockSize: 16)
+        let a = d.submit("a", prompt: prompt(1, 20), maxTokens: 6)
+        d.submit("b", prompt: prompt(2, 20), maxTokens: 6)
+        XCTAssertEqual(shape(d.step()), ["a@0+20", "b@0+20"])
+        XCTAssertEqual(shape(d.step()), ["a@20+1", "b@20+1"])
+        let held = a.blocks
+        let computed = a.computed
+        d.scheduler.pause(a)
+        XCTAssertFalse(d.scheduler.isIdle)
+        for _ in 0..<3 {
+            let before = d.requests[1].computed
+            XCTAssertEqual(shape(d.step()), ["b@\(before)+1"], "a paused: only b computes")
+            XCTAssertEqual(a.blocks, held, "a keeps its blocks")
+            XCTAssertEqual(a.computed, computed)
+        }
+        XCTAssertEqual(d.scheduler.running.map(\.id), ["a", "b"], "paused, not preempted")
+        XCTAssertEqual(d.scheduler.preemptions, 0)
+        d.scheduler.resume(a)
+        XCTAssertEqual(shape(d.step()).first, "a@\(computed)+1", "a resumes where it stopped, no recompute")
+        XCTAssertTrue(d.runToEnd())
+        XCTAssertEqual(Set(d.finished), ["a", "b"])
+        XCTAssertEqual(d.scheduler.blocks.freeCount, d.scheduler.blocks.blockCount)
+        XCTAssertEqual(d.problems, [])
+    }
+
+    func testEveryRequestPausedGivesAnEmptyPlan() {
+        var d = SchedulerDriver(maxBatchTokens: 64, cacheTokens: 1024, blockSize: 16)
+        let a = d.submit("a", prompt: prompt(1, 20), maxTokens: 4)
+        d.step()
+        d.scheduler.pause(a)
+        XCTAssertTrue(d.step().isEmpty)
+        XCTAssertFalse(d.scheduler.hasUnpausedWork)
+        d.scheduler.resume(a)
+        XCTAssertTrue(d.scheduler.hasUnpausedWork)
+        XCTAssertTrue(d.runToEnd())
+        XCTAssertEqual(d.problems, [])
+    }
+
+    func testPausedRequestIsPreemptedOnlyWhenBlocksAreNeeded() {
+        // 4 blocks of 16: a holds 2; b's 40-token prompt needs 3, so a gives its blocks up.
+        var d = SchedulerDriver(maxBatchTokens: 64, cacheTokens: 64, blockSize: 16)
+        let a = d.submit("a", prompt: prompt(1, 20), maxTokens: 4)
+        d.step()
+        d.scheduler.pause(a)
+        d.step()
+        XCTAssertEqual(d.scheduler.preemptions, 0, "no memory needed: a stays in place")
+        d.submit("b", prompt: prompt(2, 40), maxTokens: 4)
+        let plan = d.step()
+        XCTAssertEqual(shape(plan), ["b@0+40"])
+        XCTAssertEqual(plan.preempted.map(\.id), ["a"])
+        XCTAssertEqual(a.blocks, [], "preempted: its blocks are freed, it will be recomputed")
+        XCTAssertEqual(d.scheduler.waiting.map(\.id), ["a"])
+        // Still paused, it is not readmitted; resumed, it is recomputed once b is done.
+        XCTAssertFalse(d.step().entries.contains { $0.request === a })
+        d.scheduler.resume(a)
+        XCTAssertTrue(d.runToEnd())
+        XCTAssertEqual(Set(d.finished), ["a", "b"])
+        XCTAssertEqual(d.scheduler.blocks.freeCount, d.scheduler.blocks.blockCount)
+        XCTAssertEqual(d.problems, [])
+    }
+}
