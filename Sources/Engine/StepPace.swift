@@ -9,16 +9,26 @@ struct StepPace {
 
     /// Folds in one step (exponential averages: the machine's speed drifts, and the cost per
     /// token grows with the context a long prompt has reached, so every step above the
-    /// fixed range counts).
+    /// fixed range counts). A step slower than predicted weighs more than one faster: large
+    /// prompt steps cost less per token than the mixed steps that follow them, and an
+    /// estimate that catches up slowly overshoots the target for several steps in a row
+    /// (the stalls the target exists to prevent).
     mutating func record(tokens: Int, seconds: Double) {
         guard tokens > 0, seconds > 0 else { return }
-        @inline(__always) func blend(_ old: Double?, _ new: Double) -> Double { old.map { 0.8 * $0 + 0.2 * new } ?? new }
+        let late = predicted(tokens: tokens).map { seconds > 1.1 * $0 } ?? false
+        let w = late ? 0.5 : 0.2
+        @inline(__always) func blend(_ old: Double?, _ new: Double) -> Double { old.map { (1 - w) * $0 + w * new } ?? new }
         if tokens <= 8 {
             fixed = blend(fixed, seconds)
         } else {
             let f = fixed ?? 0
             perToken = blend(perToken, max(seconds - f, seconds * 0.1) / Double(tokens))
         }
+    }
+
+    /// Seconds the model expects a step of `tokens` to take, once it has seen a large step.
+    func predicted(tokens: Int) -> Double? {
+        perToken.map { (fixed ?? 0) + $0 * Double(tokens) }
     }
 
     /// Tokens a step can take and still end within `target` seconds, between 16 and `limit`;

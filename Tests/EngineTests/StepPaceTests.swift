@@ -38,4 +38,21 @@ final class StepPaceTests: XCTestCase {
         XCTAssertGreaterThan(second, first)
         XCTAssertLessThan(second, 0.02)         // blended, not replaced
     }
+
+    /// After cheap large steps, a mixed step that runs late moves the estimate halfway at
+    /// once (a step on time moves it a fifth).
+    func testLateStepsAdaptFaster() {
+        var p = StepPace()
+        p.record(tokens: 4, seconds: 0.05)
+        p.record(tokens: 512, seconds: 5.05)             // ~9.8 ms a token
+        let before = p.perToken ?? 0
+        p.record(tokens: 48, seconds: 0.05 + 48 * 0.02)  // 20 ms a token: late
+        let late = p.perToken ?? 0
+        XCTAssertEqual(late, 0.5 * before + 0.5 * 0.02, accuracy: 1e-12)
+        var q = StepPace()
+        q.record(tokens: 4, seconds: 0.05)
+        q.record(tokens: 512, seconds: 5.05)
+        q.record(tokens: 48, seconds: 0.05 + 48 * 0.005)  // early: the usual fifth
+        XCTAssertEqual(q.perToken ?? 0, 0.8 * before + 0.2 * 0.005, accuracy: 1e-12)
+    }
 }
