@@ -7,7 +7,8 @@ import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 src = open(os.path.join(ROOT, "Sources/Jeton/Config/Setting.swift")).read()
-rows = re.findall(r'Setting\(key: "([^"]+)", kind: ([^,]+(?:\([^)]*\))?), defaultValue: \.(\w+)\(([^)]*)\), '
+# (\s+ before help: a long row continues on the next line.)
+rows = re.findall(r'Setting\(key: "([^"]+)", kind: ([^,]+(?:\([^)]*\))?), defaultValue: \.(\w+)\(([^)]*)\),\s+'
                   r'help: "((?:[^"\\]|\\.)*)"', src)
 out = [
     "# Jeton configuration: every setting with its default.",
