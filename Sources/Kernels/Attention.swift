@@ -81,17 +81,15 @@ public enum Attention {
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
                 defer { scratch.deallocate() }
                 for it in items[range] {
-                    let run = runs[it.run], row = run.row + it.offset, p0 = run.startPosition + it.offset
+                    let run = runs[it.run], row = run.row + it.offset
+                    let tile = AttentionTile(q: q + row * qDim, out: out + row * qDim, rowStride: qDim, tokens: it.count,
+                                             p0: run.startPosition + it.offset, window: w, kvHead: it.kvh, group: group, headSize: hs)
                     if avx512 {
-                        AVX512Attention.attendTile(q: q + row * qDim, out: out + row * qDim, rowStride: qDim, tokens: it.count,
-                                                   firstPosition: p0, window: w, kvHead: it.kvh, group: group,
-                                                   blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
-                                                   blockSize: bs, kvDim: kvDim, headSize: hs, scale: scale, scratch: scratch)
+                        AVX512Attention.attendTile(tile, blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
+                                                   blockSize: bs, kvDim: kvDim, scale: scale, scratch: scratch)
                     } else {
-                        AVX2Attention.attendTile(q: q + row * qDim, out: out + row * qDim, rowStride: qDim, tokens: it.count,
-                                                 firstPosition: p0, window: w, kvHead: it.kvh, group: group,
-                                                 blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
-                                                 blockSize: bs, kvDim: kvDim, headSize: hs, scale: scale, scratch: scratch)
+                        AVX2Attention.attendTile(tile, blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
+                                                 blockSize: bs, kvDim: kvDim, scale: scale, scratch: scratch)
                     }
                 }
             }

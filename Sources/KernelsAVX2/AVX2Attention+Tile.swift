@@ -19,21 +19,14 @@ extension AVX2Attention {
     public static func tileScratchCount(headSize hs: Int, rows: Int) -> Int { 2 * rows + 16 + 32 * hs + 4 * 16 + 8 }
 
     /// Same contract as `AVX512Attention.attendTile`.
-    public static func attendTile(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, rowStride: Int, tokens nq: Int,
-                                  firstPosition p0: Int, window: Int, kvHead kvh: Int, group: Int,
-                                  blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer, values: UnsafeRawPointer, f16: Bool,
-                                  blockSize bs: Int, kvDim: Int, headSize hs: Int, scale: Float, scratch: UnsafeMutablePointer<Float>) {
-        let rows = nq * group
+    public static func attendTile(_ t: AttentionTile, blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer,
+                                  values: UnsafeRawPointer, f16: Bool, blockSize bs: Int, kvDim: Int, scale: Float,
+                                  scratch: UnsafeMutablePointer<Float>) {
+        let rows = t.rows, hs = t.headSize, kvh = t.kvHead
         let ms = scratch, ls = ms + rows, kf = ls + rows + 16, vf = kf + 16 * hs, pb = vf + 16 * hs
-        func rowQ(_ r: Int) -> UnsafePointer<Float> { q + (r / group) * rowStride + (kvh * group + r % group) * hs }
-        func rowO(_ r: Int) -> UnsafeMutablePointer<Float> { out + (r / group) * rowStride + (kvh * group + r % group) * hs }
-        for r in 0..<rows {
-            ms[r] = -.infinity
-            ls[r] = 0
-            rowO(r).update(repeating: 0, count: hs)
-        }
+        t.start(max: ms, sum: ls)
         let eb = f16 ? 2 : 4
-        let tileFirst = window > 0 ? max(0, p0 - window + 1) : 0, tileLast = p0 + nq - 1
+        let tileFirst = t.first, tileLast = t.last
         var c = tileFirst & ~15
         while c <= tileLast {
             let blk = Int(blockTable[c / bs]), s0 = c % bs
@@ -60,42 +53,31 @@ extension AVX2Attention {
             var r0 = 0
             while r0 < rows {
                 let nr = min(4, rows - r0)
-                // Each row's slots a..<b of this chunk: from its window start to its own position.
-                var ranges = (0, 0, 0, 0, 0, 0, 0, 0), any = false
-                withUnsafeMutableBytes(of: &ranges) { rb in
-                    let rp = rb.baseAddress!.assumingMemoryBound(to: Int.self)
-                    for k in 0..<nr {
-                        let pos = p0 + (r0 + k) / group
-                        let first = window > 0 ? max(0, pos - window + 1) : 0
-                        rp[2 * k] = max(first - c, 0)
-                        rp[2 * k + 1] = max(min(16, pos - c + 1), rp[2 * k])
-                        any = any || rp[2 * k + 1] > rp[2 * k]
-                    }
+                // Only rows with slots in this chunk (their window's start...their own position) count.
+                guard (0..<nr).contains(where: { let (a, b) = t.slots(r0 + $0, chunk: c, length: 16); return b > a }) else {
+                    r0 += 4
+                    continue
                 }
-                if any {
-                    withUnsafeBytes(of: ranges) { rb in
-                        let rp = rb.baseAddress!.assumingMemoryBound(to: Int.self)
-                        tileScores(kf, hs, rowQ(r0), rowQ(r0 + min(1, nr - 1)), rowQ(r0 + min(2, nr - 1)), rowQ(r0 + min(3, nr - 1)), nr, pb)
-                        for k in 0..<nr where rp[2 * k + 1] > rp[2 * k] {
-                            let a = rp[2 * k], b = rp[2 * k + 1], r = r0 + k
-                            let e = pb + 16 * k
-                            let (m, l, corr) = softmaxStep(e, a, b, scale, ms[r], ls[r])
-                            ms[r] = m
-                            ls[r] = l
-                            let o = rowO(r)
-                            if hs % 64 == 0 {
-                                var j = 0
-                                while j < hs { accumulate64(o + j, e, vf + j, hs, a, b, corr); j += 64 }
-                            } else {
-                                let vc = _mm256_set1_ps(corr)
-                                var j = 0
-                                while j < hs {
-                                    var acc = _mm256_mul_ps(_mm256_loadu_ps(o + j), vc)
-                                    for i in a..<b { acc = _mm256_fmadd_ps(_mm256_set1_ps(e[i]), _mm256_loadu_ps(vf + i * hs + j), acc) }
-                                    _mm256_storeu_ps(o + j, acc)
-                                    j += 8
-                                }
-                            }
+                tileScores(kf, hs, t.query(r0), t.query(r0 + min(1, nr - 1)), t.query(r0 + min(2, nr - 1)), t.query(r0 + min(3, nr - 1)), nr, pb)
+                for k in 0..<nr {
+                    let r = r0 + k, (a, b) = t.slots(r, chunk: c, length: 16)
+                    guard b > a else { continue }
+                    let e = pb + 16 * k
+                    let (m, l, corr) = softmaxStep(e, a, b, scale, ms[r], ls[r])
+                    ms[r] = m
+                    ls[r] = l
+                    let o = t.output(r)
+                    if hs % 64 == 0 {
+                        var j = 0
+                        while j < hs { accumulate64(o + j, e, vf + j, hs, a, b, corr); j += 64 }
+                    } else {
+                        let vc = _mm256_set1_ps(corr)
+                        var j = 0
+                        while j < hs {
+                            var acc = _mm256_mul_ps(_mm256_loadu_ps(o + j), vc)
+                            for i in a..<b { acc = _mm256_fmadd_ps(_mm256_set1_ps(e[i]), _mm256_loadu_ps(vf + i * hs + j), acc) }
+                            _mm256_storeu_ps(o + j, acc)
+                            j += 8
                         }
                     }
                 }
@@ -104,7 +86,7 @@ extension AVX2Attention {
             c += 16
         }
         for r in 0..<rows {
-            let o = rowO(r), inv = _mm256_set1_ps(1 / ls[r])
+            let o = t.output(r), inv = _mm256_set1_ps(1 / ls[r])
             var j = 0
             while j < hs { _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_loadu_ps(o + j), inv)); j += 8 }
         }

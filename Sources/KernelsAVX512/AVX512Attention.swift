@@ -1,6 +1,7 @@
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
 import CPrefetch
+import KernelsAVX2
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,25 +31,16 @@ public enum AVX512Attention {
     /// Floats of scratch `attendTile` needs for `rows` = tokens × group.
     public static func scratchCount(headSize hs: Int, rows: Int) -> Int { 2 * rows + 16 + 2 * chunk * hs + 8 * chunk + 16 }
 
-    /// Rows r = i·group + g for token i (position p0 + i) and head kvHead·group + g read
-    /// q + i·rowStride + head·hs and write out at the same offsets. Token i attends to
-    /// positions max(0, p0 + i - window + 1)...p0 + i (window 0: from 0). Keys are
+    /// The attention of every row of tile `t` (see `AttentionTile`). Keys are
     /// [blocks][kvDim][blockSize], values [blocks][blockSize][kvDim], f16 or f32.
-    public static func attendTile(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, rowStride: Int, tokens nq: Int,
-                                  firstPosition p0: Int, window: Int, kvHead kvh: Int, group: Int,
-                                  blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer, values: UnsafeRawPointer, f16: Bool,
-                                  blockSize bs: Int, kvDim: Int, headSize hs: Int, scale: Float, scratch: UnsafeMutablePointer<Float>) {
-        let rows = nq * group, cs = chunk
+    public static func attendTile(_ t: AttentionTile, blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer,
+                                  values: UnsafeRawPointer, f16: Bool, blockSize bs: Int, kvDim: Int, scale: Float,
+                                  scratch: UnsafeMutablePointer<Float>) {
+        let rows = t.rows, hs = t.headSize, kvh = t.kvHead, cs = chunk
         let ms = scratch, ls = ms + rows, kf = ls + rows + 16, vf = kf + cs * hs, pb = vf + cs * hs
-        func rowQ(_ r: Int) -> UnsafePointer<Float> { q + (r / group) * rowStride + (kvh * group + r % group) * hs }
-        func rowO(_ r: Int) -> UnsafeMutablePointer<Float> { out + (r / group) * rowStride + (kvh * group + r % group) * hs }
-        for r in 0..<rows {
-            ms[r] = -.infinity
-            ls[r] = 0
-            rowO(r).update(repeating: 0, count: hs)
-        }
+        t.start(max: ms, sum: ls)
         let eb = f16 ? 2 : 4
-        let tileFirst = window > 0 ? max(0, p0 - window + 1) : 0, tileLast = p0 + nq - 1
+        let tileFirst = t.first, tileLast = t.last
         var c = tileFirst & ~(cs - 1)
         while c <= tileLast {
             let lo = max(tileFirst - c, 0), hi = min(cs, tileLast - c + 1)  // slots holding data of this tile
@@ -88,35 +80,19 @@ public enum AVX512Attention {
             var r0 = 0
             while r0 < rows {
                 let nr = min(6, rows - r0)
-                // Each row's slots in this chunk: from its window start to its own position.
-                var masks = (UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0))
-                var any: UInt32 = 0
-                withUnsafeMutableBytes(of: &masks) { mb in
-                    let mp = mb.baseAddress!.assumingMemoryBound(to: UInt32.self)
-                    for k in 0..<nr {
-                        let pos = p0 + (r0 + k) / group
-                        let first = window > 0 ? max(0, pos - window + 1) : 0
-                        let a = max(first - c, 0), b = min(cs, pos - c + 1)
-                        let m: UInt32 = b > a ? UInt32(truncatingIfNeeded: ((1 << b) - 1) & ~((1 << a) - 1)) : 0
-                        mp[k] = m
-                        any |= m
-                    }
-                }
-                if any != 0 {
-                    withUnsafeBytes(of: masks) { mb in
-                        let mp = mb.baseAddress!.assumingMemoryBound(to: UInt32.self)
-                        scoreAndUpdate(kf, hs, r0, nr, rowQ, mp, scale, ms, ls, pb)
-                        var k = 0
-                        while k < nr {  // values, two rows at a time sharing each load
-                            let ma = mp[k], mb2 = k + 1 < nr ? mp[k + 1] : 0
-                            if ma == 0 && mb2 == 0 { k += 2; continue }
-                            let u = ma | mb2
-                            let sLo = u.trailingZeroBitCount, sHi = 32 - u.leadingZeroBitCount
-                            let oa = rowO(r0 + k), ob = mb2 != 0 ? rowO(r0 + k + 1) : oa
-                            accumulate(oa, ob, mb2 != 0, ma != 0, pb + cs * k, pb + cs * (k + 1), pb + 8 * cs + k, pb + 8 * cs + k + 1,
-                                       vf, hs, sLo, sHi)
-                            k += 2
-                        }
+                // Only rows with slots in this chunk (their window's start...their own position) count.
+                if (0..<nr).contains(where: { t.mask(r0 + $0, chunk: c) != 0 }) {
+                    scoreAndUpdate(kf, t, r0, nr, c, scale, ms, ls, pb)
+                    var k = 0
+                    while k < nr {  // values, two rows at a time sharing each load
+                        let ma = t.mask(r0 + k, chunk: c), mb = k + 1 < nr ? t.mask(r0 + k + 1, chunk: c) : 0
+                        if ma == 0 && mb == 0 { k += 2; continue }
+                        let u = ma | mb
+                        let sLo = u.trailingZeroBitCount, sHi = 32 - u.leadingZeroBitCount
+                        let oa = t.output(r0 + k), ob = mb != 0 ? t.output(r0 + k + 1) : oa
+                        accumulate(oa, ob, mb != 0, ma != 0, pb + cs * k, pb + cs * (k + 1), pb + 8 * cs + k, pb + 8 * cs + k + 1,
+                                   vf, hs, sLo, sHi)
+                        k += 2
                     }
                 }
                 r0 += 6
@@ -124,7 +100,7 @@ public enum AVX512Attention {
             c += cs
         }
         for r in 0..<rows {
-            let o = rowO(r), inv = _mm512_set1_ps(1 / ls[r])
+            let o = t.output(r), inv = _mm512_set1_ps(1 / ls[r])
             var j = 0
             while j < hs { _mm512_storeu_ps(o + j, _mm512_mul_ps(_mm512_loadu_ps(o + j), inv)); j += 16 }
         }
@@ -134,12 +110,11 @@ public enum AVX512Attention {
     /// online-softmax step: e (zero outside the row's mask) to pb[k·32...], the correction
     /// of its running output to pb[256 + k]; running max and denominator updated.
     @inline(__always)
-    static func scoreAndUpdate(_ kf: UnsafePointer<Float>, _ hs: Int, _ r0: Int, _ nr: Int, _ rowQ: (Int) -> UnsafePointer<Float>,
-                               _ masks: UnsafePointer<UInt32>, _ scale: Float, _ ms: UnsafeMutablePointer<Float>,
-                               _ ls: UnsafeMutablePointer<Float>, _ pb: UnsafeMutablePointer<Float>) {
-        let cs = chunk
-        let q0 = rowQ(r0), q1 = rowQ(r0 + min(1, nr - 1)), q2 = rowQ(r0 + min(2, nr - 1))
-        let q3 = rowQ(r0 + min(3, nr - 1)), q4 = rowQ(r0 + min(4, nr - 1)), q5 = rowQ(r0 + min(5, nr - 1))
+    static func scoreAndUpdate(_ kf: UnsafePointer<Float>, _ t: AttentionTile, _ r0: Int, _ nr: Int, _ c: Int, _ scale: Float,
+                               _ ms: UnsafeMutablePointer<Float>, _ ls: UnsafeMutablePointer<Float>, _ pb: UnsafeMutablePointer<Float>) {
+        let cs = chunk, hs = t.headSize
+        let q0 = t.query(r0), q1 = t.query(r0 + min(1, nr - 1)), q2 = t.query(r0 + min(2, nr - 1))
+        let q3 = t.query(r0 + min(3, nr - 1)), q4 = t.query(r0 + min(4, nr - 1)), q5 = t.query(r0 + min(5, nr - 1))
         var a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0
         var b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0
         if nr > 3 {
@@ -169,7 +144,7 @@ public enum AVX512Attention {
         // One copy of the softmax step for all rows (inlined copies per row overflowed the µop cache).
         let vs = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-.infinity)
         for k in 0..<nr {
-            let mask = masks[k]
+            let mask = t.mask(r0 + k, chunk: c)
             guard mask != 0 else { continue }
             let r = r0 + k, lowMask = __mmask16(truncatingIfNeeded: mask), highMask = __mmask16(truncatingIfNeeded: mask >> 16)
             let s0 = _mm512_mask_blend_ps(lowMask, ninf, _mm512_mul_ps(_mm512_loadu_ps(pb + cs * k), vs))
