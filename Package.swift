@@ -41,12 +41,15 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["GGUF", "KernelsAVX2", "KernelsAVX512"], swiftSettings: kernelFlags),
         .target(name: "Tokenizer", dependencies: ["GGUF"]),
         .target(name: "Model", dependencies: ["GGUF", "Kernels", "Tokenizer"], swiftSettings: kernelFlags),
-        .target(name: "Engine", dependencies: ["Model", "Kernels"]),
+        // Constrained decoding: JSON schema / regex / choice / GBNF compiled to byte automata, token masks.
+        // Optimised even in debug builds, as the kernels are: a mask walks the whole vocabulary trie.
+        .target(name: "Grammar", dependencies: ["Tokenizer"], swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(name: "Engine", dependencies: ["Model", "Kernels", "Grammar"]),
         .target(name: "Jinja"),
-        .target(name: "API", dependencies: ["HTTP", "Engine", "Model", "Tokenizer", "Jinja"]),
+        .target(name: "API", dependencies: ["HTTP", "Engine", "Model", "Tokenizer", "Jinja", "Grammar"]),
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"]),
         .executableTarget(name: "Jeton", dependencies: [
-            "GGUF", "Kernels", "Tokenizer", "Model", "Engine", "HTTP", "API", "COpenSSL",
+            "GGUF", "Kernels", "Tokenizer", "Model", "Engine", "HTTP", "API", "Grammar", "COpenSSL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -65,6 +68,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Kernels"]),
         .testTarget(name: "JinjaTests", dependencies: ["Jinja"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "Tokenizer"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -2,7 +2,7 @@
 # Installs what Jeton needs to build and test on a fresh Debian machine, and
 # nothing that is already there. Safe to run again.
 #   scripts/setup.sh          build and serve: libssl-dev, zlib1g-dev, curl, pip (for `jeton pull`)
-#   scripts/setup.sh --test   also what the tests use: nginx (deploy tests), and the Python
+#   scripts/setup.sh --test   also what the tests use: nginx (deploy tests), chromium (playground), and the Python
 #                             test packages in the virtual environment .venv/ (never in the
 #                             system Python, which Debian 12 refuses to change: PEP 668)
 set -euo pipefail
@@ -58,6 +58,10 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   fi
 fi
 
+# Headless Chromium for the playground's browser test (Tests/api/test_playground_browser.py),
+# driven over the DevTools protocol; fonts so its screenshot has readable text.
+apt_install chromium fonts-dejavu-core
+
 # Python test packages in .venv/. `python3 -m venv` needs ensurepip, which Debian ships
 # separately (python3-venv). The venv sees the interpreter's own packages
 # (--system-site-packages) so what the machine already has is reused, and pip installs
@@ -72,6 +76,6 @@ if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
 fi
 "$venv/bin/python" - <<'PY' || "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$root/scripts/requirements-test.txt"
 import importlib.util, sys
-mods = ["openai", "numpy", "gguf", "pytest", "prometheus_client", "yaml", "kubernetes_validate"]
+mods = ["openai", "numpy", "gguf", "pytest", "prometheus_client", "yaml", "kubernetes_validate", "websockets"]
 sys.exit(0 if all(importlib.util.find_spec(m) for m in mods) else 1)
 PY

@@ -11,6 +11,8 @@ public struct GenerationReport: Sendable {
     public var stream: Bool
     public var prompt: String?           // only when prompt logging is on
     public var output: [String]?         // only when prompt logging is on
+    /// One per choice whose tokens were measured (GenerationRequest.measureConfidence) and that has any.
+    public var confidence: [AnswerConfidence] = []
 }
 
 /// Receives per-request facts from the API layer, on the request's own output queue

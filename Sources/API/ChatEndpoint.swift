@@ -22,15 +22,8 @@ extension OpenAIAPI {
         guard model.accepts(modelName) else { throw APIError.modelNotFound(modelName) }
         try r.refuse(["tools", "functions", "tool_choice", "function_call"], because: "tool calling is not available yet")
         try r.refuse(["audio", "modalities", "prediction"], because: "this server generates text only")
-        if let rf = r.raw("response_format") {
-            guard case .object = rf, let type = try FieldReader(rf).string("type") else {
-                throw APIError.invalid("`response_format` must be an object with a `type`.", param: "response_format")
-            }
-            guard type == "text" else {
-                throw APIError.invalid("`response_format` of type \(type) is not supported; only \"text\".", param: "response_format")
-            }
-        }
         _ = try r.string("user")
+        let grammar = try constrainedGrammar(r)  // response_format and its aliases (ResponseFormat.swift)
         var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens", "max_completion_tokens"], limits: limits, vocabularySize: model.tokenizer.vocabularySize)
         let wantLogprobs = try r.bool("logprobs") ?? false
         let top = try r.int("top_logprobs", 0...limits.maxLogprobs)
@@ -52,6 +45,8 @@ extension OpenAIAPI {
             var r = GenerationRequest(id: "\(id)-\(i)", promptTokens: ids, sampling: opts.sampling(forChoice: i),
                                       maxTokens: maxTokens, ignoreEOS: opts.ignoreEOS, logprobs: wantLogprobs ? (top ?? 0) : nil)
             if opts.n > 1 { r.shareGroup = id }
+            r.grammar = grammar
+            r.measureConfidence = confidenceThreshold(requested: opts.confidence) != nil
             return r
         }
         return ChatPlan(requests: requests, opts: opts, wantLogprobs: wantLogprobs, prompt: prompt, ids: ids, id: id)
@@ -65,6 +60,8 @@ extension OpenAIAPI {
         let wire = ChatWire(id: plan.id, created: created, model: model.id, fingerprint: fingerprint)
         let includeUsage = opts.includeUsage
         let stream = opts.stream
+        let wantConfidence = opts.confidence
+        let threshold = confidenceThreshold(requested: opts.confidence)
         let promptText = logPrompts ? prompt : nil
         let report: (GenerationJob) -> Void = { [weak self] job in
             guard let self, let o = observer else { return }
@@ -79,6 +76,7 @@ extension OpenAIAPI {
                                       timeout: slowReaderTimeout, observer: observer)
             let job = GenerationJob(
                 service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,
+                confidenceThreshold: threshold,
                 onDelta: { d in
                     switch d.finishReason {
                     case "abort": return
@@ -86,15 +84,18 @@ extension OpenAIAPI {
                     default: break
                     }
                     let lp: JSON = wantLogprobs && !d.logprobs.isEmpty ? Logprobs.chat(tokenizer, d.logprobs) : .null
+                    let conf: JSON? = wantConfidence ? d.confidenceJSON() : Optional.none
                     // A token inside a multi-byte character has no text yet, but its logprob goes out now.
-                    if !d.text.isEmpty || (d.finishReason == nil && lp != .null) {
+                    if !d.text.isEmpty || (d.finishReason == nil && (lp != .null || conf != nil)) {
                         writer.write(SSE.event(wire.chunk(index: d.choice, delta: ["content": .string(d.text)], logprobs: lp,
-                                                             finish: nil, includeUsage: includeUsage)))
+                                                             finish: nil, includeUsage: includeUsage,
+                                                             confidence: d.finishReason == nil ? conf : Optional.none)))
                     }
                     if let f = d.finishReason {
+                        // The summary (and the spans still open) ride on the chunk with the finish reason.
                         let tail: JSON = d.text.isEmpty ? lp : .null
                         writer.write(SSE.event(wire.chunk(index: d.choice, delta: [:], logprobs: tail, finish: f,
-                                                             includeUsage: includeUsage)))
+                                                             includeUsage: includeUsage, confidence: conf)))
                     }
                 },
                 onDone: { job in
@@ -115,15 +116,18 @@ extension OpenAIAPI {
         } else {
             let job = GenerationJob(
                 service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,
+                confidenceThreshold: threshold,
                 onDelta: nil,
                 onDone: { job in
                     report(job)
                     if let e = job.error { responder.respond(APIError.internal("generation failed: \(e)").response); return }
                     let choices: [JSON] = job.results.enumerated().map { i, c in
-                        ["index": JSON(i),
-                         "message": ["role": "assistant", "content": .string(c.text.text)],
-                         "logprobs": wantLogprobs ? Logprobs.chat(tokenizer, c.logprobs) : .null,
-                         "finish_reason": .string(c.finishReason ?? "stop")]
+                        var item: [(String, JSON)] = [
+                            ("index", JSON(i)), ("message", ["role": "assistant", "content": .string(c.text.text)]),
+                            ("logprobs", wantLogprobs ? Logprobs.chat(tokenizer, c.logprobs) : .null),
+                            ("finish_reason", .string(c.finishReason ?? "stop"))]
+                        if wantConfidence { item.append(("confidence", c.confidenceJSON())) }
+                        return .object(item)
                     }
                     responder.respond(.json(wire.whole(choices: choices, prompt: ids.count, completion: job.usage.completion)))
                 })
@@ -186,9 +190,10 @@ struct ChatWire {
          ("system_fingerprint", .string(fingerprint))]
     }
 
-    func chunk(index: Int, delta: JSON, logprobs: JSON, finish: String?, includeUsage: Bool) -> JSON {
-        let choice: JSON = ["index": JSON(index), "delta": delta, "logprobs": logprobs, "finish_reason": JSON(finish)]
-        return .object(head("chat.completion.chunk") + [("choices", [choice])] + (includeUsage ? [("usage", .null)] : []))
+    func chunk(index: Int, delta: JSON, logprobs: JSON, finish: String?, includeUsage: Bool, confidence: JSON? = nil) -> JSON {
+        var choice: [(String, JSON)] = [("index", JSON(index)), ("delta", delta), ("logprobs", logprobs), ("finish_reason", JSON(finish))]
+        if let confidence { choice.append(("confidence", confidence)) }
+        return .object(head("chat.completion.chunk") + [("choices", [.object(choice)])] + (includeUsage ? [("usage", .null)] : []))
     }
 
     func usageChunk(prompt: Int, completion: Int) -> JSON {

@@ -11,6 +11,8 @@ struct ChoiceText {
     private(set) var text = ""               // released so far
     private(set) var utf16Count = 0          // text's UTF-16 length (for offsets), kept so it is not recounted
     private(set) var tokenCount = 0
+    /// UTF-16 length of all text decoded so far, released or held back (where the next token's text starts).
+    private(set) var decodedUTF16 = 0
     private(set) var stopped = false
 
     init(tokenizer: Tokenizer, stops: [String]) {
@@ -24,10 +26,15 @@ struct ChoiceText {
     mutating func push(_ token: Int32, _ logprob: TokenLogprob?) -> (String, [TokenLogprob]) {
         guard !stopped else { return ("", []) }
         tokenCount += 1
-        pending += decoder.push(token)
+        let piece = decoder.push(token)
+        pending += piece
+        decodedUTF16 += piece.utf16.count
         if let lp = logprob { pendingTokens.append(lp) }
         return release(final: false)
     }
+
+    /// The last token left bytes of an unfinished character: the next token's text completes it.
+    var holdsBytes: Bool { decoder.holdsBytes }
 
     /// Releases what is held back at the end of generation.
     mutating func finish() -> (String, [TokenLogprob]) {

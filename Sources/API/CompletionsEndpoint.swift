@@ -26,6 +26,7 @@ extension OpenAIAPI {
         }
         _ = try r.string("user")
         var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens"], limits: limits, vocabularySize: model.tokenizer.vocabularySize)
+        let grammar = try constrainedGrammar(r)  // response_format and its aliases (ResponseFormat.swift)
         let echo = try r.bool("echo") ?? false
         let logprobs = try r.int("logprobs", 0...limits.maxLogprobs)
         let prompts = try promptTokens(r)
@@ -40,6 +41,8 @@ extension OpenAIAPI {
                     maxTokens: maxTokens, ignoreEOS: opts.ignoreEOS, logprobs: logprobs,
                     promptLogprobs: echo ? logprobs : nil)
                 if opts.n > 1 { req.shareGroup = "\(id)-\(p)" }
+                req.grammar = grammar
+                req.measureConfidence = confidenceThreshold(requested: opts.confidence) != nil
                 requests.append(req)
             }
         }
@@ -56,6 +59,8 @@ extension OpenAIAPI {
         let n = opts.n
         let includeUsage = opts.includeUsage
         let stream = opts.stream
+        let wantConfidence = opts.confidence
+        let threshold = confidenceThreshold(requested: opts.confidence)
         let promptText = logPrompts ? prompts.map { tokenizer.decode($0) }.joined(separator: "\n") : nil
         let report: (GenerationJob) -> Void = { [weak self] job in
             guard let self, let o = observer else { return }
@@ -70,18 +75,21 @@ extension OpenAIAPI {
                                       timeout: slowReaderTimeout, observer: observer)
             let job = GenerationJob(
                 service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,
+                confidenceThreshold: threshold,
                 onDelta: { d in
                     switch d.finishReason {
                     case "abort": return
                     case "error": writer.write(SSE.event(APIError.internal("generation failed").json)); return
                     default: break
                     }
-                    if d.text.isEmpty && d.logprobs.isEmpty && d.finishReason == nil { return }
                     // Offsets count from the start of the choice's whole text, echo included.
-                    let start = d.offset + (echo ? echoText[d.choice / n].utf16.count : 0)
+                    let shift = echo ? echoText[d.choice / n].utf16.count : 0
+                    let conf: JSON? = wantConfidence ? d.confidenceJSON(shift: shift) : Optional.none
+                    if d.text.isEmpty && d.logprobs.isEmpty && d.finishReason == nil && conf == nil { return }
+                    let start = d.offset + shift
                     let lp: JSON = logprobs == nil ? .null : Logprobs.completions(tokenizer, d.logprobs, startOffset: start)
                     writer.write(SSE.event(fields.chunk(index: d.choice, text: d.text, logprobs: lp,
-                                                           finish: d.finishReason, includeUsage: includeUsage)))
+                                                           finish: d.finishReason, includeUsage: includeUsage, confidence: conf)))
                 },
                 onDone: { job in
                     report(job)
@@ -103,21 +111,25 @@ extension OpenAIAPI {
         } else {
             let job = GenerationJob(
                 service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,
+                confidenceThreshold: threshold,
                 onDelta: nil,
                 onDone: { job in
                     report(job)
                     if let e = job.error { responder.respond(APIError.internal("generation failed: \(e)").response); return }
                     let choices: [JSON] = job.results.enumerated().map { c, choice in
-                        var text = choice.text.text
+                        let text = choice.text.text
                         var lp: JSON = .null
                         if logprobs != nil {
                             var entries: [TokenLogprob?] = choice.logprobs
                             if echo { entries = (choice.promptLogprobs ?? []) + entries }
                             lp = Logprobs.completions(tokenizer, entries, startOffset: 0)
                         }
-                        if echo { text = echoText[c / n] + text }
-                        return ["index": JSON(c), "text": .string(text), "logprobs": lp,
-                                "finish_reason": .string(choice.finishReason ?? "stop")]
+                        var item: [(String, JSON)] = [("index", JSON(c)), ("text", .string(echo ? echoText[c / n] + text : text)),
+                                                        ("logprobs", lp), ("finish_reason", .string(choice.finishReason ?? "stop"))]
+                        if wantConfidence {
+                            item.append(("confidence", choice.confidenceJSON(shift: echo ? echoText[c / n].utf16.count : 0)))
+                        }
+                        return .object(item)
                     }
                     let u = job.usage
                     responder.respond(.json(fields.whole(choices: choices, prompt: u.prompt / n, completion: u.completion)))
@@ -171,9 +183,11 @@ struct CompletionWire {
          ("system_fingerprint", .string(fingerprint))]
     }
 
-    func chunk(index: Int, text: String, logprobs: JSON, finish: String?, includeUsage: Bool) -> JSON {
-        let choice: JSON = ["index": JSON(index), "text": .string(text), "logprobs": logprobs, "finish_reason": JSON(finish)]
-        return .object(head + [("choices", [choice])] + (includeUsage ? [("usage", .null)] : []))
+    func chunk(index: Int, text: String, logprobs: JSON, finish: String?, includeUsage: Bool, confidence: JSON? = nil) -> JSON {
+        var choice: [(String, JSON)] = [("index", JSON(index)), ("text", .string(text)), ("logprobs", logprobs),
+                                        ("finish_reason", JSON(finish))]
+        if let confidence { choice.append(("confidence", confidence)) }
+        return .object(head + [("choices", [.object(choice)])] + (includeUsage ? [("usage", .null)] : []))
     }
 
     func usageChunk(prompt: Int, completion: Int) -> JSON {

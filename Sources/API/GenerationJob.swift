@@ -15,6 +15,9 @@ final class GenerationJob: @unchecked Sendable {
         var logprobs: [TokenLogprob] = []
         var promptLogprobs: [TokenLogprob?]?
         var promptTokens = 0
+        var confidence: ConfidenceTracker?
+        /// Every low-confidence span given out so far, in order.
+        var spans: [ConfidenceSpan] = []
     }
 
     /// A piece of one choice to stream: new text with its tokens' logprobs, and
@@ -26,6 +29,10 @@ final class GenerationJob: @unchecked Sendable {
         var finishReason: String?
         /// UTF-16 length of the choice's text released before this piece (for text_offset).
         var offset = 0
+        /// Low-confidence spans that closed and whose text is out (this piece's included).
+        var spans: [ConfidenceSpan] = []
+        /// On the piece that ends a measured choice: its summary.
+        var confidence: AnswerConfidence?
     }
 
     /// Shared by every job's queue: output work runs beside inference, never inside it.
@@ -44,14 +51,19 @@ final class GenerationJob: @unchecked Sendable {
     private(set) var lastTokenAt: UInt64?
     private var lastTokenOf: [UInt64?]
 
+    /// `confidenceThreshold`: the requests measure confidence (GenerationRequest.measureConfidence),
+    /// and tokens below this probability make spans.
     init(service: InferenceService, tokenizer: Tokenizer, requestIDs: [String], stops: [String], observer: APIObserver?,
-         onDelta: ((Delta) -> Void)?, onDone: @escaping (GenerationJob) -> Void) {
+         confidenceThreshold: Double? = nil, onDelta: ((Delta) -> Void)?, onDone: @escaping (GenerationJob) -> Void) {
         self.service = service
         self.observer = observer
         lastTokenOf = requestIDs.map { _ in nil }
         self.onDelta = onDelta
         self.onDone = onDone
-        choices = requestIDs.map { Choice(requestID: $0, text: ChoiceText(tokenizer: tokenizer, stops: stops)) }
+        choices = requestIDs.map {
+            Choice(requestID: $0, text: ChoiceText(tokenizer: tokenizer, stops: stops),
+                   confidence: confidenceThreshold.map(ConfidenceTracker.init(threshold:)))
+        }
         open = requestIDs.count
     }
 
@@ -79,7 +91,8 @@ final class GenerationJob: @unchecked Sendable {
             timeToFirstToken: firstTokenAt.map { Double($0 &- startedAt) / 1e9 },
             duration: Double(end &- startedAt) / 1e9,
             finishReasons: choices.map { $0.finishReason ?? "stop" }, stream: stream,
-            prompt: prompt, output: prompt == nil ? nil : choices.map { $0.text.text })
+            prompt: prompt, output: prompt == nil ? nil : choices.map { $0.text.text },
+            confidence: choices.compactMap { c in c.confidence.flatMap { $0.tokens > 0 ? $0.summary : nil } })
     }
 
     var results: [Choice] { lock.lock(); defer { lock.unlock() }; return choices }
@@ -100,21 +113,31 @@ final class GenerationJob: @unchecked Sendable {
             switch event {
             case let .promptLogprobs(p):
                 choices[i].promptLogprobs = p
-            case let .token(t, lp):
+            case let .token(t, lp, measured):
                 let before = choices[i].text.utf16Count
                 let now = DispatchTime.now().uptimeNanoseconds
                 if firstTokenAt == nil { firstTokenAt = now }
                 if let last = lastTokenOf[i] { observer?.interTokenLatency(Double(now &- last) / 1e9) }
                 lastTokenOf[i] = now
                 lastTokenAt = now
+                let start = choices[i].text.decodedUTF16
                 let (text, lps) = choices[i].text.push(t, lp)
                 choices[i].logprobs += lps
+                if let c = measured {
+                    let (end, holds) = (choices[i].text.decodedUTF16, choices[i].text.holdsBytes)
+                    choices[i].confidence?.add(c, start: start, end: end, holdsBytes: holds)
+                }
                 if choices[i].text.stopped {
                     choices[i].finishReason = "stop"
                     abortID = choices[i].requestID
-                    deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: "stop", offset: before))
-                } else if !text.isEmpty || !lps.isEmpty {
-                    deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: nil, offset: before))
+                    var d = Delta(choice: i, text: text, logprobs: lps, finishReason: "stop", offset: before)
+                    endConfidence(i, &d)
+                    deltas.append(d)
+                } else {
+                    let spans = takeSpans(i)
+                    if !text.isEmpty || !lps.isEmpty || !spans.isEmpty {
+                        deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: nil, offset: before, spans: spans))
+                    }
                 }
             case let .finished(reason, prompt, _, _):
                 choices[i].promptTokens = prompt
@@ -129,7 +152,9 @@ final class GenerationJob: @unchecked Sendable {
                 case let .error(m): r = "error"; failure = m
                 }
                 choices[i].finishReason = r
-                deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: r, offset: before))
+                var d = Delta(choice: i, text: text, logprobs: lps, finishReason: r, offset: before)
+                endConfidence(i, &d)
+                deltas.append(d)
             }
         } else if case let .finished(_, prompt, _, _) = event {
             // A choice ended by a stop sequence learns its prompt size here.
@@ -144,5 +169,35 @@ final class GenerationJob: @unchecked Sendable {
         if let id = abortID { service.abort(id) }
         if let f = onDelta { deltas.forEach(f) }
         if done { onDone(self) }
+    }
+
+    /// Choice `i`'s closed spans whose text is out, with their text. Under `lock`.
+    private func takeSpans(_ i: Int) -> [ConfidenceSpan] {
+        guard var tracker = choices[i].confidence else { return [] }
+        var spans = tracker.takeSpans(released: choices[i].text.utf16Count)
+        choices[i].confidence = tracker
+        fill(&spans, from: choices[i].text.text)
+        choices[i].spans += spans
+        return spans
+    }
+
+    /// Choice `i` has ended: its remaining spans and summary go on its last piece. Under `lock`.
+    private func endConfidence(_ i: Int, _ d: inout Delta) {
+        guard var tracker = choices[i].confidence else { return }
+        var spans = tracker.finish(textLength: choices[i].text.utf16Count)
+        fill(&spans, from: choices[i].text.text)
+        choices[i].confidence = tracker
+        choices[i].spans += spans
+        d.spans = spans
+        d.confidence = tracker.summary
+    }
+
+    private func fill(_ spans: inout [ConfidenceSpan], from text: String) {
+        guard !spans.isEmpty else { return }
+        let u = Array(text.utf16)
+        for k in spans.indices {
+            let a = min(spans[k].start, u.count), b = min(max(spans[k].end, a), u.count)
+            spans[k].text = String(decoding: u[a..<b], as: UTF16.self)
+        }
     }
 }

@@ -10,6 +10,8 @@ struct GenerationOptions {
     var stream = false
     var includeUsage = false
     var seed: UInt64?
+    /// `confidence: true` (an extension): each choice carries its AnswerConfidence and spans.
+    var confidence = false
 
     init(_ r: FieldReader, maxTokensKeys: [String], limits: APILimits, vocabularySize: Int) throws {
         sampling.temperature = Float(try r.double("temperature", 0...2) ?? 1)
@@ -25,6 +27,7 @@ struct GenerationOptions {
         n = try r.int("n", 1...limits.maxN) ?? 1
         ignoreEOS = try r.bool("ignore_eos") ?? false
         stream = try r.bool("stream") ?? false
+        confidence = try r.bool("confidence") ?? false
         if let so = r.raw("stream_options") {
             guard case .object = so else { throw APIError.invalid("`stream_options` must be an object.", param: "stream_options") }
             guard stream else { throw APIError.invalid("`stream_options` is only allowed when `stream` is true.", param: "stream_options") }

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Grammar
 import HTTP
 import Tokenizer
 
@@ -28,6 +29,18 @@ public final class OpenAIAPI: @unchecked Sendable {
     public var logPrompts = false
     /// Seconds a stream may stay paused because its client does not read before it is ended.
     public var slowReaderTimeout: Double = 60
+    /// Compiled structured-output grammars for this model's vocabulary (ResponseFormat.swift);
+    /// set before serving (nil: each constrained request builds its own).
+    public var grammars: GrammarCache?
+    /// Tokens less likely than this are low-confidence (ratio and spans).
+    public var confidenceThreshold = 0.3
+    /// Measure every answer's confidence (for the answer metrics), not only those whose request asks.
+    public var measureAllConfidence = true
+
+    /// Whether the requests of a call measure confidence, and the threshold the job uses.
+    func confidenceThreshold(requested: Bool) -> Double? {
+        requested || measureAllConfidence ? confidenceThreshold : nil
+    }
 
     public init(service: InferenceService, model: ServedModel, limits: APILimits = .init(), version: String) {
         self.service = service

@@ -91,7 +91,8 @@ extension Engine {
             if rawRow.count != row.count { rawRow = [Float](repeating: 0, count: row.count) }
             rawRow.withUnsafeMutableBufferPointer { raw in raw.baseAddress!.update(from: row.baseAddress!, count: row.count) }
         }
-        let token = r.sampler.sample(row)
+        applyGrammar(r, row: row)
+        let (token, confidence) = sampleMeasuring(r, row: row)
         if let k {
             let (chosen, top) = rawRow.withUnsafeBufferPointer { Sampler.logprobs($0, chosen: token, top: k) }
             info = TokenLogprob(token: token, logprob: chosen, top: top.map { TokenAlternative(token: $0.0, logprob: $0.1) })
@@ -102,7 +103,8 @@ extension Engine {
         let isStop = !r.request.ignoreEOS && endOfGeneration.contains(token) || r.request.stopTokenIDs.contains(token)
         if isStop { finish(r, .stop, into: &outputs); return }
         scheduler.append(token, to: r)
-        outputs.append(EngineOutput(sink: r.sink, event: .token(token, info)))
+        outputs.append(EngineOutput(sink: r.sink, event: .token(token, info, confidence)))
+        if grammarEnds(r, after: token) { finish(r, .stop, into: &outputs); return }
         if r.generated >= r.request.maxTokens || r.tokens.count >= contextLength {
             finish(r, .length, into: &outputs)
         }

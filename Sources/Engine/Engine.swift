@@ -27,6 +27,8 @@ public final class Engine: @unchecked Sendable {
     /// A copy of one logits row, for log-probabilities of the model's distribution (the
     /// sampler changes the row in place); allocated once.
     var rawRow: [Float] = []
+    /// A copy of one row as the sampler drew from it, for TokenConfidence; allocated once.
+    var sampledRow: [Float] = []
 
     /// Set before `start()`; called on the engine thread.
     public var observer: EngineObserver?

@@ -19,6 +19,9 @@ public struct EngineStats: Sendable, Equatable {
     /// waiting for requests): their ratio is the share of its work that is inference.
     public var forwardSeconds = 0.0
     public var busySeconds = 0.0
+    /// Structured output: token masks applied, and the seconds they took.
+    public var grammarMasks = 0
+    public var grammarMaskSeconds = 0.0
     public var loopAlive = true
 
     public init() {}

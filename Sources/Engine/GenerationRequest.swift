@@ -1,3 +1,4 @@
+import Grammar
 import Model
 
 /// One sequence to generate, as the API layer hands it to the engine.
@@ -17,6 +18,11 @@ public struct GenerationRequest: Sendable {
     /// share the prompt's cache blocks: the first computes them, the others wait
     /// for it and then find them in the prefix cache.
     public var shareGroup: String?
+    /// Structured output: each token must keep the text in this grammar; nil: free text.
+    public var grammar: TokenGrammar?
+    /// Measure each generated token's probability and the entropy of the distribution it was
+    /// drawn from (TokenConfidence): one more pass over the vocabulary per token.
+    public var measureConfidence = false
 
     public init(id: String, promptTokens: [Int32], sampling: SamplingParameters = .greedy, maxTokens: Int,
                 ignoreEOS: Bool = false, stopTokenIDs: Set<Int32> = [], logprobs: Int? = nil, promptLogprobs: Int? = nil) {
@@ -60,7 +66,8 @@ public enum FinishReason: Sendable, Equatable {
 public enum GenerationEvent: Sendable {
     /// Prompt token log-probabilities (first token has none), once, before any token.
     case promptLogprobs([TokenLogprob?])
-    case token(Int32, TokenLogprob?)
+    /// A generated token, its log-probability entry when asked for, and its confidence when measured.
+    case token(Int32, TokenLogprob?, TokenConfidence?)
     case finished(FinishReason, promptTokens: Int, completionTokens: Int, cachedTokens: Int)
 }
 

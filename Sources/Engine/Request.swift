@@ -1,3 +1,4 @@
+import Grammar
 import Model
 
 /// A request's state inside the engine (vLLM's `Request`). The scheduler owns the
@@ -21,6 +22,7 @@ final class Request {
     // Engine's.
     let sink: GenerationSink
     var sampler: Sampler
+    var matcher: GrammarMatcher?  // where a constrained sequence is in its grammar
     var generated = 0
     var promptLogprobs: [TokenLogprob?] = []
     var submittedAt: UInt64 = 0  // uptime nanoseconds
@@ -31,6 +33,7 @@ final class Request {
         self.arrival = arrival
         tokens = request.promptTokens
         sampler = Sampler(request.sampling, promptTokens: request.promptTokens)
+        matcher = request.grammar.map { $0.matcher() }
     }
 
     var promptCount: Int { request.promptTokens.count }

@@ -67,7 +67,9 @@ final class ServerApp: @unchecked Sendable {
         guard !limits.isEnabled || keys.isEnabled else {
             throw JetonConfig.Failure(description: "rate_limits are per API key: configure auth.api_keys or auth.key_file too")
         }
-        let open: Set<String> = c.bool("auth.protect_operations") ? [] : ["/health", "/ready", "/metrics", "/version"]
+        var open: Set<String> = c.bool("auth.protect_operations") ? [] : ["/health", "/ready", "/metrics", "/version"]
+        // The playground page is static and holds no secret: it asks for the key itself.
+        if c.bool("server.playground") { open.insert("/") }
         gatekeeper = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
     }
 
@@ -128,6 +130,9 @@ final class ServerApp: @unchecked Sendable {
         }
         router.get("/version") { [self] _, r in
             r.respond(.json(["version": .string(Self.version), "model": JSON(lock.withLock { modelName })]))
+        }
+        if config.bool("server.playground") {
+            router.get("/") { _, r in r.respond(PlaygroundPage.response) }
         }
         if config.bool("metrics.enabled") {
             router.get("/metrics") { [self] _, r in
@@ -192,6 +197,9 @@ final class ServerApp: @unchecked Sendable {
         api.observer = access
         api.logPrompts = config.bool("logging.log_prompts")
         api.slowReaderTimeout = config.double("server.slow_reader_timeout")
+        api.grammars = Self.grammarCache(config, tokenizer: loaded.tokenizer)
+        api.confidenceThreshold = config.double("confidence.threshold")
+        api.measureAllConfidence = config.bool("confidence.measure_all")
         lock.withLock {
             self.engine = engine
             self.api = api

@@ -43,9 +43,13 @@ public struct Sampler: Sendable {
         }
     }
 
-    /// Chooses the next token from raw logits (modified in place).
-    public mutating func sample(_ logits: UnsafeMutableBufferPointer<Float>) -> Int32 {
+    /// Chooses the next token from raw logits (modified in place). `adjusted`, when given (as large
+    /// as `logits`), receives the logits exactly as drawn from, before temperature: for TokenConfidence.
+    public mutating func sample(_ logits: UnsafeMutableBufferPointer<Float>,
+                                keepingAdjustedIn adjusted: UnsafeMutableBufferPointer<Float>? = nil) -> Int32 {
         adjust(logits)
+        // Anything else that changes the logits (a grammar mask) belongs before this copy.
+        if let a = adjusted?.baseAddress, let l = logits.baseAddress { a.update(from: l, count: logits.count) }
         let p = parameters
         if p.isGreedy || p.topK == 1 { return Int32(Self.argmax(logits)) }
 
@@ -143,7 +147,8 @@ public struct Sampler: Sendable {
         for l in logits where l > m { m = l }
         var sum = 0.0
         for l in logits { sum += Double(expf(l - m)) }
-        let lse = m + Float(log(sum))
+        // In Double: at logits near 20 a Float log-partition alone is off by up to 1e-6.
+        let lse = Double(m) + log(sum)
         var top: [(Int32, Float)] = []
         if k > 0 {
             // Keep a small sorted list; k is at most 20.
@@ -153,8 +158,8 @@ public struct Sampler: Sendable {
                 while j > 0 && top[j - 1].1 < l { j -= 1 }
                 top.insert((Int32(i), l), at: j)
             }
-            top = top.map { ($0.0, $0.1 - lse) }
+            top = top.map { ($0.0, Float(Double($0.1) - lse)) }
         }
-        return (logits[Int(id)] - lse, top)
+        return (Float(Double(logits[Int(id)]) - lse), top)
     }
 }

@@ -19,6 +19,9 @@ public struct StreamingDecoder {
         self.state = Tokenizer.LeadingSpaceState(tokenizer: tokenizer, fromSequenceStart: fromSequenceStart)
     }
 
+    /// Bytes of an incomplete character are held back (the next token completes it).
+    public var holdsBytes: Bool { !pending.isEmpty }
+
     /// Text completed by `id`; "" while inside a multi-byte character.
     public mutating func push(_ id: Int32) -> String {
         tokenizer.appendBytes(of: id, skipSpecial: skipSpecial, state: &state, into: &pending)

@@ -15,7 +15,7 @@ final class Collector: @unchecked Sendable {
         { [self] e in
             cond.lock()
             switch e {
-            case let .token(t, lp): tokens.append(t); logprobs.append(lp)
+            case let .token(t, lp, _): tokens.append(t); logprobs.append(lp)
             case let .finished(r, _, _, c): finish = r; cached = c
             case .promptLogprobs: break
             }

@@ -25,13 +25,14 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"jeton serve exited with {self.proc.returncode}; see {self.log_path}")
             try:
-                with urllib.request.urlopen(self.base + "/health", timeout=2) as r:
+                # /ready, not /health: the model loads after the port opens (503 until then).
+                with urllib.request.urlopen(self.base + "/ready", timeout=2) as r:
                     if r.status == 200:
                         return
             except Exception:
                 pass
             time.sleep(0.2)
-        raise RuntimeError("jeton serve did not become healthy in 120 s")
+        raise RuntimeError("jeton serve did not become ready in 120 s")
 
     def stop(self):
         self.proc.terminate()

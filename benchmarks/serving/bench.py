@@ -7,6 +7,9 @@ whole run, time to first token and inter-token latency percentiles, and errors.
 Standard library only, so it measures the server and not a client library.
 
   bench.py --url http://127.0.0.1:8080 --concurrency 16 --requests 32 --max-tokens 128
+
+With --json-schema FILE every request carries that schema as `response_format` (structured
+output), to compare with the same load unconstrained (issue 15).
 """
 import argparse
 import http.client
@@ -35,12 +38,14 @@ def percentile(xs, p):
     return xs[f] + (xs[c] - xs[f]) * (k - f)
 
 
-def one_request(url, model, prompt, max_tokens, ignore_eos, timeout, temperature=0.0):
+def one_request(url, model, prompt, max_tokens, ignore_eos, timeout, temperature=0.0, schema=None):
     """Returns (ttft, [token arrival times], output tokens, error)."""
     u = urllib.parse.urlparse(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "stream": True,
             "stream_options": {"include_usage": True}}
+    if schema is not None:
+        body["response_format"] = {"type": "json_schema", "json_schema": {"name": "bench", "schema": schema}}
     if ignore_eos:
         body["ignore_eos"] = True
     t0 = time.perf_counter()
@@ -79,7 +84,8 @@ def one_request(url, model, prompt, max_tokens, ignore_eos, timeout, temperature
         conn.close()
 
 
-def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos, seed, timeout=600, temperature=0.0):
+def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos, seed, timeout=600, temperature=0.0,
+        schema=None):
     rng = random.Random(seed)
     prompts = [make_prompt(rng, prompt_words) for _ in range(requests)]
     lock = threading.Lock()
@@ -93,7 +99,7 @@ def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos,
                     return
                 i = next_i[0]
                 next_i[0] += 1
-            res = one_request(url, model, prompts[i], max_tokens, ignore_eos, timeout, temperature)
+            res = one_request(url, model, prompts[i], max_tokens, ignore_eos, timeout, temperature, schema)
             with lock:
                 results.append(res)
 
@@ -133,9 +139,11 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--temperature", type=float, default=0.0, help="0: greedy (1 is the API's default)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json-schema", help="file holding a JSON schema every request carries as response_format")
     a = ap.parse_args()
+    schema = json.load(open(a.json_schema)) if a.json_schema else None
     r = run(a.url, a.model, a.concurrency, a.requests or 2 * a.concurrency, a.prompt_words, a.max_tokens,
-            not a.no_ignore_eos, a.seed, temperature=a.temperature)
+            not a.no_ignore_eos, a.seed, temperature=a.temperature, schema=schema)
     if a.json:
         print(json.dumps(r))
     else:

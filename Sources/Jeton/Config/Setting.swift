@@ -39,6 +39,7 @@ struct Setting: Sendable {
         Setting(key: "server.event_delivery", kind: .choice(["dispatch", "epoll"]), defaultValue: .string("epoll"), help: "socket readiness: one epoll set per event loop, watched by one DispatchSource (Linux; measured 0.79x nginx req/s vs 0.59x), or a DispatchSource per connection"),
         Setting(key: "server.gzip", kind: .bool, defaultValue: .bool(true), help: "gzip responses over 1 KiB when the client accepts it"),
         Setting(key: "server.drain_timeout", kind: .double(0...3600), defaultValue: .double(30), help: "seconds in-flight requests get to finish after SIGTERM/SIGINT"),
+        Setting(key: "server.playground", kind: .bool, defaultValue: .bool(true), help: "serve the playground page at / (try the model in a browser; off: 404)"),
         Setting(key: "tls.cert", kind: .string, defaultValue: .string(""), help: "PEM certificate; with tls.key, serve HTTPS (TLS 1.2/1.3)"),
         Setting(key: "tls.key", kind: .string, defaultValue: .string(""), help: "PEM private key"),
         Setting(key: "model.path", kind: .string, defaultValue: .string("default"), help: "GGUF file, or `default` for the default model in the cache"),
@@ -63,6 +64,9 @@ struct Setting: Sendable {
         Setting(key: "limits.max_stop_length", kind: .int(1...65536), defaultValue: .int(512), help: "characters per stop sequence at most"),
         Setting(key: "limits.max_logit_bias", kind: .int(0...100_000), defaultValue: .int(300), help: "`logit_bias` entries at most"),
         Setting(key: "limits.max_tokens", kind: .int(0...1_048_576), defaultValue: .int(0), help: "largest `max_tokens` (0: only the context length limits it)"),
+        Setting(key: "confidence.threshold", kind: .double(0...1), defaultValue: .double(0.3), help: "a generated token less likely than this is low-confidence (`low_confidence_ratio` and spans)"),
+        Setting(key: "confidence.measure_all", kind: .bool, defaultValue: .bool(true),
+                help: "measure every answer for the jeton_answer_* metrics (one more pass over the vocabulary per token); false: only requests with `confidence: true`"),
         Setting(key: "auth.api_keys", kind: .list, defaultValue: .list([]), help: "accepted API keys as name:key (empty: no authentication)", secret: true),
         Setting(key: "auth.key_file", kind: .string, defaultValue: .string(""), help: "file of name:key lines, reloaded on SIGHUP"),
         Setting(key: "auth.protect_operations", kind: .bool, defaultValue: .bool(false), help: "also require a key for /health, /ready, /metrics and /version"),
@@ -76,6 +80,13 @@ struct Setting: Sendable {
         Setting(key: "logging.access_log", kind: .bool, defaultValue: .bool(true), help: "one line per request"),
         Setting(key: "logging.log_prompts", kind: .bool, defaultValue: .bool(false), help: "include prompts and outputs in logs (sensitive)"),
         Setting(key: "metrics.enabled", kind: .bool, defaultValue: .bool(true), help: "serve GET /metrics"),
+        Setting(key: "grammar.max_schema_bytes", kind: .int(64...16_777_216), defaultValue: .int(65536), help: "largest JSON schema, regex or grammar text of a structured-output request"),
+        Setting(key: "grammar.max_nesting", kind: .int(1...1024), defaultValue: .int(64), help: "deepest nesting of schemas, regex groups and grammar parentheses"),
+        Setting(key: "grammar.max_symbols", kind: .int(1000...10_000_000), defaultValue: .int(200000), help: "largest compiled grammar, in symbols (bounded repetitions and numeric ranges expand into them)"),
+        Setting(key: "grammar.compile_timeout_ms", kind: .int(1...600_000), defaultValue: .int(2000), help: "milliseconds one schema or grammar may take to compile (beyond: 400)"),
+        Setting(key: "grammar.max_whitespace", kind: .int(0...64), defaultValue: .int(8), help: "whitespace bytes a JSON answer may have at each place it allows any (a model cannot loop on spaces)"),
+        Setting(key: "grammar.cache_size", kind: .int(1...100_000), defaultValue: .int(64), help: "compiled grammars kept, by their text (least recently used out first)"),
+        Setting(key: "grammar.masks_per_grammar", kind: .int(0...100_000), defaultValue: .int(256), help: "token masks kept per compiled grammar (each vocabulary/8 bytes)"),
     ]
 }
 

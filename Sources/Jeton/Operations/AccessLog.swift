@@ -106,7 +106,7 @@ final class AccessLog: APIObserver, @unchecked Sendable {
 
     /// Known paths as themselves; anything else as "other", so labels stay few.
     static func endpointLabel(_ path: String) -> String {
-        let known: Set<String> = ["/v1/completions", "/v1/chat/completions", "/v1/models", "/tokenize", "/detokenize",
+        let known: Set<String> = ["/", "/v1/completions", "/v1/chat/completions", "/v1/models", "/tokenize", "/detokenize",
                                   "/health", "/ready", "/metrics", "/version"]
         if known.contains(path) { return path }
         if path.hasPrefix("/v1/models/") { return "/v1/models/{id}" }

@@ -34,6 +34,8 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
     private let slowReaderAborts: CoreMetrics.Counter
     private let forwardSeconds: CoreMetrics.FloatingPointCounter
     private let busySeconds: CoreMetrics.FloatingPointCounter
+    private let answerMeanLogprob: CoreMetrics.Recorder
+    private let answerLowRatio: CoreMetrics.Recorder
 
     static let latencyBuckets: [Duration] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 20, 30, 60, 120]
         .map { Duration.nanoseconds(Int64($0 * 1e9)) }
@@ -43,6 +45,11 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = Self.latencyBuckets
         factory.valueHistogramBuckets["jeton_batch_tokens"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+        // Answer confidence: finer where answers usually are (mean logprob near 0, few low tokens).
+        factory.valueHistogramBuckets["jeton_answer_mean_logprob"] =
+            [-5, -4, -3, -2.5, -2, -1.75, -1.5, -1.25, -1, -0.8, -0.6, -0.5, -0.4, -0.3, -0.2, -0.1, -0.05, 0]
+        factory.valueHistogramBuckets["jeton_answer_low_confidence_ratio"] =
+            [0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1]
         MetricsSystem.bootstrap(factory)
         let m = [("model", model)]
         duration = CoreMetrics.Timer(label: "jeton_request_duration_seconds", dimensions: m, preferredDisplayUnit: .seconds)
@@ -65,6 +72,9 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
         // Their ratio over a window is the share of the engine thread's work spent in forward passes.
         forwardSeconds = CoreMetrics.FloatingPointCounter(label: "jeton_engine_forward_seconds_total", dimensions: m)
         busySeconds = CoreMetrics.FloatingPointCounter(label: "jeton_engine_busy_seconds_total", dimensions: m)
+        // One observation per finished answer (choice) whose tokens were measured (see OpenAIAPI.measureAllConfidence).
+        answerMeanLogprob = CoreMetrics.Recorder(label: "jeton_answer_mean_logprob", dimensions: m, aggregate: true)
+        answerLowRatio = CoreMetrics.Recorder(label: "jeton_answer_low_confidence_ratio", dimensions: m, aggregate: true)
         // Token counters exist from the start, so a scrape shows zeros rather than nothing.
         _ = tokens(key: String?.none)
     }
@@ -110,8 +120,13 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
 
     func slowReader(aborted: Bool) { (aborted ? slowReaderAborts : slowReaderPauses).increment() }
 
-    /// The access log owns the report; see AccessLog, which calls recordUsage.
-    func generationFinished(_ report: GenerationReport) {}
+    /// Usage is counted by the access log (AccessLog calls recordUsage); answer confidence here.
+    func generationFinished(_ report: GenerationReport) {
+        for c in report.confidence {
+            answerMeanLogprob.record(c.meanLogprob)
+            answerLowRatio.record(c.lowConfidenceRatio)
+        }
+    }
 
     func engineDidStep(batchTokens n: Int, sequences: Int) { batchTokens.record(n) }
 

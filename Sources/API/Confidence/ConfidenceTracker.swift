@@ -1,0 +1,69 @@
+import Model
+
+/// One choice's confidence while its tokens arrive: running sums for the summary, and the
+/// runs of low-probability tokens as text ranges. Runs on the request's output queue.
+///
+/// A span is a maximal run of consecutive tokens each with probability below `threshold`;
+/// it covers the text those tokens decode to. A token inside a multi-byte character decodes
+/// to nothing until the character completes, so a run that ends inside one reaches to the
+/// end of the token that completes it.
+struct ConfidenceTracker {
+    let threshold: Double
+    private(set) var tokens = 0
+    private var logprobSum = 0.0
+    private var minLogprob = Double.infinity
+    private var entropySum = 0.0
+    private var low = 0
+    private var run: ConfidenceSpan?
+    private var runHoldsBytes = false
+    private var closed: [ConfidenceSpan] = []
+
+    init(threshold: Double) { self.threshold = threshold }
+
+    /// A token whose text is [start, end) of the decoded text; `holdsBytes`: it left bytes of
+    /// an unfinished character, which the next token's text completes.
+    mutating func add(_ c: TokenConfidence, start: Int, end: Int, holdsBytes: Bool) {
+        let lp = Double(c.logprob), p = c.probability
+        tokens += 1
+        logprobSum += lp
+        minLogprob = min(minLogprob, lp)
+        entropySum += Double(c.entropy)
+        if p < threshold {
+            low += 1
+            if run == nil { run = ConfidenceSpan(start: start, end: end) }
+            run?.add(probability: p, end: end)
+            runHoldsBytes = holdsBytes
+        } else if var r = run {
+            if runHoldsBytes { r.end = max(r.end, end) }
+            closed.append(r)
+            run = nil
+        }
+    }
+
+    /// Closed spans whose text is all released (end ≤ `released`), oldest first; each is given once.
+    mutating func takeSpans(released: Int) -> [ConfidenceSpan] {
+        let ready = closed.prefix { $0.end <= released }
+        closed.removeFirst(ready.count)
+        return Array(ready)
+    }
+
+    /// At the end: closes the open run and gives every span not given yet, cut to the final
+    /// text (a stop sequence removes its text; spans wholly inside it go).
+    mutating func finish(textLength n: Int) -> [ConfidenceSpan] {
+        if let r = run { closed.append(r); run = nil }
+        let rest = closed.compactMap { s -> ConfidenceSpan? in
+            var c = s
+            c.start = min(c.start, n)
+            c.end = min(c.end, n)
+            return c.start == c.end && s.start != s.end ? nil : c
+        }
+        closed = []
+        return rest
+    }
+
+    var summary: AnswerConfidence {
+        let n = Double(max(tokens, 1))
+        return AnswerConfidence(tokens: tokens, meanLogprob: logprobSum / n, minLogprob: tokens > 0 ? minLogprob : 0,
+                                meanEntropy: entropySum / n, lowConfidenceRatio: Double(low) / n, threshold: threshold)
+    }
+}

@@ -1,0 +1,31 @@
+import Dispatch
+
+/// Bounds on compile work, so a hostile schema or grammar cannot stall the server.
+public struct GrammarLimits: Sendable, Equatable {
+    /// Bytes of schema / regex / grammar text.
+    public var maxSourceBytes = 65_536
+    /// Nesting of schemas, regex groups and grammar parentheses.
+    public var maxNesting = 64
+    /// Terminals and references of the compiled rules (bounded repetitions and numeric ranges
+    /// expand into them).
+    public var maxSymbols = 200_000
+    /// Wall-clock seconds one compile may take.
+    public var maxCompileSeconds = 2.0
+    /// Whitespace bytes a JSON grammar allows at each place it allows any.
+    public var maxWhitespace = 8
+
+    public init() {}
+}
+
+/// A compile's time budget, checked at points that repeat (rules lowered, schemas visited).
+struct Deadline {
+    let end: UInt64
+    init(seconds: Double) {
+        end = DispatchTime.now().uptimeNanoseconds &+ UInt64(max(seconds, 0) * 1e9)
+    }
+    func check() throws {
+        if DispatchTime.now().uptimeNanoseconds > end {
+            throw GrammarError.tooLarge("compiling took longer than the limit")
+        }
+    }
+}

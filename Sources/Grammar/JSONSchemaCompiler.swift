@@ -1,0 +1,234 @@
+/// JSON Schema (the subset Jeton enforces) to grammar rules. Every keyword is either
+/// enforced, an annotation that does not constrain (title, description, default, ...), or
+/// refused by name: nothing is silently ignored.
+///
+/// Choices the grammar makes (it allows a subset of the valid documents, never more):
+/// properties come in the schema's order; an object without `additionalProperties` gets no
+/// other keys; whitespace is at most `maxWhitespace` bytes at each place; numbers have at
+/// most 16 integer and 16 fraction digits, and bounded ones no exponent; strings use the
+/// shortest escapes; `oneOf` must have alternatives that cannot overlap.
+final class JSONSchemaCompiler {
+    let b: GrammarBuilder
+    let root: JSONValue
+    let limits: GrammarLimits
+    private var refRules: [String: Int] = [:]
+    private var pending: [(Int, String)] = []
+    private var visits = 0
+    private var shared: [String: Int] = [:]
+
+    static let annotations: Set<String> = [
+        "title", "description", "$schema", "$id", "$comment", "default", "examples", "deprecated",
+        "readOnly", "writeOnly", "$defs", "definitions", "discriminator", "$anchor",
+    ]
+    static let enforced: Set<String> = [
+        "type", "properties", "required", "additionalProperties", "items", "prefixItems", "minItems", "maxItems",
+        "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength", "pattern", "format",
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    ]
+    static let formats: [String: String] = [
+        "date": date,
+        "time": time,
+        "date-time": date + "[Tt]" + time,
+        "uuid": "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+        "email": "[a-zA-Z0-9._+-]{1,64}@[a-zA-Z0-9-]{1,63}(\\.[a-zA-Z0-9-]{1,63}){1,8}",
+        "ipv4": "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}",
+    ]
+    // Days per month, Feb 29 only in leap years (years 0001-9999, as Python's date allows).
+    static let year = "(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+    static let leapYear = "([0-9]{2}(0[48]|[2468][048]|[13579][26])|([2468][048]|[13579][26]|0[48])00)"
+    static let date = "(" + year + "-(0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|" + year + "-(0[469]|11)-(0[1-9]|[12][0-9]|30)|"
+        + year + "-02-(0[1-9]|1[0-9]|2[0-8])|" + leapYear + "-02-29)"
+    static let time = "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+
+    init(_ root: JSONValue, builder: GrammarBuilder) {
+        self.root = root
+        b = builder
+        limits = builder.limits
+    }
+
+    /// Compiles the schema; the grammar is the document alone (no surrounding whitespace).
+    func compile() throws -> CompiledGrammar {
+        let start = b.addRule("root")
+        b.define(start, try node(root, "#", depth: 0))
+        while let (id, pointer) = pending.popLast() {
+            guard let target = resolve(pointer) else { throw GrammarError.invalid("\(pointer): `$ref` target not found") }
+            b.define(id, try node(target, pointer, depth: 0))
+        }
+        return try b.compile(root: start)
+    }
+
+    // MARK: - shared rules
+
+    private func sharedRule(_ name: String, _ make: () throws -> GrammarNode) rethrows -> GrammarNode {
+        if let id = shared[name] { return .rule(id) }
+        let id = b.addRule(name)
+        shared[name] = id
+        b.define(id, try make())
+        return .rule(id)
+    }
+
+    var ws: GrammarNode {
+        sharedRule("ws") { .rep(.byteSet(ByteSet(Array(" \t\n".utf8))), min: 0, max: limits.maxWhitespace) }
+    }
+    var jsonChar: GrammarNode { sharedRule("char") { JSONText.anyChar } }
+    var anyString: GrammarNode { sharedRule("string") { .seq([.text("\""), .star(jsonChar), .text("\"")]) } }
+    var anyNumber: GrammarNode {
+        sharedRule("number") { try! NumberRanges.number(min: nil, minStrict: false, max: nil, maxStrict: false, integer: false) }
+    }
+    var anyValue: GrammarNode {
+        if let id = shared["value"] { return .rule(id) }
+        let id = b.addRule("value")
+        shared["value"] = id
+        let v = GrammarNode.rule(id)
+        let ws = self.ws
+        let kv: GrammarNode = .seq([anyString, ws, .text(":"), ws, v])
+        let object: GrammarNode = .seq([.text("{"), ws, .optional(.seq([kv, .star(.seq([ws, .text(","), ws, kv])), ws])), .text("}")])
+        let array: GrammarNode = .seq([.text("["), ws, .optional(.seq([v, .star(.seq([ws, .text(","), ws, v])), ws])), .text("]")])
+        b.define(id, .alt([sharedRule("object") { object }, sharedRule("array") { array }, anyString, anyNumber,
+                           .text("true"), .text("false"), .text("null")]))
+        return v
+    }
+    /// Any JSON object: `response_format` `json_object`.
+    var anyObject: GrammarNode { _ = anyValue; return .rule(shared["object"]!) }
+
+    // MARK: - schemas
+
+    private func fail(_ path: String, _ m: String) -> GrammarError { .invalid("\(path): \(m)") }
+
+    func node(_ schema: JSONValue, _ path: String, depth: Int) throws -> GrammarNode {
+        visits += 1
+        if visits & 63 == 0 { try b.deadline.check() }
+        guard depth <= limits.maxNesting else { throw GrammarError.tooLarge("\(path): schema nested deeper than \(limits.maxNesting)") }
+        switch schema {
+        case .bool(true): return anyValue
+        case .bool(false): throw GrammarError.unsupported("\(path): the schema `false` allows nothing")
+        case .object: break
+        default: throw fail(path, "a schema must be an object or a boolean")
+        }
+        guard case let .object(fields) = schema else { fatalError("unreachable") }
+        for (k, _) in fields where !Self.annotations.contains(k) && !Self.enforced.contains(k) {
+            throw GrammarError.unsupported("\(path): keyword `\(k)` is not supported")
+        }
+        let keys = Set(fields.map(\.0)).subtracting(Self.annotations)
+        if let r = schema["$ref"] {
+            guard keys == ["$ref"] else {
+                throw GrammarError.unsupported("\(path): `$ref` beside other keywords (\(keys.subtracting(["$ref"]).sorted().joined(separator: ", "))) is not supported")
+            }
+            guard case let .string(ref) = r else { throw fail(path, "`$ref` must be a string") }
+            return try refNode(ref, path)
+        }
+        if let c = schema["const"] {
+            guard keys == ["const"] || keys.subtracting(["const", "type"]).isEmpty else {
+                throw GrammarError.unsupported("\(path): `const` beside other constraints is not supported")
+            }
+            return .text(c.serialized)
+        }
+        if let e = schema["enum"] {
+            guard case let .array(values) = e, !values.isEmpty else { throw fail(path, "`enum` must be a non-empty array") }
+            guard keys.subtracting(["enum", "type"]).isEmpty else {
+                throw GrammarError.unsupported("\(path): `enum` beside other constraints is not supported")
+            }
+            let types = try typeList(schema, path)
+            let kept = values.filter { v in types.map { ts in ts.contains { Self.typeMatches(v, $0) } } ?? true }
+            guard !kept.isEmpty else { throw fail(path, "no `enum` value has the schema's type") }
+            return .alt(kept.map { .text($0.serialized) })
+        }
+        for k in ["anyOf", "oneOf"] {
+            guard let v = schema[k] else { continue }
+            guard keys == [k] else {
+                throw GrammarError.unsupported("\(path): `\(k)` beside other keywords (\(keys.subtracting([k]).sorted().joined(separator: ", "))) is not supported")
+            }
+            guard case let .array(subs) = v, !subs.isEmpty else { throw fail(path, "`\(k)` must be a non-empty array of schemas") }
+            if k == "oneOf" { try checkDisjoint(subs, path) }
+            return .alt(try subs.enumerated().map { try node($1, "\(path)/\(k)/\($0)", depth: depth + 1) })
+        }
+        if schema["allOf"] != nil {
+            return try objectNode(try mergeAllOf(schema, path), path, depth: depth)
+        }
+        guard let types = try typeList(schema, path) ?? inferredTypes(keys) else { return anyValue }
+        let alts = try types.map { try typed($0, schema, path, depth: depth) }
+        return alts.count == 1 ? alts[0] : .alt(alts)
+    }
+
+    static func typeMatches(_ v: JSONValue, _ t: String) -> Bool {
+        switch (v, t) {
+        case (.null, "null"), (.bool, "boolean"), (.string, "string"), (.array, "array"), (.object, "object"), (.number, "number"): return true
+        case let (.number(d, _), "integer"): return d == d.rounded()
+        default: return false
+        }
+    }
+
+    private func typeList(_ schema: JSONValue, _ path: String) throws -> [String]? {
+        guard let t = schema["type"] else { return nil }
+        let all: Set<String> = ["null", "boolean", "object", "array", "number", "integer", "string"]
+        var out: [String] = []
+        switch t {
+        case let .string(s): out = [s]
+        case let .array(xs):
+            for x in xs { guard case let .string(s) = x else { throw fail(path, "`type` must be a string or an array of strings") }; out.append(s) }
+        default: throw fail(path, "`type` must be a string or an array of strings")
+        }
+        for s in out where !all.contains(s) { throw fail(path, "unknown type `\(s)`") }
+        guard !out.isEmpty else { throw fail(path, "`type` must not be empty") }
+        if out.contains("number") { out.removeAll { $0 == "integer" } }
+        return out
+    }
+
+    private func inferredTypes(_ keys: Set<String>) -> [String]? {
+        var out: [String] = []
+        if !keys.isDisjoint(with: ["properties", "required", "additionalProperties"]) { out.append("object") }
+        if !keys.isDisjoint(with: ["items", "prefixItems", "minItems", "maxItems"]) { out.append("array") }
+        if !keys.isDisjoint(with: ["minLength", "maxLength", "pattern", "format"]) { out.append("string") }
+        if !keys.isDisjoint(with: ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]) { out.append("number") }
+        return out.isEmpty ? nil : out
+    }
+
+    private func typed(_ t: String, _ s: JSONValue, _ path: String, depth: Int) throws -> GrammarNode {
+        switch t {
+        case "null": return .text("null")
+        case "boolean": return .alt([.text("true"), .text("false")])
+        case "string": return try stringNode(s, path)
+        case "number", "integer": return try numberNode(s, path, integer: t == "integer")
+        case "array": return try arrayNode(s, path, depth: depth)
+        default: return try objectNode(try objectShape(s, path), path, depth: depth)
+        }
+    }
+
+    // MARK: - $ref
+
+    private func refNode(_ ref: String, _ path: String) throws -> GrammarNode {
+        guard ref == "#" || ref.hasPrefix("#/") else {
+            throw GrammarError.unsupported("\(path): `$ref` \"\(ref)\": only local references (#/...) are supported")
+        }
+        if let id = refRules[ref] { return .rule(id) }
+        guard resolve(ref) != nil else { throw fail(path, "`$ref` \"\(ref)\" points nowhere") }
+        let id = b.addRule("ref:" + ref)
+        refRules[ref] = id
+        pending.append((id, ref))
+        return .rule(id)
+    }
+
+    func resolve(_ ref: String) -> JSONValue? {
+        guard ref != "#" else { return root }
+        var v = root
+        for raw in ref.dropFirst(2).split(separator: "/", omittingEmptySubsequences: false) {
+            let key = raw.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+            switch v {
+            case let .object(f):
+                guard let next = f.last(where: { $0.0 == key })?.1 else { return nil }
+                v = next
+            case let .array(a):
+                guard let i = Int(key), a.indices.contains(i) else { return nil }
+                v = a[i]
+            default: return nil
+            }
+        }
+        return v
+    }
+
+    private func deref(_ s: JSONValue, _ path: String, hops: Int = 0) throws -> JSONValue {
+        guard case let .string(r)? = s["$ref"] else { return s }
+        guard hops < 32, let t = resolve(r) else { throw fail(path, "`$ref` \"\(r)\" cannot be followed") }
+        return try deref(t, path, hops: hops + 1)
+    }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import GGUF
+import Grammar
+import Tokenizer
+
+/// Compiles a grammar and checks strings against it, or measures its token masks on a
+/// model's vocabulary. Hidden: for the property tests (Tests/cli/test_grammar.py) and the
+/// mask benchmark, not for users.
+struct GrammarCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grammar", abstract: "Compile a grammar; check strings or measure token masks (testing).",
+        shouldDisplay: false)
+
+    @Option(help: "schema, json_object, regex, choice (a JSON array of strings) or gbnf.") var kind: String = "schema"
+    @Option(help: "File holding the schema / regex / choices / grammar.") var grammar: String?
+    @Option(help: "File holding a JSON array of strings: prints whether the grammar accepts each.") var strings: String?
+    @Option(help: "With --strings: a model whose vocabulary tokenizes them; prints mask times per token.") var model: String?
+    @Option(help: "Masks kept per grammar (0: none, every mask computed).") var maskCache: Int = 256
+    @Option(help: "Whitespace bytes allowed at each place in JSON.") var maxWhitespace: Int = 8
+
+    func run() throws {
+        let text = try grammar.map { String(decoding: try readFile($0), as: UTF8.self) } ?? ""
+        var limits = GrammarLimits()
+        limits.maxWhitespace = maxWhitespace
+        let spec: GrammarSpec
+        switch kind {
+        case "schema": spec = .jsonSchema(text)
+        case "json_object": spec = .jsonObject
+        case "regex": spec = .regex(text)
+        case "gbnf": spec = .gbnf(text)
+        case "choice":
+            guard let a = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String] else {
+                throw ValidationError("--kind choice needs a JSON array of strings")
+            }
+            spec = .choice(a)
+        default: throw ValidationError("unknown --kind \(kind)")
+        }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let compiled: CompiledGrammar
+        do {
+            compiled = try spec.compile(limits: limits)
+        } catch let e as GrammarError {
+            let kindName = e.kind == .invalid ? "invalid" : e.kind == .unsupported ? "unsupported" : "too_large"
+            emit(["ok": false, "error": e.message, "kind": kindName])
+            throw ExitCode(2)
+        }
+        let compileMs = Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e6
+        emit(["ok": true, "rules": compiled.ruleCount, "symbols": compiled.symbolCount, "compile_ms": compileMs])
+        guard let strings else { return }
+        guard let items = try JSONSerialization.jsonObject(with: Data(try readFile(strings))) as? [String] else {
+            throw ValidationError("--strings needs a JSON array of strings")
+        }
+        if let model { return try measure(compiled, items, model: model) }
+        emit(["accept": items.map { compiled.accepts(Array($0.utf8)) }])
+    }
+
+    /// Walks each string's tokens as a sequence would: a mask before each token, then the token.
+    private func measure(_ compiled: CompiledGrammar, _ items: [String], model: String) throws {
+        let file = try GGUFFile(path: try ModelStore().resolve(model))
+        let tokenizer = try Tokenizer(try TokenizerVocabulary(metadata: file.metadata))
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let trie = TokenTrie(tokenizer: tokenizer)
+        let trieMs = Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e6
+        let g = TokenGrammar(grammar: compiled, trie: trie, maxCachedMasks: maskCache)
+        var times: [Double] = [], missTimes: [Double] = []
+        var hits = 0, refused = 0
+        for s in items {
+            var m = g.matcher()
+            for tok in tokenizer.encode(s, addSpecial: false, parseSpecial: false) {
+                let a = DispatchTime.now().uptimeNanoseconds
+                let (mask, hit) = g.mask(for: m.stacks)
+                let us = Double(DispatchTime.now().uptimeNanoseconds &- a) / 1e3
+                times.append(us)
+                if hit { hits += 1 } else { missTimes.append(us) }
+                if !mask.contains(tok) || !m.accept(token: tok) { refused += 1; break }
+            }
+        }
+        func pct(_ xs: [Double], _ p: Double) -> Double {
+            guard !xs.isEmpty else { return 0 }
+            let s = xs.sorted()
+            return s[min(s.count - 1, Int(Double(s.count - 1) * p))]
+        }
+        emit(["vocabulary": tokenizer.vocabularySize, "trie_nodes": trie.nodeCount, "trie_ms": trieMs,
+              "tokens": times.count, "cache_hits": hits, "refused": refused,
+              "mask_us_median": pct(times, 0.5), "mask_us_p99": pct(times, 0.99),
+              "miss_us_median": pct(missTimes, 0.5), "miss_us_p99": pct(missTimes, 0.99)])
+    }
+
+    private func emit(_ o: [String: Any]) {
+        let d = try! JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
+        print(String(decoding: d, as: UTF8.self))
+    }
+}

@@ -1,0 +1,115 @@
+import XCTest
+@testable import Grammar
+
+final class GrammarMatcherTests: XCTestCase {
+    func compile(_ spec: GrammarSpec) throws -> CompiledGrammar { try spec.compile() }
+
+    func testRegexWholeMatch() throws {
+        let g = try compile(.regex("[a-z]+@(foo|bar)\\.com"))
+        XCTAssertTrue(g.accepts(Array("ab@foo.com".utf8)))
+        XCTAssertFalse(g.accepts(Array("ab@foo.co".utf8)))
+        XCTAssertFalse(g.accepts(Array("@bar.com".utf8)))
+        XCTAssertTrue(g.acceptsPrefix(Array("ab@fo".utf8)))
+        XCTAssertFalse(g.acceptsPrefix(Array("ab@x".utf8)))
+    }
+
+    /// Tokens split a two-byte character (é = C3 A9) and span several grammar symbols.
+    func testTokensSplitUTF8AndSpanSymbols() throws {
+        let tokens: [[UInt8]] = [[0xC3], [0xA9], Array("é".utf8), Array("a".utf8), Array("ab".utf8), Array("abd".utf8),
+                                 Array("d".utf8), [0xA9, 0x61]]
+        let trie = TokenTrie(tokens: tokens)
+        let g = TokenGrammar(grammar: try compile(.regex("(é|a[bc]d)+")), trie: trie)
+        var m = g.matcher()
+        var mask = m.mask()
+        XCTAssertTrue(mask.contains(0))   // first half of é
+        XCTAssertFalse(mask.contains(1))  // second half alone
+        XCTAssertTrue(mask.contains(2))   // é whole
+        XCTAssertTrue(mask.contains(5))   // "abd": three symbols in one token
+        XCTAssertFalse(mask.contains(6))
+        XCTAssertFalse(mask.allowsEnd)
+        XCTAssertTrue(m.accept(token: 0))
+        mask = m.mask()
+        XCTAssertEqual((0..<8).filter { mask.contains(Int32($0)) }, [1, 7])  // A9, and A9 followed by "a"
+        XCTAssertTrue(m.accept(token: 1))
+        XCTAssertTrue(m.canEnd)
+        XCTAssertTrue(m.mask().allowsEnd)
+        XCTAssertFalse(m.isComplete)
+        XCTAssertFalse(m.accept(token: 6))  // "d" cannot follow é
+    }
+
+    func testChoiceCompletes() throws {
+        let trie = TokenTrie(tokens: ["yes", "no", "y", "es", "n"].map { Array($0.utf8) })
+        let g = TokenGrammar(grammar: try compile(.choice(["yes", "no"])), trie: trie)
+        var m = g.matcher()
+        XCTAssertEqual((0..<5).filter { m.mask().contains(Int32($0)) }, [0, 1, 2, 4])
+        XCTAssertTrue(m.accept(token: 2))
+        XCTAssertFalse(m.isComplete)
+        XCTAssertTrue(m.accept(token: 3))
+        XCTAssertTrue(m.isComplete)
+        XCTAssertEqual(m.mask().allowedCount, 0)
+        XCTAssertTrue(m.mask().allowsEnd)
+    }
+
+    func testMaskApply() {
+        var mask = TokenMask(count: 70)
+        mask.insert(3)
+        mask.insert(65)
+        mask.allowsEnd = true
+        var row = [Float](repeating: 1, count: 72)
+        row.withUnsafeMutableBufferPointer { mask.apply(to: $0, endOfGeneration: [69]) }
+        XCTAssertEqual(row.indices.filter { row[$0].isFinite }, [3, 65, 69])
+        mask.allowsEnd = false
+        row = [Float](repeating: 1, count: 70)
+        row.withUnsafeMutableBufferPointer { mask.apply(to: $0, endOfGeneration: [69]) }
+        XCTAssertEqual(row.indices.filter { row[$0].isFinite }, [3, 65])
+    }
+
+    func testRecursiveRefAndErrors() throws {
+        let tree = ##"{"$defs":{"node":{"type":"object","properties":{"v":{"type":"integer"},"kids":{"type":"array","items":{"$ref":"#/$defs/node"}}},"required":["v"],"additionalProperties":false}},"$ref":"#/$defs/node"}"##
+        let g = try compile(.jsonSchema(tree))
+        XCTAssertTrue(g.accepts(Array(#"{"v":1,"kids":[{"v":2,"kids":[{"v":3}]}]}"#.utf8)))
+        XCTAssertFalse(g.accepts(Array(#"{"v":1,"kids":[{"kids":[]}]}"#.utf8)))
+        XCTAssertThrowsError(try compile(.jsonSchema(#"{"type":"string","multipleOf":3}"#))) { e in
+            XCTAssertEqual((e as? GrammarError)?.kind, .unsupported)
+            XCTAssertTrue("\(e)".contains("multipleOf"))
+        }
+        XCTAssertThrowsError(try compile(.jsonSchema(##"{"$ref":"#"}"##)))        // left recursion
+        XCTAssertThrowsError(try compile(.gbnf("root ::= root \"a\" | \"b\"")))  // left recursion
+        XCTAssertThrowsError(try compile(.regex("(a")))
+        XCTAssertThrowsError(try compile(.regex("a(?=b)")))
+        XCTAssertThrowsError(try compile(.jsonSchema("{\"type\":")))
+    }
+
+    func testLimits() {
+        var limits = GrammarLimits()
+        limits.maxSymbols = 5000
+        XCTAssertThrowsError(try GrammarSpec.jsonSchema(#"{"type":"string","maxLength":100000}"#).compile(limits: limits)) { e in
+            XCTAssertEqual((e as? GrammarError)?.kind, .tooLarge)
+        }
+        var deep = "{\"type\":\"string\"}"
+        for _ in 0..<100 { deep = "{\"type\":\"array\",\"items\":\(deep)}" }
+        XCTAssertThrowsError(try GrammarSpec.jsonSchema(deep).compile()) { e in
+            XCTAssertEqual((e as? GrammarError)?.kind, .tooLarge)
+        }
+    }
+
+    func testNumberBoundsAndWhitespace() throws {
+        let g = try compile(.jsonSchema(#"{"type":"integer","minimum":-15,"exclusiveMaximum":300}"#))
+        for (s, ok) in [("-15", true), ("-16", false), ("0", true), ("299", true), ("300", false), ("007", false), ("-0", false)] {
+            XCTAssertEqual(g.accepts(Array(s.utf8)), ok, s)
+        }
+        let o = try compile(.jsonObject)
+        XCTAssertTrue(o.accepts(Array("{ \"a\" : [1, 2.5e3, null] }".utf8)))
+        XCTAssertFalse(o.accepts(Array(("{" + String(repeating: " ", count: 9) + "}").utf8)))
+        XCTAssertFalse(o.accepts(Array("[1]".utf8)))
+    }
+
+    func testCacheIsBounded() throws {
+        let cache = GrammarCache(trie: TokenTrie(tokens: [Array("a".utf8)]), capacity: 2)
+        let a = try cache.grammar(.regex("a"))
+        XCTAssertTrue(try cache.grammar(.regex("a")) === a)
+        _ = try cache.grammar(.regex("b"))
+        _ = try cache.grammar(.regex("c"))
+        XCTAssertEqual(cache.count, 2)
+    }
+}
