@@ -65,6 +65,18 @@ public final class GGUFFile: @unchecked Sendable {
         _ = madvise(m, fileSize, MADV_WILLNEED)
     }
 
+    /// Drops the whole pages of `bytes` bytes at `p` (inside the mapping) from this process's
+    /// memory: for tensors a repacked copy replaces. They are read from the file again if touched.
+    public func adviseDontNeed(_ p: UnsafeRawPointer, bytes: Int) {
+        guard let m = mapping, bytes > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = UnsafeRawPointer(m), hi = lo + fileSize
+        guard p >= lo, p + bytes <= hi else { return }
+        let start = (Int(bitPattern: p) + page - 1) / page * page, end = (Int(bitPattern: p) + bytes) / page * page
+        guard end > start, let s = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(s, end - start, MADV_DONTNEED)
+    }
+
     // MARK: - typed metadata access for model loaders
 
     public func int(_ key: String) throws -> Int {

@@ -52,8 +52,10 @@ enum KQuantMatMul {
         // AVX2 has the matrix-vector kernel only (it is batch-invariant too).
         let batched = backend == .avx512 && nTokens > matVecTokens
         let maxRowBytes = outputs.map { $0.0.rowBytes }.max() ?? 0
+        // Packed matrices (PackedWeights) unpack into scratch too, at any token count.
+        let packed = backend == .avx512 && outputs.contains { $0.0.packed != nil }
         pool.parallelFor(total) { range in
-            let scratch = batched
+            let scratch = batched || packed
                 ? UnsafeMutableRawPointer.allocate(byteCount: VNNIKQuantBatch.scratchBytes(superBlocks: cols / 256, rowBytes: maxRowBytes),
                                                    alignment: 64)
                 : nil
@@ -65,7 +67,10 @@ enum KQuantMatMul {
                 let end = min(range.upperBound, firstTile[m + 1])
                 let (w, y) = outputs[m]
                 let r0 = (tile - firstTile[m]) * tileRows, r1 = min(w.rows, (end - firstTile[m]) * tileRows)
-                if backend == .avx2 {
+                if backend == .avx512, let packed = w.packed, let scratch {
+                    VNNIKQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: view, y: y, ldy: w.rows,
+                                          scratch: scratch)
+                } else if backend == .avx2 {
                     AVX2KQuantMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
                                           act: view, y: y, ldy: w.rows)
                 } else if let scratch, VNNIKQuantBatch.supports(typeID: w.type.rawValue) {

@@ -8,13 +8,16 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
     public let rowBytes: Int
+    /// The same weights repacked for the AVX-512 K-quant kernel (`PackedWeights`), or nil.
+    public let packed: UnsafeRawPointer?
 
-    public init(type: GGMLType, data: UnsafeRawPointer, rows: Int, cols: Int) {
+    public init(type: GGMLType, data: UnsafeRawPointer, rows: Int, cols: Int, packed: UnsafeRawPointer? = nil) {
         self.type = type
         self.data = data
         self.rows = rows
         self.cols = cols
         self.rowBytes = type.byteCount(elements: cols) ?? 0
+        self.packed = packed
     }
 
     @inline(__always) public func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }

@@ -31,8 +31,11 @@ public struct ModelWeights: @unchecked Sendable {
     public let layers: [Layer]
     public let outputNorm: [Float]      // [dim]
     public let output: WeightMatrix     // [vocab, dim], the embedding when tied
+    /// The repacked copies some matrices carry for the fastest kernel (freed with the weights).
+    public let packed: PackedWeights
 
-    public init(file: GGUFFile, config c: ModelConfig) throws {
+    public init(file: GGUFFile, config c: ModelConfig, packing: PackedWeights = PackedWeights()) throws {
+        packed = packing
         func matrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
             guard let info = file.tensorInfo(name) else { throw GGUFError.missingTensor(name) }
             guard info.dimensions == [cols, rows] else {
@@ -42,7 +45,10 @@ public struct ModelWeights: @unchecked Sendable {
             guard info.type.byteCount(elements: cols) != nil else {
                 throw ModelError.tensorShape(name: name, expected: [cols, rows], found: info.dimensions)
             }
-            return WeightMatrix(type: info.type, data: file.data(of: info), rows: rows, cols: cols)
+            let m = packing.pack(WeightMatrix(type: info.type, data: file.data(of: info), rows: rows, cols: cols))
+            // The packed copy replaces the file's pages (the embedding's rows fault back in when looked up).
+            if m.packed != nil { file.adviseDontNeed(m.data, bytes: m.rows * m.rowBytes) }
+            return m
         }
         // A vector tensor is stored with one dimension; accept [n] and [n, 1].
         func vector(_ name: String, _ n: Int) throws -> [Float] {

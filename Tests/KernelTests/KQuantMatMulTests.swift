@@ -2,8 +2,8 @@ import XCTest
 import GGUF
 @testable import Kernels
 
-/// The K-quant kernels (Q4_K, Q5_K, Q6_K against Q8_K activations): the matrix-vector
-/// and the repacked-tile kernels give bit for bit what the plain reference
+/// The K-quant kernels (Q4_K, Q5_K, Q6_K against Q8_K activations): the matrix-vector,
+/// the repacked-tile kernels and the kernel on weights packed at load (`PackedWeights`) give bit for bit what the plain reference
 /// (`KQuantDot`) gives, on odd shapes and hostile blocks, and stay within the
 /// activation-rounding bound of the dequantize-then-float product.
 final class KQuantMatMulTests: XCTestCase {
@@ -45,12 +45,18 @@ final class KQuantMatMulTests: XCTestCase {
             for (rows, cols) in [(1, 256), (15, 512), (16, 256), (37, 1536), (70, 768)] {
                 let (w, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: UInt64(rows * cols))
                 defer { mem.deallocate() }
+                let packing = PackedWeights(backend: .avx512, enabled: true)
+                let packed = packing.pack(w)
                 for n in [1, 2, 4, 5, 8, 9, 17] {
                     let x = QuantizedMatMulTests.randomActivations(n * cols, seed: UInt64(n))
                     let r = twin(w, x, n)
                     for backend in Self.backends {
                         XCTAssertEqual(fast(w, x, n, pool: pool, backend: backend).map(\.bitPattern), r.map(\.bitPattern),
                                        "\(type.name) \(rows)x\(cols) n=\(n) \(backend)")
+                    }
+                    if packed.packed != nil {
+                        XCTAssertEqual(fast(packed, x, n, pool: pool, backend: .avx512).map(\.bitPattern), r.map(\.bitPattern),
+                                       "\(type.name) \(rows)x\(cols) n=\(n) packed")
                     }
                 }
             }
@@ -86,6 +92,10 @@ final class KQuantMatMulTests: XCTestCase {
                 XCTAssertEqual(y.map(\.bitPattern), r.map(\.bitPattern), "\(type.name) \(backend)")
                 XCTAssertFalse(y.contains { $0.isNaN }, "\(type.name) \(backend)")
                 XCTAssertEqual(Array(y[0..<rows]), [Float](repeating: 0, count: rows), "\(type.name) zero token \(backend)")
+            }
+            let packing = PackedWeights(backend: .avx512, enabled: true), packed = packing.pack(w)
+            if packed.packed != nil {
+                XCTAssertEqual(fast(packed, x, n, pool: pool, backend: .avx512).map(\.bitPattern), r.map(\.bitPattern), "\(type.name) packed")
             }
         }
     }

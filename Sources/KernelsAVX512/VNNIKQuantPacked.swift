@@ -1,0 +1,317 @@
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+import KernelsAVX2
+import CPrefetch
+
+/// Q4_K weights repacked once, when the model loads, into the order `VNNIKQuantBatch`
+/// wants, still 4 bits per weight: tiles of 16 rows, and per tile and super-block
+/// 2,368 bytes (the 16 rows take 2,304 in the file):
+///
+///     [0, 2048)     8 units × 4 vectors: lane r, byte k of vector (u, v) = element 4v + k of
+///                   unit u of row r (low nibble) | element 16 + 4v + k (high nibble)
+///     [2048, 2176)  the 6-bit scale of unit u, row r at byte 16u + r
+///     [2176, 2304)  the mins as pairs: byte 32k + 2r + h = min of unit 2k + h, row r
+///     [2304, 2368)  dword r = row r's f16 d | f16 dmin << 16, as in the file
+///
+/// A tile is one contiguous stream, so the hardware prefetcher follows it, and nothing
+/// is copied or repacked per call: a nibble split (one shift, two ands per 64 bytes) per
+/// group of 8 tokens replaces the per-call copy and repack, which cost about a third of
+/// a step at 16 sequences. The integer sums and the float steps are those of
+/// `VNNIKQuantBatch` in the same order, so results are bit for bit `KQuantDot`'s.
+public enum VNNIKQuantPacked {
+    public static let tileRows = 16
+    static let q4kTileBytes = 2368
+
+    /// Formats with a packed layout: Q4_K, Q6_K.
+    public static func supports(typeID: UInt32) -> Bool { typeID == 12 || typeID == 14 }
+
+    /// Bytes per tile of 16 rows and super-block.
+    static func tileBytes(_ typeID: UInt32) -> Int { typeID == 12 ? q4kTileBytes : q6kTileBytes }
+
+    /// Bytes of the packed copy of a matrix of `rows` rows of `superBlocks` super-blocks.
+    public static func packedBytes(typeID: UInt32, rows: Int, superBlocks: Int) -> Int {
+        (rows + tileRows - 1) / tileRows * superBlocks * tileBytes(typeID)
+    }
+
+    /// Repacks tiles `tiles` (tile t: rows 16t..<16t+16; rows past `rows` repeat the last
+    /// one) of the matrix at `w` into `out`, which holds the whole packed matrix.
+    public static func pack(typeID: UInt32, w: UnsafeRawPointer, rowBytes: Int, rows: Int, superBlocks nsb: Int,
+                            tiles: Range<Int>, out: UnsafeMutableRawPointer) {
+        precondition(supports(typeID: typeID))
+        let scratch = UnsafeMutablePointer<__m512i>.allocate(capacity: 64 + 16 + 8)
+        let rowPointers = UnsafeMutablePointer<UnsafeRawPointer>.allocate(capacity: 16)
+        // The rows are copied first: the per-call packers read 16 bytes at a time, past a row's end.
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: 16 * rowBytes + 64, alignment: 64)
+        defer { scratch.deallocate(); rowPointers.deallocate(); copy.deallocate() }
+        let unpacked = scratch, scales = scratch + 64, pairs = scratch + 80
+        let bytes = tileBytes(typeID)
+        for t in tiles {
+            let count = min(16, rows - 16 * t)
+            copy.copyMemory(from: w + 16 * t * rowBytes, byteCount: count * rowBytes)
+            for i in 0..<16 { rowPointers[i] = UnsafeRawPointer(copy + min(i, count - 1) * rowBytes) }
+            for s in 0..<nsb {
+                let o = out + (t * nsb + s) * bytes
+                var d = _mm512_setzero_ps(), dmin = d
+                if typeID == 12 {
+                    VNNIKQuantBatch.Q4K.pack(rowPointers, s, unpacked, scales, pairs, &d, &dmin)
+                    storeQ4K(o, unpacked, scales, pairs, column0(rowPointers, s * 144))
+                } else {
+                    VNNIKQuantBatch.Q6K.pack(rowPointers, s, unpacked, scales, pairs, &d, &dmin)
+                    storeQ6K(o, unpacked, pairs, column0(rowPointers, s * 210 + 208))
+                }
+            }
+        }
+    }
+
+    static func storeQ4K(_ o: UnsafeMutableRawPointer, _ unpacked: UnsafePointer<__m512i>, _ scales: UnsafePointer<__m512i>,
+                         _ pairs: UnsafePointer<__m512i>, _ dm: __m512i) {
+        let nibbles = _mm512_set1_epi8(0x0F)
+        let q = o.bindMemory(to: __m512i.self, capacity: 32)
+        for u in 0..<8 {
+            for v in 0..<4 {
+                let lo = _mm512_and_si512(unpacked[8 * u + v], nibbles)
+                let hi = _mm512_and_si512(unpacked[8 * u + v + 4], nibbles)
+                _mm512_storeu_si512(q + 4 * u + v, _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4)))
+            }
+            _mm_storeu_si128((o + 2048 + 16 * u).assumingMemoryBound(to: __m128i.self), _mm512_cvtepi32_epi8(scales[u]))
+        }
+        for k in 0..<4 {
+            _mm256_storeu_si256((o + 2176 + 32 * k).assumingMemoryBound(to: __m256i.self), _mm512_cvtepi16_epi8(pairs[k]))
+        }
+        _mm512_storeu_si512((o + 2304).assumingMemoryBound(to: __m512i.self), dm)
+    }
+
+    /// Q6_K per tile and super-block, 3,392 bytes (3,360 in the file): the low nibbles of units
+    /// 2p and 2p + 1 in one byte (32 vectors), the top two bits of units 4q..<4q+4 in one byte
+    /// (16 vectors), the signed scales as pairs (byte 32j + 2r + h: unit 2j + h, row r), 16 f16 d.
+    static let q6kTileBytes = 3392
+
+    static func storeQ6K(_ o: UnsafeMutableRawPointer, _ unpacked: UnsafePointer<__m512i>, _ pairs: UnsafePointer<__m512i>,
+                         _ d: __m512i) {
+        let nibbles = _mm512_set1_epi8(0x0F), two = _mm512_set1_epi8(0x03)
+        let q = o.bindMemory(to: __m512i.self, capacity: 48)
+        for p in 0..<8 {
+            for v in 0..<4 {
+                let lo = _mm512_and_si512(unpacked[4 * (2 * p) + v], nibbles)
+                let hi = _mm512_and_si512(unpacked[4 * (2 * p + 1) + v], nibbles)
+                _mm512_storeu_si512(q + 4 * p + v, _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4)))
+            }
+        }
+        for g4 in 0..<4 {
+            for v in 0..<4 {
+                var b = _mm512_setzero_si512()
+                for j in 0..<4 {
+                    let top = _mm512_and_si512(_mm512_srli_epi16(unpacked[4 * (4 * g4 + j) + v], 4), two)
+                    b = _mm512_or_si512(b, _mm512_slli_epi16(top, UInt32(2 * j)))
+                }
+                _mm512_storeu_si512(q + 32 + 4 * g4 + v, b)
+            }
+        }
+        for j in 0..<8 {
+            _mm256_storeu_si256((o + 3072 + 32 * j).assumingMemoryBound(to: __m256i.self), _mm512_cvtepi16_epi8(pairs[j]))
+        }
+        _mm256_storeu_si256((o + 3328).assumingMemoryBound(to: __m256i.self), _mm512_cvtepi32_epi16(d))
+    }
+
+    /// Unpacks super-block s of a Q6_K tile into `VNNIKQuantBatch.Q6K`'s layout.
+    @inline(__always)
+    static func unpackQ6K(_ base: UnsafeRawPointer, _ out: UnsafeMutablePointer<__m512i>, _ scales: UnsafeMutablePointer<__m512i>,
+                          _ pairs: UnsafeMutablePointer<__m512i>, _ d: inout __m512) {
+        let nibbles = _mm512_set1_epi8(0x0F), two = _mm512_set1_epi8(0x03)
+        let q = base.assumingMemoryBound(to: __m512i.self)
+        for g in 0..<16 {
+            for v in 0..<4 {
+                let x = _mm512_loadu_si512(q + 4 * (g / 2) + v)
+                let lo = g % 2 == 0 ? _mm512_and_si512(x, nibbles) : _mm512_and_si512(_mm512_srli_epi16(x, 4), nibbles)
+                let h = _mm512_loadu_si512(q + 32 + 4 * (g / 4) + v)
+                let top = _mm512_and_si512(_mm512_srli_epi16(h, UInt32(2 * (g % 4))), two)
+                out[4 * g + v] = _mm512_or_si512(lo, _mm512_slli_epi16(top, 4))
+            }
+        }
+        for j in 0..<8 {
+            let p = _mm512_cvtepi8_epi16(_mm256_loadu_si256((base + 3072 + 32 * j).assumingMemoryBound(to: __m256i.self)))
+            pairs[j] = p
+            scales[2 * j] = _mm512_srai_epi32(_mm512_slli_epi32(p, 16), 16)
+            scales[2 * j + 1] = _mm512_srai_epi32(p, 16)
+        }
+        d = _mm512_cvtph_ps(_mm256_loadu_si256((base + 3328).assumingMemoryBound(to: __m256i.self)))
+    }
+
+    /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every
+    /// token of `act`, from the packed copy made by `pack`. Up to 8 tokens read the packed
+    /// tile directly; more unpack each tile once into `scratch` (`VNNIKQuantBatch.scratchBytes`)
+    /// and share it, as the per-call kernel does, minus its copy and transposes.
+    public static func rows(typeID: UInt32, packed: UnsafeRawPointer, r0: Int, r1: Int,
+                            act: Q8KActivationsView, y: UnsafeMutablePointer<Float>, ldy: Int,
+                            scratch: UnsafeMutableRawPointer) {
+        let nsb = act.superBlocks, stride = nsb * tileBytes(typeID)
+        var r = r0
+        while r < r1 {
+            let count = min(tileRows, r1 - r)
+            let tile = packed + (r / tileRows) * stride
+            let end = packed + ((r1 + tileRows - 1) / tileRows) * stride
+            let mask = __mmask16(truncatingIfNeeded: (1 << count) - 1)
+            if typeID == 12 && act.nTokens <= 8 {
+                var t = 0
+                while t < act.nTokens {
+                    let nt = min(8, act.nTokens - t)
+                    // The next tile into L2 while this one is worked on (first pass only).
+                    group(tile, t == 0 ? end : nil, act, t, nt, y + t * ldy + r, ldy, mask)
+                    t += nt
+                }
+            } else {
+                if typeID == 12 {
+                    unpackedGroups(VNNIKQuantBatch.Q4K.self, tile, end, act, y + r, ldy, mask, scratch)
+                } else {
+                    unpackedGroups(VNNIKQuantBatch.Q6K.self, tile, end, act, y + r, ldy, mask, scratch)
+                }
+            }
+            r += count
+        }
+    }
+
+    /// Unpacks a tile into the layout of `VNNIKQuantBatch.tile` (in `scratch`, `VNNIKQuantBatch.scratchBytes`)
+    /// and runs its groups of 8 tokens.
+    static func unpackedGroups<F: VNNIKQuantBatch.Unit>(_: F.Type, _ tile: UnsafeRawPointer, _ end: UnsafeRawPointer,
+                                                      _ act: Q8KActivationsView,
+                                                      _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16,
+                                                      _ scratch: UnsafeMutableRawPointer) {
+        let nsb = act.superBlocks, units = F.units, vpu = F.vectorsPerUnit
+        let unpacked = scratch.bindMemory(to: __m512i.self, capacity: nsb * 64)  // [nsb, units, vpu]
+        let scales = unpacked + nsb * 64                // [nsb, units]
+        let pairs = scales + nsb * units                // [nsb, 8]
+        let dw = UnsafeMutableRawPointer(pairs + nsb * 8).bindMemory(to: __m512.self, capacity: 2 * nsb)
+        let dm = dw + nsb
+        let nibbles = _mm512_set1_epi8(0x0F), index = scaleIndex
+        for s in 0..<nsb {
+            ahead(tile + s * (F.hasMin ? q4kTileBytes : q6kTileBytes), F.hasMin ? q4kTileBytes : q6kTileBytes, end)
+            if F.hasMin {
+                let base = tile + s * q4kTileBytes
+                let q = base.assumingMemoryBound(to: __m512i.self)
+                for u in 0..<8 {
+                    for v in 0..<4 {
+                        let x = _mm512_loadu_si512(q + 4 * u + v)
+                        unpacked[s * 64 + 8 * u + v] = _mm512_and_si512(x, nibbles)
+                        unpacked[s * 64 + 8 * u + v + 4] = _mm512_and_si512(_mm512_srli_epi16(x, 4), nibbles)
+                    }
+                    scales[s * 8 + u] = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(load128(base + 2048 + 16 * u)), index)
+                }
+                for k in 0..<4 {
+                    pairs[s * 8 + k] = _mm512_cvtepu8_epi16(_mm256_loadu_si256((base + 2176 + 32 * k).assumingMemoryBound(to: __m256i.self)))
+                }
+                let d = _mm512_loadu_si512((base + 2304).assumingMemoryBound(to: __m512i.self))
+                dw[s] = halfsLow(d)
+                dm[s] = halfsHigh(d)
+            } else {
+                unpackQ6K(tile + s * q6kTileBytes, unpacked + s * units * vpu, scales + s * units, pairs + s * 8, &dw[s])
+                dm[s] = dw[s]
+            }
+        }
+        var t = 0
+        while t < act.nTokens {
+            let nt = min(8, act.nTokens - t)
+            VNNIKQuantBatch.group(F.self, unpacked, scales, pairs, dw, dm, act, t, nt, y + t * ldy, ldy, mask)
+            t += nt
+        }
+    }
+
+    /// Asks for the `bytes` bytes a fixed distance past `p` into L2 (not past `end`, the end of
+    /// the call's tiles): the packed tiles of a call are one stream, read at memory speed only
+    /// if enough lines are in flight ahead of the one being multiplied.
+    static let aheadBytes = 16384  // measured: 4-64 KiB all close; none at all loses a fifth
+
+    @inline(__always) static func ahead(_ p: UnsafeRawPointer, _ bytes: Int, _ end: UnsafeRawPointer) {
+        let q = p + aheadBytes
+        if q < end { jeton_prefetch_range_l2(q, min(bytes, end - q)) }
+    }
+
+    /// Lane r (row 4l + m of 128-bit lane l): byte r of a unit's 16 scale bytes, in both int16 halves.
+    @inline(__always) static var scaleIndex: __m512i {
+        _mm512_set_epi8(-128, 15, -128, 15, -128, 14, -128, 14, -128, 13, -128, 13, -128, 12, -128, 12,
+                        -128, 11, -128, 11, -128, 10, -128, 10, -128, 9, -128, 9, -128, 8, -128, 8,
+                        -128, 7, -128, 7, -128, 6, -128, 6, -128, 5, -128, 5, -128, 4, -128, 4,
+                        -128, 3, -128, 3, -128, 2, -128, 2, -128, 1, -128, 1, -128, 0, -128, 0)
+    }
+
+    /// The tile against tokens t0..<t0+nt (nt ≤ 8); y[k·ldy + lane] for token t0+k.
+    @inline(__always)
+    static func group(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer?, _ act: Q8KActivationsView,
+                      _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16) {
+        let nsb = act.superBlocks
+        let lowWordUp = _mm512_broadcast_i32x4(_mm_setr_epi8(-128, -128, 0, 1, -128, -128, 4, 5, -128, -128, 8, 9, -128, -128, 12, 13))
+        let scaleIndex = Self.scaleIndex
+        let nibbles = _mm512_set1_epi8(0x0F)
+        var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
+        for s in 0..<nsb {
+            let base = tile + s * q4kTileBytes
+            if let end { ahead(base, q4kTileBytes, end) }
+            let z = _mm512_setzero_si512()
+            var i0 = z, i1 = z, i2 = z, i3 = z, i4 = z, i5 = z, i6 = z, i7 = z
+            let q = base.assumingMemoryBound(to: __m512i.self)
+            for u in 0..<8 {
+                let x0 = _mm512_loadu_si512(q + 4 * u), x1 = _mm512_loadu_si512(q + 4 * u + 1)
+                let x2 = _mm512_loadu_si512(q + 4 * u + 2), x3 = _mm512_loadu_si512(q + 4 * u + 3)
+                let w0 = _mm512_and_si512(x0, nibbles), w1 = _mm512_and_si512(x1, nibbles)
+                let w2 = _mm512_and_si512(x2, nibbles), w3 = _mm512_and_si512(x3, nibbles)
+                let w4 = _mm512_and_si512(_mm512_srli_epi16(x0, 4), nibbles), w5 = _mm512_and_si512(_mm512_srli_epi16(x1, 4), nibbles)
+                let w6 = _mm512_and_si512(_mm512_srli_epi16(x2, 4), nibbles), w7 = _mm512_and_si512(_mm512_srli_epi16(x3, 4), nibbles)
+                let sc = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(load128(base + 2048 + 16 * u)), scaleIndex)
+                @inline(__always) func token(_ k: Int, _ acc: inout __m512i) {
+                    let a = UnsafeRawPointer(act.qs + ((t0 + k) * nsb + s) * 256 + u * 32)
+                    @inline(__always) func bc(_ j: Int) -> __m512i { _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
+                    var i = _mm512_dpbusd_epi32(z, w0, bc(0))
+                    i = _mm512_dpbusd_epi32(i, w1, bc(1))
+                    i = _mm512_dpbusd_epi32(i, w2, bc(2))
+                    i = _mm512_dpbusd_epi32(i, w3, bc(3))
+                    var j = _mm512_dpbusd_epi32(z, w4, bc(4))
+                    j = _mm512_dpbusd_epi32(j, w5, bc(5))
+                    j = _mm512_dpbusd_epi32(j, w6, bc(6))
+                    j = _mm512_dpbusd_epi32(j, w7, bc(7))
+                    // Each 16-element half fits int16 (16 · 15 · 128): i low, j high, one vpdpwssd scales both.
+                    acc = _mm512_dpwssd_epi32(acc, _mm512_mask_shuffle_epi8(i, 0xCCCC_CCCC_CCCC_CCCC, j, lowWordUp), sc)
+                }
+                token(0, &i0)
+                if nt > 1 { token(1, &i1) }
+                if nt > 2 { token(2, &i2) }
+                if nt > 3 { token(3, &i3) }
+                if nt > 4 { token(4, &i4) }
+                if nt > 5 { token(5, &i5) }
+                if nt > 6 { token(6, &i6) }
+                if nt > 7 { token(7, &i7) }
+            }
+            let dm = _mm512_loadu_si512((base + 2304).assumingMemoryBound(to: __m512i.self))
+            let dw = halfsLow(dm), dmw = halfsHigh(dm)
+            let pairs = (_mm512_cvtepu8_epi16(_mm256_loadu_si256((base + 2176).assumingMemoryBound(to: __m256i.self))),
+                         _mm512_cvtepu8_epi16(_mm256_loadu_si256((base + 2208).assumingMemoryBound(to: __m256i.self))),
+                         _mm512_cvtepu8_epi16(_mm256_loadu_si256((base + 2240).assumingMemoryBound(to: __m256i.self))),
+                         _mm512_cvtepu8_epi16(_mm256_loadu_si256((base + 2272).assumingMemoryBound(to: __m256i.self))))
+            // The mins term from the token's sums per 32 (scalar adds, off the vector ports), then
+            // the float steps of KQuantDot.
+            @inline(__always) func finish(_ k: Int, _ isum: __m512i, _ c: inout __m512) {
+                let bs = UnsafeRawPointer(act.bsums + ((t0 + k) * nsb + s) * 16)
+                @inline(__always) func pairSums(_ k: Int) -> __m512i {
+                    let s0 = Int32(bs.load(fromByteOffset: 8 * k, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * k + 2, as: Int16.self))
+                    let s1 = Int32(bs.load(fromByteOffset: 8 * k + 4, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * k + 6, as: Int16.self))
+                    return _mm512_set1_epi32((s0 & 0xFFFF) | (s1 << 16))
+                }
+                var p = _mm512_dpwssd_epi32(z, pairs.0, pairSums(0))
+                p = _mm512_dpwssd_epi32(p, pairs.1, pairSums(1))
+                p = _mm512_dpwssd_epi32(p, pairs.2, pairSums(2))
+                p = _mm512_dpwssd_epi32(p, pairs.3, pairSums(3))
+                let da = _mm512_set1_ps(act.d[(t0 + k) * nsb + s])
+                c = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(isum), c)
+                c = _mm512_fnmadd_ps(_mm512_mul_ps(dmw, da), _mm512_cvtepi32_ps(p), c)
+            }
+            finish(0, i0, &c0)
+            if nt > 1 { finish(1, i1, &c1) }
+            if nt > 2 { finish(2, i2, &c2) }
+            if nt > 3 { finish(3, i3, &c3) }
+            if nt > 4 { finish(4, i4, &c4) }
+            if nt > 5 { finish(5, i5, &c5) }
+            if nt > 6 { finish(6, i6, &c6) }
+            if nt > 7 { finish(7, i7, &c7) }
+        }
+        storeTokenRows(y, ldy, mask, nt, (c0, c1, c2, c3, c4, c5, c6, c7))
+    }
+}
+#endif
