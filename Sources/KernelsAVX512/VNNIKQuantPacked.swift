@@ -151,13 +151,11 @@ public enum VNNIKQuantPacked {
             let tile = packed + (r / tileRows) * stride
             let end = packed + ((r1 + tileRows - 1) / tileRows) * stride
             let mask = __mmask16(truncatingIfNeeded: (1 << count) - 1)
-            if typeID == 12 && act.nTokens <= 8 {
-                var t = 0
-                while t < act.nTokens {
-                    let nt = min(8, act.nTokens - t)
-                    // The next tile into L2 while this one is worked on (first pass only).
-                    group(tile, t == 0 ? end : nil, act, t, nt, y + t * ldy + r, ldy, mask)
-                    t += nt
+            if act.nTokens <= 8 {
+                if typeID == 12 {
+                    group(tile, end, act, 0, act.nTokens, y + r, ldy, mask)
+                } else {
+                    groupQ6K(tile, end, act, act.nTokens, y + r, ldy, mask)
                 }
             } else {
                 if typeID == 12 {
@@ -233,9 +231,88 @@ public enum VNNIKQuantPacked {
                         -128, 3, -128, 3, -128, 2, -128, 2, -128, 1, -128, 1, -128, 0, -128, 0)
     }
 
+    /// A Q6_K tile against tokens 0..<nt (nt ≤ 8), unpacked in registers unit by unit (as
+    /// `VNNIKQuantBatch.group` does from its scratch): y[k·ldy + lane] for token k.
+    @inline(__always)
+    static func groupQ6K(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView,
+                         _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16) {
+        let nsb = act.superBlocks
+        let nibbles = _mm512_set1_epi8(0x0F), topBits = _mm512_set1_epi8(0x30)
+        let z = _mm512_setzero_si512()
+        var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
+        for s in 0..<nsb {
+            let base = tile + s * q6kTileBytes
+            ahead(base, q6kTileBytes, end)
+            var i0 = z, i1 = z, i2 = z, i3 = z, i4 = z, i5 = z, i6 = z, i7 = z
+            let q = base.assumingMemoryBound(to: __m512i.self)
+            for quad in 0..<4 {
+                let h0 = _mm512_loadu_si512(q + 32 + 4 * quad), h1 = _mm512_loadu_si512(q + 33 + 4 * quad)
+                let h2 = _mm512_loadu_si512(q + 34 + 4 * quad), h3 = _mm512_loadu_si512(q + 35 + 4 * quad)
+                for pair in 0..<2 {
+                    let p = 2 * quad + pair
+                    let l0 = _mm512_loadu_si512(q + 4 * p), l1 = _mm512_loadu_si512(q + 4 * p + 1)
+                    let l2 = _mm512_loadu_si512(q + 4 * p + 2), l3 = _mm512_loadu_si512(q + 4 * p + 3)
+                    let scalePair = _mm512_cvtepi8_epi16(_mm256_loadu_si256((base + 3072 + 32 * p).assumingMemoryBound(to: __m256i.self)))
+                    for half in 0..<2 {
+                        let g = 2 * p + half, k = 2 * pair + half  // unit, and its two bits' place in the top-bits byte
+                        // Bits 2k, 2k+1 of the top-bits byte to bits 4, 5 (16-bit shifts: the mask drops what crosses bytes).
+                        @inline(__always) func top(_ h: __m512i) -> __m512i {
+                            k < 2 ? _mm512_and_si512(_mm512_slli_epi16(h, UInt32(4 - 2 * k)), topBits)
+                                : k == 2 ? _mm512_and_si512(h, topBits) : _mm512_and_si512(_mm512_srli_epi16(h, 2), topBits)
+                        }
+                        @inline(__always) func low(_ l: __m512i) -> __m512i {
+                            half == 0 ? _mm512_and_si512(l, nibbles) : _mm512_and_si512(_mm512_srli_epi16(l, 4), nibbles)
+                        }
+                        let w0 = _mm512_or_si512(low(l0), top(h0)), w1 = _mm512_or_si512(low(l1), top(h1))
+                        let w2 = _mm512_or_si512(low(l2), top(h2)), w3 = _mm512_or_si512(low(l3), top(h3))
+                        let sc = half == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(scalePair, 16), 16) : _mm512_srai_epi32(scalePair, 16)
+                        @inline(__always) func token(_ t: Int, _ acc: inout __m512i) {
+                            let a = UnsafeRawPointer(act.qs + (t * nsb + s) * 256 + g * 16)
+                            @inline(__always) func bc(_ j: Int) -> __m512i { _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
+                            var i = _mm512_dpbusd_epi32(z, w0, bc(0))
+                            i = _mm512_dpbusd_epi32(i, w1, bc(1))
+                            i = _mm512_dpbusd_epi32(i, w2, bc(2))
+                            i = _mm512_dpbusd_epi32(i, w3, bc(3))
+                            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(i, sc))
+                        }
+                        token(0, &i0)
+                        if nt > 1 { token(1, &i1) }
+                        if nt > 2 { token(2, &i2) }
+                        if nt > 3 { token(3, &i3) }
+                        if nt > 4 { token(4, &i4) }
+                        if nt > 5 { token(5, &i5) }
+                        if nt > 6 { token(6, &i6) }
+                        if nt > 7 { token(7, &i7) }
+                    }
+                }
+            }
+            let dw = _mm512_cvtph_ps(_mm256_loadu_si256((base + 3328).assumingMemoryBound(to: __m256i.self)))
+            // The +32 offset: Σ scale · Σq per 16, two units per vpdpwssd, then the float step of KQuantDot.
+            @inline(__always) func finish(_ t: Int, _ isum: __m512i, _ c: inout __m512) {
+                let bs = UnsafeRawPointer(act.bsums + (t * nsb + s) * 16)
+                var p = z
+                for j in 0..<8 {
+                    let pairs = _mm512_cvtepi8_epi16(_mm256_loadu_si256((base + 3072 + 32 * j).assumingMemoryBound(to: __m256i.self)))
+                    p = _mm512_dpwssd_epi32(p, pairs, _mm512_set1_epi32(bs.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)))
+                }
+                let da = _mm512_set1_ps(act.d[t * nsb + s])
+                c = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(_mm512_sub_epi32(isum, _mm512_slli_epi32(p, 5))), c)
+            }
+            finish(0, i0, &c0)
+            if nt > 1 { finish(1, i1, &c1) }
+            if nt > 2 { finish(2, i2, &c2) }
+            if nt > 3 { finish(3, i3, &c3) }
+            if nt > 4 { finish(4, i4, &c4) }
+            if nt > 5 { finish(5, i5, &c5) }
+            if nt > 6 { finish(6, i6, &c6) }
+            if nt > 7 { finish(7, i7, &c7) }
+        }
+        storeTokenRows(y, ldy, mask, nt, (c0, c1, c2, c3, c4, c5, c6, c7))
+    }
+
     /// The tile against tokens t0..<t0+nt (nt ≤ 8); y[k·ldy + lane] for token t0+k.
     @inline(__always)
-    static func group(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer?, _ act: Q8KActivationsView,
+    static func group(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView,
                       _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16) {
         let nsb = act.superBlocks
         let lowWordUp = _mm512_broadcast_i32x4(_mm_setr_epi8(-128, -128, 0, 1, -128, -128, 4, 5, -128, -128, 8, 9, -128, -128, 12, 13))
@@ -244,7 +321,7 @@ public enum VNNIKQuantPacked {
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
         for s in 0..<nsb {
             let base = tile + s * q4kTileBytes
-            if let end { ahead(base, q4kTileBytes, end) }
+            ahead(base, q4kTileBytes, end)
             let z = _mm512_setzero_si512()
             var i0 = z, i1 = z, i2 = z, i3 = z, i4 = z, i5 = z, i6 = z, i7 = z
             let q = base.assumingMemoryBound(to: __m512i.self)
