@@ -4,6 +4,9 @@ import PackageDescription
 // Kernels are compiled with optimisation even in debug builds so the test suite
 // can run real forward passes; correctness checks stay in tests.
 let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+// The model target parses untrusted files (metadata, shapes) besides gluing the kernels
+// together: optimised, but with Swift's bounds and overflow checks kept.
+let modelFlags: [SwiftSetting] = [.unsafeFlags(["-O"])]
 // AVX2 kernels: only called after a cpuid check (Kernels/CPUFeatures.swift).
 let avx2Flags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c",
                                                 "-target-cpu", "haswell"])]
@@ -40,7 +43,7 @@ let package = Package(
         .target(name: "KernelsAVX512", dependencies: ["KernelsAVX2", "CPrefetch"], swiftSettings: avx512Flags),
         .target(name: "Kernels", dependencies: ["GGUF", "KernelsAVX2", "KernelsAVX512"], swiftSettings: kernelFlags),
         .target(name: "Tokenizer", dependencies: ["GGUF"]),
-        .target(name: "Model", dependencies: ["GGUF", "Kernels", "Tokenizer"], swiftSettings: kernelFlags),
+        .target(name: "Model", dependencies: ["GGUF", "Kernels", "Tokenizer"], swiftSettings: modelFlags),
         // Constrained decoding: JSON schema / regex / choice / GBNF compiled to byte automata, token masks.
         // Optimised even in debug builds, as the kernels are: a mask walks the whole vocabulary trie.
         .target(name: "Grammar", dependencies: ["Tokenizer"], swiftSettings: [.unsafeFlags(["-O"])]),
