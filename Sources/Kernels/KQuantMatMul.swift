@@ -53,7 +53,7 @@ enum KQuantMatMul {
         let batched = backend == .avx512 && nTokens > matVecTokens
         let maxRowBytes = outputs.map { $0.0.rowBytes }.max() ?? 0
         // Packed matrices (PackedWeights) unpack into scratch too, at any token count.
-        let packed = backend == .avx512 && outputs.contains { $0.0.packed != nil }
+        let packed = backend == .avx512 && outputs.contains { $0.0.packed != nil }  // (the AVX2 kernel needs none)
         pool.parallelFor(total) { range in
             let scratch = batched || packed
                 ? UnsafeMutableRawPointer.allocate(byteCount: VNNIKQuantBatch.scratchBytes(superBlocks: cols / 256, rowBytes: maxRowBytes),
@@ -70,6 +70,8 @@ enum KQuantMatMul {
                 if backend == .avx512, let packed = w.packed, let scratch {
                     VNNIKQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: view, y: y, ldy: w.rows,
                                           scratch: scratch)
+                } else if backend == .avx2, let packed = w.packed {
+                    AVX2KQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: view, y: y, ldy: w.rows)
                 } else if backend == .avx2 {
                     AVX2KQuantMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
                                           act: view, y: y, ldy: w.rows)

@@ -111,6 +111,7 @@ public enum VNNIKQuantPacked {
             _mm256_storeu_si256((o + 3072 + 32 * j).assumingMemoryBound(to: __m256i.self), _mm512_cvtepi16_epi8(pairs[j]))
         }
         _mm256_storeu_si256((o + 3328).assumingMemoryBound(to: __m256i.self), _mm512_cvtepi32_epi16(d))
+        _mm256_storeu_si256((o + 3360).assumingMemoryBound(to: __m256i.self), _mm256_setzero_si256())  // padding
     }
 
     /// Unpacks super-block s of a Q6_K tile into `VNNIKQuantBatch.Q6K`'s layout.

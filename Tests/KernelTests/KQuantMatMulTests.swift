@@ -45,8 +45,10 @@ final class KQuantMatMulTests: XCTestCase {
             for (rows, cols) in [(1, 256), (15, 512), (16, 256), (37, 1536), (70, 768)] {
                 let (w, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: UInt64(rows * cols))
                 defer { mem.deallocate() }
-                let packing = PackedWeights(backend: .avx512, enabled: true)
-                let packed = packing.pack(w)
+                // The owners of the packed copies live until the end of the loop body.
+                let packing = PackedWeights(backend: .avx512, enabled: true), packing2 = PackedWeights(backend: .avx2, enabled: true)
+                defer { withExtendedLifetime((packing, packing2)) {} }
+                let packed = packing.pack(w), packed2 = packing2.pack(w)
                 for n in [1, 2, 4, 5, 8, 9, 17] {
                     let x = QuantizedMatMulTests.randomActivations(n * cols, seed: UInt64(n))
                     let r = twin(w, x, n)
@@ -58,6 +60,29 @@ final class KQuantMatMulTests: XCTestCase {
                         XCTAssertEqual(fast(packed, x, n, pool: pool, backend: .avx512).map(\.bitPattern), r.map(\.bitPattern),
                                        "\(type.name) \(rows)x\(cols) n=\(n) packed")
                     }
+                    if packed2.packed != nil {
+                        XCTAssertEqual(fast(packed2, x, n, pool: pool, backend: .avx2).map(\.bitPattern), r.map(\.bitPattern),
+                                       "\(type.name) \(rows)x\(cols) n=\(n) packed avx2")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The plain-Swift packer (for CPUs without AVX-512) writes the very bytes of the AVX-512 one.
+    func testPackersAgree() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX512VNNI, "the AVX-512 packer needs AVX-512 VNNI")
+        for type in [GGMLType.q4_K, .q6_K] {
+            for (rows, cols) in [(1, 256), (37, 768), (48, 512)] {
+                let (w, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: UInt64(7 * rows + cols))
+                defer { mem.deallocate() }
+                let owners = (PackedWeights(backend: .avx512, enabled: true), PackedWeights(backend: .avx2, enabled: true))
+                try withExtendedLifetime(owners) {
+                    let vector = owners.0.pack(w), plain = owners.1.pack(w)
+                    let bytes = KQuantPacker.packedBytes(typeID: type.rawValue, rows: rows, superBlocks: cols / 256)
+                    let a = UnsafeRawBufferPointer(start: try XCTUnwrap(vector.packed), count: bytes)
+                    let b = UnsafeRawBufferPointer(start: try XCTUnwrap(plain.packed), count: bytes)
+                    XCTAssertTrue(Array(a) == Array(b), "\(type.name) \(rows)x\(cols): the packers' bytes differ")
                 }
             }
         }
@@ -93,9 +118,15 @@ final class KQuantMatMulTests: XCTestCase {
                 XCTAssertFalse(y.contains { $0.isNaN }, "\(type.name) \(backend)")
                 XCTAssertEqual(Array(y[0..<rows]), [Float](repeating: 0, count: rows), "\(type.name) zero token \(backend)")
             }
-            let packing = PackedWeights(backend: .avx512, enabled: true), packed = packing.pack(w)
-            if packed.packed != nil {
-                XCTAssertEqual(fast(packed, x, n, pool: pool, backend: .avx512).map(\.bitPattern), r.map(\.bitPattern), "\(type.name) packed")
+            for backend in Self.backends {
+                let packing = PackedWeights(backend: backend, enabled: true)
+                withExtendedLifetime(packing) {
+                    let packed = packing.pack(w)
+                    if packed.packed != nil {
+                        XCTAssertEqual(fast(packed, x, n, pool: pool, backend: backend).map(\.bitPattern), r.map(\.bitPattern),
+                                       "\(type.name) packed \(backend)")
+                    }
+                }
             }
         }
     }

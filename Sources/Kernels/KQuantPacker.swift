@@ -1,0 +1,92 @@
+/// The packed K-quant layout of `VNNIKQuantPacked` written in plain Swift, element by
+/// element from the ggml block definitions: for CPUs without AVX-512 (the AVX2 kernel
+/// reads the same layout, 8 of a tile's 16 rows per half vector), and as an independent
+/// check of the vector packer (tests compare the bytes).
+enum KQuantPacker {
+    static let q4kTileBytes = 2368
+    static let q6kTileBytes = 3392
+
+    static func tileBytes(_ typeID: UInt32) -> Int { typeID == 12 ? q4kTileBytes : q6kTileBytes }
+
+    static func packedBytes(typeID: UInt32, rows: Int, superBlocks: Int) -> Int {
+        (rows + 15) / 16 * superBlocks * tileBytes(typeID)
+    }
+
+    /// Packs tiles `tiles` of the matrix (typeID 12 = Q4_K or 14 = Q6_K) into `out`, which holds
+    /// the whole packed matrix (zeroed padding included).
+    static func pack(typeID: UInt32, w: UnsafeRawPointer, rowBytes: Int, rows: Int, superBlocks nsb: Int,
+                     tiles: Range<Int>, out: UnsafeMutableRawPointer) {
+        let bytes = tileBytes(typeID)
+        (out + tiles.lowerBound * nsb * bytes).initializeMemory(as: UInt8.self, repeating: 0, count: tiles.count * nsb * bytes)
+        let o = out.assumingMemoryBound(to: UInt8.self)
+        var q = [UInt8](repeating: 0, count: 256)
+        for t in tiles {
+            for r in 0..<16 {
+                let row = w + min(16 * t + r, rows - 1) * rowBytes
+                for s in 0..<nsb {
+                    let base = o + (t * nsb + s) * bytes
+                    if typeID == 12 {
+                        q4k(row + s * 144, r, base, &q)
+                    } else {
+                        q6k(row + s * 210, r, base, &q)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Row r's super-block `b` (144 bytes: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 of nibbles).
+    static func q4k(_ b: UnsafeRawPointer, _ r: Int, _ o: UnsafeMutablePointer<UInt8>, _ q: inout [UInt8]) {
+        let sc = b + 4, qs = b + 16
+        @inline(__always) func byte(_ p: UnsafeRawPointer, _ i: Int) -> UInt8 { p.load(fromByteOffset: i, as: UInt8.self) }
+        for c in 0..<4 {
+            for l in 0..<32 {
+                let v = byte(qs, 32 * c + l)
+                q[64 * c + l] = v & 15
+                q[64 * c + 32 + l] = v >> 4
+            }
+        }
+        for u in 0..<8 {
+            let scale: UInt8, min: UInt8
+            if u < 4 {
+                scale = byte(sc, u) & 63
+                min = byte(sc, u + 4) & 63
+            } else {
+                scale = (byte(sc, u + 4) & 0xF) | ((byte(sc, u - 4) >> 6) << 4)
+                min = (byte(sc, u + 4) >> 4) | ((byte(sc, u) >> 6) << 4)
+            }
+            o[2048 + 16 * u + r] = scale
+            o[2176 + 32 * (u / 2) + 2 * r + u % 2] = min
+            for v in 0..<4 {
+                for k in 0..<4 {
+                    o[(4 * u + v) * 64 + 4 * r + k] = q[32 * u + 4 * v + k] | q[32 * u + 16 + 4 * v + k] << 4
+                }
+            }
+        }
+        for i in 0..<4 { o[2304 + 4 * r + i] = byte(b, i) }  // f16 d, f16 dmin as in the file
+    }
+
+    /// Row r's super-block `b` (210 bytes: 128 of low nibbles, 64 of top bits, 16 int8 scales, f16 d).
+    static func q6k(_ b: UnsafeRawPointer, _ r: Int, _ o: UnsafeMutablePointer<UInt8>, _ q: inout [UInt8]) {
+        @inline(__always) func byte(_ i: Int) -> UInt8 { b.load(fromByteOffset: i, as: UInt8.self) }
+        for e in 0..<256 {
+            let h = e / 128, l = e % 128, quarter = l / 32, j = l % 32
+            let lowByte = byte(64 * h + 32 * (quarter % 2) + j)
+            let low = quarter < 2 ? lowByte & 15 : lowByte >> 4
+            let top = (byte(128 + 32 * h + j) >> (2 * quarter)) & 3
+            q[e] = low | top << 4
+        }
+        for g in 0..<16 {
+            o[3072 + 32 * (g / 2) + 2 * r + g % 2] = byte(192 + g)
+            for v in 0..<4 {
+                for k in 0..<4 {
+                    let value = q[16 * g + 4 * v + k]
+                    o[(4 * (g / 2) + v) * 64 + 4 * r + k] |= (value & 15) << (4 * (g % 2))
+                    o[2048 + (4 * (g / 4) + v) * 64 + 4 * r + k] |= (value >> 4) << (2 * (g % 4))
+                }
+            }
+        }
+        o[3328 + 2 * r] = byte(208)
+        o[3328 + 2 * r + 1] = byte(209)
+    }
+}

@@ -1,0 +1,198 @@
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+import CPrefetch
+
+/// K-quant weights packed at load (the layout of `VNNIKQuantPacked`, written by
+/// `KQuantPacker` or the AVX-512 packer) against Q8_K activations on AVX2: each 64-byte
+/// vector of a packed tile holds 16 rows side by side, so a 256-bit half is 8 rows, one per
+/// int32 lane. Per group of up to 4 tokens and per scale unit, `vpmaddubsw` multiplies the
+/// unsigned weights by a broadcast dword of activations (pairs of products in int16, which
+/// cannot saturate: at most 2 · 63 · 128), a few `vpaddw` sum 16 elements while they still
+/// fit int16, and `vpmaddwd` against the unit's scale gives exact int32 sums per row. The
+/// float steps are `KQuantDot`'s in the same order, so results are bit for bit the
+/// reference's, as on AVX-512. Weights are read once per group of tokens; for prompts the
+/// unpacking (two ands and a shift per 32 bytes) is shared by 4 tokens.
+public enum AVX2KQuantPacked {
+    static let q4kTileBytes = 2368
+    static let q6kTileBytes = 3392
+
+    public static func supports(typeID: UInt32) -> Bool { typeID == 12 || typeID == 14 }
+
+    /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every token of `act`.
+    public static func rows(typeID: UInt32, packed: UnsafeRawPointer, r0: Int, r1: Int,
+                            act: Q8KActivationsView, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let nsb = act.superBlocks, bytes = typeID == 12 ? q4kTileBytes : q6kTileBytes, stride = nsb * bytes
+        var r = r0
+        while r < r1 {
+            let tile = packed + (r / 16) * stride
+            let end = packed + ((r1 + 15) / 16) * stride
+            for half in 0..<2 where r + 8 * half < r1 {
+                let count = min(8, r1 - r - 8 * half)
+                var t = 0
+                while t < act.nTokens {
+                    let nt = min(4, act.nTokens - t)
+                    let out = y + t * ldy + r + 8 * half
+                    if typeID == 12 {
+                        q4k(tile, half, half == 0 && t == 0 ? end : nil, act, t, nt, out, ldy, count)
+                    } else {
+                        q6k(tile, half, half == 0 && t == 0 ? end : nil, act, t, nt, out, ldy, count)
+                    }
+                    t += nt
+                }
+            }
+            r += 16
+        }
+    }
+
+    /// Asks for the bytes a fixed distance ahead of the super-block being read into L2 (the
+    /// first pass over a tile only): the packed tiles of a call are one stream.
+    @inline(__always) static func ahead(_ p: UnsafeRawPointer, _ bytes: Int, _ end: UnsafeRawPointer) {
+        let q = p + 16384
+        if q < end { jeton_prefetch_range_l2(q, min(bytes, end - q)) }
+    }
+
+    @inline(__always) static func load(_ p: UnsafeRawPointer) -> __m256i { _mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self)) }
+    @inline(__always) static func load64(_ p: UnsafeRawPointer) -> __m128i { _mm_loadl_epi64(p.assumingMemoryBound(to: __m128i.self)) }
+    @inline(__always) static func load128(_ p: UnsafeRawPointer) -> __m128i { _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self)) }
+
+    /// The f16 halves (low or high 16 bits) of the 8 dwords at `p`, as floats.
+    @inline(__always) static func halfs(_ p: UnsafeRawPointer, high: Bool) -> __m256 {
+        let lo = load128(p), hi = load128(p + 16), low16 = _mm_set1_epi32(0xFFFF)
+        return high ? _mm256_cvtph_ps(_mm_packus_epi32(_mm_srli_epi32(lo, 16), _mm_srli_epi32(hi, 16)))
+                    : _mm256_cvtph_ps(_mm_packus_epi32(_mm_and_si128(lo, low16), _mm_and_si128(hi, low16)))
+    }
+
+    @inline(__always) static func store(_ y: UnsafeMutablePointer<Float>, _ c: __m256, _ count: Int) {
+        if count == 8 {
+            _mm256_storeu_ps(y, c)
+        } else {
+            _mm256_maskstore_ps(y, _mm256_cmpgt_epi32(_mm256_set1_epi32(Int32(count)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), c)
+        }
+    }
+
+    /// Rows 8·half..<8·half+8 of a Q4_K tile against tokens t0..<t0+nt (nt ≤ 4).
+    static func q4k(_ tile: UnsafeRawPointer, _ half: Int, _ end: UnsafeRawPointer?, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
+                    _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ count: Int) {
+        let nsb = act.superBlocks, h32 = 32 * half
+        let nibbles = _mm256_set1_epi8(0x0F)
+        var c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0
+        for s in 0..<nsb {
+            let base = tile + s * q4kTileBytes
+            if let end { ahead(base, q4kTileBytes, end) }
+            let z = _mm256_setzero_si256()
+            var i0 = z, i1 = z, i2 = z, i3 = z
+            for u in 0..<8 {
+                let q = base + 256 * u + h32
+                let x0 = load(q), x1 = load(q + 64), x2 = load(q + 128), x3 = load(q + 192)
+                let w0 = _mm256_and_si256(x0, nibbles), w1 = _mm256_and_si256(x1, nibbles)
+                let w2 = _mm256_and_si256(x2, nibbles), w3 = _mm256_and_si256(x3, nibbles)
+                let w4 = _mm256_and_si256(_mm256_srli_epi16(x0, 4), nibbles), w5 = _mm256_and_si256(_mm256_srli_epi16(x1, 4), nibbles)
+                let w6 = _mm256_and_si256(_mm256_srli_epi16(x2, 4), nibbles), w7 = _mm256_and_si256(_mm256_srli_epi16(x3, 4), nibbles)
+                // The unit's 6-bit scale of each row in both int16 halves of its lane.
+                let s8 = _mm256_cvtepu8_epi32(load64(base + 2048 + 16 * u + 8 * half))
+                let sc = _mm256_or_si256(s8, _mm256_slli_epi32(s8, 16))
+                @inline(__always) func token(_ k: Int, _ acc: inout __m256i) {
+                    let a = UnsafeRawPointer(act.qs + ((t0 + k) * nsb + s) * 256 + 32 * u)
+                    @inline(__always) func bc(_ j: Int) -> __m256i { _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
+                    // 16 elements per sum: |Σ| ≤ 16 · 15 · 128 fits int16.
+                    let lo = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(w0, bc(0)), _mm256_maddubs_epi16(w1, bc(1))),
+                                              _mm256_add_epi16(_mm256_maddubs_epi16(w2, bc(2)), _mm256_maddubs_epi16(w3, bc(3))))
+                    let hi = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(w4, bc(4)), _mm256_maddubs_epi16(w5, bc(5))),
+                                              _mm256_add_epi16(_mm256_maddubs_epi16(w6, bc(6)), _mm256_maddubs_epi16(w7, bc(7))))
+                    acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(lo, sc), _mm256_madd_epi16(hi, sc)))
+                }
+                token(0, &i0)
+                if nt > 1 { token(1, &i1) }
+                if nt > 2 { token(2, &i2) }
+                if nt > 3 { token(3, &i3) }
+            }
+            let dw = halfs(base + 2304 + h32, high: false), dmw = halfs(base + 2304 + h32, high: true)
+            @inline(__always) func pairs(_ k: Int) -> __m256i { _mm256_cvtepu8_epi16(load128(base + 2176 + 32 * k + 16 * half)) }
+            let p0 = pairs(0), p1 = pairs(1), p2 = pairs(2), p3 = pairs(3)
+            @inline(__always) func finish(_ k: Int, _ isum: __m256i, _ c: inout __m256) {
+                let bs = UnsafeRawPointer(act.bsums + ((t0 + k) * nsb + s) * 16)
+                @inline(__always) func pairSums(_ j: Int) -> __m256i {
+                    let s0 = Int32(bs.load(fromByteOffset: 8 * j, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * j + 2, as: Int16.self))
+                    let s1 = Int32(bs.load(fromByteOffset: 8 * j + 4, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * j + 6, as: Int16.self))
+                    return _mm256_set1_epi32((s0 & 0xFFFF) | (s1 << 16))
+                }
+                let p = _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(p0, pairSums(0)), _mm256_madd_epi16(p1, pairSums(1))),
+                                         _mm256_add_epi32(_mm256_madd_epi16(p2, pairSums(2)), _mm256_madd_epi16(p3, pairSums(3))))
+                let da = _mm256_set1_ps(act.d[(t0 + k) * nsb + s])
+                c = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum), c)
+                c = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, da), _mm256_cvtepi32_ps(p), c)
+            }
+            finish(0, i0, &c0)
+            if nt > 1 { finish(1, i1, &c1) }
+            if nt > 2 { finish(2, i2, &c2) }
+            if nt > 3 { finish(3, i3, &c3) }
+        }
+        store(y, c0, count)
+        if nt > 1 { store(y + ldy, c1, count) }
+        if nt > 2 { store(y + 2 * ldy, c2, count) }
+        if nt > 3 { store(y + 3 * ldy, c3, count) }
+    }
+
+    /// Rows 8·half..<8·half+8 of a Q6_K tile against tokens t0..<t0+nt (nt ≤ 4).
+    static func q6k(_ tile: UnsafeRawPointer, _ half: Int, _ end: UnsafeRawPointer?, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
+                    _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ count: Int) {
+        let nsb = act.superBlocks, h32 = 32 * half
+        let nibbles = _mm256_set1_epi8(0x0F), topBits = _mm256_set1_epi8(0x30)
+        var c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0
+        for s in 0..<nsb {
+            let base = tile + s * q6kTileBytes
+            if let end { ahead(base, q6kTileBytes, end) }
+            let z = _mm256_setzero_si256()
+            var i0 = z, i1 = z, i2 = z, i3 = z
+            for g in 0..<16 {
+                let k = g % 4, lowShift = 4 * (g % 2)
+                @inline(__always) func weights(_ v: Int) -> __m256i {
+                    let l = load(base + (4 * (g / 2) + v) * 64 + h32)
+                    let low = _mm256_and_si256(lowShift == 0 ? l : _mm256_srli_epi16(l, 4), nibbles)
+                    let h = load(base + 2048 + (4 * (g / 4) + v) * 64 + h32)
+                    // Bits 2k, 2k+1 of the top-bits byte to bits 4, 5 (the mask drops what crosses bytes).
+                    let top = k < 2 ? _mm256_slli_epi16(h, Int32(4 - 2 * k)) : k == 2 ? h : _mm256_srli_epi16(h, 2)
+                    return _mm256_or_si256(low, _mm256_and_si256(top, topBits))
+                }
+                let w0 = weights(0), w1 = weights(1), w2 = weights(2), w3 = weights(3)
+                // The unit's signed scale in both int16 halves of each row's lane.
+                let scalePairs = _mm256_cvtepi8_epi16(load128(base + 3072 + 32 * (g / 2) + 16 * half))  // lane r: s(2p) | s(2p+1) << 16
+                let one = g % 2 == 0 ? _mm256_srai_epi32(_mm256_slli_epi32(scalePairs, 16), 16) : _mm256_srai_epi32(scalePairs, 16)
+                let sc = _mm256_or_si256(_mm256_and_si256(one, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(one, 16))
+                @inline(__always) func token(_ t: Int, _ acc: inout __m256i) {
+                    let a = UnsafeRawPointer(act.qs + ((t0 + t) * nsb + s) * 256 + 16 * g)
+                    @inline(__always) func bc(_ j: Int) -> __m256i { _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
+                    // 8 elements per int16 sum: |Σ| ≤ 8 · 63 · 128 fits.
+                    let s01 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, bc(0)), _mm256_maddubs_epi16(w1, bc(1)))
+                    let s23 = _mm256_add_epi16(_mm256_maddubs_epi16(w2, bc(2)), _mm256_maddubs_epi16(w3, bc(3)))
+                    acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(s01, sc), _mm256_madd_epi16(s23, sc)))
+                }
+                token(0, &i0)
+                if nt > 1 { token(1, &i1) }
+                if nt > 2 { token(2, &i2) }
+                if nt > 3 { token(3, &i3) }
+            }
+            let dw = _mm256_cvtph_ps(load128(base + 3328 + 16 * half))
+            // The +32 offset: Σ scale · Σq per 16, two units per vpmaddwd.
+            @inline(__always) func finish(_ t: Int, _ isum: __m256i, _ c: inout __m256) {
+                let bs = UnsafeRawPointer(act.bsums + ((t0 + t) * nsb + s) * 16)
+                var p = _mm256_setzero_si256()
+                for j in 0..<8 {
+                    let pairs = _mm256_cvtepi8_epi16(load128(base + 3072 + 32 * j + 16 * half))
+                    p = _mm256_add_epi32(p, _mm256_madd_epi16(pairs, _mm256_set1_epi32(bs.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self))))
+                }
+                let da = _mm256_set1_ps(act.d[(t0 + t) * nsb + s])
+                c = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, _mm256_slli_epi32(p, 5))), c)
+            }
+            finish(0, i0, &c0)
+            if nt > 1 { finish(1, i1, &c1) }
+            if nt > 2 { finish(2, i2, &c2) }
+            if nt > 3 { finish(3, i3, &c3) }
+        }
+        store(y, c0, count)
+        if nt > 1 { store(y + ldy, c1, count) }
+        if nt > 2 { store(y + 2 * ldy, c2, count) }
+        if nt > 3 { store(y + 3 * ldy, c3, count) }
+    }
+}
+#endif
