@@ -72,6 +72,7 @@ let package = Package(
         .testTarget(name: "JinjaTests", dependencies: ["Jinja"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "GrammarTests", dependencies: ["Grammar", "Tokenizer"]),
+        .testTarget(name: "APITests", dependencies: ["API", "Grammar"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -13,6 +13,8 @@ extension OpenAIAPI {
         var prompt: String
         var ids: [Int32]
         var id: String
+        /// The request's tools; its format set when the answer is parsed for calls.
+        var tools: ToolPlan?
     }
 
     /// Reads and checks a chat body, renders the template; throws the APIError a client gets.
@@ -20,10 +22,15 @@ extension OpenAIAPI {
         let r = try FieldReader(json)
         let modelName = try r.requiredString("model")
         guard model.accepts(modelName) else { throw APIError.modelNotFound(modelName) }
-        try r.refuse(["tools", "functions", "tool_choice", "function_call"], because: "tool calling is not available yet")
+        try r.refuse(["functions", "function_call"], because: "they are the deprecated form of `tools` and `tool_choice`")
         try r.refuse(["audio", "modalities", "prediction"], because: "this server generates text only")
         _ = try r.string("user")
         let grammar = try constrainedGrammar(r)  // response_format and its aliases (ResponseFormat.swift)
+        let tools = try toolPlan(r)  // tools, tool_choice, parallel_tool_calls (ToolPlan.swift)
+        if tools?.grammar != nil && grammar != nil {
+            throw APIError.invalid("`tool_choice` \"required\" or a named function cannot be combined with `response_format` or another grammar: the answer is a tool call.",
+                                   param: "tool_choice")
+        }
         var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens", "max_completion_tokens"], limits: limits, vocabularySize: model.tokenizer.vocabularySize)
         let wantLogprobs = try r.bool("logprobs") ?? false
         let top = try r.int("top_logprobs", 0...limits.maxLogprobs)
@@ -32,7 +39,7 @@ extension OpenAIAPI {
         }
         let messages = try chatMessages(r)
         let addGenerationPrompt = try r.bool("add_generation_prompt") ?? true
-        let prompt = try template.render(messages, addGenerationPrompt: addGenerationPrompt)
+        let prompt = try template.render(messages, addGenerationPrompt: addGenerationPrompt, tools: tools?.templateTools)
         let tokenizer = model.tokenizer
         let ids = tokenizer.encode(prompt, addSpecial: false, parseSpecial: true)
         guard !ids.isEmpty else { throw APIError.invalid("The messages give an empty prompt.", param: "messages") }
@@ -45,11 +52,12 @@ extension OpenAIAPI {
             var r = GenerationRequest(id: "\(id)-\(i)", promptTokens: ids, sampling: opts.sampling(forChoice: i),
                                       maxTokens: maxTokens, ignoreEOS: opts.ignoreEOS, logprobs: wantLogprobs ? (top ?? 0) : nil)
             if opts.n > 1 { r.shareGroup = id }
-            r.grammar = grammar
+            r.grammar = tools?.grammar ?? grammar
             r.measureConfidence = confidenceThreshold(requested: opts.confidence) != nil
+            r.speculative = opts.speculative
             return r
         }
-        return ChatPlan(requests: requests, opts: opts, wantLogprobs: wantLogprobs, prompt: prompt, ids: ids, id: id)
+        return ChatPlan(requests: requests, opts: opts, wantLogprobs: wantLogprobs, prompt: prompt, ids: ids, id: id, tools: tools)
     }
 
     func chatCompletions(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
@@ -63,6 +71,8 @@ extension OpenAIAPI {
         let wantConfidence = opts.confidence
         let threshold = confidenceThreshold(requested: opts.confidence)
         let promptText = logPrompts ? prompt : nil
+        let toolFormat = plan.tools?.format
+        let toolNames = plan.tools?.toolNames ?? []
         let report: (GenerationJob) -> Void = { [weak self] job in
             guard let self, let o = observer else { return }
             o.generationFinished(job.report(requestID: responder.requestID, endpoint: "/v1/chat/completions", model: model.id,
@@ -72,6 +82,7 @@ extension OpenAIAPI {
         if opts.stream {
             try check(requests)
             // A slow reader pauses the stream's sequences instead of overrunning the buffer.
+            let toolStreams = toolFormat.map { ToolCallOutput(format: $0, toolNames: toolNames, choices: requests.count) }
             let writer = StreamWriter(responder: responder, service: service, requestIDs: requests.map(\.id),
                                       timeout: slowReaderTimeout, observer: observer)
             let job = GenerationJob(
@@ -85,16 +96,21 @@ extension OpenAIAPI {
                     }
                     let lp: JSON = wantLogprobs && !d.logprobs.isEmpty ? Logprobs.chat(tokenizer, d.logprobs) : .null
                     let conf: JSON? = wantConfidence ? d.confidenceJSON() : Optional.none
+                    // With tools, the text goes through the call parser: content and tool-call deltas.
+                    var pieces: [JSON] = toolStreams?.deltas(choice: d.choice, text: d.text, finished: d.finishReason != nil)
+                        ?? (d.text.isEmpty ? [] : [["content": .string(d.text)]])
                     // A token inside a multi-byte character has no text yet, but its logprob goes out now.
-                    if !d.text.isEmpty || (d.finishReason == nil && (lp != .null || conf != nil)) {
-                        writer.write(SSE.event(wire.chunk(index: d.choice, delta: ["content": .string(d.text)], logprobs: lp,
+                    if pieces.isEmpty && d.finishReason == nil && (lp != .null || conf != nil) { pieces = [["content": ""]] }
+                    for (k, piece) in pieces.enumerated() {
+                        writer.write(SSE.event(wire.chunk(index: d.choice, delta: piece, logprobs: k == 0 ? lp : .null,
                                                              finish: nil, includeUsage: includeUsage,
-                                                             confidence: d.finishReason == nil ? conf : Optional.none)))
+                                                             confidence: k == 0 && d.finishReason == nil ? conf : Optional.none)))
                     }
                     if let f = d.finishReason {
                         // The summary (and the spans still open) ride on the chunk with the finish reason.
-                        let tail: JSON = d.text.isEmpty ? lp : .null
-                        writer.write(SSE.event(wire.chunk(index: d.choice, delta: [:], logprobs: tail, finish: f,
+                        let tail: JSON = pieces.isEmpty ? lp : .null
+                        let reason = toolStreams?.finishReason(choice: d.choice, f) ?? f
+                        writer.write(SSE.event(wire.chunk(index: d.choice, delta: [:], logprobs: tail, finish: reason,
                                                              includeUsage: includeUsage, confidence: conf)))
                     }
                 },
@@ -122,10 +138,13 @@ extension OpenAIAPI {
                     report(job)
                     if let e = job.error { responder.respond(APIError.internal("generation failed: \(e)").response); return }
                     let choices: [JSON] = job.results.enumerated().map { i, c in
+                        var message: JSON = ["role": "assistant", "content": .string(c.text.text)]
+                        var finish = c.finishReason ?? "stop"
+                        if let f = toolFormat { (message, finish) = ToolCallOutput.message(text: c.text.text, format: f, toolNames: toolNames, finishReason: finish) }
                         var item: [(String, JSON)] = [
-                            ("index", JSON(i)), ("message", ["role": "assistant", "content": .string(c.text.text)]),
+                            ("index", JSON(i)), ("message", message),
                             ("logprobs", wantLogprobs ? Logprobs.chat(tokenizer, c.logprobs) : .null),
-                            ("finish_reason", .string(c.finishReason ?? "stop"))]
+                            ("finish_reason", .string(finish))]
                         if wantConfidence { item.append(("confidence", c.confidenceJSON())) }
                         return .object(item)
                     }
@@ -145,6 +164,7 @@ extension OpenAIAPI {
         guard items.count <= limits.maxMessages else {
             throw APIError.invalid("`messages` can hold at most \(limits.maxMessages) messages.", param: "messages")
         }
+        var callIDs = Set<String>()  // ids of the calls made so far, which tool turns answer
         return try items.enumerated().map { i, item in
             let param = "messages[\(i)]"
             guard case .object = item else { throw APIError.invalid("`\(param)` must be an object.", param: param) }
@@ -152,8 +172,8 @@ extension OpenAIAPI {
             guard let role = try? m.string("role") else {
                 throw APIError.invalid("`\(param).role` is required and must be a string.", param: "\(param).role")
             }
-            guard ["system", "user", "assistant", "developer"].contains(role) else {
-                throw APIError.invalid("`\(param).role` must be system, user or assistant, got \"\(role)\".", param: "\(param).role")
+            guard ["system", "user", "assistant", "developer", "tool"].contains(role) else {
+                throw APIError.invalid("`\(param).role` must be system, user, assistant or tool, got \"\(role)\".", param: "\(param).role")
             }
             let content: String
             switch m.raw("content") {
@@ -173,7 +193,17 @@ extension OpenAIAPI {
                 throw APIError.invalid("`\(param).content` must be a string or an array of text parts.", param: "\(param).content")
             }
             // The default template knows system, user and assistant; developer is OpenAI's new name for system.
-            return ChatTemplate.Message(role: role == "developer" ? "system" : role, content: content)
+            var message = ChatTemplate.Message(role: role == "developer" ? "system" : role, content: content)
+            if role == "assistant" {
+                message.toolCalls = try ToolMessages.toolCalls(m, param: param, ids: &callIDs)
+            } else if m.has("tool_calls") {
+                throw APIError.invalid("`\(param).tool_calls` is only allowed on assistant messages.", param: "\(param).tool_calls")
+            }
+            if role == "tool" {
+                message.toolCallID = try ToolMessages.toolCallID(m, param: param, ids: callIDs)
+                message.name = try? m.string("name")
+            }
+            return message
         }
     }
 }

@@ -8,6 +8,11 @@ struct ChatTemplate: @unchecked Sendable {
     struct Message {
         var role: String
         var content: String
+        /// An assistant turn's calls, as the template reads them (`function.arguments` an object).
+        var toolCalls: [Value]? = nil
+        /// A tool turn's answer: which call it answers, and that call's function.
+        var toolCallID: String? = nil
+        var name: String? = nil
     }
 
     static let chatML = """
@@ -24,13 +29,20 @@ struct ChatTemplate: @unchecked Sendable {
         eosToken = tokenizer.eosID.map { tokenizer.tokenText($0) } ?? ""
     }
 
-    func render(_ messages: [Message], addGenerationPrompt: Bool) throws -> String {
+    /// `tools`: the request's tools as the template expects them (transformers' `tools`), or nil.
+    func render(_ messages: [Message], addGenerationPrompt: Bool, tools: [Value]? = nil) throws -> String {
         let t: Template
         do { t = try template.get() } catch {
             throw APIError(status: 500, type: "server_error", message: "the chat template cannot be parsed: \(error)",
                            code: "bad_chat_template")
         }
-        let msgs: [Value] = messages.map { m in ["role": .string(m.role), "content": .string(m.content)] }
+        let msgs: [Value] = messages.map { m in
+            var fields: [(String, Value)] = [("role", .string(m.role)), ("content", .string(m.content))]
+            if let c = m.toolCalls { fields.append(("tool_calls", .array(c))) }
+            if let id = m.toolCallID { fields.append(("tool_call_id", .string(id))) }
+            if let n = m.name { fields.append(("name", .string(n))) }
+            return .object(OrderedObject(fields))
+        }
         do {
             return try t.render([
                 "messages": .array(msgs),
@@ -38,7 +50,7 @@ struct ChatTemplate: @unchecked Sendable {
                 "bos_token": .string(bosToken),
                 "eos_token": .string(eosToken),
                 // transformers passes these as None when absent; `is not none` tests depend on it.
-                "tools": .none,
+                "tools": tools.map { .array($0) } ?? .none,
                 "documents": .none,
             ])
         } catch {

@@ -43,6 +43,7 @@ extension OpenAIAPI {
                 if opts.n > 1 { req.shareGroup = "\(id)-\(p)" }
                 req.grammar = grammar
                 req.measureConfidence = confidenceThreshold(requested: opts.confidence) != nil
+                req.speculative = opts.speculative
                 requests.append(req)
             }
         }

@@ -12,6 +12,8 @@ struct GenerationOptions {
     var seed: UInt64?
     /// `confidence: true` (an extension): each choice carries its AnswerConfidence and spans.
     var confidence = false
+    /// `speculative: false` (an extension): no speculative decoding for this request.
+    var speculative = true
 
     init(_ r: FieldReader, maxTokensKeys: [String], limits: APILimits, vocabularySize: Int) throws {
         sampling.temperature = Float(try r.double("temperature", 0...2) ?? 1)
@@ -28,6 +30,7 @@ struct GenerationOptions {
         ignoreEOS = try r.bool("ignore_eos") ?? false
         stream = try r.bool("stream") ?? false
         confidence = try r.bool("confidence") ?? false
+        speculative = try r.bool("speculative") ?? true
         if let so = r.raw("stream_options") {
             guard case .object = so else { throw APIError.invalid("`stream_options` must be an object.", param: "stream_options") }
             guard stream else { throw APIError.invalid("`stream_options` is only allowed when `stream` is true.", param: "stream_options") }

@@ -1,4 +1,5 @@
 import Foundation
+import Grammar
 
 /// A JSON value. Requests are decoded into it first so each field can be checked
 /// with an error that names it; responses are built from it with keys in order.
@@ -27,29 +28,22 @@ public indirect enum JSON: Sendable, Equatable {
         return nil
     }
 
-    /// Parses bytes; nil when they are not one JSON value.
+    /// Parses bytes; nil when they are not one JSON value. Object keys keep the document's
+    /// order (a schema's properties are generated in it); a repeated key's last value wins on
+    /// lookup, as with a dictionary.
     public static func parse(_ bytes: [UInt8]) -> JSON? {
-        guard let any = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) else { return nil }
-        return from(any)
+        guard let v = try? JSONValue.parse(bytes: bytes, maxDepth: 512) else { return nil }
+        return from(v)
     }
 
-    private static func from(_ any: Any) -> JSON? {
-        switch any {
-        case is NSNull: return .null
-        case let s as String: return .string(s)
-        case let n as NSNumber:
-            // Foundation gives booleans as NSNumber too; their type code is 'c'.
-            if n.objCType.pointee == 0x63 { return .bool(n.boolValue) }
-            return .number(n.doubleValue)
-        case let a as [Any]:
-            var out: [JSON] = []
-            for x in a { guard let v = from(x) else { return nil }; out.append(v) }
-            return .array(out)
-        case let d as [String: Any]:
-            var out: [(String, JSON)] = []
-            for k in d.keys.sorted() { guard let v = from(d[k]!) else { return nil }; out.append((k, v)) }
-            return .object(out)
-        default: return nil
+    private static func from(_ v: JSONValue) -> JSON {
+        switch v {
+        case .null: return .null
+        case let .bool(b): return .bool(b)
+        case let .number(d, _): return .number(d)
+        case let .string(s): return .string(s)
+        case let .array(a): return .array(a.map(from))
+        case let .object(f): return .object(f.map { ($0.0, from($0.1)) })
         }
     }
 

@@ -32,6 +32,11 @@ public final class OpenAIAPI: @unchecked Sendable {
     /// Compiled structured-output grammars for this model's vocabulary (ResponseFormat.swift);
     /// set before serving (nil: each constrained request builds its own).
     public var grammars: GrammarCache?
+    /// How the served model writes tool calls: found in its chat template, or set by
+    /// `model.tool_call_format`; nil: requests with tools are refused (ToolPlan.swift).
+    public var toolCallFormat: ToolCallFormat?
+    /// Grammars of forced tool calls (`tool_choice` required or named).
+    let toolGrammars = ToolGrammarCache()
     /// Tokens less likely than this are low-confidence (ratio and spans).
     public var confidenceThreshold = 0.3
     /// Measure every answer's confidence (for the answer metrics), not only those whose request asks.
@@ -48,6 +53,7 @@ public final class OpenAIAPI: @unchecked Sendable {
         self.limits = limits
         fingerprint = "fp_jeton_" + version
         template = ChatTemplate(source: model.chatTemplate, tokenizer: model.tokenizer)
+        toolCallFormat = ToolCallFormat.detect(template: model.chatTemplate)
     }
 
     /// The API's routes, so a server can register them before the model is loaded.

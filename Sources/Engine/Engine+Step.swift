@@ -7,10 +7,12 @@ extension Engine {
     /// token-id outputs it produces (added to `outputs`). False if there was nothing to run.
     @discardableResult
     func step(into outputs: inout [EngineOutput]) -> Bool {
-        let plan = scheduler.schedule()
+        var plan = scheduler.schedule()
         guard !plan.isEmpty else { return false }
+        // Proposals ride after each speculating entry's last token, in the same pass.
+        propose(&plan)
         let batch = plan.entries.map { e in
-            BatchSequence(tokens: Array(e.request.tokens[e.start..<e.end]), startPosition: e.start,
+            BatchSequence(tokens: Array(e.request.tokens[e.start..<e.end]) + e.draft, startPosition: e.start,
                           blockTable: e.request.blocks, localRing: e.request.ring, logits: e.logits)
         }
         stats.steps += 1
@@ -46,6 +48,9 @@ extension Engine {
                 let r = e.request
                 switch e.logits {
                 case .none: continue
+                case .all where !e.draft.isEmpty:
+                    verify(e, logits: all, firstRow: row, into: &outputs)
+                    row += e.computedCount
                 case .all:
                     collectPromptLogprobs(r, logits: UnsafeBufferPointer(all), firstRow: row, start: e.start, count: e.count,
                                           into: &outputs)
@@ -54,8 +59,11 @@ extension Engine {
                         emitNext(r, row: UnsafeMutableBufferPointer(rebasing: all[((row - 1) * v)..<(row * v)]), into: &outputs)
                     }
                 case .last:
-                    emitNext(r, row: UnsafeMutableBufferPointer(rebasing: all[(row * v)..<((row + 1) * v)]), into: &outputs)
+                    let goesOn = emitNext(r, row: UnsafeMutableBufferPointer(rebasing: all[(row * v)..<((row + 1) * v)]),
+                                          into: &outputs).goesOn
                     row += 1
+                    // Positions were reserved but nothing was proposed: give the blocks back.
+                    if e.speculate > 0 && goesOn { scheduler.didVerify(r, accepted: 0) }
                 }
             }
         }
@@ -82,18 +90,26 @@ extension Engine {
         }
     }
 
-    /// Samples the token after `r`'s last one from its logits row (changed in place), and reports it.
-    private func emitNext(_ r: Request, row: UnsafeMutableBufferPointer<Float>, into outputs: inout [EngineOutput]) {
-        var info: TokenLogprob?
-        let k = r.request.logprobs
-        if k != nil {
+    /// Samples the token after `r`'s last one from its logits row (changed in place), and reports
+    /// it; `goesOn` is false when the request finished with it.
+    @discardableResult
+    func emitNext(_ r: Request, row: UnsafeMutableBufferPointer<Float>, into outputs: inout [EngineOutput])
+        -> (token: Int32, goesOn: Bool) {
+        if r.request.logprobs != nil {
             // Log-probabilities are of the model's distribution, before sampling changes the row.
             if rawRow.count != row.count { rawRow = [Float](repeating: 0, count: row.count) }
             rawRow.withUnsafeMutableBufferPointer { raw in raw.baseAddress!.update(from: row.baseAddress!, count: row.count) }
         }
         applyGrammar(r, row: row)
         let (token, confidence) = sampleMeasuring(r, row: row)
-        if let k {
+        return (token, emit(r, token, confidence: confidence, into: &outputs))
+    }
+
+    /// Reports `token` as `r`'s next one and ends the request when it must; false when it ended.
+    /// `rawRow` holds the model's logits for it when log-probabilities are wanted.
+    func emit(_ r: Request, _ token: Int32, confidence: TokenConfidence?, into outputs: inout [EngineOutput]) -> Bool {
+        var info: TokenLogprob?
+        if let k = r.request.logprobs {
             let (chosen, top) = rawRow.withUnsafeBufferPointer { Sampler.logprobs($0, chosen: token, top: k) }
             info = TokenLogprob(token: token, logprob: chosen, top: top.map { TokenAlternative(token: $0.0, logprob: $0.1) })
         }
@@ -101,12 +117,14 @@ extension Engine {
         r.generated += 1
         stats.generatedTokens += 1
         let isStop = !r.request.ignoreEOS && endOfGeneration.contains(token) || r.request.stopTokenIDs.contains(token)
-        if isStop { finish(r, .stop, into: &outputs); return }
+        if isStop { finish(r, .stop, into: &outputs); return false }
         scheduler.append(token, to: r)
         outputs.append(EngineOutput(sink: r.sink, event: .token(token, info, confidence)))
-        if grammarEnds(r, after: token) { finish(r, .stop, into: &outputs); return }
+        if grammarEnds(r, after: token) { finish(r, .stop, into: &outputs); return false }
         if r.generated >= r.request.maxTokens || r.tokens.count >= contextLength {
             finish(r, .length, into: &outputs)
+            return false
         }
+        return true
     }
 }

@@ -11,6 +11,10 @@ public final class Engine: @unchecked Sendable {
     let model: BatchModel
     let endOfGeneration: Set<Int32>
     let cache: KVCacheStorage
+    /// Draft-model speculation: the smaller model and its own cache, addressed by the same block
+    /// tables as the target's (same block count and size), so both roll back together.
+    let draft: BatchModel?
+    let draftCache: KVCacheStorage?
 
     // Shared with callers, under `lock`.
     private let lock = NSCondition()
@@ -29,6 +33,9 @@ public final class Engine: @unchecked Sendable {
     var rawRow: [Float] = []
     /// A copy of one row as the sampler drew from it, for TokenConfidence; allocated once.
     var sampledRow: [Float] = []
+    /// Draft-model proposals' distributions this step (temperature > 0), per request, one
+    /// vocabulary-sized row per proposal: rejection sampling needs them.
+    var draftDistributions: [ObjectIdentifier: [[Float]]] = [:]
 
     /// Set before `start()`; called on the engine thread.
     public var observer: EngineObserver?
@@ -42,11 +49,20 @@ public final class Engine: @unchecked Sendable {
     /// Longest sequence (prompt plus output) a request may have.
     public let contextLength: Int
 
+    /// `draft`: a smaller model with the same vocabulary that proposes tokens when
+    /// `configuration.speculation.method` is `.draft` (without one, that method is off).
     public init(model: BatchModel, endOfGeneration: Set<Int32>, configuration: EngineConfiguration = .init(),
-                contextLength: Int? = nil) {
+                contextLength: Int? = nil, draft: BatchModel? = nil) {
+        precondition(draft.map { $0.vocabSize == model.vocabSize } ?? true, "a draft model shares the target's vocabulary")
         self.model = model
-        self.contextLength = min(contextLength ?? model.contextLength, model.contextLength)
+        self.contextLength = min(contextLength ?? model.contextLength, model.contextLength, draft?.contextLength ?? .max)
         self.endOfGeneration = endOfGeneration
+        var configuration = configuration
+        if configuration.speculation.method == .draft && draft == nil { configuration.speculation.method = .off }
+        let useDraft = configuration.speculation.method == .draft ? draft : nil
+        self.draft = useDraft
+        draftCache = useDraft?.makeCacheStorage(tokens: configuration.blockCount * configuration.blockSize,
+                                                blockSize: configuration.blockSize, type: configuration.cacheType)
         self.configuration = configuration
         let window = model.slidingWindow
         scheduler = Scheduler(configuration: configuration, slidingWindow: window)
@@ -59,7 +75,7 @@ public final class Engine: @unchecked Sendable {
                                            blockSize: configuration.blockSize, type: configuration.cacheType)
         }
         stats.totalBlocks = configuration.blockCount
-        stats.cacheBytes = cache.bytes
+        stats.cacheBytes = cache.bytes + (draftCache?.bytes ?? 0)
         published = stats
     }
 
@@ -199,7 +215,7 @@ public final class Engine: @unchecked Sendable {
         stats.running = scheduler.running.count
         stats.waiting = scheduler.waiting.count
         stats.usedBlocks = scheduler.blocks.usedCount
-        stats.usedCacheBytes = scheduler.blocks.usedCount * cache.globalBlockBytes
+        stats.usedCacheBytes = scheduler.blocks.usedCount * (cache.globalBlockBytes + (draftCache?.globalBlockBytes ?? 0))
             + (scheduler.localBlocks?.usedCount ?? 0) * cache.localBlockBytes
         stats.prefixQueries = scheduler.prefixQueries
         stats.prefixHits = scheduler.prefixHits

@@ -18,6 +18,8 @@ public struct EngineConfiguration: Sendable {
     /// this long at the measured speed: their inter-token gaps stay near it however long
     /// a new prompt is. 0 turns it off (chunks of up to maxBatchTokens).
     public var stepTargetSeconds: Double = 0.6
+    /// Speculative decoding (off by default).
+    public var speculation = SpeculationConfiguration()
 
     public init(maxBatchTokens: Int = 512, maxSequences: Int = 64, cacheTokens: Int = 16384, blockSize: Int = 16,
                 prefixCaching: Bool = true, maxWaiting: Int = 1024, cacheType: KVCacheType = .f16,

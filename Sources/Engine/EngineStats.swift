@@ -22,6 +22,11 @@ public struct EngineStats: Sendable, Equatable {
     /// Structured output: token masks applied, and the seconds they took.
     public var grammarMasks = 0
     public var grammarMaskSeconds = 0.0
+    /// Speculative decoding: tokens proposed and accepted (the latter are emitted without a step
+    /// of their own), and entries verified.
+    public var speculativeProposed = 0
+    public var speculativeAccepted = 0
+    public var speculativeVerifications = 0
     public var loopAlive = true
 
     public init() {}

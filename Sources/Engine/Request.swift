@@ -18,6 +18,11 @@ final class Request {
     var admitted = false         // scheduled at least once
     var paused = false           // its client reads slowly: skipped by steps, keeps its blocks
     var promptLogprobsSent = false
+    /// Tokens to propose next step (adapted to recent acceptance); nil until it first speculates.
+    var speculationDepth: Int?
+    /// Positions whose keys and values the draft model holds in its own cache (same block
+    /// table as the target's): rolled back with `computed`, zero after preemption.
+    var draftComputed = 0
 
     // Engine's.
     let sink: GenerationSink
@@ -26,6 +31,9 @@ final class Request {
     var generated = 0
     var promptLogprobs: [TokenLogprob?] = []
     var submittedAt: UInt64 = 0  // uptime nanoseconds
+    /// The draft model's sampler for this sequence: its own random stream (derived from the
+    /// seed) and penalty counts, so proposals never change the target's draws.
+    var draftSampler: Sampler?
 
     init(request: GenerationRequest, sink: @escaping GenerationSink, arrival: Int) {
         self.request = request

@@ -24,6 +24,8 @@ struct Scheduler {
     let maxSequences: Int
     /// See `EngineConfiguration.stepTargetSeconds`; 0: no limit but `maxBatchTokens`.
     let stepTargetSeconds: Double
+    /// Speculative decoding: who proposes, how deep, and the step size beyond which it stops.
+    let speculation: SpeculationConfiguration
 
     private(set) var waiting: [Request] = []
     private(set) var running: [Request] = []
@@ -46,6 +48,7 @@ struct Scheduler {
         maxBatchTokens = c.maxBatchTokens
         maxSequences = c.maxSequences
         stepTargetSeconds = c.stepTargetSeconds
+        speculation = c.speculation
         blocks = BlockManager(blockSize: c.blockSize, blockCount: c.blockCount, prefixCaching: c.prefixCaching && slidingWindow == nil)
         if let w = slidingWindow {
             // A chunk is at most maxBatchTokens; no sequence needs more than the context's blocks.
@@ -87,17 +90,28 @@ struct Scheduler {
     mutating func schedule() -> StepPlan {
         var budget = tokenBudget()
         var plan = StepPlan(tokenBudget: budget)
+        var speculationLeft = speculationAllowance()
         var i = 0
         while i < running.count && budget > 0 {
             let r = running[i]
             let n = min(r.tokens.count - r.computed, budget)
             if n <= 0 || r.paused { i += 1; continue }
-            let needed = blocks.blocks(for: r.computed + n) - r.blocks.count
-            if let got = allocate(needed, sharing: [], ringFor: r.computed + n, holding: r.ring.count) {
+            // Proposals take blocks only when there are spare ones: never a preemption for them.
+            var k = speculation(for: r, count: n, left: min(speculationLeft, budget - n))
+            var got = allocate(blocks.blocks(for: r.computed + n + k) - r.blocks.count, sharing: [],
+                               ringFor: r.computed + n + k, holding: r.ring.count)
+            if got == nil && k > 0 {
+                // As many as the blocks it holds have room for.
+                k = max(0, min(k, r.blocks.count * blocks.blockSize - r.computed - n))
+                got = allocate(blocks.blocks(for: r.computed + n + k) - r.blocks.count, sharing: [],
+                               ringFor: r.computed + n + k, holding: r.ring.count)
+            }
+            if let got {
                 r.blocks += got.fresh
                 r.ring += got.ring
-                plan.entries.append(.init(request: r, start: r.computed, count: n, isFirst: false))
-                budget -= n
+                plan.entries.append(.init(request: r, start: r.computed, count: n, isFirst: false, speculate: k))
+                budget -= n + k
+                speculationLeft -= k
                 i += 1
             } else {
                 // The newest paused request, else the newest running one: never one already
@@ -158,6 +172,46 @@ struct Scheduler {
         return plan
     }
 
+    /// Proposed tokens the next step may verify in all: none once the step is large enough to
+    /// be compute bound (SpeculationConfiguration.maxBatchTokens), counting the one token of each
+    /// running sequence and any prompt chunk a waiting request would bring.
+    func speculationAllowance() -> Int {
+        // Sliding-window rings are sized for chunks of real tokens; those models do not speculate.
+        guard speculation.isOn, localBlocks == nil else { return 0 }
+        var base = 0
+        for r in running where !r.paused { base += r.tokens.count - r.computed }
+        if running.count < maxSequences, waiting.contains(where: { !$0.paused }) { return 0 }  // a prompt chunk comes
+        return max(0, speculation.maxBatchTokens - base)
+    }
+
+    /// Proposals `r` may have this step: a generating sequence with one token to compute, up to
+    /// its adaptive depth, what it may still emit (a step emits at most depth + 1 tokens) and
+    /// what the step has `left`.
+    private func speculation(for r: Request, count n: Int, left: Int) -> Int {
+        guard left > 0, n == 1, r.tokens.count - r.computed == 1, r.isGenerating, r.request.speculative,
+              !r.wantsPromptLogprobs else { return 0 }
+        let depth = r.speculationDepth ?? speculation.initialDepth
+        let remaining = r.request.maxTokens - r.generated - 1
+        return max(0, min(depth, remaining, left))
+    }
+
+    /// After the engine verified `r`'s proposals: the first `accepted` of them matched the
+    /// target and joined the sequence (the engine appended them and the token after them), and
+    /// their keys and values, computed this step, stand. The rejected positions are rolled back:
+    /// `computed` stops before them (they are overwritten later, and only blocks wholly within
+    /// `computed` enter the prefix cache), and blocks past `computed` return to the pool.
+    mutating func didVerify(_ r: Request, accepted: Int) {
+        precondition(r.computed + accepted < r.tokens.count, "an accepted proposal is followed by a token")
+        r.computed += accepted
+        r.draftComputed = min(r.draftComputed, r.computed)
+        registerFullBlocks(r)
+        let keep = blocks.blocks(for: r.computed)
+        if r.blocks.count > keep {
+            blocks.releaseAll(Array(r.blocks[keep...]))
+            r.blocks.removeLast(r.blocks.count - keep)
+        }
+    }
+
     /// All or nothing, in both pools: `count` fresh blocks (and the shared ones of a prefix hit)
     /// and the ring blocks a sequence holding `held` of them needs to reach `end` tokens.
     private mutating func allocate(_ count: Int, sharing shared: [Int32], ringFor end: Int, holding held: Int)
@@ -178,6 +232,7 @@ struct Scheduler {
         r.blocks = []
         r.ring = []
         r.hashes = []
+        r.draftComputed = 0
     }
 
     /// After the forward pass: the planned tokens are in the cache, and blocks that became

@@ -10,21 +10,32 @@ struct StepPlan {
         let count: Int
         /// Scheduled for the first time (its queue wait ends now).
         let isFirst: Bool
-        /// Logit rows the step needs: every row for prompt logprobs, the last row when the
-        /// entry reaches the end of the sequence (a token follows), else none. Fixed when
-        /// planned, since the request changes once the step has run.
-        let logits: BatchSequence.Logits
+        /// Positions reserved (budget and blocks) after the last token for proposed tokens;
+        /// the engine fills `draft` with at most this many before the forward pass.
+        let speculate: Int
+        /// Proposed tokens, computed after the entry's own ones and verified against their
+        /// logits; never part of `request.tokens` until accepted.
+        var draft: [Int32] = []
+        /// Logit rows the step needs without proposals: every row for prompt logprobs, the last
+        /// row when the entry reaches the end of the sequence (a token follows), else none.
+        /// Fixed when planned, since the request changes once the step has run.
+        private let plainLogits: BatchSequence.Logits
 
-        init(request: Request, start: Int, count: Int, isFirst: Bool) {
+        init(request: Request, start: Int, count: Int, isFirst: Bool, speculate: Int = 0) {
             self.request = request
             self.start = start
             self.count = count
             self.isFirst = isFirst
+            self.speculate = speculate
             let end = start + count
-            logits = request.wantsPromptLogprobs ? .all : (end == request.tokens.count ? .last : .none)
+            plainLogits = request.wantsPromptLogprobs ? .all : (end == request.tokens.count ? .last : .none)
         }
 
         var end: Int { start + count }
+        /// With proposals, every row: the last token's and each proposal's.
+        var logits: BatchSequence.Logits { draft.isEmpty ? plainLogits : .all }
+        /// Tokens the forward pass computes for this entry.
+        var computedCount: Int { count + draft.count }
     }
 
     /// In the order the forward pass takes them: running requests, then newly admitted ones.
@@ -36,5 +47,7 @@ struct StepPlan {
     var tokenBudget = 0
 
     var isEmpty: Bool { entries.isEmpty }
-    var tokenCount: Int { entries.reduce(0) { $0 + $1.count } }
+    var tokenCount: Int { entries.reduce(0) { $0 + $1.computedCount } }
+    /// Positions reserved for proposals (at most what the engine fills).
+    var reservedSpeculation: Int { entries.reduce(0) { $0 + $1.speculate } }
 }

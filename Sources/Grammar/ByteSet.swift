@@ -34,4 +34,12 @@ public struct ByteSet: Hashable, Sendable {
     }
 
     public var isEmpty: Bool { (w0 | w1 | w2 | w3) == 0 }
+
+    public func isDisjoint(with o: ByteSet) -> Bool {
+        (w0 & o.w0) | (w1 & o.w1) | (w2 & o.w2) | (w3 & o.w3) == 0
+    }
+
+    public mutating func formUnion(_ o: ByteSet) {
+        w0 |= o.w0; w1 |= o.w1; w2 |= o.w2; w3 |= o.w3
+    }
 }

@@ -16,6 +16,9 @@ public final class CompiledGrammar: Sendable {
     public let symbolCount: Int
     /// The states before any byte.
     let initial: [[Int32]]
+    /// A position holding `[rule "char", end]` when the grammar has a rule named `char` (JSON
+    /// string text): the expansion of one character alone, for `CharLoop`'s fast masks.
+    let charProbe: Int32?
 
     /// Deepest stack kept, and most stacks in one state: an ambiguous or deeply nested grammar
     /// loses the paths beyond them instead of stalling.
@@ -34,12 +37,18 @@ public final class CompiledGrammar: Sendable {
             }
             ruleAlts.append(Int32(altStart.count))
         }
+        ruleCount = rules.count
+        symbolCount = code.count
+        if let r = names.firstIndex(of: "char"), r < rules.count {
+            charProbe = Int32(code.count)
+            code += [-Int32(r) - 2, Self.end]
+        } else {
+            charProbe = nil
+        }
         self.code = code
         self.sets = sets
         self.altStart = altStart
         self.ruleAlts = ruleAlts
-        ruleCount = rules.count
-        symbolCount = code.count
         var out: [[Int32]] = []
         Self.normalize([0], code: code, altStart: altStart, ruleAlts: ruleAlts, into: &out)
         initial = Self.unique(out)

@@ -11,8 +11,9 @@ public struct GrammarLimits: Sendable, Equatable {
     public var maxSymbols = 200_000
     /// Wall-clock seconds one compile may take.
     public var maxCompileSeconds = 2.0
-    /// Whitespace bytes a JSON grammar allows at each place it allows any.
-    public var maxWhitespace = 8
+    /// Indent (spaces or tabs) a JSON grammar allows after a newline; elsewhere whitespace is
+    /// at most one space (see `JSONSchemaCompiler.ws`). 0: compact JSON, no whitespace.
+    public var maxWhitespace = 16
 
     public init() {}
 }

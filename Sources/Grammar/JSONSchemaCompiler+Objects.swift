@@ -39,12 +39,12 @@ extension JSONSchemaCompiler {
 
     func objectNode(_ shape: ObjectShape, _ path: String, depth: Int) throws -> GrammarNode {
         let ws = self.ws
-        let sep: GrammarNode = .seq([ws, .text(","), ws])
+        let sep = comma
         let names = shape.properties.map(\.name)
         var extra: GrammarNode? = nil
         if case let .schema(a) = shape.additional {
             let value = asRule(try node(a, "\(path)/additionalProperties", depth: depth + 1), "\(path)/additionalProperties")
-            extra = .seq([keyNotIn(names), ws, .text(":"), ws, value])
+            extra = .seq([keyNotIn(names), colon, value])
         }
         // rest[c]: the part after the listed properties; c: whether something was written (a comma is due).
         var rest: [GrammarNode] = [.empty, .empty]
@@ -58,7 +58,7 @@ extension JSONSchemaCompiler {
         for i in stride(from: shape.properties.count - 1, through: 0, by: -1) {
             let (name, schema) = shape.properties[i]
             let value = try node(schema, "\(path)/properties/\(name)", depth: depth + 1)
-            let kv: GrammarNode = .seq([.text(JSONValue.quote(name)), ws, .text(":"), ws, value])
+            let kv: GrammarNode = .seq([.text(JSONValue.quote(name)), colon, value])
             let kvRule = b.addRule("\(path)/properties/\(name)#kv")
             b.define(kvRule, .seq([kv, next[1]]))
             var cur: [GrammarNode] = []

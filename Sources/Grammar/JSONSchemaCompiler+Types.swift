@@ -94,7 +94,7 @@ extension JSONSchemaCompiler {
         if item == nil { maxItems = min(maxItems ?? prefix.count, prefix.count) }
         if let m = maxItems, m < minItems { throw GrammarError.unsupported("\(path): no array has between `minItems` and `maxItems` items here") }
         let ws = self.ws
-        let sep: GrammarNode = .seq([ws, .text(","), ws])
+        let sep = comma
         func element(_ j: Int) -> GrammarNode { j < prefix.count ? prefix[j] : item! }
         // tail(j): what may follow once j elements are written.
         let explicit = max(prefix.count, minItems)

@@ -4,7 +4,7 @@
 ///
 /// Choices the grammar makes (it allows a subset of the valid documents, never more):
 /// properties come in the schema's order; an object without `additionalProperties` gets no
-/// other keys; whitespace is at most `maxWhitespace` bytes at each place; numbers have at
+/// other keys; whitespace is none, one space, or a newline and a bounded indent (`ws`); numbers have at
 /// most 16 integer and 16 fraction digits, and bounded ones no exponent; strings use the
 /// shortest escapes; `oneOf` must have alternatives that cannot overlap.
 final class JSONSchemaCompiler {
@@ -67,9 +67,23 @@ final class JSONSchemaCompiler {
         return .rule(id)
     }
 
+    /// Whitespace inside brackets and after commas: nothing, one space, or a newline and an
+    /// indent of at most `maxWhitespace` spaces or tabs (0: no whitespace at all), as
+    /// json.dumps writes with or without `indent`. Models sampled at temperature 1 otherwise
+    /// pad (`"paint"   ,`); there is none before `,` and `:`, at most one space after `:`.
     var ws: GrammarNode {
-        sharedRule("ws") { .rep(.byteSet(ByteSet(Array(" \t\n".utf8))), min: 0, max: limits.maxWhitespace) }
+        sharedRule("ws") {
+            guard limits.maxWhitespace > 0 else { return .empty }
+            let indent: GrammarNode = .rep(.byteSet(ByteSet(Array(" \t".utf8))), min: 0, max: limits.maxWhitespace)
+            return .alt([.empty, .text(" "), .seq([.text("\n"), indent])])
+        }
     }
+    /// After a `:`.
+    var colonWS: GrammarNode { limits.maxWhitespace > 0 ? .optional(.text(" ")) : .empty }
+    /// `,` between members or elements.
+    var comma: GrammarNode { .seq([.text(","), ws]) }
+    /// `:` between a key and its value.
+    var colon: GrammarNode { .seq([.text(":"), colonWS]) }
     var jsonChar: GrammarNode { sharedRule("char") { JSONText.anyChar } }
     var anyString: GrammarNode { sharedRule("string") { .seq([.text("\""), .star(jsonChar), .text("\"")]) } }
     var anyNumber: GrammarNode {
@@ -81,9 +95,9 @@ final class JSONSchemaCompiler {
         shared["value"] = id
         let v = GrammarNode.rule(id)
         let ws = self.ws
-        let kv: GrammarNode = .seq([anyString, ws, .text(":"), ws, v])
-        let object: GrammarNode = .seq([.text("{"), ws, .optional(.seq([kv, .star(.seq([ws, .text(","), ws, kv])), ws])), .text("}")])
-        let array: GrammarNode = .seq([.text("["), ws, .optional(.seq([v, .star(.seq([ws, .text(","), ws, v])), ws])), .text("]")])
+        let kv: GrammarNode = .seq([anyString, colon, v])
+        let object: GrammarNode = .seq([.text("{"), ws, .optional(.seq([kv, .star(.seq([comma, kv])), ws])), .text("}")])
+        let array: GrammarNode = .seq([.text("["), ws, .optional(.seq([v, .star(.seq([comma, v])), ws])), .text("]")])
         b.define(id, .alt([sharedRule("object") { object }, sharedRule("array") { array }, anyString, anyNumber,
                            .text("true"), .text("false"), .text("null")]))
         return v

@@ -59,7 +59,12 @@ public indirect enum JSONValue: Equatable, Sendable {
 
     /// Parses one JSON value (RFC 8259), nesting at most `maxDepth`.
     public static func parse(_ text: String, maxDepth: Int = 128) throws -> JSONValue {
-        var p = JSONValueReader(bytes: Array(text.utf8), maxDepth: maxDepth)
+        try parse(bytes: Array(text.utf8), maxDepth: maxDepth)
+    }
+
+    /// Parses one JSON value from UTF-8 bytes (invalid UTF-8 in a string is an error).
+    public static func parse(bytes: [UInt8], maxDepth: Int = 128) throws -> JSONValue {
+        var p = JSONValueReader(bytes: bytes, maxDepth: maxDepth)
         return try p.document()
     }
 }

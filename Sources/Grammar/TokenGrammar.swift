@@ -11,6 +11,11 @@ public final class TokenGrammar: @unchecked Sendable {
     private var cacheOrder: [[[Int32]]] = []
     /// Masks kept at most (each is vocabulary/8 bytes: 6 KB for 49K tokens, 19 KB for 152K).
     public let maxCachedMasks: Int
+    /// Masks inside JSON string text without a walk (nil when the grammar has none).
+    private let text: CharLoopMasks?
+    /// Masks computed (cache misses), and how many of them without a trie walk.
+    public private(set) var computedMasks = 0
+    public private(set) var textMasks = 0
 
     // Scratch for a walk: stacks as (position, parent) nodes; levels of states by trie depth.
     private var pos: [Int32] = []
@@ -22,6 +27,7 @@ public final class TokenGrammar: @unchecked Sendable {
         self.grammar = grammar
         self.trie = trie
         self.maxCachedMasks = maxCachedMasks
+        text = CharLoopMasks(grammar: grammar, trie: trie)
     }
 
     public func matcher() -> GrammarMatcher { GrammarMatcher(self) }
@@ -31,7 +37,7 @@ public final class TokenGrammar: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let m = cache[stacks] { return (m, true) }
-        let m = walk(stacks)
+        let m = compute(stacks)
         guard maxCachedMasks > 0 else { return (m, false) }
         if cache.count >= maxCachedMasks, !cacheOrder.isEmpty {
             // Oldest first out; states of long-gone sequences go first.
@@ -48,6 +54,23 @@ public final class TokenGrammar: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return cache.count
+    }
+
+    /// The mask of a state, computed now (under the lock).
+    private func compute(_ stacks: [[Int32]]) -> TokenMask {
+        computedMasks += 1
+        if let text, let m = text.mask(stacks, walk: { self.walk($0, trie: $1) }) {
+            textMasks += 1
+            return m
+        }
+        return walk(stacks, trie: trie)
+    }
+
+    /// The mask of a state by walking the whole trie: the reference the fast paths must equal.
+    public func walkedMask(for stacks: [[Int32]]) -> TokenMask {
+        lock.lock()
+        defer { lock.unlock() }
+        return walk(stacks, trie: trie)
     }
 
     // MARK: - the walk
@@ -95,7 +118,8 @@ public final class TokenGrammar: @unchecked Sendable {
         buf.removeLast(buf.count - w)
     }
 
-    private func walk(_ stacks: [[Int32]]) -> TokenMask {
+    /// Tokens of `trie` allowed from `stacks` (all of a token's bytes taken).
+    private func walk(_ stacks: [[Int32]], trie: TokenTrie) -> TokenMask {
         var mask = TokenMask(count: trie.vocabularySize)
         mask.allowsEnd = grammar.isAccepting(stacks)
         pos.removeAll(keepingCapacity: true)

@@ -12,6 +12,8 @@ public final class TokenTrie: Sendable {
     let maxDepth: Int
     /// Bytes of every token id (empty for those left out).
     public let tokenBytes: [[UInt8]]
+    /// JSON-text summaries of the vocabulary, shared by the grammars using it.
+    let charLoops = CharLoopRegistry()
 
     public var nodeCount: Int { byte.count }
 

@@ -17,7 +17,8 @@ struct GrammarCommand: ParsableCommand {
     @Option(help: "File holding a JSON array of strings: prints whether the grammar accepts each.") var strings: String?
     @Option(help: "With --strings: a model whose vocabulary tokenizes them; prints mask times per token.") var model: String?
     @Option(help: "Masks kept per grammar (0: none, every mask computed).") var maskCache: Int = 256
-    @Option(help: "Whitespace bytes allowed at each place in JSON.") var maxWhitespace: Int = 8
+    @Option(help: "Indent allowed after a newline in JSON (0: compact).") var maxWhitespace: Int = GrammarLimits().maxWhitespace
+    @Flag(help: "With --model: also walk the whole trie for every mask and count differences (checks the fast paths).") var verify = false
 
     func run() throws {
         let text = try grammar.map { String(decoding: try readFile($0), as: UTF8.self) } ?? ""
@@ -62,17 +63,30 @@ struct GrammarCommand: ParsableCommand {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let trie = TokenTrie(tokenizer: tokenizer)
         let trieMs = Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e6
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        // Binding builds the vocabulary's JSON-text summary (CharLoop) on first use.
         let g = TokenGrammar(grammar: compiled, trie: trie, maxCachedMasks: maskCache)
-        var times: [Double] = [], missTimes: [Double] = []
-        var hits = 0, refused = 0
+        let bindMs = Double(DispatchTime.now().uptimeNanoseconds &- t1) / 1e6
+        var times: [Double] = [], missTimes: [Double] = [], textTimes: [Double] = [], cpuTimes: [Double] = []
+        // Thread CPU time beside wall time: on a shared machine the wall clock counts preemptions.
+        func cpuNow() -> UInt64 {
+            var t = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+            return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+        }
+        var hits = 0, refused = 0, mismatches = 0
         for s in items {
             var m = g.matcher()
             for tok in tokenizer.encode(s, addSpecial: false, parseSpecial: false) {
+                let text0 = g.textMasks
+                let c0 = cpuNow()
                 let a = DispatchTime.now().uptimeNanoseconds
                 let (mask, hit) = g.mask(for: m.stacks)
+                cpuTimes.append(Double(cpuNow() &- c0) / 1e3)
                 let us = Double(DispatchTime.now().uptimeNanoseconds &- a) / 1e3
                 times.append(us)
-                if hit { hits += 1 } else { missTimes.append(us) }
+                if hit { hits += 1 } else if g.textMasks > text0 { textTimes.append(us) } else { missTimes.append(us) }
+                if verify && g.walkedMask(for: m.stacks) != mask { mismatches += 1 }
                 if !mask.contains(tok) || !m.accept(token: tok) { refused += 1; break }
             }
         }
@@ -81,10 +95,13 @@ struct GrammarCommand: ParsableCommand {
             let s = xs.sorted()
             return s[min(s.count - 1, Int(Double(s.count - 1) * p))]
         }
-        emit(["vocabulary": tokenizer.vocabularySize, "trie_nodes": trie.nodeCount, "trie_ms": trieMs,
-              "tokens": times.count, "cache_hits": hits, "refused": refused,
-              "mask_us_median": pct(times, 0.5), "mask_us_p99": pct(times, 0.99),
-              "miss_us_median": pct(missTimes, 0.5), "miss_us_p99": pct(missTimes, 0.99)])
+        emit(["vocabulary": tokenizer.vocabularySize, "trie_nodes": trie.nodeCount, "trie_ms": trieMs, "bind_ms": bindMs,
+              "tokens": times.count, "cache_hits": hits, "refused": refused, "computed": g.computedMasks,
+              "text_masks": g.textMasks, "mismatches": mismatches,
+              "mask_us_median": pct(times, 0.5), "mask_us_p99": pct(times, 0.99), "mask_us_max": pct(times, 1),
+              "mask_cpu_us_median": pct(cpuTimes, 0.5), "mask_cpu_us_p99": pct(cpuTimes, 0.99), "mask_cpu_us_max": pct(cpuTimes, 1),
+              "walk_us_median": pct(missTimes, 0.5), "walk_us_p99": pct(missTimes, 0.99), "walk_us_max": pct(missTimes, 1),
+              "text_us_median": pct(textTimes, 0.5), "text_us_p99": pct(textTimes, 0.99), "text_us_max": pct(textTimes, 1)])
     }
 
     private func emit(_ o: [String: Any]) {

@@ -26,6 +26,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Seconds in-flight requests get after SIGTERM (server.drain_timeout).") var drainTimeout: Double?
     @Option(help: "An accepted API key, as name:key or key; repeatable (auth.api_keys).") var apiKey: [String] = []
     @Option(help: "File of name:key lines, reloaded on SIGHUP (auth.key_file).") var apiKeyFile: String?
+    @Option(help: "Speculative decoding: none, ngram or draft (speculative.method).") var speculative: String?
+    @Option(help: "Model that proposes tokens for speculative decoding; same tokenizer (speculative.draft_model).") var draftModel: String?
     @Option(help: "text or json (logging.format).") var logFormat: String?
     @Option(help: "Least severe level logged (logging.level).") var logLevel: String?
 
@@ -42,6 +44,7 @@ struct ServeCommand: ParsableCommand {
             ("engine.max_waiting", maxWaiting.map(String.init)), ("tls.cert", tlsCert), ("tls.key", tlsKey),
             ("server.drain_timeout", drainTimeout.map { String($0) }), ("auth.key_file", apiKeyFile),
             ("logging.format", logFormat), ("logging.level", logLevel), ("model.chat_template", chatTemplate),
+            ("speculative.method", speculative), ("speculative.draft_model", draftModel),
         ]
         for (key, value) in flags { if let v = value { try c.apply(flag: key, v) } }
         if !apiKey.isEmpty { try c.apply(flag: "auth.api_keys", apiKey.joined(separator: ",")) }

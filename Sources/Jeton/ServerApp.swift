@@ -160,15 +160,17 @@ final class ServerApp: @unchecked Sendable {
         var context = loaded.config.contextLength
         if config.int("model.context_length") > 0 { context = min(config.int("model.context_length"), context) }
         let name = config.string("model.name").isEmpty ? loaded.name : config.string("model.name")
-        let metrics = config.bool("metrics.enabled") ? ServerMetrics(model: name) : nil
-        let engineConfig = EngineConfiguration(
+        let speculation = try Self.speculation(config, target: loaded, threads: threads)
+        let metrics = config.bool("metrics.enabled") ? ServerMetrics(model: name, speculation: speculation.configuration.method.rawValue) : nil
+        var engineConfig = EngineConfiguration(
             maxBatchTokens: config.int("engine.max_batch_tokens"), maxSequences: config.int("engine.max_sequences"),
             cacheTokens: config.int("engine.cache_tokens"), blockSize: config.int("engine.block_size"),
             prefixCaching: config.bool("engine.prefix_caching"), maxWaiting: config.int("engine.max_waiting"),
             cacheType: KVCacheType(rawValue: config.string("engine.cache_type")) ?? .f16,
             stepTargetSeconds: Double(config.int("engine.step_target_ms")) / 1000)
+        engineConfig.speculation = speculation.configuration
         let engine = Engine(model: loaded.model, endOfGeneration: loaded.tokenizer.endOfGenerationIDs,
-                            configuration: engineConfig, contextLength: context)
+                            configuration: engineConfig, contextLength: context, draft: speculation.draft?.model)
         engine.observer = metrics
         engine.start()
         // Requests may name the model as it was started: its catalog name too (`--model qwen2.5-coder-1.5b`).
@@ -198,6 +200,10 @@ final class ServerApp: @unchecked Sendable {
         api.logPrompts = config.bool("logging.log_prompts")
         api.slowReaderTimeout = config.double("server.slow_reader_timeout")
         api.grammars = Self.grammarCache(config, tokenizer: loaded.tokenizer)
+        switch config.string("model.tool_call_format") {
+        case "auto": break  // detected from the chat template
+        case let f: api.toolCallFormat = ToolCallFormat(rawValue: f)  // "none" gives nil: tools refused
+        }
         api.confidenceThreshold = config.double("confidence.threshold")
         api.measureAllConfidence = config.bool("confidence.measure_all")
         lock.withLock {
@@ -206,7 +212,7 @@ final class ServerApp: @unchecked Sendable {
             self.metrics = metrics
             modelName = name
         }
-        logger.notice("model \(name) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, KV cache \(engine.cacheCapacity) tokens (\(engine.cacheDescription))")
+        logger.notice("model \(name) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, KV cache \(engine.cacheCapacity) tokens (\(engine.cacheDescription)), speculative decoding: \(speculation.summary)")
     }
 
     private func installSignals() {

@@ -10,7 +10,7 @@ import Darwin
 /// (counts of tokens seen) and the random state between steps.
 public struct Sampler: Sendable {
     public let parameters: SamplingParameters
-    private var rng: RandomSource
+    var rng: RandomSource  // internal: Sampler+Distribution draws from it too
     private var outputCounts: [Int32: Int] = [:]
     private var seen: Set<Int32>
 

@@ -99,8 +99,18 @@ final class GrammarMatcherTests: XCTestCase {
             XCTAssertEqual(g.accepts(Array(s.utf8)), ok, s)
         }
         let o = try compile(.jsonObject)
-        XCTAssertTrue(o.accepts(Array("{ \"a\" : [1, 2.5e3, null] }".utf8)))
-        XCTAssertFalse(o.accepts(Array(("{" + String(repeating: " ", count: 9) + "}").utf8)))
+        XCTAssertTrue(o.accepts(Array("{ \"a\": [1, 2.5e3, null] }".utf8)))
+        XCTAssertTrue(o.accepts(Array("{\n  \"a\": [\n    1,\n    2\n  ]\n}".utf8)))
+        XCTAssertFalse(o.accepts(Array("{\"a\" : 1}".utf8)))       // nothing before a colon
+        XCTAssertFalse(o.accepts(Array("{\"a\": \"paint\"   , \"b\": 1}".utf8)))  // nor before a comma
+        XCTAssertFalse(o.accepts(Array("{\"a\":  1}".utf8)))       // one space after it
+        XCTAssertFalse(o.accepts(Array(("{" + String(repeating: " ", count: 2) + "}").utf8)))
+        XCTAssertFalse(o.accepts(Array(("{\n" + String(repeating: " ", count: 17) + "}").utf8)))
+        var compact = GrammarLimits()
+        compact.maxWhitespace = 0
+        let c = try GrammarSpec.jsonObject.compile(limits: compact)
+        XCTAssertTrue(c.accepts(Array("{\"a\":[1,2]}".utf8)))
+        XCTAssertFalse(c.accepts(Array("{\"a\": 1}".utf8)))
         XCTAssertFalse(o.accepts(Array("[1]".utf8)))
     }
 

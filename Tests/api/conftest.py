@@ -16,9 +16,9 @@ from jeton_process import JETON, ROOT, log_file, start_serve  # noqa: E402,F401 
 
 
 class Server:
-    def __init__(self, extra=()):
+    def __init__(self, extra=(), model="default"):
         self.log_path = log_file("api-server-")
-        self.proc, self.port = start_serve(["--model", "default", "--cache-tokens", "8192", *extra], self.log_path)
+        self.proc, self.port = start_serve(["--model", model, "--cache-tokens", "8192", *extra], self.log_path)
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -77,6 +77,20 @@ def _server_alive(request):
     if s.proc.poll() is not None:
         pytest.fail(f"jeton serve exited with {s.proc.returncode}; log tail:\n" + open(s.log_path).read()[-2000:])
     yield
+
+
+@pytest.fixture(scope="session")
+def qwen_server():
+    """Qwen2.5-Coder-1.5B, whose chat template renders tools (CI pulls it: scripts/test.sh)."""
+    s = Server(model="qwen2.5-coder-1.5b")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def qwen_client(qwen_server):
+    from openai import OpenAI
+    return OpenAI(base_url=qwen_server.base + "/v1", api_key="unused", max_retries=0, timeout=300)
 
 
 @pytest.fixture(scope="session")

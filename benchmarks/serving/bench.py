@@ -9,7 +9,9 @@ Standard library only, so it measures the server and not a client library.
   bench.py --url http://127.0.0.1:8080 --concurrency 16 --requests 32 --max-tokens 128
 
 With --json-schema FILE every request carries that schema as `response_format` (structured
-output), to compare with the same load unconstrained (issue 15).
+output), to compare with the same load unconstrained (issue 15). When the server exposes
+Jeton's /metrics, the grammar mask count and time over the run are read from it and the mean
+mask time per token per sequence is printed (`jeton grammar --model` gives median and p99).
 """
 import argparse
 import http.client
@@ -84,6 +86,26 @@ def one_request(url, model, prompt, max_tokens, ignore_eos, timeout, temperature
         conn.close()
 
 
+def grammar_counters(url):
+    """(masks, seconds) from Jeton's /metrics, or None when the server has no such counters."""
+    u = urllib.parse.urlparse(url)
+    try:
+        c = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=10)
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+        c.close()
+    except OSError:
+        return None
+    vals = {}
+    for line in text.splitlines():
+        for name in ("jeton_grammar_masks_total", "jeton_grammar_mask_seconds_total"):
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                vals[name] = vals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    if len(vals) < 2:
+        return None
+    return vals["jeton_grammar_masks_total"], vals["jeton_grammar_mask_seconds_total"]
+
+
 def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos, seed, timeout=600, temperature=0.0,
         schema=None):
     rng = random.Random(seed)
@@ -103,6 +125,7 @@ def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos,
             with lock:
                 results.append(res)
 
+    before = grammar_counters(url)
     t0 = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(concurrency)]
     for t in threads:
@@ -110,6 +133,10 @@ def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos,
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    after = grammar_counters(url)
+    masks = mask_s = None
+    if before and after:
+        masks, mask_s = after[0] - before[0], after[1] - before[1]
     ttfts = [r[0] for r in results if r[0] is not None]
     itls = []
     for _, arr, _, _ in results:
@@ -123,7 +150,8 @@ def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos,
         "concurrency": concurrency, "requests": requests, "wall_s": wall, "output_tokens": tokens,
         "output_tok_s": tokens / wall, "ttft_p50_s": percentile(ttfts, 50), "ttft_p99_s": percentile(ttfts, 99),
         "itl_p50_ms": percentile(itls, 50) * 1000, "itl_p99_ms": percentile(itls, 99) * 1000,
-        "errors": errors,
+        "errors": errors, "grammar_masks": masks,
+        "mask_us_mean": (mask_s / masks * 1e6) if masks else None,
     }
 
 
@@ -149,7 +177,9 @@ def main():
     else:
         print(f"concurrency {r['concurrency']}: {r['output_tok_s']:.1f} output tok/s, "
               f"TTFT p50 {r['ttft_p50_s']:.3f} s p99 {r['ttft_p99_s']:.3f} s, "
-              f"ITL p50 {r['itl_p50_ms']:.1f} ms p99 {r['itl_p99_ms']:.1f} ms, errors {r['errors'] or 0}")
+              f"ITL p50 {r['itl_p50_ms']:.1f} ms p99 {r['itl_p99_ms']:.1f} ms, errors {r['errors'] or 0}"
+              + (f", grammar masks {int(r['grammar_masks'])} mean {r['mask_us_mean']:.1f} us/token"
+                 if r["grammar_masks"] else ""))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,12 @@
 #                and llama-server is given that same file. Default: `default` (SmolLM2-135M).
 #   --scenarios  which of the three below (default a,b,c); --only runs one engine;
 #   --no-extras  skips Jeton's prefix-cache and early-disconnect checks (prefix_and_disconnect.py).
+#   --structured [SCHEMA]  instead of the scenarios: Jeton alone, 16 streaming clients
+#                (bench.py) unconstrained, then the same load with every request carrying SCHEMA
+#                (default benchmarks/serving/order.schema.json) as a json_schema, ROUNDS times
+#                (env, default 2) in turn; prints output tok/s of each, the constrained /
+#                unconstrained ratio (issue 15: >= 0.9) and the mean grammar mask time per token
+#                from /metrics. Env STRUCTURED=1 does the same. Env BENCH_OPTS: bench.py options.
 #   after --     options for scenarios.py (see `scenarios.py --help`), e.g. `-- --rounds 2`
 #                or `-- --long-prompt-tokens 2048 --stream-tokens 512`.
 #
@@ -38,6 +44,8 @@ cd "$(dirname "$0")/../.."
 [ -x /opt/swift/usr/bin/swift ] && export PATH=/opt/swift/usr/bin:$PATH
 
 MODEL_ARG=default THREADS=${THREADS:-2} SCENARIOS=a,b,c ONLY= EXTRAS=1 PORT=${PORT:-18777}
+SCHEMA=
+[ -n "${STRUCTURED:-}" ] && SCHEMA=benchmarks/serving/order.schema.json
 PASS=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -47,6 +55,8 @@ while [ $# -gt 0 ]; do
     --only) ONLY=$2; shift 2 ;;
     --no-extras) EXTRAS=0; shift ;;
     --port) PORT=$2; shift 2 ;;
+    --structured)
+      if [ $# -ge 2 ] && [ -f "$2" ]; then SCHEMA=$2; shift 2; else SCHEMA=benchmarks/serving/order.schema.json; shift; fi ;;
     --) shift; PASS=("$@"); break ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -67,6 +77,7 @@ fi
 [ -f "$MODEL" ] || { echo "no GGUF file for $MODEL_ARG" >&2; exit 1; }
 echo "model: $MODEL_ARG -> $MODEL; threads $THREADS; scenarios $SCENARIOS; port $PORT (127.0.0.1)"
 
+if [ -n "$SCHEMA" ]; then ONLY=jeton; fi
 if [ "$ONLY" != jeton ]; then
   BIN=${LLAMA_SERVER_BIN:-$(benchmarks/llama-cpp.sh llama-server)}
 fi
@@ -105,6 +116,40 @@ scen() {  # scen ENGINE SCENARIOS
   timeout --signal=INT 2400 python3 benchmarks/serving/scenarios.py --url "$URL" --engine "$1" \
     --scenarios "$2" --out "$OUT/$1.json" --prompts "$OUT/prompts.json" ${PASS[@]+"${PASS[@]}"} || true
 }
+
+if [ -n "$SCHEMA" ]; then
+  start "jeton serve" "$OUT/jeton.log" /ready "$JETON" serve --model "$MODEL" -t "$THREADS" --host 127.0.0.1 \
+    --port "$PORT" --cache-tokens 16384
+  python3 benchmarks/serving/bench.py --url "$URL" --json --seed 999 ${BENCH_OPTS:-} >/dev/null  # warm-up (first pages)
+  for r in $(seq 1 "${ROUNDS:-2}"); do
+    for mode in free schema; do
+      # Each run its own prompts (seed), so neither finds the other's in the prefix cache.
+      extra=(--seed $((r * 10))); [ "$mode" = schema ] && extra=(--seed $((r * 10 + 1)) --json-schema "$SCHEMA")
+      echo "== round $r, $mode (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+      timeout --signal=INT 1200 python3 benchmarks/serving/bench.py --url "$URL" ${BENCH_OPTS:-} "${extra[@]}" --json \
+        | tee -a "$OUT/$mode.jsonl"
+    done
+  done
+  stop_server
+  python3 - "$OUT" "$SCHEMA" <<'PY'
+import json, statistics, sys
+out, schema = sys.argv[1], sys.argv[2]
+rows = {m: [json.loads(l) for l in open(f"{out}/{m}.jsonl")] for m in ("free", "schema")}
+tok = {m: statistics.median(r["output_tok_s"] for r in rows[m]) for m in rows}
+masks = [r for r in rows["schema"] if r.get("grammar_masks")]
+print(f"\n== structured outputs ({schema}); results in {out}")
+for m in ("free", "schema"):
+    print(f"{m:>7}: {tok[m]:.1f} output tok/s (median of {len(rows[m])}: "
+          + ", ".join(f"{r['output_tok_s']:.1f}" for r in rows[m]) + ")"
+          + f", ITL p50 {statistics.median(r['itl_p50_ms'] for r in rows[m]):.1f} ms")
+print(f"  ratio: {tok['schema'] / tok['free']:.3f} (goal >= 0.9)")
+if masks:
+    n = sum(r["grammar_masks"] for r in masks)
+    us = sum(r["grammar_masks"] * r["mask_us_mean"] for r in masks) / n
+    print(f"  grammar masks: {int(n)}, mean {us:.1f} us per token per sequence (engine thread)")
+PY
+  exit 0
+fi
 
 has() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
 AB=$(echo "$SCENARIOS" | tr ',' '\n' | grep -E '^(a|b)$' | paste -sd, - || true)

@@ -34,13 +34,18 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
     private let slowReaderAborts: CoreMetrics.Counter
     private let forwardSeconds: CoreMetrics.FloatingPointCounter
     private let busySeconds: CoreMetrics.FloatingPointCounter
+    private let grammarMasks: CoreMetrics.Counter
+    private let grammarMaskSeconds: CoreMetrics.FloatingPointCounter
     private let answerMeanLogprob: CoreMetrics.Recorder
     private let answerLowRatio: CoreMetrics.Recorder
+    private let specProposed: CoreMetrics.Counter   // speculative decoding, labelled by method
+    private let specAccepted: CoreMetrics.Counter
+    private let specAcceptance: CoreMetrics.Gauge
 
     static let latencyBuckets: [Duration] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 20, 30, 60, 120]
         .map { Duration.nanoseconds(Int64($0 * 1e9)) }
 
-    init(model: String) {
+    init(model: String, speculation: String = "off") {
         self.model = model
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = Self.latencyBuckets
@@ -72,9 +77,17 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
         // Their ratio over a window is the share of the engine thread's work spent in forward passes.
         forwardSeconds = CoreMetrics.FloatingPointCounter(label: "jeton_engine_forward_seconds_total", dimensions: m)
         busySeconds = CoreMetrics.FloatingPointCounter(label: "jeton_engine_busy_seconds_total", dimensions: m)
+        // Structured output: token masks applied on the engine thread and their time (the mean per token is the ratio).
+        grammarMasks = CoreMetrics.Counter(label: "jeton_grammar_masks_total", dimensions: m)
+        grammarMaskSeconds = CoreMetrics.FloatingPointCounter(label: "jeton_grammar_mask_seconds_total", dimensions: m)
         // One observation per finished answer (choice) whose tokens were measured (see OpenAIAPI.measureAllConfidence).
         answerMeanLogprob = CoreMetrics.Recorder(label: "jeton_answer_mean_logprob", dimensions: m, aggregate: true)
         answerLowRatio = CoreMetrics.Recorder(label: "jeton_answer_low_confidence_ratio", dimensions: m, aggregate: true)
+        let sm = m + [("method", speculation == "off" ? "none" : speculation)]
+        specProposed = CoreMetrics.Counter(label: "jeton_spec_proposed_tokens_total", dimensions: sm)
+        specAccepted = CoreMetrics.Counter(label: "jeton_spec_accepted_tokens_total", dimensions: sm)
+        // Accepted over proposed since start (the counters' ratio over a window is the recent one).
+        specAcceptance = CoreMetrics.Gauge(label: "jeton_spec_acceptance_ratio", dimensions: sm)
         // Token counters exist from the start, so a scrape shows zeros rather than nothing.
         _ = tokens(key: String?.none)
     }
@@ -142,12 +155,17 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
             cacheUsage.record(s.cacheUsage)
             cacheBytes.record(s.cacheBytes)
             cacheUsedBytes.record(s.usedCacheBytes)
+            specAcceptance.record(s.speculativeProposed == 0 ? 0 : Double(s.speculativeAccepted) / Double(s.speculativeProposed))
             lock.withLock {
                 prefixQueries.increment(by: max(0, s.prefixQueries - lastSnapshot.prefixQueries))
                 prefixHits.increment(by: max(0, s.prefixHits - lastSnapshot.prefixHits))
                 preemptions.increment(by: max(0, s.preemptions - lastSnapshot.preemptions))
                 forwardSeconds.increment(by: max(0, s.forwardSeconds - lastSnapshot.forwardSeconds))
                 busySeconds.increment(by: max(0, s.busySeconds - lastSnapshot.busySeconds))
+                grammarMasks.increment(by: max(0, s.grammarMasks - lastSnapshot.grammarMasks))
+                grammarMaskSeconds.increment(by: max(0, s.grammarMaskSeconds - lastSnapshot.grammarMaskSeconds))
+                specProposed.increment(by: max(0, s.speculativeProposed - lastSnapshot.speculativeProposed))
+                specAccepted.increment(by: max(0, s.speculativeAccepted - lastSnapshot.speculativeAccepted))
                 lastSnapshot = s
             }
         }

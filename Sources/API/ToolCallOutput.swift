@@ -1,0 +1,60 @@
+import Foundation
+
+/// A chat answer's tool calls on the wire: the whole `message` (content and `tool_calls`) and,
+/// for a stream, each choice's parser turning text pieces into `delta`s (content, then per call
+/// its `index`, `id` and name first and its arguments in pieces). Both forms come from the same
+/// parser events, so a streamed answer adds up to the whole one.
+final class ToolCallOutput: @unchecked Sendable {
+    private var parsers: [ToolCallParser]
+    private let lock = NSLock()
+
+    init(format: ToolCallFormat, toolNames: Set<String>, choices: Int) {
+        parsers = (0..<choices).map { _ in ToolCallParser(format: format, toolNames: toolNames) }
+    }
+
+    /// The deltas for a new piece of choice `i`'s text (and, at its end, what was held back).
+    func deltas(choice i: Int, text: String, finished: Bool) -> [JSON] {
+        lock.withLock {
+            var events = text.isEmpty ? [] : parsers[i].push(text)
+            if finished { events += parsers[i].finish() }
+            return events.map(Self.delta)
+        }
+    }
+
+    /// `tool_calls` when the choice ended by itself after calling; otherwise the engine's reason.
+    func finishReason(choice i: Int, _ reason: String) -> String {
+        lock.withLock { reason == "stop" && parsers[i].callCount > 0 ? "tool_calls" : reason }
+    }
+
+    static func delta(_ e: ToolCallParser.Event) -> JSON {
+        switch e {
+        case let .content(s): return ["content": .string(s)]
+        case let .start(index, id, name):
+            return ["tool_calls": [["index": JSON(index), "id": .string(id), "type": "function",
+                                    "function": ["name": .string(name), "arguments": ""]]]]
+        case let .arguments(index, s):
+            return ["tool_calls": [["index": JSON(index), "function": ["arguments": .string(s)]]]]
+        }
+    }
+
+    /// A whole answer's `message` and finish reason.
+    static func message(text: String, format: ToolCallFormat, toolNames: Set<String>, finishReason: String) -> (message: JSON, finishReason: String) {
+        var parser = ToolCallParser(format: format, toolNames: toolNames)
+        let events = parser.push(text) + parser.finish()
+        var content = ""
+        var calls: [(id: String, name: String, arguments: String)] = []
+        for e in events {
+            switch e {
+            case let .content(s): content += s
+            case let .start(_, id, name): calls.append((id, name, ""))
+            case let .arguments(i, s): calls[i].arguments += s
+            }
+        }
+        guard !calls.isEmpty else { return (["role": "assistant", "content": .string(content)], finishReason) }
+        let toolCalls: [JSON] = calls.map { c in
+            ["id": .string(c.id), "type": "function", "function": ["name": .string(c.name), "arguments": .string(c.arguments)]]
+        }
+        let message: JSON = ["role": "assistant", "content": content.isEmpty ? .null : .string(content), "tool_calls": .array(toolCalls)]
+        return (message, finishReason == "stop" ? "tool_calls" : finishReason)
+    }
+}

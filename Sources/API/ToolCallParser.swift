@@ -1,0 +1,349 @@
+import Foundation
+
+/// Takes a model's answer as it is generated and separates the text meant for the user from
+/// its tool calls (the formats of `ToolCallFormat`). It gives out content as soon as it cannot
+/// be the start of a call, a call's id and name as soon as the name is complete, and the
+/// arguments as they are written. The events depend only on the text, never on how it was cut
+/// into pieces, so a streamed answer and a whole one parse the same (the tests check it).
+///
+/// Text that looks like a call but is not one (a `<tool_call>` block without a JSON call in it)
+/// is given back as content. Runs on the request's output queue, never on the engine thread.
+struct ToolCallParser {
+    enum Event: Equatable {
+        case content(String)
+        case start(index: Int, id: String, name: String)
+        case arguments(index: Int, String)
+    }
+
+    private enum Mode { case start, text, calls }
+
+    /// The call being written: where its object and its arguments value begin, what is out.
+    private struct Call {
+        var index: Int
+        var objectStart: Int
+        var valueStart: Int
+        var emitted: Int
+    }
+
+    let format: ToolCallFormat
+    private let makeID: () -> String
+    private var mode: Mode
+    private var buffer: [UInt8] = []  // text mode: held back; calls mode: the calls after the marker
+    private var cursor = 0            // calls mode: where the next call may begin
+    private var call: Call?
+    private var mistralArray: Bool?   // mistral: `[TOOL_CALLS][...]` (true) or `[TOOL_CALLS]name[ARGS]{...}`
+    private var fenced = false        // hermes: this call opened with a Markdown fence, not <tool_call>
+    private var heldSpace: [UInt8] = []  // the whitespace before the marker, given back if no call follows
+    /// The request's function names: a fenced block is a call only when it names one of them.
+    let toolNames: Set<String>
+    private(set) var callCount = 0
+
+    init(format: ToolCallFormat, toolNames: Set<String> = [], makeID: (() -> String)? = nil) {
+        self.format = format
+        self.toolNames = toolNames
+        self.makeID = makeID ?? { format.newCallID() }
+        mode = format == .llama3 ? .start : .text
+    }
+
+    /// What opens a call in running text. Qwen2.5-Coder often writes its call in a ```json
+    /// block instead of <tool_call> (llama.cpp's Hermes parser accepts both, too).
+    private var markers: [[UInt8]] {
+        switch format {
+        case .hermes: return [Array("<tool_call>".utf8), Array("```".utf8)]
+        case .mistral: return [Array("[TOOL_CALLS]".utf8)]
+        case .llama3: return []
+        }
+    }
+
+    mutating func push(_ text: String) -> [Event] {
+        buffer += Array(text.utf8)
+        return advance(final: false)
+    }
+
+    /// The answer has ended: whatever is held back goes out.
+    mutating func finish() -> [Event] { advance(final: true) }
+
+    private mutating func advance(final: Bool) -> [Event] {
+        var out: [Event] = []
+        while true {
+            switch mode {
+            case .start:
+                guard decideStart(final: final) else { return out }
+            case .text:
+                guard text(final: final, &out) else { return out }
+            case .calls:
+                let more: Bool
+                switch format {
+                case .hermes: more = hermesCall(final: final, &out)
+                case .llama3: more = objects(separators: Array(";".utf8), terminator: nil, final: final, &out)
+                case .mistral: more = mistralCalls(final: final, &out)
+                }
+                guard more else { return out }
+            }
+        }
+    }
+
+    // MARK: - text
+
+    /// Llama 3: an answer is calls only if it begins with `<|python_tag|>` or a call object.
+    private mutating func decideStart(final: Bool) -> Bool {
+        let i = ToolCallScanner.skipSpace(buffer, 0)
+        guard i < buffer.count else {
+            if final { mode = .text; return true }
+            return false
+        }
+        let tag = Array("<|python_tag|>".utf8)
+        let rest = buffer[i...]
+        if rest.starts(with: tag) {
+            buffer = Array(rest.dropFirst(tag.count))
+            mode = .calls
+            return true
+        }
+        if !final && tag.starts(with: rest) { return false }
+        if buffer[i] == UInt8(ascii: "{") {
+            switch ToolCallScanner.head(buffer, from: i, argsKeys: ["parameters", "arguments"]) {
+            case .match:
+                buffer = Array(rest)
+                mode = .calls
+                return true
+            case .partial where !final: return false
+            default: break
+            }
+        }
+        mode = .text
+        return true
+    }
+
+    /// Gives out text up to the next call marker, keeping back what may begin one (and the
+    /// whitespace before it, which is dropped if a call follows).
+    private mutating func text(final: Bool, _ out: inout [Event]) -> Bool {
+        guard !markers.isEmpty else {
+            emitContent(buffer[...], &out)
+            buffer = []
+            return false
+        }
+        let found = markers.compactMap { m in Self.find(m, in: buffer, from: 0).map { ($0, m) } }.min { $0.0 < $1.0 }
+        if let (r, marker) = found {
+            var end = r
+            while end > 0, ToolCallScanner.isSpace(buffer[end - 1]) { end -= 1 }
+            emitContent(buffer[..<end], &out)
+            let space = Array(buffer[end..<r])
+            buffer = Array(buffer[(r + marker.count)...])
+            cursor = 0
+            mistralArray = nil
+            fenced = marker.first == UInt8(ascii: "`")
+            heldSpace = space
+            mode = .calls
+            return true
+        }
+        var keep = 0
+        if !final {
+            for marker in markers {
+                for k in stride(from: min(marker.count - 1, buffer.count), to: keep, by: -1) where marker.starts(with: buffer.suffix(k)) {
+                    keep = k
+                    break
+                }
+            }
+            while keep < buffer.count, ToolCallScanner.isSpace(buffer[buffer.count - keep - 1]) { keep += 1 }
+        }
+        emitContent(buffer[..<(buffer.count - keep)], &out)
+        buffer = Array(buffer.suffix(keep))
+        return false
+    }
+
+    private func emitContent(_ bytes: ArraySlice<UInt8>, _ out: inout [Event]) {
+        guard !bytes.isEmpty else { return }
+        out.append(.content(String(decoding: bytes, as: UTF8.self)))
+    }
+
+    // MARK: - calls
+
+    private mutating func startCall(name: String, objectStart: Int, valueStart: Int, _ out: inout [Event]) {
+        call = Call(index: callCount, objectStart: objectStart, valueStart: valueStart, emitted: valueStart)
+        out.append(.start(index: callCount, id: makeID(), name: name))
+        callCount += 1
+    }
+
+    /// Emits the arguments written so far; the index past the value once it is complete.
+    private mutating func streamArguments(_ out: inout [Event]) -> Int? {
+        guard var c = call else { return nil }
+        let scan = ToolCallScanner.valueEnd(buffer, from: c.valueStart)
+        var available: Int
+        switch scan {
+        case let .complete(e): available = e
+        case .incomplete: available = buffer.count
+        case .invalid: available = c.emitted
+        }
+        // A bare scalar is only known once it has ended.
+        if case .incomplete = scan, buffer[c.valueStart] != UInt8(ascii: "{") && buffer[c.valueStart] != UInt8(ascii: "[") {
+            available = c.emitted
+        }
+        if available > c.emitted {
+            out.append(.arguments(index: c.index, String(decoding: buffer[c.emitted..<available], as: UTF8.self)))
+            c.emitted = available
+            call = c
+        }
+        switch scan {
+        case let .complete(e): return e
+        case .invalid: return c.emitted
+        case .incomplete: return nil
+        }
+    }
+
+    /// A whole call given out at once (its head was not in the usual order).
+    private mutating func wholeCall(_ bytes: ArraySlice<UInt8>, _ out: inout [Event]) -> Bool {
+        guard let (name, args) = ToolCallScanner.wholeCall(Array(bytes)) else { return false }
+        out.append(.start(index: callCount, id: makeID(), name: name))
+        out.append(.arguments(index: callCount, args))
+        callCount += 1
+        return true
+    }
+
+    /// Leaves calls mode; `rest` is text again.
+    private mutating func backToText(_ rest: ArraySlice<UInt8>) {
+        buffer = Array(rest)
+        call = nil
+        mode = .text
+    }
+
+    /// Hermes: one JSON call, then `</tool_call>` (or the fence's closing ```).
+    private mutating func hermesCall(final: Bool, _ out: inout [Event]) -> Bool {
+        let endTag = Array((fenced ? "```" : "</tool_call>").utf8)
+        var i = ToolCallScanner.skipSpace(buffer, 0)
+        if fenced, call == nil {
+            let tag = Array("json".utf8)
+            if buffer[i...].starts(with: tag) { i = ToolCallScanner.skipSpace(buffer, i + 4) } else if !final && tag.starts(with: buffer[i...]) { return false }
+        }
+        if call == nil {
+            switch ToolCallScanner.head(buffer, from: i, argsKeys: ["arguments", "parameters"]) {
+            case let .match(name, valueStart) where !fenced || toolNames.contains(name):
+                startCall(name: name, objectStart: i, valueStart: valueStart, &out)
+            case .partial where !final: return false
+            case _ where fenced:
+                // A code block, not a call: text again, from after the opening fence.
+                emitContent(heldSpace[...] + Array("```".utf8), &out)
+                backToText(buffer[...])
+                return true
+            default:
+                // Not in the usual shape: wait for the end tag, then try the whole object.
+                if let r = Self.find(endTag, in: buffer, from: 0) {
+                    if !wholeCall(buffer[..<r], &out) { emitContent((heldSpace + Array("<tool_call>".utf8) + buffer[..<(r + endTag.count)])[...], &out) }
+                    backToText(buffer[(r + endTag.count)...])
+                    return true
+                }
+                guard final else { return false }
+                if !wholeCall(buffer[...], &out) { emitContent((heldSpace + Array("<tool_call>".utf8) + buffer)[...], &out) }
+                backToText([])
+                return false
+            }
+        }
+        guard let valueEnd = streamArguments(&out) else {
+            if final { backToText([]) }
+            return false
+        }
+        if let r = Self.find(endTag, in: buffer, from: valueEnd) {
+            backToText(buffer[(r + endTag.count)...])
+            return true
+        }
+        if final { backToText([]) }
+        return false
+    }
+
+    /// Call objects one after another (Llama 3: `;` between them; Mistral's array: `,` and a closing `]`).
+    private mutating func objects(separators: [UInt8], terminator: UInt8?, final: Bool, _ out: inout [Event]) -> Bool {
+        while true {
+            if call == nil {
+                var i = cursor
+                while i < buffer.count, ToolCallScanner.isSpace(buffer[i]) || separators.contains(buffer[i]) { i += 1 }
+                guard i < buffer.count else {
+                    if final { backToText([]) }
+                    return false
+                }
+                if let t = terminator, buffer[i] == t {
+                    backToText(buffer[(i + 1)...])
+                    return true
+                }
+                switch ToolCallScanner.head(buffer, from: i, argsKeys: [format.argumentsKey, format == .llama3 ? "arguments" : "parameters"]) {
+                case let .match(name, valueStart):
+                    startCall(name: name, objectStart: i, valueStart: valueStart, &out)
+                case .partial where !final: return false
+                default:
+                    switch ToolCallScanner.valueEnd(buffer, from: i) {
+                    case let .complete(e) where wholeCall(buffer[i..<e], &out):
+                        cursor = e
+                        continue
+                    case .incomplete where !final: return false
+                    default:
+                        // Not a call: the rest is text.
+                        backToText(buffer[i...])
+                        return true
+                    }
+                }
+            }
+            guard let c = call, streamArguments(&out) != nil else {
+                if final { backToText([]) }
+                return false
+            }
+            switch ToolCallScanner.valueEnd(buffer, from: c.objectStart) {
+            case let .complete(e):
+                cursor = e
+                call = nil
+            case .incomplete:
+                if final { backToText([]) }
+                return false
+            case .invalid:
+                backToText([])
+                return false
+            }
+        }
+    }
+
+    /// Mistral: an array of call objects, or `name[ARGS]{...}`.
+    private mutating func mistralCalls(final: Bool, _ out: inout [Event]) -> Bool {
+        if mistralArray == nil {
+            let i = ToolCallScanner.skipSpace(buffer, 0)
+            guard i < buffer.count else {
+                if final { backToText([]) }
+                return false
+            }
+            mistralArray = buffer[i] == UInt8(ascii: "[")
+            if mistralArray! { cursor = i + 1 }
+        }
+        if mistralArray! { return objects(separators: Array(",".utf8), terminator: UInt8(ascii: "]"), final: final, &out) }
+        if call == nil {
+            let args = Array("[ARGS]".utf8)
+            guard let r = Self.find(args, in: buffer, from: 0) else {
+                // A name is short; a long run without [ARGS] is not a call.
+                if final || buffer.count > 256 {
+                    emitContent(Array("[TOOL_CALLS]".utf8)[...], &out)
+                    backToText(buffer[...])
+                    return true
+                }
+                return false
+            }
+            let name = String(decoding: buffer[..<r], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let v = ToolCallScanner.skipSpace(buffer, r + args.count)
+            guard v < buffer.count else {
+                if final { backToText([]) }
+                return false
+            }
+            startCall(name: name, objectStart: v, valueStart: v, &out)
+        }
+        guard let end = streamArguments(&out) else {
+            if final { backToText([]) }
+            return false
+        }
+        backToText(buffer[end...])
+        return true
+    }
+
+    static func find(_ needle: [UInt8], in hay: [UInt8], from: Int) -> Int? {
+        guard needle.count <= hay.count else { return nil }
+        var i = from
+        while i + needle.count <= hay.count {
+            if hay[i] == needle[0], hay[i..<(i + needle.count)].elementsEqual(needle) { return i }
+            i += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,126 @@
+/// Byte-level looks into JSON the model is still writing: where a value ends (if it has
+/// ended yet) and whether a call object's head (`{"name": "f", "arguments": `) is there, may
+/// still come, or cannot. Each answer depends only on the bytes given, never on how they
+/// arrived, so streamed and whole parses agree.
+enum ToolCallScanner {
+    enum Scan: Equatable {
+        case complete(Int)   // index just past the value
+        case incomplete
+        case invalid
+    }
+
+    enum Head: Equatable {
+        case match(name: String, valueStart: Int)
+        case partial
+        case fail
+    }
+
+    static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 }
+
+    static func skipSpace(_ b: [UInt8], _ i: Int) -> Int {
+        var i = i
+        while i < b.count, isSpace(b[i]) { i += 1 }
+        return i
+    }
+
+    /// The extent of the JSON value starting at `i` (no leading whitespace). Structure only:
+    /// brackets, strings and escapes; a bare scalar ends at the first byte that cannot be in one.
+    static func valueEnd(_ b: [UInt8], from i: Int) -> Scan {
+        guard i < b.count else { return .incomplete }
+        var stack: [UInt8] = []
+        var j = i
+        var inString = false, escaped = false
+        let c0 = b[i]
+        if c0 != UInt8(ascii: "{") && c0 != UInt8(ascii: "[") && c0 != UInt8(ascii: "\"") {
+            let scalar = Set(Array("-+.0123456789eEtruefalsn".utf8))
+            guard scalar.contains(c0) else { return .invalid }
+            while j < b.count, scalar.contains(b[j]) { j += 1 }
+            return j < b.count ? .complete(j) : .incomplete
+        }
+        while j < b.count {
+            let c = b[j]
+            j += 1
+            if inString {
+                if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") {
+                    inString = false
+                    if stack.isEmpty { return .complete(j) }
+                }
+                continue
+            }
+            switch c {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "{"), UInt8(ascii: "["): stack.append(c)
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                guard let open = stack.popLast(), (open == UInt8(ascii: "{")) == (c == UInt8(ascii: "}")) else { return .invalid }
+                if stack.isEmpty { return .complete(j) }
+            default: break
+            }
+        }
+        return .incomplete
+    }
+
+    /// Matches `{ "name" : "<name>" , "<argsKey>" : ` at `i` (either of `argsKeys`), up to the
+    /// first byte of the arguments value.
+    static func head(_ b: [UInt8], from i: Int, argsKeys: [String]) -> Head {
+        var i = i
+        func literal(_ s: String) -> Head? {
+            for c in s.utf8 {
+                guard i < b.count else { return .partial }
+                guard b[i] == c else { return .fail }
+                i += 1
+            }
+            return nil
+        }
+        func space() -> Head? {
+            i = skipSpace(b, i)
+            return i < b.count ? nil : .partial
+        }
+        if let r = literal("{") { return r }
+        if let r = space() { return r }
+        if let r = literal("\"name\"") { return r }
+        if let r = space() { return r }
+        if let r = literal(":") { return r }
+        if let r = space() { return r }
+        guard b[i] == UInt8(ascii: "\"") else { return .fail }
+        switch valueEnd(b, from: i) {
+        case .incomplete: return .partial
+        case .invalid: return .fail
+        case let .complete(end):
+            guard case let .string(name)? = JSON.parse(Array(b[i..<end])) else { return .fail }
+            i = end
+            if let r = space() { return r }
+            if let r = literal(",") { return r }
+            if let r = space() { return r }
+            // Which key: the longest common start decides partial against fail.
+            let start = i
+            var best: Head = .fail
+            for key in argsKeys {
+                i = start
+                let r = literal("\"" + key + "\"")
+                if r == nil {
+                    if let r2 = space() { return r2 }
+                    if let r3 = literal(":") { return r3 }
+                    if let r4 = space() { return r4 }
+                    return .match(name: name, valueStart: i)
+                }
+                if r == .partial { best = .partial }
+            }
+            return best
+        }
+    }
+
+    /// A whole call object, parsed after the fact (keys in any order, arguments as an object
+    /// or as a JSON string): (name, arguments text), or nil.
+    static func wholeCall(_ b: [UInt8]) -> (name: String, arguments: String)? {
+        guard case let .object(fields)? = JSON.parse(b) else { return nil }
+        var fs = fields
+        // {"type": "function", "function": {...}}, as some fine-tunes echo OpenAI's shape.
+        if case let .object(inner)? = fs.last(where: { $0.0 == "function" })?.1 { fs = inner }
+        guard case let .string(name)? = fs.last(where: { $0.0 == "name" })?.1, !name.isEmpty else { return nil }
+        switch fs.last(where: { $0.0 == "arguments" || $0.0 == "parameters" })?.1 {
+        case let .string(s)?: return (name, s)
+        case let v?: return (name, v.serialized)
+        case nil: return (name, "{}")
+        }
+    }
+}

@@ -1,0 +1,144 @@
+import Model
+
+/// Draft-model speculation. The draft keeps keys and values for each sequence in its own cache,
+/// at the same blocks and slots as the target's (the scheduler's blocks serve both), and
+/// `Request.draftComputed` says how far they are valid: it starts at 0 on every admission (a
+/// prefix-cache hit shares the target's blocks, whose draft entries may be another sequence's
+/// leftovers, so the draft recomputes them: same tokens, same values) and is cut back with the
+/// target's rollback. Each step, before the target's pass: one draft pass catches every
+/// speculating sequence up to its last token and proposes a first token, then one pass per
+/// further proposal, all sequences together.
+extension Engine {
+    /// Draft positions a sequence catches up per step at most: a long prompt is drafted over
+    /// several steps (proposing nothing meanwhile) rather than stalling one step.
+    static let draftCatchUpChunk = 512
+
+    func proposeWithDraftModel(_ plan: inout StepPlan) {
+        guard let draft, let draftCache else { return }
+        draftDistributions.removeAll(keepingCapacity: true)
+        let v = draft.vocabSize
+        // Entries that propose this step, and the proposals' first round: catch up and draft one.
+        var active: [Int] = []
+        var batch: [BatchSequence] = []
+        var proposing: [Bool] = []
+        for i in plan.entries.indices where plan.entries[i].speculate > 0 {
+            let r = plan.entries[i].request
+            let end = min(r.tokens.count, r.draftComputed + Self.draftCatchUpChunk)
+            let reaches = end == r.tokens.count
+            active.append(i)
+            proposing.append(reaches)
+            batch.append(BatchSequence(tokens: Array(r.tokens[r.draftComputed..<end]), startPosition: r.draftComputed,
+                                       blockTable: r.blocks, logits: reaches ? .last : .none))
+        }
+        while !batch.isEmpty {
+            let logits: [Float]
+            do { logits = try draft.forward(batch, cache: draftCache) } catch {
+                // A failed draft pass only loses proposals; the target's pass goes on.
+                for i in active { plan.entries[i].draft = [] }
+                draftDistributions.removeAll()
+                return
+            }
+            var next: [Int] = [], nextBatch: [BatchSequence] = [], nextProposing: [Bool] = []
+            var row = 0
+            for (j, i) in active.enumerated() {
+                let r = plan.entries[i].request
+                r.draftComputed = batch[j].startPosition + batch[j].tokens.count
+                guard proposing[j] else { continue }
+                let token = logits.withUnsafeBufferPointer { all -> Int32 in
+                    var copy = Array(all[(row * v)..<((row + 1) * v)])
+                    return copy.withUnsafeMutableBufferPointer { proposeToken(r, logits: $0) }
+                }
+                row += 1
+                plan.entries[i].draft.append(token)
+                if plan.entries[i].draft.count < plan.entries[i].speculate {
+                    next.append(i)
+                    nextProposing.append(true)
+                    nextBatch.append(BatchSequence(tokens: [token], startPosition: r.draftComputed, blockTable: r.blocks, logits: .last))
+                }
+            }
+            active = next
+            batch = nextBatch
+            proposing = nextProposing
+        }
+    }
+
+    /// One proposal from the draft's logits: its argmax for greedy requests; at temperature > 0
+    /// a draw from its distribution under the request's sampling parameters (logit bias too),
+    /// with the draft's own random stream, keeping the distribution for verification.
+    private func proposeToken(_ r: Request, logits: UnsafeMutableBufferPointer<Float>) -> Int32 {
+        guard usesDraftDistribution(r) else { return Int32(Sampler.argmax(logits)) }
+        if r.draftSampler == nil {
+            var p = r.sampler.parameters
+            p.seed = p.seed.map { $0 ^ 0x5DEE_CE66_D1CE_4E5B }  // reproducible, yet not the target's stream
+            p.repetitionPenalty = 1; p.presencePenalty = 0; p.frequencyPenalty = 0
+            r.draftSampler = Sampler(p)
+        }
+        r.draftSampler!.adjust(logits)
+        var q = [Float](repeating: 0, count: logits.count)
+        q.withUnsafeMutableBufferPointer { r.draftSampler!.distribution(logits, into: $0) }
+        let token = q.withUnsafeBufferPointer { r.draftSampler!.draw(from: $0) } ?? Int32(Sampler.argmax(logits))
+        draftDistributions[ObjectIdentifier(r), default: []].append(q)
+        return token
+    }
+
+    /// Draft proposals of a sampled (temperature > 0) request are verified by rejection sampling.
+    func usesDraftDistribution(_ r: Request) -> Bool {
+        draft != nil && !r.sampler.parameters.isGreedy && r.sampler.parameters.topK != 1
+    }
+
+    /// Speculative sampling (Leviathan et al., Chen et al.): at each position, with the target's
+    /// distribution p (bias, penalties, grammar mask, temperature, min-p, top-k, top-p: the same
+    /// path as a plain step) and the draft's q, the proposal x stands with probability
+    /// min(1, p(x)/q(x)); else the token is drawn from max(0, p - q) renormalised, and the rest
+    /// are dropped. After every proposal stands, one more token is drawn from p. Each emitted
+    /// token then follows p exactly; draws come from the request's own stream, so a seed
+    /// reproduces the output.
+    func verifySampled(_ e: StepPlan.Entry, logits all: UnsafeMutableBufferPointer<Float>, firstRow: Int,
+                       into outputs: inout [EngineOutput]) {
+        let r = e.request, v = model.vocabSize, d = e.draft.count
+        let qs = draftDistributions[ObjectIdentifier(r)] ?? []
+        precondition(qs.count == d, "a sampled proposal keeps its distribution")
+        var p = [Float](repeating: 0, count: v)
+        var accepted = 0, goesOn = true
+        for i in 0...d {
+            let row = UnsafeMutableBufferPointer(rebasing: all[((firstRow + i) * v)..<((firstRow + i + 1) * v)])
+            if r.request.logprobs != nil {
+                if rawRow.count != v { rawRow = [Float](repeating: 0, count: v) }
+                rawRow.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: row.baseAddress!, count: v) }
+            }
+            r.sampler.adjust(row)
+            applyGrammar(r, row: row)
+            var confidence: TokenConfidence?
+            if r.request.measureConfidence {
+                if sampledRow.count != v { sampledRow = [Float](repeating: 0, count: v) }
+                sampledRow.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: row.baseAddress!, count: v) }
+            }
+            p.withUnsafeMutableBufferPointer { r.sampler.distribution(row, into: $0) }
+            var token: Int32
+            var matched = false
+            if i < d {
+                let x = Int(e.draft[i]), q = qs[i]
+                let ratio = q[x] > 0 ? Double(p[x]) / Double(q[x]) : 0
+                if r.sampler.uniform() < ratio {
+                    token = e.draft[i]
+                    matched = true
+                } else {
+                    var residual = [Float](repeating: 0, count: v)
+                    for t in 0..<v { residual[t] = max(0, p[t] - q[t]) }
+                    token = residual.withUnsafeBufferPointer { r.sampler.draw(from: $0) }
+                        ?? p.withUnsafeBufferPointer { r.sampler.draw(from: $0) } ?? e.draft[i]
+                }
+            } else {
+                token = p.withUnsafeBufferPointer { r.sampler.draw(from: $0) } ?? Int32(Sampler.argmax(row))
+            }
+            if r.request.measureConfidence {
+                let t = TokenConfidence.temperature(for: r.sampler.parameters)
+                confidence = sampledRow.withUnsafeBufferPointer { TokenConfidence.measure($0, chosen: token, temperature: t) }
+            }
+            if matched { accepted += 1 }
+            goesOn = emit(r, token, confidence: confidence, into: &outputs)
+            if !matched || !goesOn { break }
+        }
+        finishVerification(r, proposed: d, accepted: accepted, goesOn: goesOn)
+    }
+}

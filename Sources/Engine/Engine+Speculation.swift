@@ -1,0 +1,67 @@
+import Model
+
+/// Speculative decoding in the engine step. The scheduler reserves positions (and blocks)
+/// after a generating sequence's last token; `propose` fills them with proposed tokens; the
+/// forward pass computes the last token and the proposals together, with a logits row for
+/// each; `verify` walks the rows in order, sampling each exactly as a plain step would, and
+/// keeps proposals while they equal what was sampled.
+///
+/// Why this is exact: row i is the target's distribution given the sequence plus proposals
+/// 0..<i, which equals the sequence plus the tokens emitted so far as long as every earlier
+/// proposal matched. Each row goes through the same path as a plain step (bias, penalties
+/// with the counts of the tokens emitted before it, the grammar mask of the state they led to,
+/// temperature, top-k/top-p/min-p, one draw of the request's random stream), so the emitted
+/// tokens are the ones a plain run would emit, draw for draw: the same at temperature 0, and
+/// with a seed the same at any temperature. For a proposal that is a single token (a point
+/// mass), "sample t from the target; accept the proposal x if t = x" is rejection sampling:
+/// x is accepted with probability p(x), and a rejection leaves t drawn from p without x,
+/// renormalised. (Draft-model proposals at temperature > 0 have a distribution of their own;
+/// they go through `verifySampled` instead.)
+extension Engine {
+    /// Fills each speculating entry's proposals (at most the positions it reserved).
+    func propose(_ plan: inout StepPlan) {
+        guard plan.reservedSpeculation > 0 else { return }
+        let s = configuration.speculation
+        switch s.method {
+        case .off: return
+        case .ngram:
+            for i in plan.entries.indices where plan.entries[i].speculate > 0 {
+                let e = plan.entries[i]
+                plan.entries[i].draft = PromptLookup.propose(e.request.tokens, maxCount: e.speculate,
+                                                             ngramMax: s.ngramMax, ngramMin: s.ngramMin)
+            }
+        case .draft:
+            proposeWithDraftModel(&plan)
+        }
+    }
+
+    /// Verifies an entry's proposals against its logits rows (firstRow..< firstRow + 1 + proposals),
+    /// emits the tokens that stand, and rolls the rest back.
+    func verify(_ e: StepPlan.Entry, logits all: UnsafeMutableBufferPointer<Float>, firstRow: Int,
+                into outputs: inout [EngineOutput]) {
+        let r = e.request, v = model.vocabSize, d = e.draft.count
+        if usesDraftDistribution(r) {
+            return verifySampled(e, logits: all, firstRow: firstRow, into: &outputs)
+        }
+        var accepted = 0, goesOn = true
+        for i in 0...d {
+            let row = UnsafeMutableBufferPointer(rebasing: all[((firstRow + i) * v)..<((firstRow + i + 1) * v)])
+            let (token, on) = emitNext(r, row: row, into: &outputs)
+            let matched = i < d && token == e.draft[i]
+            if matched { accepted += 1 }
+            goesOn = on
+            if !matched || !on { break }
+        }
+        finishVerification(r, proposed: d, accepted: accepted, goesOn: goesOn)
+    }
+
+    /// Counts a verification, adapts the sequence's depth, and rolls its cache back to what stands.
+    func finishVerification(_ r: Request, proposed: Int, accepted: Int, goesOn: Bool) {
+        stats.speculativeProposed += proposed
+        stats.speculativeAccepted += accepted
+        stats.speculativeVerifications += 1
+        let s = configuration.speculation
+        r.speculationDepth = s.nextDepth(current: r.speculationDepth ?? s.initialDepth, proposed: proposed, accepted: accepted)
+        if goesOn { scheduler.didVerify(r, accepted: accepted) }
+    }
+}

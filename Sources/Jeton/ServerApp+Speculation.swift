@@ -1,0 +1,47 @@
+import Engine
+import Foundation
+import Model
+import Tokenizer
+
+/// Speculative decoding from the configuration: the method, its limits, and the draft model
+/// when there is one (loaded with the target's threads, refused when its tokenizer differs).
+extension ServerApp {
+    struct Speculation {
+        var configuration: SpeculationConfiguration
+        var draft: LoadedModel?
+        var summary: String {
+            switch configuration.method {
+            case .off: return "off"
+            case .ngram: return "prompt lookup (n-gram), depth \(configuration.maxDepth)"
+            case .draft: return "draft model \(draft?.name ?? "?"), depth \(configuration.maxDepth)"
+            }
+        }
+    }
+
+    static func speculation(_ c: JetonConfig, target: LoadedModel, threads: Int) throws -> Speculation {
+        let draftName = c.string("speculative.draft_model")
+        // "none", not "off", in the file: YAML reads a bare off as false.
+        var method = SpeculationConfiguration.Method(rawValue: c.string("speculative.method")) ?? .off
+        // A draft model asks for draft speculation unless another method was named.
+        if !draftName.isEmpty && method == .off { method = .draft }
+        var s = SpeculationConfiguration(method: method, maxDepth: c.int("speculative.max_depth"),
+                                         maxBatchTokens: c.int("speculative.max_batch_tokens"))
+        guard method == .draft else { return Speculation(configuration: s, draft: nil) }
+        guard !draftName.isEmpty else {
+            throw JetonConfig.Failure(description: "speculative.method draft needs speculative.draft_model (--draft-model NAME)")
+        }
+        let path = try ModelStore().resolve(draftName)
+        let draft = try LoadedModel(path: path, threads: threads)
+        let tv = try TokenizerVocabulary(metadata: target.file.metadata)
+        let dv = try TokenizerVocabulary(metadata: draft.file.metadata)
+        if let d = SpeculativeDraftCheck.difference(target: tv, draft: dv) {
+            throw JetonConfig.Failure(description: "draft model \(draft.name) cannot draft for \(target.name): its tokenizer differs: \(d)")
+        }
+        guard draft.config.vocabSize == target.config.vocabSize else {
+            throw JetonConfig.Failure(description: "draft model \(draft.name) has \(draft.config.vocabSize) logits per token, \(target.name) \(target.config.vocabSize)")
+        }
+        draft.file.adviseWillNeed()
+        s.method = .draft
+        return Speculation(configuration: s, draft: draft)
+    }
+}

@@ -1,0 +1,155 @@
+import XCTest
+@testable import API
+@testable import Grammar
+
+/// The tool-call parsers on answers written the way each family's documentation shows them
+/// (Qwen's function-calling guide, Meta's Llama 3.1 prompt format, Mistral's tokenizer docs),
+/// fed whole and cut at every byte: the events must be the same however the text arrives.
+final class ToolCallParserTests: XCTestCase {
+    struct Call: Equatable {
+        var name: String
+        var arguments: String
+    }
+
+    /// Content and calls after feeding `pieces`; ids are numbered so runs compare.
+    func parse(_ format: ToolCallFormat, _ pieces: [String], names: Set<String> = []) -> (content: String, calls: [Call], events: [ToolCallParser.Event]) {
+        var n = 0
+        var p = ToolCallParser(format: format, toolNames: names, makeID: { n += 1; return "id\(n)" })
+        var events: [ToolCallParser.Event] = []
+        for piece in pieces { events += p.push(piece) }
+        events += p.finish()
+        var content = ""
+        var calls: [Call] = []
+        for e in events {
+            switch e {
+            case let .content(s): content += s
+            case let .start(i, _, name): XCTAssertEqual(i, calls.count); calls.append(Call(name: name, arguments: ""))
+            case let .arguments(i, s): calls[i].arguments += s
+            }
+        }
+        return (content, calls, events)
+    }
+
+    /// Whole, one character at a time, and in pieces of 3: the same content and calls.
+    func check(_ format: ToolCallFormat, _ text: String, content: String, calls: [Call], names: Set<String> = [],
+               file: StaticString = #filePath, line: UInt = #line) {
+        let chars = text.map(String.init)
+        let threes = stride(from: 0, to: chars.count, by: 3).map { chars[$0..<min($0 + 3, chars.count)].joined() }
+        for pieces in [[text], chars, threes] {
+            let r = parse(format, pieces, names: names)
+            XCTAssertEqual(r.content, content, "content, \(pieces.count) pieces", file: file, line: line)
+            XCTAssertEqual(r.calls, calls, "calls, \(pieces.count) pieces", file: file, line: line)
+        }
+    }
+
+    // MARK: - Qwen / Hermes
+
+    func testHermesParallelCallsFromQwenGuide() {
+        let text = """
+        <tool_call>
+        {"name": "get_current_temperature", "arguments": {"location": "San Francisco, CA, USA"}}
+        </tool_call>
+        <tool_call>
+        {"name": "get_temperature_date", "arguments": {"location": "San Francisco, CA, USA", "date": "2024-10-01"}}
+        </tool_call>
+        """
+        check(.hermes, text, content: "", calls: [
+            Call(name: "get_current_temperature", arguments: #"{"location": "San Francisco, CA, USA"}"#),
+            Call(name: "get_temperature_date", arguments: #"{"location": "San Francisco, CA, USA", "date": "2024-10-01"}"#),
+        ])
+    }
+
+    func testHermesTextBeforeCallAndPlainAnswers() {
+        check(.hermes, "Let me check.\n<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": [1, {\"b\": \"}\"}]}}\n</tool_call>",
+              content: "Let me check.", calls: [Call(name: "f", arguments: #"{"a": [1, {"b": "}"}]}"#)])
+        check(.hermes, "The capital of France is Paris.", content: "The capital of France is Paris.", calls: [])
+        check(.hermes, "a < b and <tool> is not a call", content: "a < b and <tool> is not a call", calls: [])
+        check(.hermes, "Tags: <tool_call>not json</tool_call> end", content: "Tags: <tool_call>not json</tool_call> end", calls: [])
+    }
+
+    func testHermesHoldsBackAPartialTag() {
+        var p = ToolCallParser(format: .hermes)
+        XCTAssertEqual(p.push("Sure <tool_"), [.content("Sure")])
+        XCTAssertEqual(p.push("x"), [.content(" <tool_x")])
+    }
+
+    func testHermesStreamsNameFirstThenArgumentPieces() {
+        let r = parse(.hermes, ["<tool_call>\n{\"name\": \"get", "_weather\", \"arguments\": {\"ci", "ty\": \"Paris\"}}\n</tool_call>"])
+        XCTAssertEqual(r.events, [
+            .start(index: 0, id: "id1", name: "get_weather"),
+            .arguments(index: 0, "{\"ci"),
+            .arguments(index: 0, "ty\": \"Paris\"}"),
+        ])
+    }
+
+    func testHermesOtherKeyOrderAndUnclosedCall() {
+        check(.hermes, "<tool_call>\n{\"arguments\": {\"x\": 1}, \"name\": \"f\"}\n</tool_call>", content: "", calls: [Call(name: "f", arguments: #"{"x":1}"#)])
+        // Ended (EOS) before the closing tag: still a call.
+        check(.hermes, "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": 1}}", content: "", calls: [Call(name: "f", arguments: #"{"x": 1}"#)])
+    }
+
+    /// Qwen2.5-Coder often writes its call as a Markdown JSON block: a call only if it names a tool.
+    func testHermesFencedCallFromQwenCoder() {
+        let text = "```json\n{\n  \"name\": \"get_weather\",\n  \"arguments\": {\n    \"city\": \"Paris\"\n  }\n}\n```"
+        check(.hermes, text, content: "", calls: [Call(name: "get_weather", arguments: "{\n    \"city\": \"Paris\"\n  }")], names: ["get_weather"])
+        check(.hermes, text, content: text, calls: [], names: ["other"])
+        let code = "Use this:\n```python\nprint(1)\n```\nDone."
+        check(.hermes, code, content: code, calls: [], names: ["get_weather"])
+    }
+
+    // MARK: - Llama 3.x
+
+    func testLlama3JSONCallFromMetaPromptFormat() {
+        check(.llama3, #"{"name": "get_current_conditions", "parameters": {"location": "San Francisco, CA", "unit": "Fahrenheit"}}"#,
+              content: "", calls: [Call(name: "get_current_conditions", arguments: #"{"location": "San Francisco, CA", "unit": "Fahrenheit"}"#)])
+        check(.llama3, #"<|python_tag|>{"name": "get_weather", "parameters": {"city": "Paris"}}; {"name": "get_time", "parameters": {}}"#,
+              content: "", calls: [Call(name: "get_weather", arguments: #"{"city": "Paris"}"#), Call(name: "get_time", arguments: "{}")])
+        check(.llama3, "The weather in Paris is sunny.", content: "The weather in Paris is sunny.", calls: [])
+        check(.llama3, #"{"answer": 42}"#, content: #"{"answer": 42}"#, calls: [])
+    }
+
+    // MARK: - Mistral
+
+    func testMistralArrayCallsFromTokenizerV3() {
+        check(.mistral, #"[TOOL_CALLS] [{"name": "retrieve_payment_status", "arguments": {"transaction_id": "T1001"}}, {"name": "retrieve_payment_date", "arguments": {"transaction_id": "T1001"}}]"#,
+              content: "", calls: [
+                Call(name: "retrieve_payment_status", arguments: #"{"transaction_id": "T1001"}"#),
+                Call(name: "retrieve_payment_date", arguments: #"{"transaction_id": "T1001"}"#),
+              ])
+    }
+
+    func testMistralNamedArgsFromTokenizerV11() {
+        check(.mistral, #"[TOOL_CALLS]get_current_weather[ARGS]{"location": "Paris, France", "format": "celsius"}[TOOL_CALLS]get_time[ARGS]{}"#,
+              content: "", calls: [
+                Call(name: "get_current_weather", arguments: #"{"location": "Paris, France", "format": "celsius"}"#),
+                Call(name: "get_time", arguments: "{}"),
+              ])
+        check(.mistral, "Bonjour ! [Note] rien à appeler.", content: "Bonjour ! [Note] rien à appeler.", calls: [])
+    }
+
+    // MARK: - detection and grammar
+
+    func testFormatDetection() throws {
+        let qwen = try String(contentsOfFile: #filePath.replacingOccurrences(of: "Tests/APITests/ToolCallParserTests.swift", with: "../shared/models/qwen2.5-coder.chat_template.jinja"), encoding: .utf8)
+        XCTAssertEqual(ToolCallFormat.detect(template: qwen), .hermes)
+        XCTAssertNil(ToolCallFormat.detect(template: "{% for message in messages %}{{ message['content'] }}{% endfor %}"))
+        XCTAssertEqual(ToolCallFormat.detect(template: "{% if tools %}[AVAILABLE_TOOLS]{% endif %}[TOOL_CALLS]"), .mistral)
+        XCTAssertEqual(ToolCallFormat.detect(template: "{% if tools %}<|start_header_id|>ipython{% endif %}"), .llama3)
+    }
+
+    /// The forced-call grammar accepts exactly the family's call shape with valid arguments.
+    func testRequiredGrammarAcceptsCallsOnly() throws {
+        let schema = try GrammarSpec.jsonSchema(#"{"type":"object","properties":{"city":{"type":"string"}},"required":["city"],"additionalProperties":false}"#).compile()
+        let composer = GrammarComposer()
+        let (before, after) = ToolCallFormat.hermes.callTemplate(name: "get_weather")
+        let call = GrammarNode.seq([.text(before), composer.embed(schema), .text(after)])
+        let g = try composer.compile(.seq([call, .star(.seq([.text("\n"), call]))]))
+        let one = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}\n</tool_call>"
+        XCTAssertTrue(g.accepts(Array(one.utf8)))
+        XCTAssertTrue(g.accepts(Array((one + "\n" + one).utf8)))
+        XCTAssertFalse(g.accepts(Array(one.replacingOccurrences(of: "\"city\"", with: "\"town\"").utf8)))
+        XCTAssertFalse(g.accepts(Array("Sure!".utf8)))
+        let r = parse(.hermes, [one])
+        XCTAssertEqual(r.calls, [Call(name: "get_weather", arguments: #"{"city":"Paris"}"#)])
+    }
+}

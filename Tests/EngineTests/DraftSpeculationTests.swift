@@ -1,0 +1,138 @@
+import Foundation
+import XCTest
+@testable import Engine
+import Model
+
+/// Draft-model speculation through the engine, with fake models: the target cycles on its
+/// last three tokens, the draft guesses from its last two (so it is often right and often
+/// wrong). Greedy tokens must be the target's; sampled tokens must follow the target's
+/// distribution (a chi-square test over many seeded requests).
+final class DraftSpeculationTests: XCTestCase {
+    func engine(draft: BatchModel?, cacheTokens: Int = 4096, depth: Int = 4) -> Engine {
+        var c = EngineConfiguration(maxBatchTokens: 128, maxSequences: 16, cacheTokens: cacheTokens, blockSize: 4,
+                                    maxWaiting: 10_000, stepTargetSeconds: 0)
+        c.speculation = SpeculationConfiguration(method: draft == nil ? .off : .draft, maxDepth: depth, maxBatchTokens: 64)
+        return Engine(model: PatternModel(), endOfGeneration: [], configuration: c, draft: draft)
+    }
+
+    func prompts(_ n: Int) -> [[Int32]] {
+        (0..<n).map { (i: Int) -> [Int32] in (0..<(4 + i * 5)).map { (j: Int) -> Int32 in Int32((j * 7 + i) % 11) } }
+    }
+
+    func run(_ e: Engine, _ reqs: [GenerationRequest], abort: String? = nil) -> [Collector] {
+        e.start()
+        let cs = reqs.map { _ in Collector() }
+        for (r, c) in zip(reqs, cs) { XCTAssertNoThrow(try e.submit(r, sink: c.sink)) }
+        if let abort { e.abort(abort) }
+        for c in cs { XCTAssertNotNil(c.wait()) }
+        return cs
+    }
+
+    func testGreedyTokensAreTheTargetsWithBothCachesRolledBack() {
+        let reqs = prompts(8).enumerated().map { GenerationRequest(id: "g\($0)", promptTokens: $1, maxTokens: 50) }
+        let plain = engine(draft: nil), spec = engine(draft: PatternModel(order: 2))
+        let a = run(plain, reqs), b = run(spec, reqs)
+        for (x, y) in zip(a, b) { XCTAssertEqual(x.tokens, y.tokens) }
+        let s = spec.idleSnapshot()
+        XCTAssertGreaterThan(s.speculativeAccepted, 0)
+        XCTAssertLessThan(s.speculativeAccepted, s.speculativeProposed, "nothing rejected: rollback untested")
+        XCTAssertEqual(s.usedBlocks, 0)
+        plain.shutdown(); spec.shutdown()
+    }
+
+    func testPreemptionAndCancellationRollBackBothCaches() {
+        // 28 blocks of 4 for 8 sequences of up to 89 tokens: preemption recomputes both models' caches.
+        var reqs = prompts(8).enumerated().map { GenerationRequest(id: "p\($0)", promptTokens: $1, maxTokens: 50) }
+        reqs.append(GenerationRequest(id: "gone", promptTokens: [1, 2, 3], maxTokens: 60))
+        let plain = engine(draft: nil), spec = engine(draft: PatternModel(order: 2), cacheTokens: 112)
+        let a = run(plain, Array(reqs.prefix(8))), b = run(spec, reqs, abort: "gone")
+        for (x, y) in zip(a, b.prefix(8)) { XCTAssertEqual(x.tokens, y.tokens) }
+        let s = spec.idleSnapshot()
+        XCTAssertGreaterThan(s.preemptions, 0)
+        XCTAssertGreaterThan(s.speculativeAccepted, 0)
+        XCTAssertEqual(s.usedBlocks, 0)
+        plain.shutdown(); spec.shutdown()
+    }
+
+    func testSeededSamplingIsReproducible() {
+        let reqs = prompts(4).enumerated().map {
+            GenerationRequest(id: "s\($0)", promptTokens: $1, sampling: SamplingParameters(temperature: 0.9, seed: UInt64($0)), maxTokens: 40)
+        }
+        let a = run(engine(draft: PatternModel(order: 2)), reqs), b = run(engine(draft: PatternModel(order: 2)), reqs)
+        for (x, y) in zip(a, b) { XCTAssertEqual(x.tokens, y.tokens) }
+    }
+
+    /// The second and third generated tokens come from one verification with one proposal
+    /// (max_tokens 3: the first comes from the prompt's step). Their joint distribution over
+    /// many seeds must be the target's, computed exactly from its logits.
+    func testSampledTokensFollowTheTargetsDistribution() {
+        for (temperature, topK) in [(Float(1.0), 0), (0.7, 3)] {
+            let prompt: [Int32] = [3, 1, 4, 1, 5]
+            let n = 3000
+            let params = { (i: Int) in SamplingParameters(temperature: temperature, topK: topK, seed: UInt64(1000 + i)) }
+            let reqs = (0..<n).map { GenerationRequest(id: "d\($0)", promptTokens: prompt, sampling: params($0), maxTokens: 3, ignoreEOS: true) }
+            let e = engine(draft: PatternModel(order: 2), depth: 1)
+            e.start()
+            // In waves that all run at once: a queue of waiting prompts would stop speculation.
+            var cs: [Collector] = []
+            for wave in stride(from: 0, to: n, by: 16) {
+                var part: [Collector] = []
+                for r in reqs[wave..<min(wave + 16, n)] {
+                    let c = Collector()
+                    XCTAssertNoThrow(try e.submit(r, sink: c.sink))
+                    part.append(c)
+                }
+                for c in part { XCTAssertNotNil(c.wait()) }
+                cs += part
+            }
+            let s = e.idleSnapshot()
+            XCTAssertGreaterThan(s.speculativeVerifications, n / 2, "most requests should have verified a proposal")
+            XCTAssertGreaterThan(s.speculativeAccepted, 0)
+            XCTAssertLessThan(s.speculativeAccepted, s.speculativeProposed)
+            e.shutdown()
+
+            // Exact marginal of (t2, t3): sum over t1 of p(t1) p(t2 | t1) p(t3 | t1 t2).
+            let target = PatternModel(), v = target.vocabSize
+            func probs(_ h: [Int32]) -> [Double] {
+                var l = target.logits(after: h)
+                var p = [Double](repeating: 0, count: v)
+                p.withUnsafeMutableBufferPointer { out in
+                    var f = [Float](repeating: 0, count: v)
+                    l.withUnsafeMutableBufferPointer { lp in
+                        f.withUnsafeMutableBufferPointer { Sampler(params(0)).distribution(lp, into: $0) }
+                    }
+                    for i in 0..<v { out[i] = Double(f[i]) }
+                }
+                return p
+            }
+            var expected = [Double](repeating: 0, count: v * v)
+            let p1 = probs(prompt)
+            for t1 in 0..<v where p1[t1] > 0 {
+                let p2 = probs(prompt + [Int32(t1)])
+                for t2 in 0..<v where p2[t2] > 0 {
+                    let p3 = probs(prompt + [Int32(t1), Int32(t2)])
+                    for t3 in 0..<v { expected[t2 * v + t3] += p1[t1] * p2[t2] * p3[t3] }
+                }
+            }
+            var observed = [Double](repeating: 0, count: v * v)
+            for c in cs {
+                XCTAssertEqual(c.tokens.count, 3)
+                observed[Int(c.tokens[1]) * v + Int(c.tokens[2])] += 1
+            }
+            // Pool the cells expected under 5 draws into one, as chi-square requires.
+            var chi = 0.0, cells = 0, poolE = 0.0, poolO = 0.0
+            for i in 0..<(v * v) {
+                let ex = expected[i] * Double(n)
+                if ex < 5 { poolE += ex; poolO += observed[i]; continue }
+                chi += (observed[i] - ex) * (observed[i] - ex) / ex
+                cells += 1
+            }
+            if poolE > 0 { chi += (poolO - poolE) * (poolO - poolE) / max(poolE, 1); cells += 1 }
+            // The 99.9th percentile of chi-square with k - 1 degrees of freedom, by Wilson-Hilferty.
+            let k = Double(cells - 1), z = 3.09
+            let limit = k * pow(1 - 2 / (9 * k) + z * (2 / (9 * k)).squareRoot(), 3)
+            XCTAssertLessThan(chi, limit, "T=\(temperature) top-k \(topK): chi-square \(chi) over \(cells) cells")
+            XCTAssertGreaterThanOrEqual(cells, 5)
+        }
+    }
+}

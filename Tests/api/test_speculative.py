@@ -1,0 +1,81 @@
+"""Prompt-lookup speculation through the HTTP API: greedy answers are token-for-token those of
+the same server without speculation (per-request opt-out), and /metrics counts proposals."""
+import re
+
+import pytest
+
+from conftest import Server
+
+PROMPTS = [
+    "Repeat exactly: the quick brown fox jumps over the lazy dog. the quick brown fox jumps over the lazy dog. the quick",
+    "def square(x):\n    return x * x\n\ndef square(x):\n    return x * x\n\ndef square(",
+    "one two three four one two three four one two",
+    "The capital of France is",
+    "Write a short poem about the sea.",
+]
+
+
+@pytest.fixture(scope="module")
+def spec_server():
+    s = Server(extra=["--speculative", "ngram"])
+    yield s
+    s.stop()
+
+
+def complete(server, prompt, **extra):
+    body = {"model": "default", "prompt": prompt, "max_tokens": 40, "temperature": 0, "logprobs": 0, **extra}
+    status, _, r = server.request("POST", "/v1/completions", body)
+    assert status == 200, r
+    return r["choices"][0]
+
+
+def metric(server, name):
+    _, _, text = server.request("GET", "/metrics")
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(rf'{name}\{{[^}}]*method="ngram"[^}}]*\}} ([0-9.e+]+)', line)
+        if m:
+            total += float(m.group(1))
+    return total
+
+
+def test_greedy_answers_match_without_speculation(spec_server):
+    for p in PROMPTS:
+        a = complete(spec_server, p)
+        b = complete(spec_server, p, speculative=False)
+        assert a["text"] == b["text"], p
+        # Token for token: the logprobs list one entry per token, with the same ids (as text).
+        assert a["logprobs"]["tokens"] == b["logprobs"]["tokens"], p
+    assert metric(spec_server, "jeton_spec_proposed_tokens_total") > 0
+    assert metric(spec_server, "jeton_spec_accepted_tokens_total") > 0
+
+
+def test_opted_out_requests_propose_nothing(spec_server):
+    before = metric(spec_server, "jeton_spec_proposed_tokens_total")
+    complete(spec_server, PROMPTS[2], speculative=False)
+    assert metric(spec_server, "jeton_spec_proposed_tokens_total") == before
+
+
+def test_seeded_sampling_is_the_same_with_and_without_speculation(spec_server):
+    # Prompt lookup draws once per emitted token from the request's stream, as a plain step does.
+    for seed in (1, 2, 3):
+        extra = {"temperature": 0.8, "top_p": 0.95, "seed": seed}
+        assert complete(spec_server, PROMPTS[0], **extra)["text"] == complete(spec_server, PROMPTS[0], speculative=False, **extra)["text"]
+
+
+def test_speculative_must_be_a_boolean(spec_server):
+    status, _, r = spec_server.request("POST", "/v1/completions", {"model": "default", "prompt": "hi", "max_tokens": 2, "speculative": "yes"})
+    assert status == 400, r
+
+
+def test_a_draft_with_another_tokenizer_is_refused_at_start_up():
+    import os
+    import subprocess
+    from conftest import JETON
+    qwen = os.path.expanduser("~/.cache/jeton/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
+    if not os.path.exists(qwen):
+        pytest.skip("Qwen2.5-Coder-1.5B not downloaded (jeton pull qwen2.5-coder-1.5b)")
+    p = subprocess.run([JETON, "serve", "--model", qwen, "--draft-model", "default", "--port", "0"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0
+    assert "its tokenizer differs: pre-tokenizer smollm (the target's is qwen2)" in p.stdout + p.stderr

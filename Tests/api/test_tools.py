@@ -1,0 +1,171 @@
+"""Tool calling through the official openai client: tools rendered by the model's chat
+template, calls parsed out of its answer (Qwen's <tool_call> format), streamed and whole,
+forced calls constrained by the functions' schemas, and the errors for bad requests.
+
+Qwen2.5-Coder-1.5B answers slowly on CI's two cores: its requests are few and short."""
+import json
+import os
+import sys
+
+import jsonschema
+import pytest
+
+from conftest import assert_error, raw_post
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks", "tools"))
+from auto_tool_choice import LABELLED, TOOLS, classify  # noqa: E402
+
+QWEN = "qwen2.5-coder-1.5b"
+WEATHER = TOOLS[0]
+SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
+
+
+def collect_stream(stream):
+    """(content, [(name, arguments)], finish_reason) from a streamed chat answer, checking the
+    order OpenAI's clients rely on: a call's id and name come first, then its arguments."""
+    content, calls, finish = "", {}, None
+    for chunk in stream:
+        if not chunk.choices:
+            continue
+        c = chunk.choices[0]
+        if c.delta.content:
+            content += c.delta.content
+        for tc in c.delta.tool_calls or []:
+            if tc.index not in calls:
+                assert tc.id and tc.function.name, f"a call's first delta carries its id and name: {tc}"
+                calls[tc.index] = [tc.function.name, tc.function.arguments or ""]
+            else:
+                assert tc.id is None and not tc.function.name
+                calls[tc.index][1] += tc.function.arguments or ""
+        finish = c.finish_reason or finish
+    return content, [tuple(calls[i]) for i in sorted(calls)], finish
+
+
+def whole(resp):
+    m = resp.choices[0].message
+    return (m.content or ""), [(c.function.name, c.function.arguments) for c in m.tool_calls or []], resp.choices[0].finish_reason
+
+
+def ask(client, messages, stream, **kw):
+    args = dict(model=QWEN, messages=messages, tools=TOOLS, temperature=0, max_tokens=60, **kw)
+    if stream:
+        return collect_stream(client.chat.completions.create(stream=True, **args))
+    return whole(client.chat.completions.create(**args))
+
+
+def test_multi_turn_conversation_streamed_equals_whole(qwen_client):
+    messages = [{"role": "user", "content": "What's the weather like in Paris right now?"}]
+    first = ask(qwen_client, messages, stream=False)
+    assert ask(qwen_client, messages, stream=True) == first
+    content, calls, finish = first
+    assert finish == "tool_calls" and len(calls) >= 1, first
+    name, arguments = calls[0]
+    assert name == "get_weather"
+    jsonschema.validate(json.loads(arguments), SCHEMAS[name])
+    assert "<tool_call>" not in content
+    messages += [
+        {"role": "assistant", "content": None,
+         "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": json.dumps({"temperature_c": 18, "sky": "sunny"})},
+    ]
+    # The small model tends to call again; "none" asks for the answer (the tools are then not rendered).
+    second = ask(qwen_client, messages, stream=False, tool_choice="none")
+    assert ask(qwen_client, messages, stream=True, tool_choice="none") == second
+    content, calls, finish = second
+    assert calls == [] and finish in ("stop", "length"), second
+    assert "18" in content, content
+
+
+def test_required_and_named_choices_always_validate(qwen_client):
+    # required: any of the tools, possibly several calls.
+    resp = qwen_client.chat.completions.create(
+        model=QWEN, messages=[{"role": "user", "content": "I need to send 20 euros to a friend in London."}],
+        tools=TOOLS, tool_choice="required", temperature=0, max_tokens=80)
+    content, calls, finish = whole(resp)
+    assert finish == "tool_calls" and calls and not content, (content, calls)
+    for name, arguments in calls:
+        jsonschema.validate(json.loads(arguments), SCHEMAS[name])
+    # named, one call only: the function is forced even for a question about something else.
+    resp = qwen_client.chat.completions.create(
+        model=QWEN, messages=[{"role": "user", "content": "Hello there!"}], tools=TOOLS, parallel_tool_calls=False,
+        tool_choice={"type": "function", "function": {"name": "convert_currency"}}, temperature=1, seed=3, max_tokens=80)
+    content, calls, finish = whole(resp)
+    assert finish == "tool_calls" and len(calls) == 1, (content, calls)
+    assert calls[0][0] == "convert_currency"
+    jsonschema.validate(json.loads(calls[0][1]), SCHEMAS["convert_currency"])
+    assert resp.choices[0].message.tool_calls[0].id.startswith("call_")
+
+
+def test_auto_calls_tools_for_requests_and_not_for_small_talk(qwen_client):
+    """A floor on a few of the labelled prompts; benchmarks/tools/auto_tool_choice.py reports the whole set."""
+    sample = [LABELLED[0], LABELLED[1], LABELLED[7], LABELLED[8]]
+    right = sum(classify(qwen_client, QWEN, prompt)[0] == want for prompt, want in sample)
+    assert right >= 3, f"only {right}/4 labelled prompts classified right"
+
+
+# ---------------------------------------------------------------------------
+# Requests that must be refused (on the default model: no generation needed).
+
+def chat(server, **body):
+    body.setdefault("model", "default")
+    body.setdefault("messages", [{"role": "user", "content": "Hi"}])
+    body.setdefault("max_tokens", 1)
+    return server.request("POST", "/v1/chat/completions", body)
+
+
+def test_default_model_template_has_no_tools(server):
+    status, headers, data = chat(server, tools=[WEATHER])
+    err = assert_error(data, headers, status, 400, "invalid_request_error", "tools", "tools_not_supported")
+    assert "template" in err["message"]
+    # tool_choice "none": the tools are not rendered and the answer is text.
+    status, _, data = chat(server, tools=[WEATHER], tool_choice="none")
+    assert status == 200 and "tool_calls" not in data["choices"][0]["message"], data
+
+
+@pytest.mark.parametrize("body,param", [
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "nope"}}}, "tool_choice.function.name"),
+    ({"tools": [WEATHER], "tool_choice": "sometimes"}, "tool_choice"),
+    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": 3}}}]}, "tools[0].function.parameters"),
+    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": [1]}}]}, "tools[0].function.parameters"),
+    ({"tools": [{"type": "function", "function": {"name": "bad name!"}}]}, "tools[0].function.name"),
+    ({"tools": [{"type": "retrieval"}]}, "tools[0].type"),
+    ({"tools": {"type": "function"}}, "tools"),
+    ({"tools": [WEATHER, WEATHER]}, "tools[1].function.name"),
+    ({"messages": [{"role": "user", "content": "Hi"}, {"role": "tool", "content": "18"}]}, "messages[1].tool_call_id"),
+    ({"messages": [{"role": "user", "content": "Hi"}, {"role": "tool", "tool_call_id": "x", "content": "18"}]}, "messages[1].tool_call_id"),
+    ({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]}]},
+     "messages[0].tool_calls[0].function.arguments"),
+    ({"messages": [{"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]}]},
+     "messages[0].tool_calls[0].id"),
+    ({"messages": [{"role": "user", "content": "Hi", "tool_calls": []}]}, "messages[0].tool_calls"),
+    ({"functions": [{"name": "f"}]}, "functions"),
+])
+def test_bad_tool_requests_are_400_naming_the_field(server, body, param):
+    status, headers, data = chat(server, **body)
+    assert_error(data, headers, status, 400, "invalid_request_error", param)
+
+
+def test_tool_turns_render_on_a_template_without_tools(server):
+    """A conversation with calls and results is valid input even for a template that ignores them."""
+    messages = [{"role": "user", "content": "Weather in Paris?"},
+                {"role": "assistant", "content": None,
+                 "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "18 C"}]
+    status, _, data = chat(server, messages=messages)
+    assert status == 200, data
+
+
+def test_forced_call_with_response_format_is_refused(qwen_server):
+    status, headers, data = qwen_server.request("POST", "/v1/chat/completions", {
+        "model": QWEN, "messages": [{"role": "user", "content": "Hi"}], "tools": [WEATHER], "tool_choice": "required",
+        "response_format": {"type": "json_object"}, "max_tokens": 1})
+    assert_error(data, headers, status, 400, "invalid_request_error", "tool_choice")
+
+
+def test_raw_stream_never_leaks_the_call_markup(qwen_server):
+    status, _, text = raw_post(qwen_server, "/v1/chat/completions", {
+        "model": QWEN, "messages": [{"role": "user", "content": "Weather in Rome?"}], "tools": [WEATHER],
+        "tool_choice": "required", "stream": True, "temperature": 0, "max_tokens": 40})
+    assert status == 200
+    assert "tool_call>" not in text and '"finish_reason":"tool_calls"' in text, text[-600:]
