@@ -36,7 +36,7 @@ public struct ModelWeights: @unchecked Sendable {
 
     public init(file: GGUFFile, config c: ModelConfig, packing: PackedWeights = PackedWeights()) throws {
         packed = packing
-        func matrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
+        func matrix(_ name: String, rows: Int, cols: Int, packed: Bool = true) throws -> WeightMatrix {
             guard let info = file.tensorInfo(name) else { throw GGUFError.missingTensor(name) }
             guard info.dimensions == [cols, rows] else {
                 throw ModelError.tensorShape(name: name, expected: [cols, rows], found: info.dimensions)
@@ -45,7 +45,9 @@ public struct ModelWeights: @unchecked Sendable {
             guard info.type.byteCount(elements: cols) != nil else {
                 throw ModelError.tensorShape(name: name, expected: [cols, rows], found: info.dimensions)
             }
-            let m = packing.pack(WeightMatrix(type: info.type, data: file.data(of: info), rows: rows, cols: cols))
+            let plain = WeightMatrix(type: info.type, data: file.data(of: info), rows: rows, cols: cols)
+            guard packed else { return plain }
+            let m = packing.pack(plain)
             // The packed copy replaces the file's pages (the embedding's rows fault back in when looked up).
             if m.packed != nil { file.adviseDontNeed(m.data, bytes: m.rows * m.rowBytes) }
             return m
@@ -72,7 +74,9 @@ public struct ModelWeights: @unchecked Sendable {
         }
 
         self.file = file
-        embedding = try matrix("token_embd.weight", rows: c.vocabSize, cols: c.dim)
+        // The embedding is only looked up row by row: packed only when it is also the output projection.
+        let tied = file.tensorInfo("output.weight") == nil
+        embedding = try matrix("token_embd.weight", rows: c.vocabSize, cols: c.dim, packed: tied)
         let gemma = c.family.hasQKNormAndPostNorms, biases = c.family.requiresQKVBiases
         var ls: [Layer] = []
         for i in 0..<c.layers {
@@ -97,9 +101,7 @@ public struct ModelWeights: @unchecked Sendable {
         }
         layers = ls
         outputNorm = try vector("output_norm.weight", c.dim)
-        output = file.tensorInfo("output.weight") != nil
-            ? try matrix("output.weight", rows: c.vocabSize, cols: c.dim)
-            : embedding
+        output = tied ? embedding : try matrix("output.weight", rows: c.vocabSize, cols: c.dim)
     }
 
     /// Bytes of the weight matrices one token's forward pass reads: every layer matrix and
