@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "JinjaTests", dependencies: ["Jinja"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "GrammarTests", dependencies: ["Grammar", "Tokenizer"]),
-        .testTarget(name: "APITests", dependencies: ["API", "Grammar"]),
+        .testTarget(name: "APITests", dependencies: ["API", "Grammar"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

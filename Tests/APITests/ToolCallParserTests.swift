@@ -130,7 +130,9 @@ final class ToolCallParserTests: XCTestCase {
     // MARK: - detection and grammar
 
     func testFormatDetection() throws {
-        let qwen = try String(contentsOfFile: #filePath.replacingOccurrences(of: "Tests/APITests/ToolCallParserTests.swift", with: "../shared/models/qwen2.5-coder.chat_template.jinja"), encoding: .utf8)
+        // Qwen2.5-Coder's own template (from its GGUF), kept beside the tests.
+        let path = #filePath.replacingOccurrences(of: "ToolCallParserTests.swift", with: "Fixtures/qwen2.5-coder.chat_template.jinja")
+        let qwen = try String(contentsOfFile: path, encoding: .utf8)
         XCTAssertEqual(ToolCallFormat.detect(template: qwen), .hermes)
         XCTAssertNil(ToolCallFormat.detect(template: "{% for message in messages %}{{ message['content'] }}{% endfor %}"))
         XCTAssertEqual(ToolCallFormat.detect(template: "{% if tools %}[AVAILABLE_TOOLS]{% endif %}[TOOL_CALLS]"), .mistral)
