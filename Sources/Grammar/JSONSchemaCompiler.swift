@@ -87,7 +87,7 @@ final class JSONSchemaCompiler {
     var jsonChar: GrammarNode { sharedRule("char") { JSONText.anyChar } }
     var anyString: GrammarNode { sharedRule("string") { .seq([.text("\""), .star(jsonChar), .text("\"")]) } }
     var anyNumber: GrammarNode {
-        sharedRule("number") { try! NumberRanges.number(min: nil, minStrict: false, max: nil, maxStrict: false, integer: false) }
+        sharedRule("number") { NumberRanges.unbounded(integer: false) }
     }
     var anyValue: GrammarNode {
         if let id = shared["value"] { return .rule(id) }
@@ -113,13 +113,13 @@ final class JSONSchemaCompiler {
         visits += 1
         if visits & 63 == 0 { try b.deadline.check() }
         guard depth <= limits.maxNesting else { throw GrammarError.tooLarge("\(path): schema nested deeper than \(limits.maxNesting)") }
+        let fields: [(String, JSONValue)]
         switch schema {
         case .bool(true): return anyValue
         case .bool(false): throw GrammarError.unsupported("\(path): the schema `false` allows nothing")
-        case .object: break
+        case .object(let f): fields = f
         default: throw fail(path, "a schema must be an object or a boolean")
         }
-        guard case let .object(fields) = schema else { fatalError("unreachable") }
         for (k, _) in fields where !Self.annotations.contains(k) && !Self.enforced.contains(k) {
             throw GrammarError.unsupported("\(path): keyword `\(k)` is not supported")
         }

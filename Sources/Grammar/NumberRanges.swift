@@ -146,14 +146,17 @@ enum NumberRanges {
     }
 
     /// Numbers (or integers) x with the bounds given (nil: none on that side).
+    /// Any JSON number (or integer) of at most `maxDigits` digits: cannot fail.
+    static func unbounded(integer: Bool) -> GrammarNode {
+        let int: GrammarNode = .seq([.optional(.text("-")), .alt([.text("0"), .seq([digit(1, 9), .rep(digit(0, 9), min: 0, max: maxDigits - 1)])])])
+        if integer { return int }
+        return .seq([int, .optional(.seq([.text("."), .rep(digit(0, 9), min: 1, max: maxDigits)])),
+                     .optional(.seq([.byteSet(ByteSet(Array("eE".utf8))), .optional(.byteSet(ByteSet(Array("+-".utf8)))),
+                                     .rep(digit(0, 9), min: 1, max: 3)]))])
+    }
+
     static func number(min: Double?, minStrict: Bool, max: Double?, maxStrict: Bool, integer: Bool) throws -> GrammarNode {
-        if min == nil && max == nil {
-            let int: GrammarNode = .seq([.optional(.text("-")), .alt([.text("0"), .seq([digit(1, 9), .rep(digit(0, 9), min: 0, max: maxDigits - 1)])])])
-            if integer { return int }
-            return .seq([int, .optional(.seq([.text("."), .rep(digit(0, 9), min: 1, max: maxDigits)])),
-                         .optional(.seq([.byteSet(ByteSet(Array("eE".utf8))), .optional(.byteSet(ByteSet(Array("+-".utf8)))),
-                                         .rep(digit(0, 9), min: 1, max: 3)]))])
-        }
+        if min == nil && max == nil { return unbounded(integer: integer) }
         if let a = min, let b = max, a > b || (a == b && (minStrict || maxStrict)) {
             throw GrammarError.invalid("the bounds leave no number")
         }

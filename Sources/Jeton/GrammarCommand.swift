@@ -105,7 +105,11 @@ struct GrammarCommand: ParsableCommand {
     }
 
     private func emit(_ o: [String: Any]) {
-        let d = try! JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
+        // A figure that is not a finite number (no samples) cannot be JSON: say so instead of trapping.
+        guard JSONSerialization.isValidJSONObject(o), let d = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) else {
+            print("{\"error\": \"no finite figures to report\"}")
+            return
+        }
         print(String(decoding: d, as: UTF8.self))
     }
 }
