@@ -62,6 +62,15 @@ public enum AVX2KQuantPacked {
                     : _mm256_cvtph_ps(_mm_packus_epi32(_mm_and_si128(lo, low16), _mm_and_si128(hi, low16)))
     }
 
+    /// Token k's 8 row results (k < nt) to y + k·ldy, the first `count` lanes.
+    @inline(__always) static func storeTokens(_ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ nt: Int, _ count: Int,
+                                              _ c: (__m256, __m256, __m256, __m256)) {
+        store(y, c.0, count)
+        if nt > 1 { store(y + ldy, c.1, count) }
+        if nt > 2 { store(y + 2 * ldy, c.2, count) }
+        if nt > 3 { store(y + 3 * ldy, c.3, count) }
+    }
+
     @inline(__always) static func store(_ y: UnsafeMutablePointer<Float>, _ c: __m256, _ count: Int) {
         if count == 8 {
             _mm256_storeu_ps(y, c)
@@ -127,10 +136,7 @@ public enum AVX2KQuantPacked {
             if nt > 2 { finish(2, i2, &c2) }
             if nt > 3 { finish(3, i3, &c3) }
         }
-        store(y, c0, count)
-        if nt > 1 { store(y + ldy, c1, count) }
-        if nt > 2 { store(y + 2 * ldy, c2, count) }
-        if nt > 3 { store(y + 3 * ldy, c3, count) }
+        storeTokens(y, ldy, nt, count, (c0, c1, c2, c3))
     }
 
     /// Rows 8·half..<8·half+8 of a Q6_K tile against tokens t0..<t0+nt (nt ≤ 4).
@@ -189,10 +195,7 @@ public enum AVX2KQuantPacked {
             if nt > 2 { finish(2, i2, &c2) }
             if nt > 3 { finish(3, i3, &c3) }
         }
-        store(y, c0, count)
-        if nt > 1 { store(y + ldy, c1, count) }
-        if nt > 2 { store(y + 2 * ldy, c2, count) }
-        if nt > 3 { store(y + 3 * ldy, c3, count) }
+        storeTokens(y, ldy, nt, count, (c0, c1, c2, c3))
     }
 }
 #endif
