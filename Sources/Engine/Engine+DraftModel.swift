@@ -44,9 +44,10 @@ extension Engine {
                 let r = plan.entries[i].request
                 r.draftComputed = batch[j].startPosition + batch[j].tokens.count
                 guard proposing[j] else { continue }
+                let position = r.tokens.count + plan.entries[i].draft.count
                 let token = logits.withUnsafeBufferPointer { all -> Int32 in
                     var copy = Array(all[(row * v)..<((row + 1) * v)])
-                    return copy.withUnsafeMutableBufferPointer { proposeToken(r, logits: $0) }
+                    return copy.withUnsafeMutableBufferPointer { proposeToken(r, logits: $0, position: position) }
                 }
                 row += 1
                 plan.entries[i].draft.append(token)
@@ -62,10 +63,21 @@ extension Engine {
         }
     }
 
-    /// One proposal from the draft's logits: its argmax for greedy requests; at temperature > 0
-    /// a draw from its distribution under the request's sampling parameters (logit bias too),
-    /// with the draft's own random stream, keeping the distribution for verification.
-    private func proposeToken(_ r: Request, logits: UnsafeMutableBufferPointer<Float>) -> Int32 {
+    /// One proposal from the draft's logits: its argmax for greedy requests; for a seeded
+    /// request at temperature > 0, the draft's keyed draw with the target's noise (Sampler+Keyed:
+    /// the target keeps it when its own keyed draw is the same token); otherwise a draw from the
+    /// draft's distribution under the request's sampling parameters (logit bias too), with the
+    /// draft's own random stream, keeping the distribution for verification.
+    private func proposeToken(_ r: Request, logits: UnsafeMutableBufferPointer<Float>, position: Int) -> Int32 {
+        let sampled = !r.sampler.parameters.isGreedy && r.sampler.parameters.topK != 1
+        if sampled && r.sampler.parameters.seed != nil && keysSeededDraws {
+            if r.draftSampler == nil {
+                var p = r.sampler.parameters  // the same seed: the same noise as the target's draw
+                p.repetitionPenalty = 1; p.presencePenalty = 0; p.frequencyPenalty = 0
+                r.draftSampler = Sampler(p)
+            }
+            return r.draftSampler!.sample(logits, position: position)
+        }
         guard usesDraftDistribution(r) else { return Int32(Sampler.argmax(logits)) }
         if r.draftSampler == nil {
             var p = r.sampler.parameters
@@ -81,9 +93,13 @@ extension Engine {
         return token
     }
 
-    /// Draft proposals of a sampled (temperature > 0) request are verified by rejection sampling.
+    /// Draft proposals of an unseeded sampled (temperature > 0) request are verified by rejection
+    /// sampling, which accepts the most (1 - total variation between the two distributions). A
+    /// seeded request's proposals are verified like greedy ones, keyed draw against keyed draw:
+    /// fewer accepted (at least (1 - TV) / (1 + TV)), but the text is the seed's whatever the batch.
     func usesDraftDistribution(_ r: Request) -> Bool {
-        draft != nil && !r.sampler.parameters.isGreedy && r.sampler.parameters.topK != 1
+        let p = r.sampler.parameters
+        return draft != nil && !p.isGreedy && p.topK != 1 && (p.seed == nil || !keysSeededDraws)
     }
 
     /// Speculative sampling (Leviathan et al., Chen et al.): at each position, with the target's
@@ -91,8 +107,8 @@ extension Engine {
     /// path as a plain step) and the draft's q, the proposal x stands with probability
     /// min(1, p(x)/q(x)); else the token is drawn from max(0, p - q) renormalised, and the rest
     /// are dropped. After every proposal stands, one more token is drawn from p. Each emitted
-    /// token then follows p exactly; draws come from the request's own stream, so a seed
-    /// reproduces the output.
+    /// token then follows p exactly. Draws come from the request's own stream (the request has
+    /// no seed: its sequence of draws depends on how many proposals each step made).
     func verifySampled(_ e: StepPlan.Entry, logits all: UnsafeMutableBufferPointer<Float>, firstRow: Int,
                        into outputs: inout [EngineOutput]) {
         let r = e.request, v = model.vocabSize, d = e.draft.count

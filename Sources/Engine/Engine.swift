@@ -36,6 +36,9 @@ public final class Engine: @unchecked Sendable {
     /// Draft-model proposals' distributions this step (temperature > 0), per request, one
     /// vocabulary-sized row per proposal: rejection sampling needs them.
     var draftDistributions: [ObjectIdentifier: [[Float]]] = [:]
+    /// Seeded draws keyed to (seed, position) (Sampler+Keyed). Tests turn it off to exercise
+    /// rejection sampling with reproducible streams.
+    var keysSeededDraws = true
 
     /// Set before `start()`; called on the engine thread.
     public var observer: EngineObserver?

@@ -45,8 +45,12 @@ public struct Sampler: Sendable {
 
     /// Chooses the next token from raw logits (modified in place). `adjusted`, when given (as large
     /// as `logits`), receives the logits exactly as drawn from, before temperature: for TokenConfidence.
+    /// `position` is the token's place in its sequence: with a seed, the draw is then keyed to
+    /// (seed, position) rather than taken from the stream (see `keyedChoice`), so a seeded
+    /// sequence's tokens do not depend on how many draws came before them.
     public mutating func sample(_ logits: UnsafeMutableBufferPointer<Float>,
-                                keepingAdjustedIn adjusted: UnsafeMutableBufferPointer<Float>? = nil) -> Int32 {
+                                keepingAdjustedIn adjusted: UnsafeMutableBufferPointer<Float>? = nil,
+                                position: Int? = nil) -> Int32 {
         adjust(logits)
         // Anything else that changes the logits (a grammar mask) belongs before this copy.
         if let a = adjusted?.baseAddress, let l = logits.baseAddress { a.update(from: l, count: logits.count) }
@@ -63,7 +67,9 @@ public struct Sampler: Sendable {
         guard maxLogit.isFinite, (1 / p.temperature).isFinite else { return Int32(best) }
         let floor = min(max(Float(4.25e-18), p.minP), 1)  // e^-40; the best token (w = 1) always stays
         Self.weights(logits, maxLogit: maxLogit, temperature: p.temperature)
+        let key = p.seed.flatMap { s in position.map { Self.noiseKey(seed: s, position: $0) } }
         if p.topK == 0 && p.topP >= 1 {
+            if let key { return Self.keyedChoice(UnsafeBufferPointer(logits), floor: floor, key: key) }
             // Nothing depends on the order: one pass to total, one to draw. (Sorting the
             // whole vocabulary for every token, at the API's default temperature 1, cost
             // milliseconds per token.)
@@ -111,6 +117,7 @@ public struct Sampler: Sendable {
             }
             probs.removeLast(probs.count - keep)
         }
+        if let key { return Self.keyedChoice(ids: cand.prefix(probs.count).map(\.id), weights: probs, key: key) }
         var r = rng.nextUnit() * probs.reduce(0, +)
         for (i, pr) in probs.enumerated() {
             r -= pr

@@ -54,24 +54,46 @@ final class DraftSpeculationTests: XCTestCase {
         plain.shutdown(); spec.shutdown()
     }
 
-    func testSeededSamplingIsReproducible() {
-        let reqs = prompts(4).enumerated().map {
-            GenerationRequest(id: "s\($0)", promptTokens: $1, sampling: SamplingParameters(temperature: 0.9, seed: UInt64($0)), maxTokens: 40)
+    /// A seeded request's text is the seed's: the same without speculation, with either drafter,
+    /// and whatever else shares its steps (the requests arrive in another order, with strangers).
+    func testSeededSamplingIsTheSameWithAnyDrafterAndBatch() {
+        let reqs = prompts(6).enumerated().map {
+            GenerationRequest(id: "s\($0)", promptTokens: $1,
+                              sampling: SamplingParameters(temperature: 0.9, topK: $0 % 2 == 0 ? 0 : 5, seed: UInt64($0)),
+                              maxTokens: 40)
         }
-        let a = run(engine(draft: PatternModel(order: 2)), reqs), b = run(engine(draft: PatternModel(order: 2)), reqs)
-        for (x, y) in zip(a, b) { XCTAssertEqual(x.tokens, y.tokens) }
+        let strangers = prompts(5).enumerated().map {
+            GenerationRequest(id: "x\($0)", promptTokens: $1, sampling: SamplingParameters(temperature: 1.2), maxTokens: 30)
+        }
+        let plain = engine(draft: nil), two = engine(draft: PatternModel(order: 2)), one = engine(draft: PatternModel(order: 1), depth: 2)
+        let a = run(plain, reqs), b = run(two, reqs)
+        let c = Array(run(one, strangers + reqs.reversed()).suffix(reqs.count).reversed())
+        for (i, (x, (y, z))) in zip(a, zip(b, c)).enumerated() {
+            XCTAssertEqual(x.tokens.count, 40)
+            XCTAssertEqual(x.tokens, y.tokens, "request \(i), drafter of order 2")
+            XCTAssertEqual(x.tokens, z.tokens, "request \(i), drafter of order 1 among strangers")
+        }
+        for e in [two, one] {
+            let s = e.idleSnapshot()
+            XCTAssertGreaterThan(s.speculativeAccepted, 0)
+            XCTAssertLessThan(s.speculativeAccepted, s.speculativeProposed)
+            XCTAssertEqual(s.usedBlocks, 0)
+        }
+        for e in [plain, two, one] { e.shutdown() }
     }
 
     /// The second and third generated tokens come from one verification with one proposal
     /// (max_tokens 3: the first comes from the prompt's step). Their joint distribution over
     /// many seeds must be the target's, computed exactly from its logits.
+    /// Both verifications: keyed draws (seeded requests) and rejection sampling (the stream).
     func testSampledTokensFollowTheTargetsDistribution() {
-        for (temperature, topK) in [(Float(1.0), 0), (0.7, 3)] {
+        for (temperature, topK, keyed) in [(Float(1.0), 0, true), (0.7, 3, true), (1.0, 0, false), (0.7, 3, false)] {
             let prompt: [Int32] = [3, 1, 4, 1, 5]
             let n = 3000
             let params = { (i: Int) in SamplingParameters(temperature: temperature, topK: topK, seed: UInt64(1000 + i)) }
             let reqs = (0..<n).map { GenerationRequest(id: "d\($0)", promptTokens: prompt, sampling: params($0), maxTokens: 3, ignoreEOS: true) }
             let e = engine(draft: PatternModel(order: 2), depth: 1)
+            e.keysSeededDraws = keyed
             e.start()
             // In waves that all run at once: a queue of waiting prompts would stop speculation.
             var cs: [Collector] = []
@@ -131,7 +153,7 @@ final class DraftSpeculationTests: XCTestCase {
             // The 99.9th percentile of chi-square with k - 1 degrees of freedom, by Wilson-Hilferty.
             let k = Double(cells - 1), z = 3.09
             let limit = k * pow(1 - 2 / (9 * k) + z * (2 / (9 * k)).squareRoot(), 3)
-            XCTAssertLessThan(chi, limit, "T=\(temperature) top-k \(topK): chi-square \(chi) over \(cells) cells")
+            XCTAssertLessThan(chi, limit, "T=\(temperature) top-k \(topK) keyed \(keyed): chi-square \(chi) over \(cells) cells")
             XCTAssertGreaterThanOrEqual(cells, 5)
         }
     }

@@ -2,19 +2,25 @@ import XCTest
 import Model
 
 final class SamplerTests: XCTestCase {
-    func sample(_ logits: [Float], _ p: SamplingParameters, times: Int = 1, accept: [Int32] = []) -> [Int32] {
+    /// `keyed`: draw i is keyed to position i (Sampler+Keyed) instead of taken from the stream.
+    func sample(_ logits: [Float], _ p: SamplingParameters, times: Int = 1, accept: [Int32] = [], keyed: Bool = false) -> [Int32] {
         var s = Sampler(p)
         for a in accept { s.accept(a) }
-        return (0..<times).map { _ in
+        return (0..<times).map { i in
             var l = logits
-            return l.withUnsafeMutableBufferPointer { s.sample($0) }
+            return l.withUnsafeMutableBufferPointer { s.sample($0, position: keyed ? i : nil) }
         }
     }
 
     /// On a vocabulary-sized row, sampled frequencies follow the exact truncated softmax
     /// (computed here naively: sort everything, cut, normalise), and nothing outside the
-    /// kept set is ever drawn, for each combination of top-k, top-p and min-p.
+    /// kept set is ever drawn, for each combination of top-k, top-p and min-p; for draws from
+    /// the stream and for draws keyed to positions (the exponential race).
     func testLargeVocabularyMatchesNaiveDistribution() {
+        for keyed in [false, true] { largeVocabulary(keyed: keyed) }
+    }
+
+    func largeVocabulary(keyed: Bool) {
         var rng = RandomSource(seed: 2026)
         let logits = (0..<6000).map { _ in Float.random(in: -8...4, using: &rng) } + [9, 8.5, 8.5, 8]
         let cases: [SamplingParameters] = [
@@ -40,13 +46,13 @@ final class SamplerTests: XCTestCase {
             let expected = Dictionary(uniqueKeysWithValues: zip(keep.map { Int32($0) }, w.map { $0 / total }))
             let draws = 6000
             var counts: [Int32: Int] = [:]
-            for t in sample(logits, p, times: draws) { counts[t, default: 0] += 1 }
-            for (t, c) in counts { XCTAssertNotNil(expected[t], "token \(t) outside the kept set for \(p)") }
+            for t in sample(logits, p, times: draws, keyed: keyed) { counts[t, default: 0] += 1 }
+            for (t, _) in counts { XCTAssertNotNil(expected[t], "token \(t) outside the kept set for \(p), keyed \(keyed)") }
             // The four planted top tokens: frequency within 5 standard deviations.
             for t in Int32(6000)..<Int32(6004) {
                 let e = expected[t] ?? 0
                 let sd = (Double(draws) * e * (1 - e)).squareRoot()
-                XCTAssertEqual(Double(counts[t] ?? 0), Double(draws) * e, accuracy: 5 * sd + 1, "token \(t) for \(p)")
+                XCTAssertEqual(Double(counts[t] ?? 0), Double(draws) * e, accuracy: 5 * sd + 1, "token \(t) for \(p), keyed \(keyed)")
             }
         }
     }
@@ -75,6 +81,23 @@ final class SamplerTests: XCTestCase {
         var q = p
         q.seed = 99
         XCTAssertNotEqual(a, sample(logits, q, times: 40))
+    }
+
+    /// A keyed draw depends on the seed and the position only: not on earlier draws, not on
+    /// the sampler instance; another seed or position gives other tokens.
+    func testKeyedDrawsDependOnSeedAndPositionOnly() {
+        let logits: [Float] = (0..<500).map { Float(($0 * 37) % 11) * 0.4 }
+        for p in [SamplingParameters(temperature: 1, seed: 7), SamplingParameters(temperature: 0.8, topK: 30, topP: 0.9, seed: 7)] {
+            var fresh = Sampler(p), used = Sampler(p)
+            for _ in 0..<5 { var l = logits; _ = l.withUnsafeMutableBufferPointer { used.sample($0) } }
+            let a = (0..<60).map { i in var l = logits; return l.withUnsafeMutableBufferPointer { fresh.sample($0, position: i) } }
+            let b = (0..<60).reversed().map { i in var l = logits; return l.withUnsafeMutableBufferPointer { used.sample($0, position: i) } }
+            XCTAssertEqual(a, Array(b.reversed()))
+            XCTAssertGreaterThan(Set(a).count, 5, "positions draw different tokens")
+            var q = p
+            q.seed = 8
+            XCTAssertNotEqual(a, sample(logits, q, times: 60, keyed: true))
+        }
     }
 
     func testTopKRestricts() {
