@@ -151,7 +151,7 @@ def test_sampled_answers_are_measured_in_their_distribution(server):
     """At temperature 0.7 the summary is of softmax(logits / 0.7): still a probability distribution
     (ratio in [0, 1], entropy ≥ 0), and spans stay inside the text."""
     data = completion(server, prompt="My favourite colour is", max_tokens=24, temperature=0.7, seed=7, n=2,
-                      confidence=True, top_p=0.9)
+                      confidence=True, top_p=0.9, ignore_eos=True)
     for c in data["choices"]:
         conf = c["confidence"]
         assert conf["tokens"] == 24
