@@ -69,7 +69,7 @@ public enum VNNIKQuantBatch {
                                _ ldy: Int, _ mask: __mmask16) {
         let nsb = act.superBlocks, units = F.units, vpu = F.vectorsPerUnit, width = 256 / units
         // Byte shuffle moving each lane's low int16 to its high half (for the merge below).
-        let lowWordUp = _mm512_broadcast_i32x4(_mm_setr_epi8(-128, -128, 0, 1, -128, -128, 4, 5, -128, -128, 8, 9, -128, -128, 12, 13))
+        let lowHalves = _mm512_set1_epi32(0xFFFF)
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
         for s in 0..<nsb {
             let z = _mm512_setzero_si512()
@@ -77,6 +77,7 @@ public enum VNNIKQuantBatch {
             for u in 0..<units {
                 let wp = packed + (s * units + u) * vpu
                 let sc = scales[s * units + u]
+                let scLow = _mm512_and_si512(sc, lowHalves)  // Q4_K's scale in the low int16 only
                 let w0 = wp[0], w1 = wp[1], w2 = wp[2], w3 = wp[3]
                 let w4 = vpu == 8 ? wp[4] : z, w5 = vpu == 8 ? wp[5] : z, w6 = vpu == 8 ? wp[6] : z, w7 = vpu == 8 ? wp[7] : z
                 @inline(__always) func token(_ k: Int, _ acc: inout __m512i) {
@@ -93,10 +94,11 @@ public enum VNNIKQuantBatch {
                         j = _mm512_dpbusd_epi32(j, w6, bc(6))
                         j = _mm512_dpbusd_epi32(j, w7, bc(7))
                         if F.halvesFitInt16 {
-                            // Each chain (16 elements) fits int16: i in the low, j in the high half of
-                            // each lane, and one vpdpwssd applies the scale (in both halves) to both,
-                            // where vpmulld would take two more µops of the port vpdpbusd needs.
-                            acc = _mm512_dpwssd_epi32(acc, _mm512_mask_shuffle_epi8(i, 0xCCCC_CCCC_CCCC_CCCC, j, lowWordUp), sc)
+                            // Each chain (16 elements) fits int16, so its low half is its value: one
+                            // vpdpwssd each against the scale in the low half (the high half zero)
+                            // scales and adds it. Two µops, where merging the halves first took a
+                            // vpermt2w (three) and vpmulld takes two more of the port vpdpbusd needs.
+                            acc = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(acc, i, scLow), j, scLow)
                             return
                         }
                         i = _mm512_add_epi32(i, j)
