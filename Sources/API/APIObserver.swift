@@ -1,3 +1,5 @@
+import Engine
+
 /// What one generation request cost and how fast it went, for metrics and the access log.
 public struct GenerationReport: Sendable {
     public var requestID: String
@@ -13,6 +15,8 @@ public struct GenerationReport: Sendable {
     public var output: [String]?         // only when prompt logging is on
     /// One per choice whose tokens were measured (GenerationRequest.measureConfidence) and that has any.
     public var confidence: [AnswerConfidence] = []
+    /// Speculative decoding over all choices: tokens proposed and accepted (zero: none proposed).
+    public var speculation: SpeculationUsage = .none
 }
 
 /// Receives per-request facts from the API layer, on the request's own output queue

@@ -15,6 +15,8 @@ final class GenerationJob: @unchecked Sendable {
         var logprobs: [TokenLogprob] = []
         var promptLogprobs: [TokenLogprob?]?
         var promptTokens = 0
+        /// The engine's count of proposals verified for this choice, from its finish event.
+        var speculation = SpeculationUsage.none
         var confidence: ConfidenceTracker?
         /// Every low-confidence span given out so far, in order.
         var spans: [ConfidenceSpan] = []
@@ -92,7 +94,8 @@ final class GenerationJob: @unchecked Sendable {
             duration: Double(end &- startedAt) / 1e9,
             finishReasons: choices.map { $0.finishReason ?? "stop" }, stream: stream,
             prompt: prompt, output: prompt == nil ? nil : choices.map { $0.text.text },
-            confidence: choices.compactMap { c in c.confidence.flatMap { $0.tokens > 0 ? $0.summary : nil } })
+            confidence: choices.compactMap { c in c.confidence.flatMap { $0.tokens > 0 ? $0.summary : nil } },
+            speculation: choices.reduce(SpeculationUsage.none) { $0 + $1.speculation })
     }
 
     var results: [Choice] { lock.lock(); defer { lock.unlock() }; return choices }
@@ -139,8 +142,9 @@ final class GenerationJob: @unchecked Sendable {
                         deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: nil, offset: before, spans: spans))
                     }
                 }
-            case let .finished(reason, prompt, _, _):
+            case let .finished(reason, prompt, _, _, speculation):
                 choices[i].promptTokens = prompt
+                choices[i].speculation = speculation
                 let before = choices[i].text.utf16Count
                 let (text, lps) = choices[i].text.finish()
                 choices[i].logprobs += lps
@@ -156,9 +160,11 @@ final class GenerationJob: @unchecked Sendable {
                 endConfidence(i, &d)
                 deltas.append(d)
             }
-        } else if case let .finished(_, prompt, _, _) = event {
-            // A choice ended by a stop sequence learns its prompt size here.
+        } else if case let .finished(_, prompt, _, _, speculation) = event {
+            // A choice ended by a stop sequence learns its prompt size (and what the engine
+            // speculated for it until the abort reached it) here.
             choices[i].promptTokens = prompt
+            choices[i].speculation = speculation
         }
         // The engine reports `finished` exactly once per request, however it ended.
         if case .finished = event {

@@ -116,6 +116,7 @@ extension Engine {
         precondition(qs.count == d, "a sampled proposal keeps its distribution")
         var p = [Float](repeating: 0, count: v)
         var accepted = 0, goesOn = true
+        r.speculation.proposed += d
         for i in 0...d {
             let row = UnsafeMutableBufferPointer(rebasing: all[((firstRow + i) * v)..<((firstRow + i + 1) * v)])
             if r.request.logprobs != nil {
@@ -151,7 +152,8 @@ extension Engine {
                 let t = TokenConfidence.temperature(for: r.sampler.parameters)
                 confidence = sampledRow.withUnsafeBufferPointer { TokenConfidence.measure($0, chosen: token, temperature: t) }
             }
-            if matched { accepted += 1 }
+            // Before `emit`, which may end the request: its finish event carries the counts.
+            if matched { accepted += 1; r.speculation.accepted += 1 }
             goesOn = emit(r, token, confidence: confidence, into: &outputs)
             if !matched || !goesOn { break }
         }

@@ -44,13 +44,16 @@ extension Engine {
             return verifySampled(e, logits: all, firstRow: firstRow, into: &outputs)
         }
         var accepted = 0, goesOn = true
+        r.speculation.proposed += d
         for i in 0...d {
             let row = UnsafeMutableBufferPointer(rebasing: all[((firstRow + i) * v)..<((firstRow + i + 1) * v)])
-            let (token, on) = emitNext(r, row: row, into: &outputs)
+            let (token, confidence) = sampleNext(r, row: row)
             let matched = i < d && token == e.draft[i]
-            if matched { accepted += 1 }
-            goesOn = on
-            if !matched || !on { break }
+            // Counted before `emit`, which may end the request with this token: its finish event
+            // carries the counts.
+            if matched { accepted += 1; r.speculation.accepted += 1 }
+            goesOn = emit(r, token, confidence: confidence, into: &outputs)
+            if !matched || !goesOn { break }
         }
         finishVerification(r, proposed: d, accepted: accepted, goesOn: goesOn)
     }

@@ -95,14 +95,20 @@ extension Engine {
     @discardableResult
     func emitNext(_ r: Request, row: UnsafeMutableBufferPointer<Float>, into outputs: inout [EngineOutput])
         -> (token: Int32, goesOn: Bool) {
+        let (token, confidence) = sampleNext(r, row: row)
+        return (token, emit(r, token, confidence: confidence, into: &outputs))
+    }
+
+    /// The sampling half of `emitNext`, for verification, which looks at the token before `emit`
+    /// reports it. Leaves the model's row in `rawRow` when log-probabilities are wanted.
+    func sampleNext(_ r: Request, row: UnsafeMutableBufferPointer<Float>) -> (Int32, TokenConfidence?) {
         if r.request.logprobs != nil {
             // Log-probabilities are of the model's distribution, before sampling changes the row.
             if rawRow.count != row.count { rawRow = [Float](repeating: 0, count: row.count) }
             rawRow.withUnsafeMutableBufferPointer { raw in raw.baseAddress!.update(from: row.baseAddress!, count: row.count) }
         }
         applyGrammar(r, row: row)
-        let (token, confidence) = sampleMeasuring(r, row: row)
-        return (token, emit(r, token, confidence: confidence, into: &outputs))
+        return sampleMeasuring(r, row: row)
     }
 
     /// Reports `token` as `r`'s next one and ends the request when it must; false when it ended.

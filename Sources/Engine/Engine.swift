@@ -241,6 +241,7 @@ public final class Engine: @unchecked Sendable {
         ids.remove(r.id)
         lock.unlock()
         outputs.append(EngineOutput(sink: r.sink, event: .finished(reason, promptTokens: r.promptCount,
-                                                                    completionTokens: r.generated, cachedTokens: r.cachedTokens)))
+                                                                    completionTokens: r.generated, cachedTokens: r.cachedTokens,
+                                                                    speculation: r.speculation)))
     }
 }

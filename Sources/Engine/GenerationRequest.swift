@@ -71,7 +71,23 @@ public enum GenerationEvent: Sendable {
     case promptLogprobs([TokenLogprob?])
     /// A generated token, its log-probability entry when asked for, and its confidence when measured.
     case token(Int32, TokenLogprob?, TokenConfidence?)
-    case finished(FinishReason, promptTokens: Int, completionTokens: Int, cachedTokens: Int)
+    case finished(FinishReason, promptTokens: Int, completionTokens: Int, cachedTokens: Int, speculation: SpeculationUsage)
+}
+
+/// One request's speculative decoding: tokens proposed for it and how many of them the target
+/// kept (emitted without a step of their own). Both zero when it never speculated (speculation
+/// off, opted out, or nothing to propose).
+public struct SpeculationUsage: Sendable, Equatable {
+    public var proposed: Int
+    public var accepted: Int
+    public init(proposed: Int = 0, accepted: Int = 0) {
+        self.proposed = proposed
+        self.accepted = accepted
+    }
+    public static let none = SpeculationUsage()
+    public static func + (a: Self, b: Self) -> Self { .init(proposed: a.proposed + b.proposed, accepted: a.accepted + b.accepted) }
+    /// Accepted over proposed; nil when nothing was proposed.
+    public var acceptance: Double? { proposed > 0 ? Double(accepted) / Double(proposed) : nil }
 }
 
 public typealias GenerationSink = @Sendable (GenerationEvent) -> Void

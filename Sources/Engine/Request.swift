@@ -23,6 +23,9 @@ final class Request {
     /// Positions whose keys and values the draft model holds in its own cache (same block
     /// table as the target's): rolled back with `computed`, zero after preemption.
     var draftComputed = 0
+    /// Proposals verified for this request and those accepted, for its finish event (the access
+    /// log's acceptance); counted before the tokens are emitted, since one of them may end it.
+    var speculation = SpeculationUsage.none
 
     // Engine's.
     let sink: GenerationSink

@@ -54,6 +54,35 @@ final class DraftSpeculationTests: XCTestCase {
         plain.shutdown(); spec.shutdown()
     }
 
+    /// Per-request counts in the finish events add up to the engine's on both verification paths,
+    /// greedy (token against proposal) and unseeded sampled (rejection sampling), with every token
+    /// as a stop token in turn (some requests stop on an accepted proposal).
+    func testFinishEventsCarryEachRequestsSpeculation() {
+        let e = engine(draft: PatternModel(order: 2))
+        var cs: [Collector] = []
+        for stop in 0..<11 {
+            let reqs = prompts(8).enumerated().map { i, p in
+                var r = GenerationRequest(id: "f\(stop)-\(i)", promptTokens: p,
+                                          sampling: i % 2 == 0 ? .greedy : SamplingParameters(temperature: 0.8), maxTokens: 30)
+                r.stopTokenIDs = [Int32(stop)]
+                return r
+            }
+            cs += run(e, reqs)
+        }
+        let s = e.idleSnapshot()
+        let total = cs.reduce(SpeculationUsage.none) { $0 + $1.speculation }
+        XCTAssertEqual(total.proposed, s.speculativeProposed)
+        XCTAssertEqual(total.accepted, s.speculativeAccepted)
+        for (i, c) in cs.enumerated() {
+            XCTAssertLessThanOrEqual(c.speculation.accepted, c.speculation.proposed, "request \(i)")
+        }
+        for parity in 0..<2 {
+            let part = cs.enumerated().filter { $0.offset % 8 % 2 == parity }.map(\.element.speculation)
+            XCTAssertGreaterThan(part.reduce(SpeculationUsage.none, +).accepted, 0, parity == 0 ? "greedy" : "sampled")
+        }
+        e.shutdown()
+    }
+
     /// A seeded request's text is the seed's: the same without speculation, with either drafter,
     /// and whatever else shares its steps (the requests arrive in another order, with strangers).
     func testSeededSamplingIsTheSameWithAnyDrafterAndBatch() {

@@ -10,13 +10,14 @@ final class Collector: @unchecked Sendable {
     private(set) var logprobs: [TokenLogprob?] = []
     private(set) var finish: FinishReason?
     private(set) var cached = 0
+    private(set) var speculation = SpeculationUsage.none
 
     var sink: GenerationSink {
         { [self] e in
             cond.lock()
             switch e {
             case let .token(t, lp, _): tokens.append(t); logprobs.append(lp)
-            case let .finished(r, _, _, c): finish = r; cached = c
+            case let .finished(r, _, _, c, s): finish = r; cached = c; speculation = s
             case .promptLogprobs: break
             }
             cond.broadcast()

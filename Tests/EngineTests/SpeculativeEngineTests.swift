@@ -122,6 +122,43 @@ final class SpeculativeEngineTests: XCTestCase {
         e.shutdown()
     }
 
+    /// Each request's finish event carries its own proposals and acceptances (the access log's
+    /// acceptance rate): together they are the engine's counters, also for requests that a stop
+    /// token ends on an accepted proposal (counted before that token is emitted); an opted-out
+    /// request has none.
+    func testFinishEventsCarryEachRequestsSpeculation() {
+        let e = engine(PatternModel(), speculation: .ngram)
+        var cs: [Collector] = []
+        // Prompts that already hold their cycle (the oracle's next 40 tokens), and every token as
+        // a stop token in turn: some requests stop on an accepted proposal. In groups of five: a
+        // queue of waiting prompts would stop speculation.
+        let primed = prompts(5).map { p -> [Int32] in
+            var h = p
+            for _ in 0..<40 { h.append(PatternModel.next(after: h.suffix(3), vocab: 11)) }
+            return h
+        }
+        for stop in 0..<11 {
+            var reqs = requests(primed, maxTokens: 37)
+            for i in reqs.indices { reqs[i].id = "s\(stop)-\(i)"; reqs[i].stopTokenIDs = [Int32(stop)] }
+            cs += run(e, reqs)
+        }
+        var out = requests(prompts(1), maxTokens: 37)[0]
+        out.speculative = false
+        let optedOut = run(e, [out])[0]
+        let s = e.idleSnapshot()
+        XCTAssertEqual(optedOut.speculation, .none, "an opted-out request proposed")
+        XCTAssertNil(optedOut.speculation.acceptance)
+        for (i, c) in cs.enumerated() {
+            XCTAssertLessThanOrEqual(c.speculation.accepted, c.speculation.proposed, "request \(i)")
+        }
+        XCTAssertGreaterThan(cs.filter { $0.speculation.accepted > 0 }.count, cs.count / 2, "few requests accepted proposals")
+        let total = cs.reduce(SpeculationUsage.none) { $0 + $1.speculation }
+        XCTAssertEqual(total.proposed, s.speculativeProposed)
+        XCTAssertEqual(total.accepted, s.speculativeAccepted)
+        XCTAssertLessThan(total.accepted, total.proposed, "nothing rejected")
+        e.shutdown()
+    }
+
     func testStopTokensAndMaxTokensInsideAnAcceptedRun() {
         // A stop token that the cycle reaches, and lengths that end inside a verified run.
         var reqs = requests(prompts(4), maxTokens: 37)

@@ -1,6 +1,8 @@
 """Prompt-lookup speculation through the HTTP API: greedy answers are token-for-token those of
-the same server without speculation (per-request opt-out), and /metrics counts proposals."""
+the same server without speculation (per-request opt-out), /metrics counts proposals, and each
+request's access log line carries its own acceptance."""
 import re
+import time
 
 import pytest
 
@@ -54,6 +56,49 @@ def test_opted_out_requests_propose_nothing(spec_server):
     before = metric(spec_server, "jeton_spec_proposed_tokens_total")
     complete(spec_server, PROMPTS[2], speculative=False)
     assert metric(spec_server, "jeton_spec_proposed_tokens_total") == before
+
+
+def access_line(server, request_id, timeout=10):
+    """The key=value fields of one request's access log line (text format). The line is written
+    once the request's usage is known, which may be just after the client has its response."""
+    deadline = time.time() + timeout
+    while True:
+        with open(server.log_path, errors="replace") as f:
+            for line in f:
+                if f" request_id={request_id} " in line and "[Jeton]" in line:
+                    return dict(re.findall(r"(\w+)=(\S+)", line.split(" [Jeton] ")[0]))
+        if time.time() > deadline:
+            raise AssertionError(f"no access log line for {request_id} in {server.log_path}")
+        time.sleep(0.1)
+
+
+def request_id(headers):
+    return next(v for k, v in headers.items() if k.lower() == "x-request-id")
+
+
+def test_access_log_line_reports_each_requests_acceptance(spec_server):
+    repetitive = PROMPTS[2]
+    for extra in ({}, {"stream": True}, {"n": 2}):
+        body = {"model": "default", "prompt": repetitive, "max_tokens": 40, "temperature": 0, **extra}
+        status, headers, _ = spec_server.request("POST", "/v1/completions", body)
+        assert status == 200
+        f = access_line(spec_server, request_id(headers))
+        proposed, accepted = int(f["spec_proposed"]), int(f["spec_accepted"])
+        assert 0 < accepted <= proposed, (extra, f)
+        assert abs(float(f["spec_acceptance"]) - accepted / proposed) < 1e-3, f
+        assert int(f["completion_tokens"]) == 40 * extra.get("n", 1)
+    # A chat request speculates too; one that opted out has no speculation fields at all.
+    chat = {"model": "default", "messages": [{"role": "user", "content": repetitive}], "max_tokens": 30, "temperature": 0,
+            "ignore_eos": True}
+    status, headers, _ = spec_server.request("POST", "/v1/chat/completions", chat)
+    assert status == 200
+    f = access_line(spec_server, request_id(headers))
+    assert int(f.get("spec_accepted", 0)) <= int(f.get("spec_proposed", 0)), f
+    status, headers, _ = spec_server.request("POST", "/v1/completions",
+                                             {"model": "default", "prompt": repetitive, "max_tokens": 20, "speculative": False})
+    assert status == 200
+    f = access_line(spec_server, request_id(headers))
+    assert "completion_tokens" in f and not any(k.startswith("spec_") for k in f), f
 
 
 def test_seeded_sampling_is_the_same_with_and_without_speculation(spec_server):

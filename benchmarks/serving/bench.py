@@ -12,6 +12,9 @@ With --json-schema FILE every request carries that schema as `response_format` (
 output), to compare with the same load unconstrained (issue 15). When the server exposes
 Jeton's /metrics, the grammar mask count and time over the run are read from it and the mean
 mask time per token per sequence is printed (`jeton grammar --model` gives median and p99).
+When the server speculates (`jeton serve --speculative ngram` or `--draft-model`), the tokens it
+proposed and accepted over the run (/metrics deltas) and their ratio, the acceptance, are printed
+too; --no-speculative sends every request with `"speculative": false` (Jeton's per-request opt-out).
 """
 import argparse
 import http.client
@@ -40,7 +43,7 @@ def percentile(xs, p):
     return xs[f] + (xs[c] - xs[f]) * (k - f)
 
 
-def one_request(url, model, prompt, max_tokens, ignore_eos, timeout, temperature=0.0, schema=None):
+def one_request(url, model, prompt, max_tokens, ignore_eos, timeout, temperature=0.0, schema=None, speculative=True):
     """Returns (ttft, [token arrival times], output tokens, error)."""
     u = urllib.parse.urlparse(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
@@ -50,6 +53,8 @@ def one_request(url, model, prompt, max_tokens, ignore_eos, timeout, temperature
         body["response_format"] = {"type": "json_schema", "json_schema": {"name": "bench", "schema": schema}}
     if ignore_eos:
         body["ignore_eos"] = True
+    if not speculative:
+        body["speculative"] = False
     t0 = time.perf_counter()
     try:
         conn.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
@@ -86,28 +91,40 @@ def one_request(url, model, prompt, max_tokens, ignore_eos, timeout, temperature
         conn.close()
 
 
-def grammar_counters(url):
-    """(masks, seconds) from Jeton's /metrics, or None when the server has no such counters."""
+GRAMMAR = ("jeton_grammar_masks_total", "jeton_grammar_mask_seconds_total")
+SPECULATION = ("jeton_spec_proposed_tokens_total", "jeton_spec_accepted_tokens_total")
+
+
+def jeton_counters(url):
+    """Jeton's grammar and speculation counters from /metrics, summed over labels, or None when
+    the server has no such counters (llama-server)."""
     u = urllib.parse.urlparse(url)
     try:
         c = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=10)
         c.request("GET", "/metrics")
-        text = c.getresponse().read().decode()
+        r = c.getresponse()
+        text = r.read().decode(errors="replace")
         c.close()
+        if r.status != 200:
+            return None
     except OSError:
         return None
     vals = {}
     for line in text.splitlines():
-        for name in ("jeton_grammar_masks_total", "jeton_grammar_mask_seconds_total"):
+        for name in GRAMMAR + SPECULATION:
             if line.startswith(name + "{") or line.startswith(name + " "):
                 vals[name] = vals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
-    if len(vals) < 2:
+    return vals or None
+
+
+def delta(before, after, name):
+    if not before or not after or name not in before or name not in after:
         return None
-    return vals["jeton_grammar_masks_total"], vals["jeton_grammar_mask_seconds_total"]
+    return after[name] - before[name]
 
 
 def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos, seed, timeout=600, temperature=0.0,
-        schema=None):
+        schema=None, speculative=True):
     rng = random.Random(seed)
     prompts = [make_prompt(rng, prompt_words) for _ in range(requests)]
     lock = threading.Lock()
@@ -121,11 +138,11 @@ def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos,
                     return
                 i = next_i[0]
                 next_i[0] += 1
-            res = one_request(url, model, prompts[i], max_tokens, ignore_eos, timeout, temperature, schema)
+            res = one_request(url, model, prompts[i], max_tokens, ignore_eos, timeout, temperature, schema, speculative)
             with lock:
                 results.append(res)
 
-    before = grammar_counters(url)
+    before = jeton_counters(url)
     t0 = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(concurrency)]
     for t in threads:
@@ -133,10 +150,9 @@ def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos,
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    after = grammar_counters(url)
-    masks = mask_s = None
-    if before and after:
-        masks, mask_s = after[0] - before[0], after[1] - before[1]
+    after = jeton_counters(url)
+    masks, mask_s = delta(before, after, GRAMMAR[0]), delta(before, after, GRAMMAR[1])
+    proposed, accepted = delta(before, after, SPECULATION[0]), delta(before, after, SPECULATION[1])
     ttfts = [r[0] for r in results if r[0] is not None]
     itls = []
     for _, arr, _, _ in results:
@@ -152,6 +168,9 @@ def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos,
         "itl_p50_ms": percentile(itls, 50) * 1000, "itl_p99_ms": percentile(itls, 99) * 1000,
         "errors": errors, "grammar_masks": masks,
         "mask_us_mean": (mask_s / masks * 1e6) if masks else None,
+        # Accepted over proposed speculative tokens in the run; None when nothing was proposed.
+        "spec_proposed": proposed, "spec_accepted": accepted,
+        "spec_acceptance": (accepted / proposed) if proposed else None,
     }
 
 
@@ -168,10 +187,12 @@ def main():
     ap.add_argument("--temperature", type=float, default=0.0, help="0: greedy (1 is the API's default)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--json-schema", help="file holding a JSON schema every request carries as response_format")
+    ap.add_argument("--no-speculative", action="store_true",
+                    help='send `"speculative": false` (Jeton: no speculative decoding for these requests)')
     a = ap.parse_args()
     schema = json.load(open(a.json_schema)) if a.json_schema else None
     r = run(a.url, a.model, a.concurrency, a.requests or 2 * a.concurrency, a.prompt_words, a.max_tokens,
-            not a.no_ignore_eos, a.seed, temperature=a.temperature, schema=schema)
+            not a.no_ignore_eos, a.seed, temperature=a.temperature, schema=schema, speculative=not a.no_speculative)
     if a.json:
         print(json.dumps(r))
     else:
@@ -179,7 +200,9 @@ def main():
               f"TTFT p50 {r['ttft_p50_s']:.3f} s p99 {r['ttft_p99_s']:.3f} s, "
               f"ITL p50 {r['itl_p50_ms']:.1f} ms p99 {r['itl_p99_ms']:.1f} ms, errors {r['errors'] or 0}"
               + (f", grammar masks {int(r['grammar_masks'])} mean {r['mask_us_mean']:.1f} us/token"
-                 if r["grammar_masks"] else ""))
+                 if r["grammar_masks"] else "")
+              + (f", speculative acceptance {r['spec_acceptance']:.2f} "
+                 f"({int(r['spec_accepted'])}/{int(r['spec_proposed'])} tokens)" if r["spec_proposed"] else ""))
 
 
 if __name__ == "__main__":

@@ -3,13 +3,17 @@
 # after the other (never both at once), each with the same threads (2 by default).
 #
 #   benchmarks/serving/run.sh [--model NAME|PATH] [--threads N] [--scenarios a,b,c]
-#                             [--only jeton|llama] [--no-extras] [--port P] [-- SCENARIO OPTIONS]
+#                             [--only jeton|llama] [--no-extras] [--port P]
+#                             [--speculative ngram|draft] [--draft-model NAME] [-- SCENARIO OPTIONS]
 #
 #   --model      a catalog name (`jeton list`: default, qwen2.5-coder-1.5b, ...) or a GGUF path;
 #                a name is resolved to its file with `jeton show` (or fetched with `jeton pull`)
 #                and llama-server is given that same file. Default: `default` (SmolLM2-135M).
 #   --scenarios  which of the three below (default a,b,c); --only runs one engine;
 #   --no-extras  skips Jeton's prefix-cache and early-disconnect checks (prefix_and_disconnect.py).
+#   --speculative METHOD, --draft-model NAME  passed to `jeton serve` (speculative decoding; llama-server
+#                runs as before, without a draft). Each Jeton line then ends with the speculative
+#                acceptance over the scenario (accepted / proposed tokens, from /metrics deltas).
 #   --structured [SCHEMA]  instead of the scenarios: Jeton alone, 16 streaming clients
 #                (bench.py) unconstrained, then the same load with every request carrying SCHEMA
 #                (default benchmarks/serving/order.schema.json) as a json_schema, ROUNDS times
@@ -45,6 +49,7 @@ cd "$(dirname "$0")/../.."
 
 MODEL_ARG=default THREADS=${THREADS:-2} SCENARIOS=a,b,c ONLY= EXTRAS=1 PORT=${PORT:-18777}
 SCHEMA=
+JETON_SPEC=()  # speculative decoding options for jeton serve
 [ -n "${STRUCTURED:-}" ] && SCHEMA=benchmarks/serving/order.schema.json
 PASS=()
 while [ $# -gt 0 ]; do
@@ -55,6 +60,8 @@ while [ $# -gt 0 ]; do
     --only) ONLY=$2; shift 2 ;;
     --no-extras) EXTRAS=0; shift ;;
     --port) PORT=$2; shift 2 ;;
+    --speculative) JETON_SPEC+=(--speculative "$2"); shift 2 ;;
+    --draft-model) JETON_SPEC+=(--draft-model "$2"); shift 2 ;;
     --structured)
       if [ $# -ge 2 ] && [ -f "$2" ]; then SCHEMA=$2; shift 2; else SCHEMA=benchmarks/serving/order.schema.json; shift; fi ;;
     --) shift; PASS=("$@"); break ;;
@@ -119,7 +126,7 @@ scen() {  # scen ENGINE SCENARIOS
 
 if [ -n "$SCHEMA" ]; then
   start "jeton serve" "$OUT/jeton.log" /ready "$JETON" serve --model "$MODEL" -t "$THREADS" --host 127.0.0.1 \
-    --port "$PORT" --cache-tokens 16384
+    --port "$PORT" --cache-tokens 16384 ${JETON_SPEC[@]+"${JETON_SPEC[@]}"}
   python3 benchmarks/serving/bench.py --url "$URL" --json --seed 999 ${BENCH_OPTS:-} >/dev/null  # warm-up (first pages)
   for r in $(seq 1 "${ROUNDS:-2}"); do
     for mode in free schema; do
@@ -143,6 +150,11 @@ for m in ("free", "schema"):
           + ", ".join(f"{r['output_tok_s']:.1f}" for r in rows[m]) + ")"
           + f", ITL p50 {statistics.median(r['itl_p50_ms'] for r in rows[m]):.1f} ms")
 print(f"  ratio: {tok['schema'] / tok['free']:.3f} (goal >= 0.9)")
+for m in ("free", "schema"):
+    p = sum(r.get("spec_proposed") or 0 for r in rows[m])
+    if p:
+        a = sum(r.get("spec_accepted") or 0 for r in rows[m])
+        print(f"  {m}: speculative acceptance {a / p:.2f} ({int(a)}/{int(p)} tokens)")
 if masks:
     n = sum(r["grammar_masks"] for r in masks)
     us = sum(r["grammar_masks"] * r["mask_us_mean"] for r in masks) / n
@@ -170,7 +182,7 @@ fi
 
 if [ "$ONLY" != llama ]; then
   start "jeton serve" "$OUT/jeton.log" /ready "$JETON" serve --model "$MODEL" -t "$THREADS" --host 127.0.0.1 \
-    --port "$PORT" --cache-tokens 16384
+    --port "$PORT" --cache-tokens 16384 ${JETON_SPEC[@]+"${JETON_SPEC[@]}"}
   scen jeton "$SCENARIOS"
   if [ "$EXTRAS" = 1 ]; then
     echo "== Jeton alone: prefix cache and early disconnects (load average $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -15,7 +15,9 @@
 
 Times are taken on the client when each SSE chunk arrives (raw HTTP, standard library only).
 Against Jeton, each scenario also reports the share of the engine thread's working time spent
-in forward passes (its per-step timer, read from /metrics before and after the scenario).
+in forward passes (its per-step timer, read from /metrics before and after the scenario) and,
+when the server speculates, the speculative acceptance: tokens accepted over tokens proposed
+(jeton_spec_*_tokens_total deltas over the scenario).
 Prompts are deterministic word sequences cut to the target length with the server's
 /tokenize (both Jeton and llama-server have it) and, with --prompts FILE, saved on the first
 run and reused on the next, so both engines see exactly the same text. Every request has a
@@ -44,9 +46,14 @@ def loadavg():
         return "?"
 
 
-def engine_seconds(base):
-    """Jeton's engine-thread timer from /metrics: (seconds in forward passes, seconds working),
-    or None when the server has no such metrics (llama-server)."""
+ENGINE_TIMER = ("jeton_engine_forward_seconds_total", "jeton_engine_busy_seconds_total")
+SPECULATION = ("jeton_spec_proposed_tokens_total", "jeton_spec_accepted_tokens_total")
+
+
+def engine_counters(base):
+    """Jeton's engine-thread timer (seconds in forward passes, seconds working) and speculation
+    counters from /metrics, summed over labels; None when the server has no such metrics
+    (llama-server)."""
     u = urllib.parse.urlparse(base)
     c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
     try:
@@ -61,19 +68,27 @@ def engine_seconds(base):
         c.close()
     found = {}
     for ln in text.splitlines():
-        for name in ("jeton_engine_forward_seconds_total", "jeton_engine_busy_seconds_total"):
+        for name in ENGINE_TIMER + SPECULATION:
             if ln.startswith(name + "{") or ln.startswith(name + " "):
                 found[name] = found.get(name, 0.0) + float(ln.rsplit(" ", 1)[1])
-    if len(found) < 2:
-        return None
-    return found["jeton_engine_forward_seconds_total"], found["jeton_engine_busy_seconds_total"]
+    return found if all(n in found for n in ENGINE_TIMER) else None
 
 
 def forward_share(before, after):
     """Share of the engine thread's working time spent in forward passes between two readings."""
-    if not before or not after or after[1] <= before[1]:
+    fwd, busy = ENGINE_TIMER
+    if not before or not after or after[busy] <= before[busy]:
         return None
-    return (after[0] - before[0]) / (after[1] - before[1])
+    return (after[fwd] - before[fwd]) / (after[busy] - before[busy])
+
+
+def speculation(before, after):
+    """(proposed, accepted) speculative tokens between two readings; None when nothing was
+    proposed (speculation off, or a server without these counters)."""
+    if not before or not after or any(n not in before or n not in after for n in SPECULATION):
+        return None
+    proposed, accepted = (after[n] - before[n] for n in SPECULATION)
+    return (proposed, accepted) if proposed > 0 else None
 
 
 def post_json(base, path, body, timeout=30):
@@ -381,7 +396,11 @@ def ratio(j, l):
 def line(s, r):
     share = r.get("engine_forward_share")
     share = f", engine thread in forward passes {share * 100:.1f}% of its working time" if share is not None else ""
-    return line_body(s, r) + share
+    spec = ""
+    if r.get("spec_proposed"):
+        spec = (f", speculative acceptance {r['spec_accepted'] / r['spec_proposed']:.2f} "
+                f"({int(r['spec_accepted'])}/{int(r['spec_proposed'])} tokens)")
+    return line_body(s, r) + share + spec
 
 
 def line_body(s, r):
@@ -483,9 +502,12 @@ def main():
     for s in scen:
         la = loadavg()
         print(f"{a.engine} {TITLES[s]} (load average {la})", flush=True)
-        timer = engine_seconds(a.url)
+        before = engine_counters(a.url)
         r = {"a": scenario_a, "b": scenario_b, "c": scenario_c}[s](a.url, model, prompts, a)
-        r["engine_forward_share"] = forward_share(timer, engine_seconds(a.url))
+        after = engine_counters(a.url)
+        r["engine_forward_share"] = forward_share(before, after)
+        spec = speculation(before, after)
+        r["spec_proposed"], r["spec_accepted"] = spec if spec else (None, None)
         results[s], results["load_" + s] = r, la
         print(f"  {line(s, r)}", flush=True)
         if a.out:

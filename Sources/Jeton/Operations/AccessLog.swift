@@ -98,6 +98,12 @@ final class AccessLog: APIObserver, @unchecked Sendable {
             if let t = r.timeToFirstToken { meta["ttft_s"] = .string(String(format: "%.4f", t)) }
             meta["finish"] = .string(r.finishReasons.joined(separator: ","))
             meta["stream"] = .stringConvertible(r.stream)
+            // Only for requests that speculated: the others have no rate to show.
+            if let rate = r.speculation.acceptance {
+                meta["spec_proposed"] = .stringConvertible(r.speculation.proposed)
+                meta["spec_accepted"] = .stringConvertible(r.speculation.accepted)
+                meta["spec_acceptance"] = .string(String(format: "%.3f", rate))
+            }
             if let p = r.prompt { meta["prompt"] = .string(p) }
             if let o = r.output { meta["output"] = .array(o.map { .string($0) }) }
         }
