@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "API", dependencies: ["HTTP", "Engine", "Model", "Tokenizer", "Jinja", "Grammar"]),
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"]),
         .executableTarget(name: "Jeton", dependencies: [
-            "GGUF", "Kernels", "Tokenizer", "Model", "Engine", "HTTP", "API", "Grammar", "COpenSSL",
+            "GGUF", "Kernels", "Tokenizer", "Model", "Engine", "HTTP", "API", "Grammar", "COpenSSL", "CZlib",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

@@ -9,7 +9,7 @@ struct JetonCommand: ParsableCommand {
         commandName: "jeton",
         abstract: "An on-premise LLM inference server with an OpenAI-compatible API.",
         subcommands: [PullCommand.self, ListCommand.self, ShowCommand.self, GenerateCommand.self, TokenizeCommand.self,
-                      PerplexityCommand.self, BenchCommand.self, ServeCommand.self, GrammarCommand.self])
+                      PerplexityCommand.self, BenchCommand.self, ServeCommand.self, GrammarCommand.self, EmbedCommand.self])
 }
 
 /// Options every model-running command shares.

