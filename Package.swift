@@ -74,5 +74,5 @@ let package = Package(
         .testTarget(name: "GrammarTests", dependencies: ["Grammar", "Tokenizer"]),
         .testTarget(name: "APITests", dependencies: ["API", "Grammar"], exclude: ["Fixtures"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -74,21 +74,19 @@ public final class OpenAIAPI: @unchecked Sendable {
         case "/detokenize": body = detokenize
         default: body = { _, _ in throw APIError.notFound("No route for \(method) \(path).") }
         }
-        endpoint(body)(request, responder)
+        run(body, request, responder)
     }
 
-    /// Wraps a throwing handler: any error becomes the OpenAI envelope, here and only here.
-    func endpoint(_ body: @escaping (HTTPRequest, HTTPResponder) throws -> Void) -> HTTPHandler {
-        { request, responder in
-            do {
-                try body(request, responder)
-            } catch let e as APIError {
-                responder.respond(e.response)
-            } catch let e as SubmissionError {
-                responder.respond(Self.map(e).response)
-            } catch {
-                responder.respond(APIError.internal("unexpected error: \(error)").response)
-            }
+    /// Runs a throwing handler: any error becomes the OpenAI envelope, here and only here.
+    func run(_ body: (HTTPRequest, HTTPResponder) throws -> Void, _ request: HTTPRequest, _ responder: HTTPResponder) {
+        do {
+            try body(request, responder)
+        } catch let e as APIError {
+            responder.respond(e.response)
+        } catch let e as SubmissionError {
+            responder.respond(Self.map(e).response)
+        } catch {
+            responder.respond(APIError.internal("unexpected error: \(error)").response)
         }
     }
 

@@ -48,14 +48,16 @@ public final class PackedWeights: @unchecked Sendable {
         #endif
         // Chunks of tiles on all cores: loading a model is mostly this.
         let chunks = min(tiles, 4 * max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        // Each chunk writes its own tiles of the buffer: no two iterations touch the same bytes.
+        nonisolated(unsafe) let target = out
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
             let range = (c * tiles / chunks)..<((c + 1) * tiles / chunks)
             if vnni {
                 VNNIKQuantPacked.pack(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, rows: w.rows, superBlocks: nsb,
-                                      tiles: range, out: out)
+                                      tiles: range, out: target)
             } else {
                 KQuantPacker.pack(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, rows: w.rows, superBlocks: nsb,
-                                  tiles: range, out: out)
+                                  tiles: range, out: target)
             }
         }
         buffers.append(out)
