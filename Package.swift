@@ -73,6 +73,8 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "GrammarTests", dependencies: ["Grammar", "Tokenizer"]),
         .testTarget(name: "APITests", dependencies: ["API", "Grammar"], exclude: ["Fixtures"]),
+        // The server's own pieces (configuration), from the executable target.
+        .testTarget(name: "JetonTests", dependencies: ["Jeton"]),
     ],
     swiftLanguageModes: [.v6]
 )

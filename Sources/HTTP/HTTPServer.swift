@@ -15,6 +15,10 @@ import Darwin
 ///     print(server.port)
 ///     ...
 ///     server.stop(timeout: 5)
+// @unchecked Sendable: `boundPort` is under `lock`; `context`, `loops`, `listenFD` and
+// `acceptSource` are written by `start()` before the accept source is resumed (which publishes
+// them to `acceptQueue`), then read only, by accepting and by callers after `start()` returns;
+// `nextLoop`, `acceptPaused` and later `acceptSource` changes happen on `acceptQueue` only.
 public final class HTTPServer: @unchecked Sendable {
     public enum StartError: Error, CustomStringConvertible {
         case address(String)

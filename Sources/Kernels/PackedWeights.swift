@@ -16,6 +16,9 @@ import KernelsAVX512
 /// Measured on Qwen2.5-Coder-1.5B Q4_K_M (2 threads): 16 sequences +20% tokens/s (the per-call
 /// copy and repack were a third of a step), prompts +5-10%, one sequence about -8% (the
 /// row-streaming matrix-vector kernel reads the file layout a little faster).
+// @unchecked Sendable: `buffers` and `bytes` change only in `pack`, which runs while a model
+// loads (ModelWeights.init, one thread) before the weights are shared; deinit frees the copies.
+// (Not a Mutex: raw pointers made outside it cannot be sent into it.)
 public final class PackedWeights: @unchecked Sendable {
     public let backend: MatMul.Backend
     public let enabled: Bool
