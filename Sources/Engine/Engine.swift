@@ -1,6 +1,7 @@
 import Foundation
 import Kernels
 import Model
+import Grammar
 
 /// The only owner of inference state. Callers send messages (submit, abort);
 /// one dedicated thread runs steps: asks the scheduler for a plan, runs one forward
@@ -43,6 +44,9 @@ public final class Engine: @unchecked Sendable {
     /// Seeded draws keyed to (seed, position) (Sampler+Keyed). Tests turn it off to exercise
     /// rejection sampling with reproducible streams.
     var keysSeededDraws = true
+    /// Grammar masks computed during this step's forward pass (`startMasks`), taken by the
+    /// sequence's first sampled row.
+    var readyMasks: [ObjectIdentifier: TokenMask] = [:]
 
     /// Called on the engine thread.
     public let observer: EngineObserver?

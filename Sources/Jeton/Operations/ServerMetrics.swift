@@ -40,6 +40,7 @@ final class ServerMetrics: APIObserver, EngineObserver, Sendable {
     private let busySeconds: CoreMetrics.FloatingPointCounter
     private let grammarMasks: CoreMetrics.Counter
     private let grammarMaskSeconds: CoreMetrics.FloatingPointCounter
+    private let grammarMasksOverlapped: CoreMetrics.Counter
     private let answerMeanLogprob: CoreMetrics.Recorder
     private let answerLowRatio: CoreMetrics.Recorder
     private let specProposed: CoreMetrics.Counter   // speculative decoding, labelled by method
@@ -84,6 +85,8 @@ final class ServerMetrics: APIObserver, EngineObserver, Sendable {
         // Structured output: token masks applied on the engine thread and their time (the mean per token is the ratio).
         grammarMasks = CoreMetrics.Counter(label: "jeton_grammar_masks_total", dimensions: m)
         grammarMaskSeconds = CoreMetrics.FloatingPointCounter(label: "jeton_grammar_mask_seconds_total", dimensions: m)
+        // Of those, masks made on another thread while the forward pass ran (off the step's critical path).
+        grammarMasksOverlapped = CoreMetrics.Counter(label: "jeton_grammar_masks_overlapped_total", dimensions: m)
         // One observation per finished answer (choice) whose tokens were measured (see OpenAIAPI.measureAllConfidence).
         answerMeanLogprob = CoreMetrics.Recorder(label: "jeton_answer_mean_logprob", dimensions: m, aggregate: true)
         answerLowRatio = CoreMetrics.Recorder(label: "jeton_answer_low_confidence_ratio", dimensions: m, aggregate: true)
@@ -172,6 +175,7 @@ final class ServerMetrics: APIObserver, EngineObserver, Sendable {
                 busySeconds.increment(by: max(0, s.busySeconds - last.busySeconds))
                 grammarMasks.increment(by: max(0, s.grammarMasks - last.grammarMasks))
                 grammarMaskSeconds.increment(by: max(0, s.grammarMaskSeconds - last.grammarMaskSeconds))
+                grammarMasksOverlapped.increment(by: max(0, s.grammarMasksOverlapped - last.grammarMasksOverlapped))
                 specProposed.increment(by: max(0, s.speculativeProposed - last.speculativeProposed))
                 specAccepted.increment(by: max(0, s.speculativeAccepted - last.speculativeAccepted))
                 st.lastSnapshot = s
