@@ -68,11 +68,13 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KernelTests", dependencies: ["Kernels", "GGUF", "KernelsAVX2", "KernelsAVX512"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "GGUF", "Kernels", "Tokenizer"], exclude: ["Fixtures"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Kernels"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Kernels", "Grammar"]),
         .testTarget(name: "JinjaTests", dependencies: ["Jinja"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "GrammarTests", dependencies: ["Grammar", "Tokenizer"]),
         .testTarget(name: "APITests", dependencies: ["API", "Grammar"], exclude: ["Fixtures"]),
+        // The server's own pieces (configuration), from the executable target.
+        .testTarget(name: "JetonTests", dependencies: ["Jeton"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

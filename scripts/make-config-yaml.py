@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Writes Config/jeton.yaml from the settings table in Sources/Jeton/Config/Setting.swift,
+"""Writes Config/jeton.yaml from the `ConfigKeys` declarations in Sources/Jeton/Config/Setting.swift,
 so the documented file always lists every setting with its default
 (Tests/ops/test_config.py checks that it does)."""
 import os
 import re
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 src = open(os.path.join(ROOT, "Sources/Jeton/Config/Setting.swift")).read()
-# (\s+ before help: a long row continues on the next line.)
-rows = re.findall(r'Setting\(key: "([^"]+)", kind: ([^,]+(?:\([^)]*\))?), defaultValue: \.(\w+)\(([^)]*)\),\s+'
+# One `let name = ConfigKey<Type>("section.name", [range or choices,] default: value,` then
+# `help: "..."` on the next line.
+rows = re.findall(r'= ConfigKey<([^>]+)>\("([^"]+)",[^\n]*?default: ("(?:[^"\\]|\\.)*"|\[[^\]]*\]|[^,]+),\s+'
                   r'help: "((?:[^"\\]|\\.)*)"', src)
 out = [
     "# Jeton configuration: every setting with its default.",
@@ -21,22 +23,23 @@ out = [
     "",
 ]
 section = None
-for key, _kind, vtype, val, help_text in rows:
+for vtype, key, val, help_text in rows:
     sec, name = key.split(".")
     if sec != section:
         if section:
             out.append("")
         out.append(f"{sec}:")
         section = sec
-    if vtype == "string":
+    if vtype == "String":
         v = val.strip('"') or '""'
-    elif vtype == "list":
+    elif vtype == "[String]":
         v = "[]"
-    elif vtype == "double":
+    elif vtype == "Double":
         v = val if "." in val else val + ".0"
     else:
         v = val.replace("_", "")
     out.append("  # " + help_text.replace('\\"', '"'))
     out.append(f"  {name}: {v}")
-with open(os.path.join(ROOT, "Config/jeton.yaml"), "w") as f:
+# An optional argument writes elsewhere (the tests compare it with the committed file).
+with open(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "Config/jeton.yaml"), "w") as f:
     f.write("\n".join(out) + "\n")

@@ -4,7 +4,7 @@ import Tokenizer
 /// Renders chat messages into a prompt with the model's own Jinja template
 /// (`tokenizer.chat_template`), as transformers' apply_chat_template does.
 /// Models without one get ChatML, as llama.cpp does.
-struct ChatTemplate: @unchecked Sendable {
+struct ChatTemplate: Sendable {
     struct Message {
         var role: String
         var content: String

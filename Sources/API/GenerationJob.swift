@@ -7,6 +7,9 @@ import Tokenizer
 /// its own thread; each sink only queues them onto the job's serial queue, where all
 /// the rest (detokenizing, stop strings, JSON, SSE, the observer) runs, in order, off
 /// the engine thread. Cancellation may come from any thread.
+// @unchecked Sendable: the `let`s are immutable (`observer`, weak, is set only in init); the
+// choices, counters and timestamps are only touched under `lock`; events run one at a time on
+// `queue`. The callbacks are plain closures, called outside the lock.
 final class GenerationJob: @unchecked Sendable {
     struct Choice {
         var requestID: String
@@ -49,8 +52,8 @@ final class GenerationJob: @unchecked Sendable {
     private let onDone: (GenerationJob) -> Void
     private weak var observer: APIObserver?
     let startedAt = DispatchTime.now().uptimeNanoseconds
-    private(set) var firstTokenAt: UInt64?
-    private(set) var lastTokenAt: UInt64?
+    private var firstTokenAt: UInt64?
+    private var lastTokenAt: UInt64?
     private var lastTokenOf: [UInt64?]
 
     /// `confidenceThreshold`: the requests measure confidence (GenerationRequest.measureConfidence),

@@ -17,43 +17,69 @@ public struct APILimits: Sendable {
     public init() {}
 }
 
-/// The OpenAI-compatible endpoints, on top of an inference service.
-public final class OpenAIAPI: @unchecked Sendable {
-    let service: InferenceService
-    let model: ServedModel
-    let limits: APILimits
-    let fingerprint: String
-    let template: ChatTemplate
-    /// Set before serving.
+/// How the API serves, beyond the model and the limits; fixed when the API is made.
+public struct APIOptions: Sendable {
+    /// How requests with tools are read: in the format found in the chat template, in a given
+    /// one, or not at all (they are refused).
+    public enum ToolCalls: Sendable { case detect, format(ToolCallFormat), refused }
+
     public var observer: APIObserver?
     public var logPrompts = false
     /// Seconds a stream may stay paused because its client does not read before it is ended.
     public var slowReaderTimeout: Double = 60
     /// Compiled structured-output grammars for this model's vocabulary (ResponseFormat.swift);
-    /// set before serving (nil: each constrained request builds its own).
+    /// nil: each constrained request builds its own.
     public var grammars: GrammarCache?
-    /// How the served model writes tool calls: found in its chat template, or set by
-    /// `model.tool_call_format`; nil: requests with tools are refused (ToolPlan.swift).
-    public var toolCallFormat: ToolCallFormat?
-    /// Grammars of forced tool calls (`tool_choice` required or named).
-    let toolGrammars = ToolGrammarCache()
+    public var toolCalls = ToolCalls.detect
     /// Tokens less likely than this are low-confidence (ratio and spans).
     public var confidenceThreshold = 0.3
     /// Measure every answer's confidence (for the answer metrics), not only those whose request asks.
     public var measureAllConfidence = true
+    public init() {}
+}
+
+/// The OpenAI-compatible endpoints, on top of an inference service.
+public final class OpenAIAPI: Sendable {
+    let service: InferenceService
+    let model: ServedModel
+    let limits: APILimits
+    let fingerprint: String
+    let template: ChatTemplate
+    let observer: APIObserver?
+    let logPrompts: Bool
+    let slowReaderTimeout: Double
+    let grammars: GrammarCache?
+    /// How the served model writes tool calls (`APIOptions.toolCalls`); nil: requests with
+    /// tools are refused (ToolPlan.swift).
+    let toolCallFormat: ToolCallFormat?
+    /// Grammars of forced tool calls (`tool_choice` required or named).
+    let toolGrammars = ToolGrammarCache()
+    let confidenceThreshold: Double
+    let measureAllConfidence: Bool
 
     /// Whether the requests of a call measure confidence, and the threshold the job uses.
     func confidenceThreshold(requested: Bool) -> Double? {
         requested || measureAllConfidence ? confidenceThreshold : nil
     }
 
-    public init(service: InferenceService, model: ServedModel, limits: APILimits = .init(), version: String) {
+    public init(service: InferenceService, model: ServedModel, limits: APILimits = .init(), version: String,
+                options: APIOptions = .init()) {
         self.service = service
         self.model = model
         self.limits = limits
         fingerprint = "fp_jeton_" + version
         template = ChatTemplate(source: model.chatTemplate, tokenizer: model.tokenizer)
-        toolCallFormat = ToolCallFormat.detect(template: model.chatTemplate)
+        observer = options.observer
+        logPrompts = options.logPrompts
+        slowReaderTimeout = options.slowReaderTimeout
+        grammars = options.grammars
+        switch options.toolCalls {
+        case .detect: toolCallFormat = ToolCallFormat.detect(template: model.chatTemplate)
+        case let .format(f): toolCallFormat = f
+        case .refused: toolCallFormat = nil
+        }
+        confidenceThreshold = options.confidenceThreshold
+        measureAllConfidence = options.measureAllConfidence
     }
 
     /// The API's routes, so a server can register them before the model is loaded.
@@ -74,21 +100,19 @@ public final class OpenAIAPI: @unchecked Sendable {
         case "/detokenize": body = detokenize
         default: body = { _, _ in throw APIError.notFound("No route for \(method) \(path).") }
         }
-        endpoint(body)(request, responder)
+        run(body, request, responder)
     }
 
-    /// Wraps a throwing handler: any error becomes the OpenAI envelope, here and only here.
-    func endpoint(_ body: @escaping (HTTPRequest, HTTPResponder) throws -> Void) -> HTTPHandler {
-        { request, responder in
-            do {
-                try body(request, responder)
-            } catch let e as APIError {
-                responder.respond(e.response)
-            } catch let e as SubmissionError {
-                responder.respond(Self.map(e).response)
-            } catch {
-                responder.respond(APIError.internal("unexpected error: \(error)").response)
-            }
+    /// Runs a throwing handler: any error becomes the OpenAI envelope, here and only here.
+    func run(_ body: (HTTPRequest, HTTPResponder) throws -> Void, _ request: HTTPRequest, _ responder: HTTPResponder) {
+        do {
+            try body(request, responder)
+        } catch let e as APIError {
+            responder.respond(e.response)
+        } catch let e as SubmissionError {
+            responder.respond(Self.map(e).response)
+        } catch {
+            responder.respond(APIError.internal("unexpected error: \(error)").response)
         }
     }
 

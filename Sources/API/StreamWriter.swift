@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import HTTP
+import Synchronization
 
 /// Writes one streamed response and turns the connection's backpressure into engine pauses.
 /// When the bytes the client has not read reach the responder's limit (the high-water mark),
@@ -10,16 +11,18 @@ import HTTP
 /// is given up: the connection is closed, which cancels the job and frees its blocks.
 ///
 /// Without this the producer would overrun the responder's buffer and the stream be cut.
-final class StreamWriter: @unchecked Sendable {
+final class StreamWriter: Sendable {
     private let responder: HTTPResponder
     private let service: InferenceService
     private let requestIDs: [String]
     private let timeout: Double
-    private weak var observer: APIObserver?
-    private let lock = NSLock()
-    // Guarded by `lock`.
-    private var paused = false
-    private var pauses = 0  // identifies each pause, so a stale timer does nothing
+    /// Held strongly: the observer (the access log) outlives every stream and holds no writer.
+    private let observer: APIObserver?
+    private struct Pause {
+        var paused = false
+        var count = 0  // identifies each pause, so a stale timer does nothing
+    }
+    private let pause = Mutex(Pause())
 
     init(responder: HTTPResponder, service: InferenceService, requestIDs: [String], timeout: Double, observer: APIObserver?) {
         self.responder = responder
@@ -32,34 +35,34 @@ final class StreamWriter: @unchecked Sendable {
     /// Queues one SSE event; pauses the stream's requests if the client is behind.
     func write(_ bytes: [UInt8]) {
         if responder.write(bytes) || responder.isCancelled { return }
-        let pause: Int? = lock.withLock {
-            guard !paused else { return nil }
-            paused = true
-            pauses += 1
-            return pauses
+        let current: Int? = pause.withLock { p in
+            guard !p.paused else { return nil }
+            p.paused = true
+            p.count += 1
+            return p.count
         }
-        guard let pause else { return }
+        guard let current else { return }
         // Unknown (already finished) ids are ignored by the engine, so pausing all is safe.
         for id in requestIDs { service.pause(id) }
         observer?.slowReader(aborted: false)
         // Fires once the buffer drains to the low-water mark, or at once if it already has,
         // or when the client goes away.
         responder.onWritable { [self] in resume() }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [self] in expire(pause) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [self] in expire(current) }
     }
 
     private func resume() {
-        let wasPaused = lock.withLock { () -> Bool in
-            defer { paused = false }
-            return paused
+        let wasPaused = pause.withLock { p -> Bool in
+            defer { p.paused = false }
+            return p.paused
         }
         guard wasPaused else { return }
         for id in requestIDs { service.resume(id) }
     }
 
     /// Still in the same pause after the timeout: the client is gone in all but name.
-    private func expire(_ pause: Int) {
-        let expired = lock.withLock { paused && pauses == pause }
+    private func expire(_ current: Int) {
+        let expired = pause.withLock { $0.paused && $0.count == current }
         guard expired, !responder.isCancelled else { return }
         observer?.slowReader(aborted: true)
         // Closing the connection fires onCancel: the job aborts its requests and their blocks are freed.

@@ -1,20 +1,20 @@
 import Foundation
+import Synchronization
 
 /// A chat answer's tool calls on the wire: the whole `message` (content and `tool_calls`) and,
 /// for a stream, each choice's parser turning text pieces into `delta`s (content, then per call
 /// its `index`, `id` and name first and its arguments in pieces). Both forms come from the same
 /// parser events, so a streamed answer adds up to the whole one.
-final class ToolCallOutput: @unchecked Sendable {
-    private var parsers: [ToolCallParser]
-    private let lock = NSLock()
+final class ToolCallOutput: Sendable {
+    private let parsers: Mutex<[ToolCallParser]>
 
     init(format: ToolCallFormat, toolNames: Set<String>, choices: Int) {
-        parsers = (0..<choices).map { _ in ToolCallParser(format: format, toolNames: toolNames) }
+        parsers = Mutex((0..<choices).map { _ in ToolCallParser(format: format, toolNames: toolNames) })
     }
 
     /// The deltas for a new piece of choice `i`'s text (and, at its end, what was held back).
     func deltas(choice i: Int, text: String, finished: Bool) -> [JSON] {
-        lock.withLock {
+        parsers.withLock { parsers in
             var events = text.isEmpty ? [] : parsers[i].push(text)
             if finished { events += parsers[i].finish() }
             return events.map(Self.delta)
@@ -23,7 +23,7 @@ final class ToolCallOutput: @unchecked Sendable {
 
     /// `tool_calls` when the choice ended by itself after calling; otherwise the engine's reason.
     func finishReason(choice i: Int, _ reason: String) -> String {
-        lock.withLock { reason == "stop" && parsers[i].callCount > 0 ? "tool_calls" : reason }
+        parsers.withLock { reason == "stop" && $0[i].callCount > 0 ? "tool_calls" : reason }
     }
 
     static func delta(_ e: ToolCallParser.Event) -> JSON {

@@ -1,5 +1,6 @@
 import Foundation
 import Grammar
+import Synchronization
 
 /// Grammars for forced tool calls (`tool_choice` "required" or a named function): the call as
 /// the model's family writes it, with each function's parameter schema in the arguments' place.
@@ -11,15 +12,14 @@ import Grammar
 ///
 /// Kept by their text, so a client sending the same tools each turn compiles them once and
 /// the token masks cached in the grammar stay warm.
-final class ToolGrammarCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var entries: [String: TokenGrammar] = [:]
+final class ToolGrammarCache: Sendable {
+    private let entries = Mutex<[String: TokenGrammar]>([:])
     private let capacity = 32
 
     func grammar(format: ToolCallFormat, calls: [(name: String, schemaText: String, schema: CompiledGrammar)], parallel: Bool,
                  limits: GrammarLimits, trie: @autoclosure () -> TokenTrie) throws -> TokenGrammar {
         let key = "\(format.rawValue)|\(parallel)|" + calls.map { "\($0.name)=\($0.schemaText.utf8.count):\($0.schemaText)" }.joined(separator: ",")
-        if let g = lock.withLock({ entries[key] }) { return g }
+        if let g = entries.withLock({ $0[key] }) { return g }
         let composer = GrammarComposer(limits: limits)
         let alternatives: [GrammarNode] = calls.map { c in
             let (before, after) = format.callTemplate(name: c.name)
@@ -30,7 +30,8 @@ final class ToolGrammarCache: @unchecked Sendable {
         let list = format.callList
         let calls: GrammarNode = parallel ? .seq([call, .star(.seq([.text(list.separator), call]))]) : call
         let g = TokenGrammar(grammar: try composer.compile(.seq([.text(list.open), calls, .text(list.close)])), trie: trie())
-        lock.withLock {
+        let capacity = capacity
+        entries.withLock { entries in
             if entries.count >= capacity { entries.removeAll() }
             entries[key] = g
         }

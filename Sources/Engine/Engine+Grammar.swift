@@ -6,13 +6,44 @@ import Grammar
 /// Masks are cached per grammar state (TokenGrammar), so after the first requests with a
 /// schema most steps find theirs; unconstrained sequences never pay anything.
 extension Engine {
-    /// Sets the logits of tokens the grammar refuses to -∞.
+    /// Sets the logits of tokens the grammar refuses to -∞: with the mask made during the
+    /// forward pass when there is one, else made now.
     func applyGrammar(_ r: Request, row: UnsafeMutableBufferPointer<Float>) {
         guard let m = r.matcher else { return }
+        if let ready = readyMasks.removeValue(forKey: ObjectIdentifier(r)) {
+            return ready.apply(to: row, endOfGeneration: endOfGeneration)
+        }
         let t0 = DispatchTime.now().uptimeNanoseconds
         m.mask().apply(to: row, endOfGeneration: endOfGeneration)
         stats.grammarMaskSeconds += Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e9
         stats.grammarMasks += 1
+    }
+
+    /// Starts the masks of the constrained sequences that sample this step, on another thread,
+    /// so they are made while the forward pass runs instead of after it, in front of every
+    /// sequence's sampling. A sequence's first sampled row needs the mask of its grammar state
+    /// as it is now (nothing changes it during the pass). Call `collectMasks` before any
+    /// matcher is touched again.
+    func startMasks(_ plan: StepPlan) -> PendingMasks? {
+        var work: [(ObjectIdentifier, GrammarMatcher)] = []
+        for e in plan.entries where e.end == e.request.tokens.count {
+            if let m = e.request.matcher { work.append((ObjectIdentifier(e.request), m)) }
+        }
+        guard !work.isEmpty else { return nil }
+        let pending = PendingMasks(work)
+        DispatchQueue.global(qos: .userInitiated).async(group: pending.group) { pending.run() }
+        return pending
+    }
+
+    /// Waits for `startMasks`' work and hands its masks to `applyGrammar`.
+    func collectMasks(_ pending: PendingMasks?) {
+        readyMasks.removeAll(keepingCapacity: true)
+        guard let pending else { return }
+        pending.group.wait()
+        for (id, mask) in zip(pending.ids, pending.masks) { readyMasks[id] = mask }
+        stats.grammarMasks += pending.masks.count
+        stats.grammarMasksOverlapped += pending.masks.count
+        stats.grammarMaskSeconds += pending.seconds
     }
 
     /// Advances the grammar by `token`; true when the sequence must end here: the grammar is
@@ -22,5 +53,27 @@ extension Engine {
         guard r.matcher != nil else { return false }
         guard r.matcher!.accept(token: token) else { return true }
         return r.matcher!.isComplete
+    }
+}
+
+/// One step's masks, made on a global queue during the forward pass.
+/// @unchecked Sendable: the engine thread hands it over before `run` and reads it only after
+/// `group.wait()`; the matchers are not touched by anyone else meanwhile.
+final class PendingMasks: @unchecked Sendable {
+    let group = DispatchGroup()
+    let ids: [ObjectIdentifier]
+    private let matchers: [GrammarMatcher]
+    private(set) var masks: [TokenMask] = []
+    private(set) var seconds = 0.0
+
+    init(_ work: [(ObjectIdentifier, GrammarMatcher)]) {
+        ids = work.map(\.0)
+        matchers = work.map(\.1)
+    }
+
+    func run() {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        masks = matchers.map { $0.mask() }
+        seconds = Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e9
     }
 }

@@ -25,15 +25,19 @@ extension Engine {
             }
         }
         var logits: [Float]
+        let pendingMasks = startMasks(plan)
         let t0 = DispatchTime.now().uptimeNanoseconds
         do {
             logits = try model.forward(batch, cache: cache)
         } catch {
             stats.forwardSeconds += Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e9
+            collectMasks(pendingMasks)
+            readyMasks.removeAll()
             for e in plan.entries { finish(e.request, .error("\(error)"), into: &outputs) }
             return true
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e9
+        collectMasks(pendingMasks)
         stats.forwardSeconds += seconds
         scheduler.pace.record(tokens: stats.lastBatchTokens, seconds: seconds)
         for e in plan.entries where e.start < e.request.promptCount {

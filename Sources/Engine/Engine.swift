@@ -1,11 +1,16 @@
 import Foundation
 import Kernels
 import Model
+import Grammar
 
 /// The only owner of inference state. Callers send messages (submit, abort);
 /// one dedicated thread runs steps: asks the scheduler for a plan, runs one forward
 /// pass for every planned request, samples, reports back to the scheduler, and hands
 /// token ids to the sinks. Text, JSON and logs are the sinks' business, elsewhere.
+// @unchecked Sendable: the `let`s are immutable; the state shared with callers (inbox, ids,
+// stopping, published, thread) is only touched under `lock`; everything else (scheduler, stats,
+// the rows, the caches' contents) in init, then only on the engine thread (tests set
+// `keysSeededDraws` before `start()`, whose Thread.start publishes it).
 public final class Engine: @unchecked Sendable {
     public let configuration: EngineConfiguration
     let model: BatchModel
@@ -39,9 +44,12 @@ public final class Engine: @unchecked Sendable {
     /// Seeded draws keyed to (seed, position) (Sampler+Keyed). Tests turn it off to exercise
     /// rejection sampling with reproducible streams.
     var keysSeededDraws = true
+    /// Grammar masks computed during this step's forward pass (`startMasks`), taken by the
+    /// sequence's first sampled row.
+    var readyMasks: [ObjectIdentifier: TokenMask] = [:]
 
-    /// Set before `start()`; called on the engine thread.
-    public var observer: EngineObserver?
+    /// Called on the engine thread.
+    public let observer: EngineObserver?
 
     enum Message {
         case submit(GenerationRequest, GenerationSink, UInt64)
@@ -55,9 +63,10 @@ public final class Engine: @unchecked Sendable {
     /// `draft`: a smaller model with the same vocabulary that proposes tokens when
     /// `configuration.speculation.method` is `.draft` (without one, that method is off).
     public init(model: BatchModel, endOfGeneration: Set<Int32>, configuration: EngineConfiguration = .init(),
-                contextLength: Int? = nil, draft: BatchModel? = nil) {
+                contextLength: Int? = nil, draft: BatchModel? = nil, observer: EngineObserver? = nil) {
         precondition(draft.map { $0.vocabSize == model.vocabSize } ?? true, "a draft model shares the target's vocabulary")
         self.model = model
+        self.observer = observer
         self.contextLength = min(contextLength ?? model.contextLength, model.contextLength, draft?.contextLength ?? .max)
         self.endOfGeneration = endOfGeneration
         var configuration = configuration
@@ -80,18 +89,21 @@ public final class Engine: @unchecked Sendable {
         stats.totalBlocks = configuration.blockCount
         stats.cacheBytes = cache.bytes + (draftCache?.bytes ?? 0)
         published = stats
+        // Worded here, from the scheduler's sizes, since the scheduler is the engine thread's after start().
+        if let local = scheduler.localBlocks {
+            let bs = configuration.blockSize
+            cacheDescription = "\(cache.type.rawValue), \(cache.bytes >> 20) MiB; sliding-window layers: "
+                + "\(local.blockCount * bs) tokens, \(scheduler.ringBlocks * bs) per sequence"
+        } else {
+            cacheDescription = "\(cache.type.rawValue), \(cache.bytes >> 20) MiB"
+        }
     }
 
     /// Tokens the cache can hold in all.
     public var cacheCapacity: Int { configuration.blockCount * configuration.blockSize }
 
     /// Bytes the KV cache takes, and how it stores keys and values.
-    public var cacheDescription: String {
-        guard let local = scheduler.localBlocks else { return "\(cache.type.rawValue), \(cache.bytes >> 20) MiB" }
-        let bs = configuration.blockSize
-        return "\(cache.type.rawValue), \(cache.bytes >> 20) MiB; sliding-window layers: \(local.blockCount * bs) tokens, "
-            + "\(scheduler.ringBlocks * bs) per sequence"
-    }
+    public let cacheDescription: String
 
     public func start() {
         lock.lock()

@@ -22,6 +22,8 @@ public struct EngineStats: Sendable, Equatable {
     /// Structured output: token masks applied, and the seconds they took.
     public var grammarMasks = 0
     public var grammarMaskSeconds = 0.0
+    /// Masks computed on another thread while the forward pass ran (of `grammarMasks`).
+    public var grammarMasksOverlapped = 0
     /// Speculative decoding: tokens proposed and accepted (the latter are emitted without a step
     /// of their own), and entries verified.
     public var speculativeProposed = 0

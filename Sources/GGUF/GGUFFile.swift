@@ -6,6 +6,8 @@ import Darwin
 
 /// A GGUF file mapped read-only into memory. Tensor data is never copied: views
 /// point into the mapping, which lives as long as this object.
+// @unchecked Sendable: every property is a `let`; `mapping` (a pointer, hence unchecked) is
+// mapped PROT_READ in init and unmapped only in deinit.
 public final class GGUFFile: @unchecked Sendable {
     public let path: String
     public let header: GGUFParser.Header

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Every token of a vocabulary read as characters of a grammar's `char` rule (JSON string
 /// text), once: how many whole characters it holds, whether it ends inside one, or where it
@@ -13,6 +14,8 @@ import Foundation
 /// The characters are read by a small DFA built from the grammar's own rule, so the result
 /// is exactly what the byte-level matcher would do. Shared by every grammar whose `char` rule
 /// makes the same DFA (all JSON schemas do), through `TokenTrie.charLoops`.
+// @unchecked Sendable: every stored property is immutable after init but `cumulative`, which
+// is only touched under `lock` (kept an NSLock: `inside(upTo:)` runs while masks are computed).
 final class CharLoop: @unchecked Sendable {
     static let complete: Int32 = 1 << 30
     /// [state * 256 + byte]: -1 refused, else the next state, with `complete` set when the
@@ -157,21 +160,19 @@ final class CharLoop: @unchecked Sendable {
 }
 
 /// `CharLoop`s of one vocabulary by their DFA, built on first use.
-public final class CharLoopRegistry: @unchecked Sendable {
-    private let lock = NSLock()
-    private var loops: [[Int32]: CharLoop] = [:]
+public final class CharLoopRegistry: Sendable {
+    private let loops = Mutex<[[Int32]: CharLoop]>([:])
 
     init() {}
 
     func loop(table: [Int32], trie: TokenTrie) -> CharLoop {
-        lock.lock()
-        if let l = loops[table] { lock.unlock(); return l }
-        lock.unlock()
+        if let l = loops.withLock({ $0[table] }) { return l }
+        // Built outside the lock (it walks the vocabulary); a racing builder's loop is dropped.
         let l = CharLoop(table: table, trie: trie)
-        lock.lock()
-        defer { lock.unlock() }
-        if let old = loops[table] { return old }
-        loops[table] = l
-        return l
+        return loops.withLock { loops in
+            if let old = loops[table] { return old }
+            loops[table] = l
+            return l
+        }
     }
 }

@@ -74,7 +74,8 @@ public struct CodePointSet: Hashable, Sendable {
 
     private static func split(_ s0: UInt32, _ e0: UInt32, into out: inout [[ClosedRange<UInt8>]]) {
         var stack: [(UInt32, UInt32)] = [(s0, e0)]
-        outer: while var (s, e) = stack.popLast() {
+        outer: while let (s, end) = stack.popLast() {
+            var e = end
             inner: while true {
                 guard s <= e else { continue outer }
                 for m: UInt32 in [0x7F, 0x7FF, 0xFFFF] where s <= m && m < e {

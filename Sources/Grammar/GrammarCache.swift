@@ -1,16 +1,19 @@
 import Foundation
+import Synchronization
 
 /// Compiled grammars of one vocabulary, by their text, least recently used out first, so a
 /// schema sent with every request compiles once. Safe from any thread; two requests that
 /// miss on the same text at once may both compile it (the second result is kept).
-public final class GrammarCache: @unchecked Sendable {
+public final class GrammarCache: Sendable {
     public let trie: TokenTrie
     public let limits: GrammarLimits
     public let capacity: Int
     public let masksPerGrammar: Int
-    private let lock = NSLock()
-    private var entries: [String: (grammar: TokenGrammar, used: UInt64)] = [:]
-    private var clock: UInt64 = 0
+    private struct State {
+        var entries: [String: (grammar: TokenGrammar, used: UInt64)] = [:]
+        var clock: UInt64 = 0
+    }
+    private let state = Mutex(State())
 
     public init(trie: TokenTrie, limits: GrammarLimits = .init(), capacity: Int = 64, masksPerGrammar: Int = 256) {
         self.trie = trie
@@ -22,27 +25,24 @@ public final class GrammarCache: @unchecked Sendable {
     /// The grammar for `spec`, compiled now or found; throws `GrammarError`.
     public func grammar(_ spec: GrammarSpec) throws -> TokenGrammar {
         let key = spec.key
-        lock.lock()
-        clock += 1
-        if let e = entries[key] {
-            entries[key] = (e.grammar, clock)
-            lock.unlock()
+        let found: TokenGrammar? = state.withLock { s in
+            s.clock += 1
+            guard let e = s.entries[key] else { return nil }
+            s.entries[key] = (e.grammar, s.clock)
             return e.grammar
         }
-        lock.unlock()
+        if let found { return found }
+        // Compiled outside the lock: it may take up to the compile timeout.
         let g = TokenGrammar(grammar: try spec.compile(limits: limits), trie: trie, maxCachedMasks: masksPerGrammar)
-        lock.lock()
-        defer { lock.unlock() }
-        if entries.count >= capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used })?.key {
-            entries[oldest] = nil
+        let capacity = capacity
+        state.withLock { s in
+            if s.entries.count >= capacity, let oldest = s.entries.min(by: { $0.value.used < $1.value.used })?.key {
+                s.entries[oldest] = nil
+            }
+            s.entries[key] = (g, s.clock)
         }
-        entries[key] = (g, clock)
         return g
     }
 
-    public var count: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return entries.count
-    }
+    public var count: Int { state.withLock { $0.entries.count } }
 }

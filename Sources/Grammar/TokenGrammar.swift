@@ -3,6 +3,9 @@ import Foundation
 /// A compiled grammar bound to a vocabulary: computes token masks for matcher states and
 /// keeps them, since states repeat (every character of a free string is the same state).
 /// Shared by every sequence with this grammar; its mask cache is under a lock.
+// @unchecked Sendable: `grammar` and `trie` are immutable; the cache, the counters, the walk's
+// scratch arrays and `text` (a class with memo tables of its own) are only touched under `lock`
+// (kept an NSLock: masks are computed inside the engine step).
 public final class TokenGrammar: @unchecked Sendable {
     public let grammar: CompiledGrammar
     public let trie: TokenTrie
@@ -13,9 +16,9 @@ public final class TokenGrammar: @unchecked Sendable {
     public let maxCachedMasks: Int
     /// Masks inside JSON string text without a walk (nil when the grammar has none).
     private let text: CharLoopMasks?
-    /// Masks computed (cache misses), and how many of them without a trie walk.
-    public private(set) var computedMasks = 0
-    public private(set) var textMasks = 0
+    // Masks computed (cache misses), and how many of them without a trie walk. Under `lock`.
+    private var computed = 0
+    private var fromText = 0
 
     // Scratch for a walk: stacks as (position, parent) nodes; levels of states by trie depth.
     private var pos: [Int32] = []
@@ -56,11 +59,24 @@ public final class TokenGrammar: @unchecked Sendable {
         return cache.count
     }
 
+    /// Masks computed (cache misses), and how many of them without a trie walk.
+    public var computedMasks: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return computed
+    }
+
+    public var textMasks: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return fromText
+    }
+
     /// The mask of a state, computed now (under the lock).
     private func compute(_ stacks: [[Int32]]) -> TokenMask {
-        computedMasks += 1
+        computed += 1
         if let text, let m = text.mask(stacks, walk: { self.walk($0, trie: $1) }) {
-            textMasks += 1
+            fromText += 1
             return m
         }
         return walk(stacks, trie: trie)

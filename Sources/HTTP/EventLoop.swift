@@ -8,6 +8,9 @@ import Darwin
 /// A serial queue that owns a set of connections. All connection state is touched only on
 /// `queue`; other threads hop onto it with `execute`. A coarse tick drives every timeout,
 /// which is cheaper than one timer per connection and precise enough for second-scale limits.
+// @unchecked Sendable: `queue`, `index` and `readBuffer` are immutable; every other property is
+// touched only on `queue` (callers from elsewhere go through `execute` or `queue.sync`), but for
+// `ticker`, set by `start(tick:)` before the server accepts and later read on `queue`.
 final class EventLoop: @unchecked Sendable {
     let queue: DispatchQueue
     let index: Int

@@ -12,7 +12,9 @@ import Darwin
 /// `HTTPConnection+Exchange.swift` holds handler dispatch and response serialization.
 /// Readiness comes either from this connection's own read/write dispatch sources or, in epoll
 /// mode, from its loop. Reads always drain the socket (or come back for the rest), which both modes need.
-final class HTTPConnection {
+// @unchecked Sendable: confined to its loop's serial queue (every method runs there); closures
+// that hop back onto that queue capture it weakly.
+final class HTTPConnection: @unchecked Sendable {
     typealias Action = HTTPConnectionStateMachine.Action
 
     /// An emptied output buffer keeps its storage up to this size.

@@ -14,6 +14,10 @@
 /// `onCancel` fires once, as soon as the client is gone (EOF, reset, EPIPE), a timeout or
 /// server stop drops the connection, or the buffer overflows; it never fires after `end()`.
 /// Callbacks run on the connection's loop queue: keep them short and never block in them.
+// @unchecked Sendable: the properties under "Guarded by `lock`" are only touched under `lock`;
+// `connection` (weak, set in init) is only dereferenced on `loop`'s queue. The callbacks are
+// plain (non-Sendable) closures, taken out under the lock and called outside it, on whichever
+// thread triggers them.
 public final class HTTPResponder: @unchecked Sendable {
     enum Phase { case pending, streaming, finished }
 

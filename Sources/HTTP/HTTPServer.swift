@@ -15,6 +15,10 @@ import Darwin
 ///     print(server.port)
 ///     ...
 ///     server.stop(timeout: 5)
+// @unchecked Sendable: `boundPort` is under `lock`; `context`, `loops`, `listenFD` and
+// `acceptSource` are written by `start()` before the accept source is resumed (which publishes
+// them to `acceptQueue`), then read only, by accepting and by callers after `start()` returns;
+// `nextLoop`, `acceptPaused` and later `acceptSource` changes happen on `acceptQueue` only.
 public final class HTTPServer: @unchecked Sendable {
     public enum StartError: Error, CustomStringConvertible {
         case address(String)
@@ -231,6 +235,11 @@ public final class HTTPServer: @unchecked Sendable {
         }
     }
 
+    /// A C string buffer up to its first NUL.
+    static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// "1.2.3.4:port" or "[::1]:port".
     static func describe(_ storage: sockaddr_storage) -> String {
         var copy = storage
@@ -241,13 +250,13 @@ public final class HTTPServer: @unchecked Sendable {
                 return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 -> String in
                     var address = sin6.pointee.sin6_addr
                     inet_ntop(AF_INET6, &address, &text, socklen_t(text.count))
-                    return "[\(String(cString: text))]:\(port)"
+                    return "[\(Self.text(text))]:\(port)"
                 }
             }
             return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin -> String in
                 var address = sin.pointee.sin_addr
                 inet_ntop(AF_INET, &address, &text, socklen_t(text.count))
-                return "\(String(cString: text)):\(port)"
+                return "\(Self.text(text)):\(port)"
             }
         }
     }

@@ -5,6 +5,8 @@ import Darwin
 #endif
 
 /// A plain mutex for the little state shared between loop queues and producer threads.
+// @unchecked Sendable: the pthread mutex is allocated in init, freed in deinit, and otherwise
+// used only through pthread_mutex_lock/unlock.
 final class Lock: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
 

@@ -12,6 +12,9 @@ public typealias HTTPMiddleware = @Sendable (HTTPRequest, HTTPResponder, _ next:
 ///
 /// Unknown path → 404; known path, other method → 405 with `Allow`; `HEAD` runs the `GET`
 /// handler (the server drops the body); `OPTIONS` answers 204 with `Allow` unless routed.
+// @unchecked Sendable: routes, middlewares and `fallback` are written only while registering,
+// before the server starts (its start publishes them to the loops); requests only read them.
+// Not locked: `handle` runs for every request.
 public final class Router: @unchecked Sendable {
     private struct Route {
         enum Segment { case literal(String), parameter(String), rest }

@@ -3,15 +3,15 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// What every connection of one server shares: configuration, handler, TLS context and the
-/// open-connection count. Immutable except for the counters, which are locked.
-final class ServerContext: @unchecked Sendable {
+/// open-connection count. Immutable except for the counter, which is locked.
+final class ServerContext: Sendable {
     let configuration: HTTPServerConfiguration
     let handler: HTTPHandler
     let tls: TLSContext?
-    private let lock = Lock()
-    private var open = 0
+    private let open = Mutex(0)
     /// Start of generated request ids, random per process so ids from restarts do not collide.
     let idPrefix: String
 
@@ -26,16 +26,17 @@ final class ServerContext: @unchecked Sendable {
 
     /// Counts a new connection unless the maximum is reached.
     func reserveConnection() -> Bool {
-        lock.withLock {
-            guard open < configuration.maxConnections else { return false }
+        let limit = configuration.maxConnections
+        return open.withLock { open in
+            guard open < limit else { return false }
             open += 1
             return true
         }
     }
 
-    func releaseConnection() { lock.withLock { open -= 1 } }
+    func releaseConnection() { open.withLock { $0 -= 1 } }
 
-    var openConnections: Int { lock.withLock { open } }
+    var openConnections: Int { open.withLock { $0 } }
 
     static func isSaneID(_ s: String) -> Bool {
         guard !s.isEmpty, s.utf8.count <= 128 else { return false }

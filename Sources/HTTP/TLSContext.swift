@@ -1,6 +1,8 @@
 import COpenSSL
 
 /// The server's OpenSSL context: certificate chain and key from PEM files, TLS 1.2 and 1.3 only.
+// @unchecked Sendable: the SSL_CTX (an OpaquePointer) is configured only in init and freed in
+// deinit; in between connections only pass it to SSL_new, which OpenSSL allows from any thread.
 final class TLSContext: @unchecked Sendable {
     enum Failure: Error, CustomStringConvertible {
         case setup(String)
@@ -34,6 +36,6 @@ final class TLSContext: @unchecked Sendable {
         guard code != 0 else { return "unknown error" }
         var buffer = [CChar](repeating: 0, count: 256)
         ERR_error_string_n(code, &buffer, buffer.count)
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

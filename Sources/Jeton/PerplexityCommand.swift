@@ -174,8 +174,11 @@ struct PerplexityCommand: ParsableCommand {
     private static func mapRows<T>(_ logits: [Float], vocab: Int, rows: Int,
                                    _ body: (Int, UnsafeBufferPointer<Float>) -> T) -> [T] {
         [T](unsafeUninitializedCapacity: rows) { buf, initialized in
-            let out = buf.baseAddress!
+            // Each iteration initializes its own element and reads its own row.
+            nonisolated(unsafe) let out = buf.baseAddress!
+            nonisolated(unsafe) let body = body
             logits.withUnsafeBufferPointer { lp in
+                nonisolated(unsafe) let lp = lp
                 DispatchQueue.concurrentPerform(iterations: rows) { i in
                     (out + i).initialize(to: body(i, UnsafeBufferPointer(rebasing: lp[(i * vocab)..<((i + 1) * vocab)])))
                 }

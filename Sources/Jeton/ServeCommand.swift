@@ -35,20 +35,21 @@ struct ServeCommand: ParsableCommand {
         var c = JetonConfig()
         if let f = config { try c.apply(yamlFile: f) }
         try c.apply(environment: ProcessInfo.processInfo.environment)
-        let flags: [(String, String?)] = [
-            ("model.path", model), ("model.threads", threads.map(String.init)), ("server.host", host),
-            ("server.port", port.map(String.init)), ("model.name", servedModelName),
-            ("model.context_length", contextLength.map(String.init)), ("engine.cache_tokens", cacheTokens.map(String.init)),
-            ("engine.cache_type", cacheType),
-            ("engine.max_batch_tokens", maxBatchTokens.map(String.init)), ("engine.max_sequences", maxSequences.map(String.init)),
-            ("engine.max_waiting", maxWaiting.map(String.init)), ("tls.cert", tlsCert), ("tls.key", tlsKey),
-            ("server.drain_timeout", drainTimeout.map { String($0) }), ("auth.key_file", apiKeyFile),
-            ("logging.format", logFormat), ("logging.level", logLevel), ("model.chat_template", chatTemplate),
-            ("speculative.method", speculative), ("speculative.draft_model", draftModel),
+        let k = ConfigKeys.shared
+        let flags: [(Setting, String?)] = [
+            (k.modelPath.setting, model), (k.modelThreads.setting, threads.map(String.init)), (k.serverHost.setting, host),
+            (k.serverPort.setting, port.map(String.init)), (k.modelName.setting, servedModelName),
+            (k.modelContextLength.setting, contextLength.map(String.init)), (k.engineCacheTokens.setting, cacheTokens.map(String.init)),
+            (k.engineCacheType.setting, cacheType),
+            (k.engineMaxBatchTokens.setting, maxBatchTokens.map(String.init)), (k.engineMaxSequences.setting, maxSequences.map(String.init)),
+            (k.engineMaxWaiting.setting, maxWaiting.map(String.init)), (k.tlsCert.setting, tlsCert), (k.tlsKey.setting, tlsKey),
+            (k.serverDrainTimeout.setting, drainTimeout.map { String($0) }), (k.authKeyFile.setting, apiKeyFile),
+            (k.loggingFormat.setting, logFormat), (k.loggingLevel.setting, logLevel), (k.modelChatTemplate.setting, chatTemplate),
+            (k.speculativeMethod.setting, speculative), (k.speculativeDraftModel.setting, draftModel),
         ]
-        for (key, value) in flags { if let v = value { try c.apply(flag: key, v) } }
-        if !apiKey.isEmpty { try c.apply(flag: "auth.api_keys", apiKey.joined(separator: ",")) }
-        guard c.string("tls.cert").isEmpty == c.string("tls.key").isEmpty else {
+        for (setting, value) in flags { if let v = value { try c.apply(flag: setting, v) } }
+        if !apiKey.isEmpty { try c.apply(flag: k.authAPIKeys.setting, apiKey.joined(separator: ",")) }
+        guard c[\.tlsCert].isEmpty == c[\.tlsKey].isEmpty else {
             throw JetonConfig.Failure(description: "tls.cert and tls.key go together")
         }
         return c
@@ -60,6 +61,7 @@ struct ServeCommand: ParsableCommand {
             note("error: \(e.description)")
             throw ExitCode(2)
         }
+        for w in c.warnings { note("warning: \(w)") }
         if printConfig {
             print(c.rendered(), terminator: "")
             return

@@ -19,13 +19,13 @@ extension ServerApp {
     }
 
     static func speculation(_ c: JetonConfig, target: LoadedModel, threads: Int) throws -> Speculation {
-        let draftName = c.string("speculative.draft_model")
+        let draftName = c[\.speculativeDraftModel]
         // "none", not "off", in the file: YAML reads a bare off as false.
-        var method = SpeculationConfiguration.Method(rawValue: c.string("speculative.method")) ?? .off
+        var method = SpeculationConfiguration.Method(rawValue: c[\.speculativeMethod]) ?? .off
         // A draft model asks for draft speculation unless another method was named.
         if !draftName.isEmpty && method == .off { method = .draft }
-        var s = SpeculationConfiguration(method: method, maxDepth: c.int("speculative.max_depth"),
-                                         maxBatchTokens: c.int("speculative.max_batch_tokens"))
+        var s = SpeculationConfiguration(method: method, maxDepth: c[\.speculativeMaxDepth],
+                                         maxBatchTokens: c[\.speculativeMaxBatchTokens])
         guard method == .draft else { return Speculation(configuration: s, draft: nil) }
         guard !draftName.isEmpty else {
             throw JetonConfig.Failure(description: "speculative.method draft needs speculative.draft_model (--draft-model NAME)")

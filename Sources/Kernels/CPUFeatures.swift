@@ -38,7 +38,7 @@ public enum CPUFeatures {
         var line = [CChar](repeating: 0, count: 1 << 16)
         var flags: String?
         while flags == nil, fgets(&line, Int32(line.count), file) != nil {
-            let s = String(cString: line)
+            let s = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if s.hasPrefix("flags") { flags = s }
         }
         guard let flags else { return false }

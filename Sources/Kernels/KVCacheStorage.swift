@@ -22,6 +22,9 @@ public enum KVCacheType: String, Sendable, CaseIterable {
 /// blocks): their sequences keep a small ring of blocks there instead of one block per
 /// `blockSize` positions, so a long context costs memory only in the global layers.
 /// Block indices of a local layer are indices into the local pool.
+// @unchecked Sendable: the shape is immutable; the key/value memory is written and read only by
+// the forward passes of its one owner (the engine thread, or a Generator/bench loop), whose pool
+// workers write disjoint token slots.
 public final class KVCacheStorage: @unchecked Sendable {
     public let layers: Int
     public let kvDim: Int

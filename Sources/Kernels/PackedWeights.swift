@@ -16,6 +16,9 @@ import KernelsAVX512
 /// Measured on Qwen2.5-Coder-1.5B Q4_K_M (2 threads): 16 sequences +20% tokens/s (the per-call
 /// copy and repack were a third of a step), prompts +5-10%, one sequence about -8% (the
 /// row-streaming matrix-vector kernel reads the file layout a little faster).
+// @unchecked Sendable: `buffers` and `bytes` change only in `pack`, which runs while a model
+// loads (ModelWeights.init, one thread) before the weights are shared; deinit frees the copies.
+// (Not a Mutex: raw pointers made outside it cannot be sent into it.)
 public final class PackedWeights: @unchecked Sendable {
     public let backend: MatMul.Backend
     public let enabled: Bool
@@ -48,14 +51,16 @@ public final class PackedWeights: @unchecked Sendable {
         #endif
         // Chunks of tiles on all cores: loading a model is mostly this.
         let chunks = min(tiles, 4 * max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        // Each chunk writes its own tiles of the buffer: no two iterations touch the same bytes.
+        nonisolated(unsafe) let target = out
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
             let range = (c * tiles / chunks)..<((c + 1) * tiles / chunks)
             if vnni {
                 VNNIKQuantPacked.pack(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, rows: w.rows, superBlocks: nsb,
-                                      tiles: range, out: out)
+                                      tiles: range, out: target)
             } else {
                 KQuantPacker.pack(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, rows: w.rows, superBlocks: nsb,
-                                  tiles: range, out: out)
+                                  tiles: range, out: target)
             }
         }
         buffers.append(out)

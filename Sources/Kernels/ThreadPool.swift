@@ -10,6 +10,10 @@ import Darwin
 /// generation counter after each one (no syscall to start the next) and only then
 /// sleep on a condition variable. Work is handed out in chunks from an atomic
 /// counter, so a thread slowed by another process just takes fewer chunks.
+// @unchecked Sendable: the hand-out state is atomic; `workers` is written only in init and read
+// in deinit; `job` is written by the one caller `busy` admits (others run inline) before the
+// seq_cst store to `state` publishes it, and read only by threads holding a claimed chunk; the
+// pthread mutex and condition are used only through pthread calls.
 public final class ThreadPool: @unchecked Sendable {
     public let threads: Int
 

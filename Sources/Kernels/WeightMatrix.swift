@@ -2,6 +2,9 @@ import GGUF
 
 /// A quantized weight matrix viewed in place in the mapped file: `rows` rows
 /// (output features) of `cols` elements (input features), each row `rowBytes` long.
+// @unchecked Sendable: the pointers are read-only views of memory immutable after load (the
+// read-only file mapping, or a PackedWeights copy written before the matrix is returned), and
+// ModelWeights keeps both owners alive as long as any matrix.
 public struct WeightMatrix: @unchecked Sendable {
     public let type: GGMLType
     public let data: UnsafeRawPointer

@@ -1,6 +1,8 @@
 /// Activations quantized per block of 32 to int8, one float scale per block
 /// (ggml's Q8_0, plus the block sums Q8_1 keeps). Both kernel paths read this
 /// layout; `Kernels` owns the buffers and fills them.
+// @unchecked Sendable: a read-only view; its owner (Q8Buffer) fills the buffers before the
+// parallel region that reads them and frees them after it.
 public struct Q8ActivationsView: @unchecked Sendable {
     public let qs: UnsafePointer<Int8>  // [nTokens, blocks * 32]
     public let d: UnsafePointer<Float>  // [nTokens, blocks] scale: x ≈ d · q

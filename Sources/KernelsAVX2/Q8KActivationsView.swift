@@ -2,6 +2,8 @@
 /// Q8_K), for the K-quant weight formats: the integer dot of a whole super-block,
 /// sub-block scales included, is exact, and only one float multiply-add per
 /// super-block remains. `Kernels` owns the buffers and fills them (Q8KBuffer).
+// @unchecked Sendable: a read-only view; its owner (Q8KBuffer) fills the buffers before the
+// parallel region that reads them and frees them after it.
 public struct Q8KActivationsView: @unchecked Sendable {
     public let qs: UnsafePointer<Int8>     // [nTokens, superBlocks * 256], natural order
     /// The same quants in the order of Q4_K/Q5_K nibbles: per 128 elements,

@@ -94,7 +94,8 @@ public enum VNNIMatMul {
 
     /// A later tile's bytes, asked into L2 a slice per block of the current one while it is
     /// multiplied (generation streams the weights: the tile's copy then reads from L2).
-    public struct Ahead {
+    // @unchecked Sendable: the pointer is only handed to prefetch hints, never read or written through.
+    public struct Ahead: @unchecked Sendable {
         let start: UnsafeRawPointer?
         let bytes: Int
         let blocks: Int

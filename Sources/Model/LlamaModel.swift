@@ -6,7 +6,7 @@ import Kernels
 /// All tokens of a step go through each weight matrix together ([nTokens, dim]
 /// activations), so weights are read once per step; attention reads each
 /// sequence's own blocks of the shared paged cache.
-public final class LlamaModel: @unchecked Sendable {
+public final class LlamaModel: Sendable {
     public let config: ModelConfig
     public let weights: ModelWeights
     public let pool: ThreadPool

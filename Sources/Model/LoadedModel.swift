@@ -3,7 +3,7 @@ import Kernels
 import Tokenizer
 
 /// A model file opened and ready to run: weights, tokenizer and chat template.
-public final class LoadedModel: @unchecked Sendable {
+public final class LoadedModel: Sendable {
     public let file: GGUFFile
     public let config: ModelConfig
     public let model: LlamaModel

@@ -3,8 +3,8 @@ import Kernels
 
 /// Views of a model's tensors in the mapped file. Matrices stay quantized;
 /// the small norm and bias vectors are converted to floats once.
-public struct ModelWeights: @unchecked Sendable {
-    public struct Layer: @unchecked Sendable {
+public struct ModelWeights: Sendable {
+    public struct Layer: Sendable {
         public let attnNorm: [Float]    // [dim]
         public let wq: WeightMatrix     // [qDim rows, dim cols]
         public let wk: WeightMatrix     // [kvDim, dim]

@@ -5,7 +5,7 @@
 /// Symbols are token ids, so a merge is one hash lookup of an id pair. A byte whose
 /// single-byte token is missing from the vocabulary (some drop 0xC0, 0xF5-0xFF and rare
 /// control bytes) is left out, as llama.cpp and HF `tokenizers` (no unk token) do.
-final class ByteLevelBPE: @unchecked Sendable {
+final class ByteLevelBPE: Sendable {
     /// Id of the single-byte token of each byte; -1 when the vocabulary lacks it.
     private let byteToken: [Int32]
     /// `left << 32 | right` → `rank << 32 | merged`.

@@ -4,7 +4,7 @@
 /// A leftover symbol that is not a piece becomes its bytes as `<0xXX>` tokens (byte
 /// fallback), else the unknown id. This is sentencepiece's `bpe_model.cc` Encode and
 /// llama.cpp's `llm_tokenizer_spm`.
-final class SentencePieceBPE: @unchecked Sendable {
+final class SentencePieceBPE: Sendable {
     /// Pieces that merges may produce: normal and user-defined ones. Control, unknown
     /// and byte tokens are excluded as in sentencepiece, so "<s>" in text never merges
     /// into BOS.

@@ -3,7 +3,7 @@
 ///
 /// Immutable after `init` (the BPE word cache is internally locked), so one instance is
 /// shared by all threads. Encode and decode accept any input; only `init` throws.
-public final class Tokenizer: @unchecked Sendable {
+public final class Tokenizer: Sendable {
     private enum Engine {
         case byteLevel(ByteLevelBPE, PreTokenizer)
         case sentencePiece(SentencePieceBPE)

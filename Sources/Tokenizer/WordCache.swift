@@ -5,6 +5,8 @@ import Foundation  // NSLock
 /// Keyed by a 64-bit hash so that a hit allocates nothing; the stored bytes settle
 /// collisions (a colliding word just replaces the other). Cleared when full, so memory
 /// stays bounded whatever text comes in.
+// @unchecked Sendable: `entries` is only touched under `lock` (kept an NSLock rather than a
+// Mutex to leave the encoder's per-word path as it is).
 final class WordCache: @unchecked Sendable {
     private struct Entry {
         var bytes: [UInt8]

@@ -6,7 +6,7 @@ import XCTest
 /// greedy continuations (Fixtures/gemma3, copied from shared/reference/gemma3).
 /// Skipped when the model is not in the cache.
 final class Gemma3Tests: XCTestCase {
-    static var loaded: LoadedModel?
+    nonisolated(unsafe) static var loaded: LoadedModel?  // XCTest runs a class's tests one at a time
 
     static var modelPath: String {
         let dir = ProcessInfo.processInfo.environment["JETON_MODELS"] ?? (NSHomeDirectory() + "/.cache/jeton/models")

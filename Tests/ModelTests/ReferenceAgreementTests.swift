@@ -4,7 +4,7 @@ import Model
 /// The forward pass against reference data from a float64 implementation and
 /// llama.cpp (Tests/ModelTests/Fixtures, copied from shared/reference).
 final class ReferenceAgreementTests: XCTestCase {
-    static var loaded: LoadedModel?
+    nonisolated(unsafe) static var loaded: LoadedModel?  // XCTest runs a class's tests one at a time
 
     func model() throws -> LoadedModel {
         if let m = Self.loaded { return m }

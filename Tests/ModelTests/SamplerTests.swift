@@ -61,8 +61,9 @@ final class SamplerTests: XCTestCase {
     /// overflows, min_p 1, an infinite logit; through the top-k and top-p paths too.
     func testDegenerateSettingsGiveTheBestToken() {
         let logits: [Float] = [0.5, 2, 1.9, -1, 1.99]
-        for p in [SamplingParameters(temperature: 1e-40, topK: 3, seed: 1), SamplingParameters(temperature: 1e-40, topP: 0.5, seed: 1),
-                  SamplingParameters(temperature: 1e-40, seed: 1), SamplingParameters(temperature: 1, topK: 3, minP: 1, seed: 1),
+        let tiny = Float.leastNormalMagnitude / 100  // subnormal: 1/T overflows
+        for p in [SamplingParameters(temperature: tiny, topK: 3, seed: 1), SamplingParameters(temperature: tiny, topP: 0.5, seed: 1),
+                  SamplingParameters(temperature: tiny, seed: 1), SamplingParameters(temperature: 1, topK: 3, minP: 1, seed: 1),
                   SamplingParameters(temperature: 1, topP: 0.9, minP: 1, seed: 1)] {
             XCTAssertEqual(Set(sample(logits, p, times: 50)), [1], "\(p)")
         }

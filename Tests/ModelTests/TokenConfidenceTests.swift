@@ -54,7 +54,7 @@ final class TokenConfidenceTests: XCTestCase {
     func testGreedyMeasuresAtTemperatureOne() {
         XCTAssertEqual(TokenConfidence.temperature(for: .greedy), 1)
         XCTAssertEqual(TokenConfidence.temperature(for: SamplingParameters(temperature: 0.5)), 0.5)
-        XCTAssertEqual(TokenConfidence.temperature(for: SamplingParameters(temperature: 1e-45)), 1)
+        XCTAssertEqual(TokenConfidence.temperature(for: SamplingParameters(temperature: .leastNonzeroMagnitude)), 1)
     }
 
     func testSamplerHandsOverTheAdjustedRow() {

@@ -55,6 +55,33 @@ def test_unknown_key_and_bad_value_stop_startup(tmp_path):
     assert rc != 0 and "logging.format" in err
 
 
+def test_file_is_generated_from_the_typed_keys(tmp_path):
+    # Config/jeton.yaml is written from the ConfigKeys declarations: regenerated, it is the same.
+    out = tmp_path / "jeton.yaml"
+    subprocess.run(["python3", os.path.join(ROOT, "scripts", "make-config-yaml.py"), str(out)], check=True)
+    with open(CONFIG) as f:
+        assert out.read_text() == f.read()
+
+
+def test_unknown_key_names_the_setting_it_likely_meant(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("engine:\n  max_sequence: 3\n")
+    rc, out, err = print_config("--config", str(f))
+    assert rc == 2 and out == ""
+    assert "unknown setting engine.max_sequence (did you mean engine.max_sequences?)" in err
+    f.write_text("sever:\n  port: 1\n")
+    rc, _, err = print_config("--config", str(f))
+    assert rc == 2 and "no section sever (did you mean server?)" in err
+
+
+def test_misspelt_environment_variable_warns_and_is_ignored():
+    rc, out, err = print_config(env={"JETON_SERVER_PROT": "9000", "JETON_KERNELS": "portable"})
+    assert rc == 0
+    assert "warning: JETON_SERVER_PROT is not a setting (did you mean JETON_SERVER_PORT?); ignored" in err
+    assert "JETON_KERNELS" not in err  # not a settings section: another part of Jeton reads it
+    assert settings(out)["server.port"] == 8080
+
+
 def test_secrets_are_masked():
     rc, out, _ = print_config("--api-key", "team-a:sk-secret-1", "--api-key", "sk-bare")
     assert rc == 0

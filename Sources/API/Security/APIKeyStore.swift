@@ -1,17 +1,18 @@
 import Foundation
+import Synchronization
 
 /// The accepted API keys, each with a name for metrics and logs (`name:key`
 /// entries; a bare key is named key-N). Lookups compare in constant time, and
 /// keys never leave this type.
-public final class APIKeyStore: @unchecked Sendable {
+public final class APIKeyStore: Sendable {
     private struct Entry {
         let name: String
         let key: [UInt8]
     }
 
-    private let lock = NSLock()
-    private var entries: [Entry] = []
-    private var fixed: [String] = []
+    /// Replaced whole on reload (SIGHUP) while requests look keys up.
+    private let entries = Mutex<[Entry]>([])
+    private let fixed: [String]
     private let file: String?
 
     public struct Failure: Error, CustomStringConvertible { public let description: String }
@@ -23,8 +24,8 @@ public final class APIKeyStore: @unchecked Sendable {
         try reload()
     }
 
-    public var isEnabled: Bool { lock.withLock { !entries.isEmpty } }
-    public var count: Int { lock.withLock { entries.count } }
+    public var isEnabled: Bool { entries.withLock { !$0.isEmpty } }
+    public var count: Int { entries.withLock { $0.count } }
 
     /// Reads the key file again (SIGHUP); on error the old keys stay.
     public func reload() throws {
@@ -48,7 +49,7 @@ public final class APIKeyStore: @unchecked Sendable {
             guard key.utf8.count >= 8 else { throw Failure(description: "API key \(name) is shorter than 8 characters") }
             parsed.append(Entry(name: name, key: Array(key.utf8)))
         }
-        lock.withLock { entries = parsed }
+        entries.withLock { $0 = parsed }
     }
 
     /// The name of the key a request presents in `Authorization: Bearer KEY`, or nil.
@@ -57,7 +58,7 @@ public final class APIKeyStore: @unchecked Sendable {
         let parts = h.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
         let presented = Array(parts[1].trimmingCharacters(in: .whitespaces).utf8)
-        let all = lock.withLock { entries }
+        let all = entries.withLock { $0 }
         var found: String?
         // Compare against every key, each in time independent of where they differ.
         for e in all where Self.constantTimeEqual(e.key, presented) { found = e.name }

@@ -1,14 +1,14 @@
 import Foundation
 import HTTP
+import Synchronization
 
 /// Authentication and per-key limits in front of the API. Operational paths
 /// stay public unless configured otherwise.
-public final class Gatekeeper: @unchecked Sendable {
+public final class Gatekeeper: Sendable {
     public let keys: APIKeyStore
     public let limiter: RateLimiter?
     public let publicPaths: Set<String>
-    private let lock = NSLock()
-    private var admitted: [String: String] = [:]  // request id → key name
+    private let admitted = Mutex<[String: String]>([:])  // request id → key name
 
     public init(keys: APIKeyStore, limiter: RateLimiter?, publicPaths: Set<String>) {
         self.keys = keys
@@ -23,7 +23,7 @@ public final class Gatekeeper: @unchecked Sendable {
 
     /// Call when any request has ended, with the tokens it used; admitted ones are released.
     public func finished(requestID: String, tokens: Int) {
-        guard let key = lock.withLock({ admitted.removeValue(forKey: requestID) }) else { return }
+        guard let key = admitted.withLock({ $0.removeValue(forKey: requestID) }) else { return }
         limiter?.finish(key, tokens: tokens)
     }
 
@@ -42,7 +42,7 @@ public final class Gatekeeper: @unchecked Sendable {
             }
             if let limiter {
                 switch limiter.admit(name) {
-                case .admitted: lock.withLock { admitted[responder.requestID] = name }
+                case .admitted: admitted.withLock { $0[responder.requestID] = name }
                 case let .limited(retryAfter, message):
                     var r = APIError(status: 429, type: "rate_limit_error", message: message, code: "rate_limit_exceeded").response
                     r.headers.add(name: "Retry-After", value: String(retryAfter))

@@ -1,10 +1,11 @@
 import Foundation
+import Synchronization
 
 /// Per-key limits: requests per minute and tokens per minute as token buckets
 /// (refilled continuously, a minute's worth at most), and requests in flight.
 /// Tokens are charged when a request ends and its usage is known, so a key may
 /// go into debt and wait it off.
-public final class RateLimiter: @unchecked Sendable {
+public final class RateLimiter: Sendable {
     public struct Limits: Sendable {
         public var requestsPerMinute: Int
         public var tokensPerMinute: Int
@@ -17,7 +18,7 @@ public final class RateLimiter: @unchecked Sendable {
         public var isEnabled: Bool { requestsPerMinute > 0 || tokensPerMinute > 0 || maxConcurrent > 0 }
     }
 
-    public enum Decision: Equatable {
+    public enum Decision: Equatable, Sendable {
         case admitted
         case limited(retryAfter: Int, message: String)
     }
@@ -38,16 +39,15 @@ public final class RateLimiter: @unchecked Sendable {
     }
 
     public let limits: Limits
-    private let clock: () -> Double
-    private let lock = NSLock()
-    private var states: [String: State] = [:]
+    private let clock: @Sendable () -> Double
+    private let states = Mutex<[String: State]>([:])
 
-    public init(limits: Limits, clock: @escaping () -> Double = { Date().timeIntervalSinceReferenceDate }) {
+    public init(limits: Limits, clock: @escaping @Sendable () -> Double = { Date().timeIntervalSinceReferenceDate }) {
         self.limits = limits
         self.clock = clock
     }
 
-    private func state(_ key: String, _ now: Double) -> State {
+    private func state(_ key: String, _ now: Double, in states: [String: State]) -> State {
         states[key] ?? State(requests: Bucket(level: Double(limits.requestsPerMinute), updated: now),
                              tokens: Bucket(level: Double(limits.tokensPerMinute), updated: now))
     }
@@ -55,8 +55,8 @@ public final class RateLimiter: @unchecked Sendable {
     /// Admits a request of `key` (and counts it in flight) or says when to retry.
     public func admit(_ key: String) -> Decision {
         let now = clock()
-        return lock.withLock {
-            var s = state(key, now)
+        return states.withLock { states in
+            var s = state(key, now, in: states)
             let rpm = Double(limits.requestsPerMinute), tpm = Double(limits.tokensPerMinute)
             if rpm > 0 { s.requests.refill(rate: rpm / 60, capacity: rpm, now: now) }
             if tpm > 0 { s.tokens.refill(rate: tpm / 60, capacity: tpm, now: now) }
@@ -81,8 +81,8 @@ public final class RateLimiter: @unchecked Sendable {
     /// Ends an admitted request, charging the tokens it used.
     public func finish(_ key: String, tokens: Int) {
         let now = clock()
-        lock.withLock {
-            var s = state(key, now)
+        states.withLock { states in
+            var s = state(key, now, in: states)
             s.inFlight = max(0, s.inFlight - 1)
             let tpm = Double(limits.tokensPerMinute)
             if tpm > 0 {

@@ -3,18 +3,29 @@ import Yams
 
 /// The effective configuration: defaults, then the YAML file, then `JETON_*`
 /// environment variables, then command-line flags. A key that is not a setting
-/// or a value of the wrong kind stops start-up with a message naming it.
+/// or a value of the wrong kind stops start-up with a message naming it (and the
+/// setting it most likely meant). The code reads it through typed keys:
+/// `config[\.serverPort]` is an Int.
 struct JetonConfig: Sendable {
     struct Failure: Error, CustomStringConvertible { let description: String }
 
     private(set) var values: [String: ConfigValue]
     private(set) var sources: [String: String] = [:]
+    /// `JETON_*` variables that look like settings but are none (ignored, as other variables are).
+    private(set) var warnings: [String] = []
 
     init() {
         values = Dictionary(uniqueKeysWithValues: Setting.all.map { ($0.key, $0.defaultValue) })
     }
 
     static func setting(_ key: String) -> Setting? { Setting.all.first { $0.key == key } }
+
+    /// The value of a setting, of the type it is declared with.
+    subscript<Value>(_ key: KeyPath<ConfigKeys, ConfigKey<Value>>) -> Value {
+        let k = ConfigKeys.shared[keyPath: key]
+        // `values` holds a value of the setting's kind for every key (defaults, then parsed by kind).
+        return values[k.setting.key].flatMap(Value.init(configValue:)) ?? k.defaultValue
+    }
 
     // MARK: - layers
 
@@ -37,9 +48,7 @@ struct JetonConfig: Sendable {
         var flat: [(String, Any)] = []
         try Self.flatten(top, prefix: "", into: &flat, source: source)
         for (key, raw) in flat {
-            guard let s = Self.setting(key) else {
-                throw Failure(description: "\(source): unknown setting \(key)")
-            }
+            guard let s = Self.setting(key) else { throw Failure(description: "\(source): \(Self.unknown(key))") }
             try set(s, Self.value(from: raw, for: s, source: source), source: source)
         }
     }
@@ -49,12 +58,19 @@ struct JetonConfig: Sendable {
             guard let raw = env[s.environmentName] else { continue }
             try set(s, Self.parse(raw, for: s, source: s.environmentName), source: s.environmentName)
         }
+        // Other JETON_* variables exist (JETON_MODELS, JETON_KERNELS ...), so only names inside a
+        // settings section are suspect: most likely a misspelt setting.
+        let names = Set(Setting.all.map(\.environmentName))
+        let prefixes = Setting.sections.map { "JETON_" + $0.uppercased() + "_" }
+        for name in env.keys.sorted() where !names.contains(name) && prefixes.contains(where: name.hasPrefix) {
+            let near = Self.nearest(name, among: Setting.all.map(\.environmentName)).map { " (did you mean \($0)?)" } ?? ""
+            warnings.append("\(name) is not a setting\(near); ignored")
+        }
     }
 
     /// A command-line flag's value, as text.
-    mutating func apply(flag key: String, _ raw: String) throws {
-        guard let s = Self.setting(key) else { throw Failure(description: "unknown setting \(key)") }
-        try set(s, Self.parse(raw, for: s, source: "--\(key)"), source: "command line")
+    mutating func apply(flag s: Setting, _ raw: String) throws {
+        try set(s, Self.parse(raw, for: s, source: "--\(s.key)"), source: "command line")
     }
 
     private mutating func set(_ s: Setting, _ v: ConfigValue, source: String) throws {
@@ -62,13 +78,46 @@ struct JetonConfig: Sendable {
         sources[s.key] = source
     }
 
-    // MARK: - typed access
+    // MARK: - unknown keys
 
-    func int(_ key: String) -> Int { if case let .int(i)? = values[key] { return i }; return 0 }
-    func double(_ key: String) -> Double { if case let .double(d)? = values[key] { return d }; return 0 }
-    func bool(_ key: String) -> Bool { if case let .bool(b)? = values[key] { return b }; return false }
-    func string(_ key: String) -> String { if case let .string(s)? = values[key] { return s }; return "" }
-    func list(_ key: String) -> [String] { if case let .list(l)? = values[key] { return l }; return [] }
+    /// Why `key` (from a file) is no setting, naming the one it most likely meant.
+    static func unknown(_ key: String) -> String {
+        let section = String(key.prefix { $0 != "." })
+        if !Setting.sections.contains(section) {
+            let near = nearest(section, among: Setting.sections).map { "did you mean \($0)?" }
+                ?? "sections: " + Setting.sections.joined(separator: ", ")
+            return "unknown setting \(key): no section \(section) (\(near))"
+        }
+        let near = nearest(key, among: Setting.all.map(\.key)).map { " (did you mean \($0)?)" } ?? ""
+        return "unknown setting \(key)\(near)"
+    }
+
+    /// The candidate closest to `text` by edit distance, if close enough to be a slip.
+    static func nearest(_ text: String, among candidates: [String]) -> String? {
+        let a = Array(text.lowercased().utf8)
+        var best: (String, Int)?
+        for c in candidates {
+            let d = editDistance(a, Array(c.lowercased().utf8))
+            if d < (best?.1 ?? .max) { best = (c, d) }
+        }
+        guard let (c, d) = best, d > 0, d <= max(2, a.count / 4) else { return nil }
+        return c
+    }
+
+    static func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        guard !a.isEmpty else { return b.count }
+        guard !b.isEmpty else { return a.count }
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
 
     /// The effective configuration as YAML, secrets masked.
     func rendered() -> String {

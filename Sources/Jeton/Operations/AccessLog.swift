@@ -3,11 +3,12 @@ import Dispatch
 import Foundation
 import HTTP
 import Logging
+import Synchronization
 
 /// One line per request, and the request counters. A generation request is
 /// logged when both its status and its usage are known: for a stream that is
 /// when the last token has gone, long after the status line.
-final class AccessLog: APIObserver, @unchecked Sendable {
+final class AccessLog: APIObserver, Sendable {
     private struct Entry {
         var method: String
         var path: String
@@ -20,25 +21,27 @@ final class AccessLog: APIObserver, @unchecked Sendable {
 
     let logger: Logger
     let enabled: Bool
-    private let lock = NSLock()
-    private var open: [String: Entry] = [:]
-    private var _metrics: ServerMetrics?
-    private var metrics: ServerMetrics? { lock.withLock { _metrics } }
+    /// Called once per request when it has ended, with the tokens it used.
+    let onComplete: (@Sendable (String, Int) -> Void)?
+    private struct State {
+        var open: [String: Entry] = [:]
+        var metrics: ServerMetrics?
+    }
+    private let state: Mutex<State>
+    private var metrics: ServerMetrics? { state.withLock { $0.metrics } }
 
-    init(logger: Logger, metrics: ServerMetrics?, enabled: Bool) {
+    init(logger: Logger, metrics: ServerMetrics?, enabled: Bool, onComplete: (@Sendable (String, Int) -> Void)? = nil) {
         self.logger = logger
-        self._metrics = metrics
         self.enabled = enabled
+        self.onComplete = onComplete
+        state = Mutex(State(metrics: metrics))
     }
 
     /// Requests that have started and not yet ended (streams until their last token).
-    var inFlight: Int { lock.withLock { open.count } }
-
-    /// Called once per request when it has ended, with the tokens it used.
-    var onComplete: (@Sendable (String, Int) -> Void)?
+    var inFlight: Int { state.withLock { $0.open.count } }
 
     /// Metrics exist once the model is loaded (they carry its name).
-    func attach(metrics: ServerMetrics?) { lock.withLock { _metrics = metrics } }
+    func attach(metrics: ServerMetrics?) { state.withLock { $0.metrics = metrics } }
 
     static let generationPaths: Set<String> = ["/v1/completions", "/v1/chat/completions"]
 
@@ -49,7 +52,7 @@ final class AccessLog: APIObserver, @unchecked Sendable {
             let entry = Entry(method: request.method, path: request.path, started: DispatchTime.now().uptimeNanoseconds,
                               expectsReport: request.method == "POST" && Self.generationPaths.contains(request.path),
                               key: keyName(request))
-            lock.withLock { open[id] = entry }
+            state.withLock { $0.open[id] = entry }
             responder.onFinish { [self] status in
                 update(id) { $0.status = status.code }
             }
@@ -70,11 +73,11 @@ final class AccessLog: APIObserver, @unchecked Sendable {
     }
 
     private func update(_ id: String, _ change: (inout Entry) -> Void) {
-        let done: Entry? = lock.withLock {
-            guard var e = open[id] else { return nil }
+        let done: Entry? = state.withLock { s in
+            guard var e = s.open[id] else { return nil }
             change(&e)
             let complete = e.status != nil && (!e.expectsReport || e.status != 200 || e.report != nil)
-            if complete { open[id] = nil } else { open[id] = e }
+            s.open[id] = complete ? nil : e
             return complete ? e : nil
         }
         if let e = done { write(id, e) }

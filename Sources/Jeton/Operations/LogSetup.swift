@@ -27,8 +27,11 @@ struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?,
-             source: String, file: String, function: String, line: UInt) {
+    func log(event: LogEvent) {
+        write(level: event.level, message: event.message, metadata: event.metadata)
+    }
+
+    private func write(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?) {
         // Formatters are not thread-safe on Linux: format under the lock too.
         Self.lock.withLock {
             var fields: [String: Any] = [

@@ -4,17 +4,21 @@ import Engine
 import Foundation
 import Metrics
 import Prometheus
+import Synchronization
 
 /// Jeton's metrics, recorded through swift-metrics into a Prometheus registry
 /// and rendered in the Prometheus text format for GET /metrics. Every family
 /// carries the `model` label. Engine gauges are read from a snapshot at scrape time.
-final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
+final class ServerMetrics: APIObserver, EngineObserver, Sendable {
     let registry = PrometheusCollectorRegistry()
     let model: String
-    private let lock = NSLock()
-    private var lastSnapshot = EngineStats()
-    private var requestCounters: [String: CoreMetrics.Counter] = [:]
-    private var tokenCounters: [String: (CoreMetrics.Counter, CoreMetrics.Counter)] = [:]
+    // Counters made on first use, and the engine counters at the last scrape.
+    private struct State {
+        var lastSnapshot = EngineStats()
+        var requestCounters: [String: CoreMetrics.Counter] = [:]
+        var tokenCounters: [String: (CoreMetrics.Counter, CoreMetrics.Counter)] = [:]
+    }
+    private let state = Mutex(State())
 
     private let duration: CoreMetrics.Timer
     private let ttft: CoreMetrics.Timer
@@ -36,6 +40,7 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
     private let busySeconds: CoreMetrics.FloatingPointCounter
     private let grammarMasks: CoreMetrics.Counter
     private let grammarMaskSeconds: CoreMetrics.FloatingPointCounter
+    private let grammarMasksOverlapped: CoreMetrics.Counter
     private let answerMeanLogprob: CoreMetrics.Recorder
     private let answerLowRatio: CoreMetrics.Recorder
     private let specProposed: CoreMetrics.Counter   // speculative decoding, labelled by method
@@ -80,6 +85,8 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
         // Structured output: token masks applied on the engine thread and their time (the mean per token is the ratio).
         grammarMasks = CoreMetrics.Counter(label: "jeton_grammar_masks_total", dimensions: m)
         grammarMaskSeconds = CoreMetrics.FloatingPointCounter(label: "jeton_grammar_mask_seconds_total", dimensions: m)
+        // Of those, masks made on another thread while the forward pass ran (off the step's critical path).
+        grammarMasksOverlapped = CoreMetrics.Counter(label: "jeton_grammar_masks_overlapped_total", dimensions: m)
         // One observation per finished answer (choice) whose tokens were measured (see OpenAIAPI.measureAllConfidence).
         answerMeanLogprob = CoreMetrics.Recorder(label: "jeton_answer_mean_logprob", dimensions: m, aggregate: true)
         answerLowRatio = CoreMetrics.Recorder(label: "jeton_answer_low_confidence_ratio", dimensions: m, aggregate: true)
@@ -95,11 +102,12 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
     /// Counts one finished HTTP request.
     func request(endpoint: String, status: Int, seconds: Double) {
         let key = "\(endpoint) \(status)"
-        let c: CoreMetrics.Counter = lock.withLock {
-            if let c = requestCounters[key] { return c }
+        let model = model
+        let c: CoreMetrics.Counter = state.withLock { s in
+            if let c = s.requestCounters[key] { return c }
             let c = CoreMetrics.Counter(label: "jeton_requests_total",
                             dimensions: [("model", model), ("endpoint", endpoint), ("status", String(status))])
-            requestCounters[key] = c
+            s.requestCounters[key] = c
             return c
         }
         c.increment()
@@ -108,14 +116,15 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
 
     /// Prompt and generation token counters, per API key name when keys are configured.
     func tokens(key: String?) -> (prompt: CoreMetrics.Counter, generation: CoreMetrics.Counter) {
-        lock.withLock {
+        let model = model
+        return state.withLock { s in
             let k = key ?? ""
-            if let pair = tokenCounters[k] { return pair }
+            if let pair = s.tokenCounters[k] { return pair }
             var dims = [("model", model)]
             if let key { dims.append(("key", key)) }
             let pair = (CoreMetrics.Counter(label: "jeton_prompt_tokens_total", dimensions: dims),
                         CoreMetrics.Counter(label: "jeton_generation_tokens_total", dimensions: dims))
-            tokenCounters[k] = pair
+            s.tokenCounters[k] = pair
             return pair
         }
     }
@@ -156,17 +165,20 @@ final class ServerMetrics: APIObserver, EngineObserver, @unchecked Sendable {
             cacheBytes.record(s.cacheBytes)
             cacheUsedBytes.record(s.usedCacheBytes)
             specAcceptance.record(s.speculativeProposed == 0 ? 0 : Double(s.speculativeAccepted) / Double(s.speculativeProposed))
-            lock.withLock {
-                prefixQueries.increment(by: max(0, s.prefixQueries - lastSnapshot.prefixQueries))
-                prefixHits.increment(by: max(0, s.prefixHits - lastSnapshot.prefixHits))
-                preemptions.increment(by: max(0, s.preemptions - lastSnapshot.preemptions))
-                forwardSeconds.increment(by: max(0, s.forwardSeconds - lastSnapshot.forwardSeconds))
-                busySeconds.increment(by: max(0, s.busySeconds - lastSnapshot.busySeconds))
-                grammarMasks.increment(by: max(0, s.grammarMasks - lastSnapshot.grammarMasks))
-                grammarMaskSeconds.increment(by: max(0, s.grammarMaskSeconds - lastSnapshot.grammarMaskSeconds))
-                specProposed.increment(by: max(0, s.speculativeProposed - lastSnapshot.speculativeProposed))
-                specAccepted.increment(by: max(0, s.speculativeAccepted - lastSnapshot.speculativeAccepted))
-                lastSnapshot = s
+            // Under the lock so two scrapes do not both add the same difference.
+            state.withLock { st in
+                let last = st.lastSnapshot
+                prefixQueries.increment(by: max(0, s.prefixQueries - last.prefixQueries))
+                prefixHits.increment(by: max(0, s.prefixHits - last.prefixHits))
+                preemptions.increment(by: max(0, s.preemptions - last.preemptions))
+                forwardSeconds.increment(by: max(0, s.forwardSeconds - last.forwardSeconds))
+                busySeconds.increment(by: max(0, s.busySeconds - last.busySeconds))
+                grammarMasks.increment(by: max(0, s.grammarMasks - last.grammarMasks))
+                grammarMaskSeconds.increment(by: max(0, s.grammarMaskSeconds - last.grammarMaskSeconds))
+                grammarMasksOverlapped.increment(by: max(0, s.grammarMasksOverlapped - last.grammarMasksOverlapped))
+                specProposed.increment(by: max(0, s.speculativeProposed - last.speculativeProposed))
+                specAccepted.increment(by: max(0, s.speculativeAccepted - last.speculativeAccepted))
+                st.lastSnapshot = s
             }
         }
         connections.record(open)

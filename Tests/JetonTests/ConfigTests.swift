@@ -1,0 +1,98 @@
+import XCTest
+@testable import Jeton
+
+/// The configuration's layers and checks, through the typed keys the server reads.
+final class ConfigTests: XCTestCase {
+    func testEverySettingIsListedOnceWithAKindFittingItsDefault() {
+        let keys = Setting.all.map(\.key)
+        XCTAssertEqual(keys.count, 69)
+        XCTAssertEqual(Set(keys).count, keys.count, "a key declared twice")
+        var seen: [String] = []
+        for s in Setting.all {
+            let parts = s.key.split(separator: ".", omittingEmptySubsequences: false)
+            XCTAssertEqual(parts.count, 2, s.key)
+            XCTAssertTrue(parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isLowercase || $0 == "_" } }, s.key)
+            // Sections are contiguous, so the YAML file and --print-config group them.
+            if seen.last != s.section { XCTAssertFalse(seen.contains(s.section), s.key); seen.append(s.section) }
+            // Every default passes its own kind's check.
+            XCTAssertNoThrow(try JetonConfig.parse(Self.text(s.defaultValue), for: s, source: "default"), s.key)
+        }
+        XCTAssertEqual(Setting.sections, seen)
+    }
+
+    func testTypedKeysReadTheDefaults() {
+        let c = JetonConfig()
+        XCTAssertEqual(c[\.serverPort], 8080)
+        XCTAssertEqual(c[\.serverHost], "127.0.0.1")
+        XCTAssertEqual(c[\.serverHeaderTimeout], 10)
+        XCTAssertEqual(c[\.engineCacheType], "f16")
+        XCTAssertTrue(c[\.engineMaxBatchTokens] == 512 && c[\.engineMaxSequences] == 64)
+        XCTAssertTrue(c[\.serverGzip])
+        XCTAssertFalse(c[\.loggingLogPrompts])
+        XCTAssertEqual(c[\.authAPIKeys], [])
+        XCTAssertEqual(c[\.confidenceThreshold], 0.3)
+    }
+
+    func testLayersOverrideInOrder() throws {
+        var c = JetonConfig()
+        try c.apply(yaml: "server:\n  port: 9001\n  host: 0.0.0.0\nengine:\n  max_sequences: 7\n  cache_type: f32\n",
+                    source: "c.yaml")
+        try c.apply(environment: ["JETON_SERVER_PORT": "9002", "JETON_ENGINE_MAX_SEQUENCES": "8",
+                                  "JETON_AUTH_API_KEYS": "a:12345678, b:87654321"])
+        try c.apply(flag: ConfigKeys.shared.engineMaxSequences.setting, "9")
+        XCTAssertEqual(c[\.serverPort], 9002)
+        XCTAssertEqual(c[\.serverHost], "0.0.0.0")
+        XCTAssertEqual(c[\.engineMaxSequences], 9)
+        XCTAssertEqual(c[\.engineCacheType], "f32")
+        XCTAssertEqual(c[\.authAPIKeys], ["a:12345678", "b:87654321"])
+        XCTAssertEqual(c.sources["server.port"], "JETON_SERVER_PORT")
+        XCTAssertEqual(c.sources["engine.max_sequences"], "command line")
+        XCTAssertTrue(c.warnings.isEmpty)
+    }
+
+    func testUnknownKeysStopWithTheLikelySetting() {
+        func failure(_ yaml: String) -> String {
+            var c = JetonConfig()
+            do { try c.apply(yaml: yaml, source: "c.yaml") } catch { return "\(error)" }
+            return "accepted"
+        }
+        XCTAssertEqual(failure("server:\n  prot: 1\n"), "c.yaml: unknown setting server.prot (did you mean server.port?)")
+        XCTAssertEqual(failure("engine:\n  max_sequence: 3\n"),
+                       "c.yaml: unknown setting engine.max_sequence (did you mean engine.max_sequences?)")
+        XCTAssertEqual(failure("server:\n  model_path: x\n"), "c.yaml: unknown setting server.model_path")
+        XCTAssertTrue(failure("sever:\n  port: 1\n").hasPrefix("c.yaml: unknown setting sever.port: no section sever (did you mean server?)"))
+        XCTAssertTrue(failure("foo:\n  port: 1\n").contains("no section foo (sections: server, tls, model"))
+        XCTAssertEqual(failure("engine:\n  cache_tokens: lots\n"), "c.yaml: engine.cache_tokens must be an integer, got \"lots\"")
+        XCTAssertEqual(failure("port: 1\n"), "c.yaml: port must be a section holding settings")
+        XCTAssertEqual(failure("server:\n  port: 8081\n"), "accepted")
+    }
+
+    func testMisspeltEnvironmentVariablesWarn() throws {
+        var c = JetonConfig()
+        try c.apply(environment: ["JETON_SERVER_PROT": "1", "JETON_RATE_LIMITS_RPM": "5", "JETON_SERVER_PORT": "8081",
+                                  // Not in a settings section: variables of other parts of Jeton, left alone.
+                                  "JETON_MODELS": "/m", "JETON_MODELS_DIR": "/m", "JETON_KERNELS": "avx2", "JETON_BIN": "x"])
+        XCTAssertEqual(c.warnings, ["JETON_RATE_LIMITS_RPM is not a setting; ignored",
+                                    "JETON_SERVER_PROT is not a setting (did you mean JETON_SERVER_PORT?); ignored"])
+        XCTAssertEqual(c[\.serverPort], 8081)
+    }
+
+    func testNearestNeedsACloseName() {
+        XCTAssertEqual(JetonConfig.nearest("server.prot", among: ["server.port", "server.host"]), "server.port")
+        XCTAssertNil(JetonConfig.nearest("server.port", among: ["server.port"]))  // itself is no slip
+        XCTAssertNil(JetonConfig.nearest("tls.keyfile", among: ["server.port", "server.host"]))
+        XCTAssertEqual(JetonConfig.editDistance(Array("kitten".utf8), Array("sitting".utf8)), 3)
+        XCTAssertEqual(JetonConfig.editDistance([], Array("abc".utf8)), 3)
+    }
+
+    /// A value as a flag would spell it.
+    static func text(_ v: ConfigValue) -> String {
+        switch v {
+        case let .int(i): return String(i)
+        case let .double(d): return String(d)
+        case let .bool(b): return String(b)
+        case let .string(s): return s
+        case let .list(l): return l.joined(separator: ",")
+        }
+    }
+}
