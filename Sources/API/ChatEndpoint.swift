@@ -61,7 +61,7 @@ extension OpenAIAPI {
     }
 
     func chatCompletions(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let plan = try chatPlan(try parseBody(request))
+        let plan = try chatPlan(try Self.parseBody(request))
         let (requests, opts, wantLogprobs, prompt, ids) = (plan.requests, plan.opts, plan.wantLogprobs, plan.prompt, plan.ids)
         let tokenizer = model.tokenizer
         let created = Int(Date().timeIntervalSince1970)

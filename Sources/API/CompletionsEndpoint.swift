@@ -51,7 +51,7 @@ extension OpenAIAPI {
     }
 
     func completions(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let plan = try completionPlan(try parseBody(request))
+        let plan = try completionPlan(try Self.parseBody(request))
         let (requests, opts, echo, logprobs, prompts) = (plan.requests, plan.opts, plan.echo, plan.logprobs, plan.prompts)
         let created = Int(Date().timeIntervalSince1970)
         let fields = CompletionWire(id: plan.id, created: created, model: model.id, fingerprint: fingerprint)

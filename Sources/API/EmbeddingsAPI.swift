@@ -134,7 +134,7 @@ public final class EmbeddingsAPI: @unchecked Sendable {
     }
 
     func embeddings(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let plan = try plan(try Self.parseBody(request))
+        let plan = try plan(try OpenAIAPI.parseBody(request))
         let name = model.id
         service.embed(plan.inputs) { result in
             switch result {
@@ -192,7 +192,7 @@ public final class EmbeddingsAPI: @unchecked Sendable {
     // MARK: - POST /tokenize
 
     func tokenize(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let r = try FieldReader(try Self.parseBody(request))
+        let r = try FieldReader(try OpenAIAPI.parseBody(request))
         if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
         let text: String
         let addSpecial: Bool
@@ -208,20 +208,5 @@ public final class EmbeddingsAPI: @unchecked Sendable {
         let ids = model.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: try r.bool("parse_special") ?? true)
         responder.respond(.json(["tokens": .array(ids.map { JSON(Int($0)) }), "count": JSON(ids.count),
                                  "max_model_len": JSON(model.contextLength)]))
-    }
-
-    static func parseBody(_ request: HTTPRequest) throws -> JSON {
-        if let ct = request.headers["Content-Type"] {
-            let media = ct.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-            guard media == "application/json" else {
-                throw APIError(status: 415, type: "invalid_request_error",
-                               message: "Content-Type must be application/json, got \(ct).", code: "unsupported_media_type")
-            }
-        }
-        guard !request.body.isEmpty else { throw APIError.invalid("The request body is empty; send a JSON object.") }
-        guard let json = JSON.parse(request.body) else {
-            throw APIError.invalid("The request body is not valid JSON.", code: "invalid_json")
-        }
-        return json
     }
 }

@@ -22,7 +22,7 @@ extension OpenAIAPI {
     /// llama.cpp shape {"content", "add_special", "with_pieces"} and vLLM shape
     /// {"model", "prompt" | "messages", "add_special_tokens"}; the answer carries both.
     func tokenize(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let r = try FieldReader(try parseBody(request))
+        let r = try FieldReader(try Self.parseBody(request))
         if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
         let t = model.tokenizer
         let ids: [Int32]
@@ -44,7 +44,7 @@ extension OpenAIAPI {
     }
 
     func detokenize(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let r = try FieldReader(try parseBody(request))
+        let r = try FieldReader(try Self.parseBody(request))
         if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
         guard case let .array(items)? = r.raw("tokens") else {
             throw APIError.invalid("`tokens` must be an array of token ids.", param: "tokens")

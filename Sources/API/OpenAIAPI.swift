@@ -128,8 +128,8 @@ public final class OpenAIAPI: Sendable {
         }
     }
 
-    /// The body as JSON, after checking its media type.
-    func parseBody(_ request: HTTPRequest) throws -> JSON {
+    /// The body as JSON, after checking its media type (the embeddings endpoint's too).
+    static func parseBody(_ request: HTTPRequest) throws -> JSON {
         if let ct = request.headers["Content-Type"] {
             let media = ct.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
             guard media == "application/json" else {
