@@ -18,7 +18,8 @@ let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-Xcc", "-mavx51
 
 let package = Package(
     name: "Jeton",
-    platforms: [.macOS(.v14)],
+    // Mutex and Atomic (the Synchronization module) need macOS 15.
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "jeton", targets: ["Jeton"]),
     ],
