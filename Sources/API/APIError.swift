@@ -3,19 +3,62 @@ import HTTP
 /// An error as the OpenAI API reports it: an HTTP status and the envelope
 /// `{"error": {"message", "type", "param", "code"}}`. Every failure of a request
 /// becomes one of these in one place, so no handler lets an error reach the transport.
+/// The status and the envelope's `type` follow from the error's `Kind`, in one mapping.
 public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var status: Int
-    public var type: String
+    /// What went wrong, as far as the client is concerned.
+    public enum Kind: Sendable, Equatable, CaseIterable {
+        case invalidRequest, authentication, permission, notFound, methodNotAllowed, timeout, payloadTooLarge,
+             unsupportedMediaType, rateLimited, serverError, unavailable
+
+        /// The one mapping from kind to HTTP status and OpenAI error type.
+        public var statusAndType: (status: Int, type: String) {
+            switch self {
+            case .invalidRequest: return (400, "invalid_request_error")
+            case .authentication: return (401, "authentication_error")
+            case .permission: return (403, "permission_error")
+            case .notFound: return (404, "invalid_request_error")
+            case .methodNotAllowed: return (405, "invalid_request_error")
+            case .timeout: return (408, "invalid_request_error")
+            case .payloadTooLarge: return (413, "invalid_request_error")
+            case .unsupportedMediaType: return (415, "invalid_request_error")
+            case .rateLimited: return (429, "rate_limit_error")
+            case .serverError: return (500, "server_error")
+            case .unavailable: return (503, "service_unavailable")
+            }
+        }
+
+        /// The kind of an error the HTTP layer reports by status (framing, limits, routing).
+        public init(status: Int) {
+            switch status {
+            case 401: self = .authentication
+            case 403: self = .permission
+            case 404: self = .notFound
+            case 405: self = .methodNotAllowed
+            case 408: self = .timeout
+            case 413: self = .payloadTooLarge
+            case 415: self = .unsupportedMediaType
+            case 429: self = .rateLimited
+            case 503: self = .unavailable
+            case 500...: self = .serverError
+            default: self = .invalidRequest
+            }
+        }
+    }
+
+    public var kind: Kind
     public var message: String
     public var param: String?
     public var code: String?
     /// Seconds after which a retry may succeed (429, 503): sent as `Retry-After`.
     public var retryAfter: Int?
+    /// Set only for an HTTP-layer status that has no kind of its own (e.g. 431), which keeps it.
+    private var statusOverride: Int?
 
-    public init(status: Int, type: String, message: String, param: String? = nil, code: String? = nil,
-                retryAfter: Int? = nil) {
-        self.status = status
-        self.type = type
+    public var status: Int { statusOverride ?? kind.statusAndType.status }
+    public var type: String { kind.statusAndType.type }
+
+    public init(_ kind: Kind, message: String, param: String? = nil, code: String? = nil, retryAfter: Int? = nil) {
+        self.kind = kind
         self.message = message
         self.param = param
         self.code = code
@@ -25,25 +68,27 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(status) \(type): \(message)" }
 
     public static func invalid(_ message: String, param: String? = nil, code: String? = nil) -> APIError {
-        APIError(status: 400, type: "invalid_request_error", message: message, param: param, code: code)
+        APIError(.invalidRequest, message: message, param: param, code: code)
     }
 
     public static func modelNotFound(_ model: String) -> APIError {
-        APIError(status: 404, type: "invalid_request_error",
-                 message: "The model `\(model)` does not exist.", param: "model", code: "model_not_found")
+        APIError(.notFound, message: "The model `\(model)` does not exist.", param: "model", code: "model_not_found")
     }
 
     public static func notFound(_ message: String) -> APIError {
-        APIError(status: 404, type: "invalid_request_error", message: message, code: "not_found")
+        APIError(.notFound, message: message, code: "not_found")
     }
 
     public static func unavailable(_ message: String, retryAfter: Int? = nil) -> APIError {
-        APIError(status: 503, type: "service_unavailable", message: message, code: "service_unavailable",
-                 retryAfter: retryAfter)
+        APIError(.unavailable, message: message, code: "service_unavailable", retryAfter: retryAfter)
+    }
+
+    public static func queueFull(_ message: String) -> APIError {
+        APIError(.rateLimited, message: message, code: "queue_full", retryAfter: 1)
     }
 
     public static func `internal`(_ message: String) -> APIError {
-        APIError(status: 500, type: "server_error", message: message, code: "internal_error")
+        APIError(.serverError, message: message, code: "internal_error")
     }
 
     public var json: JSON {
@@ -59,14 +104,9 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// The envelope for an error the HTTP layer reports (framing, limits, routing).
     public static func transport(status: HTTPStatus, code: String, message: String) -> HTTPResponse {
-        let type: String
-        switch status.code {
-        case 401: type = "authentication_error"
-        case 404, 405: type = "invalid_request_error"
-        case 429: type = "rate_limit_error"
-        case 500...: type = "server_error"
-        default: type = "invalid_request_error"
-        }
-        return APIError(status: status.code, type: type, message: message, code: code).response
+        let kind = Kind(status: status.code)
+        var e = APIError(kind, message: message, code: code)
+        if kind.statusAndType.status != status.code { e.statusOverride = status.code }
+        return e.response
     }
 }

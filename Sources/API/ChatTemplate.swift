@@ -33,8 +33,7 @@ struct ChatTemplate: Sendable {
     func render(_ messages: [Message], addGenerationPrompt: Bool, tools: [Value]? = nil) throws -> String {
         let t: Template
         do { t = try template.get() } catch {
-            throw APIError(status: 500, type: "server_error", message: "the chat template cannot be parsed: \(error)",
-                           code: "bad_chat_template")
+            throw APIError(.serverError, message: "the chat template cannot be parsed: \(error)", code: "bad_chat_template")
         }
         let msgs: [Value] = messages.map { m in
             var fields: [(String, Value)] = [("role", .string(m.role)), ("content", .string(m.content))]

@@ -141,8 +141,7 @@ public final class EmbeddingsAPI: @unchecked Sendable {
             case let .success(vectors):
                 responder.respond(Self.response(vectors, plan: plan, model: name))
             case let .failure(e as EmbeddingQueueFull):
-                responder.respond(APIError(status: 429, type: "rate_limit_error", message: e.description, code: "queue_full",
-                                           retryAfter: 1).response)
+                responder.respond(APIError.queueFull(e.description).response)
             case let .failure(e as APIError):
                 responder.respond(e.response)
             case let .failure(e):

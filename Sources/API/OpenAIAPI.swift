@@ -124,7 +124,7 @@ public final class OpenAIAPI: Sendable {
         case .duplicateID: return .internal(e.description)
         case .shuttingDown: return .unavailable(e.description, retryAfter: 1)
         case .queueFull:
-            return APIError(status: 429, type: "rate_limit_error", message: e.description, code: "queue_full", retryAfter: 1)
+            return .queueFull(e.description)
         }
     }
 
@@ -133,7 +133,7 @@ public final class OpenAIAPI: Sendable {
         if let ct = request.headers["Content-Type"] {
             let media = ct.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
             guard media == "application/json" else {
-                throw APIError(status: 415, type: "invalid_request_error",
+                throw APIError(.unsupportedMediaType,
                                message: "Content-Type must be application/json, got \(ct).", code: "unsupported_media_type")
             }
         }

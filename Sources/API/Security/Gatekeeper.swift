@@ -36,7 +36,7 @@ public final class Gatekeeper: Sendable {
                 let message = request.headers["Authorization"] == nil
                     ? "You didn't provide an API key. Send it as `Authorization: Bearer YOUR_KEY`."
                     : "Incorrect API key provided."
-                var r = APIError(status: 401, type: "authentication_error", message: message, code: "invalid_api_key").response
+                var r = APIError(.authentication, message: message, code: "invalid_api_key").response
                 r.headers.add(name: "WWW-Authenticate", value: "Bearer")
                 return responder.respond(r)
             }
@@ -44,7 +44,7 @@ public final class Gatekeeper: Sendable {
                 switch limiter.admit(name) {
                 case .admitted: admitted.withLock { $0[responder.requestID] = name }
                 case let .limited(retryAfter, message):
-                    var r = APIError(status: 429, type: "rate_limit_error", message: message, code: "rate_limit_exceeded").response
+                    var r = APIError(.rateLimited, message: message, code: "rate_limit_exceeded").response
                     r.headers.add(name: "Retry-After", value: String(retryAfter))
                     return responder.respond(r)
                 }
