@@ -2,7 +2,9 @@
 # Builds the Jeton container image (Dockerfile) with podman on a machine that
 # reaches no container registry, then checks the image without `podman run`.
 #
-#   scripts/build-image.sh [--fetch-model] [--no-verify] [--rebuild-base]
+#   scripts/build-image.sh [--fetch-model] [--no-verify] [--rebuild-base] [--base-only]
+#
+# --base-only stops after step 1 (scripts/test-in-debian.sh uses the Swift base image).
 #
 # 1. Local base images, made once and cached (podman image store):
 #    localhost/debian:bookworm-slim  debootstrap --variant=minbase bookworm
@@ -26,13 +28,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FETCH_MODEL=0 VERIFY=1 REBUILD_BASE=0
+FETCH_MODEL=0 VERIFY=1 REBUILD_BASE=0 BASE_ONLY=0
 for a in "$@"; do
   case "$a" in
     --fetch-model) FETCH_MODEL=1 ;;
     --no-verify) VERIFY=0 ;;
     --rebuild-base) REBUILD_BASE=1 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --base-only) BASE_ONLY=1 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "build-image: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -147,6 +150,7 @@ EOF
     || die "building $SWIFT_BASE failed; see $CACHE/swift-base.log"
 fi
 ok "base image $SWIFT_BASE ($(podman image inspect --format '{{.Size}}' "$SWIFT_BASE" | awk '{printf "%.1f GB", $1/1e9}'))"
+[ "$BASE_ONLY" = 0 ] || exit 0
 
 # --- 2. the image ---------------------------------------------------------------
 say "podman build $IMAGE (FETCH_MODEL=$FETCH_MODEL); log: $CACHE/build.log"
