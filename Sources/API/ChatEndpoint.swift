@@ -75,7 +75,7 @@ extension OpenAIAPI {
         let toolNames = plan.tools?.toolNames ?? []
         let report: (GenerationJob) -> Void = { [weak self] job in
             guard let self, let o = observer else { return }
-            o.generationFinished(job.report(requestID: responder.requestID, endpoint: "/v1/chat/completions", model: model.id,
+            o.generationFinished(job.report(requestID: responder.requestID, endpoint: APIRoute.chatCompletions.path, model: model.id,
                                             stream: stream, promptTokens: ids.count, prompt: promptText))
         }
 

@@ -65,7 +65,7 @@ extension OpenAIAPI {
         let promptText = logPrompts ? prompts.map { tokenizer.decode($0) }.joined(separator: "\n") : nil
         let report: (GenerationJob) -> Void = { [weak self] job in
             guard let self, let o = observer else { return }
-            o.generationFinished(job.report(requestID: responder.requestID, endpoint: "/v1/completions", model: model.id,
+            o.generationFinished(job.report(requestID: responder.requestID, endpoint: APIRoute.completions.path, model: model.id,
                                             stream: stream, promptTokens: job.usage.prompt / n, prompt: promptText))
         }
 

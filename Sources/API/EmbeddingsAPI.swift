@@ -16,24 +16,20 @@ public final class EmbeddingsAPI: @unchecked Sendable {
         self.model = model
     }
 
-    /// Routes this API answers beyond `OpenAIAPI.routeNames`.
-    public static let routeNames: [(method: String, path: String)] = [("POST", "/v1/embeddings")]
-
-    public func handle(method: String, path: String, _ request: HTTPRequest, _ responder: HTTPResponder) {
+    public func handle(_ route: APIRoute, _ request: HTTPRequest, _ responder: HTTPResponder) {
         do {
-            switch path {
-            case "/v1/embeddings": try embeddings(request, responder)
-            case "/v1/models":
+            switch route {
+            case .embeddings: try embeddings(request, responder)
+            case .models:
                 responder.respond(.json(["object": "list", "data": [modelJSON]]))
-            case "/v1/models/{id}":
+            case .model:
                 let id = request.pathParameters["id"] ?? ""
                 guard model.accepts(id) else { throw APIError.modelNotFound(id) }
                 responder.respond(.json(modelJSON))
-            case "/tokenize": try tokenize(request, responder)
-            case "/v1/completions", "/v1/chat/completions", "/detokenize":
-                throw APIError.invalid("The model `\(model.id)` is an embedding model: it answers POST /v1/embeddings, not \(path).",
+            case .tokenize: try tokenize(request, responder)
+            case .completions, .chatCompletions, .detokenize:
+                throw APIError.invalid("The model `\(model.id)` is an embedding model: it answers POST /v1/embeddings, not \(route.path).",
                                        param: "model", code: "model_not_supported")
-            default: throw APIError.notFound("No route for \(method) \(path).")
             }
         } catch let e as APIError {
             responder.respond(e.response)

@@ -82,23 +82,17 @@ public final class OpenAIAPI: Sendable {
         measureAllConfidence = options.measureAllConfidence
     }
 
-    /// The API's routes, so a server can register them before the model is loaded.
-    public static let routeNames: [(method: String, path: String)] = [
-        ("POST", "/v1/completions"), ("POST", "/v1/chat/completions"), ("GET", "/v1/models"),
-        ("GET", "/v1/models/{id}"), ("POST", "/tokenize"), ("POST", "/detokenize"),
-    ]
-
-    /// Answers a request routed to one of `routeNames`.
-    public func handle(method: String, path: String, _ request: HTTPRequest, _ responder: HTTPResponder) {
+    /// Answers a request on any route; a generation model has no embeddings.
+    public func handle(_ route: APIRoute, _ request: HTTPRequest, _ responder: HTTPResponder) {
         let body: (HTTPRequest, HTTPResponder) throws -> Void
-        switch path {
-        case "/v1/completions": body = completions
-        case "/v1/chat/completions": body = chatCompletions
-        case "/v1/models": body = models
-        case "/v1/models/{id}": body = modelInfo
-        case "/tokenize": body = tokenize
-        case "/detokenize": body = detokenize
-        default: body = { _, _ in throw APIError.notFound("No route for \(method) \(path).") }
+        switch route {
+        case .completions: body = completions
+        case .chatCompletions: body = chatCompletions
+        case .models: body = models
+        case .model: body = modelInfo
+        case .tokenize: body = tokenize
+        case .detokenize: body = detokenize
+        case .embeddings: body = { [model] _, _ in throw EmbeddingsAPI.notAnEmbeddingModel(model.id) }
         }
         run(body, request, responder)
     }
@@ -193,21 +187,21 @@ public final class OpenAIAPI: Sendable {
         }
     }
 
-    /// Parses and checks a request body exactly as the endpoint at `path` would,
+    /// Parses and checks a request body exactly as the endpoint of `route` would,
     /// without generating: nil when valid, else the error a client would get.
-    /// For fuzzing and tests; a crash here is a bug.
-    public func validate(path: String, body: [UInt8]) -> APIError? {
+    /// For fuzzing and tests (generation routes); a crash here is a bug.
+    public func validate(_ route: APIRoute, body: [UInt8]) -> APIError? {
         do {
             guard let json = JSON.parse(body) else { throw APIError.invalid("The request body is not valid JSON.") }
-            switch path {
-            case "/v1/completions":
+            switch route {
+            case .completions:
                 let plan = try completionPlan(json)
                 if plan.opts.stream { try check(plan.requests) }
-            case "/v1/chat/completions":
+            case .chatCompletions:
                 let plan = try chatPlan(json)
                 if plan.opts.stream { try check(plan.requests) }
-            default:
-                throw APIError.notFound("No route for \(path).")
+            case .models, .model, .tokenize, .detokenize, .embeddings:
+                throw APIError.notFound("\(route.path) has no generation body to validate.")
             }
             return nil
         } catch let e as APIError {

@@ -100,15 +100,11 @@ final class ServerApp: Sendable {
         state.withLock { $0.accessLog = access }
         registerOperations(on: router)
         // API routes exist from the start and answer 503 until the model is ready.
-        for (method, path) in OpenAIAPI.routeNames + EmbeddingsAPI.routeNames {
-            router.on(method, path) { [self] req, res in
-                let (current, embeddings, name, isDraining) = state.withLock { ($0.api, $0.embeddingAPI, $0.modelName, $0.draining) }
+        for route in APIRoute.allCases {
+            router.on(route.method, route.path) { [self] req, res in
+                let (current, embeddings, isDraining) = state.withLock { ($0.api, $0.embeddingAPI, $0.draining) }
                 if let embeddings, !isDraining {
-                    embeddings.handle(method: method, path: path, req, res)
-                    return
-                }
-                if current != nil, !isDraining, path == "/v1/embeddings" {
-                    res.respond(EmbeddingsAPI.notAnEmbeddingModel(name ?? "").response)
+                    embeddings.handle(route, req, res)
                     return
                 }
                 guard let current, !isDraining else {
@@ -116,7 +112,7 @@ final class ServerApp: Sendable {
                                                                 : "the model is loading", retryAfter: 1).response)
                     return
                 }
-                current.handle(method: method, path: path, req, res)
+                current.handle(route, req, res)
             }
         }
         let server = HTTPServer(configuration: http, router: router)

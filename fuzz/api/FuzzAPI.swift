@@ -31,8 +31,8 @@ let api: OpenAIAPI = {
 
 func fuzzOne(_ bytes: [UInt8]) {
     guard let first = bytes.first else { return }
-    let path = first & 1 == 0 ? "/v1/completions" : "/v1/chat/completions"
-    if let e = api.validate(path: path, body: Array(bytes.dropFirst())) {
+    let route: APIRoute = first & 1 == 0 ? .completions : .chatCompletions
+    if let e = api.validate(route, body: Array(bytes.dropFirst())) {
         // Bad input must be a client error, never a server error.
         if e.status >= 500 { fatalError("server error for client input: \(e)") }
     }

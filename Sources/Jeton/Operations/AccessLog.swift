@@ -43,7 +43,7 @@ final class AccessLog: APIObserver, Sendable {
     /// Metrics exist once the model is loaded (they carry its name).
     func attach(metrics: ServerMetrics?) { state.withLock { $0.metrics = metrics } }
 
-    static let generationPaths: Set<String> = ["/v1/completions", "/v1/chat/completions"]
+    static let generationPaths = Set(APIRoute.allCases.filter(\.generates).map(\.path))
 
     /// The middleware that opens an entry and watches the status.
     func middleware(keyName: @escaping @Sendable (HTTPRequest) -> String?) -> HTTPMiddleware {
@@ -115,8 +115,7 @@ final class AccessLog: APIObserver, Sendable {
 
     /// Known paths as themselves; anything else as "other", so labels stay few.
     static func endpointLabel(_ path: String) -> String {
-        let known: Set<String> = ["/", "/v1/completions", "/v1/chat/completions", "/v1/models", "/tokenize", "/detokenize",
-                                  "/health", "/ready", "/metrics", "/version"]
+        let known = Set(APIRoute.allCases.map(\.path) + ["/", "/health", "/ready", "/metrics", "/version"])
         if known.contains(path) { return path }
         if path.hasPrefix("/v1/models/") { return "/v1/models/{id}" }
         return "other"

@@ -1,0 +1,28 @@
+/// The routes the OpenAI-style API answers: each one's method and path in one place, so
+/// handlers switch over a closed set instead of comparing strings.
+public enum APIRoute: String, CaseIterable, Sendable {
+    case completions, chatCompletions, models, model, tokenize, detokenize, embeddings
+
+    public var method: String {
+        switch self {
+        case .models, .model: return "GET"
+        case .completions, .chatCompletions, .tokenize, .detokenize, .embeddings: return "POST"
+        }
+    }
+
+    /// The path as the HTTP router matches it (`{id}` is a path parameter).
+    public var path: String {
+        switch self {
+        case .completions: return "/v1/completions"
+        case .chatCompletions: return "/v1/chat/completions"
+        case .models: return "/v1/models"
+        case .model: return "/v1/models/{id}"
+        case .tokenize: return "/tokenize"
+        case .detokenize: return "/detokenize"
+        case .embeddings: return "/v1/embeddings"
+        }
+    }
+
+    /// The routes that generate text (and count tokens in the access log).
+    public var generates: Bool { self == .completions || self == .chatCompletions }
+}
