@@ -123,7 +123,7 @@ final class ConfigTests: XCTestCase {
     func testBadModelsEntriesNameTheEntryAndField() {
         for (yaml, needle) in [("models:\n  - {name: x}\n", "models[0] needs a path"),
                                ("models:\n  - path: a\n  - {path: b, cach_tokens: 64}\n", "models[1]: unknown field cach_tokens (did you mean cache_tokens?)"),
-                               ("models:\n  - {path: a, threads: -1}\n", "models[0].threads (as model.threads) must be between 0"),
+                               ("models:\n  - {path: a, threads: -1}\n", "models[0].threads: model.threads must be between 0"),
                                ("models:\n  - {path: a, max_waiting: many}\n", "must be an integer"),
                                ("models:\n  - [a]\n", "models[0] must be a mapping"),
                                ("models: a.gguf\n", "models must be a list")] {

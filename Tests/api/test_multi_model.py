@@ -2,8 +2,13 @@
 (SmolLM2 and the embedding model, both pulled by scripts/test.sh). Routing by `model`, the 404
 and 400 answers, /v1/models, /ready and /health, metrics labels, and a mixed load through the
 official openai client."""
+import json
 import os
+import signal
 import threading
+import time
+import urllib.error
+import urllib.request
 
 import numpy as np
 import openai
@@ -11,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import Server, assert_error
+from jeton_process import JetonProcess
 
 EMBED = "nomic-embed-text-v1.5"
 MODELS = os.environ.get("JETON_MODELS", os.path.expanduser("~/.cache/jeton/models"))
@@ -198,3 +204,83 @@ def test_mixed_load_answers_as_alone(mclient):
         for k, v in enumerate(results[("embed", i)]):
             s = SENTENCES[(i + k) % len(SENTENCES)]
             assert cosine(v, alone_vec[s]) >= 0.99999, s
+
+
+def post(base, path, body, timeout=300):
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+# SmolLM2-135M's KV bytes per token in f16: keys and values x 30 layers x 3 KV heads x 64 dimensions
+# x 2 bytes (num_hidden_layers, num_key_value_heads, head_dim of its Hugging Face config.json).
+SMOL_KV_BYTES_PER_TOKEN = 2 * 30 * 3 * 64 * 2
+
+
+def test_models_list_in_the_config_and_drain_of_both(tmp_path):
+    """A `models:` list names the models, gives them aliases and their own KV cache; SIGTERM
+    lets the streams of the generation model and the queued embeddings finish, then exits 0."""
+    if not os.path.exists(os.path.join(MODELS, "nomic-embed-text-v1.5.f16.gguf")):
+        pytest.skip("nomic-embed-text-v1.5 not downloaded (jeton pull nomic-embed-text-v1.5)")
+    cfg = tmp_path / "jeton.yaml"
+    cfg.write_text("models:\n"
+                   "  - path: default\n    name: chat\n    aliases: [talk]\n    cache_tokens: 1024\n"
+                   f"  - path: {EMBED}\n    name: embedder\n    aliases: [embed]\n    max_waiting: 64\n"
+                   "    context_length: 256\n"
+                   "server:\n  drain_timeout: 120\n")
+    s = JetonProcess("--config", str(cfg))
+    try:
+        st, _, d = s.request("GET", "/v1/models")
+        assert [m["max_model_len"] for m in json.loads(d)["data"]][1] == 256
+        assert [(m["id"], m["kind"]) for m in json.loads(d)["data"]] == [("chat", "generation"), ("embedder", "embedding")]
+        for name, path, body, want in [("talk", "/v1/completions", {"prompt": "Hi", "max_tokens": 2}, "chat"),
+                                       ("default", "/v1/completions", {"prompt": "Hi", "max_tokens": 2}, "chat"),
+                                       ("embed", "/v1/embeddings", {"input": "Hi"}, "embedder")]:
+            st, text = post(s.base, path, dict(body, model=name))
+            assert st == 200 and json.loads(text)["model"] == want, (name, text)
+        st, text = post(s.base, "/v1/embeddings", {"model": "chat", "input": "Hi"})
+        assert st == 400 and "`chat`" in text
+        # The generation model's KV cache has the entry's size, not engine.cache_tokens.
+        metrics = [x for fam in text_string_to_metric_families(s.request("GET", "/metrics")[2]) for x in fam.samples]
+        cache = [x.value for x in metrics if x.name == "jeton_kv_cache_bytes" and x.labels["model"] == "chat"]
+        assert cache == [1024 * SMOL_KV_BYTES_PER_TOKEN]
+
+        results = {}
+
+        def run(key, path, body):
+            results[key] = post(s.base, path, body)
+
+        streams = [threading.Thread(target=run, args=(("chat", i), "/v1/completions",
+                                                      {"model": "talk", "prompt": f"Story {i}:", "max_tokens": 24,
+                                                       "ignore_eos": True, "stream": True})) for i in range(4)]
+        embeds = [threading.Thread(target=run, args=(("embed", i), "/v1/embeddings",
+                                                     {"model": "embed", "input": SENTENCES * 2})) for i in range(6)]
+        for t in streams + embeds:
+            t.start()
+        # SIGTERM once all four streams run and the first embedding batch is done: batches hold up to
+        # 512 tokens (engine.max_batch_tokens, at least the 256 of the context), two of these requests,
+        # so the others are still queued.
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            m = [x for fam in text_string_to_metric_families(s.request("GET", "/metrics")[2]) for x in fam.samples]
+            running = sum(x.value for x in m if x.name == "jeton_requests_running" and x.labels["model"] == "chat")
+            done = sum(x.value for x in m if x.name == "jeton_embedding_requests_total" and x.labels["model"] == "embedder")
+            if running >= 4 and done >= 2:  # the one embedding request above, then at least one of these
+                break
+            time.sleep(0.02)
+        s.signal(signal.SIGTERM)
+        for t in streams + embeds:
+            t.join(timeout=300)
+        assert len(results) == 10
+        for key, (st, text) in results.items():
+            assert st == 200, (key, text[:300])
+            if key[0] == "chat":
+                assert text.rstrip().endswith("data: [DONE]") and '"finish_reason":"length"' in text.replace(" ", "")
+            else:
+                assert len(json.loads(text)["data"]) == len(SENTENCES) * 2
+        assert s.proc.wait(timeout=120) == 0
+    finally:
+        s.stop()

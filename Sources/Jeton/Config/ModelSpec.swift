@@ -54,7 +54,7 @@ struct ModelSpec: Sendable, Equatable {
         func int(_ field: String) throws -> Int? {
             guard let v = fields[field], !(v is NSNull),
                   let key = Self.fields.first(where: { $0.name == field })?.setting, let s = JetonConfig.setting(key) else { return nil }
-            guard case let .int(i) = try JetonConfig.parse("\(v)", for: s, source: "\(at).\(field) (as \(key))") else { return nil }
+            guard case let .int(i) = try JetonConfig.parse("\(v)", for: s, source: "\(at).\(field)") else { return nil }
             return i
         }
         spec.threads = try int("threads")
