@@ -64,6 +64,22 @@ final class ServerApp: Sendable {
         logger = Logger(label: "jeton")
         let store = ModelStore()
         plans = try c.servedModels.map { ModelPlan(spec: $0, path: try store.resolve($0.path)) }
+        http = Self.httpConfiguration(c)
+        let keys = try APIKeyStore(keys: c[\.authAPIKeys], file: c[\.authKeyFile])
+        let limits = RateLimiter.Limits(requestsPerMinute: c[\.rateLimitsRequestsPerMinute],
+                                        tokensPerMinute: c[\.rateLimitsTokensPerMinute],
+                                        maxConcurrent: c[\.rateLimitsMaxConcurrent])
+        guard !limits.isEnabled || keys.isEnabled else {
+            throw JetonConfig.Failure(description: "rate_limits are per API key: configure auth.api_keys or auth.key_file too")
+        }
+        var open: Set<String> = c[\.authProtectOperations] ? [] : ["/health", "/ready", "/metrics", "/version"]
+        // The playground page is static and holds no secret: it asks for the key itself.
+        if c[\.serverPlayground] { open.insert("/") }
+        gatekeeper = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
+    }
+
+    /// The HTTP server's settings, from the configuration (one for every model).
+    static func httpConfiguration(_ c: JetonConfig) -> HTTPServerConfiguration {
         var h = HTTPServerConfiguration(host: c[\.serverHost], port: c[\.serverPort])
         h.backlog = Int32(c[\.serverBacklog])
         if c[\.serverEventLoops] > 0 { h.loopCount = c[\.serverEventLoops] }
@@ -85,18 +101,7 @@ final class ServerApp: Sendable {
             h.tlsKeyPath = c[\.tlsKey]
         }
         h.errorResponse = { APIError.transport(status: $0, code: $1, message: $2) }
-        http = h
-        let keys = try APIKeyStore(keys: c[\.authAPIKeys], file: c[\.authKeyFile])
-        let limits = RateLimiter.Limits(requestsPerMinute: c[\.rateLimitsRequestsPerMinute],
-                                        tokensPerMinute: c[\.rateLimitsTokensPerMinute],
-                                        maxConcurrent: c[\.rateLimitsMaxConcurrent])
-        guard !limits.isEnabled || keys.isEnabled else {
-            throw JetonConfig.Failure(description: "rate_limits are per API key: configure auth.api_keys or auth.key_file too")
-        }
-        var open: Set<String> = c[\.authProtectOperations] ? [] : ["/health", "/ready", "/metrics", "/version"]
-        // The playground page is static and holds no secret: it asks for the key itself.
-        if c[\.serverPlayground] { open.insert("/") }
-        gatekeeper = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
+        return h
     }
 
     func start() throws {
