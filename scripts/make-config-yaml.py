@@ -40,6 +40,29 @@ for vtype, key, val, help_text in rows:
         v = val.replace("_", "")
     out.append("  # " + help_text.replace('\\"', '"'))
     out.append(f"  {name}: {v}")
+# The `models:` list (Sources/Jeton/Config/ModelSpec.swift): its fields, documented as a commented example.
+spec = open(os.path.join(ROOT, "Sources/Jeton/Config/ModelSpec.swift")).read()
+fields = re.findall(r'\("([a-z_]+)", (?:nil|"[^"]+"), "((?:[^"\\]|\\.)*)"\)', spec)
+out += [
+    "",
+    "# Several models in one process (`jeton serve --model A --model B` gives the same list):",
+    "# generation models each with their own engine, KV cache and queue, embedding models each",
+    "# with their own batcher; requests go to the model their `model` field names. Empty: only",
+    "# model.path is served. A field left out takes the setting of the same name above.",
+    "# Each entry (or just a path):",
+]
+out += [f"#   {name}: {help_text}" for name, help_text in fields]
+out += [
+    "# e.g.",
+    "#   models:",
+    "#     - path: default",
+    "#       name: chat",
+    "#       cache_tokens: 8192",
+    "#     - path: nomic-embed-text-v1.5",
+    "#       aliases: [embed]",
+    "#       threads: 2",
+    "models: []",
+]
 # An optional argument writes elsewhere (the tests compare it with the committed file).
 with open(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "Config/jeton.yaml"), "w") as f:
     f.write("\n".join(out) + "\n")

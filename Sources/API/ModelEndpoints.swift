@@ -4,7 +4,7 @@ import HTTP
 extension OpenAIAPI {
     var modelJSON: JSON {
         ["id": .string(model.id), "object": "model", "created": JSON(model.created), "owned_by": .string(model.ownedBy),
-         "max_model_len": JSON(model.contextLength), "context_length": JSON(model.contextLength),
+         "kind": "generation", "max_model_len": JSON(model.contextLength), "context_length": JSON(model.contextLength),
          "architecture": model.architecture.map(JSON.string) ?? .null,
          "quantization": model.quantization.map(JSON.string) ?? .null]
     }

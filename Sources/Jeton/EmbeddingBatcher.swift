@@ -17,14 +17,16 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
     let batchTokens: Int
     let maxWaiting: Int
     let supportsMatryoshka: Bool
+    let metrics: EmbeddingMetrics?
     var dimensions: Int { model.config.dim }
 
     private let condition = NSCondition()
     private var queue: [Job] = []
     private var stopping = false
 
-    init(model: LoadedEmbeddingModel, batchTokens: Int, maxWaiting: Int) {
+    init(model: LoadedEmbeddingModel, batchTokens: Int, maxWaiting: Int, metrics: EmbeddingMetrics? = nil) {
         self.model = model
+        self.metrics = metrics
         self.batchTokens = max(batchTokens, 1)
         self.maxWaiting = max(maxWaiting, 1)
         model.batchTokens = self.batchTokens
@@ -72,7 +74,10 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
 
     private func run(_ jobs: [Job]) {
         do {
+            let started = DispatchTime.now().uptimeNanoseconds
             let vectors = try model.embed(tokens: jobs.flatMap(\.inputs))
+            metrics?.batch(requests: jobs.count, inputs: vectors.count, tokens: jobs.reduce(0) { $0 + $1.tokens },
+                           seconds: Double(DispatchTime.now().uptimeNanoseconds &- started) / 1e9)
             var at = 0
             for job in jobs {
                 job.completion(.success(Array(vectors[at..<(at + job.inputs.count)])))

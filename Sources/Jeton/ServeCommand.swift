@@ -9,7 +9,8 @@ struct ServeCommand: ParsableCommand {
 
     @Option(help: "YAML configuration file.") var config: String?
     @Flag(help: "Print the effective configuration (secrets masked) and exit.") var printConfig = false
-    @Option(help: "GGUF file, or `default` (model.path).") var model: String?
+    @Option(help: "GGUF file, catalog name, or `default` (model.path); repeat it to serve several models in one process (the `models:` list).")
+    var model: [String] = []
     @Option(name: [.customShort("t"), .long], help: "Threads for the forward pass (model.threads).") var threads: Int?
     @Option(help: "Address to listen on (server.host).") var host: String?
     @Option(help: "Port to listen on (server.port).") var port: Int?
@@ -37,7 +38,7 @@ struct ServeCommand: ParsableCommand {
         try c.apply(environment: ProcessInfo.processInfo.environment)
         let k = ConfigKeys.shared
         let flags: [(Setting, String?)] = [
-            (k.modelPath.setting, model), (k.modelThreads.setting, threads.map(String.init)), (k.serverHost.setting, host),
+            (k.modelPath.setting, model.count == 1 ? model[0] : nil), (k.modelThreads.setting, threads.map(String.init)), (k.serverHost.setting, host),
             (k.serverPort.setting, port.map(String.init)), (k.modelName.setting, servedModelName),
             (k.modelContextLength.setting, contextLength.map(String.init)), (k.engineCacheTokens.setting, cacheTokens.map(String.init)),
             (k.engineCacheType.setting, cacheType),
@@ -48,6 +49,12 @@ struct ServeCommand: ParsableCommand {
             (k.speculativeMethod.setting, speculative), (k.speculativeDraftModel.setting, draftModel),
         ]
         for (setting, value) in flags { if let v = value { try c.apply(flag: setting, v) } }
+        // One --model is model.path, as ever; several are the `models:` list. Either replaces the file's list.
+        if model.count > 1 { c.setModels(model.map { ModelSpec(path: $0) }, source: "command line") }
+        else if model.count == 1 { c.setModels([], source: "command line") }
+        if c.servedModels.count > 1 && !c[\.modelName].isEmpty {
+            throw JetonConfig.Failure(description: "model.name (--served-model-name) names one model; with several, give each its name: in the models: list")
+        }
         if !apiKey.isEmpty { try c.apply(flag: k.authAPIKeys.setting, apiKey.joined(separator: ",")) }
         guard c[\.tlsCert].isEmpty == c[\.tlsKey].isEmpty else {
             throw JetonConfig.Failure(description: "tls.cert and tls.key go together")

@@ -18,12 +18,14 @@ extension ServerApp {
         }
     }
 
-    static func speculation(_ c: JetonConfig, target: LoadedModel, threads: Int) throws -> Speculation {
-        let draftName = c[\.speculativeDraftModel]
+    /// `allowDraft`: false for every generation model but the first (a draft model drafts for one).
+    static func speculation(_ c: JetonConfig, target: LoadedModel, threads: Int, allowDraft: Bool = true) throws -> Speculation {
+        let draftName = allowDraft ? c[\.speculativeDraftModel] : ""
         // "none", not "off", in the file: YAML reads a bare off as false.
         var method = SpeculationConfiguration.Method(rawValue: c[\.speculativeMethod]) ?? .off
         // A draft model asks for draft speculation unless another method was named.
         if !draftName.isEmpty && method == .off { method = .draft }
+        if !allowDraft && method == .draft { method = .off }
         var s = SpeculationConfiguration(method: method, maxDepth: c[\.speculativeMaxDepth],
                                          maxBatchTokens: c[\.speculativeMaxBatchTokens])
         guard method == .draft else { return Speculation(configuration: s, draft: nil) }

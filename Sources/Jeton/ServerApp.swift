@@ -14,31 +14,45 @@ import Glibc
 #endif
 
 /// Wires the pieces. The HTTP server starts first (so /health and /ready answer
-/// while the model loads), then the model and the engine, then the API answers.
+/// while the models load), then each model (its engine, or its embedding batcher),
+/// then the API answers, routing each request to the model it names.
 /// SIGTERM/SIGINT drain: /ready turns 503, new work gets 503, running requests
 /// finish until the drain deadline, then the process exits 0.
 final class ServerApp: Sendable {
     static let version = "0.1.0"
 
     let config: JetonConfig
-    let modelPath: String
+    /// The models to serve, in order, each with its settings filled in and its file found.
+    let plans: [ModelPlan]
     let logger: Logger
     let http: HTTPServerConfiguration
-    /// What comes to exist while the server runs (the model loads after the server starts),
-    /// read by the handlers on the event loops and by the signal handlers.
-    private struct State {
-        var api: OpenAIAPI?
+
+    struct ModelPlan: Sendable {
+        var spec: ModelSpec
+        var path: String
+    }
+
+    /// A served model, once loaded: what /health, /metrics and the drain look at.
+    struct Loaded: Sendable {
+        var id: String
+        var kind: ModelTable.Kind
         var engine: Engine?
+        var batcher: EmbeddingBatcher?
+        var metrics: ModelMetrics?
+    }
+
+    /// What comes to exist while the server runs (the models load after the server starts),
+    /// read by the handlers on the event loops and by the signal handlers.
+    struct State {
+        /// Set once every model is loaded: the API answers from then on.
+        var router: ModelRouter?
+        var loaded: [Loaded] = []
         var metrics: ServerMetrics?
         var accessLog: AccessLog?
-        /// Set instead of `api` when the model is an embedding model (EmbeddingsAPI answers then).
-        var embeddingAPI: EmbeddingsAPI?
-        var embeddingBatcher: EmbeddingBatcher?
-        var modelName: String?
         var draining = false
         var server: HTTPServer?
     }
-    private let state = Mutex(State())
+    let state = Mutex(State())
     /// Only keeps the signal sources alive: appended by `installSignals` (once, in `start()`),
     /// never read. Not in `state`: dispatch sources are not Sendable.
     private nonisolated(unsafe) var signalSources: [DispatchSourceSignal] = []
@@ -48,7 +62,24 @@ final class ServerApp: Sendable {
         config = c
         LogSetup.bootstrap(format: c[\.loggingFormat], level: c[\.loggingLevel])
         logger = Logger(label: "jeton")
-        modelPath = try ModelStore().resolve(c[\.modelPath])
+        let store = ModelStore()
+        plans = try c.servedModels.map { ModelPlan(spec: $0, path: try store.resolve($0.path)) }
+        http = Self.httpConfiguration(c)
+        let keys = try APIKeyStore(keys: c[\.authAPIKeys], file: c[\.authKeyFile])
+        let limits = RateLimiter.Limits(requestsPerMinute: c[\.rateLimitsRequestsPerMinute],
+                                        tokensPerMinute: c[\.rateLimitsTokensPerMinute],
+                                        maxConcurrent: c[\.rateLimitsMaxConcurrent])
+        guard !limits.isEnabled || keys.isEnabled else {
+            throw JetonConfig.Failure(description: "rate_limits are per API key: configure auth.api_keys or auth.key_file too")
+        }
+        var open: Set<String> = c[\.authProtectOperations] ? [] : ["/health", "/ready", "/metrics", "/version"]
+        // The playground page is static and holds no secret: it asks for the key itself.
+        if c[\.serverPlayground] { open.insert("/") }
+        gatekeeper = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
+    }
+
+    /// The HTTP server's settings, from the configuration (one for every model).
+    static func httpConfiguration(_ c: JetonConfig) -> HTTPServerConfiguration {
         var h = HTTPServerConfiguration(host: c[\.serverHost], port: c[\.serverPort])
         h.backlog = Int32(c[\.serverBacklog])
         if c[\.serverEventLoops] > 0 { h.loopCount = c[\.serverEventLoops] }
@@ -70,23 +101,7 @@ final class ServerApp: Sendable {
             h.tlsKeyPath = c[\.tlsKey]
         }
         h.errorResponse = { APIError.transport(status: $0, code: $1, message: $2) }
-        http = h
-        let keys = try APIKeyStore(keys: c[\.authAPIKeys], file: c[\.authKeyFile])
-        let limits = RateLimiter.Limits(requestsPerMinute: c[\.rateLimitsRequestsPerMinute],
-                                        tokensPerMinute: c[\.rateLimitsTokensPerMinute],
-                                        maxConcurrent: c[\.rateLimitsMaxConcurrent])
-        guard !limits.isEnabled || keys.isEnabled else {
-            throw JetonConfig.Failure(description: "rate_limits are per API key: configure auth.api_keys or auth.key_file too")
-        }
-        var open: Set<String> = c[\.authProtectOperations] ? [] : ["/health", "/ready", "/metrics", "/version"]
-        // The playground page is static and holds no secret: it asks for the key itself.
-        if c[\.serverPlayground] { open.insert("/") }
-        gatekeeper = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
-    }
-
-    private var threads: Int {
-        let t = config[\.modelThreads]
-        return t > 0 ? t : ProcessInfo.processInfo.activeProcessorCount
+        return h
     }
 
     func start() throws {
@@ -99,20 +114,17 @@ final class ServerApp: Sendable {
         router.use(gate.middleware)
         state.withLock { $0.accessLog = access }
         registerOperations(on: router)
-        // API routes exist from the start and answer 503 until the model is ready.
+        // API routes exist from the start and answer 503 until every model is ready.
         for route in APIRoute.allCases {
             router.on(route.method, route.path) { [self] req, res in
-                let (current, embeddings, isDraining) = state.withLock { ($0.api, $0.embeddingAPI, $0.draining) }
-                if let embeddings, !isDraining {
-                    embeddings.handle(route, req, res)
-                    return
-                }
+                let (current, isDraining) = state.withLock { ($0.router, $0.draining) }
                 guard let current, !isDraining else {
                     res.respond(APIError.unavailable(isDraining ? "the server is draining; retry on another replica"
-                                                                : "the model is loading", retryAfter: 1).response)
+                                                                : plans.count == 1 ? "the model is loading" : "the models are loading",
+                                                     retryAfter: 1).response)
                     return
                 }
-                current.handle(route, req, res)
+                current.handle(route, req, res) { access.routed(res.requestID, model: $0) }
             }
         }
         let server = HTTPServer(configuration: http, router: router)
@@ -124,8 +136,8 @@ final class ServerApp: Sendable {
         if gatekeeper.keys.isEnabled { logger.notice("API keys required (\(gatekeeper.keys.count) configured)") }
         installSignals()
         DispatchQueue.global().async { [self] in
-            do { try load(access: access) } catch {
-                logger.critical("cannot load \(modelPath): \(error)")
+            do { try loadModels(access: access) } catch {
+                logger.critical("cannot load the models: \(error)")
                 exit(1)
             }
         }
@@ -133,130 +145,54 @@ final class ServerApp: Sendable {
 
     private func registerOperations(on router: Router) {
         router.get("/health") { [self] _, r in
-            // Liveness: the process answers, and once loaded, its engine loop is alive.
-            let alive = state.withLock { $0.engine }?.snapshot().loopAlive ?? true
-            r.respond(alive ? .json(["status": "ok"]) : APIError.unavailable("the engine loop has stopped").response)
+            // Liveness: the process answers, and each loaded model's engine loop is alive.
+            let (body, alive) = health()
+            r.respond(alive ? .json(body) : HTTPResponse.json(body, status: .serviceUnavailable))
         }
         router.get("/ready") { [self] _, r in
-            let (loaded, isDraining) = state.withLock { ($0.api != nil || $0.embeddingAPI != nil, $0.draining) }
+            let (loaded, isDraining) = state.withLock { ($0.router != nil, $0.draining) }
             if isDraining { r.respond(APIError.unavailable("draining").response) }
-            else if !loaded { r.respond(APIError.unavailable("the model is loading").response) }
+            else if !loaded { r.respond(APIError.unavailable(plans.count == 1 ? "the model is loading" : "the models are loading").response) }
             else { r.respond(.json(["status": "ready"])) }
         }
         router.get("/version") { [self] _, r in
-            r.respond(.json(["version": .string(Self.version), "model": JSON(state.withLock { $0.modelName })]))
+            let ids = state.withLock { $0.loaded.map(\.id) }
+            r.respond(.json(["version": .string(Self.version), "model": JSON(ids.first),
+                             "models": .array(ids.map(JSON.string))]))
         }
         if config[\.serverPlayground] {
             router.get("/") { _, r in r.respond(PlaygroundPage.response) }
         }
         if config[\.metricsEnabled] {
             router.get("/metrics") { [self] _, r in
-                let (m, e, srv) = state.withLock { ($0.metrics, $0.engine, $0.server) }
+                let (m, loaded, srv) = state.withLock { ($0.metrics, $0.loaded, $0.server) }
                 var h = HTTPHeaders()
                 h.add(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
-                let text = m?.scrape(engine: e?.snapshot(), connections: srv?.connectionCount ?? 0) ?? ""
+                let engines = loaded.compactMap { l in l.metrics.flatMap { m in l.engine.map { (m, $0.snapshot()) } } }
+                let text = m?.scrape(engines: engines, connections: srv?.connectionCount ?? 0) ?? ""
                 r.respond(HTTPResponse(status: .ok, headers: h, body: Array(text.utf8)))
             }
         }
     }
 
-    private func load(access: AccessLog) throws {
-        let t0 = Date()
-        if LoadedEmbeddingModel.isEmbeddingModel(try GGUFFile(path: modelPath)) {
-            try loadEmbeddingModel(started: t0)
-            return
-        }
-        // --chat-template FILE: for files without a template (Gemma 3 270M has none) or with a wrong one.
-        let templateFile = config[\.modelChatTemplate]
-        var templateOverride: String?
-        if !templateFile.isEmpty {
-            do { templateOverride = try String(contentsOfFile: templateFile, encoding: .utf8) } catch {
-                throw JetonConfig.Failure(description: "model.chat_template: cannot read \(templateFile): \(error.localizedDescription)")
+    /// /health: each model (loading, ready, or stopped when its engine loop has ended), and
+    /// whether all that are loaded are alive.
+    private func health() -> (JSON, Bool) {
+        let loaded = state.withLock { $0.loaded }
+        var alive = true
+        var models: [JSON] = []
+        for (i, plan) in plans.enumerated() {
+            guard i < loaded.count else {
+                models.append(["id": .null, "path": .string(plan.spec.path), "kind": .null, "state": "loading"])
+                continue
             }
+            let l = loaded[i]
+            let up = l.engine?.snapshot().loopAlive ?? true
+            alive = alive && up
+            models.append(["id": .string(l.id), "path": .string(plan.spec.path), "kind": .string(l.kind.rawValue),
+                           "state": up ? "ready" : "stopped"])
         }
-        let loaded = try LoadedModel(path: modelPath, threads: threads)
-        loaded.file.adviseWillNeed()
-        var context = loaded.config.contextLength
-        if config[\.modelContextLength] > 0 { context = min(config[\.modelContextLength], context) }
-        let name = config[\.modelName].isEmpty ? loaded.name : config[\.modelName]
-        let speculation = try Self.speculation(config, target: loaded, threads: threads)
-        let metrics = config[\.metricsEnabled] ? ServerMetrics(model: name, speculation: speculation.configuration.method.rawValue) : nil
-        var engineConfig = EngineConfiguration(
-            maxBatchTokens: config[\.engineMaxBatchTokens], maxSequences: config[\.engineMaxSequences],
-            cacheTokens: config[\.engineCacheTokens], blockSize: config[\.engineBlockSize],
-            prefixCaching: config[\.enginePrefixCaching], maxWaiting: config[\.engineMaxWaiting],
-            cacheType: KVCacheType(rawValue: config[\.engineCacheType]) ?? .f16,
-            stepTargetSeconds: Double(config[\.engineStepTargetMs]) / 1000)
-        engineConfig.speculation = speculation.configuration
-        let engine = Engine(model: loaded.model, endOfGeneration: loaded.tokenizer.endOfGenerationIDs,
-                            configuration: engineConfig, contextLength: context, draft: speculation.draft?.model,
-                            observer: metrics)
-        engine.start()
-        // Requests may name the model as it was started: its catalog name too (`--model qwen2.5-coder-1.5b`).
-        let file = (modelPath as NSString).lastPathComponent
-        let catalogName = (try? ModelStore.catalog())?.first { $0.file == file }?.name
-        let served = ServedModel(id: name, aliases: Set(["default", loaded.name] + (catalogName.map { [$0] } ?? [])),
-                                 tokenizer: loaded.tokenizer, contextLength: context,
-                                 chatTemplate: templateOverride ?? loaded.chatTemplate, created: Int(Date().timeIntervalSince1970),
-                                 architecture: loaded.config.architecture, quantization: loaded.config.quantization)
-        var limits = APILimits()
-        limits.maxN = config[\.limitsMaxN]
-        limits.maxLogprobs = config[\.limitsMaxLogprobs]
-        limits.maxPrompts = config[\.limitsMaxPrompts]
-        limits.maxMessages = config[\.limitsMaxMessages]
-        limits.maxStops = config[\.limitsMaxStops]
-        limits.maxStopLength = config[\.limitsMaxStopLength]
-        limits.maxLogitBias = config[\.limitsMaxLogitBias]
-        if config[\.limitsMaxTokens] > 0 { limits.maxTokens = config[\.limitsMaxTokens] }
-        var options = APIOptions()
-        options.observer = access
-        options.logPrompts = config[\.loggingLogPrompts]
-        options.slowReaderTimeout = config[\.serverSlowReaderTimeout]
-        options.grammars = Self.grammarCache(config, tokenizer: loaded.tokenizer)
-        switch config[\.modelToolCallFormat] {
-        case "auto": options.toolCalls = .detect
-        case let f: options.toolCalls = ToolCallFormat(rawValue: f).map { .format($0) } ?? .refused  // "none"
-        }
-        options.confidenceThreshold = config[\.confidenceThreshold]
-        options.measureAllConfidence = config[\.confidenceMeasureAll]
-        let api = OpenAIAPI(service: engine, model: served, limits: limits, version: Self.version, options: options)
-        if let problem = api.chatTemplateProblem() {
-            let from = templateOverride != nil ? "the chat template \(config[\.modelChatTemplate])"
-                                               : "the model's chat template (override it with --chat-template FILE)"
-            throw JetonConfig.Failure(description: "\(from) cannot render a conversation: \(problem)")
-        }
-        access.attach(metrics: metrics)
-        state.withLock {
-            $0.engine = engine
-            $0.api = api
-            $0.metrics = metrics
-            $0.modelName = name
-        }
-        logger.notice("model \(name) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, KV cache \(engine.cacheCapacity) tokens (\(engine.cacheDescription)), speculative decoding: \(speculation.summary)")
-    }
-
-    /// An embedding model: no engine or KV cache; one batching thread runs the encoder.
-    private func loadEmbeddingModel(started t0: Date) throws {
-        let loaded = try LoadedEmbeddingModel(path: modelPath, threads: threads)
-        loaded.file.adviseWillNeed()
-        let name = config[\.modelName].isEmpty ? loaded.name : config[\.modelName]
-        var context = loaded.config.contextLength
-        if config[\.modelContextLength] > 0 { context = min(config[\.modelContextLength], context) }
-        let batcher = EmbeddingBatcher(model: loaded, batchTokens: max(config[\.engineMaxBatchTokens], context),
-                                       maxWaiting: config[\.engineMaxWaiting])
-        let file = (modelPath as NSString).lastPathComponent
-        let catalogName = (try? ModelStore.catalog())?.first { $0.file == file }?.name
-        let served = ServedModel(id: name, aliases: Set(["default", loaded.name] + (catalogName.map { [$0] } ?? [])),
-                                 tokenizer: loaded.tokenizer, contextLength: context, chatTemplate: nil,
-                                 created: Int(Date().timeIntervalSince1970), architecture: loaded.config.architecture,
-                                 quantization: loaded.config.quantization)
-        let api = EmbeddingsAPI(service: batcher, model: served)
-        state.withLock {
-            $0.embeddingAPI = api
-            $0.embeddingBatcher = batcher
-            $0.modelName = name
-        }
-        logger.notice("embedding model \(name) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, \(loaded.config.dim) dimensions, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, batches of up to \(batcher.batchTokens) tokens")
+        return (["status": alive ? "ok" : "unavailable", "models": .array(models)], alive)
     }
 
     private func installSignals() {
@@ -294,17 +230,24 @@ final class ServerApp: Sendable {
         DispatchQueue.global().async { [self] in
             let deadline = Date().addingTimeInterval(limit)
             // Wait until no request is open (a stream counts until its last token is
-            // out) and the engine has nothing left, then let the last bytes go out.
+            // out) and no engine or batcher has anything left, then let the last bytes go out.
             let access = state.withLock { $0.accessLog }
             while Date() < deadline {
-                let s = state.withLock { $0.engine }?.snapshot()
-                if (access?.inFlight ?? 0) == 0 && (s?.running ?? 0) + (s?.waiting ?? 0) == 0 { break }
+                let loaded = state.withLock { $0.loaded }
+                let busy = loaded.reduce(0) { n, l in
+                    let s = l.engine?.snapshot()
+                    return n + (s?.running ?? 0) + (s?.waiting ?? 0) + (l.batcher?.waiting ?? 0)
+                }
+                if (access?.inFlight ?? 0) == 0 && busy == 0 { break }
                 usleep(50_000)
             }
             logger.notice("drain: \(access?.inFlight ?? 0) requests still open at the end")
             let rest = max(0.5, deadline.timeIntervalSinceNow)
             state.withLock { $0.server }?.stop(timeout: min(rest, 5))
-            state.withLock { $0.engine }?.shutdown()
+            for l in state.withLock({ $0.loaded }) {
+                l.engine?.shutdown()
+                l.batcher?.shutdown()
+            }
             logger.notice("drained; exiting")
             exit(0)
         }

@@ -85,6 +85,64 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(JetonConfig.editDistance([], Array("abc".utf8)), 3)
     }
 
+    func testModelsListFillsEachModelFromTheGlobalSettings() throws {
+        var c = JetonConfig()
+        XCTAssertEqual(c.servedModels, [Self.spec("default", threads: 0, context: 0, cache: 16384, waiting: 1024)])
+        try c.apply(yaml: """
+            model:
+              path: other.gguf
+              name: solo
+              threads: 2
+            engine:
+              cache_tokens: 4096
+            models:
+              - path: default
+                name: chat
+                aliases: [c, talk]
+                threads: 1
+                max_waiting: 5
+              - nomic-embed-text-v1.5
+              - path: qwen.gguf
+                aliases: q
+                context_length: 2048
+                cache_tokens: 999
+            """, source: "c.yaml")
+        var chat = Self.spec("default", threads: 1, context: 0, cache: 4096, waiting: 5)
+        chat.name = "chat"
+        chat.aliases = ["c", "talk"]
+        var qwen = Self.spec("qwen.gguf", threads: 2, context: 2048, cache: 999, waiting: 1024)
+        qwen.aliases = ["q"]
+        XCTAssertEqual(c.servedModels, [chat, Self.spec("nomic-embed-text-v1.5", threads: 2, context: 0, cache: 4096, waiting: 1024), qwen])
+        // Without the list, model.path alone, named by model.name.
+        c.setModels([], source: "flags")
+        var solo = Self.spec("other.gguf", threads: 2, context: 0, cache: 4096, waiting: 1024)
+        solo.name = "solo"
+        XCTAssertEqual(c.servedModels, [solo])
+    }
+
+    func testBadModelsEntriesNameTheEntryAndField() {
+        for (yaml, needle) in [("models:\n  - {name: x}\n", "models[0] needs a path"),
+                               ("models:\n  - path: a\n  - {path: b, cach_tokens: 64}\n", "models[1]: unknown field cach_tokens (did you mean cache_tokens?)"),
+                               ("models:\n  - {path: a, threads: -1}\n", "models[0].threads: model.threads must be between 0"),
+                               ("models:\n  - {path: a, max_waiting: many}\n", "must be an integer"),
+                               ("models:\n  - [a]\n", "models[0] must be a mapping"),
+                               ("models: a.gguf\n", "models must be a list")] {
+            var c = JetonConfig()
+            XCTAssertThrowsError(try c.apply(yaml: yaml, source: "f.yaml"), yaml) {
+                XCTAssertTrue("\($0)".contains(needle), "\($0)")
+            }
+        }
+    }
+
+    static func spec(_ path: String, threads: Int, context: Int, cache: Int, waiting: Int) -> ModelSpec {
+        var s = ModelSpec(path: path)
+        s.threads = threads
+        s.contextLength = context
+        s.cacheTokens = cache
+        s.maxWaiting = waiting
+        return s
+    }
+
     /// A value as a flag would spell it.
     static func text(_ v: ConfigValue) -> String {
         switch v {

@@ -159,7 +159,7 @@ def tokenize(server, **body):
 def assert_healthy(server):
     assert server.proc.poll() is None, f"jeton serve died; see {server.log_path}"
     status, _, data = server.request("GET", "/health")
-    assert (status, data) == (200, {"status": "ok"})
+    assert status == 200 and data["status"] == "ok", data
 
 
 def assert_error(data, headers, status, want_status, want_type, want_param, want_code=None):

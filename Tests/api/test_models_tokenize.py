@@ -14,7 +14,11 @@ CASES = [json.loads(l) for l in open(FIXTURE) if l.strip()]
 
 def test_health(server):
     st, h, d = server.request("GET", "/health")
-    assert (st, d) == (200, {"status": "ok"})
+    assert st == 200 and d["status"] == "ok"
+    # Each served model: here the one, loaded.
+    (m,) = d["models"]
+    assert m["state"] == "ready" and m["kind"] == "generation" and m["path"] == "default"
+    assert m["id"] == server.request("GET", "/v1/models")[2]["data"][0]["id"]
 
 
 def test_models_list_and_get(client, server):
@@ -28,6 +32,7 @@ def test_models_list_and_get(client, server):
     assert st == 200 and d["id"] == m.id and d["object"] == "model"
     st, _, d = server.request("GET", "/v1/models")
     assert set(d) >= {"object", "data"} and set(d["data"][0]) >= {"id", "object", "created", "owned_by"}
+    assert d["data"][0]["kind"] == "generation"  # Jeton's extension field
     # the id the server reports is accepted as `model` too
     st, _, r = server.request("POST", "/v1/completions", {"model": m.id, "prompt": "Hi", "max_tokens": 1})
     assert st == 200 and r["model"] == m.id

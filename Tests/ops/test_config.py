@@ -17,7 +17,12 @@ def print_config(*args, env=None):
 
 
 def settings(text):
-    return {f"{s}.{k}": v for s, sec in yaml.safe_load(text).items() for k, v in sec.items()}
+    """The sections' settings; the `models:` list is no section (see models_list)."""
+    return {f"{s}.{k}": v for s, sec in yaml.safe_load(text).items() if s != "models" for k, v in sec.items()}
+
+
+def models_list(text):
+    return yaml.safe_load(text)["models"]
 
 
 def test_file_lists_every_setting_with_its_default():
@@ -28,7 +33,9 @@ def test_file_lists_every_setting_with_its_default():
     # The same keys, and the file changes nothing: it holds the defaults.
     assert settings(defaults) == settings(from_file)
     with open(CONFIG) as f:
-        assert set(settings(f.read())) == set(settings(defaults))
+        text = f.read()
+        assert set(settings(text)) == set(settings(defaults))
+    assert models_list(text) == models_list(defaults) == models_list(from_file) == []
 
 
 def test_layers_override_in_order(tmp_path):
@@ -96,3 +103,35 @@ def test_broken_chat_template_stops_startup(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode != 0
     assert "bad.jinja" in p.stderr and "chat template" in p.stderr
+
+
+def test_models_list_from_file_and_flags(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("models:\n  - path: default\n    name: chat\n    aliases: [c, talk]\n    cache_tokens: 2048\n"
+                 "  - nomic-embed-text-v1.5\nengine:\n  max_waiting: 9\n")
+    rc, out, err = print_config("--config", str(f))
+    assert rc == 0, err
+    models = models_list(out)
+    assert models[0] == {"path": "default", "name": "chat", "aliases": ["c", "talk"], "cache_tokens": 2048}
+    assert models[1] == {"path": "nomic-embed-text-v1.5"}
+    assert settings(out)["engine.max_waiting"] == 9
+    # Repeated --model flags replace the file's list; a single one is model.path, as ever.
+    rc, out, err = print_config("--config", str(f), "--model", "a.gguf", "--model", "b.gguf")
+    assert rc == 0, err
+    assert models_list(out) == [{"path": "a.gguf"}, {"path": "b.gguf"}]
+    rc, out, err = print_config("--config", str(f), "--model", "a.gguf")
+    assert rc == 0, err
+    assert models_list(out) == [] and settings(out)["model.path"] == "a.gguf"
+
+
+def test_bad_models_entries_stop_startup(tmp_path):
+    f = tmp_path / "c.yaml"
+    for text, needle in [("models:\n  - name: x\n", "models[0] needs a path"),
+                         ("models:\n  - path: a\n    thread: 2\n", "unknown field thread (did you mean threads?)"),
+                         ("models:\n  - path: a\n    cache_tokens: 3\n", "engine.cache_tokens"),
+                         ("models: {path: a}\n", "models must be a list")]:
+        f.write_text(text)
+        rc, out, err = print_config("--config", str(f))
+        assert rc == 2 and out == "" and needle in err, (text, err)
+    rc, _, err = print_config("--model", "a", "--model", "b", "--served-model-name", "x")
+    assert rc == 2 and "name: in the models: list" in err

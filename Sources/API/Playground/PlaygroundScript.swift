@@ -32,7 +32,8 @@ enum PlaygroundScript {
       }
       if (r.status === 503) { status("model loading…"); setTimeout(loadModels, 1000); return; }
       if (!r.ok) { status("cannot list models: HTTP " + r.status); return; }
-      const data = (await r.json()).data || [];
+      // Chat needs a generation model: embedding models served beside it are left out.
+      const data = ((await r.json()).data || []).filter((m) => m.kind !== "embedding");
       const sel = $("model");
       const keep = sel.value;
       sel.textContent = "";

@@ -13,6 +13,11 @@ struct JetonConfig: Sendable {
     private(set) var sources: [String: String] = [:]
     /// `JETON_*` variables that look like settings but are none (ignored, as other variables are).
     private(set) var warnings: [String] = []
+    /// The `models:` list (several models in one process); empty: model.path alone is served.
+    /// Not a `Setting`: it is a list of mappings, set by the file or by a repeated `--model`
+    /// (no environment variable: JETON_MODELS is the model directory).
+    private(set) var models: [ModelSpec] = []
+    private(set) var modelsSource: String?
 
     init() {
         values = Dictionary(uniqueKeysWithValues: Setting.all.map { ($0.key, $0.defaultValue) })
@@ -45,8 +50,17 @@ struct JetonConfig: Sendable {
         guard let top = root as? [AnyHashable: Any] else {
             throw Failure(description: "\(source) must be a mapping of sections (server:, model:, ...)")
         }
+        var sections = top
+        if let list = sections.removeValue(forKey: AnyHashable("models")) {
+            switch list {
+            case is NSNull: setModels([], source: source)
+            case let items as [Any]:
+                setModels(try items.enumerated().map { try ModelSpec.parse($1, index: $0, source: source) }, source: source)
+            default: throw Failure(description: "\(source): models must be a list of models (- path: ..., name: ...)")
+            }
+        }
         var flat: [(String, Any)] = []
-        try Self.flatten(top, prefix: "", into: &flat, source: source)
+        try Self.flatten(sections, prefix: "", into: &flat, source: source)
         for (key, raw) in flat {
             guard let s = Self.setting(key) else { throw Failure(description: "\(source): \(Self.unknown(key))") }
             try set(s, Self.value(from: raw, for: s, source: source), source: source)
@@ -71,6 +85,31 @@ struct JetonConfig: Sendable {
     /// A command-line flag's value, as text.
     mutating func apply(flag s: Setting, _ raw: String) throws {
         try set(s, Self.parse(raw, for: s, source: "--\(s.key)"), source: "command line")
+    }
+
+    /// Replaces the `models:` list (flags replace the file's).
+    mutating func setModels(_ list: [ModelSpec], source: String) {
+        models = list
+        modelsSource = source
+    }
+
+    /// The models to serve, each with every per-model value filled in from the global settings:
+    /// the `models:` list, or model.path alone (named by model.name) when the list is empty.
+    var servedModels: [ModelSpec] {
+        var list = models
+        if list.isEmpty {
+            var only = ModelSpec(path: self[\.modelPath])
+            if !self[\.modelName].isEmpty { only.name = self[\.modelName] }
+            list = [only]
+        }
+        return list.map { m in
+            var m = m
+            m.threads = m.threads ?? self[\.modelThreads]
+            m.contextLength = m.contextLength ?? self[\.modelContextLength]
+            m.cacheTokens = m.cacheTokens ?? self[\.engineCacheTokens]
+            m.maxWaiting = m.maxWaiting ?? self[\.engineMaxWaiting]
+            return m
+        }
     }
 
     private mutating func set(_ s: Setting, _ v: ConfigValue, source: String) throws {
@@ -134,6 +173,8 @@ struct JetonConfig: Sendable {
             let from = sources[s.key].map { "  # from \($0)" } ?? ""
             out += "  \(parts[1]): \(v)\(from)\n"
         }
+        let from = modelsSource.map { "  # from \($0)" } ?? ""
+        out += models.isEmpty ? "models: []\(from)\n" : "models:\(from)\n" + models.map { "  - \($0.rendered)\n" }.joined()
         return out
     }
 

@@ -17,6 +17,7 @@ final class AccessLog: APIObserver, Sendable {
         var report: GenerationReport?
         var expectsReport: Bool
         var key: String?
+        var model: String?   // the id of the model the request was routed to
     }
 
     let logger: Logger
@@ -40,7 +41,7 @@ final class AccessLog: APIObserver, Sendable {
     /// Requests that have started and not yet ended (streams until their last token).
     var inFlight: Int { state.withLock { $0.open.count } }
 
-    /// Metrics exist once the model is loaded (they carry its name).
+    /// Metrics exist once the models are loaded (they carry their names).
     func attach(metrics: ServerMetrics?) { state.withLock { $0.metrics = metrics } }
 
     static let generationPaths = Set(APIRoute.allCases.filter(\.generates).map(\.path))
@@ -64,12 +65,17 @@ final class AccessLog: APIObserver, Sendable {
         }
     }
 
-    func interTokenLatency(_ seconds: Double) { metrics?.interTokenLatency(seconds) }
-    func slowReader(aborted: Bool) { metrics?.slowReader(aborted: aborted) }
+    /// Per-token facts go to the model's own metrics (ModelObserver), not through here.
+    func interTokenLatency(_ seconds: Double) {}
 
     func generationFinished(_ report: GenerationReport) {
-        metrics?.generationFinished(report)
         update(report.requestID) { $0.report = report }
+    }
+
+    /// The request went to the model `id`: its line and counters say so.
+    func routed(_ requestID: String, model id: String?) {
+        guard let id else { return }
+        state.withLock { s in s.open[requestID]?.model = id }
     }
 
     private func update(_ id: String, _ change: (inout Entry) -> Void) {
@@ -86,7 +92,7 @@ final class AccessLog: APIObserver, Sendable {
     private func write(_ id: String, _ e: Entry) {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds &- e.started) / 1e9
         let endpoint = Self.endpointLabel(e.path)
-        metrics?.request(endpoint: endpoint, status: e.status ?? 0, seconds: seconds)
+        metrics?.request(endpoint: endpoint, status: e.status ?? 0, seconds: seconds, model: e.model ?? e.report?.model)
         if let r = e.report { metrics?.recordUsage(r, key: e.key) }
         onComplete?(id, e.report.map { $0.promptTokens + $0.completionTokens } ?? 0)
         guard enabled else { return }
@@ -95,6 +101,7 @@ final class AccessLog: APIObserver, Sendable {
             "status": .stringConvertible(e.status ?? 0), "duration_s": .string(String(format: "%.4f", seconds)),
         ]
         if let k = e.key { meta["key"] = .string(k) }
+        if let m = e.model { meta["model"] = .string(m) }
         if let r = e.report {
             meta["prompt_tokens"] = .stringConvertible(r.promptTokens)
             meta["completion_tokens"] = .stringConvertible(r.completionTokens)

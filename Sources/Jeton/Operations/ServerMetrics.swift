@@ -6,181 +6,75 @@ import Metrics
 import Prometheus
 import Synchronization
 
-/// Jeton's metrics, recorded through swift-metrics into a Prometheus registry
-/// and rendered in the Prometheus text format for GET /metrics. Every family
-/// carries the `model` label. Engine gauges are read from a snapshot at scrape time.
-final class ServerMetrics: APIObserver, EngineObserver, Sendable {
+/// Jeton's metrics, recorded through swift-metrics into a Prometheus registry and rendered
+/// in the Prometheus text format for GET /metrics. Every family carries the `model` label:
+/// each served model has its families (ModelMetrics, EmbeddingMetrics); requests are counted
+/// under the model they were routed to (those that name none, such as /health, under
+/// `defaultModel`). Made once per process (swift-metrics is bootstrapped once).
+final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
-    let model: String
-    // Counters made on first use, and the engine counters at the last scrape.
+    /// The label of requests that reach no model: the model's name when there is one, else "".
+    let defaultModel: String
     private struct State {
-        var lastSnapshot = EngineStats()
         var requestCounters: [String: CoreMetrics.Counter] = [:]
-        var tokenCounters: [String: (CoreMetrics.Counter, CoreMetrics.Counter)] = [:]
+        var durations: [String: CoreMetrics.Timer] = [:]
+        var models: [String: ModelMetrics] = [:]
     }
     private let state = Mutex(State())
-
-    private let duration: CoreMetrics.Timer
-    private let ttft: CoreMetrics.Timer
-    private let itl: CoreMetrics.Timer
-    private let queue: CoreMetrics.Timer
-    private let batchTokens: CoreMetrics.Recorder
-    private let running: CoreMetrics.Gauge
-    private let waiting: CoreMetrics.Gauge
-    private let cacheUsage: CoreMetrics.Gauge
-    private let cacheBytes: CoreMetrics.Gauge      // all layers, both pools of a sliding-window model
-    private let cacheUsedBytes: CoreMetrics.Gauge
     private let connections: CoreMetrics.Gauge
-    private let prefixQueries: CoreMetrics.Counter
-    private let prefixHits: CoreMetrics.Counter
-    private let preemptions: CoreMetrics.Counter
-    private let slowReaderPauses: CoreMetrics.Counter
-    private let slowReaderAborts: CoreMetrics.Counter
-    private let forwardSeconds: CoreMetrics.FloatingPointCounter
-    private let busySeconds: CoreMetrics.FloatingPointCounter
-    private let grammarMasks: CoreMetrics.Counter
-    private let grammarMaskSeconds: CoreMetrics.FloatingPointCounter
-    private let grammarMasksOverlapped: CoreMetrics.Counter
-    private let answerMeanLogprob: CoreMetrics.Recorder
-    private let answerLowRatio: CoreMetrics.Recorder
-    private let specProposed: CoreMetrics.Counter   // speculative decoding, labelled by method
-    private let specAccepted: CoreMetrics.Counter
-    private let specAcceptance: CoreMetrics.Gauge
 
     static let latencyBuckets: [Duration] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 20, 30, 60, 120]
         .map { Duration.nanoseconds(Int64($0 * 1e9)) }
 
-    init(model: String, speculation: String = "off") {
-        self.model = model
+    init(defaultModel: String) {
+        self.defaultModel = defaultModel
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = Self.latencyBuckets
         factory.valueHistogramBuckets["jeton_batch_tokens"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+        factory.valueHistogramBuckets["jeton_embedding_batch_inputs"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
         // Answer confidence: finer where answers usually are (mean logprob near 0, few low tokens).
         factory.valueHistogramBuckets["jeton_answer_mean_logprob"] =
             [-5, -4, -3, -2.5, -2, -1.75, -1.5, -1.25, -1, -0.8, -0.6, -0.5, -0.4, -0.3, -0.2, -0.1, -0.05, 0]
         factory.valueHistogramBuckets["jeton_answer_low_confidence_ratio"] =
             [0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1]
         MetricsSystem.bootstrap(factory)
-        let m = [("model", model)]
-        duration = CoreMetrics.Timer(label: "jeton_request_duration_seconds", dimensions: m, preferredDisplayUnit: .seconds)
-        ttft = CoreMetrics.Timer(label: "jeton_time_to_first_token_seconds", dimensions: m, preferredDisplayUnit: .seconds)
-        itl = CoreMetrics.Timer(label: "jeton_inter_token_latency_seconds", dimensions: m, preferredDisplayUnit: .seconds)
-        queue = CoreMetrics.Timer(label: "jeton_request_queue_seconds", dimensions: m, preferredDisplayUnit: .seconds)
-        batchTokens = CoreMetrics.Recorder(label: "jeton_batch_tokens", dimensions: m, aggregate: true)
-        running = CoreMetrics.Gauge(label: "jeton_requests_running", dimensions: m)
-        waiting = CoreMetrics.Gauge(label: "jeton_requests_waiting", dimensions: m)
-        cacheUsage = CoreMetrics.Gauge(label: "jeton_kv_cache_usage_ratio", dimensions: m)
-        cacheBytes = CoreMetrics.Gauge(label: "jeton_kv_cache_bytes", dimensions: m)
-        cacheUsedBytes = CoreMetrics.Gauge(label: "jeton_kv_cache_used_bytes", dimensions: m)
-        connections = CoreMetrics.Gauge(label: "jeton_http_connections", dimensions: m)
-        prefixQueries = CoreMetrics.Counter(label: "jeton_prefix_cache_queries_total", dimensions: m)
-        prefixHits = CoreMetrics.Counter(label: "jeton_prefix_cache_hits_total", dimensions: m)
-        preemptions = CoreMetrics.Counter(label: "jeton_preemptions_total", dimensions: m)
-        // Streams paused because their client stopped reading, and those ended by the timeout.
-        slowReaderPauses = CoreMetrics.Counter(label: "jeton_slow_reader_pauses_total", dimensions: m)
-        slowReaderAborts = CoreMetrics.Counter(label: "jeton_slow_reader_aborts_total", dimensions: m)
-        // Their ratio over a window is the share of the engine thread's work spent in forward passes.
-        forwardSeconds = CoreMetrics.FloatingPointCounter(label: "jeton_engine_forward_seconds_total", dimensions: m)
-        busySeconds = CoreMetrics.FloatingPointCounter(label: "jeton_engine_busy_seconds_total", dimensions: m)
-        // Structured output: token masks applied on the engine thread and their time (the mean per token is the ratio).
-        grammarMasks = CoreMetrics.Counter(label: "jeton_grammar_masks_total", dimensions: m)
-        grammarMaskSeconds = CoreMetrics.FloatingPointCounter(label: "jeton_grammar_mask_seconds_total", dimensions: m)
-        // Of those, masks made on another thread while the forward pass ran (off the step's critical path).
-        grammarMasksOverlapped = CoreMetrics.Counter(label: "jeton_grammar_masks_overlapped_total", dimensions: m)
-        // One observation per finished answer (choice) whose tokens were measured (see OpenAIAPI.measureAllConfidence).
-        answerMeanLogprob = CoreMetrics.Recorder(label: "jeton_answer_mean_logprob", dimensions: m, aggregate: true)
-        answerLowRatio = CoreMetrics.Recorder(label: "jeton_answer_low_confidence_ratio", dimensions: m, aggregate: true)
-        let sm = m + [("method", speculation == "off" ? "none" : speculation)]
-        specProposed = CoreMetrics.Counter(label: "jeton_spec_proposed_tokens_total", dimensions: sm)
-        specAccepted = CoreMetrics.Counter(label: "jeton_spec_accepted_tokens_total", dimensions: sm)
-        // Accepted over proposed since start (the counters' ratio over a window is the recent one).
-        specAcceptance = CoreMetrics.Gauge(label: "jeton_spec_acceptance_ratio", dimensions: sm)
-        // Token counters exist from the start, so a scrape shows zeros rather than nothing.
-        _ = tokens(key: String?.none)
+        connections = CoreMetrics.Gauge(label: "jeton_http_connections", dimensions: [("model", defaultModel)])
     }
 
-    /// Counts one finished HTTP request.
-    func request(endpoint: String, status: Int, seconds: Double) {
-        let key = "\(endpoint) \(status)"
-        let model = model
-        let c: CoreMetrics.Counter = state.withLock { s in
-            if let c = s.requestCounters[key] { return c }
-            let c = CoreMetrics.Counter(label: "jeton_requests_total",
-                            dimensions: [("model", model), ("endpoint", endpoint), ("status", String(status))])
+    /// The families of a generation model (its engine's observer).
+    func addModel(_ name: String, speculation: String) -> ModelMetrics {
+        let m = ModelMetrics(model: name, speculation: speculation)
+        state.withLock { $0.models[name] = m }
+        return m
+    }
+
+    func addEmbeddingModel(_ name: String) -> EmbeddingMetrics { EmbeddingMetrics(model: name) }
+
+    /// Counts one finished HTTP request, under the model it was routed to.
+    func request(endpoint: String, status: Int, seconds: Double, model routed: String?) {
+        let model = routed ?? defaultModel
+        let key = "\(model) \(endpoint) \(status)"
+        let (c, d): (CoreMetrics.Counter, CoreMetrics.Timer) = state.withLock { s in
+            let c = s.requestCounters[key] ?? CoreMetrics.Counter(label: "jeton_requests_total",
+                dimensions: [("model", model), ("endpoint", endpoint), ("status", String(status))])
             s.requestCounters[key] = c
-            return c
+            let d = s.durations[model] ?? CoreMetrics.Timer(label: "jeton_request_duration_seconds",
+                                                            dimensions: [("model", model)], preferredDisplayUnit: .seconds)
+            s.durations[model] = d
+            return (c, d)
         }
         c.increment()
-        duration.recordNanoseconds(Int64(seconds * 1e9))
+        d.recordNanoseconds(Int64(seconds * 1e9))
     }
 
-    /// Prompt and generation token counters, per API key name when keys are configured.
-    func tokens(key: String?) -> (prompt: CoreMetrics.Counter, generation: CoreMetrics.Counter) {
-        let model = model
-        return state.withLock { s in
-            let k = key ?? ""
-            if let pair = s.tokenCounters[k] { return pair }
-            var dims = [("model", model)]
-            if let key { dims.append(("key", key)) }
-            let pair = (CoreMetrics.Counter(label: "jeton_prompt_tokens_total", dimensions: dims),
-                        CoreMetrics.Counter(label: "jeton_generation_tokens_total", dimensions: dims))
-            s.tokenCounters[k] = pair
-            return pair
-        }
-    }
-
+    /// Tokens and time to first token of a finished generation, under its model.
     func recordUsage(_ r: GenerationReport, key: String?) {
-        let (p, g) = tokens(key: key)
-        p.increment(by: r.promptTokens)
-        g.increment(by: r.completionTokens)
-        if let t = r.timeToFirstToken { ttft.recordNanoseconds(Int64(t * 1e9)) }
+        state.withLock { $0.models[r.model] }?.recordUsage(r, key: key)
     }
 
-    // MARK: - observers
-
-    func interTokenLatency(_ seconds: Double) { itl.recordNanoseconds(Int64(seconds * 1e9)) }
-
-    func slowReader(aborted: Bool) { (aborted ? slowReaderAborts : slowReaderPauses).increment() }
-
-    /// Usage is counted by the access log (AccessLog calls recordUsage); answer confidence here.
-    func generationFinished(_ report: GenerationReport) {
-        for c in report.confidence {
-            answerMeanLogprob.record(c.meanLogprob)
-            answerLowRatio.record(c.lowConfidenceRatio)
-        }
-    }
-
-    func engineDidStep(batchTokens n: Int, sequences: Int) { batchTokens.record(n) }
-
-    func requestDidStart(queueSeconds: Double) { queue.recordNanoseconds(Int64(queueSeconds * 1e9)) }
-
-    // MARK: - scrape
-
-    /// The text exposition, after refreshing the engine and connection gauges.
-    func scrape(engine: EngineStats?, connections open: Int) -> String {
-        if let s = engine {
-            running.record(s.running)
-            waiting.record(s.waiting)
-            cacheUsage.record(s.cacheUsage)
-            cacheBytes.record(s.cacheBytes)
-            cacheUsedBytes.record(s.usedCacheBytes)
-            specAcceptance.record(s.speculativeProposed == 0 ? 0 : Double(s.speculativeAccepted) / Double(s.speculativeProposed))
-            // Under the lock so two scrapes do not both add the same difference.
-            state.withLock { st in
-                let last = st.lastSnapshot
-                prefixQueries.increment(by: max(0, s.prefixQueries - last.prefixQueries))
-                prefixHits.increment(by: max(0, s.prefixHits - last.prefixHits))
-                preemptions.increment(by: max(0, s.preemptions - last.preemptions))
-                forwardSeconds.increment(by: max(0, s.forwardSeconds - last.forwardSeconds))
-                busySeconds.increment(by: max(0, s.busySeconds - last.busySeconds))
-                grammarMasks.increment(by: max(0, s.grammarMasks - last.grammarMasks))
-                grammarMaskSeconds.increment(by: max(0, s.grammarMaskSeconds - last.grammarMaskSeconds))
-                grammarMasksOverlapped.increment(by: max(0, s.grammarMasksOverlapped - last.grammarMasksOverlapped))
-                specProposed.increment(by: max(0, s.speculativeProposed - last.speculativeProposed))
-                specAccepted.increment(by: max(0, s.speculativeAccepted - last.speculativeAccepted))
-                st.lastSnapshot = s
-            }
-        }
+    /// The text exposition, after refreshing each engine's and the connection gauges.
+    func scrape(engines: [(ModelMetrics, EngineStats)], connections open: Int) -> String {
+        for (m, s) in engines { m.refresh(s) }
         connections.record(open)
         return registry.emitToString()
     }

@@ -1,0 +1,95 @@
+import HTTP
+
+/// The API of a server with one or several models: each request goes to the model its
+/// `model` field names (ids and aliases). One model: everything goes to it, as before
+/// there were several (its API checks the name itself). Several: an unknown name is a
+/// 404, and a generation request to an embedding model (or the reverse) a 400 naming it.
+public final class ModelRouter: Sendable {
+    public enum Served: Sendable {
+        case generation(OpenAIAPI)
+        case embedding(EmbeddingsAPI)
+    }
+
+    public let table: ModelTable
+    let apis: [Served]
+
+    public init(_ apis: [Served]) throws {
+        self.apis = apis
+        table = try ModelTable(apis.map { api in
+            let m = api.model
+            return ModelTable.Row(id: m.id, aliases: m.aliases.sorted(), kind: api.kind)
+        })
+    }
+
+    /// Answers a request; `routed` learns the id of the model that got it (nil: none did).
+    public func handle(_ route: APIRoute, _ request: HTTPRequest, _ responder: HTTPResponder,
+                       routed: (String?) -> Void = { _ in }) {
+        do {
+            let target = try target(of: route, request)
+            routed(target.map { table.rows[$0].id })
+            guard let target else { return listModels(responder) }
+            switch apis[target] {
+            case let .generation(api):
+                api.handle(route, request, responder)
+            case let .embedding(api):
+                api.handle(route, request, responder)
+            }
+        } catch let e as APIError {
+            responder.respond(e.response)
+        } catch {
+            responder.respond(APIError.internal("unexpected error: \(error)").response)
+        }
+    }
+
+    /// The model a request goes to; nil for the list of all models.
+    func target(of route: APIRoute, _ request: HTTPRequest) throws -> Int? {
+        if apis.count == 1 { return route == .models ? nil : 0 }
+        switch route {
+        case .models: return nil
+        case .model:
+            let id = request.pathParameters["id"] ?? ""
+            guard let i = table.resolve(id) else { throw APIError.modelNotFound(id) }
+            return i
+        case .completions, .chatCompletions, .tokenize, .detokenize, .embeddings:
+            // The body is parsed here and again by the model's API: requests are small next to their work.
+            let r = try FieldReader(try OpenAIAPI.parseBody(request))
+            let need = ModelTable.kind(of: route)
+            guard let name = try r.string("model") else { return table.fallback(for: need) }
+            guard let i = table.resolve(name) else { throw APIError.modelNotFound(name) }
+            if let need, table.rows[i].kind != need {
+                throw APIError.invalid(need == .embedding
+                    ? "The model `\(name)` generates text: it does not answer POST /v1/embeddings; use an embedding model (GET /v1/models lists each model's kind)."
+                    : "The model `\(name)` is an embedding model: it answers POST /v1/embeddings, not \(route.path).",
+                    param: "model", code: "model_not_supported")
+            }
+            return i
+        }
+    }
+
+    func listModels(_ responder: HTTPResponder) {
+        responder.respond(.json(["object": "list", "data": .array(apis.map(\.modelJSON))]))
+    }
+}
+
+extension ModelRouter.Served {
+    var model: ServedModel {
+        switch self {
+        case let .generation(a): return a.model
+        case let .embedding(a): return a.model
+        }
+    }
+
+    var kind: ModelTable.Kind {
+        switch self {
+        case .generation: return .generation
+        case .embedding: return .embedding
+        }
+    }
+
+    var modelJSON: JSON {
+        switch self {
+        case let .generation(a): return a.modelJSON
+        case let .embedding(a): return a.modelJSON
+        }
+    }
+}

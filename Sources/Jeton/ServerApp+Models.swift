@@ -1,0 +1,159 @@
+import API
+import Engine
+import Foundation
+import GGUF
+import Kernels
+import Model
+import Tokenizer
+
+/// Loading the served models, one after the other: each generation model gets its own
+/// engine, KV cache and queue; each embedding model its own batcher. The API answers
+/// once all are loaded.
+extension ServerApp {
+    func loadModels(access: AccessLog) throws {
+        var metrics: ServerMetrics?
+        var apis: [ModelRouter.Served] = []
+        var firstGeneration = true
+        for (index, plan) in plans.enumerated() {
+            let t0 = Date()
+            // Made at the first model: one model's name labels the requests that reach no model.
+            func serverMetrics(_ name: String) -> ServerMetrics? {
+                guard config[\.metricsEnabled] else { return nil }
+                if metrics == nil { metrics = ServerMetrics(defaultModel: plans.count == 1 ? name : "") }
+                return metrics
+            }
+            if LoadedEmbeddingModel.isEmbeddingModel(try GGUFFile(path: plan.path)) {
+                let (api, loaded) = try loadEmbeddingModel(plan, index: index, metrics: serverMetrics, started: t0)
+                apis.append(.embedding(api))
+                state.withLock { $0.loaded.append(loaded) }
+            } else {
+                let (api, loaded) = try loadGenerationModel(plan, index: index, first: firstGeneration, access: access,
+                                                            metrics: serverMetrics, started: t0)
+                firstGeneration = false
+                apis.append(.generation(api))
+                state.withLock { $0.loaded.append(loaded) }
+            }
+        }
+        let router = try ModelRouter(apis)
+        access.attach(metrics: metrics)
+        state.withLock {
+            $0.metrics = metrics
+            $0.router = router
+        }
+        if plans.count > 1 {
+            logger.notice("serving \(plans.count) models: \(router.table.rows.map { "\($0.id) (\($0.kind.rawValue))" }.joined(separator: ", "))")
+        }
+    }
+
+    private static func threads(_ spec: ModelSpec) -> Int {
+        let t = spec.threads ?? 0
+        return t > 0 ? t : ProcessInfo.processInfo.activeProcessorCount
+    }
+
+    private static func context(_ spec: ModelSpec, trained: Int) -> Int {
+        let c = spec.contextLength ?? 0
+        return c > 0 ? min(c, trained) : trained
+    }
+
+    /// What the API knows of a model, for both kinds: the name clients use (the spec's, else
+    /// the file's own) and the other names that reach it: its own name, its catalog name, the
+    /// spec's aliases, and `default` for the first model.
+    private func servedModel(_ plan: ModelPlan, index: Int, ownName: String, tokenizer: Tokenizer, context: Int,
+                             chatTemplate: String?, architecture: String, quantization: String) -> ServedModel {
+        let name = plan.spec.name ?? ownName
+        let file = (plan.path as NSString).lastPathComponent
+        let catalogName = (try? ModelStore.catalog())?.first { $0.file == file }?.name
+        var aliases = Set([ownName] + plan.spec.aliases + (catalogName.map { [$0] } ?? []) + (index == 0 ? ["default"] : []))
+        aliases.remove(name)
+        return ServedModel(id: name, aliases: aliases, tokenizer: tokenizer, contextLength: context, chatTemplate: chatTemplate,
+                           created: Int(Date().timeIntervalSince1970), architecture: architecture, quantization: quantization)
+    }
+
+    private func loadGenerationModel(_ plan: ModelPlan, index: Int, first: Bool, access: AccessLog,
+                                     metrics: (String) -> ServerMetrics?, started t0: Date) throws -> (OpenAIAPI, Loaded) {
+        // --chat-template FILE: for files without a template (Gemma 3 270M has none) or with a wrong one;
+        // with several generation models it is the first one's.
+        let templateFile = first ? config[\.modelChatTemplate] : ""
+        var templateOverride: String?
+        if !templateFile.isEmpty {
+            do { templateOverride = try String(contentsOfFile: templateFile, encoding: .utf8) } catch {
+                throw JetonConfig.Failure(description: "model.chat_template: cannot read \(templateFile): \(error.localizedDescription)")
+            }
+        }
+        let threads = Self.threads(plan.spec)
+        let loaded = try LoadedModel(path: plan.path, threads: threads)
+        loaded.file.adviseWillNeed()
+        let context = Self.context(plan.spec, trained: loaded.config.contextLength)
+        let served = servedModel(plan, index: index, ownName: loaded.name, tokenizer: loaded.tokenizer, context: context,
+                                 chatTemplate: templateOverride ?? loaded.chatTemplate,
+                                 architecture: loaded.config.architecture, quantization: loaded.config.quantization)
+        let speculation = try Self.speculation(config, target: loaded, threads: threads, allowDraft: first)
+        let modelMetrics = metrics(served.id)?.addModel(served.id, speculation: speculation.configuration.method.rawValue)
+        var engineConfig = EngineConfiguration(
+            maxBatchTokens: config[\.engineMaxBatchTokens], maxSequences: config[\.engineMaxSequences],
+            cacheTokens: plan.spec.cacheTokens ?? config[\.engineCacheTokens], blockSize: config[\.engineBlockSize],
+            prefixCaching: config[\.enginePrefixCaching], maxWaiting: plan.spec.maxWaiting ?? config[\.engineMaxWaiting],
+            cacheType: KVCacheType(rawValue: config[\.engineCacheType]) ?? .f16,
+            stepTargetSeconds: Double(config[\.engineStepTargetMs]) / 1000)
+        engineConfig.speculation = speculation.configuration
+        let engine = Engine(model: loaded.model, endOfGeneration: loaded.tokenizer.endOfGenerationIDs,
+                            configuration: engineConfig, contextLength: context, draft: speculation.draft?.model,
+                            observer: modelMetrics)
+        engine.start()
+        let api = OpenAIAPI(service: engine, model: served, limits: apiLimits(), version: Self.version,
+                            options: apiOptions(tokenizer: loaded.tokenizer, observer: ModelObserver(access: access, metrics: modelMetrics)))
+        if let problem = api.chatTemplateProblem() {
+            let from = templateOverride != nil ? "the chat template \(templateFile)"
+                                               : "the model's chat template (override it with --chat-template FILE)"
+            throw JetonConfig.Failure(description: "\(served.id): \(from) cannot render a conversation: \(problem)")
+        }
+        logger.notice("model \(served.id) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, KV cache \(engine.cacheCapacity) tokens (\(engine.cacheDescription)), speculative decoding: \(speculation.summary)")
+        return (api, Loaded(id: served.id, kind: .generation, engine: engine, batcher: nil, metrics: modelMetrics))
+    }
+
+    /// An embedding model: no engine or KV cache; one batching thread runs the encoder.
+    private func loadEmbeddingModel(_ plan: ModelPlan, index: Int, metrics: (String) -> ServerMetrics?,
+                                    started t0: Date) throws -> (EmbeddingsAPI, Loaded) {
+        let threads = Self.threads(plan.spec)
+        let loaded = try LoadedEmbeddingModel(path: plan.path, threads: threads)
+        loaded.file.adviseWillNeed()
+        let context = Self.context(plan.spec, trained: loaded.config.contextLength)
+        let served = servedModel(plan, index: index, ownName: loaded.name, tokenizer: loaded.tokenizer, context: context,
+                                 chatTemplate: nil, architecture: loaded.config.architecture,
+                                 quantization: loaded.config.quantization)
+        let batcher = EmbeddingBatcher(model: loaded, batchTokens: max(config[\.engineMaxBatchTokens], context),
+                                       maxWaiting: plan.spec.maxWaiting ?? config[\.engineMaxWaiting],
+                                       metrics: metrics(served.id)?.addEmbeddingModel(served.id))
+        let api = EmbeddingsAPI(service: batcher, model: served)
+        logger.notice("embedding model \(served.id) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, \(loaded.config.dim) dimensions, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, batches of up to \(batcher.batchTokens) tokens")
+        return (api, Loaded(id: served.id, kind: .embedding, engine: nil, batcher: batcher, metrics: nil))
+    }
+
+    private func apiLimits() -> APILimits {
+        var limits = APILimits()
+        limits.maxN = config[\.limitsMaxN]
+        limits.maxLogprobs = config[\.limitsMaxLogprobs]
+        limits.maxPrompts = config[\.limitsMaxPrompts]
+        limits.maxMessages = config[\.limitsMaxMessages]
+        limits.maxStops = config[\.limitsMaxStops]
+        limits.maxStopLength = config[\.limitsMaxStopLength]
+        limits.maxLogitBias = config[\.limitsMaxLogitBias]
+        if config[\.limitsMaxTokens] > 0 { limits.maxTokens = config[\.limitsMaxTokens] }
+        return limits
+    }
+
+    private func apiOptions(tokenizer: Tokenizer, observer: APIObserver) -> APIOptions {
+        var options = APIOptions()
+        options.observer = observer
+        options.logPrompts = config[\.loggingLogPrompts]
+        options.slowReaderTimeout = config[\.serverSlowReaderTimeout]
+        options.grammars = Self.grammarCache(config, tokenizer: tokenizer)
+        switch config[\.modelToolCallFormat] {
+        case "auto": options.toolCalls = .detect
+        case let f: options.toolCalls = ToolCallFormat(rawValue: f).map { .format($0) } ?? .refused  // "none"
+        }
+        options.confidenceThreshold = config[\.confidenceThreshold]
+        options.measureAllConfidence = config[\.confidenceMeasureAll]
+        return options
+    }
+}
