@@ -35,6 +35,8 @@ public struct APIOptions: Sendable {
     public var confidenceThreshold = 0.3
     /// Measure every answer's confidence (for the answer metrics), not only those whose request asks.
     public var measureAllConfidence = true
+    /// LoRA adapters requests may choose (LoraEndpoints.swift); nil: none.
+    public var lora: LoraRegistry?
     public init() {}
 }
 
@@ -56,6 +58,7 @@ public final class OpenAIAPI: Sendable {
     let toolGrammars = ToolGrammarCache()
     let confidenceThreshold: Double
     let measureAllConfidence: Bool
+    let lora: LoraRegistry?
 
     /// Whether the requests of a call measure confidence, and the threshold the job uses.
     func confidenceThreshold(requested: Bool) -> Double? {
@@ -80,13 +83,14 @@ public final class OpenAIAPI: Sendable {
         }
         confidenceThreshold = options.confidenceThreshold
         measureAllConfidence = options.measureAllConfidence
+        lora = options.lora
     }
 
     /// The API's routes, so a server can register them before the model is loaded.
     public static let routeNames: [(method: String, path: String)] = [
         ("POST", "/v1/completions"), ("POST", "/v1/chat/completions"), ("GET", "/v1/models"),
         ("GET", "/v1/models/{id}"), ("POST", "/tokenize"), ("POST", "/detokenize"),
-    ]
+    ] + loraRoutes
 
     /// Answers a request routed to one of `routeNames`.
     public func handle(method: String, path: String, _ request: HTTPRequest, _ responder: HTTPResponder) {
@@ -98,6 +102,8 @@ public final class OpenAIAPI: Sendable {
         case "/v1/models/{id}": body = modelInfo
         case "/tokenize": body = tokenize
         case "/detokenize": body = detokenize
+        case "/v1/load_lora_adapter": body = loadLoraAdapter
+        case "/v1/unload_lora_adapter": body = unloadLoraAdapter
         default: body = { _, _ in throw APIError.notFound("No route for \(method) \(path).") }
         }
         run(body, request, responder)

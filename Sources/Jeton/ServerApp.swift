@@ -81,6 +81,7 @@ final class ServerApp: Sendable {
         var open: Set<String> = c[\.authProtectOperations] ? [] : ["/health", "/ready", "/metrics", "/version"]
         // The playground page is static and holds no secret: it asks for the key itself.
         if c[\.serverPlayground] { open.insert("/") }
+        open.formUnion(Self.loraAdminPaths)  // they ask for an admin key (ServerApp+Lora.swift)
         gatekeeper = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
     }
 
@@ -223,6 +224,7 @@ final class ServerApp: Sendable {
         }
         options.confidenceThreshold = config[\.confidenceThreshold]
         options.measureAllConfidence = config[\.confidenceMeasureAll]
+        options.lora = try Self.loraRegistry(config, model: loaded.model)
         let api = OpenAIAPI(service: engine, model: served, limits: limits, version: Self.version, options: options)
         if let problem = api.chatTemplateProblem() {
             let from = templateOverride != nil ? "the chat template \(config[\.modelChatTemplate])"

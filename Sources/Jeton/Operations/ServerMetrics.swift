@@ -100,13 +100,15 @@ final class ServerMetrics: APIObserver, EngineObserver, Sendable {
     }
 
     /// Counts one finished HTTP request.
-    func request(endpoint: String, status: Int, seconds: Double) {
-        let key = "\(endpoint) \(status)"
+    /// `adapter`: the LoRA adapter the request used, as its own label (nil: the base model).
+    func request(endpoint: String, status: Int, seconds: Double, adapter: String? = nil) {
+        let key = "\(endpoint) \(status) \(adapter ?? "")"
         let model = model
         let c: CoreMetrics.Counter = state.withLock { s in
             if let c = s.requestCounters[key] { return c }
-            let c = CoreMetrics.Counter(label: "jeton_requests_total",
-                            dimensions: [("model", model), ("endpoint", endpoint), ("status", String(status))])
+            var dims = [("model", model), ("endpoint", endpoint), ("status", String(status))]
+            if let adapter { dims.append(("adapter", adapter)) }
+            let c = CoreMetrics.Counter(label: "jeton_requests_total", dimensions: dims)
             s.requestCounters[key] = c
             return c
         }
@@ -115,13 +117,14 @@ final class ServerMetrics: APIObserver, EngineObserver, Sendable {
     }
 
     /// Prompt and generation token counters, per API key name when keys are configured.
-    func tokens(key: String?) -> (prompt: CoreMetrics.Counter, generation: CoreMetrics.Counter) {
+    func tokens(key: String?, adapter: String? = nil) -> (prompt: CoreMetrics.Counter, generation: CoreMetrics.Counter) {
         let model = model
         return state.withLock { s in
-            let k = key ?? ""
+            let k = (key ?? "") + "\u{0}" + (adapter ?? "")
             if let pair = s.tokenCounters[k] { return pair }
             var dims = [("model", model)]
             if let key { dims.append(("key", key)) }
+            if let adapter { dims.append(("adapter", adapter)) }
             let pair = (CoreMetrics.Counter(label: "jeton_prompt_tokens_total", dimensions: dims),
                         CoreMetrics.Counter(label: "jeton_generation_tokens_total", dimensions: dims))
             s.tokenCounters[k] = pair
@@ -130,7 +133,7 @@ final class ServerMetrics: APIObserver, EngineObserver, Sendable {
     }
 
     func recordUsage(_ r: GenerationReport, key: String?) {
-        let (p, g) = tokens(key: key)
+        let (p, g) = tokens(key: key, adapter: r.adapter)
         p.increment(by: r.promptTokens)
         g.increment(by: r.completionTokens)
         if let t = r.timeToFirstToken { ttft.recordNanoseconds(Int64(t * 1e9)) }
