@@ -49,26 +49,23 @@ public struct LoraPair: Sendable {
         self.bT = bT
     }
 
-    /// y[t] += s_t · scale · B·(A·x[t]) for each token row t of `tokens` (rows of x [·, cols] and y [·, rows]).
-    func apply(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, tokens: [(row: Int, scale: Float)], pool: ThreadPool) {
-        let rank = rank, rows = rows, cols = cols, factor = scale
+    /// y[row] += s · scale · B·(A·x[row]) for one token row (rows of x [·, cols] and y [·, rows]);
+    /// `t` is scratch for `rank` floats.
+    @inline(__always)
+    func apply(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, row: Int, scale s: Float, scratch t: UnsafeMutablePointer<Float>) {
+        let rank = rank, rows = rows, cols = cols, factor = scale * s
         a.withUnsafeBufferPointer { ap in
             bT.withUnsafeBufferPointer { bp in
                 guard let a = ap.baseAddress, let b = bp.baseAddress else { return }
-                // Tokens are independent: each thread takes some, with its own rank-sized scratch.
-                pool.parallelFor(tokens.count) { range in
-                    let t = UnsafeMutablePointer<Float>.allocate(capacity: rank)
-                    defer { t.deallocate() }
-                    for i in range {
-                        let (row, s) = tokens[i]
-                        let xt = x + row * cols, yt = y + row * rows
-                        for r in 0..<rank { t[r] = VectorOps.dot(a + r * cols, xt, cols) }
-                        for r in 0..<rank { VectorOps.axpy(s * factor * t[r], b + r * rows, yt, rows) }
-                    }
-                }
+                let xt = x + row * cols, yt = y + row * rows
+                for r in 0..<rank { t[r] = VectorOps.dot(a + r * cols, xt, cols) }
+                for r in 0..<rank { VectorOps.axpy(factor * t[r], b + r * rows, yt, rows) }
             }
         }
     }
+
+    /// Multiply-adds of one token's update.
+    var cost: Int { rank * (rows + cols) }
 }
 
 /// A LoRA adapter loaded for a base model: per layer, the update of each target it changes.
