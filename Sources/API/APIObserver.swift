@@ -5,6 +5,8 @@ public struct GenerationReport: Sendable {
     public var requestID: String
     public var endpoint: String          // "/v1/completions" or "/v1/chat/completions"
     public var model: String
+    /// The LoRA adapter the request used (its first, when several); nil: the base model.
+    public var adapter: String? = nil
     public var promptTokens: Int         // as in the response's usage
     public var completionTokens: Int     // as in the response's usage
     public var timeToFirstToken: Double? // seconds from the request's arrival

@@ -1,12 +1,13 @@
 /// The routes the OpenAI-style API answers: each one's method and path in one place, so
 /// handlers switch over a closed set instead of comparing strings.
 public enum APIRoute: String, CaseIterable, Sendable {
-    case completions, chatCompletions, models, model, tokenize, detokenize, embeddings
+    case completions, chatCompletions, models, model, tokenize, detokenize, embeddings, loadLoraAdapter, unloadLoraAdapter
 
     public var method: String {
         switch self {
         case .models, .model: return "GET"
-        case .completions, .chatCompletions, .tokenize, .detokenize, .embeddings: return "POST"
+        case .completions, .chatCompletions, .tokenize, .detokenize, .embeddings, .loadLoraAdapter, .unloadLoraAdapter:
+            return "POST"
         }
     }
 
@@ -20,6 +21,8 @@ public enum APIRoute: String, CaseIterable, Sendable {
         case .tokenize: return "/tokenize"
         case .detokenize: return "/detokenize"
         case .embeddings: return "/v1/embeddings"
+        case .loadLoraAdapter: return "/v1/load_lora_adapter"
+        case .unloadLoraAdapter: return "/v1/unload_lora_adapter"
         }
     }
 

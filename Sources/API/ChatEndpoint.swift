@@ -15,13 +15,15 @@ extension OpenAIAPI {
         var id: String
         /// The request's tools; its format set when the answer is parsed for calls.
         var tools: ToolPlan?
+        /// The model name answered (the adapter's when one is chosen by name) and the adapter label.
+        var modelName: String
+        var adapter: String?
     }
 
     /// Reads and checks a chat body, renders the template; throws the APIError a client gets.
     func chatPlan(_ json: JSON) throws -> ChatPlan {
         let r = try FieldReader(json)
-        let modelName = try r.requiredString("model")
-        guard model.accepts(modelName) else { throw APIError.modelNotFound(modelName) }
+        let chosen = try requestedModel(r)  // the model field and `lora` (LoraEndpoints.swift)
         try r.refuse(["functions", "function_call"], because: "they are the deprecated form of `tools` and `tool_choice`")
         try r.refuse(["audio", "modalities", "prediction"], because: "this server generates text only")
         _ = try r.string("user")
@@ -55,9 +57,11 @@ extension OpenAIAPI {
             r.grammar = tools?.grammar ?? grammar
             r.measureConfidence = confidenceThreshold(requested: opts.confidence) != nil
             r.speculative = opts.speculative
+            r.adapters = chosen.adapters
             return r
         }
-        return ChatPlan(requests: requests, opts: opts, wantLogprobs: wantLogprobs, prompt: prompt, ids: ids, id: id, tools: tools)
+        return ChatPlan(requests: requests, opts: opts, wantLogprobs: wantLogprobs, prompt: prompt, ids: ids, id: id, tools: tools,
+                        modelName: chosen.name, adapter: chosen.adapter)
     }
 
     func chatCompletions(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
@@ -65,7 +69,7 @@ extension OpenAIAPI {
         let (requests, opts, wantLogprobs, prompt, ids) = (plan.requests, plan.opts, plan.wantLogprobs, plan.prompt, plan.ids)
         let tokenizer = model.tokenizer
         let created = Int(Date().timeIntervalSince1970)
-        let wire = ChatWire(id: plan.id, created: created, model: model.id, fingerprint: fingerprint)
+        let wire = ChatWire(id: plan.id, created: created, model: plan.modelName, fingerprint: fingerprint)
         let includeUsage = opts.includeUsage
         let stream = opts.stream
         let wantConfidence = opts.confidence
@@ -75,8 +79,10 @@ extension OpenAIAPI {
         let toolNames = plan.tools?.toolNames ?? []
         let report: (GenerationJob) -> Void = { [weak self] job in
             guard let self, let o = observer else { return }
-            o.generationFinished(job.report(requestID: responder.requestID, endpoint: APIRoute.chatCompletions.path, model: model.id,
-                                            stream: stream, promptTokens: ids.count, prompt: promptText))
+            var r = job.report(requestID: responder.requestID, endpoint: APIRoute.chatCompletions.path, model: model.id,
+                               stream: stream, promptTokens: ids.count, prompt: promptText)
+            r.adapter = plan.adapter
+            o.generationFinished(r)
         }
 
         if opts.stream {

@@ -13,13 +13,14 @@ extension OpenAIAPI {
         var logprobs: Int?
         var prompts: [[Int32]]
         var id: String
+        var modelName: String
+        var adapter: String?
     }
 
     /// Reads and checks a completions body; throws the APIError a client gets.
     func completionPlan(_ json: JSON) throws -> CompletionPlan {
         let r = try FieldReader(json)
-        let modelName = try r.requiredString("model")
-        guard model.accepts(modelName) else { throw APIError.modelNotFound(modelName) }
+        let chosen = try requestedModel(r)  // the model field and `lora` (LoraEndpoints.swift)
         try r.refuse(["suffix"], because: "this server does not do fill-in-the-middle")
         if let b = try r.int("best_of", 1...limits.maxN), b != (try r.int("n", 1...limits.maxN) ?? 1) {
             throw APIError.invalid("`best_of` is not supported (only best_of equal to n).", param: "best_of")
@@ -44,17 +45,19 @@ extension OpenAIAPI {
                 req.grammar = grammar
                 req.measureConfidence = confidenceThreshold(requested: opts.confidence) != nil
                 req.speculative = opts.speculative
+                req.adapters = chosen.adapters
                 requests.append(req)
             }
         }
-        return CompletionPlan(requests: requests, opts: opts, echo: echo, logprobs: logprobs, prompts: prompts, id: id)
+        return CompletionPlan(requests: requests, opts: opts, echo: echo, logprobs: logprobs, prompts: prompts, id: id,
+                              modelName: chosen.name, adapter: chosen.adapter)
     }
 
     func completions(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let plan = try completionPlan(try Self.parseBody(request))
         let (requests, opts, echo, logprobs, prompts) = (plan.requests, plan.opts, plan.echo, plan.logprobs, plan.prompts)
         let created = Int(Date().timeIntervalSince1970)
-        let fields = CompletionWire(id: plan.id, created: created, model: model.id, fingerprint: fingerprint)
+        let fields = CompletionWire(id: plan.id, created: created, model: plan.modelName, fingerprint: fingerprint)
         let tokenizer = model.tokenizer
         let echoText = echo ? prompts.map { tokenizer.decode($0) } : []
         let n = opts.n
@@ -65,8 +68,10 @@ extension OpenAIAPI {
         let promptText = logPrompts ? prompts.map { tokenizer.decode($0) }.joined(separator: "\n") : nil
         let report: (GenerationJob) -> Void = { [weak self] job in
             guard let self, let o = observer else { return }
-            o.generationFinished(job.report(requestID: responder.requestID, endpoint: APIRoute.completions.path, model: model.id,
-                                            stream: stream, promptTokens: job.usage.prompt / n, prompt: promptText))
+            var r = job.report(requestID: responder.requestID, endpoint: APIRoute.completions.path, model: model.id,
+                               stream: stream, promptTokens: job.usage.prompt / n, prompt: promptText)
+            r.adapter = plan.adapter
+            o.generationFinished(r)
         }
 
         if opts.stream {

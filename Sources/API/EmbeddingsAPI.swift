@@ -27,7 +27,7 @@ public final class EmbeddingsAPI: @unchecked Sendable {
                 guard model.accepts(id) else { throw APIError.modelNotFound(id) }
                 responder.respond(.json(modelJSON))
             case .tokenize: try tokenize(request, responder)
-            case .completions, .chatCompletions, .detokenize:
+            case .completions, .chatCompletions, .detokenize, .loadLoraAdapter, .unloadLoraAdapter:
                 throw APIError.invalid("The model `\(model.id)` is an embedding model: it answers POST /v1/embeddings, not \(route.path).",
                                        param: "model", code: "model_not_supported")
             }

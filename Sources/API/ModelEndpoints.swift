@@ -10,11 +10,14 @@ extension OpenAIAPI {
     }
 
     func models(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        responder.respond(.json(["object": "list", "data": [modelJSON]]))
+        responder.respond(.json(["object": "list", "data": .array([modelJSON] + loraModelsJSON)]))
     }
 
     func modelInfo(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let id = request.pathParameters["id"] ?? ""
+        if !model.accepts(id), let a = loraModelsJSON.first(where: { $0["id"] == .string(id) }) {
+            return responder.respond(.json(a))
+        }
         guard model.accepts(id) else { throw APIError.modelNotFound(id) }
         responder.respond(.json(modelJSON))
     }

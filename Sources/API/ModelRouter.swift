@@ -48,14 +48,18 @@ public final class ModelRouter: Sendable {
         case .models: return nil
         case .model:
             let id = request.pathParameters["id"] ?? ""
-            guard let i = table.resolve(id) else { throw APIError.modelNotFound(id) }
+            guard let i = resolve(id) else { throw APIError.modelNotFound(id) }
             return i
+        case .loadLoraAdapter, .unloadLoraAdapter:
+            // Adapters belong to the first generation model (lora.adapters); with none, the
+            // embedding model's API answers that it has no adapters.
+            return table.fallback(for: .generation)
         case .completions, .chatCompletions, .tokenize, .detokenize, .embeddings:
             // The body is parsed here and again by the model's API: requests are small next to their work.
             let r = try FieldReader(try OpenAIAPI.parseBody(request))
             let need = ModelTable.kind(of: route)
             guard let name = try r.string("model") else { return table.fallback(for: need) }
-            guard let i = table.resolve(name) else { throw APIError.modelNotFound(name) }
+            guard let i = resolve(name) else { throw APIError.modelNotFound(name) }
             if let need, table.rows[i].kind != need {
                 throw APIError.invalid(need == .embedding
                     ? "The model `\(name)` generates text: it does not answer POST /v1/embeddings; use an embedding model (GET /v1/models lists each model's kind)."
@@ -66,8 +70,21 @@ public final class ModelRouter: Sendable {
         }
     }
 
+    /// A model's index by its id or an alias, else the generation model holding a LoRA adapter
+    /// of that name (adapters load at run time, so they are not in the table).
+    func resolve(_ name: String) -> Int? {
+        table.resolve(name) ?? apis.firstIndex { api in
+            if case let .generation(a) = api { return a.lora?.adapter(named: name) != nil }
+            return false
+        }
+    }
+
     func listModels(_ responder: HTTPResponder) {
-        responder.respond(.json(["object": "list", "data": .array(apis.map(\.modelJSON))]))
+        let data = apis.flatMap { api -> [JSON] in
+            if case let .generation(a) = api { return [a.modelJSON] + a.loraModelsJSON }
+            return [api.modelJSON]
+        }
+        responder.respond(.json(["object": "list", "data": .array(data)]))
     }
 }
 

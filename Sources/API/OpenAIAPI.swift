@@ -35,6 +35,8 @@ public struct APIOptions: Sendable {
     public var confidenceThreshold = 0.3
     /// Measure every answer's confidence (for the answer metrics), not only those whose request asks.
     public var measureAllConfidence = true
+    /// LoRA adapters requests may choose (LoraEndpoints.swift); nil: none.
+    public var lora: LoraRegistry?
     public init() {}
 }
 
@@ -56,6 +58,7 @@ public final class OpenAIAPI: Sendable {
     let toolGrammars = ToolGrammarCache()
     let confidenceThreshold: Double
     let measureAllConfidence: Bool
+    let lora: LoraRegistry?
 
     /// Whether the requests of a call measure confidence, and the threshold the job uses.
     func confidenceThreshold(requested: Bool) -> Double? {
@@ -80,6 +83,7 @@ public final class OpenAIAPI: Sendable {
         }
         confidenceThreshold = options.confidenceThreshold
         measureAllConfidence = options.measureAllConfidence
+        lora = options.lora
     }
 
     /// Answers a request on any route; a generation model has no embeddings.
@@ -93,6 +97,8 @@ public final class OpenAIAPI: Sendable {
         case .tokenize: body = tokenize
         case .detokenize: body = detokenize
         case .embeddings: body = { [model] _, _ in throw EmbeddingsAPI.notAnEmbeddingModel(model.id) }
+        case .loadLoraAdapter: body = loadLoraAdapter
+        case .unloadLoraAdapter: body = unloadLoraAdapter
         }
         run(body, request, responder)
     }
@@ -200,7 +206,7 @@ public final class OpenAIAPI: Sendable {
             case .chatCompletions:
                 let plan = try chatPlan(json)
                 if plan.opts.stream { try check(plan.requests) }
-            case .models, .model, .tokenize, .detokenize, .embeddings:
+            case .models, .model, .tokenize, .detokenize, .embeddings, .loadLoraAdapter, .unloadLoraAdapter:
                 throw APIError.notFound("\(route.path) has no generation body to validate.")
             }
             return nil

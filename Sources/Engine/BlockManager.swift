@@ -111,10 +111,12 @@ struct BlockManager {
 
     /// The cached full blocks that start `tokens` (at most `maxBlocks`), stopping at the first
     /// miss. A query only: nothing is referenced or moved.
-    func cachedPrefix(_ tokens: [Int32], maxBlocks: Int) -> PrefixHit {
+    /// `root` is the chain's parent before the first block: 0 for the base model, a key of the
+    /// LoRA adapters otherwise, so one adapter's blocks never serve another or the base.
+    func cachedPrefix(_ tokens: [Int32], root: UInt64 = 0, maxBlocks: Int) -> PrefixHit {
         guard prefixCaching else { return PrefixHit() }
         var hit = PrefixHit()
-        var parent: UInt64 = 0
+        var parent = root
         var i = 0
         while hit.blocks.count < maxBlocks, i + blockSize <= tokens.count {
             let slice = tokens[i..<(i + blockSize)]

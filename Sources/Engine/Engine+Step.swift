@@ -13,7 +13,8 @@ extension Engine {
         propose(&plan)
         let batch = plan.entries.map { e in
             BatchSequence(tokens: Array(e.request.tokens[e.start..<e.end]) + e.draft, startPosition: e.start,
-                          blockTable: e.request.blocks, localRing: e.request.ring, logits: e.logits)
+                          blockTable: e.request.blocks, localRing: e.request.ring, logits: e.logits,
+                          adapters: e.request.request.adapters)
         }
         stats.steps += 1
         stats.lastBatchTokens = plan.tokenCount

@@ -26,6 +26,9 @@ public struct GenerationRequest: Sendable {
     /// Lets the engine speculate for this request when it is configured to (`"speculative": false`
     /// opts out, e.g. to benchmark). The tokens are the same either way.
     public var speculative = true
+    /// LoRA adapters applied to this sequence (none: the base model). Its cached prompt blocks
+    /// are keyed by them.
+    public var adapters: [LoraSelection] = []
 
     public init(id: String, promptTokens: [Int32], sampling: SamplingParameters = .greedy, maxTokens: Int,
                 ignoreEOS: Bool = false, stopTokenIDs: Set<Int32> = [], logprobs: Int? = nil, promptLogprobs: Int? = nil) {

@@ -18,6 +18,8 @@ final class Request {
     var admitted = false         // scheduled at least once
     var paused = false           // its client reads slowly: skipped by steps, keeps its blocks
     var promptLogprobsSent = false
+    /// The prefix-cache chain's root: 0 for the base model, a hash of the adapters otherwise.
+    let cacheRoot: UInt64
     /// Tokens to propose next step (adapted to recent acceptance); nil until it first speculates.
     var speculationDepth: Int?
     /// Positions whose keys and values the draft model holds in its own cache (same block
@@ -45,6 +47,8 @@ final class Request {
         tokens = request.promptTokens
         sampler = Sampler(request.sampling, promptTokens: request.promptTokens)
         matcher = request.grammar.map { $0.matcher() }
+        cacheRoot = request.adapters.isEmpty ? 0
+            : BlockManager.hash(parent: 0x4C6F_5241, tokens: Array(LoraSelection.cacheKey(request.adapters).utf8).map { Int32($0) }[...]) | 1
     }
 
     var promptCount: Int { request.promptTokens.count }

@@ -135,7 +135,7 @@ struct Scheduler {
             }
             // Leave at least one token to compute so the step yields logits.
             let queries = !r.wantsPromptLogprobs
-            let hit = queries ? blocks.cachedPrefix(r.tokens, maxBlocks: (r.tokens.count - 1) / blocks.blockSize)
+            let hit = queries ? blocks.cachedPrefix(r.tokens, root: r.cacheRoot, maxBlocks: (r.tokens.count - 1) / blocks.blockSize)
                               : BlockManager.PrefixHit()
             let start = hit.blocks.count * blocks.blockSize
             let n = min(r.tokens.count - start, budget)
@@ -281,7 +281,7 @@ struct Scheduler {
         let bs = blocks.blockSize
         while (r.hashes.count + 1) * bs <= r.computed && r.hashes.count < r.blocks.count {
             let k = r.hashes.count
-            let h = blocks.register(r.blocks[k], parent: r.hashes.last ?? 0, tokens: r.tokens[(k * bs)..<((k + 1) * bs)])
+            let h = blocks.register(r.blocks[k], parent: r.hashes.last ?? r.cacheRoot, tokens: r.tokens[(k * bs)..<((k + 1) * bs)])
             r.hashes.append(h)
         }
     }

@@ -10,6 +10,7 @@ struct GenerateCommand: ParsableCommand {
     enum Output: String, ExpressibleByArgument { case text, ids }
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var loraOptions: LoraOptions
     @Option(help: "Prompt text.") var prompt: String?
     @Option(help: "File holding the prompt.") var promptFile: String?
     @Option(name: .short, help: "Tokens to generate.") var n: Int = 64
@@ -39,6 +40,7 @@ struct GenerateCommand: ParsableCommand {
                                           repetitionPenalty: repeatPenalty, seed: seed)
         let gen = Generator(loaded, capacity: min(loaded.config.contextLength, ids.count + n),
                             cacheType: modelOptions.cacheType)
+        gen.adapters = try loraOptions.selections(for: loaded)
         var decoder = StreamingDecoder(tokenizer: loaded.tokenizer, fromSequenceStart: false)
         let out = try gen.generate(prompt: ids, maxTokens: n, sampling: sampling, ignoreEOS: ignoreEos) { tok in
             if output == .text {

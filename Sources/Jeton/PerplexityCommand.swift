@@ -18,6 +18,7 @@ struct PerplexityCommand: ParsableCommand {
             """)
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var loraOptions: LoraOptions
     @Option(help: "Text file to score. With --kl-divergence it may be left out; given, its tokens must be the base file's.")
     var file: String?
     @Option(name: [.customShort("c"), .customLong("ctx-size")],
@@ -69,6 +70,7 @@ struct PerplexityCommand: ParsableCommand {
             throw ValidationError("the file gives \(ids.count) tokens, more than the context of \(loaded.config.contextLength)")
         }
         let gen = Generator(loaded, capacity: ids.count, cacheType: modelOptions.cacheType)
+        gen.adapters = try loraOptions.selections(for: loaded)
         let (ppl, nll) = try gen.perplexity(ids)
         note("scored \(nll.count) tokens")
         print("ppl: \(ppl)")
@@ -104,6 +106,7 @@ struct PerplexityCommand: ParsableCommand {
         note("\(ids.count) tokens, \(plan.count) chunks of \(nCtx), \(plan.scoredPerChunk) scored in each")
 
         let gen = Generator(loaded, capacity: nCtx, cacheType: modelOptions.cacheType)
+        gen.adapters = try loraOptions.selections(for: loaded)
         var sum = 0.0, sum2 = 0.0, count = 0
         for c in 0..<plan.count {
             let logits = try plan.logits(c, generator: gen)  // [scored, vocab]
@@ -151,6 +154,7 @@ struct PerplexityCommand: ParsableCommand {
 
         let vocab = base.nVocab, len = base.rowLength
         let gen = Generator(loaded, capacity: base.nCtx, cacheType: modelOptions.cacheType)
+        gen.adapters = try loraOptions.selections(for: loaded)
         var report = KLDivergenceReport()
         print(KLDivergenceReport.tableHeader)
         for c in 0..<plan.count {

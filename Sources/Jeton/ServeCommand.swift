@@ -31,6 +31,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Model that proposes tokens for speculative decoding; same tokenizer (speculative.draft_model).") var draftModel: String?
     @Option(help: "text or json (logging.format).") var logFormat: String?
     @Option(help: "Least severe level logged (logging.level).") var logLevel: String?
+    @Option(help: "LoRA adapter as NAME=PATH (GGUF adapter or PEFT directory); repeatable (lora.adapters).") var lora: [String] = []
 
     func effectiveConfig() throws -> JetonConfig {
         var c = JetonConfig()
@@ -56,6 +57,7 @@ struct ServeCommand: ParsableCommand {
             throw JetonConfig.Failure(description: "model.name (--served-model-name) names one model; with several, give each its name: in the models: list")
         }
         if !apiKey.isEmpty { try c.apply(flag: k.authAPIKeys.setting, apiKey.joined(separator: ",")) }
+        if !lora.isEmpty { try c.apply(flag: k.loraAdapters.setting, lora.joined(separator: ",")) }
         guard c[\.tlsCert].isEmpty == c[\.tlsKey].isEmpty else {
             throw JetonConfig.Failure(description: "tls.cert and tls.key go together")
         }

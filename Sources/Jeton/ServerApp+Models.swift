@@ -100,8 +100,10 @@ extension ServerApp {
                             configuration: engineConfig, contextLength: context, draft: speculation.draft?.model,
                             observer: modelMetrics)
         engine.start()
-        let api = OpenAIAPI(service: engine, model: served, limits: apiLimits(), version: Self.version,
-                            options: apiOptions(tokenizer: loaded.tokenizer, observer: ModelObserver(access: access, metrics: modelMetrics)))
+        var options = apiOptions(tokenizer: loaded.tokenizer, observer: ModelObserver(access: access, metrics: modelMetrics))
+        // LoRA adapters (lora.adapters, --lora) are the first generation model's, as its draft is.
+        if first { options.lora = try Self.loraRegistry(config, model: loaded.model) }
+        let api = OpenAIAPI(service: engine, model: served, limits: apiLimits(), version: Self.version, options: options)
         if let problem = api.chatTemplateProblem() {
             let from = templateOverride != nil ? "the chat template \(templateFile)"
                                                : "the model's chat template (override it with --chat-template FILE)"

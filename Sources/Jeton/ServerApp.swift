@@ -75,6 +75,7 @@ final class ServerApp: Sendable {
         var open: Set<String> = c[\.authProtectOperations] ? [] : ["/health", "/ready", "/metrics", "/version"]
         // The playground page is static and holds no secret: it asks for the key itself.
         if c[\.serverPlayground] { open.insert("/") }
+        open.formUnion(Self.loraAdminPaths)  // they ask for an admin key (ServerApp+Lora.swift)
         gatekeeper = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
     }
 

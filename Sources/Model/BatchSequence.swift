@@ -12,13 +12,17 @@ public struct BatchSequence: Sendable {
     public var blockTable: [Int32]
     public var localRing: [Int32]
     public var logits: Logits
+    /// LoRA adapters whose updates apply to this sequence's tokens; empty: the base model.
+    public var adapters: [LoraSelection]
 
-    public init(tokens: [Int32], startPosition: Int, blockTable: [Int32], localRing: [Int32] = [], logits: Logits = .last) {
+    public init(tokens: [Int32], startPosition: Int, blockTable: [Int32], localRing: [Int32] = [], logits: Logits = .last,
+                adapters: [LoraSelection] = []) {
         self.tokens = tokens
         self.startPosition = startPosition
         self.blockTable = blockTable
         self.localRing = localRing
         self.logits = logits
+        self.adapters = adapters
     }
 
     /// The ring expanded to a block table over positions 0..<end, so the attention kernels

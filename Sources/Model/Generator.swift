@@ -17,6 +17,8 @@ public final class Generator {
     let blockTable: [Int32]
     let localRing: [Int32]
     public private(set) var position = 0
+    /// LoRA adapters applied to the sequence (none: the base model).
+    public var adapters: [LoraSelection] = []
 
     /// `boundedWindow`: sliding-window layers keep only a ring of blocks over their window
     /// (false: every position, the unbounded layout, which tests compare it with).
@@ -56,7 +58,7 @@ public final class Generator {
             let chunk = Array(tokens[i..<min(tokens.count, i + chunkSize)])
             let last = i + chunk.count == tokens.count
             let seq = BatchSequence(tokens: chunk, startPosition: position, blockTable: blockTable, localRing: localRing,
-                                    logits: all ? .all : (last ? .last : .none))
+                                    logits: all ? .all : (last ? .last : .none), adapters: adapters)
             let logits = try loaded.model.forward([seq], cache: cache)
             out.append(contentsOf: logits)
             position += chunk.count

@@ -105,11 +105,17 @@ public final class LlamaModel: Sendable {
             }
         }
         let scale = c.attentionScale
+        let lora = LoraGroups(batch)
 
         for (li, layer) in weights.layers.enumerated() {
             norm(x, layer.attnNorm, into: xb, n)
             // One quantization of xb and one parallel region for q, k and v.
             MatMul.multiply([(layer.wq, q.p), (layer.wk, k.p), (layer.wv, v.p)], xb.p, nTokens: n, pool: pool)
+            if !lora.isEmpty {
+                applyLora(lora, .q, layer: li, x: xb, y: q)
+                applyLora(lora, .k, layer: li, x: xb, y: k)
+                applyLora(lora, .v, layer: li, x: xb, y: v)
+            }
             addBias(layer.qBias, to: q, n, width: c.qDim)
             addBias(layer.kBias, to: k, n, width: c.kvDim)
             addBias(layer.vBias, to: v, n, width: c.kvDim)
@@ -133,16 +139,22 @@ public final class LlamaModel: Sendable {
             }
 
             MatMul.multiply(layer.wo, att.p, nTokens: n, proj.p, pool: pool)
+            if !lora.isEmpty { applyLora(lora, .o, layer: li, x: att, y: proj) }
             postNorm(layer.postAttnNorm, proj, n)
             VectorOps.add(proj.p, into: x.p, n * c.dim)
 
             norm(x, layer.ffnNorm, into: xb, n)
             MatMul.multiply([(layer.wGate, gate.p), (layer.wUp, up.p)], xb.p, nTokens: n, pool: pool)
+            if !lora.isEmpty {
+                applyLora(lora, .gate, layer: li, x: xb, y: gate)
+                applyLora(lora, .up, layer: li, x: xb, y: up)
+            }
             let ffn = c.ffnDim, activation = c.family.activation
             pool.parallelFor(n) { range in  // the exponentials are a few percent of a step: both cores
                 activation.apply(gate.p + range.lowerBound * ffn, up.p + range.lowerBound * ffn, range.count * ffn)
             }
             MatMul.multiply(layer.wDown, gate.p, nTokens: n, proj.p, pool: pool)
+            if !lora.isEmpty { applyLora(lora, .down, layer: li, x: gate, y: proj) }
             postNorm(layer.postFFNNorm, proj, n)
             VectorOps.add(proj.p, into: x.p, n * c.dim)
         }

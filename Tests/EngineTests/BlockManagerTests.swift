@@ -7,11 +7,25 @@ final class BlockManagerTests: XCTestCase {
     let a: [Int32] = [1, 2, 3, 4], b: [Int32] = [5, 6, 7, 8], c: [Int32] = [9, 10, 11, 12]
 
     /// Allocates one block per 4-token slice of `tokens` and registers each as full.
-    func cache(_ tokens: [Int32], in m: inout BlockManager) -> [Int32] {
+    func cache(_ tokens: [Int32], in m: inout BlockManager, root: UInt64 = 0) -> [Int32] {
         let blocks = m.allocate(tokens.count / 4)!
-        var parent: UInt64 = 0
+        var parent = root
         for (k, blk) in blocks.enumerated() { parent = m.register(blk, parent: parent, tokens: tokens[(k * 4)..<((k + 1) * 4)]) }
         return blocks
+    }
+
+    func testChainsWithDifferentRootsNeverShareBlocks() {
+        // A LoRA adapter's blocks hang from its own root: the same tokens under the base model
+        // (root 0) or another adapter are a miss, even when every hash collides.
+        for forced in [false, true] {
+            var m = forced ? BlockManager(blockSize: 4, blockCount: 8, prefixCaching: true, hash: { _, _ in 42 })
+                           : BlockManager(blockSize: 4, blockCount: 8, prefixCaching: true)
+            let adapterBlocks = cache(a + b, in: &m, root: 7)
+            // (With every hash equal only the first block is registered: the second's hash is taken.)
+            XCTAssertEqual(m.cachedPrefix(a + b + c, root: 7, maxBlocks: 2).blocks, forced ? [adapterBlocks[0]] : adapterBlocks)
+            XCTAssertEqual(m.cachedPrefix(a + b + c, maxBlocks: 2).blocks, [], "the base model misses")
+            XCTAssertEqual(m.cachedPrefix(a + b + c, root: 9, maxBlocks: 2).blocks, [], "another adapter misses")
+        }
     }
 
     func testAllocationIsAllOrNothing() {

@@ -138,7 +138,10 @@ def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos,
                     return
                 i = next_i[0]
                 next_i[0] += 1
-            res = one_request(url, model, prompts[i], max_tokens, ignore_eos, timeout, temperature, schema, speculative)
+            # A comma-separated --model spreads the requests over several models (e.g. LoRA adapters and the base).
+            models = model.split(",")
+            res = one_request(url, models[i % len(models)], prompts[i], max_tokens, ignore_eos, timeout, temperature, schema,
+                              speculative)
             with lock:
                 results.append(res)
 
@@ -177,7 +180,7 @@ def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos,
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default="http://127.0.0.1:8080")
-    ap.add_argument("--model", default="default")
+    ap.add_argument("--model", default="default", help="model name, or several separated by commas, used in turn")
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--requests", type=int, default=0, help="total requests (default: 2 per client)")
     ap.add_argument("--prompt-words", type=int, default=100, help="about 1.3 tokens per word")

@@ -242,6 +242,8 @@ struct ConfigKeys: Sendable {
         help: "file of name:key lines, reloaded on SIGHUP")
     let authProtectOperations = ConfigKey<Bool>("auth.protect_operations", default: false,
         help: "also require a key for /health, /ready, /metrics and /version")
+    let authAdminKeys = ConfigKey<[String]>("auth.admin_keys", default: [],
+        help: "admin keys as name:key: only they may load and unload LoRA adapters at run time (empty: no one may)", secret: true)
 
     // rate_limits:
     let rateLimitsRequestsPerMinute = ConfigKey<Int>("rate_limits.requests_per_minute", 0...10_000_000, default: 0,
@@ -286,6 +288,12 @@ struct ConfigKeys: Sendable {
         help: "compiled grammars kept, by their text (least recently used out first)")
     let grammarMasksPerGrammar = ConfigKey<Int>("grammar.masks_per_grammar", 0...100_000, default: 256,
         help: "token masks kept per compiled grammar (each vocabulary/8 bytes)")
+
+    // lora:
+    let loraAdapters = ConfigKey<[String]>("lora.adapters", default: [],
+        help: "LoRA adapters loaded at start, as name=path (a llama.cpp GGUF adapter or a PEFT directory); each is a model of its own in `model`")
+    let loraAllowedDirs = ConfigKey<[String]>("lora.allowed_dirs", default: [],
+        help: "directories POST /v1/load_lora_adapter may load from, links resolved (empty: loading at run time is off)")
 }
 
 /// A setting's value.

@@ -92,7 +92,7 @@ final class AccessLog: APIObserver, Sendable {
     private func write(_ id: String, _ e: Entry) {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds &- e.started) / 1e9
         let endpoint = Self.endpointLabel(e.path)
-        metrics?.request(endpoint: endpoint, status: e.status ?? 0, seconds: seconds, model: e.model ?? e.report?.model)
+        metrics?.request(endpoint: endpoint, status: e.status ?? 0, seconds: seconds, model: e.model ?? e.report?.model, adapter: e.report?.adapter)
         if let r = e.report { metrics?.recordUsage(r, key: e.key) }
         onComplete?(id, e.report.map { $0.promptTokens + $0.completionTokens } ?? 0)
         guard enabled else { return }
@@ -108,6 +108,7 @@ final class AccessLog: APIObserver, Sendable {
             if let t = r.timeToFirstToken { meta["ttft_s"] = .string(String(format: "%.4f", t)) }
             meta["finish"] = .string(r.finishReasons.joined(separator: ","))
             meta["stream"] = .stringConvertible(r.stream)
+            if let a = r.adapter { meta["adapter"] = .string(a) }
             // Only for requests that speculated: the others have no rate to show.
             if let rate = r.speculation.acceptance {
                 meta["spec_proposed"] = .stringConvertible(r.speculation.proposed)

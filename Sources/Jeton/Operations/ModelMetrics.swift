@@ -80,13 +80,15 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
     }
 
     /// Prompt and generation token counters, per API key name when keys are configured.
-    func tokens(key: String?) -> (prompt: CoreMetrics.Counter, generation: CoreMetrics.Counter) {
+    /// `adapter`: the LoRA adapter of the request, as a label of its own (nil: the base model).
+    func tokens(key: String?, adapter: String? = nil) -> (prompt: CoreMetrics.Counter, generation: CoreMetrics.Counter) {
         let model = model
         return state.withLock { s in
-            let k = key ?? ""
+            let k = (key ?? "") + "\u{0}" + (adapter ?? "")
             if let pair = s.tokenCounters[k] { return pair }
             var dims = [("model", model)]
             if let key { dims.append(("key", key)) }
+            if let adapter { dims.append(("adapter", adapter)) }
             let pair = (CoreMetrics.Counter(label: "jeton_prompt_tokens_total", dimensions: dims),
                         CoreMetrics.Counter(label: "jeton_generation_tokens_total", dimensions: dims))
             s.tokenCounters[k] = pair
@@ -95,7 +97,7 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
     }
 
     func recordUsage(_ r: GenerationReport, key: String?) {
-        let (p, g) = tokens(key: key)
+        let (p, g) = tokens(key: key, adapter: r.adapter)
         p.increment(by: r.promptTokens)
         g.increment(by: r.completionTokens)
         if let t = r.timeToFirstToken { ttft.recordNanoseconds(Int64(t * 1e9)) }

@@ -51,12 +51,14 @@ final class ServerMetrics: Sendable {
     func addEmbeddingModel(_ name: String) -> EmbeddingMetrics { EmbeddingMetrics(model: name) }
 
     /// Counts one finished HTTP request, under the model it was routed to.
-    func request(endpoint: String, status: Int, seconds: Double, model routed: String?) {
+    /// `adapter`: the LoRA adapter the request used, as a label of its own (nil: the base model).
+    func request(endpoint: String, status: Int, seconds: Double, model routed: String?, adapter: String? = nil) {
         let model = routed ?? defaultModel
-        let key = "\(model) \(endpoint) \(status)"
+        let key = "\(model) \(endpoint) \(status) \(adapter ?? "")"
+        var dims = [("model", model), ("endpoint", endpoint), ("status", String(status))]
+        if let adapter { dims.append(("adapter", adapter)) }
         let (c, d): (CoreMetrics.Counter, CoreMetrics.Timer) = state.withLock { s in
-            let c = s.requestCounters[key] ?? CoreMetrics.Counter(label: "jeton_requests_total",
-                dimensions: [("model", model), ("endpoint", endpoint), ("status", String(status))])
+            let c = s.requestCounters[key] ?? CoreMetrics.Counter(label: "jeton_requests_total", dimensions: dims)
             s.requestCounters[key] = c
             let d = s.durations[model] ?? CoreMetrics.Timer(label: "jeton_request_duration_seconds",
                                                             dimensions: [("model", model)], preferredDisplayUnit: .seconds)

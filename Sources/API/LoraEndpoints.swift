@@ -1,0 +1,107 @@
+import Engine
+import HTTP
+import Model
+
+/// LoRA adapters in the API: choosing them per request (the `model` field, as vLLM, and
+/// llama-server's `lora: [{"id", "scale"}]`), and loading or unloading them at run time
+/// (POST /v1/load_lora_adapter, /v1/unload_lora_adapter, as vLLM) with an admin key.
+extension OpenAIAPI {
+    /// The model a request names and the adapters it asks for: the name answered in responses
+    /// and the adapter label of its metrics (nil for the base model).
+    func requestedModel(_ r: FieldReader) throws -> (name: String, adapter: String?, adapters: [LoraSelection]) {
+        let name = try r.requiredString("model")
+        var selections: [LoraSelection] = []
+        var adapterName: String?
+        if !model.accepts(name) {
+            guard let a = lora?.adapter(named: name) else { throw APIError.modelNotFound(name) }
+            selections.append(LoraSelection(adapter: a))
+            adapterName = a.name
+        }
+        if let list = r.raw("lora") {
+            guard case let .array(items) = list, items.count <= 16 else {
+                throw APIError.invalid("`lora` must be an array of at most 16 {\"id\", \"scale\"} objects.", param: "lora")
+            }
+            for item in items {
+                guard case .object = item else { throw APIError.invalid("Each `lora` entry must be an object with `id` and `scale`.", param: "lora") }
+                let adapter: LoraAdapter?
+                switch item["id"] {
+                case let .number(n)? where n == n.rounded() && abs(n) < 1e9: adapter = lora?.adapter(at: Int(n))
+                case let .string(s)?: adapter = lora?.adapter(named: s)
+                default: throw APIError.invalid("Each `lora` entry needs an `id`: an adapter's name, or its position among the adapters of GET /v1/models.", param: "lora")
+                }
+                guard let adapter else { throw APIError.invalid("`lora` names an adapter that is not loaded.", param: "lora", code: "lora_not_found") }
+                var scale: Float = 1
+                if let s = item["scale"] {
+                    guard case let .number(v) = s, v.isFinite, abs(v) <= 100 else {
+                        throw APIError.invalid("A `lora` scale must be a number between -100 and 100.", param: "lora")
+                    }
+                    scale = Float(v)
+                }
+                // The same adapter twice: the last scale wins (llama-server keeps one scale per adapter).
+                selections.removeAll { $0.adapter === adapter }
+                if scale != 0 { selections.append(LoraSelection(adapter: adapter, scale: scale)) }
+                if adapterName == nil { adapterName = adapter.name }
+            }
+        }
+        return (model.accepts(name) ? model.id : name, adapterName, selections)
+    }
+
+    /// Each adapter as a model of its own, with the base model as `parent` (vLLM's listing).
+    var loraModelsJSON: [JSON] {
+        (lora?.all ?? []).map { a in
+            ["id": .string(a.name), "object": "model", "created": JSON(model.created), "owned_by": .string(model.ownedBy),
+             "root": .string(a.path), "parent": .string(model.id), "max_model_len": JSON(model.contextLength),
+             "context_length": JSON(model.contextLength), "lora_rank": JSON(a.rank)]
+        }
+    }
+
+    func loadLoraAdapter(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let registry = try adminRegistry(request)
+        let r = try FieldReader(try Self.parseBody(request))
+        let name = try r.requiredString("lora_name"), path = try r.requiredString("lora_path")
+        guard !name.isEmpty, name.count <= 256, !model.accepts(name) else {
+            throw APIError.invalid("`lora_name` must be a new name (1 to 256 characters), not the base model's.", param: "lora_name")
+        }
+        guard registry.isAllowed(path) else {
+            throw APIError(.permission,
+                           message: "`lora_path` is not inside a directory this server loads adapters from (lora.allowed_dirs).",
+                           param: "lora_path", code: "path_not_allowed")
+        }
+        do {
+            guard try registry.load(name: name, path: path) else {
+                throw APIError.invalid("An adapter named `\(name)` is already loaded.", param: "lora_name", code: "lora_exists")
+            }
+        } catch let e as APIError {
+            throw e
+        } catch {
+            throw APIError.invalid("Cannot load the adapter: \(error)", param: "lora_path", code: "invalid_lora")
+        }
+        responder.respond(.json(["status": "success", "message": .string("Success: LoRA adapter '\(name)' added successfully.")]))
+    }
+
+    func unloadLoraAdapter(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let registry = try adminRegistry(request)
+        let r = try FieldReader(try Self.parseBody(request))
+        let name = try r.requiredString("lora_name")
+        guard registry.unload(name: name) else {
+            throw APIError(.notFound, message: "No adapter named `\(name)` is loaded.",
+                           param: "lora_name", code: "lora_not_found")
+        }
+        responder.respond(.json(["status": "success", "message": .string("Success: LoRA adapter '\(name)' removed successfully.")]))
+    }
+
+    /// The registry, once the request shows an admin key: 401 without one, 403 when runtime loading is off.
+    private func adminRegistry(_ request: HTTPRequest) throws -> LoraRegistry {
+        guard let registry = lora, let keys = registry.adminKeys, keys.isEnabled, !registry.allowedDirectories.isEmpty else {
+            throw APIError(.permission,
+                           message: "Loading adapters at run time is off: configure auth.admin_keys and lora.allowed_dirs.",
+                           code: "lora_admin_disabled")
+        }
+        guard keys.name(forAuthorization: request.headers["Authorization"]) != nil else {
+            throw APIError(.authentication,
+                           message: "Loading and unloading adapters needs an admin key (auth.admin_keys) as `Authorization: Bearer KEY`.",
+                           code: "invalid_api_key")
+        }
+        return registry
+    }
+}

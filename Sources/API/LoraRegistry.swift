@@ -1,0 +1,66 @@
+import Foundation
+import Model
+
+/// The LoRA adapters a server holds for its base model, by name, in load order (llama-server's
+/// per-request `lora` ids are positions in it). Loaded at start (`--lora NAME=PATH`) or at run
+/// time by POST /v1/load_lora_adapter, from the configured directories only.
+// @unchecked Sendable: `adapters` is only read or changed under `lock`; the other properties are `let`s.
+public final class LoraRegistry: @unchecked Sendable {
+    /// Reads an adapter file or PEFT directory for the served model (checked against its shapes).
+    public typealias Loader = @Sendable (_ name: String, _ path: String) throws -> LoraAdapter
+
+    private let lock = NSLock()
+    private var adapters: [LoraAdapter] = []
+    let loader: Loader
+    /// Real paths of the directories runtime loads may read from; empty: runtime loading is refused.
+    public let allowedDirectories: [String]
+    /// Keys that may load and unload adapters (`auth.admin_keys`); none: the endpoints are off.
+    public let adminKeys: APIKeyStore?
+
+    public init(loader: @escaping Loader, allowedDirectories: [String], adminKeys: APIKeyStore?) {
+        self.loader = loader
+        self.allowedDirectories = allowedDirectories.map { Self.realPath($0) ?? $0 }
+        self.adminKeys = adminKeys
+    }
+
+    public var all: [LoraAdapter] { lock.withLock { adapters } }
+
+    public func adapter(named name: String) -> LoraAdapter? { lock.withLock { adapters.first { $0.name == name } } }
+
+    public func adapter(at index: Int) -> LoraAdapter? {
+        lock.withLock { index >= 0 && index < adapters.count ? adapters[index] : nil }
+    }
+
+    /// Loads and adds an adapter; false when the name is taken (nothing is loaded then).
+    @discardableResult
+    public func load(name: String, path: String) throws -> Bool {
+        guard adapter(named: name) == nil else { return false }
+        let a = try loader(name, path)
+        return lock.withLock {
+            guard !adapters.contains(where: { $0.name == name }) else { return false }
+            adapters.append(a)
+            return true
+        }
+    }
+
+    /// Removes an adapter by name; sequences already running with it keep their reference.
+    public func unload(name: String) -> Bool {
+        lock.withLock {
+            guard let i = adapters.firstIndex(where: { $0.name == name }) else { return false }
+            adapters.remove(at: i)
+            return true
+        }
+    }
+
+    /// Whether `path`, with links resolved, lies inside one of the allowed directories.
+    public func isAllowed(_ path: String) -> Bool {
+        guard let real = Self.realPath(path) else { return false }
+        return allowedDirectories.contains { dir in real == dir || real.hasPrefix(dir.hasSuffix("/") ? dir : dir + "/") }
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+}

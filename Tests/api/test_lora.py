@@ -1,0 +1,170 @@
+"""LoRA adapters served: chosen by `model` (vLLM) or `lora` (llama-server), mixed in one batch,
+loaded and unloaded at run time behind an admin key, counted by adapter in the metrics.
+
+The adapters are random (Tests/cli/make_lora_adapter.py), made here from their seeds; their
+fidelity to llama.cpp is Tests/cli/test_lora.py's, whose fixture the greedy check below reuses.
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+
+import pytest
+
+from conftest import ROOT, Server
+
+CLI = os.path.join(ROOT, "Tests", "cli")
+MODEL = os.path.join(os.path.expanduser(os.environ.get("JETON_MODELS", "~/.cache/jeton/models")), "SmolLM2-135M-Instruct.Q4_1.gguf")
+with open(os.path.join(CLI, "Fixtures", "lora", "expected.json")) as f:
+    EXPECTED = json.load(f)
+ADMIN = "sekrit-admin-key"
+
+
+def make_adapter(out, seed):
+    subprocess.run([sys.executable, os.path.join(CLI, "make_lora_adapter.py"), "--model", MODEL, "--seed", str(seed),
+                    "--out", str(out)], check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def lora_server(tmp_path_factory):
+    allowed = tmp_path_factory.mktemp("adapters")
+    for seed in (1, 2, 3):
+        make_adapter(allowed / f"s{seed}", seed)
+    config = tmp_path_factory.mktemp("config") / "jeton.yaml"
+    config.write_text(f"auth:\n  admin_keys: [\"ops:{ADMIN}\"]\nlora:\n  allowed_dirs: [\"{allowed}\"]\n")
+    s = Server(extra=["--config", str(config), "--lora", f"a1={allowed}/s1/adapter.gguf", "--lora", f"a2={allowed}/s2/peft"])
+    s.allowed = allowed
+    yield s
+    s.stop()
+
+
+def complete(s, model, prompt, n=12, **extra):
+    status, _, body = s.request("POST", "/v1/completions", {"model": model, "prompt": prompt, "max_tokens": n,
+                                                            "temperature": 0, **extra})
+    assert status == 200, body
+    return body
+
+
+def stream_text(s, model, prompt, n, out, key):
+    body = json.dumps({"model": model, "prompt": prompt, "max_tokens": n, "temperature": 0, "stream": True}).encode()
+    req = urllib.request.Request(s.base + "/v1/completions", data=body, headers={"Content-Type": "application/json"})
+    text = []
+    with urllib.request.urlopen(req, timeout=300) as r:
+        for line in r:
+            line = line.decode().strip()
+            if line.startswith("data: ") and line != "data: [DONE]":
+                text.append(json.loads(line[6:])["choices"][0]["text"])
+    out[key] = "".join(text)
+
+
+def test_models_lists_each_adapter_with_its_parent(lora_server):
+    status, _, body = lora_server.request("GET", "/v1/models")
+    assert status == 200
+    ids = [m["id"] for m in body["data"]]
+    base = body["data"][0]["id"]
+    assert ids[1:] == ["a1", "a2"]
+    assert all(m["parent"] == base for m in body["data"][1:])
+    status, _, one = lora_server.request("GET", "/v1/models/a2")
+    assert status == 200 and one["parent"] == base and one["lora_rank"] == 8
+
+
+def test_adapter_by_model_name_as_llama_cpp(lora_server):
+    # A prompt with no near tie in llama.cpp's 16 greedy tokens: the text must be llama.cpp's.
+    case = next(c for c in EXPECTED["greedy"] if min(c["margins"]) > 0.5 and len(c["ids"]) == EXPECTED["n"])
+    body = complete(lora_server, "a1", case["prompt"], n=EXPECTED["n"])
+    assert body["model"] == "a1"
+    assert body["choices"][0]["text"] == case["text"]
+    base = complete(lora_server, "default", case["prompt"], n=EXPECTED["n"])
+    assert base["choices"][0]["text"] != case["text"]
+
+
+def test_llama_server_lora_field_selects_and_scales(lora_server):
+    prompt = "Once upon a time, in a small village,"
+    by_name = complete(lora_server, "a2", prompt)["choices"][0]["text"]
+    assert complete(lora_server, "default", prompt, lora=[{"id": 1, "scale": 1.0}])["choices"][0]["text"] == by_name
+    assert complete(lora_server, "default", prompt, lora=[{"id": "a2"}])["choices"][0]["text"] == by_name
+    base = complete(lora_server, "default", prompt)["choices"][0]["text"]
+    assert complete(lora_server, "default", prompt, lora=[{"id": 1, "scale": 0}])["choices"][0]["text"] == base
+    for bad in ([{"id": 7}], [{"id": 0, "scale": "x"}], {"id": 0}, [{"scale": 1}]):
+        status, _, err = lora_server.request("POST", "/v1/completions", {"model": "default", "prompt": "Hi", "lora": bad})
+        assert status == 400 and err["error"]["param"] == "lora", (bad, err)
+    status, _, err = lora_server.request("POST", "/v1/completions", {"model": "a9", "prompt": "Hi"})
+    assert status == 404 and err["error"]["code"] == "model_not_found"
+
+
+def test_mixed_batch_equals_each_request_alone(lora_server):
+    prompts = ["The capital of France is", "def fibonacci(n):", "Water boils at a temperature of",
+               "My favourite recipe for pancakes"]
+    models = ["default", "a1", "a2"]
+    jobs = [(m, p) for p in prompts for m in models]
+    alone = {}
+    for m, p in jobs:
+        stream_text(lora_server, m, p, 24, alone, (m, p))
+    together = {}
+    threads = [threading.Thread(target=stream_text, args=(lora_server, m, p, 24, together, (m, p))) for m, p in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert together == alone
+    # The adapters do change the answers, so equality above is about batching, not no-ops.
+    assert len({alone[(m, prompts[1])] for m in models}) == 3
+
+
+def test_prefix_cache_is_keyed_by_adapter(lora_server):
+    prompt = ("The lighthouse keeper kept a journal of every ship that passed the point. Most entries were short: "
+              "a name, a flag, the hour, and the state of the sea. Then one day")
+    first = {m: complete(lora_server, m, prompt)["choices"][0]["text"] for m in ("a1", "default", "a2")}
+    assert len(set(first.values())) == 3
+    # Each prompt's blocks are now cached; every model must still find only its own.
+    for m in ("default", "a2", "a1"):
+        body = complete(lora_server, m, prompt)
+        assert body["choices"][0]["text"] == first[m], m
+
+
+def test_runtime_load_needs_the_admin_key_and_an_allowed_path(lora_server, tmp_path):
+    s = lora_server
+    path = str(s.allowed / "s3" / "peft")
+    body = {"lora_name": "a3", "lora_path": path}
+    assert s.request("POST", "/v1/load_lora_adapter", body)[0] == 401
+    assert s.request("POST", "/v1/load_lora_adapter", body, headers={"Authorization": "Bearer wrong"})[0] == 401
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    outside = make_adapter(tmp_path / "outside", 3)
+    status, _, err = s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a3", "lora_path": str(outside / "peft")}, headers=auth)
+    assert status == 403, err
+    # A link inside the allowed directory that leads outside it is outside.
+    os.symlink(outside, s.allowed / "link")
+    assert s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a3", "lora_path": str(s.allowed / "link" / "peft")},
+                     headers=auth)[0] == 403
+    assert s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a3", "lora_path": str(s.allowed / "..")},
+                     headers=auth)[0] == 403
+    # Malformed adapter inside: 400 naming the problem, the server goes on.
+    bad = s.allowed / "bad"
+    bad.mkdir()
+    (bad / "adapter_config.json").write_text('{"r": 8, "lora_alpha": 16}')
+    (bad / "adapter_model.safetensors").write_bytes((1 << 62).to_bytes(8, "little"))
+    status, _, err = s.request("POST", "/v1/load_lora_adapter", {"lora_name": "bad", "lora_path": str(bad)}, headers=auth)
+    assert status == 400 and "safetensors" in err["error"]["message"], err
+
+    status, _, ok = s.request("POST", "/v1/load_lora_adapter", body, headers=auth)
+    assert status == 200, ok
+    assert s.request("POST", "/v1/load_lora_adapter", body, headers=auth)[0] == 400  # the name is taken
+    assert "a3" in [m["id"] for m in s.request("GET", "/v1/models")[2]["data"]]
+    text = complete(s, "a3", "def fibonacci(n):")["choices"][0]["text"]
+    assert text != complete(s, "default", "def fibonacci(n):")["choices"][0]["text"]
+    assert s.request("POST", "/v1/unload_lora_adapter", {"lora_name": "a3"})[0] == 401
+    assert s.request("POST", "/v1/unload_lora_adapter", {"lora_name": "a3"}, headers=auth)[0] == 200
+    assert s.request("POST", "/v1/unload_lora_adapter", {"lora_name": "a3"}, headers=auth)[0] == 404
+    assert s.request("POST", "/v1/completions", {"model": "a3", "prompt": "Hi"})[0] == 404
+
+
+def test_metrics_count_tokens_by_adapter(lora_server):
+    complete(lora_server, "a2", "Hello", n=3)
+    status, _, text = lora_server.request("GET", "/metrics")
+    assert status == 200
+    lines = [l for l in text.splitlines() if l.startswith("jeton_generation_tokens_total") and 'adapter="a2"' in l]
+    assert lines and float(lines[0].split()[-1]) >= 3
+    assert any(l.startswith("jeton_requests_total") and 'adapter="a2"' in l for l in text.splitlines())
