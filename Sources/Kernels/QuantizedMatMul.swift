@@ -11,6 +11,9 @@ import KernelsAVX512
 /// through the AVX2 ones (each kernel is batch-invariant on its own matrices).
 enum QuantizedMatMul {
     static let tileRows = 16
+    /// Up to this many tokens the avx512 backend streams rows with the matrix-vector kernel
+    /// (`VNNIMatVec`); past it, tiles are copied and transposed once and reused across tokens.
+    static let matVecTokens = 4
 
     static func supports(_ w: WeightMatrix, backend: MatMul.Backend) -> Bool {
         guard w.cols % 32 == 0, w.cols > 0 else { return false }
@@ -66,6 +69,24 @@ enum QuantizedMatMul {
         firstTile.append(total)
 
         let useAVX2 = backend == .avx2 || backend == .avx512
+        #if arch(x86_64)
+        if useVNNI, nTokens <= matVecTokens, outputs.allSatisfy({ VNNIMatVec.supports(typeID: $0.0.type.rawValue) }) {
+            // Generation: rows streamed once from the mapped file, no per-call copy (same bits as VNNIMatMul).
+            pool.parallelFor(total) { range in
+                // Runs of consecutive tiles of one matrix go as one call, so the kernel can read ahead.
+                var tile = range.lowerBound, m = 0
+                while tile < range.upperBound {
+                    while tile >= firstTile[m + 1] { m += 1 }
+                    let end = min(range.upperBound, firstTile[m + 1])
+                    let (w, y) = outputs[m]
+                    VNNIMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: (tile - firstTile[m]) * tileRows,
+                                    r1: min(w.rows, (end - firstTile[m]) * tileRows), act: view, asum: asum, y: y, ldy: w.rows)
+                    tile = end
+                }
+            }
+            return
+        }
+        #endif
         pool.parallelFor(total) { range in
             let floats = 2 * tileRows * nb + 8 * nb  // AVX2MatMul.scratchFloats, portable needs less
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: floats)
