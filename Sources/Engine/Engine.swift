@@ -120,6 +120,33 @@ public final class Engine: @unchecked Sendable {
     /// order, between steps. `sink` must be quick and must not block or call back into the
     /// engine synchronously: hop to another queue for real work.
     public func submit(_ request: GenerationRequest, sink: @escaping GenerationSink) throws {
+        try submitTogether([(request, sink)])
+    }
+
+    /// Queues several requests at once, all or none: the engine thread finds them together,
+    /// so they start in the same step (tests rely on it to batch deterministically).
+    func submitTogether(_ items: [(GenerationRequest, GenerationSink)]) throws {
+        for (request, _) in items { try check(request) }
+        lock.lock()
+        defer { lock.unlock() }
+        guard !stopping else { throw SubmissionError.shuttingDown }
+        guard published.waiting + inbox.count + items.count <= configuration.maxWaiting else {
+            throw SubmissionError.queueFull(configuration.maxWaiting)
+        }
+        var seen = Set<String>()
+        for (request, _) in items where ids.contains(request.id) || !seen.insert(request.id).inserted {
+            throw SubmissionError.duplicateID(request.id)
+        }
+        let now = DispatchTime.now().uptimeNanoseconds
+        for (request, sink) in items {
+            ids.insert(request.id)
+            inbox.append(.submit(request, sink, now))
+        }
+        lock.signal()
+    }
+
+    /// What can be checked before queueing: the prompt, and that the request fits at all.
+    private func check(_ request: GenerationRequest) throws {
         let p = request.promptTokens.count
         guard p > 0 else { throw SubmissionError.emptyPrompt }
         if let bad = request.promptTokens.first(where: { $0 < 0 || Int($0) >= model.vocabSize }) {
@@ -133,15 +160,6 @@ public final class Engine: @unchecked Sendable {
         guard p + maxTokens <= cacheCapacity else {
             throw SubmissionError.cacheTooSmall(needed: p + maxTokens, capacity: cacheCapacity)
         }
-        lock.lock()
-        defer { lock.unlock() }
-        guard !stopping else { throw SubmissionError.shuttingDown }
-        guard published.waiting + inbox.count < configuration.maxWaiting else {
-            throw SubmissionError.queueFull(configuration.maxWaiting)
-        }
-        guard ids.insert(request.id).inserted else { throw SubmissionError.duplicateID(request.id) }
-        inbox.append(.submit(request, sink, DispatchTime.now().uptimeNanoseconds))
-        lock.signal()
     }
 
     /// Stops a request; its blocks are free at the next step. Unknown ids are ignored.

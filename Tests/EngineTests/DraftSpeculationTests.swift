@@ -124,15 +124,11 @@ final class DraftSpeculationTests: XCTestCase {
             let e = engine(draft: PatternModel(order: 2), depth: 1)
             e.keysSeededDraws = keyed
             e.start()
-            // In waves that all run at once: a queue of waiting prompts would stop speculation.
+            // In waves that all start in one step: a queue of waiting prompts would stop speculation.
             var cs: [Collector] = []
             for wave in stride(from: 0, to: n, by: 16) {
-                var part: [Collector] = []
-                for r in reqs[wave..<min(wave + 16, n)] {
-                    let c = Collector()
-                    XCTAssertNoThrow(try e.submit(r, sink: c.sink))
-                    part.append(c)
-                }
+                let part = reqs[wave..<min(wave + 16, n)].map { _ in Collector() }
+                XCTAssertNoThrow(try e.submitTogether(zip(reqs[wave..<min(wave + 16, n)], part).map { ($0, $1.sink) }))
                 for c in part { XCTAssertNotNil(c.wait()) }
                 cs += part
             }
