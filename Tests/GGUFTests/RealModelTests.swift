@@ -27,9 +27,7 @@ final class RealModelTests: XCTestCase {
     }
 
     func testDefaultModelOpens() throws {
-        let start = Date()
         let f = try openModel()
-        let elapsed = Date().timeIntervalSince(start)
         XCTAssertEqual(f.version, 3)
         XCTAssertEqual(f.tensors.count, 272)
         XCTAssertEqual(try f.string("general.architecture"), "llama")
@@ -52,8 +50,6 @@ final class RealModelTests: XCTestCase {
         }
         // Only supported types, so every weight can be dequantized.
         for t in f.tensors { XCTAssertTrue(Dequantize.supports(t.type), "\(t.name) is \(t.type.name)") }
-        // Parsing the header of a 270 MB file touches only its first megabytes.
-        XCTAssertLessThan(elapsed, 5, "opening took \(elapsed) s")
     }
 
     func testDefaultModelRowsDequantizeToSaneValues() throws {
