@@ -72,7 +72,9 @@ enum QuantizedMatMul {
         #if arch(x86_64)
         if useVNNI, nTokens <= matVecTokens, outputs.allSatisfy({ VNNIMatVec.supports(typeID: $0.0.type.rawValue) }) {
             // Generation: rows streamed once from the mapped file, no per-call copy (same bits as VNNIMatMul).
-            pool.parallelFor(total) { range in
+            // Long runs per thread: the kernel prefetches two tiles ahead within a run, so the first
+            // tiles of each run wait on memory (the default grain made runs of 3-4 tiles here).
+            pool.parallelFor(total, minChunk: max(1, total / (2 * pool.threads))) { range in
                 // Runs of consecutive tiles of one matrix go as one call, so the kernel can read ahead.
                 var tile = range.lowerBound, m = 0
                 while tile < range.upperBound {
