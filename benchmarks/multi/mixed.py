@@ -28,11 +28,14 @@ def post(base, path, body, stream=False):
 
 
 def rss_mib(pid):
+    """Resident MiB: in all, its peak (VmHWM), anonymous (KV cache, scratch, packed weights) and file-backed (mapped weights)."""
+    out = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+            key = line.split(":")[0]
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+                out[key] = int(line.split()[1]) / 1024
+    return " ".join(f"{k} {v:.1f}" for k, v in out.items())
 
 
 def main():
@@ -47,7 +50,7 @@ def main():
     ap.add_argument("--rss", type=int, help="server pid: print its RSS before and after")
     a = ap.parse_args()
     if a.rss:
-        print(f"rss_before_mib {rss_mib(a.rss):.1f}")
+        print(f"rss_before_mib {rss_mib(a.rss)}")
     stop = time.time() + a.seconds
     lock = threading.Lock()
     stats = {"tokens": 0, "ttft": [], "gaps": [], "sentences": 0, "errors": 0, "chats": 0, "batches": 0}
@@ -116,7 +119,7 @@ def main():
           f"itl_p50_ms {1000 * q(stats['gaps'], 50):.0f} itl_p90_ms {1000 * q(stats['gaps'], 90):.0f}")
     print(f"embed: batches {stats['batches']} sentences {stats['sentences']} sentences/s {stats['sentences'] / wall:.1f}")
     if a.rss:
-        print(f"rss_after_mib {rss_mib(a.rss):.1f}")
+        print(f"rss_after_mib {rss_mib(a.rss)}")
 
 
 if __name__ == "__main__":
