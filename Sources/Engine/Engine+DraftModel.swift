@@ -1,3 +1,4 @@
+import Dispatch
 import Model
 
 /// Draft-model speculation. The draft keeps keys and values for each sequence in its own cache,
@@ -21,7 +22,9 @@ extension Engine {
         var active: [Int] = []
         var batch: [BatchSequence] = []
         var proposing: [Bool] = []
-        for i in plan.entries.indices where plan.entries[i].speculate > 0 {
+        // Up to the depth the draft pays for (prompt lookup may pay where it does not).
+        func limit(_ e: StepPlan.Entry) -> Int { min(e.speculate, e.request.speculationControl.draftCap) }
+        for i in plan.entries.indices where limit(plan.entries[i]) > 0 && !plan.entries[i].byLookup {
             let r = plan.entries[i].request
             let end = min(r.tokens.count, r.draftComputed + Self.draftCatchUpChunk)
             let reaches = end == r.tokens.count
@@ -32,12 +35,15 @@ extension Engine {
         }
         while !batch.isEmpty {
             let logits: [Float]
+            let t0 = DispatchTime.now().uptimeNanoseconds
             do { logits = try draft.forward(batch, cache: draftCache) } catch {
                 // A failed draft pass only loses proposals; the target's pass goes on.
                 for i in active { plan.entries[i].draft = [] }
                 draftDistributions.removeAll()
                 return
             }
+            scheduler.speculationCost.recordDraft(tokens: batch.reduce(0) { $0 + $1.tokens.count },
+                                                  seconds: Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e9)
             var next: [Int] = [], nextBatch: [BatchSequence] = [], nextProposing: [Bool] = []
             var row = 0
             for (j, i) in active.enumerated() {
@@ -51,7 +57,7 @@ extension Engine {
                 }
                 row += 1
                 plan.entries[i].draft.append(token)
-                if plan.entries[i].draft.count < plan.entries[i].speculate {
+                if plan.entries[i].draft.count < limit(plan.entries[i]) {
                     next.append(i)
                     nextProposing.append(true)
                     nextBatch.append(BatchSequence(tokens: [token], startPosition: r.draftComputed, blockTable: r.blocks, logits: .last))
@@ -157,6 +163,6 @@ extension Engine {
             goesOn = emit(r, token, confidence: confidence, into: &outputs)
             if !matched || !goesOn { break }
         }
-        finishVerification(r, proposed: d, accepted: accepted, goesOn: goesOn)
+        finishVerification(r, proposed: d, accepted: accepted, goesOn: goesOn, byLookup: false)
     }
 }

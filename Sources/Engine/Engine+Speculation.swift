@@ -29,9 +29,35 @@ extension Engine {
                 let e = plan.entries[i]
                 plan.entries[i].draft = PromptLookup.propose(e.request.tokens, maxCount: e.speculate,
                                                              ngramMax: s.ngramMax, ngramMin: s.ngramMin)
+                plan.entries[i].byLookup = true
             }
         case .draft:
+            if s.lookupFirst { proposeByLookupFirst(&plan) }
             proposeWithDraftModel(&plan)
+        }
+    }
+
+    /// Prompt lookup's proposals where the sequence's last tokens occurred before and they
+    /// promise at least the draft's tokens per step's time (by each one's acceptance for the
+    /// sequence): they cost no draft pass. The others are left to the draft model.
+    private func proposeByLookupFirst(_ plan: inout StepPlan) {
+        let s = configuration.speculation
+        let cost = scheduler.speculationCost
+        let n = plan.entries.count
+        for i in plan.entries.indices where plan.entries[i].speculate > 0 {
+            let e = plan.entries[i], c = e.request.speculationControl
+            guard c.lookupCap > 0 else { continue }
+            let p = PromptLookup.propose(e.request.tokens, maxCount: min(e.speculate, c.lookupCap),
+                                         ngramMax: s.ngramMax, ngramMin: s.ngramMin)
+            guard !p.isEmpty else { continue }
+            if c.draftCap > 0 {
+                let byLookup = cost.gain(acceptance: c.lookup.rate, depth: p.count, sequences: n, drafted: false)
+                let byDraft = cost.gain(acceptance: c.draft.rate, depth: min(e.speculate, c.draftCap),
+                                        sequences: n, drafted: true)
+                guard byLookup >= byDraft else { continue }
+            }
+            plan.entries[i].draft = p
+            plan.entries[i].byLookup = true
         }
     }
 
@@ -40,7 +66,7 @@ extension Engine {
     func verify(_ e: StepPlan.Entry, logits all: UnsafeMutableBufferPointer<Float>, firstRow: Int,
                 into outputs: inout [EngineOutput]) {
         let r = e.request, v = model.vocabSize, d = e.draft.count
-        if usesDraftDistribution(r) {
+        if usesDraftDistribution(r) && !e.byLookup {
             return verifySampled(e, logits: all, firstRow: firstRow, into: &outputs)
         }
         var accepted = 0, goesOn = true
@@ -55,14 +81,20 @@ extension Engine {
             goesOn = emit(r, token, confidence: confidence, into: &outputs)
             if !matched || !goesOn { break }
         }
-        finishVerification(r, proposed: d, accepted: accepted, goesOn: goesOn)
+        finishVerification(r, proposed: d, accepted: accepted, goesOn: goesOn, byLookup: e.byLookup)
     }
 
-    /// Counts a verification, adapts the sequence's depth, and rolls its cache back to what stands.
-    func finishVerification(_ r: Request, proposed: Int, accepted: Int, goesOn: Bool) {
+    /// Counts a verification, adapts the sequence's depth and acceptance, and rolls its cache
+    /// back to what stands.
+    func finishVerification(_ r: Request, proposed: Int, accepted: Int, goesOn: Bool, byLookup: Bool) {
         stats.speculativeProposed += proposed
         stats.speculativeAccepted += accepted
         stats.speculativeVerifications += 1
+        if byLookup {
+            r.speculationControl.lookup.record(proposed: proposed, accepted: accepted)
+        } else {
+            r.speculationControl.draft.record(proposed: proposed, accepted: accepted)
+        }
         let s = configuration.speculation
         r.speculationDepth = s.nextDepth(current: r.speculationDepth ?? s.initialDepth, proposed: proposed, accepted: accepted)
         if goesOn { scheduler.didVerify(r, accepted: accepted) }

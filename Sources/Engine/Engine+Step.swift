@@ -41,6 +41,7 @@ extension Engine {
         collectMasks(pendingMasks)
         stats.forwardSeconds += seconds
         scheduler.pace.record(tokens: stats.lastBatchTokens, seconds: seconds)
+        scheduler.speculationCost.recordTarget(tokens: stats.lastBatchTokens, seconds: seconds)
         for e in plan.entries where e.start < e.request.promptCount {
             stats.promptTokens += min(e.count, e.request.promptCount - e.start)
         }

@@ -22,6 +22,8 @@ final class Request {
     let cacheRoot: UInt64
     /// Tokens to propose next step (adapted to recent acceptance); nil until it first speculates.
     var speculationDepth: Int?
+    /// Whether speculating still pays for it, from its acceptance (SpeculationCost's rule).
+    var speculationControl = SpeculationControl()
     /// Positions whose keys and values the draft model holds in its own cache (same block
     /// table as the target's): rolled back with `computed`, zero after preemption.
     var draftComputed = 0

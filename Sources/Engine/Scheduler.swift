@@ -26,6 +26,8 @@ struct Scheduler {
     let stepTargetSeconds: Double
     /// Speculative decoding: who proposes, how deep, and the step size beyond which it stops.
     let speculation: SpeculationConfiguration
+    /// Measured target and draft pass times, for the rule that turns a sequence's speculation off.
+    var speculationCost = SpeculationCost()
 
     private(set) var waiting: [Request] = []
     private(set) var running: [Request] = []
@@ -192,7 +194,45 @@ struct Scheduler {
               !r.wantsPromptLogprobs else { return 0 }
         let depth = r.speculationDepth ?? speculation.initialDepth
         let remaining = r.request.maxTokens - r.generated - 1
-        return max(0, min(depth, remaining, left))
+        return max(0, min(depth, speculationCap(r), remaining, left))
+    }
+
+    /// Whether speculating pays for `r` (SpeculationCost's rule, with its acceptance per proposer
+    /// and the sequences generating now): `maxDepth` when it does (its adaptive depth then says
+    /// how many), 0 when it does not. Off, it waits `probeInterval` generated tokens (twice as
+    /// long after each failed probe, up to 8×) and proposes once more at the initial depth to
+    /// measure its acceptance again. A proposer not yet verified for `r` is assumed to pay.
+    private func speculationCap(_ r: Request) -> Int {
+        var c = r.speculationControl
+        defer { r.speculationControl = c }
+        let usesDraft = speculation.method == .draft
+        let usesLookup = speculation.method == .ngram || (usesDraft && speculation.lookupFirst)
+        if let until = c.offUntil {
+            guard r.generated >= until else { return 0 }
+            c.offUntil = nil
+            c.probing = true
+            c.draftCap = usesDraft ? speculation.maxDepth : 0
+            c.lookupCap = usesLookup ? speculation.maxDepth : 0
+            r.speculationDepth = speculation.initialDepth
+            return speculation.maxDepth
+        }
+        let s = running.reduce(0) { $0 + ($1.paused ? 0 : 1) }
+        func pays(_ a: AcceptanceEstimate, drafted: Bool) -> Bool {
+            a.verifications == 0
+                || speculationCost.bestDepth(acceptance: a.rate, maxDepth: speculation.maxDepth, sequences: s, drafted: drafted) > 0
+        }
+        c.draftCap = usesDraft && pays(c.draft, drafted: true) ? speculation.maxDepth : 0
+        c.lookupCap = usesLookup && pays(c.lookup, drafted: false) ? speculation.maxDepth : 0
+        let cap = max(c.draftCap, c.lookupCap)
+        if cap == 0 {
+            if c.probing { c.failedProbes += 1 }
+            c.probing = false
+            c.offUntil = r.generated + speculation.probeInterval << min(c.failedProbes, 3)
+        } else if c.probing {
+            c.probing = false
+            c.failedProbes = 0
+        }
+        return cap
     }
 
     /// After the engine verified `r`'s proposals: the first `accepted` of them matched the

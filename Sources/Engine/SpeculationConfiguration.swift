@@ -25,6 +25,14 @@ public struct SpeculationConfiguration: Sendable, Equatable {
     /// Longest and shortest n-gram looked up (prompt lookup).
     public var ngramMax: Int = 3
     public var ngramMin: Int = 2
+    /// With a draft model, prompt lookup is tried first: its proposals cost no draft pass, and
+    /// are taken when they promise at least as many tokens per step's time as the draft's
+    /// (each proposer's acceptance is measured per sequence).
+    public var lookupFirst = true
+    /// Generated tokens a sequence waits, after speculation stopped paying for it, before it
+    /// proposes again to see whether its acceptance came back (doubling while it has not, up
+    /// to 8×).
+    public var probeInterval = 16
 
     public init(method: Method = .off, maxDepth: Int = 8, maxBatchTokens: Int = 12) {
         self.method = method

@@ -16,6 +16,8 @@ struct StepPlan {
         /// Proposed tokens, computed after the entry's own ones and verified against their
         /// logits; never part of `request.tokens` until accepted.
         var draft: [Int32] = []
+        /// `draft` came from prompt lookup (a point mass per position), not the draft model.
+        var byLookup = false
         /// Logit rows the step needs without proposals: every row for prompt logprobs, the last
         /// row when the entry reaches the end of the sequence (a token follows), else none.
         /// Fixed when planned, since the request changes once the step has run.

@@ -115,7 +115,11 @@ final class CharLoop: @unchecked Sendable {
 
     /// The DFA of `grammar`'s `char` rule, or nil when the rule is missing or is not a plain
     /// set of characters (empty, ambiguous about where a character ends, or too large).
-    static func table(for g: CompiledGrammar) -> [Int32]? {
+    static func table(for g: CompiledGrammar) -> [Int32]? { dfa(for: g)?.table }
+
+    /// The DFA's table and, per state, the character stacks it stands for (state 0: the start
+    /// stacks; others: a character begun and not yet complete).
+    static func dfa(for g: CompiledGrammar) -> (table: [Int32], states: [[[Int32]]])? {
         guard let probe = g.charProbe else { return nil }
         var out: [[Int32]] = []
         CompiledGrammar.normalize([probe], code: g.code, altStart: g.altStart, ruleAlts: g.ruleAlts, into: &out)
@@ -147,7 +151,7 @@ final class CharLoop: @unchecked Sendable {
             }
             i += 1
         }
-        return table
+        return (table, states)
     }
 
     /// The start stacks of one character (state 0).
@@ -162,6 +166,7 @@ final class CharLoop: @unchecked Sendable {
 /// `CharLoop`s of one vocabulary by their DFA, built on first use.
 public final class CharLoopRegistry: Sendable {
     private let loops = Mutex<[[Int32]: CharLoop]>([:])
+    private let tails = Mutex<[[Int32]: CharTail]>([:])
 
     init() {}
 
@@ -173,6 +178,18 @@ public final class CharLoopRegistry: Sendable {
             if let old = loops[table] { return old }
             loops[table] = l
             return l
+        }
+    }
+
+    /// The tokens read from inside a character (DFA state `state` ≥ 1), built on first use.
+    func tail(table: [Int32], state: Int32, trie: TokenTrie) -> CharTail {
+        let key = table + [state]
+        if let t = tails.withLock({ $0[key] }) { return t }
+        let t = CharTail(table: table, state: state, trie: trie)
+        return tails.withLock { tails in
+            if let old = tails[key] { return old }
+            tails[key] = t
+            return t
         }
     }
 }

@@ -10,6 +10,10 @@
 /// a leaving token after n characters iff its rest is allowed from the exit stacks of the
 /// n-th state (one walk over the few distinct rests, kept per exit state).
 ///
+/// A state in the middle of a character (every group at the same state of the character's
+/// DFA, nothing else) is read through that state's `CharTail`: the tokens ending inside or with
+/// the character, and the others by their remainders from the state after the character.
+///
 /// Anything else (a state that is not of this shape) returns nil, and the caller walks the
 /// trie as before, so the masks are exactly those of the byte-level matcher.
 /// Used under `TokenGrammar`'s lock.
@@ -18,6 +22,13 @@ final class CharLoopMasks {
     let loop: CharLoop
     private let start: [[Int32]]
     private let startByTop: [Int32: [Int]]
+    private let table: [Int32]
+    private let trie: TokenTrie
+    /// Character stacks of every DFA state inside a character, by their top: (state, index).
+    private let dfaStates: [[[Int32]]]
+    private let midByTop: [Int32: [(state: Int, index: Int)]]
+    private var tails: [Int: CharTail] = [:]
+    private var tailRests: [Int: [Int: TokenMask]] = [:]  // per DFA state: exitRests of its tail
 
     private struct Info {
         var parents: [[Int32]]  // one per group
@@ -31,15 +42,34 @@ final class CharLoopMasks {
     private var exits: [[[Int32]]] = []
     private var exitRests: [Int: TokenMask] = [:]
     static let maxStates = 20_000
+    /// Masks made inside a character (tests check the path is taken).
+    private(set) var insideMasks = 0
 
     init?(grammar: CompiledGrammar, trie: TokenTrie) {
-        guard let table = CharLoop.table(for: grammar) else { return nil }
+        guard let (table, states) = CharLoop.dfa(for: grammar) else { return nil }
         self.grammar = grammar
+        self.table = table
+        self.trie = trie
         loop = trie.charLoops.loop(table: table, trie: trie)
         start = CharLoop.startStacks(for: grammar)
         var byTop: [Int32: [Int]] = [:]
         for (j, s) in start.enumerated() { byTop[s[s.count - 1], default: []].append(j) }
         startByTop = byTop
+        dfaStates = states
+        var midByTop: [Int32: [(state: Int, index: Int)]] = [:]
+        for q in states.indices.dropFirst() {
+            // As for the start stacks: one way to split a stack into (parent, character stack).
+            let st = states[q]
+            let ambiguous = st.contains { x in st.contains { y in y.count > x.count && Array(y.suffix(x.count)) == x } }
+            guard !ambiguous else { continue }
+            for (j, c) in st.enumerated() { if let top = c.last { midByTop[top, default: []].append((q, j)) } }
+        }
+        self.midByTop = midByTop
+        // Built now rather than at the first mask inside each kind of character: the vocabulary's
+        // first grammar pays once (a walk of the vocabulary per DFA state), no step does.
+        for q in Set(midByTop.values.joined().map(\.state)) {
+            tails[q] = trie.charLoops.tail(table: table, state: Int32(q), trie: trie)
+        }
     }
 
     /// The interned text state of `stacks`, or nil.
@@ -51,7 +81,7 @@ final class CharLoopMasks {
     }
 
     private func reset() {
-        ids = [:]; infos = []; exitIDs = [:]; exits = []; exitRests = [:]
+        ids = [:]; infos = []; exitIDs = [:]; exits = []; exitRests = [:]; tailRests = [:]
     }
 
     private func split(_ stacks: [[Int32]]) -> Int? {
@@ -101,10 +131,24 @@ final class CharLoopMasks {
         return r
     }
 
-    /// The mask of a state, or nil when it is not a text state (or has no character to read).
+    /// The mask of a state, or nil when it is neither a text state with a character to read
+    /// nor a state inside a character.
     func mask(_ stacks: [[Int32]], walk: ([[Int32]], TokenTrie) -> TokenMask) -> TokenMask? {
-        if ids.count > Self.maxStates { reset() }  // each call adds at most maxNeed + 1 states
-        guard let s0 = intern(stacks), !infos[s0].parents.isEmpty else { return nil }
+        if ids.count > Self.maxStates { reset() }  // each call adds at most maxNeed + 2 states
+        // (A state inside a UTF-8 character looks like a text state without a character to
+        // read: its continuation bytes start no character.)
+        if let s0 = intern(stacks), var mask = textMask(s0, loop: loop, rests: &exitRests, walk: walk) {
+            mask.allowsEnd = grammar.isAccepting(stacks)
+            return mask
+        }
+        return midMask(stacks, walk: walk)
+    }
+
+    /// Tokens of `loop`'s vocabulary allowed from text state `s0`, or nil when it has no
+    /// character to read (or the chain leaves the text states).
+    private func textMask(_ s0: Int, loop: CharLoop, rests restCache: inout [Int: TokenMask],
+                          walk: ([[Int32]], TokenTrie) -> TokenMask) -> TokenMask? {
+        guard !infos[s0].parents.isEmpty else { return nil }
         // chain[j]: the state after j characters, while characters can be read, up to maxNeed.
         var chain = [s0]
         var room: Int? = nil  // characters that can be read in a row, when fewer than maxNeed
@@ -115,7 +159,6 @@ final class CharLoopMasks {
         }
         var mask = TokenMask(count: loop.vocabularySize)
         mask.words = loop.inside(upTo: room ?? loop.maxNeed)
-        mask.allowsEnd = grammar.isAccepting(stacks)
         if let g = room, infos[chain[g]].empty, g < loop.byNeed.count {
             // After g characters nothing may follow: tokens ending right there are refused.
             for id in loop.byNeed[g] where loop.kind[Int(id)] == 0 {
@@ -129,7 +172,7 @@ final class CharLoopMasks {
         }
         for (e, at) in byExit {
             let rests: TokenMask
-            if let r = exitRests[e] { rests = r } else { rests = walk(exits[e], loop.rests); exitRests[e] = rests }
+            if let r = restCache[e] { rests = r } else { rests = walk(exits[e], loop.rests); restCache[e] = rests }
             for (k, word) in rests.words.enumerated() where word != 0 {
                 var w = word
                 while w != 0 {
@@ -142,6 +185,64 @@ final class CharLoopMasks {
                 }
             }
         }
+        return mask
+    }
+
+    // MARK: - inside a character
+
+    /// (DFA state, parents) when `stacks` are exactly that state's character stacks over each
+    /// of the parents, else nil.
+    private func splitInside(_ stacks: [[Int32]]) -> (state: Int, parents: [[Int32]])? {
+        guard let first = stacks.first?.last, let candidates = midByTop[first] else { return nil }
+        var tried = Set<Int>()
+        for (q, _) in candidates where tried.insert(q).inserted {
+            let st = dfaStates[q]
+            var groups: [[Int32]: Int] = [:]  // parent -> character stacks seen
+            var order: [[Int32]] = []
+            var fits = true
+            for s in stacks {
+                guard let top = s.last, let cands = midByTop[top],
+                      let j = cands.first(where: { $0.state == q && s.count >= st[$0.index].count
+                          && s.suffix(st[$0.index].count).elementsEqual(st[$0.index]) })?.index else { fits = false; break }
+                let p = Array(s.prefix(s.count - st[j].count))
+                if groups[p] == nil { order.append(p) }
+                groups[p, default: 0] += 1
+            }
+            // `stacks` has no duplicates, so a group with st.count stacks has every one of them.
+            if fits && order.allSatisfy({ groups[$0] == st.count }) { return (q, order) }
+        }
+        return nil
+    }
+
+    private func midMask(_ stacks: [[Int32]], walk: ([[Int32]], TokenTrie) -> TokenMask) -> TokenMask? {
+        guard let (q, parents) = splitInside(stacks) else { return nil }
+        var out: [[Int32]] = []
+        for p in parents {
+            CompiledGrammar.normalize(p, code: grammar.code, altStart: grammar.altStart, ruleAlts: grammar.ruleAlts, into: &out)
+        }
+        let after = CompiledGrammar.unique(out)
+        guard !after.isEmpty else { return nil }
+        let tail: CharTail
+        if let t = tails[q] { tail = t } else {
+            tail = trie.charLoops.tail(table: table, state: Int32(q), trie: trie)
+            tails[q] = tail
+        }
+        // The remainders from the state after the character: as text when it is one, else walked
+        // (few remainders: a walk of them is cheap).
+        let fast = intern(after).flatMap { textMask($0, loop: tail.loop, rests: &tailRests[q, default: [:]], walk: walk) }
+        let allowed = fast ?? walk(after, tail.remainders)
+        var mask = TokenMask(count: loop.vocabularySize)
+        mask.words = tail.base
+        mask.allowsEnd = grammar.isAccepting(stacks)
+        for (k, word) in allowed.words.enumerated() where word != 0 {
+            var w = word
+            while w != 0 {
+                let r = k << 6 + w.trailingZeroBitCount
+                w &= w - 1
+                for id in tail.tokensOf[r] { mask.insert(id) }
+            }
+        }
+        insideMasks += 1
         return mask
     }
 }

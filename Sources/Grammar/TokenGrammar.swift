@@ -14,7 +14,8 @@ public final class TokenGrammar: @unchecked Sendable {
     private var cacheOrder: [[[Int32]]] = []
     /// Masks kept at most (each is vocabulary/8 bytes: 6 KB for 49K tokens, 19 KB for 152K).
     public let maxCachedMasks: Int
-    /// Masks inside JSON string text without a walk (nil when the grammar has none).
+    /// Masks inside JSON string text (between characters or inside one) without a walk (nil
+    /// when the grammar has none).
     private let text: CharLoopMasks?
     // Masks computed (cache misses), and how many of them without a trie walk. Under `lock`.
     private var computed = 0
@@ -70,6 +71,13 @@ public final class TokenGrammar: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return fromText
+    }
+
+    /// Of `textMasks`, those made inside a character (an escape or a UTF-8 sequence begun).
+    var insideCharacterMasks: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return text?.insideMasks ?? 0
     }
 
     /// The mask of a state, computed now (under the lock).

@@ -12,7 +12,9 @@ final class DraftSpeculationTests: XCTestCase {
         var c = EngineConfiguration(maxBatchTokens: 128, maxSequences: 16, cacheTokens: cacheTokens, blockSize: 4,
                                     maxWaiting: 10_000, stepTargetSeconds: 0)
         c.speculation = SpeculationConfiguration(method: draft == nil ? .off : .draft, maxDepth: depth, maxBatchTokens: 64)
-        return Engine(model: PatternModel(), endOfGeneration: [], configuration: c, draft: draft)
+        let e = Engine(model: PatternModel(), endOfGeneration: [], configuration: c, draft: draft)
+        e.scheduler.speculationCost = .measuredLike
+        return e
     }
 
     func prompts(_ n: Int) -> [[Int32]] {

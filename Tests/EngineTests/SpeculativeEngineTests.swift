@@ -12,7 +12,9 @@ final class SpeculativeEngineTests: XCTestCase {
         var c = EngineConfiguration(maxBatchTokens: maxBatchTokens, maxSequences: maxSequences, cacheTokens: cacheTokens,
                                     blockSize: blockSize, stepTargetSeconds: 0)
         c.speculation = SpeculationConfiguration(method: speculation, maxDepth: depth, maxBatchTokens: 32)
-        return Engine(model: model, endOfGeneration: [], configuration: c)
+        let e = Engine(model: model, endOfGeneration: [], configuration: c)
+        e.scheduler.speculationCost = .measuredLike
+        return e
     }
 
     func prompts(_ n: Int, vocab: Int = 11) -> [[Int32]] {

@@ -1,0 +1,97 @@
+/// What speculation costs on this machine, measured by the engine as it runs: seconds of a
+/// target pass and of a draft pass by the tokens they compute (exponential averages, small
+/// passes only), and the rule that says from them and a sequence's acceptance whether
+/// speculating pays for it.
+///
+/// The rule: a step that proposes k tokens to a sequence whose proposals stand with
+/// probability a each (one after another, until the first miss) emits on average
+/// E(k) = 1 + a + … + a^k tokens, and costs C(k) = T(s + s·k) / T(s) + k · D(s) / T(s) plain
+/// steps, with s the sequences generating, T the target pass and D one draft pass (0 for
+/// prompt lookup). Speculating pays when some k has E(k) / C(k) > 1 + `margin` (the
+/// verification's sampling of k + 1 rows and the draft's bookkeeping are not in the timed
+/// passes); how many to propose is then left to the sequence's adaptive depth.
+struct SpeculationCost {
+    /// Seconds by tokens computed (index 1...maxTokens), nil until seen.
+    private(set) var target: [Double?]
+    private(set) var draft: [Double?]
+    static let maxTokens = 64
+    /// Relative cost of one more token in a pass, until two sizes were seen (Qwen 1.5B Q4_K_M,
+    /// 2 cores: benchmarks/speculative/README.md) and of a draft pass against a target pass.
+    static let priorPerToken = 0.16
+    static let priorDraftRatio = 0.4
+    /// A depth is taken only when it beats a plain step by this much.
+    static let margin = 0.05
+
+    init() {
+        target = Array(repeating: nil, count: Self.maxTokens + 1)
+        draft = Array(repeating: nil, count: Self.maxTokens + 1)
+    }
+
+    /// Costs given instead of measured (tests): `target(n)` and `draft(n)` seconds, kept.
+    init(target t: (Int) -> Double, draft d: (Int) -> Double) {
+        self.init()
+        for n in 1...Self.maxTokens { target[n] = t(n); draft[n] = d(n) }
+        frozen = true
+    }
+
+    private var frozen = false
+
+    mutating func recordTarget(tokens: Int, seconds: Double) { if !frozen { Self.record(&target, tokens, seconds) } }
+    mutating func recordDraft(tokens: Int, seconds: Double) { if !frozen { Self.record(&draft, tokens, seconds) } }
+
+    private static func record(_ table: inout [Double?], _ n: Int, _ seconds: Double) {
+        guard n >= 1, n <= maxTokens, seconds > 0, seconds.isFinite else { return }
+        table[n] = table[n].map { 0.8 * $0 + 0.2 * seconds } ?? seconds
+    }
+
+    /// Seconds of a pass of `n` tokens: the measured one, else interpolated between the nearest
+    /// measured sizes, else scaled from the one measured size by the prior slope; nil when none.
+    static func estimate(_ table: [Double?], _ n: Int) -> Double? {
+        let n = min(max(n, 1), maxTokens)
+        if let x = table[n] { return x }
+        var lo: Int?, hi: Int?
+        for i in stride(from: n - 1, through: 1, by: -1) where table[i] != nil { lo = i; break }
+        for i in (n + 1)..<table.count where table[i] != nil { hi = i; break }
+        if let lo, let hi, let a = table[lo], let b = table[hi] {
+            return a + (b - a) * Double(n - lo) / Double(hi - lo)
+        }
+        guard let k = lo ?? hi, let x = table[k] else { return nil }
+        return x * (1 + priorPerToken * Double(n - 1)) / (1 + priorPerToken * Double(k - 1))
+    }
+
+    /// Plain steps a step costs when each of `sequences` proposes `depth` tokens (with a draft
+    /// model: `depth` draft passes).
+    func relativeCost(depth k: Int, sequences s: Int, drafted: Bool) -> Double {
+        let s = max(1, s)
+        let base = Self.estimate(target, s)
+        let verify: Double
+        if let base, let t = Self.estimate(target, s + s * k) { verify = t / base } else {
+            verify = 1 + Self.priorPerToken * Double(s * k) / Double(s)
+        }
+        guard drafted else { return verify }
+        let ratio: Double
+        if let base, let d = Self.estimate(draft, s) { ratio = d / base } else { ratio = Self.priorDraftRatio }
+        return verify + Double(k) * ratio
+    }
+
+    /// Tokens emitted per plain step's time at `depth` (E(k) / C(k)).
+    func gain(acceptance a: Double, depth k: Int, sequences: Int, drafted: Bool) -> Double {
+        var expected = 1.0, power = 1.0
+        for _ in 0..<max(0, k) { power *= a; expected += power }
+        return expected / relativeCost(depth: k, sequences: sequences, drafted: drafted)
+    }
+
+    /// The depth (0...maxDepth) that emits the most tokens per plain step's time for a
+    /// sequence whose proposals stand with probability `acceptance`; 0 when speculating loses.
+    func bestDepth(acceptance a: Double, maxDepth: Int, sequences: Int, drafted: Bool) -> Int {
+        var best = 0, bestGain = 1 + Self.margin
+        var expected = 1.0, power = 1.0
+        for k in stride(from: 1, through: maxDepth, by: 1) {
+            power *= a
+            expected += power
+            let gain = expected / relativeCost(depth: k, sequences: sequences, drafted: drafted)
+            if gain > bestGain { best = k; bestGain = gain }
+        }
+        return best
+    }
+}

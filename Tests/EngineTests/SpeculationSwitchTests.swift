@@ -1,0 +1,171 @@
+import Foundation
+import XCTest
+@testable import Engine
+import Kernels
+import Model
+
+/// The rule that turns a sequence's speculation off when its proposals stop paying for
+/// themselves (SpeculationCost, Scheduler.speculationCap), and back on after a probe: with a
+/// draft whose acceptance the test sets by position, and costs given rather than timed (a fake
+/// model's times mean nothing).
+final class SpeculationSwitchTests: XCTestCase {
+    /// The target's own favourite token (a PatternModel of the same order), except for the
+    /// positions in `wrong`, where it proposes the runner-up. Records the positions it proposed for.
+    final class PhasedDraft: BatchModel {
+        let inner = PatternModel()
+        let wrong: Range<Int>
+        private(set) var proposedAt: [Int] = []
+        var vocabSize: Int { inner.vocabSize }
+        var contextLength: Int { inner.contextLength }
+
+        init(wrong: Range<Int>) { self.wrong = wrong }
+
+        func makeCacheStorage(tokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage {
+            inner.makeCacheStorage(tokens: tokens, blockSize: blockSize, type: type)
+        }
+
+        func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float] {
+            var out = try inner.forward(batch, cache: cache)
+            let v = vocabSize
+            var row = 0
+            for seq in batch {
+                let positions: [Int]
+                switch seq.logits {
+                case .none: positions = []
+                case .last: positions = [seq.startPosition + seq.tokens.count - 1]
+                case .all: positions = Array(seq.startPosition..<(seq.startPosition + seq.tokens.count))
+                }
+                for p in positions {
+                    proposedAt.append(p + 1)
+                    if wrong.contains(p + 1) {
+                        let base = row * v
+                        let best = (0..<v).max { out[base + $0] < out[base + $1] } ?? 0
+                        out[base + best] = -100
+                    }
+                    row += 1
+                }
+            }
+            return out
+        }
+    }
+
+    func engine(draft: BatchModel?, lookupFirst: Bool = false) -> Engine {
+        var c = EngineConfiguration(maxBatchTokens: 128, maxSequences: 4, cacheTokens: 4096, blockSize: 4,
+                                    maxWaiting: 100, stepTargetSeconds: 0)
+        var s = SpeculationConfiguration(method: draft == nil ? .off : .draft, maxDepth: 8, maxBatchTokens: 64)
+        s.probeInterval = 8
+        s.lookupFirst = lookupFirst
+        c.speculation = s
+        let e = Engine(model: PatternModel(), endOfGeneration: [], configuration: c, draft: draft)
+        e.scheduler.speculationCost = SpeculationCost.measuredLike
+        return e
+    }
+
+    func run(_ e: Engine, _ reqs: [GenerationRequest]) -> [Collector] {
+        e.start()
+        let cs = reqs.map { _ in Collector() }
+        for (r, c) in zip(reqs, cs) { XCTAssertNoThrow(try e.submit(r, sink: c.sink)) }
+        for c in cs { XCTAssertNotNil(c.wait()) }
+        return cs
+    }
+
+    func testTheRuleWeighsAcceptanceAgainstCost() {
+        let c = SpeculationCost.measuredLike
+        XCTAssertGreaterThanOrEqual(c.bestDepth(acceptance: 0.9, maxDepth: 8, sequences: 1, drafted: true), 2)
+        XCTAssertEqual(c.bestDepth(acceptance: 0.3, maxDepth: 8, sequences: 1, drafted: true), 0)
+        // Prompt lookup costs no draft pass: it pays at an acceptance where the draft does not.
+        XCTAssertGreaterThanOrEqual(c.bestDepth(acceptance: 0.3, maxDepth: 8, sequences: 1, drafted: false), 1)
+        XCTAssertEqual(c.bestDepth(acceptance: 0.05, maxDepth: 8, sequences: 1, drafted: false), 0)
+        // A draft as slow as the target does not pay at 0.7...
+        let slow = SpeculationCost(target: { 1 + 0.16 * Double($0 - 1) }, draft: { 1 + 0.16 * Double($0 - 1) })
+        XCTAssertEqual(slow.bestDepth(acceptance: 0.7, maxDepth: 8, sequences: 1, drafted: true), 0)
+        // ...and a step whose cost grows with every token (compute-bound) takes no proposal.
+        let bound = SpeculationCost(target: { Double($0) }, draft: { 0.3 * Double($0) })
+        XCTAssertEqual(bound.bestDepth(acceptance: 0.9, maxDepth: 8, sequences: 1, drafted: false), 0)
+    }
+
+    func testMeasuredCostsAreInterpolated() {
+        var c = SpeculationCost()
+        XCTAssertNil(SpeculationCost.estimate(c.target, 3))
+        c.recordTarget(tokens: 1, seconds: 0.010)
+        c.recordTarget(tokens: 5, seconds: 0.018)
+        XCTAssertEqual(SpeculationCost.estimate(c.target, 3) ?? 0, 0.014, accuracy: 1e-9)
+        // Beyond the largest size seen: scaled by the prior slope.
+        XCTAssertEqual(SpeculationCost.estimate(c.target, 9) ?? 0, 0.018 * (1 + 0.16 * 8) / (1 + 0.16 * 4), accuracy: 1e-9)
+    }
+
+    func testAcceptanceFollowsTheRecentVerifications() {
+        var a = AcceptanceEstimate()
+        XCTAssertEqual(a.rate, 0.8, accuracy: 1e-9)
+        // One early miss leaves it above what prompt lookup needs (0.22 with these costs).
+        a.record(proposed: 4, accepted: 0)
+        XCTAssertGreaterThan(a.rate, 0.4)
+        for _ in 0..<10 { a.record(proposed: 4, accepted: 4) }
+        XCTAssertGreaterThan(a.rate, 0.99)
+        for _ in 0..<10 { a.record(proposed: 1, accepted: 0) }
+        XCTAssertLessThan(a.rate, 0.2)
+    }
+
+    /// The draft is right, then wrong for 100 positions, then right again: speculation stops soon
+    /// after it goes wrong (only probes meanwhile), comes back after it recovers, and the tokens
+    /// are the target's throughout.
+    func testSpeculationStopsWhileTheDraftMissesAndComesBack() {
+        let prompt: [Int32] = [1, 2, 3, 4, 5]
+        let p = prompt.count, n = 400
+        let bad = (p + 60)..<(p + 160)
+        let draft = PhasedDraft(wrong: bad)
+        let spec = engine(draft: draft), plain = engine(draft: nil)
+        let req = GenerationRequest(id: "phases", promptTokens: prompt, maxTokens: n)
+        let a = run(plain, [req]), b = run(spec, [req])
+        plain.shutdown(); spec.shutdown()
+        XCTAssertEqual(a[0].tokens, b[0].tokens)
+        XCTAssertEqual(b[0].tokens.count, n)
+        // Proposals (draft rows past the prompt) by phase; without the rule the adaptive depth
+        // stays at 1 and proposes at every one of the bad positions.
+        let proposed = draft.proposedAt.filter { $0 >= p + 1 }
+        let inBad = proposed.filter { $0 >= bad.lowerBound + 10 && $0 < bad.upperBound }.count
+        let after = proposed.filter { $0 >= bad.upperBound + 100 }.count
+        XCTAssertLessThan(inBad, 30, "speculation should stop while the draft misses (90 positions)")
+        XCTAssertGreaterThan(after, 60, "speculation should come back once the draft is right again")
+        XCTAssertGreaterThan(b[0].speculation.accepted, 150)
+    }
+
+    /// With a draft model and prompt lookup both: a greedy text that falls into a cycle takes
+    /// lookup's proposals (the draft here is always wrong), and the tokens stay the target's,
+    /// greedy and seeded; unseeded sampling completes (a lookup proposal has no draft
+    /// distribution for rejection sampling to ask for).
+    func testLookupFirstTakesFreeProposalsAndStaysExact() {
+        let draft = PhasedDraft(wrong: 0..<100_000)
+        let prompts: [[Int32]] = (0..<4).map { (i: Int) -> [Int32] in
+            (0..<(6 + 5 * i)).map { (j: Int) -> Int32 in Int32((j * 7 + i) % 11) }
+        }
+        for sampling in [SamplingParameters.greedy, SamplingParameters(temperature: 0.8, seed: 7),
+                         SamplingParameters(temperature: 0.8)] {
+            let reqs = prompts.enumerated().map { GenerationRequest(id: "h\($0)", promptTokens: $1, sampling: sampling, maxTokens: 80) }
+            let spec = engine(draft: draft, lookupFirst: true)
+            let b = run(spec, reqs)
+            let s = spec.idleSnapshot()
+            spec.shutdown()
+            if sampling.isGreedy {
+                XCTAssertGreaterThan(s.speculativeAccepted, 40, "lookup's proposals on the target's cycles should stand")
+            } else {
+                XCTAssertGreaterThan(s.speculativeProposed, 0)
+            }
+            guard sampling.seed != nil || sampling.isGreedy else {
+                for c in b { XCTAssertEqual(c.tokens.count, 80) }
+                continue
+            }
+            let plain = engine(draft: nil)
+            let a = run(plain, reqs)
+            plain.shutdown()
+            for (x, y) in zip(a, b) { XCTAssertEqual(x.tokens, y.tokens, "\(sampling)") }
+        }
+    }
+}
+
+extension SpeculationCost {
+    /// Target and draft pass costs shaped as measured on Qwen2.5-Coder 1.5B with its 0.5B draft,
+    /// for engine tests (their fake models' times mean nothing).
+    static let measuredLike = SpeculationCost(target: { 1 + 0.16 * Double($0 - 1) },
+                                              draft: { 0.35 * (1 + 0.16 * Double($0 - 1)) })
+}
