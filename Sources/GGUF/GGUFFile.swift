@@ -21,20 +21,10 @@ public final class GGUFFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        // O_NONBLOCK: opening a FIFO must not hang waiting for a writer (fstat then
-        // refuses it); it changes nothing for the regular file we mmap.
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw GGUFError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw GGUFError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw GGUFError.cannotOpen(path: path, reason: "not a regular file") }
-        let size = Int(st.st_size)
+        let (p, size) = try ReadOnlyMapping.map(path, minimumSize: 1,
+            cannotOpen: { GGUFError.cannotOpen(path: path, reason: $0) },
+            tooSmall: { GGUFError.truncated(what: "magic", offset: 0, needed: 4, available: $0) })
         fileSize = size
-        guard size > 0 else { throw GGUFError.truncated(what: "magic", offset: 0, needed: 4, available: 0) }
-        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
-            throw GGUFError.cannotOpen(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
-        }
         mapping = p
         var parser = GGUFParser(UnsafeRawBufferPointer(start: p, count: size))
         do {

@@ -18,18 +18,10 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // O_NONBLOCK: a FIFO must not hang (see GGUFFile)
-        guard fd >= 0 else { throw SafetensorsError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SafetensorsError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw SafetensorsError.cannotOpen(path: path, reason: "not a regular file") }
-        let size = Int(st.st_size)
+        let (p, size) = try ReadOnlyMapping.map(path, minimumSize: 8,
+            cannotOpen: { SafetensorsError.cannotOpen(path: path, reason: $0) },
+            tooSmall: { SafetensorsError.truncated(needed: 8, available: $0) })
         fileSize = size
-        guard size >= 8 else { throw SafetensorsError.truncated(needed: 8, available: size) }
-        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
-            throw SafetensorsError.cannotOpen(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
-        }
         mapping = p
         do {
             header = try SafetensorsParser(UnsafeRawBufferPointer(start: p, count: size)).parse()
