@@ -8,8 +8,8 @@ import urllib.request
 from jeton_process import JetonProcess
 
 
-def stream(base, results, i):
-    body = json.dumps({"model": "default", "prompt": f"Story {i}:", "max_tokens": 48, "ignore_eos": True,
+def stream(base, results, i, max_tokens=48, started=None):
+    body = json.dumps({"model": "default", "prompt": f"Story {i}:", "max_tokens": max_tokens, "ignore_eos": True,
                        "stream": True}).encode()
     req = urllib.request.Request(base + "/v1/completions", data=body, headers={"Content-Type": "application/json"})
     finish = None
@@ -18,6 +18,8 @@ def stream(base, results, i):
             for line in r:
                 line = line.decode().strip()
                 if line.startswith("data: {"):
+                    if started is not None:
+                        started.set()
                     for c in json.loads(line[6:])["choices"]:
                         finish = c.get("finish_reason") or finish
     except Exception as e:  # recorded, asserted below
@@ -58,11 +60,14 @@ def test_second_signal_stops_at_once():
     s = JetonProcess("--model", "default", "--drain-timeout", "60")
     try:
         results = {}
-        t = threading.Thread(target=stream, args=(s.base, results, 0))
+        started = threading.Event()
+        # A stream long enough that a fast machine is still generating when the second signal comes.
+        t = threading.Thread(target=stream, args=(s.base, results, 0, 4000, started))
         t.start()
-        time.sleep(0.5)
+        assert started.wait(timeout=60)
         s.signal(signal.SIGTERM)
         time.sleep(0.2)
+        assert s.proc.poll() is None  # still draining the stream
         s.signal(signal.SIGTERM)
         assert s.proc.wait(timeout=10) != 0
         t.join(timeout=30)
