@@ -1,15 +1,36 @@
 import ArgumentParser
 import Model
 
-/// `--lora PATH` (repeatable) for the one-sequence commands, as llama.cpp's tools take it:
-/// a GGUF adapter file or a PEFT directory, applied at scale 1.
+/// `--lora PATH` and `--lora-scaled PATH:SCALE,...` (both repeatable) for the one-sequence
+/// commands, as llama.cpp's tools take them: GGUF adapter files or PEFT directories, each applied
+/// at its scale (1 for `--lora`), their updates summed.
 struct LoraOptions: ParsableArguments {
     @Option(name: .customLong("lora"), help: "LoRA adapter: a GGUF adapter file or a PEFT directory; repeatable.")
     var paths: [String] = []
 
+    @Option(name: .customLong("lora-scaled"),
+            help: "LoRA adapters with their scales, as llama.cpp's: PATH:SCALE[,PATH:SCALE...]; repeatable.")
+    var scaled: [String] = []
+
+    func validate() throws {
+        _ = try scaledPaths()
+    }
+
+    /// The `--lora-scaled` entries split into paths and scales (the scale after the last colon).
+    func scaledPaths() throws -> [(path: String, scale: Float)] {
+        try scaled.flatMap { $0.split(separator: ",", omittingEmptySubsequences: true) }.map { entry in
+            guard let colon = entry.lastIndex(of: ":"), colon != entry.startIndex,
+                  let scale = Float(entry[entry.index(after: colon)...]), scale.isFinite else {
+                throw ValidationError("--lora-scaled takes PATH:SCALE (a number), got \"\(entry)\".")
+            }
+            return (String(entry[..<colon]), scale)
+        }
+    }
+
     func selections(for loaded: LoadedModel) throws -> [LoraSelection] {
-        try paths.enumerated().map { i, p in
-            LoraSelection(adapter: try LoraAdapter.load(name: "lora\(i)", path: p, for: loaded.model))
+        let all = paths.map { ($0, Float(1)) } + (try scaledPaths()).map { ($0.path, $0.scale) }
+        return try all.enumerated().map { i, entry in
+            LoraSelection(adapter: try LoraAdapter.load(name: "lora\(i)", path: entry.0, for: loaded.model), scale: entry.1)
         }
     }
 }

@@ -2,7 +2,8 @@
 loaded and unloaded at run time behind an admin key, counted by adapter in the metrics.
 
 The adapters are random (Tests/cli/make_lora_adapter.py), made here from their seeds; their
-fidelity to llama.cpp is Tests/cli/test_lora.py's, whose fixture the greedy check below reuses.
+fidelity to llama.cpp is Tests/cli/test_lora.py's, whose fixtures the checks below reuse: the
+greedy text of expected.json, and the two adapters and scales of expected_pair.json.
 """
 import json
 import os
@@ -13,29 +14,36 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, Server
+from conftest import JETON, ROOT, Server
 
 CLI = os.path.join(ROOT, "Tests", "cli")
 MODEL = os.path.join(os.path.expanduser(os.environ.get("JETON_MODELS", "~/.cache/jeton/models")), "SmolLM2-135M-Instruct.Q4_1.gguf")
 with open(os.path.join(CLI, "Fixtures", "lora", "expected.json")) as f:
     EXPECTED = json.load(f)
+with open(os.path.join(CLI, "Fixtures", "lora", "expected_pair.json")) as f:
+    PAIR = json.load(f)
 ADMIN = "sekrit-admin-key"
 
 
-def make_adapter(out, seed):
+def make_adapter(out, seed, rank=8, alpha=16):
     subprocess.run([sys.executable, os.path.join(CLI, "make_lora_adapter.py"), "--model", MODEL, "--seed", str(seed),
-                    "--out", str(out)], check=True)
+                    "--rank", str(rank), "--alpha", str(alpha), "--out", str(out)], check=True)
     return out
 
 
 @pytest.fixture(scope="module")
 def lora_server(tmp_path_factory):
     allowed = tmp_path_factory.mktemp("adapters")
-    for seed in (1, 2, 3):
+    # s1 and s2 are expected_pair.json's two adapters (s2: rank 16, alpha 32); s5 is loaded at run time.
+    for a in PAIR["adapters"]:
+        make_adapter(allowed / f"s{a['seed']}", a["seed"], a["rank"], a["alpha"])
+    for seed in (3, 4, 5):
         make_adapter(allowed / f"s{seed}", seed)
     config = tmp_path_factory.mktemp("config") / "jeton.yaml"
     config.write_text(f"auth:\n  admin_keys: [\"ops:{ADMIN}\"]\nlora:\n  allowed_dirs: [\"{allowed}\"]\n")
-    s = Server(extra=["--config", str(config), "--lora", f"a1={allowed}/s1/adapter.gguf", "--lora", f"a2={allowed}/s2/peft"])
+    # Two adapters as GGUF files, two as PEFT directories.
+    s = Server(extra=["--config", str(config), "--lora", f"a1={allowed}/s1/adapter.gguf", "--lora", f"a2={allowed}/s2/peft",
+                      "--lora", f"a3={allowed}/s3/adapter.gguf", "--lora", f"a4={allowed}/s4/peft"])
     s.allowed = allowed
     yield s
     s.stop()
@@ -65,10 +73,10 @@ def test_models_lists_each_adapter_with_its_parent(lora_server):
     assert status == 200
     ids = [m["id"] for m in body["data"]]
     base = body["data"][0]["id"]
-    assert ids[1:] == ["a1", "a2"]
+    assert ids[1:] == ["a1", "a2", "a3", "a4"]
     assert all(m["parent"] == base for m in body["data"][1:])
     status, _, one = lora_server.request("GET", "/v1/models/a2")
-    assert status == 200 and one["parent"] == base and one["lora_rank"] == 8
+    assert status == 200 and one["parent"] == base and one["lora_rank"] == 16
 
 
 def test_adapter_by_model_name_as_llama_cpp(lora_server):
@@ -95,23 +103,62 @@ def test_llama_server_lora_field_selects_and_scales(lora_server):
     assert status == 404 and err["error"]["code"] == "model_not_found"
 
 
+def steps_over_16_tokens(s):
+    """Engine steps so far with more than 16 tokens, from the jeton_batch_tokens histogram."""
+    _, _, text = s.request("GET", "/metrics")
+    def total(prefix, le=None):
+        return sum(float(l.split()[-1]) for l in text.splitlines()
+                   if l.startswith(prefix) and (le is None or f'le="{le}"' in l))
+    return total("jeton_batch_tokens_count") - total("jeton_batch_tokens_bucket", "16")
+
+
+def test_two_adapters_on_one_request_as_the_cli(lora_server):
+    """llama-server's `lora` list with two entries, each at its scale: both updates summed, as
+    `jeton generate --lora-scaled` sums them (which Tests/cli/test_lora.py holds to llama.cpp's)."""
+    prompt, n = "Once upon a time, in a small village,", 16
+    (first, second) = PAIR["adapters"]
+    both = [{"id": "a1", "scale": first["scale"]}, {"id": 1, "scale": second["scale"]}]  # by name and by position
+    text = complete(lora_server, "default", prompt, n=n, lora=both)["choices"][0]["text"]
+    paths = f"{lora_server.allowed}/s1/adapter.gguf:{first['scale']},{lora_server.allowed}/s2/peft:{second['scale']}"
+    p = subprocess.run([JETON, "generate", "--model", MODEL, "--prompt", prompt, "-n", str(n), "--lora-scaled", paths],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert text == p.stdout[:-1]  # generate ends the text with a newline
+    # Neither adapter alone, nor both at scale 1, nor the base model says the same.
+    others = [complete(lora_server, "default", prompt, n=n, lora=l)["choices"][0]["text"]
+              for l in ([both[0]], [both[1]], [{"id": "a1"}, {"id": "a2"}], [])]
+    assert text not in others, (text, others)
+
+
 def test_mixed_batch_equals_each_request_alone(lora_server):
+    """16 streaming clients over 4 adapters and the base model at once: each text equals the same
+    request served alone (temperature 0)."""
     prompts = ["The capital of France is", "def fibonacci(n):", "Water boils at a temperature of",
-               "My favourite recipe for pancakes"]
-    models = ["default", "a1", "a2"]
-    jobs = [(m, p) for p in prompts for m in models]
+               "Once upon a time, in a small village,"]
+    models = ["default", "a1", "a2", "a3", "a4"]
+    # Client i: model i mod 5, prompt i mod 4, so 16 different pairs and each prompt for the base
+    # model and three adapters.
+    jobs = [(models[i % 5], prompts[i % 4]) for i in range(16)]
+    n = 20
     alone = {}
     for m, p in jobs:
-        stream_text(lora_server, m, p, 24, alone, (m, p))
+        stream_text(lora_server, m, p, n, alone, (m, p))
     together = {}
-    threads = [threading.Thread(target=stream_text, args=(lora_server, m, p, 24, together, (m, p))) for m, p in jobs]
+    before = steps_over_16_tokens(lora_server)
+    threads = [threading.Thread(target=stream_text, args=(lora_server, m, p, n, together, (m, p))) for m, p in jobs]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert together == alone
-    # The adapters do change the answers, so equality above is about batching, not no-ops.
-    assert len({alone[(m, prompts[1])] for m in models}) == 3
+    assert len(together) == 16 and together == alone
+    # The clients did share steps: a step of more than 16 tokens holds several sequences (each
+    # prompt is shorter than that).
+    assert steps_over_16_tokens(lora_server) > before
+    # Each prompt's four texts (the base model's, three adapters') differ, so the equality above is
+    # about batching adapters together, not about updates that change nothing.
+    for p in prompts:
+        texts = [t for (m, q), t in alone.items() if q == p]
+        assert len(texts) == 4 and len(set(texts)) == 4, (p, texts)
 
 
 def test_prefix_cache_is_keyed_by_adapter(lora_server):
@@ -127,19 +174,19 @@ def test_prefix_cache_is_keyed_by_adapter(lora_server):
 
 def test_runtime_load_needs_the_admin_key_and_an_allowed_path(lora_server, tmp_path):
     s = lora_server
-    path = str(s.allowed / "s3" / "peft")
-    body = {"lora_name": "a3", "lora_path": path}
+    path = str(s.allowed / "s5" / "peft")
+    body = {"lora_name": "a5", "lora_path": path}
     assert s.request("POST", "/v1/load_lora_adapter", body)[0] == 401
     assert s.request("POST", "/v1/load_lora_adapter", body, headers={"Authorization": "Bearer wrong"})[0] == 401
     auth = {"Authorization": f"Bearer {ADMIN}"}
-    outside = make_adapter(tmp_path / "outside", 3)
-    status, _, err = s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a3", "lora_path": str(outside / "peft")}, headers=auth)
+    outside = make_adapter(tmp_path / "outside", 5)
+    status, _, err = s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a5", "lora_path": str(outside / "peft")}, headers=auth)
     assert status == 403, err
     # A link inside the allowed directory that leads outside it is outside.
     os.symlink(outside, s.allowed / "link")
-    assert s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a3", "lora_path": str(s.allowed / "link" / "peft")},
+    assert s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a5", "lora_path": str(s.allowed / "link" / "peft")},
                      headers=auth)[0] == 403
-    assert s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a3", "lora_path": str(s.allowed / "..")},
+    assert s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a5", "lora_path": str(s.allowed / "..")},
                      headers=auth)[0] == 403
     # Malformed adapter inside: 400 naming the problem, the server goes on.
     bad = s.allowed / "bad"
@@ -152,13 +199,13 @@ def test_runtime_load_needs_the_admin_key_and_an_allowed_path(lora_server, tmp_p
     status, _, ok = s.request("POST", "/v1/load_lora_adapter", body, headers=auth)
     assert status == 200, ok
     assert s.request("POST", "/v1/load_lora_adapter", body, headers=auth)[0] == 400  # the name is taken
-    assert "a3" in [m["id"] for m in s.request("GET", "/v1/models")[2]["data"]]
-    text = complete(s, "a3", "def fibonacci(n):")["choices"][0]["text"]
+    assert "a5" in [m["id"] for m in s.request("GET", "/v1/models")[2]["data"]]
+    text = complete(s, "a5", "def fibonacci(n):")["choices"][0]["text"]
     assert text != complete(s, "default", "def fibonacci(n):")["choices"][0]["text"]
-    assert s.request("POST", "/v1/unload_lora_adapter", {"lora_name": "a3"})[0] == 401
-    assert s.request("POST", "/v1/unload_lora_adapter", {"lora_name": "a3"}, headers=auth)[0] == 200
-    assert s.request("POST", "/v1/unload_lora_adapter", {"lora_name": "a3"}, headers=auth)[0] == 404
-    assert s.request("POST", "/v1/completions", {"model": "a3", "prompt": "Hi"})[0] == 404
+    assert s.request("POST", "/v1/unload_lora_adapter", {"lora_name": "a5"})[0] == 401
+    assert s.request("POST", "/v1/unload_lora_adapter", {"lora_name": "a5"}, headers=auth)[0] == 200
+    assert s.request("POST", "/v1/unload_lora_adapter", {"lora_name": "a5"}, headers=auth)[0] == 404
+    assert s.request("POST", "/v1/completions", {"model": "a5", "prompt": "Hi"})[0] == 404
 
 
 def test_metrics_count_tokens_by_adapter(lora_server):

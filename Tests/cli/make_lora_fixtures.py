@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
-"""Writes Fixtures/lora/expected.json: llama.cpp's perplexity and greedy tokens for SmolLM2 with the
-random adapter of make_lora_adapter.py (seed 1), which test_lora.py compares Jeton with.
+"""Writes llama.cpp's perplexity and greedy tokens for SmolLM2 with random adapters of
+make_lora_adapter.py, which test_lora.py compares Jeton with:
 
-  python3 Tests/cli/make_lora_fixtures.py [LLAMA_CPP_BIN]
+  python3 Tests/cli/make_lora_fixtures.py [LLAMA_CPP_BIN]          Fixtures/lora/expected.json
+  python3 Tests/cli/make_lora_fixtures.py [LLAMA_CPP_BIN] --pair   Fixtures/lora/expected_pair.json
 
-llama-perplexity -c 128 scores Fixtures/lora/text.txt with --lora adapter.gguf; llama-server
---lora adapter.gguf answers /completion greedily (temperature 0, 16 tokens, EOS ignored) for each
-prompt. The adapter is remade from its seed here and in the test, so nothing binary is committed.
+expected.json: one adapter (seed 1, rank 8, alpha 16) at scale 1, `--lora adapter.gguf`.
+expected_pair.json: two adapters summed, seed 1 (rank 8, alpha 16) at scale 0.75 and seed 2
+(rank 16, alpha 32) at scale 0.5, `--lora-scaled s1.gguf:0.75,s2.gguf:0.5`, on SmolLM2's F32 twin
+(float_twin.py): with Q4_1 weights the two engines round activations differently before each matmul,
+which alone moves this short text's perplexity by ~1% (the base model's too: 16.30 against
+16.50); in F32 they agree to 0.01%, so what is compared is the adapters' arithmetic.
+llama-perplexity -c 128 scores Fixtures/lora/text.txt with the adapters; llama-server with the same
+adapter flags answers /completion greedily (temperature 0, 16 tokens) for each prompt. The adapters
+are remade from their seeds here and in the test, so nothing binary is committed.
 """
 import json
 import os
@@ -20,13 +27,15 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from float_twin import make_twin  # noqa: E402
 from llama_perplexity import run_llama_perplexity  # noqa: E402
 
 MODEL = os.path.expanduser("~/.cache/jeton/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-BIN = sys.argv[1] if len(sys.argv) > 1 else os.path.expanduser(
-    "~/.cache/jeton/llama.cpp/llama_cpp_python-0.3.36/vendor/llama.cpp/build/bin")
+BIN = os.path.expanduser("~/.cache/jeton/llama.cpp/llama_cpp_python-0.3.36/vendor/llama.cpp/build/bin")
 FIX = os.path.join(HERE, "Fixtures", "lora")
-SEED, CTX, N = 1, 128, 16
+CTX, N = 128, 16
+SINGLE = [{"seed": 1, "rank": 8, "alpha": 16.0, "scale": 1.0}]
+PAIR = [{"seed": 1, "rank": 8, "alpha": 16.0, "scale": 0.75}, {"seed": 2, "rank": 16, "alpha": 32.0, "scale": 0.5}]
 PROMPTS = ["The capital of France is", "Once upon a time, in a small village,", "def fibonacci(n):",
            "The three primary colors are", "Water boils at a temperature of", "My favourite recipe for pancakes",
            "The largest planet in the solar system is"]
@@ -45,18 +54,37 @@ def post(port, path, body):
         return json.loads(r.read())
 
 
+def adapter_flags(files, specs):
+    """llama.cpp's flags for the adapters: --lora at scale 1 alone, else --lora-scaled FILE:SCALE,..."""
+    if len(specs) == 1 and specs[0]["scale"] == 1:
+        return ["--lora", files[0]]
+    return ["--lora-scaled", ",".join(f"{f}:{a['scale']}" for f, a in zip(files, specs))]
+
+
 def main():
+    pair = "--pair" in sys.argv
+    args = [a for a in sys.argv[1:] if a != "--pair"]
+    bindir = args[0] if args else BIN
+    specs = PAIR if pair else SINGLE
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, os.path.join(HERE, "make_lora_adapter.py"), "--model", MODEL,
-                        "--seed", str(SEED), "--out", tmp], check=True)
-        adapter = os.path.join(tmp, "adapter.gguf")
-        ppl_args = ["-m", MODEL, "-f", os.path.join(FIX, "text.txt"), "-c", str(CTX), "-b", str(CTX), "-t", "2",
-                    "--lora", adapter]
-        out = run_llama_perplexity(BIN, ppl_args, until=r"Final estimate")
+        model = MODEL
+        if pair:
+            model = os.path.join(tmp, "SmolLM2-135M-Instruct.F32-twin.gguf")
+            make_twin(MODEL, model)
+        files = []
+        for a in specs:
+            out = os.path.join(tmp, f"s{a['seed']}")
+            subprocess.run([sys.executable, os.path.join(HERE, "make_lora_adapter.py"), "--model", MODEL,
+                            "--seed", str(a["seed"]), "--rank", str(a["rank"]), "--alpha", str(a["alpha"]),
+                            "--out", out], check=True)
+            files.append(os.path.join(out, "adapter.gguf"))
+        flags = adapter_flags(files, specs)
+        ppl_args = ["-m", model, "-f", os.path.join(FIX, "text.txt"), "-c", str(CTX), "-b", str(CTX), "-t", "2", *flags]
+        out = run_llama_perplexity(bindir, ppl_args, until=r"Final estimate")
         ppl = float(re.search(r"Final estimate: PPL = (\S+)", out).group(1))
 
         port = free_port()
-        server = subprocess.Popen([os.path.join(BIN, "llama-server"), "-m", MODEL, "--lora", adapter, "--port", str(port),
+        server = subprocess.Popen([os.path.join(bindir, "llama-server"), "-m", model, *flags, "--port", str(port),
                                    "-t", "2", "-c", "512", "-np", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             for _ in range(120):
@@ -65,6 +93,10 @@ def main():
                     break
                 except Exception:
                     time.sleep(1)
+            # The server holds the adapters at the scales asked for.
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/lora-adapters", timeout=10) as r:
+                loaded = json.loads(r.read())
+            assert [round(x["scale"], 4) for x in loaded] == [a["scale"] for a in specs], loaded
             greedy = []
             for p in PROMPTS:
                 # No ignore_eos: llama-server's masks the end-of-generation tokens' logits, Jeton's keeps
@@ -79,12 +111,21 @@ def main():
             server.terminate()
             server.wait()
 
-    expected = {"seed": SEED, "ctx": CTX, "ppl": ppl, "n": N, "greedy": greedy,
-                "made_by": "llama.cpp from llama-cpp-python 0.3.36: llama-perplexity " + " ".join(
-                    a if a != adapter else "adapter.gguf" for a in ppl_args).replace(MODEL, "SmolLM2-135M-Instruct.Q4_1.gguf").replace(HERE + "/", "Tests/cli/")
-                + "; llama-server -m SmolLM2-135M-Instruct.Q4_1.gguf --lora adapter.gguf, POST /completion "
-                  "{temperature: 0, top_k: 1, n_predict: 16, n_probs: 2} (Tests/cli/make_lora_fixtures.py)"}
-    with open(os.path.join(FIX, "expected.json"), "w") as f:
+    def shown(a):
+        for f in files:
+            a = a.replace(f, os.path.basename(os.path.dirname(f)) + ".gguf" if pair else "adapter.gguf")
+        return a.replace(model, os.path.basename(model)).replace(HERE + "/", "Tests/cli/")
+
+    flags_shown = " ".join(shown(a) for a in flags)
+    expected = {"seed": specs[0]["seed"], "ctx": CTX, "ppl": ppl, "n": N, "greedy": greedy,
+                "made_by": "llama.cpp from llama-cpp-python 0.3.36: llama-perplexity " + " ".join(shown(a) for a in ppl_args)
+                + f"; llama-server -m {os.path.basename(model)} {flags_shown}, POST /completion "
+                  "{temperature: 0, top_k: 1, n_predict: 16, n_probs: 2} (Tests/cli/make_lora_fixtures.py"
+                  + (" --pair)" if pair else ")")}
+    if pair:
+        expected = {"adapters": specs, "model": "F32 twin of SmolLM2-135M-Instruct.Q4_1.gguf (float_twin.py)",
+                    **{k: v for k, v in expected.items() if k != "seed"}}
+    with open(os.path.join(FIX, "expected_pair.json" if pair else "expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
         f.write("\n")
     print(json.dumps(expected, indent=1))

@@ -3,6 +3,12 @@
 The adapter is random (make_lora_adapter.py, seed 1), remade here in both forms: a llama.cpp GGUF
 adapter and a PEFT directory (safetensors, Hugging Face names, unpermuted q/k). Fixtures/lora/
 expected.json holds what llama.cpp made of the GGUF form (make_lora_fixtures.py, run once).
+
+Two adapters on one sequence, each at its own scale (llama.cpp's --lora-scaled), are compared with
+Fixtures/lora/expected_pair.json (make_lora_fixtures.py --pair, run once) on SmolLM2's F32 twin,
+made here as there with float_twin.py: in F32 the engines' perplexities agree to 0.01%, so the
+comparison sees the adapters' arithmetic (scale·alpha/rank·B·(A·x), summed) and not how each
+engine rounds Q4_1 activations.
 """
 import json
 import os
@@ -20,6 +26,8 @@ MODEL = os.path.join(MODELS, "SmolLM2-135M-Instruct.Q4_1.gguf")
 FIX = os.path.join(HERE, "Fixtures", "lora")
 with open(os.path.join(FIX, "expected.json")) as f:
     EXPECTED = json.load(f)
+with open(os.path.join(FIX, "expected_pair.json")) as f:
+    PAIR = json.load(f)
 EOS = 2  # <|im_end|>: llama-server returns it as the last token; Jeton stops before it
 NEAR_TIE = 0.2  # nats between llama.cpp's top two: 8-bit rounding may pick either beyond it
 
@@ -84,6 +92,61 @@ def test_greedy_as_llama_cpp(adapter):
                 assert ids == ref, (case["prompt"], form)
         compared += min(k, len(ref))
     assert compared >= 30
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """The F32 twin and the two adapters of expected_pair.json: the first as GGUF, the second as PEFT."""
+    sys.path.insert(0, HERE)
+    from float_twin import make_twin
+    d = tmp_path_factory.mktemp("lora-pair")
+    twin = d / "twin.gguf"
+    make_twin(MODEL, str(twin))
+    forms = ["gguf", "peft"]
+    adapters = [make_adapter(d / f"s{a['seed']}", a["seed"], rank=a["rank"], alpha=a["alpha"])[form]
+                for a, form in zip(PAIR["adapters"], forms)]
+    yield {"model": str(twin), "adapters": adapters}
+    twin.unlink()  # 0.5 GB
+
+
+def scaled(paths, scales):
+    return ["--lora-scaled", ",".join(f"{p}:{s}" for p, s in zip(paths, scales))]
+
+
+def test_two_scaled_adapters_perplexity_as_llama_cpp(pair):
+    scales = [a["scale"] for a in PAIR["adapters"]]
+    ppl = lambda *args: final_ppl(jeton("perplexity", "--model", pair["model"], "--file", os.path.join(FIX, "text.txt"),
+                                        "-c", str(PAIR["ctx"]), *args).stdout)
+    # One --lora-scaled per adapter here, one list of both in the greedy test below.
+    both = ppl("--lora-scaled", f"{pair['adapters'][0]}:{scales[0]}", "--lora-scaled", f"{pair['adapters'][1]}:{scales[1]}")
+    assert both == pytest.approx(PAIR["ppl"], rel=0.005)
+    # Each adapter and each scale counts: without either one, or at scale 1, the text scores far off.
+    for i in range(2):
+        alone = ppl(*scaled(pair["adapters"][i:i + 1], scales[i:i + 1]))
+        assert abs(alone - PAIR["ppl"]) > 0.05 * PAIR["ppl"], (i, alone)
+    assert abs(ppl("--lora", pair["adapters"][0], "--lora", pair["adapters"][1]) - PAIR["ppl"]) > 0.05 * PAIR["ppl"]
+
+
+def test_two_scaled_adapters_greedy_as_llama_cpp(pair):
+    """Tokens equal llama-server's until the first step where they differ, which may only be a
+    near tie in llama.cpp's top two (in F32 none differed when the fixture was made)."""
+    args = scaled(pair["adapters"], [a["scale"] for a in PAIR["adapters"]])
+    compared = 0
+    for case in PAIR["greedy"]:
+        ref = case["ids"][:-1] if case["ids"] and case["ids"][-1] == EOS else case["ids"]
+        ids = json.loads(jeton("generate", "--model", pair["model"], "--prompt", case["prompt"], "-n", str(PAIR["n"]),
+                               "--output", "ids", *args).stdout)
+        k = next((i for i, (a, b) in enumerate(zip(ids, ref)) if a != b), min(len(ids), len(ref)))
+        if k < min(len(ids), len(ref)) or len(ids) != len(ref):
+            assert k < len(case["margins"]) and case["margins"][k] < NEAR_TIE, (case["prompt"], k, ids, ref)
+        compared += k
+    assert compared >= 60
+
+
+def test_bad_lora_scaled_is_refused(adapter):
+    for arg in (adapter["gguf"], f"{adapter['gguf']}:x", f"{adapter['gguf']}:nan", ":1"):
+        p = jeton("generate", "--model", MODEL, "--prompt", "Hi", "-n", "1", "--lora-scaled", arg, check=False)
+        assert p.returncode != 0 and "--lora-scaled takes PATH:SCALE" in p.stderr, (arg, p.stderr)
 
 
 def write_gguf_adapter(path, tensors, arch="llama", alpha=16.0):
