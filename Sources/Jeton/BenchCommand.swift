@@ -35,6 +35,14 @@ struct BenchCommand: ParsableCommand {
                 rates.append(Double(p) / seconds(since: t0))
             }
             report("pp\(p)", rates)
+            // Prompts are compute-bound: their ceiling is the int8 multiply-add rate over the
+            // layer matrices' multiply-adds per token.
+            if let peak = ArithmeticPeak.int8MACsPerSecond(pool: loaded.model.pool) {
+                let macs = Double(loaded.model.weights.layerMACsPerToken)
+                let mean = rates.reduce(0, +) / Double(rates.count)
+                print(String(format: "int8 peak %.0f GMAC/s (%d threads), %.2f GMAC per prompt token: limit %.0f t/s, pp%d at %.0f%%",
+                             peak / 1e9, loaded.model.pool.threads, macs / 1e9, peak / macs, p, 100 * mean * macs / peak))
+            }
         }
         if n > 0 {
             var rates: [Double] = []

@@ -76,9 +76,7 @@ public enum MatMul {
                                                       _ y: UnsafeMutablePointer<Float>, pool: ThreadPool,
                                                       backend: Backend = defaultBackend) {
         if KQuantMatMul.supports(w, backend: backend) {
-            // Q8_K activations keep 8 bits per 256 elements with their own scale: the
-            // perplexity cost measured on Qwen2.5-Coder-1.5B is in benchmarks/kernels/README.md.
-            KQuantMatMul.multiply([(w, y)], x, nTokens: nTokens, pool: pool, backend: backend)
+            KQuantLogits.multiply(w, x, nTokens: nTokens, y, pool: pool, backend: backend)
             return
         }
         #if arch(x86_64)

@@ -110,4 +110,10 @@ public struct ModelWeights: Sendable {
         let mats = layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] } + [output]
         return mats.reduce(0) { $0 + $1.rows * $1.rowBytes }
     }
+
+    /// Multiply-adds of the layer matrices for one prompt token (a prompt's logits are
+    /// computed for its last token only; attention's own products are not counted).
+    public var layerMACsPerToken: Int {
+        layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] }.reduce(0) { $0 + $1.rows * $1.cols }
+    }
 }

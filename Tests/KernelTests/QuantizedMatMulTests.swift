@@ -195,6 +195,37 @@ struct SplitMix {
 
 /// The logits kernel (quantized weights, float activations) against the reference.
 final class UnquantizedActivationTests: XCTestCase {
+    /// K-quant logits go in two 8-bit passes (x, then what its Q8_K rounding left out): their
+    /// error against float activations must be a small fraction of one pass's, on every backend,
+    /// with more tokens than a call's chunk and outliers in x.
+    func testKQuantTwoPassesNearFloatActivations() throws {
+        let pool = ThreadPool(threads: 2)
+        let rows = 37, cols = 768, n = KQuantLogits.chunk + 3
+        for backend in MatMul.Backend.allCases where backend != .avx2 || CPUFeatures.hasAVX2 {
+            for type in [GGMLType.q4_K, .q5_K, .q6_K] {
+                let (w, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: 31)
+                defer { mem.deallocate() }
+                guard KQuantMatMul.supports(w, backend: backend) else { continue }
+                let x = QuantizedMatMulTests.randomActivations(n * cols, seed: 9)
+                var ref = [Float](repeating: 0, count: n * rows), one = ref, two = ref
+                MatMul.reference(w, x, nTokens: n, &ref)
+                x.withUnsafeBufferPointer { xb in
+                    one.withUnsafeMutableBufferPointer { MatMul.multiply(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend) }
+                    two.withUnsafeMutableBufferPointer {
+                        MatMul.multiplyUnquantizedActivations(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend)
+                    }
+                }
+                func rms(_ a: [Float]) -> Double {
+                    (zip(a, ref).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +) / Double(a.count)).squareRoot()
+                }
+                let size = (ref.map { Double($0) * Double($0) }.reduce(0, +) / Double(ref.count)).squareRoot()
+                XCTAssertGreaterThan(rms(one), 1e-3 * size, "\(type.name) \(backend): one pass should show its rounding")
+                XCTAssertLessThan(rms(two), rms(one) / 30, "\(type.name) \(backend)")
+                XCTAssertLessThan(rms(two), 3e-4 * size, "\(type.name) \(backend)")
+            }
+        }
+    }
+
     func testAgainstReference() throws {
         let pool = ThreadPool(threads: 2)
         for type in QuantizedMatMulTests.types {

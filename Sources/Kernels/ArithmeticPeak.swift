@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+#if arch(x86_64)
+import KernelsAVX2
+import KernelsAVX512
+#endif
+
+/// The machine's int8 multiply-add rate as the prompt kernels see it: every thread of the
+/// pool runs the kernels' own multiply-add instruction (`vpdpbusd` with AVX-512 VNNI, the
+/// `vpmaddubsw` step with AVX2) on registers only. The ceiling for prompt processing, which
+/// is compute-bound; nil without either instruction set.
+public enum ArithmeticPeak {
+    /// Multiply-adds per second, best of `rounds` passes of about `seconds` each.
+    public static func int8MACsPerSecond(pool: ThreadPool, seconds: Double = 0.2, rounds: Int = 3) -> Double? {
+        #if arch(x86_64)
+        let run: (Int) -> Int32, perIteration: Int
+        if CPUFeatures.hasAVX512VNNI {
+            run = VNNIPeak.run
+            perIteration = VNNIPeak.macsPerIteration
+        } else if CPUFeatures.hasAVX2 {
+            run = AVX2Peak.run
+            perIteration = AVX2Peak.macsPerIteration
+        } else {
+            return nil
+        }
+        // Sized from a short trial so a pass lasts about `seconds` on any machine.
+        var iterations = 1 << 16
+        let trial = now()
+        _ = run(iterations)
+        let dt = max(now() - trial, 1e-6)
+        iterations = max(1 << 16, Int(Double(iterations) * seconds / dt))
+        var best = 0.0
+        var sink: Int32 = 0
+        for _ in 0..<rounds {
+            let t0 = now()
+            let threads = pool.threads
+            let partial = UnsafeMutablePointer<Int32>.allocate(capacity: threads)
+            pool.parallelFor(threads) { r in
+                for i in r { partial[i] = run(iterations) }
+            }
+            let elapsed = now() - t0
+            for i in 0..<threads { sink &+= partial[i] }
+            partial.deallocate()
+            best = max(best, Double(threads * iterations * perIteration) / elapsed)
+        }
+        if sink == 0x1234_5678 { best += 0 }  // keeps the results
+        return best
+        #else
+        return nil
+        #endif
+    }
+
+    private static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+}
