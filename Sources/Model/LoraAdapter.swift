@@ -58,8 +58,9 @@ public struct LoraPair: Sendable {
             bT.withUnsafeBufferPointer { bp in
                 guard let a = ap.baseAddress, let b = bp.baseAddress else { return }
                 let xt = x + row * cols, yt = y + row * rows
-                for r in 0..<rank { t[r] = VectorOps.dot(a + r * cols, xt, cols) }
-                for r in 0..<rank { VectorOps.axpy(factor * t[r], b + r * rows, yt, rows) }
+                LowRank.project(a, rank: rank, cols: cols, x: xt, into: t)
+                for r in 0..<rank { t[r] *= factor }
+                LowRank.expand(t, rank: rank, bT: b, rows: rows, into: yt)
             }
         }
     }

@@ -82,6 +82,15 @@ def main():
         ppl_args = ["-m", model, "-f", os.path.join(FIX, "text.txt"), "-c", str(CTX), "-b", str(CTX), "-t", "2", *flags]
         out = run_llama_perplexity(bindir, ppl_args, until=r"Final estimate")
         ppl = float(re.search(r"Final estimate: PPL = (\S+)", out).group(1))
+        ppl_f32, twin_args = None, None
+        if not pair:
+            # The same adapter on the F32 twin too: there the engines compute the same float model,
+            # so the adapter's arithmetic is compared without 8-bit activation rounding in between.
+            twin = os.path.join(tmp, "SmolLM2-135M-Instruct.F32-twin.gguf")
+            make_twin(MODEL, twin)
+            twin_args = ["-m", twin, *ppl_args[2:]]
+            out = run_llama_perplexity(bindir, twin_args, until=r"Final estimate")
+            ppl_f32 = float(re.search(r"Final estimate: PPL = (\S+)", out).group(1))
 
         port = free_port()
         server = subprocess.Popen([os.path.join(bindir, "llama-server"), "-m", model, *flags, "--port", str(port),
@@ -122,6 +131,10 @@ def main():
                 + f"; llama-server -m {os.path.basename(model)} {flags_shown}, POST /completion "
                   "{temperature: 0, top_k: 1, n_predict: 16, n_probs: 2} (Tests/cli/make_lora_fixtures.py"
                   + (" --pair)" if pair else ")")}
+    if not pair:
+        expected["ppl_f32"] = ppl_f32
+        expected["made_by_f32"] = ("llama-perplexity " + " ".join(shown(a) for a in twin_args)).replace(
+            os.path.join(tmp, "SmolLM2-135M-Instruct.F32-twin.gguf"), "SmolLM2-135M-Instruct.F32-twin.gguf")
     if pair:
         expected = {"adapters": specs, "model": "F32 twin of SmolLM2-135M-Instruct.Q4_1.gguf (float_twin.py)",
                     **{k: v for k, v in expected.items() if k != "seed"}}

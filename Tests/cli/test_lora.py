@@ -58,10 +58,14 @@ def final_ppl(out):
 
 
 @pytest.mark.parametrize("form", ["gguf", "peft"])
-def test_perplexity_as_llama_cpp(adapter, form):
-    out = jeton("perplexity", "--model", MODEL, "--file", os.path.join(FIX, "text.txt"), "-c", str(EXPECTED["ctx"]),
-                "--lora", adapter[form]).stdout
-    assert final_ppl(out) == pytest.approx(EXPECTED["ppl"], rel=0.005)
+def test_perplexity_as_llama_cpp(adapter, pair, form):
+    ppl = lambda model: final_ppl(jeton("perplexity", "--model", model, "--file", os.path.join(FIX, "text.txt"),
+                                        "-c", str(EXPECTED["ctx"]), "--lora", adapter[form]).stdout)
+    # On the F32 twin both engines compute the same float model: the adapter's arithmetic alone.
+    assert ppl(pair["model"]) == pytest.approx(EXPECTED["ppl_f32"], rel=0.005)
+    # On Q4_1 each engine rounds activations to 8 bits its own way before every matmul; on this
+    # 128-token text the base model alone already scores 1.2% apart (Jeton 16.30, llama.cpp 16.50).
+    assert ppl(MODEL) == pytest.approx(EXPECTED["ppl"], rel=0.02)
 
 
 def test_adapter_changes_the_model():
