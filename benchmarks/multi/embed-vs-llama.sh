@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Embedding throughput of `jeton serve` against `llama-server --embedding` on the same file
 # and threads: ROUNDS alternating rounds, each server alone, 16 clients each sending batches
-# of 32 sentences of ~40 tokens (mixed.py --chat 0) for SECONDS; prints sentences/s per round.
+# of 32 sentences of ~40 tokens (mixed.py --chat 0) for SECONDS; prints sentences/s per round
+# and the CPU seconds each server used.
 #   JETON=.build-rel/release/jeton benchmarks/multi/embed-vs-llama.sh [ROUNDS] [SECONDS]
 # BASE=/path/to/an/older/jeton adds a third server to each round (before/after comparisons).
 # Never run in CI: benchmarks only.
@@ -23,8 +24,11 @@ run_one() {  # $1: label; the server's command follows
   # one warm-up request, then the measured window
   $PY "$here/mixed.py" --base "http://127.0.0.1:$PORT" --chat 0 --embed 1 --seconds 0.1 --embed-model embed >/dev/null
   local out; out=$($PY "$here/mixed.py" --base "http://127.0.0.1:$PORT" --chat 0 --embed "$CLIENTS" --seconds "$SECONDS_PER" --embed-model embed)
+  # CPU seconds the server used (user + system, all threads): less sensitive than wall time to
+  # other jobs on a shared machine; includes the warm-up request and the load.
+  local cpu; cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$pid/stat")
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  echo "$label $(echo "$out" | grep -E '^embed:') $(echo "$out" | grep -E '^wall_s')"
+  echo "$label $(echo "$out" | grep -E '^embed:') $(echo "$out" | grep -E '^wall_s') cpu_s $cpu"
 }
 for r in $(seq "$ROUNDS"); do
   echo "round $r  load: $(cut -d' ' -f1-3 /proc/loadavg)"
