@@ -6,7 +6,8 @@ import KernelsAVX512
 /// y = x · Wᵀ for F16 weights and float activations (x: [nTokens, cols], y: [nTokens, rows]),
 /// the embedding models' matmul. Activations stay float (no 8-bit rounding): F16
 /// weights are already as exact as the reference engines use them. Parallel over
-/// tiles of rows, each widened to float once and used for every token.
+/// tiles of rows, each widened to float once and used for every token (with AVX-512,
+/// transposed into a panel for the register-blocked GEMM `AVX512F16Gemm`).
 public enum F16MatMul {
     /// Rows per parallel tile: 64 rows of up to 4096 floats stay in L2 while all tokens pass.
     static let tileRows = 64
@@ -26,8 +27,9 @@ public enum F16MatMul {
                 let r0 = tile * tileRows, r1 = min(w.rows, r0 + tileRows)
                 #if arch(x86_64)
                 if backend == .avx512 && CPUFeatures.hasAVX512VNNI {
-                    AVX512F16MatMul.rows(w: w.data, cols: w.cols, r0: r0, r1: r1, x: x, nTokens: nTokens,
-                                         y: y, ldy: w.rows, scratch: scratch)
+                    AVX512F16Gemm.pack(w: w.data, cols: w.cols, r0: r0, n: r1 - r0, panel: scratch)
+                    AVX512F16Gemm.multiply(panel: scratch, cols: w.cols, n: r1 - r0, x: x, ldx: w.cols, nTokens: nTokens,
+                                           y: y + r0, ldy: w.rows)
                     continue
                 }
                 if (backend == .avx2 || backend == .avx512) && CPUFeatures.hasAVX2 {

@@ -32,7 +32,7 @@ final class F16MatMulTests: XCTestCase {
 
     func testAllBackends() {
         for backend in [MatMul.Backend.avx512, .avx2, .portable, .float] {
-            for (rows, cols, tokens) in [(1, 16, 1), (7, 32, 3), (67, 96, 5), (130, 768, 9)] {
+            for (rows, cols, tokens) in [(1, 16, 1), (7, 32, 3), (67, 96, 5), (130, 768, 9), (200, 3072, 13), (67, 96, 50)] {
                 check(backend, rows: rows, cols: cols, tokens: tokens)
             }
         }
