@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 #if arch(x86_64)
 import KernelsAVX2
 import KernelsAVX512
@@ -26,20 +23,20 @@ public enum ArithmeticPeak {
         }
         // Sized from a short trial so a pass lasts about `seconds` on any machine.
         var iterations = 1 << 16
-        let trial = now()
+        let trial = ReadBandwidth.now()
         _ = run(iterations)
-        let dt = max(now() - trial, 1e-6)
+        let dt = max(ReadBandwidth.now() - trial, 1e-6)
         iterations = max(1 << 16, Int(Double(iterations) * seconds / dt))
         var best = 0.0
         var sink: Int32 = 0
         for _ in 0..<rounds {
-            let t0 = now()
+            let t0 = ReadBandwidth.now()
             let threads = pool.threads
             let partial = UnsafeMutablePointer<Int32>.allocate(capacity: threads)
             pool.parallelFor(threads) { r in
                 for i in r { partial[i] = run(iterations) }
             }
-            let elapsed = now() - t0
+            let elapsed = ReadBandwidth.now() - t0
             for i in 0..<threads { sink &+= partial[i] }
             partial.deallocate()
             best = max(best, Double(threads * iterations * perIteration) / elapsed)
@@ -49,11 +46,5 @@ public enum ArithmeticPeak {
         #else
         return nil
         #endif
-    }
-
-    private static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 }

@@ -56,7 +56,8 @@ public enum ReadBandwidth {
         return a ^ b ^ d ^ e
     }
 
-    private static func now() -> Double {
+    /// Monotonic seconds (also the int8 peak probe's clock).
+    static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
