@@ -13,7 +13,7 @@ let avx2Flags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-Xcc", "-mavx2", 
 // AVX-512 VNNI kernels: only called after a cpuid check (Kernels/CPUFeatures.swift); -target-cpu lets the
 // intrinsics inline (as haswell does for AVX2).
 let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-Xcc", "-mavx512f", "-Xcc", "-mavx512bw", "-Xcc", "-mavx512vl",
-                                                  "-Xcc", "-mavx512vnni", "-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c",
+                                                  "-Xcc", "-mavx512vnni", "-Xcc", "-mamx-tile", "-Xcc", "-mamx-int8", "-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c",
                                                   "-target-cpu", "znver4"])]
 
 let package = Package(
@@ -41,8 +41,10 @@ let package = Package(
         .target(name: "CPrefetch"),
         .target(name: "KernelsAVX2", dependencies: ["CPrefetch"], swiftSettings: avx2Flags),
         // AVX-512 VNNI kernels for the batched int8 matmul (Q8ActivationsView comes from KernelsAVX2).
-        .target(name: "KernelsAVX512", dependencies: ["KernelsAVX2", "CPrefetch"], swiftSettings: avx512Flags),
-        .target(name: "Kernels", dependencies: ["GGUF", "KernelsAVX2", "KernelsAVX512"], swiftSettings: kernelFlags),
+        // AMX tile instructions (macros in C) and the arch_prctl that lets a process use them.
+        .target(name: "CAMX"),
+        .target(name: "KernelsAVX512", dependencies: ["KernelsAVX2", "CPrefetch", "CAMX"], swiftSettings: avx512Flags),
+        .target(name: "Kernels", dependencies: ["GGUF", "KernelsAVX2", "KernelsAVX512", "CAMX"], swiftSettings: kernelFlags),
         .target(name: "Tokenizer", dependencies: ["GGUF"]),
         .target(name: "Model", dependencies: ["GGUF", "Kernels", "Tokenizer"], swiftSettings: modelFlags),
         // Constrained decoding: JSON schema / regex / choice / GBNF compiled to byte automata, token masks.

@@ -42,6 +42,11 @@ struct BenchCommand: ParsableCommand {
                 let mean = rates.reduce(0, +) / Double(rates.count)
                 print(String(format: "int8 peak %.0f GMAC/s (%d threads), %.2f GMAC per prompt token: limit %.0f t/s, pp%d at %.0f%%",
                              peak / 1e9, loaded.model.pool.threads, macs / 1e9, peak / macs, p, 100 * mean * macs / peak))
+                // Where AMX tiles serve the Q4_K prompt matrices, theirs is the machine's ceiling.
+                if let tiles = ArithmeticPeak.int8MACsPerSecond(pool: loaded.model.pool, tiles: true) {
+                    print(String(format: "amx int8 peak %.0f GMAC/s (%d threads): limit %.0f t/s, pp%d at %.0f%%",
+                                 tiles / 1e9, loaded.model.pool.threads, tiles / macs, p, 100 * mean * macs / tiles))
+                }
             }
         }
         if n > 0 {

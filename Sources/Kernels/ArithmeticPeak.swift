@@ -8,11 +8,17 @@ import KernelsAVX512
 /// `vpmaddubsw` step with AVX2) on registers only. The ceiling for prompt processing, which
 /// is compute-bound; nil without either instruction set.
 public enum ArithmeticPeak {
-    /// Multiply-adds per second, best of `rounds` passes of about `seconds` each.
-    public static func int8MACsPerSecond(pool: ThreadPool, seconds: Double = 0.2, rounds: Int = 3) -> Double? {
+    /// Multiply-adds per second, best of `rounds` passes of about `seconds` each. `tiles`: the
+    /// AMX tile unit's rate instead (nil without AMX), the ceiling where AMX serves prompts.
+    public static func int8MACsPerSecond(pool: ThreadPool, tiles: Bool = false, seconds: Double = 0.2,
+                                         rounds: Int = 3) -> Double? {
         #if arch(x86_64)
         let run: (Int) -> Int32, perIteration: Int
-        if CPUFeatures.hasAVX512VNNI {
+        if tiles {
+            guard CPUFeatures.hasAMX else { return nil }
+            run = AMXPeak.run
+            perIteration = AMXPeak.macsPerIteration
+        } else if CPUFeatures.hasAVX512VNNI {
             run = VNNIPeak.run
             perIteration = VNNIPeak.macsPerIteration
         } else if CPUFeatures.hasAVX2 {

@@ -4,6 +4,7 @@ import _Builtin_intrinsics.intel.cpuid
 #if canImport(Glibc)
 import Glibc
 #endif
+import CAMX
 
 /// What the CPU running this process can execute, read once with cpuid, so the
 /// AVX2 kernels are only ever called where they can run.
@@ -44,6 +45,24 @@ public enum CPUFeatures {
         guard let flags else { return false }
         let set = Set(flags.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init))
         return ["avx512f", "avx512bw", "avx512vl", "avx512_vnni"].allSatisfy(set.contains)
+        #else
+        return false
+        #endif
+    }()
+
+    /// AMX tiles with int8 products (Sapphire Rapids and later), on top of AVX-512 VNNI, and
+    /// Linux's permission for this process to use the tile state (asked for here, once). The
+    /// batched Q4_K kernel then multiplies tiles (`AMXKQuantPacked`); `JETON_AMX=0` in the
+    /// environment keeps the VNNI kernels, to compare the two.
+    public static let hasAMX: Bool = {
+        #if arch(x86_64) && os(Linux)
+        guard hasAVX512VNNI else { return false }
+        if let value = getenv("JETON_AMX"), String(cString: value) == "0" { return false }
+        var a: UInt32 = 0, b: UInt32 = 0, c: UInt32 = 0, d: UInt32 = 0
+        guard __get_cpuid_count(7, 0, &a, &b, &c, &d) != 0 else { return false }
+        let tile = d & (1 << 24) != 0, int8 = d & (1 << 25) != 0
+        guard tile, int8 else { return false }
+        return jeton_amx_request() == 0
         #else
         return false
         #endif

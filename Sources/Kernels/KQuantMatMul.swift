@@ -29,8 +29,9 @@ enum KQuantMatMul {
 
     /// y_i = x · W_iᵀ for each (W_i, y_i): all W_i have the same cols; x [nTokens, cols],
     /// y_i [nTokens, W_i.rows]. Callers check `supports(_:backend:)` for every W_i with the same backend.
+    /// `amx`: Q4_K against more than 8 tokens on AMX tiles where the CPU has them (same bits).
     static func multiply(_ outputs: [(WeightMatrix, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
-                         nTokens: Int, pool: ThreadPool, backend: MatMul.Backend) {
+                         nTokens: Int, pool: ThreadPool, backend: MatMul.Backend, amx: Bool = CPUFeatures.hasAMX) {
         guard let cols = outputs.first?.0.cols, nTokens > 0 else { return }
         let act = Q8KBuffer(nTokens: nTokens, superBlocks: cols / 256)
         defer { act.free() }
@@ -54,10 +55,12 @@ enum KQuantMatMul {
         let maxRowBytes = outputs.map { $0.0.rowBytes }.max() ?? 0
         // Packed matrices (PackedWeights) unpack into scratch too, at any token count.
         let packed = backend == .avx512 && outputs.contains { $0.0.packed != nil }  // (the AVX2 kernel needs none)
+        let amx = amx && backend == .avx512 && CPUFeatures.hasAMX
+        let scratchBytes = max(VNNIKQuantBatch.scratchBytes(superBlocks: cols / 256, rowBytes: maxRowBytes),
+                               amx ? AMXKQuantPacked.scratchBytes(superBlocks: cols / 256) : 0)
         pool.parallelFor(total) { range in
             let scratch = batched || packed
-                ? UnsafeMutableRawPointer.allocate(byteCount: VNNIKQuantBatch.scratchBytes(superBlocks: cols / 256, rowBytes: maxRowBytes),
-                                                   alignment: 64)
+                ? UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
                 : nil
             defer { scratch?.deallocate() }
             // Runs of consecutive tiles of one matrix go as one call, so the kernel can read ahead.
@@ -69,7 +72,7 @@ enum KQuantMatMul {
                 let r0 = (tile - firstTile[m]) * tileRows, r1 = min(w.rows, (end - firstTile[m]) * tileRows)
                 if backend == .avx512, let packed = w.packed, let scratch {
                     VNNIKQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: view, y: y, ldy: w.rows,
-                                          scratch: scratch)
+                                          scratch: scratch, amx: amx)
                 } else if backend == .avx2, let packed = w.packed {
                     AVX2KQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: view, y: y, ldy: w.rows)
                 } else if backend == .avx2 {

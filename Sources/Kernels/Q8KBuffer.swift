@@ -8,25 +8,28 @@ struct Q8KBuffer {
     let qsK4: UnsafeMutablePointer<Int8>    // [nTokens, superBlocks * 256] Q4_K nibble order
     let d: UnsafeMutablePointer<Float>      // [nTokens, superBlocks]
     let bsums: UnsafeMutablePointer<Int16>  // [nTokens, superBlocks * 16]
+    let pairSums: UnsafeMutablePointer<Int32>  // [nTokens, superBlocks * 4] (see Q8KActivationsView)
     let superBlocks: Int
     let nTokens: Int
 
     init(nTokens: Int, superBlocks: Int) {
         self.nTokens = nTokens
         self.superBlocks = superBlocks
-        // One allocation for all four arrays: a matmul call makes one of these.
+        // One allocation for all five arrays: a matmul call makes one of these.
         let n = max(1, nTokens * superBlocks)
-        let base = UnsafeMutableRawPointer.allocate(byteCount: n * (2 * 256 + 4 + 32), alignment: 64)
+        let base = UnsafeMutableRawPointer.allocate(byteCount: n * (2 * 256 + 4 + 32 + 16), alignment: 64)
         qs = base.bindMemory(to: Int8.self, capacity: n * 256)
         qsK4 = (base + n * 256).bindMemory(to: Int8.self, capacity: n * 256)
         d = (base + n * 512).bindMemory(to: Float.self, capacity: n)
         bsums = (base + n * 516).bindMemory(to: Int16.self, capacity: n * 16)
+        pairSums = (base + n * 548).bindMemory(to: Int32.self, capacity: n * 4)
     }
 
     func free() { UnsafeMutableRawPointer(qs).deallocate() }
 
     var view: Q8KActivationsView {
-        Q8KActivationsView(qs: qs, qsK4: qsK4, d: d, bsums: bsums, superBlocks: superBlocks, nTokens: nTokens)
+        Q8KActivationsView(qs: qs, qsK4: qsK4, d: d, bsums: bsums, pairSums: pairSums, superBlocks: superBlocks,
+                           nTokens: nTokens)
     }
 
     /// Quantizes tokens `range` of x ([nTokens, superBlocks·256]).
@@ -54,6 +57,11 @@ struct Q8KBuffer {
                     let q = unsafeBitCast(v * inv + magic, to: SIMD16<Int32>.self) &- magicBits
                     out.storeBytes(of: SIMD16<Int8>(truncatingIfNeeded: q), toByteOffset: 16 * g, as: SIMD16<Int8>.self)
                     bsums[(t * superBlocks + s) * 16 + g] = Int16(truncatingIfNeeded: q.wrappedSum())
+                }
+                let b = bsums + (t * superBlocks + s) * 16
+                for k in 0..<4 {
+                    let s0 = Int32(b[4 * k]) + Int32(b[4 * k + 1]), s1 = Int32(b[4 * k + 2]) + Int32(b[4 * k + 3])
+                    pairSums[(t * superBlocks + s) * 4 + k] = (s0 & 0xFFFF) | (s1 << 16)
                 }
                 let k4 = UnsafeMutableRawPointer(qsK4 + t * cols + 256 * s)
                 @inline(__always) func move(_ to: Int, _ from: Int) {

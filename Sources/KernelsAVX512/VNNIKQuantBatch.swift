@@ -120,13 +120,10 @@ public enum VNNIKQuantBatch {
                 let bs = UnsafeRawPointer(act.bsums + ((t0 + k) * nsb + s) * 16)
                 var p = z
                 if F.hasMin {
-                    // Q4_K/Q5_K: one min per 32, so the sums per 32 (scalar adds, off the vector
-                    // ports) meet pairs of mins: 4 vpdpwssd instead of 8.
-                    for k in 0..<4 {
-                        let s0 = Int32(bs.load(fromByteOffset: 8 * k, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * k + 2, as: Int16.self))
-                        let s1 = Int32(bs.load(fromByteOffset: 8 * k + 4, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * k + 6, as: Int16.self))
-                        p = _mm512_dpwssd_epi32(p, pairs[8 * s + k], _mm512_set1_epi32((s0 & 0xFFFF) | (s1 << 16)))
-                    }
+                    // Q4_K/Q5_K: one min per 32, so the sums per 32 (made with the quants) meet
+                    // pairs of mins: 4 vpdpwssd instead of 8.
+                    let ps = act.pairSums + ((t0 + k) * nsb + s) * 4
+                    for k in 0..<4 { p = _mm512_dpwssd_epi32(p, pairs[8 * s + k], _mm512_set1_epi32(ps[k])) }
                 } else {
                     for j in 0..<8 { p = _mm512_dpwssd_epi32(p, pairs[8 * s + j], _mm512_set1_epi32(bs.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self))) }
                 }

@@ -141,10 +141,12 @@ public enum VNNIKQuantPacked {
     /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every
     /// token of `act`, from the packed copy made by `pack`. Up to 8 tokens read the packed
     /// tile directly; more unpack each tile once into `scratch` (`VNNIKQuantBatch.scratchBytes`)
-    /// and share it, as the per-call kernel does, minus its copy and transposes.
+    /// and share it, as the per-call kernel does, minus its copy and transposes. With `amx`,
+    /// Q4_K tiles against more than 8 tokens go to `AMXKQuantPacked` (same bits; `scratch`
+    /// then holds the larger of the two `scratchBytes`).
     public static func rows(typeID: UInt32, packed: UnsafeRawPointer, r0: Int, r1: Int,
                             act: Q8KActivationsView, y: UnsafeMutablePointer<Float>, ldy: Int,
-                            scratch: UnsafeMutableRawPointer) {
+                            scratch: UnsafeMutableRawPointer, amx: Bool = false) {
         let nsb = act.superBlocks, stride = nsb * tileBytes(typeID)
         var r = r0
         while r < r1 {
@@ -158,6 +160,8 @@ public enum VNNIKQuantPacked {
                 } else {
                     groupQ6K(tile, end, act, act.nTokens, y + r, ldy, mask)
                 }
+            } else if amx && typeID == 12 {
+                AMXKQuantPacked.q4k(tile, end, act, y + r, ldy, mask, scratch)
             } else {
                 if typeID == 12 {
                     unpackedGroups(VNNIKQuantBatch.Q4K.self, tile, end, act, y + r, ldy, mask, scratch)
@@ -364,15 +368,11 @@ public enum VNNIKQuantPacked {
                          _mm512_cvtepu8_epi16(_mm256_loadu_si256((base + 2208).assumingMemoryBound(to: __m256i.self))),
                          _mm512_cvtepu8_epi16(_mm256_loadu_si256((base + 2240).assumingMemoryBound(to: __m256i.self))),
                          _mm512_cvtepu8_epi16(_mm256_loadu_si256((base + 2272).assumingMemoryBound(to: __m256i.self))))
-            // The mins term from the token's sums per 32 (scalar adds, off the vector ports), then
-            // the float steps of KQuantDot.
+            // The mins term from the token's sums per 32 (made with the quants), then the float
+            // steps of KQuantDot.
             @inline(__always) func finish(_ k: Int, _ isum: __m512i, _ c: inout __m512) {
-                let bs = UnsafeRawPointer(act.bsums + ((t0 + k) * nsb + s) * 16)
-                @inline(__always) func pairSums(_ k: Int) -> __m512i {
-                    let s0 = Int32(bs.load(fromByteOffset: 8 * k, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * k + 2, as: Int16.self))
-                    let s1 = Int32(bs.load(fromByteOffset: 8 * k + 4, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * k + 6, as: Int16.self))
-                    return _mm512_set1_epi32((s0 & 0xFFFF) | (s1 << 16))
-                }
+                let ps = act.pairSums + ((t0 + k) * nsb + s) * 4
+                @inline(__always) func pairSums(_ k: Int) -> __m512i { _mm512_set1_epi32(ps[k]) }
                 var p = _mm512_dpwssd_epi32(z, pairs.0, pairSums(0))
                 p = _mm512_dpwssd_epi32(p, pairs.1, pairSums(1))
                 p = _mm512_dpwssd_epi32(p, pairs.2, pairSums(2))

@@ -21,11 +21,12 @@ final class KQuantMatMulTests: XCTestCase {
         try XCTSkipIf(Self.backends.isEmpty, "no K-quant kernel for this CPU")
     }
 
-    func fast(_ w: WeightMatrix, _ x: [Float], _ n: Int, pool: ThreadPool, backend: MatMul.Backend) -> [Float] {
+    func fast(_ w: WeightMatrix, _ x: [Float], _ n: Int, pool: ThreadPool, backend: MatMul.Backend,
+              amx: Bool = CPUFeatures.hasAMX) -> [Float] {
         var y = [Float](repeating: 0, count: n * w.rows)
         x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer {
-                KQuantMatMul.multiply([(w, $0.baseAddress!)], xb.baseAddress!, nTokens: n, pool: pool, backend: backend)
+                KQuantMatMul.multiply([(w, $0.baseAddress!)], xb.baseAddress!, nTokens: n, pool: pool, backend: backend, amx: amx)
             }
         }
         return y
@@ -64,6 +65,47 @@ final class KQuantMatMulTests: XCTestCase {
                         XCTAssertEqual(fast(packed2, x, n, pool: pool, backend: .avx2).map(\.bitPattern), r.map(\.bitPattern),
                                        "\(type.name) \(rows)x\(cols) n=\(n) packed avx2")
                     }
+                }
+            }
+        }
+    }
+
+    /// The AMX kernel (packed Q4_K, more than 8 tokens) against the reference and the VNNI
+    /// kernel: whole groups of 16 tokens in steps of two, an odd last group, tokens left over
+    /// for the VNNI kernel, rows not a multiple of 16, hostile blocks and activations.
+    func testAMXBitwiseEqualToReference() throws {
+        try XCTSkipUnless(CPUFeatures.hasAMX, "no AMX on this CPU (or JETON_AMX=0)")
+        let pool = ThreadPool(threads: 2)
+        for (rows, cols) in [(16, 256), (37, 1536), (70, 768), (5, 2304)] {
+            let (w, mem) = QuantizedMatMulTests.randomMatrix(.q4_K, rows: rows, cols: cols, seed: UInt64(3 * rows + cols))
+            defer { mem.deallocate() }
+            if rows == 70 {
+                // Zero blocks, the largest f16 scales, every quant and 6-bit scale and min at its maximum.
+                for b in stride(from: 0, to: rows * cols / 256, by: 3) {
+                    let p = mem + b * GGMLType.q4_K.blockBytes
+                    switch b % 9 {
+                    case 0: p.initializeMemory(as: UInt8.self, repeating: 0, count: 144)
+                    case 3: p.storeBytes(of: Float16(60000).bitPattern, as: UInt16.self)
+                    default: p.initializeMemory(as: UInt8.self, repeating: 0xFF, count: 140)
+                        p.storeBytes(of: Float16(0.01).bitPattern, as: UInt16.self)
+                        p.storeBytes(of: Float16(0.02).bitPattern, toByteOffset: 2, as: UInt16.self)
+                    }
+                }
+            }
+            let packing = PackedWeights(backend: .avx512, enabled: true)
+            try withExtendedLifetime(packing) {
+                let packed = packing.pack(w)
+                try XCTSkipIf(packed.packed == nil, "Q4_K not packed")
+                for n in [16, 17, 32, 33, 48, 57] {
+                    var x = QuantizedMatMulTests.randomActivations(n * cols, seed: UInt64(n + rows))
+                    for c in 0..<cols { x[c] = 0 }            // token 0: all zero
+                    x[cols + 5] = 3e4                          // token 1: one outlier (every q at ±127)
+                    for c in 0..<cols { x[(n - 1) * cols + c] = Float(c % 2 == 0 ? 127 : -128) }  // last: extreme, alternating
+                    let r = twin(w, x, n)
+                    let amx = fast(packed, x, n, pool: pool, backend: .avx512, amx: true)
+                    XCTAssertEqual(amx.map(\.bitPattern), r.map(\.bitPattern), "\(rows)x\(cols) n=\(n) amx")
+                    XCTAssertEqual(amx.map(\.bitPattern), fast(packed, x, n, pool: pool, backend: .avx512, amx: false).map(\.bitPattern),
+                                   "\(rows)x\(cols) n=\(n) amx vs vnni")
                 }
             }
         }

@@ -69,6 +69,11 @@ def test_bench_prints_llama_bench_names():
         m = re.match(r"int8 peak (\d+) GMAC/s \(2 threads\), [\d.]+ GMAC per prompt token: limit \d+ t/s, pp16 at \d+%$", rest[0])
         assert m and int(m.group(1)) > 0, rest[0]
         rest = rest[1:]
+        # With AMX tiles, their peak too.
+        if rest[0].startswith("amx int8 peak "):
+            m = re.match(r"amx int8 peak (\d+) GMAC/s \(2 threads\): limit \d+ t/s, pp16 at \d+%$", rest[0])
+            assert m and int(m.group(1)) > 0, rest[0]
+            rest = rest[1:]
     assert rest[0].startswith("tg4 ") and float(rest[0].split()[1]) > 0
     assert rest[1].startswith("bandwidth ") and "tg4 at" in rest[1]
 

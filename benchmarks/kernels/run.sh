@@ -48,7 +48,7 @@ for r in csv.DictReader(sys.stdin):
 for r in csv.DictReader(sys.stdin):
     if r["n_prompt"]=="0" and r["n_gen"]!="0": print(r["avg_ts"])')
     jout=$("$JETON" bench --model "$MODEL" -p 512 -n 128 -t "$THREADS" -r 2 2>/dev/null)
-    echo "$jout" | grep -E '^(bandwidth|int8 peak)' || true
+    echo "$jout" | grep -E '^(bandwidth|int8 peak|amx int8 peak)' || true
     jpp=$(echo "$jout" | awk '$1=="pp512"{print $2}')
     jtg=$(echo "$jout" | awk '$1=="tg128"{print $2}')
     echo "llama.cpp pp512 $lpp  tg128 $ltg"
