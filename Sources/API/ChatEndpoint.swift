@@ -56,6 +56,7 @@ extension OpenAIAPI {
             if opts.n > 1 { r.shareGroup = id }
             r.grammar = tools?.grammar ?? grammar
             r.measureConfidence = confidenceThreshold(requested: opts.confidence) != nil
+            r.confidenceRequested = opts.confidence
             r.speculative = opts.speculative
             r.adapters = chosen.adapters
             return r

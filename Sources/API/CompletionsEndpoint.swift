@@ -44,6 +44,7 @@ extension OpenAIAPI {
                 if opts.n > 1 { req.shareGroup = "\(id)-\(p)" }
                 req.grammar = grammar
                 req.measureConfidence = confidenceThreshold(requested: opts.confidence) != nil
+                req.confidenceRequested = opts.confidence
                 req.speculative = opts.speculative
                 req.adapters = chosen.adapters
                 requests.append(req)

@@ -1,5 +1,6 @@
 import Dispatch
 import Grammar
+import Model
 
 /// Structured output in the engine: a constrained sequence's logits row is masked to the
 /// tokens its grammar allows before sampling, and its grammar state takes each token.
@@ -19,6 +20,33 @@ extension Engine {
         stats.grammarMasks += 1
     }
 
+    /// A greedy constrained sequence whose best token the grammar allows takes it: the masked
+    /// row's argmax is then that very token, so no mask is made; else the mask is made now and
+    /// the best allowed token taken. nil for other sequences. Most steps of a model that writes
+    /// the format it was asked for need no mask at all. Confidence measured for the server's
+    /// metrics only is then of the model's row (bias and penalties applied, no mask).
+    func greedyGrammarPick(_ r: Request, row: UnsafeMutableBufferPointer<Float>) -> (Int32, TokenConfidence?)? {
+        guard let m = r.matcher, picksGreedily(r) else { return nil }
+        r.sampler.adjust(row)
+        var best = Int32(Sampler.argmax(row))
+        var next = m
+        if next.accept(token: best) || endOfGeneration.contains(best) && m.canEnd {
+            stats.grammarFastPicks += 1
+        } else {
+            applyGrammar(r, row: row)
+            best = Int32(Sampler.argmax(row))
+        }
+        guard r.request.measureConfidence else { return (best, nil) }
+        let t = TokenConfidence.temperature(for: r.sampler.parameters)
+        return (best, TokenConfidence.measure(UnsafeBufferPointer(row), chosen: best, temperature: t))
+    }
+
+    /// Sequences `greedyGrammarPick` serves (their masks are not made ahead).
+    func picksGreedily(_ r: Request) -> Bool {
+        let p = r.sampler.parameters
+        return r.matcher != nil && (p.isGreedy || p.topK == 1) && !r.request.confidenceRequested
+    }
+
     /// Starts the masks of the constrained sequences that sample this step, on another thread,
     /// so they are made while the forward pass runs instead of after it, in front of every
     /// sequence's sampling. A sequence's first sampled row needs the mask of its grammar state
@@ -26,7 +54,7 @@ extension Engine {
     /// matcher is touched again.
     func startMasks(_ plan: StepPlan) -> PendingMasks? {
         var work: [(ObjectIdentifier, GrammarMatcher)] = []
-        for e in plan.entries where e.end == e.request.tokens.count {
+        for e in plan.entries where e.end == e.request.tokens.count && !picksGreedily(e.request) {
             if let m = e.request.matcher { work.append((ObjectIdentifier(e.request), m)) }
         }
         guard !work.isEmpty else { return nil }

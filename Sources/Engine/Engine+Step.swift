@@ -113,6 +113,7 @@ extension Engine {
             if rawRow.count != row.count { rawRow = [Float](repeating: 0, count: row.count) }
             rawRow.withUnsafeMutableBufferPointer { raw in raw.baseAddress!.update(from: row.baseAddress!, count: row.count) }
         }
+        if let picked = greedyGrammarPick(r, row: row) { return picked }
         applyGrammar(r, row: row)
         return sampleMeasuring(r, row: row)
     }

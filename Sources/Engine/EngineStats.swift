@@ -24,6 +24,8 @@ public struct EngineStats: Sendable, Equatable {
     public var grammarMaskSeconds = 0.0
     /// Masks computed on another thread while the forward pass ran (of `grammarMasks`).
     public var grammarMasksOverlapped = 0
+    /// Tokens greedy constrained sequences took without a mask (the grammar allowed their best).
+    public var grammarFastPicks = 0
     /// Speculative decoding: tokens proposed and accepted (the latter are emitted without a step
     /// of their own), and entries verified.
     public var speculativeProposed = 0

@@ -23,6 +23,9 @@ public struct GenerationRequest: Sendable {
     /// Measure each generated token's probability and the entropy of the distribution it was
     /// drawn from (TokenConfidence): one more pass over the vocabulary per token.
     public var measureConfidence = false
+    /// The client asked for confidence itself (not only the server's metrics): then a constrained
+    /// token's confidence is always of the masked distribution it was drawn from.
+    public var confidenceRequested = false
     /// Lets the engine speculate for this request when it is configured to (`"speculative": false`
     /// opts out, e.g. to benchmark). The tokens are the same either way.
     public var speculative = true

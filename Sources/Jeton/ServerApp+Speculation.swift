@@ -33,7 +33,8 @@ extension ServerApp {
             throw JetonConfig.Failure(description: "speculative.method draft needs speculative.draft_model (--draft-model NAME)")
         }
         let path = try ModelStore().resolve(draftName)
-        let draft = try LoadedModel(path: path, threads: threads)
+        let vocabulary = c[\.speculativeDraftVocabulary]
+        let draft = try LoadedModel(path: path, threads: threads, logitRows: vocabulary > 0 ? vocabulary : nil)
         let tv = try TokenizerVocabulary(metadata: target.file.metadata)
         let dv = try TokenizerVocabulary(metadata: draft.file.metadata)
         if let d = SpeculativeDraftCheck.difference(target: tv, draft: dv) {

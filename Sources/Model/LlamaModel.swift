@@ -13,10 +13,15 @@ public final class LlamaModel: Sendable {
     let rope: Rope       // global layers
     let localRope: Rope  // sliding-window layers
 
-    public init(config: ModelConfig, weights: ModelWeights, threads: Int) {
+    /// Tokens 0..<logitRows get logits; the others -infinity (a draft model proposing from the
+    /// first, most frequent, tokens of a BPE vocabulary skips most of its output matrix).
+    public let logitRows: Int
+
+    public init(config: ModelConfig, weights: ModelWeights, threads: Int, logitRows: Int? = nil) {
         self.config = config
         self.weights = weights
         self.pool = ThreadPool(threads: threads)
+        self.logitRows = min(config.vocabSize, max(1, logitRows ?? config.vocabSize))
         (self.rope, self.localRope) = Self.ropes(for: config)
     }
 
@@ -180,7 +185,20 @@ public final class LlamaModel: Sendable {
         logits.withUnsafeMutableBufferPointer { out in
             guard let op = out.baseAddress else { return }
             // Float activations here: 8-bit ones would cost ~1% perplexity on the logits alone.
-            MatMul.multiplyUnquantizedActivations(weights.output, h.p, nTokens: rows.count, op, pool: pool)
+            guard logitRows < c.vocabSize else {
+                MatMul.multiplyUnquantizedActivations(weights.output, h.p, nTokens: rows.count, op, pool: pool)
+                return
+            }
+            // The first rows of the matrix (a tile prefix of a packed copy), then each row spread out.
+            let w = weights.output, n = logitRows
+            let head = WeightMatrix(type: w.type, data: w.data, rows: n, cols: w.cols, packed: n % 16 == 0 ? w.packed : nil)
+            let part = Buffer(rows.count * n)
+            defer { part.free() }
+            MatMul.multiplyUnquantizedActivations(head, h.p, nTokens: rows.count, part.p, pool: pool)
+            for j in rows.indices {
+                (op + j * c.vocabSize).update(from: part.p + j * n, count: n)
+                (op + j * c.vocabSize + n).update(repeating: -.infinity, count: c.vocabSize - n)
+            }
         }
         softcap(&logits)
         return logits

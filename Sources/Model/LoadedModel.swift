@@ -10,11 +10,12 @@ public final class LoadedModel: Sendable {
     public let tokenizer: Tokenizer
     public let chatTemplate: String?
 
-    public init(path: String, threads: Int) throws {
+    /// `logitRows`: see `LlamaModel.logitRows` (nil: the whole vocabulary).
+    public init(path: String, threads: Int, logitRows: Int? = nil) throws {
         file = try GGUFFile(path: path)
         config = try ModelConfig(file: file)
         let weights = try ModelWeights(file: file, config: config)
-        model = LlamaModel(config: config, weights: weights, threads: threads)
+        model = LlamaModel(config: config, weights: weights, threads: threads, logitRows: logitRows)
         tokenizer = try Tokenizer(try TokenizerVocabulary(metadata: file.metadata))
         chatTemplate = file.metadata["tokenizer.chat_template"]?.stringValue
         guard tokenizer.vocabularySize == config.vocabSize else {

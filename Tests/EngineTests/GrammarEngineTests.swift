@@ -3,8 +3,9 @@ import XCTest
 import Grammar
 import Model
 
-/// Constrained sequences in the engine: their masks are made during the forward pass, and
-/// every token they emit keeps the text inside their grammar, beside unconstrained sequences.
+/// Constrained sequences in the engine: sampled ones have their masks made during the forward
+/// pass, greedy ones take the model's best token without a mask when the grammar allows it,
+/// and every token they emit keeps the text inside their grammar, beside unconstrained sequences.
 final class GrammarEngineTests: XCTestCase {
     /// PatternModel's 11 tokens spell "a" … "k".
     static let trie = TokenTrie(tokens: (0..<11).map { [UInt8(ascii: "a") + UInt8($0)] })
@@ -19,6 +20,8 @@ final class GrammarEngineTests: XCTestCase {
         var reqs: [(GenerationRequest, Collector)] = []
         for i in 0..<6 {
             var r = GenerationRequest(id: "g\(i)", promptTokens: [Int32(i), 3, 1], maxTokens: 30)
+            r.sampling.temperature = 1  // sampled: masks made ahead (greedy ones: the next test)
+            r.sampling.seed = UInt64(i)
             if i % 2 == 0 { r.grammar = grammar }  // the others run free beside them
             reqs.append((r, Collector()))
         }
@@ -35,5 +38,44 @@ final class GrammarEngineTests: XCTestCase {
         XCTAssertTrue(free.contains { t in t.contains { $0 > 4 } }, "unconstrained sequences were masked")
         XCTAssertEqual(s.grammarMasks, 3 * 30, "one mask per constrained token")
         XCTAssertEqual(s.grammarMasksOverlapped, s.grammarMasks, "every mask made beside the forward pass")
+    }
+
+    /// Greedy constrained sequences: the same tokens whether each step makes a mask (confidence
+    /// asked for) or takes the model's best when the grammar allows it; masks only where it did not.
+    func testGreedySequencesSkipMasksTheGrammarAllows() throws {
+        let grammar = TokenGrammar(grammar: try GrammarSpec.regex("(ab|cd|e|f[a-k])+").compile(), trie: Self.trie)
+        func run(measure: Bool) throws -> ([[Int32]], EngineStats) {
+            var c = EngineConfiguration(maxBatchTokens: 64, maxSequences: 8, cacheTokens: 2048, blockSize: 4,
+                                        maxWaiting: 100, stepTargetSeconds: 0)
+            c.speculation = SpeculationConfiguration(method: .off, maxDepth: 4, maxBatchTokens: 64)
+            let e = Engine(model: PatternModel(), endOfGeneration: [], configuration: c)
+            e.start()
+            var reqs: [(GenerationRequest, Collector)] = []
+            for i in 0..<4 {
+                var r = GenerationRequest(id: "g\(i)", promptTokens: [Int32(i), 5, 1], maxTokens: 24)
+                r.sampling.temperature = 0
+                r.grammar = grammar
+                r.measureConfidence = measure
+                r.confidenceRequested = measure
+                reqs.append((r, Collector()))
+            }
+            for (r, col) in reqs { try e.submit(r, sink: col.sink) }
+            for (_, col) in reqs { XCTAssertEqual(col.wait(), .length) }
+            let s = e.idleSnapshot()
+            e.shutdown()
+            return (reqs.map(\.1.tokens), s)
+        }
+        let (masked, m) = try run(measure: true)
+        let (fast, f) = try run(measure: false)
+        XCTAssertEqual(fast, masked, "greedy tokens differ without masks")
+        for tokens in fast {
+            let text = tokens.map { UInt8(ascii: "a") + UInt8($0) }
+            XCTAssertTrue(grammar.grammar.acceptsPrefix(text), String(decoding: text, as: UTF8.self))
+        }
+        XCTAssertEqual(m.grammarMasks, 4 * 24)
+        XCTAssertEqual(m.grammarFastPicks, 0)
+        XCTAssertGreaterThan(f.grammarFastPicks, 0, "the grammar never allowed the model's best token")
+        XCTAssertEqual(f.grammarFastPicks + f.grammarMasks, 4 * 24)
+        XCTAssertEqual(f.grammarMasksOverlapped, 0, "no mask is made ahead for greedy sequences")
     }
 }

@@ -103,6 +103,29 @@ final class TinyModelTests: XCTestCase {
     func testGemma3Logits() throws { try checkSequential("gemma3") }
     func testGemma3Batched() throws { try checkBatched("gemma3") }
 
+    /// A model limited to its first tokens' logits (a draft's proposal vocabulary) gives those
+    /// logits as the whole model does and -infinity for the rest, batched and alone.
+    func testLogitRowsLimitTheVocabulary() throws {
+        let path = Self.fixtureURL("qwen2.tiny.gguf").path
+        let whole = try LoadedModel(path: path, threads: 2)
+        let v = whole.config.vocabSize, n = v / 3
+        let part = try LoadedModel(path: path, threads: 2, logitRows: n)
+        XCTAssertEqual(part.model.logitRows, n)
+        let ids: [Int32] = [1, 5, 9, 2, 7]
+        for logits in [BatchSequence.Logits.all, .last] {
+            let run = { (m: LoadedModel) in
+                try m.model.forward([BatchSequence(tokens: ids, startPosition: 0, blockTable: [0, 1], logits: logits)],
+                                    cache: m.model.makeCacheStorage(tokens: 8, blockSize: 4, type: .f32))
+            }
+            let a = try run(whole), b = try run(part)
+            XCTAssertEqual(a.count, b.count)
+            for r in 0..<(a.count / v) {
+                XCTAssertEqual(Array(b[(r * v)..<(r * v + n)]), Array(a[(r * v)..<(r * v + n)]), "row \(r)")
+                XCTAssertTrue(b[(r * v + n)..<((r + 1) * v)].allSatisfy { $0 == -.infinity }, "row \(r)")
+            }
+        }
+    }
+
     func testConfigsReadPerArchitectureTraits() throws {
         let (llama, _) = try load("llama-spm")
         XCTAssertEqual(llama.config.family, .llama)

@@ -91,7 +91,7 @@ def one_request(url, model, prompt, max_tokens, ignore_eos, timeout, temperature
         conn.close()
 
 
-GRAMMAR = ("jeton_grammar_masks_total", "jeton_grammar_mask_seconds_total")
+GRAMMAR = ("jeton_grammar_masks_total", "jeton_grammar_mask_seconds_total", "jeton_grammar_fast_picks_total")
 SPECULATION = ("jeton_spec_proposed_tokens_total", "jeton_spec_accepted_tokens_total")
 
 
@@ -155,6 +155,7 @@ def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos,
     wall = time.perf_counter() - t0
     after = jeton_counters(url)
     masks, mask_s = delta(before, after, GRAMMAR[0]), delta(before, after, GRAMMAR[1])
+    fast = delta(before, after, GRAMMAR[2]) or 0  # constrained tokens taken without a mask (greedy)
     proposed, accepted = delta(before, after, SPECULATION[0]), delta(before, after, SPECULATION[1])
     ttfts = [r[0] for r in results if r[0] is not None]
     itls = []
@@ -171,6 +172,9 @@ def run(url, model, concurrency, requests, prompt_words, max_tokens, ignore_eos,
         "itl_p50_ms": percentile(itls, 50) * 1000, "itl_p99_ms": percentile(itls, 99) * 1000,
         "errors": errors, "grammar_masks": masks,
         "mask_us_mean": (mask_s / masks * 1e6) if masks else None,
+        # Mask time over every constrained token, those that needed no mask included.
+        "grammar_fast_picks": fast,
+        "mask_us_per_token": (mask_s / (masks + fast) * 1e6) if (masks or 0) + fast else None,
         # Accepted over proposed speculative tokens in the run; None when nothing was proposed.
         "spec_proposed": proposed, "spec_accepted": accepted,
         "spec_acceptance": (accepted / proposed) if proposed else None,
@@ -202,8 +206,10 @@ def main():
         print(f"concurrency {r['concurrency']}: {r['output_tok_s']:.1f} output tok/s, "
               f"TTFT p50 {r['ttft_p50_s']:.3f} s p99 {r['ttft_p99_s']:.3f} s, "
               f"ITL p50 {r['itl_p50_ms']:.1f} ms p99 {r['itl_p99_ms']:.1f} ms, errors {r['errors'] or 0}"
-              + (f", grammar masks {int(r['grammar_masks'])} mean {r['mask_us_mean']:.1f} us/token"
+              + (f", grammar masks {int(r['grammar_masks'])} mean {r['mask_us_mean']:.1f} us/mask"
                  if r["grammar_masks"] else "")
+              + (f", {int(r['grammar_fast_picks'])} constrained tokens needed no mask, "
+                 f"{r['mask_us_per_token']:.1f} us of masks per constrained token" if r["grammar_fast_picks"] else "")
               + (f", speculative acceptance {r['spec_acceptance']:.2f} "
                  f"({int(r['spec_accepted'])}/{int(r['spec_proposed'])} tokens)" if r["spec_proposed"] else ""))
 

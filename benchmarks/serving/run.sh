@@ -155,10 +155,13 @@ for m in ("free", "schema"):
     if p:
         a = sum(r.get("spec_accepted") or 0 for r in rows[m])
         print(f"  {m}: speculative acceptance {a / p:.2f} ({int(a)}/{int(p)} tokens)")
-if masks:
+fast = sum(r.get("grammar_fast_picks") or 0 for r in rows["schema"])
+if masks or fast:
     n = sum(r["grammar_masks"] for r in masks)
-    us = sum(r["grammar_masks"] * r["mask_us_mean"] for r in masks) / n
-    print(f"  grammar masks: {int(n)}, mean {us:.1f} us per token per sequence (engine thread)")
+    seconds = sum(r["grammar_masks"] * r["mask_us_mean"] for r in masks) / 1e6
+    print(f"  grammar masks: {int(n)}" + (f", mean {seconds / n * 1e6:.1f} us per mask" if n else "")
+          + f"; {int(fast)} greedy tokens the grammar allowed needed none; "
+          f"{seconds / (n + fast) * 1e6:.1f} us of masks per constrained token per sequence (engine thread)")
 PY
   exit 0
 fi

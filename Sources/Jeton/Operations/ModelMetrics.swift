@@ -34,6 +34,7 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
     private let grammarMasks: CoreMetrics.Counter
     private let grammarMaskSeconds: CoreMetrics.FloatingPointCounter
     private let grammarMasksOverlapped: CoreMetrics.Counter
+    private let grammarFastPicks: CoreMetrics.Counter
     private let answerMeanLogprob: CoreMetrics.Recorder
     private let answerLowRatio: CoreMetrics.Recorder
     private let specProposed: CoreMetrics.Counter   // speculative decoding, labelled by method
@@ -67,6 +68,8 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
         grammarMaskSeconds = CoreMetrics.FloatingPointCounter(label: "jeton_grammar_mask_seconds_total", dimensions: m)
         // Of those, masks made on another thread while the forward pass ran (off the step's critical path).
         grammarMasksOverlapped = CoreMetrics.Counter(label: "jeton_grammar_masks_overlapped_total", dimensions: m)
+        // Tokens greedy constrained sequences took with no mask at all (the grammar allowed the model's best).
+        grammarFastPicks = CoreMetrics.Counter(label: "jeton_grammar_fast_picks_total", dimensions: m)
         // One observation per finished answer (choice) whose tokens were measured (see OpenAIAPI.measureAllConfidence).
         answerMeanLogprob = CoreMetrics.Recorder(label: "jeton_answer_mean_logprob", dimensions: m, aggregate: true)
         answerLowRatio = CoreMetrics.Recorder(label: "jeton_answer_low_confidence_ratio", dimensions: m, aggregate: true)
@@ -140,6 +143,7 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
             grammarMasks.increment(by: max(0, s.grammarMasks - last.grammarMasks))
             grammarMaskSeconds.increment(by: max(0, s.grammarMaskSeconds - last.grammarMaskSeconds))
             grammarMasksOverlapped.increment(by: max(0, s.grammarMasksOverlapped - last.grammarMasksOverlapped))
+            grammarFastPicks.increment(by: max(0, s.grammarFastPicks - last.grammarFastPicks))
             specProposed.increment(by: max(0, s.speculativeProposed - last.speculativeProposed))
             specAccepted.increment(by: max(0, s.speculativeAccepted - last.speculativeAccepted))
             st.lastSnapshot = s
