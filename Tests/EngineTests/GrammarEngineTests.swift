@@ -10,13 +10,19 @@ final class GrammarEngineTests: XCTestCase {
     /// PatternModel's 11 tokens spell "a" … "k".
     static let trie = TokenTrie(tokens: (0..<11).map { [UInt8(ascii: "a") + UInt8($0)] })
 
-    func testMasksAreMadeDuringTheForwardPassAndHold() throws {
-        let grammar = TokenGrammar(grammar: try GrammarSpec.regex("(ab|cd|e)+").compile(), trie: Self.trie)
+    /// A started engine over PatternModel, no speculation, no step time target.
+    static func startedEngine() -> Engine {
         var c = EngineConfiguration(maxBatchTokens: 64, maxSequences: 8, cacheTokens: 2048, blockSize: 4,
                                     maxWaiting: 100, stepTargetSeconds: 0)
         c.speculation = SpeculationConfiguration(method: .off, maxDepth: 4, maxBatchTokens: 64)
         let e = Engine(model: PatternModel(), endOfGeneration: [], configuration: c)
         e.start()
+        return e
+    }
+
+    func testMasksAreMadeDuringTheForwardPassAndHold() throws {
+        let grammar = TokenGrammar(grammar: try GrammarSpec.regex("(ab|cd|e)+").compile(), trie: Self.trie)
+        let e = Self.startedEngine()
         var reqs: [(GenerationRequest, Collector)] = []
         for i in 0..<6 {
             var r = GenerationRequest(id: "g\(i)", promptTokens: [Int32(i), 3, 1], maxTokens: 30)
@@ -45,11 +51,7 @@ final class GrammarEngineTests: XCTestCase {
     func testGreedySequencesSkipMasksTheGrammarAllows() throws {
         let grammar = TokenGrammar(grammar: try GrammarSpec.regex("(ab|cd|e|f[a-k])+").compile(), trie: Self.trie)
         func run(measure: Bool) throws -> ([[Int32]], EngineStats) {
-            var c = EngineConfiguration(maxBatchTokens: 64, maxSequences: 8, cacheTokens: 2048, blockSize: 4,
-                                        maxWaiting: 100, stepTargetSeconds: 0)
-            c.speculation = SpeculationConfiguration(method: .off, maxDepth: 4, maxBatchTokens: 64)
-            let e = Engine(model: PatternModel(), endOfGeneration: [], configuration: c)
-            e.start()
+            let e = Self.startedEngine()
             var reqs: [(GenerationRequest, Collector)] = []
             for i in 0..<4 {
                 var r = GenerationRequest(id: "g\(i)", promptTokens: [Int32(i), 5, 1], maxTokens: 24)
