@@ -11,7 +11,8 @@ let modelFlags: [SwiftSetting] = [.unsafeFlags(["-O"])]
 let avx2Flags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c",
                                                 "-target-cpu", "haswell"])]
 // AVX-512 VNNI kernels: only called after a cpuid check (Kernels/CPUFeatures.swift); -target-cpu lets the
-// intrinsics inline (as haswell does for AVX2).
+// intrinsics inline (as haswell does for AVX2). -mamx-* lets CAMX's tile wrappers inline into the AMX
+// kernel (called only after CPUFeatures.hasAMX; compilers never emit tile instructions on their own).
 let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-Xcc", "-mavx512f", "-Xcc", "-mavx512bw", "-Xcc", "-mavx512vl",
                                                   "-Xcc", "-mavx512vnni", "-Xcc", "-mamx-tile", "-Xcc", "-mamx-int8", "-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c",
                                                   "-target-cpu", "znver4"])]
