@@ -250,46 +250,57 @@ public enum VNNIKQuantPacked {
             ahead(base, q6kTileBytes, end)
             var i0 = z, i1 = z, i2 = z, i3 = z, i4 = z, i5 = z, i6 = z, i7 = z
             let q = base.assumingMemoryBound(to: __m512i.self)
-            for quad in 0..<4 {
-                let h0 = _mm512_loadu_si512(q + 32 + 4 * quad), h1 = _mm512_loadu_si512(q + 33 + 4 * quad)
-                let h2 = _mm512_loadu_si512(q + 34 + 4 * quad), h3 = _mm512_loadu_si512(q + 35 + 4 * quad)
-                for pair in 0..<2 {
-                    let p = 2 * quad + pair
-                    let l0 = _mm512_loadu_si512(q + 4 * p), l1 = _mm512_loadu_si512(q + 4 * p + 1)
-                    let l2 = _mm512_loadu_si512(q + 4 * p + 2), l3 = _mm512_loadu_si512(q + 4 * p + 3)
-                    let scalePair = _mm512_cvtepi8_epi16(_mm256_loadu_si256((base + 3072 + 32 * p).assumingMemoryBound(to: __m256i.self)))
-                    for half in 0..<2 {
-                        let g = 2 * p + half, k = 2 * pair + half  // unit, and its two bits' place in the top-bits byte
-                        // Bits 2k, 2k+1 of the top-bits byte to bits 4, 5 (16-bit shifts: the mask drops what crosses bytes).
-                        @inline(__always) func top(_ h: __m512i) -> __m512i {
-                            k < 2 ? _mm512_and_si512(_mm512_slli_epi16(h, UInt32(4 - 2 * k)), topBits)
-                                : k == 2 ? _mm512_and_si512(h, topBits) : _mm512_and_si512(_mm512_srli_epi16(h, 2), topBits)
-                        }
-                        @inline(__always) func low(_ l: __m512i) -> __m512i {
-                            half == 0 ? _mm512_and_si512(l, nibbles) : _mm512_and_si512(_mm512_srli_epi16(l, 4), nibbles)
-                        }
-                        let w0 = _mm512_or_si512(low(l0), top(h0)), w1 = _mm512_or_si512(low(l1), top(h1))
-                        let w2 = _mm512_or_si512(low(l2), top(h2)), w3 = _mm512_or_si512(low(l3), top(h3))
-                        let sc = half == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(scalePair, 16), 16) : _mm512_srai_epi32(scalePair, 16)
-                        @inline(__always) func token(_ t: Int, _ acc: inout __m512i) {
-                            let a = UnsafeRawPointer(act.qs + (t * nsb + s) * 256 + g * 16)
-                            @inline(__always) func bc(_ j: Int) -> __m512i { _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
-                            var i = _mm512_dpbusd_epi32(z, w0, bc(0))
-                            i = _mm512_dpbusd_epi32(i, w1, bc(1))
-                            i = _mm512_dpbusd_epi32(i, w2, bc(2))
-                            i = _mm512_dpbusd_epi32(i, w3, bc(3))
-                            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(i, sc))
-                        }
-                        token(0, &i0)
-                        if nt > 1 { token(1, &i1) }
-                        if nt > 2 { token(2, &i2) }
-                        if nt > 3 { token(3, &i3) }
-                        if nt > 4 { token(4, &i4) }
-                        if nt > 5 { token(5, &i5) }
-                        if nt > 6 { token(6, &i6) }
-                        if nt > 7 { token(7, &i7) }
-                    }
+            // Unit g = 2p + half, with p = 2·quad + pair: its low four bits are nibble `half` of ql
+            // vectors 4p..<4p+4, its top two bits are bits 2k, 2k+1 (k = 2·pair + half) of qh
+            // vectors 32 + 4·quad..<+4. Every shift and branch below takes a literal, so each unit
+            // is straight-line code (loops over half and pair left the shifts to run time).
+            @inline(__always) func top(_ h: __m512i, _ k: Int) -> __m512i {
+                switch k {
+                case 0: return _mm512_and_si512(_mm512_slli_epi16(h, 4), topBits)  // 16-bit shifts: the mask drops what crosses bytes
+                case 1: return _mm512_and_si512(_mm512_slli_epi16(h, 2), topBits)
+                case 2: return _mm512_and_si512(h, topBits)
+                default: return _mm512_and_si512(_mm512_srli_epi16(h, 2), topBits)
                 }
+            }
+            @inline(__always) func low(_ l: __m512i, _ half: Int) -> __m512i {
+                half == 0 ? _mm512_and_si512(l, nibbles) : _mm512_and_si512(_mm512_srli_epi16(l, 4), nibbles)
+            }
+            @inline(__always) func unit(_ p: Int, _ half: Int, _ k: Int, _ l: (__m512i, __m512i, __m512i, __m512i),
+                                        _ h: (__m512i, __m512i, __m512i, __m512i), _ scalePair: __m512i) {
+                let g = 2 * p + half
+                let w0 = _mm512_or_si512(low(l.0, half), top(h.0, k)), w1 = _mm512_or_si512(low(l.1, half), top(h.1, k))
+                let w2 = _mm512_or_si512(low(l.2, half), top(h.2, k)), w3 = _mm512_or_si512(low(l.3, half), top(h.3, k))
+                let sc = half == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(scalePair, 16), 16) : _mm512_srai_epi32(scalePair, 16)
+                @inline(__always) func token(_ t: Int, _ acc: inout __m512i) {
+                    let a = UnsafeRawPointer(act.qs + (t * nsb + s) * 256 + g * 16)
+                    @inline(__always) func bc(_ j: Int) -> __m512i { _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
+                    var i = _mm512_dpbusd_epi32(z, w0, bc(0))
+                    i = _mm512_dpbusd_epi32(i, w1, bc(1))
+                    i = _mm512_dpbusd_epi32(i, w2, bc(2))
+                    i = _mm512_dpbusd_epi32(i, w3, bc(3))
+                    acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(i, sc))
+                }
+                token(0, &i0)
+                if nt > 1 { token(1, &i1) }
+                if nt > 2 { token(2, &i2) }
+                if nt > 3 { token(3, &i3) }
+                if nt > 4 { token(4, &i4) }
+                if nt > 5 { token(5, &i5) }
+                if nt > 6 { token(6, &i6) }
+                if nt > 7 { token(7, &i7) }
+            }
+            @inline(__always) func pair(_ p: Int, _ k0: Int, _ h: (__m512i, __m512i, __m512i, __m512i)) {
+                let l = (_mm512_loadu_si512(q + 4 * p), _mm512_loadu_si512(q + 4 * p + 1),
+                         _mm512_loadu_si512(q + 4 * p + 2), _mm512_loadu_si512(q + 4 * p + 3))
+                let scalePair = _mm512_cvtepi8_epi16(_mm256_loadu_si256((base + 3072 + 32 * p).assumingMemoryBound(to: __m256i.self)))
+                unit(p, 0, k0, l, h, scalePair)
+                unit(p, 1, k0 + 1, l, h, scalePair)
+            }
+            for quad in 0..<4 {
+                let h = (_mm512_loadu_si512(q + 32 + 4 * quad), _mm512_loadu_si512(q + 33 + 4 * quad),
+                         _mm512_loadu_si512(q + 34 + 4 * quad), _mm512_loadu_si512(q + 35 + 4 * quad))
+                pair(2 * quad, 0, h)
+                pair(2 * quad + 1, 2, h)
             }
             let dw = _mm512_cvtph_ps(_mm256_loadu_si256((base + 3328).assumingMemoryBound(to: __m256i.self)))
             // The +32 offset: Σ scale · Σq per 16, two units per vpdpwssd, then the float step of KQuantDot.
