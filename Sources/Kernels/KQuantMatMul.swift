@@ -53,13 +53,15 @@ enum KQuantMatMul {
         // AVX2 has the matrix-vector kernel only (it is batch-invariant too).
         let batched = backend == .avx512 && nTokens > matVecTokens
         let maxRowBytes = outputs.map { $0.0.rowBytes }.max() ?? 0
-        // Packed matrices (PackedWeights) unpack into scratch too, at any token count.
-        let packed = backend == .avx512 && outputs.contains { $0.0.packed != nil }  // (the AVX2 kernel needs none)
+        // Scratch: for the tile kernel on matrices without a packed copy, and for AMX (packed
+        // Q4_K past 8 tokens); the packed VNNI kernels (and the AVX2 ones) need none.
         let amx = amx && backend == .avx512 && CPUFeatures.hasAMX
+        let needsScratch = batched && outputs.contains { $0.0.packed == nil }
+            || amx && nTokens > 8 && outputs.contains { $0.0.packed != nil }
         let scratchBytes = max(VNNIKQuantBatch.scratchBytes(superBlocks: cols / 256, rowBytes: maxRowBytes),
                                amx ? AMXKQuantPacked.scratchBytes(superBlocks: cols / 256) : 0)
         pool.parallelFor(total) { range in
-            let scratch = batched || packed
+            let scratch = needsScratch
                 ? UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
                 : nil
             defer { scratch?.deallocate() }
@@ -70,7 +72,7 @@ enum KQuantMatMul {
                 let end = min(range.upperBound, firstTile[m + 1])
                 let (w, y) = outputs[m]
                 let r0 = (tile - firstTile[m]) * tileRows, r1 = min(w.rows, (end - firstTile[m]) * tileRows)
-                if backend == .avx512, let packed = w.packed, let scratch {
+                if backend == .avx512, let packed = w.packed {
                     VNNIKQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: view, y: y, ldy: w.rows,
                                           scratch: scratch, amx: amx)
                 } else if backend == .avx2, let packed = w.packed {

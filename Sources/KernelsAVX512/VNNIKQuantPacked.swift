@@ -114,39 +114,16 @@ public enum VNNIKQuantPacked {
         _mm256_storeu_si256((o + 3360).assumingMemoryBound(to: __m256i.self), _mm256_setzero_si256())  // padding
     }
 
-    /// Unpacks super-block s of a Q6_K tile into `VNNIKQuantBatch.Q6K`'s layout.
-    @inline(__always)
-    static func unpackQ6K(_ base: UnsafeRawPointer, _ out: UnsafeMutablePointer<__m512i>, _ scales: UnsafeMutablePointer<__m512i>,
-                          _ pairs: UnsafeMutablePointer<__m512i>, _ d: inout __m512) {
-        let nibbles = _mm512_set1_epi8(0x0F), two = _mm512_set1_epi8(0x03)
-        let q = base.assumingMemoryBound(to: __m512i.self)
-        for g in 0..<16 {
-            for v in 0..<4 {
-                let x = _mm512_loadu_si512(q + 4 * (g / 2) + v)
-                let lo = g % 2 == 0 ? _mm512_and_si512(x, nibbles) : _mm512_and_si512(_mm512_srli_epi16(x, 4), nibbles)
-                let h = _mm512_loadu_si512(q + 32 + 4 * (g / 4) + v)
-                let top = _mm512_and_si512(_mm512_srli_epi16(h, UInt32(2 * (g % 4))), two)
-                out[4 * g + v] = _mm512_or_si512(lo, _mm512_slli_epi16(top, 4))
-            }
-        }
-        for j in 0..<8 {
-            let p = _mm512_cvtepi8_epi16(_mm256_loadu_si256((base + 3072 + 32 * j).assumingMemoryBound(to: __m256i.self)))
-            pairs[j] = p
-            scales[2 * j] = _mm512_srai_epi32(_mm512_slli_epi32(p, 16), 16)
-            scales[2 * j + 1] = _mm512_srai_epi32(p, 16)
-        }
-        d = _mm512_cvtph_ps(_mm256_loadu_si256((base + 3328).assumingMemoryBound(to: __m256i.self)))
-    }
-
     /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every
-    /// token of `act`, from the packed copy made by `pack`. Up to 8 tokens read the packed
-    /// tile directly; more unpack each tile once into `scratch` (`VNNIKQuantBatch.scratchBytes`)
-    /// and share it, as the per-call kernel does, minus its copy and transposes. With `amx`,
-    /// Q4_K tiles against more than 8 tokens go to `AMXKQuantPacked` (same bits; `scratch`
-    /// then holds the larger of the two `scratchBytes`).
+    /// token of `act`, from the packed copy made by `pack`, in groups of 8 tokens read straight
+    /// from the packed tile. (Unpacking a tile once into scratch for all groups was measured
+    /// 20-35 % slower at 9-64 tokens and no faster at a 512-token prompt, on AVX-512 without
+    /// AMX: the unpack read the tile in a burst that did not overlap the products.) With `amx`,
+    /// Q4_K tiles against more than 8 tokens go to `AMXKQuantPacked` (same bits), in `scratch`
+    /// (`AMXKQuantPacked.scratchBytes`).
     public static func rows(typeID: UInt32, packed: UnsafeRawPointer, r0: Int, r1: Int,
                             act: Q8KActivationsView, y: UnsafeMutablePointer<Float>, ldy: Int,
-                            scratch: UnsafeMutableRawPointer, amx: Bool = false) {
+                            scratch: UnsafeMutableRawPointer?, amx: Bool = false) {
         let nsb = act.superBlocks, stride = nsb * tileBytes(typeID)
         var r = r0
         while r < r1 {
@@ -154,67 +131,23 @@ public enum VNNIKQuantPacked {
             let tile = packed + (r / tileRows) * stride
             let end = packed + ((r1 + tileRows - 1) / tileRows) * stride
             let mask = __mmask16(truncatingIfNeeded: (1 << count) - 1)
-            if act.nTokens <= 8 {
-                if typeID == 12 {
-                    group(tile, end, act, 0, act.nTokens, y + r, ldy, mask)
-                } else {
-                    groupQ6K(tile, end, act, act.nTokens, y + r, ldy, mask)
-                }
-            } else if amx && typeID == 12 {
+            if amx && typeID == 12 && act.nTokens > 8, let scratch {
                 AMXKQuantPacked.q4k(tile, end, act, y + r, ldy, mask, scratch)
             } else {
-                if typeID == 12 {
-                    unpackedGroups(VNNIKQuantBatch.Q4K.self, tile, end, act, y + r, ldy, mask, scratch)
-                } else {
-                    unpackedGroups(VNNIKQuantBatch.Q6K.self, tile, end, act, y + r, ldy, mask, scratch)
+                // The tile stays in L1/L2 after the first group, which alone asks for lines
+                // ahead (`end` = tile turns that off).
+                var t = 0
+                while t < act.nTokens {
+                    let nt = min(8, act.nTokens - t), e = t == 0 ? end : tile
+                    if typeID == 12 {
+                        group(tile, e, act, t, nt, y + t * ldy + r, ldy, mask)
+                    } else {
+                        groupQ6K(tile, e, act, t, nt, y + t * ldy + r, ldy, mask)
+                    }
+                    t += nt
                 }
             }
             r += count
-        }
-    }
-
-    /// Unpacks a tile into the layout of `VNNIKQuantBatch.tile` (in `scratch`, `VNNIKQuantBatch.scratchBytes`)
-    /// and runs its groups of 8 tokens.
-    static func unpackedGroups<F: VNNIKQuantBatch.Unit>(_: F.Type, _ tile: UnsafeRawPointer, _ end: UnsafeRawPointer,
-                                                      _ act: Q8KActivationsView,
-                                                      _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16,
-                                                      _ scratch: UnsafeMutableRawPointer) {
-        let nsb = act.superBlocks, units = F.units, vpu = F.vectorsPerUnit
-        let unpacked = scratch.bindMemory(to: __m512i.self, capacity: nsb * 64)  // [nsb, units, vpu]
-        let scales = unpacked + nsb * 64                // [nsb, units]
-        let pairs = scales + nsb * units                // [nsb, 8]
-        let dw = UnsafeMutableRawPointer(pairs + nsb * 8).bindMemory(to: __m512.self, capacity: 2 * nsb)
-        let dm = dw + nsb
-        let nibbles = _mm512_set1_epi8(0x0F), index = scaleIndex
-        for s in 0..<nsb {
-            ahead(tile + s * (F.hasMin ? q4kTileBytes : q6kTileBytes), F.hasMin ? q4kTileBytes : q6kTileBytes, end)
-            if F.hasMin {
-                let base = tile + s * q4kTileBytes
-                let q = base.assumingMemoryBound(to: __m512i.self)
-                for u in 0..<8 {
-                    for v in 0..<4 {
-                        let x = _mm512_loadu_si512(q + 4 * u + v)
-                        unpacked[s * 64 + 8 * u + v] = _mm512_and_si512(x, nibbles)
-                        unpacked[s * 64 + 8 * u + v + 4] = _mm512_and_si512(_mm512_srli_epi16(x, 4), nibbles)
-                    }
-                    scales[s * 8 + u] = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(load128(base + 2048 + 16 * u)), index)
-                }
-                for k in 0..<4 {
-                    pairs[s * 8 + k] = _mm512_cvtepu8_epi16(_mm256_loadu_si256((base + 2176 + 32 * k).assumingMemoryBound(to: __m256i.self)))
-                }
-                let d = _mm512_loadu_si512((base + 2304).assumingMemoryBound(to: __m512i.self))
-                dw[s] = halfsLow(d)
-                dm[s] = halfsHigh(d)
-            } else {
-                unpackQ6K(tile + s * q6kTileBytes, unpacked + s * units * vpu, scales + s * units, pairs + s * 8, &dw[s])
-                dm[s] = dw[s]
-            }
-        }
-        var t = 0
-        while t < act.nTokens {
-            let nt = min(8, act.nTokens - t)
-            VNNIKQuantBatch.group(F.self, unpacked, scales, pairs, dw, dm, act, t, nt, y + t * ldy, ldy, mask)
-            t += nt
         }
     }
 
@@ -240,7 +173,7 @@ public enum VNNIKQuantPacked {
     /// `VNNIKQuantBatch.group` does from its scratch): y[k·ldy + lane] for token k.
     @inline(__always)
     static func groupQ6K(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView,
-                         _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16) {
+                         _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16) {
         let nsb = act.superBlocks
         let nibbles = _mm512_set1_epi8(0x0F), topBits = _mm512_set1_epi8(0x30)
         let z = _mm512_setzero_si512()
@@ -272,7 +205,7 @@ public enum VNNIKQuantPacked {
                 let w2 = _mm512_or_si512(low(l.2, half), top(h.2, k)), w3 = _mm512_or_si512(low(l.3, half), top(h.3, k))
                 let sc = half == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(scalePair, 16), 16) : _mm512_srai_epi32(scalePair, 16)
                 @inline(__always) func token(_ t: Int, _ acc: inout __m512i) {
-                    let a = UnsafeRawPointer(act.qs + (t * nsb + s) * 256 + g * 16)
+                    let a = UnsafeRawPointer(act.qs + ((t0 + t) * nsb + s) * 256 + g * 16)
                     @inline(__always) func bc(_ j: Int) -> __m512i { _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
                     var i = _mm512_dpbusd_epi32(z, w0, bc(0))
                     i = _mm512_dpbusd_epi32(i, w1, bc(1))
@@ -305,13 +238,13 @@ public enum VNNIKQuantPacked {
             let dw = _mm512_cvtph_ps(_mm256_loadu_si256((base + 3328).assumingMemoryBound(to: __m256i.self)))
             // The +32 offset: Σ scale · Σq per 16, two units per vpdpwssd, then the float step of KQuantDot.
             @inline(__always) func finish(_ t: Int, _ isum: __m512i, _ c: inout __m512) {
-                let bs = UnsafeRawPointer(act.bsums + (t * nsb + s) * 16)
+                let bs = UnsafeRawPointer(act.bsums + ((t0 + t) * nsb + s) * 16)
                 var p = z
                 for j in 0..<8 {
                     let pairs = _mm512_cvtepi8_epi16(_mm256_loadu_si256((base + 3072 + 32 * j).assumingMemoryBound(to: __m256i.self)))
                     p = _mm512_dpwssd_epi32(p, pairs, _mm512_set1_epi32(bs.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)))
                 }
-                let da = _mm512_set1_ps(act.d[t * nsb + s])
+                let da = _mm512_set1_ps(act.d[(t0 + t) * nsb + s])
                 c = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(_mm512_sub_epi32(isum, _mm512_slli_epi32(p, 5))), c)
             }
             finish(0, i0, &c0)
