@@ -1,3 +1,7 @@
+#if arch(x86_64)
+import KernelsAVX512
+#endif
+
 /// Elementwise and reduction kernels on float vectors. Lengths used by the models
 /// are multiples of 8 for the vector loops; tails are handled anyway.
 public enum VectorOps {
@@ -72,8 +76,14 @@ public enum VectorOps {
 
     /// gate[i] = silu(gate[i]) · up[i]   (SwiGLU)
     public static func swiglu(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, _ n: Int) {
-        let rg = UnsafeMutableRawPointer(gate), ru = UnsafeRawPointer(up)
         var i = 0
+        #if arch(x86_64)
+        if CPUFeatures.hasAVX512VNNI {
+            i = n / 16 * 16
+            AVX512Activation.swiglu(gate, up, i)
+        }
+        #endif
+        let rg = UnsafeMutableRawPointer(gate), ru = UnsafeRawPointer(up)
         while i + 8 <= n {
             let g = rg.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
             let v = g / (1 + exp8(-g)) * ru.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)

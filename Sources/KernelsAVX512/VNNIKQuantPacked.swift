@@ -264,7 +264,6 @@ public enum VNNIKQuantPacked {
     static func group(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView,
                       _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16) {
         let nsb = act.superBlocks
-        let lowHalves = _mm512_set1_epi32(0xFFFF)
         let scaleIndex = Self.scaleIndex
         let nibbles = _mm512_set1_epi8(0x0F)
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
@@ -281,7 +280,7 @@ public enum VNNIKQuantPacked {
                 let w2 = _mm512_and_si512(x2, nibbles), w3 = _mm512_and_si512(x3, nibbles)
                 let w4 = _mm512_and_si512(_mm512_srli_epi16(x0, 4), nibbles), w5 = _mm512_and_si512(_mm512_srli_epi16(x1, 4), nibbles)
                 let w6 = _mm512_and_si512(_mm512_srli_epi16(x2, 4), nibbles), w7 = _mm512_and_si512(_mm512_srli_epi16(x3, 4), nibbles)
-                let sc = _mm512_and_si512(_mm512_shuffle_epi8(_mm512_broadcast_i32x4(load128(base + 2048 + 16 * u)), scaleIndex), lowHalves)
+                let sc = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(load128(base + 2048 + 16 * u)), scaleIndex)  // in both int16 halves
                 @inline(__always) func token(_ k: Int, _ acc: inout __m512i) {
                     let a = UnsafeRawPointer(act.qs + ((t0 + k) * nsb + s) * 256 + u * 32)
                     @inline(__always) func bc(_ j: Int) -> __m512i { _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
@@ -294,8 +293,9 @@ public enum VNNIKQuantPacked {
                     j = _mm512_dpbusd_epi32(j, w6, bc(6))
                     j = _mm512_dpbusd_epi32(j, w7, bc(7))
                     // Each 16-element half fits int16 (16 · 15 · 128), so its low half is its value:
-                    // a vpdpwssd each against the scale in the low half scales and adds it.
-                    acc = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(acc, i, sc), j, sc)
+                    // i's low half beside j's (a shift and a blend, off the multiply ports) and
+                    // one vpdpwssd against the scale in both halves adds sc·i + sc·j.
+                    acc = _mm512_dpwssd_epi32(acc, _mm512_mask_blend_epi16(0xAAAA_AAAA, i, _mm512_slli_epi32(j, 16)), sc)
                 }
                 token(0, &i0)
                 if nt > 1 { token(1, &i1) }
