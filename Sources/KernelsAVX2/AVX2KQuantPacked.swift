@@ -150,8 +150,10 @@ public enum AVX2KQuantPacked {
             if let end { ahead(base, q6kTileBytes, end) }
             let z = _mm256_setzero_si256()
             var i0 = z, i1 = z, i2 = z, i3 = z
-            for g in 0..<16 {
-                let k = g % 4, lowShift = 4 * (g % 2)
+            // Unit g takes bits 2k, 2k+1 (k = g % 4) of the top-bits bytes and the low or high
+            // nibble (odd g); each call below passes them as literals, so every shift is an
+            // immediate (a loop over g left the top-bit shift count to run time).
+            @inline(__always) func unit(_ g: Int, _ k: Int, _ lowShift: Int) {
                 @inline(__always) func weights(_ v: Int) -> __m256i {
                     let l = load(base + (4 * (g / 2) + v) * 64 + h32)
                     let low = _mm256_and_si256(lowShift == 0 ? l : _mm256_srli_epi16(l, 4), nibbles)
@@ -163,7 +165,7 @@ public enum AVX2KQuantPacked {
                 let w0 = weights(0), w1 = weights(1), w2 = weights(2), w3 = weights(3)
                 // The unit's signed scale in both int16 halves of each row's lane.
                 let scalePairs = _mm256_cvtepi8_epi16(load128(base + 3072 + 32 * (g / 2) + 16 * half))  // lane r: s(2p) | s(2p+1) << 16
-                let one = g % 2 == 0 ? _mm256_srai_epi32(_mm256_slli_epi32(scalePairs, 16), 16) : _mm256_srai_epi32(scalePairs, 16)
+                let one = lowShift == 0 ? _mm256_srai_epi32(_mm256_slli_epi32(scalePairs, 16), 16) : _mm256_srai_epi32(scalePairs, 16)
                 let sc = _mm256_or_si256(_mm256_and_si256(one, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(one, 16))
                 @inline(__always) func token(_ t: Int, _ acc: inout __m256i) {
                     let a = UnsafeRawPointer(act.qs + ((t0 + t) * nsb + s) * 256 + 16 * g)
@@ -177,6 +179,12 @@ public enum AVX2KQuantPacked {
                 if nt > 1 { token(1, &i1) }
                 if nt > 2 { token(2, &i2) }
                 if nt > 3 { token(3, &i3) }
+            }
+            for quad in 0..<4 {
+                unit(4 * quad, 0, 0)
+                unit(4 * quad + 1, 1, 4)
+                unit(4 * quad + 2, 2, 0)
+                unit(4 * quad + 3, 3, 4)
             }
             let dw = _mm256_cvtph_ps(load128(base + 3328 + 16 * half))
             // The +32 offset: Σ scale · Σq per 16, two units per vpmaddwd.
