@@ -59,7 +59,7 @@ enum KQuantMatMul {
         let needsScratch = batched && outputs.contains { $0.0.packed == nil }
             || amx && nTokens > 8 && outputs.contains { $0.0.packed != nil }
         let scratchBytes = max(VNNIKQuantBatch.scratchBytes(superBlocks: cols / 256, rowBytes: maxRowBytes),
-                               amx ? AMXKQuantPacked.scratchBytes(superBlocks: cols / 256) : 0)
+                               amx ? AMXKQuantPacked.scratchBytes : 0)
         pool.parallelFor(total) { range in
             let scratch = needsScratch
                 ? UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)

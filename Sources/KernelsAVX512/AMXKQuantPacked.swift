@@ -17,8 +17,9 @@ import CAMX
 public enum AMXKQuantPacked {
     static let tokens = 16
 
-    /// Bytes of 64-aligned scratch a call needs.
-    public static func scratchBytes(superBlocks nsb: Int) -> Int { 8192 + 8 * 1024 + 64 }
+    /// Bytes of 64-aligned scratch a call needs, whatever the matrix's width (super-blocks are
+    /// the outer loop): one super-block's weight tiles, two sets of int32 sums, a tile configuration.
+    public static let scratchBytes = 8192 + 8 * 1024 + 64
 
     /// y[t·ldy + r] for the 16 rows of the packed Q4_K tile at `tile` (the first `mask` rows
     /// stored) and every token of `act`. `end` bounds the read-ahead. Super-blocks are the
@@ -122,17 +123,10 @@ public enum AMXKQuantPacked {
         for k in 0..<tokens {
             let t = t0 + k
             let isum = _mm512_add_epi32(sums[k], _mm512_slli_epi32(sums[16 + k], 3))
-            let ps = act.pairSums + (t * nsb + s) * 4
-            var p = _mm512_dpwssd_epi32(_mm512_setzero_si512(), pairs.0, _mm512_set1_epi32(ps[0]))
-            p = _mm512_dpwssd_epi32(p, pairs.1, _mm512_set1_epi32(ps[1]))
-            p = _mm512_dpwssd_epi32(p, pairs.2, _mm512_set1_epi32(ps[2]))
-            p = _mm512_dpwssd_epi32(p, pairs.3, _mm512_set1_epi32(ps[3]))
-            let da = _mm512_set1_ps(act.d[t * nsb + s])
-            let row = y + t * ldy
-            var c = s == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, row)
-            c = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(isum), c)
-            c = _mm512_fnmadd_ps(_mm512_mul_ps(dm, da), _mm512_cvtepi32_ps(p), c)
-            _mm512_mask_storeu_ps(row, mask, c)
+            let i = t * nsb + s, row = y + t * ldy
+            let c = s == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, row)
+            _mm512_mask_storeu_ps(row, mask, Q4KFinish.step(c, isum: isum, pairs: pairs, pairSums: act.pairSums + i * 4,
+                                                            d: dw, dmin: dm, da: act.d[i]))
         }
     }
 

@@ -117,21 +117,17 @@ public enum VNNIKQuantBatch {
             // The Σq term (mins, or Q6_K's +32 offset) from the token's sums per 16 (Q6_K, two at
             // a time as one int32 broadcast) or per 32 (Q4_K/Q5_K), then the float steps.
             @inline(__always) func finish(_ k: Int, _ isum: __m512i, _ c: inout __m512) {
-                let bs = UnsafeRawPointer(act.bsums + ((t0 + k) * nsb + s) * 16)
-                var p = z
+                let i = (t0 + k) * nsb + s
                 if F.hasMin {
                     // Q4_K/Q5_K: one min per 32, so the sums per 32 (made with the quants) meet
                     // pairs of mins: 4 vpdpwssd instead of 8.
-                    let ps = act.pairSums + ((t0 + k) * nsb + s) * 4
-                    for k in 0..<4 { p = _mm512_dpwssd_epi32(p, pairs[8 * s + k], _mm512_set1_epi32(ps[k])) }
+                    c = Q4KFinish.step(c, isum: isum, pairs: (pairs[8 * s], pairs[8 * s + 1], pairs[8 * s + 2], pairs[8 * s + 3]),
+                                       pairSums: act.pairSums + i * 4, d: dw[s], dmin: dm[s], da: act.d[i])
                 } else {
+                    let bs = UnsafeRawPointer(act.bsums + i * 16)
+                    var p = z
                     for j in 0..<8 { p = _mm512_dpwssd_epi32(p, pairs[8 * s + j], _mm512_set1_epi32(bs.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self))) }
-                }
-                let da = _mm512_set1_ps(act.d[(t0 + k) * nsb + s])
-                if F.hasMin {
-                    c = _mm512_fmadd_ps(_mm512_mul_ps(dw[s], da), _mm512_cvtepi32_ps(isum), c)
-                    c = _mm512_fnmadd_ps(_mm512_mul_ps(dm[s], da), _mm512_cvtepi32_ps(p), c)
-                } else {
+                    let da = _mm512_set1_ps(act.d[i])
                     c = _mm512_fmadd_ps(_mm512_mul_ps(dw[s], da), _mm512_cvtepi32_ps(_mm512_sub_epi32(isum, _mm512_slli_epi32(p, 5))), c)
                 }
             }

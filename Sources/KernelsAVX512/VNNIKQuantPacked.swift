@@ -312,18 +312,9 @@ public enum VNNIKQuantPacked {
                          _mm512_cvtepu8_epi16(_mm256_loadu_si256((base + 2208).assumingMemoryBound(to: __m256i.self))),
                          _mm512_cvtepu8_epi16(_mm256_loadu_si256((base + 2240).assumingMemoryBound(to: __m256i.self))),
                          _mm512_cvtepu8_epi16(_mm256_loadu_si256((base + 2272).assumingMemoryBound(to: __m256i.self))))
-            // The mins term from the token's sums per 32 (made with the quants), then the float
-            // steps of KQuantDot.
             @inline(__always) func finish(_ k: Int, _ isum: __m512i, _ c: inout __m512) {
-                let ps = act.pairSums + ((t0 + k) * nsb + s) * 4
-                @inline(__always) func pairSums(_ k: Int) -> __m512i { _mm512_set1_epi32(ps[k]) }
-                var p = _mm512_dpwssd_epi32(z, pairs.0, pairSums(0))
-                p = _mm512_dpwssd_epi32(p, pairs.1, pairSums(1))
-                p = _mm512_dpwssd_epi32(p, pairs.2, pairSums(2))
-                p = _mm512_dpwssd_epi32(p, pairs.3, pairSums(3))
-                let da = _mm512_set1_ps(act.d[(t0 + k) * nsb + s])
-                c = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(isum), c)
-                c = _mm512_fnmadd_ps(_mm512_mul_ps(dmw, da), _mm512_cvtepi32_ps(p), c)
+                let i = (t0 + k) * nsb + s
+                c = Q4KFinish.step(c, isum: isum, pairs: pairs, pairSums: act.pairSums + i * 4, d: dw, dmin: dmw, da: act.d[i])
             }
             finish(0, i0, &c0)
             if nt > 1 { finish(1, i1, &c1) }
