@@ -24,6 +24,7 @@ extension Engine {
         var proposing: [Bool] = []
         // Up to the depth the draft pays for (prompt lookup may pay where it does not).
         func limit(_ e: StepPlan.Entry) -> Int { min(e.speculate, e.request.speculationControl.draftCap) }
+        let minProbability = configuration.speculation.draftMinProbability
         for i in plan.entries.indices where limit(plan.entries[i]) > 0 && !plan.entries[i].byLookup {
             let r = plan.entries[i].request
             let end = min(r.tokens.count, r.draftComputed + Self.draftCatchUpChunk)
@@ -51,13 +52,21 @@ extension Engine {
                 r.draftComputed = batch[j].startPosition + batch[j].tokens.count
                 guard proposing[j] else { continue }
                 let position = r.tokens.count + plan.entries[i].draft.count
+                var sure = true
                 let token = logits.withUnsafeBufferPointer { all -> Int32 in
                     var copy = Array(all[(row * v)..<((row + 1) * v)])
-                    return copy.withUnsafeMutableBufferPointer { proposeToken(r, logits: $0, position: position) }
+                    return copy.withUnsafeMutableBufferPointer { buffer in
+                        let token = proposeToken(r, logits: buffer, position: position)
+                        if minProbability > 0 && proposesArgmax(r) {
+                            sure = TokenConfidence.measure(UnsafeBufferPointer(buffer), chosen: token, temperature: 1).probability
+                                >= minProbability
+                        }
+                        return token
+                    }
                 }
                 row += 1
                 plan.entries[i].draft.append(token)
-                if plan.entries[i].draft.count < limit(plan.entries[i]) {
+                if sure && plan.entries[i].draft.count < limit(plan.entries[i]) {
                     next.append(i)
                     nextProposing.append(true)
                     nextBatch.append(BatchSequence(tokens: [token], startPosition: r.draftComputed, blockTable: r.blocks, logits: .last))
@@ -97,6 +106,12 @@ extension Engine {
         let token = q.withUnsafeBufferPointer { r.draftSampler!.draw(from: $0) } ?? Int32(Sampler.argmax(logits))
         draftDistributions[ObjectIdentifier(r), default: []].append(q)
         return token
+    }
+
+    /// The draft proposes its own argmax (a greedy request, or top-k 1): the requests whose draft
+    /// stops after an unsure token (`SpeculationConfiguration.draftMinProbability`).
+    func proposesArgmax(_ r: Request) -> Bool {
+        r.sampler.parameters.isGreedy || r.sampler.parameters.topK == 1
     }
 
     /// Draft proposals of an unseeded sampled (temperature > 0) request are verified by rejection

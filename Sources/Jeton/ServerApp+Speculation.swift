@@ -28,6 +28,7 @@ extension ServerApp {
         if !allowDraft && method == .draft { method = .off }
         var s = SpeculationConfiguration(method: method, maxDepth: c[\.speculativeMaxDepth],
                                          maxBatchTokens: c[\.speculativeMaxBatchTokens])
+        s.draftMinProbability = c[\.speculativeDraftMinProbability]
         guard method == .draft else { return Speculation(configuration: s, draft: nil) }
         guard !draftName.isEmpty else {
             throw JetonConfig.Failure(description: "speculative.method draft needs speculative.draft_model (--draft-model NAME)")

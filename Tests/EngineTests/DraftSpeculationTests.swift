@@ -42,6 +42,36 @@ final class DraftSpeculationTests: XCTestCase {
         plain.shutdown(); spec.shutdown()
     }
 
+    /// With `draftMinProbability` above every probability the fake draft gives its guesses
+    /// (~0.46), each sequence proposes one token per verification and stops; the tokens are
+    /// still the target's. Without it, depth 4 proposes more than one per verification.
+    func testUnsureDraftStopsAfterOneProposal() {
+        let reqs = prompts(8).enumerated().map { GenerationRequest(id: "u\($0)", promptTokens: $1, maxTokens: 40) }
+        let plain = engine(draft: nil)
+        let a = run(plain, reqs)
+        for minProbability in [0.9, 0.0] {
+            var c = EngineConfiguration(maxBatchTokens: 128, maxSequences: 16, cacheTokens: 4096, blockSize: 4,
+                                        maxWaiting: 10_000, stepTargetSeconds: 0)
+            c.speculation = SpeculationConfiguration(method: .draft, maxDepth: 4, maxBatchTokens: 64)
+            c.speculation.draftMinProbability = minProbability
+            c.speculation.lookupFirst = false  // prompt lookup's proposals are not the draft's
+            let spec = Engine(model: PatternModel(), endOfGeneration: [], configuration: c, draft: PatternModel(order: 2))
+            spec.scheduler.speculationCost = .measuredLike
+            let b = run(spec, reqs)
+            for (x, y) in zip(a, b) { XCTAssertEqual(x.tokens, y.tokens, "min probability \(minProbability)") }
+            let s = spec.idleSnapshot()
+            XCTAssertGreaterThan(s.speculativeVerifications, 0)
+            if minProbability > 0 {
+                XCTAssertEqual(s.speculativeProposed, s.speculativeVerifications)
+            } else {
+                XCTAssertGreaterThan(s.speculativeProposed, s.speculativeVerifications)
+            }
+            XCTAssertEqual(s.usedBlocks, 0)
+            spec.shutdown()
+        }
+        plain.shutdown()
+    }
+
     func testPreemptionAndCancellationRollBackBothCaches() {
         // 28 blocks of 4 for 8 sequences of up to 89 tokens: preemption recomputes both models' caches.
         var reqs = prompts(8).enumerated().map { GenerationRequest(id: "p\($0)", promptTokens: $1, maxTokens: 50) }

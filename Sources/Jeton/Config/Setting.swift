@@ -208,6 +208,8 @@ struct ConfigKeys: Sendable {
         help: "smaller GGUF model (or catalog name) with the same tokenizer that proposes tokens (empty: none)")
     let speculativeDraftVocabulary = ConfigKey<Int>("speculative.draft_vocabulary", 0...1_000_000, default: 0,
         help: "the draft model proposes only among the first this many tokens (0: all): a BPE vocabulary lists its most frequent tokens first, and the draft then reads a fraction of its output matrix, but proposes no rarer token")
+    let speculativeDraftMinProbability = ConfigKey<Double>("speculative.draft_min_probability", 0...1, default: 0,
+        help: "a greedy request's draft stops proposing after a token it gives less than this probability (0: off)")
     let speculativeMaxDepth = ConfigKey<Int>("speculative.max_depth", 1...32, default: 8,
         help: "tokens proposed per sequence and step at most (each sequence adapts below it)")
     let speculativeMaxBatchTokens = ConfigKey<Int>("speculative.max_batch_tokens", 0...65536, default: 12,
