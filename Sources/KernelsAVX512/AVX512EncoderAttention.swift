@@ -75,14 +75,14 @@ public enum AVX512EncoderAttention {
         var acc = SIMD16<Float>()
         i = 0
         while i + 16 <= n {
-            let e = exp16(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) - mv)
+            let e = AVX512Activation.exp16(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) - mv)
             raw.storeBytes(of: e, toByteOffset: 4 * i, as: SIMD16<Float>.self)
             acc += e
             i += 16
         }
         var tail = SIMD16<Float>(repeating: -.infinity)
         for k in 0..<(n - i) { tail[k] = x[i + k] }
-        let et = exp16(tail - mv)
+        let et = AVX512Activation.exp16(tail - mv)
         for k in 0..<(n - i) { x[i + k] = et[k] }
         var sum = acc.sum()
         for k in 0..<(n - i) { sum += et[k] }
@@ -93,29 +93,6 @@ public enum AVX512EncoderAttention {
             i += 16
         }
         while i < n { x[i] *= inv[0]; i += 1 }
-    }
-
-    /// e^x lane by lane (Cephes expf, relative error ≈ 2e-7, as VectorOps.exp8); −∞ gives 0.
-    @inline(__always)
-    static func exp16(_ v: SIMD16<Float>) -> SIMD16<Float> {
-        let lo = SIMD16<Float>(repeating: -87.3), hi = SIMD16<Float>(repeating: 88.3)
-        let x = v.replacing(with: lo, where: v .< lo).replacing(with: hi, where: v .> hi)
-        let magic = SIMD16<Float>(repeating: 12_582_912)
-        let t = x * 1.442_695_04 + magic
-        let n = t - magic
-        let ni = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
-        var r = x - n * 0.693_359_375
-        r = r - n * -2.121_944_4e-4
-        var p = SIMD16<Float>(repeating: 1.987_569_1e-4)
-        p = p * r + 1.398_199_9e-3
-        p = p * r + 8.333_451_9e-3
-        p = p * r + 4.166_579_6e-2
-        p = p * r + 1.666_666_5e-1
-        p = p * r + 5.000_000_1e-1
-        let er = p * (r * r) + r + 1
-        let bits = (ni &+ 127) &<< 23
-        let e = er * unsafeBitCast(bits, to: SIMD16<Float>.self)
-        return e.replacing(with: 0, where: v .< lo)  // below e^-87.3 (and −∞ padding): 0
     }
 }
 #endif
