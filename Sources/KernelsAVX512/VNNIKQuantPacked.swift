@@ -169,8 +169,8 @@ public enum VNNIKQuantPacked {
                         -128, 3, -128, 3, -128, 2, -128, 2, -128, 1, -128, 1, -128, 0, -128, 0)
     }
 
-    /// A Q6_K tile against tokens 0..<nt (nt ≤ 8), unpacked in registers unit by unit (as
-    /// `VNNIKQuantBatch.group` does from its scratch): y[k·ldy + lane] for token k.
+    /// A Q6_K tile against tokens t0..<t0+nt (nt ≤ 8), unpacked in registers unit by unit (as
+    /// `VNNIKQuantBatch.group` does from its scratch): y[k·ldy + lane] for token t0 + k.
     @inline(__always)
     static func groupQ6K(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView,
                          _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16) {
