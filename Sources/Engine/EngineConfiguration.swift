@@ -18,6 +18,11 @@ public struct EngineConfiguration: Sendable {
     /// this long at the measured speed: their inter-token gaps stay near it however long
     /// a new prompt is. 0 turns it off (chunks of up to maxBatchTokens).
     public var stepTargetSeconds: Double = 0.6
+    /// The target instead, when every prompt in progress or waiting fits one step
+    /// (maxBatchTokens): bursts of short prompts then cost the generating sequences short
+    /// gaps, while a long prompt keeps the long steps that keep its time to first token
+    /// down. 0: stepTargetSeconds for all prompts.
+    public var shortPromptStepTargetSeconds: Double = 0
     /// Speculative decoding (off by default).
     public var speculation = SpeculationConfiguration()
 

@@ -24,6 +24,8 @@ struct Scheduler {
     let maxSequences: Int
     /// See `EngineConfiguration.stepTargetSeconds`; 0: no limit but `maxBatchTokens`.
     let stepTargetSeconds: Double
+    /// See `EngineConfiguration.shortPromptStepTargetSeconds`.
+    let shortPromptStepTargetSeconds: Double
     /// Speculative decoding: who proposes, how deep, and the step size beyond which it stops.
     let speculation: SpeculationConfiguration
     /// Measured target and draft pass times, for the rule that turns a sequence's speculation off.
@@ -50,6 +52,7 @@ struct Scheduler {
         maxBatchTokens = c.maxBatchTokens
         maxSequences = c.maxSequences
         stepTargetSeconds = c.stepTargetSeconds
+        shortPromptStepTargetSeconds = c.shortPromptStepTargetSeconds
         speculation = c.speculation
         blocks = BlockManager(blockSize: c.blockSize, blockCount: c.blockCount, prefixCaching: c.prefixCaching && slidingWindow == nil)
         if let w = slidingWindow {
@@ -81,7 +84,13 @@ struct Scheduler {
     /// some request is generating (its inter-token gap is the step time).
     func tokenBudget() -> Int {
         guard stepTargetSeconds > 0, running.contains(where: { $0.isGenerating && !$0.paused }) else { return maxBatchTokens }
-        return pace.tokens(within: stepTargetSeconds, limit: maxBatchTokens)
+        // A prompt longer than a step: long steps (cut finer, its time to first token grows by
+        // the weights' read of each extra step). Short prompts only: the shorter target.
+        let longPrompt = running.contains { !$0.isGenerating && $0.tokens.count - $0.computed > maxBatchTokens }
+            || waiting.contains { $0.tokens.count - $0.computed > maxBatchTokens }
+        let target = longPrompt || shortPromptStepTargetSeconds <= 0
+            ? stepTargetSeconds : min(stepTargetSeconds, shortPromptStepTargetSeconds)
+        return pace.tokens(within: target, limit: maxBatchTokens)
     }
 
     /// Picks this step's work. Running requests each take all their remaining tokens or what

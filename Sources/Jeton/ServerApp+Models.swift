@@ -95,6 +95,7 @@ extension ServerApp {
             prefixCaching: config[\.enginePrefixCaching], maxWaiting: plan.spec.maxWaiting ?? config[\.engineMaxWaiting],
             cacheType: KVCacheType(rawValue: config[\.engineCacheType]) ?? .f16,
             stepTargetSeconds: Double(config[\.engineStepTargetMs]) / 1000)
+        engineConfig.shortPromptStepTargetSeconds = Double(config[\.engineStepTargetShortMs]) / 1000
         engineConfig.speculation = speculation.configuration
         let engine = Engine(model: loaded.model, endOfGeneration: loaded.tokenizer.endOfGenerationIDs,
                             configuration: engineConfig, contextLength: context, draft: speculation.draft?.model,

@@ -58,6 +58,27 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(shape(second), ["a@200+1", "b@0+\(second.tokenBudget - 1)"])
     }
 
+    /// While only prompts that fit one step are in progress, chunks are cut to the short target;
+    /// a prompt longer than a step (running or waiting) brings back the long one.
+    func testShortPromptsGetTheShortStepTarget() {
+        var d = SchedulerDriver(maxBatchTokens: 512, stepTargetSeconds: 0.6)
+        d.scheduler = Scheduler(configuration: {
+            var c = EngineConfiguration(maxBatchTokens: 512, cacheTokens: 8192, stepTargetSeconds: 0.6)
+            c.shortPromptStepTargetSeconds = 0.25
+            return c
+        }(), slidingWindow: nil)
+        d.scheduler.pace.record(tokens: 4, seconds: 0.05)
+        d.scheduler.pace.record(tokens: 512, seconds: 5.05)
+        d.submit("a", prompt: prompt(1, 200), maxTokens: 50)
+        XCTAssertEqual(d.step().tokenBudget, 512, "nobody generates yet")
+        d.submit("b", prompt: prompt(2, 300), maxTokens: 5)
+        let short = d.step()
+        XCTAssertEqual(short.tokenBudget, Int((0.25 - 0.05) / (5.0 / 512)))
+        d.submit("c", prompt: prompt(3, 2000), maxTokens: 5)
+        let long = d.step()
+        XCTAssertEqual(long.tokenBudget, Int((0.6 - 0.05) / (5.0 / 512)), "a waiting prompt longer than a step")
+    }
+
     // MARK: - first come, first served
 
     func testAWaitingRequestThatDoesNotFitIsNotOvertaken() {
