@@ -84,7 +84,7 @@ extension Engine {
     /// draft's distribution under the request's sampling parameters (logit bias too), with the
     /// draft's own random stream, keeping the distribution for verification.
     private func proposeToken(_ r: Request, logits: UnsafeMutableBufferPointer<Float>, position: Int) -> Int32 {
-        let sampled = !r.sampler.parameters.isGreedy && r.sampler.parameters.topK != 1
+        let sampled = !proposesArgmax(r)
         if sampled && r.sampler.parameters.seed != nil && keysSeededDraws {
             if r.draftSampler == nil {
                 var p = r.sampler.parameters  // the same seed: the same noise as the target's draw

@@ -86,10 +86,10 @@ struct Scheduler {
         guard stepTargetSeconds > 0, running.contains(where: { $0.isGenerating && !$0.paused }) else { return maxBatchTokens }
         // A prompt longer than a step: long steps (cut finer, its time to first token grows by
         // the weights' read of each extra step). Short prompts only: the shorter target.
+        guard shortPromptStepTargetSeconds > 0 else { return pace.tokens(within: stepTargetSeconds, limit: maxBatchTokens) }
         let longPrompt = running.contains { !$0.isGenerating && $0.tokens.count - $0.computed > maxBatchTokens }
             || waiting.contains { $0.tokens.count - $0.computed > maxBatchTokens }
-        let target = longPrompt || shortPromptStepTargetSeconds <= 0
-            ? stepTargetSeconds : min(stepTargetSeconds, shortPromptStepTargetSeconds)
+        let target = longPrompt ? stepTargetSeconds : min(stepTargetSeconds, shortPromptStepTargetSeconds)
         return pace.tokens(within: target, limit: maxBatchTokens)
     }
 
