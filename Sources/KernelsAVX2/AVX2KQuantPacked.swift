@@ -5,18 +5,26 @@ import CPrefetch
 /// K-quant weights packed at load (the layout of `VNNIKQuantPacked`, written by
 /// `KQuantPacker` or the AVX-512 packer) against Q8_K activations on AVX2: each 64-byte
 /// vector of a packed tile holds 16 rows side by side, so a 256-bit half is 8 rows, one per
-/// int32 lane. Per group of up to 4 tokens and per scale unit, `vpmaddubsw` multiplies the
+/// int32 lane. Per group of up to 8 tokens and per scale unit, `vpmaddubsw` multiplies the
 /// unsigned weights by a broadcast dword of activations (pairs of products in int16, which
 /// cannot saturate: at most 2 · 63 · 128), a few `vpaddw` sum 16 elements while they still
 /// fit int16, and `vpmaddwd` against the unit's scale gives exact int32 sums per row. The
 /// float steps are `KQuantDot`'s in the same order, so results are bit for bit the
 /// reference's, as on AVX-512. Weights are read once per group of tokens; for prompts the
-/// unpacking (two ands and a shift per 32 bytes) is shared by 4 tokens.
+/// unpacking (two ands and a shift per 32 bytes) is shared by 8 tokens. One token (generation)
+/// takes both halves of a tile per super-block, so each line is used whole as it arrives.
 public enum AVX2KQuantPacked {
     static let q4kTileBytes = 2368
     static let q6kTileBytes = 3392
 
     public static func supports(typeID: UInt32) -> Bool { typeID == 12 || typeID == 14 }
+
+    /// Tokens per group: 8 sums fit the 16 registers beside four weight vectors.
+    static let groupTokens = 8
+
+    /// Float sums of up to 8 tokens for one half tile (8 rows each).
+    typealias Sums = (__m256, __m256, __m256, __m256, __m256, __m256, __m256, __m256)
+    static var zeroSums: Sums { let z = _mm256_setzero_ps(); return (z, z, z, z, z, z, z, z) }
 
     /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every token of `act`.
     public static func rows(typeID: UInt32, packed: UnsafeRawPointer, r0: Int, r1: Int,
@@ -26,11 +34,20 @@ public enum AVX2KQuantPacked {
         while r < r1 {
             let tile = packed + (r / 16) * stride
             let end = packed + ((r1 + 15) / 16) * stride
+            if act.nTokens == 1 {
+                if typeID == 12 {
+                    q4kVector(tile, end, act, 0, y + r, min(16, r1 - r))
+                } else {
+                    q6kVector(tile, end, act, 0, y + r, min(16, r1 - r))
+                }
+                r += 16
+                continue
+            }
             for half in 0..<2 where r + 8 * half < r1 {
                 let count = min(8, r1 - r - 8 * half)
                 var t = 0
                 while t < act.nTokens {
-                    let nt = min(4, act.nTokens - t)
+                    let nt = min(groupTokens, act.nTokens - t)
                     let out = y + t * ldy + r + 8 * half
                     if typeID == 12 {
                         q4k(tile, half, half == 0 && t == 0 ? end : nil, act, t, nt, out, ldy, count)
@@ -63,12 +80,41 @@ public enum AVX2KQuantPacked {
     }
 
     /// Token k's 8 row results (k < nt) to y + k·ldy, the first `count` lanes.
-    @inline(__always) static func storeTokens(_ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ nt: Int, _ count: Int,
-                                              _ c: (__m256, __m256, __m256, __m256)) {
+    @inline(__always) static func storeTokens(_ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ nt: Int, _ count: Int, _ c: Sums) {
         store(y, c.0, count)
         if nt > 1 { store(y + ldy, c.1, count) }
         if nt > 2 { store(y + 2 * ldy, c.2, count) }
         if nt > 3 { store(y + 3 * ldy, c.3, count) }
+        if nt > 4 { store(y + 4 * ldy, c.4, count) }
+        if nt > 5 { store(y + 5 * ldy, c.5, count) }
+        if nt > 6 { store(y + 6 * ldy, c.6, count) }
+        if nt > 7 { store(y + 7 * ldy, c.7, count) }
+    }
+
+    /// `body(k, &i_k)` for k in 0..<nt (nt ≤ 8), each accumulator a literal variable.
+    @inline(__always) static func eachToken(_ nt: Int, _ i: inout (__m256i, __m256i, __m256i, __m256i, __m256i, __m256i, __m256i, __m256i),
+                                            _ body: (Int, inout __m256i) -> Void) {
+        body(0, &i.0)
+        if nt > 1 { body(1, &i.1) }
+        if nt > 2 { body(2, &i.2) }
+        if nt > 3 { body(3, &i.3) }
+        if nt > 4 { body(4, &i.4) }
+        if nt > 5 { body(5, &i.5) }
+        if nt > 6 { body(6, &i.6) }
+        if nt > 7 { body(7, &i.7) }
+    }
+
+    /// `body(k, i_k, &c_k)` for k in 0..<nt.
+    @inline(__always) static func eachSum(_ nt: Int, _ i: (__m256i, __m256i, __m256i, __m256i, __m256i, __m256i, __m256i, __m256i),
+                                          _ c: inout Sums, _ body: (Int, __m256i, inout __m256) -> Void) {
+        body(0, i.0, &c.0)
+        if nt > 1 { body(1, i.1, &c.1) }
+        if nt > 2 { body(2, i.2, &c.2) }
+        if nt > 3 { body(3, i.3, &c.3) }
+        if nt > 4 { body(4, i.4, &c.4) }
+        if nt > 5 { body(5, i.5, &c.5) }
+        if nt > 6 { body(6, i.6, &c.6) }
+        if nt > 7 { body(7, i.7, &c.7) }
     }
 
     @inline(__always) static func store(_ y: UnsafeMutablePointer<Float>, _ c: __m256, _ count: Int) {
@@ -79,131 +125,164 @@ public enum AVX2KQuantPacked {
         }
     }
 
-    /// Rows 8·half..<8·half+8 of a Q4_K tile against tokens t0..<t0+nt (nt ≤ 4).
+    /// Rows 8·half..<8·half+8 of a Q4_K tile against tokens t0..<t0+nt (nt ≤ 8).
     static func q4k(_ tile: UnsafeRawPointer, _ half: Int, _ end: UnsafeRawPointer?, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
                     _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ count: Int) {
-        let nsb = act.superBlocks, h32 = 32 * half
-        let nibbles = _mm256_set1_epi8(0x0F)
-        var c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0
-        for s in 0..<nsb {
+        var c = zeroSums
+        for s in 0..<act.superBlocks {
             let base = tile + s * q4kTileBytes
             if let end { ahead(base, q4kTileBytes, end) }
-            let z = _mm256_setzero_si256()
-            var i0 = z, i1 = z, i2 = z, i3 = z
-            for u in 0..<8 {
-                let q = base + 256 * u + h32
-                let x0 = load(q), x1 = load(q + 64), x2 = load(q + 128), x3 = load(q + 192)
-                let w0 = _mm256_and_si256(x0, nibbles), w1 = _mm256_and_si256(x1, nibbles)
-                let w2 = _mm256_and_si256(x2, nibbles), w3 = _mm256_and_si256(x3, nibbles)
-                let w4 = _mm256_and_si256(_mm256_srli_epi16(x0, 4), nibbles), w5 = _mm256_and_si256(_mm256_srli_epi16(x1, 4), nibbles)
-                let w6 = _mm256_and_si256(_mm256_srli_epi16(x2, 4), nibbles), w7 = _mm256_and_si256(_mm256_srli_epi16(x3, 4), nibbles)
-                // The unit's 6-bit scale of each row in both int16 halves of its lane.
-                let s8 = _mm256_cvtepu8_epi32(load64(base + 2048 + 16 * u + 8 * half))
-                let sc = _mm256_or_si256(s8, _mm256_slli_epi32(s8, 16))
-                @inline(__always) func token(_ k: Int, _ acc: inout __m256i) {
-                    let a = UnsafeRawPointer(act.qs + ((t0 + k) * nsb + s) * 256 + 32 * u)
-                    @inline(__always) func bc(_ j: Int) -> __m256i { _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
-                    // 16 elements per sum: |Σ| ≤ 16 · 15 · 128 fits int16.
-                    let lo = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(w0, bc(0)), _mm256_maddubs_epi16(w1, bc(1))),
-                                              _mm256_add_epi16(_mm256_maddubs_epi16(w2, bc(2)), _mm256_maddubs_epi16(w3, bc(3))))
-                    let hi = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(w4, bc(4)), _mm256_maddubs_epi16(w5, bc(5))),
-                                              _mm256_add_epi16(_mm256_maddubs_epi16(w6, bc(6)), _mm256_maddubs_epi16(w7, bc(7))))
-                    acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(lo, sc), _mm256_madd_epi16(hi, sc)))
-                }
-                token(0, &i0)
-                if nt > 1 { token(1, &i1) }
-                if nt > 2 { token(2, &i2) }
-                if nt > 3 { token(3, &i3) }
-            }
-            let dw = halfs(base + 2304 + h32, high: false), dmw = halfs(base + 2304 + h32, high: true)
-            @inline(__always) func pairs(_ k: Int) -> __m256i { _mm256_cvtepu8_epi16(load128(base + 2176 + 32 * k + 16 * half)) }
-            let p0 = pairs(0), p1 = pairs(1), p2 = pairs(2), p3 = pairs(3)
-            @inline(__always) func finish(_ k: Int, _ isum: __m256i, _ c: inout __m256) {
-                let bs = UnsafeRawPointer(act.bsums + ((t0 + k) * nsb + s) * 16)
-                @inline(__always) func pairSums(_ j: Int) -> __m256i {
-                    let s0 = Int32(bs.load(fromByteOffset: 8 * j, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * j + 2, as: Int16.self))
-                    let s1 = Int32(bs.load(fromByteOffset: 8 * j + 4, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * j + 6, as: Int16.self))
-                    return _mm256_set1_epi32((s0 & 0xFFFF) | (s1 << 16))
-                }
-                let p = _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(p0, pairSums(0)), _mm256_madd_epi16(p1, pairSums(1))),
-                                         _mm256_add_epi32(_mm256_madd_epi16(p2, pairSums(2)), _mm256_madd_epi16(p3, pairSums(3))))
-                let da = _mm256_set1_ps(act.d[(t0 + k) * nsb + s])
-                c = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum), c)
-                c = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, da), _mm256_cvtepi32_ps(p), c)
-            }
-            finish(0, i0, &c0)
-            if nt > 1 { finish(1, i1, &c1) }
-            if nt > 2 { finish(2, i2, &c2) }
-            if nt > 3 { finish(3, i3, &c3) }
+            q4kBlock(base, half, act, t0, nt, s, &c)
         }
-        storeTokens(y, ldy, nt, count, (c0, c1, c2, c3))
+        storeTokens(y, ldy, nt, count, c)
     }
 
-    /// Rows 8·half..<8·half+8 of a Q6_K tile against tokens t0..<t0+nt (nt ≤ 4).
+    /// One token against all 16 rows of a Q4_K tile, both halves per super-block: each 64-byte
+    /// line is used whole as it arrives, where a pass per half read every line in the first
+    /// pass and none in the second (the memory then idled for half of the compute).
+    static func q4kVector(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView, _ t0: Int,
+                          _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+        var c = zeroSums, d = c
+        for s in 0..<act.superBlocks {
+            let base = tile + s * q4kTileBytes
+            ahead(base, q4kTileBytes, end)
+            q4kBlock(base, 0, act, t0, 1, s, &c)
+            q4kBlock(base, 1, act, t0, 1, s, &d)
+        }
+        store(y, c.0, min(8, count))
+        if count > 8 { store(y + 8, d.0, count - 8) }
+    }
+
+    /// Super-block s of rows 8·half..<8·half+8 against tokens t0..<t0+nt, added to c.
+    @inline(__always)
+    static func q4kBlock(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int, _ s: Int,
+                         _ c: inout Sums) {
+        let nsb = act.superBlocks, h32 = 32 * half
+        let nibbles = _mm256_set1_epi8(0x0F)
+        let z = _mm256_setzero_si256()
+        var i = (z, z, z, z, z, z, z, z)
+        // Elements 0..<16 of each unit (low nibbles), then in a second loop 16..<32 (high
+        // nibbles, bytes 16..<32 of the unit's activations): four weight vectors at a time, so
+        // 8 tokens' sums stay in registers (in one loop the compiler kept the loaded bytes for
+        // the high nibbles and spilled the sums). 16 elements per sum: |Σ| ≤ 16 · 15 · 128 fits int16.
+        @inline(__always) func part(_ u: Int, _ high: Bool) {
+            let q = base + 256 * u + h32
+            // The unit's 6-bit scale of each row in both int16 halves of its lane.
+            let s8 = _mm256_cvtepu8_epi32(load64(base + 2048 + 16 * u + 8 * half))
+            let sc = _mm256_or_si256(s8, _mm256_slli_epi32(s8, 16))
+            @inline(__always) func w(_ v: Int) -> __m256i {
+                let x = load(q + 64 * v)
+                return _mm256_and_si256(high ? _mm256_srli_epi16(x, 4) : x, nibbles)
+            }
+            let w0 = w(0), w1 = w(1), w2 = w(2), w3 = w(3)
+            eachToken(nt, &i) { k, acc in
+                let a = UnsafeRawPointer(act.qs + ((t0 + k) * nsb + s) * 256 + 32 * u + (high ? 16 : 0))
+                @inline(__always) func bc(_ j: Int) -> __m256i { _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
+                let sum = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(w0, bc(0)), _mm256_maddubs_epi16(w1, bc(1))),
+                                           _mm256_add_epi16(_mm256_maddubs_epi16(w2, bc(2)), _mm256_maddubs_epi16(w3, bc(3))))
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(sum, sc))
+            }
+        }
+        for u in 0..<8 { part(u, false) }
+        for u in 0..<8 { part(u, true) }
+        let dw = halfs(base + 2304 + h32, high: false), dmw = halfs(base + 2304 + h32, high: true)
+        @inline(__always) func pairs(_ k: Int) -> __m256i { _mm256_cvtepu8_epi16(load128(base + 2176 + 32 * k + 16 * half)) }
+        let p0 = pairs(0), p1 = pairs(1), p2 = pairs(2), p3 = pairs(3)
+        @inline(__always) func finish(_ k: Int, _ isum: __m256i, _ c: inout __m256) {
+            let bs = UnsafeRawPointer(act.bsums + ((t0 + k) * nsb + s) * 16)
+            @inline(__always) func pairSums(_ j: Int) -> __m256i {
+                let s0 = Int32(bs.load(fromByteOffset: 8 * j, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * j + 2, as: Int16.self))
+                let s1 = Int32(bs.load(fromByteOffset: 8 * j + 4, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * j + 6, as: Int16.self))
+                return _mm256_set1_epi32((s0 & 0xFFFF) | (s1 << 16))
+            }
+            let p = _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(p0, pairSums(0)), _mm256_madd_epi16(p1, pairSums(1))),
+                                     _mm256_add_epi32(_mm256_madd_epi16(p2, pairSums(2)), _mm256_madd_epi16(p3, pairSums(3))))
+            let da = _mm256_set1_ps(act.d[(t0 + k) * nsb + s])
+            c = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum), c)
+            c = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, da), _mm256_cvtepi32_ps(p), c)
+        }
+        eachSum(nt, i, &c, finish)
+    }
+
+    /// Rows 8·half..<8·half+8 of a Q6_K tile against tokens t0..<t0+nt (nt ≤ 8).
     static func q6k(_ tile: UnsafeRawPointer, _ half: Int, _ end: UnsafeRawPointer?, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
                     _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ count: Int) {
-        let nsb = act.superBlocks, h32 = 32 * half
-        let nibbles = _mm256_set1_epi8(0x0F), topBits = _mm256_set1_epi8(0x30)
-        var c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0
-        for s in 0..<nsb {
+        var c = zeroSums
+        for s in 0..<act.superBlocks {
             let base = tile + s * q6kTileBytes
             if let end { ahead(base, q6kTileBytes, end) }
-            let z = _mm256_setzero_si256()
-            var i0 = z, i1 = z, i2 = z, i3 = z
-            // Unit g takes bits 2k, 2k+1 (k = g % 4) of the top-bits bytes and the low or high
-            // nibble (odd g); each call below passes them as literals, so every shift is an
-            // immediate (a loop over g left the top-bit shift count to run time).
-            @inline(__always) func unit(_ g: Int, _ k: Int, _ lowShift: Int) {
-                @inline(__always) func weights(_ v: Int) -> __m256i {
-                    let l = load(base + (4 * (g / 2) + v) * 64 + h32)
-                    let low = _mm256_and_si256(lowShift == 0 ? l : _mm256_srli_epi16(l, 4), nibbles)
-                    let h = load(base + 2048 + (4 * (g / 4) + v) * 64 + h32)
-                    // Bits 2k, 2k+1 of the top-bits byte to bits 4, 5 (the mask drops what crosses bytes).
-                    let top = k < 2 ? _mm256_slli_epi16(h, Int32(4 - 2 * k)) : k == 2 ? h : _mm256_srli_epi16(h, 2)
-                    return _mm256_or_si256(low, _mm256_and_si256(top, topBits))
-                }
-                let w0 = weights(0), w1 = weights(1), w2 = weights(2), w3 = weights(3)
-                // The unit's signed scale in both int16 halves of each row's lane.
-                let scalePairs = _mm256_cvtepi8_epi16(load128(base + 3072 + 32 * (g / 2) + 16 * half))  // lane r: s(2p) | s(2p+1) << 16
-                let one = lowShift == 0 ? _mm256_srai_epi32(_mm256_slli_epi32(scalePairs, 16), 16) : _mm256_srai_epi32(scalePairs, 16)
-                let sc = _mm256_or_si256(_mm256_and_si256(one, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(one, 16))
-                @inline(__always) func token(_ t: Int, _ acc: inout __m256i) {
-                    let a = UnsafeRawPointer(act.qs + ((t0 + t) * nsb + s) * 256 + 16 * g)
-                    @inline(__always) func bc(_ j: Int) -> __m256i { _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
-                    // 8 elements per int16 sum: |Σ| ≤ 8 · 63 · 128 fits.
-                    let s01 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, bc(0)), _mm256_maddubs_epi16(w1, bc(1)))
-                    let s23 = _mm256_add_epi16(_mm256_maddubs_epi16(w2, bc(2)), _mm256_maddubs_epi16(w3, bc(3)))
-                    acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(s01, sc), _mm256_madd_epi16(s23, sc)))
-                }
-                token(0, &i0)
-                if nt > 1 { token(1, &i1) }
-                if nt > 2 { token(2, &i2) }
-                if nt > 3 { token(3, &i3) }
-            }
-            for quad in 0..<4 {
-                unit(4 * quad, 0, 0)
-                unit(4 * quad + 1, 1, 4)
-                unit(4 * quad + 2, 2, 0)
-                unit(4 * quad + 3, 3, 4)
-            }
-            let dw = _mm256_cvtph_ps(load128(base + 3328 + 16 * half))
-            // The +32 offset: Σ scale · Σq per 16, two units per vpmaddwd.
-            @inline(__always) func finish(_ t: Int, _ isum: __m256i, _ c: inout __m256) {
-                let bs = UnsafeRawPointer(act.bsums + ((t0 + t) * nsb + s) * 16)
-                var p = _mm256_setzero_si256()
-                for j in 0..<8 {
-                    let pairs = _mm256_cvtepi8_epi16(load128(base + 3072 + 32 * j + 16 * half))
-                    p = _mm256_add_epi32(p, _mm256_madd_epi16(pairs, _mm256_set1_epi32(bs.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self))))
-                }
-                let da = _mm256_set1_ps(act.d[(t0 + t) * nsb + s])
-                c = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, _mm256_slli_epi32(p, 5))), c)
-            }
-            finish(0, i0, &c0)
-            if nt > 1 { finish(1, i1, &c1) }
-            if nt > 2 { finish(2, i2, &c2) }
-            if nt > 3 { finish(3, i3, &c3) }
+            q6kBlock(base, half, act, t0, nt, s, &c)
         }
-        storeTokens(y, ldy, nt, count, (c0, c1, c2, c3))
+        storeTokens(y, ldy, nt, count, c)
+    }
+
+    /// One token against all 16 rows of a Q6_K tile, both halves per super-block (as `q4kVector`).
+    static func q6kVector(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView, _ t0: Int,
+                          _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+        var c = zeroSums, d = c
+        for s in 0..<act.superBlocks {
+            let base = tile + s * q6kTileBytes
+            ahead(base, q6kTileBytes, end)
+            q6kBlock(base, 0, act, t0, 1, s, &c)
+            q6kBlock(base, 1, act, t0, 1, s, &d)
+        }
+        store(y, c.0, min(8, count))
+        if count > 8 { store(y + 8, d.0, count - 8) }
+    }
+
+    /// Super-block s of rows 8·half..<8·half+8 of a Q6_K tile against tokens t0..<t0+nt, added to c.
+    @inline(__always)
+    static func q6kBlock(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int, _ s: Int,
+                         _ c: inout Sums) {
+        let nsb = act.superBlocks, h32 = 32 * half
+        let nibbles = _mm256_set1_epi8(0x0F), topBits = _mm256_set1_epi8(0x30)
+        let z = _mm256_setzero_si256()
+        var i = (z, z, z, z, z, z, z, z)
+        // Unit g takes bits 2k, 2k+1 (k = g % 4) of the top-bits bytes and the low or high
+        // nibble (odd g); each call below passes them as literals, so every shift is an
+        // immediate (a loop over g left the top-bit shift count to run time).
+        @inline(__always) func unit(_ g: Int, _ k: Int, _ lowShift: Int) {
+            @inline(__always) func weights(_ v: Int) -> __m256i {
+                let l = load(base + (4 * (g / 2) + v) * 64 + h32)
+                let low = _mm256_and_si256(lowShift == 0 ? l : _mm256_srli_epi16(l, 4), nibbles)
+                let h = load(base + 2048 + (4 * (g / 4) + v) * 64 + h32)
+                // Bits 2k, 2k+1 of the top-bits byte to bits 4, 5 (the mask drops what crosses bytes).
+                let top = k < 2 ? _mm256_slli_epi16(h, Int32(4 - 2 * k)) : k == 2 ? h : _mm256_srli_epi16(h, 2)
+                return _mm256_or_si256(low, _mm256_and_si256(top, topBits))
+            }
+            let w0 = weights(0), w1 = weights(1), w2 = weights(2), w3 = weights(3)
+            // The unit's signed scale in both int16 halves of each row's lane.
+            let scalePairs = _mm256_cvtepi8_epi16(load128(base + 3072 + 32 * (g / 2) + 16 * half))  // lane r: s(2p) | s(2p+1) << 16
+            let one = lowShift == 0 ? _mm256_srai_epi32(_mm256_slli_epi32(scalePairs, 16), 16) : _mm256_srai_epi32(scalePairs, 16)
+            let sc = _mm256_or_si256(_mm256_and_si256(one, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(one, 16))
+            eachToken(nt, &i) { t, acc in
+                let a = UnsafeRawPointer(act.qs + ((t0 + t) * nsb + s) * 256 + 16 * g)
+                @inline(__always) func bc(_ j: Int) -> __m256i { _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
+                // 8 elements per int16 sum: |Σ| ≤ 8 · 63 · 128 fits.
+                let s01 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, bc(0)), _mm256_maddubs_epi16(w1, bc(1)))
+                let s23 = _mm256_add_epi16(_mm256_maddubs_epi16(w2, bc(2)), _mm256_maddubs_epi16(w3, bc(3)))
+                acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(s01, sc), _mm256_madd_epi16(s23, sc)))
+            }
+        }
+        for quad in 0..<4 {
+            unit(4 * quad, 0, 0)
+            unit(4 * quad + 1, 1, 4)
+            unit(4 * quad + 2, 2, 0)
+            unit(4 * quad + 3, 3, 4)
+        }
+        let dw = _mm256_cvtph_ps(load128(base + 3328 + 16 * half))
+        // The +32 offset: Σ scale · Σq per 16, two units per vpmaddwd.
+        @inline(__always) func finish(_ t: Int, _ isum: __m256i, _ c: inout __m256) {
+            let bs = UnsafeRawPointer(act.bsums + ((t0 + t) * nsb + s) * 16)
+            var p = _mm256_setzero_si256()
+            for j in 0..<8 {
+                let pairs = _mm256_cvtepi8_epi16(load128(base + 3072 + 32 * j + 16 * half))
+                p = _mm256_add_epi32(p, _mm256_madd_epi16(pairs, _mm256_set1_epi32(bs.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self))))
+            }
+            let da = _mm256_set1_ps(act.d[(t0 + t) * nsb + s])
+            c = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, _mm256_slli_epi32(p, 5))), c)
+        }
+        eachSum(nt, i, &c, finish)
     }
 }
 #endif
