@@ -6,7 +6,9 @@ import KernelsAVX512
 /// The machine's int8 multiply-add rate as the prompt kernels see it: every thread of the
 /// pool runs the kernels' own multiply-add instruction (`vpdpbusd` with AVX-512 VNNI, the
 /// `vpmaddubsw` step with AVX2) on registers only. The ceiling for prompt processing, which
-/// is compute-bound; nil without either instruction set.
+/// is compute-bound; nil without either instruction set. The instruction is that of the matmul
+/// backend (`MatMul.defaultBackend`), so `JETON_KERNELS=avx2` on an AVX-512 machine measures
+/// the AVX2 ceiling its prompts run under.
 public enum ArithmeticPeak {
     /// Multiply-adds per second, best of `rounds` passes of about `seconds` each. `tiles`: the
     /// AMX tile unit's rate instead (nil without AMX), the ceiling where AMX serves prompts.
@@ -18,10 +20,10 @@ public enum ArithmeticPeak {
             guard CPUFeatures.hasAMX else { return nil }
             run = AMXPeak.run
             perIteration = AMXPeak.macsPerIteration
-        } else if CPUFeatures.hasAVX512VNNI {
+        } else if CPUFeatures.hasAVX512VNNI && MatMul.defaultBackend == .avx512 {
             run = VNNIPeak.run
             perIteration = VNNIPeak.macsPerIteration
-        } else if CPUFeatures.hasAVX2 {
+        } else if CPUFeatures.hasAVX2 && [.avx2, .avx512].contains(MatMul.defaultBackend) {
             run = AVX2Peak.run
             perIteration = AVX2Peak.macsPerIteration
         } else {
