@@ -8,6 +8,8 @@
 # from the PyPI source package llama-cpp-python, into ~/.cache/jeton/llama.cpp ($LLAMA_CPP_DIR).
 # PARALLEL=1 also runs the 32-sequence batched comparison (llama-batched-bench).
 #   benchmarks/kernels/run.sh --model qwen2.5-coder-1.5b      (a catalog name, pulled if missing, or a path)
+# JETON_KERNELS=avx2 compares the AVX2 paths of both on an AVX-512 machine (llama.cpp built for
+# AVX2 alone, benchmarks/llama-cpp.sh with LLAMA_CPP_AVX2=1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -x /opt/swift/usr/bin/swift ] && export PATH=/opt/swift/usr/bin:$PATH
@@ -18,6 +20,7 @@ case "${1:-}" in
   "") ;;
   *) MODEL=$1 ;;
 esac
+[ "${JETON_KERNELS:-}" != avx2 ] || export LLAMA_CPP_AVX2=1
 LLAMA_CPP_BIN=${LLAMA_CPP_BIN:-$(benchmarks/llama-cpp.sh llama-bench llama-batched-bench)}
 THREADS=${THREADS:-2}
 JETON=${JETON:-.build-perf/release/jeton}
@@ -29,7 +32,7 @@ if [ ! -f "$MODEL" ]; then
 fi
 [ -f "$MODEL" ] || { echo "model file not found" >&2; exit 1; }
 echo "model: $MODEL"
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), AVX-512 VNNI: $(grep -qw avx512_vnni /proc/cpuinfo && echo yes || echo no)"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), AVX-512 VNNI: $(grep -qw avx512_vnni /proc/cpuinfo && echo yes || echo no)${JETON_KERNELS:+, JETON_KERNELS=$JETON_KERNELS}"
 [ -x "$LLAMA_CPP_BIN/llama-bench" ] || { echo "llama-bench not found; set LLAMA_CPP_BIN" >&2; exit 1; }
 
 # The machine is shared: alternate short runs of each engine ROUNDS times and compare
