@@ -129,7 +129,7 @@ extension OpenAIAPI {
                         if logprobs != nil {
                             var entries: [TokenLogprob?] = choice.logprobs
                             if echo { entries = (choice.promptLogprobs ?? []) + entries }
-                            lp = Logprobs.completions(tokenizer, entries, startOffset: 0)
+                            lp = Logprobs.completions(tokenizer, entries, firstToken: prompts[c / n].first, startOffset: 0)
                         }
                         var item: [(String, JSON)] = [("index", JSON(c)), ("text", .string(echo ? echoText[c / n] + text : text)),
                                                         ("logprobs", lp), ("finish_reason", .string(choice.finishReason ?? "stop"))]

@@ -7,29 +7,64 @@ enum Logprobs {
         String(decoding: t.tokenBytes(id), as: UTF8.self)
     }
 
-    /// Completions form: parallel arrays, offsets into the returned text.
-    static func completions(_ t: Tokenizer, _ entries: [TokenLogprob?], startOffset: Int) -> JSON {
+    /// Completions form: parallel arrays, offsets into the returned text. `firstToken`: the token
+    /// of an entry without a probability (the echoed prompt's first), which is still listed with
+    /// its text and place. Offsets are in UTF-16 units of the text the tokens' bytes make
+    /// together, so a token holding part of a character does not shift the ones after it: a
+    /// token starts at the character its first byte belongs to.
+    static func completions(_ t: Tokenizer, _ entries: [TokenLogprob?], firstToken: Int32? = nil, startOffset: Int) -> JSON {
         var tokens: [JSON] = [], lps: [JSON] = [], tops: [JSON] = [], offsets: [JSON] = []
-        var offset = startOffset
+        var place = TextPlace(start: startOffset)
         for e in entries {
             guard let e = e else {
                 // The first prompt token has no probability.
-                tokens.append(.null); lps.append(.null); tops.append(.null); offsets.append(JSON(offset))
+                let id = firstToken
+                tokens.append(id.map { .string(text(t, $0)) } ?? .null); lps.append(.null); tops.append(.null)
+                offsets.append(JSON(place.offset))
+                if let id { place.add(t.tokenBytes(id)) }
                 continue
             }
-            let s = text(t, e.token)
-            tokens.append(.string(s))
+            tokens.append(.string(text(t, e.token)))
             lps.append(JSON(e.logprob))
             var top: [(String, JSON)] = []
             for a in e.top where !top.contains(where: { $0.0 == text(t, a.token) }) {
                 top.append((text(t, a.token), JSON(a.logprob)))
             }
             tops.append(.object(top))
-            offsets.append(JSON(offset))
-            offset += s.utf16.count
+            offsets.append(JSON(place.offset))
+            place.add(t.tokenBytes(e.token))
         }
         return ["tokens": .array(tokens), "token_logprobs": .array(lps), "top_logprobs": .array(tops),
                 "text_offset": .array(offsets)]
+    }
+
+    /// The UTF-16 offset in a text given byte by byte: `offset` is where the character holding
+    /// the next byte starts (complete characters so far, a byte that cannot start or continue
+    /// one counted as the one U+FFFD it decodes to).
+    struct TextPlace {
+        private(set) var offset: Int
+        private var pending = 0  // continuation bytes the current character still needs
+        private var units = 0    // UTF-16 units of the current character once complete
+
+        init(start: Int) { offset = start }
+
+        mutating func add(_ bytes: [UInt8]) {
+            for b in bytes {
+                if pending > 0 && b & 0xC0 == 0x80 {
+                    pending -= 1
+                    if pending == 0 { offset += units }
+                    continue
+                }
+                if pending > 0 { offset += 1; pending = 0 }  // a cut character: one U+FFFD
+                switch b {
+                case 0x00..<0x80: offset += 1
+                case 0xC2..<0xE0: pending = 1; units = 1
+                case 0xE0..<0xF0: pending = 2; units = 1
+                case 0xF0..<0xF5: pending = 3; units = 2
+                default: offset += 1  // not a lead byte
+                }
+            }
+        }
     }
 
     /// Chat form: one object per token with its bytes and alternatives.

@@ -41,7 +41,31 @@ public final class GrammarBuilder {
             lowered[i] = try lowerAlts(body)
         }
         try checkLeftRecursion()
+        try pruneDeadAlternatives(root: root)
         return CompiledGrammar(rules: lowered, sets: sets, root: root, names: names)
+    }
+
+    /// Drops the alternatives that can never match a whole string (an empty byte set, such as
+    /// `[^\s\S]`, or a rule that matches nothing), so the matcher never enters a branch it
+    /// cannot leave; throws when the root itself matches nothing. Without this a request's
+    /// mask could allow no token at all, and the sampler took token 0 against the grammar.
+    private func pruneDeadAlternatives(root: Int) throws {
+        var productive = [Bool](repeating: false, count: lowered.count)
+        func lives(_ alt: [Int32]) -> Bool {
+            alt.allSatisfy { $0 >= 0 ? !sets[Int($0)].isEmpty : productive[Int(-$0 - 2)] }
+        }
+        var changed = true
+        while changed {  // least fixpoint: a rule lives once one alternative is all living symbols
+            changed = false
+            for r in lowered.indices where !productive[r] && lowered[r].contains(where: lives) {
+                productive[r] = true
+                changed = true
+            }
+        }
+        guard productive[root] else {
+            throw GrammarError.invalid("the grammar matches nothing (rule `\(names[root])` has no string: an empty character class, a pattern or a rule that cannot match)")
+        }
+        for r in lowered.indices { lowered[r] = lowered[r].filter(lives) }
     }
 
     // MARK: - lowering

@@ -135,6 +135,9 @@ final class JSONSchemaCompiler {
             guard keys == ["const"] || keys.subtracting(["const", "type"]).isEmpty else {
                 throw GrammarError.unsupported("\(path): `const` beside other constraints is not supported")
             }
+            if let types = try typeList(schema, path), !types.contains(where: { Self.typeMatches(c, $0) }) {
+                throw fail(path, "the `const` value does not have the schema's type, so no value matches")
+            }
             return .text(c.serialized)
         }
         if let e = schema["enum"] {

@@ -13,6 +13,33 @@ final class GrammarMatcherTests: XCTestCase {
         XCTAssertFalse(g.acceptsPrefix(Array("ab@x".utf8)))
     }
 
+    /// A grammar that matches no string is refused when it compiles (an empty class, a lone
+    /// surrogate, a schema string whose pattern cannot match); a dead alternative beside a
+    /// living one is dropped, so the matcher never enters it.
+    func testGrammarMatchingNothingIsRefused() throws {
+        for spec: GrammarSpec in [.regex("[^\\s\\S]"), .gbnf("root ::= [^\\x00-\\U0010FFFF]"), .gbnf("root ::= [\\uD800]"),
+                                  .gbnf("root ::= \"a\" x\nx ::= [^\\x00-\\U0010FFFF]"),
+                                  .jsonSchema(#"{"type": "string", "pattern": "[^\\s\\S]"}"#)] {
+            XCTAssertThrowsError(try compile(spec), "\(spec.key)") { e in
+                XCTAssertEqual((e as? GrammarError)?.kind, .invalid, "\(e)")
+            }
+        }
+        let g = try compile(.gbnf("root ::= \"a\" | \"b\" x\nx ::= [^\\x00-\\U0010FFFF]"))
+        XCTAssertTrue(g.accepts(Array("a".utf8)))
+        XCTAssertFalse(g.acceptsPrefix(Array("b".utf8)))
+        let o = try compile(.jsonSchema(#"{"type": "object", "properties": {"a": {"type": "string", "pattern": "[^\\s\\S]"}, "b": {"type": "integer"}}}"#))
+        XCTAssertTrue(o.accepts(Array(#"{"b": 1}"#.utf8)))
+        XCTAssertFalse(o.acceptsPrefix(Array(#"{"a""#.utf8)))
+    }
+
+    /// `const` with a `type` it does not have matches nothing: refused, as `enum` is.
+    func testConstOfAnotherTypeIsRefused() throws {
+        XCTAssertThrowsError(try compile(.jsonSchema(#"{"type": "string", "const": 5}"#)))
+        XCTAssertThrowsError(try compile(.jsonSchema(#"{"type": "integer", "const": "abc"}"#)))
+        XCTAssertTrue(try compile(.jsonSchema(#"{"type": "integer", "const": 5}"#)).accepts(Array("5".utf8)))
+        XCTAssertTrue(try compile(.jsonSchema(#"{"type": ["string", "null"], "const": null}"#)).accepts(Array("null".utf8)))
+    }
+
     /// Tokens split a two-byte character (é = C3 A9) and span several grammar symbols.
     func testTokensSplitUTF8AndSpanSymbols() throws {
         let tokens: [[UInt8]] = [[0xC3], [0xA9], Array("é".utf8), Array("a".utf8), Array("ab".utf8), Array("abd".utf8),

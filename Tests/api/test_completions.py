@@ -127,6 +127,12 @@ def test_echo(client, server):
     assert lp.token_logprobs[0] is None
     assert all(v is not None and v <= 0 for v in lp.token_logprobs[1:])
     assert lp.text_offset[0] == 0
+    # Every token is listed with its text (the first too, though it has no probability), and the
+    # offsets are where each token's text stands in the returned text.
+    assert all(isinstance(t, str) for t in lp.tokens)
+    assert "".join(lp.tokens) == r.choices[0].text
+    for tok, off in zip(lp.tokens, lp.text_offset):
+        assert r.choices[0].text[off:off + len(tok)] == tok
     chunks = list(greedy(client, max_tokens=3, echo=True, stream=True, extra_body={"ignore_eos": True}))
     assert "".join(ch.text for c in chunks for ch in c.choices) == PROMPT + plain.choices[0].text
 

@@ -161,6 +161,13 @@ def test_aliases(server):
     ({"guided_json": {"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}}}, "guided_json"),
     ({"guided_json": {"type": "string", "format": "uri"}}, "guided_json"),
     ({"guided_json": {"type": "string"}, "guided_regex": "a"}, "guided_regex"),
+    # Grammars that match nothing: without the 400 the fully masked row gave token 0.
+    ({"guided_regex": "[^\\s\\S]"}, "guided_regex"),
+    ({"grammar": "root ::= [^\\x00-\\U0010FFFF]"}, "grammar"),
+    ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "string", "pattern": "[^\\s\\S]"}}}},
+     "response_format.json_schema.schema"),
+    ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "string", "const": 5}}}},
+     "response_format.json_schema.schema"),
 ])
 def test_bad_inputs_are_400_with_param(server, body, param):
     for path, base in (("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}), ("/v1/completions", {"prompt": "hi"})):
