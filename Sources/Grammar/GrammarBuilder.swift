@@ -50,17 +50,30 @@ public final class GrammarBuilder {
     /// cannot leave; throws when the root itself matches nothing. Without this a request's
     /// mask could allow no token at all, and the sampler took token 0 against the grammar.
     private func pruneDeadAlternatives(root: Int) throws {
+        // Least fixpoint with a worklist (linear in the symbols: bounded repetitions make long
+        // chains of helper rules): an alternative lives once each of its rule references does.
         var productive = [Bool](repeating: false, count: lowered.count)
+        var waiting: [[Int32]] = lowered.map { $0.map { _ in 0 } }  // rule references not yet living, per alternative
+        var users = [[(rule: Int32, alt: Int32)]](repeating: [], count: lowered.count)
+        var ready: [Int] = []
+        for (r, alts) in lowered.enumerated() {
+            for (a, alt) in alts.enumerated() {
+                if alt.contains(where: { $0 >= 0 && sets[Int($0)].isEmpty }) { waiting[r][a] = -1; continue }  // never lives
+                for x in alt where x < 0 {
+                    waiting[r][a] += 1
+                    users[Int(-x - 2)].append((Int32(r), Int32(a)))
+                }
+                if waiting[r][a] == 0 && !productive[r] { productive[r] = true; ready.append(r) }
+            }
+        }
+        while let r = ready.popLast() {
+            for (u, a) in users[r] where waiting[Int(u)][Int(a)] > 0 {
+                waiting[Int(u)][Int(a)] -= 1
+                if waiting[Int(u)][Int(a)] == 0 && !productive[Int(u)] { productive[Int(u)] = true; ready.append(Int(u)) }
+            }
+        }
         func lives(_ alt: [Int32]) -> Bool {
             alt.allSatisfy { $0 >= 0 ? !sets[Int($0)].isEmpty : productive[Int(-$0 - 2)] }
-        }
-        var changed = true
-        while changed {  // least fixpoint: a rule lives once one alternative is all living symbols
-            changed = false
-            for r in lowered.indices where !productive[r] && lowered[r].contains(where: lives) {
-                productive[r] = true
-                changed = true
-            }
         }
         guard productive[root] else {
             throw GrammarError.invalid("the grammar matches nothing (rule `\(names[root])` has no string: an empty character class, a pattern or a rule that cannot match)")
