@@ -84,6 +84,15 @@ extension OpenAIAPI {
                 service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,
                 confidenceThreshold: threshold,
                 onDelta: { d in
+                    if let p = d.promptLogprobs {
+                        // The echoed prompt goes out with its logprobs once they are known.
+                        if echo && logprobs != nil {
+                            let lp = Logprobs.completions(tokenizer, p, firstToken: prompts[d.choice / n].first, startOffset: 0)
+                            writer.write(SSE.event(fields.chunk(index: d.choice, text: echoText[d.choice / n], logprobs: lp,
+                                                                   finish: nil, includeUsage: includeUsage)))
+                        }
+                        return
+                    }
                     switch d.finishReason {
                     case "abort": return
                     case "error": writer.write(SSE.event(APIError.internal("generation failed").json)); return
@@ -108,7 +117,7 @@ extension OpenAIAPI {
                     responder.end()
                 })
             responder.startStream(status: .ok, headers: SSE.headers)
-            if echo {
+            if echo && logprobs == nil {  // with logprobs, the echo waits for the prompt's (above)
                 for c in requests.indices {
                     writer.write(SSE.event(fields.chunk(index: c, text: echoText[c / n], logprobs: .null,
                                                            finish: nil, includeUsage: includeUsage)))

@@ -38,6 +38,8 @@ final class GenerationJob: @unchecked Sendable {
         var spans: [ConfidenceSpan] = []
         /// On the piece that ends a measured choice: its summary.
         var confidence: AnswerConfidence?
+        /// A piece with no text of its own: the prompt's logprobs (echo), first entry nil.
+        var promptLogprobs: [TokenLogprob?]?
     }
 
     /// Shared by every job's queue: output work runs beside inference, never inside it.
@@ -119,6 +121,9 @@ final class GenerationJob: @unchecked Sendable {
             switch event {
             case let .promptLogprobs(p):
                 choices[i].promptLogprobs = p
+                if onDelta != nil {
+                    deltas.append(Delta(choice: i, text: "", logprobs: [], finishReason: nil, promptLogprobs: p))
+                }
             case let .token(t, lp, measured):
                 let before = choices[i].text.utf16Count
                 let now = DispatchTime.now().uptimeNanoseconds

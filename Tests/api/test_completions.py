@@ -135,6 +135,16 @@ def test_echo(client, server):
         assert r.choices[0].text[off:off + len(tok)] == tok
     chunks = list(greedy(client, max_tokens=3, echo=True, stream=True, extra_body={"ignore_eos": True}))
     assert "".join(ch.text for c in chunks for ch in c.choices) == PROMPT + plain.choices[0].text
+    # Streamed with logprobs, the echoed prompt comes first with the prompt's logprobs.
+    chunks = [ch for c in greedy(client, max_tokens=3, echo=True, logprobs=1, stream=True, extra_body={"ignore_eos": True})
+              for ch in c.choices]
+    assert "".join(ch.text for ch in chunks) == PROMPT + plain.choices[0].text
+    first = chunks[0]
+    assert first.text == PROMPT
+    assert first.logprobs.tokens == lp.tokens[:n_prompt] and first.logprobs.text_offset == lp.text_offset[:n_prompt]
+    assert first.logprobs.token_logprobs[0] is None and all(v <= 0 for v in first.logprobs.token_logprobs[1:])
+    streamed = [t for ch in chunks[1:] if ch.logprobs for t in ch.logprobs.tokens]
+    assert streamed == lp.tokens[n_prompt:]
 
 
 def test_seed_reproduces(client):
