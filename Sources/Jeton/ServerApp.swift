@@ -128,7 +128,12 @@ final class ServerApp: Sendable {
                 current.handle(route, req, res) { access.routed(res.requestID, model: $0) }
             }
         }
-        let server = HTTPServer(configuration: http, router: router)
+        var transport = http
+        transport.errorResponse = { [self] status, code, message in
+            state.withLock { $0.metrics }?.httpRejected(status: status.code, code: code)
+            return APIError.transport(status: status, code: code, message: message)
+        }
+        let server = HTTPServer(configuration: transport, router: router)
         // Stored under the lock before it accepts: /metrics reads it from an event loop.
         state.withLock { $0.server = server }
         try server.start()

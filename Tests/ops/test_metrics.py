@@ -1,5 +1,6 @@
 """GET /metrics after a known set of requests, read with prometheus_client's parser."""
 import json
+import socket
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -73,6 +74,26 @@ def test_counts_agree_with_usage(server):
     for (name, labels) in after:
         if name.startswith("jeton_"):
             assert dict(labels).get("model") == model, name
+
+
+def test_http_rejections_are_counted(server):
+    """Requests the HTTP layer refuses before any route (so outside jeton_requests_total) are
+    counted by status and code."""
+    def raw(data):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+            s.sendall(data)
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+            return int(reply.split(b" ", 2)[1])
+    before = scrape(server)
+    assert raw(b"NOT A REQUEST LINE\r\n\r\n") == 400
+    assert raw(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc") == 400
+    assert raw(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n") == 431
+    after = scrape(server)
+    delta = lambda **l: value(after, "jeton_http_rejected_total", **l) - value(before, "jeton_http_rejected_total", **l)
+    assert delta(status="400") == 2
+    assert delta(status="431") == 1
 
 
 def test_prefix_cache_counters(server):

@@ -17,6 +17,7 @@ final class ServerMetrics: Sendable {
     let defaultModel: String
     private struct State {
         var requestCounters: [String: CoreMetrics.Counter] = [:]
+        var rejectedCounters: [String: CoreMetrics.Counter] = [:]
         var durations: [String: CoreMetrics.Timer] = [:]
         var models: [String: ModelMetrics] = [:]
     }
@@ -67,6 +68,19 @@ final class ServerMetrics: Sendable {
         }
         c.increment()
         d.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// Counts one request the HTTP layer refused before any route saw it (malformed framing,
+    /// limits, timeouts: 400, 408, 413, 414, 431, 501, 505), by status and error code.
+    func httpRejected(status: Int, code: String) {
+        let key = "\(status) \(code)"
+        let c = state.withLock { s in
+            let c = s.rejectedCounters[key] ?? CoreMetrics.Counter(
+                label: "jeton_http_rejected_total", dimensions: [("model", defaultModel), ("status", String(status)), ("code", code)])
+            s.rejectedCounters[key] = c
+            return c
+        }
+        c.increment()
     }
 
     /// Tokens and time to first token of a finished generation, under its model.
