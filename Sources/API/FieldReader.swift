@@ -45,12 +45,18 @@ struct FieldReader {
 
     func int(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
         guard let v = raw(key) else { return nil }
-        guard case let .number(n) = v, n.isFinite, n == n.rounded(), abs(n) < 9.0e15 else {
+        guard case let .number(n) = v, n.isFinite, n == n.rounded() else {
             throw APIError.invalid("`\(key)` must be an integer.", param: key)
+        }
+        let hi = range.upperBound == Int.max ? "" : " and at most \(range.upperBound)"
+        // A whole number past ±9e15 (2^63 and beyond included) is an integer out of any range here.
+        guard abs(n) < 9.0e15 else {
+            let outside = n > 0 ? range.upperBound < 9_000_000_000_000_000 : range.lowerBound > -9_000_000_000_000_000
+            throw APIError.invalid(outside ? "`\(key)` must be at least \(range.lowerBound)\(hi), got \(JSON.format(n))."
+                                           : "`\(key)` must be an integer of at most 15 digits.", param: key)
         }
         let i = Int(n)
         guard range.contains(i) else {
-            let hi = range.upperBound == Int.max ? "" : " and at most \(range.upperBound)"
             throw APIError.invalid("`\(key)` must be at least \(range.lowerBound)\(hi), got \(i).", param: key)
         }
         return i

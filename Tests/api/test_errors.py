@@ -131,6 +131,13 @@ def test_context_exceeded_names_both_numbers(server):
 
 
 
+def test_huge_integers_get_the_range_message(server):
+    for v in (2**63 - 1, 2**63, 10**30):
+        st, hdrs, data = server.request("POST", C, comp(max_tokens=v))
+        err = assert_error(data, hdrs, st, 400, BAD, "max_tokens", None)
+        assert "at least 1" in err["message"], err["message"]
+
+
 def test_json_with_charset_and_no_content_type_are_accepted(server):
     st, _, r = server.request("POST", C, comp(max_tokens=1), headers={"Content-Type": "application/json; charset=utf-8"})
     assert st == 200 and r["object"] == "text_completion"
