@@ -135,7 +135,7 @@ extension OpenAIAPI {
                 writer.write(SSE.event(wire.chunk(index: i, delta: ["role": "assistant", "content": ""], logprobs: .null,
                                                      finish: nil, includeUsage: includeUsage)))
             }
-            streamSubmit(requests, job: job, responder: responder)
+            streamSubmit(requests, job: job, responder: responder, report: report)
         } else {
             let job = GenerationJob(
                 service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,

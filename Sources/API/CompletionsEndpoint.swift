@@ -123,7 +123,7 @@ extension OpenAIAPI {
                                                            finish: nil, includeUsage: includeUsage)))
                 }
             }
-            streamSubmit(requests, job: job, responder: responder)
+            streamSubmit(requests, job: job, responder: responder, report: report)
         } else {
             let job = GenerationJob(
                 service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,

@@ -87,6 +87,14 @@ final class GenerationJob: @unchecked Sendable {
         for id in ids { service.abort(id) }
     }
 
+    /// Marks the choices still running as failed (a submit failed: they never ran, or were
+    /// aborted); their later events are ignored.
+    func markFailed() {
+        lock.lock()
+        for i in choices.indices where choices[i].finishReason == nil { choices[i].finishReason = "error" }
+        lock.unlock()
+    }
+
     /// The facts of the finished job, for the observer.
     func report(requestID: String, endpoint: String, model: String, stream: Bool, promptTokens: Int, prompt: String?) -> GenerationReport {
         lock.lock()

@@ -165,12 +165,17 @@ public final class OpenAIAPI: Sendable {
         }
     }
 
-    /// Submits for a stream already started: a failure becomes an error event.
-    func streamSubmit(_ requests: [GenerationRequest], job: GenerationJob, responder: HTTPResponder) {
+    /// Submits for a stream already started: a failure becomes an error event, and `report`
+    /// (the job's report to the observer) runs then, since the job will never finish: the
+    /// access log holds a streamed 200 open until its report, and the drain waited on it.
+    func streamSubmit(_ requests: [GenerationRequest], job: GenerationJob, responder: HTTPResponder,
+                      report: (GenerationJob) -> Void) {
         do {
             try submitAll(requests, job: job)
             responder.onCancel { job.cancel() }
         } catch {
+            job.markFailed()
+            report(job)
             let e = (error as? SubmissionError).map(Self.map) ?? APIError.internal("\(error)")
             responder.write(SSE.event(e.json))
             responder.write(SSE.done)

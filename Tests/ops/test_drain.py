@@ -73,3 +73,21 @@ def test_second_signal_stops_at_once():
         t.join(timeout=30)
     finally:
         s.stop()
+
+
+def test_stream_refused_at_submission_leaves_nothing_open():
+    """A stream whose submission fails after its 200 (a full queue) ends with an error event,
+    and the drain then finds no request open (it waited its whole timeout on such streams)."""
+    s = JetonProcess("--model", "default", "--max-sequences", "1", "--max-waiting", "1", "--drain-timeout", "60")
+    try:
+        body = json.dumps({"model": "default", "prompt": "Count:", "max_tokens": 8, "n": 4, "stream": True}).encode()
+        req = urllib.request.Request(s.base + "/v1/completions", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=120) as r:
+            events = [l.decode().strip() for l in r if l.startswith(b"data: ")]
+        assert any('"error"' in e for e in events), events
+        assert events[-1] == "data: [DONE]"
+        s.signal(signal.SIGTERM)
+        assert s.proc.wait(timeout=120) == 0
+        assert "drain: 0 requests still open" in s.output(), s.output()[-2000:]
+    finally:
+        s.stop()
