@@ -78,7 +78,8 @@ public enum VectorOps {
     public static func swiglu(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, _ n: Int) {
         var i = 0
         #if arch(x86_64)
-        if CPUFeatures.hasAVX512VNNI {
+        // With the matmul backend, so JETON_KERNELS=avx2 runs what an AVX2-only CPU would (same bits).
+        if CPUFeatures.hasAVX512VNNI && MatMul.defaultBackend == .avx512 {
             i = n / 16 * 16
             AVX512Activation.swiglu(gate, up, i)
         }
