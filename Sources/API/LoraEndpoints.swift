@@ -9,7 +9,9 @@ extension OpenAIAPI {
     /// The model a request names and the adapters it asks for: the name answered in responses
     /// and the adapter label of its metrics (nil for the base model).
     func requestedModel(_ r: FieldReader) throws -> (name: String, adapter: String?, adapters: [LoraSelection]) {
-        let name = try r.requiredString("model")
+        // Without `model` the request goes to this model (the router sent it here), as vLLM and
+        // llama-server do; OpenAI itself requires the field.
+        let name = try r.string("model") ?? model.id
         var selections: [LoraSelection] = []
         var adapterName: String?
         if !model.accepts(name) {

@@ -104,6 +104,12 @@ def test_requests_go_to_the_model_they_name(multi, mclient, ids):
     # Without a `model`, an embeddings request goes to the embedding model.
     st, _, r = multi.request("POST", "/v1/embeddings", {"input": "hello"})
     assert st == 200 and r["model"] == ids["embedding"]
+    # ... and chat or completions to the generation model.
+    st, _, r = multi.request("POST", "/v1/chat/completions",
+                             {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2})
+    assert st == 200 and r["model"] == ids["generation"] and r["object"] == "chat.completion"
+    st, _, r = multi.request("POST", "/v1/completions", {"prompt": "Hi", "max_tokens": 2})
+    assert st == 200 and r["model"] == ids["generation"] and r["object"] == "text_completion"
 
 
 def test_unknown_model_is_404_and_wrong_kind_is_400(multi, ids):
