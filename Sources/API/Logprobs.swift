@@ -30,6 +30,16 @@ enum Logprobs {
             for a in e.top where !top.contains(where: { $0.0 == text(t, a.token) }) {
                 top.append((text(t, a.token), JSON(a.logprob)))
             }
+            // The chosen token is always among its alternatives (up to k + 1 of them), as OpenAI's
+            // legacy API and vLLM answer: a sampled token is often not in the top k. When another
+            // token has the same text (parts of one character both read U+FFFD), the key holds
+            // the chosen one's logprob, so `top_logprobs[i][tokens[i]]` is `token_logprobs[i]`.
+            let chosen = text(t, e.token)
+            if let at = top.firstIndex(where: { $0.0 == chosen }) {
+                top[at].1 = JSON(e.logprob)
+            } else {
+                top.append((chosen, JSON(e.logprob)))
+            }
             tops.append(.object(top))
             offsets.append(JSON(place.offset))
             place.add(t.tokenBytes(e.token))

@@ -115,6 +115,20 @@ def test_logprobs(client, k):
             assert abs(max(top.values()) - val) < 1e-4
 
 
+def test_sampled_token_is_among_its_top_logprobs(client):
+    # Sampled hot, the chosen token is often outside the top k; it is listed anyway (k + 1 entries
+    # at most), with its own logprob, in the generated part and in the echoed prompt.
+    r = client.completions.create(model="default", prompt=PROMPT, max_tokens=24, temperature=1.8, seed=7,
+                                  logprobs=1, echo=True, extra_body={"ignore_eos": True})
+    lp = r.choices[0].logprobs
+    outside = 0
+    for tok, val, top in zip(lp.tokens[1:], lp.token_logprobs[1:], lp.top_logprobs[1:]):
+        assert tok in top and abs(top[tok] - val) < 1e-4, (tok, top)
+        assert 1 <= len(top) <= 2
+        outside += len(top) == 2
+    assert outside > 0, "no token outside the top 1: the test checks nothing"
+
+
 def test_echo(client, server):
     r = greedy(client, max_tokens=3, echo=True, extra_body={"ignore_eos": True})
     assert r.choices[0].text.startswith(PROMPT)
