@@ -216,7 +216,9 @@ struct ToolCallParser {
         }
         if call == nil {
             switch ToolCallScanner.head(buffer, from: i, argsKeys: ["arguments", "parameters"]) {
-            case let .match(name, valueStart) where !fenced || toolNames.contains(name):
+            case let .match(name, valueStart) where fenced && toolNames.contains(name):
+                return fencedCall(name: name, objectStart: i, valueStart: valueStart, final: final, &out)
+            case let .match(name, valueStart) where !fenced:
                 startCall(name: name, objectStart: i, valueStart: valueStart, &out)
             case .partial where !final: return false
             case _ where fenced:
@@ -247,6 +249,32 @@ struct ToolCallParser {
         }
         if final { backToText([]) }
         return false
+    }
+
+    /// A call in a ```json block: given out whole once its object is complete, since a block cut
+    /// short (by `max_tokens` or a stop string) or not valid JSON is code shown to the user, not
+    /// a call. Unlike `<tool_call>`, a fence does not say a call follows.
+    private mutating func fencedCall(name: String, objectStart: Int, valueStart: Int, final: Bool, _ out: inout [Event]) -> Bool {
+        let fence = Array("```".utf8)
+        switch ToolCallScanner.valueEnd(buffer, from: objectStart) {
+        case let .complete(e):
+            let close = Self.find(fence, in: buffer, from: e)
+            if close == nil && !final { return false }
+            let closeAt = close ?? buffer.count
+            if ToolCallScanner.skipSpace(buffer, e) == closeAt, JSON.parse(Array(buffer[objectStart..<e])) != nil,
+               case let .complete(argsEnd) = ToolCallScanner.valueEnd(buffer, from: valueStart) {
+                out.append(.start(index: callCount, id: makeID(), name: name))
+                out.append(.arguments(index: callCount, String(decoding: buffer[valueStart..<argsEnd], as: UTF8.self)))
+                callCount += 1
+                backToText(buffer[min(closeAt + fence.count, buffer.count)...])
+                return true
+            }
+        case .incomplete where !final: return false
+        default: break
+        }
+        emitContent(heldSpace[...] + fence, &out)
+        backToText(buffer[...])
+        return true
     }
 
     /// Call objects one after another (Llama 3: `;` between them; Mistral's array: `,` and a closing `]`).

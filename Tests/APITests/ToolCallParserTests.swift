@@ -95,6 +95,19 @@ final class ToolCallParserTests: XCTestCase {
         check(.hermes, text, content: text, calls: [], names: ["other"])
         let code = "Use this:\n```python\nprint(1)\n```\nDone."
         check(.hermes, code, content: code, calls: [], names: ["get_weather"])
+        // Cut by max_tokens or a stop string, or not JSON: a code block for the user, not a call
+        // whose arguments would not parse (a stream gives nothing out of it until it is whole).
+        for cut in ["```json\n{\n  \"name\": \"get_weather\",\n  \"arguments\": {\n    \"city",
+                    "```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}",
+                    "```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": Paris}}\n```"] {
+            check(.hermes, cut, content: cut, calls: [], names: ["get_weather"])
+        }
+        // Complete but ended before the closing fence (EOS): a call.
+        check(.hermes, "```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}",
+              content: "", calls: [Call(name: "get_weather", arguments: #"{"city": "Paris"}"#)], names: ["get_weather"])
+        // Text after the block stays content.
+        check(.hermes, "```json\n{\"name\": \"get_weather\", \"arguments\": {}}\n```\nChecking.",
+              content: "\nChecking.", calls: [Call(name: "get_weather", arguments: "{}")], names: ["get_weather"])
     }
 
     // MARK: - Llama 3.x
