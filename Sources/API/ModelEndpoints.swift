@@ -23,7 +23,7 @@ extension OpenAIAPI {
     }
 
     /// llama.cpp shape {"content", "add_special", "with_pieces"} and vLLM shape
-    /// {"model", "prompt" | "messages", "add_special_tokens"}; the answer carries both.
+    /// {"model", "prompt" | "messages" (with `tools`), "add_special_tokens"}; the answer carries both.
     func tokenize(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let r = try FieldReader(try Self.parseBody(request))
         if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
@@ -34,7 +34,10 @@ extension OpenAIAPI {
         } else if let prompt = try r.string("prompt") {
             ids = t.encode(prompt, addSpecial: try r.bool("add_special_tokens") ?? true, parseSpecial: true)
         } else if r.has("messages") {
-            let text = try template.render(try chatMessages(r), addGenerationPrompt: try r.bool("add_generation_prompt") ?? true)
+            // The prompt a chat request with the same fields would have: tools are rendered too.
+            let tools = try toolPlan(r)
+            let text = try template.render(try chatMessages(r), addGenerationPrompt: try r.bool("add_generation_prompt") ?? true,
+                                           tools: tools?.templateTools)
             ids = t.encode(text, addSpecial: try r.bool("add_special_tokens") ?? false, parseSpecial: true)
         } else {
             throw APIError.invalid("Give `content` (or `prompt`, or `messages`) to tokenize.", param: "content")

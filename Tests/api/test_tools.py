@@ -47,7 +47,7 @@ def whole(resp):
 
 
 def ask(client, messages, stream, **kw):
-    args = dict(model=QWEN, messages=messages, tools=TOOLS, temperature=0, max_tokens=60, **kw)
+    args = dict(dict(model=QWEN, messages=messages, tools=TOOLS, temperature=0, max_tokens=60), **kw)
     if stream:
         return collect_stream(client.chat.completions.create(stream=True, **args))
     return whole(client.chat.completions.create(**args))
@@ -169,3 +169,31 @@ def test_raw_stream_never_leaks_the_call_markup(qwen_server):
         "tool_choice": "required", "stream": True, "temperature": 0, "max_tokens": 40})
     assert status == 200
     assert "tool_call>" not in text and '"finish_reason":"tool_calls"' in text, text[-600:]
+
+
+def test_tokenize_messages_renders_the_tools(qwen_server, qwen_client):
+    # /tokenize with `messages` and `tools` counts the prompt the chat request would have.
+    messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+    st, _, plain = qwen_server.request("POST", "/tokenize", {"messages": messages})
+    st2, _, with_tools = qwen_server.request("POST", "/tokenize", {"messages": messages, "tools": TOOLS})
+    assert st == st2 == 200 and with_tools["count"] > plain["count"] + 50
+    r = qwen_client.chat.completions.create(model=QWEN, messages=messages, tools=TOOLS, max_tokens=1, temperature=0)
+    assert r.usage.prompt_tokens == with_tools["count"]
+    st, _, text = qwen_server.request("POST", "/detokenize", {"tokens": with_tools["tokens"]})
+    assert WEATHER["function"]["name"] in text["content"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_call_cut_short_is_never_a_call_with_broken_arguments(qwen_client, stream):
+    # Cut by max_tokens at every length through the call: either no call yet (the text so far
+    # is content) or a call whose arguments parse; never half a JSON object as arguments.
+    messages = [{"role": "user", "content": "What is the weather in Paris right now?"}]
+    full = ask(qwen_client, messages, stream, max_tokens=80)
+    assert full[1], f"the model did not call a tool: {full}"
+    n = qwen_client.chat.completions.create(model=QWEN, messages=messages, tools=TOOLS, temperature=0,
+                                            max_tokens=80).usage.completion_tokens
+    for m in range(2, n, 2):
+        content, calls, finish = ask(qwen_client, messages, stream, max_tokens=m)
+        assert finish == "length", (m, finish)
+        for name, arguments in calls:
+            json.loads(arguments)
