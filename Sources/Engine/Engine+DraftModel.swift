@@ -1,4 +1,5 @@
 import Dispatch
+import Grammar
 import Model
 
 /// Draft-model speculation. The draft keeps keys and values for each sequence in its own cache,
@@ -25,6 +26,9 @@ extension Engine {
         // Up to the depth the draft pays for (prompt lookup may pay where it does not).
         func limit(_ e: StepPlan.Entry) -> Int { min(e.speculate, e.request.speculationControl.draftCap) }
         let minProbability = configuration.speculation.draftMinProbability
+        // A constrained sequence's grammar state after its proposals so far (the draft's rows are
+        // masked as the target's will be).
+        var grammars: [Int: GrammarMatcher] = [:]
         for i in plan.entries.indices where limit(plan.entries[i]) > 0 && !plan.entries[i].byLookup {
             let r = plan.entries[i].request
             let end = min(r.tokens.count, r.draftComputed + Self.draftCatchUpChunk)
@@ -52,11 +56,14 @@ extension Engine {
                 r.draftComputed = batch[j].startPosition + batch[j].tokens.count
                 guard proposing[j] else { continue }
                 let position = r.tokens.count + plan.entries[i].draft.count
-                var sure = true
+                let first = plan.entries[i].draft.isEmpty
+                if first { grammars[i] = r.matcher }
+                var sure = true, goesOn = true
                 let token = logits.withUnsafeBufferPointer { all -> Int32 in
                     var copy = Array(all[(row * v)..<((row + 1) * v)])
                     return copy.withUnsafeMutableBufferPointer { buffer in
-                        let token = proposeToken(r, logits: buffer, position: position)
+                        let token: Int32
+                        (token, goesOn) = proposeToken(r, logits: buffer, position: position, first: first, grammar: &grammars[i])
                         if minProbability > 0 && proposesArgmax(r) {
                             sure = TokenConfidence.measure(UnsafeBufferPointer(buffer), chosen: token, temperature: 1).probability
                                 >= minProbability
@@ -66,7 +73,7 @@ extension Engine {
                 }
                 row += 1
                 plan.entries[i].draft.append(token)
-                if sure && plan.entries[i].draft.count < limit(plan.entries[i]) {
+                if sure && goesOn && plan.entries[i].draft.count < limit(plan.entries[i]) {
                     next.append(i)
                     nextProposing.append(true)
                     nextBatch.append(BatchSequence(tokens: [token], startPosition: r.draftComputed, blockTable: r.blocks, logits: .last))
@@ -78,34 +85,54 @@ extension Engine {
         }
     }
 
-    /// One proposal from the draft's logits: its argmax for greedy requests; for a seeded
-    /// request at temperature > 0, the draft's keyed draw with the target's noise (Sampler+Keyed:
-    /// the target keeps it when its own keyed draw is the same token); otherwise a draw from the
-    /// draft's distribution under the request's sampling parameters (logit bias too), with the
-    /// draft's own random stream, keeping the distribution for verification.
-    private func proposeToken(_ r: Request, logits: UnsafeMutableBufferPointer<Float>, position: Int) -> Int32 {
-        let sampled = !proposesArgmax(r)
-        if sampled && r.sampler.parameters.seed != nil && keysSeededDraws {
-            if r.draftSampler == nil {
-                var p = r.sampler.parameters  // the same seed: the same noise as the target's draw
-                p.repetitionPenalty = 1; p.presencePenalty = 0; p.frequencyPenalty = 0
-                r.draftSampler = Sampler(p)
-            }
-            return r.draftSampler!.sample(logits, position: position)
-        }
-        guard usesDraftDistribution(r) else { return Int32(Sampler.argmax(logits)) }
+    /// One proposal from the draft's logits, which get what the target's row will get before
+    /// its token is chosen: bias and penalties (counted over the tokens so far and the
+    /// proposals before this one) and the grammar's mask at the proposal's place. Its argmax
+    /// for greedy requests; for a seeded request at temperature > 0, the draft's keyed draw
+    /// with the target's noise (Sampler+Keyed: the target keeps it when its own keyed draw is
+    /// the same token); otherwise a draw from the draft's distribution under the request's
+    /// sampling parameters, with the draft's own random stream, keeping the distribution for
+    /// verification. `goesOn` is false when nothing should be proposed after this token (the
+    /// grammar refused it, is complete, or it ends the generation).
+    private func proposeToken(_ r: Request, logits: UnsafeMutableBufferPointer<Float>, position: Int, first: Bool,
+                              grammar: inout GrammarMatcher?) -> (token: Int32, goesOn: Bool) {
+        let keyed = !proposesArgmax(r) && r.sampler.parameters.seed != nil && keysSeededDraws
         if r.draftSampler == nil {
             var p = r.sampler.parameters
-            p.seed = p.seed.map { $0 ^ 0x5DEE_CE66_D1CE_4E5B }  // reproducible, yet not the target's stream
-            p.repetitionPenalty = 1; p.presencePenalty = 0; p.frequencyPenalty = 0
+            // Keyed: the same seed, so the same noise as the target's draw; else reproducible, yet
+            // not the target's stream.
+            if !keyed { p.seed = p.seed.map { $0 ^ 0x5DEE_CE66_D1CE_4E5B } }
             r.draftSampler = Sampler(p)
         }
-        r.draftSampler!.adjust(logits)
-        var q = [Float](repeating: 0, count: logits.count)
-        q.withUnsafeMutableBufferPointer { r.draftSampler!.distribution(logits, into: $0) }
-        let token = q.withUnsafeBufferPointer { r.draftSampler!.draw(from: $0) } ?? Int32(Sampler.argmax(logits))
-        draftDistributions[ObjectIdentifier(r), default: []].append(q)
-        return token
+        if first && r.draftSampler!.hasPenalties { r.draftSampler!.takePenaltyCounts(of: r.sampler) }
+        let token: Int32
+        if keyed {
+            grammar?.mask().apply(to: logits, endOfGeneration: endOfGeneration)
+            token = r.draftSampler!.sample(logits, position: position)
+        } else if !usesDraftDistribution(r) {
+            // As the target's greedy pick: the mask only when the best token is refused.
+            r.draftSampler!.adjust(logits)
+            var best = Int32(Sampler.argmax(logits))
+            if let g = grammar {
+                var next = g
+                if !(next.accept(token: best) || endOfGeneration.contains(best) && g.canEnd) {
+                    g.mask().apply(to: logits, endOfGeneration: endOfGeneration)
+                    best = Int32(Sampler.argmax(logits))
+                }
+            }
+            token = best
+        } else {
+            r.draftSampler!.adjust(logits)
+            grammar?.mask().apply(to: logits, endOfGeneration: endOfGeneration)
+            var q = [Float](repeating: 0, count: logits.count)
+            q.withUnsafeMutableBufferPointer { r.draftSampler!.distribution(logits, into: $0) }
+            token = q.withUnsafeBufferPointer { r.draftSampler!.draw(from: $0) } ?? Int32(Sampler.argmax(logits))
+            draftDistributions[ObjectIdentifier(r), default: []].append(q)
+        }
+        if r.draftSampler!.hasPenalties { r.draftSampler!.accept(token) }
+        guard grammar != nil else { return (token, true) }
+        if endOfGeneration.contains(token) || !grammar!.accept(token: token) { return (token, false) }
+        return (token, !grammar!.isComplete)
     }
 
     /// The draft proposes its own argmax (a greedy request, or top-k 1): the requests whose draft

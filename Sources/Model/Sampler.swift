@@ -26,6 +26,18 @@ public struct Sampler: Sendable {
         seen.insert(token)
     }
 
+    /// Whether `adjust` looks at the tokens seen (repetition, presence or frequency penalty).
+    public var hasPenalties: Bool {
+        parameters.repetitionPenalty != 1 || parameters.presencePenalty != 0 || parameters.frequencyPenalty != 0
+    }
+
+    /// Takes `other`'s record of tokens seen, keeping its own random stream: a draft model's
+    /// sampler then penalizes its proposals as the target's sampler will when verifying them.
+    public mutating func takePenaltyCounts(of other: Sampler) {
+        outputCounts = other.outputCounts
+        seen = other.seen
+    }
+
     /// Applies bias and penalties in place, as the API defines them.
     public func adjust(_ logits: UnsafeMutableBufferPointer<Float>) {
         let p = parameters
