@@ -76,7 +76,20 @@ public final class GrammarBuilder {
             alt.allSatisfy { $0 >= 0 ? !sets[Int($0)].isEmpty : productive[Int(-$0 - 2)] }
         }
         guard productive[root] else {
-            throw GrammarError.invalid("the grammar matches nothing (rule `\(names[root])` has no string: an empty character class, a pattern or a rule that cannot match)")
+            // Name the dead rule nearest the cause: the deepest named one reached from the root
+            // through dead references (helper rules, `_N`, mean nothing to a user).
+            var cause = root, seen: Set<Int> = [root], stack = [root]
+            while let r = stack.popLast() {
+                for alt in lowered[r] {
+                    for x in alt where x < 0 {
+                        let t = Int(-x - 2)
+                        guard !productive[t], seen.insert(t).inserted else { continue }
+                        stack.append(t)
+                        if !names[t].hasPrefix("_") { cause = t }
+                    }
+                }
+            }
+            throw GrammarError.invalid("the grammar matches nothing (rule `\(names[cause])` has no string: an empty character class, a pattern or a rule that cannot match)")
         }
         for r in lowered.indices { lowered[r] = lowered[r].filter(lives) }
     }

@@ -24,6 +24,11 @@ final class GrammarMatcherTests: XCTestCase {
                 XCTAssertEqual((e as? GrammarError)?.kind, .invalid, "\(e)")
             }
         }
+        // The message names the rule nearest the cause, not the root.
+        for (spec, rule) in [(GrammarSpec.gbnf("root ::= \"a\" x\nx ::= y \"b\"\ny ::= [^\\x00-\\U0010FFFF]"), "`y`"),
+                             (.jsonSchema(#"{"type": "object", "properties": {"a": {"type": "string", "pattern": "[^\\s\\S]"}}, "required": ["a"]}"#), "properties/a")] {
+            XCTAssertThrowsError(try compile(spec)) { e in XCTAssertTrue("\(e)".contains(rule), "\(e)") }
+        }
         let g = try compile(.gbnf("root ::= \"a\" | \"b\" x\nx ::= [^\\x00-\\U0010FFFF]"))
         XCTAssertTrue(g.accepts(Array("a".utf8)))
         XCTAssertFalse(g.acceptsPrefix(Array("b".utf8)))
