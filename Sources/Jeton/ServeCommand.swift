@@ -56,8 +56,8 @@ struct ServeCommand: ParsableCommand {
         if c.servedModels.count > 1 && !c[\.modelName].isEmpty {
             throw JetonConfig.Failure(description: "model.name (--served-model-name) names one model; with several, give each its name: in the models: list")
         }
-        if !apiKey.isEmpty { try c.apply(flag: k.authAPIKeys.setting, apiKey.joined(separator: ",")) }
-        if !lora.isEmpty { try c.apply(flag: k.loraAdapters.setting, lora.joined(separator: ",")) }
+        if !apiKey.isEmpty { try c.apply(flagList: k.authAPIKeys.setting, apiKey, flag: "--api-key") }
+        if !lora.isEmpty { try c.apply(flagList: k.loraAdapters.setting, lora, flag: "--lora") }
         guard c[\.tlsCert].isEmpty == c[\.tlsKey].isEmpty else {
             throw JetonConfig.Failure(description: "tls.cert and tls.key go together")
         }

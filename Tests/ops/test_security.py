@@ -1,11 +1,12 @@
 """API keys, per-key rate limits and concurrency, CORS."""
 import json
+import subprocess
 import threading
 import time
 
 import pytest
 
-from jeton_process import JetonProcess
+from jeton_process import JETON, JetonProcess
 
 KEY_A = "team-a:sk-alpha-0123456789"
 KEY_B = "team-b:sk-bravo-0123456789"
@@ -124,5 +125,47 @@ def test_key_file_reloads_on_sighup(tmp_path):
             time.sleep(0.1)
         assert s.request("GET", "/v1/models", headers={"Authorization": "Bearer sk-delta-0123456789"})[0] == 200
         assert s.request("GET", "/v1/models", headers={"Authorization": "Bearer sk-charlie-0123456789"})[0] == 401
+    finally:
+        s.stop()
+
+
+def test_an_emptied_key_file_keeps_the_old_keys(tmp_path):
+    # A reload that finds no key (emptied, or comments only) must not open the server.
+    import signal
+    f = tmp_path / "keys"
+    f.write_text("team-e:sk-echo-0123456789\n")
+    s = JetonProcess("--model", "default", "--api-key-file", str(f), "--cache-tokens", "2048")
+    try:
+        for text in ["", "# nobody\n"]:
+            f.write_text(text)
+            s.signal(signal.SIGHUP)
+            deadline = time.time() + 5
+            while time.time() < deadline and "holds no key" not in s.output():
+                time.sleep(0.1)
+            assert "holds no key" in s.output()
+            assert s.request("GET", "/v1/models")[0] == 401
+            assert s.request("GET", "/v1/models", headers={"Authorization": "Bearer sk-echo-0123456789"})[0] == 200
+    finally:
+        s.stop()
+
+
+def test_keys_that_would_open_the_server_are_refused_at_start(tmp_path):
+    # An empty --api-key (an unset shell variable) or a key file without keys is an error, not
+    # a server without authentication.
+    empty = tmp_path / "keys"
+    empty.write_text("# no keys yet\n")
+    for args in (["--api-key", ""], ["--api-key", " "], ["--api-key-file", str(empty)]):
+        r = subprocess.run([JETON, "serve", "--model", "default", "--port", "0", *args],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode != 0, args
+        assert "empty value" in r.stderr + r.stdout or "holds no key" in r.stderr + r.stdout, (args, r.stderr[-500:])
+
+
+def test_a_key_holding_a_comma_is_one_key():
+    s = JetonProcess("--model", "default", "--api-key", "team:abcdefgh,ijklmnop", "--cache-tokens", "2048")
+    try:
+        assert s.request("GET", "/v1/models", headers={"Authorization": "Bearer abcdefgh,ijklmnop"})[0] == 200
+        assert s.request("GET", "/v1/models", headers={"Authorization": "Bearer abcdefgh"})[0] == 401
+        assert s.request("GET", "/v1/models", headers={"Authorization": "Bearer ijklmnop"})[0] == 401
     finally:
         s.stop()

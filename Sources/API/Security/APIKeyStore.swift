@@ -27,7 +27,7 @@ public final class APIKeyStore: Sendable {
     public var isEnabled: Bool { entries.withLock { !$0.isEmpty } }
     public var count: Int { entries.withLock { $0.count } }
 
-    /// Reads the key file again (SIGHUP); on error the old keys stay.
+    /// Reads the key file again (SIGHUP); on error (unreadable, a bad entry, no key) the old keys stay.
     public func reload() throws {
         var lines = fixed
         if let f = file {
@@ -48,6 +48,11 @@ public final class APIKeyStore: Sendable {
             guard !key.isEmpty, !name.isEmpty else { throw Failure(description: "an API key entry is empty (line \(i + 1))") }
             guard key.utf8.count >= 8 else { throw Failure(description: "API key \(name) is shorter than 8 characters") }
             parsed.append(Entry(name: name, key: Array(key.utf8)))
+        }
+        // A key file that holds no key (emptied, or comments only) must not turn authentication
+        // off: a server started with keys stays closed, and keeps its old keys on a reload.
+        if let f = file, parsed.isEmpty {
+            throw Failure(description: "the API key file \(f) holds no key")
         }
         entries.withLock { $0 = parsed }
     }

@@ -87,6 +87,14 @@ struct JetonConfig: Sendable {
         try set(s, Self.parse(raw, for: s, source: "--\(s.key)"), source: "command line")
     }
 
+    /// A list setting from a repeatable flag: each value is one entry, commas and all.
+    mutating func apply(flagList s: Setting, _ values: [String], flag: String) throws {
+        if values.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            throw Failure(description: "\(flag) is given an empty value (an unset shell variable?)")
+        }
+        try set(s, .list(values), source: "command line")
+    }
+
     /// Replaces the `models:` list (flags replace the file's).
     mutating func setModels(_ list: [ModelSpec], source: String) {
         models = list
