@@ -35,6 +35,7 @@ extension ServerApp {
             }
         }
         let router = try ModelRouter(apis)
+        try Self.checkAliases(plans.map(\.spec), ids: router.table.rows.map(\.id))
         access.attach(metrics: metrics)
         state.withLock {
             $0.metrics = metrics
@@ -42,6 +43,21 @@ extension ServerApp {
         }
         if plans.count > 1 {
             logger.notice("serving \(plans.count) models: \(router.table.rows.map { "\($0.id) (\($0.kind.rawValue))" }.joined(separator: ", "))")
+        }
+    }
+
+    /// An alias of the `models:` list that reaches another model first (its id, an alias
+    /// listed before, or `default`, the first model's) would never reach its own: refused.
+    static func checkAliases(_ specs: [ModelSpec], ids: [String]) throws {
+        for (i, spec) in specs.enumerated() {
+            for alias in spec.aliases {
+                let other = ids.indices.first { $0 != i && ids[$0] == alias }
+                    ?? specs.indices.first { $0 < i && specs[$0].aliases.contains(alias) }
+                    ?? (alias == "default" && i != 0 ? 0 : nil)
+                if let j = other {
+                    throw JetonConfig.Failure(description: "models[\(i)]: the alias `\(alias)` already reaches `\(ids[j])`; give \(ids[i]) another alias")
+                }
+            }
         }
     }
 

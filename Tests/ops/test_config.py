@@ -129,9 +129,22 @@ def test_bad_models_entries_stop_startup(tmp_path):
     for text, needle in [("models:\n  - name: x\n", "models[0] needs a path"),
                          ("models:\n  - path: a\n    thread: 2\n", "unknown field thread (did you mean threads?)"),
                          ("models:\n  - path: a\n    cache_tokens: 3\n", "engine.cache_tokens"),
-                         ("models: {path: a}\n", "models must be a list")]:
+                         ("models: {path: a}\n", "models must be a list"),
+                         ("models:\n  - path: a\n    name: ''\n", "models[0].name is empty"),
+                         ("models:\n  - path: a\n    aliases: [x, '']\n", "models[0].aliases holds an empty name")]:
         f.write_text(text)
         rc, out, err = print_config("--config", str(f))
         assert rc == 2 and out == "" and needle in err, (text, err)
     rc, _, err = print_config("--model", "a", "--model", "b", "--served-model-name", "x")
     assert rc == 2 and "name: in the models: list" in err
+
+
+def test_an_alias_that_reaches_another_model_stops_startup(tmp_path):
+    # Ids win over aliases and the first model is `default`: such an alias never reaches its model.
+    f = tmp_path / "c.yaml"
+    for aliases, taken in [("[chat]", "chat"), ("[default]", "chat"), ("[c]", "chat")]:
+        f.write_text("models:\n  - path: default\n    name: chat\n    aliases: [c]\n"
+                     f"  - path: nomic-embed-text-v1.5\n    aliases: {aliases}\n")
+        p = subprocess.run([JETON, "serve", "--port", "0", "--config", str(f)], capture_output=True, text=True, timeout=300)
+        assert p.returncode != 0, aliases
+        assert f"already reaches `{taken}`" in p.stderr + p.stdout, (aliases, p.stderr[-600:])

@@ -45,11 +45,17 @@ struct ModelSpec: Sendable, Equatable {
             throw JetonConfig.Failure(description: "\(at) needs a path (a GGUF file or a catalog name)")
         }
         var spec = ModelSpec(path: path)
-        spec.name = fields["name"].map { "\($0)" }
+        spec.name = fields["name"].flatMap { $0 is NSNull ? nil : "\($0)" }
+        if spec.name?.trimmingCharacters(in: .whitespaces).isEmpty == true {
+            throw JetonConfig.Failure(description: "\(at).name is empty: leave it out to use the file's own name")
+        }
         switch fields["aliases"] {
         case nil, is NSNull: break
         case let list as [Any]: spec.aliases = list.map { "\($0)" }
         case let one?: spec.aliases = ["\(one)"]
+        }
+        if spec.aliases.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            throw JetonConfig.Failure(description: "\(at).aliases holds an empty name")
         }
         func int(_ field: String) throws -> Int? {
             guard let v = fields[field], !(v is NSNull),
