@@ -39,6 +39,7 @@ extension OpenAIAPI {
         if top != nil && !wantLogprobs {
             throw APIError.invalid("`top_logprobs` requires `logprobs` to be true.", param: "top_logprobs")
         }
+        try checkQueueRoom(opts.n, param: "n")
         let messages = try chatMessages(r)
         let addGenerationPrompt = try r.bool("add_generation_prompt") ?? true
         let prompt = try template.render(messages, addGenerationPrompt: addGenerationPrompt, tools: tools?.templateTools)
@@ -97,7 +98,7 @@ extension OpenAIAPI {
                 confidenceThreshold: threshold,
                 onDelta: { d in
                     switch d.finishReason {
-                    case "abort": return
+                    case "abort": writer.abortedByServer(); return
                     case "error": writer.write(SSE.event(APIError.internal("generation failed").json)); return
                     default: break
                     }
@@ -144,6 +145,7 @@ extension OpenAIAPI {
                 onDone: { job in
                     report(job)
                     if let e = job.error { responder.respond(APIError.internal("generation failed: \(e)").response); return }
+                    if job.wasAborted { responder.respond(Self.abortedAnswer.response); return }
                     let choices: [JSON] = job.results.enumerated().map { i, c in
                         var message: JSON = ["role": "assistant", "content": .string(c.text.text)]
                         var finish = c.finishReason ?? "stop"

@@ -31,6 +31,7 @@ extension OpenAIAPI {
         let echo = try r.bool("echo") ?? false
         let logprobs = try r.int("logprobs", 0...limits.maxLogprobs)
         let prompts = try promptTokens(r)
+        try checkQueueRoom(prompts.count * opts.n, param: prompts.count > 1 ? "prompt" : "n")
         let maxTokens = opts.maxTokens ?? 16
         opts.maxTokens = maxTokens
         let id = "cmpl-" + Self.randomID()
@@ -94,7 +95,7 @@ extension OpenAIAPI {
                         return
                     }
                     switch d.finishReason {
-                    case "abort": return
+                    case "abort": writer.abortedByServer(); return
                     case "error": writer.write(SSE.event(APIError.internal("generation failed").json)); return
                     default: break
                     }
@@ -132,6 +133,7 @@ extension OpenAIAPI {
                 onDone: { job in
                     report(job)
                     if let e = job.error { responder.respond(APIError.internal("generation failed: \(e)").response); return }
+                    if job.wasAborted { responder.respond(Self.abortedAnswer.response); return }
                     let choices: [JSON] = job.results.enumerated().map { c, choice in
                         let text = choice.text.text
                         var lp: JSON = .null

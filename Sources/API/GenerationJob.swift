@@ -87,6 +87,13 @@ final class GenerationJob: @unchecked Sendable {
         for id in ids { service.abort(id) }
     }
 
+    /// Some choice was aborted (its client left, or the server ended it).
+    var wasAborted: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return choices.contains { $0.finishReason == "abort" }
+    }
+
     /// Marks the choices still running as failed (a submit failed: they never ran, or were
     /// aborted); their later events are ignored.
     func markFailed() {

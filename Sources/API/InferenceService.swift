@@ -9,6 +9,10 @@ public protocol InferenceService: AnyObject, Sendable {
     func resume(_ id: String)
     var contextLength: Int { get }
     var cacheCapacity: Int { get }
+    /// Requests the queue holds at most: one that makes more generations is never admitted.
+    var maxWaiting: Int { get }
 }
 
-extension Engine: InferenceService {}
+extension Engine: InferenceService {
+    public var maxWaiting: Int { configuration.maxWaiting }
+}

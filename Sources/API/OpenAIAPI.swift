@@ -156,6 +156,21 @@ public final class OpenAIAPI: Sendable {
     }
 
     /// Submits all of a job's requests, or none: on a failure the submitted ones are aborted.
+    /// A whole answer whose generation the server ended (the end of a drain): a 503 the client
+    /// can retry elsewhere, not a 200 with part of a text. (A client that left reads nothing.)
+    static let abortedAnswer = APIError.unavailable(
+        "The server ended this request before it finished (it is shutting down); retry it on another replica.", retryAfter: 1)
+
+    /// A request making more generations (choices × prompts) than the queue holds could never
+    /// be admitted: a 400 naming the field, not a 429 to retry for ever.
+    func checkQueueRoom(_ generations: Int, param: String) throws {
+        let room = service.maxWaiting
+        guard generations <= room else {
+            throw APIError.invalid("This request makes \(generations) generations (`n` for each prompt), more than this server queues at once (engine.max_waiting \(room)).",
+                                   param: param)
+        }
+    }
+
     func submitAll(_ requests: [GenerationRequest], job: GenerationJob) throws {
         for (i, r) in requests.enumerated() {
             do { try service.submit(r, sink: job.sink(for: i)) } catch {

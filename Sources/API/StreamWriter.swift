@@ -23,6 +23,7 @@ final class StreamWriter: Sendable {
         var count = 0  // identifies each pause, so a stale timer does nothing
     }
     private let pause = Mutex(Pause())
+    private let abortTold = Mutex(false)
 
     init(responder: HTTPResponder, service: InferenceService, requestIDs: [String], timeout: Double, observer: APIObserver?) {
         self.responder = responder
@@ -30,6 +31,15 @@ final class StreamWriter: Sendable {
         self.requestIDs = requestIDs
         self.timeout = timeout
         self.observer = observer
+    }
+
+    /// A choice was aborted: by its client (gone, so nothing is written), or by the server at
+    /// the end of a drain. The client then learns it with one error event (its other choices
+    /// were aborted too) rather than a stream that stops without a finish reason.
+    func abortedByServer() {
+        guard !responder.isCancelled, abortTold.withLock({ told in defer { told = true }; return !told }) else { return }
+        write(SSE.event(APIError.unavailable("The server ended this request before it finished (it is shutting down); retry it on another replica.",
+                                             retryAfter: 1).json))
     }
 
     /// Queues one SSE event; pauses the stream's requests if the client is behind.

@@ -247,7 +247,19 @@ final class ServerApp: Sendable {
                 if (access?.inFlight ?? 0) == 0 && busy == 0 { break }
                 usleep(50_000)
             }
-            logger.notice("drain: \(access?.inFlight ?? 0) requests still open at the end")
+            let open = access?.inFlight ?? 0
+            logger.notice("drain: \(open) requests still open at the end")
+            if open > 0 {
+                // Past the deadline: end what still runs in the engines, so each stream gets its
+                // last chunk (finish_reason "abort") and [DONE] rather than a cut connection, and
+                // give those bytes a moment before the server closes.
+                for l in state.withLock({ $0.loaded }) {
+                    l.engine?.shutdown()
+                    l.batcher?.shutdown()
+                }
+                let flush = Date().addingTimeInterval(1)
+                while Date() < flush, (access?.inFlight ?? 0) > 0 { usleep(20_000) }
+            }
             let rest = max(0.5, deadline.timeIntervalSinceNow)
             state.withLock { $0.server }?.stop(timeout: min(rest, 5))
             for l in state.withLock({ $0.loaded }) {

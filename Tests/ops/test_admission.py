@@ -12,6 +12,23 @@ def metric(server, name):
     return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith(name + "{"))
 
 
+def test_more_choices_than_the_queue_holds_is_400():
+    # n (times the prompts) above max_waiting could never be admitted: a 400 naming the field, not
+    # a 429 to retry for ever. n up to it is served.
+    s = JetonProcess("--model", "default", "--max-waiting", "2", "--cache-tokens", "2048")
+    try:
+        for path, body, param in [("/v1/completions", {"prompt": "Hi", "n": 3}, "n"),
+                                  ("/v1/completions", {"prompt": ["Hi", "Yo"], "n": 2}, "prompt"),
+                                  ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}], "n": 3}, "n")]:
+            status, _, text = s.request("POST", path, dict(body, model="default", max_tokens=2))
+            err = json.loads(text)["error"]
+            assert status == 400 and err["param"] == param and "max_waiting" in err["message"], (body, text)
+        status, _, text = s.request("POST", "/v1/completions", {"model": "default", "prompt": "Hi", "n": 2, "max_tokens": 2})
+        assert status == 200 and len(json.loads(text)["choices"]) == 2
+    finally:
+        s.stop()
+
+
 def test_full_queue_answers_429_with_retry_after():
     s = JetonProcess("--model", "default", "--max-sequences", "1", "--max-waiting", "1", "--cache-tokens", "2048")
     try:

@@ -78,16 +78,71 @@ def test_second_signal_stops_at_once():
 def test_stream_refused_at_submission_leaves_nothing_open():
     """A stream whose submission fails after its 200 (a full queue) ends with an error event,
     and the drain then finds no request open (it waited its whole timeout on such streams)."""
-    s = JetonProcess("--model", "default", "--max-sequences", "1", "--max-waiting", "1", "--drain-timeout", "60")
+    s = JetonProcess("--model", "default", "--max-sequences", "1", "--max-waiting", "2", "--drain-timeout", "60")
     try:
-        body = json.dumps({"model": "default", "prompt": "Count:", "max_tokens": 8, "n": 4, "stream": True}).encode()
+        def metric(name):
+            lines = [l for l in s.request("GET", "/metrics")[2].splitlines() if l.startswith(name)]
+            return float(lines[0].split()[-1]) if lines else 0.0
+
+        def busy(i):
+            s.request("POST", "/v1/completions", {"model": "default", "prompt": f"Story {i}:", "max_tokens": 300,
+                                                  "ignore_eos": True})
+
+        # One request runs, one waits: one place is left in the queue for a stream of n = 2.
+        threads = []
+        for i, (gauge, want) in enumerate([("jeton_requests_running", 1), ("jeton_requests_waiting", 1)]):
+            threads.append(threading.Thread(target=busy, args=(i,)))
+            threads[-1].start()
+            deadline = time.time() + 30
+            while time.time() < deadline and metric(gauge) < want:
+                time.sleep(0.02)
+        body = json.dumps({"model": "default", "prompt": "Count:", "max_tokens": 8, "n": 2, "stream": True}).encode()
         req = urllib.request.Request(s.base + "/v1/completions", data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=120) as r:
             events = [l.decode().strip() for l in r if l.startswith(b"data: ")]
-        assert any('"error"' in e for e in events), events
+        assert any('"queue_full"' in e for e in events), events
         assert events[-1] == "data: [DONE]"
+        for t in threads:
+            t.join(timeout=120)
         s.signal(signal.SIGTERM)
         assert s.proc.wait(timeout=120) == 0
         assert "drain: 0 requests still open" in s.output(), s.output()[-2000:]
+    finally:
+        s.stop()
+
+
+def test_requests_past_the_drain_deadline_are_told_so():
+    # drain_timeout 1 s, answers of 4,000 tokens: the deadline ends them. A stream gets an error
+    # event (503, retry elsewhere) and [DONE], not a cut connection; a whole answer a 503.
+    s = JetonProcess("--model", "default", "--drain-timeout", "1", "--cache-tokens", "16384")
+    try:
+        results = {}
+
+        def long_request(i, stream):
+            body = json.dumps({"model": "default", "prompt": f"Story {i}:", "max_tokens": 4000, "ignore_eos": True,
+                               "stream": stream}).encode()
+            req = urllib.request.Request(s.base + "/v1/completions", data=body, headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=120) as r:
+                    events = [l.decode().strip() for l in r if l.strip()]
+                results[i] = (r.status, events[-2:])
+            except urllib.error.HTTPError as e:
+                results[i] = (e.code, json.loads(e.read())["error"]["code"])
+            except Exception as e:  # recorded, asserted below
+                results[i] = ("error", repr(e))
+
+        threads = [threading.Thread(target=long_request, args=(i, i < 2)) for i in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        s.signal(signal.SIGTERM)
+        for t in threads:
+            t.join(timeout=60)
+        for i in range(2):
+            status, (last, done) = results[i]
+            assert status == 200 and done == "data: [DONE]", results[i]
+            assert json.loads(last[6:])["error"]["code"] == "service_unavailable", results[i]
+        assert results[2] == (503, "service_unavailable"), results[2]
+        assert s.proc.wait(timeout=30) == 0
     finally:
         s.stop()

@@ -16,6 +16,7 @@ final class NoEngine: InferenceService, @unchecked Sendable {
     func resume(_ id: String) {}
     var contextLength: Int { 8192 }
     var cacheCapacity: Int { 16384 }
+    var maxWaiting: Int { 1024 }
 }
 
 let api: OpenAIAPI = {
