@@ -52,7 +52,7 @@ extension OpenAIAPI {
     var loraModelsJSON: [JSON] {
         (lora?.all ?? []).map { a in
             ["id": .string(a.name), "object": "model", "created": JSON(model.created), "owned_by": .string(model.ownedBy),
-             "root": .string(a.path), "parent": .string(model.id), "max_model_len": JSON(model.contextLength),
+             "kind": "generation", "root": .string(a.path), "parent": .string(model.id), "max_model_len": JSON(model.contextLength),
              "context_length": JSON(model.contextLength), "lora_rank": JSON(a.rank)]
         }
     }

@@ -26,7 +26,7 @@ extension OpenAIAPI {
     /// {"model", "prompt" | "messages" (with `tools`), "add_special_tokens"}; the answer carries both.
     func tokenize(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let r = try FieldReader(try Self.parseBody(request))
-        if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
+        if let m = try r.string("model"), !model.accepts(m), lora?.adapter(named: m) == nil { throw APIError.modelNotFound(m) }
         let t = model.tokenizer
         let ids: [Int32]
         if let content = try r.string("content") {
@@ -51,7 +51,7 @@ extension OpenAIAPI {
 
     func detokenize(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let r = try FieldReader(try Self.parseBody(request))
-        if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
+        if let m = try r.string("model"), !model.accepts(m), lora?.adapter(named: m) == nil { throw APIError.modelNotFound(m) }
         guard case let .array(items)? = r.raw("tokens") else {
             throw APIError.invalid("`tokens` must be an array of token ids.", param: "tokens")
         }

@@ -17,6 +17,11 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Run N sequences together (as llama-batched-bench -npl N): aggregate pp and tg rates.")
     var parallel: Int = 0
 
+    func validate() throws {
+        guard r >= 1 else { throw ValidationError("-r must be at least 1 (repetitions).") }
+        guard p >= 0, n >= 0, parallel >= 0 else { throw ValidationError("-p, -n and --parallel cannot be negative.") }
+    }
+
     func run() throws {
         let loaded = try modelOptions.load()
         note("memory after load: \(rssReport(loaded, cacheBytes: 0))")

@@ -77,6 +77,14 @@ def test_models_lists_each_adapter_with_its_parent(lora_server):
     assert all(m["parent"] == base for m in body["data"][1:])
     status, _, one = lora_server.request("GET", "/v1/models/a2")
     assert status == 200 and one["parent"] == base and one["lora_rank"] == 16
+    # Every entry has its kind, and an adapter's name reaches /tokenize and /detokenize (its
+    # base model's tokenizer) as it reaches chat and completions.
+    assert all(m["kind"] == "generation" for m in body["data"])
+    status, _, t = lora_server.request("POST", "/tokenize", {"model": "a2", "content": "Hello world"})
+    status2, _, t2 = lora_server.request("POST", "/tokenize", {"model": base, "content": "Hello world"})
+    assert status == status2 == 200 and t["tokens"] == t2["tokens"]
+    status, _, d = lora_server.request("POST", "/detokenize", {"model": "a2", "tokens": t["tokens"]})
+    assert status == 200 and d["content"] == "Hello world"
 
 
 def test_adapter_by_model_name_as_llama_cpp(lora_server):

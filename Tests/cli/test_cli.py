@@ -60,6 +60,11 @@ def test_generate_is_reproducible_with_a_seed():
     assert run(*args).stdout == run(*args).stdout
 
 
+def test_bench_refuses_zero_repetitions():
+    p = run("bench", "--model", "default", "-p", "8", "-n", "4", "-r", "0", check=False)
+    assert p.returncode != 0 and "-r must be at least 1" in p.stderr, p.stderr
+
+
 def test_bench_prints_llama_bench_names():
     out = run("bench", "--model", "default", "-p", "16", "-n", "4", "-r", "1", "-t", "2").stdout.split("\n")
     assert out[0].startswith("pp16 ") and float(out[0].split()[1]) > 0
