@@ -107,12 +107,9 @@ extension OpenAIAPI {
                 throw APIError.invalid("`tools` cannot be constrained: \(e.message)", param: "tools", code: "invalid_tool_schema")
             }
         }
-        let rendered: [Value] = tools.map { t in
-            var fn: [(String, Value)] = [("name", .string(t.name))]
-            if let d = t.description { fn.append(("description", .string(d))) }
-            fn.append(("parameters", Self.templateValue(Self.parametersSchema(t.parameters))))
-            return .object(OrderedObject([("type", "function"), ("function", .object(OrderedObject(fn)))]))
-        }
+        // The tools as the request sent them (key order, `strict` and any other field), as
+        // transformers hands them to the template.
+        let rendered: [Value] = items.map(Self.templateValue)
         return ToolPlan(templateTools: rendered, format: format, grammar: grammar, choice: effective, toolNames: Set(names))
     }
 
@@ -163,11 +160,7 @@ extension OpenAIAPI {
         case let .number(n): return n == n.rounded() && abs(n) < 9e15 ? .int(Int(n)) : .double(n)
         case let .string(s): return .string(s)
         case let .array(a): return .array(a.map(templateValue))
-        case let .object(fs):
-            // Schemas read best with their type and properties first, as people write them.
-            let first = ["type", "properties", "required"]
-            let ordered = first.compactMap { k in fs.first { $0.0 == k } } + fs.filter { !first.contains($0.0) }
-            return .object(OrderedObject(ordered.map { ($0.0, templateValue($0.1)) }))
+        case let .object(fs): return .object(OrderedObject(fs.map { ($0.0, templateValue($0.1)) }))
         }
     }
 }

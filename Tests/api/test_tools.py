@@ -197,3 +197,23 @@ def test_a_call_cut_short_is_never_a_call_with_broken_arguments(qwen_client, str
         assert finish == "length", (m, finish)
         for name, arguments in calls:
             json.loads(arguments)
+
+
+def test_template_sees_tools_and_arguments_as_sent(qwen_server):
+    # As transformers hands them over: every field (`strict` too), keys in the request's order,
+    # no `parameters` made up; text parts joined by newlines (vLLM, llama-server).
+    tool = {"type": "function", "function": {"name": "f", "strict": True,
+                                             "parameters": {"properties": {"x": {"type": "integer"}}, "type": "object"}}}
+    bare = {"type": "function", "function": {"name": "g"}}
+    messages = [{"role": "user", "content": [{"type": "text", "text": "part one"}, {"type": "text", "text": "part two"}]},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"x\": 1, \"required\": 2}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "ok"}]
+    st, _, t = qwen_server.request("POST", "/tokenize", {"messages": messages, "tools": [tool, bare]})
+    assert st == 200, t
+    st, _, d = qwen_server.request("POST", "/detokenize", {"tokens": t["tokens"]})
+    text = d["content"]
+    assert '{"type": "function", "function": {"name": "f", "strict": true, "parameters": {"properties": {"x": {"type": "integer"}}, "type": "object"}}}' in text, text
+    assert '{"type": "function", "function": {"name": "g"}}' in text, text
+    assert '"arguments": {"x": 1, "required": 2}' in text, text
+    assert "part one\npart two" in text, text
