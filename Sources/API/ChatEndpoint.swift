@@ -44,7 +44,7 @@ extension OpenAIAPI {
         let addGenerationPrompt = try r.bool("add_generation_prompt") ?? true
         let prompt = try template.render(messages, addGenerationPrompt: addGenerationPrompt, tools: tools?.templateTools)
         let tokenizer = model.tokenizer
-        let ids = tokenizer.encode(prompt, addSpecial: false, parseSpecial: true)
+        let ids = chatPromptIDs(prompt)
         guard !ids.isEmpty else { throw APIError.invalid("The messages give an empty prompt.", param: "messages") }
         let room = min(service.contextLength, service.cacheCapacity) - ids.count
         let maxTokens = opts.maxTokens ?? max(room, 1)
@@ -162,6 +162,16 @@ extension OpenAIAPI {
             try submitAll(requests, job: job)
             responder.onCancel { job.cancel() }
         }
+    }
+
+    /// A rendered chat prompt's ids: the template's text, its special tokens parsed, and the
+    /// BOS the vocabulary asks for (Gemma's) when the text does not begin with it already (a
+    /// template without `bos_token`, or the ChatML fallback), as llama-server adds it.
+    func chatPromptIDs(_ text: String) -> [Int32] {
+        let t = model.tokenizer
+        var ids = t.encode(text, addSpecial: false, parseSpecial: true)
+        if t.addBOS, let bos = t.bosID, ids.first != bos { ids.insert(bos, at: 0) }
+        return ids
     }
 
     /// `messages`, checked: roles the template knows, content as text.

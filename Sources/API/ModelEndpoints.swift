@@ -38,7 +38,13 @@ extension OpenAIAPI {
             let tools = try toolPlan(r)
             let text = try template.render(try chatMessages(r), addGenerationPrompt: try r.bool("add_generation_prompt") ?? true,
                                            tools: tools?.templateTools)
-            ids = t.encode(text, addSpecial: try r.bool("add_special_tokens") ?? false, parseSpecial: true)
+            // By default the ids a chat request would have (chatPromptIDs); with
+            // add_special_tokens given, exactly what it says.
+            if let special = try r.bool("add_special_tokens") {
+                ids = t.encode(text, addSpecial: special, parseSpecial: true)
+            } else {
+                ids = chatPromptIDs(text)
+            }
         } else {
             throw APIError.invalid("Give `content` (or `prompt`, or `messages`) to tokenize.", param: "content")
         }

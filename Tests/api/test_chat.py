@@ -1,5 +1,5 @@
 """/v1/chat/completions driven by the official `openai` package."""
-from conftest import CHAT, tokenize
+from conftest import CHAT, Server, tokenize
 from test_completions import check_head
 
 
@@ -117,10 +117,11 @@ def test_usage_matches_tokenize_messages(client, server):
 
 
 def test_content_as_text_parts(client):
-    parts = [{"role": "user", "content": [{"type": "text", "text": "What is the capital "},
+    # Joined by a newline, as vLLM and llama-server join text parts.
+    parts = [{"role": "user", "content": [{"type": "text", "text": "What is the capital"},
                                           {"type": "text", "text": "of France?"}]}]
     a = chat(client, messages=parts, max_tokens=6)
-    b = chat(client, max_tokens=6)
+    b = chat(client, messages=[{"role": "user", "content": "What is the capital\nof France?"}], max_tokens=6)
     assert a.choices[0].message.content == b.choices[0].message.content
     assert a.usage.prompt_tokens == b.usage.prompt_tokens
 
@@ -137,3 +138,24 @@ def test_stream_logprobs_keep_tokens_inside_a_character(client):
     assert "".join(x.delta.content or "" for c in chunks for x in c.choices) == whole.choices[0].message.content
     assert len(streamed) == 8, f"streamed {len(streamed)} logprob entries for 8 tokens"
     assert [e.logprob for e in streamed] == [e.logprob for e in whole.choices[0].logprobs.content]
+
+
+def test_bos_is_added_where_the_vocabulary_asks_for_it():
+    # Gemma 3 270M's file has no chat template (the ChatML fallback renders it) and its vocabulary
+    # asks for BOS: the prompt starts with BOS once, as llama-server's does; SmolLM2's asks for none.
+    s = Server(model="gemma3-270m")
+    try:
+        messages = [{"role": "user", "content": "Hi"}]
+        st, _, t = s.request("POST", "/tokenize", {"messages": messages})
+        assert st == 200 and t["tokens"][0] == 2 and t["tokens"][1] != 2, t["tokens"][:4]
+        st, _, r = s.request("POST", "/v1/chat/completions", {"model": "default", "messages": messages, "max_tokens": 1})
+        assert st == 200 and r["usage"]["prompt_tokens"] == t["count"]
+    finally:
+        s.stop()
+
+
+def test_no_bos_where_the_vocabulary_asks_for_none(server):
+    st, _, t = server.request("POST", "/tokenize", {"messages": [{"role": "user", "content": "Hi"}]})
+    st2, _, plain = server.request("POST", "/tokenize", {"messages": [{"role": "user", "content": "Hi"}],
+                                                         "add_special_tokens": False})
+    assert st == st2 == 200 and t["tokens"] == plain["tokens"]
