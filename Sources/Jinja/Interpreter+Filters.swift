@@ -380,28 +380,57 @@ extension Interpreter {
         }
     }
 
-    /// Minimal Python `%` formatting for the `format` filter: %s %r %d %i %f %%.
+    /// Python `%` formatting for the `format` filter: flags (`-+ 0#`), width and precision, and
+    /// the conversions s r d i u f F e E g G x X o c %.
     func printf(_ format: String, _ values: [Value]) throws -> String {
         var out = ""
         var next = 0
-        var scalars = format.unicodeScalars.makeIterator()
-        while let c = scalars.next() {
+        let scalars = Array(format.unicodeScalars)
+        var i = 0
+        func number(_ v: Value, _ conv: Character) throws -> Double {
+            guard let n = v.asNumber else { throw TemplateError.runtime("%\(conv) format: a real number is required") }
+            return n
+        }
+        while i < scalars.count {
+            let c = scalars[i]
+            i += 1
             guard c == "%" else { out.unicodeScalars.append(c); continue }
-            guard let spec = scalars.next() else { throw TemplateError.runtime("incomplete format") }
-            if spec == "%" { out += "%"; continue }
+            var flags = "", width = "", precision: String?
+            while i < scalars.count, "-+ 0#".unicodeScalars.contains(scalars[i]) { flags.unicodeScalars.append(scalars[i]); i += 1 }
+            while i < scalars.count, ("0"..."9").contains(Character(scalars[i])), width.count < 4 { width.unicodeScalars.append(scalars[i]); i += 1 }
+            if i < scalars.count, scalars[i] == "." {
+                i += 1
+                var p = ""
+                while i < scalars.count, ("0"..."9").contains(Character(scalars[i])), p.count < 4 { p.unicodeScalars.append(scalars[i]); i += 1 }
+                precision = p
+            }
+            guard i < scalars.count else { throw TemplateError.runtime("incomplete format") }
+            let conv = Character(scalars[i])
+            i += 1
+            if conv == "%" { out += "%"; continue }
             guard next < values.count else { throw TemplateError.runtime("not enough arguments for format string") }
             let v = values[next]
             next += 1
-            switch spec {
-            case "s": out += try str(v)
-            case "r": try repr(v, into: &out, depth: 0)
-            case "d", "i":
-                guard let n = v.asNumber, n.isFinite, abs(n) < 9.2e18 else { throw TemplateError.runtime("%d format: a real number is required") }
-                out += String(Int(n))
-            case "f":
-                guard let n = v.asNumber else { throw TemplateError.runtime("%f format: a real number is required") }
-                out += String(format: "%f", n)
-            default: throw TemplateError.runtime("unsupported format character '\(spec)'")
+            let spec = "%" + flags + width + (precision.map { "." + $0 } ?? "")
+            switch conv {
+            case "s", "r":
+                var text = ""
+                if conv == "s" { text = try str(v) } else { try repr(v, into: &text, depth: 0) }
+                if let p = precision, let n = Int(p) { text = String(text.prefix(n)) }
+                let pad = max(0, (Int(width) ?? 0) - text.count)
+                out += flags.contains("-") ? text + String(repeating: " ", count: pad) : String(repeating: " ", count: pad) + text
+            case "d", "i", "u", "x", "X", "o", "c":
+                let n = try number(v, conv)
+                guard n.isFinite, abs(n) < 9.2e18 else { throw TemplateError.runtime("%\(conv) format: a real number is required") }
+                if conv == "c" {
+                    guard let u = Unicode.Scalar(UInt32(clamping: Int(n))) else { throw TemplateError.runtime("%c arg not in range") }
+                    out.unicodeScalars.append(u)
+                } else {
+                    out += String(format: spec + "ll" + (conv == "i" || conv == "u" ? "d" : String(conv)), Int64(n))
+                }
+            case "f", "F", "e", "E", "g", "G":
+                out += String(format: spec + String(conv), try number(v, conv))
+            default: throw TemplateError.runtime("unsupported format character '\(conv)'")
             }
             if out.utf8.count > limits.maxOutputBytes { try chargeBytes(out.utf8.count) }
         }
