@@ -26,7 +26,7 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         guard (prompt == nil) != (promptFile == nil) else { throw ValidationError("give exactly one of --prompt and --prompt-file") }
         guard n >= 0 else { throw ValidationError("-n must not be negative") }
-        guard temperature >= 0 else { throw ValidationError("--temperature must not be negative") }
+        guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be a number of at least 0") }
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
         guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1]") }
         guard topK >= 0 else { throw ValidationError("--top-k must not be negative") }
