@@ -12,6 +12,13 @@ KEY_A = "team-a:sk-alpha-0123456789"
 KEY_B = "team-b:sk-bravo-0123456789"
 
 
+def wait_for(condition, seconds=5):
+    deadline = time.time() + seconds
+    while time.time() < deadline and not condition():
+        time.sleep(0.1)
+    return condition()
+
+
 def bearer(entry):
     return {"Authorization": "Bearer " + entry.split(":", 1)[1]}
 
@@ -118,11 +125,7 @@ def test_key_file_reloads_on_sighup(tmp_path):
         assert s.request("GET", "/v1/models", headers={"Authorization": "Bearer sk-charlie-0123456789"})[0] == 200
         f.write_text("team-d:sk-delta-0123456789\n")
         s.signal(signal.SIGHUP)
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            if s.request("GET", "/v1/models", headers={"Authorization": "Bearer sk-delta-0123456789"})[0] == 200:
-                break
-            time.sleep(0.1)
+        wait_for(lambda: s.request("GET", "/v1/models", headers={"Authorization": "Bearer sk-delta-0123456789"})[0] == 200)
         assert s.request("GET", "/v1/models", headers={"Authorization": "Bearer sk-delta-0123456789"})[0] == 200
         assert s.request("GET", "/v1/models", headers={"Authorization": "Bearer sk-charlie-0123456789"})[0] == 401
     finally:
@@ -136,13 +139,10 @@ def test_an_emptied_key_file_keeps_the_old_keys(tmp_path):
     f.write_text("team-e:sk-echo-0123456789\n")
     s = JetonProcess("--model", "default", "--api-key-file", str(f), "--cache-tokens", "2048")
     try:
-        for text in ["", "# nobody\n"]:
+        for reloads, text in enumerate(["", "# nobody\n"], start=1):
             f.write_text(text)
             s.signal(signal.SIGHUP)
-            deadline = time.time() + 5
-            while time.time() < deadline and "holds no key" not in s.output():
-                time.sleep(0.1)
-            assert "holds no key" in s.output()
+            assert wait_for(lambda: s.output().count("holds no key") == reloads)
             assert s.request("GET", "/v1/models")[0] == 401
             assert s.request("GET", "/v1/models", headers={"Authorization": "Bearer sk-echo-0123456789"})[0] == 200
     finally:
