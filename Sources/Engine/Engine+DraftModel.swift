@@ -130,8 +130,10 @@ extension Engine {
             draftDistributions[ObjectIdentifier(r), default: []].append(q)
         }
         if r.draftSampler!.hasPenalties { r.draftSampler!.accept(token) }
-        guard grammar != nil else { return (token, true) }
-        if endOfGeneration.contains(token) || !grammar!.accept(token: token) { return (token, false) }
+        // Nothing after a token that ends the answer would be verified.
+        let ends = !r.request.ignoreEOS && endOfGeneration.contains(token) || r.request.stopTokenIDs.contains(token)
+        guard grammar != nil else { return (token, !ends) }
+        if ends || endOfGeneration.contains(token) || !grammar!.accept(token: token) { return (token, false) }
         return (token, !grammar!.isComplete)
     }
 

@@ -91,6 +91,8 @@ extension Engine {
         stats.speculativeAccepted += accepted
         stats.speculativeVerifications += 1
         if byLookup {
+            stats.speculativeLookupProposed += proposed
+            stats.speculativeLookupAccepted += accepted
             r.speculationControl.lookup.record(proposed: proposed, accepted: accepted)
         } else {
             r.speculationControl.draft.record(proposed: proposed, accepted: accepted)

@@ -30,6 +30,9 @@ public struct EngineStats: Sendable, Equatable {
     /// of their own), and entries verified.
     public var speculativeProposed = 0
     public var speculativeAccepted = 0
+    /// Of those, prompt lookup's (with a draft model, lookup proposes first where it pays).
+    public var speculativeLookupProposed = 0
+    public var speculativeLookupAccepted = 0
     public var speculativeVerifications = 0
     public var loopAlive = true
 

@@ -11,12 +11,13 @@ import Model
 final class DraftConstraintsTests: XCTestCase {
     static let trie = TokenTrie(tokens: (0..<11).map { [UInt8(ascii: "a") + UInt8($0)] })
 
-    func engine(selfDraft: Bool) -> Engine {
+    func engine(selfDraft: Bool, endOfGeneration: Set<Int32> = []) -> Engine {
         var c = EngineConfiguration(maxBatchTokens: 128, maxSequences: 16, cacheTokens: 4096, blockSize: 4,
                                     maxWaiting: 1000, stepTargetSeconds: 0)
         c.speculation = SpeculationConfiguration(method: selfDraft ? .draft : .off, maxDepth: 4, maxBatchTokens: 64)
         c.speculation.lookupFirst = false  // only the draft's proposals
-        let e = Engine(model: PatternModel(), endOfGeneration: [], configuration: c, draft: selfDraft ? PatternModel() : nil)
+        let e = Engine(model: PatternModel(), endOfGeneration: endOfGeneration, configuration: c,
+                       draft: selfDraft ? PatternModel() : nil)
         e.scheduler.speculationCost = .measuredLike
         e.start()
         return e
@@ -80,5 +81,21 @@ final class DraftConstraintsTests: XCTestCase {
             }
         }
         XCTAssertEqual(spec.idleSnapshot().usedBlocks, 0)
+    }
+
+    /// The draft stops at a token that ends the answer (end of generation, a stop token id):
+    /// nothing after it would be verified, so with the target as its own draft every proposal stands.
+    func testTheDraftStopsAtTheEndOfTheAnswer() {
+        let spec = engine(selfDraft: true, endOfGeneration: [5])
+        defer { spec.shutdown() }
+        var reqs = requests { r in r.sampling = .greedy }
+        for stop: Int32 in 0..<11 where stop != 5 {
+            reqs += requests { r in r.sampling = .greedy; r.id += "-stop\(stop)"; r.stopTokenIDs = [stop] }
+        }
+        let tokens = run(spec, reqs)
+        XCTAssertGreaterThan(tokens.filter { $0.count >= 4 && $0.count < 32 }.count, 10, "few answers ended mid-way")
+        let s = spec.idleSnapshot()
+        XCTAssertGreaterThan(s.speculativeProposed, 0)
+        XCTAssertEqual(s.speculativeAccepted, s.speculativeProposed, "proposals after the end were counted as rejected")
     }
 }

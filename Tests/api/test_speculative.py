@@ -124,3 +124,26 @@ def test_a_draft_with_another_tokenizer_is_refused_at_start_up():
                        capture_output=True, text=True, timeout=300)
     assert p.returncode != 0
     assert "its tokenizer differs: pre-tokenizer smollm (the target's is qwen2)" in p.stdout + p.stderr
+
+
+def test_a_draft_servers_metrics_keep_lookup_proposals_apart():
+    # The model drafting for itself: at temperature 0 each of the draft's proposals stands, so
+    # its counters (method="draft") must show every one accepted. Prompt lookup, which proposes
+    # first where it pays, has counters of its own (method="ngram").
+    s = Server(extra=["--draft-model", "default"])
+    try:
+        for p in PROMPTS:
+            complete(s, p, max_tokens=48)
+        _, _, text = s.request("GET", "/metrics")
+
+        def value(name, method):
+            m = re.search(rf'^{name}\{{[^}}]*method="{method}"[^}}]*\}} ([0-9.e+]+)$', text, re.M)
+            assert m, (name, method)
+            return float(m.group(1))
+
+        proposed, accepted = value("jeton_spec_proposed_tokens_total", "draft"), value("jeton_spec_accepted_tokens_total", "draft")
+        assert proposed > 0 and accepted == proposed, (proposed, accepted)
+        assert value("jeton_spec_proposed_tokens_total", "ngram") >= value("jeton_spec_accepted_tokens_total", "ngram")
+        assert value("jeton_spec_acceptance_ratio", "draft") == 1.0
+    finally:
+        s.stop()

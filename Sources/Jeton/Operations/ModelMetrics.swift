@@ -37,9 +37,21 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
     private let grammarFastPicks: CoreMetrics.Counter
     private let answerMeanLogprob: CoreMetrics.Recorder
     private let answerLowRatio: CoreMetrics.Recorder
-    private let specProposed: CoreMetrics.Counter   // speculative decoding, labelled by method
-    private let specAccepted: CoreMetrics.Counter
-    private let specAcceptance: CoreMetrics.Gauge
+    /// Speculative decoding, labelled by the method that proposed: with a draft model, prompt
+    /// lookup proposes first where it pays, and its tokens count as `ngram`, not `draft`.
+    private struct SpecCounters {
+        let proposed: CoreMetrics.Counter
+        let accepted: CoreMetrics.Counter
+        let acceptance: CoreMetrics.Gauge
+        init(_ dims: [(String, String)]) {
+            proposed = CoreMetrics.Counter(label: "jeton_spec_proposed_tokens_total", dimensions: dims)
+            accepted = CoreMetrics.Counter(label: "jeton_spec_accepted_tokens_total", dimensions: dims)
+            // Accepted over proposed since start (the counters' ratio over a window is the recent one).
+            acceptance = CoreMetrics.Gauge(label: "jeton_spec_acceptance_ratio", dimensions: dims)
+        }
+    }
+    private let spec: SpecCounters      // the server's method (draft, ngram, none)
+    private let specLookup: SpecCounters?  // a draft server's lookup proposals
 
     /// Only after `MetricsSystem.bootstrap` (ServerMetrics.init).
     init(model: String, speculation: String) {
@@ -73,11 +85,8 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
         // One observation per finished answer (choice) whose tokens were measured (see OpenAIAPI.measureAllConfidence).
         answerMeanLogprob = CoreMetrics.Recorder(label: "jeton_answer_mean_logprob", dimensions: m, aggregate: true)
         answerLowRatio = CoreMetrics.Recorder(label: "jeton_answer_low_confidence_ratio", dimensions: m, aggregate: true)
-        let sm = m + [("method", speculation == "off" ? "none" : speculation)]
-        specProposed = CoreMetrics.Counter(label: "jeton_spec_proposed_tokens_total", dimensions: sm)
-        specAccepted = CoreMetrics.Counter(label: "jeton_spec_accepted_tokens_total", dimensions: sm)
-        // Accepted over proposed since start (the counters' ratio over a window is the recent one).
-        specAcceptance = CoreMetrics.Gauge(label: "jeton_spec_acceptance_ratio", dimensions: sm)
+        spec = SpecCounters(m + [("method", speculation == "off" ? "none" : speculation)])
+        specLookup = speculation == "draft" ? SpecCounters(m + [("method", "ngram")]) : nil
         // Token counters exist from the start, so a scrape shows zeros rather than nothing.
         _ = tokens(key: String?.none)
     }
@@ -131,7 +140,11 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
         cacheUsage.record(s.cacheUsage)
         cacheBytes.record(s.cacheBytes)
         cacheUsedBytes.record(s.usedCacheBytes)
-        specAcceptance.record(s.speculativeProposed == 0 ? 0 : Double(s.speculativeAccepted) / Double(s.speculativeProposed))
+        // A draft server's own counters leave out lookup's proposals; an ngram server's are all lookup's.
+        let lookup = specLookup == nil ? (0, 0) : (s.speculativeLookupProposed, s.speculativeLookupAccepted)
+        let own = (s.speculativeProposed - lookup.0, s.speculativeAccepted - lookup.1)
+        spec.acceptance.record(own.0 == 0 ? 0 : Double(own.1) / Double(own.0))
+        specLookup?.acceptance.record(lookup.0 == 0 ? 0 : Double(lookup.1) / Double(lookup.0))
         // Under the lock so two scrapes do not both add the same difference.
         state.withLock { st in
             let last = st.lastSnapshot
@@ -144,8 +157,11 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
             grammarMaskSeconds.increment(by: max(0, s.grammarMaskSeconds - last.grammarMaskSeconds))
             grammarMasksOverlapped.increment(by: max(0, s.grammarMasksOverlapped - last.grammarMasksOverlapped))
             grammarFastPicks.increment(by: max(0, s.grammarFastPicks - last.grammarFastPicks))
-            specProposed.increment(by: max(0, s.speculativeProposed - last.speculativeProposed))
-            specAccepted.increment(by: max(0, s.speculativeAccepted - last.speculativeAccepted))
+            let lastLookup = specLookup == nil ? (0, 0) : (last.speculativeLookupProposed, last.speculativeLookupAccepted)
+            spec.proposed.increment(by: max(0, own.0 - (last.speculativeProposed - lastLookup.0)))
+            spec.accepted.increment(by: max(0, own.1 - (last.speculativeAccepted - lastLookup.1)))
+            specLookup?.proposed.increment(by: max(0, lookup.0 - lastLookup.0))
+            specLookup?.accepted.increment(by: max(0, lookup.1 - lastLookup.1))
             st.lastSnapshot = s
         }
     }
