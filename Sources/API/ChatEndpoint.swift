@@ -21,14 +21,14 @@ extension OpenAIAPI {
     }
 
     /// Reads and checks a chat body, renders the template; throws the APIError a client gets.
-    func chatPlan(_ json: JSON) throws -> ChatPlan {
+    func chatPlan(_ json: JSON, body: [UInt8]? = nil) throws -> ChatPlan {
         let r = try FieldReader(json)
         let chosen = try requestedModel(r)  // the model field and `lora` (LoraEndpoints.swift)
         try r.refuse(["functions", "function_call"], because: "they are the deprecated form of `tools` and `tool_choice`")
         try r.refuse(["audio", "modalities", "prediction"], because: "this server generates text only")
         _ = try r.string("user")
         let grammar = try constrainedGrammar(r)  // response_format and its aliases (ResponseFormat.swift)
-        let tools = try toolPlan(r)  // tools, tool_choice, parallel_tool_calls (ToolPlan.swift)
+        let tools = try toolPlan(r, body: body)  // tools, tool_choice, parallel_tool_calls (ToolPlan.swift)
         if tools?.grammar != nil && grammar != nil {
             throw APIError.invalid("`tool_choice` \"required\" or a named function cannot be combined with `response_format` or another grammar: the answer is a tool call.",
                                    param: "tool_choice")
@@ -67,7 +67,7 @@ extension OpenAIAPI {
     }
 
     func chatCompletions(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let plan = try chatPlan(try Self.parseBody(request))
+        let plan = try chatPlan(try Self.parseBody(request), body: request.body)
         let (requests, opts, wantLogprobs, prompt, ids) = (plan.requests, plan.opts, plan.wantLogprobs, plan.prompt, plan.ids)
         let tokenizer = model.tokenizer
         let created = Int(Date().timeIntervalSince1970)

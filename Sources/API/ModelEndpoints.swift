@@ -35,7 +35,7 @@ extension OpenAIAPI {
             ids = t.encode(prompt, addSpecial: try r.bool("add_special_tokens") ?? true, parseSpecial: true)
         } else if r.has("messages") {
             // The prompt a chat request with the same fields would have: tools are rendered too.
-            let tools = try toolPlan(r)
+            let tools = try toolPlan(r, body: request.body)
             let text = try template.render(try chatMessages(r), addGenerationPrompt: try r.bool("add_generation_prompt") ?? true,
                                            tools: tools?.templateTools)
             // By default the ids a chat request would have (chatPromptIDs); with

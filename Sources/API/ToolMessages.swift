@@ -34,7 +34,8 @@ enum ToolMessages {
                 guard let parsed = JSON.parse(Array(text.utf8)) else {
                     throw APIError.invalid("`\(p).function.arguments` must be a JSON text (as the model wrote it).", param: "\(p).function.arguments")
                 }
-                arguments = OpenAIAPI.templateValue(parsed)
+                // Read again by the template engine's reader: `1.0` stays a float, as json.loads keeps it.
+                arguments = (try? Value(json: text)) ?? OpenAIAPI.templateValue(parsed)
             case let v?: arguments = OpenAIAPI.templateValue(v)
             case nil: arguments = .object(OrderedObject())
             }

@@ -23,7 +23,9 @@ extension OpenAIAPI {
     static let maxTools = 128
 
     /// Reads the tool fields; nil when the request has no tools.
-    func toolPlan(_ r: FieldReader) throws -> ToolPlan? {
+    /// `body`: the request's JSON text, from which the tools are read again for the template
+    /// as Python's json.loads gives them (`2.0` stays a float, large integers stay exact).
+    func toolPlan(_ r: FieldReader, body: [UInt8]? = nil) throws -> ToolPlan? {
         let parallel = try r.bool("parallel_tool_calls") ?? true
         let choice = try toolChoice(r)
         guard let raw = r.raw("tools") else {
@@ -109,7 +111,7 @@ extension OpenAIAPI {
         }
         // The tools as the request sent them (key order, `strict` and any other field), as
         // transformers hands them to the template.
-        let rendered: [Value] = items.map(Self.templateValue)
+        let rendered: [Value] = Self.exactTools(body, count: items.count) ?? items.map(Self.templateValue)
         return ToolPlan(templateTools: rendered, format: format, grammar: grammar, choice: effective, toolNames: Set(names))
     }
 
@@ -152,7 +154,16 @@ extension OpenAIAPI {
         return try spec.compile()
     }
 
-    /// A JSON value as a template sees it (Python's json.loads result).
+    /// The request's `tools` parsed from its text by the template engine's JSON reader, which
+    /// keeps integers and floats apart as json.loads does; nil when that is not possible.
+    static func exactTools(_ body: [UInt8]?, count: Int) -> [Value]? {
+        guard let body, case let .object(root)? = try? Value(json: String(decoding: body, as: UTF8.self)),
+              case let .array(tools)? = root["tools"], tools.count == count else { return nil }
+        return tools
+    }
+
+    /// A JSON value as a template sees it (Python's json.loads result, but for numbers: JSON
+    /// holds doubles, so a whole number written `2.0` comes out as the integer 2).
     static func templateValue(_ j: JSON) -> Value {
         switch j {
         case .null: return .none

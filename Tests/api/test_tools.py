@@ -203,17 +203,20 @@ def test_template_sees_tools_and_arguments_as_sent(qwen_server):
     # As transformers hands them over: every field (`strict` too), keys in the request's order,
     # no `parameters` made up; text parts joined by newlines (vLLM, llama-server).
     tool = {"type": "function", "function": {"name": "f", "strict": True,
-                                             "parameters": {"properties": {"x": {"type": "integer"}}, "type": "object"}}}
+                                             "parameters": {"properties": {"x": {"type": "integer"}}, "type": "object",
+                                                            "maximum": 2.0, "big": 12345678901234567}}}
     bare = {"type": "function", "function": {"name": "g"}}
     messages = [{"role": "user", "content": [{"type": "text", "text": "part one"}, {"type": "text", "text": "part two"}]},
                 {"role": "assistant", "content": None, "tool_calls": [
-                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"x\": 1, \"required\": 2}"}}]},
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"x\": 1, \"required\": 2, \"y\": 1.0}"}}]},
                 {"role": "tool", "tool_call_id": "c1", "content": "ok"}]
     st, _, t = qwen_server.request("POST", "/tokenize", {"messages": messages, "tools": [tool, bare]})
     assert st == 200, t
     st, _, d = qwen_server.request("POST", "/detokenize", {"tokens": t["tokens"]})
     text = d["content"]
-    assert '{"type": "function", "function": {"name": "f", "strict": true, "parameters": {"properties": {"x": {"type": "integer"}}, "type": "object"}}}' in text, text
+    # Numbers as json.loads reads them: 2.0 a float, a 17-digit integer exact.
+    assert ('{"type": "function", "function": {"name": "f", "strict": true, "parameters": {"properties": {"x": {"type": "integer"}}, '
+            '"type": "object", "maximum": 2.0, "big": 12345678901234567}}}') in text, text
     assert '{"type": "function", "function": {"name": "g"}}' in text, text
-    assert '"arguments": {"x": 1, "required": 2}' in text, text
+    assert '"arguments": {"x": 1, "required": 2, "y": 1.0}' in text, text
     assert "part one\npart two" in text, text
