@@ -206,7 +206,7 @@ extension OpenAIAPI {
                         throw APIError.invalid("`\(pp)` must be a text part ({\"type\": \"text\", \"text\": ...}); other kinds are not supported.", param: pp)
                     }
                     return text
-                }.joined(separator: "\n")  // as vLLM and llama-server join text parts
+                }.joined(separator: "\n")  // as vLLM joins text parts
             case nil where role == "assistant": content = ""
             default:
                 throw APIError.invalid("`\(param).content` must be a string or an array of text parts.", param: "\(param).content")

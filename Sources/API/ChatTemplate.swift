@@ -7,8 +7,8 @@ import Tokenizer
 struct ChatTemplate: Sendable {
     struct Message {
         var role: String
-        /// "" for an assistant turn without text (`content: null`), as vLLM renders it: templates
-        /// that join a turn's parts with `+` would fail on none.
+        /// "" for an assistant turn without text (`content: null`): templates that join a turn's
+        /// parts with `+` would fail on none.
         var content: String
         /// An assistant turn's calls, as the template reads them (`function.arguments` an object).
         var toolCalls: [Value]? = nil
