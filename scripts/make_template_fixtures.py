@@ -614,6 +614,8 @@ SNIPPETS = [
     ("{{ '42' | int }} {{ '4.7' | int }} {{ 'x' | int }} {{ 'x' | int(7) }} {{ 3.9 | int }} {{ '0x1A' | int(0, 16) }} {{ '2.5' | float }} {{ 'bad' | float }} {{ 3 | float }} {{ 42 | string }} {{ [1] | string }} {{ 'ab' | list }} {{ {'a': 1, 'b': 2} | list }} {% for k, v in {'a': 1} | items %}{{ k }}{{ v }}{% endfor %}", {}),
     ("{{ '<a href=\"x\">&\\'' | escape }} {{ '<b>' | safe }} {{ 'x' | e }} {{ 'one two  three' | wordcount }} {{ 'hi' | center(6) }}|{{ '%s-%d' | format('a', 3) }}", {}),
     ("{{ '%.2f|%5d|%-4s|%05.1f|%+d|%x|%X|%o|%e|%g|%.3s|%c|%%|%#x|%i' | format(3.14159, 42, 'ab', 2.5, 7, 255, 255, 8, 12345.678, 0.0001, 'abcdef', 65, 255, 3) }}", {}),
+    ("{{ '%x|%#o|%c|%-6x|%06X|%+x|%#08x|%.4x|%d' | format(-255, 8, 'a', 10, 255, 5, 255, 7, 3.9) }}", {}),
+    ("{{ '%x' | format(3.0) }}", {}),
     ("{{ 'line1\\nline2\\n\\nline4' | indent }}|{{ 'a\\nb' | indent(2, true) }}|{{ 'a\\n\\nb' | indent('> ', blank=true) }}", {}),
     # tojson as transformers defines it
     ("{{ x | tojson }}", {"x": {"b": 1, "a": [1, 2.5, "é\n\"<>&'\\", None, True, False], "c": {}, "d": [], "e": -0.0, "f": 1e100}}),

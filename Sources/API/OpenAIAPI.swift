@@ -174,6 +174,8 @@ public final class OpenAIAPI: Sendable {
     func submitAll(_ requests: [GenerationRequest], job: GenerationJob) throws {
         for (i, r) in requests.enumerated() {
             do { try service.submit(r, sink: job.sink(for: i)) } catch {
+                // Failed first, so the aborts of the choices already in find them ended.
+                job.markFailed()
                 job.cancel()
                 throw error
             }
@@ -189,7 +191,6 @@ public final class OpenAIAPI: Sendable {
             try submitAll(requests, job: job)
             responder.onCancel { job.cancel() }
         } catch {
-            job.markFailed()
             report(job)
             let e = (error as? SubmissionError).map(Self.map) ?? APIError.internal("\(error)")
             responder.write(SSE.event(e.json))

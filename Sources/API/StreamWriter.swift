@@ -23,7 +23,7 @@ final class StreamWriter: Sendable {
         var count = 0  // identifies each pause, so a stale timer does nothing
     }
     private let pause = Mutex(Pause())
-    private let abortTold = Mutex(false)
+    private let abortTold = Mutex(false)  // set too when the writer gives up on a slow reader
 
     init(responder: HTTPResponder, service: InferenceService, requestIDs: [String], timeout: Double, observer: APIObserver?) {
         self.responder = responder
@@ -33,8 +33,8 @@ final class StreamWriter: Sendable {
         self.observer = observer
     }
 
-    /// A choice was aborted: by its client (gone, so nothing is written), or by the server at
-    /// the end of a drain. The client then learns it with one error event (its other choices
+    /// A choice was aborted: by its client (gone, so nothing is written), by this writer giving
+    /// up on a slow reader (nothing either), or by the server at the end of a drain. The client then learns it with one error event (its other choices
     /// were aborted too) rather than a stream that stops without a finish reason.
     func abortedByServer() {
         guard !responder.isCancelled, abortTold.withLock({ told in defer { told = true }; return !told }) else { return }
@@ -76,6 +76,7 @@ final class StreamWriter: Sendable {
         guard expired, !responder.isCancelled else { return }
         observer?.slowReader(aborted: true)
         // Closing the connection fires onCancel: the job aborts its requests and their blocks are freed.
+        abortTold.withLock { $0 = true }  // its own abort is no shutdown to tell about
         for id in requestIDs { service.abort(id) }
         responder.abort()
     }

@@ -259,7 +259,9 @@ struct ToolCallParser {
         switch ToolCallScanner.valueEnd(buffer, from: objectStart) {
         case let .complete(e):
             let close = Self.find(fence, in: buffer, from: e)
-            if close == nil && !final { return false }
+            // Text other than the closing fence after the object: a code block, known now.
+            let after = ToolCallScanner.skipSpace(buffer, e)
+            if close == nil && !final && (after == buffer.count || buffer[after] == UInt8(ascii: "`")) { return false }
             let closeAt = close ?? buffer.count
             if ToolCallScanner.skipSpace(buffer, e) == closeAt, JSON.parse(Array(buffer[objectStart..<e])) != nil,
                case let .complete(argsEnd) = ToolCallScanner.valueEnd(buffer, from: valueStart) {

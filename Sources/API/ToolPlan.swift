@@ -157,7 +157,7 @@ extension OpenAIAPI {
     /// The request's `tools` parsed from its text by the template engine's JSON reader, which
     /// keeps integers and floats apart as json.loads does; nil when that is not possible.
     static func exactTools(_ body: [UInt8]?, count: Int) -> [Value]? {
-        guard let body, case let .object(root)? = try? Value(json: String(decoding: body, as: UTF8.self)),
+        guard let body, case let .object(root)? = try? Value(json: String(decoding: body, as: UTF8.self), maxDepth: 512),
               case let .array(tools)? = root["tools"], tools.count == count else { return nil }
         return tools
     }

@@ -35,7 +35,7 @@ extension ServerApp {
             }
         }
         let router = try ModelRouter(apis)
-        try Self.checkAliases(plans.map(\.spec), ids: router.table.rows.map(\.id))
+        try Self.checkAliases(plans.map(\.spec), rows: router.table.rows)
         access.attach(metrics: metrics)
         state.withLock {
             $0.metrics = metrics
@@ -46,16 +46,16 @@ extension ServerApp {
         }
     }
 
-    /// An alias of the `models:` list that reaches another model first (its id, an alias
-    /// listed before, or `default`, the first model's) would never reach its own: refused.
-    static func checkAliases(_ specs: [ModelSpec], ids: [String]) throws {
+    /// An alias of the `models:` list that reaches another model first (its id, or a name an
+    /// earlier model answers to: its aliases, file and catalog names, `default`) would never
+    /// reach its own: refused.
+    static func checkAliases(_ specs: [ModelSpec], rows: [ModelTable.Row]) throws {
         for (i, spec) in specs.enumerated() {
             for alias in spec.aliases {
-                let other = ids.indices.first { $0 != i && ids[$0] == alias }
-                    ?? specs.indices.first { $0 < i && specs[$0].aliases.contains(alias) }
-                    ?? (alias == "default" && i != 0 ? 0 : nil)
+                let other = rows.indices.first { $0 != i && rows[$0].id == alias }
+                    ?? rows.indices.first { $0 < i && rows[$0].aliases.contains(alias) }
                 if let j = other {
-                    throw JetonConfig.Failure(description: "models[\(i)]: the alias `\(alias)` already reaches `\(ids[j])`; give \(ids[i]) another alias")
+                    throw JetonConfig.Failure(description: "models[\(i)]: the alias `\(alias)` already reaches `\(rows[j].id)`; give \(rows[i].id) another alias")
                 }
             }
         }

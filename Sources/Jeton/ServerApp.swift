@@ -250,8 +250,8 @@ final class ServerApp: Sendable {
             let open = access?.inFlight ?? 0
             logger.notice("drain: \(open) requests still open at the end")
             if open > 0 {
-                // Past the deadline: end what still runs in the engines, so each stream gets its
-                // last chunk (finish_reason "abort") and [DONE] rather than a cut connection, and
+                // Past the deadline: end what still runs in the engines, so each stream gets an
+                // error event and [DONE] rather than a cut connection (a whole answer a 503), and
                 // give those bytes a moment before the server closes.
                 for l in state.withLock({ $0.loaded }) {
                     l.engine?.shutdown()

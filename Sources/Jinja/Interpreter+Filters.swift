@@ -419,14 +419,33 @@ extension Interpreter {
                 if let p = precision, let n = Int(p) { text = String(text.prefix(n)) }
                 let pad = max(0, (Int(width) ?? 0) - text.count)
                 out += flags.contains("-") ? text + String(repeating: " ", count: pad) : String(repeating: " ", count: pad) + text
-            case "d", "i", "u", "x", "X", "o", "c":
+            case "c":
+                // A one-character string, or a code point.
+                if case let .string(t) = v, t.count == 1 { out += t; break }
+                let n = try number(v, conv)
+                guard n == n.rounded(), n >= 0, n < 0x110000, let u = Unicode.Scalar(UInt32(n)) else {
+                    throw TemplateError.runtime("%c requires an int or a unicode character")
+                }
+                out.unicodeScalars.append(u)
+            case "d", "i", "u":
                 let n = try number(v, conv)
                 guard n.isFinite, abs(n) < 9.2e18 else { throw TemplateError.runtime("%\(conv) format: a real number is required") }
-                if conv == "c" {
-                    guard let u = Unicode.Scalar(UInt32(clamping: Int(n))) else { throw TemplateError.runtime("%c arg not in range") }
-                    out.unicodeScalars.append(u)
+                out += String(format: spec + "lld", Int64(n))
+            case "x", "X", "o":
+                // As Python: an integer only, a sign rather than two's complement, `#` gives 0x / 0X / 0o.
+                guard let n = v.asInt else { throw TemplateError.runtime("%\(conv) format: an integer is required") }
+                let i = Int64(n)
+                var digits = String(i.magnitude, radix: conv == "o" ? 8 : 16, uppercase: conv == "X")
+                if let p = precision, let m = Int(p), digits.count < m { digits = String(repeating: "0", count: m - digits.count) + digits }
+                let sign = i < 0 ? "-" : flags.contains("+") ? "+" : flags.contains(" ") ? " " : ""
+                let prefix = flags.contains("#") ? (conv == "o" ? "0o" : conv == "X" ? "0X" : "0x") : ""
+                let w = Int(width) ?? 0, len = sign.count + prefix.count + digits.count
+                if flags.contains("-") {
+                    out += sign + prefix + digits + String(repeating: " ", count: max(0, w - len))
+                } else if flags.contains("0") {
+                    out += sign + prefix + String(repeating: "0", count: max(0, w - len)) + digits
                 } else {
-                    out += String(format: spec + "ll" + (conv == "i" || conv == "u" ? "d" : String(conv)), Int64(n))
+                    out += String(repeating: " ", count: max(0, w - len)) + sign + prefix + digits
                 }
             case "f", "F", "e", "E", "g", "G":
                 out += String(format: spec + String(conv), try number(v, conv))

@@ -105,6 +105,12 @@ final class ToolCallParserTests: XCTestCase {
         // Complete but ended before the closing fence (EOS): a call.
         check(.hermes, "```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}",
               content: "", calls: [Call(name: "get_weather", arguments: #"{"city": "Paris"}"#)], names: ["get_weather"])
+        // A complete object followed by other text than the closing fence is known to be a code
+        // block at once: its text goes out without waiting for the end of the answer.
+        var p = ToolCallParser(format: .hermes, toolNames: ["get_weather"])
+        let shown = p.push("```json\n{\"name\": \"get_weather\", \"arguments\": {}}\nHere is why")
+        XCTAssertEqual(shown.map { e -> String in if case let .content(t) = e { return t }; return "?" }.joined(),
+                       "```json\n{\"name\": \"get_weather\", \"arguments\": {}}\nHere is why")
         // Text after the block stays content.
         check(.hermes, "```json\n{\"name\": \"get_weather\", \"arguments\": {}}\n```\nChecking.",
               content: "\nChecking.", calls: [Call(name: "get_weather", arguments: "{}")], names: ["get_weather"])

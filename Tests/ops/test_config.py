@@ -142,7 +142,8 @@ def test_bad_models_entries_stop_startup(tmp_path):
 def test_an_alias_that_reaches_another_model_stops_startup(tmp_path):
     # Ids win over aliases and the first model is `default`: such an alias never reaches its model.
     f = tmp_path / "c.yaml"
-    for aliases, taken in [("[chat]", "chat"), ("[default]", "chat"), ("[c]", "chat")]:
+    # The last: the first model's catalog name, which it answers to without being told.
+    for aliases, taken in [("[chat]", "chat"), ("[default]", "chat"), ("[c]", "chat"), ("[smollm2-135m-instruct]", "chat")]:
         f.write_text("models:\n  - path: default\n    name: chat\n    aliases: [c]\n"
                      f"  - path: nomic-embed-text-v1.5\n    aliases: {aliases}\n")
         p = subprocess.run([JETON, "serve", "--port", "0", "--config", str(f)], capture_output=True, text=True, timeout=300)

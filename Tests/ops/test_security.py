@@ -154,11 +154,15 @@ def test_keys_that_would_open_the_server_are_refused_at_start(tmp_path):
     # a server without authentication.
     empty = tmp_path / "keys"
     empty.write_text("# no keys yet\n")
-    for args in (["--api-key", ""], ["--api-key", " "], ["--api-key-file", str(empty)]):
+    import os
+    cases = [(["--api-key", ""], {}), (["--api-key", " "], {}), (["--api-key-file", str(empty)], {}),
+             (["--api-key-file", ""], {}), ([], {"JETON_AUTH_API_KEYS": ""}), ([], {"JETON_AUTH_KEY_FILE": " "})]
+    for args, env in cases:
         r = subprocess.run([JETON, "serve", "--model", "default", "--port", "0", *args],
-                           capture_output=True, text=True, timeout=120)
-        assert r.returncode != 0, args
-        assert "empty value" in r.stderr + r.stdout or "holds no key" in r.stderr + r.stdout, (args, r.stderr[-500:])
+                           capture_output=True, text=True, timeout=120, env=dict(os.environ, **env))
+        assert r.returncode != 0, (args, env)
+        out = r.stderr + r.stdout
+        assert "empty value" in out or "holds no key" in out or "set but empty" in out, (args, env, r.stderr[-500:])
 
 
 def test_a_key_holding_a_comma_is_one_key():

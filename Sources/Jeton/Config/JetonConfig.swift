@@ -70,6 +70,10 @@ struct JetonConfig: Sendable {
     mutating func apply(environment env: [String: String]) throws {
         for s in Setting.all {
             guard let raw = env[s.environmentName] else { continue }
+            // Set but blank, the keys would mean no authentication: an empty secret fails closed.
+            if Self.failsOpenWhenBlank.contains(s.key) && raw.trimmingCharacters(in: .whitespaces).isEmpty {
+                throw Failure(description: "\(s.environmentName) is set but empty (an empty secret?); unset it to serve without API keys")
+            }
             try set(s, Self.parse(raw, for: s, source: s.environmentName), source: s.environmentName)
         }
         // Other JETON_* variables exist (JETON_MODELS, JETON_KERNELS ...), so only names inside a
@@ -82,8 +86,14 @@ struct JetonConfig: Sendable {
         }
     }
 
+    /// Settings whose blank value would serve without authentication.
+    static let failsOpenWhenBlank: Set<String> = ["auth.api_keys", "auth.key_file"]
+
     /// A command-line flag's value, as text.
     mutating func apply(flag s: Setting, _ raw: String) throws {
+        if Self.failsOpenWhenBlank.contains(s.key) && raw.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw Failure(description: "--\(s.key) is given an empty value (an unset shell variable?)")
+        }
         try set(s, Self.parse(raw, for: s, source: "--\(s.key)"), source: "command line")
     }
 
@@ -92,7 +102,7 @@ struct JetonConfig: Sendable {
         if values.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
             throw Failure(description: "\(flag) is given an empty value (an unset shell variable?)")
         }
-        try set(s, .list(values), source: "command line")
+        try set(s, .list(values.map { $0.trimmingCharacters(in: .whitespaces) }), source: "command line")
     }
 
     /// Replaces the `models:` list (flags replace the file's).

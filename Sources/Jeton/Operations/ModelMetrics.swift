@@ -148,6 +148,9 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
         // Under the lock so two scrapes do not both add the same difference.
         state.withLock { st in
             let last = st.lastSnapshot
+            // Two scrapes at once: the older snapshot, applied last, must not move the mark back
+            // (the next scrape would count the gap again). Engine steps only grow.
+            guard s.steps >= last.steps else { return }
             prefixQueries.increment(by: max(0, s.prefixQueries - last.prefixQueries))
             prefixHits.increment(by: max(0, s.prefixHits - last.prefixHits))
             preemptions.increment(by: max(0, s.preemptions - last.preemptions))
