@@ -112,15 +112,8 @@ extension Engine {
         } else if !usesDraftDistribution(r) {
             // As the target's greedy pick: the mask only when the best token is refused.
             r.draftSampler!.adjust(logits)
-            var best = Int32(Sampler.argmax(logits))
-            if let g = grammar {
-                var next = g
-                if !(next.accept(token: best) || endOfGeneration.contains(best) && g.canEnd) {
-                    g.mask().apply(to: logits, endOfGeneration: endOfGeneration)
-                    best = Int32(Sampler.argmax(logits))
-                }
-            }
-            token = best
+            token = grammar.map { g in bestAllowed(g, row: logits) { g.mask().apply(to: logits, endOfGeneration: endOfGeneration) }.token }
+                ?? Int32(Sampler.argmax(logits))
         } else {
             r.draftSampler!.adjust(logits)
             grammar?.mask().apply(to: logits, endOfGeneration: endOfGeneration)

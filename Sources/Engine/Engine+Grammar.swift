@@ -28,17 +28,22 @@ extension Engine {
     func greedyGrammarPick(_ r: Request, row: UnsafeMutableBufferPointer<Float>) -> (Int32, TokenConfidence?)? {
         guard let m = r.matcher, picksGreedily(r) else { return nil }
         r.sampler.adjust(row)
-        var best = Int32(Sampler.argmax(row))
-        var next = m
-        if next.accept(token: best) || endOfGeneration.contains(best) && m.canEnd {
-            stats.grammarFastPicks += 1
-        } else {
-            applyGrammar(r, row: row)
-            best = Int32(Sampler.argmax(row))
-        }
+        let (best, fast) = bestAllowed(m, row: row) { applyGrammar(r, row: row) }
+        if fast { stats.grammarFastPicks += 1 }
         guard r.request.measureConfidence else { return (best, nil) }
         let t = TokenConfidence.temperature(for: r.sampler.parameters)
         return (best, TokenConfidence.measure(UnsafeBufferPointer(row), chosen: best, temperature: t))
+    }
+
+    /// The best token of an adjusted row that `m` allows: the row's argmax when `m` takes it
+    /// (`fast`: no mask made), else the argmax after `mask` has masked the row. The target's
+    /// greedy pick and the draft's proposal both choose so.
+    func bestAllowed(_ m: GrammarMatcher, row: UnsafeMutableBufferPointer<Float>, mask: () -> Void) -> (token: Int32, fast: Bool) {
+        let best = Int32(Sampler.argmax(row))
+        var next = m
+        if next.accept(token: best) || endOfGeneration.contains(best) && m.canEnd { return (best, true) }
+        mask()
+        return (Int32(Sampler.argmax(row)), false)
     }
 
     /// Sequences `greedyGrammarPick` serves (their masks are not made ahead).

@@ -1,5 +1,6 @@
 """API keys, per-key rate limits and concurrency, CORS."""
 import json
+import signal
 import subprocess
 import threading
 import time
@@ -116,11 +117,15 @@ def test_cors_preflight(server):
     assert headers.get("Access-Control-Allow-Origin") == "https://app.example"
 
 
-def test_key_file_reloads_on_sighup(tmp_path):
-    import signal
+def key_file_server(tmp_path, text):
+    """A server reading its keys from a file holding `text`: (the file, the server)."""
     f = tmp_path / "keys"
-    f.write_text("# team keys\nteam-c:sk-charlie-0123456789\n")
-    s = JetonProcess("--model", "default", "--api-key-file", str(f), "--cache-tokens", "2048")
+    f.write_text(text)
+    return f, JetonProcess("--model", "default", "--api-key-file", str(f), "--cache-tokens", "2048")
+
+
+def test_key_file_reloads_on_sighup(tmp_path):
+    f, s = key_file_server(tmp_path, "# team keys\nteam-c:sk-charlie-0123456789\n")
     try:
         assert s.request("GET", "/v1/models", headers={"Authorization": "Bearer sk-charlie-0123456789"})[0] == 200
         f.write_text("team-d:sk-delta-0123456789\n")
@@ -134,10 +139,7 @@ def test_key_file_reloads_on_sighup(tmp_path):
 
 def test_an_emptied_key_file_keeps_the_old_keys(tmp_path):
     # A reload that finds no key (emptied, or comments only) must not open the server.
-    import signal
-    f = tmp_path / "keys"
-    f.write_text("team-e:sk-echo-0123456789\n")
-    s = JetonProcess("--model", "default", "--api-key-file", str(f), "--cache-tokens", "2048")
+    f, s = key_file_server(tmp_path, "team-e:sk-echo-0123456789\n")
     try:
         for reloads, text in enumerate(["", "# nobody\n"], start=1):
             f.write_text(text)

@@ -71,7 +71,7 @@ struct JetonConfig: Sendable {
         for s in Setting.all {
             guard let raw = env[s.environmentName] else { continue }
             // Set but blank, the keys would mean no authentication: an empty secret fails closed.
-            if Self.failsOpenWhenBlank.contains(s.key) && raw.trimmingCharacters(in: .whitespaces).isEmpty {
+            if Self.failsOpenWhenBlank.contains(s.key) && Self.isBlank(raw) {
                 throw Failure(description: "\(s.environmentName) is set but empty (an empty secret?); unset it to serve without API keys")
             }
             try set(s, Self.parse(raw, for: s, source: s.environmentName), source: s.environmentName)
@@ -89,9 +89,11 @@ struct JetonConfig: Sendable {
     /// Settings whose blank value would serve without authentication.
     static let failsOpenWhenBlank: Set<String> = ["auth.api_keys", "auth.key_file"]
 
+    static func isBlank(_ text: String) -> Bool { text.trimmingCharacters(in: .whitespaces).isEmpty }
+
     /// A command-line flag's value, as text.
     mutating func apply(flag s: Setting, _ raw: String) throws {
-        if Self.failsOpenWhenBlank.contains(s.key) && raw.trimmingCharacters(in: .whitespaces).isEmpty {
+        if Self.failsOpenWhenBlank.contains(s.key) && Self.isBlank(raw) {
             throw Failure(description: "--\(s.key) is given an empty value (an unset shell variable?)")
         }
         try set(s, Self.parse(raw, for: s, source: "--\(s.key)"), source: "command line")
@@ -99,7 +101,7 @@ struct JetonConfig: Sendable {
 
     /// A list setting from a repeatable flag: each value is one entry, commas and all.
     mutating func apply(flagList s: Setting, _ values: [String], flag: String) throws {
-        if values.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+        if values.contains(where: Self.isBlank) {
             throw Failure(description: "\(flag) is given an empty value (an unset shell variable?)")
         }
         try set(s, .list(values.map { $0.trimmingCharacters(in: .whitespaces) }), source: "command line")
