@@ -1,13 +1,16 @@
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
+import CPrefetch
 
-/// Plain 32-byte loads for the read-bandwidth probe (Kernels/ReadBandwidth).
+/// 32-byte loads for the read-bandwidth probe (Kernels/ReadBandwidth): plain, or with each
+/// line asked for non-temporally 4 KiB ahead.
 public enum AVX2Read {
-    public static func xorLines(_ p: UnsafeRawPointer, _ n: Int) -> SIMD16<UInt32> {
+    public static func xorLines(_ p: UnsafeRawPointer, _ n: Int, prefetch: Bool = false) -> SIMD16<UInt32> {
         var a = _mm256_setzero_si256(), b = a, c = a, d = a
         var i = 0
         while i + 2 <= n {
             let q = p + 64 * i
+            if prefetch && i + 66 <= n { jeton_prefetch_range_nta(q + 4096, 128) }
             a = _mm256_xor_si256(a, load256(q))
             b = _mm256_xor_si256(b, load256(q + 32))
             c = _mm256_xor_si256(c, load256(q + 64))

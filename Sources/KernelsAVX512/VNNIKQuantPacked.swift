@@ -137,12 +137,13 @@ public enum VNNIKQuantPacked {
                 // The tile stays in L1/L2 after the first group, which alone asks for lines
                 // ahead (`end` = tile turns that off).
                 var t = 0
+                let stream = act.nTokens <= 8
                 while t < act.nTokens {
                     let nt = min(8, act.nTokens - t), e = t == 0 ? end : tile
                     if typeID == 12 {
-                        group(tile, e, act, t, nt, y + t * ldy + r, ldy, mask)
+                        group(tile, e, act, t, nt, y + t * ldy + r, ldy, mask, stream: stream)
                     } else {
-                        groupQ6K(tile, e, act, t, nt, y + t * ldy + r, ldy, mask)
+                        groupQ6K(tile, e, act, t, nt, y + t * ldy + r, ldy, mask, stream: stream)
                     }
                     t += nt
                 }
@@ -155,10 +156,19 @@ public enum VNNIKQuantPacked {
     /// the call's tiles): the packed tiles of a call are one stream, read at memory speed only
     /// if enough lines are in flight ahead of the one being multiplied.
     static let aheadBytes = 16384  // measured: 4-64 KiB all close; none at all loses a fifth
+    /// The distance for a tile read once (one group of tokens: generation), non-temporal.
+    static let streamAheadBytes = 4096
 
-    @inline(__always) static func ahead(_ p: UnsafeRawPointer, _ bytes: Int, _ end: UnsafeRawPointer) {
-        let q = p + aheadBytes
-        if q < end { jeton_prefetch_range_l2(q, min(bytes, end - q)) }
+    /// `stream`: the tile is read by one group only, so its lines go in non-temporally, closer
+    /// (`streamAheadBytes`); a tile the next group reads again must stay in L2.
+    @inline(__always) static func ahead(_ p: UnsafeRawPointer, _ bytes: Int, _ end: UnsafeRawPointer, stream: Bool = false) {
+        if stream {
+            let q = p + streamAheadBytes
+            if q < end { jeton_prefetch_range_nta(q, min(bytes, end - q)) }
+        } else {
+            let q = p + aheadBytes
+            if q < end { jeton_prefetch_range_l2(q, min(bytes, end - q)) }
+        }
     }
 
     /// Lane r (row 4l + m of 128-bit lane l): byte r of a unit's 16 scale bytes, in both int16 halves.
@@ -173,14 +183,15 @@ public enum VNNIKQuantPacked {
     /// `VNNIKQuantBatch.group` does from its scratch): y[k·ldy + lane] for token t0 + k.
     @inline(__always)
     static func groupQ6K(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView,
-                         _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16) {
+                         _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16,
+                         stream: Bool = false) {
         let nsb = act.superBlocks
         let nibbles = _mm512_set1_epi8(0x0F), topBits = _mm512_set1_epi8(0x30)
         let z = _mm512_setzero_si512()
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
         for s in 0..<nsb {
             let base = tile + s * q6kTileBytes
-            ahead(base, q6kTileBytes, end)
+            ahead(base, q6kTileBytes, end, stream: stream)
             var i0 = z, i1 = z, i2 = z, i3 = z, i4 = z, i5 = z, i6 = z, i7 = z
             let q = base.assumingMemoryBound(to: __m512i.self)
             // Unit g = 2p + half, with p = 2·quad + pair: its low four bits are nibble `half` of ql
@@ -262,14 +273,15 @@ public enum VNNIKQuantPacked {
     /// The tile against tokens t0..<t0+nt (nt ≤ 8); y[k·ldy + lane] for token t0+k.
     @inline(__always)
     static func group(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView,
-                      _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16) {
+                      _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16,
+                      stream: Bool = false) {
         let nsb = act.superBlocks
         let scaleIndex = Self.scaleIndex
         let nibbles = _mm512_set1_epi8(0x0F)
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
         for s in 0..<nsb {
             let base = tile + s * q4kTileBytes
-            ahead(base, q4kTileBytes, end)
+            ahead(base, q4kTileBytes, end, stream: stream)
             let z = _mm512_setzero_si512()
             var i0 = z, i1 = z, i2 = z, i3 = z, i4 = z, i5 = z, i6 = z, i7 = z
             let q = base.assumingMemoryBound(to: __m512i.self)

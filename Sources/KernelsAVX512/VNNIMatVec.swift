@@ -73,7 +73,12 @@ public enum VNNIMatVec {
         var b = 0
         while b < nb {
             if let next, (b / 2) * step < ahead {
-                jeton_prefetch_range_l2(next + (b / 2) * step, min(step, ahead - (b / 2) * step))
+                // One token reads the tile once: non-temporal (as `VNNIKQuantPacked.ahead`).
+                if act.nTokens == 1 {
+                    jeton_prefetch_range_nta(next + (b / 2) * step, min(step, ahead - (b / 2) * step))
+                } else {
+                    jeton_prefetch_range_l2(next + (b / 2) * step, min(step, ahead - (b / 2) * step))
+                }
             }
             let two = b + 1 < nb
             // Activations of blocks b, b+1 (a lone last block: zeros above, so its partner's lanes sum to 0).

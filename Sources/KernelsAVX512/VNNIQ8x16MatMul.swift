@@ -39,7 +39,8 @@ public enum VNNIQ8x16MatMul {
             // it, 16 strided rows (or a copy of the tile first, as VNNIMatMul does) stalled on
             // memory: one token was 15-30% slower than the row-by-row AVX2 kernel.
             let ahead = r + 2 * tileRows
-            let next = Prefetch(start: w + ahead * rowBytes, bytes: max(0, min(tileRows, r1 - ahead)) * rowBytes, nb: nb)
+            let next = Prefetch(start: w + ahead * rowBytes, bytes: max(0, min(tileRows, r1 - ahead)) * rowBytes, nb: nb,
+                                stream: nTokens == 1)
             tile(rows, packed, dsc, a16, ad, nb, nTokens, y + r, ldy, __mmask16(truncatingIfNeeded: (1 << count) - 1), next)
             r += count
         }
@@ -48,13 +49,15 @@ public enum VNNIQ8x16MatMul {
     /// Cache lines of a tile ahead, a slice for each block of the current one. `prefetcht2`
     /// two tiles ahead measured best for one token (`prefetcht0` one tile ahead was ~20%
     /// slower, presumably held up by the L1's few miss buffers; all lines at once stalls).
+    /// `stream`: one token reads the tile once, so the lines go in non-temporally (prefetchnta,
+    /// as `VNNIKQuantPacked.ahead`); more tokens read it again from L2.
     struct Prefetch {
-        let start: UnsafeRawPointer, bytes: Int, nb: Int
+        let start: UnsafeRawPointer, bytes: Int, nb: Int, stream: Bool
         @inline(__always) func slice(_ b: Int) {
             let lo = (b * bytes / nb) & ~63, hi = (b + 1) * bytes / nb
             var off = lo
             while off < hi {
-                jeton_prefetch_l2(start + off)
+                if stream { jeton_prefetch_range_nta(start + off, 64) } else { jeton_prefetch_l2(start + off) }
                 off += 64
             }
         }
@@ -78,7 +81,7 @@ public enum VNNIQ8x16MatMul {
             pack(rows, b, packed + 16 * b)
             next.slice(b)
         }
-        let none = Prefetch(start: next.start, bytes: 0, nb: nb)
+        let none = Prefetch(start: next.start, bytes: 0, nb: nb, stream: false)
         var t = 0
         while t + 8 <= n {
             group(false, rows, packed, dsc, a16, ad, nb, t, 8, y + t * ldy, ldy, mask, none)

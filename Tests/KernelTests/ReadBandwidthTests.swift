@@ -1,0 +1,46 @@
+import XCTest
+@testable import Kernels
+#if arch(x86_64)
+import KernelsAVX2
+import KernelsAVX512
+#endif
+
+final class ReadBandwidthTests: XCTestCase {
+    /// The probe's read loops touch every line they are given, with and without the lines asked
+    /// for ahead: each returns the XOR of all lines (whole groups of 4; the probe's lengths are).
+    func testReadLoopsXorEveryLine() {
+        for n in [4, 64, 68, 132, 4096] {
+            let lines = UnsafeMutablePointer<SIMD16<UInt32>>.allocate(capacity: n)
+            defer { lines.deallocate() }
+            var state: UInt32 = 0x9E37_79B9
+            var expected = SIMD16<UInt32>()
+            for i in 0..<n {
+                var v = SIMD16<UInt32>()
+                for k in 0..<16 {
+                    state ^= state << 13; state ^= state >> 17; state ^= state << 5
+                    v[k] = state
+                }
+                lines[i] = v
+                expected ^= v
+            }
+            for prefetch in [false, true] {
+                XCTAssertEqual(ReadBandwidth.readLines(lines, n, prefetch: prefetch), expected, "n \(n) prefetch \(prefetch)")
+                #if arch(x86_64)
+                if CPUFeatures.hasAVX2 {
+                    XCTAssertEqual(AVX2Read.xorLines(UnsafeRawPointer(lines), n, prefetch: prefetch), expected, "AVX2 n \(n)")
+                }
+                if CPUFeatures.hasAVX512VNNI {
+                    XCTAssertEqual(AVX512Read.xorLines(UnsafeRawPointer(lines), n, prefetch: prefetch), expected, "AVX-512 n \(n)")
+                }
+                #endif
+            }
+        }
+    }
+
+    /// A measurement is a finite, positive rate (a buffer past the caches is read whole).
+    func testMeasureGivesAPositiveRate() {
+        let rate = ReadBandwidth.measure(pool: ThreadPool(threads: 2), bytes: 64 << 20, rounds: 1)
+        XCTAssertTrue(rate.isFinite)
+        XCTAssertGreaterThan(rate, 1e8)
+    }
+}
