@@ -84,7 +84,8 @@ final class EventLoop: @unchecked Sendable {
             let n = epoll.poll { fd, events in
                 guard let connection = watched[fd] else { return }
                 connection.socketReady(readable: events & (Epoll.readable | Epoll.error | Epoll.hangUp | Epoll.readHangUp) != 0,
-                                       writable: events & Epoll.writable != 0)
+                                       writable: events & Epoll.writable != 0,
+                                       hungUp: events & (Epoll.hangUp | Epoll.readHangUp) != 0)
             }
             if n < epoll.capacity { break }
         }

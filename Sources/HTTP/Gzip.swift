@@ -30,7 +30,7 @@ enum Gzip {
         return output
     }
 
-    /// Inflates one gzip member, refusing to produce more than `limit` bytes, so a small bomb
+    /// Inflates a gzip body (one member or several in a row), refusing to produce more than `limit` bytes, so a small bomb
     /// costs at most `limit` of memory.
     static func decompress(_ input: [UInt8], limit: Int) throws -> [UInt8] {
         var stream = z_stream()
@@ -56,7 +56,14 @@ enum Gzip {
                     if output.count + produced > limit { throw Failure.tooLarge }
                     output.append(contentsOf: chunk[0..<produced])
                     if status == Z_STREAM_END {
-                        finished = true
+                        // Another member may follow (RFC 1952 §2.2: a gzip file is a series of
+                        // members, which inflate to their concatenation); anything else is garbage.
+                        let rest = Int(stream.avail_in)
+                        if rest >= 2, let next = stream.next_in, next[0] == 0x1F, next[1] == 0x8B {
+                            guard inflateReset(&stream) == Z_OK else { throw Failure.corrupt }
+                        } else {
+                            finished = true
+                        }
                     } else if produced == 0 {
                         throw Failure.corrupt  // truncated input: no progress possible
                     }

@@ -101,12 +101,12 @@ extension HTTPConnection {
     }
 
     /// Renders an error raised by the HTTP layer; the machine closes the connection after it.
-    func sendError(_ error: HTTPParserError, head: HTTPRequestHead?) {
+    func sendError(_ error: HTTPParserError, head: HTTPRequestHead?, toHead: Bool) {
         guard !closed else { return }
         let reply = context.configuration.errorResponse(error.status, error.code, error.message)
         response = ResponseState(requestID: loop.requestID(from: head?.headers ?? HTTPHeaders(), prefix: context.idPrefix))
         var out = serializeHead(status: error.status, headers: reply.headers, framing: "Content-Length: \(reply.body.count)")
-        out.append(contentsOf: reply.body)
+        if !toHead { out.append(contentsOf: reply.body) }
         enqueue(out)
     }
 

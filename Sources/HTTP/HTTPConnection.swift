@@ -33,6 +33,8 @@ final class HTTPConnection: @unchecked Sendable {
     private var writeSource: DispatchSourceWrite?
     private var writeArmed = false
     private var readSuspended = false
+    /// The peer sent its FIN (epoll said so): reads go on to the end-of-file.
+    private var peerHungUp = false
     private var sourcesLeft = 0
     /// Readiness comes from the loop's epoll set instead of this connection's own sources.
     private var usesEpoll = false
@@ -139,7 +141,9 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// Epoll mode: the loop reports readiness (edge-triggered).
-    func socketReady(readable: Bool, writable: Bool) {
+    /// `hungUp`: epoll reported the peer's FIN (EPOLLRDHUP/EPOLLHUP) with this edge.
+    func socketReady(readable: Bool, writable: Bool, hungUp: Bool = false) {
+        if hungUp { peerHungUp = true }
         if readable { handleReadable() }
         if writable && !closed && pendingOutput > 0 { flush() }
     }
@@ -170,7 +174,7 @@ final class HTTPConnection: @unchecked Sendable {
         switch action {
         case let .dispatch(head, body, trailers): dispatch(head, body: body, trailers: trailers)
         case .write(let bytes): enqueue(bytes)
-        case let .sendError(error, head): sendError(error, head: head)
+        case let .sendError(error, head, toHead): sendError(error, head: head, toHead: toHead)
         case .pauseReading: pauseReading()
         case .resumeReading: resumeReading()
         case .shutdownWrite: shutdownWrite()
@@ -193,7 +197,9 @@ final class HTTPConnection: @unchecked Sendable {
                 if machine.isLingering { continue }  // discard what a rejected client still sends
                 receive(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 if closed { return }
-                if n < buffer.count { drained = true; break }  // new data will signal again
+                // A short read means drained, unless the peer's FIN came with this edge: then
+                // read on to the 0, since an edge-triggered set reports nothing more.
+                if n < buffer.count && !peerHungUp { drained = true; break }
                 if readSuspended { break }  // the machine has enough queued
                 continue
             }

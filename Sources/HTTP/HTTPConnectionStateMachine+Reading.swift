@@ -39,7 +39,7 @@ extension HTTPConnectionStateMachine {
         self.head = head
         body = []
         if case .length(let n) = head.framing { body.reserveCapacity(min(n, 1 << 20)) }
-        if let coding = head.headers["content-encoding"]?.lowercased(), coding != "gzip", coding != "identity" {
+        if Self.bodyIsGzip(head.headers) == nil {
             return fail(HTTPParserError(.unsupportedMediaType, "unsupported_content_encoding", "Unsupported Content-Encoding."),
                         into: &actions)
         }
@@ -56,7 +56,7 @@ extension HTTPConnectionStateMachine {
     private mutating func finishRequest(trailers: HTTPHeaders, into actions: inout [Action]) {
         guard var request = head else { return }  // `.end` always follows `.head`
         var payload = body
-        if request.headers["content-encoding"]?.lowercased() == "gzip" {
+        if Self.bodyIsGzip(request.headers) == true {
             if !payload.isEmpty {
                 do {
                     payload = try Gzip.decompress(payload, limit: maxInflatedBodyBytes)
@@ -73,6 +73,18 @@ extension HTTPConnectionStateMachine {
         body = []
         beginResponse(keepAlive: request.keepAlive && !draining)
         actions.append(.dispatch(request, body: payload, trailers: trailers))
+    }
+
+    /// Whether the body is gzip (`gzip` or its alias `x-gzip`, RFC 9110 §8.4.1.3), plain (no coding
+    /// or `identity`), or nil for anything else: other codings, an empty value, or gzip twice
+    /// (whether in one field line or two, which RFC 9110 §5.3 makes the same).
+    static func bodyIsGzip(_ headers: HTTPHeaders) -> Bool? {
+        guard !headers.values(name: "content-encoding").isEmpty else { return false }
+        let codings = headers.tokens(name: "content-encoding")
+        guard !codings.contains("") else { return nil }
+        let applied = codings.filter { $0 != "identity" }
+        if applied.isEmpty { return false }
+        return applied.count == 1 && (applied[0] == "gzip" || applied[0] == "x-gzip") ? true : nil
     }
 
     private mutating func compactInput() {

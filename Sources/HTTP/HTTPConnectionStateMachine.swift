@@ -17,7 +17,8 @@ struct HTTPConnectionStateMachine {
         case write([UInt8])
         /// Answer with this error; the connection closes after it (the framing cannot be trusted).
         /// `head` is the request it concerns, when its header block was complete.
-        case sendError(HTTPParserError, head: HTTPRequestHead?)
+        /// `toHead`: the request was HEAD, so the answer has no content (RFC 9110 §9.3.2).
+        case sendError(HTTPParserError, head: HTTPRequestHead?, toHead: Bool)
         case pauseReading
         case resumeReading
         /// The last byte is out: half-close and drain what the peer still sends (lingering close).
@@ -301,7 +302,7 @@ struct HTTPConnectionStateMachine {
     }
 
     mutating func fail(_ error: HTTPParserError, into actions: inout [Action]) {
-        actions.append(.sendError(error, head: head))
+        actions.append(.sendError(error, head: head, toHead: (head?.method ?? parser.requestMethod) == "HEAD"))
         head = nil
         body = []
         input = []

@@ -66,6 +66,10 @@ public struct HTTPRequestParser {
         line.reserveCapacity(256)
     }
 
+    /// The method of the message being parsed once its request line is read, else "" (an error
+    /// answer to a HEAD request that failed later in its head has no content either).
+    public var requestMethod: String { method }
+
     /// True between messages: no byte of the next request has arrived (for idle vs header timeouts).
     public var isIdle: Bool {
         if case .requestLine = state { return !lineStarted }
@@ -364,6 +368,7 @@ public struct HTTPRequestParser {
 
     private mutating func reset() {
         state = .requestLine
+        method = ""
         line.removeAll(keepingCapacity: true)
         lineStarted = false
         emptyLines = 0

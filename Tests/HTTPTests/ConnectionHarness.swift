@@ -80,7 +80,7 @@ struct ConnectionHarness {
                 return "dispatch \(head.method) \(head.target)"
             case .write(let bytes):
                 return "write \(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))"
-            case let .sendError(error, head):
+            case let .sendError(error, head, _):
                 errors.append((error, head))
                 return "error \(error.status.code) \(error.code)"
             case .pauseReading: return "pause"

@@ -170,4 +170,27 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
         XCTAssertEqual(unknown.receive("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: br\r\nContent-Length: 3\r\n\r\nabc"),
                        ["error 415 unsupported_content_encoding", "cancelTimer"])
     }
+
+    /// x-gzip is gzip (RFC 9110 §8.4.1.3); gzip twice is refused alike in one field line or two
+    /// (§5.3), where two lines used to inflate once and pass gzip bytes on.
+    func testContentCodingsAreReadFromEveryFieldLine() throws {
+        let plain = Array(String(repeating: "jeton ", count: 200).utf8)
+        let zipped = try XCTUnwrap(Gzip.compress(plain))
+        func post(_ codings: [String], _ body: [UInt8]) -> (harness: ConnectionHarness, actions: [String]) {
+            let lines = codings.map { "Content-Encoding: \($0)\r\n" }.joined()
+            var c = ConnectionHarness()
+            _ = c.start()
+            let actions = c.receive(Array("POST / HTTP/1.1\r\nHost: a\r\n\(lines)Content-Length: \(body.count)\r\n\r\n".utf8) + body)
+            return (c, actions)
+        }
+        XCTAssertEqual(post(["x-gzip"], zipped).harness.dispatched.first?.body, plain)
+        XCTAssertEqual(post(["identity, gzip"], zipped).harness.dispatched.first?.body, plain)
+        XCTAssertEqual(post(["identity"], plain).harness.dispatched.first?.body, plain)
+        let twice = try XCTUnwrap(Gzip.compress(zipped))
+        for codings in [["gzip", "gzip"], ["gzip, gzip"], ["gzip", "br"], [""]] {
+            let (c, actions) = post(codings, twice)
+            XCTAssertTrue(c.dispatched.isEmpty, "\(codings)")
+            XCTAssertEqual(actions.first, "error 415 unsupported_content_encoding", "\(codings)")
+        }
+    }
 }

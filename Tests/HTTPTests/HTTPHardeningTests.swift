@@ -145,4 +145,35 @@ final class HTTPHardeningTests: SocketTestCase {
             XCTAssertGreaterThanOrEqual(server.connectionCount, slow, "slow clients are still connected, not dropped")
         }
     }
+
+    /// A request with the client's FIN right behind it gets its answer, then the close at once:
+    /// epoll can report the data and the FIN in one edge, and the loop used to stop at the short
+    /// read and keep the socket until the idle timeout.
+    func testHalfClosedClientGetsItsAnswerThenTheClose() throws {
+        try eachDelivery {
+            let server = try startServer { $0.idleTimeout = 30 }
+            defer { server.stop(timeout: 1) }
+            for round in 0..<5 {
+                let client = try XCTUnwrap(TestClient(port: server.port, timeout: 5))
+                client.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                client.finishSending()
+                XCTAssertEqual(client.readResponse()?.text, "hello", "round \(round)")
+                XCTAssertTrue(client.isClosedByPeer(), "round \(round): closed at once, not at the idle timeout")
+            }
+        }
+    }
+
+    /// An error the HTTP layer answers itself has no content when the request was HEAD (RFC 9110 §9.3.2).
+    func testErrorAnswerToHeadHasNoBody() throws {
+        try eachDelivery {
+            let server = try startServer()
+            defer { server.stop(timeout: 1) }
+            let client = try XCTUnwrap(TestClient(port: server.port))
+            client.send("HEAD / HTTP/1.1\r\nHost: a\r\nExpect: foo\r\n\r\n")
+            let answer = try XCTUnwrap(client.readResponse(head: true))
+            XCTAssertEqual(answer.status, 417)
+            XCTAssertNotEqual(answer.header("Content-Length"), "0", "the length is the GET answer's")
+            XCTAssertTrue(client.isClosedByPeer(), "no content after the head")
+        }
+    }
 }

@@ -128,6 +128,13 @@ final class HTTPTLSAndGzipTests: SocketTestCase {
         XCTAssertEqual(try Gzip.decompress(compressed, limit: input.count), input)
         XCTAssertThrowsError(try Gzip.decompress(compressed, limit: input.count - 1)) { XCTAssertEqual($0 as? Gzip.Failure, .tooLarge) }
         XCTAssertThrowsError(try Gzip.decompress(Array(compressed.dropLast(4)), limit: 1 << 20)) { XCTAssertEqual($0 as? Gzip.Failure, .corrupt) }
+        // Members in a row inflate to their concatenation (RFC 1952 §2.2); other trailing bytes are garbage.
+        let second = Array("and more".utf8)
+        let two = compressed + (try XCTUnwrap(Gzip.compress(second)))
+        XCTAssertEqual(try Gzip.decompress(two, limit: 1 << 20), input + second)
+        XCTAssertThrowsError(try Gzip.decompress(two, limit: input.count + second.count - 1)) { XCTAssertEqual($0 as? Gzip.Failure, .tooLarge) }
+        XCTAssertThrowsError(try Gzip.decompress(compressed + [0x1F], limit: 1 << 20)) { XCTAssertEqual($0 as? Gzip.Failure, .corrupt) }
+        XCTAssertThrowsError(try Gzip.decompress(compressed + Array("junk".utf8), limit: 1 << 20)) { XCTAssertEqual($0 as? Gzip.Failure, .corrupt) }
         XCTAssertTrue(Gzip.accepts(["Accept-Encoding": "br, GZIP"]))
         XCTAssertTrue(Gzip.accepts(["Accept-Encoding": "*"]))
         XCTAssertFalse(Gzip.accepts(["Accept-Encoding": "gzip;q=0, *"]))
