@@ -247,11 +247,17 @@ public struct HTTPRequestParser {
         if first != 47 {  // not origin-form
             if target == "*" {
                 if method != "OPTIONS" { return .bad("bad_target", "Asterisk target outside OPTIONS.") }
-            } else if !(target.hasPrefix("http://") || target.hasPrefix("https://")) {
+            } else if !Self.isAbsoluteForm(target) {
                 return .bad("bad_target", "Unsupported request-target form.")
             }
         }
         return nil
+    }
+
+    /// `http://…` or `https://…`, the scheme in any case (RFC 3986 §3.1).
+    static func isAbsoluteForm(_ target: String) -> Bool {
+        let scheme = target.prefix(8).lowercased()
+        return scheme.hasPrefix("http://") || scheme.hasPrefix("https://")
     }
 
     private mutating func parseField(_ text: UnsafeRawBufferPointer) -> HTTPParserError? {

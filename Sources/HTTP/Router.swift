@@ -76,7 +76,11 @@ public final class Router: @unchecked Sendable {
     private func dispatch(_ request: HTTPRequest, _ responder: HTTPResponder) {
         guard let (route, parameters) = match(request.path) else {
             if request.method == "OPTIONS" && request.path == "*" {
-                return responder.respond(HTTPResponse(status: .noContent, headers: ["Allow": "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"]))
+                // The server's methods (RFC 9110 §9.3.7): those some route answers.
+                let all = Route(pattern: "*", segments: [], handlers: (literal.values + patterns).reduce(into: [:]) { methods, route in
+                    for (method, handler) in route.handlers { methods[method] = handler }
+                })
+                return responder.respond(HTTPResponse(status: .noContent, headers: ["Allow": Self.allowed(all)]))
             }
             if let fallback { return fallback(request, responder) }
             return responder.respond(errorResponse(.notFound, "not_found", "No route for \(request.method) \(request.path)."))

@@ -131,6 +131,10 @@ final class HTTPServerTests: SocketTestCase {
             XCTAssertEqual(options.header("Allow"), "DELETE, OPTIONS")
             client.send("DELETE /v1/items/3 HTTP/1.1\r\nHost: a\r\n\r\n")
             XCTAssertEqual(client.readResponse()?.status, 204, "the connection is still in sync after HEAD and 204")
+            client.send("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n")
+            let whole = try XCTUnwrap(client.readResponse())
+            XCTAssertEqual(whole.status, 204)
+            XCTAssertEqual(whole.header("Allow"), "GET, HEAD, POST, DELETE, OPTIONS", "the methods some route answers, no others")
         }
     }
 

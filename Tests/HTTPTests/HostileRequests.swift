@@ -113,6 +113,7 @@ enum HostileRequests {
         HostileCase("empty Host", "GET / HTTP/1.1\r\nHost:\r\n\r\n", 200),
         HostileCase("mixed-case chunked with extension and trailer", "POST / HTTP/1.1\r\n\(h)Transfer-Encoding: Chunked\r\n\r\n3;ext=\"v\"\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", 200),
         HostileCase("absolute-form target", "GET http://a/ HTTP/1.1\r\n\(h)\r\n", 200),
+        HostileCase("absolute-form target, scheme in capitals", "GET HTTP://a/ HTTP/1.1\r\n\(h)\r\n", 200),
         HostileCase("OPTIONS asterisk", "OPTIONS * HTTP/1.1\r\n\(h)\r\n", 204),
         HostileCase("HTTP/1.0 without Host", "GET / HTTP/1.0\r\n\r\n", 200, closes: true),
     ]
