@@ -110,6 +110,15 @@ extension HTTPConnection {
         enqueue(out)
     }
 
+    /// An answer decided before the request's body was read (`refuseEarly`); the connection closes after it.
+    func sendRefusal(_ answer: HTTPResponse, head: HTTPRequestHead) {
+        guard !closed else { return }
+        response = ResponseState(requestID: loop.requestID(from: head.headers, prefix: context.idPrefix))
+        var out = serializeHead(status: answer.status, headers: answer.headers, framing: "Content-Length: \(answer.body.count)")
+        if head.method != "HEAD" { out.append(contentsOf: answer.body) }
+        enqueue(out)
+    }
+
     /// Status line and header block. Fields the server owns are written here, never taken from
     /// the handler, and handler fields that could split the response are dropped.
     private func serializeHead(status: HTTPStatus, headers: HTTPHeaders, framing: String?) -> [UInt8] {

@@ -175,6 +175,7 @@ final class HTTPConnection: @unchecked Sendable {
         case let .dispatch(head, body, trailers): dispatch(head, body: body, trailers: trailers)
         case .write(let bytes): enqueue(bytes)
         case let .sendError(error, head, toHead): sendError(error, head: head, toHead: toHead)
+        case let .refuse(answer, head): sendRefusal(answer, head: head)
         case .pauseReading: pauseReading()
         case .resumeReading: resumeReading()
         case .shutdownWrite: shutdownWrite()

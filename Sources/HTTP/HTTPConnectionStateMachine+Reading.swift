@@ -47,6 +47,9 @@ extension HTTPConnectionStateMachine {
             disarm()  // `.end` follows at once
             return
         }
+        if let refuseEarly, Self.checksEarly(head, over: earlyCheckBytes), let answer = refuseEarly(head) {
+            return refuse(answer, head: head, into: &actions)
+        }
         arm(.body, now: now)
         if head.expectContinue && inputStart == input.count {
             actions.append(.write(Self.continueLine))  // the client waits for this before sending the body
@@ -73,6 +76,17 @@ extension HTTPConnectionStateMachine {
         body = []
         beginResponse(keepAlive: request.keepAlive && !draining)
         actions.append(.dispatch(request, body: payload, trailers: trailers))
+    }
+
+    /// Whether `refuseEarly` is asked about a request with a body: one the client holds back until
+    /// told to go on, or one that may be large.
+    static func checksEarly(_ head: HTTPRequestHead, over bytes: Int) -> Bool {
+        if head.expectContinue { return true }
+        switch head.framing {
+        case .none: return false
+        case .chunked: return true
+        case .length(let n): return n > bytes
+        }
     }
 
     /// Whether the body is gzip (`gzip` or its alias `x-gzip`, RFC 9110 §8.4.1.3), plain (no coding

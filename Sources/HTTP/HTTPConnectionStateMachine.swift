@@ -17,6 +17,9 @@ struct HTTPConnectionStateMachine {
         case write([UInt8])
         /// Answer with this error; the connection closes after it (the framing cannot be trusted).
         /// `head` is the request it concerns, when its header block was complete.
+        /// Answer with this response, decided from `head` before its body (`refuseEarly`); the
+        /// connection closes after it, as after an error.
+        case refuse(HTTPResponse, head: HTTPRequestHead)
         /// `toHead`: the request was HEAD, so the answer has no content (RFC 9110 §9.3.2).
         case sendError(HTTPParserError, head: HTTPRequestHead?, toHead: Bool)
         case pauseReading
@@ -101,6 +104,8 @@ struct HTTPConnectionStateMachine {
     let timeouts: Timeouts
     let maxInflatedBodyBytes: Int
     let inputLimit: Int
+    let refuseEarly: (@Sendable (HTTPRequestHead) -> HTTPResponse?)?
+    let earlyCheckBytes: Int
 
     // Reading side (see the extension).
     var parser: HTTPRequestParser
@@ -112,6 +117,8 @@ struct HTTPConnectionStateMachine {
     init(configuration: HTTPServerConfiguration) {
         timeouts = Timeouts(configuration)
         maxInflatedBodyBytes = configuration.maxInflatedBodyBytes
+        refuseEarly = configuration.refuseEarly
+        earlyCheckBytes = configuration.earlyCheckBytes
         let limits = configuration.limits
         inputLimit = limits.maxRequestLineLength + limits.maxHeaderBytes + Self.maxPipelinedSlack
         parser = HTTPRequestParser(limits: limits)
@@ -303,6 +310,16 @@ struct HTTPConnectionStateMachine {
 
     mutating func fail(_ error: HTTPParserError, into actions: inout [Action]) {
         actions.append(.sendError(error, head: head, toHead: (head?.method ?? parser.requestMethod) == "HEAD"))
+        closeAfterAnswer()
+    }
+
+    /// `response` for `head`, whose body is never read: the connection closes after it.
+    mutating func refuse(_ response: HTTPResponse, head: HTTPRequestHead, into actions: inout [Action]) {
+        actions.append(.refuse(response, head: head))
+        closeAfterAnswer()
+    }
+
+    private mutating func closeAfterAnswer() {
         head = nil
         body = []
         input = []

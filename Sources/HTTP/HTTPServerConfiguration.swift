@@ -44,6 +44,15 @@ public struct HTTPServerConfiguration: Sendable {
 
     public var serverName = "jeton"
 
+    /// An answer decided from a request's head alone, before its body is read or `100 Continue`
+    /// is sent (RFC 9110 §10.1.1), for requests refused whatever their body says (no valid API
+    /// key): it is sent and the connection closed, the body unread. Asked only for requests that
+    /// send `Expect: 100-continue`, are chunked, or declare more than `earlyCheckBytes`, so an
+    /// unauthenticated client cannot make the server hold large bodies; smaller ones go on to
+    /// the handlers (and their logs and metrics) as before.
+    public var refuseEarly: (@Sendable (HTTPRequestHead) -> HTTPResponse?)?
+    public var earlyCheckBytes = 64 * 1024
+
     /// Body for errors raised by the HTTP layer itself; default is the OpenAI JSON error envelope.
     public var errorResponse: HTTPErrorResponder = { status, code, message in
         HTTPResponse.jsonError(status: status, code: code, message: message)

@@ -133,6 +133,14 @@ final class ServerApp: Sendable {
             state.withLock { $0.metrics }?.httpRejected(status: status.code, code: code)
             return APIError.transport(status: status, code: code, message: message)
         }
+        // Without a valid key a large or 100-continue body is refused unread (counted as the HTTP
+        // layer's refusals are: it never reaches a route).
+        transport.refuseEarly = { [self] head in
+            let path = HTTPRequest(method: head.method, target: head.target).path
+            guard let answer = gate.refusal(method: head.method, path: path, headers: head.headers) else { return nil }
+            state.withLock { $0.metrics }?.httpRejected(status: answer.status.code, code: "invalid_api_key")
+            return answer
+        }
         let server = HTTPServer(configuration: transport, router: router)
         // Stored under the lock before it accepts: /metrics reads it from an event loop.
         state.withLock { $0.server = server }

@@ -22,6 +22,8 @@ struct ConnectionHarness {
     private(set) var dispatched: [(head: HTTPRequestHead, body: [UInt8])] = []
     /// Errors it asked to send, in order.
     private(set) var errors: [(error: HTTPParserError, head: HTTPRequestHead?)] = []
+    /// Answers given before a body was read (`refuseEarly`).
+    private(set) var refused: [(answer: HTTPResponse, head: HTTPRequestHead)] = []
 
     /// Timeouts: header 10 s, body 5 s, idle 30 s, write 20 s, linger 2 s.
     static func configuration() -> HTTPServerConfiguration {
@@ -80,6 +82,9 @@ struct ConnectionHarness {
                 return "dispatch \(head.method) \(head.target)"
             case .write(let bytes):
                 return "write \(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))"
+            case let .refuse(answer, head):
+                refused.append((answer, head))
+                return "refuse \(answer.status.code)"
             case let .sendError(error, head, _):
                 errors.append((error, head))
                 return "error \(error.status.code) \(error.code)"

@@ -193,4 +193,43 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
             XCTAssertEqual(actions.first, "error 415 unsupported_content_encoding", "\(codings)")
         }
     }
+
+    /// `refuseEarly` answers from the head, before `100 Continue` or the body: asked for requests
+    /// that wait for the go-ahead, are chunked or declare a large body; small ones go to the handlers.
+    func testRefusalBeforeTheBody() {
+        func harness() -> ConnectionHarness {
+            ConnectionHarness {
+                $0.earlyCheckBytes = 1000
+                $0.refuseEarly = { head in
+                    head.headers["authorization"] == nil ? HTTPResponse(status: .unauthorized, body: Array("no key".utf8)) : nil
+                }
+            }
+        }
+        let h = "POST / HTTP/1.1\r\nHost: a\r\n"
+        var waiting = harness()
+        _ = waiting.start()
+        XCTAssertEqual(waiting.receive(h + "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n"), ["refuse 401", "cancelTimer"],
+                       "refused before any 100 Continue")
+        XCTAssertEqual(waiting.refused.first?.answer.body, Array("no key".utf8))
+        XCTAssertTrue(waiting.dispatched.isEmpty)
+
+        var keyed = harness()
+        _ = keyed.start()
+        XCTAssertEqual(keyed.receive(h + "Authorization: Bearer k\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"),
+                       ["write HTTP/1.1 100 Continue", "timer"])
+        XCTAssertEqual(keyed.receive("hello"), ["dispatch POST /", "cancelTimer"])
+
+        var large = harness()
+        _ = large.start()
+        XCTAssertEqual(large.receive(h + "Content-Length: 5000\r\n\r\n"), ["refuse 401", "cancelTimer"], "refused before 5,000 bytes")
+        var chunked = harness()
+        _ = chunked.start()
+        XCTAssertEqual(chunked.receive(h + "Transfer-Encoding: chunked\r\n\r\n"), ["refuse 401", "cancelTimer"])
+
+        var small = harness()
+        _ = small.start()
+        XCTAssertEqual(small.receive(h + "Content-Length: 5\r\n\r\nhello"), ["dispatch POST /", "cancelTimer"],
+                       "a small body goes on to the handlers, which answer it themselves")
+        XCTAssertTrue(small.refused.isEmpty)
+    }
 }

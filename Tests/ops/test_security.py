@@ -47,6 +47,51 @@ def test_missing_and_wrong_key_get_401(server):
     assert server.request("GET", "/v1/models")[0] == 401
 
 
+def raw_exchange(port, head, body=b"", wait=2.0):
+    """Sends a raw request head (and body), returns what came back within `wait` seconds of quiet."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=wait)
+    s.sendall(head + body)
+    out = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except socket.timeout:
+        pass
+    s.close()
+    return out
+
+
+def test_a_large_or_100_continue_body_without_a_key_is_refused_unread(server):
+    """RFC 9110 §10.1.1: the 401 comes before 100 Continue, and before a large body is sent, so an
+    unauthenticated client cannot make the server hold request bodies."""
+    before = server.request("GET", "/metrics")[2]
+    waiting = raw_exchange(server.port, b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                        b"Expect: 100-continue\r\nContent-Length: 40\r\n\r\n")
+    assert waiting.startswith(b"HTTP/1.1 401 "), waiting[:80]
+    assert b"100 Continue" not in waiting
+    assert b"authentication_error" in waiting and b"WWW-Authenticate: Bearer" in waiting
+    large = raw_exchange(server.port, b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                      b"Content-Length: 3000000\r\n\r\n")
+    assert large.startswith(b"HTTP/1.1 401 "), "answered from the head, the 3 MB never sent"
+    # With the key the go-ahead comes and the request is served.
+    key = bearer(KEY_A)["Authorization"].encode()
+    body = json.dumps(BODY).encode()
+    served = raw_exchange(server.port, b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                       b"Connection: close\r\nAuthorization: " + key + b"\r\nContent-Length: "
+                                       + str(len(body)).encode() + b"\r\n\r\n", body, wait=60)
+    assert served.startswith(b"HTTP/1.1 200 "), served[:80]
+    after = server.request("GET", "/metrics")[2]
+
+    def refused(text):
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("jeton_http_rejected_total{") and 'status="401"' in line)
+    assert refused(after) - refused(before) == 2
+
+
 def test_operations_stay_public(server):
     assert server.request("GET", "/health")[0] == 200
     assert server.request("GET", "/ready")[0] == 200

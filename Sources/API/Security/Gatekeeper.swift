@@ -27,18 +27,28 @@ public final class Gatekeeper: Sendable {
         limiter?.finish(key, tokens: tokens)
     }
 
+    /// The 401 a request gets without a valid key where one is needed, else nil. From the head
+    /// alone, so the HTTP layer can refuse a large or `100-continue` body before reading it
+    /// (`HTTPServerConfiguration.refuseEarly`); the middleware gives the same answer.
+    public func refusal(method: String, path: String, headers: HTTPHeaders) -> HTTPResponse? {
+        guard keys.isEnabled, !publicPaths.contains(path), method != "OPTIONS" else { return nil }
+        guard keys.name(forAuthorization: headers["Authorization"]) == nil else { return nil }
+        let message = headers["Authorization"] == nil
+            ? "You didn't provide an API key. Send it as `Authorization: Bearer YOUR_KEY`."
+            : "Incorrect API key provided."
+        var r = APIError(.authentication, message: message, code: "invalid_api_key").response
+        r.headers.add(name: "WWW-Authenticate", value: "Bearer")
+        return r
+    }
+
     public var middleware: HTTPMiddleware {
         { [self] request, responder, next in
-            guard keys.isEnabled, !publicPaths.contains(request.path), request.method != "OPTIONS" else {
-                return next(request, responder)
+            if let refused = refusal(method: request.method, path: request.path, headers: request.headers) {
+                return responder.respond(refused)
             }
-            guard let name = keys.name(forAuthorization: request.headers["Authorization"]) else {
-                let message = request.headers["Authorization"] == nil
-                    ? "You didn't provide an API key. Send it as `Authorization: Bearer YOUR_KEY`."
-                    : "Incorrect API key provided."
-                var r = APIError(.authentication, message: message, code: "invalid_api_key").response
-                r.headers.add(name: "WWW-Authenticate", value: "Bearer")
-                return responder.respond(r)
+            guard keys.isEnabled, !publicPaths.contains(request.path), request.method != "OPTIONS",
+                  let name = keys.name(forAuthorization: request.headers["Authorization"]) else {
+                return next(request, responder)
             }
             if let limiter {
                 switch limiter.admit(name) {
