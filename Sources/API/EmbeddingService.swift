@@ -7,7 +7,9 @@ public protocol EmbeddingService: AnyObject, Sendable {
     /// (Matryoshka representation learning: nomic-embed-text-v1.5), so `dimensions` may cut it.
     var supportsMatryoshka: Bool { get }
     /// One unit vector per input (token ids, special tokens included, each within the context).
-    func embed(_ inputs: [[Int32]], completion: @escaping @Sendable (Result<[[Float]], Error>) -> Void)
+    /// `cancelled` is asked between passes: once it says the client is gone, the rest is not computed.
+    func embed(_ inputs: [[Int32]], cancelled: @escaping @Sendable () -> Bool,
+               completion: @escaping @Sendable (Result<[[Float]], Error>) -> Void)
 }
 
 /// The embedding queue is full: the request is refused with 429 rather than queued without bound.

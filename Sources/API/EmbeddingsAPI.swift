@@ -10,6 +10,9 @@ public final class EmbeddingsAPI: @unchecked Sendable {
     let model: ServedModel
     /// Inputs per request at most (OpenAI allows 2048).
     public var maxInputs = 2048
+    /// Tokens of all inputs of one request, as OpenAI's limit (300,000): one request is at most
+    /// a few minutes of a CPU's work, and others' inputs are computed between its passes.
+    public var maxTotalTokens = 300_000
 
     public init(service: EmbeddingService, model: ServedModel) {
         self.service = service
@@ -27,7 +30,11 @@ public final class EmbeddingsAPI: @unchecked Sendable {
                 guard model.accepts(id) else { throw APIError.modelNotFound(id) }
                 responder.respond(.json(modelJSON))
             case .tokenize: try tokenize(request, responder)
-            case .completions, .chatCompletions, .detokenize, .loadLoraAdapter, .unloadLoraAdapter:
+            case .detokenize:
+                let r = try FieldReader(try OpenAIAPI.parseBody(request))
+                if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
+                responder.respond(try OpenAIAPI.detokenized(r, model.tokenizer))
+            case .completions, .chatCompletions, .loadLoraAdapter, .unloadLoraAdapter:
                 throw APIError.invalid("The model `\(model.id)` is an embedding model: it answers POST /v1/embeddings, not \(route.path).",
                                        param: "model", code: "model_not_supported")
             }
@@ -90,6 +97,11 @@ public final class EmbeddingsAPI: @unchecked Sendable {
             raw[i] = Array(raw[i].prefix(model.contextLength))
             if ended, let sep { raw[i][raw[i].count - 1] = sep }  // keep [SEP] last, as the model saw in training
         }
+        let total = raw.reduce(0) { $0 + $1.count }
+        guard total <= maxTotalTokens else {
+            throw APIError.invalid("`input` has \(total) tokens in all; at most \(maxTotalTokens) are allowed in one request: split it.",
+                                   param: "input", code: "max_tokens_per_request")
+        }
         return Plan(inputs: raw, base64: base64, dimensions: dims)
     }
 
@@ -110,11 +122,12 @@ public final class EmbeddingsAPI: @unchecked Sendable {
         case let .string(s): return [tok.encode(s, addSpecial: true, parseSpecial: true)]
         case let .array(items):
             guard !items.isEmpty else { throw APIError.invalid("`input` is an empty array.", param: "input") }
+            // A flat array of ids is one input of that many tokens (checked against the context later).
+            if case .number = items[0] { return [try ids(items, "`input`")] }
             guard items.count <= maxInputs else {
                 throw APIError.invalid("`input` has \(items.count) items; at most \(maxInputs) are allowed.", param: "input")
             }
             switch items[0] {
-            case .number: return [try ids(items, "`input`")]
             case .string, .array:
                 return try items.enumerated().map { i, item in
                     switch item {
@@ -132,7 +145,7 @@ public final class EmbeddingsAPI: @unchecked Sendable {
     func embeddings(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let plan = try plan(try OpenAIAPI.parseBody(request))
         let name = model.id
-        service.embed(plan.inputs) { result in
+        service.embed(plan.inputs, cancelled: { responder.isCancelled }) { result in
             switch result {
             case let .success(vectors):
                 responder.respond(Self.response(vectors, plan: plan, model: name))

@@ -1,4 +1,5 @@
 import HTTP
+import Tokenizer
 
 /// GET /v1/models, GET /v1/models/{id}, POST /tokenize, POST /detokenize.
 extension OpenAIAPI {
@@ -32,7 +33,7 @@ extension OpenAIAPI {
         if let content = try r.string("content") {
             ids = t.encode(content, addSpecial: try r.bool("add_special") ?? false, parseSpecial: try r.bool("parse_special") ?? true)
         } else if let prompt = try r.string("prompt") {
-            ids = t.encode(prompt, addSpecial: try r.bool("add_special_tokens") ?? true, parseSpecial: true)
+            ids = t.encode(prompt, addSpecial: try r.bool("add_special_tokens") ?? true, parseSpecial: try r.bool("parse_special") ?? true)
         } else if r.has("messages") {
             // The prompt a chat request with the same fields would have: tools are rendered too.
             let tools = try toolPlan(r, body: request.body)
@@ -58,10 +59,14 @@ extension OpenAIAPI {
     func detokenize(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let r = try FieldReader(try Self.parseBody(request))
         if let m = try r.string("model"), !model.accepts(m), lora?.adapter(named: m) == nil { throw APIError.modelNotFound(m) }
+        responder.respond(try Self.detokenized(r, model.tokenizer))
+    }
+
+    /// The answer to POST /detokenize (generation and embedding models alike): the text of `tokens`.
+    static func detokenized(_ r: FieldReader, _ t: Tokenizer) throws -> HTTPResponse {
         guard case let .array(items)? = r.raw("tokens") else {
             throw APIError.invalid("`tokens` must be an array of token ids.", param: "tokens")
         }
-        let t = model.tokenizer
         let ids: [Int32] = try items.map {
             guard let id = $0.tokenID, Int(id) < t.vocabularySize else {
                 throw APIError.invalid("`tokens` must hold token ids between 0 and \(t.vocabularySize - 1).", param: "tokens")
@@ -69,6 +74,6 @@ extension OpenAIAPI {
             return id
         }
         let text = t.decode(ids)
-        responder.respond(.json(["content": .string(text), "prompt": .string(text)]))
+        return .json(["content": .string(text), "prompt": .string(text)])
     }
 }

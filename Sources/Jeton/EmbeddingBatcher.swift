@@ -2,16 +2,40 @@ import API
 import Foundation
 import Model
 
-/// Runs an embedding model for the server on one thread of its own: requests that
-/// wait together are computed in one forward pass, up to a token budget, so many
-/// small requests share each pass over the weights. Requests beyond `maxWaiting`
+/// Runs an embedding model for the server on one thread of its own. Each forward pass takes
+/// inputs from every waiting request in turn, one at a time, up to a token budget: many small
+/// requests share each pass over the weights, and a request of thousands of inputs cannot hold
+/// up a one-line one behind it (it waits one pass, not the whole big request). A request whose
+/// client has gone is dropped before its next input is computed. Requests beyond `maxWaiting`
 /// are refused (429) instead of queued without bound.
 final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
-    private struct Job {
+    /// One request; its inputs go into passes in order, its answer once the last is computed.
+    private final class Job {
         let inputs: [[Int32]]
+        let cancelled: @Sendable () -> Bool
         let completion: @Sendable (Result<[[Float]], Error>) -> Void
-        var tokens: Int { inputs.reduce(0) { $0 + $1.count } }
+        var handedOut = 0  // inputs given to a pass so far
+        var vectors: [[Float]]
+        var computed = 0
+        var finished = false
+
+        init(inputs: [[Int32]], cancelled: @escaping @Sendable () -> Bool,
+             completion: @escaping @Sendable (Result<[[Float]], Error>) -> Void) {
+            self.inputs = inputs
+            self.cancelled = cancelled
+            self.completion = completion
+            vectors = Array(repeating: [], count: inputs.count)
+        }
+
+        func finish(_ result: Result<[[Float]], Error>) {
+            guard !finished else { return }
+            finished = true
+            completion(result)
+        }
     }
+
+    /// The client of an embeddings request went away before its answer.
+    struct Cancelled: Error {}
 
     let model: LoadedEmbeddingModel
     let batchTokens: Int
@@ -21,7 +45,7 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
     var dimensions: Int { model.config.dim }
 
     private let condition = NSCondition()
-    private var queue: [Job] = []
+    private var queue: [Job] = []  // requests with inputs not yet handed to a pass, oldest first
     private var stopping = false
 
     init(model: LoadedEmbeddingModel, batchTokens: Int, maxWaiting: Int, metrics: EmbeddingMetrics? = nil) {
@@ -37,7 +61,9 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
         thread.start()
     }
 
-    func embed(_ inputs: [[Int32]], completion: @escaping @Sendable (Result<[[Float]], Error>) -> Void) {
+    func embed(_ inputs: [[Int32]], cancelled: @escaping @Sendable () -> Bool,
+               completion: @escaping @Sendable (Result<[[Float]], Error>) -> Void) {
+        guard !inputs.isEmpty else { return completion(.success([])) }
         condition.lock()
         guard queue.count < maxWaiting, !stopping else {
             let n = queue.count
@@ -45,7 +71,7 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
             completion(.failure(EmbeddingQueueFull(waiting: n)))
             return
         }
-        queue.append(Job(inputs: inputs, completion: completion))
+        queue.append(Job(inputs: inputs, cancelled: cancelled, completion: completion))
         condition.signal()
         condition.unlock()
     }
@@ -60,33 +86,65 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
             condition.lock()
             while queue.isEmpty && !stopping { condition.wait() }
             if queue.isEmpty { condition.unlock(); return }
-            // The first job always goes; others join while the budget lasts.
-            var jobs = [queue.removeFirst()]
-            var tokens = jobs[0].tokens
-            while let next = queue.first, tokens + next.tokens <= batchTokens {
-                jobs.append(queue.removeFirst())
-                tokens += next.tokens
-            }
+            let gone = queue.filter { $0.cancelled() }
+            queue.removeAll { job in gone.contains { $0 === job } }
+            let batch = takeBatch()
             condition.unlock()
-            run(jobs)
+            for job in gone { job.finish(.failure(Cancelled())) }
+            if !batch.isEmpty { run(batch) }
         }
     }
 
-    private func run(_ jobs: [Job]) {
-        do {
-            let started = DispatchTime.now().uptimeNanoseconds
-            let vectors = try model.embed(tokens: jobs.flatMap(\.inputs))
-            metrics?.batch(requests: jobs.count, inputs: vectors.count, tokens: jobs.reduce(0) { $0 + $1.tokens },
-                           seconds: Double(DispatchTime.now().uptimeNanoseconds &- started) / 1e9)
-            var at = 0
-            for job in jobs {
-                job.completion(.success(Array(vectors[at..<(at + job.inputs.count)])))
-                at += job.inputs.count
+    /// Inputs for one pass, one from each waiting request in turn while the budget lasts (the
+    /// first always goes); requests with nothing left to hand out leave the queue. Under the lock.
+    private func takeBatch() -> [(job: Job, index: Int)] {
+        var batch: [(job: Job, index: Int)] = []
+        var tokens = 0
+        var took = true
+        while took {
+            took = false
+            for job in queue where job.handedOut < job.inputs.count {
+                let cost = job.inputs[job.handedOut].count
+                guard batch.isEmpty || tokens + cost <= batchTokens else { continue }
+                batch.append((job, job.handedOut))
+                job.handedOut += 1
+                tokens += cost
+                took = true
             }
-        } catch {
-            // One bad job must not fail the others it was batched with.
-            if jobs.count == 1 { jobs[0].completion(.failure(error)); return }
-            for job in jobs { run([job]) }
         }
+        queue.removeAll { $0.handedOut == $0.inputs.count }
+        return batch
+    }
+
+    private func run(_ batch: [(job: Job, index: Int)]) {
+        let started = DispatchTime.now().uptimeNanoseconds
+        do {
+            let vectors = try model.embed(tokens: batch.map { $0.job.inputs[$0.index] })
+            let tokens = batch.reduce(0) { $0 + $1.job.inputs[$1.index].count }
+            let requests = Set(batch.map { ObjectIdentifier($0.job) }).count
+            metrics?.batch(requests: requests, inputs: vectors.count, tokens: tokens,
+                           seconds: Double(DispatchTime.now().uptimeNanoseconds &- started) / 1e9)
+            for (k, item) in batch.enumerated() { store(vectors[k], item) }
+        } catch {
+            // One bad input must not fail the requests it was batched with: each alone.
+            guard batch.count > 1 else { return fail(batch[0].job, error) }
+            for item in batch where !item.job.finished {
+                do { store(try model.embed(tokens: [item.job.inputs[item.index]])[0], item) } catch { fail(item.job, error) }
+            }
+        }
+    }
+
+    private func store(_ vector: [Float], _ item: (job: Job, index: Int)) {
+        let job = item.job
+        guard !job.finished else { return }
+        job.vectors[item.index] = vector
+        job.computed += 1
+        if job.computed == job.inputs.count { job.finish(.success(job.vectors)) }
+    }
+
+    /// A failed input fails its request; its inputs not yet handed out are dropped.
+    private func fail(_ job: Job, _ error: Error) {
+        condition.withLock { queue.removeAll { $0 === job } }
+        job.finish(.failure(error))
     }
 }

@@ -11,7 +11,8 @@ final class EmbeddingsAPITests: XCTestCase {
         let dimensions = 4
         let supportsMatryoshka: Bool
         init(matryoshka: Bool) { supportsMatryoshka = matryoshka }
-        func embed(_ inputs: [[Int32]], completion: @escaping @Sendable (Result<[[Float]], Error>) -> Void) {
+        func embed(_ inputs: [[Int32]], cancelled: @escaping @Sendable () -> Bool,
+                   completion: @escaping @Sendable (Result<[[Float]], Error>) -> Void) {
             completion(.success(inputs.map { _ in [0.5, 0.5, 0.5, 0.5] }))
         }
     }
@@ -68,6 +69,23 @@ final class EmbeddingsAPITests: XCTestCase {
         XCTAssertTrue(e?.message.contains("input[1] has 5 tokens") ?? false, e?.message ?? "")
         let cut = try plan(a, #"{"input":["hello","hello hello hello"],"truncate":true}"#)
         XCTAssertEqual(cut.inputs, [[2, 4, 3], [2, 4, 4, 3]])  // [SEP] kept last
+    }
+
+    /// A flat array of ids is one input however long (the context decides), not that many inputs;
+    /// all inputs of a request together are capped in tokens.
+    func testInputCountAndTotalTokenLimits() throws {
+        var a = try api(context: 8)
+        a.maxInputs = 3
+        let flat = "[" + Array(repeating: "4", count: 6).joined(separator: ",") + "]"
+        XCTAssertEqual(try plan(a, #"{"input":\#(flat)}"#).inputs, [Array(repeating: 4, count: 6)])
+        let long = "[" + Array(repeating: "4", count: 9).joined(separator: ",") + "]"
+        XCTAssertEqual(error(a, #"{"input":\#(long)}"#)?.code, "context_length_exceeded")
+        XCTAssertEqual(error(a, #"{"input":["a","b","c","d"]}"#)?.param, "input")
+        a.maxTotalTokens = 8
+        XCTAssertNotNil(try? plan(a, #"{"input":["hello","hello"]}"#))  // 6 tokens
+        let over = error(a, #"{"input":["hello","hello","hello"]}"#)  // 9 tokens
+        XCTAssertEqual(over?.status, 400)
+        XCTAssertEqual(over?.code, "max_tokens_per_request")
     }
 
     func testResponseEncodings() throws {

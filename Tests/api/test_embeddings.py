@@ -126,6 +126,8 @@ def test_generation_requests_are_refused(eclient, embed_server):
     assert models[0].model_extra["kind"] == "embedding" and models[0].model_extra["dimensions"] == 768
     status, _, body = embed_server.request("POST", "/tokenize", {"content": "Hello world", "add_special": True})
     assert status == 200 and body["tokens"] == [101, 7592, 2088, 102]
+    status, _, body = embed_server.request("POST", "/detokenize", {"tokens": [7592, 2088]})
+    assert status == 200 and body["content"] == "hello world", body
 
 
 def test_a_generation_server_refuses_embeddings(client):
@@ -142,3 +144,47 @@ def test_concurrent_requests_batch_together_and_agree(eclient):
         together = list(pool.map(lambda t: eclient.embeddings.create(model=MODEL, input=[t, t[::-1]]), texts))
     for a, r in zip(alone, together):
         assert np.array_equal(np.array(a, dtype=np.float32), np.array(r.data[0].embedding, dtype=np.float32))
+
+
+def wait_until(condition, seconds=60):
+    import time
+    deadline = time.time() + seconds
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def embedding_inputs_computed(server):
+    """Inputs the embedder has run through forward passes so far (the batch histogram's sum)."""
+    _, _, text = server.request("GET", "/metrics")
+    text = text if isinstance(text, str) else json.dumps(text)
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("jeton_embedding_batch_inputs_sum"))
+
+
+def test_a_large_request_neither_holds_up_a_small_one_nor_outlives_its_client(eclient, embed_server):
+    import socket
+    import threading
+    big = {"model": MODEL, "input": ["search_document: " + "tokens " * 120] * 32}
+    order = []
+    t = threading.Thread(target=lambda: (eclient.embeddings.create(**big), order.append("big")))
+    t.start()
+    before = embedding_inputs_computed(embed_server)
+    wait_until(lambda: embedding_inputs_computed(embed_server) > before)  # the big one is being computed
+    small = eclient.embeddings.create(model=MODEL, input="hello")
+    order.append("small")
+    t.join()
+    assert order == ["small", "big"], "the one-line request waited for a pass, not for the 32 inputs"
+    assert len(small.data) == 1
+
+    # A client that goes away: the rest of its inputs are not computed.
+    body = json.dumps(big).encode()
+    s = socket.create_connection(("127.0.0.1", embed_server.port))
+    s.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+              + str(len(body)).encode() + b"\r\n\r\n" + body)
+    start = embedding_inputs_computed(embed_server)
+    wait_until(lambda: embedding_inputs_computed(embed_server) > start)
+    s.close()
+    eclient.embeddings.create(model=MODEL, input="after")  # answered once the embedder is free
+    done = embedding_inputs_computed(embed_server)
+    assert done - start < 32, f"{done - start} inputs computed after the client left"

@@ -51,6 +51,15 @@ def test_tokenize_detokenize_round_trip(server, case):
     assert st == 200 and d["content"] == case["text"]
 
 
+def test_parse_special_is_honoured_in_both_shapes(server):
+    # `<|im_end|>` is one special token, or its 7 characters' tokens when special tokens are not parsed.
+    for body in ({"content": "<|im_end|>"}, {"prompt": "<|im_end|>", "add_special_tokens": False}):
+        st, _, special = server.request("POST", "/tokenize", body)
+        st2, _, literal = server.request("POST", "/tokenize", {**body, "parse_special": False})
+        assert st == st2 == 200
+        assert len(special["tokens"]) == 1 and len(literal["tokens"]) > 1, (body, special, literal)
+
+
 def test_tokenize_with_pieces(server):
     st, _, d = server.request("POST", "/tokenize", {"content": "Hello world", "with_pieces": True})
     assert st == 200
