@@ -24,7 +24,7 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
-        let bytes = file == "-" ? [UInt8](FileHandle.standardInput.readDataToEndOfFile()) : try readFile(file)
+        let bytes = try readFile(file)
         let lines = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == "\r\n" })
             .map(String.init).filter { !$0.isEmpty }
         let path: String

@@ -35,13 +35,17 @@ func note(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))
 }
 
-/// Reads a file's exact bytes, or fails with a sentence naming it.
+/// Reads a file's exact bytes (`-`: standard input), or fails with a sentence naming it. A file
+/// that cannot be read is a run-time error (exit 1), not a usage one.
 func readFile(_ path: String) throws -> [UInt8] {
+    if path == "-" { return [UInt8](FileHandle.standardInput.readDataToEndOfFile()) }
     guard let d = FileManager.default.contents(atPath: path) else {
-        throw ValidationError("cannot read \(path)")
+        throw FileFailure(description: "cannot read \(path): \(FileManager.default.fileExists(atPath: path) ? "not a readable file" : "no such file")")
     }
     return [UInt8](d)
 }
+
+struct FileFailure: Error, CustomStringConvertible { let description: String }
 
 /// Parsed (and checked) before anything loads: `--cache-type f16|f32`.
 extension KVCacheType: ExpressibleByArgument {}

@@ -8,7 +8,7 @@ struct TokenizeCommand: ParsableCommand {
         commandName: "tokenize", abstract: "Print the token ids of a file's exact bytes as a JSON array.")
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "File whose bytes are tokenized.") var file: String
+    @Option(help: "File whose bytes are tokenized (`-`: standard input).") var file: String
 
     func run() throws {
         // An embedding model has no generation weights LoadedModel could load: its tokenizer alone.

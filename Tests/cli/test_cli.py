@@ -31,6 +31,17 @@ def test_tokenize_matches_reference(tmp_path):
         assert json.loads(out) == c["ids"], c["text"]
 
 
+def test_tokenize_reads_stdin_and_a_missing_file_is_a_plain_error(tmp_path):
+    with open(os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures", "tokenize.jsonl")) as f:
+        case = next(json.loads(l) for l in f if l.strip())
+    p = subprocess.run([JETON, "tokenize", "--model", "default", "--file", "-"], input=case["text"].encode(),
+                       capture_output=True, timeout=600)
+    assert p.returncode == 0 and json.loads(p.stdout) == case["ids"], p.stderr
+    missing = run("tokenize", "--model", "default", "--file", str(tmp_path / "none.txt"), check=False)
+    assert missing.returncode == 1, (missing.returncode, missing.stderr)  # not the usage error's 64
+    assert "cannot read" in missing.stderr and "no such file" in missing.stderr and "Usage" not in missing.stderr
+
+
 def test_perplexity_within_one_percent(tmp_path):
     with open(os.path.join(FIXTURES, "perplexity.json")) as f:
         ref = json.load(f)
