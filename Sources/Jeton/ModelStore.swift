@@ -155,7 +155,14 @@ struct ModelStore {
     /// Resolves `--model`: "default" or a catalog name gives the cached file (which
     /// must have been pulled), anything else is a path.
     func resolve(_ model: String) throws -> String {
-        guard !model.contains("/"), let k = try Self.lookup(model) else { return model }
+        guard !model.contains("/") else { return model }
+        guard let k = try Self.lookup(model) else {
+            // A file of the cache that is in no catalog goes by its name, as `jeton list` shows it,
+            // unless the working directory has a file of that name.
+            let cached = directory + "/" + model
+            if !FileManager.default.fileExists(atPath: model), FileManager.default.fileExists(atPath: cached) { return cached }
+            return model
+        }
         let path = directory + "/" + k.file
         guard FileManager.default.fileExists(atPath: path) else {
             // A file of that name in the working directory is still a path.

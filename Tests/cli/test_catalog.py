@@ -271,6 +271,9 @@ def test_list_shows_other_gguf_files(tmp_path):
     assert "llama" in mine.split() and "Q4_1" in mine.split()
     smol = next(l for l in lines if l.startswith("smollm2-135m-instruct "))
     assert "not downloaded" in smol
+    # The name `list` shows is a name every command takes.
+    shown = run("show", "mine.gguf", env={"JETON_MODELS": str(models)})
+    assert "architecture: llama" in shown.stdout, shown.stderr
 
 
 @pytest.mark.parametrize("model", ["default", os.path.join(MODELS, MODEL_FILE)])
