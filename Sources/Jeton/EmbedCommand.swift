@@ -6,7 +6,7 @@ import Model
 struct EmbedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
-        abstract: "Print one JSON array (a unit vector) per non-empty line of a file, with an embedding model.",
+        abstract: "Print one JSON array (a unit vector) per line of a file that has text, with an embedding model.",
         discussion: """
         Each line is one input; [CLS] and [SEP] are added. nomic-embed-text expects a task prefix \
         such as `search_query: ` or `search_document: ` at the start of each line.
@@ -25,8 +25,13 @@ struct EmbedCommand: ParsableCommand {
     func run() throws {
         guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
         let bytes = try readFile(file)
-        let lines = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == "\r\n" })
-            .map(String.init).filter { !$0.isEmpty }
+        // Lines end with LF, CRLF or a lone CR; lines of only white space are no input. Each keeps
+        // its number in the file, for messages.
+        let lines = String(decoding: bytes, as: UTF8.self)
+            .split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
+            .enumerated().map { (number: $0.offset + 1, text: String($0.element)) }
+            .filter { !$0.text.allSatisfy(\.isWhitespace) }
+        if lines.isEmpty { note("\(file) has no line with text: nothing to embed") }
         let path: String
         do { path = try ModelStore().resolve(model) } catch let e as ModelStore.Failure {
             note("error: \(e.description)")
@@ -43,10 +48,10 @@ struct EmbedCommand: ParsableCommand {
             throw ExitCode.failure
         }
         var inputs: [[Int32]] = []
-        for (i, line) in lines.enumerated() {
-            let ids = loaded.tokenize(line)
+        for line in lines {
+            let ids = loaded.tokenize(line.text)
             if ids.count > loaded.config.contextLength && !truncate {
-                note("error: line \(i + 1) has \(ids.count) tokens, more than the model's context of \(loaded.config.contextLength) (use --truncate to cut it)")
+                note("error: line \(line.number) has \(ids.count) tokens, more than the model's context of \(loaded.config.contextLength) (use --truncate to cut it)")
                 throw ExitCode.failure
             }
             inputs.append(loaded.truncated(ids))

@@ -32,6 +32,19 @@ def test_one_unit_vector_per_line(tmp_path):
     assert np.array_equal(vectors(p.stdout)[0], vs[2])
 
 
+def test_blank_lines_are_no_input_and_messages_give_the_files_line_numbers(tmp_path):
+    f = tmp_path / "in.txt"
+    # LF, CRLF and a lone CR end lines; lines of only white space are skipped.
+    f.write_bytes(b"the\r\n \t\n\rhello world!\rthe\n")
+    assert len(vectors(run("embed", "--model", TINY, "--file", str(f)).stdout)) == 3
+    f.write_text("\n   \nhello\n" + "hello " * 100 + "\n")
+    p = run("embed", "--model", TINY, "--file", str(f), check=False)
+    assert p.returncode != 0 and "line 4 has 102 tokens" in p.stderr, p.stderr
+    f.write_text(" \n\t\n")
+    p = run("embed", "--model", TINY, "--file", str(f))
+    assert p.stdout == "" and "no line with text" in p.stderr
+
+
 def test_too_long_lines_fail_or_are_truncated(tmp_path):
     f = tmp_path / "in.txt"
     f.write_text("hello\n" + "hello " * 100 + "\n")
