@@ -210,11 +210,17 @@ public final class EmbeddingsAPI: @unchecked Sendable {
         } else if let p = try r.string("prompt") {
             text = p
             addSpecial = try r.bool("add_special_tokens") ?? true
+        } else if r.has("messages") {
+            throw APIError.invalid("The model `\(model.id)` is an embedding model: it has no chat template for `messages`; give `content` (or `prompt`).",
+                                   param: "messages")
         } else {
             throw APIError.invalid("Give `content` (or `prompt`) to tokenize.", param: "content")
         }
         let ids = model.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: try r.bool("parse_special") ?? true)
-        responder.respond(.json(["tokens": .array(ids.map { JSON(Int($0)) }), "count": JSON(ids.count),
-                                 "max_model_len": JSON(model.contextLength)]))
+        var tokens: [JSON] = ids.map { JSON(Int($0)) }
+        if try r.bool("with_pieces") ?? false {
+            tokens = ids.map { ["id": JSON(Int($0)), "piece": .string(Logprobs.text(model.tokenizer, $0))] }
+        }
+        responder.respond(.json(["tokens": .array(tokens), "count": JSON(ids.count), "max_model_len": JSON(model.contextLength)]))
     }
 }

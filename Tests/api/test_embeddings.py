@@ -128,6 +128,11 @@ def test_generation_requests_are_refused(eclient, embed_server):
     assert status == 200 and body["tokens"] == [101, 7592, 2088, 102]
     status, _, body = embed_server.request("POST", "/detokenize", {"tokens": [7592, 2088]})
     assert status == 200 and body["content"] == "hello world", body
+    status, _, body = embed_server.request("POST", "/tokenize", {"content": "Hello world", "with_pieces": True})
+    assert status == 200 and [t["id"] for t in body["tokens"]] == [7592, 2088], body
+    assert all(isinstance(t["piece"], str) and t["piece"] for t in body["tokens"])
+    status, _, body = embed_server.request("POST", "/tokenize", {"messages": [{"role": "user", "content": "hi"}]})
+    assert status == 400 and body["error"]["param"] == "messages" and "chat template" in body["error"]["message"]
 
 
 def test_a_generation_server_refuses_embeddings(client):
