@@ -111,7 +111,8 @@ final class ServerApp: Sendable {
         let access = AccessLog(logger: logger, metrics: nil, enabled: config[\.loggingAccessLog],
                                onComplete: { gate.finished(requestID: $0, tokens: $1) })
         router.use(access.middleware(keyName: { gate.keyName($0) }))
-        router.use(CORSPolicy(allowedOrigins: config[\.corsAllowedOrigins], maxAge: config[\.corsMaxAge]).middleware)
+        let cors = CORSPolicy(allowedOrigins: config[\.corsAllowedOrigins], maxAge: config[\.corsMaxAge])
+        router.use(cors.middleware)
         router.use(gate.middleware)
         state.withLock { $0.accessLog = access }
         registerOperations(on: router)
@@ -134,10 +135,11 @@ final class ServerApp: Sendable {
             return APIError.transport(status: status, code: code, message: message)
         }
         // Without a valid key a large or 100-continue body is refused unread (counted as the HTTP
-        // layer's refusals are: it never reaches a route).
+        // layer's refusals are: it never reaches a route), with the CORS headers a browser needs to read it.
         transport.refuseEarly = { [self] head in
             let path = HTTPRequest(method: head.method, target: head.target).path
-            guard let answer = gate.refusal(method: head.method, path: path, headers: head.headers) else { return nil }
+            guard var answer = gate.refusal(method: head.method, path: path, headers: head.headers) else { return nil }
+            for h in cors.answerHeaders(origin: head.headers["Origin"]) { answer.headers.add(name: h.name, value: h.value) }
             state.withLock { $0.metrics }?.httpRejected(status: answer.status.code, code: "invalid_api_key")
             return answer
         }

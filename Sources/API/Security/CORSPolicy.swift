@@ -14,6 +14,14 @@ public struct CORSPolicy: Sendable {
 
     func allows(_ origin: String) -> Bool { allowedOrigins.contains("*") || allowedOrigins.contains(origin) }
 
+    /// The headers an answer to a (non-preflight) request from `origin` carries; none for an
+    /// origin that is not allowed. Also for answers given before the middleware runs.
+    public func answerHeaders(origin: String?) -> [(name: String, value: String)] {
+        guard !allowedOrigins.isEmpty, let origin, allows(origin) else { return [] }
+        return [("Access-Control-Allow-Origin", allowedOrigins.contains("*") ? "*" : origin),
+                ("Access-Control-Expose-Headers", "X-Request-Id, Retry-After"), ("Vary", "Origin")]
+    }
+
     public var middleware: HTTPMiddleware {
         { request, responder, next in
             guard !allowedOrigins.isEmpty, let origin = request.headers["Origin"], allows(origin) else {
@@ -30,9 +38,7 @@ public struct CORSPolicy: Sendable {
                 h.add(name: "Vary", value: "Origin")
                 return responder.respond(HTTPResponse(status: .noContent, headers: h))
             }
-            responder.addHeader(name: "Access-Control-Allow-Origin", value: allowOrigin)
-            responder.addHeader(name: "Access-Control-Expose-Headers", value: "X-Request-Id, Retry-After")
-            responder.addHeader(name: "Vary", value: "Origin")
+            for h in answerHeaders(origin: origin) { responder.addHeader(name: h.name, value: h.value) }
             next(request, responder)
         }
     }
