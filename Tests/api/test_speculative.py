@@ -101,6 +101,29 @@ def test_access_log_line_reports_each_requests_acceptance(spec_server):
     assert "completion_tokens" in f and not any(k.startswith("spec_") for k in f), f
 
 
+def test_a_cancelled_streams_line_still_reports_its_tokens_and_speculation(spec_server):
+    import http.client
+    import json
+    rid = "cancelled-stream-0123456789"
+    body = {"model": "default", "prompt": PROMPTS[2], "max_tokens": 3000, "temperature": 0, "stream": True,
+            "ignore_eos": True}
+    c = http.client.HTTPConnection("127.0.0.1", spec_server.port, timeout=60)
+    c.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json", "X-Request-Id": rid})
+    r = c.getresponse()
+    events = 0
+    while events < 12:
+        line = r.fp.readline()
+        events += line.startswith(b"data: {")
+    import socket
+    c.sock.shutdown(socket.SHUT_RDWR)  # the client leaves mid-answer
+    r.close()
+    c.close()
+    f = access_line(spec_server, rid, timeout=20)
+    assert f["status"] == "499", f
+    assert 12 <= int(f["completion_tokens"]) < 3000, f
+    assert 0 < int(f["spec_accepted"]) <= int(f["spec_proposed"]), f
+
+
 def test_seeded_sampling_is_the_same_with_and_without_speculation(spec_server):
     # Prompt lookup draws once per emitted token from the request's stream, as a plain step does.
     for seed in (1, 2, 3):

@@ -58,12 +58,21 @@ final class AccessLog: APIObserver, Sendable {
                 update(id) { $0.status = status.code }
             }
             responder.onCancel { [self] in
-                // A client gone before any status: 499, as nginx logs it.
-                update(id) { if $0.status == nil { $0.status = 499; $0.expectsReport = false } }
+                // A client gone before any status: 499, as nginx logs it. A generation still
+                // reports what it did (tokens, speculation) once the engine lets it go, within a
+                // step; the line waits for that, Self.cancelledReportWait at most.
+                update(id) { if $0.status == nil { $0.status = 499 } }
+                DispatchQueue.global().asyncAfter(deadline: .now() + Self.cancelledReportWait) { [self] in
+                    update(id) { $0.expectsReport = false }
+                }
             }
             next(request, responder)
         }
     }
+
+    /// How long the line of a cancelled generation waits for its report (a request cancelled
+    /// before its job started has none to give).
+    static let cancelledReportWait = 10.0
 
     /// Per-token facts go to the model's own metrics (ModelObserver), not through here.
     func interTokenLatency(_ seconds: Double) {}
@@ -82,7 +91,7 @@ final class AccessLog: APIObserver, Sendable {
         let done: Entry? = state.withLock { s in
             guard var e = s.open[id] else { return nil }
             change(&e)
-            let complete = e.status != nil && (!e.expectsReport || e.status != 200 || e.report != nil)
+            let complete = e.status != nil && (!e.expectsReport || (e.status != 200 && e.status != 499) || e.report != nil)
             s.open[id] = complete ? nil : e
             return complete ? e : nil
         }
