@@ -217,10 +217,7 @@ public final class EmbeddingsAPI: @unchecked Sendable {
             throw APIError.invalid("Give `content` (or `prompt`) to tokenize.", param: "content")
         }
         let ids = model.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: try r.bool("parse_special") ?? true)
-        var tokens: [JSON] = ids.map { JSON(Int($0)) }
-        if try r.bool("with_pieces") ?? false {
-            tokens = ids.map { ["id": JSON(Int($0)), "piece": .string(Logprobs.text(model.tokenizer, $0))] }
-        }
-        responder.respond(.json(["tokens": .array(tokens), "count": JSON(ids.count), "max_model_len": JSON(model.contextLength)]))
+        responder.respond(OpenAIAPI.tokenized(ids, model.tokenizer, withPieces: try r.bool("with_pieces") ?? false,
+                                              contextLength: model.contextLength))
     }
 }

@@ -49,11 +49,15 @@ extension OpenAIAPI {
         } else {
             throw APIError.invalid("Give `content` (or `prompt`, or `messages`) to tokenize.", param: "content")
         }
-        var tokens: [JSON] = ids.map { JSON(Int($0)) }
-        if try r.bool("with_pieces") ?? false {
-            tokens = ids.map { ["id": JSON(Int($0)), "piece": .string(Logprobs.text(t, $0))] }
-        }
-        responder.respond(.json(["tokens": .array(tokens), "count": JSON(ids.count), "max_model_len": JSON(model.contextLength)]))
+        responder.respond(Self.tokenized(ids, t, withPieces: try r.bool("with_pieces") ?? false, contextLength: model.contextLength))
+    }
+
+    /// The answer to POST /tokenize (generation and embedding models alike): the ids, or with
+    /// `withPieces` each id with its text, as llama-server gives them.
+    static func tokenized(_ ids: [Int32], _ t: Tokenizer, withPieces: Bool, contextLength: Int) -> HTTPResponse {
+        let tokens: [JSON] = withPieces ? ids.map { ["id": JSON(Int($0)), "piece": .string(Logprobs.text(t, $0))] }
+                                        : ids.map { JSON(Int($0)) }
+        return .json(["tokens": .array(tokens), "count": JSON(ids.count), "max_model_len": JSON(contextLength)])
     }
 
     func detokenize(_ request: HTTPRequest, _ responder: HTTPResponder) throws {

@@ -31,24 +31,31 @@ public final class Gatekeeper: Sendable {
     /// alone, so the HTTP layer can refuse a large or `100-continue` body before reading it
     /// (`HTTPServerConfiguration.refuseEarly`); the middleware gives the same answer.
     public func refusal(method: String, path: String, headers: HTTPHeaders) -> HTTPResponse? {
-        guard keys.isEnabled, !publicPaths.contains(path), method != "OPTIONS" else { return nil }
-        guard keys.name(forAuthorization: headers["Authorization"]) == nil else { return nil }
+        if case let .refused(r) = check(method: method, path: path, headers: headers) { return r }
+        return nil
+    }
+
+    /// What a request's key decides: nothing (no key needed), the key's name, or the 401.
+    private enum Verdict { case open, key(String), refused(HTTPResponse) }
+
+    private func check(method: String, path: String, headers: HTTPHeaders) -> Verdict {
+        guard keys.isEnabled, !publicPaths.contains(path), method != "OPTIONS" else { return .open }
+        if let name = keys.name(forAuthorization: headers["Authorization"]) { return .key(name) }
         let message = headers["Authorization"] == nil
             ? "You didn't provide an API key. Send it as `Authorization: Bearer YOUR_KEY`."
             : "Incorrect API key provided."
         var r = APIError(.authentication, message: message, code: "invalid_api_key").response
         r.headers.add(name: "WWW-Authenticate", value: "Bearer")
-        return r
+        return .refused(r)
     }
 
     public var middleware: HTTPMiddleware {
         { [self] request, responder, next in
-            if let refused = refusal(method: request.method, path: request.path, headers: request.headers) {
-                return responder.respond(refused)
-            }
-            guard keys.isEnabled, !publicPaths.contains(request.path), request.method != "OPTIONS",
-                  let name = keys.name(forAuthorization: request.headers["Authorization"]) else {
-                return next(request, responder)
+            let name: String
+            switch check(method: request.method, path: request.path, headers: request.headers) {
+            case .open: return next(request, responder)
+            case .refused(let r): return responder.respond(r)
+            case .key(let n): name = n
             }
             if let limiter {
                 switch limiter.admit(name) {
