@@ -118,8 +118,13 @@ public final class EmbeddingsAPI: @unchecked Sendable {
                 return id
             }
         }
+        // An empty string has nothing to embed (OpenAI refuses it too); a blank one is text.
+        func text(_ s: String, _ where_: String) throws -> [Int32] {
+            guard !s.isEmpty else { throw APIError.invalid("\(where_) is an empty string.", param: "input") }
+            return tok.encode(s, addSpecial: true, parseSpecial: true)
+        }
         switch input {
-        case let .string(s): return [tok.encode(s, addSpecial: true, parseSpecial: true)]
+        case let .string(s): return [try text(s, "`input`")]
         case let .array(items):
             guard !items.isEmpty else { throw APIError.invalid("`input` is an empty array.", param: "input") }
             // A flat array of ids is one input of that many tokens (checked against the context later).
@@ -131,7 +136,7 @@ public final class EmbeddingsAPI: @unchecked Sendable {
             case .string, .array:
                 return try items.enumerated().map { i, item in
                     switch item {
-                    case let .string(s): return tok.encode(s, addSpecial: true, parseSpecial: true)
+                    case let .string(s): return try text(s, "input[\(i)]")
                     case let .array(a): return try ids(a, "input[\(i)]")
                     default: throw APIError.invalid("input[\(i)] must be a string or an array of token ids.", param: "input")
                     }

@@ -117,6 +117,7 @@ extension HTTPConnection {
         var out = serializeHead(status: answer.status, headers: answer.headers, framing: "Content-Length: \(answer.body.count)")
         if head.method != "HEAD" { out.append(contentsOf: answer.body) }
         enqueue(out)
+        context.configuration.refusalSent?(head, response.requestID, answer.status)
     }
 
     /// Status line and header block. Fields the server owns are written here, never taken from

@@ -4,7 +4,9 @@ public struct HTTPRequest: Sendable {
     public var method: String
     /// The request-target as sent, e.g. `/v1/models/x?verbose=1`.
     public var target: String
-    /// The path part of the target (no query), not percent-decoded. `*` for `OPTIONS *`.
+    /// The path part of the target (no query), normalized as RFC 3986 §6.2.2 compares paths
+    /// (escaped unreserved characters decoded, `.` and `..` segments removed), other escapes
+    /// kept. `*` for `OPTIONS *`.
     public var path: String
     /// The raw query string after `?`, or nil.
     public var query: String?
@@ -55,9 +57,39 @@ public struct HTTPRequest: Sendable {
             if rest.hasPrefix("?") { rest = "/" + rest }
         }
         if let q = rest.firstIndex(of: "?") {
-            return (String(rest[..<q]), String(rest[rest.index(after: q)...]))
+            return (normalizedPath(rest[..<q]), String(rest[rest.index(after: q)...]))
         }
-        return (String(rest), nil)
+        return (normalizedPath(rest), nil)
+    }
+
+    /// `/v1/%63ompletions` and `/v1/./models/../completions` are `/v1/completions`, as nginx
+    /// routes them; `%2F` stays an escape, so it never becomes a separator.
+    static func normalizedPath(_ path: Substring) -> String {
+        guard path.hasPrefix("/"), path.utf8.contains(where: { $0 == 37 || $0 == 46 }) else { return String(path) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(path.utf8.count)
+        var it = Array(path.utf8)[...]
+        while let b = it.popFirst() {
+            if b == 37, it.count >= 2,
+               let hi = HTTPRequestParser.hexValue(it[it.startIndex]), let lo = HTTPRequestParser.hexValue(it[it.startIndex + 1]) {
+                let c = UInt8(hi * 16 + lo)
+                let unreserved = (65...90).contains(c) || (97...122).contains(c) || (48...57).contains(c) || c == 45 || c == 46 || c == 95 || c == 126
+                if unreserved { bytes.append(c); it = it.dropFirst(2); continue }
+            }
+            bytes.append(b)
+        }
+        // RFC 3986 §5.2.4 on segments: `.` goes, `..` takes the one before it (never past the root).
+        var segments: [Substring] = []
+        let parts = String(decoding: bytes, as: UTF8.self).split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        for (n, part) in parts.enumerated() {
+            let last = n == parts.count - 1
+            switch part {
+            case ".": if last { segments.append("") }
+            case "..": if !segments.isEmpty { segments.removeLast() }; if last { segments.append("") }
+            default: segments.append(part)
+            }
+        }
+        return "/" + segments.joined(separator: "/")
     }
 
     static func percentDecode(_ s: Substring, plusAsSpace: Bool = true) -> String {

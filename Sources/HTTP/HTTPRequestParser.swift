@@ -229,7 +229,8 @@ public struct HTTPRequestParser {
         }
         for i in afterMethod..<sp2 {
             let b = text[i]
-            if b <= 32 || b >= 127 { return .bad("bad_target", "Invalid request target.") }
+            // A fragment is the client's own business (RFC 9112 §3.2): `#` never reaches a server.
+            if b <= 32 || b >= 127 || b == 35 { return .bad("bad_target", "Invalid request target.") }
         }
         let versionBytes = UnsafeRawBufferPointer(rebasing: text[(sp2 + 1)...])
         guard versionBytes.count == 8,
@@ -350,16 +351,23 @@ public struct HTTPRequestParser {
             i += 1
         }
         guard i > 0 else { return failEvent(.bad("bad_chunk", "Invalid chunk size.")) }
+        var extensionBytes = 0
         if i < text.count {
-            // chunk-ext: `;` then token/quoted text; anything but visible text and blanks is refused.
-            guard text[i] == 59 else { return failEvent(.bad("bad_chunk", "Invalid chunk size.")) }
-            for j in (i + 1)..<text.count {
-                let b = text[j]
+            // chunk-ext (RFC 9112 §7.1.1): optional blanks, `;`, then token/quoted text; anything
+            // but visible text and blanks is refused.
+            var j = i
+            while j < text.count, text[j] == 32 || text[j] == 9 { j += 1 }
+            guard j < text.count, text[j] == 59 else { return failEvent(.bad("bad_chunk", "Invalid chunk size.")) }
+            for k in (j + 1)..<text.count {
+                let b = text[k]
                 if (b < 32 && b != 9) || b == 127 { return failEvent(.bad("bad_chunk", "Invalid chunk extension.")) }
             }
+            extensionBytes = text.count - i
         }
-        if size > limits.maxBodyBytes - bodyBytes { return failEvent(.bodyTooLarge) }
-        bodyBytes += size
+        // Extensions count against the body limit too, so tiny chunks with long extensions
+        // cannot stretch a body without end.
+        if size > limits.maxBodyBytes - bodyBytes - extensionBytes { return failEvent(.bodyTooLarge) }
+        bodyBytes += size + extensionBytes
         if size == 0 {
             state = .trailers
             headers = HTTPHeaders()

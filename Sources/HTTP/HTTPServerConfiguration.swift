@@ -52,6 +52,9 @@ public struct HTTPServerConfiguration: Sendable {
     /// the handlers (and their logs and metrics) as before.
     public var refuseEarly: (@Sendable (HTTPRequestHead) -> HTTPResponse?)?
     public var earlyCheckBytes = 64 * 1024
+    /// Told of each `refuseEarly` answer once it is sent, with the request ID it carried, so
+    /// the access log has a line for it as for any answered request.
+    public var refusalSent: (@Sendable (HTTPRequestHead, _ requestID: String, HTTPStatus) -> Void)?
 
     /// Body for errors raised by the HTTP layer itself; default is the OpenAI JSON error envelope.
     public var errorResponse: HTTPErrorResponder = { status, code, message in

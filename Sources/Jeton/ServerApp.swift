@@ -143,6 +143,10 @@ final class ServerApp: Sendable {
             state.withLock { $0.metrics }?.httpRejected(status: answer.status.code, code: "invalid_api_key")
             return answer
         }
+        transport.refusalSent = { head, requestID, status in
+            access.refused(requestID, method: head.method, path: HTTPRequest(method: head.method, target: head.target).path,
+                           status: status.code)
+        }
         let server = HTTPServer(configuration: transport, router: router)
         // Stored under the lock before it accepts: /metrics reads it from an event loop.
         state.withLock { $0.server = server }

@@ -178,6 +178,35 @@ final class HTTPRequestParserTests: XCTestCase {
         XCTAssertEqual(status, .uriTooLong, "a request line that never ends must hit the limit")
     }
 
+    /// Chunk extensions count against the body limit: one-byte chunks with long extensions
+    /// cannot stretch a body past it.
+    func testChunkExtensionsCountAgainstTheBodyLimit() {
+        var limits = HTTPParserLimits()
+        limits.maxBodyBytes = 1000
+        let ext = ";x=" + String(repeating: "e", count: 97)
+        var heads: [HTTPRequestHead] = []
+        let padded = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + String(repeating: "1\(ext)\r\na\r\n", count: 12) + "0\r\n\r\n"
+        XCTAssertEqual(Self.run(Array(padded.utf8), limits: limits, heads: &heads).error?.status, .payloadTooLarge)
+        let fits = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + String(repeating: "1\(ext)\r\na\r\n", count: 8) + "0\r\n\r\n"
+        let outcome = Self.run(Array(fits.utf8), limits: limits, heads: &heads)
+        XCTAssertNil(outcome.error)
+        XCTAssertEqual(outcome.bodies, [Array("aaaaaaaa".utf8)])
+    }
+
+    /// Paths compare as RFC 3986 §6.2.2 normalizes them; `%2F` is never a separator.
+    func testPathsAreNormalized() {
+        let cases = [("/v1/%63ompletions", "/v1/completions"), ("/v1/./models/../completions", "/v1/completions"),
+                     ("/%2e%2E/health", "/health"), ("/../../health", "/health"), ("/v1/models/a%2Fb", "/v1/models/a%2Fb"),
+                     ("/v1/models/.", "/v1/models/"), ("/a/..", "/"), ("/v1/models/qwen2.5-1.5b", "/v1/models/qwen2.5-1.5b"),
+                     ("/x%7E?q=%2e", "/x~"), ("http://h/%76%31/models?a=b", "/v1/models")]
+        for (target, path) in cases {
+            XCTAssertEqual(HTTPRequest(method: "GET", target: target).path, path, target)
+        }
+        XCTAssertEqual(HTTPRequest(method: "GET", target: "/x%7E?q=%2e").query, "q=%2e")
+    }
+
     /// The hostile table against the bare parser, fed at once and byte by byte.
     func testHostileTable() {
         XCTAssertGreaterThanOrEqual(HostileRequests.cases.filter { $0.status >= 400 }.count, 40)

@@ -95,6 +95,7 @@ enum HostileRequests {
         HostileCase("high byte in target", Array("GET /a".utf8) + [0xC3, 0xA9] + Array(" HTTP/1.1\r\n\(h)\r\n".utf8), 400),
         HostileCase("bad method character", "G(ET / HTTP/1.1\r\n\(h)\r\n", 400),
         HostileCase("target not origin-form", "GET foo HTTP/1.1\r\n\(h)\r\n", 400),
+        HostileCase("fragment in target", "GET /#top HTTP/1.1\r\n\(h)\r\n", 400),
         HostileCase("asterisk outside OPTIONS", "GET * HTTP/1.1\r\n\(h)\r\n", 400),
         HostileCase("too many empty lines first", "\r\n\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\n\(h)\r\n", 400),
         // Bytes that cannot start a request line: refused on the first byte.
@@ -112,6 +113,7 @@ enum HostileRequests {
         HostileCase("HTTP/1.2 answered as 1.1", "GET / HTTP/1.2\r\n\(h)\r\n", 200),
         HostileCase("empty Host", "GET / HTTP/1.1\r\nHost:\r\n\r\n", 200),
         HostileCase("mixed-case chunked with extension and trailer", "POST / HTTP/1.1\r\n\(h)Transfer-Encoding: Chunked\r\n\r\n3;ext=\"v\"\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", 200),
+        HostileCase("blanks before a chunk extension", "POST / HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\n3 \t;a=b\r\nabc\r\n0 ;z\r\n\r\n", 200),
         HostileCase("absolute-form target", "GET http://a/ HTTP/1.1\r\n\(h)\r\n", 200),
         HostileCase("absolute-form target, scheme in capitals", "GET HTTP://a/ HTTP/1.1\r\n\(h)\r\n", 200),
         HostileCase("OPTIONS asterisk", "OPTIONS * HTTP/1.1\r\n\(h)\r\n", 204),

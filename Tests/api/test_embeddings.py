@@ -109,10 +109,15 @@ def test_bad_requests(eclient, embed_server):
         eclient.embeddings.create(model="no-such-model", input="x")
     for bad in ({"model": MODEL, "input": []}, {"model": MODEL, "input": [[]]}, {"model": MODEL, "input": [1, 99999999]},
                 {"model": MODEL, "input": [{"a": 1}]}, {"model": MODEL, "input": "x", "encoding_format": "int8"},
-                {"model": MODEL}):
+                {"model": MODEL}, {"model": MODEL, "input": ""}, {"model": MODEL, "input": ["a", ""]}):
         status, _, body = embed_server.request("POST", "/v1/embeddings", bad)
         assert status == 400, (bad, body)
         assert body["error"]["type"] == "invalid_request_error"
+    # An empty string names its place; a blank one is text and is embedded.
+    status, _, body = embed_server.request("POST", "/v1/embeddings", {"model": MODEL, "input": ["a", ""]})
+    assert "input[1]" in body["error"]["message"] and body["error"]["param"] == "input"
+    status, _, body = embed_server.request("POST", "/v1/embeddings", {"model": MODEL, "input": " "})
+    assert status == 200 and len(body["data"]) == 1
 
 
 def test_generation_requests_are_refused(eclient, embed_server):

@@ -75,9 +75,14 @@ def test_a_large_or_100_continue_body_without_a_key_is_refused_unread(server):
     assert b"100 Continue" not in waiting
     assert b"authentication_error" in waiting and b"WWW-Authenticate: Bearer" in waiting
     large = raw_exchange(server.port, b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                      b"X-Request-Id: refused-unread-7\r\n"
                                       b"Origin: https://app.example\r\nContent-Length: 3000000\r\n\r\n")
     assert large.startswith(b"HTTP/1.1 401 "), "answered from the head, the 3 MB never sent"
     assert b"Access-Control-Allow-Origin: https://app.example" in large, "a browser can read the 401"
+    assert b"X-Request-Id: refused-unread-7" in large
+    # Its access-log line, as any answered request has.
+    assert wait_for(lambda: any("refused-unread-7" in line and "POST /v1/completions 401" in line
+                                for line in server.output().splitlines())), server.output()[-2000:]
     # With the key the go-ahead comes and the request is served.
     key = bearer(KEY_A)["Authorization"].encode()
     body = json.dumps(BODY).encode()

@@ -74,6 +74,17 @@ final class AccessLog: APIObserver, Sendable {
     /// before its job started has none to give).
     static let cancelledReportWait = 10.0
 
+    /// A request refused from its head, its body unread (`HTTPServerConfiguration.refuseEarly`):
+    /// its line, as for any answered request. Its counter is `jeton_http_rejected_total` (it
+    /// never reached a route), so only the line is written here.
+    func refused(_ requestID: String, method: String, path: String, status: Int) {
+        guard enabled else { return }
+        logger.info("\(method) \(path) \(status)", metadata: [
+            "request_id": .string(requestID), "method": .string(method), "path": .string(path),
+            "status": .stringConvertible(status), "duration_s": .string("0.0000"), "refused": "before_body",
+        ])
+    }
+
     /// Per-token facts go to the model's own metrics (ModelObserver), not through here.
     func interTokenLatency(_ seconds: Double) {}
 
