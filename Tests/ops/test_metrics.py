@@ -114,3 +114,18 @@ def test_health_ready_version(server):
     assert status == 200 and json.loads(body)["status"] == "ready"
     status, _, body = server.request("GET", "/version")
     assert status == 200 and json.loads(body)["version"]
+
+
+def test_every_family_has_help(server):
+    """Each family's `# HELP` comes right before its `# TYPE`, and the parser reads it as its documentation."""
+    server.request("POST", "/v1/completions", {"model": "default", "prompt": "Hi", "max_tokens": 2})
+    text = server.request("GET", "/metrics")[2]
+    lines = text.splitlines()
+    types = [i for i, line in enumerate(lines) if line.startswith("# TYPE jeton_")]
+    assert len(types) >= 20
+    for i in types:
+        name = lines[i].split()[2]
+        assert lines[i - 1].startswith(f"# HELP {name} "), (lines[i - 1], lines[i])
+    docs = {fam.name: fam.documentation for fam in text_string_to_metric_families(text)}
+    assert docs["jeton_requests"].startswith("HTTP requests answered")  # the parser drops `_total`
+    assert all(docs.values()), [n for n, d in docs.items() if not d]

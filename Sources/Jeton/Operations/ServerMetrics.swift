@@ -92,6 +92,6 @@ final class ServerMetrics: Sendable {
     func scrape(engines: [(ModelMetrics, EngineStats)], connections open: Int) -> String {
         for (m, s) in engines { m.refresh(s) }
         connections.record(open)
-        return registry.emitToString()
+        return MetricHelp.annotate(registry.emitToString())
     }
 }
