@@ -9,6 +9,12 @@ public struct GrammarMatcher: Sendable {
         stacks = grammar.grammar.initial
     }
 
+    /// A matcher at a state reached before (tests).
+    init(_ grammar: TokenGrammar, stacks: [[Int32]]) {
+        self.grammar = grammar
+        self.stacks = stacks
+    }
+
     /// Takes a token's bytes; false (and no change) when the grammar refuses them.
     @discardableResult
     public mutating func accept(token: Int32) -> Bool {

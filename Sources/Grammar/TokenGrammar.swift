@@ -26,6 +26,11 @@ public final class TokenGrammar: @unchecked Sendable {
     private var parent: [Int32] = []
     private var buf: [Int32] = []
     private var levelEnd: [Int] = []
+    /// Determinized state sets, made once a walk overruns `walkBudget` (then kept for this grammar).
+    private var stateSets: StateSetWalk?
+    /// Stack nodes one stack-by-stack walk may push, per trie node: the walks of ordinary
+    /// grammars push a few per node; a state of hundreds of stacks pushes that many at every node.
+    static let walkBudgetPerNode = 24
 
     public init(grammar: CompiledGrammar, trie: TokenTrie, maxCachedMasks: Int = 256) {
         self.grammar = grammar
@@ -90,11 +95,19 @@ public final class TokenGrammar: @unchecked Sendable {
         return walk(stacks, trie: trie)
     }
 
-    /// The mask of a state by walking the whole trie: the reference the fast paths must equal.
+    /// Whether masks of this grammar are made from determinized state sets (a walk overran its budget).
+    public var walksStateSets: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stateSets != nil
+    }
+
+    /// The mask of a state by walking the whole trie stack by stack, however long that takes:
+    /// the reference the fast paths (JSON text, determinized state sets) must equal.
     public func walkedMask(for stacks: [[Int32]]) -> TokenMask {
         lock.lock()
         defer { lock.unlock() }
-        return walk(stacks, trie: trie)
+        return stackWalk(stacks, trie: trie, budget: .max)!
     }
 
     // MARK: - the walk
@@ -142,8 +155,22 @@ public final class TokenGrammar: @unchecked Sendable {
         buf.removeLast(buf.count - w)
     }
 
-    /// Tokens of `trie` allowed from `stacks` (all of a token's bytes taken).
+    /// Tokens of `trie` allowed from `stacks` (all of a token's bytes taken): stack by stack,
+    /// or from determinized state sets once a walk of this grammar has overrun its budget.
     private func walk(_ stacks: [[Int32]], trie: TokenTrie) -> TokenMask {
+        if let stateSets { return stateSets.mask(stacks, trie: trie) }
+        if let m = stackWalk(stacks, trie: trie, budget: Self.walkBudgetPerNode * max(trie.nodeCount, 4096)) { return m }
+        let sets = StateSetWalk(grammar: grammar)
+        stateSets = sets
+        return sets.mask(stacks, trie: trie)
+    }
+
+    /// The stack-by-stack walk; nil when it pushes more than `budget` nodes. Its scratch is
+    /// released after a large walk, so a grammar that once needed much does not keep it.
+    private func stackWalk(_ stacks: [[Int32]], trie: TokenTrie, budget: Int) -> TokenMask? {
+        defer {
+            if pos.capacity > 1 << 20 { pos = []; parent = []; buf = [] }
+        }
         var mask = TokenMask(count: trie.vocabularySize)
         mask.allowsEnd = grammar.isAccepting(stacks)
         pos.removeAll(keepingCapacity: true)
@@ -175,6 +202,7 @@ public final class TokenGrammar: @unchecked Sendable {
                 continue
             }
             if buf.count - from > 16 { dedupe(from: from) }
+            if pos.count > budget { return nil }
             levelEnd[d] = buf.count
             for t in Int(trie.tokenStart[i])..<Int(trie.tokenStart[i + 1]) { mask.insert(trie.tokenIDs[t]) }
             i += 1

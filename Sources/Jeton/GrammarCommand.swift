@@ -97,7 +97,7 @@ struct GrammarCommand: ParsableCommand {
         }
         emit(["vocabulary": tokenizer.vocabularySize, "trie_nodes": trie.nodeCount, "trie_ms": trieMs, "bind_ms": bindMs,
               "tokens": times.count, "cache_hits": hits, "refused": refused, "computed": g.computedMasks,
-              "text_masks": g.textMasks, "mismatches": mismatches,
+              "text_masks": g.textMasks, "mismatches": mismatches, "state_sets": g.walksStateSets,
               "mask_us_median": pct(times, 0.5), "mask_us_p99": pct(times, 0.99), "mask_us_max": pct(times, 1),
               "mask_cpu_us_median": pct(cpuTimes, 0.5), "mask_cpu_us_p99": pct(cpuTimes, 0.99), "mask_cpu_us_max": pct(cpuTimes, 1),
               "walk_us_median": pct(missTimes, 0.5), "walk_us_p99": pct(missTimes, 0.99), "walk_us_max": pct(missTimes, 1),

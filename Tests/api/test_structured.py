@@ -189,3 +189,23 @@ def test_hostile_schema_is_refused_quickly(server):
     # The server still answers.
     status, _, _ = server.request("POST", "/v1/completions", {"model": "default", "prompt": "x", "max_tokens": 2})
     assert status == 200
+
+
+def test_ambiguous_patterns_are_followed(server):
+    """Nested repetitions that split a text in many ways once took seconds a mask (minutes an
+    answer, GBs held, every other client stalled); the answers must come, inside the pattern."""
+    import re
+    cases = [("([a-z ]{0,20}[.,]?){0,40}", re.compile(r"[a-z .,]*")),
+             (r"(\w*\s*\w*)*", re.compile(r"[\w\s]*", re.ASCII)),
+             ("(.*a){20}", re.compile(r"[^\n]*"))]
+    for pattern, alphabet in cases:
+        for temperature in (0, 1):
+            status, _, r = server.request("POST", "/v1/completions", {
+                "model": "default", "prompt": "Write something:\n", "max_tokens": 40, "temperature": temperature,
+                "seed": 5, "guided_regex": pattern})
+            assert status == 200, r
+            c = r["choices"][0]
+            assert alphabet.fullmatch(c["text"]), (pattern, c["text"])
+            if c["finish_reason"] == "stop":
+                assert re.fullmatch(pattern, c["text"], re.ASCII), (pattern, c["text"])
+    assert server.request("GET", "/health")[0] == 200
