@@ -20,13 +20,15 @@ extension HTTPConnection {
         var bodyBytes = whole.body
         var headers = whole.headers
         for field in r.headersToAdd { headers.add(name: field.name, value: field.value) }
+        // A body that would be compressed for a client asking for gzip varies by Accept-Encoding
+        // whether or not this client asked: a shared cache must not hand one form to the other.
         if context.configuration.gzipEnabled, whole.status.allowsBody, bodyBytes.count >= context.configuration.gzipMinimumLength,
-           Gzip.accepts(response.requestHeaders),
-           headers["content-encoding"] == nil, !Self.isEventStream(headers),
-           let compressed = Gzip.compress(bodyBytes), compressed.count < bodyBytes.count {
-            bodyBytes = compressed
-            headers.add(name: "Content-Encoding", value: "gzip")
+           headers["content-encoding"] == nil, !Self.isEventStream(headers) {
             headers.add(name: "Vary", value: "Accept-Encoding")
+            if Gzip.accepts(response.requestHeaders), let compressed = Gzip.compress(bodyBytes), compressed.count < bodyBytes.count {
+                bodyBytes = compressed
+                headers.add(name: "Content-Encoding", value: "gzip")
+            }
         }
         var out = serializeHead(status: whole.status, headers: headers,
                                 framing: whole.status.allowsBody ? "Content-Length: \(bodyBytes.count)" : nil)
@@ -103,7 +105,10 @@ extension HTTPConnection {
     /// Renders an error raised by the HTTP layer; the machine closes the connection after it.
     func sendError(_ error: HTTPParserError, head: HTTPRequestHead?, toHead: Bool) {
         guard !closed else { return }
-        let reply = context.configuration.errorResponse(error.status, error.code, error.message)
+        var reply = context.configuration.errorResponse(error.status, error.code, error.message)
+        if let extra = context.configuration.errorHeaders {
+            for field in extra(head?.headers ?? machine.fieldsSoFar) { reply.headers.add(name: field.name, value: field.value) }
+        }
         response = ResponseState(requestID: loop.requestID(from: head?.headers ?? HTTPHeaders(), prefix: context.idPrefix))
         var out = serializeHead(status: error.status, headers: reply.headers, framing: "Content-Length: \(reply.body.count)")
         if !toHead { out.append(contentsOf: reply.body) }

@@ -39,6 +39,8 @@ final class HTTPConnection: @unchecked Sendable {
     /// Readiness comes from the loop's epoll set instead of this connection's own sources.
     private var usesEpoll = false
     var tls: TLSSession?
+    /// Bytes of the TLS stream have come (so the first-byte check for plain HTTP is done).
+    private var tlsBytesSeen = false
 
     private var output: [UInt8] = []
     private var outputStart = 0
@@ -221,6 +223,12 @@ final class HTTPConnection: @unchecked Sendable {
     /// Raw bytes from the socket, decrypted first on TLS.
     private func receive(_ bytes: UnsafeRawBufferPointer) {
         guard let tls else { return process(machine.received(bytes, now: .now)) }
+        // A TLS connection opens with a handshake record (0x16); a capital letter is a request
+        // line, plain HTTP sent to the TLS port: say so in plain HTTP, as nginx does, then close.
+        if !tls.handshakeDone && !tlsBytesSeen, let first = bytes.first, (65...90).contains(first) {
+            return refusePlainHTTP()
+        }
+        tlsBytesSeen = true
         var plaintext: [UInt8] = []
         do {
             try tls.receive(bytes, into: &plaintext)
@@ -230,6 +238,19 @@ final class HTTPConnection: @unchecked Sendable {
         tls.takeOutput(into: &output)  // handshake records
         if !plaintext.isEmpty { plaintext.withUnsafeBytes { process(machine.received($0, now: .now)) } }
         if pendingOutput > 0 && !applying { flush() }
+    }
+
+    /// The 400 for plain HTTP on the TLS port, written unencrypted (best effort: the socket's
+    /// buffer is empty this early), and the connection closed without TLS alerts.
+    private func refusePlainHTTP() {
+        let reply = context.configuration.errorResponse(.badRequest, "plain_http_on_tls_port",
+                                                        "This port speaks TLS: use https:// for this server.")
+        var text = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: \(reply.body.count)\r\n"
+        for field in reply.headers where field.name.lowercased() == "content-type" { text += "\(field.name): \(field.value)\r\n" }
+        let out = Array((text + "\r\n").utf8) + reply.body
+        _ = out.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        tls = nil
+        close()
     }
 
     private func pauseReading() {

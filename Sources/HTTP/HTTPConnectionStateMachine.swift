@@ -308,6 +308,9 @@ struct HTTPConnectionStateMachine {
         }
     }
 
+    /// The fields of the request being read, for an error raised before its head was whole.
+    var fieldsSoFar: HTTPHeaders { parser.fieldsSoFar }
+
     mutating func fail(_ error: HTTPParserError, into actions: inout [Action]) {
         actions.append(.sendError(error, head: head, toHead: (head?.method ?? parser.requestMethod) == "HEAD"))
         closeAfterAnswer()

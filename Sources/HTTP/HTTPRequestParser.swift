@@ -66,6 +66,10 @@ public struct HTTPRequestParser {
         line.reserveCapacity(256)
     }
 
+    /// The header fields read so far of the message being parsed (an error raised inside its head
+    /// still answers with what they ask for, e.g. CORS headers for its Origin).
+    public var fieldsSoFar: HTTPHeaders { headers }
+
     /// The method of the message being parsed once its request line is read, else "" (an error
     /// answer to a HEAD request that failed later in its head has no content either).
     public var requestMethod: String { method }

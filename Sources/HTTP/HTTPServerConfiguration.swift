@@ -56,6 +56,10 @@ public struct HTTPServerConfiguration: Sendable {
     /// the access log has a line for it as for any answered request.
     public var refusalSent: (@Sendable (HTTPRequestHead, _ requestID: String, HTTPStatus) -> Void)?
 
+    /// Fields added to the HTTP layer's own error answers, from the request's head when it was
+    /// read (e.g. CORS headers for its Origin).
+    public var errorHeaders: (@Sendable (HTTPHeaders) -> [(name: String, value: String)])?
+
     /// Body for errors raised by the HTTP layer itself; default is the OpenAI JSON error envelope.
     public var errorResponse: HTTPErrorResponder = { status, code, message in
         HTTPResponse.jsonError(status: status, code: code, message: message)

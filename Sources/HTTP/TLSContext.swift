@@ -1,4 +1,5 @@
 import COpenSSL
+import Foundation
 
 /// The server's OpenSSL context: certificate chain and key from PEM files, TLS 1.2 and 1.3 only.
 // @unchecked Sendable: the SSL_CTX (an OpaquePointer) is configured only in init and freed in
@@ -23,7 +24,19 @@ final class TLSContext: @unchecked Sendable {
         guard SSL_CTX_use_certificate_chain_file(context, certificatePath) == 1 else {
             throw Failure.setup("certificate \(certificatePath): \(Self.lastError())")
         }
+        // TLS 1.2 suites with forward secrecy and AEAD only (TLS 1.3's are all such).
+        guard SSL_CTX_set_cipher_list(context, "ECDHE+AESGCM:ECDHE+CHACHA20") == 1 else {
+            throw Failure.setup("cannot set the TLS 1.2 cipher suites: \(Self.lastError())")
+        }
+        // No passphrase prompt on the terminal: a server must start unattended. An encrypted
+        // key then fails to load, and the message says why.
+        SSL_CTX_set_default_passwd_cb(context) { _, _, _, _ in 0 }
         guard SSL_CTX_use_PrivateKey_file(context, keyPath, SSL_FILETYPE_PEM) == 1 else {
+            let text = (try? String(contentsOfFile: keyPath, encoding: .utf8)) ?? ""
+            if text.contains("ENCRYPTED") {
+                throw Failure.setup("key \(keyPath) is encrypted; passphrase-protected keys are not supported "
+                                    + "(write a decrypted copy: openssl pkey -in \(keyPath) -out KEY.pem)")
+            }
             throw Failure.setup("key \(keyPath): \(Self.lastError())")
         }
         guard SSL_CTX_check_private_key(context) == 1 else { throw Failure.setup("key does not match certificate") }

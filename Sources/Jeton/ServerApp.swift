@@ -111,7 +111,7 @@ final class ServerApp: Sendable {
         let access = AccessLog(logger: logger, metrics: nil, enabled: config[\.loggingAccessLog],
                                onComplete: { gate.finished(requestID: $0, tokens: $1) })
         router.use(access.middleware(keyName: { gate.keyName($0) }))
-        let cors = CORSPolicy(allowedOrigins: config[\.corsAllowedOrigins], maxAge: config[\.corsMaxAge])
+        let cors = try CORSPolicy(allowedOrigins: config[\.corsAllowedOrigins], maxAge: config[\.corsMaxAge])
         router.use(cors.middleware)
         router.use(gate.middleware)
         state.withLock { $0.accessLog = access }
@@ -143,6 +143,9 @@ final class ServerApp: Sendable {
             state.withLock { $0.metrics }?.httpRejected(status: answer.status.code, code: "invalid_api_key")
             return answer
         }
+        // The HTTP layer's own errors (413, 400 on framing…) carry the CORS headers too, so a
+        // browser app sees the status rather than an opaque network error.
+        transport.errorHeaders = { headers in cors.answerHeaders(origin: headers["Origin"]) }
         transport.refusalSent = { head, requestID, status in
             access.refused(requestID, method: head.method, path: HTTPRequest(method: head.method, target: head.target).path,
                            status: status.code)

@@ -45,17 +45,42 @@ final class HTTPTLSAndGzipTests: SocketTestCase {
             XCTAssertTrue(text.hasPrefix("data: 0\n\n") && text.hasSuffix("data: 49\n\n"), text)
             let upload = try XCTUnwrap(runTool(Self.curl, ["-sS", "--cacert", cert, "--data-binary", "@-", "\(base)/"], stdin: Data(repeating: 65, count: 100_000)))
             XCTAssertEqual(upload.output.count, 100_000, "a body larger than one TLS record comes back whole")
-            // TLS 1.1 is refused; a client speaking plain HTTP to the TLS port is just closed.
+            // TLS 1.1 is refused, and so are TLS 1.2 suites without forward secrecy or AEAD.
             let old = try XCTUnwrap(runTool(Self.curl, ["-sS", "--cacert", cert, "--tlsv1.1", "--tls-max", "1.1", "\(base)/"]))
             XCTAssertNotEqual(old.status, 0)
+            for cipher in ["ECDHE-ECDSA-AES128-SHA", "AES128-GCM-SHA256"] {
+                let weak = try XCTUnwrap(runTool(Self.curl, ["-sS", "--cacert", cert, "--tls-max", "1.2", "--ciphers", cipher, "\(base)/"]))
+                XCTAssertNotEqual(weak.status, 0, cipher)
+            }
+            let strong = try XCTUnwrap(runTool(Self.curl, ["-sS", "--cacert", cert, "--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256", "\(base)/"]))
+            XCTAssertEqual(String(decoding: strong.output, as: UTF8.self), "hello")
+            // Plain HTTP to the TLS port is told so in plain HTTP (as nginx does), then closed.
             let garbage = try XCTUnwrap(TestClient(port: server.port))
             garbage.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            let told = try XCTUnwrap(garbage.readResponse())
+            XCTAssertEqual(told.status, 400)
+            XCTAssertTrue(String(decoding: told.body, as: UTF8.self).contains("https://"))
             XCTAssertTrue(garbage.isClosedByPeer())
             let again = try XCTUnwrap(runTool(Self.curl, ["-sS", "--cacert", cert, "\(base)/"]))
             XCTAssertEqual(String(decoding: again.output, as: UTF8.self), "hello", "a bad handshake affects only its connection")
             // Keep-alive over TLS: two requests on one connection.
             let two = try XCTUnwrap(runTool(Self.curl, ["-sS", "--cacert", cert, "\(base)/", "\(base)/"]))
             XCTAssertEqual(String(decoding: two.output, as: UTF8.self), "hellohello")
+        }
+    }
+
+    /// A passphrase-protected key stops start-up with a message saying so; it never waits for a
+    /// passphrase on the terminal.
+    func testEncryptedKeyIsRefusedWithoutAPrompt() throws {
+        let (dir, cert, key) = try makeCertificate()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let locked = dir.appendingPathComponent("locked.pem").path
+        XCTAssertEqual(runTool(Self.openssl, ["pkey", "-in", key, "-aes256", "-passout", "pass:secret", "-out", locked])?.status, 0)
+        var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
+        configuration.tlsCertificatePath = cert
+        configuration.tlsKeyPath = locked
+        XCTAssertThrowsError(try HTTPServer(configuration: configuration, handler: { _, _ in }).start()) { e in
+            XCTAssertTrue("\(e)".contains("encrypted"), "\(e)")
         }
     }
 
@@ -90,6 +115,8 @@ final class HTTPTLSAndGzipTests: SocketTestCase {
                 client.send(request)
                 let response = try XCTUnwrap(client.readResponse())
                 XCTAssertNil(response.header("Content-Encoding"), request)
+                // The big body varies by Accept-Encoding even when sent plain, so caches keep both forms apart.
+                XCTAssertEqual(response.header("Vary"), request.hasPrefix("GET /big") ? "Accept-Encoding" : nil, request)
             }
         }
     }

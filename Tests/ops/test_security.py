@@ -1,5 +1,6 @@
 """API keys, per-key rate limits and concurrency, CORS."""
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -166,6 +167,36 @@ def test_cors_preflight(server):
     assert "Access-Control-Allow-Origin" not in headers
     status, headers, _ = server.request("GET", "/health", headers={"Origin": "https://app.example"})
     assert headers.get("Access-Control-Allow-Origin") == "https://app.example"
+
+
+def test_cors_varies_by_origin_and_covers_transport_errors(server):
+    # Any answer, granted or not, varies by Origin while the list names origins (shared caches).
+    for origin in (None, "https://evil.example", "https://app.example"):
+        status, headers, _ = server.request("GET", "/health", headers={"Origin": origin} if origin else {})
+        assert headers.get("Vary") == "Origin", (origin, headers)
+        assert ("Access-Control-Allow-Origin" in headers) == (origin == "https://app.example")
+    # The HTTP layer's own refusals (here a 413 from the head) carry the grant, so a browser app reads the status.
+    key = bearer(KEY_A)["Authorization"].encode()
+    big = raw_exchange(server.port, b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                    b"Authorization: " + key + b"\r\nOrigin: https://app.example\r\n"
+                                    b"Content-Length: 900000000\r\n\r\n")
+    assert big.startswith(b"HTTP/1.1 413 "), big[:80]
+    assert b"Access-Control-Allow-Origin: https://app.example" in big
+
+
+def test_cors_origins_are_normalized_or_refused_at_start_up():
+    s = JetonProcess("--model", "default", "--cache-tokens", "2048",
+                     env={"JETON_CORS_ALLOWED_ORIGINS": "HTTPS://App.Example:443/"})
+    try:
+        _, headers, _ = s.request("GET", "/health", headers={"Origin": "https://app.example"})
+        assert headers.get("Access-Control-Allow-Origin") == "https://app.example"
+    finally:
+        s.stop()
+    for bad in ("app.example", "https://app.example/path", "ftp://app.example"):
+        r = subprocess.run([JETON, "serve", "--port", "0", "--model", "default"], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, JETON_CORS_ALLOWED_ORIGINS=bad))
+        assert r.returncode != 0, bad
+        assert "is not an origin" in r.stdout + r.stderr, (bad, r.stdout[-500:], r.stderr[-500:])
 
 
 def key_file_server(tmp_path, text):
