@@ -91,6 +91,7 @@ extension OpenAIAPI {
             try check(requests)
             // A slow reader pauses the stream's sequences instead of overrunning the buffer.
             let toolStreams = toolFormat.map { ToolCallOutput(format: $0, toolNames: toolNames, choices: requests.count) }
+            let toolSpans = toolFormat != nil && wantConfidence ? ToolCallSpans(choices: requests.count) : nil
             let writer = StreamWriter(responder: responder, service: service, requestIDs: requests.map(\.id),
                                       timeout: slowReaderTimeout, observer: observer)
             let job = GenerationJob(
@@ -103,10 +104,15 @@ extension OpenAIAPI {
                     default: break
                     }
                     let lp: JSON = wantLogprobs && !d.logprobs.isEmpty ? Logprobs.chat(tokenizer, d.logprobs) : .null
-                    let conf: JSON? = wantConfidence ? d.confidenceJSON() : Optional.none
                     // With tools, the text goes through the call parser: content and tool-call deltas.
                     var pieces: [JSON] = toolStreams?.deltas(choice: d.choice, text: d.text, finished: d.finishReason != nil)
                         ?? (d.text.isEmpty ? [] : [["content": .string(d.text)]])
+                    var conf: JSON? = wantConfidence ? d.confidenceJSON() : Optional.none
+                    if let toolSpans {
+                        // Spans are of the content, known once the choice ends: held until then.
+                        toolSpans.record(choice: d.choice, text: d.text, pieces: pieces, spans: d.spans)
+                        conf = d.confidence.map { $0.json(spans: toolSpans.spans(choice: d.choice)) }
+                    }
                     // A token inside a multi-byte character has no text yet, but its logprob goes out now.
                     if pieces.isEmpty && d.finishReason == nil && (lp != .null || conf != nil) { pieces = [["content": ""]] }
                     for (k, piece) in pieces.enumerated() {
@@ -154,7 +160,16 @@ extension OpenAIAPI {
                             ("index", JSON(i)), ("message", message),
                             ("logprobs", wantLogprobs ? Logprobs.chat(tokenizer, c.logprobs) : .null),
                             ("finish_reason", .string(finish))]
-                        if wantConfidence { item.append(("confidence", c.confidenceJSON())) }
+                        if wantConfidence {
+                            var conf = c.confidenceJSON()
+                            // Spans are ranges of `content`: with tools, those over call text go.
+                            if toolFormat != nil, let summary = c.confidence?.summary {
+                                var content: String?
+                                if case let .string(s)? = message["content"] { content = s }
+                                conf = summary.json(spans: ToolCallSpans.within(c.spans, raw: c.text.text, content: content))
+                            }
+                            item.append(("confidence", conf))
+                        }
                         return .object(item)
                     }
                     responder.respond(.json(wire.whole(choices: choices, prompt: ids.count, completion: job.usage.completion)))

@@ -60,15 +60,25 @@ def token_ranges(token_bytes):
 
 def expected_spans(token_bytes, logprobs):
     ranges = token_ranges(token_bytes)
-    spans = []
+    # A run that ends inside a character reaches to the token completing it, however many tokens
+    # later; an unlikely token before that continues the same span.
+    merged = []
     for a, b in low_runs(logprobs):
-        end = ranges[b][1]
-        if ranges[b][2] and b + 1 < len(ranges):  # the run ends inside a character: its completing token closes it
-            end = max(end, ranges[b + 1][1])
-        probs = [math.exp(lp) for lp in logprobs[a:b + 1]]
-        spans.append({"start": ranges[a][0], "end": end, "tokens": b - a + 1, "mean_probability": sum(probs) / len(probs),
-                      "min_probability": min(probs)})
-    return spans
+        if merged and merged[-1][2] >= a:
+            merged[-1][1] = b
+        else:
+            merged.append([a, b, b])
+        k = b
+        while ranges[k][2] and k + 1 < len(ranges):
+            k += 1
+        merged[-1][2] = k
+    spans = []
+    for a, b, k in merged:
+        low = [i for i in range(a, b + 1) if math.exp(logprobs[i]) < THRESHOLD]
+        probs = [math.exp(logprobs[i]) for i in low]
+        spans.append({"start": ranges[a][0], "end": max(ranges[b][1], ranges[k][1]), "tokens": len(low),
+                      "mean_probability": sum(probs) / len(probs), "min_probability": min(probs)})
+    return [s for s in spans if s["start"] < s["end"]]
 
 
 def check_summary(conf, logprobs):
@@ -126,7 +136,9 @@ def test_reference_prompts_mean_logprob_and_spans(server, prompt):
 
 def test_chat_spans_follow_token_bytes(client):
     """Chat logprobs carry each token's bytes: spans equal the byte-exact ranges of the runs."""
-    for content in ["What is the boiling point of water in Fahrenheit and Celsius?", "Write a haiku about rust."]:
+    # The third prompt makes SmolLM2 answer in emoji, three tokens each: a span must cover its character.
+    for content in ["What is the boiling point of water in Fahrenheit and Celsius?", "Write a haiku about rust.",
+                    "Say hi <b>bold</b> & 'quotes'"]:
         r = client.chat.completions.create(model="default", messages=[{"role": "user", "content": content}], max_tokens=40,
                                            temperature=0, logprobs=True, extra_body={"confidence": True})
         c = r.choices[0]

@@ -10,7 +10,7 @@ import sys
 import jsonschema
 import pytest
 
-from conftest import assert_error, raw_post
+from conftest import assert_error, parse_sse, raw_post
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks", "tools"))
 from auto_tool_choice import LABELLED, TOOLS, classify  # noqa: E402
@@ -220,3 +220,26 @@ def test_template_sees_tools_and_arguments_as_sent(qwen_server):
     assert '{"type": "function", "function": {"name": "g"}}' in text, text
     assert '"arguments": {"x": 1, "required": 2, "y": 1.0}' in text, text
     assert "part one\npart two" in text, text
+
+
+def test_confidence_spans_are_of_the_content_not_the_call_text(qwen_server):
+    """Spans are ranges of `content`: an answer that is all calls has none (its summary still
+    counts every token), streamed or not."""
+    lows = 0
+    for seed in (10, 12, 14):
+        body = {"model": QWEN, "messages": [{"role": "user", "content": "Send 20 euros to my friend Zoë in Zürich."}],
+                "tools": TOOLS, "tool_choice": "required", "temperature": 1.3, "seed": seed, "max_tokens": 80,
+                "confidence": True}
+        status, _, r = qwen_server.request("POST", "/v1/chat/completions", body)
+        assert status == 200, r
+        c = r["choices"][0]
+        conf = c["confidence"]
+        assert c["message"]["content"] is None and c["message"]["tool_calls"], c
+        assert conf["tokens"] > 0 and conf["low_confidence_spans"] == [], conf
+        lows += conf["low_confidence_ratio"] > 0
+        status, _, text = raw_post(qwen_server, "/v1/chat/completions", dict(body, stream=True))
+        events = [e for e in parse_sse(text) if e != "[DONE]"]
+        spans = [s for e in events for ch in e["choices"] for s in (ch.get("confidence") or {}).get("low_confidence_spans", [])]
+        final = [ch["confidence"] for e in events for ch in e["choices"] if ch.get("finish_reason")]
+        assert spans == [] and final and final[0]["tokens"] == conf["tokens"], (spans, final)
+    assert lows > 0, "some call tokens were unlikely, so spans over them were possible"

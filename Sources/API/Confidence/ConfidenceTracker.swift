@@ -6,7 +6,7 @@ import Model
 /// A span is a maximal run of consecutive tokens each with probability below `threshold`;
 /// it covers the text those tokens decode to. A token inside a multi-byte character decodes
 /// to nothing until the character completes, so a run that ends inside one reaches to the
-/// end of the token that completes it.
+/// end of the token that completes it, however many tokens later (an emoji can take three).
 struct ConfidenceTracker {
     let threshold: Double
     private(set) var tokens = 0
@@ -16,6 +16,8 @@ struct ConfidenceTracker {
     private var low = 0
     private var run: ConfidenceSpan?
     private var runHoldsBytes = false
+    /// A run ended (a likely token came) inside a character: it waits for the character's end.
+    private var tail: ConfidenceSpan?
     private var closed: [ConfidenceSpan] = []
 
     init(threshold: Double) { self.threshold = threshold }
@@ -30,13 +32,22 @@ struct ConfidenceTracker {
         entropySum += Double(c.entropy)
         if p < threshold {
             low += 1
-            if run == nil { run = ConfidenceSpan(start: start, end: end) }
+            if run == nil {
+                // Still inside the character a run ended in: the same span goes on.
+                run = tail ?? ConfidenceSpan(start: start, end: end)
+                tail = nil
+            }
             run?.add(probability: p, end: end)
             runHoldsBytes = holdsBytes
-        } else if var r = run {
-            if runHoldsBytes { r.end = max(r.end, end) }
-            closed.append(r)
+            return
+        }
+        if let r = run {
             run = nil
+            if runHoldsBytes { tail = r } else { closed.append(r) }
+        }
+        if var t = tail {
+            t.end = max(t.end, end)
+            if holdsBytes { tail = t } else { closed.append(t); tail = nil }
         }
     }
 
@@ -44,18 +55,20 @@ struct ConfidenceTracker {
     mutating func takeSpans(released: Int) -> [ConfidenceSpan] {
         let ready = closed.prefix { $0.end <= released }
         closed.removeFirst(ready.count)
-        return Array(ready)
+        return ready.filter { $0.start < $0.end }
     }
 
     /// At the end: closes the open run and gives every span not given yet, cut to the final
     /// text (a stop sequence removes its text; spans wholly inside it go).
     mutating func finish(textLength n: Int) -> [ConfidenceSpan] {
         if let r = run { closed.append(r); run = nil }
+        if let t = tail { closed.append(t); tail = nil }
+        // A span covers text: one whose tokens decoded to nothing (or only to cut text) goes.
         let rest = closed.compactMap { s -> ConfidenceSpan? in
             var c = s
             c.start = min(c.start, n)
             c.end = min(c.end, n)
-            return c.start == c.end && s.start != s.end ? nil : c
+            return c.start < c.end ? c : nil
         }
         closed = []
         return rest
