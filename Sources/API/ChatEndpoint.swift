@@ -134,8 +134,7 @@ extension OpenAIAPI {
                         let u = job.usage
                         writer.write(SSE.event(wire.usageChunk(prompt: ids.count, completion: u.completion)))
                     }
-                    writer.write(SSE.done)
-                    responder.end()
+                    responder.end(after: SSE.done)
                 })
             responder.startStream(status: .ok, headers: SSE.headers)
             for i in requests.indices {

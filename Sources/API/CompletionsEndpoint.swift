@@ -114,8 +114,7 @@ extension OpenAIAPI {
                         let u = job.usage
                         writer.write(SSE.event(fields.usageChunk(prompt: u.prompt / n, completion: u.completion)))
                     }
-                    writer.write(SSE.done)
-                    responder.end()
+                    responder.end(after: SSE.done)
                 })
             responder.startStream(status: .ok, headers: SSE.headers)
             if echo && logprobs == nil {  // with logprobs, the echo waits for the prompt's (above)

@@ -194,8 +194,7 @@ public final class OpenAIAPI: Sendable {
             report(job)
             let e = (error as? SubmissionError).map(Self.map) ?? APIError.internal("\(error)")
             responder.write(SSE.event(e.json))
-            responder.write(SSE.done)
-            responder.end()
+            responder.end(after: SSE.done)
         }
     }
 

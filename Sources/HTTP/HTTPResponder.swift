@@ -123,6 +123,22 @@ public final class HTTPResponder: @unchecked Sendable {
         loop.execute { [self] in connection?.endStream(for: self) }
     }
 
+    /// Queues a last chunk and ends the body in one step on the loop: a client that stops
+    /// reading at that chunk (an SSE `[DONE]`) and closes cannot do so before the response is
+    /// complete, so it is never counted as gone mid-answer. Ignored unless streaming.
+    public func end(after bytes: [UInt8]) {
+        let accepted = lock.withLock { () -> Bool in
+            guard phase == .streaming else { return false }
+            phase = .finished
+            return !cancelled
+        }
+        guard accepted else { return }
+        loop.execute { [self] in
+            if !bytes.isEmpty { _ = connection?.writeChunk(bytes, for: self) }
+            connection?.endStream(for: self)
+        }
+    }
+
     /// Calls `callback` once, when the buffer has drained below half the limit, or at once if
     /// writing is possible now. Also called on cancellation, so a waiting producer always wakes.
     public func onWritable(_ callback: @escaping () -> Void) {

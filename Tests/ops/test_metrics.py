@@ -1,6 +1,7 @@
 """GET /metrics after a known set of requests, read with prometheus_client's parser."""
 import json
 import socket
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -129,3 +130,28 @@ def test_every_family_has_help(server):
     docs = {fam.name: fam.documentation for fam in text_string_to_metric_families(text)}
     assert docs["jeton_requests"].startswith("HTTP requests answered")  # the parser drops `_total`
     assert all(docs.values()), [n for n, d in docs.items() if not d]
+
+
+def test_a_client_closing_right_after_done_is_counted_200(server):
+    """The OpenAI clients stop reading at `data: [DONE]` and may close at once: the answer was
+    whole, so it counts as a 200, not as a client gone mid-answer (499)."""
+    before = scrape(server)
+    body = json.dumps({"model": "default", "prompt": "Hi", "max_tokens": 2, "stream": True}).encode()
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                  + str(len(body)).encode() + b"\r\n\r\n" + body)
+        got = b""
+        while b"data: [DONE]" not in got:
+            chunk = s.recv(65536)
+            assert chunk, got
+            got += chunk
+        s.close()
+    for _ in range(50):  # the lines land when each request has ended
+        after = scrape(server)
+        done = value(after, "jeton_requests_total", endpoint="/v1/completions") - value(before, "jeton_requests_total", endpoint="/v1/completions")
+        if done >= 20:
+            break
+        time.sleep(0.1)
+    delta = lambda **l: value(after, "jeton_requests_total", endpoint="/v1/completions", **l) - value(before, "jeton_requests_total", endpoint="/v1/completions", **l)
+    assert delta(status="200") == 20 and delta(status="499") == 0, (delta(status="200"), delta(status="499"))
