@@ -31,10 +31,15 @@ public indirect enum JSON: Sendable, Equatable {
     /// Parses bytes; nil when they are not one JSON value. Object keys keep the document's
     /// order (a schema's properties are generated in it); a repeated key's last value wins on
     /// lookup, as with a dictionary.
-    public static func parse(_ bytes: [UInt8]) -> JSON? {
-        guard let v = try? JSONValue.parse(bytes: bytes, maxDepth: 512) else { return nil }
-        return from(v)
+    public static func parse(_ bytes: [UInt8]) -> JSON? { try? parseExplained(bytes) }
+
+    /// As `parse`, throwing why the bytes are not one JSON value (where, or nested too deep).
+    public static func parseExplained(_ bytes: [UInt8]) throws -> JSON {
+        from(try JSONValue.parse(bytes: bytes, maxDepth: maxDepth))
     }
+
+    /// Deepest nesting a request body may have.
+    public static let maxDepth = 512
 
     private static func from(_ v: JSONValue) -> JSON {
         switch v {

@@ -138,10 +138,15 @@ public final class OpenAIAPI: Sendable {
             }
         }
         guard !request.body.isEmpty else { throw APIError.invalid("The request body is empty; send a JSON object.") }
-        guard let json = JSON.parse(request.body) else {
-            throw APIError.invalid("The request body is not valid JSON.", code: "invalid_json")
+        do {
+            return try JSON.parseExplained(request.body)
+        } catch {
+            // Valid JSON nested past the limit is told apart from broken JSON.
+            if let e = error as? GrammarError, e.kind == .tooLarge {
+                throw APIError.invalid("The request body is nested more than \(JSON.maxDepth) levels deep.", code: "invalid_json")
+            }
+            throw APIError.invalid("The request body is not valid JSON (\(error)).", code: "invalid_json")
         }
-        return json
     }
 
     /// Checks that every request can be admitted, before a stream starts.

@@ -100,7 +100,15 @@ public struct GBNFParser {
                 while true {
                     guard i < s.count else { throw err("unterminated literal") }
                     if s[i] == "\"" { i += 1; break }
-                    let v = s[i] == "\\" ? try escape() : { defer { i += 1 }; return s[i].value }()
+                    var v = s[i] == "\\" ? try escape() : { defer { i += 1 }; return s[i].value }()
+                    // A surrogate pair written as two escapes (JSON style) is one character; a lone
+                    // surrogate is no character at all (its bytes would be invalid UTF-8).
+                    if (0xD800...0xDBFF).contains(v), i + 1 < s.count, s[i] == "\\", s[i + 1] == "u" {
+                        let low = try escape()
+                        guard (0xDC00...0xDFFF).contains(low) else { throw err("a high surrogate escape must be followed by a low one") }
+                        v = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard !(0xD800...0xDFFF).contains(v) else { throw err("a lone surrogate escape is not a character") }
                     bytes += CodePointSet.encode(v)
                 }
                 a = .literal(bytes)

@@ -6,14 +6,20 @@ extension JSONSchemaCompiler {
         var required: Set<String> = []
         var additional: Additional = .none
         var explicitNone = false  // `additionalProperties: false` was written
+        /// Properties whose schema is `false`: never written, and not an additional key either.
+        var forbidden: [String] = []
     }
 
-    func objectShape(_ s: JSONValue, _ path: String) throws -> ObjectShape {
+    /// `member`: a member of `allOf`, whose `required` may name properties another member defines
+    /// (the merge checks them).
+    func objectShape(_ s: JSONValue, _ path: String, member: Bool = false) throws -> ObjectShape {
         var shape = ObjectShape()
         if let p = s["properties"] {
             guard case let .object(fields) = p else { throw GrammarError.invalid("\(path): `properties` must be an object") }
             var seen = Set<String>()
-            for (k, v) in fields where seen.insert(k).inserted { shape.properties.append((k, v)) }
+            for (k, v) in fields where seen.insert(k).inserted {
+                if case .bool(false) = v { shape.forbidden.append(k) } else { shape.properties.append((k, v)) }
+            }
         }
         if let r = s["required"] {
             guard case let .array(xs) = r else { throw GrammarError.invalid("\(path): `required` must be an array of strings") }
@@ -29,7 +35,11 @@ extension JSONSchemaCompiler {
         case let v?: shape.additional = .schema(v)
         }
         for k in shape.required.sorted() where !shape.properties.contains(where: { $0.name == k }) {
+            if shape.forbidden.contains(k) {
+                throw GrammarError.invalid("\(path): property `\(k)` is required but its schema is `false`: nothing can match")
+            }
             guard case let .schema(a) = shape.additional else {
+                if member { continue }
                 throw GrammarError.unsupported("\(path): required property `\(k)` is not in `properties` and no other property is allowed")
             }
             shape.properties.append((k, a))
@@ -44,7 +54,7 @@ extension JSONSchemaCompiler {
         var extra: GrammarNode? = nil
         if case let .schema(a) = shape.additional {
             let value = asRule(try node(a, "\(path)/additionalProperties", depth: depth + 1), "\(path)/additionalProperties")
-            extra = .seq([keyNotIn(names), colon, value])
+            extra = .seq([keyNotIn(names + shape.forbidden), colon, value])
         }
         // rest[c]: the part after the listed properties; c: whether something was written (a comma is due).
         var rest: [GrammarNode] = [.empty, .empty]
@@ -119,11 +129,12 @@ extension JSONSchemaCompiler {
                 }
                 if k == "type", v != .string("object") { throw GrammarError.unsupported("\(p): `allOf` is supported for object schemas only") }
             }
-            shapes.append(m["allOf"] != nil ? try mergeAllOf(m, p, depth: depth + 1) : try objectShape(m, p))
+            shapes.append(m["allOf"] != nil ? try mergeAllOf(m, p, depth: depth + 1) : try objectShape(m, p, member: true))
         }
         var out = ObjectShape()
         for sh in shapes {
             out.required.formUnion(sh.required)
+            out.forbidden += sh.forbidden
             for (n, v) in sh.properties {
                 if let old = out.properties.first(where: { $0.name == n }) {
                     guard old.schema == v else {
@@ -145,6 +156,10 @@ extension JSONSchemaCompiler {
                 }
             }
             out.properties.removeAll { !allowed.contains($0.name) }
+        }
+        out.properties.removeAll { out.forbidden.contains($0.name) }
+        for k in out.required.sorted() where !out.properties.contains(where: { $0.name == k }) {
+            throw GrammarError.unsupported("\(path): `allOf` requires `\(k)`, which no member defines or a member forbids")
         }
         return out
     }

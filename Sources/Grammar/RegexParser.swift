@@ -23,7 +23,8 @@ public struct RegexParser {
     public mutating func parse(search: Bool) throws -> GrammarNode {
         var branches: [GrammarNode] = []
         repeat {
-            if i < s.count && s[i] == "|" { i += 1 }
+            // The `|` that ended the last branch (a leading `|` is an empty first branch).
+            if !branches.isEmpty { i += 1 }
             let start = i < s.count && s[i] == "^"
             if start { i += 1 }
             var node = try sequence(depth: 0)

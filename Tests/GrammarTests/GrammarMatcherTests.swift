@@ -112,6 +112,28 @@ final class GrammarMatcherTests: XCTestCase {
         XCTAssertThrowsError(try compile(.jsonSchema("{\"type\":")))
     }
 
+    /// Found by a sweep: a lone surrogate escape in a GBNF literal made invalid UTF-8 (a pair is
+    /// one character); a leading empty regex branch was dropped; a property whose schema is
+    /// `false` and an `allOf` member's `required` for another member's property were refused.
+    func testSweepFindings() throws {
+        XCTAssertThrowsError(try compile(.gbnf(#"root ::= "\ud800" "x""#)))
+        XCTAssertThrowsError(try compile(.gbnf(#"root ::= "\ud83d""#)))
+        let pair = try compile(.gbnf(#"root ::= "ok \ud83d\ude00""#))
+        XCTAssertTrue(pair.accepts(Array("ok 😀".utf8)))
+        let leading = try compile(.regex("|a"))
+        XCTAssertTrue(leading.accepts([]))
+        XCTAssertTrue(leading.accepts(Array("a".utf8)))
+        let noA = try compile(.jsonSchema(#"{"type":"object","properties":{"a":false,"b":{"type":"integer"}},"required":["b"],"additionalProperties":true}"#))
+        XCTAssertTrue(noA.accepts(Array(#"{"b": 1}"#.utf8)))
+        XCTAssertTrue(noA.accepts(Array(#"{"b": 1, "c": 2}"#.utf8)))
+        XCTAssertFalse(noA.acceptsPrefix(Array(#"{"b": 1, "a""#.utf8)))
+        XCTAssertThrowsError(try compile(.jsonSchema(#"{"type":"object","properties":{"a":false},"required":["a"]}"#)))
+        let merged = try compile(.jsonSchema(#"{"allOf":[{"type":"object","properties":{"a":{"type":"integer"}}},{"required":["a"]}]}"#))
+        XCTAssertTrue(merged.accepts(Array(#"{"a": 1}"#.utf8)))
+        XCTAssertFalse(merged.accepts(Array("{}".utf8)))
+        XCTAssertThrowsError(try compile(.jsonSchema(#"{"allOf":[{"type":"object","properties":{"a":{"type":"integer"}}},{"required":["b"]}]}"#)))
+    }
+
     func testLimits() {
         var limits = GrammarLimits()
         limits.maxSymbols = 5000

@@ -142,3 +142,11 @@ def test_json_with_charset_and_no_content_type_are_accepted(server):
     st, _, r = server.request("POST", C, raw=b'{"model": "default", "prompt": "Hi", "max_tokens": 1}',
                               headers={"Content-Type": "Application/JSON"})
     assert st == 200, r
+
+
+def test_broken_and_too_deep_bodies_say_which(server):
+    st, _, r = server.request("POST", C, raw=b'{"model": "default", "prompt": "Hi",}')
+    assert st == 400 and r["error"]["code"] == "invalid_json" and "at byte" in r["error"]["message"], r
+    deep = b'{"model": "default", "prompt": "Hi", "guided_json": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    st, _, r = server.request("POST", C, raw=deep)
+    assert st == 400 and r["error"]["code"] == "invalid_json" and "nested more than" in r["error"]["message"], r
