@@ -172,6 +172,11 @@ public struct RegexParser {
     static let digit = CodePointSet([0x30...0x39])
     static let word = CodePointSet([0x30...0x39, 0x41...0x5A, 0x5F...0x5F, 0x61...0x7A])
     static let space = CodePointSet([0x09...0x0D, 0x20...0x20])
+    /// ECMA-262's `\s`, which JSON Schema's `pattern` uses: Unicode spaces and line ends too
+    /// (its `\d` and `\w` are ASCII, as here).
+    static let ecmaSpace = CodePointSet([0x09...0x0D, 0x20...0x20, 0xA0...0xA0, 0x1680...0x1680, 0x2000...0x200A,
+                                         0x2028...0x2029, 0x202F...0x202F, 0x205F...0x205F, 0x3000...0x3000, 0xFEFF...0xFEFF])
+    var spaceClass: CodePointSet { mode == .jsonString ? Self.ecmaSpace : Self.space }
 
     mutating func escape(inClass: Bool) throws -> CodePointSet {
         i += 1
@@ -184,8 +189,8 @@ public struct RegexParser {
         case "D": return Self.digit.inverted
         case "w": return Self.word
         case "W": return Self.word.inverted
-        case "s": return Self.space
-        case "S": return Self.space.inverted
+        case "s": return spaceClass
+        case "S": return spaceClass.inverted
         case "n": return one(0x0A)
         case "t": return one(0x09)
         case "r": return one(0x0D)

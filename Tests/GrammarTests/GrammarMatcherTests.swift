@@ -132,6 +132,11 @@ final class GrammarMatcherTests: XCTestCase {
         XCTAssertTrue(merged.accepts(Array(#"{"a": 1}"#.utf8)))
         XCTAssertFalse(merged.accepts(Array("{}".utf8)))
         XCTAssertThrowsError(try compile(.jsonSchema(#"{"allOf":[{"type":"object","properties":{"a":{"type":"integer"}}},{"required":["b"]}]}"#)))
+        // A schema pattern's \s is ECMA-262's (no-break space included); guided_regex's is ASCII.
+        let nbsp = Array("\"a\u{00A0}b\"".utf8)
+        XCTAssertTrue(try compile(.jsonSchema(#"{"type":"string","pattern":"^a\\sb$"}"#)).accepts(nbsp))
+        XCTAssertFalse(try compile(.jsonSchema(#"{"type":"string","pattern":"^a\\Sb$"}"#)).accepts(nbsp))
+        XCTAssertFalse(try compile(.regex("a\\sb")).accepts(Array("a\u{00A0}b".utf8)))
     }
 
     func testLimits() {
