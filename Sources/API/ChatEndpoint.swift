@@ -43,7 +43,6 @@ extension OpenAIAPI {
         let messages = try chatMessages(r)
         let addGenerationPrompt = try r.bool("add_generation_prompt") ?? true
         let prompt = try template.render(messages, addGenerationPrompt: addGenerationPrompt, tools: tools?.templateTools)
-        let tokenizer = model.tokenizer
         let ids = chatPromptIDs(prompt)
         guard !ids.isEmpty else { throw APIError.invalid("The messages give an empty prompt.", param: "messages") }
         let room = min(service.contextLength, service.cacheCapacity) - ids.count
@@ -136,12 +135,13 @@ extension OpenAIAPI {
                     }
                     responder.end(after: SSE.done)
                 })
-            responder.startStream(status: .ok, headers: SSE.headers)
-            for i in requests.indices {
-                writer.write(SSE.event(wire.chunk(index: i, delta: ["role": "assistant", "content": ""], logprobs: .null,
-                                                     finish: nil, includeUsage: includeUsage)))
+            try submitStream(requests, job: job, responder: responder) {
+                responder.startStream(status: .ok, headers: SSE.headers)
+                for i in requests.indices {
+                    writer.write(SSE.event(wire.chunk(index: i, delta: ["role": "assistant", "content": ""], logprobs: .null,
+                                                         finish: nil, includeUsage: includeUsage)))
+                }
             }
-            streamSubmit(requests, job: job, responder: responder, report: report)
         } else {
             let job = GenerationJob(
                 service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,

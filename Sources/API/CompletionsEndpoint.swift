@@ -116,14 +116,15 @@ extension OpenAIAPI {
                     }
                     responder.end(after: SSE.done)
                 })
-            responder.startStream(status: .ok, headers: SSE.headers)
-            if echo && logprobs == nil {  // with logprobs, the echo waits for the prompt's (above)
-                for c in requests.indices {
-                    writer.write(SSE.event(fields.chunk(index: c, text: echoText[c / n], logprobs: .null,
-                                                           finish: nil, includeUsage: includeUsage)))
+            try submitStream(requests, job: job, responder: responder) {
+                responder.startStream(status: .ok, headers: SSE.headers)
+                if echo && logprobs == nil {  // with logprobs, the echo waits for the prompt's (above)
+                    for c in requests.indices {
+                        writer.write(SSE.event(fields.chunk(index: c, text: echoText[c / n], logprobs: .null,
+                                                               finish: nil, includeUsage: includeUsage)))
+                    }
                 }
             }
-            streamSubmit(requests, job: job, responder: responder, report: report)
         } else {
             let job = GenerationJob(
                 service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,

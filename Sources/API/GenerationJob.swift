@@ -79,6 +79,12 @@ final class GenerationJob: @unchecked Sendable {
         { [self] event in queue.async { self.handle(index, event) } }
     }
 
+    /// Holds the job's output (its sinks still queue events) until `releaseOutput`: a stream's
+    /// requests are submitted before its head goes out, and nothing may be written before it.
+    /// Calls must pair.
+    func holdOutput() { queue.suspend() }
+    func releaseOutput() { queue.resume() }
+
     /// Stops every choice still running (client gone, or a submit failed).
     func cancel() {
         lock.lock()

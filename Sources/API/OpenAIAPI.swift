@@ -187,20 +187,17 @@ public final class OpenAIAPI: Sendable {
         }
     }
 
-    /// Submits for a stream already started: a failure becomes an error event, and `report`
-    /// (the job's report to the observer) runs then, since the job will never finish: the
-    /// access log holds a streamed 200 open until its report, and the drain waited on it.
-    func streamSubmit(_ requests: [GenerationRequest], job: GenerationJob, responder: HTTPResponder,
-                      report: (GenerationJob) -> Void) {
-        do {
-            try submitAll(requests, job: job)
-            responder.onCancel { job.cancel() }
-        } catch {
-            report(job)
-            let e = (error as? SubmissionError).map(Self.map) ?? APIError.internal("\(error)")
-            responder.write(SSE.event(e.json))
-            responder.end(after: SSE.done)
-        }
+    /// Submits a stream's requests before its head goes out, so a refusal (the queue is full: 429
+    /// with Retry-After) is a status a client or a load balancer acts on, as for a whole answer,
+    /// not an error event inside a 200. Thrown errors are the handler's to answer. The job's
+    /// output waits until `start` has written the head and the first chunks.
+    func submitStream(_ requests: [GenerationRequest], job: GenerationJob, responder: HTTPResponder,
+                      start: () -> Void) throws {
+        job.holdOutput()
+        defer { job.releaseOutput() }
+        try submitAll(requests, job: job)
+        responder.onCancel { job.cancel() }
+        start()
     }
 
     /// Why the chat template cannot render the simplest conversation (one user

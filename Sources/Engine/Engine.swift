@@ -202,6 +202,9 @@ public final class Engine: @unchecked Sendable {
             while inbox.isEmpty && (scheduler.isIdle || stalled) && !stopping { lock.wait() }
             let messages = inbox
             inbox.removeAll()
+            // Requests taken now wait in the scheduler, unpublished until after this step: count
+            // them as waiting already, so `submit` cannot admit a second `maxWaiting` meanwhile.
+            published.waiting += messages.reduce(0) { if case .submit = $1 { return $0 + 1 }; return $0 }
             let stop = stopping
             lock.unlock()
             let woke = DispatchTime.now().uptimeNanoseconds

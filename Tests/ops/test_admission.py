@@ -91,3 +91,43 @@ def test_clients_gone_after_first_token_free_everything():
         assert status == 200 and json.loads(body)["usage"]["completion_tokens"] == 3
     finally:
         s.stop()
+
+
+def test_a_burst_admits_at_most_the_limit_and_refuses_streams_with_429():
+    """A burst of streams: at most max_sequences run and max_waiting wait (requests the engine had
+    taken but not yet counted once let a second max_waiting in); the others get a 429 with
+    Retry-After, streamed or not, never a 200 carrying an error event."""
+    s = JetonProcess("--model", "default", "--max-sequences", "2", "--max-waiting", "2", "--cache-tokens", "4096")
+    try:
+        results, lock = [], threading.Lock()
+        go = threading.Event()
+
+        def call(i):
+            c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=300)
+            body = {"model": "default", "prompt": f"Burst {i}", "max_tokens": 150, "ignore_eos": True, "stream": i % 2 == 0}
+            go.wait()
+            c.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
+            r = c.getresponse()
+            text = r.read().decode()
+            with lock:
+                results.append((r.status, r.getheader("Retry-After"), text, body["stream"]))
+            c.close()
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(24)]
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+        go.set()
+        for t in threads:
+            t.join()
+        served = [r for r in results if r[0] == 200]
+        refused = [r for r in results if r[0] == 429]
+        assert len(served) + len(refused) == 24, [r[0] for r in results]
+        assert 1 <= len(served) <= 4, len(served)
+        assert any(r[3] for r in refused), "some refused requests were streams"
+        for status, retry, text, stream in refused:
+            assert int(retry) >= 1 and json.loads(text)["error"]["code"] == "queue_full", text
+        for status, retry, text, stream in served:
+            assert "queue_full" not in text and (not stream or text.rstrip().endswith("data: [DONE]")), text[-300:]
+    finally:
+        s.stop()
