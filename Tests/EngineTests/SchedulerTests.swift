@@ -77,6 +77,14 @@ final class SchedulerTests: XCTestCase {
         d.submit("c", prompt: prompt(3, 2000), maxTokens: 5)
         let long = d.step()
         XCTAssertEqual(long.tokenBudget, Int((0.6 - 0.05) / (5.0 / 512)), "a waiting prompt longer than a step")
+        // c's tail (once what is left of it fits one step) keeps the long target: still one long
+        // prompt, whose extra short steps would each cost a read of the weights.
+        var steps = 0
+        while let c = d.scheduler.request(id: "c"), !c.isGenerating {
+            XCTAssertEqual(d.step().tokenBudget, Int((0.6 - 0.05) / (5.0 / 512)), "step \(steps)")
+            steps += 1
+        }
+        XCTAssertGreaterThan(steps, 2)
     }
 
     // MARK: - first come, first served
