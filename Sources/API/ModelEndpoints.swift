@@ -55,8 +55,13 @@ extension OpenAIAPI {
     /// The answer to POST /tokenize (generation and embedding models alike): the ids, or with
     /// `withPieces` each id with its text, as llama-server gives them.
     static func tokenized(_ ids: [Int32], _ t: Tokenizer, withPieces: Bool, contextLength: Int) -> HTTPResponse {
-        let tokens: [JSON] = withPieces ? ids.map { ["id": JSON(Int($0)), "piece": .string(Logprobs.text(t, $0))] }
-                                        : ids.map { JSON(Int($0)) }
+        // A piece that is part of a character is its bytes, as llama-server gives it (text would
+        // read U+FFFD).
+        func piece(_ id: Int32) -> JSON {
+            let b = t.tokenBytes(id)
+            return String(validating: b, as: UTF8.self).map(JSON.string) ?? .array(b.map { JSON(Int($0)) })
+        }
+        let tokens: [JSON] = withPieces ? ids.map { ["id": JSON(Int($0)), "piece": piece($0)] } : ids.map { JSON(Int($0)) }
         return .json(["tokens": .array(tokens), "count": JSON(ids.count), "max_model_len": JSON(contextLength)])
     }
 

@@ -64,6 +64,13 @@ def test_tokenize_with_pieces(server):
     st, _, d = server.request("POST", "/tokenize", {"content": "Hello world", "with_pieces": True})
     assert st == 200
     assert d["tokens"] == [{"id": 19556, "piece": "Hello"}, {"id": 905, "piece": " world"}]
+    # A piece holding part of a character is its bytes, as llama-server gives it (llama.cpp's
+    # tools/server README: "a string if the piece is valid unicode or a list of bytes otherwise").
+    st, _, d = server.request("POST", "/tokenize", {"content": "👩 ok", "with_pieces": True})
+    pieces = [t["piece"] for t in d["tokens"]]
+    assert any(isinstance(p, list) for p in pieces), pieces
+    joined = b"".join(bytes(p) if isinstance(p, list) else p.encode() for p in pieces)
+    assert joined == "👩 ok".encode(), (pieces, joined)
 
 
 def test_tokenize_messages_matches_template(server):
