@@ -38,21 +38,35 @@ struct ServeCommand: ParsableCommand {
         if let f = config { try c.apply(yamlFile: f) }
         try c.apply(environment: ProcessInfo.processInfo.environment)
         let k = ConfigKeys.shared
-        let flags: [(Setting, String?)] = [
-            (k.modelPath.setting, model.count == 1 ? model[0] : nil), (k.modelThreads.setting, threads.map(String.init)), (k.serverHost.setting, host),
-            (k.serverPort.setting, port.map(String.init)), (k.modelName.setting, servedModelName),
-            (k.modelContextLength.setting, contextLength.map(String.init)), (k.engineCacheTokens.setting, cacheTokens.map(String.init)),
-            (k.engineCacheType.setting, cacheType),
-            (k.engineMaxBatchTokens.setting, maxBatchTokens.map(String.init)), (k.engineMaxSequences.setting, maxSequences.map(String.init)),
-            (k.engineMaxWaiting.setting, maxWaiting.map(String.init)), (k.tlsCert.setting, tlsCert), (k.tlsKey.setting, tlsKey),
-            (k.serverDrainTimeout.setting, drainTimeout.map { String($0) }), (k.authKeyFile.setting, apiKeyFile),
-            (k.loggingFormat.setting, logFormat), (k.loggingLevel.setting, logLevel), (k.modelChatTemplate.setting, chatTemplate),
-            (k.speculativeMethod.setting, speculative), (k.speculativeDraftModel.setting, draftModel),
+        // Each flag with its name as typed, for its error messages.
+        let flags: [(Setting, String?, String)] = [
+            (k.modelPath.setting, model.count == 1 ? model[0] : nil, "--model"), (k.modelThreads.setting, threads.map(String.init), "--threads"),
+            (k.serverHost.setting, host, "--host"), (k.serverPort.setting, port.map(String.init), "--port"),
+            (k.modelName.setting, servedModelName, "--served-model-name"),
+            (k.modelContextLength.setting, contextLength.map(String.init), "--context-length"),
+            (k.engineCacheTokens.setting, cacheTokens.map(String.init), "--cache-tokens"), (k.engineCacheType.setting, cacheType, "--cache-type"),
+            (k.engineMaxBatchTokens.setting, maxBatchTokens.map(String.init), "--max-batch-tokens"),
+            (k.engineMaxSequences.setting, maxSequences.map(String.init), "--max-sequences"),
+            (k.engineMaxWaiting.setting, maxWaiting.map(String.init), "--max-waiting"), (k.tlsCert.setting, tlsCert, "--tls-cert"),
+            (k.tlsKey.setting, tlsKey, "--tls-key"), (k.serverDrainTimeout.setting, drainTimeout.map { String($0) }, "--drain-timeout"),
+            (k.authKeyFile.setting, apiKeyFile, "--api-key-file"), (k.loggingFormat.setting, logFormat, "--log-format"),
+            (k.loggingLevel.setting, logLevel, "--log-level"), (k.modelChatTemplate.setting, chatTemplate, "--chat-template"),
+            (k.speculativeMethod.setting, speculative, "--speculative"), (k.speculativeDraftModel.setting, draftModel, "--draft-model"),
         ]
-        for (setting, value) in flags { if let v = value { try c.apply(flag: setting, v) } }
+        for (setting, value, name) in flags { if let v = value { try c.apply(flag: setting, v, name: name) } }
         // One --model is model.path, as ever; several are the `models:` list. Either replaces the file's list.
         if model.count > 1 { c.setModels(model.map { ModelSpec(path: $0) }, source: "command line") }
         else if model.count == 1 { c.setModels([], source: "command line") }
+        // model.path and model.name describe the one model served without a list: beside a
+        // models: list they would be ignored, so they are refused instead.
+        if !c.models.isEmpty && c.modelsSource != "command line" {
+            for setting in [k.modelPath.setting, k.modelName.setting] {
+                // Config/jeton.yaml writes the defaults out: only a value of one's own counts.
+                let key = setting.key
+                guard let from = c.sources[key], c.values[key] != setting.defaultValue else { continue }
+                throw JetonConfig.Failure(description: "\(key) (from \(from)) applies only without a models: list; with the list, give each model its path: and name: in it")
+            }
+        }
         if c.servedModels.count > 1 && !c[\.modelName].isEmpty {
             throw JetonConfig.Failure(description: "model.name (--served-model-name) names one model; with several, give each its name: in the models: list")
         }

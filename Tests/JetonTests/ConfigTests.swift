@@ -39,7 +39,7 @@ final class ConfigTests: XCTestCase {
                     source: "c.yaml")
         try c.apply(environment: ["JETON_SERVER_PORT": "9002", "JETON_ENGINE_MAX_SEQUENCES": "8",
                                   "JETON_AUTH_API_KEYS": "a:12345678, b:87654321"])
-        try c.apply(flag: ConfigKeys.shared.engineMaxSequences.setting, "9")
+        try c.apply(flag: ConfigKeys.shared.engineMaxSequences.setting, "9", name: "--max-sequences")
         XCTAssertEqual(c[\.serverPort], 9002)
         XCTAssertEqual(c[\.serverHost], "0.0.0.0")
         XCTAssertEqual(c[\.engineMaxSequences], 9)
@@ -118,6 +118,36 @@ final class ConfigTests: XCTestCase {
         var solo = Self.spec("other.gguf", threads: 2, context: 0, cache: 4096, waiting: 1024)
         solo.name = "solo"
         XCTAssertEqual(c.servedModels, [solo])
+    }
+
+    /// Found by a sweep: values of the wrong shape were read as their debug text (a key written
+    /// `- team: sk-...` became `["team": "sk-..."]` and matched nothing), a key list of only commas
+    /// in the environment turned authentication off, flags were named by their setting.
+    func testWrongShapesAndEmptyKeyListsAreRefused() throws {
+        for (yaml, needle) in [("auth:\n  api_keys:\n    - team: sk-abcdefghij\n", "auth.api_keys must be a list of strings"),
+                               ("auth:\n  api_keys: [[a, b]]\n", "must be a list of strings"),
+                               ("server:\n  host: {a: b}\n", "server.host must be a single value"),
+                               ("server:\n  host: [a, b]\n", "server.host must be a single value"),
+                               ("server:\n  host: \"  \"\n", "server.host must be a host name"),
+                               ("models:\n  - {path: [a]}\n", "models[0].path must be a single value"),
+                               ("models:\n  - {path: a, name: {a: 1}}\n", "models[0].name must be a single value")] {
+            var c = JetonConfig()
+            XCTAssertThrowsError(try c.apply(yaml: yaml, source: "f.yaml"), yaml) {
+                XCTAssertTrue("\($0)".contains(needle), "\($0)")
+            }
+        }
+        for keys in [",", " , ", ",,"] {
+            var c = JetonConfig()
+            XCTAssertThrowsError(try c.apply(environment: ["JETON_AUTH_API_KEYS": keys])) { XCTAssertTrue("\($0)".contains("holds no key"), "\($0)") }
+        }
+        var c = JetonConfig()
+        try c.apply(yaml: "auth:\n  api_keys: [\"team:sk-abcdefghij\", 12345678]\n", source: "f.yaml")
+        XCTAssertEqual(c[\.authAPIKeys], ["team:sk-abcdefghij", "12345678"])
+        try c.apply(environment: ["JETON_SERVER_HOST": " 0.0.0.0 "])
+        XCTAssertEqual(c[\.serverHost], "0.0.0.0")
+        XCTAssertThrowsError(try c.apply(flag: ConfigKeys.shared.modelThreads.setting, "-1", name: "--threads")) {
+            XCTAssertTrue("\($0)".hasPrefix("--threads: model.threads must be"), "\($0)")
+        }
     }
 
     func testBadModelsEntriesNameTheEntryAndField() {

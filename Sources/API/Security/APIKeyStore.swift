@@ -29,24 +29,33 @@ public final class APIKeyStore: Sendable {
 
     /// Reads the key file again (SIGHUP); on error (unreadable, a bad entry, no key) the old keys stay.
     public func reload() throws {
-        var lines = fixed
+        // Each entry with where it came from, for the messages: the n-th configured key, or a
+        // line of the file as an editor numbers it.
+        var lines: [(text: String, place: String)] = fixed.enumerated().map {
+            ($1.trimmingCharacters(in: .whitespaces), "configured key \($0 + 1)")
+        }
         if let f = file {
             guard let text = try? String(contentsOfFile: f, encoding: .utf8) else {
                 throw Failure(description: "cannot read the API key file \(f)")
             }
-            lines += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-                .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            let fileLines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
+            for (n, raw) in fileLines.enumerated() {
+                let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+                if !line.isEmpty && !line.hasPrefix("#") { lines.append((line, "\(f) line \(n + 1)")) }
+            }
         }
         var parsed: [Entry] = []
-        for (i, line) in lines.enumerated() {
+        for (line, place) in lines {
             let (name, key): (String, String)
             if let c = line.firstIndex(of: ":") {
-                (name, key) = (String(line[..<c]), String(line[line.index(after: c)...]))
+                // `name: key` (a space after the colon, as YAML writes it) is `name:key`: a client
+                // presents the key without it.
+                (name, key) = (line[..<c].trimmingCharacters(in: .whitespaces), line[line.index(after: c)...].trimmingCharacters(in: .whitespaces))
             } else {
-                (name, key) = ("key-\(i + 1)", line)
+                (name, key) = ("key-\(parsed.count + 1)", line)
             }
-            guard !key.isEmpty, !name.isEmpty else { throw Failure(description: "an API key entry is empty (line \(i + 1))") }
-            guard key.utf8.count >= 8 else { throw Failure(description: "API key \(name) is shorter than 8 characters") }
+            guard !key.isEmpty, !name.isEmpty else { throw Failure(description: "an API key entry is empty (\(place))") }
+            guard key.utf8.count >= 8 else { throw Failure(description: "API key \(name) is shorter than 8 characters (\(place))") }
             parsed.append(Entry(name: name, key: Array(key.utf8)))
         }
         // A key file that holds no key (emptied, or comments only) must not turn authentication

@@ -74,7 +74,12 @@ struct JetonConfig: Sendable {
             if Self.failsOpenWhenBlank.contains(s.key) && Self.isBlank(raw) {
                 throw Failure(description: "\(s.environmentName) is set but empty (an empty secret?); unset it to serve without API keys")
             }
-            try set(s, Self.parse(raw, for: s, source: s.environmentName), source: s.environmentName)
+            let value = try Self.parse(raw, for: s, source: s.environmentName)
+            // Only commas (",", " , ") is no key either: fail closed as for a blank value.
+            if Self.failsOpenWhenBlank.contains(s.key), case .list(let l) = value, l.isEmpty {
+                throw Failure(description: "\(s.environmentName) holds no key (only commas); unset it to serve without API keys")
+            }
+            try set(s, value, source: s.environmentName)
         }
         // Other JETON_* variables exist (JETON_MODELS, JETON_KERNELS ...), so only names inside a
         // settings section are suspect: most likely a misspelt setting.
@@ -91,12 +96,12 @@ struct JetonConfig: Sendable {
 
     static func isBlank(_ text: String) -> Bool { text.trimmingCharacters(in: .whitespaces).isEmpty }
 
-    /// A command-line flag's value, as text.
-    mutating func apply(flag s: Setting, _ raw: String) throws {
+    /// A command-line flag's value, as text; `name` is the flag as typed (e.g. `--threads`).
+    mutating func apply(flag s: Setting, _ raw: String, name: String) throws {
         if Self.failsOpenWhenBlank.contains(s.key) && Self.isBlank(raw) {
-            throw Failure(description: "--\(s.key) is given an empty value (an unset shell variable?)")
+            throw Failure(description: "\(name) is given an empty value (an unset shell variable?)")
         }
-        try set(s, Self.parse(raw, for: s, source: "--\(s.key)"), source: "command line")
+        try set(s, Self.parse(raw, for: s, source: name), source: "command line")
     }
 
     /// A list setting from a repeatable flag: each value is one entry, commas and all.
@@ -220,14 +225,30 @@ struct JetonConfig: Sendable {
         }
     }
 
+    /// A YAML scalar as text (a string, number or boolean), or nil for a mapping, a list or null.
+    static func scalarText(_ raw: Any) -> String? {
+        if raw is NSNull || raw is [Any] || raw is [AnyHashable: Any] { return nil }
+        return "\(raw)"
+    }
+
     private static func value(from raw: Any, for s: Setting, source: String) throws -> ConfigValue {
         if case .list = s.kind {
-            if let a = raw as? [Any] { return .list(a.map { "\($0)" }) }
             if raw is NSNull { return .list([]) }
-            throw Failure(description: "\(source): \(s.key) must be a list")
+            // `- team: sk-abc` is a mapping in YAML, not the text "team: sk-abc": say so, never stringify it.
+            guard let a = raw as? [Any] else { throw Failure(description: "\(source): \(s.key) must be a list") }
+            return .list(try a.map { item in
+                guard let t = scalarText(item) else {
+                    throw Failure(description: "\(source): \(s.key) must be a list of strings; an entry is \(item is NSNull ? "empty" : "a mapping or a list")"
+                                  + " (quote entries such as \"team:sk-...\", and write no space after the colon)")
+                }
+                return t.trimmingCharacters(in: .whitespaces)
+            })
         }
         if raw is NSNull { return s.defaultValue }
-        return try parse("\(raw)", for: s, source: source)
+        guard let text = scalarText(raw) else {
+            throw Failure(description: "\(source): \(s.key) must be a single value, not a mapping or a list")
+        }
+        return try parse(text, for: s, source: source)
     }
 
     static func parse(_ raw: String, for s: Setting, source: String) throws -> ConfigValue {
@@ -249,7 +270,9 @@ struct JetonConfig: Sendable {
             default: throw bad("true or false")
             }
         case .string:
-            return .string(raw)
+            // Blanks around a value (an env var written " 0.0.0.0 ") are never meant.
+            if s.key == "server.host" && text.isEmpty { throw bad("a host name or address") }
+            return .string(text)
         case let .choice(options):
             guard options.contains(text) else { throw bad("one of \(options.joined(separator: ", "))") }
             return .string(text)

@@ -41,18 +41,25 @@ struct ModelSpec: Sendable, Equatable {
             }
             fields[key] = v
         }
-        guard let path = fields["path"].map({ "\($0)" }), !path.isEmpty else {
+        // Scalars only: a mapping or a list is never read as its debug text.
+        func text(_ field: String, _ v: Any) throws -> String {
+            guard let t = JetonConfig.scalarText(v) else {
+                throw JetonConfig.Failure(description: "\(at).\(field) must be a single value, not a mapping or a list")
+            }
+            return t.trimmingCharacters(in: .whitespaces)
+        }
+        guard let rawPath = fields["path"], !(rawPath is NSNull), case let path = try text("path", rawPath), !path.isEmpty else {
             throw JetonConfig.Failure(description: "\(at) needs a path (a GGUF file or a catalog name)")
         }
         var spec = ModelSpec(path: path)
-        spec.name = fields["name"].flatMap { $0 is NSNull ? nil : "\($0)" }
+        spec.name = try fields["name"].flatMap { $0 is NSNull ? nil : try text("name", $0) }
         if spec.name?.trimmingCharacters(in: .whitespaces).isEmpty == true {
             throw JetonConfig.Failure(description: "\(at).name is empty: leave it out to use the file's own name")
         }
         switch fields["aliases"] {
         case nil, is NSNull: break
-        case let list as [Any]: spec.aliases = list.map { "\($0)" }
-        case let one?: spec.aliases = ["\(one)"]
+        case let list as [Any]: spec.aliases = try list.map { try text("aliases", $0) }
+        case let one?: spec.aliases = [try text("aliases", one)]
         }
         if spec.aliases.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
             throw JetonConfig.Failure(description: "\(at).aliases holds an empty name")
@@ -60,7 +67,7 @@ struct ModelSpec: Sendable, Equatable {
         func int(_ field: String) throws -> Int? {
             guard let v = fields[field], !(v is NSNull),
                   let key = Self.fields.first(where: { $0.name == field })?.setting, let s = JetonConfig.setting(key) else { return nil }
-            guard case let .int(i) = try JetonConfig.parse("\(v)", for: s, source: "\(at).\(field)") else { return nil }
+            guard case let .int(i) = try JetonConfig.parse(try text(field, v), for: s, source: "\(at).\(field)") else { return nil }
             return i
         }
         spec.threads = try int("threads")
