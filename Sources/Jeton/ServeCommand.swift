@@ -89,6 +89,10 @@ struct ServeCommand: ParsableCommand {
             print(c.rendered(), terminator: "")
             return
         }
+        do { try Preflight.check(c) } catch {
+            note("error: \(error)")
+            throw ExitCode(2)
+        }
         let app: ServerApp
         do { app = try ServerApp(config: c) } catch {
             note("error: \(error)")

@@ -149,3 +149,17 @@ def test_an_alias_that_reaches_another_model_stops_startup(tmp_path):
         p = subprocess.run([JETON, "serve", "--port", "0", "--config", str(f)], capture_output=True, text=True, timeout=300)
         assert p.returncode != 0, aliases
         assert f"already reaches `{taken}`" in p.stderr + p.stdout, (aliases, p.stderr[-600:])
+
+
+def test_missing_files_stop_startup_before_listening(tmp_path):
+    """A model, template or draft file that is not there stops start-up before the port opens
+    (the models load after listening, so this was found only after /health had answered)."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("JETON_") or k == "JETON_MODELS"}
+    for args, needle in [(["--model", "/nonexistent.gguf"], "model.path: no file /nonexistent.gguf"),
+                         (["--model", str(tmp_path)], "is a directory"),
+                         (["--chat-template", "/nonexistent.jinja"], "model.chat_template: no file"),
+                         (["--speculative", "draft"], "needs speculative.draft_model"),
+                         (["--draft-model", "/nonexistent-draft.gguf"], "speculative.draft_model: no file")]:
+        p = subprocess.run([JETON, "serve", "--port", "0", *args], capture_output=True, text=True, timeout=60, env=e)
+        assert p.returncode == 2, (args, p.returncode, p.stderr[-500:])
+        assert needle in p.stderr and "listening" not in p.stdout + p.stderr, (args, p.stderr[-500:])

@@ -1,0 +1,39 @@
+import Foundation
+
+/// Checks of the configuration that need the file system, made before the server listens:
+/// a model, template, draft or adapter file that is missing stops start-up at once with a
+/// message naming it, rather than after the port is open and `/health` has answered (the
+/// models load after listening; names that clash are checked then, by their loaded names).
+enum Preflight {
+    static func check(_ c: JetonConfig) throws {
+        let store = ModelStore()
+        func modelFile(_ what: String, _ name: String) throws {
+            guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw JetonConfig.Failure(description: "\(what) is empty") }
+            let path: String
+            do { path = try store.resolve(name) } catch { throw JetonConfig.Failure(description: "\(what): \(error)") }
+            try file(what, path, directoryAllowed: false)
+        }
+        func file(_ what: String, _ path: String, directoryAllowed: Bool) throws {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw JetonConfig.Failure(description: "\(what): no file \(path)")
+            }
+            if isDirectory.boolValue && !directoryAllowed { throw JetonConfig.Failure(description: "\(what): \(path) is a directory, not a file") }
+            guard FileManager.default.isReadableFile(atPath: path) else { throw JetonConfig.Failure(description: "\(what): cannot read \(path)") }
+        }
+        let models = c.servedModels
+        for (i, m) in models.enumerated() { try modelFile(models.count > 1 ? "models[\(i)].path" : "model.path", m.path) }
+        let template = c[\.modelChatTemplate]
+        if !template.isEmpty { try file("model.chat_template", template, directoryAllowed: false) }
+        let draft = c[\.speculativeDraftModel]
+        if c[\.speculativeMethod] == "draft" && draft.isEmpty {
+            throw JetonConfig.Failure(description: "speculative.method draft needs speculative.draft_model (--draft-model NAME)")
+        }
+        if !draft.isEmpty { try modelFile("speculative.draft_model", draft) }
+        for entry in c[\.loraAdapters] {
+            // NAME=PATH; a PEFT adapter is a directory.
+            guard let eq = entry.firstIndex(of: "=") else { continue }
+            try file("lora adapter \(entry[..<eq])", String(entry[entry.index(after: eq)...]), directoryAllowed: true)
+        }
+    }
+}
