@@ -79,12 +79,16 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
+        // The log format as asked, before the configuration is whole: start-up notes use it.
+        var json = (logFormat ?? ProcessInfo.processInfo.environment["JETON_LOGGING_FORMAT"]) == "json"
         let c: JetonConfig
         do { c = try effectiveConfig() } catch let e as JetonConfig.Failure {
-            note("error: \(e.description)")
+            StartupNote.write(.error, e.description, json: json)
             throw ExitCode(2)
         }
-        for w in c.warnings { note("warning: \(w)") }
+        json = c[\.loggingFormat] == "json"
+        let note = { (text: String) in StartupNote.write(.error, text.hasPrefix("error: ") ? String(text.dropFirst(7)) : text, json: json) }
+        for w in c.warnings { StartupNote.write(.warning, w, json: json) }
         if printConfig {
             print(c.rendered(), terminator: "")
             return

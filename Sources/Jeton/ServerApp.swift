@@ -155,7 +155,9 @@ final class ServerApp: Sendable {
         state.withLock { $0.server = server }
         try server.start()
         let scheme = http.tlsCertificatePath == nil ? "http" : "https"
-        logger.notice("jeton \(Self.version) listening on \(scheme)://\(http.host):\(server.port)")
+        // An IPv6 address goes in brackets in a URL (RFC 3986 §3.2.2).
+        let host = http.host.contains(":") ? "[\(http.host)]" : http.host
+        logger.notice("jeton \(Self.version) listening on \(scheme)://\(host):\(server.port)")
         if gatekeeper.keys.isEnabled { logger.notice("API keys required (\(gatekeeper.keys.count) configured)") }
         installSignals()
         DispatchQueue.global().async { [self] in

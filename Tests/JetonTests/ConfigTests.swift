@@ -42,6 +42,8 @@ final class ConfigTests: XCTestCase {
         try c.apply(flag: ConfigKeys.shared.engineMaxSequences.setting, "9", name: "--max-sequences")
         XCTAssertEqual(c[\.serverPort], 9002)
         XCTAssertEqual(c[\.serverHost], "0.0.0.0")
+        try c.apply(environment: ["JETON_SERVER_HOST": "[::1]"])
+        XCTAssertEqual(c[\.serverHost], "::1")
         XCTAssertEqual(c[\.engineMaxSequences], 9)
         XCTAssertEqual(c[\.engineCacheType], "f32")
         XCTAssertEqual(c[\.authAPIKeys], ["a:12345678", "b:87654321"])
@@ -145,6 +147,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c[\.authAPIKeys], ["team:sk-abcdefghij", "12345678"])
         try c.apply(environment: ["JETON_SERVER_HOST": " 0.0.0.0 "])
         XCTAssertEqual(c[\.serverHost], "0.0.0.0")
+        try c.apply(environment: ["JETON_SERVER_HOST": "[::1]"])
+        XCTAssertEqual(c[\.serverHost], "::1")
         XCTAssertThrowsError(try c.apply(flag: ConfigKeys.shared.modelThreads.setting, "-1", name: "--threads")) {
             XCTAssertTrue("\($0)".hasPrefix("--threads: model.threads must be"), "\($0)")
         }

@@ -271,7 +271,11 @@ struct JetonConfig: Sendable {
             }
         case .string:
             // Blanks around a value (an env var written " 0.0.0.0 ") are never meant.
-            if s.key == "server.host" && text.isEmpty { throw bad("a host name or address") }
+            if s.key == "server.host" {
+                if text.isEmpty { throw bad("a host name or address") }
+                // `[::1]`, as a URL writes it, is the address ::1.
+                if text.hasPrefix("["), text.hasSuffix("]"), text.count > 2 { return .string(String(text.dropFirst().dropLast())) }
+            }
             return .string(text)
         case let .choice(options):
             guard options.contains(text) else { throw bad("one of \(options.joined(separator: ", "))") }

@@ -1,0 +1,37 @@
+"""Log lines as operators' tools read them: JSON lines that all parse, text lines that a logged
+prompt cannot split or forge."""
+import json
+import os
+import subprocess
+
+from jeton_process import JETON, JetonProcess
+
+
+def test_json_format_start_up_notes_are_json():
+    # A misspelt variable (a warning) and a host that does not resolve (an error before listening).
+    e = {k: v for k, v in os.environ.items() if not k.startswith("JETON_") or k == "JETON_MODELS"}
+    e.update({"JETON_SERVER_PROT": "1"})
+    p = subprocess.run([JETON, "serve", "--port", "0", "--log-format", "json", "--host", "nonexistent.invalid"],
+                       capture_output=True, text=True, timeout=120, env=e)
+    assert p.returncode != 0
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    records = [json.loads(l) for l in lines]  # every line parses
+    assert any(r["level"] == "warning" and "JETON_SERVER_PROT" in r["message"] for r in records), records
+    assert any(r["level"] == "error" and "nonexistent.invalid" in r["message"] for r in records), records
+    # A configuration error before the configuration is whole, too.
+    p = subprocess.run([JETON, "serve", "--log-format", "json", "--threads=-1"], capture_output=True, text=True, timeout=60, env=e)
+    assert p.returncode == 2 and json.loads(p.stderr.strip().splitlines()[-1])["message"].startswith("--threads"), p.stderr
+
+
+def test_text_lines_escape_what_a_prompt_holds():
+    s = JetonProcess("--model", "default", "--cache-tokens", "2048", env={"JETON_LOGGING_LOG_PROMPTS": "true"})
+    try:
+        forged = "Hi\n2026-12-01T00:00:00+0000 critical jeton: [Jeton] FAKE\x1b[31m"
+        status, _, _ = s.request("POST", "/v1/completions", {"model": "default", "prompt": forged, "max_tokens": 2})
+        assert status == 200
+        out = s.output()
+        assert not any(l.startswith("2026-12-01T00:00:00+0000 critical") for l in out.splitlines()), out[-1500:]
+        assert "\x1b" not in out
+        assert "FAKE\\u{1b}[31m" in out and "Hi\\n2026" in out, out[-1500:]
+    finally:
+        s.stop()
