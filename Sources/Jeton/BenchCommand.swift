@@ -20,6 +20,7 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         guard r >= 1 else { throw ValidationError("-r must be at least 1 (repetitions).") }
         guard p >= 0, n >= 0, parallel >= 0 else { throw ValidationError("-p, -n and --parallel cannot be negative.") }
+        guard p > 0 || n > 0 else { throw ValidationError("-p and -n are both 0: nothing to measure.") }
     }
 
     func run() throws {

@@ -17,16 +17,23 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Path to a GGUF file, or `default` for the default model.")
     var model: String = "default"
 
-    @Option(name: [.customShort("t"), .long], help: "Threads for the forward pass (default: all cores).")
+    @Option(name: [.customShort("t"), .long], help: "Threads for the forward pass (default, and 0: all cores, as `jeton serve` reads it).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(name: .long, help: "KV cache element type: f16 or f32.")
     var cacheType: KVCacheType = .f16
 
+    /// Checked while the command line is read, so the message comes with this command's usage.
+    func validate() throws {
+        guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or more") }
+    }
+
+    /// The threads to run with: 0 is all cores.
+    var threadCount: Int { threads == 0 ? ProcessInfo.processInfo.activeProcessorCount : threads }
+
     func load() throws -> LoadedModel {
         let path = try ModelStore().resolve(model)
-        guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
-        return try LoadedModel(path: path, threads: threads)
+        return try LoadedModel(path: path, threads: threadCount)
     }
 }
 

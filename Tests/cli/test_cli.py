@@ -74,6 +74,15 @@ def test_generate_is_reproducible_with_a_seed():
 def test_bench_refuses_zero_repetitions():
     p = run("bench", "--model", "default", "-p", "8", "-n", "4", "-r", "0", check=False)
     assert p.returncode != 0 and "-r must be at least 1" in p.stderr, p.stderr
+    p = run("bench", "--model", "default", "-p", "0", "-n", "0", check=False)
+    assert p.returncode != 0 and "nothing to measure" in p.stderr, p.stderr
+
+
+def test_threads_zero_is_all_cores_and_negative_is_refused_with_the_command_usage():
+    p = run("generate", "--model", "default", "-t", "0", "-n", "2", "--prompt", "Hello", check=False)
+    assert p.returncode == 0, p.stderr
+    p = run("generate", "--model", "default", "--threads=-1", "-n", "2", "--prompt", "Hello", check=False)
+    assert p.returncode != 0 and "--threads must be 0 (all cores) or more" in p.stderr and "jeton generate" in p.stderr, p.stderr
 
 
 def test_bench_prints_llama_bench_names():
