@@ -127,6 +127,14 @@ extension ServerApp {
             throw JetonConfig.Failure(description: "\(served.id): \(from) cannot render a conversation: \(problem)")
         }
         logger.notice("model \(served.id) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, KV cache \(engine.cacheCapacity) tokens (\(engine.cacheDescription)), speculative decoding: \(speculation.summary)")
+        // Values the model or the cache's layout changed say so, rather than only in the line above.
+        let asked = plan.spec.contextLength ?? config[\.modelContextLength]
+        if asked > context {
+            logger.warning("model \(served.id): context_length \(asked) is longer than the model was trained for; using \(context)")
+        }
+        if engine.cacheCapacity != engineConfig.cacheTokens {
+            logger.warning("model \(served.id): cache_tokens \(engineConfig.cacheTokens) is \(engine.cacheCapacity) tokens in whole blocks of \(engineConfig.blockSize)")
+        }
         return (api, Loaded(id: served.id, kind: .generation, engine: engine, batcher: nil, metrics: modelMetrics))
     }
 
