@@ -7,7 +7,7 @@ struct ServeCommand: ParsableCommand {
         abstract: "Serve the OpenAI-compatible API over HTTP.",
         discussion: "Settings come from defaults, then --config FILE (see Config/jeton.yaml), then JETON_* environment variables (JETON_SERVER_PORT for server.port), then these flags.")
 
-    @Option(help: "YAML configuration file.") var config: String?
+    @Option(help: "YAML configuration file.") var config: [String] = []
     @Flag(help: "Print the effective configuration (secrets masked) and exit.") var printConfig = false
     @Option(help: "GGUF file, catalog name, or `default` (model.path); repeat it to serve several models in one process (the `models:` list).")
     var model: [String] = []
@@ -35,7 +35,9 @@ struct ServeCommand: ParsableCommand {
 
     func effectiveConfig() throws -> JetonConfig {
         var c = JetonConfig()
-        if let f = config { try c.apply(yamlFile: f) }
+        // One file: a second would silently replace the first, not add to it.
+        guard config.count <= 1 else { throw JetonConfig.Failure(description: "--config is given \(config.count) times; give one file") }
+        if let f = config.first { try c.apply(yamlFile: f) }
         try c.apply(environment: ProcessInfo.processInfo.environment)
         let k = ConfigKeys.shared
         // Each flag with its name as typed, for its error messages.

@@ -163,3 +163,16 @@ def test_missing_files_stop_startup_before_listening(tmp_path):
         p = subprocess.run([JETON, "serve", "--port", "0", *args], capture_output=True, text=True, timeout=60, env=e)
         assert p.returncode == 2, (args, p.returncode, p.stderr[-500:])
         assert needle in p.stderr and "listening" not in p.stdout + p.stderr, (args, p.stderr[-500:])
+
+
+def test_config_file_mistakes_are_named(tmp_path):
+    rc, _, err = print_config("--config", str(tmp_path / "missing.yaml"))
+    assert rc == 2 and "does not exist" in err, err
+    rc, _, err = print_config("--config", str(tmp_path))
+    assert rc == 2 and "is a directory" in err, err
+    f = tmp_path / "c.yaml"
+    f.write_text("server:\n  # port: 9000\nengine:\n  max_waiting: 5\n")  # a section with every setting commented out
+    rc, out, err = print_config("--config", str(f))
+    assert rc == 0 and settings(out)["engine.max_waiting"] == 5, err
+    rc, _, err = print_config("--config", str(f), "--config", str(f))
+    assert rc == 2 and "give one file" in err, err

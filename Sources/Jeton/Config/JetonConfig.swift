@@ -35,8 +35,13 @@ struct JetonConfig: Sendable {
     // MARK: - layers
 
     mutating func apply(yamlFile path: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw Failure(description: "config file \(path) does not exist")
+        }
+        guard !isDirectory.boolValue else { throw Failure(description: "config file \(path) is a directory") }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw Failure(description: "cannot read config file \(path)")
+            throw Failure(description: "cannot read config file \(path) (no permission, or not UTF-8 text)")
         }
         try apply(yaml: text, source: path)
     }
@@ -217,6 +222,8 @@ struct JetonConfig: Sendable {
             let full = prefix.isEmpty ? key : prefix + "." + key
             if let sub = v as? [AnyHashable: Any], prefix.isEmpty {
                 try flatten(sub, prefix: full, into: &out, source: source)
+            } else if prefix.isEmpty && v is NSNull && Setting.sections.contains(key) {
+                continue  // a section whose settings are all commented out
             } else if prefix.isEmpty {
                 throw Failure(description: "\(source): \(full) must be a section holding settings")
             } else {
