@@ -106,9 +106,7 @@ extension HTTPConnection {
     func sendError(_ error: HTTPParserError, head: HTTPRequestHead?, toHead: Bool) {
         guard !closed else { return }
         var reply = context.configuration.errorResponse(error.status, error.code, error.message)
-        if let extra = context.configuration.errorHeaders {
-            for field in extra(head?.headers ?? machine.fieldsSoFar) { reply.headers.add(name: field.name, value: field.value) }
-        }
+        addErrorHeaders(to: &reply, for: head?.headers ?? machine.fieldsSoFar)
         response = ResponseState(requestID: loop.requestID(from: head?.headers ?? HTTPHeaders(), prefix: context.idPrefix))
         var out = serializeHead(status: error.status, headers: reply.headers, framing: "Content-Length: \(reply.body.count)")
         if !toHead { out.append(contentsOf: reply.body) }
@@ -116,13 +114,22 @@ extension HTTPConnection {
     }
 
     /// An answer decided before the request's body was read (`refuseEarly`); the connection closes after it.
-    func sendRefusal(_ answer: HTTPResponse, head: HTTPRequestHead) {
+    func sendRefusal(_ given: HTTPResponse, head: HTTPRequestHead) {
         guard !closed else { return }
+        var answer = given
+        addErrorHeaders(to: &answer, for: head.headers)
         response = ResponseState(requestID: loop.requestID(from: head.headers, prefix: context.idPrefix))
         var out = serializeHead(status: answer.status, headers: answer.headers, framing: "Content-Length: \(answer.body.count)")
         if head.method != "HEAD" { out.append(contentsOf: answer.body) }
         enqueue(out)
         context.configuration.refusalSent?(head, response.requestID, answer.status)
+    }
+
+    /// The fields every answer of the HTTP layer's own carries (`errorHeaders`: CORS for the
+    /// request's Origin).
+    private func addErrorHeaders(to reply: inout HTTPResponse, for headers: HTTPHeaders) {
+        guard let extra = context.configuration.errorHeaders else { return }
+        for field in extra(headers) { reply.headers.add(name: field.name, value: field.value) }
     }
 
     /// Status line and header block. Fields the server owns are written here, never taken from

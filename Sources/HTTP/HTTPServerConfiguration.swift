@@ -56,8 +56,8 @@ public struct HTTPServerConfiguration: Sendable {
     /// the access log has a line for it as for any answered request.
     public var refusalSent: (@Sendable (HTTPRequestHead, _ requestID: String, HTTPStatus) -> Void)?
 
-    /// Fields added to the HTTP layer's own error answers, from the request's head when it was
-    /// read (e.g. CORS headers for its Origin).
+    /// Fields added to the HTTP layer's own answers (its errors and `refuseEarly`'s), from the
+    /// request's header fields as far as they were read (e.g. CORS headers for its Origin).
     public var errorHeaders: (@Sendable (HTTPHeaders) -> [(name: String, value: String)])?
 
     /// Body for errors raised by the HTTP layer itself; default is the OpenAI JSON error envelope.

@@ -89,23 +89,23 @@ struct ServeCommand: ParsableCommand {
             throw ExitCode(2)
         }
         json = c[\.loggingFormat] == "json"
-        let note = { (text: String) in StartupNote.write(.error, text.hasPrefix("error: ") ? String(text.dropFirst(7)) : text, json: json) }
+        let fail = { (error: Error) in StartupNote.write(.error, "\(error)", json: json) }
         for w in c.warnings { StartupNote.write(.warning, w, json: json) }
         if printConfig {
             print(c.rendered(), terminator: "")
             return
         }
         do { try Preflight.check(c) } catch {
-            note("error: \(error)")
+            fail(error)
             throw ExitCode(2)
         }
         let app: ServerApp
         do { app = try ServerApp(config: c) } catch {
-            note("error: \(error)")
+            fail(error)
             throw ExitCode.failure
         }
         do { try app.start() } catch {
-            note("error: \(error)")
+            fail(error)
             throw ExitCode.failure
         }
         dispatchMain()

@@ -135,20 +135,17 @@ final class ServerApp: Sendable {
             return APIError.transport(status: status, code: code, message: message)
         }
         // Without a valid key a large or 100-continue body is refused unread (counted as the HTTP
-        // layer's refusals are: it never reaches a route), with the CORS headers a browser needs to read it.
+        // layer's refusals are: it never reaches a route).
         transport.refuseEarly = { [self] head in
-            let path = HTTPRequest(method: head.method, target: head.target).path
-            guard var answer = gate.refusal(method: head.method, path: path, headers: head.headers) else { return nil }
-            for h in cors.answerHeaders(origin: head.headers["Origin"]) { answer.headers.add(name: h.name, value: h.value) }
+            guard let answer = gate.refusal(method: head.method, path: head.path, headers: head.headers) else { return nil }
             state.withLock { $0.metrics }?.httpRejected(status: answer.status.code, code: "invalid_api_key")
             return answer
         }
-        // The HTTP layer's own errors (413, 400 on framing…) carry the CORS headers too, so a
-        // browser app sees the status rather than an opaque network error.
+        // The HTTP layer's own answers (the early 401, a 413, a 400 on framing…) carry the CORS
+        // headers, so a browser app sees the status rather than an opaque network error.
         transport.errorHeaders = { headers in cors.answerHeaders(origin: headers["Origin"]) }
         transport.refusalSent = { head, requestID, status in
-            access.refused(requestID, method: head.method, path: HTTPRequest(method: head.method, target: head.target).path,
-                           status: status.code)
+            access.refused(requestID, method: head.method, path: head.path, status: status.code)
         }
         let server = HTTPServer(configuration: transport, router: router)
         // Stored under the lock before it accepts: /metrics reads it from an event loop.
