@@ -109,3 +109,10 @@ public struct HTTPRequest: Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+extension HTTPRequestHead {
+    /// The path as routes see it (`HTTPRequest.path`: no query, normalized), for answers decided
+    /// from the head alone. (Here, not in HTTPRequestHead.swift: the parser fuzzer builds that
+    /// file without this one.)
+    public var path: String { HTTPRequest.splitTarget(target).0 }
+}

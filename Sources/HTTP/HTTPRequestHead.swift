@@ -17,8 +17,4 @@ public struct HTTPRequestHead: Sendable {
     public var keepAlive: Bool
     /// `Expect: 100-continue` on a 1.1 request that has a body.
     public var expectContinue: Bool
-
-    /// The path as routes see it (`HTTPRequest.path`: no query, normalized), for answers decided
-    /// from the head alone.
-    public var path: String { HTTPRequest.splitTarget(target).0 }
 }
