@@ -26,7 +26,7 @@ extension OpenAIAPI {
             throw APIError.invalid("`best_of` is not supported (only best_of equal to n).", param: "best_of")
         }
         _ = try r.string("user")
-        var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens"], limits: limits, vocabularySize: model.tokenizer.vocabularySize)
+        var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens"], fewestTokens: 0, limits: limits, vocabularySize: model.tokenizer.vocabularySize)
         let grammar = try constrainedGrammar(r)  // response_format and its aliases (ResponseFormat.swift)
         let echo = try r.bool("echo") ?? false
         let logprobs = try r.int("logprobs", 0...limits.maxLogprobs)

@@ -15,7 +15,9 @@ struct GenerationOptions {
     /// `speculative: false` (an extension): no speculative decoding for this request.
     var speculative = true
 
-    init(_ r: FieldReader, maxTokensKeys: [String], limits: APILimits, vocabularySize: Int) throws {
+    /// `fewestTokens`: the least `max_tokens` allowed (0 on legacy completions, where `echo`
+    /// with `max_tokens: 0` scores a prompt without generating).
+    init(_ r: FieldReader, maxTokensKeys: [String], fewestTokens: Int = 1, limits: APILimits, vocabularySize: Int) throws {
         sampling.temperature = Float(try r.double("temperature", 0...2) ?? 1)
         sampling.topP = Float(try r.double("top_p", 0...1) ?? 1)
         if r.has("top_p") && sampling.topP == 0 { throw APIError.invalid("`top_p` must be greater than 0.", param: "top_p") }
@@ -38,7 +40,7 @@ struct GenerationOptions {
             includeUsage = try sr.bool("include_usage") ?? false
         }
         for key in maxTokensKeys {
-            if let m = try r.int(key, 1...limits.maxTokens) { maxTokens = m }
+            if let m = try r.int(key, fewestTokens...limits.maxTokens) { maxTokens = m }
         }
         stop = try Self.stops(r, limits)
         sampling.logitBias = try Self.logitBias(r, limits, vocabularySize)

@@ -62,11 +62,11 @@ extension Engine {
                                           into: &outputs)
                     row += e.count
                     if r.computed == r.tokens.count {
-                        emitNext(r, row: UnsafeMutableBufferPointer(rebasing: all[((row - 1) * v)..<(row * v)]), into: &outputs)
+                        answer(r, row: UnsafeMutableBufferPointer(rebasing: all[((row - 1) * v)..<(row * v)]), into: &outputs)
                     }
                 case .last:
-                    let goesOn = emitNext(r, row: UnsafeMutableBufferPointer(rebasing: all[(row * v)..<((row + 1) * v)]),
-                                          into: &outputs).goesOn
+                    let goesOn = answer(r, row: UnsafeMutableBufferPointer(rebasing: all[(row * v)..<((row + 1) * v)]),
+                                        into: &outputs)
                     row += 1
                     // Positions were reserved but nothing was proposed: give the blocks back.
                     if e.speculate > 0 && goesOn { scheduler.didVerify(r, accepted: 0) }
@@ -94,6 +94,17 @@ extension Engine {
             outputs.append(EngineOutput(sink: r.sink, event: .promptLogprobs(r.promptLogprobs)))
             r.promptLogprobs = []
         }
+    }
+
+    /// `emitNext`, or the end of a request that asked for no token (`max_tokens: 0`: a prompt
+    /// scored, its log-probabilities sent) once its prompt is computed; false when it ended.
+    @discardableResult
+    private func answer(_ r: Request, row: UnsafeMutableBufferPointer<Float>, into outputs: inout [EngineOutput]) -> Bool {
+        guard r.request.maxTokens > 0 else {
+            finish(r, .length, into: &outputs)
+            return false
+        }
+        return emitNext(r, row: row, into: &outputs).goesOn
     }
 
     /// Samples the token after `r`'s last one from its logits row (changed in place), and reports

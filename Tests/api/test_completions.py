@@ -161,6 +161,30 @@ def test_echo(client, server):
     assert streamed == lp.tokens[n_prompt:]
 
 
+def test_max_tokens_0_scores_the_prompt(client, server):
+    # Legacy prompt scoring (lm-evaluation-harness style): echo, logprobs and max_tokens 0 give
+    # the prompt's log-probabilities and generate nothing.
+    n_prompt = tokenize(server, prompt=PROMPT)["count"]
+    longer = greedy(client, max_tokens=3, echo=True, logprobs=2, extra_body={"ignore_eos": True})
+    r = greedy(client, max_tokens=0, echo=True, logprobs=2)
+    c = r.choices[0]
+    assert c.text == PROMPT and c.finish_reason == "length"
+    assert r.usage.completion_tokens == 0 and r.usage.prompt_tokens == n_prompt
+    assert c.logprobs.tokens == longer.choices[0].logprobs.tokens[:n_prompt]
+    assert c.logprobs.token_logprobs[0] is None
+    for a, b in zip(c.logprobs.token_logprobs[1:], longer.choices[0].logprobs.token_logprobs[1:n_prompt]):
+        assert abs(a - b) < 1e-4
+    chunks = [ch for x in greedy(client, max_tokens=0, echo=True, logprobs=2, stream=True) for ch in x.choices]
+    assert "".join(ch.text for ch in chunks) == PROMPT
+    assert chunks[0].logprobs.tokens == c.logprobs.tokens and chunks[-1].finish_reason == "length"
+    # Without echo the answer is empty; chat still wants at least one token.
+    r = greedy(client, max_tokens=0)
+    assert r.choices[0].text == "" and r.choices[0].finish_reason == "length" and r.usage.completion_tokens == 0
+    st, _, data = server.request("POST", "/v1/chat/completions",
+                                 {"model": "default", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 0})
+    assert st == 400 and data["error"]["param"] == "max_tokens"
+
+
 def test_seed_reproduces(client):
     def run(seed):
         return greedy(client, prompt="Once upon a time", max_tokens=8, temperature=1, seed=seed,
