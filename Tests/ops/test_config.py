@@ -165,6 +165,21 @@ def test_missing_files_stop_startup_before_listening(tmp_path):
         assert needle in p.stderr and "listening" not in p.stdout + p.stderr, (args, p.stderr[-500:])
 
 
+def test_two_models_of_one_name_stop_startup_before_loading(tmp_path):
+    # Found before the port opens (both were loaded first, then refused).
+    e = {k: v for k, v in os.environ.items() if not k.startswith("JETON_") or k == "JETON_MODELS"}
+    f = tmp_path / "c.yaml"
+    for text, needle in [("models:\n  - path: default\n  - path: default\n",
+                          "models[0] and models[1] are both named `SmolLM2-135M-Instruct.Q4_1`"),
+                         ("models:\n  - path: default\n    name: m\n  - path: nomic-embed-text-v1.5\n    name: m\n",
+                          "models[0] and models[1] are both named `m`")]:
+        f.write_text(text)
+        p = subprocess.run([JETON, "serve", "--port", "0", "--config", str(f)], capture_output=True, text=True,
+                           timeout=60, env=e)
+        assert p.returncode == 2, (text, p.returncode, p.stderr[-500:])
+        assert needle in p.stderr and "listening" not in p.stdout + p.stderr, (text, p.stderr[-500:])
+
+
 def test_config_file_mistakes_are_named(tmp_path):
     rc, _, err = print_config("--config", str(tmp_path / "missing.yaml"))
     assert rc == 2 and "does not exist" in err, err

@@ -3,7 +3,8 @@ import Foundation
 /// Checks of the configuration that need the file system, made before the server listens:
 /// a model, template, draft or adapter file that is missing stops start-up at once with a
 /// message naming it, rather than after the port is open and `/health` has answered (the
-/// models load after listening; names that clash are checked then, by their loaded names).
+/// models load after listening). Two models answering to one name are refused here too: a
+/// served model's name is its `name`, else its file's name, known before it loads.
 enum Preflight {
     static func check(_ c: JetonConfig) throws {
         let store = ModelStore()
@@ -23,6 +24,14 @@ enum Preflight {
         }
         let models = c.servedModels
         for (i, m) in models.enumerated() { try modelFile(models.count > 1 ? "models[\(i)].path" : "model.path", m.path) }
+        var named: [String: Int] = [:]
+        for (i, m) in models.enumerated() {
+            let id = try m.name ?? servedName(path: store.resolve(m.path))
+            if let j = named[id] {
+                throw JetonConfig.Failure(description: "models[\(j)] and models[\(i)] are both named `\(id)`; give one of them another `name`")
+            }
+            named[id] = i
+        }
         let template = c[\.modelChatTemplate]
         if !template.isEmpty { try file("model.chat_template", template, directoryAllowed: false) }
         let draft = c[\.speculativeDraftModel]
@@ -35,5 +44,12 @@ enum Preflight {
             guard let eq = entry.firstIndex(of: "=") else { continue }
             try file("lora adapter \(entry[..<eq])", String(entry[entry.index(after: eq)...]), directoryAllowed: true)
         }
+    }
+
+    /// The name a model without `name` is served under: its file's name without `.gguf`, as
+    /// `LoadedModel.name` gives it.
+    static func servedName(path: String) -> String {
+        let base = (path as NSString).lastPathComponent
+        return base.hasSuffix(".gguf") ? String(base.dropLast(5)) : base
     }
 }
