@@ -40,9 +40,7 @@ extension OpenAIAPI {
             throw APIError.invalid("`top_logprobs` requires `logprobs` to be true.", param: "top_logprobs")
         }
         try checkQueueRoom(opts.n, param: "n")
-        let messages = try chatMessages(r)
-        let addGenerationPrompt = try r.bool("add_generation_prompt") ?? true
-        let prompt = try template.render(messages, addGenerationPrompt: addGenerationPrompt, tools: tools?.templateTools)
+        let prompt = try chatPrompt(r, tools: tools)
         let ids = chatPromptIDs(prompt)
         guard !ids.isEmpty else { throw APIError.invalid("The messages give an empty prompt.", param: "messages") }
         let room = min(service.contextLength, service.cacheCapacity) - ids.count
@@ -189,6 +187,28 @@ extension OpenAIAPI {
     }
 
     /// `messages`, checked: roles the template knows, content as text.
+    /// The prompt of a chat request's messages and tools. A final assistant message with text is
+    /// continued, as llama-server does (and vLLM with `continue_final_message`): the turns before
+    /// it with the generation prompt, then its text, so the answer goes on from it. The
+    /// template would close that turn and open another. `continue_final_message: false` keeps it
+    /// closed; `true` asks for a final assistant message.
+    func chatPrompt(_ r: FieldReader, tools: ToolPlan?) throws -> String {
+        var messages = try chatMessages(r)
+        let addGenerationPrompt = try r.bool("add_generation_prompt") ?? true
+        let continueFinal = try r.bool("continue_final_message")
+        let last = messages[messages.count - 1]
+        let continuable = last.role == "assistant" && last.toolCalls == nil && messages.count > 1
+        if continueFinal == true && !continuable {
+            throw APIError.invalid("`continue_final_message` needs the last message to be the assistant's, without tool calls, after another.",
+                                   param: "continue_final_message")
+        }
+        guard continuable && continueFinal != false else {
+            return try template.render(messages, addGenerationPrompt: addGenerationPrompt, tools: tools?.templateTools)
+        }
+        messages.removeLast()
+        return try template.render(messages, addGenerationPrompt: true, tools: tools?.templateTools) + last.content
+    }
+
     func chatMessages(_ r: FieldReader) throws -> [ChatTemplate.Message] {
         guard let raw = r.raw("messages") else { throw APIError.invalid("`messages` is required.", param: "messages") }
         guard case let .array(items) = raw, !items.isEmpty else {
@@ -206,7 +226,7 @@ extension OpenAIAPI {
                 throw APIError.invalid("`\(param).role` is required and must be a string.", param: "\(param).role")
             }
             guard ["system", "user", "assistant", "developer", "tool"].contains(role) else {
-                throw APIError.invalid("`\(param).role` must be system, user, assistant or tool, got \"\(role)\".", param: "\(param).role")
+                throw APIError.invalid("`\(param).role` must be system, developer, user, assistant or tool, got \"\(role)\".", param: "\(param).role")
             }
             let content: String
             switch m.raw("content") {

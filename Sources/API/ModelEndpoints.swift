@@ -37,8 +37,7 @@ extension OpenAIAPI {
         } else if r.has("messages") {
             // The prompt a chat request with the same fields would have: tools are rendered too.
             let tools = try toolPlan(r, body: request.body)
-            let text = try template.render(try chatMessages(r), addGenerationPrompt: try r.bool("add_generation_prompt") ?? true,
-                                           tools: tools?.templateTools)
+            let text = try chatPrompt(r, tools: tools)
             // By default the ids a chat request would have (chatPromptIDs); with
             // add_special_tokens given, exactly what it says.
             if let special = try r.bool("add_special_tokens") {

@@ -116,6 +116,24 @@ def test_usage_matches_tokenize_messages(client, server):
     assert r.usage.prompt_tokens == tokenize(server, model="default", messages=CHAT)["count"]
 
 
+def test_final_assistant_message_is_continued(client, server):
+    msgs = [{"role": "user", "content": "Count to five."}, {"role": "assistant", "content": "1, 2,"}]
+    # llama-server --jinja's POST /apply-template for these messages (llama_cpp_python 0.3.36,
+    # the same GGUF); its chat answer counted 39 prompt tokens.
+    want = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+            "<|im_start|>user\nCount to five.<|im_end|>\n<|im_start|>assistant\n1, 2,")
+    d = tokenize(server, messages=msgs, with_pieces=True)
+    assert "".join(t["piece"] for t in d["tokens"]) == want and d["count"] == 39
+    r = chat(client, messages=msgs, max_tokens=3)
+    assert r.usage.prompt_tokens == 39 and not r.choices[0].message.content.startswith("1, 2,")
+    # vLLM's field: false closes the turn (the template's own rendering), true needs an assistant last.
+    closed = tokenize(server, messages=msgs, continue_final_message=False, with_pieces=True)
+    assert "".join(t["piece"] for t in closed["tokens"]) == want + "<|im_end|>\n<|im_start|>assistant\n"
+    st, _, data = server.request("POST", "/v1/chat/completions",
+                                 {"model": "default", "messages": msgs[:1], "continue_final_message": True})
+    assert st == 400 and data["error"]["param"] == "continue_final_message"
+
+
 def test_content_as_text_parts(client):
     # Joined by a newline, as vLLM and llama-server join text parts.
     parts = [{"role": "user", "content": [{"type": "text", "text": "What is the capital"},
