@@ -7,7 +7,7 @@ import Foundation
 /// into pieces, so a streamed answer and a whole one parse the same (the tests check it).
 ///
 /// Text that looks like a call but is not one (a `<tool_call>` block without a JSON call in it)
-/// is given back as content. Runs on the request's output queue, never on the engine thread.
+/// is given back as content; a call cut short before its name is complete is dropped. Runs on the request's output queue, never on the engine thread.
 struct ToolCallParser {
     enum Event: Equatable {
         case content(String)
@@ -221,6 +221,11 @@ struct ToolCallParser {
             case let .match(name, valueStart) where !fenced:
                 startCall(name: name, objectStart: i, valueStart: valueStart, &out)
             case .partial where !final: return false
+            case .partial where !fenced:
+                // A call cut short before its name ended (`max_tokens`, a stop string): no call and
+                // no markup in the content either.
+                backToText([])
+                return false
             case _ where fenced:
                 // A code block, not a call: text again, from after the opening fence.
                 emitContent(heldSpace[...] + Array("```".utf8), &out)

@@ -88,6 +88,15 @@ final class ToolCallParserTests: XCTestCase {
         check(.hermes, "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": 1}}", content: "", calls: [Call(name: "f", arguments: #"{"x": 1}"#)])
     }
 
+    /// Cut short (max_tokens, a stop string) before the name is complete: neither a call nor
+    /// markup in the content; after it, a call with the arguments written so far (as OpenAI's).
+    func testHermesCallCutShort() {
+        check(.hermes, "<tool_call>\n{\"name\": \"get", content: "", calls: [])
+        check(.hermes, "Checking.\n<tool_call>\n{\"", content: "Checking.", calls: [])
+        check(.hermes, "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"city\": \"Pa", content: "",
+              calls: [Call(name: "f", arguments: #"{"city": "Pa"#)])
+    }
+
     /// Qwen2.5-Coder often writes its call as a Markdown JSON block: a call only if it names a tool.
     func testHermesFencedCallFromQwenCoder() {
         let text = "```json\n{\n  \"name\": \"get_weather\",\n  \"arguments\": {\n    \"city\": \"Paris\"\n  }\n}\n```"
