@@ -38,11 +38,16 @@ extension JSONSchemaCompiler {
             if shape.forbidden.contains(k) {
                 throw GrammarError.invalid("\(path): property `\(k)` is required but its schema is `false`: nothing can match")
             }
-            guard case let .schema(a) = shape.additional else {
-                if member { continue }
+            if case let .schema(a) = shape.additional {
+                shape.properties.append((k, a))
+            } else if member {
+                continue
+            } else if !shape.explicitNone {
+                // Not listed and additionalProperties left out (true in JSON Schema): any value.
+                shape.properties.append((k, .bool(true)))
+            } else {
                 throw GrammarError.unsupported("\(path): required property `\(k)` is not in `properties` and no other property is allowed")
             }
-            shape.properties.append((k, a))
         }
         return shape
     }

@@ -132,6 +132,12 @@ final class GrammarMatcherTests: XCTestCase {
         XCTAssertTrue(merged.accepts(Array(#"{"a": 1}"#.utf8)))
         XCTAssertFalse(merged.accepts(Array("{}".utf8)))
         XCTAssertThrowsError(try compile(.jsonSchema(#"{"allOf":[{"type":"object","properties":{"a":{"type":"integer"}}},{"required":["b"]}]}"#)))
+        // A required property left out of `properties` (additionalProperties left out: true in
+        // JSON Schema) takes any value; with additionalProperties false nothing can match.
+        let unlisted = try compile(.jsonSchema(#"{"type":"object","required":["zz"]}"#))
+        XCTAssertTrue(unlisted.accepts(Array(#"{"zz": [1, "x"]}"#.utf8)))
+        XCTAssertFalse(unlisted.accepts(Array("{}".utf8)))
+        XCTAssertThrowsError(try compile(.jsonSchema(#"{"type":"object","required":["zz"],"additionalProperties":false}"#)))
         // A schema pattern's \s is ECMA-262's (no-break space included); guided_regex's is ASCII.
         let nbsp = Array("\"a\u{00A0}b\"".utf8)
         XCTAssertTrue(try compile(.jsonSchema(#"{"type":"string","pattern":"^a\\sb$"}"#)).accepts(nbsp))
