@@ -31,7 +31,10 @@ extension OpenAIAPI {
                 case let .string(s)?: adapter = lora?.adapter(named: s)
                 default: throw APIError.invalid("Each `lora` entry needs an `id`: an adapter's name, or its position among the adapters of GET /v1/models.", param: "lora")
                 }
-                guard let adapter else { throw APIError.invalid("`lora` names an adapter that is not loaded.", param: "lora", code: "lora_not_found") }
+                guard let adapter else {
+                    throw APIError.invalid(lora == nil ? "`lora`: the model `\(model.id)` has no LoRA adapters (they belong to the first generation model)."
+                                                       : "`lora` names an adapter that is not loaded.", param: "lora", code: "lora_not_found")
+                }
                 var scale: Float = 1
                 if let s = item["scale"] {
                     guard case let .number(v) = s, v.isFinite, abs(v) <= 100 else {
@@ -61,8 +64,17 @@ extension OpenAIAPI {
         let registry = try adminRegistry(request)
         let r = try FieldReader(try Self.parseBody(request))
         let name = try r.requiredString("lora_name"), path = try r.requiredString("lora_path")
-        guard !name.isEmpty, name.count <= 256, !model.accepts(name) else {
-            throw APIError.invalid("`lora_name` must be a new name (1 to 256 characters), not the base model's.", param: "lora_name")
+        // Names travel in log lines and metric labels unquoted: letters, digits and . _ - : / @ only.
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:/@")
+        guard !name.isEmpty, name.count <= 256, name.allSatisfy({ allowed.contains($0) }) else {
+            throw APIError.invalid("`lora_name` must be 1 to 256 letters, digits or . _ - : / @.", param: "lora_name", code: "invalid_lora_name")
+        }
+        guard !model.accepts(name), !registry.isReserved(name) else {
+            throw APIError.invalid("`lora_name` `\(name)` already names a served model; give the adapter another name.",
+                                   param: "lora_name", code: "lora_exists")
+        }
+        if registry.isMissingInAllowedDirectory(path) {
+            throw APIError.invalid("`lora_path`: no file or directory \(path).", param: "lora_path", code: "lora_path_not_found")
         }
         guard registry.isAllowed(path) else {
             throw APIError(.permission,

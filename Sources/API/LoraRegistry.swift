@@ -11,6 +11,9 @@ public final class LoraRegistry: @unchecked Sendable {
 
     private let lock = NSLock()
     private var adapters: [LoraAdapter] = []
+    /// The names of every served model (ids and aliases): an adapter of one of them would never
+    /// be reached. Set by the router before the API answers.
+    private var reserved: Set<String> = []
     let loader: Loader
     /// Real paths of the directories runtime loads may read from; empty: runtime loading is refused.
     public let allowedDirectories: [String]
@@ -24,6 +27,10 @@ public final class LoraRegistry: @unchecked Sendable {
     }
 
     public var all: [LoraAdapter] { lock.withLock { adapters } }
+
+    public func reserve(_ names: Set<String>) { lock.withLock { reserved = names } }
+
+    public func isReserved(_ name: String) -> Bool { lock.withLock { reserved.contains(name) } }
 
     public func adapter(named name: String) -> LoraAdapter? { lock.withLock { adapters.first { $0.name == name } } }
 
@@ -55,7 +62,20 @@ public final class LoraRegistry: @unchecked Sendable {
     /// Whether `path`, with links resolved, lies inside one of the allowed directories.
     public func isAllowed(_ path: String) -> Bool {
         guard let real = Self.realPath(path) else { return false }
-        return allowedDirectories.contains { dir in real == dir || real.hasPrefix(dir.hasSuffix("/") ? dir : dir + "/") }
+        return isInside(real)
+    }
+
+    /// A path that does not exist but whose directory is allowed: a client may learn that much
+    /// (and gets "no such file", not "not allowed"); of other directories it learns nothing.
+    public func isMissingInAllowedDirectory(_ path: String) -> Bool {
+        guard Self.realPath(path) == nil else { return false }
+        let parent = (path as NSString).deletingLastPathComponent
+        guard let real = Self.realPath(parent.isEmpty ? "." : parent) else { return false }
+        return isInside(real)
+    }
+
+    private func isInside(_ real: String) -> Bool {
+        allowedDirectories.contains { dir in real == dir || real.hasPrefix(dir.hasSuffix("/") ? dir : dir + "/") }
     }
 
     static func realPath(_ path: String) -> String? {

@@ -19,15 +19,21 @@ public final class ModelRouter: Sendable {
             let m = api.model
             return ModelTable.Row(id: m.id, aliases: m.aliases.sorted(), kind: api.kind)
         })
+        // An adapter loaded at run time under a model's name or alias would never be reached.
+        let names = Set(table.rows.flatMap { [$0.id] + $0.aliases })
+        for case let .generation(a) in apis { a.lora?.reserve(names) }
     }
 
     /// Answers a request; `routed` learns the id of the model that got it (nil: none did).
     public func handle(_ route: APIRoute, _ request: HTTPRequest, _ responder: HTTPResponder,
                        routed: (String?) -> Void = { _ in }) {
         do {
-            let target = try target(of: route, request)
-            routed(target.map { table.rows[$0].id })
-            guard let target else { return listModels(responder) }
+            let chosen = try target(of: route, request)
+            routed(chosen.map { table.rows[$0.index].id })
+            guard let chosen else { return listModels(responder) }
+            // One model's API answers a wrong-kind request itself.
+            if apis.count > 1 { try checkKind(route, chosen.index, named: chosen.name ?? table.rows[chosen.index].id) }
+            let target = chosen.index
             switch apis[target] {
             case let .generation(api):
                 api.handle(route, request, responder)
@@ -41,33 +47,36 @@ public final class ModelRouter: Sendable {
         }
     }
 
-    /// The model a request goes to; nil for the list of all models.
-    func target(of route: APIRoute, _ request: HTTPRequest) throws -> Int? {
-        if apis.count == 1 { return route == .models ? nil : 0 }
+    /// The model a request goes to and the name it gave; nil for the list of all models.
+    func target(of route: APIRoute, _ request: HTTPRequest) throws -> (index: Int, name: String?)? {
+        if apis.count == 1 { return route == .models ? nil : (0, nil) }
         switch route {
         case .models: return nil
         case .model:
             let id = request.pathParameters["id"] ?? ""
             guard let i = resolve(id) else { throw APIError.modelNotFound(id) }
-            return i
+            return (i, id)
         case .loadLoraAdapter, .unloadLoraAdapter:
             // Adapters belong to the first generation model (lora.adapters); with none, the
             // embedding model's API answers that it has no adapters.
-            return table.fallback(for: .generation)
+            return (table.fallback(for: .generation), nil)
         case .completions, .chatCompletions, .tokenize, .detokenize, .embeddings:
             // The body is parsed here and again by the model's API: requests are small next to their work.
             let r = try FieldReader(try OpenAIAPI.parseBody(request))
             let need = ModelTable.kind(of: route)
-            guard let name = try r.string("model") else { return table.fallback(for: need) }
+            guard let name = try r.string("model") else { return (table.fallback(for: need), nil) }
             guard let i = resolve(name) else { throw APIError.modelNotFound(name) }
-            if let need, table.rows[i].kind != need {
-                throw APIError.invalid(need == .embedding
-                    ? "The model `\(name)` generates text: it does not answer POST /v1/embeddings; use an embedding model (GET /v1/models lists each model's kind)."
-                    : "The model `\(name)` is an embedding model: it answers POST /v1/embeddings, not \(route.path).",
-                    param: "model", code: "model_not_supported")
-            }
-            return i
+            return (i, name)
         }
+    }
+
+    /// A model of the wrong kind for the endpoint: refused (after the request is counted as its).
+    func checkKind(_ route: APIRoute, _ i: Int, named name: String) throws {
+        guard let need = ModelTable.kind(of: route), table.rows[i].kind != need else { return }
+        throw APIError.invalid(need == .embedding
+            ? "The model `\(name)` generates text: it does not answer POST /v1/embeddings; use an embedding model (GET /v1/models lists each model's kind)."
+            : "The model `\(name)` is an embedding model: it answers POST /v1/embeddings, not \(route.path).",
+            param: "model", code: "model_not_supported")
     }
 
     /// A model's index by its id or an alias, else the generation model holding a LoRA adapter

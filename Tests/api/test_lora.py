@@ -196,6 +196,17 @@ def test_runtime_load_needs_the_admin_key_and_an_allowed_path(lora_server, tmp_p
                      headers=auth)[0] == 403
     assert s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a5", "lora_path": str(s.allowed / "..")},
                      headers=auth)[0] == 403
+    # A missing file in an allowed directory is named as missing (elsewhere: 403, nothing learnt).
+    status, _, err = s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a5", "lora_path": str(s.allowed / "nope.gguf")},
+                               headers=auth)
+    assert status == 400 and err["error"]["code"] == "lora_path_not_found", err
+    assert s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a5", "lora_path": str(tmp_path / "nope.gguf")},
+                     headers=auth)[0] == 403
+    # Names go into log lines and metric labels: a space is refused; the model's own names are taken.
+    status, _, err = s.request("POST", "/v1/load_lora_adapter", {"lora_name": "has space", "lora_path": path}, headers=auth)
+    assert status == 400 and err["error"]["code"] == "invalid_lora_name", err
+    status, _, err = s.request("POST", "/v1/load_lora_adapter", {"lora_name": "default", "lora_path": path}, headers=auth)
+    assert status == 400 and err["error"]["code"] == "lora_exists", err
     # Malformed adapter inside: 400 naming the problem, the server goes on.
     bad = s.allowed / "bad"
     bad.mkdir()

@@ -153,6 +153,7 @@ def test_metrics_carry_each_models_label(multi, mclient, ids):
     before = samples(multi)
     mclient.completions.create(model="default", prompt="Hello", max_tokens=3, temperature=0, extra_body={"ignore_eos": True})
     emb_answer = mclient.embeddings.create(model=EMBED, input=["one sentence", "two sentences"])
+    multi.request("POST", "/v1/completions", {"model": EMBED, "prompt": "Hi"})  # a 400 of a known model
     after = samples(multi)
     gen, emb = ids["generation"], ids["embedding"]
 
@@ -161,6 +162,7 @@ def test_metrics_carry_each_models_label(multi, mclient, ids):
 
     assert grew("jeton_requests_total", model=gen, endpoint="/v1/completions", status="200") == 1
     assert grew("jeton_requests_total", model=emb, endpoint="/v1/embeddings", status="200") == 1
+    assert grew("jeton_requests_total", model=emb, endpoint="/v1/completions", status="400") == 1
     assert grew("jeton_generation_tokens_total", model=gen) == 3
     assert grew("jeton_embedding_requests_total", model=emb) == 1
     assert grew("jeton_embedding_inputs_total", model=emb) == 2
@@ -236,12 +238,18 @@ def test_models_list_in_the_config_and_drain_of_both(tmp_path):
                    "  - path: default\n    name: chat\n    aliases: [talk]\n    cache_tokens: 1024\n"
                    f"  - path: {EMBED}\n    name: embedder\n    aliases: [embed]\n    max_waiting: 64\n"
                    "    context_length: 256\n"
-                   "server:\n  drain_timeout: 120\n")
+                   "server:\n  drain_timeout: 120\n"
+                   f"auth:\n  admin_keys: [\"ops:sekrit-admin-key\"]\nlora:\n  allowed_dirs: [\"{tmp_path}\"]\n")
     s = JetonProcess("--config", str(cfg))
     try:
         st, _, d = s.request("GET", "/v1/models")
         assert [m["max_model_len"] for m in json.loads(d)["data"]][1] == 256
         assert [(m["id"], m["kind"]) for m in json.loads(d)["data"]] == [("chat", "generation"), ("embedder", "embedding")]
+        # An adapter may not take another model's name or alias: it would never be reached.
+        for name in ["embedder", "embed", "talk"]:
+            st, _, d = s.request("POST", "/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(tmp_path / "a.gguf")},
+                                 headers={"Authorization": "Bearer sekrit-admin-key"})
+            assert st == 400 and json.loads(d)["error"]["code"] == "lora_exists", (name, d)
         for name, path, body, want in [("talk", "/v1/completions", {"prompt": "Hi", "max_tokens": 2}, "chat"),
                                        ("default", "/v1/completions", {"prompt": "Hi", "max_tokens": 2}, "chat"),
                                        ("embed", "/v1/embeddings", {"input": "Hi"}, "embedder")]:

@@ -1,3 +1,4 @@
+import API
 import Foundation
 
 /// Checks of the configuration that need the file system, made before the server listens:
@@ -42,7 +43,18 @@ enum Preflight {
         for entry in c[\.loraAdapters] {
             // NAME=PATH; a PEFT adapter is a directory.
             guard let eq = entry.firstIndex(of: "=") else { continue }
-            try file("lora adapter \(entry[..<eq])", String(entry[entry.index(after: eq)...]), directoryAllowed: true)
+            let name = String(entry[..<eq])
+            if let i = named[name] {
+                let model = models.count > 1 ? "models[\(i)]" : "the served model"
+                throw JetonConfig.Failure(description: "lora.adapters: \(name) is the name of \(model); give the adapter another name")
+            }
+            try file("lora adapter \(name)", String(entry[entry.index(after: eq)...]), directoryAllowed: true)
+        }
+        // The admin keys are read when the models load, after listening: checked here first.
+        if !c[\.authAdminKeys].isEmpty {
+            do { _ = try APIKeyStore(keys: c[\.authAdminKeys], file: nil) } catch {
+                throw JetonConfig.Failure(description: "auth.admin_keys: \(error)")
+            }
         }
     }
 
