@@ -100,7 +100,7 @@ extension ServerApp {
         let loaded = try LoadedModel(path: plan.path, threads: threads)
         loaded.file.adviseWillNeed()
         let context = Self.context(plan.spec, trained: loaded.config.contextLength)
-        let served = servedModel(plan, index: index, ownName: loaded.name, tokenizer: loaded.tokenizer, context: context,
+        var served = servedModel(plan, index: index, ownName: loaded.name, tokenizer: loaded.tokenizer, context: context,
                                  chatTemplate: templateOverride ?? loaded.chatTemplate,
                                  architecture: loaded.config.architecture, quantization: loaded.config.quantization)
         let speculation = try Self.speculation(config, target: loaded, threads: threads, allowDraft: first)
@@ -117,6 +117,8 @@ extension ServerApp {
                             configuration: engineConfig, contextLength: context, draft: speculation.draft?.model,
                             observer: modelMetrics)
         engine.start()
+        // One request can use the whole KV cache at most: /v1/models (max_model_len) says that much.
+        served.contextLength = min(context, engine.cacheCapacity)
         var options = apiOptions(tokenizer: loaded.tokenizer, observer: ModelObserver(access: access, metrics: modelMetrics))
         // LoRA adapters (lora.adapters, --lora) are the first generation model's, as its draft is.
         if first { options.lora = try Self.loraRegistry(config, model: loaded.model) }
@@ -131,6 +133,9 @@ extension ServerApp {
         let asked = plan.spec.contextLength ?? config[\.modelContextLength]
         if asked > context {
             logger.warning("model \(served.id): context_length \(asked) is longer than the model was trained for; using \(context)")
+        }
+        if engine.cacheCapacity < context {
+            logger.notice("model \(served.id): the KV cache holds \(engine.cacheCapacity) tokens, fewer than the context of \(context): a request can use \(engine.cacheCapacity) at most (max_model_len says so; raise cache_tokens for more)")
         }
         if engine.cacheCapacity != engineConfig.cacheTokens {
             logger.warning("model \(served.id): cache_tokens \(engineConfig.cacheTokens) is \(engine.cacheCapacity) tokens in whole blocks of \(engineConfig.blockSize)")
