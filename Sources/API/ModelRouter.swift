@@ -65,6 +65,10 @@ public final class ModelRouter: Sendable {
             let r = try FieldReader(try OpenAIAPI.parseBody(request))
             let need = ModelTable.kind(of: route)
             guard let name = try r.string("model") else { return (table.fallback(for: need), nil) }
+            // `default` is the first model of each kind (unless a model has that id), as no `model` is.
+            if name == "default" && !table.rows.contains(where: { $0.id == name }) {
+                return (table.fallback(for: need), name)
+            }
             guard let i = resolve(name) else { throw APIError.modelNotFound(name) }
             return (i, name)
         }

@@ -13,7 +13,7 @@ extension ServerApp {
     func loadModels(access: AccessLog) throws {
         var metrics: ServerMetrics?
         var apis: [ModelRouter.Served] = []
-        var firstGeneration = true
+        var firstGeneration = true, firstEmbedding = true
         for (index, plan) in plans.enumerated() {
             let t0 = Date()
             // Made at the first model: one model's name labels the requests that reach no model.
@@ -23,7 +23,8 @@ extension ServerApp {
                 return metrics
             }
             if LoadedEmbeddingModel.isEmbeddingModel(try GGUFFile(path: plan.path)) {
-                let (api, loaded) = try loadEmbeddingModel(plan, index: index, metrics: serverMetrics, started: t0)
+                let (api, loaded) = try loadEmbeddingModel(plan, index: index, first: firstEmbedding, metrics: serverMetrics, started: t0)
+                firstEmbedding = false
                 apis.append(.embedding(api))
                 state.withLock { $0.loaded.append(loaded) }
             } else {
@@ -73,13 +74,14 @@ extension ServerApp {
 
     /// What the API knows of a model, for both kinds: the name clients use (the spec's, else
     /// the file's own) and the other names that reach it: its own name, its catalog name, the
-    /// spec's aliases, and `default` for the first model.
-    private func servedModel(_ plan: ModelPlan, index: Int, ownName: String, tokenizer: Tokenizer, context: Int,
+    /// spec's aliases, and `default` for the first model of each kind (`first`), where a request
+    /// without `model` goes too.
+    private func servedModel(_ plan: ModelPlan, first: Bool, ownName: String, tokenizer: Tokenizer, context: Int,
                              chatTemplate: String?, architecture: String, quantization: String) -> ServedModel {
         let name = plan.spec.name ?? ownName
         let file = (plan.path as NSString).lastPathComponent
         let catalogName = (try? ModelStore.catalog())?.first { $0.file == file }?.name
-        var aliases = Set([ownName] + plan.spec.aliases + (catalogName.map { [$0] } ?? []) + (index == 0 ? ["default"] : []))
+        var aliases = Set([ownName] + plan.spec.aliases + (catalogName.map { [$0] } ?? []) + (first ? ["default"] : []))
         aliases.remove(name)
         return ServedModel(id: name, aliases: aliases, tokenizer: tokenizer, contextLength: context, chatTemplate: chatTemplate,
                            created: Int(Date().timeIntervalSince1970), architecture: architecture, quantization: quantization)
@@ -100,7 +102,7 @@ extension ServerApp {
         let loaded = try LoadedModel(path: plan.path, threads: threads)
         loaded.file.adviseWillNeed()
         let context = Self.context(plan.spec, trained: loaded.config.contextLength)
-        var served = servedModel(plan, index: index, ownName: loaded.name, tokenizer: loaded.tokenizer, context: context,
+        var served = servedModel(plan, first: first, ownName: loaded.name, tokenizer: loaded.tokenizer, context: context,
                                  chatTemplate: templateOverride ?? loaded.chatTemplate,
                                  architecture: loaded.config.architecture, quantization: loaded.config.quantization)
         let speculation = try Self.speculation(config, target: loaded, threads: threads, allowDraft: first)
@@ -144,13 +146,13 @@ extension ServerApp {
     }
 
     /// An embedding model: no engine or KV cache; one batching thread runs the encoder.
-    private func loadEmbeddingModel(_ plan: ModelPlan, index: Int, metrics: (String) -> ServerMetrics?,
+    private func loadEmbeddingModel(_ plan: ModelPlan, index: Int, first: Bool, metrics: (String) -> ServerMetrics?,
                                     started t0: Date) throws -> (EmbeddingsAPI, Loaded) {
         let threads = Self.threads(plan.spec)
         let loaded = try LoadedEmbeddingModel(path: plan.path, threads: threads)
         loaded.file.adviseWillNeed()
         let context = Self.context(plan.spec, trained: loaded.config.contextLength)
-        let served = servedModel(plan, index: index, ownName: loaded.name, tokenizer: loaded.tokenizer, context: context,
+        let served = servedModel(plan, first: first, ownName: loaded.name, tokenizer: loaded.tokenizer, context: context,
                                  chatTemplate: nil, architecture: loaded.config.architecture,
                                  quantization: loaded.config.quantization)
         let batcher = EmbeddingBatcher(model: loaded, batchTokens: max(config[\.engineMaxBatchTokens], context),
