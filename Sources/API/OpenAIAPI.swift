@@ -100,25 +100,29 @@ public final class OpenAIAPI: Sendable {
         case .loadLoraAdapter: body = loadLoraAdapter
         case .unloadLoraAdapter: body = unloadLoraAdapter
         }
-        run(body, request, responder)
+        run(body, request, responder, promptParam: route == .chatCompletions ? "messages" : "prompt")
     }
 
     /// Runs a throwing handler: any error becomes the OpenAI envelope, here and only here.
-    func run(_ body: (HTTPRequest, HTTPResponder) throws -> Void, _ request: HTTPRequest, _ responder: HTTPResponder) {
+    func run(_ body: (HTTPRequest, HTTPResponder) throws -> Void, _ request: HTTPRequest, _ responder: HTTPResponder,
+             promptParam: String = "prompt") {
         do {
             try body(request, responder)
         } catch let e as APIError {
             responder.respond(e.response)
         } catch let e as SubmissionError {
-            responder.respond(Self.map(e).response)
+            responder.respond(Self.map(e, promptParam: promptParam).response)
         } catch {
             responder.respond(APIError.internal("unexpected error: \(error)").response)
         }
     }
 
-    static func map(_ e: SubmissionError) -> APIError {
+    /// `promptParam`: the field that holds the prompt (`messages` for chat), named when the
+    /// prompt alone fills the context (else `max_tokens` is what to lower).
+    static func map(_ e: SubmissionError, promptParam: String = "prompt") -> APIError {
         switch e {
-        case .contextExceeded: return .invalid(e.description, param: "max_tokens", code: "context_length_exceeded")
+        case let .contextExceeded(p, _, c):
+            return .invalid(e.description, param: p >= c ? promptParam : "max_tokens", code: "context_length_exceeded")
         case .cacheTooSmall: return .invalid(e.description, param: "max_tokens", code: "context_length_exceeded")
         case .emptyPrompt, .invalidToken: return .invalid(e.description, param: "prompt")
         case .duplicateID: return .internal(e.description)
@@ -227,7 +231,9 @@ public final class OpenAIAPI: Sendable {
                 if plan.opts.stream { try check(plan.requests) }
             case .chatCompletions:
                 let plan = try chatPlan(json)
-                if plan.opts.stream { try check(plan.requests) }
+                do { if plan.opts.stream { try check(plan.requests) } } catch let e as SubmissionError {
+                    return Self.map(e, promptParam: "messages")
+                }
             case .models, .model, .tokenize, .detokenize, .embeddings, .loadLoraAdapter, .unloadLoraAdapter:
                 throw APIError.notFound("\(route.path) has no generation body to validate.")
             }

@@ -92,6 +92,14 @@ CASES = [
      "context_length_exceeded"),
     ("context exceeded, chat streamed", "POST", CH, chat(max_tokens=8190, stream=True), None, 400, BAD, "max_tokens",
      "context_length_exceeded"),
+    # A prompt that alone fills the 8,192-token context names the prompt, not max_tokens.
+    ("prompt over the context", "POST", C, comp(prompt="hello " * 9000), None, 400, BAD, "prompt",
+     "context_length_exceeded"),
+    ("messages over the context", "POST", CH, chat(messages=[{"role": "user", "content": "hello " * 9000}]), None, 400,
+     BAD, "messages", "context_length_exceeded"),
+    ("messages over the context, streamed", "POST", CH,
+     chat(messages=[{"role": "user", "content": "hello " * 9000}], stream=True), None, 400, BAD, "messages",
+     "context_length_exceeded"),
     ("text/plain", "POST", C, comp(), {"Content-Type": "text/plain"}, 415, BAD, None, None),
     ("unknown path", "GET", "/v1/nothing-here", None, None, 404, BAD, None, None),
     ("unknown path POST", "POST", "/v2/completions", comp(), None, 404, BAD, None, None),
@@ -133,7 +141,7 @@ def test_huge_integers_get_the_range_message(server):
     for v in (2**63 - 1, 2**63, 10**30):
         st, hdrs, data = server.request("POST", C, comp(max_tokens=v))
         err = assert_error(data, hdrs, st, 400, BAD, "max_tokens", None)
-        assert "at least 1" in err["message"], err["message"]
+        assert "at least 0 and at most" in err["message"], err["message"]  # completions take max_tokens 0 (prompt scoring)
 
 
 def test_json_with_charset_and_no_content_type_are_accepted(server):
