@@ -54,6 +54,12 @@ struct BlockManager {
     /// Blocks that are needed to hold `tokens` positions.
     func blocks(for tokens: Int) -> Int { (tokens + blockSize - 1) / blockSize }
 
+    /// Whether `allocate(count, sharing: shared)` would succeed now.
+    func canAllocate(_ count: Int, sharing shared: [Int32] = []) -> Bool {
+        let idleShared = shared.reduce(0) { $0 + (refCount[Int($1)] == 0 ? 1 : 0) }
+        return count <= freeCount - idleShared
+    }
+
     /// All or nothing: references the cached blocks of `shared` (a prefix hit) and `count`
     /// fresh ones (evicting least recently used cached blocks), and returns the fresh ones; or,
     /// when they do not all fit, returns nil and changes nothing.

@@ -17,6 +17,7 @@ final class Request {
     var cachedTokens = 0         // prompt tokens found in the prefix cache at first admission
     var admitted = false         // scheduled at least once
     var paused = false           // its client reads slowly: skipped by steps, keeps its blocks
+    var preemptedAt: Int?        // Scheduler.finishes when blocks ran short and it gave its own up
     var promptLogprobsSent = false
     /// The prefix-cache chain's root: 0 for the base model, a hash of the adapters otherwise.
     let cacheRoot: UInt64

@@ -138,6 +138,36 @@ final class SchedulerTests: XCTestCase {
         assertAllBlocksFree(d)
     }
 
+    /// Found by a sweep: prompts that do not all fit, without prefix caching (as on Gemma 3).
+    /// Each was admitted on its first chunk, preempted by the others' growth before its end and
+    /// admitted again, recomputed from its start each time (358 preemptions for 6 prompts).
+    func testPromptsThatDoNotAllFitAreNotRecomputedOverAndOver() {
+        var d = SchedulerDriver(maxBatchTokens: 32, cacheTokens: 256, blockSize: 8, prefixCaching: false)
+        for i in 0..<6 { d.submit("s\(i)", prompt: prompt(i, 94), maxTokens: 12) }
+        var computed = 0
+        while !d.scheduler.isIdle && d.steps < 5_000 {
+            computed += d.step().entries.reduce(0) { $0 + $1.count }
+        }
+        XCTAssertTrue(d.scheduler.isIdle)
+        for r in d.requests { XCTAssertEqual(r.generated, 12, r.id) }
+        XCTAssertEqual(d.scheduler.preemptions, 0)
+        XCTAssertEqual(computed, 6 * (94 + 11), "each prompt and output token computed once")
+        assertAllBlocksFree(d)
+    }
+
+    /// A request preempted for blocks waits for another to end: taken back at once, the same
+    /// growth preempted it again (two sequences growing to fill the cache, as `n: 2` with no
+    /// `max_tokens`, were recomputed 417 times).
+    func testAPreemptedRequestWaitsForAnotherToEnd() {
+        var d = SchedulerDriver(maxBatchTokens: 8, cacheTokens: 64, blockSize: 4, prefixCaching: false)
+        d.submit("a", prompt: prompt(0, 8), maxTokens: 50)
+        d.submit("b", prompt: prompt(1, 8), maxTokens: 50)
+        XCTAssertTrue(d.runToEnd(limit: 5_000))
+        for r in d.requests { XCTAssertEqual(r.generated, 50, r.id) }
+        XCTAssertEqual(d.scheduler.preemptions, 1)
+        assertAllBlocksFree(d)
+    }
+
     func testARequestThatCannotGrowMayPreemptItself() {
         // 3 blocks of 4: r0 (6 tokens) has room to grow; r1 (4 tokens) needs a second block.
         var d = SchedulerDriver(maxBatchTokens: 64, cacheTokens: 12, blockSize: 4)
