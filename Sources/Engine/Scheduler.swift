@@ -152,9 +152,9 @@ struct Scheduler {
                running.contains(where: { $0.request.shareGroup == g && !$0.isGenerating }) {
                 break  // a sibling is computing the shared prompt; wait to reuse its blocks
             }
-            // Preempted for blocks: back once a request has ended (or none runs). FCFS: the
-            // requests after it wait too, since the cache is full.
-            if r.preemptedAt == finishes && !running.isEmpty { break }
+            // Preempted for blocks: back once a request has ended (or only paused ones run: they
+            // give their blocks up below). FCFS: the requests after it wait too, the cache is full.
+            if r.preemptedAt == finishes && running.contains(where: { !$0.paused }) { break }
             // Leave at least one token to compute so the step yields logits.
             let queries = !r.wantsPromptLogprobs
             let hit = queries ? blocks.cachedPrefix(r.tokens, root: r.cacheRoot, maxBlocks: (r.tokens.count - 1) / blocks.blockSize)

@@ -50,6 +50,25 @@ final class SchedulerPauseTests: XCTestCase {
         XCTAssertEqual(d.problems, [])
     }
 
+    /// A request preempted for blocks waits for another to end, but not for a paused one: that
+    /// one gives its blocks up instead (its client may not read for a long time).
+    func testAPreemptedRequestDoesNotWaitForAPausedOne() {
+        var d = SchedulerDriver(maxBatchTokens: 64, cacheTokens: 16, blockSize: 4)
+        let a = d.submit("a", prompt: prompt(1, 6), maxTokens: 10)  // 16 tokens each at most: the cache
+        let b = d.submit("b", prompt: prompt(2, 6), maxTokens: 10)
+        var steps = 0
+        while d.scheduler.preemptions == 0 && steps < 20 { d.step(); steps += 1 }
+        XCTAssertEqual(d.scheduler.waiting.map(\.id), ["b"], "the newest gave its blocks up")
+        d.scheduler.pause(a)
+        let plan = d.step()
+        XCTAssertEqual(plan.preempted.map(\.id), ["a"])
+        XCTAssertTrue(plan.entries.contains { $0.request === b }, "b is back at once")
+        d.scheduler.resume(a)
+        XCTAssertTrue(d.runToEnd())
+        XCTAssertEqual(Set(d.finished), ["a", "b"])
+        XCTAssertEqual(d.problems, [])
+    }
+
     func testPausedRequestIsPreemptedOnlyWhenBlocksAreNeeded() {
         // 4 blocks of 16: a holds 2; b's 40-token prompt needs 3, so a gives its blocks up.
         var d = SchedulerDriver(maxBatchTokens: 64, cacheTokens: 64, blockSize: 16)
