@@ -1,12 +1,14 @@
 /// The routes the OpenAI-style API answers: each one's method and path in one place, so
 /// handlers switch over a closed set instead of comparing strings.
 public enum APIRoute: String, CaseIterable, Sendable {
-    case completions, chatCompletions, models, model, tokenize, detokenize, embeddings, loadLoraAdapter, unloadLoraAdapter
+    case completions, chatCompletions, models, model, tokenize, detokenize, applyTemplate, embeddings, loadLoraAdapter,
+         unloadLoraAdapter
 
     public var method: String {
         switch self {
         case .models, .model: return "GET"
-        case .completions, .chatCompletions, .tokenize, .detokenize, .embeddings, .loadLoraAdapter, .unloadLoraAdapter:
+        case .completions, .chatCompletions, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter,
+             .unloadLoraAdapter:
             return "POST"
         }
     }
@@ -20,6 +22,7 @@ public enum APIRoute: String, CaseIterable, Sendable {
         case .model: return "/v1/models/{id}"
         case .tokenize: return "/tokenize"
         case .detokenize: return "/detokenize"
+        case .applyTemplate: return "/apply-template"
         case .embeddings: return "/v1/embeddings"
         case .loadLoraAdapter: return "/v1/load_lora_adapter"
         case .unloadLoraAdapter: return "/v1/unload_lora_adapter"

@@ -34,7 +34,7 @@ public final class EmbeddingsAPI: @unchecked Sendable {
                 let r = try FieldReader(try OpenAIAPI.parseBody(request))
                 if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
                 responder.respond(try OpenAIAPI.detokenized(r, model.tokenizer))
-            case .completions, .chatCompletions, .loadLoraAdapter, .unloadLoraAdapter:
+            case .completions, .chatCompletions, .applyTemplate, .loadLoraAdapter, .unloadLoraAdapter:
                 throw APIError.invalid("The model `\(model.id)` is an embedding model: it answers POST /v1/embeddings, not \(route.path).",
                                        param: "model", code: "model_not_supported")
             }

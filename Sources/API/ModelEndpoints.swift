@@ -70,6 +70,15 @@ extension OpenAIAPI {
         responder.respond(try Self.detokenized(r, model.tokenizer))
     }
 
+    /// POST /apply-template (llama-server's): the prompt a chat request with the same
+    /// `messages` (and `tools`) would have, as text, without generating.
+    func applyTemplate(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let r = try FieldReader(try Self.parseBody(request))
+        if let m = try r.string("model"), !model.accepts(m), lora?.adapter(named: m) == nil { throw APIError.modelNotFound(m) }
+        let tools = try toolPlan(r, body: request.body)
+        responder.respond(.json(["prompt": .string(try chatPrompt(r, tools: tools))]))
+    }
+
     /// The answer to POST /detokenize (generation and embedding models alike): the text of `tokens`.
     static func detokenized(_ r: FieldReader, _ t: Tokenizer) throws -> HTTPResponse {
         guard case let .array(items)? = r.raw("tokens") else {

@@ -96,6 +96,7 @@ public final class OpenAIAPI: Sendable {
         case .model: body = modelInfo
         case .tokenize: body = tokenize
         case .detokenize: body = detokenize
+        case .applyTemplate: body = applyTemplate
         case .embeddings: body = { [model] _, _ in throw EmbeddingsAPI.notAnEmbeddingModel(model.id) }
         case .loadLoraAdapter: body = loadLoraAdapter
         case .unloadLoraAdapter: body = unloadLoraAdapter
@@ -234,7 +235,7 @@ public final class OpenAIAPI: Sendable {
                 do { if plan.opts.stream { try check(plan.requests) } } catch let e as SubmissionError {
                     return Self.map(e, promptParam: "messages")
                 }
-            case .models, .model, .tokenize, .detokenize, .embeddings, .loadLoraAdapter, .unloadLoraAdapter:
+            case .models, .model, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter, .unloadLoraAdapter:
                 throw APIError.notFound("\(route.path) has no generation body to validate.")
             }
             return nil

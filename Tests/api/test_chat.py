@@ -124,6 +124,12 @@ def test_final_assistant_message_is_continued(client, server):
             "<|im_start|>user\nCount to five.<|im_end|>\n<|im_start|>assistant\n1, 2,")
     d = tokenize(server, messages=msgs, with_pieces=True)
     assert "".join(t["piece"] for t in d["tokens"]) == want and d["count"] == 39
+    st, _, applied = server.request("POST", "/apply-template", {"messages": msgs})  # llama-server's endpoint
+    assert st == 200 and applied == {"prompt": want}, applied
+    st, _, applied = server.request("POST", "/apply-template",
+                                    {"messages": [{"role": "system", "content": "Be brief."}] + msgs})
+    assert applied["prompt"] == ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nCount to five.<|im_end|>\n"
+                                 "<|im_start|>assistant\n1, 2,")  # llama-server's answer too
     r = chat(client, messages=msgs, max_tokens=3)
     assert r.usage.prompt_tokens == 39 and not r.choices[0].message.content.startswith("1, 2,")
     # vLLM's field: false closes the turn (the template's own rendering), true needs an assistant last.
