@@ -21,7 +21,6 @@ extension OpenAIAPI {
     func completionPlan(_ json: JSON) throws -> CompletionPlan {
         let r = try FieldReader(json)
         let chosen = try requestedModel(r)  // the model field and `lora` (LoraEndpoints.swift)
-        try r.refuse(["suffix"], because: "this server does not do fill-in-the-middle")
         if let b = try r.int("best_of", 1...limits.maxN), b != (try r.int("n", 1...limits.maxN) ?? 1) {
             throw APIError.invalid("`best_of` is not supported (only best_of equal to n).", param: "best_of")
         }
@@ -30,7 +29,11 @@ extension OpenAIAPI {
         let grammar = try constrainedGrammar(r)  // response_format and its aliases (ResponseFormat.swift)
         let echo = try r.bool("echo") ?? false
         let logprobs = try r.int("logprobs", 0...limits.maxLogprobs)
-        let prompts = try promptTokens(r)
+        let suffix = try r.string("suffix")
+        if suffix != nil && echo {
+            throw APIError.invalid("`echo` cannot be combined with `suffix`: the prompt is a prefix and a suffix.", param: "echo")
+        }
+        let prompts = try promptTokens(r, suffix: suffix)
         try checkQueueRoom(prompts.count * opts.n, param: prompts.count > 1 ? "prompt" : "n")
         let maxTokens = opts.maxTokens ?? 16
         opts.maxTokens = maxTokens
@@ -158,9 +161,28 @@ extension OpenAIAPI {
     }
 
     /// `prompt` as token ids: a string, strings, token ids, or arrays of token ids.
-    func promptTokens(_ r: FieldReader) throws -> [[Int32]] {
+    /// The prompts' ids; with `suffix`, each text prompt is the part before the gap of a
+    /// fill-in-the-middle prompt (code models: Qwen2.5-Coder, StarCoder, DeepSeek-Coder).
+    func promptTokens(_ r: FieldReader, suffix: String? = nil) throws -> [[Int32]] {
         guard let p = r.raw("prompt") else { throw APIError.invalid("`prompt` is required.", param: "prompt") }
         let t = model.tokenizer
+        if let suffix {
+            guard t.fillInTheMiddleIDs != nil else {
+                throw APIError.invalid("`suffix` needs a model with fill-in-the-middle tokens (such as Qwen2.5-Coder); `\(model.id)` has none.",
+                                       param: "suffix", code: "fim_not_supported")
+            }
+            let texts: [String]
+            switch p {
+            case let .string(s): texts = [s]
+            case let .array(items) where !items.isEmpty && items.allSatisfy({ if case .string = $0 { return true }; return false }):
+                texts = items.compactMap { if case let .string(s) = $0 { return s }; return nil }
+            default: throw APIError.invalid("With `suffix`, `prompt` must be text (a string or an array of strings).", param: "prompt")
+            }
+            guard texts.count <= limits.maxPrompts else {
+                throw APIError.invalid("`prompt` can hold at most \(limits.maxPrompts) prompts.", param: "prompt")
+            }
+            return texts.map { t.fillInTheMiddle(prefix: $0, suffix: suffix) ?? [] }
+        }
         let bad = APIError.invalid("`prompt` must be a string, an array of strings, an array of token ids, or an array of arrays of token ids.", param: "prompt")
         var out: [[Int32]]
         switch p {

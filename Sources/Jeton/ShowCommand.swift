@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GGUF
 import Model
+import Tokenizer
 
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -54,6 +55,12 @@ struct ShowCommand: ParsableCommand {
         for (type, e) in byType.sorted(by: { $0.value.bytes > $1.value.bytes }) {
             let pad = type.padding(toLength: max(6, type.count), withPad: " ", startingAt: 0)
             print("  \(pad)  \(e.count) tensor\(e.count == 1 ? "" : "s"), \(formatBytes(e.bytes)) (\(e.bytes) bytes)")
+        }
+
+        // What `suffix` needs on /v1/completions (built only for the answer; a file without a vocabulary has none).
+        if let vocab = try? TokenizerVocabulary(metadata: md), let tokenizer = try? Tokenizer(vocab) {
+            print("")
+            print("fill-in-the-middle (suffix): \(tokenizer.fillInTheMiddleIDs.map { "yes, tokens \($0.prefix) \($0.suffix) \($0.middle)" } ?? "no")")
         }
 
         print("")

@@ -33,6 +33,8 @@ public final class Tokenizer: Sendable {
     /// EOS, the vocabulary's `eotIDs`, and tokens named like an end of turn
     /// (`TokenizerVocabulary.endOfGenerationTexts`).
     public let endOfGenerationIDs: Set<Int32>
+    /// The vocabulary's fill-in-the-middle ids from the file's metadata (see `fillInTheMiddleIDs`).
+    let metadataFIM: [Int32]
 
     public var vocabularySize: Int { tokens.count }
 
@@ -67,6 +69,7 @@ public final class Tokenizer: Sendable {
         if let eosID { eog.insert(eosID) }
         eog.formUnion(vocab.detectedEndOfGenerationIDs)
         endOfGenerationIDs = eog
+        metadataFIM = try vocab.fimIDs.map { try checked("fim", $0) ?? $0 }
 
         model = vocab.model
         addBOS = vocab.addBOS

@@ -28,6 +28,8 @@ extension TokenizerVocabulary {
             addBOS: m["tokenizer.ggml.add_bos_token"]?.boolValue ?? (isSPM || isWPM),
             addEOS: m["tokenizer.ggml.add_eos_token"]?.boolValue ?? false,
             addSpacePrefix: m["tokenizer.ggml.add_space_prefix"]?.boolValue ?? isSPM)
+        let fim = ["pre", "suf", "mid"].compactMap { id("tokenizer.ggml.fim_\($0)_token_id") }
+        if fim.count == 3 { fimIDs = fim }
         if isWPM {
             // As llama.cpp: [CLS] 101 / [SEP] 102 / [UNK] 100 unless the file says otherwise; [SEP] is added
             // unless add_sep_token is false; strip_accents follows lowercase unless given.

@@ -23,6 +23,9 @@ public struct TokenizerVocabulary: Sendable {
     /// Extra end-of-generation ids. `Tokenizer` also adds the ids of well-known
     /// end-of-turn token texts it finds (see `detectedEndOfGenerationIDs`).
     public var eotIDs: [Int32]
+    /// Fill-in-the-middle prefix, suffix and middle ids when the file names them
+    /// (`tokenizer.ggml.fim_pre/suf/mid_token_id`); else `Tokenizer` looks for known texts.
+    public var fimIDs: [Int32] = []
     public var addBOS: Bool
     public var addEOS: Bool
     /// SentencePiece `add_dummy_prefix`: a space is put before raw text.
@@ -70,6 +73,8 @@ public struct TokenizerVocabulary: Sendable {
     public static let endOfGenerationTexts: Set<String> = [
         "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
         "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<｜end▁of▁sentence｜>",
+        // Qwen2.5-Coder's fill-in-the-middle and repository tokens end an infill (as in llama.cpp).
+        "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
     ]
 
     /// Ids of tokens whose text is in `endOfGenerationTexts`.

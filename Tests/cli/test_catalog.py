@@ -303,6 +303,8 @@ def test_qwen_show_supports_tools():
     out = run("show", QWEN).stdout
     assert "architecture: qwen2" in out and "quantization: Q4_K_M" in out
     assert "chat template (supports tools):" in out and "<tool_call>" in out
+    # Its vocabulary's <|fim_prefix|>, <|fim_suffix|>, <|fim_middle|> (`jeton tokenize` of the texts).
+    assert "fill-in-the-middle (suffix): yes, tokens 151659 151661 151660" in out
 
 
 @needs_qwen
