@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import HTTP
+import Jinja
 import Tokenizer
 
 /// POST /v1/chat/completions.
@@ -26,6 +27,9 @@ extension OpenAIAPI {
         let chosen = try requestedModel(r)  // the model field and `lora` (LoraEndpoints.swift)
         try r.refuse(["functions", "function_call"], because: "they are the deprecated form of `tools` and `tool_choice`")
         try r.refuse(["audio", "modalities", "prediction"], because: "this server generates text only")
+        try r.refuse(["web_search_options"], because: "this server does not search the web")
+        try r.refuse(["reasoning_effort", "verbosity"], because: "they are settings of OpenAI's reasoning models")
+        try refuseStore(r)
         _ = try r.string("user")
         let grammar = try constrainedGrammar(r)  // response_format and its aliases (ResponseFormat.swift)
         let tools = try toolPlan(r, body: body)  // tools, tool_choice, parallel_tool_calls (ToolPlan.swift)
@@ -59,6 +63,7 @@ extension OpenAIAPI {
             r.adapters = chosen.adapters
             return r
         }
+        try r.refuseUnknown(ignoring: Self.ignoredFields)
         return ChatPlan(requests: requests, opts: opts, wantLogprobs: wantLogprobs, prompt: prompt, ids: ids, id: id, tools: tools,
                         modelName: chosen.name, adapter: chosen.adapter)
     }
@@ -195,6 +200,13 @@ extension OpenAIAPI {
     func chatPrompt(_ r: FieldReader, tools: ToolPlan?) throws -> String {
         var messages = try chatMessages(r)
         let addGenerationPrompt = try r.bool("add_generation_prompt") ?? true
+        var variables: [String: Value] = [:]
+        if let kw = r.raw("chat_template_kwargs") {
+            guard case let .object(fields) = kw else {
+                throw APIError.invalid("`chat_template_kwargs` must be an object.", param: "chat_template_kwargs")
+            }
+            for (k, v) in fields { variables[k] = Self.templateValue(v) }
+        }
         let continueFinal = try r.bool("continue_final_message")
         let last = messages[messages.count - 1]
         let continuable = last.role == "assistant" && last.toolCalls == nil && messages.count > 1
@@ -203,10 +215,12 @@ extension OpenAIAPI {
                                    param: "continue_final_message")
         }
         guard continuable && continueFinal != false else {
-            return try template.render(messages, addGenerationPrompt: addGenerationPrompt, tools: tools?.templateTools)
+            return try template.render(messages, addGenerationPrompt: addGenerationPrompt, tools: tools?.templateTools,
+                                       variables: variables)
         }
         messages.removeLast()
-        return try template.render(messages, addGenerationPrompt: true, tools: tools?.templateTools) + last.content
+        return try template.render(messages, addGenerationPrompt: true, tools: tools?.templateTools, variables: variables)
+            + last.content
     }
 
     func chatMessages(_ r: FieldReader) throws -> [ChatTemplate.Message] {

@@ -32,7 +32,10 @@ struct ChatTemplate: Sendable {
     }
 
     /// `tools`: the request's tools as the template expects them (transformers' `tools`), or nil.
-    func render(_ messages: [Message], addGenerationPrompt: Bool, tools: [Value]? = nil) throws -> String {
+    /// `variables`: more names for the template (`chat_template_kwargs`, e.g. Qwen3's
+    /// `enable_thinking`); they cannot replace the ones set here.
+    func render(_ messages: [Message], addGenerationPrompt: Bool, tools: [Value]? = nil,
+                variables: [String: Value] = [:]) throws -> String {
         let t: Template
         do { t = try template.get() } catch {
             throw APIError(.serverError, message: "the chat template cannot be parsed: \(error)", code: "bad_chat_template")
@@ -45,7 +48,7 @@ struct ChatTemplate: Sendable {
             return .object(OrderedObject(fields))
         }
         do {
-            return try t.render([
+            let context: [String: Value] = [
                 "messages": .array(msgs),
                 "add_generation_prompt": .bool(addGenerationPrompt),
                 "bos_token": .string(bosToken),
@@ -53,7 +56,8 @@ struct ChatTemplate: Sendable {
                 // transformers passes these as None when absent; `is not none` tests depend on it.
                 "tools": tools.map { .array($0) } ?? .none,
                 "documents": .none,
-            ])
+            ]
+            return try t.render(context.merging(variables) { own, _ in own })
         } catch {
             throw APIError.invalid("The chat template refused these messages: \(error)", param: "messages")
         }

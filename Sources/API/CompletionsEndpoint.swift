@@ -25,6 +25,7 @@ extension OpenAIAPI {
             throw APIError.invalid("`best_of` is not supported (only best_of equal to n).", param: "best_of")
         }
         _ = try r.string("user")
+        try refuseStore(r)
         var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens"], fewestTokens: 0, limits: limits, vocabularySize: model.tokenizer.vocabularySize)
         let grammar = try constrainedGrammar(r)  // response_format and its aliases (ResponseFormat.swift)
         let echo = try r.bool("echo") ?? false
@@ -54,6 +55,7 @@ extension OpenAIAPI {
                 requests.append(req)
             }
         }
+        try r.refuseUnknown(ignoring: Self.ignoredFields)
         return CompletionPlan(requests: requests, opts: opts, echo: echo, logprobs: logprobs, prompts: prompts, id: id,
                               modelName: chosen.name, adapter: chosen.adapter)
     }

@@ -1,6 +1,12 @@
 /// Reads typed fields of a JSON request object, each mistake a 400 naming the field.
 struct FieldReader {
     let object: [(String, JSON)]
+    /// The keys asked for so far (a reference: copies of the reader share it).
+    private let asked = AskedKeys()
+
+    private final class AskedKeys {
+        var keys: Set<String> = []
+    }
 
     init(_ json: JSON) throws {
         guard case let .object(fields) = json else {
@@ -10,6 +16,7 @@ struct FieldReader {
     }
 
     func raw(_ key: String) -> JSON? {
+        asked.keys.insert(key)
         guard let v = object.last(where: { $0.0 == key })?.1 else { return nil }
         if case .null = v { return nil }
         return v
@@ -60,6 +67,16 @@ struct FieldReader {
             throw APIError.invalid("`\(key)` must be at least \(range.lowerBound)\(hi), got \(i).", param: key)
         }
         return i
+    }
+
+    /// After a request is read: a field nobody asked for is a 400, as OpenAI answers an unknown
+    /// argument (a misspelt `temprature` would otherwise pass unnoticed), unless it is in
+    /// `ignored` (fields that cannot change the answer) or null.
+    func refuseUnknown(ignoring ignored: Set<String>) throws {
+        for (k, v) in object where !asked.keys.contains(k) && !ignored.contains(k) {
+            if case .null = v { continue }
+            throw APIError.invalid("Unrecognized request argument supplied: `\(k)`.", param: k, code: "unknown_parameter")
+        }
     }
 
     /// Refuses fields the server does not implement, rather than silently ignoring them.

@@ -140,6 +140,20 @@ def test_final_assistant_message_is_continued(client, server):
     assert st == 400 and data["error"]["param"] == "continue_final_message"
 
 
+def test_chat_template_kwargs_reach_the_template(tmp_path):
+    # vLLM's field (Qwen3's `enable_thinking`); it cannot replace the variables the server sets.
+    t = tmp_path / "t.jinja"
+    t.write_text("{% for m in messages %}{{ m.content }}{% endfor %}|{{ enable_thinking }}|{{ add_generation_prompt }}")
+    s = Server(extra=["--chat-template", str(t)])
+    try:
+        st, _, d = s.request("POST", "/apply-template", {"messages": [{"role": "user", "content": "Hi"}],
+                                                         "chat_template_kwargs": {"enable_thinking": False,
+                                                                                  "add_generation_prompt": "x"}})
+        assert st == 200 and d["prompt"] == "Hi|False|True", d
+    finally:
+        s.stop()
+
+
 def test_content_as_text_parts(client):
     # Joined by a newline, as vLLM and llama-server join text parts.
     parts = [{"role": "user", "content": [{"type": "text", "text": "What is the capital"},

@@ -101,6 +101,17 @@ CASES = [
     ("messages over the context, streamed", "POST", CH,
      chat(messages=[{"role": "user", "content": "hello " * 9000}], stream=True), None, 400, BAD, "messages",
      "context_length_exceeded"),
+    # A field nobody reads is a 400 as OpenAI's "Unrecognized request argument" (a typo would pass
+    # unnoticed); fields of one endpoint are unknown to the other.
+    ("misspelt field", "POST", C, comp(temprature=0), None, 400, BAD, "temprature", "unknown_parameter"),
+    ("chat echo", "POST", CH, chat(echo=True), None, 400, BAD, "echo", "unknown_parameter"),
+    ("completions tools", "POST", C, comp(tools=[{"type": "function", "function": {"name": "f"}}], tool_choice="required"),
+     None, 400, BAD, "tools", "unknown_parameter"),
+    ("store true", "POST", CH, chat(store=True), None, 400, BAD, "store", None),
+    ("web search", "POST", CH, chat(web_search_options={}), None, 400, BAD, "web_search_options", None),
+    ("reasoning effort", "POST", CH, chat(reasoning_effort="low"), None, 400, BAD, "reasoning_effort", None),
+    ("chat_template_kwargs not an object", "POST", CH, chat(chat_template_kwargs=[1]), None, 400, BAD,
+     "chat_template_kwargs", None),
     ("text/plain", "POST", C, comp(), {"Content-Type": "text/plain"}, 415, BAD, None, None),
     ("unknown path", "GET", "/v1/nothing-here", None, None, 404, BAD, None, None),
     ("unknown path POST", "POST", "/v2/completions", comp(), None, 404, BAD, None, None),
@@ -159,3 +170,13 @@ def test_broken_and_too_deep_bodies_say_which(server):
     deep = b'{"model": "default", "prompt": "Hi", "guided_json": ' + b"[" * 5000 + b"]" * 5000 + b"}"
     st, _, r = server.request("POST", C, raw=deep)
     assert st == 400 and r["error"]["code"] == "invalid_json" and "nested more than" in r["error"]["message"], r
+
+
+def test_bookkeeping_fields_are_accepted(server):
+    # They cannot change an answer: OpenAI's metadata, store false, service_tier, safety_identifier,
+    # prompt_cache_key, llama-server's cache_prompt; a null value of any field is as if absent.
+    extra = dict(metadata={"k": "v"}, store=False, service_tier="auto", safety_identifier="u1", prompt_cache_key="k",
+                 cache_prompt=True, some_future_field=None)
+    for path, body in [(C, comp(**extra)), (CH, chat(**extra))]:
+        st, _, r = server.request("POST", path, body)
+        assert st == 200, (path, r)
