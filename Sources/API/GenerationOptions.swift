@@ -27,7 +27,7 @@ struct GenerationOptions {
         sampling.presencePenalty = Float(try r.double("presence_penalty", -2...2) ?? 0)
         sampling.frequencyPenalty = Float(try r.double("frequency_penalty", -2...2) ?? 0)
         sampling.repetitionPenalty = Float(try r.double("repetition_penalty", 0.01...10) ?? 1)
-        if let s = try r.int("seed", Int(Int64.min)...Int(Int64.max)) { seed = UInt64(bitPattern: Int64(s)) }
+        seed = try Self.seed(r)
         n = try r.int("n", 1...limits.maxN) ?? 1
         ignoreEOS = try r.bool("ignore_eos") ?? false
         stream = try r.bool("stream") ?? false
@@ -44,6 +44,18 @@ struct GenerationOptions {
         }
         stop = try Self.stops(r, limits)
         sampling.logitBias = try Self.logitBias(r, limits, vocabularySize)
+    }
+
+    /// Any 64-bit integer, signed or not, as OpenAI takes it (clients draw 63-bit seeds). JSON
+    /// numbers arrive as doubles, so one past 2^53 is the nearest double's integer: the same
+    /// text always gives the same seed.
+    private static func seed(_ r: FieldReader) throws -> UInt64? {
+        guard let v = r.raw("seed") else { return nil }
+        guard case let .number(n) = v, n.isFinite, n == n.rounded(), n >= -9_223_372_036_854_775_808, n <= 18_446_744_073_709_551_616 else {
+            throw APIError.invalid("`seed` must be an integer between -2^63 and 2^64 - 1.", param: "seed")
+        }
+        // 2^64 - 1 arrives as the double 2^64.
+        return n < 0 ? UInt64(bitPattern: Int64(n)) : n == 18_446_744_073_709_551_616 ? .max : UInt64(n)
     }
 
     private static func stops(_ r: FieldReader, _ limits: APILimits) throws -> [String] {

@@ -180,3 +180,15 @@ def test_bookkeeping_fields_are_accepted(server):
     for path, body in [(C, comp(**extra)), (CH, chat(**extra))]:
         st, _, r = server.request("POST", path, body)
         assert st == 200, (path, r)
+
+
+def test_any_64_bit_seed_is_taken_and_reproduces(server):
+    # Clients draw 63-bit seeds; OpenAI takes any int64. The same seed gives the same text.
+    for seed in (2**53 - 1, 10**16, 2**62, 2**63 - 1, -2**63, 2**64 - 1):
+        body = comp(seed=seed, temperature=1.0, max_tokens=6)
+        (st1, _, a), (st2, _, b) = server.request("POST", C, body), server.request("POST", C, body)
+        assert st1 == st2 == 200, (seed, a)
+        assert a["choices"][0]["text"] == b["choices"][0]["text"], seed
+    for bad in (2**65, 1.5, -2**63 - 2**11):
+        st, _, e = server.request("POST", C, comp(seed=bad))
+        assert st == 400 and e["error"]["param"] == "seed", (bad, e)
