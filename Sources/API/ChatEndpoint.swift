@@ -134,7 +134,8 @@ extension OpenAIAPI {
                     report(job)
                     if includeUsage {
                         let u = job.usage
-                        writer.write(SSE.event(wire.usageChunk(prompt: ids.count, completion: u.completion)))
+                        writer.write(SSE.event(wire.usageChunk(prompt: ids.count, completion: u.completion,
+                                                               cached: job.cachedPromptTokens(n: requests.count))))
                     }
                     responder.end(after: SSE.done)
                 })
@@ -174,7 +175,8 @@ extension OpenAIAPI {
                         }
                         return .object(item)
                     }
-                    responder.respond(.json(wire.whole(choices: choices, prompt: ids.count, completion: job.usage.completion)))
+                    responder.respond(.json(wire.whole(choices: choices, prompt: ids.count, completion: job.usage.completion,
+                                                       cached: job.cachedPromptTokens(n: requests.count))))
                 })
             try submitAll(requests, job: job)
             responder.onCancel { job.cancel() }
@@ -293,11 +295,11 @@ struct ChatWire {
         return .object(head("chat.completion.chunk") + [("choices", [.object(choice)])] + (includeUsage ? [("usage", .null)] : []))
     }
 
-    func usageChunk(prompt: Int, completion: Int) -> JSON {
-        .object(head("chat.completion.chunk") + [("choices", []), ("usage", usage(prompt, completion))])
+    func usageChunk(prompt: Int, completion: Int, cached: Int) -> JSON {
+        .object(head("chat.completion.chunk") + [("choices", []), ("usage", usage(prompt, completion, cached: cached))])
     }
 
-    func whole(choices: [JSON], prompt: Int, completion: Int) -> JSON {
-        .object(head("chat.completion") + [("choices", .array(choices)), ("usage", usage(prompt, completion))])
+    func whole(choices: [JSON], prompt: Int, completion: Int, cached: Int) -> JSON {
+        .object(head("chat.completion") + [("choices", .array(choices)), ("usage", usage(prompt, completion, cached: cached))])
     }
 }

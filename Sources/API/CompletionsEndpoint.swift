@@ -117,7 +117,8 @@ extension OpenAIAPI {
                     report(job)
                     if includeUsage {
                         let u = job.usage
-                        writer.write(SSE.event(fields.usageChunk(prompt: u.prompt / n, completion: u.completion)))
+                        writer.write(SSE.event(fields.usageChunk(prompt: u.prompt / n, completion: u.completion,
+                                                                 cached: job.cachedPromptTokens(n: n))))
                     }
                     responder.end(after: SSE.done)
                 })
@@ -155,7 +156,8 @@ extension OpenAIAPI {
                         return .object(item)
                     }
                     let u = job.usage
-                    responder.respond(.json(fields.whole(choices: choices, prompt: u.prompt / n, completion: u.completion)))
+                    responder.respond(.json(fields.whole(choices: choices, prompt: u.prompt / n, completion: u.completion,
+                                                         cached: job.cachedPromptTokens(n: n))))
                 })
             try submitAll(requests, job: job)
             responder.onCancel { job.cancel() }
@@ -232,15 +234,18 @@ struct CompletionWire {
         return .object(head + [("choices", [.object(choice)])] + (includeUsage ? [("usage", .null)] : []))
     }
 
-    func usageChunk(prompt: Int, completion: Int) -> JSON {
-        .object(head + [("choices", []), ("usage", usage(prompt, completion))])
+    func usageChunk(prompt: Int, completion: Int, cached: Int) -> JSON {
+        .object(head + [("choices", []), ("usage", usage(prompt, completion, cached: cached))])
     }
 
-    func whole(choices: [JSON], prompt: Int, completion: Int) -> JSON {
-        .object(head + [("choices", .array(choices)), ("usage", usage(prompt, completion))])
+    func whole(choices: [JSON], prompt: Int, completion: Int, cached: Int) -> JSON {
+        .object(head + [("choices", .array(choices)), ("usage", usage(prompt, completion, cached: cached))])
     }
 }
 
-func usage(_ prompt: Int, _ completion: Int) -> JSON {
-    ["prompt_tokens": JSON(prompt), "completion_tokens": JSON(completion), "total_tokens": JSON(prompt + completion)]
+/// OpenAI's usage object; `cached`: prompt tokens the prefix cache served (its
+/// `prompt_tokens_details.cached_tokens`).
+func usage(_ prompt: Int, _ completion: Int, cached: Int) -> JSON {
+    ["prompt_tokens": JSON(prompt), "completion_tokens": JSON(completion), "total_tokens": JSON(prompt + completion),
+     "prompt_tokens_details": ["cached_tokens": JSON(cached)]]
 }

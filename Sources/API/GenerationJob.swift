@@ -18,6 +18,8 @@ final class GenerationJob: @unchecked Sendable {
         var logprobs: [TokenLogprob] = []
         var promptLogprobs: [TokenLogprob?]?
         var promptTokens = 0
+        /// Prompt tokens found in the prefix cache when it was admitted.
+        var cachedTokens = 0
         /// The engine's count of proposals verified for this choice, from its finish event.
         var speculation = SpeculationUsage.none
         var confidence: ConfidenceTracker?
@@ -133,6 +135,17 @@ final class GenerationJob: @unchecked Sendable {
         return (choices.reduce(0) { $0 + $1.promptTokens }, choices.reduce(0) { $0 + $1.text.tokenCount })
     }
 
+    /// Prompt tokens served from the prefix cache, each prompt counted once (choices are
+    /// prompt by prompt, `n` each): its least cached choice, the one that did not reuse a
+    /// sibling's blocks.
+    func cachedPromptTokens(n: Int) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return stride(from: 0, to: choices.count, by: max(n, 1)).reduce(0) { sum, start in
+            sum + (choices[start..<min(start + max(n, 1), choices.count)].map(\.cachedTokens).min() ?? 0)
+        }
+    }
+
     private func handle(_ i: Int, _ event: GenerationEvent) {
         var deltas: [Delta] = []
         var abortID: String?
@@ -171,8 +184,9 @@ final class GenerationJob: @unchecked Sendable {
                         deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: nil, offset: before, spans: spans))
                     }
                 }
-            case let .finished(reason, prompt, _, _, speculation):
+            case let .finished(reason, prompt, _, cached, speculation):
                 choices[i].promptTokens = prompt
+                choices[i].cachedTokens = cached
                 choices[i].speculation = speculation
                 let before = choices[i].text.utf16Count
                 let (text, lps) = choices[i].text.finish()
@@ -189,10 +203,11 @@ final class GenerationJob: @unchecked Sendable {
                 endConfidence(i, &d)
                 deltas.append(d)
             }
-        } else if case let .finished(_, prompt, _, _, speculation) = event {
+        } else if case let .finished(_, prompt, _, cached, speculation) = event {
             // A choice ended by a stop sequence learns its prompt size (and what the engine
             // speculated for it until the abort reached it) here.
             choices[i].promptTokens = prompt
+            choices[i].cachedTokens = cached
             choices[i].speculation = speculation
         }
         // The engine reports `finished` exactly once per request, however it ended.

@@ -253,3 +253,17 @@ def test_stream_logprobs_keep_tokens_inside_a_character(server):
     assert len(want["tokens"]) == 8
     assert len(got["tokens"]) == 8, f"streamed {len(got['tokens'])} logprob entries for 8 tokens"
     assert got["token_logprobs"] == want["token_logprobs"]
+
+
+def test_usage_counts_the_prompt_tokens_the_prefix_cache_served(client, server):
+    # OpenAI's usage.prompt_tokens_details.cached_tokens: none the first time (a prompt no other
+    # test sends), whole blocks of it the second; chat says the same.
+    prompt = "Cached-token accounting check: " + " ".join(f"w{i}" for i in range(80))
+    first = greedy(client, prompt=prompt, max_tokens=1)
+    second = greedy(client, prompt=prompt, max_tokens=1)
+    assert first.usage.prompt_tokens_details.cached_tokens == 0
+    assert 0 < second.usage.prompt_tokens_details.cached_tokens < second.usage.prompt_tokens
+    msgs = [{"role": "user", "content": prompt}]
+    client.chat.completions.create(model="default", messages=msgs, max_tokens=1)
+    again = client.chat.completions.create(model="default", messages=msgs, max_tokens=1)
+    assert 0 < again.usage.prompt_tokens_details.cached_tokens < again.usage.prompt_tokens
