@@ -141,8 +141,11 @@ extension OpenAIAPI {
                 })
             try submitStream(requests, job: job, responder: responder) {
                 responder.startStream(status: .ok, headers: SSE.headers)
+                // With tools the answer may be calls only: content null until text comes, so a
+                // stream adds up to the whole answer (whose content is null then), as OpenAI's.
+                let firstContent: JSON = toolStreams == nil ? "" : .null
                 for i in requests.indices {
-                    writer.write(SSE.event(wire.chunk(index: i, delta: ["role": "assistant", "content": ""], logprobs: .null,
+                    writer.write(SSE.event(wire.chunk(index: i, delta: ["role": "assistant", "content": firstContent], logprobs: .null,
                                                          finish: nil, includeUsage: includeUsage)))
                 }
             }
@@ -252,6 +255,8 @@ extension OpenAIAPI {
                     let pp = "\(param).content[\(j)]"
                     guard case .object = part else { throw APIError.invalid("`\(pp)` must be an object.", param: pp) }
                     let pr = try FieldReader(part)
+                    // An assistant turn may hold a refusal part (OpenAI's), whose text is the turn's.
+                    if role == "assistant", try pr.string("type") == "refusal", let text = try pr.string("refusal") { return text }
                     guard try pr.string("type") == "text", let text = try pr.string("text") else {
                         throw APIError.invalid("`\(pp)` must be a text part ({\"type\": \"text\", \"text\": ...}); other kinds are not supported.", param: pp)
                     }

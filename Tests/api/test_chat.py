@@ -197,3 +197,15 @@ def test_no_bos_where_the_vocabulary_asks_for_none(server):
     st2, _, plain = server.request("POST", "/tokenize", {"messages": [{"role": "user", "content": "Hi"}],
                                                          "add_special_tokens": False})
     assert st == st2 == 200 and t["tokens"] == plain["tokens"]
+
+
+def test_an_assistant_refusal_part_is_its_text(server):
+    # OpenAI's assistant content may hold {"type": "refusal"} parts; rendered as the turn's text.
+    msgs = [{"role": "user", "content": "Say something rude."},
+            {"role": "assistant", "content": [{"type": "refusal", "refusal": "I would rather not."}]},
+            {"role": "user", "content": "Fine."}]
+    d = tokenize(server, messages=msgs, with_pieces=True)
+    assert "I would rather not.<|im_end|>" in "".join(t["piece"] for t in d["tokens"])
+    st, _, e = server.request("POST", "/v1/chat/completions", {"model": "default", "max_tokens": 1, "messages": [
+        {"role": "user", "content": [{"type": "refusal", "refusal": "x"}]}]})
+    assert st == 400 and e["error"]["param"] == "messages[0].content[0]"

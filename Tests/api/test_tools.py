@@ -169,6 +169,10 @@ def test_raw_stream_never_leaks_the_call_markup(qwen_server):
         "tool_choice": "required", "stream": True, "temperature": 0, "max_tokens": 40})
     assert status == 200
     assert "tool_call>" not in text and '"finish_reason":"tool_calls"' in text, text[-600:]
+    # The role chunk's content is null: an answer that is only calls has no content, streamed
+    # (the SDK's stream helper adds the chunks up) or whole, as OpenAI's.
+    first = parse_sse(text)[0]["choices"][0]["delta"]
+    assert first["role"] == "assistant" and first["content"] is None, first
 
 
 def test_tokenize_messages_renders_the_tools(qwen_server, qwen_client):
