@@ -53,8 +53,10 @@ extension OpenAIAPI {
                     throw APIError.invalid(e.message.replacingOccurrences(of: "`", with: "`response_format.json_schema.", options: [], range: e.message.range(of: "`")),
                                            param: "response_format.json_schema." + (e.param ?? ""))
                 }
+                // OpenAI's `schema` is optional: without one the answer is any JSON object.
                 guard let s = j.raw("schema") else {
-                    throw APIError.invalid("`response_format.json_schema.schema` is required.", param: "response_format.json_schema.schema")
+                    found.append((.jsonObject, "response_format"))
+                    break
                 }
                 let param = "response_format.json_schema.schema"
                 found.append((try schemaSpec(s, param: param), param))
