@@ -124,7 +124,8 @@ public final class OpenAIAPI: Sendable {
         switch e {
         case let .contextExceeded(p, _, c):
             return .invalid(e.description, param: p >= c ? promptParam : "max_tokens", code: "context_length_exceeded")
-        case .cacheTooSmall: return .invalid(e.description, param: "max_tokens", code: "context_length_exceeded")
+        case let .cacheTooSmall(p, _, c):
+            return .invalid(e.description, param: p >= c ? promptParam : "max_tokens", code: "context_length_exceeded")
         case .emptyPrompt, .invalidToken: return .invalid(e.description, param: "prompt")
         case .duplicateID: return .internal(e.description)
         case .shuttingDown: return .unavailable(e.description, retryAfter: 1)
@@ -161,7 +162,9 @@ public final class OpenAIAPI: Sendable {
             if need > service.contextLength {
                 throw SubmissionError.contextExceeded(prompt: r.promptTokens.count, maxTokens: r.maxTokens, context: service.contextLength)
             }
-            if need > service.cacheCapacity { throw SubmissionError.cacheTooSmall(needed: need, capacity: service.cacheCapacity) }
+            if need > service.cacheCapacity {
+                throw SubmissionError.cacheTooSmall(prompt: r.promptTokens.count, needed: need, capacity: service.cacheCapacity)
+            }
         }
     }
 

@@ -158,7 +158,7 @@ public final class Engine: @unchecked Sendable {
         }
         // A sequence that could not fit even alone would be preempted forever.
         guard p + maxTokens <= cacheCapacity else {
-            throw SubmissionError.cacheTooSmall(needed: p + maxTokens, capacity: cacheCapacity)
+            throw SubmissionError.cacheTooSmall(prompt: p, needed: p + maxTokens, capacity: cacheCapacity)
         }
     }
 

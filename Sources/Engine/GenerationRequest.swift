@@ -103,7 +103,7 @@ public enum SubmissionError: Error, Equatable, CustomStringConvertible {
     case emptyPrompt
     case invalidToken(Int32)
     case contextExceeded(prompt: Int, maxTokens: Int, context: Int)
-    case cacheTooSmall(needed: Int, capacity: Int)
+    case cacheTooSmall(prompt: Int, needed: Int, capacity: Int)
     case duplicateID(String)
     case shuttingDown
     case queueFull(Int)
@@ -114,7 +114,7 @@ public enum SubmissionError: Error, Equatable, CustomStringConvertible {
         case let .invalidToken(t): return "token id \(t) is outside the vocabulary"
         case let .contextExceeded(p, m, c):
             return "This model's maximum context length is \(c) tokens. However, you requested \(p + m) tokens (\(p) in the prompt, \(m) for the completion). Please reduce the prompt or max_tokens."
-        case let .cacheTooSmall(n, c):
+        case let .cacheTooSmall(_, n, c):
             return "the request needs \(n) tokens of KV cache but the server's cache holds \(c); reduce the prompt or max_tokens"
         case let .duplicateID(id): return "request id \(id) is already in use"
         case .shuttingDown: return "the server is shutting down"

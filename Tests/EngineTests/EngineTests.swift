@@ -125,7 +125,7 @@ final class EngineTests: XCTestCase {
             XCTAssertEqual($0 as? SubmissionError, .contextExceeded(prompt: 90, maxTokens: 20, context: 100))
         }
         XCTAssertThrowsError(try engine.submit(GenerationRequest(id: "y", promptTokens: prompt(0, 60), maxTokens: 20), sink: { _ in })) {
-            XCTAssertEqual($0 as? SubmissionError, .cacheTooSmall(needed: 80, capacity: 64))
+            XCTAssertEqual($0 as? SubmissionError, .cacheTooSmall(prompt: 60, needed: 80, capacity: 64))
         }
         XCTAssertThrowsError(try engine.submit(GenerationRequest(id: "z", promptTokens: [], maxTokens: 2), sink: { _ in }))
         XCTAssertThrowsError(try engine.submit(GenerationRequest(id: "w", promptTokens: [500], maxTokens: 2), sink: { _ in }))

@@ -247,6 +247,13 @@ def test_models_list_in_the_config_and_drain_of_both(tmp_path):
         st, _, d = s.request("GET", "/v1/models")
         # The chat model's context is 8192 but one request can use its 1024-token cache at most.
         assert [m["max_model_len"] for m in json.loads(d)["data"]] == [1024, 256]
+        # A prompt that alone fills that cache names the prompt (messages in chat), not max_tokens.
+        for path, body, param in [("/v1/completions", {"prompt": "hello " * 1100, "max_tokens": 1}, "prompt"),
+                                  ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hello " * 1100}]},
+                                   "messages")]:
+            st, text = post(s.base, path, dict(body, model="chat"))
+            err = json.loads(text)["error"]
+            assert st == 400 and err["param"] == param and err["code"] == "context_length_exceeded", (path, text)
         assert [(m["id"], m["kind"]) for m in json.loads(d)["data"]] == [("chat", "generation"), ("embedder", "embedding")]
         # An adapter may not take another model's name or alias: it would never be reached.
         for name in ["embedder", "embed", "talk"]:
