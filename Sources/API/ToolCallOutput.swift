@@ -21,9 +21,10 @@ final class ToolCallOutput: Sendable {
         }
     }
 
-    /// `tool_calls` when the choice ended by itself after calling; otherwise the engine's reason.
+    /// `tool_calls` when the choice ended by itself after calling; otherwise the engine's reason
+    /// (a call a stop string cut short is a `stop`, its arguments incomplete).
     func finishReason(choice i: Int, _ reason: String) -> String {
-        parsers.withLock { reason == "stop" && $0[i].callCount > 0 ? "tool_calls" : reason }
+        parsers.withLock { reason == "stop" && $0[i].callCount > 0 && !$0[i].cutShort ? "tool_calls" : reason }
     }
 
     static func delta(_ e: ToolCallParser.Event) -> JSON {
@@ -55,6 +56,6 @@ final class ToolCallOutput: Sendable {
             ["id": .string(c.id), "type": "function", "function": ["name": .string(c.name), "arguments": .string(c.arguments)]]
         }
         let message: JSON = ["role": "assistant", "content": content.isEmpty ? .null : .string(content), "tool_calls": .array(toolCalls)]
-        return (message, finishReason == "stop" ? "tool_calls" : finishReason)
+        return (message, finishReason == "stop" && !parser.cutShort ? "tool_calls" : finishReason)
     }
 }

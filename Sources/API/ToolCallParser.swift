@@ -37,6 +37,9 @@ struct ToolCallParser {
     /// The request's function names: a fenced block is a call only when it names one of them.
     let toolNames: Set<String>
     private(set) var callCount = 0
+    /// The answer ended inside a call's arguments (`max_tokens` or a stop string cut it).
+    private(set) var cutShort = false
+    private var emittedContent = false
 
     init(format: ToolCallFormat, toolNames: Set<String> = [], makeID: (() -> String)? = nil) {
         self.format = format
@@ -145,14 +148,25 @@ struct ToolCallParser {
                 }
             }
             while keep < buffer.count, ToolCallScanner.isSpace(buffer[buffer.count - keep - 1]) { keep += 1 }
+        } else if callCount > 0 || !emittedContent {
+            // The end of an answer that is calls only: whitespace after the calls is no content,
+            // and the start of a marker (`<tool_`) is a call cut short before its marker ended.
+            let rest = buffer[ToolCallScanner.skipSpace(buffer, 0)...]
+            let markerStart = !rest.isEmpty && markers.contains { $0.count > rest.count && $0.starts(with: rest) }
+            if markerStart || (rest.isEmpty && callCount > 0) {
+                if markerStart { cutShort = true }
+                buffer = []
+                return false
+            }
         }
         emitContent(buffer[..<(buffer.count - keep)], &out)
         buffer = Array(buffer.suffix(keep))
         return false
     }
 
-    private func emitContent(_ bytes: ArraySlice<UInt8>, _ out: inout [Event]) {
+    private mutating func emitContent(_ bytes: ArraySlice<UInt8>, _ out: inout [Event]) {
         guard !bytes.isEmpty else { return }
+        emittedContent = true
         out.append(.content(String(decoding: bytes, as: UTF8.self)))
     }
 
@@ -245,7 +259,7 @@ struct ToolCallParser {
             }
         }
         guard let valueEnd = streamArguments(&out) else {
-            if final { backToText([]) }
+            if final { cutShort = true; backToText([]) }
             return false
         }
         if let r = Self.find(endTag, in: buffer, from: valueEnd) {
@@ -316,7 +330,7 @@ struct ToolCallParser {
                 }
             }
             guard let c = call, streamArguments(&out) != nil else {
-                if final { backToText([]) }
+                if final { cutShort = call != nil; backToText([]) }
                 return false
             }
             switch ToolCallScanner.valueEnd(buffer, from: c.objectStart) {
@@ -365,7 +379,7 @@ struct ToolCallParser {
             startCall(name: name, objectStart: v, valueStart: v, &out)
         }
         guard let end = streamArguments(&out) else {
-            if final { backToText([]) }
+            if final { cutShort = true; backToText([]) }
             return false
         }
         backToText(buffer[end...])

@@ -95,6 +95,21 @@ final class ToolCallParserTests: XCTestCase {
         check(.hermes, "Checking.\n<tool_call>\n{\"", content: "Checking.", calls: [])
         check(.hermes, "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"city\": \"Pa", content: "",
               calls: [Call(name: "f", arguments: #"{"city": "Pa"#)])
+        // Cut inside the marker itself (max_tokens 1-3 of a forced call), or after a whole call.
+        for cut in ["<", "<tool", "\n<tool_call"] { check(.hermes, cut, content: "", calls: []) }
+        let whole = "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>"
+        check(.hermes, whole + "\n<tool", content: "", calls: [Call(name: "f", arguments: "{}")])
+        check(.hermes, whole + "\n", content: "", calls: [Call(name: "f", arguments: "{}")])
+        // Text that merely ends with "<" keeps it.
+        check(.hermes, "a <", content: "a <", calls: [])
+        var p = ToolCallParser(format: .hermes)
+        _ = p.push("<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": ")
+        _ = p.finish()
+        XCTAssertTrue(p.cutShort, "arguments cut short: not a finished call")
+        var q = ToolCallParser(format: .hermes)
+        _ = q.push(whole)
+        _ = q.finish()
+        XCTAssertFalse(q.cutShort)
     }
 
     /// Qwen2.5-Coder often writes its call as a Markdown JSON block: a call only if it names a tool.

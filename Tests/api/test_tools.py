@@ -247,3 +247,15 @@ def test_confidence_spans_are_of_the_content_not_the_call_text(qwen_server):
         final = [ch["confidence"] for e in events for ch in e["choices"] if ch.get("finish_reason")]
         assert spans == [] and final and final[0]["tokens"] == conf["tokens"], (spans, final)
     assert lows > 0, "some call tokens were unlikely, so spans over them were possible"
+
+
+def test_a_forced_call_cut_in_its_marker_or_by_a_stop_string(qwen_client):
+    # Cut inside `<tool_call>` (1-3 tokens): no markup in the content; cut by a stop string inside
+    # the arguments: `stop`, not `tool_calls` (the arguments are not whole).
+    messages = [{"role": "user", "content": "What is the weather in Paris right now?"}]
+    for m in (1, 2, 3):
+        content, calls, finish = ask(qwen_client, messages, False, tool_choice="required", max_tokens=m)
+        assert (content, calls, finish) == ("", [], "length"), m
+    for stream in (False, True):
+        content, calls, finish = ask(qwen_client, messages, stream, tool_choice="required", stop=["Paris"])
+        assert finish == "stop" and len(calls) == 1 and "Paris" not in calls[0][1], (stream, calls, finish)
