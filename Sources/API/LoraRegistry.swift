@@ -69,9 +69,14 @@ public final class LoraRegistry: @unchecked Sendable {
     /// (and gets "no such file", not "not allowed"); of other directories it learns nothing.
     public func isMissingInAllowedDirectory(_ path: String) -> Bool {
         guard Self.realPath(path) == nil else { return false }
-        let parent = (path as NSString).deletingLastPathComponent
-        guard let real = Self.realPath(parent.isEmpty ? "." : parent) else { return false }
-        return isInside(real)
+        // The nearest directory above it that exists (a missing subdirectory too).
+        var dir = (path as NSString).deletingLastPathComponent
+        while true {
+            if let real = Self.realPath(dir.isEmpty ? "." : dir) { return isInside(real) }
+            let up = (dir as NSString).deletingLastPathComponent
+            guard up != dir, !dir.isEmpty else { return false }
+            dir = up
+        }
     }
 
     private func isInside(_ real: String) -> Bool {

@@ -200,6 +200,9 @@ def test_runtime_load_needs_the_admin_key_and_an_allowed_path(lora_server, tmp_p
     status, _, err = s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a5", "lora_path": str(s.allowed / "nope.gguf")},
                                headers=auth)
     assert status == 400 and err["error"]["code"] == "lora_path_not_found", err
+    status, _, err = s.request("POST", "/v1/load_lora_adapter",
+                               {"lora_name": "a5", "lora_path": str(s.allowed / "no" / "dir" / "a.gguf")}, headers=auth)
+    assert status == 400 and err["error"]["code"] == "lora_path_not_found", err
     assert s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a5", "lora_path": str(tmp_path / "nope.gguf")},
                      headers=auth)[0] == 403
     # Names go into log lines and metric labels: a space is refused; the model's own names are taken.
