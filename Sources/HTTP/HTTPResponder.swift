@@ -9,7 +9,9 @@
 /// sent (chunk framing included) reach `maxResponseBufferBytes`, so a producer that obeys keeps
 /// at most that limit plus one chunk buffered; it should then stop and wait for the callback
 /// given to `onWritable` (or use `writeAndWait`). A producer that ignores it and buffers more than
-/// four times the limit has its connection closed and is cancelled, so memory stays bounded.
+/// four times the limit and `burstSlack` has its connection closed and is cancelled, so memory
+/// stays bounded. (The slack lets an obeying producer finish what one step made: a speculative
+/// step of 16 choices is ~150 events; with a 1 KiB limit, 4× alone cut such streams.)
 ///
 /// `onCancel` fires once, as soon as the client is gone (EOF, reset, EPIPE), a timeout or
 /// server stop drops the connection, or the buffer overflows; it never fires after `end()`.
@@ -26,6 +28,7 @@ public final class HTTPResponder: @unchecked Sendable {
     private let loop: EventLoop
     private let lock = Lock()
     private let limit: Int
+    static let burstSlack = 64 * 1024
 
     // Guarded by `lock`.
     private var phase = Phase.pending
@@ -78,7 +81,7 @@ public final class HTTPResponder: @unchecked Sendable {
             guard phase == .streaming, !cancelled else { return (false, false, false) }
             inFlight += bytes.count
             let buffered = inFlight + transportPending
-            if buffered > 4 * limit { return (true, false, true) }
+            if buffered > 4 * limit + Self.burstSlack { return (true, false, true) }
             if buffered >= limit { waitingForWritable = true }
             return (true, buffered < limit, false)
         }
