@@ -196,12 +196,12 @@ extension OpenAIAPI {
         return ids
     }
 
-    /// `messages`, checked: roles the template knows, content as text.
     /// The prompt of a chat request's messages and tools. A final assistant message with text is
     /// continued, as llama-server does (and vLLM with `continue_final_message`): the turns before
     /// it with the generation prompt, then its text, so the answer goes on from it. The
-    /// template would close that turn and open another. `continue_final_message: false` keeps it
-    /// closed; `true` asks for a final assistant message.
+    /// template would close that turn and open another. `continue_final_message: false`, or
+    /// `add_generation_prompt: false` without it, keeps it closed; `true` asks for a final
+    /// assistant message.
     func chatPrompt(_ r: FieldReader, tools: ToolPlan?) throws -> String {
         var messages = try chatMessages(r)
         let addGenerationPrompt = try r.bool("add_generation_prompt") ?? true
@@ -219,7 +219,8 @@ extension OpenAIAPI {
             throw APIError.invalid("`continue_final_message` needs the last message to be the assistant's, without tool calls, after another.",
                                    param: "continue_final_message")
         }
-        guard continuable && continueFinal != false else {
+        let keepsClosed = continueFinal == false || (continueFinal == nil && !addGenerationPrompt)
+        guard continuable && !keepsClosed else {
             return try template.render(messages, addGenerationPrompt: addGenerationPrompt, tools: tools?.templateTools,
                                        variables: variables)
         }
@@ -228,6 +229,7 @@ extension OpenAIAPI {
             + last.content
     }
 
+    /// `messages`, checked: roles the template knows, content as text.
     func chatMessages(_ r: FieldReader) throws -> [ChatTemplate.Message] {
         guard let raw = r.raw("messages") else { throw APIError.invalid("`messages` is required.", param: "messages") }
         guard case let .array(items) = raw, !items.isEmpty else {

@@ -64,9 +64,7 @@ extension OpenAIAPI {
         let registry = try adminRegistry(request)
         let r = try FieldReader(try Self.parseBody(request))
         let name = try r.requiredString("lora_name"), path = try r.requiredString("lora_path")
-        // Names travel in log lines and metric labels unquoted: letters, digits and . _ - : / @ only.
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:/@")
-        guard !name.isEmpty, name.count <= 256, name.allSatisfy({ allowed.contains($0) }) else {
+        guard LoraRegistry.isValidName(name) else {
             throw APIError.invalid("`lora_name` must be 1 to 256 letters, digits or . _ - : / @.", param: "lora_name", code: "invalid_lora_name")
         }
         guard !model.accepts(name), !registry.isReserved(name) else {

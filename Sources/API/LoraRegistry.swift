@@ -30,6 +30,12 @@ public final class LoraRegistry: @unchecked Sendable {
 
     public func reserve(_ names: Set<String>) { lock.withLock { reserved = names } }
 
+    /// Names travel in log lines and metric labels unquoted: 1 to 256 letters, digits and . _ - : / @.
+    public static func isValidName(_ name: String) -> Bool {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:/@")
+        return !name.isEmpty && name.count <= 256 && name.allSatisfy { allowed.contains($0) }
+    }
+
     public func isReserved(_ name: String) -> Bool { lock.withLock { reserved.contains(name) } }
 
     public func adapter(named name: String) -> LoraAdapter? { lock.withLock { adapters.first { $0.name == name } } }

@@ -58,7 +58,7 @@ public final class ModelRouter: Sendable {
             return (i, id)
         case .loadLoraAdapter, .unloadLoraAdapter:
             // Adapters belong to the first generation model (lora.adapters); with none, the
-            // embedding model's API answers that it has no adapters.
+            // request is refused as one for the wrong kind of model.
             return (table.fallback(for: .generation), nil)
         case .completions, .chatCompletions, .tokenize, .detokenize, .applyTemplate, .embeddings:
             // The body is parsed here and again by the model's API: requests are small next to their work.

@@ -58,7 +58,7 @@ public final class OpenAIAPI: Sendable {
     let toolGrammars = ToolGrammarCache()
     let confidenceThreshold: Double
     let measureAllConfidence: Bool
-    let lora: LoraRegistry?
+    public let lora: LoraRegistry?
 
     /// Whether the requests of a call measure confidence, and the threshold the job uses.
     func confidenceThreshold(requested: Bool) -> Double? {

@@ -152,7 +152,7 @@ struct ToolCallParser {
             // The end of an answer that is calls only: whitespace after the calls is no content,
             // and the start of a marker (`<tool_`) is a call cut short before its marker ended.
             let rest = buffer[ToolCallScanner.skipSpace(buffer, 0)...]
-            let markerStart = !rest.isEmpty && markers.contains { $0.count > rest.count && $0.starts(with: rest) }
+            let markerStart = !rest.isEmpty && markers.contains { $0.first != UInt8(ascii: "`") && $0.count > rest.count && $0.starts(with: rest) }
             if markerStart || (rest.isEmpty && callCount > 0) {
                 if markerStart { cutShort = true }
                 buffer = []

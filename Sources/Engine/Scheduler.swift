@@ -154,7 +154,7 @@ struct Scheduler {
             }
             // Preempted for blocks: back once a request has ended (or only paused ones run: they
             // give their blocks up below). FCFS: the requests after it wait too, the cache is full.
-            if r.preemptedAt == finishes && running.contains(where: { !$0.paused }) { break }
+            if waitsForAnEnd(r) { break }
             // Leave at least one token to compute so the step yields logits.
             let queries = !r.wantsPromptLogprobs
             let hit = queries ? blocks.cachedPrefix(r.tokens, root: r.cacheRoot, maxBlocks: (r.tokens.count - 1) / blocks.blockSize)
@@ -169,9 +169,12 @@ struct Scheduler {
             let fits = running.isEmpty
                 || blocks.canAllocate(blocks.blocks(for: r.tokens.count) - hit.blocks.count, sharing: hit.blocks)
             // Not enough free blocks: nothing was taken, so nothing is undone. A paused request
-            // gives its blocks up (it is recomputed when it resumes); else r waits (FCFS).
+            // gives its blocks up (it is recomputed when it resumes), when the paused ones hold
+            // enough to let r in; else r waits (FCFS).
             guard fits, let got = allocate(needed, sharing: hit.blocks, ringFor: start + n, holding: 0) else {
-                guard let v = running.lastIndex(where: \.paused) else { break }
+                let whole = blocks.blocks(for: r.tokens.count) - hit.blocks.count
+                let paused = running.reduce(0) { $0 + ($1.paused ? $1.blocks.count : 0) }
+                guard blocks.freeCount + paused >= whole, let v = running.lastIndex(where: \.paused) else { break }
                 let victim = running[v]
                 preempt(victim)
                 plan.preempted.append(victim)
@@ -201,6 +204,11 @@ struct Scheduler {
         return plan
     }
 
+    /// Preempted for blocks and no request ended since, while others (not all paused) run.
+    private func waitsForAnEnd(_ r: Request) -> Bool {
+        r.preemptedAt == finishes && running.contains { !$0.paused }
+    }
+
     /// Proposed tokens the next step may verify in all: none once the step is large enough to
     /// be compute bound (SpeculationConfiguration.maxBatchTokens), counting the one token of each
     /// running sequence and any prompt chunk a waiting request would bring.
@@ -209,7 +217,8 @@ struct Scheduler {
         guard speculation.isOn, localBlocks == nil else { return 0 }
         var base = 0
         for r in running where !r.paused { base += r.tokens.count - r.computed }
-        if running.count < maxSequences, waiting.contains(where: { !$0.paused }) { return 0 }  // a prompt chunk comes
+        // A prompt chunk comes (not while the first waiting request waits for another to end).
+        if running.count < maxSequences, let head = waiting.first(where: { !$0.paused }), !waitsForAnEnd(head) { return 0 }
         return max(0, speculation.maxBatchTokens - base)
     }
 

@@ -37,6 +37,13 @@ extension ServerApp {
         }
         let router = try ModelRouter(apis)
         try Self.checkAliases(plans.map(\.spec), rows: router.table.rows)
+        // An adapter of lora.adapters under a model's name or alias would never be reached.
+        let names = Set(router.table.rows.flatMap { [$0.id] + $0.aliases })
+        for case let .generation(api) in apis {
+            if let taken = api.lora?.all.first(where: { names.contains($0.name) }) {
+                throw JetonConfig.Failure(description: "lora.adapters: \(taken.name) is already a served model's name or alias; give the adapter another name")
+            }
+        }
         access.attach(metrics: metrics)
         state.withLock {
             $0.metrics = metrics

@@ -69,7 +69,8 @@ public final class Tokenizer: Sendable {
         if let eosID { eog.insert(eosID) }
         eog.formUnion(vocab.detectedEndOfGenerationIDs)
         endOfGenerationIDs = eog
-        metadataFIM = try vocab.fimIDs.map { try checked("fim", $0) ?? $0 }
+        // An optional feature: ids outside the vocabulary are ignored, not a reason to refuse the model.
+        metadataFIM = vocab.fimIDs.allSatisfy { $0 >= 0 && Int($0) < n } ? vocab.fimIDs : []
 
         model = vocab.model
         addBOS = vocab.addBOS

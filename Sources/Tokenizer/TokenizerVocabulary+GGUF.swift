@@ -28,8 +28,10 @@ extension TokenizerVocabulary {
             addBOS: m["tokenizer.ggml.add_bos_token"]?.boolValue ?? (isSPM || isWPM),
             addEOS: m["tokenizer.ggml.add_eos_token"]?.boolValue ?? false,
             addSpacePrefix: m["tokenizer.ggml.add_space_prefix"]?.boolValue ?? isSPM)
+        // llama.cpp's current keys, then the ones older CodeLlama files carry.
         let fim = ["pre", "suf", "mid"].compactMap { id("tokenizer.ggml.fim_\($0)_token_id") }
-        if fim.count == 3 { fimIDs = fim }
+        let old = ["prefix", "suffix", "middle"].compactMap { id("tokenizer.ggml.\($0)_token_id") }
+        if fim.count == 3 { fimIDs = fim } else if old.count == 3 { fimIDs = old }
         if isWPM {
             // As llama.cpp: [CLS] 101 / [SEP] 102 / [UNK] 100 unless the file says otherwise; [SEP] is added
             // unless add_sep_token is false; strip_accents follows lowercase unless given.

@@ -69,6 +69,24 @@ final class SchedulerPauseTests: XCTestCase {
         XCTAssertEqual(d.problems, [])
     }
 
+    /// A paused request keeps its blocks when giving them up would not let the waiting one in.
+    func testPausedRequestIsNotPreemptedInVain() {
+        // 8 blocks of 4: a (not paused) holds 5, p (paused) 1; w's 16-token prompt needs 4.
+        var d = SchedulerDriver(maxBatchTokens: 64, cacheTokens: 32, blockSize: 4)
+        d.submit("a", prompt: prompt(1, 18), maxTokens: 4)
+        let p = d.submit("p", prompt: prompt(2, 3), maxTokens: 4)
+        d.step()
+        d.scheduler.pause(p)
+        d.submit("w", prompt: prompt(3, 16), maxTokens: 2)
+        let plan = d.step()
+        XCTAssertEqual(plan.preempted.map(\.id), [], "freeing p (1 block) cannot make room for w (4)")
+        XCTAssertEqual(p.blocks.count, 1)
+        d.scheduler.resume(p)
+        XCTAssertTrue(d.runToEnd())
+        XCTAssertEqual(Set(d.finished), ["a", "p", "w"])
+        XCTAssertEqual(d.problems, [])
+    }
+
     func testPausedRequestIsPreemptedOnlyWhenBlocksAreNeeded() {
         // 4 blocks of 16: a holds 2; b's 40-token prompt needs 3, so a gives its blocks up.
         var d = SchedulerDriver(maxBatchTokens: 64, cacheTokens: 64, blockSize: 16)

@@ -18,8 +18,8 @@ final class FillInTheMiddleTests: XCTestCase {
         XCTAssertEqual(ids.first, 1)
         XCTAssertEqual(ids.filter { [8, 9, 10].contains($0) }, [8, 9, 10])
         XCTAssertEqual(ids.last, 10)
-        vocab.fimIDs = [8, 9, 99]
-        XCTAssertThrowsError(try Tokenizer(vocab), "an id outside the vocabulary")
+        vocab.fimIDs = [8, 9, 99]  // an id outside the vocabulary: ignored, the texts are used
+        XCTAssertEqual(try Tokenizer(vocab).fillInTheMiddleIDs.map { [$0.prefix, $0.suffix, $0.middle] }, [5, 6, 7])
         let none = try Tokenizer(TokenizerVocabulary(model: "llama", tokens: ["<unk>", "<s>", "</s>", "a"],
                                                      scores: [0, 0, 0, 0], bosID: 1, eosID: 2, unknownID: 0))
         XCTAssertNil(none.fillInTheMiddleIDs)

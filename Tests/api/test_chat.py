@@ -135,6 +135,9 @@ def test_final_assistant_message_is_continued(client, server):
     # vLLM's field: false closes the turn (the template's own rendering), true needs an assistant last.
     closed = tokenize(server, messages=msgs, continue_final_message=False, with_pieces=True)
     assert "".join(t["piece"] for t in closed["tokens"]) == want + "<|im_end|>\n<|im_start|>assistant\n"
+    # add_generation_prompt false (a finished conversation) keeps it closed too, with no new turn.
+    done = tokenize(server, messages=msgs, add_generation_prompt=False, with_pieces=True)
+    assert "".join(t["piece"] for t in done["tokens"]) == want + "<|im_end|>\n"
     st, _, data = server.request("POST", "/v1/chat/completions",
                                  {"model": "default", "messages": msgs[:1], "continue_final_message": True})
     assert st == 400 and data["error"]["param"] == "continue_final_message"

@@ -189,6 +189,10 @@ def test_any_64_bit_seed_is_taken_and_reproduces(server):
         (st1, _, a), (st2, _, b) = server.request("POST", C, body), server.request("POST", C, body)
         assert st1 == st2 == 200, (seed, a)
         assert a["choices"][0]["text"] == b["choices"][0]["text"], seed
+    # Seeds past 2^53 still differ from one another (not all mapped to one value).
+    texts = {server.request("POST", C, comp(seed=s, temperature=1.5, max_tokens=12))[2]["choices"][0]["text"]
+             for s in (1, 2**62, 2**63 - 1, -2**63, 2**64 - 1)}
+    assert len(texts) >= 4, texts
     for bad in (2**65, 1.5, -2**63 - 2**11):
         st, _, e = server.request("POST", C, comp(seed=bad))
         assert st == 400 and e["error"]["param"] == "seed", (bad, e)

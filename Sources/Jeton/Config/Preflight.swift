@@ -44,6 +44,9 @@ enum Preflight {
             // NAME=PATH; a PEFT adapter is a directory.
             guard let eq = entry.firstIndex(of: "=") else { continue }
             let name = String(entry[..<eq])
+            guard LoraRegistry.isValidName(name) else {
+                throw JetonConfig.Failure(description: "lora.adapters: the name `\(name)` must be 1 to 256 letters, digits or . _ - : / @")
+            }
             if let i = named[name] {
                 let model = models.count > 1 ? "models[\(i)]" : "the served model"
                 throw JetonConfig.Failure(description: "lora.adapters: \(name) is the name of \(model); give the adapter another name")
