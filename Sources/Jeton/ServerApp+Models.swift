@@ -14,7 +14,7 @@ extension ServerApp {
         var metrics: ServerMetrics?
         var apis: [ModelRouter.Served] = []
         var firstGeneration = true, firstEmbedding = true
-        for (index, plan) in plans.enumerated() {
+        for plan in plans {
             let t0 = Date()
             // Made at the first model: one model's name labels the requests that reach no model.
             func serverMetrics(_ name: String) -> ServerMetrics? {
@@ -23,12 +23,12 @@ extension ServerApp {
                 return metrics
             }
             if LoadedEmbeddingModel.isEmbeddingModel(try GGUFFile(path: plan.path)) {
-                let (api, loaded) = try loadEmbeddingModel(plan, index: index, first: firstEmbedding, metrics: serverMetrics, started: t0)
+                let (api, loaded) = try loadEmbeddingModel(plan, first: firstEmbedding, metrics: serverMetrics, started: t0)
                 firstEmbedding = false
                 apis.append(.embedding(api))
                 state.withLock { $0.loaded.append(loaded) }
             } else {
-                let (api, loaded) = try loadGenerationModel(plan, index: index, first: firstGeneration, access: access,
+                let (api, loaded) = try loadGenerationModel(plan, first: firstGeneration, access: access,
                                                             metrics: serverMetrics, started: t0)
                 firstGeneration = false
                 apis.append(.generation(api))
@@ -94,7 +94,7 @@ extension ServerApp {
                            created: Int(Date().timeIntervalSince1970), architecture: architecture, quantization: quantization)
     }
 
-    private func loadGenerationModel(_ plan: ModelPlan, index: Int, first: Bool, access: AccessLog,
+    private func loadGenerationModel(_ plan: ModelPlan, first: Bool, access: AccessLog,
                                      metrics: (String) -> ServerMetrics?, started t0: Date) throws -> (OpenAIAPI, Loaded) {
         // --chat-template FILE: for files without a template (Gemma 3 270M has none) or with a wrong one;
         // with several generation models it is the first one's.
@@ -153,7 +153,7 @@ extension ServerApp {
     }
 
     /// An embedding model: no engine or KV cache; one batching thread runs the encoder.
-    private func loadEmbeddingModel(_ plan: ModelPlan, index: Int, first: Bool, metrics: (String) -> ServerMetrics?,
+    private func loadEmbeddingModel(_ plan: ModelPlan, first: Bool, metrics: (String) -> ServerMetrics?,
                                     started t0: Date) throws -> (EmbeddingsAPI, Loaded) {
         let threads = Self.threads(plan.spec)
         let loaded = try LoadedEmbeddingModel(path: plan.path, threads: threads)
