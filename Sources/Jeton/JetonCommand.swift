@@ -46,10 +46,18 @@ func note(_ s: String) {
 /// that cannot be read is a run-time error (exit 1), not a usage one.
 func readFile(_ path: String) throws -> [UInt8] {
     if path == "-" { return [UInt8](FileHandle.standardInput.readDataToEndOfFile()) }
-    guard let d = FileManager.default.contents(atPath: path) else {
+    let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
+    guard let d = type == .typeRegular ? FileManager.default.contents(atPath: path) : readToEnd(path) else {
         throw FileFailure(description: "cannot read \(path): \(FileManager.default.fileExists(atPath: path) ? "not a readable file" : "no such file")")
     }
     return [UInt8](d)
+}
+
+/// A pipe (`<(…)`'s /dev/fd/N, a FIFO) has no size to read up to: read to its end, with the
+/// throwing read (a directory is an error here, not a trap).
+private func readToEnd(_ path: String) -> Data? {
+    guard let h = FileHandle(forReadingAtPath: path) else { return nil }
+    do { return try h.readToEnd() ?? Data() } catch { return nil }
 }
 
 struct FileFailure: Error, CustomStringConvertible { let description: String }

@@ -4,6 +4,7 @@ import re
 import os
 import shutil
 import subprocess
+import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 JETON = os.environ.get("JETON_BIN", os.path.join(ROOT, ".build", "debug", "jeton"))
@@ -40,6 +41,16 @@ def test_tokenize_reads_stdin_and_a_missing_file_is_a_plain_error(tmp_path):
     missing = run("tokenize", "--model", "default", "--file", str(tmp_path / "none.txt"), check=False)
     assert missing.returncode == 1, (missing.returncode, missing.stderr)  # not the usage error's 64
     assert "cannot read" in missing.stderr and "no such file" in missing.stderr and "Usage" not in missing.stderr
+    # A pipe (bash's <(…) is /dev/fd/N) is read to its end; a directory is a plain error, not a crash.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(case["text"].encode()))
+    writer.start()
+    piped = run("tokenize", "--model", "default", "--file", str(fifo))
+    writer.join()
+    assert json.loads(piped.stdout) == case["ids"]
+    folder = run("tokenize", "--model", "default", "--file", str(tmp_path), check=False)
+    assert folder.returncode == 1 and "not a readable file" in folder.stderr, (folder.returncode, folder.stderr[-300:])
 
 
 def test_perplexity_within_one_percent(tmp_path):
