@@ -164,37 +164,31 @@ extension OpenAIAPI {
         }
     }
 
-    /// `prompt` as token ids: a string, strings, token ids, or arrays of token ids.
-    /// The prompts' ids; with `suffix`, each text prompt is the part before the gap of a
-    /// fill-in-the-middle prompt (code models: Qwen2.5-Coder, StarCoder, DeepSeek-Coder).
+    /// `prompt` as token ids: a string, strings, token ids, or arrays of token ids. With
+    /// `suffix`, each text prompt is the part before the gap of a fill-in-the-middle prompt
+    /// (code models: Qwen2.5-Coder, StarCoder, DeepSeek-Coder); token ids are refused then.
     func promptTokens(_ r: FieldReader, suffix: String? = nil) throws -> [[Int32]] {
         guard let p = r.raw("prompt") else { throw APIError.invalid("`prompt` is required.", param: "prompt") }
         let t = model.tokenizer
-        if let suffix {
-            guard t.fillInTheMiddleIDs != nil else {
-                throw APIError.invalid("`suffix` needs a model with fill-in-the-middle tokens (such as Qwen2.5-Coder); `\(model.id)` has none.",
-                                       param: "suffix", code: "fim_not_supported")
-            }
-            let texts: [String]
-            switch p {
-            case let .string(s): texts = [s]
-            case let .array(items) where !items.isEmpty && items.allSatisfy({ if case .string = $0 { return true }; return false }):
-                texts = items.compactMap { if case let .string(s) = $0 { return s }; return nil }
-            default: throw APIError.invalid("With `suffix`, `prompt` must be text (a string or an array of strings).", param: "prompt")
-            }
-            guard texts.count <= limits.maxPrompts else {
-                throw APIError.invalid("`prompt` can hold at most \(limits.maxPrompts) prompts.", param: "prompt")
-            }
-            return texts.map { t.fillInTheMiddle(prefix: $0, suffix: suffix) ?? [] }
+        if suffix != nil && t.fillInTheMiddleIDs == nil {
+            throw APIError.invalid("`suffix` needs a model with fill-in-the-middle tokens (such as Qwen2.5-Coder); `\(model.id)` has none.",
+                                   param: "suffix", code: "fim_not_supported")
+        }
+        func text(_ s: String) -> [Int32] {
+            suffix.map { t.fillInTheMiddle(prefix: s, suffix: $0) ?? [] } ?? t.encode(s, addSpecial: true, parseSpecial: true)
         }
         let bad = APIError.invalid("`prompt` must be a string, an array of strings, an array of token ids, or an array of arrays of token ids.", param: "prompt")
         var out: [[Int32]]
         switch p {
-        case let .string(s): out = [t.encode(s, addSpecial: true, parseSpecial: true)]
+        case let .string(s): out = [text(s)]
         case let .array(items):
+            let texts = items.allSatisfy { if case .string = $0 { return true }; return false }
+            if suffix != nil && (items.isEmpty || !texts) {
+                throw APIError.invalid("With `suffix`, `prompt` must be text (a string or an array of strings).", param: "prompt")
+            }
             guard !items.isEmpty else { throw APIError.invalid("`prompt` must not be empty.", param: "prompt") }
-            if items.allSatisfy({ if case .string = $0 { return true }; return false }) {
-                out = items.map { if case let .string(s) = $0 { return t.encode(s, addSpecial: true, parseSpecial: true) }; return [] }
+            if texts {
+                out = items.map { if case let .string(s) = $0 { return text(s) }; return [] }
             } else if items.allSatisfy({ $0.tokenID != nil }) {
                 out = [items.compactMap(\.tokenID)]
             } else if items.allSatisfy({ if case let .array(a) = $0 { return a.allSatisfy { $0.tokenID != nil } }; return false }) {

@@ -27,7 +27,7 @@ extension OpenAIAPI {
     /// {"model", "prompt" | "messages" (with `tools`), "add_special_tokens"}; the answer carries both.
     func tokenize(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let r = try FieldReader(try Self.parseBody(request))
-        if let m = try r.string("model"), !model.accepts(m), lora?.adapter(named: m) == nil { throw APIError.modelNotFound(m) }
+        try checkModelField(r)
         let t = model.tokenizer
         let ids: [Int32]
         if let content = try r.string("content") {
@@ -66,15 +66,20 @@ extension OpenAIAPI {
 
     func detokenize(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let r = try FieldReader(try Self.parseBody(request))
-        if let m = try r.string("model"), !model.accepts(m), lora?.adapter(named: m) == nil { throw APIError.modelNotFound(m) }
+        try checkModelField(r)
         responder.respond(try Self.detokenized(r, model.tokenizer))
+    }
+
+    /// A `model` field, when given, names this model or one of its adapters (else 404).
+    private func checkModelField(_ r: FieldReader) throws {
+        if let m = try r.string("model"), !model.accepts(m), lora?.adapter(named: m) == nil { throw APIError.modelNotFound(m) }
     }
 
     /// POST /apply-template (llama-server's): the prompt a chat request with the same
     /// `messages` (and `tools`) would have, as text, without generating.
     func applyTemplate(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let r = try FieldReader(try Self.parseBody(request))
-        if let m = try r.string("model"), !model.accepts(m), lora?.adapter(named: m) == nil { throw APIError.modelNotFound(m) }
+        try checkModelField(r)
         let tools = try toolPlan(r, body: request.body)
         responder.respond(.json(["prompt": .string(try chatPrompt(r, tools: tools))]))
     }

@@ -122,9 +122,7 @@ public final class OpenAIAPI: Sendable {
     /// prompt alone fills the context (else `max_tokens` is what to lower).
     static func map(_ e: SubmissionError, promptParam: String = "prompt") -> APIError {
         switch e {
-        case let .contextExceeded(p, _, c):
-            return .invalid(e.description, param: p >= c ? promptParam : "max_tokens", code: "context_length_exceeded")
-        case let .cacheTooSmall(p, _, c):
+        case let .contextExceeded(p, _, c), let .cacheTooSmall(p, _, c):
             return .invalid(e.description, param: p >= c ? promptParam : "max_tokens", code: "context_length_exceeded")
         case .emptyPrompt, .invalidToken: return .invalid(e.description, param: "prompt")
         case .duplicateID: return .internal(e.description)

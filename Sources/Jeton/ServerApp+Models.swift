@@ -37,10 +37,9 @@ extension ServerApp {
         }
         let router = try ModelRouter(apis)
         try Self.checkAliases(plans.map(\.spec), rows: router.table.rows)
-        // An adapter of lora.adapters under a model's name or alias would never be reached.
-        let names = Set(router.table.rows.flatMap { [$0.id] + $0.aliases })
+        // An adapter of lora.adapters under a model's name or alias (reserved by the router) would never be reached.
         for case let .generation(api) in apis {
-            if let taken = api.lora?.all.first(where: { names.contains($0.name) }) {
+            if let lora = api.lora, let taken = lora.all.first(where: { lora.isReserved($0.name) }) {
                 throw JetonConfig.Failure(description: "lora.adapters: \(taken.name) is already a served model's name or alias; give the adapter another name")
             }
         }

@@ -31,10 +31,7 @@ public final class LoadedEmbeddingModel: @unchecked Sendable {
     }
 
     /// The model's name: the file name without extension.
-    public var name: String {
-        let base = file.path.split(separator: "/").last.map(String.init) ?? file.path
-        return base.hasSuffix(".gguf") ? String(base.dropLast(5)) : base
-    }
+    public var name: String { LoadedModel.name(ofPath: file.path) }
 
     /// Token ids of a text, [CLS] and [SEP] included.
     public func tokenize(_ text: String) -> [Int32] { tokenizer.encode(text, addSpecial: true, parseSpecial: true) }

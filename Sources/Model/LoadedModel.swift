@@ -25,8 +25,11 @@ public final class LoadedModel: Sendable {
     }
 
     /// The model's name: the file name without extension.
-    public var name: String {
-        let base = file.path.split(separator: "/").last.map(String.init) ?? file.path
+    public var name: String { Self.name(ofPath: file.path) }
+
+    /// A model file's name: its last path component without `.gguf` (known before it loads).
+    public static func name(ofPath path: String) -> String {
+        let base = path.split(separator: "/").last.map(String.init) ?? path
         return base.hasSuffix(".gguf") ? String(base.dropLast(5)) : base
     }
 }

@@ -1,5 +1,6 @@
 import API
 import Foundation
+import Model
 
 /// Checks of the configuration that need the file system, made before the server listens:
 /// a model, template, draft or adapter file that is missing stops start-up at once with a
@@ -9,11 +10,13 @@ import Foundation
 enum Preflight {
     static func check(_ c: JetonConfig) throws {
         let store = ModelStore()
-        func modelFile(_ what: String, _ name: String) throws {
+        @discardableResult
+        func modelFile(_ what: String, _ name: String) throws -> String {
             guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw JetonConfig.Failure(description: "\(what) is empty") }
             let path: String
             do { path = try store.resolve(name) } catch { throw JetonConfig.Failure(description: "\(what): \(error)") }
             try file(what, path, directoryAllowed: false)
+            return path
         }
         func file(_ what: String, _ path: String, directoryAllowed: Bool) throws {
             var isDirectory: ObjCBool = false
@@ -24,10 +27,10 @@ enum Preflight {
             guard FileManager.default.isReadableFile(atPath: path) else { throw JetonConfig.Failure(description: "\(what): cannot read \(path)") }
         }
         let models = c.servedModels
-        for (i, m) in models.enumerated() { try modelFile(models.count > 1 ? "models[\(i)].path" : "model.path", m.path) }
         var named: [String: Int] = [:]
         for (i, m) in models.enumerated() {
-            let id = try m.name ?? servedName(path: store.resolve(m.path))
+            let path = try modelFile(models.count > 1 ? "models[\(i)].path" : "model.path", m.path)
+            let id = m.name ?? LoadedModel.name(ofPath: path)
             if let j = named[id] {
                 throw JetonConfig.Failure(description: "models[\(j)] and models[\(i)] are both named `\(id)`; give one of them another `name`")
             }
@@ -59,12 +62,5 @@ enum Preflight {
                 throw JetonConfig.Failure(description: "auth.admin_keys: \(error)")
             }
         }
-    }
-
-    /// The name a model without `name` is served under: its file's name without `.gguf`, as
-    /// `LoadedModel.name` gives it.
-    static func servedName(path: String) -> String {
-        let base = (path as NSString).lastPathComponent
-        return base.hasSuffix(".gguf") ? String(base.dropLast(5)) : base
     }
 }
