@@ -1,8 +1,9 @@
 import GGUF
 import Kernels
 
-/// Views of a model's tensors in the mapped file. Matrices stay quantized;
-/// the small norm and bias vectors are converted to floats once.
+/// Views of a model's tensors in the mapped file, or in copies of its large matrices
+/// (PackedWeights). Matrices stay quantized; the small norm and bias vectors are converted to
+/// floats once.
 public struct ModelWeights: Sendable {
     public struct Layer: Sendable {
         public let attnNorm: [Float]    // [dim]
@@ -48,8 +49,9 @@ public struct ModelWeights: Sendable {
             let plain = WeightMatrix(type: info.type, data: file.data(of: info), rows: rows, cols: cols)
             guard packed else { return plain }
             let m = packing.pack(plain)
-            // The packed copy replaces the file's pages (the embedding's rows fault back in when looked up).
-            if m.packed != nil { file.adviseDontNeed(m.data, bytes: m.rows * m.rowBytes) }
+            // A packed or moved copy replaces the file's pages (when only packed, the embedding's
+            // rows fault back in when looked up).
+            if m.packed != nil || m.data != plain.data { file.adviseDontNeed(plain.data, bytes: plain.rows * plain.rowBytes) }
             return m
         }
         // A vector tensor is stored with one dimension; accept [n] and [n, 1].

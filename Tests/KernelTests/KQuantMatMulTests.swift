@@ -232,4 +232,37 @@ final class KQuantMatMulTests: XCTestCase {
             }
         }
     }
+
+    /// A matrix of a type without a packed layout moves to a copy of its own when it spans a huge
+    /// page (the same bytes, so the same products), stays in place when smaller, and stays in the
+    /// file with repacking off.
+    func testLargeMatrixWithoutPackedLayoutMoves() {
+        let pool = ThreadPool(threads: 2)
+        for type in [GGMLType.q8_0, .q5_0] {
+            let cols = 1024, rows = (1 << 21) / type.byteCount(elements: cols)! + 3
+            let (w, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: 3)
+            defer { mem.deallocate() }
+            let (small, smallMem) = QuantizedMatMulTests.randomMatrix(type, rows: 40, cols: cols, seed: 4)
+            defer { smallMem.deallocate() }
+            let packing = PackedWeights(enabled: true), off = PackedWeights(enabled: false)
+            withExtendedLifetime((packing, off)) {
+                let moved = packing.pack(w)
+                #if os(Linux)
+                XCTAssertNotEqual(moved.data, w.data, type.name)
+                XCTAssertEqual(packing.bytes, rows * w.rowBytes)
+                #endif
+                XCTAssertNil(moved.packed)
+                XCTAssertEqual(memcmp(moved.data, w.data, rows * w.rowBytes), 0, type.name)
+                XCTAssertEqual(packing.pack(small).data, small.data, type.name)
+                XCTAssertEqual(off.pack(w).data, w.data, type.name)
+                let n = 3, x = QuantizedMatMulTests.randomActivations(n * cols, seed: 8)
+                var a = [Float](repeating: 0, count: n * rows), b = a
+                x.withUnsafeBufferPointer { xb in
+                    a.withUnsafeMutableBufferPointer { MatMul.multiply(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool) }
+                    b.withUnsafeMutableBufferPointer { MatMul.multiply(moved, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool) }
+                }
+                XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), type.name)
+            }
+        }
+    }
 }
