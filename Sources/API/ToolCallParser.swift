@@ -33,6 +33,7 @@ struct ToolCallParser {
     private var call: Call?
     private var mistralArray: Bool?   // mistral: `[TOOL_CALLS][...]` (true) or `[TOOL_CALLS]name[ARGS]{...}`
     private var fenced = false        // hermes: this call opened with a Markdown fence, not <tool_call>
+    private var bare = false          // hermes: this call is a bare JSON object that begins the answer
     private var heldSpace: [UInt8] = []  // the whitespace before the marker, given back if no call follows
     /// The request's function names: a fenced block is a call only when it names one of them.
     let toolNames: Set<String>
@@ -45,11 +46,14 @@ struct ToolCallParser {
         self.format = format
         self.toolNames = toolNames
         self.makeID = makeID ?? { format.newCallID() }
-        mode = format == .llama3 ? .start : .text
+        // Hermes: an answer may also begin with a bare call object naming a tool (small Qwen
+        // models write them: Qwen2.5-Coder-0.5B under `tool_choice: auto`).
+        mode = format == .llama3 || format == .hermes && !toolNames.isEmpty ? .start : .text
     }
 
     /// What opens a call in running text. Qwen2.5-Coder often writes its call in a ```json
-    /// block instead of <tool_call> (llama.cpp's Hermes parser accepts both, too).
+    /// block instead of <tool_call> (llama.cpp's Hermes parser of 2025 accepted both; the
+    /// llama-server of llama-cpp-python 0.3.36 leaves both, and bare objects, as content).
     private var markers: [[UInt8]] {
         switch format {
         case .hermes: return [Array("<tool_call>".utf8), Array("```".utf8)]
@@ -89,11 +93,29 @@ struct ToolCallParser {
     // MARK: - text
 
     /// Llama 3: an answer is calls only if it begins with `<|python_tag|>` or a call object.
+    /// Hermes: an answer (or what follows a bare call) that begins with a call object naming one
+    /// of the request's tools is that call.
     private mutating func decideStart(final: Bool) -> Bool {
         let i = ToolCallScanner.skipSpace(buffer, 0)
         guard i < buffer.count else {
             if final { mode = .text; return true }
             return false
+        }
+        if format == .hermes {
+            if buffer[i] == UInt8(ascii: "{") {
+                switch ToolCallScanner.head(buffer, from: i, argsKeys: ["arguments", "parameters"]) {
+                case let .match(name, _) where toolNames.contains(name):
+                    buffer = Array(buffer[i...])
+                    bare = true
+                    fenced = false
+                    mode = .calls
+                    return true
+                case .partial where !final: return false
+                default: break
+                }
+            }
+            mode = .text
+            return true
         }
         let tag = Array("<|python_tag|>".utf8)
         let rest = buffer[i...]
@@ -222,6 +244,7 @@ struct ToolCallParser {
 
     /// Hermes: one JSON call, then `</tool_call>` (or the fence's closing ```).
     private mutating func hermesCall(final: Bool, _ out: inout [Event]) -> Bool {
+        if bare { return bareCall(final: final, &out) }
         let endTag = Array((fenced ? "```" : "</tool_call>").utf8)
         var i = ToolCallScanner.skipSpace(buffer, 0)
         if fenced, call == nil {
@@ -296,6 +319,42 @@ struct ToolCallParser {
         emitContent(heldSpace[...] + fence, &out)
         backToText(buffer[...])
         return true
+    }
+
+    /// A bare call object (`decideStart`), given out whole once complete, as a fenced one: then
+    /// another bare call may follow, or text. Cut short, it is a call cut short; not valid JSON,
+    /// it is content.
+    private mutating func bareCall(final: Bool, _ out: inout [Event]) -> Bool {
+        guard case let .match(name, valueStart) = ToolCallScanner.head(buffer, from: 0, argsKeys: ["arguments", "parameters"]) else {
+            bare = false
+            backToText(buffer[...])
+            return true
+        }
+        switch ToolCallScanner.valueEnd(buffer, from: 0) {
+        case let .complete(e):
+            bare = false
+            guard JSON.parse(Array(buffer[..<e])) != nil, case let .complete(argsEnd) = ToolCallScanner.valueEnd(buffer, from: valueStart) else {
+                backToText(buffer[...])
+                return true
+            }
+            out.append(.start(index: callCount, id: makeID(), name: name))
+            out.append(.arguments(index: callCount, String(decoding: buffer[valueStart..<argsEnd], as: UTF8.self)))
+            callCount += 1
+            buffer = Array(buffer[e...])
+            call = nil
+            mode = .start
+            return true
+        case .incomplete where !final: return false
+        case .incomplete:
+            bare = false
+            cutShort = true
+            backToText([])
+            return false
+        case .invalid:
+            bare = false
+            backToText(buffer[...])
+            return true
+        }
     }
 
     /// Call objects one after another (Llama 3: `;` between them; Mistral's array: `,` and a closing `]`).

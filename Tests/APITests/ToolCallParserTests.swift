@@ -140,6 +140,33 @@ final class ToolCallParserTests: XCTestCase {
               content: "\nChecking.", calls: [Call(name: "get_weather", arguments: "{}")], names: ["get_weather"])
     }
 
+    /// Qwen2.5-Coder-0.5B, asked for a tool under `tool_choice: auto`, often answers with the bare
+    /// call object and no tag (temperature 0, "What is 2+2?" with a get_weather tool: the first
+    /// call below, with "New York"): a call when it names one of the request's tools; any other
+    /// JSON stays content.
+    func testHermesBareCallObjectThatBeginsTheAnswer() {
+        let names: Set<String> = ["get_weather", "get_time"]
+        let one = "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}"
+        check(.hermes, one, content: "", calls: [Call(name: "get_weather", arguments: #"{"city": "Paris"}"#)], names: names)
+        check(.hermes, "\n " + one + "\n", content: "", calls: [Call(name: "get_weather", arguments: #"{"city": "Paris"}"#)], names: names)
+        // Two calls, one per line; then text after a call stays content.
+        check(.hermes, one + "\n{\"name\": \"get_time\", \"arguments\": {}}", content: "",
+              calls: [Call(name: "get_weather", arguments: #"{"city": "Paris"}"#), Call(name: "get_time", arguments: "{}")], names: names)
+        check(.hermes, one + "\nDone.", content: "\nDone.", calls: [Call(name: "get_weather", arguments: #"{"city": "Paris"}"#)], names: names)
+        // Not a tool's name, another shape, invalid JSON, JSON after text, or no tools: content.
+        for text in ["{\"name\": \"Bob\", \"arguments\": {}}", "{\"city\": \"Paris\"}", "{\"name\": \"get_weather\", \"arguments\": {\"city\": Paris}}",
+                     "Call: " + one, "[1, 2]"] {
+            check(.hermes, text, content: text, calls: [], names: names)
+        }
+        check(.hermes, one, content: one, calls: [])
+        // Cut short inside the arguments: a call cut short, shown neither as a call nor as text.
+        var p = ToolCallParser(format: .hermes, toolNames: names)
+        var events = p.push("{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Pa")
+        events += p.finish()
+        XCTAssertEqual(events, [])
+        XCTAssertTrue(p.cutShort)
+    }
+
     // MARK: - Llama 3.x
 
     func testLlama3JSONCallFromMetaPromptFormat() {
