@@ -35,6 +35,10 @@ public final class EmbeddingsAPI: @unchecked Sendable {
                 if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
                 responder.respond(try OpenAIAPI.detokenized(r, model.tokenizer))
             case .completions, .chatCompletions, .applyTemplate, .loadLoraAdapter, .unloadLoraAdapter:
+                // A name this server does not serve is unknown here as on any route (404).
+                if let body = try? OpenAIAPI.parseBody(request), let m = try? FieldReader(body).string("model"), !model.accepts(m) {
+                    throw APIError.modelNotFound(m)
+                }
                 throw APIError.invalid("The model `\(model.id)` is an embedding model: it answers POST /v1/embeddings, not \(route.path).",
                                        param: "model", code: "model_not_supported")
             }

@@ -97,7 +97,12 @@ public final class OpenAIAPI: Sendable {
         case .tokenize: body = tokenize
         case .detokenize: body = detokenize
         case .applyTemplate: body = applyTemplate
-        case .embeddings: body = { [model] _, _ in throw EmbeddingsAPI.notAnEmbeddingModel(model.id) }
+        case .embeddings: body = { [self] request, _ in
+            // A name this server does not serve is unknown here as on any route (404).
+            let r = try FieldReader(try Self.parseBody(request))
+            if let m = try r.string("model"), !model.accepts(m), lora?.adapter(named: m) == nil { throw APIError.modelNotFound(m) }
+            throw EmbeddingsAPI.notAnEmbeddingModel(model.id)
+        }
         case .loadLoraAdapter: body = loadLoraAdapter
         case .unloadLoraAdapter: body = unloadLoraAdapter
         }

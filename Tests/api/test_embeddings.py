@@ -126,6 +126,10 @@ def test_generation_requests_are_refused(eclient, embed_server):
     assert MODEL in e.value.body["message"]
     with pytest.raises(openai.BadRequestError):
         eclient.completions.create(model=MODEL, prompt="hi")
+    # A name the server does not serve is unknown (404) on the wrong kind's routes too.
+    with pytest.raises(openai.NotFoundError) as e:
+        eclient.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
+    assert e.value.body["code"] == "model_not_found" and "`nope`" in e.value.body["message"]
     models = eclient.models.list().data
     assert [m.id for m in models] == ["nomic-embed-text-v1.5.f16"]  # the file's name; the catalog name is an alias
     assert models[0].model_extra["kind"] == "embedding" and models[0].model_extra["dimensions"] == 768
@@ -144,6 +148,10 @@ def test_a_generation_server_refuses_embeddings(client):
     with pytest.raises(openai.BadRequestError) as e:
         client.embeddings.create(model="default", input="hi")
     assert "does not answer POST /v1/embeddings" in e.value.body["message"]
+    # Asking a text model's server for an embedding model it does not serve: that model is unknown.
+    with pytest.raises(openai.NotFoundError) as e:
+        client.embeddings.create(model="nomic-embed-text-v1.5", input="hi")
+    assert e.value.body["code"] == "model_not_found" and "nomic-embed-text-v1.5" in e.value.body["message"]
 
 
 def test_concurrent_requests_batch_together_and_agree(eclient):
