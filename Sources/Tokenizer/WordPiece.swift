@@ -1,19 +1,23 @@
 import Foundation
 
-/// BERT's WordPiece (`tokenizer.ggml.model` = "bert"), as llama.cpp runs it on a GGUF
-/// vocabulary, so ids match the reference engine exactly.
+/// BERT's WordPiece (`tokenizer.ggml.model` = "bert") on a GGUF vocabulary, giving the ids of
+/// Hugging Face's BERT tokenizer, the one such models were trained with (and llama.cpp's, except
+/// where llama.cpp departs from it: below).
 ///
 /// The GGUF converter stores a word-initial piece as "▁piece" and a continuation
 /// ("##piece" in BERT's vocab.txt) as plain "piece". Encoding a text:
-/// 1. per code point: map to the first code point of its NFD form and drop marks
-///    (strip accents), drop NUL, U+FFFD and control/format characters, lowercase;
+/// 1. per code point: when stripping accents, its NFD form with the nonspacing marks (Mn)
+///    dropped; drop NUL, U+FFFD and control/format characters; lowercase;
 /// 2. split on whitespace, and make every punctuation character, ASCII symbol and
 ///    CJK ideograph a word of its own;
 /// 3. each word, prefixed with "▁", is cut greedily into the longest vocabulary
-///    pieces from the left; a word with any part left unmatched becomes `[UNK]`.
+///    pieces from the left; a word with any part left unmatched, or longer than 100
+///    characters (BERT's `max_input_chars_per_word`), becomes `[UNK]`.
 ///
-/// llama.cpp has no per-word length limit (BERT's `max_input_chars_per_word`), so a
-/// very long word is still cut into pieces; this follows llama.cpp.
+/// llama.cpp (llama-cpp-python 0.3.36) keeps only the first code point of each NFD form and drops
+/// spacing marks too, so Korean syllables shrink to their first jamo (한국, 호감 and 학교 get one
+/// id list) and Indic vowel signs vanish; and it cuts words of any length into pieces (its issue
+/// 5496). Those texts follow Hugging Face here (Tests/TokenizerTests/WordPieceTests).
 struct WordPiece: Sendable {
     private let pieces: PieceTable
     private let maxPieceBytes: Int
@@ -44,14 +48,13 @@ struct WordPiece: Sendable {
             if word.count > 3 { encodeWord(word, into: &out) }
             word.removeSubrange(3...)
         }
-        for scalar in String(decoding: text, as: UTF8.self).unicodeScalars {
+        func take(_ scalar: Unicode.Scalar) {
             var s = scalar
-            if stripAccents && s.value >= 0x80 { s = Self.firstOfDecomposition(s) }
             let v = s.value
-            if Self.isWhitespace(v) { finishWord(); continue }
+            if Self.isWhitespace(v) { finishWord(); return }
             let category = s.properties.generalCategory
-            if v == 0 || v == 0xFFFD || Self.isControl(category) { continue }
-            if stripAccents && Self.isMark(category) { continue }
+            if v == 0 || v == 0xFFFD || Self.isControl(category) { return }
+            if stripAccents && category == .nonspacingMark { return }
             if lowercase { s = Self.lowercased(s) }
             if Self.isPunctuation(category) || (v < 0x7F && Self.isSymbol(category)) || Self.isChinese(v) {
                 finishWord()
@@ -61,12 +64,27 @@ struct WordPiece: Sendable {
                 word.append(contentsOf: String(s).utf8)
             }
         }
+        for scalar in String(decoding: text, as: UTF8.self).unicodeScalars {
+            if stripAccents && scalar.value >= 0x80 {
+                for s in String(scalar).decomposedStringWithCanonicalMapping.unicodeScalars { take(s) }
+            } else {
+                take(scalar)
+            }
+        }
         finishWord()
     }
+
+    /// BERT's `max_input_chars_per_word`: a longer word is `[UNK]`.
+    static let maxWordCharacters = 100
 
     /// Greedy longest match over the bytes of one "▁"-prefixed word.
     private func encodeWord(_ word: [UInt8], into out: inout [Int32]) {
         let start = out.count
+        // Characters after "▁": the bytes that begin one.
+        if word.count - 3 > Self.maxWordCharacters, word.dropFirst(3).lazy.filter({ $0 & 0xC0 != 0x80 }).count > Self.maxWordCharacters {
+            if let unknownID { out.append(unknownID) }
+            return
+        }
         word.withUnsafeBufferPointer { w in
             let n = w.count
             var i = 0
@@ -106,13 +124,6 @@ struct WordPiece: Sendable {
         }
     }
 
-    static func isMark(_ c: Unicode.GeneralCategory) -> Bool {
-        switch c {
-        case .nonspacingMark, .spacingMark, .enclosingMark: return true
-        default: return false
-        }
-    }
-
     static func isPunctuation(_ c: Unicode.GeneralCategory) -> Bool {
         switch c {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
@@ -143,11 +154,5 @@ struct WordPiece: Sendable {
         if s.value == 0x130 { return "i" }  // the one full mapping longer than its simple one (İ → i̇)
         let m = s.properties.lowercaseMapping.unicodeScalars
         return m.count == 1 ? (m.first ?? s) : s
-    }
-
-    /// llama.cpp's "NFD" keeps only the first code point of each character's canonical
-    /// decomposition (é → e, and a Hangul syllable → its leading jamo).
-    static func firstOfDecomposition(_ s: Unicode.Scalar) -> Unicode.Scalar {
-        String(s).decomposedStringWithCanonicalMapping.unicodeScalars.first ?? s
     }
 }

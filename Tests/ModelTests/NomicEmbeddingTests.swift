@@ -54,9 +54,21 @@ final class NomicEmbeddingTests: XCTestCase {
         XCTAssertEqual(m.tokenizer.separatorID, 102)
     }
 
+    /// Except where llama.cpp departs from the model's own (Hugging Face) tokenizer: Indic and
+    /// Korean letters and words over 100 characters (WordPiece's doc; WordPieceTests checks those
+    /// against Hugging Face). The vectors below embed llama.cpp's ids, so they cover every case.
     func testTokenIDsEqualLlamaCpp() throws {
         let m = try model()
-        for c in try cases() { XCTAssertEqual(m.tokenize(c.text), c.ids, c.text) }
+        func departs(_ text: String) -> Bool {
+            text.unicodeScalars.contains { (0x0900...0x0DFF).contains($0.value) || (0xAC00...0xD7AF).contains($0.value) }
+                || text.split(whereSeparator: \.isWhitespace).contains { $0.count > 100 }
+        }
+        var skipped = 0
+        for c in try cases() {
+            if departs(c.text) { skipped += 1; continue }
+            XCTAssertEqual(m.tokenize(c.text), c.ids, c.text)
+        }
+        XCTAssertEqual(skipped, 2)
     }
 
     func testEmbeddingsMatchLlamaCpp() throws {

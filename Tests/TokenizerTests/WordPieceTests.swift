@@ -3,9 +3,11 @@ import GGUF
 import Tokenizer
 import XCTest
 
-/// WordPiece (BERT uncased, as llama.cpp runs it) on nomic-embed-text-v1.5's vocabulary
-/// (Fixtures/nomic_bert_vocab.txt) against llama.cpp's `llama-tokenize` ids for hard strings
-/// (Fixtures/wordpiece_llama_cpp.jsonl; Tests/cli/make_wordpiece_fixture.py makes both).
+/// WordPiece (BERT uncased) on nomic-embed-text-v1.5's vocabulary (Fixtures/nomic_bert_vocab.txt)
+/// against two reference engines on hard strings: Hugging Face's BERT tokenizer, the model's own
+/// (Fixtures/wordpiece_hf.jsonl, Tests/cli/make_wordpiece_hf_fixture.py), on every string, and
+/// llama.cpp's `llama-tokenize` (Fixtures/wordpiece_llama_cpp.jsonl, Tests/cli/make_wordpiece_fixture.py)
+/// wherever it agrees with Hugging Face.
 final class WordPieceTests: XCTestCase {
     static let tokenizer: Result<Tokenizer, Error> = Result {
         let text = try String(contentsOf: TokenizerFixtures.url("nomic_bert_vocab.txt"), encoding: .utf8)
@@ -25,26 +27,43 @@ final class WordPieceTests: XCTestCase {
         return try Tokenizer(TokenizerVocabulary(metadata: meta))
     }
 
-    func cases() throws -> [(text: String, ids: [Int32])] {
-        let text = try String(contentsOf: TokenizerFixtures.url("wordpiece_llama_cpp.jsonl"), encoding: .utf8)
+    func cases(_ file: String = "wordpiece_hf.jsonl") throws -> [(text: String, ids: [Int32])] {
+        let text = try String(contentsOf: TokenizerFixtures.url(file), encoding: .utf8)
         return try text.split(separator: "\n").map { line in
             let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             guard let t = obj?["text"] as? String, let ids = obj?["ids"] as? [Int] else {
-                throw TokenizerFixtures.MissingFixture(description: "bad line in wordpiece_llama_cpp.jsonl: \(line)")
+                throw TokenizerFixtures.MissingFixture(description: "bad line in \(file): \(line)")
             }
             return (t, ids.map { Int32($0) })
         }
     }
 
-    func testMatchesLlamaCpp() throws {
+    func testMatchesHuggingFace() throws {
         let tok = try Self.tokenizer.get()
         XCTAssertEqual(tok.vocabularySize, 30522)
         let all = try cases()
-        XCTAssertGreaterThanOrEqual(all.count, 30)
+        XCTAssertGreaterThanOrEqual(all.count, 40)
         for c in all {
             XCTAssertEqual(tok.encode(c.text), c.ids, "text: \(c.text.debugDescription)")
             XCTAssertEqual(tok.encode(bytes: Array(c.text.utf8)), c.ids)
         }
+        // Korean syllables that share their first jamo stay apart (llama.cpp gives them one id list).
+        XCTAssertEqual(Set(["한국", "호감", "학교"].map { tok.encode($0) }).count, 3)
+    }
+
+    /// Where llama.cpp and Hugging Face agree (all but Korean, Indic vowel signs and words over
+    /// 100 characters), Jeton gives llama.cpp's ids too.
+    func testMatchesLlamaCppWhereItAgreesWithHuggingFace() throws {
+        let tok = try Self.tokenizer.get()
+        let hf = Dictionary(try cases().map { ($0.text, $0.ids) }, uniquingKeysWith: { a, _ in a })
+        var agreeing = 0, differing: [String] = []
+        for c in try cases("wordpiece_llama_cpp.jsonl") {
+            guard hf[c.text] == c.ids else { differing.append(c.text); continue }
+            agreeing += 1
+            XCTAssertEqual(tok.encode(c.text), c.ids, "text: \(c.text.debugDescription)")
+        }
+        XCTAssertGreaterThanOrEqual(agreeing, 30)
+        XCTAssertEqual(differing.count, 5, "\(differing)")
     }
 
     func testSpecialTokensAndOptions() throws {

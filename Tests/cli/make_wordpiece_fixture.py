@@ -6,8 +6,6 @@ WordPiece tests run without the model. Run by hand after `jeton pull nomic-embed
 """
 import json, os, subprocess, sys, tempfile
 
-import gguf
-
 STRINGS = [
     "Hello world",
     "The quick brown fox jumps over the lazy dog.",
@@ -61,6 +59,8 @@ def llama_ids(binary, model, text):
 
 
 def main():
+    import gguf
+
     model, binary = sys.argv[1], sys.argv[2]
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "TokenizerTests", "Fixtures")
     reader = gguf.GGUFReader(model)
