@@ -92,6 +92,9 @@ public final class EmbeddingsAPI: @unchecked Sendable {
             }
         }
         var raw = try inputs(r)
+        _ = try r.string("user")
+        // As chat and completions: a misspelt field (`dimension`) is a 400, not silently the default.
+        try r.refuseUnknown(ignoring: [])
         for i in raw.indices where raw[i].count > model.contextLength {
             guard truncate else {
                 throw APIError.invalid("input[\(i)] has \(raw[i].count) tokens, more than the context of \(model.contextLength) of `\(model.id)`; shorten it or send `\"truncate\": true`.", param: "input", code: "context_length_exceeded")

@@ -118,6 +118,13 @@ def test_bad_requests(eclient, embed_server):
     assert "input[1]" in body["error"]["message"] and body["error"]["param"] == "input"
     status, _, body = embed_server.request("POST", "/v1/embeddings", {"model": MODEL, "input": " "})
     assert status == 200 and len(body["data"]) == 1
+    # A misspelt field is refused, as on chat and completions; `user` is OpenAI's and is a string.
+    status, _, body = embed_server.request("POST", "/v1/embeddings", {"model": MODEL, "input": "x", "dimension": 64})
+    assert status == 400 and body["error"]["code"] == "unknown_parameter" and body["error"]["param"] == "dimension", body
+    status, _, body = embed_server.request("POST", "/v1/embeddings", {"model": MODEL, "input": "x", "user": 5})
+    assert status == 400 and body["error"]["param"] == "user", body
+    status, _, body = embed_server.request("POST", "/v1/embeddings", {"model": MODEL, "input": "x", "user": "u1"})
+    assert status == 200, body
 
 
 def test_generation_requests_are_refused(eclient, embed_server):
