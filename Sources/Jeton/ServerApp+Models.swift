@@ -166,6 +166,10 @@ extension ServerApp {
                                        metrics: metrics(served.id)?.addEmbeddingModel(served.id))
         let api = EmbeddingsAPI(service: batcher, model: served)
         logger.notice("embedding model \(served.id) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, \(loaded.config.dim) dimensions, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, batches of up to \(batcher.batchTokens) tokens")
+        let asked = plan.spec.contextLength ?? config[\.modelContextLength]
+        if asked > context {
+            logger.warning("embedding model \(served.id): context_length \(asked) is longer than the model was trained for; using \(context)")
+        }
         return (api, Loaded(id: served.id, kind: .embedding, engine: nil, batcher: batcher, metrics: nil))
     }
 

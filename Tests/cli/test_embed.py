@@ -82,3 +82,24 @@ def test_nomic_matches_llama_cpp(tmp_path):
     for r, v in zip(rows, vs):
         ref = np.frombuffer(base64.b64decode(r["embedding_f16"]), dtype="<f2").astype(np.float64)
         assert float(v @ ref / np.linalg.norm(v) / np.linalg.norm(ref)) >= 0.9999, r["text"]
+
+
+def test_serve_warns_when_the_context_asked_is_longer_than_trained():
+    # The tiny nomic-bert was trained for 64 positions: 256 asked is 64 used, and the log says so.
+    p = subprocess.Popen([JETON, "serve", "--model", TINY, "--context-length", "256", "--port", "0", "--host", "127.0.0.1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    import threading
+    timer = threading.Timer(30, p.kill)  # the log ends there at the latest
+    timer.start()
+    lines = []
+    try:
+        for line in p.stdout:
+            lines.append(line)
+            if "longer than" in line or "error" in line or len(lines) > 40:
+                break
+    finally:
+        timer.cancel()
+        p.kill()
+        p.wait()
+    log = "".join(lines)
+    assert "context_length 256 is longer than the model was trained for; using 64" in log, log
