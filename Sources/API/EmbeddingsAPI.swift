@@ -82,7 +82,7 @@ public final class EmbeddingsAPI: @unchecked Sendable {
         case "base64": base64 = true
         case let f: throw APIError.invalid("`encoding_format` must be \"float\" or \"base64\", not \"\(f)\".", param: "encoding_format")
         }
-        let dims = try r.int("dimensions", 1...Int(Int32.max))
+        let dims = try r.int("dimensions", 1...max(1, service.dimensions))
         if let d = dims, d != service.dimensions {
             guard service.supportsMatryoshka else {
                 throw APIError.invalid("The model `\(model.id)` makes \(service.dimensions)-dimensional vectors and cannot shorten them; omit `dimensions` or give \(service.dimensions).", param: "dimensions")

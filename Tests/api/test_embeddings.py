@@ -92,6 +92,9 @@ def test_dimensions_truncates_and_renormalizes(eclient):
     with pytest.raises(openai.BadRequestError) as e:
         eclient.embeddings.create(model=MODEL, input="x", dimensions=1000)
     assert e.value.body["param"] == "dimensions"
+    with pytest.raises(openai.BadRequestError) as e:
+        eclient.embeddings.create(model=MODEL, input="x", dimensions=0)
+    assert e.value.body["param"] == "dimensions" and "at most 768" in e.value.body["message"], e.value.body
 
 
 def test_too_long_input_names_its_index_or_is_truncated(eclient):
