@@ -9,6 +9,8 @@ extension ServerApp {
     struct Speculation {
         var configuration: SpeculationConfiguration
         var draft: LoadedModel?
+        /// A setting that cannot take effect, for a warning at start-up.
+        var note: String?
         var summary: String {
             switch configuration.method {
             case .off: return "off"
@@ -23,13 +25,29 @@ extension ServerApp {
         let draftName = allowDraft ? c[\.speculativeDraftModel] : ""
         // "none", not "off", in the file: YAML reads a bare off as false.
         var method = SpeculationConfiguration.Method(rawValue: c[\.speculativeMethod]) ?? .off
-        // A draft model asks for draft speculation unless another method was named.
-        if !draftName.isEmpty && method == .off { method = .draft }
+        // A draft model asks for draft speculation unless a method was named (`none` too: it wins).
+        let named = c.isSet(\.speculativeMethod)
+        var note: String?
+        if !draftName.isEmpty && method != .draft {
+            if named {
+                note = "speculative.draft_model \(draftName) is not used: speculative.method is \(c[\.speculativeMethod]) (method draft uses the draft model and prompt lookup both)"
+            } else {
+                method = .draft
+            }
+        }
         if !allowDraft && method == .draft { method = .off }
-        var s = SpeculationConfiguration(method: method, maxDepth: c[\.speculativeMaxDepth],
-                                         maxBatchTokens: c[\.speculativeMaxBatchTokens])
+        // Settings under which nothing would ever be proposed: off, and said so.
+        let maxBatch = c[\.speculativeMaxBatchTokens]
+        if method != .off && target.config.slidingWindow != nil {
+            note = "\(target.name) has sliding-window layers, which do not speculate: speculative decoding is off"
+            method = .off
+        } else if method != .off && maxBatch <= 1 {
+            note = "speculative.max_batch_tokens \(maxBatch) leaves no room for a proposal: speculative decoding is off"
+            method = .off
+        }
+        var s = SpeculationConfiguration(method: method, maxDepth: c[\.speculativeMaxDepth], maxBatchTokens: maxBatch)
         s.draftMinProbability = c[\.speculativeDraftMinProbability]
-        guard method == .draft else { return Speculation(configuration: s, draft: nil) }
+        guard method == .draft else { return Speculation(configuration: s, draft: nil, note: note) }
         guard !draftName.isEmpty else {
             throw JetonConfig.Failure(description: "speculative.method draft needs speculative.draft_model (--draft-model NAME)")
         }
@@ -46,6 +64,6 @@ extension ServerApp {
         }
         draft.file.adviseWillNeed()
         s.method = .draft
-        return Speculation(configuration: s, draft: draft)
+        return Speculation(configuration: s, draft: draft, note: note)
     }
 }

@@ -198,3 +198,45 @@ def test_config_file_mistakes_are_named(tmp_path):
     assert rc == 0 and settings(out)["engine.max_waiting"] == 5, err
     rc, _, err = print_config("--config", str(f), "--config", str(f))
     assert rc == 2 and "give one file" in err, err
+
+
+def startup_log(args, needle, env=None, timeout=60):
+    """The server's log up to the first line holding `needle` (or its first 60 lines, or the timeout)."""
+    import threading
+    p = subprocess.Popen([JETON, "serve", "--port", "0", "--host", "127.0.0.1", *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env=env)
+    timer = threading.Timer(timeout, p.kill)
+    timer.start()
+    lines = []
+    try:
+        for line in p.stdout:
+            lines.append(line)
+            if needle in line or len(lines) > 60:
+                break
+    finally:
+        timer.cancel()
+        p.kill()
+        p.wait()
+    return "".join(lines)
+
+
+def test_speculation_settings_that_cannot_take_effect_are_said_at_startup():
+    e = {k: v for k, v in os.environ.items() if not k.startswith("JETON_") or k == "JETON_MODELS"}
+    # A method named, `none` too, wins over a draft model, which is then said to be unused.
+    for args, method, summary in [(["--speculative", "none"], "none", "speculative decoding: off"),
+                                  (["--speculative", "ngram"], "ngram", "speculative decoding: prompt lookup")]:
+        log = startup_log(["--model", "default", "--draft-model", "default", *args], "is not used", env=e)
+        assert f"speculative.draft_model default is not used: speculative.method is {method}" in log, log[-800:]
+        assert summary in log, log[-800:]
+    log = startup_log(["--model", "default", "--draft-model", "default"], "speculative decoding:", env=e)
+    assert "speculative decoding: draft model" in log, log[-800:]
+    # The same from the environment, as an operator would turn it off.
+    log = startup_log(["--model", "default", "--draft-model", "default"], "is not used",
+                      env=dict(e, JETON_SPECULATIVE_METHOD="none"))
+    assert "is not used: speculative.method is none" in log and "speculative decoding: off" in log, log[-800:]
+    # Settings under which nothing is ever proposed: off, and why.
+    log = startup_log(["--model", "default", "--speculative", "ngram"], "leaves no room",
+                      env=dict(e, JETON_SPECULATIVE_MAX_BATCH_TOKENS="1"))
+    assert "speculative.max_batch_tokens 1 leaves no room for a proposal: speculative decoding is off" in log, log[-800:]
+    log = startup_log(["--model", "gemma3-270m", "--speculative", "ngram"], "do not speculate", env=e)
+    assert "has sliding-window layers, which do not speculate: speculative decoding is off" in log, log[-800:]

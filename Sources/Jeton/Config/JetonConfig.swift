@@ -32,6 +32,11 @@ struct JetonConfig: Sendable {
         return values[k.setting.key].flatMap(Value.init(configValue:)) ?? k.defaultValue
     }
 
+    /// Whether a file, variable or flag set the setting (not its default).
+    func isSet<Value>(_ key: KeyPath<ConfigKeys, ConfigKey<Value>>) -> Bool {
+        sources[ConfigKeys.shared[keyPath: key].setting.key] != nil
+    }
+
     // MARK: - layers
 
     mutating func apply(yamlFile path: String) throws {
