@@ -159,7 +159,11 @@ def test_missing_files_stop_startup_before_listening(tmp_path):
                          (["--model", str(tmp_path)], "is a directory"),
                          (["--chat-template", "/nonexistent.jinja"], "model.chat_template: no file"),
                          (["--speculative", "draft"], "needs speculative.draft_model"),
-                         (["--draft-model", "/nonexistent-draft.gguf"], "speculative.draft_model: no file")]:
+                         (["--draft-model", "/nonexistent-draft.gguf"], "speculative.draft_model: no file"),
+                         # A draft that cannot draft for its target: found from the files' headers.
+                         (["--model", "qwen2.5-coder-0.5b", "--draft-model", "default"],
+                          "its tokenizer differs: pre-tokenizer smollm (the target's is qwen2)"),
+                         (["--draft-model", "nomic-embed-text-v1.5"], "is an embedding model")]:
         p = subprocess.run([JETON, "serve", "--port", "0", *args], capture_output=True, text=True, timeout=60, env=e)
         assert p.returncode == 2, (args, p.returncode, p.stderr[-500:])
         assert needle in p.stderr and "listening" not in p.stdout + p.stderr, (args, p.stderr[-500:])

@@ -1,6 +1,8 @@
 import API
 import Foundation
+import GGUF
 import Model
+import Tokenizer
 
 /// Checks of the configuration that need the file system, made before the server listens:
 /// a model, template, draft or adapter file that is missing stops start-up at once with a
@@ -28,8 +30,10 @@ enum Preflight {
         }
         let models = c.servedModels
         var named: [String: Int] = [:]
+        var paths: [String] = []
         for (i, m) in models.enumerated() {
             let path = try modelFile(models.count > 1 ? "models[\(i)].path" : "model.path", m.path)
+            paths.append(path)
             let id = m.name ?? LoadedModel.name(ofPath: path)
             if let j = named[id] {
                 throw JetonConfig.Failure(description: "models[\(j)] and models[\(i)] are both named `\(id)`; give one of them another `name`")
@@ -42,7 +46,14 @@ enum Preflight {
         if c[\.speculativeMethod] == "draft" && draft.isEmpty {
             throw JetonConfig.Failure(description: "speculative.method draft needs speculative.draft_model (--draft-model NAME)")
         }
-        if !draft.isEmpty { try modelFile("speculative.draft_model", draft) }
+        if !draft.isEmpty {
+            let draftPath = try modelFile("speculative.draft_model", draft)
+            // A draft that will be used is checked against its target (the first text model) from
+            // the files' headers, as the load does again later.
+            if !c.isSet(\.speculativeMethod) || c[\.speculativeMethod] == "draft" {
+                try draftCheck(draft, draftPath, targets: paths)
+            }
+        }
         for entry in c[\.loraAdapters] {
             // NAME=PATH; a PEFT adapter is a directory.
             guard let eq = entry.firstIndex(of: "=") else { continue }
@@ -61,6 +72,25 @@ enum Preflight {
             do { _ = try APIKeyStore(keys: c[\.authAdminKeys], file: nil) } catch {
                 throw JetonConfig.Failure(description: "auth.admin_keys: \(error)")
             }
+        }
+    }
+
+    /// The draft's tokenizer against the first text model's among `targets`, from the files' headers.
+    static func draftCheck(_ name: String, _ path: String, targets: [String]) throws {
+        let draft: GGUFFile
+        do { draft = try GGUFFile(path: path) } catch { throw JetonConfig.Failure(description: "speculative.draft_model \(name): \(error)") }
+        if LoadedEmbeddingModel.isEmbeddingModel(draft) {
+            throw JetonConfig.Failure(description: "speculative.draft_model \(name) is an embedding model: a draft model generates text with the target's tokenizer")
+        }
+        for t in targets {
+            guard let target = try? GGUFFile(path: t), !LoadedEmbeddingModel.isEmbeddingModel(target) else { continue }
+            // Unreadable tokenizers are left to the load, which names what is wrong.
+            guard let tv = try? TokenizerVocabulary(metadata: target.metadata),
+                  let dv = try? TokenizerVocabulary(metadata: draft.metadata) else { return }
+            if let d = SpeculativeDraftCheck.difference(target: tv, draft: dv) {
+                throw JetonConfig.Failure(description: "draft model \(LoadedModel.name(ofPath: path)) cannot draft for \(LoadedModel.name(ofPath: t)): its tokenizer differs: \(d)")
+            }
+            return
         }
     }
 }
