@@ -101,34 +101,23 @@ struct ToolCallParser {
             if final { mode = .text; return true }
             return false
         }
-        if format == .hermes {
-            if buffer[i] == UInt8(ascii: "{") {
-                switch ToolCallScanner.head(buffer, from: i, argsKeys: ["arguments", "parameters"]) {
-                case let .match(name, _) where toolNames.contains(name):
-                    buffer = Array(buffer[i...])
-                    bare = true
-                    fenced = false
-                    mode = .calls
-                    return true
-                case .partial where !final: return false
-                default: break
-                }
+        if format == .llama3 {
+            let tag = Array("<|python_tag|>".utf8)
+            let rest = buffer[i...]
+            if rest.starts(with: tag) {
+                buffer = Array(rest.dropFirst(tag.count))
+                mode = .calls
+                return true
             }
-            mode = .text
-            return true
+            if !final && tag.starts(with: rest) { return false }
         }
-        let tag = Array("<|python_tag|>".utf8)
-        let rest = buffer[i...]
-        if rest.starts(with: tag) {
-            buffer = Array(rest.dropFirst(tag.count))
-            mode = .calls
-            return true
-        }
-        if !final && tag.starts(with: rest) { return false }
         if buffer[i] == UInt8(ascii: "{") {
-            switch ToolCallScanner.head(buffer, from: i, argsKeys: ["parameters", "arguments"]) {
-            case .match:
-                buffer = Array(rest)
+            // Llama 3: any call object; Hermes: a bare one naming one of the request's tools.
+            switch ToolCallScanner.head(buffer, from: i, argsKeys: [format.argumentsKey, format == .llama3 ? "arguments" : "parameters"]) {
+            case let .match(name, _) where format == .llama3 || toolNames.contains(name):
+                buffer = Array(buffer[i...])
+                bare = format == .hermes
+                fenced = false
                 mode = .calls
                 return true
             case .partial where !final: return false
