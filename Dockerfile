@@ -31,7 +31,8 @@
 # Base images are build arguments so machines without Docker Hub can use local
 # ones (scripts/build-image.sh makes them with debootstrap and builds with podman).
 
-ARG SWIFT_IMAGE=swift:6.1-bookworm
+# 6.2 at least: swift-log, swift-metrics and swift-prometheus declare tools version 6.2.
+ARG SWIFT_IMAGE=swift:6.2-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 # ---------------------------------------------------------------------------
@@ -60,7 +61,7 @@ FROM ${RUNTIME_IMAGE} AS runtime-base
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
          libssl3 zlib1g libstdc++6 ca-certificates \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
 # ---------------------------------------------------------------------------
 # Throwaway stage: fetches the default model when FETCH_MODEL=1, else leaves an

@@ -77,6 +77,17 @@ def test_kubernetes_objects_point_at_each_other():
     assert cm and cm[0]["configMap"]["name"] == r["ConfigMap"]["metadata"]["name"]
     assert "jeton.yaml" in r["ConfigMap"]["data"]
     assert r["Service"]["spec"]["ports"][0]["targetPort"] in ("http", 8080)
+    # The autoscaler owns the replica count: one in the Deployment would reset it on every apply.
+    assert "replicas" not in dep["spec"]
+    assert r["HorizontalPodAutoscaler"]["spec"]["minReplicas"] >= 2
+
+
+def test_nginx_retries_on_503_but_hands_429_to_the_client():
+    # nginx counts every status it retries on as a failed attempt (max_fails): retried 429s
+    # (one key over its per-replica rate limit) would mark every replica down for everyone.
+    lines = [l.split("#")[0].replace(";", " ").split() for l in read("deploy", "nginx", "jeton.conf").splitlines()]
+    directive = [l for l in lines if l and l[0] == "proxy_next_upstream"]
+    assert directive and all("http_503" in d[2:] and "http_429" not in " ".join(d) for d in directive)
 
 
 def container():
