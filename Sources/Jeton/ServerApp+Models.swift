@@ -162,7 +162,7 @@ extension ServerApp {
         let served = servedModel(plan, first: first, ownName: loaded.name, tokenizer: loaded.tokenizer, context: context,
                                  chatTemplate: nil, architecture: loaded.config.architecture,
                                  quantization: loaded.config.quantization)
-        let batcher = EmbeddingBatcher(model: loaded, batchTokens: max(config[\.engineMaxBatchTokens], context),
+        let batcher = EmbeddingBatcher(model: loaded, batchTokens: config[\.engineMaxBatchTokens],
                                        maxWaiting: plan.spec.maxWaiting ?? config[\.engineMaxWaiting],
                                        metrics: metrics(served.id)?.addEmbeddingModel(served.id))
         let api = EmbeddingsAPI(service: batcher, model: served)

@@ -285,7 +285,7 @@ def test_models_list_in_the_config_and_drain_of_both(tmp_path):
         for t in streams + embeds:
             t.start()
         # SIGTERM once all four streams run and the first embedding batch is done: batches hold up to
-        # 512 tokens (engine.max_batch_tokens, at least the 256 of the context), two of these requests,
+        # 512 tokens (engine.max_batch_tokens; a longer input goes alone), two of these requests,
         # so the others are still queued.
         deadline = time.time() + 120
         while time.time() < deadline:
