@@ -18,13 +18,13 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Text file with one input per line (`-` reads standard input).") var file: String
 
     @Option(name: [.customShort("t"), .long], help: "Threads for the forward pass (default, and 0: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    var threads: Int = CPUBudget.cpus
 
     @Flag(help: "Cut inputs longer than the model's context instead of failing.") var truncate = false
 
     func run() throws {
         guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or more") }
-        let threads = self.threads == 0 ? ProcessInfo.processInfo.activeProcessorCount : self.threads
+        let threads = self.threads == 0 ? CPUBudget.cpus : self.threads
         let bytes = try readFile(file)
         // Lines end with LF, CRLF or a lone CR; lines of only white space are no input. Each keeps
         // its number in the file, for messages.

@@ -18,7 +18,7 @@ struct ModelOptions: ParsableArguments {
     var model: String = "default"
 
     @Option(name: [.customShort("t"), .long], help: "Threads for the forward pass (default, and 0: all cores, as `jeton serve` reads it).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    var threads: Int = CPUBudget.cpus
 
     @Option(name: .long, help: "KV cache element type: f16 or f32.")
     var cacheType: KVCacheType = .f16
@@ -29,7 +29,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// The threads to run with: 0 is all cores.
-    var threadCount: Int { threads == 0 ? ProcessInfo.processInfo.activeProcessorCount : threads }
+    var threadCount: Int { threads == 0 ? CPUBudget.cpus : threads }
 
     func load() throws -> LoadedModel {
         let path = try ModelStore().resolve(model)

@@ -70,7 +70,7 @@ extension ServerApp {
 
     private static func threads(_ spec: ModelSpec) -> Int {
         let t = spec.threads ?? 0
-        return t > 0 ? t : ProcessInfo.processInfo.activeProcessorCount
+        return t > 0 ? t : CPUBudget.cpus
     }
 
     private static func context(_ spec: ModelSpec, trained: Int) -> Int {

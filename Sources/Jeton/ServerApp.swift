@@ -83,7 +83,7 @@ final class ServerApp: Sendable {
     static func httpConfiguration(_ c: JetonConfig) -> HTTPServerConfiguration {
         var h = HTTPServerConfiguration(host: c[\.serverHost], port: c[\.serverPort])
         h.backlog = Int32(c[\.serverBacklog])
-        if c[\.serverEventLoops] > 0 { h.loopCount = c[\.serverEventLoops] }
+        h.loopCount = c[\.serverEventLoops] > 0 ? c[\.serverEventLoops] : CPUBudget.cpus
         h.maxConnections = c[\.serverMaxConnections]
         h.limits.maxRequestLineLength = c[\.serverMaxRequestLineBytes]
         h.limits.maxHeaderBytes = c[\.serverMaxHeaderBytes]

@@ -131,7 +131,7 @@ struct ConfigKeys: Sendable {
     let serverBacklog = ConfigKey<Int>("server.backlog", 1...65535, default: 1024,
         help: "listen backlog")
     let serverEventLoops = ConfigKey<Int>("server.event_loops", 0...256, default: 0,
-        help: "HTTP event loop queues (0: one per core)")
+        help: "HTTP event loop queues (0: one per core, capped by a cgroup CPU quota)")
     let serverMaxConnections = ConfigKey<Int>("server.max_connections", 1...1_000_000, default: 4096,
         help: "open connections at most; more get 503")
     let serverMaxRequestLineBytes = ConfigKey<Int>("server.max_request_line_bytes", 256...1_048_576, default: 8192,
@@ -175,7 +175,7 @@ struct ConfigKeys: Sendable {
     let modelName = ConfigKey<String>("model.name", default: "",
         help: "name clients use in `model` (empty: the file name)")
     let modelThreads = ConfigKey<Int>("model.threads", 0...1024, default: 0,
-        help: "threads for the forward pass (0: all cores)")
+        help: "threads for the forward pass (0: all cores, capped by a cgroup CPU quota)")
     let modelContextLength = ConfigKey<Int>("model.context_length", 0...1_048_576, default: 0,
         help: "longest prompt plus output per request (0: the model's)")
     let modelChatTemplate = ConfigKey<String>("model.chat_template", default: "",
