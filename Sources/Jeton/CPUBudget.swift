@@ -5,7 +5,8 @@ import Foundation
 /// cgroup's path). `threads: 0` and `event_loops: 0` mean this many: with a 2-CPU limit on a
 /// 64-core node, 64 spinning forward-pass threads would be throttled most of each period.
 enum CPUBudget {
-    static var cpus: Int { cpus(online: ProcessInfo.processInfo.activeProcessorCount) }
+    /// Read once: a process's quota does not change under it in practice, and every default asks.
+    static let cpus = cpus(online: ProcessInfo.processInfo.activeProcessorCount)
 
     /// `root`: where the cgroup file systems are mounted; `cgroupFile`: the process's
     /// `/proc/self/cgroup` (both parameters for tests).

@@ -7,9 +7,9 @@ import Model
 /// (`engine.max_batch_tokens`; an input longer than it goes alone): many small requests share
 /// each pass over the weights, and a request of thousands of inputs cannot hold up a one-line
 /// one behind it (it waits one pass, not the whole big request). A budget of a whole context
-/// (2,048 tokens) made that wait 1.6-2.7 s here; 512 tokens, 0.4-0.8 s, for 2-5% less throughput. A request whose
-/// client has gone is dropped before its next input is computed. Requests beyond `maxWaiting`
-/// are refused (429) instead of queued without bound.
+/// (2,048 tokens) made that wait 1.6-2.7 s here; 512 tokens, 0.4-0.8 s, for 2-5% less
+/// throughput. A request whose client has gone is dropped before its next input is computed.
+/// Requests beyond `maxWaiting` are refused (429) instead of queued without bound.
 final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
     /// One request; its inputs go into passes in order, its answer once the last is computed.
     private final class Job {

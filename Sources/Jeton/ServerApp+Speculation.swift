@@ -53,12 +53,8 @@ extension ServerApp {
         }
         let path = try ModelStore().resolve(draftName)
         let vocabulary = c[\.speculativeDraftVocabulary]
-        let draft: LoadedModel
-        do {
-            draft = try LoadedModel(path: path, threads: threads, logitRows: vocabulary > 0 ? vocabulary : nil)
-        } catch ModelError.unsupportedArchitecture(let a) where EncoderConfig.supportedArchitectures.contains(a) {
-            throw JetonConfig.Failure(description: "speculative.draft_model \(draftName) is an embedding model (\(a)): a draft model generates text with the target's tokenizer")
-        }
+        // Preflight has refused an embedding model or another tokenizer from the files' headers.
+        let draft = try LoadedModel(path: path, threads: threads, logitRows: vocabulary > 0 ? vocabulary : nil)
         let tv = try TokenizerVocabulary(metadata: target.file.metadata)
         let dv = try TokenizerVocabulary(metadata: draft.file.metadata)
         if let d = SpeculativeDraftCheck.difference(target: tv, draft: dv) {
