@@ -33,7 +33,7 @@ extension OpenAIAPI {
         _ = try r.string("user")
         let grammar = try constrainedGrammar(r)  // response_format and its aliases (ResponseFormat.swift)
         let tools = try toolPlan(r, body: body)  // tools, tool_choice, parallel_tool_calls (ToolPlan.swift)
-        if tools?.grammar != nil && grammar != nil {
+        if tools?.grammar != nil && tools?.lazy == nil && grammar != nil {
             throw APIError.invalid("`tool_choice` \"required\" or a named function cannot be combined with `response_format` or another grammar: the answer is a tool call.",
                                    param: "tool_choice")
         }
@@ -56,7 +56,11 @@ extension OpenAIAPI {
             var r = GenerationRequest(id: "\(id)-\(i)", promptTokens: ids, sampling: opts.sampling(forChoice: i),
                                       maxTokens: maxTokens, ignoreEOS: opts.ignoreEOS, logprobs: wantLogprobs ? (top ?? 0) : nil)
             if opts.n > 1 { r.shareGroup = id }
-            r.grammar = tools?.grammar ?? grammar
+            // A response format holds from the first token; the calls' lazy grammar gives way to it.
+            if let grammar { r.grammar = grammar } else {
+                r.grammar = tools?.grammar
+                r.lazyGrammar = tools?.lazy
+            }
             r.measureConfidence = confidenceThreshold(requested: opts.confidence) != nil
             r.confidenceRequested = opts.confidence
             r.speculative = opts.speculative

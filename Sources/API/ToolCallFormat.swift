@@ -1,3 +1,4 @@
+import Grammar
 /// How a model family writes its tool calls, as its chat template teaches it:
 ///
 /// - `hermes` (Qwen 2.5, Hermes, many fine-tunes): `<tool_call>\n{"name": …, "arguments": {…}}\n</tool_call>`,
@@ -38,6 +39,21 @@ public enum ToolCallFormat: String, Sendable, CaseIterable {
         case .hermes: return ("<tool_call>\n{\"name\": \(quoted), \"arguments\": ", "}\n</tool_call>")
         case .llama3: return ("{\"name\": \(quoted), \"parameters\": ", "}")
         case .mistral: return ("{\"name\": \(quoted), \"arguments\": ", "}")
+        }
+    }
+
+    /// Where a call begins in an answer under `tool_choice: "auto"`, as the parser finds them:
+    /// from there on the calls' grammar (`ToolGrammarCache`, lazy) holds. A tag holds at once; a
+    /// Markdown fence or a bare object only once its `"arguments"` key shows it is a call to one
+    /// of the tools (a code block or other JSON stays free). Llama 3's calls are plain JSON at
+    /// the start of the answer in any spacing, so they stay free.
+    var lazyTriggers: [LazyGrammar.Trigger] {
+        switch self {
+        case .hermes:
+            return [.init(marker: "<tool_call>"), .init(marker: "```", commitAfter: "\"arguments\""),
+                    .init(marker: "{", atStart: true, commitAfter: "\"arguments\"")]
+        case .mistral: return [.init(marker: "[TOOL_CALLS]")]
+        case .llama3: return []
         }
     }
 

@@ -282,28 +282,42 @@ struct ToolCallParser {
         return false
     }
 
-    /// A call in a ```json block: given out whole once its object is complete, since a block cut
+    /// Calls in a ```json block: given out whole once the block is complete, since a block cut
     /// short (by `max_tokens` or a stop string) or not valid JSON is code shown to the user, not
-    /// a call. Unlike `<tool_call>`, a fence does not say a call follows.
+    /// a call. Unlike `<tool_call>`, a fence does not say a call follows. A block may hold several
+    /// call objects one after the other (Qwen2.5-Coder writes parallel calls so); each must name
+    /// one of the tools, or the whole block is code.
     private mutating func fencedCall(name: String, objectStart: Int, valueStart: Int, final: Bool, _ out: inout [Event]) -> Bool {
         let fence = Array("```".utf8)
-        switch ToolCallScanner.valueEnd(buffer, from: objectStart) {
-        case let .complete(e):
-            let close = Self.find(fence, in: buffer, from: e)
-            // Text other than the closing fence after the object: a code block, known now.
-            let after = ToolCallScanner.skipSpace(buffer, e)
-            if close == nil && !final && (after == buffer.count || buffer[after] == UInt8(ascii: "`")) { return false }
-            let closeAt = close ?? buffer.count
-            if ToolCallScanner.skipSpace(buffer, e) == closeAt, JSON.parse(Array(buffer[objectStart..<e])) != nil,
-               case let .complete(argsEnd) = ToolCallScanner.valueEnd(buffer, from: valueStart) {
-                out.append(.start(index: callCount, id: makeID(), name: name))
-                out.append(.arguments(index: callCount, String(decoding: buffer[valueStart..<argsEnd], as: UTF8.self)))
-                callCount += 1
-                backToText(buffer[min(closeAt + fence.count, buffer.count)...])
-                return true
+        var calls: [(name: String, arguments: Range<Int>)] = []
+        var (start, head) = (objectStart, (name: name, value: valueStart))
+        scan: while true {
+            switch ToolCallScanner.valueEnd(buffer, from: start) {
+            case let .complete(e):
+                guard JSON.parse(Array(buffer[start..<e])) != nil,
+                      case let .complete(argsEnd) = ToolCallScanner.valueEnd(buffer, from: head.value) else { break scan }
+                calls.append((head.name, head.value..<argsEnd))
+                let after = ToolCallScanner.skipSpace(buffer, e)
+                let closed = buffer[after...].starts(with: fence)
+                if closed || final && after == buffer.count {
+                    for c in calls {
+                        out.append(.start(index: callCount, id: makeID(), name: c.name))
+                        out.append(.arguments(index: callCount, String(decoding: buffer[c.arguments], as: UTF8.self)))
+                        callCount += 1
+                    }
+                    backToText(buffer[min(after + (closed ? fence.count : 0), buffer.count)...])
+                    return true
+                }
+                if !final && fence.starts(with: buffer[after...]) { return false }  // the closing fence, in part
+                guard buffer[after] == UInt8(ascii: "{") else { break scan }  // other text: a code block
+                switch ToolCallScanner.head(buffer, from: after, argsKeys: ["arguments", "parameters"]) {
+                case let .match(n, v) where toolNames.contains(n): (start, head) = (after, (n, v))
+                case .partial where !final: return false
+                default: break scan
+                }
+            case .incomplete where !final: return false
+            default: break scan
             }
-        case .incomplete where !final: return false
-        default: break
         }
         emitContent(heldSpace[...] + fence, &out)
         backToText(buffer[...])

@@ -10,6 +10,10 @@ import Synchronization
 ///     call ::= "<tool_call>\n{\"name\": \"a\", \"arguments\": " schema_a "}\n</tool_call>"
 ///            | "<tool_call>\n{\"name\": \"b\", \"arguments\": " schema_b "}\n</tool_call>"
 ///
+/// Under `auto` the grammar is lazy (`lazy`: the matcher holds it from where a call begins, see
+/// `ToolCallFormat.lazyTriggers`): one tagged call, or for Hermes also a ```json block of calls
+/// or a bare call object, in the spacing the model picks.
+///
 /// Kept by their text, so a client sending the same tools each turn compiles them once and
 /// the token masks cached in the grammar stay warm.
 final class ToolGrammarCache: Sendable {
@@ -17,8 +21,8 @@ final class ToolGrammarCache: Sendable {
     private let capacity = 32
 
     func grammar(format: ToolCallFormat, calls: [(name: String, schemaText: String, schema: CompiledGrammar)], parallel: Bool,
-                 limits: GrammarLimits, trie: @autoclosure () -> TokenTrie) throws -> TokenGrammar {
-        let key = "\(format.rawValue)|\(parallel)|" + calls.map { "\($0.name)=\($0.schemaText.utf8.count):\($0.schemaText)" }.joined(separator: ",")
+                 lazy: Bool = false, limits: GrammarLimits, trie: @autoclosure () -> TokenTrie) throws -> TokenGrammar {
+        let key = "\(format.rawValue)|\(parallel)|\(lazy)|" + calls.map { "\($0.name)=\($0.schemaText.utf8.count):\($0.schemaText)" }.joined(separator: ",")
         if let g = entries.withLock({ $0[key] }) { return g }
         let composer = GrammarComposer(limits: limits)
         let alternatives: [GrammarNode] = calls.map { c in
@@ -28,13 +32,38 @@ final class ToolGrammarCache: Sendable {
         let b = composer.builder
         let call = GrammarNode.rule(b.addRule("call", .alt(alternatives)))
         let list = format.callList
-        let calls: GrammarNode = parallel ? .seq([call, .star(.seq([.text(list.separator), call]))]) : call
-        let g = TokenGrammar(grammar: try composer.compile(.seq([.text(list.open), calls, .text(list.close)])), trie: trie())
+        // Lazy Hermes calls are one per tag (the matcher rearms for the next); a list otherwise.
+        let listed: GrammarNode = parallel && !(lazy && format == .hermes) ? .seq([call, .star(.seq([.text(list.separator), call]))]) : call
+        var root: GrammarNode = .seq([.text(list.open), listed, .text(list.close)])
+        if lazy && format == .hermes {
+            // Under `auto`, Qwen2.5-Coder writes its calls as a ```json block or a bare object more
+            // often than in <tool_call> tags; the parser takes all three, so the grammar does.
+            // Several calls may share a block when they may be parallel.
+            let object = GrammarNode.rule(b.addRule("object", Self.object(calls, composer, limits)))
+            let objects: GrammarNode = parallel ? .seq([object, .star(.seq([Self.ws(limits), object]))]) : object
+            root = .alt([root, .seq([.text("```"), .optional(.text("json")), Self.ws(limits), objects, Self.ws(limits), .text("```")]), object])
+        }
+        let g = TokenGrammar(grammar: try composer.compile(root), trie: trie())
         let capacity = capacity
         entries.withLock { entries in
             if entries.count >= capacity { entries.removeAll() }
             entries[key] = g
         }
         return g
+    }
+
+    /// JSON whitespace as the schemas' grammars allow it: none, a space, or a newline and an indent.
+    static func ws(_ limits: GrammarLimits) -> GrammarNode {
+        .alt([.empty, .text(" "), .seq([.text("\n"), .rep(.byteSet(ByteSet(Array(" \t".utf8))), min: 0, max: limits.maxWhitespace)])])
+    }
+
+    /// `{"name": "f", "arguments": {…}}` with the whitespace a model writes it with, for any of the tools.
+    static func object(_ calls: [(name: String, schemaText: String, schema: CompiledGrammar)], _ composer: GrammarComposer,
+                       _ limits: GrammarLimits) -> GrammarNode {
+        let ws = ws(limits), colon = GrammarNode.seq([.text(":"), .optional(.text(" "))])
+        let named: [GrammarNode] = calls.map { c in
+            .seq([.text(JSON.string(c.name).serialized), .text(","), ws, .text("\"arguments\""), colon, composer.embed(c.schema)])
+        }
+        return .seq([.text("{"), ws, .text("\"name\""), colon, .alt(named), ws, .text("}")])
     }
 }

@@ -2,8 +2,9 @@ import Grammar
 import Jinja
 
 /// What a chat request's `tools`, `tool_choice` and `parallel_tool_calls` ask for, checked:
-/// the tools as the chat template gets them, the parser for the answer, and for `required` or a
-/// named function the grammar that makes the answer a valid call.
+/// the tools as the chat template gets them, the parser for the answer, and the grammar that
+/// makes calls valid: the whole answer for `required` or a named function; under `auto`, from
+/// where a call begins on (`lazy`), as llama-server's lazy grammars do.
 struct ToolPlan {
     enum Choice: Equatable {
         case none, auto, required
@@ -15,6 +16,8 @@ struct ToolPlan {
     /// Parse the answer for calls in this format (nil: the answer is all content).
     var format: ToolCallFormat?
     var grammar: TokenGrammar?
+    /// Under `auto`: where the grammar (of one call) starts holding; nil: from the first token.
+    var lazy: LazyGrammar? = nil
     var choice: Choice
     var toolNames: Set<String> = []
 }
@@ -100,6 +103,7 @@ extension OpenAIAPI {
                                    param: "tools", code: "tools_not_supported")
         }
         var grammar: TokenGrammar?
+        var lazy: LazyGrammar?
         if !constrained.isEmpty {
             let calls = constrained.map { n in (n, Self.parametersSchema(tools.first { $0.name == n }!.parameters).serialized, schemas[n]!) }
             do {
@@ -108,11 +112,22 @@ extension OpenAIAPI {
             } catch let e as GrammarError {
                 throw APIError.invalid("`tools` cannot be constrained: \(e.message)", param: "tools", code: "invalid_tool_schema")
             }
+        } else if effective == .auto, !format.lazyTriggers.isEmpty, schemas.count == tools.count {
+            // Calls the model opens are kept to the tools and their schemas; the prose around them
+            // is free. Left free when a schema cannot be enforced (that tool must stay callable)
+            // or the grammar outgrows the limits.
+            let calls = tools.map { ($0.name, Self.parametersSchema($0.parameters).serialized, schemas[$0.name]!) }
+            if let g = try? toolGrammars.grammar(format: format, calls: calls, parallel: parallel, lazy: true,
+                                                 limits: grammars?.limits ?? GrammarLimits(), trie: trie) {
+                grammar = g
+                lazy = LazyGrammar(triggers: format.lazyTriggers, rearm: parallel)
+            }
         }
         // The tools as the request sent them (key order, `strict` and any other field), as
         // transformers hands them to the template.
         let rendered: [Value] = Self.exactTools(body, count: items.count) ?? items.map(Self.templateValue)
-        return ToolPlan(templateTools: rendered, format: format, grammar: grammar, choice: effective, toolNames: Set(names))
+        return ToolPlan(templateTools: rendered, format: format, grammar: grammar, lazy: lazy,
+                        choice: effective, toolNames: Set(names))
     }
 
     private func toolChoice(_ r: FieldReader) throws -> ToolPlan.Choice? {

@@ -10,7 +10,7 @@ extension Engine {
     /// Sets the logits of tokens the grammar refuses to -∞: with the mask made during the
     /// forward pass when there is one, else made now.
     func applyGrammar(_ r: Request, row: UnsafeMutableBufferPointer<Float>) {
-        guard let m = r.matcher else { return }
+        guard let m = r.matcher, m.isConstraining else { return }
         if let ready = readyMasks.removeValue(forKey: ObjectIdentifier(r)) {
             return ready.apply(to: row, endOfGeneration: endOfGeneration)
         }
@@ -26,7 +26,7 @@ extension Engine {
     /// the format it was asked for need no mask at all. Confidence measured for the server's
     /// metrics only is then of the model's row (bias and penalties applied, no mask).
     func greedyGrammarPick(_ r: Request, row: UnsafeMutableBufferPointer<Float>) -> (Int32, TokenConfidence?)? {
-        guard let m = r.matcher, picksGreedily(r) else { return nil }
+        guard let m = r.matcher, m.isConstraining, picksGreedily(r) else { return nil }
         r.sampler.adjust(row)
         let (best, fast) = bestAllowed(m, row: row) { applyGrammar(r, row: row) }
         if fast { stats.grammarFastPicks += 1 }
@@ -60,7 +60,7 @@ extension Engine {
     func startMasks(_ plan: StepPlan) -> PendingMasks? {
         var work: [(ObjectIdentifier, GrammarMatcher)] = []
         for e in plan.entries where e.end == e.request.tokens.count && !picksGreedily(e.request) {
-            if let m = e.request.matcher { work.append((ObjectIdentifier(e.request), m)) }
+            if let m = e.request.matcher, m.isConstraining { work.append((ObjectIdentifier(e.request), m)) }
         }
         guard !work.isEmpty else { return nil }
         let pending = PendingMasks(work)

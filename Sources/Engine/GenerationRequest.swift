@@ -20,6 +20,9 @@ public struct GenerationRequest: Sendable {
     public var shareGroup: String?
     /// Structured output: each token must keep the text in this grammar; nil: free text.
     public var grammar: TokenGrammar?
+    /// Where `grammar` starts holding when it is lazy (a tool call under `auto`); nil: from the
+    /// first token.
+    public var lazyGrammar: LazyGrammar?
     /// Measure each generated token's probability and the entropy of the distribution it was
     /// drawn from (TokenConfidence): one more pass over the vocabulary per token.
     public var measureConfidence = false

@@ -49,7 +49,7 @@ final class Request {
         self.arrival = arrival
         tokens = request.promptTokens
         sampler = Sampler(request.sampling, promptTokens: request.promptTokens)
-        matcher = request.grammar.map { $0.matcher() }
+        matcher = request.grammar.map { $0.matcher(lazy: request.lazyGrammar) }
         cacheRoot = request.adapters.isEmpty ? 0
             : BlockManager.hash(parent: 0x4C6F_5241, tokens: Array(LoraSelection.cacheKey(request.adapters).utf8).map { Int32($0) }[...]) | 1
     }

@@ -37,9 +37,21 @@ public final class TokenGrammar: @unchecked Sendable {
         self.trie = trie
         self.maxCachedMasks = maxCachedMasks
         text = CharLoopMasks(grammar: grammar, trie: trie)
+        var all = TokenMask(count: trie.vocabularySize)
+        for k in all.words.indices { all.words[k] = ~0 }
+        all.allowsEnd = true
+        unconstrainedMask = all
     }
 
     public func matcher() -> GrammarMatcher { GrammarMatcher(self) }
+
+    /// A lazy matcher: free text until one of `lazy`'s triggers (nil: constrained from the start).
+    public func matcher(lazy: LazyGrammar?) -> GrammarMatcher {
+        lazy.map { GrammarMatcher(self, lazy: $0) } ?? GrammarMatcher(self)
+    }
+
+    /// Every token and the end allowed: a lazy matcher's mask before its trigger.
+    public let unconstrainedMask: TokenMask
 
     /// The mask for a state (cached); `hit` tells whether it was.
     public func mask(for stacks: [[Int32]]) -> (mask: TokenMask, hit: Bool) {

@@ -138,6 +138,15 @@ final class ToolCallParserTests: XCTestCase {
         // Text after the block stays content.
         check(.hermes, "```json\n{\"name\": \"get_weather\", \"arguments\": {}}\n```\nChecking.",
               content: "\nChecking.", calls: [Call(name: "get_weather", arguments: "{}")], names: ["get_weather"])
+        // Several calls in one block (Qwen2.5-Coder-1.5B asked for two tools, temperature 0): each
+        // must name a tool, else the whole block is code.
+        let two = "```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n{\"name\": \"get_time\", \"arguments\": {\"tz\": \"Europe/Paris\"}}\n```"
+        check(.hermes, two, content: "", calls: [Call(name: "get_weather", arguments: #"{"city": "Paris"}"#),
+                                                 Call(name: "get_time", arguments: #"{"tz": "Europe/Paris"}"#)],
+              names: ["get_weather", "get_time"])
+        check(.hermes, two, content: two, calls: [], names: ["get_weather"])
+        let cutSecond = "```json\n{\"name\": \"get_weather\", \"arguments\": {}}\n{\"name\": \"get_time\", \"argu"
+        check(.hermes, cutSecond, content: cutSecond, calls: [], names: ["get_weather", "get_time"])
     }
 
     /// Qwen2.5-Coder-0.5B, asked for a tool under `tool_choice: auto`, often answers with the bare

@@ -80,4 +80,36 @@ final class GrammarEngineTests: XCTestCase {
         XCTAssertEqual(f.grammarFastPicks + f.grammarMasks, 4 * 24)
         XCTAssertEqual(f.grammarMasksOverlapped, 0, "no mask is made ahead for greedy sequences")
     }
+
+    /// A lazy grammar (a tool call under `auto`): the text is free until the trigger, then held by
+    /// the grammar, sampled (masks made ahead once constraining) and greedy alike.
+    func testLazyGrammarHoldsFromItsTrigger() throws {
+        let grammar = TokenGrammar(grammar: try GrammarSpec.regex("e(ab|cd)+").compile(), trie: Self.trie)
+        let e = Self.startedEngine()
+        var reqs: [(GenerationRequest, Collector)] = []
+        for i in 0..<6 {
+            var r = GenerationRequest(id: "l\(i)", promptTokens: [Int32(i), 7, 2], maxTokens: 40)
+            r.sampling.temperature = i < 4 ? 1 : 0
+            r.sampling.seed = UInt64(i)
+            r.grammar = grammar
+            r.lazyGrammar = LazyGrammar(triggers: [.init(marker: "e")], rearm: false)
+            reqs.append((r, Collector()))
+        }
+        for (r, col) in reqs { XCTAssertNoThrow(try e.submit(r, sink: col.sink)) }
+        for (_, col) in reqs { XCTAssertEqual(col.wait(), .length) }
+        let s = e.idleSnapshot()
+        e.shutdown()
+        var triggered = 0, freeLetters = 0, constrainedTokens = 0
+        for (_, col) in reqs {
+            let text = col.tokens.map { UInt8(ascii: "a") + UInt8($0) }
+            guard let start = text.firstIndex(of: UInt8(ascii: "e")) else { continue }
+            triggered += 1
+            freeLetters += text[..<start].filter { $0 > UInt8(ascii: "e") }.count
+            constrainedTokens += text.count - start - 1
+            XCTAssertTrue(grammar.grammar.acceptsPrefix(Array(text[start...])), String(decoding: text, as: UTF8.self))
+        }
+        XCTAssertGreaterThanOrEqual(triggered, 3, "too few sequences met the trigger to test anything")
+        XCTAssertGreaterThan(freeLetters, 0, "the text before the trigger was constrained")
+        XCTAssertLessThanOrEqual(s.grammarMasks + s.grammarFastPicks, constrainedTokens, "masks made before a trigger")
+    }
 }

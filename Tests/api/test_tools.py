@@ -103,6 +103,22 @@ def test_auto_calls_tools_for_requests_and_not_for_small_talk(qwen_client):
     assert right >= 3, f"only {right}/4 labelled prompts classified right"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_auto_calls_are_kept_to_their_schemas(qwen_client, stream):
+    """Under "auto" the calls' grammar holds from where a call begins (here a ```json block):
+    unconstrained, the 1.5B answers {"city": "Oslo", "days": 10} to this tool."""
+    tool = {"type": "function", "function": {
+        "name": "get_weather", "description": "Weather in one of the supported cities",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Tokyo", "Lima"]},
+                                                        "days": {"type": "integer", "minimum": 1, "maximum": 5}},
+                       "required": ["city", "days"], "additionalProperties": False}}}
+    content, calls, finish = ask(qwen_client, [{"role": "user", "content": "What's the weather in Oslo for the next 10 days?"}],
+                                 stream, tools=[tool], tool_choice="auto")
+    assert finish == "tool_calls" and len(calls) == 1, (content, calls, finish)
+    assert calls[0][0] == "get_weather"
+    jsonschema.validate(json.loads(calls[0][1]), tool["function"]["parameters"])
+
+
 # ---------------------------------------------------------------------------
 # Requests that must be refused (on the default model: no generation needed).
 
