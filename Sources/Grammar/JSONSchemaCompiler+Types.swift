@@ -2,9 +2,11 @@
 extension JSONSchemaCompiler {
     private func intValue(_ s: JSONValue, _ key: String, _ path: String) throws -> Int? {
         guard let v = s[key] else { return nil }
-        guard case let .number(d, _) = v, d >= 0, d == d.rounded(), d < 1e9 else {
+        guard case let .number(d, _) = v, d >= 0, d == d.rounded() else {
             throw GrammarError.invalid("\(path): `\(key)` must be a non-negative integer")
         }
+        // Counts this large expand past any grammar's symbol limit: refused here, by name.
+        guard d < 1e9 else { throw GrammarError.tooLarge("\(path): `\(key)` is too large for a grammar (\(Int64(d)))") }
         return Int(d)
     }
 
@@ -98,6 +100,11 @@ extension JSONSchemaCompiler {
         func element(_ j: Int) -> GrammarNode { j < prefix.count ? prefix[j] : item! }
         // tail(j): what may follow once j elements are written.
         let explicit = max(prefix.count, minItems)
+        // Each required element is a rule of its own (a few symbols): refused before they are made,
+        // not after minutes and gigabytes of them.
+        guard explicit <= limits.maxSymbols / 4 else {
+            throw GrammarError.tooLarge("\(path): `minItems` \(minItems) needs more than \(limits.maxSymbols) grammar symbols")
+        }
         var tail: [GrammarNode] = []
         let free: GrammarNode
         if let item {
@@ -109,6 +116,7 @@ extension JSONSchemaCompiler {
         var next = free
         if explicit >= 1 {
             for j in stride(from: explicit - 1, through: 1, by: -1) {
+                if j & 1023 == 0 { try b.deadline.check() }
                 let more: GrammarNode = .seq([sep, element(j), next])
                 var alts: [GrammarNode] = []
                 if maxItems.map({ j < $0 }) ?? true { alts.append(more) }
