@@ -1,3 +1,4 @@
+import Dispatch
 import Engine
 import HTTP
 import Model
@@ -24,7 +25,10 @@ extension OpenAIAPI {
                 throw APIError.invalid("`lora` must be an array of at most 16 {\"id\", \"scale\"} objects.", param: "lora")
             }
             for item in items {
-                guard case .object = item else { throw APIError.invalid("Each `lora` entry must be an object with `id` and `scale`.", param: "lora") }
+                guard case let .object(fields) = item else { throw APIError.invalid("Each `lora` entry must be an object with `id` and `scale`.", param: "lora") }
+                if let k = fields.map(\.0).first(where: { $0 != "id" && $0 != "scale" }) {
+                    throw APIError.invalid("Unrecognized `lora` entry field `\(k)`: an entry has `id` and `scale`.", param: "lora", code: "unknown_parameter")
+                }
                 let adapter: LoraAdapter?
                 switch item["id"] {
                 case let .number(n)? where n == n.rounded() && abs(n) < 1e9: adapter = lora?.adapter(at: Int(n))
@@ -64,6 +68,11 @@ extension OpenAIAPI {
         let registry = try adminRegistry(request)
         let r = try FieldReader(try Self.parseBody(request))
         let name = try r.requiredString("lora_name"), path = try r.requiredString("lora_path")
+        try r.refuseUnknown(ignoring: [])
+        guard !path.utf8.contains(0) else {
+            // The file system would read the path only up to the NUL, and the listing show all of it.
+            throw APIError.invalid("`lora_path` must not contain a NUL character.", param: "lora_path")
+        }
         guard LoraRegistry.isValidName(name) else {
             throw APIError.invalid("`lora_name` must be 1 to 256 letters, digits or . _ - : / @.", param: "lora_name", code: "invalid_lora_name")
         }
@@ -79,22 +88,31 @@ extension OpenAIAPI {
                            message: "`lora_path` is not inside a directory this server loads adapters from (lora.allowed_dirs).",
                            param: "lora_path", code: "path_not_allowed")
         }
-        do {
-            guard try registry.load(name: name, path: path) else {
-                throw APIError.invalid("An adapter named `\(name)` is already loaded.", param: "lora_name", code: "lora_exists")
-            }
-        } catch let e as APIError {
-            throw e
-        } catch {
-            throw APIError.invalid("Cannot load the adapter: \(error)", param: "lora_path", code: "invalid_lora")
+        // Reading and checking a large adapter takes seconds: off the event loop, which would
+        // otherwise hold every other connection (and every model's streams) meanwhile. One at a time.
+        Self.loraLoads.async { [self] in
+            run({ _, responder in
+                do {
+                    guard try registry.load(name: name, path: path) else {
+                        throw APIError.invalid("An adapter named `\(name)` is already loaded.", param: "lora_name", code: "lora_exists")
+                    }
+                } catch let e as APIError {
+                    throw e
+                } catch {
+                    throw APIError.invalid("Cannot load the adapter: \(error)", param: "lora_path", code: "invalid_lora")
+                }
+                responder.respond(.json(["status": "success", "message": .string("Success: LoRA adapter '\(name)' added successfully.")]))
+            }, request, responder)
         }
-        responder.respond(.json(["status": "success", "message": .string("Success: LoRA adapter '\(name)' added successfully.")]))
     }
+
+    private static let loraLoads = DispatchQueue(label: "jeton.lora-load", qos: .userInitiated)
 
     func unloadLoraAdapter(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let registry = try adminRegistry(request)
         let r = try FieldReader(try Self.parseBody(request))
         let name = try r.requiredString("lora_name")
+        try r.refuseUnknown(ignoring: [])
         guard registry.unload(name: name) else {
             throw APIError(.notFound, message: "No adapter named `\(name)` is loaded.",
                            param: "lora_name", code: "lora_not_found")

@@ -53,7 +53,7 @@ extension LoraAdapter {
             let aRows = try floats(file.data(of: a), type: a.type, rows: rank, cols: base.cols, tensor: a.name)
             let bRows = try floats(file.data(of: b), type: b.type, rows: base.rows, cols: rank, tensor: b.name)
             let scale = alpha == 0 ? 1 : alpha / Float(rank)
-            builder.set(layer, target, LoraPair(rank: rank, rows: base.rows, cols: base.cols, scale: scale,
+            try builder.set(layer, target, LoraPair(rank: rank, rows: base.rows, cols: base.cols, scale: scale,
                                                 a: aRows, bT: transpose(bRows, rows: base.rows, cols: rank)))
         }
         return try builder.adapter(name: name, path: path)
@@ -97,7 +97,15 @@ extension LoraAdapter {
             self.model = model
             layers = Array(repeating: Array(repeating: nil, count: LoraTarget.allCases.count), count: model.config.layers)
         }
-        mutating func set(_ layer: Int, _ t: LoraTarget, _ p: LoraPair) {
+        /// An update whose factor or weights are not finite numbers, or whose factor is absurd,
+        /// would make every answer through the adapter noise (or nothing at all): refused here.
+        mutating func set(_ layer: Int, _ t: LoraTarget, _ p: LoraPair) throws {
+            guard p.scale.isFinite, abs(p.scale) <= LoraPair.maxScale else {
+                throw LoraError.badValues("its scale (alpha / rank) is \(p.scale); at most \(Int(LoraPair.maxScale)) in size is usable")
+            }
+            guard p.a.allSatisfy(\.isFinite), p.bT.allSatisfy(\.isFinite) else {
+                throw LoraError.badValues("blk.\(layer).\(t.ggufName) holds weights that are not finite numbers (NaN or infinity)")
+            }
             layers[layer][t.rawValue] = p
         }
         func adapter(name: String, path: String) throws -> LoraAdapter {

@@ -50,7 +50,7 @@ extension LoraAdapter {
             if c.family == .llama && (target == .q || target == .k) {
                 bRows = permuteRows(bRows, heads: target == .q ? c.heads : c.kvHeads, rows: base.rows, cols: r)
             }
-            builder.set(layer, target, LoraPair(rank: r, rows: base.rows, cols: base.cols, scale: scale,
+            try builder.set(layer, target, LoraPair(rank: r, rows: base.rows, cols: base.cols, scale: scale,
                                                 a: aRows, bT: transpose(bRows, rows: base.rows, cols: r)))
         }
         return try builder.adapter(name: name, path: directory)

@@ -65,6 +65,9 @@ public struct LoraPair: Sendable {
         }
     }
 
+    /// The largest adapter factor accepted (PEFT's alpha / r is 0.5 to 64 in practice).
+    static let maxScale: Float = 10_000
+
     /// Multiply-adds of one token's update.
     var cost: Int { rank * (rows + cols) }
 }

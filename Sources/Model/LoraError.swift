@@ -7,6 +7,7 @@ public enum LoraError: Error, CustomStringConvertible, Equatable {
     case shape(tensor: String, expected: [Int], found: [Int])
     case unsupportedType(tensor: String, type: String)
     case badConfig(String)
+    case badValues(String)
 
     public var description: String {
         switch self {
@@ -18,6 +19,7 @@ public enum LoraError: Error, CustomStringConvertible, Equatable {
         case let .shape(t, e, f): return "adapter tensor \(t) has shape \(f), but the model needs \(e)"
         case let .unsupportedType(t, type): return "adapter tensor \(t) has type \(type), which Jeton cannot read"
         case let .badConfig(m): return "bad adapter_config.json: \(m)"
+        case let .badValues(m): return "the adapter cannot be used: \(m)"
         }
     }
 }

@@ -25,9 +25,10 @@ with open(os.path.join(CLI, "Fixtures", "lora", "expected_pair.json")) as f:
 ADMIN = "sekrit-admin-key"
 
 
-def make_adapter(out, seed, rank=8, alpha=16):
+def make_adapter(out, seed, rank=8, alpha=16, b_std=None):
+    extra = ["--b-std", str(b_std)] if b_std is not None else []
     subprocess.run([sys.executable, os.path.join(CLI, "make_lora_adapter.py"), "--model", MODEL, "--seed", str(seed),
-                    "--rank", str(rank), "--alpha", str(alpha), "--out", str(out)], check=True)
+                    "--rank", str(rank), "--alpha", str(alpha), "--out", str(out)] + extra, check=True)
     return out
 
 
@@ -217,6 +218,21 @@ def test_runtime_load_needs_the_admin_key_and_an_allowed_path(lora_server, tmp_p
     (bad / "adapter_model.safetensors").write_bytes((1 << 62).to_bytes(8, "little"))
     status, _, err = s.request("POST", "/v1/load_lora_adapter", {"lora_name": "bad", "lora_path": str(bad)}, headers=auth)
     assert status == 400 and "safetensors" in err["error"]["message"], err
+    # A factor or weights no answer survives: refused by name (they loaded, then wrote nothing or noise).
+    make_adapter(s.allowed / "huge", 6, alpha=1e30)
+    make_adapter(s.allowed / "nan", 7, alpha=16, b_std="nan")
+    for p, word in [(s.allowed / "huge" / "peft", "scale"), (s.allowed / "huge" / "adapter.gguf", "scale"),
+                    (s.allowed / "nan" / "peft", "not finite")]:
+        status, _, err = s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a5", "lora_path": str(p)}, headers=auth)
+        assert status == 400 and err["error"]["code"] == "invalid_lora" and word in err["error"]["message"], (p, err)
+    # A NUL would cut the path the file system reads; unknown fields are refused as everywhere.
+    status, _, err = s.request("POST", "/v1/load_lora_adapter", {"lora_name": "a5", "lora_path": path + "\u0000.x"}, headers=auth)
+    assert status == 400 and err["error"]["param"] == "lora_path", err
+    status, _, err = s.request("POST", "/v1/load_lora_adapter", dict(body, extra=1), headers=auth)
+    assert status == 400 and err["error"]["code"] == "unknown_parameter", err
+    status, _, err = s.request("POST", "/v1/completions", {"model": "default", "prompt": "Hi", "max_tokens": 1,
+                                                           "lora": [{"id": "a1", "scale": 1, "extra": 2}]})
+    assert status == 400 and err["error"]["code"] == "unknown_parameter", err
 
     status, _, ok = s.request("POST", "/v1/load_lora_adapter", body, headers=auth)
     assert status == 200, ok
