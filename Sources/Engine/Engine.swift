@@ -130,7 +130,11 @@ public final class Engine: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard !stopping else { throw SubmissionError.shuttingDown }
-        guard published.waiting + inbox.count + items.count <= configuration.maxWaiting else {
+        // Requests not yet running, beyond the sequences free to start them at the next step: a
+        // burst into an idle batch is not a queue (12 at once with 16 free sequences and
+        // max_waiting 4 refused 8 of them).
+        let free = max(0, configuration.maxSequences - published.running)
+        guard published.waiting + inbox.count + items.count <= configuration.maxWaiting + free else {
             throw SubmissionError.queueFull(configuration.maxWaiting)
         }
         var seen = Set<String>()

@@ -131,3 +131,27 @@ def test_a_burst_admits_at_most_the_limit_and_refuses_streams_with_429():
             assert "queue_full" not in text and (not stream or text.rstrip().endswith("data: [DONE]")), text[-300:]
     finally:
         s.stop()
+
+
+def test_a_burst_into_free_sequences_is_not_a_queue():
+    """max_waiting bounds the requests beyond what the batch can start: 12 arriving at once with
+    16 free sequences all run (max_waiting 4 refused 8 of them, counted as waiting for one step)."""
+    s = JetonProcess("--model", "default", "--max-sequences", "16", "--max-waiting", "4", "--cache-tokens", "8192")
+    try:
+        results, lock = [], threading.Lock()
+        barrier = threading.Barrier(12)
+
+        def call(i):
+            barrier.wait()
+            r = s.request("POST", "/v1/completions", {"model": "default", "prompt": f"Request {i}:", "max_tokens": 8})
+            with lock:
+                results.append(r[0])
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(results) == [200] * 12, results
+    finally:
+        s.stop()
