@@ -3,6 +3,7 @@ prompt cannot split or forge."""
 import json
 import os
 import subprocess
+import time
 
 from jeton_process import JETON, JetonProcess
 
@@ -33,5 +34,26 @@ def test_text_lines_escape_what_a_prompt_holds():
         assert not any(l.startswith("2026-12-01T00:00:00+0000 critical") for l in out.splitlines()), out[-1500:]
         assert "\x1b" not in out
         assert "FAKE\\u{1b}[31m" in out and "Hi\\n2026" in out, out[-1500:]
+    finally:
+        s.stop()
+
+
+def test_json_access_lines_carry_numbers():
+    """Timings and counts of a JSON access line are JSON numbers (log pipelines sum them)."""
+    s = JetonProcess("--model", "default", "--log-format", "json", "--speculative", "ngram")
+    try:
+        status, _, _ = s.request("POST", "/v1/completions", {"model": "default", "prompt": "a b a b a b a b", "max_tokens": 12,
+                                                             "temperature": 0, "stream": True})
+        assert status == 200
+        time.sleep(0.5)
+        lines = [json.loads(l) for l in open(s.log_path) if l.startswith("{")]
+        access = [l for l in lines if l.get("path") == "/v1/completions"]
+        assert access, lines[-5:]
+        a = access[-1]
+        for k in ["duration_s", "ttft_s", "status", "prompt_tokens", "completion_tokens"]:
+            assert isinstance(a[k], (int, float)) and not isinstance(a[k], bool), (k, a)
+        assert a["duration_s"] >= a["ttft_s"] > 0, a
+        if "spec_acceptance" in a:
+            assert isinstance(a["spec_acceptance"], (int, float)) and 0 <= a["spec_acceptance"] <= 1, a
     finally:
         s.stop()

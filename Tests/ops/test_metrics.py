@@ -62,6 +62,9 @@ def test_counts_agree_with_usage(server):
     assert delta("jeton_time_to_first_token_seconds_count") == 4
     assert delta("jeton_request_queue_seconds_count") == 4
     assert delta("jeton_request_duration_seconds_count") >= 5
+    # By endpoint: the scrapes and probes are not the API's latency.
+    assert delta("jeton_request_duration_seconds_count", endpoint="/v1/completions") == 4
+    assert delta("jeton_request_duration_seconds_count", endpoint="/v1/chat/completions") == 1
     assert delta("jeton_inter_token_latency_seconds_count") == completion_total - 4
     assert delta("jeton_batch_tokens_count") >= 4
     # The engine's per-step timer: forward passes happen inside its working time.

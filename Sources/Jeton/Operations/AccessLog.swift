@@ -81,7 +81,7 @@ final class AccessLog: APIObserver, Sendable {
         guard enabled else { return }
         logger.info("\(method) \(path) \(status)", metadata: [
             "request_id": .string(requestID), "method": .string(method), "path": .string(path),
-            "status": .stringConvertible(status), "duration_s": .string("0.0000"), "refused": "before_body",
+            "status": .stringConvertible(status), "duration_s": Self.number(0, places: 4), "refused": "before_body",
         ])
     }
 
@@ -118,14 +118,14 @@ final class AccessLog: APIObserver, Sendable {
         guard enabled else { return }
         var meta: Logger.Metadata = [
             "request_id": .string(id), "method": .string(e.method), "path": .string(e.path),
-            "status": .stringConvertible(e.status ?? 0), "duration_s": .string(String(format: "%.4f", seconds)),
+            "status": .stringConvertible(e.status ?? 0), "duration_s": Self.number(seconds, places: 4),
         ]
         if let k = e.key { meta["key"] = .string(k) }
         if let m = e.model { meta["model"] = .string(m) }
         if let r = e.report {
             meta["prompt_tokens"] = .stringConvertible(r.promptTokens)
             meta["completion_tokens"] = .stringConvertible(r.completionTokens)
-            if let t = r.timeToFirstToken { meta["ttft_s"] = .string(String(format: "%.4f", t)) }
+            if let t = r.timeToFirstToken { meta["ttft_s"] = Self.number(t, places: 4) }
             meta["finish"] = .string(r.finishReasons.joined(separator: ","))
             meta["stream"] = .stringConvertible(r.stream)
             if let a = r.adapter { meta["adapter"] = .string(a) }
@@ -133,12 +133,18 @@ final class AccessLog: APIObserver, Sendable {
             if let rate = r.speculation.acceptance {
                 meta["spec_proposed"] = .stringConvertible(r.speculation.proposed)
                 meta["spec_accepted"] = .stringConvertible(r.speculation.accepted)
-                meta["spec_acceptance"] = .string(String(format: "%.3f", rate))
+                meta["spec_acceptance"] = Self.number(rate, places: 3)
             }
             if let p = r.prompt { meta["prompt"] = .string(p) }
             if let o = r.output { meta["output"] = .array(o.map { .string($0) }) }
         }
         logger.info("\(e.method) \(e.path) \(e.status ?? 0)", metadata: meta)
+    }
+
+    /// A measure rounded to `places` decimals, a number in JSON lines (not a string).
+    static func number(_ x: Double, places: Int) -> Logger.Metadata.Value {
+        let f = pow(10, Double(places))
+        return .stringConvertible((x * f).rounded() / f)
     }
 
     /// Known paths as themselves; anything else as "other", so labels stay few.

@@ -4,7 +4,7 @@
 enum MetricHelp {
     static let text: [String: String] = [
         "jeton_requests_total": "HTTP requests answered, by endpoint, status and model.",
-        "jeton_request_duration_seconds": "Time from a request's head to its last byte (a stream's last token).",
+        "jeton_request_duration_seconds": "Time from a request's head to its last byte (a stream's last token), by endpoint.",
         "jeton_request_queue_seconds": "Time a generation waited before its prompt was admitted to the batch.",
         "jeton_requests_running": "Generation sequences in the running batch.",
         "jeton_requests_waiting": "Generation requests waiting for admission.",
@@ -16,7 +16,7 @@ enum MetricHelp {
         "jeton_inter_token_latency_seconds": "Time between two tokens of one sequence.",
         "jeton_batch_tokens": "Tokens computed per forward pass (prompt chunks and generated tokens).",
         "jeton_kv_cache_bytes": "Bytes of the paged KV cache (a draft model's included).",
-        "jeton_kv_cache_used_bytes": "Bytes of the KV cache held by sequences and the prefix cache.",
+        "jeton_kv_cache_used_bytes": "Bytes of the KV cache held by running or paused sequences (blocks kept only for the prefix cache are free: reused until taken).",
         "jeton_kv_cache_usage_ratio": "Share of the KV cache's blocks in use.",
         "jeton_prefix_cache_queries_total": "Prompt blocks looked up in the prefix cache.",
         "jeton_prefix_cache_hits_total": "Prompt blocks found in the prefix cache (not computed again).",

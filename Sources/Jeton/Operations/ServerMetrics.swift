@@ -61,9 +61,12 @@ final class ServerMetrics: Sendable {
         let (c, d): (CoreMetrics.Counter, CoreMetrics.Timer) = state.withLock { s in
             let c = s.requestCounters[key] ?? CoreMetrics.Counter(label: "jeton_requests_total", dimensions: dims)
             s.requestCounters[key] = c
-            let d = s.durations[model] ?? CoreMetrics.Timer(label: "jeton_request_duration_seconds",
-                                                            dimensions: [("model", model)], preferredDisplayUnit: .seconds)
-            s.durations[model] = d
+            // By endpoint too: probes and scrapes (sub-millisecond, many) would otherwise make the
+            // API's percentiles.
+            let dk = "\(model) \(endpoint)"
+            let d = s.durations[dk] ?? CoreMetrics.Timer(label: "jeton_request_duration_seconds",
+                                                         dimensions: [("model", model), ("endpoint", endpoint)], preferredDisplayUnit: .seconds)
+            s.durations[dk] = d
             return (c, d)
         }
         c.increment()
