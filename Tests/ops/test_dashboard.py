@@ -77,6 +77,7 @@ def test_every_queried_metric_exists(server):
                  {"model": "default", "prompt": "Hello", "max_tokens": 4, "confidence": True}]:
         status, _, _ = server.request("POST", "/v1/completions", body)
         assert status == 200
+    assert server.request("GET", "/" + "x" * 9000)[0] == 414  # a refusal of the HTTP layer, charted too
     have = sample_names(scrape(server))
     wanted = set()
     for q in queries(json.load(open(DASHBOARD))):
