@@ -67,7 +67,12 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
                completion: @escaping @Sendable (Result<[[Float]], Error>) -> Void) {
         guard !inputs.isEmpty else { return completion(.success([])) }
         condition.lock()
-        guard queue.count < maxWaiting, !stopping else {
+        guard !stopping else {
+            condition.unlock()
+            completion(.failure(Self.stopped))
+            return
+        }
+        guard queue.count < maxWaiting else {
             let n = queue.count
             condition.unlock()
             completion(.failure(EmbeddingQueueFull(waiting: n)))
@@ -78,6 +83,9 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
         condition.unlock()
     }
 
+    static let stopped = APIError.unavailable("the server stopped before this request was done; retry on another replica",
+                                              retryAfter: 1)
+
     /// Waiting requests currently queued (for draining).
     var waiting: Int { condition.withLock { queue.count } }
 
@@ -87,7 +95,15 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
         while true {
             condition.lock()
             while queue.isEmpty && !stopping { condition.wait() }
-            if queue.isEmpty { condition.unlock(); return }
+            if stopping {
+                // Past the drain's deadline: what is left gets a 503 (the client retries on
+                // another replica) instead of a connection closed on it. A pass under way ends first.
+                let left = queue
+                queue.removeAll()
+                condition.unlock()
+                for job in left { job.finish(.failure(Self.stopped)) }
+                return
+            }
             let gone = queue.filter { $0.cancelled() }
             queue.removeAll { job in gone.contains { $0 === job } }
             let batch = takeBatch()

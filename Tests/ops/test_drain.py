@@ -150,3 +150,36 @@ def test_requests_past_the_drain_deadline_are_told_so():
         assert s.proc.wait(timeout=30) == 0
     finally:
         s.stop()
+
+
+def test_embeddings_past_the_drain_deadline_are_told_so():
+    """Embedding requests still computing at the deadline get a 503 (retry elsewhere), not a
+    connection closed without an answer (logged as if the client had left)."""
+    s = JetonProcess("--model", "nomic-embed-text-v1.5", "--drain-timeout", "1")
+    try:
+        results = {}
+
+        def big(i):
+            body = json.dumps({"model": "default", "input": [f"passage {i} {k}: " + "lorem ipsum dolor sit amet " * 20
+                                                              for k in range(300)]}).encode()
+            req = urllib.request.Request(s.base + "/v1/embeddings", data=body, headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=120) as r:
+                    results[i] = (r.status, None)
+            except urllib.error.HTTPError as e:
+                results[i] = (e.code, json.loads(e.read())["error"]["code"])
+            except Exception as e:  # recorded, asserted below
+                results[i] = ("error", repr(e))
+
+        threads = [threading.Thread(target=big, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        s.signal(signal.SIGTERM)
+        for t in threads:
+            t.join(timeout=90)
+        assert all(r in [(200, None), (503, "service_unavailable")] for r in results.values()), results
+        assert (503, "service_unavailable") in results.values(), results
+        assert s.proc.wait(timeout=30) == 0
+    finally:
+        s.stop()
