@@ -244,3 +244,14 @@ def test_speculation_settings_that_cannot_take_effect_are_said_at_startup():
     assert "speculative.max_batch_tokens 1 leaves no room for a proposal: speculative decoding is off" in log, log[-800:]
     log = startup_log(["--model", "gemma3-270m", "--speculative", "ngram"], "do not speculate", env=e)
     assert "has sliding-window layers, which do not speculate: speculative decoding is off" in log, log[-800:]
+
+
+def test_print_config_shows_the_method_a_draft_model_implies():
+    rc, text, err = print_config("--draft-model", "qwen2.5-coder-0.5b")
+    assert rc == 0, err
+    assert settings(text)["speculative.method"] == "draft", text
+    assert "implied by speculative.draft_model" in text
+    rc, text, err = print_config("--draft-model", "qwen2.5-coder-0.5b", "--speculative", "ngram")
+    assert rc == 0 and settings(text)["speculative.method"] == "ngram", text
+    rc, text, err = print_config()
+    assert rc == 0 and settings(text)["speculative.method"] == "none", text

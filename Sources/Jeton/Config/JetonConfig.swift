@@ -205,7 +205,12 @@ struct JetonConfig: Sendable {
             }
             var v = values[s.key] ?? s.defaultValue
             if s.secret, case let .list(l) = v { v = .list(l.map(Self.mask)) }
-            let from = sources[s.key].map { "  # from \($0)" } ?? ""
+            var from = sources[s.key].map { "  # from \($0)" } ?? ""
+            if s.key == "speculative.method", sources[s.key] == nil, !self[\.speculativeDraftModel].isEmpty {
+                // A draft model alone selects draft speculation (ServerApp+Speculation).
+                v = .string("draft")
+                from = "  # implied by speculative.draft_model"
+            }
             out += "  \(parts[1]): \(v)\(from)\n"
         }
         let from = modelsSource.map { "  # from \($0)" } ?? ""
