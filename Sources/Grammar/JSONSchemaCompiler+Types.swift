@@ -6,7 +6,7 @@ extension JSONSchemaCompiler {
             throw GrammarError.invalid("\(path): `\(key)` must be a non-negative integer")
         }
         // Counts this large expand past any grammar's symbol limit: refused here, by name.
-        guard d < 1e9 else { throw GrammarError.tooLarge("\(path): `\(key)` is too large for a grammar (\(Int64(d)))") }
+        guard d < 1e9 else { throw GrammarError.tooLarge("\(path): `\(key)` is too large for a grammar (\(d))") }
         return Int(d)
     }
 

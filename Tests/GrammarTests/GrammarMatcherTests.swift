@@ -154,14 +154,17 @@ final class GrammarMatcherTests: XCTestCase {
         // Required array elements are rules of their own: a huge minItems is refused before they
         // are made (it took 69 s and 14 GB at 1e8, and the compile deadline never fired); a count
         // past 1e9 names its keyword as too large, not as a bad integer.
-        for n in ["10000000", "100000000", "1e12"] {
+        for n in ["10000000", "100000000", "1e12", "1e19", "1e300"] {
             XCTAssertThrowsError(try GrammarSpec.jsonSchema(#"{"type":"array","items":{"type":"integer"},"minItems":\#(n)}"#).compile()) { e in
                 XCTAssertEqual((e as? GrammarError)?.kind, .tooLarge, "\(e)")
                 XCTAssertTrue("\(e)".contains("minItems"), "\(e)")
             }
         }
-        XCTAssertThrowsError(try GrammarSpec.jsonSchema(#"{"type":"string","minLength":2147483648}"#).compile()) { e in
-            XCTAssertEqual((e as? GrammarError)?.kind, .tooLarge, "\(e)")
+        for schema in [#"{"type":"string","minLength":2147483648}"#, #"{"type":"string","maxLength":1e19}"#,
+                       #"{"type":"array","maxItems":1e300}"#] {
+            XCTAssertThrowsError(try GrammarSpec.jsonSchema(schema).compile()) { e in
+                XCTAssertEqual((e as? GrammarError)?.kind, .tooLarge, "\(e)")
+            }
         }
         var deep = "{\"type\":\"string\"}"
         for _ in 0..<100 { deep = "{\"type\":\"array\",\"items\":\(deep)}" }
