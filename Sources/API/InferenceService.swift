@@ -9,10 +9,11 @@ public protocol InferenceService: AnyObject, Sendable {
     func resume(_ id: String)
     var contextLength: Int { get }
     var cacheCapacity: Int { get }
-    /// Requests the queue holds at most: one that makes more generations is never admitted.
+    /// Requests admitted at most at once, on an idle engine (the queue's bound beyond the
+    /// sequences free to start them): one that makes more generations is never admitted.
     var maxWaiting: Int { get }
 }
 
 extension Engine: InferenceService {
-    public var maxWaiting: Int { configuration.maxWaiting }
+    public var maxWaiting: Int { configuration.maxWaiting + configuration.maxSequences }
 }

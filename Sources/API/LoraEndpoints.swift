@@ -68,6 +68,7 @@ extension OpenAIAPI {
         let registry = try adminRegistry(request)
         let r = try FieldReader(try Self.parseBody(request))
         let name = try r.requiredString("lora_name"), path = try r.requiredString("lora_path")
+        let inPlace = try r.bool("load_inplace") ?? false  // vLLM's: replace an adapter of this name
         try r.refuseUnknown(ignoring: [])
         guard !path.utf8.contains(0) else {
             // The file system would read the path only up to the NUL, and the listing show all of it.
@@ -93,7 +94,7 @@ extension OpenAIAPI {
         Self.loraLoads.async { [self] in
             run({ _, responder in
                 do {
-                    guard try registry.load(name: name, path: path) else {
+                    guard try registry.load(name: name, path: path, replace: inPlace) else {
                         throw APIError.invalid("An adapter named `\(name)` is already loaded.", param: "lora_name", code: "lora_exists")
                     }
                 } catch let e as APIError {

@@ -46,11 +46,17 @@ public final class LoraRegistry: @unchecked Sendable {
 
     /// Loads and adds an adapter; false when the name is taken (nothing is loaded then).
     @discardableResult
-    public func load(name: String, path: String) throws -> Bool {
-        guard adapter(named: name) == nil else { return false }
+    /// `replace`: an adapter already of this name gives way to the new one, in its place
+    /// (vLLM's `load_inplace`); requests running with the old one keep it.
+    public func load(name: String, path: String, replace: Bool = false) throws -> Bool {
+        guard replace || adapter(named: name) == nil else { return false }
         let a = try loader(name, path)
         return lock.withLock {
-            guard !adapters.contains(where: { $0.name == name }) else { return false }
+            if let i = adapters.firstIndex(where: { $0.name == name }) {
+                guard replace else { return false }
+                adapters[i] = a
+                return true
+            }
             adapters.append(a)
             return true
         }

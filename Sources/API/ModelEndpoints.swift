@@ -36,7 +36,7 @@ extension OpenAIAPI {
             ids = t.encode(prompt, addSpecial: try r.bool("add_special_tokens") ?? true, parseSpecial: try r.bool("parse_special") ?? true)
         } else if r.has("messages") {
             // The prompt a chat request with the same fields would have: tools are rendered too.
-            let tools = try toolPlan(r, body: request.body)
+            let tools = try toolPlan(r, body: request.body, generating: false)
             let text = try chatPrompt(r, tools: tools)
             // By default the ids a chat request would have (chatPromptIDs); with
             // add_special_tokens given, exactly what it says.
@@ -80,7 +80,7 @@ extension OpenAIAPI {
     func applyTemplate(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let r = try FieldReader(try Self.parseBody(request))
         try checkModelField(r)
-        let tools = try toolPlan(r, body: request.body)
+        let tools = try toolPlan(r, body: request.body, generating: false)
         responder.respond(.json(["prompt": .string(try chatPrompt(r, tools: tools))]))
     }
 

@@ -182,7 +182,7 @@ public final class OpenAIAPI: Sendable {
     func checkQueueRoom(_ generations: Int, param: String) throws {
         let room = service.maxWaiting
         guard generations <= room else {
-            throw APIError.invalid("This request makes \(generations) generations (`n` for each prompt), more than this server queues at once (engine.max_waiting \(room)).",
+            throw APIError.invalid("This request makes \(generations) generations (`n` for each prompt), more than this server admits at once (engine.max_waiting plus engine.max_sequences: \(room)).",
                                    param: param)
         }
     }

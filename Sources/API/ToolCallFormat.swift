@@ -46,14 +46,14 @@ public enum ToolCallFormat: String, Sendable, CaseIterable {
     /// from there on the calls' grammar (`ToolGrammarCache`, lazy) holds. A tag holds at once; a
     /// Markdown fence or a bare object only once its `"arguments"` key shows it is a call to one
     /// of the tools (a code block or other JSON stays free). Llama 3's calls are plain JSON at
-    /// the start of the answer in any spacing, so they stay free.
+    /// the start of the answer in any spacing, and Mistral's `[TOOL_CALLS]` is a control token
+    /// (no text for a grammar to see), so both stay free.
     var lazyTriggers: [LazyGrammar.Trigger] {
         switch self {
         case .hermes:
             return [.init(marker: "<tool_call>"), .init(marker: "```", commitAfter: "\"arguments\""),
                     .init(marker: "{", atStart: true, commitAfter: "\"arguments\"")]
-        case .mistral: return [.init(marker: "[TOOL_CALLS]")]
-        case .llama3: return []
+        case .mistral, .llama3: return []
         }
     }
 

@@ -28,7 +28,8 @@ extension OpenAIAPI {
     /// Reads the tool fields; nil when the request has no tools.
     /// `body`: the request's JSON text, from which the tools are read again for the template
     /// as Python's json.loads gives them (`2.0` stays a float, large integers stay exact).
-    func toolPlan(_ r: FieldReader, body: [UInt8]? = nil) throws -> ToolPlan? {
+    /// `generating`: false for endpoints that only render the prompt (no lazy grammar to build).
+    func toolPlan(_ r: FieldReader, body: [UInt8]? = nil, generating: Bool = true) throws -> ToolPlan? {
         let parallel = try r.bool("parallel_tool_calls") ?? true
         let choice = try toolChoice(r)
         guard let raw = r.raw("tools") else {
@@ -112,7 +113,7 @@ extension OpenAIAPI {
             } catch let e as GrammarError {
                 throw APIError.invalid("`tools` cannot be constrained: \(e.message)", param: "tools", code: "invalid_tool_schema")
             }
-        } else if effective == .auto, !format.lazyTriggers.isEmpty, schemas.count == tools.count {
+        } else if generating, effective == .auto, !format.lazyTriggers.isEmpty, schemas.count == tools.count {
             // Calls the model opens are kept to the tools and their schemas; the prose around them
             // is free. Left free when a schema cannot be enforced (that tool must stay callable)
             // or the grammar outgrows the limits.

@@ -9,6 +9,8 @@ public struct GrammarMatcher: Sendable {
     public private(set) var stacks: [[Int32]]
     private let lazy: LazyGrammar?
     private var phase: Phase = .holding
+    /// The trigger of the current (or last) match.
+    private var opened: Int?
 
     enum Phase: Sendable, Equatable {
         /// Free text; `tail`: its last bytes, which may begin a marker; `sawText`: other than
@@ -64,7 +66,10 @@ public struct GrammarMatcher: Sendable {
 
     private mutating func take(_ bytes: ArraySlice<UInt8>) -> Bool {
         var rest = bytes
-        while !rest.isEmpty {
+        // The grammar began holding inside these bytes: they were sampled as free text, so a
+        // byte it refuses after that means no match, not a token to refuse.
+        var heldHere = false
+        scan: while !rest.isEmpty {
             switch phase {
             case let .waiting(tail, sawText):
                 let lazy = lazy!
@@ -75,7 +80,9 @@ public struct GrammarMatcher: Sendable {
                     return true
                 }
                 stacks = grammar.grammar.initial
+                opened = k
                 phase = lazy.triggers[k].commitAfter == nil ? .holding : .trying(trigger: k, taken: [])
+                heldHere = heldHere || phase == .holding
                 rest = text[start...]
             case let .trying(k, taken):
                 let commit = lazy!.triggers[k].commitAfter!
@@ -96,6 +103,7 @@ public struct GrammarMatcher: Sendable {
                 } else {
                     stacks = s
                     phase = committed ? .holding : .trying(trigger: k, taken: kept)
+                    heldHere = heldHere || committed
                 }
                 rest = rest[i...]
             case .holding:
@@ -103,15 +111,22 @@ public struct GrammarMatcher: Sendable {
                 var i = rest.startIndex
                 while i < rest.endIndex {
                     if lazy?.rearm == true && s.allSatisfy({ $0.isEmpty }) { break }
-                    s = grammar.grammar.advance(s, rest[i])
-                    if s.isEmpty { return false }
+                    let next = grammar.grammar.advance(s, rest[i])
+                    if next.isEmpty {
+                        guard heldHere else { return false }
+                        phase = .waiting(tail: [], sawText: true)
+                        rest = rest[(i == rest.startIndex ? i + 1 : i)...]  // a refused first byte cannot loop
+                        continue scan
+                    }
+                    s = next
                     i += 1
                 }
                 stacks = s
                 if lazy?.rearm == true && s.allSatisfy({ $0.isEmpty }) {
-                    // A whole match: free text again (a call may follow a call).
+                    // A whole match: free text again (a call may follow a call). Only a match that
+                    // had to begin the answer (a bare object) lets the next one begin there too.
                     stacks = grammar.grammar.initial
-                    phase = .waiting(tail: [], sawText: false)
+                    phase = .waiting(tail: [], sawText: !(opened.map { lazy!.triggers[$0].atStart } ?? false))
                 }
                 rest = rest[i...]
             }

@@ -1,3 +1,4 @@
+import Synchronization
 import Kernels
 
 /// The weight matrices of a layer a LoRA adapter may change, with their names in GGUF files
@@ -79,11 +80,17 @@ public final class LoraAdapter: Sendable {
     public let path: String
     /// [layer][LoraTarget.rawValue]: nil where the adapter leaves the weight alone.
     let layers: [[LoraPair?]]
+    /// Unique for the process's life: the prefix cache keys blocks by it (an object's address
+    /// may come back for an adapter loaded after this one is freed, under the same name).
+    public let serial: Int
+
+    private static let loaded = Atomic<Int>(0)
 
     public init(name: String, path: String, layers: [[LoraPair?]]) {
         self.name = name
         self.path = path
         self.layers = layers
+        serial = Self.loaded.add(1, ordering: .relaxed).newValue
     }
 
     public func pair(layer: Int, _ target: LoraTarget) -> LoraPair? {
@@ -112,6 +119,6 @@ public struct LoraSelection: Sendable {
 
     /// What the prefix cache keys a sequence's blocks by: its adapters and scales, "" for the base.
     public static func cacheKey(_ s: [LoraSelection]) -> String {
-        s.map { "\($0.adapter.name)@\(ObjectIdentifier($0.adapter).hashValue)×\($0.scale)" }.joined(separator: ";")
+        s.map { "\($0.adapter.name)@\($0.adapter.serial)×\($0.scale)" }.joined(separator: ";")
     }
 }

@@ -122,4 +122,32 @@ final class LazyMatcherTests: XCTestCase {
         for t: Int32 in [5, 7, 5, 4, 3, 7] { XCTAssertTrue(code.accept(token: t)) }
         XCTAssertFalse(code.isConstraining)
     }
+
+    /// A token sampled as free text that commits a match and goes on past what the grammar
+    /// allows is no match (text again), not a refused token that would end the answer; after a
+    /// tagged call the next "{" is not at the start, after a bare one it is.
+    func testCommittingTokenThatOverrunsAndRearmStart() throws {
+        // 0 "{", 1 "\"n\":", 2 "1", 3 "}", 4 "\"n\":\"x", 5 "<c>", 6 "</c>", 7 " "
+        let vocab = ["{", "\"n\":", "1", "}", "\"n\":\"x", "<c>", "</c>", " "]
+        let trie = TokenTrie(tokens: vocab.map { Array($0.utf8) })
+        let g = TokenGrammar(grammar: try GrammarSpec.gbnf(#"root ::= obj | "<c>" obj "</c>"\#nobj ::= "{\"n\":" "1"+ "}""#).compile(), trie: trie)
+        let lazy = LazyGrammar(triggers: [.init(marker: "<c>"), .init(marker: "{", atStart: true, commitAfter: "\"n\":")], rearm: true)
+        var m = g.matcher(lazy: lazy)
+        XCTAssertTrue(m.accept(token: 0))
+        XCTAssertTrue(m.accept(token: 4), "committed and overrun in one token: free text, not refused")
+        XCTAssertFalse(m.isConstraining)
+        XCTAssertTrue(m.accept(token: 3))
+
+        var tagged = g.matcher(lazy: lazy)
+        for t: Int32 in [5, 0, 1, 2, 3, 6] { XCTAssertTrue(tagged.accept(token: t)) }
+        XCTAssertFalse(tagged.isConstraining)
+        for t: Int32 in [7, 0, 1] { XCTAssertTrue(tagged.accept(token: t)) }
+        XCTAssertFalse(tagged.isConstraining, "after a tagged call a bare object is not a call (the parser's rule)")
+
+        var bare = g.matcher(lazy: lazy)
+        for t: Int32 in [0, 1, 2, 3] { XCTAssertTrue(bare.accept(token: t)) }
+        XCTAssertFalse(bare.isConstraining)
+        for t: Int32 in [7, 0, 1] { XCTAssertTrue(bare.accept(token: t)) }
+        XCTAssertTrue(bare.isConstraining, "a bare call may follow a bare call")
+    }
 }

@@ -237,6 +237,15 @@ def test_runtime_load_needs_the_admin_key_and_an_allowed_path(lora_server, tmp_p
     status, _, ok = s.request("POST", "/v1/load_lora_adapter", body, headers=auth)
     assert status == 200, ok
     assert s.request("POST", "/v1/load_lora_adapter", body, headers=auth)[0] == 400  # the name is taken
+    # vLLM's load_inplace: the name now means another adapter (s3's weights), listed once.
+    text_a5 = complete(s, "a5", "def fibonacci(n):")["choices"][0]["text"]
+    status, _, ok = s.request("POST", "/v1/load_lora_adapter",
+                              {"lora_name": "a5", "lora_path": str(s.allowed / "s3" / "adapter.gguf"), "load_inplace": True}, headers=auth)
+    assert status == 200, ok
+    assert [m["id"] for m in s.request("GET", "/v1/models")[2]["data"]].count("a5") == 1
+    assert complete(s, "a5", "def fibonacci(n):")["choices"][0]["text"] == complete(s, "a3", "def fibonacci(n):")["choices"][0]["text"]
+    status, _, ok = s.request("POST", "/v1/load_lora_adapter", dict(body, load_inplace=True), headers=auth)
+    assert status == 200 and complete(s, "a5", "def fibonacci(n):")["choices"][0]["text"] == text_a5, ok
     assert "a5" in [m["id"] for m in s.request("GET", "/v1/models")[2]["data"]]
     text = complete(s, "a5", "def fibonacci(n):")["choices"][0]["text"]
     assert text != complete(s, "default", "def fibonacci(n):")["choices"][0]["text"]

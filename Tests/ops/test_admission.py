@@ -13,9 +13,9 @@ def metric(server, name):
 
 
 def test_more_choices_than_the_queue_holds_is_400():
-    # n (times the prompts) above max_waiting could never be admitted: a 400 naming the field, not
-    # a 429 to retry for ever. n up to it is served.
-    s = JetonProcess("--model", "default", "--max-waiting", "2", "--cache-tokens", "2048")
+    # n (times the prompts) above max_waiting + max_sequences could never be admitted: a 400 naming
+    # the field, not a 429 to retry for ever. n up to it is served.
+    s = JetonProcess("--model", "default", "--max-waiting", "1", "--max-sequences", "1", "--cache-tokens", "2048")
     try:
         for path, body, param in [("/v1/completions", {"prompt": "Hi", "n": 3}, "n"),
                                   ("/v1/completions", {"prompt": ["Hi", "Yo"], "n": 2}, "prompt"),

@@ -161,7 +161,7 @@ def test_embeddings_past_the_drain_deadline_are_told_so():
 
         def big(i):
             body = json.dumps({"model": "default", "input": [f"passage {i} {k}: " + "lorem ipsum dolor sit amet " * 20
-                                                              for k in range(300)]}).encode()
+                                                              for k in range(1000)]}).encode()
             req = urllib.request.Request(s.base + "/v1/embeddings", data=body, headers={"Content-Type": "application/json"})
             try:
                 with urllib.request.urlopen(req, timeout=120) as r:
@@ -171,6 +171,7 @@ def test_embeddings_past_the_drain_deadline_are_told_so():
             except Exception as e:  # recorded, asserted below
                 results[i] = ("error", repr(e))
 
+        # ~250K tokens: minutes of work on any CPU, so both are still computing at the deadline.
         threads = [threading.Thread(target=big, args=(i,)) for i in range(2)]
         for t in threads:
             t.start()
@@ -178,8 +179,7 @@ def test_embeddings_past_the_drain_deadline_are_told_so():
         s.signal(signal.SIGTERM)
         for t in threads:
             t.join(timeout=90)
-        assert all(r in [(200, None), (503, "service_unavailable")] for r in results.values()), results
-        assert (503, "service_unavailable") in results.values(), results
+        assert list(results.values()) == [(503, "service_unavailable")] * 2, results
         assert s.proc.wait(timeout=30) == 0
     finally:
         s.stop()

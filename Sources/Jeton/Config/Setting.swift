@@ -201,7 +201,7 @@ struct ConfigKeys: Sendable {
     let enginePrefixCaching = ConfigKey<Bool>("engine.prefix_caching", default: true,
         help: "reuse cached blocks of shared prompt prefixes (off for models with sliding-window layers, e.g. Gemma 3)")
     let engineMaxWaiting = ConfigKey<Int>("engine.max_waiting", 1...1_000_000, default: 1024,
-        help: "queued requests at most; more get 429")
+        help: "requests waiting beyond the sequences free to start them, at most; more get 429")
 
     // speculative:
     let speculativeMethod = ConfigKey<String>("speculative.method", choices: ["none", "ngram", "draft"], default: "none",
