@@ -113,12 +113,17 @@ extension OpenAIAPI {
             } catch let e as GrammarError {
                 throw APIError.invalid("`tools` cannot be constrained: \(e.message)", param: "tools", code: "invalid_tool_schema")
             }
-        } else if generating, effective == .auto, !format.lazyTriggers.isEmpty, schemas.count == tools.count {
+        } else if generating, effective == .auto, !format.lazyTriggers.isEmpty {
             // Calls the model opens are kept to the tools and their schemas; the prose around them
-            // is free. Left free when a schema cannot be enforced (that tool must stay callable)
-            // or the grammar outgrows the limits.
-            let calls = tools.map { ($0.name, Self.parametersSchema($0.parameters).serialized, schemas[$0.name]!) }
-            if let g = try? toolGrammars.grammar(format: format, calls: calls, parallel: parallel, lazy: true,
+            // is free. A tool whose schema uses a keyword Jeton cannot enforce takes any object
+            // (it must stay callable; the others keep theirs). Left free when the grammar
+            // outgrows the limits.
+            let anyObject: JSON = ["type": "object"]
+            let loose = try? compiledSchema(anyObject)
+            let calls = tools.compactMap { t in
+                schemas[t.name].map { (t.name, Self.parametersSchema(t.parameters).serialized, $0) } ?? loose.map { (t.name, anyObject.serialized, $0) }
+            }
+            if calls.count == tools.count, let g = try? toolGrammars.grammar(format: format, calls: calls, parallel: parallel, lazy: true,
                                                  limits: grammars?.limits ?? GrammarLimits(), trie: trie) {
                 grammar = g
                 lazy = LazyGrammar(triggers: format.lazyTriggers, rearm: parallel)

@@ -112,8 +112,11 @@ def test_auto_calls_are_kept_to_their_schemas(qwen_client, stream):
         "parameters": {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Tokyo", "Lima"]},
                                                         "days": {"type": "integer", "minimum": 1, "maximum": 5}},
                        "required": ["city", "days"], "additionalProperties": False}}}
+    # A tool whose schema Jeton cannot enforce (multipleOf) beside it leaves get_weather's schema held.
+    loose = {"type": "function", "function": {"name": "set_volume", "description": "Set the volume", "parameters": {
+        "type": "object", "properties": {"level": {"type": "integer", "multipleOf": 5}}, "required": ["level"]}}}
     content, calls, finish = ask(qwen_client, [{"role": "user", "content": "What's the weather in Oslo for the next 10 days?"}],
-                                 stream, tools=[tool], tool_choice="auto")
+                                 stream, tools=[loose, tool], tool_choice="auto")
     assert finish == "tool_calls" and len(calls) == 1, (content, calls, finish)
     assert calls[0][0] == "get_weather"
     jsonschema.validate(json.loads(calls[0][1]), tool["function"]["parameters"])
