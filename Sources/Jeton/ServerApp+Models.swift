@@ -11,17 +11,17 @@ import Tokenizer
 /// once all are loaded.
 extension ServerApp {
     func loadModels(access: AccessLog) throws {
-        var metrics: ServerMetrics?
+        // Made before the models load, so /metrics answers meanwhile and the requests answered
+        // 503 then are counted. One model's name labels the requests that reach no model.
+        let only = plans.count == 1 ? plans[0].spec.name ?? LoadedModel.name(ofPath: plans[0].path) : ""
+        let metrics = config[\.metricsEnabled] ? ServerMetrics(defaultModel: only) : nil
+        access.attach(metrics: metrics)
+        state.withLock { $0.metrics = metrics }
         var apis: [ModelRouter.Served] = []
         var firstGeneration = true, firstEmbedding = true
         for plan in plans {
             let t0 = Date()
-            // Made at the first model: one model's name labels the requests that reach no model.
-            func serverMetrics(_ name: String) -> ServerMetrics? {
-                guard config[\.metricsEnabled] else { return nil }
-                if metrics == nil { metrics = ServerMetrics(defaultModel: plans.count == 1 ? name : "") }
-                return metrics
-            }
+            func serverMetrics(_ name: String) -> ServerMetrics? { metrics }
             if LoadedEmbeddingModel.isEmbeddingModel(try GGUFFile(path: plan.path)) {
                 let (api, loaded) = try loadEmbeddingModel(plan, first: firstEmbedding, metrics: serverMetrics, started: t0)
                 firstEmbedding = false
@@ -43,11 +43,7 @@ extension ServerApp {
                 throw JetonConfig.Failure(description: "lora.adapters: \(taken.name) is already a served model's name or alias; give the adapter another name")
             }
         }
-        access.attach(metrics: metrics)
-        state.withLock {
-            $0.metrics = metrics
-            $0.router = router
-        }
+        state.withLock { $0.router = router }
         if plans.count > 1 {
             logger.notice("serving \(plans.count) models: \(router.table.rows.map { "\($0.id) (\($0.kind.rawValue))" }.joined(separator: ", "))")
         }

@@ -158,3 +158,25 @@ def test_a_client_closing_right_after_done_is_counted_200(server):
         time.sleep(0.1)
     delta = lambda **l: value(after, "jeton_requests_total", endpoint="/v1/completions", **l) - value(before, "jeton_requests_total", endpoint="/v1/completions", **l)
     assert delta(status="200") == 20 and delta(status="499") == 0, (delta(status="200"), delta(status="499"))
+
+
+def test_metrics_answer_and_count_while_the_model_loads():
+    """/metrics answers from the start, and the 503s of /ready while the model loads are counted."""
+    s = JetonProcess("--model", "qwen2.5-coder-0.5b", wait_ready=False)
+    try:
+        loading, exposition_while_loading = 0, []
+        while True:
+            status = s.request("GET", "/ready")[0]
+            if status == 200:
+                break
+            assert status == 503, status
+            loading += 1
+            code, _, text = s.request("GET", "/metrics")
+            exposition_while_loading.append((code, "jeton_requests_total" in text))
+            time.sleep(0.01)
+        after = scrape(s)
+        assert value(after, "jeton_requests_total", endpoint="/ready", status="503") == loading
+        assert all(e == (200, True) for e in exposition_while_loading), exposition_while_loading
+        print(f"{loading} /ready probes while loading")
+    finally:
+        s.stop()
