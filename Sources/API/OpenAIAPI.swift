@@ -26,7 +26,7 @@ public struct APIOptions: Sendable {
     public var observer: APIObserver?
     public var logPrompts = false
     /// Seconds a stream may stay paused because its client does not read before it is ended.
-    public var slowReaderTimeout: Double = 60
+    public var slowReaderTimeout: Double = 30
     /// Compiled structured-output grammars for this model's vocabulary (ResponseFormat.swift);
     /// nil: each constrained request builds its own.
     public var grammars: GrammarCache?

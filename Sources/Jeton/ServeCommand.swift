@@ -91,6 +91,10 @@ struct ServeCommand: ParsableCommand {
         json = c[\.loggingFormat] == "json"
         let fail = { (error: Error) in StartupNote.write(.error, "\(error)", json: json) }
         for w in c.warnings { StartupNote.write(.warning, w, json: json) }
+        if c[\.serverSlowReaderTimeout] >= c[\.serverWriteTimeout] {
+            // The socket's write timer starts when its buffer fills, just before the stream pauses.
+            StartupNote.write(.warning, "server.slow_reader_timeout (\(c[\.serverSlowReaderTimeout]) s) is not below server.write_timeout (\(c[\.serverWriteTimeout]) s): a client that stops reading is cut by the write timeout first, without the slow-reader end or its count", json: json)
+        }
         if printConfig {
             print(c.rendered(), terminator: "")
             return

@@ -255,3 +255,11 @@ def test_print_config_shows_the_method_a_draft_model_implies():
     assert rc == 0 and settings(text)["speculative.method"] == "ngram", text
     rc, text, err = print_config()
     assert rc == 0 and settings(text)["speculative.method"] == "none", text
+
+
+def test_a_slow_reader_timeout_not_below_the_write_timeout_is_warned_about():
+    rc, text, err = print_config(env={"JETON_SERVER_SLOW_READER_TIMEOUT": "90"})
+    assert rc == 0 and "slow_reader_timeout" in err and "write_timeout" in err, err
+    rc, text, err = print_config()
+    assert rc == 0 and "slow_reader_timeout" not in err, err
+    assert settings(text)["server.slow_reader_timeout"] < settings(text)["server.write_timeout"]

@@ -152,8 +152,8 @@ struct ConfigKeys: Sendable {
         help: "seconds a client may stall reading a response")
     let serverMaxResponseBufferBytes = ConfigKey<Int>("server.max_response_buffer_bytes", 1024...1_073_741_824, default: 262_144,
         help: "bytes of a stream the client has not read before its generation pauses (it resumes at half)")
-    let serverSlowReaderTimeout = ConfigKey<Double>("server.slow_reader_timeout", 0.1...86400, default: 60,
-        help: "seconds a stream may stay paused by a client that does not read before it is ended")
+    let serverSlowReaderTimeout = ConfigKey<Double>("server.slow_reader_timeout", 0.1...86400, default: 30,
+        help: "seconds a stream may stay paused by a client that does not read before it is ended (below write_timeout, which would cut it first)")
     let serverEventDelivery = ConfigKey<String>("server.event_delivery", choices: ["dispatch", "epoll"], default: "epoll",
         help: "socket readiness: one epoll set per event loop, watched by one DispatchSource (Linux; measured 0.79x nginx req/s vs 0.59x), or a DispatchSource per connection")
     let serverGzip = ConfigKey<Bool>("server.gzip", default: true,
