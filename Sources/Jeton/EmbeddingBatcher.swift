@@ -72,8 +72,10 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
             completion(.failure(Self.stopped))
             return
         }
-        guard queue.count < maxWaiting else {
-            let n = queue.count
+        // Waiting: requests not started yet (one whose inputs are being computed is not).
+        let waiting = queue.reduce(0) { $0 + ($1.handedOut == 0 ? 1 : 0) }
+        guard waiting < maxWaiting else {
+            let n = waiting
             condition.unlock()
             completion(.failure(EmbeddingQueueFull(waiting: n)))
             return

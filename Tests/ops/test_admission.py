@@ -155,3 +155,21 @@ def test_a_burst_into_free_sequences_is_not_a_queue():
         assert sorted(results) == [200] * 12, results
     finally:
         s.stop()
+
+
+def test_an_embedding_request_being_computed_is_not_waiting():
+    """max_waiting 1: a request whose inputs are being computed does not fill the queue, so a
+    second request waits behind it (it was refused with 429)."""
+    s = JetonProcess("--model", "nomic-embed-text-v1.5", "--max-waiting", "1")
+    try:
+        big = {"model": "default", "input": [f"passage {k}: " + "lorem ipsum dolor sit amet " * 20 for k in range(120)]}
+        results = {}
+        t = threading.Thread(target=lambda: results.setdefault("big", s.request("POST", "/v1/embeddings", big)[0]))
+        t.start()
+        time.sleep(1.0)  # the big request is being computed (seconds of work on two cores)
+        status, _, text = s.request("POST", "/v1/embeddings", {"model": "default", "input": "one line"})
+        t.join()
+        assert status == 200, text
+        assert results["big"] == 200
+    finally:
+        s.stop()
