@@ -40,8 +40,9 @@ final class ToolGrammarCache: Sendable {
             // often than in <tool_call> tags; the parser takes all three, so the grammar does.
             // Several calls may share a block when they may be parallel.
             let object = GrammarNode.rule(b.addRule("object", Self.object(calls, composer, limits)))
-            let objects: GrammarNode = parallel ? .seq([object, .star(.seq([Self.ws(limits), object]))]) : object
-            root = .alt([root, .seq([.text("```"), .optional(.text("json")), Self.ws(limits), objects, Self.ws(limits), .text("```")]), object])
+            let objects: GrammarNode = parallel ? .seq([object, .star(.seq([GrammarNode.jsonWhitespace(limits), object]))]) : object
+            let ws = GrammarNode.jsonWhitespace(limits)
+            root = .alt([root, .seq([.text("```"), .optional(.text("json")), ws, objects, ws, .text("```")]), object])
         }
         let g = TokenGrammar(grammar: try composer.compile(root), trie: trie())
         let capacity = capacity
@@ -52,15 +53,11 @@ final class ToolGrammarCache: Sendable {
         return g
     }
 
-    /// JSON whitespace as the schemas' grammars allow it: none, a space, or a newline and an indent.
-    static func ws(_ limits: GrammarLimits) -> GrammarNode {
-        .alt([.empty, .text(" "), .seq([.text("\n"), .rep(.byteSet(ByteSet(Array(" \t".utf8))), min: 0, max: limits.maxWhitespace)])])
-    }
-
     /// `{"name": "f", "arguments": {…}}` with the whitespace a model writes it with, for any of the tools.
     static func object(_ calls: [(name: String, schemaText: String, schema: CompiledGrammar)], _ composer: GrammarComposer,
                        _ limits: GrammarLimits) -> GrammarNode {
-        let ws = ws(limits), colon = GrammarNode.seq([.text(":"), .optional(.text(" "))])
+        // The schemas' own whitespace rules: none before `,` and `:`, at most a space after `:`.
+        let ws = GrammarNode.jsonWhitespace(limits), colon = GrammarNode.seq([.text(":"), GrammarNode.jsonAfterColon(limits)])
         let named: [GrammarNode] = calls.map { c in
             .seq([.text(JSON.string(c.name).serialized), .text(","), ws, .text("\"arguments\""), colon, composer.embed(c.schema)])
         }

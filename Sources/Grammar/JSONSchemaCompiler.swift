@@ -71,15 +71,9 @@ final class JSONSchemaCompiler {
     /// indent of at most `maxWhitespace` spaces or tabs (0: no whitespace at all), as
     /// json.dumps writes with or without `indent`. Models sampled at temperature 1 otherwise
     /// pad (`"paint"   ,`); there is none before `,` and `:`, at most one space after `:`.
-    var ws: GrammarNode {
-        sharedRule("ws") {
-            guard limits.maxWhitespace > 0 else { return .empty }
-            let indent: GrammarNode = .rep(.byteSet(ByteSet(Array(" \t".utf8))), min: 0, max: limits.maxWhitespace)
-            return .alt([.empty, .text(" "), .seq([.text("\n"), indent])])
-        }
-    }
+    var ws: GrammarNode { sharedRule("ws") { .jsonWhitespace(limits) } }
     /// After a `:`.
-    var colonWS: GrammarNode { limits.maxWhitespace > 0 ? .optional(.text(" ")) : .empty }
+    var colonWS: GrammarNode { .jsonAfterColon(limits) }
     /// `,` between members or elements.
     var comma: GrammarNode { .seq([.text(","), ws]) }
     /// `:` between a key and its value.
@@ -247,5 +241,19 @@ final class JSONSchemaCompiler {
         guard case let .string(r)? = s["$ref"] else { return s }
         guard hops < 32, let t = resolve(r) else { throw fail(path, "`$ref` \"\(r)\" cannot be followed") }
         return try deref(t, path, hops: hops + 1)
+    }
+}
+
+extension GrammarNode {
+    /// The schemas' `ws` as a node of its own, for grammars composed around schemas (tool calls).
+    public static func jsonWhitespace(_ limits: GrammarLimits) -> GrammarNode {
+        guard limits.maxWhitespace > 0 else { return .empty }
+        let indent: GrammarNode = .rep(.byteSet(ByteSet(Array(" \t".utf8))), min: 0, max: limits.maxWhitespace)
+        return .alt([.empty, .text(" "), .seq([.text("\n"), indent])])
+    }
+
+    /// What may follow a `:`.
+    public static func jsonAfterColon(_ limits: GrammarLimits) -> GrammarNode {
+        limits.maxWhitespace > 0 ? .optional(.text(" ")) : .empty
     }
 }

@@ -21,15 +21,14 @@ extension ServerApp {
         var firstGeneration = true, firstEmbedding = true
         for plan in plans {
             let t0 = Date()
-            func serverMetrics(_ name: String) -> ServerMetrics? { metrics }
             if LoadedEmbeddingModel.isEmbeddingModel(try GGUFFile(path: plan.path)) {
-                let (api, loaded) = try loadEmbeddingModel(plan, first: firstEmbedding, metrics: serverMetrics, started: t0)
+                let (api, loaded) = try loadEmbeddingModel(plan, first: firstEmbedding, metrics: metrics, started: t0)
                 firstEmbedding = false
                 apis.append(.embedding(api))
                 state.withLock { $0.loaded.append(loaded) }
             } else {
                 let (api, loaded) = try loadGenerationModel(plan, first: firstGeneration, access: access,
-                                                            metrics: serverMetrics, started: t0)
+                                                            metrics: metrics, started: t0)
                 firstGeneration = false
                 apis.append(.generation(api))
                 state.withLock { $0.loaded.append(loaded) }
@@ -90,7 +89,7 @@ extension ServerApp {
     }
 
     private func loadGenerationModel(_ plan: ModelPlan, first: Bool, access: AccessLog,
-                                     metrics: (String) -> ServerMetrics?, started t0: Date) throws -> (OpenAIAPI, Loaded) {
+                                     metrics: ServerMetrics?, started t0: Date) throws -> (OpenAIAPI, Loaded) {
         // --chat-template FILE: for files without a template (Gemma 3 270M has none) or with a wrong one;
         // with several generation models it is the first one's.
         let templateFile = first ? config[\.modelChatTemplate] : ""
@@ -108,7 +107,7 @@ extension ServerApp {
                                  chatTemplate: templateOverride ?? loaded.chatTemplate,
                                  architecture: loaded.config.architecture, quantization: loaded.config.quantization)
         let speculation = try Self.speculation(config, target: loaded, threads: threads, allowDraft: first)
-        let modelMetrics = metrics(served.id)?.addModel(served.id, speculation: speculation.configuration.method.rawValue)
+        let modelMetrics = metrics?.addModel(served.id, speculation: speculation.configuration.method.rawValue)
         var engineConfig = EngineConfiguration(
             maxBatchTokens: config[\.engineMaxBatchTokens], maxSequences: config[\.engineMaxSequences],
             cacheTokens: plan.spec.cacheTokens ?? config[\.engineCacheTokens], blockSize: config[\.engineBlockSize],
@@ -149,7 +148,7 @@ extension ServerApp {
     }
 
     /// An embedding model: no engine or KV cache; one batching thread runs the encoder.
-    private func loadEmbeddingModel(_ plan: ModelPlan, first: Bool, metrics: (String) -> ServerMetrics?,
+    private func loadEmbeddingModel(_ plan: ModelPlan, first: Bool, metrics: ServerMetrics?,
                                     started t0: Date) throws -> (EmbeddingsAPI, Loaded) {
         let threads = Self.threads(plan.spec)
         let loaded = try LoadedEmbeddingModel(path: plan.path, threads: threads)
@@ -160,7 +159,7 @@ extension ServerApp {
                                  quantization: loaded.config.quantization)
         let batcher = EmbeddingBatcher(model: loaded, batchTokens: config[\.engineMaxBatchTokens],
                                        maxWaiting: plan.spec.maxWaiting ?? config[\.engineMaxWaiting],
-                                       metrics: metrics(served.id)?.addEmbeddingModel(served.id))
+                                       metrics: metrics?.addEmbeddingModel(served.id))
         let api = EmbeddingsAPI(service: batcher, model: served)
         logger.notice("embedding model \(served.id) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, \(loaded.config.dim) dimensions, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, batches of up to \(batcher.batchTokens) tokens")
         let asked = plan.spec.contextLength ?? config[\.modelContextLength]
