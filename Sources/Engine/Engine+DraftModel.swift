@@ -29,14 +29,23 @@ extension Engine {
         // A constrained sequence's grammar state after its proposals so far (the draft's rows are
         // masked as the target's will be).
         var grammars: [Int: GrammarMatcher] = [:]
+        // A draft scoring part of the vocabulary scores each sequence's own tokens too.
+        let smaller = draft.logitRows < v
+        var own: [Int: (own: [Int32], whole: Bool)] = [:]
         for i in plan.entries.indices where limit(plan.entries[i]) > 0 && !plan.entries[i].byLookup {
             let r = plan.entries[i].request
             let end = min(r.tokens.count, r.draftComputed + Self.draftCatchUpChunk)
             let reaches = end == r.tokens.count
             active.append(i)
             proposing.append(reaches)
-            batch.append(BatchSequence(tokens: Array(r.tokens[r.draftComputed..<end]), startPosition: r.draftComputed,
-                                       blockTable: r.blocks, logits: reaches ? .last : .none))
+            var seq = BatchSequence(tokens: Array(r.tokens[r.draftComputed..<end]), startPosition: r.draftComputed,
+                                    blockTable: r.blocks, logits: reaches ? .last : .none)
+            if smaller && reaches {
+                let vocabulary = r.draftVocabulary(first: draft.logitRows)
+                own[i] = vocabulary
+                (seq.alsoScored, seq.scoresWholeVocabulary) = vocabulary
+            }
+            batch.append(seq)
         }
         while !batch.isEmpty {
             let logits: [Float]
@@ -76,7 +85,9 @@ extension Engine {
                 if sure && goesOn && plan.entries[i].draft.count < limit(plan.entries[i]) {
                     next.append(i)
                     nextProposing.append(true)
-                    nextBatch.append(BatchSequence(tokens: [token], startPosition: r.draftComputed, blockTable: r.blocks, logits: .last))
+                    var seq = BatchSequence(tokens: [token], startPosition: r.draftComputed, blockTable: r.blocks, logits: .last)
+                    if let vocabulary = own[i] { (seq.alsoScored, seq.scoresWholeVocabulary) = vocabulary }
+                    nextBatch.append(seq)
                 }
             }
             active = next

@@ -15,7 +15,10 @@ extension ServerApp {
             switch configuration.method {
             case .off: return "off"
             case .ngram: return "prompt lookup (n-gram), depth \(configuration.maxDepth)"
-            case .draft: return "draft model \(draft?.name ?? "?"), depth \(configuration.maxDepth)"
+            case .draft:
+                let vocabulary = draft.map { d in d.model.logitRows < d.config.vocabSize
+                    ? ", proposing among its first \(d.model.logitRows) tokens and each sequence's own" : "" } ?? ""
+                return "draft model \(draft?.name ?? "?"), depth \(configuration.maxDepth)\(vocabulary)"
             }
         }
     }

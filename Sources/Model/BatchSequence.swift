@@ -14,6 +14,13 @@ public struct BatchSequence: Sendable {
     public var logits: Logits
     /// LoRA adapters whose updates apply to this sequence's tokens; empty: the base model.
     public var adapters: [LoraSelection]
+    /// Tokens this sequence's logits also score where the model scores only its first
+    /// `LlamaModel.logitRows` (a draft model: a sequence's own tokens, which a smaller
+    /// vocabulary would miss); ignored when the model scores the whole vocabulary.
+    public var alsoScored: [Int32] = []
+    /// This sequence's logits score every token even where the model scores only its first
+    /// `logitRows` (a draft writing a language whose tokens lie past them).
+    public var scoresWholeVocabulary = false
 
     public init(tokens: [Int32], startPosition: Int, blockTable: [Int32], localRing: [Int32] = [], logits: Logits = .last,
                 adapters: [LoraSelection] = []) {

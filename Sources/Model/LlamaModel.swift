@@ -165,13 +165,15 @@ public final class LlamaModel: Sendable {
         }
 
         // Gather the rows that need logits, then one output matmul over them.
-        var rows: [Int] = []
+        var rows: [Int] = [], rowSequence: [Int] = []
         t = 0
-        for seq in batch {
+        for (si, seq) in batch.enumerated() {
             switch seq.logits {
             case .none: break
-            case .last: if !seq.tokens.isEmpty { rows.append(t + seq.tokens.count - 1) }
-            case .all: rows.append(contentsOf: t..<(t + seq.tokens.count))
+            case .last: if !seq.tokens.isEmpty { rows.append(t + seq.tokens.count - 1); rowSequence.append(si) }
+            case .all:
+                rows.append(contentsOf: t..<(t + seq.tokens.count))
+                rowSequence.append(contentsOf: repeatElement(si, count: seq.tokens.count))
             }
             t += seq.tokens.count
         }
@@ -199,9 +201,50 @@ public final class LlamaModel: Sendable {
                 (op + j * c.vocabSize).update(from: part.p + j * n, count: n)
                 (op + j * c.vocabSize + n).update(repeating: -.infinity, count: c.vocabSize - n)
             }
+            scoreAlso(batch, rowSequence: rowSequence, h: h, out: op)
         }
         softcap(&logits)
         return logits
+    }
+
+    /// The logits of each sequence's `alsoScored` tokens past `logitRows`: their rows of the
+    /// output matrix copied side by side (one matmul for the batch's union), each sequence's
+    /// row given only its own tokens, so what it scores never depends on the batch. Rows of
+    /// sequences that score the whole vocabulary get the rest of the matrix too (in the file's
+    /// layout: a packed copy is not split there).
+    private func scoreAlso(_ batch: [BatchSequence], rowSequence: [Int], h: Buffer, out op: UnsafeMutablePointer<Float>) {
+        let c = config, w = weights.output, n = logitRows, v = c.vocabSize
+        let whole = rowSequence.indices.filter { batch[rowSequence[$0]].scoresWholeVocabulary }
+        if !whole.isEmpty {
+            let tail = WeightMatrix(type: w.type, data: w.data + n * w.rowBytes, rows: v - n, cols: w.cols)
+            let hw = Buffer(whole.count * c.dim), part = Buffer(whole.count * (v - n))
+            defer { hw.free(); part.free() }
+            for (k, j) in whole.enumerated() { (hw.p + k * c.dim).update(from: h.p + j * c.dim, count: c.dim) }
+            MatMul.multiplyUnquantizedActivations(tail, hw.p, nTokens: whole.count, part.p, pool: pool)
+            for (k, j) in whole.enumerated() { (op + j * v + n).update(from: part.p + k * (v - n), count: v - n) }
+        }
+        var union = Set<Int32>()
+        for si in Set(rowSequence) where !batch[si].scoresWholeVocabulary {
+            for id in batch[si].alsoScored where Int(id) >= n && Int(id) < v { union.insert(id) }
+        }
+        guard !union.isEmpty, w.rowBytes > 0 else { return }
+        let ids = union.sorted()
+        var column = [Int32: Int](minimumCapacity: ids.count)
+        let gathered = UnsafeMutableRawPointer.allocate(byteCount: ids.count * w.rowBytes, alignment: 64)
+        defer { gathered.deallocate() }
+        for (k, id) in ids.enumerated() {
+            column[id] = k
+            (gathered + k * w.rowBytes).copyMemory(from: w.row(Int(id)), byteCount: w.rowBytes)
+        }
+        let sub = WeightMatrix(type: w.type, data: UnsafeRawPointer(gathered), rows: ids.count, cols: w.cols)
+        let part = Buffer(rowSequence.count * ids.count)
+        defer { part.free() }
+        MatMul.multiplyUnquantizedActivations(sub, h.p, nTokens: rowSequence.count, part.p, pool: pool)
+        for (j, si) in rowSequence.enumerated() where !batch[si].scoresWholeVocabulary {
+            for id in batch[si].alsoScored where Int(id) >= n && Int(id) < v {
+                op[j * v + Int(id)] = part.p[j * ids.count + column[id]!]
+            }
+        }
     }
 
     private func norm(_ x: Buffer, _ w: [Float], into out: Buffer, _ n: Int) {

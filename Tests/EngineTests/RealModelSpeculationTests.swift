@@ -71,5 +71,14 @@ final class RealModelSpeculationTests: XCTestCase {
         // The same weights: proposals are the target's argmax, except where batching changes a
         // near-tie's rounding; almost all stand.
         XCTAssertGreaterThan(Double(ds.speculativeAccepted), 0.9 * Double(ds.speculativeProposed))
+
+        // The twin scoring its first 4,096 tokens and each sequence's own (the rest -infinity):
+        // the text is still the target's, and the proposals that miss are those whose token is
+        // neither.
+        let partial = try LoadedModel(path: path, threads: ProcessInfo.processInfo.activeProcessorCount, logitRows: 4096)
+        let (narrow, vs) = try generate(.draft, draft: partial.model)
+        for i in prompts.indices { XCTAssertEqual(narrow[i], plain[i], "prompt \(i) differs with a smaller draft vocabulary") }
+        XCTAssertGreaterThan(vs.speculativeProposed, 100)
+        XCTAssertGreaterThan(Double(vs.speculativeAccepted), 0.6 * Double(vs.speculativeProposed))
     }
 }

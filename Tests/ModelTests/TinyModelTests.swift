@@ -126,6 +126,47 @@ final class TinyModelTests: XCTestCase {
         }
     }
 
+    /// Past the first tokens, each sequence's `alsoScored` tokens get the whole model's logits
+    /// (a draft scoring a sequence's own rare tokens); another sequence's stay -infinity, and a
+    /// sequence's row is the same alone as beside one asking for other tokens.
+    func testAlsoScoredTokensGetTheirLogitsPerSequence() throws {
+        let path = Self.fixtureURL("qwen2.tiny.gguf").path
+        let whole = try LoadedModel(path: path, threads: 2)
+        let v = whole.config.vocabSize, n = v / 4
+        let part = try LoadedModel(path: path, threads: 2, logitRows: n)
+        let own: [[Int32]] = [[Int32(n + 3), Int32(v - 1), 2, Int32(n + 40)], [Int32(n + 40), Int32(n + 7)]]
+        let prompts: [[Int32]] = [[1, 5, 9, 2, 7], [3, 8, 4]]
+        func sequences(_ which: [Int], also: Bool) -> [BatchSequence] {
+            which.map { i in
+                var s = BatchSequence(tokens: prompts[i], startPosition: 0, blockTable: i == 0 ? [0, 1] : [2, 3])
+                if also { s.alsoScored = own[i] }
+                return s
+            }
+        }
+        let cache = { (m: LoadedModel) in m.model.makeCacheStorage(tokens: 16, blockSize: 4, type: .f32) }
+        let a = try whole.model.forward(sequences([0, 1], also: false), cache: cache(whole))
+        let b = try part.model.forward(sequences([0, 1], also: true), cache: cache(part))
+        let alone = try part.model.forward(sequences([0], also: true), cache: cache(part))
+        XCTAssertEqual(b.count, 2 * v)
+        for r in 0..<2 {
+            let scored = Set((0..<n).map(Int32.init)).union(own[r])
+            for t in 0..<v {
+                if scored.contains(Int32(t)) {
+                    XCTAssertEqual(b[r * v + t], a[r * v + t], "row \(r) token \(t)")
+                } else {
+                    XCTAssertEqual(b[r * v + t], -.infinity, "row \(r) token \(t)")
+                }
+            }
+        }
+        XCTAssertEqual(Array(b[0..<v]), alone)
+        // A sequence scoring the whole vocabulary gets every logit, its neighbour only its own.
+        var both = sequences([0, 1], also: true)
+        both[1].scoresWholeVocabulary = true
+        let c = try part.model.forward(both, cache: cache(part))
+        XCTAssertEqual(Array(c[v..<(2 * v)]), Array(a[v..<(2 * v)]))
+        XCTAssertEqual(Array(c[0..<v]), alone)
+    }
+
     func testConfigsReadPerArchitectureTraits() throws {
         let (llama, _) = try load("llama-spm")
         XCTAssertEqual(llama.config.family, .llama)

@@ -208,8 +208,8 @@ struct ConfigKeys: Sendable {
         help: "speculative decoding (none: off; YAML reads a bare off as false): ngram proposes tokens copied from the prompt and output (code edits, rewrites, quoting); draft runs speculative.draft_model (set by it); the tokens stay exactly the model's")
     let speculativeDraftModel = ConfigKey<String>("speculative.draft_model", default: "",
         help: "smaller GGUF model (or catalog name) with the same tokenizer that proposes tokens (empty: none)")
-    let speculativeDraftVocabulary = ConfigKey<Int>("speculative.draft_vocabulary", 0...1_000_000, default: 0,
-        help: "the draft model proposes only among the first this many tokens (0: all): a BPE vocabulary lists its most frequent tokens first, and the draft then reads a fraction of its output matrix, but proposes no rarer token")
+    let speculativeDraftVocabulary = ConfigKey<Int>("speculative.draft_vocabulary", 0...1_000_000, default: 100_000,
+        help: "the draft model proposes among its first this many tokens and the sequence's own (0: all), or among all when over 2% of a sequence's tokens lie past them: a BPE vocabulary lists its most frequent tokens first, and the draft then reads a fraction of its output matrix")
     let speculativeDraftMinProbability = ConfigKey<Double>("speculative.draft_min_probability", 0...1, default: 0,
         help: "a greedy request's draft stops proposing after a token it gives less than this probability (0: off)")
     let speculativeMaxDepth = ConfigKey<Int>("speculative.max_depth", 1...32, default: 8,

@@ -1,0 +1,100 @@
+import Foundation
+import XCTest
+@testable import Engine
+import Kernels
+import Model
+
+/// A draft that scores only the first part of its vocabulary (`speculative.draft_vocabulary`):
+/// each sequence's own tokens past it are scored too, and a sequence written mostly in them
+/// gets the whole vocabulary; the target's tokens never change.
+final class DraftVocabularyTests: XCTestCase {
+    /// A PatternModel of order 2 that scores tokens 0..<logitRows, plus what each sequence asks
+    /// for (its `alsoScored`, or everything); records what the proposing sequences asked for.
+    final class PartialDraft: BatchModel {
+        let inner = PatternModel(order: 2)
+        let logitRows: Int
+        private(set) var asked: [(also: [Int32], whole: Bool)] = []
+        var vocabSize: Int { inner.vocabSize }
+        var contextLength: Int { inner.contextLength }
+
+        init(logitRows: Int) { self.logitRows = logitRows }
+
+        func makeCacheStorage(tokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage {
+            inner.makeCacheStorage(tokens: tokens, blockSize: blockSize, type: type)
+        }
+
+        func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float] {
+            var out = try inner.forward(batch, cache: cache)
+            let v = vocabSize
+            var row = 0
+            for seq in batch where seq.logits != .none {
+                XCTAssertEqual(seq.logits, .last)
+                asked.append((seq.alsoScored, seq.scoresWholeVocabulary))
+                if !seq.scoresWholeVocabulary {
+                    for t in logitRows..<v where !seq.alsoScored.contains(Int32(t)) { out[row * v + t] = -.infinity }
+                }
+                row += 1
+            }
+            return out
+        }
+    }
+
+    func engine(draft: BatchModel?) -> Engine {
+        var c = EngineConfiguration(maxBatchTokens: 128, maxSequences: 8, cacheTokens: 4096, blockSize: 4,
+                                    maxWaiting: 100, stepTargetSeconds: 0)
+        var s = SpeculationConfiguration(method: draft == nil ? .off : .draft, maxDepth: 4, maxBatchTokens: 64)
+        s.lookupFirst = false
+        c.speculation = s
+        let e = Engine(model: PatternModel(), endOfGeneration: [], configuration: c, draft: draft)
+        e.scheduler.speculationCost = .measuredLike
+        return e
+    }
+
+    func run(_ e: Engine, _ reqs: [GenerationRequest]) -> [[Int32]] {
+        e.start()
+        let cs = reqs.map { _ in Collector() }
+        for (r, c) in zip(reqs, cs) { XCTAssertNoThrow(try e.submit(r, sink: c.sink)) }
+        for c in cs { XCTAssertEqual(c.wait(), .length) }
+        e.shutdown()
+        return cs.map(\.tokens)
+    }
+
+    func testGreedyTokensStayTheTargetsWithASmallerDraftVocabulary() {
+        // Tokens 8, 9 and 10 lie past the draft's first 8: one prompt never uses them, one
+        // once in 120 tokens, one in a third of its tokens.
+        let none: [Int32] = (0..<120).map { (i: Int) -> Int32 in Int32(i * 5 % 8) }
+        var once = none
+        once[60] = 9
+        let many: [Int32] = (0..<120).map { (i: Int) -> Int32 in i % 3 == 0 ? 8 + Int32(i / 3 % 3) : Int32(i % 8) }
+        let reqs = [none, once, many].enumerated().map { GenerationRequest(id: "v\($0)", promptTokens: $1, maxTokens: 40) }
+        let plain = run(engine(draft: nil), reqs)
+        let draft = PartialDraft(logitRows: 8)
+        let spec = engine(draft: draft)
+        XCTAssertEqual(run(spec, reqs), plain)
+        XCTAssertGreaterThan(spec.idleSnapshot().speculativeAccepted, 0)
+        // Among the proposals: nothing extra (the first prompt's), its one rare token (the
+        // second's), everything (the third's).
+        XCTAssertTrue(draft.asked.contains { $0.also.isEmpty && !$0.whole })
+        XCTAssertTrue(draft.asked.contains { $0.also == [9] && !$0.whole })
+        XCTAssertTrue(draft.asked.contains { $0.whole })
+        for a in draft.asked {
+            XCTAssertEqual(Set(a.also).count, a.also.count, "each token once")
+            XCTAssertTrue(a.also.allSatisfy { $0 >= 8 && $0 < 11 })
+        }
+    }
+
+    /// The rule itself: distinct tokens past the first in order of appearance, kept up to date
+    /// as the sequence grows; the whole vocabulary past one token in 50 there.
+    func testOwnTokensAndTheShareRule() {
+        let r = Request(request: GenerationRequest(id: "r", promptTokens: Array(repeating: 1, count: 99) + [700], maxTokens: 4),
+                        sink: { _ in }, arrival: 0)
+        var v = r.draftVocabulary(first: 500)
+        XCTAssertEqual(v.own, [700])
+        XCTAssertFalse(v.whole)
+        r.tokens += [3, 600, 700]
+        v = r.draftVocabulary(first: 500)
+        XCTAssertEqual(v.own, [700, 600])
+        XCTAssertTrue(v.whole, "3 of 103 tokens")
+        XCTAssertEqual(r.draftVocabulary(first: 500).own, [700, 600], "nothing new: the same")
+    }
+}
