@@ -66,7 +66,11 @@ extension OpenAIAPI {
         let created = Int(Date().timeIntervalSince1970)
         let fields = CompletionWire(id: plan.id, created: created, model: plan.modelName, fingerprint: fingerprint)
         let tokenizer = model.tokenizer
-        let echoText = echo ? prompts.map { tokenizer.decode($0) } : []
+        // The BOS the vocabulary puts before every prompt is not text the caller wrote: the echo
+        // leaves it out, and its logprob entry with it (as vLLM's echo skips special tokens).
+        let hidden = prompts.map { tokenizer.addBOS && $0.first != nil && $0.first == tokenizer.bosID ? 1 : 0 }
+        let echoed = prompts.indices.map { Array(prompts[$0].dropFirst(hidden[$0])) }
+        let echoText = echo ? echoed.map { tokenizer.decode($0) } : []
         let n = opts.n
         let includeUsage = opts.includeUsage
         let stream = opts.stream
@@ -93,7 +97,8 @@ extension OpenAIAPI {
                     if let p = d.promptLogprobs {
                         // The echoed prompt goes out with its logprobs once they are known.
                         if echo && logprobs != nil {
-                            let lp = Logprobs.completions(tokenizer, p, firstToken: prompts[d.choice / n].first, startOffset: 0)
+                            let lp = Logprobs.completions(tokenizer, Array(p.dropFirst(hidden[d.choice / n])),
+                                                          firstToken: echoed[d.choice / n].first, startOffset: 0)
                             writer.write(SSE.event(fields.chunk(index: d.choice, text: echoText[d.choice / n], logprobs: lp,
                                                                    finish: nil, includeUsage: includeUsage)))
                         }
@@ -145,8 +150,8 @@ extension OpenAIAPI {
                         var lp: JSON = .null
                         if logprobs != nil {
                             var entries: [TokenLogprob?] = choice.logprobs
-                            if echo { entries = (choice.promptLogprobs ?? []) + entries }
-                            lp = Logprobs.completions(tokenizer, entries, firstToken: prompts[c / n].first, startOffset: 0)
+                            if echo { entries = Array((choice.promptLogprobs ?? []).dropFirst(hidden[c / n])) + entries }
+                            lp = Logprobs.completions(tokenizer, entries, firstToken: echoed[c / n].first, startOffset: 0)
                         }
                         var item: [(String, JSON)] = [("index", JSON(c)), ("text", .string(echo ? echoText[c / n] + text : text)),
                                                         ("logprobs", lp), ("finish_reason", .string(choice.finishReason ?? "stop"))]
