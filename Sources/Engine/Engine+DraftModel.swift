@@ -68,12 +68,12 @@ extension Engine {
                 let first = plan.entries[i].draft.isEmpty
                 if first { grammars[i] = r.matcher }
                 var sure = true, goesOn = true
-                let token = logits.withUnsafeBufferPointer { all -> Int32 in
+                let proposed = logits.withUnsafeBufferPointer { all -> Int32? in
                     var copy = Array(all[(row * v)..<((row + 1) * v)])
                     return copy.withUnsafeMutableBufferPointer { buffer in
-                        let token: Int32
+                        let token: Int32?
                         (token, goesOn) = proposeToken(r, logits: buffer, position: position, first: first, grammar: &grammars[i])
-                        if minProbability > 0 && proposesArgmax(r) {
+                        if let token, minProbability > 0 && proposesArgmax(r) {
                             sure = TokenConfidence.measure(UnsafeBufferPointer(buffer), chosen: token, temperature: 1).probability
                                 >= minProbability
                         }
@@ -81,6 +81,7 @@ extension Engine {
                     }
                 }
                 row += 1
+                guard let token = proposed else { continue }
                 plan.entries[i].draft.append(token)
                 if sure && goesOn && plan.entries[i].draft.count < limit(plan.entries[i]) {
                     next.append(i)
@@ -104,9 +105,10 @@ extension Engine {
     /// the same token); otherwise a draw from the draft's distribution under the request's
     /// sampling parameters, with the draft's own random stream, keeping the distribution for
     /// verification. `goesOn` is false when nothing should be proposed after this token (the
-    /// grammar refused it, is complete, or it ends the generation).
+    /// grammar refused it, is complete, or it ends the generation). No token when the draft's
+    /// row has none left (a draft scoring part of the vocabulary, none of it the grammar allows).
     private func proposeToken(_ r: Request, logits: UnsafeMutableBufferPointer<Float>, position: Int, first: Bool,
-                              grammar: inout GrammarMatcher?) -> (token: Int32, goesOn: Bool) {
+                              grammar: inout GrammarMatcher?) -> (token: Int32?, goesOn: Bool) {
         let keyed = !proposesArgmax(r) && r.sampler.parameters.seed != nil && keysSeededDraws
         if r.draftSampler == nil {
             var p = r.sampler.parameters
@@ -120,14 +122,17 @@ extension Engine {
         if keyed {
             grammar?.mask().apply(to: logits, endOfGeneration: endOfGeneration)
             token = r.draftSampler!.sample(logits, position: position)
+            guard logits[Int(token)] > -.infinity else { return (nil, false) }
         } else if !usesDraftDistribution(r) {
             // As the target's greedy pick: the mask only when the best token is refused.
             r.draftSampler!.adjust(logits)
             token = grammar.map { g in bestAllowed(g, row: logits) { g.mask().apply(to: logits, endOfGeneration: endOfGeneration) }.token }
                 ?? Int32(Sampler.argmax(logits))
+            guard logits[Int(token)] > -.infinity else { return (nil, false) }
         } else {
             r.draftSampler!.adjust(logits)
             grammar?.mask().apply(to: logits, endOfGeneration: endOfGeneration)
+            guard logits[Sampler.argmax(logits)] > -.infinity else { return (nil, false) }
             var q = [Float](repeating: 0, count: logits.count)
             q.withUnsafeMutableBufferPointer { r.draftSampler!.distribution(logits, into: $0) }
             token = q.withUnsafeBufferPointer { r.draftSampler!.draw(from: $0) } ?? Int32(Sampler.argmax(logits))

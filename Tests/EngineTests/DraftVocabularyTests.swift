@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Engine
+import Grammar
 import Kernels
 import Model
 
@@ -80,6 +81,31 @@ final class DraftVocabularyTests: XCTestCase {
         for a in draft.asked {
             XCTAssertEqual(Set(a.also).count, a.also.count, "each token once")
             XCTAssertTrue(a.also.allSatisfy { $0 >= 8 && $0 < 11 })
+        }
+    }
+
+    /// A grammar that allows only tokens past the draft's first 8 (letters i, j, k) leaves some
+    /// draft rows with no token at all: those propose nothing, on every path; the tokens are
+    /// still the target's and the grammar's.
+    func testAGrammarAllowingNoneOfTheDraftsTokensProposesNothingThere() throws {
+        let trie = TokenTrie(tokens: (0..<11).map { [UInt8(ascii: "a") + UInt8($0)] })
+        let grammar = TokenGrammar(grammar: try GrammarSpec.regex("(ij|k)+").compile(), trie: trie)
+        let prompt: [Int32] = (0..<200).map { (i: Int) -> Int32 in Int32(i * 3 % 8) }
+        for sampling in [SamplingParameters.greedy, SamplingParameters(temperature: 0.9),
+                         SamplingParameters(temperature: 0.9, seed: 5)] {
+            let reqs = (0..<3).map { i in
+                var r = GenerationRequest(id: "g\(i)", promptTokens: prompt + [Int32(i)], sampling: sampling, maxTokens: 12)
+                r.grammar = grammar
+                return r
+            }
+            let spec = engine(draft: PartialDraft(logitRows: 8))
+            let b = run(spec, reqs)
+            for t in b {
+                let text = t.map { UInt8(ascii: "a") + UInt8($0) }
+                XCTAssertEqual(t.count, 12)
+                XCTAssertTrue(grammar.grammar.acceptsPrefix(text), String(decoding: text, as: UTF8.self))
+            }
+            if sampling.temperature == 0 || sampling.seed != nil { XCTAssertEqual(run(engine(draft: nil), reqs), b) }
         }
     }
 
