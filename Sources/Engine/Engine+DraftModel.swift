@@ -41,7 +41,7 @@ extension Engine {
             var seq = BatchSequence(tokens: Array(r.tokens[r.draftComputed..<end]), startPosition: r.draftComputed,
                                     blockTable: r.blocks, logits: reaches ? .last : .none)
             if smaller && reaches {
-                let vocabulary = r.draftVocabulary(first: draft.logitRows)
+                let vocabulary = r.draftVocabulary(first: draft.logitRows, always: configuration.speculation.draftAlwaysScored)
                 own[i] = vocabulary
                 (seq.alsoScored, seq.scoresWholeVocabulary) = vocabulary
             }
@@ -107,7 +107,7 @@ extension Engine {
     /// verification. `goesOn` is false when nothing should be proposed after this token (the
     /// grammar refused it, is complete, or it ends the generation). No token when the draft's
     /// row has none left (a draft scoring part of the vocabulary, none of it the grammar allows).
-    private func proposeToken(_ r: Request, logits: UnsafeMutableBufferPointer<Float>, position: Int, first: Bool,
+    func proposeToken(_ r: Request, logits: UnsafeMutableBufferPointer<Float>, position: Int, first: Bool,
                               grammar: inout GrammarMatcher?) -> (token: Int32?, goesOn: Bool) {
         let keyed = !proposesArgmax(r) && r.sampler.parameters.seed != nil && keysSeededDraws
         if r.draftSampler == nil {

@@ -50,10 +50,15 @@ final class Request {
     private var draftRareCount = 0
     private var draftScanned = 0
 
-    /// The draft's vocabulary for this sequence's next proposals, from its tokens so far.
-    func draftVocabulary(first: Int) -> (own: [Int32], whole: Bool) {
-        if draftScanned > tokens.count { draftScanned = 0; draftOwnSet = []; draftOwn = []; draftRareCount = 0 }
-        for id in tokens[draftScanned...] where Int(id) >= first {
+    /// The draft's vocabulary for this sequence's next proposals, from its tokens so far:
+    /// `always` first (its tokens never count as rare), then the sequence's own.
+    func draftVocabulary(first: Int, always: Set<Int32> = []) -> (own: [Int32], whole: Bool) {
+        if draftScanned > tokens.count || draftScanned == 0 {
+            draftScanned = 0; draftRareCount = 0
+            draftOwn = always.filter { Int($0) >= first }.sorted()
+            draftOwnSet = Set(draftOwn)
+        }
+        for id in tokens[draftScanned...] where Int(id) >= first && !always.contains(id) {
             draftRareCount += 1
             if draftOwnSet.insert(id).inserted { draftOwn.append(id) }
         }
@@ -61,9 +66,9 @@ final class Request {
         return (draftOwn, draftRareCount * Self.wholeVocabularyShare > tokens.count)
     }
 
-    /// Past one token in this many at or past the smaller vocabulary, the draft scores them all:
-    /// code and English hold none past Qwen's first 100,000, Chinese, Japanese, Korean and
-    /// Russian answers 12-34 % (benchmarks/speculative/README.md).
+    /// Past one token in this many at or past the smaller vocabulary (control tokens aside),
+    /// the draft scores them all: code and English hold none past Qwen's first 100,000;
+    /// Chinese, Japanese, Korean and Russian answers 12-34 % (README, speculative decoding).
     static let wholeVocabularyShare = 50
 
     init(request: GenerationRequest, sink: @escaping GenerationSink, arrival: Int) {

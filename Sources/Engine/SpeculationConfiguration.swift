@@ -37,6 +37,10 @@ public struct SpeculationConfiguration: Sendable, Equatable {
     /// proposes again to see whether its acceptance came back (doubling while it has not, up
     /// to 8×).
     public var probeInterval = 16
+    /// Tokens a draft scoring part of the vocabulary (`LlamaModel.logitRows`) always scores and
+    /// never counts against the part: the vocabulary's control tokens (chat markers, ends of
+    /// generation), which lie past it in Qwen's and Llama 3's and are in every chat prompt.
+    public var draftAlwaysScored: Set<Int32> = []
 
     public init(method: Method = .off, maxDepth: Int = 8, maxBatchTokens: Int = 12) {
         self.method = method

@@ -67,6 +67,10 @@ extension ServerApp {
             throw JetonConfig.Failure(description: "draft model \(draft.name) has \(draft.config.vocabSize) logits per token, \(target.name) \(target.config.vocabSize)")
         }
         draft.file.adviseWillNeed()
+        if draft.model.logitRows < draft.config.vocabSize {
+            let t = target.tokenizer
+            s.draftAlwaysScored = Set((draft.model.logitRows..<draft.config.vocabSize).lazy.map(Int32.init).filter(t.isSpecial))
+        }
         s.method = .draft
         return Speculation(configuration: s, draft: draft, note: note)
     }

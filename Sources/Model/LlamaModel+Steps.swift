@@ -52,7 +52,8 @@ extension LlamaModel {
     func softcap(_ logits: inout [Float]) {
         guard let cap = config.finalLogitSoftcap else { return }
         let inv = 1 / cap
-        for i in logits.indices { logits[i] = cap * tanhf(logits[i] * inv) }
+        // A token a draft does not score stays -infinity (tanh would make it -cap, proposable).
+        for i in logits.indices where logits[i].isFinite { logits[i] = cap * tanhf(logits[i] * inv) }
     }
 
     /// The rotary embedding of a layer: sliding layers have their own base.

@@ -82,6 +82,12 @@ final class DraftVocabularyTests: XCTestCase {
             XCTAssertEqual(Set(a.also).count, a.also.count, "each token once")
             XCTAssertTrue(a.also.allSatisfy { $0 >= 8 && $0 < 11 })
         }
+        // Alone, every proposal of the second asks for its rare token (deeper ones too), until
+        // its answer's rare tokens make it score everything.
+        let alone = PartialDraft(logitRows: 8)
+        _ = run(engine(draft: alone), [reqs[1]])
+        XCTAssertGreaterThan(alone.asked.count, 3)
+        XCTAssertTrue(alone.asked.allSatisfy { $0.whole || $0.also.first == 9 }, "\(alone.asked)")
     }
 
     /// A grammar that allows only tokens past the draft's first 8 (letters i, j, k) leaves some
@@ -106,6 +112,17 @@ final class DraftVocabularyTests: XCTestCase {
                 XCTAssertTrue(grammar.grammar.acceptsPrefix(text), String(decoding: text, as: UTF8.self))
             }
             if sampling.temperature == 0 || sampling.seed != nil { XCTAssertEqual(run(engine(draft: nil), reqs), b) }
+            // The row itself: the draft scored tokens 0..<8, the grammar allows 8, 9, 10 only.
+            let e = engine(draft: PartialDraft(logitRows: 8))
+            let r = Request(request: reqs[0], sink: { _ in }, arrival: 0)
+            var matcher = r.matcher
+            var row: [Float] = (0..<11).map { $0 < 8 ? Float($0) : -.infinity }
+            let (token, goesOn) = row.withUnsafeMutableBufferPointer {
+                e.proposeToken(r, logits: $0, position: r.tokens.count, first: true, grammar: &matcher)
+            }
+            XCTAssertNil(token, "\(sampling)")
+            XCTAssertFalse(goesOn)
+            XCTAssertTrue(e.draftDistributions.isEmpty)
         }
     }
 
@@ -122,5 +139,11 @@ final class DraftVocabularyTests: XCTestCase {
         XCTAssertEqual(v.own, [700, 600])
         XCTAssertTrue(v.whole, "3 of 103 tokens")
         XCTAssertEqual(r.draftVocabulary(first: 500).own, [700, 600], "nothing new: the same")
+        // Tokens scored always (control tokens) come first and never count as rare.
+        let c = Request(request: GenerationRequest(id: "c", promptTokens: [900, 1, 2, 901, 3, 900], maxTokens: 4),
+                        sink: { _ in }, arrival: 0)
+        v = c.draftVocabulary(first: 500, always: [901, 900, 7])
+        XCTAssertEqual(v.own, [900, 901])
+        XCTAssertFalse(v.whole)
     }
 }
