@@ -71,6 +71,12 @@ extension OpenAIAPI {
         let hidden = prompts.map { tokenizer.addBOS && $0.first != nil && $0.first == tokenizer.bosID ? 1 : 0 }
         let echoed = prompts.indices.map { Array(prompts[$0].dropFirst(hidden[$0])) }
         let echoText = echo ? echoed.map { tokenizer.decode($0) } : []
+        // What decoding left out of the tokens' own text at the start (a SentencePiece vocabulary's
+        // leading space): the echo's logprob offsets count from the text returned.
+        let unshown = echoText.indices.map { p -> Int in
+            let raw = String(decoding: echoed[p].flatMap { tokenizer.tokenBytes($0) }, as: UTF8.self)
+            return raw.hasSuffix(echoText[p]) ? raw.utf16.count - echoText[p].utf16.count : 0
+        }
         let n = opts.n
         let includeUsage = opts.includeUsage
         let stream = opts.stream
@@ -98,7 +104,7 @@ extension OpenAIAPI {
                         // The echoed prompt goes out with its logprobs once they are known.
                         if echo && logprobs != nil {
                             let lp = Logprobs.completions(tokenizer, Array(p.dropFirst(hidden[d.choice / n])),
-                                                          firstToken: echoed[d.choice / n].first, startOffset: 0)
+                                                          firstToken: echoed[d.choice / n].first, startOffset: -unshown[d.choice / n])
                             writer.write(SSE.event(fields.chunk(index: d.choice, text: echoText[d.choice / n], logprobs: lp,
                                                                    finish: nil, includeUsage: includeUsage)))
                         }
@@ -151,7 +157,8 @@ extension OpenAIAPI {
                         if logprobs != nil {
                             var entries: [TokenLogprob?] = choice.logprobs
                             if echo { entries = Array((choice.promptLogprobs ?? []).dropFirst(hidden[c / n])) + entries }
-                            lp = Logprobs.completions(tokenizer, entries, firstToken: echoed[c / n].first, startOffset: 0)
+                            lp = Logprobs.completions(tokenizer, entries, firstToken: echoed[c / n].first,
+                                                      startOffset: echo ? -unshown[c / n] : 0)
                         }
                         var item: [(String, JSON)] = [("index", JSON(c)), ("text", .string(echo ? echoText[c / n] + text : text)),
                                                         ("logprobs", lp), ("finish_reason", .string(choice.finishReason ?? "stop"))]

@@ -11,7 +11,9 @@ enum Logprobs {
     /// of an entry without a probability (the echoed prompt's first), which is still listed with
     /// its text and place. Offsets are in UTF-16 units of the text the tokens' bytes make
     /// together, so a token holding part of a character does not shift the ones after it: a
-    /// token starts at the character its first byte belongs to.
+    /// token starts at the character its first byte belongs to. A negative `startOffset` skips
+    /// that much of the first tokens' text (a SentencePiece prompt's leading space, which the
+    /// echoed text leaves out); offsets inside it are 0.
     static func completions(_ t: Tokenizer, _ entries: [TokenLogprob?], firstToken: Int32? = nil, startOffset: Int) -> JSON {
         var tokens: [JSON] = [], lps: [JSON] = [], tops: [JSON] = [], offsets: [JSON] = []
         var place = TextPlace(start: startOffset)
@@ -20,7 +22,7 @@ enum Logprobs {
                 // The first prompt token has no probability.
                 let id = firstToken
                 tokens.append(id.map { .string(text(t, $0)) } ?? .null); lps.append(.null); tops.append(.null)
-                offsets.append(JSON(place.offset))
+                offsets.append(JSON(max(0, place.offset)))
                 if let id { place.add(t.tokenBytes(id)) }
                 continue
             }
@@ -41,7 +43,7 @@ enum Logprobs {
                 top.append((chosen, JSON(e.logprob)))
             }
             tops.append(.object(top))
-            offsets.append(JSON(place.offset))
+            offsets.append(JSON(max(0, place.offset)))
             place.add(t.tokenBytes(e.token))
         }
         return ["tokens": .array(tokens), "token_logprobs": .array(lps), "top_logprobs": .array(tops),

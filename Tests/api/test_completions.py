@@ -1,9 +1,13 @@
 """/v1/completions driven by the official `openai` package (and raw HTTP where the SDK hides things)."""
+import json
+import os
 import time
 
 import pytest
 
-from conftest import PROMPT, sse, tokenize
+from conftest import PROMPT, Server, sse, tokenize
+
+TINY_SPM = os.path.join(os.path.dirname(__file__), "..", "ModelTests", "Fixtures", "tiny", "llama-spm.tiny.gguf")
 
 
 def check_head(obj, prefix, kind):
@@ -267,3 +271,37 @@ def test_usage_counts_the_prompt_tokens_the_prefix_cache_served(client, server):
     client.chat.completions.create(model="default", messages=msgs, max_tokens=1)
     again = client.chat.completions.create(model="default", messages=msgs, max_tokens=1)
     assert 0 < again.usage.prompt_tokens_details.cached_tokens < again.usage.prompt_tokens
+
+
+def echo_with_logprobs(s, prompt, stream):
+    body = {"model": "default", "prompt": prompt, "max_tokens": 2, "echo": True, "logprobs": 1, "stream": stream}
+    st, _, r = s.request("POST", "/v1/completions", body)
+    assert st == 200
+    if not stream:
+        c = r["choices"][0]
+        return c["text"], c["logprobs"]["tokens"], c["logprobs"]["token_logprobs"], c["logprobs"]["text_offset"]
+    chunks = [json.loads(line[6:])["choices"] for line in r.split("\n") if line.startswith("data: {")]
+    lps = [c[0]["logprobs"] for c in chunks if c and c[0]["logprobs"]]
+    return ("".join(c[0]["text"] for c in chunks if c), [t for lp in lps for t in lp["tokens"]],
+            [v for lp in lps for v in lp["token_logprobs"]], [o for lp in lps for o in lp["text_offset"]])
+
+
+@pytest.mark.parametrize("model", ["gemma3-270m", TINY_SPM])
+def test_echo_is_the_prompt_as_written(model):
+    # Both vocabularies add BOS; the tiny SentencePiece one also gives "Hello" a leading space
+    # ("▁H") that decoding leaves out. The echo is the prompt's text: no BOS in it nor among its
+    # logprob entries (the first listed token follows BOS, so it has a probability), and each
+    # prompt token's offset is where its text stands in that text.
+    s = Server(model=model)
+    try:
+        for stream in (False, True):
+            text, tokens, lps, offsets = echo_with_logprobs(s, "Hello there", stream)
+            assert text.startswith("Hello there") and "<bos>" not in text and "<s>" not in text, text
+            assert lps[0] is not None, (tokens, lps)
+            assert offsets[0] == 0 and text.startswith(tokens[0].lstrip(" ")), (tokens, offsets)
+            for tok, off in zip(tokens[1:], offsets[1:]):
+                if off >= len("Hello there"):
+                    break
+                assert text[off:off + len(tok)] == tok, (tokens, offsets, text)
+    finally:
+        s.stop()
