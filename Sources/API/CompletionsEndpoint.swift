@@ -12,6 +12,8 @@ extension OpenAIAPI {
         var echo: Bool
         var logprobs: Int?
         var prompts: [[Int32]]
+        /// The prompts came as text (the tokenizer added any BOS), not as token ids.
+        var promptsAreText: Bool
         var id: String
         var modelName: String
         var adapter: String?
@@ -56,7 +58,14 @@ extension OpenAIAPI {
             }
         }
         try r.refuseUnknown(ignoring: Self.ignoredFields)
-        return CompletionPlan(requests: requests, opts: opts, echo: echo, logprobs: logprobs, prompts: prompts, id: id,
+        let promptsAreText: Bool
+        switch r.raw("prompt") {
+        case .string?: promptsAreText = true
+        case let .array(items)?: promptsAreText = items.allSatisfy { if case .string = $0 { return true }; return false }
+        default: promptsAreText = false
+        }
+        return CompletionPlan(requests: requests, opts: opts, echo: echo, logprobs: logprobs, prompts: prompts,
+                              promptsAreText: promptsAreText, id: id,
                               modelName: chosen.name, adapter: chosen.adapter)
     }
 
@@ -66,9 +75,9 @@ extension OpenAIAPI {
         let created = Int(Date().timeIntervalSince1970)
         let fields = CompletionWire(id: plan.id, created: created, model: plan.modelName, fingerprint: fingerprint)
         let tokenizer = model.tokenizer
-        // The BOS the vocabulary puts before every prompt is not text the caller wrote: the echo
-        // leaves it out, and its logprob entry with it (as vLLM's echo skips special tokens).
-        let hidden = prompts.map { tokenizer.addBOS && $0.first != nil && $0.first == tokenizer.bosID ? 1 : 0 }
+        // The BOS the vocabulary puts before a text prompt is not text the caller wrote: the echo
+        // leaves it out, and its logprob entry with it. Token ids are echoed as given.
+        let hidden = prompts.map { plan.promptsAreText && tokenizer.addBOS && $0.first != nil && $0.first == tokenizer.bosID ? 1 : 0 }
         let echoed = prompts.indices.map { Array(prompts[$0].dropFirst(hidden[$0])) }
         let echoText = echo ? echoed.map { tokenizer.decode($0) } : []
         // What decoding left out of the tokens' own text at the start (a SentencePiece vocabulary's

@@ -303,5 +303,11 @@ def test_echo_is_the_prompt_as_written(model):
                 if off >= len("Hello there"):
                     break
                 assert text[off:off + len(tok)] == tok, (tokens, offsets, text)
+        # Token ids are echoed as given, a BOS among them too (first, without a probability).
+        st, _, t = s.request("POST", "/tokenize", {"content": "Hello there", "add_special": True})
+        st2, _, bos = s.request("POST", "/detokenize", {"tokens": t["tokens"][:1]})
+        assert st == st2 == 200 and bos["content"] in ("<bos>", "<s>"), (t, bos)
+        text, tokens, lps, _ = echo_with_logprobs(s, t["tokens"], False)
+        assert text.startswith(bos["content"]) and lps[0] is None, (text, lps)
     finally:
         s.stop()
