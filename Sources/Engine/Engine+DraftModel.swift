@@ -108,7 +108,7 @@ extension Engine {
     /// grammar refused it, is complete, or it ends the generation). No token when the draft's
     /// row has none left (a draft scoring part of the vocabulary, none of it the grammar allows).
     func proposeToken(_ r: Request, logits: UnsafeMutableBufferPointer<Float>, position: Int, first: Bool,
-                              grammar: inout GrammarMatcher?) -> (token: Int32?, goesOn: Bool) {
+                      grammar: inout GrammarMatcher?) -> (token: Int32?, goesOn: Bool) {
         let keyed = !proposesArgmax(r) && r.sampler.parameters.seed != nil && keysSeededDraws
         if r.draftSampler == nil {
             var p = r.sampler.parameters
