@@ -78,8 +78,8 @@ extension OpenAIAPI {
         // The BOS the vocabulary puts before a text prompt is not text the caller wrote: the echo
         // leaves it out, and its logprob entry with it. Token ids are echoed as given.
         let hidden = prompts.map { plan.promptsAreText && tokenizer.addBOS && $0.first != nil && $0.first == tokenizer.bosID ? 1 : 0 }
-        let echoed = prompts.indices.map { Array(prompts[$0].dropFirst(hidden[$0])) }
-        let echoText = echo ? echoed.map { tokenizer.decode($0) } : []
+        let echoed = echo ? prompts.indices.map { Array(prompts[$0].dropFirst(hidden[$0])) } : []
+        let echoText = echoed.map { tokenizer.decode($0) }
         // What decoding left out of the tokens' own text at the start (a SentencePiece vocabulary's
         // leading space): the echo's logprob offsets count from the text returned.
         let unshown = echoText.indices.map { p -> Int in
@@ -166,7 +166,7 @@ extension OpenAIAPI {
                         if logprobs != nil {
                             var entries: [TokenLogprob?] = choice.logprobs
                             if echo { entries = Array((choice.promptLogprobs ?? []).dropFirst(hidden[c / n])) + entries }
-                            lp = Logprobs.completions(tokenizer, entries, firstToken: echoed[c / n].first,
+                            lp = Logprobs.completions(tokenizer, entries, firstToken: echo ? echoed[c / n].first : nil,
                                                       startOffset: echo ? -unshown[c / n] : 0)
                         }
                         var item: [(String, JSON)] = [("index", JSON(c)), ("text", .string(echo ? echoText[c / n] + text : text)),

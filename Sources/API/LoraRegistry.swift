@@ -45,9 +45,9 @@ public final class LoraRegistry: @unchecked Sendable {
     }
 
     /// Loads and adds an adapter; false when the name is taken (nothing is loaded then).
-    @discardableResult
     /// `replace`: an adapter already of this name gives way to the new one, in its place
     /// (vLLM's `load_inplace`); requests running with the old one keep it.
+    @discardableResult
     public func load(name: String, path: String, replace: Bool = false) throws -> Bool {
         guard replace || adapter(named: name) == nil else { return false }
         let a = try loader(name, path)

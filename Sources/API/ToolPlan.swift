@@ -119,7 +119,7 @@ extension OpenAIAPI {
             // (it must stay callable; the others keep theirs). Left free when the grammar
             // outgrows the limits.
             let anyObject: JSON = ["type": "object"]
-            let loose = try? compiledSchema(anyObject)
+            let loose = schemas.count < tools.count ? try? compiledSchema(anyObject) : nil
             let calls = tools.compactMap { t in
                 schemas[t.name].map { (t.name, Self.parametersSchema(t.parameters).serialized, $0) } ?? loose.map { (t.name, anyObject.serialized, $0) }
             }

@@ -11,18 +11,12 @@ import Model
 final class DraftVocabularyTests: XCTestCase {
     /// A PatternModel of order 2 that scores tokens 0..<logitRows, plus what each sequence asks
     /// for (its `alsoScored`, or everything); records what the proposing sequences asked for.
-    final class PartialDraft: BatchModel {
+    final class PartialDraft: PatternModelWrapper {
         let inner = PatternModel(order: 2)
         let logitRows: Int
         private(set) var asked: [(also: [Int32], whole: Bool)] = []
-        var vocabSize: Int { inner.vocabSize }
-        var contextLength: Int { inner.contextLength }
 
         init(logitRows: Int) { self.logitRows = logitRows }
-
-        func makeCacheStorage(tokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage {
-            inner.makeCacheStorage(tokens: tokens, blockSize: blockSize, type: type)
-        }
 
         func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float] {
             var out = try inner.forward(batch, cache: cache)

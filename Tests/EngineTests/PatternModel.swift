@@ -69,3 +69,17 @@ final class PatternModel: BatchModel {
         return out
     }
 }
+
+/// A test draft built around a PatternModel (`inner`): its vocabulary, context and cache are
+/// the inner model's; the draft changes only what `forward` returns.
+protocol PatternModelWrapper: BatchModel {
+    var inner: PatternModel { get }
+}
+
+extension PatternModelWrapper {
+    var vocabSize: Int { inner.vocabSize }
+    var contextLength: Int { inner.contextLength }
+    func makeCacheStorage(tokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage {
+        inner.makeCacheStorage(tokens: tokens, blockSize: blockSize, type: type)
+    }
+}

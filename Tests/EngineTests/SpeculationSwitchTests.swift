@@ -11,18 +11,12 @@ import Model
 final class SpeculationSwitchTests: XCTestCase {
     /// The target's own favourite token (a PatternModel of the same order), except for the
     /// positions in `wrong`, where it proposes the runner-up. Records the positions it proposed for.
-    final class PhasedDraft: BatchModel {
+    final class PhasedDraft: PatternModelWrapper {
         let inner = PatternModel()
         let wrong: Range<Int>
         private(set) var proposedAt: [Int] = []
-        var vocabSize: Int { inner.vocabSize }
-        var contextLength: Int { inner.contextLength }
 
         init(wrong: Range<Int>) { self.wrong = wrong }
-
-        func makeCacheStorage(tokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage {
-            inner.makeCacheStorage(tokens: tokens, blockSize: blockSize, type: type)
-        }
 
         func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float] {
             var out = try inner.forward(batch, cache: cache)
