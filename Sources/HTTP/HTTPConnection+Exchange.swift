@@ -98,7 +98,7 @@ extension HTTPConnection {
         guard let finished = responder else { return }
         responder = nil
         finished.finished(status: status)
-        process(machine.responseCompleted(now: .now))  // may dispatch the next pipelined request
+        process(machine.responseCompleted(pendingOutput: pendingOutput, now: .now))  // may schedule the next pipelined request
         if !applying { flush() }
     }
 

@@ -90,6 +90,7 @@ final class HTTPConnection: @unchecked Sendable {
         }
         // Over the connection limit a plain-TCP peer is told so; a TLS peer could not read it.
         if !counted && tls != nil { return close() }
+        if context.draining { machine.markDraining() }  // its request is answered, then it closes
         process(machine.start(now: .now, overConnectionLimit: !counted))
     }
 
@@ -184,7 +185,14 @@ final class HTTPConnection: @unchecked Sendable {
         case .close: close()
         case .armTimer(let deadline): timerDeadline = deadline
         case .cancelTimer: timerDeadline = nil
+        case .parseLater: loop.queue.async { [weak self] in self?.resumeParsing() }
         }
+    }
+
+    /// The turn `.parseLater` asked for.
+    private func resumeParsing() {
+        guard !closed else { return }
+        process(machine.resumeParsing(pendingOutput: pendingOutput, now: .now))
     }
 
     // MARK: - Reading
@@ -222,7 +230,7 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// Raw bytes from the socket, decrypted first on TLS.
     private func receive(_ bytes: UnsafeRawBufferPointer) {
-        guard let tls else { return process(machine.received(bytes, now: .now)) }
+        guard let tls else { return process(machine.received(bytes, pendingOutput: pendingOutput, now: .now)) }
         // A TLS connection opens with a handshake record (0x16); a capital letter is a request
         // line, plain HTTP sent to the TLS port: say so in plain HTTP, as nginx does, then close.
         if !tls.handshakeDone && !tlsBytesSeen, let first = bytes.first, (65...90).contains(first) {
@@ -236,7 +244,7 @@ final class HTTPConnection: @unchecked Sendable {
             return close()  // a bad handshake or record closes this connection only
         }
         tls.takeOutput(into: &output)  // handshake records
-        if !plaintext.isEmpty { plaintext.withUnsafeBytes { process(machine.received($0, now: .now)) } }
+        if !plaintext.isEmpty { plaintext.withUnsafeBytes { process(machine.received($0, pendingOutput: pendingOutput, now: .now)) } }
         if pendingOutput > 0 && !applying { flush() }
     }
 
@@ -310,7 +318,8 @@ final class HTTPConnection: @unchecked Sendable {
             outputStart = 0
             disarmWrite()
         } else {
-            if outputStart >= Self.compactThreshold {
+            // Cut only once the sent part is at least half: each cut copies the rest.
+            if outputStart >= Self.compactThreshold && 2 * outputStart >= output.count {
                 output.removeFirst(outputStart)
                 outputStart = 0
             }

@@ -44,7 +44,7 @@ extension HTTPConnectionStateMachine {
                         into: &actions)
         }
         if head.framing == .none {
-            disarm()  // `.end` follows at once
+            if timer?.kind != .write { disarm() }  // `.end` follows at once (unread output keeps its timeout)
             return
         }
         if let refuseEarly, Self.checksEarly(head, over: earlyCheckBytes), let answer = refuseEarly(head) {

@@ -7,7 +7,8 @@
 /// actions with system calls; `HTTPConnectionStateMachine+Reading.swift` holds the parsing half.
 ///
 /// Requests on one connection are answered strictly in order: the next pipelined request is
-/// parsed only once the previous response is complete.
+/// parsed only once the previous response is complete, on a later turn of the loop (`.parseLater`),
+/// and only while little of the output before it waits for the peer (`pipelinedOutputLimit`).
 struct HTTPConnectionStateMachine {
     enum Action {
         /// A complete request for the handler: body de-chunked and, if it was gzip, inflated
@@ -31,6 +32,9 @@ struct HTTPConnectionStateMachine {
         /// Call `timerFired` at this instant (replaces any earlier one).
         case armTimer(MonotonicInstant)
         case cancelTimer
+        /// Call `resumeParsing` on a later turn of the loop: buffered pipelined requests wait
+        /// for it, so one client's burst never holds the loop's other connections.
+        case parseLater
     }
 
     enum State: Equatable {
@@ -95,11 +99,21 @@ struct HTTPConnectionStateMachine {
     /// Pipelined input allowed beyond one request line and header block while a response is
     /// pending; past it reading pauses and the rest waits in the kernel.
     static let maxPipelinedSlack = 64 * 1024
+    /// Output waiting for the peer above which no further request is parsed: a client that sends
+    /// requests and reads nothing gets nothing more computed and buffered for it (nginx starts
+    /// a pipelined request only once the previous response is written, too).
+    static let pipelinedOutputLimit = 64 * 1024
 
     private(set) var state = State.reading
     private(set) var timer: Timer?
     private(set) var readPaused = false
     private(set) var draining = false
+    /// Buffered input waits for `resumeParsing` (see `.parseLater`).
+    private(set) var parseDeferred = false
+    /// A `.parseLater` is out and its `resumeParsing` has not come yet.
+    private var parseScheduled = false
+    /// The peer sent its FIN after requests still buffered: they are answered, then the connection closes.
+    private(set) var peerFinished = false
 
     let timeouts: Timeouts
     let maxInflatedBodyBytes: Int
@@ -147,14 +161,20 @@ struct HTTPConnectionStateMachine {
         return finish(&actions, timerBefore: before)
     }
 
-    /// Plaintext bytes from the peer.
-    mutating func received(_ bytes: UnsafeRawBufferPointer, now: MonotonicInstant) -> [Action] {
+    /// Plaintext bytes from the peer; `pendingOutput`: bytes still waiting for it.
+    mutating func received(_ bytes: UnsafeRawBufferPointer, pendingOutput: Int, now: MonotonicInstant) -> [Action] {
         let before = timer
         var actions = Self.actionList()
         switch state {
         case .reading:
             input.append(contentsOf: bytes)
-            parseBuffered(now: now, into: &actions)
+            if parseDeferred {
+                break  // parsed on its turn
+            } else if pendingOutput > Self.pipelinedOutputLimit {
+                parseDeferred = true  // once the peer takes its output (`outputFlushed`)
+            } else {
+                parseBuffered(now: now, into: &actions)
+            }
         case .responding:
             input.append(contentsOf: bytes)  // the next request waits for this response
         case .closingAfterFlush, .lingering, .closed:
@@ -177,6 +197,7 @@ struct HTTPConnectionStateMachine {
             updateReadInterest(into: &actions)  // lingering reads (and discards) until the peer closes
             arm(.linger, now: now)
         default:
+            if pendingOutput <= Self.pipelinedOutputLimit { scheduleParse(into: &actions) }
             if pendingOutput == 0 {
                 // Written out: back to whatever the connection waits for. A request that started
                 // while the previous response was still going out gets its read timeout now.
@@ -199,6 +220,14 @@ struct HTTPConnectionStateMachine {
             return []
         case .lingering, .responding:
             close(into: &actions)  // an unfinished handler learns through its cancellation
+        case .reading where parseDeferred:
+            // Requests sent before the FIN are answered first (`printf '…' | nc -N`); its EOF is
+            // not read again meanwhile.
+            peerFinished = true
+            if !readPaused {
+                readPaused = true
+                actions.append(.pauseReading)
+            }
         case .reading, .closingAfterFlush:
             if pendingOutput == 0 {
                 close(into: &actions)
@@ -233,24 +262,60 @@ struct HTTPConnectionStateMachine {
         return finish(&actions, timerBefore: current)
     }
 
-    /// The handler's whole response is queued (`respond`, or `end` of a stream).
-    mutating func responseCompleted(now: MonotonicInstant) -> [Action] {
+    /// The handler's whole response is queued (`respond`, or `end` of a stream); `pendingOutput`
+    /// bytes (that response's among them) wait for the peer.
+    mutating func responseCompleted(pendingOutput: Int, now: MonotonicInstant) -> [Action] {
         guard case .responding(let keepAlive) = state else { return [] }
         let before = timer
         var actions = Self.actionList()
-        if keepAlive && !draining {
+        if keepAlive && !draining && !(peerFinished && inputStart == input.count) {
             state = .reading
             // A reader still owes us progress on queued output: its write timer stays until the
             // output drains, then gives way to the idle (or read) timer.
             if timer?.kind != .write { arm(.idle, now: now) }
-            parseBuffered(now: now, into: &actions)  // answers pipelined requests already buffered
+            if inputStart < input.count {
+                // Pipelined requests already buffered: on a later turn, once the output is taken.
+                parseDeferred = true
+                if pendingOutput <= Self.pipelinedOutputLimit { scheduleParse(into: &actions) }
+            }
         } else {
-            state = .closingAfterFlush
-            input = []  // pipelined requests after a final response are never answered
-            inputStart = 0
+            endAfterResponse()
         }
         updateReadInterest(into: &actions)
         return finish(&actions, timerBefore: before)
+    }
+
+    /// The turn `.parseLater` asked for: buffered requests are parsed, unless the output before
+    /// them is still mostly unread (`outputFlushed` asks again once it is taken).
+    mutating func resumeParsing(pendingOutput: Int, now: MonotonicInstant) -> [Action] {
+        parseScheduled = false
+        guard parseDeferred, state == .reading, pendingOutput <= Self.pipelinedOutputLimit else { return [] }
+        let before = timer
+        var actions = Self.actionList()
+        parseDeferred = false
+        if draining {
+            endAfterResponse()  // as after a response completed while draining
+        } else {
+            parseBuffered(now: now, into: &actions)
+            if peerFinished && state == .reading { endAfterResponse() }  // the rest is a partial request
+        }
+        updateReadInterest(into: &actions)
+        return finish(&actions, timerBefore: before)
+    }
+
+    private mutating func scheduleParse(into actions: inout [Action]) {
+        guard parseDeferred, !parseScheduled, state == .reading else { return }
+        parseScheduled = true
+        actions.append(.parseLater)
+    }
+
+    /// The last response is queued: what else is buffered is never answered.
+    private mutating func endAfterResponse() {
+        state = .closingAfterFlush
+        input = []
+        inputStart = 0
+        parseDeferred = false
+        if timer?.kind != .write { timer = nil }  // no read timeout: the flush that follows half-closes
     }
 
     /// The response has no length and ends when the connection closes (a stream to HTTP/1.0).
@@ -273,6 +338,9 @@ struct HTTPConnectionStateMachine {
         return finish(&actions, timerBefore: before)
     }
 
+    /// A connection accepted while the server drains: it stays open for one request and its answer.
+    mutating func markDraining() { draining = true }
+
     /// The driver closed the connection on its own (socket error, buffer overflow, server stop).
     mutating func markClosed() {
         state = .closed
@@ -289,9 +357,10 @@ struct HTTPConnectionStateMachine {
 
     /// A request goes to the handler. The handler has no deadline here; a stalled reader of its
     /// response gets one (the write timeout).
+    /// A write timer already running (output before this request still unread) stays.
     mutating func beginResponse(keepAlive: Bool) {
         state = .responding(keepAlive: keepAlive)
-        timer = nil
+        if timer?.kind != .write { timer = nil }
     }
 
     /// The timer of a connection that waits for its peer rather than for its peer to read.
@@ -340,8 +409,9 @@ struct HTTPConnectionStateMachine {
     mutating func updateReadInterest(into actions: inout [Action]) {
         let tooMuch: Bool
         switch state {
-        case .reading, .responding: tooMuch = input.count - inputStart > inputLimit
-        case .closingAfterFlush, .lingering: tooMuch = false  // what arrives now is discarded
+        case .reading, .responding: tooMuch = peerFinished || input.count - inputStart > inputLimit
+        case .closingAfterFlush: tooMuch = peerFinished  // else what arrives now is discarded; an EOF is not read twice
+        case .lingering: tooMuch = false
         case .closed: return
         }
         guard tooMuch != readPaused else { return }

@@ -98,6 +98,16 @@ public final class HTTPServer: @unchecked Sendable {
         source.resume()
     }
 
+    /// The first half of a graceful stop, while the server still accepts (the process tells its
+    /// load balancer it is going): idle keep-alive connections close now, and every response
+    /// from now on, on old connections or new, says `Connection: close` and ends its
+    /// connection, so clients and proxies reconnect (elsewhere) instead of reusing this one.
+    public func beginDrain() {
+        guard let context else { return }
+        context.markDraining()
+        for loop in loops { loop.queue.sync { loop.allConnections.forEach { $0.beginDrain() } } }
+    }
+
     /// Graceful stop: stops accepting, closes idle connections, lets in-flight exchanges
     /// finish until `timeout` seconds, then drops what is left (their handlers see onCancel).
     /// Blocks the caller; never call it from a handler or a loop queue.

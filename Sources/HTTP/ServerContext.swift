@@ -12,6 +12,8 @@ final class ServerContext: Sendable {
     let handler: HTTPHandler
     let tls: TLSContext?
     private let open = Mutex(0)
+    /// Set by `HTTPServer.beginDrain`: every response from then on ends its connection.
+    private let drainingFlag = Atomic(false)
     /// Start of generated request ids, random per process so ids from restarts do not collide.
     let idPrefix: String
 
@@ -37,6 +39,10 @@ final class ServerContext: Sendable {
     func releaseConnection() { open.withLock { $0 -= 1 } }
 
     var openConnections: Int { open.withLock { $0 } }
+
+    var draining: Bool { drainingFlag.load(ordering: .acquiring) }
+
+    func markDraining() { drainingFlag.store(true, ordering: .releasing) }
 
     static func isSaneID(_ s: String) -> Bool {
         guard !s.isEmpty, s.utf8.count <= 128 else { return false }

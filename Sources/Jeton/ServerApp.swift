@@ -251,6 +251,9 @@ final class ServerApp: Sendable {
         logger.notice("draining: in-flight requests get up to \(limit) s")
         DispatchQueue.global().async { [self] in
             let deadline = Date().addingTimeInterval(limit)
+            // Idle keep-alive connections close now and every answer from here on ends its
+            // connection, so clients and proxies reconnect to another replica.
+            state.withLock { $0.server }?.beginDrain()
             // Wait until no request is open (a stream counts until its last token is
             // out) and no engine or batcher has anything left, then let the last bytes go out.
             let access = state.withLock { $0.accessLog }

@@ -52,7 +52,7 @@ struct ConnectionHarness {
     mutating func receive(_ text: String) -> [String] { receive(Array(text.utf8)) }
 
     mutating func receive(_ bytes: [UInt8]) -> [String] {
-        let actions = bytes.withUnsafeBytes { machine.received($0, now: clock.now) }
+        let actions = bytes.withUnsafeBytes { machine.received($0, pendingOutput: pendingOutput, now: clock.now) }
         return record(actions)
     }
 
@@ -62,7 +62,26 @@ struct ConnectionHarness {
         return record(machine.outputFlushed(pendingOutput: pending, progressed: progressed, now: clock.now))
     }
 
-    mutating func responseCompleted() -> [String] { record(machine.responseCompleted(now: clock.now)) }
+    /// The handler's response is queued; `pending`: what the transport then holds (its last
+    /// flush's figure when nil).
+    mutating func responseCompleted(pending: Int? = nil) -> [String] {
+        if let pending { pendingOutput = pending }
+        return record(machine.responseCompleted(pendingOutput: pendingOutput, now: clock.now))
+    }
+
+    /// The loop's later turn that `parseLater` asked for.
+    mutating func resume() -> [String] { record(machine.resumeParsing(pendingOutput: pendingOutput, now: clock.now)) }
+
+    /// `responseCompleted` then, when it asks for one, the later turn: what a handler that answers
+    /// at once looks like to a client that reads everything.
+    mutating func answer() -> [String] {
+        var actions = responseCompleted(pending: 0)
+        if let i = actions.firstIndex(of: "parseLater") {
+            actions.remove(at: i)
+            actions += resume()
+        }
+        return actions
+    }
 
     mutating func peerClosed() -> [String] { record(machine.peerClosed(pendingOutput: pendingOutput, now: clock.now)) }
 
@@ -99,6 +118,7 @@ struct ConnectionHarness {
             case .cancelTimer:
                 XCTAssertNil(machine.timer, "cancelTimer leaves no timer")
                 return "cancelTimer"
+            case .parseLater: return "parseLater"
             }
         }
     }

@@ -12,12 +12,91 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
         XCTAssertEqual(c.receive("GET /a HTTP/1.1\r\nHost: a\r\n\r\nPOST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhiGET /c HTTP/1.1\r\nHost: a\r\n\r\n"),
                        ["dispatch GET /a", "cancelTimer"], "the next request waits for this response")
         XCTAssertEqual(c.receive("GET /d HTTP/1.1\r\nHost: a\r\n\r\n"), [], "more input while responding is only buffered")
-        XCTAssertEqual(c.responseCompleted(), ["dispatch POST /b"])
+        XCTAssertEqual(c.responseCompleted(), ["parseLater", "timer"], "the next one on a later turn of the loop")
+        XCTAssertEqual(c.resume(), ["dispatch POST /b", "cancelTimer"])
         XCTAssertEqual(c.dispatched.last?.body, Array("hi".utf8))
-        XCTAssertEqual(c.responseCompleted(), ["dispatch GET /c"])
-        XCTAssertEqual(c.responseCompleted(), ["dispatch GET /d"])
-        XCTAssertEqual(c.responseCompleted(), ["timer"])
+        XCTAssertEqual(c.answer(), ["timer", "dispatch GET /c", "cancelTimer"], "idle between the two")
+        XCTAssertEqual(c.answer(), ["timer", "dispatch GET /d", "cancelTimer"])
+        XCTAssertEqual(c.answer(), ["timer"])
         XCTAssertEqual(c.timerKind, .idle)
+    }
+
+    /// A client that pipelines requests and reads nothing gets nothing more computed for it once
+    /// its unread output passes the limit; what it reads lets the next request go.
+    func testPipelinedRequestsWaitWhileTheOutputBeforeThemIsUnread() {
+        var c = ConnectionHarness()
+        _ = c.start()
+        XCTAssertEqual(c.receive(Self.get + Self.get), ["dispatch GET /", "cancelTimer"])
+        let big = HTTPConnectionStateMachine.pipelinedOutputLimit + 1
+        XCTAssertEqual(c.responseCompleted(pending: big), ["timer"], "no later turn while the output is unread")
+        XCTAssertEqual(c.flushed(pending: big, progressed: false), ["timer"], "the write timeout runs")
+        XCTAssertEqual(c.timerKind, .write)
+        XCTAssertEqual(c.resume(), [], "a stray turn parses nothing either")
+        XCTAssertEqual(c.flushed(pending: 1000), ["parseLater"], "most of it was taken")
+        XCTAssertEqual(c.resume(), ["dispatch GET /"], "the write timeout of the unread output stays")
+        XCTAssertEqual(c.timerKind, .write)
+        XCTAssertEqual(c.dispatched.count, 2)
+    }
+
+    /// A request that comes while unread output is over the limit waits as a pipelined one does,
+    /// and the write timeout keeps running: sending more never keeps a non-reader connected.
+    func testRequestsFromAClientThatDoesNotReadWaitAndItsWriteTimeoutRuns() {
+        var c = ConnectionHarness()
+        _ = c.start()
+        _ = c.receive(Self.get)
+        let big = HTTPConnectionStateMachine.pipelinedOutputLimit + 1
+        _ = c.responseCompleted(pending: big)
+        XCTAssertEqual(c.flushed(pending: big, progressed: false), ["timer"])
+        for _ in 0..<3 {
+            XCTAssertEqual(c.advance(5), [])
+            XCTAssertEqual(c.receive(Self.get), [], "buffered, not answered")
+        }
+        XCTAssertEqual(c.dispatched.count, 1)
+        XCTAssertEqual(c.advance(5), ["close"], "20 s without progress")
+    }
+
+    /// Requests followed by the peer's FIN (`printf '…' | nc -N`) are all answered, then the
+    /// connection ends.
+    func testPipelinedRequestsBeforeAFINAreAnsweredThenTheConnectionEnds() {
+        var c = ConnectionHarness()
+        _ = c.start()
+        XCTAssertEqual(c.receive("GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n"),
+                       ["dispatch GET /a", "cancelTimer"])
+        XCTAssertEqual(c.answer(), ["timer", "dispatch GET /b", "cancelTimer"])
+        XCTAssertEqual(c.responseCompleted(pending: 100), ["timer"], "nothing buffered: idle")
+        // The FIN arrives after the second request was dispatched: as before, a busy exchange
+        // is cancelled; so send both with the FIN before either is answered.
+        var d = ConnectionHarness()
+        _ = d.start()
+        _ = d.receive("GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\nGET /c HTTP/1.1\r\n")
+        XCTAssertEqual(d.responseCompleted(pending: 200), ["parseLater", "timer"])
+        XCTAssertEqual(d.peerClosed(), ["pause"], "its EOF is not read again while /b waits")
+        XCTAssertEqual(d.resume(), ["dispatch GET /b", "cancelTimer"])
+        XCTAssertEqual(d.responseCompleted(pending: 400), ["parseLater", "timer"], "a partial /c is still buffered")
+        XCTAssertEqual(d.resume(), ["cancelTimer"], "/c never completes: the connection ends after /b")
+        XCTAssertTrue(d.machine.readPaused, "the EOF is not read again before the half-close")
+        XCTAssertEqual(d.flushed(pending: 0), ["shutdownWrite", "resume", "timer"])
+        XCTAssertEqual(d.dispatched.map(\.head.target), ["/a", "/b"])
+    }
+
+    /// RFC 9112 §2.2: an empty line where a request line is due is ignored, so a stray CRLF after
+    /// a body leaves the connection idle (it closes silently later) instead of owing a 408.
+    func testAStrayCRLFAfterARequestLeavesTheConnectionIdle() {
+        var c = ConnectionHarness()
+        _ = c.start()
+        XCTAssertEqual(c.receive("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi\r\n"),
+                       ["dispatch POST /", "cancelTimer"])
+        XCTAssertEqual(c.answer(), ["timer"])
+        XCTAssertEqual(c.timerKind, .idle)
+        XCTAssertEqual(c.advance(30), ["close"])
+        XCTAssertTrue(c.errors.isEmpty, "no 408")
+        var d = ConnectionHarness()
+        _ = d.start()
+        _ = d.receive(Self.get)
+        _ = d.answer()
+        XCTAssertEqual(d.receive("\r\n"), [], "an empty line alone starts no request")
+        XCTAssertEqual(d.timerKind, .idle)
+        XCTAssertEqual(d.receive(Self.get), ["dispatch GET /", "cancelTimer"], "and the next request is read as usual")
     }
 
     func testNotHTTPBytesGet400AtOnceAndNoReadTimeout() {
@@ -60,8 +139,8 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
         XCTAssertTrue(c.machine.readPaused)
         var answered = 0
         while c.machine.readPaused && answered < 10_000 {
-            let actions = c.responseCompleted()
-            XCTAssertEqual(actions.first, "dispatch GET /", "one request per completed response")
+            let actions = c.answer()
+            XCTAssertEqual(actions.filter { $0.hasPrefix("dispatch") }, ["dispatch GET /"], "one request per completed response")
             answered += 1
             if actions.contains("resume") { break }
         }

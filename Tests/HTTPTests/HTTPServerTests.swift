@@ -295,6 +295,49 @@ final class HTTPServerTests: SocketTestCase {
         }
     }
 
+    /// Requests pipelined before the client's FIN are all answered, in order, then the server closes.
+    func testPipelinedRequestsBeforeAHalfCloseAreAllAnswered() throws {
+        try eachDelivery {
+            let server = try startServer()
+            defer { server.stop(timeout: 1) }
+            let client = try XCTUnwrap(TestClient(port: server.port))
+            client.send("GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhiGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            client.finishSending()
+            XCTAssertEqual(client.readResponse()?.text, "hello")
+            XCTAssertEqual(client.readResponse()?.text, "hi")
+            XCTAssertEqual(client.readResponse()?.text, "hello")
+            XCTAssertTrue(client.isClosedByPeer())
+        }
+    }
+
+    /// A client that pipelines requests and reads nothing gets only as many answered as the socket
+    /// buffers and the pipelining limit hold (it had them all computed and buffered before); once
+    /// it reads, the rest are answered.
+    func testAClientThatReadsNothingGetsNoMoreAnswersComputed() throws {
+        try eachDelivery {
+            let body = [UInt8](repeating: 1, count: 512 * 1024)
+            let handled = Box(0)
+            let server = try startServer { _ in } routes: { router in
+                router.get("/big") { _, r in
+                    handled.update { $0 += 1 }
+                    r.respond(HTTPResponse(status: .ok, body: body))
+                }
+            }
+            defer { server.stop(timeout: 1) }
+            let client = try XCTUnwrap(TestClient(port: server.port))
+            client.setReceiveBuffer(16 * 1024)
+            let count = 40
+            client.send(String(repeating: "GET /big HTTP/1.1\r\nHost: a\r\n\r\n", count: count))
+            XCTAssertTrue(eventually { handled.get() > 0 })
+            Thread.sleep(forTimeInterval: 1)  // time to answer everything, were nothing holding it back
+            XCTAssertLessThan(handled.get(), 16, "kernel buffers (a few MB) and one response's worth of slack")
+            for i in 0..<count {
+                XCTAssertEqual(client.readResponse()?.body.count, body.count, "response \(i)")
+            }
+            XCTAssertEqual(handled.get(), count)
+        }
+    }
+
     func testIPv6Loopback() throws {
         try eachDelivery {
             let server: HTTPServer

@@ -1,4 +1,5 @@
 """SIGTERM with streams in flight: they all finish, new requests get 503, exit 0."""
+import http.client
 import json
 import signal
 import threading
@@ -43,12 +44,32 @@ def test_drain_finishes_streams_and_refuses_new_work():
             if running and float(running[0].split()[-1]) >= 8:
                 break
             time.sleep(0.05)
+        idle = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)  # keep-alive, idle at the signal
+        idle.request("GET", "/health")
+        first = idle.getresponse()
+        first.read()
+        assert first.getheader("Connection") is None
         s.signal(signal.SIGTERM)
         time.sleep(0.3)
         status, _, body = s.request("POST", "/v1/completions", {"model": "default", "prompt": "late", "max_tokens": 2})
         assert status == 503, body
         assert json.loads(body)["error"]["type"]
         assert s.request("GET", "/ready")[0] == 503
+        # A keep-alive client is told to go elsewhere: the answer ends its connection.
+        fresh = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        fresh.request("POST", "/v1/completions", json.dumps({"model": "default", "prompt": "late", "max_tokens": 2}),
+                      {"Content-Type": "application/json"})
+        late = fresh.getresponse()
+        late.read()
+        assert (late.status, late.getheader("Connection")) == (503, "close")
+        # The connection that was idle at the signal was closed.
+        try:
+            idle.request("GET", "/health")
+            idle.getresponse()
+            reused = True
+        except (http.client.RemoteDisconnected, ConnectionError):
+            reused = False
+        assert not reused
         for t in threads:
             t.join(timeout=120)
         assert results == {i: "length" for i in range(8)}
