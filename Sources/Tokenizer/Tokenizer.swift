@@ -151,6 +151,8 @@ public final class Tokenizer: Sendable {
             return Array(text.utf8)  // stored verbatim, not in the byte-level alphabet
         case TokenType.unknown.rawValue where !byteLevel:
             return Array(text.utf8)
+        case TokenType.unused.rawValue:
+            return []  // placeholders such as Qwen's [PAD151700]: no text (llama.cpp's token_to_piece)
         default:
             break
         }

@@ -51,9 +51,11 @@ struct WordPiece: Sendable {
         func take(_ scalar: Unicode.Scalar) {
             var s = scalar
             let v = s.value
-            if Self.isWhitespace(v) { finishWord(); return }
+            // Control characters go before white space is looked at (BERT's clean_text): \x0b, \x0c
+            // and \x85 are both, and vanish; tab, line feed and carriage return separate words.
             let category = s.properties.generalCategory
-            if v == 0 || v == 0xFFFD || Self.isControl(category) { return }
+            if v == 0 || v == 0xFFFD || Self.isControl(category) && v != 0x09 && v != 0x0A && v != 0x0D { return }
+            if Self.isWhitespace(v) { finishWord(); return }
             if stripAccents && category == .nonspacingMark { return }
             if lowercase { s = Self.lowercased(s) }
             if Self.isPunctuation(category) || (v < 0x7F && Self.isSymbol(category)) || Self.isChinese(v) {

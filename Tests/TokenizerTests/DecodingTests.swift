@@ -82,6 +82,24 @@ final class DecodingTests: XCTestCase {
         }
     }
 
+    /// Unused-type tokens (Qwen's [PAD151665]...[PAD151935]) are placeholders: they decode to
+    /// nothing, as in llama.cpp, instead of their name.
+    func testUnusedTokensDecodeToNothing() throws {
+        let base = try TokenizerFixtures.sentencePiece().tokenizer
+        let ids = base.encode("hello world", addSpecial: false)
+        XCTAssertGreaterThan(ids.count, 1)
+        let n = base.vocabularySize
+        var types = (0..<n).map { base.tokenType(Int32($0))?.rawValue ?? 1 }
+        types[Int(ids[0])] = TokenType.unused.rawValue
+        let vocab = TokenizerVocabulary(model: "llama", pre: "default", tokens: (0..<n).map { base.tokenText(Int32($0)) },
+                                        tokenTypes: types, scores: [Float](repeating: 0, count: n),
+                                        bosID: 1, eosID: 2, unknownID: 0, addBOS: true, addEOS: false, addSpacePrefix: true)
+        let tok = try Tokenizer(vocab)
+        XCTAssertFalse(base.tokenBytes(ids[0]).isEmpty)
+        XCTAssertEqual(tok.tokenBytes(ids[0]), [])
+        XCTAssertEqual(tok.decodeBytes(ids), ids.dropFirst().flatMap { base.tokenBytes($0) })
+    }
+
     func testOutOfRangeIDsDecodeToNothing() throws {
         let tok = try TokenizerFixtures.smolLM()
         XCTAssertEqual(tok.tokenBytes(-1), [])

@@ -21,6 +21,9 @@ MORE = [
     "x" * 100,
     "y" * 101,
     "naïve " + "z" * 120 + " end",
+    "a\x0bb a\x0cb c\x85d",  # control characters that are also white space: removed, not spaces
+    "tab\tline\nreturn\rend\x1cfile\x1fsep",
+    "enclosing \u0489 mark and \u20dd circle",
 ]
 
 
