@@ -124,3 +124,90 @@ def test_playground_in_chromium(server):
     assert [s["text"].strip() for s in spans if s["text"].strip()] == [m["text"] for m in marks]
     body = curl.split(" -d ", 1)[1]
     assert json.loads(subprocess.run(["bash", "-c", f"printf %s {body}"], capture_output=True, text=True).stdout) == sent
+
+
+async def conversation_checks(server):
+    """What the page sends is what it shows: Clear and a mode switch start over (even mid-answer), a
+    stopped answer stays part of the conversation, an answer that never came does not; the system
+    prompt box is hidden in completion mode; the transcript follows a long answer; a key the
+    browser cannot send is refused with a message."""
+    browser = Browser()
+    page = None
+    try:
+        page = await Page.connect(browser.ws_url)
+        await page.call("Network.enable")
+        await page.call("Page.navigate", url=server.base + "/")
+        await page.wait_for("document.readyState === 'complete' && !!document.getElementById('model')"
+                            " && document.getElementById('model').options.length > 0")
+        shown = "getComputedStyle(document.getElementById('system-box')).display"
+        await page.eval("document.getElementById('mode-completion').click(); 0")
+        assert await page.eval(shown) == "none", "the system prompt box shows in completion mode"
+        await page.eval("document.getElementById('mode-chat').click(); 0")
+        assert await page.eval(shown) != "none"
+
+        def sent_messages():
+            chats = [r for r in requests_of(page) if r["request"]["url"].endswith("/v1/chat/completions")]
+            return json.loads(chats[-1]["request"]["postData"])["messages"]
+
+        async def ask(text, max_tokens, stop_after_text=False, clear_after_text=False):
+            for id_, value in [("temperature", "0"), ("max_tokens", str(max_tokens)), ("prompt", text)]:
+                await page.eval(js_set(id_, value))
+            await page.eval("document.getElementById('send').click(); 0")
+            if stop_after_text or clear_after_text:
+                await page.wait_for("(() => { const a = [...document.querySelectorAll('#out .answer .text')].pop();"
+                                    " return a && a.textContent.length > 20; })()")
+                await page.eval(f"document.getElementById('{'stop' if stop_after_text else 'clear'}').click(); 0")
+            await page.wait_for("document.getElementById('send').disabled === false")
+
+        # Clear in the middle of an answer: the next request starts a new conversation.
+        await ask("First secret: my name is Bob. Tell me a long story.", 300, clear_after_text=True)
+        await ask("New conversation", 8)
+        assert sent_messages() == [{"role": "user", "content": "New conversation"}]
+        # A stopped answer is part of what the next turn builds on, as shown.
+        await page.eval("document.getElementById('clear').click(); 0")
+        await ask("Tell me a long story about a cat.", 300, stop_after_text=True)
+        partial = await page.eval("[...document.querySelectorAll('#out .answer .text')].pop().textContent")
+        await ask("And then?", 8)
+        assert sent_messages() == [{"role": "user", "content": "Tell me a long story about a cat."},
+                                   {"role": "assistant", "content": partial},
+                                   {"role": "user", "content": "And then?"}]
+        # An answer that failed is marked outside the conversation and its text is back in the box.
+        await page.eval(js_set("max_tokens", "0"))
+        await page.eval(js_set("prompt", "This one fails"))
+        await page.eval("document.getElementById('send').click(); 0")
+        await page.wait_for("document.body.dataset.state === 'error'")
+        assert await page.eval("document.querySelectorAll('#out .msg.aside').length") == 2
+        assert await page.eval("document.getElementById('prompt').value") == "This one fails"
+        await ask("Last", 8)
+        assert [m["content"] for m in sent_messages()] == ["Tell me a long story about a cat.", partial, "And then?",
+                                                           sent_messages()[3]["content"], "Last"]
+        assert "This one fails" not in json.dumps(sent_messages())
+        # Switching modes starts over too.
+        await page.eval("document.getElementById('mode-completion').click(); 0")
+        await page.eval("document.getElementById('mode-chat').click(); 0")
+        assert await page.eval("document.getElementById('out').children.length") == 0
+        await ask("Fresh", 8)
+        assert sent_messages() == [{"role": "user", "content": "Fresh"}]
+        # A long answer: the transcript ends in view.
+        await ask("Write a very long list of fruits, one per line.", 400)
+        end_gap = await page.eval("(() => { const o = document.getElementById('out');"
+                                  " return o.scrollHeight - o.scrollTop - o.clientHeight; })()")
+        overflow = await page.eval("(() => { const o = document.getElementById('out'); return o.scrollHeight - o.clientHeight; })()")
+        assert overflow > 0, "the answer did not overflow the pane: the check says nothing"
+        assert end_gap < 5, end_gap
+        # A key with a character no header can carry is refused at once, with a message.
+        await page.eval("document.getElementById('key-box').hidden = false; 0")
+        await page.eval(js_set("key", "sekret\u20ac"))
+        await page.eval("document.getElementById('key-save').click(); 0")
+        assert "ASCII" in await page.eval("document.getElementById('status').textContent")
+        assert await page.eval("sessionStorage.getItem('jeton.apiKey')") is None
+    finally:
+        if page:
+            await page.close()
+        browser.close()
+
+
+def test_playground_sends_what_it_shows(server):
+    if not chromium_path():
+        pytest.fail("chromium is missing: scripts/setup.sh --test installs it")
+    asyncio.run(conversation_checks(server))

@@ -7,9 +7,11 @@ enum PlaygroundScript {
     "use strict";
     const $ = (id) => document.getElementById(id);
     const KEY = "jeton.apiKey";
-    let history = [];          // chat turns so far: {role, content}
+    let history = [];          // chat turns so far: {role, content}; exactly what the transcript shows
+    let conversation = 0;      // bumped by Clear and a mode switch: a request of an older one adds nothing
     let controller = null;     // aborts the running request
     let lastSent = null;       // the request the curl box shows once sent
+    let retry = null;          // the one pending loadModels retry
 
     function setState(s) { document.body.dataset.state = s; }
     function status(t) { $("status").textContent = t; }
@@ -21,16 +23,20 @@ enum PlaygroundScript {
       return h;
     }
 
+    function loadLater(ms) { clearTimeout(retry); retry = setTimeout(loadModels, ms); }
+
     async function loadModels() {
+      clearTimeout(retry);
       let r;
       try { r = await fetch("/v1/models", { headers: headers() }); }
-      catch (e) { status("server unreachable"); setTimeout(loadModels, 2000); return; }
+      catch (e) { status("server unreachable"); loadLater(2000); return; }
       if (r.status === 401) {
         $("key-box").hidden = false;
+        $("model").textContent = "";  // the models another key listed are not this one's
         status(apiKey() ? "that API key was refused" : "this server needs an API key");
         return;
       }
-      if (r.status === 503) { status("model loading…"); setTimeout(loadModels, 1000); return; }
+      if (r.status === 503) { status("model loading…"); loadLater(1000); return; }
       if (!r.ok) { status("cannot list models: HTTP " + r.status); return; }
       // Chat needs a generation model: embedding models served beside it are left out.
       const data = ((await r.json()).data || []).filter((m) => m.kind !== "embedding");
@@ -85,7 +91,16 @@ enum PlaygroundScript {
       const s = document.createElement("div"); s.className = "summary";
       m.append(w, t, s);
       $("out").appendChild(m);
+      $("out").scrollTop = $("out").scrollHeight;  // a new message is always brought into view
       return m;
+    }
+
+    /// Runs `update` and keeps the transcript scrolled to its end if it was there: a streamed answer
+    /// stays in view unless the reader scrolled up to read something else.
+    function following(update) {
+      const o = $("out"), atEnd = o.scrollHeight - o.scrollTop - o.clientHeight < 40;
+      update();
+      if (atEnd) o.scrollTop = o.scrollHeight;
     }
 
     /// Fills `el` with `text`, the spans' ranges (UTF-16 offsets, as JavaScript indexes) marked.
@@ -119,12 +134,14 @@ enum PlaygroundScript {
       if (mode() === "chat" && !body.messages[body.messages.length - 1].content.trim()) { $("prompt").focus(); return; }
       lastSent = { path, body };
       $("curl").textContent = curlFor(path, body);
+      let asked;
       if (mode() === "chat") {
-        const u = addMessage("user", "user"); u.querySelector(".text").textContent = $("prompt").value;
+        asked = addMessage("user", "user"); asked.querySelector(".text").textContent = $("prompt").value;
       } else {
-        const p = addMessage("prompt", "prompt"); p.querySelector(".text").textContent = body.prompt;
+        asked = addMessage("prompt", "prompt"); asked.querySelector(".text").textContent = body.prompt;
       }
       const msg = addMessage(mode() === "chat" ? "assistant" : "completion", "answer");
+      const mine = conversation;
       const textEl = msg.querySelector(".text"), sumEl = msg.querySelector(".summary");
       const userText = $("prompt").value;
       $("prompt").value = "";
@@ -178,7 +195,7 @@ enum PlaygroundScript {
               if (j.usage) usage = j.usage;
               for (const c of j.choices || []) if (c.index === 0) onChoice(c);
             }
-            renderText(textEl, text, spans);
+            following(() => renderText(textEl, text, spans));
             showStats();
           }
         } else {
@@ -187,20 +204,33 @@ enum PlaygroundScript {
           for (const c of j.choices || []) if (c.index === 0) onChoice(c);
           first = first === null ? performance.now() : first;
         }
-        renderText(textEl, text, spans);
-        showStats();
-        if (summary) {
+        following(() => {
+          renderText(textEl, text, spans);
+          if (!summary) return;
           sumEl.textContent = "mean logprob " + fmt(summary.mean_logprob, 3) + " · min " + fmt(summary.min_logprob, 2) +
             " · mean entropy " + fmt(summary.mean_entropy, 2) + " nats · " +
             (summary.low_confidence_ratio === null ? "–" : Math.round(100 * summary.low_confidence_ratio) + "%") +
             " of tokens under p " + summary.threshold + " · " + spans.length + " span" + (spans.length === 1 ? "" : "s");
-        }
-        if (chat) history.push({ role: "user", content: userText }, { role: "assistant", content: text });
+        });
+        showStats();
+        if (chat && mine === conversation) history.push({ role: "user", content: userText }, { role: "assistant", content: text });
         status(finish === "length" ? "stopped at max_tokens" : "done");
         setState("done");
       } catch (e) {
-        if (e.name === "AbortError") { status("stopped"); setState("done"); }
-        else { msg.classList.add("error"); textEl.textContent = text + (text ? "\n" : "") + String(e.message || e); status("error"); setState("error"); }
+        if (mine !== conversation) {
+          // Cleared (or the mode switched) while it ran: it belongs to nothing any more.
+        } else if (e.name === "AbortError" && text) {
+          // Stopped: the part shown is the answer the next turn builds on.
+          if (chat) history.push({ role: "user", content: userText }, { role: "assistant", content: text });
+          status("stopped"); setState("done");
+        } else {
+          // Nothing came back: the turn stays on screen, marked as outside the conversation, and
+          // its text goes back into the box to send again.
+          asked.classList.add("aside"); msg.classList.add("aside");
+          if (e.name === "AbortError") { textEl.textContent = "(stopped before any text)"; status("stopped"); setState("done"); }
+          else { msg.classList.add("error"); textEl.textContent = text + (text ? "\n" : "") + String(e.message || e); status("error"); setState("error"); }
+          if (!$("prompt").value) { $("prompt").value = userText; edited(); }
+        }
       } finally {
         controller = null;
         $("send").disabled = false; $("stop").disabled = true;
@@ -220,11 +250,17 @@ enum PlaygroundScript {
       $(id).addEventListener("input", edited);
       $(id).addEventListener("change", edited);
     }
-    $("mode-chat").addEventListener("change", () => { history = []; syncMode(); });
-    $("mode-completion").addEventListener("change", () => { history = []; syncMode(); });
+    /// A new conversation: the running request is stopped and adds nothing, the transcript empties.
+    function startOver() {
+      conversation++;
+      if (controller) controller.abort();
+      history = []; $("out").textContent = ""; $("stats").textContent = "";
+    }
+    $("mode-chat").addEventListener("change", () => { startOver(); syncMode(); });
+    $("mode-completion").addEventListener("change", () => { startOver(); syncMode(); });
     $("send").addEventListener("click", send);
     $("stop").addEventListener("click", () => controller && controller.abort());
-    $("clear").addEventListener("click", () => { history = []; $("out").textContent = ""; $("stats").textContent = ""; edited(); });
+    $("clear").addEventListener("click", () => { startOver(); edited(); });
     $("prompt").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); send(); } });
     $("copy").addEventListener("click", async () => {
       const t = $("curl").textContent;
@@ -232,7 +268,12 @@ enum PlaygroundScript {
       catch (_) { const r = document.createRange(); r.selectNodeContents($("curl")); const s = getSelection(); s.removeAllRanges(); s.addRange(r); document.execCommand("copy"); }
       $("copy").textContent = "Copied"; setTimeout(() => { $("copy").textContent = "Copy"; }, 1200);
     });
-    $("key-save").addEventListener("click", () => { sessionStorage.setItem(KEY, $("key").value.trim()); $("key").value = ""; edited(); loadModels(); });
+    $("key-save").addEventListener("click", () => {
+      const key = $("key").value.trim();
+      // A header carries printable ASCII only: the browser would refuse any other key on every request.
+      if (!/^[\x21-\x7e]+$/.test(key)) { status(key ? "an API key has printable ASCII characters only" : "enter a key first"); return; }
+      sessionStorage.setItem(KEY, key); $("key").value = ""; edited(); loadModels();
+    });
     $("key-forget").addEventListener("click", () => { sessionStorage.removeItem(KEY); edited(); loadModels(); });
     syncMode();
     loadModels();

@@ -4,12 +4,12 @@ enum PlaygroundStyle {
     :root { --bg:#f7f7f5; --fg:#1d1d1b; --mute:#6b6b66; --line:#d9d9d4; --card:#fff; --accent:#2457c5; --low:#ffd9a8; --lowline:#d97a00; }
     @media (prefers-color-scheme: dark) { :root { --bg:#17181a; --fg:#e8e8e4; --mute:#9a9a94; --line:#34363a; --card:#1f2023; --accent:#7aa2ff; --low:#6b4210; --lowline:#ffae42; } }
     * { box-sizing: border-box; }
+    [hidden] { display:none !important; }
     body { margin:0; font:15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; background:var(--bg); color:var(--fg); }
     header { display:flex; gap:1.2rem; align-items:center; padding:.6rem 1.2rem; border-bottom:1px solid var(--line); background:var(--card); }
     h1 { font-size:1.15rem; margin:0; } h1 span { font-weight:400; color:var(--mute); }
     #status { color:var(--mute); font-size:.9rem; margin-left:auto; }
     #key-box { display:flex; gap:.6rem; align-items:center; padding:.6rem 1.2rem; background:#fff4d6; color:#1d1d1b; border-bottom:1px solid var(--line); flex-wrap:wrap; }
-    #key-box[hidden] { display:none; }
     main { display:grid; grid-template-columns: 270px 1fr; gap:1.2rem; padding:1.2rem; max-width:1200px; margin:auto; }
     aside { display:flex; flex-direction:column; gap:.8rem; }
     aside label { display:flex; flex-direction:column; gap:.25rem; font-size:.9rem; color:var(--mute); }
@@ -32,6 +32,7 @@ enum PlaygroundStyle {
     .msg.prompt .text { color:var(--mute); }
     .msg .summary { font-size:.8rem; color:var(--mute); margin-top:.2rem; }
     .msg.error .text { color:#c62828; }
+    .msg.aside { opacity:.6; } .msg.aside .who::after { content:" · not in the conversation"; text-transform:none; }
     mark.low { background:var(--low); color:inherit; border-bottom:2px solid var(--lowline); border-radius:2px; cursor:help; }
     .actions { display:flex; gap:.6rem; align-items:center; flex-wrap:wrap; }
     #stats { color:var(--mute); font-size:.88rem; font-variant-numeric:tabular-nums; }
