@@ -95,8 +95,8 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// Stops reading new requests; an idle connection closes now, a busy one after its response.
-    func beginDrain() {
-        process(machine.beginDrain(pendingOutput: pendingOutput, now: .now))
+    func beginDrain(closeUnused: Bool = true) {
+        process(machine.beginDrain(pendingOutput: pendingOutput, closeUnused: closeUnused, now: .now))
     }
 
     /// Called by the loop's tick.

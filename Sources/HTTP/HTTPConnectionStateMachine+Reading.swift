@@ -25,7 +25,7 @@ extension HTTPConnectionStateMachine {
                 receivedHead(head, now: now, into: &actions)
             case .body(let range):
                 body.append(contentsOf: input[(base + range.lowerBound)..<(base + range.upperBound)])
-                arm(.body, now: now)
+                armRead(.body, now: now)
             case .end(let trailers):
                 finishRequest(trailers: trailers, into: &actions)
             case .error(let error):
@@ -33,6 +33,12 @@ extension HTTPConnectionStateMachine {
             }
         }
         compactInput()
+    }
+
+    /// A read timeout, unless output before this request is still unread: its write timeout stays
+    /// (`outputFlushed` gives way to the read timeout once the output is taken).
+    private mutating func armRead(_ kind: TimerKind, now: MonotonicInstant) {
+        if timer?.kind != .write { arm(kind, now: now) }
     }
 
     private mutating func receivedHead(_ head: HTTPRequestHead, now: MonotonicInstant, into actions: inout [Action]) {
@@ -50,7 +56,7 @@ extension HTTPConnectionStateMachine {
         if let refuseEarly, Self.checksEarly(head, over: earlyCheckBytes), let answer = refuseEarly(head) {
             return refuse(answer, head: head, into: &actions)
         }
-        arm(.body, now: now)
+        armRead(.body, now: now)
         if head.expectContinue && inputStart == input.count {
             actions.append(.write(Self.continueLine))  // the client waits for this before sending the body
         }

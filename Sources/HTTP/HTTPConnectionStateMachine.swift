@@ -114,6 +114,8 @@ struct HTTPConnectionStateMachine {
     private var parseScheduled = false
     /// The peer sent its FIN after requests still buffered: they are answered, then the connection closes.
     private(set) var peerFinished = false
+    /// A request was dispatched on this connection.
+    private(set) var answered = false
 
     let timeouts: Timeouts
     let maxInflatedBodyBytes: Int
@@ -293,11 +295,11 @@ struct HTTPConnectionStateMachine {
         let before = timer
         var actions = Self.actionList()
         parseDeferred = false
-        if draining {
-            endAfterResponse()  // as after a response completed while draining
-        } else {
-            parseBuffered(now: now, into: &actions)
-            if peerFinished && state == .reading { endAfterResponse() }  // the rest is a partial request
+        // A whole request is answered even while draining (with `Connection: close`); a partial
+        // one is waited for, as by `beginDrain`.
+        parseBuffered(now: now, into: &actions)
+        if state == .reading && (peerFinished || draining && parser.isIdle && inputStart == input.count) {
+            endAfterResponse()  // nothing more will come, or nothing more is wanted
         }
         updateReadInterest(into: &actions)
         return finish(&actions, timerBefore: before)
@@ -325,9 +327,11 @@ struct HTTPConnectionStateMachine {
 
     /// The server stops: an idle connection closes now (or once its output is sent), a busy one
     /// after its current response.
-    mutating func beginDrain(pendingOutput: Int, now: MonotonicInstant) -> [Action] {
+    /// `closeUnused`: close a connection that has not answered a request yet too (the server stops
+    /// accepting); at the start of a drain it is left its one request, which may be on its way.
+    mutating func beginDrain(pendingOutput: Int, closeUnused: Bool = true, now: MonotonicInstant) -> [Action] {
         draining = true
-        guard state == .reading, parser.isIdle, inputStart == input.count else { return [] }
+        guard state == .reading, parser.isIdle, inputStart == input.count, closeUnused || answered else { return [] }
         let before = timer
         var actions: [Action] = []
         if pendingOutput == 0 {
@@ -359,6 +363,7 @@ struct HTTPConnectionStateMachine {
     /// response gets one (the write timeout).
     /// A write timer already running (output before this request still unread) stays.
     mutating func beginResponse(keepAlive: Bool) {
+        answered = true
         state = .responding(keepAlive: keepAlive)
         if timer?.kind != .write { timer = nil }
     }

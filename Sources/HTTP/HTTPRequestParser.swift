@@ -134,20 +134,24 @@ public struct HTTPRequestParser {
 
             case .requestLine, .headers, .chunkSize, .trailers:
                 guard pos < count else { return (pos, nil) }
-                // Empty lines before a request line (ignored, RFC 9112 §2.2) do not start a
-                // request: a stray CRLF after a body leaves the connection idle, not mid-header.
-                if case .requestLine = state {
-                    if !lineStarted && input[pos] != 13 && input[pos] != 10 { lineStarted = true }
-                } else {
-                    lineStarted = true
-                }
                 if case .requestLine = state, line.isEmpty, !Self.mayStartRequestLine(input[pos]) {
                     // Refused on its first byte rather than when a line end that may never come
                     // arrives: a TLS ClientHello (0x16 0x03 ...) on the plain port gets 400 at once.
                     return fail(.notHTTP)
                 }
                 let rest = UnsafeRawBufferPointer(rebasing: input[pos..<count])
-                guard let lfPointer = memchr(rest.baseAddress!, 10, rest.count) else {
+                let lf = memchr(rest.baseAddress!, 10, rest.count)
+                if !lineStarted {
+                    // Empty lines before a request line (ignored, RFC 9112 §2.2) do not start a
+                    // request: a stray CRLF after a body leaves the connection idle, not mid-header.
+                    if case .requestLine = state {
+                        let upTo = lf.map { rest.baseAddress!.distance(to: UnsafeRawPointer($0)) } ?? rest.count
+                        lineStarted = rest[0..<upTo].contains { $0 != 13 && $0 != 10 }
+                    } else {
+                        lineStarted = true
+                    }
+                }
+                guard let lfPointer = lf else {
                     line.append(contentsOf: rest)
                     if let error = partialLineError() { return fail(error) }
                     return (count, nil)

@@ -99,13 +99,14 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// The first half of a graceful stop, while the server still accepts (the process tells its
-    /// load balancer it is going): idle keep-alive connections close now, and every response
-    /// from now on, on old connections or new, says `Connection: close` and ends its
-    /// connection, so clients and proxies reconnect (elsewhere) instead of reusing this one.
+    /// load balancer it is going): idle keep-alive connections that have answered a request close
+    /// now, and every response from now on, on old connections or new, says `Connection: close`
+    /// and ends its connection, so clients and proxies reconnect (elsewhere) instead of reusing
+    /// this one. A connection that has not sent its first request yet keeps it (it may be on its way).
     public func beginDrain() {
         guard let context else { return }
         context.markDraining()
-        for loop in loops { loop.queue.sync { loop.allConnections.forEach { $0.beginDrain() } } }
+        for loop in loops { loop.queue.sync { loop.allConnections.forEach { $0.beginDrain(closeUnused: false) } } }
     }
 
     /// Graceful stop: stops accepting, closes idle connections, lets in-flight exchanges

@@ -85,7 +85,9 @@ struct ConnectionHarness {
 
     mutating func peerClosed() -> [String] { record(machine.peerClosed(pendingOutput: pendingOutput, now: clock.now)) }
 
-    mutating func beginDrain() -> [String] { record(machine.beginDrain(pendingOutput: pendingOutput, now: clock.now)) }
+    mutating func beginDrain(closeUnused: Bool = true) -> [String] {
+        record(machine.beginDrain(pendingOutput: pendingOutput, closeUnused: closeUnused, now: clock.now))
+    }
 
     /// Moves the clock, then ticks as the event loop does (the machine ignores an early tick).
     mutating func advance(_ seconds: Double) -> [String] {

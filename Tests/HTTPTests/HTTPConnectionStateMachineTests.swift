@@ -79,6 +79,67 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
         XCTAssertEqual(d.dispatched.map(\.head.target), ["/a", "/b"])
     }
 
+    /// A drain that starts while a pipelined request waits for its turn still answers it (with
+    /// `Connection: close`), then ends the connection.
+    func testDrainAnswersAPipelinedRequestThatWaitsForItsTurn() {
+        var c = ConnectionHarness()
+        _ = c.start()
+        _ = c.receive("GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertEqual(c.responseCompleted(pending: 0), ["parseLater", "timer"])
+        XCTAssertEqual(c.beginDrain(), [], "a whole request is still buffered")
+        XCTAssertEqual(c.resume(), ["dispatch GET /b", "cancelTimer"])
+        XCTAssertFalse(c.machine.responseKeepsAlive, "its answer says Connection: close")
+        XCTAssertEqual(c.responseCompleted(pending: 0), [])
+        XCTAssertEqual(c.flushed(pending: 0), ["shutdownWrite", "timer"])
+        // Without anything buffered after it, the turn ends the connection.
+        var d = ConnectionHarness()
+        _ = d.start()
+        _ = d.receive(Self.get + "GET /b HTTP/1.1\r\n")
+        _ = d.responseCompleted(pending: 0)
+        _ = d.beginDrain()
+        XCTAssertEqual(d.resume(), ["timer"], "a partial request on its way is waited for, as beginDrain does")
+        XCTAssertEqual(d.timerKind, .header)
+        XCTAssertEqual(d.receive("Host: a\r\n\r\n"), ["dispatch GET /b", "cancelTimer"])
+        XCTAssertFalse(d.machine.responseKeepsAlive)
+    }
+
+    /// At the start of a drain (the server still accepts) a connection that has not sent its first
+    /// request keeps it; one that has answered and is idle closes.
+    func testDrainLeavesAnUnusedConnectionItsRequest() {
+        var fresh = ConnectionHarness()
+        _ = fresh.start()
+        XCTAssertEqual(fresh.beginDrain(closeUnused: false), [])
+        XCTAssertEqual(fresh.receive(Self.get), ["dispatch GET /", "cancelTimer"])
+        XCTAssertFalse(fresh.machine.responseKeepsAlive)
+        var used = ConnectionHarness()
+        _ = used.start()
+        _ = used.receive(Self.get)
+        _ = used.answer()
+        XCTAssertEqual(used.beginDrain(closeUnused: false), ["close"])
+        var stopping = ConnectionHarness()
+        _ = stopping.start()
+        XCTAssertEqual(stopping.beginDrain(), ["close"], "when the server stops, unused connections close too")
+    }
+
+    /// A request with a body that arrives while earlier output is unread does not restart that
+    /// output's write timeout.
+    func testARequestBodyKeepsTheWriteTimeoutOfUnreadOutput() {
+        var c = ConnectionHarness()
+        _ = c.start()
+        _ = c.receive(Self.get)
+        _ = c.responseCompleted(pending: 1000)
+        XCTAssertEqual(c.flushed(pending: 1000, progressed: false), ["timer"])
+        let deadline = c.deadline
+        XCTAssertEqual(c.advance(15), [])
+        _ = c.receive("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nh")
+        XCTAssertEqual(c.timerKind, .write)
+        XCTAssertEqual(c.deadline, deadline)
+        _ = c.receive("i")
+        XCTAssertEqual(c.dispatched.count, 2)
+        XCTAssertEqual(c.deadline, deadline)
+        XCTAssertEqual(c.advance(5), ["close"])
+    }
+
     /// RFC 9112 §2.2: an empty line where a request line is due is ignored, so a stray CRLF after
     /// a body leaves the connection idle (it closes silently later) instead of owing a 408.
     func testAStrayCRLFAfterARequestLeavesTheConnectionIdle() {
@@ -97,6 +158,13 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
         XCTAssertEqual(d.receive("\r\n"), [], "an empty line alone starts no request")
         XCTAssertEqual(d.timerKind, .idle)
         XCTAssertEqual(d.receive(Self.get), ["dispatch GET /", "cancelTimer"], "and the next request is read as usual")
+        // A CR then a request line in the same read has started a request (its header timeout runs).
+        var e = ConnectionHarness()
+        _ = e.start()
+        _ = e.receive(Self.get)
+        _ = e.answer()
+        XCTAssertEqual(e.receive("\rGET / HTTP/1.1"), ["timer"])
+        XCTAssertEqual(e.timerKind, .header)
     }
 
     func testNotHTTPBytesGet400AtOnceAndNoReadTimeout() {

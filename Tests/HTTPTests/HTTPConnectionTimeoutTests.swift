@@ -97,10 +97,13 @@ final class HTTPConnectionTimeoutTests: XCTestCase {
         XCTAssertEqual(c.responseCompleted(), ["timer"])
         XCTAssertEqual(c.flushed(pending: 4096), ["timer"])
         XCTAssertEqual(c.timerKind, .write, "the reader owes us progress now")
-        XCTAssertEqual(c.receive("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab"), ["timer"])
-        XCTAssertEqual(c.timerKind, .body)
-        XCTAssertEqual(c.flushed(pending: 1024), [], "while the body timer runs, a slow write does not replace it")
-        XCTAssertEqual(c.flushed(pending: 0), [])
+        XCTAssertEqual(c.receive("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab"), [],
+                       "a request arriving does not excuse the unread output")
+        XCTAssertEqual(c.timerKind, .write)
+        c.clock.advance(5)
+        XCTAssertEqual(c.flushed(pending: 1024), ["timer"], "progress re-arms the write timer")
+        XCTAssertEqual(c.timerKind, .write)
+        XCTAssertEqual(c.flushed(pending: 0), ["timer"], "written out: the body's read timeout takes over")
         XCTAssertEqual(c.timerKind, .body)
         // And from a write timer straight back to idle.
         var d = ConnectionHarness()

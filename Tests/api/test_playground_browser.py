@@ -161,6 +161,7 @@ async def conversation_checks(server):
 
         # Clear in the middle of an answer: the next request starts a new conversation.
         await ask("First secret: my name is Bob. Tell me a long story.", 300, clear_after_text=True)
+        assert await page.eval("document.body.dataset.state") == "idle", "the page still says it is generating"
         await ask("New conversation", 8)
         assert sent_messages() == [{"role": "user", "content": "New conversation"}]
         # A stopped answer is part of what the next turn builds on, as shown.

@@ -12,6 +12,7 @@ enum PlaygroundScript {
     let controller = null;     // aborts the running request
     let lastSent = null;       // the request the curl box shows once sent
     let retry = null;          // the one pending loadModels retry
+    let listing = 0;           // the latest model listing: an older one's answer is ignored
 
     function setState(s) { document.body.dataset.state = s; }
     function status(t) { $("status").textContent = t; }
@@ -27,9 +28,11 @@ enum PlaygroundScript {
 
     async function loadModels() {
       clearTimeout(retry);
+      const me = ++listing;
       let r;
       try { r = await fetch("/v1/models", { headers: headers() }); }
-      catch (e) { status("server unreachable"); loadLater(2000); return; }
+      catch (e) { if (me === listing) { status("server unreachable"); loadLater(2000); } return; }
+      if (me !== listing) return;  // a newer listing (another key) is on its way
       if (r.status === 401) {
         $("key-box").hidden = false;
         $("model").textContent = "";  // the models another key listed are not this one's
@@ -40,6 +43,7 @@ enum PlaygroundScript {
       if (!r.ok) { status("cannot list models: HTTP " + r.status); return; }
       // Chat needs a generation model: embedding models served beside it are left out.
       const data = ((await r.json()).data || []).filter((m) => m.kind !== "embedding");
+      if (me !== listing) return;
       const sel = $("model");
       const keep = sel.value;
       sel.textContent = "";
@@ -213,7 +217,7 @@ enum PlaygroundScript {
             " of tokens under p " + summary.threshold + " · " + spans.length + " span" + (spans.length === 1 ? "" : "s");
         });
         showStats();
-        if (chat && mine === conversation) history.push({ role: "user", content: userText }, { role: "assistant", content: text });
+        if (chat) history.push({ role: "user", content: userText }, { role: "assistant", content: text });
         status(finish === "length" ? "stopped at max_tokens" : "done");
         setState("done");
       } catch (e) {
@@ -224,8 +228,8 @@ enum PlaygroundScript {
           if (chat) history.push({ role: "user", content: userText }, { role: "assistant", content: text });
           status("stopped"); setState("done");
         } else {
-          // Nothing came back: the turn stays on screen, marked as outside the conversation, and
-          // its text goes back into the box to send again.
+          // No answer to build on (an error, even after some text, or a stop before any): the turn
+          // stays on screen, marked as outside the conversation, and its text goes back into the box.
           asked.classList.add("aside"); msg.classList.add("aside");
           if (e.name === "AbortError") { textEl.textContent = "(stopped before any text)"; status("stopped"); setState("done"); }
           else { msg.classList.add("error"); textEl.textContent = text + (text ? "\n" : "") + String(e.message || e); status("error"); setState("error"); }
@@ -253,7 +257,7 @@ enum PlaygroundScript {
     /// A new conversation: the running request is stopped and adds nothing, the transcript empties.
     function startOver() {
       conversation++;
-      if (controller) controller.abort();
+      if (controller) { controller.abort(); status("ready"); setState("idle"); }
       history = []; $("out").textContent = ""; $("stats").textContent = "";
     }
     $("mode-chat").addEventListener("change", () => { startOver(); syncMode(); });
@@ -271,7 +275,7 @@ enum PlaygroundScript {
     $("key-save").addEventListener("click", () => {
       const key = $("key").value.trim();
       // A header carries printable ASCII only: the browser would refuse any other key on every request.
-      if (!/^[\x21-\x7e]+$/.test(key)) { status(key ? "an API key has printable ASCII characters only" : "enter a key first"); return; }
+      if (!/^[\x20-\x7e]+$/.test(key)) { status(key ? "an API key has printable ASCII characters only" : "enter a key first"); return; }
       sessionStorage.setItem(KEY, key); $("key").value = ""; edited(); loadModels();
     });
     $("key-forget").addEventListener("click", () => { sessionStorage.removeItem(KEY); edited(); loadModels(); });
