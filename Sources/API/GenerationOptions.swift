@@ -95,7 +95,10 @@ struct GenerationOptions {
         }
         var out: [Int32: Float] = [:]
         for (k, b) in fields {
-            guard let id = Int32(k), id >= 0, Int(id) < vocab else {
+            // Digits as the id is written ("12", not "+12" or "012"): two spellings of one id
+            // would silently override each other.
+            guard k.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), k == "0" || !k.hasPrefix("0"),
+                  let id = Int32(k), Int(id) < vocab else {
                 throw APIError.invalid("`logit_bias` keys must be token ids between 0 and \(vocab - 1), got \"\(k)\".", param: "logit_bias")
             }
             guard case let .number(x) = b, (-100...100).contains(x) else {
