@@ -217,7 +217,7 @@ enum PlaygroundScript {
             " of tokens under p " + summary.threshold + " · " + spans.length + " span" + (spans.length === 1 ? "" : "s");
         });
         showStats();
-        if (chat) history.push({ role: "user", content: userText }, { role: "assistant", content: text });
+        if (chat && mine === conversation) history.push({ role: "user", content: userText }, { role: "assistant", content: text });
         status(finish === "length" ? "stopped at max_tokens" : "done");
         setState("done");
       } catch (e) {
@@ -257,7 +257,7 @@ enum PlaygroundScript {
     /// A new conversation: the running request is stopped and adds nothing, the transcript empties.
     function startOver() {
       conversation++;
-      if (controller) { controller.abort(); status("ready"); setState("idle"); }
+      if (controller) { controller.abort(); status("stopped"); setState("idle"); }
       history = []; $("out").textContent = ""; $("stats").textContent = "";
     }
     $("mode-chat").addEventListener("change", () => { startOver(); syncMode(); });
