@@ -37,7 +37,7 @@ extension HTTPConnectionStateMachine {
 
     /// A read timeout, unless output before this request is still unread: its write timeout stays
     /// (`outputFlushed` gives way to the read timeout once the output is taken).
-    private mutating func armRead(_ kind: TimerKind, now: MonotonicInstant) {
+    mutating func armRead(_ kind: TimerKind, now: MonotonicInstant) {
         if timer?.kind != .write { arm(kind, now: now) }
     }
 
@@ -50,7 +50,7 @@ extension HTTPConnectionStateMachine {
                         into: &actions)
         }
         if head.framing == .none {
-            if timer?.kind != .write { disarm() }  // `.end` follows at once (unread output keeps its timeout)
+            disarmRead()  // `.end` follows at once
             return
         }
         if let refuseEarly, Self.checksEarly(head, over: earlyCheckBytes), let answer = refuseEarly(head) {

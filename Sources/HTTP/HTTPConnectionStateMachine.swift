@@ -274,7 +274,7 @@ struct HTTPConnectionStateMachine {
             state = .reading
             // A reader still owes us progress on queued output: its write timer stays until the
             // output drains, then gives way to the idle (or read) timer.
-            if timer?.kind != .write { arm(.idle, now: now) }
+            armRead(.idle, now: now)
             if inputStart < input.count {
                 // Pipelined requests already buffered: on a later turn, once the output is taken.
                 parseDeferred = true
@@ -317,7 +317,7 @@ struct HTTPConnectionStateMachine {
         input = []
         inputStart = 0
         parseDeferred = false
-        if timer?.kind != .write { timer = nil }  // no read timeout: the flush that follows half-closes
+        disarmRead()  // the flush that follows half-closes
     }
 
     /// The response has no length and ends when the connection closes (a stream to HTTP/1.0).
@@ -357,7 +357,10 @@ struct HTTPConnectionStateMachine {
         timer = Timer(kind: kind, deadline: now.adding(seconds: timeouts.seconds(kind)))
     }
 
-    mutating func disarm() { timer = nil }
+    /// No read timeout any more; the write timeout of unread output, if one runs, stays.
+    mutating func disarmRead() {
+        if timer?.kind != .write { timer = nil }
+    }
 
     /// A request goes to the handler. The handler has no deadline here; a stalled reader of its
     /// response gets one (the write timeout).
@@ -365,7 +368,7 @@ struct HTTPConnectionStateMachine {
     mutating func beginResponse(keepAlive: Bool) {
         answered = true
         state = .responding(keepAlive: keepAlive)
-        if timer?.kind != .write { timer = nil }
+        disarmRead()
     }
 
     /// The timer of a connection that waits for its peer rather than for its peer to read.
