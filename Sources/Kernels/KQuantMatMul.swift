@@ -72,29 +72,52 @@ enum KQuantMatMul {
                 let end = min(range.upperBound, firstTile[m + 1])
                 let (w, y) = outputs[m]
                 let r0 = (tile - firstTile[m]) * tileRows, r1 = min(w.rows, (end - firstTile[m]) * tileRows)
-                if backend == .avx512, let packed = w.packed {
-                    VNNIKQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: view, y: y, ldy: w.rows,
-                                          scratch: scratch, amx: amx)
-                } else if backend == .avx2, let packed = w.packed {
-                    AVX2KQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: view, y: y, ldy: w.rows)
-                } else if backend == .avx2 {
-                    AVX2KQuantMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
-                                          act: view, y: y, ldy: w.rows)
-                } else if let scratch, VNNIKQuantBatch.supports(typeID: w.type.rawValue) {
-                    var r = r0
-                    while r < r1 {
-                        VNNIKQuantBatch.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r,
-                                             r1: min(r1, r + tileRows), act: view, y: y, ldy: w.rows, scratch: scratch)
-                        r += tileRows
-                    }
-                } else {
-                    VNNIKQuantMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
-                                          act: view, y: y, ldy: w.rows)
-                }
+                rows(w, r0, r1, view, y, ldy: w.rows, backend: backend, scratch: scratch, amx: amx)
                 tile = end
             }
         }
         #endif
+    }
+
+    /// Rows r0..<r1 of `w` (r0 a multiple of the tile) against every token of `act`: y[t·ldy + r].
+    /// `scratch`: as `multiply` allocates it (nil when neither the per-call repacking kernel nor AMX runs).
+    static func rows(_ w: WeightMatrix, _ r0: Int, _ r1: Int, _ act: Q8KActivationsView, _ y: UnsafeMutablePointer<Float>,
+                     ldy: Int, backend: MatMul.Backend, scratch: UnsafeMutableRawPointer?, amx: Bool) {
+        #if arch(x86_64)
+        if backend == .avx512, let packed = w.packed {
+            VNNIKQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: act, y: y, ldy: ldy,
+                                  scratch: scratch, amx: amx)
+        } else if backend == .avx2, let packed = w.packed {
+            AVX2KQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: act, y: y, ldy: ldy)
+        } else if backend == .avx2 {
+            AVX2KQuantMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
+                                  act: act, y: y, ldy: ldy)
+        } else if let scratch, VNNIKQuantBatch.supports(typeID: w.type.rawValue) {
+            var r = r0
+            while r < r1 {
+                VNNIKQuantBatch.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r,
+                                     r1: min(r1, r + tileRows), act: act, y: y, ldy: ldy, scratch: scratch)
+                r += tileRows
+            }
+        } else {
+            VNNIKQuantMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
+                                  act: act, y: y, ldy: ldy)
+        }
+        #endif
+    }
+
+    /// Rows r0..<r1 (r0 a multiple of the tile) against token `t` of `act` alone, into
+    /// out[0..<r1 - r0]: a view of those rows (and of their packed tiles) through `rows`, with
+    /// the kernels `multiply` takes for one token, so the same bits as a whole-matrix call.
+    static func rowRange(_ w: WeightMatrix, _ r0: Int, _ r1: Int, _ act: Q8KActivationsView, token t: Int,
+                         _ out: UnsafeMutablePointer<Float>, backend: MatMul.Backend) {
+        let nsb = act.superBlocks
+        let packed = w.packed.map { $0 + KQuantPacker.packedBytes(typeID: w.type.rawValue, rows: r0, superBlocks: nsb) }
+        let sub = WeightMatrix(type: w.type, data: w.row(r0), rows: r1 - r0, cols: w.cols, packed: packed)
+        let one = Q8KActivationsView(qs: act.qs + t * nsb * 256, qsK4: act.qsK4 + t * nsb * 256, d: act.d + t * nsb,
+                                     bsums: act.bsums + t * nsb * 16, pairSums: act.pairSums + t * nsb * 4,
+                                     superBlocks: nsb, nTokens: 1)
+        rows(sub, 0, r1 - r0, one, out, ldy: r1 - r0, backend: backend, scratch: nil, amx: false)
     }
 
     /// Up to this many tokens, rows are streamed once per call and each token multiplied

@@ -195,12 +195,14 @@ struct SplitMix {
 
 /// The logits kernel (quantized weights, float activations) against the reference.
 final class UnquantizedActivationTests: XCTestCase {
-    /// K-quant logits go in two 8-bit passes (x, then what its Q8_K rounding left out): their
-    /// error against float activations must be a small fraction of one pass's, on every backend,
-    /// with more tokens than a call's chunk and outliers in x.
-    func testKQuantTwoPassesNearFloatActivations() throws {
+    /// K-quant logits: a first 8-bit pass, then, on the tiles of rows within `KQuantLogits.margin`
+    /// of each token's best, what x's Q8_K rounding left out. Those rows' error against float
+    /// activations must be a small fraction of one pass's, on every backend, with outliers in x;
+    /// every other row keeps the first pass's value bit for bit.
+    func testKQuantSecondPassOnTheBestRows() throws {
         let pool = ThreadPool(threads: 2)
-        let rows = 37, cols = 768, n = KQuantLogits.chunk + 3
+        let rows = 16 * 40 + 5, cols = 768, n = 19
+        var checked = (corrected: 0, kept: 0)
         for backend in MatMul.Backend.allCases where backend != .avx2 || CPUFeatures.hasAVX2 {
             for type in [GGMLType.q4_K, .q5_K, .q6_K] {
                 let (w, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: 31)
@@ -215,15 +217,59 @@ final class UnquantizedActivationTests: XCTestCase {
                         MatMul.multiplyUnquantizedActivations(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend)
                     }
                 }
-                func rms(_ a: [Float]) -> Double {
-                    (zip(a, ref).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +) / Double(a.count)).squareRoot()
+                var near = [Int]()
+                for t in 0..<n {
+                    let row = one[(t * rows)..<((t + 1) * rows)]
+                    let best = row.max()!
+                    let tiles = Set(row.indices.filter { row[$0] >= best - KQuantLogits.margin }.map { ($0 - t * rows) / 16 })
+                    for r in 0..<rows {
+                        if tiles.contains(r / 16) {
+                            near.append(t * rows + r)
+                        } else {
+                            XCTAssertEqual(two[t * rows + r].bitPattern, one[t * rows + r].bitPattern, "\(type.name) \(backend) t\(t) r\(r)")
+                            checked.kept += 1
+                        }
+                    }
                 }
-                let size = (ref.map { Double($0) * Double($0) }.reduce(0, +) / Double(ref.count)).squareRoot()
+                checked.corrected += near.count
+                func rms(_ a: [Float]) -> Double {
+                    (near.map { Double(a[$0] - ref[$0]) * Double(a[$0] - ref[$0]) }.reduce(0, +) / Double(near.count)).squareRoot()
+                }
+                let size = (near.map { Double(ref[$0]) * Double(ref[$0]) }.reduce(0, +) / Double(near.count)).squareRoot()
                 XCTAssertGreaterThan(rms(one), 1e-3 * size, "\(type.name) \(backend): one pass should show its rounding")
                 XCTAssertLessThan(rms(two), rms(one) / 30, "\(type.name) \(backend)")
                 XCTAssertLessThan(rms(two), 3e-4 * size, "\(type.name) \(backend)")
             }
         }
+        XCTAssertGreaterThan(checked.corrected, 0)
+        XCTAssertGreaterThan(checked.kept, 0)
+    }
+
+    /// The tiles a second pass corrects: those within the margin of the best value (a last
+    /// partial tile included), ascending; past `maxTiles`, the highest ones.
+    func testKQuantLogitsCandidates() {
+        let chosen = UnsafeMutablePointer<Int>.allocate(capacity: 1024)
+        defer { chosen.deallocate() }
+        func pick(_ y: [Float]) -> [Int] {
+            let n = y.withUnsafeBufferPointer { KQuantLogits.candidates($0.baseAddress!, rows: y.count, into: chosen) }
+            return (0..<n).map { chosen[$0] }
+        }
+        // Tile t holds the value t in one row: the best 699, the margin reaches 699 - margin.
+        var y = [Float](repeating: -1000, count: 700 * 16)
+        for t in 0..<700 { y[16 * t + t % 16] = Float(t) }
+        XCTAssertEqual(pick(y), Array((699 - Int(KQuantLogits.margin))...699))
+        // The best in a last partial tile of 5 rows.
+        var tail = [Float](repeating: 0, count: 16 * 10 + 5)
+        tail[16 * 10 + 4] = 100
+        tail[3] = 100 - KQuantLogits.margin
+        XCTAssertEqual(pick(tail), [0, 10])
+        // Flat: every tile ties, the first maxTiles are kept.
+        XCTAssertEqual(pick([Float](repeating: 1, count: 700 * 16)), Array(0..<KQuantLogits.maxTiles))
+        // More than maxTiles within the margin: the highest, ascending.
+        var wide = [Float](repeating: 0, count: 600 * 16)
+        for t in 0..<600 { wide[16 * t] = Float(t) / 1000 }
+        XCTAssertEqual(pick(wide), Array((600 - KQuantLogits.maxTiles)..<600))
+        XCTAssertEqual(pick([Float](repeating: -.infinity, count: 40)), [])
     }
 
     func testAgainstReference() throws {
