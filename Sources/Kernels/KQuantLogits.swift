@@ -20,25 +20,23 @@ enum KQuantLogits {
     /// Tiles corrected per token at most (8,192 rows: 5% of the products of a 152K vocabulary).
     static let maxTiles = 512
 
+    /// `allRows`: the second pass on every row (a matrix of some of the vocabulary's rows: its best
+    /// is not the vocabulary's, so the choice of rows would not be the whole matrix's).
     static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, nTokens: Int, _ y: UnsafeMutablePointer<Float>,
-                         pool: ThreadPool, backend: MatMul.Backend) {
+                         pool: ThreadPool, backend: MatMul.Backend, allRows: Bool = false) {
         let cols = w.cols, rows = w.rows, nsb = cols / 256
         guard nTokens > 0, rows > 0 else { return }
         KQuantMatMul.multiply([(w, y)], x, nTokens: nTokens, pool: pool, backend: backend)
+        if allRows {
+            everyRow(w, x, nTokens: nTokens, y, pool: pool, backend: backend)
+            return
+        }
         let rounded = Q8KBuffer(nTokens: nTokens, superBlocks: nsb), rest = Q8KBuffer(nTokens: nTokens, superBlocks: nsb)
         let residual = UnsafeMutablePointer<Float>.allocate(capacity: nTokens * cols)
         defer { rounded.free(); rest.free(); residual.deallocate() }
         let tiles = (rows + 15) / 16
         pool.parallelFor(nTokens) { range in
-            // The rounding the kernel applied to x (the same quantizer, so the same x̂), and what it left out.
-            rounded.quantize(x, tokens: range)
-            for t in range {
-                let xt = x + t * cols, r = residual + t * cols
-                for s in 0..<nsb {
-                    let d = rounded.d[t * nsb + s], qs = rounded.qs + t * cols + 256 * s
-                    for i in 0..<256 { r[256 * s + i] = xt[256 * s + i] - Float(qs[i]) * d }
-                }
-            }
+            leftOver(x, range, cols: cols, rounded: rounded, into: residual)
             rest.quantize(residual, tokens: range)
             let chosen = UnsafeMutablePointer<Int>.allocate(capacity: tiles)
             let part = UnsafeMutablePointer<Float>.allocate(capacity: min(maxTiles, tiles) * 16)
@@ -60,6 +58,48 @@ enum KQuantLogits {
         }
     }
 
+    /// What the Q8_K rounding of x leaves out, for tokens `range`: x − x̂, with x̂ from the quantizer
+    /// the kernels use (so the same x̂), into residual[t·cols...].
+    static func leftOver(_ x: UnsafePointer<Float>, _ range: Range<Int>, cols: Int, rounded: Q8KBuffer,
+                         into residual: UnsafeMutablePointer<Float>) {
+        let nsb = cols / 256
+        rounded.quantize(x, tokens: range)
+        for t in range {
+            let xt = x + t * cols, r = residual + t * cols
+            for s in 0..<nsb {
+                let d = rounded.d[t * nsb + s], qs = rounded.qs + t * cols + 256 * s
+                for i in 0..<256 { r[256 * s + i] = xt[256 * s + i] - Float(qs[i]) * d }
+            }
+        }
+    }
+
+    /// The second pass on every row: x and its residual side by side in one call (one read of the
+    /// matrix), in chunks of 16 tokens (bounding the doubled activations and outputs).
+    static func everyRow(_ w: WeightMatrix, _ x: UnsafePointer<Float>, nTokens: Int, _ y: UnsafeMutablePointer<Float>,
+                         pool: ThreadPool, backend: MatMul.Backend) {
+        let cols = w.cols, rows = w.rows, m = min(16, nTokens)
+        let x2 = UnsafeMutablePointer<Float>.allocate(capacity: 2 * m * cols)  // [2m, cols]: x, residual, x, …
+        let y2 = UnsafeMutablePointer<Float>.allocate(capacity: 2 * m * rows)
+        let r = UnsafeMutablePointer<Float>.allocate(capacity: m * cols)
+        let q = Q8KBuffer(nTokens: m, superBlocks: cols / 256)
+        defer { x2.deallocate(); y2.deallocate(); r.deallocate(); q.free() }
+        var t0 = 0
+        while t0 < nTokens {
+            let n = min(m, nTokens - t0)
+            leftOver(x + t0 * cols, 0..<n, cols: cols, rounded: q, into: r)
+            for t in 0..<n {
+                (x2 + 2 * t * cols).update(from: x + (t0 + t) * cols, count: cols)
+                (x2 + (2 * t + 1) * cols).update(from: r + t * cols, count: cols)
+            }
+            KQuantMatMul.multiply([(w, y2)], x2, nTokens: 2 * n, pool: pool, backend: backend)
+            for t in 0..<n {
+                let out = y + (t0 + t) * rows, a = y2 + 2 * t * rows, b = a + rows
+                for i in 0..<rows { out[i] = a[i] + b[i] }
+            }
+            t0 += n
+        }
+    }
+
     /// The tiles (ascending) holding a value within `margin` of the row's maximum, the
     /// `maxTiles` with the highest values when more do; returns how many were written.
     static func candidates(_ y: UnsafePointer<Float>, rows: Int, into chosen: UnsafeMutablePointer<Int>) -> Int {
@@ -68,7 +108,7 @@ enum KQuantLogits {
         guard best.isFinite else { return 0 }
         let count = AVX2LogitScan.tilesAtLeast(y, rows, best - margin, chosen)
         #else
-        return 0  // no K-quant kernel without x86 (KQuantMatMul.supports)
+        let count = 0  // no K-quant kernel without x86 (KQuantMatMul.supports)
         #endif
         guard count > maxTiles else { return count }
         // Rare (a flat distribution): keep the tiles with the highest values.

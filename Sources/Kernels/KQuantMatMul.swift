@@ -111,6 +111,7 @@ enum KQuantMatMul {
     /// the kernels `multiply` takes for one token, so the same bits as a whole-matrix call.
     static func rowRange(_ w: WeightMatrix, _ r0: Int, _ r1: Int, _ act: Q8KActivationsView, token t: Int,
                          _ out: UnsafeMutablePointer<Float>, backend: MatMul.Backend) {
+        precondition(r0 % tileRows == 0 && r0 < r1 && r1 <= w.rows)
         let nsb = act.superBlocks
         let packed = w.packed.map { $0 + KQuantPacker.packedBytes(typeID: w.type.rawValue, rows: r0, superBlocks: nsb) }
         let sub = WeightMatrix(type: w.type, data: w.row(r0), rows: r1 - r0, cols: w.cols, packed: packed)

@@ -71,12 +71,14 @@ public enum MatMul {
 
     /// Weights against float activations, without rounding x to 8 bits: for the logits
     /// matmul, where that rounding costs the most perplexity and only a few rows
-    /// (the last token of each sequence) are usually multiplied.
+    /// (the last token of each sequence) are usually multiplied. `allRows`: K-quant weights give
+    /// every row their finer second pass, not only the rows near each token's best (`KQuantLogits`),
+    /// so a matrix of some of the vocabulary's rows gives those rows what the whole one would.
     public static func multiplyUnquantizedActivations(_ w: WeightMatrix, _ x: UnsafePointer<Float>, nTokens: Int,
                                                       _ y: UnsafeMutablePointer<Float>, pool: ThreadPool,
-                                                      backend: Backend = defaultBackend) {
+                                                      backend: Backend = defaultBackend, allRows: Bool = false) {
         if KQuantMatMul.supports(w, backend: backend) {
-            KQuantLogits.multiply(w, x, nTokens: nTokens, y, pool: pool, backend: backend)
+            KQuantLogits.multiply(w, x, nTokens: nTokens, y, pool: pool, backend: backend, allRows: allRows)
             return
         }
         #if arch(x86_64)

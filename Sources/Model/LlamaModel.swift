@@ -192,11 +192,13 @@ public final class LlamaModel: Sendable {
                 return
             }
             // The first rows of the matrix (a tile prefix of a packed copy), then each row spread out.
+            // Parts of the vocabulary take the finer logits pass on every row (`allRows`): each
+            // row then has the whole matrix's value, whatever the part and the batch's other rows.
             let w = weights.output, n = logitRows
             let head = WeightMatrix(type: w.type, data: w.data, rows: n, cols: w.cols, packed: n % 16 == 0 ? w.packed : nil)
             let part = Buffer(rows.count * n)
             defer { part.free() }
-            MatMul.multiplyUnquantizedActivations(head, h.p, nTokens: rows.count, part.p, pool: pool)
+            MatMul.multiplyUnquantizedActivations(head, h.p, nTokens: rows.count, part.p, pool: pool, allRows: true)
             for j in rows.indices {
                 (op + j * c.vocabSize).update(from: part.p + j * n, count: n)
                 (op + j * c.vocabSize + n).update(repeating: -.infinity, count: c.vocabSize - n)
@@ -220,7 +222,7 @@ public final class LlamaModel: Sendable {
             let hw = Buffer(whole.count * c.dim), part = Buffer(whole.count * (v - n))
             defer { hw.free(); part.free() }
             for (k, j) in whole.enumerated() { (hw.p + k * c.dim).update(from: h.p + j * c.dim, count: c.dim) }
-            MatMul.multiplyUnquantizedActivations(tail, hw.p, nTokens: whole.count, part.p, pool: pool)
+            MatMul.multiplyUnquantizedActivations(tail, hw.p, nTokens: whole.count, part.p, pool: pool, allRows: true)
             for (k, j) in whole.enumerated() { (op + j * v + n).update(from: part.p + k * (v - n), count: v - n) }
         }
         var union = Set<Int32>()
@@ -239,7 +241,7 @@ public final class LlamaModel: Sendable {
         let sub = WeightMatrix(type: w.type, data: UnsafeRawPointer(gathered), rows: ids.count, cols: w.cols)
         let part = Buffer(rowSequence.count * ids.count)
         defer { part.free() }
-        MatMul.multiplyUnquantizedActivations(sub, h.p, nTokens: rowSequence.count, part.p, pool: pool)
+        MatMul.multiplyUnquantizedActivations(sub, h.p, nTokens: rowSequence.count, part.p, pool: pool, allRows: true)
         for (j, si) in rowSequence.enumerated() where !batch[si].scoresWholeVocabulary {
             for id in batch[si].alsoScored where Int(id) >= n && Int(id) < v {
                 op[j * v + Int(id)] = part.p[j * ids.count + column[id]!]

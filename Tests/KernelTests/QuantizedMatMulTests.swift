@@ -196,58 +196,119 @@ struct SplitMix {
 /// The logits kernel (quantized weights, float activations) against the reference.
 final class UnquantizedActivationTests: XCTestCase {
     /// K-quant logits: a first 8-bit pass, then, on the tiles of rows within `KQuantLogits.margin`
-    /// of each token's best, what x's Q8_K rounding left out. Those rows' error against float
-    /// activations must be a small fraction of one pass's, on every backend, with outliers in x;
-    /// every other row keeps the first pass's value bit for bit.
+    /// of each token's best, what x's Q8_K rounding left out. Those rows get the every-row second
+    /// pass's values bit for bit, and their error against float activations is a small fraction
+    /// of one pass's; every other row keeps the first pass's value bit for bit. On every backend,
+    /// on the file layout and on packed copies, with outliers in x (scaled so several tiles, runs
+    /// of them and the last partial tile fall within the margin).
     func testKQuantSecondPassOnTheBestRows() throws {
         let pool = ThreadPool(threads: 2)
         let rows = 16 * 40 + 5, cols = 768, n = 19
-        var checked = (corrected: 0, kept: 0)
+        var checked = (corrected: 0, kept: 0, lastTile: 0)
         for backend in MatMul.Backend.allCases where backend != .avx2 || CPUFeatures.hasAVX2 {
             for type in [GGMLType.q4_K, .q5_K, .q6_K] {
-                let (w, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: 31)
+                let (file, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: 31)
                 defer { mem.deallocate() }
-                guard KQuantMatMul.supports(w, backend: backend) else { continue }
-                let x = QuantizedMatMulTests.randomActivations(n * cols, seed: 9)
-                var ref = [Float](repeating: 0, count: n * rows), one = ref, two = ref
-                MatMul.reference(w, x, nTokens: n, &ref)
-                x.withUnsafeBufferPointer { xb in
-                    one.withUnsafeMutableBufferPointer { MatMul.multiply(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend) }
-                    two.withUnsafeMutableBufferPointer {
-                        MatMul.multiplyUnquantizedActivations(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend)
-                    }
-                }
-                var near = [Int]()
-                for t in 0..<n {
-                    let row = one[(t * rows)..<((t + 1) * rows)]
-                    let best = row.max()!
-                    let tiles = Set(row.indices.filter { row[$0] >= best - KQuantLogits.margin }.map { ($0 - t * rows) / 16 })
-                    for r in 0..<rows {
-                        if tiles.contains(r / 16) {
-                            near.append(t * rows + r)
-                        } else {
-                            XCTAssertEqual(two[t * rows + r].bitPattern, one[t * rows + r].bitPattern, "\(type.name) \(backend) t\(t) r\(r)")
-                            checked.kept += 1
+                guard KQuantMatMul.supports(file, backend: backend) else { continue }
+                let packing = PackedWeights(backend: backend, enabled: true)
+                defer { withExtendedLifetime(packing) {} }
+                let x = QuantizedMatMulTests.randomActivations(n * cols, seed: 9).map { $0 * 0.004 }
+                var ref = [Float](repeating: 0, count: n * rows)
+                MatMul.reference(file, x, nTokens: n, &ref)
+                for w in [file, packing.pack(file)] {
+                    var one = ref, two = ref, all = ref
+                    x.withUnsafeBufferPointer { xb in
+                        one.withUnsafeMutableBufferPointer { MatMul.multiply(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend) }
+                        two.withUnsafeMutableBufferPointer {
+                            MatMul.multiplyUnquantizedActivations(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend)
+                        }
+                        all.withUnsafeMutableBufferPointer {
+                            MatMul.multiplyUnquantizedActivations(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool,
+                                                                  backend: backend, allRows: true)
                         }
                     }
+                    let name = "\(type.name) \(backend) \(w.packed == nil ? "file" : "packed")"
+                    var near = [Int]()
+                    for t in 0..<n {
+                        let row = Array(one[(t * rows)..<((t + 1) * rows)])
+                        let best = row.max()!
+                        let tiles = Set(row.indices.filter { row[$0] >= best - KQuantLogits.margin }.map { $0 / 16 })
+                        if tiles.contains(rows / 16) { checked.lastTile += 1 }
+                        for r in 0..<rows {
+                            let i = t * rows + r
+                            if tiles.contains(r / 16) {
+                                near.append(i)
+                                XCTAssertEqual(two[i].bitPattern, all[i].bitPattern, "\(name) t\(t) r\(r): the every-row pass's value")
+                            } else {
+                                XCTAssertEqual(two[i].bitPattern, one[i].bitPattern, "\(name) t\(t) r\(r): one pass")
+                                checked.kept += 1
+                            }
+                        }
+                    }
+                    checked.corrected += near.count
+                    func rms(_ a: [Float]) -> Double {
+                        (near.map { Double(a[$0] - ref[$0]) * Double(a[$0] - ref[$0]) }.reduce(0, +) / Double(near.count)).squareRoot()
+                    }
+                    let size = (near.map { Double(ref[$0]) * Double(ref[$0]) }.reduce(0, +) / Double(near.count)).squareRoot()
+                    XCTAssertGreaterThan(rms(one), 1e-3 * size, "\(name): one pass should show its rounding")
+                    XCTAssertLessThan(rms(two), rms(one) / 30, name)
+                    XCTAssertLessThan(rms(two), 3e-4 * size, name)
                 }
-                checked.corrected += near.count
-                func rms(_ a: [Float]) -> Double {
-                    (near.map { Double(a[$0] - ref[$0]) * Double(a[$0] - ref[$0]) }.reduce(0, +) / Double(near.count)).squareRoot()
-                }
-                let size = (near.map { Double(ref[$0]) * Double(ref[$0]) }.reduce(0, +) / Double(near.count)).squareRoot()
-                XCTAssertGreaterThan(rms(one), 1e-3 * size, "\(type.name) \(backend): one pass should show its rounding")
-                XCTAssertLessThan(rms(two), rms(one) / 30, "\(type.name) \(backend)")
-                XCTAssertLessThan(rms(two), 3e-4 * size, "\(type.name) \(backend)")
             }
         }
-        XCTAssertGreaterThan(checked.corrected, 0)
+        XCTAssertGreaterThan(checked.corrected, 19 * 16 * 2, "several tiles per token")
         XCTAssertGreaterThan(checked.kept, 0)
+        XCTAssertGreaterThan(checked.lastTile, 0)
+    }
+
+    /// A part of the vocabulary's rows (a tile-aligned head, the rest, rows gathered from anywhere)
+    /// with `allRows` gives each row the whole matrix's every-row value bit for bit, whatever else
+    /// is in the call: a draft's partial logits must not depend on the part or the batch.
+    func testKQuantPartsGiveTheWholeMatrixValues() throws {
+        let pool = ThreadPool(threads: 2)
+        let rows = 16 * 12 + 3, cols = 512, n = 5
+        for backend in MatMul.Backend.allCases where backend != .avx2 || CPUFeatures.hasAVX2 {
+            let (file, mem) = QuantizedMatMulTests.randomMatrix(.q6_K, rows: rows, cols: cols, seed: 41)
+            defer { mem.deallocate() }
+            guard KQuantMatMul.supports(file, backend: backend) else { continue }
+            let packing = PackedWeights(backend: backend, enabled: true)
+            defer { withExtendedLifetime(packing) {} }
+            let w = packing.pack(file)
+            let x = QuantizedMatMulTests.randomActivations(n * cols, seed: 5).map { $0 * 0.004 }
+            func logits(_ m: WeightMatrix) -> [Float] {
+                var y = [Float](repeating: 0, count: n * m.rows)
+                x.withUnsafeBufferPointer { xb in
+                    y.withUnsafeMutableBufferPointer {
+                        MatMul.multiplyUnquantizedActivations(m, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool,
+                                                              backend: backend, allRows: true)
+                    }
+                }
+                return y
+            }
+            let whole = logits(w)
+            let head = logits(WeightMatrix(type: w.type, data: w.data, rows: 64, cols: cols, packed: w.packed))
+            let tail = logits(WeightMatrix(type: w.type, data: w.row(64), rows: rows - 64, cols: cols))
+            let picked = [3, 70, 71, 150, rows - 1]
+            let gathered = UnsafeMutableRawPointer.allocate(byteCount: picked.count * w.rowBytes, alignment: 64)
+            defer { gathered.deallocate() }
+            for (k, r) in picked.enumerated() { (gathered + k * w.rowBytes).copyMemory(from: w.row(r), byteCount: w.rowBytes) }
+            let some = logits(WeightMatrix(type: w.type, data: UnsafeRawPointer(gathered), rows: picked.count, cols: cols))
+            for t in 0..<n {
+                for r in 0..<rows {
+                    let part = r < 64 ? head[t * 64 + r] : tail[t * (rows - 64) + r - 64]
+                    XCTAssertEqual(part.bitPattern, whole[t * rows + r].bitPattern, "\(backend) t\(t) r\(r)")
+                }
+                for (k, r) in picked.enumerated() {
+                    XCTAssertEqual(some[t * picked.count + k].bitPattern, whole[t * rows + r].bitPattern, "\(backend) gathered r\(r)")
+                }
+            }
+        }
     }
 
     /// The tiles a second pass corrects: those within the margin of the best value (a last
     /// partial tile included), ascending; past `maxTiles`, the highest ones.
-    func testKQuantLogitsCandidates() {
+    func testKQuantLogitsCandidates() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX2, "the scans are AVX2 code (K-quant kernels need AVX2)")
         let chosen = UnsafeMutablePointer<Int>.allocate(capacity: 1024)
         defer { chosen.deallocate() }
         func pick(_ y: [Float]) -> [Int] {
