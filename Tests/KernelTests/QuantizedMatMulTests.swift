@@ -212,7 +212,7 @@ final class UnquantizedActivationTests: XCTestCase {
                 guard KQuantMatMul.supports(file, backend: backend) else { continue }
                 let packing = PackedWeights(backend: backend, enabled: true)
                 defer { withExtendedLifetime(packing) {} }
-                let x = QuantizedMatMulTests.randomActivations(n * cols, seed: 9).map { $0 * 0.004 }
+                let x = QuantizedMatMulTests.randomActivations(n * cols, seed: 9).map { $0 * 0.015 }
                 var ref = [Float](repeating: 0, count: n * rows)
                 MatMul.reference(file, x, nTokens: n, &ref)
                 for w in [file, packing.pack(file)] {
