@@ -44,6 +44,12 @@ extension HTTPConnectionStateMachine {
     private mutating func receivedHead(_ head: HTTPRequestHead, now: MonotonicInstant, into actions: inout [Action]) {
         self.head = head
         body = []
+        if head.bodyTooLarge {
+            // A refusal decided from the head (no API key) comes first: the size of a body the
+            // server will not take is no business of a client it does not know (nginx alike).
+            if let refuseEarly, let answer = refuseEarly(head) { return refuse(answer, head: head, into: &actions) }
+            return fail(HTTPParserError.bodyTooLarge, into: &actions)
+        }
         if case .length(let n) = head.framing { body.reserveCapacity(min(n, 1 << 20)) }
         if Self.bodyIsGzip(head.headers) == nil {
             return fail(HTTPParserError(.unsupportedMediaType, "unsupported_content_encoding", "Unsupported Content-Encoding."),

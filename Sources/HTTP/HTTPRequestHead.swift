@@ -17,4 +17,7 @@ public struct HTTPRequestHead: Sendable {
     public var keepAlive: Bool
     /// `Expect: 100-continue` on a 1.1 request that has a body.
     public var expectContinue: Bool
+    /// A Content-Length over the body limit: the parser's next event is the 413, after this head,
+    /// so the server can answer a refusal decided from the head (a missing API key) instead.
+    public var bodyTooLarge = false
 }

@@ -314,7 +314,7 @@ public struct HTTPRequestParser {
 
         let lengths = headers.values(name: "content-length")
         let codings = headers.tokens(name: "transfer-encoding")
-        var framing = HTTPRequestHead.BodyFraming.none
+        var framing = HTTPRequestHead.BodyFraming.none, tooLarge = false
         if !codings.isEmpty {
             if !lengths.isEmpty { return failEvent(.bad("ambiguous_framing", "Both Content-Length and Transfer-Encoding.")) }
             if version == .http1_0 { return failEvent(.bad("bad_transfer_encoding", "Transfer-Encoding in HTTP/1.0.")) }
@@ -332,7 +332,7 @@ public struct HTTPRequestParser {
             guard let length = Self.parseDecimal(lengths[0]) else {
                 return failEvent(.bad("bad_content_length", "Invalid Content-Length."))
             }
-            if length > limits.maxBodyBytes { return failEvent(.bodyTooLarge) }
+            tooLarge = length > limits.maxBodyBytes
             framing = length > 0 ? .length(length) : .none
         }
 
@@ -345,10 +345,12 @@ public struct HTTPRequestParser {
         }
 
         let head = HTTPRequestHead(method: method, target: target, version: version, headers: headers,
-                                   framing: framing, keepAlive: keepAlive, expectContinue: expectContinue)
+                                   framing: framing, keepAlive: keepAlive, expectContinue: expectContinue,
+                                   bodyTooLarge: tooLarge)
         headers = HTTPHeaders()
         blockBytes = 0
         switch framing {
+        case _ where tooLarge: state = .failed(.bodyTooLarge)  // the 413 follows the head; its body is never read
         case .none: state = .endPending
         case .length(let n): state = .lengthBody(remaining: n)
         case .chunked: state = .chunkSize

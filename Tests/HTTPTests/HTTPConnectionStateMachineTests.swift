@@ -379,4 +379,28 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
                        "a small body goes on to the handlers, which answer it themselves")
         XCTAssertTrue(small.refused.isEmpty)
     }
+
+    /// A body over the limit: without a key the refusal (401) comes first, as nginx answers;
+    /// with one, the 413. Either way the body is never read.
+    func testRefusalBeforeBodyTooLarge() {
+        func harness() -> ConnectionHarness {
+            ConnectionHarness {
+                $0.limits.maxBodyBytes = 4096
+                $0.refuseEarly = { head in
+                    head.headers["authorization"] == nil ? HTTPResponse(status: .unauthorized, body: []) : nil
+                }
+            }
+        }
+        let h = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 999999999\r\n"
+        var anonymous = harness()
+        _ = anonymous.start()
+        XCTAssertEqual(anonymous.receive(h + "\r\n"), ["refuse 401", "cancelTimer"])
+        var keyed = harness()
+        _ = keyed.start()
+        XCTAssertEqual(keyed.receive(h + "Authorization: Bearer k\r\n\r\n"), ["error 413 body_too_large", "cancelTimer"])
+        var plain = ConnectionHarness { $0.limits.maxBodyBytes = 4096 }
+        _ = plain.start()
+        XCTAssertEqual(plain.receive(h + "\r\n" + String(repeating: "x", count: 100)), ["error 413 body_too_large", "cancelTimer"])
+        XCTAssertTrue(anonymous.dispatched.isEmpty && keyed.dispatched.isEmpty && plain.dispatched.isEmpty)
+    }
 }

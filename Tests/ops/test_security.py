@@ -182,6 +182,11 @@ def test_cors_varies_by_origin_and_covers_transport_errors(server):
                                     b"Content-Length: 900000000\r\n\r\n")
     assert big.startswith(b"HTTP/1.1 413 "), big[:80]
     assert b"Access-Control-Allow-Origin: https://app.example" in big
+    # Without a key the 401 comes first: the body limit is no business of an unknown client.
+    anonymous = raw_exchange(server.port, b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                          b"Origin: https://app.example\r\nContent-Length: 900000000\r\n\r\n")
+    assert anonymous.startswith(b"HTTP/1.1 401 "), anonymous[:80]
+    assert b"Access-Control-Allow-Origin: https://app.example" in anonymous
 
 
 def test_cors_origins_are_normalized_or_refused_at_start_up():
