@@ -29,11 +29,11 @@ enum KQuantLogits {
                          pool: ThreadPool, backend: MatMul.Backend, allRows: Bool = false) {
         let cols = w.cols, rows = w.rows, nsb = cols / 256
         guard nTokens > 0, rows > 0 else { return }
-        KQuantMatMul.multiply([(w, y)], x, nTokens: nTokens, pool: pool, backend: backend)
         if allRows {
             everyRow(w, x, nTokens: nTokens, y, pool: pool, backend: backend)
             return
         }
+        KQuantMatMul.multiply([(w, y)], x, nTokens: nTokens, pool: pool, backend: backend)
         let rounded = Q8KBuffer(nTokens: nTokens, superBlocks: nsb), rest = Q8KBuffer(nTokens: nTokens, superBlocks: nsb)
         let residual = UnsafeMutablePointer<Float>.allocate(capacity: nTokens * cols)
         defer { rounded.free(); rest.free(); residual.deallocate() }
