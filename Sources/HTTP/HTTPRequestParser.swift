@@ -13,7 +13,7 @@ import Darwin
 /// does, because lenient framing is what request smuggling feeds on.
 public struct HTTPRequestParser {
     public enum Event: Equatable {
-        /// The header block is complete and valid.
+        /// The header block is complete and valid (with `bodyTooLarge`, a 413 error follows).
         case head(HTTPRequestHead)
         /// Body bytes (already de-chunked) at these indices of the buffer given to `parse`.
         case body(Range<Int>)
@@ -341,7 +341,7 @@ public struct HTTPRequestParser {
         var expectContinue = false
         if let expect = headers["expect"], version == .http1_1 {
             guard expect.lowercased() == "100-continue" else { return failEvent(.expectationFailed) }
-            expectContinue = framing != .none
+            expectContinue = framing != .none && !tooLarge  // a body refused unread is never asked for
         }
 
         let head = HTTPRequestHead(method: method, target: target, version: version, headers: headers,

@@ -47,9 +47,10 @@ public struct HTTPServerConfiguration: Sendable {
     /// An answer decided from a request's head alone, before its body is read or `100 Continue`
     /// is sent (RFC 9110 §10.1.1), for requests refused whatever their body says (no valid API
     /// key): it is sent and the connection closed, the body unread. Asked only for requests that
-    /// send `Expect: 100-continue`, are chunked, or declare more than `earlyCheckBytes`, so an
-    /// unauthenticated client cannot make the server hold large bodies; smaller ones go on to
-    /// the handlers (and their logs and metrics) as before.
+    /// send `Expect: 100-continue`, are chunked, or declare more than `earlyCheckBytes` (or more
+    /// than the body limit, before its 413), so an unauthenticated client cannot make the server
+    /// hold large bodies nor learn its limit; smaller ones go on to the handlers (and their logs
+    /// and metrics) as before.
     public var refuseEarly: (@Sendable (HTTPRequestHead) -> HTTPResponse?)?
     public var earlyCheckBytes = 64 * 1024
     /// Told of each `refuseEarly` answer once it is sent, with the request ID it carried, so

@@ -380,7 +380,7 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
         XCTAssertTrue(small.refused.isEmpty)
     }
 
-    /// A body over the limit: without a key the refusal (401) comes first, as nginx answers;
+    /// A body over the limit: without a key the refusal (401) comes first (the client learns no limit);
     /// with one, the 413. Either way the body is never read.
     func testRefusalBeforeBodyTooLarge() {
         func harness() -> ConnectionHarness {
@@ -402,5 +402,13 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
         _ = plain.start()
         XCTAssertEqual(plain.receive(h + "\r\n" + String(repeating: "x", count: 100)), ["error 413 body_too_large", "cancelTimer"])
         XCTAssertTrue(anonymous.dispatched.isEmpty && keyed.dispatched.isEmpty && plain.dispatched.isEmpty)
+        // Never a 100 Continue for it; an unsupported coding is refused first, as for any body.
+        var waiting = harness()
+        _ = waiting.start()
+        XCTAssertEqual(waiting.receive(h + "Authorization: Bearer k\r\nExpect: 100-continue\r\n\r\n"),
+                       ["error 413 body_too_large", "cancelTimer"])
+        var coded = harness()
+        _ = coded.start()
+        XCTAssertEqual(coded.receive(h + "Content-Encoding: br\r\n\r\n"), ["error 415 unsupported_content_encoding", "cancelTimer"])
     }
 }
