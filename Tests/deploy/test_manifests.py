@@ -105,6 +105,9 @@ def test_deployment_probes_and_graceful_shutdown():
     assert c["startupProbe"]["httpGet"]["path"] == "/health"
     assert c["livenessProbe"]["httpGet"]["path"] == "/health"
     assert c["readinessProbe"]["httpGet"]["path"] == "/ready"
+    # One late answer under a busy CPU quota must not pull a serving pod out of the Service.
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert c[probe].get("failureThreshold", 3) >= 2, probe
     pre = c["lifecycle"]["preStop"]
     sleep = pre["sleep"]["seconds"] if "sleep" in pre else float(pre["exec"]["command"][-1])
     assert 1 <= sleep <= 15
