@@ -69,12 +69,22 @@ public enum AVX2KQuantPacked {
         if q < end { jeton_prefetch_range_l2(q, min(bytes, end - q)) }
     }
 
-    /// For one token, which reads each tile once: non-temporally and closer, as
-    /// `VNNIKQuantPacked.ahead` streams on AVX-512.
-    @inline(__always) static func streamAhead(_ p: UnsafeRawPointer, _ bytes: Int, _ end: UnsafeRawPointer) {
-        let q = p + 4096
-        if q < end { jeton_prefetch_range_nta(q, min(bytes, end - q)) }
+    /// For one token, which reads each tile once: part `part` of `parts` of the `lines` 64-byte
+    /// lines at p (those before `end`), asked for a few at a time between the block's loads. On
+    /// Zen 3 the whole next super-block asked for at once (37-53 prefetches in a row) left the
+    /// loads and the compute taking turns: streamed from memory, spread requests read Q4_K 15%
+    /// and Q6_K 35% faster, 90-100% of a plain read of the same bytes.
+    @inline(__always) static func spread(_ p: UnsafeRawPointer, _ end: UnsafeRawPointer, _ lines: Int, _ part: Int, _ parts: Int) {
+        var q = p + 64 * (lines * part / parts)
+        let stop = min(p + 64 * (lines * (part + 1) / parts), end)
+        while q < stop {
+            jeton_prefetch_range(q, 64)
+            q += 64
+        }
     }
+
+    /// How far ahead of the super-block being read one token's stream asks for lines.
+    static let streamDistance = 4096
 
     @inline(__always) static func load(_ p: UnsafeRawPointer) -> __m256i { _mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self)) }
     @inline(__always) static func load64(_ p: UnsafeRawPointer) -> __m128i { _mm_loadl_epi64(p.assumingMemoryBound(to: __m128i.self)) }
@@ -140,16 +150,25 @@ public enum AVX2KQuantPacked {
         static var bytes: Int { get }
         static func block(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int, _ s: Int,
                           _ c: inout Sums)
+        /// Super-block s of all 16 rows against one token: rows 0..<8 to c, 8..<16 to d.
+        static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int, _ c: inout __m256, _ d: inout __m256,
+                                _ ahead: UnsafeRawPointer, _ end: UnsafeRawPointer)
     }
     enum Q4K: Block {
         static var bytes: Int { q4kTileBytes }
         @inline(__always) static func block(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
                                             _ s: Int, _ c: inout Sums) { q4kBlock(base, half, act, t0, nt, s, &c) }
+        @inline(__always) static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int,
+                                                  _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer,
+                                                  _ end: UnsafeRawPointer) { q4kVectorBlock(base, act, s, &c, &d, ahead, end) }
     }
     enum Q6K: Block {
         static var bytes: Int { q6kTileBytes }
         @inline(__always) static func block(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
                                             _ s: Int, _ c: inout Sums) { q6kBlock(base, half, act, t0, nt, s, &c) }
+        @inline(__always) static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int,
+                                                  _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer,
+                                                  _ end: UnsafeRawPointer) { q6kVectorBlock(base, act, s, &c, &d, ahead, end) }
     }
 
     /// Rows 8·half..<8·half+8 of a tile against tokens t0..<t0+nt.
@@ -172,15 +191,57 @@ public enum AVX2KQuantPacked {
     static func vector<B: Block>(_ format: B.Type, _ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView,
                                  _ y: UnsafeMutablePointer<Float>, _ count: Int) {
         let bytes = B.bytes
-        var c = zeroSums, d = c
+        var c = _mm256_setzero_ps(), d = c
         for s in 0..<act.superBlocks {
             let base = tile + s * bytes
-            streamAhead(base, bytes, end)
-            B.block(base, 0, act, 0, 1, s, &c)
-            B.block(base, 1, act, 0, 1, s, &d)
+            B.vectorBlock(base, act, s, &c, &d, base + streamDistance, end)
         }
-        store(y, c.0, min(8, count))
-        if count > 8 { store(y + 8, d.0, count - 8) }
+        store(y, c, min(8, count))
+        if count > 8 { store(y + 8, d, count - 8) }
+    }
+
+    /// Super-block s of all 16 rows of a Q4_K tile against one token, rows 0..<8 added to c and
+    /// 8..<16 to d. Both halves share the activations' broadcasts, and a unit's low and high
+    /// nibbles are summed in int16 before its scale: 16 products per sum, |Σ| ≤ 16 · 15 · 128 fits.
+    @inline(__always)
+    static func q4kVectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int, _ c: inout __m256, _ d: inout __m256,
+                               _ ahead: UnsafeRawPointer, _ end: UnsafeRawPointer) {
+        let nibbles = _mm256_set1_epi8(0x0F)
+        var i0 = _mm256_setzero_si256(), i1 = i0
+        let a = UnsafeRawPointer(act.qs + s * 256)
+        for u in 0..<8 {
+            let q = base + 256 * u, au = a + 32 * u
+            spread(ahead, end, q4kTileBytes / 64, u, 8)
+            @inline(__always) func bc(_ o: Int) -> __m256i { _mm256_set1_epi32(au.loadUnaligned(fromByteOffset: o, as: Int32.self)) }
+            var l0 = _mm256_setzero_si256(), l1 = l0
+            for v in 0..<4 {
+                let lo = bc(4 * v), hi = bc(16 + 4 * v)
+                let x0 = load(q + 64 * v), x1 = load(q + 64 * v + 32)
+                l0 = _mm256_add_epi16(l0, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(x0, nibbles), lo),
+                                                           _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x0, 4), nibbles), hi)))
+                l1 = _mm256_add_epi16(l1, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(x1, nibbles), lo),
+                                                           _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x1, 4), nibbles), hi)))
+            }
+            // The unit's 6-bit scale of each row in both int16 halves of its lane (rows 0..<8, then 8..<16).
+            let s0 = _mm256_cvtepu8_epi32(load64(base + 2048 + 16 * u)), s1 = _mm256_cvtepu8_epi32(load64(base + 2056 + 16 * u))
+            i0 = _mm256_add_epi32(i0, _mm256_madd_epi16(l0, _mm256_or_si256(s0, _mm256_slli_epi32(s0, 16))))
+            i1 = _mm256_add_epi32(i1, _mm256_madd_epi16(l1, _mm256_or_si256(s1, _mm256_slli_epi32(s1, 16))))
+        }
+        let da = _mm256_set1_ps(act.d[s])
+        // The mins: dword k of the token's pair sums against each row's mins of units 2k, 2k+1.
+        let ps = UnsafeRawPointer(act.pairSums + 4 * s)
+        @inline(__always) func finish(_ half: Int, _ isum: __m256i, _ c: inout __m256) {
+            @inline(__always) func mins(_ k: Int) -> __m256i {
+                _mm256_madd_epi16(_mm256_cvtepu8_epi16(load128(base + 2176 + 32 * k + 16 * half)),
+                                  _mm256_set1_epi32(ps.load(fromByteOffset: 4 * k, as: Int32.self)))
+            }
+            let p = _mm256_add_epi32(_mm256_add_epi32(mins(0), mins(1)), _mm256_add_epi32(mins(2), mins(3)))
+            let dw = halfs(base + 2304 + 32 * half, high: false), dmw = halfs(base + 2304 + 32 * half, high: true)
+            c = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum), c)
+            c = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, da), _mm256_cvtepi32_ps(p), c)
+        }
+        finish(0, i0, &c)
+        finish(1, i1, &d)
     }
 
     /// Super-block s of rows 8·half..<8·half+8 against tokens t0..<t0+nt, added to c.
@@ -232,6 +293,59 @@ public enum AVX2KQuantPacked {
             c = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, da), _mm256_cvtepi32_ps(p), c)
         }
         eachSum(nt, i, &c, finish)
+    }
+
+    /// Super-block s of all 16 rows of a Q6_K tile against one token, rows 0..<8 added to c and
+    /// 8..<16 to d: `q6kBlock`'s steps, with both halves sharing each unit's activation broadcasts.
+    @inline(__always)
+    static func q6kVectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int, _ c: inout __m256, _ d: inout __m256,
+                               _ ahead: UnsafeRawPointer, _ end: UnsafeRawPointer) {
+        let nibbles = _mm256_set1_epi8(0x0F), topBits = _mm256_set1_epi8(0x30)
+        let evenWords = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13)
+        let oddWords = _mm256_add_epi8(evenWords, _mm256_set1_epi8(2))
+        var i0 = _mm256_setzero_si256(), i1 = i0
+        let a0 = UnsafeRawPointer(act.qs + s * 256)
+        @inline(__always) func unit(_ g: Int, _ k: Int, _ lowShift: Int) {
+            let a = a0 + 16 * g
+            spread(ahead, end, q6kTileBytes / 64, g, 16)
+            @inline(__always) func bc(_ j: Int) -> __m256i { _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
+            let b0 = bc(0), b1 = bc(1), b2 = bc(2), b3 = bc(3)
+            @inline(__always) func half(_ h32: Int, _ acc: inout __m256i) {
+                @inline(__always) func weights(_ v: Int) -> __m256i {
+                    let l = load(base + (4 * (g / 2) + v) * 64 + h32)
+                    let low = _mm256_and_si256(lowShift == 0 ? l : _mm256_srli_epi16(l, 4), nibbles)
+                    let h = load(base + 2048 + (4 * (g / 4) + v) * 64 + h32)
+                    let top = k < 2 ? _mm256_slli_epi16(h, Int32(4 - 2 * k)) : k == 2 ? h : _mm256_srli_epi16(h, 2)
+                    return _mm256_or_si256(low, _mm256_and_si256(top, topBits))
+                }
+                // Lane r of the pairs is s(2p) | s(2p+1) << 16 (int16): one byte shuffle copies the unit's word to both.
+                let pairs = _mm256_cvtepi8_epi16(load128(base + 3072 + 32 * (g / 2) + h32 / 2))
+                let sc = _mm256_shuffle_epi8(pairs, lowShift == 0 ? evenWords : oddWords)
+                // 8 elements per int16 sum: |Σ| ≤ 8 · 63 · 128 fits.
+                let s01 = _mm256_add_epi16(_mm256_maddubs_epi16(weights(0), b0), _mm256_maddubs_epi16(weights(1), b1))
+                let s23 = _mm256_add_epi16(_mm256_maddubs_epi16(weights(2), b2), _mm256_maddubs_epi16(weights(3), b3))
+                acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(s01, sc), _mm256_madd_epi16(s23, sc)))
+            }
+            half(0, &i0)
+            half(32, &i1)
+        }
+        for quad in 0..<4 {
+            unit(4 * quad, 0, 0)
+            unit(4 * quad + 1, 1, 4)
+            unit(4 * quad + 2, 2, 0)
+            unit(4 * quad + 3, 3, 4)
+        }
+        let da = _mm256_set1_ps(act.d[s])
+        let bs = UnsafeRawPointer(act.bsums + 16 * s)
+        var p0 = _mm256_setzero_si256(), p1 = p0
+        for j in 0..<8 {
+            let sums = _mm256_set1_epi32(bs.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self))
+            p0 = _mm256_add_epi32(p0, _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(base + 3072 + 32 * j)), sums))
+            p1 = _mm256_add_epi32(p1, _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(base + 3088 + 32 * j)), sums))
+        }
+        // The +32 offset: Σ scale · Σq per 16.
+        c = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(load128(base + 3328)), da), _mm256_cvtepi32_ps(_mm256_sub_epi32(i0, _mm256_slli_epi32(p0, 5))), c)
+        d = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(load128(base + 3344)), da), _mm256_cvtepi32_ps(_mm256_sub_epi32(i1, _mm256_slli_epi32(p1, 5))), d)
     }
 
     /// Super-block s of rows 8·half..<8·half+8 of a Q6_K tile against tokens t0..<t0+nt, added to c.

@@ -167,6 +167,12 @@ final class KQuantMatMulTests: XCTestCase {
                     if packed.packed != nil {
                         XCTAssertEqual(fast(packed, x, n, pool: pool, backend: backend).map(\.bitPattern), r.map(\.bitPattern),
                                        "\(type.name) packed \(backend)")
+                        // One token at a time: the matrix-vector kernels (both halves of a tile per super-block).
+                        for t in 0..<n {
+                            let one = fast(packed, Array(x[t * cols..<(t + 1) * cols]), 1, pool: pool, backend: backend)
+                            XCTAssertEqual(one.map(\.bitPattern), r[t * rows..<(t + 1) * rows].map(\.bitPattern),
+                                           "\(type.name) packed \(backend) token \(t) alone")
+                        }
                     }
                 }
             }
