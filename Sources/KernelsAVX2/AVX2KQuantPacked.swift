@@ -21,6 +21,8 @@ public enum AVX2KQuantPacked {
 
     /// Tokens per group: 8 sums fit the 16 registers beside four weight vectors.
     static let groupTokens = 8
+    /// Tokens per pass over the rows (see `rows`).
+    static let blockTokens = 64
 
     /// Float sums of up to 8 tokens for one half tile (8 rows each).
     typealias Sums = (__m256, __m256, __m256, __m256, __m256, __m256, __m256, __m256)
@@ -30,35 +32,46 @@ public enum AVX2KQuantPacked {
     public static func rows(typeID: UInt32, packed: UnsafeRawPointer, r0: Int, r1: Int,
                             act: Q8KActivationsView, y: UnsafeMutablePointer<Float>, ldy: Int) {
         let nsb = act.superBlocks, bytes = typeID == 12 ? q4kTileBytes : q6kTileBytes, stride = nsb * bytes
-        var r = r0
-        while r < r1 {
-            let tile = packed + (r / 16) * stride
-            let end = packed + ((r1 + 15) / 16) * stride
-            if act.nTokens == 1 {
+        let end = packed + ((r1 + 15) / 16) * stride
+        if act.nTokens == 1 {
+            var r = r0
+            while r < r1 {
+                let tile = packed + (r / 16) * stride
                 if typeID == 12 {
                     vector(Q4K.self, tile, end, act, y + r, min(16, r1 - r))
                 } else {
                     vector(Q6K.self, tile, end, act, y + r, min(16, r1 - r))
                 }
                 r += 16
-                continue
             }
-            for half in 0..<2 where r + 8 * half < r1 {
-                let count = min(8, r1 - r - 8 * half)
-                var t = 0
-                while t < act.nTokens {
-                    let nt = min(groupTokens, act.nTokens - t)
-                    let out = y + t * ldy + r + 8 * half
-                    let e = half == 0 && t == 0 ? end : nil
-                    if typeID == 12 {
-                        halfTile(Q4K.self, tile, half, e, act, t, nt, out, ldy, count)
-                    } else {
-                        halfTile(Q6K.self, tile, half, e, act, t, nt, out, ldy, count)
+            return
+        }
+        // Blocks of tokens outermost, so their activations stay in L2 while every tile passes
+        // (a 512-token prompt's, 786 KB at 1,536 columns, came from L3 once per tile: -14%).
+        var tb = 0
+        while tb < act.nTokens {
+            let te = min(act.nTokens, tb + blockTokens)
+            var r = r0
+            while r < r1 {
+                let tile = packed + (r / 16) * stride
+                for half in 0..<2 where r + 8 * half < r1 {
+                    let count = min(8, r1 - r - 8 * half)
+                    var t = tb
+                    while t < te {
+                        let nt = min(groupTokens, te - t)
+                        let out = y + t * ldy + r + 8 * half
+                        let e = half == 0 && t == 0 ? end : nil
+                        if typeID == 12 {
+                            halfTile(Q4K.self, tile, half, e, act, t, nt, out, ldy, count)
+                        } else {
+                            halfTile(Q6K.self, tile, half, e, act, t, nt, out, ldy, count)
+                        }
+                        t += nt
                     }
-                    t += nt
                 }
+                r += 16
             }
-            r += 16
+            tb = te
         }
     }
 
@@ -280,12 +293,9 @@ public enum AVX2KQuantPacked {
         @inline(__always) func pairs(_ k: Int) -> __m256i { _mm256_cvtepu8_epi16(load128(base + 2176 + 32 * k + 16 * half)) }
         let p0 = pairs(0), p1 = pairs(1), p2 = pairs(2), p3 = pairs(3)
         @inline(__always) func finish(_ k: Int, _ isum: __m256i, _ c: inout __m256) {
-            let bs = UnsafeRawPointer(act.bsums + ((t0 + k) * nsb + s) * 16)
-            @inline(__always) func pairSums(_ j: Int) -> __m256i {
-                let s0 = Int32(bs.load(fromByteOffset: 8 * j, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * j + 2, as: Int16.self))
-                let s1 = Int32(bs.load(fromByteOffset: 8 * j + 4, as: Int16.self)) + Int32(bs.load(fromByteOffset: 8 * j + 6, as: Int16.self))
-                return _mm256_set1_epi32((s0 & 0xFFFF) | (s1 << 16))
-            }
+            // Dword j: Σq of elements 64j..<64j+32 | of 64j+32..<64j+64 << 16, as the mins of units 2j, 2j+1 meet them.
+            let ps = UnsafeRawPointer(act.pairSums + ((t0 + k) * nsb + s) * 4)
+            @inline(__always) func pairSums(_ j: Int) -> __m256i { _mm256_set1_epi32(ps.load(fromByteOffset: 4 * j, as: Int32.self)) }
             let p = _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(p0, pairSums(0)), _mm256_madd_epi16(p1, pairSums(1))),
                                      _mm256_add_epi32(_mm256_madd_epi16(p2, pairSums(2)), _mm256_madd_epi16(p3, pairSums(3))))
             let da = _mm256_set1_ps(act.d[(t0 + k) * nsb + s])

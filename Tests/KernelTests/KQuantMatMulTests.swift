@@ -50,7 +50,8 @@ final class KQuantMatMulTests: XCTestCase {
                 let packing = PackedWeights(backend: .avx512, enabled: true), packing2 = PackedWeights(backend: .avx2, enabled: true)
                 defer { withExtendedLifetime((packing, packing2)) {} }
                 let packed = packing.pack(w), packed2 = packing2.pack(w)
-                for n in [1, 2, 4, 5, 8, 9, 17] {
+                // 70 tokens: more than one block of tokens per pass over the rows (AVX2KQuantPacked.rows).
+                for n in [1, 2, 4, 5, 8, 9, 17, 70] {
                     let x = QuantizedMatMulTests.randomActivations(n * cols, seed: UInt64(n))
                     let r = twin(w, x, n)
                     for backend in Self.backends {
