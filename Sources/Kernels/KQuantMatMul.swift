@@ -7,8 +7,9 @@ import KernelsAVX512
 /// Matmul of K-quant weights (Q4_K, Q5_K, Q6_K) with activations quantized per
 /// super-block of 256 (Q8_K), the arithmetic of `KQuantDot`: x is quantized once per
 /// call, then threads take tiles of 16 rows of any of the matrices. Each row is read
-/// front to back once per call and every token is multiplied against it while it is
-/// in cache, so one sequence streams the weights at memory speed. The avx512 backend
+/// front to back once per call (the AVX2 packed kernel: once per 64 tokens) and every token
+/// is multiplied against it while it is in cache, so one sequence streams the weights at
+/// memory speed. The avx512 backend
 /// takes the VNNI kernels; avx2 the AVX2 matrix-vector kernel (8-row tiles) for every
 /// token count. All give the bits of `KQuantDot`.
 enum KQuantMatMul {

@@ -10,9 +10,10 @@ import CPrefetch
 /// cannot saturate: at most 2 · 63 · 128), a few `vpaddw` sum 16 elements while they still
 /// fit int16, and `vpmaddwd` against the unit's scale gives exact int32 sums per row. The
 /// float steps are `KQuantDot`'s in the same order, so results are bit for bit the
-/// reference's, as on AVX-512. Weights are read once per group of tokens; for prompts the
-/// unpacking (two ands and a shift per 32 bytes) is shared by 8 tokens. One token (generation)
-/// takes both halves of a tile per super-block, so each line is used whole as it arrives.
+/// reference's, as on AVX-512. Weights are read from memory once per block of 64 tokens (from
+/// cache once per group of 8); for prompts the unpacking (two ands and a shift per 32 bytes) is
+/// shared by 8 tokens. One token (generation) takes both halves of a tile per super-block, so
+/// each line is used whole as it arrives.
 public enum AVX2KQuantPacked {
     static let q4kTileBytes = 2368
     static let q6kTileBytes = 3392
@@ -60,7 +61,7 @@ public enum AVX2KQuantPacked {
                     while t < te {
                         let nt = min(groupTokens, te - t)
                         let out = y + t * ldy + r + 8 * half
-                        let e = half == 0 && t == 0 ? end : nil
+                        let e = half == 0 && t == tb ? end : nil  // each block's first pass streams the rows
                         if typeID == 12 {
                             halfTile(Q4K.self, tile, half, e, act, t, nt, out, ldy, count)
                         } else {
@@ -83,10 +84,11 @@ public enum AVX2KQuantPacked {
     }
 
     /// For one token, which reads each tile once: part `part` of `parts` of the `lines` 64-byte
-    /// lines at p (those before `end`), asked for a few at a time between the block's loads. On
-    /// Zen 3 the whole next super-block asked for at once (37-53 prefetches in a row) left the
-    /// loads and the compute taking turns: streamed from memory, spread requests read Q4_K 15%
-    /// and Q6_K 35% faster, 90-100% of a plain read of the same bytes.
+    /// lines at p (those before `end`), asked for into L1 (`prefetcht0`) a few at a time between
+    /// the block's loads. On Zen 3 the whole next super-block asked for at once (37-53
+    /// `prefetchnta` in a row) left the loads and the compute taking turns: streamed from
+    /// memory, spread requests read Q4_K 15% and Q6_K 35% faster, 90-100% of a plain read of the
+    /// same bytes; t0, t1 and nta spread alike were within noise of each other (4 KiB ahead).
     @inline(__always) static func spread(_ p: UnsafeRawPointer, _ end: UnsafeRawPointer, _ lines: Int, _ part: Int, _ parts: Int) {
         var q = p + 64 * (lines * part / parts)
         let stop = min(p + 64 * (lines * (part + 1) / parts), end)

@@ -50,6 +50,7 @@ final class KQuantMatMulTests: XCTestCase {
                 let packing = PackedWeights(backend: .avx512, enabled: true), packing2 = PackedWeights(backend: .avx2, enabled: true)
                 defer { withExtendedLifetime((packing, packing2)) {} }
                 let packed = packing.pack(w), packed2 = packing2.pack(w)
+                if type != .q5_K && CPUFeatures.hasAVX2 { XCTAssertNotNil(packed2.packed, "\(type.name): no AVX2 packed copy") }
                 // 70 tokens: more than one block of tokens per pass over the rows (AVX2KQuantPacked.rows).
                 for n in [1, 2, 4, 5, 8, 9, 17, 70] {
                     let x = QuantizedMatMulTests.randomActivations(n * cols, seed: UInt64(n))
