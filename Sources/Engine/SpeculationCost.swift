@@ -36,6 +36,10 @@ struct SpeculationCost {
 
     private var frozen = false
 
+    /// Whether a target pass of `n` tokens was timed (past `maxTokens`: taken as known, the
+    /// estimate then scales the largest sizes).
+    func timed(tokens n: Int) -> Bool { n > Self.maxTokens || target[max(1, n)] != nil }
+
     mutating func recordTarget(tokens: Int, seconds: Double) { if !frozen { Self.record(&target, tokens, seconds) } }
     mutating func recordDraft(tokens: Int, seconds: Double) { if !frozen { Self.record(&draft, tokens, seconds) } }
 

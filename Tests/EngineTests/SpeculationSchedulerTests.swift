@@ -11,7 +11,10 @@ final class SpeculationSchedulerTests: XCTestCase {
         var c = EngineConfiguration(maxBatchTokens: maxBatchTokens, maxSequences: 16, cacheTokens: cacheTokens,
                                     blockSize: blockSize, stepTargetSeconds: 0)
         c.speculation = SpeculationConfiguration(method: .ngram, maxDepth: depth, maxBatchTokens: speculativeBatch)
-        return Scheduler(configuration: c)
+        var s = Scheduler(configuration: c)
+        // Costs as if timed: with none, the first decoding step of a sequence takes no proposals.
+        s.speculationCost = .measuredLike
+        return s
     }
 
     var arrivals = 0

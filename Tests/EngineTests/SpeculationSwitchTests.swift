@@ -88,6 +88,31 @@ final class SpeculationSwitchTests: XCTestCase {
         XCTAssertEqual(SpeculationCost.estimate(c.target, 9) ?? 0, 0.018 * (1 + 0.16 * 8) / (1 + 0.16 * 4), accuracy: 1e-9)
     }
 
+    /// With nothing timed yet, the first decoding step of a sequence goes without proposals (it
+    /// times a one-token pass, the base of the rule), and the next one speculates (a proposer not
+    /// yet verified is taken to pay); the tokens stay the target's.
+    func testFirstStepTimesAPlainPass() {
+        var c = SpeculationCost()
+        XCTAssertFalse(c.timed(tokens: 1))
+        c.recordTarget(tokens: 3, seconds: 0.01)
+        XCTAssertFalse(c.timed(tokens: 1), "a larger pass is not the plain step")
+        c.recordTarget(tokens: 1, seconds: 0.01)
+        XCTAssertTrue(c.timed(tokens: 1))
+
+        let prompt: [Int32] = [1, 2, 3, 4, 5]
+        let p = prompt.count
+        let draft = PhasedDraft(wrong: 0..<0)
+        let spec = engine(draft: draft), plain = engine(draft: nil)
+        spec.scheduler.speculationCost = SpeculationCost()
+        let req = GenerationRequest(id: "timing", promptTokens: prompt, maxTokens: 24)
+        let a = run(plain, [req]), b = run(spec, [req])
+        plain.shutdown(); spec.shutdown()
+        XCTAssertEqual(a[0].tokens, b[0].tokens)
+        XCTAssertFalse(draft.proposedAt.contains(p + 1), "the first decoding step proposed: \(draft.proposedAt)")
+        XCTAssertTrue(draft.proposedAt.contains(p + 2), "the second decoding step did not propose: \(draft.proposedAt)")
+        XCTAssertGreaterThan(b[0].speculation.accepted, 0)
+    }
+
     func testAcceptanceFollowsTheRecentVerifications() {
         var a = AcceptanceEstimate()
         XCTAssertEqual(a.rate, 0.8, accuracy: 1e-9)
