@@ -307,12 +307,24 @@ public enum AVX2KQuantPacked {
         eachSum(nt, i, &c, finish)
     }
 
+    /// Weight vector v (8 rows × 4 elements, 6-bit) of unit g of a Q6_K super-block's half h32/32:
+    /// the low or high nibble (`lowShift` 0 or 4, odd g) and bits 2k, 2k+1 (k = g % 4) of the
+    /// top-bits bytes moved to bits 4, 5 (the mask drops what crosses bytes). Literal arguments
+    /// make every shift an immediate.
+    @inline(__always)
+    static func q6kWeights(_ base: UnsafeRawPointer, _ g: Int, _ v: Int, _ h32: Int, _ k: Int, _ lowShift: Int) -> __m256i {
+        let l = load(base + (4 * (g / 2) + v) * 64 + h32)
+        let low = _mm256_and_si256(lowShift == 0 ? l : _mm256_srli_epi16(l, 4), _mm256_set1_epi8(0x0F))
+        let h = load(base + 2048 + (4 * (g / 4) + v) * 64 + h32)
+        let top = k < 2 ? _mm256_slli_epi16(h, Int32(4 - 2 * k)) : k == 2 ? h : _mm256_srli_epi16(h, 2)
+        return _mm256_or_si256(low, _mm256_and_si256(top, _mm256_set1_epi8(0x30)))
+    }
+
     /// Super-block s of all 16 rows of a Q6_K tile against one token, rows 0..<8 added to c and
     /// 8..<16 to d: `q6kBlock`'s steps, with both halves sharing each unit's activation broadcasts.
     @inline(__always)
     static func q6kVectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int, _ c: inout __m256, _ d: inout __m256,
                                _ ahead: UnsafeRawPointer, _ end: UnsafeRawPointer) {
-        let nibbles = _mm256_set1_epi8(0x0F), topBits = _mm256_set1_epi8(0x30)
         let evenWords = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13)
         let oddWords = _mm256_add_epi8(evenWords, _mm256_set1_epi8(2))
         var i0 = _mm256_setzero_si256(), i1 = i0
@@ -323,13 +335,7 @@ public enum AVX2KQuantPacked {
             @inline(__always) func bc(_ j: Int) -> __m256i { _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
             let b0 = bc(0), b1 = bc(1), b2 = bc(2), b3 = bc(3)
             @inline(__always) func half(_ h32: Int, _ acc: inout __m256i) {
-                @inline(__always) func weights(_ v: Int) -> __m256i {
-                    let l = load(base + (4 * (g / 2) + v) * 64 + h32)
-                    let low = _mm256_and_si256(lowShift == 0 ? l : _mm256_srli_epi16(l, 4), nibbles)
-                    let h = load(base + 2048 + (4 * (g / 4) + v) * 64 + h32)
-                    let top = k < 2 ? _mm256_slli_epi16(h, Int32(4 - 2 * k)) : k == 2 ? h : _mm256_srli_epi16(h, 2)
-                    return _mm256_or_si256(low, _mm256_and_si256(top, topBits))
-                }
+                @inline(__always) func weights(_ v: Int) -> __m256i { q6kWeights(base, g, v, h32, k, lowShift) }
                 // Lane r of the pairs is s(2p) | s(2p+1) << 16 (int16): one byte shuffle copies the unit's word to both.
                 let pairs = _mm256_cvtepi8_epi16(load128(base + 3072 + 32 * (g / 2) + h32 / 2))
                 let sc = _mm256_shuffle_epi8(pairs, lowShift == 0 ? evenWords : oddWords)
@@ -365,21 +371,13 @@ public enum AVX2KQuantPacked {
     static func q6kBlock(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int, _ s: Int,
                          _ c: inout Sums) {
         let nsb = act.superBlocks, h32 = 32 * half
-        let nibbles = _mm256_set1_epi8(0x0F), topBits = _mm256_set1_epi8(0x30)
         let z = _mm256_setzero_si256()
         var i = (z, z, z, z, z, z, z, z)
         // Unit g takes bits 2k, 2k+1 (k = g % 4) of the top-bits bytes and the low or high
         // nibble (odd g); each call below passes them as literals, so every shift is an
         // immediate (a loop over g left the top-bit shift count to run time).
         @inline(__always) func unit(_ g: Int, _ k: Int, _ lowShift: Int) {
-            @inline(__always) func weights(_ v: Int) -> __m256i {
-                let l = load(base + (4 * (g / 2) + v) * 64 + h32)
-                let low = _mm256_and_si256(lowShift == 0 ? l : _mm256_srli_epi16(l, 4), nibbles)
-                let h = load(base + 2048 + (4 * (g / 4) + v) * 64 + h32)
-                // Bits 2k, 2k+1 of the top-bits byte to bits 4, 5 (the mask drops what crosses bytes).
-                let top = k < 2 ? _mm256_slli_epi16(h, Int32(4 - 2 * k)) : k == 2 ? h : _mm256_srli_epi16(h, 2)
-                return _mm256_or_si256(low, _mm256_and_si256(top, topBits))
-            }
+            @inline(__always) func weights(_ v: Int) -> __m256i { q6kWeights(base, g, v, h32, k, lowShift) }
             let w0 = weights(0), w1 = weights(1), w2 = weights(2), w3 = weights(3)
             // The unit's signed scale in both int16 halves of each row's lane.
             let scalePairs = _mm256_cvtepi8_epi16(load128(base + 3072 + 32 * (g / 2) + 16 * half))  // lane r: s(2p) | s(2p+1) << 16
