@@ -243,6 +243,13 @@ struct Scheduler {
         defer { r.speculationControl = c }
         let usesDraft = speculation.method == .draft
         let usesLookup = speculation.method == .ngram || (usesDraft && speculation.lookupFirst)
+        let s = running.reduce(0) { $0 + ($1.paused ? 0 : 1) }
+        // No pass of as many tokens as sequences generating timed yet (once per size, for the
+        // engine's life): the base of every ratio in the rule would be a guess from larger passes
+        // and a prior slope (on an AVX2 machine a two-token pass took 1.7× a one-token one; the
+        // prior says 1.16×, and the draft spent 10-20% of the output rate before the rule saw
+        // it). One step without proposals times it; a probe that falls due waits for it too.
+        guard speculationCost.timed(tokens: s) else { return 0 }
         if let until = c.offUntil {
             guard r.generated >= until else { return 0 }
             c.offUntil = nil
@@ -252,12 +259,6 @@ struct Scheduler {
             r.speculationDepth = speculation.initialDepth
             return speculation.maxDepth
         }
-        let s = running.reduce(0) { $0 + ($1.paused ? 0 : 1) }
-        // No pass of this many tokens timed yet: the base of every ratio in the rule would be a
-        // guess from larger passes and a prior slope (on an AVX2 machine a two-token pass took
-        // 1.7× a one-token one; the prior says 1.16×, and the draft spent 10-20% of the output
-        // rate before the rule saw it). One step without proposals times it.
-        guard speculationCost.timed(tokens: s) else { return 0 }
         func pays(_ a: AcceptanceEstimate, drafted: Bool) -> Bool {
             a.verifications == 0
                 || speculationCost.bestDepth(acceptance: a.rate, maxDepth: speculation.maxDepth, sequences: s, drafted: drafted) > 0

@@ -12,7 +12,8 @@ final class SpeculationSchedulerTests: XCTestCase {
                                     blockSize: blockSize, stepTargetSeconds: 0)
         c.speculation = SpeculationConfiguration(method: .ngram, maxDepth: depth, maxBatchTokens: speculativeBatch)
         var s = Scheduler(configuration: c)
-        // Costs as if timed: with none, the first decoding step of a sequence takes no proposals.
+        // Costs as if timed: with none, a step takes no proposals until a pass of as many tokens
+        // as sequences generating was timed.
         s.speculationCost = .measuredLike
         return s
     }

@@ -88,9 +88,9 @@ final class SpeculationSwitchTests: XCTestCase {
         XCTAssertEqual(SpeculationCost.estimate(c.target, 9) ?? 0, 0.018 * (1 + 0.16 * 8) / (1 + 0.16 * 4), accuracy: 1e-9)
     }
 
-    /// With nothing timed yet, the first decoding step of a sequence goes without proposals (it
-    /// times a one-token pass, the base of the rule), and the next one speculates (a proposer not
-    /// yet verified is taken to pay); the tokens stay the target's.
+    /// With nothing timed yet, the first decoding step of the only sequence goes without
+    /// proposals (it times a one-token pass, the base of the rule), and the next one speculates
+    /// (a proposer not yet verified is taken to pay); the tokens stay the target's.
     func testFirstStepTimesAPlainPass() {
         var c = SpeculationCost()
         XCTAssertFalse(c.timed(tokens: 1))
