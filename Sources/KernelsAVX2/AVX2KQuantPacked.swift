@@ -339,7 +339,7 @@ public enum AVX2KQuantPacked {
                 // Lane r of the pairs is s(2p) | s(2p+1) << 16 (int16): one byte shuffle copies the unit's word to both.
                 let pairs = _mm256_cvtepi8_epi16(load128(base + 3072 + 32 * (g / 2) + h32 / 2))
                 let sc = _mm256_shuffle_epi8(pairs, lowShift == 0 ? evenWords : oddWords)
-                // 8 elements per int16 sum: |Σ| ≤ 8 · 63 · 128 fits.
+                // 4 products per int16 lane (8 elements per row): |Σ| ≤ 4 · 63 · 128 fits.
                 let s01 = _mm256_add_epi16(_mm256_maddubs_epi16(weights(0), b0), _mm256_maddubs_epi16(weights(1), b1))
                 let s23 = _mm256_add_epi16(_mm256_maddubs_epi16(weights(2), b2), _mm256_maddubs_epi16(weights(3), b3))
                 acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(s01, sc), _mm256_madd_epi16(s23, sc)))
@@ -386,7 +386,7 @@ public enum AVX2KQuantPacked {
             eachToken(nt, &i) { t, acc in
                 let a = UnsafeRawPointer(act.qs + ((t0 + t) * nsb + s) * 256 + 16 * g)
                 @inline(__always) func bc(_ j: Int) -> __m256i { _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
-                // 8 elements per int16 sum: |Σ| ≤ 8 · 63 · 128 fits.
+                // 4 products per int16 lane (8 elements per row): |Σ| ≤ 4 · 63 · 128 fits.
                 let s01 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, bc(0)), _mm256_maddubs_epi16(w1, bc(1)))
                 let s23 = _mm256_add_epi16(_mm256_maddubs_epi16(w2, bc(2)), _mm256_maddubs_epi16(w3, bc(3)))
                 acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(s01, sc), _mm256_madd_epi16(s23, sc)))
