@@ -11,6 +11,12 @@ import Glibc
 /// the tile (see KernelsAVX512/AVX512Attention.swift for the AVX-512 twin and why a
 /// row's result does not depend on the tile it is computed in).
 extension AVX2Attention {
+    // A copy of AVX2Attention.swift's: a debug build calls a function of another file (no
+    // inlining across files), once per 8 halves here.
+    @inline(__always) private static func loadHalfs8(_ p: UnsafeRawPointer, _ i: Int) -> __m256 {
+        _mm256_cvtph_ps(_mm_loadu_si128((p + 2 * i).assumingMemoryBound(to: __m128i.self)))
+    }
+
     public static func supportsTile(headSize: Int, blockSize: Int) -> Bool {
         headSize % 8 == 0 && headSize <= 512 && blockSize % 16 == 0
     }

@@ -74,6 +74,14 @@ public enum AVX2FloatMatMul {
 /// error ~1.5e-5, float-like): `vpmovsxbw` + `vpmaddwd` per 16 elements. The logits
 /// matmul of the default model (tied Q8_0 embedding) goes here.
 public enum AVX2Q8x16MatMul {
+    // Copies of the loads of AVX2MatMul.swift: a debug build calls a function of another file
+    // (no inlining across files), once per 16 bytes here.
+    @inline(__always) private static func load128(_ p: UnsafeRawPointer) -> __m128i { _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self)) }
+    @inline(__always) private static func load256(_ p: UnsafeRawPointer) -> __m256i { _mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self)) }
+    @inline(__always) private static func half(_ p: UnsafeRawPointer, _ off: Int) -> Float {
+        Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: off, as: UInt16.self)))
+    }
+
     /// a16: [nTokens, nb·32] int16, ad: [nTokens, nb] scales. y[t·ldy + r] for r in r0..<r1.
     /// Tokens go two at a time so each weight block is sign-extended once per pair;
     /// per token the operations and their order are the same either way (batch invariance).

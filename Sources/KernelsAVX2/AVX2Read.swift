@@ -5,6 +5,9 @@ import CPrefetch
 /// 32-byte loads for the read-bandwidth probe (Kernels/ReadBandwidth): plain, or with each
 /// line asked for non-temporally 4 KiB ahead.
 public enum AVX2Read {
+    // Its own load, inlined in debug builds too (a function of another file is a call there).
+    @inline(__always) private static func load256(_ p: UnsafeRawPointer) -> __m256i { _mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self)) }
+
     public static func xorLines(_ p: UnsafeRawPointer, _ n: Int, prefetch: Bool = false) -> SIMD16<UInt32> {
         var a = _mm256_setzero_si256(), b = a, c = a, d = a
         var i = 0
