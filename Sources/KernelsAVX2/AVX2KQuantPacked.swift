@@ -12,8 +12,8 @@ import CPrefetch
 /// float steps are `KQuantDot`'s in the same order, so results are bit for bit the
 /// reference's, as on AVX-512. Weights are read from memory once per block of 64 tokens (from
 /// cache once per group of 8); for prompts the unpacking (two ands and a shift per 32 bytes) is
-/// shared by 8 tokens. One token (generation) takes both halves of a tile per super-block, so
-/// each line is used whole as it arrives.
+/// shared by 8 tokens. Up to 8 tokens (generation, a speculative step's verification) take both
+/// halves of a tile per super-block, so each line is used whole as it arrives.
 public enum AVX2KQuantPacked {
     static let q4kTileBytes = 2368
     static let q6kTileBytes = 3392
@@ -24,6 +24,9 @@ public enum AVX2KQuantPacked {
     static let groupTokens = 8
     /// Tokens per pass over the rows (see `rows`).
     static let blockTokens = 64
+    /// Up to this many tokens (one group), `small`: both halves of a tile per super-block, one
+    /// stream. Against the pass per half, 2 to 8 tokens took 0.70-0.87× the time (Zen 3, 2 threads).
+    static let smallTokens = groupTokens
 
     /// Float sums of up to 8 tokens for one half tile (8 rows each).
     typealias Sums = (__m256, __m256, __m256, __m256, __m256, __m256, __m256, __m256)
@@ -42,6 +45,19 @@ public enum AVX2KQuantPacked {
                     vector(Q4K.self, tile, end, act, y + r, min(16, r1 - r))
                 } else {
                     vector(Q6K.self, tile, end, act, y + r, min(16, r1 - r))
+                }
+                r += 16
+            }
+            return
+        }
+        if act.nTokens <= smallTokens {
+            var r = r0
+            while r < r1 {
+                let tile = packed + (r / 16) * stride
+                if typeID == 12 {
+                    small(Q4K.self, tile, end, act, y + r, ldy, min(16, r1 - r))
+                } else {
+                    small(Q6K.self, tile, end, act, y + r, ldy, min(16, r1 - r))
                 }
                 r += 16
             }
@@ -163,8 +179,10 @@ public enum AVX2KQuantPacked {
     /// each driver is specialized with the step inlined (a closure cost 15% on one token).
     protocol Block {
         static var bytes: Int { get }
+        /// `ahead` (the one-stream paths): a part of the super-block `streamDistance` ahead is
+        /// asked for per unit, half 0 then half 1 taking the parts in turn.
         static func block(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int, _ s: Int,
-                          _ c: inout Sums)
+                          _ c: inout Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer)
         /// Super-block s of all 16 rows against one token: rows 0..<8 to c, 8..<16 to d.
         static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int, _ c: inout __m256, _ d: inout __m256,
                                 _ ahead: UnsafeRawPointer, _ end: UnsafeRawPointer)
@@ -172,7 +190,9 @@ public enum AVX2KQuantPacked {
     enum Q4K: Block {
         static var bytes: Int { q4kTileBytes }
         @inline(__always) static func block(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
-                                            _ s: Int, _ c: inout Sums) { q4kBlock(base, half, act, t0, nt, s, &c) }
+                                            _ s: Int, _ c: inout Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer) {
+            q4kBlock(base, half, act, t0, nt, s, &c, ahead, end)
+        }
         @inline(__always) static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int,
                                                   _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer,
                                                   _ end: UnsafeRawPointer) { q4kVectorBlock(base, act, s, &c, &d, ahead, end) }
@@ -180,7 +200,9 @@ public enum AVX2KQuantPacked {
     enum Q6K: Block {
         static var bytes: Int { q6kTileBytes }
         @inline(__always) static func block(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
-                                            _ s: Int, _ c: inout Sums) { q6kBlock(base, half, act, t0, nt, s, &c) }
+                                            _ s: Int, _ c: inout Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer) {
+            q6kBlock(base, half, act, t0, nt, s, &c, ahead, end)
+        }
         @inline(__always) static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int,
                                                   _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer,
                                                   _ end: UnsafeRawPointer) { q6kVectorBlock(base, act, s, &c, &d, ahead, end) }
@@ -195,7 +217,7 @@ public enum AVX2KQuantPacked {
         for s in 0..<act.superBlocks {
             let base = tile + s * bytes
             if let end { ahead(base, bytes, end) }
-            B.block(base, half, act, t0, nt, s, &c)
+            B.block(base, half, act, t0, nt, s, &c, nil, tile)
         }
         storeTokens(y, ldy, nt, count, c)
     }
@@ -213,6 +235,25 @@ public enum AVX2KQuantPacked {
         }
         store(y, c, min(8, count))
         if count > 8 { store(y + 8, d, count - 8) }
+    }
+
+    /// A few tokens (a speculative step's verification, a few sequences) against all 16 rows of
+    /// a tile, both halves per super-block with the one-token stream's prefetch: 2 tokens took
+    /// 1.12× (Q4_K) and 1.07× (Q6_K) the time of one, where a pass per half (memory idle in the
+    /// second, the first asking for the L2 burst ahead) took 1.31× and 1.54×.
+    static func small<B: Block>(_ format: B.Type, _ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView,
+                                _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ count: Int) {
+        let bytes = B.bytes, nt = act.nTokens
+        // One call site for the step (two were left as calls), each half's sums in turn.
+        let sums = UnsafeMutablePointer<Sums>.allocate(capacity: 2)
+        defer { sums.deallocate() }
+        sums.initialize(repeating: zeroSums, count: 2)
+        for s in 0..<act.superBlocks {
+            let base = tile + s * bytes
+            for half in 0..<2 { B.block(base, half, act, 0, nt, s, &sums[half], base + streamDistance, end) }
+        }
+        storeTokens(y, ldy, nt, min(8, count), sums[0])
+        if count > 8 { storeTokens(y + 8, ldy, nt, count - 8, sums[1]) }
     }
 
     /// Super-block s of all 16 rows of a Q4_K tile against one token, rows 0..<8 added to c and
@@ -262,7 +303,7 @@ public enum AVX2KQuantPacked {
     /// Super-block s of rows 8·half..<8·half+8 against tokens t0..<t0+nt, added to c.
     @inline(__always)
     static func q4kBlock(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int, _ s: Int,
-                         _ c: inout Sums) {
+                         _ c: inout Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer) {
         let nsb = act.superBlocks, h32 = 32 * half
         let nibbles = _mm256_set1_epi8(0x0F)
         let z = _mm256_setzero_si256()
@@ -273,6 +314,7 @@ public enum AVX2KQuantPacked {
         // the high nibbles and spilled the sums). 16 elements per sum: |Σ| ≤ 16 · 15 · 128 fits int16.
         @inline(__always) func part(_ u: Int, _ high: Bool) {
             let q = base + 256 * u + h32
+            if let ahead { spread(ahead, end, q4kTileBytes / 64, 16 * half + (high ? 8 : 0) + u, 32) }
             // The unit's 6-bit scale of each row in both int16 halves of its lane.
             let s8 = _mm256_cvtepu8_epi32(load64(base + 2048 + 16 * u + 8 * half))
             let sc = _mm256_or_si256(s8, _mm256_slli_epi32(s8, 16))
@@ -369,7 +411,7 @@ public enum AVX2KQuantPacked {
     /// Super-block s of rows 8·half..<8·half+8 of a Q6_K tile against tokens t0..<t0+nt, added to c.
     @inline(__always)
     static func q6kBlock(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int, _ s: Int,
-                         _ c: inout Sums) {
+                         _ c: inout Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer) {
         let nsb = act.superBlocks, h32 = 32 * half
         let z = _mm256_setzero_si256()
         var i = (z, z, z, z, z, z, z, z)
@@ -377,6 +419,7 @@ public enum AVX2KQuantPacked {
         // nibble (odd g); each call below passes them as literals, so every shift is an
         // immediate (a loop over g left the top-bit shift count to run time).
         @inline(__always) func unit(_ g: Int, _ k: Int, _ lowShift: Int) {
+            if let ahead { spread(ahead, end, q6kTileBytes / 64, 16 * half + g, 32) }
             @inline(__always) func weights(_ v: Int) -> __m256i { q6kWeights(base, g, v, h32, k, lowShift) }
             let w0 = weights(0), w1 = weights(1), w2 = weights(2), w3 = weights(3)
             // The unit's signed scale in both int16 halves of each row's lane.

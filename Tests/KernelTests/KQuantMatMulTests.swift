@@ -51,8 +51,9 @@ final class KQuantMatMulTests: XCTestCase {
                 defer { withExtendedLifetime((packing, packing2)) {} }
                 let packed = packing.pack(w), packed2 = packing2.pack(w)
                 if type != .q5_K && CPUFeatures.hasAVX2 { XCTAssertNotNil(packed2.packed, "\(type.name): no AVX2 packed copy") }
-                // 70 tokens: more than one block of tokens per pass over the rows (AVX2KQuantPacked.rows).
-                for n in [1, 2, 4, 5, 8, 9, 17, 70] {
+                // Up to 8 tokens one stream (AVX2KQuantPacked.small), 70: more than one block of tokens
+                // per pass over the rows (AVX2KQuantPacked.rows).
+                for n in [1, 2, 3, 4, 5, 8, 9, 17, 70] {
                     let x = QuantizedMatMulTests.randomActivations(n * cols, seed: UInt64(n))
                     let r = twin(w, x, n)
                     for backend in Self.backends {
@@ -135,7 +136,7 @@ final class KQuantMatMulTests: XCTestCase {
     /// All-zero blocks, the largest and smallest f16 scales, all-zero and outlier activations.
     func testEdgeBlocks() {
         let pool = ThreadPool(threads: 2)
-        let rows = 19, cols = 768, n = 6
+        let rows = 19, cols = 768, n = 10  // past the AVX2 packed kernel's 8 tokens in one stream
         for type in Self.types {
             let (w, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: 5)
             defer { mem.deallocate() }
@@ -169,6 +170,9 @@ final class KQuantMatMulTests: XCTestCase {
                     if packed.packed != nil {
                         XCTAssertEqual(fast(packed, x, n, pool: pool, backend: backend).map(\.bitPattern), r.map(\.bitPattern),
                                        "\(type.name) packed \(backend)")
+                        // Three tokens at once (AVX2: the one-stream kernel for up to 8).
+                        let three = fast(packed, Array(x[0..<(3 * cols)]), 3, pool: pool, backend: backend)
+                        XCTAssertEqual(three.map(\.bitPattern), r[0..<(3 * rows)].map(\.bitPattern), "\(type.name) packed \(backend) 3 tokens")
                         // One token at a time: the matrix-vector kernels (both halves of a tile per super-block).
                         for t in 0..<n {
                             let one = fast(packed, Array(x[t * cols..<(t + 1) * cols]), 1, pool: pool, backend: backend)
