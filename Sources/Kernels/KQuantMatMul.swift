@@ -10,8 +10,8 @@ import KernelsAVX512
 /// front to back once per call (the AVX2 packed kernel: once per 64 tokens) and every token
 /// is multiplied against it while it is in cache, so one sequence streams the weights at
 /// memory speed. The avx512 backend
-/// takes the VNNI kernels; avx2 the AVX2 matrix-vector kernel (8-row tiles) for every
-/// token count. All give the bits of `KQuantDot`.
+/// takes the VNNI kernels; avx2 the packed AVX2 kernel (16-row tiles, one stream up to 8
+/// tokens), or the AVX2 matrix-vector kernel without a packed copy. All give the bits of `KQuantDot`.
 enum KQuantMatMul {
     static let tileRows = 16
 

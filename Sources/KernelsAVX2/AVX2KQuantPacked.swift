@@ -26,6 +26,7 @@ public enum AVX2KQuantPacked {
     static let blockTokens = 64
     /// Up to this many tokens (one group), `small`: both halves of a tile per super-block, one
     /// stream. Against the pass per half, 2 to 8 tokens took 0.70-0.87× the time (Zen 3, 2 threads).
+    /// (9 to 16 tokens in two groups this way measured as the pass per half: compute-bound.)
     static let smallTokens = groupTokens
 
     /// Float sums of up to 8 tokens for one half tile (8 rows each).
@@ -35,6 +36,7 @@ public enum AVX2KQuantPacked {
     /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every token of `act`.
     public static func rows(typeID: UInt32, packed: UnsafeRawPointer, r0: Int, r1: Int,
                             act: Q8KActivationsView, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        guard act.nTokens > 0 else { return }
         let nsb = act.superBlocks, bytes = typeID == 12 ? q4kTileBytes : q6kTileBytes, stride = nsb * bytes
         let end = packed + ((r1 + 15) / 16) * stride
         if act.nTokens == 1 {
@@ -99,9 +101,9 @@ public enum AVX2KQuantPacked {
         if q < end { jeton_prefetch_range_l2(q, min(bytes, end - q)) }
     }
 
-    /// For one token, which reads each tile once: part `part` of `parts` of the `lines` 64-byte
-    /// lines at p (those before `end`), asked for into L1 (`prefetcht0`) a few at a time between
-    /// the block's loads. On Zen 3 the whole next super-block asked for at once (37-53
+    /// For up to 8 tokens (`vector`, `small`), which read each tile once: part `part` of `parts`
+    /// of the `lines` 64-byte lines at p (those before `end`), asked for into L1 (`prefetcht0`) a
+    /// few at a time between the block's loads. On Zen 3 the whole next super-block asked for at once (37-53
     /// `prefetchnta` in a row) left the loads and the compute taking turns: streamed from
     /// memory, spread requests read Q4_K 15% and Q6_K 35% faster, 90-100% of a plain read of the
     /// same bytes; t0, t1 and nta spread alike were within noise of each other (4 KiB ahead).
@@ -217,7 +219,7 @@ public enum AVX2KQuantPacked {
         for s in 0..<act.superBlocks {
             let base = tile + s * bytes
             if let end { ahead(base, bytes, end) }
-            B.block(base, half, act, t0, nt, s, &c, nil, tile)
+            B.block(base, half, act, t0, nt, s, &c, nil, tile)  // `ahead` does the asking here
         }
         storeTokens(y, ldy, nt, count, c)
     }
@@ -244,16 +246,16 @@ public enum AVX2KQuantPacked {
     static func small<B: Block>(_ format: B.Type, _ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView,
                                 _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ count: Int) {
         let bytes = B.bytes, nt = act.nTokens
-        // One call site for the step (two were left as calls), each half's sums in turn.
-        let sums = UnsafeMutablePointer<Sums>.allocate(capacity: 2)
-        defer { sums.deallocate() }
-        sums.initialize(repeating: zeroSums, count: 2)
-        for s in 0..<act.superBlocks {
-            let base = tile + s * bytes
-            for half in 0..<2 { B.block(base, half, act, 0, nt, s, &sums[half], base + streamDistance, end) }
-        }
-        storeTokens(y, ldy, nt, min(8, count), sums[0])
-        if count > 8 { storeTokens(y + 8, ldy, nt, count - 8, sums[1]) }
+        var both = (zeroSums, zeroSums)
+        withUnsafeMutablePointer(to: &both) { $0.withMemoryRebound(to: Sums.self, capacity: 2) { sums in
+            for s in 0..<act.superBlocks {
+                let base = tile + s * bytes
+                // One call site for the step (two were left as calls), each half's sums in turn.
+                for half in 0..<2 { B.block(base, half, act, 0, nt, s, &sums[half], base + streamDistance, end) }
+            }
+            storeTokens(y, ldy, nt, min(8, count), sums[0])
+            if count > 8 { storeTokens(y + 8, ldy, nt, count - 8, sums[1]) }
+        } }
     }
 
     /// Super-block s of all 16 rows of a Q4_K tile against one token, rows 0..<8 added to c and

@@ -223,12 +223,13 @@ public enum AVX2MatMul {
 
 // MARK: - Weight formats
 
-// The formats live in this file with the kernels that take them: a debug build (the test
+// The formats live in this file with the integer kernels: a debug build (the test
 // suite's) compiles each file on its own, and a generic kernel is specialized, its steps
 // inlined, only against conformances it can see. From another file each step was a call
 // through a witness table: the debug server took 48 s for 16 streams of 100 tokens of
-// SmolLM2, 13 s with the formats here (8 s, as the release build, with the loads of other
-// files copied into them).
+// SmolLM2, 13 s with the formats here (8 s, as the release build, with the loads copied into
+// the other hot files). AVX2FloatMatMul's tile (float logits of non-Q8_0 weights, last
+// tokens only) still takes them across files.
 
 /// How a weight format's 32 quants meet the int8 activations in `vpmaddubsw`
 /// (unsigned × signed bytes): unsigned quants with a float min per block, signed
