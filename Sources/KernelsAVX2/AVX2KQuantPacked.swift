@@ -39,27 +39,16 @@ public enum AVX2KQuantPacked {
         guard act.nTokens > 0 else { return }
         let nsb = act.superBlocks, bytes = typeID == 12 ? q4kTileBytes : q6kTileBytes, stride = nsb * bytes
         let end = packed + ((r1 + 15) / 16) * stride
-        if act.nTokens == 1 {
-            var r = r0
-            while r < r1 {
-                let tile = packed + (r / 16) * stride
-                if typeID == 12 {
-                    vector(Q4K.self, tile, end, act, y + r, min(16, r1 - r))
-                } else {
-                    vector(Q6K.self, tile, end, act, y + r, min(16, r1 - r))
-                }
-                r += 16
-            }
-            return
-        }
         if act.nTokens <= smallTokens {
+            // One stream over the tiles: one token's kernel, or a few tokens' (`small`).
             var r = r0
             while r < r1 {
-                let tile = packed + (r / 16) * stride
-                if typeID == 12 {
-                    small(Q4K.self, tile, end, act, y + r, ldy, min(16, r1 - r))
-                } else {
-                    small(Q6K.self, tile, end, act, y + r, ldy, min(16, r1 - r))
+                let tile = packed + (r / 16) * stride, count = min(16, r1 - r)
+                switch (typeID == 12, act.nTokens == 1) {
+                case (true, true): vector(Q4K.self, tile, end, act, y + r, count)
+                case (false, true): vector(Q6K.self, tile, end, act, y + r, count)
+                case (true, false): small(Q4K.self, tile, end, act, y + r, ldy, count)
+                case (false, false): small(Q6K.self, tile, end, act, y + r, ldy, count)
                 }
                 r += 16
             }
@@ -103,8 +92,8 @@ public enum AVX2KQuantPacked {
 
     /// For up to 8 tokens (`vector`, `small`), which read each tile once: part `part` of `parts`
     /// of the `lines` 64-byte lines at p (those before `end`), asked for into L1 (`prefetcht0`) a
-    /// few at a time between the block's loads. On Zen 3 the whole next super-block asked for at once (37-53
-    /// `prefetchnta` in a row) left the loads and the compute taking turns: streamed from
+    /// few at a time between the block's loads. On Zen 3 the whole next super-block asked for at
+    /// once (37-53 `prefetchnta` in a row) left the loads and the compute taking turns: streamed from
     /// memory, spread requests read Q4_K 15% and Q6_K 35% faster, 90-100% of a plain read of the
     /// same bytes; t0, t1 and nta spread alike were within noise of each other (4 KiB ahead).
     @inline(__always) static func spread(_ p: UnsafeRawPointer, _ end: UnsafeRawPointer, _ lines: Int, _ part: Int, _ parts: Int) {
