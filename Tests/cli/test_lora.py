@@ -18,6 +18,9 @@ import sys
 import numpy as np
 import pytest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_lora_adapter  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 JETON = os.environ.get("JETON_BIN", os.path.join(ROOT, ".build", "debug", "jeton"))
@@ -42,9 +45,8 @@ def jeton(*args, check=True):
 
 
 def make_adapter(out, seed, **kw):
-    extra = [a for k, v in kw.items() for a in (f"--{k.replace('_', '-')}", str(v))]
-    subprocess.run([sys.executable, os.path.join(HERE, "make_lora_adapter.py"), "--model", MODEL, "--seed", str(seed),
-                    "--out", str(out), *extra], check=True)
+    # In this process: the model's metadata is read once for every adapter (seconds each time).
+    make_lora_adapter.write_adapter(MODEL, seed, out, **kw)
     return {"gguf": str(out / "adapter.gguf"), "peft": str(out / "peft")}
 
 
