@@ -5,12 +5,14 @@ import Darwin
 #endif
 import Dispatch
 #if arch(x86_64)
+import KernelsAVX2
 import KernelsAVX512
 #endif
 
 /// Owns the copies of a model's weight matrices repacked at load time for the kernel
 /// that reads them (today: Q4_K and Q6_K for the AVX-512 VNNI kernel, `VNNIKQuantPacked`, and
-/// the AVX2 one, `AVX2KQuantPacked`, which read the same layout), and of the other large
+/// the AVX2 one, `AVX2KQuantPacked`, which read the same layout; Q4_0, Q4_1 and Q5_0 for AVX2,
+/// `AVX2Packed32`, but for the output projection), and of the other large
 /// matrices moved as they are to huge pages (`relocate`), and frees them with the model. The
 /// copies are as small as the file's tensors (1-3% more), and the file's pages of a copied
 /// matrix are dropped (`GGUFFile.adviseDontNeed`).
@@ -38,10 +40,15 @@ public final class PackedWeights: @unchecked Sendable {
 
     /// `w` with a packed copy when the backend's kernel has a layout for its type; else, for a
     /// matrix of 2 MiB or more, `w` with its bytes moved to huge pages (same layout); else `w` itself.
-    public func pack(_ w: WeightMatrix) -> WeightMatrix {
+    /// `logits`: the output projection, which multiplies float activations
+    /// (`MatMul.multiplyUnquantizedActivations`): its packed layouts are the K-quant ones only.
+    public func pack(_ w: WeightMatrix, logits: Bool = false) -> WeightMatrix {
         guard enabled else { return w }
         #if arch(x86_64)
         let vnni = backend == .avx512 && CPUFeatures.hasAVX512VNNI
+        if !logits && backend == .avx2 && CPUFeatures.hasAVX2 && AVX2Packed32.supports(typeID: w.type.rawValue) && w.cols % 32 == 0 && w.rows > 0 {
+            return pack32(w)
+        }
         guard vnni || backend == .avx2 && CPUFeatures.hasAVX2, w.cols % 256 == 0, w.rows > 0,
               VNNIKQuantPacked.supports(typeID: w.type.rawValue) else { return relocate(w) }
         let nsb = w.cols / 256, tiles = (w.rows + 15) / 16
@@ -71,6 +78,29 @@ public final class PackedWeights: @unchecked Sendable {
         return WeightMatrix(type: w.type, data: w.data, rows: w.rows, cols: w.cols, packed: UnsafeRawPointer(out))
         #else
         return relocate(w)
+        #endif
+    }
+
+    /// Q4_0, Q4_1 and Q5_0 for the AVX2 kernels (`AVX2Packed32`, 8 rows side by side; the file's bytes).
+    func pack32(_ w: WeightMatrix) -> WeightMatrix {
+        #if arch(x86_64)
+        let nb = w.cols / 32, tiles = (w.rows + 15) / 16
+        let size = AVX2Packed32.packedBytes(typeID: w.type.rawValue, rows: w.rows, blocks: nb)
+        let out = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: size >= 1 << 21 ? 1 << 21 : 4096)
+        #if os(Linux)
+        if size >= 1 << 21 { _ = madvise(out, (size >> 21) << 21, 14 /* MADV_HUGEPAGE */) }
+        #endif
+        let chunks = min(tiles, 4 * max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        nonisolated(unsafe) let target = out
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            AVX2Packed32.pack(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, rows: w.rows, blocks: nb,
+                              tiles: (c * tiles / chunks)..<((c + 1) * tiles / chunks), out: target)
+        }
+        buffers.append(out)
+        bytes += size
+        return WeightMatrix(type: w.type, data: w.data, rows: w.rows, cols: w.cols, packed: UnsafeRawPointer(out))
+        #else
+        return w
         #endif
     }
 

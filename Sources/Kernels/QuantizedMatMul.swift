@@ -44,14 +44,18 @@ enum QuantizedMatMul {
         let nb = cols / 32
         let act = Q8Buffer(nTokens: nTokens, blocks: nb)
         let useVNNI = backend == .avx512
-        // [nTokens, nb] Σq per activation block, for the VNNI formats with an offset.
-        let asum = UnsafeMutablePointer<Int32>.allocate(capacity: useVNNI ? nTokens * nb : 1)
+        // Q4_0/Q4_1/Q5_0 packed for AVX2 (`PackedWeights`): every token count takes the packed kernel,
+        // so a token's result is the same alone and in any batch.
+        let packed32 = backend == .avx2 && outputs.contains { $0.0.packed != nil && AVX2Packed32.supports(typeID: $0.0.type.rawValue) }
+        // [nTokens, nb] Σq per activation block, for the formats with an offset (VNNI, packed AVX2).
+        let asum = UnsafeMutablePointer<Int32>.allocate(capacity: useVNNI || packed32 ? nTokens * nb : 1)
         defer { act.free(); asum.deallocate() }
         let view = act.view
         let quantize = { (tokens: Range<Int>) in
             act.quantize(x, tokens: tokens)
             #if arch(x86_64)
             if useVNNI { VNNIMatMul.blockSums(view, tokens: tokens, asum) }
+            if packed32 { AVX2Packed32.blockSums(view, tokens: tokens, asum) }
             #endif
         }
         if nTokens >= 8 {
@@ -118,6 +122,12 @@ enum QuantizedMatMul {
                     VNNIMatMul.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
                                     act: view, asum: asum, y: y, ldy: w.rows, scratch: vscratch,
                                     prefetch: ahead, prefetchBytes: aheadBytes)
+                    continue
+                }
+                if packed32, let packed = w.packed, AVX2Packed32.supports(typeID: w.type.rawValue) {
+                    let end = packed + AVX2Packed32.packedBytes(typeID: w.type.rawValue, rows: w.rows, blocks: nb)
+                    AVX2Packed32.rows(typeID: w.type.rawValue, packed: packed, end: end, r0: r0, r1: r1, act: view, asum: asum,
+                                      y: y, ldy: w.rows)
                     continue
                 }
                 if useAVX2 {

@@ -37,7 +37,7 @@ public struct ModelWeights: Sendable {
 
     public init(file: GGUFFile, config c: ModelConfig, packing: PackedWeights = PackedWeights()) throws {
         packed = packing
-        func matrix(_ name: String, rows: Int, cols: Int, packed: Bool = true) throws -> WeightMatrix {
+        func matrix(_ name: String, rows: Int, cols: Int, packed: Bool = true, logits: Bool = false) throws -> WeightMatrix {
             guard let info = file.tensorInfo(name) else { throw GGUFError.missingTensor(name) }
             guard info.dimensions == [cols, rows] else {
                 throw ModelError.tensorShape(name: name, expected: [cols, rows], found: info.dimensions)
@@ -48,7 +48,7 @@ public struct ModelWeights: Sendable {
             }
             let plain = WeightMatrix(type: info.type, data: file.data(of: info), rows: rows, cols: cols)
             guard packed else { return plain }
-            let m = packing.pack(plain)
+            let m = packing.pack(plain, logits: logits)
             // A packed or moved copy replaces the file's pages (when only packed, the embedding's
             // rows fault back in when looked up).
             if m.packed != nil || m.data != plain.data { file.adviseDontNeed(plain.data, bytes: plain.rows * plain.rowBytes) }
@@ -78,7 +78,7 @@ public struct ModelWeights: Sendable {
         self.file = file
         // The embedding is only looked up row by row: packed only when it is also the output projection.
         let tied = file.tensorInfo("output.weight") == nil
-        embedding = try matrix("token_embd.weight", rows: c.vocabSize, cols: c.dim, packed: tied)
+        embedding = try matrix("token_embd.weight", rows: c.vocabSize, cols: c.dim, packed: tied, logits: tied)
         let gemma = c.family.hasQKNormAndPostNorms, biases = c.family.requiresQKVBiases
         var ls: [Layer] = []
         for i in 0..<c.layers {
@@ -103,7 +103,7 @@ public struct ModelWeights: Sendable {
         }
         layers = ls
         outputNorm = try vector("output_norm.weight", c.dim)
-        output = tied ? embedding : try matrix("output.weight", rows: c.vocabSize, cols: c.dim)
+        output = tied ? embedding : try matrix("output.weight", rows: c.vocabSize, cols: c.dim, logits: true)
     }
 
     /// Bytes of the weight matrices one token's forward pass reads: every layer matrix and

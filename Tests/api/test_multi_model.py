@@ -278,13 +278,14 @@ def test_models_list_in_the_config_and_drain_of_both(tmp_path):
             results[key] = post(s.base, path, body)
 
         streams = [threading.Thread(target=run, args=(("chat", i), "/v1/completions",
-                                                      {"model": "talk", "prompt": f"Story {i}:", "max_tokens": 24,
+                                                      {"model": "talk", "prompt": f"Story {i}:", "max_tokens": 160,
                                                        "ignore_eos": True, "stream": True})) for i in range(4)]
         embeds = [threading.Thread(target=run, args=(("embed", i), "/v1/embeddings",
                                                      {"model": "embed", "input": SENTENCES * 2})) for i in range(6)]
         for t in streams + embeds:
             t.start()
-        # SIGTERM once all four streams run and the first embedding batch is done: batches hold up to
+        # SIGTERM once all four streams run (long enough to outlast the first embedding batch: 24 tokens
+        # ended before it, and the wait ran to its deadline) and that batch is done: batches hold up to
         # 512 tokens (engine.max_batch_tokens; a longer input goes alone), two of these requests,
         # so the others are still queued.
         deadline = time.time() + 120
@@ -295,6 +296,7 @@ def test_models_list_in_the_config_and_drain_of_both(tmp_path):
             if running >= 4 and done >= 2:  # the one embedding request above, then at least one of these
                 break
             time.sleep(0.02)
+        assert running >= 4 and done >= 2, "SIGTERM was to come while all four streams ran"
         s.signal(signal.SIGTERM)
         for t in streams + embeds:
             t.join(timeout=300)

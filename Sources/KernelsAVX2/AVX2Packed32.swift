@@ -1,0 +1,256 @@
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+import CPrefetch
+
+/// The 32-element formats (Q4_0, Q4_1, Q5_0) packed at load for AVX2, 8 rows side by side: a
+/// row per int32 lane, so a broadcast dword of 4 activations meets 8 rows' 4 weights in one
+/// `vpmaddubsw`, and a block's sums come out per row with no horizontal reduction. The file's
+/// layout (a row's 32 weights per block) cost about 23 instructions per block and row, most of
+/// them decoding: Qwen2.5-Coder-0.5B's Q5_0 matrices streamed at half the read bandwidth.
+/// A block of 8 rows holds the same bytes as the file's 8 blocks:
+///
+///     [0, 16)           the 8 rows' f16 scales d
+///     [16, 32)          Q4_1: the 8 rows' f16 mins m
+///     4 × 32 bytes      nibbles: in vector v, byte 4i + j holds row i's column 4v + j (low
+///                       nibble) and column 4(v + 4) + j (high nibble)
+///     [144, 176)        Q5_0: fifth bits, byte 4i + j, bit c, is row i's column 4c + j
+///
+/// so quad c of columns (8 rows × 4 weights) is a nibble mask and, for Q5_0, a shift of the
+/// fifth bits to bit 4. A tile is 16 rows (two such halves per block; rows past the matrix
+/// zero). Sums are exact in integers (Σ q·a - offset·Σa per block, offset 8 for Q4_0, 16 for
+/// Q5_0), then c = fma(Float(dot), d·da, c) block by block and, for Q4_1, c = fma(m, s, c):
+/// the bits of the scalar twin and of the AVX-512 kernels, for any number of tokens.
+public enum AVX2Packed32 {
+    public static func supports(typeID: UInt32) -> Bool { format(typeID) != nil }
+
+    /// A format's half block: its bytes, where its nibbles start, its offset, min and fifth
+    /// bits, and where the file's block keeps them (kernels are specialized per format).
+    protocol Format {
+        static var halfBytes: Int { get }
+        static var nibbles: Int { get }
+        static var offset: Int32 { get }
+        static var hasMin: Bool { get }
+        static var fifthBits: Bool { get }
+        static var fileBlock: Int { get }
+        static var fileNibbles: Int { get }
+    }
+    enum Q4_0: Format {
+        static var halfBytes: Int { 144 }; static var nibbles: Int { 16 }; static var offset: Int32 { 8 }
+        static var hasMin: Bool { false }; static var fifthBits: Bool { false }; static var fileBlock: Int { 18 }; static var fileNibbles: Int { 2 }
+    }
+    enum Q4_1: Format {
+        static var halfBytes: Int { 160 }; static var nibbles: Int { 32 }; static var offset: Int32 { 0 }
+        static var hasMin: Bool { true }; static var fifthBits: Bool { false }; static var fileBlock: Int { 20 }; static var fileNibbles: Int { 4 }
+    }
+    enum Q5_0: Format {
+        static var halfBytes: Int { 176 }; static var nibbles: Int { 16 }; static var offset: Int32 { 16 }
+        static var hasMin: Bool { false }; static var fifthBits: Bool { true }; static var fileBlock: Int { 22 }; static var fileNibbles: Int { 6 }
+    }
+
+    static func format(_ typeID: UInt32) -> (any Format.Type)? {
+        switch typeID {
+        case 2: return Q4_0.self
+        case 3: return Q4_1.self
+        case 6: return Q5_0.self
+        default: return nil
+        }
+    }
+
+    public static func packedBytes(typeID: UInt32, rows: Int, blocks nb: Int) -> Int {
+        ((rows + 15) / 16) * nb * 2 * (format(typeID)?.halfBytes ?? 0)
+    }
+
+    /// Writes tiles `tiles` (16 rows each) of the matrix at `w` (a supported type).
+    public static func pack(typeID: UInt32, w: UnsafeRawPointer, rowBytes: Int, rows: Int, blocks nb: Int, tiles: Range<Int>,
+                            out: UnsafeMutableRawPointer) {
+        guard let f = format(typeID) else { return }
+        for tile in tiles {
+            packTile(f, w, rowBytes, rows, nb, tile, out)
+        }
+    }
+
+    static func packTile<F: Format>(_: F.Type, _ w: UnsafeRawPointer, _ rowBytes: Int, _ rows: Int, _ nb: Int, _ tile: Int,
+                                    _ out: UnsafeMutableRawPointer) {
+        for b in 0..<nb {
+            for h in 0..<2 {
+                let o = out + ((tile * nb + b) * 2 + h) * F.halfBytes
+                o.initializeMemory(as: UInt8.self, repeating: 0, count: F.halfBytes)
+                for i in 0..<8 {
+                    let r = tile * 16 + h * 8 + i
+                    guard r < rows else { continue }
+                    let src = w + r * rowBytes + b * F.fileBlock
+                    o.storeBytes(of: src.loadUnaligned(as: UInt16.self), toByteOffset: 2 * i, as: UInt16.self)
+                    if F.hasMin { o.storeBytes(of: src.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: 16 + 2 * i, as: UInt16.self) }
+                    let qh = F.fifthBits ? src.loadUnaligned(fromByteOffset: 2, as: UInt32.self) : 0
+                    func q(_ j: Int) -> UInt8 {
+                        let byte = src.load(fromByteOffset: F.fileNibbles + j % 16, as: UInt8.self)
+                        return (j < 16 ? byte & 15 : byte >> 4) | UInt8(truncatingIfNeeded: (qh >> UInt32(j)) & 1) << 4
+                    }
+                    for v in 0..<4 {
+                        for j in 0..<4 {
+                            o.storeBytes(of: (q(4 * v + j) & 15) | (q(4 * (v + 4) + j) & 15) << 4,
+                                         toByteOffset: F.nibbles + 32 * v + 4 * i + j, as: UInt8.self)
+                        }
+                    }
+                    guard F.fifthBits else { continue }
+                    for c in 0..<8 {
+                        for j in 0..<4 where q(4 * c + j) & 16 != 0 {
+                            let at = 144 + 4 * i + j
+                            o.storeBytes(of: o.load(fromByteOffset: at, as: UInt8.self) | UInt8(1 << c), toByteOffset: at, as: UInt8.self)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Σa of each activation block of `tokens` (the exact offset term of Q4_0's q - 8, Q5_0's q - 16).
+    public static func blockSums(_ act: Q8ActivationsView, tokens: Range<Int>, _ out: UnsafeMutablePointer<Int32>) {
+        let nb = act.blocks
+        for i in (tokens.lowerBound * nb)..<(tokens.upperBound * nb) {
+            let a = act.qs + 32 * i
+            var s: Int32 = 0
+            for j in 0..<32 { s &+= Int32(a[j]) }
+            out[i] = s
+        }
+    }
+
+    /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every token of
+    /// `act`, for a matrix packed by `pack`. `asum`: `blockSums` of the tokens (Q4_0, Q5_0). `end`: the
+    /// end of the packed matrix (one token's stream asks for lines ahead up to it).
+    public static func rows(typeID: UInt32, packed: UnsafeRawPointer, end: UnsafeRawPointer, r0: Int, r1: Int,
+                            act: Q8ActivationsView, asum: UnsafePointer<Int32>, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        switch typeID {
+        case 2: rows(Q4_0.self, packed, end, r0, r1, act, asum, y, ldy)
+        case 3: rows(Q4_1.self, packed, end, r0, r1, act, asum, y, ldy)
+        case 6: rows(Q5_0.self, packed, end, r0, r1, act, asum, y, ldy)
+        default: preconditionFailure("not a packed 32-element format")
+        }
+    }
+
+    static func rows<F: Format>(_: F.Type, _ packed: UnsafeRawPointer, _ end: UnsafeRawPointer, _ r0: Int, _ r1: Int,
+                                _ act: Q8ActivationsView, _ asum: UnsafePointer<Int32>, _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
+        let stride = act.blocks * 2 * F.halfBytes
+        var r = r0
+        while r < r1 {
+            let tile = packed + (r / 16) * stride, count = min(16, r1 - r)
+            if act.nTokens == 1 {
+                vector(F.self, tile, end, act, asum, y + r, count)
+            } else {
+                var t = 0
+                while t < act.nTokens {
+                    let nt = min(8, act.nTokens - t)
+                    group(F.self, tile, act, asum, t, nt, y + t * ldy + r, ldy, count)
+                    t += nt
+                }
+            }
+            r += 16
+        }
+    }
+
+    typealias Weights = (__m256i, __m256i, __m256i, __m256i, __m256i, __m256i, __m256i, __m256i)
+
+    @inline(__always) static func load(_ p: UnsafeRawPointer) -> __m256i { _mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self)) }
+
+    /// The 8 quads of columns of a half block as unsigned bytes (8 rows × 4 each).
+    @inline(__always) static func decode<F: Format>(_: F.Type, _ p: UnsafeRawPointer) -> Weights {
+        let m4 = _mm256_set1_epi8(0x0F)
+        let q = p + F.nibbles
+        let n0 = load(q), n1 = load(q + 32), n2 = load(q + 64), n3 = load(q + 96)
+        var w = (_mm256_and_si256(n0, m4), _mm256_and_si256(n1, m4), _mm256_and_si256(n2, m4), _mm256_and_si256(n3, m4),
+                 _mm256_and_si256(_mm256_srli_epi16(n0, 4), m4), _mm256_and_si256(_mm256_srli_epi16(n1, 4), m4),
+                 _mm256_and_si256(_mm256_srli_epi16(n2, 4), m4), _mm256_and_si256(_mm256_srli_epi16(n3, 4), m4))
+        if F.fifthBits {
+            // 16-bit shifts: bit 4 of each byte only ever takes a bit of the same byte (shifts ≤ 4).
+            let h = load(p + 144), bit4 = _mm256_set1_epi8(0x10)
+            w.0 = _mm256_or_si256(w.0, _mm256_and_si256(_mm256_slli_epi16(h, 4), bit4))
+            w.1 = _mm256_or_si256(w.1, _mm256_and_si256(_mm256_slli_epi16(h, 3), bit4))
+            w.2 = _mm256_or_si256(w.2, _mm256_and_si256(_mm256_slli_epi16(h, 2), bit4))
+            w.3 = _mm256_or_si256(w.3, _mm256_and_si256(_mm256_slli_epi16(h, 1), bit4))
+            w.4 = _mm256_or_si256(w.4, _mm256_and_si256(h, bit4))
+            w.5 = _mm256_or_si256(w.5, _mm256_and_si256(_mm256_srli_epi16(h, 1), bit4))
+            w.6 = _mm256_or_si256(w.6, _mm256_and_si256(_mm256_srli_epi16(h, 2), bit4))
+            w.7 = _mm256_or_si256(w.7, _mm256_and_si256(_mm256_srli_epi16(h, 3), bit4))
+        }
+        return w
+    }
+
+    /// Each row's exact Σ (q - offset)·a over the block against the 32 activations at `a` (sum
+    /// `s`). A product pair is at most 2·31·127 in magnitude, so four quads add in int16.
+    @inline(__always) static func dot<F: Format>(_: F.Type, _ w: Weights, _ a: UnsafeRawPointer, _ s: Int32) -> __m256i {
+        @inline(__always) func quad(_ c: Int) -> __m256i { _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * c, as: Int32.self)) }
+        let p0 = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(w.0, quad(0)), _mm256_maddubs_epi16(w.1, quad(1))),
+                                  _mm256_add_epi16(_mm256_maddubs_epi16(w.2, quad(2)), _mm256_maddubs_epi16(w.3, quad(3))))
+        let p1 = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(w.4, quad(4)), _mm256_maddubs_epi16(w.5, quad(5))),
+                                  _mm256_add_epi16(_mm256_maddubs_epi16(w.6, quad(6)), _mm256_maddubs_epi16(w.7, quad(7))))
+        let ones = _mm256_set1_epi16(1)
+        let i = _mm256_add_epi32(_mm256_madd_epi16(p0, ones), _mm256_madd_epi16(p1, ones))
+        return F.offset == 0 ? i : _mm256_sub_epi32(i, _mm256_set1_epi32(F.offset &* s))
+    }
+
+    @inline(__always) static func halfs(_ p: UnsafeRawPointer) -> __m256 {
+        _mm256_cvtph_ps(_mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self)))
+    }
+
+    /// One block's step for one token: c = fma(Float(dot), d·da, c), then c = fma(m, s, c) (Q4_1).
+    @inline(__always) static func step<F: Format>(_: F.Type, _ w: Weights, _ ph: UnsafeRawPointer, _ a: UnsafeRawPointer,
+                                                  _ asum: Int32, _ da: Float, _ s: Float, _ c: inout __m256) {
+        let i = dot(F.self, w, a, asum)
+        c = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_mul_ps(halfs(ph), _mm256_set1_ps(da)), c)
+        if F.hasMin { c = _mm256_fmadd_ps(halfs(ph + 16), _mm256_set1_ps(s), c) }
+    }
+
+    /// How far ahead of the block being read one token's stream asks for lines (as the K-quant one).
+    static let streamDistance = 4096
+
+    /// One token against a tile's 16 rows: both halves per block, one stream.
+    static func vector<F: Format>(_: F.Type, _ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8ActivationsView,
+                                  _ asum: UnsafePointer<Int32>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+        let nb = act.blocks, hb = F.halfBytes
+        let a = UnsafeRawPointer(act.qs)
+        var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps()
+        for b in 0..<nb {
+            let p = tile + 2 * b * hb
+            let q = p + streamDistance
+            if q < end { jeton_prefetch_range_nta(q, min(2 * hb, end - q)) }
+            let ab = a + 32 * b
+            step(F.self, decode(F.self, p), p, ab, asum[b], act.d[b], act.s[b], &c0)
+            step(F.self, decode(F.self, p + hb), p + hb, ab, asum[b], act.d[b], act.s[b], &c1)
+        }
+        store(y, c0, min(8, count))
+        if count > 8 { store(y + 8, c1, count - 8) }
+    }
+
+    /// Tokens t0..<t0+nt (nt ≤ 8) against a tile: each half block decoded once for them all.
+    static func group<F: Format>(_: F.Type, _ tile: UnsafeRawPointer, _ act: Q8ActivationsView, _ asum: UnsafePointer<Int32>,
+                                 _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ count: Int) {
+        let nb = act.blocks, hb = F.halfBytes
+        let a = UnsafeRawPointer(act.qs)
+        withUnsafeTemporaryAllocation(of: __m256.self, capacity: 16) { acc in
+            for k in 0..<16 { acc[k] = _mm256_setzero_ps() }
+            for b in 0..<nb {
+                for h in 0..<2 where 8 * h < count {
+                    let ph = tile + (2 * b + h) * hb
+                    let w = decode(F.self, ph)
+                    for k in 0..<nt {
+                        let tb = (t0 + k) * nb + b
+                        step(F.self, w, ph, a + 32 * tb, asum[tb], act.d[tb], act.s[tb], &acc[8 * h + k])
+                    }
+                }
+            }
+            for k in 0..<nt {
+                store(y + k * ldy, acc[k], min(8, count))
+                if count > 8 { store(y + k * ldy + 8, acc[8 + k], count - 8) }
+            }
+        }
+    }
+
+    @inline(__always) static func store(_ y: UnsafeMutablePointer<Float>, _ c: __m256, _ count: Int) {
+        if count == 8 {
+            _mm256_storeu_ps(y, c)
+        } else {
+            _mm256_maskstore_ps(y, _mm256_cmpgt_epi32(_mm256_set1_epi32(Int32(count)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), c)
+        }
+    }
+}
+#endif

@@ -1,0 +1,120 @@
+import XCTest
+import GGUF
+@testable import Kernels
+#if arch(x86_64)
+import KernelsAVX2
+#endif
+
+/// Q4_0, Q4_1 and Q5_0 packed at load for AVX2 (`AVX2Packed32`): through `MatMul` every token count gives the
+/// bits of the scalar twin (exact integer block dots, then an FMA per block), so a token's
+/// result is the same alone and in any batch; hostile blocks (all zeros, the largest and a
+/// subnormal f16 scale), rows not a multiple of the tile, a row range that starts mid-matrix.
+final class Packed32Tests: XCTestCase {
+    static let types: [GGMLType] = [.q4_0, .q4_1, .q5_0]
+    static let shapes = [(1, 32), (5, 96), (15, 160), (16, 64), (17, 896), (33, 544), (37, 4864)]
+
+    func packed(_ w: WeightMatrix) throws -> (WeightMatrix, PackedWeights) {
+        let owner = PackedWeights(backend: .avx2, enabled: true)
+        let p = owner.pack(w)
+        XCTAssertNotNil(p.packed, "\(w.type.name) is packed for AVX2")
+        return (p, owner)
+    }
+
+    func multiply(_ w: WeightMatrix, _ x: [Float], _ n: Int, backend: MatMul.Backend, pool: ThreadPool) -> [Float] {
+        var y = [Float](repeating: 0, count: n * w.rows)
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { MatMul.multiply(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend) }
+        }
+        return y
+    }
+
+    func testBitwiseEqualToScalarTwinForEveryTokenCount() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
+        let pool = ThreadPool(threads: 2)
+        for type in Self.types {
+            for (rows, cols) in Self.shapes {
+                let (w, mem) = MatVecTests.hostileMatrix(type, rows: rows, cols: cols, seed: UInt64(rows * 29 + cols))
+                defer { mem.deallocate() }
+                let (p, owner) = try packed(w)
+                for n in [1, 2, 3, 8, 9, 17] {
+                    let x = MatVecTests.activations(n, cols: cols, seed: UInt64(n * 13 + rows))
+                    XCTAssertEqual(multiply(p, x, n, backend: .avx2, pool: pool).map(\.bitPattern),
+                                   MatVecTests.vnniTwin(w, x, n).map(\.bitPattern), "\(type.name) \(rows)x\(cols) n=\(n)")
+                }
+                withExtendedLifetime(owner) {}
+            }
+        }
+    }
+
+    /// The output projection multiplies float activations (its own kernels, on the file's layout):
+    /// not packed, so the copy does not double its memory.
+    func testOutputProjectionIsNotPacked() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
+        let (w, mem) = MatVecTests.hostileMatrix(.q4_1, rows: 40, cols: 64, seed: 3)
+        defer { mem.deallocate() }
+        let owner = PackedWeights(backend: .avx2, enabled: true)
+        XCTAssertNil(owner.pack(w, logits: true).packed)
+        XCTAssertEqual(owner.bytes, 0)
+    }
+
+    /// Beside other matrices of the same width in one call (q, k and v): each gets its own bits.
+    func testWithOtherMatricesInOneCall() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
+        let pool = ThreadPool(threads: 2)
+        let cols = 896, n = 2
+        let (a, ma) = MatVecTests.hostileMatrix(.q4_1, rows: 40, cols: cols, seed: 1)
+        let (b, mb) = MatVecTests.hostileMatrix(.q8_0, rows: 24, cols: cols, seed: 2)
+        defer { ma.deallocate(); mb.deallocate() }
+        let (pa, owner) = try packed(a)
+        let x = MatVecTests.activations(n, cols: cols, seed: 4)
+        var ya = [Float](repeating: 0, count: n * 40), yb = [Float](repeating: 0, count: n * 24)
+        ya.withUnsafeMutableBufferPointer { ya in
+            yb.withUnsafeMutableBufferPointer { yb in
+                x.withUnsafeBufferPointer {
+                    MatMul.multiply([(pa, ya.baseAddress!), (b, yb.baseAddress!)], $0.baseAddress!, nTokens: n, pool: pool, backend: .avx2)
+                }
+            }
+        }
+        XCTAssertEqual(ya.map(\.bitPattern), MatVecTests.vnniTwin(a, x, n).map(\.bitPattern))
+        XCTAssertEqual(yb, multiply(b, x, n, backend: .avx2, pool: pool))
+        withExtendedLifetime(owner) {}
+    }
+
+    /// The kernel on rows 16..<44 of 53: those rows get the twin's bits, no other is written.
+    func testRowRange() throws {
+        #if arch(x86_64)
+        try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
+        let rows = 53, cols = 288, r0 = 16, r1 = 44
+        for (type, n) in [(GGMLType.q5_0, 1), (.q5_0, 3), (.q4_0, 1), (.q4_1, 2)] {
+            let (w, mem) = MatVecTests.hostileMatrix(type, rows: rows, cols: cols, seed: 5)
+            defer { mem.deallocate() }
+            let (p, owner) = try packed(w)
+            let x = MatVecTests.activations(n, cols: cols, seed: 9)
+            let twin = MatVecTests.vnniTwin(w, x, n)
+            let act = Q8Buffer(nTokens: n, blocks: cols / 32)
+            let asum = UnsafeMutablePointer<Int32>.allocate(capacity: n * cols / 32)
+            defer { act.free(); asum.deallocate() }
+            x.withUnsafeBufferPointer { act.quantize($0.baseAddress!, tokens: 0..<n) }
+            AVX2Packed32.blockSums(act.view, tokens: 0..<n, asum)
+            let sentinel = Float(-12345)
+            var y = [Float](repeating: sentinel, count: n * rows)
+            y.withUnsafeMutableBufferPointer {
+                let end = p.packed! + AVX2Packed32.packedBytes(typeID: type.rawValue, rows: rows, blocks: cols / 32)
+                AVX2Packed32.rows(typeID: type.rawValue, packed: p.packed!, end: end, r0: r0, r1: r1, act: act.view,
+                                  asum: asum, y: $0.baseAddress!, ldy: rows)
+            }
+            for t in 0..<n {
+                for r in 0..<rows {
+                    let i = t * rows + r
+                    if (r0..<r1).contains(r) {
+                        XCTAssertEqual(y[i].bitPattern, twin[i].bitPattern, "\(type.name) n=\(n) t=\(t) r=\(r)")
+                    } else {
+                        XCTAssertEqual(y[i], sentinel, "\(type.name) n=\(n) t=\(t) r=\(r) written outside its rows")
+                    }
+                }
+            }
+            withExtendedLifetime(owner) {}
+        }
+        #endif
+    }
+}
