@@ -12,8 +12,8 @@ struct TokenizeCommand: ParsableCommand {
 
     func run() throws {
         // The tokenizer alone, from the file's metadata: loading the weights (and repacking them)
-        // took 2.7 s of Qwen 1.5B's 2.7 s. A generation model's hyperparameters are still read,
-        // so a file no model could run is refused as `generate` would refuse it.
+        // took 2.7 s of Qwen 1.5B's 2.7 s. A generation model's hyperparameters are still read (a
+        // file whose settings no model could run is refused); its tensors are not checked.
         let path = try ModelStore().resolve(modelOptions.model)
         let gguf = try GGUFFile(path: path)
         let tokenizer = try Tokenizer(TokenizerVocabulary(metadata: gguf.metadata))

@@ -107,7 +107,7 @@ public final class PackedWeights: @unchecked Sendable {
     /// `w`'s bytes copied to huge pages when it spans at least one (Linux): the file's 4 KiB pages
     /// cost a TLB miss, two page walks in a virtual machine, every 4 KiB of a stream read once
     /// per token. Measured on Qwen2.5-Coder-0.5B Q4_K_M, whose Q5_0 and Q8_0 matrices (85% of its
-    /// bytes) have no packed layout: generation at 2 threads +3-4% (SmolLM2 Q4_1: within noise).
+    /// bytes) had no packed layout then: generation at 2 threads +3-4% (SmolLM2 Q4_1: within noise).
     func relocate(_ w: WeightMatrix) -> WeightMatrix {
         #if os(Linux)
         let size = w.rows * w.rowBytes

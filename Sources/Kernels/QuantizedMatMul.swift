@@ -8,7 +8,8 @@ import KernelsAVX512
 /// vec_dot_q4_1_q8_1 / q8_0_q8_0): x is quantized once per call, then threads take
 /// tiles of 16 weight rows and multiply each tile against all tokens. The avx512
 /// backend takes Q4_0/Q4_1/Q8_0 tiles through the VNNI kernels and other formats
-/// through the AVX2 ones (each kernel is batch-invariant on its own matrices).
+/// through the AVX2 ones; the avx2 backend takes Q4_0/Q4_1/Q5_0 matrices packed at load through
+/// `AVX2Packed32` (each kernel is batch-invariant on its own matrices).
 enum QuantizedMatMul {
     static let tileRows = 16
     /// Up to this many tokens the avx512 backend streams rows with the matrix-vector kernel
@@ -46,7 +47,11 @@ enum QuantizedMatMul {
         let useVNNI = backend == .avx512
         // Q4_0/Q4_1/Q5_0 packed for AVX2 (`PackedWeights`): every token count takes the packed kernel,
         // so a token's result is the same alone and in any batch.
+        #if arch(x86_64)
         let packed32 = backend == .avx2 && outputs.contains { $0.0.packed != nil && AVX2Packed32.supports(typeID: $0.0.type.rawValue) }
+        #else
+        let packed32 = false
+        #endif
         // [nTokens, nb] Σq per activation block, for the formats with an offset (VNNI, packed AVX2).
         let asum = UnsafeMutablePointer<Int32>.allocate(capacity: useVNNI || packed32 ? nTokens * nb : 1)
         defer { act.free(); asum.deallocate() }

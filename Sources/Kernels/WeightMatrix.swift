@@ -11,7 +11,8 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
     public let rowBytes: Int
-    /// The same weights repacked for the AVX-512 K-quant kernel (`PackedWeights`), or nil.
+    /// The same weights repacked for a kernel's layout (`PackedWeights`: the K-quant kernels, and
+    /// AVX2's for Q4_0/Q4_1/Q5_0), or nil.
     public let packed: UnsafeRawPointer?
 
     public init(type: GGMLType, data: UnsafeRawPointer, rows: Int, cols: Int, packed: UnsafeRawPointer? = nil) {

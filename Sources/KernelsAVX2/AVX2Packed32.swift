@@ -63,12 +63,20 @@ public enum AVX2Packed32 {
     /// Writes tiles `tiles` (16 rows each) of the matrix at `w` (a supported type).
     public static func pack(typeID: UInt32, w: UnsafeRawPointer, rowBytes: Int, rows: Int, blocks nb: Int, tiles: Range<Int>,
                             out: UnsafeMutableRawPointer) {
-        guard let f = format(typeID) else { return }
+        // Specialized per format (an existential's constants were read through its witness table
+        // 64 times per block and row).
         for tile in tiles {
-            packTile(f, w, rowBytes, rows, nb, tile, out)
+            switch typeID {
+            case 2: packTile(Q4_0.self, w, rowBytes, rows, nb, tile, out)
+            case 3: packTile(Q4_1.self, w, rowBytes, rows, nb, tile, out)
+            case 6: packTile(Q5_0.self, w, rowBytes, rows, nb, tile, out)
+            default: return
+            }
         }
     }
 
+    /// In the file a block's nibble byte k holds elements k (low) and k + 16 (high): quads v and
+    /// v + 4 of a row are its bytes 4v..<4v+4, a dword copied as it is.
     static func packTile<F: Format>(_: F.Type, _ w: UnsafeRawPointer, _ rowBytes: Int, _ rows: Int, _ nb: Int, _ tile: Int,
                                     _ out: UnsafeMutableRawPointer) {
         for b in 0..<nb {
@@ -81,24 +89,16 @@ public enum AVX2Packed32 {
                     let src = w + r * rowBytes + b * F.fileBlock
                     o.storeBytes(of: src.loadUnaligned(as: UInt16.self), toByteOffset: 2 * i, as: UInt16.self)
                     if F.hasMin { o.storeBytes(of: src.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: 16 + 2 * i, as: UInt16.self) }
-                    let qh = F.fifthBits ? src.loadUnaligned(fromByteOffset: 2, as: UInt32.self) : 0
-                    func q(_ j: Int) -> UInt8 {
-                        let byte = src.load(fromByteOffset: F.fileNibbles + j % 16, as: UInt8.self)
-                        return (j < 16 ? byte & 15 : byte >> 4) | UInt8(truncatingIfNeeded: (qh >> UInt32(j)) & 1) << 4
-                    }
                     for v in 0..<4 {
-                        for j in 0..<4 {
-                            o.storeBytes(of: (q(4 * v + j) & 15) | (q(4 * (v + 4) + j) & 15) << 4,
-                                         toByteOffset: F.nibbles + 32 * v + 4 * i + j, as: UInt8.self)
-                        }
+                        o.storeBytes(of: src.loadUnaligned(fromByteOffset: F.fileNibbles + 4 * v, as: UInt32.self),
+                                     toByteOffset: F.nibbles + 32 * v + 4 * i, as: UInt32.self)
                     }
                     guard F.fifthBits else { continue }
-                    for c in 0..<8 {
-                        for j in 0..<4 where q(4 * c + j) & 16 != 0 {
-                            let at = 144 + 4 * i + j
-                            o.storeBytes(of: o.load(fromByteOffset: at, as: UInt8.self) | UInt8(1 << c), toByteOffset: at, as: UInt8.self)
-                        }
-                    }
+                    // Byte j, bit c: the fifth bit of element 4c + j (bit 4c + j of the file's dword).
+                    let qh = src.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
+                    let bits = _pext_u32(qh, 0x1111_1111) | _pext_u32(qh, 0x2222_2222) << 8
+                        | _pext_u32(qh, 0x4444_4444) << 16 | _pext_u32(qh, 0x8888_8888) << 24
+                    o.storeBytes(of: bits, toByteOffset: 144 + 4 * i, as: UInt32.self)
                 }
             }
         }
@@ -130,6 +130,7 @@ public enum AVX2Packed32 {
 
     static func rows<F: Format>(_: F.Type, _ packed: UnsafeRawPointer, _ end: UnsafeRawPointer, _ r0: Int, _ r1: Int,
                                 _ act: Q8ActivationsView, _ asum: UnsafePointer<Int32>, _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
+        precondition(r0 % 16 == 0, "rows start on a tile")
         let stride = act.blocks * 2 * F.halfBytes
         var r = r0
         while r < r1 {

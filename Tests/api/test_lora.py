@@ -17,7 +17,7 @@ import pytest
 from conftest import JETON, ROOT, Server
 
 CLI = os.path.join(ROOT, "Tests", "cli")
-sys.path.insert(0, CLI)
+sys.path.append(CLI)  # after Tests/api: a name in both folders stays this one's
 import make_lora_adapter  # noqa: E402
 MODEL = os.path.join(os.path.expanduser(os.environ.get("JETON_MODELS", "~/.cache/jeton/models")), "SmolLM2-135M-Instruct.Q4_1.gguf")
 with open(os.path.join(CLI, "Fixtures", "lora", "expected.json")) as f:
