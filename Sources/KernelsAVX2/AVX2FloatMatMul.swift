@@ -93,6 +93,26 @@ public enum AVX2Q8x16MatMul {
             while t < nTokens {
                 let two = t + 1 < nTokens
                 let a = UnsafeRawPointer(a16 + t * nb * 32), d = ad + t * nb
+                if !two {
+                    // One token (generation's logits): the pair's second half was computed and
+                    // dropped here, twice the work (SmolLM2's and the 0.5B's Q8_0 output).
+                    var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps()
+                    var b = 0
+                    while b < nb {
+                        let p = row + b * 34
+                        let wlo = _mm256_cvtepi8_epi16(load128(p + 2)), whi = _mm256_cvtepi8_epi16(load128(p + 18))
+                        let o = 64 * b
+                        let s = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(wlo, load256(a + o)), _mm256_madd_epi16(whi, load256(a + o + 32))))
+                        if b & 1 == 0 {
+                            c0 = _mm256_fmadd_ps(s, _mm256_set1_ps(half(p, 0) * d[b]), c0)
+                        } else {
+                            c1 = _mm256_fmadd_ps(s, _mm256_set1_ps(half(p, 0) * d[b]), c1)
+                        }
+                        b += 1
+                    }
+                    y[t * ldy + r] = _mm256_add_ps(c0, c1).sum()
+                    break
+                }
                 let aB = two ? a + nb * 64 : a, dB = two ? d + nb : d
                 var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps(), e0 = _mm256_setzero_ps(), e1 = _mm256_setzero_ps()
                 var b = 0

@@ -333,6 +333,27 @@ final class UnquantizedActivationTests: XCTestCase {
         XCTAssertEqual(pick([Float](repeating: -.infinity, count: 40)), [])
     }
 
+    /// Q8_0 logits on the default backend: each token of a batch (pairs, and the odd one out) gets
+    /// the bits it gets alone (one token takes its own loop on AVX2).
+    func testQ8_0LogitsAloneAsInABatch() throws {
+        let pool = ThreadPool(threads: 2)
+        let rows = 37, cols = 576, n = 3
+        let (w, mem) = QuantizedMatMulTests.randomMatrix(.q8_0, rows: rows, cols: cols, seed: 12)
+        defer { mem.deallocate() }
+        let x = QuantizedMatMulTests.randomActivations(n * cols, seed: 6)
+        func logits(_ x: ArraySlice<Float>, _ n: Int) -> [UInt32] {
+            var y = [Float](repeating: .nan, count: n * rows)
+            Array(x).withUnsafeBufferPointer { xb in
+                y.withUnsafeMutableBufferPointer { MatMul.multiplyUnquantizedActivations(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool) }
+            }
+            return y.map(\.bitPattern)
+        }
+        let all = logits(x[...], n)
+        for t in 0..<n {
+            XCTAssertEqual(logits(x[(t * cols)..<((t + 1) * cols)], 1), Array(all[(t * rows)..<((t + 1) * rows)]), "token \(t)")
+        }
+    }
+
     func testAgainstReference() throws {
         let pool = ThreadPool(threads: 2)
         for type in QuantizedMatMulTests.types {
