@@ -51,20 +51,9 @@ public final class PackedWeights: @unchecked Sendable {
         }
         guard vnni || backend == .avx2 && CPUFeatures.hasAVX2, w.cols % 256 == 0, w.rows > 0,
               VNNIKQuantPacked.supports(typeID: w.type.rawValue) else { return relocate(w) }
-        let nsb = w.cols / 256, tiles = (w.rows + 15) / 16
+        let nsb = w.cols / 256
         let size = VNNIKQuantPacked.packedBytes(typeID: w.type.rawValue, rows: w.rows, superBlocks: nsb)
-        // 2 MiB aligned and asked for as huge pages: the kernels stream the copy once per step,
-        // and a TLB miss costs two page walks in a virtual machine.
-        let out = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: size >= 1 << 21 ? 1 << 21 : 4096)
-        #if os(Linux)
-        if size >= 1 << 21 { _ = madvise(out, (size >> 21) << 21, 14 /* MADV_HUGEPAGE */) }
-        #endif
-        // Chunks of tiles on all cores: loading a model is mostly this.
-        let chunks = min(tiles, 4 * max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        // Each chunk writes its own tiles of the buffer: no two iterations touch the same bytes.
-        nonisolated(unsafe) let target = out
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let range = (c * tiles / chunks)..<((c + 1) * tiles / chunks)
+        return packed(w, bytes: size) { range, target in
             if vnni {
                 VNNIKQuantPacked.pack(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, rows: w.rows, superBlocks: nsb,
                                       tiles: range, out: target)
@@ -73,9 +62,6 @@ public final class PackedWeights: @unchecked Sendable {
                                   tiles: range, out: target)
             }
         }
-        buffers.append(out)
-        bytes += size
-        return WeightMatrix(type: w.type, data: w.data, rows: w.rows, cols: w.cols, packed: UnsafeRawPointer(out))
         #else
         return relocate(w)
         #endif
@@ -84,8 +70,22 @@ public final class PackedWeights: @unchecked Sendable {
     /// Q4_0, Q4_1 and Q5_0 for the AVX2 kernels (`AVX2Packed32`, 8 rows side by side; the file's bytes).
     func pack32(_ w: WeightMatrix) -> WeightMatrix {
         #if arch(x86_64)
-        let nb = w.cols / 32, tiles = (w.rows + 15) / 16
-        let size = AVX2Packed32.packedBytes(typeID: w.type.rawValue, rows: w.rows, blocks: nb)
+        let nb = w.cols / 32
+        return packed(w, bytes: AVX2Packed32.packedBytes(typeID: w.type.rawValue, rows: w.rows, blocks: nb)) { range, target in
+            AVX2Packed32.pack(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, rows: w.rows, blocks: nb, tiles: range, out: target)
+        }
+        #else
+        return w
+        #endif
+    }
+
+    /// `w` with a packed copy of `size` bytes that `fill(tiles, out)` writes, chunks of its 16-row
+    /// tiles on all cores (loading a model is mostly this): each chunk writes its own tiles, no two
+    /// iterations touch the same bytes. 2 MiB aligned and asked for as huge pages: the kernels
+    /// stream the copy once per step, and a TLB miss costs two page walks in a virtual machine.
+    private func packed(_ w: WeightMatrix, bytes size: Int,
+                        _ fill: @Sendable (Range<Int>, UnsafeMutableRawPointer) -> Void) -> WeightMatrix {
+        let tiles = (w.rows + 15) / 16
         let out = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: size >= 1 << 21 ? 1 << 21 : 4096)
         #if os(Linux)
         if size >= 1 << 21 { _ = madvise(out, (size >> 21) << 21, 14 /* MADV_HUGEPAGE */) }
@@ -93,15 +93,11 @@ public final class PackedWeights: @unchecked Sendable {
         let chunks = min(tiles, 4 * max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         nonisolated(unsafe) let target = out
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            AVX2Packed32.pack(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, rows: w.rows, blocks: nb,
-                              tiles: (c * tiles / chunks)..<((c + 1) * tiles / chunks), out: target)
+            fill((c * tiles / chunks)..<((c + 1) * tiles / chunks), target)
         }
         buffers.append(out)
         bytes += size
         return WeightMatrix(type: w.type, data: w.data, rows: w.rows, cols: w.cols, packed: UnsafeRawPointer(out))
-        #else
-        return w
-        #endif
     }
 
     /// `w`'s bytes copied to huge pages when it spans at least one (Linux): the file's 4 KiB pages

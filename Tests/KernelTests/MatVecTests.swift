@@ -98,7 +98,7 @@ final class MatVecTests: XCTestCase {
         return y
     }
 
-    func multiply(_ w: WeightMatrix, _ x: [Float], _ n: Int, backend: MatMul.Backend, pool: ThreadPool) -> [Float] {
+    static func multiply(_ w: WeightMatrix, _ x: [Float], _ n: Int, backend: MatMul.Backend, pool: ThreadPool) -> [Float] {
         var y = [Float](repeating: 0, count: n * w.rows)
         x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { MatMul.multiply(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend) }
@@ -116,7 +116,7 @@ final class MatVecTests: XCTestCase {
                 defer { mem.deallocate() }
                 for n in [1, 2, 3, 4, 5, 9] {
                     let x = Self.activations(n, cols: cols, seed: UInt64(n * 7 + rows))
-                    XCTAssertEqual(multiply(w, x, n, backend: .avx512, pool: pool).map(\.bitPattern),
+                    XCTAssertEqual(Self.multiply(w, x, n, backend: .avx512, pool: pool).map(\.bitPattern),
                                    Self.vnniTwin(w, x, n).map(\.bitPattern), "\(type.name) \(rows)x\(cols) n=\(n)")
                 }
             }
@@ -168,11 +168,11 @@ final class MatVecTests: XCTestCase {
                     let (w, mem) = Self.hostileMatrix(type, rows: rows, cols: cols, seed: 77)
                     defer { mem.deallocate() }
                     let x = Self.activations(n, cols: cols, seed: 3)
-                    let all = multiply(w, x, n, backend: backend, pool: pool)
-                    let four = multiply(w, Array(x[(2 * cols)..<(6 * cols)]), 4, backend: backend, pool: pool)
+                    let all = Self.multiply(w, x, n, backend: backend, pool: pool)
+                    let four = Self.multiply(w, Array(x[(2 * cols)..<(6 * cols)]), 4, backend: backend, pool: pool)
                     XCTAssertEqual(four, Array(all[(2 * rows)..<(6 * rows)]), "\(type.name) \(backend) \(rows)x\(cols) 4 of 12")
                     for t in [0, 5, 11] {
-                        let one = multiply(w, Array(x[(t * cols)..<((t + 1) * cols)]), 1, backend: backend, pool: pool)
+                        let one = Self.multiply(w, Array(x[(t * cols)..<((t + 1) * cols)]), 1, backend: backend, pool: pool)
                         XCTAssertEqual(one, Array(all[(t * rows)..<((t + 1) * rows)]), "\(type.name) \(backend) token \(t)")
                     }
                 }
@@ -195,7 +195,7 @@ final class MatVecTests: XCTestCase {
                         let x = Self.activations(n, cols: cols, seed: UInt64(n))
                         var ref = [Float](repeating: 0, count: n * rows)
                         MatMul.reference(w, x, nTokens: n, &ref)
-                        let fast = multiply(w, x, n, backend: backend, pool: pool)
+                        let fast = Self.multiply(w, x, n, backend: backend, pool: pool)
                         for t in 0..<n {
                             for r in 0..<rows {
                                 var bound = 0.0

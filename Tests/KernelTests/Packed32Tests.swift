@@ -20,14 +20,6 @@ final class Packed32Tests: XCTestCase {
         return (p, owner)
     }
 
-    func multiply(_ w: WeightMatrix, _ x: [Float], _ n: Int, backend: MatMul.Backend, pool: ThreadPool) -> [Float] {
-        var y = [Float](repeating: 0, count: n * w.rows)
-        x.withUnsafeBufferPointer { xb in
-            y.withUnsafeMutableBufferPointer { MatMul.multiply(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: backend) }
-        }
-        return y
-    }
-
     func testBitwiseEqualToScalarTwinForEveryTokenCount() throws {
         try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
         let pool = ThreadPool(threads: 2)
@@ -38,7 +30,7 @@ final class Packed32Tests: XCTestCase {
                 let (p, owner) = try packed(w)
                 for n in [1, 2, 3, 8, 9, 17] {
                     let x = MatVecTests.activations(n, cols: cols, seed: UInt64(n * 13 + rows))
-                    XCTAssertEqual(multiply(p, x, n, backend: .avx2, pool: pool).map(\.bitPattern),
+                    XCTAssertEqual(MatVecTests.multiply(p, x, n, backend: .avx2, pool: pool).map(\.bitPattern),
                                    MatVecTests.vnniTwin(w, x, n).map(\.bitPattern), "\(type.name) \(rows)x\(cols) n=\(n)")
                 }
                 withExtendedLifetime(owner) {}
@@ -76,7 +68,7 @@ final class Packed32Tests: XCTestCase {
             }
         }
         XCTAssertEqual(ya.map(\.bitPattern), MatVecTests.vnniTwin(a, x, n).map(\.bitPattern))
-        XCTAssertEqual(yb, multiply(b, x, n, backend: .avx2, pool: pool))
+        XCTAssertEqual(yb, MatVecTests.multiply(b, x, n, backend: .avx2, pool: pool))
         withExtendedLifetime(owner) {}
     }
 
