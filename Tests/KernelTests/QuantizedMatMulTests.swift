@@ -333,9 +333,10 @@ final class UnquantizedActivationTests: XCTestCase {
         XCTAssertEqual(pick([Float](repeating: -.infinity, count: 40)), [])
     }
 
-    /// Q8_0 logits on the default backend: each token of a batch (pairs, and the odd one out) gets
-    /// the bits it gets alone (one token takes its own loop on AVX2).
+    /// Q8_0 logits on AVX2: each token of a batch (pairs, and the odd one out) gets the bits it
+    /// gets alone (one token takes its own loop).
     func testQ8_0LogitsAloneAsInABatch() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
         let pool = ThreadPool(threads: 2)
         let rows = 37, cols = 576, n = 3
         let (w, mem) = QuantizedMatMulTests.randomMatrix(.q8_0, rows: rows, cols: cols, seed: 12)
@@ -344,7 +345,9 @@ final class UnquantizedActivationTests: XCTestCase {
         func logits(_ x: ArraySlice<Float>, _ n: Int) -> [UInt32] {
             var y = [Float](repeating: .nan, count: n * rows)
             Array(x).withUnsafeBufferPointer { xb in
-                y.withUnsafeMutableBufferPointer { MatMul.multiplyUnquantizedActivations(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool) }
+                y.withUnsafeMutableBufferPointer {
+                    MatMul.multiplyUnquantizedActivations(w, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool, backend: .avx2)
+                }
             }
             return y.map(\.bitPattern)
         }
