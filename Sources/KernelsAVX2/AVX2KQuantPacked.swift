@@ -205,10 +205,20 @@ public enum AVX2KQuantPacked {
                                    _ ldy: Int, _ count: Int) {
         let bytes = B.bytes
         var c = zeroSums
-        for s in 0..<act.superBlocks {
-            let base = tile + s * bytes
-            if let end { ahead(base, bytes, end) }
-            B.block(base, half, act, t0, nt, s, &c, nil, tile)  // `ahead` does the asking here
+        if nt == groupTokens {
+            // A literal token count (a prompt's every full group): the per-token tests fold
+            // away, and the 8 sums stay in registers rather than being spilled between them.
+            for s in 0..<act.superBlocks {
+                let base = tile + s * bytes
+                if let end { ahead(base, bytes, end) }
+                B.block(base, half, act, t0, groupTokens, s, &c, nil, tile)
+            }
+        } else {
+            for s in 0..<act.superBlocks {
+                let base = tile + s * bytes
+                if let end { ahead(base, bytes, end) }
+                B.block(base, half, act, t0, nt, s, &c, nil, tile)  // `ahead` does the asking here
+            }
         }
         storeTokens(y, ldy, nt, count, c)
     }
