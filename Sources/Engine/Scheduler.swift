@@ -250,11 +250,20 @@ struct Scheduler {
         // prior says 1.16×, and the draft spent 10-20% of the output rate before the rule saw
         // it). One step without proposals times it; a probe that falls due waits for it too.
         guard speculationCost.timed(tokens: s) else { return 0 }
+        // The draft's catch-up beyond a usual step's (its last token and the accepted ones, a
+        // few more positions in the same pass): a prompt, or what was generated while it was
+        // off, must pay for itself before it proposes.
+        let lag = r.tokens.count - r.draftComputed - 1
+        let draftCatchesUp = !usesDraft || lag <= max(speculation.maxDepth, SpeculationCost.freeCatchUp)
+            || speculationCost.catchUpPays(lag: lag, remaining: r.request.maxTokens - r.generated,
+                                           // A probe re-measures the acceptance: the prior's, not the last misses'.
+                                           acceptance: c.offUntil == nil ? c.draft.rate : AcceptanceEstimate().rate,
+                                           maxDepth: speculation.maxDepth, sequences: s)
         if let until = c.offUntil {
-            guard r.generated >= until else { return 0 }
+            guard r.generated >= until, draftCatchesUp || usesLookup else { return 0 }
             c.offUntil = nil
             c.probing = true
-            c.draftCap = usesDraft ? speculation.maxDepth : 0
+            c.draftCap = usesDraft && draftCatchesUp ? speculation.maxDepth : 0
             c.lookupCap = usesLookup ? speculation.maxDepth : 0
             r.speculationDepth = speculation.initialDepth
             return speculation.maxDepth
@@ -263,7 +272,7 @@ struct Scheduler {
             a.verifications == 0
                 || speculationCost.bestDepth(acceptance: a.rate, maxDepth: speculation.maxDepth, sequences: s, drafted: drafted) > 0
         }
-        c.draftCap = usesDraft && pays(c.draft, drafted: true) ? speculation.maxDepth : 0
+        c.draftCap = usesDraft && draftCatchesUp && pays(c.draft, drafted: true) ? speculation.maxDepth : 0
         c.lookupCap = usesLookup && pays(c.lookup, drafted: false) ? speculation.maxDepth : 0
         let cap = max(c.draftCap, c.lookupCap)
         if cap == 0 {

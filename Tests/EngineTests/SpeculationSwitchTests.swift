@@ -78,6 +78,44 @@ final class SpeculationSwitchTests: XCTestCase {
         XCTAssertEqual(bound.bestDepth(acceptance: 0.9, maxDepth: 8, sequences: 1, drafted: false), 0)
     }
 
+    /// A draft far behind (a long prompt, or what was generated while it was off) proposes only
+    /// when the tokens the sequence may still emit win its catch-up back.
+    func testTheDraftsCatchUpMustPayForItself() {
+        let c = SpeculationCost.pricedCatchUp
+        // The cost: the lag at the draft's per-token time of its largest timed pass, in plain steps.
+        XCTAssertEqual(c.catchUpCost(lag: 64, sequences: 1) ?? 0, 0.35 * (1 + 0.16 * 63), accuracy: 1e-9)
+        // One sequence 100 positions behind (about 6 plain steps): worth it for 256 more tokens
+        // at 0.8 acceptance (1.21× at depth 2), not for 8.
+        XCTAssertTrue(c.catchUpPays(lag: 100, remaining: 256, acceptance: 0.8, maxDepth: 8, sequences: 1))
+        XCTAssertFalse(c.catchUpPays(lag: 100, remaining: 8, acceptance: 0.8, maxDepth: 8, sequences: 1))
+        // A flat target (memory-bound) with a draft of 0.05 a token: 100 positions cost 5 plain
+        // steps. Alone, 30 tokens at a gain of 3.1 repay them; with four sequences in the step
+        // (gain 1.87, the pass holding all four up: 20 steps) they do not.
+        let flat = SpeculationCost(target: { _ in 1 }, draft: { 0.05 * Double($0) })
+        XCTAssertTrue(flat.catchUpPays(lag: 100, remaining: 30, acceptance: 0.8, maxDepth: 8, sequences: 1))
+        XCTAssertFalse(flat.catchUpPays(lag: 100, remaining: 30, acceptance: 0.8, maxDepth: 8, sequences: 4))
+        // Timed passes larger than the table's sizes give the per-token time.
+        var m = SpeculationCost()
+        m.recordTarget(tokens: 1, seconds: 0.05)
+        m.recordDraft(tokens: 200, seconds: 1.0)
+        XCTAssertEqual(m.catchUpCost(lag: 100, sequences: 1) ?? 0, 100 * 0.005 / 0.05, accuracy: 1e-9)
+        XCTAssertNil(SpeculationCost.estimate(m.draft, 1), "a catch-up pass is not a proposal pass")
+
+        // Through the engine: a 120-token prompt with 6 tokens to generate never drafts; with
+        // 200 it does. The tokens are the target's either way.
+        let prompt = (0..<120).map { Int32($0 % 9 + 1) }
+        for (maxTokens, drafts) in [(6, false), (200, true)] {
+            let draft = PhasedDraft(wrong: 0..<0)
+            let spec = engine(draft: draft), plain = engine(draft: nil)
+            spec.scheduler.speculationCost = .pricedCatchUp
+            let req = GenerationRequest(id: "lag", promptTokens: prompt, maxTokens: maxTokens)
+            let a = run(plain, [req]), b = run(spec, [req])
+            plain.shutdown(); spec.shutdown()
+            XCTAssertEqual(a[0].tokens, b[0].tokens)
+            XCTAssertEqual(!draft.proposedAt.isEmpty, drafts, "max_tokens \(maxTokens): \(draft.proposedAt.prefix(8))")
+        }
+    }
+
     func testMeasuredCostsAreInterpolated() {
         var c = SpeculationCost()
         XCTAssertNil(SpeculationCost.estimate(c.target, 3))
@@ -184,7 +222,11 @@ final class SpeculationSwitchTests: XCTestCase {
 
 extension SpeculationCost {
     /// Target and draft pass costs shaped as measured on Qwen2.5-Coder 1.5B with its 0.5B draft,
-    /// for engine tests (their fake models' times mean nothing).
+    /// for engine tests (their fake models' times mean nothing). The draft's catch-up is free,
+    /// so that the tests' short generations after their prompts still speculate
+    /// (`pricedCatchUp` charges it, for the rule's own test).
     static let measuredLike = SpeculationCost(target: { 1 + 0.16 * Double($0 - 1) },
-                                              draft: { 0.35 * (1 + 0.16 * Double($0 - 1)) })
+                                              draft: { 0.35 * (1 + 0.16 * Double($0 - 1)) }, catchUpPerToken: 0)
+    static let pricedCatchUp = SpeculationCost(target: { 1 + 0.16 * Double($0 - 1) },
+                                               draft: { 0.35 * (1 + 0.16 * Double($0 - 1)) })
 }
