@@ -19,10 +19,7 @@ struct TokenizeCommand: ParsableCommand {
         let tokenizer = try Tokenizer(TokenizerVocabulary(metadata: gguf.metadata))
         if !LoadedEmbeddingModel.isEmbeddingModel(gguf) {
             let config = try ModelConfig(file: gguf)
-            guard tokenizer.vocabularySize == config.vocabSize else {
-                throw ModelError.badHyperparameter(
-                    "tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocabulary is \(config.vocabSize)")
-            }
+            try ModelError.checkVocabulary(tokenizer: tokenizer.vocabularySize, model: config.vocabSize)
         }
         let ids = tokenizer.encode(bytes: try readFile(file), addSpecial: true, parseSpecial: true)
         print("[" + ids.map(String.init).joined(separator: ", ") + "]")

@@ -19,10 +19,7 @@ public final class LoadedEmbeddingModel: @unchecked Sendable {
         model = EncoderModel(config: config, weights: try EncoderWeights(file: file, config: config), threads: threads,
                              precision: precision)
         tokenizer = try Tokenizer(try TokenizerVocabulary(metadata: file.metadata))
-        guard tokenizer.vocabularySize == config.vocabSize else {
-            throw ModelError.badHyperparameter(
-                "tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocabulary is \(config.vocabSize)")
-        }
+        try ModelError.checkVocabulary(tokenizer: tokenizer.vocabularySize, model: config.vocabSize)
     }
 
     /// True when the file's architecture is an encoder this type loads (read from the header only).

@@ -18,10 +18,7 @@ public final class LoadedModel: Sendable {
         model = LlamaModel(config: config, weights: weights, threads: threads, logitRows: logitRows)
         tokenizer = try Tokenizer(try TokenizerVocabulary(metadata: file.metadata))
         chatTemplate = file.metadata["tokenizer.chat_template"]?.stringValue
-        guard tokenizer.vocabularySize == config.vocabSize else {
-            throw ModelError.badHyperparameter(
-                "tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocabulary is \(config.vocabSize)")
-        }
+        try ModelError.checkVocabulary(tokenizer: tokenizer.vocabularySize, model: config.vocabSize)
     }
 
     /// The model's name: the file name without extension.

@@ -22,3 +22,13 @@ public enum ModelError: Error, CustomStringConvertible {
         }
     }
 }
+
+extension ModelError {
+    /// Throws when a file's tokenizer and its model disagree on the vocabulary (a token id the
+    /// tokenizer gives would have no row in the embeddings or the logits).
+    public static func checkVocabulary(tokenizer: Int, model: Int) throws {
+        guard tokenizer == model else {
+            throw badHyperparameter("tokenizer has \(tokenizer) tokens but the model's vocabulary is \(model)")
+        }
+    }
+}
