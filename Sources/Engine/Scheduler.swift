@@ -237,7 +237,9 @@ struct Scheduler {
     /// and the sequences generating now): `maxDepth` when it does (its adaptive depth then says
     /// how many), 0 when it does not. Off, it waits `probeInterval` generated tokens (twice as
     /// long after each failed probe, up to 8×) and proposes once more at the initial depth to
-    /// measure its acceptance again. A proposer not yet verified for `r` is assumed to pay.
+    /// measure its acceptance again. A proposer not yet verified for `r` is assumed to pay, but
+    /// a draft far behind (more than `SpeculationCost.freeCatchUp` positions) first has to win
+    /// its catch-up back at the acceptance it has (the prior's when unverified or probing).
     private func speculationCap(_ r: Request) -> Int {
         var c = r.speculationControl
         defer { r.speculationControl = c }
@@ -253,17 +255,23 @@ struct Scheduler {
         // The draft's catch-up beyond a usual step's (its last token and the accepted ones, a
         // few more positions in the same pass): a prompt, or what was generated while it was
         // off, must pay for itself before it proposes.
+        // What may still be emitted, at most `expectedRemaining`: a chat without max_tokens
+        // gets the context's room, which it is not expected to fill.
         let lag = r.tokens.count - r.draftComputed - 1
-        let draftCatchesUp = !usesDraft || lag <= max(speculation.maxDepth, SpeculationCost.freeCatchUp)
-            || speculationCost.catchUpPays(lag: lag, remaining: r.request.maxTokens - r.generated,
-                                           // A probe re-measures the acceptance: the prior's, not the last misses'.
-                                           acceptance: c.offUntil == nil ? c.draft.rate : AcceptanceEstimate().rate,
-                                           maxDepth: speculation.maxDepth, sequences: s)
+        func draftCatchesUp(probe: Bool) -> Bool {
+            !usesDraft || lag <= max(speculation.maxDepth, SpeculationCost.freeCatchUp)
+                || speculationCost.catchUpPays(
+                    lag: lag, remaining: min(r.request.maxTokens - r.generated - 1, SpeculationCost.expectedRemaining),
+                    // A probe re-measures the acceptance: the prior's, not the last misses'.
+                    acceptance: probe ? AcceptanceEstimate().rate : c.draft.rate, maxDepth: speculation.maxDepth, sequences: s)
+        }
         if let until = c.offUntil {
-            guard r.generated >= until, draftCatchesUp || usesLookup else { return 0 }
+            guard r.generated >= until else { return 0 }
+            let catchesUp = draftCatchesUp(probe: true)
+            guard catchesUp || usesLookup else { return 0 }
             c.offUntil = nil
             c.probing = true
-            c.draftCap = usesDraft && draftCatchesUp ? speculation.maxDepth : 0
+            c.draftCap = usesDraft && catchesUp ? speculation.maxDepth : 0
             c.lookupCap = usesLookup ? speculation.maxDepth : 0
             r.speculationDepth = speculation.initialDepth
             return speculation.maxDepth
@@ -272,7 +280,7 @@ struct Scheduler {
             a.verifications == 0
                 || speculationCost.bestDepth(acceptance: a.rate, maxDepth: speculation.maxDepth, sequences: s, drafted: drafted) > 0
         }
-        c.draftCap = usesDraft && draftCatchesUp && pays(c.draft, drafted: true) ? speculation.maxDepth : 0
+        c.draftCap = usesDraft && pays(c.draft, drafted: true) && draftCatchesUp(probe: false) ? speculation.maxDepth : 0
         c.lookupCap = usesLookup && pays(c.lookup, drafted: false) ? speculation.maxDepth : 0
         let cap = max(c.draftCap, c.lookupCap)
         if cap == 0 {

@@ -22,6 +22,8 @@ struct SpeculationCost {
     /// Positions a draft catches up without the rule's charge (a short prompt, a verification's
     /// accepted tokens): a few more tokens in a pass it makes anyway.
     static let freeCatchUp = 16
+    /// The most tokens a sequence is taken to emit still when weighing a catch-up.
+    static let expectedRemaining = 512
     /// A depth is taken only when it beats a plain step by this much.
     static let margin = 0.05
 
@@ -111,10 +113,10 @@ struct SpeculationCost {
     /// step for only this one's gain, so it is charged that many times. Without this, sequences
     /// that had generated plainly in a full batch turned speculation on as the batch thinned
     /// near its end, and each first caught up its whole prompt: 16 clients gave 0.94-0.97× the
-    /// throughput without a draft, with 0.91 s gaps. Unknown costs: taken to pay.
+    /// throughput without a draft, with 0.91 s gaps. Unknown or nil costs: taken to pay.
     func catchUpPays(lag: Int, remaining: Int, acceptance a: Double, maxDepth: Int, sequences: Int) -> Bool {
         let s = max(1, sequences)
-        guard let cost = catchUpCost(lag: lag, sequences: s) else { return true }
+        guard let cost = catchUpCost(lag: lag, sequences: s), cost > 0 else { return true }
         let k = bestDepth(acceptance: a, maxDepth: maxDepth, sequences: s, drafted: true)
         guard k > 0 else { return false }
         let g = gain(acceptance: a, depth: k, sequences: s, drafted: true)

@@ -166,12 +166,19 @@ final class SpeculationSwitchTests: XCTestCase {
     /// The draft is right, then wrong for 100 positions, then right again: speculation stops soon
     /// after it goes wrong (only probes meanwhile), comes back after it recovers, and the tokens
     /// are the target's throughout.
+    /// With the catch-up priced too: the draft, off while it missed, is over 16 positions behind
+    /// when it probes, and the 240 tokens left repay that.
     func testSpeculationStopsWhileTheDraftMissesAndComesBack() {
+        for cost in [SpeculationCost.measuredLike, .pricedCatchUp] { stopsAndComesBack(cost) }
+    }
+
+    func stopsAndComesBack(_ cost: SpeculationCost) {
         let prompt: [Int32] = [1, 2, 3, 4, 5]
         let p = prompt.count, n = 400
         let bad = (p + 60)..<(p + 160)
         let draft = PhasedDraft(wrong: bad)
         let spec = engine(draft: draft), plain = engine(draft: nil)
+        spec.scheduler.speculationCost = cost
         let req = GenerationRequest(id: "phases", promptTokens: prompt, maxTokens: n)
         let a = run(plain, [req]), b = run(spec, [req])
         plain.shutdown(); spec.shutdown()
