@@ -254,9 +254,8 @@ struct Scheduler {
         guard speculationCost.timed(tokens: s) else { return 0 }
         // The draft's catch-up beyond a usual step's (its last token and the accepted ones, a
         // few more positions in the same pass): a prompt, or what was generated while it was
-        // off, must pay for itself before it proposes.
-        // What may still be emitted, at most `expectedRemaining`: a chat without max_tokens
-        // gets the context's room, which it is not expected to fill.
+        // off, must pay for itself before it proposes, over what may still be emitted (at most
+        // `expectedRemaining`: a chat without max_tokens gets the context's room, not filled).
         let lag = r.tokens.count - r.draftComputed - 1
         func draftCatchesUp(probe: Bool) -> Bool {
             !usesDraft || lag <= max(speculation.maxDepth, SpeculationCost.freeCatchUp)

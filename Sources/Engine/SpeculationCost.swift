@@ -117,10 +117,8 @@ struct SpeculationCost {
     func catchUpPays(lag: Int, remaining: Int, acceptance a: Double, maxDepth: Int, sequences: Int) -> Bool {
         let s = max(1, sequences)
         guard let cost = catchUpCost(lag: lag, sequences: s), cost > 0 else { return true }
-        let k = bestDepth(acceptance: a, maxDepth: maxDepth, sequences: s, drafted: true)
-        guard k > 0 else { return false }
-        let g = gain(acceptance: a, depth: k, sequences: s, drafted: true)
-        return Double(remaining) * (1 - 1 / g) > Double(s) * cost
+        let (k, g) = best(acceptance: a, maxDepth: maxDepth, sequences: s, drafted: true)
+        return k > 0 && Double(remaining) * (1 - 1 / g) > Double(s) * cost
     }
 
     /// Tokens emitted per plain step's time at `depth` (E(k) / C(k)).
@@ -133,6 +131,11 @@ struct SpeculationCost {
     /// The depth (0...maxDepth) that emits the most tokens per plain step's time for a
     /// sequence whose proposals stand with probability `acceptance`; 0 when speculating loses.
     func bestDepth(acceptance a: Double, maxDepth: Int, sequences: Int, drafted: Bool) -> Int {
+        best(acceptance: a, maxDepth: maxDepth, sequences: sequences, drafted: drafted).depth
+    }
+
+    /// `bestDepth` and its gain (E(k) / C(k); 1 + `margin` at depth 0).
+    func best(acceptance a: Double, maxDepth: Int, sequences: Int, drafted: Bool) -> (depth: Int, gain: Double) {
         var best = 0, bestGain = 1 + Self.margin
         var expected = 1.0, power = 1.0
         for k in stride(from: 1, through: maxDepth, by: 1) {
@@ -141,6 +144,6 @@ struct SpeculationCost {
             let gain = expected / relativeCost(depth: k, sequences: sequences, drafted: drafted)
             if gain > bestGain { best = k; bestGain = gain }
         }
-        return best
+        return (best, bestGain)
     }
 }

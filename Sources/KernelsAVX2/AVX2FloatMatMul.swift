@@ -83,7 +83,7 @@ public enum AVX2Q8x16MatMul {
     }
 
     /// a16: [nTokens, nb·32] int16, ad: [nTokens, nb] scales. y[t·ldy + r] for r in r0..<r1.
-    /// Tokens go two at a time so each weight block is sign-extended once per pair;
+    /// Tokens go two at a time (an odd last one alone) so each weight block is sign-extended once per pair;
     /// per token the operations and their order are the same either way (batch invariance).
     public static func rows(w: UnsafeRawPointer, rowBytes: Int, r0: Int, r1: Int, a16: UnsafePointer<Int16>,
                             ad: UnsafePointer<Float>, nb: Int, nTokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {
@@ -91,9 +91,8 @@ public enum AVX2Q8x16MatMul {
             let row = w + r * rowBytes
             var t = 0
             while t < nTokens {
-                let two = t + 1 < nTokens
                 let a = UnsafeRawPointer(a16 + t * nb * 32), d = ad + t * nb
-                if !two {
+                if t + 1 == nTokens {
                     // One token (generation's logits): the pair's second half was computed and
                     // dropped here, twice the work (SmolLM2's and the 0.5B's Q8_0 output).
                     var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps()
@@ -113,7 +112,7 @@ public enum AVX2Q8x16MatMul {
                     y[t * ldy + r] = _mm256_add_ps(c0, c1).sum()
                     break
                 }
-                let aB = two ? a + nb * 64 : a, dB = two ? d + nb : d
+                let aB = a + nb * 64, dB = d + nb
                 var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps(), e0 = _mm256_setzero_ps(), e1 = _mm256_setzero_ps()
                 var b = 0
                 while b < nb {  // blocks alternate between two accumulators: independent FMA chains
@@ -133,8 +132,8 @@ public enum AVX2Q8x16MatMul {
                     b += 1
                 }
                 y[t * ldy + r] = _mm256_add_ps(c0, c1).sum()
-                if two { y[(t + 1) * ldy + r] = _mm256_add_ps(e0, e1).sum() }
-                t += two ? 2 : 1
+                y[(t + 1) * ldy + r] = _mm256_add_ps(e0, e1).sum()
+                t += 2
             }
         }
     }

@@ -205,21 +205,16 @@ public enum AVX2KQuantPacked {
                                    _ ldy: Int, _ count: Int) {
         let bytes = B.bytes
         var c = zeroSums
-        if nt == groupTokens {
-            // A literal token count (a prompt's every full group): the per-token tests fold
-            // away, and the 8 sums stay in registers rather than being spilled between them.
+        @inline(__always) func pass(_ n: Int) {
             for s in 0..<act.superBlocks {
                 let base = tile + s * bytes
                 if let end { ahead(base, bytes, end) }
-                B.block(base, half, act, t0, groupTokens, s, &c, nil, tile)
-            }
-        } else {
-            for s in 0..<act.superBlocks {
-                let base = tile + s * bytes
-                if let end { ahead(base, bytes, end) }
-                B.block(base, half, act, t0, nt, s, &c, nil, tile)  // `ahead` does the asking here
+                B.block(base, half, act, t0, n, s, &c, nil, tile)  // `ahead` does the asking here
             }
         }
+        // A literal count for a full group (a prompt's every group but the last): the per-token
+        // tests fold away, and the 8 sums stay in registers rather than being spilled between them.
+        if nt == groupTokens { pass(8) } else { pass(nt) }
         storeTokens(y, ldy, nt, count, c)
     }
 
