@@ -1,5 +1,6 @@
 #if arch(x86_64)
 import KernelsAVX512
+import KernelsAVX2
 #endif
 
 /// Elementwise and reduction kernels on float vectors. Lengths used by the models
@@ -82,6 +83,9 @@ public enum VectorOps {
         if CPUFeatures.hasAVX512VNNI && MatMul.defaultBackend == .avx512 {
             i = n / 16 * 16
             AVX512Activation.swiglu(gate, up, i)
+        } else if CPUFeatures.hasAVX2 && MatMul.defaultBackend == .avx2 {
+            i = n / 8 * 8
+            AVX2Activation.swiglu(gate, up, i)
         }
         #endif
         let rg = UnsafeMutableRawPointer(gate), ru = UnsafeRawPointer(up)

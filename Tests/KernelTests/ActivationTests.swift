@@ -2,6 +2,7 @@ import XCTest
 @testable import Kernels
 #if arch(x86_64)
 import KernelsAVX512
+import KernelsAVX2
 #endif
 
 final class ActivationTests: XCTestCase {
@@ -10,6 +11,25 @@ final class ActivationTests: XCTestCase {
     func testAVX512SwiGLUBitwiseEqualToPortable() throws {
         #if arch(x86_64)
         try XCTSkipUnless(CPUFeatures.hasAVX512VNNI, "no AVX-512 on this CPU")
+        try check(AVX512Activation.swiglu)
+        #else
+        throw XCTSkip("x86_64 only")
+        #endif
+    }
+
+    /// The AVX2 one too (compiled with AVX, where the portable loop runs as two SSE halves).
+    func testAVX2SwiGLUBitwiseEqualToPortable() throws {
+        #if arch(x86_64)
+        try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
+        try check(AVX2Activation.swiglu)
+        #else
+        throw XCTSkip("x86_64 only")
+        #endif
+    }
+
+    /// `fast` on 4096 elements, and `VectorOps.swiglu` (whichever kernel it dispatches to) on
+    /// 1000, against the portable 8-lane loop, bit for bit.
+    private func check(_ fast: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void) throws {
         let n = 4096
         var rng = SystemRandomNumberGenerator()
         var gate = (0..<n).map { _ in Float.random(in: -12...12, using: &rng) }
@@ -31,21 +51,19 @@ final class ActivationTests: XCTestCase {
                 }
             }
         }
-        var fast = gate
+        var result = gate
         up.withUnsafeBufferPointer { u in
-            fast.withUnsafeMutableBufferPointer { AVX512Activation.swiglu($0.baseAddress!, u.baseAddress!, n) }
+            result.withUnsafeMutableBufferPointer { fast($0.baseAddress!, u.baseAddress!, n) }
         }
         for i in 0..<n {
-            XCTAssertEqual(fast[i].bitPattern, portable[i].bitPattern, "element \(i): gate \(gate[i]) up \(up[i])")
+            XCTAssertEqual(result[i].bitPattern, portable[i].bitPattern, "element \(i): gate \(gate[i]) up \(up[i])")
         }
-        // And through the dispatching entry point, with a tail that is not a multiple of 16.
+        // And through the dispatching entry point, with a tail that is not a multiple of 16
+        // (the portable loop's when another backend is chosen: the same bits all the same).
         var viaOps = Array(gate[0..<1000])
         up.withUnsafeBufferPointer { u in
             viaOps.withUnsafeMutableBufferPointer { VectorOps.swiglu($0.baseAddress!, u.baseAddress!, 1000) }
         }
         for i in 0..<1000 { XCTAssertEqual(viaOps[i].bitPattern, portable[i].bitPattern, "element \(i)") }
-        #else
-        throw XCTSkip("x86_64 only")
-        #endif
     }
 }
