@@ -234,12 +234,13 @@ struct Scheduler {
     }
 
     /// Whether speculating pays for `r` (SpeculationCost's rule, with its acceptance per proposer
-    /// and the sequences generating now): `maxDepth` when it does (its adaptive depth then says
-    /// how many), 0 when it does not. Off, it waits `probeInterval` generated tokens (twice as
-    /// long after each failed probe, up to 8×) and proposes once more at the initial depth to
-    /// measure its acceptance again. A proposer not yet verified for `r` is assumed to pay, but
-    /// a draft far behind (more than `SpeculationCost.freeCatchUp` positions) first has to win
-    /// its catch-up back at the acceptance it has (the prior's when unverified or probing).
+    /// and the sequences generating now): when it does, the deepest proposal that could pay (at
+    /// most `maxDepth`; its adaptive depth then says how many), 0 when it does not. Off, it waits
+    /// `probeInterval` generated tokens (twice as long after each failed probe, up to 8×) and
+    /// proposes once more at the initial depth to measure its acceptance again. A proposer not
+    /// yet verified for `r` is assumed to pay, but a draft far behind (more than
+    /// `SpeculationCost.freeCatchUp` positions) first has to win its catch-up back at the
+    /// acceptance it has (the prior's when unverified or probing).
     private func speculationCap(_ r: Request) -> Int {
         var c = r.speculationControl
         defer { r.speculationControl = c }
@@ -264,23 +265,31 @@ struct Scheduler {
                     // A probe re-measures the acceptance: the prior's, not the last misses'.
                     acceptance: probe ? AcceptanceEstimate().rate : c.draft.rate, maxDepth: speculation.maxDepth, sequences: s)
         }
+        // The deepest proposal that would pay if every token stood (the best depth at acceptance
+        // 1): deeper, one more position costs more than it can bring whatever the acceptance. On 2
+        // AVX2 cores a 9-token pass took 1.35× an 8-token one (two groups of the prompt kernel),
+        // and single-sequence steps proposing 8 were verified in it. At least 1: whether to
+        // propose at all is the rule's (`pays`, a probe), not this cap's.
+        func deepest(drafted: Bool) -> Int {
+            max(1, speculationCost.bestDepth(acceptance: 1, maxDepth: speculation.maxDepth, sequences: s, drafted: drafted))
+        }
         if let until = c.offUntil {
             guard r.generated >= until else { return 0 }
             let catchesUp = draftCatchesUp(probe: true)
             guard catchesUp || usesLookup else { return 0 }
             c.offUntil = nil
             c.probing = true
-            c.draftCap = usesDraft && catchesUp ? speculation.maxDepth : 0
-            c.lookupCap = usesLookup ? speculation.maxDepth : 0
+            c.draftCap = usesDraft && catchesUp ? deepest(drafted: true) : 0
+            c.lookupCap = usesLookup ? deepest(drafted: false) : 0
             r.speculationDepth = speculation.initialDepth
-            return speculation.maxDepth
+            return max(c.draftCap, c.lookupCap)
         }
         func pays(_ a: AcceptanceEstimate, drafted: Bool) -> Bool {
             a.verifications == 0
                 || speculationCost.bestDepth(acceptance: a.rate, maxDepth: speculation.maxDepth, sequences: s, drafted: drafted) > 0
         }
-        c.draftCap = usesDraft && pays(c.draft, drafted: true) && draftCatchesUp(probe: false) ? speculation.maxDepth : 0
-        c.lookupCap = usesLookup && pays(c.lookup, drafted: false) ? speculation.maxDepth : 0
+        c.draftCap = usesDraft && pays(c.draft, drafted: true) && draftCatchesUp(probe: false) ? deepest(drafted: true) : 0
+        c.lookupCap = usesLookup && pays(c.lookup, drafted: false) ? deepest(drafted: false) : 0
         let cap = max(c.draftCap, c.lookupCap)
         if cap == 0 {
             if c.probing { c.failedProbes += 1 }

@@ -194,6 +194,46 @@ final class SpeculationSwitchTests: XCTestCase {
         XCTAssertGreaterThan(b[0].speculation.accepted, 150)
     }
 
+    /// The target, recording the largest pass after the prompt's.
+    final class LargestPass: PatternModelWrapper {
+        let inner = PatternModel()
+        private(set) var passes = 0, largest = 0
+
+        func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float] {
+            passes += 1
+            if passes > 1 { largest = max(largest, batch.reduce(0) { $0 + $1.tokens.count }) }
+            return try inner.forward(batch, cache: cache)
+        }
+    }
+
+    /// A pass of 9 tokens dearer by a jump (two groups of the AVX2 prompt kernel: on Qwen 1.5B,
+    /// 1.35× an 8-token pass): even a draft that is always right proposes at most 7, so no pass
+    /// verifies 9. Priced linearly, it reaches the configured 8. The tokens are the target's.
+    func testNoProposalDeeperThanAPerfectAcceptanceRepays() {
+        let jump = SpeculationCost(target: { $0 <= 8 ? 1 + 0.18 * Double($0 - 1) : 1.6 + 0.18 * Double($0 - 1) },
+                                   draft: { 0.35 * (1 + 0.16 * Double($0 - 1)) }, catchUpPerToken: 0)
+        XCTAssertEqual(jump.bestDepth(acceptance: 1, maxDepth: 8, sequences: 1, drafted: true), 7)
+        XCTAssertEqual(jump.bestDepth(acceptance: 1, maxDepth: 8, sequences: 1, drafted: false), 7)
+        XCTAssertEqual(SpeculationCost.measuredLike.bestDepth(acceptance: 1, maxDepth: 8, sequences: 1, drafted: true), 8)
+        let req = GenerationRequest(id: "deep", promptTokens: [1, 2, 3, 4, 5], maxTokens: 120)
+        let plain = engine(draft: nil)
+        let a = run(plain, [req])
+        plain.shutdown()
+        for (cost, largest) in [(jump, 8), (SpeculationCost.measuredLike, 9)] {
+            var c = EngineConfiguration(maxBatchTokens: 128, maxSequences: 4, cacheTokens: 4096, blockSize: 4,
+                                        maxWaiting: 100, stepTargetSeconds: 0)
+            c.speculation = SpeculationConfiguration(method: .draft, maxDepth: 8, maxBatchTokens: 64)
+            c.speculation.lookupFirst = false
+            let target = LargestPass()
+            let spec = Engine(model: target, endOfGeneration: [], configuration: c, draft: PhasedDraft(wrong: 0..<0))
+            spec.scheduler.speculationCost = cost
+            let b = run(spec, [req])
+            spec.shutdown()
+            XCTAssertEqual(a[0].tokens, b[0].tokens)
+            XCTAssertEqual(target.largest, largest, "largest verification pass")
+        }
+    }
+
     /// With a draft model and prompt lookup both: a greedy text that falls into a cycle takes
     /// lookup's proposals (the draft here is always wrong), and the tokens stay the target's,
     /// greedy and seeded; unseeded sampling completes (a lookup proposal has no draft
