@@ -1,5 +1,6 @@
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
+import CPrefetch
 
 /// Quantized weights against float activations on AVX2 (no activation rounding):
 /// for the logits matmul, where 8-bit activations cost the most perplexity, and
@@ -82,6 +83,9 @@ public enum AVX2Q8x16MatMul {
         Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: off, as: UInt16.self)))
     }
 
+    /// How far ahead of the block being read one token's pass asks for lines.
+    static let streamDistance = 4096
+
     /// a16: [nTokens, nb·32] int16, ad: [nTokens, nb] scales. y[t·ldy + r] for r in r0..<r1.
     /// Tokens go two at a time (an odd last one alone) so each weight block is sign-extended once per pair;
     /// per token the operations and their order are the same either way (batch invariance).
@@ -96,9 +100,13 @@ public enum AVX2Q8x16MatMul {
                     // One token (generation's logits): the pair's second half was computed and
                     // dropped here, twice the work (SmolLM2's and the 0.5B's Q8_0 output).
                     var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps()
+                    // The matrix is one stream (rows r0..<r1 back to back): a line a fixed
+                    // distance ahead asked for per block, within this call's rows.
+                    let ahead = row + Self.streamDistance, stop = w + r1 * rowBytes
                     var b = 0
                     while b < nb {
                         let p = row + b * 34
+                        if ahead + b * 34 < stop { jeton_prefetch_range(ahead + b * 34, 1) }
                         let wlo = _mm256_cvtepi8_epi16(load128(p + 2)), whi = _mm256_cvtepi8_epi16(load128(p + 18))
                         let o = 64 * b
                         let s = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(wlo, load256(a + o)), _mm256_madd_epi16(whi, load256(a + o + 32))))
