@@ -51,8 +51,9 @@ extension Engine {
                                          ngramMax: s.ngramMax, ngramMin: s.ngramMin)
             guard !p.isEmpty else { continue }
             if c.draftCap > 0 {
-                let byLookup = cost.gain(acceptance: c.lookup.rate, depth: p.count, sequences: n, drafted: false)
-                let byDraft = cost.gain(acceptance: c.draft.rate, depth: min(e.speculate, c.draftCap),
+                let g = e.request.generated
+                let byLookup = cost.gain(acceptance: c.lookup.rate(at: g), depth: p.count, sequences: n, drafted: false)
+                let byDraft = cost.gain(acceptance: c.draft.rate(at: g), depth: min(e.speculate, c.draftCap),
                                         sequences: n, drafted: true)
                 guard byLookup >= byDraft else { continue }
             }
@@ -93,9 +94,10 @@ extension Engine {
         if byLookup {
             stats.speculativeLookupProposed += proposed
             stats.speculativeLookupAccepted += accepted
+            // Lookup's acceptance is the text's (a passage being copied or not): no drift back.
             r.speculationControl.lookup.record(proposed: proposed, accepted: accepted)
         } else {
-            r.speculationControl.draft.record(proposed: proposed, accepted: accepted)
+            r.speculationControl.draft.record(proposed: proposed, accepted: accepted, at: r.generated)
         }
         let s = configuration.speculation
         r.speculationDepth = s.nextDepth(current: r.speculationDepth ?? s.initialDepth, proposed: proposed, accepted: accepted)

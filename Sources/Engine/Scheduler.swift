@@ -263,7 +263,8 @@ struct Scheduler {
                 || speculationCost.catchUpPays(
                     lag: lag, remaining: min(r.request.maxTokens - r.generated - 1, SpeculationCost.expectedRemaining),
                     // A probe re-measures the acceptance: the prior's, not the last misses'.
-                    acceptance: probe ? AcceptanceEstimate().rate : c.draft.rate, maxDepth: speculation.maxDepth, sequences: s)
+                    acceptance: probe ? AcceptanceEstimate().rate : c.draft.rate(at: r.generated),
+                    maxDepth: speculation.maxDepth, sequences: s)
         }
         // The deepest proposal that would pay if every token stood (the best depth at acceptance
         // 1): deeper, one more position costs more than it can bring whatever the acceptance. On 2
@@ -286,7 +287,8 @@ struct Scheduler {
         }
         func pays(_ a: AcceptanceEstimate, drafted: Bool) -> Bool {
             a.verifications == 0
-                || speculationCost.bestDepth(acceptance: a.rate, maxDepth: speculation.maxDepth, sequences: s, drafted: drafted) > 0
+                || speculationCost.bestDepth(acceptance: a.rate(at: r.generated), maxDepth: speculation.maxDepth,
+                                             sequences: s, drafted: drafted) > 0
         }
         c.draftCap = usesDraft && pays(c.draft, drafted: true) && draftCatchesUp(probe: false) ? deepest(drafted: true) : 0
         c.lookupCap = usesLookup && pays(c.lookup, drafted: false) ? deepest(drafted: false) : 0

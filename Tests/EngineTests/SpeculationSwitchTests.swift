@@ -43,12 +43,13 @@ final class SpeculationSwitchTests: XCTestCase {
         }
     }
 
-    func engine(draft: BatchModel?, lookupFirst: Bool = false) -> Engine {
+    func engine(draft: BatchModel?, lookupFirst: Bool = false, ngram: Int? = nil) -> Engine {
         var c = EngineConfiguration(maxBatchTokens: 128, maxSequences: 4, cacheTokens: 4096, blockSize: 4,
                                     maxWaiting: 100, stepTargetSeconds: 0)
         var s = SpeculationConfiguration(method: draft == nil ? .off : .draft, maxDepth: 8, maxBatchTokens: 64)
         s.probeInterval = 8
         s.lookupFirst = lookupFirst
+        if let ngram { (s.ngramMin, s.ngramMax) = (ngram, ngram) }
         c.speculation = s
         let e = Engine(model: PatternModel(), endOfGeneration: [], configuration: c, draft: draft)
         e.scheduler.speculationCost = SpeculationCost.measuredLike
@@ -161,6 +162,48 @@ final class SpeculationSwitchTests: XCTestCase {
         XCTAssertGreaterThan(a.rate, 0.99)
         for _ in 0..<10 { a.record(proposed: 1, accepted: 0) }
         XCTAssertLessThan(a.rate, 0.2)
+    }
+
+    /// A proposer not verified for a while drifts back to the prior: half way in `halfLife`
+    /// generated tokens, and not at all before its first verification's place.
+    func testAnIdleProposersAcceptanceDriftsBackToThePrior() {
+        var a = AcceptanceEstimate()
+        XCTAssertEqual(a.rate(at: 50), 0.8, accuracy: 1e-9)
+        for g in [10, 12, 14] { a.record(proposed: 4, accepted: 0, at: g) }
+        let low = a.rate
+        XCTAssertLessThan(low, 0.5)
+        XCTAssertEqual(a.rate(at: 14), low, accuracy: 1e-12)
+        XCTAssertEqual(a.rate(at: 10), low, accuracy: 1e-12, "no drift backwards")
+        let half = a.rate(at: 14 + Int(AcceptanceEstimate.halfLife))
+        XCTAssertGreaterThan(half, low + 0.05)
+        XCTAssertLessThan(half, 0.8)
+        XCTAssertEqual(a.rate(at: 10_000), 0.8, accuracy: 1e-6)
+        // A verification after the idle span starts from the drifted counts.
+        var b = a
+        b.record(proposed: 4, accepted: 4, at: 14 + 2 * Int(AcceptanceEstimate.halfLife))
+        var c = a
+        c.record(proposed: 4, accepted: 4, at: 15)
+        XCTAssertGreaterThan(b.rate, c.rate)
+    }
+
+    /// With prompt lookup and a draft both: the draft is wrong for 50 positions, lookup (on
+    /// single-token matches, often wrong here) keeps proposing throughout, so the sequence is
+    /// never off and never probes. The draft still comes back after its bad phase (its
+    /// acceptance drifts back while idle); the tokens are the target's.
+    func testADraftThatLostComesBackWhileLookupProposes() {
+        let prompt: [Int32] = [1, 2, 3, 4, 5]
+        let p = prompt.count, n = 300
+        let bad = (p + 20)..<(p + 70)
+        let draft = PhasedDraft(wrong: bad)
+        let spec = engine(draft: draft, lookupFirst: true, ngram: 1), plain = engine(draft: nil)
+        let req = GenerationRequest(id: "both", promptTokens: prompt, maxTokens: n)
+        let a = run(plain, [req]), b = run(spec, [req])
+        let s = spec.idleSnapshot()
+        plain.shutdown(); spec.shutdown()
+        XCTAssertEqual(a[0].tokens, b[0].tokens)
+        XCTAssertGreaterThan(s.speculativeLookupProposed, 0, "lookup should propose")
+        let after = draft.proposedAt.filter { $0 >= bad.upperBound + 40 }.count
+        XCTAssertGreaterThan(after, 60, "the draft should come back after its bad phase")
     }
 
     /// The draft is right, then wrong for 100 positions, then right again: speculation stops soon
