@@ -51,9 +51,8 @@ extension Engine {
                                          ngramMax: s.ngramMax, ngramMin: s.ngramMin)
             guard !p.isEmpty else { continue }
             if c.draftCap > 0 {
-                let g = e.request.generated
-                let byLookup = cost.gain(acceptance: c.lookup.rate(at: g), depth: p.count, sequences: n, drafted: false)
-                let byDraft = cost.gain(acceptance: c.draft.rate(at: g), depth: min(e.speculate, c.draftCap),
+                let byLookup = cost.gain(acceptance: c.lookup.rate, depth: p.count, sequences: n, drafted: false)
+                let byDraft = cost.gain(acceptance: c.draft.rate(at: e.request.generated), depth: min(e.speculate, c.draftCap),
                                         sequences: n, drafted: true)
                 guard byLookup >= byDraft else { continue }
             }

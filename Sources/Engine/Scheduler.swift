@@ -234,13 +234,14 @@ struct Scheduler {
     }
 
     /// Whether speculating pays for `r` (SpeculationCost's rule, with its acceptance per proposer
-    /// and the sequences generating now): when it does, the deepest proposal that could pay (at
-    /// most `maxDepth`; its adaptive depth then says how many), 0 when it does not. Off, it waits
+    /// and the sequences generating now): when it does, the best depth at acceptance 1 (at most
+    /// `maxDepth`; its adaptive depth then says how many), 0 when it does not. Off, it waits
     /// `probeInterval` generated tokens (twice as long after each failed probe, up to 8×) and
     /// proposes once more at the initial depth to measure its acceptance again. A proposer not
     /// yet verified for `r` is assumed to pay, but a draft far behind (more than
     /// `SpeculationCost.freeCatchUp` positions) first has to win its catch-up back at the
-    /// acceptance it has (the prior's when unverified or probing).
+    /// acceptance it has (the prior's when unverified or probing). A draft's acceptance drifts
+    /// back to the prior while it is not verified (`AcceptanceEstimate.rate(at:)`).
     private func speculationCap(_ r: Request) -> Int {
         var c = r.speculationControl
         defer { r.speculationControl = c }
@@ -266,8 +267,8 @@ struct Scheduler {
                     acceptance: probe ? AcceptanceEstimate().rate : c.draft.rate(at: r.generated),
                     maxDepth: speculation.maxDepth, sequences: s)
         }
-        // The deepest proposal that would pay if every token stood (the best depth at acceptance
-        // 1): deeper, one more position costs more than it can bring whatever the acceptance. On 2
+        // At most the best depth at acceptance 1: at any acceptance no deeper proposal beats it
+        // (each further token brings at most what the ones before it did, at a dearer pass). On 2
         // AVX2 cores a 9-token pass took 1.35× an 8-token one (two groups of the prompt kernel),
         // and single-sequence steps proposing 8 were verified in it. At least 1: whether to
         // propose at all is the rule's (`pays`, a probe), not this cap's.

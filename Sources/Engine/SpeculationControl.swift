@@ -32,6 +32,10 @@ struct AcceptanceEstimate: Sendable {
     private(set) var verifications = 0
     /// Generated tokens at the last verification recorded with its place (nil: none).
     private var lastAt: Int?
+    /// Returns after an idle span whose first proposal missed, in a row: each doubles the
+    /// half-life (up to 8×), as failed probes double a sequence's wait, so a draft that is
+    /// always wrong is not retried every half-life forever.
+    private var failedReturns = 0
     static let decay = 0.7
     /// Idle generated tokens after which the counts are half way back to the prior's.
     static let halfLife = 16.0
@@ -47,7 +51,7 @@ struct AcceptanceEstimate: Sendable {
 
     private func counts(at generated: Int) -> (Double, Double) {
         guard let lastAt, generated > lastAt else { return (accepted, missed) }
-        let w = pow(0.5, Double(generated - lastAt) / Self.halfLife)
+        let w = pow(0.5, Double(generated - lastAt) / (Self.halfLife * Double(1 << failedReturns)))
         return (Self.priorAccepted + (accepted - Self.priorAccepted) * w, Self.priorMissed + (missed - Self.priorMissed) * w)
     }
 
@@ -56,6 +60,9 @@ struct AcceptanceEstimate: Sendable {
     mutating func record(proposed: Int, accepted a: Int, at generated: Int? = nil) {
         guard proposed > 0 else { return }
         if let generated {
+            if let lastAt, Double(generated - lastAt) >= Self.halfLife {
+                failedReturns = a == 0 ? min(failedReturns + 1, 3) : 0
+            }
             (accepted, missed) = counts(at: generated)
             lastAt = generated
         }

@@ -102,11 +102,12 @@ public enum AVX2Q8x16MatMul {
                     var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps()
                     // The matrix is one stream (rows r0..<r1 back to back): a line a fixed
                     // distance ahead asked for per block, within this call's rows.
-                    let ahead = row + Self.streamDistance, stop = w + r1 * rowBytes
+                    // (Offsets compared, not pointers: one past the matrix is not formed.)
+                    let ahead = r * rowBytes + Self.streamDistance, stop = r1 * rowBytes
                     var b = 0
                     while b < nb {
                         let p = row + b * 34
-                        if ahead + b * 34 < stop { jeton_prefetch_range(ahead + b * 34, 1) }
+                        if ahead + b * 34 < stop { jeton_prefetch_range(w + ahead + b * 34, 1) }
                         let wlo = _mm256_cvtepi8_epi16(load128(p + 2)), whi = _mm256_cvtepi8_epi16(load128(p + 18))
                         let o = 64 * b
                         let s = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(wlo, load256(a + o)), _mm256_madd_epi16(whi, load256(a + o + 32))))

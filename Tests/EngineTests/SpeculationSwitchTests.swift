@@ -186,6 +186,34 @@ final class SpeculationSwitchTests: XCTestCase {
         XCTAssertGreaterThan(b.rate, c.rate)
     }
 
+    /// A draft that keeps missing as soon as it is back is retried less and less often: each
+    /// return whose first proposal misses doubles the half-life (up to 8×), as failed probes
+    /// double a sequence's wait; a return that stands brings the quick drift back.
+    func testFailedReturnsSlowTheDrift() {
+        func wait(_ e: AcceptanceEstimate, from g: Int) -> Int {
+            var t = 1
+            while e.rate(at: g + t) < 0.6 { t += 1 }
+            return t
+        }
+        var a = AcceptanceEstimate()
+        var g = 0
+        for _ in 0..<3 { g += 2; a.record(proposed: 4, accepted: 0, at: g) }
+        var waits: [Int] = []
+        for _ in 0..<6 {
+            let t = wait(a, from: g)
+            waits.append(t)
+            g += t
+            a.record(proposed: 1, accepted: 0, at: g)
+        }
+        for k in 1..<4 { XCTAssertGreaterThan(waits[k], waits[k - 1] + 10, "waits \(waits)") }
+        XCTAssertLessThan(abs(waits[5] - waits[4]), 3, "capped at 8×: \(waits)")
+        // A return that stands: the next wait after misses is back near the first.
+        g += wait(a, from: g)
+        a.record(proposed: 4, accepted: 4, at: g)
+        for _ in 0..<3 { g += 2; a.record(proposed: 4, accepted: 0, at: g) }
+        XCTAssertLessThan(wait(a, from: g), waits[1], "waits \(waits)")
+    }
+
     /// With prompt lookup and a draft both: the draft is wrong for 50 positions, lookup (on
     /// single-token matches, often wrong here) keeps proposing throughout, so the sequence is
     /// never off and never probes. The draft still comes back after its bad phase (its

@@ -34,7 +34,7 @@ final class ActivationTests: XCTestCase {
         var rng = SystemRandomNumberGenerator()
         var gate = (0..<n).map { _ in Float.random(in: -12...12, using: &rng) }
         // Extremes: the exponential's clamps, zero, signed zero, huge values.
-        let special: [Float] = [0, -0, 87.3, -87.3, 88.3, -88.3, 100, -100, 1e30, -1e30, Float.leastNormalMagnitude]
+        let special: [Float] = [0, -0.0, 87.3, -87.3, 88.3, -88.3, 100, -100, 1e30, -1e30, Float.leastNormalMagnitude]
         for (k, v) in special.enumerated() { gate[k] = v }
         let up = (0..<n).map { _ in Float.random(in: -4...4, using: &rng) }
         var portable = gate
