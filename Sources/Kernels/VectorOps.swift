@@ -103,7 +103,9 @@ public enum VectorOps {
     }
 
     /// e^x lane by lane, relative error ≈ 2e-7 (Cephes expf): x = n·ln2 + r, |r| ≤ ln2/2,
-    /// e^r by a degree-5 polynomial, 2^n through the exponent bits.
+    /// e^r by a degree-5 polynomial, 2^n through the exponent bits. `AVX2Activation.exp8` and
+    /// `AVX512Activation` repeat these steps in their modules (each compiled for its ISA; a call
+    /// across modules is not inlined): change all three together, ActivationTests compare bits.
     @inline(__always)
     public static func exp8(_ v: SIMD8<Float>) -> SIMD8<Float> {
         // (replacing rather than clamped: clamped's pointwiseMin/Max calls were not inlined)
