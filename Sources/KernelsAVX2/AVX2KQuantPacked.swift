@@ -417,19 +417,24 @@ public enum AVX2KQuantPacked {
         @inline(__always) func unit(_ g: Int, _ k: Int, _ lowShift: Int) {
             if let ahead { spread(ahead, end, q6kTileBytes / 64, 16 * half + g, 32) }
             @inline(__always) func weights(_ v: Int) -> __m256i { q6kWeights(base, g, v, h32, k, lowShift) }
-            let w0 = weights(0), w1 = weights(1), w2 = weights(2), w3 = weights(3)
             // The unit's signed scale in both int16 halves of each row's lane.
             let scalePairs = _mm256_cvtepi8_epi16(load128(base + 3072 + 32 * (g / 2) + 16 * half))  // lane r: s(2p) | s(2p+1) << 16
             let one = lowShift == 0 ? _mm256_srai_epi32(_mm256_slli_epi32(scalePairs, 16), 16) : _mm256_srai_epi32(scalePairs, 16)
             let sc = _mm256_or_si256(_mm256_and_si256(one, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(one, 16))
-            eachToken(nt, &i) { t, acc in
-                let a = UnsafeRawPointer(act.qs + ((t0 + t) * nsb + s) * 256 + 16 * g)
-                @inline(__always) func bc(_ j: Int) -> __m256i { _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
-                // 4 products per int16 lane (8 elements per row): |Σ| ≤ 4 · 63 · 128 fits.
-                let s01 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, bc(0)), _mm256_maddubs_epi16(w1, bc(1)))
-                let s23 = _mm256_add_epi16(_mm256_maddubs_epi16(w2, bc(2)), _mm256_maddubs_epi16(w3, bc(3)))
-                acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(s01, sc), _mm256_madd_epi16(s23, sc)))
+            // Two weight vectors per pass over the tokens: 6-bit weights need a vpmaddwd per two
+            // vpmaddubsw anyway, and with four live the 8 sums were spilled and reloaded each unit.
+            // 4 products per int16 lane (8 elements per row): |Σ| ≤ 4 · 63 · 128 fits.
+            @inline(__always) func pair(_ v: Int) {
+                let wa = weights(v), wb = weights(v + 1)
+                eachToken(nt, &i) { t, acc in
+                    let a = UnsafeRawPointer(act.qs + ((t0 + t) * nsb + s) * 256 + 16 * g + 4 * v)
+                    let m = _mm256_add_epi16(_mm256_maddubs_epi16(wa, _mm256_set1_epi32(a.loadUnaligned(as: Int32.self))),
+                                             _mm256_maddubs_epi16(wb, _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4, as: Int32.self))))
+                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(m, sc))
+                }
             }
+            pair(0)
+            pair(2)
         }
         for quad in 0..<4 {
             unit(4 * quad, 0, 0)
