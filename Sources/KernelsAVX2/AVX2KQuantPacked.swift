@@ -428,8 +428,10 @@ public enum AVX2KQuantPacked {
                 let wa = weights(v), wb = weights(v + 1)
                 eachToken(nt, &i) { t, acc in
                     let a = UnsafeRawPointer(act.qs + ((t0 + t) * nsb + s) * 256 + 16 * g + 4 * v)
-                    let m = _mm256_add_epi16(_mm256_maddubs_epi16(wa, _mm256_set1_epi32(a.loadUnaligned(as: Int32.self))),
-                                             _mm256_maddubs_epi16(wb, _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4, as: Int32.self))))
+                    @inline(__always) func bc(_ o: Int) -> __m256i {
+                        _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: o, as: Int32.self))
+                    }
+                    let m = _mm256_add_epi16(_mm256_maddubs_epi16(wa, bc(0)), _mm256_maddubs_epi16(wb, bc(4)))
                     acc = _mm256_add_epi32(acc, _mm256_madd_epi16(m, sc))
                 }
             }

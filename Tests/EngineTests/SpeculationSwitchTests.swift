@@ -43,7 +43,8 @@ final class SpeculationSwitchTests: XCTestCase {
         }
     }
 
-    func engine(draft: BatchModel?, lookupFirst: Bool = false, ngram: Int? = nil) -> Engine {
+    func engine(draft: BatchModel?, lookupFirst: Bool = false, ngram: Int? = nil,
+                target: BatchModel = PatternModel()) -> Engine {
         var c = EngineConfiguration(maxBatchTokens: 128, maxSequences: 4, cacheTokens: 4096, blockSize: 4,
                                     maxWaiting: 100, stepTargetSeconds: 0)
         var s = SpeculationConfiguration(method: draft == nil ? .off : .draft, maxDepth: 8, maxBatchTokens: 64)
@@ -51,7 +52,7 @@ final class SpeculationSwitchTests: XCTestCase {
         s.lookupFirst = lookupFirst
         if let ngram { (s.ngramMin, s.ngramMax) = (ngram, ngram) }
         c.speculation = s
-        let e = Engine(model: PatternModel(), endOfGeneration: [], configuration: c, draft: draft)
+        let e = Engine(model: target, endOfGeneration: [], configuration: c, draft: draft)
         e.scheduler.speculationCost = SpeculationCost.measuredLike
         return e
     }
@@ -291,12 +292,8 @@ final class SpeculationSwitchTests: XCTestCase {
         let a = run(plain, [req])
         plain.shutdown()
         for (cost, largest) in [(jump, 8), (SpeculationCost.measuredLike, 9)] {
-            var c = EngineConfiguration(maxBatchTokens: 128, maxSequences: 4, cacheTokens: 4096, blockSize: 4,
-                                        maxWaiting: 100, stepTargetSeconds: 0)
-            c.speculation = SpeculationConfiguration(method: .draft, maxDepth: 8, maxBatchTokens: 64)
-            c.speculation.lookupFirst = false
             let target = LargestPass()
-            let spec = Engine(model: target, endOfGeneration: [], configuration: c, draft: PhasedDraft(wrong: 0..<0))
+            let spec = engine(draft: PhasedDraft(wrong: 0..<0), target: target)
             spec.scheduler.speculationCost = cost
             let b = run(spec, [req])
             spec.shutdown()
