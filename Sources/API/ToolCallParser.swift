@@ -34,6 +34,8 @@ struct ToolCallParser {
     private var mistralArray: Bool?   // mistral: `[TOOL_CALLS][...]` (true) or `[TOOL_CALLS]name[ARGS]{...}`
     private var fenced = false        // hermes: this call opened with a Markdown fence, not <tool_call>
     private var bare = false          // hermes: this call is a bare JSON object that begins the answer
+    private var doubled = false       // hermes: the bare call opened with `{{` (its `}` is still to drop)
+    private var doubledOpen: [UInt8] = []  // the outer `{` (and spaces) held back, given back if no call follows
     private var heldSpace: [UInt8] = []  // the whitespace before the marker, given back if no call follows
     /// The request's function names: a fenced block is a call only when it names one of them.
     let toolNames: Set<String>
@@ -97,6 +99,13 @@ struct ToolCallParser {
     /// of the request's tools is that call.
     private mutating func decideStart(final: Bool) -> Bool {
         let i = ToolCallScanner.skipSpace(buffer, 0)
+        if doubled {
+            // The closing brace of a `{{…}}` call: dropped, not shown as content.
+            if i == buffer.count && !final { return false }
+            if i < buffer.count && buffer[i] == UInt8(ascii: "}") { buffer = Array(buffer[(i + 1)...]) }
+            doubled = false
+            return true
+        }
         guard i < buffer.count else {
             if final { mode = .text; return true }
             return false
@@ -110,6 +119,27 @@ struct ToolCallParser {
                 return true
             }
             if !final && tag.starts(with: rest) { return false }
+        }
+        if format == .hermes, buffer[i] == UInt8(ascii: "{") {
+            // `{{"name": …}}`, as Qwen 2.5's template shows a call (`ToolCallScanner.undoubled`):
+            // the inner object is the call.
+            let j = ToolCallScanner.skipSpace(buffer, i + 1)
+            if j < buffer.count, buffer[j] == UInt8(ascii: "{") {
+                switch ToolCallScanner.head(buffer, from: j, argsKeys: ["arguments", "parameters"]) {
+                case let .match(name, _) where toolNames.contains(name):
+                    doubledOpen = Array(buffer[i..<j])
+                    buffer = Array(buffer[j...])
+                    bare = true
+                    doubled = true
+                    fenced = false
+                    mode = .calls
+                    return true
+                case .partial where !final: return false
+                default:
+                    mode = .text
+                    return true
+                }
+            }
         }
         if buffer[i] == UInt8(ascii: "{") {
             // Llama 3: any call object; Hermes: a bare one naming one of the request's tools.
@@ -329,15 +359,14 @@ struct ToolCallParser {
     /// it is content.
     private mutating func bareCall(final: Bool, _ out: inout [Event]) -> Bool {
         guard case let .match(name, valueStart) = ToolCallScanner.head(buffer, from: 0, argsKeys: ["arguments", "parameters"]) else {
-            bare = false
-            backToText(buffer[...])
+            notBare()
             return true
         }
         switch ToolCallScanner.valueEnd(buffer, from: 0) {
         case let .complete(e):
             bare = false
             guard JSON.parse(Array(buffer[..<e])) != nil, case let .complete(argsEnd) = ToolCallScanner.valueEnd(buffer, from: valueStart) else {
-                backToText(buffer[...])
+                notBare()
                 return true
             }
             out.append(.start(index: callCount, id: makeID(), name: name))
@@ -350,14 +379,21 @@ struct ToolCallParser {
         case .incomplete where !final: return false
         case .incomplete:
             bare = false
+            doubled = false
             cutShort = true
             backToText([])
             return false
         case .invalid:
-            bare = false
-            backToText(buffer[...])
+            notBare()
             return true
         }
+    }
+
+    /// The bare object is not a call after all: all of it is text again, a `{{`'s outer brace too.
+    private mutating func notBare() {
+        bare = false
+        backToText(((doubled ? doubledOpen : []) + buffer)[...])
+        doubled = false
     }
 
     /// Call objects one after another (Llama 3: `;` between them; Mistral's array: `,` and a closing `]`).

@@ -12,7 +12,7 @@ import Synchronization
 ///
 /// Under `auto` the grammar is lazy (`lazy`: the matcher holds it from where a call begins, see
 /// `ToolCallFormat.lazyTriggers`): one tagged call, or for Hermes also a ```json block of calls
-/// or a bare call object, in the spacing the model picks.
+/// or a bare call object (or one in doubled braces), in the spacing the model picks.
 ///
 /// Kept by their text, so a client sending the same tools each turn compiles them once and
 /// the token masks cached in the grammar stay warm.
@@ -42,7 +42,9 @@ final class ToolGrammarCache: Sendable {
             let object = GrammarNode.rule(b.addRule("object", Self.object(calls, composer, limits)))
             let objects: GrammarNode = parallel ? .seq([object, .star(.seq([GrammarNode.jsonWhitespace(limits), object]))]) : object
             let ws = GrammarNode.jsonWhitespace(limits)
-            root = .alt([root, .seq([.text("```"), .optional(.text("json")), ws, objects, ws, .text("```")]), object])
+            // And `{{…}}`, the doubled braces Qwen 2.5's template shows a call with.
+            root = .alt([root, .seq([.text("```"), .optional(.text("json")), ws, objects, ws, .text("```")]), object,
+                         .seq([.text("{"), ws, object, ws, .text("}")])])
         }
         let g = TokenGrammar(grammar: try composer.compile(root), trie: trie())
         let capacity = capacity

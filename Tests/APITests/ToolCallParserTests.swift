@@ -176,6 +176,37 @@ final class ToolCallParserTests: XCTestCase {
         XCTAssertTrue(p.cutShort)
     }
 
+    /// Qwen 2.5's chat template shows a call as `{{"name": <function-name>, "arguments": …}}` (the
+    /// braces doubled inside a Jinja string), and Qwen2.5-Coder-1.5B copies them: "What's the
+    /// weather in Paris?" with a get_weather tool under `auto`, temperature 0, answered
+    /// `{{"name": "get_weather", "arguments": {"city": "Paris"}}}`. The inner object is the call,
+    /// the outer braces are dropped; anything else stays content, the outer brace included.
+    func testHermesCallInDoubledBracesAsQwensTemplateShowsIt() {
+        let names: Set<String> = ["get_weather", "get_time"]
+        let paris = Call(name: "get_weather", arguments: #"{"city": "Paris"}"#)
+        let doubled = "{{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}}"
+        check(.hermes, doubled, content: "", calls: [paris], names: names)
+        check(.hermes, "\n" + doubled + "\n", content: "", calls: [paris], names: names)
+        check(.hermes, "{ {\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}} }", content: "", calls: [paris], names: names)
+        check(.hermes, doubled + "\nDone.", content: "\nDone.", calls: [paris], names: names)
+        // A closing brace missing at the end (a stop string, max_tokens): still the call.
+        check(.hermes, String(doubled.dropLast()), content: "", calls: [paris], names: names)
+        // In a <tool_call> block, as the template's example is: parsed whole once the block ends.
+        check(.hermes, "<tool_call>\n" + doubled + "\n</tool_call>", content: "",
+              calls: [Call(name: "get_weather", arguments: #"{"city":"Paris"}"#)], names: names)
+        // Not a tool's name, not valid JSON, or not a call's shape: content, braces and all.
+        for text in ["{{\"name\": \"Bob\", \"arguments\": {}}}", "{{\"name\": \"get_weather\", \"arguments\": {\"city\": Paris}}}",
+                     "{{\"city\": \"Paris\"}}", "{{ x }}"] {
+            check(.hermes, text, content: text, calls: [], names: names)
+        }
+        // Cut short inside the arguments: a call cut short.
+        var p = ToolCallParser(format: .hermes, toolNames: names)
+        var events = p.push("{{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Pa")
+        events += p.finish()
+        XCTAssertEqual(events, [])
+        XCTAssertTrue(p.cutShort)
+    }
+
     // MARK: - Llama 3.x
 
     func testLlama3JSONCallFromMetaPromptFormat() {
