@@ -68,8 +68,12 @@ struct SpeculationCost {
 
     /// Seconds of a pass of `n` tokens: the measured one, else interpolated between the nearest
     /// measured sizes, else scaled from the one measured size by the prior slope; nil when none.
+    /// Past `maxTokens` (8 sequences verifying 8 proposals each), the estimate at `maxTokens` in
+    /// proportion to the tokens: such a pass is compute-bound. (Clamped, deeper proposals for
+    /// many sequences looked free.)
     static func estimate(_ table: [Double?], _ n: Int) -> Double? {
-        let n = min(max(n, 1), maxTokens)
+        if n > maxTokens { return estimate(table, maxTokens).map { $0 * Double(n) / Double(maxTokens) } }
+        let n = max(n, 1)
         if let x = table[n] { return x }
         var lo: Int?, hi: Int?
         for i in stride(from: n - 1, through: 1, by: -1) where table[i] != nil { lo = i; break }

@@ -126,6 +126,13 @@ final class SpeculationSwitchTests: XCTestCase {
         XCTAssertEqual(SpeculationCost.estimate(c.target, 3) ?? 0, 0.014, accuracy: 1e-9)
         // Beyond the largest size seen: scaled by the prior slope.
         XCTAssertEqual(SpeculationCost.estimate(c.target, 9) ?? 0, 0.018 * (1 + 0.16 * 8) / (1 + 0.16 * 4), accuracy: 1e-9)
+        // Past the table (8 sequences verifying 8 proposals: 72 tokens), in proportion to the
+        // tokens, so a deeper pass never looks free: memory-bound up to 16 tokens, then linear.
+        let knee = SpeculationCost(target: { max(1, Double($0) / 16) }, draft: { _ in 0.3 })
+        XCTAssertEqual(SpeculationCost.estimate(knee.target, 128) ?? 0, 8, accuracy: 1e-9)
+        XCTAssertEqual(knee.relativeCost(depth: 8, sequences: 8, drafted: false), 72.0 / 16, accuracy: 1e-9)
+        XCTAssertGreaterThan(knee.relativeCost(depth: 8, sequences: 8, drafted: false),
+                             knee.relativeCost(depth: 7, sequences: 8, drafted: false))
     }
 
     /// With nothing timed yet, the first decoding step of the only sequence goes without
