@@ -157,6 +157,8 @@ def test_missing_files_stop_startup_before_listening(tmp_path):
     e = {k: v for k, v in os.environ.items() if not k.startswith("JETON_") or k == "JETON_MODELS"}
     for args, needle in [(["--model", "/nonexistent.gguf"], "model.path: no file /nonexistent.gguf"),
                          (["--model", str(tmp_path)], "is a directory"),
+                         # A mistyped catalog name: the catalog's names are given.
+                         (["--model", "gemma-3-270m"], "no file gemma-3-270m, nor a catalog model of that name (smollm2-135m-instruct, gemma3-270m"),
                          (["--chat-template", "/nonexistent.jinja"], "model.chat_template: no file"),
                          (["--speculative", "draft"], "needs speculative.draft_model"),
                          (["--draft-model", "/nonexistent-draft.gguf"], "speculative.draft_model: no file"),

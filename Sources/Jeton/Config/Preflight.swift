@@ -17,6 +17,10 @@ enum Preflight {
             guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw JetonConfig.Failure(description: "\(what) is empty") }
             let path: String
             do { path = try store.resolve(name) } catch { throw JetonConfig.Failure(description: "\(what): \(error)") }
+            if !name.contains("/"), !FileManager.default.fileExists(atPath: path), let names = try? ModelStore.catalog().map(\.name) {
+                // A mistyped catalog name reads as a missing file: name the catalog's.
+                throw JetonConfig.Failure(description: "\(what): no file \(path), nor a catalog model of that name (\(names.joined(separator: ", ")); `jeton list` shows them)")
+            }
             try file(what, path, directoryAllowed: false)
             return path
         }
