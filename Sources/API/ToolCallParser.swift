@@ -96,7 +96,7 @@ struct ToolCallParser {
 
     /// Llama 3: an answer is calls only if it begins with `<|python_tag|>` or a call object.
     /// Hermes: an answer (or what follows a bare call) that begins with a call object naming one
-    /// of the request's tools is that call.
+    /// of the request's tools, or with one in doubled braces, is that call.
     private mutating func decideStart(final: Bool) -> Bool {
         let i = ToolCallScanner.skipSpace(buffer, 0)
         if doubled {
@@ -121,7 +121,7 @@ struct ToolCallParser {
             if !final && tag.starts(with: rest) { return false }
         }
         if format == .hermes, buffer[i] == UInt8(ascii: "{") {
-            // `{{"name": …}}`, as Qwen 2.5's template shows a call (`ToolCallScanner.undoubled`):
+            // `{{"name": …}}`, as Qwen2.5-Coder's template shows a call (`ToolCallScanner.undoubled`):
             // the inner object is the call.
             let j = ToolCallScanner.skipSpace(buffer, i + 1)
             if j < buffer.count, buffer[j] == UInt8(ascii: "{") {
@@ -247,7 +247,7 @@ struct ToolCallParser {
 
     /// A whole call given out at once (its head was not in the usual order).
     private mutating func wholeCall(_ bytes: ArraySlice<UInt8>, _ out: inout [Event]) -> Bool {
-        guard let (name, args) = ToolCallScanner.wholeCall(Array(bytes)) else { return false }
+        guard let (name, args) = ToolCallScanner.wholeCall(Array(bytes), undouble: format == .hermes) else { return false }
         out.append(.start(index: callCount, id: makeID(), name: name))
         out.append(.arguments(index: callCount, args))
         callCount += 1

@@ -109,8 +109,8 @@ enum ToolCallScanner {
         }
     }
 
-    /// The object inside `{{…}}`: Qwen 2.5's chat template shows its calls with doubled braces
-    /// (a `str.format` leftover in the template's text), and its small models copy them.
+    /// The object inside `{{…}}` (its outer `}` may be missing, as a bare call's may):
+    /// Qwen2.5-Coder's chat template shows its calls with doubled braces, and the models copy them.
     static func undoubled(_ b: [UInt8]) -> [UInt8]? {
         let i = skipSpace(b, 0)
         guard i < b.count, b[i] == UInt8(ascii: "{") else { return nil }
@@ -118,14 +118,16 @@ enum ToolCallScanner {
         guard j < b.count, b[j] == UInt8(ascii: "{") else { return nil }
         var e = b.count
         while e > j, b[e - 1] == 0x20 || b[e - 1] == 0x0A || b[e - 1] == 0x0D || b[e - 1] == 0x09 { e -= 1 }
+        if JSON.parse(Array(b[j..<e])) != nil { return Array(b[j..<e]) }
         guard e > j + 1, b[e - 1] == UInt8(ascii: "}") else { return nil }
         return Array(b[j..<(e - 1)])
     }
 
     /// A whole call object, parsed after the fact (keys in any order, arguments as an object
     /// or as a JSON string): (name, arguments text), or nil.
-    static func wholeCall(_ b: [UInt8]) -> (name: String, arguments: String)? {
-        guard case let .object(fields)? = JSON.parse(b) ?? undoubled(b).flatMap({ JSON.parse($0) }) else { return nil }
+    /// `undouble`: `{{…}}` holds the call (Hermes: `undoubled`).
+    static func wholeCall(_ b: [UInt8], undouble: Bool = false) -> (name: String, arguments: String)? {
+        guard case let .object(fields)? = JSON.parse(b) ?? (undouble ? undoubled(b).flatMap({ JSON.parse($0) }) : nil) else { return nil }
         var fs = fields
         // {"type": "function", "function": {...}}, as some fine-tunes echo OpenAI's shape.
         if case let .object(inner)? = fs.last(where: { $0.0 == "function" })?.1 { fs = inner }

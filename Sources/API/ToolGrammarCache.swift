@@ -42,7 +42,7 @@ final class ToolGrammarCache: Sendable {
             let object = GrammarNode.rule(b.addRule("object", Self.object(calls, composer, limits)))
             let objects: GrammarNode = parallel ? .seq([object, .star(.seq([GrammarNode.jsonWhitespace(limits), object]))]) : object
             let ws = GrammarNode.jsonWhitespace(limits)
-            // And `{{…}}`, the doubled braces Qwen 2.5's template shows a call with.
+            // And `{{…}}`, the doubled braces Qwen2.5-Coder's template shows a call with.
             root = .alt([root, .seq([.text("```"), .optional(.text("json")), ws, objects, ws, .text("```")]), object,
                          .seq([.text("{"), ws, object, ws, .text("}")])])
         }

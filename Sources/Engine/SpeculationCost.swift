@@ -68,9 +68,9 @@ struct SpeculationCost {
 
     /// Seconds of a pass of `n` tokens: the measured one, else interpolated between the nearest
     /// measured sizes, else scaled from the one measured size by the prior slope; nil when none.
-    /// Past `maxTokens` (8 sequences verifying 8 proposals each), the estimate at `maxTokens` in
-    /// proportion to the tokens: such a pass is compute-bound. (Clamped, deeper proposals for
-    /// many sequences looked free.)
+    /// Past `maxTokens` (e.g. 8 sequences verifying 8 proposals each: 72 tokens), the estimate at
+    /// `maxTokens` in proportion to the tokens: such a pass is compute-bound, and the fixed part
+    /// counted again errs on the costly side. (Clamped, deeper proposals for many sequences looked free.)
     static func estimate(_ table: [Double?], _ n: Int) -> Double? {
         if n > maxTokens { return estimate(table, maxTokens).map { $0 * Double(n) / Double(maxTokens) } }
         let n = max(n, 1)

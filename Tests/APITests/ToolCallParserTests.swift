@@ -176,7 +176,7 @@ final class ToolCallParserTests: XCTestCase {
         XCTAssertTrue(p.cutShort)
     }
 
-    /// Qwen 2.5's chat template shows a call as `{{"name": <function-name>, "arguments": …}}` (the
+    /// Qwen2.5-Coder's chat template shows a call as `{{"name": <function-name>, "arguments": …}}` (the
     /// braces doubled inside a Jinja string), and Qwen2.5-Coder-1.5B copies them: "What's the
     /// weather in Paris?" with a get_weather tool under `auto`, temperature 0, answered
     /// `{{"name": "get_weather", "arguments": {"city": "Paris"}}}`. The inner object is the call,
@@ -193,6 +193,8 @@ final class ToolCallParserTests: XCTestCase {
         check(.hermes, String(doubled.dropLast()), content: "", calls: [paris], names: names)
         // In a <tool_call> block, as the template's example is: parsed whole once the block ends.
         check(.hermes, "<tool_call>\n" + doubled + "\n</tool_call>", content: "",
+              calls: [Call(name: "get_weather", arguments: #"{"city":"Paris"}"#)], names: names)
+        check(.hermes, "<tool_call>\n" + String(doubled.dropLast()) + "\n</tool_call>", content: "",
               calls: [Call(name: "get_weather", arguments: #"{"city":"Paris"}"#)], names: names)
         // Not a tool's name, not valid JSON, or not a call's shape: content, braces and all.
         for text in ["{{\"name\": \"Bob\", \"arguments\": {}}}", "{{\"name\": \"get_weather\", \"arguments\": {\"city\": Paris}}}",

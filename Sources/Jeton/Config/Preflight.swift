@@ -19,7 +19,9 @@ enum Preflight {
             do { path = try store.resolve(name) } catch { throw JetonConfig.Failure(description: "\(what): \(error)") }
             if !name.contains("/"), !FileManager.default.fileExists(atPath: path), let names = try? ModelStore.catalog().map(\.name) {
                 // A mistyped catalog name reads as a missing file: name the catalog's.
-                throw JetonConfig.Failure(description: "\(what): no file \(path), nor a catalog model of that name (\(names.joined(separator: ", ")); `jeton list` shows them)")
+                let known = names.joined(separator: ", ")
+                throw JetonConfig.Failure(description: "\(what): no file \(path), nor a catalog model of that name "
+                                          + "(\(known); `jeton list` shows them)")
             }
             try file(what, path, directoryAllowed: false)
             return path
