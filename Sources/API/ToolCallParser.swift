@@ -35,7 +35,7 @@ struct ToolCallParser {
     private var fenced = false        // hermes: this call opened with a Markdown fence, not <tool_call>
     private var bare = false          // hermes: this call is a bare JSON object that begins the answer
     private var doubled = false       // hermes: the bare call opened with `{{` (its `}` is still to drop)
-    private var doubledOpen: [UInt8] = []  // the outer `{` (and spaces) held back, given back if no call follows
+    private var bareOpen: [UInt8] = []  // what a bare call's object follows (spaces, a `{{`'s outer `{`), given back if no call follows
     private var heldSpace: [UInt8] = []  // the whitespace before the marker, given back if no call follows
     /// The request's function names: a fenced block is a call only when it names one of them.
     let toolNames: Set<String>
@@ -127,7 +127,7 @@ struct ToolCallParser {
             if j < buffer.count, buffer[j] == UInt8(ascii: "{") {
                 switch ToolCallScanner.head(buffer, from: j, argsKeys: ["arguments", "parameters"]) {
                 case let .match(name, _) where toolNames.contains(name):
-                    doubledOpen = Array(buffer[i..<j])
+                    bareOpen = Array(buffer[..<j])
                     buffer = Array(buffer[j...])
                     bare = true
                     doubled = true
@@ -145,6 +145,7 @@ struct ToolCallParser {
             // Llama 3: any call object; Hermes: a bare one naming one of the request's tools.
             switch ToolCallScanner.head(buffer, from: i, argsKeys: [format.argumentsKey, format == .llama3 ? "arguments" : "parameters"]) {
             case let .match(name, _) where format == .llama3 || toolNames.contains(name):
+                bareOpen = Array(buffer[..<i])
                 buffer = Array(buffer[i...])
                 bare = format == .hermes
                 fenced = false
@@ -389,10 +390,10 @@ struct ToolCallParser {
         }
     }
 
-    /// The bare object is not a call after all: all of it is text again, a `{{`'s outer brace too.
+    /// The bare object is not a call after all: all of it is text again, with what came before it.
     private mutating func notBare() {
         bare = false
-        backToText(((doubled ? doubledOpen : []) + buffer)[...])
+        backToText((bareOpen + buffer)[...])
         doubled = false
     }
 

@@ -166,6 +166,7 @@ final class ToolCallParserTests: XCTestCase {
         for text in ["{\"name\": \"Bob\", \"arguments\": {}}", "{\"city\": \"Paris\"}", "{\"name\": \"get_weather\", \"arguments\": {\"city\": Paris}}",
                      "Call: " + one, "[1, 2]"] {
             check(.hermes, text, content: text, calls: [], names: names)
+            check(.hermes, "\n " + text, content: "\n " + text, calls: [], names: names)
         }
         check(.hermes, one, content: one, calls: [])
         // Cut short inside the arguments: a call cut short, shown neither as a call nor as text.
@@ -200,6 +201,7 @@ final class ToolCallParserTests: XCTestCase {
         for text in ["{{\"name\": \"Bob\", \"arguments\": {}}}", "{{\"name\": \"get_weather\", \"arguments\": {\"city\": Paris}}}",
                      "{{\"city\": \"Paris\"}}", "{{ x }}"] {
             check(.hermes, text, content: text, calls: [], names: names)
+            check(.hermes, "\n" + text, content: "\n" + text, calls: [], names: names)
         }
         // Cut short inside the arguments: a call cut short.
         var p = ToolCallParser(format: .hermes, toolNames: names)
