@@ -120,34 +120,21 @@ struct ToolCallParser {
             }
             if !final && tag.starts(with: rest) { return false }
         }
+        // `{{"name": …}}`, as Qwen2.5-Coder's template shows a call (`ToolCallScanner.undoubled`):
+        // the inner object is the call.
+        var start = i
         if format == .hermes, buffer[i] == UInt8(ascii: "{") {
-            // `{{"name": …}}`, as Qwen2.5-Coder's template shows a call (`ToolCallScanner.undoubled`):
-            // the inner object is the call.
             let j = ToolCallScanner.skipSpace(buffer, i + 1)
-            if j < buffer.count, buffer[j] == UInt8(ascii: "{") {
-                switch ToolCallScanner.head(buffer, from: j, argsKeys: ["arguments", "parameters"]) {
-                case let .match(name, _) where toolNames.contains(name):
-                    bareOpen = Array(buffer[..<j])
-                    buffer = Array(buffer[j...])
-                    bare = true
-                    doubled = true
-                    fenced = false
-                    mode = .calls
-                    return true
-                case .partial where !final: return false
-                default:
-                    mode = .text
-                    return true
-                }
-            }
+            if j < buffer.count, buffer[j] == UInt8(ascii: "{") { start = j }
         }
-        if buffer[i] == UInt8(ascii: "{") {
+        if buffer[start] == UInt8(ascii: "{") {
             // Llama 3: any call object; Hermes: a bare one naming one of the request's tools.
-            switch ToolCallScanner.head(buffer, from: i, argsKeys: [format.argumentsKey, format == .llama3 ? "arguments" : "parameters"]) {
+            switch ToolCallScanner.head(buffer, from: start, argsKeys: [format.argumentsKey, format == .llama3 ? "arguments" : "parameters"]) {
             case let .match(name, _) where format == .llama3 || toolNames.contains(name):
-                bareOpen = Array(buffer[..<i])
-                buffer = Array(buffer[i...])
+                bareOpen = Array(buffer[..<start])
+                buffer = Array(buffer[start...])
                 bare = format == .hermes
+                doubled = start > i
                 fenced = false
                 mode = .calls
                 return true
