@@ -23,6 +23,14 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "KV cache element type: f16 or f32.")
     var cacheType: KVCacheType = .f16
 
+    @Option(name: .long, help: """
+        q4_0: the matrices wider than Q4_0 read as Q4_0 copies, as `jeton serve` runs a draft model \
+        (speculative.draft_quantization); file: as the file has them.
+        """)
+    var requantize: Requantization = .file
+
+    enum Requantization: String, ExpressibleByArgument, CaseIterable { case file, q4_0 }
+
     /// Checked while the command line is read, so the message comes with this command's usage.
     func validate() throws {
         guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or more") }
@@ -33,7 +41,7 @@ struct ModelOptions: ParsableArguments {
 
     func load() throws -> LoadedModel {
         let path = try ModelStore().resolve(model)
-        return try LoadedModel(path: path, threads: threadCount)
+        return try LoadedModel(path: path, threads: threadCount, shrink: requantize == .q4_0)
     }
 }
 

@@ -18,7 +18,8 @@ extension ServerApp {
             case .draft:
                 let vocabulary = draft.map { d in d.model.logitRows < d.config.vocabSize
                     ? ", proposing among its first \(d.model.logitRows) tokens and each sequence's own" : "" } ?? ""
-                return "draft model \(draft?.name ?? "?"), depth \(configuration.maxDepth)\(vocabulary)"
+                let q4 = draft?.shrunk == true ? ", its wider matrices read as Q4_0" : ""
+                return "draft model \(draft?.name ?? "?")\(q4), depth \(configuration.maxDepth)\(vocabulary)"
             }
         }
     }
@@ -57,7 +58,8 @@ extension ServerApp {
         let path = try ModelStore().resolve(draftName)
         let vocabulary = c[\.speculativeDraftVocabulary]
         // Preflight has refused an embedding model or another tokenizer from the files' headers.
-        let draft = try LoadedModel(path: path, threads: threads, logitRows: vocabulary > 0 ? vocabulary : nil)
+        let draft = try LoadedModel(path: path, threads: threads, logitRows: vocabulary > 0 ? vocabulary : nil,
+                                    shrink: c[\.speculativeDraftQuantization] == "q4_0")
         let tv = try TokenizerVocabulary(metadata: target.file.metadata)
         let dv = try TokenizerVocabulary(metadata: draft.file.metadata)
         if let d = SpeculativeDraftCheck.difference(target: tv, draft: dv) {

@@ -15,11 +15,12 @@ import KernelsAVX512
 /// `AVX2Packed32`, but for the output projection), and of the other large
 /// matrices moved as they are to huge pages (`relocate`), and frees them with the model. The
 /// copies are as small as the file's tensors (1-3% more), and the file's pages of a copied
-/// matrix are dropped (`GGUFFile.adviseDontNeed`).
+/// matrix are dropped (`GGUFFile.adviseDontNeed`). A draft model's Q4_0 copies
+/// (`requantizedQ4_0`) are owned here too.
 /// Measured on Qwen2.5-Coder-1.5B Q4_K_M (2 threads): 16 sequences +20% tokens/s (the per-call
 /// copy and repack were a third of a step), prompts +5-10%, one sequence about -8% (the
 /// row-streaming matrix-vector kernel reads the file layout a little faster).
-// @unchecked Sendable: `buffers` and `bytes` change only in `pack`, which runs while a model
+// @unchecked Sendable: `buffers` and `bytes` change only in `own` (from `pack`, `requantizedQ4_0`), which run while a model
 // loads (ModelWeights.init, one thread) before the weights are shared; deinit frees the copies.
 // (Not a Mutex: raw pointers made outside it cannot be sent into it.)
 public final class PackedWeights: @unchecked Sendable {
@@ -86,18 +87,25 @@ public final class PackedWeights: @unchecked Sendable {
     private func packed(_ w: WeightMatrix, bytes size: Int,
                         _ fill: @Sendable (Range<Int>, UnsafeMutableRawPointer) -> Void) -> WeightMatrix {
         let tiles = (w.rows + 15) / 16
-        let out = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: size >= 1 << 21 ? 1 << 21 : 4096)
-        #if os(Linux)
-        if size >= 1 << 21 { _ = madvise(out, (size >> 21) << 21, 14 /* MADV_HUGEPAGE */) }
-        #endif
+        let out = own(bytes: size)
         let chunks = min(tiles, 4 * max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         nonisolated(unsafe) let target = out
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
             fill((c * tiles / chunks)..<((c + 1) * tiles / chunks), target)
         }
+        return WeightMatrix(type: w.type, data: w.data, rows: w.rows, cols: w.cols, packed: UnsafeRawPointer(out))
+    }
+
+    /// A buffer of `size` bytes freed with this object: 2 MiB aligned and asked for as huge pages
+    /// from 2 MiB on (Linux).
+    func own(bytes size: Int) -> UnsafeMutableRawPointer {
+        let out = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: size >= 1 << 21 ? 1 << 21 : 4096)
+        #if os(Linux)
+        if size >= 1 << 21 { _ = madvise(out, (size >> 21) << 21, 14 /* MADV_HUGEPAGE */) }
+        #endif
         buffers.append(out)
         bytes += size
-        return WeightMatrix(type: w.type, data: w.data, rows: w.rows, cols: w.cols, packed: UnsafeRawPointer(out))
+        return out
     }
 
     /// `w`'s bytes copied to huge pages when it spans at least one (Linux): the file's 4 KiB pages

@@ -186,6 +186,11 @@ public final class LlamaModel: Sendable {
         var logits = [Float](repeating: 0, count: rows.count * c.vocabSize)  // [rows, vocab]
         logits.withUnsafeMutableBufferPointer { out in
             guard let op = out.baseAddress else { return }
+            // A draft's Q4_0 rows: 8-bit activations, the proposals' precision is enough.
+            if let head = weights.shrunkOutput, head.rows >= logitRows {
+                shrunkLogits(head, batch, rowSequence: rowSequence, h: h, out: op)
+                return
+            }
             // Float activations here: 8-bit ones would cost ~1% perplexity on the logits alone.
             guard logitRows < c.vocabSize else {
                 MatMul.multiplyUnquantizedActivations(weights.output, h.p, nTokens: rows.count, op, pool: pool)
@@ -207,6 +212,24 @@ public final class LlamaModel: Sendable {
         }
         softcap(&logits)
         return logits
+    }
+
+    /// The logits from the output's first `logitRows` rows in Q4_0 (`ModelWeights.Shrink`), and
+    /// from the file's rows for the tokens past them that a sequence scores (a draft's logits mix
+    /// both precisions there: only its proposals depend on them, and the target verifies those).
+    private func shrunkLogits(_ head: WeightMatrix, _ batch: [BatchSequence], rowSequence: [Int], h: Buffer,
+                              out op: UnsafeMutablePointer<Float>) {
+        let c = config, n = logitRows, rows = rowSequence.count
+        let view = WeightMatrix(type: head.type, data: head.data, rows: n, cols: head.cols,
+                                packed: n == head.rows || n % 16 == 0 ? head.packed : nil)
+        let part = Buffer(rows * n)
+        defer { part.free() }
+        MatMul.multiply(view, h.p, nTokens: rows, part.p, pool: pool)
+        for j in 0..<rows {
+            (op + j * c.vocabSize).update(from: part.p + j * n, count: n)
+            (op + j * c.vocabSize + n).update(repeating: -.infinity, count: c.vocabSize - n)
+        }
+        if n < c.vocabSize { scoreAlso(batch, rowSequence: rowSequence, h: h, out: op) }
     }
 
     /// The logits of each sequence's `alsoScored` tokens past `logitRows`: their rows of the

@@ -34,9 +34,22 @@ public struct ModelWeights: Sendable {
     public let output: WeightMatrix     // [vocab, dim], the embedding when tied
     /// The repacked copies some matrices carry for the fastest kernel (freed with the weights).
     public let packed: PackedWeights
+    /// The output's first rows in Q4_0 (`Shrink`), read for the logits of those tokens.
+    public let shrunkOutput: WeightMatrix?
+    /// Whether `Shrink` made any Q4_0 copy (a file all in Q4_0 or narrower has none to make).
+    public let shrunk: Bool
 
-    public init(file: GGUFFile, config c: ModelConfig, packing: PackedWeights = PackedWeights()) throws {
+    /// For a draft model, which only proposes tokens: every layer matrix wider than Q4_0 is
+    /// read as a Q4_0 copy, and so are the output's first `outputRows` rows (the tokens it
+    /// scores for every position); the embedding stays as the file has it.
+    public struct Shrink: Sendable {
+        public var outputRows: Int
+        public init(outputRows: Int) { self.outputRows = outputRows }
+    }
+
+    public init(file: GGUFFile, config c: ModelConfig, packing: PackedWeights = PackedWeights(), shrink: Shrink? = nil) throws {
         packed = packing
+        var copies = 0
         func matrix(_ name: String, rows: Int, cols: Int, packed: Bool = true, logits: Bool = false) throws -> WeightMatrix {
             guard let info = file.tensorInfo(name) else { throw GGUFError.missingTensor(name) }
             guard info.dimensions == [cols, rows] else {
@@ -48,7 +61,9 @@ public struct ModelWeights: Sendable {
             }
             let plain = WeightMatrix(type: info.type, data: file.data(of: info), rows: rows, cols: cols)
             guard packed else { return plain }
-            let m = packing.pack(plain, logits: logits)
+            let requantize = shrink != nil && !logits && Requantize.shrinks(plain)
+            if requantize { copies += 1 }
+            let m = requantize ? packing.requantizedQ4_0(plain, rows: rows) : packing.pack(plain, logits: logits)
             // A packed or moved copy replaces the file's pages (when only packed, the embedding's
             // rows fault back in when looked up).
             if m.packed != nil || m.data != plain.data { file.adviseDontNeed(plain.data, bytes: plain.rows * plain.rowBytes) }
@@ -78,7 +93,11 @@ public struct ModelWeights: Sendable {
         self.file = file
         // The embedding is only looked up row by row: packed only when it is also the output projection.
         let tied = file.tensorInfo("output.weight") == nil
-        embedding = try matrix("token_embd.weight", rows: c.vocabSize, cols: c.dim, packed: tied, logits: tied)
+        // Shrunk, a tied output is read from its Q4_0 copy: the embedding stays in the file.
+        let shrinksOutput = shrink != nil && file.tensorInfo(tied ? "token_embd.weight" : "output.weight").map {
+            Requantize.shrinks(WeightMatrix(type: $0.type, data: file.data(of: $0), rows: c.vocabSize, cols: c.dim))
+        } == true
+        embedding = try matrix("token_embd.weight", rows: c.vocabSize, cols: c.dim, packed: tied && !shrinksOutput, logits: tied)
         let gemma = c.family.hasQKNormAndPostNorms, biases = c.family.requiresQKVBiases
         var ls: [Layer] = []
         for i in 0..<c.layers {
@@ -103,13 +122,21 @@ public struct ModelWeights: Sendable {
         }
         layers = ls
         outputNorm = try vector("output_norm.weight", c.dim)
-        output = tied ? embedding : try matrix("output.weight", rows: c.vocabSize, cols: c.dim, logits: true)
+        let out = tied ? embedding : try matrix("output.weight", rows: c.vocabSize, cols: c.dim, packed: !shrinksOutput, logits: true)
+        output = out
+        shrunkOutput = shrink.flatMap { s in
+            guard shrinksOutput else { return nil }
+            let rows = min(c.vocabSize, max(1, s.outputRows))
+            defer { file.adviseDontNeed(out.data, bytes: rows * out.rowBytes) }  // read again only row by row
+            return packing.requantizedQ4_0(out, rows: rows)
+        }
+        shrunk = copies > 0 || shrunkOutput != nil
     }
 
     /// Bytes of the weight matrices one token's forward pass reads: every layer matrix and
     /// the output projection (the embedding only gives one row per token).
     public var bytesReadPerToken: Int {
-        let mats = layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] } + [output]
+        let mats = layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] } + [shrunkOutput ?? output]
         return mats.reduce(0) { $0 + $1.rows * $1.rowBytes }
     }
 

@@ -5,7 +5,8 @@ import Model
 
 /// With the real default model: greedy tokens with prompt-lookup speculation are exactly those
 /// without, on 20 prompts: repetitive ones (proposals accepted) and plain ones (mostly rejected).
-/// A draft model that is the same model again must have every greedy proposal accepted.
+/// A draft model that is the same model again must have every greedy proposal accepted, and one
+/// read as Q4_0 copies must leave the tokens the target's.
 final class RealModelSpeculationTests: XCTestCase {
     static let texts: [String] = {
         let repetitive = [
@@ -80,5 +81,13 @@ final class RealModelSpeculationTests: XCTestCase {
         for i in prompts.indices { XCTAssertEqual(narrow[i], plain[i], "prompt \(i) differs with a smaller draft vocabulary") }
         XCTAssertGreaterThan(vs.speculativeProposed, 100)
         XCTAssertGreaterThan(Double(vs.speculativeAccepted), 0.9 * Double(vs.speculativeProposed))
+
+        // The twin read as Q4_0 copies (a draft's default `speculative.draft_quantization`): its
+        // proposals are another model's now, and the text is still exactly the target's.
+        let shrunk = try LoadedModel(path: path, threads: ProcessInfo.processInfo.activeProcessorCount, logitRows: 4096, shrink: true)
+        let (q4, qs) = try generate(.draft, draft: shrunk.model)
+        for i in prompts.indices { XCTAssertEqual(q4[i], plain[i], "prompt \(i) differs with a Q4_0 draft") }
+        XCTAssertGreaterThan(qs.speculativeProposed, 100)
+        XCTAssertGreaterThan(Double(qs.speculativeAccepted), 0.6 * Double(qs.speculativeProposed))
     }
 }

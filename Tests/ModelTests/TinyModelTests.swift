@@ -167,6 +167,52 @@ final class TinyModelTests: XCTestCase {
         XCTAssertEqual(Array(c[0..<v]), alone)
     }
 
+    /// A shrunk draft (`LoadedModel(shrink:)`): its wider matrices and its output's first rows are
+    /// Q4_0 copies, fewer bytes per token; its logits stay close to the file's (Q4_0 rounding),
+    /// -infinity past the first rows but for a sequence's own tokens, and a row's the same alone
+    /// and beside another sequence.
+    func testShrunkModelReadsQ4_0CopiesAndStaysCloseToTheFile() throws {
+        let path = Self.fixtureURL("qwen2.tiny.gguf").path
+        let whole = try LoadedModel(path: path, threads: 2)
+        let v = whole.config.vocabSize, n = v / 2
+        let shrunk = try LoadedModel(path: path, threads: 2, logitRows: n, shrink: true)
+        XCTAssertTrue(shrunk.shrunk)
+        let w = shrunk.model.weights
+        for l in w.layers {
+            XCTAssertEqual([l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown].map(\.type), Array(repeating: .q4_0, count: 7))
+        }
+        XCTAssertEqual(w.shrunkOutput?.type, .q4_0)
+        XCTAssertEqual(w.shrunkOutput?.rows, n)
+        XCTAssertEqual(w.embedding.type, whole.model.weights.embedding.type, "the embedding stays the file's")
+        XCTAssertLessThan(w.bytesReadPerToken * 5, whole.model.weights.bytesReadPerToken, "F32 to Q4_0: 7.1x fewer bytes")
+        let prompts: [[Int32]] = [[1, 5, 9, 2, 7], [3, 8, 4]]
+        let own = Int32(n + 5)
+        func batch(_ which: [Int]) -> [BatchSequence] {
+            which.map { i in
+                var s = BatchSequence(tokens: prompts[i], startPosition: 0, blockTable: i == 0 ? [0, 1] : [2, 3])
+                s.alsoScored = [own]
+                return s
+            }
+        }
+        let cache = { (m: LoadedModel) in m.model.makeCacheStorage(tokens: 16, blockSize: 4, type: .f32) }
+        let a = try whole.model.forward(batch([0, 1]), cache: cache(whole))
+        let b = try shrunk.model.forward(batch([0, 1]), cache: cache(shrunk))
+        let alone = try shrunk.model.forward(batch([0]), cache: cache(shrunk))
+        XCTAssertEqual(b.count, 2 * v)
+        XCTAssertEqual(Array(b[0..<v]), alone)
+        for r in 0..<2 {
+            let x = Array(a[(r * v)..<(r * v + n)]), y = Array(b[(r * v)..<(r * v + n)])
+            // The error's RMS against the logits' own (random weights in Q4_0: under a fifth).
+            let rms = { (v: [Float]) in (v.map { $0 * $0 }.reduce(0, +) / Float(v.count)).squareRoot() }
+            let error = rms(zip(x, y).map { $0 - $1 }) / rms(x)
+            print("tiny qwen2 shrunk: row \(r) logit error \(error) of their RMS")
+            XCTAssertLessThan(error, 0.3, "row \(r)")
+            XCTAssertGreaterThan(error, 0, "row \(r): Q4_0 copies, not the file's weights")
+            XCTAssertTrue(b[r * v + Int(own)].isFinite, "a sequence's own token past the rows is scored")
+            for t in n..<v where t != Int(own) { XCTAssertEqual(b[r * v + t], -.infinity, "row \(r) token \(t)") }
+        }
+    }
+
     func testConfigsReadPerArchitectureTraits() throws {
         let (llama, _) = try load("llama-spm")
         XCTAssertEqual(llama.config.family, .llama)

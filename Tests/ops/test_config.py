@@ -248,6 +248,18 @@ def test_speculation_settings_that_cannot_take_effect_are_said_at_startup():
     assert "has sliding-window layers, which do not speculate: speculative decoding is off" in log, log[-800:]
 
 
+def test_a_draft_is_read_as_q4_0_unless_told_to_keep_the_files_matrices():
+    e = {k: v for k, v in os.environ.items() if not k.startswith("JETON_") or k == "JETON_MODELS"}
+    # SmolLM2's Q4_1 matrices are wider than Q4_0: copied by default, kept with `file`.
+    log = startup_log(["--model", "default", "--draft-model", "default"], "speculative decoding:", env=e)
+    assert "its wider matrices read as Q4_0" in log, log[-800:]
+    log = startup_log(["--model", "default", "--draft-model", "default"], "speculative decoding:",
+                      env=dict(e, JETON_SPECULATIVE_DRAFT_QUANTIZATION="file"))
+    assert "speculative decoding: draft model" in log and "Q4_0" not in log, log[-800:]
+    rc, text, err = print_config(env={"JETON_SPECULATIVE_DRAFT_QUANTIZATION": "q8"})
+    assert rc != 0 and "speculative.draft_quantization" in err and "q4_0" in err and "file" in err, err
+
+
 def test_print_config_shows_the_method_a_draft_model_implies():
     rc, text, err = print_config("--draft-model", "qwen2.5-coder-0.5b")
     assert rc == 0, err

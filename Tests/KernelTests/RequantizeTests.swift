@@ -1,0 +1,100 @@
+import XCTest
+import GGUF
+@testable import Kernels
+
+/// Matrices rewritten in Q4_0 at load (`Requantize`, a draft model's `ModelWeights.Shrink`): each
+/// element within half a level of the source's value, the block's largest value kept, zero blocks
+/// zero, scales past f16's range clamped (finite results), and the copy multiplied by the same
+/// kernels as a Q4_0 file's matrix (bits of their scalar twin).
+final class RequantizeTests: XCTestCase {
+    func testABlockKeepsItsLargestValueAndEveryOtherWithinHalfALevel() {
+        var rng = SplitMix(7)
+        var out = [UInt8](repeating: 0, count: 18), back = [Float](repeating: 0, count: 32)
+        for trial in 0..<200 {
+            // Mixed signs and magnitudes; every fifth block's largest value is positive.
+            var x = (0..<32).map { _ in Float(rng.unit() * 2 - 1) * (trial % 3 == 0 ? 1e-3 : 3) }
+            let k = trial % 32
+            x[k] = (trial % 5 == 0 ? 1 : -1) * x.map(abs).max()! * 1.5
+            out.withUnsafeMutableBytes { o in
+                x.withUnsafeBufferPointer { Requantize.q4_0Block($0.baseAddress!, o.baseAddress!) }
+                back.withUnsafeMutableBufferPointer { Dequantize.q4_0(o.baseAddress!, $0.baseAddress!) }
+            }
+            let d = abs(halfToFloat(UInt16(out[0]) | UInt16(out[1]) << 8))
+            XCTAssertEqual(back[k], x[k], accuracy: abs(x[k]) * 1e-3, "trial \(trial): the largest value is a level")
+            for j in 0..<32 {
+                // Level k·d: at most half a level off, or the top level (7d) for values past it.
+                let bound = x[j] * (x[k] < 0 ? 1 : -1) > 7 * d ? abs(x[j]) - 7 * d + 1e-6 : d / 2 * 1.001 + 1e-9
+                XCTAssertLessThanOrEqual(abs(back[j] - x[j]), bound, "trial \(trial) element \(j)")
+            }
+        }
+    }
+
+    func testZeroAndOutOfRangeBlocks() {
+        var out = [UInt8](repeating: 0xFF, count: 18), back = [Float](repeating: 1, count: 32)
+        let zero = [Float](repeating: 0, count: 32)
+        var huge = [Float](repeating: 3e6, count: 32)
+        huge[4] = -9e6
+        for (x, name) in [(zero, "zero"), (huge, "huge")] {
+            out.withUnsafeMutableBytes { o in
+                x.withUnsafeBufferPointer { Requantize.q4_0Block($0.baseAddress!, o.baseAddress!) }
+                back.withUnsafeMutableBufferPointer { Dequantize.q4_0(o.baseAddress!, $0.baseAddress!) }
+            }
+            XCTAssertTrue(back.allSatisfy(\.isFinite), name)
+            if name == "zero" { XCTAssertEqual(back, zero) }
+            // Clamped scale: the largest value saturates at -8 levels of f16's largest scale, signs kept.
+            if name == "huge" { XCTAssertEqual(back[4], -8 * 65504); XCTAssertGreaterThan(back[0], 0) }
+        }
+    }
+
+    func testShrinksOnlyWhatWouldReadFewerBytes() {
+        func w(_ t: GGMLType, cols: Int = 256) -> WeightMatrix {
+            WeightMatrix(type: t, data: UnsafeRawPointer(bitPattern: 64)!, rows: 4, cols: cols)
+        }
+        for t in [GGMLType.q8_0, .q5_0, .q5_1, .q4_1, .q6_K, .q5_K, .f16, .f32] { XCTAssertTrue(Requantize.shrinks(w(t)), t.name) }
+        for t in [GGMLType.q4_0, .q4_K, .q3_K, .q2_K] { XCTAssertFalse(Requantize.shrinks(w(t)), t.name) }
+        XCTAssertFalse(Requantize.shrinks(w(.f32, cols: 40)), "rows of whole Q4_0 blocks only")
+    }
+
+    /// From each wider file type: a prefix of the rows, each element as the block rule gives it
+    /// from the source's value, and through `MatMul` the bits of the Q4_0 scalar twin.
+    func testMatricesFromEachWiderTypeMultiplyAsQ4_0() throws {
+        let pool = ThreadPool(threads: 2)
+        var backends: [MatMul.Backend] = [CPUFeatures.hasAVX2 ? .avx2 : .portable]
+        if CPUFeatures.hasAVX512VNNI { backends.append(.avx512) }
+        for backend in backends {
+        for (type, rows, cols) in [(GGMLType.q8_0, 37, 896), (.q5_0, 40, 160), (.q4_1, 17, 96), (.q6_K, 33, 512)] {
+            let (w, mem) = type.blockSize == 32
+                ? MatVecTests.hostileMatrix(type, rows: rows, cols: cols, seed: UInt64(rows))
+                : QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: UInt64(rows))
+            defer { mem.deallocate() }
+            let owner = PackedWeights(backend: backend, enabled: true)
+            let keep = rows - 5
+            let q = owner.requantizedQ4_0(w, rows: keep)
+            XCTAssertEqual(q.type, .q4_0)
+            XCTAssertEqual(q.rows, keep)
+            XCTAssertEqual(q.packed != nil, backend == .avx2, "packed for AVX2's kernel")
+            var src = [Float](repeating: 0, count: cols), mine = src, expected = [UInt8](repeating: 0, count: 18)
+            var want = [Float](repeating: 0, count: 32)
+            for r in 0..<keep {
+                src.withUnsafeMutableBufferPointer { w.dequantizeRow(r, into: $0.baseAddress!) }
+                mine.withUnsafeMutableBufferPointer { q.dequantizeRow(r, into: $0.baseAddress!) }
+                for b in 0..<(cols / 32) {
+                    expected.withUnsafeMutableBytes { o in
+                        src.withUnsafeBufferPointer { Requantize.q4_0Block($0.baseAddress! + 32 * b, o.baseAddress!) }
+                        want.withUnsafeMutableBufferPointer { Dequantize.q4_0(o.baseAddress!, $0.baseAddress!) }
+                    }
+                    XCTAssertEqual(Array(mine[(32 * b)..<(32 * b + 32)]), want, "\(type.name) row \(r) block \(b)")
+                }
+                XCTAssertTrue(mine.allSatisfy(\.isFinite))
+            }
+            let plain = WeightMatrix(type: .q4_0, data: q.data, rows: q.rows, cols: cols)
+            for n in [1, 3, 9] {
+                let x = MatVecTests.activations(n, cols: cols, seed: UInt64(n))
+                XCTAssertEqual(MatVecTests.multiply(q, x, n, backend: backend, pool: pool).map(\.bitPattern),
+                               MatVecTests.vnniTwin(plain, x, n).map(\.bitPattern), "\(type.name) n=\(n) \(backend)")
+            }
+            XCTAssertGreaterThanOrEqual(owner.bytes, keep * cols / 32 * 18, "the copy is owned")
+        }
+        }
+    }
+}
