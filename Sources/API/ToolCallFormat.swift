@@ -51,8 +51,8 @@ public enum ToolCallFormat: String, Sendable, CaseIterable {
     var lazyTriggers: [LazyGrammar.Trigger] {
         switch self {
         case .hermes:
-            return [.init(marker: "<tool_call>"), .init(marker: "```", commitAfter: "\"arguments\""),
-                    .init(marker: "{", atStart: true, commitAfter: "\"arguments\"")]
+            return [.init(marker: "<tool_call>"), .init(marker: "```", commitAfter: "\"arguments\"", "\"parameters\""),
+                    .init(marker: "{", atStart: true, commitAfter: "\"arguments\"", "\"parameters\"")]
         case .mistral, .llama3: return []
         }
     }

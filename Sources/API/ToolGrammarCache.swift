@@ -42,8 +42,10 @@ final class ToolGrammarCache: Sendable {
             let object = GrammarNode.rule(b.addRule("object", Self.object(calls, composer, limits)))
             let objects: GrammarNode = parallel ? .seq([object, .star(.seq([GrammarNode.jsonWhitespace(limits), object]))]) : object
             let ws = GrammarNode.jsonWhitespace(limits)
-            // And `{{…}}`, the doubled braces Qwen2.5-Coder's template shows a call with.
-            root = .alt([root, .seq([.text("```"), .optional(.text("json")), ws, objects, ws, .text("```")]), object,
+            // And `{{…}}`, the doubled braces Qwen2.5-Coder's template shows a call with; in a tag,
+            // the object in any spacing and with either key, as the parser takes it.
+            root = .alt([root, .seq([.text("<tool_call>"), ws, object, ws, .text("</tool_call>")]),
+                         .seq([.text("```"), .optional(.text("json")), ws, objects, ws, .text("```")]), object,
                          .seq([.text("{"), ws, object, ws, .text("}")])])
         }
         let g = TokenGrammar(grammar: try composer.compile(root), trie: trie())
@@ -55,13 +57,15 @@ final class ToolGrammarCache: Sendable {
         return g
     }
 
-    /// `{"name": "f", "arguments": {…}}` with the whitespace a model writes it with, for any of the tools.
+    /// `{"name": "f", "arguments": {…}}` with the whitespace a model writes it with, for any of the
+    /// tools; `"parameters"` too, the key some models write and the parser takes.
     static func object(_ calls: [(name: String, schemaText: String, schema: CompiledGrammar)], _ composer: GrammarComposer,
                        _ limits: GrammarLimits) -> GrammarNode {
         // The schemas' own whitespace rules: none before `,` and `:`, at most a space after `:`.
         let ws = GrammarNode.jsonWhitespace(limits), colon = GrammarNode.seq([.text(":"), GrammarNode.jsonAfterColon(limits)])
         let named: [GrammarNode] = calls.map { c in
-            .seq([.text(JSON.string(c.name).serialized), .text(","), ws, .text("\"arguments\""), colon, composer.embed(c.schema)])
+            .seq([.text(JSON.string(c.name).serialized), .text(","), ws, .alt([.text("\"arguments\""), .text("\"parameters\"")]), colon,
+                  composer.embed(c.schema)])
         }
         return .seq([.text("{"), ws, .text("\"name\""), colon, .alt(named), ws, .text("}")])
     }

@@ -81,19 +81,19 @@ public struct GrammarMatcher: Sendable {
                 }
                 stacks = grammar.grammar.initial
                 opened = k
-                phase = lazy.triggers[k].commitAfter == nil ? .holding : .trying(trigger: k, taken: [])
+                phase = lazy.triggers[k].commitAfter.isEmpty ? .holding : .trying(trigger: k, taken: [])
                 heldHere = heldHere || phase == .holding
                 rest = text[start...]
             case let .trying(k, taken):
-                let commit = lazy!.triggers[k].commitAfter!
+                let commits = lazy!.triggers[k].commitAfter, longest = commits.map(\.count).max() ?? 0
                 var kept = taken, s = stacks, i = rest.startIndex, refused = false, committed = false
                 while i < rest.endIndex {
                     let next = grammar.grammar.advance(s, rest[i])
                     if next.isEmpty { refused = true; break }
                     s = next
-                    kept = Array((kept + [rest[i]]).suffix(commit.count))
+                    kept = Array((kept + [rest[i]]).suffix(longest))
                     i += 1
-                    if kept == commit { committed = true; break }
+                    if commits.contains(where: { kept.suffix($0.count).elementsEqual($0) }) { committed = true; break }
                 }
                 if refused {
                     // Not a match after all: the search goes on from the refused byte (past it if

@@ -8,13 +8,13 @@ public struct LazyGrammar: Sendable, Equatable {
         public var marker: [UInt8]
         /// Only where nothing but whitespace came before (since the start, or since a whole match).
         public var atStart: Bool
-        /// nil: the grammar holds from the marker. Else the text after the marker stays free
-        /// until these bytes have been written inside the grammar (a Markdown fence opens code
-        /// as well as calls: only a call's `"arguments"` key says it is one); a text the grammar
-        /// refuses before then was not a match, and the search goes on.
-        public var commitAfter: [UInt8]?
+        /// Empty: the grammar holds from the marker. Else the text after the marker stays free
+        /// until one of these has been written inside the grammar (a Markdown fence opens code
+        /// as well as calls: only a call's `"arguments"` or `"parameters"` key says it is one); a
+        /// text the grammar refuses before then was not a match, and the search goes on.
+        public var commitAfter: [[UInt8]]
 
-        public init(marker: String, atStart: Bool = false, commitAfter: String? = nil) {
+        public init(marker: String, atStart: Bool = false, commitAfter: String...) {
             self.marker = Array(marker.utf8)
             self.atStart = atStart
             self.commitAfter = commitAfter.map { Array($0.utf8) }

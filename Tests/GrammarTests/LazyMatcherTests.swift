@@ -123,6 +123,27 @@ final class LazyMatcherTests: XCTestCase {
         XCTAssertFalse(code.isConstraining)
     }
 
+    /// A trigger with two commit texts (a call's `"arguments"` or `"parameters"`): either commits,
+    /// the longer one across tokens too; a text the grammar takes that has neither stays free.
+    func testEitherOfTwoCommitTexts() throws {
+        // 0 "{", 1 "\"n\":", 2 "\"mm", 3 "\":", 4 "1", 5 "}", 6 "2"
+        let vocab = ["{", "\"n\":", "\"mm", "\":", "1", "}", "2"]
+        let trie = TokenTrie(tokens: vocab.map { Array($0.utf8) })
+        let g = TokenGrammar(grammar: try GrammarSpec.gbnf(#"root ::= "{" ("\"n\":" | "\"mm\":" | "\"o\":") "1"+ "}""#).compile(),
+                             trie: trie)
+        let lazy = LazyGrammar(triggers: [.init(marker: "{", atStart: true, commitAfter: "\"n\":", "\"mm\":")], rearm: false)
+        for key: [Int32] in [[1], [2, 3]] {
+            var m = g.matcher(lazy: lazy)
+            XCTAssertTrue(m.accept(token: 0))
+            for t in key { XCTAssertFalse(m.isConstraining); XCTAssertTrue(m.accept(token: t)) }
+            XCTAssertTrue(m.isConstraining, "\(key) commits")
+            XCTAssertFalse(m.accept(token: 6), "2 is refused once held")
+            XCTAssertTrue(m.accept(token: 4))
+        }
+        XCTAssertEqual(lazy.triggers[0].commitAfter.count, 2)
+        XCTAssertTrue(LazyGrammar.Trigger(marker: "<c>").commitAfter.isEmpty, "no commit text: held from the marker")
+    }
+
     /// A token sampled as free text that commits a match and goes on past what the grammar
     /// allows is no match (text again), not a refused token that would end the answer; after a
     /// tagged call the next "{" is not at the start, after a bare one it is.
