@@ -42,9 +42,12 @@ final class ToolGrammarCache: Sendable {
             let object = GrammarNode.rule(b.addRule("object", Self.object(calls, composer, limits)))
             let objects: GrammarNode = parallel ? .seq([object, .star(.seq([GrammarNode.jsonWhitespace(limits), object]))]) : object
             let ws = GrammarNode.jsonWhitespace(limits)
-            // And `{{…}}`, the doubled braces Qwen2.5-Coder's template shows a call with; in a tag,
-            // the object in any spacing and with either key, as the parser takes it.
-            root = .alt([root, .seq([.text("<tool_call>"), ws, object, ws, .text("</tool_call>")]),
+            // And `{{…}}`, the doubled braces Qwen2.5-Coder's template shows a call with. In a tag,
+            // the object in JSON's compact or indented spacing and with either key, as the parser
+            // takes it; that covers the template's own spacing, whose alternative would only double
+            // the stacks (it stays where no whitespace is allowed).
+            let tagged = GrammarNode.seq([.text("<tool_call>"), ws, object, ws, .text("</tool_call>")])
+            root = .alt([limits.maxWhitespace > 0 ? tagged : root,
                          .seq([.text("```"), .optional(.text("json")), ws, objects, ws, .text("```")]), object,
                          .seq([.text("{"), ws, object, ws, .text("}")])])
         }

@@ -17,7 +17,7 @@ public struct GrammarMatcher: Sendable {
         /// whitespace since the start or the last match.
         case waiting(tail: [UInt8], sawText: Bool)
         /// Free text the grammar has taken since trigger `trigger`'s marker (`taken`: its last
-        /// bytes): a match until it refuses one, held once they end with the commit bytes.
+        /// bytes): a match until it refuses one, held once they end with one of its commit texts.
         case trying(trigger: Int, taken: [UInt8])
         /// The grammar holds.
         case holding

@@ -126,8 +126,8 @@ final class LazyMatcherTests: XCTestCase {
     /// A trigger with two commit texts (a call's `"arguments"` or `"parameters"`): either commits,
     /// the longer one across tokens too; a text the grammar takes that has neither stays free.
     func testEitherOfTwoCommitTexts() throws {
-        // 0 "{", 1 "\"n\":", 2 "\"mm", 3 "\":", 4 "1", 5 "}", 6 "2"
-        let vocab = ["{", "\"n\":", "\"mm", "\":", "1", "}", "2"]
+        // 0 "{", 1 "\"n\":", 2 "\"mm", 3 "\":", 4 "1", 5 "}", 6 "2", 7 "\"o\":"
+        let vocab = ["{", "\"n\":", "\"mm", "\":", "1", "}", "2", "\"o\":"]
         let trie = TokenTrie(tokens: vocab.map { Array($0.utf8) })
         let g = TokenGrammar(grammar: try GrammarSpec.gbnf(#"root ::= "{" ("\"n\":" | "\"mm\":" | "\"o\":") "1"+ "}""#).compile(),
                              trie: trie)
@@ -140,6 +140,8 @@ final class LazyMatcherTests: XCTestCase {
             XCTAssertFalse(m.accept(token: 6), "2 is refused once held")
             XCTAssertTrue(m.accept(token: 4))
         }
+        var other = g.matcher(lazy: lazy)
+        for t: Int32 in [0, 7, 4, 5] { XCTAssertTrue(other.accept(token: t)); XCTAssertFalse(other.isConstraining, "\(t)") }
         XCTAssertEqual(lazy.triggers[0].commitAfter.count, 2)
         XCTAssertTrue(LazyGrammar.Trigger(marker: "<c>").commitAfter.isEmpty, "no commit text: held from the marker")
     }
