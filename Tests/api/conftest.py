@@ -16,9 +16,10 @@ from jeton_process import JETON, ROOT, log_file, start_serve  # noqa: E402,F401 
 
 
 class Server:
-    def __init__(self, extra=(), model="default"):
+    def __init__(self, extra=(), model="default", env=None):
         self.log_path = log_file("api-server-")
-        self.proc, self.port = start_serve(["--model", model, "--cache-tokens", "8192", *extra], self.log_path)
+        env = dict(os.environ, **env) if env else None
+        self.proc, self.port = start_serve(["--model", model, "--cache-tokens", "8192", *extra], self.log_path, env=env)
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.time() + 120
         while time.time() < deadline:
