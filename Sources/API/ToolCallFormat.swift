@@ -44,10 +44,10 @@ public enum ToolCallFormat: String, Sendable, CaseIterable {
 
     /// Where a call begins in an answer under `tool_choice: "auto"`, as the parser finds them:
     /// from there on the calls' grammar (`ToolGrammarCache`, lazy) holds. A tag holds at once; a
-    /// Markdown fence or a bare object only once its `"arguments"` (or `"parameters"`) key shows it is a call to one
-    /// of the tools (a code block or other JSON stays free). Llama 3's calls are plain JSON at
-    /// the start of the answer in any spacing, and Mistral's `[TOOL_CALLS]` is a control token
-    /// (no text for a grammar to see), so both stay free.
+    /// Markdown fence or a bare object only once its `"arguments"` (or `"parameters"`) key shows
+    /// it is a call to one of the tools (a code block or other JSON stays free). Llama 3's calls
+    /// are plain JSON at the start of the answer in any spacing, and Mistral's `[TOOL_CALLS]` is a
+    /// control token (no text for a grammar to see), so both stay free.
     var lazyTriggers: [LazyGrammar.Trigger] {
         switch self {
         case .hermes:

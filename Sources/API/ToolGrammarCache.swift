@@ -25,17 +25,23 @@ final class ToolGrammarCache: Sendable {
         let key = "\(format.rawValue)|\(parallel)|\(lazy)|" + calls.map { "\($0.name)=\($0.schemaText.utf8.count):\($0.schemaText)" }.joined(separator: ",")
         if let g = entries.withLock({ $0[key] }) { return g }
         let composer = GrammarComposer(limits: limits)
-        let alternatives: [GrammarNode] = calls.map { c in
-            let (before, after) = format.callTemplate(name: c.name)
-            return .seq([.text(before), composer.embed(c.schema), .text(after)])
-        }
         let b = composer.builder
-        let call = GrammarNode.rule(b.addRule("call", .alt(alternatives)))
-        let list = format.callList
-        // Lazy Hermes calls are one per tag (the matcher rearms for the next); a list otherwise.
-        let listed: GrammarNode = parallel && !(lazy && format == .hermes) ? .seq([call, .star(.seq([.text(list.separator), call]))]) : call
-        var root: GrammarNode = .seq([.text(list.open), listed, .text(list.close)])
-        if lazy && format == .hermes {
+        let lazyHermes = lazy && format == .hermes
+        // The family's call text with each schema in its place; built only where used, since each
+        // embedding copies the schema's rules.
+        func templated() -> GrammarNode {
+            let alternatives: [GrammarNode] = calls.map { c in
+                let (before, after) = format.callTemplate(name: c.name)
+                return .seq([.text(before), composer.embed(c.schema), .text(after)])
+            }
+            let call = GrammarNode.rule(b.addRule("call", .alt(alternatives)))
+            let list = format.callList
+            // Lazy Hermes calls are one per tag (the matcher rearms for the next); a list otherwise.
+            let listed: GrammarNode = parallel && !lazyHermes ? .seq([call, .star(.seq([.text(list.separator), call]))]) : call
+            return .seq([.text(list.open), listed, .text(list.close)])
+        }
+        var root: GrammarNode
+        if lazyHermes {
             // Under `auto`, Qwen2.5-Coder writes its calls as a ```json block or a bare object more
             // often than in <tool_call> tags; the parser takes all three, so the grammar does.
             // Several calls may share a block when they may be parallel.
@@ -47,9 +53,11 @@ final class ToolGrammarCache: Sendable {
             // takes it; that covers the template's own spacing, whose alternative would only double
             // the stacks (it stays where no whitespace is allowed).
             let tagged = GrammarNode.seq([.text("<tool_call>"), ws, object, ws, .text("</tool_call>")])
-            root = .alt([limits.maxWhitespace > 0 ? tagged : root,
+            root = .alt([limits.maxWhitespace > 0 ? tagged : templated(),
                          .seq([.text("```"), .optional(.text("json")), ws, objects, ws, .text("```")]), object,
                          .seq([.text("{"), ws, object, ws, .text("}")])])
+        } else {
+            root = templated()
         }
         let g = TokenGrammar(grammar: try composer.compile(root), trie: trie())
         let capacity = capacity

@@ -14,10 +14,12 @@ import KernelsAVX2
 /// (Qwen2.5-Coder-0.5B Q4_K_M keeps most of its matrices in Q5_0 and Q8_0, its output in Q8_0).
 public enum Requantize {
     /// Whether `w` would read fewer bytes as Q4_0 and has whole Q4_0 blocks per row.
-    public static func shrinks(_ w: WeightMatrix) -> Bool {
-        guard w.cols % 32 == 0, w.rows > 0, Dequantize.supports(w.type),
-              let bytes = w.type.byteCount(elements: w.cols) else { return false }
-        return bytes > GGMLType.q4_0.blockBytes * (w.cols / 32)
+    public static func shrinks(_ w: WeightMatrix) -> Bool { w.rows > 0 && shrinks(w.type, cols: w.cols) }
+
+    /// Whether rows of `cols` elements of `type` would be fewer bytes as Q4_0 (whole blocks only).
+    public static func shrinks(_ type: GGMLType, cols: Int) -> Bool {
+        guard cols % 32 == 0, Dequantize.supports(type), let bytes = type.byteCount(elements: cols) else { return false }
+        return bytes > q4_0Bytes(rows: 1, cols: cols)
     }
 
     /// Bytes of `rows` rows of `cols` elements in Q4_0.

@@ -94,9 +94,8 @@ public struct ModelWeights: Sendable {
         // The embedding is only looked up row by row: packed only when it is also the output projection.
         let tied = file.tensorInfo("output.weight") == nil
         // Shrunk, a tied output is read from its Q4_0 copy: the embedding stays in the file.
-        let shrinksOutput = shrink != nil && file.tensorInfo(tied ? "token_embd.weight" : "output.weight").map {
-            Requantize.shrinks(WeightMatrix(type: $0.type, data: file.data(of: $0), rows: c.vocabSize, cols: c.dim))
-        } == true
+        let shrinksOutput = shrink != nil
+            && file.tensorInfo(tied ? "token_embd.weight" : "output.weight").map { Requantize.shrinks($0.type, cols: c.dim) } == true
         embedding = try matrix("token_embd.weight", rows: c.vocabSize, cols: c.dim, packed: tied && !shrinksOutput, logits: tied)
         let gemma = c.family.hasQKNormAndPostNorms, biases = c.family.requiresQKVBiases
         var ls: [Layer] = []
