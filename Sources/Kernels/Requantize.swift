@@ -46,7 +46,15 @@ public enum Requantize {
         let d = halfToFloat(floatToHalf(max(-65504, min(65504, extreme / -8))))
         let inv: Float = d != 0 ? 1 / d : 0
         out.storeBytes(of: floatToHalf(d), toByteOffset: 0, as: UInt16.self)
-        let qs = (out + 2).assumingMemoryBound(to: UInt8.self)
+        #if arch(x86_64)
+        if CPUFeatures.hasAVX2 { return AVX2Requantize.q4_0Nibbles(x, inv, out + 2) }
+        #endif
+        q4_0Nibbles(x, inv, out + 2)
+    }
+
+    /// The nibbles of a block, element by element (`AVX2Requantize.q4_0Nibbles` gives the same bytes).
+    static func q4_0Nibbles(_ x: UnsafePointer<Float>, _ inv: Float, _ out: UnsafeMutableRawPointer) {
+        let qs = out.assumingMemoryBound(to: UInt8.self)
         // NaN gives level 8 (zero); the clamps keep every conversion in range.
         let level = { (v: Float) -> UInt8 in v.isNaN ? 8 : UInt8(min(15, max(0, (v * inv + 8.5).rounded(.down)))) }
         for j in 0..<16 { qs[j] = level(x[j]) | level(x[j + 16]) << 4 }
@@ -55,12 +63,18 @@ public enum Requantize {
 
 extension PackedWeights {
     /// Rows `0..<rows` of `w` as a Q4_0 matrix this object owns, packed for the backend's kernel
-    /// where it has a layout (AVX2: the plain copy is then kept too, for the paths that read rows;
-    /// the draft pays about twice its Q4_0 bytes); the file's pages of `w` are the caller's to drop.
+    /// where it has a layout (AVX2: then only packed, `WeightMatrix.onlyPacked`: every path that
+    /// multiplies it reads that layout, and the plain rows, written first, are freed); the file's
+    /// pages of `w` are the caller's to drop.
     public func requantizedQ4_0(_ w: WeightMatrix, rows: Int) -> WeightMatrix {
         let n = min(rows, w.rows)
         let size = Requantize.q4_0Bytes(rows: n, cols: w.cols)
-        let out = own(bytes: size)
+        #if arch(x86_64)
+        let packs = enabled && backend == .avx2 && CPUFeatures.hasAVX2 && AVX2Packed32.supports(typeID: GGMLType.q4_0.rawValue)
+        #else
+        let packs = false
+        #endif
+        let out = packs ? UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64) : own(bytes: size)
         let chunks = min(n, 4 * max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         nonisolated(unsafe) let target = out
         let rowBytes = Requantize.q4_0Bytes(rows: 1, cols: w.cols)
@@ -69,11 +83,9 @@ extension PackedWeights {
             Requantize.q4_0(w, rows: lo..<hi, into: target + lo * rowBytes)
         }
         let plain = WeightMatrix(type: .q4_0, data: UnsafeRawPointer(out), rows: n, cols: w.cols)
-        #if arch(x86_64)
-        if enabled && backend == .avx2 && CPUFeatures.hasAVX2 && AVX2Packed32.supports(typeID: GGMLType.q4_0.rawValue) {
-            return pack32(plain)
-        }
-        #endif
-        return plain
+        guard packs else { return plain }
+        defer { out.deallocate() }
+        guard let packed = pack32(plain).packed else { preconditionFailure("Q4_0 packs on AVX2") }
+        return WeightMatrix(type: .q4_0, onlyPacked: packed, rows: n, cols: w.cols)
     }
 }

@@ -1,4 +1,7 @@
 import GGUF
+#if arch(x86_64)
+import KernelsAVX2
+#endif
 
 /// A quantized weight matrix viewed in place in the mapped file: `rows` rows
 /// (output features) of `cols` elements (input features), each row `rowBytes` long.
@@ -14,6 +17,10 @@ public struct WeightMatrix: @unchecked Sendable {
     /// The same weights repacked for a kernel's layout (`PackedWeights`: the K-quant kernels, and
     /// AVX2's for Q4_0/Q4_1/Q5_0), or nil.
     public let packed: UnsafeRawPointer?
+    /// The rows exist only in the packed layout (`data` is `packed`): a copy made at load that no
+    /// kernel reads row by row (`PackedWeights.requantizedQ4_0`). `row(_:)` must not be used;
+    /// `dequantizeRow` unpacks.
+    public let onlyPacked: Bool
 
     public init(type: GGMLType, data: UnsafeRawPointer, rows: Int, cols: Int, packed: UnsafeRawPointer? = nil) {
         self.type = type
@@ -22,6 +29,28 @@ public struct WeightMatrix: @unchecked Sendable {
         self.cols = cols
         self.rowBytes = type.byteCount(elements: cols) ?? 0
         self.packed = packed
+        self.onlyPacked = false
+    }
+
+    /// A matrix whose rows are only in `packed` (see `onlyPacked`).
+    public init(type: GGMLType, onlyPacked packed: UnsafeRawPointer, rows: Int, cols: Int) {
+        self.type = type
+        self.data = packed
+        self.rows = rows
+        self.cols = cols
+        self.rowBytes = type.byteCount(elements: cols) ?? 0
+        self.packed = packed
+        self.onlyPacked = true
+    }
+
+    /// The first `n` rows: a view of the same bytes (a packed layout only when whole tiles of 16
+    /// rows, or all rows, are kept).
+    public func prefix(rows n: Int) -> WeightMatrix {
+        if onlyPacked {
+            precondition(n == rows || n % 16 == 0, "a packed-only matrix is cut at whole tiles")
+            return WeightMatrix(type: type, onlyPacked: data, rows: n, cols: cols)
+        }
+        return WeightMatrix(type: type, data: data, rows: n, cols: cols, packed: n == rows || n % 16 == 0 ? packed : nil)
     }
 
     @inline(__always) public func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
@@ -29,6 +58,18 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Dequantizes one row into `out[0..<cols]`.
     @inline(__always) public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         // Types are checked with Dequantize.supports when the model loads.
+        guard !onlyPacked else { return dequantizePackedRow(r, into: out) }
         try? Dequantize.row(type, row(r), count: cols, into: out)
+    }
+
+    private func dequantizePackedRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        #if arch(x86_64)
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: rowBytes, alignment: 16)
+        defer { bytes.deallocate() }
+        AVX2Packed32.unpackRow(typeID: type.rawValue, packed: data, blocks: cols / 32, row: r, into: bytes)
+        try? Dequantize.row(type, bytes, count: cols, into: out)
+        #else
+        preconditionFailure("packed-only matrices are made for AVX2")
+        #endif
     }
 }

@@ -104,6 +104,36 @@ public enum AVX2Packed32 {
         }
     }
 
+    /// Row r of a matrix packed by `pack`, written back in the file's block layout (`nb` blocks
+    /// to `out`): the inverse of `packTile` for one row, for a copy kept only packed.
+    public static func unpackRow(typeID: UInt32, packed: UnsafeRawPointer, blocks nb: Int, row r: Int,
+                                 into out: UnsafeMutableRawPointer) {
+        switch typeID {
+        case 2: unpackRow(Q4_0.self, packed, nb, r, out)
+        case 3: unpackRow(Q4_1.self, packed, nb, r, out)
+        case 6: unpackRow(Q5_0.self, packed, nb, r, out)
+        default: preconditionFailure("not a packed 32-element format")
+        }
+    }
+
+    static func unpackRow<F: Format>(_: F.Type, _ packed: UnsafeRawPointer, _ nb: Int, _ r: Int, _ out: UnsafeMutableRawPointer) {
+        let tile = r / 16, h = (r % 16) / 8, i = r % 8
+        for b in 0..<nb {
+            let o = packed + ((tile * nb + b) * 2 + h) * F.halfBytes, dst = out + b * F.fileBlock
+            dst.storeBytes(of: o.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self), as: UInt16.self)
+            if F.hasMin { dst.storeBytes(of: o.loadUnaligned(fromByteOffset: 16 + 2 * i, as: UInt16.self), toByteOffset: 2, as: UInt16.self) }
+            for v in 0..<4 {
+                dst.storeBytes(of: o.loadUnaligned(fromByteOffset: F.nibbles + 32 * v + 4 * i, as: UInt32.self),
+                               toByteOffset: F.fileNibbles + 4 * v, as: UInt32.self)
+            }
+            guard F.fifthBits else { continue }
+            let bits = o.loadUnaligned(fromByteOffset: 144 + 4 * i, as: UInt32.self)
+            let qh = _pdep_u32(bits & 0xFF, 0x1111_1111) | _pdep_u32(bits >> 8 & 0xFF, 0x2222_2222)
+                | _pdep_u32(bits >> 16 & 0xFF, 0x4444_4444) | _pdep_u32(bits >> 24, 0x8888_8888)
+            dst.storeBytes(of: qh, toByteOffset: 2, as: UInt32.self)
+        }
+    }
+
     /// Σa of each activation block of `tokens` (the exact offset term of Q4_0's q - 8, Q5_0's q - 16).
     public static func blockSums(_ act: Q8ActivationsView, tokens: Range<Int>, _ out: UnsafeMutablePointer<Int32>) {
         let nb = act.blocks

@@ -200,7 +200,7 @@ public final class LlamaModel: Sendable {
             // Parts of the vocabulary take the finer logits pass on every row (`allRows`): each
             // row then has the whole matrix's value, whatever the part and the batch's other rows.
             let w = weights.output, n = logitRows
-            let head = WeightMatrix(type: w.type, data: w.data, rows: n, cols: w.cols, packed: n % 16 == 0 ? w.packed : nil)
+            let head = w.prefix(rows: n)
             let part = Buffer(rows.count * n)
             defer { part.free() }
             MatMul.multiplyUnquantizedActivations(head, h.p, nTokens: rows.count, part.p, pool: pool, allRows: true)
@@ -220,8 +220,7 @@ public final class LlamaModel: Sendable {
     private func shrunkLogits(_ head: WeightMatrix, _ batch: [BatchSequence], rowSequence: [Int], h: Buffer,
                               out op: UnsafeMutablePointer<Float>) {
         let c = config, n = logitRows, rows = rowSequence.count
-        let view = WeightMatrix(type: head.type, data: head.data, rows: n, cols: head.cols,
-                                packed: n == head.rows || n % 16 == 0 ? head.packed : nil)
+        let view = head.prefix(rows: n)
         let part = Buffer(rows * n)
         defer { part.free() }
         MatMul.multiply(view, h.p, nTokens: rows, part.p, pool: pool)

@@ -38,6 +38,32 @@ final class Packed32Tests: XCTestCase {
         }
     }
 
+    /// A packed row written back in the file's layout is the file's row, byte for byte (the
+    /// fifth bits of Q5_0 too): what a copy kept only packed gives when a row is read.
+    func testUnpackedRowsAreTheFilesBytes() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
+        for type in Self.types {
+            for (rows, cols) in Self.shapes {
+                let (w, mem) = MatVecTests.hostileMatrix(type, rows: rows, cols: cols, seed: UInt64(rows * 7 + cols))
+                defer { mem.deallocate() }
+                let (p, owner) = try packed(w)
+                let only = WeightMatrix(type: type, onlyPacked: try XCTUnwrap(p.packed), rows: rows, cols: cols)
+                var back = [UInt8](repeating: 0, count: w.rowBytes)
+                var mine = [Float](repeating: 0, count: cols), want = mine
+                for r in 0..<rows {
+                    back.withUnsafeMutableBytes {
+                        AVX2Packed32.unpackRow(typeID: type.rawValue, packed: only.data, blocks: cols / 32, row: r, into: $0.baseAddress!)
+                    }
+                    XCTAssertEqual(back, Array(UnsafeRawBufferPointer(start: w.row(r), count: w.rowBytes)), "\(type.name) row \(r)")
+                    mine.withUnsafeMutableBufferPointer { only.dequantizeRow(r, into: $0.baseAddress!) }
+                    want.withUnsafeMutableBufferPointer { w.dequantizeRow(r, into: $0.baseAddress!) }
+                    XCTAssertEqual(mine.map(\.bitPattern), want.map(\.bitPattern), "\(type.name) row \(r) dequantized")
+                }
+                withExtendedLifetime(owner) {}
+            }
+        }
+    }
+
     /// The output projection multiplies float activations (its own kernels, on the file's layout):
     /// not packed, so the copy does not double its memory.
     func testOutputProjectionIsNotPacked() throws {

@@ -1,6 +1,9 @@
 import XCTest
 import GGUF
 @testable import Kernels
+#if arch(x86_64)
+import KernelsAVX2
+#endif
 
 /// Matrices rewritten in Q4_0 at load (`Requantize`, a draft model's `ModelWeights.Shrink`): each
 /// element within half a level of the source's value, the block's largest value kept, zero blocks
@@ -27,6 +30,32 @@ final class RequantizeTests: XCTestCase {
                 XCTAssertLessThanOrEqual(abs(back[j] - x[j]), bound, "trial \(trial) element \(j)")
             }
         }
+    }
+
+    /// The AVX2 level step gives the scalar rule's nibbles: random blocks at several scales,
+    /// values on a level's half (ties), NaN, infinities, zeros, and a zero scale.
+    func testAVX2NibblesAreTheScalarRules() throws {
+        #if arch(x86_64)
+        try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
+        var rng = SplitMix(11)
+        var blocks: [([Float], Float)] = (0..<300).map { t in
+            let scale: Float = [1e-6, 1e-2, 1, 300][t % 4]
+            return ((0..<32).map { _ in Float(rng.unit() * 2 - 1) * scale * 8 }, 1 / scale)
+        }
+        blocks.append(((0..<32).map { Float($0 % 17) - 8.5 }, 1))  // exactly on halves: floor(k + 0.5 + 8.5)
+        blocks.append(([.nan, .infinity, -.infinity, 0, -0.0] + [Float](repeating: 1, count: 27), 0.5))
+        blocks.append(([Float](repeating: 3, count: 32), 0))
+        for (i, (x, inv)) in blocks.enumerated() {
+            var simd = [UInt8](repeating: 0xAA, count: 16), scalar = [UInt8](repeating: 0x55, count: 16)
+            x.withUnsafeBufferPointer { p in
+                simd.withUnsafeMutableBytes { AVX2Requantize.q4_0Nibbles(p.baseAddress!, inv, $0.baseAddress!) }
+                scalar.withUnsafeMutableBytes { Requantize.q4_0Nibbles(p.baseAddress!, inv, $0.baseAddress!) }
+            }
+            XCTAssertEqual(simd, scalar, "block \(i)")
+        }
+        #else
+        throw XCTSkip("x86 only")
+        #endif
     }
 
     func testZeroAndOutOfRangeBlocks() {
@@ -87,13 +116,28 @@ final class RequantizeTests: XCTestCase {
                 }
                 XCTAssertTrue(mine.allSatisfy(\.isFinite))
             }
-            let plain = WeightMatrix(type: .q4_0, data: q.data, rows: q.rows, cols: cols)
+            // AVX2 keeps the copy only packed: the twin reads its rows written back in the file's layout.
+            XCTAssertEqual(q.onlyPacked, backend == .avx2)
+            let rowsMem = UnsafeMutableRawPointer.allocate(byteCount: keep * (cols / 32) * 18, alignment: 16)
+            defer { rowsMem.deallocate() }
+            for r in 0..<keep {
+                let dst = rowsMem + r * (cols / 32) * 18
+                #if arch(x86_64)
+                if q.onlyPacked {
+                    AVX2Packed32.unpackRow(typeID: GGMLType.q4_0.rawValue, packed: q.data, blocks: cols / 32, row: r, into: dst)
+                    continue
+                }
+                #endif
+                dst.copyMemory(from: q.row(r), byteCount: q.rowBytes)
+            }
+            let plain = WeightMatrix(type: .q4_0, data: UnsafeRawPointer(rowsMem), rows: q.rows, cols: cols)
             for n in [1, 3, 9] {
                 let x = MatVecTests.activations(n, cols: cols, seed: UInt64(n))
                 XCTAssertEqual(MatVecTests.multiply(q, x, n, backend: backend, pool: pool).map(\.bitPattern),
                                MatVecTests.vnniTwin(plain, x, n).map(\.bitPattern), "\(type.name) n=\(n) \(backend)")
             }
             XCTAssertGreaterThanOrEqual(owner.bytes, keep * cols / 32 * 18, "the copy is owned")
+            XCTAssertLessThan(owner.bytes, 2 * keep * cols / 32 * 18, "one copy, not a plain one beside the packed one")
         }
         }
     }
