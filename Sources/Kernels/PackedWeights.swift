@@ -44,7 +44,7 @@ public final class PackedWeights: @unchecked Sendable {
     /// `logits`: the output projection, which multiplies float activations
     /// (`MatMul.multiplyUnquantizedActivations`): its packed layouts are the K-quant ones only.
     public func pack(_ w: WeightMatrix, logits: Bool = false) -> WeightMatrix {
-        guard enabled else { return w }
+        guard enabled, !w.onlyPacked else { return w }
         #if arch(x86_64)
         let vnni = backend == .avx512 && CPUFeatures.hasAVX512VNNI
         if !logits && backend == .avx2 && CPUFeatures.hasAVX2 && AVX2Packed32.supports(typeID: w.type.rawValue) && w.cols % 32 == 0 && w.rows > 0 {

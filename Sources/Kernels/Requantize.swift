@@ -63,8 +63,8 @@ public enum Requantize {
 
 extension PackedWeights {
     /// Rows `0..<rows` of `w` as a Q4_0 matrix this object owns, packed for the backend's kernel
-    /// where it has a layout (AVX2: then only packed, `WeightMatrix.onlyPacked`: every path that
-    /// multiplies it reads that layout, and the plain rows, written first, are freed); the file's
+    /// where it has a layout (AVX2: then only packed, `WeightMatrix.onlyPacked`, for `MatMul.multiply`,
+    /// whose AVX2 path reads that layout; the plain rows, written first, are freed). The file's
     /// pages of `w` are the caller's to drop.
     public func requantizedQ4_0(_ w: WeightMatrix, rows: Int) -> WeightMatrix {
         let n = min(rows, w.rows)
@@ -85,7 +85,7 @@ extension PackedWeights {
         let plain = WeightMatrix(type: .q4_0, data: UnsafeRawPointer(out), rows: n, cols: w.cols)
         guard packs else { return plain }
         defer { out.deallocate() }
-        guard let packed = pack32(plain).packed else { preconditionFailure("Q4_0 packs on AVX2") }
+        guard let packed = pack32(plain).packed else { fatalError("Q4_0 packs on AVX2") }
         return WeightMatrix(type: .q4_0, onlyPacked: packed, rows: n, cols: w.cols)
     }
 }

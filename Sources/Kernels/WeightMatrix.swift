@@ -3,8 +3,9 @@ import GGUF
 import KernelsAVX2
 #endif
 
-/// A quantized weight matrix viewed in place in the mapped file: `rows` rows
-/// (output features) of `cols` elements (input features), each row `rowBytes` long.
+/// A quantized weight matrix viewed in place in the mapped file (or a copy made at load):
+/// `rows` rows (output features) of `cols` elements (input features), each row `rowBytes`
+/// long, unless the rows exist only in a packed layout (`onlyPacked`).
 // @unchecked Sendable: the pointers are read-only views of memory immutable after load (the
 // read-only file mapping, or a PackedWeights copy written before the matrix is returned), and
 // ModelWeights keeps both owners alive as long as any matrix.
@@ -43,13 +44,11 @@ public struct WeightMatrix: @unchecked Sendable {
         self.onlyPacked = true
     }
 
-    /// The first `n` rows: a view of the same bytes (a packed layout only when whole tiles of 16
-    /// rows, or all rows, are kept).
+    /// The first `n` rows: a view of the same bytes. A plain matrix keeps its packed layout only
+    /// for whole tiles of 16 rows (or all rows); a packed-only one keeps it for any `n` (the AVX2
+    /// kernel stores only a partial last tile's rows that exist).
     public func prefix(rows n: Int) -> WeightMatrix {
-        if onlyPacked {
-            precondition(n == rows || n % 16 == 0, "a packed-only matrix is cut at whole tiles")
-            return WeightMatrix(type: type, onlyPacked: data, rows: n, cols: cols)
-        }
+        if onlyPacked { return WeightMatrix(type: type, onlyPacked: data, rows: n, cols: cols) }
         return WeightMatrix(type: type, data: data, rows: n, cols: cols, packed: n == rows || n % 16 == 0 ? packed : nil)
     }
 
@@ -69,7 +68,7 @@ public struct WeightMatrix: @unchecked Sendable {
         AVX2Packed32.unpackRow(typeID: type.rawValue, packed: data, blocks: cols / 32, row: r, into: bytes)
         try? Dequantize.row(type, bytes, count: cols, into: out)
         #else
-        preconditionFailure("packed-only matrices are made for AVX2")
+        fatalError("packed-only matrices are made for AVX2")
         #endif
     }
 }

@@ -64,8 +64,8 @@ public struct ModelWeights: Sendable {
             let requantize = shrink != nil && !logits && Requantize.shrinks(plain)
             if requantize { copies += 1 }
             let m = requantize ? packing.requantizedQ4_0(plain, rows: rows) : packing.pack(plain, logits: logits)
-            // A packed or moved copy replaces the file's pages (when only packed, the embedding's
-            // rows fault back in when looked up).
+            // A packed or moved copy replaces the file's pages (a packed tied embedding's rows
+            // fault back in from the file when looked up).
             if m.packed != nil || m.data != plain.data { file.adviseDontNeed(plain.data, bytes: plain.rows * plain.rowBytes) }
             return m
         }

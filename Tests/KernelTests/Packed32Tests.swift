@@ -64,6 +64,32 @@ final class Packed32Tests: XCTestCase {
         }
     }
 
+    /// A row prefix of a packed-only matrix (a draft's first output rows) multiplies as the
+    /// file's first rows, for any count of rows; a plain matrix's prefix keeps its packed layout
+    /// only for whole tiles or all rows.
+    func testPrefixesOfAPackedOnlyMatrix() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
+        let pool = ThreadPool(threads: 2)
+        let rows = 37, cols = 160
+        let (w, mem) = MatVecTests.hostileMatrix(.q4_0, rows: rows, cols: cols, seed: 21)
+        defer { mem.deallocate() }
+        let (p, owner) = try packed(w)
+        let only = WeightMatrix(type: .q4_0, onlyPacked: try XCTUnwrap(p.packed), rows: rows, cols: cols)
+        for k in [1, 9, 16, 33, 37] {
+            let view = only.prefix(rows: k)
+            XCTAssertTrue(view.onlyPacked)
+            XCTAssertEqual(view.rows, k)
+            let head = WeightMatrix(type: .q4_0, data: w.data, rows: k, cols: cols)
+            for n in [1, 3] {
+                let x = MatVecTests.activations(n, cols: cols, seed: UInt64(k * 3 + n))
+                XCTAssertEqual(MatVecTests.multiply(view, x, n, backend: .avx2, pool: pool).map(\.bitPattern),
+                               MatVecTests.vnniTwin(head, x, n).map(\.bitPattern), "\(k) rows, n=\(n)")
+            }
+            XCTAssertEqual(p.prefix(rows: k).packed != nil, k % 16 == 0 || k == rows, "\(k) rows of a plain matrix")
+        }
+        withExtendedLifetime(owner) {}
+    }
+
     /// The output projection multiplies float activations (its own kernels, on the file's layout):
     /// not packed, so the copy does not double its memory.
     func testOutputProjectionIsNotPacked() throws {

@@ -42,8 +42,17 @@ final class RequantizeTests: XCTestCase {
             let scale: Float = [1e-6, 1e-2, 1, 300][t % 4]
             return ((0..<32).map { _ in Float(rng.unit() * 2 - 1) * scale * 8 }, 1 / scale)
         }
-        blocks.append(((0..<32).map { Float($0 % 17) - 8.5 }, 1))  // exactly on halves: floor(k + 0.5 + 8.5)
-        blocks.append(([.nan, .infinity, -.infinity, 0, -0.0] + [Float](repeating: 1, count: 27), 0.5))
+        // Scales of either sign (negative when the block's largest value is positive).
+        blocks += blocks.map { ($0.0, -$0.1) }
+        blocks.append(((0..<32).map { Float($0 % 17) - 8.5 }, 1))  // v·inv + 8.5 exactly an integer
+        blocks.append(((0..<32).map { (Float($0 % 17) - 8.5) * 0.1 }, 10))  // near halves, inexact products
+        blocks.append(((0..<32).map { (Float($0 % 17) - 8.5) * 0.1 }, -10))
+        // NaN, infinities and zeros in both halves and at both ends, with a scale and with none.
+        let odd: [Float] = [.nan, .infinity, -.infinity, 0, -0.0, 7, -3]
+        for inv: Float in [0.5, -0.25, 0] {
+            blocks.append(((0..<32).map { odd[$0 % odd.count] }, inv))
+            blocks.append(((0..<32).map { odd[(31 - $0) % odd.count] }, inv))
+        }
         blocks.append(([Float](repeating: 3, count: 32), 0))
         for (i, (x, inv)) in blocks.enumerated() {
             var simd = [UInt8](repeating: 0xAA, count: 16), scalar = [UInt8](repeating: 0x55, count: 16)
