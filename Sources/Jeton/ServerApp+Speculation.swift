@@ -19,7 +19,9 @@ extension ServerApp {
                 let vocabulary = draft.map { d in d.model.logitRows < d.config.vocabSize
                     ? ", proposing among its first \(d.model.logitRows) tokens and each sequence's own" : "" } ?? ""
                 let q4 = draft?.shrunk == true ? ", its wider matrices read as Q4_0" : ""
-                return "draft model \(draft?.name ?? "?")\(q4), depth \(configuration.maxDepth)\(vocabulary)"
+                let p = configuration.draftMinProbability
+                let unsure = p > 0 ? ", stopping after a greedy guess below probability \(p)" : ""
+                return "draft model \(draft?.name ?? "?")\(q4), depth \(configuration.maxDepth)\(vocabulary)\(unsure)"
             }
         }
     }
