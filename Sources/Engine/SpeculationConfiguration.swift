@@ -29,9 +29,10 @@ public struct SpeculationConfiguration: Sendable, Equatable {
     /// are taken when they promise at least as many tokens per step's time as the draft's
     /// (each proposer's acceptance is measured per sequence).
     public var lookupFirst = true
-    /// A greedy sequence's draft stops proposing after a token it gives less than this
-    /// probability (the token itself is still proposed): past an unsure token the draft's
-    /// next guesses mostly fail, and each costs a draft pass and a verified position. 0: off.
+    /// A greedy (or top_k 1) sequence's draft stops proposing after a token it gives less than
+    /// this probability (the token itself is still proposed): past an unsure token the draft's
+    /// next guesses mostly fail, and each costs a draft pass and a verified position. 0: off
+    /// (measured: no faster on the whole, README "An unsure draft stops early").
     public var draftMinProbability: Double = 0
     /// Generated tokens a sequence waits, after speculation stopped paying for it, before it
     /// proposes again to see whether its acceptance came back (doubling while it has not, up

@@ -21,7 +21,8 @@ extension ServerApp {
                 let q4 = draft?.shrunk == true ? ", its wider matrices read as Q4_0" : ""
                 let p = configuration.draftMinProbability
                 let unsure = p > 0 ? ", stopping after a greedy guess below probability \(p)" : ""
-                return "draft model \(draft?.name ?? "?")\(q4), depth \(configuration.maxDepth)\(vocabulary)\(unsure)"
+                let name = draft?.name ?? "?"
+                return "draft model \(name)\(q4), depth \(configuration.maxDepth)\(vocabulary)\(unsure)"
             }
         }
     }

@@ -43,7 +43,9 @@ enum QuantizedMatMul {
                          nTokens: Int, pool: ThreadPool, backend: MatMul.Backend) {
         guard let cols = outputs.first?.0.cols, nTokens > 0 else { return }
         // Not a precondition: this target is built with -Ounchecked, which drops those.
-        if backend != .avx2 && outputs.contains(where: { $0.0.onlyPacked }) { fatalError("a packed-only matrix is read by the AVX2 kernel only") }
+        if backend != .avx2 && outputs.contains(where: { $0.0.onlyPacked }) {
+            fatalError("a packed-only matrix is read by the AVX2 kernel only")
+        }
         let nb = cols / 32
         let act = Q8Buffer(nTokens: nTokens, blocks: nb)
         let useVNNI = backend == .avx512

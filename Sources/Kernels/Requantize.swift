@@ -70,7 +70,8 @@ extension PackedWeights {
         let n = min(rows, w.rows)
         let size = Requantize.q4_0Bytes(rows: n, cols: w.cols)
         #if arch(x86_64)
-        let packs = enabled && backend == .avx2 && CPUFeatures.hasAVX2 && AVX2Packed32.supports(typeID: GGMLType.q4_0.rawValue)
+        let packs = enabled && backend == .avx2 && CPUFeatures.hasAVX2
+            && AVX2Packed32.supports(typeID: GGMLType.q4_0.rawValue)
         #else
         let packs = false
         #endif

@@ -49,7 +49,8 @@ public struct WeightMatrix: @unchecked Sendable {
     /// kernel stores only a partial last tile's rows that exist).
     public func prefix(rows n: Int) -> WeightMatrix {
         if onlyPacked { return WeightMatrix(type: type, onlyPacked: data, rows: n, cols: cols) }
-        return WeightMatrix(type: type, data: data, rows: n, cols: cols, packed: n == rows || n % 16 == 0 ? packed : nil)
+        let keepsPacked = n == rows || n % 16 == 0
+        return WeightMatrix(type: type, data: data, rows: n, cols: cols, packed: keepsPacked ? packed : nil)
     }
 
     @inline(__always) public func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }

@@ -112,16 +112,20 @@ public enum AVX2Packed32 {
         case 2: unpackRow(Q4_0.self, packed, nb, r, out)
         case 3: unpackRow(Q4_1.self, packed, nb, r, out)
         case 6: unpackRow(Q5_0.self, packed, nb, r, out)
-        default: preconditionFailure("not a packed 32-element format")
+        default: fatalError("not a packed 32-element format")
         }
     }
 
-    static func unpackRow<F: Format>(_: F.Type, _ packed: UnsafeRawPointer, _ nb: Int, _ r: Int, _ out: UnsafeMutableRawPointer) {
+    static func unpackRow<F: Format>(_: F.Type, _ packed: UnsafeRawPointer, _ nb: Int, _ r: Int,
+                                     _ out: UnsafeMutableRawPointer) {
         let tile = r / 16, h = (r % 16) / 8, i = r % 8
         for b in 0..<nb {
             let o = packed + ((tile * nb + b) * 2 + h) * F.halfBytes, dst = out + b * F.fileBlock
             dst.storeBytes(of: o.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self), as: UInt16.self)
-            if F.hasMin { dst.storeBytes(of: o.loadUnaligned(fromByteOffset: 16 + 2 * i, as: UInt16.self), toByteOffset: 2, as: UInt16.self) }
+            if F.hasMin {
+                let m = o.loadUnaligned(fromByteOffset: 16 + 2 * i, as: UInt16.self)
+                dst.storeBytes(of: m, toByteOffset: 2, as: UInt16.self)
+            }
             for v in 0..<4 {
                 dst.storeBytes(of: o.loadUnaligned(fromByteOffset: F.nibbles + 32 * v + 4 * i, as: UInt32.self),
                                toByteOffset: F.fileNibbles + 4 * v, as: UInt32.self)

@@ -52,9 +52,11 @@ final class Packed32Tests: XCTestCase {
                 var mine = [Float](repeating: 0, count: cols), want = mine
                 for r in 0..<rows {
                     back.withUnsafeMutableBytes {
-                        AVX2Packed32.unpackRow(typeID: type.rawValue, packed: only.data, blocks: cols / 32, row: r, into: $0.baseAddress!)
+                        AVX2Packed32.unpackRow(typeID: type.rawValue, packed: only.data, blocks: cols / 32, row: r,
+                                               into: $0.baseAddress!)
                     }
-                    XCTAssertEqual(back, Array(UnsafeRawBufferPointer(start: w.row(r), count: w.rowBytes)), "\(type.name) row \(r)")
+                    let file = Array(UnsafeRawBufferPointer(start: w.row(r), count: w.rowBytes))
+                    XCTAssertEqual(back, file, "\(type.name) row \(r)")
                     mine.withUnsafeMutableBufferPointer { only.dequantizeRow(r, into: $0.baseAddress!) }
                     want.withUnsafeMutableBufferPointer { w.dequantizeRow(r, into: $0.baseAddress!) }
                     XCTAssertEqual(mine.map(\.bitPattern), want.map(\.bitPattern), "\(type.name) row \(r) dequantized")

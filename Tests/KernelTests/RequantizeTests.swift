@@ -133,7 +133,8 @@ final class RequantizeTests: XCTestCase {
                 let dst = rowsMem + r * (cols / 32) * 18
                 #if arch(x86_64)
                 if q.onlyPacked {
-                    AVX2Packed32.unpackRow(typeID: GGMLType.q4_0.rawValue, packed: q.data, blocks: cols / 32, row: r, into: dst)
+                    AVX2Packed32.unpackRow(typeID: GGMLType.q4_0.rawValue, packed: q.data, blocks: cols / 32, row: r,
+                                           into: dst)
                     continue
                 }
                 #endif

@@ -260,14 +260,14 @@ def test_a_draft_is_read_as_q4_0_unless_told_to_keep_the_files_matrices():
     assert rc != 0 and "speculative.draft_quantization" in err and "q4_0" in err and "file" in err, err
 
 
-def test_an_unsure_draft_stops_at_probability_0_5_unless_told_otherwise():
+def test_the_start_up_log_names_an_unsure_draft_stop_when_one_is_set():
     e = {k: v for k, v in os.environ.items() if not k.startswith("JETON_") or k == "JETON_MODELS"}
     rc, text, err = print_config()
-    assert rc == 0 and settings(text)["speculative.draft_min_probability"] == 0.5, text
-    log = startup_log(["--model", "default", "--draft-model", "default"], "speculative decoding:", env=e)
-    assert "stopping after a greedy guess below probability 0.5" in log, log[-800:]
+    assert rc == 0 and settings(text)["speculative.draft_min_probability"] == 0, text
     log = startup_log(["--model", "default", "--draft-model", "default"], "speculative decoding:",
-                      env=dict(e, JETON_SPECULATIVE_DRAFT_MIN_PROBABILITY="0"))
+                      env=dict(e, JETON_SPECULATIVE_DRAFT_MIN_PROBABILITY="0.5"))
+    assert "stopping after a greedy guess below probability 0.5" in log, log[-800:]
+    log = startup_log(["--model", "default", "--draft-model", "default"], "speculative decoding:", env=e)
     assert "speculative decoding: draft model" in log and "stopping after" not in log, log[-800:]
 
 

@@ -212,8 +212,8 @@ struct ConfigKeys: Sendable {
         help: "the draft model proposes among its first this many tokens and the sequence's own (0: all), or among all when over 2% of a sequence's tokens lie past them: a BPE vocabulary lists its most frequent tokens first, and the draft then reads a fraction of its output matrix")
     let speculativeDraftQuantization = ConfigKey<String>("speculative.draft_quantization", choices: ["q4_0", "file"], default: "q4_0",
         help: "q4_0: the draft model's matrices wider than Q4_0 (its output too) are read as Q4_0 copies made at start-up, fewer bytes per proposed token (the target's verification keeps the output its own); file: as the file has them")
-    let speculativeDraftMinProbability = ConfigKey<Double>("speculative.draft_min_probability", 0...1, default: 0.5,
-        help: "a greedy request's draft stops proposing after a token it gives less than this probability (0: off): the guesses after an unsure one mostly fail, and each costs a draft pass and a verified position")
+    let speculativeDraftMinProbability = ConfigKey<Double>("speculative.draft_min_probability", 0...1, default: 0,
+        help: "a greedy (or top_k 1) request's draft stops proposing after a token it gives less than this probability (0: off): the guesses after an unsure one mostly fail, and each costs a draft pass and a verified position")
     let speculativeMaxDepth = ConfigKey<Int>("speculative.max_depth", 1...32, default: 8,
         help: "tokens proposed per sequence and step at most (each sequence adapts below it)")
     let speculativeMaxBatchTokens = ConfigKey<Int>("speculative.max_batch_tokens", 0...65536, default: 12,
