@@ -24,24 +24,23 @@ public struct WeightMatrix: @unchecked Sendable {
     public let onlyPacked: Bool
 
     public init(type: GGMLType, data: UnsafeRawPointer, rows: Int, cols: Int, packed: UnsafeRawPointer? = nil) {
+        self.init(type, data, rows, cols, packed, onlyPacked: false)
+    }
+
+    /// A matrix whose rows are only in `packed` (see `onlyPacked`).
+    public init(type: GGMLType, onlyPacked packed: UnsafeRawPointer, rows: Int, cols: Int) {
+        self.init(type, packed, rows, cols, packed, onlyPacked: true)
+    }
+
+    private init(_ type: GGMLType, _ data: UnsafeRawPointer, _ rows: Int, _ cols: Int, _ packed: UnsafeRawPointer?,
+                 onlyPacked: Bool) {
         self.type = type
         self.data = data
         self.rows = rows
         self.cols = cols
         self.rowBytes = type.byteCount(elements: cols) ?? 0
         self.packed = packed
-        self.onlyPacked = false
-    }
-
-    /// A matrix whose rows are only in `packed` (see `onlyPacked`).
-    public init(type: GGMLType, onlyPacked packed: UnsafeRawPointer, rows: Int, cols: Int) {
-        self.type = type
-        self.data = packed
-        self.rows = rows
-        self.cols = cols
-        self.rowBytes = type.byteCount(elements: cols) ?? 0
-        self.packed = packed
-        self.onlyPacked = true
+        self.onlyPacked = onlyPacked
     }
 
     /// The first `n` rows: a view of the same bytes. A plain matrix keeps its packed layout only
