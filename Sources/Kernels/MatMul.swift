@@ -77,8 +77,8 @@ public enum MatMul {
     public static func multiplyUnquantizedActivations(_ w: WeightMatrix, _ x: UnsafePointer<Float>, nTokens: Int,
                                                       _ y: UnsafeMutablePointer<Float>, pool: ThreadPool,
                                                       backend: Backend = defaultBackend, allRows: Bool = false) {
-        // Its rows in the file's layout: a packed-only matrix has none.
-        if w.onlyPacked { fatalError("the float-activation kernels read rows; a packed-only matrix has none") }
+        // These kernels read the file's row layout; a packed-only matrix's rows come unpacked.
+        if w.onlyPacked { return multiplyFloat(w, x, nTokens: nTokens, y, pool: pool) }
         if KQuantMatMul.supports(w, backend: backend) {
             KQuantLogits.multiply(w, x, nTokens: nTokens, y, pool: pool, backend: backend, allRows: allRows)
             return

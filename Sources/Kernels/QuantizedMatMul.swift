@@ -42,9 +42,13 @@ enum QuantizedMatMul {
     static func multiply(_ outputs: [(WeightMatrix, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
                          nTokens: Int, pool: ThreadPool, backend: MatMul.Backend) {
         guard let cols = outputs.first?.0.cols, nTokens > 0 else { return }
-        // Not a precondition: this target is built with -Ounchecked, which drops those.
+        // A packed-only matrix exists only where AVX2 runs (`WeightMatrix.init(onlyPacked:)`), and
+        // only that kernel reads its layout, whatever backend the call names.
         if backend != .avx2 && outputs.contains(where: { $0.0.onlyPacked }) {
-            fatalError("a packed-only matrix is read by the AVX2 kernel only")
+            multiply(outputs.filter { $0.0.onlyPacked }, x, nTokens: nTokens, pool: pool, backend: .avx2)
+            let rest = outputs.filter { !$0.0.onlyPacked }
+            if !rest.isEmpty { multiply(rest, x, nTokens: nTokens, pool: pool, backend: backend) }
+            return
         }
         let nb = cols / 32
         let act = Q8Buffer(nTokens: nTokens, blocks: nb)

@@ -86,7 +86,12 @@ extension PackedWeights {
         let plain = WeightMatrix(type: .q4_0, data: UnsafeRawPointer(out), rows: n, cols: w.cols)
         guard packs else { return plain }
         defer { out.deallocate() }
-        guard let packed = pack32(plain).packed else { fatalError("Q4_0 packs on AVX2") }
-        return WeightMatrix(type: .q4_0, onlyPacked: packed, rows: n, cols: w.cols)
+        if let packed = pack32(plain).packed, let only = WeightMatrix(type: .q4_0, onlyPacked: packed, rows: n, cols: w.cols) {
+            return only
+        }
+        // (Not reached where AVX2 packs Q4_0: the plain rows are then kept as they are.)
+        let kept = own(bytes: size)
+        kept.copyMemory(from: out, byteCount: size)
+        return WeightMatrix(type: .q4_0, data: UnsafeRawPointer(kept), rows: n, cols: w.cols)
     }
 }

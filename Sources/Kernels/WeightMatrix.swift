@@ -27,9 +27,16 @@ public struct WeightMatrix: @unchecked Sendable {
         self.init(type, data, rows, cols, packed, onlyPacked: false)
     }
 
-    /// A matrix whose rows are only in `packed` (see `onlyPacked`).
-    public init(type: GGMLType, onlyPacked packed: UnsafeRawPointer, rows: Int, cols: Int) {
+    /// A matrix whose rows are only in `packed` (see `onlyPacked`), laid out by `AVX2Packed32`;
+    /// nil where that layout has no kernel (no AVX2, another type, rows not whole blocks). So
+    /// every such matrix can be multiplied by the AVX2 kernel and its rows unpacked.
+    public init?(type: GGMLType, onlyPacked packed: UnsafeRawPointer, rows: Int, cols: Int) {
+        #if arch(x86_64)
+        guard CPUFeatures.hasAVX2, AVX2Packed32.supports(typeID: type.rawValue), cols % 32 == 0 else { return nil }
         self.init(type, packed, rows, cols, packed, onlyPacked: true)
+        #else
+        return nil
+        #endif
     }
 
     private init(_ type: GGMLType, _ data: UnsafeRawPointer, _ rows: Int, _ cols: Int, _ packed: UnsafeRawPointer?,
@@ -47,7 +54,7 @@ public struct WeightMatrix: @unchecked Sendable {
     /// for whole tiles of 16 rows (or all rows); a packed-only one keeps it for any `n` (the AVX2
     /// kernel stores only a partial last tile's rows that exist).
     public func prefix(rows n: Int) -> WeightMatrix {
-        if onlyPacked { return WeightMatrix(type: type, onlyPacked: data, rows: n, cols: cols) }
+        if onlyPacked { return WeightMatrix(type, data, n, cols, packed, onlyPacked: true) }
         let keepsPacked = n == rows || n % 16 == 0
         return WeightMatrix(type: type, data: data, rows: n, cols: cols, packed: keepsPacked ? packed : nil)
     }
@@ -61,14 +68,13 @@ public struct WeightMatrix: @unchecked Sendable {
         try? Dequantize.row(type, row(r), count: cols, into: out)
     }
 
+    /// (A packed-only matrix exists only on x86 with a layout `unpackRow` knows: see its init.)
     private func dequantizePackedRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         #if arch(x86_64)
         let bytes = UnsafeMutableRawPointer.allocate(byteCount: rowBytes, alignment: 16)
         defer { bytes.deallocate() }
         AVX2Packed32.unpackRow(typeID: type.rawValue, packed: data, blocks: cols / 32, row: r, into: bytes)
         try? Dequantize.row(type, bytes, count: cols, into: out)
-        #else
-        fatalError("packed-only matrices are made for AVX2")
         #endif
     }
 }

@@ -47,7 +47,7 @@ final class Packed32Tests: XCTestCase {
                 let (w, mem) = MatVecTests.hostileMatrix(type, rows: rows, cols: cols, seed: UInt64(rows * 7 + cols))
                 defer { mem.deallocate() }
                 let (p, owner) = try packed(w)
-                let only = WeightMatrix(type: type, onlyPacked: try XCTUnwrap(p.packed), rows: rows, cols: cols)
+                let only = try XCTUnwrap(WeightMatrix(type: type, onlyPacked: try XCTUnwrap(p.packed), rows: rows, cols: cols))
                 var back = [UInt8](repeating: 0, count: w.rowBytes)
                 var mine = [Float](repeating: 0, count: cols), want = mine
                 for r in 0..<rows {
@@ -67,8 +67,9 @@ final class Packed32Tests: XCTestCase {
     }
 
     /// A row prefix of a packed-only matrix (a draft's first output rows) multiplies as the
-    /// file's first rows, for any count of rows; a plain matrix's prefix keeps its packed layout
-    /// only for whole tiles or all rows.
+    /// file's first rows, for any count of rows, whatever backend a call names (only the AVX2
+    /// kernel reads the layout; float activations take the unpacked rows); a plain matrix's prefix
+    /// keeps its packed layout only for whole tiles or all rows. Types without the layout are refused.
     func testPrefixesOfAPackedOnlyMatrix() throws {
         try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
         let pool = ThreadPool(threads: 2)
@@ -76,7 +77,7 @@ final class Packed32Tests: XCTestCase {
         let (w, mem) = MatVecTests.hostileMatrix(.q4_0, rows: rows, cols: cols, seed: 21)
         defer { mem.deallocate() }
         let (p, owner) = try packed(w)
-        let only = WeightMatrix(type: .q4_0, onlyPacked: try XCTUnwrap(p.packed), rows: rows, cols: cols)
+        let only = try XCTUnwrap(WeightMatrix(type: .q4_0, onlyPacked: try XCTUnwrap(p.packed), rows: rows, cols: cols))
         for k in [1, 9, 16, 33, 37] {
             let view = only.prefix(rows: k)
             XCTAssertTrue(view.onlyPacked)
@@ -84,11 +85,24 @@ final class Packed32Tests: XCTestCase {
             let head = WeightMatrix(type: .q4_0, data: w.data, rows: k, cols: cols)
             for n in [1, 3] {
                 let x = MatVecTests.activations(n, cols: cols, seed: UInt64(k * 3 + n))
-                XCTAssertEqual(MatVecTests.multiply(view, x, n, backend: .avx2, pool: pool).map(\.bitPattern),
-                               MatVecTests.vnniTwin(head, x, n).map(\.bitPattern), "\(k) rows, n=\(n)")
+                let twin = MatVecTests.vnniTwin(head, x, n).map(\.bitPattern)
+                for backend in [MatMul.Backend.avx2, .portable] + (CPUFeatures.hasAVX512VNNI ? [.avx512] : []) {
+                    XCTAssertEqual(MatVecTests.multiply(view, x, n, backend: backend, pool: pool).map(\.bitPattern), twin,
+                                   "\(k) rows, n=\(n), \(backend)")
+                }
+                var float = [Float](repeating: 0, count: n * k), want = float
+                x.withUnsafeBufferPointer { xp in
+                    float.withUnsafeMutableBufferPointer {
+                        MatMul.multiplyUnquantizedActivations(view, xp.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool)
+                    }
+                    want.withUnsafeMutableBufferPointer { MatMul.multiplyFloat(head, xp.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool) }
+                }
+                XCTAssertEqual(float.map(\.bitPattern), want.map(\.bitPattern), "float activations, \(k) rows, n=\(n)")
             }
             XCTAssertEqual(p.prefix(rows: k).packed != nil, k % 16 == 0 || k == rows, "\(k) rows of a plain matrix")
         }
+        XCTAssertNil(WeightMatrix(type: .q8_0, onlyPacked: w.data, rows: rows, cols: cols), "no packed layout for Q8_0")
+        XCTAssertNil(WeightMatrix(type: .q4_0, onlyPacked: w.data, rows: rows, cols: 48), "rows of whole blocks only")
         withExtendedLifetime(owner) {}
     }
 
