@@ -12,10 +12,16 @@ struct JetonCommand: ParsableCommand {
                       PerplexityCommand.self, BenchCommand.self, ServeCommand.self, GrammarCommand.self, EmbedCommand.self])
 }
 
-/// Options every model-running command shares.
-struct ModelOptions: ParsableArguments {
+/// The model a command reads (alone: `jeton tokenize`, which loads no weights).
+struct ModelChoice: ParsableArguments {
     @Option(name: .long, help: "Path to a GGUF file, or `default` for the default model.")
     var model: String = "default"
+}
+
+/// Options every model-running command shares.
+struct ModelOptions: ParsableArguments {
+    @OptionGroup var choice: ModelChoice
+    var model: String { choice.model }
 
     @Option(name: [.customShort("t"), .long], help: "Threads for the forward pass (default, and 0: all cores, as `jeton serve` reads it).")
     var threads: Int = CPUBudget.cpus

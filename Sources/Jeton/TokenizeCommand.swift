@@ -8,15 +8,14 @@ struct TokenizeCommand: ParsableCommand {
         commandName: "tokenize", abstract: "Print the token ids of a file's exact bytes as a JSON array.")
 
     // Only the model: threads, cache type and requantization mean nothing to a tokenizer.
-    @Option(name: .long, help: "Path to a GGUF file, or `default` for the default model.")
-    var model: String = "default"
+    @OptionGroup var choice: ModelChoice
     @Option(help: "File whose bytes are tokenized (`-`: standard input).") var file: String
 
     func run() throws {
         // The tokenizer alone, from the file's metadata: loading the weights (and repacking them)
         // took 2.7 s of Qwen 1.5B's 2.7 s. A generation model's hyperparameters are still read (a
         // file whose settings no model could run is refused); its tensors are not checked.
-        let path = try ModelStore().resolve(model)
+        let path = try ModelStore().resolve(choice.model)
         let gguf = try GGUFFile(path: path)
         let tokenizer = try Tokenizer(TokenizerVocabulary(metadata: gguf.metadata))
         if !LoadedEmbeddingModel.isEmbeddingModel(gguf) {
