@@ -58,6 +58,10 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   fi
 fi
 
+# objdump, for the test that the SIMD kernels use only the instructions CPUFeatures checks for
+# (Tests/cli/test_instruction_sets.py).
+apt_install binutils
+
 # Headless Chromium for the playground's browser test (Tests/api/test_playground_browser.py),
 # driven over the DevTools protocol; fonts so its screenshot has readable text.
 apt_install chromium fonts-dejavu-core

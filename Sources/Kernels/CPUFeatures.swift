@@ -9,21 +9,34 @@ import CAMX
 /// What the CPU running this process can execute, read once with cpuid, so the
 /// AVX2 kernels are only ever called where they can run.
 public enum CPUFeatures {
-    /// AVX2 and FMA (and F16C, which every AVX2 CPU has) with the OS saving YMM state.
+    /// What `-target-cpu haswell` (Package.swift's AVX2 flags) lets the compiler emit anywhere in
+    /// KernelsAVX2, with the OS saving YMM state: AVX2, FMA, F16C, and the scalar extensions
+    /// haswell brings (BMI1 and BMI2, LZCNT, POPCNT, MOVBE). The kernels use pext/pdep (BMI2) on
+    /// purpose and the compiler picks andn, shlx, bzhi (BMI1/2) on its own: a CPU or a VM that
+    /// shows AVX2 without them would stop on an illegal instruction.
     public static let hasAVX2: Bool = {
         #if arch(x86_64)
         var a: UInt32 = 0, b: UInt32 = 0, c: UInt32 = 0, d: UInt32 = 0
         guard __get_cpuid(1, &a, &b, &c, &d) != 0 else { return false }
-        let fma = c & (1 << 12) != 0, osxsave = c & (1 << 27) != 0, avx = c & (1 << 28) != 0, f16c = c & (1 << 29) != 0
-        guard fma, osxsave, avx, f16c else { return false }
+        let leaf1 = c
         guard __get_cpuid_count(7, 0, &a, &b, &c, &d) != 0 else { return false }
-        return b & (1 << 5) != 0
+        let leaf7 = b
+        guard __get_cpuid(0x8000_0001, &a, &b, &c, &d) != 0 else { return false }
+        return avx2Usable(leaf1ECX: leaf1, leaf7EBX: leaf7, extendedECX: c)
         #else
         return false
         #endif
     }()
 
-    /// AVX-512 F, BW, VL and VNNI (on top of AVX2), with the OS saving ZMM and mask state.
+    /// The AVX2 kernels' check on cpuid's registers: leaf 1 ECX, leaf 7 (subleaf 0) EBX and leaf
+    /// 0x80000001 ECX. Apart from `hasAVX2` so tests can feed it CPUs this machine is not.
+    public static func avx2Usable(leaf1ECX c: UInt32, leaf7EBX b: UInt32, extendedECX e: UInt32) -> Bool {
+        let leaf1: [UInt32] = [12, 22, 23, 27, 28, 29]  // FMA, MOVBE, POPCNT, OSXSAVE, AVX, F16C
+        let leaf7: [UInt32] = [3, 5, 8]                 // BMI1, AVX2, BMI2
+        return leaf1.allSatisfy { c & (1 << $0) != 0 } && leaf7.allSatisfy { b & (1 << $0) != 0 } && e & (1 << 5) != 0  // LZCNT
+    }
+
+    /// AVX-512 F, DQ, CD, BW, VL and VNNI (on top of AVX2), with the OS saving ZMM and mask state.
     /// `xgetbv` is a clang macro Swift cannot import, so the XCR0 check (bits 5-7) is
     /// Linux's: the kernel drops the avx512 flags from /proc/cpuinfo when it does not
     /// enable that state (noxsave, clearcpuid, old kernels); elsewhere, no AVX-512.
@@ -32,8 +45,7 @@ public enum CPUFeatures {
         guard hasAVX2 else { return false }
         var a: UInt32 = 0, b: UInt32 = 0, c: UInt32 = 0, d: UInt32 = 0
         guard __get_cpuid_count(7, 0, &a, &b, &c, &d) != 0 else { return false }
-        let f = b & (1 << 16) != 0, bw = b & (1 << 30) != 0, vl = b & (1 << 31) != 0, vnni = c & (1 << 11) != 0
-        guard f, bw, vl, vnni else { return false }
+        guard avx512Usable(leaf7EBX: b, leaf7ECX: c) else { return false }
         guard let file = fopen("/proc/cpuinfo", "r") else { return false }
         defer { fclose(file) }
         var line = [CChar](repeating: 0, count: 1 << 16)
@@ -44,11 +56,20 @@ public enum CPUFeatures {
         }
         guard let flags else { return false }
         let set = Set(flags.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init))
-        return ["avx512f", "avx512bw", "avx512vl", "avx512_vnni"].allSatisfy(set.contains)
+        return ["avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx512_vnni"].allSatisfy(set.contains)
         #else
         return false
         #endif
     }()
+
+    /// The AVX-512 kernels' check on cpuid leaf 7 (subleaf 0): F, DQ, CD, BW, VL (EBX) and VNNI
+    /// (ECX), what `-target-cpu cascadelake` (Package.swift) lets the compiler emit. The
+    /// compiler uses DQ on its own (kshiftrb, vxorps on zmm registers); every CPU with VNNI
+    /// has DQ and CD, so the check turns none of them away.
+    public static func avx512Usable(leaf7EBX b: UInt32, leaf7ECX c: UInt32) -> Bool {
+        let ebx: [UInt32] = [16, 17, 28, 30, 31]  // F, DQ, CD, BW, VL
+        return ebx.allSatisfy { b & (1 << $0) != 0 } && c & (1 << 11) != 0
+    }
 
     /// AMX tiles with int8 products (Sapphire Rapids and later), on top of AVX-512 VNNI, and
     /// Linux's permission for this process to use the tile state (asked for here, once). The
