@@ -10,7 +10,7 @@ import CAMX
 /// AVX2 kernels are only ever called where they can run.
 public enum CPUFeatures {
     /// What `-target-cpu haswell` (Package.swift's AVX2 flags) lets the compiler emit anywhere in
-    /// KernelsAVX2, with the OS saving YMM state: AVX2, FMA, F16C, and the scalar extensions
+    /// KernelsAVX2, with the OS saving YMM state (XCR0): AVX2, FMA, F16C, and the scalar extensions
     /// haswell brings (BMI1 and BMI2, LZCNT, POPCNT, MOVBE). The kernels use pext/pdep (BMI2) on
     /// purpose and the compiler picks andn, shlx, bzhi (BMI1/2) on its own: a CPU or a VM that
     /// shows AVX2 without them would stop on an illegal instruction.
@@ -22,7 +22,10 @@ public enum CPUFeatures {
         guard __get_cpuid_count(7, 0, &a, &b, &c, &d) != 0 else { return false }
         let leaf7 = b
         guard __get_cpuid(0x8000_0001, &a, &b, &c, &d) != 0 else { return false }
-        return avx2Usable(leaf1ECX: leaf1, leaf7EBX: leaf7, extendedECX: c)
+        guard avx2Usable(leaf1ECX: leaf1, leaf7EBX: leaf7, extendedECX: c) else { return false }
+        // cpuid reports AVX where the OS does not save YMM state (Linux turns AVX off that way,
+        // e.g. against a CPU flaw without its microcode fix): XCR0 must have SSE and YMM.
+        return jeton_xcr0() & 0x6 == 0x6
         #else
         return false
         #endif
@@ -36,16 +39,16 @@ public enum CPUFeatures {
         return leaf1.allSatisfy { c & (1 << $0) != 0 } && leaf7.allSatisfy { b & (1 << $0) != 0 } && e & (1 << 5) != 0  // LZCNT
     }
 
-    /// AVX-512 F, DQ, CD, BW, VL and VNNI (on top of AVX2), with the OS saving ZMM and mask state.
-    /// `xgetbv` is a clang macro Swift cannot import, so the XCR0 check (bits 5-7) is
-    /// Linux's: the kernel drops the avx512 flags from /proc/cpuinfo when it does not
-    /// enable that state (noxsave, clearcpuid, old kernels); elsewhere, no AVX-512.
+    /// AVX-512 F, DQ, CD, BW, VL and VNNI (on top of AVX2), with the OS saving ZMM and mask state
+    /// (XCR0 bits 5-7, read by CAMX's `jeton_xcr0`) and listing the flags in /proc/cpuinfo (Linux
+    /// drops them where it keeps a feature off: clearcpuid, noxsave); elsewhere, no AVX-512.
     public static let hasAVX512VNNI: Bool = {
         #if arch(x86_64) && os(Linux)
         guard hasAVX2 else { return false }
         var a: UInt32 = 0, b: UInt32 = 0, c: UInt32 = 0, d: UInt32 = 0
         guard __get_cpuid_count(7, 0, &a, &b, &c, &d) != 0 else { return false }
         guard avx512Usable(leaf7EBX: b, leaf7ECX: c) else { return false }
+        guard jeton_xcr0() & 0xE6 == 0xE6 else { return false }  // SSE, YMM, opmask, ZMM halves
         guard let file = fopen("/proc/cpuinfo", "r") else { return false }
         defer { fclose(file) }
         var line = [CChar](repeating: 0, count: 1 << 16)
@@ -63,9 +66,10 @@ public enum CPUFeatures {
     }()
 
     /// The AVX-512 kernels' check on cpuid leaf 7 (subleaf 0): F, DQ, CD, BW, VL (EBX) and VNNI
-    /// (ECX), what `-target-cpu cascadelake` (Package.swift) lets the compiler emit. The
-    /// compiler uses DQ on its own (kshiftrb, vxorps on zmm registers); every CPU with VNNI
-    /// has DQ and CD, so the check turns none of them away.
+    /// (ECX), Cascade Lake's set. KernelsAVX512 is compiled for `znver4`, which has more (VBMI,
+    /// BF16, GFNI, ...): Tests/cli/test_instruction_sets.py checks the compiled modules use none of
+    /// it. The compiler uses DQ on its own (kshiftrb, vxorps on zmm registers); every CPU with
+    /// VNNI has DQ and CD, so the check turns none of them away.
     public static func avx512Usable(leaf7EBX b: UInt32, leaf7ECX c: UInt32) -> Bool {
         let ebx: [UInt32] = [16, 17, 28, 30, 31]  // F, DQ, CD, BW, VL
         return ebx.allSatisfy { b & (1 << $0) != 0 } && c & (1 << 11) != 0

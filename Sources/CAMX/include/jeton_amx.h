@@ -49,4 +49,6 @@ JETON_AMX void jeton_tile_dpbsud(int c, int a, int b) {
 // Asks Linux for permission to use the AMX tile data state (arch_prctl ARCH_REQ_XCOMP_PERM,
 // XFEATURE_XTILEDATA): 0 when granted. The kernel keeps AMX off for a process that has not asked.
 int jeton_amx_request(void);
+// XCR0 (xgetbv 0): which register state the OS saves. Call only where cpuid reports OSXSAVE.
+unsigned long long jeton_xcr0(void);
 #endif
