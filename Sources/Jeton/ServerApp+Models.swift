@@ -131,7 +131,7 @@ extension ServerApp {
                                                : "the model's chat template (override it with --chat-template FILE)"
             throw JetonConfig.Failure(description: "\(served.id): \(from) cannot render a conversation: \(problem)")
         }
-        logger.notice("model \(served.id) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, KV cache \(engine.cacheCapacity) tokens (\(engine.cacheDescription)), speculative decoding: \(speculation.summary)")
+        logger.notice("model \(served.id) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, \(MatMul.kernelDescription), KV cache \(engine.cacheCapacity) tokens (\(engine.cacheDescription)), speculative decoding: \(speculation.summary)")
         // Values the model or the cache's layout changed say so, rather than only in the line above.
         if let note = speculation.note { logger.warning("model \(served.id): \(note)") }
         let asked = plan.spec.contextLength ?? config[\.modelContextLength]

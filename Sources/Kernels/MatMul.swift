@@ -29,6 +29,17 @@ public enum MatMul {
         return wanted == .avx2 && !CPUFeatures.hasAVX2 ? .portable : wanted
     }()
 
+    /// The kernels this process runs, for the start-up log: an operator whose VM hides AVX2 (or
+    /// the OS's YMM state) sees why the server is several times slower than expected.
+    public static var kernelDescription: String {
+        switch defaultBackend {
+        case .avx512: return CPUFeatures.hasAMX ? "AVX-512 VNNI and AMX kernels" : "AVX-512 VNNI kernels"
+        case .avx2: return "AVX2 kernels"
+        case .portable: return CPUFeatures.hasAVX2 ? "portable kernels" : "portable kernels (the CPU or the OS offers no AVX2)"
+        case .float: return "float kernels"
+        }
+    }
+
     static let tileRows = 16
 
     public static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, nTokens: Int,

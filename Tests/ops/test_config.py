@@ -271,6 +271,20 @@ def test_the_start_up_log_names_an_unsure_draft_stop_when_one_is_set():
     assert "speculative decoding: draft model" in log and "stopping after" not in log, log[-800:]
 
 
+def test_the_start_up_log_names_the_kernels_the_cpu_gets():
+    e = {k: v for k, v in os.environ.items() if not k.startswith("JETON_") or k == "JETON_MODELS"}
+    with open("/proc/cpuinfo") as f:
+        flags = set(next(l for l in f if l.startswith("flags")).split(":", 1)[1].split())
+    avx2 = {"avx2", "fma", "f16c", "bmi1", "bmi2", "abm", "popcnt", "movbe"} <= flags
+    avx512 = avx2 and {"avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx512_vnni"} <= flags
+    want = "AVX-512 VNNI" if avx512 else "AVX2 kernels" if avx2 else "portable kernels (the CPU or the OS offers no AVX2)"
+    log = startup_log(["--model", "default"], "loaded in", env=e)
+    assert f"2 threads, {want}" in log or f" threads, {want}" in log, log[-800:]
+    # JETON_KERNELS asks for a path (the comparisons' switch): the log says which one runs.
+    log = startup_log(["--model", "default"], "loaded in", env=dict(e, JETON_KERNELS="portable"))
+    assert " threads, portable kernels" in log, log[-800:]
+
+
 def test_print_config_shows_the_method_a_draft_model_implies():
     rc, text, err = print_config("--draft-model", "qwen2.5-coder-0.5b")
     assert rc == 0, err
