@@ -121,20 +121,14 @@ def objdump():
         pytest.fail("objdump is missing: scripts/setup.sh --test installs binutils")
 
 
-def test_avx2_kernels_stay_within_the_avx2_check(objdump):
-    instructions = list(module_instructions("KernelsAVX2"))
-    assert len(instructions) > 1000, "too few instructions: not the KernelsAVX2 objects?"
-    assert any(m == "vpmaddubsw" for m, _, _ in instructions), "the AVX2 kernels' own instruction is missing"
-    found = offenders(instructions, avx2=True)
-    assert not found, f"KernelsAVX2 uses instructions CPUFeatures.hasAVX2 does not check: {dict(found)}"
-
-
-def test_avx512_kernels_stay_within_the_avx512_check(objdump):
-    instructions = list(module_instructions("KernelsAVX512"))
-    assert len(instructions) > 1000, "too few instructions: not the KernelsAVX512 objects?"
-    assert any(m == "vpdpbusd" for m, _, _ in instructions), "the AVX-512 kernels' own instruction is missing"
-    found = offenders(instructions, avx2=False)
-    assert not found, f"KernelsAVX512 uses instructions CPUFeatures.hasAVX512VNNI does not check: {dict(found)}"
+@pytest.mark.parametrize("module, own, check", [("KernelsAVX2", "vpmaddubsw", "hasAVX2"),
+                                                 ("KernelsAVX512", "vpdpbusd", "hasAVX512VNNI")])
+def test_kernels_stay_within_their_check(objdump, module, own, check):
+    instructions = list(module_instructions(module))
+    assert len(instructions) > 1000, f"too few instructions: not the {module} objects?"
+    assert any(m == own for m, _, _ in instructions), f"the {module} kernels' own instruction {own} is missing"
+    found = offenders(instructions, avx2=module == "KernelsAVX2")
+    assert not found, f"{module} uses instructions CPUFeatures.{check} does not check: {dict(found)}"
 
 
 def test_helpers_shared_with_other_modules_are_plain_x86_64(objdump):
