@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "CPrefetch"),
         .target(name: "KernelsAVX2", dependencies: ["CPrefetch"], swiftSettings: avx2Flags),
         // AVX-512 VNNI kernels for the batched int8 matmul (Q8ActivationsView comes from KernelsAVX2).
-        // AMX tile instructions (macros in C) and the arch_prctl that lets a process use them.
+        // AMX tile instructions (macros in C), the arch_prctl that lets a process use them, and XCR0 (xgetbv).
         .target(name: "CAMX"),
         .target(name: "KernelsAVX512", dependencies: ["KernelsAVX2", "CPrefetch", "CAMX"], swiftSettings: avx512Flags),
         .target(name: "Kernels", dependencies: ["GGUF", "KernelsAVX2", "KernelsAVX512", "CAMX"], swiftSettings: kernelFlags),

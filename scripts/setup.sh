@@ -2,7 +2,8 @@
 # Installs what Jeton needs to build and test on a fresh Debian machine, and
 # nothing that is already there. Safe to run again.
 #   scripts/setup.sh          build and serve: libssl-dev, zlib1g-dev, curl, pip (for `jeton pull`)
-#   scripts/setup.sh --test   also what the tests use: nginx (deploy tests), chromium (playground), and the Python
+#   scripts/setup.sh --test   also what the tests use: nginx (deploy tests), chromium (playground), binutils
+#                             (objdump: the instruction-set test), and the Python
 #                             test packages in the virtual environment .venv/ (never in the
 #                             system Python, which Debian 12 refuses to change: PEP 668)
 set -euo pipefail

@@ -161,7 +161,7 @@ extension ServerApp {
                                        maxWaiting: plan.spec.maxWaiting ?? config[\.engineMaxWaiting],
                                        metrics: metrics?.addEmbeddingModel(served.id))
         let api = EmbeddingsAPI(service: batcher, model: served)
-        logger.notice("embedding model \(served.id) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, \(loaded.config.dim) dimensions, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, batches of up to \(batcher.batchTokens) tokens")
+        logger.notice("embedding model \(served.id) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, \(loaded.config.dim) dimensions, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, \(MatMul.kernelDescription), batches of up to \(batcher.batchTokens) tokens")
         let asked = plan.spec.contextLength ?? config[\.modelContextLength]
         if asked > context {
             logger.warning("embedding model \(served.id): context_length \(asked) is longer than the model was trained for; using \(context)")

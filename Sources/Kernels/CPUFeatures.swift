@@ -11,9 +11,9 @@ import CAMX
 public enum CPUFeatures {
     /// What `-target-cpu haswell` (Package.swift's AVX2 flags) lets the compiler emit anywhere in
     /// KernelsAVX2, with the OS saving YMM state (XCR0): AVX2, FMA, F16C, and the scalar extensions
-    /// haswell brings (BMI1 and BMI2, LZCNT, POPCNT, MOVBE). The kernels use pext/pdep (BMI2) on
-    /// purpose and the compiler picks andn, shlx, bzhi (BMI1/2) on its own: a CPU or a VM that
-    /// shows AVX2 without them would stop on an illegal instruction.
+    /// haswell brings (BMI1 and BMI2, LZCNT, POPCNT, MOVBE, CMPXCHG16B, LAHF/SAHF). The kernels use
+    /// pext/pdep (BMI2) on purpose and the compiler picks andn, shlx, bzhi (BMI1/2) on its own: a
+    /// CPU or a VM that shows AVX2 without them would stop on an illegal instruction.
     public static let hasAVX2: Bool = {
         #if arch(x86_64)
         var a: UInt32 = 0, b: UInt32 = 0, c: UInt32 = 0, d: UInt32 = 0
@@ -34,9 +34,11 @@ public enum CPUFeatures {
     /// The AVX2 kernels' check on cpuid's registers: leaf 1 ECX, leaf 7 (subleaf 0) EBX and leaf
     /// 0x80000001 ECX. Apart from `hasAVX2` so tests can feed it CPUs this machine is not.
     public static func avx2Usable(leaf1ECX c: UInt32, leaf7EBX b: UInt32, extendedECX e: UInt32) -> Bool {
-        let leaf1: [UInt32] = [12, 22, 23, 27, 28, 29]  // FMA, MOVBE, POPCNT, OSXSAVE, AVX, F16C
-        let leaf7: [UInt32] = [3, 5, 8]                 // BMI1, AVX2, BMI2
-        return leaf1.allSatisfy { c & (1 << $0) != 0 } && leaf7.allSatisfy { b & (1 << $0) != 0 } && e & (1 << 5) != 0  // LZCNT
+        let leaf1: [UInt32] = [12, 13, 22, 23, 27, 28, 29]  // FMA, CMPXCHG16B, MOVBE, POPCNT, OSXSAVE, AVX, F16C
+        let leaf7: [UInt32] = [3, 5, 8]                     // BMI1, AVX2, BMI2
+        let extended: [UInt32] = [0, 5]                     // LAHF/SAHF, LZCNT
+        return leaf1.allSatisfy { c & (1 << $0) != 0 } && leaf7.allSatisfy { b & (1 << $0) != 0 }
+            && extended.allSatisfy { e & (1 << $0) != 0 }
     }
 
     /// AVX-512 F, DQ, CD, BW, VL and VNNI (on top of AVX2), with the OS saving ZMM and mask state

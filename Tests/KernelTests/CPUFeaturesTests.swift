@@ -13,14 +13,17 @@ final class CPUFeaturesTests: XCTestCase {
     func testAVX2NeedsEveryExtensionHaswellCodeMayUse() {
         XCTAssertTrue(CPUFeatures.avx2Usable(leaf1ECX: haswell1, leaf7EBX: haswell7, extendedECX: haswellExt))
         // Each one missing (as a VM may hide it) turns the AVX2 kernels off.
-        let leaf1: [(String, UInt32)] = [("FMA", 12), ("MOVBE", 22), ("POPCNT", 23), ("OSXSAVE", 27), ("AVX", 28), ("F16C", 29)]
+        let leaf1: [(String, UInt32)] = [("FMA", 12), ("CMPXCHG16B", 13), ("MOVBE", 22), ("POPCNT", 23), ("OSXSAVE", 27),
+                                         ("AVX", 28), ("F16C", 29)]
         for (name, bit) in leaf1 {
             XCTAssertFalse(CPUFeatures.avx2Usable(leaf1ECX: haswell1 & ~(1 << bit), leaf7EBX: haswell7, extendedECX: haswellExt), name)
         }
         for (name, bit) in [("BMI1", UInt32(3)), ("AVX2", 5), ("BMI2", 8)] {
             XCTAssertFalse(CPUFeatures.avx2Usable(leaf1ECX: haswell1, leaf7EBX: haswell7 & ~(1 << bit), extendedECX: haswellExt), name)
         }
-        XCTAssertFalse(CPUFeatures.avx2Usable(leaf1ECX: haswell1, leaf7EBX: haswell7, extendedECX: haswellExt & ~(1 << 5)), "LZCNT")
+        for (name, bit) in [("LAHF/SAHF", UInt32(0)), ("LZCNT", 5)] {
+            XCTAssertFalse(CPUFeatures.avx2Usable(leaf1ECX: haswell1, leaf7EBX: haswell7, extendedECX: haswellExt & ~(1 << bit)), name)
+        }
     }
 
     func testAVX512NeedsDQAndCDBesidesVNNI() {
@@ -39,7 +42,8 @@ final class CPUFeaturesTests: XCTestCase {
         let text = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
         let line = try XCTUnwrap(text.split(separator: "\n").first { $0.hasPrefix("flags") })
         let flags = Set(line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }).map(String.init))
-        let avx2 = ["avx2", "fma", "f16c", "avx", "bmi1", "bmi2", "abm", "popcnt", "movbe"].allSatisfy(flags.contains)
+        let avx2 = ["avx2", "fma", "f16c", "avx", "bmi1", "bmi2", "abm", "popcnt", "movbe", "cx16", "lahf_lm"]
+            .allSatisfy(flags.contains)
         XCTAssertEqual(CPUFeatures.hasAVX2, avx2, "flags: \(flags.sorted())")
         let avx512 = avx2 && ["avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx512_vnni"].allSatisfy(flags.contains)
         XCTAssertEqual(CPUFeatures.hasAVX512VNNI, avx512)

@@ -93,57 +93,6 @@ def load():
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def bench_jeton(base, name, rounds, max_tokens):
-    """Speculative and plain arms of one prompt on one Jeton server, alternating."""
-    body = chat_body(name, max_tokens)
-    post(base, {**body, "max_tokens": 4})  # warm up: page the weights in, cache the prompt
-    rates = {True: [], False: []}
-    texts = {}
-    proposed = accepted = 0.0
-    for i in range(rounds):
-        # Alternate which goes first, so a drift in load favours neither.
-        for spec in ((True, False) if i % 2 == 0 else (False, True)):
-            before = counters(base)
-            out, seconds = post(base, {**body, "speculative": spec})
-            after = counters(base)
-            n = out["usage"]["completion_tokens"]
-            rates[spec].append(n / seconds)
-            texts.setdefault(spec, out["choices"][0]["message"]["content"])
-            if spec:
-                proposed += after["jeton_spec_proposed_tokens_total"] - before["jeton_spec_proposed_tokens_total"]
-                accepted += after["jeton_spec_accepted_tokens_total"] - before["jeton_spec_accepted_tokens_total"]
-            print(f"  {name} round {i + 1} speculative={str(spec).lower():5} {n} tokens in {seconds:.1f} s: "
-                  f"{n / seconds:.2f} tok/s  (load {os.getloadavg()[0]:.2f})", flush=True)
-    on = sum(rates[True]) / len(rates[True])
-    off = sum(rates[False]) / len(rates[False])
-    same = texts.get(True) == texts.get(False)
-    acc = f"{accepted / proposed:.2f} ({int(accepted)}/{int(proposed)})" if proposed else "- (nothing proposed)"
-    print(f"{name}: speculative {on:.2f} tok/s, plain {off:.2f} tok/s, ratio {on / off:.2f}x; acceptance {acc}; "
-          f"same text: {same}; load {load()}", flush=True)
-    return {"speculative": on, "plain": off, "proposed": proposed, "accepted": accepted, "same_text": same}
-
-
-def bench_llama(base, name, rounds, max_tokens):
-    """One arm of one prompt on llama-server (speculating or not, as it was started)."""
-    body = chat_body(name, max_tokens)
-    post(base, {**body, "max_tokens": 4})  # warm up
-    rates = []
-    proposed = accepted = 0.0
-    for i in range(rounds):
-        out, seconds = post(base, body)
-        n = out["usage"]["completion_tokens"]
-        rates.append(n / seconds)
-        t = out.get("timings") or {}
-        proposed += t.get("draft_n", 0)
-        accepted += t.get("draft_n_accepted", 0)
-        print(f"  {name} round {i + 1}: {n} tokens in {seconds:.1f} s: {n / seconds:.2f} tok/s  "
-              f"(load {os.getloadavg()[0]:.2f})", flush=True)
-    rate = sum(rates) / len(rates)
-    acc = f"; acceptance {accepted / proposed:.2f} ({int(accepted)}/{int(proposed)})" if proposed else ""
-    print(f"{name}: {rate:.2f} tok/s{acc}; load {load()}", flush=True)
-    return {"rate": rate, "proposed": proposed, "accepted": accepted}
-
-
 def chat_body(name, max_tokens):
     return {"model": "default", "messages": [{"role": "user", "content": PROMPTS[name]}], "max_tokens": max_tokens,
             "temperature": 0, "ignore_eos": True}
@@ -333,23 +282,16 @@ def main():
         if len(set(labels)) != len(labels):
             ap.error("each --arm needs its own LABEL")
         arms = [Arm(label, engine, url.rstrip("/")) for label, engine, url in a.arm]
-        run = time.strftime("%Y-%m-%dT%H:%M:%S")  # pairs the arms of this run in the summary
-        for name in names:
-            results = bench_interleaved(arms, name, a.rounds, a.max_tokens)
-            if a.record:
-                with open(a.record, "a") as f:
-                    for label, r in results.items():
-                        f.write(json.dumps({"label": label, "prompt": name, "max_tokens": a.max_tokens,
-                                            "rounds": a.rounds, "load": load(), "run": run,
-                                            "interleaved": len(arms) > 1, **r}) + "\n")
-        return
+    else:
+        arms = [Arm(a.label or a.engine, a.engine, a.base.rstrip("/"))]  # one server, one arm
+    run = time.strftime("%Y-%m-%dT%H:%M:%S")  # pairs the arms of this run in the summary
     for name in names:
-        run = bench_jeton if a.engine == "jeton" else bench_llama
-        r = run(a.base, name, a.rounds, a.max_tokens)
+        results = bench_interleaved(arms, name, a.rounds, a.max_tokens)
         if a.record:
             with open(a.record, "a") as f:
-                f.write(json.dumps({"label": a.label or a.engine, "prompt": name, "max_tokens": a.max_tokens,
-                                    "rounds": a.rounds, "load": load(), **r}) + "\n")
+                for label, r in results.items():
+                    f.write(json.dumps({"label": label, "prompt": name, "max_tokens": a.max_tokens, "rounds": a.rounds,
+                                        "load": load(), "run": run, "interleaved": len(arms) > 1, **r}) + "\n")
 
 
 if __name__ == "__main__":

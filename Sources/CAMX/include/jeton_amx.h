@@ -3,7 +3,7 @@
 // AMX tile instructions, which Swift cannot spell: the intrinsics are macros taking the tile
 // number as a constant. Each wrapper is one instruction and is inlined into the Swift kernel
 // (KernelsAVX512, compiled with -mamx-tile -mamx-int8), where the tile numbers are literals,
-// so the switches fold away. Only called after CPUFeatures.hasAMX.
+// so the switches fold away. Only called after CPUFeatures.hasAMX. Also XCR0 for CPUFeatures.
 #include <stddef.h>
 
 #if defined(__x86_64__)
