@@ -56,14 +56,18 @@ PREFIXES = {"{vex}", "{vex3}", "{evex}", "lock", "rep", "repz", "repe", "repnz",
             "addr32", "cs", "ds", "es", "fs", "gs", "ss"}
 
 
-def module_instructions(module):
-    """(mnemonic, operands, prefixes) of every instruction in the module's object files."""
-    objects = sorted(glob.glob(os.path.join(os.path.dirname(JETON), f"{module}.build", "*.o")))
-    assert objects, f"no object files of {module} next to {JETON}: build it first"
-    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", *objects], capture_output=True, text=True,
+def disassembly(paths):
+    """(function, mnemonic, operands, prefixes) of every instruction objdump finds in the files."""
+    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", *paths], capture_output=True, text=True,
                          check=True).stdout
+    header = re.compile(r"^[0-9a-f]+ <(.*)>:$")
     line = re.compile(r"^\s+[0-9a-f]+:\s+(.*)$")
+    function = None
     for text in out.splitlines():
+        h = header.match(text)
+        if h:
+            function = h.group(1)
+            continue
         m = line.match(text)
         if not m:
             continue
@@ -72,7 +76,15 @@ def module_instructions(module):
         while words and words[0] in PREFIXES:
             prefixes.append(words.pop(0))
         if words:
-            yield words[0], " ".join(words[1:]), prefixes
+            yield function, words[0], " ".join(words[1:]), prefixes
+
+
+def module_instructions(module):
+    """(mnemonic, operands, prefixes) of every instruction in the module's object files."""
+    objects = sorted(glob.glob(os.path.join(os.path.dirname(JETON), f"{module}.build", "*.o")))
+    assert objects, f"no object files of {module} next to {JETON}: build it first"
+    for _, mnemonic, operands, prefixes in disassembly(objects):
+        yield mnemonic, operands, prefixes
 
 
 def offenders(instructions, avx2):
@@ -155,21 +167,12 @@ def test_helpers_shared_with_other_modules_are_plain_x86_64(objdump):
     # each symbol a kernel module shares with another module must be plain x86-64.
     shared = shared_weak_symbols()
     assert any(n.startswith("__swift_memcpy") for n in shared), "expected the memcpy helpers among the shared symbols"
-    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", JETON], capture_output=True, text=True,
-                         check=True).stdout
-    header = re.compile(r"^[0-9a-f]+ <(.*)>:$")
-    line = re.compile(r"^\s+[0-9a-f]+:\s+(\S+)")
-    seen, found, name = set(), Counter(), None
-    for text in out.splitlines():
-        h = header.match(text)
-        if h:
-            name = h.group(1) if h.group(1) in shared else None
-            if name:
-                seen.add(name)
+    seen, found = set(), Counter()
+    for function, mnemonic, _, _ in disassembly([JETON]):
+        if function not in shared:
             continue
-        m = line.match(text) if name else None
-        if m and re.fullmatch(r"v\w+|shlx|shrx|sarx|andn|pext|pdep|bzhi|bextr|blsi|blsr|blsmsk|tzcnt|lzcnt|movbe",
-                              m.group(1)):
-            found[f"{name}: {m.group(1)}"] += 1
+        seen.add(function)
+        if re.fullmatch(r"v\w+|shlx|shrx|sarx|andn|pext|pdep|bzhi|bextr|blsi|blsr|blsmsk|tzcnt|lzcnt|movbe", mnemonic):
+            found[f"{function}: {mnemonic}"] += 1
     assert seen, "none of the shared symbols found in the binary"
     assert not found, f"shared helpers compiled for a SIMD target: {dict(found)}"
