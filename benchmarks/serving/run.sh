@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Jeton beside llama.cpp's llama-server (issue 13), on the same GGUF file, same machine, one
-# after the other (never both at once), each with the same threads (2 by default).
+# Jeton beside llama.cpp's llama-server (issue 13), on the same GGUF file, same machine, each with
+# the same threads (2 by default). Both servers are up at once (ports PORT, PORT+1, and PORT+2 for
+# llama-server's scenario c) and each scenario asks them in turn, one at a time, the order
+# rotating by round, so a drift in the host's speed reaches both alike; the summary gives each
+# round's figures and the goal ratios round by round (median and range). Env ROUNDS (default 1)
+# sets the rounds, each with prompts of its own; INTERLEAVE=0 runs llama-server's scenarios, then
+# Jeton's, with one server up at a time (as --only does for one engine).
 #
 #   benchmarks/serving/run.sh [--model NAME|PATH] [--threads N] [--scenarios a,b,c]
 #                             [--only jeton|llama] [--no-extras] [--port P]
@@ -35,8 +40,10 @@
 #
 # llama-server runs with -np 16 -cb -c 16384 -t THREADS (16 slots, continuous batching) for a
 # and b. With 16 slots a slot holds 16384/16 = 1,024 tokens, too few for c's long prompt, so c
-# restarts it with the same flags plus -kvu (one KV buffer shared by all slots, as Jeton's
-# paged cache is shared: --cache-tokens 16384). Jeton: serve -t THREADS --cache-tokens 16384.
+# goes to a llama-server with the same flags plus -kvu (one KV buffer shared by all slots, as
+# Jeton's paged cache is shared: --cache-tokens 16384): a third server beside the other two
+# (interleaved; about 3 GB for the 1.5B with all three up), else a restart. Jeton: serve -t THREADS
+# --cache-tokens 16384.
 # The load average is printed before each engine run (and stored with each scenario). Every
 # request has a deadline (scenarios.py --timeout, 600 s a scenario) and every step a bound,
 # so a run always ends; servers listen on 127.0.0.1 only and are stopped on exit.
@@ -48,6 +55,8 @@ cd "$(dirname "$0")/../.."
 [ -x /opt/swift/usr/bin/swift ] && export PATH=/opt/swift/usr/bin:$PATH
 
 MODEL_ARG=default THREADS=${THREADS:-2} SCENARIOS=a,b,c ONLY= EXTRAS=1 PORT=${PORT:-18777}
+INTERLEAVE=${INTERLEAVE:-1}
+case "$INTERLEAVE" in 0|1) ;; *) echo "INTERLEAVE takes 0 or 1" >&2; exit 2 ;; esac
 SCHEMA=
 JETON_SPEC=()  # speculative decoding options for jeton serve
 [ -n "${STRUCTURED:-}" ] && SCHEMA=benchmarks/serving/order.schema.json
@@ -90,29 +99,35 @@ if [ "$ONLY" != jeton ]; then
 fi
 OUT=$(mktemp -d)
 URL="http://127.0.0.1:$PORT"
-SERVER_PID=
+SERVER_PID=  # the server `start` started last
+PIDS=()      # every server up
 
+# stop_server [PID]: stops that server (default: all of them) and waits for it to exit.
 stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
+  local pid keep=()
+  for pid in ${PIDS[@]+"${PIDS[@]}"}; do
+    if [ -n "${1:-}" ] && [ "$pid" != "$1" ]; then keep+=("$pid"); continue; fi
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  PIDS=(${keep[@]+"${keep[@]}"})
 }
 trap stop_server EXIT
 trap 'exit 130' INT TERM
 
-# start NAME LOG COMMAND...: refuses a port already answering; waits for readiness (180 s at most).
+# start NAME LOG PATH URL COMMAND...: refuses a port already answering; waits for readiness at
+# URL/PATH (180 s at most); SERVER_PID is the new server.
 start() {
-  local name=$1 log=$2 path=$3; shift 3
-  if curl -s -o /dev/null -m 2 "$URL/health"; then echo "something already listens on $URL" >&2; exit 1; fi
+  local name=$1 log=$2 path=$3 url=$4; shift 4
+  if curl -s -o /dev/null -m 2 "$url/health"; then echo "something already listens on $url" >&2; exit 1; fi
   echo "== $name: $* (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   "$@" >"$log" 2>&1 &
   SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
   for _ in $(seq 1 900); do
-    curl -sf -o /dev/null -m 2 "$URL$path" && return 0
+    curl -sf -o /dev/null -m 2 "$url$path" && return 0
     kill -0 "$SERVER_PID" 2>/dev/null || { echo "$name exited; log:" >&2; tail -n 20 "$log" >&2; exit 1; }
     sleep 0.2
   done
@@ -125,7 +140,7 @@ scen() {  # scen ENGINE SCENARIOS
 }
 
 if [ -n "$SCHEMA" ]; then
-  start "jeton serve" "$OUT/jeton.log" /ready "$JETON" serve --model "$MODEL" -t "$THREADS" --host 127.0.0.1 \
+  start "jeton serve" "$OUT/jeton.log" /ready "$URL" "$JETON" serve --model "$MODEL" -t "$THREADS" --host 127.0.0.1 \
     --port "$PORT" --cache-tokens 16384 ${JETON_SPEC[@]+"${JETON_SPEC[@]}"}
   python3 benchmarks/serving/bench.py --url "$URL" --json --seed 999 ${BENCH_OPTS:-} >/dev/null  # warm-up (first pages)
   for r in $(seq 1 "${ROUNDS:-2}"); do
@@ -168,29 +183,64 @@ fi
 
 has() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
 AB=$(echo "$SCENARIOS" | tr ',' '\n' | grep -E '^(a|b)$' | paste -sd, - || true)
-LLAMA_FLAGS=(-m "$MODEL" -t "$THREADS" -np 16 -cb -c 16384 --host 127.0.0.1 --port "$PORT")
+LLAMA_FLAGS=(-m "$MODEL" -t "$THREADS" -np 16 -cb -c 16384 --host 127.0.0.1)
+
+JETON_SERVE=("$JETON" serve --model "$MODEL" -t "$THREADS" --host 127.0.0.1 --port "$PORT" --cache-tokens 16384
+             ${JETON_SPEC[@]+"${JETON_SPEC[@]}"})
+extras() {  # Jeton's prefix-cache and early-disconnect checks, against the Jeton server up alone
+  if [ "$EXTRAS" = 1 ]; then
+    echo "== Jeton alone: prefix cache and early disconnects (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    timeout --signal=INT 600 python3 benchmarks/serving/prefix_and_disconnect.py --url "$URL" || true
+  fi
+}
+
+if [ "$INTERLEAVE" = 1 ] && [ -z "$ONLY" ]; then
+  # Both engines up at once; scenarios.py asks them in turn (the rotation in its --arm mode).
+  start "jeton serve" "$OUT/jeton.log" /ready "$URL" "${JETON_SERVE[@]}"
+  JETON_PID=$SERVER_PID
+  ARMS=(--arm jeton "$URL")
+  LLAMA_URL="http://127.0.0.1:$((PORT + 1))" KVU_URL="http://127.0.0.1:$((PORT + 2))"
+  if [ -n "$AB" ]; then
+    start "llama-server -np 16 -cb" "$OUT/llama.log" /health "$LLAMA_URL" "$BIN/llama-server" "${LLAMA_FLAGS[@]}" \
+      --port $((PORT + 1))
+    ARMS+=(--arm llama "$LLAMA_URL")
+  else
+    ARMS+=(--arm llama "$KVU_URL")
+  fi
+  if has c; then
+    start "llama-server -np 16 -cb -kvu" "$OUT/llama-kvu.log" /health "$KVU_URL" "$BIN/llama-server" \
+      "${LLAMA_FLAGS[@]}" -kvu --port $((PORT + 2))
+    ARMS+=(--c-url llama "$KVU_URL")
+  fi
+  timeout --signal=INT $((2400 * ${ROUNDS:-1})) python3 benchmarks/serving/scenarios.py "${ARMS[@]}" \
+    --interleave-rounds "${ROUNDS:-1}" --scenarios "$SCENARIOS" --out "$OUT/rounds.json" \
+    ${PASS[@]+"${PASS[@]}"} || true
+  for pid in ${PIDS[@]+"${PIDS[@]}"}; do [ "$pid" = "$JETON_PID" ] || stop_server "$pid"; done
+  extras
+  stop_server
+  echo
+  echo "== summary ($MODEL_ARG, $THREADS threads, interleaved, ${ROUNDS:-1} round(s); results and logs in $OUT)"
+  python3 benchmarks/serving/scenarios.py --compare "$OUT/rounds.json" -
+  exit 0
+fi
 
 if [ "$ONLY" != jeton ]; then
   if [ -n "$AB" ]; then
-    start "llama-server -np 16 -cb" "$OUT/llama.log" /health "$BIN/llama-server" "${LLAMA_FLAGS[@]}"
+    start "llama-server -np 16 -cb" "$OUT/llama.log" /health "$URL" "$BIN/llama-server" "${LLAMA_FLAGS[@]}" --port "$PORT"
     scen llama "$AB"
     stop_server
   fi
   if has c; then
-    start "llama-server -np 16 -cb -kvu" "$OUT/llama-kvu.log" /health "$BIN/llama-server" "${LLAMA_FLAGS[@]}" -kvu
+    start "llama-server -np 16 -cb -kvu" "$OUT/llama-kvu.log" /health "$URL" "$BIN/llama-server" "${LLAMA_FLAGS[@]}" -kvu --port "$PORT"
     scen llama c
     stop_server
   fi
 fi
 
 if [ "$ONLY" != llama ]; then
-  start "jeton serve" "$OUT/jeton.log" /ready "$JETON" serve --model "$MODEL" -t "$THREADS" --host 127.0.0.1 \
-    --port "$PORT" --cache-tokens 16384 ${JETON_SPEC[@]+"${JETON_SPEC[@]}"}
+  start "jeton serve" "$OUT/jeton.log" /ready "$URL" "${JETON_SERVE[@]}"
   scen jeton "$SCENARIOS"
-  if [ "$EXTRAS" = 1 ]; then
-    echo "== Jeton alone: prefix cache and early disconnects (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-    timeout --signal=INT 600 python3 benchmarks/serving/prefix_and_disconnect.py --url "$URL" || true
-  fi
+  extras
   stop_server
 fi
 

@@ -237,10 +237,14 @@ def fit(tokens, head, seed, target):
     return text(lo)
 
 
-def make_prompts(base, a):
+def make_prompts(base, a, salt=0):
+    """The scenarios' prompts. `salt` > 0 (an interleaved run's later rounds) gives another set of
+    the same sizes, so no server finds a previous round's prompt in its prefix cache; those sets
+    are not saved to --prompts."""
     spec = {"prompt_tokens": a.prompt_tokens, "clients": a.clients, "single_requests": a.single_requests,
             "rounds": a.rounds, "streams": a.streams, "long_prompt_tokens": a.long_prompt_tokens}
-    if a.prompts and os.path.exists(a.prompts):
+    cache = a.prompts if salt == 0 else None
+    if cache and os.path.exists(cache):
         with open(a.prompts) as f:
             saved = json.load(f)
         if saved.get("spec") == spec:
@@ -248,16 +252,19 @@ def make_prompts(base, a):
             return saved
     t0 = time.perf_counter()
     tok = Tokens(base)
+    head, seed = (f"Set {salt}. " if salt else ""), 100_000 * salt
     p = {"spec": spec,
          # Each prompt starts with its own words, so no prompt shares a cached prefix with another.
-         "a": [[fit(tok, f"Round {r} client {i} writes: ", 1000 * (r + 1) + i, a.prompt_tokens)
+         "a": [[fit(tok, f"{head}Round {r} client {i} writes: ", seed + 1000 * (r + 1) + i, a.prompt_tokens)
                 for i in range(a.clients)] for r in range(a.rounds)],
-         "b": [fit(tok, f"Single client request {i}: ", 500 + i, a.prompt_tokens) for i in range(a.single_requests)],
-         "c_streams": [fit(tok, f"Streaming client {i} story: ", 700 + i, a.prompt_tokens) for i in range(a.streams)],
-         "c_long": fit(tok, "Long document to summarise: ", 999, a.long_prompt_tokens)}
+         "b": [fit(tok, f"{head}Single client request {i}: ", seed + 500 + i, a.prompt_tokens)
+               for i in range(a.single_requests)],
+         "c_streams": [fit(tok, f"{head}Streaming client {i} story: ", seed + 700 + i, a.prompt_tokens)
+                       for i in range(a.streams)],
+         "c_long": fit(tok, f"{head}Long document to summarise: ", seed + 999, a.long_prompt_tokens)}
     print(f"  prompts built with {'/tokenize' if tok.ok else 'a word estimate'} in {time.perf_counter() - t0:.1f} s")
-    if a.prompts:
-        with open(a.prompts, "w") as f:
+    if cache:
+        with open(cache, "w") as f:
             json.dump(p, f)
     return p
 
@@ -428,6 +435,14 @@ TITLES = {"a": "(a) 16 clients at once", "b": "(b) 1 client", "c": "(c) long pro
 def compare(jeton_file, llama_file):
     load = lambda p: json.load(open(p)) if p and os.path.exists(p) else {}
     j, l = load(jeton_file), load(llama_file)
+    if j.get("interleaved"):
+        compare_rounds(j)
+    else:
+        compare_engines(j, l)
+
+
+def compare_engines(j, l):
+    """Both engines' lines and the ratio line of each scenario either has (one result each)."""
     for s in ("a", "b", "c"):
         if s not in j and s not in l:
             continue
@@ -457,6 +472,111 @@ def compare(jeton_file, llama_file):
                   f"{f(wg, '.2f')} s (goal: none over 1 s: {gmet}); llama-server's {f(ls['worst_gap_s'], '.2f')} s")
 
 
+# ---------------------------------------------------------------- interleaved runs
+
+# Per scenario, the figures whose Jeton/llama-server ratio the issue sets a goal for:
+# (key, label, goal, True when the ratio must reach the goal from above, False from below).
+GOALS = {"a": [("output_tok_s", "output tok/s", 3.0, True), ("ttft_p50_s", "TTFT p50", 0.5, False)],
+         "b": [("output_tok_s", "tok/s", 1.10, True)],
+         "c": [("long_ttft_s", "long-prompt TTFT", 0.5, False)]}
+
+
+def measure(base, model, prompts, a, s):
+    """One scenario against one server, with Jeton's engine counters around it."""
+    before = engine_counters(base)
+    r = {"a": scenario_a, "b": scenario_b, "c": scenario_c}[s](base, model, prompts, a)
+    after = engine_counters(base)
+    r["engine_forward_share"] = forward_share(before, after)
+    spec = speculation(before, after)
+    r["spec_proposed"], r["spec_accepted"] = spec if spec else (None, None)
+    return r
+
+
+def run_interleaved(a, arms, c_urls, scen):
+    """Every scenario on every arm, round by round: each round has prompts of its own (the same
+    for every arm), and each scenario visits the arms in an order that rotates by round, so a
+    drift in the host's speed reaches both engines alike. An arm's scenario c goes to its
+    --c-url server when one is given (llama-server needs -kvu for the long prompt)."""
+    url = lambda label, s: c_urls.get(label, dict(arms)[label]) if s == "c" else dict(arms)[label]
+    servers = sorted({url(lb, s) for lb, _ in arms for s in scen})
+    models = {u: served_model(u) for u in servers}
+    for u in servers:
+        warm = stream(u, models[u], "Warm-up: say something.", 8, time.perf_counter() + 120)
+        if warm["error"]:
+            print(f"  warm-up request to {u} failed: {warm['error']}")
+    rec = {"interleaved": True, "rounds": a.interleave_rounds, "arms": [lb for lb, _ in arms],
+           "scenarios": scen, "results": {s: {lb: [] for lb, _ in arms} for s in scen},
+           "load": {s: {lb: [] for lb, _ in arms} for s in scen}}
+    for i in range(a.interleave_rounds):
+        prompts = make_prompts(arms[0][1], a, salt=i)
+        for s in scen:
+            k = i % len(arms)
+            for label, _ in arms[k:] + arms[:k]:
+                la, u = loadavg(), url(label, s)
+                print(f"round {i + 1}: {label} {TITLES[s]} (load average {la})", flush=True)
+                r = measure(u, models[u], prompts, a, s)
+                rec["results"][s][label].append(r)
+                rec["load"][s][label].append(la)
+                print(f"  {line(s, r)}", flush=True)
+                if a.out:
+                    with open(a.out, "w") as fh:
+                        json.dump(rec, fh, indent=1)
+    return rec
+
+
+def median_range(xs):
+    xs = sorted(xs)
+    m = len(xs) // 2
+    med = xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+    return med, xs[0], xs[-1]
+
+
+def compare_rounds(rec):
+    """An interleaved run: each round as `compare_engines` prints it, then the goal figures'
+    ratios round by round (median and range; the rounds saw the same host phases)."""
+    labels = rec["arms"]
+    if len(labels) != 2:
+        print("interleaved record with arms " + ", ".join(labels) + ": ratios need two")
+    for i in range(rec["rounds"]):
+        pick = lambda lb: {s: rec["results"][s][lb][i] for s in rec["scenarios"]
+                           if len(rec["results"][s].get(lb, [])) > i}
+        if len(labels) == 2:
+            print(f"-- round {i + 1} of {rec['rounds']}")
+            j, l = pick(labels[0]), pick(labels[1])
+            for s in list(j):
+                j["load_" + s] = rec["load"][s][labels[0]][i]
+            for s in list(l):
+                l["load_" + s] = rec["load"][s][labels[1]][i]
+            compare_engines(j, l)
+    if len(labels) != 2:
+        return
+    print(f"-- {labels[0]}/{labels[1]}, round by round (median, range over {rec['rounds']} rounds)")
+    for s in rec["scenarios"]:
+        js, ls = rec["results"][s][labels[0]], rec["results"][s][labels[1]]
+        for key, name, goal, above in GOALS[s]:
+            rs = [x[key] / y[key] for x, y in zip(js, ls) if x.get(key) and y.get(key)]
+            if not rs:
+                print(f"  ({s}) {name}: n/a")
+                continue
+            med, lo, hi = median_range(rs)
+            met = (round(med, 2) >= goal) if above else (round(med, 2) <= goal)
+            print(f"  ({s}) {name}: {med:.2f}x ({lo:.2f}-{hi:.2f}; {len(rs)} rounds), goal "
+                  f"{'>=' if above else '<='} {goal:g}: {'met' if met else 'NOT met'}")
+        if s == "a":
+            q = [x["itl_p99_over_p50"] for x in js if x.get("itl_p99_over_p50") == x.get("itl_p99_over_p50")]
+            if q:
+                med, lo, hi = median_range(q)
+                print(f"  (a) {labels[0]}'s ITL p99/p50: {med:.2f} ({lo:.2f}-{hi:.2f}), goal <= 3: "
+                      f"{'met' if med <= 3 else 'NOT met'}")
+        if s == "c":
+            g = [x["worst_gap_s"] for x in js]
+            if all(v is not None for v in g) and g:
+                covered = all(x["all_covered"] for x in js)
+                print(f"  (c) {labels[0]}'s worst stream gap: {max(g):.2f} s over the rounds, goal none over 1 s: "
+                      + ("met" if max(g) <= 1.0 and covered else "NOT met" if max(g) > 1.0
+                         else "unproven: a stream ended early"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default="http://127.0.0.1:18777")
@@ -478,16 +598,40 @@ def main():
     ap.add_argument("--long-prompt-tokens", type=int, default=4096, help="(c) long prompt size")
     ap.add_argument("--long-tokens", type=int, default=16, help="(c) long prompt's max_tokens")
     ap.add_argument("--compare", nargs=2, metavar=("JETON_JSON", "LLAMA_JSON"),
-                    help="print both engines' results and their ratios, then exit")
+                    help="print both engines' results and their ratios, then exit (an interleaved "
+                         "record as JETON_JSON: its rounds and ratios; LLAMA_JSON is then ignored)")
+    ap.add_argument("--arm", nargs=2, action="append", metavar=("LABEL", "URL"),
+                    help="interleaved run: a server to measure (repeat; the first is the ratios' numerator, "
+                         "--url is then unused)")
+    ap.add_argument("--c-url", nargs=2, action="append", default=[], metavar=("LABEL", "URL"),
+                    help="interleaved run: the server that takes arm LABEL's scenario c")
+    ap.add_argument("--interleave-rounds", type=int, default=1,
+                    help="interleaved run: rounds, each with prompts of its own")
     a = ap.parse_args()
     if a.compare:
         compare(*a.compare)
         return
+    scen = [s for s in a.scenarios.split(",") if s]
+    if not scen or any(s not in TITLES for s in scen) or len(set(scen)) != len(scen):
+        sys.exit("--scenarios takes a, b, c (each once)")
+    if a.arm:
+        labels = [lb for lb, _ in a.arm]
+        if len(set(labels)) != len(labels):
+            sys.exit("--arm labels must differ")
+        if any(lb not in labels for lb, _ in a.c_url):
+            sys.exit("--c-url names a label no --arm has")
+        if a.interleave_rounds < 1:
+            sys.exit("--interleave-rounds takes a positive count")
+        if any(urllib.parse.urlparse(u).hostname not in LOOPBACK for _, u in a.arm + a.c_url):
+            sys.exit("only 127.0.0.1 targets")
+        rec = run_interleaved(a, a.arm, dict(a.c_url), scen)
+        print()
+        compare_rounds(rec)
+        return
+    if a.c_url or a.interleave_rounds != 1:
+        sys.exit("--c-url and --interleave-rounds go with --arm")
     if urllib.parse.urlparse(a.url).hostname not in LOOPBACK:
         sys.exit("only 127.0.0.1 targets")
-    scen = [s for s in a.scenarios.split(",") if s]
-    if any(s not in TITLES for s in scen):
-        sys.exit("--scenarios takes a, b, c")
 
     model = served_model(a.url)
     prompts = make_prompts(a.url, a)
@@ -502,12 +646,7 @@ def main():
     for s in scen:
         la = loadavg()
         print(f"{a.engine} {TITLES[s]} (load average {la})", flush=True)
-        before = engine_counters(a.url)
-        r = {"a": scenario_a, "b": scenario_b, "c": scenario_c}[s](a.url, model, prompts, a)
-        after = engine_counters(a.url)
-        r["engine_forward_share"] = forward_share(before, after)
-        spec = speculation(before, after)
-        r["spec_proposed"], r["spec_accepted"] = spec if spec else (None, None)
+        r = measure(a.url, model, prompts, a, s)
         results[s], results["load_" + s] = r, la
         print(f"  {line(s, r)}", flush=True)
         if a.out:
