@@ -17,7 +17,7 @@ def run(*args):
 
 def a_result(tok_s, ttft, itl_ratio=1.5):
     return {"clients": 16, "rounds": 1, "max_tokens": 64, "prompt_tokens_mean": 130.0, "output_tokens": 1024,
-            "wall_s": 1024 / tok_s, "output_tok_s": tok_s, "ttft_p50_s": ttft, "ttft_p99_s": 2 * ttft,
+            "wall_s": 1024 / tok_s if tok_s else 0.0, "output_tok_s": tok_s, "ttft_p50_s": ttft, "ttft_p99_s": 2 * ttft,
             "itl_p50_ms": 100.0, "itl_p99_ms": 100.0 * itl_ratio, "itl_p99_over_p50": itl_ratio, "errors": {}}
 
 
@@ -106,3 +106,44 @@ def test_bad_arguments_are_refused_before_any_request(args, message):
     r = run(*args)
     assert r.returncode != 0
     assert message in r.stderr
+
+
+def test_failed_rounds_never_count_as_met(tmp_path):
+    # Round 2's Jeton run failed (no tokens: a zero rate, NaN percentiles): its ratio is 0, so the
+    # median of 3.0 and 0 cannot meet 3x; a None ITL ratio and gap are reported, not compared.
+    dead = a_result(0.0, float("nan"), itl_ratio=float("nan"))
+    dead["itl_p99_over_p50"] = None
+    dead["errors"] = {"HTTP 503": 16}
+    gapless = c_result(40, 0.5)
+    gapless["worst_gap_s"] = None
+    path = record(tmp_path, {
+        "a": {"jeton": [a_result(30, 1.0), dead], "llama": [a_result(10, 4.0), a_result(10, 4.0)]},
+        "c": {"jeton": [c_result(40, 0.5), gapless], "llama": [c_result(100, 40), c_result(float("nan"), 40)]},
+    }, 2)
+    r = run("--compare", str(path), "-")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.split("round by round")[1]
+    assert "(a) output tok/s: 1.50x (0.00-3.00; 2 rounds; 1 result(s) with errors), goal >= 3: NOT met" in out
+    assert "(a) TTFT p50: 0.25x (0.25-0.25; 1 rounds, 1 round(s) without a figure; 1 result(s) with errors)" \
+           ", goal <= 0.5: NOT met" in out
+    assert "(a) jeton's ITL p99/p50: n/a" in out
+    assert "(c) long-prompt TTFT: 0.40x (0.40-0.40; 1 rounds, 1 round(s) without a figure), goal <= 0.5: NOT met" in out
+    assert "(c) jeton's worst stream gap: n/a" in out
+    assert "nan" not in out
+
+
+def test_each_round_has_its_own_prompts_and_the_servers_share_them(tmp_path):
+    sys.path.insert(0, str(SCRIPT.parent))
+    import argparse
+    import scenarios
+    a = argparse.Namespace(prompt_tokens=20, clients=3, single_requests=2, rounds=1, streams=2,
+                           long_prompt_tokens=60, prompts=str(tmp_path / "p.json"))
+    dead = "http://127.0.0.1:9"  # nothing listens: sizes from the word estimate
+    first, again, other = (scenarios.make_prompts(dead, a, salt=k) for k in (0, 0, 1))
+    assert first == again  # the same set for every server of a round
+    flat = lambda p: p["a"][0] + p["b"] + p["c_streams"] + [p["c_long"]]
+    assert len(set(flat(first) + flat(other))) == 2 * len(flat(first))  # no prompt repeats across rounds
+    # Another round's prompts differ within their first words (a common head would be a cached prefix).
+    for x, y in zip(flat(first), flat(other)):
+        assert x.split()[:4] != y.split()[:4]
+    assert not (tmp_path / "p.json").exists() or json.loads((tmp_path / "p.json").read_text())["c_long"] == first["c_long"]

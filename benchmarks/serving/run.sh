@@ -3,7 +3,7 @@
 # the same threads (2 by default). Both servers are up at once (ports PORT, PORT+1, and PORT+2 for
 # llama-server's scenario c) and each scenario asks them in turn, one at a time, the order
 # rotating by round, so a drift in the host's speed reaches both alike; the summary gives each
-# round's figures and the goal ratios round by round (median and range). Env ROUNDS (default 1)
+# round's figures and the goal ratios round by round (median and range). Env ROUNDS (default 2)
 # sets the rounds, each with prompts of its own; INTERLEAVE=0 runs llama-server's scenarios, then
 # Jeton's, with one server up at a time (as --only does for one engine).
 #
@@ -57,6 +57,8 @@ cd "$(dirname "$0")/../.."
 MODEL_ARG=default THREADS=${THREADS:-2} SCENARIOS=a,b,c ONLY= EXTRAS=1 PORT=${PORT:-18777}
 INTERLEAVE=${INTERLEAVE:-1}
 case "$INTERLEAVE" in 0|1) ;; *) echo "INTERLEAVE takes 0 or 1" >&2; exit 2 ;; esac
+ROUNDS=${ROUNDS:-2}
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS takes a positive count" >&2; exit 2; }
 SCHEMA=
 JETON_SPEC=()  # speculative decoding options for jeton serve
 [ -n "${STRUCTURED:-}" ] && SCHEMA=benchmarks/serving/order.schema.json
@@ -91,7 +93,7 @@ else
   [ -n "$MODEL" ] && [ -f "$MODEL" ] || MODEL=$("$JETON" pull "$MODEL_ARG")
 fi
 [ -f "$MODEL" ] || { echo "no GGUF file for $MODEL_ARG" >&2; exit 1; }
-echo "model: $MODEL_ARG -> $MODEL; threads $THREADS; scenarios $SCENARIOS; port $PORT (127.0.0.1)"
+echo "model: $MODEL_ARG -> $MODEL; threads $THREADS; scenarios $SCENARIOS; ports from $PORT (127.0.0.1)"
 
 if [ -n "$SCHEMA" ]; then ONLY=jeton; fi
 if [ "$ONLY" != jeton ]; then
@@ -143,7 +145,7 @@ if [ -n "$SCHEMA" ]; then
   start "jeton serve" "$OUT/jeton.log" /ready "$URL" "$JETON" serve --model "$MODEL" -t "$THREADS" --host 127.0.0.1 \
     --port "$PORT" --cache-tokens 16384 ${JETON_SPEC[@]+"${JETON_SPEC[@]}"}
   python3 benchmarks/serving/bench.py --url "$URL" --json --seed 999 ${BENCH_OPTS:-} >/dev/null  # warm-up (first pages)
-  for r in $(seq 1 "${ROUNDS:-2}"); do
+  for r in $(seq 1 "$ROUNDS"); do
     for mode in free schema; do
       # Each run its own prompts (seed), so neither finds the other's in the prefix cache.
       extra=(--seed $((r * 10))); [ "$mode" = schema ] && extra=(--seed $((r * 10 + 1)) --json-schema "$SCHEMA")
@@ -212,15 +214,16 @@ if [ "$INTERLEAVE" = 1 ] && [ -z "$ONLY" ]; then
       "${LLAMA_FLAGS[@]}" -kvu --port $((PORT + 2))
     ARMS+=(--c-url llama "$KVU_URL")
   fi
-  timeout --signal=INT $((2400 * ${ROUNDS:-1})) python3 benchmarks/serving/scenarios.py "${ARMS[@]}" \
-    --interleave-rounds "${ROUNDS:-1}" --scenarios "$SCENARIOS" --out "$OUT/rounds.json" \
+  # Past every request's own deadline (600 s a scenario, per arm and round) with room to spare.
+  timeout --signal=INT $((1500 * ROUNDS * 3)) python3 benchmarks/serving/scenarios.py "${ARMS[@]}" \
+    --interleave-rounds "$ROUNDS" --scenarios "$SCENARIOS" --out "$OUT/rounds.json" \
     ${PASS[@]+"${PASS[@]}"} || true
   for pid in ${PIDS[@]+"${PIDS[@]}"}; do [ "$pid" = "$JETON_PID" ] || stop_server "$pid"; done
   extras
   stop_server
   echo
-  echo "== summary ($MODEL_ARG, $THREADS threads, interleaved, ${ROUNDS:-1} round(s); results and logs in $OUT)"
-  python3 benchmarks/serving/scenarios.py --compare "$OUT/rounds.json" -
+  echo "== summary ($MODEL_ARG, $THREADS threads, interleaved, $ROUNDS round(s); results and logs in $OUT)"
+  python3 benchmarks/serving/scenarios.py --compare "$OUT/rounds.json" - || true
   exit 0
 fi
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Issue 13's serving scenarios against one OpenAI-compatible server on 127.0.0.1.
+"""Issue 13's serving scenarios against OpenAI-compatible servers on 127.0.0.1: one (--url), or
+several interleaved (--arm LABEL URL, repeated: each scenario asks them in turn, the order
+rotating by round, --interleave-rounds rounds, each with prompts of its own).
 
   a  16 streaming clients at once, distinct ~130-token prompts, 64 tokens each (ignore_eos,
      temperature 0): aggregate output tokens/s, TTFT p50/p99, inter-token latency p50/p99 and
@@ -12,6 +14,8 @@
 
   scenarios.py --url http://127.0.0.1:18777 --engine jeton --scenarios a,b,c --out jeton.json
   scenarios.py --compare jeton.json llama.json     # one line per engine and a ratio line
+  scenarios.py --arm jeton URL1 --arm llama URL2 --c-url llama URL3 --interleave-rounds 2 --out r.json
+  scenarios.py --compare r.json -                  # each round, then the ratios round by round
 
 Times are taken on the client when each SSE chunk arrives (raw HTTP, standard library only).
 Against Jeton, each scenario also reports the share of the engine thread's working time spent
@@ -19,9 +23,9 @@ in forward passes (its per-step timer, read from /metrics before and after the s
 when the server speculates, the speculative acceptance: tokens accepted over tokens proposed
 (jeton_spec_*_tokens_total deltas over the scenario).
 Prompts are deterministic word sequences cut to the target length with the server's
-/tokenize (both Jeton and llama-server have it) and, with --prompts FILE, saved on the first
-run and reused on the next, so both engines see exactly the same text. Every request has a
-deadline (--timeout per scenario), so a run always ends.
+/tokenize (both Jeton and llama-server have it); in one run every server gets the same text
+(with --prompts FILE one server at a time: saved on the first run and reused on the next). Every
+request has a deadline (--timeout per scenario), so a run always ends.
 """
 import argparse
 import http.client
@@ -252,16 +256,17 @@ def make_prompts(base, a, salt=0):
             return saved
     t0 = time.perf_counter()
     tok = Tokens(base)
-    head, seed = (f"Set {salt}. " if salt else ""), 100_000 * salt
+    # The salt goes into each prompt's own words (a common head would be a shared prefix).
+    n, seed = 100 * salt, 100_000 * salt
     p = {"spec": spec,
          # Each prompt starts with its own words, so no prompt shares a cached prefix with another.
-         "a": [[fit(tok, f"{head}Round {r} client {i} writes: ", seed + 1000 * (r + 1) + i, a.prompt_tokens)
+         "a": [[fit(tok, f"Round {r + n} client {i} writes: ", seed + 1000 * (r + 1) + i, a.prompt_tokens)
                 for i in range(a.clients)] for r in range(a.rounds)],
-         "b": [fit(tok, f"{head}Single client request {i}: ", seed + 500 + i, a.prompt_tokens)
+         "b": [fit(tok, f"Single client request {i + n}: ", seed + 500 + i, a.prompt_tokens)
                for i in range(a.single_requests)],
-         "c_streams": [fit(tok, f"{head}Streaming client {i} story: ", seed + 700 + i, a.prompt_tokens)
+         "c_streams": [fit(tok, f"Streaming client {i + n} story: ", seed + 700 + i, a.prompt_tokens)
                        for i in range(a.streams)],
-         "c_long": fit(tok, f"{head}Long document to summarise: ", seed + 999, a.long_prompt_tokens)}
+         "c_long": fit(tok, f"Long document {salt} to summarise: " if salt else "Long document to summarise: ", seed + 999, a.long_prompt_tokens)}
     print(f"  prompts built with {'/tokenize' if tok.ok else 'a word estimate'} in {time.perf_counter() - t0:.1f} s")
     if cache:
         with open(cache, "w") as f:
@@ -509,8 +514,8 @@ def run_interleaved(a, arms, c_urls, scen):
            "load": {s: {lb: [] for lb, _ in arms} for s in scen}}
     for i in range(a.interleave_rounds):
         prompts = make_prompts(arms[0][1], a, salt=i)
-        for s in scen:
-            k = i % len(arms)
+        for si, s in enumerate(scen):
+            k = (i + si) % len(arms)  # a different first arm per scenario and per round
             for label, _ in arms[k:] + arms[:k]:
                 la, u = loadavg(), url(label, s)
                 print(f"round {i + 1}: {label} {TITLES[s]} (load average {la})", flush=True)
@@ -518,10 +523,16 @@ def run_interleaved(a, arms, c_urls, scen):
                 rec["results"][s][label].append(r)
                 rec["load"][s][label].append(la)
                 print(f"  {line(s, r)}", flush=True)
-                if a.out:
-                    with open(a.out, "w") as fh:
+                if a.out:  # whole or not at all: a timeout's SIGINT may land here
+                    with open(a.out + ".tmp", "w") as fh:
                         json.dump(rec, fh, indent=1)
+                    os.replace(a.out + ".tmp", a.out)
     return rec
+
+
+def number(v):
+    """A finite number (a failed measure is None or NaN)."""
+    return isinstance(v, (int, float)) and v == v and v not in (float("inf"), float("-inf"))
 
 
 def median_range(xs):
@@ -551,30 +562,40 @@ def compare_rounds(rec):
     if len(labels) != 2:
         return
     print(f"-- {labels[0]}/{labels[1]}, round by round (median, range over {rec['rounds']} rounds)")
+    meets = lambda v, goal, above: (round(v, 2) >= goal) if above else (round(v, 2) <= goal)
     for s in rec["scenarios"]:
         js, ls = rec["results"][s][labels[0]], rec["results"][s][labels[1]]
+        failed = sum(1 for x in js + ls if x.get("errors"))
+        note = f"; {failed} result(s) with errors" if failed else ""
         for key, name, goal, above in GOALS[s]:
-            rs = [x[key] / y[key] for x, y in zip(js, ls) if x.get(key) and y.get(key)]
+            # A zero numerator is a figure (nothing came); a missing or zero denominator is not.
+            rs = [x[key] / y[key] for x, y in zip(js, ls) if number(x.get(key)) and number(y.get(key)) and y[key]]
+            missing = len(js) - len(rs)
             if not rs:
-                print(f"  ({s}) {name}: n/a")
+                print(f"  ({s}) {name}: n/a (no round measured both){note}")
                 continue
             med, lo, hi = median_range(rs)
-            met = (round(med, 2) >= goal) if above else (round(med, 2) <= goal)
-            print(f"  ({s}) {name}: {med:.2f}x ({lo:.2f}-{hi:.2f}; {len(rs)} rounds), goal "
-                  f"{'>=' if above else '<='} {goal:g}: {'met' if met else 'NOT met'}")
+            gone = f", {missing} round(s) without a figure" if missing else ""
+            print(f"  ({s}) {name}: {med:.2f}x ({lo:.2f}-{hi:.2f}; {len(rs)} rounds{gone}{note}), goal "
+                  f"{'>=' if above else '<='} {goal:g}: {'met' if meets(med, goal, above) and not missing else 'NOT met'}")
         if s == "a":
-            q = [x["itl_p99_over_p50"] for x in js if x.get("itl_p99_over_p50") == x.get("itl_p99_over_p50")]
-            if q:
+            q = [x.get("itl_p99_over_p50") for x in js]
+            if all(number(v) for v in q) and q:
                 med, lo, hi = median_range(q)
                 print(f"  (a) {labels[0]}'s ITL p99/p50: {med:.2f} ({lo:.2f}-{hi:.2f}), goal <= 3: "
-                      f"{'met' if med <= 3 else 'NOT met'}")
+                      f"{'met' if meets(med, 3, False) else 'NOT met'}")
+            else:
+                print(f"  (a) {labels[0]}'s ITL p99/p50: n/a (a round without one)")
         if s == "c":
-            g = [x["worst_gap_s"] for x in js]
-            if all(v is not None for v in g) and g:
-                covered = all(x["all_covered"] for x in js)
-                print(f"  (c) {labels[0]}'s worst stream gap: {max(g):.2f} s over the rounds, goal none over 1 s: "
-                      + ("met" if max(g) <= 1.0 and covered else "NOT met" if max(g) > 1.0
+            g = [x.get("worst_gap_s") for x in js]
+            if all(number(v) for v in g) and g:
+                covered = all(x.get("all_covered") for x in js)
+                worst = max(g)
+                print(f"  (c) {labels[0]}'s worst stream gap: {worst:.2f} s over the rounds, goal none over 1 s: "
+                      + ("met" if meets(worst, 1.0, False) and covered else "NOT met" if not meets(worst, 1.0, False)
                          else "unproven: a stream ended early"))
+            else:
+                print(f"  (c) {labels[0]}'s worst stream gap: n/a (a round without one)")
 
 
 def main():
