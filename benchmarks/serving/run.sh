@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Jeton beside llama.cpp's llama-server (issue 13), on the same GGUF file, same machine, each with
 # the same threads (2 by default). Both servers are up at once (ports PORT, PORT+1, and PORT+2 for
-# llama-server's scenario c) and each scenario asks them in turn, one at a time, the order
-# rotating by round, so a drift in the host's speed reaches both alike; the summary gives each
-# round's figures and the goal ratios round by round (median and range). Env ROUNDS (default 2)
+# llama-server's scenario c) and each scenario asks them in turn, one at a time, the first
+# changing by round and by scenario, so a drift in the host's speed reaches both alike; each
+# round's figures and the goal ratios round by round (median and range) end the run. ROUNDS (2)
 # sets the rounds, each with prompts of its own; INTERLEAVE=0 runs llama-server's scenarios, then
 # Jeton's, with one server up at a time (as --only does for one engine).
 #
