@@ -249,7 +249,7 @@ def make_prompts(base, a, salt=0):
             "rounds": a.rounds, "streams": a.streams, "long_prompt_tokens": a.long_prompt_tokens}
     cache = a.prompts if salt == 0 else None
     if cache and os.path.exists(cache):
-        with open(a.prompts) as f:
+        with open(cache) as f:
             saved = json.load(f)
         if saved.get("spec") == spec:
             print(f"  prompts from {a.prompts}")
@@ -502,7 +502,8 @@ def run_interleaved(a, arms, c_urls, scen):
     for every arm), and each scenario visits the arms in an order that rotates by round, so a
     drift in the host's speed reaches both engines alike. An arm's scenario c goes to its
     --c-url server when one is given (llama-server needs -kvu for the long prompt)."""
-    url = lambda label, s: c_urls.get(label, dict(arms)[label]) if s == "c" else dict(arms)[label]
+    base = dict(arms)
+    url = lambda label, s: c_urls.get(label, base[label]) if s == "c" else base[label]
     servers = sorted({url(lb, s) for lb, _ in arms for s in scen})
     models = {u: served_model(u) for u in servers}
     for u in servers:
@@ -536,10 +537,7 @@ def number(v):
 
 
 def median_range(xs):
-    xs = sorted(xs)
-    m = len(xs) // 2
-    med = xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
-    return med, xs[0], xs[-1]
+    return percentile(xs, 50), min(xs), max(xs)
 
 
 def compare_rounds(rec):
