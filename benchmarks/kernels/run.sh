@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Jeton against llama.cpp on the same model, same thread count, one after the other
-# (never concurrently: on 2 cores a second job ruins both numbers).
+# Jeton against llama.cpp on the same model, same thread count, one after the other, figure by
+# figure (never concurrently: on 2 cores a second job ruins both numbers).
 #
 #   LLAMA_CPP_BIN=/path/to/llama.cpp/build/bin benchmarks/kernels/run.sh [model.gguf]
 #
 # llama.cpp is built once outside the repo (never committed) by benchmarks/llama-cpp.sh,
 # from the PyPI source package llama-cpp-python, into ~/.cache/jeton/llama.cpp ($LLAMA_CPP_DIR).
-# PARALLEL=1 also runs the 32-sequence batched comparison (llama-batched-bench).
+# PARALLEL=1 also runs the many-sequence comparison (llama-batched-bench; NPL=16 sequences, NTG=64 tokens).
 #   benchmarks/kernels/run.sh --model qwen2.5-coder-1.5b      (a catalog name, pulled if missing, or a path)
 # JETON_KERNELS=avx2 compares the AVX2 paths of both on an AVX-512 machine (llama.cpp built for
 # AVX2 alone, benchmarks/llama-cpp.sh with LLAMA_CPP_AVX2=1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -x /opt/swift/usr/bin/swift ] && export PATH=/opt/swift/usr/bin:$PATH
+ROUNDS=${ROUNDS:-3}
+case "$ROUNDS" in ''|*[!0-9]*|0*) echo "ROUNDS must be a positive integer" >&2; exit 2 ;; esac
 MODEL=${MODEL:-default}
 case "${1:-}" in
   --model) MODEL=${2:?--model needs a name or a path} ;;
@@ -35,50 +37,63 @@ echo "model: $MODEL"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), AVX-512 VNNI: $(grep -qw avx512_vnni /proc/cpuinfo && echo yes || echo no)${JETON_KERNELS:+, JETON_KERNELS=$JETON_KERNELS}"
 [ -x "$LLAMA_CPP_BIN/llama-bench" ] || { echo "llama-bench not found; set LLAMA_CPP_BIN" >&2; exit 1; }
 
-# The machine is shared: alternate short runs of each engine ROUNDS times and compare
-# the best of each (interference only ever slows a run down), printing every round.
-ROUNDS=${ROUNDS:-3}
-best() { sort -g | tail -1; }
-lpps=(); ltgs=(); jpps=(); jtgs=()
-for round in $(seq "$ROUNDS"); do
-    echo "== round $round, load: $(cut -d' ' -f1-3 /proc/loadavg)"
-    # llama-bench CSV: the avg_ts column of the pp and tg rows.
-    lcsv=$("$LLAMA_CPP_BIN/llama-bench" -m "$MODEL" -p 512 -n 128 -t "$THREADS" -r 2 -o csv 2>/dev/null)
-    lpp=$(echo "$lcsv" | python3 -c 'import csv,sys
-for r in csv.DictReader(sys.stdin):
-    if r["n_prompt"]!="0" and r["n_gen"]=="0": print(r["avg_ts"])')
-    ltg=$(echo "$lcsv" | python3 -c 'import csv,sys
-for r in csv.DictReader(sys.stdin):
-    if r["n_prompt"]=="0" and r["n_gen"]!="0": print(r["avg_ts"])')
-    jout=$("$JETON" bench --model "$MODEL" -p 512 -n 128 -t "$THREADS" -r 2 2>/dev/null)
-    echo "$jout" | grep -E '^(bandwidth|int8 peak|amx int8 peak)' || true
-    jpp=$(echo "$jout" | awk '$1=="pp512"{print $2}')
-    jtg=$(echo "$jout" | awk '$1=="tg128"{print $2}')
-    echo "llama.cpp pp512 $lpp  tg128 $ltg"
-    echo "jeton     pp512 $jpp  tg128 $jtg"
-    lpps+=("$lpp"); ltgs+=("$ltg"); jpps+=("$jpp"); jtgs+=("$jtg")
-done
-lpp=$(printf '%s\n' "${lpps[@]}" | best); ltg=$(printf '%s\n' "${ltgs[@]}" | best)
-jpp=$(printf '%s\n' "${jpps[@]}" | best); jtg=$(printf '%s\n' "${jtgs[@]}" | best)
-echo "best of $ROUNDS: llama.cpp pp512 $lpp tg128 $ltg | jeton pp512 $jpp tg128 $jtg"
-python3 -c "print('ratio     pp512 %.2fx (goal 2x)   tg128 %.2fx (goal 1.1x)' % ($jpp/$lpp, $jtg/$ltg))"
+# The machine is shared and its speed drifts: each round measures a figure of both engines back to
+# back (pp in one order, tg in the other, the first engine changing by round), and the summary
+# takes the ratios round by round (median, range), every round printed. A record of JSON lines
+# (RECORD, default a temporary file) keeps the figures; benchmarks/kernels/summary.py reads it.
+RECORD=${RECORD:-$(mktemp "${TMPDIR:-/tmp}/jeton-kernels.XXXXXX.jsonl")}
+: > "$RECORD"
+NPL=${NPL:-16}; NTG=${NTG:-64}  # many sequences: NPL of 128 prompt tokens, NTG generated each
 
-if [ "${PARALLEL:-0}" = 1 ]; then
-    # NPL sequences of 128 prompt tokens, NTG generated each (issue 13: 16 and 64 on the 1.5B).
-    NPL=${NPL:-16}; NTG=${NTG:-64}
-    echo "== load: $(cut -d' ' -f1-3 /proc/loadavg)"
-    # batched-bench table row: | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
-    brow=$("$LLAMA_CPP_BIN/llama-batched-bench" -m "$MODEL" -c 16384 -b 2048 -ub 512 -npp 128 -ntg "$NTG" -npl "$NPL" -t "$THREADS" 2>/dev/null \
-        | awk -F'|' 'NF>10 && $2 ~ /[0-9]/ {print}' | tail -1)
-    lspp=$(echo "$brow" | awk -F'|' '{gsub(/ /,"",$7); print $7}')
-    lstg=$(echo "$brow" | awk -F'|' '{gsub(/ /,"",$9); print $9}')
-    echo "llama.cpp pp128x$NPL $lspp"
-    echo "llama.cpp tg${NTG}x$NPL $lstg"
-    pout=$("$JETON" bench --model "$MODEL" -p 128 -n "$NTG" --parallel "$NPL" -t "$THREADS" -r 1 2>/dev/null)
-    jspp=$(echo "$pout" | awk -v k="pp128x$NPL" '$1==k{print $2}')
-    jstg=$(echo "$pout" | awk -v k="tg${NTG}x$NPL" '$1==k{print $2}')
-    echo "jeton     pp128x$NPL $jspp"
-    echo "jeton     tg${NTG}x$NPL $jstg"
-    python3 -c "print('ratio     pp128x$NPL %.2fx   tg${NTG}x$NPL %.2fx (goal 2x)' % ($jspp/$lspp, $jstg/$lstg))"
-fi
-echo "== load: $(cut -d' ' -f1-3 /proc/loadavg)"
+# A number, or null (a run that failed or printed nothing gives n/a, never a figure).
+num() { [[ "${1:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]] && echo "$1" || echo null; }
+# emit ROUND ENGINE FIGURE VALUE [LIMIT SHARE]
+emit() {
+    printf '{"round": %d, "engine": "%s", "figure": "%s", "value": %s, "limit": %s, "share": %s}\n' \
+        "$1" "$2" "$3" "$(num "$4")" "$(num "${5:-}")" "$(num "${6:-}")" >> "$RECORD"
+    printf '  %-9s %-10s %s%s\n' "$2" "$3" "${4:-n/a}" "${6:+ (${6}% of $5)}"
+}
+# llama-bench's CSV: avg_ts of its one row.
+llama_bench() {
+    "$LLAMA_CPP_BIN/llama-bench" -m "$MODEL" "$@" -t "$THREADS" -r 2 -o csv 2>/dev/null \
+        | python3 -c 'import csv,sys
+for r in csv.DictReader(sys.stdin): print(r["avg_ts"])' || true
+}
+measure() {  # measure ROUND ENGINE pp|tg|par
+    local r=$1 e=$2 out v
+    case "$e/$3" in
+      llama/pp) emit "$r" llama pp512 "$(llama_bench -p 512 -n 0)" ;;
+      llama/tg) emit "$r" llama tg128 "$(llama_bench -p 0 -n 128)" ;;
+      jeton/pp)
+        out=$("$JETON" bench --model "$MODEL" -p 512 -n 0 -t "$THREADS" -r 2 2>/dev/null || true)
+        # "int8 peak 295 GMAC/s (2 threads), ...: limit 2777 t/s, pp512 at 27%"
+        emit "$r" jeton pp512 "$(echo "$out" | awk '$1=="pp512"{print $2}')" \
+            "$(echo "$out" | awk '$1=="int8" && $2=="peak"{print $3}')" "$(echo "$out" | awk '$1=="int8" && $2=="peak"{sub(/%$/,"",$NF); print $NF}')" ;;
+      jeton/tg)
+        out=$("$JETON" bench --model "$MODEL" -p 0 -n 128 -t "$THREADS" -r 2 2>/dev/null || true)
+        # "bandwidth 25.3 GB/s (2 threads), 96 MB read per token: limit 262.8 t/s, tg128 at 64%"
+        emit "$r" jeton tg128 "$(echo "$out" | awk '$1=="tg128"{print $2}')" \
+            "$(echo "$out" | awk '$1=="bandwidth"{print $2}')" "$(echo "$out" | awk '$1=="bandwidth"{sub(/%$/,"",$NF); print $NF}')" ;;
+      llama/par)
+        # batched-bench table row: | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
+        out=$("$LLAMA_CPP_BIN/llama-batched-bench" -m "$MODEL" -c 16384 -b 2048 -ub 512 -npp 128 -ntg "$NTG" -npl "$NPL" -t "$THREADS" 2>/dev/null \
+            | awk -F'|' 'NF>10 && $2 ~ /[0-9]/ {print}' | tail -1 || true)
+        emit "$r" llama "pp128x$NPL" "$(echo "$out" | awk -F'|' '{gsub(/ /,"",$7); print $7}')"
+        emit "$r" llama "tg${NTG}x$NPL" "$(echo "$out" | awk -F'|' '{gsub(/ /,"",$9); print $9}')" ;;
+      jeton/par)
+        out=$("$JETON" bench --model "$MODEL" -p 128 -n "$NTG" --parallel "$NPL" -t "$THREADS" -r 1 2>/dev/null || true)
+        emit "$r" jeton "pp128x$NPL" "$(echo "$out" | awk -v k="pp128x$NPL" '$1==k{print $2}')"
+        emit "$r" jeton "tg${NTG}x$NPL" "$(echo "$out" | awk -v k="tg${NTG}x$NPL" '$1==k{print $2}')" ;;
+    esac
+}
+for round in $(seq "$ROUNDS"); do
+    if [ $((round % 2)) = 1 ]; then a=llama; b=jeton; else a=jeton; b=llama; fi
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    printf '{"round": %d, "load": "%s", "first": "%s"}\n' "$round" "$load" "$a" >> "$RECORD"
+    echo "== round $round of $ROUNDS: $a first, load $load"
+    measure "$round" "$a" pp; measure "$round" "$b" pp
+    measure "$round" "$b" tg; measure "$round" "$a" tg
+    if [ "${PARALLEL:-0}" = 1 ]; then measure "$round" "$a" par; measure "$round" "$b" par; fi
+done
+echo "== load: $(cut -d' ' -f1-3 /proc/loadavg); record: $RECORD"
+python3 benchmarks/kernels/summary.py "$RECORD"
