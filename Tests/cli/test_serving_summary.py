@@ -84,6 +84,17 @@ def test_a_stall_or_an_early_end_fails_the_gap_goal(tmp_path):
     assert "goal none over 1 s: unproven: a stream ended early" in out
 
 
+def test_a_gap_judged_as_printed_in_both_summaries(tmp_path):
+    # 1.004 s prints as 1.00: the round's line and the summary both call it met; 1.006 s (1.01) neither.
+    for gap, verdict in [(1.004, "met"), (1.006, "NOT met")]:
+        path = record(tmp_path, {"c": {"jeton": [c_result(40, gap)], "llama": [c_result(100, 40)]}}, 1)
+        r = run("--compare", str(path), "-")
+        assert r.returncode == 0, r.stderr
+        rounds, summary = r.stdout.split("round by round")
+        assert f"(goal: none over 1 s: {verdict});" in rounds
+        assert f"goal none over 1 s: {verdict}" in summary
+
+
 def test_a_missing_figure_is_reported_not_divided(tmp_path):
     failed = c_result(40, 0.5)
     failed["long_ttft_s"] = None

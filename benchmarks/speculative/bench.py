@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import time
 import urllib.request
 
@@ -173,10 +174,8 @@ def paired(a, b):
     """Round-by-round ratios of two arms measured in the same rounds: 'median (min-max)', or ''."""
     if not a or not b or len(a) != len(b) or len(a) < 2 or not all(b):
         return ""
-    rs = sorted(x / y for x, y in zip(a, b))
-    m = len(rs) // 2
-    median = rs[m] if len(rs) % 2 else (rs[m - 1] + rs[m]) / 2
-    return f"{median:.2f}x ({rs[0]:.2f}-{rs[-1]:.2f})"
+    rs = [x / y for x, y in zip(a, b)]
+    return f"{statistics.median(rs):.2f}x ({min(rs):.2f}-{max(rs):.2f})"
 
 
 def acceptance(r):
