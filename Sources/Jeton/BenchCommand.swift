@@ -21,6 +21,8 @@ struct BenchCommand: ParsableCommand {
         guard r >= 1 else { throw ValidationError("-r must be at least 1 (repetitions).") }
         guard p >= 0, n >= 0, parallel >= 0 else { throw ValidationError("-p, -n and --parallel cannot be negative.") }
         guard p > 0 || n > 0 else { throw ValidationError("-p and -n are both 0: nothing to measure.") }
+        // Each of the sequences starts from its own prompt, as in llama-batched-bench.
+        guard parallel == 0 || p > 0 else { throw ValidationError("--parallel needs -p of at least 1 (each sequence's prompt).") }
     }
 
     func run() throws {
@@ -30,8 +32,11 @@ struct BenchCommand: ParsableCommand {
         let v = Int32(loaded.config.vocabSize)
         var rng = RandomSource(seed: 42)
         let prompt = (0..<p).map { _ in Int32(rng.next() % UInt64(v)) }
-        let gen = Generator(loaded, capacity: max(p, n) + 1, cacheType: modelOptions.cacheType)
-        _ = try gen.evaluate(Array(prompt.prefix(16)))  // warm up: page in weights
+        let gen = Generator(loaded, capacity: max(p, n, 17) + 1, cacheType: modelOptions.cacheType)
+        // Warm up as llama-bench does, whatever -p is (with -p 0 the prompt is empty): a short
+        // batch pages the weights in, one token more the single-token path.
+        _ = try gen.evaluate((0..<16).map { _ in Int32(rng.next() % UInt64(v)) })
+        if n > 0 { _ = try gen.evaluate([prompt.first ?? 1]) }
         if p > 0 {
             var rates: [Double] = []
             for _ in 0..<r {
@@ -98,6 +103,10 @@ struct BenchCommand: ParsableCommand {
         let v = Int32(loaded.config.vocabSize)
         var rng = RandomSource(seed: 7)
         let prompts = (0..<parallel).map { _ in (0..<p).map { _ in Int32(rng.next() % UInt64(v)) } }
+        // Warm up as llama-batched-bench does: one short pass (its cache entries are overwritten).
+        let warm = (0..<min(16, max(p, 1))).map { _ in Int32(rng.next() % UInt64(v)) }
+        _ = try model.forward([BatchSequence(tokens: warm, startPosition: 0, blockTable: tables[0], localRing: rings[0], logits: .last)],
+                              cache: cache)
         var ppRates: [Double] = [], tgRates: [Double] = []
         for _ in 0..<r {
             // Prompt processing: whole sequences packed into batches of ≤ 512 tokens.
@@ -128,7 +137,7 @@ struct BenchCommand: ParsableCommand {
             tgRates.append(Double(parallel * n) / seconds(since: t1))
         }
         report("pp\(p)x\(parallel)", ppRates)
-        report("tg\(n)x\(parallel)", tgRates)
+        if n > 0 { report("tg\(n)x\(parallel)", tgRates) }
         note("memory after the run: \(rssReport(loaded, cacheBytes: cache.bytes))")
     }
 

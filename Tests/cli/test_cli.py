@@ -87,6 +87,9 @@ def test_bench_refuses_zero_repetitions():
     assert p.returncode != 0 and "-r must be at least 1" in p.stderr, p.stderr
     p = run("bench", "--model", "default", "-p", "0", "-n", "0", check=False)
     assert p.returncode != 0 and "nothing to measure" in p.stderr, p.stderr
+    p = run("bench", "--model", "default", "-p", "0", "-n", "4", "--parallel", "2", check=False)
+    assert p.returncode != 0 and "--parallel needs -p of at least 1" in p.stderr, p.stderr
+    assert "crashed" not in p.stderr
 
 
 def test_threads_zero_is_all_cores_and_negative_is_refused_with_the_command_usage():
@@ -94,6 +97,14 @@ def test_threads_zero_is_all_cores_and_negative_is_refused_with_the_command_usag
     assert p.returncode == 0, p.stderr
     p = run("generate", "--model", "default", "--threads=-1", "-n", "2", "--prompt", "Hello", check=False)
     assert p.returncode != 0 and "--threads must be 0 (all cores) or more" in p.stderr and "jeton generate" in p.stderr, p.stderr
+
+
+def test_bench_measures_one_side_alone():
+    # -p 0: the warm-up (16 tokens, then one) still fits a cache sized for 4 tokens.
+    out = run("bench", "--model", "default", "-p", "0", "-n", "4", "-r", "1").stdout
+    assert out.startswith("tg4 ") and "pp" not in out, out
+    out = run("bench", "--model", "default", "-p", "8", "-n", "0", "-r", "1", "--parallel", "2").stdout
+    assert "pp8x2 " in out and "tg" not in out, out
 
 
 def test_bench_prints_llama_bench_names():

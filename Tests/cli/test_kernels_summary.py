@@ -11,11 +11,13 @@ SCRIPT = ROOT / "benchmarks" / "kernels" / "summary.py"
 RUN = ROOT / "benchmarks" / "kernels" / "run.sh"
 
 
-def summarize(tmp_path, rounds):
-    """rounds: [{figure: (jeton, llama, share)}]; a None value is a failed run (null)."""
+def summarize(tmp_path, rounds, planned=None):
+    """rounds: [{figure: (jeton, llama, share)}]; a None value is a failed run (null). planned:
+    the rounds the run was asked for (default: as many as given)."""
     lines = []
     for r, figs in enumerate(rounds, 1):
-        lines.append({"round": r, "load": "0.1 0.1 0.1", "first": "llama" if r % 2 else "jeton"})
+        lines.append({"round": r, "rounds": planned or len(rounds), "load": "0.1 0.1 0.1",
+                      "first": "llama" if r % 2 else "jeton"})
         for fig, (j, l, share) in figs.items():
             limit = 250.0 if fig.startswith("pp") else 20.0
             lines.append({"round": r, "engine": "jeton", "figure": fig, "value": j,
@@ -74,12 +76,41 @@ def test_a_failed_run_is_never_met(tmp_path):
 def test_no_round_with_both(tmp_path):
     out = summarize(tmp_path, [{"pp512": (None, 40.0, None), "tg128": (20.0, 15.0, 91.0)}])
     assert line(out, "pp512:") == "pp512: n/a (no round measured both)"
-    assert line(out, "tg128:").endswith("met")
+    assert line(out, "tg128:").endswith("goal >= 1.1x: met")
+
+
+def test_no_share_at_all_fails_the_share_goal(tmp_path):
+    out = summarize(tmp_path, [{"tg128": (20.0, 10.0, None)}, {"tg128": (20.0, 10.0, None)}])
+    assert line(out, "tg128:").endswith("goal >= 1.1x: met")
+    assert line(out, "tg128 share") == "tg128 share of the limit: n/a (no round printed one), goal >= 90%: NOT met"
+
+
+def test_an_interrupted_run_counts_its_missing_rounds(tmp_path):
+    figs = {"pp512": (100.0, 40.0, 40.0)}
+    out = summarize(tmp_path, [figs, figs], planned=3)
+    assert line(out, "pp512:") == "pp512: 2.50x (2.50-2.50; 2 rounds, 1 round(s) without a figure), goal >= 2x: NOT met"
+    assert "== round 3:" in out
+
+
+def test_verdicts_at_the_goal_follow_the_printed_figure(tmp_path):
+    out = summarize(tmp_path, [{"pp512": (80.16, 40.0, 40.0)}])  # 2.004x prints 2.00x
+    assert line(out, "pp512:").endswith("goal >= 2x: met")
+    out = summarize(tmp_path, [{"pp512": (79.76, 40.0, 40.0)}])  # 1.994x prints 1.99x
+    assert line(out, "pp512:").endswith("goal >= 2x: NOT met")
+
+
+def test_issue_13s_sequence_goal_only_for_16_sequences(tmp_path):
+    out = summarize(tmp_path, [{"tg64x32": (90.0, 30.0, None), "tg64x16": (60.0, 30.0, None)}])
+    assert line(out, "tg64x32:") == "tg64x32: 3.00x (3.00-3.00; 1 rounds)"
+    assert line(out, "tg64x16:").endswith("goal >= 2x: met")
 
 
 def test_bad_record_is_refused_without_a_traceback(tmp_path):
     path = tmp_path / "bad.jsonl"
+    twice = '{"round": 1, "engine": "jeton", "figure": "pp512", "value": 1}\n'
     for text, message in [("{not json\n", "not JSON"), ('{"engine": "jeton"}\n', "no round number"),
+                          ("[1]\n", "not a JSON object"), ('{"round": true}\n', "no round number"),
+                          (twice * 2, "twice"),
                           ('{"round": 1, "engine": "other", "figure": "pp512"}\n', "engine jeton|llama")]:
         path.write_text(text)
         p = subprocess.run([sys.executable, str(SCRIPT), str(path)], capture_output=True, text=True, timeout=60)
@@ -92,3 +123,80 @@ def test_run_sh_checks_rounds_before_anything_runs():
         p = subprocess.run(["bash", str(RUN)], capture_output=True, text=True, timeout=60,
                            env={"PATH": "/usr/bin:/bin", "ROUNDS": bad, "LLAMA_CPP_BIN": "/nonexistent"})
         assert p.returncode == 2 and "ROUNDS must be a positive integer" in p.stderr
+
+
+STUB_JETON = r"""#!/usr/bin/env bash
+echo "jeton $*" >> "$CALLS"
+case " $* " in
+  *" --parallel "*) echo "pp128x16 89.12"; echo "tg64x16 60.91" ;;
+  *" -p 512 "*) echo "pp512 100.50"
+                echo "int8 peak 300 GMAC/s (2 threads), 0.10 GMAC per prompt token: limit 3000 t/s, pp512 at 40%" ;;
+  *" -p 0 "*) [ -n "${JETON_TG_FAILS:-}" ] && { echo "boom" >&2; exit 1; }
+              echo "tg128 20.00"
+              echo "bandwidth 21.5 GB/s (2 threads), 990 MB read per token: limit 21.7 t/s, tg128 at 92%" ;;
+esac
+"""
+STUB_BENCH = r"""#!/usr/bin/env bash
+echo "llama-bench $*" >> "$CALLS"
+echo "build_commit,n_prompt,n_gen,avg_ts"
+case " $* " in
+  *" -p 512 "*) echo "abc,512,0,50.250000" ;;
+  *) echo "abc,0,128,16.000000" ;;
+esac
+"""
+STUB_BATCHED = r"""#!/usr/bin/env bash
+echo "llama-batched-bench $*" >> "$CALLS"
+echo "|    PP |     TG |    B |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |      T s |    S t/s |"
+echo "|-------|--------|------|--------|----------|----------|----------|----------|----------|----------|"
+echo "|   128 |     64 |   16 |   3072 |   40.452 |    50.62 |   42.135 |    24.30 |   82.587 |    37.20 |"
+"""
+
+
+def stub_run(tmp_path, **env):
+    bins = tmp_path / "bin"
+    bins.mkdir(exist_ok=True)
+    for name, text in [("jeton", STUB_JETON), ("llama-bench", STUB_BENCH), ("llama-batched-bench", STUB_BATCHED)]:
+        (bins / name).write_text(text)
+        (bins / name).chmod(0o755)
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    calls, record = tmp_path / "calls", tmp_path / "record.jsonl"
+    calls.write_text("")
+    p = subprocess.run(["bash", str(RUN), "--model", str(model)], capture_output=True, text=True, timeout=120,
+                       env={"PATH": "/usr/bin:/bin", "ROUNDS": "2", "PARALLEL": "1", "RECORD": str(record),
+                            "JETON": str(bins / "jeton"), "LLAMA_CPP_BIN": str(bins), "CALLS": str(calls), **env})
+    assert p.returncode == 0, p.stderr
+    rows = [json.loads(l) for l in record.read_text().splitlines()]
+    order = [" ".join(c.split()[:1]) + (" pp" if " -p 512 " in c + " " else " tg" if " -p 0 " in c + " " else " par")
+             for c in calls.read_text().splitlines()]
+    return p.stdout, rows, order
+
+
+def test_run_sh_records_each_engines_figures_in_turn(tmp_path):
+    out, rows, order = stub_run(tmp_path)
+    # Round 1: llama.cpp first for pp, last for tg; round 2 the other way round.
+    assert order == ["llama-bench pp", "jeton pp", "jeton tg", "llama-bench tg", "llama-batched-bench par", "jeton par",
+                     "jeton pp", "llama-bench pp", "llama-bench tg", "jeton tg", "jeton par", "llama-batched-bench par"]
+    got = {(x["round"], x["engine"], x["figure"]): x for x in rows if "engine" in x}
+    assert got[(1, "jeton", "pp512")]["value"] == 100.5 and got[(1, "jeton", "pp512")]["limit"] == 300
+    assert got[(1, "jeton", "pp512")]["share"] == 40
+    assert got[(2, "jeton", "tg128")]["value"] == 20.0 and got[(2, "jeton", "tg128")]["limit"] == 21.5
+    assert got[(2, "jeton", "tg128")]["share"] == 92
+    assert got[(1, "llama", "pp512")]["value"] == 50.25 and got[(1, "llama", "tg128")]["value"] == 16.0
+    assert got[(2, "llama", "pp128x16")]["value"] == 50.62 and got[(2, "llama", "tg64x16")]["value"] == 24.30
+    assert got[(2, "jeton", "tg64x16")]["value"] == 60.91
+    assert [x["first"] for x in rows if "first" in x] == ["llama", "jeton"]
+    assert line(out, "pp512:") == "pp512: 2.00x (2.00-2.00; 2 rounds), goal >= 2x: met"
+    assert line(out, "tg128:") == "tg128: 1.25x (1.25-1.25; 2 rounds), goal >= 1.1x: met"
+    assert line(out, "tg64x16:") == "tg64x16: 2.51x (2.51-2.51; 2 rounds), goal >= 2x: met"
+
+
+def test_run_sh_records_a_failed_run_as_null_and_goes_on(tmp_path):
+    out, rows, order = stub_run(tmp_path, JETON_TG_FAILS="1")
+    assert len(order) == 12
+    tg = [x for x in rows if x.get("engine") == "jeton" and x.get("figure") == "tg128"]
+    assert [x["value"] for x in tg] == [None, None]
+    assert "boom" in (tmp_path / "record.jsonl.log").read_text()
+    assert line(out, "tg128:") == "tg128: n/a (no round measured both)"
+    assert line(out, "tg128 share").endswith("NOT met")
+    assert line(out, "pp512:").endswith("met")

@@ -43,45 +43,50 @@ echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), 
 # (RECORD, default a temporary file) keeps the figures; benchmarks/kernels/summary.py reads it.
 RECORD=${RECORD:-$(mktemp "${TMPDIR:-/tmp}/jeton-kernels.XXXXXX.jsonl")}
 : > "$RECORD"
+: > "$RECORD.log"  # the engines' stderr, for a figure that came out n/a
 NPL=${NPL:-16}; NTG=${NTG:-64}  # many sequences: NPL of 128 prompt tokens, NTG generated each
 
 # A number, or null (a run that failed or printed nothing gives n/a, never a figure).
-num() { [[ "${1:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]] && echo "$1" || echo null; }
+num() { [[ "${1:-}" =~ ^(0|[1-9][0-9]*)(\.[0-9]+)?$ ]] && echo "$1" || echo null; }
 # emit ROUND ENGINE FIGURE VALUE [LIMIT SHARE]
 emit() {
     printf '{"round": %d, "engine": "%s", "figure": "%s", "value": %s, "limit": %s, "share": %s}\n' \
         "$1" "$2" "$3" "$(num "$4")" "$(num "${5:-}")" "$(num "${6:-}")" >> "$RECORD"
-    printf '  %-9s %-10s %s%s\n' "$2" "$3" "${4:-n/a}" "${6:+ (${6}% of $5)}"
+    local v s l
+    v=$(num "$4"); s=$(num "${6:-}"); l=$(num "${5:-}")
+    [ "$v" = null ] && v="n/a (stderr: $RECORD.log)"
+    [ "$s" = null ] && s="" || s=" ($s% of ${l/null/?})"
+    printf '  %-9s %-10s %s%s\n' "$2" "$3" "$v" "$s"
 }
 # llama-bench's CSV: avg_ts of its one row.
 llama_bench() {
-    "$LLAMA_CPP_BIN/llama-bench" -m "$MODEL" "$@" -t "$THREADS" -r 2 -o csv 2>/dev/null \
+    "$LLAMA_CPP_BIN/llama-bench" -m "$MODEL" "$@" -t "$THREADS" -r 2 -o csv 2>>"$RECORD.log" \
         | python3 -c 'import csv,sys
 for r in csv.DictReader(sys.stdin): print(r["avg_ts"])' || true
 }
 measure() {  # measure ROUND ENGINE pp|tg|par
-    local r=$1 e=$2 out v
+    local r=$1 e=$2 out
     case "$e/$3" in
       llama/pp) emit "$r" llama pp512 "$(llama_bench -p 512 -n 0)" ;;
       llama/tg) emit "$r" llama tg128 "$(llama_bench -p 0 -n 128)" ;;
       jeton/pp)
-        out=$("$JETON" bench --model "$MODEL" -p 512 -n 0 -t "$THREADS" -r 2 2>/dev/null || true)
+        out=$("$JETON" bench --model "$MODEL" -p 512 -n 0 -t "$THREADS" -r 2 2>>"$RECORD.log" || true)
         # "int8 peak 295 GMAC/s (2 threads), ...: limit 2777 t/s, pp512 at 27%"
         emit "$r" jeton pp512 "$(echo "$out" | awk '$1=="pp512"{print $2}')" \
             "$(echo "$out" | awk '$1=="int8" && $2=="peak"{print $3}')" "$(echo "$out" | awk '$1=="int8" && $2=="peak"{sub(/%$/,"",$NF); print $NF}')" ;;
       jeton/tg)
-        out=$("$JETON" bench --model "$MODEL" -p 0 -n 128 -t "$THREADS" -r 2 2>/dev/null || true)
+        out=$("$JETON" bench --model "$MODEL" -p 0 -n 128 -t "$THREADS" -r 2 2>>"$RECORD.log" || true)
         # "bandwidth 25.3 GB/s (2 threads), 96 MB read per token: limit 262.8 t/s, tg128 at 64%"
         emit "$r" jeton tg128 "$(echo "$out" | awk '$1=="tg128"{print $2}')" \
             "$(echo "$out" | awk '$1=="bandwidth"{print $2}')" "$(echo "$out" | awk '$1=="bandwidth"{sub(/%$/,"",$NF); print $NF}')" ;;
       llama/par)
         # batched-bench table row: | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
-        out=$("$LLAMA_CPP_BIN/llama-batched-bench" -m "$MODEL" -c 16384 -b 2048 -ub 512 -npp 128 -ntg "$NTG" -npl "$NPL" -t "$THREADS" 2>/dev/null \
+        out=$("$LLAMA_CPP_BIN/llama-batched-bench" -m "$MODEL" -c 16384 -b 2048 -ub 512 -npp 128 -ntg "$NTG" -npl "$NPL" -t "$THREADS" 2>>"$RECORD.log" \
             | awk -F'|' 'NF>10 && $2 ~ /[0-9]/ {print}' | tail -1 || true)
         emit "$r" llama "pp128x$NPL" "$(echo "$out" | awk -F'|' '{gsub(/ /,"",$7); print $7}')"
         emit "$r" llama "tg${NTG}x$NPL" "$(echo "$out" | awk -F'|' '{gsub(/ /,"",$9); print $9}')" ;;
       jeton/par)
-        out=$("$JETON" bench --model "$MODEL" -p 128 -n "$NTG" --parallel "$NPL" -t "$THREADS" -r 1 2>/dev/null || true)
+        out=$("$JETON" bench --model "$MODEL" -p 128 -n "$NTG" --parallel "$NPL" -t "$THREADS" -r 1 2>>"$RECORD.log" || true)
         emit "$r" jeton "pp128x$NPL" "$(echo "$out" | awk -v k="pp128x$NPL" '$1==k{print $2}')"
         emit "$r" jeton "tg${NTG}x$NPL" "$(echo "$out" | awk -v k="tg${NTG}x$NPL" '$1==k{print $2}')" ;;
     esac
@@ -89,7 +94,7 @@ measure() {  # measure ROUND ENGINE pp|tg|par
 for round in $(seq "$ROUNDS"); do
     if [ $((round % 2)) = 1 ]; then a=llama; b=jeton; else a=jeton; b=llama; fi
     load=$(cut -d' ' -f1-3 /proc/loadavg)
-    printf '{"round": %d, "load": "%s", "first": "%s"}\n' "$round" "$load" "$a" >> "$RECORD"
+    printf '{"round": %d, "rounds": %d, "load": "%s", "first": "%s"}\n' "$round" "$ROUNDS" "$load" "$a" >> "$RECORD"
     echo "== round $round of $ROUNDS: $a first, load $load"
     measure "$round" "$a" pp; measure "$round" "$b" pp
     measure "$round" "$b" tg; measure "$round" "$a" tg

@@ -5,10 +5,11 @@ range: a ratio's two figures saw the same host phase, where the best of each eng
 may come from different ones), Jeton's shares of the machine's limits, and the goals of issue 13.
 
 The record is JSON lines written by run.sh:
-  {"round": R, "load": "1.0 0.9 0.8", "first": "llama"|"jeton"}
+  {"round": R, "rounds": N, "load": "1.0 0.9 0.8", "first": "llama"|"jeton"}
   {"round": R, "engine": "llama"|"jeton", "figure": "pp512", "value": 44.8 | null,
    "limit": 241.0, "share": 40.0}        (limit and share: Jeton's, when it printed them)
-A figure an engine failed to give is null: its rounds are n/a, never "met"."""
+A figure an engine failed to give is null, and a round of the N that left no line (an interrupted
+run) counts as missing: such rounds are n/a, never "met"."""
 import argparse
 import json
 import math
@@ -17,7 +18,7 @@ import sys
 
 # (figure, goal of Jeton/llama.cpp or None, goal of Jeton's share in % or None); issue 13's goals.
 GOALS = {"pp512": (2.0, None), "tg128": (1.10, 90.0)}
-PARALLEL_GOALS = {"tg": 2.0}  # the generation of the many-sequence run
+PARALLEL_GOALS = {"tg": 2.0}  # the generation of the 16-sequence run (issue 13's count)
 LIMITS = {"pp": "GMAC/s int8 peak", "tg": "GB/s read bandwidth"}
 
 
@@ -28,7 +29,7 @@ def number(v):
 def goal_of(figure):
     if figure in GOALS:
         return GOALS[figure]
-    if "x" in figure:  # a many-sequence figure: pp128x16, tg64x16
+    if figure.endswith("x16"):  # the many-sequence figures: pp128x16, tg64x16
         return (PARALLEL_GOALS.get(figure[:2]), None)
     return (None, None)
 
@@ -44,13 +45,18 @@ def load(path):
                 x = json.loads(line)
             except json.JSONDecodeError as e:
                 raise SystemExit(f"{path}:{n}: not JSON ({e})")
+            if not isinstance(x, dict):
+                raise SystemExit(f"{path}:{n}: not a JSON object")
             r = x.get("round")
-            if not isinstance(r, int):
+            if not isinstance(r, int) or isinstance(r, bool) or r < 1:
                 raise SystemExit(f"{path}:{n}: no round number")
             if "engine" in x:
                 if x["engine"] not in ("jeton", "llama") or not isinstance(x.get("figure"), str):
                     raise SystemExit(f"{path}:{n}: needs engine jeton|llama and a figure")
-                values[(r, x["figure"], x["engine"])] = x
+                key = (r, x["figure"], x["engine"])
+                if key in values:
+                    raise SystemExit(f"{path}:{n}: round {r}'s {x['figure']} of {x['engine']} twice")
+                values[key] = x
             else:
                 rounds[r] = x
     return rounds, values
@@ -71,7 +77,9 @@ def fmt(v, spec=".2f"):
 
 def summarize(path, out=sys.stdout):
     rounds, values = load(path)
-    nums = sorted(set(rounds) | {r for (r, _, _) in values})
+    # Every round the run was asked for, whether or not it left figures.
+    planned = max([x["rounds"] for x in rounds.values() if isinstance(x.get("rounds"), int)] or [0])
+    nums = sorted(set(rounds) | {r for (r, _, _) in values} | set(range(1, planned + 1)))
     figs = figures_in(values)
     p = lambda s="": print(s, file=out)
     ratios = {f: [] for f in figs}
@@ -89,7 +97,8 @@ def summarize(path, out=sys.stdout):
             share, limit = j.get("share"), j.get("limit")
             shares[f].append(share if number(share) else None)
             limits[f].append(limit if number(limit) else None)
-            tail = f", {fmt(share, '.0f')}% of {fmt(limit, '.1f')} {LIMITS.get(f[:2], '')}" if number(share) else ""
+            tail = (f", {fmt(share, '.0f')}% of {fmt(limit, '.1f')} {LIMITS.get(f[:2], '')}".rstrip()
+                    if number(share) else "")
             p(f"  {f:<10} jeton {fmt(jv, '.1f'):>8}  llama.cpp {fmt(lv, '.1f'):>8}  ratio {fmt(ratio)}x{tail}")
     p(f"== jeton/llama.cpp round by round (median, range over {len(nums)} rounds)")
     for f in figs:
@@ -98,15 +107,17 @@ def summarize(path, out=sys.stdout):
         missing = len(ratios[f]) - len(rs)
         if not rs:
             p(f"  {f}: n/a (no round measured both)")
-            continue
-        gone = f", {missing} round(s) without a figure" if missing else ""
-        line = f"  {f}: {statistics.median(rs):.2f}x ({min(rs):.2f}-{max(rs):.2f}; {len(rs)} rounds{gone})"
-        if goal is not None:
-            # Rounded as printed, so the verdict agrees with the figure shown.
-            met = round(statistics.median(rs), 2) >= goal and not missing
-            line += f", goal >= {goal:g}x: {'met' if met else 'NOT met'}"
-        p(line)
+        else:
+            gone = f", {missing} round(s) without a figure" if missing else ""
+            line = f"  {f}: {statistics.median(rs):.2f}x ({min(rs):.2f}-{max(rs):.2f}; {len(rs)} rounds{gone})"
+            if goal is not None:
+                # Rounded as printed, so the verdict agrees with the figure shown.
+                met = round(statistics.median(rs), 2) >= goal and not missing
+                line += f", goal >= {goal:g}x: {'met' if met else 'NOT met'}"
+            p(line)
         ss = [x for x in shares[f] if x is not None]
+        if not ss and share_goal is not None:
+            p(f"  {f} share of the limit: n/a (no round printed one), goal >= {share_goal:g}%: NOT met")
         if ss:
             ls = [x for x in limits[f] if x is not None]
             sl = f"  {f} share of the limit: {statistics.median(ss):.0f}% ({min(ss):.0f}-{max(ss):.0f}%"
