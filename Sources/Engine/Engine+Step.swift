@@ -40,11 +40,16 @@ extension Engine {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e9
         collectMasks(pendingMasks)
         stats.forwardSeconds += seconds
+        let predicted = scheduler.pace.predicted(tokens: stats.lastBatchTokens)
         scheduler.pace.record(tokens: stats.lastBatchTokens, seconds: seconds)
         scheduler.speculationCost.recordTarget(tokens: stats.lastBatchTokens, seconds: seconds)
+        var promptTokens = 0
         for e in plan.entries where e.start < e.request.promptCount {
-            stats.promptTokens += min(e.count, e.request.promptCount - e.start)
+            promptTokens += min(e.count, e.request.promptCount - e.start)
         }
+        stats.promptTokens += promptTokens
+        observer?.engineDidFinishStep(StepTiming(tokens: stats.lastBatchTokens, sequences: batch.count, promptTokens: promptTokens,
+                                                 seconds: seconds, predictedSeconds: predicted))
         scheduler.didCompute(plan)
         let v = model.vocabSize
         // Sampling works on the step's own logits, row by row, without copying them.

@@ -5,4 +5,30 @@ public protocol EngineObserver: AnyObject, Sendable {
     func engineDidStep(batchTokens: Int, sequences: Int)
     /// A request was scheduled for the first time after waiting `queueSeconds`.
     func requestDidStart(queueSeconds: Double)
+    /// A forward pass ended: how long it took against what the scheduler's pace expected when
+    /// it cut the step (the pacing that keeps generating sequences' gaps near the step target).
+    func engineDidFinishStep(_ step: StepTiming)
+}
+
+extension EngineObserver {
+    public func engineDidFinishStep(_ step: StepTiming) {}
+}
+
+/// One forward pass's size and time.
+public struct StepTiming: Sendable {
+    public var tokens: Int
+    public var sequences: Int
+    /// Of `tokens`, those of prompts (the rest: generated tokens and speculative proposals).
+    public var promptTokens: Int
+    public var seconds: Double
+    /// The pace's estimate for a step of `tokens` before this one was folded in; nil until it has one.
+    public var predictedSeconds: Double?
+
+    public init(tokens: Int, sequences: Int, promptTokens: Int, seconds: Double, predictedSeconds: Double?) {
+        self.tokens = tokens
+        self.sequences = sequences
+        self.promptTokens = promptTokens
+        self.seconds = seconds
+        self.predictedSeconds = predictedSeconds
+    }
 }

@@ -118,7 +118,7 @@ extension ServerApp {
         engineConfig.speculation = speculation.configuration
         let engine = Engine(model: loaded.model, endOfGeneration: loaded.tokenizer.endOfGenerationIDs,
                             configuration: engineConfig, contextLength: context, draft: speculation.draft?.model,
-                            observer: modelMetrics)
+                            observer: EngineStepObserver.make(metrics: modelMetrics, logger: logger, model: served.id))
         engine.start()
         // One request can use the whole KV cache at most: /v1/models (max_model_len) says that much.
         served.contextLength = min(context, engine.cacheCapacity)

@@ -55,3 +55,37 @@ def test_json_access_lines_carry_numbers():
     assert a["duration_s"] >= a["ttft_s"] > 0, a
     if "spec_acceptance" in a:
         assert isinstance(a["spec_acceptance"], (int, float)) and 0 <= a["spec_acceptance"] <= 1, a
+
+
+def test_debug_level_logs_each_engine_step_with_its_pace():
+    """logging.level debug: one JSON line per forward pass, numbers an operator can compare with
+    engine.step_target_ms; at the default level none."""
+    s = JetonProcess("--model", "default", "--cache-tokens", "2048", "--log-format", "json", "--log-level", "debug")
+    try:
+        # A prompt over 8 tokens: the pace predicts once it has seen a step of more than a few tokens.
+        prompt = "Once upon a time there was a little robot who lived in a big city by the sea"
+        status, _, body = s.request("POST", "/v1/completions", {"model": "default", "prompt": prompt, "max_tokens": 6,
+                                                                "temperature": 0, "ignore_eos": True})
+        assert status == 200
+        usage = json.loads(body)["usage"]
+    finally:
+        s.stop()
+    lines = [json.loads(l) for l in open(s.log_path) if l.startswith("{")]
+    steps = [l for l in lines if l["level"] == "debug" and l["message"].startswith("step ")]
+    # The prompt in one step, then one step per further token (the warm-up's steps come before).
+    mine = steps[-usage["completion_tokens"]:]
+    assert len(mine) == usage["completion_tokens"], steps
+    assert mine[0]["prompt_tokens"] == usage["prompt_tokens"] and mine[0]["tokens"] == usage["prompt_tokens"]
+    for l in mine[1:]:
+        assert (l["tokens"], l["sequences"], l["prompt_tokens"]) == (1, 1, 0), l
+    for l in mine:
+        assert isinstance(l["seconds"], (int, float)) and l["seconds"] > 0
+        assert l["model"] and (l["message"].endswith(" ms") or " ms (predicted " in l["message"]), l
+    assert all(isinstance(l.get("predicted_seconds"), (int, float)) and l["predicted_seconds"] > 0 for l in mine[1:]), mine
+
+    quiet = JetonProcess("--model", "default", "--cache-tokens", "2048", "--log-format", "json")
+    try:
+        assert quiet.request("POST", "/v1/completions", {"model": "default", "prompt": "Hi", "max_tokens": 2})[0] == 200
+    finally:
+        quiet.stop()
+    assert not [l for l in open(quiet.log_path) if '"debug"' in l and "step " in l]

@@ -67,6 +67,10 @@ def test_counts_agree_with_usage(server):
     assert delta("jeton_request_duration_seconds_count", endpoint="/v1/chat/completions") == 1
     assert delta("jeton_inter_token_latency_seconds_count") == completion_total - 4
     assert delta("jeton_batch_tokens_count") >= 4
+    # One step-time observation per forward pass, and their sum is the forward passes' time.
+    assert delta("jeton_engine_step_seconds_count") == delta("jeton_batch_tokens_count")
+    steps, forward = delta("jeton_engine_step_seconds_sum"), delta("jeton_engine_forward_seconds_total")
+    assert steps > 0 and abs(steps - forward) <= 0.01 * forward + 1e-3, (steps, forward)
     # The engine's per-step timer: forward passes happen inside its working time.
     assert delta("jeton_engine_forward_seconds_total") > 0
     assert value(after, "jeton_engine_busy_seconds_total") >= value(after, "jeton_engine_forward_seconds_total") > 0

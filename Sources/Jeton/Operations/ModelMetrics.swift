@@ -19,6 +19,7 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
     private let itl: CoreMetrics.Timer
     private let queue: CoreMetrics.Timer
     private let batchTokens: CoreMetrics.Recorder
+    private let stepSeconds: CoreMetrics.Timer
     private let running: CoreMetrics.Gauge
     private let waiting: CoreMetrics.Gauge
     private let cacheUsage: CoreMetrics.Gauge
@@ -61,6 +62,8 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
         itl = CoreMetrics.Timer(label: "jeton_inter_token_latency_seconds", dimensions: m, preferredDisplayUnit: .seconds)
         queue = CoreMetrics.Timer(label: "jeton_request_queue_seconds", dimensions: m, preferredDisplayUnit: .seconds)
         batchTokens = CoreMetrics.Recorder(label: "jeton_batch_tokens", dimensions: m, aggregate: true)
+        // Against engine.step_target_ms: while requests generate, each step is one inter-token gap.
+        stepSeconds = CoreMetrics.Timer(label: "jeton_engine_step_seconds", dimensions: m, preferredDisplayUnit: .seconds)
         running = CoreMetrics.Gauge(label: "jeton_requests_running", dimensions: m)
         waiting = CoreMetrics.Gauge(label: "jeton_requests_waiting", dimensions: m)
         cacheUsage = CoreMetrics.Gauge(label: "jeton_kv_cache_usage_ratio", dimensions: m)
@@ -130,6 +133,8 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
     }
 
     func engineDidStep(batchTokens n: Int, sequences: Int) { batchTokens.record(n) }
+
+    func engineDidFinishStep(_ step: StepTiming) { stepSeconds.recordNanoseconds(Int64(step.seconds * 1e9)) }
 
     func requestDidStart(queueSeconds: Double) { queue.recordNanoseconds(Int64(queueSeconds * 1e9)) }
 
