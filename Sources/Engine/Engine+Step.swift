@@ -31,7 +31,10 @@ extension Engine {
         do {
             logits = try model.forward(batch, cache: cache)
         } catch {
-            stats.forwardSeconds += Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e9
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e9
+            stats.forwardSeconds += seconds
+            observer?.engineDidFinishStep(StepTiming(tokens: stats.lastBatchTokens, sequences: batch.count, promptTokens: 0, seconds: seconds,
+                                                     predictedSeconds: scheduler.pace.predicted(tokens: stats.lastBatchTokens), failed: true))
             collectMasks(pendingMasks)
             readyMasks.removeAll()
             for e in plan.entries { finish(e.request, .error("\(error)"), into: &outputs) }

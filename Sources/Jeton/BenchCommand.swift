@@ -14,7 +14,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .short, help: "Prompt tokens.") var p: Int = 512
     @Option(name: .short, help: "Generated tokens.") var n: Int = 128
     @Option(name: .short, help: "Repetitions.") var r: Int = 3
-    @Option(name: .long, help: "Run N sequences together (as llama-batched-bench -npl N): aggregate pp and tg rates.")
+    @Option(name: .long, help: "Run N sequences together (as llama-batched-bench -npl N): aggregate pp and tg rates (needs -p of at least 1).")
     var parallel: Int = 0
 
     func validate() throws {
@@ -32,10 +32,10 @@ struct BenchCommand: ParsableCommand {
         let v = Int32(loaded.config.vocabSize)
         var rng = RandomSource(seed: 42)
         let prompt = (0..<p).map { _ in Int32(rng.next() % UInt64(v)) }
-        let gen = Generator(loaded, capacity: max(p, n, 17) + 1, cacheType: modelOptions.cacheType)
-        // Warm up as llama-bench does, whatever -p is (with -p 0 the prompt is empty): a short
-        // batch pages the weights in, one token more the single-token path.
-        _ = try gen.evaluate((0..<16).map { _ in Int32(rng.next() % UInt64(v)) })
+        let gen = Generator(loaded, capacity: max(p, 16) + max(n, 1), cacheType: modelOptions.cacheType)
+        // Warm up as llama-bench does, the prompt once and one token more (the single-token path);
+        // with -p 0 (no prompt) a 16-token batch still pages the weights in.
+        _ = try gen.evaluate(p > 0 ? prompt : (0..<16).map { _ in Int32(rng.next() % UInt64(v)) })
         if n > 0 { _ = try gen.evaluate([prompt.first ?? 1]) }
         if p > 0 {
             var rates: [Double] = []

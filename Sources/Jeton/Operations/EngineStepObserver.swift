@@ -38,7 +38,8 @@ final class EngineStepObserver: EngineObserver, Sendable {
         ]
         if let p = step.predictedSeconds { meta["predicted_seconds"] = AccessLog.number(p, places: 4) }
         let predicted = step.predictedSeconds.map { " (predicted \(ms($0)) ms)" } ?? ""
-        logger.debug("step \(step.tokens) tokens (\(step.promptTokens) of prompts), \(step.sequences) sequences: \(ms(step.seconds)) ms\(predicted)",
+        if step.failed { meta["failed"] = .stringConvertible(true) }
+        logger.debug("step\(step.failed ? " failed" : "") \(step.tokens) tokens (\(step.promptTokens) of prompts), \(step.sequences) sequences: \(ms(step.seconds)) ms\(predicted)",
                      metadata: meta)
     }
 }

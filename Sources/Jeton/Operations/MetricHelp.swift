@@ -15,7 +15,7 @@ enum MetricHelp {
         "jeton_time_to_first_token_seconds": "Time from a generation request to its first token.",
         "jeton_inter_token_latency_seconds": "Time between two tokens of one sequence.",
         "jeton_batch_tokens": "Tokens computed per forward pass (prompt chunks and generated tokens).",
-        "jeton_engine_step_seconds": "Seconds of each forward pass (while requests generate, one inter-token gap; compare with engine.step_target_ms).",
+        "jeton_engine_step_seconds": "Seconds of each forward pass of the target model (while requests generate, one inter-token gap but a draft model's passes; compare with engine.step_target_ms).",
         "jeton_kv_cache_bytes": "Bytes of the paged KV cache (a draft model's included).",
         "jeton_kv_cache_used_bytes": "Bytes of the KV cache held by running or paused sequences (blocks kept only for the prefix cache are free: reused until taken).",
         "jeton_kv_cache_usage_ratio": "Share of the KV cache's blocks in use.",

@@ -62,7 +62,7 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
         itl = CoreMetrics.Timer(label: "jeton_inter_token_latency_seconds", dimensions: m, preferredDisplayUnit: .seconds)
         queue = CoreMetrics.Timer(label: "jeton_request_queue_seconds", dimensions: m, preferredDisplayUnit: .seconds)
         batchTokens = CoreMetrics.Recorder(label: "jeton_batch_tokens", dimensions: m, aggregate: true)
-        // Against engine.step_target_ms: while requests generate, each step is one inter-token gap.
+        // The target model's passes, against engine.step_target_ms (a draft's passes are not steps).
         stepSeconds = CoreMetrics.Timer(label: "jeton_engine_step_seconds", dimensions: m, preferredDisplayUnit: .seconds)
         running = CoreMetrics.Gauge(label: "jeton_requests_running", dimensions: m)
         waiting = CoreMetrics.Gauge(label: "jeton_requests_waiting", dimensions: m)

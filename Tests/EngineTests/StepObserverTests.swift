@@ -1,0 +1,77 @@
+import Foundation
+import XCTest
+@testable import Engine
+import Kernels
+import Model
+
+/// The engine's per-step report (`EngineObserver.engineDidFinishStep`): one per forward pass
+/// of the target model, none for a draft's, sizes and prompt tokens as computed, failed
+/// passes marked.
+final class StepObserverTests: XCTestCase {
+    final class Recorder: EngineObserver, @unchecked Sendable {
+        private let lock = NSLock()
+        private var _steps: [StepTiming] = []
+        private var _didStep: [Int] = []
+        var steps: [StepTiming] { lock.withLock { _steps } }
+        var didStep: [Int] { lock.withLock { _didStep } }
+        func engineDidStep(batchTokens: Int, sequences: Int) { lock.withLock { _didStep.append(batchTokens) } }
+        func requestDidStart(queueSeconds: Double) {}
+        func engineDidFinishStep(_ step: StepTiming) { lock.withLock { _steps.append(step) } }
+    }
+
+    /// A model whose passes all throw.
+    final class BrokenModel: BatchModel {
+        let vocabSize = 11, contextLength = 4096
+        func makeCacheStorage(tokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage {
+            KVCacheStorage(layers: 1, kvDim: 1, blockSize: blockSize, blockCount: (tokens + blockSize - 1) / blockSize, type: .f32)
+        }
+        struct Broken: Error {}
+        func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float] { throw Broken() }
+    }
+
+    func run(_ e: Engine, _ reqs: [GenerationRequest]) -> [Collector] {
+        e.start()
+        let cs = reqs.map { _ in Collector() }
+        for (r, c) in zip(reqs, cs) { XCTAssertNoThrow(try e.submit(r, sink: c.sink)) }
+        for c in cs { XCTAssertNotNil(c.wait()) }
+        return cs
+    }
+
+    func testOneReportPerTargetPassWithItsPromptTokens() {
+        let target = PatternModel(), draft = PatternModel(order: 2), recorder = Recorder()
+        var c = EngineConfiguration(maxBatchTokens: 16, maxSequences: 8, cacheTokens: 4096, blockSize: 4,
+                                    maxWaiting: 100, stepTargetSeconds: 0)
+        c.speculation = SpeculationConfiguration(method: .draft, maxDepth: 3, maxBatchTokens: 64)
+        let e = Engine(model: target, endOfGeneration: [], configuration: c, draft: draft, observer: recorder)
+        // Prompts longer than a step: chunked over several passes.
+        let reqs = (0..<4).map { i in
+            GenerationRequest(id: "s\(i)", promptTokens: (0..<(10 + 7 * i)).map { Int32(($0 * 3 + i) % 11) }, maxTokens: 12)
+        }
+        _ = run(e, reqs)
+        let steps = recorder.steps, snapshot = e.idleSnapshot()
+        e.shutdown()
+        // The target's passes, and only those (the draft ran too: its passes are not steps).
+        XCTAssertFalse(draft.batchSizes.isEmpty)
+        XCTAssertEqual(steps.map(\.tokens), target.batchSizes)
+        XCTAssertEqual(recorder.didStep, target.batchSizes)
+        XCTAssertEqual(steps.reduce(0) { $0 + $1.promptTokens }, snapshot.promptTokens)
+        XCTAssertEqual(snapshot.promptTokens, reqs.reduce(0) { $0 + $1.promptTokens.count })
+        XCTAssertTrue(steps.allSatisfy { !$0.failed && $0.seconds >= 0 && $0.promptTokens <= $0.tokens && $0.sequences >= 1 })
+        // Once a pass of more than a few tokens was seen, every step has the pace's prediction.
+        let firstLarge = steps.firstIndex { $0.tokens > 8 }!
+        XCTAssertTrue(steps[(firstLarge + 1)...].allSatisfy { ($0.predictedSeconds ?? -1) >= 0 })
+    }
+
+    func testAFailedPassIsReportedAsFailed() {
+        let recorder = Recorder()
+        let c = EngineConfiguration(maxBatchTokens: 64, maxSequences: 4, cacheTokens: 256, blockSize: 4, maxWaiting: 10, stepTargetSeconds: 0)
+        let e = Engine(model: BrokenModel(), endOfGeneration: [], configuration: c, observer: recorder)
+        let cs = run(e, [GenerationRequest(id: "b", promptTokens: [1, 2, 3], maxTokens: 4)])
+        e.shutdown()
+        XCTAssertEqual(recorder.steps.count, 1)
+        XCTAssertEqual(recorder.steps.first?.failed, true)
+        XCTAssertEqual(recorder.steps.first?.tokens, 3)
+        XCTAssertEqual(recorder.steps.first?.promptTokens, 0, "nothing was computed")
+        guard case .error = cs.first?.wait() else { return XCTFail("the request ends with the pass's error") }
+    }
+}
