@@ -21,19 +21,10 @@ final class DraftSpeculationTests: XCTestCase {
         (0..<n).map { (i: Int) -> [Int32] in (0..<(4 + i * 5)).map { (j: Int) -> Int32 in Int32((j * 7 + i) % 11) } }
     }
 
-    func run(_ e: Engine, _ reqs: [GenerationRequest], abort: String? = nil) -> [Collector] {
-        e.start()
-        let cs = reqs.map { _ in Collector() }
-        for (r, c) in zip(reqs, cs) { XCTAssertNoThrow(try e.submit(r, sink: c.sink)) }
-        if let abort { e.abort(abort) }
-        for c in cs { XCTAssertNotNil(c.wait()) }
-        return cs
-    }
-
     func testGreedyTokensAreTheTargetsWithBothCachesRolledBack() {
         let reqs = prompts(8).enumerated().map { GenerationRequest(id: "g\($0)", promptTokens: $1, maxTokens: 50) }
         let plain = engine(draft: nil), spec = engine(draft: PatternModel(order: 2))
-        let a = run(plain, reqs), b = run(spec, reqs)
+        let a = runAll(plain, reqs), b = runAll(spec, reqs)
         for (x, y) in zip(a, b) { XCTAssertEqual(x.tokens, y.tokens) }
         let s = spec.idleSnapshot()
         XCTAssertGreaterThan(s.speculativeAccepted, 0)
@@ -49,7 +40,7 @@ final class DraftSpeculationTests: XCTestCase {
     func testUnsureDraftStopsAfterOneProposal() {
         let reqs = prompts(8).enumerated().map { GenerationRequest(id: "u\($0)", promptTokens: $1, maxTokens: 40) }
         let plain = engine(draft: nil)
-        let a = run(plain, reqs)
+        let a = runAll(plain, reqs)
         for minProbability in [0.9, 0.3, 0.0] {
             var c = EngineConfiguration(maxBatchTokens: 128, maxSequences: 16, cacheTokens: 4096, blockSize: 4,
                                         maxWaiting: 10_000, stepTargetSeconds: 0)
@@ -61,7 +52,7 @@ final class DraftSpeculationTests: XCTestCase {
             // pay for 8 sequences. (With `measuredLike`'s dearer large passes even a sure
             // proposal past the first does not, and the scheduler caps the depth at 1.)
             spec.scheduler.speculationCost = SpeculationCost(target: { _ in 1 }, draft: { _ in 0.35 }, catchUpPerToken: 0)
-            let b = run(spec, reqs)
+            let b = runAll(spec, reqs)
             for (x, y) in zip(a, b) { XCTAssertEqual(x.tokens, y.tokens, "min probability \(minProbability)") }
             let s = spec.idleSnapshot()
             XCTAssertGreaterThan(s.speculativeVerifications, 0)
@@ -81,7 +72,7 @@ final class DraftSpeculationTests: XCTestCase {
         var reqs = prompts(8).enumerated().map { GenerationRequest(id: "p\($0)", promptTokens: $1, maxTokens: 50) }
         reqs.append(GenerationRequest(id: "gone", promptTokens: [1, 2, 3], maxTokens: 60))
         let plain = engine(draft: nil), spec = engine(draft: PatternModel(order: 2), cacheTokens: 112)
-        let a = run(plain, Array(reqs.prefix(8))), b = run(spec, reqs, abort: "gone")
+        let a = runAll(plain, Array(reqs.prefix(8))), b = runAll(spec, reqs, abort: "gone")
         for (x, y) in zip(a, b.prefix(8)) { XCTAssertEqual(x.tokens, y.tokens) }
         let s = spec.idleSnapshot()
         XCTAssertGreaterThan(s.preemptions, 0)
@@ -103,7 +94,7 @@ final class DraftSpeculationTests: XCTestCase {
                 r.stopTokenIDs = [Int32(stop)]
                 return r
             }
-            cs += run(e, reqs)
+            cs += runAll(e, reqs)
         }
         let s = e.idleSnapshot()
         let total = cs.reduce(SpeculationUsage.none) { $0 + $1.speculation }
@@ -131,8 +122,8 @@ final class DraftSpeculationTests: XCTestCase {
             GenerationRequest(id: "x\($0)", promptTokens: $1, sampling: SamplingParameters(temperature: 1.2), maxTokens: 30)
         }
         let plain = engine(draft: nil), two = engine(draft: PatternModel(order: 2)), one = engine(draft: PatternModel(order: 1), depth: 2)
-        let a = run(plain, reqs), b = run(two, reqs)
-        let c = Array(run(one, strangers + reqs.reversed()).suffix(reqs.count).reversed())
+        let a = runAll(plain, reqs), b = runAll(two, reqs)
+        let c = Array(runAll(one, strangers + reqs.reversed()).suffix(reqs.count).reversed())
         for (i, (x, (y, z))) in zip(a, zip(b, c)).enumerated() {
             XCTAssertEqual(x.tokens.count, 40)
             XCTAssertEqual(x.tokens, y.tokens, "request \(i), drafter of order 2")

@@ -3,6 +3,17 @@ import XCTest
 @testable import Engine
 import Model
 
+/// Starts the engine, submits each request with a collector of its own, aborts `abort` (a
+/// request id) if given, and waits for every request to end.
+func runAll(_ e: Engine, _ reqs: [GenerationRequest], abort: String? = nil) -> [Collector] {
+    e.start()
+    let cs = reqs.map { _ in Collector() }
+    for (r, c) in zip(reqs, cs) { XCTAssertNoThrow(try e.submit(r, sink: c.sink)) }
+    if let abort { e.abort(abort) }
+    for c in cs { XCTAssertNotNil(c.wait()) }
+    return cs
+}
+
 /// Collects one request's events; waits for the end.
 final class Collector: @unchecked Sendable {
     private let cond = NSCondition()
@@ -56,19 +67,11 @@ final class EngineTests: XCTestCase {
 
     func prompt(_ seed: Int, _ len: Int) -> [Int32] { (0..<len).map { Int32(($0 * 31 + seed * 17) % 90 + 3) } }
 
-    func run(_ engine: Engine, _ requests: [GenerationRequest]) -> [Collector] {
-        engine.start()
-        let cs = requests.map { _ in Collector() }
-        for (r, c) in zip(requests, cs) { XCTAssertNoThrow(try engine.submit(r, sink: c.sink)) }
-        for c in cs { XCTAssertNotNil(c.wait()) }
-        return cs
-    }
-
     func testManySequencesMatchOracle() {
         let engine = Engine(model: FakeModel(), endOfGeneration: [],
                             configuration: .init(maxBatchTokens: 64, maxSequences: 8, cacheTokens: 4096, blockSize: 16))
         let reqs = (0..<20).map { GenerationRequest(id: "r\($0)", promptTokens: prompt($0, 10 + $0 * 7), maxTokens: 25) }
-        let cs = run(engine, reqs)
+        let cs = runAll(engine, reqs)
         for (r, c) in zip(reqs, cs) {
             XCTAssertEqual(c.tokens, expected(r.promptTokens, 25), r.id)
             XCTAssertEqual(c.finish, .length)
@@ -81,7 +84,7 @@ final class EngineTests: XCTestCase {
         let engine = Engine(model: FakeModel(), endOfGeneration: [],
                             configuration: .init(maxBatchTokens: 32, maxSequences: 8, cacheTokens: 48, blockSize: 8))
         let reqs = (0..<3).map { GenerationRequest(id: "p\($0)", promptTokens: prompt($0, 20), maxTokens: 20) }
-        let cs = run(engine, reqs)
+        let cs = runAll(engine, reqs)
         for (r, c) in zip(reqs, cs) { XCTAssertEqual(c.tokens, expected(r.promptTokens, 20), r.id) }
         XCTAssertGreaterThan(engine.snapshot().preemptions, 0)
         XCTAssertEqual(engine.idleSnapshot().usedBlocks, 0)
@@ -92,8 +95,8 @@ final class EngineTests: XCTestCase {
         let engine = Engine(model: FakeModel(), endOfGeneration: [],
                             configuration: .init(maxBatchTokens: 256, maxSequences: 8, cacheTokens: 1024, blockSize: 16))
         let shared = prompt(1, 64)
-        let first = run(engine, [GenerationRequest(id: "a", promptTokens: shared + [5, 6], maxTokens: 4)])
-        let second = run(engine, [GenerationRequest(id: "b", promptTokens: shared + [7, 8, 9], maxTokens: 4)])
+        let first = runAll(engine, [GenerationRequest(id: "a", promptTokens: shared + [5, 6], maxTokens: 4)])
+        let second = runAll(engine, [GenerationRequest(id: "b", promptTokens: shared + [7, 8, 9], maxTokens: 4)])
         XCTAssertEqual(first[0].tokens, expected(shared + [5, 6], 4))
         XCTAssertEqual(second[0].tokens, expected(shared + [7, 8, 9], 4))
         XCTAssertEqual(second[0].cached, 64)
@@ -106,7 +109,7 @@ final class EngineTests: XCTestCase {
         let p = prompt(3, 12)
         let exp = expected(p, 10)
         let stop = GenerationRequest(id: "s", promptTokens: p, maxTokens: 10, stopTokenIDs: [exp[4]])
-        let c = run(engine, [stop])[0]
+        let c = runAll(engine, [stop])[0]
         let firstStop = exp.firstIndex(of: exp[4])!
         XCTAssertEqual(c.tokens, Array(exp.prefix(firstStop)))
         XCTAssertEqual(c.finish, .stop)
@@ -139,7 +142,7 @@ final class EngineTests: XCTestCase {
         var r = GenerationRequest(id: "lp", promptTokens: p, sampling: SamplingParameters(temperature: 0, logitBias: [7: 20]),
                                   maxTokens: 6, logprobs: 1)
         r.ignoreEOS = true
-        let c = run(engine, [r])[0]
+        let c = runAll(engine, [r])[0]
         XCTAssertEqual(c.tokens, Array(repeating: 7, count: 6))
         let lse = 10 + log(1 + 96 * exp(-10.0))
         var history = p
@@ -156,7 +159,7 @@ final class EngineTests: XCTestCase {
     func testStepTimerCountsForwardPassesWithinBusyTime() {
         let engine = Engine(model: FakeModel(), endOfGeneration: [], configuration: .init(cacheTokens: 1024))
         XCTAssertEqual(engine.snapshot().forwardSeconds, 0)
-        _ = run(engine, (0..<4).map { GenerationRequest(id: "t\($0)", promptTokens: prompt($0, 20), maxTokens: 8) })
+        _ = runAll(engine, (0..<4).map { GenerationRequest(id: "t\($0)", promptTokens: prompt($0, 20), maxTokens: 8) })
         let s = engine.idleSnapshot()
         XCTAssertGreaterThan(s.forwardSeconds, 0)
         XCTAssertGreaterThanOrEqual(s.busySeconds, s.forwardSeconds, "forward passes happen inside the busy time")
@@ -168,7 +171,7 @@ final class EngineTests: XCTestCase {
         let engine = Engine(model: model, endOfGeneration: [],
                             configuration: .init(maxBatchTokens: 40, maxSequences: 4, cacheTokens: 2048))
         let reqs = (0..<6).map { GenerationRequest(id: "b\($0)", promptTokens: prompt($0, 100), maxTokens: 5) }
-        let cs = run(engine, reqs)
+        let cs = runAll(engine, reqs)
         for (r, c) in zip(reqs, cs) { XCTAssertEqual(c.tokens, expected(r.promptTokens, 5)) }
         engine.shutdown()
         XCTAssertLessThanOrEqual(model.batchSizes.max() ?? 0, 40)

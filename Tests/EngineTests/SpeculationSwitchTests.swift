@@ -57,14 +57,6 @@ final class SpeculationSwitchTests: XCTestCase {
         return e
     }
 
-    func run(_ e: Engine, _ reqs: [GenerationRequest]) -> [Collector] {
-        e.start()
-        let cs = reqs.map { _ in Collector() }
-        for (r, c) in zip(reqs, cs) { XCTAssertNoThrow(try e.submit(r, sink: c.sink)) }
-        for c in cs { XCTAssertNotNil(c.wait()) }
-        return cs
-    }
-
     func testTheRuleWeighsAcceptanceAgainstCost() {
         let c = SpeculationCost.measuredLike
         XCTAssertGreaterThanOrEqual(c.bestDepth(acceptance: 0.9, maxDepth: 8, sequences: 1, drafted: true), 2)
@@ -111,7 +103,7 @@ final class SpeculationSwitchTests: XCTestCase {
             let spec = engine(draft: draft), plain = engine(draft: nil)
             spec.scheduler.speculationCost = .pricedCatchUp
             let req = GenerationRequest(id: "lag", promptTokens: prompt, maxTokens: maxTokens)
-            let a = run(plain, [req]), b = run(spec, [req])
+            let a = runAll(plain, [req]), b = runAll(spec, [req])
             plain.shutdown(); spec.shutdown()
             XCTAssertEqual(a[0].tokens, b[0].tokens)
             XCTAssertEqual(!draft.proposedAt.isEmpty, drafts, "max_tokens \(maxTokens): \(draft.proposedAt.prefix(8))")
@@ -152,7 +144,7 @@ final class SpeculationSwitchTests: XCTestCase {
         let spec = engine(draft: draft), plain = engine(draft: nil)
         spec.scheduler.speculationCost = SpeculationCost()
         let req = GenerationRequest(id: "timing", promptTokens: prompt, maxTokens: 24)
-        let a = run(plain, [req]), b = run(spec, [req])
+        let a = runAll(plain, [req]), b = runAll(spec, [req])
         plain.shutdown(); spec.shutdown()
         XCTAssertEqual(a[0].tokens, b[0].tokens)
         XCTAssertFalse(draft.proposedAt.contains(p + 1), "the first decoding step proposed: \(draft.proposedAt)")
@@ -233,7 +225,7 @@ final class SpeculationSwitchTests: XCTestCase {
         let draft = PhasedDraft(wrong: bad)
         let spec = engine(draft: draft, lookupFirst: true, ngram: 1), plain = engine(draft: nil)
         let req = GenerationRequest(id: "both", promptTokens: prompt, maxTokens: n)
-        let a = run(plain, [req]), b = run(spec, [req])
+        let a = runAll(plain, [req]), b = runAll(spec, [req])
         let s = spec.idleSnapshot()
         plain.shutdown(); spec.shutdown()
         XCTAssertEqual(a[0].tokens, b[0].tokens)
@@ -259,7 +251,7 @@ final class SpeculationSwitchTests: XCTestCase {
         let spec = engine(draft: draft), plain = engine(draft: nil)
         spec.scheduler.speculationCost = cost
         let req = GenerationRequest(id: "phases", promptTokens: prompt, maxTokens: n)
-        let a = run(plain, [req]), b = run(spec, [req])
+        let a = runAll(plain, [req]), b = runAll(spec, [req])
         plain.shutdown(); spec.shutdown()
         XCTAssertEqual(a[0].tokens, b[0].tokens)
         XCTAssertEqual(b[0].tokens.count, n)
@@ -296,13 +288,13 @@ final class SpeculationSwitchTests: XCTestCase {
         XCTAssertEqual(SpeculationCost.measuredLike.bestDepth(acceptance: 1, maxDepth: 8, sequences: 1, drafted: true), 8)
         let req = GenerationRequest(id: "deep", promptTokens: [1, 2, 3, 4, 5], maxTokens: 120)
         let plain = engine(draft: nil)
-        let a = run(plain, [req])
+        let a = runAll(plain, [req])
         plain.shutdown()
         for (cost, largest) in [(jump, 8), (SpeculationCost.measuredLike, 9)] {
             let target = LargestPass()
             let spec = engine(draft: PhasedDraft(wrong: 0..<0), target: target)
             spec.scheduler.speculationCost = cost
-            let b = run(spec, [req])
+            let b = runAll(spec, [req])
             spec.shutdown()
             XCTAssertEqual(a[0].tokens, b[0].tokens)
             XCTAssertEqual(target.largest, largest, "largest verification pass")
@@ -322,7 +314,7 @@ final class SpeculationSwitchTests: XCTestCase {
                          SamplingParameters(temperature: 0.8)] {
             let reqs = prompts.enumerated().map { GenerationRequest(id: "h\($0)", promptTokens: $1, sampling: sampling, maxTokens: 80) }
             let spec = engine(draft: draft, lookupFirst: true)
-            let b = run(spec, reqs)
+            let b = runAll(spec, reqs)
             let s = spec.idleSnapshot()
             spec.shutdown()
             if sampling.isGreedy {
@@ -335,7 +327,7 @@ final class SpeculationSwitchTests: XCTestCase {
                 continue
             }
             let plain = engine(draft: nil)
-            let a = run(plain, reqs)
+            let a = runAll(plain, reqs)
             plain.shutdown()
             for (x, y) in zip(a, b) { XCTAssertEqual(x.tokens, y.tokens, "\(sampling)") }
         }

@@ -21,14 +21,6 @@ final class SpeculativeEngineTests: XCTestCase {
         (0..<n).map { i in (0..<(5 + i * 3)).map { Int32(($0 * 5 + i * 3 + $0 / 3) % vocab) } }
     }
 
-    func run(_ e: Engine, _ requests: [GenerationRequest]) -> [Collector] {
-        e.start()
-        let cs = requests.map { _ in Collector() }
-        for (r, c) in zip(requests, cs) { XCTAssertNoThrow(try e.submit(r, sink: c.sink)) }
-        for c in cs { XCTAssertNotNil(c.wait()) }
-        return cs
-    }
-
     func requests(_ ps: [[Int32]], sampling: (Int) -> SamplingParameters = { _ in .greedy }, maxTokens: Int = 60)
         -> [GenerationRequest] {
         ps.enumerated().map { i, p in GenerationRequest(id: "r\(i)", promptTokens: p, sampling: sampling(i), maxTokens: maxTokens) }
@@ -39,7 +31,7 @@ final class SpeculativeEngineTests: XCTestCase {
                  maxSequences: Int = 8, file: StaticString = #filePath, line: UInt = #line) -> EngineStats {
         let plain = engine(model(), speculation: .off, cacheTokens: cacheTokens, maxSequences: maxSequences)
         let spec = engine(model(), speculation: .ngram, cacheTokens: cacheTokens, maxSequences: maxSequences)
-        let a = run(plain, reqs), b = run(spec, reqs)
+        let a = runAll(plain, reqs), b = runAll(spec, reqs)
         for (i, (x, y)) in zip(a, b).enumerated() {
             XCTAssertEqual(x.tokens, y.tokens, "request \(i) differs with speculation", file: file, line: line)
             XCTAssertEqual(x.finish, y.finish, file: file, line: line)
@@ -64,7 +56,7 @@ final class SpeculativeEngineTests: XCTestCase {
     func testGreedyMatchesTheOracleOneRequestAtATime() {
         let p = prompts(1)[0]
         let e = engine(PatternModel(), speculation: .ngram)
-        let c = run(e, [GenerationRequest(id: "x", promptTokens: p, maxTokens: 80)])[0]
+        let c = runAll(e, [GenerationRequest(id: "x", promptTokens: p, maxTokens: 80)])[0]
         var h = p, want: [Int32] = []
         for _ in 0..<80 { let t = PatternModel.next(after: h.suffix(3), vocab: 11); want.append(t); h.append(t) }
         XCTAssertEqual(c.tokens, want)
@@ -92,7 +84,7 @@ final class SpeculativeEngineTests: XCTestCase {
         let reqs = requests(prompts(8))
         let plain = engine(PatternModel(), speculation: .off)
         let spec = engine(PatternModel(), speculation: .ngram, cacheTokens: 96)
-        let a = run(plain, reqs), b = run(spec, reqs)
+        let a = runAll(plain, reqs), b = runAll(spec, reqs)
         for (x, y) in zip(a, b) { XCTAssertEqual(x.tokens, y.tokens) }
         let s = spec.idleSnapshot()
         XCTAssertGreaterThan(s.preemptions, 0, "the cache was large enough: no preemption tested")
@@ -119,7 +111,7 @@ final class SpeculativeEngineTests: XCTestCase {
         var reqs = requests(prompts(2))
         for i in reqs.indices { reqs[i].speculative = false }
         let e = engine(PatternModel(), speculation: .ngram)
-        _ = run(e, reqs)
+        _ = runAll(e, reqs)
         XCTAssertEqual(e.idleSnapshot().speculativeProposed, 0)
         e.shutdown()
     }
@@ -142,11 +134,11 @@ final class SpeculativeEngineTests: XCTestCase {
         for stop in 0..<11 {
             var reqs = requests(primed, maxTokens: 37)
             for i in reqs.indices { reqs[i].id = "s\(stop)-\(i)"; reqs[i].stopTokenIDs = [Int32(stop)] }
-            cs += run(e, reqs)
+            cs += runAll(e, reqs)
         }
         var out = requests(prompts(1), maxTokens: 37)[0]
         out.speculative = false
-        let optedOut = run(e, [out])[0]
+        let optedOut = runAll(e, [out])[0]
         let s = e.idleSnapshot()
         XCTAssertEqual(optedOut.speculation, .none, "an opted-out request proposed")
         XCTAssertNil(optedOut.speculation.acceptance)

@@ -29,14 +29,6 @@ final class StepObserverTests: XCTestCase {
         func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float] { throw Broken() }
     }
 
-    func run(_ e: Engine, _ reqs: [GenerationRequest]) -> [Collector] {
-        e.start()
-        let cs = reqs.map { _ in Collector() }
-        for (r, c) in zip(reqs, cs) { XCTAssertNoThrow(try e.submit(r, sink: c.sink)) }
-        for c in cs { XCTAssertNotNil(c.wait()) }
-        return cs
-    }
-
     func testOneReportPerTargetPassWithItsPromptTokens() {
         let target = PatternModel(), draft = PatternModel(order: 2), recorder = Recorder()
         var c = EngineConfiguration(maxBatchTokens: 16, maxSequences: 8, cacheTokens: 4096, blockSize: 4,
@@ -47,7 +39,7 @@ final class StepObserverTests: XCTestCase {
         let reqs = (0..<4).map { i in
             GenerationRequest(id: "s\(i)", promptTokens: (0..<(10 + 7 * i)).map { Int32(($0 * 3 + i) % 11) }, maxTokens: 12)
         }
-        _ = run(e, reqs)
+        _ = runAll(e, reqs)
         let steps = recorder.steps, snapshot = e.idleSnapshot()
         e.shutdown()
         // The target's passes, and only those (the draft ran too: its passes are not steps).
@@ -66,7 +58,7 @@ final class StepObserverTests: XCTestCase {
         let recorder = Recorder()
         let c = EngineConfiguration(maxBatchTokens: 64, maxSequences: 4, cacheTokens: 256, blockSize: 4, maxWaiting: 10, stepTargetSeconds: 0)
         let e = Engine(model: BrokenModel(), endOfGeneration: [], configuration: c, observer: recorder)
-        let cs = run(e, [GenerationRequest(id: "b", promptTokens: [1, 2, 3], maxTokens: 4)])
+        let cs = runAll(e, [GenerationRequest(id: "b", promptTokens: [1, 2, 3], maxTokens: 4)])
         e.shutdown()
         XCTAssertEqual(recorder.steps.count, 1)
         XCTAssertEqual(recorder.steps.first?.failed, true)
