@@ -50,10 +50,10 @@ NPL=${NPL:-16}; NTG=${NTG:-64}  # many sequences: NPL of 128 prompt tokens, NTG 
 num() { [[ "${1:-}" =~ ^(0|[1-9][0-9]*)(\.[0-9]+)?$ ]] && echo "$1" || echo null; }
 # emit ROUND ENGINE FIGURE VALUE [LIMIT SHARE]
 emit() {
-    printf '{"round": %d, "engine": "%s", "figure": "%s", "value": %s, "limit": %s, "share": %s}\n' \
-        "$1" "$2" "$3" "$(num "$4")" "$(num "${5:-}")" "$(num "${6:-}")" >> "$RECORD"
     local v s l
-    v=$(num "$4"); s=$(num "${6:-}"); l=$(num "${5:-}")
+    v=$(num "$4"); l=$(num "${5:-}"); s=$(num "${6:-}")
+    printf '{"round": %d, "engine": "%s", "figure": "%s", "value": %s, "limit": %s, "share": %s}\n' \
+        "$1" "$2" "$3" "$v" "$l" "$s" >> "$RECORD"
     [ "$v" = null ] && v="n/a (stderr: $RECORD.log)"
     [ "$s" = null ] && s="" || s=" ($s% of ${l/null/?})"
     printf '  %-9s %-10s %s%s\n' "$2" "$3" "$v" "$s"

@@ -109,21 +109,24 @@ def summarize(path, out=sys.stdout):
             p(f"  {f}: n/a (no round measured both)")
         else:
             gone = f", {missing} round(s) without a figure" if missing else ""
-            line = f"  {f}: {statistics.median(rs):.2f}x ({min(rs):.2f}-{max(rs):.2f}; {len(rs)} rounds{gone})"
+            med = statistics.median(rs)
+            line = f"  {f}: {med:.2f}x ({min(rs):.2f}-{max(rs):.2f}; {len(rs)} rounds{gone})"
             if goal is not None:
                 # Rounded as printed, so the verdict agrees with the figure shown.
-                met = round(statistics.median(rs), 2) >= goal and not missing
+                met = round(med, 2) >= goal and not missing
                 line += f", goal >= {goal:g}x: {'met' if met else 'NOT met'}"
             p(line)
         ss = [x for x in shares[f] if x is not None]
-        if not ss and share_goal is not None:
-            p(f"  {f} share of the limit: n/a (no round printed one), goal >= {share_goal:g}%: NOT met")
-        if ss:
+        if not ss:
+            if share_goal is not None:
+                p(f"  {f} share of the limit: n/a (no round printed one), goal >= {share_goal:g}%: NOT met")
+        else:
             ls = [x for x in limits[f] if x is not None]
-            sl = f"  {f} share of the limit: {statistics.median(ss):.0f}% ({min(ss):.0f}-{max(ss):.0f}%"
+            med = statistics.median(ss)
+            sl = f"  {f} share of the limit: {med:.0f}% ({min(ss):.0f}-{max(ss):.0f}%"
             sl += f"; limit {min(ls):.1f}-{max(ls):.1f} {LIMITS.get(f[:2], '')})" if ls else ")"
             if share_goal is not None:
-                met = round(statistics.median(ss)) >= share_goal and len(ss) == len(shares[f])
+                met = round(med) >= share_goal and len(ss) == len(shares[f])
                 sl += f", goal >= {share_goal:g}%: {'met' if met else 'NOT met'}"
             p(sl)
     # The older summary, kept for comparison with earlier sessions' figures.
