@@ -130,7 +130,8 @@ echo "jeton $*" >> "$CALLS"
 case " $* " in
   *" --parallel "*) echo "pp128x16 89.12"; echo "tg64x16 60.91" ;;
   *" -p 512 "*) echo "pp512 100.50"
-                echo "int8 peak 300 GMAC/s (2 threads), 0.10 GMAC per prompt token: limit 3000 t/s, pp512 at 40%" ;;
+                echo "int8 peak 300 GMAC/s (2 threads), 0.10 GMAC per prompt token: limit 3000 t/s, pp512 at 40%"
+                [ -n "${STUB_AMX:-}" ] && echo "amx int8 peak 1200 GMAC/s (2 threads): limit 12000 t/s, pp512 at 10%" ;;
   *" -p 0 "*) [ -n "${JETON_TG_FAILS:-}" ] && { echo "boom" >&2; exit 1; }
               echo "tg128 20.00"
               echo "bandwidth 21.5 GB/s (2 threads), 990 MB read per token: limit 21.7 t/s, tg128 at 92%" ;;
@@ -200,3 +201,9 @@ def test_run_sh_records_a_failed_run_as_null_and_goes_on(tmp_path):
     assert line(out, "tg128:") == "tg128: n/a (no round measured both)"
     assert line(out, "tg128 share").endswith("NOT met")
     assert line(out, "pp512:").endswith("met")
+
+
+def test_run_sh_takes_the_amx_peak_where_jeton_bench_prints_one(tmp_path):
+    _, rows, _ = stub_run(tmp_path, STUB_AMX="1")
+    pp = [x for x in rows if x.get("engine") == "jeton" and x.get("figure") == "pp512"]
+    assert [(x["limit"], x["share"]) for x in pp] == [(1200, 10), (1200, 10)]
