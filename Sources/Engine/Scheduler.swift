@@ -107,10 +107,15 @@ struct Scheduler {
         var budget = tokenBudget()
         var plan = StepPlan(tokenBudget: budget)
         var speculationLeft = speculationAllowance()
+        let reserve = newcomerReserve(budget)
+        // Generating requests not planned yet: a prompt in progress ahead of them (a short one
+        // admitted beside a long prompt runs after it) leaves each its token.
+        var owed = running.reduce(0) { $0 + ($1.isGenerating && !$1.paused ? 1 : 0) }
         var i = 0
         while i < running.count && budget > 0 {
             let r = running[i]
-            let n = min(r.tokens.count - r.computed, budget)
+            if r.isGenerating && !r.paused { owed -= 1 }
+            let n = min(r.tokens.count - r.computed, r.isGenerating ? budget : budget - reserve - owed)
             if n <= 0 || r.paused { i += 1; continue }
             // Proposals take blocks only when there are spare ones: never a preemption for them.
             var k = speculation(for: r, count: n, left: min(speculationLeft, budget - n))
@@ -205,6 +210,24 @@ struct Scheduler {
     }
 
     /// Preempted for blocks and no request ended since, while others (not all paused) run.
+    /// Tokens the prompts in progress leave to the first waiting request when its whole prompt
+    /// fits in half the budget. Running requests come first, so a long prompt's chunks took every
+    /// step's whole budget and a one-line request that arrived behind it waited for its last chunk
+    /// (a 3,330-token prompt: 96 s to the first token); it now starts at the next step. A longer
+    /// waiting prompt keeps first come, first served (sharing steps would delay the first one's
+    /// first token), and none is reserved for a request that could not be admitted anyway (no
+    /// free sequence or blocks, a sibling computing the shared prompt, waiting for an end).
+    private func newcomerReserve(_ budget: Int) -> Int {
+        guard running.count < maxSequences, running.contains(where: { !$0.isGenerating && !$0.paused }),
+              let r = waiting.first(where: { !$0.paused }), !waitsForAnEnd(r),
+              // With room for this step's chunks too: a reserve it then cannot use would halve
+              // the long prompt's steps until its end.
+              blocks.canAllocate(blocks.blocks(for: r.tokens.count) + blocks.blocks(for: budget) + running.count) else { return 0 }
+        if let g = r.request.shareGroup, running.contains(where: { $0.request.shareGroup == g && !$0.isGenerating }) { return 0 }
+        let left = r.tokens.count - r.computed
+        return left <= budget / 2 ? left : 0
+    }
+
     private func waitsForAnEnd(_ r: Request) -> Bool {
         r.preemptedAt == finishes && running.contains { !$0.paused }
     }

@@ -44,6 +44,25 @@ final class SchedulerTests: XCTestCase {
         assertAllBlocksFree(d)
     }
 
+    /// Found by a user's test: a one-line request behind a 3,330-token prompt waited for the
+    /// prompt's last chunk (96 s), since the prompt in progress took every step's whole budget.
+    func testAShortRequestBehindALongPromptStartsAtTheNextStep() {
+        var d = SchedulerDriver(maxBatchTokens: 64, maxSequences: 4, cacheTokens: 1024, blockSize: 16)
+        d.submit("long", prompt: prompt(1, 400), maxTokens: 2)
+        XCTAssertEqual(shape(d.step()), ["long@0+64"])
+        d.submit("short", prompt: prompt(2, 10), maxTokens: 3)
+        XCTAssertEqual(shape(d.step()), ["long@64+54", "short@0+10"], "the short prompt takes its tokens from the long one's chunk")
+        XCTAssertEqual(shape(d.step()), ["long@118+63", "short@10+1"], "then it generates beside the long prompt")
+        // A waiting prompt longer than half the budget keeps first come, first served.
+        d.submit("medium", prompt: prompt(3, 40), maxTokens: 2)
+        let next = d.step()
+        XCTAssertEqual(next.entries.first.map { $0.request.id }, "long")
+        XCTAssertFalse(next.entries.contains { $0.request.id == "medium" }, "it waits for the long prompt's budget")
+        XCTAssertTrue(d.runToEnd())
+        for r in d.requests { XCTAssertEqual(r.generated, r.request.maxTokens, r.id) }
+        assertAllBlocksFree(d)
+    }
+
     func testStepTargetCutsChunksOnlyWhileSomeoneGenerates() {
         var d = SchedulerDriver(maxBatchTokens: 512, stepTargetSeconds: 0.6)
         d.scheduler.pace.record(tokens: 4, seconds: 0.05)     // reading the weights: 50 ms
