@@ -300,9 +300,9 @@ struct ToolCallParser {
         return false
     }
 
-    /// Calls in a ```json block: given out whole once the block is complete, since a block cut
-    /// short (by `max_tokens` or a stop string) or not valid JSON is code shown to the user, not
-    /// a call. Unlike `<tool_call>`, a fence does not say a call follows. A block may hold several
+    /// Calls in a ```json block: given out whole once the block is complete; one not valid JSON
+    /// is code shown to the user, not a call, and one cut short (by `max_tokens` or a stop string)
+    /// inside a call object is a call cut short. Unlike `<tool_call>`, a fence does not say a call follows. A block may hold several
     /// call objects one after the other (Qwen2.5-Coder writes parallel calls so); each must name
     /// one of the tools, or the whole block is code.
     private mutating func fencedCall(name: String, objectStart: Int, valueStart: Int, final: Bool, _ out: inout [Event]) -> Bool {
@@ -334,6 +334,21 @@ struct ToolCallParser {
                 default: break scan
                 }
             case .incomplete where !final: return false
+            case .incomplete:
+                // Cut short (`max_tokens`, a stop string) once its head named a tool: from there the
+                // functions' grammar held it to a call, so it is a call cut short, with the arguments
+                // written so far, as in `<tool_call>` (it was given back as code).
+                let argsEnd: Int
+                if case let .complete(e) = ToolCallScanner.valueEnd(buffer, from: head.value) { argsEnd = e } else { argsEnd = buffer.count }
+                calls.append((head.name, head.value..<argsEnd))
+                for c in calls {
+                    out.append(.start(index: callCount, id: makeID(), name: c.name))
+                    out.append(.arguments(index: callCount, String(decoding: buffer[c.arguments], as: UTF8.self)))
+                    callCount += 1
+                }
+                cutShort = true
+                backToText([])
+                return true
             default: break scan
             }
         }

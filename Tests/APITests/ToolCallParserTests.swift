@@ -119,12 +119,19 @@ final class ToolCallParserTests: XCTestCase {
         check(.hermes, text, content: text, calls: [], names: ["other"])
         let code = "Use this:\n```python\nprint(1)\n```\nDone."
         check(.hermes, code, content: code, calls: [], names: ["get_weather"])
-        // Cut by max_tokens or a stop string, or not JSON: a code block for the user, not a call
-        // whose arguments would not parse (a stream gives nothing out of it until it is whole).
-        for cut in ["```json\n{\n  \"name\": \"get_weather\",\n  \"arguments\": {\n    \"city",
-                    "```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}",
-                    "```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": Paris}}\n```"] {
-            check(.hermes, cut, content: cut, calls: [], names: ["get_weather"])
+        // Not JSON: a code block for the user (a stream gives nothing out of it until it is whole).
+        let invalid = "```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": Paris}}\n```"
+        check(.hermes, invalid, content: invalid, calls: [], names: ["get_weather"])
+        // Cut by max_tokens or a stop string once its head named a tool (where the grammar holds
+        // it to a call): a call cut short, with the arguments written so far (found by a user's
+        // test: the block was given back as content, while a forced call kept its arguments).
+        for (cut, arguments) in [("```json\n{\n  \"name\": \"get_weather\",\n  \"arguments\": {\n    \"city", "{\n    \"city"),
+                                 ("```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}", #"{"city": "Paris"}"#)] {
+            check(.hermes, cut, content: "", calls: [Call(name: "get_weather", arguments: arguments)], names: ["get_weather"])
+            var q = ToolCallParser(format: .hermes, toolNames: ["get_weather"])
+            _ = q.push(cut)
+            _ = q.finish()
+            XCTAssertTrue(q.cutShort, "finish_reason length or stop, never tool_calls")
         }
         // Complete but ended before the closing fence (EOS): a call.
         check(.hermes, "```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}",
