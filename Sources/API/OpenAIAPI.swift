@@ -162,6 +162,10 @@ public final class OpenAIAPI: Sendable {
     func check(_ requests: [GenerationRequest]) throws {
         for r in requests {
             let need = r.promptTokens.count + r.maxTokens
+            // The smaller limit is the one named, as in the engine's check.
+            if need > service.cacheCapacity && service.cacheCapacity < service.contextLength {
+                throw SubmissionError.cacheTooSmall(prompt: r.promptTokens.count, needed: need, capacity: service.cacheCapacity)
+            }
             if need > service.contextLength {
                 throw SubmissionError.contextExceeded(prompt: r.promptTokens.count, maxTokens: r.maxTokens, context: service.contextLength)
             }

@@ -157,6 +157,11 @@ public final class Engine: @unchecked Sendable {
             throw SubmissionError.invalidToken(bad)
         }
         let maxTokens = max(request.maxTokens, 0)
+        // The smaller limit is the one named: with a cache smaller than the context (max_model_len
+        // then says the cache's size), the context's message named a limit the request never had.
+        if cacheCapacity < contextLength && p + maxTokens > cacheCapacity {
+            throw SubmissionError.cacheTooSmall(prompt: p, needed: p + maxTokens, capacity: cacheCapacity)
+        }
         guard p + maxTokens <= contextLength else {
             throw SubmissionError.contextExceeded(prompt: p, maxTokens: maxTokens, context: contextLength)
         }

@@ -125,8 +125,14 @@ final class EngineTests: XCTestCase {
     func testRefusesWhatCannotFit() {
         let engine = Engine(model: FakeModel(context: 100), endOfGeneration: [], configuration: .init(cacheTokens: 64, blockSize: 16))
         XCTAssertThrowsError(try engine.submit(GenerationRequest(id: "x", promptTokens: prompt(0, 90), maxTokens: 20), sink: { _ in })) {
+            // Over both limits: the smaller one (the cache) is named.
+            XCTAssertEqual($0 as? SubmissionError, .cacheTooSmall(prompt: 90, needed: 110, capacity: 64))
+        }
+        let roomy = Engine(model: FakeModel(context: 100), endOfGeneration: [], configuration: .init(cacheTokens: 1024, blockSize: 16))
+        XCTAssertThrowsError(try roomy.submit(GenerationRequest(id: "x", promptTokens: prompt(0, 90), maxTokens: 20), sink: { _ in })) {
             XCTAssertEqual($0 as? SubmissionError, .contextExceeded(prompt: 90, maxTokens: 20, context: 100))
         }
+        roomy.shutdown()
         XCTAssertThrowsError(try engine.submit(GenerationRequest(id: "y", promptTokens: prompt(0, 60), maxTokens: 20), sink: { _ in })) {
             XCTAssertEqual($0 as? SubmissionError, .cacheTooSmall(prompt: 60, needed: 80, capacity: 64))
         }

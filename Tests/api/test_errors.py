@@ -199,3 +199,19 @@ def test_any_64_bit_seed_is_taken_and_reproduces(server):
     for bad in (2**65, 1.5, -2**63 - 2**11):
         st, _, e = server.request("POST", C, comp(seed=bad))
         assert st == 400 and e["error"]["param"] == "seed", (bad, e)
+
+
+def test_a_cache_smaller_than_the_context_is_the_limit_named():
+    # Found by a user's test: with a cache smaller than the context, a huge max_tokens was told the
+    # model's context (8192 here) while /v1/models said max_model_len was the cache's size.
+    from conftest import Server
+    s = Server(extra=["--cache-tokens", "1024"])
+    try:
+        st, _, models = s.request("GET", "/v1/models", None)
+        assert st == 200 and models["data"][0]["max_model_len"] == 1024
+        for max_tokens, stream in [(2000, False), (100000, False), (100000, True)]:
+            st, _, e = s.request("POST", C, comp(max_tokens=max_tokens, stream=stream))
+            assert st == 400 and e["error"]["code"] == "context_length_exceeded", e
+            assert "1024" in e["error"]["message"] and "8192" not in e["error"]["message"], e
+    finally:
+        s.stop()
