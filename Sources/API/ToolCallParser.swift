@@ -302,9 +302,9 @@ struct ToolCallParser {
 
     /// Calls in a ```json block: given out whole once the block is complete; one not valid JSON
     /// is code shown to the user, not a call, and one cut short (by `max_tokens` or a stop string)
-    /// inside a call object is a call cut short. Unlike `<tool_call>`, a fence does not say a call follows. A block may hold several
-    /// call objects one after the other (Qwen2.5-Coder writes parallel calls so); each must name
-    /// one of the tools, or the whole block is code.
+    /// inside a call object is a call cut short. Unlike `<tool_call>`, a fence does not say a call
+    /// follows. A block may hold several call objects one after the other (Qwen2.5-Coder writes
+    /// parallel calls so); each must name one of the tools, or the whole block is code.
     private mutating func fencedCall(name: String, objectStart: Int, valueStart: Int, final: Bool, _ out: inout [Event]) -> Bool {
         let fence = Array("```".utf8)
         var calls: [(name: String, arguments: Range<Int>)] = []

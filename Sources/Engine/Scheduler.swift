@@ -209,14 +209,13 @@ struct Scheduler {
         return plan
     }
 
-    /// Preempted for blocks and no request ended since, while others (not all paused) run.
     /// Tokens the prompts in progress leave to the first waiting request when its whole prompt
     /// fits in half the budget. Running requests come first, so a long prompt's chunks took every
     /// step's whole budget and a one-line request that arrived behind it waited for its last chunk
-    /// (a 3,330-token prompt: 96 s to the first token); it now starts at the next step. A longer
-    /// waiting prompt keeps first come, first served (sharing steps would delay the first one's
-    /// first token), and none is reserved for a request that could not be admitted anyway (no
-    /// free sequence or blocks, a sibling computing the shared prompt, waiting for an end).
+    /// (a 3,330-token prompt, 1.5B on 2 threads: 36 s to the first token); it now starts at the
+    /// next step. A longer waiting prompt keeps first come, first served (sharing steps would delay
+    /// the first one's first token), and none is reserved for a request that could not be admitted
+    /// anyway (no free sequence or blocks, a sibling computing the shared prompt, waiting for an end).
     private func newcomerReserve(_ budget: Int) -> Int {
         guard running.count < maxSequences, running.contains(where: { !$0.isGenerating && !$0.paused }),
               let r = waiting.first(where: { !$0.paused }), !waitsForAnEnd(r),
@@ -228,6 +227,7 @@ struct Scheduler {
         return left <= budget / 2 ? left : 0
     }
 
+    /// Preempted for blocks and no request ended since, while others (not all paused) run.
     private func waitsForAnEnd(_ r: Request) -> Bool {
         r.preemptedAt == finishes && running.contains { !$0.paused }
     }
