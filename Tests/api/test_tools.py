@@ -5,6 +5,7 @@ forced calls constrained by the functions' schemas, and the errors for bad reque
 Qwen2.5-Coder-1.5B answers slowly on CI's two cores: its requests are few and short."""
 import json
 import os
+import re
 import sys
 
 import jsonschema
@@ -207,19 +208,27 @@ def test_tokenize_messages_renders_the_tools(qwen_server, qwen_client):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_call_cut_short_is_never_a_call_with_broken_arguments(qwen_client, stream):
-    # Cut by max_tokens at every length through the call: either no call yet (the text so far
-    # is content) or a call whose arguments parse; never half a JSON object as arguments.
+def test_a_call_cut_short_keeps_the_arguments_written_so_far(qwen_client, stream):
+    # Cut by max_tokens at every length through the call (the 1.5B writes it as a ```json block):
+    # either no call yet, or the call with the arguments written so far, as OpenAI's do: a prefix
+    # of the whole answer's, with finish_reason "length". Never the call's markup as content (a
+    # user found the cut block given back as text under tool_choice "auto").
     messages = [{"role": "user", "content": "What is the weather in Paris right now?"}]
     full = ask(qwen_client, messages, stream, max_tokens=80)
     assert full[1], f"the model did not call a tool: {full}"
+    name0, arguments0 = full[1][0]
     n = qwen_client.chat.completions.create(model=QWEN, messages=messages, tools=TOOLS, temperature=0,
                                             max_tokens=80).usage.completion_tokens
+    cut_calls = 0
     for m in range(2, n, 2):
         content, calls, finish = ask(qwen_client, messages, stream, max_tokens=m)
         assert finish == "length", (m, finish)
-        for name, arguments in calls:
-            json.loads(arguments)
+        # (Cut between the "arguments" key and its value, the block is still content.)
+        assert not re.search(r'"arguments":\s*\S', content or ""), (m, content)
+        for name, arguments in calls[:1]:
+            assert name == name0 and arguments0.startswith(arguments), (m, arguments, arguments0)
+            cut_calls += arguments != arguments0
+    assert cut_calls > 0, "no length cut fell inside the arguments"
 
 
 def test_template_sees_tools_and_arguments_as_sent(qwen_server):
