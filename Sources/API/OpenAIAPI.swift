@@ -161,17 +161,8 @@ public final class OpenAIAPI: Sendable {
     /// Checks that every request can be admitted, before a stream starts.
     func check(_ requests: [GenerationRequest]) throws {
         for r in requests {
-            let need = r.promptTokens.count + r.maxTokens
-            // The smaller limit is the one named, as in the engine's check.
-            if need > service.cacheCapacity && service.cacheCapacity < service.contextLength {
-                throw SubmissionError.cacheTooSmall(prompt: r.promptTokens.count, needed: need, capacity: service.cacheCapacity)
-            }
-            if need > service.contextLength {
-                throw SubmissionError.contextExceeded(prompt: r.promptTokens.count, maxTokens: r.maxTokens, context: service.contextLength)
-            }
-            if need > service.cacheCapacity {
-                throw SubmissionError.cacheTooSmall(prompt: r.promptTokens.count, needed: need, capacity: service.cacheCapacity)
-            }
+            if let e = SubmissionError.limit(prompt: r.promptTokens.count, maxTokens: r.maxTokens,
+                                             context: service.contextLength, cache: service.cacheCapacity) { throw e }
         }
     }
 

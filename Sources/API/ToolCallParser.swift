@@ -309,6 +309,13 @@ struct ToolCallParser {
         let fence = Array("```".utf8)
         var calls: [(name: String, arguments: Range<Int>)] = []
         var (start, head) = (objectStart, (name: name, value: valueStart))
+        func giveOut(_ calls: [(name: String, arguments: Range<Int>)]) {
+            for c in calls {
+                out.append(.start(index: callCount, id: makeID(), name: c.name))
+                out.append(.arguments(index: callCount, String(decoding: buffer[c.arguments], as: UTF8.self)))
+                callCount += 1
+            }
+        }
         scan: while true {
             switch ToolCallScanner.valueEnd(buffer, from: start) {
             case let .complete(e):
@@ -318,11 +325,7 @@ struct ToolCallParser {
                 let after = ToolCallScanner.skipSpace(buffer, e)
                 let closed = buffer[after...].starts(with: fence)
                 if closed || final && after == buffer.count {
-                    for c in calls {
-                        out.append(.start(index: callCount, id: makeID(), name: c.name))
-                        out.append(.arguments(index: callCount, String(decoding: buffer[c.arguments], as: UTF8.self)))
-                        callCount += 1
-                    }
+                    giveOut(calls)
                     backToText(buffer[min(after + (closed ? fence.count : 0), buffer.count)...])
                     return true
                 }
@@ -341,11 +344,7 @@ struct ToolCallParser {
                 let argsEnd: Int
                 if case let .complete(e) = ToolCallScanner.valueEnd(buffer, from: head.value) { argsEnd = e } else { argsEnd = buffer.count }
                 calls.append((head.name, head.value..<argsEnd))
-                for c in calls {
-                    out.append(.start(index: callCount, id: makeID(), name: c.name))
-                    out.append(.arguments(index: callCount, String(decoding: buffer[c.arguments], as: UTF8.self)))
-                    callCount += 1
-                }
+                giveOut(calls)
                 cutShort = true
                 backToText([])
                 return true

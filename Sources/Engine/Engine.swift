@@ -157,18 +157,7 @@ public final class Engine: @unchecked Sendable {
             throw SubmissionError.invalidToken(bad)
         }
         let maxTokens = max(request.maxTokens, 0)
-        // The smaller limit is the one named: with a cache smaller than the context (max_model_len
-        // then says the cache's size), the context's message named a limit the request never had.
-        if cacheCapacity < contextLength && p + maxTokens > cacheCapacity {
-            throw SubmissionError.cacheTooSmall(prompt: p, needed: p + maxTokens, capacity: cacheCapacity)
-        }
-        guard p + maxTokens <= contextLength else {
-            throw SubmissionError.contextExceeded(prompt: p, maxTokens: maxTokens, context: contextLength)
-        }
-        // A sequence that could not fit even alone would be preempted forever.
-        guard p + maxTokens <= cacheCapacity else {
-            throw SubmissionError.cacheTooSmall(prompt: p, needed: p + maxTokens, capacity: cacheCapacity)
-        }
+        if let e = SubmissionError.limit(prompt: p, maxTokens: maxTokens, context: contextLength, cache: cacheCapacity) { throw e }
     }
 
     /// Stops a request; its blocks are free at the next step. Unknown ids are ignored.

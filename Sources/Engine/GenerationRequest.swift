@@ -111,6 +111,19 @@ public enum SubmissionError: Error, Equatable, CustomStringConvertible {
     case shuttingDown
     case queueFull(Int)
 
+    /// The limit `prompt + maxTokens` tokens break, if any: the smaller of the context and the
+    /// KV cache is named (with a cache smaller than the context, max_model_len says the cache's
+    /// size, and the context's message named a limit the request never had). The engine and the
+    /// API's pre-stream check both ask it.
+    public static func limit(prompt: Int, maxTokens: Int, context: Int, cache: Int) -> SubmissionError? {
+        let need = prompt + maxTokens
+        if cache < context && need > cache { return .cacheTooSmall(prompt: prompt, needed: need, capacity: cache) }
+        if need > context { return .contextExceeded(prompt: prompt, maxTokens: maxTokens, context: context) }
+        // A sequence that could not fit even alone would be preempted forever.
+        if need > cache { return .cacheTooSmall(prompt: prompt, needed: need, capacity: cache) }
+        return nil
+    }
+
     public var description: String {
         switch self {
         case .emptyPrompt: return "the prompt is empty"
