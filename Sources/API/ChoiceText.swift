@@ -7,7 +7,9 @@ struct ChoiceText {
     private var decoder: StreamingDecoder
     private let stops: [String]
     private var pending = ""                 // decoded, not yet released
-    private var pendingTokens: [TokenLogprob] = []
+    /// Logprobs of tokens whose text is not all released, each with where its text starts
+    /// (UTF-16, from the start of the choice's text): a stop sequence keeps only those before it.
+    private var pendingTokens: [(start: Int, logprob: TokenLogprob)] = []
     private(set) var text = ""               // released so far
     private(set) var utf16Count = 0          // text's UTF-16 length (for offsets), kept so it is not recounted
     private(set) var tokenCount = 0
@@ -27,9 +29,9 @@ struct ChoiceText {
         guard !stopped else { return ("", []) }
         tokenCount += 1
         let piece = decoder.push(token)
+        if let lp = logprob { pendingTokens.append((decodedUTF16, lp)) }
         pending += piece
         decodedUTF16 += piece.utf16.count
-        if let lp = logprob { pendingTokens.append(lp) }
         return release(final: false)
     }
 
@@ -50,7 +52,8 @@ struct ChoiceText {
             pending = ""
             text += out
             utf16Count += out.utf16.count
-            let toks = pendingTokens
+            // Tokens that only wrote the stop sequence (or past it) are not part of the answer.
+            let toks = pendingTokens.filter { $0.start < utf16Count }.map(\.logprob)
             pendingTokens = []
             return (out, toks)
         }
@@ -61,7 +64,7 @@ struct ChoiceText {
         text += out
         utf16Count += out.utf16.count
         guard pending.isEmpty else { return (out, []) }
-        let toks = pendingTokens
+        let toks = pendingTokens.map(\.logprob)
         pendingTokens = []
         return (out, toks)
     }

@@ -174,6 +174,8 @@ final class GenerationJob: @unchecked Sendable {
                 }
                 if choices[i].text.stopped {
                     choices[i].finishReason = "stop"
+                    let cut = choices[i].text.utf16Count
+                    choices[i].confidence?.dropTokens(startingAt: cut)
                     abortID = choices[i].requestID
                     var d = Delta(choice: i, text: text, logprobs: lps, finishReason: "stop", offset: before)
                     endConfidence(i, &d)

@@ -100,6 +100,22 @@ def test_stop_sequence(client):
     assert [x.finish_reason for c in chunks for x in c.choices if x.finish_reason] == ["stop"]
 
 
+def test_logprobs_stop_at_the_stop_sequence(client):
+    """Chat logprobs end with the last token whose text begins before a matched stop sequence."""
+    base = chat(client, max_tokens=12, logprobs=True, extra_body={"ignore_eos": True}).choices[0]
+    toks = [e.token for e in base.logprobs.content]
+    full = base.message.content
+    assert "".join(toks) == full
+    k = next(i for i in range(2, len(toks) - 1) if len(toks[i].strip()) >= 2)
+    stop = toks[k] + toks[k + 1]
+    want = full[: full.index(stop)]
+    kept = [t for i, t in enumerate(toks) if len("".join(toks[:i])) < len(want)]
+    r = chat(client, max_tokens=12, stop=[stop], logprobs=True, extra_body={"ignore_eos": True}).choices[0]
+    assert r.message.content == want and [e.token for e in r.logprobs.content] == kept
+    chunks = chat(client, max_tokens=12, stop=[stop], logprobs=True, stream=True, extra_body={"ignore_eos": True})
+    assert [e.token for c in chunks for x in c.choices if x.logprobs for e in x.logprobs.content] == kept
+
+
 def test_seed_reproduces(client):
     def run(seed):
         return chat(client, max_tokens=8, temperature=1, seed=seed).choices[0].message.content

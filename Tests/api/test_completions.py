@@ -80,6 +80,30 @@ def test_stop_sequence_spanning_two_tokens(client):
     assert r2.choices[0].finish_reason == "length"
 
 
+def test_logprobs_stop_at_the_stop_sequence(client):
+    """Tokens that only wrote a matched stop sequence are not in `logprobs` (as llama-server
+    trims them): the listed tokens are those whose text begins in the returned text, streamed
+    or not, for a stop on a token boundary and one inside a token."""
+    base = greedy(client, max_tokens=16, logprobs=2, extra_body={"ignore_eos": True})
+    toks = base.choices[0].logprobs.tokens
+    full = base.choices[0].text
+    starts = [sum(len(t) for t in toks[:i]) for i in range(len(toks))]
+    assert "".join(toks) == full
+    k = next(i for i in range(2, len(toks) - 2) if len(toks[i].strip()) >= 2 and len(toks[i + 1]) >= 2)
+    for stop in (toks[k] + toks[k + 1], toks[k][1:] + toks[k + 1]):
+        expected = full[: full.index(stop)]
+        kept = [t for t, a in zip(toks, starts) if a < len(expected)]
+        r = greedy(client, max_tokens=16, stop=[stop], logprobs=2, extra_body={"ignore_eos": True})
+        c = r.choices[0]
+        assert c.text == expected and c.finish_reason == "stop"
+        assert c.logprobs.tokens == kept, stop
+        assert len(c.logprobs.token_logprobs) == len(c.logprobs.top_logprobs) == len(c.logprobs.text_offset) == len(kept)
+        streamed = [t for ch in greedy(client, max_tokens=16, stop=[stop], logprobs=2, stream=True,
+                                       extra_body={"ignore_eos": True})
+                    for x in ch.choices if x.logprobs for t in x.logprobs.tokens]
+        assert streamed == kept, stop
+
+
 def test_n_2(client):
     eos = {"ignore_eos": True}
     r = greedy(client, max_tokens=4, n=2, temperature=1, seed=7, extra_body=eos)

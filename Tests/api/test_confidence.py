@@ -255,7 +255,7 @@ def test_stop_sequence_cuts_spans_to_the_text(server):
     n = u16(c["text"])
     for s in c["confidence"]["low_confidence_spans"]:
         assert s["end"] <= n
-    # Tokens measured are those `logprobs` lists (the stop sequence's tokens included), as documented.
+    # Tokens measured are those `logprobs` lists (not those that only wrote the stop sequence), as documented.
     assert c["confidence"]["tokens"] == len(c["logprobs"]["token_logprobs"])
     status, _, text = raw_post(server, "/v1/completions", {"model": "default", "prompt": "Hi", "max_tokens": 1,
                                                            "confidence": True})

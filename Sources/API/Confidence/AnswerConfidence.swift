@@ -1,8 +1,8 @@
 /// How sure the model was of one answer (one choice), over its generated tokens: see
 /// TokenConfidence for the distribution each token is measured in.
 public struct AnswerConfidence: Sendable, Equatable {
-    /// Tokens measured: every generated token the choice kept, stop-sequence tokens
-    /// included (as `logprobs` has them), the end-of-generation token not.
+    /// Tokens measured: the tokens `logprobs` lists, those that only wrote a matched stop
+    /// sequence and the end-of-generation token not.
     public var tokens: Int
     public var meanLogprob: Double
     public var minLogprob: Double

@@ -19,6 +19,8 @@ struct ConfidenceTracker {
     /// A run ended (a likely token came) inside a character: it waits for the character's end.
     private var tail: ConfidenceSpan?
     private var closed: [ConfidenceSpan] = []
+    /// Each token measured, by where its text starts: a stop sequence takes back those it wrote.
+    private var measured: [(start: Int, logprob: Double, entropy: Double, low: Bool)] = []
 
     init(threshold: Double) { self.threshold = threshold }
 
@@ -30,6 +32,7 @@ struct ConfidenceTracker {
         logprobSum += lp
         minLogprob = min(minLogprob, lp)
         entropySum += Double(c.entropy)
+        measured.append((start, lp, Double(c.entropy), p < threshold))
         if p < threshold {
             low += 1
             if run == nil {
@@ -49,6 +52,21 @@ struct ConfidenceTracker {
             t.end = max(t.end, end)
             if holdsBytes { tail = t } else { closed.append(t); tail = nil }
         }
+    }
+
+    /// A stop sequence began at `cut` (UTF-16): the tokens whose text starts there or later are
+    /// not part of the answer and leave the summary (the spans are cut to the text by `finish`).
+    mutating func dropTokens(startingAt cut: Int) {
+        var dropped = false
+        while let m = measured.last, m.start >= cut {
+            measured.removeLast()
+            tokens -= 1
+            logprobSum -= m.logprob
+            entropySum -= m.entropy
+            if m.low { low -= 1 }
+            dropped = true
+        }
+        if dropped { minLogprob = measured.map(\.logprob).min() ?? .infinity }
     }
 
     /// Closed spans whose text is all released (end ≤ `released`), oldest first; each is given once.
