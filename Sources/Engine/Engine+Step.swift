@@ -9,6 +9,7 @@ extension Engine {
     func step(into outputs: inout [EngineOutput]) -> Bool {
         var plan = scheduler.schedule()
         guard !plan.isEmpty else { return false }
+        if plan.entries.contains(where: \.isFirst) { publish() }
         // Proposals ride after each speculating entry's last token, in the same pass.
         propose(&plan)
         let batch = plan.entries.map { e in

@@ -245,7 +245,9 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    private func publish() {
+    /// Also called once a step is planned, before its pass: a request admitted by it counts
+    /// as running (its blocks as used) while its first prompt chunk computes.
+    func publish() {
         stats.running = scheduler.running.count
         stats.waiting = scheduler.waiting.count
         stats.usedBlocks = scheduler.blocks.usedCount

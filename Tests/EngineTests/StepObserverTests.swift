@@ -54,6 +54,33 @@ final class StepObserverTests: XCTestCase {
         XCTAssertTrue(steps[(firstLarge + 1)...].allSatisfy { ($0.predictedSeconds ?? -1) >= 0 })
     }
 
+    /// Reads the engine's published stats when a pass begins.
+    final class StatsReader: EngineObserver, @unchecked Sendable {
+        private let lock = NSLock()
+        weak var engine: Engine?
+        private var _seen: [EngineStats] = []
+        var seen: [EngineStats] { lock.withLock { _seen } }
+        func engineDidStep(batchTokens: Int, sequences: Int) {
+            if let s = engine?.snapshot() { lock.withLock { _seen.append(s) } }
+        }
+        func requestDidStart(queueSeconds: Double) {}
+    }
+
+    func testARequestCountsAsRunningDuringItsFirstPromptChunk() {
+        let reader = StatsReader()
+        let c = EngineConfiguration(maxBatchTokens: 8, maxSequences: 4, cacheTokens: 256, blockSize: 4, maxWaiting: 10, stepTargetSeconds: 0)
+        let e = Engine(model: PatternModel(), endOfGeneration: [], configuration: c, observer: reader)
+        reader.engine = e
+        _ = runAll(e, [GenerationRequest(id: "r", promptTokens: (0..<20).map { Int32($0 % 11) }, maxTokens: 2)])
+        e.shutdown()
+        // The first pass computes the prompt's first 8 tokens: the request runs and holds its blocks.
+        let first = reader.seen.first
+        XCTAssertEqual(first?.running, 1)
+        XCTAssertEqual(first?.waiting, 0)
+        XCTAssertGreaterThanOrEqual(first?.usedBlocks ?? 0, 2)
+        XCTAssertGreaterThan(first?.cacheUsage ?? 0, 0)
+    }
+
     func testAFailedPassIsReportedAsFailed() {
         let recorder = Recorder()
         let c = EngineConfiguration(maxBatchTokens: 64, maxSequences: 4, cacheTokens: 256, blockSize: 4, maxWaiting: 10, stepTargetSeconds: 0)
