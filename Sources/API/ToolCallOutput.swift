@@ -51,11 +51,13 @@ final class ToolCallOutput: Sendable {
             case let .arguments(i, s): calls[i].arguments += s
             }
         }
-        guard !calls.isEmpty else { return (["role": "assistant", "content": .string(content)], finishReason) }
+        // No text (calls only, or a call cut before its name): null, as the stream's content starts.
+        let text: JSON = content.isEmpty ? .null : .string(content)
+        guard !calls.isEmpty else { return (["role": "assistant", "content": text], finishReason) }
         let toolCalls: [JSON] = calls.map { c in
             ["id": .string(c.id), "type": "function", "function": ["name": .string(c.name), "arguments": .string(c.arguments)]]
         }
-        let message: JSON = ["role": "assistant", "content": content.isEmpty ? .null : .string(content), "tool_calls": .array(toolCalls)]
+        let message: JSON = ["role": "assistant", "content": text, "tool_calls": .array(toolCalls)]
         return (message, finishReason == "stop" && !parser.cutShort ? "tool_calls" : finishReason)
     }
 }

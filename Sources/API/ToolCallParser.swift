@@ -380,11 +380,18 @@ struct ToolCallParser {
             return true
         case .incomplete where !final: return false
         case .incomplete:
+            // Cut short (`max_tokens`, a stop string): a call cut short with the arguments written
+            // so far, as a fenced or tagged call is (it was dropped: no call and no content).
+            let argsEnd: Int
+            if case let .complete(e) = ToolCallScanner.valueEnd(buffer, from: valueStart) { argsEnd = e } else { argsEnd = buffer.count }
+            out.append(.start(index: callCount, id: makeID(), name: name))
+            out.append(.arguments(index: callCount, String(decoding: buffer[valueStart..<argsEnd], as: UTF8.self)))
+            callCount += 1
             bare = false
             doubled = false
             cutShort = true
             backToText([])
-            return false
+            return true
         case .invalid:
             notBare()
             return true

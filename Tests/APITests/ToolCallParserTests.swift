@@ -176,11 +176,15 @@ final class ToolCallParserTests: XCTestCase {
             check(.hermes, "\n " + text, content: "\n " + text, calls: [], names: names)
         }
         check(.hermes, one, content: one, calls: [])
-        // Cut short inside the arguments: a call cut short, shown neither as a call nor as text.
+        // Cut short inside the arguments: a call cut short, with the arguments written so far (as
+        // a fenced or tagged call; it was dropped, no call and no content).
+        let cut = "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Pa"
+        check(.hermes, cut, content: "", calls: [Call(name: "get_weather", arguments: #"{"city": "Pa"#)], names: names)
+        check(.hermes, one + "\n" + cut, content: "", calls: [Call(name: "get_weather", arguments: #"{"city": "Paris"}"#),
+                                                              Call(name: "get_weather", arguments: #"{"city": "Pa"#)], names: names)
         var p = ToolCallParser(format: .hermes, toolNames: names)
-        var events = p.push("{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Pa")
-        events += p.finish()
-        XCTAssertEqual(events, [])
+        _ = p.push(cut)
+        _ = p.finish()
         XCTAssertTrue(p.cutShort)
     }
 
@@ -210,11 +214,12 @@ final class ToolCallParserTests: XCTestCase {
             check(.hermes, text, content: text, calls: [], names: names)
             check(.hermes, "\n" + text, content: "\n" + text, calls: [], names: names)
         }
-        // Cut short inside the arguments: a call cut short.
+        // Cut short inside the arguments: a call cut short, with the arguments written so far.
+        let cut = "{{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Pa"
+        check(.hermes, cut, content: "", calls: [Call(name: "get_weather", arguments: #"{"city": "Pa"#)], names: names)
         var p = ToolCallParser(format: .hermes, toolNames: names)
-        var events = p.push("{{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Pa")
-        events += p.finish()
-        XCTAssertEqual(events, [])
+        _ = p.push(cut)
+        _ = p.finish()
         XCTAssertTrue(p.cutShort)
     }
 

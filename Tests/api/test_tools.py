@@ -284,6 +284,10 @@ def test_a_forced_call_cut_in_its_marker_or_by_a_stop_string(qwen_client):
     for m in (1, 2, 3):
         content, calls, finish = ask(qwen_client, messages, False, tool_choice="required", max_tokens=m)
         assert (content, calls, finish) == ("", [], "length"), m
+        # No text at all: content null, as a streamed answer's content starts (it was "").
+        r = qwen_client.chat.completions.create(model=QWEN, messages=messages, tools=TOOLS, temperature=0,
+                                                tool_choice="required", max_tokens=m)
+        assert r.choices[0].message.content is None and not r.choices[0].message.tool_calls, m
     for stream in (False, True):
         content, calls, finish = ask(qwen_client, messages, stream, tool_choice="required", stop=["Paris"])
         assert finish == "stop" and len(calls) == 1 and "Paris" not in calls[0][1], (stream, calls, finish)
