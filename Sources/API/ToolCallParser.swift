@@ -139,6 +139,15 @@ struct ToolCallParser {
                 mode = .calls
                 return true
             case .partial where !final: return false
+            case .partial where format == .hermes && toolNames.contains(ToolCallScanner.headBeforeValue(buffer, from: start, argsKeys: ["arguments", "parameters"]) ?? ""):
+                // Cut right before its arguments: `bareCall` gives it out as a call cut short.
+                bareOpen = Array(buffer[..<start])
+                buffer = Array(buffer[start...])
+                bare = true
+                doubled = start > i
+                fenced = false
+                mode = .calls
+                return true
             default: break
             }
         }
@@ -207,6 +216,13 @@ struct ToolCallParser {
         callCount += 1
     }
 
+    /// A call whose text ended right before its arguments value: its name, no arguments, cut short.
+    private mutating func callCutBeforeArguments(_ name: String, _ out: inout [Event]) {
+        out.append(.start(index: callCount, id: makeID(), name: name))
+        callCount += 1
+        cutShort = true
+    }
+
     /// Emits the arguments written so far; the index past the value once it is complete.
     private mutating func streamArguments(_ out: inout [Event]) -> Int? {
         guard var c = call else { return nil }
@@ -259,17 +275,24 @@ struct ToolCallParser {
             if buffer[i...].starts(with: tag) { i = ToolCallScanner.skipSpace(buffer, i + 4) } else if !final && tag.starts(with: buffer[i...]) { return false }
         }
         if call == nil {
-            switch ToolCallScanner.head(buffer, from: i, argsKeys: ["arguments", "parameters"]) {
+            let keys = ["arguments", "parameters"]
+            switch ToolCallScanner.head(buffer, from: i, argsKeys: keys) {
             case let .match(name, valueStart) where fenced && toolNames.contains(name):
                 return fencedCall(name: name, objectStart: i, valueStart: valueStart, final: final, &out)
             case let .match(name, valueStart) where !fenced:
                 startCall(name: name, objectStart: i, valueStart: valueStart, &out)
             case .partial where !final: return false
             case .partial where !fenced:
-                // A call cut short before its name ended (`max_tokens`, a stop string): no call and
-                // no markup in the content either.
+                // A call cut short (`max_tokens`, a stop string) before its name ended: no call and
+                // no markup in the content either; right before its arguments: a call cut short.
+                if let name = ToolCallScanner.headBeforeValue(buffer, from: i, argsKeys: keys) { callCutBeforeArguments(name, &out) }
                 backToText([])
                 return false
+            case .partial where toolNames.contains(ToolCallScanner.headBeforeValue(buffer, from: i, argsKeys: keys) ?? ""):
+                // A ```json block cut right before the arguments its head named a tool for.
+                callCutBeforeArguments(ToolCallScanner.headBeforeValue(buffer, from: i, argsKeys: keys)!, &out)
+                backToText([])
+                return true
             case _ where fenced:
                 // A code block, not a call: text again, from after the opening fence.
                 emitContent(heldSpace[...] + Array("```".utf8), &out)
@@ -334,6 +357,14 @@ struct ToolCallParser {
                 switch ToolCallScanner.head(buffer, from: after, argsKeys: ["arguments", "parameters"]) {
                 case let .match(n, v) where toolNames.contains(n): (start, head) = (after, (n, v))
                 case .partial where !final: return false
+                case .partial:
+                    // The next call was cut in its head: the calls before it are whole. Cut before
+                    // its name ended it is dropped; right before its arguments, a call cut short.
+                    giveOut(calls)
+                    if let n = ToolCallScanner.headBeforeValue(buffer, from: after, argsKeys: ["arguments", "parameters"]),
+                       toolNames.contains(n) { callCutBeforeArguments(n, &out) }
+                    backToText([])
+                    return true
                 default: break scan
                 }
             case .incomplete where !final: return false
@@ -361,6 +392,15 @@ struct ToolCallParser {
     /// it is content.
     private mutating func bareCall(final: Bool, _ out: inout [Event]) -> Bool {
         guard case let .match(name, valueStart) = ToolCallScanner.head(buffer, from: 0, argsKeys: ["arguments", "parameters"]) else {
+            if final, let name = ToolCallScanner.headBeforeValue(buffer, from: 0, argsKeys: ["arguments", "parameters"]),
+               toolNames.contains(name) {
+                // Cut right before its arguments (`decideStart` took it for that): a call cut short.
+                callCutBeforeArguments(name, &out)
+                bare = false
+                doubled = false
+                backToText([])
+                return true
+            }
             notBare()
             return true
         }

@@ -109,6 +109,14 @@ enum ToolCallScanner {
         }
     }
 
+    /// A head complete up to its arguments value, where the text ends (`max_tokens` or a stop
+    /// string cut it there): the call's name.
+    static func headBeforeValue(_ b: [UInt8], from i: Int, argsKeys: [String]) -> String? {
+        guard case let .match(name, valueStart) = head(b + [UInt8(ascii: "{")], from: i, argsKeys: argsKeys),
+              valueStart == b.count else { return nil }
+        return name
+    }
+
     /// The object inside `{{…}}` (its outer `}` may be missing, as a bare call's may):
     /// Qwen2.5-Coder's chat template shows its calls with doubled braces, and the models copy them.
     static func undoubled(_ b: [UInt8]) -> [UInt8]? {

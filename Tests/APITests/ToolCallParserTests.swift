@@ -133,6 +133,31 @@ final class ToolCallParserTests: XCTestCase {
             _ = q.finish()
             XCTAssertTrue(q.cutShort, "finish_reason length or stop, never tool_calls")
         }
+        // Cut right before the arguments value, in every form: a call with no arguments, cut short
+        // (a fenced block and a bare object were content, a tagged call dropped). Before the key
+        // is whole, or naming no tool, it stays what it was.
+        let weather: Set<String> = ["get_weather", "get_time"]
+        for head in ["```json\n{\"name\": \"get_weather\", \"arguments\": ", "<tool_call>\n{\"name\": \"get_weather\", \"arguments\":",
+                     "{\"name\": \"get_weather\", \"arguments\": ", "{{\"name\": \"get_weather\", \"arguments\":\n"] {
+            check(.hermes, head, content: "", calls: [Call(name: "get_weather", arguments: "")], names: weather)
+            var q = ToolCallParser(format: .hermes, toolNames: weather)
+            _ = q.push(head)
+            _ = q.finish()
+            XCTAssertTrue(q.cutShort, head)
+        }
+        check(.hermes, "```json\n{\"name\": \"get_weather\", \"argu", content: "```json\n{\"name\": \"get_weather\", \"argu", calls: [], names: weather)
+        check(.hermes, "{\"name\": \"Bob\", \"arguments\": ", content: "{\"name\": \"Bob\", \"arguments\": ", calls: [], names: weather)
+        // A block's second call cut in its head: the first is whole (the block was all content);
+        // the second is dropped before its name ended, a call cut short right before its arguments.
+        let first = "```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n"
+        let paris = Call(name: "get_weather", arguments: #"{"city": "Paris"}"#)
+        check(.hermes, first + "{\"name\": \"get_ti", content: "", calls: [paris], names: weather)
+        check(.hermes, first + "{\"name\": \"get_time\", \"arguments\": ", content: "",
+              calls: [paris, Call(name: "get_time", arguments: "")], names: weather)
+        var q = ToolCallParser(format: .hermes, toolNames: weather)
+        _ = q.push(first + "{\"name\": \"get_ti")
+        _ = q.finish()
+        XCTAssertFalse(q.cutShort, "the calls given out are whole")
         // Complete but ended before the closing fence (EOS): a call.
         check(.hermes, "```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}",
               content: "", calls: [Call(name: "get_weather", arguments: #"{"city": "Paris"}"#)], names: ["get_weather"])
@@ -153,7 +178,8 @@ final class ToolCallParserTests: XCTestCase {
               names: ["get_weather", "get_time"])
         check(.hermes, two, content: two, calls: [], names: ["get_weather"])
         let cutSecond = "```json\n{\"name\": \"get_weather\", \"arguments\": {}}\n{\"name\": \"get_time\", \"argu"
-        check(.hermes, cutSecond, content: cutSecond, calls: [], names: ["get_weather", "get_time"])
+        // Its second call cut in its head: the first is whole (the block was all content before).
+        check(.hermes, cutSecond, content: "", calls: [Call(name: "get_weather", arguments: "{}")], names: ["get_weather", "get_time"])
     }
 
     /// Qwen2.5-Coder-0.5B, asked for a tool under `tool_choice: auto`, often answers with the bare
