@@ -19,7 +19,7 @@ public struct RegexParser {
     }
 
     /// The pattern matching the whole text (`re.fullmatch`), or, with `search`, matching
-    /// anywhere in it (`re.search`, as JSON schema's `pattern` is defined).
+    /// anywhere in it (as JSON schema's `pattern` is defined, `$` the text's end as in ECMA-262).
     public mutating func parse(search: Bool) throws -> GrammarNode {
         var branches: [GrammarNode] = []
         repeat {
@@ -32,10 +32,10 @@ public struct RegexParser {
             if i < s.count && s[i] == "$" { endAnchor = true; i += 1 }
             if i < s.count && s[i] != "|" { throw err(i < s.count && s[i] == ")" ? "unbalanced ')'" : "`^` or `$` inside the pattern is not supported") }
             if search {
+                // ECMA-262's `$` (JSON Schema's dialect) is the end of the text: Python's also
+                // matched before a final newline, and validators in JavaScript or Rust refused it.
                 let any = GrammarNode.star(char(CodePointSet.all))
-                // Python's `$` also matches before a final newline.
-                node = .seq([start ? .empty : any, node,
-                             endAnchor ? .optional(char(CodePointSet([0x0A...0x0A]))) : any])
+                node = .seq([start ? .empty : any, node, endAnchor ? .empty : any])
             }
             branches.append(node)
         } while i < s.count && s[i] == "|"

@@ -143,6 +143,13 @@ final class GrammarMatcherTests: XCTestCase {
         XCTAssertTrue(try compile(.jsonSchema(#"{"type":"string","pattern":"^a\\sb$"}"#)).accepts(nbsp))
         XCTAssertFalse(try compile(.jsonSchema(#"{"type":"string","pattern":"^a\\Sb$"}"#)).accepts(nbsp))
         XCTAssertFalse(try compile(.regex("a\\sb")).accepts(Array("a\u{00A0}b".utf8)))
+        // Its `$` is the end of the text (ECMA-262, as pydantic's and JavaScript's validators
+        // read it), not also before a final newline as Python's (found by a user's test: "ATL\n").
+        for (p, ok) in [("^[A-Z]{3}$", "ATL"), ("^a+$", "aa"), ("^ab$|^cd$", "cd"), ("b$", "ab")] {
+            let g = try compile(.jsonSchema(#"{"type":"string","pattern":"\#(p)"}"#))
+            XCTAssertTrue(g.accepts(Array("\"\(ok)\"".utf8)), p)
+            XCTAssertFalse(g.accepts(Array("\"\(ok)\\n\"".utf8)), p)
+        }
     }
 
     func testLimits() {
