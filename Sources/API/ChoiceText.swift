@@ -23,10 +23,14 @@ struct ChoiceText {
         self.stops = stops
     }
 
-    /// Adds a token; returns newly released text and the logprob entries of the
-    /// tokens it completes.
-    mutating func push(_ token: Int32, _ logprob: TokenLogprob?) -> (String, [TokenLogprob]) {
-        guard !stopped else { return ("", []) }
+    /// Newly released text, the logprob entries of the tokens whose text it completes, and where
+    /// the first of those tokens' text begins (UTF-16, in the choice's text): text held back for a
+    /// possible stop sequence goes out before its tokens, which may begin in an earlier piece.
+    typealias Piece = (text: String, logprobs: [TokenLogprob], tokenStart: Int)
+
+    /// Adds a token; returns what it releases.
+    mutating func push(_ token: Int32, _ logprob: TokenLogprob?) -> Piece {
+        guard !stopped else { return ("", [], utf16Count) }
         tokenCount += 1
         let piece = decoder.push(token)
         if let lp = logprob { pendingTokens.append((decodedUTF16, lp)) }
@@ -39,13 +43,14 @@ struct ChoiceText {
     var holdsBytes: Bool { decoder.holdsBytes }
 
     /// Releases what is held back at the end of generation.
-    mutating func finish() -> (String, [TokenLogprob]) {
-        guard !stopped else { return ("", []) }
+    mutating func finish() -> Piece {
+        guard !stopped else { return ("", [], utf16Count) }
         pending += decoder.flush()
         return release(final: true)
     }
 
-    private mutating func release(final: Bool) -> (String, [TokenLogprob]) {
+    private mutating func release(final: Bool) -> Piece {
+        let tokenStart = pendingTokens.first?.start ?? utf16Count
         if let cut = earliestStop() {
             stopped = true
             let out = String(pending[..<cut])
@@ -55,7 +60,7 @@ struct ChoiceText {
             // Tokens that only wrote the stop sequence (or past it) are not part of the answer.
             let toks = pendingTokens.filter { $0.start < utf16Count }.map(\.logprob)
             pendingTokens = []
-            return (out, toks)
+            return (out, toks, tokenStart)
         }
         let keep = final ? 0 : heldSuffix()
         let idx = pending.index(pending.endIndex, offsetBy: -keep)
@@ -63,10 +68,10 @@ struct ChoiceText {
         pending = String(pending[idx...])
         text += out
         utf16Count += out.utf16.count
-        guard pending.isEmpty else { return (out, []) }
+        guard pending.isEmpty else { return (out, [], tokenStart) }
         let toks = pendingTokens.map(\.logprob)
         pendingTokens = []
-        return (out, toks)
+        return (out, toks, tokenStart)
     }
 
     private func earliestStop() -> String.Index? {

@@ -34,7 +34,8 @@ final class GenerationJob: @unchecked Sendable {
         var text: String
         var logprobs: [TokenLogprob]
         var finishReason: String?
-        /// UTF-16 length of the choice's text released before this piece (for text_offset).
+        /// Where the text of this piece's first token begins, in UTF-16 units of the choice's text
+        /// (for text_offset; it may be in an earlier piece, whose text was released before its tokens).
         var offset = 0
         /// Low-confidence spans that closed and whose text is out (this piece's included).
         var spans: [ConfidenceSpan] = []
@@ -159,14 +160,13 @@ final class GenerationJob: @unchecked Sendable {
                     deltas.append(Delta(choice: i, text: "", logprobs: [], finishReason: nil, promptLogprobs: p))
                 }
             case let .token(t, lp, measured):
-                let before = choices[i].text.utf16Count
                 let now = DispatchTime.now().uptimeNanoseconds
                 if firstTokenAt == nil { firstTokenAt = now }
                 if let last = lastTokenOf[i] { observer?.interTokenLatency(Double(now &- last) / 1e9) }
                 lastTokenOf[i] = now
                 lastTokenAt = now
                 let start = choices[i].text.decodedUTF16
-                let (text, lps) = choices[i].text.push(t, lp)
+                let (text, lps, before) = choices[i].text.push(t, lp)
                 choices[i].logprobs += lps
                 if let c = measured {
                     let (end, holds) = (choices[i].text.decodedUTF16, choices[i].text.holdsBytes)
@@ -190,8 +190,7 @@ final class GenerationJob: @unchecked Sendable {
                 choices[i].promptTokens = prompt
                 choices[i].cachedTokens = cached
                 choices[i].speculation = speculation
-                let before = choices[i].text.utf16Count
-                let (text, lps) = choices[i].text.finish()
+                let (text, lps, before) = choices[i].text.finish()
                 choices[i].logprobs += lps
                 let r: String
                 switch reason {

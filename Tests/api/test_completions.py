@@ -104,6 +104,22 @@ def test_logprobs_stop_at_the_stop_sequence(client):
         assert streamed == kept, stop
 
 
+def test_streamed_offsets_while_text_is_held_for_a_stop_string(client):
+    """Text that may begin a stop string is held back, then goes out before its tokens: the
+    streamed text_offset still counts from where each token begins (found by a user's test:
+    " Paris" was given offset 1 when "Paris!!" was a stop string)."""
+    base = greedy(client, max_tokens=12, logprobs=1, extra_body={"ignore_eos": True})
+    toks, offsets = base.choices[0].logprobs.tokens, base.choices[0].logprobs.text_offset
+    k = next(i for i in range(1, len(toks)) if len(toks[i].strip()) >= 3)
+    for stop in (toks[k] + "@@", toks[k][1:] + "@@", toks[k][:-1] + "@@"):
+        whole = greedy(client, max_tokens=12, logprobs=1, stop=[stop], extra_body={"ignore_eos": True}).choices[0]
+        assert whole.text == base.choices[0].text and whole.logprobs.text_offset == offsets
+        chunks = [x for ch in greedy(client, max_tokens=12, logprobs=1, stop=[stop], stream=True,
+                                     extra_body={"ignore_eos": True}) for x in ch.choices]
+        assert [t for x in chunks if x.logprobs for t in x.logprobs.tokens] == toks
+        assert [o for x in chunks if x.logprobs for o in x.logprobs.text_offset] == offsets, stop
+
+
 def test_n_2(client):
     eos = {"ignore_eos": True}
     r = greedy(client, max_tokens=4, n=2, temperature=1, seed=7, extra_body=eos)
