@@ -46,7 +46,8 @@ struct GenerationOptions {
         sampling.logitBias = try Self.logitBias(r, limits, vocabularySize)
     }
 
-    /// Any 64-bit integer, signed or not, as OpenAI takes it (clients draw 63-bit seeds). JSON
+    /// Any 64-bit integer, signed or not, as OpenAI takes it (clients draw 63-bit seeds), -1 as
+    /// none. JSON
     /// numbers arrive as doubles, so one past 2^53 is the nearest double's integer: the same
     /// text always gives the same seed.
     private static func seed(_ r: FieldReader) throws -> UInt64? {
@@ -54,6 +55,8 @@ struct GenerationOptions {
         guard case let .number(n) = v, n.isFinite, n == n.rounded(), n >= -9_223_372_036_854_775_808, n <= 18_446_744_073_709_551_616 else {
             throw APIError.invalid("`seed` must be an integer between -2^63 and 2^64 - 1.", param: "seed")
         }
+        // -1 is "no seed" in llama-server and vLLM, and clients ported from them send it.
+        if n == -1 { return nil }
         // 2^64 - 1 arrives as the double 2^64.
         return n < 0 ? UInt64(bitPattern: Int64(n)) : n == 18_446_744_073_709_551_616 ? .max : UInt64(n)
     }
