@@ -3,8 +3,14 @@ import Tokenizer
 
 /// The two wire forms of log-probabilities.
 enum Logprobs {
-    static func text(_ t: Tokenizer, _ id: Int32) -> String {
-        String(decoding: t.tokenBytes(id), as: UTF8.self)
+    /// A completions token as a string: its text, or, when its bytes are not whole UTF-8
+    /// characters (part of an emoji), `bytes:\xF0\x9F` as OpenAI's legacy API wrote them, so
+    /// such tokens stay apart in `top_logprobs` (each read U+FFFD, and the keys collided).
+    static func completionsText(_ t: Tokenizer, _ id: Int32) -> String {
+        let b = t.tokenBytes(id)
+        if let whole = String(validating: b, as: UTF8.self) { return whole }
+        let hex = Array("0123456789abcdef")
+        return "bytes:" + b.map { "\\x\(hex[Int($0 >> 4)])\(hex[Int($0 & 15)])" }.joined()
     }
 
     /// Completions form: parallel arrays, offsets into the returned text. `firstToken`: the token
@@ -21,22 +27,22 @@ enum Logprobs {
             guard let e = e else {
                 // The first prompt token has no probability.
                 let id = firstToken
-                tokens.append(id.map { .string(text(t, $0)) } ?? .null); lps.append(.null); tops.append(.null)
+                tokens.append(id.map { .string(completionsText(t, $0)) } ?? .null); lps.append(.null); tops.append(.null)
                 offsets.append(JSON(max(0, place.offset)))
                 if let id { place.add(t.tokenBytes(id)) }
                 continue
             }
-            tokens.append(.string(text(t, e.token)))
+            tokens.append(.string(completionsText(t, e.token)))
             lps.append(JSON(e.logprob))
             var top: [(String, JSON)] = []
-            for a in e.top where !top.contains(where: { $0.0 == text(t, a.token) }) {
-                top.append((text(t, a.token), JSON(a.logprob)))
+            for a in e.top where !top.contains(where: { $0.0 == completionsText(t, a.token) }) {
+                top.append((completionsText(t, a.token), JSON(a.logprob)))
             }
             // The chosen token is always among its alternatives (up to k + 1 of them), as OpenAI's
             // legacy API and vLLM answer: a sampled token is often not in the top k. When another
-            // token has the same text (parts of one character both read U+FFFD), the key holds
-            // the chosen one's logprob, so `top_logprobs[i][tokens[i]]` is `token_logprobs[i]`.
-            let chosen = text(t, e.token)
+            // token has the same text, the key holds the chosen one's logprob, so
+            // `top_logprobs[i][tokens[i]]` is `token_logprobs[i]`.
+            let chosen = completionsText(t, e.token)
             if let at = top.firstIndex(where: { $0.0 == chosen }) {
                 top[at].1 = JSON(e.logprob)
             } else {

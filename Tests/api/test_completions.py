@@ -120,6 +120,26 @@ def test_streamed_offsets_while_text_is_held_for_a_stop_string(client):
         assert [o for x in chunks if x.logprobs for o in x.logprobs.text_offset] == offsets, stop
 
 
+def test_tokens_holding_part_of_a_character_are_written_as_bytes(client):
+    """A token whose bytes are not whole UTF-8 characters is `bytes:\\xNN…` (OpenAI's legacy
+    form), so several such alternatives stay apart in top_logprobs (each read U+FFFD and the
+    keys collided: one entry instead of five)."""
+    r = greedy(client, prompt="Emoji: \U0001F389\U0001F600\U0001F431", max_tokens=6, logprobs=5,
+               extra_body={"ignore_eos": True}).choices[0]
+    toks = r.logprobs.tokens
+    split = [i for i, t in enumerate(toks) if t.startswith("bytes:")]
+    assert split, toks
+    for i in split:
+        assert "\ufffd" not in toks[i]
+        raw = bytes.fromhex(toks[i][len("bytes:"):].replace("\\x", ""))
+        with pytest.raises(UnicodeDecodeError):
+            raw.decode("utf-8")
+        assert len(r.logprobs.top_logprobs[i]) >= 5, r.logprobs.top_logprobs[i]
+        assert r.logprobs.top_logprobs[i][toks[i]] == r.logprobs.token_logprobs[i]
+    whole = b"".join(bytes.fromhex(t[6:].replace("\\x", "")) if t.startswith("bytes:") else t.encode() for t in toks)
+    assert whole.decode("utf-8", errors="replace") == r.text
+
+
 def test_n_2(client):
     eos = {"ignore_eos": True}
     r = greedy(client, max_tokens=4, n=2, temperature=1, seed=7, extra_body=eos)
