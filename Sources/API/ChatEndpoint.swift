@@ -256,6 +256,8 @@ extension OpenAIAPI {
             let content: String
             switch m.raw("content") {
             case let .string(s)?: content = s
+            case let .array(parts)? where parts.isEmpty && role != "assistant":
+                throw APIError.invalid("`\(param).content` must not be an empty array.", param: "\(param).content")
             case let .array(parts)?:
                 content = try parts.enumerated().map { j, part -> String in
                     let pp = "\(param).content[\(j)]"
@@ -278,6 +280,9 @@ extension OpenAIAPI {
                 message.toolCalls = try ToolMessages.toolCalls(m, param: param, ids: &callIDs)
             } else if m.has("tool_calls") {
                 throw APIError.invalid("`\(param).tool_calls` is only allowed on assistant messages.", param: "\(param).tool_calls")
+            }
+            guard (m.raw("name").map { if case .string = $0 { return true }; return false }) ?? true else {
+                throw APIError.invalid("`\(param).name` must be a string.", param: "\(param).name")
             }
             if role == "tool" {
                 message.toolCallID = try ToolMessages.toolCallID(m, param: param, ids: callIDs)

@@ -72,16 +72,21 @@ struct FieldReader {
     /// After a request is read: a field nobody asked for is a 400, as OpenAI answers an unknown
     /// argument (a misspelt `temprature` would otherwise pass unnoticed), unless it is in
     /// `ignored` (fields that cannot change the answer) or null.
-    func refuseUnknown(ignoring ignored: Set<String>) throws {
+    /// `parent`: the field this object is the value of (`stream_options`), named in the error.
+    func refuseUnknown(ignoring ignored: Set<String>, in parent: String? = nil) throws {
         for (k, v) in object where !asked.keys.contains(k) && !ignored.contains(k) {
             if case .null = v { continue }
-            throw APIError.invalid("Unrecognized request argument supplied: `\(k)`.", param: k, code: "unknown_parameter")
+            let name = parent.map { "\($0).\(k)" } ?? k
+            throw APIError.invalid("Unrecognized request argument supplied: `\(name)`.", param: name, code: "unknown_parameter")
         }
     }
 
     /// Refuses fields the server does not implement, rather than silently ignoring them.
-    func refuse(_ keys: [String], because why: String) throws {
-        for k in keys where has(k) { throw APIError.invalid("`\(k)` is not supported: \(why).", param: k) }
+    func refuse(_ keys: [String], because why: String, in parent: String? = nil) throws {
+        for k in keys where has(k) {
+            let name = parent.map { "\($0).\(k)" } ?? k
+            throw APIError.invalid("`\(name)` is not supported: \(why).", param: name)
+        }
     }
 }
 

@@ -38,6 +38,9 @@ struct GenerationOptions {
             guard stream else { throw APIError.invalid("`stream_options` is only allowed when `stream` is true.", param: "stream_options") }
             let sr = try FieldReader(so)
             includeUsage = try sr.bool("include_usage") ?? false
+            // vLLM's usage in every chunk is not implemented: refused, not silently ignored.
+            try sr.refuse(["continuous_usage_stats"], because: "usage comes in the last chunk (`include_usage`)", in: "stream_options")
+            try sr.refuseUnknown(ignoring: [], in: "stream_options")
         }
         for key in maxTokensKeys {
             if let m = try r.int(key, fewestTokens...limits.maxTokens) { maxTokens = m }

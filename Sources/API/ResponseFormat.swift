@@ -97,7 +97,13 @@ extension OpenAIAPI {
     private func schemaSpec(_ v: JSON, param: String) throws -> GrammarSpec {
         switch v {
         case .object, .bool: return .jsonSchema(v.serialized)
-        case let .string(s): return .jsonSchema(s)
+        case let .string(s):
+            // JSON text must hold a schema: a plain word is a mistake to name, not a parse error.
+            guard let parsed = JSON.parse(Array(s.utf8)) else {
+                throw APIError.invalid("`\(param)` must be a JSON schema object (or the JSON text of one); the string given is not JSON.", param: param)
+            }
+            guard case .object = parsed else { return try schemaSpec(parsed, param: param) }
+            return .jsonSchema(s)
         default: throw APIError.invalid("`\(param)` must be a JSON schema object.", param: param)
         }
     }
