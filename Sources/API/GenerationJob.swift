@@ -18,6 +18,11 @@ final class GenerationJob: @unchecked Sendable {
         var logprobs: [TokenLogprob] = []
         var promptLogprobs: [TokenLogprob?]?
         var promptTokens = 0
+        /// 1 when the model ended the choice with an end-of-generation (or stop) token: it was
+        /// generated, and vLLM and llama-server count it in `completion_tokens`, though it has no text.
+        var endToken = 0
+        /// Generated tokens, for usage: those with text (or cut by a stop string) and the end token.
+        var completionTokens: Int { text.tokenCount + endToken }
         /// Prompt tokens found in the prefix cache when it was admitted.
         var cachedTokens = 0
         /// The engine's count of proposals verified for this choice, from its finish event.
@@ -118,7 +123,7 @@ final class GenerationJob: @unchecked Sendable {
         let end = lastTokenAt ?? DispatchTime.now().uptimeNanoseconds
         return GenerationReport(
             requestID: requestID, endpoint: endpoint, model: model, promptTokens: promptTokens,
-            completionTokens: choices.reduce(0) { $0 + $1.text.tokenCount },
+            completionTokens: choices.reduce(0) { $0 + $1.completionTokens },
             timeToFirstToken: firstTokenAt.map { Double($0 &- startedAt) / 1e9 },
             duration: Double(end &- startedAt) / 1e9,
             finishReasons: choices.map { $0.finishReason ?? "stop" }, stream: stream,
@@ -133,7 +138,7 @@ final class GenerationJob: @unchecked Sendable {
     var usage: (prompt: Int, completion: Int) {
         lock.lock()
         defer { lock.unlock() }
-        return (choices.reduce(0) { $0 + $1.promptTokens }, choices.reduce(0) { $0 + $1.text.tokenCount })
+        return (choices.reduce(0) { $0 + $1.promptTokens }, choices.reduce(0) { $0 + $1.completionTokens })
     }
 
     /// Prompt tokens served from the prefix cache, each prompt counted once (choices are
@@ -186,7 +191,8 @@ final class GenerationJob: @unchecked Sendable {
                         deltas.append(Delta(choice: i, text: text, logprobs: lps, finishReason: nil, offset: before, spans: spans))
                     }
                 }
-            case let .finished(reason, prompt, _, cached, speculation):
+            case let .finished(reason, prompt, generated, cached, speculation):
+                if case .stop = reason { choices[i].endToken = min(1, max(0, generated - choices[i].text.tokenCount)) }
                 choices[i].promptTokens = prompt
                 choices[i].cachedTokens = cached
                 choices[i].speculation = speculation

@@ -116,6 +116,21 @@ def test_logprobs_stop_at_the_stop_sequence(client):
     assert [e.token for c in chunks for x in c.choices if x.logprobs for e in x.logprobs.content] == kept
 
 
+def test_the_end_token_counts_in_usage(client):
+    """An answer the model ended itself counts its end-of-generation token in completion_tokens,
+    as vLLM and llama-server do: one more than the tokens listed in logprobs."""
+    r = chat(client, messages=[{"role": "user", "content": "Say hello."}], max_tokens=64, logprobs=True)
+    c = r.choices[0]
+    assert c.finish_reason == "stop", c
+    assert r.usage.completion_tokens == len(c.logprobs.content) + 1
+    streamed = list(chat(client, messages=[{"role": "user", "content": "Say hello."}], max_tokens=64, stream=True,
+                         stream_options={"include_usage": True}))
+    assert streamed[-1].usage.completion_tokens == r.usage.completion_tokens
+    # Cut by max_tokens: no end token.
+    r = chat(client, messages=[{"role": "user", "content": "Say hello."}], max_tokens=3, logprobs=True)
+    assert r.choices[0].finish_reason == "length" and r.usage.completion_tokens == 3
+
+
 def test_seed_reproduces(client):
     def run(seed):
         return chat(client, max_tokens=8, temperature=1, seed=seed).choices[0].message.content
