@@ -23,6 +23,8 @@ struct BenchCommand: ParsableCommand {
         guard p > 0 || n > 0 else { throw ValidationError("-p and -n are both 0: nothing to measure.") }
         // Each of the sequences starts from its own prompt, as in llama-batched-bench.
         guard parallel == 0 || p > 0 else { throw ValidationError("--parallel needs -p of at least 1 (each sequence's prompt).") }
+        // As engine.max_sequences; the KV cache's size is checked once the model's shape is known.
+        guard parallel <= 4096 else { throw ValidationError("--parallel must be at most 4096, got \(parallel).") }
     }
 
     func run() throws {
@@ -96,6 +98,16 @@ struct BenchCommand: ParsableCommand {
         let perSeq = (p + n + blockSize - 1) / blockSize  // blocks per sequence
         // Sliding-window layers keep a ring of blocks per sequence, as the engine does.
         let ring = model.slidingWindow.map { min(KVCacheStorage.ringBlocks(window: $0, maxChunk: p, blockSize: blockSize), perSeq) } ?? 0
+        // A KV cache larger than the machine's memory is refused before it is allocated (it
+        // aborted the process with a trace).
+        let c = loaded.config
+        let elementBytes = modelOptions.cacheType == .f32 ? 4 : 2
+        let cacheBytes = Double(parallel * perSeq * blockSize) * Double(c.layers * c.kvHeads * (c.headSize + c.valueHeadSize) * elementBytes)
+        guard cacheBytes < Double(ProcessInfo.processInfo.physicalMemory) else {
+            note(String(format: "error: --parallel %d with -p %d -n %d needs a %.1f GiB KV cache; this machine has %.1f GiB of memory",
+                        parallel, p, n, cacheBytes / 1_073_741_824, Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824))
+            throw ExitCode.failure
+        }
         let cache = model.makeCacheStorage(tokens: parallel * perSeq * blockSize, localTokens: parallel * ring * blockSize,
                                            blockSize: blockSize, type: modelOptions.cacheType)
         let tables = (0..<parallel).map { s in (0..<perSeq).map { Int32(s * perSeq + $0) } }

@@ -23,7 +23,7 @@ struct EmbedCommand: ParsableCommand {
     @Flag(help: "Cut inputs longer than the model's context instead of failing.") var truncate = false
 
     func run() throws {
-        guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or more") }
+        try validateThreads(threads)
         let threads = self.threads == 0 ? CPUBudget.cpus : self.threads
         let bytes = try readFile(file)
         // Lines end with LF, CRLF or a lone CR; lines of only white space are no input. Each keeps

@@ -19,7 +19,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Keep the K most likely tokens (0: all).") var topK: Int = 0
     @Option(help: "Drop tokens below this fraction of the best one's probability.") var minP: Float = 0
     @Option(help: "Penalty on tokens already present (1: off).") var repeatPenalty: Float = 1
-    @Option(help: "Random seed.") var seed: UInt64?
+    @Option(help: "Random seed (-1: none, as in llama.cpp).") var seed: Int64?
     @Option(help: "text or ids.") var output: Output = .text
     @Flag(help: "Keep going past end-of-generation tokens.") var ignoreEos = false
 
@@ -30,6 +30,9 @@ struct GenerateCommand: ParsableCommand {
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
         guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1]") }
         guard topK >= 0 else { throw ValidationError("--top-k must not be negative") }
+        // The API's range (vLLM refuses a penalty of 0 or less: it divides logits by it).
+        guard repeatPenalty >= 0.01, repeatPenalty <= 10 else { throw ValidationError("--repeat-penalty must be between 0.01 and 10") }
+        guard seed.map({ $0 >= -1 }) ?? true else { throw ValidationError("--seed must be -1 (none) or at least 0") }
     }
 
     func run() throws {
@@ -37,7 +40,7 @@ struct GenerateCommand: ParsableCommand {
         let bytes = try prompt.map { Array($0.utf8) } ?? readFile(promptFile!)
         let ids = loaded.tokenizer.encode(bytes: bytes, addSpecial: true, parseSpecial: true)
         let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
-                                          repetitionPenalty: repeatPenalty, seed: seed)
+                                          repetitionPenalty: repeatPenalty, seed: seed.flatMap { $0 < 0 ? nil : UInt64($0) })
         let gen = Generator(loaded, capacity: min(loaded.config.contextLength, ids.count + n),
                             cacheType: modelOptions.cacheType)
         gen.adapters = try loraOptions.selections(for: loaded)

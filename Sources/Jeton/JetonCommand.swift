@@ -38,9 +38,7 @@ struct ModelOptions: ParsableArguments {
     enum Requantization: String, ExpressibleByArgument, CaseIterable { case file, q4_0 }
 
     /// Checked while the command line is read, so the message comes with this command's usage.
-    func validate() throws {
-        guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or more") }
-    }
+    func validate() throws { try validateThreads(threads) }
 
     /// The threads to run with: 0 is all cores.
     var threadCount: Int { threads == 0 ? CPUBudget.cpus : threads }
@@ -49,6 +47,12 @@ struct ModelOptions: ParsableArguments {
         let path = try ModelStore().resolve(model)
         return try LoadedModel(path: path, threads: threadCount, shrink: requantize == .q4_0)
     }
+}
+
+/// `--threads` as `jeton serve` takes it (model.threads): 0 is all cores, and a typo must not
+/// start tens of thousands of threads.
+func validateThreads(_ threads: Int) throws {
+    guard (0...1024).contains(threads) else { throw ValidationError("--threads must be between 0 (all cores) and 1024, got \(threads)") }
 }
 
 /// Prints one line to stderr (progress and errors stay out of stdout's data).

@@ -89,13 +89,34 @@ def test_bench_refuses_zero_repetitions():
     assert p.returncode != 0 and "nothing to measure" in p.stderr, p.stderr
     p = run("bench", "--model", "default", "-p", "0", "-n", "4", "--parallel", "2", check=False)
     assert p.returncode == 64 and "--parallel needs -p of at least 1" in p.stderr, p.stderr  # a usage error, not a crash
+    # A KV cache past the machine's memory is refused before it is allocated (it aborted with a trace).
+    p = run("bench", "--model", "default", "-p", "4000", "-n", "8", "-r", "1", "--parallel", "4096", "-t", "1", check=False)
+    assert p.returncode == 1 and "needs a" in p.stderr and "KV cache" in p.stderr and "Fatal" not in p.stderr, p.stderr
+    p = run("bench", "--model", "default", "-p", "16", "-n", "8", "--parallel", "100000", check=False)
+    assert p.returncode == 64 and "--parallel must be at most 4096" in p.stderr, p.stderr
 
 
 def test_threads_zero_is_all_cores_and_negative_is_refused_with_the_command_usage():
     p = run("generate", "--model", "default", "-t", "0", "-n", "2", "--prompt", "Hello", check=False)
     assert p.returncode == 0, p.stderr
-    p = run("generate", "--model", "default", "--threads=-1", "-n", "2", "--prompt", "Hello", check=False)
-    assert p.returncode != 0 and "--threads must be 0 (all cores) or more" in p.stderr and "jeton generate" in p.stderr, p.stderr
+    # Negative or past serve's 1024 (a typo started tens of thousands of threads): refused.
+    for t in ("-1", "30000"):
+        p = run("generate", "--model", "default", f"--threads={t}", "-n", "2", "--prompt", "Hello", check=False)
+        assert p.returncode != 0 and "--threads must be between 0 (all cores) and 1024" in p.stderr and "jeton generate" in p.stderr, p.stderr
+        p = run("embed", "--model", "default", f"--threads={t}", "--file", "-", check=False)
+        assert p.returncode != 0 and "--threads must be between 0 (all cores) and 1024" in p.stderr, p.stderr
+
+
+def test_generate_takes_the_api_ranges():
+    # A penalty of 0 divided logits by 0 (one token repeated); -1 is no seed, as in llama.cpp.
+    for bad in ("0", "-1", "11"):
+        p = run("generate", "--model", "default", f"--repeat-penalty={bad}", "-n", "2", "--prompt", "Hello", check=False)
+        assert p.returncode == 64 and "--repeat-penalty must be between 0.01 and 10" in p.stderr, p.stderr
+    outs = {run("generate", "--model", "default", "--prompt", "Once upon a time", "-n", "12", "--temperature", "1",
+                "--seed=-1", "--output", "ids", "--ignore-eos").stdout for _ in range(4)}
+    assert len(outs) > 1
+    p = run("generate", "--model", "default", "--seed=-2", "-n", "2", "--prompt", "Hello", check=False)
+    assert p.returncode == 64 and "--seed must be -1" in p.stderr, p.stderr
 
 
 def test_bench_measures_one_side_alone():
