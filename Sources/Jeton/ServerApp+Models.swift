@@ -131,6 +131,11 @@ extension ServerApp {
                                                : "the model's chat template (override it with --chat-template FILE)"
             throw JetonConfig.Failure(description: "\(served.id): \(from) cannot render a conversation: \(problem)")
         }
+        // Said before the load line, which ends a start-up log's model part.
+        if templateOverride == nil && loaded.chatTemplate == nil {
+            // As llama-server, ChatML then; a model not tuned on it may not end its turn there.
+            logger.warning("model \(served.id): the file has no chat template: chat uses ChatML, which the model may not know (give one with --chat-template FILE)")
+        }
         logger.notice("model \(served.id) loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s: \(loaded.config.architecture), \(loaded.config.quantization), \(loaded.config.layers) layers, context \(context) (trained \(loaded.config.contextLength)), \(threads) threads, \(MatMul.kernelDescription), KV cache \(engine.cacheCapacity) tokens (\(engine.cacheDescription)), speculative decoding: \(speculation.summary)")
         // Values the model or the cache's layout changed say so, rather than only in the line above.
         if let note = speculation.note { logger.warning("model \(served.id): \(note)") }

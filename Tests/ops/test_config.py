@@ -155,9 +155,11 @@ def test_an_alias_that_reaches_another_model_stops_startup(tmp_path):
 
 
 def test_missing_files_stop_startup_before_listening(tmp_path):
-    """A model, template or draft file that is not there stops start-up before the port opens
+    """A model, template, draft or adapter file that is not there (or not GGUF) stops start-up before the port opens
     (the models load after listening, so this was found only after /health had answered)."""
     e = {k: v for k, v in os.environ.items() if not k.startswith("JETON_") or k == "JETON_MODELS"}
+    not_gguf = tmp_path / "notes.gguf"
+    not_gguf.write_text("root:x:0:0:root:/root:/bin/bash\n" * 100)
     for args, needle in [(["--model", "/nonexistent.gguf"], "model.path: no file /nonexistent.gguf"),
                          (["--model", str(tmp_path)], "is a directory"),
                          # A mistyped catalog name: the catalog's names are given.
@@ -168,7 +170,11 @@ def test_missing_files_stop_startup_before_listening(tmp_path):
                          # A draft that cannot draft for its target: found from the files' headers.
                          (["--model", "qwen2.5-coder-0.5b", "--draft-model", "default"],
                           "its tokenizer differs: pre-tokenizer smollm (the target's is qwen2)"),
-                         (["--draft-model", "nomic-embed-text-v1.5"], "is an embedding model")]:
+                         (["--draft-model", "nomic-embed-text-v1.5"], "is an embedding model"),
+                         # A file that is not GGUF, and an adapter that is not name=path (both were
+                         # found only after "listening").
+                         (["--model", str(not_gguf)], "not a GGUF file"),
+                         (["--lora", "foo"], "lora.adapters: \"foo\" is not name=path")]:
         p = subprocess.run([JETON, "serve", "--port", "0", *args], capture_output=True, text=True, timeout=60, env=e)
         assert p.returncode == 2, (args, p.returncode, p.stderr[-500:])
         assert needle in p.stderr and "listening" not in p.stdout + p.stderr, (args, p.stderr[-500:])
@@ -249,6 +255,19 @@ def test_speculation_settings_that_cannot_take_effect_are_said_at_startup():
     assert "speculative.max_batch_tokens 1 leaves no room for a proposal: speculative decoding is off" in log, log[-800:]
     log = startup_log(["--model", "gemma3-270m", "--speculative", "ngram"], "do not speculate", env=e)
     assert "has sliding-window layers, which do not speculate: speculative decoding is off" in log, log[-800:]
+
+
+def test_a_model_without_a_chat_template_is_said_at_startup(tmp_path):
+    # The Gemma 3 270M file has none: chat falls back to ChatML, which it does not end its turns in.
+    e = {k: v for k, v in os.environ.items() if not k.startswith("JETON_") or k == "JETON_MODELS"}
+    log = startup_log(["--model", "gemma3-270m"], "no chat template", env=e)
+    assert "gemma-3-270m-q4_k_m: the file has no chat template: chat uses ChatML" in log, log[-800:]
+    template = tmp_path / "t.jinja"
+    template.write_text("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    log = startup_log(["--model", "gemma3-270m", "--chat-template", str(template)], "loaded in", env=e)
+    assert "no chat template" not in log, log[-800:]
+    log = startup_log(["--model", "default"], "loaded in", env=e)
+    assert "no chat template" not in log, log[-800:]
 
 
 def test_a_draft_is_read_as_q4_0_unless_told_to_keep_the_files_matrices():

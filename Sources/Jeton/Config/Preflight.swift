@@ -24,6 +24,9 @@ enum Preflight {
                                           + "(\(known); `jeton list` shows them)")
             }
             try file(what, path, directoryAllowed: false)
+            // Its header too (a few ms, the file is mapped): a file that is not GGUF must not
+            // open the port, log "listening" and then fail.
+            do { _ = try GGUFFile(path: path) } catch { throw JetonConfig.Failure(description: "\(what): \(path): \(error)") }
             return path
         }
         func file(_ what: String, _ path: String, directoryAllowed: Bool) throws {
@@ -62,7 +65,9 @@ enum Preflight {
         }
         for entry in c[\.loraAdapters] {
             // NAME=PATH; a PEFT adapter is a directory.
-            guard let eq = entry.firstIndex(of: "=") else { continue }
+            guard let eq = entry.firstIndex(of: "="), eq != entry.startIndex, entry.index(after: eq) != entry.endIndex else {
+                throw JetonConfig.Failure(description: "lora.adapters: \"\(entry)\" is not name=path")
+            }
             let name = String(entry[..<eq])
             guard LoraRegistry.isValidName(name) else {
                 throw JetonConfig.Failure(description: "lora.adapters: the name `\(name)` must be 1 to 256 letters, digits or . _ - : / @")
