@@ -49,6 +49,7 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [Job] = []  // requests with inputs not yet handed to a pass, oldest first
     private var stopping = false
+    private var ended = false  // the thread has answered everything and returned
 
     init(model: LoadedEmbeddingModel, batchTokens: Int, maxWaiting: Int, metrics: EmbeddingMetrics? = nil) {
         self.model = model
@@ -93,6 +94,9 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
 
     func shutdown() { condition.withLock { stopping = true; condition.signal() } }
 
+    /// After `shutdown`: the pass under way has ended and every request has its answer.
+    var hasEnded: Bool { condition.withLock { ended } }
+
     private func loop() {
         while true {
             condition.lock()
@@ -104,6 +108,7 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
                 queue.removeAll()
                 condition.unlock()
                 for job in left { job.finish(.failure(Self.stopped)) }
+                condition.withLock { ended = true }
                 return
             }
             let gone = queue.filter { $0.cancelled() }

@@ -272,9 +272,18 @@ final class ServerApp: Sendable {
                 // Past the deadline: end what still runs in the engines, so each stream gets an
                 // error event and [DONE] rather than a cut connection (a whole answer a 503), and
                 // give those bytes a moment before the server closes.
-                for l in state.withLock({ $0.loaded }) {
+                let loaded = state.withLock({ $0.loaded })
+                for l in loaded {
                     l.engine?.shutdown()
                     l.batcher?.shutdown()
+                }
+                // A forward pass under way ends first (a long prompt's step or an embedding batch
+                // can take seconds): its requests' 503s are written only then, and closing the
+                // connections before lost them (an empty reply, logged as 499). Bounded, should a
+                // pass never end.
+                let passEnd = Date().addingTimeInterval(30)
+                while Date() < passEnd, loaded.contains(where: { ($0.engine?.snapshot().loopAlive ?? false) || !($0.batcher?.hasEnded ?? true) }) {
+                    usleep(20_000)
                 }
                 let flush = Date().addingTimeInterval(1)
                 while Date() < flush, (access?.inFlight ?? 0) > 0 { usleep(20_000) }
