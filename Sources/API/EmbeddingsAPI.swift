@@ -135,18 +135,30 @@ public final class EmbeddingsAPI: @unchecked Sendable {
         case let .array(items):
             guard !items.isEmpty else { throw APIError.invalid("`input` is an empty array.", param: "input") }
             // A flat array of ids is one input of that many tokens (checked against the context later).
-            if case .number = items[0] { return [try ids(items, "`input`")] }
+            if case .number = items[0] {
+                guard items.allSatisfy({ if case .number = $0 { return true }; return false }) else {
+                    throw APIError.invalid("`input` mixes token ids with other values: give token ids, strings, or arrays of token ids.", param: "input")
+                }
+                return [try ids(items, "`input`")]
+            }
             guard items.count <= maxInputs else {
                 throw APIError.invalid("`input` has \(items.count) items; at most \(maxInputs) are allowed.", param: "input")
             }
+            // One kind throughout, as OpenAI's schema has it: strings, or arrays of token ids.
             switch items[0] {
-            case .string, .array:
+            case .string:
                 return try items.enumerated().map { i, item in
-                    switch item {
-                    case let .string(s): return try text(s, "input[\(i)]")
-                    case let .array(a): return try ids(a, "input[\(i)]")
-                    default: throw APIError.invalid("input[\(i)] must be a string or an array of token ids.", param: "input")
+                    guard case let .string(s) = item else {
+                        throw APIError.invalid("input[\(i)] must be a string, as input[0] is (an array holds strings or arrays of token ids, not both).", param: "input")
                     }
+                    return try text(s, "input[\(i)]")
+                }
+            case .array:
+                return try items.enumerated().map { i, item in
+                    guard case let .array(a) = item else {
+                        throw APIError.invalid("input[\(i)] must be an array of token ids, as input[0] is (an array holds strings or arrays of token ids, not both).", param: "input")
+                    }
+                    return try ids(a, "input[\(i)]")
                 }
             default: throw APIError.invalid("`input` must be a string, an array of strings, or token ids.", param: "input")
             }

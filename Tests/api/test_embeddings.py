@@ -121,6 +121,10 @@ def test_bad_requests(eclient, embed_server):
     assert "input[1]" in body["error"]["message"] and body["error"]["param"] == "input"
     status, _, body = embed_server.request("POST", "/v1/embeddings", {"model": MODEL, "input": " "})
     assert status == 200 and len(body["data"]) == 1
+    # One kind per array, as OpenAI's schema has it (strings and token arrays mixed were embedded).
+    for mixed, where in ((["a", [1, 2]], "input[1]"), ([[1, 2], "a"], "input[1]"), ([1, "a"], "mixes token ids")):
+        status, _, body = embed_server.request("POST", "/v1/embeddings", {"model": MODEL, "input": mixed})
+        assert status == 400 and where in body["error"]["message"] and body["error"]["param"] == "input", (mixed, body)
     # A misspelt field is refused, as on chat and completions; `user` is OpenAI's and is a string.
     status, _, body = embed_server.request("POST", "/v1/embeddings", {"model": MODEL, "input": "x", "dimension": 64})
     assert status == 400 and body["error"]["code"] == "unknown_parameter" and body["error"]["param"] == "dimension", body

@@ -174,7 +174,8 @@ def test_missing_files_stop_startup_before_listening(tmp_path):
                          # A file that is not GGUF, and an adapter that is not name=path (both were
                          # found only after "listening").
                          (["--model", str(not_gguf)], "not a GGUF file"),
-                         (["--lora", "foo"], "lora.adapters: \"foo\" is not name=path")]:
+                         (["--lora", "foo"], "lora.adapters: \"foo\" is not name=path"),
+                         (["--model", "nomic-embed-text-v1.5", "--lora", f"a={not_gguf}"], "every served model is an embedding model")]:
         p = subprocess.run([JETON, "serve", "--port", "0", *args], capture_output=True, text=True, timeout=60, env=e)
         assert p.returncode == 2, (args, p.returncode, p.stderr[-500:])
         assert needle in p.stderr and "listening" not in p.stdout + p.stderr, (args, p.stderr[-500:])

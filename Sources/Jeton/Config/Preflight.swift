@@ -63,6 +63,12 @@ enum Preflight {
                 try draftCheck(draft, draftPath, targets: paths)
             }
         }
+        // Adapters are the first text model's: with none (an embedding model alone) they would
+        // be ignored without a word.
+        if !c[\.loraAdapters].isEmpty,
+           !paths.contains(where: { p in (try? GGUFFile(path: p)).map { !LoadedEmbeddingModel.isEmbeddingModel($0) } ?? true }) {
+            throw JetonConfig.Failure(description: "lora.adapters: every served model is an embedding model; adapters apply to a text-generation model")
+        }
         for entry in c[\.loraAdapters] {
             // NAME=PATH; a PEFT adapter is a directory.
             guard let eq = entry.firstIndex(of: "="), eq != entry.startIndex, entry.index(after: eq) != entry.endIndex else {
