@@ -61,6 +61,13 @@ def test_unknown_key_and_bad_value_stop_startup(tmp_path):
     f.write_text("engine:\n  cache_tokens: lots\n")
     rc, _, err = print_config("--config", str(f))
     assert rc != 0 and "engine.cache_tokens" in err
+    # A value left out is a mistake named, not the default labelled as the file's (found by a user's test).
+    f.write_text("server:\n  port:\n")
+    rc, _, err = print_config("--config", str(f))
+    assert rc == 2 and "server.port has no value" in err, err
+    f.write_text("auth:\n  api_keys:\n")
+    rc, _, err = print_config("--config", str(f))
+    assert rc == 0, err
     rc, _, err = print_config(env={"JETON_LOGGING_FORMAT": "xml"})
     assert rc != 0 and "logging.format" in err
 

@@ -261,7 +261,11 @@ struct JetonConfig: Sendable {
                 return t.trimmingCharacters(in: .whitespaces)
             })
         }
-        if raw is NSNull { return s.defaultValue }
+        // `port:` with nothing after it: a value left out, not the default (which the file's
+        // source label would then have claimed).
+        if raw is NSNull {
+            throw Failure(description: "\(source): \(s.key) has no value; give one, or remove the line for the default")
+        }
         guard let text = scalarText(raw) else {
             throw Failure(description: "\(source): \(s.key) must be a single value, not a mapping or a list")
         }
