@@ -77,15 +77,23 @@ extension ServerApp {
     /// the file's own) and the other names that reach it: its own name, its catalog name, the
     /// spec's aliases, and `default` for the first model of each kind (`first`), where a request
     /// without `model` goes too.
-    private func servedModel(_ plan: ModelPlan, first: Bool, ownName: String, tokenizer: Tokenizer, context: Int,
+    private func servedModel(_ plan: ModelPlan, first: Bool, tokenizer: Tokenizer, context: Int,
                              chatTemplate: String?, architecture: String, quantization: String) -> ServedModel {
-        let name = plan.spec.name ?? ownName
-        let file = (plan.path as NSString).lastPathComponent
-        let catalogName = (try? ModelStore.catalog())?.first { $0.file == file }?.name
-        var aliases = Set([ownName] + plan.spec.aliases + (catalogName.map { [$0] } ?? []) + (first ? ["default"] : []))
-        aliases.remove(name)
+        let (name, aliases) = Self.names(plan.spec, path: plan.path, first: first)
         return ServedModel(id: name, aliases: aliases, tokenizer: tokenizer, contextLength: context, chatTemplate: chatTemplate,
                            created: Int(Date().timeIntervalSince1970), architecture: architecture, quantization: quantization)
+    }
+
+    /// A model's name and the other names that reach it, from its spec and file alone (the
+    /// preflight checks them before anything loads).
+    static func names(_ spec: ModelSpec, path: String, first: Bool) -> (id: String, aliases: Set<String>) {
+        let ownName = LoadedModel.name(ofPath: path)
+        let name = spec.name ?? ownName
+        let file = (path as NSString).lastPathComponent
+        let catalogName = (try? ModelStore.catalog())?.first { $0.file == file }?.name
+        var aliases = Set([ownName] + spec.aliases + (catalogName.map { [$0] } ?? []) + (first ? ["default"] : []))
+        aliases.remove(name)
+        return (name, aliases)
     }
 
     private func loadGenerationModel(_ plan: ModelPlan, first: Bool, access: AccessLog,
@@ -103,7 +111,7 @@ extension ServerApp {
         let loaded = try LoadedModel(path: plan.path, threads: threads)
         loaded.file.adviseWillNeed()
         let context = Self.context(plan.spec, trained: loaded.config.contextLength)
-        var served = servedModel(plan, first: first, ownName: loaded.name, tokenizer: loaded.tokenizer, context: context,
+        var served = servedModel(plan, first: first, tokenizer: loaded.tokenizer, context: context,
                                  chatTemplate: templateOverride ?? loaded.chatTemplate,
                                  architecture: loaded.config.architecture, quantization: loaded.config.quantization)
         let speculation = try Self.speculation(config, target: loaded, threads: threads, allowDraft: first)
@@ -159,7 +167,7 @@ extension ServerApp {
         let loaded = try LoadedEmbeddingModel(path: plan.path, threads: threads)
         loaded.file.adviseWillNeed()
         let context = Self.context(plan.spec, trained: loaded.config.contextLength)
-        let served = servedModel(plan, first: first, ownName: loaded.name, tokenizer: loaded.tokenizer, context: context,
+        let served = servedModel(plan, first: first, tokenizer: loaded.tokenizer, context: context,
                                  chatTemplate: nil, architecture: loaded.config.architecture,
                                  quantization: loaded.config.quantization)
         let batcher = EmbeddingBatcher(model: loaded, batchTokens: config[\.engineMaxBatchTokens],

@@ -49,6 +49,18 @@ enum Preflight {
             }
             named[id] = i
         }
+        // Aliases reaching another model: from the files' headers (the kind decides which model is
+        // a kind's first, reached by `default`), not after every model has loaded.
+        if models.count > 1 {
+            var firsts: Set<ModelTable.Kind> = []
+            let rows = zip(models, paths).map { m, p -> ModelTable.Row in
+                let embedding = (try? GGUFFile(path: p)).map(LoadedEmbeddingModel.isEmbeddingModel) ?? false
+                let kind: ModelTable.Kind = embedding ? .embedding : .generation
+                let (id, aliases) = ServerApp.names(m, path: p, first: firsts.insert(kind).inserted)
+                return ModelTable.Row(id: id, aliases: aliases.sorted(), kind: kind)
+            }
+            try ServerApp.checkAliases(models, rows: rows)
+        }
         let template = c[\.modelChatTemplate]
         if !template.isEmpty { try file("model.chat_template", template, directoryAllowed: false) }
         let draft = c[\.speculativeDraftModel]
