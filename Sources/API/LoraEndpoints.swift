@@ -14,11 +14,9 @@ extension OpenAIAPI {
         // llama-server do; OpenAI itself requires the field.
         let name = try r.string("model") ?? model.id
         var selections: [LoraSelection] = []
-        var adapterName: String?
         if !model.accepts(name) {
             guard let a = lora?.adapter(named: name) else { throw APIError.modelNotFound(name) }
             selections.append(LoraSelection(adapter: a))
-            adapterName = a.name
         }
         if let list = r.raw("lora") {
             guard case let .array(items) = list, items.count <= 16 else {
@@ -49,10 +47,10 @@ extension OpenAIAPI {
                 // The same adapter twice: the last scale wins (llama-server keeps one scale per adapter).
                 selections.removeAll { $0.adapter === adapter }
                 if scale != 0 { selections.append(LoraSelection(adapter: adapter, scale: scale)) }
-                if adapterName == nil { adapterName = adapter.name }
             }
         }
-        return (model.accepts(name) ? model.id : name, adapterName, selections)
+        // The label is an adapter that applies: one at scale 0 is off (it was counted as used).
+        return (model.accepts(name) ? model.id : name, selections.first?.adapter.name, selections)
     }
 
     /// Each adapter as a model of its own, with the base model as `parent` (vLLM's listing).

@@ -264,3 +264,11 @@ def test_metrics_count_tokens_by_adapter(lora_server):
     lines = [l for l in text.splitlines() if l.startswith("jeton_generation_tokens_total") and 'adapter="a2"' in l]
     assert lines and float(lines[0].split()[-1]) >= 3
     assert any(l.startswith("jeton_requests_total") and 'adapter="a2"' in l for l in text.splitlines())
+    # An adapter at scale 0 is off: the request is the base model's (it was counted as the adapter's).
+    def requests(adapter):
+        text = lora_server.request("GET", "/metrics")[2]
+        return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith("jeton_requests_total") and "completions" in l
+                   and ((f'adapter="{adapter}"' in l) if adapter else "adapter=" not in l))
+    before_a1, before_base = requests("a1"), requests(None)
+    complete(lora_server, "default", "Hello", n=2, lora=[{"id": "a1", "scale": 0}])
+    assert requests("a1") == before_a1 and requests(None) == before_base + 1
