@@ -39,6 +39,12 @@ struct GenerateCommand: ParsableCommand {
         let loaded = try modelOptions.load()
         let bytes = try prompt.map { Array($0.utf8) } ?? readFile(promptFile!)
         let ids = loaded.tokenizer.encode(bytes: bytes, addSpecial: true, parseSpecial: true)
+        // Said, not a silent empty answer or a short one.
+        guard !ids.isEmpty else { throw FileFailure(description: "the prompt is empty (and this model adds no BOS token): nothing to continue") }
+        let context = loaded.config.contextLength
+        if ids.count + n > context {
+            note("note: the model's context of \(context) tokens leaves room for \(max(0, context - ids.count)) of the \(n) tokens asked after the prompt's \(ids.count)")
+        }
         let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                           repetitionPenalty: repeatPenalty, seed: seed.flatMap { $0 < 0 ? nil : UInt64($0) })
         let gen = Generator(loaded, capacity: min(loaded.config.contextLength, ids.count + n),

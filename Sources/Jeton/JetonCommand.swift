@@ -14,7 +14,7 @@ struct JetonCommand: ParsableCommand {
 
 /// The model a command reads (alone: `jeton tokenize`, which loads no weights).
 struct ModelChoice: ParsableArguments {
-    @Option(name: .long, help: "Path to a GGUF file, or `default` for the default model.")
+    @Option(name: .long, help: "A GGUF file's path, a catalog name (`jeton list`), or `default` for the default model.")
     var model: String = "default"
 }
 
@@ -45,7 +45,9 @@ struct ModelOptions: ParsableArguments {
 
     func load() throws -> LoadedModel {
         let path = try ModelStore().resolve(model)
-        return try LoadedModel(path: path, threads: threadCount, shrink: requantize == .q4_0)
+        do { return try LoadedModel(path: path, threads: threadCount, shrink: requantize == .q4_0) } catch {
+            throw FileFailure(description: "\(path): \(namingPathOnce(error, path))")
+        }
     }
 }
 
@@ -79,6 +81,12 @@ private func readToEnd(_ path: String) -> Data? {
 }
 
 struct FileFailure: Error, CustomStringConvertible { let description: String }
+
+/// An error's text for a message that names `path` first: without the path when it says it too.
+func namingPathOnce(_ error: Error, _ path: String) -> String {
+    let text = "\(error)"
+    return text.replacingOccurrences(of: " \(path)", with: "").replacingOccurrences(of: "\(path): ", with: "")
+}
 
 /// Parsed (and checked) before anything loads: `--cache-type f16|f32`.
 extension KVCacheType: ExpressibleByArgument {}

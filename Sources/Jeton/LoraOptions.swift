@@ -30,7 +30,12 @@ struct LoraOptions: ParsableArguments {
     func selections(for loaded: LoadedModel) throws -> [LoraSelection] {
         let all = paths.map { ($0, Float(1)) } + (try scaledPaths()).map { ($0.path, $0.scale) }
         return try all.enumerated().map { i, entry in
-            LoraSelection(adapter: try LoraAdapter.load(name: "lora\(i)", path: entry.0, for: loaded.model), scale: entry.1)
+            do {
+                return LoraSelection(adapter: try LoraAdapter.load(name: "lora\(i)", path: entry.0, for: loaded.model), scale: entry.1)
+            } catch {
+                // Named, or a bad adapter reads as a bad model.
+                throw FileFailure(description: "LoRA adapter \(entry.0): \(namingPathOnce(error, entry.0))")
+            }
         }
     }
 }

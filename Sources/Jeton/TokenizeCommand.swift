@@ -16,11 +16,16 @@ struct TokenizeCommand: ParsableCommand {
         // took 2.7 s of Qwen 1.5B's 2.7 s. A generation model's hyperparameters are still read (a
         // file whose settings no model could run is refused); its tensors are not checked.
         let path = try ModelStore().resolve(choice.model)
-        let gguf = try GGUFFile(path: path)
-        let tokenizer = try Tokenizer(TokenizerVocabulary(metadata: gguf.metadata))
-        if !LoadedEmbeddingModel.isEmbeddingModel(gguf) {
-            let config = try ModelConfig(file: gguf)
-            try ModelError.checkVocabulary(tokenizer: tokenizer.vocabularySize, model: config.vocabSize)
+        let tokenizer: Tokenizer
+        do {
+            let gguf = try GGUFFile(path: path)
+            tokenizer = try Tokenizer(TokenizerVocabulary(metadata: gguf.metadata))
+            if !LoadedEmbeddingModel.isEmbeddingModel(gguf) {
+                let config = try ModelConfig(file: gguf)
+                try ModelError.checkVocabulary(tokenizer: tokenizer.vocabularySize, model: config.vocabSize)
+            }
+        } catch {
+            throw FileFailure(description: "\(path): \(namingPathOnce(error, path))")
         }
         let ids = tokenizer.encode(bytes: try readFile(file), addSpecial: true, parseSpecial: true)
         print("[" + ids.map(String.init).joined(separator: ", ") + "]")

@@ -32,6 +32,19 @@ def test_tokenize_matches_reference(tmp_path):
         assert json.loads(out) == c["ids"], c["text"]
 
 
+def test_a_file_that_is_not_a_model_is_named(tmp_path):
+    # generate --lora with a bad adapter said only "not a GGUF file": model or adapter?
+    bad = tmp_path / "notes.gguf"
+    bad.write_text("root:x:0:0:root:/root:/bin/bash\n" * 100)
+    for args in (["generate", "--model", str(bad), "--prompt", "hi", "-n", "2"],
+                 ["tokenize", "--model", str(bad), "--file", str(bad)],
+                 ["bench", "--model", str(bad), "-p", "8", "-n", "2", "-r", "1"]):
+        p = run(*args, check=False)
+        assert p.returncode == 1 and f"{bad}: not a GGUF file" in p.stderr, (args, p.stderr)
+    p = run("generate", "--model", "default", "--prompt", "hi", "-n", "2", "--lora", str(bad), check=False)
+    assert p.returncode == 1 and f"LoRA adapter {bad}: not a GGUF file" in p.stderr, p.stderr
+
+
 def test_tokenize_reads_stdin_and_a_missing_file_is_a_plain_error(tmp_path):
     with open(os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures", "tokenize.jsonl")) as f:
         case = next(json.loads(l) for l in f if l.strip())
@@ -117,6 +130,9 @@ def test_generate_takes_the_api_ranges():
     assert len(outs) > 1
     p = run("generate", "--model", "default", "--seed=-2", "-n", "2", "--prompt", "Hello", check=False)
     assert p.returncode == 64 and "--seed must be -1" in p.stderr, p.stderr
+    # An empty prompt (SmolLM2 adds no BOS) printed nothing and succeeded.
+    p = run("generate", "--model", "default", "-n", "2", "--prompt", "", check=False)
+    assert p.returncode == 1 and "the prompt is empty" in p.stderr, p.stderr
 
 
 def test_bench_measures_one_side_alone():
