@@ -19,8 +19,8 @@ struct GenerationOptions {
     /// with `max_tokens: 0` scores a prompt without generating).
     init(_ r: FieldReader, maxTokensKeys: [String], fewestTokens: Int = 1, limits: APILimits, vocabularySize: Int) throws {
         sampling.temperature = Float(try r.double("temperature", 0...2) ?? 1)
+        // 0 keeps the most likely token alone, as OpenAI and llama-server take it (vLLM refuses it).
         sampling.topP = Float(try r.double("top_p", 0...1) ?? 1)
-        if r.has("top_p") && sampling.topP == 0 { throw APIError.invalid("`top_p` must be greater than 0.", param: "top_p") }
         sampling.topK = try r.int("top_k", -1...1_000_000) ?? 0
         if sampling.topK < 0 { sampling.topK = 0 }  // -1 means off, as in vLLM
         sampling.minP = Float(try r.double("min_p", 0...1) ?? 0)

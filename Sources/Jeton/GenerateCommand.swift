@@ -27,7 +27,7 @@ struct GenerateCommand: ParsableCommand {
         guard (prompt == nil) != (promptFile == nil) else { throw ValidationError("give exactly one of --prompt and --prompt-file") }
         guard n >= 0 else { throw ValidationError("-n must not be negative") }
         guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be a number of at least 0") }
-        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        guard topP >= 0, topP <= 1 else { throw ValidationError("--top-p must be in [0, 1] (0: the most likely token)") }
         guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1]") }
         guard topK >= 0 else { throw ValidationError("--top-k must not be negative") }
         // The API's range (vLLM refuses a penalty of 0 or less: it divides logits by it).

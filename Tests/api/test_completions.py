@@ -249,6 +249,15 @@ def test_max_tokens_0_scores_the_prompt(client, server):
     assert st == 400 and data["error"]["param"] == "max_tokens"
 
 
+def test_top_p_zero_keeps_the_most_likely_token(client):
+    """OpenAI and llama-server take top_p 0 (it was a 400, as in vLLM): at any temperature the
+    answer is the greedy one."""
+    want = greedy(client, max_tokens=8, extra_body={"ignore_eos": True}).choices[0].text
+    for seed in (1, 2, 3):
+        r = greedy(client, max_tokens=8, temperature=1.5, top_p=0, seed=seed, extra_body={"ignore_eos": True})
+        assert r.choices[0].text == want, seed
+
+
 def test_seed_reproduces(client):
     def run(seed):
         return greedy(client, prompt="Once upon a time", max_tokens=8, temperature=1, seed=seed,
