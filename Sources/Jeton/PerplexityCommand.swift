@@ -65,9 +65,11 @@ struct PerplexityCommand: ParsableCommand {
     /// The whole file as one sequence (the command's behaviour before chunks).
     private func whole(_ loaded: LoadedModel) throws {
         let ids = loaded.tokenizer.encode(bytes: try readFile(file!), addSpecial: true, parseSpecial: true)
-        guard ids.count >= 2 else { throw ValidationError("the file must give at least two tokens") }
+        // Run-time failures (exit 1), not usage errors: a ValidationError from run() printed the
+        // root command's usage.
+        guard ids.count >= 2 else { throw Failure(description: "\(file!) must give at least two tokens, it gives \(ids.count)") }
         guard ids.count <= loaded.config.contextLength else {
-            throw ValidationError("the file gives \(ids.count) tokens, more than the context of \(loaded.config.contextLength)")
+            throw Failure(description: "\(file!) gives \(ids.count) tokens, more than the context of \(loaded.config.contextLength) (score it in chunks with -c N)")
         }
         let gen = Generator(loaded, capacity: ids.count, cacheType: modelOptions.cacheType)
         gen.adapters = try loraOptions.selections(for: loaded)

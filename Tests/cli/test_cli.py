@@ -45,6 +45,14 @@ def test_a_file_that_is_not_a_model_is_named(tmp_path):
     assert p.returncode == 1 and f"LoRA adapter {bad}: not a GGUF file" in p.stderr, p.stderr
 
 
+def test_perplexity_of_a_file_too_short_is_a_plain_error(tmp_path):
+    # It printed the root command's usage, as if the command line were wrong.
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    p = run("perplexity", "--model", "default", "--file", str(empty), check=False)
+    assert p.returncode == 1 and "must give at least two tokens" in p.stderr and "Usage" not in p.stderr, p.stderr
+
+
 def test_tokenize_reads_stdin_and_a_missing_file_is_a_plain_error(tmp_path):
     with open(os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures", "tokenize.jsonl")) as f:
         case = next(json.loads(l) for l in f if l.strip())
