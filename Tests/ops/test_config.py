@@ -68,6 +68,20 @@ def test_unknown_key_and_bad_value_stop_startup(tmp_path):
     f.write_text("auth:\n  api_keys:\n")
     rc, _, err = print_config("--config", str(f))
     assert rc == 0, err
+    # Errors quote what was written (they quoted YAML's reading of it: "8080.0", "false"), and a
+    # number with a leading zero is that number.
+    for text, needle in (("server:\n  drain_timeout: 1e400\n", 'got "1e400"'),
+                         ("speculative:\n  method: off\n", 'got "off"')):
+        f.write_text(text)
+        rc, _, err = print_config("--config", str(f))
+        assert rc == 2 and needle in err, (text, err)
+    f.write_text("server:\n  port: 08080\n")
+    rc, text, err = print_config("--config", str(f))
+    assert rc == 0 and settings(text)["server.port"] == 8080, err
+    # Invalid YAML is one line.
+    f.write_text("server: [\n  port: 1\n")
+    rc, _, err = print_config("--config", str(f))
+    assert rc == 2 and "is not valid YAML" in err and len(err.strip().splitlines()) == 1, err
     rc, _, err = print_config(env={"JETON_LOGGING_FORMAT": "xml"})
     assert rc != 0 and "logging.format" in err
 

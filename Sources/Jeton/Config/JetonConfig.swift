@@ -53,8 +53,15 @@ struct JetonConfig: Sendable {
 
     mutating func apply(yaml text: String, source: String) throws {
         let root: Any?
-        do { root = try Yams.load(yaml: text) } catch {
-            throw Failure(description: "\(source) is not valid YAML: \(error)")
+        // Scalars stay the text written (only null and merge keys resolve): each setting parses its
+        // own, so `port: 08080` is 8080, not the float 8080.0, and an error quotes what the user
+        // wrote (`method: off` said it got "false").
+        let resolver = Resolver.default.removing(.bool).removing(.int).removing(.float).removing(.timestamp).removing(.value)
+        do { root = try Yams.load(yaml: text, resolver) } catch {
+            // One line: the parser's own message spans several (a context block under it).
+            let line = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty && !$0.allSatisfy { $0 == "^" } }.joined(separator: " ")
+            throw Failure(description: "\(source) is not valid YAML: \(line)")
         }
         guard let root else { return }  // an empty file changes nothing
         guard let top = root as? [AnyHashable: Any] else {
