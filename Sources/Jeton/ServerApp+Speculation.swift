@@ -30,7 +30,6 @@ extension ServerApp {
     /// `allowDraft`: false for every generation model but the first (a draft model drafts for one).
     static func speculation(_ c: JetonConfig, target: LoadedModel, threads: Int, allowDraft: Bool = true) throws -> Speculation {
         let draftName = allowDraft ? c[\.speculativeDraftModel] : ""
-        // "none", not "off", in the file: YAML reads a bare off as false.
         var method = SpeculationConfiguration.Method(rawValue: c[\.speculativeMethod]) ?? .off
         // A draft model asks for draft speculation unless a method was named (`none` too: it wins).
         let named = c.isSet(\.speculativeMethod)

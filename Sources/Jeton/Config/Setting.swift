@@ -205,7 +205,7 @@ struct ConfigKeys: Sendable {
 
     // speculative:
     let speculativeMethod = ConfigKey<String>("speculative.method", choices: ["none", "ngram", "draft"], default: "none",
-        help: "speculative decoding (none: off; YAML reads a bare off as false): ngram proposes tokens copied from the prompt and output (code edits, rewrites, quoting); draft runs speculative.draft_model (set by it); the tokens stay exactly the model's")
+        help: "speculative decoding (none: off): ngram proposes tokens copied from the prompt and output (code edits, rewrites, quoting); draft runs speculative.draft_model (set by it); the tokens stay exactly the model's")
     let speculativeDraftModel = ConfigKey<String>("speculative.draft_model", default: "",
         help: "smaller GGUF model (or catalog name) with the same tokenizer that proposes tokens (empty: none)")
     let speculativeDraftVocabulary = ConfigKey<Int>("speculative.draft_vocabulary", 0...1_000_000, default: 100_000,
