@@ -82,10 +82,13 @@ private func readToEnd(_ path: String) -> Data? {
 
 struct FileFailure: Error, CustomStringConvertible { let description: String }
 
-/// An error's text for a message that names `path` first: without the path when it says it too.
+/// An error's text for a message that names `path` first: without the path when it says it too
+/// (`cannot open GGUF file PATH: …`, `PATH: …`); only where a colon follows it, so a short
+/// relative path never cuts a word out of the text.
 func namingPathOnce(_ error: Error, _ path: String) -> String {
-    let text = "\(error)"
-    return text.replacingOccurrences(of: " \(path)", with: "").replacingOccurrences(of: "\(path): ", with: "")
+    var text = "\(error)"
+    if text.hasPrefix("\(path): ") { text.removeFirst(path.count + 2) }
+    return text.replacingOccurrences(of: " \(path):", with: ":")
 }
 
 /// Parsed (and checked) before anything loads: `--cache-type f16|f32`.

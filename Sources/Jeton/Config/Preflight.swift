@@ -12,6 +12,7 @@ import Tokenizer
 enum Preflight {
     static func check(_ c: JetonConfig) throws {
         let store = ModelStore()
+        var embedding: [String: Bool] = [:]  // each model file, read once: an embedding model's?
         @discardableResult
         func modelFile(_ what: String, _ name: String) throws -> String {
             guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw JetonConfig.Failure(description: "\(what) is empty") }
@@ -26,7 +27,9 @@ enum Preflight {
             try file(what, path, directoryAllowed: false)
             // Its header too (a few ms, the file is mapped): a file that is not GGUF must not
             // open the port, log "listening" and then fail.
-            do { _ = try GGUFFile(path: path) } catch { throw JetonConfig.Failure(description: "\(what): \(path): \(error)") }
+            do { embedding[path] = LoadedEmbeddingModel.isEmbeddingModel(try GGUFFile(path: path)) } catch {
+                throw JetonConfig.Failure(description: "\(what): \(path): \(error)")
+            }
             return path
         }
         func file(_ what: String, _ path: String, directoryAllowed: Bool) throws {
@@ -54,8 +57,7 @@ enum Preflight {
         if models.count > 1 {
             var firsts: Set<ModelTable.Kind> = []
             let rows = zip(models, paths).map { m, p -> ModelTable.Row in
-                let embedding = (try? GGUFFile(path: p)).map(LoadedEmbeddingModel.isEmbeddingModel) ?? false
-                let kind: ModelTable.Kind = embedding ? .embedding : .generation
+                let kind: ModelTable.Kind = embedding[p] == true ? .embedding : .generation
                 let (id, aliases) = ServerApp.names(m, path: p, first: firsts.insert(kind).inserted)
                 return ModelTable.Row(id: id, aliases: aliases.sorted(), kind: kind)
             }
@@ -77,8 +79,7 @@ enum Preflight {
         }
         // Adapters are the first text model's: with none (an embedding model alone) they would
         // be ignored without a word.
-        if !c[\.loraAdapters].isEmpty,
-           !paths.contains(where: { p in (try? GGUFFile(path: p)).map { !LoadedEmbeddingModel.isEmbeddingModel($0) } ?? true }) {
+        if !c[\.loraAdapters].isEmpty, !paths.contains(where: { embedding[$0] == false }) {
             throw JetonConfig.Failure(description: "lora.adapters: every served model is an embedding model; adapters apply to a text-generation model")
         }
         for entry in c[\.loraAdapters] {
