@@ -71,6 +71,11 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         APIError(.invalidRequest, message: message, param: param, code: code)
     }
 
+    /// A request the server ended before it finished, at a drain's deadline: a 503 the client
+    /// can retry on another replica. One text for every endpoint, streamed or not.
+    public static let serverEnded = APIError.unavailable(
+        "The server ended this request before it finished (it is shutting down); retry it on another replica.", retryAfter: 1)
+
     public static func modelNotFound(_ model: String) -> APIError {
         APIError(.notFound, message: "The model `\(model)` does not exist.", param: "model", code: "model_not_found")
     }

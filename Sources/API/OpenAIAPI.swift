@@ -169,8 +169,7 @@ public final class OpenAIAPI: Sendable {
     /// Submits all of a job's requests, or none: on a failure the submitted ones are aborted.
     /// A whole answer whose generation the server ended (the end of a drain): a 503 the client
     /// can retry elsewhere, not a 200 with part of a text. (A client that left reads nothing.)
-    static let abortedAnswer = APIError.unavailable(
-        "The server ended this request before it finished (it is shutting down); retry it on another replica.", retryAfter: 1)
+    static let abortedAnswer = APIError.serverEnded
 
     /// A request making more generations (choices × prompts) than the queue holds could never
     /// be admitted: a 400 naming the field, not a 429 to retry for ever.

@@ -38,8 +38,7 @@ final class StreamWriter: Sendable {
     /// were aborted too) rather than a stream that stops without a finish reason.
     func abortedByServer() {
         guard !responder.isCancelled, abortTold.withLock({ told in defer { told = true }; return !told }) else { return }
-        write(SSE.event(APIError.unavailable("The server ended this request before it finished (it is shutting down); retry it on another replica.",
-                                             retryAfter: 1).json))
+        write(SSE.event(APIError.serverEnded.json))
     }
 
     /// Queues one SSE event; pauses the stream's requests if the client is behind.

@@ -86,8 +86,7 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
         condition.unlock()
     }
 
-    static let stopped = APIError.unavailable("the server stopped before this request was done; retry on another replica",
-                                              retryAfter: 1)
+    static let stopped = APIError.serverEnded  // as a generation's: one text at a drain's end
 
     /// Waiting requests currently queued (for draining).
     var waiting: Int { condition.withLock { queue.count } }
