@@ -134,7 +134,10 @@ public final class Engine: @unchecked Sendable {
         // burst into an idle batch is not a queue (12 at once with 16 free sequences and
         // max_waiting 4 refused 8 of them).
         let free = max(0, configuration.maxSequences - published.running)
-        guard published.waiting + inbox.count + items.count <= configuration.maxWaiting + free else {
+        // Only submissions queue: a cancelled stream's aborts (n of them) and a slow reader's
+        // pauses counted too, and refused the next request of a client that had just cancelled.
+        let queued = inbox.reduce(0) { if case .submit = $1 { return $0 + 1 }; return $0 }
+        guard published.waiting + queued + items.count <= configuration.maxWaiting + free else {
             throw SubmissionError.queueFull(configuration.maxWaiting)
         }
         var seen = Set<String>()
