@@ -8,9 +8,9 @@
 /// Backpressure: `write` always queues the chunk and returns false once the bytes not yet
 /// sent (chunk framing included) reach `maxResponseBufferBytes`, so a producer that obeys keeps
 /// at most that limit plus one chunk buffered; it should then stop and wait for the callback
-/// given to `onWritable` (or use `writeAndWait`). A producer that ignores it and buffers more than
-/// four times the limit and `burstSlack` has its connection closed and is cancelled, so memory
-/// stays bounded. (The slack lets an obeying producer finish what one step made: a speculative
+/// given to `onWritable` (or use `writeAndWait`). A producer that ignores it and writes again
+/// with more than four times the limit, `burstSlack` and the chunk that crossed the limit (which
+/// may be large) buffered has its connection closed and is cancelled, so memory stays bounded. (The slack lets an obeying producer finish what one step made: a speculative
 /// step of 16 choices is ~150 events; with a 1 KiB limit, 4× alone cut such streams.)
 ///
 /// `onCancel` fires once, as soon as the client is gone (EOF, reset, EPIPE), a timeout or
@@ -32,6 +32,7 @@ public final class HTTPResponder: @unchecked Sendable {
 
     // Guarded by `lock`.
     private var phase = Phase.pending
+    private var crossing = 0  // size of the last chunk written while under the limit
     private var cancelled = false
     private var inFlight = 0  // written by the producer, not yet taken by the loop
     private var transportPending = 0  // taken by the loop, not yet sent to the socket
@@ -79,9 +80,15 @@ public final class HTTPResponder: @unchecked Sendable {
         if bytes.isEmpty { return !isCancelled }  // an empty chunk would end the chunked body
         let (accepted, writable, overflow) = lock.withLock { () -> (Bool, Bool, Bool) in
             guard phase == .streaming, !cancelled else { return (false, false, false) }
+            // Overflow is writing on past the bound, not one large chunk into a buffer under the
+            // limit (an echo's prompt logprobs are one event of a megabyte: such streams were cut),
+            // nor the rest of that step's burst after it: the chunk that crossed the limit adds
+            // its size to the bound.
+            let before = inFlight + transportPending
+            if before < limit { crossing = bytes.count }
+            if before > 4 * limit + Self.burstSlack + crossing { return (true, false, true) }
             inFlight += bytes.count
             let buffered = inFlight + transportPending
-            if buffered > 4 * limit + Self.burstSlack { return (true, false, true) }
             if buffered >= limit { waitingForWritable = true }
             return (true, buffered < limit, false)
         }

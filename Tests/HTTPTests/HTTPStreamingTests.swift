@@ -87,6 +87,50 @@ final class HTTPStreamingTests: SocketTestCase {
         }
     }
 
+    /// One chunk larger than the overflow bound, into a buffer under the limit, then a burst of
+    /// small ones (an echo's prompt logprobs and the tokens of the same step): all of it goes out.
+    /// The big chunk alone cut such streams (a user's 2,000-token echo with logprobs: 1.2 MB).
+    /// A producer that goes on writing while far over the limit is still cut.
+    func testOneLargeChunkGoesOutAndAFloodIsCut() throws {
+        try eachDelivery {
+            let limit = 16 * 1024, big = 16 * 1024 * 1024, small = 1024, burst = 40
+            let floodCut = DispatchSemaphore(value: 0)
+            let floodWrites = Box(0)
+            let server = try startServer { $0.maxResponseBufferBytes = limit } routes: { router in
+                router.get("/one") { _, r in
+                    r.startStream(headers: ["Content-Type": "application/octet-stream"])
+                    _ = r.write([UInt8](repeating: 1, count: big))
+                    for _ in 0..<burst { _ = r.write([UInt8](repeating: 2, count: small)) }
+                    r.end()
+                }
+                router.get("/flood") { _, r in
+                    r.startStream(headers: ["Content-Type": "application/octet-stream"])
+                    Thread.detachNewThread {
+                        // Ignores backpressure: keeps writing whatever `write` answers.
+                        while !r.isCancelled && floodWrites.get() < 100_000 {
+                            _ = r.write([UInt8](repeating: 3, count: 64 * 1024))
+                            floodWrites.update { $0 += 1 }
+                        }
+                        if r.isCancelled { floodCut.signal() }
+                    }
+                }
+            }
+            defer { server.stop(timeout: 1) }
+            let client = try XCTUnwrap(TestClient(port: server.port, timeout: 20))
+            client.setReceiveBuffer(32 * 1024)
+            client.send("GET /one HTTP/1.1\r\nHost: a\r\n\r\n")
+            usleep(300_000)  // everything is written before the client reads
+            let response = try XCTUnwrap(client.readResponse())
+            XCTAssertEqual(response.body.count, big + burst * small)
+            XCTAssertEqual(response.body.last, 2)
+            let flood = try XCTUnwrap(TestClient(port: server.port, timeout: 20))
+            flood.setReceiveBuffer(32 * 1024)
+            flood.send("GET /flood HTTP/1.1\r\nHost: a\r\n\r\n")
+            XCTAssertEqual(floodCut.wait(timeout: .now() + 10), .success, "a producer ignoring backpressure is cut")
+            XCTAssertLessThan(floodWrites.get(), 100_000)
+        }
+    }
+
     func testClientDisconnectCancelsProducer() throws {
         try eachDelivery {
             for reset in [false, true] {
