@@ -38,7 +38,7 @@ struct GenerationOptions {
             guard stream else { throw APIError.invalid("`stream_options` is only allowed when `stream` is true.", param: "stream_options") }
             let sr = try FieldReader(so)
             includeUsage = try sr.bool("include_usage") ?? false
-            // vLLM's usage in every chunk is not implemented: refused, not silently ignored.
+            // vLLM's usage in every chunk: refused with the reason (as `store: true` is), never ignored.
             try sr.refuse(["continuous_usage_stats"], because: "usage comes in the last chunk (`include_usage`)", in: "stream_options")
             try sr.refuseUnknown(ignoring: [], in: "stream_options")
         }

@@ -35,8 +35,9 @@ enum Logprobs {
             tokens.append(.string(completionsText(t, e.token)))
             lps.append(JSON(e.logprob))
             var top: [(String, JSON)] = []
-            for a in e.top where !top.contains(where: { $0.0 == completionsText(t, a.token) }) {
-                top.append((completionsText(t, a.token), JSON(a.logprob)))
+            for a in e.top {
+                let text = completionsText(t, a.token)
+                if !top.contains(where: { $0.0 == text }) { top.append((text, JSON(a.logprob))) }
             }
             // The chosen token is always among its alternatives (up to k + 1 of them), as OpenAI's
             // legacy API and vLLM answer: a sampled token is often not in the top k. When another

@@ -276,6 +276,8 @@ struct ToolCallParser {
         }
         if call == nil {
             let keys = ["arguments", "parameters"]
+            // At the end only: the name of a head the answer ended right after (before its value).
+            let cutName = final ? ToolCallScanner.headBeforeValue(buffer, from: i, argsKeys: keys) : nil
             switch ToolCallScanner.head(buffer, from: i, argsKeys: keys) {
             case let .match(name, valueStart) where fenced && toolNames.contains(name):
                 return fencedCall(name: name, objectStart: i, valueStart: valueStart, final: final, &out)
@@ -285,12 +287,12 @@ struct ToolCallParser {
             case .partial where !fenced:
                 // A call cut short (`max_tokens`, a stop string) before its name ended: no call and
                 // no markup in the content either; right before its arguments: a call cut short.
-                if let name = ToolCallScanner.headBeforeValue(buffer, from: i, argsKeys: keys) { callCutBeforeArguments(name, &out) }
+                if let name = cutName { callCutBeforeArguments(name, &out) }
                 backToText([])
                 return false
-            case .partial where toolNames.contains(ToolCallScanner.headBeforeValue(buffer, from: i, argsKeys: keys) ?? ""):
+            case .partial where cutName.map(toolNames.contains) == true:
                 // A ```json block cut right before the arguments its head named a tool for.
-                callCutBeforeArguments(ToolCallScanner.headBeforeValue(buffer, from: i, argsKeys: keys)!, &out)
+                callCutBeforeArguments(cutName!, &out)
                 backToText([])
                 return true
             case _ where fenced:

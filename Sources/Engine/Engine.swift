@@ -57,6 +57,11 @@ public final class Engine: @unchecked Sendable {
         case pause(String), resume(String)
     }
 
+    /// New requests among `messages` (aborts, pauses and resumes are not requests).
+    private static func submissions(in messages: [Message]) -> Int {
+        messages.reduce(0) { if case .submit = $1 { return $0 + 1 }; return $0 }
+    }
+
     /// Longest sequence (prompt plus output) a request may have.
     public let contextLength: Int
 
@@ -136,8 +141,7 @@ public final class Engine: @unchecked Sendable {
         let free = max(0, configuration.maxSequences - published.running)
         // Only submissions queue: a cancelled stream's aborts (n of them) and a slow reader's
         // pauses counted too, and refused the next request of a client that had just cancelled.
-        let queued = inbox.reduce(0) { if case .submit = $1 { return $0 + 1 }; return $0 }
-        guard published.waiting + queued + items.count <= configuration.maxWaiting + free else {
+        guard published.waiting + Self.submissions(in: inbox) + items.count <= configuration.maxWaiting + free else {
             throw SubmissionError.queueFull(configuration.maxWaiting)
         }
         var seen = Set<String>()
@@ -205,7 +209,7 @@ public final class Engine: @unchecked Sendable {
             inbox.removeAll()
             // Requests taken now wait in the scheduler, unpublished until after this step: count
             // them as waiting already, so `submit` cannot admit a second `maxWaiting` meanwhile.
-            published.waiting += messages.reduce(0) { if case .submit = $1 { return $0 + 1 }; return $0 }
+            published.waiting += Self.submissions(in: messages)
             let stop = stopping
             lock.unlock()
             let woke = DispatchTime.now().uptimeNanoseconds
