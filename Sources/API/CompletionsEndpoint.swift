@@ -43,12 +43,14 @@ extension OpenAIAPI {
         let id = "cmpl-" + Self.randomID()
         var requests: [GenerationRequest] = []
         for (p, ids) in prompts.enumerated() {
+            let share = echo && logprobs != nil && opts.n > 1 ? SharedPromptLogprobs() : nil
             for i in 0..<opts.n {
                 var req = GenerationRequest(
                     id: "\(id)-\(p)-\(i)", promptTokens: ids, sampling: opts.sampling(forChoice: i),
                     maxTokens: maxTokens, ignoreEOS: opts.ignoreEOS, logprobs: logprobs,
                     promptLogprobs: echo ? logprobs : nil)
                 if opts.n > 1 { req.shareGroup = "\(id)-\(p)" }
+                req.promptLogprobsShare = share
                 req.grammar = grammar
                 req.measureConfidence = confidenceThreshold(requested: opts.confidence) != nil
                 req.confidenceRequested = opts.confidence

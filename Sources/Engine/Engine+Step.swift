@@ -10,6 +10,11 @@ extension Engine {
         var plan = scheduler.schedule()
         guard !plan.isEmpty else { return false }
         if plan.entries.contains(where: \.isFirst) { publish() }
+        for e in plan.entries {
+            guard let scores = e.request.reusedPromptLogprobs else { continue }
+            e.request.reusedPromptLogprobs = nil
+            outputs.append(EngineOutput(sink: e.request.sink, event: .promptLogprobs(scores)))
+        }
         // Proposals ride after each speculating entry's last token, in the same pass.
         propose(&plan)
         let batch = plan.entries.map { e in
@@ -100,6 +105,7 @@ extension Engine {
         }
         if r.computed >= r.promptCount {
             r.promptLogprobsSent = true
+            r.request.promptLogprobsShare?.scores = r.promptLogprobs
             outputs.append(EngineOutput(sink: r.sink, event: .promptLogprobs(r.promptLogprobs)))
             r.promptLogprobs = []
         }

@@ -18,6 +18,10 @@ public struct GenerationRequest: Sendable {
     /// share the prompt's cache blocks: the first computes them, the others wait
     /// for it and then find them in the prefix cache.
     public var shareGroup: String?
+    /// Where the choices of one prompt leave its log-probabilities (completions `echo` with
+    /// `logprobs` and `n` > 1): the first to compute the prompt scores it, the others take its
+    /// scores and its cached blocks instead of computing every position again.
+    public var promptLogprobsShare: SharedPromptLogprobs?
     /// Structured output: each token must keep the text in this grammar; nil: free text.
     public var grammar: TokenGrammar?
     /// Where `grammar` starts holding when it is lazy (a tool call under `auto`); nil: from the
@@ -47,6 +51,13 @@ public struct GenerationRequest: Sendable {
         self.logprobs = logprobs
         self.promptLogprobs = promptLogprobs
     }
+}
+
+/// The prompt log-probabilities that choices of one prompt share (`promptLogprobsShare`).
+/// Read and written on the engine's thread only.
+public final class SharedPromptLogprobs: @unchecked Sendable {
+    var scores: [TokenLogprob?]?
+    public init() {}
 }
 
 /// A token with its log-probability and the most likely alternatives.

@@ -19,6 +19,8 @@ final class Request {
     var paused = false           // its client reads slowly: skipped by steps, keeps its blocks
     var preemptedAt: Int?        // Scheduler.finishes when blocks ran short and it gave its own up
     var promptLogprobsSent = false
+    /// A sibling's prompt log-probabilities taken at admission, sent with this step's outputs.
+    var reusedPromptLogprobs: [TokenLogprob?]?
     /// The prefix-cache chain's root: 0 for the base model, a hash of the adapters otherwise.
     let cacheRoot: UInt64
     /// Tokens to propose next step (adapted to recent acceptance); nil until it first speculates.

@@ -160,8 +160,10 @@ struct Scheduler {
             // Preempted for blocks: back once a request has ended (or only paused ones run: they
             // give their blocks up below). FCFS: the requests after it wait too, the cache is full.
             if waitsForAnEnd(r) { break }
+            // A sibling already scored the shared prompt: take its scores and its cached blocks.
+            let reused = r.wantsPromptLogprobs ? r.request.promptLogprobsShare?.scores : nil
             // Leave at least one token to compute so the step yields logits.
-            let queries = !r.wantsPromptLogprobs
+            let queries = !r.wantsPromptLogprobs || reused != nil
             let hit = queries ? blocks.cachedPrefix(r.tokens, root: r.cacheRoot, maxBlocks: (r.tokens.count - 1) / blocks.blockSize)
                               : BlockManager.PrefixHit()
             let start = hit.blocks.count * blocks.blockSize
@@ -196,6 +198,10 @@ struct Scheduler {
                 }
                 r.cachedTokens = start
                 r.admitted = true
+            }
+            if let reused {
+                r.promptLogprobsSent = true
+                r.reusedPromptLogprobs = reused
             }
             r.blocks = hit.blocks + got.fresh
             r.ring = got.ring

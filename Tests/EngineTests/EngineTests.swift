@@ -21,6 +21,7 @@ final class Collector: @unchecked Sendable {
     private(set) var logprobs: [TokenLogprob?] = []
     private(set) var finish: FinishReason?
     private(set) var cached = 0
+    private(set) var promptScores: [TokenLogprob?]?
     private(set) var speculation = SpeculationUsage.none
 
     var sink: GenerationSink {
@@ -29,7 +30,7 @@ final class Collector: @unchecked Sendable {
             switch e {
             case let .token(t, lp, _): tokens.append(t); logprobs.append(lp)
             case let .finished(r, _, _, c, s): finish = r; cached = c; speculation = s
-            case .promptLogprobs: break
+            case let .promptLogprobs(p): promptScores = p
             }
             cond.broadcast()
             cond.unlock()
@@ -265,6 +266,36 @@ final class EngineSharingTests: XCTestCase {
         // The two followers found the leader's 4 full prompt blocks (the last token is always computed).
         XCTAssertEqual(engine.idleSnapshot().prefixHits, 8)
         XCTAssertEqual(cs[1].cached, 32)
+        engine.shutdown()
+    }
+
+    func testChoicesScoringOnePromptComputeItOnce() {
+        // completions `echo` + `logprobs` with n > 1: the first choice scores the prompt, the
+        // others take its scores and its blocks (they computed every position again).
+        let engine = Engine(model: FakeModel(), endOfGeneration: [],
+                            configuration: .init(maxBatchTokens: 256, maxSequences: 8, cacheTokens: 1024, blockSize: 8))
+        engine.start()
+        let p: [Int32] = (0..<40).map { Int32($0 % 50 + 3) }
+        let share = SharedPromptLogprobs()
+        let cs = (0..<3).map { _ in Collector() }
+        for (i, c) in cs.enumerated() {
+            var r = GenerationRequest(id: "s\(i)", promptTokens: p, maxTokens: 4, promptLogprobs: 2)
+            r.shareGroup = "call-2"
+            r.promptLogprobsShare = share
+            XCTAssertNoThrow(try engine.submit(r, sink: c.sink))
+        }
+        for c in cs { XCTAssertEqual(c.wait(), .length) }
+        let lead = cs[0].promptScores
+        XCTAssertEqual(lead?.count, p.count)  // nil for the first token, then one per token after it
+        XCTAssertNil(lead?.first ?? nil)
+        XCTAssertEqual(lead?.last??.token, p.last)
+        XCTAssertEqual(lead?.last??.top.count, 2)
+        for c in cs.dropFirst() {
+            XCTAssertEqual(c.promptScores, lead)
+            XCTAssertEqual(c.tokens, cs[0].tokens)
+            XCTAssertEqual(c.cached, 32)
+        }
+        XCTAssertEqual(engine.idleSnapshot().prefixHits, 8)
         engine.shutdown()
     }
 }

@@ -1,6 +1,7 @@
 """/v1/completions driven by the official `openai` package (and raw HTTP where the SDK hides things)."""
 import json
 import os
+import re
 import time
 
 import pytest
@@ -247,6 +248,37 @@ def test_max_tokens_0_scores_the_prompt(client, server):
     st, _, data = server.request("POST", "/v1/chat/completions",
                                  {"model": "default", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 0})
     assert st == 400 and data["error"]["param"] == "max_tokens"
+
+
+def prefix_hits(server):
+    _, _, text = server.request("GET", "/metrics")
+    return sum(float(v) for v in re.findall(r"^jeton_prefix_cache_hits_total(?:{[^}]*})? ([0-9.e+-]+)$", text, re.M))
+
+
+def test_choices_of_an_echo_with_logprobs_score_the_prompt_once(client, server):
+    # With n > 1 the first choice scores the prompt and the others take its scores and its cached
+    # blocks (each computed every position again): every choice's echoed logprobs are what one
+    # choice alone gets, streamed or not.
+    prompt = " ".join([PROMPT] * 6)
+    alone = greedy(client, prompt=prompt, max_tokens=2, echo=True, logprobs=2, extra_body={"ignore_eos": True})
+    n_prompt = tokenize(server, prompt=prompt)["count"]
+    before = prefix_hits(server)
+    r = greedy(client, prompt=prompt, max_tokens=2, n=3, echo=True, logprobs=2, extra_body={"ignore_eos": True})
+    assert prefix_hits(server) > before  # the other two choices read the first one's blocks
+    want = alone.choices[0].logprobs
+    for c in r.choices:
+        assert c.text == alone.choices[0].text
+        assert c.logprobs.tokens[:n_prompt] == want.tokens[:n_prompt]
+        assert c.logprobs.token_logprobs[0] is None
+        for a, b in zip(c.logprobs.token_logprobs[1:n_prompt], want.token_logprobs[1:n_prompt]):
+            assert abs(a - b) < 1e-4
+        assert [set(x) for x in c.logprobs.top_logprobs[1:n_prompt]] == [set(x) for x in want.top_logprobs[1:n_prompt]]
+    chunks = [ch for x in greedy(client, prompt=prompt, max_tokens=2, n=3, echo=True, logprobs=2, stream=True,
+                                 extra_body={"ignore_eos": True}) for ch in x.choices]
+    for i in range(3):
+        mine = [ch for ch in chunks if ch.index == i]
+        assert mine[0].text == prompt and mine[0].logprobs.tokens == want.tokens[:n_prompt]
+        assert "".join(ch.text for ch in mine) == alone.choices[0].text
 
 
 def test_top_p_zero_keeps_the_most_likely_token(client):
