@@ -205,7 +205,10 @@ final class HTTPConnection: @unchecked Sendable {
         while true {
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n > 0 {
-                if machine.isLingering { continue }  // discard what a rejected client still sends
+                if machine.isLingering {  // discard what a rejected client still sends
+                    process(machine.inputWhileLingering(now: .now))
+                    continue
+                }
                 receive(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 if closed { return }
                 // A short read means drained, unless the peer's FIN came with this edge: then

@@ -76,6 +76,7 @@ struct HTTPConnectionStateMachine {
         var idle: Double
         var write: Double
         var linger: Double
+        var lingerTotal: Double
 
         init(_ configuration: HTTPServerConfiguration) {
             header = configuration.headerTimeout
@@ -83,6 +84,7 @@ struct HTTPConnectionStateMachine {
             idle = configuration.idleTimeout
             write = configuration.writeTimeout
             linger = configuration.lingerTimeout
+            lingerTotal = max(configuration.lingerTimeout, configuration.lingerTotal)
         }
 
         func seconds(_ kind: TimerKind) -> Double {
@@ -147,6 +149,19 @@ struct HTTPConnectionStateMachine {
     }
 
     var isLingering: Bool { state == .lingering }
+    /// Where the lingering close ends however much the peer still sends.
+    private var lingerEnd: MonotonicInstant?
+
+    /// The peer sent more while lingering (discarded): a client still uploading a refused body
+    /// keeps the connection `linger` seconds more, so it reads the answer before a reset, up to
+    /// `lingerTotal` (nginx's lingering_timeout and lingering_time).
+    mutating func inputWhileLingering(now: MonotonicInstant) -> [Action] {
+        guard state == .lingering, let end = lingerEnd else { return [] }
+        let before = timer
+        var actions: [Action] = []
+        timer = Timer(kind: .linger, deadline: min(now.adding(seconds: timeouts.linger), end))
+        return finish(&actions, timerBefore: before)
+    }
 
     // MARK: - Events
 
@@ -198,6 +213,7 @@ struct HTTPConnectionStateMachine {
             actions.append(.shutdownWrite)
             updateReadInterest(into: &actions)  // lingering reads (and discards) until the peer closes
             arm(.linger, now: now)
+            lingerEnd = now.adding(seconds: timeouts.lingerTotal)
         default:
             if pendingOutput <= Self.pipelinedOutputLimit { scheduleParse(into: &actions) }
             if pendingOutput == 0 {

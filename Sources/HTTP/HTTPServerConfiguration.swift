@@ -22,14 +22,17 @@ public struct HTTPServerConfiguration: Sendable {
     /// From the first byte of a request (or from accept) to the end of its header block → 408.
     public var headerTimeout: Double = 10
     /// Keep-alive connection with no request in progress is closed after this.
-    public var idleTimeout: Double = 60
+    public var idleTimeout: Double = 75
     /// Longest time without any body byte while a body is expected → 408.
     public var bodyTimeout: Double = 10
     /// Longest time a pending response makes no write progress before the connection is dropped.
     public var writeTimeout: Double = 60
     /// After the last byte of a closing response: how long the half-closed connection keeps
     /// draining what the peer still sends before it is closed (nginx's `lingering_timeout`).
-    public var lingerTimeout: Double = 2
+    public var lingerTimeout: Double = 5
+    /// The longest a lingering close lasts however the peer keeps sending (nginx's `lingering_time`):
+    /// each read while lingering allows `lingerTimeout` more, up to this from its start.
+    public var lingerTotal: Double = 30
 
     /// Bytes a streaming response may buffer before `write` returns false (producer must wait).
     public var maxResponseBufferBytes = 256 * 1024

@@ -69,6 +69,9 @@ struct ConnectionHarness {
         return record(machine.responseCompleted(pendingOutput: pendingOutput, now: clock.now))
     }
 
+    /// Bytes the peer sent while the connection lingers (the driver discards them).
+    mutating func lingeringInput() -> [String] { record(machine.inputWhileLingering(now: clock.now)) }
+
     /// The loop's later turn that `parseLater` asked for.
     mutating func resume() -> [String] { record(machine.resumeParsing(pendingOutput: pendingOutput, now: clock.now)) }
 

@@ -31,6 +31,27 @@ final class HTTPConnectionTimeoutTests: XCTestCase {
         XCTAssertEqual(c.advance(2), ["close"])
     }
 
+    func testAPeerStillSendingKeepsTheLingeringCloseUpToItsTotal() {
+        // A client still uploading a refused body reads its answer before a reset (nginx's
+        // lingering_timeout between reads, lingering_time in all).
+        var c = ConnectionHarness { $0.lingerTotal = 5 }
+        _ = c.start()
+        XCTAssertEqual(c.receive("GET / HTTP/1.1\r\nHo"), [])
+        XCTAssertEqual(c.advance(10), ["error 408 request_timeout", "cancelTimer"])
+        XCTAssertEqual(c.flushed(pending: 0), ["shutdownWrite", "timer"])
+        XCTAssertEqual(c.deadline, c.clock.after(2))
+        c.clock.advance(1.5)
+        XCTAssertEqual(c.lingeringInput(), ["timer"])
+        XCTAssertEqual(c.deadline, c.clock.after(2), "each read allows the linger timeout again")
+        c.clock.advance(1.5)
+        XCTAssertEqual(c.lingeringInput(), ["timer"])
+        XCTAssertEqual(c.deadline, c.clock.after(2))
+        c.clock.advance(1.5)
+        XCTAssertEqual(c.lingeringInput(), [])
+        XCTAssertEqual(c.deadline, c.clock.after(0.5), "never past the total from the lingering's start")
+        XCTAssertEqual(c.advance(0.5), ["close"])
+    }
+
     func testKeepAliveHeaderTimeoutRunsFromTheNextRequestsFirstByte() {
         var c = ConnectionHarness()
         _ = c.start()
