@@ -146,7 +146,7 @@ struct ConfigKeys: Sendable {
         help: "seconds to receive a request head (408 beyond)")
     let serverBodyTimeout = ConfigKey<Double>("server.body_timeout", 0.1...3600, default: 10,
         help: "seconds a request body may stall (408 beyond)")
-    let serverIdleTimeout = ConfigKey<Double>("server.idle_timeout", 0.1...86400, default: 60,
+    let serverIdleTimeout = ConfigKey<Double>("server.idle_timeout", 0.1...86400, default: 75,
         help: "seconds an idle keep-alive connection stays open")
     let serverWriteTimeout = ConfigKey<Double>("server.write_timeout", 0.1...86400, default: 60,
         help: "seconds a client may stall reading a response")
