@@ -75,7 +75,9 @@ final class ServerApp: Sendable {
         var open: Set<String> = c[\.authProtectOperations] ? [] : ["/health", "/ready", "/metrics", "/version"]
         // The playground page is static and holds no secret: it asks for the key itself.
         if c[\.serverPlayground] { open.insert("/") }
-        open.formUnion(Self.loraAdminPaths)  // they ask for an admin key (ServerApp+Lora.swift)
+        // Loading at run time asks for an admin key itself (ServerApp+Lora.swift); off, the
+        // routes are behind the API keys like the others (their 403 says what would turn it on).
+        if !c[\.authAdminKeys].isEmpty && !c[\.loraAllowedDirs].isEmpty { open.formUnion(Self.loraAdminPaths) }
         gatekeeper = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
     }
 

@@ -46,6 +46,13 @@ def test_missing_and_wrong_key_get_401(server):
     assert status == 401 and json.loads(body)["error"]["type"] == "authentication_error"
     assert server.request("POST", "/tokenize", {"content": "x"})[0] == 401
     assert server.request("GET", "/v1/models")[0] == 401
+    # OPTIONS that is not a CORS preflight is no way around the key: its Allow would list the routes.
+    for path in ("/v1/completions", "/v1/no-such-route"):
+        assert server.request("OPTIONS", path)[0] == 401, path
+    # Run-time LoRA loading is off here: the key is asked for first, then the 403 says why.
+    assert server.request("POST", "/v1/load_lora_adapter", {"lora_name": "a", "lora_path": "/x"})[0] == 401
+    status, _, body = server.request("POST", "/v1/unload_lora_adapter", {"lora_name": "a"}, bearer(KEY_A))
+    assert status == 403 and json.loads(body)["error"]["code"] == "lora_admin_disabled", body
 
 
 def raw_exchange(port, head, body=b"", wait=2.0):
