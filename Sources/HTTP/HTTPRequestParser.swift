@@ -70,8 +70,8 @@ public struct HTTPRequestParser {
     /// still answers with what they ask for, e.g. CORS headers for its Origin).
     public var fieldsSoFar: HTTPHeaders { headers }
 
-    /// The method of the message being parsed once its request line is read, else "" (an error
-    /// answer to a HEAD request that failed later in its head has no content either).
+    /// The method the message being parsed starts with, once its first space is read, else "" (an
+    /// error answer to a HEAD request has no content, wherever in its head the error was).
     public var requestMethod: String { method }
 
     /// True between messages: no byte of the next request has arrived (for idle vs header timeouts).
@@ -153,7 +153,10 @@ public struct HTTPRequestParser {
                 }
                 guard let lfPointer = lf else {
                     line.append(contentsOf: rest)
-                    if let error = partialLineError() { return fail(error) }
+                    if let error = partialLineError() {
+                        if case .requestLine = state { let start = line; start.withUnsafeBytes { noteMethod($0) } }
+                        return fail(error)
+                    }
                     return (count, nil)
                 }
                 let lineLength = rest.baseAddress!.distance(to: UnsafeRawPointer(lfPointer))
@@ -186,6 +189,7 @@ public struct HTTPRequestParser {
 
     /// Handles one line (without its LF). Returns an event when one is due.
     private mutating func completeLine(_ raw: UnsafeRawBufferPointer) -> Event? {
+        if case .requestLine = state { noteMethod(raw) }
         // Limits first, with the same measure as for a partial line, so the outcome does not
         // depend on how the bytes were split across reads.
         switch state {
@@ -395,6 +399,14 @@ public struct HTTPRequestParser {
     }
 
     // MARK: - Helpers
+
+    /// The method a request line starts with, before the rest is checked: an error about the rest
+    /// of the line (414, 505, a bad target) to a HEAD request still goes without content.
+    private mutating func noteMethod(_ line: UnsafeRawBufferPointer) {
+        guard let sp = line.prefix(32).firstIndex(of: 32), sp > 0,
+              line[..<sp].allSatisfy(Self.isTokenChar) else { return }
+        method = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<sp]), as: UTF8.self)
+    }
 
     private mutating func reset() {
         state = .requestLine

@@ -176,4 +176,20 @@ final class HTTPHardeningTests: SocketTestCase {
             XCTAssertTrue(client.isClosedByPeer(), "no content after the head")
         }
     }
+
+    /// The same when the error is in the request line itself (too long, a version, a target).
+    func testErrorInTheRequestLineOfAHeadHasNoBody() throws {
+        let long = "HEAD /" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\nHost: a\r\n\r\n"
+        let cases: [(String, Int)] = [(long, 414), ("HEAD / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+                                      ("HEAD /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400), ("HEAD / HTTP/1.1\nHost: a\n\n", 400)]
+        let server = try startServer()
+        defer { server.stop(timeout: 1) }
+        for (request, status) in cases {
+            let client = try XCTUnwrap(TestClient(port: server.port))
+            client.send(request)
+            let answer = try XCTUnwrap(client.readResponse(head: true))
+            XCTAssertEqual(answer.status, status)
+            XCTAssertTrue(client.isClosedByPeer(), "no content after the head (\(status))")
+        }
+    }
 }
