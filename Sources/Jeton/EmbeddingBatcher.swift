@@ -145,8 +145,7 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
         do {
             let vectors = try model.embed(tokens: batch.map { $0.job.inputs[$0.index] })
             let tokens = batch.reduce(0) { $0 + $1.job.inputs[$1.index].count }
-            let requests = Set(batch.map { ObjectIdentifier($0.job) }).count
-            metrics?.batch(requests: requests, inputs: vectors.count, tokens: tokens,
+            metrics?.batch(inputs: vectors.count, tokens: tokens,
                            seconds: Double(DispatchTime.now().uptimeNanoseconds &- started) / 1e9)
             for (k, item) in batch.enumerated() { store(vectors[k], item) }
         } catch {
@@ -163,7 +162,10 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
         guard !job.finished else { return }
         job.vectors[item.index] = vector
         job.computed += 1
-        if job.computed == job.inputs.count { job.finish(.success(job.vectors)) }
+        if job.computed == job.inputs.count {
+            metrics?.answered()
+            job.finish(.success(job.vectors))
+        }
     }
 
     /// A failed input fails its request; its inputs not yet handed out are dropped.

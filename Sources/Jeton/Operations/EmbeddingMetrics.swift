@@ -22,12 +22,14 @@ final class EmbeddingMetrics: Sendable {
         batchInputs = CoreMetrics.Recorder(label: "jeton_embedding_batch_inputs", dimensions: m, aggregate: true)
     }
 
-    /// One batch computed: the requests it answered, their inputs and tokens, and its time.
-    func batch(requests r: Int, inputs n: Int, tokens t: Int, seconds: Double) {
-        requests.increment(by: r)
+    /// One batch computed: its inputs and tokens, and its time.
+    func batch(inputs n: Int, tokens t: Int, seconds: Double) {
         inputs.increment(by: n)
         tokens.increment(by: t)
         batchInputs.record(n)
         batchSeconds.recordNanoseconds(Int64(seconds * 1e9))
     }
+
+    /// A request has all its vectors (once, however many passes its inputs took).
+    func answered() { requests.increment() }
 }
