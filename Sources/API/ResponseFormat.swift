@@ -47,12 +47,17 @@ extension OpenAIAPI {
                 }
                 let j = try FieldReader(js)
                 do {
-                    _ = try j.string("name")
+                    // OpenAI's rule for the name; llama-server's requests leave it out.
+                    if let name = try j.string("name"), !Self.validFunctionName(name) {
+                        throw APIError.invalid("`name` must be 1 to 64 letters, digits, underscores or dashes.", param: "name")
+                    }
+                    _ = try j.string("description")
                     _ = try j.bool("strict")
                 } catch let e as APIError {
                     throw APIError.invalid(e.message.replacingOccurrences(of: "`", with: "`response_format.json_schema.", options: [], range: e.message.range(of: "`")),
                                            param: "response_format.json_schema." + (e.param ?? ""))
                 }
+                try j.refuseUnknown(ignoring: ["schema"], in: "response_format.json_schema")
                 // OpenAI's `schema` is optional: without one the answer is any JSON object.
                 guard let s = j.raw("schema") else {
                     found.append((.jsonObject, "response_format"))
@@ -64,6 +69,7 @@ extension OpenAIAPI {
                 throw APIError.invalid("`response_format.type` must be \"text\", \"json_object\" or \"json_schema\".",
                                        param: "response_format.type")
             }
+            try f.refuseUnknown(ignoring: ["schema", "json_schema"], in: "response_format")
         }
         for key in ["json_schema", "guided_json"] {
             guard let s = r.raw(key) else { continue }

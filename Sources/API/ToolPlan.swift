@@ -73,6 +73,16 @@ extension OpenAIAPI {
             if let s = parameters, case .object = s {} else if parameters != nil {
                 throw APIError.invalid("`\(p).function.parameters` must be a JSON schema object.", param: "\(p).function.parameters")
             }
+            // A call's arguments are an object (OpenAI's rule): a schema of another type would
+            // make `arguments` a string or an array that clients cannot unpack.
+            if case let .object(fields)? = parameters, let type = fields.first(where: { $0.0 == "type" })?.1,
+               type != .string("object") {
+                throw APIError.invalid("`\(p).function.parameters` must be a schema of `\"type\": \"object\"` (a call's arguments are an object).",
+                                       param: "\(p).function.parameters")
+            }
+            // A misspelt key (`paramters`) would otherwise drop the schema without a word.
+            try fr.refuseUnknown(ignoring: [], in: "\(p).function")
+            try t.refuseUnknown(ignoring: [], in: p)
             tools.append((name, description, parameters))
         }
         let names = tools.map(\.name)

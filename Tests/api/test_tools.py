@@ -149,6 +149,10 @@ def test_default_model_template_has_no_tools(server):
     ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": 3}}}]}, "tools[0].function.parameters"),
     ({"tools": [{"type": "function", "function": {"name": "f", "parameters": [1]}}]}, "tools[0].function.parameters"),
     ({"tools": [{"type": "function", "function": {"name": "bad name!"}}]}, "tools[0].function.name"),
+    # A call's arguments are an object; a misspelt key would drop the schema unnoticed.
+    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "string"}}}]}, "tools[0].function.parameters"),
+    ({"tools": [{"type": "function", "function": {"name": "f", "paramters": {"type": "object"}}}]}, "tools[0].function.paramters"),
+    ({"tools": [{"type": "function", "function": {"name": "f"}, "extra": 1}]}, "tools[0].extra"),
     ({"tools": [{"type": "retrieval"}]}, "tools[0].type"),
     ({"tools": {"type": "function"}}, "tools"),
     ({"tools": [WEATHER, WEATHER]}, "tools[1].function.name"),
