@@ -141,9 +141,13 @@ public final class OpenAIAPI: Sendable {
     static func parseBody(_ request: HTTPRequest) throws -> JSON {
         if let ct = request.headers["Content-Type"] {
             let media = ct.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-            guard media == "application/json" else {
+            // JSON's own type, its older `text/json` and a `+json` suffix (RFC 6839). Form and
+            // plain-text bodies stay refused: a web page may post those to a local server without
+            // asking (no CORS preflight), JSON it may not.
+            guard media == "application/json" || media == "text/json" || (media.hasPrefix("application/") && media.hasSuffix("+json")) else {
+                let hint = media == "application/x-www-form-urlencoded" ? " (`curl -d` sends that: add `-H 'Content-Type: application/json'`)" : ""
                 throw APIError(.unsupportedMediaType,
-                               message: "Content-Type must be application/json, got \(ct).", code: "unsupported_media_type")
+                               message: "Content-Type must be application/json, got \(ct)\(hint).", code: "unsupported_media_type")
             }
         }
         guard !request.body.isEmpty else { throw APIError.invalid("The request body is empty; send a JSON object.") }

@@ -179,6 +179,12 @@ def test_huge_integers_get_the_range_message(server):
 def test_json_with_charset_and_no_content_type_are_accepted(server):
     st, _, r = server.request("POST", C, comp(max_tokens=1), headers={"Content-Type": "application/json; charset=utf-8"})
     assert st == 200 and r["object"] == "text_completion"
+    for media in ("text/json", "application/vnd.api+json"):
+        st, _, r = server.request("POST", C, comp(max_tokens=1), headers={"Content-Type": media})
+        assert st == 200 and r["object"] == "text_completion", media
+    # What `curl -d` sends without -H is refused, saying how to send JSON.
+    st, _, r = server.request("POST", C, comp(max_tokens=1), headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert st == 415 and "-H 'Content-Type: application/json'" in r["error"]["message"], r
     st, _, r = server.request("POST", C, raw=b'{"model": "default", "prompt": "Hi", "max_tokens": 1}',
                               headers={"Content-Type": "Application/JSON"})
     assert st == 200, r
