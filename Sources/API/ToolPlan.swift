@@ -75,8 +75,8 @@ extension OpenAIAPI {
             }
             // A call's arguments are an object (OpenAI's rule): a schema of another type would
             // make `arguments` a string or an array that clients cannot unpack.
-            if case let .object(fields)? = parameters, let type = fields.first(where: { $0.0 == "type" })?.1,
-               type != .string("object") {
+            if case let .object(fields)? = parameters, let type = fields.last(where: { $0.0 == "type" })?.1,
+               type != .null, type != .string("object") {
                 throw APIError.invalid("`\(p).function.parameters` must be a schema of `\"type\": \"object\"` (a call's arguments are an object).",
                                        param: "\(p).function.parameters")
             }

@@ -87,7 +87,8 @@ final class Request {
     var promptCount: Int { request.promptTokens.count }
     var id: String { request.id }
     /// Still reading its original prompt for the first time (prompt logprobs wanted): every
-    /// prompt position must be computed, so it skips the prefix cache.
+    /// prompt position must be computed, so it skips the prefix cache (unless a sibling's scores
+    /// were taken at admission: `promptLogprobsSent` is then set).
     var wantsPromptLogprobs: Bool { request.promptLogprobs != nil && !promptLogprobsSent }
     /// Has all its prompt in the cache and generates one token per step.
     var isGenerating: Bool { computed >= promptCount }

@@ -70,8 +70,8 @@ public struct HTTPRequestParser {
     /// still answers with what they ask for, e.g. CORS headers for its Origin).
     public var fieldsSoFar: HTTPHeaders { headers }
 
-    /// The method the message being parsed starts with, once its first space is read, else "" (an
-    /// error answer to a HEAD request has no content, wherever in its head the error was).
+    /// The method the message being parsed starts with, once its request line has ended or passed
+    /// its length limit, else "" (an error answer to a HEAD request then has no content).
     public var requestMethod: String { method }
 
     /// True between messages: no byte of the next request has arrived (for idle vs header timeouts).

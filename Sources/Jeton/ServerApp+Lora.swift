@@ -5,8 +5,8 @@ import Model
 /// LoRA adapters of a served model: those of `lora.adapters` (`--lora NAME=PATH`) loaded at
 /// start, and the registry POST /v1/load_lora_adapter adds to.
 extension ServerApp {
-    /// The run-time endpoints check their admin key themselves (auth.admin_keys), before and
-    /// apart from the API keys.
+    /// The run-time endpoints check their admin key themselves (auth.admin_keys), apart from the
+    /// API keys, once admin keys are configured.
     static let loraAdminPaths: Set<String> = ["/v1/load_lora_adapter", "/v1/unload_lora_adapter"]
 
     static func loraRegistry(_ config: JetonConfig, model: LlamaModel) throws -> LoraRegistry {

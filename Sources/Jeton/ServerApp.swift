@@ -75,9 +75,9 @@ final class ServerApp: Sendable {
         var open: Set<String> = c[\.authProtectOperations] ? [] : ["/health", "/ready", "/metrics", "/version"]
         // The playground page is static and holds no secret: it asks for the key itself.
         if c[\.serverPlayground] { open.insert("/") }
-        // Loading at run time asks for an admin key itself (ServerApp+Lora.swift); off, the
-        // routes are behind the API keys like the others (their 403 says what would turn it on).
-        if !c[\.authAdminKeys].isEmpty && !c[\.loraAllowedDirs].isEmpty { open.formUnion(Self.loraAdminPaths) }
+        // With admin keys the routes check them themselves (ServerApp+Lora.swift); without, they
+        // are behind the API keys like the others (their 403 names the settings that are missing).
+        if !c[\.authAdminKeys].isEmpty { open.formUnion(Self.loraAdminPaths) }
         gatekeeper = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
     }
 

@@ -49,6 +49,9 @@ def test_missing_and_wrong_key_get_401(server):
     # OPTIONS that is not a CORS preflight is no way around the key: its Allow would list the routes.
     for path in ("/v1/completions", "/v1/no-such-route"):
         assert server.request("OPTIONS", path)[0] == 401, path
+        # A preflight from an origin CORS does not allow is no way around it either.
+        assert server.request("OPTIONS", path, headers={"Origin": "https://evil.example",
+                                                        "Access-Control-Request-Method": "POST"})[0] == 401, path
     # Run-time LoRA loading is off here: the key is asked for first, then the 403 says why.
     assert server.request("POST", "/v1/load_lora_adapter", {"lora_name": "a", "lora_path": "/x"})[0] == 401
     status, _, body = server.request("POST", "/v1/unload_lora_adapter", {"lora_name": "a"}, bearer(KEY_A))

@@ -39,10 +39,9 @@ public final class Gatekeeper: Sendable {
     private enum Verdict { case open, key(String), refused(HTTPResponse) }
 
     private func check(method: String, path: String, headers: HTTPHeaders) -> Verdict {
-        // A browser's CORS preflight carries no credentials, so it passes; any other OPTIONS
-        // without a key is refused like every method (its `Allow` would list the routes).
-        let preflight = method == "OPTIONS" && headers["Origin"] != nil && headers["Access-Control-Request-Method"] != nil
-        guard keys.isEnabled, !publicPaths.contains(path), !preflight else { return .open }
+        // OPTIONS without a key is refused like every method (its `Allow` would list the routes):
+        // a preflight from an allowed origin is answered before this, by the CORS middleware.
+        guard keys.isEnabled, !publicPaths.contains(path) else { return .open }
         if let name = keys.name(forAuthorization: headers["Authorization"]) { return .key(name) }
         let message = headers["Authorization"] == nil
             ? "You didn't provide an API key. Send it as `Authorization: Bearer YOUR_KEY`."
