@@ -49,10 +49,8 @@ extension OpenAIAPI {
                 if scale != 0 { selections.append(LoraSelection(adapter: adapter, scale: scale)) }
             }
         }
-        // The label names the adapters that apply (one at scale 0 is off), sorted and joined by
-        // `+` (no adapter name holds one), so a combination is counted as itself.
-        let label = selections.isEmpty ? nil : selections.map(\.adapter.name).sorted().joined(separator: "+")
-        return (model.accepts(name) ? model.id : name, label, selections)
+        // The label is an adapter that applies: one at scale 0 is off (it was counted as used).
+        return (model.accepts(name) ? model.id : name, selections.first?.adapter.name, selections)
     }
 
     /// Each adapter as a model of its own, with the base model as `parent` (vLLM's listing).
