@@ -189,7 +189,15 @@ public struct HTTPRequestParser {
 
     /// Handles one line (without its LF). Returns an event when one is due.
     private mutating func completeLine(_ raw: UnsafeRawBufferPointer) -> Event? {
-        if case .requestLine = state { noteMethod(raw) }
+        var isRequestLine = false
+        if case .requestLine = state { isRequestLine = true }
+        let event = readLine(raw)
+        // Only a refused request line is read for its method here (parseRequestLine takes it otherwise).
+        if isRequestLine, case .error? = event, method.isEmpty { noteMethod(raw) }
+        return event
+    }
+
+    private mutating func readLine(_ raw: UnsafeRawBufferPointer) -> Event? {
         // Limits first, with the same measure as for a partial line, so the outcome does not
         // depend on how the bytes were split across reads.
         switch state {
