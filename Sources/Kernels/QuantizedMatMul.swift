@@ -6,10 +6,11 @@ import KernelsAVX512
 
 /// Matmul with activations quantized per block of 32 to int8 (as llama.cpp's
 /// vec_dot_q4_1_q8_1 / q8_0_q8_0): x is quantized once per call, then threads take
-/// tiles of 16 weight rows and multiply each tile against all tokens. The avx512
-/// backend takes Q4_0/Q4_1/Q8_0 tiles through the VNNI kernels and other formats
-/// through the AVX2 ones; the avx2 backend takes Q4_0/Q4_1/Q5_0 matrices packed at load through
-/// `AVX2Packed32` (each kernel is batch-invariant on its own matrices).
+/// tiles of 16 weight rows and multiply each tile against all tokens. Q4_0/Q4_1/Q5_0 matrices
+/// packed at load (`AVX2Packed32`'s layout) go through `VNNIPacked32` on the avx512 backend and
+/// `AVX2Packed32` on the avx2 one; the avx512 backend takes other Q4_0/Q4_1/Q8_0 tiles through the
+/// VNNI kernels on the file's layout and other formats through the AVX2 ones (each kernel is
+/// batch-invariant on its own matrices).
 enum QuantizedMatMul {
     static let tileRows = 16
     /// Up to this many tokens the avx512 backend streams rows with the matrix-vector kernel
@@ -43,8 +44,10 @@ enum QuantizedMatMul {
                          nTokens: Int, pool: ThreadPool, backend: MatMul.Backend) {
         guard let cols = outputs.first?.0.cols, nTokens > 0 else { return }
         // A packed-only matrix exists only where AVX2 runs (`WeightMatrix.init(onlyPacked:)`), and
-        // only that kernel reads its layout, whatever backend the call names.
-        if backend != .avx2 && outputs.contains(where: { $0.0.onlyPacked }) {
+        // only the kernels of that layout read it (AVX2's, and AVX-512 VNNI's where the CPU has it),
+        // whatever backend the call names.
+        let vnni = backend == .avx512 && CPUFeatures.hasAVX512VNNI
+        if backend != .avx2 && !vnni && outputs.contains(where: { $0.0.onlyPacked }) {
             multiply(outputs.filter { $0.0.onlyPacked }, x, nTokens: nTokens, pool: pool, backend: .avx2)
             let rest = outputs.filter { !$0.0.onlyPacked }
             if !rest.isEmpty { multiply(rest, x, nTokens: nTokens, pool: pool, backend: backend) }
@@ -52,11 +55,13 @@ enum QuantizedMatMul {
         }
         let nb = cols / 32
         let act = Q8Buffer(nTokens: nTokens, blocks: nb)
-        let useVNNI = backend == .avx512
-        // Q4_0/Q4_1/Q5_0 packed for AVX2 (`PackedWeights`): every token count takes the packed kernel,
-        // so a token's result is the same alone and in any batch.
+        let useVNNI = vnni
+        // Q4_0/Q4_1/Q5_0 packed at load (`PackedWeights`, AVX2's layout, which the AVX-512 VNNI kernel
+        // reads too): every token count takes the packed kernel, so a token's result is the same alone
+        // and in any batch.
         #if arch(x86_64)
-        let packed32 = backend == .avx2 && outputs.contains { $0.0.packed != nil && AVX2Packed32.supports(typeID: $0.0.type.rawValue) }
+        let packed32 = (backend == .avx2 || useVNNI)
+            && outputs.contains { $0.0.packed != nil && AVX2Packed32.supports(typeID: $0.0.type.rawValue) }
         #else
         let packed32 = false
         #endif
@@ -68,7 +73,7 @@ enum QuantizedMatMul {
             act.quantize(x, tokens: tokens)
             #if arch(x86_64)
             if useVNNI { VNNIMatMul.blockSums(view, tokens: tokens, asum) }
-            if packed32 { AVX2Packed32.blockSums(view, tokens: tokens, asum) }
+            if packed32 && !useVNNI { AVX2Packed32.blockSums(view, tokens: tokens, asum) }
             #endif
         }
         if nTokens >= 8 {
@@ -87,19 +92,28 @@ enum QuantizedMatMul {
 
         let useAVX2 = backend == .avx2 || backend == .avx512
         #if arch(x86_64)
-        if useVNNI, nTokens <= matVecTokens, outputs.allSatisfy({ VNNIMatVec.supports(typeID: $0.0.type.rawValue) }) {
-            // Generation: rows streamed once from the mapped file, no per-call copy (same bits as VNNIMatMul).
-            // Long runs per thread: the kernel prefetches two tiles ahead within a run, so the first
-            // tiles of each run wait on memory (the default grain made runs of 3-4 tiles here).
-            pool.parallelFor(total, minChunk: max(1, total / (2 * pool.threads))) { range in
+        // Packed for the AVX-512 VNNI kernel (any token count), or generation on the file's rows.
+        let packedVNNI = { (w: WeightMatrix) in useVNNI && w.packed != nil && VNNIPacked32.supports(typeID: w.type.rawValue) }
+        if useVNNI, outputs.allSatisfy({ packedVNNI($0.0) || nTokens <= matVecTokens && VNNIMatVec.supports(typeID: $0.0.type.rawValue) }) {
+            // Generation: rows streamed once (no per-call copy, same bits as VNNIMatMul). Long runs
+            // per thread: the kernels read ahead within a run, so the first tiles of each run wait
+            // on memory (the default grain made runs of 3-4 tiles here).
+            pool.parallelFor(total, minChunk: nTokens <= 8 ? max(1, total / (2 * pool.threads)) : 1) { range in
                 // Runs of consecutive tiles of one matrix go as one call, so the kernel can read ahead.
                 var tile = range.lowerBound, m = 0
                 while tile < range.upperBound {
                     while tile >= firstTile[m + 1] { m += 1 }
                     let end = min(range.upperBound, firstTile[m + 1])
                     let (w, y) = outputs[m]
-                    VNNIMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: (tile - firstTile[m]) * tileRows,
-                                    r1: min(w.rows, (end - firstTile[m]) * tileRows), act: view, asum: asum, y: y, ldy: w.rows)
+                    let r0 = (tile - firstTile[m]) * tileRows, r1 = min(w.rows, (end - firstTile[m]) * tileRows)
+                    if packedVNNI(w), let packed = w.packed {
+                        let matrixEnd = packed + AVX2Packed32.packedBytes(typeID: w.type.rawValue, rows: w.rows, blocks: nb)
+                        VNNIPacked32.rows(typeID: w.type.rawValue, packed: packed, end: matrixEnd, r0: r0, r1: r1, act: view,
+                                          asum: asum, y: y, ldy: w.rows)
+                    } else {
+                        VNNIMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1, act: view,
+                                        asum: asum, y: y, ldy: w.rows)
+                    }
                     tile = end
                 }
             }
@@ -123,6 +137,12 @@ enum QuantizedMatMul {
                 let (w, y) = outputs[m]
                 let r0 = (tile - firstTile[m]) * tileRows, r1 = min(w.rows, r0 + tileRows)
                 #if arch(x86_64)
+                if packedVNNI(w), let packed = w.packed {
+                    let end = packed + AVX2Packed32.packedBytes(typeID: w.type.rawValue, rows: w.rows, blocks: nb)
+                    VNNIPacked32.rows(typeID: w.type.rawValue, packed: packed, end: end, r0: r0, r1: r1, act: view, asum: asum,
+                                      y: y, ldy: w.rows)
+                    continue
+                }
                 if useVNNI, VNNIMatMul.supports(typeID: w.type.rawValue) {
                     // Generation streams the weights: the tile after next (this thread's, same
                     // matrix) goes to L2 while this one is multiplied.

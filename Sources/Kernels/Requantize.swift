@@ -63,14 +63,14 @@ public enum Requantize {
 
 extension PackedWeights {
     /// Rows `0..<rows` of `w` as a Q4_0 matrix this object owns, packed for the backend's kernel
-    /// where it has a layout (AVX2: then only packed, `WeightMatrix.onlyPacked`, for `MatMul.multiply`,
-    /// whose AVX2 path reads that layout; the plain rows, written first, are freed). The file's
+    /// where it has a layout (AVX2 and AVX-512 VNNI: then only packed, `WeightMatrix.onlyPacked`, for
+    /// `MatMul.multiply`, whose paths there read that layout; the plain rows, written first, are freed). The file's
     /// pages of `w` are the caller's to drop.
     public func requantizedQ4_0(_ w: WeightMatrix, rows: Int) -> WeightMatrix {
         let n = min(rows, w.rows)
         let size = Requantize.q4_0Bytes(rows: n, cols: w.cols)
         #if arch(x86_64)
-        let packs = enabled && backend == .avx2 && CPUFeatures.hasAVX2
+        let packs = enabled && (backend == .avx2 && CPUFeatures.hasAVX2 || backend == .avx512 && CPUFeatures.hasAVX512VNNI)
             && AVX2Packed32.supports(typeID: GGMLType.q4_0.rawValue)
         #else
         let packs = false
@@ -89,7 +89,7 @@ extension PackedWeights {
         if let packed = pack32(plain).packed, let only = WeightMatrix(type: .q4_0, onlyPacked: packed, rows: n, cols: w.cols) {
             return only
         }
-        // (Not reached where AVX2 packs Q4_0: the plain rows are then kept as they are.)
+        // (Not reached where the backend packs Q4_0: the plain rows are then kept as they are.)
         let kept = own(bytes: size)
         kept.copyMemory(from: out, byteCount: size)
         return WeightMatrix(type: .q4_0, data: UnsafeRawPointer(kept), rows: n, cols: w.cols)

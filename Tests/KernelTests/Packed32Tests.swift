@@ -3,38 +3,69 @@ import GGUF
 @testable import Kernels
 #if arch(x86_64)
 import KernelsAVX2
+import KernelsAVX512
 #endif
 
-/// Q4_0, Q4_1 and Q5_0 packed at load for AVX2 (`AVX2Packed32`): through `MatMul` every token count gives the
-/// bits of the scalar twin (exact integer block dots, then an FMA per block), so a token's
+/// Q4_0, Q4_1 and Q5_0 packed at load for AVX2 (`AVX2Packed32`, whose layout AVX-512 VNNI's kernel
+/// `VNNIPacked32` reads too): through `MatMul` every token count gives the bits of the scalar twin (exact integer block dots, then an FMA per block), so a token's
 /// result is the same alone and in any batch; hostile blocks (all zeros, the largest and a
 /// subnormal f16 scale), rows not a multiple of the tile, a row range that starts mid-matrix.
 final class Packed32Tests: XCTestCase {
     static let types: [GGMLType] = [.q4_0, .q4_1, .q5_0]
     static let shapes = [(1, 32), (5, 96), (15, 160), (16, 64), (17, 896), (33, 544), (37, 4864)]
 
-    func packed(_ w: WeightMatrix) throws -> (WeightMatrix, PackedWeights) {
-        let owner = PackedWeights(backend: .avx2, enabled: true)
+    func packed(_ w: WeightMatrix, backend: MatMul.Backend = .avx2) throws -> (WeightMatrix, PackedWeights) {
+        let owner = PackedWeights(backend: backend, enabled: true)
         let p = owner.pack(w)
-        XCTAssertNotNil(p.packed, "\(w.type.name) is packed for AVX2")
+        XCTAssertNotNil(p.packed, "\(w.type.name) is packed for \(backend)")
         return (p, owner)
     }
+
+    /// The backends with a kernel for the layout on this CPU.
+    static var backends: [MatMul.Backend] { [.avx2] + (CPUFeatures.hasAVX512VNNI ? [.avx512] : []) }
 
     func testBitwiseEqualToScalarTwinForEveryTokenCount() throws {
         try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
         let pool = ThreadPool(threads: 2)
-        for type in Self.types {
-            for (rows, cols) in Self.shapes {
-                let (w, mem) = MatVecTests.hostileMatrix(type, rows: rows, cols: cols, seed: UInt64(rows * 29 + cols))
-                defer { mem.deallocate() }
-                let (p, owner) = try packed(w)
-                for n in [1, 2, 3, 8, 9, 17] {
-                    let x = MatVecTests.activations(n, cols: cols, seed: UInt64(n * 13 + rows))
-                    XCTAssertEqual(MatVecTests.multiply(p, x, n, backend: .avx2, pool: pool).map(\.bitPattern),
-                                   MatVecTests.vnniTwin(w, x, n).map(\.bitPattern), "\(type.name) \(rows)x\(cols) n=\(n)")
+        for backend in Self.backends {
+            for type in Self.types {
+                for (rows, cols) in Self.shapes {
+                    let (w, mem) = MatVecTests.hostileMatrix(type, rows: rows, cols: cols, seed: UInt64(rows * 29 + cols))
+                    defer { mem.deallocate() }
+                    let (p, owner) = try packed(w, backend: backend)
+                    for n in [1, 2, 3, 4, 5, 8, 9, 17, 33] {
+                        let x = MatVecTests.activations(n, cols: cols, seed: UInt64(n * 13 + rows))
+                        XCTAssertEqual(MatVecTests.multiply(p, x, n, backend: backend, pool: pool).map(\.bitPattern),
+                                       MatVecTests.vnniTwin(w, x, n).map(\.bitPattern), "\(type.name) \(rows)x\(cols) n=\(n) \(backend)")
+                    }
+                    withExtendedLifetime(owner) {}
                 }
-                withExtendedLifetime(owner) {}
             }
+        }
+    }
+
+    /// With AVX-512 VNNI the packed matrix is read only by the packed kernel, at every token count:
+    /// the file's rows it was packed from can be gone (their pages are dropped at load), so a kernel
+    /// reading them instead would give other numbers here.
+    func testVNNIReadsOnlyThePackedCopy() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX512VNNI, "no AVX-512 VNNI on this CPU")
+        let pool = ThreadPool(threads: 2)
+        for type in Self.types {
+            let rows = 37, cols = 896
+            let (w, mem) = MatVecTests.hostileMatrix(type, rows: rows, cols: cols, seed: 77)
+            defer { mem.deallocate() }
+            let (p, owner) = try packed(w, backend: .avx512)
+            let x4 = (1...9).map { MatVecTests.activations($0, cols: cols, seed: UInt64(5 * $0)) }
+            let want = x4.enumerated().map { MatVecTests.vnniTwin(w, $1, $0 + 1).map(\.bitPattern) }
+            // The file's bytes overwritten with other weights: only the packed copy holds the matrix.
+            let (other, otherMem) = MatVecTests.hostileMatrix(type, rows: rows, cols: cols, seed: 78)
+            defer { otherMem.deallocate() }
+            UnsafeMutableRawPointer(mutating: w.data).copyMemory(from: other.data, byteCount: rows * w.rowBytes)
+            for (i, x) in x4.enumerated() {
+                XCTAssertEqual(MatVecTests.multiply(p, x, i + 1, backend: .avx512, pool: pool).map(\.bitPattern), want[i],
+                               "\(type.name) n=\(i + 1)")
+            }
+            withExtendedLifetime(owner) {}
         }
     }
 
@@ -67,8 +98,8 @@ final class Packed32Tests: XCTestCase {
     }
 
     /// A row prefix of a packed-only matrix (a draft's first output rows) multiplies as the
-    /// file's first rows, for any count of rows, whatever backend a call names (only the AVX2
-    /// kernel reads the layout; float activations take the unpacked rows); a plain matrix's prefix
+    /// file's first rows, for any count of rows, whatever backend a call names (the AVX2 and AVX-512
+    /// VNNI kernels read the layout; float activations take the unpacked rows); a plain matrix's prefix
     /// keeps its packed layout only for whole tiles or all rows. Types without the layout are refused.
     func testPrefixesOfAPackedOnlyMatrix() throws {
         try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
@@ -125,19 +156,24 @@ final class Packed32Tests: XCTestCase {
         let (a, ma) = MatVecTests.hostileMatrix(.q4_1, rows: 40, cols: cols, seed: 1)
         let (b, mb) = MatVecTests.hostileMatrix(.q8_0, rows: 24, cols: cols, seed: 2)
         defer { ma.deallocate(); mb.deallocate() }
-        let (pa, owner) = try packed(a)
-        let x = MatVecTests.activations(n, cols: cols, seed: 4)
-        var ya = [Float](repeating: 0, count: n * 40), yb = [Float](repeating: 0, count: n * 24)
-        ya.withUnsafeMutableBufferPointer { ya in
-            yb.withUnsafeMutableBufferPointer { yb in
-                x.withUnsafeBufferPointer {
-                    MatMul.multiply([(pa, ya.baseAddress!), (b, yb.baseAddress!)], $0.baseAddress!, nTokens: n, pool: pool, backend: .avx2)
+        for backend in Self.backends {
+            for n in [n, 7] {
+                let (pa, owner) = try packed(a, backend: backend)
+                let x = MatVecTests.activations(n, cols: cols, seed: 4)
+                var ya = [Float](repeating: 0, count: n * 40), yb = [Float](repeating: 0, count: n * 24)
+                ya.withUnsafeMutableBufferPointer { ya in
+                    yb.withUnsafeMutableBufferPointer { yb in
+                        x.withUnsafeBufferPointer {
+                            MatMul.multiply([(pa, ya.baseAddress!), (b, yb.baseAddress!)], $0.baseAddress!, nTokens: n, pool: pool,
+                                            backend: backend)
+                        }
+                    }
                 }
+                XCTAssertEqual(ya.map(\.bitPattern), MatVecTests.vnniTwin(a, x, n).map(\.bitPattern), "\(backend) n=\(n)")
+                XCTAssertEqual(yb, MatVecTests.multiply(b, x, n, backend: backend, pool: pool), "\(backend) n=\(n)")
+                withExtendedLifetime(owner) {}
             }
         }
-        XCTAssertEqual(ya.map(\.bitPattern), MatVecTests.vnniTwin(a, x, n).map(\.bitPattern))
-        XCTAssertEqual(yb, MatVecTests.multiply(b, x, n, backend: .avx2, pool: pool))
-        withExtendedLifetime(owner) {}
     }
 
     /// The kernel on rows 16..<44 of 53: those rows get the twin's bits, no other is written.
@@ -145,7 +181,7 @@ final class Packed32Tests: XCTestCase {
         #if arch(x86_64)
         try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
         let rows = 53, cols = 288, r0 = 16, r1 = 44
-        for (type, n) in [(GGMLType.q5_0, 1), (.q5_0, 3), (.q4_0, 1), (.q4_1, 2)] {
+        for (type, n) in [(GGMLType.q5_0, 1), (.q5_0, 3), (.q4_0, 1), (.q4_1, 2), (.q4_0, 11)] {
             let (w, mem) = MatVecTests.hostileMatrix(type, rows: rows, cols: cols, seed: 5)
             defer { mem.deallocate() }
             let (p, owner) = try packed(w)
@@ -157,19 +193,27 @@ final class Packed32Tests: XCTestCase {
             x.withUnsafeBufferPointer { act.quantize($0.baseAddress!, tokens: 0..<n) }
             AVX2Packed32.blockSums(act.view, tokens: 0..<n, asum)
             let sentinel = Float(-12345)
-            var y = [Float](repeating: sentinel, count: n * rows)
-            y.withUnsafeMutableBufferPointer {
-                let end = p.packed! + AVX2Packed32.packedBytes(typeID: type.rawValue, rows: rows, blocks: cols / 32)
-                AVX2Packed32.rows(typeID: type.rawValue, packed: p.packed!, end: end, r0: r0, r1: r1, act: act.view,
-                                  asum: asum, y: $0.baseAddress!, ldy: rows)
-            }
-            for t in 0..<n {
-                for r in 0..<rows {
-                    let i = t * rows + r
-                    if (r0..<r1).contains(r) {
-                        XCTAssertEqual(y[i].bitPattern, twin[i].bitPattern, "\(type.name) n=\(n) t=\(t) r=\(r)")
+            // The same layout through both kernels: AVX2's, and AVX-512 VNNI's where the CPU has it.
+            for vnni in [false] + (CPUFeatures.hasAVX512VNNI ? [true] : []) {
+                var y = [Float](repeating: sentinel, count: n * rows)
+                y.withUnsafeMutableBufferPointer {
+                    let end = p.packed! + AVX2Packed32.packedBytes(typeID: type.rawValue, rows: rows, blocks: cols / 32)
+                    if vnni {
+                        VNNIPacked32.rows(typeID: type.rawValue, packed: p.packed!, end: end, r0: r0, r1: r1, act: act.view,
+                                          asum: asum, y: $0.baseAddress!, ldy: rows)
                     } else {
-                        XCTAssertEqual(y[i], sentinel, "\(type.name) n=\(n) t=\(t) r=\(r) written outside its rows")
+                        AVX2Packed32.rows(typeID: type.rawValue, packed: p.packed!, end: end, r0: r0, r1: r1, act: act.view,
+                                          asum: asum, y: $0.baseAddress!, ldy: rows)
+                    }
+                }
+                for t in 0..<n {
+                    for r in 0..<rows {
+                        let i = t * rows + r
+                        if (r0..<r1).contains(r) {
+                            XCTAssertEqual(y[i].bitPattern, twin[i].bitPattern, "\(type.name) n=\(n) t=\(t) r=\(r) vnni \(vnni)")
+                        } else {
+                            XCTAssertEqual(y[i], sentinel, "\(type.name) n=\(n) t=\(t) r=\(r) written outside its rows")
+                        }
                     }
                 }
             }

@@ -182,10 +182,10 @@ final class TinyModelTests: XCTestCase {
             XCTAssertEqual([l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown].map(\.type), Array(repeating: .q4_0, count: 7))
         }
         XCTAssertEqual(w.shrunkOutput?.type, .q4_0)
-        // On AVX2 the copies exist only in the packed layout their kernel reads.
-        let avx2 = MatMul.defaultBackend == .avx2 && PackedWeights().enabled
-        XCTAssertEqual(w.layers[0].wq.onlyPacked, avx2)
-        XCTAssertEqual(w.shrunkOutput?.onlyPacked, avx2)
+        // On AVX2 and AVX-512 VNNI the copies exist only in the packed layout their kernels read.
+        let packs = (MatMul.defaultBackend == .avx2 || MatMul.defaultBackend == .avx512) && PackedWeights().enabled
+        XCTAssertEqual(w.layers[0].wq.onlyPacked, packs)
+        XCTAssertEqual(w.shrunkOutput?.onlyPacked, packs)
         XCTAssertEqual(w.shrunkOutput?.rows, n)
         XCTAssertEqual(w.embedding.type, whole.model.weights.embedding.type, "the embedding stays the file's")
         XCTAssertLessThan(w.bytesReadPerToken * 5, whole.model.weights.bytesReadPerToken, "F32 to Q4_0: 7.1x fewer bytes")

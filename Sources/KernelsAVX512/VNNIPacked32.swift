@@ -1,0 +1,207 @@
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+import KernelsAVX2
+import CPrefetch
+
+/// Q4_0, Q4_1 and Q5_0 on AVX-512 VNNI from the layout `AVX2Packed32` packs at load (8 rows side
+/// by side per half block, a row per int32 lane): a block's two halves, loaded side by side, are
+/// one vector of 16 rows × 4 weights, and a broadcast dword of 4 activations meets it in one
+/// `vpdpbusd`, so a block's sums come out per row with no horizontal reduction. The file's layout
+/// (`VNNIMatVec`) cost a reduction tree and a scale gather per block pair: Qwen2.5-Coder-0.5B as
+/// a draft (its matrices read as Q4_0) streamed at two thirds of the read bandwidth.
+/// Sums are exact in integers (Σ q·a − offset·Σa per block), then c = fma(Float(dot), d·da, c)
+/// block by block and, for Q4_1, c = fma(m, s, c): the float steps of `AVX2Packed32`, `VNNIMatVec`
+/// and `VNNIMatMul`, so a row and token get the same bits from each, in any batch.
+public enum VNNIPacked32 {
+    public static func supports(typeID: UInt32) -> Bool { typeID == 2 || typeID == 3 || typeID == 6 }
+
+    /// A format's half block (`AVX2Packed32`'s layout): its bytes, where the nibbles start, the
+    /// offset subtracted from each weight, whether it has a min (at byte 16) or fifth bits (at 144).
+    protocol Format {
+        static var halfBytes: Int { get }
+        static var nibbles: Int { get }
+        static var offset: Int32 { get }
+        static var hasMin: Bool { get }
+        static var fifthBits: Bool { get }
+    }
+    enum Q4_0: Format {
+        static var halfBytes: Int { 144 }; static var nibbles: Int { 16 }; static var offset: Int32 { 8 }
+        static var hasMin: Bool { false }; static var fifthBits: Bool { false }
+    }
+    enum Q4_1: Format {
+        static var halfBytes: Int { 160 }; static var nibbles: Int { 32 }; static var offset: Int32 { 0 }
+        static var hasMin: Bool { true }; static var fifthBits: Bool { false }
+    }
+    enum Q5_0: Format {
+        static var halfBytes: Int { 176 }; static var nibbles: Int { 16 }; static var offset: Int32 { 16 }
+        static var hasMin: Bool { false }; static var fifthBits: Bool { true }
+    }
+
+    /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every token of
+    /// `act`, for a matrix packed by `AVX2Packed32.pack`. `asum`: the tokens' block sums (Q4_0,
+    /// Q5_0). `end`: the end of the packed matrix (lines are asked for ahead up to it).
+    public static func rows(typeID: UInt32, packed: UnsafeRawPointer, end: UnsafeRawPointer, r0: Int, r1: Int,
+                            act: Q8ActivationsView, asum: UnsafePointer<Int32>, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        switch typeID {
+        case 2: rows(Q4_0.self, packed, end, r0, r1, act, asum, y, ldy)
+        case 3: rows(Q4_1.self, packed, end, r0, r1, act, asum, y, ldy)
+        case 6: rows(Q5_0.self, packed, end, r0, r1, act, asum, y, ldy)
+        default: preconditionFailure("not a packed 32-element format")
+        }
+    }
+
+    /// How far ahead lines are asked for: a tile read by one group of tokens (generation) goes in
+    /// non-temporally and close, as in `VNNIKQuantPacked`; one that later groups read again must
+    /// stay in L2.
+    static let streamAhead = 4096
+    static let reuseAhead = 16384
+
+    static func rows<F: Format>(_: F.Type, _ packed: UnsafeRawPointer, _ end: UnsafeRawPointer, _ r0: Int, _ r1: Int,
+                                _ act: Q8ActivationsView, _ asum: UnsafePointer<Int32>, _ y: UnsafeMutablePointer<Float>,
+                                _ ldy: Int) {
+        precondition(r0 % 16 == 0, "rows start on a tile")
+        let nb = act.blocks, stride = nb * 2 * F.halfBytes
+        let stream = act.nTokens <= 8
+        // Q5_0 against several groups of tokens: each block decoded once per tile into scratch (its
+        // fifth bits cost more than the products of one group; measured on Qwen2.5-Coder-0.5B's
+        // 512-token prompts, decoding per group lost 5% to the file-layout kernel).
+        let decodeOnce = F.fifthBits && !stream
+        withUnsafeTemporaryAllocation(of: __m512i.self, capacity: decodeOnce ? 9 * nb : 0) { scratch in
+            var r = r0
+            while r < r1 {
+                let tile = packed + (r / 16) * stride, count = min(16, r1 - r)
+                let mask = __mmask16(truncatingIfNeeded: (1 << count) - 1)
+                let decoded = decodeOnce ? UnsafePointer(scratch.baseAddress) : nil
+                if let out = scratch.baseAddress, decodeOnce {
+                    for b in 0..<nb {
+                        let p = tile + 2 * b * F.halfBytes
+                        let q = p + reuseAhead
+                        if q < end { jeton_prefetch_range_l2(q, min(2 * F.halfBytes, end - q)) }
+                        let w = decode(F.self, p)
+                        let o = out + 9 * b
+                        (o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]) = w
+                        o[8] = _mm512_castps_si512(halfs16(p, F.halfBytes, 0))
+                    }
+                }
+                var t = 0
+                while t < act.nTokens {
+                    let nt = min(8, act.nTokens - t)
+                    // Only the first group asks for lines ahead; the others find the tile in L1/L2.
+                    group(F.self, tile, t == 0 && !decodeOnce ? end : tile, act, asum, t, nt, y + t * ldy + r, ldy, mask,
+                          stream: stream, decoded: decoded)
+                    t += nt
+                }
+                r += 16
+            }
+        }
+    }
+
+    typealias Weights = (__m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i)
+
+    /// A block's 8 vectors of unsigned weights: vector v, lane r holds row r's columns 4v..<4v+4
+    /// (v < 4: the low nibbles) or 16+4(v−4)..<+4 (the high ones), with Q5_0's fifth bits.
+    @inline(__always) static func decode<F: Format>(_: F.Type, _ p: UnsafeRawPointer) -> Weights {
+        let hb = F.halfBytes
+        let m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10)
+        let n0 = both(p, hb, F.nibbles), n1 = both(p, hb, F.nibbles + 32)
+        let n2 = both(p, hb, F.nibbles + 64), n3 = both(p, hb, F.nibbles + 96)
+        var w = (_mm512_and_si512(n0, m4), _mm512_and_si512(n1, m4), _mm512_and_si512(n2, m4), _mm512_and_si512(n3, m4),
+                 _mm512_and_si512(_mm512_srli_epi16(n0, 4), m4), _mm512_and_si512(_mm512_srli_epi16(n1, 4), m4),
+                 _mm512_and_si512(_mm512_srli_epi16(n2, 4), m4), _mm512_and_si512(_mm512_srli_epi16(n3, 4), m4))
+        if F.fifthBits {
+            // Byte j, bit c: the fifth bit of column 4c + j, moved to bit 4 (16-bit shifts of at
+            // most 4: the mask keeps each byte's own bit).
+            let h = both(p, hb, 144)
+            w.0 = _mm512_or_si512(w.0, _mm512_and_si512(_mm512_slli_epi16(h, 4), bit4))
+            w.1 = _mm512_or_si512(w.1, _mm512_and_si512(_mm512_slli_epi16(h, 3), bit4))
+            w.2 = _mm512_or_si512(w.2, _mm512_and_si512(_mm512_slli_epi16(h, 2), bit4))
+            w.3 = _mm512_or_si512(w.3, _mm512_and_si512(_mm512_slli_epi16(h, 1), bit4))
+            w.4 = _mm512_or_si512(w.4, _mm512_and_si512(h, bit4))
+            w.5 = _mm512_or_si512(w.5, _mm512_and_si512(_mm512_srli_epi16(h, 1), bit4))
+            w.6 = _mm512_or_si512(w.6, _mm512_and_si512(_mm512_srli_epi16(h, 2), bit4))
+            w.7 = _mm512_or_si512(w.7, _mm512_and_si512(_mm512_srli_epi16(h, 3), bit4))
+        }
+        return w
+    }
+
+    @inline(__always) static func load256(_ p: UnsafeRawPointer) -> __m256i {
+        _mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self))
+    }
+
+    /// Bytes `offset..<offset + 32` of both halves of a block: rows 0-7 in the low 256 bits, 8-15 above.
+    @inline(__always) static func both(_ p: UnsafeRawPointer, _ hb: Int, _ offset: Int) -> __m512i {
+        _mm512_mask_broadcast_i64x4(_mm512_castsi256_si512(load256(p + offset)), 0xF0, load256(p + hb + offset))
+    }
+
+    /// The 16 rows' f16 values at `offset` of both halves, as floats.
+    @inline(__always) static func halfs16(_ p: UnsafeRawPointer, _ hb: Int, _ offset: Int) -> __m512 {
+        _mm512_cvtph_ps(_mm256_setr_m128i(load128(p + offset), load128(p + hb + offset)))
+    }
+
+    /// A tile against tokens t0..<t0+nt (nt ≤ 8), each block decoded once for them all:
+    /// y[k·ldy + lane] for token t0 + k and the lanes in `mask`.
+    @inline(__always)
+    static func group<F: Format>(_: F.Type, _ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8ActivationsView,
+                                 _ asum: UnsafePointer<Int32>, _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>,
+                                 _ ldy: Int, _ mask: __mmask16, stream: Bool, decoded: UnsafePointer<__m512i>?) {
+        let nb = act.blocks, hb = F.halfBytes
+        let a = UnsafeRawPointer(act.qs)
+        let z = _mm512_setzero_si512()
+        var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
+        for b in 0..<nb {
+            let p = tile + 2 * b * hb
+            if decoded != nil {
+                // The tile was read when it was decoded.
+            } else if stream {
+                let q = p + streamAhead
+                if q < end { jeton_prefetch_range_nta(q, min(2 * hb, end - q)) }
+            } else {
+                let q = p + reuseAhead
+                if q < end { jeton_prefetch_range_l2(q, min(2 * hb, end - q)) }
+            }
+            let w0, w1, w2, w3, w4, w5, w6, w7: __m512i, d: __m512
+            if let o = decoded.map({ $0 + 9 * b }) {
+                (w0, w1, w2, w3, w4, w5, w6, w7) = (o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7])
+                d = _mm512_castsi512_ps(o[8])
+            } else {
+                (w0, w1, w2, w3, w4, w5, w6, w7) = decode(F.self, p)
+                d = halfs16(p, hb, 0)
+            }
+            let m = F.hasMin ? halfs16(p, hb, 16) : _mm512_setzero_ps()
+            @inline(__always) func token(_ k: Int, _ c: inout __m512) {
+                let tb = (t0 + k) * nb + b
+                let ab = a + 32 * tb
+                @inline(__always) func bc(_ j: Int) -> __m512i { _mm512_set1_epi32(ab.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
+                // One chain from −offset·Σa (exact integers: the order does not change the sum).
+                var i = F.offset == 0 ? z : _mm512_set1_epi32(-F.offset &* asum[tb])
+                i = _mm512_dpbusd_epi32(i, w0, bc(0))
+                i = _mm512_dpbusd_epi32(i, w1, bc(1))
+                i = _mm512_dpbusd_epi32(i, w2, bc(2))
+                i = _mm512_dpbusd_epi32(i, w3, bc(3))
+                i = _mm512_dpbusd_epi32(i, w4, bc(4))
+                i = _mm512_dpbusd_epi32(i, w5, bc(5))
+                i = _mm512_dpbusd_epi32(i, w6, bc(6))
+                i = _mm512_dpbusd_epi32(i, w7, bc(7))
+                c = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(d, _mm512_set1_ps(act.d[tb])), c)
+                if F.hasMin { c = _mm512_fmadd_ps(m, _mm512_set1_ps(act.s[tb]), c) }
+            }
+            token(0, &c0)
+            if nt > 1 { token(1, &c1) }
+            if nt > 2 { token(2, &c2) }
+            if nt > 3 { token(3, &c3) }
+            if nt > 4 { token(4, &c4) }
+            if nt > 5 { token(5, &c5) }
+            if nt > 6 { token(6, &c6) }
+            if nt > 7 { token(7, &c7) }
+        }
+        _mm512_mask_storeu_ps(y, mask, c0)
+        if nt > 1 { _mm512_mask_storeu_ps(y + ldy, mask, c1) }
+        if nt > 2 { _mm512_mask_storeu_ps(y + 2 * ldy, mask, c2) }
+        if nt > 3 { _mm512_mask_storeu_ps(y + 3 * ldy, mask, c3) }
+        if nt > 4 { _mm512_mask_storeu_ps(y + 4 * ldy, mask, c4) }
+        if nt > 5 { _mm512_mask_storeu_ps(y + 5 * ldy, mask, c5) }
+        if nt > 6 { _mm512_mask_storeu_ps(y + 6 * ldy, mask, c6) }
+        if nt > 7 { _mm512_mask_storeu_ps(y + 7 * ldy, mask, c7) }
+    }
+}
+#endif
