@@ -202,11 +202,17 @@ final class HTTPConnection: @unchecked Sendable {
         let buffer = loop.readBuffer
         var eof = false
         var drained = false
+        var discarded = 0
         while true {
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n > 0 {
                 if machine.isLingering {  // discard what a rejected client still sends
                     process(machine.inputWhileLingering(now: .now))
+                    if closed { return }
+                    // A peer that sends as fast as this discards would hold the loop's queue: other
+                    // connections and the timers go first after each megabyte.
+                    discarded += n
+                    if discarded >= 1 << 20 { break }
                     continue
                 }
                 receive(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))

@@ -155,10 +155,16 @@ struct HTTPConnectionStateMachine {
     /// The peer sent more while lingering (discarded): a client still uploading a refused body
     /// keeps the connection `linger` seconds more, so it reads the answer before a reset, up to
     /// `lingerTotal` (nginx's lingering_timeout and lingering_time).
+    /// Past `lingerTotal` the connection closes here: a peer sending without pause never lets the
+    /// socket run dry, so the discarding read loop would not yield to the timer.
     mutating func inputWhileLingering(now: MonotonicInstant) -> [Action] {
         guard state == .lingering, let end = lingerEnd else { return [] }
         let before = timer
         var actions: [Action] = []
+        if now >= end {
+            close(into: &actions)
+            return finish(&actions, timerBefore: before)
+        }
         timer = Timer(kind: .linger, deadline: min(now.adding(seconds: timeouts.linger), end))
         return finish(&actions, timerBefore: before)
     }

@@ -52,6 +52,21 @@ final class HTTPConnectionTimeoutTests: XCTestCase {
         XCTAssertEqual(c.advance(0.5), ["close"])
     }
 
+    func testInputPastTheLingeringTotalClosesWithoutTheTimer() {
+        // A peer sending without pause never lets the socket run dry, so the discarding read loop
+        // does not yield to the timer: its input itself closes the connection past the total.
+        var c = ConnectionHarness { $0.lingerTotal = 5 }
+        _ = c.start()
+        XCTAssertEqual(c.receive("GET / HTTP/1.1\r\nHo"), [])
+        XCTAssertEqual(c.advance(10), ["error 408 request_timeout", "cancelTimer"])
+        XCTAssertEqual(c.flushed(pending: 0), ["shutdownWrite", "timer"])
+        c.clock.advance(4.9)
+        XCTAssertEqual(c.lingeringInput(), ["timer"])
+        c.clock.advance(0.2)
+        XCTAssertEqual(c.lingeringInput(), ["close"], "past the total, whether or not the timer could fire")
+        XCTAssertEqual(c.lingeringInput(), [], "closed: nothing more")
+    }
+
     func testKeepAliveHeaderTimeoutRunsFromTheNextRequestsFirstByte() {
         var c = ConnectionHarness()
         _ = c.start()
