@@ -71,8 +71,13 @@ public struct HTTPRequestParser {
     public var fieldsSoFar: HTTPHeaders { headers }
 
     /// The method the message being parsed starts with, once its request line has ended or passed
-    /// its length limit, else "" (an error answer to a HEAD request then has no content).
-    public var requestMethod: String { method }
+    /// its length limit, or once the part of the line received so far holds it (a 408 for a request
+    /// line that stalls), else "" (an error answer to a HEAD request then has no content).
+    public var requestMethod: String {
+        if !method.isEmpty { return method }
+        guard case .requestLine = state else { return "" }
+        return line.withUnsafeBytes { Self.methodToken($0) } ?? ""
+    }
 
     /// True between messages: no byte of the next request has arrived (for idle vs header timeouts).
     public var isIdle: Bool {
@@ -411,9 +416,14 @@ public struct HTTPRequestParser {
     /// The method a request line starts with, before the rest is checked: an error about the rest
     /// of the line (414, 505, a bad target) to a HEAD request still goes without content.
     private mutating func noteMethod(_ line: UnsafeRawBufferPointer) {
+        if let token = Self.methodToken(line) { method = token }
+    }
+
+    /// The token before a line's first space (within its first 32 bytes), if it is one.
+    private static func methodToken(_ line: UnsafeRawBufferPointer) -> String? {
         guard let sp = line.prefix(32).firstIndex(of: 32), sp > 0,
-              line[..<sp].allSatisfy(Self.isTokenChar) else { return }
-        method = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<sp]), as: UTF8.self)
+              line[..<sp].allSatisfy(Self.isTokenChar) else { return nil }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<sp]), as: UTF8.self)
     }
 
     private mutating func reset() {

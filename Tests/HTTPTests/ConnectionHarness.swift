@@ -22,6 +22,8 @@ struct ConnectionHarness {
     private(set) var dispatched: [(head: HTTPRequestHead, body: [UInt8])] = []
     /// Errors it asked to send, in order.
     private(set) var errors: [(error: HTTPParserError, head: HTTPRequestHead?)] = []
+    /// Whether each error answer goes without content (a HEAD request's).
+    private(set) var errorsToHead: [Bool] = []
     /// Answers given before a body was read (`refuseEarly`).
     private(set) var refused: [(answer: HTTPResponse, head: HTTPRequestHead)] = []
 
@@ -109,8 +111,9 @@ struct ConnectionHarness {
             case let .refuse(answer, head):
                 refused.append((answer, head))
                 return "refuse \(answer.status.code)"
-            case let .sendError(error, head, _):
+            case let .sendError(error, head, toHead):
                 errors.append((error, head))
+                errorsToHead.append(toHead)
                 return "error \(error.status.code) \(error.code)"
             case .pauseReading: return "pause"
             case .resumeReading: return "resume"

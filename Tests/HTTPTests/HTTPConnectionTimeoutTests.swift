@@ -67,6 +67,17 @@ final class HTTPConnectionTimeoutTests: XCTestCase {
         XCTAssertEqual(c.lingeringInput(), [], "closed: nothing more")
     }
 
+    func testAStalledHeadRequestLineTimesOutWithoutContent() {
+        // The line's method is known before its end: the 408 to a HEAD has no content (RFC 9110 §9.3.2).
+        for (start, toHead) in [("HEAD /slow HT", true), ("GET /slow HT", false), ("HEA", false)] {
+            var c = ConnectionHarness()
+            _ = c.start()
+            _ = c.receive(start)
+            XCTAssertEqual(c.advance(10), ["error 408 request_timeout", "cancelTimer"], start)
+            XCTAssertEqual(c.errorsToHead, [toHead], start)
+        }
+    }
+
     func testKeepAliveHeaderTimeoutRunsFromTheNextRequestsFirstByte() {
         var c = ConnectionHarness()
         _ = c.start()
