@@ -13,8 +13,9 @@ import KernelsAVX512
 /// batch-invariant on its own matrices).
 enum QuantizedMatMul {
     static let tileRows = 16
-    /// Up to this many tokens the avx512 backend streams rows with the matrix-vector kernel
-    /// (`VNNIMatVec`); past it, tiles are copied and transposed once and reused across tokens.
+    /// Up to this many tokens the avx512 backend streams the rows of a matrix not packed at load
+    /// with the matrix-vector kernel (`VNNIMatVec`); past it, tiles are copied and transposed once
+    /// and reused across tokens.
     static let matVecTokens = 4
 
     static func supports(_ w: WeightMatrix, backend: MatMul.Backend) -> Bool {
@@ -44,8 +45,8 @@ enum QuantizedMatMul {
                          nTokens: Int, pool: ThreadPool, backend: MatMul.Backend) {
         guard let cols = outputs.first?.0.cols, nTokens > 0 else { return }
         // A packed-only matrix exists only where AVX2 runs (`WeightMatrix.init(onlyPacked:)`), and
-        // only the kernels of that layout read it (AVX2's, and AVX-512 VNNI's where the CPU has it),
-        // whatever backend the call names.
+        // only the kernels of that layout read it (AVX2's, and AVX-512 VNNI's where the CPU has it):
+        // a call naming another backend sends it to AVX2's.
         let vnni = backend == .avx512 && CPUFeatures.hasAVX512VNNI
         if backend != .avx2 && !vnni && outputs.contains(where: { $0.0.onlyPacked }) {
             multiply(outputs.filter { $0.0.onlyPacked }, x, nTokens: nTokens, pool: pool, backend: .avx2)
@@ -92,13 +93,19 @@ enum QuantizedMatMul {
 
         let useAVX2 = backend == .avx2 || backend == .avx512
         #if arch(x86_64)
-        // Packed for the AVX-512 VNNI kernel (any token count), or generation on the file's rows.
+        // Matrices packed for the AVX-512 VNNI kernel (any token count) and, in generation, the
+        // others' rows streamed from the file's layout.
         let packedVNNI = { (w: WeightMatrix) in useVNNI && w.packed != nil && VNNIPacked32.supports(typeID: w.type.rawValue) }
+        // Per thread range: Q5_0 past 8 tokens decodes each tile once into it.
+        let packedScratch = outputs.contains { packedVNNI($0.0) && VNNIPacked32.needsScratch(typeID: $0.0.type.rawValue, tokens: nTokens) }
+            ? VNNIPacked32.scratchBytes(blocks: nb) : 0
         if useVNNI, outputs.allSatisfy({ packedVNNI($0.0) || nTokens <= matVecTokens && VNNIMatVec.supports(typeID: $0.0.type.rawValue) }) {
-            // Generation: rows streamed once (no per-call copy, same bits as VNNIMatMul). Long runs
-            // per thread: the kernels read ahead within a run, so the first tiles of each run wait
-            // on memory (the default grain made runs of 3-4 tiles here).
+            // Rows streamed once (no per-call copy, same bits as VNNIMatMul). Long runs per thread
+            // in generation: the kernels read ahead within a run, so the first tiles of each run
+            // wait on memory (the default grain made runs of 3-4 tiles here).
             pool.parallelFor(total, minChunk: nTokens <= 8 ? max(1, total / (2 * pool.threads)) : 1) { range in
+                let scratch = packedScratch > 0 ? UnsafeMutableRawPointer.allocate(byteCount: packedScratch, alignment: 64) : nil
+                defer { scratch?.deallocate() }
                 // Runs of consecutive tiles of one matrix go as one call, so the kernel can read ahead.
                 var tile = range.lowerBound, m = 0
                 while tile < range.upperBound {
@@ -109,7 +116,7 @@ enum QuantizedMatMul {
                     if packedVNNI(w), let packed = w.packed {
                         let matrixEnd = packed + AVX2Packed32.packedBytes(typeID: w.type.rawValue, rows: w.rows, blocks: nb)
                         VNNIPacked32.rows(typeID: w.type.rawValue, packed: packed, end: matrixEnd, r0: r0, r1: r1, act: view,
-                                          asum: asum, y: y, ldy: w.rows)
+                                          asum: asum, y: y, ldy: w.rows, scratch: scratch)
                     } else {
                         VNNIMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1, act: view,
                                         asum: asum, y: y, ldy: w.rows)
@@ -128,7 +135,8 @@ enum QuantizedMatMul {
             // [VNNIMatMul.scratchBytes]: one tile's repacked weights and scales.
             let vscratch = UnsafeMutableRawPointer.allocate(byteCount: useVNNI ? VNNIMatMul.scratchBytes(blocks: nb) : 1,
                                                             alignment: 64)
-            defer { vscratch.deallocate() }
+            let pscratch = packedScratch > 0 ? UnsafeMutableRawPointer.allocate(byteCount: packedScratch, alignment: 64) : nil
+            defer { vscratch.deallocate(); pscratch?.deallocate() }
             #endif
             defer { scratch.deallocate(); wq.deallocate() }
             var m = 0
@@ -140,7 +148,7 @@ enum QuantizedMatMul {
                 if packedVNNI(w), let packed = w.packed {
                     let end = packed + AVX2Packed32.packedBytes(typeID: w.type.rawValue, rows: w.rows, blocks: nb)
                     VNNIPacked32.rows(typeID: w.type.rawValue, packed: packed, end: end, r0: r0, r1: r1, act: view, asum: asum,
-                                      y: y, ldy: w.rows)
+                                      y: y, ldy: w.rows, scratch: pscratch)
                     continue
                 }
                 if useVNNI, VNNIMatMul.supports(typeID: w.type.rawValue) {

@@ -39,16 +39,26 @@ public enum VNNIPacked32 {
 
     /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every token of
     /// `act`, for a matrix packed by `AVX2Packed32.pack`. `asum`: the tokens' block sums (Q4_0,
-    /// Q5_0). `end`: the end of the packed matrix (lines are asked for ahead up to it).
+    /// Q5_0). `end`: the end of the packed matrix (lines are asked for ahead up to it). `scratch`:
+    /// `scratchBytes(blocks:)` bytes, 64-aligned, for Q5_0 past 8 tokens (nil: allocated per call;
+    /// callers running tile by tile pass one per thread).
     public static func rows(typeID: UInt32, packed: UnsafeRawPointer, end: UnsafeRawPointer, r0: Int, r1: Int,
-                            act: Q8ActivationsView, asum: UnsafePointer<Int32>, y: UnsafeMutablePointer<Float>, ldy: Int) {
+                            act: Q8ActivationsView, asum: UnsafePointer<Int32>, y: UnsafeMutablePointer<Float>, ldy: Int,
+                            scratch: UnsafeMutableRawPointer? = nil) {
         switch typeID {
-        case 2: rows(Q4_0.self, packed, end, r0, r1, act, asum, y, ldy)
-        case 3: rows(Q4_1.self, packed, end, r0, r1, act, asum, y, ldy)
-        case 6: rows(Q5_0.self, packed, end, r0, r1, act, asum, y, ldy)
+        case 2: rows(Q4_0.self, packed, end, r0, r1, act, asum, y, ldy, scratch)
+        case 3: rows(Q4_1.self, packed, end, r0, r1, act, asum, y, ldy, scratch)
+        case 6: rows(Q5_0.self, packed, end, r0, r1, act, asum, y, ldy, scratch)
         default: preconditionFailure("not a packed 32-element format")
         }
     }
+
+    /// Bytes of the scratch `rows` uses for a matrix of `blocks` blocks per row: a tile's decoded
+    /// blocks (8 weight vectors and the scales each).
+    public static func scratchBytes(blocks: Int) -> Int { 9 * 64 * blocks }
+
+    /// Whether `rows` decodes a tile once into scratch for this type and token count.
+    public static func needsScratch(typeID: UInt32, tokens: Int) -> Bool { typeID == 6 && tokens > 8 }
 
     /// How far ahead lines are asked for: a tile read by one group of tokens (generation) goes in
     /// non-temporally and close, as in `VNNIKQuantPacked`; one that later groups read again must
@@ -58,7 +68,7 @@ public enum VNNIPacked32 {
 
     static func rows<F: Format>(_: F.Type, _ packed: UnsafeRawPointer, _ end: UnsafeRawPointer, _ r0: Int, _ r1: Int,
                                 _ act: Q8ActivationsView, _ asum: UnsafePointer<Int32>, _ y: UnsafeMutablePointer<Float>,
-                                _ ldy: Int) {
+                                _ ldy: Int, _ given: UnsafeMutableRawPointer?) {
         precondition(r0 % 16 == 0, "rows start on a tile")
         let nb = act.blocks, stride = nb * 2 * F.halfBytes
         let stream = act.nTokens <= 8
@@ -66,13 +76,14 @@ public enum VNNIPacked32 {
         // fifth bits cost more than the products of one group; measured on Qwen2.5-Coder-0.5B's
         // 512-token prompts, decoding per group lost 5% to the file-layout kernel).
         let decodeOnce = F.fifthBits && !stream
-        withUnsafeTemporaryAllocation(of: __m512i.self, capacity: decodeOnce ? 9 * nb : 0) { scratch in
+        withUnsafeTemporaryAllocation(of: __m512i.self, capacity: decodeOnce && given == nil ? 9 * nb : 0) { own in
+            let scratch = decodeOnce ? given.map { $0.bindMemory(to: __m512i.self, capacity: 9 * nb) } ?? own.baseAddress : nil
             var r = r0
             while r < r1 {
                 let tile = packed + (r / 16) * stride, count = min(16, r1 - r)
                 let mask = __mmask16(truncatingIfNeeded: (1 << count) - 1)
-                let decoded = decodeOnce ? UnsafePointer(scratch.baseAddress) : nil
-                if let out = scratch.baseAddress, decodeOnce {
+                let decoded = scratch.map { UnsafePointer($0) }
+                if let out = scratch {
                     for b in 0..<nb {
                         let p = tile + 2 * b * F.halfBytes
                         let q = p + reuseAhead

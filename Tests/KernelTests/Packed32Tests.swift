@@ -152,12 +152,13 @@ final class Packed32Tests: XCTestCase {
     func testWithOtherMatricesInOneCall() throws {
         try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
         let pool = ThreadPool(threads: 2)
-        let cols = 896, n = 2
-        let (a, ma) = MatVecTests.hostileMatrix(.q4_1, rows: 40, cols: cols, seed: 1)
+        let cols = 896
+        for type in [GGMLType.q4_1, .q5_0] {
+        let (a, ma) = MatVecTests.hostileMatrix(type, rows: 40, cols: cols, seed: 1)
         let (b, mb) = MatVecTests.hostileMatrix(.q8_0, rows: 24, cols: cols, seed: 2)
         defer { ma.deallocate(); mb.deallocate() }
         for backend in Self.backends {
-            for n in [n, 7] {
+            for n in [2, 7, 12] {
                 let (pa, owner) = try packed(a, backend: backend)
                 let x = MatVecTests.activations(n, cols: cols, seed: 4)
                 var ya = [Float](repeating: 0, count: n * 40), yb = [Float](repeating: 0, count: n * 24)
@@ -169,10 +170,11 @@ final class Packed32Tests: XCTestCase {
                         }
                     }
                 }
-                XCTAssertEqual(ya.map(\.bitPattern), MatVecTests.vnniTwin(a, x, n).map(\.bitPattern), "\(backend) n=\(n)")
-                XCTAssertEqual(yb, MatVecTests.multiply(b, x, n, backend: backend, pool: pool), "\(backend) n=\(n)")
+                XCTAssertEqual(ya.map(\.bitPattern), MatVecTests.vnniTwin(a, x, n).map(\.bitPattern), "\(type.name) \(backend) n=\(n)")
+                XCTAssertEqual(yb, MatVecTests.multiply(b, x, n, backend: backend, pool: pool), "\(type.name) \(backend) n=\(n)")
                 withExtendedLifetime(owner) {}
             }
+        }
         }
     }
 
@@ -181,7 +183,7 @@ final class Packed32Tests: XCTestCase {
         #if arch(x86_64)
         try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
         let rows = 53, cols = 288, r0 = 16, r1 = 44
-        for (type, n) in [(GGMLType.q5_0, 1), (.q5_0, 3), (.q4_0, 1), (.q4_1, 2), (.q4_0, 11)] {
+        for (type, n) in [(GGMLType.q5_0, 1), (.q5_0, 3), (.q4_0, 1), (.q4_1, 2), (.q4_0, 11), (.q5_0, 11), (.q4_1, 9)] {
             let (w, mem) = MatVecTests.hostileMatrix(type, rows: rows, cols: cols, seed: 5)
             defer { mem.deallocate() }
             let (p, owner) = try packed(w)
@@ -199,8 +201,12 @@ final class Packed32Tests: XCTestCase {
                 y.withUnsafeMutableBufferPointer {
                     let end = p.packed! + AVX2Packed32.packedBytes(typeID: type.rawValue, rows: rows, blocks: cols / 32)
                     if vnni {
+                        // Q5_0 past 8 tokens decodes each tile into scratch: a caller's, as the matmul passes it.
+                        let scratch = UnsafeMutableRawPointer.allocate(byteCount: VNNIPacked32.scratchBytes(blocks: cols / 32),
+                                                                       alignment: 64)
+                        defer { scratch.deallocate() }
                         VNNIPacked32.rows(typeID: type.rawValue, packed: p.packed!, end: end, r0: r0, r1: r1, act: act.view,
-                                          asum: asum, y: $0.baseAddress!, ldy: rows)
+                                          asum: asum, y: $0.baseAddress!, ldy: rows, scratch: scratch)
                     } else {
                         AVX2Packed32.rows(typeID: type.rawValue, packed: p.packed!, end: end, r0: r0, r1: r1, act: act.view,
                                           asum: asum, y: $0.baseAddress!, ldy: rows)
