@@ -47,6 +47,28 @@ protocol VNNIBlock {
     if nt > 7 { _mm512_mask_storeu_ps(y + 7 * ldy, mask, c.7) }
 }
 
+/// A 32-element block's 8 weight vectors (16 rows × 4 unsigned weights each: vector v holds the
+/// columns activation dword v covers).
+typealias BlockWeights = (__m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i)
+
+/// One block of the 32-element formats for one token, as `VNNIMatMul`, `VNNIPacked32` and the twins
+/// compute it: the 16 rows' exact Σ u·a from `start` (−offset·Σa), then c = fma(Float(dot), d·da, c)
+/// and, with `min`, c = fma(m, s, c). The same operations in the same order for any batch.
+@inline(__always) func blockStep(_ w: BlockWeights, _ a: UnsafeRawPointer, start: __m512i, d: __m512, da: Float,
+                                 min: (m: __m512, s: Float)?, _ c: inout __m512) {
+    @inline(__always) func bc(_ j: Int) -> __m512i { _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
+    var i = _mm512_dpbusd_epi32(start, w.0, bc(0))
+    i = _mm512_dpbusd_epi32(i, w.1, bc(1))
+    i = _mm512_dpbusd_epi32(i, w.2, bc(2))
+    i = _mm512_dpbusd_epi32(i, w.3, bc(3))
+    i = _mm512_dpbusd_epi32(i, w.4, bc(4))
+    i = _mm512_dpbusd_epi32(i, w.5, bc(5))
+    i = _mm512_dpbusd_epi32(i, w.6, bc(6))
+    i = _mm512_dpbusd_epi32(i, w.7, bc(7))
+    c = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(d, _mm512_set1_ps(da)), c)
+    if let min { c = _mm512_fmadd_ps(min.m, _mm512_set1_ps(min.s), c) }
+}
+
 @inline(__always) func load128(_ p: UnsafeRawPointer) -> __m128i { _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self)) }
 
 /// The 16 bytes at `off` of each of the 16 rows, as 4 vectors: vector j lane r = dword j of row r.

@@ -135,19 +135,9 @@ public enum VNNIMatMul {
             // second set for the mins spilled to the stack).
             @inline(__always) func token(_ k: Int, _ c: inout __m512) {
                 let ab = (t0 + k) * nb + b
-                let a = UnsafeRawPointer(act.qs + ab * 32)
-                @inline(__always) func bc(_ j: Int) -> __m512i { _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
-                var i = B.offset == 0 ? _mm512_setzero_si512() : _mm512_set1_epi32(-B.offset &* asum[ab])
-                i = _mm512_dpbusd_epi32(i, w0, bc(0))
-                i = _mm512_dpbusd_epi32(i, w1, bc(1))
-                i = _mm512_dpbusd_epi32(i, w2, bc(2))
-                i = _mm512_dpbusd_epi32(i, w3, bc(3))
-                i = _mm512_dpbusd_epi32(i, w4, bc(4))
-                i = _mm512_dpbusd_epi32(i, w5, bc(5))
-                i = _mm512_dpbusd_epi32(i, w6, bc(6))
-                i = _mm512_dpbusd_epi32(i, w7, bc(7))
-                c = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(dw, _mm512_set1_ps(act.d[ab])), c)
-                if B.hasMin { c = _mm512_fmadd_ps(mw, _mm512_set1_ps(act.s[ab]), c) }
+                blockStep((w0, w1, w2, w3, w4, w5, w6, w7), UnsafeRawPointer(act.qs + ab * 32),
+                          start: B.offset == 0 ? _mm512_setzero_si512() : _mm512_set1_epi32(-B.offset &* asum[ab]),
+                          d: dw, da: act.d[ab], min: B.hasMin ? (mw, act.s[ab]) : nil, &c)
             }
             token(0, &c0)
             if nt > 1 { token(1, &c1) }

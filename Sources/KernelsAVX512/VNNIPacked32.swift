@@ -107,7 +107,7 @@ public enum VNNIPacked32 {
         }
     }
 
-    typealias Weights = (__m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i)
+    typealias Weights = BlockWeights
 
     /// A block's 8 vectors of unsigned weights: vector v, lane r holds row r's columns 4v..<4v+4
     /// (v < 4: the low nibbles) or 16+4(v−4)..<+4 (the high ones), with Q5_0's fifth bits.
@@ -181,20 +181,9 @@ public enum VNNIPacked32 {
             let m = F.hasMin ? halfs16(p, hb, 16) : _mm512_setzero_ps()
             @inline(__always) func token(_ k: Int, _ c: inout __m512) {
                 let tb = (t0 + k) * nb + b
-                let ab = a + 32 * tb
-                @inline(__always) func bc(_ j: Int) -> __m512i { _mm512_set1_epi32(ab.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
-                // One chain from −offset·Σa (exact integers: the order does not change the sum).
-                var i = F.offset == 0 ? z : _mm512_set1_epi32(-F.offset &* asum[tb])
-                i = _mm512_dpbusd_epi32(i, w0, bc(0))
-                i = _mm512_dpbusd_epi32(i, w1, bc(1))
-                i = _mm512_dpbusd_epi32(i, w2, bc(2))
-                i = _mm512_dpbusd_epi32(i, w3, bc(3))
-                i = _mm512_dpbusd_epi32(i, w4, bc(4))
-                i = _mm512_dpbusd_epi32(i, w5, bc(5))
-                i = _mm512_dpbusd_epi32(i, w6, bc(6))
-                i = _mm512_dpbusd_epi32(i, w7, bc(7))
-                c = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(d, _mm512_set1_ps(act.d[tb])), c)
-                if F.hasMin { c = _mm512_fmadd_ps(m, _mm512_set1_ps(act.s[tb]), c) }
+                blockStep((w0, w1, w2, w3, w4, w5, w6, w7), a + 32 * tb,
+                          start: F.offset == 0 ? z : _mm512_set1_epi32(-F.offset &* asum[tb]),
+                          d: d, da: act.d[tb], min: F.hasMin ? (m, act.s[tb]) : nil, &c)
             }
             token(0, &c0)
             if nt > 1 { token(1, &c1) }
@@ -205,14 +194,7 @@ public enum VNNIPacked32 {
             if nt > 6 { token(6, &c6) }
             if nt > 7 { token(7, &c7) }
         }
-        _mm512_mask_storeu_ps(y, mask, c0)
-        if nt > 1 { _mm512_mask_storeu_ps(y + ldy, mask, c1) }
-        if nt > 2 { _mm512_mask_storeu_ps(y + 2 * ldy, mask, c2) }
-        if nt > 3 { _mm512_mask_storeu_ps(y + 3 * ldy, mask, c3) }
-        if nt > 4 { _mm512_mask_storeu_ps(y + 4 * ldy, mask, c4) }
-        if nt > 5 { _mm512_mask_storeu_ps(y + 5 * ldy, mask, c5) }
-        if nt > 6 { _mm512_mask_storeu_ps(y + 6 * ldy, mask, c6) }
-        if nt > 7 { _mm512_mask_storeu_ps(y + 7 * ldy, mask, c7) }
+        storeTokenRows(y, ldy, mask, nt, (c0, c1, c2, c3, c4, c5, c6, c7))
     }
 }
 #endif
