@@ -47,8 +47,8 @@ enum QuantizedMatMul {
         // A packed-only matrix exists only where AVX2 runs (`WeightMatrix.init(onlyPacked:)`), and
         // only the kernels of that layout read it (AVX2's, and AVX-512 VNNI's where the CPU has it):
         // a call naming another backend sends it to AVX2's.
-        let vnni = backend == .avx512 && CPUFeatures.hasAVX512VNNI
-        if backend != .avx2 && !vnni && outputs.contains(where: { $0.0.onlyPacked }) {
+        let useVNNI = backend == .avx512 && CPUFeatures.hasAVX512VNNI
+        if backend != .avx2 && !useVNNI && outputs.contains(where: { $0.0.onlyPacked }) {
             multiply(outputs.filter { $0.0.onlyPacked }, x, nTokens: nTokens, pool: pool, backend: .avx2)
             let rest = outputs.filter { !$0.0.onlyPacked }
             if !rest.isEmpty { multiply(rest, x, nTokens: nTokens, pool: pool, backend: backend) }
@@ -56,7 +56,6 @@ enum QuantizedMatMul {
         }
         let nb = cols / 32
         let act = Q8Buffer(nTokens: nTokens, blocks: nb)
-        let useVNNI = vnni
         // Q4_0/Q4_1/Q5_0 packed at load (`PackedWeights`, AVX2's layout, which the AVX-512 VNNI kernel
         // reads too): every token count takes the packed kernel, so a token's result is the same alone
         // and in any batch.

@@ -24,8 +24,9 @@ public enum AVX2Packed32 {
     public static func supports(typeID: UInt32) -> Bool { format(typeID) != nil }
 
     /// A format's half block: its bytes, where its nibbles start, its offset, min and fifth
-    /// bits, and where the file's block keeps them (kernels are specialized per format).
-    protocol Format {
+    /// bits, and where the file's block keeps them (kernels are specialized per format; public and
+    /// inlinable for the AVX-512 VNNI kernel, `VNNIPacked32`, which reads the same layout).
+    public protocol Format {
         static var halfBytes: Int { get }
         static var nibbles: Int { get }
         static var offset: Int32 { get }
@@ -34,17 +35,32 @@ public enum AVX2Packed32 {
         static var fileBlock: Int { get }
         static var fileNibbles: Int { get }
     }
-    enum Q4_0: Format {
-        static var halfBytes: Int { 144 }; static var nibbles: Int { 16 }; static var offset: Int32 { 8 }
-        static var hasMin: Bool { false }; static var fifthBits: Bool { false }; static var fileBlock: Int { 18 }; static var fileNibbles: Int { 2 }
+    public enum Q4_0: Format {
+        @inlinable public static var halfBytes: Int { 144 }
+        @inlinable public static var nibbles: Int { 16 }
+        @inlinable public static var offset: Int32 { 8 }
+        @inlinable public static var hasMin: Bool { false }
+        @inlinable public static var fifthBits: Bool { false }
+        @inlinable public static var fileBlock: Int { 18 }
+        @inlinable public static var fileNibbles: Int { 2 }
     }
-    enum Q4_1: Format {
-        static var halfBytes: Int { 160 }; static var nibbles: Int { 32 }; static var offset: Int32 { 0 }
-        static var hasMin: Bool { true }; static var fifthBits: Bool { false }; static var fileBlock: Int { 20 }; static var fileNibbles: Int { 4 }
+    public enum Q4_1: Format {
+        @inlinable public static var halfBytes: Int { 160 }
+        @inlinable public static var nibbles: Int { 32 }
+        @inlinable public static var offset: Int32 { 0 }
+        @inlinable public static var hasMin: Bool { true }
+        @inlinable public static var fifthBits: Bool { false }
+        @inlinable public static var fileBlock: Int { 20 }
+        @inlinable public static var fileNibbles: Int { 4 }
     }
-    enum Q5_0: Format {
-        static var halfBytes: Int { 176 }; static var nibbles: Int { 16 }; static var offset: Int32 { 16 }
-        static var hasMin: Bool { false }; static var fifthBits: Bool { true }; static var fileBlock: Int { 22 }; static var fileNibbles: Int { 6 }
+    public enum Q5_0: Format {
+        @inlinable public static var halfBytes: Int { 176 }
+        @inlinable public static var nibbles: Int { 16 }
+        @inlinable public static var offset: Int32 { 16 }
+        @inlinable public static var hasMin: Bool { false }
+        @inlinable public static var fifthBits: Bool { true }
+        @inlinable public static var fileBlock: Int { 22 }
+        @inlinable public static var fileNibbles: Int { 6 }
     }
 
     static func format(_ typeID: UInt32) -> (any Format.Type)? {

@@ -15,27 +15,11 @@ import CPrefetch
 public enum VNNIPacked32 {
     public static func supports(typeID: UInt32) -> Bool { typeID == 2 || typeID == 3 || typeID == 6 }
 
-    /// A format's half block (`AVX2Packed32`'s layout): its bytes, where the nibbles start, the
-    /// offset subtracted from each weight, whether it has a min (at byte 16) or fifth bits (at 144).
-    protocol Format {
-        static var halfBytes: Int { get }
-        static var nibbles: Int { get }
-        static var offset: Int32 { get }
-        static var hasMin: Bool { get }
-        static var fifthBits: Bool { get }
-    }
-    enum Q4_0: Format {
-        static var halfBytes: Int { 144 }; static var nibbles: Int { 16 }; static var offset: Int32 { 8 }
-        static var hasMin: Bool { false }; static var fifthBits: Bool { false }
-    }
-    enum Q4_1: Format {
-        static var halfBytes: Int { 160 }; static var nibbles: Int { 32 }; static var offset: Int32 { 0 }
-        static var hasMin: Bool { true }; static var fifthBits: Bool { false }
-    }
-    enum Q5_0: Format {
-        static var halfBytes: Int { 176 }; static var nibbles: Int { 16 }; static var offset: Int32 { 16 }
-        static var hasMin: Bool { false }; static var fifthBits: Bool { true }
-    }
+    /// A format's half block, as `AVX2Packed32` lays it out (a min at byte 16, fifth bits at 144).
+    typealias Format = AVX2Packed32.Format
+    typealias Q4_0 = AVX2Packed32.Q4_0
+    typealias Q4_1 = AVX2Packed32.Q4_1
+    typealias Q5_0 = AVX2Packed32.Q5_0
 
     /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every token of
     /// `act`, for a matrix packed by `AVX2Packed32.pack`. `asum`: the tokens' block sums (Q4_0,
