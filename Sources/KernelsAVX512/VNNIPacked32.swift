@@ -67,11 +67,19 @@ public enum VNNIPacked32 {
                 let tile = packed + (r / 16) * stride, count = min(16, r1 - r)
                 let mask = __mmask16(truncatingIfNeeded: (1 << count) - 1)
                 let decoded = scratch.map { UnsafePointer($0) }
+                // Q5_0 against a few groups (many sequences): each group asks for its share of the
+                // next tile while it multiplies from scratch (as `VNNIKQuantPacked` does), so memory
+                // keeps streaming; the tile was asked for before it is decoded (the 0.5B's tg64x16
+                // 1.06-1.20x; Q4_0/Q4_1, read straight from the tile, gained nothing). Else the
+                // first read asks ahead.
+                let groups = (act.nTokens + 7) / 8
+                let share = decodeOnce && groups <= VNNIKQuantPacked.sharedGroups
+                let chunk = share ? ((2 * F.halfBytes + groups - 1) / groups + 63) & ~63 : 0
                 if let out = scratch {
                     for b in 0..<nb {
                         let p = tile + 2 * b * F.halfBytes
                         let q = p + reuseAhead
-                        if q < end { jeton_prefetch_range_l2(q, min(2 * F.halfBytes, end - q)) }
+                        if !share && q < end { jeton_prefetch_range_l2(q, min(2 * F.halfBytes, end - q)) }
                         let w = decode(F.self, p)
                         let o = out + 9 * b
                         (o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]) = w
@@ -81,9 +89,10 @@ public enum VNNIPacked32 {
                 var t = 0
                 while t < act.nTokens {
                     let nt = min(8, act.nTokens - t)
-                    // Only the first group asks for lines ahead; the others find the tile in L1/L2.
-                    group(F.self, tile, t == 0 && !decodeOnce ? end : tile, act, asum, t, nt, y + t * ldy + r, ldy, mask,
-                          stream: stream, decoded: decoded)
+                    // Else only the first group asks for lines ahead; the others find the tile in L1/L2.
+                    let next = share ? tile + stride + (t / 8) * nb * chunk : nil
+                    group(F.self, tile, t == 0 && !decodeOnce || share ? end : tile, act, asum, t, nt, y + t * ldy + r, ldy,
+                          mask, stream: stream, decoded: decoded, share: next.map { ($0, chunk) })
                     t += nt
                 }
                 r += 16
@@ -138,14 +147,18 @@ public enum VNNIPacked32 {
     @inline(__always)
     static func group<F: Format>(_: F.Type, _ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8ActivationsView,
                                  _ asum: UnsafePointer<Int32>, _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>,
-                                 _ ldy: Int, _ mask: __mmask16, stream: Bool, decoded: UnsafePointer<__m512i>?) {
+                                 _ ldy: Int, _ mask: __mmask16, stream: Bool, decoded: UnsafePointer<__m512i>?,
+                                 share: (next: UnsafeRawPointer, chunk: Int)? = nil) {
         let nb = act.blocks, hb = F.halfBytes
         let a = UnsafeRawPointer(act.qs)
         let z = _mm512_setzero_si512()
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
         for b in 0..<nb {
             let p = tile + 2 * b * hb
-            if decoded != nil {
+            if let share {
+                let q = share.next + b * share.chunk
+                if q < end { jeton_prefetch_range_l2(q, min(share.chunk, end - q)) }
+            } else if decoded != nil {
                 // The tile was read when it was decoded.
             } else if stream {
                 let q = p + streamAhead
