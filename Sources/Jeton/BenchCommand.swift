@@ -64,7 +64,9 @@ struct BenchCommand: ParsableCommand {
         }
         if n > 0 {
             var rates: [Double] = []
-            for _ in 0..<r {
+            // Generation reads every weight but the token embedding once per token: its ceiling
+            // is the machine's read bandwidth over those bytes, probed right after each run.
+            let probes = try ReadBandwidth.beside(pool: loaded.model.pool, runs: r) { _ in
                 gen.reset()
                 var tok = prompt.first ?? 1
                 let t0 = DispatchTime.now().uptimeNanoseconds
@@ -75,14 +77,15 @@ struct BenchCommand: ParsableCommand {
                 rates.append(Double(n) / seconds(since: t0))
             }
             report("tg\(n)", rates)
-            // Generation reads every weight but the token embedding once per token: its ceiling
-            // is the machine's read bandwidth over those bytes.
-            let bw = ReadBandwidth.measure(pool: loaded.model.pool)
-            let perToken = loaded.model.weights.bytesReadPerToken
-            let mean = rates.reduce(0, +) / Double(rates.count)
+            let perToken = Double(loaded.model.weights.bytesReadPerToken)
+            // Each run's share of its own probe; the median of runs and of probes.
+            let shares = zip(rates, probes).map { $0 * perToken / $1 }
+            let bw = Self.median(probes), share = Self.median(shares)
             print(String(format: "bandwidth %.1f GB/s (%d threads), %.0f MB read per token: limit %.1f t/s, tg%d at %.0f%%",
-                         bw / 1e9, loaded.model.pool.threads, Double(perToken) / 1e6, bw / Double(perToken), n,
-                         100 * mean * Double(perToken) / bw))
+                         bw / 1e9, loaded.model.pool.threads, perToken / 1e6, bw / perToken, n, 100 * share))
+            note("tg\(n) against the probe after each run: " + zip(rates, probes).map {
+                String(format: "%.1f t/s at %.1f GB/s (%.0f%%)", $0, $1 / 1e9, 100 * $0 * perToken / $1)
+            }.joined(separator: ", "))
         }
         let kvBytes = gen.cacheBytes
         note("memory after the run: \(rssReport(loaded, cacheBytes: kvBytes))")
@@ -168,6 +171,12 @@ struct BenchCommand: ParsableCommand {
         let mib = { (b: Int) in String(format: "%.1f MiB", Double(b) / 1_048_576) }
         return "RSS \(mib(rssKiB * 1024)), model file \(mib(fileBytes)), KV cache \(mib(cacheBytes)), "
             + "RSS - file - cache = \(mib(rssKiB * 1024 - fileBytes - cacheBytes))"
+    }
+
+    /// The middle value (the mean of the middle two for an even count).
+    static func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.isEmpty ? 0 : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
     private func seconds(since t0: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }

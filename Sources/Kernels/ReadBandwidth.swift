@@ -14,6 +14,15 @@ public enum ReadBandwidth {
     /// Bytes per second, best of `rounds` passes over `bytes` bytes with plain loads and as many
     /// with lines prefetched ahead (the way the kernels read; faster on some machines).
     public static func measure(pool: ThreadPool, bytes: Int = 1 << 30, rounds: Int = 5) -> Double {
+        beside(pool: pool, runs: 1, bytes: bytes, rounds: rounds) { _ in }[0]
+    }
+
+    /// Runs `body(i)` for i in 0..<runs and measures the bandwidth (as `measure`) right after each
+    /// run, over one buffer allocated once: on a shared machine whose bandwidth drifts by tens of
+    /// percent within a minute, a rate measured in a run is set against the bandwidth of its own
+    /// moment rather than of another one.
+    public static func beside(pool: ThreadPool, runs: Int, bytes: Int = 1 << 30, rounds: Int = 2,
+                              _ body: (Int) throws -> Void) rethrows -> [Double] {
         let count = bytes / 64
         // [count] 64-byte lines, on huge pages as the packed weights are (PackedWeights): with
         // 4 KiB pages the same reads measured 5-12% slower here, which flattered every share.
@@ -28,24 +37,29 @@ public enum ReadBandwidth {
             for i in r { buf[i] = SIMD16(repeating: UInt32(truncatingIfNeeded: i)) }
         }
         let chunks = pool.threads  // one contiguous stretch per thread, as a matrix-vector product reads
-        var best = 0.0
         var sink = SIMD16<UInt32>()
-        for round in 0..<(2 * rounds) {
-            let t0 = now()
-            let partial = UnsafeMutablePointer<SIMD16<UInt32>>.allocate(capacity: chunks)
-            pool.parallelFor(chunks) { r in
-                for c in r {
-                    let lo = c * count / chunks, hi = (c + 1) * count / chunks
-                    partial[c] = readLines(buf + lo, hi - lo, prefetch: round % 2 == 1)
+        var results: [Double] = []
+        for run in 0..<runs {
+            try body(run)
+            var best = 0.0
+            for round in 0..<(2 * rounds) {
+                let t0 = now()
+                let partial = UnsafeMutablePointer<SIMD16<UInt32>>.allocate(capacity: chunks)
+                pool.parallelFor(chunks) { r in
+                    for c in r {
+                        let lo = c * count / chunks, hi = (c + 1) * count / chunks
+                        partial[c] = readLines(buf + lo, hi - lo, prefetch: round % 2 == 1)
+                    }
                 }
+                let dt = now() - t0
+                for c in 0..<chunks { sink ^= partial[c] }
+                partial.deallocate()
+                best = max(best, Double(count * 64) / dt)
             }
-            let dt = now() - t0
-            for c in 0..<chunks { sink ^= partial[c] }
-            partial.deallocate()
-            best = max(best, Double(count * 64) / dt)
+            results.append(best)
         }
-        if sink == SIMD16(repeating: 0x1234_5678) { best += 0 }  // keeps the loads
-        return best
+        if sink == SIMD16(repeating: 0x1234_5678) { results[0] += 0 }  // keeps the loads
+        return results
     }
 
     /// XOR of `n` 64-byte lines, with the widest loads the CPU has (`prefetch`: see `measure`).

@@ -37,6 +37,15 @@ final class ReadBandwidthTests: XCTestCase {
         }
     }
 
+    /// `beside` runs the body once per run, in order, each before its probe, and gives a rate per run.
+    func testBesideProbesAfterEachRun() {
+        var calls: [Int] = []
+        let rates = ReadBandwidth.beside(pool: ThreadPool(threads: 2), runs: 3, bytes: 64 << 20, rounds: 1) { calls.append($0) }
+        XCTAssertEqual(calls, [0, 1, 2])
+        XCTAssertEqual(rates.count, 3)
+        for rate in rates { XCTAssertTrue(rate.isFinite && rate > 1e8, "\(rate)") }
+    }
+
     /// A measurement is a finite, positive rate (a buffer past the caches is read whole).
     func testMeasureGivesAPositiveRate() {
         let rate = ReadBandwidth.measure(pool: ThreadPool(threads: 2), bytes: 64 << 20, rounds: 1)
