@@ -56,6 +56,13 @@ public enum AVX2KQuantPacked {
         }
         // Blocks of tokens outermost, so their activations stay in L2 while every tile passes
         // (a 512-token prompt's, 786 KB at 1,536 columns, came from L3 once per tile: -14%).
+        // A few groups (many sequences): every pass over a half tile asks for its share of the
+        // next tile, so memory keeps streaming while the passes after the first multiply from
+        // cache (as VNNIKQuantPacked does); else each block's first pass asks ahead.
+        let groups = (act.nTokens + groupTokens - 1) / groupTokens
+        let passes = 2 * groups
+        let share = groups <= sharedGroups
+        let chunk = share ? ((bytes + passes - 1) / passes + 63) & ~63 : 0
         var tb = 0
         while tb < act.nTokens {
             let te = min(act.nTokens, tb + blockTokens)
@@ -68,11 +75,12 @@ public enum AVX2KQuantPacked {
                     while t < te {
                         let nt = min(groupTokens, te - t)
                         let out = y + t * ldy + r + 8 * half
-                        let e = half == 0 && t == tb ? end : nil  // each block's first pass streams the rows
+                        let e = !share && half == 0 && t == tb ? end : nil  // each block's first pass streams the rows
+                        let next = share ? (tile + stride + (half * groups + t / groupTokens) * nsb * chunk, chunk, end) : nil
                         if typeID == 12 {
-                            halfTile(Q4K.self, tile, half, e, act, t, nt, out, ldy, count)
+                            halfTile(Q4K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
                         } else {
-                            halfTile(Q6K.self, tile, half, e, act, t, nt, out, ldy, count)
+                            halfTile(Q6K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
                         }
                         t += nt
                     }
@@ -82,6 +90,9 @@ public enum AVX2KQuantPacked {
             tb = te
         }
     }
+
+    /// Groups of tokens up to which every pass asks for a share of the next tile (`rows`).
+    static let sharedGroups = 4
 
     /// Asks for the bytes a fixed distance ahead of the super-block being read into L2 (the
     /// first pass over a tile only): the packed tiles of a call are one stream.
@@ -202,13 +213,18 @@ public enum AVX2KQuantPacked {
     /// Rows 8·half..<8·half+8 of a tile against tokens t0..<t0+nt.
     static func halfTile<B: Block>(_ format: B.Type, _ tile: UnsafeRawPointer, _ half: Int, _ end: UnsafeRawPointer?,
                                    _ act: Q8KActivationsView, _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>,
-                                   _ ldy: Int, _ count: Int) {
+                                   _ ldy: Int, _ count: Int,
+                                   share: (next: UnsafeRawPointer, chunk: Int, end: UnsafeRawPointer)? = nil) {
         let bytes = B.bytes
         var c = zeroSums
         @inline(__always) func pass(_ n: Int) {
             for s in 0..<act.superBlocks {
                 let base = tile + s * bytes
                 if let end { ahead(base, bytes, end) }
+                if let share {
+                    let q = share.next + s * share.chunk
+                    if q < share.end { jeton_prefetch_range_l2(q, min(share.chunk, share.end - q)) }
+                }
                 B.block(base, half, act, t0, n, s, &c, nil, tile)  // `ahead` does the asking here
             }
         }
