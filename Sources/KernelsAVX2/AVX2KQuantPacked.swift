@@ -62,7 +62,7 @@ public enum AVX2KQuantPacked {
         let groups = (act.nTokens + groupTokens - 1) / groupTokens
         let passes = 2 * groups
         let share = groups <= sharedGroups
-        let chunk = share ? ((bytes + passes - 1) / passes + 63) & ~63 : 0
+        let chunk = share ? (bytes + passes - 1) / passes : 0
         var tb = 0
         while tb < act.nTokens {
             let te = min(act.nTokens, tb + blockTokens)
@@ -225,7 +225,7 @@ public enum AVX2KQuantPacked {
                     let q = share.next + s * share.chunk
                     if q < share.end { jeton_prefetch_range_l2(q, min(share.chunk, share.end - q)) }
                 }
-                B.block(base, half, act, t0, n, s, &c, nil, tile)  // `ahead` does the asking here
+                B.block(base, half, act, t0, n, s, &c, nil, tile)  // the asking is done above
             }
         }
         // A literal count for a full group (a prompt's every group but the last): the per-token

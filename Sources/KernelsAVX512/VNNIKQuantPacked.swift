@@ -124,6 +124,7 @@ public enum VNNIKQuantPacked {
     public static func rows(typeID: UInt32, packed: UnsafeRawPointer, r0: Int, r1: Int,
                             act: Q8KActivationsView, y: UnsafeMutablePointer<Float>, ldy: Int,
                             scratch: UnsafeMutableRawPointer?, amx: Bool = false) {
+        guard act.nTokens > 0 else { return }
         let nsb = act.superBlocks, stride = nsb * tileBytes(typeID)
         var r = r0
         while r < r1 {
@@ -134,16 +135,17 @@ public enum VNNIKQuantPacked {
             if amx && typeID == 12 && act.nTokens > 8, let scratch {
                 AMXKQuantPacked.q4k(tile, end, act, y + r, ldy, mask, scratch)
             } else {
-                // One group (generation): lines are asked for a fixed distance ahead of the
-                // one read. A few (many sequences): the tile stays in L1/L2 after the first
-                // group, and every group asks for its share of the next tile, so memory keeps
-                // streaming while the later groups multiply from cache (16 sequences: a tenth
-                // faster). Many (a prompt): the first group alone asks ahead, since shares
+                // One group (generation, up to 8 tokens): lines are asked for a fixed distance
+                // ahead of the one read. 2 to `sharedGroups` groups (many sequences, a short
+                // prompt chunk): the tile stays in L1/L2 after the first group, and every group
+                // asks for its share of the next tile (the shares split it in order), so memory
+                // keeps streaming while the later groups multiply from cache (16 sequences: a
+                // tenth faster). More (a prompt): the first group alone asks ahead, since shares
                 // measured slower there (the tile's read is a small part of its time).
                 let groups = (act.nTokens + 7) / 8
                 let plan = groups == 1 ? Ahead.stream
                     : groups <= Self.sharedGroups
-                    ? Ahead.share(next: tile + stride, chunk: ((tileBytes(typeID) + groups - 1) / groups + 63) & ~63)
+                    ? Ahead.share(next: tile + stride, chunk: (tileBytes(typeID) + groups - 1) / groups)
                     : Ahead.distance
                 var t = 0
                 while t < act.nTokens {

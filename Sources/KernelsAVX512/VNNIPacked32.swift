@@ -74,7 +74,7 @@ public enum VNNIPacked32 {
                 // first read asks ahead.
                 let groups = (act.nTokens + 7) / 8
                 let share = decodeOnce && groups <= VNNIKQuantPacked.sharedGroups
-                let chunk = share ? ((2 * F.halfBytes + groups - 1) / groups + 63) & ~63 : 0
+                let chunk = share ? (2 * F.halfBytes + groups - 1) / groups : 0
                 if let out = scratch {
                     for b in 0..<nb {
                         let p = tile + 2 * b * F.halfBytes
@@ -89,7 +89,8 @@ public enum VNNIPacked32 {
                 var t = 0
                 while t < act.nTokens {
                     let nt = min(8, act.nTokens - t)
-                    // Else only the first group asks for lines ahead; the others find the tile in L1/L2.
+                    // Else the first group reads the tile (or the decode did) and asks ahead; the others
+                    // find it in L1/L2.
                     let next = share ? tile + stride + (t / 8) * nb * chunk : nil
                     group(F.self, tile, t == 0 && !decodeOnce || share ? end : tile, act, asum, t, nt, y + t * ldy + r, ldy,
                           mask, stream: stream, decoded: decoded, share: next.map { ($0, chunk) })

@@ -51,9 +51,10 @@ final class KQuantMatMulTests: XCTestCase {
                 defer { withExtendedLifetime((packing, packing2)) {} }
                 let packed = packing.pack(w), packed2 = packing2.pack(w)
                 if type != .q5_K && CPUFeatures.hasAVX2 { XCTAssertNotNil(packed2.packed, "\(type.name): no AVX2 packed copy") }
-                // Up to 8 tokens one stream (AVX2KQuantPacked.small), 70: more than one block of tokens
-                // per pass over the rows (AVX2KQuantPacked.rows).
-                for n in [1, 2, 3, 4, 5, 8, 9, 17, 70] {
+                // Up to 8 tokens one stream (AVX2KQuantPacked.small), 9-32 groups that ask for shares of
+                // the next tile, 33: past them, 70: more than one block of tokens per pass over the rows
+                // (AVX2KQuantPacked.rows).
+                for n in [1, 2, 3, 4, 5, 8, 9, 17, 32, 33, 70] {
                     let x = QuantizedMatMulTests.randomActivations(n * cols, seed: UInt64(n))
                     let r = twin(w, x, n)
                     for backend in Self.backends {

@@ -33,7 +33,7 @@ final class Packed32Tests: XCTestCase {
                     let (w, mem) = MatVecTests.hostileMatrix(type, rows: rows, cols: cols, seed: UInt64(rows * 29 + cols))
                     defer { mem.deallocate() }
                     let (p, owner) = try packed(w, backend: backend)
-                    for n in [1, 2, 3, 4, 5, 8, 9, 17, 33] {
+                    for n in [1, 2, 3, 4, 5, 8, 9, 17, 32, 33] {
                         let x = MatVecTests.activations(n, cols: cols, seed: UInt64(n * 13 + rows))
                         XCTAssertEqual(MatVecTests.multiply(p, x, n, backend: backend, pool: pool).map(\.bitPattern),
                                        MatVecTests.vnniTwin(w, x, n).map(\.bitPattern), "\(type.name) \(rows)x\(cols) n=\(n) \(backend)")
