@@ -189,10 +189,17 @@ public enum AVX2Packed32 {
             if act.nTokens == 1 {
                 vector(F.self, tile, end, act, asum, y + r, count)
             } else {
+                // One group streams the tile as one token does; 2-4 groups (many sequences) each ask
+                // for their share of the next tile, so memory keeps streaming while the later groups
+                // multiply from cache (as the K-quant kernels); more (a prompt) leave it to the hardware.
+                let groups = (act.nTokens + 7) / 8
+                let chunk = (2 * F.halfBytes + groups - 1) / groups  // per block
                 var t = 0
                 while t < act.nTokens {
                     let nt = min(8, act.nTokens - t)
-                    group(F.self, tile, act, asum, t, nt, y + t * ldy + r, ldy, count)
+                    let ahead: Ahead = groups == 1 ? .stream(end)
+                        : groups <= sharedGroups ? .share(tile + stride + (t / 8) * act.blocks * chunk, chunk, end) : .none
+                    group(F.self, tile, act, asum, t, nt, y + t * ldy + r, ldy, count, ahead)
                     t += nt
                 }
             }
@@ -273,14 +280,36 @@ public enum AVX2Packed32 {
         if count > 8 { store(y + 8, c1, count - 8) }
     }
 
+    /// Groups of tokens up to which every group asks for a share of the next tile.
+    static let sharedGroups = 4
+
+    /// What a group asks for ahead of its reads, per block.
+    enum Ahead {
+        case none
+        /// The tile's own lines `streamDistance` ahead, non-temporally, up to the end.
+        case stream(UnsafeRawPointer)
+        /// `bytes` bytes per block from `from` on into L2, up to the end: this group's share of the next tile.
+        case share(UnsafeRawPointer, Int, UnsafeRawPointer)
+    }
+
     /// Tokens t0..<t0+nt (nt ≤ 8) against a tile: each half block decoded once for them all.
     static func group<F: Format>(_: F.Type, _ tile: UnsafeRawPointer, _ act: Q8ActivationsView, _ asum: UnsafePointer<Int32>,
-                                 _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ count: Int) {
+                                 _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ count: Int,
+                                 _ ahead: Ahead = .none) {
         let nb = act.blocks, hb = F.halfBytes
         let a = UnsafeRawPointer(act.qs)
         withUnsafeTemporaryAllocation(of: __m256.self, capacity: 16) { acc in
             for k in 0..<16 { acc[k] = _mm256_setzero_ps() }
             for b in 0..<nb {
+                switch ahead {
+                case .none: break
+                case .stream(let end):
+                    let q = tile + 2 * b * hb + streamDistance
+                    if q < end { jeton_prefetch_range_nta(q, min(2 * hb, end - q)) }
+                case .share(let from, let bytes, let end):
+                    let q = from + b * bytes
+                    if q < end { jeton_prefetch_range_l2(q, min(bytes, end - q)) }
+                }
                 for h in 0..<2 where 8 * h < count {
                     let ph = tile + (2 * b + h) * hb
                     let w = decode(F.self, ph)
