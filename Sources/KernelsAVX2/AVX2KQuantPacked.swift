@@ -60,9 +60,7 @@ public enum AVX2KQuantPacked {
         // next tile, so memory keeps streaming while the passes after the first multiply from
         // cache (as VNNIKQuantPacked does); else each block's first pass asks ahead.
         let groups = (act.nTokens + groupTokens - 1) / groupTokens
-        let passes = 2 * groups
-        let share = groups <= sharedGroups
-        let chunk = share ? (bytes + passes - 1) / passes : 0
+        let share = groups <= TileShare.maxGroups
         var tb = 0
         while tb < act.nTokens {
             let te = min(act.nTokens, tb + blockTokens)
@@ -76,7 +74,8 @@ public enum AVX2KQuantPacked {
                         let nt = min(groupTokens, te - t)
                         let out = y + t * ldy + r + 8 * half
                         let e = !share && half == 0 && t == tb ? end : nil  // each block's first pass streams the rows
-                        let next = share ? (tile + stride + (half * groups + t / groupTokens) * nsb * chunk, chunk, end) : nil
+                        let next = share ? TileShare(tile: tile, steps: nsb, stepBytes: bytes, pass: half * groups + t / groupTokens,
+                                                     passes: 2 * groups, end: end) : nil
                         if typeID == 12 {
                             halfTile(Q4K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
                         } else {
@@ -90,9 +89,6 @@ public enum AVX2KQuantPacked {
             tb = te
         }
     }
-
-    /// Groups of tokens up to which every pass asks for a share of the next tile (`rows`).
-    static let sharedGroups = 4
 
     /// Asks for the bytes a fixed distance ahead of the super-block being read into L2 (the
     /// first pass over a tile only): the packed tiles of a call are one stream.
@@ -214,17 +210,14 @@ public enum AVX2KQuantPacked {
     static func halfTile<B: Block>(_ format: B.Type, _ tile: UnsafeRawPointer, _ half: Int, _ end: UnsafeRawPointer?,
                                    _ act: Q8KActivationsView, _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>,
                                    _ ldy: Int, _ count: Int,
-                                   share: (next: UnsafeRawPointer, chunk: Int, end: UnsafeRawPointer)? = nil) {
+                                   share: TileShare? = nil) {
         let bytes = B.bytes
         var c = zeroSums
         @inline(__always) func pass(_ n: Int) {
             for s in 0..<act.superBlocks {
                 let base = tile + s * bytes
                 if let end { ahead(base, bytes, end) }
-                if let share {
-                    let q = share.next + s * share.chunk
-                    if q < share.end { jeton_prefetch_range_l2(q, min(share.chunk, share.end - q)) }
-                }
+                share?.ask(step: s)
                 B.block(base, half, act, t0, n, s, &c, nil, tile)  // the asking is done above
             }
         }

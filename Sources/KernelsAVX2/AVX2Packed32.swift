@@ -196,12 +196,14 @@ public enum AVX2Packed32 {
                 // for their share of the next tile, so memory keeps streaming while the later groups
                 // multiply from cache (as the K-quant kernels); more (a prompt) leave it to the hardware.
                 let groups = (act.nTokens + 7) / 8
-                let chunk = (2 * F.halfBytes + groups - 1) / groups  // per block
                 var t = 0
                 while t < act.nTokens {
                     let nt = min(8, act.nTokens - t)
                     let ahead: Ahead = groups == 1 ? .stream(end)
-                        : groups <= sharedGroups ? .share(tile + stride + (t / 8) * act.blocks * chunk, chunk, end) : .none
+                        : groups <= TileShare.maxGroups
+                        ? .share(TileShare(tile: tile, steps: act.blocks, stepBytes: 2 * F.halfBytes, pass: t / 8, passes: groups,
+                                           end: end))
+                        : .none
                     group(F.self, tile, act, asum, t, nt, y + t * ldy + r, ldy, count, ahead)
                     t += nt
                 }
@@ -283,16 +285,13 @@ public enum AVX2Packed32 {
         if count > 8 { store(y + 8, c1, count - 8) }
     }
 
-    /// Groups of tokens up to which every group asks for a share of the next tile.
-    static let sharedGroups = 4
-
     /// What a group asks for ahead of its reads, per block.
     enum Ahead {
         case none
         /// The lines `streamDistance` ahead of the ones read, non-temporally, up to the end.
         case stream(UnsafeRawPointer)
-        /// `bytes` bytes per block from `from` on into L2, up to the end: this group's share of the next tile.
-        case share(UnsafeRawPointer, Int, UnsafeRawPointer)
+        /// This group's share of the next tile.
+        case share(TileShare)
     }
 
     /// Tokens t0..<t0+nt (nt ≤ 8) against a tile: each half block decoded once for them all.
@@ -309,9 +308,7 @@ public enum AVX2Packed32 {
                 case .stream(let end):
                     let q = tile + 2 * b * hb + streamDistance
                     if q < end { jeton_prefetch_range_nta(q, min(2 * hb, end - q)) }
-                case .share(let from, let bytes, let end):
-                    let q = from + b * bytes
-                    if q < end { jeton_prefetch_range_l2(q, min(bytes, end - q)) }
+                case .share(let share): share.ask(step: b)
                 }
                 for h in 0..<2 where 8 * h < count {
                     let ph = tile + (2 * b + h) * hb

@@ -136,21 +136,20 @@ public enum VNNIKQuantPacked {
                 AMXKQuantPacked.q4k(tile, end, act, y + r, ldy, mask, scratch)
             } else {
                 // One group (generation, up to 8 tokens): lines are asked for a fixed distance
-                // ahead of the one read. 2 to `sharedGroups` groups (many sequences, a short
+                // ahead of the one read. 2 to `TileShare.maxGroups` groups (many sequences, a short
                 // prompt chunk): the tile stays in L1/L2 after the first group, and every group
                 // asks for its share of the next tile (the shares split it in order), so memory
                 // keeps streaming while the later groups multiply from cache (16 sequences: a
                 // tenth faster). More (a prompt): the first group alone asks ahead, since shares
                 // measured slower there (the tile's read is a small part of its time).
                 let groups = (act.nTokens + 7) / 8
-                let plan = groups == 1 ? Ahead.stream
-                    : groups <= Self.sharedGroups
-                    ? Ahead.share(next: tile + stride, chunk: (tileBytes(typeID) + groups - 1) / groups)
-                    : Ahead.distance
                 var t = 0
                 while t < act.nTokens {
                     let nt = min(8, act.nTokens - t), g = t / 8
-                    let ahead = g == 0 || groups <= Self.sharedGroups ? plan.forGroup(g, nsb) : Ahead.none
+                    let ahead: Ahead = groups == 1 ? .stream
+                        : groups <= TileShare.maxGroups
+                        ? .share(TileShare(tile: tile, steps: nsb, stepBytes: tileBytes(typeID), pass: g, passes: groups, end: end))
+                        : g == 0 ? .distance : .none
                     if typeID == 12 {
                         group(tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     } else {
@@ -182,9 +181,6 @@ public enum VNNIKQuantPacked {
         }
     }
 
-    /// Groups of tokens up to which every group asks for a share of the next tile.
-    static let sharedGroups = 4
-
     /// What a group asks for ahead of its reads, per super-block.
     enum Ahead {
         /// Nothing (a later group of a tile already in cache).
@@ -193,14 +189,8 @@ public enum VNNIKQuantPacked {
         case stream
         /// The tile's own lines `aheadBytes` ahead into L2.
         case distance
-        /// `chunk` bytes per super-block from `next` on into L2: a group's share of the next
-        /// tile, the shares of a tile's groups one after another.
-        case share(next: UnsafeRawPointer, chunk: Int)
-
-        @inline(__always) func forGroup(_ g: Int, _ nsb: Int) -> Ahead {
-            if case .share(let next, let chunk) = self { return .share(next: next + g * nsb * chunk, chunk: chunk) }
-            return self
-        }
+        /// The group's share of the next tile.
+        case share(TileShare)
 
         /// At super-block `s` (at `base`, `bytes` bytes) of the tile; nothing at or past `end`.
         @inline(__always) func ask(_ base: UnsafeRawPointer, _ s: Int, _ bytes: Int, _ end: UnsafeRawPointer) {
@@ -208,9 +198,7 @@ public enum VNNIKQuantPacked {
             case .none: return
             case .stream: VNNIKQuantPacked.ahead(base, bytes, end, stream: true)
             case .distance: VNNIKQuantPacked.ahead(base, bytes, end)
-            case .share(let next, let chunk):
-                let q = next + s * chunk
-                if q < end { jeton_prefetch_range_l2(q, min(chunk, end - q)) }
+            case .share(let share): share.ask(step: s)
             }
         }
     }

@@ -73,8 +73,7 @@ public enum VNNIPacked32 {
                 // 1.06-1.20x; Q4_0/Q4_1, read straight from the tile, gained nothing). Else the
                 // first read asks ahead.
                 let groups = (act.nTokens + 7) / 8
-                let share = decodeOnce && groups <= VNNIKQuantPacked.sharedGroups
-                let chunk = share ? (2 * F.halfBytes + groups - 1) / groups : 0
+                let share = decodeOnce && groups <= TileShare.maxGroups
                 if let out = scratch {
                     for b in 0..<nb {
                         let p = tile + 2 * b * F.halfBytes
@@ -91,9 +90,10 @@ public enum VNNIPacked32 {
                     let nt = min(8, act.nTokens - t)
                     // Else the first group reads the tile (or the decode did) and asks ahead; the others
                     // find it in L1/L2.
-                    let next = share ? tile + stride + (t / 8) * nb * chunk : nil
-                    group(F.self, tile, t == 0 && !decodeOnce || share ? end : tile, act, asum, t, nt, y + t * ldy + r, ldy,
-                          mask, stream: stream, decoded: decoded, share: next.map { ($0, chunk) })
+                    let part = share ? TileShare(tile: tile, steps: nb, stepBytes: 2 * F.halfBytes, pass: t / 8, passes: groups,
+                                                 end: end) : nil
+                    group(F.self, tile, t == 0 && !decodeOnce ? end : tile, act, asum, t, nt, y + t * ldy + r, ldy,
+                          mask, stream: stream, decoded: decoded, share: part)
                     t += nt
                 }
                 r += 16
@@ -149,7 +149,7 @@ public enum VNNIPacked32 {
     static func group<F: Format>(_: F.Type, _ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8ActivationsView,
                                  _ asum: UnsafePointer<Int32>, _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>,
                                  _ ldy: Int, _ mask: __mmask16, stream: Bool, decoded: UnsafePointer<__m512i>?,
-                                 share: (next: UnsafeRawPointer, chunk: Int)? = nil) {
+                                 share: TileShare? = nil) {
         let nb = act.blocks, hb = F.halfBytes
         let a = UnsafeRawPointer(act.qs)
         let z = _mm512_setzero_si512()
@@ -157,8 +157,7 @@ public enum VNNIPacked32 {
         for b in 0..<nb {
             let p = tile + 2 * b * hb
             if let share {
-                let q = share.next + b * share.chunk
-                if q < end { jeton_prefetch_range_l2(q, min(share.chunk, end - q)) }
+                share.ask(step: b)
             } else if decoded != nil {
                 // The tile was read when it was decoded.
             } else if stream {
