@@ -12,8 +12,8 @@ import KernelsAVX512
 /// Owns the copies of a model's weight matrices repacked at load time for the kernel
 /// that reads them (today: Q4_K and Q6_K for the AVX-512 VNNI kernel, `VNNIKQuantPacked`, and
 /// the AVX2 one, `AVX2KQuantPacked`, which read the same layout; Q4_0, Q4_1 and Q5_0 in
-/// `AVX2Packed32`'s layout, which AVX2's kernel and AVX-512 VNNI's (`VNNIPacked32`) read, but for
-/// the output projection), and of the other large
+/// `AVX2Packed32`'s layout, which AVX2's kernel and AVX-512 VNNI's (`VNNIPacked32`) read, and Q8_0
+/// in it for AVX-512 VNNI, but for the output projection), and of the other large
 /// matrices moved as they are to huge pages (`relocate`), and frees them with the model. The
 /// copies are as small as the file's tensors (1-3% more), and the file's pages of a copied
 /// matrix are dropped (`GGUFFile.adviseDontNeed`). A draft model's Q4_0 copies
@@ -48,7 +48,9 @@ public final class PackedWeights: @unchecked Sendable {
         guard enabled, !w.onlyPacked else { return w }
         #if arch(x86_64)
         let vnni = backend == .avx512 && CPUFeatures.hasAVX512VNNI
-        if !logits && (backend == .avx2 && CPUFeatures.hasAVX2 || vnni) && AVX2Packed32.supports(typeID: w.type.rawValue)
+        let type = w.type.rawValue
+        if !logits && (backend == .avx2 && CPUFeatures.hasAVX2 && AVX2Packed32.supports(typeID: type)
+                       || vnni && VNNIPacked32.supports(typeID: type))
             && w.cols % 32 == 0 && w.rows > 0 {
             return pack32(w)
         }
@@ -70,8 +72,8 @@ public final class PackedWeights: @unchecked Sendable {
         #endif
     }
 
-    /// Q4_0, Q4_1 and Q5_0 for the AVX2 and AVX-512 VNNI kernels (`AVX2Packed32`'s layout, 8 rows side
-    /// by side; the file's bytes).
+    /// Q4_0, Q4_1 and Q5_0 for the AVX2 and AVX-512 VNNI kernels, Q8_0 for the latter (`AVX2Packed32`'s
+    /// layout, 8 rows side by side; the file's bytes).
     func pack32(_ w: WeightMatrix) -> WeightMatrix {
         #if arch(x86_64)
         let nb = w.cols / 32

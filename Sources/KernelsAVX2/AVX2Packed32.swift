@@ -14,6 +14,8 @@ import CPrefetch
 ///     4 × 32 bytes      nibbles: in vector v, byte 4i + j holds row i's column 4v + j (low
 ///                       nibble) and column 4(v + 4) + j (high nibble)
 ///     [144, 176)        Q5_0: fifth bits, byte 4i + j, bit c, is row i's column 4c + j
+///     [16, 272)         Q8_0 (for `VNNIPacked32` only): 8 × 32 bytes, in vector v byte 4i + j
+///                       is row i's column 4v + j, q ^ 0x80
 ///
 /// so quad c of columns (8 rows × 4 weights) is a nibble mask and, for Q5_0, a shift of the
 /// fifth bits to bit 4. A tile is 16 rows (two such halves per block; rows past the matrix
@@ -21,7 +23,12 @@ import CPrefetch
 /// Q5_0), then c = fma(Float(dot), d·da, c) block by block and, for Q4_1, c = fma(m, s, c):
 /// the bits of the scalar twin and of the AVX-512 kernels, for any number of tokens.
 public enum AVX2Packed32 {
-    public static func supports(typeID: UInt32) -> Bool { format(typeID) != nil }
+    /// Formats this AVX2 kernel reads (Q4_0, Q4_1, Q5_0). Q8_0 has a layout (`hasLayout`) for the
+    /// AVX-512 VNNI kernel only: q + 128 against an int8 activation overflows `vpmaddubsw`'s int16 pairs.
+    public static func supports(typeID: UInt32) -> Bool { typeID != 8 && format(typeID) != nil }
+
+    /// Formats `pack` lays out: those of `supports`, and Q8_0 for `VNNIPacked32`.
+    public static func hasLayout(typeID: UInt32) -> Bool { format(typeID) != nil }
 
     /// A format's half block: its bytes, where its nibbles start, its offset, min and fifth
     /// bits, and where the file's block keeps them (kernels are specialized per format; public and
@@ -34,6 +41,9 @@ public enum AVX2Packed32 {
         static var fifthBits: Bool { get }
         static var fileBlock: Int { get }
         static var fileNibbles: Int { get }
+        /// Whole int8 weights (Q8_0), stored as q ^ 0x80 (q + 128 unsigned), 4 per lane and vector
+        /// from byte `nibbles` on: only the AVX-512 VNNI kernel reads them (`supports` is false).
+        static var wholeBytes: Bool { get }
     }
     public enum Q4_0: Format {
         @inlinable public static var halfBytes: Int { 144 }
@@ -43,6 +53,7 @@ public enum AVX2Packed32 {
         @inlinable public static var fifthBits: Bool { false }
         @inlinable public static var fileBlock: Int { 18 }
         @inlinable public static var fileNibbles: Int { 2 }
+        @inlinable public static var wholeBytes: Bool { false }
     }
     public enum Q4_1: Format {
         @inlinable public static var halfBytes: Int { 160 }
@@ -52,6 +63,7 @@ public enum AVX2Packed32 {
         @inlinable public static var fifthBits: Bool { false }
         @inlinable public static var fileBlock: Int { 20 }
         @inlinable public static var fileNibbles: Int { 4 }
+        @inlinable public static var wholeBytes: Bool { false }
     }
     public enum Q5_0: Format {
         @inlinable public static var halfBytes: Int { 176 }
@@ -61,6 +73,19 @@ public enum AVX2Packed32 {
         @inlinable public static var fifthBits: Bool { true }
         @inlinable public static var fileBlock: Int { 22 }
         @inlinable public static var fileNibbles: Int { 6 }
+        @inlinable public static var wholeBytes: Bool { false }
+    }
+    /// 8 rows × 32 int8 weights per half block (vector v: columns 4v..<4v+4), each q ^ 0x80, so
+    /// Σ q·a = Σ (q + 128)·a − 128·Σa, exact, as `VNNIMatVec` computes it.
+    public enum Q8_0: Format {
+        @inlinable public static var halfBytes: Int { 272 }
+        @inlinable public static var nibbles: Int { 16 }
+        @inlinable public static var offset: Int32 { 128 }
+        @inlinable public static var hasMin: Bool { false }
+        @inlinable public static var fifthBits: Bool { false }
+        @inlinable public static var fileBlock: Int { 34 }
+        @inlinable public static var fileNibbles: Int { 2 }
+        @inlinable public static var wholeBytes: Bool { true }
     }
 
     static func format(_ typeID: UInt32) -> (any Format.Type)? {
@@ -68,6 +93,7 @@ public enum AVX2Packed32 {
         case 2: return Q4_0.self
         case 3: return Q4_1.self
         case 6: return Q5_0.self
+        case 8: return Q8_0.self
         default: return nil
         }
     }
@@ -86,6 +112,7 @@ public enum AVX2Packed32 {
             case 2: packTile(Q4_0.self, w, rowBytes, rows, nb, tile, out)
             case 3: packTile(Q4_1.self, w, rowBytes, rows, nb, tile, out)
             case 6: packTile(Q5_0.self, w, rowBytes, rows, nb, tile, out)
+            case 8: packTile(Q8_0.self, w, rowBytes, rows, nb, tile, out)
             default: return
             }
         }
@@ -105,6 +132,13 @@ public enum AVX2Packed32 {
                     let src = w + r * rowBytes + b * F.fileBlock
                     o.storeBytes(of: src.loadUnaligned(as: UInt16.self), toByteOffset: 2 * i, as: UInt16.self)
                     if F.hasMin { o.storeBytes(of: src.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: 16 + 2 * i, as: UInt16.self) }
+                    if F.wholeBytes {
+                        for v in 0..<8 {
+                            let q = src.loadUnaligned(fromByteOffset: F.fileNibbles + 4 * v, as: UInt32.self) ^ 0x8080_8080
+                            o.storeBytes(of: q, toByteOffset: F.nibbles + 32 * v + 4 * i, as: UInt32.self)
+                        }
+                        continue
+                    }
                     for v in 0..<4 {
                         o.storeBytes(of: src.loadUnaligned(fromByteOffset: F.fileNibbles + 4 * v, as: UInt32.self),
                                      toByteOffset: F.nibbles + 32 * v + 4 * i, as: UInt32.self)
@@ -129,6 +163,7 @@ public enum AVX2Packed32 {
         case 2: unpackRow(Q4_0.self, packed, nb, r, out)
         case 3: unpackRow(Q4_1.self, packed, nb, r, out)
         case 6: unpackRow(Q5_0.self, packed, nb, r, out)
+        case 8: unpackRow(Q8_0.self, packed, nb, r, out)
         default: break
         }
     }
@@ -142,6 +177,13 @@ public enum AVX2Packed32 {
             if F.hasMin {
                 let m = o.loadUnaligned(fromByteOffset: 16 + 2 * i, as: UInt16.self)
                 dst.storeBytes(of: m, toByteOffset: 2, as: UInt16.self)
+            }
+            if F.wholeBytes {
+                for v in 0..<8 {
+                    let q = o.loadUnaligned(fromByteOffset: F.nibbles + 32 * v + 4 * i, as: UInt32.self) ^ 0x8080_8080
+                    dst.storeBytes(of: q, toByteOffset: F.fileNibbles + 4 * v, as: UInt32.self)
+                }
+                continue
             }
             for v in 0..<4 {
                 dst.storeBytes(of: o.loadUnaligned(fromByteOffset: F.nibbles + 32 * v + 4 * i, as: UInt32.self),

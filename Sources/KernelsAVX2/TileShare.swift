@@ -10,9 +10,9 @@ public struct TileShare {
     /// whose tile's read is a small part of its time, and where shares measured slower).
     public static let maxGroups = 4
 
-    @usableFromInline let start: UnsafeRawPointer
-    @usableFromInline let piece: Int
-    @usableFromInline let end: UnsafeRawPointer
+    public let start: UnsafeRawPointer
+    public let piece: Int
+    public let end: UnsafeRawPointer
 
     /// Pass `pass` of `passes` over the tile at `tile`, `steps` steps of `stepBytes` bytes (the next
     /// tile follows it); nothing is asked for at or past `end`.

@@ -101,6 +101,17 @@ public enum VNNIMatMul {
         let blocks: Int
         static let none = Ahead(start: nil, bytes: 0, blocks: 1)
 
+        init(start: UnsafeRawPointer?, bytes: Int, blocks: Int) {
+            self.start = start
+            self.bytes = bytes
+            self.blocks = blocks
+        }
+
+        /// A pass's share of the next tile (`TileShare`) over `steps` blocks: the same pieces.
+        init(share: TileShare, steps: Int) {
+            self.init(start: share.start, bytes: max(0, min(steps * share.piece, share.end - share.start)), blocks: steps)
+        }
+
         @inline(__always) func slice(_ b: Int) {
             guard let start, bytes > 0 else { return }
             let step = (bytes + blocks - 1) / blocks, off = b * step

@@ -3,7 +3,7 @@ import _Builtin_intrinsics.intel
 import KernelsAVX2
 import CPrefetch
 
-/// Q4_0, Q4_1 and Q5_0 on AVX-512 VNNI from the layout `AVX2Packed32` packs at load (8 rows side
+/// Q4_0, Q4_1, Q5_0 and Q8_0 on AVX-512 VNNI from the layout `AVX2Packed32` packs at load (8 rows side
 /// by side per half block, a row per int32 lane): a block's two halves, loaded side by side, are
 /// one vector of 16 rows × 4 weights, and a broadcast dword of 4 activations meets it in one
 /// `vpdpbusd`, so a block's sums come out per row with no horizontal reduction. The file's layout
@@ -13,13 +13,14 @@ import CPrefetch
 /// block by block and, for Q4_1, c = fma(m, s, c): the float steps of `AVX2Packed32`, `VNNIMatVec`
 /// and `VNNIMatMul`, so a row and token get the same bits from each, in any batch.
 public enum VNNIPacked32 {
-    public static func supports(typeID: UInt32) -> Bool { typeID == 2 || typeID == 3 || typeID == 6 }
+    public static func supports(typeID: UInt32) -> Bool { typeID == 2 || typeID == 3 || typeID == 6 || typeID == 8 }
 
     /// A format's half block, as `AVX2Packed32` lays it out (a min at byte 16, fifth bits at 144).
     typealias Format = AVX2Packed32.Format
     typealias Q4_0 = AVX2Packed32.Q4_0
     typealias Q4_1 = AVX2Packed32.Q4_1
     typealias Q5_0 = AVX2Packed32.Q5_0
+    typealias Q8_0 = AVX2Packed32.Q8_0
 
     /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every token of
     /// `act`, for a matrix packed by `AVX2Packed32.pack`. `asum`: the tokens' block sums (Q4_0,
@@ -33,6 +34,7 @@ public enum VNNIPacked32 {
         case 2: rows(Q4_0.self, packed, end, r0, r1, act, asum, y, ldy, scratch)
         case 3: rows(Q4_1.self, packed, end, r0, r1, act, asum, y, ldy, scratch)
         case 6: rows(Q5_0.self, packed, end, r0, r1, act, asum, y, ldy, scratch)
+        case 8: rows(Q8_0.self, packed, end, r0, r1, act, asum, y, ldy, scratch)
         default: preconditionFailure("not a packed 32-element format")
         }
     }
@@ -42,7 +44,7 @@ public enum VNNIPacked32 {
     public static func scratchBytes(blocks: Int) -> Int { 9 * 64 * blocks }
 
     /// Whether `rows` decodes a tile once into scratch for this type and token count.
-    public static func needsScratch(typeID: UInt32, tokens: Int) -> Bool { typeID == 6 && tokens > 8 }
+    public static func needsScratch(typeID: UInt32, tokens: Int) -> Bool { (typeID == 6 || typeID == 8) && tokens > 8 }
 
     /// How far ahead lines are asked for: a tile read by one group of tokens (generation) goes in
     /// non-temporally and close, as in `VNNIKQuantPacked`; one that later groups read again must
@@ -59,14 +61,13 @@ public enum VNNIPacked32 {
         // Q5_0 against several groups of tokens: each block decoded once per tile into scratch (its
         // fifth bits cost more than the products of one group; measured on Qwen2.5-Coder-0.5B's
         // 512-token prompts, decoding per group lost 5% to the file-layout kernel).
-        let decodeOnce = F.fifthBits && !stream
+        let decodeOnce = (F.fifthBits || F.wholeBytes) && !stream
         withUnsafeTemporaryAllocation(of: __m512i.self, capacity: decodeOnce && given == nil ? 9 * nb : 0) { own in
             let scratch = decodeOnce ? given.map { $0.bindMemory(to: __m512i.self, capacity: 9 * nb) } ?? own.baseAddress : nil
             var r = r0
             while r < r1 {
                 let tile = packed + (r / 16) * stride, count = min(16, r1 - r)
                 let mask = __mmask16(truncatingIfNeeded: (1 << count) - 1)
-                let decoded = scratch.map { UnsafePointer($0) }
                 // Q5_0 against a few groups (many sequences): each group asks for its share of the
                 // next tile while it multiplies from scratch (as `VNNIKQuantPacked` does), so memory
                 // keeps streaming; the tile was asked for before it is decoded (the 0.5B's tg64x16
@@ -74,15 +75,18 @@ public enum VNNIPacked32 {
                 // first read asks ahead.
                 let groups = (act.nTokens + 7) / 8
                 let share = decodeOnce && groups <= TileShare.maxGroups
-                if let out = scratch {
+                // Decoded as `VNNIMatMul.tile` repacks a tile (8 vectors per block, then the scales as
+                // floats), whose loop over groups then runs on it: same steps, same bits.
+                let scales = scratch.map { UnsafeMutableRawPointer($0 + 8 * nb).assumingMemoryBound(to: Float.self) }
+                if let out = scratch, let scales {
                     for b in 0..<nb {
                         let p = tile + 2 * b * F.halfBytes
                         let q = p + reuseAhead
                         if !share && q < end { jeton_prefetch_range_l2(q, min(2 * F.halfBytes, end - q)) }
                         let w = decode(F.self, p)
-                        let o = out + 9 * b
+                        let o = out + 8 * b
                         (o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]) = w
-                        o[8] = _mm512_castps_si512(halfs16(p, F.halfBytes, 0))
+                        _mm512_storeu_ps(scales + 16 * b, halfs16(p, F.halfBytes, 0))
                     }
                 }
                 var t = 0
@@ -92,8 +96,18 @@ public enum VNNIPacked32 {
                     // find it in L1/L2.
                     let part = share ? TileShare(tile: tile, steps: nb, stepBytes: 2 * F.halfBytes, pass: t / 8, passes: groups,
                                                  end: end) : nil
-                    group(F.self, tile, t == 0 && !decodeOnce ? end : tile, act, asum, t, nt, y + t * ldy + r, ldy,
-                          mask, stream: stream, decoded: decoded, share: part)
+                    if let out = scratch, let scales {
+                        // (The count as a literal for whole groups: a loop with no test per token.)
+                        let ahead = part.map { VNNIMatMul.Ahead(share: $0, steps: nb) } ?? .none
+                        if F.wholeBytes {
+                            decodedGroup(VNNIQ8_0.self, out, scales, act, asum, t, nt, y + t * ldy + r, ldy, mask, ahead)
+                        } else {
+                            decodedGroup(VNNIQ5_0.self, out, scales, act, asum, t, nt, y + t * ldy + r, ldy, mask, ahead)
+                        }
+                    } else {
+                        group(F.self, tile, t == 0 ? end : tile, act, asum, t, nt, y + t * ldy + r, ldy, mask, stream: stream,
+                              share: part)
+                    }
                     t += nt
                 }
                 r += 16
@@ -103,10 +117,36 @@ public enum VNNIPacked32 {
 
     typealias Weights = BlockWeights
 
+    /// Tokens t0..<t0+nt against a tile decoded into scratch, through `VNNIMatMul.group` (its loop,
+    /// whose 8-token case is compiled with the count a literal; this file's `group`, not inlined,
+    /// tested the count per token: Qwen2.5-Coder-1.5B in Q8_0 took a 512-token prompt at 350 against
+    /// 405 t/s through it). `B`: the file-layout format with the same offset and no min.
+    @inline(__always)
+    static func decodedGroup<B: VNNIBlock>(_: B.Type, _ weights: UnsafeMutablePointer<__m512i>, _ scales: UnsafePointer<Float>,
+                                           _ act: Q8ActivationsView, _ asum: UnsafePointer<Int32>, _ t0: Int, _ nt: Int,
+                                           _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16,
+                                           _ ahead: VNNIMatMul.Ahead) {
+        // Unused: the tile is decoded already (`fused` false).
+        withUnsafeTemporaryAllocation(of: UnsafeRawPointer.self, capacity: 1) { rows in
+            let rows = UnsafePointer(rows.baseAddress!)
+            if nt == 8 {
+                VNNIMatMul.group(B.self, false, rows, weights, scales, scales, act, asum, t0, 8, y, ldy, mask, ahead)
+            } else {
+                VNNIMatMul.group(B.self, false, rows, weights, scales, scales, act, asum, t0, nt, y, ldy, mask, ahead)
+            }
+        }
+    }
+
     /// A block's 8 vectors of unsigned weights: vector v, lane r holds row r's columns 4v..<4v+4
-    /// (v < 4: the low nibbles) or 16+4(v−4)..<+4 (the high ones), with Q5_0's fifth bits.
+    /// (v < 4: the low nibbles) or 16+4(v−4)..<+4 (the high ones), with Q5_0's fifth bits; Q8_0's
+    /// bytes as they are.
     @inline(__always) static func decode<F: Format>(_: F.Type, _ p: UnsafeRawPointer) -> Weights {
         let hb = F.halfBytes
+        if F.wholeBytes {
+            let q = F.nibbles
+            return (both(p, hb, q), both(p, hb, q + 32), both(p, hb, q + 64), both(p, hb, q + 96),
+                    both(p, hb, q + 128), both(p, hb, q + 160), both(p, hb, q + 192), both(p, hb, q + 224))
+        }
         let m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10)
         let n0 = both(p, hb, F.nibbles), n1 = both(p, hb, F.nibbles + 32)
         let n2 = both(p, hb, F.nibbles + 64), n3 = both(p, hb, F.nibbles + 96)
@@ -148,7 +188,7 @@ public enum VNNIPacked32 {
     @inline(__always)
     static func group<F: Format>(_: F.Type, _ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8ActivationsView,
                                  _ asum: UnsafePointer<Int32>, _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>,
-                                 _ ldy: Int, _ mask: __mmask16, stream: Bool, decoded: UnsafePointer<__m512i>?,
+                                 _ ldy: Int, _ mask: __mmask16, stream: Bool,
                                  share: TileShare? = nil) {
         let nb = act.blocks, hb = F.halfBytes
         let a = UnsafeRawPointer(act.qs)
@@ -158,8 +198,6 @@ public enum VNNIPacked32 {
             let p = tile + 2 * b * hb
             if let share {
                 share.ask(step: b)
-            } else if decoded != nil {
-                // The tile was read when it was decoded.
             } else if stream {
                 let q = p + streamAhead
                 if q < end { jeton_prefetch_range_nta(q, min(2 * hb, end - q)) }
@@ -167,14 +205,8 @@ public enum VNNIPacked32 {
                 let q = p + reuseAhead
                 if q < end { jeton_prefetch_range_l2(q, min(2 * hb, end - q)) }
             }
-            let w0, w1, w2, w3, w4, w5, w6, w7: __m512i, d: __m512
-            if let o = decoded.map({ $0 + 9 * b }) {
-                (w0, w1, w2, w3, w4, w5, w6, w7) = (o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7])
-                d = _mm512_castsi512_ps(o[8])
-            } else {
-                (w0, w1, w2, w3, w4, w5, w6, w7) = decode(F.self, p)
-                d = halfs16(p, hb, 0)
-            }
+            let (w0, w1, w2, w3, w4, w5, w6, w7) = decode(F.self, p)
+            let d = halfs16(p, hb, 0)
             let m = F.hasMin ? halfs16(p, hb, 16) : _mm512_setzero_ps()
             @inline(__always) func token(_ k: Int, _ c: inout __m512) {
                 let tb = (t0 + k) * nb + b
