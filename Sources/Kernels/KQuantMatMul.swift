@@ -54,11 +54,13 @@ enum KQuantMatMul {
         // AVX2 has the matrix-vector kernel only (it is batch-invariant too).
         let batched = backend == .avx512 && nTokens > matVecTokens
         let maxRowBytes = outputs.map { $0.0.rowBytes }.max() ?? 0
-        // Scratch: for the tile kernel on matrices without a packed copy, and for AMX (packed
-        // Q4_K past 8 tokens); the packed VNNI kernels (and the AVX2 ones) need none.
+        // Scratch: for the tile kernel on matrices without a packed copy, for AMX (packed Q4_K
+        // past 8 tokens) and for packed Q5_K against a prompt (decoded once per tile); the other
+        // packed kernels need none.
         let amx = amx && backend == .avx512 && CPUFeatures.hasAMX
         let needsScratch = batched && outputs.contains { $0.0.packed == nil }
             || amx && nTokens > 8 && outputs.contains { $0.0.packed != nil }
+            || backend == .avx512 && nTokens > 8 * TileShare.maxGroups && outputs.contains { $0.0.packed != nil && $0.0.type == .q5_K }
         let scratchBytes = max(VNNIKQuantBatch.scratchBytes(superBlocks: cols / 256, rowBytes: maxRowBytes),
                                amx ? AMXKQuantPacked.scratchBytes : 0)
         pool.parallelFor(total) { range in

@@ -4,15 +4,18 @@
 /// check of the vector packer (tests compare the bytes).
 enum KQuantPacker {
     static let q4kTileBytes = 2368
+    static let q5kTileBytes = 2880
     static let q6kTileBytes = 3392
 
-    static func tileBytes(_ typeID: UInt32) -> Int { typeID == 12 ? q4kTileBytes : q6kTileBytes }
+    static func tileBytes(_ typeID: UInt32) -> Int {
+        typeID == 12 ? q4kTileBytes : typeID == 13 ? q5kTileBytes : q6kTileBytes
+    }
 
     static func packedBytes(typeID: UInt32, rows: Int, superBlocks: Int) -> Int {
         (rows + 15) / 16 * superBlocks * tileBytes(typeID)
     }
 
-    /// Packs tiles `tiles` of the matrix (typeID 12 = Q4_K or 14 = Q6_K) into `out`, which holds
+    /// Packs tiles `tiles` of the matrix (typeID 12 = Q4_K, 13 = Q5_K or 14 = Q6_K) into `out`, which holds
     /// the whole packed matrix (zeroed padding included).
     static func pack(typeID: UInt32, w: UnsafeRawPointer, rowBytes: Int, rows: Int, superBlocks nsb: Int,
                      tiles: Range<Int>, out: UnsafeMutableRawPointer) {
@@ -27,6 +30,8 @@ enum KQuantPacker {
                     let base = o + (t * nsb + s) * bytes
                     if typeID == 12 {
                         q4k(row + s * 144, r, base, &q)
+                    } else if typeID == 13 {
+                        q5k(row + s * 176, r, base, &q)
                     } else {
                         q6k(row + s * 210, r, base, &q)
                     }
@@ -37,7 +42,7 @@ enum KQuantPacker {
 
     /// Row r's super-block `b` (144 bytes: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 of nibbles).
     static func q4k(_ b: UnsafeRawPointer, _ r: Int, _ o: UnsafeMutablePointer<UInt8>, _ q: inout [UInt8]) {
-        let sc = b + 4, qs = b + 16
+        let qs = b + 16
         @inline(__always) func byte(_ p: UnsafeRawPointer, _ i: Int) -> UInt8 { p.load(fromByteOffset: i, as: UInt8.self) }
         for c in 0..<4 {
             for l in 0..<32 {
@@ -46,6 +51,34 @@ enum KQuantPacker {
                 q[64 * c + 32 + l] = v >> 4
             }
         }
+        units(b, r, o, q)
+    }
+
+    /// Row r's Q5_K super-block `b` (176 bytes: Q4_K's first 16, 32 bytes of fifth bits — bit u of
+    /// byte l belongs to element l of unit u — then 128 of nibbles): Q4_K's tile of the low four
+    /// bits, then the fifth bits (vector v, bit u: element 4v + k of unit u at byte 4r + k).
+    static func q5k(_ b: UnsafeRawPointer, _ r: Int, _ o: UnsafeMutablePointer<UInt8>, _ q: inout [UInt8]) {
+        let qh = b + 16, qs = b + 48
+        @inline(__always) func byte(_ p: UnsafeRawPointer, _ i: Int) -> UInt8 { p.load(fromByteOffset: i, as: UInt8.self) }
+        for u in 0..<8 {
+            for l in 0..<32 {
+                let v = byte(qs, 32 * (u / 2) + l)
+                q[32 * u + l] = (u % 2 == 0 ? v & 15 : v >> 4) | ((byte(qh, l) >> u) & 1) << 4
+            }
+        }
+        units(b, r, o, q)
+        for u in 0..<8 {
+            for v in 0..<8 {
+                for k in 0..<4 { o[q4kTileBytes + 64 * v + 4 * r + k] |= (q[32 * u + 4 * v + k] >> 4) << u }
+            }
+        }
+    }
+
+    /// Q4_K's tile bytes of row r (Q5_K's too, from its quants' low four bits): each unit's
+    /// scale and min, nibbles, d and dmin, from the super-block `b` and its units' quants `q`.
+    static func units(_ b: UnsafeRawPointer, _ r: Int, _ o: UnsafeMutablePointer<UInt8>, _ q: [UInt8]) {
+        let sc = b + 4
+        @inline(__always) func byte(_ p: UnsafeRawPointer, _ i: Int) -> UInt8 { p.load(fromByteOffset: i, as: UInt8.self) }
         for u in 0..<8 {
             let scale: UInt8, min: UInt8
             if u < 4 {
@@ -59,7 +92,7 @@ enum KQuantPacker {
             o[2176 + 32 * (u / 2) + 2 * r + u % 2] = min
             for v in 0..<4 {
                 for k in 0..<4 {
-                    o[(4 * u + v) * 64 + 4 * r + k] = q[32 * u + 4 * v + k] | q[32 * u + 16 + 4 * v + k] << 4
+                    o[(4 * u + v) * 64 + 4 * r + k] = q[32 * u + 4 * v + k] & 15 | (q[32 * u + 16 + 4 * v + k] & 15) << 4
                 }
             }
         }

@@ -10,8 +10,8 @@ import KernelsAVX512
 #endif
 
 /// Owns the copies of a model's weight matrices repacked at load time for the kernel
-/// that reads them (today: Q4_K and Q6_K for the AVX-512 VNNI kernel, `VNNIKQuantPacked`, and
-/// the AVX2 one, `AVX2KQuantPacked`, which read the same layout; Q4_0, Q4_1 and Q5_0 in
+/// that reads them (today: Q4_K, Q5_K and Q6_K for the AVX-512 VNNI kernel, `VNNIKQuantPacked`, and
+/// Q4_K and Q6_K for the AVX2 one, `AVX2KQuantPacked`, which reads the same layout; Q4_0, Q4_1 and Q5_0 in
 /// `AVX2Packed32`'s layout, which AVX2's kernel and AVX-512 VNNI's (`VNNIPacked32`) read, and Q8_0
 /// in it for AVX-512 VNNI, but for the output projection), and of the other large
 /// matrices moved as they are to huge pages (`relocate`), and frees them with the model. The
@@ -54,8 +54,9 @@ public final class PackedWeights: @unchecked Sendable {
             && w.cols % 32 == 0 && w.rows > 0 {
             return pack32(w)
         }
-        guard vnni || backend == .avx2 && CPUFeatures.hasAVX2, w.cols % 256 == 0, w.rows > 0,
-              VNNIKQuantPacked.supports(typeID: w.type.rawValue) else { return relocate(w) }
+        // Q5_K: only the AVX-512 VNNI kernel reads its packed layout.
+        guard vnni || backend == .avx2 && CPUFeatures.hasAVX2 && type != 13, w.cols % 256 == 0, w.rows > 0,
+              VNNIKQuantPacked.supports(typeID: type) else { return relocate(w) }
         let nsb = w.cols / 256
         let size = VNNIKQuantPacked.packedBytes(typeID: w.type.rawValue, rows: w.rows, superBlocks: nsb)
         return packed(w, bytes: size) { range, target in

@@ -18,15 +18,25 @@ import CPrefetch
 /// group of 8 tokens replaces the per-call copy and repack, which cost about a third of
 /// a step at 16 sequences. The integer sums and the float steps are those of
 /// `VNNIKQuantBatch` in the same order, so results are bit for bit `KQuantDot`'s.
+///
+/// Q5_K is Q4_K's tile (its quants' low four bits as the nibbles) and 512 bytes of fifth bits,
+/// 2,880 bytes (2,816 in the file):
+///
+///     [2368, 2880)  8 vectors: lane r, byte k of vector v, bit u = the fifth bit of the element
+///                   nibble vector v of unit u holds there (v < 4: low nibbles, else high)
 public enum VNNIKQuantPacked {
     public static let tileRows = 16
     static let q4kTileBytes = 2368
+    static let q5kTileBytes = 2880
 
-    /// Formats with a packed layout: Q4_K, Q6_K.
-    public static func supports(typeID: UInt32) -> Bool { typeID == 12 || typeID == 14 }
+    /// Formats with a packed layout: Q4_K, Q5_K, Q6_K (Q5_K for this kernel only: `AVX2KQuantPacked`
+    /// reads Q4_K and Q6_K).
+    public static func supports(typeID: UInt32) -> Bool { typeID == 12 || typeID == 13 || typeID == 14 }
 
     /// Bytes per tile of 16 rows and super-block.
-    static func tileBytes(_ typeID: UInt32) -> Int { typeID == 12 ? q4kTileBytes : q6kTileBytes }
+    static func tileBytes(_ typeID: UInt32) -> Int {
+        typeID == 12 ? q4kTileBytes : typeID == 13 ? q5kTileBytes : q6kTileBytes
+    }
 
     /// Bytes of the packed copy of a matrix of `rows` rows of `superBlocks` super-blocks.
     public static func packedBytes(typeID: UInt32, rows: Int, superBlocks: Int) -> Int {
@@ -55,6 +65,10 @@ public enum VNNIKQuantPacked {
                 if typeID == 12 {
                     VNNIKQuantBatch.Q4K.pack(rowPointers, s, unpacked, scales, pairs, &d, &dmin)
                     storeQ4K(o, unpacked, scales, pairs, column0(rowPointers, s * 144))
+                } else if typeID == 13 {
+                    VNNIKQuantBatch.Q5K.pack(rowPointers, s, unpacked, scales, pairs, &d, &dmin)
+                    storeQ4K(o, unpacked, scales, pairs, column0(rowPointers, s * 176))
+                    storeFifthBits(o + q4kTileBytes, unpacked)
                 } else {
                     VNNIKQuantBatch.Q6K.pack(rowPointers, s, unpacked, scales, pairs, &d, &dmin)
                     storeQ6K(o, unpacked, pairs, column0(rowPointers, s * 210 + 208))
@@ -79,6 +93,20 @@ public enum VNNIKQuantPacked {
             _mm256_storeu_si256((o + 2176 + 32 * k).assumingMemoryBound(to: __m256i.self), _mm512_cvtepi16_epi8(pairs[k]))
         }
         _mm512_storeu_si512((o + 2304).assumingMemoryBound(to: __m512i.self), dm)
+    }
+
+    /// Q5_K's fifth bits (bit 4 of each unpacked element): vector v, bit u from unit u's unpacked
+    /// vector v, whose low four bits `storeQ4K` put in nibble vector v % 4 (v < 4: low nibbles).
+    static func storeFifthBits(_ o: UnsafeMutableRawPointer, _ unpacked: UnsafePointer<__m512i>) {
+        let one = _mm512_set1_epi8(1)
+        for v in 0..<8 {
+            var b = _mm512_setzero_si512()
+            for u in 0..<8 {
+                let bit = _mm512_and_si512(_mm512_srli_epi16(unpacked[8 * u + v], 4), one)
+                b = _mm512_or_si512(b, _mm512_slli_epi16(bit, UInt32(u)))  // bit ≤ 1 per byte: no carry across bytes
+            }
+            _mm512_storeu_si512((o + 64 * v).assumingMemoryBound(to: __m512i.self), b)
+        }
     }
 
     /// Q6_K per tile and super-block, 3,392 bytes (3,360 in the file): the low nibbles of units
@@ -120,7 +148,8 @@ public enum VNNIKQuantPacked {
     /// 20-35 % slower at 9-64 tokens and no faster at a 512-token prompt, on AVX-512 without
     /// AMX: the unpack read the tile in a burst that did not overlap the products.) With `amx`,
     /// Q4_K tiles against more than 8 tokens go to `AMXKQuantPacked` (same bits), in `scratch`
-    /// (`AMXKQuantPacked.scratchBytes`).
+    /// (`AMXKQuantPacked.scratchBytes`); Q5_K tiles against a prompt are decoded once
+    /// (`decodedQ5K`), in `scratch` (`VNNIKQuantBatch.scratchBytes`).
     public static func rows(typeID: UInt32, packed: UnsafeRawPointer, r0: Int, r1: Int,
                             act: Q8KActivationsView, y: UnsafeMutablePointer<Float>, ldy: Int,
                             scratch: UnsafeMutableRawPointer?, amx: Bool = false) {
@@ -134,6 +163,8 @@ public enum VNNIKQuantPacked {
             let mask = __mmask16(truncatingIfNeeded: (1 << count) - 1)
             if amx && typeID == 12 && act.nTokens > 8, let scratch {
                 AMXKQuantPacked.q4k(tile, end, act, y + r, ldy, mask, scratch)
+            } else if typeID == 13 && act.nTokens > 8 * TileShare.maxGroups, let scratch {
+                decodedQ5K(tile, end, act, y + r, ldy, mask, scratch)
             } else {
                 // One group (generation, up to 8 tokens): lines are asked for a fixed distance
                 // ahead of the one read. 2 to `TileShare.maxGroups` groups (many sequences, a short
@@ -151,7 +182,9 @@ public enum VNNIKQuantPacked {
                         ? .share(TileShare(tile: tile, steps: nsb, stepBytes: tileBytes(typeID), pass: g, passes: groups, end: end))
                         : g == 0 ? .distance : .none
                     if typeID == 12 {
-                        group(tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
+                        group(tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead, fifthBits: false)
+                    } else if typeID == 13 {
+                        group(tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead, fifthBits: true)
                     } else {
                         groupQ6K(tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     }
@@ -200,6 +233,63 @@ public enum VNNIKQuantPacked {
             case .distance: VNNIKQuantPacked.ahead(base, bytes, end)
             case .share(let share): share.ask(step: s)
             }
+        }
+    }
+
+    /// Unit u's nibble vectors `w` of a Q5_K tile (super-block at `q`) with each element's fifth bit
+    /// (bit u of the fifth-bit vectors) moved to bit 4: 16-bit shifts of at most 4, so the mask
+    /// keeps each byte's own bit.
+    @inline(__always)
+    static func withFifthBits(_ w: BlockWeights, _ q: UnsafePointer<__m512i>, _ u: Int) -> BlockWeights {
+        let bit4 = _mm512_set1_epi8(0x10)
+        @inline(__always) func fifth(_ v: Int) -> __m512i {
+            let h = _mm512_loadu_si512(q + q4kTileBytes / 64 + v)
+            return _mm512_and_si512(u < 4 ? _mm512_slli_epi16(h, UInt32(4 - u)) : _mm512_srli_epi16(h, UInt32(u - 4)), bit4)
+        }
+        return (_mm512_or_si512(w.0, fifth(0)), _mm512_or_si512(w.1, fifth(1)), _mm512_or_si512(w.2, fifth(2)),
+                _mm512_or_si512(w.3, fifth(3)), _mm512_or_si512(w.4, fifth(4)), _mm512_or_si512(w.5, fifth(5)),
+                _mm512_or_si512(w.6, fifth(6)), _mm512_or_si512(w.7, fifth(7)))
+    }
+
+    /// A Q5_K tile against a prompt's tokens (more groups than take shares): decoded once into
+    /// `scratch` in `VNNIKQuantBatch`'s layout, whose group loop then runs on it (the same steps,
+    /// the same bits). Decoding the fifth bits again for every group of 8 made Qwen2.5-Coder-1.5B
+    /// Q5_K_M's 512-token prompt 12% slower than the per-call repacking kernel.
+    static func decodedQ5K(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView,
+                           _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, _ scratch: UnsafeMutableRawPointer) {
+        let nsb = act.superBlocks
+        let packed = scratch.bindMemory(to: __m512i.self, capacity: nsb * 80)  // [nsb, 8 units, 8 vectors]
+        let scales = packed + nsb * 64, pairs = scales + nsb * 8              // [nsb, 8] each
+        let dw = UnsafeMutableRawPointer(pairs + nsb * 8).bindMemory(to: __m512.self, capacity: 2 * nsb), dm = dw + nsb
+        let nibbles = _mm512_set1_epi8(0x0F)
+        for s in 0..<nsb {
+            let base = tile + s * q5kTileBytes
+            Ahead.distance.ask(base, s, q5kTileBytes, end)
+            let q = base.assumingMemoryBound(to: __m512i.self)
+            for u in 0..<8 {
+                let x0 = _mm512_loadu_si512(q + 4 * u), x1 = _mm512_loadu_si512(q + 4 * u + 1)
+                let x2 = _mm512_loadu_si512(q + 4 * u + 2), x3 = _mm512_loadu_si512(q + 4 * u + 3)
+                let w = withFifthBits((_mm512_and_si512(x0, nibbles), _mm512_and_si512(x1, nibbles),
+                                       _mm512_and_si512(x2, nibbles), _mm512_and_si512(x3, nibbles),
+                                       _mm512_and_si512(_mm512_srli_epi16(x0, 4), nibbles), _mm512_and_si512(_mm512_srli_epi16(x1, 4), nibbles),
+                                       _mm512_and_si512(_mm512_srli_epi16(x2, 4), nibbles), _mm512_and_si512(_mm512_srli_epi16(x3, 4), nibbles)),
+                                      q, u)
+                let o = packed + (8 * s + u) * 8
+                (o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]) = w
+                scales[8 * s + u] = _mm512_cvtepu8_epi32(load128(base + 2048 + 16 * u))
+            }
+            for k in 0..<4 {
+                pairs[8 * s + k] = _mm512_cvtepu8_epi16(_mm256_loadu_si256((base + 2176 + 32 * k).assumingMemoryBound(to: __m256i.self)))
+            }
+            let dmv = _mm512_loadu_si512((base + 2304).assumingMemoryBound(to: __m512i.self))
+            dw[s] = halfsLow(dmv)
+            dm[s] = halfsHigh(dmv)
+        }
+        var t = 0
+        while t < act.nTokens {
+            let nt = min(8, act.nTokens - t)
+            VNNIKQuantBatch.group(VNNIKQuantBatch.Q5K.self, packed, scales, pairs, dw, dm, act, t, nt, y + t * ldy, ldy, mask)
+            t += nt
         }
     }
 
@@ -302,29 +392,33 @@ public enum VNNIKQuantPacked {
         storeTokenRows(y, ldy, mask, nt, (c0, c1, c2, c3, c4, c5, c6, c7))
     }
 
-    /// The tile against tokens t0..<t0+nt (nt ≤ 8); y[k·ldy + lane] for token t0+k.
+    /// The tile against tokens t0..<t0+nt (nt ≤ 8); y[k·ldy + lane] for token t0+k. `fifthBits`:
+    /// Q5_K (each element's fifth bit joins its nibble; a unit's sums no longer fit int16, so
+    /// the scale multiplies them as int32).
     @inline(__always)
     static func group(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView,
                       _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16,
-                      ahead plan: Ahead) {
-        let nsb = act.superBlocks
+                      ahead plan: Ahead, fifthBits: Bool) {
+        let nsb = act.superBlocks, bytes = fifthBits ? q5kTileBytes : q4kTileBytes
         let scaleIndex = Self.scaleIndex
         let nibbles = _mm512_set1_epi8(0x0F)
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
         for s in 0..<nsb {
-            let base = tile + s * q4kTileBytes
-            plan.ask(base, s, q4kTileBytes, end)
+            let base = tile + s * bytes
+            plan.ask(base, s, bytes, end)
             let z = _mm512_setzero_si512()
             var i0 = z, i1 = z, i2 = z, i3 = z, i4 = z, i5 = z, i6 = z, i7 = z
             let q = base.assumingMemoryBound(to: __m512i.self)
             for u in 0..<8 {
                 let x0 = _mm512_loadu_si512(q + 4 * u), x1 = _mm512_loadu_si512(q + 4 * u + 1)
                 let x2 = _mm512_loadu_si512(q + 4 * u + 2), x3 = _mm512_loadu_si512(q + 4 * u + 3)
-                let w0 = _mm512_and_si512(x0, nibbles), w1 = _mm512_and_si512(x1, nibbles)
-                let w2 = _mm512_and_si512(x2, nibbles), w3 = _mm512_and_si512(x3, nibbles)
-                let w4 = _mm512_and_si512(_mm512_srli_epi16(x0, 4), nibbles), w5 = _mm512_and_si512(_mm512_srli_epi16(x1, 4), nibbles)
-                let w6 = _mm512_and_si512(_mm512_srli_epi16(x2, 4), nibbles), w7 = _mm512_and_si512(_mm512_srli_epi16(x3, 4), nibbles)
+                var w0 = _mm512_and_si512(x0, nibbles), w1 = _mm512_and_si512(x1, nibbles)
+                var w2 = _mm512_and_si512(x2, nibbles), w3 = _mm512_and_si512(x3, nibbles)
+                var w4 = _mm512_and_si512(_mm512_srli_epi16(x0, 4), nibbles), w5 = _mm512_and_si512(_mm512_srli_epi16(x1, 4), nibbles)
+                var w6 = _mm512_and_si512(_mm512_srli_epi16(x2, 4), nibbles), w7 = _mm512_and_si512(_mm512_srli_epi16(x3, 4), nibbles)
+                if fifthBits { (w0, w1, w2, w3, w4, w5, w6, w7) = withFifthBits((w0, w1, w2, w3, w4, w5, w6, w7), q, u) }
                 let sc = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(load128(base + 2048 + 16 * u)), scaleIndex)  // in both int16 halves
+                let sc32 = fifthBits ? _mm512_cvtepu8_epi32(load128(base + 2048 + 16 * u)) : sc
                 @inline(__always) func token(_ k: Int, _ acc: inout __m512i) {
                     let a = UnsafeRawPointer(act.qs + ((t0 + k) * nsb + s) * 256 + u * 32)
                     @inline(__always) func bc(_ j: Int) -> __m512i { _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
@@ -336,6 +430,10 @@ public enum VNNIKQuantPacked {
                     j = _mm512_dpbusd_epi32(j, w5, bc(5))
                     j = _mm512_dpbusd_epi32(j, w6, bc(6))
                     j = _mm512_dpbusd_epi32(j, w7, bc(7))
+                    if fifthBits {
+                        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_add_epi32(i, j), sc32))  // 16 · 31 · 128 > int16
+                        return
+                    }
                     // Each 16-element half fits int16 (16 · 15 · 128), so its low half is its value:
                     // i's low half beside j's (a shift and a blend, off the multiply ports) and
                     // one vpdpwssd against the scale in both halves adds sc·i + sc·j.

@@ -132,6 +132,25 @@ final class KQuantMatMulTests: XCTestCase {
                 }
             }
         }
+        // Q5_K (packed for AVX-512 VNNI only): the plain packer called directly.
+        for (rows, cols) in [(1, 256), (37, 768), (48, 512)] {
+            let (w, mem) = QuantizedMatMulTests.randomMatrix(.q5_K, rows: rows, cols: cols, seed: UInt64(5 * rows + cols))
+            defer { mem.deallocate() }
+            let owner = PackedWeights(backend: .avx512, enabled: true)
+            try withExtendedLifetime(owner) {
+                let vector = owner.pack(w)
+                let bytes = KQuantPacker.packedBytes(typeID: 13, rows: rows, superBlocks: cols / 256)
+                let plain = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+                defer { plain.deallocate() }
+                KQuantPacker.pack(typeID: 13, w: w.data, rowBytes: w.rowBytes, rows: rows, superBlocks: cols / 256,
+                                  tiles: 0..<((rows + 15) / 16), out: plain)
+                let a = UnsafeRawBufferPointer(start: try XCTUnwrap(vector.packed), count: bytes)
+                XCTAssertTrue(Array(a) == Array(UnsafeRawBufferPointer(start: plain, count: bytes)),
+                              "Q5_K \(rows)x\(cols): the packers' bytes differ")
+            }
+        }
+        XCTAssertNil(PackedWeights(backend: .avx2, enabled: true).pack(
+            QuantizedMatMulTests.randomMatrix(.q5_K, rows: 16, cols: 256, seed: 1).0).packed, "AVX2 has no Q5_K packed kernel")
     }
 
     /// All-zero blocks, the largest and smallest f16 scales, all-zero and outlier activations.
@@ -251,8 +270,8 @@ final class KQuantMatMulTests: XCTestCase {
     /// file with repacking off.
     func testLargeMatrixWithoutPackedLayoutMoves() {
         let pool = ThreadPool(threads: 2)
-        // Q5_1: no packed layout anywhere (Q4_0, Q4_1 and Q5_0 have one on AVX2: Packed32Tests).
-        for type in [GGMLType.q8_0, .q5_1] {
+        // Q5_1: no packed layout anywhere (Q4_0, Q4_1 and Q5_0 have one on AVX2, Q8_0 on AVX-512 VNNI: Packed32Tests).
+        for type in [GGMLType.q5_1] + (CPUFeatures.hasAVX512VNNI ? [] : [.q8_0]) {
             let cols = 1024, rows = (1 << 21) / type.byteCount(elements: cols)! + 3
             let (w, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: 3)
             defer { mem.deallocate() }
