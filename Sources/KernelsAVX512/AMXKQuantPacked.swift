@@ -87,7 +87,7 @@ public enum AMXKQuantPacked {
         var t = groups * tokens
         while t < act.nTokens {
             let nt = min(8, act.nTokens - t)
-            VNNIKQuantPacked.group(tile, end, act, t, nt, y + t * ldy, ldy, mask, ahead: .distance, fifthBits: false)
+            VNNIKQuantPacked.group(VNNIKQuantPacked.Q4KTile.self, tile, end, act, t, nt, y + t * ldy, ldy, mask, ahead: .distance)
             t += nt
         }
     }
