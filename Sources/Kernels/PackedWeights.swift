@@ -55,7 +55,7 @@ public final class PackedWeights: @unchecked Sendable {
             return pack32(w)
         }
         // Q5_K: only the AVX-512 VNNI kernel reads its packed layout.
-        guard vnni || backend == .avx2 && CPUFeatures.hasAVX2 && type != 13, w.cols % 256 == 0, w.rows > 0,
+        guard vnni || backend == .avx2 && CPUFeatures.hasAVX2 && AVX2KQuantPacked.supports(typeID: type), w.cols % 256 == 0, w.rows > 0,
               VNNIKQuantPacked.supports(typeID: type) else { return relocate(w) }
         let nsb = w.cols / 256
         let size = VNNIKQuantPacked.packedBytes(typeID: w.type.rawValue, rows: w.rows, superBlocks: nsb)

@@ -58,7 +58,7 @@ enum QuantizedMatMul {
         let nb = cols / 32
         let act = Q8Buffer(nTokens: nTokens, blocks: nb)
         // Q4_0/Q4_1/Q5_0 packed at load (`PackedWeights`, AVX2's layout, which the AVX-512 VNNI kernel
-        // reads too): every token count takes the packed kernel, so a token's result is the same alone
+        // reads too, with Q8_0): every token count takes the packed kernel, so a token's result is the same alone
         // and in any batch.
         #if arch(x86_64)
         let packed32 = (backend == .avx2 || useVNNI)
@@ -96,7 +96,7 @@ enum QuantizedMatMul {
         // Matrices packed for the AVX-512 VNNI kernel (any token count) and, in generation, the
         // others' rows streamed from the file's layout.
         let packedVNNI = { (w: WeightMatrix) in useVNNI && w.packed != nil && VNNIPacked32.supports(typeID: w.type.rawValue) }
-        // Per thread range: Q5_0 past 8 tokens decodes each tile once into it.
+        // Per thread range: Q5_0 and Q8_0 past 8 tokens decode each tile once into it.
         let packedScratch = outputs.contains { packedVNNI($0.0) && VNNIPacked32.needsScratch(typeID: $0.0.type.rawValue, tokens: nTokens) }
             ? VNNIPacked32.scratchBytes(blocks: nb) : 0
         if useVNNI, outputs.allSatisfy({ packedVNNI($0.0) || nTokens <= matVecTokens && VNNIMatVec.supports(typeID: $0.0.type.rawValue) }) {

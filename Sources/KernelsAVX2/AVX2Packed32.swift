@@ -23,12 +23,9 @@ import CPrefetch
 /// Q5_0), then c = fma(Float(dot), d·da, c) block by block and, for Q4_1, c = fma(m, s, c):
 /// the bits of the scalar twin and of the AVX-512 kernels, for any number of tokens.
 public enum AVX2Packed32 {
-    /// Formats this AVX2 kernel reads (Q4_0, Q4_1, Q5_0). Q8_0 has a layout (`hasLayout`) for the
-    /// AVX-512 VNNI kernel only: q + 128 against an int8 activation overflows `vpmaddubsw`'s int16 pairs.
+    /// Formats this AVX2 kernel reads (Q4_0, Q4_1, Q5_0). `pack` lays out Q8_0 too, for the AVX-512
+    /// VNNI kernel only: q + 128 against an int8 activation overflows `vpmaddubsw`'s int16 pairs.
     public static func supports(typeID: UInt32) -> Bool { typeID != 8 && format(typeID) != nil }
-
-    /// Formats `pack` lays out: those of `supports`, and Q8_0 for `VNNIPacked32`.
-    public static func hasLayout(typeID: UInt32) -> Bool { format(typeID) != nil }
 
     /// A format's half block: its bytes, where its nibbles start, its offset, min and fifth
     /// bits, and where the file's block keeps them (kernels are specialized per format; public and

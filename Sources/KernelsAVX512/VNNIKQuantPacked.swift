@@ -3,7 +3,7 @@ import _Builtin_intrinsics.intel
 import KernelsAVX2
 import CPrefetch
 
-/// Q4_K weights repacked once, when the model loads, into the order `VNNIKQuantBatch`
+/// Q4_K weights (Q5_K and Q6_K below) repacked once, when the model loads, into the order `VNNIKQuantBatch`
 /// wants, still 4 bits per weight: tiles of 16 rows, and per tile and super-block
 /// 2,368 bytes (the 16 rows take 2,304 in the file):
 ///

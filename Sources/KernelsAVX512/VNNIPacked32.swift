@@ -24,8 +24,8 @@ public enum VNNIPacked32 {
 
     /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every token of
     /// `act`, for a matrix packed by `AVX2Packed32.pack`. `asum`: the tokens' block sums (Q4_0,
-    /// Q5_0). `end`: the end of the packed matrix (lines are asked for ahead up to it). `scratch`:
-    /// `scratchBytes(blocks:)` bytes, 64-aligned, for Q5_0 past 8 tokens (nil: allocated per call;
+    /// Q5_0, Q8_0). `end`: the end of the packed matrix (lines are asked for ahead up to it). `scratch`:
+    /// `scratchBytes(blocks:)` bytes, 64-aligned, for Q5_0 and Q8_0 past 8 tokens (nil: allocated per call;
     /// callers running tile by tile pass one per thread).
     public static func rows(typeID: UInt32, packed: UnsafeRawPointer, end: UnsafeRawPointer, r0: Int, r1: Int,
                             act: Q8ActivationsView, asum: UnsafePointer<Int32>, y: UnsafeMutablePointer<Float>, ldy: Int,
@@ -60,7 +60,8 @@ public enum VNNIPacked32 {
         let stream = act.nTokens <= 8
         // Q5_0 against several groups of tokens: each block decoded once per tile into scratch (its
         // fifth bits cost more than the products of one group; measured on Qwen2.5-Coder-0.5B's
-        // 512-token prompts, decoding per group lost 5% to the file-layout kernel).
+        // 512-token prompts, decoding per group lost 5% to the file-layout kernel); Q8_0 too (its
+        // blocks are twice the bytes, read as two halves).
         let decodeOnce = (F.fifthBits || F.wholeBytes) && !stream
         withUnsafeTemporaryAllocation(of: __m512i.self, capacity: decodeOnce && given == nil ? 9 * nb : 0) { own in
             let scratch = decodeOnce ? given.map { $0.bindMemory(to: __m512i.self, capacity: 9 * nb) } ?? own.baseAddress : nil

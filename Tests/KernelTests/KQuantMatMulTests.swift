@@ -298,4 +298,34 @@ final class KQuantMatMulTests: XCTestCase {
             }
         }
     }
+    /// Q5_K packed for AVX-512 VNNI is read only from the packed copy at every token count (one
+    /// stream, groups taking shares, a prompt's tiles decoded once: past 32 tokens, with a partial
+    /// last group), the file's rows overwritten meanwhile; with the AVX2 backend, which has no
+    /// kernel for that layout, the same matrix takes the file's rows.
+    func testQ5KReadsOnlyThePackedCopy() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX512VNNI, "no AVX-512 VNNI on this CPU")
+        let pool = ThreadPool(threads: 2)
+        let rows = 37, cols = 768, counts = [1, 3, 8, 9, 17, 32, 33, 40, 70]
+        let (w, mem) = QuantizedMatMulTests.randomMatrix(.q5_K, rows: rows, cols: cols, seed: 41)
+        defer { mem.deallocate() }
+        let owner = PackedWeights(backend: .avx512, enabled: true)
+        try withExtendedLifetime(owner) {
+            let packed = owner.pack(w)
+            _ = try XCTUnwrap(packed.packed, "Q5_K is packed for AVX-512 VNNI")
+            let xs = counts.map { QuantizedMatMulTests.randomActivations($0 * cols, seed: UInt64(3 * $0)) }
+            let want = zip(counts, xs).map { twin(w, $1, $0).map(\.bitPattern) }
+            if CPUFeatures.hasAVX2 {
+                for (n, x) in zip(counts, xs).prefix(4) {
+                    XCTAssertEqual(fast(packed, x, n, pool: pool, backend: .avx2).map(\.bitPattern), twin(w, x, n).map(\.bitPattern),
+                                   "AVX2 backend, n=\(n)")
+                }
+            }
+            let (other, otherMem) = QuantizedMatMulTests.randomMatrix(.q5_K, rows: rows, cols: cols, seed: 42)
+            defer { otherMem.deallocate() }
+            UnsafeMutableRawPointer(mutating: w.data).copyMemory(from: other.data, byteCount: rows * w.rowBytes)
+            for (i, n) in counts.enumerated() {
+                XCTAssertEqual(fast(packed, xs[i], n, pool: pool, backend: .avx512).map(\.bitPattern), want[i], "n=\(n)")
+            }
+        }
+    }
 }

@@ -7,7 +7,7 @@ import KernelsAVX512
 #endif
 
 /// Q4_0, Q4_1 and Q5_0 packed at load for AVX2 (`AVX2Packed32`, whose layout AVX-512 VNNI's kernel
-/// `VNNIPacked32` reads too): through `MatMul` every token count gives the bits of the scalar twin (exact integer block dots, then an FMA per block), so a token's
+/// `VNNIPacked32` reads too, and Q8_0 in it for that kernel only): through `MatMul` every token count gives the bits of the scalar twin (exact integer block dots, then an FMA per block), so a token's
 /// result is the same alone and in any batch; hostile blocks (all zeros, the largest and a
 /// subnormal f16 scale), rows not a multiple of the tile, a row range that starts mid-matrix.
 final class Packed32Tests: XCTestCase {
@@ -58,15 +58,17 @@ final class Packed32Tests: XCTestCase {
             let (w, mem) = MatVecTests.hostileMatrix(type, rows: rows, cols: cols, seed: 77)
             defer { mem.deallocate() }
             let (p, owner) = try packed(w, backend: .avx512)
-            let x4 = (1...9).map { MatVecTests.activations($0, cols: cols, seed: UInt64(5 * $0)) }
-            let want = x4.enumerated().map { MatVecTests.vnniTwin(w, $1, $0 + 1).map(\.bitPattern) }
+            // Past 8 tokens Q5_0 and Q8_0 decode each tile once (then whole and partial groups of 8).
+            let counts = [1, 2, 5, 8, 9, 16, 17, 33, 40]
+            let x4 = counts.map { MatVecTests.activations($0, cols: cols, seed: UInt64(5 * $0)) }
+            let want = x4.enumerated().map { MatVecTests.vnniTwin(w, $1, counts[$0]).map(\.bitPattern) }
             // The file's bytes overwritten with other weights: only the packed copy holds the matrix.
             let (other, otherMem) = MatVecTests.hostileMatrix(type, rows: rows, cols: cols, seed: 78)
             defer { otherMem.deallocate() }
             UnsafeMutableRawPointer(mutating: w.data).copyMemory(from: other.data, byteCount: rows * w.rowBytes)
             for (i, x) in x4.enumerated() {
-                XCTAssertEqual(MatVecTests.multiply(p, x, i + 1, backend: .avx512, pool: pool).map(\.bitPattern), want[i],
-                               "\(type.name) n=\(i + 1)")
+                XCTAssertEqual(MatVecTests.multiply(p, x, counts[i], backend: .avx512, pool: pool).map(\.bitPattern), want[i],
+                               "\(type.name) n=\(counts[i])")
             }
             withExtendedLifetime(owner) {}
         }
