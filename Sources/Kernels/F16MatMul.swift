@@ -20,6 +20,17 @@ public enum F16MatMul {
         precondition(supports(w), "F16MatMul needs F16 weights with a multiple of 16 columns")
         guard nTokens > 0 else { return }
         let tiles = (w.rows + tileRows - 1) / tileRows
+        #if arch(x86_64)
+        if backend == .avx512 && CPUFeatures.hasAVX512VNNI && nTokens <= AVX512F16MatVec.maxTokens {
+            // A few tokens (generation): the rows streamed once, the GEMM's bits without its panel.
+            pool.parallelFor(tiles, minChunk: max(1, tiles / (2 * pool.threads))) { range in
+                let r0 = range.lowerBound * tileRows, r1 = min(w.rows, range.upperBound * tileRows)
+                AVX512F16MatVec.rows(w: w.data, cols: w.cols, r0: r0, n: r1 - r0, x: x, ldx: w.cols, nTokens: nTokens,
+                                     y: y + r0, ldy: w.rows)
+            }
+            return
+        }
+        #endif
         pool.parallelFor(tiles) { range in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * w.cols)  // [tileRows, cols]
             defer { scratch.deallocate() }

@@ -30,6 +30,34 @@ final class F16MatMulTests: XCTestCase {
         }
     }
 
+    /// 1-6 tokens take the matrix-vector kernel (AVX-512: the rows read in place, no panel), more
+    /// the GEMM: every token's outputs are the same bits either way, at each token count; and a
+    /// generation model's matmul (`MatMul.multiply`, whose F16 rows once went through the float
+    /// path) gives them too.
+    func testFewTokensGiveTheBatchBits() {
+        let rows = 83, cols = 1536, batch = 13
+        var rng = SplitMix(5)
+        let w = (0..<(rows * cols)).map { _ in Float16(Float(rng.unit() * 2 - 1) * 0.3).bitPattern }
+        let x = (0..<(batch * cols)).map { _ in Float(rng.unit() * 2 - 1) }
+        let pool = ThreadPool(threads: 2)
+        for backend in [MatMul.Backend.avx512, .avx2] {
+            w.withUnsafeBytes { wp in
+                let m = WeightMatrix(type: .f16, data: wp.baseAddress!, rows: rows, cols: cols)
+                x.withUnsafeBufferPointer { xp in
+                    var all = [Float](repeating: 0, count: batch * rows)
+                    F16MatMul.multiply(m, xp.baseAddress!, nTokens: batch, &all, pool: pool, backend: backend)
+                    for n in 1...7 {
+                        var few = [Float](repeating: 0, count: n * rows), viaMatMul = few
+                        F16MatMul.multiply(m, xp.baseAddress! + (batch - n) * cols, nTokens: n, &few, pool: pool, backend: backend)
+                        MatMul.multiply(m, xp.baseAddress! + (batch - n) * cols, nTokens: n, &viaMatMul, pool: pool, backend: backend)
+                        XCTAssertEqual(few.map(\.bitPattern), all[((batch - n) * rows)...].map(\.bitPattern), "\(backend) \(n) tokens")
+                        XCTAssertEqual(viaMatMul.map(\.bitPattern), few.map(\.bitPattern), "\(backend) \(n) tokens through MatMul")
+                    }
+                }
+            }
+        }
+    }
+
     func testAllBackends() {
         for backend in [MatMul.Backend.avx512, .avx2, .portable, .float] {
             for (rows, cols, tokens) in [(1, 16, 1), (7, 32, 3), (67, 96, 5), (130, 768, 9), (200, 3072, 13), (67, 96, 50)] {
