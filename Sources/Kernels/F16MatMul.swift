@@ -21,6 +21,29 @@ public enum F16MatMul {
         guard nTokens > 0 else { return }
         let tiles = (w.rows + tileRows - 1) / tileRows
         #if arch(x86_64)
+        if backend == .avx512 && CPUFeatures.hasAVX512VNNI, let packed = w.packed {
+            // The copy packed at load (`AVX512F16Packed`): a few tokens stream it; more fill the
+            // GEMM's panel from it. The same bits as the file-layout kernels below.
+            let end = packed + AVX512F16Packed.packedBytes(rows: w.rows, cols: w.cols)
+            if nTokens <= AVX512F16MatVec.maxTokens {
+                pool.parallelFor(tiles, minChunk: max(1, tiles / (2 * pool.threads))) { range in
+                    AVX512F16Packed.rows(packed: packed, end: end, cols: w.cols, r0: range.lowerBound * tileRows,
+                                         r1: min(w.rows, range.upperBound * tileRows), x: x, ldx: w.cols, nTokens: nTokens,
+                                         y: y, ldy: w.rows)
+                }
+                return
+            }
+            pool.parallelFor(tiles) { range in
+                let panel = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * w.cols)
+                defer { panel.deallocate() }
+                for tile in range {
+                    let r0 = tile * tileRows, n = min(w.rows, r0 + tileRows) - r0
+                    AVX512F16Packed.panel(packed: packed, cols: w.cols, r0: r0, n: n, panel: panel)
+                    AVX512F16Gemm.multiply(panel: panel, cols: w.cols, n: n, x: x, ldx: w.cols, nTokens: nTokens, y: y + r0, ldy: w.rows)
+                }
+            }
+            return
+        }
         if backend == .avx512 && CPUFeatures.hasAVX512VNNI && nTokens <= AVX512F16MatVec.maxTokens {
             // A few tokens (generation): the rows streamed once, the GEMM's bits without its panel.
             pool.parallelFor(tiles, minChunk: max(1, tiles / (2 * pool.threads))) { range in

@@ -115,17 +115,20 @@ public enum AVX512F16MatVec {
             if live > 16 { block(hi, &b) }
             k0 += 16
         }
-        @inline(__always) func store(_ yp: UnsafeMutablePointer<Float>, _ s: Sums, _ count: Int) {
-            let mask = __mmask16(truncatingIfNeeded: (1 << count) - 1)
-            _mm512_mask_storeu_ps(yp, mask, s.0)
-            if kt > 1 { _mm512_mask_storeu_ps(yp + ldy, mask, s.1) }
-            if kt > 2 { _mm512_mask_storeu_ps(yp + 2 * ldy, mask, s.2) }
-            if kt > 3 { _mm512_mask_storeu_ps(yp + 3 * ldy, mask, s.3) }
-            if kt > 4 { _mm512_mask_storeu_ps(yp + 4 * ldy, mask, s.4) }
-            if kt > 5 { _mm512_mask_storeu_ps(yp + 5 * ldy, mask, s.5) }
-        }
-        store(y, a, min(16, live))
-        if live > 16 { store(y + 16, b, live - 16) }
+        store(y, ldy, kt, a, min(16, live))
+        if live > 16 { store(y + 16, ldy, kt, b, live - 16) }
+    }
+
+    /// The first `count` lanes of each token's sums: y[t·ldy + lane].
+    @inline(__always)
+    static func store(_ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ kt: Int, _ s: Sums, _ count: Int) {
+        let mask = __mmask16(truncatingIfNeeded: (1 << count) - 1)
+        _mm512_mask_storeu_ps(y, mask, s.0)
+        if kt > 1 { _mm512_mask_storeu_ps(y + ldy, mask, s.1) }
+        if kt > 2 { _mm512_mask_storeu_ps(y + 2 * ldy, mask, s.2) }
+        if kt > 3 { _mm512_mask_storeu_ps(y + 3 * ldy, mask, s.3) }
+        if kt > 4 { _mm512_mask_storeu_ps(y + 4 * ldy, mask, s.4) }
+        if kt > 5 { _mm512_mask_storeu_ps(y + 5 * ldy, mask, s.5) }
     }
 }
 #endif

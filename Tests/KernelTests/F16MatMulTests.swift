@@ -1,6 +1,9 @@
 import XCTest
 import GGUF
 @testable import Kernels
+#if arch(x86_64)
+import KernelsAVX512
+#endif
 
 /// The F16×F32 kernels (AVX-512, AVX2 + F16C, portable) against the Double reference
 /// (`MatMul.reference`), on shapes whose rows and tokens do not fill the register blocks,
@@ -52,6 +55,54 @@ final class F16MatMulTests: XCTestCase {
                         MatMul.multiply(m, xp.baseAddress! + (batch - n) * cols, nTokens: n, &viaMatMul, pool: pool, backend: backend)
                         XCTAssertEqual(few.map(\.bitPattern), all[((batch - n) * rows)...].map(\.bitPattern), "\(backend) \(n) tokens")
                         XCTAssertEqual(viaMatMul.map(\.bitPattern), few.map(\.bitPattern), "\(backend) \(n) tokens through MatMul")
+                    }
+                }
+            }
+        }
+    }
+
+    /// F16 packed at load for AVX-512 (`AVX512F16Packed`): every token count gives the file-layout
+    /// kernels' bits, read from the packed copy alone (the file's rows overwritten after packing),
+    /// for rows that do not fill a tile and a prefix of whole tiles (a draft's first output rows).
+    func testPackedGivesTheSameBits() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX512VNNI, "no AVX-512 VNNI on this CPU")
+        let pool = ThreadPool(threads: 2)
+        for (rows, cols) in [(1, 16), (17, 96), (83, 1536), (130, 768)] {
+            var rng = SplitMix(UInt64(rows * 7 + cols))
+            var w = (0..<(rows * cols)).map { _ in Float16(Float(rng.unit() * 2 - 1) * 0.3).bitPattern }
+            let x = (0..<(13 * cols)).map { _ in Float(rng.unit() * 2 - 1) }
+            try w.withUnsafeMutableBytes { wp in
+                let m = WeightMatrix(type: .f16, data: wp.baseAddress!, rows: rows, cols: cols)
+                let owner = PackedWeights(backend: .avx512, enabled: true)
+                try withExtendedLifetime(owner) {
+                    let packed = owner.pack(m)
+                    _ = try XCTUnwrap(packed.packed, "F16 is packed for AVX-512")
+                    XCTAssertEqual(owner.bytes, AVX512F16Packed.packedBytes(rows: rows, cols: cols))
+                    XCTAssertNil(PackedWeights(backend: .avx2, enabled: true).pack(m).packed, "AVX2 reads the file's layout")
+                    var want: [[UInt32]] = []
+                    for n in [1, 2, 3, 4, 5, 6, 7, 13] {
+                        var y = [Float](repeating: 0, count: n * rows)
+                        x.withUnsafeBufferPointer { F16MatMul.multiply(m, $0.baseAddress!, nTokens: n, &y, pool: pool, backend: .avx512) }
+                        want.append(y.map(\.bitPattern))
+                    }
+                    // Only the packed copy holds the matrix now.
+                    wp.initializeMemory(as: UInt8.self, repeating: 0x3C)
+                    for (i, n) in [1, 2, 3, 4, 5, 6, 7, 13].enumerated() {
+                        var y = [Float](repeating: 0, count: n * rows)
+                        x.withUnsafeBufferPointer { MatMul.multiply(packed, $0.baseAddress!, nTokens: n, &y, pool: pool, backend: .avx512) }
+                        XCTAssertEqual(y.map(\.bitPattern), want[i], "\(rows)x\(cols), \(n) tokens")
+                        var z = [Float](repeating: 0, count: n * rows)
+                        x.withUnsafeBufferPointer {
+                            MatMul.multiplyUnquantizedActivations(packed, $0.baseAddress!, nTokens: n, &z, pool: pool, backend: .avx512)
+                        }
+                        XCTAssertEqual(z.map(\.bitPattern), want[i], "\(rows)x\(cols), \(n) tokens, as logits")
+                    }
+                    if rows > 16 {
+                        let head = packed.prefix(rows: 16)
+                        XCTAssertNotNil(head.packed)
+                        var y = [Float](repeating: 0, count: 16)
+                        x.withUnsafeBufferPointer { MatMul.multiply(head, $0.baseAddress!, nTokens: 1, &y, pool: pool, backend: .avx512) }
+                        XCTAssertEqual(y.map(\.bitPattern), Array(want[0][0..<16]), "\(rows)x\(cols): the first tile alone")
                     }
                 }
             }
