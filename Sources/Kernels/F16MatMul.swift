@@ -22,11 +22,11 @@ public enum F16MatMul {
         let tiles = (w.rows + tileRows - 1) / tileRows
         #if arch(x86_64)
         if backend == .avx512 && CPUFeatures.hasAVX512VNNI, let packed = w.packed {
-            // The copy packed at load (`AVX512F16Packed`): a few tokens stream it; more fill the
-            // GEMM's panel from it. The same bits as the file-layout kernels below.
+            // The copy packed at load (`AVX512F16Packed`), every token count: the same bits as the
+            // file-layout kernels below. Long runs per thread for a few tokens, as the quantized ones.
             let end = packed + AVX512F16Packed.packedBytes(rows: w.rows, cols: w.cols)
-            if nTokens <= AVX512F16MatVec.maxTokens {
-                pool.parallelFor(tiles, minChunk: max(1, tiles / (2 * pool.threads))) { range in
+            if nTokens <= AVX512F16Packed.streamTokens {
+                pool.parallelFor(tiles, minChunk: nTokens <= 8 ? max(1, tiles / (2 * pool.threads)) : 1) { range in
                     AVX512F16Packed.rows(packed: packed, end: end, cols: w.cols, r0: range.lowerBound * tileRows,
                                          r1: min(w.rows, range.upperBound * tileRows), x: x, ldx: w.cols, nTokens: nTokens,
                                          y: y, ldy: w.rows)

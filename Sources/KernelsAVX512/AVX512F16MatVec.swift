@@ -40,6 +40,8 @@ public enum AVX512F16MatVec {
     enum Four: Tokens { static var count: Int { 4 } }
     enum Five: Tokens { static var count: Int { 5 } }
     enum Six: Tokens { static var count: Int { 6 } }
+    enum Seven: Tokens { static var count: Int { 7 } }
+    enum Eight: Tokens { static var count: Int { 8 } }
 
     static func rows<T: Tokens>(_: T.Type, _ w: UnsafeRawPointer, _ cols: Int, _ r0: Int, _ n: Int, _ x: UnsafePointer<Float>,
                                 _ ldx: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
@@ -56,7 +58,8 @@ public enum AVX512F16MatVec {
                       UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer,
                       UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer,
                       UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer)
-    typealias Sums = (__m512, __m512, __m512, __m512, __m512, __m512)
+    /// Up to 8 tokens' sums (this kernel uses 6, `AVX512F16Packed` 8).
+    typealias Sums = (__m512, __m512, __m512, __m512, __m512, __m512, __m512, __m512)
 
     /// Rows base..<base + live (≤ 32) against the tokens, as two halves of 16 (lane i = row i of
     /// the half): each output is one FMA chain, so two halves keep two chains in flight where one
@@ -75,7 +78,7 @@ public enum AVX512F16MatVec {
             return (p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8), p(9), p(10), p(11), p(12), p(13), p(14), p(15))
         }
         let lo = rows(0), hi = rows(1)
-        var a: Sums = (zero, zero, zero, zero, zero, zero), b = a
+        var a: Sums = (zero, zero, zero, zero, zero, zero, zero, zero), b = a
         var k0 = 0
         while k0 < cols {
             let off = 2 * k0
@@ -129,6 +132,8 @@ public enum AVX512F16MatVec {
         if kt > 3 { _mm512_mask_storeu_ps(y + 3 * ldy, mask, s.3) }
         if kt > 4 { _mm512_mask_storeu_ps(y + 4 * ldy, mask, s.4) }
         if kt > 5 { _mm512_mask_storeu_ps(y + 5 * ldy, mask, s.5) }
+        if kt > 6 { _mm512_mask_storeu_ps(y + 6 * ldy, mask, s.6) }
+        if kt > 7 { _mm512_mask_storeu_ps(y + 7 * ldy, mask, s.7) }
     }
 }
 #endif
