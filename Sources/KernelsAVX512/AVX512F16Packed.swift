@@ -92,11 +92,11 @@ public enum AVX512F16Packed {
         let zero = _mm512_setzero_ps()
         let b = a + tileBytes
         var sa: Sums = (zero, zero, zero, zero, zero, zero, zero, zero), sb = sa
+        let two = tiles > 1
         var k0 = 0
         while k0 < cols {
-            let off = 32 * k0
-            @inline(__always) func block(_ tile: UnsafeRawPointer, _ s: inout Sums) {
-                let p = tile + off
+            let pa = a + 32 * k0, pb = b + 32 * k0
+            @inline(__always) func ask(_ p: UnsafeRawPointer) {
                 if stream {
                     let q = p + streamAhead
                     if q < end { jeton_prefetch_range_nta(q, min(blockBytes, end - q)) }
@@ -104,27 +104,36 @@ public enum AVX512F16Packed {
                     let q = p + reuseAhead
                     if q < end { jeton_prefetch_range_l2(q, min(blockBytes, end - q)) }
                 }
-                @inline(__always) func column(_ j: Int) {
-                    let wc = _mm512_cvtph_ps(_mm256_loadu_si256((p + 32 * j).assumingMemoryBound(to: __m256i.self)))
-                    let c = k0 + j
-                    s.0 = _mm512_fmadd_ps(wc, _mm512_set1_ps(xs.0[c]), s.0)
-                    if kt > 1 { s.1 = _mm512_fmadd_ps(wc, _mm512_set1_ps(xs.1[c]), s.1) }
-                    if kt > 2 { s.2 = _mm512_fmadd_ps(wc, _mm512_set1_ps(xs.2[c]), s.2) }
-                    if kt > 3 { s.3 = _mm512_fmadd_ps(wc, _mm512_set1_ps(xs.3[c]), s.3) }
-                    if kt > 4 { s.4 = _mm512_fmadd_ps(wc, _mm512_set1_ps(xs.4[c]), s.4) }
-                    if kt > 5 { s.5 = _mm512_fmadd_ps(wc, _mm512_set1_ps(xs.5[c]), s.5) }
-                    if kt > 6 { s.6 = _mm512_fmadd_ps(wc, _mm512_set1_ps(xs.6[c]), s.6) }
-                    if kt > 7 { s.7 = _mm512_fmadd_ps(wc, _mm512_set1_ps(xs.7[c]), s.7) }
-                }
-                column(0); column(1); column(2); column(3); column(4); column(5); column(6); column(7)
-                column(8); column(9); column(10); column(11); column(12); column(13); column(14); column(15)
             }
-            block(a, &sa)
-            if tiles > 1 { block(b, &sb) }
+            ask(pa)
+            if two { ask(pb) }
+            // Column k0 + j of both tiles against each token's broadcast activation (one
+            // broadcast for both tiles; the column loop left rolled, as unrolled the compiler
+            // hoisted the broadcasts of all 16 columns and spilled).
+            var j = 0
+            while j < 16 {
+                let wa = _mm512_cvtph_ps(_mm256_loadu_si256((pa + 32 * j).assumingMemoryBound(to: __m256i.self)))
+                let wb = two ? _mm512_cvtph_ps(_mm256_loadu_si256((pb + 32 * j).assumingMemoryBound(to: __m256i.self))) : wa
+                let c = k0 + j
+                @inline(__always) func token(_ xk: UnsafePointer<Float>, _ ak: inout __m512, _ bk: inout __m512) {
+                    let v = _mm512_set1_ps(xk[c])
+                    ak = _mm512_fmadd_ps(wa, v, ak)
+                    if two { bk = _mm512_fmadd_ps(wb, v, bk) }
+                }
+                token(xs.0, &sa.0, &sb.0)
+                if kt > 1 { token(xs.1, &sa.1, &sb.1) }
+                if kt > 2 { token(xs.2, &sa.2, &sb.2) }
+                if kt > 3 { token(xs.3, &sa.3, &sb.3) }
+                if kt > 4 { token(xs.4, &sa.4, &sb.4) }
+                if kt > 5 { token(xs.5, &sa.5, &sb.5) }
+                if kt > 6 { token(xs.6, &sa.6, &sb.6) }
+                if kt > 7 { token(xs.7, &sa.7, &sb.7) }
+                j += 1
+            }
             k0 += 16
         }
         AVX512F16MatVec.store(y, ldy, kt, sa, min(16, live))
-        if tiles > 1 { AVX512F16MatVec.store(y + 16, ldy, kt, sb, live - 16) }
+        if two { AVX512F16MatVec.store(y + 16, ldy, kt, sb, live - 16) }
     }
 
     /// The GEMM's panel (`AVX512F16Gemm.pack`'s layout, [cols][64] floats) of the packed rows
