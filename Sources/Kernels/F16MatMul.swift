@@ -4,10 +4,12 @@ import KernelsAVX512
 #endif
 
 /// y = x · Wᵀ for F16 weights and float activations (x: [nTokens, cols], y: [nTokens, rows]),
-/// the embedding models' matmul. Activations stay float (no 8-bit rounding): F16
-/// weights are already as exact as the reference engines use them. Parallel over
-/// tiles of rows, each widened to float once and used for every token (with AVX-512,
-/// transposed into a panel for the register-blocked GEMM `AVX512F16Gemm`).
+/// the embedding models' matmul and a generation model's F16 matrices. Activations stay float
+/// (no 8-bit rounding): F16 weights are already as exact as the reference engines use them.
+/// Parallel over tiles of rows, each widened to float once and used for every token (with
+/// AVX-512, transposed into a panel for the register-blocked GEMM `AVX512F16Gemm`; a copy packed
+/// at load, `AVX512F16Packed`, streamed as it is by up to 32 tokens; a few tokens without one,
+/// `AVX512F16MatVec`). Every path gives the GEMM's bits.
 public enum F16MatMul {
     /// Rows per parallel tile: 64 rows of up to 4096 floats stay in L2 while all tokens pass.
     static let tileRows = 64

@@ -10,8 +10,9 @@ import KernelsAVX512
 
 /// y = x · Wᵀ for a batch of tokens: x is [nTokens, cols], y is [nTokens, rows].
 /// The default path quantizes x per block of 32 to int8 once per call and does
-/// integer dot products (`QuantizedMatMul`); the float path dequantizes weight
-/// tiles and stays available for comparisons (JETON_KERNELS=float).
+/// integer dot products (`QuantizedMatMul`; K-quants `KQuantMatMul`); F16 weights meet float
+/// activations (`F16MatMul`); the float path dequantizes weight tiles and stays available for
+/// comparisons (JETON_KERNELS=float).
 public enum MatMul {
     public enum Backend: String, Sendable, CaseIterable {
         case float      // dequantize to float, float dots: closest to the float64 reference

@@ -13,7 +13,7 @@ import KernelsAVX512
 /// that reads them (today: Q4_K, Q5_K and Q6_K for the AVX-512 VNNI kernel, `VNNIKQuantPacked`, and
 /// Q4_K and Q6_K for the AVX2 one, `AVX2KQuantPacked`, which reads the same layout; Q4_0, Q4_1 and Q5_0 in
 /// `AVX2Packed32`'s layout, which AVX2's kernel and AVX-512 VNNI's (`VNNIPacked32`) read, and Q8_0
-/// in it for AVX-512 VNNI, but for the output projection), and of the other large
+/// in it for AVX-512 VNNI, but for the output projection; F16 for AVX-512, `AVX512F16Packed`), and of the other large
 /// matrices moved as they are to huge pages (`relocate`), and frees them with the model. The
 /// copies are as small as the file's tensors (1-3% more), and the file's pages of a copied
 /// matrix are dropped (`GGUFFile.adviseDontNeed`). A draft model's Q4_0 copies
@@ -43,7 +43,7 @@ public final class PackedWeights: @unchecked Sendable {
     /// `w` with a packed copy when the backend's kernel has a layout for its type; else, for a
     /// matrix of 2 MiB or more, `w` with its bytes moved to huge pages (same layout); else `w` itself.
     /// `logits`: the output projection, which multiplies float activations
-    /// (`MatMul.multiplyUnquantizedActivations`): its packed layouts are the K-quant ones only.
+    /// (`MatMul.multiplyUnquantizedActivations`): its packed layouts are the K-quant ones and F16's only.
     public func pack(_ w: WeightMatrix, logits: Bool = false) -> WeightMatrix {
         guard enabled, !w.onlyPacked else { return w }
         #if arch(x86_64)

@@ -41,15 +41,15 @@ public enum AVX512F16Packed {
     static let reuseAhead = 16384
 
     /// Up to this many tokens `rows` runs (past it the GEMM's panel, whose register blocking
-    /// does more products per load: Qwen2.5-Coder-1.5B in F16, 16 sequences tg 56 → 75 t/s
-    /// through `rows`, a 512-token prompt 163 → 94).
+    /// does more products per load: Qwen2.5-Coder-1.5B in F16, 16 sequences tg 56 → 111 t/s
+    /// through `rows`, a 512-token prompt 163 → 94; 32 sequences even).
     public static let streamTokens = 32
 
     /// y[t·ldy + r] = Σ_k w[r, k] · x[t·ldx + k] for r in r0..<r1 (r0 a multiple of 16) and
     /// t < nTokens, from the packed copy; `end`: its end. Two tiles at a time (where there are
     /// two: each output is one FMA chain, and few tokens would otherwise leave its latency
     /// exposed) against 8 tokens at a time, so a pair of tiles is read from memory once and,
-    /// for more tokens, again from L2 (the GEMM's panel of widened floats, four times the bytes,
+    /// for more tokens, again from L2 (the GEMM's panel of widened floats, twice the bytes,
     /// is the slower for up to `streamTokens`).
     public static func rows(packed: UnsafeRawPointer, end: UnsafeRawPointer, cols: Int, r0: Int, r1: Int,
                             x: UnsafePointer<Float>, ldx: Int, nTokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {

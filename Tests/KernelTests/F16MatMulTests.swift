@@ -88,6 +88,15 @@ final class F16MatMulTests: XCTestCase {
                         x.withUnsafeBufferPointer { F16MatMul.multiply(m, $0.baseAddress!, nTokens: n, &y, pool: pool, backend: .avx512) }
                         want.append(y.map(\.bitPattern))
                     }
+                    // Backends without a kernel for the layout read the file's rows of the same matrix.
+                    for backend in [MatMul.Backend.avx2, .portable, .float] {
+                        var a = [Float](repeating: 0, count: 3 * rows), b = a
+                        x.withUnsafeBufferPointer {
+                            MatMul.multiply(packed, $0.baseAddress!, nTokens: 3, &a, pool: pool, backend: backend)
+                            MatMul.multiply(m, $0.baseAddress!, nTokens: 3, &b, pool: pool, backend: backend)
+                        }
+                        XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(rows)x\(cols) \(backend) on a packed matrix")
+                    }
                     // Only the packed copy holds the matrix now.
                     wp.initializeMemory(as: UInt8.self, repeating: 0x3C)
                     for (i, n) in Self.packedCounts.enumerated() {
