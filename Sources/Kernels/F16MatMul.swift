@@ -26,7 +26,7 @@ public enum F16MatMul {
         if backend == .avx512 && CPUFeatures.hasAVX512VNNI, let packed = w.packed {
             // The copy packed at load (`AVX512F16Packed`), every token count: the same bits as the
             // file-layout kernels below. Long runs per thread for a few tokens, as the quantized ones.
-            let end = packed + AVX512F16Packed.packedBytes(rows: w.rows, cols: w.cols)
+            let end = packed + AVX2F16Packed.packedBytes(rows: w.rows, cols: w.cols)
             if nTokens <= AVX512F16Packed.streamTokens {
                 pool.parallelFor(tiles, minChunk: nTokens <= 8 ? max(1, tiles / (2 * pool.threads)) : 1) { range in
                     AVX512F16Packed.rows(packed: packed, end: end, cols: w.cols, r0: range.lowerBound * tileRows,
@@ -43,6 +43,16 @@ public enum F16MatMul {
                     AVX512F16Packed.panel(packed: packed, cols: w.cols, r0: r0, n: n, panel: panel)
                     AVX512F16Gemm.multiply(panel: panel, cols: w.cols, n: n, x: x, ldx: w.cols, nTokens: nTokens, y: y + r0, ldy: w.rows)
                 }
+            }
+            return
+        }
+        if (backend == .avx2 || backend == .avx512) && CPUFeatures.hasAVX2, let packed = w.packed {
+            // AVX2 on the packed copy, every token count (the same bits as the AVX-512 paths).
+            let end = packed + AVX2F16Packed.packedBytes(rows: w.rows, cols: w.cols)
+            pool.parallelFor(tiles, minChunk: nTokens <= 4 ? max(1, tiles / (2 * pool.threads)) : 1) { range in
+                AVX2F16Packed.rows(packed: packed, end: end, cols: w.cols, r0: range.lowerBound * tileRows,
+                                   r1: min(w.rows, range.upperBound * tileRows), x: x, ldx: w.cols, nTokens: nTokens,
+                                   y: y, ldy: w.rows)
             }
             return
         }

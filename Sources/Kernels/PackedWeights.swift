@@ -49,10 +49,11 @@ public final class PackedWeights: @unchecked Sendable {
         #if arch(x86_64)
         let vnni = backend == .avx512 && CPUFeatures.hasAVX512VNNI
         let type = w.type.rawValue
-        if vnni && w.type == .f16 && w.cols % 16 == 0 && w.rows > 0 {
-            // F16 (the output projection too: its kernel is the same) for `AVX512F16Packed`.
-            return packed(w, bytes: AVX512F16Packed.packedBytes(rows: w.rows, cols: w.cols)) { range, target in
-                AVX512F16Packed.pack(w: w.data, rows: w.rows, cols: w.cols, tiles: range, out: target)
+        if (vnni || backend == .avx2 && CPUFeatures.hasAVX2) && w.type == .f16 && w.cols % 16 == 0 && w.rows > 0 {
+            // F16 (the output projection too: its kernel is the same) for `AVX2F16Packed`'s layout,
+            // which both backends read.
+            return packed(w, bytes: AVX2F16Packed.packedBytes(rows: w.rows, cols: w.cols)) { range, target in
+                AVX2F16Packed.pack(w: w.data, rows: w.rows, cols: w.cols, tiles: range, out: target)
             }
         }
         if !logits && (backend == .avx2 && CPUFeatures.hasAVX2 && AVX2Packed32.supports(typeID: type)

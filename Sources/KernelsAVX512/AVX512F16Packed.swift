@@ -1,39 +1,15 @@
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
 import CPrefetch
+import KernelsAVX2
 
-/// F16 weights repacked at load for AVX-512: tiles of 16 rows, and per tile blocks of 16
-/// columns, each block column-major (512 bytes: column j of the block's 16 rows at byte 32j, row
-/// i at 32j + 2i; rows past the matrix zero). Column j of a tile is then one 32-byte load and one
-/// widen, in lanes by row, so a few tokens stream a tile as one contiguous read with no
-/// transposes (`rows`), and the GEMM's panel is filled with no transposes either (`panel`).
-/// Each output is the FMA chain over the columns in order from zero, as in `AVX512F16Gemm` and
-/// `AVX512F16MatVec`: the same bits from each, at any token count.
+/// F16 weights packed at load in `AVX2F16Packed`'s layout (16-row tiles of column-major 16 × 16
+/// blocks), read on AVX-512 16 rows a vector: up to `streamTokens` tokens stream the tiles two at
+/// a time (`rows`), more fill the GEMM's panel from them with no transposes (`panel`). Each output
+/// is the FMA chain over the columns in order from zero, as in `AVX512F16Gemm`, `AVX512F16MatVec`
+/// and `AVX2F16Packed`: the same bits from each, at any token count.
 public enum AVX512F16Packed {
-    static let blockBytes = 512
-
-    public static func packedBytes(rows: Int, cols: Int) -> Int { (rows + 15) / 16 * cols * 32 }
-
-    /// Writes tiles `tiles` of the F16 matrix `w` (rows of `cols`, a multiple of 16) into `out`.
-    public static func pack(w: UnsafeRawPointer, rows: Int, cols: Int, tiles: Range<Int>, out: UnsafeMutableRawPointer) {
-        let src = w.assumingMemoryBound(to: UInt16.self)
-        let blocks = cols / 16
-        for t in tiles {
-            let o = (out + t * blocks * blockBytes).assumingMemoryBound(to: UInt16.self)
-            for i in 0..<16 {
-                let r = 16 * t + i
-                for k in 0..<blocks {
-                    let b = o + k * 256
-                    if r < rows {
-                        let row = src + r * cols + 16 * k
-                        for j in 0..<16 { b[16 * j + i] = row[j] }
-                    } else {
-                        for j in 0..<16 { b[16 * j + i] = 0 }
-                    }
-                }
-            }
-        }
-    }
+    static let blockBytes = AVX2F16Packed.blockBytes
 
     /// How far ahead of the block being read lines are asked for: non-temporally for a tile read
     /// once (up to 8 tokens), into L2 for one the next 8 tokens read again.
