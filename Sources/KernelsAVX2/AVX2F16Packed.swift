@@ -41,6 +41,19 @@ public enum AVX2F16Packed {
     static let streamAhead = 4096
     static let reuseAhead = 16384
 
+    /// Asks for the block a fixed distance past `p` (not past `end`): non-temporally when the tile
+    /// is read once (`stream`), else into L2.
+    @inline(__always)
+    public static func ask(_ p: UnsafeRawPointer, _ end: UnsafeRawPointer, stream: Bool) {
+        if stream {
+            let q = p + streamAhead
+            if q < end { jeton_prefetch_range_nta(q, min(blockBytes, end - q)) }
+        } else {
+            let q = p + reuseAhead
+            if q < end { jeton_prefetch_range_l2(q, min(blockBytes, end - q)) }
+        }
+    }
+
     protocol Width { static var tokens: Int { get } }
     enum W1: Width { static var tokens: Int { 1 } }
     enum W2: Width { static var tokens: Int { 2 } }
@@ -85,13 +98,7 @@ public enum AVX2F16Packed {
         var k0 = 0
         while k0 < cols {
             let p = tile + 32 * k0
-            if stream {
-                let q = p + streamAhead
-                if q < end { jeton_prefetch_range_nta(q, min(blockBytes, end - q)) }
-            } else {
-                let q = p + reuseAhead
-                if q < end { jeton_prefetch_range_l2(q, min(blockBytes, end - q)) }
-            }
+            ask(p, end, stream: stream)
             var j = 0
             while j < 16 {
                 let w0 = _mm256_cvtph_ps(_mm_loadu_si128((p + 32 * j).assumingMemoryBound(to: __m128i.self)))
@@ -116,7 +123,7 @@ public enum AVX2F16Packed {
                 _mm256_storeu_ps(yk + 8, hi)
                 return
             }
-            let l = unsafeBitCast(lo, to: SIMD8<Float>.self), h = unsafeBitCast(hi, to: SIMD8<Float>.self)
+            let l = lo, h = hi  // (__m256 is SIMD8<Float>)
             for i in 0..<min(8, live) { yk[i] = l[i] }
             for i in 8..<max(8, live) { yk[i] = h[i - 8] }
         }

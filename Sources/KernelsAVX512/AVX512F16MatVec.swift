@@ -125,15 +125,7 @@ public enum AVX512F16MatVec {
     /// The first `count` lanes of each token's sums: y[t·ldy + lane].
     @inline(__always)
     static func store(_ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ kt: Int, _ s: Sums, _ count: Int) {
-        let mask = __mmask16(truncatingIfNeeded: (1 << count) - 1)
-        _mm512_mask_storeu_ps(y, mask, s.0)
-        if kt > 1 { _mm512_mask_storeu_ps(y + ldy, mask, s.1) }
-        if kt > 2 { _mm512_mask_storeu_ps(y + 2 * ldy, mask, s.2) }
-        if kt > 3 { _mm512_mask_storeu_ps(y + 3 * ldy, mask, s.3) }
-        if kt > 4 { _mm512_mask_storeu_ps(y + 4 * ldy, mask, s.4) }
-        if kt > 5 { _mm512_mask_storeu_ps(y + 5 * ldy, mask, s.5) }
-        if kt > 6 { _mm512_mask_storeu_ps(y + 6 * ldy, mask, s.6) }
-        if kt > 7 { _mm512_mask_storeu_ps(y + 7 * ldy, mask, s.7) }
+        storeTokenRows(y, ldy, __mmask16(truncatingIfNeeded: (1 << count) - 1), kt, s)
     }
 }
 #endif

@@ -1,6 +1,5 @@
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
-import CPrefetch
 import KernelsAVX2
 
 /// F16 weights packed at load in `AVX2F16Packed`'s layout (16-row tiles of column-major 16 × 16
@@ -9,12 +8,8 @@ import KernelsAVX2
 /// is the FMA chain over the columns in order from zero, as in `AVX512F16Gemm`, `AVX512F16MatVec`
 /// and `AVX2F16Packed`: the same bits from each, at any token count.
 public enum AVX512F16Packed {
-    static let blockBytes = AVX2F16Packed.blockBytes
-
-    /// How far ahead of the block being read lines are asked for: non-temporally for a tile read
-    /// once (up to 8 tokens), into L2 for one the next 8 tokens read again.
-    static let streamAhead = 4096
-    static let reuseAhead = 16384
+    /// Lines are asked for ahead as `AVX2F16Packed.ask` does: non-temporally for a tile read once
+    /// (up to 8 tokens), into L2 for one the next 8 tokens read again.
 
     /// Up to this many tokens `rows` runs (past it the GEMM's panel, whose register blocking
     /// does more products per load: Qwen2.5-Coder-1.5B in F16, 16 sequences tg 56 → 111 t/s
@@ -72,17 +67,8 @@ public enum AVX512F16Packed {
         var k0 = 0
         while k0 < cols {
             let pa = a + 32 * k0, pb = b + 32 * k0
-            @inline(__always) func ask(_ p: UnsafeRawPointer) {
-                if stream {
-                    let q = p + streamAhead
-                    if q < end { jeton_prefetch_range_nta(q, min(blockBytes, end - q)) }
-                } else {
-                    let q = p + reuseAhead
-                    if q < end { jeton_prefetch_range_l2(q, min(blockBytes, end - q)) }
-                }
-            }
-            ask(pa)
-            if two { ask(pb) }
+            AVX2F16Packed.ask(pa, end, stream: stream)
+            if two { AVX2F16Packed.ask(pb, end, stream: stream) }
             // Column k0 + j of both tiles against each token's broadcast activation (one
             // broadcast for both tiles; the column loop left rolled, as unrolled the compiler
             // hoisted the broadcasts of all 16 columns and spilled).
