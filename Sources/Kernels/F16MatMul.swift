@@ -7,9 +7,11 @@ import KernelsAVX512
 /// the embedding models' matmul and a generation model's F16 matrices. Activations stay float
 /// (no 8-bit rounding): F16 weights are already as exact as the reference engines use them.
 /// Parallel over tiles of rows, each widened to float once and used for every token (with
-/// AVX-512, transposed into a panel for the register-blocked GEMM `AVX512F16Gemm`; a copy packed
-/// at load, `AVX512F16Packed`, streamed as it is by up to 32 tokens; a few tokens without one,
-/// `AVX512F16MatVec`). Every path gives the GEMM's bits.
+/// AVX-512, transposed into a panel for the register-blocked GEMM `AVX512F16Gemm`). A copy packed
+/// at load (`AVX2F16Packed`'s layout) is streamed as it is: on AVX-512 by up to 32 tokens
+/// (`AVX512F16Packed`, more fill the GEMM's panel from it), on AVX2 by any count; without one, a
+/// few tokens on AVX-512 read the rows in place (`AVX512F16MatVec`). Every AVX-512 path and the
+/// packed AVX2 one give the GEMM's bits.
 public enum F16MatMul {
     /// Rows per parallel tile: 64 rows of up to 4096 floats stay in L2 while all tokens pass.
     static let tileRows = 64
@@ -24,8 +26,7 @@ public enum F16MatMul {
         let tiles = (w.rows + tileRows - 1) / tileRows
         #if arch(x86_64)
         if backend == .avx512 && CPUFeatures.hasAVX512VNNI, let packed = w.packed {
-            // The copy packed at load (`AVX512F16Packed`), every token count: the same bits as the
-            // file-layout kernels below. Long runs per thread for a few tokens, as the quantized ones.
+            // The copy packed at load, every token count: the same bits as the file-layout kernels below. Long runs per thread for a few tokens, as the quantized ones.
             let end = packed + AVX2F16Packed.packedBytes(rows: w.rows, cols: w.cols)
             if nTokens <= AVX512F16Packed.streamTokens {
                 pool.parallelFor(tiles, minChunk: nTokens <= 8 ? max(1, tiles / (2 * pool.threads)) : 1) { range in
