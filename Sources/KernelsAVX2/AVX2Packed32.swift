@@ -2,7 +2,7 @@
 import _Builtin_intrinsics.intel
 import CPrefetch
 
-/// The 32-element formats (Q4_0, Q4_1, Q5_0) packed at load for AVX2, 8 rows side by side: a
+/// The 32-element formats (Q4_0, Q4_1, Q5_0, Q8_0) packed at load for AVX2, 8 rows side by side: a
 /// row per int32 lane, so a broadcast dword of 4 activations meets 8 rows' 4 weights in one
 /// `vpmaddubsw`, and a block's sums come out per row with no horizontal reduction. The file's
 /// layout (a row's 32 weights per block) cost about 23 instructions per block and row, most of
@@ -14,18 +14,19 @@ import CPrefetch
 ///     4 × 32 bytes      nibbles: in vector v, byte 4i + j holds row i's column 4v + j (low
 ///                       nibble) and column 4(v + 4) + j (high nibble)
 ///     [144, 176)        Q5_0: fifth bits, byte 4i + j, bit c, is row i's column 4c + j
-///     [16, 272)         Q8_0 (for `VNNIPacked32` only): 8 × 32 bytes, in vector v byte 4i + j
-///                       is row i's column 4v + j, q ^ 0x80
+///     [16, 272)         Q8_0: 8 × 32 bytes, in vector v byte 4i + j is row i's column 4v + j,
+///                       q ^ 0x80
 ///
 /// so quad c of columns (8 rows × 4 weights) is a nibble mask and, for Q5_0, a shift of the
 /// fifth bits to bit 4. A tile is 16 rows (two such halves per block; rows past the matrix
 /// zero). Sums are exact in integers (Σ q·a - offset·Σa per block, offset 8 for Q4_0, 16 for
-/// Q5_0), then c = fma(Float(dot), d·da, c) block by block and, for Q4_1, c = fma(m, s, c):
+/// Q5_0; Q8_0's Σ q·a straight from its signed bytes), then c = fma(Float(dot), d·da, c) block by block and, for Q4_1, c = fma(m, s, c):
 /// the bits of the scalar twin and of the AVX-512 kernels, for any number of tokens.
 public enum AVX2Packed32 {
-    /// Formats this AVX2 kernel reads (Q4_0, Q4_1, Q5_0). `pack` lays out Q8_0 too, for the AVX-512
-    /// VNNI kernel only: q + 128 against an int8 activation overflows `vpmaddubsw`'s int16 pairs.
-    public static func supports(typeID: UInt32) -> Bool { typeID != 8 && format(typeID) != nil }
+    /// Formats this kernel reads: Q4_0, Q4_1, Q5_0, Q8_0 (its bytes, stored q ^ 0x80 for the AVX-512
+    /// kernel's unsigned operand, are turned back into q and meet the activations by the sign trick:
+    /// q + 128 against an int8 activation would overflow `vpmaddubsw`'s int16 pairs).
+    public static func supports(typeID: UInt32) -> Bool { format(typeID) != nil }
 
     /// A format's half block: its bytes, where its nibbles start, its offset, min and fifth
     /// bits, and where the file's block keeps them (kernels are specialized per format; public and
@@ -39,7 +40,7 @@ public enum AVX2Packed32 {
         static var fileBlock: Int { get }
         static var fileNibbles: Int { get }
         /// Whole int8 weights (Q8_0), stored as q ^ 0x80 (q + 128 unsigned), 4 per lane and vector
-        /// from byte `nibbles` on: only the AVX-512 VNNI kernel reads them (`supports` is false).
+        /// from byte `nibbles` on.
         static var wholeBytes: Bool { get }
     }
     public enum Q4_0: Format {
@@ -73,7 +74,8 @@ public enum AVX2Packed32 {
         @inlinable public static var wholeBytes: Bool { false }
     }
     /// 8 rows × 32 int8 weights per half block (vector v: columns 4v..<4v+4), each q ^ 0x80, so
-    /// Σ q·a = Σ (q + 128)·a − 128·Σa, exact, as `VNNIMatVec` computes it.
+    /// the AVX-512 kernel takes Σ q·a = Σ (q + 128)·a − 128·Σa, exact, as `VNNIMatVec` computes it
+    /// (`offset`); the AVX2 one flips the bytes back and needs no offset.
     public enum Q8_0: Format {
         @inlinable public static var halfBytes: Int { 272 }
         @inlinable public static var nibbles: Int { 16 }
@@ -216,6 +218,7 @@ public enum AVX2Packed32 {
         case 2: rows(Q4_0.self, packed, end, r0, r1, act, asum, y, ldy)
         case 3: rows(Q4_1.self, packed, end, r0, r1, act, asum, y, ldy)
         case 6: rows(Q5_0.self, packed, end, r0, r1, act, asum, y, ldy)
+        case 8: rows(Q8_0.self, packed, end, r0, r1, act, asum, y, ldy)
         default: preconditionFailure("not a packed 32-element format")
         }
     }
@@ -257,8 +260,14 @@ public enum AVX2Packed32 {
 
     /// The 8 quads of columns of a half block as unsigned bytes (8 rows × 4 each).
     @inline(__always) static func decode<F: Format>(_: F.Type, _ p: UnsafeRawPointer) -> Weights {
-        let m4 = _mm256_set1_epi8(0x0F)
         let q = p + F.nibbles
+        if F.wholeBytes {
+            // Q8_0: the signed weights again (the layout keeps q ^ 0x80).
+            let flip = _mm256_set1_epi8(-128)
+            @inline(__always) func v(_ k: Int) -> __m256i { _mm256_xor_si256(load(q + 32 * k), flip) }
+            return (v(0), v(1), v(2), v(3), v(4), v(5), v(6), v(7))
+        }
+        let m4 = _mm256_set1_epi8(0x0F)
         let n0 = load(q), n1 = load(q + 32), n2 = load(q + 64), n3 = load(q + 96)
         var w = (_mm256_and_si256(n0, m4), _mm256_and_si256(n1, m4), _mm256_and_si256(n2, m4), _mm256_and_si256(n3, m4),
                  _mm256_and_si256(_mm256_srli_epi16(n0, 4), m4), _mm256_and_si256(_mm256_srli_epi16(n1, 4), m4),
@@ -279,9 +288,18 @@ public enum AVX2Packed32 {
     }
 
     /// Each row's exact Σ (q - offset)·a over the block against the 32 activations at `a` (sum
-    /// `s`). A product pair is at most 2·31·127 in magnitude, so four quads add in int16.
+    /// `s`). A product pair is at most 2·31·127 in magnitude, so four quads add in int16. Q8_0's
+    /// signed q: |q| against a with q's sign (at most 2·128·127 a pair, one quad at a time to int32).
     @inline(__always) static func dot<F: Format>(_: F.Type, _ w: Weights, _ a: UnsafeRawPointer, _ s: Int32) -> __m256i {
         @inline(__always) func quad(_ c: Int) -> __m256i { _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * c, as: Int32.self)) }
+        if F.wholeBytes {
+            let ones = _mm256_set1_epi16(1)
+            @inline(__always) func part(_ q: __m256i, _ c: Int) -> __m256i {
+                _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(quad(c), q)), ones)
+            }
+            return _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(part(w.0, 0), part(w.1, 1)), _mm256_add_epi32(part(w.2, 2), part(w.3, 3))),
+                                    _mm256_add_epi32(_mm256_add_epi32(part(w.4, 4), part(w.5, 5)), _mm256_add_epi32(part(w.6, 6), part(w.7, 7))))
+        }
         let p0 = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(w.0, quad(0)), _mm256_maddubs_epi16(w.1, quad(1))),
                                   _mm256_add_epi16(_mm256_maddubs_epi16(w.2, quad(2)), _mm256_maddubs_epi16(w.3, quad(3))))
         let p1 = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(w.4, quad(4)), _mm256_maddubs_epi16(w.5, quad(5))),

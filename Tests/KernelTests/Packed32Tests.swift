@@ -24,8 +24,8 @@ final class Packed32Tests: XCTestCase {
     /// The backends with a kernel for the layout on this CPU.
     static var backends: [MatMul.Backend] { [.avx2] + (CPUFeatures.hasAVX512VNNI ? [.avx512] : []) }
 
-    /// The formats a backend packs: Q8_0 only for AVX-512 VNNI (AVX2's `vpmaddubsw` pairs would overflow).
-    static func types(_ backend: MatMul.Backend) -> [GGMLType] { types + (backend == .avx512 ? [.q8_0] : []) }
+    /// The formats a backend packs (all four on both).
+    static func types(_ backend: MatMul.Backend) -> [GGMLType] { types + [.q8_0] }
 
     func testBitwiseEqualToScalarTwinForEveryTokenCount() throws {
         try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
@@ -137,32 +137,31 @@ final class Packed32Tests: XCTestCase {
             }
             XCTAssertEqual(p.prefix(rows: k).packed != nil, k % 16 == 0 || k == rows, "\(k) rows of a plain matrix")
         }
-        XCTAssertNil(WeightMatrix(type: .q8_0, onlyPacked: w.data, rows: rows, cols: cols), "no AVX2 kernel reads Q8_0's layout")
+        XCTAssertNil(WeightMatrix(type: .q5_1, onlyPacked: w.data, rows: rows, cols: cols), "no packed layout for Q5_1")
         XCTAssertNil(WeightMatrix(type: .q4_0, onlyPacked: w.data, rows: rows, cols: 48), "rows of whole blocks only")
         withExtendedLifetime(owner) {}
     }
 
-    /// Q8_0 is packed for AVX-512 VNNI only (AVX2 keeps the file's layout), and its packed rows
-    /// written back are the file's bytes (the weights stored as q ^ 0x80).
-    func testQ8_0IsPackedForVNNIOnly() throws {
+    /// Q8_0 is packed for both backends (stored q ^ 0x80), and its packed rows written back are the
+    /// file's bytes.
+    func testQ8_0PackedRowsAreTheFilesBytes() throws {
         try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
         let rows = 37, cols = 160
         let (w, mem) = MatVecTests.hostileMatrix(.q8_0, rows: rows, cols: cols, seed: 23)
         defer { mem.deallocate() }
-        let avx2 = PackedWeights(backend: .avx2, enabled: true)
-        XCTAssertNil(avx2.pack(w).packed, "AVX2 reads Q8_0 from the file's layout")
-        XCTAssertFalse(AVX2Packed32.supports(typeID: GGMLType.q8_0.rawValue))
-        try XCTSkipUnless(CPUFeatures.hasAVX512VNNI, "no AVX-512 VNNI on this CPU")
-        let (p, owner) = try packed(w, backend: .avx512)
-        XCTAssertEqual(owner.bytes, AVX2Packed32.packedBytes(typeID: GGMLType.q8_0.rawValue, rows: rows, blocks: cols / 32))
-        var back = [UInt8](repeating: 0, count: w.rowBytes)
-        for r in 0..<rows {
-            back.withUnsafeMutableBytes {
-                AVX2Packed32.unpackRow(typeID: GGMLType.q8_0.rawValue, packed: p.packed!, blocks: cols / 32, row: r, into: $0.baseAddress!)
+        XCTAssertTrue(AVX2Packed32.supports(typeID: GGMLType.q8_0.rawValue))
+        for backend in Self.backends {
+            let (p, owner) = try packed(w, backend: backend)
+            XCTAssertEqual(owner.bytes, AVX2Packed32.packedBytes(typeID: GGMLType.q8_0.rawValue, rows: rows, blocks: cols / 32))
+            var back = [UInt8](repeating: 0, count: w.rowBytes)
+            for r in 0..<rows {
+                back.withUnsafeMutableBytes {
+                    AVX2Packed32.unpackRow(typeID: GGMLType.q8_0.rawValue, packed: p.packed!, blocks: cols / 32, row: r, into: $0.baseAddress!)
+                }
+                XCTAssertEqual(back, Array(UnsafeRawBufferPointer(start: w.row(r), count: w.rowBytes)), "\(backend) row \(r)")
             }
-            XCTAssertEqual(back, Array(UnsafeRawBufferPointer(start: w.row(r), count: w.rowBytes)), "row \(r)")
+            withExtendedLifetime(owner) {}
         }
-        withExtendedLifetime(owner) {}
     }
 
     /// The output projection multiplies float activations (its own kernels, on the file's layout):
