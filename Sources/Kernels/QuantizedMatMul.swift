@@ -6,9 +6,9 @@ import KernelsAVX512
 
 /// Matmul with activations quantized per block of 32 to int8 (as llama.cpp's
 /// vec_dot_q4_1_q8_1 / q8_0_q8_0): x is quantized once per call, then threads take
-/// tiles of 16 weight rows and multiply each tile against all tokens. Q4_0/Q4_1/Q5_0 matrices
+/// tiles of 16 weight rows and multiply each tile against all tokens. Q4_0/Q4_1/Q5_0/Q8_0 matrices
 /// packed at load (`AVX2Packed32`'s layout) go through `VNNIPacked32` on the avx512 backend and
-/// `AVX2Packed32` on the avx2 one (Q8_0, packed for avx512 only, through `VNNIPacked32`); the
+/// `AVX2Packed32` on the avx2 one; the
 /// avx512 backend takes other Q4_0/Q4_1/Q8_0 tiles through the
 /// VNNI kernels on the file's layout and other formats through the AVX2 ones (each kernel is
 /// batch-invariant on its own matrices).

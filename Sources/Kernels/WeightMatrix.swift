@@ -16,8 +16,8 @@ public struct WeightMatrix: @unchecked Sendable {
     public let cols: Int
     public let rowBytes: Int
     /// The same weights repacked for a kernel's layout (`PackedWeights`: the K-quant kernels, and
-    /// for Q4_0/Q4_1/Q5_0 `AVX2Packed32`'s, which AVX2's and AVX-512 VNNI's kernels read, and Q8_0 in it for
-    /// AVX-512 VNNI; F16 `AVX512F16Packed`'s), or nil.
+    /// for Q4_0/Q4_1/Q5_0/Q8_0 `AVX2Packed32`'s, which AVX2's and AVX-512 VNNI's kernels read; F16
+    /// `AVX2F16Packed`'s), or nil.
     public let packed: UnsafeRawPointer?
     /// The rows exist only in the packed layout (`data` is `packed`): a copy made at load that no
     /// kernel reads row by row (`PackedWeights.requantizedQ4_0`). `row(_:)` must not be used;
