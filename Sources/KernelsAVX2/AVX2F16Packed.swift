@@ -54,11 +54,6 @@ public enum AVX2F16Packed {
         }
     }
 
-    protocol Width { static var tokens: Int { get } }
-    enum W1: Width { static var tokens: Int { 1 } }
-    enum W2: Width { static var tokens: Int { 2 } }
-    enum W3: Width { static var tokens: Int { 3 } }
-    enum W4: Width { static var tokens: Int { 4 } }
 
     /// y[t·ldy + r] = Σ_k w[r, k] · x[t·ldx + k] for r in r0..<r1 (r0 a multiple of 16) and
     /// t < nTokens, from the packed copy; `end`: its end. A tile against 4 tokens a pass (8
@@ -75,10 +70,10 @@ public enum AVX2F16Packed {
                 let kt = min(4, nTokens - t)
                 let xt = x + t * ldx, yt = y + t * ldy + r
                 switch kt {
-                case 1: pass(W1.self, tile, live, end, cols, xt, ldx, yt, ldy, stream)
-                case 2: pass(W2.self, tile, live, end, cols, xt, ldx, yt, ldy, stream)
-                case 3: pass(W3.self, tile, live, end, cols, xt, ldx, yt, ldy, stream)
-                default: pass(W4.self, tile, live, end, cols, xt, ldx, yt, ldy, stream)
+                case 1: pass(Tokens1.self, tile, live, end, cols, xt, ldx, yt, ldy, stream)
+                case 2: pass(Tokens2.self, tile, live, end, cols, xt, ldx, yt, ldy, stream)
+                case 3: pass(Tokens3.self, tile, live, end, cols, xt, ldx, yt, ldy, stream)
+                default: pass(Tokens4.self, tile, live, end, cols, xt, ldx, yt, ldy, stream)
                 }
                 t += kt
             }
@@ -87,7 +82,7 @@ public enum AVX2F16Packed {
     }
 
     /// The tile at `tile` against W.tokens tokens; its first `live` rows are stored.
-    static func pass<W: Width>(_: W.Type, _ tile: UnsafeRawPointer, _ live: Int, _ end: UnsafeRawPointer, _ cols: Int,
+    static func pass<W: TokenCount>(_: W.Type, _ tile: UnsafeRawPointer, _ live: Int, _ end: UnsafeRawPointer, _ cols: Int,
                                _ x: UnsafePointer<Float>, _ ldx: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int,
                                _ stream: Bool) {
         let kt = W.tokens

@@ -1,6 +1,7 @@
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
 import CPrefetch
+import KernelsAVX2
 
 /// F16 weights against a few tokens of float activations on AVX-512 (generation with an F16
 /// model): the rows are read straight from the file's layout, 16 at a time, and each 16 × 16
@@ -22,28 +23,19 @@ public enum AVX512F16MatVec {
     public static func rows(w: UnsafeRawPointer, cols: Int, r0: Int, n: Int, x: UnsafePointer<Float>, ldx: Int,
                             nTokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {
         precondition(nTokens >= 1 && nTokens <= maxTokens && cols % 16 == 0)
-        // One specialization per token count: a count tested per column cost a third of the time.
+        // One specialization per token count (`TokenCount`).
         switch nTokens {
-        case 1: rows(One.self, w, cols, r0, n, x, ldx, y, ldy)
-        case 2: rows(Two.self, w, cols, r0, n, x, ldx, y, ldy)
-        case 3: rows(Three.self, w, cols, r0, n, x, ldx, y, ldy)
-        case 4: rows(Four.self, w, cols, r0, n, x, ldx, y, ldy)
-        case 5: rows(Five.self, w, cols, r0, n, x, ldx, y, ldy)
-        default: rows(Six.self, w, cols, r0, n, x, ldx, y, ldy)
+        case 1: rows(Tokens1.self, w, cols, r0, n, x, ldx, y, ldy)
+        case 2: rows(Tokens2.self, w, cols, r0, n, x, ldx, y, ldy)
+        case 3: rows(Tokens3.self, w, cols, r0, n, x, ldx, y, ldy)
+        case 4: rows(Tokens4.self, w, cols, r0, n, x, ldx, y, ldy)
+        case 5: rows(Tokens5.self, w, cols, r0, n, x, ldx, y, ldy)
+        default: rows(Tokens6.self, w, cols, r0, n, x, ldx, y, ldy)
         }
     }
 
-    protocol Tokens { static var count: Int { get } }
-    enum One: Tokens { static var count: Int { 1 } }
-    enum Two: Tokens { static var count: Int { 2 } }
-    enum Three: Tokens { static var count: Int { 3 } }
-    enum Four: Tokens { static var count: Int { 4 } }
-    enum Five: Tokens { static var count: Int { 5 } }
-    enum Six: Tokens { static var count: Int { 6 } }
-    enum Seven: Tokens { static var count: Int { 7 } }
-    enum Eight: Tokens { static var count: Int { 8 } }
 
-    static func rows<T: Tokens>(_: T.Type, _ w: UnsafeRawPointer, _ cols: Int, _ r0: Int, _ n: Int, _ x: UnsafePointer<Float>,
+    static func rows<T: TokenCount>(_: T.Type, _ w: UnsafeRawPointer, _ cols: Int, _ r0: Int, _ n: Int, _ x: UnsafePointer<Float>,
                                 _ ldx: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
         let rowBytes = cols * 2
         let end = w + (r0 + n) * rowBytes
@@ -66,10 +58,10 @@ public enum AVX512F16MatVec {
     /// token would leave the FMA latency exposed. Lanes past the last row read it again (in
     /// bounds) and are not stored.
     @inline(__always)
-    static func group<T: Tokens>(_: T.Type, _ base: UnsafeRawPointer, _ rowBytes: Int, _ live: Int, _ cols: Int,
+    static func group<T: TokenCount>(_: T.Type, _ base: UnsafeRawPointer, _ rowBytes: Int, _ live: Int, _ cols: Int,
                                  _ end: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ ldx: Int,
                                  _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
-        let kt = T.count
+        let kt = T.tokens
         let zero = _mm512_setzero_ps()
         let xs = (x, x + min(1, kt - 1) * ldx, x + min(2, kt - 1) * ldx, x + min(3, kt - 1) * ldx,
                   x + min(4, kt - 1) * ldx, x + min(5, kt - 1) * ldx)

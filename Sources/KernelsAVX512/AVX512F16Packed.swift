@@ -36,14 +36,14 @@ public enum AVX512F16Packed {
                 let xt = x + t * ldx, yt = y + t * ldy + r
                 let live = min(32, r1 - r)
                 switch kt {
-                case 1: pass(AVX512F16MatVec.One.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
-                case 2: pass(AVX512F16MatVec.Two.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
-                case 3: pass(AVX512F16MatVec.Three.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
-                case 4: pass(AVX512F16MatVec.Four.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
-                case 5: pass(AVX512F16MatVec.Five.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
-                case 6: pass(AVX512F16MatVec.Six.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
-                case 7: pass(AVX512F16MatVec.Seven.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
-                default: pass(AVX512F16MatVec.Eight.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
+                case 1: pass(Tokens1.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
+                case 2: pass(Tokens2.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
+                case 3: pass(Tokens3.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
+                case 4: pass(Tokens4.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
+                case 5: pass(Tokens5.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
+                case 6: pass(Tokens6.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
+                case 7: pass(Tokens7.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
+                default: pass(Tokens8.self, a, tiles, live, end, cols, xt, ldx, yt, ldy, stream)
                 }
                 t += kt
             }
@@ -53,11 +53,11 @@ public enum AVX512F16Packed {
 
     typealias Sums = AVX512F16MatVec.Sums
 
-    /// `tiles` (1 or 2) tiles from `a` against T.count tokens; `live` rows of them are stored.
-    static func pass<T: AVX512F16MatVec.Tokens>(_: T.Type, _ a: UnsafeRawPointer, _ tiles: Int, _ live: Int,
+    /// `tiles` (1 or 2) tiles from `a` against T.tokens tokens; `live` rows of them are stored.
+    static func pass<T: TokenCount>(_: T.Type, _ a: UnsafeRawPointer, _ tiles: Int, _ live: Int,
                                                 _ end: UnsafeRawPointer, _ cols: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
                                                 _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ stream: Bool) {
-        let kt = T.count, tileBytes = cols * 32
+        let kt = T.tokens, tileBytes = cols * 32
         let xs = (x, x + min(1, kt - 1) * ldx, x + min(2, kt - 1) * ldx, x + min(3, kt - 1) * ldx,
                   x + min(4, kt - 1) * ldx, x + min(5, kt - 1) * ldx, x + min(6, kt - 1) * ldx, x + min(7, kt - 1) * ldx)
         let zero = _mm512_setzero_ps()

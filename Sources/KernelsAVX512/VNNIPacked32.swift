@@ -127,14 +127,12 @@ public enum VNNIPacked32 {
                                            _ act: Q8ActivationsView, _ asum: UnsafePointer<Int32>, _ t0: Int, _ nt: Int,
                                            _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16,
                                            _ ahead: VNNIMatMul.Ahead) {
-        // Unused: the tile is decoded already (`fused` false).
-        withUnsafeTemporaryAllocation(of: UnsafeRawPointer.self, capacity: 1) { rows in
-            let rows = UnsafePointer(rows.baseAddress!)
-            if nt == 8 {
-                VNNIMatMul.group(B.self, false, rows, weights, scales, scales, act, asum, t0, 8, y, ldy, mask, ahead)
-            } else {
-                VNNIMatMul.group(B.self, false, rows, weights, scales, scales, act, asum, t0, nt, y, ldy, mask, ahead)
-            }
+        // `rows` is read only when `fused`; the tile is decoded already.
+        let rows = UnsafePointer<UnsafeRawPointer>(OpaquePointer(weights))
+        if nt == 8 {
+            VNNIMatMul.group(B.self, false, rows, weights, scales, scales, act, asum, t0, 8, y, ldy, mask, ahead)
+        } else {
+            VNNIMatMul.group(B.self, false, rows, weights, scales, scales, act, asum, t0, nt, y, ldy, mask, ahead)
         }
     }
 
