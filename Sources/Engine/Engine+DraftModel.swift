@@ -31,7 +31,7 @@ extension Engine {
         var grammars: [Int: GrammarMatcher] = [:]
         // A draft scoring part of the vocabulary scores each sequence's own tokens too.
         let smaller = draft.logitRows < v
-        var own: [Int: (own: [Int32], whole: Bool)] = [:]
+        var own: [Int: Request.DraftVocabulary] = [:]
         for i in plan.entries.indices where limit(plan.entries[i]) > 0 && !plan.entries[i].byLookup {
             let r = plan.entries[i].request
             let end = min(r.tokens.count, r.draftComputed + Self.draftCatchUpChunk)
@@ -41,9 +41,10 @@ extension Engine {
             var seq = BatchSequence(tokens: Array(r.tokens[r.draftComputed..<end]), startPosition: r.draftComputed,
                                     blockTable: r.blocks, logits: reaches ? .last : .none)
             if smaller && reaches {
-                let vocabulary = r.draftVocabulary(first: draft.logitRows, always: configuration.speculation.draftAlwaysScored)
+                let vocabulary = r.draftVocabulary(first: draft.logitRows, common: configuration.speculation.draftCommonRows,
+                                                   always: configuration.speculation.draftAlwaysScored)
                 own[i] = vocabulary
-                (seq.alsoScored, seq.scoresWholeVocabulary) = vocabulary
+                seq.score(vocabulary)
             }
             batch.append(seq)
         }
@@ -87,7 +88,7 @@ extension Engine {
                     next.append(i)
                     nextProposing.append(true)
                     var seq = BatchSequence(tokens: [token], startPosition: r.draftComputed, blockTable: r.blocks, logits: .last)
-                    if let vocabulary = own[i] { (seq.alsoScored, seq.scoresWholeVocabulary) = vocabulary }
+                    if let vocabulary = own[i] { seq.score(vocabulary) }
                     nextBatch.append(seq)
                 }
             }
@@ -217,5 +218,12 @@ extension Engine {
             if !matched || !goesOn { break }
         }
         finishVerification(r, proposed: d, accepted: accepted, goesOn: goesOn, byLookup: false)
+    }
+}
+
+extension BatchSequence {
+    /// Scores what a draft's vocabulary for the sequence holds.
+    mutating func score(_ v: Request.DraftVocabulary) {
+        (alsoScored, scoresWholeVocabulary, scoredRows) = (v.own, v.whole, v.rows)
     }
 }

@@ -16,8 +16,9 @@ extension ServerApp {
             case .off: return "off"
             case .ngram: return "prompt lookup (n-gram), depth \(configuration.maxDepth)"
             case .draft:
+                let common = configuration.draftCommonRows
                 let vocabulary = draft.map { d in d.model.logitRows < d.config.vocabSize
-                    ? ", proposing among its first \(d.model.logitRows) tokens and each sequence's own" : "" } ?? ""
+                    ? ", proposing among its first \(common > 0 && common < d.model.logitRows ? "\(common) or " : "")\(d.model.logitRows) tokens and each sequence's own" : "" } ?? ""
                 let q4 = draft?.shrunk == true ? ", its wider matrices read as Q4_0" : ""
                 let p = configuration.draftMinProbability
                 let unsure = p > 0 ? ", stopping after a greedy guess below probability \(p)" : ""
@@ -73,7 +74,10 @@ extension ServerApp {
         draft.file.adviseWillNeed()
         if draft.model.logitRows < draft.config.vocabSize {
             let t = target.tokenizer
-            s.draftAlwaysScored = Set((draft.model.logitRows..<draft.config.vocabSize).lazy.map(Int32.init).filter(t.isSpecial))
+            let common = c[\.speculativeDraftCommonVocabulary]
+            s.draftCommonRows = common < draft.model.logitRows ? common : 0
+            let low = s.draftCommonRows > 0 ? s.draftCommonRows : draft.model.logitRows
+            s.draftAlwaysScored = Set((low..<draft.config.vocabSize).lazy.map(Int32.init).filter(t.isSpecial))
         }
         s.method = .draft
         return Speculation(configuration: s, draft: draft, note: note)

@@ -21,6 +21,11 @@ public struct BatchSequence: Sendable {
     /// This sequence's logits score every token even where the model scores only its first
     /// `logitRows` (a draft writing a language whose tokens lie past them).
     public var scoresWholeVocabulary = false
+    /// Where the model scores part of its vocabulary (`LlamaModel.logitRows` below its size), this
+    /// sequence's logits score only its first `scoredRows` tokens and its `alsoScored` past them
+    /// (a draft's common part, for a sequence that rarely leaves it); nil, more than
+    /// `logitRows`, or a whole-vocabulary sequence: `logitRows`.
+    public var scoredRows: Int?
 
     public init(tokens: [Int32], startPosition: Int, blockTable: [Int32], localRing: [Int32] = [], logits: Logits = .last,
                 adapters: [LoraSelection] = []) {

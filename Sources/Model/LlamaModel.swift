@@ -199,15 +199,12 @@ public final class LlamaModel: Sendable {
             // The first rows of the matrix (a tile prefix of a packed copy), then each row spread out.
             // Parts of the vocabulary take the finer logits pass on every row (`allRows`): each
             // row then has the whole matrix's value, whatever the part and the batch's other rows.
-            let w = weights.output, n = logitRows
-            let head = w.prefix(rows: n)
+            let n = partRows(batch, rowSequence: rowSequence)
+            let head = weights.output.prefix(rows: n)
             let part = Buffer(rows.count * n)
             defer { part.free() }
             MatMul.multiplyUnquantizedActivations(head, h.p, nTokens: rows.count, part.p, pool: pool, allRows: true)
-            for j in rows.indices {
-                (op + j * c.vocabSize).update(from: part.p + j * n, count: n)
-                (op + j * c.vocabSize + n).update(repeating: -.infinity, count: c.vocabSize - n)
-            }
+            spread(part, n, batch, rowSequence: rowSequence, out: op)
             scoreAlso(batch, rowSequence: rowSequence, h: h, out: op)
         }
         softcap(&logits)
@@ -219,27 +216,47 @@ public final class LlamaModel: Sendable {
     /// both precisions there: only its proposals depend on them, and the target verifies those).
     private func shrunkLogits(_ head: WeightMatrix, _ batch: [BatchSequence], rowSequence: [Int], h: Buffer,
                               out op: UnsafeMutablePointer<Float>) {
-        let c = config, n = logitRows, rows = rowSequence.count
+        let n = partRows(batch, rowSequence: rowSequence), rows = rowSequence.count
         let view = head.prefix(rows: n)
         let part = Buffer(rows * n)
         defer { part.free() }
         MatMul.multiply(view, h.p, nTokens: rows, part.p, pool: pool)
-        for j in 0..<rows {
-            (op + j * c.vocabSize).update(from: part.p + j * n, count: n)
-            (op + j * c.vocabSize + n).update(repeating: -.infinity, count: c.vocabSize - n)
-        }
-        if n < c.vocabSize { scoreAlso(batch, rowSequence: rowSequence, h: h, out: op) }
+        spread(part, n, batch, rowSequence: rowSequence, out: op)
+        scoreAlso(batch, rowSequence: rowSequence, h: h, out: op)
     }
 
-    /// The logits of each sequence's `alsoScored` tokens past `logitRows`: their rows of the
-    /// output matrix copied side by side (one matmul for the batch's union), each sequence's
+    /// The first tokens a sequence's logits score: `logitRows`, or its fewer `scoredRows`.
+    private func scoredRows(_ seq: BatchSequence) -> Int {
+        guard !seq.scoresWholeVocabulary, let r = seq.scoredRows else { return logitRows }
+        return max(1, min(r, logitRows))
+    }
+
+    /// Rows of the output's first part a batch needs: the most any of its rows scores, in whole
+    /// tiles of 16 (a packed copy's prefix; each row's value is the same whatever the count).
+    private func partRows(_ batch: [BatchSequence], rowSequence: [Int]) -> Int {
+        let most = Set(rowSequence).map { scoredRows(batch[$0]) }.max() ?? logitRows
+        return most >= logitRows ? logitRows : min(logitRows, (most + 15) / 16 * 16)
+    }
+
+    /// Each row's first scored logits from `part` ([rows, n]), -infinity past them.
+    private func spread(_ part: Buffer, _ n: Int, _ batch: [BatchSequence], rowSequence: [Int], out op: UnsafeMutablePointer<Float>) {
+        let v = config.vocabSize
+        for (j, si) in rowSequence.enumerated() {
+            let k = scoredRows(batch[si])
+            (op + j * v).update(from: part.p + j * n, count: k)
+            (op + j * v + k).update(repeating: -.infinity, count: v - k)
+        }
+    }
+
+    /// The logits of each sequence's `alsoScored` tokens past the first it scores: their rows of
+    /// the output matrix copied side by side (one matmul for the batch's union), each sequence's
     /// row given only its own tokens, so what it scores never depends on the batch. Rows of
     /// sequences that score the whole vocabulary get the rest of the matrix too (in the file's
     /// layout: a packed copy is not split there).
     private func scoreAlso(_ batch: [BatchSequence], rowSequence: [Int], h: Buffer, out op: UnsafeMutablePointer<Float>) {
         let c = config, w = weights.output, n = logitRows, v = c.vocabSize
         let whole = rowSequence.indices.filter { batch[rowSequence[$0]].scoresWholeVocabulary }
-        if !whole.isEmpty {
+        if !whole.isEmpty && n < v {
             let tail = WeightMatrix(type: w.type, data: w.data + n * w.rowBytes, rows: v - n, cols: w.cols)
             let hw = Buffer(whole.count * c.dim), part = Buffer(whole.count * (v - n))
             defer { hw.free(); part.free() }
@@ -249,7 +266,8 @@ public final class LlamaModel: Sendable {
         }
         var union = Set<Int32>()
         for si in Set(rowSequence) where !batch[si].scoresWholeVocabulary {
-            for id in batch[si].alsoScored where Int(id) >= n && Int(id) < v { union.insert(id) }
+            let k = scoredRows(batch[si])
+            for id in batch[si].alsoScored where Int(id) >= k && Int(id) < v { union.insert(id) }
         }
         guard !union.isEmpty, w.rowBytes > 0 else { return }
         let ids = union.sorted()
@@ -265,7 +283,8 @@ public final class LlamaModel: Sendable {
         defer { part.free() }
         MatMul.multiplyUnquantizedActivations(sub, h.p, nTokens: rowSequence.count, part.p, pool: pool, allRows: true)
         for (j, si) in rowSequence.enumerated() where !batch[si].scoresWholeVocabulary {
-            for id in batch[si].alsoScored where Int(id) >= n && Int(id) < v {
+            let k = scoredRows(batch[si])
+            for id in batch[si].alsoScored where Int(id) >= k && Int(id) < v {
                 op[j * v + Int(id)] = part.p[j * ids.count + column[id]!]
             }
         }

@@ -14,7 +14,7 @@ final class DraftVocabularyTests: XCTestCase {
     final class PartialDraft: PatternModelWrapper {
         let inner = PatternModel(order: 2)
         let logitRows: Int
-        private(set) var asked: [(also: [Int32], whole: Bool)] = []
+        private(set) var asked: [(also: [Int32], whole: Bool, rows: Int?)] = []
 
         init(logitRows: Int) { self.logitRows = logitRows }
 
@@ -24,9 +24,10 @@ final class DraftVocabularyTests: XCTestCase {
             var row = 0
             for seq in batch where seq.logits != .none {
                 XCTAssertEqual(seq.logits, .last)
-                asked.append((seq.alsoScored, seq.scoresWholeVocabulary))
+                asked.append((seq.alsoScored, seq.scoresWholeVocabulary, seq.scoredRows))
                 if !seq.scoresWholeVocabulary {
-                    for t in logitRows..<v where !seq.alsoScored.contains(Int32(t)) { out[row * v + t] = -.infinity }
+                    let first = min(logitRows, seq.scoredRows ?? logitRows)
+                    for t in first..<v where !seq.alsoScored.contains(Int32(t)) { out[row * v + t] = -.infinity }
                 }
                 row += 1
             }
@@ -34,11 +35,12 @@ final class DraftVocabularyTests: XCTestCase {
         }
     }
 
-    func engine(draft: BatchModel?) -> Engine {
+    func engine(draft: BatchModel?, commonRows: Int = 0) -> Engine {
         var c = EngineConfiguration(maxBatchTokens: 128, maxSequences: 8, cacheTokens: 4096, blockSize: 4,
                                     maxWaiting: 100, stepTargetSeconds: 0)
         var s = SpeculationConfiguration(method: draft == nil ? .off : .draft, maxDepth: 4, maxBatchTokens: 64)
         s.lookupFirst = false
+        s.draftCommonRows = commonRows
         c.speculation = s
         let e = Engine(model: PatternModel(), endOfGeneration: [], configuration: c, draft: draft)
         e.scheduler.speculationCost = .measuredLike
@@ -82,6 +84,26 @@ final class DraftVocabularyTests: XCTestCase {
         _ = run(engine(draft: alone), [reqs[1]])
         XCTAssertGreaterThan(alone.asked.count, 3)
         XCTAssertTrue(alone.asked.allSatisfy { $0.whole || $0.also.first == 9 }, "\(alone.asked)")
+    }
+
+    /// A common part (the first 5 of the draft's 8): a sequence with fewer than one token in 7
+    /// past it scores only that part and its own tokens past it, one with more the draft's 8; the
+    /// target's tokens never change.
+    func testGreedyTokensStayTheTargetsWithACommonPart() {
+        let common: [Int32] = (0..<120).map { (i: Int) -> Int32 in i == 60 ? 6 : Int32(i * 3 % 5) }
+        let wider: [Int32] = (0..<120).map { (i: Int) -> Int32 in Int32(i * 5 % 8) }
+        let reqs = [common, wider].enumerated().map { GenerationRequest(id: "c\($0)", promptTokens: $1, maxTokens: 40) }
+        let plain = run(engine(draft: nil), reqs)
+        let draft = PartialDraft(logitRows: 8)
+        let spec = engine(draft: draft, commonRows: 5)
+        XCTAssertEqual(run(spec, reqs), plain)
+        XCTAssertGreaterThan(spec.idleSnapshot().speculativeAccepted, 0)
+        XCTAssertTrue(draft.asked.contains { $0.rows == 5 && $0.also.contains(6) && !$0.whole }, "\(draft.asked)")
+        XCTAssertTrue(draft.asked.contains { $0.rows == nil && !$0.whole })
+        // Without the common part nobody asks for fewer rows.
+        let plainDraft = PartialDraft(logitRows: 8)
+        XCTAssertEqual(run(engine(draft: plainDraft), reqs), plain)
+        XCTAssertTrue(plainDraft.asked.allSatisfy { $0.rows == nil })
     }
 
     /// A grammar that allows only tokens past the draft's first 8 (letters i, j, k) leaves some
@@ -139,5 +161,34 @@ final class DraftVocabularyTests: XCTestCase {
         v = c.draftVocabulary(first: 500, always: [901, 900, 7])
         XCTAssertEqual(v.own, [900, 901])
         XCTAssertFalse(v.whole)
+        XCTAssertNil(v.rows)
+    }
+
+    /// The common part: its rows while at most one token in 7 lies past it (control tokens
+    /// aside), the larger part past that, the whole vocabulary past one in 50 past the larger.
+    func testCommonPartRule() {
+        // 14 tokens: 2 past 300 (one past 500) is one in 7.
+        let r = Request(request: GenerationRequest(id: "r", promptTokens: Array(repeating: 1, count: 12) + [350, 350], maxTokens: 4),
+                        sink: { _ in }, arrival: 0)
+        var v = r.draftVocabulary(first: 500, common: 300, always: [320, 900])
+        XCTAssertEqual(v.own, [320, 900, 350], "control tokens past the common part first, then the sequence's")
+        XCTAssertEqual(v.rows, 300)
+        XCTAssertFalse(v.whole)
+        r.tokens += [400]
+        v = r.draftVocabulary(first: 500, common: 300, always: [320, 900])
+        XCTAssertNil(v.rows, "3 of 15 tokens past the common part")
+        XCTAssertEqual(v.own, [320, 900, 350, 400])
+        r.tokens += Array(repeating: 2, count: 6) + [320, 320, 320, 900]
+        v = r.draftVocabulary(first: 500, common: 300, always: [320, 900])
+        XCTAssertEqual(v.rows, 300, "3 of 25, control tokens aside")
+        r.tokens += [600]
+        v = r.draftVocabulary(first: 500, common: 300, always: [320, 900])
+        XCTAssertTrue(v.whole, "one of 26 past the larger part")
+        XCTAssertNil(v.rows)
+        // No common part, or one not below the larger: the larger part.
+        XCTAssertNil(r.draftVocabulary(first: 500).rows)
+        let q = Request(request: GenerationRequest(id: "q", promptTokens: Array(repeating: 1, count: 20), maxTokens: 4),
+                        sink: { _ in }, arrival: 0)
+        XCTAssertNil(q.draftVocabulary(first: 500, common: 600).rows)
     }
 }
