@@ -91,7 +91,6 @@ enum KQuantMatMul {
             VNNIKQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: act, y: y, ldy: ldy,
                                   scratch: scratch, amx: amx)
         } else if backend == .avx2, let packed = w.packed, AVX2KQuantPacked.supports(typeID: w.type.rawValue) {
-            // (A Q5_K tile, packed for AVX-512 only, is not this kernel's: the file's rows below.)
             AVX2KQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: act, y: y, ldy: ldy)
         } else if backend == .avx2 {
             AVX2KQuantMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,

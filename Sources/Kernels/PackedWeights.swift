@@ -11,7 +11,7 @@ import KernelsAVX512
 
 /// Owns the copies of a model's weight matrices repacked at load time for the kernel
 /// that reads them (today: Q4_K, Q5_K and Q6_K for the AVX-512 VNNI kernel, `VNNIKQuantPacked`, and
-/// Q4_K and Q6_K for the AVX2 one, `AVX2KQuantPacked`, which reads the same layout; Q4_0, Q4_1, Q5_0
+/// the AVX2 one, `AVX2KQuantPacked`, which reads the same layout; Q4_0, Q4_1, Q5_0
 /// and Q8_0 in `AVX2Packed32`'s layout, which AVX2's kernel and AVX-512 VNNI's (`VNNIPacked32`) read,
 /// but for the output projection; F16, the output projection too, in
 /// `AVX2F16Packed`'s layout, which both backends read), and of the other large
@@ -62,7 +62,6 @@ public final class PackedWeights: @unchecked Sendable {
             && w.cols % 32 == 0 && w.rows > 0 {
             return pack32(w)
         }
-        // Q5_K: only the AVX-512 VNNI kernel reads its packed layout.
         guard vnni || backend == .avx2 && CPUFeatures.hasAVX2 && AVX2KQuantPacked.supports(typeID: type), w.cols % 256 == 0, w.rows > 0,
               VNNIKQuantPacked.supports(typeID: type) else { return relocate(w) }
         let nsb = w.cols / 256

@@ -7,8 +7,10 @@ import CPrefetch
 /// vector of a packed tile holds 16 rows side by side, so a 256-bit half is 8 rows, one per
 /// int32 lane. Per group of up to 8 tokens and per scale unit, `vpmaddubsw` multiplies the
 /// unsigned weights by a broadcast dword of activations (pairs of products in int16, which
-/// cannot saturate: at most 2 · 63 · 128), a few `vpaddw` sum 16 elements while they still
-/// fit int16, and `vpmaddwd` against the unit's scale gives exact int32 sums per row. The
+/// cannot saturate: at most 2 · 63 · 128), a few `vpaddw` sum 8 to 16 elements while they still
+/// fit int16 (Q4_K 16, Q5_K and Q6_K 8), and `vpmaddwd` against the unit's scale gives exact
+/// int32 sums per row. Q5_K's tile is Q4_K's with the fifth bits after it (or'd into each
+/// nibble as it is unpacked). The
 /// float steps are `KQuantDot`'s in the same order, so results are bit for bit the
 /// reference's, as on AVX-512. Weights are read from memory once per block of 64 tokens (from
 /// cache once per group of 8); for prompts the unpacking (two ands and a shift per 32 bytes) is
@@ -16,9 +18,12 @@ import CPrefetch
 /// halves of a tile per super-block, so each line is used whole as it arrives.
 public enum AVX2KQuantPacked {
     static let q4kTileBytes = 2368
+    static let q5kTileBytes = 2880
     static let q6kTileBytes = 3392
 
-    public static func supports(typeID: UInt32) -> Bool { typeID == 12 || typeID == 14 }
+    public static func supports(typeID: UInt32) -> Bool { typeID == 12 || typeID == 13 || typeID == 14 }
+
+    static func tileBytes(_ typeID: UInt32) -> Int { typeID == 12 ? q4kTileBytes : typeID == 13 ? q5kTileBytes : q6kTileBytes }
 
     /// Tokens per group: 8 sums fit the 16 registers beside four weight vectors.
     static let groupTokens = 8
@@ -37,18 +42,20 @@ public enum AVX2KQuantPacked {
     public static func rows(typeID: UInt32, packed: UnsafeRawPointer, r0: Int, r1: Int,
                             act: Q8KActivationsView, y: UnsafeMutablePointer<Float>, ldy: Int) {
         guard act.nTokens > 0 else { return }
-        let nsb = act.superBlocks, bytes = typeID == 12 ? q4kTileBytes : q6kTileBytes, stride = nsb * bytes
+        let nsb = act.superBlocks, bytes = tileBytes(typeID), stride = nsb * bytes
         let end = packed + ((r1 + 15) / 16) * stride
         if act.nTokens <= smallTokens {
             // One stream over the tiles: one token's kernel, or a few tokens' (`small`).
             var r = r0
             while r < r1 {
                 let tile = packed + (r / 16) * stride, count = min(16, r1 - r)
-                switch (typeID == 12, act.nTokens == 1) {
-                case (true, true): vector(Q4K.self, tile, end, act, y + r, count)
-                case (false, true): vector(Q6K.self, tile, end, act, y + r, count)
-                case (true, false): small(Q4K.self, tile, end, act, y + r, ldy, count)
-                case (false, false): small(Q6K.self, tile, end, act, y + r, ldy, count)
+                switch (typeID, act.nTokens == 1) {
+                case (12, true): vector(Q4K.self, tile, end, act, y + r, count)
+                case (13, true): vector(Q5K.self, tile, end, act, y + r, count)
+                case (_, true): vector(Q6K.self, tile, end, act, y + r, count)
+                case (12, false): small(Q4K.self, tile, end, act, y + r, ldy, count)
+                case (13, false): small(Q5K.self, tile, end, act, y + r, ldy, count)
+                case (_, false): small(Q6K.self, tile, end, act, y + r, ldy, count)
                 }
                 r += 16
             }
@@ -78,6 +85,8 @@ public enum AVX2KQuantPacked {
                                                      passes: 2 * groups, end: end) : nil
                         if typeID == 12 {
                             halfTile(Q4K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
+                        } else if typeID == 13 {
+                            halfTile(Q5K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
                         } else {
                             halfTile(Q6K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
                         }
@@ -185,15 +194,30 @@ public enum AVX2KQuantPacked {
         static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int, _ c: inout __m256, _ d: inout __m256,
                                 _ ahead: UnsafeRawPointer, _ end: UnsafeRawPointer)
     }
-    enum Q4K: Block {
+    /// Q4_K's tile, or Q5_K's (Q4_K's for the low four bits, its fifth bits after it): a type,
+    /// so each kernel is its own specialization with no test per unit.
+    protocol Tile4: Block { static var fifthBits: Bool { get } }
+    enum Q4K: Tile4 {
+        static var fifthBits: Bool { false }
         static var bytes: Int { q4kTileBytes }
         @inline(__always) static func block(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
                                             _ s: Int, _ c: inout Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer) {
-            q4kBlock(base, half, act, t0, nt, s, &c, ahead, end)
+            q4kBlock(Self.self, base, half, act, t0, nt, s, &c, ahead, end)
         }
         @inline(__always) static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int,
                                                   _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer,
-                                                  _ end: UnsafeRawPointer) { q4kVectorBlock(base, act, s, &c, &d, ahead, end) }
+                                                  _ end: UnsafeRawPointer) { q4kVectorBlock(Self.self, base, act, s, &c, &d, ahead, end) }
+    }
+    enum Q5K: Tile4 {
+        static var fifthBits: Bool { true }
+        static var bytes: Int { q5kTileBytes }
+        @inline(__always) static func block(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
+                                            _ s: Int, _ c: inout Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer) {
+            q4kBlock(Self.self, base, half, act, t0, nt, s, &c, ahead, end)
+        }
+        @inline(__always) static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int,
+                                                  _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer,
+                                                  _ end: UnsafeRawPointer) { q4kVectorBlock(Self.self, base, act, s, &c, &d, ahead, end) }
     }
     enum Q6K: Block {
         static var bytes: Int { q6kTileBytes }
@@ -261,32 +285,56 @@ public enum AVX2KQuantPacked {
         } }
     }
 
-    /// Super-block s of all 16 rows of a Q4_K tile against one token, rows 0..<8 added to c and
-    /// 8..<16 to d. Both halves share the activations' broadcasts, and a unit's low and high
-    /// nibbles are summed in int16 before its scale: 16 products per sum, |Σ| ≤ 16 · 15 · 128 fits.
+    /// The fifth bits of unit u's elements in nibble vector v (v < 4: low nibbles, else high) of
+    /// a Q5_K tile's half h32, moved to bit 4 (16-bit shifts of at most 4: the mask keeps each
+    /// byte's own bit).
+    @inline(__always) static func fifth(_ base: UnsafeRawPointer, _ u: Int, _ v: Int, _ h32: Int) -> __m256i {
+        let f = load(base + q4kTileBytes + 64 * v + h32)
+        return _mm256_and_si256(u < 4 ? _mm256_slli_epi16(f, Int32(4 - u)) : _mm256_srli_epi16(f, Int32(u - 4)), _mm256_set1_epi8(0x10))
+    }
+
+    /// Super-block s of all 16 rows of a Q4_K (or Q5_K) tile against one token, rows 0..<8 added
+    /// to c and 8..<16 to d. Both halves share the activations' broadcasts. Q4_K sums a unit's
+    /// low and high nibbles in int16 before its scale (16 products per sum, |Σ| ≤ 16 · 15 · 128
+    /// fits); Q5_K's 5-bit weights apply the scale to each 8-product sum (|Σ| ≤ 8 · 31 · 128).
     @inline(__always)
-    static func q4kVectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int, _ c: inout __m256, _ d: inout __m256,
-                               _ ahead: UnsafeRawPointer, _ end: UnsafeRawPointer) {
+    static func q4kVectorBlock<T: Tile4>(_: T.Type, _ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int,
+                                         _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer, _ end: UnsafeRawPointer) {
         let nibbles = _mm256_set1_epi8(0x0F)
         var i0 = _mm256_setzero_si256(), i1 = i0
         let a = UnsafeRawPointer(act.qs + s * 256)
         for u in 0..<8 {
             let q = base + 256 * u, au = a + 32 * u
-            spread(ahead, end, q4kTileBytes / 64, u, 8)
+            spread(ahead, end, T.bytes / 64, u, 8)
             @inline(__always) func bc(_ o: Int) -> __m256i { _mm256_set1_epi32(au.loadUnaligned(fromByteOffset: o, as: Int32.self)) }
-            var l0 = _mm256_setzero_si256(), l1 = l0
+            @inline(__always) func w(_ x: __m256i, _ v: Int, _ h32: Int) -> __m256i {
+                let n = _mm256_and_si256(v < 4 ? x : _mm256_srli_epi16(x, 4), nibbles)
+                return T.fifthBits ? _mm256_or_si256(n, fifth(base, u, v, h32)) : n
+            }
+            var l0 = _mm256_setzero_si256(), l1 = l0, h0 = l0, h1 = l0
             for v in 0..<4 {
                 let lo = bc(4 * v), hi = bc(16 + 4 * v)
                 let x0 = load(q + 64 * v), x1 = load(q + 64 * v + 32)
-                l0 = _mm256_add_epi16(l0, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(x0, nibbles), lo),
-                                                           _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x0, 4), nibbles), hi)))
-                l1 = _mm256_add_epi16(l1, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(x1, nibbles), lo),
-                                                           _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x1, 4), nibbles), hi)))
+                let p0 = _mm256_maddubs_epi16(w(x0, v, 0), lo), q0 = _mm256_maddubs_epi16(w(x0, 4 + v, 0), hi)
+                let p1 = _mm256_maddubs_epi16(w(x1, v, 32), lo), q1 = _mm256_maddubs_epi16(w(x1, 4 + v, 32), hi)
+                if T.fifthBits {
+                    (l0, h0) = (_mm256_add_epi16(l0, p0), _mm256_add_epi16(h0, q0))
+                    (l1, h1) = (_mm256_add_epi16(l1, p1), _mm256_add_epi16(h1, q1))
+                } else {
+                    l0 = _mm256_add_epi16(l0, _mm256_add_epi16(p0, q0))
+                    l1 = _mm256_add_epi16(l1, _mm256_add_epi16(p1, q1))
+                }
             }
             // The unit's 6-bit scale of each row in both int16 halves of its lane (rows 0..<8, then 8..<16).
             let s0 = _mm256_cvtepu8_epi32(load64(base + 2048 + 16 * u)), s1 = _mm256_cvtepu8_epi32(load64(base + 2056 + 16 * u))
-            i0 = _mm256_add_epi32(i0, _mm256_madd_epi16(l0, _mm256_or_si256(s0, _mm256_slli_epi32(s0, 16))))
-            i1 = _mm256_add_epi32(i1, _mm256_madd_epi16(l1, _mm256_or_si256(s1, _mm256_slli_epi32(s1, 16))))
+            let sc0 = _mm256_or_si256(s0, _mm256_slli_epi32(s0, 16)), sc1 = _mm256_or_si256(s1, _mm256_slli_epi32(s1, 16))
+            if T.fifthBits {
+                i0 = _mm256_add_epi32(i0, _mm256_add_epi32(_mm256_madd_epi16(l0, sc0), _mm256_madd_epi16(h0, sc0)))
+                i1 = _mm256_add_epi32(i1, _mm256_add_epi32(_mm256_madd_epi16(l1, sc1), _mm256_madd_epi16(h1, sc1)))
+            } else {
+                i0 = _mm256_add_epi32(i0, _mm256_madd_epi16(l0, sc0))
+                i1 = _mm256_add_epi32(i1, _mm256_madd_epi16(l1, sc1))
+            }
         }
         let da = _mm256_set1_ps(act.d[s])
         // The mins: dword k of the token's pair sums against each row's mins of units 2k, 2k+1.
@@ -305,10 +353,11 @@ public enum AVX2KQuantPacked {
         finish(1, i1, &d)
     }
 
-    /// Super-block s of rows 8·half..<8·half+8 against tokens t0..<t0+nt, added to c.
+    /// Super-block s of rows 8·half..<8·half+8 of a Q4_K (or Q5_K) tile against tokens
+    /// t0..<t0+nt, added to c.
     @inline(__always)
-    static func q4kBlock(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int, _ s: Int,
-                         _ c: inout Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer) {
+    static func q4kBlock<T: Tile4>(_: T.Type, _ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int,
+                                   _ nt: Int, _ s: Int, _ c: inout Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer) {
         let nsb = act.superBlocks, h32 = 32 * half
         let nibbles = _mm256_set1_epi8(0x0F)
         let z = _mm256_setzero_si256()
@@ -316,16 +365,18 @@ public enum AVX2KQuantPacked {
         // Elements 0..<16 of each unit (low nibbles), then in a second loop 16..<32 (high
         // nibbles, bytes 16..<32 of the unit's activations): four weight vectors at a time, so
         // 8 tokens' sums stay in registers (in one loop the compiler kept the loaded bytes for
-        // the high nibbles and spilled the sums). 16 elements per sum: |Σ| ≤ 16 · 15 · 128 fits int16.
+        // the high nibbles and spilled the sums). 16 elements per sum: |Σ| ≤ 16 · 15 · 128 fits int16
+        // (Q5_K's fifth bits or'd in: 4 vectors, 8 products per int16 lane, ≤ 8 · 31 · 128).
         @inline(__always) func part(_ u: Int, _ high: Bool) {
             let q = base + 256 * u + h32
-            if let ahead { spread(ahead, end, q4kTileBytes / 64, 16 * half + (high ? 8 : 0) + u, 32) }
+            if let ahead { spread(ahead, end, T.bytes / 64, 16 * half + (high ? 8 : 0) + u, 32) }
             // The unit's 6-bit scale of each row in both int16 halves of its lane.
             let s8 = _mm256_cvtepu8_epi32(load64(base + 2048 + 16 * u + 8 * half))
             let sc = _mm256_or_si256(s8, _mm256_slli_epi32(s8, 16))
             @inline(__always) func w(_ v: Int) -> __m256i {
                 let x = load(q + 64 * v)
-                return _mm256_and_si256(high ? _mm256_srli_epi16(x, 4) : x, nibbles)
+                let n = _mm256_and_si256(high ? _mm256_srli_epi16(x, 4) : x, nibbles)
+                return T.fifthBits ? _mm256_or_si256(n, fifth(base, u, high ? 4 + v : v, h32)) : n
             }
             let w0 = w(0), w1 = w(1), w2 = w(2), w3 = w(3)
             eachToken(nt, &i) { k, acc in

@@ -29,8 +29,7 @@ public enum VNNIKQuantPacked {
     static let q4kTileBytes = 2368
     static let q5kTileBytes = 2880
 
-    /// Formats with a packed layout: Q4_K, Q5_K, Q6_K (Q5_K for this kernel only: `AVX2KQuantPacked`
-    /// reads Q4_K and Q6_K).
+    /// Formats with a packed layout: Q4_K, Q5_K, Q6_K (`AVX2KQuantPacked` reads the same tiles).
     public static func supports(typeID: UInt32) -> Bool { typeID == 12 || typeID == 13 || typeID == 14 }
 
     /// Bytes per tile of 16 rows and super-block.
