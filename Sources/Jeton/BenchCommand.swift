@@ -48,13 +48,18 @@ struct BenchCommand: ParsableCommand {
                 rates.append(Double(p) / seconds(since: t0))
             }
             report("pp\(p)", rates)
-            // Prompts are compute-bound: their ceiling is the int8 multiply-add rate over the
-            // layer matrices' multiply-adds per token.
-            if let peak = ArithmeticPeak.int8MACsPerSecond(pool: loaded.model.pool) {
-                let macs = Double(loaded.model.weights.layerMACsPerToken)
+            // Prompts are compute-bound: their ceiling is the multiply-add rate of the instruction
+            // that does most of the layer matrices' work (int8 for quantized weights, float FMA for
+            // F16/BF16/F32 ones) over the layer matrices' multiply-adds per token.
+            let weights = loaded.model.weights
+            let float = 2 * weights.floatLayerMACsPerToken > weights.layerMACsPerToken
+            if let peak = float ? ArithmeticPeak.floatMACsPerSecond(pool: loaded.model.pool)
+                                : ArithmeticPeak.int8MACsPerSecond(pool: loaded.model.pool) {
+                let macs = Double(weights.layerMACsPerToken)
                 let mean = rates.reduce(0, +) / Double(rates.count)
-                print(String(format: "int8 peak %.0f GMAC/s (%d threads), %.2f GMAC per prompt token: limit %.0f t/s, pp%d at %.0f%%",
-                             peak / 1e9, loaded.model.pool.threads, macs / 1e9, peak / macs, p, 100 * mean * macs / peak))
+                print(String(format: "%@ peak %.0f GMAC/s (%d threads), %.2f GMAC per prompt token: limit %.0f t/s, pp%d at %.0f%%",
+                             float ? "f32" : "int8", peak / 1e9, loaded.model.pool.threads, macs / 1e9, peak / macs, p,
+                             100 * mean * macs / peak))
                 // Where AMX tiles serve the Q4_K prompt matrices, theirs is the machine's ceiling.
                 if let tiles = ArithmeticPeak.int8MACsPerSecond(pool: loaded.model.pool, tiles: true) {
                     print(String(format: "amx int8 peak %.0f GMAC/s (%d threads): limit %.0f t/s, pp%d at %.0f%%",

@@ -29,6 +29,30 @@ public enum ArithmeticPeak {
         } else {
             return nil
         }
+        return measure(run, perIteration, pool: pool, seconds: seconds, rounds: rounds)
+        #else
+        return nil
+        #endif
+    }
+
+    /// Float multiply-adds per second (`vfmadd`, 16 floats with AVX-512, 8 with AVX2), as the
+    /// float kernels (F16, BF16 and F32 weights) see them: the ceiling of their prompts.
+    public static func floatMACsPerSecond(pool: ThreadPool, seconds: Double = 0.2, rounds: Int = 3) -> Double? {
+        #if arch(x86_64)
+        if CPUFeatures.hasAVX512VNNI && MatMul.defaultBackend == .avx512 {
+            return measure(AVX512FMAPeak.run, AVX512FMAPeak.macsPerIteration, pool: pool, seconds: seconds, rounds: rounds)
+        } else if CPUFeatures.hasAVX2 && [.avx2, .avx512].contains(MatMul.defaultBackend) {
+            return measure(AVX2FMAPeak.run, AVX2FMAPeak.macsPerIteration, pool: pool, seconds: seconds, rounds: rounds)
+        }
+        return nil
+        #else
+        return nil
+        #endif
+    }
+
+    /// The best of `rounds` passes of `run` on every thread of the pool, each about `seconds` long.
+    private static func measure(_ run: (Int) -> Int32, _ perIteration: Int, pool: ThreadPool, seconds: Double,
+                                rounds: Int) -> Double {
         // Sized from a short trial so a pass lasts about `seconds` on any machine.
         var iterations = 1 << 16
         let trial = ReadBandwidth.now()
@@ -51,8 +75,5 @@ public enum ArithmeticPeak {
         }
         if sink == 0x1234_5678 { best += 0 }  // keeps the results
         return best
-        #else
-        return nil
-        #endif
     }
 }

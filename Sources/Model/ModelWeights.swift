@@ -144,4 +144,10 @@ public struct ModelWeights: Sendable {
     public var layerMACsPerToken: Int {
         layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] }.reduce(0) { $0 + $1.rows * $1.cols }
     }
+
+    /// Of those, the multiply-adds of matrices the float kernels run (F16, BF16, F32 weights).
+    public var floatLayerMACsPerToken: Int {
+        layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] }
+            .filter { [.f16, .bf16, .f32].contains($0.type) }.reduce(0) { $0 + $1.rows * $1.cols }
+    }
 }

@@ -156,6 +156,7 @@ def test_bench_prints_llama_bench_names():
     assert out[0].startswith("pp16 ") and float(out[0].split()[1]) > 0
     rest = out[1:]
     # With AVX2 or AVX-512 VNNI the int8 peak probe's line follows pp (as the share of it pp reached).
+    assert not rest[0].startswith("f32 peak "), "SmolLM2's matrices are quantized: " + rest[0]
     if rest[0].startswith("int8 peak "):
         m = re.match(r"int8 peak (\d+) GMAC/s \(2 threads\), [\d.]+ GMAC per prompt token: limit \d+ t/s, pp16 at \d+%$", rest[0])
         assert m and int(m.group(1)) > 0, rest[0]
@@ -167,6 +168,19 @@ def test_bench_prints_llama_bench_names():
             rest = rest[1:]
     assert rest[0].startswith("tg4 ") and float(rest[0].split()[1]) > 0
     assert rest[1].startswith("bandwidth ") and "tg4 at" in rest[1]
+
+
+def test_bench_measures_float_weights_against_the_float_peak():
+    # The tiny qwen2's matrices are F32: its prompts run on float FMAs, so pp's share is of that peak.
+    tiny = os.path.join(FIXTURES, "tiny", "qwen2.tiny.gguf")
+    out = run("bench", "--model", tiny, "-p", "16", "-n", "0", "-r", "1", "-t", "2").stdout.split("\n")
+    assert out[0].startswith("pp16 "), out
+    assert not any(line.startswith("int8 peak ") for line in out), out
+    with open("/proc/cpuinfo") as f:
+        avx2 = " avx2 " in f.read().replace("\n", " ")
+    if avx2 and os.environ.get("JETON_KERNELS", "") not in ("portable", "float"):
+        m = re.match(r"f32 peak (\d+) GMAC/s \(2 threads\), [\d.]+ GMAC per prompt token: limit \d+ t/s, pp16 at \d+%$", out[1])
+        assert m and int(m.group(1)) > 0, out[1]
 
 
 def test_bad_input_is_one_clear_sentence(tmp_path):
