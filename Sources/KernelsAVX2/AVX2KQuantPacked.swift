@@ -200,24 +200,10 @@ public enum AVX2KQuantPacked {
     enum Q4K: Tile4 {
         static var fifthBits: Bool { false }
         static var bytes: Int { q4kTileBytes }
-        @inline(__always) static func block(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
-                                            _ s: Int, _ c: inout Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer) {
-            q4kBlock(Self.self, base, half, act, t0, nt, s, &c, ahead, end)
-        }
-        @inline(__always) static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int,
-                                                  _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer,
-                                                  _ end: UnsafeRawPointer) { q4kVectorBlock(Self.self, base, act, s, &c, &d, ahead, end) }
     }
     enum Q5K: Tile4 {
         static var fifthBits: Bool { true }
         static var bytes: Int { q5kTileBytes }
-        @inline(__always) static func block(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
-                                            _ s: Int, _ c: inout Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer) {
-            q4kBlock(Self.self, base, half, act, t0, nt, s, &c, ahead, end)
-        }
-        @inline(__always) static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int,
-                                                  _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer,
-                                                  _ end: UnsafeRawPointer) { q4kVectorBlock(Self.self, base, act, s, &c, &d, ahead, end) }
     }
     enum Q6K: Block {
         static var bytes: Int { q6kTileBytes }
@@ -229,7 +215,21 @@ public enum AVX2KQuantPacked {
                                                   _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer,
                                                   _ end: UnsafeRawPointer) { q6kVectorBlock(base, act, s, &c, &d, ahead, end) }
     }
+}
 
+/// Q4_K's and Q5_K's steps: one kernel, specialized by the tile type.
+extension AVX2KQuantPacked.Tile4 {
+    @inline(__always) static func block(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
+                                        _ s: Int, _ c: inout AVX2KQuantPacked.Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer) {
+        AVX2KQuantPacked.q4kBlock(Self.self, base, half, act, t0, nt, s, &c, ahead, end)
+    }
+    @inline(__always) static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int, _ c: inout __m256,
+                                              _ d: inout __m256, _ ahead: UnsafeRawPointer, _ end: UnsafeRawPointer) {
+        AVX2KQuantPacked.q4kVectorBlock(Self.self, base, act, s, &c, &d, ahead, end)
+    }
+}
+
+extension AVX2KQuantPacked {
     /// Rows 8·half..<8·half+8 of a tile against tokens t0..<t0+nt.
     static func halfTile<B: Block>(_ format: B.Type, _ tile: UnsafeRawPointer, _ half: Int, _ end: UnsafeRawPointer?,
                                    _ act: Q8KActivationsView, _ t0: Int, _ nt: Int, _ y: UnsafeMutablePointer<Float>,
