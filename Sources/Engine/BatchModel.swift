@@ -11,7 +11,8 @@ public protocol BatchModel: AnyObject {
     /// a pool of their own (`localTokens` slots) and each sequence a ring of blocks there.
     var slidingWindow: Int? { get }
     func makeCacheStorage(tokens: Int, localTokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage
-    /// Tokens 0..<logitRows get logits (and each sequence's `alsoScored`); the rest -infinity.
+    /// Tokens 0..<logitRows get logits (fewer for a sequence's `scoredRows`, and each sequence's
+    /// `alsoScored`); the rest -infinity.
     var logitRows: Int { get }
     /// Logits [Σ logit rows, vocab] in batch order.
     func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float]

@@ -83,7 +83,7 @@ final class Request {
         return DraftVocabulary(own: draftOwn, rows: narrow ? low : nil, whole: whole)
     }
 
-    /// Past one token in this many at or past the smaller vocabulary (control tokens aside),
+    /// Past one token in this many at or past the larger part (`draft_vocabulary`; control tokens aside),
     /// the draft scores them all: code and English hold none past Qwen's first 100,000;
     /// Chinese, Japanese, Korean and Russian answers 12-34 % (README, speculative decoding).
     static let wholeVocabularyShare = 50

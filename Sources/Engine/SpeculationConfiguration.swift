@@ -39,11 +39,12 @@ public struct SpeculationConfiguration: Sendable, Equatable {
     /// to 8×).
     public var probeInterval = 16
     /// Tokens a draft scoring part of the vocabulary (`LlamaModel.logitRows`) always scores and
-    /// never counts against the part: the vocabulary's control tokens (chat markers, ends of
-    /// generation), which lie past it in Qwen's and Llama 3's and are in every chat prompt.
+    /// never counts against the part (or the common part, `draftCommonRows`, when there is one):
+    /// the vocabulary's control tokens (chat markers, ends of generation), which lie past it in
+    /// Qwen's and Llama 3's and are in every chat prompt.
     public var draftAlwaysScored: Set<Int32> = []
     /// A draft scoring part of the vocabulary scores only its first this many tokens (and the
-    /// sequence's own past them) for a sequence with fewer than one token in 7 past them
+    /// sequence's own past them) for a sequence with at most one token in 7 past them
     /// (`Request.commonVocabularyShare`: code and English); 0, or not below the part: off.
     public var draftCommonRows = 0
 

@@ -52,7 +52,7 @@ struct BenchCommand: ParsableCommand {
             // that does most of the layer matrices' work (int8 for quantized weights, float FMA for
             // F16/BF16/F32 ones) over the layer matrices' multiply-adds per token.
             let weights = loaded.model.weights
-            let float = 2 * weights.floatLayerMACsPerToken > weights.layerMACsPerToken
+            let float = 2 * weights.layerMACsPerToken(of: [.f16, .bf16, .f32]) > weights.layerMACsPerToken
             if let peak = float ? ArithmeticPeak.floatMACsPerSecond(pool: loaded.model.pool)
                                 : ArithmeticPeak.int8MACsPerSecond(pool: loaded.model.pool) {
                 let macs = Double(weights.layerMACsPerToken)
@@ -60,8 +60,10 @@ struct BenchCommand: ParsableCommand {
                 print(String(format: "%@ peak %.0f GMAC/s (%d threads), %.2f GMAC per prompt token: limit %.0f t/s, pp%d at %.0f%%",
                              float ? "f32" : "int8", peak / 1e9, loaded.model.pool.threads, macs / 1e9, peak / macs, p,
                              100 * mean * macs / peak))
-                // Where AMX tiles serve the Q4_K prompt matrices, theirs is the machine's ceiling.
-                if let tiles = ArithmeticPeak.int8MACsPerSecond(pool: loaded.model.pool, tiles: true) {
+                // Where AMX tiles serve the Q4_K prompt matrices, theirs is the machine's ceiling
+                // (a model with no Q4_K matrix never uses them).
+                if !float, weights.layerMACsPerToken(of: [.q4_K]) > 0,
+                   let tiles = ArithmeticPeak.int8MACsPerSecond(pool: loaded.model.pool, tiles: true) {
                     print(String(format: "amx int8 peak %.0f GMAC/s (%d threads): limit %.0f t/s, pp%d at %.0f%%",
                                  tiles / 1e9, loaded.model.pool.threads, tiles / macs, p, 100 * mean * macs / tiles))
                 }

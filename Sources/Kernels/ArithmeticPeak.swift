@@ -35,8 +35,9 @@ public enum ArithmeticPeak {
         #endif
     }
 
-    /// Float multiply-adds per second (`vfmadd`, 16 floats with AVX-512, 8 with AVX2), as the
-    /// float kernels (F16, BF16 and F32 weights) see them: the ceiling of their prompts.
+    /// Float multiply-adds per second (`vfmadd`, 16 floats with AVX-512, 8 with AVX2): the
+    /// ceiling of a model of float weights' prompts (F16's kernels use `vfmadd`; F32 and BF16
+    /// run the portable float path, whose share of it stays low).
     public static func floatMACsPerSecond(pool: ThreadPool, seconds: Double = 0.2, rounds: Int = 3) -> Double? {
         #if arch(x86_64)
         if CPUFeatures.hasAVX512VNNI && MatMul.defaultBackend == .avx512 {

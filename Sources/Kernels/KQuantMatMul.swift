@@ -51,7 +51,8 @@ enum KQuantMatMul {
         #if arch(x86_64)
         // Few tokens: stream each row once (generation). More (AVX-512): repack tiles and reuse
         // them across tokens. Both give the same bits (KQuantDot), so the choice never shows;
-        // AVX2 has the matrix-vector kernel only (it is batch-invariant too).
+        // AVX2 takes the packed tile kernel at any token count, or without a packed copy the
+        // matrix-vector kernel (both batch-invariant too).
         let batched = backend == .avx512 && nTokens > matVecTokens
         let maxRowBytes = outputs.map { $0.0.rowBytes }.max() ?? 0
         // Scratch: for the tile kernel on matrices without a packed copy, for AMX (packed Q4_K

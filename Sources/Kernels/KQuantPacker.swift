@@ -1,7 +1,7 @@
 /// The packed K-quant layout of `VNNIKQuantPacked` written in plain Swift, element by
 /// element from the ggml block definitions: for CPUs without AVX-512 (the AVX2 kernel
-/// reads the same layout for Q4_K and Q6_K, 8 of a tile's 16 rows per half vector), and as an
-/// independent check of the vector packer (tests compare the bytes; Q5_K's too).
+/// reads the same layout for Q4_K, Q5_K and Q6_K, 8 of a tile's 16 rows per half vector), and
+/// as an independent check of the vector packer (tests compare the bytes).
 enum KQuantPacker {
     static let q4kTileBytes = 2368
     static let q5kTileBytes = 2880

@@ -1,7 +1,8 @@
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
 
-/// The arithmetic ceiling of the float kernels (F16 and F32 weights) on AVX-512: `vfmadd` on
+/// The float multiply-add ceiling on AVX-512 (F16 weights' kernels use `vfmadd`; F32 and BF16
+/// ones run the portable float path, well under it): `vfmadd` on
 /// 16 floats into 12 independent accumulators, each step multiplying its own accumulator (so no
 /// product is loop-invariant; a·0.5 + 1 stays finite). A probe for the benchmarks, never used
 /// by the forward pass.

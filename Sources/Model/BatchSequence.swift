@@ -15,8 +15,8 @@ public struct BatchSequence: Sendable {
     /// LoRA adapters whose updates apply to this sequence's tokens; empty: the base model.
     public var adapters: [LoraSelection]
     /// Tokens this sequence's logits also score where the model scores only its first
-    /// `LlamaModel.logitRows` (a draft model: a sequence's own tokens, which a smaller
-    /// vocabulary would miss); ignored when the model scores the whole vocabulary.
+    /// `LlamaModel.logitRows` (or its `scoredRows`): a draft model's sequence's own tokens, which
+    /// a smaller vocabulary would miss; ignored when the model scores the whole vocabulary.
     public var alsoScored: [Int32] = []
     /// This sequence's logits score every token even where the model scores only its first
     /// `logitRows` (a draft writing a language whose tokens lie past them).

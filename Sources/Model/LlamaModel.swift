@@ -225,9 +225,11 @@ public final class LlamaModel: Sendable {
         scoreAlso(batch, rowSequence: rowSequence, h: h, out: op)
     }
 
-    /// The first tokens a sequence's logits score: `logitRows`, or its fewer `scoredRows`.
+    /// The first tokens a sequence's logits score: `logitRows`, or its fewer `scoredRows` where
+    /// the model scores part of its vocabulary (as `BatchSequence.scoredRows` says; never an
+    /// empty part).
     private func scoredRows(_ seq: BatchSequence) -> Int {
-        guard !seq.scoresWholeVocabulary, let r = seq.scoredRows else { return logitRows }
+        guard !seq.scoresWholeVocabulary, logitRows < config.vocabSize, let r = seq.scoredRows else { return logitRows }
         return max(1, min(r, logitRows))
     }
 

@@ -141,13 +141,12 @@ public struct ModelWeights: Sendable {
 
     /// Multiply-adds of the layer matrices for one prompt token (a prompt's logits are
     /// computed for its last token only; attention's own products are not counted).
-    public var layerMACsPerToken: Int {
-        layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] }.reduce(0) { $0 + $1.rows * $1.cols }
-    }
+    public var layerMACsPerToken: Int { layerMACsPerToken(of: nil) }
 
-    /// Of those, the multiply-adds of matrices the float kernels run (F16, BF16, F32 weights).
-    public var floatLayerMACsPerToken: Int {
+    /// Of those, the multiply-adds of the matrices of these types (nil: all): which
+    /// instruction does most of a prompt's work (`jeton bench`'s peak).
+    public func layerMACsPerToken(of types: Set<GGMLType>?) -> Int {
         layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] }
-            .filter { [.f16, .bf16, .f32].contains($0.type) }.reduce(0) { $0 + $1.rows * $1.cols }
+            .filter { types?.contains($0.type) ?? true }.reduce(0) { $0 + $1.rows * $1.cols }
     }
 }

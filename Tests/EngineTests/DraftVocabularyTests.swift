@@ -86,7 +86,7 @@ final class DraftVocabularyTests: XCTestCase {
         XCTAssertTrue(alone.asked.allSatisfy { $0.whole || $0.also.first == 9 }, "\(alone.asked)")
     }
 
-    /// A common part (the first 5 of the draft's 8): a sequence with fewer than one token in 7
+    /// A common part (the first 5 of the draft's 8): a sequence with at most one token in 7
     /// past it scores only that part and its own tokens past it, one with more the draft's 8; the
     /// target's tokens never change.
     func testGreedyTokensStayTheTargetsWithACommonPart() {
@@ -99,6 +99,10 @@ final class DraftVocabularyTests: XCTestCase {
         XCTAssertEqual(run(spec, reqs), plain)
         XCTAssertGreaterThan(spec.idleSnapshot().speculativeAccepted, 0)
         XCTAssertTrue(draft.asked.contains { $0.rows == 5 && $0.also.contains(6) && !$0.whole }, "\(draft.asked)")
+        // Every proposal of the first (its own token 6, its tokens below 5 but for that one), the
+        // later ones of a step too, scores the common part alone.
+        XCTAssertTrue(draft.asked.filter { $0.also == [6] }.allSatisfy { $0.rows == 5 }, "\(draft.asked)")
+        XCTAssertGreaterThan(draft.asked.filter { $0.also == [6] }.count, 3)
         XCTAssertTrue(draft.asked.contains { $0.rows == nil && !$0.whole })
         // Without the common part nobody asks for fewer rows.
         let plainDraft = PartialDraft(logitRows: 8)

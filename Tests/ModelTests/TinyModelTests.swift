@@ -223,9 +223,12 @@ final class TinyModelTests: XCTestCase {
         XCTAssertEqual(llama.config.ropeLayout, .normal)
         XCTAssertNil(llama.config.slidingWindow)
         XCTAssertEqual(llama.config.quantization, "F32")  // no general.file_type; F32 holds most bytes
-        // Its prompts run mostly on the float kernels (`jeton bench` measures them against the f32
+        // Its prompts run mostly on float weights (`jeton bench` measures them against the f32
         // FMA peak): 8 of its 9 parts of layer multiply-adds are F32 matrices'.
-        XCTAssertEqual(llama.model.weights.floatLayerMACsPerToken * 9, llama.model.weights.layerMACsPerToken * 8)
+        let w = llama.model.weights
+        XCTAssertEqual(w.layerMACsPerToken(of: [.f16, .bf16, .f32]) * 9, w.layerMACsPerToken * 8)
+        XCTAssertEqual(w.layerMACsPerToken(of: nil), w.layerMACsPerToken)
+        XCTAssertEqual(w.layerMACsPerToken(of: [.q4_K]), 0)
         XCTAssertNil(llama.model.weights.layers[0].qBias)
 
         let (qwen, _) = try load("qwen2")

@@ -278,6 +278,20 @@ def test_speculation_settings_that_cannot_take_effect_are_said_at_startup():
     assert "speculative.max_batch_tokens 1 leaves no room for a proposal: speculative decoding is off" in log, log[-800:]
     log = startup_log(["--model", "gemma3-270m", "--speculative", "ngram"], "do not speculate", env=e)
     assert "has sliding-window layers, which do not speculate: speculative decoding is off" in log, log[-800:]
+    # A draft's common part: below its part of the vocabulary it is used (SmolLM2 has 49,152
+    # tokens); not below it (the default part, 100,000, is the whole vocabulary), said so.
+    # (No line holds the needle: the whole start-up log, notes after the summary included.)
+    log = startup_log(["--model", "default", "--draft-model", "default"], "(no such line)", timeout=8,
+                      env=dict(e, JETON_SPECULATIVE_DRAFT_VOCABULARY="40000", JETON_SPECULATIVE_DRAFT_COMMON_VOCABULARY="16000"))
+    assert "proposing among its first 16000 or 40000 tokens and each sequence's own" in log, log[-800:]
+    assert "draft_common_vocabulary" not in log, log[-800:]
+    log = startup_log(["--model", "default", "--draft-model", "default"], "draft_common_vocabulary",
+                      env=dict(e, JETON_SPECULATIVE_DRAFT_COMMON_VOCABULARY="16000"))
+    assert ("speculative.draft_common_vocabulary 16000 is not below speculative.draft_vocabulary (49152 of 49152 tokens): "
+            "the draft scores its first 49152 for every sequence") in log, log[-800:]
+    log = startup_log(["--model", "default", "--draft-model", "default"], "(no such line)", timeout=8, env=e)
+    assert "speculative decoding: draft model" in log, log[-800:]
+    assert "draft_common_vocabulary" not in log and "proposing among" not in log, log[-800:]
 
 
 def test_a_model_without_a_chat_template_is_said_at_startup(tmp_path):

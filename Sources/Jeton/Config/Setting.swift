@@ -211,7 +211,7 @@ struct ConfigKeys: Sendable {
     let speculativeDraftVocabulary = ConfigKey<Int>("speculative.draft_vocabulary", 0...1_000_000, default: 100_000,
         help: "the draft model proposes among its first this many tokens and the sequence's own (0: all), or among all when over 2% of a sequence's tokens lie past them: a BPE vocabulary lists its most frequent tokens first, and the draft then reads a fraction of its output matrix")
     let speculativeDraftCommonVocabulary = ConfigKey<Int>("speculative.draft_common_vocabulary", 0...1_000_000, default: 32_768,
-        help: "below speculative.draft_vocabulary: the draft proposes among only its first this many tokens and the sequence's own while fewer than one in 7 of the sequence's tokens lie past them (code and English), a third of the output rows of the larger part (0: off)")
+        help: "below speculative.draft_vocabulary: the draft proposes among only its first this many tokens and the sequence's own while at most one in 7 of the sequence's tokens lie past them (code and English), a third of the output rows of the larger part (0: off)")
     let speculativeDraftQuantization = ConfigKey<String>("speculative.draft_quantization", choices: ["q4_0", "file"], default: "q4_0",
         help: "q4_0: the draft model's matrices wider than Q4_0 (its output too) are read as Q4_0 copies made at start-up, fewer bytes per proposed token (the target's verification keeps the output its own); file: as the file has them")
     let speculativeDraftMinProbability = ConfigKey<Double>("speculative.draft_min_probability", 0...1, default: 0,
