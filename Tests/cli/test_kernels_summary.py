@@ -130,7 +130,7 @@ echo "jeton $*" >> "$CALLS"
 case " $* " in
   *" --parallel "*) echo "pp128x16 89.12"; echo "tg64x16 60.91" ;;
   *" -p 512 "*) echo "pp512 100.50"
-                echo "int8 peak 300 GMAC/s (2 threads), 0.10 GMAC per prompt token: limit 3000 t/s, pp512 at 40%"
+                echo "${STUB_PEAK:-int8} peak 300 GMAC/s (2 threads), 0.10 GMAC per prompt token: limit 3000 t/s, pp512 at 40%"
                 [ -n "${STUB_AMX:-}" ] && echo "amx int8 peak 1200 GMAC/s (2 threads): limit 12000 t/s, pp512 at 10%" ;;
   *" -p 0 "*) [ -n "${JETON_TG_FAILS:-}" ] && { echo "boom" >&2; exit 1; }
               echo "tg128 20.00"
@@ -204,6 +204,20 @@ def test_run_sh_records_a_failed_run_as_null_and_goes_on(tmp_path):
 
 
 def test_run_sh_takes_the_amx_peak_where_jeton_bench_prints_one(tmp_path):
-    _, rows, _ = stub_run(tmp_path, STUB_AMX="1")
+    out, rows, _ = stub_run(tmp_path, STUB_AMX="1")
     pp = [x for x in rows if x.get("engine") == "jeton" and x.get("figure") == "pp512"]
-    assert [(x["limit"], x["share"]) for x in pp] == [(1200, 10), (1200, 10)]
+    assert [(x["limit"], x["share"], x["limit_kind"]) for x in pp] == [(1200, 10, "amx"), (1200, 10, "amx")]
+    assert "10% of 1200.0 GMAC/s AMX int8 peak" in out, out
+
+
+def test_run_sh_names_the_peak_a_share_is_of(tmp_path):
+    # A model of float weights: `jeton bench` prints an f32 FMA peak, which the record and summary name.
+    out, rows, _ = stub_run(tmp_path, STUB_PEAK="f32")
+    pp = [x for x in rows if x.get("engine") == "jeton" and x.get("figure") == "pp512"]
+    assert [(x["limit"], x["share"], x["limit_kind"]) for x in pp] == [(300, 40, "f32"), (300, 40, "f32")]
+    assert "40% of 300.0 GMAC/s f32 FMA peak" in out, out
+    assert line(out, "pp512 share").endswith("limit 300.0-300.0 GMAC/s f32 FMA peak)"), out
+    out, rows, _ = stub_run(tmp_path)
+    assert {x["limit_kind"] for x in rows if x.get("figure") == "pp512" and x.get("engine") == "jeton"} == {"int8"}
+    assert {x["limit_kind"] for x in rows if x.get("figure") == "tg128" and x.get("engine") == "jeton"} == {None}
+    assert "40% of 300.0 GMAC/s int8 peak" in out, out

@@ -49,11 +49,12 @@ NPL=${NPL:-16}; NTG=${NTG:-64}  # many sequences: NPL of 128 prompt tokens, NTG 
 # A number, or null (a run that failed or printed nothing gives n/a, never a figure).
 num() { [[ "${1:-}" =~ ^(0|[1-9][0-9]*)(\.[0-9]+)?$ ]] && echo "$1" || echo null; }
 # emit ROUND ENGINE FIGURE VALUE [LIMIT SHARE]
-emit() {
-    local v s l
+emit() {  # emit ROUND ENGINE FIGURE VALUE [LIMIT SHARE [LIMIT-KIND]]
+    local v s l k
     v=$(num "$4"); l=$(num "${5:-}"); s=$(num "${6:-}")
-    printf '{"round": %d, "engine": "%s", "figure": "%s", "value": %s, "limit": %s, "share": %s}\n' \
-        "$1" "$2" "$3" "$v" "$l" "$s" >> "$RECORD"
+    case "${7:-}" in int8|f32|amx) k="\"$7\"" ;; *) k=null ;; esac
+    printf '{"round": %d, "engine": "%s", "figure": "%s", "value": %s, "limit": %s, "share": %s, "limit_kind": %s}\n' \
+        "$1" "$2" "$3" "$v" "$l" "$s" "$k" >> "$RECORD"
     [ "$v" = null ] && v="n/a (stderr: $RECORD.log)"
     [ "$s" = null ] && s="" || s=" ($s% of ${l/null/?})"
     printf '  %-9s %-10s %s%s\n' "$2" "$3" "$v" "$s"
@@ -74,11 +75,14 @@ measure() {  # measure ROUND ENGINE pp|tg|par
         # "int8 peak 295 GMAC/s (2 threads), ...: limit 2777 t/s, pp512 at 27%" ("f32 peak" for a
         # model of float weights), and where AMX tiles serve the Q4_K matrices "amx int8 peak 1200
         # GMAC/s ...": theirs is the ceiling, so it wins.
-        local peak
+        local peak kind=amx
         peak=$(echo "$out" | awk '$1=="amx" && $2=="int8" && $3=="peak"{print; exit}')
-        [ -n "$peak" ] || peak=$(echo "$out" | awk '($1=="int8" || $1=="f32") && $2=="peak"{print "amx " $0; exit}')
+        if [ -z "$peak" ]; then
+            peak=$(echo "$out" | awk '($1=="int8" || $1=="f32") && $2=="peak"{print "amx " $0; exit}')
+            kind=$(echo "$peak" | awk '{print $2}')
+        fi
         emit "$r" jeton pp512 "$(echo "$out" | awk '$1=="pp512"{print $2}')" \
-            "$(echo "$peak" | awk '{print $4}')" "$(echo "$peak" | awk '{sub(/%$/,"",$NF); print $NF}')" ;;
+            "$(echo "$peak" | awk '{print $4}')" "$(echo "$peak" | awk '{sub(/%$/,"",$NF); print $NF}')" "$kind" ;;
       jeton/tg)
         out=$("$JETON" bench --model "$MODEL" -p 0 -n 128 -t "$THREADS" -r 2 2>>"$RECORD.log" || true)
         # "bandwidth 25.3 GB/s (2 threads), 96 MB read per token: limit 262.8 t/s, tg128 at 64%"

@@ -7,7 +7,8 @@ may come from different ones), Jeton's shares of the machine's limits, and the g
 The record is JSON lines written by run.sh:
   {"round": R, "rounds": N, "load": "1.0 0.9 0.8", "first": "llama"|"jeton"}
   {"round": R, "engine": "llama"|"jeton", "figure": "pp512", "value": 44.8 | null,
-   "limit": 241.0, "share": 40.0}        (limit and share: Jeton's, when it printed them)
+   "limit": 241.0, "share": 40.0, "limit_kind": "int8"}   (limit and share: Jeton's, when it
+   printed them; limit_kind, pp only: int8, f32 or amx, the peak the share is of)
 A figure an engine failed to give is null, and a round of the N that left no line (an interrupted
 run) counts as missing: such rounds are n/a, never "met"."""
 import argparse
@@ -19,7 +20,18 @@ import sys
 # (figure, goal of Jeton/llama.cpp or None, goal of Jeton's share in % or None); issue 13's goals.
 GOALS = {"pp512": (2.0, None), "tg128": (1.10, 90.0)}
 PARALLEL_GOALS = {"tg": 2.0}  # the generation of the 16-sequence run (issue 13's count)
-LIMITS = {"pp": "GMAC/s peak", "tg": "GB/s read bandwidth"}  # pp: int8, or f32 FMA for float weights
+LIMITS = {"pp": "GMAC/s peak", "tg": "GB/s read bandwidth"}
+
+
+PEAKS = {"int8": "int8", "f32": "f32 FMA", "amx": "AMX int8"}  # run.sh's limit_kind of a pp figure
+
+
+def limit_label(figure, kind):
+    """The limit's name: for pp the peak the record names (int8, f32 FMA for a model of float
+    weights, AMX int8), as `jeton bench` printed it."""
+    if figure.startswith("pp") and kind in PEAKS:
+        return f"GMAC/s {PEAKS[kind]} peak"
+    return LIMITS.get(figure[:2], "")
 
 
 def number(v):
@@ -85,6 +97,7 @@ def summarize(path, out=sys.stdout):
     ratios = {f: [] for f in figs}
     shares = {f: [] for f in figs}
     limits = {f: [] for f in figs}
+    kinds = {f: set() for f in figs}
     for r in nums:
         head = rounds.get(r, {})
         p(f"== round {r}: {head.get('first', '?')} first, load {head.get('load', '?')}")
@@ -97,7 +110,9 @@ def summarize(path, out=sys.stdout):
             share, limit = j.get("share"), j.get("limit")
             shares[f].append(share if number(share) else None)
             limits[f].append(limit if number(limit) else None)
-            tail = (f", {fmt(share, '.0f')}% of {fmt(limit, '.1f')} {LIMITS.get(f[:2], '')}".rstrip()
+            if isinstance(j.get("limit_kind"), str):
+                kinds[f].add(j["limit_kind"])
+            tail = (f", {fmt(share, '.0f')}% of {fmt(limit, '.1f')} {limit_label(f, j.get('limit_kind'))}".rstrip()
                     if number(share) else "")
             p(f"  {f:<10} jeton {fmt(jv, '.1f'):>8}  llama.cpp {fmt(lv, '.1f'):>8}  ratio {fmt(ratio)}x{tail}")
     p(f"== jeton/llama.cpp round by round (median, range over {len(nums)} rounds)")
@@ -124,7 +139,8 @@ def summarize(path, out=sys.stdout):
             ls = [x for x in limits[f] if x is not None]
             med = statistics.median(ss)
             sl = f"  {f} share of the limit: {med:.0f}% ({min(ss):.0f}-{max(ss):.0f}%"
-            sl += f"; limit {min(ls):.1f}-{max(ls):.1f} {LIMITS.get(f[:2], '')})" if ls else ")"
+            kind = next(iter(kinds[f])) if len(kinds[f]) == 1 else None
+            sl += f"; limit {min(ls):.1f}-{max(ls):.1f} {limit_label(f, kind)})" if ls else ")"
             if share_goal is not None:
                 met = round(med) >= share_goal and len(ss) == len(shares[f])
                 sl += f", goal >= {share_goal:g}%: {'met' if met else 'NOT met'}"
