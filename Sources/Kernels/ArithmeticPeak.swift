@@ -3,10 +3,10 @@ import KernelsAVX2
 import KernelsAVX512
 #endif
 
-/// The machine's int8 multiply-add rate as the prompt kernels see it: every thread of the
-/// pool runs the kernels' own multiply-add instruction (`vpdpbusd` with AVX-512 VNNI, the
-/// `vpmaddubsw` step with AVX2) on registers only. The ceiling for prompt processing, which
-/// is compute-bound; nil without either instruction set. The instruction is that of the matmul
+/// The machine's multiply-add rates as the prompt kernels see them: every thread of the pool
+/// runs the kernels' own multiply-add instruction on registers only (int8: `vpdpbusd` with
+/// AVX-512 VNNI, the `vpmaddubsw` step with AVX2; float: `vfmadd`). The ceiling for prompt
+/// processing, which is compute-bound; nil without either instruction set. The instruction is that of the matmul
 /// backend (`MatMul.defaultBackend`), so `JETON_KERNELS=avx2` on an AVX-512 machine measures
 /// the AVX2 ceiling its prompts run under.
 public enum ArithmeticPeak {
