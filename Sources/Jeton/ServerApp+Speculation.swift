@@ -72,15 +72,14 @@ extension ServerApp {
             throw JetonConfig.Failure(description: "draft model \(draft.name) has \(draft.config.vocabSize) logits per token, \(target.name) \(target.config.vocabSize)")
         }
         draft.file.adviseWillNeed()
+        let common = c[\.speculativeDraftCommonVocabulary]
         if draft.model.logitRows < draft.config.vocabSize {
             let t = target.tokenizer
-            let common = c[\.speculativeDraftCommonVocabulary]
             s.draftCommonRows = common < draft.model.logitRows ? common : 0
             let low = s.draftCommonRows > 0 ? s.draftCommonRows : draft.model.logitRows
             s.draftAlwaysScored = Set((low..<draft.config.vocabSize).lazy.map(Int32.init).filter(t.isSpecial))
         }
         // A common part asked for that cannot take effect: said, as other such settings are.
-        let common = c[\.speculativeDraftCommonVocabulary]
         if common > 0 && s.draftCommonRows == 0 && c.isSet(\.speculativeDraftCommonVocabulary) {
             note = "speculative.draft_common_vocabulary \(common) is not below speculative.draft_vocabulary "
                 + "(\(draft.model.logitRows) of \(draft.config.vocabSize) tokens): the draft scores its first \(draft.model.logitRows) for every sequence"
