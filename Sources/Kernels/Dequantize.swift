@@ -15,7 +15,7 @@ public enum Dequantize {
     /// Types `row(_:)` can convert.
     public static func supports(_ type: GGMLType) -> Bool {
         switch type {
-        case .q8_1, .q2_K, .q3_K, .q8_K: return false
+        case .q8_1, .q8_K: return false
         default: return true
         }
     }
@@ -50,7 +50,11 @@ public enum Dequantize {
             for b in 0..<blocks { q5_K(src + b * bb, dst + b * 256) }
         case .q6_K:
             for b in 0..<blocks { q6_K(src + b * bb, dst + b * 256) }
-        case .q8_1, .q2_K, .q3_K, .q8_K:
+        case .q3_K:
+            for b in 0..<blocks { q3_K(src + b * bb, dst + b * 256) }
+        case .q2_K:
+            for b in 0..<blocks { q2_K(src + b * bb, dst + b * 256) }
+        case .q8_1, .q8_K:
             throw Failure.unsupported(type)
         }
     }
@@ -180,6 +184,58 @@ public enum Dequantize {
             ql += 64
             qh += 32
             sc += 8
+        }
+    }
+}
+
+extension Dequantize {
+    /// The 6-bit scale of Q3_K's unit g (0..<16) from its 12 scale bytes, less 32 (−32...31): the low
+    /// four bits are byte g's (g < 8; else byte g − 8's high nibble), the top two bits 2·(g / 4)
+    /// of byte 8 + g % 4.
+    @inline(__always) static func scaleQ3K(_ g: Int, _ sc: UnsafeRawPointer) -> Int32 {
+        @inline(__always) func byte(_ i: Int) -> UInt8 { sc.load(fromByteOffset: i, as: UInt8.self) }
+        let low = g < 8 ? byte(g) & 0x0F : byte(g - 8) >> 4
+        let top = (byte(8 + g % 4) >> (2 * UInt8(g / 4))) & 3
+        return Int32(low | top << 4) - 32
+    }
+
+    /// Q3_K's element e (0..<256) of the super-block at `p`, −4...3: two low bits of byte
+    /// 32·(e / 128) + e % 32 of `qs` (bits 2·((e % 128) / 32)), and a high bit from `hmask` byte e % 32
+    /// (bit (e / 32)), set for the upper half of the range.
+    @inline(__always) static func elementQ3K(_ e: Int, _ p: UnsafeRawPointer) -> Int32 {
+        let n = e / 128, j = (e % 128) / 32, l = e % 32
+        let low = (p.load(fromByteOffset: 32 + 32 * n + l, as: UInt8.self) >> (2 * UInt8(j))) & 3
+        let high = (p.load(fromByteOffset: l, as: UInt8.self) >> UInt8(4 * n + j)) & 1
+        return Int32(low) - (high == 0 ? 4 : 0)
+    }
+
+    // [256]: 32 high-bit bytes, 64 bytes of 2-bit quants, 12 bytes of 6-bit scales, f16 d;
+    // 16 units of 16 elements, x = d · (scale − 32) · q.
+    static func q3_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 108)
+        for g in 0..<16 {
+            let dl = d * Float(scaleQ3K(g, p + 96))
+            for i in 0..<16 { y[16 * g + i] = dl * Float(elementQ3K(16 * g + i, p)) }
+        }
+    }
+}
+
+extension Dequantize {
+    /// Q2_K's element e (0..<256) of the super-block at `p`, 0...3: bits 2·((e % 128) / 32) of byte
+    /// 32·(e / 128) + e % 32 of its quants (Q3_K's two low bits, in the same order).
+    @inline(__always) static func elementQ2K(_ e: Int, _ p: UnsafeRawPointer) -> Int32 {
+        let n = e / 128, j = (e % 128) / 32, l = e % 32
+        return Int32((p.load(fromByteOffset: 16 + 32 * n + l, as: UInt8.self) >> (2 * UInt8(j))) & 3)
+    }
+
+    // [256]: 16 bytes of a 4-bit scale and a 4-bit min (high nibble) per unit of 16, 64 bytes of
+    // 2-bit quants, f16 d, f16 dmin: x = d · scale · q − dmin · min.
+    static func q2_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 80), dmin = half(p, 82)
+        for g in 0..<16 {
+            let sc = p.load(fromByteOffset: g, as: UInt8.self)
+            let dl = d * Float(sc & 0x0F), ml = dmin * Float(sc >> 4)
+            for i in 0..<16 { y[16 * g + i] = dl * Float(elementQ2K(16 * g + i, p)) - ml }
         }
     }
 }

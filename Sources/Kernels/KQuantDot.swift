@@ -1,27 +1,27 @@
 import GGUF
 import KernelsAVX2
 
-/// The reference for every K-quant kernel (Q4_K, Q5_K, Q6_K against Q8_K activations),
+/// The reference for every K-quant kernel (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K against Q8_K activations),
 /// in plain Swift, one element at a time. Its arithmetic is the contract the SIMD
 /// kernels keep bit for bit: per super-block s of a row and a token,
 ///
-///     isum = Σ_j sc_j · Σ_{l ∈ j} q_l · a_l        (exact in int32; Q6_K: q − 32)
-///     imin = Σ_j m_j · Σ_{l ∈ j} a_l                (Q4_K, Q5_K)
+///     isum = Σ_j sc_j · Σ_{l ∈ j} q_l · a_l        (exact in int32; Q6_K: q − 32; Q3_K: sc − 32, q in −4...3)
+///     imin = Σ_j m_j · Σ_{l ∈ j} a_l                (Q2_K, Q4_K, Q5_K)
 ///     acc  = fma(d · d_a, Float(isum), acc)
-///     acc  = fma(−(dmin · d_a), Float(imin), acc)   (Q4_K, Q5_K)
+///     acc  = fma(−(dmin · d_a), Float(imin), acc)   (Q2_K, Q4_K, Q5_K)
 ///
 /// in order of s, from acc = 0. Integer sums do not depend on the order of their terms,
 /// so any kernel that keeps the float steps above gives identical results whatever
 /// the batch size, the tile or the thread.
 public enum KQuantDot {
-    public static func supports(_ type: GGMLType) -> Bool { type == .q4_K || type == .q5_K || type == .q6_K }
+    public static func supports(_ type: GGMLType) -> Bool { [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K].contains(type) }
 
     /// Σ_c w[row, c] · x[t, c] of one weight row against token t of `act`.
     public static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ act: Q8KActivationsView, token t: Int) -> Float {
         let nsb = act.superBlocks
         var acc: Float = 0
         var q = [Int32](repeating: 0, count: 256)
-        var sc = [Int32](repeating: 0, count: 16), mn = [Int32](repeating: 0, count: 8)
+        var sc = [Int32](repeating: 0, count: 16), mn = [Int32](repeating: 0, count: 16)
         for s in 0..<nsb {
             let a = act.qs + (t * nsb + s) * 256
             let da = act.d[t * nsb + s]
@@ -29,7 +29,19 @@ public enum KQuantDot {
             let x = row + s * bytes
             var d: Float = 0, dmin: Float = 0
             let groups: Int  // elements per scale
+            var mins = false
             switch type {
+            case .q2_K:
+                groups = 16
+                mins = true
+                d = halfToFloat(x.loadUnaligned(fromByteOffset: 80, as: UInt16.self))
+                dmin = halfToFloat(x.loadUnaligned(fromByteOffset: 82, as: UInt16.self))
+                for e in 0..<256 { q[e] = Dequantize.elementQ2K(e, x) }
+                for g in 0..<16 {
+                    let byte = x.load(fromByteOffset: g, as: UInt8.self)
+                    sc[g] = Int32(byte & 0x0F)
+                    mn[g] = Int32(byte >> 4)
+                }
             case .q6_K:
                 groups = 16
                 d = halfToFloat(x.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
@@ -43,8 +55,14 @@ public enum KQuantDot {
                     q[e] = Int32(nib | hb << 4) - 32
                 }
                 for g in 0..<16 { sc[g] = Int32((x + 192).load(fromByteOffset: g, as: Int8.self)) }
+            case .q3_K:
+                groups = 16
+                d = halfToFloat(x.loadUnaligned(fromByteOffset: 108, as: UInt16.self))
+                for e in 0..<256 { q[e] = Dequantize.elementQ3K(e, x) }
+                for g in 0..<16 { sc[g] = Dequantize.scaleQ3K(g, x + 96) }
             case .q4_K, .q5_K:
                 groups = 32
+                mins = true
                 d = halfToFloat(x.loadUnaligned(fromByteOffset: 0, as: UInt16.self))
                 dmin = halfToFloat(x.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
                 let scales = (x + 4).assumingMemoryBound(to: UInt8.self)
@@ -73,10 +91,10 @@ public enum KQuantDot {
                     sum += Int32(a[e])
                 }
                 isum += sc[g] * dot
-                if groups == 32 { imin += mn[g] * sum }
+                if mins { imin += mn[g] * sum }
             }
             acc = acc.addingProduct(d * da, Float(isum))
-            if groups == 32 { acc = acc.addingProduct(-(dmin * da), Float(imin)) }
+            if mins { acc = acc.addingProduct(-(dmin * da), Float(imin)) }
         }
         return acc
     }

@@ -17,6 +17,8 @@ enum KQuantMatMul {
 
     static func supports(_ w: WeightMatrix, backend: MatMul.Backend) -> Bool {
         guard w.cols % 256 == 0, w.cols > 0, KQuantDot.supports(w.type) else { return false }
+        // Q2_K and Q3_K have only the packed kernels (without a copy: the float path, `MatMul.multiplyFloat`).
+        if (w.type == .q2_K || w.type == .q3_K) && w.packed == nil { return false }
         #if arch(x86_64)
         switch backend {
         case .avx512: return CPUFeatures.hasAVX512VNNI

@@ -6,16 +6,24 @@ enum KQuantPacker {
     static let q4kTileBytes = 2368
     static let q5kTileBytes = 2880
     static let q6kTileBytes = 3392
+    static let q3kTileBytes = 1824
+    static let q2kTileBytes = 1344
 
     static func tileBytes(_ typeID: UInt32) -> Int {
-        typeID == 12 ? q4kTileBytes : typeID == 13 ? q5kTileBytes : q6kTileBytes
+        switch typeID {
+        case 10: return q2kTileBytes
+        case 11: return q3kTileBytes
+        case 12: return q4kTileBytes
+        case 13: return q5kTileBytes
+        default: return q6kTileBytes
+        }
     }
 
     static func packedBytes(typeID: UInt32, rows: Int, superBlocks: Int) -> Int {
         (rows + 15) / 16 * superBlocks * tileBytes(typeID)
     }
 
-    /// Packs tiles `tiles` of the matrix (typeID 12 = Q4_K, 13 = Q5_K or 14 = Q6_K) into `out`, which holds
+    /// Packs tiles `tiles` of the matrix (typeID 10 = Q2_K, 11 = Q3_K, 12 = Q4_K, 13 = Q5_K or 14 = Q6_K) into `out`, which holds
     /// the whole packed matrix (zeroed padding included).
     static func pack(typeID: UInt32, w: UnsafeRawPointer, rowBytes: Int, rows: Int, superBlocks nsb: Int,
                      tiles: Range<Int>, out: UnsafeMutableRawPointer) {
@@ -32,6 +40,10 @@ enum KQuantPacker {
                         q4k(row + s * 144, r, base, &q)
                     } else if typeID == 13 {
                         q5k(row + s * 176, r, base, &q)
+                    } else if typeID == 11 {
+                        q3k(row + s * 110, r, base)
+                    } else if typeID == 10 {
+                        q2k(row + s * 84, r, base)
                     } else {
                         q6k(row + s * 210, r, base, &q)
                     }
@@ -121,5 +133,37 @@ enum KQuantPacker {
         }
         o[3328 + 2 * r] = byte(208)
         o[3328 + 2 * r + 1] = byte(209)
+    }
+
+    /// Row r's Q3_K super-block `b` (110 bytes: 32 of high bits, 64 of 2-bit quants, 12 of 6-bit
+    /// scales, f16 d) into the tile of `VNNIKQuantPacked.Q3KUnits`: each element as its value + 4.
+    static func q3k(_ b: UnsafeRawPointer, _ r: Int, _ o: UnsafeMutablePointer<UInt8>) {
+        for g in 0..<16 {
+            o[1536 + 32 * (g / 2) + 2 * r + g % 2] = UInt8(bitPattern: Int8(Dequantize.scaleQ3K(g, b + 96)))
+            for v in 0..<4 {
+                for k in 0..<4 {
+                    let value = UInt8(Dequantize.elementQ3K(16 * g + 4 * v + k, b) + 4)
+                    o[(4 * (g / 4) + v) * 64 + 4 * r + k] |= (value & 3) << (2 * (g % 4))
+                    o[1024 + (4 * (g / 8) + v) * 64 + 4 * r + k] |= (value >> 2) << (g % 8)
+                }
+            }
+        }
+        o[1792 + 2 * r] = b.load(fromByteOffset: 108, as: UInt8.self)
+        o[1792 + 2 * r + 1] = b.load(fromByteOffset: 109, as: UInt8.self)
+    }
+
+    /// Row r's Q2_K super-block `b` (84 bytes: 16 scale-and-min bytes, 64 of 2-bit quants, f16 d,
+    /// f16 dmin) into the tile of `VNNIKQuantPacked+Q2K.swift`.
+    static func q2k(_ b: UnsafeRawPointer, _ r: Int, _ o: UnsafeMutablePointer<UInt8>) {
+        for g in 0..<16 {
+            o[1024 + 32 * (g / 2) + 2 * r + g % 2] = b.load(fromByteOffset: g, as: UInt8.self)
+            for v in 0..<4 {
+                for k in 0..<4 {
+                    let value = UInt8(Dequantize.elementQ2K(16 * g + 4 * v + k, b))
+                    o[(4 * (g / 4) + v) * 64 + 4 * r + k] |= value << (2 * (g % 4))
+                }
+            }
+        }
+        for i in 0..<4 { o[1280 + 4 * r + i] = b.load(fromByteOffset: 80 + i, as: UInt8.self) }  // f16 d, f16 dmin
     }
 }

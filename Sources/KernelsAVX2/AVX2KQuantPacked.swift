@@ -20,10 +20,20 @@ public enum AVX2KQuantPacked {
     static let q4kTileBytes = 2368
     static let q5kTileBytes = 2880
     static let q6kTileBytes = 3392
+    static let q3kTileBytes = 1824
+    static let q2kTileBytes = 1344
 
-    public static func supports(typeID: UInt32) -> Bool { typeID == 12 || typeID == 13 || typeID == 14 }
+    public static func supports(typeID: UInt32) -> Bool { typeID >= 10 && typeID <= 14 }
 
-    static func tileBytes(_ typeID: UInt32) -> Int { typeID == 12 ? q4kTileBytes : typeID == 13 ? q5kTileBytes : q6kTileBytes }
+    static func tileBytes(_ typeID: UInt32) -> Int {
+        switch typeID {
+        case 10: return q2kTileBytes
+        case 11: return q3kTileBytes
+        case 12: return q4kTileBytes
+        case 13: return q5kTileBytes
+        default: return q6kTileBytes
+        }
+    }
 
     /// Tokens per group: 8 sums fit the 16 registers beside four weight vectors.
     static let groupTokens = 8
@@ -52,10 +62,14 @@ public enum AVX2KQuantPacked {
                 switch (typeID, act.nTokens == 1) {
                 case (12, true): vector(Q4K.self, tile, end, act, y + r, count)
                 case (13, true): vector(Q5K.self, tile, end, act, y + r, count)
-                case (_, true): vector(Q6K.self, tile, end, act, y + r, count)
+                case (14, true): vector(Q6K.self, tile, end, act, y + r, count)
+                case (11, true): vector(Q3K.self, tile, end, act, y + r, count)
+                case (_, true): vector(Q2K.self, tile, end, act, y + r, count)
                 case (12, false): small(Q4K.self, tile, end, act, y + r, ldy, count)
                 case (13, false): small(Q5K.self, tile, end, act, y + r, ldy, count)
-                case (_, false): small(Q6K.self, tile, end, act, y + r, ldy, count)
+                case (14, false): small(Q6K.self, tile, end, act, y + r, ldy, count)
+                case (11, false): small(Q3K.self, tile, end, act, y + r, ldy, count)
+                case (_, false): small(Q2K.self, tile, end, act, y + r, ldy, count)
                 }
                 r += 16
             }
@@ -87,8 +101,12 @@ public enum AVX2KQuantPacked {
                             halfTile(Q4K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
                         } else if typeID == 13 {
                             halfTile(Q5K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
-                        } else {
+                        } else if typeID == 14 {
                             halfTile(Q6K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
+                        } else if typeID == 11 {
+                            halfTile(Q3K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
+                        } else {
+                            halfTile(Q2K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
                         }
                         t += nt
                     }
@@ -214,6 +232,26 @@ public enum AVX2KQuantPacked {
         @inline(__always) static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int,
                                                   _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer,
                                                   _ end: UnsafeRawPointer) { q6kVectorBlock(base, act, s, &c, &d, ahead, end) }
+    }
+    enum Q3K: Block {
+        static var bytes: Int { q3kTileBytes }
+        @inline(__always) static func block(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
+                                            _ s: Int, _ c: inout Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer) {
+            q3kBlock(base, half, act, t0, nt, s, &c, ahead, end)
+        }
+        @inline(__always) static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int,
+                                                  _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer,
+                                                  _ end: UnsafeRawPointer) { q3kVectorBlock(base, act, s, &c, &d, ahead, end) }
+    }
+    enum Q2K: Block {
+        static var bytes: Int { q2kTileBytes }
+        @inline(__always) static func block(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
+                                            _ s: Int, _ c: inout Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer) {
+            q2kBlock(base, half, act, t0, nt, s, &c, ahead, end)
+        }
+        @inline(__always) static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int,
+                                                  _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer,
+                                                  _ end: UnsafeRawPointer) { q2kVectorBlock(base, act, s, &c, &d, ahead, end) }
     }
 }
 

@@ -29,12 +29,18 @@ public enum VNNIKQuantPacked {
     static let q4kTileBytes = 2368
     static let q5kTileBytes = 2880
 
-    /// Formats with a packed layout: Q4_K, Q5_K, Q6_K (`AVX2KQuantPacked` reads the same tiles).
-    public static func supports(typeID: UInt32) -> Bool { typeID == 12 || typeID == 13 || typeID == 14 }
+    /// Formats with a packed layout: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (`AVX2KQuantPacked` reads the same tiles).
+    public static func supports(typeID: UInt32) -> Bool { typeID >= 10 && typeID <= 14 }
 
     /// Bytes per tile of 16 rows and super-block.
     static func tileBytes(_ typeID: UInt32) -> Int {
-        typeID == 12 ? q4kTileBytes : typeID == 13 ? q5kTileBytes : q6kTileBytes
+        switch typeID {
+        case 10: return q2kTileBytes
+        case 11: return q3kTileBytes
+        case 12: return q4kTileBytes
+        case 13: return q5kTileBytes
+        default: return q6kTileBytes
+        }
     }
 
     /// Bytes of the packed copy of a matrix of `rows` rows of `superBlocks` super-blocks.
@@ -46,7 +52,7 @@ public enum VNNIKQuantPacked {
     /// one) of the matrix at `w` into `out`, which holds the whole packed matrix.
     public static func pack(typeID: UInt32, w: UnsafeRawPointer, rowBytes: Int, rows: Int, superBlocks nsb: Int,
                             tiles: Range<Int>, out: UnsafeMutableRawPointer) {
-        precondition(supports(typeID: typeID))
+        precondition(supports(typeID: typeID) && typeID > 11, "Q2_K and Q3_K tiles come from KQuantPacker")
         let scratch = UnsafeMutablePointer<__m512i>.allocate(capacity: 64 + 16 + 8)
         let rowPointers = UnsafeMutablePointer<UnsafeRawPointer>.allocate(capacity: 16)
         // The rows are copied first: the per-call packers read 16 bytes at a time, past a row's end.
@@ -184,8 +190,12 @@ public enum VNNIKQuantPacked {
                         group(Q4KTile.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     } else if typeID == 13 {
                         group(Q5KTile.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
-                    } else {
+                    } else if typeID == 14 {
                         groupQ6K(tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
+                    } else if typeID == 11 {
+                        groupQ3K(tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
+                    } else {
+                        groupQ2K(tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     }
                     t += nt
                 }

@@ -81,6 +81,36 @@ final class DequantizeTests: XCTestCase {
         XCTAssertEqual(got, (0..<256).map { Float(-32 * ($0 / 16 + 1)) })
     }
 
+    func testQ3_KScalesHighBitsAndSigns() throws {
+        // hmask byte l: the high bit of elements l, 32 + l, … (bit j of 8 for quarter j); set on even l
+        // (value = low bits), clear on odd l (value = low bits − 4).
+        let hmask = (0..<32).map { UInt8($0 % 2 == 0 ? 0xFF : 0) }
+        // qs byte 32n + l: bits 2j hold quarter j's low bits; 0b11_10_01_00 gives quarter j the value j.
+        let qs = [UInt8](repeating: 0xE4, count: 64)
+        // Unit g < 8 takes byte g's low nibble, g ≥ 8 byte g − 8's high nibble: g itself here; the top
+        // two bits of units 0, 4, 8, 12 come from byte 8 (bits 0-1, 2-3, 4-5, 6-7): 0, 1, 2, 3.
+        let scales = (0..<8).map { UInt8($0) | UInt8($0 + 8) << 4 } + [0b11_10_01_00, 0, 0, 0]
+        let got = try dequant(.q3_K, hmask + qs + scales + half(0.5), count: 256)
+        for e in 0..<256 {
+            let g = e / 16, j = (e % 128) / 32, l = e % 32
+            let scale = g + (g % 4 == 0 ? 16 * (g / 4) : 0) - 32
+            let value = j - (l % 2 == 0 ? 0 : 4)
+            XCTAssertEqual(got[e], 0.5 * Float(scale) * Float(value), "element \(e)")
+        }
+    }
+
+    func testQ2_KScalesAndMins() throws {
+        // Scale byte g: scale g % 16 in the low nibble, min 15 − g in the high one; qs as Q3_K's low
+        // bits (0b11_10_01_00: quarter j of each 128 gets the value j); d = 0.5, dmin = 0.25.
+        let scales = (0..<16).map { UInt8($0) | UInt8(15 - $0) << 4 }
+        let qs = [UInt8](repeating: 0xE4, count: 64)
+        let got = try dequant(.q2_K, scales + qs + half(0.5) + half(0.25), count: 256)
+        for e in 0..<256 {
+            let g = e / 16, j = (e % 128) / 32
+            XCTAssertEqual(got[e], 0.5 * Float(g) * Float(j) - 0.25 * Float(15 - g), "element \(e)")
+        }
+    }
+
     func testQ4_KSubBlockScalesAndMins() throws {
         // Scale bytes: sub-blocks 0-3 take 6 bits of bytes 0-3 (scale) and 4-7 (min);
         // 4-7 take low/high nibbles of bytes 8-11 plus the top 2 bits of bytes 0-7.
@@ -96,7 +126,7 @@ final class DequantizeTests: XCTestCase {
     }
 
     func testUnsupportedTypesThrow() {
-        for t in [GGMLType.q8_1, .q2_K, .q3_K, .q8_K] {
+        for t in [GGMLType.q8_1, .q8_K] {
             XCTAssertFalse(Dequantize.supports(t))
             XCTAssertThrowsError(try dequant(t, [UInt8](repeating: 0, count: t.blockBytes), count: t.blockSize))
         }

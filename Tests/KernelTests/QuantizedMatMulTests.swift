@@ -18,6 +18,8 @@ final class QuantizedMatMulTests: XCTestCase {
         case .q4_0, .q5_0, .q8_0: halfs = [0]
         case .q4_1, .q5_1, .q4_K, .q5_K: halfs = [0, 2]
         case .q6_K: halfs = [208]
+        case .q3_K: halfs = [108]
+        case .q2_K: halfs = [80, 82]
         default: halfs = []
         }
         for b in 0..<bytes / type.blockBytes {
