@@ -25,7 +25,8 @@ public enum AVX2KQuantPacked {
 
     public static func supports(typeID: UInt32) -> Bool { typeID >= 10 && typeID <= 14 }
 
-    static func tileBytes(_ typeID: UInt32) -> Int {
+    /// Bytes per tile of 16 rows and super-block.
+    public static func tileBytes(_ typeID: UInt32) -> Int {
         switch typeID {
         case 10: return q2kTileBytes
         case 11: return q3kTileBytes
@@ -232,26 +233,6 @@ public enum AVX2KQuantPacked {
         @inline(__always) static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int,
                                                   _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer,
                                                   _ end: UnsafeRawPointer) { q6kVectorBlock(base, act, s, &c, &d, ahead, end) }
-    }
-    enum Q3K: Block {
-        static var bytes: Int { q3kTileBytes }
-        @inline(__always) static func block(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
-                                            _ s: Int, _ c: inout Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer) {
-            q3kBlock(base, half, act, t0, nt, s, &c, ahead, end)
-        }
-        @inline(__always) static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int,
-                                                  _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer,
-                                                  _ end: UnsafeRawPointer) { q3kVectorBlock(base, act, s, &c, &d, ahead, end) }
-    }
-    enum Q2K: Block {
-        static var bytes: Int { q2kTileBytes }
-        @inline(__always) static func block(_ base: UnsafeRawPointer, _ half: Int, _ act: Q8KActivationsView, _ t0: Int, _ nt: Int,
-                                            _ s: Int, _ c: inout Sums, _ ahead: UnsafeRawPointer?, _ end: UnsafeRawPointer) {
-            q2kBlock(base, half, act, t0, nt, s, &c, ahead, end)
-        }
-        @inline(__always) static func vectorBlock(_ base: UnsafeRawPointer, _ act: Q8KActivationsView, _ s: Int,
-                                                  _ c: inout __m256, _ d: inout __m256, _ ahead: UnsafeRawPointer,
-                                                  _ end: UnsafeRawPointer) { q2kVectorBlock(base, act, s, &c, &d, ahead, end) }
     }
 }
 

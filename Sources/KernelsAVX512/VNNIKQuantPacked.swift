@@ -32,16 +32,8 @@ public enum VNNIKQuantPacked {
     /// Formats with a packed layout: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (`AVX2KQuantPacked` reads the same tiles).
     public static func supports(typeID: UInt32) -> Bool { typeID >= 10 && typeID <= 14 }
 
-    /// Bytes per tile of 16 rows and super-block.
-    static func tileBytes(_ typeID: UInt32) -> Int {
-        switch typeID {
-        case 10: return q2kTileBytes
-        case 11: return q3kTileBytes
-        case 12: return q4kTileBytes
-        case 13: return q5kTileBytes
-        default: return q6kTileBytes
-        }
-    }
+    /// Bytes per tile of 16 rows and super-block (the AVX2 kernel's tiles are these).
+    static func tileBytes(_ typeID: UInt32) -> Int { AVX2KQuantPacked.tileBytes(typeID) }
 
     /// Bytes of the packed copy of a matrix of `rows` rows of `superBlocks` super-blocks.
     public static func packedBytes(typeID: UInt32, rows: Int, superBlocks: Int) -> Int {
@@ -193,9 +185,9 @@ public enum VNNIKQuantPacked {
                     } else if typeID == 14 {
                         groupQ6K(tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     } else if typeID == 11 {
-                        groupQ3K(tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
+                        groupLowK(Q3KTile.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     } else {
-                        groupQ2K(tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
+                        groupLowK(Q2KTile.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     }
                     t += nt
                 }

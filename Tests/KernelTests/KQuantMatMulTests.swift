@@ -202,20 +202,27 @@ final class KQuantMatMulTests: XCTestCase {
                 MatMul.reference(w, x, nTokens: n, &ref)
                 for backend in Self.backends {
                     let y = fast(w, x, n, pool: pool, backend: backend)
-                    for t in 0..<n {
-                        for r in 0..<rows {
-                            var bound = 0.0
-                            for s in 0..<cols / 256 {
-                                let amax = Double(x[(t * cols + s * 256)..<(t * cols + s * 256 + 256)].map { abs($0) }.max() ?? 0)
-                                var sw = 0.0
-                                for c in 0..<256 { sw += Double(abs(wf[r * cols + s * 256 + c])) }
-                                bound += sw * amax / 254
-                            }
-                            XCTAssertEqual(y[t * rows + r], ref[t * rows + r], accuracy: Float(bound * 1.02 + 1e-3),
-                                           "\(type.name) n=\(n) t=\(t) r=\(r) \(backend)")
-                        }
-                    }
+                    Self.assertWithinRounding(y, ref, wf: wf, x: x, rows: rows, cols: cols, tokens: n, "\(type.name) \(backend)")
                 }
+            }
+        }
+    }
+
+    /// y against the float product ref of dequantized weights wf ([rows, cols]): off by no more than
+    /// rounding x to 8 bits per 256 elements allows (amax/254 per element).
+    static func assertWithinRounding(_ y: [Float], _ ref: [Float], wf: [Float], x: [Float], rows: Int, cols: Int, tokens n: Int,
+                                     _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+        for t in 0..<n {
+            for r in 0..<rows {
+                var bound = 0.0
+                for s in 0..<cols / 256 {
+                    let amax = Double(x[(t * cols + s * 256)..<(t * cols + s * 256 + 256)].map { abs($0) }.max() ?? 0)
+                    var sw = 0.0
+                    for c in 0..<256 { sw += Double(abs(wf[r * cols + s * 256 + c])) }
+                    bound += sw * amax / 254
+                }
+                XCTAssertEqual(y[t * rows + r], ref[t * rows + r], accuracy: Float(bound * 1.02 + 1e-3),
+                               "\(label) n=\(n) t=\(t) r=\(r)", file: file, line: line)
             }
         }
     }

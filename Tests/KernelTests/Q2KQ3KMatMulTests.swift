@@ -126,19 +126,8 @@ final class Q2KQ3KMatMulTests: XCTestCase {
                     let owner = PackedWeights(backend: backend, enabled: true)
                     withExtendedLifetime(owner) {
                         let y = product(owner.pack(w), x, n, pool: pool, backend: backend)
-                        for t in 0..<n {
-                            for r in 0..<rows {
-                                var bound = 0.0
-                                for s in 0..<cols / 256 {
-                                    let amax = Double(x[(t * cols + s * 256)..<(t * cols + s * 256 + 256)].map { abs($0) }.max() ?? 0)
-                                    var sw = 0.0
-                                    for c in 0..<256 { sw += Double(abs(wf[r * cols + s * 256 + c])) }
-                                    bound += sw * amax / 254
-                                }
-                                XCTAssertEqual(y[t * rows + r], ref[t * rows + r], accuracy: Float(bound * 1.02 + 1e-3),
-                                               "\(type.name) n=\(n) t=\(t) r=\(r) \(backend)")
-                            }
-                        }
+                        KQuantMatMulTests.assertWithinRounding(y, ref, wf: wf, x: x, rows: rows, cols: cols, tokens: n,
+                                                               "\(type.name) \(backend)")
                     }
                 }
             }
