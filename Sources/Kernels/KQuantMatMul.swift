@@ -4,7 +4,7 @@ import KernelsAVX2
 import KernelsAVX512
 #endif
 
-/// Matmul of K-quant weights (Q4_K, Q5_K, Q6_K) with activations quantized per
+/// Matmul of K-quant weights (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) with activations quantized per
 /// super-block of 256 (Q8_K), the arithmetic of `KQuantDot`: x is quantized once per
 /// call, then threads take tiles of 16 rows of any of the matrices. Each row is read
 /// front to back once per call (the AVX2 packed kernel: once per 64 tokens) and every token
@@ -12,13 +12,15 @@ import KernelsAVX512
 /// memory speed. The avx512 backend
 /// takes the VNNI kernels; avx2 the packed AVX2 kernel (16-row tiles, one stream up to 8
 /// tokens), or the AVX2 matrix-vector kernel without a packed copy. All give the bits of `KQuantDot`.
+/// Q2_K and Q3_K have only the packed kernels: a few rows without a packed copy (a draft's gathered
+/// output rows) are packed for the call, a larger matrix without one (repacking off) takes the
+/// float path.
 enum KQuantMatMul {
     static let tileRows = 16
 
     static func supports(_ w: WeightMatrix, backend: MatMul.Backend) -> Bool {
-        guard w.cols % 256 == 0, w.cols > 0, KQuantDot.supports(w.type) else { return false }
-        // Q2_K and Q3_K have only the packed kernels (without a copy: the float path, `MatMul.multiplyFloat`).
-        if (w.type == .q2_K || w.type == .q3_K) && w.packed == nil { return false }
+        guard w.cols % 256 == 0, w.cols > 0, KQuantDot.supports(w.type),
+              w.packed != nil || w.rows <= transientPackRows || w.type != .q2_K && w.type != .q3_K else { return false }
         #if arch(x86_64)
         switch backend {
         case .avx512: return CPUFeatures.hasAVX512VNNI
@@ -36,6 +38,14 @@ enum KQuantMatMul {
     static func multiply(_ outputs: [(WeightMatrix, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
                          nTokens: Int, pool: ThreadPool, backend: MatMul.Backend, amx: Bool = CPUFeatures.hasAMX) {
         guard let cols = outputs.first?.0.cols, nTokens > 0 else { return }
+        var transient: [UnsafeMutableRawPointer] = []
+        defer { for b in transient { b.deallocate() } }
+        let outputs = outputs.map { w, y -> (WeightMatrix, UnsafeMutablePointer<Float>) in
+            guard w.type == .q2_K || w.type == .q3_K, w.packed == nil, backend == .avx512 || backend == .avx2 else { return (w, y) }
+            let packed = packedForCall(w)
+            transient.append(packed)
+            return (WeightMatrix(type: w.type, data: w.data, rows: w.rows, cols: w.cols, packed: UnsafeRawPointer(packed)), y)
+        }
         let act = Q8KBuffer(nTokens: nTokens, superBlocks: cols / 256)
         defer { act.free() }
         if nTokens >= 8 {
@@ -83,6 +93,19 @@ enum KQuantMatMul {
             }
         }
         #endif
+    }
+
+    /// Q2_K and Q3_K matrices of at most this many rows without a packed copy are packed for the call.
+    static let transientPackRows = 512
+
+    /// A packed copy of `w` (the caller deallocates it).
+    static func packedForCall(_ w: WeightMatrix) -> UnsafeMutableRawPointer {
+        let nsb = w.cols / 256, tiles = (w.rows + tileRows - 1) / tileRows
+        let out = UnsafeMutableRawPointer.allocate(byteCount: max(1, KQuantPacker.packedBytes(typeID: w.type.rawValue, rows: w.rows, superBlocks: nsb)),
+                                                   alignment: 64)
+        KQuantPacker.pack(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, rows: w.rows, superBlocks: nsb,
+                          tiles: 0..<tiles, out: out)
+        return out
     }
 
     /// Rows r0..<r1 of `w` (r0 a multiple of the tile) against every token of `act`: y[t·ldy + r].

@@ -1,7 +1,7 @@
 /// The packed K-quant layout of `VNNIKQuantPacked` written in plain Swift, element by
 /// element from the ggml block definitions: for CPUs without AVX-512 (the AVX2 kernel
-/// reads the same layout for Q4_K, Q5_K and Q6_K, 8 of a tile's 16 rows per half vector), and
-/// as an independent check of the vector packer (tests compare the bytes).
+/// reads the same layout, 8 of a tile's 16 rows per half vector), as an independent check of the
+/// vector packer (tests compare the bytes), and the only packer of Q2_K's and Q3_K's tiles.
 enum KQuantPacker {
     static let q4kTileBytes = 2368
     static let q5kTileBytes = 2880
@@ -136,7 +136,7 @@ enum KQuantPacker {
     }
 
     /// Row r's Q3_K super-block `b` (110 bytes: 32 of high bits, 64 of 2-bit quants, 12 of 6-bit
-    /// scales, f16 d) into the tile of `VNNIKQuantPacked.Q3KUnits`: each element as its value + 4.
+    /// scales, f16 d) into the tile of `VNNIKQuantPacked+Q3K.swift`: each element as its value + 4.
     static func q3k(_ b: UnsafeRawPointer, _ r: Int, _ o: UnsafeMutablePointer<UInt8>) {
         for g in 0..<16 {
             o[1536 + 32 * (g / 2) + 2 * r + g % 2] = UInt8(bitPattern: Int8(Dequantize.scaleQ3K(g, b + 96)))

@@ -10,13 +10,13 @@ import KernelsAVX512
 #endif
 
 /// Owns the copies of a model's weight matrices repacked at load time for the kernel
-/// that reads them (today: Q4_K, Q5_K and Q6_K for the AVX-512 VNNI kernel, `VNNIKQuantPacked`, and
-/// the AVX2 one, `AVX2KQuantPacked`, which reads the same layout; Q4_0, Q4_1, Q5_0
+/// that reads them (today: Q2_K, Q3_K, Q4_K, Q5_K and Q6_K for the AVX-512 VNNI kernel, `VNNIKQuantPacked`,
+/// and the AVX2 one, `AVX2KQuantPacked`, which reads the same layout; Q4_0, Q4_1, Q5_0
 /// and Q8_0 in `AVX2Packed32`'s layout, which AVX2's kernel and AVX-512 VNNI's (`VNNIPacked32`) read,
 /// but for the output projection; F16, the output projection too, in
 /// `AVX2F16Packed`'s layout, which both backends read), and of the other large
 /// matrices moved as they are to huge pages (`relocate`), and frees them with the model. The
-/// copies are as small as the file's tensors (1-3% more), and the file's pages of a copied
+/// copies are as small as the file's tensors (up to 4% more), and the file's pages of a copied
 /// matrix are dropped (`GGUFFile.adviseDontNeed`). A draft model's Q4_0 copies
 /// (`requantizedQ4_0`) are owned here too.
 /// Measured on Qwen2.5-Coder-1.5B Q4_K_M (2 threads): 16 sequences +20% tokens/s (the per-call

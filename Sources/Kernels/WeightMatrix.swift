@@ -52,12 +52,23 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 
     /// The first `n` rows: a view of the same bytes. A plain matrix keeps its packed layout only
-    /// for whole tiles of 16 rows (or all rows); a packed-only one keeps it for any `n` (the AVX2
-    /// kernel stores only a partial last tile's rows that exist).
+    /// for whole tiles of 16 rows (or all rows), a K-quant one for any `n` (its kernels store only
+    /// the rows of a partial last tile that exist, and Q2_K and Q3_K have no kernel without it);
+    /// a packed-only one keeps it for any `n` (the AVX2 kernel does the same).
     public func prefix(rows n: Int) -> WeightMatrix {
         if onlyPacked { return WeightMatrix(type, data, n, cols, packed, onlyPacked: true) }
-        let keepsPacked = n == rows || n % 16 == 0
+        let keepsPacked = n == rows || n % 16 == 0 || KQuantDot.supports(type)
         return WeightMatrix(type: type, data: data, rows: n, cols: cols, packed: keepsPacked ? packed : nil)
+    }
+
+    /// Rows `r0...`: a view of the same bytes, with the packed copy of a K-quant matrix from tile
+    /// r0 / 16 on when r0 is a whole number of tiles.
+    public func suffix(fromRow r0: Int) -> WeightMatrix {
+        let tail = packed.flatMap { p -> UnsafeRawPointer? in
+            guard r0 % 16 == 0, KQuantDot.supports(type), cols % 256 == 0 else { return nil }
+            return p + KQuantPacker.packedBytes(typeID: type.rawValue, rows: r0, superBlocks: cols / 256)
+        }
+        return WeightMatrix(type: type, data: data + r0 * rowBytes, rows: rows - r0, cols: cols, packed: tail)
     }
 
     @inline(__always) public func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }

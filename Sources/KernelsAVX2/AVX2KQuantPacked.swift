@@ -65,12 +65,13 @@ public enum AVX2KQuantPacked {
                 case (13, true): vector(Q5K.self, tile, end, act, y + r, count)
                 case (14, true): vector(Q6K.self, tile, end, act, y + r, count)
                 case (11, true): vector(Q3K.self, tile, end, act, y + r, count)
-                case (_, true): vector(Q2K.self, tile, end, act, y + r, count)
+                case (10, true): vector(Q2K.self, tile, end, act, y + r, count)
                 case (12, false): small(Q4K.self, tile, end, act, y + r, ldy, count)
                 case (13, false): small(Q5K.self, tile, end, act, y + r, ldy, count)
                 case (14, false): small(Q6K.self, tile, end, act, y + r, ldy, count)
                 case (11, false): small(Q3K.self, tile, end, act, y + r, ldy, count)
-                case (_, false): small(Q2K.self, tile, end, act, y + r, ldy, count)
+                case (10, false): small(Q2K.self, tile, end, act, y + r, ldy, count)
+                default: preconditionFailure("no packed kernel for type \(typeID)")
                 }
                 r += 16
             }
@@ -107,6 +108,7 @@ public enum AVX2KQuantPacked {
                         } else if typeID == 11 {
                             halfTile(Q3K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
                         } else {
+                            precondition(typeID == 10, "no packed kernel for type \(typeID)")
                             halfTile(Q2K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
                         }
                         t += nt

@@ -3,7 +3,8 @@ import _Builtin_intrinsics.intel
 import KernelsAVX2
 import CPrefetch
 
-/// Q4_K weights (Q5_K and Q6_K below) repacked once, when the model loads, into the order `VNNIKQuantBatch`
+/// Q4_K weights (Q5_K and Q6_K below; Q2_K and Q3_K in `VNNIKQuantPacked+Q2K.swift`, `+Q3K.swift`)
+/// repacked once, when the model loads, into the order `VNNIKQuantBatch`
 /// wants, still 4 bits per weight: tiles of 16 rows, and per tile and super-block
 /// 2,368 bytes (the 16 rows take 2,304 in the file):
 ///
@@ -187,6 +188,7 @@ public enum VNNIKQuantPacked {
                     } else if typeID == 11 {
                         groupLowK(Q3KTile.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     } else {
+                        precondition(typeID == 10, "no packed kernel for type \(typeID)")
                         groupLowK(Q2KTile.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     }
                     t += nt

@@ -253,13 +253,13 @@ public final class LlamaModel: Sendable {
     /// The logits of each sequence's `alsoScored` tokens past the first it scores: their rows of
     /// the output matrix copied side by side (one matmul for the batch's union), each sequence's
     /// row given only its own tokens, so what it scores never depends on the batch. Rows of
-    /// sequences that score the whole vocabulary get the rest of the matrix too (in the file's
-    /// layout: a packed copy is not split there).
+    /// sequences that score the whole vocabulary get the rest of the matrix too (from the packed
+    /// copy's tile n / 16 on for a K-quant matrix; Q2_K and Q3_K have no kernel without it).
     private func scoreAlso(_ batch: [BatchSequence], rowSequence: [Int], h: Buffer, out op: UnsafeMutablePointer<Float>) {
         let c = config, w = weights.output, n = logitRows, v = c.vocabSize
         let whole = rowSequence.indices.filter { batch[rowSequence[$0]].scoresWholeVocabulary }
         if !whole.isEmpty && n < v {
-            let tail = WeightMatrix(type: w.type, data: w.data + n * w.rowBytes, rows: v - n, cols: w.cols)
+            let tail = w.suffix(fromRow: n)
             let hw = Buffer(whole.count * c.dim), part = Buffer(whole.count * (v - n))
             defer { hw.free(); part.free() }
             for (k, j) in whole.enumerated() { (hw.p + k * c.dim).update(from: h.p + j * c.dim, count: c.dim) }

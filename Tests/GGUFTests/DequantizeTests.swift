@@ -82,9 +82,9 @@ final class DequantizeTests: XCTestCase {
     }
 
     func testQ3_KScalesHighBitsAndSigns() throws {
-        // hmask byte l: the high bit of elements l, 32 + l, … (bit j of 8 for quarter j); set on even l
-        // (value = low bits), clear on odd l (value = low bits − 4).
-        let hmask = (0..<32).map { UInt8($0 % 2 == 0 ? 0xFF : 0) }
+        // hmask byte l: bit 4n + j is the high bit of element 128n + 32j + l (set: value = low bits;
+        // clear: low bits − 4); a different pattern in every byte, so each bit's place is checked.
+        let hmask = (0..<32).map { UInt8(truncatingIfNeeded: $0 * 37 + 11) }
         // qs byte 32n + l: bits 2j hold quarter j's low bits; 0b11_10_01_00 gives quarter j the value j.
         let qs = [UInt8](repeating: 0xE4, count: 64)
         // Unit g < 8 takes byte g's low nibble, g ≥ 8 byte g − 8's high nibble: g itself here; the top
@@ -92,9 +92,9 @@ final class DequantizeTests: XCTestCase {
         let scales = (0..<8).map { UInt8($0) | UInt8($0 + 8) << 4 } + [0b11_10_01_00, 0, 0, 0]
         let got = try dequant(.q3_K, hmask + qs + scales + half(0.5), count: 256)
         for e in 0..<256 {
-            let g = e / 16, j = (e % 128) / 32, l = e % 32
+            let g = e / 16, n = e / 128, j = (e % 128) / 32, l = e % 32
             let scale = g + (g % 4 == 0 ? 16 * (g / 4) : 0) - 32
-            let value = j - (l % 2 == 0 ? 0 : 4)
+            let value = j - ((Int(hmask[l]) >> (4 * n + j)) & 1 == 1 ? 0 : 4)
             XCTAssertEqual(got[e], 0.5 * Float(scale) * Float(value), "element \(e)")
         }
     }

@@ -106,7 +106,8 @@ final class Q2KQ3KMatMulTests: XCTestCase {
     }
 
     /// Against dequantized weights in Double: off by no more than rounding x to 8 bits per 256
-    /// elements allows; and without a packed copy (repacking off) the float path, closer still.
+    /// elements allows. Without a packed copy, a few rows (a draft's gathered output rows) are packed
+    /// for the call, the same bits; more (repacking off) take the float path, closer still.
     func testAgainstDequantizedFloat() {
         let pool = ThreadPool(threads: 2)
         let rows = 29, cols = 1024
@@ -115,13 +116,24 @@ final class Q2KQ3KMatMulTests: XCTestCase {
             defer { mem.deallocate() }
             var wf = [Float](repeating: 0, count: rows * cols)
             wf.withUnsafeMutableBufferPointer { b in for r in 0..<rows { w.dequantizeRow(r, into: b.baseAddress! + r * cols) } }
-            XCTAssertFalse(backends.contains { KQuantMatMul.supports(w, backend: $0) }, "an unpacked \(type.name) matrix takes the float path")
+            let big = (rows: KQuantMatMul.transientPackRows + 1, cols: 256)
+            let (large, largeMem) = QuantizedMatMulTests.randomMatrix(type, rows: big.rows, cols: big.cols, seed: 78)
+            defer { largeMem.deallocate() }
+            XCTAssertTrue(backends.allSatisfy { KQuantMatMul.supports(w, backend: $0) }, "a few \(type.name) rows are packed for the call")
+            XCTAssertFalse(backends.contains { KQuantMatMul.supports(large, backend: $0) }, "a large unpacked \(type.name) matrix: the float path")
             for n in [1, 11] {
                 let x = QuantizedMatMulTests.randomActivations(n * cols, seed: 9)
                 var ref = [Float](repeating: 0, count: n * rows)
                 MatMul.reference(w, x, nTokens: n, &ref)
                 let unpacked = product(w, x, n, pool: pool, backend: backends[0])
-                for i in 0..<(n * rows) { XCTAssertEqual(unpacked[i], ref[i], accuracy: 1e-3 * max(1, abs(ref[i])), "\(type.name) float path \(i)") }
+                XCTAssertEqual(unpacked.map(\.bitPattern), twin(w, x, n).map(\.bitPattern), "\(type.name) packed for the call")
+                let xl = QuantizedMatMulTests.randomActivations(n * big.cols, seed: 10)
+                var refl = [Float](repeating: 0, count: n * big.rows)
+                MatMul.reference(large, xl, nTokens: n, &refl)
+                let floatPath = product(large, xl, n, pool: pool, backend: backends[0])
+                for i in 0..<(n * big.rows) {
+                    XCTAssertEqual(floatPath[i], refl[i], accuracy: 1e-3 * max(1, abs(refl[i])), "\(type.name) float path \(i)")
+                }
                 for backend in backends {
                     let owner = PackedWeights(backend: backend, enabled: true)
                     withExtendedLifetime(owner) {

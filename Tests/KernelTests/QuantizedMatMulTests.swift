@@ -268,14 +268,16 @@ final class UnquantizedActivationTests: XCTestCase {
     /// is in the call: a draft's partial logits must not depend on the part or the batch.
     func testKQuantPartsGiveTheWholeMatrixValues() throws {
         let pool = ThreadPool(threads: 2)
-        let rows = 16 * 12 + 3, cols = 512, n = 5
+        // More rows than Q2_K and Q3_K pack for a call (their parts then need the packed copy).
+        let rows = 16 * 40 + 3, cols = 512, n = 5
+        for type in [GGMLType.q6_K, .q3_K, .q2_K] {
         for backend in MatMul.Backend.allCases where backend != .avx2 || CPUFeatures.hasAVX2 {
-            let (file, mem) = QuantizedMatMulTests.randomMatrix(.q6_K, rows: rows, cols: cols, seed: 41)
+            let (file, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: 41)
             defer { mem.deallocate() }
-            guard KQuantMatMul.supports(file, backend: backend) else { continue }
             let packing = PackedWeights(backend: backend, enabled: true)
             defer { withExtendedLifetime(packing) {} }
             let w = packing.pack(file)
+            guard KQuantMatMul.supports(w, backend: backend) else { continue }
             let x = QuantizedMatMulTests.randomActivations(n * cols, seed: 5).map { $0 * 0.004 }
             func logits(_ m: WeightMatrix) -> [Float] {
                 var y = [Float](repeating: 0, count: n * m.rows)
@@ -289,21 +291,32 @@ final class UnquantizedActivationTests: XCTestCase {
             }
             let whole = logits(w)
             let head = logits(WeightMatrix(type: w.type, data: w.data, rows: 64, cols: cols, packed: w.packed))
-            let tail = logits(WeightMatrix(type: w.type, data: w.row(64), rows: rows - 64, cols: cols))
+            // Q6_K's rest in the file's layout (its unpacked kernels); Q2_K's and Q3_K's from the packed copy.
+            let tail = logits(type == .q6_K ? WeightMatrix(type: w.type, data: w.row(64), rows: rows - 64, cols: cols)
+                                            : w.suffix(fromRow: 64))
             let picked = [3, 70, 71, 150, rows - 1]
             let gathered = UnsafeMutableRawPointer.allocate(byteCount: picked.count * w.rowBytes, alignment: 64)
             defer { gathered.deallocate() }
             for (k, r) in picked.enumerated() { (gathered + k * w.rowBytes).copyMemory(from: w.row(r), byteCount: w.rowBytes) }
             let some = logits(WeightMatrix(type: w.type, data: UnsafeRawPointer(gathered), rows: picked.count, cols: cols))
+            // A prefix ending in a partial tile and a suffix from a whole one keep the packed copy.
+            let head600 = logits(w.prefix(rows: 600)), tail64 = logits(w.suffix(fromRow: 64))
             for t in 0..<n {
                 for r in 0..<rows {
                     let part = r < 64 ? head[t * 64 + r] : tail[t * (rows - 64) + r - 64]
-                    XCTAssertEqual(part.bitPattern, whole[t * rows + r].bitPattern, "\(backend) t\(t) r\(r)")
+                    XCTAssertEqual(part.bitPattern, whole[t * rows + r].bitPattern, "\(type.name) \(backend) t\(t) r\(r)")
+                    if r < 600 { XCTAssertEqual(head600[t * 600 + r].bitPattern, whole[t * rows + r].bitPattern, "\(type.name) \(backend) prefix r\(r)") }
+                    if r >= 64 {
+                        XCTAssertEqual(tail64[t * (rows - 64) + r - 64].bitPattern, whole[t * rows + r].bitPattern,
+                                       "\(type.name) \(backend) suffix r\(r)")
+                    }
                 }
                 for (k, r) in picked.enumerated() {
-                    XCTAssertEqual(some[t * picked.count + k].bitPattern, whole[t * rows + r].bitPattern, "\(backend) gathered r\(r)")
+                    XCTAssertEqual(some[t * picked.count + k].bitPattern, whole[t * rows + r].bitPattern,
+                                   "\(type.name) \(backend) gathered r\(r)")
                 }
             }
+        }
         }
     }
 
