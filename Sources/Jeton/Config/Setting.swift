@@ -188,7 +188,7 @@ struct ConfigKeys: Sendable {
         help: "tokens computed per step at most")
     let engineStepTargetMs = ConfigKey<Int>("engine.step_target_ms", 0...60000, default: 600,
         help: "while others generate, prompt chunks are cut so a step takes about this long (0: off)")
-    let engineStepTargetShortMs = ConfigKey<Int>("engine.step_target_short_ms", 0...60000, default: 150,
+    let engineStepTargetShortMs = ConfigKey<Int>("engine.step_target_short_ms", 0...60000, default: 120,
         help: "the step target instead while every prompt in progress or waiting fits one step (max_batch_tokens): short gaps for the generating requests when a burst of short prompts arrives (0: step_target_ms for all)")
     let engineMaxSequences = ConfigKey<Int>("engine.max_sequences", 1...4096, default: 64,
         help: "sequences running at once at most")
