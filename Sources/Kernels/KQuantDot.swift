@@ -14,7 +14,12 @@ import KernelsAVX2
 /// so any kernel that keeps the float steps above gives identical results whatever
 /// the batch size, the tile or the thread.
 public enum KQuantDot {
-    public static func supports(_ type: GGMLType) -> Bool { [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K].contains(type) }
+    public static func supports(_ type: GGMLType) -> Bool {
+        switch type {
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: return true
+        default: return false
+        }
+    }
 
     /// Σ_c w[row, c] · x[t, c] of one weight row against token t of `act`.
     public static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ act: Q8KActivationsView, token t: Int) -> Float {

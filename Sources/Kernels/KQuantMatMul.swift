@@ -38,10 +38,12 @@ enum KQuantMatMul {
     static func multiply(_ outputs: [(WeightMatrix, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
                          nTokens: Int, pool: ThreadPool, backend: MatMul.Backend, amx: Bool = CPUFeatures.hasAMX) {
         guard let cols = outputs.first?.0.cols, nTokens > 0 else { return }
+        // Q2_K and Q3_K rows without a packed copy (a few: `supports`) are packed for this call only;
+        // the common case, every matrix packed at load, takes the outputs as they are.
         var transient: [UnsafeMutableRawPointer] = []
         defer { for b in transient { b.deallocate() } }
-        let outputs = outputs.map { w, y -> (WeightMatrix, UnsafeMutablePointer<Float>) in
-            guard w.type == .q2_K || w.type == .q3_K, w.packed == nil, backend == .avx512 || backend == .avx2 else { return (w, y) }
+        let outputs = !outputs.contains(where: { needsPackingForCall($0.0) }) ? outputs : outputs.map { w, y in
+            guard needsPackingForCall(w) else { return (w, y) }
             let packed = packedForCall(w)
             transient.append(packed)
             return (WeightMatrix(type: w.type, data: w.data, rows: w.rows, cols: w.cols, packed: UnsafeRawPointer(packed)), y)
@@ -98,6 +100,10 @@ enum KQuantMatMul {
     /// Q2_K and Q3_K matrices of at most this many rows without a packed copy are packed for the call.
     static let transientPackRows = 512
 
+    @inline(__always) static func needsPackingForCall(_ w: WeightMatrix) -> Bool {
+        (w.type == .q2_K || w.type == .q3_K) && w.packed == nil
+    }
+
     /// A packed copy of `w` (the caller deallocates it).
     static func packedForCall(_ w: WeightMatrix) -> UnsafeMutableRawPointer {
         let nsb = w.cols / 256, tiles = (w.rows + tileRows - 1) / tileRows
@@ -142,8 +148,7 @@ enum KQuantMatMul {
                          _ out: UnsafeMutablePointer<Float>, backend: MatMul.Backend) {
         precondition(r0 % tileRows == 0 && r0 < r1 && r1 <= w.rows)
         let nsb = act.superBlocks
-        let packed = w.packed.map { $0 + KQuantPacker.packedBytes(typeID: w.type.rawValue, rows: r0, superBlocks: nsb) }
-        let sub = WeightMatrix(type: w.type, data: w.row(r0), rows: r1 - r0, cols: w.cols, packed: packed)
+        let sub = w.suffix(fromRow: r0).prefix(rows: r1 - r0)
         let one = Q8KActivationsView(qs: act.qs + t * nsb * 256, qsK4: act.qsK4 + t * nsb * 256, d: act.d + t * nsb,
                                      bsums: act.bsums + t * nsb * 16, pairSums: act.pairSums + t * nsb * 4,
                                      superBlocks: nsb, nTokens: 1)
