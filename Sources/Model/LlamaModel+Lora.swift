@@ -29,6 +29,19 @@ struct LoraGroups {
     }
 
     var isEmpty: Bool { groups.isEmpty }
+
+    /// The groups over `rows` only (ascending), each renumbered to its index there.
+    func restricted(to rows: [Int]) -> LoraGroups {
+        var index: [Int: Int] = [:]
+        for (j, r) in rows.enumerated() { index[r] = j }
+        var out = LoraGroups([])
+        out.groups = groups.compactMap { g in
+            let kept = g.tokens.compactMap { t in index[t.row].map { (row: $0, scale: t.scale) } }
+            return kept.isEmpty ? nil : (g.adapter, kept)
+        }
+        out.shared = Set(shared.compactMap { index[$0] })
+        return out
+    }
 }
 
 extension LlamaModel {

@@ -111,6 +111,20 @@ public final class LlamaModel: Sendable {
         }
         let scale = c.attentionScale
         let lora = LoraGroups(batch)
+        // The rows that need logits (in order), one per token of a sequence that wants all.
+        var rows: [Int] = [], rowSequence: [Int] = []
+        t = 0
+        for (si, seq) in batch.enumerated() {
+            switch seq.logits {
+            case .none: break
+            case .last: if !seq.tokens.isEmpty { rows.append(t + seq.tokens.count - 1); rowSequence.append(si) }
+            case .all:
+                rows.append(contentsOf: t..<(t + seq.tokens.count))
+                rowSequence.append(contentsOf: repeatElement(si, count: seq.tokens.count))
+            }
+            t += seq.tokens.count
+        }
+        let last = weights.layers.count - 1
 
         for (li, layer) in weights.layers.enumerated() {
             norm(x, layer.attnNorm, into: xb, n)
@@ -143,45 +157,26 @@ public final class LlamaModel: Sendable {
                                  nHead: c.heads, nKVHead: c.kvHeads, headSize: c.headSize, scale: scale, pool: pool)
             }
 
-            MatMul.multiply(layer.wo, att.p, nTokens: n, proj.p, pool: pool)
-            if !lora.isEmpty { applyLora(lora, .o, layer: li, x: att, y: proj) }
-            postNorm(layer.postAttnNorm, proj, n)
-            VectorOps.add(proj.p, into: x.p, n * c.dim)
-
-            norm(x, layer.ffnNorm, into: xb, n)
-            MatMul.multiply([(layer.wGate, gate.p), (layer.wUp, up.p)], xb.p, nTokens: n, pool: pool)
-            if !lora.isEmpty {
-                applyLora(lora, .gate, layer: li, x: xb, y: gate)
-                applyLora(lora, .up, layer: li, x: xb, y: up)
+            if li < last {
+                finishLayer(layer, li, n, att: att, x: x, lora: lora, scratch: (xb, proj, gate, up))
+            } else {
+                // The last layer's output feeds only the logits: its rows that need none (a prompt's
+                // tokens but its last) stop after their keys and values. The others move to the
+                // front, in order (each row's values do not depend on the batch's other rows).
+                for (j, r) in rows.enumerated() where j != r {
+                    (att.p + j * c.qDim).update(from: att.p + r * c.qDim, count: c.qDim)
+                    (x.p + j * c.dim).update(from: x.p + r * c.dim, count: c.dim)
+                }
+                let kept = rows.count == n ? lora : lora.restricted(to: rows)
+                finishLayer(layer, li, rows.count, att: att, x: x, lora: kept, scratch: (xb, proj, gate, up))
             }
-            let ffn = c.ffnDim, activation = c.family.activation
-            pool.parallelFor(n) { range in  // the exponentials are a few percent of a step: both cores
-                activation.apply(gate.p + range.lowerBound * ffn, up.p + range.lowerBound * ffn, range.count * ffn)
-            }
-            MatMul.multiply(layer.wDown, gate.p, nTokens: n, proj.p, pool: pool)
-            if !lora.isEmpty { applyLora(lora, .down, layer: li, x: gate, y: proj) }
-            postNorm(layer.postFFNNorm, proj, n)
-            VectorOps.add(proj.p, into: x.p, n * c.dim)
         }
 
-        // Gather the rows that need logits, then one output matmul over them.
-        var rows: [Int] = [], rowSequence: [Int] = []
-        t = 0
-        for (si, seq) in batch.enumerated() {
-            switch seq.logits {
-            case .none: break
-            case .last: if !seq.tokens.isEmpty { rows.append(t + seq.tokens.count - 1); rowSequence.append(si) }
-            case .all:
-                rows.append(contentsOf: t..<(t + seq.tokens.count))
-                rowSequence.append(contentsOf: repeatElement(si, count: seq.tokens.count))
-            }
-            t += seq.tokens.count
-        }
         guard !rows.isEmpty else { return [] }
         let h = Buffer(rows.count * c.dim)  // [rows, dim]
         defer { h.free() }
-        for (j, r) in rows.enumerated() {
-            VectorOps.rmsNorm(x.p + r * c.dim, weights.outputNorm, h.p + j * c.dim, c.dim, eps: c.rmsEps)
+        for j in rows.indices {  // the last layer left the rows with logits at the front
+            VectorOps.rmsNorm(x.p + j * c.dim, weights.outputNorm, h.p + j * c.dim, c.dim, eps: c.rmsEps)
         }
         var logits = [Float](repeating: 0, count: rows.count * c.vocabSize)  // [rows, vocab]
         logits.withUnsafeMutableBufferPointer { out in
@@ -290,6 +285,33 @@ public final class LlamaModel: Sendable {
                 op[j * v + Int(id)] = part.p[j * ids.count + column[id]!]
             }
         }
+    }
+
+    /// Layer `li` after attention, over the first `n` rows of `att` and `x`: the output
+    /// projection into the residual stream, then the feed-forward block.
+    private func finishLayer(_ layer: ModelWeights.Layer, _ li: Int, _ n: Int, att: Buffer, x: Buffer, lora: LoraGroups,
+                             scratch: (xb: Buffer, proj: Buffer, gate: Buffer, up: Buffer)) {
+        guard n > 0 else { return }
+        let c = config, (xb, proj, gate, up) = scratch
+        MatMul.multiply(layer.wo, att.p, nTokens: n, proj.p, pool: pool)
+        if !lora.isEmpty { applyLora(lora, .o, layer: li, x: att, y: proj) }
+        postNorm(layer.postAttnNorm, proj, n)
+        VectorOps.add(proj.p, into: x.p, n * c.dim)
+
+        norm(x, layer.ffnNorm, into: xb, n)
+        MatMul.multiply([(layer.wGate, gate.p), (layer.wUp, up.p)], xb.p, nTokens: n, pool: pool)
+        if !lora.isEmpty {
+            applyLora(lora, .gate, layer: li, x: xb, y: gate)
+            applyLora(lora, .up, layer: li, x: xb, y: up)
+        }
+        let ffn = c.ffnDim, activation = c.family.activation
+        pool.parallelFor(n) { range in  // the exponentials are a few percent of a step: both cores
+            activation.apply(gate.p + range.lowerBound * ffn, up.p + range.lowerBound * ffn, range.count * ffn)
+        }
+        MatMul.multiply(layer.wDown, gate.p, nTokens: n, proj.p, pool: pool)
+        if !lora.isEmpty { applyLora(lora, .down, layer: li, x: gate, y: proj) }
+        postNorm(layer.postFFNNorm, proj, n)
+        VectorOps.add(proj.p, into: x.p, n * c.dim)
     }
 
     private func norm(_ x: Buffer, _ w: [Float], into out: Buffer, _ n: Int) {

@@ -103,6 +103,51 @@ final class TinyModelTests: XCTestCase {
     func testGemma3Logits() throws { try checkSequential("gemma3") }
     func testGemma3Batched() throws { try checkBatched("gemma3") }
 
+    /// Sequences asking for their last row's logits, none, or all, in one batch: the last layer
+    /// finishes only the rows that get logits, and each of those rows is bit for bit the row the
+    /// batch gives when every row gets logits (and within the float64 reference's tolerance).
+    func checkMixedLogits(_ name: String) throws {
+        let (model, fixture) = try load(name)
+        let v = model.config.vocabSize, blockSize = 4
+        // Each fixture sequence twice, the modes in turn: last, none, all, last.
+        let seqs = fixture.sequences + fixture.sequences
+        let modes: [BatchSequence.Logits] = [.last, .none, .all, .last]
+        var tables: [[Int32]] = [], next: Int32 = 0
+        for s in seqs {
+            let blocks = (s.ids.count + blockSize - 1) / blockSize
+            tables.append((0..<blocks).map { next + Int32($0) })
+            next += Int32(blocks)
+        }
+        let run = { (modes: [BatchSequence.Logits]) in
+            try model.model.forward(seqs.indices.map {
+                BatchSequence(tokens: seqs[$0].ids, startPosition: 0, blockTable: tables[$0], logits: modes[$0 % modes.count])
+            }, cache: model.model.makeCacheStorage(tokens: Int(next) * blockSize, blockSize: blockSize, type: .f32))
+        }
+        let all = try run([.all]), mixed = try run(modes)
+        // The rows each sequence should get, as (row of `all`, reference row).
+        var expected: [(Int, [Float])] = [], offset = 0
+        for (i, s) in seqs.enumerated() {
+            switch modes[i % modes.count] {
+            case .none: break
+            case .last: expected.append((offset + s.ids.count - 1, s.logits[s.ids.count - 1]))
+            case .all: expected += s.ids.indices.map { (offset + $0, s.logits[$0]) }
+            }
+            offset += s.ids.count
+        }
+        XCTAssertEqual(mixed.count, expected.count * v, name)
+        guard mixed.count == expected.count * v else { return }
+        for (j, (row, ref)) in expected.enumerated() {
+            let got = Array(mixed[(j * v)..<((j + 1) * v)]), want = Array(all[(row * v)..<((row + 1) * v)])
+            let differ = (0..<v).filter { got[$0] != want[$0] }.count
+            XCTAssertEqual(differ, 0, "\(name): row \(j) differs from the all-logits row \(row) in \(differ) of \(v) logits")
+            XCTAssertLessThan(relativeError(got, [ref], vocab: v), Self.tolerance, "\(name): row \(j)")
+        }
+    }
+
+    func testLlamaMixedLogits() throws { try checkMixedLogits("llama-spm") }
+    func testQwen2MixedLogits() throws { try checkMixedLogits("qwen2") }
+    func testGemma3MixedLogits() throws { try checkMixedLogits("gemma3") }
+
     /// A model limited to its first tokens' logits (a draft's proposal vocabulary) gives those
     /// logits as the whole model does and -infinity for the rest, batched and alone.
     func testLogitRowsLimitTheVocabulary() throws {
