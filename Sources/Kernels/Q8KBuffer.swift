@@ -1,4 +1,7 @@
 import KernelsAVX2
+#if arch(x86_64)
+import KernelsAVX512
+#endif
 
 /// Owns activations quantized per super-block of 256 (see `Q8KActivationsView`) and
 /// fills them from floats: d = max|x| / 127, q = round-to-nearest-even(x / d), and
@@ -32,8 +35,25 @@ struct Q8KBuffer {
                            nTokens: nTokens)
     }
 
-    /// Quantizes tokens `range` of x ([nTokens, superBlocks·256]).
+    /// Quantizes tokens `range` of x ([nTokens, superBlocks·256]): in AVX-512 where the kernels
+    /// run on it, else `quantizePortable` (the same values).
     func quantize(_ x: UnsafePointer<Float>, tokens range: Range<Int>) {
+        #if arch(x86_64)
+        if Self.avx512 {
+            AVX512Q8KQuantize.quantize(x, superBlocks: superBlocks, tokens: range, qs: qs, qsK4: qsK4, d: d, bsums: bsums,
+                                       pairSums: pairSums)
+            return
+        }
+        #endif
+        quantizePortable(x, tokens: range)
+    }
+
+    #if arch(x86_64)
+    static let avx512 = MatMul.defaultBackend == .avx512
+    #endif
+
+    /// `quantize` in portable SIMD code.
+    func quantizePortable(_ x: UnsafePointer<Float>, tokens range: Range<Int>) {
         let cols = superBlocks * 256
         // Adding 1.5·2²³ rounds to nearest even in the mantissa: no SSE4.1 roundps needed.
         let magic = SIMD16<Float>(repeating: 12_582_912)
@@ -50,7 +70,7 @@ struct Q8KBuffer {
                 var amax: Float = 0
                 for i in 0..<16 where m[i] > amax { amax = m[i] }
                 d[t * superBlocks + s] = amax / 127
-                let inv = SIMD16<Float>(repeating: amax > 0 ? 127 / amax : 0)
+                let inv = SIMD16<Float>(repeating: Q8KScale.inverse(amax))
                 let out = UnsafeMutableRawPointer(qs + t * cols + 256 * s)
                 for g in 0..<16 {
                     let v = xr.loadUnaligned(fromByteOffset: 1024 * s + 64 * g, as: SIMD16<Float>.self)
