@@ -8,7 +8,7 @@ import Darwin
 /// A persistent pool of `threads - 1` workers plus the calling thread. A forward
 /// step runs a few hundred short parallel regions, so workers spin briefly on a
 /// generation counter after each one (no syscall to start the next) and only then
-/// sleep on a condition variable. Work is handed out in shrinking chunks from an atomic
+/// sleep on a condition variable. Work is handed out in chunks from an atomic
 /// counter, so a thread slowed by another process just takes fewer chunks.
 // @unchecked Sendable: the hand-out state is atomic; `workers` is written only in init and read
 // in deinit; `job` is written by the one caller `busy` admits (others run inline) before the
@@ -117,8 +117,7 @@ public final class ThreadPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { esc in
             job = esc
             done.store(0, ordering: .relaxed)
-            // The smallest chunk; claims start larger (`claimAndRun`).
-            let grain = min(0xFFFF, max(minChunk, count / (threads * 16)))
+            let grain = min(0xFFFF, max(minChunk, count / (threads * 8)))
             let g = Self.generation(state.load(ordering: .relaxed)) &+ 1
             state.store(Self.pack(gen: g, grain: grain, next: 0, count: count), ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
@@ -142,12 +141,7 @@ public final class ThreadPool: @unchecked Sendable {
         while true {
             let next = Int((v >> 16) & 0xFFFF), count = Int(v & 0xFFFF), grain = Int((v >> 32) & 0xFFFF)
             guard Self.generation(v) == g, next < count else { return }
-            // A share of what is left, at least the grain and at most 1/(8·threads) of the job (a
-            // thread slowed by another process holds little): the threads finish within a small
-            // chunk of each other (equal chunks of a sixteenth left one core idle for half a
-            // chunk at the end of each region on average: 1-2% of a generated token).
-            let share = min(max(grain, count / (threads * 8)), (count - next) / (threads * 2))
-            let end = min(count, next + max(grain, share))
+            let end = min(count, next + grain)
             let (ok, seen) = state.compareExchange(expected: v, desired: Self.pack(gen: g, grain: grain, next: end, count: count),
                                                    ordering: .acquiringAndReleasing)
             if !ok { v = seen; continue }
