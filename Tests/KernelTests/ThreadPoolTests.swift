@@ -17,6 +17,23 @@ final class ThreadPoolTests: XCTestCase {
         }
     }
 
+    /// Chunks cover the job once, each at least `minChunk` long but the last, and none over a
+    /// sixteenth of it for two threads (a thread slowed by another process holds little).
+    func testChunkSizes() {
+        let pool = ThreadPool(threads: 2)
+        for (count, minChunk) in [(1000, 1), (1000, 50), (4096, 8), (37, 4), (20_000, 1)] {
+            let seen = Mutex<[Range<Int>]>([])
+            pool.parallelFor(count, minChunk: minChunk) { r in seen.withLock { $0.append(r) } }
+            let ranges = seen.withLock { $0 }.sorted { $0.lowerBound < $1.lowerBound }
+            XCTAssertEqual(ranges.first?.lowerBound, 0)
+            XCTAssertEqual(ranges.last?.upperBound, count)
+            for (a, b) in zip(ranges, ranges.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound, "count \(count)") }
+            for r in ranges where r.upperBound < count { XCTAssertGreaterThanOrEqual(r.count, minChunk, "count \(count)") }
+            let largest = ranges.map(\.count).max() ?? 0
+            XCTAssertLessThanOrEqual(largest, max(minChunk, count / 16), "count \(count) minChunk \(minChunk)")
+        }
+    }
+
     func testNestedCallRunsInline() {
         let pool = ThreadPool(threads: 2)
         let total = Atomic<Int>(0)
