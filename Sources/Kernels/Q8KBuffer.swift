@@ -4,7 +4,7 @@ import KernelsAVX512
 #endif
 
 /// Owns activations quantized per super-block of 256 (see `Q8KActivationsView`) and
-/// fills them from floats: d = max|x| / 127, q = round-to-nearest-even(x / d), and
+/// fills them from floats: d = max|x| / 127, q = round-to-nearest-even(x · (127 / max|x|)), and
 /// the sum of each 16 quants. Every K-quant kernel reads these same values.
 struct Q8KBuffer {
     let qs: UnsafeMutablePointer<Int8>      // [nTokens, superBlocks * 256]
@@ -36,7 +36,7 @@ struct Q8KBuffer {
     }
 
     /// Quantizes tokens `range` of x ([nTokens, superBlocks·256]): in AVX-512 where the kernels
-    /// run on it, else `quantizePortable` (the same values).
+    /// run on it, else `quantizePortable` (the same values for finite x).
     func quantize(_ x: UnsafePointer<Float>, tokens range: Range<Int>) {
         #if arch(x86_64)
         if Self.avx512 {

@@ -88,7 +88,8 @@ public final class ThreadPool: @unchecked Sendable {
     @inline(__always) static func generation(_ v: UInt64) -> UInt64 { v >> 48 }
 
     /// Calls `body(range)` for disjoint ranges covering 0..<count, in parallel; each
-    /// range has at least `minChunk` items (but the last). Returns when all are done.
+    /// range has at least `minChunk` items (but the last of each part of up to 65,535 items
+    /// that a larger count goes in). Returns when all are done.
     /// A call from inside a body runs serially on the calling thread.
     public func parallelFor(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }

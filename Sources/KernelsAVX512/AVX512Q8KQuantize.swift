@@ -2,7 +2,8 @@
 import _Builtin_intrinsics.intel
 import KernelsAVX2
 
-/// `Q8KBuffer.quantize` in AVX-512, the same values bit for bit: d = max|x| / 127, q = x · (127 / max|x|)
+/// `Q8KBuffer.quantize` in AVX-512, the same values bit for bit for finite x (a NaN or infinite
+/// element quantizes to -128 here, 0 there): d = max|x| / 127, q = x · (127 / max|x|)
 /// rounded to nearest even (one multiply, then the conversion in the default rounding mode, as the
 /// portable code's multiply and magic-number add), the sums of each 16 quants, their pairs, and the
 /// Q4_K nibble-order copy. The portable code, compiled for any x86-64, ran at about 1.4 cycles an
@@ -28,7 +29,9 @@ public enum AVX512Q8KQuantize {
                 let xp = UnsafeRawPointer(x + t * cols + 256 * s)
                 @inline(__always) func load(_ g: Int) -> __m512 { _mm512_loadu_ps(xp.assumingMemoryBound(to: Float.self) + 16 * g) }
                 var m = _mm512_setzero_ps()
-                for g in 0..<16 { m = _mm512_max_ps(m, _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(load(g)), absMask))) }
+                // |x| first: maxps returns its second operand when either is NaN, so a NaN element leaves the
+                // lane's max as it was (the portable loop's select).
+                for g in 0..<16 { m = _mm512_max_ps(_mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(load(g)), absMask)), m) }
                 let amax = _mm512_reduce_max_ps(m)
                 let i = t * nsb + s
                 d[i] = amax / 127

@@ -161,8 +161,8 @@ public final class LlamaModel: Sendable {
                 finishLayer(layer, li, n, att: att, x: x, lora: lora, scratch: (xb, proj, gate, up))
             } else {
                 // The last layer's output feeds only the logits: its rows that need none (a prompt's
-                // tokens but its last) stop after their keys and values. The others move to the
-                // front, in order (each row's values do not depend on the batch's other rows).
+                // tokens but its last) stop after attention (their keys and values are stored). The
+                // others move to the front, in order (a row's values do not depend on the others).
                 for (j, r) in rows.enumerated() where j != r {
                     (att.p + j * c.qDim).update(from: att.p + r * c.qDim, count: c.qDim)
                     (x.p + j * c.dim).update(from: x.p + r * c.dim, count: c.dim)

@@ -8,10 +8,10 @@ import XCTest
 final class Q8KQuantizeTests: XCTestCase {
     /// Tokens of 3 super-blocks: random, an all-zero super-block, one outlier among tiny values,
     /// values landing on .5 after scaling (ties to even), the largest and smallest normal floats.
-    func activations() -> (x: [Float], tokens: Int, superBlocks: Int) {
+    func activations(seed: UInt64) -> (x: [Float], tokens: Int, superBlocks: Int) {
         let nsb = 3, tokens = 6, cols = nsb * 256
-        var rng = SystemRandomNumberGenerator()
-        var x = (0..<(tokens * cols)).map { _ in Float.random(in: -4...4, using: &rng) }
+        var rng = SplitMix(seed)  // seeded: a failure can be replayed
+        var x = (0..<(tokens * cols)).map { _ in Float(rng.unit() * 8 - 4) }
         for i in 0..<256 { x[cols + i] = 0 }                                    // token 1, super-block 0
         for i in 0..<256 { x[cols + 256 + i] = Float(i % 7) * 1e-6 }            // token 1, super-block 1: tiny ...
         x[cols + 256 + 77] = -3e4                                               // ... beside one outlier
@@ -35,7 +35,7 @@ final class Q8KQuantizeTests: XCTestCase {
         #if arch(x86_64)
         try XCTSkipUnless(Q8KBuffer.avx512, "the AVX-512 kernels do not run on this CPU")
         for round in 0..<20 {
-            let (x, tokens, nsb) = activations()
+            let (x, tokens, nsb) = activations(seed: UInt64(round))
             let fast = Q8KBuffer(nTokens: tokens, superBlocks: nsb), portable = Q8KBuffer(nTokens: tokens, superBlocks: nsb)
             defer { fast.free(); portable.free() }
             x.withUnsafeBufferPointer { xp in
@@ -47,7 +47,7 @@ final class Q8KQuantizeTests: XCTestCase {
             let names = ["qs", "qsK4", "d", "bsums", "pairSums"]
             for (name, (a, b)) in zip(names, zip(bytes(fast), bytes(portable))) {
                 let first = zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-                XCTAssertNil(first, "round \(round): \(name) differs first at byte \(first ?? -1)")
+                XCTAssertNil(first, "seed \(round): \(name) differs first at byte \(first ?? -1)")
             }
         }
         #else
@@ -55,8 +55,30 @@ final class Q8KQuantizeTests: XCTestCase {
         #endif
     }
 
+    /// A NaN element (a broken model's) leaves the block's scale as the portable select does: the
+    /// max over the other elements, so they quantize alike (the NaN's own quant differs: -128 / 0).
+    func testNaNElementKeepsTheBlockScale() throws {
+        #if arch(x86_64)
+        try XCTSkipUnless(Q8KBuffer.avx512, "the AVX-512 kernels do not run on this CPU")
+        var x = (0..<256).map { Float($0 % 17) - 8.5 }
+        x[8] = 30  // the max, in lane 8 of the first group of 16 ...
+        x[40] = .nan  // ... and a NaN in lane 8 of the third: maxps's operand order decides
+        let fast = Q8KBuffer(nTokens: 1, superBlocks: 1), portable = Q8KBuffer(nTokens: 1, superBlocks: 1)
+        defer { fast.free(); portable.free() }
+        x.withUnsafeBufferPointer {
+            fast.quantize($0.baseAddress!, tokens: 0..<1)
+            portable.quantizePortable($0.baseAddress!, tokens: 0..<1)
+        }
+        XCTAssertEqual(fast.d[0], 30 / 127)
+        XCTAssertEqual(fast.d[0], portable.d[0])
+        for e in 0..<256 where e != 40 { XCTAssertEqual(fast.qs[e], portable.qs[e], "element \(e)") }
+        #else
+        throw XCTSkip("x86-64 only")
+        #endif
+    }
+
     func testPortableQuantizerFollowsTheDefinition() {
-        let (x, tokens, nsb) = activations()
+        let (x, tokens, nsb) = activations(seed: 7)
         let b = Q8KBuffer(nTokens: tokens, superBlocks: nsb)
         defer { b.free() }
         x.withUnsafeBufferPointer { b.quantizePortable($0.baseAddress!, tokens: 0..<tokens) }
