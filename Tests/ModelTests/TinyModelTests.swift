@@ -144,6 +144,28 @@ final class TinyModelTests: XCTestCase {
         }
     }
 
+    /// A prompt in chunks of 5 with logits on its last token only: the chunks before skip the
+    /// last layer's feed-forward block, and what they stored in the cache still gives the last
+    /// token the reference's logits (and the all-logits pass's, bit for bit).
+    func checkChunksWithoutLogits(_ name: String) throws {
+        let (model, fixture) = try load(name)
+        let v = model.config.vocabSize
+        for s in fixture.sequences {
+            // Each pass with a cache of its own: a shared one would still hold the other's keys.
+            let all = try Generator(model, capacity: 128, chunkSize: 5, cacheType: .f32).evaluate(s.ids, all: true)
+            let last = try Generator(model, capacity: 128, chunkSize: 5, cacheType: .f32).evaluate(s.ids)
+            XCTAssertEqual(last.count, v, name)
+            guard last.count == v else { continue }
+            let want = Array(all[((s.ids.count - 1) * v)...])
+            XCTAssertEqual((0..<v).filter { last[$0] != want[$0] }.count, 0, "\(name): logits differing from the all-logits pass")
+            XCTAssertLessThan(relativeError(last, [s.logits[s.ids.count - 1]], vocab: v), Self.tolerance, name)
+        }
+    }
+
+    func testLlamaChunksWithoutLogits() throws { try checkChunksWithoutLogits("llama-spm") }
+    func testQwen2ChunksWithoutLogits() throws { try checkChunksWithoutLogits("qwen2") }
+    func testGemma3ChunksWithoutLogits() throws { try checkChunksWithoutLogits("gemma3") }
+
     func testLlamaMixedLogits() throws { try checkMixedLogits("llama-spm") }
     func testQwen2MixedLogits() throws { try checkMixedLogits("qwen2") }
     func testGemma3MixedLogits() throws { try checkMixedLogits("gemma3") }
