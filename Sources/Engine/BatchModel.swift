@@ -16,9 +16,15 @@ public protocol BatchModel: AnyObject {
     var logitRows: Int { get }
     /// Logits [Σ logit rows, vocab] in batch order.
     func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float]
+    /// The same logits into `logits`, resized to them and reusing its storage: the engine keeps
+    /// one array across steps, so a step's logits land on pages already touched.
+    func forward(_ batch: [BatchSequence], cache: KVCacheStorage, into logits: inout [Float]) throws
 }
 
 extension BatchModel {
+    public func forward(_ batch: [BatchSequence], cache: KVCacheStorage, into logits: inout [Float]) throws {
+        logits = try forward(batch, cache: cache)
+    }
     public var slidingWindow: Int? { nil }
     public var logitRows: Int { vocabSize }
     public func makeCacheStorage(tokens: Int, localTokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage {

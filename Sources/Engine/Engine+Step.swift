@@ -31,11 +31,15 @@ extension Engine {
                 o.requestDidStart(queueSeconds: Double(now &- e.request.submittedAt) / 1e9)
             }
         }
-        var logits: [Float]
+        // The step's logits go into the array the last step used (its pages already touched), but
+        // one larger than `keptLogitsBytes` (a prompt's logprobs over many tokens) is not kept after it.
+        var logits = stepLogits
+        stepLogits = []
+        defer { if logits.capacity * MemoryLayout<Float>.stride <= Self.keptLogitsBytes { stepLogits = logits } }
         let pendingMasks = startMasks(plan)
         let t0 = DispatchTime.now().uptimeNanoseconds
         do {
-            logits = try model.forward(batch, cache: cache)
+            try model.forward(batch, cache: cache, into: &logits)
         } catch {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e9
             stats.forwardSeconds += seconds
