@@ -1,33 +1,19 @@
+import KernelsAVX2
+
 /// The packed K-quant layout of `VNNIKQuantPacked` written in plain Swift, element by
 /// element from the ggml block definitions: for CPUs without AVX-512 (the AVX2 kernel
 /// reads the same layout, 8 of a tile's 16 rows per half vector), as an independent check of the
 /// vector packer (tests compare the bytes), and the only packer of Q2_K's and Q3_K's tiles.
 enum KQuantPacker {
-    static let q4kTileBytes = 2368
-    static let q5kTileBytes = 2880
-    static let q6kTileBytes = 3392
-    static let q3kTileBytes = 1824
-    static let q2kTileBytes = 1344
-
-    static func tileBytes(_ typeID: UInt32) -> Int {
-        switch typeID {
-        case 10: return q2kTileBytes
-        case 11: return q3kTileBytes
-        case 12: return q4kTileBytes
-        case 13: return q5kTileBytes
-        default: return q6kTileBytes
-        }
-    }
-
     static func packedBytes(typeID: UInt32, rows: Int, superBlocks: Int) -> Int {
-        (rows + 15) / 16 * superBlocks * tileBytes(typeID)
+        KQuantTile.packedBytes(typeID: typeID, rows: rows, superBlocks: superBlocks)
     }
 
     /// Packs tiles `tiles` of the matrix (typeID 10 = Q2_K, 11 = Q3_K, 12 = Q4_K, 13 = Q5_K or 14 = Q6_K) into `out`, which holds
     /// the whole packed matrix (zeroed padding included).
     static func pack(typeID: UInt32, w: UnsafeRawPointer, rowBytes: Int, rows: Int, superBlocks nsb: Int,
                      tiles: Range<Int>, out: UnsafeMutableRawPointer) {
-        let bytes = tileBytes(typeID)
+        let bytes = KQuantTile.bytes(typeID)
         (out + tiles.lowerBound * nsb * bytes).initializeMemory(as: UInt8.self, repeating: 0, count: tiles.count * nsb * bytes)
         let o = out.assumingMemoryBound(to: UInt8.self)
         var q = [UInt8](repeating: 0, count: 256)
@@ -81,7 +67,7 @@ enum KQuantPacker {
         units(b, r, o, q)
         for u in 0..<8 {
             for v in 0..<8 {
-                for k in 0..<4 { o[q4kTileBytes + 64 * v + 4 * r + k] |= (q[32 * u + 4 * v + k] >> 4) << u }
+                for k in 0..<4 { o[KQuantTile.q4K + 64 * v + 4 * r + k] |= (q[32 * u + 4 * v + k] >> 4) << u }
             }
         }
     }

@@ -17,24 +17,16 @@ import CPrefetch
 /// an or more) is shared by 8 tokens. Up to 8 tokens (generation, a speculative step's verification) take both
 /// halves of a tile per super-block, so each line is used whole as it arrives.
 public enum AVX2KQuantPacked {
-    static let q4kTileBytes = 2368
-    static let q5kTileBytes = 2880
-    static let q6kTileBytes = 3392
-    static let q3kTileBytes = 1824
-    static let q2kTileBytes = 1344
+    static var q4kTileBytes: Int { KQuantTile.q4K }
+    static var q5kTileBytes: Int { KQuantTile.q5K }
+    static var q6kTileBytes: Int { KQuantTile.q6K }
+    static var q3kTileBytes: Int { KQuantTile.q3K }
+    static var q2kTileBytes: Int { KQuantTile.q2K }
 
     public static func supports(typeID: UInt32) -> Bool { typeID >= 10 && typeID <= 14 }
 
     /// Bytes per tile of 16 rows and super-block.
-    public static func tileBytes(_ typeID: UInt32) -> Int {
-        switch typeID {
-        case 10: return q2kTileBytes
-        case 11: return q3kTileBytes
-        case 12: return q4kTileBytes
-        case 13: return q5kTileBytes
-        default: return q6kTileBytes
-        }
-    }
+    public static func tileBytes(_ typeID: UInt32) -> Int { KQuantTile.bytes(typeID) }
 
     /// Tokens per group: 8 sums fit the 16 registers beside four weight vectors.
     static let groupTokens = 8

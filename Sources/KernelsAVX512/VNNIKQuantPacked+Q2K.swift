@@ -15,7 +15,7 @@ import KernelsAVX2
 /// offset; the mins meet the activations' sums per 16, then the two float steps of `KQuantDot`.
 /// `KQuantPacker.q2k` writes the tiles (for both backends).
 extension VNNIKQuantPacked {
-    static let q2kTileBytes = 1344
+    static var q2kTileBytes: Int { KQuantTile.q2K }
 
     enum Q2KTile: LowKTile {
         static var bytes: Int { q2kTileBytes }

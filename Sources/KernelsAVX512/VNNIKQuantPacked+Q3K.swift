@@ -15,7 +15,7 @@ import KernelsAVX2
 /// activations' sums as Q6_K's 32 is. `KQuantPacker.q3k` writes the tiles (for both backends).
 /// `VNNIKQuantPacked+Q2K.swift` has Q2_K's tile; the kernel below serves both.
 extension VNNIKQuantPacked {
-    static let q3kTileBytes = 1824
+    static var q3kTileBytes: Int { KQuantTile.q3K }
 
     /// Q2_K's and Q3_K's tiles for `groupLowK`: 16 units of 16 elements, weights from 2-bit fields
     /// (and Q3_K's high bits), each unit's scale byte in pairs, and per-row float factors.

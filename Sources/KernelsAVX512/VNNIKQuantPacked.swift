@@ -27,18 +27,18 @@ import CPrefetch
 ///                   nibble vector v of unit u holds there (v < 4: low nibbles, else high)
 public enum VNNIKQuantPacked {
     public static let tileRows = 16
-    static let q4kTileBytes = 2368
-    static let q5kTileBytes = 2880
+    static var q4kTileBytes: Int { KQuantTile.q4K }
+    static var q5kTileBytes: Int { KQuantTile.q5K }
 
     /// Formats with a packed layout: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (`AVX2KQuantPacked` reads the same tiles).
     public static func supports(typeID: UInt32) -> Bool { typeID >= 10 && typeID <= 14 }
 
     /// Bytes per tile of 16 rows and super-block (the AVX2 kernel's tiles are these).
-    static func tileBytes(_ typeID: UInt32) -> Int { AVX2KQuantPacked.tileBytes(typeID) }
+    static func tileBytes(_ typeID: UInt32) -> Int { KQuantTile.bytes(typeID) }
 
     /// Bytes of the packed copy of a matrix of `rows` rows of `superBlocks` super-blocks.
     public static func packedBytes(typeID: UInt32, rows: Int, superBlocks: Int) -> Int {
-        (rows + tileRows - 1) / tileRows * superBlocks * tileBytes(typeID)
+        KQuantTile.packedBytes(typeID: typeID, rows: rows, superBlocks: superBlocks)
     }
 
     /// Repacks tiles `tiles` (tile t: rows 16t..<16t+16; rows past `rows` repeat the last
@@ -110,7 +110,7 @@ public enum VNNIKQuantPacked {
     /// Q6_K per tile and super-block, 3,392 bytes (3,360 in the file): the low nibbles of units
     /// 2p and 2p + 1 in one byte (32 vectors), the top two bits of units 4q..<4q+4 in one byte
     /// (16 vectors), the signed scales as pairs (byte 32j + 2r + h: unit 2j + h, row r), 16 f16 d.
-    static let q6kTileBytes = 3392
+    static var q6kTileBytes: Int { KQuantTile.q6K }
 
     static func storeQ6K(_ o: UnsafeMutableRawPointer, _ unpacked: UnsafePointer<__m512i>, _ pairs: UnsafePointer<__m512i>,
                          _ d: __m512i) {
