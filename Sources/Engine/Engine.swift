@@ -95,6 +95,8 @@ public final class Engine: @unchecked Sendable {
             cache = model.makeCacheStorage(tokens: configuration.blockCount * configuration.blockSize,
                                            blockSize: configuration.blockSize, type: configuration.cacheType)
         }
+        cache.makeResident()
+        draftCache?.makeResident()
         stats.totalBlocks = configuration.blockCount
         stats.cacheBytes = cache.bytes + (draftCache?.bytes ?? 0)
         published = stats
