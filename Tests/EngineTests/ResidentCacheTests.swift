@@ -1,38 +1,44 @@
 import Foundation
-import Kernels
 import XCTest
 @testable import Engine
+@testable import Kernels
 
 /// The engine's KV cache is resident from the start (every page written once at init), so a
-/// block's first use faults nothing in mid-step; a bare storage stays lazy.
+/// block's first use faults nothing in mid-step; a bare storage stays lazy. Residency is read
+/// page by page with mincore(2), so other tests' memory does not blur it; each array is 48 MiB,
+/// past glibc's largest mmap threshold (32 MiB), so it is always fresh pages, never a reused heap.
 final class ResidentCacheTests: XCTestCase {
-    /// The process's resident bytes (/proc/self/statm: pages, then resident pages).
-    func residentBytes() throws -> Int {
-        let statm = try String(contentsOfFile: "/proc/self/statm", encoding: .utf8)
-        let fields = statm.split(separator: " ")
-        let pages = try XCTUnwrap(Int(fields[1]))
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    /// The share of the whole pages of [p, p + bytes) that are resident.
+    func residentShare(_ p: UnsafeMutableRawPointer, _ bytes: Int) -> Double {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: p) + page - 1) / page * page, end = (Int(bitPattern: p) + bytes) / page * page
+        guard end > start else { return 0 }
+        let pages = (end - start) / page
+        var vec = [UInt8](repeating: 0, count: pages)
+        let rc = mincore(UnsafeMutableRawPointer(bitPattern: start), end - start, &vec)
+        XCTAssertEqual(rc, 0, "mincore failed")
+        return Double(vec.filter { $0 & 1 != 0 }.count) / Double(pages)
     }
 
-    func testBareStorageIsLazyUntilMadeResident() throws {
-        let before = try residentBytes()
-        // 4 layers × 1,024 blocks × 16 slots × 256 × 2 bytes, keys and values: 64 MiB.
-        let storage = KVCacheStorage(layers: 4, kvDim: 256, blockSize: 16, blockCount: 1024, type: .f16)
-        XCTAssertEqual(storage.bytes, 64 << 20)
-        let allocated = try residentBytes()
-        XCTAssertLessThan(allocated - before, storage.bytes / 4, "allocation alone touches the pages")
+    func share(_ s: KVCacheStorage) -> Double {
+        (residentShare(s.keys, s.bytes / 2) + residentShare(s.values, s.bytes / 2)) / 2
+    }
+
+    func testBareStorageIsLazyUntilMadeResident() {
+        // 6 layers × 1,024 blocks × 16 slots × 256 × 2 bytes: 48 MiB of keys, as many of values.
+        let storage = KVCacheStorage(layers: 6, kvDim: 256, blockSize: 16, blockCount: 1024, type: .f16)
+        XCTAssertEqual(storage.bytes, 96 << 20)
+        XCTAssertLessThan(share(storage), 0.1, "allocation alone touches the pages")
         storage.makeResident()
-        let touched = try residentBytes()
-        XCTAssertGreaterThan(touched - before, storage.bytes * 9 / 10, "makeResident leaves pages untouched")
+        XCTAssertEqual(share(storage), 1, "makeResident leaves pages untouched")
     }
 
-    func testEngineCacheIsResidentAfterInit() throws {
-        let before = try residentBytes()
-        // FakeModel stores one f32 key and value a token: 8 Mi tokens are 64 MiB.
+    func testEngineCacheIsResidentAfterInit() {
+        // FakeModel stores one f32 key and value a token: 12 Mi tokens are 48 MiB of each.
         let engine = Engine(model: FakeModel(), endOfGeneration: [],
-                            configuration: .init(maxBatchTokens: 64, maxSequences: 8, cacheTokens: 8 << 20, blockSize: 16))
+                            configuration: .init(maxBatchTokens: 64, maxSequences: 8, cacheTokens: 12 << 20, blockSize: 16))
         defer { engine.shutdown() }
-        let grown = try residentBytes() - before
-        XCTAssertGreaterThan(grown, (64 << 20) * 9 / 10, "the engine's cache is not resident after init")
+        XCTAssertEqual(engine.cache.bytes, 96 << 20)
+        XCTAssertEqual(share(engine.cache), 1, "the engine's cache is not resident after init")
     }
 }
