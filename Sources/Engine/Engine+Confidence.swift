@@ -9,9 +9,18 @@ extension Engine {
         // and preemption never change a seeded request's text.
         let position = keysSeededDraws ? r.tokens.count : nil
         guard r.request.measureConfidence else { return (r.sampler.sample(row, position: position), nil) }
+        let p = r.sampler.parameters
+        if p.isGreedy || p.topK == 1 {
+            // A greedy pick leaves the adjusted row as it is: measured in place, from the pick's value
+            // (the row's maximum), without the copy and the pass for the maximum.
+            let token = r.sampler.sample(row, position: position)
+            let measured = TokenConfidence.measure(UnsafeBufferPointer(row), chosen: token,
+                                                   temperature: TokenConfidence.temperature(for: p), maximum: row[Int(token)])
+            return (token, measured)
+        }
         if sampledRow.count != row.count { sampledRow = [Float](repeating: 0, count: row.count) }
         let token = sampledRow.withUnsafeMutableBufferPointer { r.sampler.sample(row, keepingAdjustedIn: $0, position: position) }
-        let t = TokenConfidence.temperature(for: r.sampler.parameters)
+        let t = TokenConfidence.temperature(for: p)
         let measured = sampledRow.withUnsafeBufferPointer { TokenConfidence.measure($0, chosen: token, temperature: t) }
         return (token, measured)
     }

@@ -25,6 +25,20 @@ public enum AVX2LogitScan {
         return best
     }
 
+    /// The first i < n with y[i] == value, 16 at a time; n when there is none.
+    public static func firstIndex(of value: Float, _ y: UnsafePointer<Float>, _ n: Int) -> Int {
+        let raw = UnsafeRawPointer(y), v = SIMD8<Float>(repeating: value)
+        var i = 0
+        while i + 16 <= n {
+            let a = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) .== v
+            let b = raw.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self) .== v
+            if any(a .| b) { break }
+            i += 16
+        }
+        while i < n && y[i] != value { i += 1 }
+        return i
+    }
+
     /// Writes the indices of the 16-row tiles of y[0..<n] holding a value ≥ `threshold`, in
     /// ascending order, to `out`; returns how many.
     public static func tilesAtLeast(_ y: UnsafePointer<Float>, _ n: Int, _ threshold: Float, _ out: UnsafeMutablePointer<Int>) -> Int {

@@ -153,10 +153,8 @@ public struct Sampler: Sendable {
     }
 
     public static func argmax(_ x: UnsafeMutableBufferPointer<Float>) -> Int {
-        var best = 0
-        var bv = -Float.infinity
-        for i in 0..<x.count where x[i] > bv { bv = x[i]; best = i }
-        return best
+        guard let base = x.baseAddress else { return 0 }
+        return LogitStats.argmax(base, x.count)
     }
 
     /// log-softmax of logits at `id`, and the `k` most likely (id, logprob) pairs.
