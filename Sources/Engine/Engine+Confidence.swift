@@ -1,3 +1,4 @@
+import Kernels
 import Model
 
 extension Engine {
@@ -10,10 +11,11 @@ extension Engine {
         let position = keysSeededDraws ? r.tokens.count : nil
         guard r.request.measureConfidence else { return (r.sampler.sample(row, position: position), nil) }
         let p = r.sampler.parameters
-        if p.isGreedy || p.topK == 1 {
-            // A greedy pick leaves the adjusted row as it is: measured in place, from the pick's value
+        if p.picksArgmax {
+            // An argmax pick leaves the adjusted row as it is: measured in place, from the pick's value
             // (the row's maximum), without the copy and the pass for the maximum.
             let token = r.sampler.sample(row, position: position)
+            assert(!row[Int(token)].isFinite || row[Int(token)] == LogitStats.maximum(row.baseAddress!, row.count))
             let measured = TokenConfidence.measure(UnsafeBufferPointer(row), chosen: token,
                                                    temperature: TokenConfidence.temperature(for: p), maximum: row[Int(token)])
             return (token, measured)

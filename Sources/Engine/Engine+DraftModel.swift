@@ -150,7 +150,7 @@ extension Engine {
     /// The draft proposes its own argmax (a greedy request, or top-k 1): the requests whose draft
     /// stops after an unsure token (`SpeculationConfiguration.draftMinProbability`).
     func proposesArgmax(_ r: Request) -> Bool {
-        r.sampler.parameters.isGreedy || r.sampler.parameters.topK == 1
+        r.sampler.parameters.picksArgmax
     }
 
     /// Draft proposals of an unseeded sampled (temperature > 0) request are verified by rejection

@@ -32,7 +32,8 @@ extension Engine {
         if fast { stats.grammarFastPicks += 1 }
         guard r.request.measureConfidence else { return (best, nil) }
         let t = TokenConfidence.temperature(for: r.sampler.parameters)
-        return (best, TokenConfidence.measure(UnsafeBufferPointer(row), chosen: best, temperature: t))
+        // `best` is the argmax of the row as it stands (masked or not): its value is the maximum.
+        return (best, TokenConfidence.measure(UnsafeBufferPointer(row), chosen: best, temperature: t, maximum: row[Int(best)]))
     }
 
     /// The best token of an adjusted row that `m` allows: the row's argmax when `m` takes it
@@ -49,7 +50,7 @@ extension Engine {
     /// Sequences `greedyGrammarPick` serves (their masks are not made ahead).
     func picksGreedily(_ r: Request) -> Bool {
         let p = r.sampler.parameters
-        return r.matcher != nil && (p.isGreedy || p.topK == 1) && !r.request.confidenceRequested
+        return r.matcher != nil && p.picksArgmax && !r.request.confidenceRequested
     }
 
     /// Starts the masks of the constrained sequences that sample this step, on another thread,

@@ -40,7 +40,8 @@ public final class Engine: @unchecked Sendable {
     /// A copy of one logits row, for log-probabilities of the model's distribution (the
     /// sampler changes the row in place); allocated once.
     var rawRow: [Float] = []
-    /// A copy of one row as the sampler drew from it, for TokenConfidence; allocated once.
+    /// A copy of one row as the sampler drew from it, for TokenConfidence; allocated once (argmax
+    /// picks are measured in place instead, `sampleMeasuring`).
     var sampledRow: [Float] = []
     /// Draft-model proposals' distributions this step (temperature > 0), per request, one
     /// vocabulary-sized row per proposal: rejection sampling needs them.

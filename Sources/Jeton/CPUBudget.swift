@@ -43,9 +43,9 @@ enum CPUBudget {
         return limits.min()
     }
 
-    /// `limit` of `path` and of each of its ancestors (inside a container's cgroup namespace the
+    /// `limit` of `path` and of each of its ancestors (MemoryBudget reads memory limits the same way; inside a container's cgroup namespace the
     /// path is "/": its own cgroup at the mount's root).
-    private static func along(_ path: String, _ limit: (String) -> Double?) -> [Double] {
+    static func along(_ path: String, _ limit: (String) -> Double?) -> [Double] {
         var dir = path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path
         var out: [Double] = []
         while true {
@@ -56,7 +56,7 @@ enum CPUBudget {
         return out
     }
 
-    private static func read(_ path: String) -> String? {
+    static func read(_ path: String) -> String? {
         (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -1,6 +1,11 @@
 #if arch(x86_64)
 import KernelsAVX2
 #endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// How keys and values are stored in the cache. f16 halves the memory that attention
 /// streams every step (at 32 sequences attention is bandwidth-bound) and doubles the
@@ -68,8 +73,8 @@ public final class KVCacheStorage: @unchecked Sendable {
     /// and the memory is taken at start, not mid-request. llama.cpp clears its KV buffer likewise.
     public func makeResident() {
         let half = bytes / 2
-        keys.initializeMemory(as: UInt8.self, repeating: 0, count: half)
-        values.initializeMemory(as: UInt8.self, repeating: 0, count: half)
+        memset(keys, 0, half)  // no type bound: the kernels read these as f16 or f32
+        memset(values, 0, half)
     }
 
     deinit {

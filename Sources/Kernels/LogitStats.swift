@@ -7,10 +7,11 @@ import Darwin
 #endif
 
 /// Whole-vocabulary passes over one token's logits for sampling and confidence: in AVX2 where the
-/// CPU has it and the matmul backend uses it (the same results as the portable loops, which
-/// compiled without AVX ran each 8-lane step as two SSE halves). A greedy token measured for
-/// confidence took ~0.3 ms over Qwen's 152K vocabulary this way: 5 ms between the forward passes of
-/// 16 sequences (a tenth of their step), while the pool's workers waited.
+/// CPU has it and the matmul backend uses it (the portable loops' results, bit for bit for input
+/// without NaN; those loops, compiled without AVX, ran each 8-lane step as two SSE halves). With them
+/// and a copy of the row, a greedy token measured for confidence took ~0.3 ms over Qwen's 152K
+/// vocabulary: 4.7 ms between the forward passes of 16 sequences (a tenth of their step) while the
+/// pool's workers waited; 1.1 ms with these and the in-place measure (Engine.sampleMeasuring).
 public enum LogitStats {
     static let avx2: Bool = {
         #if arch(x86_64)

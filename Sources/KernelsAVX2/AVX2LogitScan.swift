@@ -2,8 +2,9 @@
 import _Builtin_intrinsics.intel
 
 /// The scans of a token's logits that pick the rows a second, finer pass corrects
-/// (Kernels/KQuantLogits): a 152K vocabulary is 600 KB a token, read twice per step, which
-/// Swift's generic SIMD comparisons made a tenth of a 16-sequence step.
+/// (Kernels/KQuantLogits), and the argmax of sampling (Kernels/LogitStats): a 152K vocabulary is
+/// 600 KB a token, read several times per step, which Swift's generic SIMD comparisons compiled
+/// without AVX made a tenth of a 16-sequence step (compiled here, with AVX2, they are vcmpps).
 public enum AVX2LogitScan {
     /// The largest of y[0..<n] (NaN ignored; -infinity when n is 0).
     public static func maximum(_ y: UnsafePointer<Float>, _ n: Int) -> Float {

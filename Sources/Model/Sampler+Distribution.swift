@@ -11,7 +11,7 @@ extension Sampler {
         let best = Self.argmax(logits)
         let maxLogit = logits[best]
         for i in probs.indices { probs[i] = 0 }
-        guard !(p.isGreedy || p.topK == 1), maxLogit.isFinite, (1 / p.temperature).isFinite else {
+        guard !p.picksArgmax, maxLogit.isFinite, (1 / p.temperature).isFinite else {
             probs[best] = 1
             return
         }

@@ -67,7 +67,8 @@ public struct Sampler: Sendable {
         // Anything else that changes the logits (a grammar mask) belongs before this copy.
         if let a = adjusted?.baseAddress, let l = logits.baseAddress { a.update(from: l, count: logits.count) }
         let p = parameters
-        if p.isGreedy || p.topK == 1 { return Int32(Self.argmax(logits)) }
+        // The row stays as `adjust` left it (Engine.sampleMeasuring measures it in place).
+        if p.picksArgmax { return Int32(Self.argmax(logits)) }
 
         // Weights relative to the best token, w = e^((l - max)/T) ∈ (0, 1]. Tokens under
         // e^-40 (or under min_p, which is relative to the best) never count: that keeps

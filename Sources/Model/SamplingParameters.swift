@@ -26,4 +26,7 @@ public struct SamplingParameters: Sendable, Equatable {
 
     public static let greedy = SamplingParameters(temperature: 0)
     public var isGreedy: Bool { temperature <= 0 }
+    /// The draw is the row's argmax (greedy, or top_k 1 at any temperature): `Sampler.sample` then
+    /// leaves the row as `adjust` made it, which the engine's in-place confidence relies on.
+    public var picksArgmax: Bool { isGreedy || topK == 1 }
 }

@@ -24,8 +24,11 @@ final class ConfidenceEngineTests: XCTestCase {
         }
         func wait() {
             cond.lock()
-            while !done { XCTAssertTrue(cond.wait(until: Date().addingTimeInterval(30)), "timed out") }
-            cond.unlock()
+            defer { cond.unlock() }
+            let deadline = Date().addingTimeInterval(30)
+            while !done {
+                if !cond.wait(until: deadline) { XCTFail("timed out"); return }
+            }
         }
     }
 
@@ -46,9 +49,11 @@ final class ConfidenceEngineTests: XCTestCase {
         engine.start()
         defer { engine.shutdown() }
         var cases: [(GenerationRequest, Recorder)] = []
-        for (i, temperature) in [Float(0), 0, 0.8, 1.3].enumerated() {
+        // Greedy, top_k 1 at a temperature (an argmax pick measured at that temperature), sampled.
+        for (i, (temperature, topK)) in [(Float(0), 0), (0.7, 1), (0.8, 0), (1.3, 0)].enumerated() {
             var r = GenerationRequest(id: "c\(i)", promptTokens: [Int32(i + 3), 9, 4], maxTokens: 12)
             r.sampling.temperature = temperature
+            r.sampling.topK = topK
             r.sampling.seed = UInt64(i)
             r.sampling.logitBias = [5: 2.5, 11: -1]
             r.sampling.frequencyPenalty = 0.4

@@ -1,3 +1,4 @@
+#if os(Linux)
 import Foundation
 import XCTest
 @testable import Engine
@@ -28,9 +29,10 @@ final class ResidentCacheTests: XCTestCase {
         // 6 layers × 1,024 blocks × 16 slots × 256 × 2 bytes: 48 MiB of keys, as many of values.
         let storage = KVCacheStorage(layers: 6, kvDim: 256, blockSize: 16, blockCount: 1024, type: .f16)
         XCTAssertEqual(storage.bytes, 96 << 20)
-        XCTAssertLessThan(share(storage), 0.1, "allocation alone touches the pages")
+        // (MALLOC_PERTURB_ makes glibc fill every allocation.)
+        if getenv("MALLOC_PERTURB_") == nil { XCTAssertLessThan(share(storage), 0.1, "allocation alone touches the pages") }
         storage.makeResident()
-        XCTAssertEqual(share(storage), 1, "makeResident leaves pages untouched")
+        XCTAssertGreaterThan(share(storage), 0.99, "makeResident leaves pages untouched")
     }
 
     func testEngineCacheIsResidentAfterInit() {
@@ -39,6 +41,16 @@ final class ResidentCacheTests: XCTestCase {
                             configuration: .init(maxBatchTokens: 64, maxSequences: 8, cacheTokens: 12 << 20, blockSize: 16))
         defer { engine.shutdown() }
         XCTAssertEqual(engine.cache.bytes, 96 << 20)
-        XCTAssertEqual(share(engine.cache), 1, "the engine's cache is not resident after init")
+        XCTAssertGreaterThan(share(engine.cache), 0.99, "the engine's cache is not resident after init")
+    }
+
+    func testDraftModelsCacheIsResidentToo() throws {
+        var configuration = EngineConfiguration(maxBatchTokens: 64, maxSequences: 8, cacheTokens: 12 << 20, blockSize: 16)
+        configuration.speculation.method = .draft
+        let engine = Engine(model: FakeModel(), endOfGeneration: [], configuration: configuration, draft: FakeModel())
+        defer { engine.shutdown() }
+        let draft = try XCTUnwrap(engine.draftCache, "no draft cache")
+        XCTAssertGreaterThan(share(draft), 0.99, "the draft's cache is not resident after init")
     }
 }
+#endif

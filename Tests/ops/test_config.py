@@ -129,6 +129,16 @@ def test_broken_chat_template_stops_startup(tmp_path):
     assert "bad.jinja" in p.stderr and "chat template" in p.stderr
 
 
+def test_a_kv_cache_larger_than_the_memory_stops_startup_with_a_message():
+    # The engine writes its whole cache at start: one that cannot fit is refused before it is
+    # allocated, naming the setting, instead of the process being killed while writing it.
+    e = {k: v for k, v in os.environ.items() if not k.startswith("JETON_") or k == "JETON_MODELS"}
+    e["JETON_ENGINE_CACHE_TOKENS"] = "16777216"  # SmolLM2: 22.5 KiB a token, 360 GiB
+    p = subprocess.run([JETON, "serve", "--port", "0"], capture_output=True, text=True, timeout=120, env=e)
+    assert p.returncode != 0, p.stderr[-600:]
+    assert "engine.cache_tokens 16777216" in p.stderr and "lower engine.cache_tokens" in p.stderr, p.stderr[-600:]
+
+
 def test_models_list_from_file_and_flags(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("models:\n  - path: default\n    name: chat\n    aliases: [c, talk]\n    cache_tokens: 2048\n"
