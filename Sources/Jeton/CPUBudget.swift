@@ -17,30 +17,36 @@ enum CPUBudget {
 
     /// CPUs' worth of time per period the process's cgroups allow, or nil without a limit.
     static func quota(root: String, cgroupFile: String) -> Double? {
-        guard let text = try? String(contentsOfFile: cgroupFile, encoding: .utf8) else { return nil }
-        var limits: [Double] = []
+        limits(cgroupFile: cgroupFile, v2: { dir in
+            // "max 100000" or "200000 100000"
+            let f = read(root + dir + "/cpu.max")?.split(separator: " ")
+            guard let f, f.count == 2, let q = Double(f[0]), let p = Double(f[1]), q > 0, p > 0 else { return nil }
+            return q / p
+        }, v1Controller: "cpu", v1: { dir in
+            let mount = ["/cpu", "/cpu,cpuacct", "/cpuacct,cpu"].first { FileManager.default.fileExists(atPath: root + $0) } ?? "/cpu"
+            guard let q = read(root + mount + dir + "/cpu.cfs_quota_us").flatMap(Double.init), q > 0,
+                  let p = read(root + mount + dir + "/cpu.cfs_period_us").flatMap(Double.init), p > 0 else { return nil }
+            return q / p
+        }).min()
+    }
+
+    /// The limits the process's cgroups set (`cgroupFile`: its /proc/self/cgroup), each read along its
+    /// path: `v2` in the unified hierarchy, `v1` in the hierarchy of controller `v1Controller`.
+    static func limits(cgroupFile: String, v2: (String) -> Double?, v1Controller: Substring, v1: (String) -> Double?) -> [Double] {
+        guard let text = try? String(contentsOfFile: cgroupFile, encoding: .utf8) else { return [] }
+        var out: [Double] = []
         for line in text.split(separator: "\n") {
             // hierarchy-ID:controllers:path
             let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
             guard parts.count == 3 else { continue }
             let controllers = parts[1].split(separator: ","), path = String(parts[2])
             if parts[0] == "0" && controllers.isEmpty {
-                limits += along(path) { dir in
-                    // "max 100000" or "200000 100000"
-                    let f = read(root + dir + "/cpu.max")?.split(separator: " ")
-                    guard let f, f.count == 2, let q = Double(f[0]), let p = Double(f[1]), q > 0, p > 0 else { return nil }
-                    return q / p
-                }
-            } else if controllers.contains("cpu") {
-                let mount = ["/cpu", "/cpu,cpuacct", "/cpuacct,cpu"].first { FileManager.default.fileExists(atPath: root + $0) } ?? "/cpu"
-                limits += along(path) { dir in
-                    guard let q = read(root + mount + dir + "/cpu.cfs_quota_us").flatMap(Double.init), q > 0,
-                          let p = read(root + mount + dir + "/cpu.cfs_period_us").flatMap(Double.init), p > 0 else { return nil }
-                    return q / p
-                }
+                out += along(path, v2)
+            } else if controllers.contains(v1Controller) {
+                out += along(path, v1)
             }
         }
-        return limits.min()
+        return out
     }
 
     /// `limit` of `path` and of each of its ancestors (MemoryBudget reads memory limits the same way; inside a container's cgroup namespace the

@@ -15,23 +15,12 @@ enum MemoryBudget {
 
     /// The smallest cgroup memory limit along the process's cgroups, or nil without one.
     static func limit(root: String, cgroupFile: String) -> Int? {
-        guard let text = try? String(contentsOfFile: cgroupFile, encoding: .utf8) else { return nil }
-        var limits: [Double] = []
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count == 3 else { continue }
-            let controllers = parts[1].split(separator: ","), path = String(parts[2])
-            if parts[0] == "0" && controllers.isEmpty {
-                // "max" or bytes
-                limits += CPUBudget.along(path) { dir in CPUBudget.read(root + dir + "/memory.max").flatMap(Double.init) }
-            } else if controllers.contains("memory") {
-                // v1 writes "no limit" as a huge number (PAGE_COUNTER_MAX pages).
-                limits += CPUBudget.along(path) { dir in
-                    CPUBudget.read(root + "/memory" + dir + "/memory.limit_in_bytes").flatMap(Double.init).flatMap { $0 < 0x1p60 ? $0 : nil }
-                }
-            }
-        }
-        return limits.min().map { Int($0) }
+        CPUBudget.limits(cgroupFile: cgroupFile, v2: { dir in
+            CPUBudget.read(root + dir + "/memory.max").flatMap(Double.init)  // "max" or bytes
+        }, v1Controller: "memory", v1: { dir in
+            // v1 writes "no limit" as a huge number (PAGE_COUNTER_MAX pages).
+            CPUBudget.read(root + "/memory" + dir + "/memory.limit_in_bytes").flatMap(Double.init).flatMap { $0 < 0x1p60 ? $0 : nil }
+        }).min().map { Int($0) }
     }
 
     /// This process's resident bytes (VmRSS), 0 where /proc has none.

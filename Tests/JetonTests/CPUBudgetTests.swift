@@ -4,22 +4,7 @@ import XCTest
 
 /// Threads default to the CPUs a cgroup quota allows (containers' CPU limits), read from fake
 /// cgroup trees laid out as Linux mounts them (v2 unified, v1 cpu controller).
-final class CPUBudgetTests: XCTestCase {
-    var root = ""
-
-    override func setUpWithError() throws {
-        root = NSTemporaryDirectory() + "cpubudget-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
-
-    func write(_ path: String, _ text: String) throws {
-        let full = root + "/" + path
-        try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try text.write(toFile: full, atomically: true, encoding: .utf8)
-    }
-
+final class CPUBudgetTests: CgroupFixture {
     func cpus(online: Int) -> Int { CPUBudget.cpus(online: online, root: root + "/fs", cgroupFile: root + "/self-cgroup") }
 
     func testCgroupV2TakesTheSmallestLimitAlongThePath() throws {

@@ -4,22 +4,7 @@ import XCTest
 
 /// The memory a KV cache may take: the machine's, capped by cgroup memory limits read from fake
 /// cgroup trees (v2 unified, v1 memory controller); a cache that does not fit is refused with a message.
-final class MemoryBudgetTests: XCTestCase {
-    var root = ""
-
-    override func setUpWithError() throws {
-        root = NSTemporaryDirectory() + "memorybudget-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
-
-    func write(_ path: String, _ text: String) throws {
-        let full = root + "/" + path
-        try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try text.write(toFile: full, atomically: true, encoding: .utf8)
-    }
-
+final class MemoryBudgetTests: CgroupFixture {
     func budget(physical: Int) -> Int { MemoryBudget.bytes(physical: physical, root: root + "/fs", cgroupFile: root + "/self-cgroup") }
 
     func testCgroupV2TakesTheSmallestLimitAlongThePath() throws {
