@@ -48,10 +48,11 @@ extension Engine {
             }
             batch.append(seq)
         }
+        // The draft's passes write into one array kept across steps, as the target's (Engine.stepLogits).
+        defer { if draftLogits.capacity * MemoryLayout<Float>.stride > Self.keptLogitsBytes { draftLogits = [] } }
         while !batch.isEmpty {
-            let logits: [Float]
             let t0 = DispatchTime.now().uptimeNanoseconds
-            do { logits = try draft.forward(batch, cache: draftCache) } catch {
+            do { try draft.forward(batch, cache: draftCache, into: &draftLogits) } catch {
                 // A failed draft pass only loses proposals; the target's pass goes on.
                 for i in active { plan.entries[i].draft = [] }
                 draftDistributions.removeAll()
@@ -69,17 +70,16 @@ extension Engine {
                 let first = plan.entries[i].draft.isEmpty
                 if first { grammars[i] = r.matcher }
                 var sure = true, goesOn = true
-                let proposed = logits.withUnsafeBufferPointer { all -> Int32? in
-                    var copy = Array(all[(row * v)..<((row + 1) * v)])
-                    return copy.withUnsafeMutableBufferPointer { buffer in
-                        let token: Int32?
-                        (token, goesOn) = proposeToken(r, logits: buffer, position: position, first: first, grammar: &grammars[i])
-                        if let token, minProbability > 0 && proposesArgmax(r) {
-                            sure = TokenConfidence.measure(UnsafeBufferPointer(buffer), chosen: token, temperature: 1).probability
-                                >= minProbability
-                        }
-                        return token
+                let proposed = draftLogits.withUnsafeMutableBufferPointer { all -> Int32? in
+                    // Each row is read once: bias, penalties and mask go into it in place (no copy).
+                    let buffer = UnsafeMutableBufferPointer(rebasing: all[(row * v)..<((row + 1) * v)])
+                    let token: Int32?
+                    (token, goesOn) = proposeToken(r, logits: buffer, position: position, first: first, grammar: &grammars[i])
+                    if let token, minProbability > 0 && proposesArgmax(r) {
+                        sure = TokenConfidence.measure(UnsafeBufferPointer(buffer), chosen: token, temperature: 1).probability
+                            >= minProbability
                     }
+                    return token
                 }
                 row += 1
                 guard let token = proposed else { continue }

@@ -36,6 +36,8 @@ public final class Engine: @unchecked Sendable {
     /// The last step's logits array, reused by the next (`step`) while it holds at most
     /// `keptLogitsBytes` (16 sequences of a 152K vocabulary take 9.7 MB).
     var stepLogits: [Float] = []
+    /// The draft model's logits, kept across its passes likewise (speculative decoding).
+    var draftLogits: [Float] = []
     static let keptLogitsBytes = 32 << 20
     /// A copy of one logits row, for log-probabilities of the model's distribution (the
     /// sampler changes the row in place); allocated once.
