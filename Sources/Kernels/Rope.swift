@@ -27,10 +27,10 @@ public struct Rope: Sendable {
 
     /// Rotates `heads` vectors of `headSize` floats at x, all at `position`.
     public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, headSize: Int, position: Int) {
-        let angles = UnsafeMutablePointer<Float>.allocate(capacity: dimensions)
-        defer { angles.deallocate() }
-        self.angles(position: position, into: angles)
-        apply(x, heads: heads, headSize: headSize, angles: angles)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: dimensions) { angles in
+            self.angles(position: position, into: angles.baseAddress!)
+            apply(x, heads: heads, headSize: headSize, angles: angles.baseAddress!)
+        }
     }
 
     /// The cosine and sine of each rotated pair's angle at `position` ([dimensions / 2] pairs, cos

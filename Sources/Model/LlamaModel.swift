@@ -135,11 +135,12 @@ public final class LlamaModel: Sendable {
         }
         let last = weights.layers.count - 1
         // Each token's rotation angles, once for all layers (and the local layers' own base).
-        let angles = Buffer(n * rope.dimensions), localAngles = Buffer(c.slidingLayers.contains(true) ? n * localRope.dimensions : 0)
+        let sliding = slidingWindow != nil
+        let angles = Buffer(n * rope.dimensions), localAngles = Buffer(sliding ? n * localRope.dimensions : 0)
         defer { angles.free(); localAngles.free() }
         for i in 0..<n {
             rope.angles(position: posOf[i], into: angles.p + i * rope.dimensions)
-            if c.slidingLayers.contains(true) { localRope.angles(position: posOf[i], into: localAngles.p + i * localRope.dimensions) }
+            if sliding { localRope.angles(position: posOf[i], into: localAngles.p + i * localRope.dimensions) }
         }
 
         for (li, layer) in weights.layers.enumerated() {
@@ -158,11 +159,11 @@ public final class LlamaModel: Sendable {
             normHeads(layer.kNorm, k, n, heads: c.kvHeads)
 
             let window = c.window(layer: li)
-            let (rope, table) = window == nil ? (self.rope, angles) : (localRope, localAngles)
+            let (rope, turns) = window == nil ? (self.rope, angles) : (localRope, localAngles)
             let local = cache.isLocal(li)
             for i in 0..<n {
-                rope.apply(q.p + i * c.qDim, heads: c.heads, headSize: c.headSize, angles: table.p + i * rope.dimensions)
-                rope.apply(k.p + i * c.kvDim, heads: c.kvHeads, headSize: c.headSize, angles: table.p + i * rope.dimensions)
+                rope.apply(q.p + i * c.qDim, heads: c.heads, headSize: c.headSize, angles: turns.p + i * rope.dimensions)
+                rope.apply(k.p + i * c.kvDim, heads: c.kvHeads, headSize: c.headSize, angles: turns.p + i * rope.dimensions)
                 let table = local ? localTables[seqOf[i]] : tables[seqOf[i]], pos = posOf[i]
                 let block = Int(table[pos / cache.blockSize]), slot = pos % cache.blockSize
                 cache.store(layer: li, block: block, slot: slot, key: k.p + i * c.kvDim, value: v.p + i * c.kvDim)
