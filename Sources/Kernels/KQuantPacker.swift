@@ -112,8 +112,8 @@ enum KQuantPacker {
             for v in 0..<4 {
                 for k in 0..<4 {
                     let value = q[16 * g + 4 * v + k]
-                    o[(4 * (g / 2) + v) * 64 + 4 * r + k] |= (value & 15) << (4 * (g % 2))
-                    o[2048 + (4 * (g / 4) + v) * 64 + 4 * r + k] |= (value >> 4) << (2 * (g % 4))
+                    o[KQuantTile.q6KLow(g / 2, v) + 4 * r + k] |= (value & 15) << (4 * (g % 2))
+                    o[KQuantTile.q6KTop(g / 4, v) + 4 * r + k] |= (value >> 4) << (2 * (g % 4))
                 }
             }
         }

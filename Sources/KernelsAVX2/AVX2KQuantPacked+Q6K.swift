@@ -10,9 +10,9 @@ extension AVX2KQuantPacked {
     /// make every shift an immediate.
     @inline(__always)
     static func q6kWeights(_ base: UnsafeRawPointer, _ g: Int, _ v: Int, _ h32: Int, _ k: Int, _ lowShift: Int) -> __m256i {
-        let l = load(base + (4 * (g / 2) + v) * 64 + h32)
+        let l = load(base + KQuantTile.q6KLow(g / 2, v) + h32)
         let low = _mm256_and_si256(lowShift == 0 ? l : _mm256_srli_epi16(l, 4), _mm256_set1_epi8(0x0F))
-        let h = load(base + 2048 + (4 * (g / 4) + v) * 64 + h32)
+        let h = load(base + KQuantTile.q6KTop(g / 4, v) + h32)
         let top = k < 2 ? _mm256_slli_epi16(h, Int32(4 - 2 * k)) : k == 2 ? h : _mm256_srli_epi16(h, 2)
         return _mm256_or_si256(low, _mm256_and_si256(top, _mm256_set1_epi8(0x30)))
     }

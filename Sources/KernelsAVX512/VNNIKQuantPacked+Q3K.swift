@@ -83,6 +83,7 @@ extension VNNIKQuantPacked {
             var i0 = z, i1 = z, i2 = z, i3 = z, i4 = z, i5 = z, i6 = z, i7 = z
             let q = base.assumingMemoryBound(to: __m512i.self)
             @inline(__always) func unit(_ g: Int) {
+                plan.unit(base, g, 16, bytes, end)
                 let (w0, w1, w2, w3) = L.weights(q, g)
                 let sc = L.scale(L.pairs(base, g / 2), odd: g % 2 == 1)
                 @inline(__always) func token(_ t: Int, _ acc: inout __m512i) {

@@ -109,18 +109,18 @@ public enum VNNIKQuantPacked {
 
     /// Q6_K per tile and super-block, 3,392 bytes (3,360 in the file): the low nibbles of units
     /// 2p and 2p + 1 in one byte (32 vectors), the top two bits of units 4q..<4q+4 in one byte
-    /// (16 vectors), the signed scales as pairs (byte 32j + 2r + h: unit 2j + h, row r), 16 f16 d.
+    /// (16 vectors), the two interleaved quad by quad in reading order (`KQuantTile.q6KTop`,
+    /// `q6KLow`), then at 3,072 the signed scales as pairs (byte 32j + 2r + h: unit 2j + h, row r), 16 f16 d.
     static var q6kTileBytes: Int { KQuantTile.q6K }
 
     static func storeQ6K(_ o: UnsafeMutableRawPointer, _ unpacked: UnsafePointer<__m512i>, _ pairs: UnsafePointer<__m512i>,
                          _ d: __m512i) {
         let nibbles = _mm512_set1_epi8(0x0F), two = _mm512_set1_epi8(0x03)
-        let q = o.bindMemory(to: __m512i.self, capacity: 48)
         for p in 0..<8 {
             for v in 0..<4 {
                 let lo = _mm512_and_si512(unpacked[4 * (2 * p) + v], nibbles)
                 let hi = _mm512_and_si512(unpacked[4 * (2 * p + 1) + v], nibbles)
-                _mm512_storeu_si512(q + 4 * p + v, _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4)))
+                _mm512_storeu_si512((o + KQuantTile.q6KLow(p, v)).assumingMemoryBound(to: __m512i.self), _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4)))
             }
         }
         for g4 in 0..<4 {
@@ -130,7 +130,7 @@ public enum VNNIKQuantPacked {
                     let top = _mm512_and_si512(_mm512_srli_epi16(unpacked[4 * (4 * g4 + j) + v], 4), two)
                     b = _mm512_or_si512(b, _mm512_slli_epi16(top, UInt32(2 * j)))
                 }
-                _mm512_storeu_si512(q + 32 + 4 * g4 + v, b)
+                _mm512_storeu_si512((o + KQuantTile.q6KTop(g4, v)).assumingMemoryBound(to: __m512i.self), b)
             }
         }
         for j in 0..<8 {
@@ -179,7 +179,9 @@ public enum VNNIKQuantPacked {
                         : groups <= TileShare.maxGroups
                         ? .share(TileShare(tile: tile, steps: nsb, stepBytes: tileBytes(typeID), pass: g, passes: groups, end: end))
                         : g == 0 ? .distance : .none
-                    if typeID == 12 {
+                    if nt == 1 {
+                        oneToken(typeID, tile, end, act, t, y + t * ldy + r, ldy, mask, ahead: ahead)
+                    } else if typeID == 12 {
                         group(Q4KTile.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     } else if typeID == 13 {
                         group(Q5KTile.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
@@ -202,18 +204,31 @@ public enum VNNIKQuantPacked {
     /// the call's tiles): the packed tiles of a call are one stream, read at memory speed only
     /// if enough lines are in flight ahead of the one being multiplied.
     static let aheadBytes = 16384  // measured: 4-64 KiB all close; none at all loses a fifth
-    /// The distance for a tile read once (one group of tokens: generation), non-temporal.
+    /// The distance for a tile read once (one group of tokens: generation), non-temporal
+    /// (`Ahead.unit`; a tile the next group reads again must stay in L2).
     static let streamAheadBytes = 4096
 
-    /// `stream`: the tile is read by one group only, so its lines go in non-temporally, closer
-    /// (`streamAheadBytes`); a tile the next group reads again must stay in L2.
-    @inline(__always) static func ahead(_ p: UnsafeRawPointer, _ bytes: Int, _ end: UnsafeRawPointer, stream: Bool = false) {
-        if stream {
-            let q = p + streamAheadBytes
-            if q < end { jeton_prefetch_range_nta(q, min(bytes, end - q)) }
-        } else {
-            let q = p + aheadBytes
-            if q < end { jeton_prefetch_range_l2(q, min(bytes, end - q)) }
+    @inline(__always) static func ahead(_ p: UnsafeRawPointer, _ bytes: Int, _ end: UnsafeRawPointer) {
+        let q = p + aheadBytes
+        if q < end { jeton_prefetch_range_l2(q, min(bytes, end - q)) }
+    }
+
+    /// One token (generation): each type's group kernel compiled for exactly one, so its branches
+    /// on the token count fold and the seven other sums leave the registers. The kernels for up to
+    /// 8 tokens, run with one, spilled and tested the count in every unit: on Zen 4 (AVX-512 at
+    /// half width, where Q6_K's single-token kernel runs out of compute before memory) a token of
+    /// Qwen2.5-Coder-1.5B took 12-15% longer with them.
+    @inline(never)
+    static func oneToken(_ typeID: UInt32, _ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView,
+                         _ t0: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, ahead: Ahead) {
+        switch typeID {
+        case 12: group(Q4KTile.self, tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
+        case 13: group(Q5KTile.self, tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
+        case 14: groupQ6K(tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
+        case 11: groupLowK(Q3KTile.self, tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
+        default:
+            precondition(typeID == 10, "no packed kernel for type \(typeID)")
+            groupLowK(Q2KTile.self, tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
         }
     }
 
@@ -221,7 +236,7 @@ public enum VNNIKQuantPacked {
     enum Ahead {
         /// Nothing (a later group of a tile already in cache).
         case none
-        /// The tile's own lines `streamAheadBytes` ahead, non-temporally (one group of tokens).
+        /// The tile's own lines `streamAheadBytes` ahead, a few at each unit (`unit`; one group of tokens).
         case stream
         /// The tile's own lines `aheadBytes` ahead into L2.
         case distance
@@ -231,10 +246,25 @@ public enum VNNIKQuantPacked {
         /// At super-block `s` (at `base`, `bytes` bytes) of the tile; nothing at or past `end`.
         @inline(__always) func ask(_ base: UnsafeRawPointer, _ s: Int, _ bytes: Int, _ end: UnsafeRawPointer) {
             switch self {
-            case .none: return
-            case .stream: VNNIKQuantPacked.ahead(base, bytes, end, stream: true)
+            case .none, .stream: return
             case .distance: VNNIKQuantPacked.ahead(base, bytes, end)
             case .share(let share): share.ask(step: s)
+            }
+        }
+
+        /// At unit `part` of `parts` of the super-block at `base` (`bytes` bytes): `.stream` asks for
+        /// that part of the lines `streamAheadBytes` ahead (those before `end`), non-temporally. The
+        /// whole super-block asked for at its start (37-53 requests in a row) stalled the loads
+        /// behind them on Zen 4: spread, a token of Qwen2.5-Coder-1.5B took 5-8% less (as the
+        /// AVX2 kernel found on Zen 3, `AVX2KQuantPacked.spread`; into L1 measured the same).
+        @inline(__always) func unit(_ base: UnsafeRawPointer, _ part: Int, _ parts: Int, _ bytes: Int, _ end: UnsafeRawPointer) {
+            guard case .stream = self else { return }
+            let lines = bytes / 64, p = base + VNNIKQuantPacked.streamAheadBytes
+            var q = p + 64 * (lines * part / parts)
+            let stop = min(p + 64 * (lines * (part + 1) / parts), end)
+            while q < stop {
+                jeton_prefetch_range_nta(q, 64)
+                q += 64
             }
         }
     }
@@ -318,11 +348,10 @@ public enum VNNIKQuantPacked {
             let base = tile + s * q6kTileBytes
             plan.ask(base, s, q6kTileBytes, end)
             var i0 = z, i1 = z, i2 = z, i3 = z, i4 = z, i5 = z, i6 = z, i7 = z
-            let q = base.assumingMemoryBound(to: __m512i.self)
-            // Unit g = 2p + half, with p = 2·quad + pair: its low four bits are nibble `half` of ql
-            // vectors 4p..<4p+4, its top two bits are bits 2k, 2k+1 (k = 2·pair + half) of qh
-            // vectors 32 + 4·quad..<+4. Every shift and branch below takes a literal, so each unit
-            // is straight-line code (loops over half and pair left the shifts to run time).
+            // Unit g = 2p + half, with p = 2·quad + pair: its low four bits are nibble `half` of the
+            // pair's nibble vectors (`KQuantTile.q6KLow`), its top two bits are bits 2k, 2k+1
+            // (k = 2·pair + half) of the quad's top-bits vectors (`q6KTop`). Every shift and branch
+            // below takes a literal, so each unit is straight-line code (loops over half and pair left the shifts to run time).
             @inline(__always) func top(_ h: __m512i, _ k: Int) -> __m512i {
                 switch k {
                 case 0: return _mm512_and_si512(_mm512_slli_epi16(h, 4), topBits)  // 16-bit shifts: the mask drops what crosses bytes
@@ -337,6 +366,7 @@ public enum VNNIKQuantPacked {
             @inline(__always) func unit(_ p: Int, _ half: Int, _ k: Int, _ l: (__m512i, __m512i, __m512i, __m512i),
                                         _ h: (__m512i, __m512i, __m512i, __m512i), _ scalePair: __m512i) {
                 let g = 2 * p + half
+                plan.unit(base, g, 16, q6kTileBytes, end)
                 let w0 = _mm512_or_si512(low(l.0, half), top(h.0, k)), w1 = _mm512_or_si512(low(l.1, half), top(h.1, k))
                 let w2 = _mm512_or_si512(low(l.2, half), top(h.2, k)), w3 = _mm512_or_si512(low(l.3, half), top(h.3, k))
                 let sc = half == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(scalePair, 16), 16) : _mm512_srai_epi32(scalePair, 16)
@@ -359,15 +389,15 @@ public enum VNNIKQuantPacked {
                 if nt > 7 { token(7, &i7) }
             }
             @inline(__always) func pair(_ p: Int, _ k0: Int, _ h: (__m512i, __m512i, __m512i, __m512i)) {
-                let l = (_mm512_loadu_si512(q + 4 * p), _mm512_loadu_si512(q + 4 * p + 1),
-                         _mm512_loadu_si512(q + 4 * p + 2), _mm512_loadu_si512(q + 4 * p + 3))
+                @inline(__always) func nibbleVector(_ v: Int) -> __m512i { load512(base + KQuantTile.q6KLow(p, v)) }
+                let l = (nibbleVector(0), nibbleVector(1), nibbleVector(2), nibbleVector(3))
                 let scalePair = _mm512_cvtepi8_epi16(_mm256_loadu_si256((base + 3072 + 32 * p).assumingMemoryBound(to: __m256i.self)))
                 unit(p, 0, k0, l, h, scalePair)
                 unit(p, 1, k0 + 1, l, h, scalePair)
             }
             for quad in 0..<4 {
-                let h = (_mm512_loadu_si512(q + 32 + 4 * quad), _mm512_loadu_si512(q + 33 + 4 * quad),
-                         _mm512_loadu_si512(q + 34 + 4 * quad), _mm512_loadu_si512(q + 35 + 4 * quad))
+                @inline(__always) func topVector(_ v: Int) -> __m512i { load512(base + KQuantTile.q6KTop(quad, v)) }
+                let h = (topVector(0), topVector(1), topVector(2), topVector(3))
                 pair(2 * quad, 0, h)
                 pair(2 * quad + 1, 2, h)
             }
@@ -423,6 +453,7 @@ public enum VNNIKQuantPacked {
             var i0 = z, i1 = z, i2 = z, i3 = z, i4 = z, i5 = z, i6 = z, i7 = z
             let q = base.assumingMemoryBound(to: __m512i.self)
             for u in 0..<8 {
+                plan.unit(base, u, 8, bytes, end)
                 let x0 = _mm512_loadu_si512(q + 4 * u), x1 = _mm512_loadu_si512(q + 4 * u + 1)
                 let x2 = _mm512_loadu_si512(q + 4 * u + 2), x3 = _mm512_loadu_si512(q + 4 * u + 3)
                 var w0 = _mm512_and_si512(x0, nibbles), w1 = _mm512_and_si512(x1, nibbles)
