@@ -217,17 +217,40 @@ public enum VNNIKQuantPacked {
     /// on the token count fold and the seven other sums leave the registers. The kernels for up to
     /// 8 tokens, run with one, spilled and tested the count in every unit: on Zen 4 (AVX-512 at
     /// half width, where Q6_K's single-token kernel runs out of compute before memory) a token of
-    /// Qwen2.5-Coder-1.5B took 12-15% longer with them.
-    @inline(never)
+    /// Qwen2.5-Coder-1.5B took 12-15% longer with them. One function per type: with all five in
+    /// one, the compiler left Q6_K's kernel out of line, for any count.
     static func oneToken(_ typeID: UInt32, _ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView,
                          _ t0: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, ahead: Ahead) {
         switch typeID {
-        case 12: group(Q4KTile.self, tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
-        case 13: group(Q5KTile.self, tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
-        case 14: groupQ6K(tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
-        case 11: groupLowK(Q3KTile.self, tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
+        case 12: OneToken.q4K(tile, end, act, t0, y, ldy, mask, ahead)
+        case 13: OneToken.q5K(tile, end, act, t0, y, ldy, mask, ahead)
+        case 14: OneToken.q6K(tile, end, act, t0, y, ldy, mask, ahead)
+        case 11: OneToken.q3K(tile, end, act, t0, y, ldy, mask, ahead)
         default:
             precondition(typeID == 10, "no packed kernel for type \(typeID)")
+            OneToken.q2K(tile, end, act, t0, y, ldy, mask, ahead)
+        }
+    }
+
+    enum OneToken {
+        @inline(never) static func q4K(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView, _ t0: Int,
+                                       _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, _ ahead: Ahead) {
+            group(Q4KTile.self, tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
+        }
+        @inline(never) static func q5K(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView, _ t0: Int,
+                                       _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, _ ahead: Ahead) {
+            group(Q5KTile.self, tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
+        }
+        @inline(never) static func q6K(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView, _ t0: Int,
+                                       _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, _ ahead: Ahead) {
+            groupQ6K(tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
+        }
+        @inline(never) static func q3K(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView, _ t0: Int,
+                                       _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, _ ahead: Ahead) {
+            groupLowK(Q3KTile.self, tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
+        }
+        @inline(never) static func q2K(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView, _ t0: Int,
+                                       _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, _ ahead: Ahead) {
             groupLowK(Q2KTile.self, tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
         }
     }
