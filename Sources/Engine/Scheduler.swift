@@ -58,14 +58,20 @@ struct Scheduler {
         speculation = c.speculation
         blocks = BlockManager(blockSize: c.blockSize, blockCount: c.blockCount, prefixCaching: c.prefixCaching && slidingWindow == nil)
         if let w = slidingWindow {
-            // A chunk is at most maxBatchTokens; no sequence needs more than the context's blocks.
-            ringBlocks = min(KVCacheStorage.ringBlocks(window: w, maxChunk: c.maxBatchTokens, blockSize: c.blockSize), c.blockCount)
-            // Enough for every sequence that may run; never fewer than one full ring.
-            localBlocks = BlockManager(blockSize: c.blockSize, blockCount: min(c.blockCount, c.maxSequences * ringBlocks),
-                                       prefixCaching: false)
+            let sizes = Self.localPool(c, window: w)
+            ringBlocks = sizes.ring
+            localBlocks = BlockManager(blockSize: c.blockSize, blockCount: sizes.pool, prefixCaching: false)
         } else {
             ringBlocks = 0
         }
+    }
+
+    /// The sliding-window layers' pool for window `w`: each running request's ring and the pool's blocks.
+    static func localPool(_ c: EngineConfiguration, window w: Int) -> (ring: Int, pool: Int) {
+        // A chunk is at most maxBatchTokens; no sequence needs more than the context's blocks.
+        let ring = min(KVCacheStorage.ringBlocks(window: w, maxChunk: c.maxBatchTokens, blockSize: c.blockSize), c.blockCount)
+        // Enough for every sequence that may run; never fewer than one full ring.
+        return (ring, min(c.blockCount, c.maxSequences * ring))
     }
 
     var isIdle: Bool { waiting.isEmpty && running.isEmpty }

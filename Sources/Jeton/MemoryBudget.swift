@@ -1,4 +1,7 @@
+import Engine
 import Foundation
+import Kernels
+import Model
 
 /// The memory this process may use: the machine's, capped by a cgroup memory limit (a container's,
 /// cgroup v2 `memory.max` or v1 `memory.limit_in_bytes`, the smallest along its cgroup's path). A
@@ -31,6 +34,15 @@ enum MemoryBudget {
         return kib * 1024
     }
 
+    /// Bytes of the KV cache an engine under `configuration` makes for a model of config `c`, sized
+    /// as the engine sizes it: with a sliding `window` (Gemma 3), those layers keep their pool's
+    /// blocks only; nil keeps every position in every layer (as a draft model's cache does).
+    static func cacheBytes(_ c: ModelConfig, window: Int?, _ configuration: EngineConfiguration) -> Int {
+        KVCacheStorage.bytes(layers: c.layers, kvDim: c.kvDim, blockSize: configuration.blockSize, blockCount: configuration.blockCount,
+                             type: configuration.cacheType, localLayers: window == nil ? [] : c.slidingLayers,
+                             localBlockCount: window.map { Engine.localPoolBlocks(configuration, window: $0) } ?? 0)
+    }
+
     /// Refuses a KV cache of `bytes` (the draft model's `draftBytes` with it) that does not fit what
     /// the process may still take.
     static func checkCache(bytes: Int, draftBytes: Int, tokens: Int, budget: Int = bytes(), resident: Int = resident()) throws {
@@ -38,7 +50,7 @@ enum MemoryBudget {
         guard bytes + draftBytes > free else { return }
         let mib = { (b: Int) in "\(b >> 20) MiB" }
         let draft = draftBytes > 0 ? " (and the draft model's \(mib(draftBytes)))" : ""
-        throw JetonConfig.Failure(description: "engine.cache_tokens \(tokens): the KV cache needs up to \(mib(bytes))\(draft), but this "
+        throw JetonConfig.Failure(description: "engine.cache_tokens \(tokens): the KV cache needs \(mib(bytes))\(draft), but this "
             + "process may take only \(mib(max(0, free))) more (memory limit \(mib(budget)), \(mib(resident)) resident); "
             + "lower engine.cache_tokens (or the model's cache_tokens)")
     }

@@ -125,10 +125,12 @@ extension ServerApp {
         engineConfig.shortPromptStepTargetSeconds = Double(config[\.engineStepTargetShortMs]) / 1000
         engineConfig.speculation = speculation.configuration
         // The engine writes its whole cache at start: refused here, with a message, when it cannot fit.
-        let kvBytesPerToken = { (c: ModelConfig) in c.layers * c.kvDim * 2 * engineConfig.cacheType.elementBytes }
         let cacheTokens = engineConfig.blockCount * engineConfig.blockSize
-        let draftBytes = engineConfig.speculation.method == .draft ? (speculation.draft.map { cacheTokens * kvBytesPerToken($0.config) } ?? 0) : 0
-        try MemoryBudget.checkCache(bytes: cacheTokens * kvBytesPerToken(loaded.config), draftBytes: draftBytes, tokens: cacheTokens)
+        // The draft's cache keeps every position in every layer (LlamaModel.makeCacheStorage(tokens:)).
+        let draftBytes = engineConfig.speculation.method == .draft
+            ? (speculation.draft.map { MemoryBudget.cacheBytes($0.config, window: nil, engineConfig) } ?? 0) : 0
+        try MemoryBudget.checkCache(bytes: MemoryBudget.cacheBytes(loaded.config, window: loaded.model.slidingWindow, engineConfig),
+                                    draftBytes: draftBytes, tokens: cacheTokens)
         let engine = Engine(model: loaded.model, endOfGeneration: loaded.tokenizer.endOfGenerationIDs,
                             configuration: engineConfig, contextLength: context, draft: speculation.draft?.model,
                             observer: EngineStepObserver.make(metrics: modelMetrics, logger: logger, model: served.id))

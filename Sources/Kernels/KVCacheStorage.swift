@@ -97,6 +97,14 @@ public final class KVCacheStorage: @unchecked Sendable {
         (window - 1 + max(maxChunk, 1) + blockSize - 1) / blockSize + 1
     }
 
+    /// Bytes a storage of these sizes takes (what `init` allocates, keys and values): the server
+    /// checks them against the memory left before the engine writes them.
+    public static func bytes(layers: Int, kvDim: Int, blockSize: Int, blockCount: Int, type: KVCacheType = .f16,
+                             localLayers: [Bool] = [], localBlockCount: Int = 0) -> Int {
+        let local = localLayers.contains(true) ? localLayers.filter { $0 }.count : 0
+        return 2 * ((layers - local) * blockCount + local * localBlockCount) * blockSize * kvDim * type.elementBytes
+    }
+
     /// Bytes one token takes in the cache.
     public static func bytesPerToken(layers: Int, kvDim: Int, type: KVCacheType = .f16) -> Int {
         2 * layers * kvDim * type.elementBytes
