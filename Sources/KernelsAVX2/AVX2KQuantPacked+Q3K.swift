@@ -56,7 +56,7 @@ extension AVX2KQuantPacked {
         let a0 = UnsafeRawPointer(act.qs + s * 256)
         @inline(__always) func unit(_ g: Int) {
             let a = a0 + 16 * g
-            spread(ahead, end, U.bytes / 64, g, 16)
+            spread(ahead, end, (U.bytes + 63) / 64, g, 16)  // rounded up: a tile may start mid-line
             @inline(__always) func bc(_ j: Int) -> __m256i { _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
             let b0 = bc(0), b1 = bc(1), b2 = bc(2), b3 = bc(3)
             @inline(__always) func half(_ h32: Int, _ acc: inout __m256i) {
@@ -96,7 +96,7 @@ extension AVX2KQuantPacked {
         // Each call below passes its unit as a literal, so every shift is an immediate (the high
         // bit's shift is g % 8: a loop over quads as Q6_K's kernel has would leave it to run time).
         @inline(__always) func unit(_ g: Int) {
-            if let ahead { spread(ahead, end, U.bytes / 64, 16 * half + g, 32) }
+            if let ahead { spread(ahead, end, (U.bytes + 63) / 64, 16 * half + g, 32) }
             @inline(__always) func weights(_ v: Int) -> __m256i { U.weights(base, g, v, h32) }
             // The unit's scale in both int16 halves of each row's lane (Q2_K's are positive int16).
             let scalePairs = U.scalePairs(base + U.pairsOffset + 32 * (g / 2) + 16 * half)  // lane r: s(2p) | s(2p+1) << 16

@@ -19,10 +19,11 @@ public enum KQuantTile {
         }
     }
 
-    /// Q6_K's quants in the order the kernels read them, so a tile is one ascending stream: per
-    /// quad (units 4q..<4q+4) 768 bytes, the quad's top-bits vectors, then the low nibbles of unit
-    /// pairs 2q and 2q + 1. (The top bits apart, at 2,048, made two streams through each
-    /// super-block: on Zen 4 the hardware prefetcher then left Q6_K to software prefetch alone.)
+    /// Q6_K's quants in the order the kernels read them, so a tile's quants are one ascending
+    /// stream (its scales, at 3,072, are read beside them): per quad (units 4q..<4q+4) 768 bytes,
+    /// the quad's top-bits vectors, then the low nibbles of unit pairs 2q and 2q + 1. (The top
+    /// bits apart, at 2,048, made two streams through each super-block: on Zen 4 the hardware
+    /// prefetcher then left Q6_K to software prefetch alone.)
     /// Byte offset of top-bits vector v of quad `quad`.
     @inlinable public static func q6KTop(_ quad: Int, _ v: Int) -> Int { 768 * quad + 64 * v }
     /// Byte offset of low-nibble vector v of unit pair p (units 2p, 2p + 1).

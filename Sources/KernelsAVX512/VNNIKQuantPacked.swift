@@ -255,7 +255,8 @@ public enum VNNIKQuantPacked {
         }
     }
 
-    /// What a group asks for ahead of its reads, per super-block.
+    /// What a group asks for ahead of its reads: per super-block (`ask`), or for `.stream` a part
+    /// at each unit (`unit`).
     enum Ahead {
         /// Nothing (a later group of a tile already in cache).
         case none
@@ -282,7 +283,8 @@ public enum VNNIKQuantPacked {
         /// AVX2 kernel found on Zen 3, `AVX2KQuantPacked.spread`; into L1 measured the same).
         @inline(__always) func unit(_ base: UnsafeRawPointer, _ part: Int, _ parts: Int, _ bytes: Int, _ end: UnsafeRawPointer) {
             guard case .stream = self else { return }
-            let lines = bytes / 64, p = base + VNNIKQuantPacked.streamAheadBytes
+            // Rounded up: a Q3_K tile (1,824 bytes) starts mid-line every other super-block.
+            let lines = (bytes + 63) / 64, p = base + VNNIKQuantPacked.streamAheadBytes
             var q = p + 64 * (lines * part / parts)
             let stop = min(p + 64 * (lines * (part + 1) / parts), end)
             while q < stop {

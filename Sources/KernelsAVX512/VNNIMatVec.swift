@@ -73,7 +73,7 @@ public enum VNNIMatVec {
         var b = 0
         while b < nb {
             if let next, (b / 2) * step < ahead {
-                // One token reads the tile once: non-temporal (as `VNNIKQuantPacked.ahead`).
+                // One token reads the tile once: non-temporal (as `VNNIKQuantPacked.Ahead.stream`).
                 if act.nTokens == 1 {
                     jeton_prefetch_range_nta(next + (b / 2) * step, min(step, ahead - (b / 2) * step))
                 } else {

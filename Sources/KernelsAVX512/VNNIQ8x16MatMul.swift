@@ -50,7 +50,7 @@ public enum VNNIQ8x16MatMul {
     /// two tiles ahead measured best for one token (`prefetcht0` one tile ahead was ~20%
     /// slower, presumably held up by the L1's few miss buffers; all lines at once stalls).
     /// `stream`: one token reads the tile once, so the lines go in non-temporally (prefetchnta,
-    /// as `VNNIKQuantPacked.ahead`); more tokens read it again from L2.
+    /// as `VNNIKQuantPacked.Ahead.stream`); more tokens read it again from L2.
     struct Prefetch {
         let start: UnsafeRawPointer, bytes: Int, nb: Int, stream: Bool
         @inline(__always) func slice(_ b: Int) {
