@@ -113,13 +113,13 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    /// Tokens the cache can hold in all.
     /// Blocks of the pool the sliding-window layers of a model with window `window` get under
     /// `configuration` (the engine's cache holds them beside every global layer's blocks).
     public static func localPoolBlocks(_ configuration: EngineConfiguration, window: Int) -> Int {
         Scheduler.localPool(configuration, window: window).pool
     }
 
+    /// Tokens the cache can hold in all.
     public var cacheCapacity: Int { configuration.blockCount * configuration.blockSize }
 
     /// Bytes the KV cache takes, and how it stores keys and values.
