@@ -376,7 +376,8 @@ public enum VNNIKQuantPacked {
             // Unit g = 2p + half, with p = 2·quad + pair: its low four bits are nibble `half` of the
             // pair's nibble vectors (`KQuantTile.q6KLow`), its top two bits are bits 2k, 2k+1
             // (k = 2·pair + half) of the quad's top-bits vectors (`q6KTop`). Every shift and branch
-            // below takes a literal, so each unit is straight-line code (loops over half and pair left the shifts to run time).
+            // below takes a literal, so each unit is straight-line code (loops over half and pair
+            // left the shifts to run time).
             @inline(__always) func top(_ h: __m512i, _ k: Int) -> __m512i {
                 switch k {
                 case 0: return _mm512_and_si512(_mm512_slli_epi16(h, 4), topBits)  // 16-bit shifts: the mask drops what crosses bytes
