@@ -47,7 +47,9 @@ let package = Package(
         // AVX-512 VNNI kernels for the batched int8 matmul (Q8ActivationsView comes from KernelsAVX2).
         // AMX tile instructions (macros in C), the arch_prctl that lets a process use them, and XCR0 (xgetbv).
         .target(name: "CAMX"),
-        .target(name: "KernelsAVX512", dependencies: ["KernelsAVX2", "CPrefetch", "CAMX"], swiftSettings: avx512Flags),
+        // AVX-512 BF16 instructions (their intrinsics take a vector type Swift does not import).
+        .target(name: "CBF16"),
+        .target(name: "KernelsAVX512", dependencies: ["KernelsAVX2", "CPrefetch", "CAMX", "CBF16"], swiftSettings: avx512Flags),
         .target(name: "Kernels", dependencies: ["GGUF", "KernelsAVX2", "KernelsAVX512", "CAMX"], swiftSettings: kernelFlags),
         .target(name: "Tokenizer", dependencies: ["GGUF"], swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "Model", dependencies: ["GGUF", "Kernels", "Tokenizer"], swiftSettings: modelFlags),

@@ -34,15 +34,18 @@ public enum Attention {
     public static let tileTokens = 16
 
     /// Which tiled kernel runs: the one of the matmul backend (JETON_KERNELS, else the
-    /// best the CPU has); tests pick each in turn.
-    public enum TileBackend: Sendable, CaseIterable { case avx512, avx2, portable }
+    /// best the CPU has); tests pick each in turn. `avx512BF16` is the AVX-512 kernel with its
+    /// value sums in bf16 pairs (`AVX512Attention.attendTileBF16`) over an f16 cache, where the
+    /// CPU has AVX-512 BF16; `JETON_BF16=0` in the environment keeps the f32 sums, to compare.
+    public enum TileBackend: Sendable, CaseIterable { case avx512BF16, avx512, avx2, portable }
 
     public static let bestBackend: TileBackend = {
+        let bf16 = CPUFeatures.hasAVX512BF16 && getenv("JETON_BF16").map { String(cString: $0) != "0" } ?? true
         switch MatMul.defaultBackend {
-        case .avx512: return .avx512
+        case .avx512: return bf16 ? .avx512BF16 : .avx512
         case .avx2: return .avx2
         case .portable: return .portable
-        case .float: return CPUFeatures.hasAVX512VNNI ? .avx512 : CPUFeatures.hasAVX2 ? .avx2 : .portable
+        case .float: return CPUFeatures.hasAVX512VNNI ? (bf16 ? .avx512BF16 : .avx512) : CPUFeatures.hasAVX2 ? .avx2 : .portable
         }
     }()
 
@@ -57,7 +60,7 @@ public enum Attention {
         #if arch(x86_64)
         let tiled: Bool
         switch backend {
-        case .avx512: tiled = AVX512Attention.supports(headSize: hs, blockSize: bs)
+        case .avx512, .avx512BF16: tiled = AVX512Attention.supports(headSize: hs, blockSize: bs)
         case .avx2: tiled = AVX2Attention.supportsTile(headSize: hs, blockSize: bs)
         case .portable: tiled = false
         }
@@ -74,7 +77,8 @@ public enum Attention {
             items.sort { runs[$0.run].startPosition + $0.offset + $0.count > runs[$1.run].startPosition + $1.offset + $1.count }
             let keys = storage.keys(layer: layer), values = storage.values(layer: layer)
             let group = nHead / nKVHead, f16 = storage.type == .f16, kvDim = storage.kvDim, w = window ?? 0
-            let avx512 = backend == .avx512
+            // bf16 value sums over an f16 cache only: an f32 cache is asked for full precision.
+            let avx512 = backend == .avx512 || backend == .avx512BF16, bf16 = backend == .avx512BF16 && f16
             let scratchCount = avx512 ? AVX512Attention.scratchCount(headSize: hs, rows: tileTokens * group)
                                       : AVX2Attention.tileScratchCount(headSize: hs, rows: tileTokens * group)
             pool.parallelFor(items.count) { range in
@@ -84,7 +88,10 @@ public enum Attention {
                     let run = runs[it.run], row = run.row + it.offset
                     let tile = AttentionTile(q: q + row * qDim, out: out + row * qDim, rowStride: qDim, tokens: it.count,
                                              p0: run.startPosition + it.offset, window: w, kvHead: it.kvh, group: group, headSize: hs)
-                    if avx512 {
+                    if bf16 {
+                        AVX512Attention.attendTileBF16(tile, blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
+                                                       blockSize: bs, kvDim: kvDim, scale: scale, scratch: scratch)
+                    } else if avx512 {
                         AVX512Attention.attendTile(tile, blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
                                                    blockSize: bs, kvDim: kvDim, scale: scale, scratch: scratch)
                     } else {

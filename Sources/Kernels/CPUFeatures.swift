@@ -51,7 +51,28 @@ public enum CPUFeatures {
         guard __get_cpuid_count(7, 0, &a, &b, &c, &d) != 0 else { return false }
         guard avx512Usable(leaf7EBX: b, leaf7ECX: c) else { return false }
         guard jeton_xcr0() & 0xE6 == 0xE6 else { return false }  // SSE, YMM, opmask, ZMM halves
-        guard let file = fopen("/proc/cpuinfo", "r") else { return false }
+        return ["avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx512_vnni"].allSatisfy(cpuinfoFlags.contains)
+        #else
+        return false
+        #endif
+    }()
+
+    /// AVX-512 BF16 (cpuid leaf 7 subleaf 1, EAX bit 5; Zen 4, Zen 5, Cooper Lake, Sapphire Rapids)
+    /// on top of AVX-512 VNNI, and listed by Linux: the attention's value sums then take bf16 pairs.
+    public static let hasAVX512BF16: Bool = {
+        #if arch(x86_64) && os(Linux)
+        guard hasAVX512VNNI else { return false }
+        var a: UInt32 = 0, b: UInt32 = 0, c: UInt32 = 0, d: UInt32 = 0
+        guard __get_cpuid_count(7, 1, &a, &b, &c, &d) != 0, a & (1 << 5) != 0 else { return false }
+        return cpuinfoFlags.contains("avx512_bf16")
+        #else
+        return false
+        #endif
+    }()
+
+    /// The flags of /proc/cpuinfo's first processor (empty where it cannot be read).
+    static let cpuinfoFlags: Set<String> = {
+        guard let file = fopen("/proc/cpuinfo", "r") else { return [] }
         defer { fclose(file) }
         var line = [CChar](repeating: 0, count: 1 << 16)
         var flags: String?
@@ -59,12 +80,7 @@ public enum CPUFeatures {
             let s = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if s.hasPrefix("flags") { flags = s }
         }
-        guard let flags else { return false }
-        let set = Set(flags.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init))
-        return ["avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx512_vnni"].allSatisfy(set.contains)
-        #else
-        return false
-        #endif
+        return Set((flags ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init))
     }()
 
     /// The AVX-512 kernels' check on cpuid leaf 7 (subleaf 0): F, DQ, CD, BW, VL (EBX) and VNNI

@@ -10,10 +10,11 @@ import Glibc
 /// of one kv head, over the paged KV cache on AVX-512 (flash-attention style).
 ///
 /// The cache is walked in chunks of 32 slots aligned to absolute positions. Each chunk's
-/// keys and values are converted to floats once and then serve every row of the tile
-/// (tokens × heads of the group), so a long prompt reads its cache once per tile rather
-/// than once per token, and no score matrix larger than 6 rows × 32 slots exists: cost
-/// and memory per query block stay flat as the prompt grows.
+/// keys and values are converted once (keys to floats, values to floats or bf16 pairs, see
+/// `ValueFormat`) and then serve every row of the tile (tokens × heads of the group), so a
+/// long prompt reads its cache once per tile rather than once per token, and no score matrix
+/// larger than 6 rows × 32 slots exists: cost and memory per query block stay flat as the
+/// prompt grows.
 ///
 /// A row's arithmetic depends only on its own query, position and window (chunks are
 /// fixed by absolute position; rows never mix), so a token's output is bit for bit the
@@ -28,16 +29,34 @@ public enum AVX512Attention {
     /// reductions and exponentials are shared by 32 slots.
     static let chunk = 32
 
-    /// Floats of scratch `attendTile` needs for `rows` = tokens × group.
-    public static func scratchCount(headSize hs: Int, rows: Int) -> Int { 2 * rows + 16 + 2 * chunk * hs + 8 * chunk + 16 }
+    /// Floats of scratch `attendTile` needs for `rows` = tokens × group (the last 32: a bf16
+    /// pass's weights).
+    public static func scratchCount(headSize hs: Int, rows: Int) -> Int { 2 * rows + 16 + 2 * chunk * hs + 8 * chunk + 48 }
 
     /// The attention of every row of tile `t` (see `AttentionTile`). Keys are
     /// [blocks][kvDim][blockSize], values [blocks][blockSize][kvDim], f16 or f32.
     public static func attendTile(_ t: AttentionTile, blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer,
                                   values: UnsafeRawPointer, f16: Bool, blockSize bs: Int, kvDim: Int, scale: Float,
                                   scratch: UnsafeMutablePointer<Float>) {
+        tile(F32Values.self, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+    }
+
+    /// `attendTile` with the values summed as bf16 pairs (`BF16Values`); only where
+    /// `CPUFeatures.hasAVX512BF16`. The scores stay f32: a bf16 query or key would move a
+    /// large logit by tenths, where the weights' and values' rounding averages out in the sum.
+    @inline(never)
+    public static func attendTileBF16(_ t: AttentionTile, blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer,
+                                      values: UnsafeRawPointer, f16: Bool, blockSize bs: Int, kvDim: Int, scale: Float,
+                                      scratch: UnsafeMutablePointer<Float>) {
+        tile(BF16Values.self, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+    }
+
+    @inline(__always)
+    static func tile<V: ValueFormat>(_: V.Type, _ t: AttentionTile, _ blockTable: UnsafePointer<Int32>, _ keys: UnsafeRawPointer,
+                                     _ values: UnsafeRawPointer, _ f16: Bool, _ bs: Int, _ kvDim: Int, _ scale: Float,
+                                     _ scratch: UnsafeMutablePointer<Float>) {
         let rows = t.rows, hs = t.headSize, kvh = t.kvHead, cs = chunk
-        let ms = scratch, ls = ms + rows, kf = ls + rows + 16, vf = kf + cs * hs, pb = vf + cs * hs
+        let ms = scratch, ls = ms + rows, kf = ls + rows + 16, vf = kf + cs * hs, pb = vf + cs * hs, eh = pb + 8 * cs + 16
         t.start(max: ms, sum: ls)
         let eb = f16 ? 2 : 4
         let tileFirst = t.first, tileLast = t.last
@@ -62,20 +81,10 @@ public enum AVX512Attention {
                         let x = _mm256_loadu_si256((kt + d * bs * 2).assumingMemoryBound(to: __m256i.self))
                         _mm512_storeu_ps(kf + d * cs + 16 * h, _mm512_cvtph_ps(x))
                     }
-                    for i in ilo..<ihi {
-                        var j = 0
-                        while j < hs {
-                            let x = _mm256_loadu_si256((vb + (i * kvDim + j) * 2).assumingMemoryBound(to: __m256i.self))
-                            _mm512_storeu_ps(vf + (16 * h + i) * hs + j, _mm512_cvtph_ps(x))
-                            j += 16
-                        }
-                    }
                 } else {
                     for d in 0..<hs { (kf + d * cs + 16 * h).update(from: (kt + d * bs * 4).assumingMemoryBound(to: Float.self), count: 16) }
-                    for i in ilo..<ihi {
-                        (vf + (16 * h + i) * hs).update(from: (vb + i * kvDim * 4).assumingMemoryBound(to: Float.self), count: hs)
-                    }
                 }
+                V.convert(vb, f16, kvDim, hs, h, ilo, ihi, vf)
             }
             var r0 = 0
             while r0 < rows {
@@ -90,8 +99,8 @@ public enum AVX512Attention {
                         let u = ma | mb
                         let sLo = u.trailingZeroBitCount, sHi = 32 - u.leadingZeroBitCount
                         let oa = t.output(r0 + k), ob = mb != 0 ? t.output(r0 + k + 1) : oa
-                        accumulate(oa, ob, mb != 0, ma != 0, pb + cs * k, pb + cs * (k + 1), pb + 8 * cs + k, pb + 8 * cs + k + 1,
-                                   vf, hs, sLo, sHi)
+                        V.accumulate(oa, ob, mb != 0, ma != 0, pb + cs * k, pb + cs * (k + 1), pb + 8 * cs + k, pb + 8 * cs + k + 1,
+                                     vf, hs, sLo, sHi, eh)
                         k += 2
                     }
                 }
@@ -211,13 +220,8 @@ public enum AVX512Attention {
                 x = _mm512_loadu_ps(vi + 112); a7 = _mm512_fmadd_ps(wa, x, a7); b7 = _mm512_fmadd_ps(wb, x, b7)
             }
         }
-        _mm512_storeu_ps(oa, a0); _mm512_storeu_ps(ob, b0)
-        if n > 1 {
-            _mm512_storeu_ps(oa + 16, a1); _mm512_storeu_ps(oa + 32, a2); _mm512_storeu_ps(oa + 48, a3); _mm512_storeu_ps(oa + 64, a4)
-            _mm512_storeu_ps(oa + 80, a5); _mm512_storeu_ps(oa + 96, a6); _mm512_storeu_ps(oa + 112, a7)
-            _mm512_storeu_ps(ob + 16, b1); _mm512_storeu_ps(ob + 32, b2); _mm512_storeu_ps(ob + 48, b3); _mm512_storeu_ps(ob + 64, b4)
-            _mm512_storeu_ps(ob + 80, b5); _mm512_storeu_ps(ob + 96, b6); _mm512_storeu_ps(ob + 112, b7)
-        }
+        store(W.self, oa, (a0, a1, a2, a3, a4, a5, a6, a7))
+        store(W.self, ob, (b0, b1, b2, b3, b4, b5, b6, b7))
     }
 
     @inline(__always)
@@ -241,10 +245,17 @@ public enum AVX512Attention {
                 a7 = _mm512_fmadd_ps(w, _mm512_loadu_ps(vi + 112), a7)
             }
         }
-        _mm512_storeu_ps(o, a0)
-        if n > 1 {
-            _mm512_storeu_ps(o + 16, a1); _mm512_storeu_ps(o + 32, a2); _mm512_storeu_ps(o + 48, a3); _mm512_storeu_ps(o + 64, a4)
-            _mm512_storeu_ps(o + 80, a5); _mm512_storeu_ps(o + 96, a6); _mm512_storeu_ps(o + 112, a7)
+        store(W.self, o, (a0, a1, a2, a3, a4, a5, a6, a7))
+    }
+
+    /// A pass's W.vectors sums of one row to o.
+    @inline(__always)
+    static func store<W: Width>(_: W.Type, _ o: UnsafeMutablePointer<Float>,
+                                _ a: (__m512, __m512, __m512, __m512, __m512, __m512, __m512, __m512)) {
+        _mm512_storeu_ps(o, a.0)
+        if W.vectors > 1 {
+            _mm512_storeu_ps(o + 16, a.1); _mm512_storeu_ps(o + 32, a.2); _mm512_storeu_ps(o + 48, a.3); _mm512_storeu_ps(o + 64, a.4)
+            _mm512_storeu_ps(o + 80, a.5); _mm512_storeu_ps(o + 96, a.6); _mm512_storeu_ps(o + 112, a.7)
         }
     }
 

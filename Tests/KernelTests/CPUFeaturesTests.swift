@@ -47,6 +47,7 @@ final class CPUFeaturesTests: XCTestCase {
         XCTAssertEqual(CPUFeatures.hasAVX2, avx2, "flags: \(flags.sorted())")
         let avx512 = avx2 && ["avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx512_vnni"].allSatisfy(flags.contains)
         XCTAssertEqual(CPUFeatures.hasAVX512VNNI, avx512)
+        XCTAssertEqual(CPUFeatures.hasAVX512BF16, avx512 && flags.contains("avx512_bf16"))
         #else
         throw XCTSkip("reads Linux's /proc/cpuinfo on x86-64")
         #endif

@@ -79,12 +79,20 @@ def disassembly(paths):
             yield function, words[0], " ".join(words[1:]), prefixes
 
 
-def module_instructions(module):
-    """(mnemonic, operands, prefixes) of every instruction in the module's object files."""
+def module_instructions(module, with_function=False):
+    """(mnemonic, operands, prefixes) of every instruction in the module's object files (with the
+    function first when asked)."""
     objects = sorted(glob.glob(os.path.join(os.path.dirname(JETON), f"{module}.build", "*.o")))
     assert objects, f"no object files of {module} next to {JETON}: build it first"
-    for _, mnemonic, operands, prefixes in disassembly(objects):
-        yield mnemonic, operands, prefixes
+    for function, mnemonic, operands, prefixes in disassembly(objects):
+        yield (function, mnemonic, operands, prefixes) if with_function else (mnemonic, operands, prefixes)
+
+
+# AVX-512 BF16 has a check of its own (CPUFeatures.hasAVX512BF16, Attention.bestBackend): its
+# instructions may appear in KernelsAVX512 functions named for it (attendTileBF16, BF16Values, and
+# CBF16's jeton_bf16_* wrappers where a build leaves them out of line), and nowhere else.
+BF16_FAMILY = "AVX512_BF16 / AVX_NE_CONVERT"
+BF16_FUNCTION = re.compile(r"bf16", re.IGNORECASE)
 
 
 def offenders(instructions, avx2):
@@ -136,11 +144,25 @@ def objdump():
 @pytest.mark.parametrize("module, own, check", [("KernelsAVX2", "vpmaddubsw", "hasAVX2"),
                                                  ("KernelsAVX512", "vpdpbusd", "hasAVX512VNNI")])
 def test_kernels_stay_within_their_check(objdump, module, own, check):
-    instructions = list(module_instructions(module))
+    listed = list(module_instructions(module, with_function=True))
+    # BF16 instructions in a function named for BF16 answer to hasAVX512BF16, checked below.
+    instructions = [(m, o, p) for f, m, o, p in listed
+                    if module == "KernelsAVX2" or not (BF16_FUNCTION.search(f or "") and
+                                                       re.fullmatch(BEYOND_BOTH[BF16_FAMILY], m))]
     assert len(instructions) > 1000, f"too few instructions: not the {module} objects?"
     assert any(m == own for m, _, _ in instructions), f"the {module} kernels' own instruction {own} is missing"
     found = offenders(instructions, avx2=module == "KernelsAVX2")
     assert not found, f"{module} uses instructions CPUFeatures.{check} does not check: {dict(found)}"
+
+
+def test_bf16_instructions_only_in_bf16_functions(objdump):
+    # The attention's bf16 value sums run only where CPUFeatures.hasAVX512BF16 holds, through
+    # functions whose names say so: any BF16 instruction elsewhere (inlined into an f32 path) fails.
+    found = [(f or "", m) for f, m, _, _ in module_instructions("KernelsAVX512", with_function=True)
+             if re.fullmatch(BEYOND_BOTH[BF16_FAMILY], m)]
+    assert any(m == "vdpbf16ps" for _, m in found), "the bf16 attention's vdpbf16ps is missing"
+    stray = Counter(f for f, _ in found if not BF16_FUNCTION.search(f))
+    assert not stray, f"BF16 instructions outside BF16 functions: {dict(stray)}"
 
 
 def shared_weak_symbols():

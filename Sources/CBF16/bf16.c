@@ -1,0 +1,1 @@
+// Header-only: include/jeton_bf16.h.
