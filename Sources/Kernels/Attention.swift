@@ -45,7 +45,8 @@ public enum Attention {
         case .avx512: return bf16 ? .avx512BF16 : .avx512
         case .avx2: return .avx2
         case .portable: return .portable
-        case .float: return CPUFeatures.hasAVX512VNNI ? (bf16 ? .avx512BF16 : .avx512) : CPUFeatures.hasAVX2 ? .avx2 : .portable
+        // The float path is the one closest to the float64 reference: f32 sums.
+        case .float: return CPUFeatures.hasAVX512VNNI ? .avx512 : CPUFeatures.hasAVX2 ? .avx2 : .portable
         }
     }()
 

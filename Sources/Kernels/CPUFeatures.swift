@@ -63,6 +63,7 @@ public enum CPUFeatures {
         #if arch(x86_64) && os(Linux)
         guard hasAVX512VNNI else { return false }
         var a: UInt32 = 0, b: UInt32 = 0, c: UInt32 = 0, d: UInt32 = 0
+        guard __get_cpuid_count(7, 0, &a, &b, &c, &d) != 0, a >= 1 else { return false }  // leaf 7's last subleaf
         guard __get_cpuid_count(7, 1, &a, &b, &c, &d) != 0, a & (1 << 5) != 0 else { return false }
         return cpuinfoFlags.contains("avx512_bf16")
         #else
@@ -86,7 +87,7 @@ public enum CPUFeatures {
     /// The AVX-512 kernels' check on cpuid leaf 7 (subleaf 0): F, DQ, CD, BW, VL (EBX) and VNNI
     /// (ECX), Cascade Lake's set. KernelsAVX512 is compiled for `znver4`, which has more (VBMI,
     /// BF16, GFNI, ...): Tests/cli/test_instruction_sets.py checks the compiled modules use none of
-    /// it. The compiler uses DQ on its own (kshiftrb, vxorps on zmm registers); every CPU with
+    /// it (BF16 only in the functions `hasAVX512BF16` guards). The compiler uses DQ on its own (kshiftrb, vxorps on zmm registers); every CPU with
     /// VNNI has DQ and CD, so the check turns none of them away.
     public static func avx512Usable(leaf7EBX b: UInt32, leaf7ECX c: UInt32) -> Bool {
         let ebx: [UInt32] = [16, 17, 28, 30, 31]  // F, DQ, CD, BW, VL

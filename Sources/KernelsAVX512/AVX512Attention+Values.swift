@@ -2,20 +2,15 @@
 import _Builtin_intrinsics.intel
 import CBF16
 
-/// How `AVX512Attention.tile` holds a chunk's values and adds them to the rows' outputs.
-protocol ValueFormat {
-    /// Values of slots ilo..<ihi of half `h` (16 slots from vb, stride kvDim) into vf.
-    static func convert(_ vb: UnsafeRawPointer, _ f16: Bool, _ kvDim: Int, _ hs: Int, _ h: Int, _ ilo: Int, _ ihi: Int,
-                        _ vf: UnsafeMutablePointer<Float>)
-    /// oa = ca·oa + Σ_{i in lo..<hi} ea[i]·v_i (and ob likewise when `two`); see `AVX512Attention.accumulate`.
-    /// eh: 32 floats of scratch.
-    static func accumulate(_ oa: UnsafeMutablePointer<Float>, _ ob: UnsafeMutablePointer<Float>, _ two: Bool, _ oneActive: Bool,
-                           _ ea: UnsafePointer<Float>, _ eb: UnsafePointer<Float>, _ ca: UnsafePointer<Float>, _ cb: UnsafePointer<Float>,
-                           _ vf: UnsafePointer<Float>, _ hs: Int, _ lo: Int, _ hi: Int, _ eh: UnsafeMutablePointer<Float>)
-}
+// How `AVX512Attention.tile` holds a chunk's values and adds them to the rows' outputs: two
+// enums with the same two functions, `convert` (the values of slots ilo..<ihi of half h, 16
+// slots from vb at stride kvDim, into vf) and `accumulate` (oa = ca·oa + Σ_{i in lo..<hi}
+// ea[i]·v_i, and ob likewise when `two`, as `AVX512Attention.accumulate`; eh: 32 floats of
+// scratch). Not a protocol: a debug build calls a protocol's requirements through witness
+// thunks that leave every intrinsic out of line.
 
 /// Values as floats [32 slots][hs], one FMA per slot and 16 dimensions.
-enum F32Values: ValueFormat {
+enum F32Values {
     @inline(__always)
     static func convert(_ vb: UnsafeRawPointer, _ f16: Bool, _ kvDim: Int, _ hs: Int, _ h: Int, _ ilo: Int, _ ihi: Int,
                         _ vf: UnsafeMutablePointer<Float>) {
@@ -46,10 +41,14 @@ enum F32Values: ValueFormat {
 /// instructions. Both roundings (8 significant bits: 2⁻⁸ at most) are relative errors that
 /// average out over a row's sum, as llama.cpp's f16 value sums do; the running output and its
 /// rescaling stay f32.
-/// A pair's slot outside the tile's range holds zero, and its weight is zero, so a row's sums are
-/// those of its own slots whatever rows share the pass (a product of zeros adds nothing).
-enum BF16Values: ValueFormat {
-    @inline(__always)
+/// A pair's slot outside the tile's range holds zero, and the weight of every slot outside a
+/// row's mask is zero (pairs the row shares with its partner row's range, or half outside the
+/// tile), so a row's sums are those of its own slots whatever rows share the pass: a zero
+/// product leaves a sum's bits alone (but for the sign of an all-zero sum, which flushes to +0).
+/// Both functions stay out of line so that BF16 instructions live only in functions named for
+/// them, even where a debug build keeps `tile`'s branch.
+enum BF16Values {
+    @inline(never)
     static func convert(_ vb: UnsafeRawPointer, _ f16: Bool, _ kvDim: Int, _ hs: Int, _ h: Int, _ ilo: Int, _ ihi: Int,
                         _ vf: UnsafeMutablePointer<Float>) {
         let out = UnsafeMutableRawPointer(vf)
@@ -73,7 +72,7 @@ enum BF16Values: ValueFormat {
         }
     }
 
-    @inline(__always)
+    @inline(never)
     static func accumulate(_ oa: UnsafeMutablePointer<Float>, _ ob: UnsafeMutablePointer<Float>, _ two: Bool, _ oneActive: Bool,
                            _ ea: UnsafePointer<Float>, _ eb: UnsafePointer<Float>, _ ca: UnsafePointer<Float>, _ cb: UnsafePointer<Float>,
                            _ vf: UnsafePointer<Float>, _ hs: Int, _ lo: Int, _ hi: Int, _ eh: UnsafeMutablePointer<Float>) {
@@ -100,18 +99,9 @@ enum BF16Values: ValueFormat {
     @inline(__always)
     static func pair<W: Width>(_: W.Type, _ oa: UnsafeMutablePointer<Float>, _ ob: UnsafeMutablePointer<Float>, _ eh: UnsafePointer<Float>,
                                _ ca: Float, _ cb: Float, _ v: UnsafeRawPointer, _ hs: Int, _ pLo: Int, _ pHi: Int) {
-        let n = W.vectors, va = _mm512_set1_ps(ca), vb = _mm512_set1_ps(cb), z = _mm512_setzero_ps()
-        var a0 = _mm512_mul_ps(_mm512_loadu_ps(oa), va), b0 = _mm512_mul_ps(_mm512_loadu_ps(ob), vb)
-        var a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z, b1 = z, b2 = z, b3 = z, b4 = z, b5 = z, b6 = z, b7 = z
-        if n > 1 {
-            a1 = _mm512_mul_ps(_mm512_loadu_ps(oa + 16), va); b1 = _mm512_mul_ps(_mm512_loadu_ps(ob + 16), vb)
-            a2 = _mm512_mul_ps(_mm512_loadu_ps(oa + 32), va); b2 = _mm512_mul_ps(_mm512_loadu_ps(ob + 32), vb)
-            a3 = _mm512_mul_ps(_mm512_loadu_ps(oa + 48), va); b3 = _mm512_mul_ps(_mm512_loadu_ps(ob + 48), vb)
-            a4 = _mm512_mul_ps(_mm512_loadu_ps(oa + 64), va); b4 = _mm512_mul_ps(_mm512_loadu_ps(ob + 64), vb)
-            a5 = _mm512_mul_ps(_mm512_loadu_ps(oa + 80), va); b5 = _mm512_mul_ps(_mm512_loadu_ps(ob + 80), vb)
-            a6 = _mm512_mul_ps(_mm512_loadu_ps(oa + 96), va); b6 = _mm512_mul_ps(_mm512_loadu_ps(ob + 96), vb)
-            a7 = _mm512_mul_ps(_mm512_loadu_ps(oa + 112), va); b7 = _mm512_mul_ps(_mm512_loadu_ps(ob + 112), vb)
-        }
+        let n = W.vectors
+        var (a0, a1, a2, a3, a4, a5, a6, a7) = AVX512Attention.scaled(W.self, oa, ca)
+        var (b0, b1, b2, b3, b4, b5, b6, b7) = AVX512Attention.scaled(W.self, ob, cb)
         let w = UnsafeRawPointer(eh)
         for p in pLo..<pHi {
             let wa = _mm512_set1_epi32(w.load(fromByteOffset: 4 * p, as: Int32.self))
@@ -137,14 +127,8 @@ enum BF16Values: ValueFormat {
     @inline(__always)
     static func single<W: Width>(_: W.Type, _ o: UnsafeMutablePointer<Float>, _ eh: UnsafePointer<Float>, _ cr: Float,
                                  _ v: UnsafeRawPointer, _ hs: Int, _ pLo: Int, _ pHi: Int) {
-        let n = W.vectors, vc = _mm512_set1_ps(cr), z = _mm512_setzero_ps()
-        var a0 = _mm512_mul_ps(_mm512_loadu_ps(o), vc), a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z
-        if n > 1 {
-            a1 = _mm512_mul_ps(_mm512_loadu_ps(o + 16), vc); a2 = _mm512_mul_ps(_mm512_loadu_ps(o + 32), vc)
-            a3 = _mm512_mul_ps(_mm512_loadu_ps(o + 48), vc); a4 = _mm512_mul_ps(_mm512_loadu_ps(o + 64), vc)
-            a5 = _mm512_mul_ps(_mm512_loadu_ps(o + 80), vc); a6 = _mm512_mul_ps(_mm512_loadu_ps(o + 96), vc)
-            a7 = _mm512_mul_ps(_mm512_loadu_ps(o + 112), vc)
-        }
+        let n = W.vectors
+        var (a0, a1, a2, a3, a4, a5, a6, a7) = AVX512Attention.scaled(W.self, o, cr)
         let w = UnsafeRawPointer(eh)
         for p in pLo..<pHi {
             let wp = _mm512_set1_epi32(w.load(fromByteOffset: 4 * p, as: Int32.self)), vp = v + 4 * p * hs

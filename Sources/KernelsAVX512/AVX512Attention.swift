@@ -10,11 +10,11 @@ import Glibc
 /// of one kv head, over the paged KV cache on AVX-512 (flash-attention style).
 ///
 /// The cache is walked in chunks of 32 slots aligned to absolute positions. Each chunk's
-/// keys and values are converted once (keys to floats, values to floats or bf16 pairs, see
-/// `ValueFormat`) and then serve every row of the tile (tokens × heads of the group), so a
-/// long prompt reads its cache once per tile rather than once per token, and no score matrix
-/// larger than 6 rows × 32 slots exists: cost and memory per query block stay flat as the
-/// prompt grows.
+/// keys and values are converted once (keys to floats, values to floats or bf16 pairs: see
+/// `F32Values`, `BF16Values`) and then serve every row of the tile (tokens × heads of the
+/// group), so a long prompt reads its cache once per tile rather than once per token, and no
+/// score matrix larger than 6 rows × 32 slots exists: cost and memory per query block stay
+/// flat as the prompt grows.
 ///
 /// A row's arithmetic depends only on its own query, position and window (chunks are
 /// fixed by absolute position; rows never mix), so a token's output is bit for bit the
@@ -38,7 +38,7 @@ public enum AVX512Attention {
     public static func attendTile(_ t: AttentionTile, blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer,
                                   values: UnsafeRawPointer, f16: Bool, blockSize bs: Int, kvDim: Int, scale: Float,
                                   scratch: UnsafeMutablePointer<Float>) {
-        tile(F32Values.self, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+        tile(false, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
     }
 
     /// `attendTile` with the values summed as bf16 pairs (`BF16Values`); only where
@@ -48,11 +48,11 @@ public enum AVX512Attention {
     public static func attendTileBF16(_ t: AttentionTile, blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer,
                                       values: UnsafeRawPointer, f16: Bool, blockSize bs: Int, kvDim: Int, scale: Float,
                                       scratch: UnsafeMutablePointer<Float>) {
-        tile(BF16Values.self, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+        tile(true, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
     }
 
     @inline(__always)
-    static func tile<V: ValueFormat>(_: V.Type, _ t: AttentionTile, _ blockTable: UnsafePointer<Int32>, _ keys: UnsafeRawPointer,
+    static func tile(_ bf16: Bool, _ t: AttentionTile, _ blockTable: UnsafePointer<Int32>, _ keys: UnsafeRawPointer,
                                      _ values: UnsafeRawPointer, _ f16: Bool, _ bs: Int, _ kvDim: Int, _ scale: Float,
                                      _ scratch: UnsafeMutablePointer<Float>) {
         let rows = t.rows, hs = t.headSize, kvh = t.kvHead, cs = chunk
@@ -69,8 +69,8 @@ public enum AVX512Attention {
                     jeton_prefetch_range(values + ((nb * bs + ns) * kvDim + kvh * hs) * eb, 16 * kvDim * eb)
                 }
             }
-            // Keys [hs][32] and values [32][hs] as floats; a half of the chunk past the tile's
-            // last slot is never read (its lanes are masked below).
+            // Keys [hs][32] as floats, values as F32Values or BF16Values lay them; a half of the
+            // chunk past the tile's last slot is never read (its lanes are masked below).
             for h in 0..<2 where 16 * h < hi && 16 * (h + 1) > lo {
                 let p = c + 16 * h, blk = Int(blockTable[p / bs]), s0 = p % bs
                 let kt = keys + ((blk * kvDim + kvh * hs) * bs + s0) * eb    // [hs] rows of 16 slots, stride bs
@@ -84,7 +84,7 @@ public enum AVX512Attention {
                 } else {
                     for d in 0..<hs { (kf + d * cs + 16 * h).update(from: (kt + d * bs * 4).assumingMemoryBound(to: Float.self), count: 16) }
                 }
-                V.convert(vb, f16, kvDim, hs, h, ilo, ihi, vf)
+                if bf16 { BF16Values.convert(vb, f16, kvDim, hs, h, ilo, ihi, vf) } else { F32Values.convert(vb, f16, kvDim, hs, h, ilo, ihi, vf) }
             }
             var r0 = 0
             while r0 < rows {
@@ -99,8 +99,12 @@ public enum AVX512Attention {
                         let u = ma | mb
                         let sLo = u.trailingZeroBitCount, sHi = 32 - u.leadingZeroBitCount
                         let oa = t.output(r0 + k), ob = mb != 0 ? t.output(r0 + k + 1) : oa
-                        V.accumulate(oa, ob, mb != 0, ma != 0, pb + cs * k, pb + cs * (k + 1), pb + 8 * cs + k, pb + 8 * cs + k + 1,
-                                     vf, hs, sLo, sHi, eh)
+                        let ea = pb + cs * k, eb = pb + cs * (k + 1), ca = pb + 8 * cs + k, cb = ca + 1
+                        if bf16 {
+                            BF16Values.accumulate(oa, ob, mb != 0, ma != 0, ea, eb, ca, cb, vf, hs, sLo, sHi, eh)
+                        } else {
+                            F32Values.accumulate(oa, ob, mb != 0, ma != 0, ea, eb, ca, cb, vf, hs, sLo, sHi, eh)
+                        }
                         k += 2
                     }
                 }
@@ -194,18 +198,8 @@ public enum AVX512Attention {
     static func pair<W: Width>(_: W.Type, _ oa: UnsafeMutablePointer<Float>, _ ob: UnsafeMutablePointer<Float>,
                                _ ea: UnsafePointer<Float>, _ eb: UnsafePointer<Float>, _ ca: Float, _ cb: Float,
                                _ v: UnsafePointer<Float>, _ hs: Int, _ lo: Int, _ hi: Int) {
-        let n = W.vectors, va = _mm512_set1_ps(ca), vb = _mm512_set1_ps(cb), z = _mm512_setzero_ps()
-        var a0 = _mm512_mul_ps(_mm512_loadu_ps(oa), va), b0 = _mm512_mul_ps(_mm512_loadu_ps(ob), vb)
-        var a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z, b1 = z, b2 = z, b3 = z, b4 = z, b5 = z, b6 = z, b7 = z
-        if n > 1 {
-            a1 = _mm512_mul_ps(_mm512_loadu_ps(oa + 16), va); b1 = _mm512_mul_ps(_mm512_loadu_ps(ob + 16), vb)
-            a2 = _mm512_mul_ps(_mm512_loadu_ps(oa + 32), va); b2 = _mm512_mul_ps(_mm512_loadu_ps(ob + 32), vb)
-            a3 = _mm512_mul_ps(_mm512_loadu_ps(oa + 48), va); b3 = _mm512_mul_ps(_mm512_loadu_ps(ob + 48), vb)
-            a4 = _mm512_mul_ps(_mm512_loadu_ps(oa + 64), va); b4 = _mm512_mul_ps(_mm512_loadu_ps(ob + 64), vb)
-            a5 = _mm512_mul_ps(_mm512_loadu_ps(oa + 80), va); b5 = _mm512_mul_ps(_mm512_loadu_ps(ob + 80), vb)
-            a6 = _mm512_mul_ps(_mm512_loadu_ps(oa + 96), va); b6 = _mm512_mul_ps(_mm512_loadu_ps(ob + 96), vb)
-            a7 = _mm512_mul_ps(_mm512_loadu_ps(oa + 112), va); b7 = _mm512_mul_ps(_mm512_loadu_ps(ob + 112), vb)
-        }
+        let n = W.vectors
+        var (a0, a1, a2, a3, a4, a5, a6, a7) = scaled(W.self, oa, ca), (b0, b1, b2, b3, b4, b5, b6, b7) = scaled(W.self, ob, cb)
         for i in lo..<hi {
             let wa = _mm512_set1_ps(ea[i]), wb = _mm512_set1_ps(eb[i]), vi = v + i * hs
             var x = _mm512_loadu_ps(vi)
@@ -227,14 +221,8 @@ public enum AVX512Attention {
     @inline(__always)
     static func single<W: Width>(_: W.Type, _ o: UnsafeMutablePointer<Float>, _ e: UnsafePointer<Float>, _ cr: Float,
                                  _ v: UnsafePointer<Float>, _ hs: Int, _ lo: Int, _ hi: Int) {
-        let n = W.vectors, vc = _mm512_set1_ps(cr), z = _mm512_setzero_ps()
-        var a0 = _mm512_mul_ps(_mm512_loadu_ps(o), vc), a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z
-        if n > 1 {
-            a1 = _mm512_mul_ps(_mm512_loadu_ps(o + 16), vc); a2 = _mm512_mul_ps(_mm512_loadu_ps(o + 32), vc)
-            a3 = _mm512_mul_ps(_mm512_loadu_ps(o + 48), vc); a4 = _mm512_mul_ps(_mm512_loadu_ps(o + 64), vc)
-            a5 = _mm512_mul_ps(_mm512_loadu_ps(o + 80), vc); a6 = _mm512_mul_ps(_mm512_loadu_ps(o + 96), vc)
-            a7 = _mm512_mul_ps(_mm512_loadu_ps(o + 112), vc)
-        }
+        let n = W.vectors
+        var (a0, a1, a2, a3, a4, a5, a6, a7) = scaled(W.self, o, cr)
         for i in lo..<hi {
             let w = _mm512_set1_ps(e[i]), vi = v + i * hs
             a0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(vi), a0)
@@ -246,6 +234,16 @@ public enum AVX512Attention {
             }
         }
         store(W.self, o, (a0, a1, a2, a3, a4, a5, a6, a7))
+    }
+
+    /// A pass's W.vectors sums of one row, started as its running output o rescaled by c.
+    @inline(__always)
+    static func scaled<W: Width>(_: W.Type, _ o: UnsafePointer<Float>, _ c: Float)
+        -> (__m512, __m512, __m512, __m512, __m512, __m512, __m512, __m512) {
+        let v = _mm512_set1_ps(c), z = _mm512_setzero_ps()
+        @inline(__always) func x(_ k: Int) -> __m512 { _mm512_mul_ps(_mm512_loadu_ps(o + 16 * k), v) }
+        if W.vectors == 1 { return (x(0), z, z, z, z, z, z, z) }
+        return (x(0), x(1), x(2), x(3), x(4), x(5), x(6), x(7))
     }
 
     /// A pass's W.vectors sums of one row to o.

@@ -6,7 +6,8 @@ only where `CPUFeatures.hasAVX2` (AVX2, FMA, F16C, BMI1/2, LZCNT, POPCNT, MOVBE)
 (AVX-512 F, DQ, CD, BW, VL, VNNI) holds: an instruction from an extension outside those checks (VBMI,
 BF16, GFNI, SSE4A, ... which a Zen 4 has and a Cascade Lake does not) would stop the server on an
 illegal instruction on such a CPU. This disassembles the two modules' object files (next to the
-binary the suite runs, so inlined intrinsic wrappers and helpers count too) and names any.
+binary the suite runs, so inlined intrinsic wrappers and helpers count too) and names any. The one
+exception: AVX-512 BF16 in the functions named for it, which run only where `hasAVX512BF16` holds.
 """
 import glob
 import os
@@ -89,10 +90,16 @@ def module_instructions(module, with_function=False):
 
 
 # AVX-512 BF16 has a check of its own (CPUFeatures.hasAVX512BF16, Attention.bestBackend): its
-# instructions may appear in KernelsAVX512 functions named for it (attendTileBF16, BF16Values, and
-# CBF16's jeton_bf16_* wrappers where a build leaves them out of line), and nowhere else.
+# (EVEX) instructions may appear in KernelsAVX512's BF16Values functions (kept out of line for this),
+# attendTileBF16, and CBF16's jeton_bf16_* wrappers where a build leaves them out of line; nowhere else.
 BF16_FAMILY = "AVX512_BF16 / AVX_NE_CONVERT"
-BF16_FUNCTION = re.compile(r"bf16", re.IGNORECASE)
+BF16_FUNCTION = re.compile(r"^(\$s13KernelsAVX51210BF16ValuesO|\$s13KernelsAVX5120B9AttentionO14attendTileBF16_|jeton_bf16_)")
+
+
+def bf16_allowed(function, mnemonic, prefixes):
+    """Whether an instruction is an AVX-512 BF16 one in a function allowed to hold it."""
+    return (re.fullmatch(BEYOND_BOTH[BF16_FAMILY], mnemonic) is not None and "{vex}" not in prefixes
+            and BF16_FUNCTION.match(function or "") is not None)
 
 
 def offenders(instructions, avx2):
@@ -145,10 +152,8 @@ def objdump():
                                                  ("KernelsAVX512", "vpdpbusd", "hasAVX512VNNI")])
 def test_kernels_stay_within_their_check(objdump, module, own, check):
     listed = list(module_instructions(module, with_function=True))
-    # BF16 instructions in a function named for BF16 answer to hasAVX512BF16, checked below.
-    instructions = [(m, o, p) for f, m, o, p in listed
-                    if module == "KernelsAVX2" or not (BF16_FUNCTION.search(f or "") and
-                                                       re.fullmatch(BEYOND_BOTH[BF16_FAMILY], m))]
+    # BF16 instructions in the functions named for them answer to hasAVX512BF16, checked below.
+    instructions = [(m, o, p) for f, m, o, p in listed if module == "KernelsAVX2" or not bf16_allowed(f, m, p)]
     assert len(instructions) > 1000, f"too few instructions: not the {module} objects?"
     assert any(m == own for m, _, _ in instructions), f"the {module} kernels' own instruction {own} is missing"
     found = offenders(instructions, avx2=module == "KernelsAVX2")
@@ -158,11 +163,22 @@ def test_kernels_stay_within_their_check(objdump, module, own, check):
 def test_bf16_instructions_only_in_bf16_functions(objdump):
     # The attention's bf16 value sums run only where CPUFeatures.hasAVX512BF16 holds, through
     # functions whose names say so: any BF16 instruction elsewhere (inlined into an f32 path) fails.
-    found = [(f or "", m) for f, m, _, _ in module_instructions("KernelsAVX512", with_function=True)
+    found = [(f or "", m, p) for f, m, _, p in module_instructions("KernelsAVX512", with_function=True)
              if re.fullmatch(BEYOND_BOTH[BF16_FAMILY], m)]
-    assert any(m == "vdpbf16ps" for _, m in found), "the bf16 attention's vdpbf16ps is missing"
-    stray = Counter(f for f, _ in found if not BF16_FUNCTION.search(f))
+    assert any(m == "vdpbf16ps" for _, m, _ in found), "the bf16 attention's vdpbf16ps is missing"
+    stray = Counter(f"{f}: {' '.join(p + [m])}" for f, m, p in found if not bf16_allowed(f, m, p))
     assert not stray, f"BF16 instructions outside BF16 functions: {dict(stray)}"
+
+
+def test_the_bf16_allowance_is_narrow():
+    # The allowance names functions, not a substring anywhere: an f32 function or a VEX form fails.
+    values = "$s13KernelsAVX51210BF16ValuesO10accumulateyy"
+    assert bf16_allowed(values, "vdpbf16ps", [])
+    assert bf16_allowed("jeton_bf16_dot2", "vdpbf16ps", [])
+    assert not bf16_allowed("$s13KernelsAVX5120B9AttentionO10attendTile_", "vdpbf16ps", [])
+    assert not bf16_allowed("$s13KernelsAVX5129F32ValuesO10accumulateyyBF16", "vdpbf16ps", [])
+    assert not bf16_allowed(values, "vcvtneps2bf16", ["{vex}"])
+    assert not bf16_allowed(values, "vpermb", [])
 
 
 def shared_weak_symbols():
