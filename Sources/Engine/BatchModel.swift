@@ -14,6 +14,8 @@ public protocol BatchModel: AnyObject {
     /// Tokens 0..<logitRows get logits (fewer for a sequence's `scoredRows`, and each sequence's
     /// `alsoScored`); the rest -infinity.
     var logitRows: Int { get }
+    /// Whether attention over an f16 cache sums its values in bf16 (for the start-up log).
+    var bf16ValueSums: Bool { get }
     /// Logits [Σ logit rows, vocab] in batch order.
     func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float]
     /// The same logits into `logits`, resized to them and reusing its storage: the engine keeps
@@ -27,6 +29,7 @@ extension BatchModel {
     }
     public var slidingWindow: Int? { nil }
     public var logitRows: Int { vocabSize }
+    public var bf16ValueSums: Bool { false }
     public func makeCacheStorage(tokens: Int, localTokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage {
         makeCacheStorage(tokens: tokens, blockSize: blockSize, type: type)
     }
@@ -35,4 +38,5 @@ extension BatchModel {
 extension LlamaModel: BatchModel {
     public var vocabSize: Int { config.vocabSize }
     public var contextLength: Int { config.contextLength }
+    public var bf16ValueSums: Bool { attentionBackend == .avx512BF16 }
 }

@@ -39,6 +39,14 @@ public enum Attention {
     /// CPU has AVX-512 BF16; `JETON_BF16=0` in the environment keeps the f32 sums, to compare.
     public enum TileBackend: Sendable, CaseIterable { case avx512BF16, avx512, avx2, portable }
 
+    /// The backend for a model: f32 sums where its layer matrices are mostly float (F32, F16,
+    /// BF16). Its user asked for full precision, and there the bf16 sums would be most of the
+    /// distance to the reference (a tiny F32 model's log-probabilities moved 0.004 nats against
+    /// llama.cpp's 0.001); next to a quantized model's own error they are noise.
+    public static func backend(floatWeights: Bool) -> TileBackend {
+        floatWeights && bestBackend == .avx512BF16 ? .avx512 : bestBackend
+    }
+
     public static let bestBackend: TileBackend = {
         let bf16 = CPUFeatures.hasAVX512BF16 && getenv("JETON_BF16").map { String(cString: $0) != "0" } ?? true
         switch MatMul.defaultBackend {

@@ -17,9 +17,14 @@ public final class LlamaModel: Sendable {
     /// first, most frequent, tokens of a BPE vocabulary skips most of its output matrix).
     public let logitRows: Int
 
+    /// The attention path (`Attention.backend(floatWeights:)`): bf16 value sums only for quantized layers.
+    public let attentionBackend: Attention.TileBackend
+
     public init(config: ModelConfig, weights: ModelWeights, threads: Int, logitRows: Int? = nil) {
         self.config = config
         self.weights = weights
+        let float = 2 * weights.layerMACsPerToken(of: [.f16, .bf16, .f32]) > weights.layerMACsPerToken
+        self.attentionBackend = Attention.backend(floatWeights: float)
         self.pool = ThreadPool(threads: threads)
         self.logitRows = min(config.vocabSize, max(1, logitRows ?? config.vocabSize))
         (self.rope, self.localRope) = Self.ropes(for: config)
@@ -171,7 +176,8 @@ public final class LlamaModel: Sendable {
 
             (local ? localFlat : flatTables).withUnsafeBufferPointer { tp in
                 Attention.attend(runs: local ? localRuns : runs, tables: tp.baseAddress!, q: q.p, out: att.p, window: window, storage: cache, layer: li,
-                                 nHead: c.heads, nKVHead: c.kvHeads, headSize: c.headSize, scale: scale, pool: pool)
+                                 nHead: c.heads, nKVHead: c.kvHeads, headSize: c.headSize, scale: scale, pool: pool,
+                                 backend: attentionBackend)
             }
 
             if li < last {
