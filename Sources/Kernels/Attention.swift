@@ -36,13 +36,15 @@ public enum Attention {
     /// Which tiled kernel runs: the one of the matmul backend (JETON_KERNELS, else the
     /// best the CPU has); tests pick each in turn. `avx512BF16` is the AVX-512 kernel with its
     /// value sums in bf16 pairs (`AVX512Attention.attendTileBF16`) over an f16 cache, where the
-    /// CPU has AVX-512 BF16; `JETON_BF16=0` in the environment keeps the f32 sums, to compare.
+    /// CPU has AVX-512 BF16 (for quantized models: `backend(floatWeights:)`); `JETON_BF16=0` in
+    /// the environment keeps the f32 sums, to compare.
     public enum TileBackend: Sendable, CaseIterable { case avx512BF16, avx512, avx2, portable }
 
     /// The backend for a model: f32 sums where its layer matrices are mostly float (F32, F16,
     /// BF16). Its user asked for full precision, and there the bf16 sums would be most of the
-    /// distance to the reference (a tiny F32 model's log-probabilities moved 0.004 nats against
-    /// llama.cpp's 0.001); next to a quantized model's own error they are noise.
+    /// distance to the reference (a tiny F32 model's log-probabilities lay 0.004 nats from
+    /// llama.cpp's with them, under 0.001 without); next to a quantized model's own error they
+    /// are noise.
     public static func backend(floatWeights: Bool) -> TileBackend {
         floatWeights && bestBackend == .avx512BF16 ? .avx512 : bestBackend
     }

@@ -33,6 +33,13 @@ final class TiledAttentionTests: XCTestCase {
         }
     }
 
+    /// bf16 value sums are for quantized models: a float model keeps f32 sums on every CPU.
+    func testFloatModelsKeepF32Sums() {
+        XCTAssertNotEqual(Attention.backend(floatWeights: true), .avx512BF16)
+        XCTAssertEqual(Attention.backend(floatWeights: false), Attention.bestBackend)
+        if Attention.bestBackend == .avx512BF16 { XCTAssertEqual(Attention.backend(floatWeights: true), .avx512) }
+    }
+
     /// Groups of 6, 3 and 1 heads, with and without a window: rows share a pass with other heads'
     /// or other tokens' rows (whose masks differ), and the bits stay each row's own.
     func testOutputDoesNotDependOnHowTheBatchIsCut() {
