@@ -52,7 +52,7 @@ struct BenchCommand: ParsableCommand {
             // that does most of the layer matrices' work (int8 for quantized weights, float FMA for
             // F16/BF16/F32 ones) over the layer matrices' multiply-adds per token.
             let weights = loaded.model.weights
-            let float = 2 * weights.layerMACsPerToken(of: [.f16, .bf16, .f32]) > weights.layerMACsPerToken
+            let float = weights.mostlyFloat
             if let peak = float ? ArithmeticPeak.floatMACsPerSecond(pool: loaded.model.pool)
                                 : ArithmeticPeak.int8MACsPerSecond(pool: loaded.model.pool) {
                 let macs = Double(weights.layerMACsPerToken)

@@ -23,8 +23,7 @@ public final class LlamaModel: Sendable {
     public init(config: ModelConfig, weights: ModelWeights, threads: Int, logitRows: Int? = nil) {
         self.config = config
         self.weights = weights
-        let float = 2 * weights.layerMACsPerToken(of: [.f16, .bf16, .f32]) > weights.layerMACsPerToken
-        self.attentionBackend = Attention.backend(floatWeights: float)
+        self.attentionBackend = Attention.backend(floatWeights: weights.mostlyFloat)
         self.pool = ThreadPool(threads: threads)
         self.logitRows = min(config.vocabSize, max(1, logitRows ?? config.vocabSize))
         (self.rope, self.localRope) = Self.ropes(for: config)

@@ -143,6 +143,10 @@ public struct ModelWeights: Sendable {
     /// computed for its last token only; attention's own products are not counted).
     public var layerMACsPerToken: Int { layerMACsPerToken(of: nil) }
 
+    /// Whether F16, BF16 and F32 matrices do most of the layers' multiply-adds (`jeton bench`'s
+    /// float peak; attention's f32 value sums, `Attention.backend(floatWeights:)`).
+    public var mostlyFloat: Bool { 2 * layerMACsPerToken(of: [.f16, .bf16, .f32]) > layerMACsPerToken }
+
     /// Of those, the multiply-adds of the matrices of these types (nil: all): which
     /// instruction does most of a prompt's work (`jeton bench`'s peak).
     public func layerMACsPerToken(of types: Set<GGMLType>?) -> Int {
