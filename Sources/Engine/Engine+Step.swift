@@ -61,6 +61,10 @@ extension Engine {
             promptTokens += min(e.count, e.request.promptCount - e.start)
         }
         stats.promptTokens += promptTokens
+        // Generating sequences alone, no proposals: the gap they see between bursts.
+        if promptTokens == 0 && stats.lastBatchTokens == batch.count {
+            scheduler.pace.recordDecode(sequences: batch.count, seconds: seconds)
+        }
         observer?.engineDidFinishStep(StepTiming(tokens: stats.lastBatchTokens, sequences: batch.count, promptTokens: promptTokens,
                                                  seconds: seconds, predictedSeconds: predicted))
         scheduler.didCompute(plan)

@@ -106,6 +106,45 @@ final class SchedulerTests: XCTestCase {
         XCTAssertGreaterThan(steps, 2)
     }
 
+    /// A burst of short prompts around generating sequences: the short target, or twice the
+    /// step the sequences take alone (for as many as are running and waiting) when that is longer.
+    func testShortTargetFollowsTheDecodeStep() {
+        func driver() -> SchedulerDriver {
+            var d = SchedulerDriver(maxBatchTokens: 512, stepTargetSeconds: 0.6)
+            d.scheduler = Scheduler(configuration: {
+                var c = EngineConfiguration(maxBatchTokens: 512, cacheTokens: 8192, stepTargetSeconds: 0.6)
+                c.shortPromptStepTargetSeconds = 0.12
+                return c
+            }(), slidingWindow: nil)
+            d.scheduler.pace.record(tokens: 4, seconds: 0.03)
+            d.scheduler.pace.record(tokens: 512, seconds: 2.53)
+            d.submit("a", prompt: prompt(1, 100), maxTokens: 50)
+            XCTAssertEqual(d.step().tokenBudget, 512, "nobody generates yet")
+            for i in 2...4 { d.submit("s\(i)", prompt: prompt(i, 300), maxTokens: 5) }
+            return d
+        }
+        let perToken = 2.5 / 512
+        // No step of 4 sequences alone seen: the configured target.
+        var d = driver()
+        d.scheduler.pace.recordDecode(sequences: 8, seconds: 0.2)
+        XCTAssertEqual(d.step().tokenBudget, Int((0.12 - 0.03) / perToken))
+        // Slow decode steps for 4 (or for 3, plus a token's cost): twice theirs.
+        d = driver()
+        d.scheduler.pace.recordDecode(sequences: 3, seconds: 0.09)
+        XCTAssertEqual(d.scheduler.shortPromptTarget(), 2 * (0.09 + perToken), accuracy: 1e-12)
+        XCTAssertEqual(d.step().tokenBudget, Int((2 * (0.09 + perToken) - 0.03) / perToken))
+        d.scheduler.pace.recordDecode(sequences: 4, seconds: 0.1)
+        XCTAssertEqual(d.step().tokenBudget, Int((0.2 - 0.03) / perToken))
+        // Fast ones: the configured target stays.
+        d = driver()
+        d.scheduler.pace.recordDecode(sequences: 4, seconds: 0.04)
+        XCTAssertEqual(d.step().tokenBudget, Int((0.12 - 0.03) / perToken))
+        // Never above the long target.
+        d = driver()
+        d.scheduler.pace.recordDecode(sequences: 4, seconds: 0.5)
+        XCTAssertEqual(d.step().tokenBudget, Int((0.6 - 0.03) / perToken))
+    }
+
     // MARK: - first come, first served
 
     func testAWaitingRequestThatDoesNotFitIsNotOvertaken() {
