@@ -54,6 +54,32 @@ final class StepObserverTests: XCTestCase {
         XCTAssertTrue(steps[(firstLarge + 1)...].allSatisfy { ($0.predictedSeconds ?? -1) >= 0 })
     }
 
+    /// Steps of generating sequences alone (no prompt token, no proposal) are timed per sequence
+    /// count for the short step target (`StepPace.decodeStep`); no other step is.
+    func testDecodeOnlyStepsAreTimedPerCount() {
+        let target = PatternModel(), recorder = Recorder()
+        var c = EngineConfiguration(maxBatchTokens: 16, maxSequences: 8, cacheTokens: 4096, blockSize: 4,
+                                    maxWaiting: 100, stepTargetSeconds: 0)
+        c.speculation = SpeculationConfiguration(method: .draft, maxDepth: 3, maxBatchTokens: 64)
+        let e = Engine(model: target, endOfGeneration: [], configuration: c, draft: PatternModel(order: 2), observer: recorder)
+        let reqs = (0..<4).map { i in
+            GenerationRequest(id: "d\(i)", promptTokens: (0..<(10 + 7 * i)).map { Int32(($0 * 3 + i) % 11) }, maxTokens: 12 + 3 * i)
+        }
+        _ = runAll(e, reqs)
+        let steps = recorder.steps
+        e.shutdown()
+        let decodeOnly = Set(steps.filter { $0.promptTokens == 0 && $0.tokens == $0.sequences }.map(\.sequences))
+        XCTAssertFalse(decodeOnly.isEmpty)
+        XCTAssertTrue(steps.contains { $0.tokens > $0.sequences && $0.promptTokens == 0 }, "no step verified proposals")
+        XCTAssertEqual(Set(e.scheduler.pace.decodeSteps.keys), decodeOnly)
+        // Each count's average is of its own steps, in order (a proposal step's time would move it).
+        var expected: [Int: Double] = [:]
+        for s in steps where s.promptTokens == 0 && s.tokens == s.sequences {
+            expected[s.sequences] = expected[s.sequences].map { 0.8 * $0 + 0.2 * s.seconds } ?? s.seconds
+        }
+        for (k, v) in expected { XCTAssertEqual(e.scheduler.pace.decodeSteps[k] ?? -1, v, accuracy: 1e-12, "\(k) sequences") }
+    }
+
     /// Reads the engine's published stats when a pass begins.
     final class StatsReader: EngineObserver, @unchecked Sendable {
         private let lock = NSLock()
