@@ -21,7 +21,9 @@ public struct EngineConfiguration: Sendable {
     /// The target instead, when every prompt in progress or waiting fits one step
     /// (maxBatchTokens): bursts of short prompts then cost the generating sequences short
     /// gaps, while a long prompt keeps the long steps that keep its time to first token
-    /// down. 0: stepTargetSeconds for all prompts.
+    /// down. Raised to twice the measured step of as many sequences generating alone as are
+    /// running and waiting, when that is longer (`Scheduler.shortPromptTarget`), and never
+    /// above stepTargetSeconds. 0: stepTargetSeconds for all prompts.
     public var shortPromptStepTargetSeconds: Double = 0
     /// Speculative decoding (off by default).
     public var speculation = SpeculationConfiguration()

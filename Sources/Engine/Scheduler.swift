@@ -89,24 +89,34 @@ struct Scheduler {
     }
 
     /// Tokens this step may compute: the configured limit, cut to the step-time target while
-    /// some request is generating (its inter-token gap is the step time).
+    /// some request is generating (its inter-token gap is the step time), but never below one
+    /// token for each generating sequence: the target cuts prompt chunks, not their tokens (a
+    /// budget under their number left the newest without a token that step, so each waited
+    /// several steps, every one a read of the weights).
     func tokenBudget() -> Int {
-        guard stepTargetSeconds > 0, running.contains(where: { $0.isGenerating && !$0.paused }) else { return maxBatchTokens }
-        // A prompt longer than a step: long steps (cut finer, its time to first token grows by
-        // the weights' read of each extra step). Short prompts only: the shorter target.
-        guard shortPromptStepTargetSeconds > 0 else { return pace.tokens(within: stepTargetSeconds, limit: maxBatchTokens) }
+        let generating = running.reduce(0) { $0 + ($1.isGenerating && !$1.paused ? 1 : 0) }
+        guard stepTargetSeconds > 0, generating > 0 else { return maxBatchTokens }
+        return max(min(generating, maxBatchTokens), pace.tokens(within: stepTarget(), limit: maxBatchTokens))
+    }
+
+    /// The step-time target while some request generates: `stepTargetSeconds` while a prompt
+    /// longer than a step is in progress or waiting (cut finer, its time to first token would grow
+    /// by the weights' read of each extra step), else the short-prompt target.
+    func stepTarget() -> Double {
+        guard shortPromptStepTargetSeconds > 0 else { return stepTargetSeconds }
         // A long prompt stays long to its end: its last chunk at the short target would cost
         // extra steps, each a read of the weights (measured: the last 512 tokens of a 4,096-token
         // prompt took 17 steps of 0.15 s, ~1 s of its time to first token).
         let longPrompt = running.contains { !$0.isGenerating && $0.promptCount - $0.cachedTokens > maxBatchTokens }
             || waiting.contains { $0.tokens.count - $0.computed > maxBatchTokens }
-        let target = longPrompt ? stepTargetSeconds : min(stepTargetSeconds, shortPromptTarget())
-        return pace.tokens(within: target, limit: maxBatchTokens)
+        return longPrompt ? stepTargetSeconds : min(stepTargetSeconds, shortPromptTarget())
     }
 
     /// The short-prompt target, raised to twice the step the sequences will take once every
-    /// short prompt has its first token (all running and waiting ones, up to maxSequences;
-    /// `StepPace.decodeStep`), when that is longer: a burst's steps then cost those sequences at
+    /// short prompt has its first token (all running and waiting ones, up to maxSequences,
+    /// waiting ones that cannot be admitted yet included; `StepPace.decodeStep`, at most twice
+    /// the pace line's prediction for as many tokens, so one slow pass cannot set it), when
+    /// that is longer: a burst's steps then cost those sequences at
     /// most about twice their usual gap, in fewer and larger steps, which waste less (a step's
     /// decode tokens each pay an output row; a burst cut fine leaves a long tail of small steps
     /// bound by the weights' read). Qwen 1.5B, 16 clients, 2 Zen 4 cores: the fixed 120 ms gave
@@ -114,7 +124,9 @@ struct Scheduler {
     /// are short it is the configured target (a Zen 5 took 45 ms for 16: 150 ms put p99/p50 over 3).
     func shortPromptTarget() -> Double {
         let sequences = running.reduce(0) { $0 + ($1.paused ? 0 : 1) } + waiting.reduce(0) { $0 + ($1.paused ? 0 : 1) }
-        guard let step = pace.decodeStep(sequences: min(sequences, maxSequences)) else { return shortPromptStepTargetSeconds }
+        let n = min(sequences, maxSequences)
+        guard let measured = pace.decodeStep(sequences: n) else { return shortPromptStepTargetSeconds }
+        let step = pace.predicted(tokens: n).map { min(measured, 2 * $0) } ?? measured
         return max(shortPromptStepTargetSeconds, 2 * step)
     }
 

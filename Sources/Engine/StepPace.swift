@@ -32,20 +32,32 @@ struct StepPace {
     }
 
     /// Folds in a step of `sequences` generating sequences with no prompt token (an exponential
-    /// average per count: their context grows, and the machine drifts).
+    /// average per count: their context grows, and the machine drifts). A step faster than the
+    /// average weighs more than a slower one: a value too high lengthens the steps it sets, a
+    /// count may come back seldom, and a lone slow pass (the host's hiccup) should not last.
     mutating func recordDecode(sequences: Int, seconds: Double) {
         guard sequences > 0, seconds > 0 else { return }
-        decodeSteps[sequences] = decodeSteps[sequences].map { 0.8 * $0 + 0.2 * seconds } ?? seconds
+        decodeSteps[sequences] = decodeSteps[sequences].map { seconds < $0 ? 0.5 * $0 + 0.5 * seconds : 0.8 * $0 + 0.2 * seconds }
+            ?? seconds
     }
 
-    /// Seconds a step of `sequences` generating sequences alone takes: the count's own average,
-    /// else the largest count below it seen plus the line's cost per token for each sequence more
-    /// (a burst of short prompts around generating ones seldom has all of them generate at once,
-    /// so the full count is rarely seen), nil when no count below was seen.
-    func decodeStep(sequences: Int) -> Double? {
-        if let s = decodeSteps[sequences] { return s }
-        guard let (k, s) = decodeSteps.filter({ $0.key < sequences }).max(by: { $0.key < $1.key }) else { return nil }
-        return s + Double(sequences - k) * (perToken ?? 0)
+    /// Seconds a step of `sequences` generating sequences alone takes: the count's own average;
+    /// else between the nearest counts seen below and above it, in proportion; else the largest
+    /// count below plus the line's cost per token for each sequence more (low: the line leaves
+    /// out the output row each of them pays; a burst of short prompts beside generating ones
+    /// seldom has all of them generate at once, so the full count is rarely seen); nil when no
+    /// count below was seen.
+    func decodeStep(sequences n: Int) -> Double? {
+        if let s = decodeSteps[n] { return s }
+        var below: (count: Int, seconds: Double)?, above: (count: Int, seconds: Double)?
+        for (k, s) in decodeSteps {
+            if (k < n) && (k > (below?.count ?? 0)) { below = (k, s) }
+            if (k > n) && (k < (above?.count ?? .max)) { above = (k, s) }
+        }
+        guard let below else { return nil }
+        guard let above else { return below.seconds + Double(n - below.count) * (perToken ?? 0) }
+        let f = Double(n - below.count) / Double(above.count - below.count)
+        return below.seconds + f * (above.seconds - below.seconds)
     }
 
     /// Seconds the model expects a step of `tokens` to take, once it has seen a large step.

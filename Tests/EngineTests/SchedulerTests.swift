@@ -107,42 +107,84 @@ final class SchedulerTests: XCTestCase {
     }
 
     /// A burst of short prompts around generating sequences: the short target, or twice the
-    /// step the sequences take alone (for as many as are running and waiting) when that is longer.
+    /// step the sequences take alone (for as many as are running and waiting, paused ones aside,
+    /// at most maxSequences) when that is longer, a measured step counting at most twice the pace
+    /// line's prediction; never above the long target, which a long prompt keeps.
     func testShortTargetFollowsTheDecodeStep() {
-        func driver() -> SchedulerDriver {
+        func driver(maxSequences: Int = 64, slow: Bool = false) -> SchedulerDriver {
             var d = SchedulerDriver(maxBatchTokens: 512, stepTargetSeconds: 0.6)
             d.scheduler = Scheduler(configuration: {
-                var c = EngineConfiguration(maxBatchTokens: 512, cacheTokens: 8192, stepTargetSeconds: 0.6)
+                var c = EngineConfiguration(maxBatchTokens: 512, maxSequences: maxSequences, cacheTokens: 8192, stepTargetSeconds: 0.6)
                 c.shortPromptStepTargetSeconds = 0.12
                 return c
             }(), slidingWindow: nil)
             d.scheduler.pace.record(tokens: 4, seconds: 0.03)
-            d.scheduler.pace.record(tokens: 512, seconds: 2.53)
+            d.scheduler.pace.record(tokens: 512, seconds: slow ? 0.03 + 512 * 0.032 : 2.53)
             d.submit("a", prompt: prompt(1, 100), maxTokens: 50)
             XCTAssertEqual(d.step().tokenBudget, 512, "nobody generates yet")
             for i in 2...4 { d.submit("s\(i)", prompt: prompt(i, 300), maxTokens: 5) }
             return d
         }
-        let perToken = 2.5 / 512
-        // No step of 4 sequences alone seen: the configured target.
+        let perToken = 2.5 / 512, line4 = 0.03 + 4 * perToken
+        // No step of 4 sequences (or fewer) seen: the configured target.
         var d = driver()
         d.scheduler.pace.recordDecode(sequences: 8, seconds: 0.2)
         XCTAssertEqual(d.step().tokenBudget, Int((0.12 - 0.03) / perToken))
-        // Slow decode steps for 4 (or for 3, plus a token's cost): twice theirs.
+        // Slow decode steps for 3, plus a token's cost for the 4th: twice theirs.
         d = driver()
         d.scheduler.pace.recordDecode(sequences: 3, seconds: 0.09)
         XCTAssertEqual(d.scheduler.shortPromptTarget(), 2 * (0.09 + perToken), accuracy: 1e-12)
         XCTAssertEqual(d.step().tokenBudget, Int((2 * (0.09 + perToken) - 0.03) / perToken))
-        d.scheduler.pace.recordDecode(sequences: 4, seconds: 0.1)
-        XCTAssertEqual(d.step().tokenBudget, Int((0.2 - 0.03) / perToken))
+        // A step far slower than the line predicts counts as twice the prediction.
+        d.scheduler.pace.recordDecode(sequences: 4, seconds: 0.5)
+        XCTAssertEqual(d.scheduler.shortPromptTarget(), 4 * line4, accuracy: 1e-12)
         // Fast ones: the configured target stays.
         d = driver()
         d.scheduler.pace.recordDecode(sequences: 4, seconds: 0.04)
         XCTAssertEqual(d.step().tokenBudget, Int((0.12 - 0.03) / perToken))
-        // Never above the long target.
+        // A paused waiting request is not counted: 3 sequences, not 4.
         d = driver()
+        d.scheduler.pace.recordDecode(sequences: 3, seconds: 0.08)
+        d.scheduler.pace.recordDecode(sequences: 4, seconds: 0.09)
+        d.scheduler.pause(d.scheduler.waiting[2])
+        XCTAssertEqual(d.scheduler.shortPromptTarget(), 0.16, accuracy: 1e-12)
+        // At most maxSequences: with 2 allowed, the step of 2.
+        d = driver(maxSequences: 2)
+        d.scheduler.pace.recordDecode(sequences: 2, seconds: 0.07)
+        d.scheduler.pace.recordDecode(sequences: 4, seconds: 0.09)
+        XCTAssertEqual(d.scheduler.shortPromptTarget(), 0.14, accuracy: 1e-12)
+        // Never above the long target (a slow line, so the prediction does not bound it first).
+        d = driver(slow: true)
         d.scheduler.pace.recordDecode(sequences: 4, seconds: 0.5)
+        XCTAssertEqual(d.scheduler.shortPromptTarget(), 4 * (0.03 + 4 * 0.032), accuracy: 1e-9)
+        XCTAssertEqual(d.step().tokenBudget, Int((0.6 - 0.03) / 0.032))
+        // A long waiting prompt keeps the long target whatever the decode step.
+        d = driver()
+        d.scheduler.pace.recordDecode(sequences: 5, seconds: 0.02)
+        d.submit("long", prompt: prompt(9, 2000), maxTokens: 5)
         XCTAssertEqual(d.step().tokenBudget, Int((0.6 - 0.03) / perToken))
+    }
+
+    /// The step target cuts prompt chunks, never the generating sequences' own tokens: 40 of
+    /// them on a pace where 0.12 s holds ~18 tokens each get one every step.
+    func testEveryGeneratingSequenceGetsItsTokenWhateverTheTarget() {
+        var d = SchedulerDriver(maxBatchTokens: 512, stepTargetSeconds: 0.6)
+        d.scheduler = Scheduler(configuration: {
+            var c = EngineConfiguration(maxBatchTokens: 512, cacheTokens: 8192, stepTargetSeconds: 0.6)
+            c.shortPromptStepTargetSeconds = 0.12
+            return c
+        }(), slidingWindow: nil)
+        for i in 0..<40 { d.submit("g\(i)", prompt: prompt(i, 8), maxTokens: 20) }
+        XCTAssertEqual(d.step().entries.count, 40, "all prompts in one step")
+        d.scheduler.pace.record(tokens: 4, seconds: 0.03)
+        d.scheduler.pace.record(tokens: 512, seconds: 2.53)
+        XCTAssertEqual(d.scheduler.pace.tokens(within: 0.12, limit: 512), 18)
+        for step in 0..<10 {
+            let plan = d.step()
+            XCTAssertEqual(plan.tokenBudget, 40, "step \(step)")
+            XCTAssertEqual(plan.entries.count, 40, "step \(step)")
+        }
+        XCTAssertTrue(d.problems.isEmpty, "\(d.problems)")
     }
 
     // MARK: - first come, first served

@@ -75,7 +75,7 @@ final class StepObserverTests: XCTestCase {
         // Each count's average is of its own steps, in order (a proposal step's time would move it).
         var expected: [Int: Double] = [:]
         for s in steps where s.promptTokens == 0 && s.tokens == s.sequences {
-            expected[s.sequences] = expected[s.sequences].map { 0.8 * $0 + 0.2 * s.seconds } ?? s.seconds
+            expected[s.sequences] = expected[s.sequences].map { s.seconds < $0 ? 0.5 * $0 + 0.5 * s.seconds : 0.8 * $0 + 0.2 * s.seconds } ?? s.seconds
         }
         for (k, v) in expected { XCTAssertEqual(e.scheduler.pace.decodeSteps[k] ?? -1, v, accuracy: 1e-12, "\(k) sequences") }
     }

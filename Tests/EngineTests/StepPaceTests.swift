@@ -56,9 +56,10 @@ final class StepPaceTests: XCTestCase {
         XCTAssertEqual(q.perToken ?? 0, 0.8 * before + 0.2 * 0.005, accuracy: 1e-12)
     }
 
-    /// Steps of generating sequences alone, kept per count apart from the line; a count not seen
-    /// takes the largest count below it plus the line's cost per token for each one more, none
-    /// below: unknown.
+    /// Steps of generating sequences alone, kept per count apart from the line (a faster step
+    /// weighs half, a slower one a fifth); a count not seen lies between the nearest seen below and
+    /// above it, else takes the largest below plus the line's cost per token for each one more;
+    /// none below: unknown.
     func testDecodeStepsPerCount() {
         var p = StepPace()
         XCTAssertNil(p.decodeStep(sequences: 4))
@@ -66,15 +67,16 @@ final class StepPaceTests: XCTestCase {
         p.recordDecode(sequences: 16, seconds: 0.1)
         p.recordDecode(sequences: 16, seconds: 0.2)
         XCTAssertEqual(p.decodeStep(sequences: 16)!, 0.8 * 0.1 + 0.2 * 0.2, accuracy: 1e-12)
-        XCTAssertEqual(p.decodeStep(sequences: 4)!, 0.05, accuracy: 1e-12)
+        p.recordDecode(sequences: 4, seconds: 0.03)
+        XCTAssertEqual(p.decodeStep(sequences: 4)!, 0.04, accuracy: 1e-12, "a faster step weighs half")
         XCTAssertNil(p.perToken, "the line is not fed")
-        XCTAssertEqual(p.decodeStep(sequences: 8)!, 0.05, accuracy: 1e-12, "the largest count below, no line yet")
-        XCTAssertEqual(p.decodeStep(sequences: 40)!, 0.12, accuracy: 1e-12)
-        XCTAssertNil(p.decodeStep(sequences: 3))
+        XCTAssertEqual(p.decodeStep(sequences: 7)!, 0.04 + 0.25 * (0.12 - 0.04), accuracy: 1e-12, "between 4 and 16")
+        XCTAssertEqual(p.decodeStep(sequences: 40)!, 0.12, accuracy: 1e-12, "the largest below, no line yet")
+        XCTAssertNil(p.decodeStep(sequences: 3), "only counts above")
         p.record(tokens: 4, seconds: 0.03)
         p.record(tokens: 100, seconds: 0.53)     // 5 ms a token past the fixed 30 ms
-        XCTAssertEqual(p.decodeStep(sequences: 8)!, 0.05 + 4 * 0.005, accuracy: 1e-12)
         XCTAssertEqual(p.decodeStep(sequences: 40)!, 0.12 + 24 * 0.005, accuracy: 1e-12)
+        XCTAssertEqual(p.decodeStep(sequences: 7)!, 0.04 + 0.25 * (0.12 - 0.04), accuracy: 1e-12, "not the line between seen counts")
         p.recordDecode(sequences: 0, seconds: 1)
         p.recordDecode(sequences: 2, seconds: 0)
         XCTAssertNil(p.decodeStep(sequences: 3))
