@@ -77,15 +77,21 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(shape(second), ["a@200+1", "b@0+\(second.tokenBudget - 1)"])
     }
 
+    /// A driver with 512-token steps, a 0.6 s step target and `short` for short prompts.
+    func shortTargetDriver(_ short: Double, maxSequences: Int = 64) -> SchedulerDriver {
+        var d = SchedulerDriver(maxBatchTokens: 512, stepTargetSeconds: 0.6)
+        d.scheduler = Scheduler(configuration: {
+            var c = EngineConfiguration(maxBatchTokens: 512, maxSequences: maxSequences, cacheTokens: 8192, stepTargetSeconds: 0.6)
+            c.shortPromptStepTargetSeconds = short
+            return c
+        }(), slidingWindow: nil)
+        return d
+    }
+
     /// While only prompts that fit one step are in progress, chunks are cut to the short target;
     /// a prompt longer than a step (running or waiting) brings back the long one.
     func testShortPromptsGetTheShortStepTarget() {
-        var d = SchedulerDriver(maxBatchTokens: 512, stepTargetSeconds: 0.6)
-        d.scheduler = Scheduler(configuration: {
-            var c = EngineConfiguration(maxBatchTokens: 512, cacheTokens: 8192, stepTargetSeconds: 0.6)
-            c.shortPromptStepTargetSeconds = 0.25
-            return c
-        }(), slidingWindow: nil)
+        var d = shortTargetDriver(0.25)
         d.scheduler.pace.record(tokens: 4, seconds: 0.05)
         d.scheduler.pace.record(tokens: 512, seconds: 5.05)
         d.submit("a", prompt: prompt(1, 200), maxTokens: 50)
@@ -112,12 +118,7 @@ final class SchedulerTests: XCTestCase {
     /// line's prediction; never above the long target, which a long prompt keeps.
     func testShortTargetFollowsTheDecodeStep() {
         func driver(maxSequences: Int = 64, slow: Bool = false) -> SchedulerDriver {
-            var d = SchedulerDriver(maxBatchTokens: 512, stepTargetSeconds: 0.6)
-            d.scheduler = Scheduler(configuration: {
-                var c = EngineConfiguration(maxBatchTokens: 512, maxSequences: maxSequences, cacheTokens: 8192, stepTargetSeconds: 0.6)
-                c.shortPromptStepTargetSeconds = 0.12
-                return c
-            }(), slidingWindow: nil)
+            var d = shortTargetDriver(0.12, maxSequences: maxSequences)
             d.scheduler.pace.record(tokens: 4, seconds: 0.03)
             d.scheduler.pace.record(tokens: 512, seconds: slow ? 0.03 + 512 * 0.032 : 2.53)
             d.submit("a", prompt: prompt(1, 100), maxTokens: 50)
@@ -168,12 +169,7 @@ final class SchedulerTests: XCTestCase {
     /// The step target cuts prompt chunks, never the generating sequences' own tokens: 40 of
     /// them on a pace where 0.12 s holds ~18 tokens each get one every step.
     func testEveryGeneratingSequenceGetsItsTokenWhateverTheTarget() {
-        var d = SchedulerDriver(maxBatchTokens: 512, stepTargetSeconds: 0.6)
-        d.scheduler = Scheduler(configuration: {
-            var c = EngineConfiguration(maxBatchTokens: 512, cacheTokens: 8192, stepTargetSeconds: 0.6)
-            c.shortPromptStepTargetSeconds = 0.12
-            return c
-        }(), slidingWindow: nil)
+        var d = shortTargetDriver(0.12)
         for i in 0..<40 { d.submit("g\(i)", prompt: prompt(i, 8), maxTokens: 20) }
         XCTAssertEqual(d.step().entries.count, 40, "all prompts in one step")
         d.scheduler.pace.record(tokens: 4, seconds: 0.03)
