@@ -88,13 +88,19 @@ struct Scheduler {
         running.first { $0.id == id } ?? waiting.first { $0.id == id }
     }
 
+    /// Running requests generating now (not paused): each takes one token a step.
+    var generatingCount: Int { running.reduce(0) { $0 + ($1.isGenerating && !$1.paused ? 1 : 0) } }
+
+    /// Requests of `list` not paused.
+    static func unpaused(_ list: [Request]) -> Int { list.reduce(0) { $0 + ($1.paused ? 0 : 1) } }
+
     /// Tokens this step may compute: the configured limit, cut to the step-time target while
     /// some request is generating (its inter-token gap is the step time), but never below one
     /// token for each generating sequence: the target cuts prompt chunks, not their tokens (a
     /// budget under their number left the newest without a token that step, so each waited
     /// several steps, every one a read of the weights).
     func tokenBudget() -> Int {
-        let generating = running.reduce(0) { $0 + ($1.isGenerating && !$1.paused ? 1 : 0) }
+        let generating = generatingCount
         guard stepTargetSeconds > 0, generating > 0 else { return maxBatchTokens }
         return max(min(generating, maxBatchTokens), pace.tokens(within: stepTarget(), limit: maxBatchTokens))
     }
@@ -116,14 +122,14 @@ struct Scheduler {
     /// short prompt has its first token (all running and waiting ones, up to maxSequences,
     /// waiting ones that cannot be admitted yet included; `StepPace.decodeStep`, at most twice
     /// the pace line's prediction for as many tokens, so one slow pass cannot set it), when
-    /// that is longer: a burst's steps then cost those sequences at
-    /// most about twice their usual gap, in fewer and larger steps, which waste less (a step's
+    /// that is longer: a burst's steps then cost those sequences at most about twice their
+    /// usual gap, in fewer and larger steps, which waste less (a step's
     /// decode tokens each pay an output row; a burst cut fine leaves a long tail of small steps
     /// bound by the weights' read). Qwen 1.5B, 16 clients, 2 Zen 4 cores: the fixed 120 ms gave
     /// 59-62 tok/s, this rule (~170 ms steps) 64-66 with ITL p99/p50 1.13-1.16. Where decode steps
     /// are short it is the configured target (a Zen 5 took 45 ms for 16: 150 ms put p99/p50 over 3).
     func shortPromptTarget() -> Double {
-        let sequences = running.reduce(0) { $0 + ($1.paused ? 0 : 1) } + waiting.reduce(0) { $0 + ($1.paused ? 0 : 1) }
+        let sequences = Self.unpaused(running) + Self.unpaused(waiting)
         let n = min(sequences, maxSequences)
         guard let measured = pace.decodeStep(sequences: n) else { return shortPromptStepTargetSeconds }
         let step = pace.predicted(tokens: n).map { min(measured, 2 * $0) } ?? measured
@@ -142,7 +148,7 @@ struct Scheduler {
         let reserve = newcomerReserve(budget)
         // Generating requests not planned yet: a prompt in progress ahead of them (a short one
         // admitted beside a long prompt runs after it) leaves each its token.
-        var owed = running.reduce(0) { $0 + ($1.isGenerating && !$1.paused ? 1 : 0) }
+        var owed = generatingCount
         var i = 0
         while i < running.count && budget > 0 {
             let r = running[i]
@@ -308,7 +314,7 @@ struct Scheduler {
         defer { r.speculationControl = c }
         let usesDraft = speculation.method == .draft
         let usesLookup = speculation.method == .ngram || (usesDraft && speculation.lookupFirst)
-        let s = running.reduce(0) { $0 + ($1.paused ? 0 : 1) }
+        let s = Self.unpaused(running)
         // No pass of as many tokens as sequences generating timed yet (once per size, for the
         // engine's life): the base of every ratio in the rule would be a guess from larger passes
         // and a prior slope (on an AVX2 machine a two-token pass took 1.7× a one-token one; the
