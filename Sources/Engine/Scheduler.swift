@@ -118,21 +118,24 @@ struct Scheduler {
         return longPrompt ? stepTargetSeconds : min(stepTargetSeconds, shortPromptTarget())
     }
 
-    /// The short-prompt target, raised to twice the step the sequences will take once every
-    /// short prompt has its first token (all running and waiting ones, up to maxSequences,
-    /// waiting ones that cannot be admitted yet included; `StepPace.decodeStep`, at most twice
-    /// the pace line's prediction for as many tokens, so one slow pass cannot set it), when
-    /// that is longer: a burst's steps then cost those sequences at most about twice their
-    /// usual gap, in fewer and larger steps, which waste less (a step's
-    /// decode tokens each pay an output row; a burst cut fine leaves a long tail of small steps
-    /// bound by the weights' read). Qwen 1.5B, 16 clients, 2 Zen 4 cores: the fixed 120 ms gave
-    /// 59-62 tok/s, this rule (~170 ms steps) 64-66 with ITL p99/p50 1.13-1.16. Where decode steps
-    /// are short it is the configured target (a Zen 5 took 45 ms for 16: 150 ms put p99/p50 over 3).
+    /// The short-prompt target: twice the step the sequences will take once every short prompt
+    /// has its first token (all running and waiting ones, up to maxSequences, waiting ones that
+    /// cannot be admitted yet included; `StepPace.decodeStep`, at most twice the pace line's
+    /// prediction for as many tokens, so one slow pass cannot set it; the line's prediction
+    /// until such a step has been timed), at least the configured target. A burst's steps then
+    /// cost those sequences about twice their usual gap, half of each step for prompt tokens:
+    /// cut finer, a burst leaves a long tail of small steps bound by the weights' read and its
+    /// decode tokens each pay an output row; cut coarser, the gaps stretch. Measured on 2 Zen 4
+    /// cores, 16 clients: Qwen 1.5B (~170 ms steps against a fixed 120 ms) 64-66 against
+    /// 59-62 tok/s; SmolLM2 (~40 ms against 120) ITL p99/p50 2.1-2.5 against 5.1-6.4 at
+    /// -5% to +13% tok/s; Qwen 0.5B (~95 ms against 120) 1.9-2.1 against 2.5-2.8 at about the
+    /// same tok/s.
     func shortPromptTarget() -> Double {
         let sequences = Self.unpaused(running) + Self.unpaused(waiting)
         let n = min(sequences, maxSequences)
-        guard let measured = pace.decodeStep(sequences: n) else { return shortPromptStepTargetSeconds }
-        let step = pace.predicted(tokens: n).map { min(measured, 2 * $0) } ?? measured
+        let line = pace.predicted(tokens: n)
+        let measured = pace.decodeStep(sequences: n).map { m in line.map { min(m, 2 * $0) } ?? m }
+        guard let step = measured ?? line else { return shortPromptStepTargetSeconds }
         return max(shortPromptStepTargetSeconds, 2 * step)
     }
 

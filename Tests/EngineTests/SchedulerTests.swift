@@ -127,10 +127,18 @@ final class SchedulerTests: XCTestCase {
             return d
         }
         let perToken = 2.5 / 512, line4 = 0.03 + 4 * perToken
-        // No step of 4 sequences (or fewer) seen: the configured target.
+        // No step of 4 sequences (or fewer) seen: twice the line's prediction, here under the
+        // configured target, which stays.
         var d = driver()
         d.scheduler.pace.recordDecode(sequences: 8, seconds: 0.2)
         XCTAssertEqual(d.step().tokenBudget, Int((0.12 - 0.03) / perToken))
+        // On a slower line, twice its prediction for 4 (no decode step timed yet).
+        d = driver(slow: true)
+        XCTAssertEqual(d.scheduler.shortPromptTarget(), 2 * (0.03 + 4 * 0.032), accuracy: 1e-9)
+        // No step of any kind yet: the configured target.
+        d = shortTargetDriver(0.12)
+        d.submit("a", prompt: prompt(1, 100), maxTokens: 50)
+        XCTAssertEqual(d.scheduler.shortPromptTarget(), 0.12)
         // Slow decode steps for 3, plus a token's cost for the 4th: twice theirs.
         d = driver()
         d.scheduler.pace.recordDecode(sequences: 3, seconds: 0.09)
@@ -175,6 +183,9 @@ final class SchedulerTests: XCTestCase {
         d.scheduler.pace.record(tokens: 4, seconds: 0.03)
         d.scheduler.pace.record(tokens: 512, seconds: 2.53)
         XCTAssertEqual(d.scheduler.pace.tokens(within: 0.12, limit: 512), 18)
+        // Steps of the 40 alone measured fast, so the target stays the configured 0.12 s.
+        d.scheduler.pace.recordDecode(sequences: 40, seconds: 0.05)
+        XCTAssertEqual(d.scheduler.shortPromptTarget(), 0.12)
         for step in 0..<10 {
             let plan = d.step()
             XCTAssertEqual(plan.tokenBudget, 40, "step \(step)")
