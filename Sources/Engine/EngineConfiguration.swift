@@ -18,10 +18,10 @@ public struct EngineConfiguration: Sendable {
     /// this long at the measured speed: their inter-token gaps stay near it however long
     /// a new prompt is. 0 turns it off (chunks of up to maxBatchTokens).
     public var stepTargetSeconds: Double = 0.6
-    /// The least target when every prompt in progress or waiting fits one step (maxBatchTokens):
-    /// then the target is twice the measured step of as many sequences generating alone as are
-    /// running and waiting (`Scheduler.shortPromptTarget`), at least this and never above
-    /// stepTargetSeconds, so bursts of short prompts cost the generating sequences gaps about
+    /// The target instead when every prompt in progress or waiting fits one step (maxBatchTokens),
+    /// until steps of sequences generating alone have been timed; then twice the step of as many
+    /// of them as are running and waiting (`Scheduler.shortPromptTarget`), never above
+    /// stepTargetSeconds. Bursts of short prompts then cost the generating sequences gaps about
     /// twice their usual ones, while a long prompt keeps the long steps that keep its time to
     /// first token down. 0: stepTargetSeconds for all prompts.
     public var shortPromptStepTargetSeconds: Double = 0

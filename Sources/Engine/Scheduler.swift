@@ -119,24 +119,23 @@ struct Scheduler {
     }
 
     /// The short-prompt target: twice the step the sequences will take once every short prompt
-    /// has its first token (all running and waiting ones, up to maxSequences, waiting ones that
-    /// cannot be admitted yet included; `StepPace.decodeStep`, at most twice the pace line's
-    /// prediction for as many tokens, so one slow pass cannot set it; the line's prediction
-    /// until such a step has been timed), at least the configured target. A burst's steps then
-    /// cost those sequences about twice their usual gap, half of each step for prompt tokens:
-    /// cut finer, a burst leaves a long tail of small steps bound by the weights' read and its
-    /// decode tokens each pay an output row; cut coarser, the gaps stretch. Measured on 2 Zen 4
-    /// cores, 16 clients: Qwen 1.5B (~170 ms steps against a fixed 120 ms) 64-66 against
-    /// 59-62 tok/s; SmolLM2 (~40 ms against 120) ITL p99/p50 2.1-2.5 against 5.1-6.4 at
-    /// -5% to +13% tok/s; Qwen 0.5B (~95 ms against 120) 1.9-2.1 against 2.5-2.8 at about the
-    /// same tok/s.
+    /// has its first token (all running and waiting ones, paused ones aside, up to maxSequences,
+    /// waiting ones that cannot be admitted yet included; `StepPace.decodeStep`, at most twice
+    /// the pace line's prediction for as many tokens, so one slow pass cannot set it); the
+    /// configured target until such a step has been timed (a fresh server's first burst; steps
+    /// that carry proposals are not timed). A burst's steps then cost those sequences about twice
+    /// their usual gap, half of each step for prompt tokens: cut finer, a burst leaves a long
+    /// tail of small steps bound by the weights' read and its decode tokens each pay an output
+    /// row; cut coarser, the gaps stretch. (The pace line is no stand-in before that: fit on
+    /// prompt steps, it leaves out most of the weights' read and each decode token's output row.)
+    /// Measured on 2 Zen 4 cores, 16 clients, against a fixed 120 ms: Qwen 1.5B (~170 ms steps)
+    /// 64-66 against 59-62 tok/s; SmolLM2 (~40 ms) ITL p99/p50 2.0-2.5 against 5.1-6.5 at about
+    /// the same tok/s; Qwen 0.5B (~95 ms) 1.9-2.1 against 2.5-2.8, same tok/s.
     func shortPromptTarget() -> Double {
         let sequences = Self.unpaused(running) + Self.unpaused(waiting)
         let n = min(sequences, maxSequences)
-        let line = pace.predicted(tokens: n)
-        let measured = pace.decodeStep(sequences: n).map { m in line.map { min(m, 2 * $0) } ?? m }
-        guard let step = measured ?? line else { return shortPromptStepTargetSeconds }
-        return max(shortPromptStepTargetSeconds, 2 * step)
+        guard let measured = pace.decodeStep(sequences: n) else { return shortPromptStepTargetSeconds }
+        return 2 * (pace.predicted(tokens: n).map { min(measured, 2 * $0) } ?? measured)
     }
 
     /// Picks this step's work. Running requests each take all their remaining tokens or what

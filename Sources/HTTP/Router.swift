@@ -10,8 +10,7 @@ public typealias HTTPMiddleware = @Sendable (HTTPRequest, HTTPResponder, _ next:
 /// be `*` (any rest, captured as `"*"`). Literal routes win over patterns; patterns match in
 /// registration order. Register everything before the server starts.
 ///
-/// A method no route answers → 501 (RFC 9110 §15.6.2: not implemented for any resource);
-/// unknown path → 404; known path, other method → 405 with `Allow`; `HEAD` runs the `GET`
+/// Unknown path → 404; known path, other method → 405 with `Allow`; `HEAD` runs the `GET`
 /// handler (the server drops the body); `OPTIONS` answers 204 with `Allow` unless routed.
 // @unchecked Sendable: routes, middlewares and `fallback` are written only while registering,
 // before the server starts (its start publishes them to the loops); requests only read them.
@@ -27,8 +26,6 @@ public final class Router: @unchecked Sendable {
     private var literal: [String: Route] = [:]
     private var patterns: [Route] = []
     private var middlewares: [HTTPMiddleware] = []
-    /// The methods some route answers, HEAD with GET, and OPTIONS: any other is a 501.
-    private var methods: Set<String> = ["OPTIONS"]
     /// Answers requests whose path matches no route (default: the 404 error envelope).
     public var fallback: HTTPHandler?
     private let errorResponse: HTTPErrorResponder
@@ -45,8 +42,6 @@ public final class Router: @unchecked Sendable {
             if part.hasPrefix("{") && part.hasSuffix("}") && part.count > 2 { return .parameter(String(part.dropFirst().dropLast())) }
             return .literal(String(part))
         }
-        methods.insert(method)
-        if method == "GET" { methods.insert("HEAD") }
         let isLiteral = segments.allSatisfy { if case .literal = $0 { return true } else { return false } }
         if isLiteral {
             literal[path, default: Route(pattern: path, segments: segments, handlers: [:])].handlers[method] = handler
@@ -79,10 +74,6 @@ public final class Router: @unchecked Sendable {
     public var handler: HTTPHandler { { [self] in handle($0, $1) } }
 
     private func dispatch(_ request: HTTPRequest, _ responder: HTTPResponder) {
-        guard methods.contains(request.method) else {
-            return responder.respond(errorResponse(.notImplemented, "method_not_implemented",
-                                                   "Method \(request.method) is not implemented by this server."))
-        }
         guard let (route, parameters) = match(request.path) else {
             if request.method == "OPTIONS" && request.path == "*" {
                 // The server's methods (RFC 9110 §9.3.7): those some route answers.
