@@ -25,8 +25,16 @@ public struct HTTPParserError: Error, Equatable, Sendable, CustomStringConvertib
     static let expectationFailed = HTTPParserError(.expectationFailed, "expectation_failed", "Unsupported expectation.")
 }
 
-/// Size limits enforced while parsing; all configurable through `HTTPServerConfiguration`.
+/// Size limits enforced while parsing, and the methods recognized; all configurable through
+/// `HTTPServerConfiguration`.
 public struct HTTPParserLimits: Sendable {
+    /// The methods the server recognizes: any other is refused with 501 (RFC 9110 §15.6.2: not
+    /// implemented for any resource; names are case-sensitive, §9.1). A recognized method no route
+    /// answers still reaches the router for its 404 or 405 (a 5xx there would make clients such
+    /// as the OpenAI SDKs retry a DELETE they cannot get).
+    public var methods: Set<String> = Self.standardMethods
+    /// RFC 9110 §9's methods and PATCH (RFC 5789).
+    public static let standardMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
     /// Longest request line (method, target, version) → 414.
     public var maxRequestLineLength = 8 * 1024
     /// Whole header block (and, separately, the trailer block) → 431.

@@ -274,6 +274,9 @@ public struct HTTPRequestParser {
         // RFC 9110 §6.2: a higher 1.x minor is answered as 1.1.
         version = HTTPVersion(major: 1, minor: min(minor, 1))
         method = String(decoding: UnsafeRawBufferPointer(rebasing: text[0..<sp1]), as: UTF8.self)
+        guard limits.methods.contains(method) else {
+            return HTTPParserError(.notImplemented, "method_not_implemented", "Method \(method) is not implemented by this server.")
+        }
         target = String(decoding: UnsafeRawBufferPointer(rebasing: text[afterMethod..<sp2]), as: UTF8.self)
         let first = text[afterMethod]
         if first != 47 {  // not origin-form

@@ -47,6 +47,10 @@ enum HostileRequests {
         HostileCase("CL empty", "POST / HTTP/1.1\r\n\(h)Content-Length:\r\n\r\n", 400),
         HostileCase("TE gzip", "POST / HTTP/1.1\r\n\(h)Transfer-Encoding: gzip\r\n\r\n", 501),
         HostileCase("TE identity", "POST / HTTP/1.1\r\n\(h)Transfer-Encoding: identity\r\n\r\n", 501),
+        // Methods: one the server does not recognize is not implemented for any resource (RFC 9110
+        // §15.6.2); method names are case-sensitive (§9.1).
+        HostileCase("unknown method", "BREW / HTTP/1.1\r\n\(h)Content-Length: 0\r\n\r\n", 501),
+        HostileCase("lowercase method", "get / HTTP/1.1\r\n\(h)\r\n", 501),
         HostileCase("TE gzip then chunked", "POST / HTTP/1.1\r\n\(h)Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
         HostileCase("TE chunked not final", "POST / HTTP/1.1\r\n\(h)Transfer-Encoding: chunked, gzip\r\n\r\n", 400),
         HostileCase("TE chunked twice", "POST / HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),

@@ -137,9 +137,10 @@ CASES = [
     ("unknown path POST", "POST", "/v2/completions", comp(), None, 404, BAD, None, None),
     ("GET on a POST route", "GET", C, None, None, 405, BAD, None, None),
     ("GET on chat route", "GET", CH, None, None, 405, BAD, None, None),
-    # A method no route answers is not implemented for any resource (RFC 9110 §15.6.2).
+    # A method the server does not recognize is not implemented for any resource (RFC 9110
+    # §15.6.2); a standard one no route answers is the route's 405 (the SDKs retry a 5xx).
     ("unknown method", "BREW", C, None, None, 501, "server_error", None, "method_not_implemented"),
-    ("PATCH nowhere", "PATCH", "/v1/nothing-here", None, None, 501, "server_error", None, "method_not_implemented"),
+    ("DELETE a model", "DELETE", "/v1/models/default", None, None, 405, BAD, None, "method_not_allowed"),
     ("unknown model id", "GET", "/v1/models/gpt-9", None, None, 404, BAD, "model", "model_not_found"),
     ("detokenize out of vocabulary", "POST", "/detokenize", {"tokens": [49152]}, None, 400, BAD, "tokens", None),
     ("tokenize nothing", "POST", "/tokenize", {"foo": 1}, None, 400, BAD, "content", None),

@@ -98,10 +98,15 @@ def test_http_rejections_are_counted(server):
     assert raw(b"NOT A REQUEST LINE\r\n\r\n") == 400
     assert raw(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc") == 400
     assert raw(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n") == 431
+    assert raw(b"BREW /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n") == 501
+    # A standard method no route answers is the route's own 405, counted with the requests.
+    assert raw(b"DELETE /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 405
     after = scrape(server)
     delta = lambda **l: value(after, "jeton_http_rejected_total", **l) - value(before, "jeton_http_rejected_total", **l)
     assert delta(status="400") == 2
     assert delta(status="431") == 1
+    assert delta(status="501", code="method_not_implemented") == 1
+    assert delta(status="405") == 0
 
 
 def test_prefix_cache_counters(server):

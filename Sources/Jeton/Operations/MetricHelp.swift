@@ -9,7 +9,7 @@ enum MetricHelp {
         "jeton_requests_running": "Generation sequences in the running batch.",
         "jeton_requests_waiting": "Generation requests waiting for admission.",
         "jeton_http_connections": "Open HTTP connections.",
-        "jeton_http_rejected_total": "Requests refused by the HTTP layer before any route (bad framing, limits, timeouts, early 401s), by status and code.",
+        "jeton_http_rejected_total": "Requests refused by the HTTP layer before any route (bad framing, limits, timeouts, unknown methods, early 401s), by status and code.",
         "jeton_prompt_tokens_total": "Prompt tokens of finished generations, by model and API key name.",
         "jeton_generation_tokens_total": "Generated tokens of finished generations, by model and API key name.",
         "jeton_time_to_first_token_seconds": "Time from a generation request to its first token.",
