@@ -18,12 +18,12 @@ public struct EngineConfiguration: Sendable {
     /// this long at the measured speed: their inter-token gaps stay near it however long
     /// a new prompt is. 0 turns it off (chunks of up to maxBatchTokens).
     public var stepTargetSeconds: Double = 0.6
-    /// The target instead when every prompt in progress or waiting fits one step (maxBatchTokens),
-    /// until steps of sequences generating alone have been timed; then twice the step of as many
-    /// of them as are running and waiting (`Scheduler.shortPromptTarget`), never above
-    /// stepTargetSeconds. Bursts of short prompts then cost the generating sequences gaps about
-    /// twice their usual ones, while a long prompt keeps the long steps that keep its time to
-    /// first token down. 0: stepTargetSeconds for all prompts.
+    /// The target instead, when every prompt in progress or waiting fits one step
+    /// (maxBatchTokens): bursts of short prompts then cost the generating sequences short
+    /// gaps, while a long prompt keeps the long steps that keep its time to first token
+    /// down. Raised to twice the measured step of as many sequences generating alone as are
+    /// running and waiting, when that is longer (`Scheduler.shortPromptTarget`), and never
+    /// above stepTargetSeconds. 0: stepTargetSeconds for all prompts.
     public var shortPromptStepTargetSeconds: Double = 0
     /// Speculative decoding (off by default).
     public var speculation = SpeculationConfiguration()

@@ -118,24 +118,22 @@ struct Scheduler {
         return longPrompt ? stepTargetSeconds : min(stepTargetSeconds, shortPromptTarget())
     }
 
-    /// The short-prompt target: twice the step the sequences will take once every short prompt
-    /// has its first token (all running and waiting ones, paused ones aside, up to maxSequences,
+    /// The short-prompt target, raised to twice the step the sequences will take once every
+    /// short prompt has its first token (all running and waiting ones, up to maxSequences,
     /// waiting ones that cannot be admitted yet included; `StepPace.decodeStep`, at most twice
-    /// the pace line's prediction for as many tokens, so one slow pass cannot set it); the
-    /// configured target until such a step has been timed (a fresh server's first burst; steps
-    /// that carry proposals are not timed). A burst's steps then cost those sequences about twice
-    /// their usual gap, half of each step for prompt tokens: cut finer, a burst leaves a long
-    /// tail of small steps bound by the weights' read and its decode tokens each pay an output
-    /// row; cut coarser, the gaps stretch. (The pace line is no stand-in before that: fit on
-    /// prompt steps, it leaves out most of the weights' read and each decode token's output row.)
-    /// Measured on 2 Zen 4 cores, 16 clients, against a fixed 120 ms: Qwen 1.5B (~170 ms steps)
-    /// 64-66 against 59-62 tok/s; SmolLM2 (~40 ms) ITL p99/p50 2.0-2.5 against 5.1-6.5 at about
-    /// the same tok/s; Qwen 0.5B (~95 ms) 1.9-2.1 against 2.5-2.8, same tok/s.
+    /// the pace line's prediction for as many tokens, so one slow pass cannot set it), when
+    /// that is longer: a burst's steps then cost those sequences at most about twice their
+    /// usual gap, in fewer and larger steps, which waste less (a step's
+    /// decode tokens each pay an output row; a burst cut fine leaves a long tail of small steps
+    /// bound by the weights' read). Qwen 1.5B, 16 clients, 2 Zen 4 cores: the fixed 120 ms gave
+    /// 59-62 tok/s, this rule (~170 ms steps) 64-66 with ITL p99/p50 1.13-1.16. Where decode steps
+    /// are short it is the configured target (a Zen 5 took 45 ms for 16: 150 ms put p99/p50 over 3).
     func shortPromptTarget() -> Double {
         let sequences = Self.unpaused(running) + Self.unpaused(waiting)
         let n = min(sequences, maxSequences)
         guard let measured = pace.decodeStep(sequences: n) else { return shortPromptStepTargetSeconds }
-        return 2 * (pace.predicted(tokens: n).map { min(measured, 2 * $0) } ?? measured)
+        let step = pace.predicted(tokens: n).map { min(measured, 2 * $0) } ?? measured
+        return max(shortPromptStepTargetSeconds, 2 * step)
     }
 
     /// Picks this step's work. Running requests each take all their remaining tokens or what

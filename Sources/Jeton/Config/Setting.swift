@@ -189,7 +189,7 @@ struct ConfigKeys: Sendable {
     let engineStepTargetMs = ConfigKey<Int>("engine.step_target_ms", 0...60000, default: 600,
         help: "while others generate, prompt chunks are cut so a step takes about this long (0: off)")
     let engineStepTargetShortMs = ConfigKey<Int>("engine.step_target_short_ms", 0...60000, default: 120,
-        help: "the step target while every prompt in progress or waiting fits one step (max_batch_tokens), until steps of requests generating alone have been timed; then twice the step of as many such requests as are running and waiting (at most step_target_ms), so a burst of short prompts costs the generating requests gaps about twice their usual ones (0: step_target_ms for all)")
+        help: "the step target instead while every prompt in progress or waiting fits one step (max_batch_tokens): short gaps for the generating requests when a burst of short prompts arrives; raised to twice the measured step of as many requests generating alone as are running and waiting when that is longer, and at most step_target_ms (0: step_target_ms for all)")
     let engineMaxSequences = ConfigKey<Int>("engine.max_sequences", 1...4096, default: 64,
         help: "sequences running at once at most")
     let engineCacheTokens = ConfigKey<Int>("engine.cache_tokens", 16...16_777_216, default: 16384,
