@@ -64,5 +64,7 @@ out += [
     "models: []",
 ]
 # An optional argument writes elsewhere (the tests compare it with the committed file).
+if len(sys.argv) > 2 or len(sys.argv) == 2 and sys.argv[1].startswith("-"):
+    sys.exit("usage: make-config-yaml.py [OUTPUT]  (default: Config/jeton.yaml)")
 with open(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "Config/jeton.yaml"), "w") as f:
     f.write("\n".join(out) + "\n")
