@@ -72,12 +72,13 @@ final class StepObserverTests: XCTestCase {
         XCTAssertFalse(decodeOnly.isEmpty)
         XCTAssertTrue(steps.contains { $0.tokens > $0.sequences && $0.promptTokens == 0 }, "no step verified proposals")
         XCTAssertEqual(Set(e.scheduler.pace.decodeSteps.keys), decodeOnly)
-        // Each count's average is of its own steps, in order (a proposal step's time would move it).
-        var expected: [Int: Double] = [:]
+        // Each count's average is of its own steps, in order (a proposal step's time would move it):
+        // the decode-only steps the observer saw, folded into a fresh pace, give the same table.
+        var expected = StepPace()
         for s in steps where s.promptTokens == 0 && s.tokens == s.sequences {
-            expected[s.sequences] = expected[s.sequences].map { s.seconds < $0 ? 0.5 * $0 + 0.5 * s.seconds : 0.8 * $0 + 0.2 * s.seconds } ?? s.seconds
+            expected.recordDecode(sequences: s.sequences, seconds: s.seconds)
         }
-        for (k, v) in expected { XCTAssertEqual(e.scheduler.pace.decodeSteps[k] ?? -1, v, accuracy: 1e-12, "\(k) sequences") }
+        for (k, v) in expected.decodeSteps { XCTAssertEqual(e.scheduler.pace.decodeSteps[k] ?? -1, v, accuracy: 1e-12, "\(k) sequences") }
     }
 
     /// Reads the engine's published stats when a pass begins.
