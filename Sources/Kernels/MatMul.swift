@@ -115,6 +115,22 @@ public enum MatMul {
                 for j in 0..<32 { a16[32 * i + j] = Int16((xb[j] * inv).rounded()) }
             }
             let tiles = (w.rows + tileRows - 1) / tileRows
+            if backend == .avx512, CPUFeatures.hasAVX512VNNI, let packed = w.packed {
+                // Packed at load (`PackedWeights.pack`, `AVX2Packed32`'s layout): each int16 split into
+                // two bytes for `vpdpbusd` (VNNIPacked32Logits), the same bits as the kernel below.
+                // Two long runs per thread in generation, as the other streamed matrices.
+                let hl = UnsafeMutablePointer<UInt8>.allocate(capacity: nTokens * nb * VNNIPacked32Logits.splitBytes)
+                let hsum = UnsafeMutablePointer<Int32>.allocate(capacity: nTokens * nb)
+                defer { hl.deallocate(); hsum.deallocate() }
+                VNNIPacked32Logits.split(a16, blocks: nTokens * nb, into: hl, sums: hsum)
+                let end = packed + AVX2Packed32.packedBytes(typeID: w.type.rawValue, rows: w.rows, blocks: nb)
+                pool.parallelFor(tiles, minChunk: nTokens <= 8 ? max(1, tiles / (2 * pool.threads)) : 1) { range in
+                    VNNIPacked32Logits.rows(packed: packed, end: end, r0: range.lowerBound * tileRows,
+                                            r1: min(w.rows, range.upperBound * tileRows), hl: hl, hsum: hsum, ad: ad, nb: nb,
+                                            nTokens: nTokens, y: y, ldy: w.rows)
+                }
+                return
+            }
             if backend == .avx512, CPUFeatures.hasAVX512VNNI {
                 // 16 rows side by side, vpdpwssd: ~3× the AVX2 row-by-row kernel at 32 tokens, 1.2-1.7× at one.
                 pool.parallelFor(tiles) { range in

@@ -13,7 +13,7 @@ import KernelsAVX512
 /// that reads them (today: Q2_K, Q3_K, Q4_K, Q5_K and Q6_K for the AVX-512 VNNI kernel, `VNNIKQuantPacked`,
 /// and the AVX2 one, `AVX2KQuantPacked`, which reads the same layout; Q4_0, Q4_1, Q5_0
 /// and Q8_0 in `AVX2Packed32`'s layout, which AVX2's kernel and AVX-512 VNNI's (`VNNIPacked32`) read,
-/// but for the output projection; F16, the output projection too, in
+/// but for the output projection (a Q8_0 one on AVX-512 VNNI: `VNNIPacked32Logits`); F16, the output projection too, in
 /// `AVX2F16Packed`'s layout, which both backends read), and of the other large
 /// matrices moved as they are to huge pages (`relocate`), and frees them with the model. The
 /// copies are as small as the file's tensors (up to 4% more), and the file's pages of a copied
@@ -44,7 +44,8 @@ public final class PackedWeights: @unchecked Sendable {
     /// `w` with a packed copy when the backend's kernel has a layout for its type; else, for a
     /// matrix of 2 MiB or more, `w` with its bytes moved to huge pages (same layout); else `w` itself.
     /// `logits`: the output projection, which multiplies float activations
-    /// (`MatMul.multiplyUnquantizedActivations`): its packed layouts are the K-quant ones and F16's only.
+    /// (`MatMul.multiplyUnquantizedActivations`): its packed layouts are the K-quant ones, F16's and,
+    /// on AVX-512 VNNI, Q8_0's.
     public func pack(_ w: WeightMatrix, logits: Bool = false) -> WeightMatrix {
         guard enabled, !w.onlyPacked else { return w }
         #if arch(x86_64)
@@ -57,8 +58,11 @@ public final class PackedWeights: @unchecked Sendable {
                 AVX2F16Packed.pack(w: w.data, rows: w.rows, cols: w.cols, tiles: range, out: target)
             }
         }
-        if !logits && (backend == .avx2 && CPUFeatures.hasAVX2 && AVX2Packed32.supports(typeID: type)
-                       || vnni && VNNIPacked32.supports(typeID: type))
+        // A Q8_0 output projection too on AVX-512 VNNI, whose logits kernel reads that layout
+        // (`VNNIPacked32Logits`; AVX2's reads the file's).
+        if (!logits || vnni && w.type == .q8_0)
+            && (backend == .avx2 && CPUFeatures.hasAVX2 && AVX2Packed32.supports(typeID: type)
+                || vnni && VNNIPacked32.supports(typeID: type))
             && w.cols % 32 == 0 && w.rows > 0 {
             return pack32(w)
         }

@@ -76,16 +76,23 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Dequantizes one row into `out[0..<cols]`.
     @inline(__always) public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         // Types are checked with Dequantize.supports when the model loads.
-        guard !onlyPacked else { return dequantizePackedRow(r, into: out) }
+        // A 32-element format's packed copy is read instead of the file: the file's pages of a copied
+        // matrix were dropped, and a tied embedding's lookups would bring them back one by one.
+        #if arch(x86_64)
+        if let packed, onlyPacked || AVX2Packed32.supports(typeID: type.rawValue) {
+            return dequantizePackedRow(packed, r, into: out)
+        }
+        #endif
         try? Dequantize.row(type, row(r), count: cols, into: out)
     }
 
-    /// (A packed-only matrix exists only on x86 with a layout `unpackRow` knows: see its init.)
-    private func dequantizePackedRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+    /// Row r of `packed` in `AVX2Packed32`'s layout (a packed-only matrix's, or a 32-element format's
+    /// copy: both exist only on x86, see the inits and `PackedWeights.pack32`).
+    private func dequantizePackedRow(_ packed: UnsafeRawPointer, _ r: Int, into out: UnsafeMutablePointer<Float>) {
         #if arch(x86_64)
         let bytes = UnsafeMutableRawPointer.allocate(byteCount: rowBytes, alignment: 16)
         defer { bytes.deallocate() }
-        AVX2Packed32.unpackRow(typeID: type.rawValue, packed: data, blocks: cols / 32, row: r, into: bytes)
+        AVX2Packed32.unpackRow(typeID: type.rawValue, packed: packed, blocks: cols / 32, row: r, into: bytes)
         try? Dequantize.row(type, bytes, count: cols, into: out)
         #endif
     }
