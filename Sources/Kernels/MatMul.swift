@@ -93,7 +93,8 @@ public enum MatMul {
     public static func multiplyUnquantizedActivations(_ w: WeightMatrix, _ x: UnsafePointer<Float>, nTokens: Int,
                                                       _ y: UnsafeMutablePointer<Float>, pool: ThreadPool,
                                                       backend: Backend = defaultBackend, allRows: Bool = false) {
-        // These kernels read the file's row layout; a packed-only matrix's rows come unpacked.
+        // These kernels read the file's row layout (but the K-quant ones and, on AVX-512 VNNI, Q8_0's packed
+        // copy); a packed-only matrix's rows come unpacked.
         if w.onlyPacked { return multiplyFloat(w, x, nTokens: nTokens, y, pool: pool) }
         if KQuantMatMul.supports(w, backend: backend) {
             KQuantLogits.multiply(w, x, nTokens: nTokens, y, pool: pool, backend: backend, allRows: allRows)
@@ -110,9 +111,14 @@ public enum MatMul {
                 let xb = x + 32 * i
                 var amax: Float = 0
                 for j in 0..<32 { amax = max(amax, abs(xb[j])) }
-                let inv: Float = amax > 0 ? 32767 / amax : 0
+                let inv: Float = amax > 0 && amax.isFinite ? 32767 / amax : 0
                 ad[i] = amax / 32767
-                for j in 0..<32 { a16[32 * i + j] = Int16((xb[j] * inv).rounded()) }
+                // A broken model's activations must not trap the conversion: a NaN one counts as zero
+                // (max skips it), an infinite one zeroes its block with an infinite scale (NaN logits).
+                for j in 0..<32 {
+                    let v = (xb[j] * inv).rounded()
+                    a16[32 * i + j] = v.isNaN ? 0 : Int16(max(-32767, min(32767, v)))
+                }
             }
             let tiles = (w.rows + tileRows - 1) / tileRows
             if backend == .avx512, CPUFeatures.hasAVX512VNNI, let packed = w.packed {

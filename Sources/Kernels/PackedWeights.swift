@@ -84,8 +84,8 @@ public final class PackedWeights: @unchecked Sendable {
         #endif
     }
 
-    /// Q4_0, Q4_1 and Q5_0 for the AVX2 and AVX-512 VNNI kernels, Q8_0 for the latter (`AVX2Packed32`'s
-    /// layout, 8 rows side by side; the file's bytes).
+    /// Q4_0, Q4_1, Q5_0 and Q8_0 for the AVX2 and AVX-512 VNNI kernels, and a Q8_0 output projection
+    /// for AVX-512 VNNI's logits kernel (`AVX2Packed32`'s layout, 8 rows side by side; the file's bytes).
     func pack32(_ w: WeightMatrix) -> WeightMatrix {
         #if arch(x86_64)
         let nb = w.cols / 32

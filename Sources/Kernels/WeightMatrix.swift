@@ -21,7 +21,7 @@ public struct WeightMatrix: @unchecked Sendable {
     public let packed: UnsafeRawPointer?
     /// The rows exist only in the packed layout (`data` is `packed`): a copy made at load that no
     /// kernel reads row by row (`PackedWeights.requantizedQ4_0`). `row(_:)` must not be used;
-    /// `dequantizeRow` unpacks.
+    /// `dequantizeRow` and `copyRow` unpack.
     public let onlyPacked: Bool
 
     public init(type: GGMLType, data: UnsafeRawPointer, rows: Int, cols: Int, packed: UnsafeRawPointer? = nil) {
@@ -52,48 +52,69 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 
     /// The first `n` rows: a view of the same bytes. A plain matrix keeps its packed layout only
-    /// for whole tiles of 16 rows (or all rows), a K-quant one for any `n` (its kernels store only
-    /// the rows of a partial last tile that exist, and Q2_K and Q3_K have no kernel without it);
-    /// a packed-only one keeps it for any `n` (the AVX2 kernel does the same).
+    /// for whole tiles of 16 rows (or all rows), a K-quant or 32-element one (`AVX2Packed32`'s
+    /// layout) for any `n` (their kernels store only the rows of a partial last tile that exist, and
+    /// Q2_K and Q3_K have no kernel without it); a packed-only one keeps it for any `n` too.
     public func prefix(rows n: Int) -> WeightMatrix {
         if onlyPacked { return WeightMatrix(type, data, n, cols, packed, onlyPacked: true) }
-        let keepsPacked = n == rows || n % 16 == 0 || KQuantDot.supports(type)
+        let keepsPacked = n == rows || n % 16 == 0 || KQuantDot.supports(type) || Self.hasPacked32Layout(type)
         return WeightMatrix(type: type, data: data, rows: n, cols: cols, packed: keepsPacked ? packed : nil)
     }
 
-    /// Rows `r0...`: a view of the same bytes, with the packed copy of a K-quant matrix from tile
-    /// r0 / 16 on when r0 is a whole number of tiles.
+    /// Rows `r0...`: a view of the same bytes, with the packed copy of a K-quant or 32-element
+    /// matrix from tile r0 / 16 on when r0 is a whole number of tiles (both layouts are tile after tile).
     public func suffix(fromRow r0: Int) -> WeightMatrix {
         let tail = packed.flatMap { p -> UnsafeRawPointer? in
-            guard r0 % 16 == 0, KQuantDot.supports(type), cols % 256 == 0 else { return nil }
-            return p + KQuantPacker.packedBytes(typeID: type.rawValue, rows: r0, superBlocks: cols / 256)
+            guard r0 % 16 == 0 else { return nil }
+            if KQuantDot.supports(type), cols % 256 == 0 {
+                return p + KQuantPacker.packedBytes(typeID: type.rawValue, rows: r0, superBlocks: cols / 256)
+            }
+            #if arch(x86_64)
+            if Self.hasPacked32Layout(type), cols % 32 == 0 {
+                return p + AVX2Packed32.packedBytes(typeID: type.rawValue, rows: r0, blocks: cols / 32)
+            }
+            #endif
+            return nil
         }
         return WeightMatrix(type: type, data: data + r0 * rowBytes, rows: rows - r0, cols: cols, packed: tail)
+    }
+
+    /// A 32-element format, whose packed copy (`PackedWeights.pack32`) is in `AVX2Packed32`'s layout.
+    static func hasPacked32Layout(_ type: GGMLType) -> Bool {
+        #if arch(x86_64)
+        return AVX2Packed32.supports(typeID: type.rawValue)
+        #else
+        return false
+        #endif
+    }
+
+    /// Row r's `rowBytes` bytes in the file's layout: from a 32-element format's packed copy when
+    /// there is one (the file's pages of a copied matrix were dropped at load, and reading them would
+    /// bring them back page by page), else from `data`.
+    public func copyRow(_ r: Int, into out: UnsafeMutableRawPointer) {
+        #if arch(x86_64)
+        if let packed, onlyPacked || Self.hasPacked32Layout(type) {
+            AVX2Packed32.unpackRow(typeID: type.rawValue, packed: packed, blocks: cols / 32, row: r, into: out)
+            return
+        }
+        #endif
+        out.copyMemory(from: row(r), byteCount: rowBytes)
     }
 
     @inline(__always) public func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
 
     /// Dequantizes one row into `out[0..<cols]`.
     @inline(__always) public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
-        // Types are checked with Dequantize.supports when the model loads.
-        // A 32-element format's packed copy is read instead of the file: the file's pages of a copied
-        // matrix were dropped, and a tied embedding's lookups would bring them back one by one.
-        #if arch(x86_64)
-        if let packed, onlyPacked || AVX2Packed32.supports(typeID: type.rawValue) {
-            return dequantizePackedRow(packed, r, into: out)
+        // Types are checked with Dequantize.supports when the model loads. A 32-element format's
+        // packed copy is read instead of the file (`copyRow`): a tied embedding's lookups would
+        // otherwise bring the dropped pages back one by one.
+        if packed != nil && (onlyPacked || Self.hasPacked32Layout(type)) {
+            let bytes = UnsafeMutableRawPointer.allocate(byteCount: rowBytes, alignment: 16)
+            defer { bytes.deallocate() }
+            copyRow(r, into: bytes)
+            try? Dequantize.row(type, bytes, count: cols, into: out)
+            return
         }
-        #endif
         try? Dequantize.row(type, row(r), count: cols, into: out)
-    }
-
-    /// Row r of `packed` in `AVX2Packed32`'s layout (a packed-only matrix's, or a 32-element format's
-    /// copy: both exist only on x86, see the inits and `PackedWeights.pack32`).
-    private func dequantizePackedRow(_ packed: UnsafeRawPointer, _ r: Int, into out: UnsafeMutablePointer<Float>) {
-        #if arch(x86_64)
-        let bytes = UnsafeMutableRawPointer.allocate(byteCount: rowBytes, alignment: 16)
-        defer { bytes.deallocate() }
-        AVX2Packed32.unpackRow(typeID: type.rawValue, packed: packed, blocks: cols / 32, row: r, into: bytes)
-        try? Dequantize.row(type, bytes, count: cols, into: out)
-        #endif
     }
 }

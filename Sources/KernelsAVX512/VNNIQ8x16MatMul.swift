@@ -4,7 +4,8 @@ import CPrefetch
 
 
 /// Q8_0 weights against activations rounded to int16 per block of 32 (the logits
-/// matmul; `AVX2Q8x16MatMul` is the AVX2 version) on AVX-512 VNNI. As in `VNNIMatMul`,
+/// matmul from the file's layout, the same bits as `VNNIPacked32Logits` on a copy packed
+/// at load; `AVX2Q8x16MatMul` is the AVX2 version) on AVX-512 VNNI. As in `VNNIMatMul`,
 /// a tile of 16 rows is repacked side by side (lane r = row r): each block becomes
 /// 16 vectors of sign-extended int16 pairs, so per token one broadcast dword (two
 /// activations) and one `vpdpwssd` advance all 16 rows, with no horizontal sum.

@@ -298,7 +298,7 @@ public final class LlamaModel: Sendable {
         defer { gathered.deallocate() }
         for (k, id) in ids.enumerated() {
             column[id] = k
-            (gathered + k * w.rowBytes).copyMemory(from: w.row(Int(id)), byteCount: w.rowBytes)
+            w.copyRow(Int(id), into: gathered + k * w.rowBytes)  // from a packed copy where there is one
         }
         let sub = WeightMatrix(type: w.type, data: UnsafeRawPointer(gathered), rows: ids.count, cols: w.cols)
         let part = Buffer(rowSequence.count * ids.count)

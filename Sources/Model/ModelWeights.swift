@@ -64,8 +64,9 @@ public struct ModelWeights: Sendable {
             let requantize = shrink != nil && !logits && Requantize.shrinks(plain)
             if requantize { copies += 1 }
             let m = requantize ? packing.requantizedQ4_0(plain, rows: rows) : packing.pack(plain, logits: logits)
-            // A packed or moved copy replaces the file's pages (a packed tied embedding's rows
-            // fault back in from the file when looked up).
+            // A packed or moved copy replaces the file's pages (a packed tied embedding's rows are
+            // read from a 32-element copy, `WeightMatrix.copyRow`; from a K-quant one's file they
+            // fault back in when looked up).
             if m.packed != nil || m.data != plain.data { file.adviseDontNeed(plain.data, bytes: plain.rows * plain.rowBytes) }
             return m
         }

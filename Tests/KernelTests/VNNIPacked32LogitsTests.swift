@@ -30,6 +30,14 @@ final class VNNIPacked32LogitsTests: XCTestCase {
         return p
     }
 
+    /// The packed matrix with its file rows replaced by garbage: only the copy can give its results.
+    func copyOnly(_ p: WeightMatrix, _ garbage: UnsafeMutableRawPointer) -> WeightMatrix {
+        garbage.initializeMemory(as: UInt8.self, repeating: 0x55, count: p.rows * p.rowBytes)
+        return WeightMatrix(type: p.type, data: UnsafeRawPointer(garbage), rows: p.rows, cols: p.cols, packed: p.packed)
+    }
+
+    func bits(_ y: [Float]) -> [UInt32] { y.map(\.bitPattern) }
+
     /// Partial last tiles, token counts around the group of 8 (one group streams, more re-read the tile).
     func testSameBitsAsTheFileLayoutKernel() throws {
         for (rows, cols) in [(37, 576), (1000, 576), (5, 32), (19, 1536), (64, 64)] {
@@ -37,9 +45,12 @@ final class VNNIPacked32LogitsTests: XCTestCase {
             defer { mem.deallocate() }
             let owner = PackedWeights(backend: .avx512, enabled: true)
             let p = try packed(w, owner)
+            let garbage = UnsafeMutableRawPointer.allocate(byteCount: rows * w.rowBytes, alignment: 64)
+            defer { garbage.deallocate() }
+            let c = copyOnly(p, garbage)
             for n in [1, 3, 8, 9, 17, 32] where rows < 1000 || n < 9 {
                 let x = QuantizedMatMulTests.randomActivations(n * cols, seed: UInt64(n) + 41)
-                XCTAssertEqual(logits(p, x, n), logits(w, x, n), "rows=\(rows) cols=\(cols) n=\(n)")
+                XCTAssertEqual(bits(logits(c, x, n)), bits(logits(w, x, n)), "rows=\(rows) cols=\(cols) n=\(n)")
             }
         }
     }
@@ -61,35 +72,72 @@ final class VNNIPacked32LogitsTests: XCTestCase {
                 }
             }
         }
-        var x = [Float](repeating: 0, count: 3 * cols)
-        for i in 0..<cols {
-            x[i] = i % 32 == 0 ? -1 : 1e-3 * Float(i % 7)        // -1 rounds to -32767, the rest near 0
-            x[cols + i] = (i / 32) % 2 == 0 ? 0 : (i % 2 == 0 ? 3 : -3)  // zero blocks, ±32767 blocks
-            x[2 * cols + i] = Float(i % 32) / 31 - 0.5            // every high byte from -128 to 127
+        // Three kinds of token, repeated to 12 (past a group of 8: the tile read again).
+        var x = [Float](repeating: 0, count: 12 * cols)
+        for t in 0..<12 {
+            for i in 0..<cols {
+                switch t % 3 {
+                case 0: x[t * cols + i] = i % 32 == 0 ? -1 : 1e-3 * Float(i % 7)        // -1 rounds to -32767, the rest near 0
+                case 1: x[t * cols + i] = (i / 32) % 2 == 0 ? 0 : (i % 2 == 0 ? 3 : -3)  // zero blocks, ±32767 blocks
+                default: x[t * cols + i] = Float(i % 32) / 31 - 0.5                      // every high byte from -128 to 127
+                }
+            }
         }
         let owner = PackedWeights(backend: .avx512, enabled: true)
         let p = try packed(w, owner)
-        for n in [1, 3] {
-            XCTAssertEqual(logits(p, Array(x[0..<(n * cols)]), n), logits(w, Array(x[0..<(n * cols)]), n), "n=\(n)")
+        var want: [[UInt32]] = []
+        for n in [1, 3, 12] { want.append(bits(logits(w, Array(x[0..<(n * cols)]), n))) }
+        let garbage = UnsafeMutableRawPointer.allocate(byteCount: rows * w.rowBytes, alignment: 64)
+        defer { garbage.deallocate() }
+        let c = copyOnly(p, garbage)
+        for (k, n) in [1, 3, 12].enumerated() {
+            XCTAssertEqual(bits(logits(c, Array(x[0..<(n * cols)]), n)), want[k], "n=\(n)")
         }
         // The exact integer dot decides the zero rows and the -128/127 rows' signs.
-        let y = logits(p, x, 3)
+        let y = logits(c, Array(x[0..<(3 * cols)]), 3)
         XCTAssertEqual(y[2 * rows + 2], 0, "a row of zero weights")
         XCTAssertEqual(y[rows + 1], 0, "a row scaled by d = 0")
     }
 
-    /// The first 32 rows (a tile prefix of the copy) give the whole matrix's first 32 logits.
-    func testTilePrefix() throws {
-        let (w, mem) = QuantizedMatMulTests.randomMatrix(.q8_0, rows: 70, cols: 576, seed: 8)
+    /// Views of the copy as the logits code takes them: the first rows (whole tiles or not: a draft's
+    /// part of the vocabulary) and the rows from a tile on (the rest for a whole-vocabulary sequence)
+    /// keep the copy and give the whole matrix's logits; a gathered row is the file's row.
+    func testPrefixSuffixAndRows() throws {
+        let rows = 70, cols = 576
+        let (w, mem) = QuantizedMatMulTests.randomMatrix(.q8_0, rows: rows, cols: cols, seed: 8)
         defer { mem.deallocate() }
         let owner = PackedWeights(backend: .avx512, enabled: true)
         let p = try packed(w, owner)
-        let head = p.prefix(rows: 32)
-        XCTAssertNotNil(head.packed)
-        for n in [1, 9] {
-            let x = QuantizedMatMulTests.randomActivations(n * 576, seed: UInt64(n))
-            let all = logits(p, x, n), part = logits(head, x, n)
-            for t in 0..<n { XCTAssertEqual(Array(part[(t * 32)..<(t * 32 + 32)]), Array(all[(t * 70)..<(t * 70 + 32)]), "n=\(n) t=\(t)") }
+        let xs = [1, 9].map { n in (n, QuantizedMatMulTests.randomActivations(n * cols, seed: UInt64(n))) }
+        let all = xs.map { bits(logits(w, $0.1, $0.0)) }
+        var fileRows = [UInt8](repeating: 0, count: rows * w.rowBytes)
+        fileRows.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: w.data, byteCount: rows * w.rowBytes) }
+        let garbage = UnsafeMutableRawPointer.allocate(byteCount: rows * w.rowBytes, alignment: 64)
+        defer { garbage.deallocate() }
+        let c = copyOnly(p, garbage)
+        for k in [32, 37, 5] {
+            let head = c.prefix(rows: k)
+            XCTAssertNotNil(head.packed, "\(k) rows keep the copy")
+            for (i, (n, x)) in xs.enumerated() {
+                let part = bits(logits(head, x, n))
+                for t in 0..<n {
+                    XCTAssertEqual(Array(part[(t * k)..<(t * k + k)]), Array(all[i][(t * rows)..<(t * rows + k)]), "first \(k), n=\(n) t=\(t)")
+                }
+            }
+        }
+        let tail = c.suffix(fromRow: 48)
+        XCTAssertNotNil(tail.packed, "rows from a whole tile on keep the copy")
+        for (i, (n, x)) in xs.enumerated() {
+            let part = bits(logits(tail, x, n))
+            for t in 0..<n {
+                XCTAssertEqual(Array(part[(t * 22)..<(t * 22 + 22)]), Array(all[i][(t * rows + 48)..<(t * rows + rows)]), "rows 48..., n=\(n) t=\(t)")
+            }
+        }
+        XCTAssertNil(c.suffix(fromRow: 40).packed, "mid-tile: the file's rows")
+        var row = [UInt8](repeating: 0, count: w.rowBytes)
+        for r in [0, 17, 69] {
+            row.withUnsafeMutableBytes { c.copyRow(r, into: $0.baseAddress!) }
+            XCTAssertEqual(row, Array(fileRows[(r * w.rowBytes)..<((r + 1) * w.rowBytes)]), "row \(r)'s bytes")
         }
     }
 
@@ -112,5 +160,22 @@ final class VNNIPacked32LogitsTests: XCTestCase {
             row.withUnsafeMutableBufferPointer { p.dequantizeRow(r, into: $0.baseAddress!) }
             XCTAssertEqual(row, original[r], "row \(r)")
         }
+    }
+
+    /// A broken model's hidden state (NaN, infinity) reaches the logits without trapping the int16
+    /// conversion, on both layouts alike: an infinite element makes the token's logits NaN.
+    func testNonFiniteActivations() throws {
+        let rows = 20, cols = 64
+        let (w, mem) = QuantizedMatMulTests.randomMatrix(.q8_0, rows: rows, cols: cols, seed: 4)
+        defer { mem.deallocate() }
+        let owner = PackedWeights(backend: .avx512, enabled: true)
+        let p = try packed(w, owner)
+        var x = QuantizedMatMulTests.randomActivations(2 * cols, seed: 6)
+        x[3] = .nan
+        x[cols + 40] = .infinity
+        let a = logits(p, x, 2), b = logits(w, x, 2)
+        XCTAssertEqual(bits(a), bits(b))
+        XCTAssertTrue(a[0..<rows].allSatisfy(\.isFinite), "a NaN element counts as zero")
+        XCTAssertTrue(a[rows...].allSatisfy(\.isNaN), "an infinite element: NaN logits")
     }
 }
