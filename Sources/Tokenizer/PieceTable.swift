@@ -2,11 +2,14 @@
 /// the stored bytes confirm a hit, and the (practically never used) overflow map keeps
 /// pieces whose hash collides with another's.
 struct PieceTable: Sendable {
+    // 32-bit fields (12 bytes an entry, 24 with a Range<Int>): a 262,144-token vocabulary's table
+    // is several MiB smaller, and no vocabulary nears 4 GiB of piece bytes.
     private struct Entry {
         var id: Int32
-        var bytes: Range<Int>  // in `storage`
+        var start: UInt32  // in `storage`
+        var count: UInt32
     }
-    private var byHash: [UInt64: Int] = [:]  // hash → index in `entries`
+    private var byHash: [UInt64: Int32] = [:]  // hash → index in `entries`
     private var entries: [Entry] = []
     private var storage: [UInt8] = []
     private var overflow: [[UInt8]: Int32] = [:]
@@ -19,11 +22,10 @@ struct PieceTable: Sendable {
     mutating func insert(_ piece: [UInt8], id: Int32) {
         if piece.withUnsafeBufferPointer({ lookup($0) }) != nil { return }
         let h = piece.withUnsafeBufferPointer { PieceTable.hash($0) }
-        if byHash[h] == nil {
-            byHash[h] = entries.count
-            let s = storage.count
+        if byHash[h] == nil, storage.count + piece.count <= Int(UInt32.max), entries.count < Int(Int32.max) {
+            byHash[h] = Int32(entries.count)
+            entries.append(Entry(id: id, start: UInt32(storage.count), count: UInt32(piece.count)))
             storage.append(contentsOf: piece)
-            entries.append(Entry(id: id, bytes: s..<storage.count))
         } else {
             overflow[piece] = id
         }
@@ -33,10 +35,10 @@ struct PieceTable: Sendable {
     func lookup(_ piece: UnsafeBufferPointer<UInt8>) -> Int32? {
         let h = PieceTable.hash(piece)
         if let i = byHash[h] {
-            let e = entries[i]
-            if e.bytes.count == piece.count {
+            let e = entries[Int(i)]
+            if Int(e.count) == piece.count {
                 var same = true
-                var j = e.bytes.lowerBound
+                var j = Int(e.start)
                 for b in piece {
                     if storage[j] != b {
                         same = false

@@ -7,12 +7,14 @@ extension Tokenizer {
         ("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),    // DeepSeek-Coder
     ]
 
-    /// The prefix, suffix and middle token ids: the file's own, else the first family whose
-    /// three texts are all in the vocabulary; nil for a model that cannot fill in.
-    public var fillInTheMiddleIDs: (prefix: Int32, suffix: Int32, middle: Int32)? {
-        if metadataFIM.count == 3 { return (metadataFIM[0], metadataFIM[1], metadataFIM[2]) }
-        for (p, s, m) in Self.fimTexts {
-            if let a = tokenID(p), let b = tokenID(s), let c = tokenID(m) { return (a, b, c) }
+    /// The prefix, suffix and middle token ids: the file's own (ids outside the vocabulary are
+    /// ignored, not a reason to refuse the model), else the first family whose three texts are all
+    /// in the vocabulary; nil for a model that cannot fill in.
+    static func fillInTheMiddle(_ fromFile: [Int32], _ n: Int, _ textToID: [String: Int32])
+        -> (prefix: Int32, suffix: Int32, middle: Int32)? {
+        if fromFile.count == 3 && fromFile.allSatisfy({ $0 >= 0 && Int($0) < n }) { return (fromFile[0], fromFile[1], fromFile[2]) }
+        for (p, s, m) in fimTexts {
+            if let a = textToID[p], let b = textToID[s], let c = textToID[m] { return (a, b, c) }
         }
         return nil
     }

@@ -18,7 +18,6 @@ public final class Tokenizer: Sendable {
     private let pieceBytes: [UInt8]
     private let pieceStart: [Int]
     private let special: SpecialTokenMatcher
-    private let textToID: [String: Int32]
 
     public let model: String
     public let bosID: Int32?
@@ -33,8 +32,9 @@ public final class Tokenizer: Sendable {
     /// EOS, the vocabulary's `eotIDs`, and tokens named like an end of turn
     /// (`TokenizerVocabulary.endOfGenerationTexts`).
     public let endOfGenerationIDs: Set<Int32>
-    /// The vocabulary's fill-in-the-middle ids from the file's metadata (see `fillInTheMiddleIDs`).
-    let metadataFIM: [Int32]
+    /// The prefix, suffix and middle ids (`fillInTheMiddleIDs`), found while the text → id map of
+    /// `init` exists: kept, that map was ~10 MiB for a 262,144-token vocabulary, read for nothing else.
+    public let fillInTheMiddleIDs: (prefix: Int32, suffix: Int32, middle: Int32)?
 
     public var vocabularySize: Int { tokens.count }
 
@@ -69,8 +69,6 @@ public final class Tokenizer: Sendable {
         if let eosID { eog.insert(eosID) }
         eog.formUnion(vocab.detectedEndOfGenerationIDs)
         endOfGenerationIDs = eog
-        // An optional feature: ids outside the vocabulary are ignored, not a reason to refuse the model.
-        metadataFIM = vocab.fimIDs.allSatisfy { $0 >= 0 && Int($0) < n } ? vocab.fimIDs : []
 
         model = vocab.model
         addBOS = vocab.addBOS
@@ -91,7 +89,7 @@ public final class Tokenizer: Sendable {
         var textToID: [String: Int32] = [:]
         textToID.reserveCapacity(n)
         for (i, t) in vocab.tokens.enumerated() { textToID[t] = Int32(i) }  // later ids win, as llama.cpp
-        self.textToID = textToID
+        fillInTheMiddleIDs = Self.fillInTheMiddle(vocab.fimIDs, n, textToID)
 
         let isByteLevel: Bool
         switch vocab.model {
@@ -251,9 +249,6 @@ public final class Tokenizer: Sendable {
         guard id >= 0 && Int(id) < tokens.count else { return "" }
         return tokens[Int(id)]
     }
-
-    /// Id of the token whose stored text is exactly `text` (e.g. "<|im_start|>").
-    public func tokenID(_ text: String) -> Int32? { textToID[text] }
 
     public func tokenType(_ id: Int32) -> TokenType? {
         guard id >= 0 && Int(id) < types.count else { return nil }
