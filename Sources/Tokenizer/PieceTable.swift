@@ -1,6 +1,6 @@
 /// Byte string → token id without allocating on lookup: a 64-bit hash indexes the ids,
 /// the stored bytes confirm a hit, and the (practically never used) overflow map keeps
-/// pieces whose hash collides with another's.
+/// pieces whose hash collides with another's (and any past the entries' 32-bit fields).
 struct PieceTable: Sendable {
     // 32-bit fields (12 bytes an entry, 24 with a Range<Int>): a 262,144-token vocabulary's table
     // is several MiB smaller, and no vocabulary nears 4 GiB of piece bytes.

@@ -32,8 +32,8 @@ public final class Tokenizer: Sendable {
     /// EOS, the vocabulary's `eotIDs`, and tokens named like an end of turn
     /// (`TokenizerVocabulary.endOfGenerationTexts`).
     public let endOfGenerationIDs: Set<Int32>
-    /// The prefix, suffix and middle ids (`fillInTheMiddleIDs`), found while the text → id map of
-    /// `init` exists: kept, that map was ~10 MiB for a 262,144-token vocabulary, read for nothing else.
+    /// The fill-in-the-middle prefix, suffix and middle ids (`fillInTheMiddle`), found in `init`: the
+    /// only later use of its text → id map, which is not kept (~10 MiB for 262,144 tokens).
     public let fillInTheMiddleIDs: (prefix: Int32, suffix: Int32, middle: Int32)?
 
     public var vocabularySize: Int { tokens.count }
