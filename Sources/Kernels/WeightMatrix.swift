@@ -109,10 +109,12 @@ public struct WeightMatrix: @unchecked Sendable {
         // packed copy is read instead of the file (`copyRow`): a tied embedding's lookups would
         // otherwise bring the dropped pages back one by one.
         if packed != nil && (onlyPacked || Self.hasPacked32Layout(type)) {
-            let bytes = UnsafeMutableRawPointer.allocate(byteCount: rowBytes, alignment: 16)
-            defer { bytes.deallocate() }
-            copyRow(r, into: bytes)
-            try? Dequantize.row(type, bytes, count: cols, into: out)
+            // Every token's embedding lookup comes here on such a model: the row's bytes on the stack.
+            withUnsafeTemporaryAllocation(byteCount: rowBytes, alignment: 16) { bytes in
+                guard let p = bytes.baseAddress else { return }
+                copyRow(r, into: p)
+                try? Dequantize.row(type, UnsafeRawPointer(p), count: cols, into: out)
+            }
             return
         }
         try? Dequantize.row(type, row(r), count: cols, into: out)

@@ -56,6 +56,13 @@ typealias BlockWeights = (__m512i, __m512i, __m512i, __m512i, __m512i, __m512i, 
 /// and, with `min`, c = fma(m, s, c). The same operations in the same order for any batch.
 @inline(__always) func blockStep(_ w: BlockWeights, _ a: UnsafeRawPointer, start: __m512i, d: __m512, da: Float,
                                  min: (m: __m512, s: Float)?, _ c: inout __m512) {
+    c = _mm512_fmadd_ps(_mm512_cvtepi32_ps(blockDot(start, w, a)), _mm512_mul_ps(d, _mm512_set1_ps(da)), c)
+    if let min { c = _mm512_fmadd_ps(min.m, _mm512_set1_ps(min.s), c) }
+}
+
+/// start + the 16 rows' Σ u·a over a block: unsigned weights `w` against the 8 signed activation
+/// dwords at `a`, each broadcast to every row.
+@inline(__always) func blockDot(_ start: __m512i, _ w: BlockWeights, _ a: UnsafeRawPointer) -> __m512i {
     @inline(__always) func bc(_ j: Int) -> __m512i { _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
     var i = _mm512_dpbusd_epi32(start, w.0, bc(0))
     i = _mm512_dpbusd_epi32(i, w.1, bc(1))
@@ -64,9 +71,7 @@ typealias BlockWeights = (__m512i, __m512i, __m512i, __m512i, __m512i, __m512i, 
     i = _mm512_dpbusd_epi32(i, w.4, bc(4))
     i = _mm512_dpbusd_epi32(i, w.5, bc(5))
     i = _mm512_dpbusd_epi32(i, w.6, bc(6))
-    i = _mm512_dpbusd_epi32(i, w.7, bc(7))
-    c = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(d, _mm512_set1_ps(da)), c)
-    if let min { c = _mm512_fmadd_ps(min.m, _mm512_set1_ps(min.s), c) }
+    return _mm512_dpbusd_epi32(i, w.7, bc(7))
 }
 
 @inline(__always) func load128(_ p: UnsafeRawPointer) -> __m128i { _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self)) }

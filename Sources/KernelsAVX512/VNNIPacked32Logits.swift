@@ -86,16 +86,9 @@ public enum VNNIPacked32Logits {
             @inline(__always) func token(_ k: Int, _ c: inout __m512) {
                 let tb = (t0 + k) * nb + b
                 let a = UnsafeRawPointer(hl + splitBytes * tb)
-                @inline(__always) func high(_ j: Int) -> __m512i { _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
                 @inline(__always) func low(_ j: Int) -> __m512i { _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: 32 + 4 * j, as: Int32.self)) }
-                var i = _mm512_dpbusd_epi32(_mm512_set1_epi32(-128 &* hsum[tb]), u.0, high(0))
-                i = _mm512_dpbusd_epi32(i, u.1, high(1))
-                i = _mm512_dpbusd_epi32(i, u.2, high(2))
-                i = _mm512_dpbusd_epi32(i, u.3, high(3))
-                i = _mm512_dpbusd_epi32(i, u.4, high(4))
-                i = _mm512_dpbusd_epi32(i, u.5, high(5))
-                i = _mm512_dpbusd_epi32(i, u.6, high(6))
-                i = _mm512_dpbusd_epi32(i, u.7, high(7))
+                let i = blockDot(_mm512_set1_epi32(-128 &* hsum[tb]), u, a)  // Σ q·h (the high bytes, signed)
+                // The low bytes are the unsigned side here, the weights' q the signed one.
                 var j = _mm512_dpbusd_epi32(z, low(0), s.0)
                 j = _mm512_dpbusd_epi32(j, low(1), s.1)
                 j = _mm512_dpbusd_epi32(j, low(2), s.2)
