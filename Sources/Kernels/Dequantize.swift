@@ -54,6 +54,8 @@ public enum Dequantize {
             for b in 0..<blocks { q3_K(src + b * bb, dst + b * 256) }
         case .q2_K:
             for b in 0..<blocks { q2_K(src + b * bb, dst + b * 256) }
+        case .iq4_xs:
+            for b in 0..<blocks { iq4_xs(src + b * bb, dst + b * 256) }
         case .q8_1, .q8_K:
             throw Failure.unsupported(type)
         }
@@ -236,6 +238,37 @@ extension Dequantize {
             let sc = p.load(fromByteOffset: g, as: UInt8.self)
             let dl = d * Float(sc & 0x0F), ml = dmin * Float(sc >> 4)
             for i in 0..<16 { y[16 * g + i] = dl * Float(elementQ2K(16 * g + i, p)) - ml }
+        }
+    }
+}
+
+extension Dequantize {
+    /// IQ4_NL's and IQ4_XS's 16 levels (ggml's `kvalues_iq4nl`): a nibble picks one, non-linearly spaced.
+    public static let iq4Levels: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+
+    /// IQ4_XS's scale of sub-block j (0..<8, 32 elements each), less 32 (−32...31): the low four bits
+    /// from nibble j % 2 of byte 4 + j / 2, the top two from bits 2j, 2j + 1 of the u16 at 2.
+    @inline(__always) static func scaleIQ4XS(_ j: Int, _ p: UnsafeRawPointer) -> Int32 {
+        let low = (p.load(fromByteOffset: 4 + j / 2, as: UInt8.self) >> (4 * UInt8(j % 2))) & 0x0F
+        let high = (p.loadUnaligned(fromByteOffset: 2, as: UInt16.self) >> (2 * UInt16(j))) & 3
+        return (Int32(low) | Int32(high) << 4) - 32
+    }
+
+    /// IQ4_XS's element e (0..<256) of the super-block at `p` as its level: sub-block j = e / 32 keeps
+    /// its first 16 elements in the low nibbles of bytes 8 + 16j..., the next 16 in the high ones.
+    @inline(__always) static func elementIQ4XS(_ e: Int, _ p: UnsafeRawPointer) -> Int32 {
+        let j = e / 32, l = e % 32
+        let byte = p.load(fromByteOffset: 8 + 16 * j + l % 16, as: UInt8.self)
+        return Int32(iq4Levels[Int(l < 16 ? byte & 0x0F : byte >> 4)])
+    }
+
+    // [256]: f16 d, u16 of scales' top bits, 4 bytes of their low nibbles, 128 nibble bytes:
+    // x = d · (scale − 32) · level(n), per sub-block of 32.
+    static func iq4_xs(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0)
+        for j in 0..<8 {
+            let dl = d * Float(scaleIQ4XS(j, p))
+            for l in 0..<32 { y[32 * j + l] = dl * Float(elementIQ4XS(32 * j + l, p)) }
         }
     }
 }

@@ -1,11 +1,12 @@
 import GGUF
 import KernelsAVX2
 
-/// The reference for every K-quant kernel (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K against Q8_K activations),
+/// The reference for every K-quant kernel (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS against Q8_K activations),
 /// in plain Swift, one element at a time. Its arithmetic is the contract the SIMD
 /// kernels keep bit for bit: per super-block s of a row and a token,
 ///
-///     isum = Σ_j sc_j · Σ_{l ∈ j} q_l · a_l        (exact in int32; Q6_K: q − 32; Q3_K: sc − 32, q in −4...3)
+///     isum = Σ_j sc_j · Σ_{l ∈ j} q_l · a_l        (exact in int32; Q6_K: q − 32; Q3_K: sc − 32, q in −4...3;
+///                                                  IQ4_XS: sc − 32, q its level, −127...113)
 ///     imin = Σ_j m_j · Σ_{l ∈ j} a_l                (Q2_K, Q4_K, Q5_K)
 ///     acc  = fma(d · d_a, Float(isum), acc)
 ///     acc  = fma(−(dmin · d_a), Float(imin), acc)   (Q2_K, Q4_K, Q5_K)
@@ -16,7 +17,7 @@ import KernelsAVX2
 public enum KQuantDot {
     public static func supports(_ type: GGMLType) -> Bool {
         switch type {
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: return true
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: return true
         default: return false
         }
     }
@@ -60,6 +61,11 @@ public enum KQuantDot {
                     q[e] = Int32(nib | hb << 4) - 32
                 }
                 for g in 0..<16 { sc[g] = Int32((x + 192).load(fromByteOffset: g, as: Int8.self)) }
+            case .iq4_xs:
+                groups = 32
+                d = halfToFloat(x.loadUnaligned(fromByteOffset: 0, as: UInt16.self))
+                for e in 0..<256 { q[e] = Dequantize.elementIQ4XS(e, x) }
+                for j in 0..<8 { sc[j] = Dequantize.scaleIQ4XS(j, x) }
             case .q3_K:
                 groups = 16
                 d = halfToFloat(x.loadUnaligned(fromByteOffset: 108, as: UInt16.self))

@@ -4,7 +4,7 @@ import KernelsAVX2
 import KernelsAVX512
 #endif
 
-/// Matmul of K-quant weights (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) with activations quantized per
+/// Matmul of K-quant weights (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS) with activations quantized per
 /// super-block of 256 (Q8_K), the arithmetic of `KQuantDot`: x is quantized once per
 /// call, then threads take tiles of 16 rows of any of the matrices. Each row is read
 /// front to back once per call (the AVX2 packed kernel: once per 64 tokens) and every token
@@ -12,7 +12,7 @@ import KernelsAVX512
 /// memory speed. The avx512 backend
 /// takes the VNNI kernels; avx2 the packed AVX2 kernel (16-row tiles, one stream up to 8
 /// tokens), or the AVX2 matrix-vector kernel without a packed copy. All give the bits of `KQuantDot`.
-/// Q2_K and Q3_K have only the packed kernels: a few rows without a packed copy (a draft's gathered
+/// Q2_K, Q3_K and IQ4_XS have only the packed kernels: a few rows without a packed copy (a draft's gathered
 /// output rows) are packed for the call, a larger matrix without one (repacking off) takes the
 /// float path.
 enum KQuantMatMul {
@@ -20,7 +20,7 @@ enum KQuantMatMul {
 
     static func supports(_ w: WeightMatrix, backend: MatMul.Backend) -> Bool {
         guard w.cols % 256 == 0, w.cols > 0, KQuantDot.supports(w.type),
-              w.packed != nil || w.rows <= transientPackRows || w.type != .q2_K && w.type != .q3_K else { return false }
+              w.packed != nil || w.rows <= transientPackRows || !onlyPackedKernels(w.type) else { return false }
         #if arch(x86_64)
         switch backend {
         case .avx512: return CPUFeatures.hasAVX512VNNI
@@ -38,7 +38,7 @@ enum KQuantMatMul {
     static func multiply(_ outputs: [(WeightMatrix, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
                          nTokens: Int, pool: ThreadPool, backend: MatMul.Backend, amx: Bool = CPUFeatures.hasAMX) {
         guard let cols = outputs.first?.0.cols, nTokens > 0 else { return }
-        // Q2_K and Q3_K rows without a packed copy (a few: `supports`) are packed for this call only;
+        // Q2_K, Q3_K and IQ4_XS rows without a packed copy (a few: `supports`) are packed for this call only;
         // the common case, every matrix packed at load, takes the outputs as they are.
         var transient: [UnsafeMutableRawPointer] = []
         defer { for b in transient { b.deallocate() } }
@@ -102,11 +102,16 @@ enum KQuantMatMul {
         #endif
     }
 
-    /// Q2_K and Q3_K matrices of at most this many rows without a packed copy are packed for the call.
+    /// Q2_K, Q3_K and IQ4_XS matrices of at most this many rows without a packed copy are packed for the call.
     static let transientPackRows = 512
 
     @inline(__always) static func needsPackingForCall(_ w: WeightMatrix) -> Bool {
-        (w.type == .q2_K || w.type == .q3_K) && w.packed == nil
+        onlyPackedKernels(w.type) && w.packed == nil
+    }
+
+    /// Types whose only kernels read the packed tiles (Q2_K, Q3_K, IQ4_XS).
+    @inline(__always) static func onlyPackedKernels(_ type: GGMLType) -> Bool {
+        type == .q2_K || type == .q3_K || type == .iq4_xs
     }
 
     /// A packed copy of `w` (the caller deallocates it).

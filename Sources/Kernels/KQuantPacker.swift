@@ -3,13 +3,13 @@ import KernelsAVX2
 /// The packed K-quant layout of `VNNIKQuantPacked` written in plain Swift, element by
 /// element from the ggml block definitions: for CPUs without AVX-512 (the AVX2 kernel
 /// reads the same layout, 8 of a tile's 16 rows per half vector), as an independent check of the
-/// vector packer (tests compare the bytes), and the only packer of Q2_K's and Q3_K's tiles.
+/// vector packer (tests compare the bytes), and the only packer of Q2_K's, Q3_K's and IQ4_XS's tiles.
 enum KQuantPacker {
     static func packedBytes(typeID: UInt32, rows: Int, superBlocks: Int) -> Int {
         KQuantTile.packedBytes(typeID: typeID, rows: rows, superBlocks: superBlocks)
     }
 
-    /// Packs tiles `tiles` of the matrix (typeID 10 = Q2_K, 11 = Q3_K, 12 = Q4_K, 13 = Q5_K or 14 = Q6_K) into `out`, which holds
+    /// Packs tiles `tiles` of the matrix (typeID 10 = Q2_K, 11 = Q3_K, 12 = Q4_K, 13 = Q5_K, 14 = Q6_K or 23 = IQ4_XS) into `out`, which holds
     /// the whole packed matrix (zeroed padding included).
     static func pack(typeID: UInt32, w: UnsafeRawPointer, rowBytes: Int, rows: Int, superBlocks nsb: Int,
                      tiles: Range<Int>, out: UnsafeMutableRawPointer) {
@@ -30,6 +30,8 @@ enum KQuantPacker {
                         q3k(row + s * 110, r, base)
                     } else if typeID == 10 {
                         q2k(row + s * 84, r, base)
+                    } else if typeID == 23 {
+                        iq4xs(row + s * 136, r, base)
                     } else {
                         q6k(row + s * 210, r, base, &q)
                     }
@@ -151,5 +153,19 @@ enum KQuantPacker {
             }
         }
         for i in 0..<4 { o[1280 + 4 * r + i] = b.load(fromByteOffset: 80 + i, as: UInt8.self) }  // f16 d, f16 dmin
+    }
+
+    /// Row r's IQ4_XS super-block `b` (136 bytes: f16 d, u16 of the scales' top bits, 4 bytes of their
+    /// low nibbles, 128 nibble bytes) into the tile of `VNNIKQuantPacked+IQ4XS.swift`: the nibble bytes
+    /// as they are, the scales less 32 as bytes, d.
+    static func iq4xs(_ b: UnsafeRawPointer, _ r: Int, _ o: UnsafeMutablePointer<UInt8>) {
+        for j in 0..<8 {
+            o[2048 + 16 * j + r] = UInt8(bitPattern: Int8(Dequantize.scaleIQ4XS(j, b)))
+            for v in 0..<4 {
+                for k in 0..<4 { o[(4 * j + v) * 64 + 4 * r + k] = b.load(fromByteOffset: 8 + 16 * j + 4 * v + k, as: UInt8.self) }
+            }
+        }
+        o[2176 + 2 * r] = b.load(fromByteOffset: 0, as: UInt8.self)
+        o[2176 + 2 * r + 1] = b.load(fromByteOffset: 1, as: UInt8.self)
     }
 }

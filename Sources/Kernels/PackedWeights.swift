@@ -71,7 +71,7 @@ public final class PackedWeights: @unchecked Sendable {
         let nsb = w.cols / 256
         let size = VNNIKQuantPacked.packedBytes(typeID: w.type.rawValue, rows: w.rows, superBlocks: nsb)
         return packed(w, bytes: size) { range, target in
-            if vnni && w.type != .q3_K && w.type != .q2_K {
+            if vnni && !KQuantMatMul.onlyPackedKernels(w.type) {
                 VNNIKQuantPacked.pack(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, rows: w.rows, superBlocks: nsb,
                                       tiles: range, out: target)
             } else {

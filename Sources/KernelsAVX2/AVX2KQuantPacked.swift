@@ -23,7 +23,7 @@ public enum AVX2KQuantPacked {
     static var q3kTileBytes: Int { KQuantTile.q3K }
     static var q2kTileBytes: Int { KQuantTile.q2K }
 
-    public static func supports(typeID: UInt32) -> Bool { typeID >= 10 && typeID <= 14 }
+    public static func supports(typeID: UInt32) -> Bool { typeID >= 10 && typeID <= 14 || typeID == 23 }
 
     /// Bytes per tile of 16 rows and super-block.
     public static func tileBytes(_ typeID: UInt32) -> Int { KQuantTile.bytes(typeID) }
@@ -58,11 +58,13 @@ public enum AVX2KQuantPacked {
                 case (14, true): vector(Q6K.self, tile, end, act, y + r, count)
                 case (11, true): vector(Q3K.self, tile, end, act, y + r, count)
                 case (10, true): vector(Q2K.self, tile, end, act, y + r, count)
+                case (23, true): vector(IQ4XS.self, tile, end, act, y + r, count)
                 case (12, false): small(Q4K.self, tile, end, act, y + r, ldy, count)
                 case (13, false): small(Q5K.self, tile, end, act, y + r, ldy, count)
                 case (14, false): small(Q6K.self, tile, end, act, y + r, ldy, count)
                 case (11, false): small(Q3K.self, tile, end, act, y + r, ldy, count)
                 case (10, false): small(Q2K.self, tile, end, act, y + r, ldy, count)
+                case (23, false): small(IQ4XS.self, tile, end, act, y + r, ldy, count)
                 default: preconditionFailure("no packed kernel for type \(typeID)")
                 }
                 r += 16
@@ -99,6 +101,8 @@ public enum AVX2KQuantPacked {
                             halfTile(Q6K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
                         } else if typeID == 11 {
                             halfTile(Q3K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
+                        } else if typeID == 23 {
+                            halfTile(IQ4XS.self, tile, half, e, act, t, nt, out, ldy, count, share: next)
                         } else {
                             precondition(typeID == 10, "no packed kernel for type \(typeID)")
                             halfTile(Q2K.self, tile, half, e, act, t, nt, out, ldy, count, share: next)

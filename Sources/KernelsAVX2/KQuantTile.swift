@@ -7,14 +7,16 @@ public enum KQuantTile {
     @inlinable public static var q4K: Int { 2368 }
     @inlinable public static var q5K: Int { 2880 }
     @inlinable public static var q6K: Int { 3392 }
+    @inlinable public static var iq4XS: Int { 2208 }
 
-    /// The tile of GGML type `typeID` (10 = Q2_K ... 14 = Q6_K).
+    /// The tile of GGML type `typeID` (10 = Q2_K ... 14 = Q6_K, 23 = IQ4_XS).
     @inlinable public static func bytes(_ typeID: UInt32) -> Int {
         switch typeID {
         case 10: return q2K
         case 11: return q3K
         case 12: return q4K
         case 13: return q5K
+        case 23: return iq4XS
         default: return q6K
         }
     }

@@ -30,8 +30,8 @@ public enum VNNIKQuantPacked {
     static var q4kTileBytes: Int { KQuantTile.q4K }
     static var q5kTileBytes: Int { KQuantTile.q5K }
 
-    /// Formats with a packed layout: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (`AVX2KQuantPacked` reads the same tiles).
-    public static func supports(typeID: UInt32) -> Bool { typeID >= 10 && typeID <= 14 }
+    /// Formats with a packed layout: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS (`AVX2KQuantPacked` reads the same tiles).
+    public static func supports(typeID: UInt32) -> Bool { typeID >= 10 && typeID <= 14 || typeID == 23 }
 
     /// Bytes per tile of 16 rows and super-block (the AVX2 kernel's tiles are these).
     static func tileBytes(_ typeID: UInt32) -> Int { KQuantTile.bytes(typeID) }
@@ -45,7 +45,7 @@ public enum VNNIKQuantPacked {
     /// one) of the matrix at `w` into `out`, which holds the whole packed matrix.
     public static func pack(typeID: UInt32, w: UnsafeRawPointer, rowBytes: Int, rows: Int, superBlocks nsb: Int,
                             tiles: Range<Int>, out: UnsafeMutableRawPointer) {
-        precondition(supports(typeID: typeID) && typeID > 11, "Q2_K and Q3_K tiles come from KQuantPacker")
+        precondition(supports(typeID: typeID) && typeID > 11 && typeID != 23, "Q2_K, Q3_K and IQ4_XS tiles come from KQuantPacker")
         let scratch = UnsafeMutablePointer<__m512i>.allocate(capacity: 64 + 16 + 8)
         let rowPointers = UnsafeMutablePointer<UnsafeRawPointer>.allocate(capacity: 16)
         // The rows are copied first: the per-call packers read 16 bytes at a time, past a row's end.
@@ -189,6 +189,8 @@ public enum VNNIKQuantPacked {
                         groupQ6K(tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     } else if typeID == 11 {
                         groupLowK(Q3KTile.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
+                    } else if typeID == 23 {
+                        groupLowK(IQ4XSTile.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     } else {
                         precondition(typeID == 10, "no packed kernel for type \(typeID)")
                         groupLowK(Q2KTile.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
@@ -226,6 +228,7 @@ public enum VNNIKQuantPacked {
         case 13: OneToken.q5K(tile, end, act, t0, y, ldy, mask, ahead)
         case 14: OneToken.q6K(tile, end, act, t0, y, ldy, mask, ahead)
         case 11: OneToken.q3K(tile, end, act, t0, y, ldy, mask, ahead)
+        case 23: OneToken.iq4XS(tile, end, act, t0, y, ldy, mask, ahead)
         default:
             precondition(typeID == 10, "no packed kernel for type \(typeID)")
             OneToken.q2K(tile, end, act, t0, y, ldy, mask, ahead)
@@ -248,6 +251,10 @@ public enum VNNIKQuantPacked {
         @inline(never) static func q3K(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView, _ t0: Int,
                                        _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, _ ahead: Ahead) {
             groupLowK(Q3KTile.self, tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
+        }
+        @inline(never) static func iq4XS(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView, _ t0: Int,
+                                         _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, _ ahead: Ahead) {
+            groupLowK(IQ4XSTile.self, tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
         }
         @inline(never) static func q2K(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView, _ t0: Int,
                                        _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, _ ahead: Ahead) {

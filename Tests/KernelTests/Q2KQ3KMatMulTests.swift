@@ -2,15 +2,18 @@ import XCTest
 import GGUF
 @testable import Kernels
 
-/// Q2_K and Q3_K: their tiles (`VNNIKQuantPacked+Q2K.swift`, `+Q3K.swift`, written by `KQuantPacker`)
+/// Q2_K, Q3_K and IQ4_XS: their tiles (`VNNIKQuantPacked+Q2K.swift`, `+Q3K.swift`, `+IQ4XS.swift`,
+/// written by `KQuantPacker`)
 /// read by the AVX-512 and the AVX2 packed kernels give bit for bit what the plain reference
 /// (`KQuantDot`, whose element and scale decoding the gguf fixture checks) gives, on odd shapes,
 /// every token count path and hostile blocks; they stay within the activation-rounding bound of
 /// the dequantize-then-float product; without a packed copy the float path serves them.
 final class Q2KQ3KMatMulTests: XCTestCase {
-    static let types: [GGMLType] = [.q2_K, .q3_K]
+    static let types: [GGMLType] = [.q2_K, .q3_K, .iq4_xs]
     /// Where each type's f16 fields sit in its block.
-    static func halfOffsets(_ type: GGMLType) -> [Int] { type == .q2_K ? [80, 82] : [108] }
+    static func halfOffsets(_ type: GGMLType) -> [Int] { type == .q2_K ? [80, 82] : type == .q3_K ? [108] : [0] }
+    /// The bytes of a block besides its f16 fields (weights and scales).
+    static func body(_ type: GGMLType) -> Range<Int> { type == .iq4_xs ? 2..<136 : 0..<halfOffsets(type)[0] }
 
     var backends: [MatMul.Backend] {
         (CPUFeatures.hasAVX512VNNI ? [MatMul.Backend.avx512] : []) + (CPUFeatures.hasAVX2 ? [.avx2] : [])
@@ -68,21 +71,21 @@ final class Q2KQ3KMatMulTests: XCTestCase {
         }
     }
 
-    /// All-zero blocks (Q3_K: every value −4 and scale −32; Q2_K: zero scales and mins), all-ones
-    /// bytes (every value, scale and min at its maximum), the largest and a subnormal f16 d (and
-    /// dmin); all-zero, outlier and tiny activations.
+    /// All-zero blocks (Q3_K: every value −4 and scale −32; Q2_K: zero scales and mins; IQ4_XS: every
+    /// level −127 and scale −32), all-ones bytes (every value, scale and min at its maximum), the
+    /// largest and a subnormal f16 d (and dmin); all-zero, outlier and tiny activations.
     func testEdgeBlocks() {
         let pool = ThreadPool(threads: 2)
         let rows = 19, cols = 768, n = 10
         for type in Self.types {
             let (w, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: 5)
             defer { mem.deallocate() }
-            let bb = type.blockBytes, halfs = Self.halfOffsets(type)
+            let bb = type.blockBytes, halfs = Self.halfOffsets(type), body = Self.body(type)
             for b in 0..<(rows * cols / 256) {
                 let p = mem + b * bb
                 switch b % 5 {
-                case 0: p.initializeMemory(as: UInt8.self, repeating: 0, count: halfs[0])
-                case 1: p.initializeMemory(as: UInt8.self, repeating: 0xFF, count: halfs[0])
+                case 0: (p + body.lowerBound).initializeMemory(as: UInt8.self, repeating: 0, count: body.count)
+                case 1: (p + body.lowerBound).initializeMemory(as: UInt8.self, repeating: 0xFF, count: body.count)
                 case 2: for o in halfs { p.storeBytes(of: Float16(60000).bitPattern, toByteOffset: o, as: UInt16.self) }
                 case 3: for o in halfs { p.storeBytes(of: UInt16(1), toByteOffset: o, as: UInt16.self) }  // subnormal
                 default: break
