@@ -12,7 +12,7 @@ Regenerate (output is deterministic for a given gguf/numpy version):
 
 Writes:
     Tests/GGUFTests/Fixtures/all_types.gguf           every metadata value type, alignment 64,
-                                                      tensors of the 14 supported tensor types
+                                                      tensors of the 15 supported tensor types
     Tests/GGUFTests/Fixtures/all_types.expected.json  tensor table as gguf.GGUFReader sees it,
                                                       where each tensor's floats start in the .bin
     Tests/GGUFTests/Fixtures/all_types.expected.bin   gguf's dequantized values, float32 LE
@@ -45,7 +45,7 @@ SEED = 20240611
 # the scales must be finite and small, or the expected values are inf/NaN noise.
 HALF_FIELDS = {
     Q.Q4_0: [0], Q.Q4_1: [0, 2], Q.Q5_0: [0], Q.Q5_1: [0, 2], Q.Q8_0: [0],
-    Q.Q4_K: [0, 2], Q.Q5_K: [0, 2], Q.Q6_K: [208], Q.Q3_K: [108], Q.Q2_K: [80, 82], Q.IQ4_XS: [0],
+    Q.Q4_K: [0, 2], Q.Q5_K: [0, 2], Q.Q6_K: [208], Q.Q3_K: [108], Q.Q2_K: [80, 82], Q.IQ4_XS: [0], Q.IQ4_NL: [0],
 }
 QUANTIZABLE = {Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1, Q.Q8_0, Q.BF16}
 
@@ -82,9 +82,10 @@ def tensors_for(rng: np.random.Generator) -> list[tuple[str, Q, np.ndarray, tupl
             x += 1.5  # an offset the min field must carry
         out.append((f"t.{q.name.lower()}", q, quantize(x, q), x.shape))
         out.append((f"r.{q.name.lower()}", q, random_blocks(rng, q, 2, 64), (2, 64)))
-    # K-quants and IQ4_XS: gguf cannot quantize them, so random blocks with sane scales.
+    # K-quants, IQ4_XS and IQ4_NL: gguf cannot quantize them, so random blocks with sane scales.
     for q in (Q.Q4_K, Q.Q5_K, Q.Q6_K, Q.Q3_K, Q.Q2_K, Q.IQ4_XS):
         out.append((f"t.{q.name.lower()}", q, random_blocks(rng, q, 2, 256), (2, 256)))
+    out.append(("t.iq4_nl", Q.IQ4_NL, random_blocks(rng, Q.IQ4_NL, 2, 64), (2, 64)))
     return out
 
 

@@ -2,13 +2,13 @@
 public enum GGMLType: UInt32, Sendable, CaseIterable {
     case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9
     case q2_K = 10, q3_K = 11, q4_K = 12, q5_K = 13, q6_K = 14, q8_K = 15
-    case iq4_xs = 23, bf16 = 30
+    case iq4_nl = 20, iq4_xs = 23, bf16 = 30
 
     /// Elements per quantization block.
     public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: return 1
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1: return 32
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1, .iq4_nl: return 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq4_xs: return 256
         }
     }
@@ -30,6 +30,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         case .q5_K: return 176     // q4_K + 32 high-bit bytes
         case .q6_K: return 210     // 128 low, 64 high, 16 int8 scales, f16 d
         case .q8_K: return 292
+        case .iq4_nl: return 18     // f16 d, 16 nibble bytes (indices of 16 levels)
         case .iq4_xs: return 136   // f16 d, u16 high scale bits, 4 low scale bytes, 128 nibble bytes
         }
     }
@@ -51,6 +52,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         case .q5_K: return "Q5_K"
         case .q6_K: return "Q6_K"
         case .q8_K: return "Q8_K"
+        case .iq4_nl: return "IQ4_NL"
         case .iq4_xs: return "IQ4_XS"
         }
     }

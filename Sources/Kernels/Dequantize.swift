@@ -22,6 +22,15 @@ public enum Dequantize {
 
     /// Dequantizes `count` elements (a multiple of the type's block size) starting at `src`.
     public static func row(_ type: GGMLType, _ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>) throws {
+        guard supports(type) else { throw Failure.unsupported(type) }
+        convert(type, src, count: count, into: dst)
+    }
+
+    /// `row` for a supported type. Apart, and not inlined into it: with the switch below in the throwing
+    /// function, the release build (Swift 6.3) used the error register (r12) for a block size and
+    /// returned it as a thrown error from every case (a crash at load once the switch grew by IQ4_NL).
+    @inline(never)
+    static func convert(_ type: GGMLType, _ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>) {
         let blocks = count / type.blockSize
         let bb = type.blockBytes
         switch type {
@@ -56,8 +65,10 @@ public enum Dequantize {
             for b in 0..<blocks { q2_K(src + b * bb, dst + b * 256) }
         case .iq4_xs:
             for b in 0..<blocks { iq4_xs(src + b * bb, dst + b * 256) }
+        case .iq4_nl:
+            for b in 0..<blocks { iq4_nl(src + b * bb, dst + b * 32) }
         case .q8_1, .q8_K:
-            throw Failure.unsupported(type)
+            preconditionFailure("\(type.name) cannot be dequantized (`supports` is false)")
         }
     }
 
@@ -260,6 +271,16 @@ extension Dequantize {
         let j = e / 32, l = e % 32
         let byte = p.load(fromByteOffset: 8 + 16 * j + l % 16, as: UInt8.self)
         return Int32(iq4Levels[Int(l < 16 ? byte & 0x0F : byte >> 4)])
+    }
+
+    // [32]: f16 d, 16 nibble bytes (byte j: element j low, j + 16 high); x = d · level(n).
+    static func iq4_nl(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0)
+        for j in 0..<16 {
+            let byte = p.load(fromByteOffset: 2 + j, as: UInt8.self)
+            y[j] = d * Float(iq4Levels[Int(byte & 0x0F)])
+            y[j + 16] = d * Float(iq4Levels[Int(byte >> 4)])
+        }
     }
 
     // [256]: f16 d, u16 of scales' top bits, 4 bytes of their low nibbles, 128 nibble bytes:

@@ -29,6 +29,11 @@ enum KQuantLogits {
                          pool: ThreadPool, backend: MatMul.Backend, allRows: Bool = false) {
         let cols = w.cols, rows = w.rows, nsb = cols / 256
         guard nTokens > 0, rows > 0 else { return }
+        // A type with only packed kernels and no packed copy (a few rows: `KQuantMatMul.supports`) is
+        // packed once here for both passes: the second pass's row ranges have no other kernel.
+        let transient = KQuantMatMul.needsPackingForCall(w) ? KQuantMatMul.packedForCall(w) : nil
+        defer { transient?.deallocate() }
+        let w = transient.map { WeightMatrix(type: w.type, data: w.data, rows: w.rows, cols: w.cols, packed: UnsafeRawPointer($0)) } ?? w
         if allRows {
             everyRow(w, x, nTokens: nTokens, y, pool: pool, backend: backend)
             return

@@ -7,7 +7,7 @@ import KernelsAVX2
 enum PortableQ8MatMul {
     static func supports(_ type: GGMLType) -> Bool {
         switch type {
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K: return true
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K, .iq4_nl: return true
         default: return false
         }
     }
@@ -78,6 +78,16 @@ enum PortableQ8MatMul {
                 }
             }
             return hasM
+        case .iq4_nl:
+            for b in 0..<nb {
+                dR[b] = h(b * 18)
+                for j in 0..<16 {
+                    let v = Int(p.load(fromByteOffset: b * 18 + 2 + j, as: UInt8.self))
+                    q[32 * b + j] = Int16(Dequantize.iq4Levels[v & 15])
+                    q[32 * b + j + 16] = Int16(Dequantize.iq4Levels[v >> 4])
+                }
+            }
+            return false
         case .q8_0:
             for b in 0..<nb {
                 dR[b] = h(b * 34)

@@ -6,7 +6,7 @@ import KernelsAVX512
 
 /// Matmul with activations quantized per block of 32 to int8 (as llama.cpp's
 /// vec_dot_q4_1_q8_1 / q8_0_q8_0): x is quantized once per call, then threads take
-/// tiles of 16 weight rows and multiply each tile against all tokens. Q4_0/Q4_1/Q5_0/Q8_0 matrices
+/// tiles of 16 weight rows and multiply each tile against all tokens. Q4_0/Q4_1/Q5_0/Q8_0/IQ4_NL matrices
 /// packed at load (`AVX2Packed32`'s layout) go through `VNNIPacked32` on the avx512 backend and
 /// `AVX2Packed32` on the avx2 one; the
 /// avx512 backend takes other Q4_0/Q4_1/Q8_0 tiles through the
@@ -26,18 +26,28 @@ enum QuantizedMatMul {
         case .portable: return PortableQ8MatMul.supports(w.type)
         case .avx2:
             #if arch(x86_64)
-            return CPUFeatures.hasAVX2 && AVX2MatMul.supports(typeID: w.type.rawValue)
+            return CPUFeatures.hasAVX2 && (AVX2MatMul.supports(typeID: w.type.rawValue) || packedOnlyKernels(w))
             #else
             return false
             #endif
         case .avx512:
             #if arch(x86_64)
             return CPUFeatures.hasAVX512VNNI
-                && (VNNIMatMul.supports(typeID: w.type.rawValue) || AVX2MatMul.supports(typeID: w.type.rawValue))
+                && (VNNIMatMul.supports(typeID: w.type.rawValue) || AVX2MatMul.supports(typeID: w.type.rawValue) || packedOnlyKernels(w))
             #else
             return false
             #endif
         }
+    }
+
+    /// IQ4_NL has only the packed kernels (`AVX2Packed32`, `VNNIPacked32`): without a packed copy
+    /// (repacking off) its matrices take the float path.
+    static func packedOnlyKernels(_ w: WeightMatrix) -> Bool {
+        #if arch(x86_64)
+        return w.type == .iq4_nl && w.packed != nil
+        #else
+        return false
+        #endif
     }
 
     /// y_i = x · W_iᵀ for each (W_i, y_i): all W_i have the same cols; x [nTokens, cols],

@@ -2,7 +2,7 @@
 import _Builtin_intrinsics.intel
 import CPrefetch
 
-/// The 32-element formats (Q4_0, Q4_1, Q5_0, Q8_0) packed at load for AVX2, 8 rows side by side: a
+/// The 32-element formats (Q4_0, Q4_1, Q5_0, Q8_0, IQ4_NL) packed at load for AVX2, 8 rows side by side: a
 /// row per int32 lane, so a broadcast dword of 4 activations meets 8 rows' 4 weights in one
 /// `vpmaddubsw`, and a block's sums come out per row with no horizontal reduction. The file's
 /// layout (a row's 32 weights per block) cost about 23 instructions per block and row, most of
@@ -42,6 +42,8 @@ public enum AVX2Packed32 {
         /// Whole int8 weights (Q8_0), stored as q ^ 0x80 (q + 128 unsigned), 4 per lane and vector
         /// from byte `nibbles` on.
         static var wholeBytes: Bool { get }
+        /// Nibbles index IQ4_NL's 16 levels (−127...113): a byte shuffle decodes them.
+        static var levels: Bool { get }
     }
     public enum Q4_0: Format {
         @inlinable public static var halfBytes: Int { 144 }
@@ -52,6 +54,7 @@ public enum AVX2Packed32 {
         @inlinable public static var fileBlock: Int { 18 }
         @inlinable public static var fileNibbles: Int { 2 }
         @inlinable public static var wholeBytes: Bool { false }
+        @inlinable public static var levels: Bool { false }
     }
     public enum Q4_1: Format {
         @inlinable public static var halfBytes: Int { 160 }
@@ -62,6 +65,7 @@ public enum AVX2Packed32 {
         @inlinable public static var fileBlock: Int { 20 }
         @inlinable public static var fileNibbles: Int { 4 }
         @inlinable public static var wholeBytes: Bool { false }
+        @inlinable public static var levels: Bool { false }
     }
     public enum Q5_0: Format {
         @inlinable public static var halfBytes: Int { 176 }
@@ -72,6 +76,7 @@ public enum AVX2Packed32 {
         @inlinable public static var fileBlock: Int { 22 }
         @inlinable public static var fileNibbles: Int { 6 }
         @inlinable public static var wholeBytes: Bool { false }
+        @inlinable public static var levels: Bool { false }
     }
     /// 8 rows × 32 int8 weights per half block (vector v: columns 4v..<4v+4), each q ^ 0x80, so
     /// the AVX-512 kernel takes Σ q·a = Σ (q + 128)·a − 128·Σa, exact, as `VNNIMatVec` computes it
@@ -85,6 +90,22 @@ public enum AVX2Packed32 {
         @inlinable public static var fileBlock: Int { 34 }
         @inlinable public static var fileNibbles: Int { 2 }
         @inlinable public static var wholeBytes: Bool { true }
+        @inlinable public static var levels: Bool { false }
+    }
+
+    /// IQ4_NL: Q4_0's block (f16 d, 16 nibble bytes) with each nibble a level: the AVX-512 kernel takes
+    /// level + 128 (unsigned) and Σa's offset of 128; the AVX2 one meets the signed level by the sign
+    /// trick, as Q8_0's bytes.
+    public enum IQ4_NL: Format {
+        @inlinable public static var halfBytes: Int { 144 }
+        @inlinable public static var nibbles: Int { 16 }
+        @inlinable public static var offset: Int32 { 128 }
+        @inlinable public static var hasMin: Bool { false }
+        @inlinable public static var fifthBits: Bool { false }
+        @inlinable public static var fileBlock: Int { 18 }
+        @inlinable public static var fileNibbles: Int { 2 }
+        @inlinable public static var wholeBytes: Bool { false }
+        @inlinable public static var levels: Bool { true }
     }
 
     static func format(_ typeID: UInt32) -> (any Format.Type)? {
@@ -93,6 +114,7 @@ public enum AVX2Packed32 {
         case 3: return Q4_1.self
         case 6: return Q5_0.self
         case 8: return Q8_0.self
+        case 20: return IQ4_NL.self
         default: return nil
         }
     }
@@ -112,6 +134,7 @@ public enum AVX2Packed32 {
             case 3: packTile(Q4_1.self, w, rowBytes, rows, nb, tile, out)
             case 6: packTile(Q5_0.self, w, rowBytes, rows, nb, tile, out)
             case 8: packTile(Q8_0.self, w, rowBytes, rows, nb, tile, out)
+            case 20: packTile(IQ4_NL.self, w, rowBytes, rows, nb, tile, out)
             default: return
             }
         }
@@ -163,6 +186,7 @@ public enum AVX2Packed32 {
         case 3: unpackRow(Q4_1.self, packed, nb, r, out)
         case 6: unpackRow(Q5_0.self, packed, nb, r, out)
         case 8: unpackRow(Q8_0.self, packed, nb, r, out)
+        case 20: unpackRow(IQ4_NL.self, packed, nb, r, out)
         default: break
         }
     }
@@ -219,6 +243,7 @@ public enum AVX2Packed32 {
         case 3: rows(Q4_1.self, packed, end, r0, r1, act, asum, y, ldy)
         case 6: rows(Q5_0.self, packed, end, r0, r1, act, asum, y, ldy)
         case 8: rows(Q8_0.self, packed, end, r0, r1, act, asum, y, ldy)
+        case 20: rows(IQ4_NL.self, packed, end, r0, r1, act, asum, y, ldy)
         default: preconditionFailure("not a packed 32-element format")
         }
     }
@@ -258,7 +283,7 @@ public enum AVX2Packed32 {
 
     @inline(__always) static func load(_ p: UnsafeRawPointer) -> __m256i { _mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self)) }
 
-    /// The 8 quads of columns of a half block as unsigned bytes (8 rows × 4 each).
+    /// The 8 quads of columns of a half block as unsigned bytes (8 rows × 4 each); Q8_0's and IQ4_NL's signed.
     @inline(__always) static func decode<F: Format>(_: F.Type, _ p: UnsafeRawPointer) -> Weights {
         let q = p + F.nibbles
         if F.wholeBytes {
@@ -284,15 +309,22 @@ public enum AVX2Packed32 {
             w.6 = _mm256_or_si256(w.6, _mm256_and_si256(_mm256_srli_epi16(h, 2), bit4))
             w.7 = _mm256_or_si256(w.7, _mm256_and_si256(_mm256_srli_epi16(h, 3), bit4))
         }
+        if F.levels {
+            let t = _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+                                     -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113)
+            w = (_mm256_shuffle_epi8(t, w.0), _mm256_shuffle_epi8(t, w.1), _mm256_shuffle_epi8(t, w.2), _mm256_shuffle_epi8(t, w.3),
+                 _mm256_shuffle_epi8(t, w.4), _mm256_shuffle_epi8(t, w.5), _mm256_shuffle_epi8(t, w.6), _mm256_shuffle_epi8(t, w.7))
+        }
         return w
     }
 
     /// Each row's exact Σ (q - offset)·a over the block against the 32 activations at `a` (sum
     /// `s`). A product pair is at most 2·31·127 in magnitude, so four quads add in int16. Q8_0's
-    /// signed q: |q| against a with q's sign (at most 2·128·127 a pair, one quad at a time to int32).
+    /// signed q (and IQ4_NL's levels, none of them 0, so the sign never zeroes an activation): |q|
+    /// against a with q's sign (at most 2·128·127 a pair, one quad at a time to int32).
     @inline(__always) static func dot<F: Format>(_: F.Type, _ w: Weights, _ a: UnsafeRawPointer, _ s: Int32) -> __m256i {
         @inline(__always) func quad(_ c: Int) -> __m256i { _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * c, as: Int32.self)) }
-        if F.wholeBytes {
+        if F.wholeBytes || F.levels {
             let ones = _mm256_set1_epi16(1)
             @inline(__always) func part(_ q: __m256i, _ c: Int) -> __m256i {
                 _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(quad(c), q)), ones)

@@ -3,7 +3,7 @@ import _Builtin_intrinsics.intel
 import KernelsAVX2
 import CPrefetch
 
-/// Q4_0, Q4_1, Q5_0 and Q8_0 on AVX-512 VNNI from the layout `AVX2Packed32` packs at load (8 rows side
+/// Q4_0, Q4_1, Q5_0, Q8_0 and IQ4_NL on AVX-512 VNNI from the layout `AVX2Packed32` packs at load (8 rows side
 /// by side per half block, a row per int32 lane): a block's two halves, loaded side by side, are
 /// one vector of 16 rows × 4 weights, and a broadcast dword of 4 activations meets it in one
 /// `vpdpbusd`, so a block's sums come out per row with no horizontal reduction. The file's layout
@@ -13,7 +13,7 @@ import CPrefetch
 /// block by block and, for Q4_1, c = fma(m, s, c): the float steps of `AVX2Packed32`, `VNNIMatVec`
 /// and `VNNIMatMul`, so a row and token get the same bits from each, in any batch.
 public enum VNNIPacked32 {
-    public static func supports(typeID: UInt32) -> Bool { typeID == 2 || typeID == 3 || typeID == 6 || typeID == 8 }
+    public static func supports(typeID: UInt32) -> Bool { typeID == 2 || typeID == 3 || typeID == 6 || typeID == 8 || typeID == 20 }
 
     /// A format's half block, as `AVX2Packed32` lays it out (a min at byte 16, fifth bits at 144).
     typealias Format = AVX2Packed32.Format
@@ -21,6 +21,7 @@ public enum VNNIPacked32 {
     typealias Q4_1 = AVX2Packed32.Q4_1
     typealias Q5_0 = AVX2Packed32.Q5_0
     typealias Q8_0 = AVX2Packed32.Q8_0
+    typealias IQ4_NL = AVX2Packed32.IQ4_NL
 
     /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every token of
     /// `act`, for a matrix packed by `AVX2Packed32.pack`. `asum`: the tokens' block sums (Q4_0,
@@ -35,6 +36,7 @@ public enum VNNIPacked32 {
         case 3: rows(Q4_1.self, packed, end, r0, r1, act, asum, y, ldy, scratch)
         case 6: rows(Q5_0.self, packed, end, r0, r1, act, asum, y, ldy, scratch)
         case 8: rows(Q8_0.self, packed, end, r0, r1, act, asum, y, ldy, scratch)
+        case 20: rows(IQ4_NL.self, packed, end, r0, r1, act, asum, y, ldy, scratch)
         default: preconditionFailure("not a packed 32-element format")
         }
     }
@@ -44,7 +46,7 @@ public enum VNNIPacked32 {
     public static func scratchBytes(blocks: Int) -> Int { 9 * 64 * blocks }
 
     /// Whether `rows` decodes a tile once into scratch for this type and token count.
-    public static func needsScratch(typeID: UInt32, tokens: Int) -> Bool { (typeID == 6 || typeID == 8) && tokens > 8 }
+    public static func needsScratch(typeID: UInt32, tokens: Int) -> Bool { (typeID == 6 || typeID == 8 || typeID == 20) && tokens > 8 }
 
     /// How far ahead lines are asked for: a tile read by one group of tokens (generation) goes in
     /// non-temporally and close, as in `VNNIKQuantPacked`; one that later groups read again must
@@ -61,8 +63,8 @@ public enum VNNIPacked32 {
         // Q5_0 against several groups of tokens: each block decoded once per tile into scratch (its
         // fifth bits cost more than the products of one group; measured on Qwen2.5-Coder-0.5B's
         // 512-token prompts, decoding per group lost 5% to the file-layout kernel); Q8_0 too (its
-        // blocks are twice the bytes, read as two halves).
-        let decodeOnce = (F.fifthBits || F.wholeBytes) && !stream
+        // blocks are twice the bytes, read as two halves); IQ4_NL's levels too (a shuffle per vector).
+        let decodeOnce = (F.fifthBits || F.wholeBytes || F.levels) && !stream
         withUnsafeTemporaryAllocation(of: __m512i.self, capacity: decodeOnce && given == nil ? 9 * nb : 0) { own in
             let scratch = decodeOnce ? given.map { $0.bindMemory(to: __m512i.self, capacity: 9 * nb) } ?? own.baseAddress : nil
             var r = r0
@@ -100,7 +102,7 @@ public enum VNNIPacked32 {
                     if let out = scratch, let scales {
                         // (The count as a literal for whole groups: a loop with no test per token.)
                         let ahead = part.map { VNNIMatMul.Ahead(share: $0, steps: nb) } ?? .none
-                        if F.wholeBytes {
+                        if F.wholeBytes || F.levels {  // unsigned bytes, an offset of 128 and no min, as Q8_0's
                             decodedGroup(VNNIQ8_0.self, out, scales, act, asum, t, nt, y + t * ldy + r, ldy, mask, ahead)
                         } else {
                             decodedGroup(VNNIQ5_0.self, out, scales, act, asum, t, nt, y + t * ldy + r, ldy, mask, ahead)
@@ -137,7 +139,8 @@ public enum VNNIPacked32 {
     }
 
     /// A block's 8 vectors of unsigned weights: vector v, lane r holds row r's columns 4v..<4v+4
-    /// (v < 4: the low nibbles) or 16+4(v−4)..<+4 (the high ones), with Q5_0's fifth bits; Q8_0's
+    /// (v < 4: the low nibbles) or 16+4(v−4)..<+4 (the high ones), with Q5_0's fifth bits, IQ4_NL's
+    /// levels + 128; Q8_0's
     /// bytes as they are.
     @inline(__always) static func decode<F: Format>(_: F.Type, _ p: UnsafeRawPointer) -> Weights {
         let hb = F.halfBytes
@@ -164,6 +167,12 @@ public enum VNNIPacked32 {
             w.5 = _mm512_or_si512(w.5, _mm512_and_si512(_mm512_srli_epi16(h, 1), bit4))
             w.6 = _mm512_or_si512(w.6, _mm512_and_si512(_mm512_srli_epi16(h, 2), bit4))
             w.7 = _mm512_or_si512(w.7, _mm512_and_si512(_mm512_srli_epi16(h, 3), bit4))
+        }
+        if F.levels {
+            // IQ4_NL: each nibble's level + 128 (1...241), unsigned.
+            let t = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103, -90, -75, -59, -39, -15))
+            w = (_mm512_shuffle_epi8(t, w.0), _mm512_shuffle_epi8(t, w.1), _mm512_shuffle_epi8(t, w.2), _mm512_shuffle_epi8(t, w.3),
+                 _mm512_shuffle_epi8(t, w.4), _mm512_shuffle_epi8(t, w.5), _mm512_shuffle_epi8(t, w.6), _mm512_shuffle_epi8(t, w.7))
         }
         return w
     }

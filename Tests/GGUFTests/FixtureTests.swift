@@ -113,9 +113,9 @@ final class FixtureTests: XCTestCase {
             XCTAssertEqual(f.tensorInfo(t.name), t)
         }
         XCTAssertNil(f.tensorInfo("missing"))
-        // One tensor of each of the 14 types the project supports.
+        // One tensor of each of the 15 types the project supports.
         XCTAssertEqual(Set(f.tensors.map(\.type)),
-                       [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs])
+                       [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .iq4_nl])
         // 1 to 4 dimensions appear.
         XCTAssertEqual(f.tensorInfo("t.f16")?.dimensions, [32, 2, 2])
         XCTAssertEqual(f.tensorInfo("t.bf16")?.dimensions, [32, 2, 1, 2])
@@ -154,7 +154,7 @@ final class FixtureTests: XCTestCase {
             XCTAssertEqual(exact, e.count, "\(e.name): only \(exact) of \(e.count) values are bit-exact")
             checkedTypes.insert(t.type)
         }
-        XCTAssertEqual(checkedTypes.count, 14)
+        XCTAssertEqual(checkedTypes.count, 15)
     }
 
     /// F16 edge values (infinities, -0, subnormals) survive, checked apart from gguf.

@@ -65,6 +65,9 @@ final class MatVecTests: XCTestCase {
         switch type {
         case .q4_0: return ((0..<32).map { nibble(2, $0) - 8 }, half(0), 0)
         case .q4_1: return ((0..<32).map { nibble(4, $0) }, half(0), half(2))
+        case .iq4_nl:  // ggml's kvalues_iq4nl (the fixture checks Dequantize's against gguf's)
+            let levels: [Int32] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+            return ((0..<32).map { levels[Int(nibble(2, $0))] }, half(0), 0)
         case .q5_0:
             let qh = p.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
             return ((0..<32).map { (nibble(6, $0) | Int32((qh >> UInt32($0)) & 1) << 4) - 16 }, half(0), 0)

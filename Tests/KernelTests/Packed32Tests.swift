@@ -6,12 +6,12 @@ import KernelsAVX2
 import KernelsAVX512
 #endif
 
-/// Q4_0, Q4_1 and Q5_0 packed at load for AVX2 (`AVX2Packed32`, whose layout AVX-512 VNNI's kernel
+/// Q4_0, Q4_1, Q5_0 and IQ4_NL packed at load for AVX2 (`AVX2Packed32`, whose layout AVX-512 VNNI's kernel
 /// `VNNIPacked32` reads too, and Q8_0 in it for that kernel only): through `MatMul` every token count gives the bits of the scalar twin (exact integer block dots, then an FMA per block), so a token's
 /// result is the same alone and in any batch; hostile blocks (all zeros, the largest and a
 /// subnormal f16 scale), rows not a multiple of the tile, a row range that starts mid-matrix.
 final class Packed32Tests: XCTestCase {
-    static let types: [GGMLType] = [.q4_0, .q4_1, .q5_0]
+    static let types: [GGMLType] = [.q4_0, .q4_1, .q5_0, .iq4_nl]
     static let shapes = [(1, 32), (5, 96), (15, 160), (16, 64), (17, 896), (33, 544), (37, 4864)]
 
     func packed(_ w: WeightMatrix, backend: MatMul.Backend = .avx2) throws -> (WeightMatrix, PackedWeights) {

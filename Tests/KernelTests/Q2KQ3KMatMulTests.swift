@@ -108,6 +108,39 @@ final class Q2KQ3KMatMulTests: XCTestCase {
         }
     }
 
+    /// The logits path on a few rows without a packed copy (a small vocabulary with repacking off):
+    /// both passes read a copy packed for the call, so the values are the packed matrix's, bit for bit
+    /// (the second pass's row ranges once fell to kernels that write nothing for these types).
+    func testLogitsOfAFewUnpackedRows() {
+        let pool = ThreadPool(threads: 2)
+        let rows = 37, cols = 512, n = 3
+        for type in Self.types {
+            let (w, mem) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: 41)
+            defer { mem.deallocate() }
+            let x = QuantizedMatMulTests.randomActivations(n * cols, seed: 12)
+            for backend in backends {
+                let owner = PackedWeights(backend: backend, enabled: true)
+                withExtendedLifetime(owner) {
+                    let packed = owner.pack(w)
+                    for allRows in [false, true] {
+                        func logits(_ m: WeightMatrix) -> [Float] {
+                            var y = [Float](repeating: .nan, count: n * rows)
+                            x.withUnsafeBufferPointer { xb in
+                                y.withUnsafeMutableBufferPointer {
+                                    MatMul.multiplyUnquantizedActivations(m, xb.baseAddress!, nTokens: n, $0.baseAddress!, pool: pool,
+                                                                          backend: backend, allRows: allRows)
+                                }
+                            }
+                            return y
+                        }
+                        XCTAssertEqual(logits(w).map(\.bitPattern), logits(packed).map(\.bitPattern),
+                                       "\(type.name) \(backend) allRows \(allRows)")
+                    }
+                }
+            }
+        }
+    }
+
     /// Against dequantized weights in Double: off by no more than rounding x to 8 bits per 256
     /// elements allows. Without a packed copy, a few rows (a draft's gathered output rows) are packed
     /// for the call, the same bits; more (repacking off) take the float path, closer still.

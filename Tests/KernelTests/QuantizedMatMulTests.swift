@@ -15,7 +15,7 @@ final class QuantizedMatMulTests: XCTestCase {
         for i in 0..<bytes { p.storeBytes(of: UInt8(truncatingIfNeeded: rng.next()), toByteOffset: i, as: UInt8.self) }
         let halfs: [Int]
         switch type {
-        case .q4_0, .q5_0, .q8_0, .iq4_xs: halfs = [0]
+        case .q4_0, .q5_0, .q8_0, .iq4_xs, .iq4_nl: halfs = [0]
         case .q4_1, .q5_1, .q4_K, .q5_K: halfs = [0, 2]
         case .q6_K: halfs = [208]
         case .q3_K: halfs = [108]
