@@ -190,7 +190,7 @@ public enum VNNIKQuantPacked {
                     } else if typeID == 11 {
                         groupLowK(Q3KTile.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     } else if typeID == 23 {
-                        groupLowK(IQ4XSTile.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
+                        groupIQ4XS(tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     } else {
                         precondition(typeID == 10, "no packed kernel for type \(typeID)")
                         groupLowK(Q2KTile.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
@@ -254,7 +254,7 @@ public enum VNNIKQuantPacked {
         }
         @inline(never) static func iq4XS(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView, _ t0: Int,
                                          _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, _ ahead: Ahead) {
-            groupLowK(IQ4XSTile.self, tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
+            groupIQ4XS(tile, end, act, t0, 1, y, ldy, mask, ahead: ahead)
         }
         @inline(never) static func q2K(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView, _ t0: Int,
                                        _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, _ ahead: Ahead) {
