@@ -19,7 +19,8 @@ struct PerplexityCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var loraOptions: LoraOptions
-    @Option(help: "Text file to score. With --kl-divergence it may be left out; given, its tokens must be the base file's.")
+    @Option(name: [.customShort("f"), .long],
+            help: "Text file to score, as llama-perplexity -f. With --kl-divergence it may be left out; given, its tokens must be the base file's.")
     var file: String?
     @Option(name: [.customShort("c"), .customLong("ctx-size")],
             help: "Tokens per chunk, as llama-perplexity -c (default: the whole file as one sequence; 512 when saving a base).")

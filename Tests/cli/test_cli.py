@@ -82,6 +82,8 @@ def test_perplexity_within_one_percent(tmp_path):
     out = run("perplexity", "--model", "default", "--file", str(path)).stdout
     ppl = float(out.strip().split("ppl:")[1])
     assert abs(ppl - ref["ppl"]) <= 0.01 * ref["ppl"], (ppl, ref["ppl"])
+    # llama-perplexity's short option names the same file.
+    assert run("perplexity", "--model", "default", "-f", str(path)).stdout == out
 
 
 def test_generate_greedy_ids_and_text():
