@@ -31,6 +31,15 @@ python3 -m pytest -q Tests/ops
 # Deployment: manifests, compose, and nginx in front of two replicas (drain under load).
 python3 -m pytest -q Tests/deploy
 
+# The release build, which users run (scripts/serve.sh, the Dockerfile), gives the debug build's greedy
+# tokens: the optimizer once miscompiled code the debug build ran right (every model failed to load).
+swift build -c release --product jeton --scratch-path .build-rel
+smoke=(generate --model default --prompt "The capital of France is" -n 16 --temperature 0 --output ids)
+debug_ids=$(.build/debug/jeton "${smoke[@]}")
+release_ids=$(.build-rel/release/jeton "${smoke[@]}")
+echo "release smoke: debug $debug_ids, release $release_ids"
+[ -n "$debug_ids" ] && [ "$debug_ids" = "$release_ids" ]
+
 # Fuzz each parser for a bounded time (seconds per target).
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 for f in fuzz/*/run.sh; do

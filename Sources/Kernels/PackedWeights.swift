@@ -10,8 +10,8 @@ import KernelsAVX512
 #endif
 
 /// Owns the copies of a model's weight matrices repacked at load time for the kernel
-/// that reads them (today: Q2_K, Q3_K, Q4_K, Q5_K and Q6_K for the AVX-512 VNNI kernel, `VNNIKQuantPacked`,
-/// and the AVX2 one, `AVX2KQuantPacked`, which reads the same layout; Q4_0, Q4_1, Q5_0
+/// that reads them (today: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS for the AVX-512 VNNI kernel, `VNNIKQuantPacked`,
+/// and the AVX2 one, `AVX2KQuantPacked`, which reads the same layout; Q4_0, Q4_1, Q5_0, IQ4_NL
 /// and Q8_0 in `AVX2Packed32`'s layout, which AVX2's kernel and AVX-512 VNNI's (`VNNIPacked32`) read,
 /// but for the output projection (a Q8_0 one on AVX-512 VNNI: `VNNIPacked32Logits`); F16, the output projection too, in
 /// `AVX2F16Packed`'s layout, which both backends read), and of the other large
@@ -84,7 +84,7 @@ public final class PackedWeights: @unchecked Sendable {
         #endif
     }
 
-    /// Q4_0, Q4_1, Q5_0 and Q8_0 for the AVX2 and AVX-512 VNNI kernels, and a Q8_0 output projection
+    /// Q4_0, Q4_1, Q5_0, Q8_0 and IQ4_NL for the AVX2 and AVX-512 VNNI kernels, and a Q8_0 output projection
     /// for AVX-512 VNNI's logits kernel (`AVX2Packed32`'s layout, 8 rows side by side; the file's bytes).
     func pack32(_ w: WeightMatrix) -> WeightMatrix {
         #if arch(x86_64)

@@ -67,7 +67,7 @@ enum QuantizedMatMul {
         }
         let nb = cols / 32
         let act = Q8Buffer(nTokens: nTokens, blocks: nb)
-        // Q4_0/Q4_1/Q5_0 packed at load (`PackedWeights`, AVX2's layout, which the AVX-512 VNNI kernel
+        // Q4_0/Q4_1/Q5_0/IQ4_NL packed at load (`PackedWeights`, AVX2's layout, which the AVX-512 VNNI kernel
         // reads too, with Q8_0): every token count takes the packed kernel, so a token's result is the same alone
         // and in any batch.
         #if arch(x86_64)

@@ -16,7 +16,7 @@ public struct WeightMatrix: @unchecked Sendable {
     public let cols: Int
     public let rowBytes: Int
     /// The same weights repacked for a kernel's layout (`PackedWeights`: the K-quant kernels, and
-    /// for Q4_0/Q4_1/Q5_0/Q8_0 `AVX2Packed32`'s, which AVX2's and AVX-512 VNNI's kernels read; F16
+    /// for Q4_0/Q4_1/Q5_0/Q8_0/IQ4_NL `AVX2Packed32`'s, which AVX2's and AVX-512 VNNI's kernels read; F16
     /// `AVX2F16Packed`'s), or nil.
     public let packed: UnsafeRawPointer?
     /// The rows exist only in the packed layout (`data` is `packed`): a copy made at load that no

@@ -23,7 +23,7 @@ import CPrefetch
 /// Q5_0; Q8_0's Σ q·a straight from its signed bytes), then c = fma(Float(dot), d·da, c) block by block and, for Q4_1, c = fma(m, s, c):
 /// the bits of the scalar twin and of the AVX-512 kernels, for any number of tokens.
 public enum AVX2Packed32 {
-    /// Formats this kernel reads: Q4_0, Q4_1, Q5_0, Q8_0 (its bytes, stored q ^ 0x80 for the AVX-512
+    /// Formats this kernel reads: Q4_0, Q4_1, Q5_0, IQ4_NL, Q8_0 (its bytes, stored q ^ 0x80 for the AVX-512
     /// kernel's unsigned operand, are turned back into q and meet the activations by the sign trick:
     /// q + 128 against an int8 activation would overflow `vpmaddubsw`'s int16 pairs).
     public static func supports(typeID: UInt32) -> Bool { format(typeID) != nil }

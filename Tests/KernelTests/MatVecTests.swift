@@ -28,7 +28,7 @@ final class MatVecTests: XCTestCase {
     static func hostileMatrix(_ type: GGMLType, rows: Int, cols: Int, seed: UInt64) -> (WeightMatrix, UnsafeMutableRawPointer) {
         let (w, p) = QuantizedMatMulTests.randomMatrix(type, rows: rows, cols: cols, seed: seed)
         let bb = type.blockBytes
-        for b in 0..<(rows * cols / 32) {
+        for b in 0..<(rows * cols / type.blockSize) {  // whole blocks of any size
             let o = b * bb
             if b % 7 == 3 {
                 (p + o).initializeMemory(as: UInt8.self, repeating: 0, count: bb)

@@ -187,7 +187,7 @@ final class Packed32Tests: XCTestCase {
         try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
         let pool = ThreadPool(threads: 2)
         let cols = 896
-        for type in [GGMLType.q4_1, .q5_0] {
+        for type in [GGMLType.q4_1, .q5_0, .iq4_nl] {
         let (a, ma) = MatVecTests.hostileMatrix(type, rows: 40, cols: cols, seed: 1)
         let (b, mb) = MatVecTests.hostileMatrix(.q8_0, rows: 24, cols: cols, seed: 2)
         defer { ma.deallocate(); mb.deallocate() }
@@ -217,7 +217,8 @@ final class Packed32Tests: XCTestCase {
         #if arch(x86_64)
         try XCTSkipUnless(CPUFeatures.hasAVX2, "no AVX2 on this CPU")
         let rows = 53, cols = 288, r0 = 16, r1 = 44
-        for (type, n) in [(GGMLType.q5_0, 1), (.q5_0, 3), (.q4_0, 1), (.q4_1, 2), (.q4_0, 11), (.q5_0, 11), (.q4_1, 9)] {
+        for (type, n) in [(GGMLType.q5_0, 1), (.q5_0, 3), (.q4_0, 1), (.q4_1, 2), (.q4_0, 11), (.q5_0, 11), (.q4_1, 9),
+                          (.iq4_nl, 1), (.iq4_nl, 11)] {
             let (w, mem) = MatVecTests.hostileMatrix(type, rows: rows, cols: cols, seed: 5)
             defer { mem.deallocate() }
             let (p, owner) = try packed(w)
