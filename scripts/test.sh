@@ -33,10 +33,10 @@ python3 -m pytest -q Tests/deploy
 
 # The release build, which users run (scripts/serve.sh, the Dockerfile), gives the debug build's greedy
 # tokens: the optimizer once miscompiled code the debug build ran right (every model failed to load).
-swift build -c release --product jeton --scratch-path .build-rel
+swift build -c release --product jeton   # as scripts/serve.sh builds it, so it then starts at once
 smoke=(generate --model default --prompt "The capital of France is" -n 16 --temperature 0 --output ids)
 debug_ids=$(.build/debug/jeton "${smoke[@]}")
-release_ids=$(.build-rel/release/jeton "${smoke[@]}")
+release_ids=$(.build/release/jeton "${smoke[@]}")
 echo "release smoke: debug $debug_ids, release $release_ids"
 [ -n "$debug_ids" ] && [ "$debug_ids" = "$release_ids" ]
 
