@@ -12,7 +12,7 @@ extension AVX2KQuantPacked {
     enum IQ4XS: Block {
         static var bytes: Int { KQuantTile.iq4XS }
 
-        /// The 16 signed levels in both 128-bit lanes.
+        /// The 16 signed levels in both 128-bit lanes (IQ4_NL's too, `AVX2Packed32`).
         @inline(__always) static var levels: __m256i {
             _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
                              -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113)

@@ -310,8 +310,7 @@ public enum AVX2Packed32 {
             w.7 = _mm256_or_si256(w.7, _mm256_and_si256(_mm256_srli_epi16(h, 3), bit4))
         }
         if F.levels {
-            let t = _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
-                                     -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113)
+            let t = AVX2KQuantPacked.IQ4XS.levels  // IQ4_XS's table: the same 16 levels
             w = (_mm256_shuffle_epi8(t, w.0), _mm256_shuffle_epi8(t, w.1), _mm256_shuffle_epi8(t, w.2), _mm256_shuffle_epi8(t, w.3),
                  _mm256_shuffle_epi8(t, w.4), _mm256_shuffle_epi8(t, w.5), _mm256_shuffle_epi8(t, w.6), _mm256_shuffle_epi8(t, w.7))
         }

@@ -20,7 +20,7 @@ import KernelsAVX2
 extension VNNIKQuantPacked {
     enum IQ4XSTile {
         static var bytes: Int { KQuantTile.iq4XS }
-        /// The 16 levels + 128 as unsigned bytes, in every 128-bit lane.
+        /// The 16 levels + 128 as unsigned bytes, in every 128-bit lane (IQ4_NL's too, `VNNIPacked32`).
         @inline(__always) static var levels: __m512i {
             _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103, -90, -75, -59, -39, -15))
         }

@@ -170,7 +170,7 @@ public enum VNNIPacked32 {
         }
         if F.levels {
             // IQ4_NL: each nibble's level + 128 (1...241), unsigned.
-            let t = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103, -90, -75, -59, -39, -15))
+            let t = VNNIKQuantPacked.IQ4XSTile.levels  // IQ4_XS's table: the same 16 levels
             w = (_mm512_shuffle_epi8(t, w.0), _mm512_shuffle_epi8(t, w.1), _mm512_shuffle_epi8(t, w.2), _mm512_shuffle_epi8(t, w.3),
                  _mm512_shuffle_epi8(t, w.4), _mm512_shuffle_epi8(t, w.5), _mm512_shuffle_epi8(t, w.6), _mm512_shuffle_epi8(t, w.7))
         }
