@@ -35,7 +35,8 @@ public enum Attention {
 
     /// Which tiled kernel runs: the one of the matmul backend (JETON_KERNELS, else the
     /// best the CPU has); tests pick each in turn. `avx512BF16` is the AVX-512 kernel with its
-    /// value sums in bf16 pairs (`AVX512Attention.attendTileBF16`) over an f16 cache, where the
+    /// value sums in bf16 pairs and its scores in int16 products (`AVX512Attention.attendTileBF16`,
+    /// `int16Scores`) over an f16 cache, where the
     /// CPU has AVX-512 BF16 (for quantized models: `backend(floatWeights:)`); `JETON_BF16=0` in
     /// the environment keeps the f32 sums, to compare.
     public enum TileBackend: Sendable, CaseIterable { case avx512BF16, avx512, avx2, portable }
@@ -48,6 +49,10 @@ public enum Attention {
     public static func backend(floatWeights: Bool) -> TileBackend {
         floatWeights && bestBackend == .avx512BF16 ? .avx512 : bestBackend
     }
+
+    /// Whether `avx512BF16` scores in 16-bit integer products (`AVX512Attention.attendTileBF16`);
+    /// `JETON_INT16_SCORES=0` keeps f32 scores there, to compare.
+    public static let int16Scores = getenv("JETON_INT16_SCORES").map { String(cString: $0) != "0" } ?? true
 
     public static let bestBackend: TileBackend = {
         let bf16 = CPUFeatures.hasAVX512BF16 && getenv("JETON_BF16").map { String(cString: $0) != "0" } ?? true
@@ -101,7 +106,8 @@ public enum Attention {
                                              p0: run.startPosition + it.offset, window: w, kvHead: it.kvh, group: group, headSize: hs)
                     if bf16 {
                         AVX512Attention.attendTileBF16(tile, blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
-                                                       blockSize: bs, kvDim: kvDim, scale: scale, scratch: scratch)
+                                                       blockSize: bs, kvDim: kvDim, scale: scale, int16Scores: int16Scores,
+                                                       scratch: scratch)
                     } else if avx512 {
                         AVX512Attention.attendTile(tile, blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
                                                    blockSize: bs, kvDim: kvDim, scale: scale, scratch: scratch)

@@ -10,8 +10,8 @@ import Glibc
 /// of one kv head, over the paged KV cache on AVX-512 (flash-attention style).
 ///
 /// The cache is walked in chunks of 32 slots aligned to absolute positions. Each chunk's
-/// keys and values are converted once (keys to floats, values to floats or bf16 pairs: see
-/// `F32Values`, `BF16Values`) and then serve every row of the tile (tokens × heads of the
+/// keys and values are converted once (keys to floats or int16 pairs, values to floats or bf16
+/// pairs: see `Int16Scores`, `F32Values`, `BF16Values`) and then serve every row of the tile (tokens × heads of the
 /// group), so a long prompt reads its cache once per tile rather than once per token, and no
 /// score matrix larger than 6 rows × 32 slots exists: cost and memory per query block stay
 /// flat as the prompt grows.
@@ -31,32 +31,44 @@ public enum AVX512Attention {
 
     /// Floats of scratch `attendTile` needs for `rows` = tokens × group (the last 32: a bf16
     /// pass's weights).
-    public static func scratchCount(headSize hs: Int, rows: Int) -> Int { 2 * rows + 16 + 2 * chunk * hs + 8 * chunk + 48 }
+    public static func scratchCount(headSize hs: Int, rows: Int) -> Int {
+        2 * rows + 16 + 2 * chunk * hs + 8 * chunk + 48 + Int16Scores.scratchWords(headSize: hs, rows: rows)
+    }
 
     /// The attention of every row of tile `t` (see `AttentionTile`). Keys are
     /// [blocks][kvDim][blockSize], values [blocks][blockSize][kvDim], f16 or f32.
     public static func attendTile(_ t: AttentionTile, blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer,
                                   values: UnsafeRawPointer, f16: Bool, blockSize bs: Int, kvDim: Int, scale: Float,
                                   scratch: UnsafeMutablePointer<Float>) {
-        tile(false, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+        tile(false, false, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
     }
 
-    /// `attendTile` with the values summed as bf16 pairs (`BF16Values`); only where
-    /// `CPUFeatures.hasAVX512BF16`. The scores stay f32: a bf16 query or key would move a
+    /// `attendTile` with the values summed as bf16 pairs (`BF16Values`) and, with `int16Scores`,
+    /// the scores as 16-bit integer products (`Int16Scores`); only where
+    /// `CPUFeatures.hasAVX512BF16`. Scores never take bf16: a bf16 query or key would move a
     /// large logit by tenths, where the weights' and values' rounding averages out in the sum.
     @inline(never)
     public static func attendTileBF16(_ t: AttentionTile, blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer,
                                       values: UnsafeRawPointer, f16: Bool, blockSize bs: Int, kvDim: Int, scale: Float,
-                                      scratch: UnsafeMutablePointer<Float>) {
-        tile(true, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+                                      int16Scores: Bool = true, scratch: UnsafeMutablePointer<Float>) {
+        if int16Scores {
+            tile(true, true, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+        } else {
+            tile(true, false, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+        }
     }
 
     @inline(__always)
-    static func tile(_ bf16: Bool, _ t: AttentionTile, _ blockTable: UnsafePointer<Int32>, _ keys: UnsafeRawPointer,
-                                     _ values: UnsafeRawPointer, _ f16: Bool, _ bs: Int, _ kvDim: Int, _ scale: Float,
-                                     _ scratch: UnsafeMutablePointer<Float>) {
+    static func tile(_ bf16: Bool, _ int16: Bool, _ t: AttentionTile, _ blockTable: UnsafePointer<Int32>, _ keys: UnsafeRawPointer,
+                     _ values: UnsafeRawPointer, _ f16: Bool, _ bs: Int, _ kvDim: Int, _ scale: Float,
+                     _ scratch: UnsafeMutablePointer<Float>) {
         let rows = t.rows, hs = t.headSize, kvh = t.kvHead, cs = chunk
         let ms = scratch, ls = ms + rows, kf = ls + rows + 16, vf = kf + cs * hs, pb = vf + cs * hs, eh = pb + 8 * cs + 16
+        // Int16Scores' words: the rows' queries, a chunk's keys, the rows' and slots' scales.
+        let words = UnsafeMutableRawPointer(eh + 32).bindMemory(to: Int32.self, capacity: Int16Scores.scratchWords(headSize: hs, rows: rows))
+        let qi = words, ki = qi + rows * hs / 2, qs = UnsafeMutableRawPointer(ki + 16 * hs).assumingMemoryBound(to: Float.self)
+        let ks = qs + rows
+        if int16 { Int16Scores.queries(t, rows, qi, qs) }
         t.start(max: ms, sum: ls)
         let eb = f16 ? 2 : 4
         let tileFirst = t.first, tileLast = t.last
@@ -76,7 +88,9 @@ public enum AVX512Attention {
                 let kt = keys + ((blk * kvDim + kvh * hs) * bs + s0) * eb    // [hs] rows of 16 slots, stride bs
                 let vb = values + ((blk * bs + s0) * kvDim + kvh * hs) * eb  // [16] rows of hs, stride kvDim
                 let ilo = max(lo - 16 * h, 0), ihi = min(hi - 16 * h, 16)
-                if f16 {
+                if int16 {  // (an f16 cache only)
+                    Int16Scores.keys(kt, bs * 2, hs, h, scale, ki, ks)
+                } else if f16 {
                     for d in 0..<hs {
                         let x = _mm256_loadu_si256((kt + d * bs * 2).assumingMemoryBound(to: __m256i.self))
                         _mm512_storeu_ps(kf + d * cs + 16 * h, _mm512_cvtph_ps(x))
@@ -91,7 +105,13 @@ public enum AVX512Attention {
                 let nr = min(6, rows - r0)
                 // Only rows with slots in this chunk (their window's start...their own position) count.
                 if (0..<nr).contains(where: { t.mask(r0 + $0, chunk: c) != 0 }) {
-                    scoreAndUpdate(kf, t, r0, nr, c, scale, ms, ls, pb)
+                    if int16 {
+                        Int16Scores.scores(ki, ks, qi, qs, hs, r0, nr, pb)
+                        update(t, r0, nr, c, 1, ms, ls, pb)
+                    } else {
+                        scores(kf, t, r0, nr, pb)
+                        update(t, r0, nr, c, scale, ms, ls, pb)
+                    }
                     var k = 0
                     while k < nr {  // values, two rows at a time sharing each load
                         let ma = t.mask(r0 + k, chunk: c), mb = k + 1 < nr ? t.mask(r0 + k + 1, chunk: c) : 0
@@ -119,12 +139,9 @@ public enum AVX512Attention {
         }
     }
 
-    /// Scores of up to 6 rows against the chunk's keys kf [hs][32], then each active row's
-    /// online-softmax step: e (zero outside the row's mask) to pb[k·32...], the correction
-    /// of its running output to pb[256 + k]; running max and denominator updated.
+    /// Scores of up to 6 rows against the chunk's keys kf [hs][32] to pb[k·32...].
     @inline(__always)
-    static func scoreAndUpdate(_ kf: UnsafePointer<Float>, _ t: AttentionTile, _ r0: Int, _ nr: Int, _ c: Int, _ scale: Float,
-                               _ ms: UnsafeMutablePointer<Float>, _ ls: UnsafeMutablePointer<Float>, _ pb: UnsafeMutablePointer<Float>) {
+    static func scores(_ kf: UnsafePointer<Float>, _ t: AttentionTile, _ r0: Int, _ nr: Int, _ pb: UnsafeMutablePointer<Float>) {
         let cs = chunk, hs = t.headSize
         let q0 = t.query(r0), q1 = t.query(r0 + min(1, nr - 1)), q2 = t.query(r0 + min(2, nr - 1))
         let q3 = t.query(r0 + min(3, nr - 1)), q4 = t.query(r0 + min(4, nr - 1)), q5 = t.query(r0 + min(5, nr - 1))
@@ -154,6 +171,15 @@ public enum AVX512Attention {
             _mm512_storeu_ps(pb + 96, a3); _mm512_storeu_ps(pb + 112, b3); _mm512_storeu_ps(pb + 128, a4); _mm512_storeu_ps(pb + 144, b4)
             _mm512_storeu_ps(pb + 160, a5); _mm512_storeu_ps(pb + 176, b5)
         }
+    }
+
+    /// Each active row's online-softmax step over its scores in pb[k·32...] (times `scale`): e
+    /// (zero outside the row's mask) to pb[k·32...], the correction of its running output to
+    /// pb[256 + k]; running max and denominator updated.
+    @inline(__always)
+    static func update(_ t: AttentionTile, _ r0: Int, _ nr: Int, _ c: Int, _ scale: Float,
+                       _ ms: UnsafeMutablePointer<Float>, _ ls: UnsafeMutablePointer<Float>, _ pb: UnsafeMutablePointer<Float>) {
+        let cs = chunk
         // One copy of the softmax step for all rows (inlined copies per row overflowed the µop cache).
         let vs = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-.infinity)
         for k in 0..<nr {
