@@ -71,7 +71,7 @@ public enum Attention {
     public static func attend(runs: [AttentionRun], tables: UnsafePointer<Int32>, q: UnsafePointer<Float>,
                               out: UnsafeMutablePointer<Float>, window: Int?, storage: KVCacheStorage, layer: Int,
                               nHead: Int, nKVHead: Int, headSize hs: Int, scale: Float, pool: ThreadPool,
-                              backend: TileBackend = bestBackend) {
+                              backend: TileBackend = bestBackend, int16Scores: Bool = int16Scores) {
         let qDim = nHead * hs, bs = storage.blockSize
         #if arch(x86_64)
         let tiled: Bool

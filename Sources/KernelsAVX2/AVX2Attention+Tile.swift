@@ -39,9 +39,8 @@ extension AVX2Attention {
             let lo = max(tileFirst - c, 0), hi = min(16, tileLast - c + 1)
             let kt = keys + ((blk * kvDim + kvh * hs) * bs + s0) * eb
             let vb = values + ((blk * bs + s0) * kvDim + kvh * hs) * eb
-            if c + 16 <= tileLast {
-                let nc = c + 16, nb = Int(blockTable[nc / bs]), ns = nc % bs
-                jeton_prefetch_range(values + ((nb * bs + ns) * kvDim + kvh * hs) * eb, 16 * kvDim * eb)
+            if c + 16 <= tileLast {  // the next chunk is read next
+                t.prefetch(slots: c + 16, blockTable: blockTable, keys: keys, values: values, elementBytes: eb, blockSize: bs, kvDim: kvDim)
             }
             if f16 {
                 for d in 0..<hs {

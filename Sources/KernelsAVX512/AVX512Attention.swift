@@ -44,14 +44,14 @@ public enum AVX512Attention {
     }
 
     /// `attendTile` with the values summed as bf16 pairs (`BF16Values`) and, with `int16Scores`,
-    /// the scores as 16-bit integer products (`Int16Scores`); only where
+    /// the scores as 16-bit integer products (`Int16Scores`, over an f16 cache); only where
     /// `CPUFeatures.hasAVX512BF16`. Scores never take bf16: a bf16 query or key would move a
     /// large logit by tenths, where the weights' and values' rounding averages out in the sum.
     @inline(never)
     public static func attendTileBF16(_ t: AttentionTile, blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer,
                                       values: UnsafeRawPointer, f16: Bool, blockSize bs: Int, kvDim: Int, scale: Float,
                                       int16Scores: Bool = true, scratch: UnsafeMutablePointer<Float>) {
-        if int16Scores {
+        if int16Scores && f16 {  // Int16Scores reads f16 keys
             tile(true, true, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
         } else {
             tile(true, false, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
@@ -64,10 +64,11 @@ public enum AVX512Attention {
                      _ scratch: UnsafeMutablePointer<Float>) {
         let rows = t.rows, hs = t.headSize, kvh = t.kvHead, cs = chunk
         let ms = scratch, ls = ms + rows, kf = ls + rows + 16, vf = kf + cs * hs, pb = vf + cs * hs, eh = pb + 8 * cs + 16
-        // Int16Scores' words: the rows' queries, a chunk's keys, the rows' and slots' scales.
-        let words = UnsafeMutableRawPointer(eh + 32).bindMemory(to: Int32.self, capacity: Int16Scores.scratchWords(headSize: hs, rows: rows))
-        let qi = words, ki = qi + rows * hs / 2, qs = UnsafeMutableRawPointer(ki + 16 * hs).assumingMemoryBound(to: Float.self)
-        let ks = qs + rows
+        // Int16Scores' words: a chunk's keys (64-byte aligned, read a vector at a time), the rows'
+        // queries, the slots' and the rows' scales.
+        let base = UnsafeMutableRawPointer(eh + 32), pad = (64 - Int(bitPattern: base) & 63) & 63
+        let ki = (base + pad).bindMemory(to: Int32.self, capacity: 16 * hs + rows * hs / 2), qi = ki + 16 * hs
+        let ks = UnsafeMutableRawPointer(qi + rows * hs / 2).bindMemory(to: Float.self, capacity: 32 + rows), qs = ks + 32
         if int16 { Int16Scores.queries(t, rows, qi, qs) }
         t.start(max: ms, sum: ls)
         let eb = f16 ? 2 : 4
@@ -75,10 +76,10 @@ public enum AVX512Attention {
         var c = tileFirst & ~(cs - 1)
         while c <= tileLast {
             let lo = max(tileFirst - c, 0), hi = min(cs, tileLast - c + 1)  // slots holding data of this tile
-            if c + cs <= tileLast {  // the next chunk's values are read next
+            if c + cs <= tileLast {  // the next chunk is read next
                 for h in 0..<2 where c + cs + 16 * h <= tileLast {
-                    let nc = c + cs + 16 * h, nb = Int(blockTable[nc / bs]), ns = nc % bs
-                    jeton_prefetch_range(values + ((nb * bs + ns) * kvDim + kvh * hs) * eb, 16 * kvDim * eb)
+                    t.prefetch(slots: c + cs + 16 * h, blockTable: blockTable, keys: keys, values: values, elementBytes: eb,
+                               blockSize: bs, kvDim: kvDim)
                 }
             }
             // Keys [hs][32] as floats, values as F32Values or BF16Values lay them; a half of the

@@ -42,6 +42,18 @@ final class TiledAttentionTests: XCTestCase {
         if Attention.bestBackend == .avx512BF16 { XCTAssertEqual(Attention.backend(floatWeights: true), .avx512) }
     }
 
+    /// The avx512BF16 backend scores in int16 over an f16 cache (its outputs differ from the same
+    /// backend's with f32 scores, both near the reference: testRunsMatchNaiveSoftmax), and not
+    /// over an f32 cache, which asks for full precision (the same bits either way).
+    func testBF16BackendScoresInInt16OverAnF16Cache() throws {
+        guard Self.backends.contains(.avx512BF16) else { throw XCTSkip("no AVX-512 BF16") }
+        for type in KVCacheType.allCases {
+            let f = Fixture(type, Shape(hs: 128, nHead: 12, nKV: 2, bs: 16), positions: 70, seed: 3)
+            let a = f.run([(0, 70)], backend: .avx512BF16), b = f.run([(0, 70)], backend: .avx512BF16, int16Scores: false)
+            if type == .f16 { XCTAssertNotEqual(a, b) } else { XCTAssertEqual(a, b) }
+        }
+    }
+
     /// Groups of 6, 3 and 1 heads, with and without a window: rows share a pass with other heads'
     /// or other tokens' rows (whose masks differ), and the bits stay each row's own.
     func testOutputDoesNotDependOnHowTheBatchIsCut() {
@@ -50,10 +62,10 @@ final class TiledAttentionTests: XCTestCase {
                       Shape(hs: 128, nHead: 4, nKV: 4, bs: 16)] {
                 let f = Fixture(type, s, positions: 140, seed: 7)
                 for window in [nil, 21] {
-                    for b in Self.backends {
-                        let whole = f.run([(0, 140)], window: window, backend: b)
-                        let pieces = f.run([(0, 5), (5, 16), (21, 100), (121, 19)], window: window, backend: b)
-                        let single = f.run((0..<140).map { ($0, 1) }, window: window, backend: b)
+                    for (b, int16) in Self.backends.map({ ($0, true) }) + (Self.backends.contains(.avx512BF16) ? [(.avx512BF16, false)] : []) {
+                        let whole = f.run([(0, 140)], window: window, backend: b, int16Scores: int16)
+                        let pieces = f.run([(0, 5), (5, 16), (21, 100), (121, 19)], window: window, backend: b, int16Scores: int16)
+                        let single = f.run((0..<140).map { ($0, 1) }, window: window, backend: b, int16Scores: int16)
                         let mismatch = (0..<whole.count).first { whole[$0] != pieces[$0] || whole[$0] != single[$0] }
                         XCTAssertNil(mismatch, "\(type) \(b) group \(s.nHead / s.nKV) window \(String(describing: window)): "
                                      + "element \(mismatch ?? 0) differs between one run, pieces and token by token")
@@ -68,15 +80,19 @@ final class TiledAttentionTests: XCTestCase {
         let f = Fixture(type, s, positions: 66, seed: UInt64(s.hs + (window ?? 0)))
         // Two sequences sharing the storage: one prefilled from 0, one continuing at 45.
         let spans = [(0, 19), (45, 21)]
-        let outs = Self.backends.map { ($0, f.run(spans, window: window, backend: $0)) }
+        // avx512BF16 also with f32 scores (JETON_INT16_SCORES=0), tolerated as the same backend.
+        var outs = Self.backends.map { ($0, f.run(spans, window: window, backend: $0)) }
+        if Self.backends.contains(.avx512BF16) {
+            outs.append((.avx512BF16, f.run(spans, window: window, backend: .avx512BF16, int16Scores: false)))
+        }
         let keys = (0..<66).map { f.key($0) }, values = (0..<66).map { f.value($0) }
         var row = 0
         // Σ (error / magnitude)² and count per backend: bf16 rounding errors are independent and
         // average out, so their RMS stays well inside the worst-case bound (a dropped slot or a
         // biased rounding would not).
-        var squares = [Attention.TileBackend: (Double, Int)]()
+        var squares = [Int: (Attention.TileBackend, Double, Int)]()
         defer {
-            for (backend, (sum, n)) in squares where backend == .avx512BF16 && type == .f16 {
+            for (_, (backend, sum, n)) in squares where backend == .avx512BF16 && type == .f16 {
                 let rms = (sum / Double(max(n, 1))).squareRoot()
                 XCTAssertLessThan(rms, 1.0 / 256, "\(backend) hs \(s.hs) window \(String(describing: window)): RMS relative error \(rms)")
             }
@@ -102,10 +118,10 @@ final class TiledAttentionTests: XCTestCase {
                             o += e[n] / z * v
                             magnitude += e[n] / z * abs(v)
                         }
-                        for (backend, out) in outs {
+                        for (index, (backend, out)) in outs.enumerated() {
                             let got = Double(out[(row * s.nHead + h) * s.hs + j])
-                            let r = magnitude > 0 ? (got - o) / magnitude : 0, acc = squares[backend] ?? (0, 0)
-                            squares[backend] = (acc.0 + r * r, acc.1 + 1)
+                            let r = magnitude > 0 ? (got - o) / magnitude : 0, acc = squares[index] ?? (backend, 0, 0)
+                            squares[index] = (backend, acc.1 + r * r, acc.2 + 1)
                             if abs(got - o) > Self.tolerance(backend, type, magnitude: magnitude) {
                                 XCTFail("\(backend) \(type) hs \(s.hs) window \(String(describing: window)) pos \(pos) head \(h) [\(j)]: \(got) vs \(o)")
                                 return
@@ -154,7 +170,7 @@ final class TiledAttentionTests: XCTestCase {
 
         /// Attention of the tokens at positions start..<start+count of each span, as one batch
         /// (query rows taken in order from q); returns the outputs in batch order.
-        func run(_ spans: [(Int, Int)], window: Int? = nil, backend: Attention.TileBackend) -> [Float] {
+        func run(_ spans: [(Int, Int)], window: Int? = nil, backend: Attention.TileBackend, int16Scores: Bool = true) -> [Float] {
             let qDim = s.nHead * s.hs
             var runs: [AttentionRun] = [], row = 0
             for (start, count) in spans {
@@ -167,7 +183,7 @@ final class TiledAttentionTests: XCTestCase {
                     out.withUnsafeMutableBufferPointer { op in
                         Attention.attend(runs: runs, tables: tp.baseAddress!, q: qp.baseAddress!, out: op.baseAddress!, window: window,
                                          storage: storage, layer: 0, nHead: s.nHead, nKVHead: s.nKV, headSize: s.hs, scale: scale,
-                                         pool: pool, backend: backend)
+                                         pool: pool, backend: backend, int16Scores: int16Scores)
                     }
                 }
             }
