@@ -7,8 +7,9 @@ import KernelsAVX2
 ///
 /// Each query row is scaled so that its Euclidean norm is `range` (32767), each key (one slot)
 /// likewise, and both rounded to integers: a score is then τ_row·σ_slot·Σ q̂·k̂. By Cauchy-Schwarz
-/// no element and no partial sum can leave int16 or Int32 (|Σ| ≤ ‖q̂‖·‖k̂‖ ≈ 2³⁰; the query's
-/// int16 conversion saturates, for a norm whose square underflowed). An element's error is half a
+/// no element and no partial sum of a finite query can leave int16 or Int32 (|Σ| ≤ ‖q̂‖·‖k̂‖ ≈ 2³⁰;
+/// the query's int16 conversion saturates, for a norm whose square underflowed; a non-finite
+/// query's words are whatever saturation gives, and its scale 0 makes its scores 0). An element's error is half a
 /// step, 2⁻¹⁶ of its vector's norm, so a logit moves by at most √hs·‖q‖·‖k‖·2⁻¹⁵ (times the scale)
 /// and typically by 0.4·‖q‖·‖k‖·2⁻¹⁵. Where one biased dimension dominates both the query and the
 /// key (Qwen2's keys), that is finer than the f16 query llama.cpp multiplies (2⁻¹¹ of each element

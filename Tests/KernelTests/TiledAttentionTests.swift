@@ -1,5 +1,9 @@
 import XCTest
 @testable import Kernels
+#if arch(x86_64)
+import KernelsAVX2
+import KernelsAVX512
+#endif
 
 /// Attention over whole batches (`Attention.attend(runs:…)`, tiled on AVX-512): against a
 /// two-pass softmax in Double, and the same token's output bit for bit equal however
@@ -51,6 +55,11 @@ final class TiledAttentionTests: XCTestCase {
             let f = Fixture(type, Shape(hs: 128, nHead: 12, nKV: 2, bs: 16), positions: 70, seed: 3)
             let a = f.run([(0, 70)], backend: .avx512BF16), b = f.run([(0, 70)], backend: .avx512BF16, int16Scores: false)
             if type == .f16 { XCTAssertNotEqual(a, b) } else { XCTAssertEqual(a, b) }
+            #if arch(x86_64)
+            // `attend` sends an f32 cache to the f32 kernel; the bf16 entry point, called with one
+            // directly, must not read its f32 keys as f16 either.
+            if type == .f32 { XCTAssertEqual(f.direct(int16Scores: true), f.direct(int16Scores: false)) }
+            #endif
         }
     }
 
@@ -155,6 +164,27 @@ final class TiledAttentionTests: XCTestCase {
             q = (0..<positions * s.nHead * s.hs).map { _ in Float(rng.unit() * 4 - 2) }
             scale = 1 / Float(s.hs).squareRoot()
         }
+
+        #if arch(x86_64)
+        /// Tokens 0..<16 of kv head 0 through `AVX512Attention.attendTileBF16` itself.
+        func direct(int16Scores: Bool) -> [Float] {
+            let group = s.nHead / s.nKV, rows = 16 * group, qDim = s.nHead * s.hs
+            var out = [Float](repeating: .nan, count: 16 * qDim)
+            var scratch = [Float](repeating: 0, count: AVX512Attention.scratchCount(headSize: s.hs, rows: rows))
+            q.withUnsafeBufferPointer { qp in
+                out.withUnsafeMutableBufferPointer { op in
+                    let t = AttentionTile(q: qp.baseAddress!, out: op.baseAddress!, rowStride: qDim, tokens: 16, p0: 0, window: 0,
+                                          kvHead: 0, group: group, headSize: s.hs)
+                    AVX512Attention.attendTileBF16(t, blockTable: table, keys: storage.keys(layer: 0), values: storage.values(layer: 0),
+                                                   f16: storage.type == .f16, blockSize: s.bs, kvDim: storage.kvDim, scale: scale,
+                                                   int16Scores: int16Scores, scratch: &scratch)
+                }
+            }
+            var rowsOut: [Float] = []
+            for i in 0..<16 { rowsOut += out[i * qDim..<i * qDim + group * s.hs] }  // heads 0..<group
+            return rowsOut
+        }
+        #endif
 
         func key(_ p: Int) -> [Float] {
             var out = [Float](repeating: 0, count: storage.kvDim)
