@@ -9,14 +9,14 @@ import KernelsAVX2
 /// likewise, and both rounded to integers: a score is then τ_row·σ_slot·Σ q̂·k̂. By Cauchy-Schwarz
 /// no element and no partial sum of a finite query can leave int16 or Int32 (|Σ| ≤ ‖q̂‖·‖k̂‖ ≈ 2³⁰;
 /// the query's int16 conversion saturates, for a norm whose square underflowed; a non-finite
-/// query's words are whatever saturation gives, and its scale 0 makes its scores 0). An element's error is half a
-/// step, 2⁻¹⁶ of its vector's norm, so a logit moves by at most √hs·‖q‖·‖k‖·2⁻¹⁵ (times the scale)
-/// and typically by 0.4·‖q‖·‖k‖·2⁻¹⁵. Where one biased dimension dominates both the query and the
-/// key (Qwen2's keys), that is finer than the f16 query llama.cpp multiplies (2⁻¹¹ of each element
-/// at worst); where it dominates the key alone and the query ignores it, coarser (a key bias of 300
-/// moved a logit by 0.003 nats RMS, an f16 query by 0.0001), inside the KLD measured on real models
-/// (benchmarks/kernels/README.md). bf16 scores (2⁻⁸ of each element at worst) would move a large
-/// logit by tenths.
+/// query's words are whatever saturation gives, and its scale 0 makes its scores 0). An element's
+/// error is half a step, 2⁻¹⁶ of its vector's norm, so a logit moves by at most √hs·‖q‖·‖k‖·2⁻¹⁵
+/// (times the scale) and typically by 0.4·‖q‖·‖k‖·2⁻¹⁵. Where one biased dimension dominates both
+/// the query and the key (Qwen2's keys), that is finer than the f16 query llama.cpp multiplies
+/// (2⁻¹¹ of each element at worst); where it dominates the key alone and the query ignores it,
+/// coarser (a key bias of 300 moved a logit by 0.003 nats RMS, an f16 query by 0.0001), inside the
+/// KLD measured on real models (benchmarks/kernels/README.md). bf16 scores (2⁻⁸ of each element at
+/// worst) would move a large logit by tenths.
 ///
 /// A row's scale depends only on its own query, a slot's only on its own key, so a token's scores
 /// stay the same whichever tile or batch computes them. A query that is zero, non-finite or whose

@@ -11,8 +11,8 @@ import Glibc
 ///
 /// The cache is walked in chunks of 32 slots aligned to absolute positions. Each chunk's
 /// keys and values are converted once (keys to floats or int16 pairs, values to floats or bf16
-/// pairs: see `Int16Scores`, `F32Values`, `BF16Values`) and then serve every row of the tile (tokens × heads of the
-/// group), so a long prompt reads its cache once per tile rather than once per token, and no
+/// pairs: see `Int16Scores`, `F32Values`, `BF16Values`) and then serve every row of the tile
+/// (tokens × heads of the group), so a long prompt reads its cache once per tile rather than once per token, and no
 /// score matrix larger than 6 rows × 32 slots exists: cost and memory per query block stay
 /// flat as the prompt grows.
 ///
@@ -29,8 +29,8 @@ public enum AVX512Attention {
     /// reductions and exponentials are shared by 32 slots.
     static let chunk = 32
 
-    /// Floats of scratch `attendTile` needs for `rows` = tokens × group (the last 32: a bf16
-    /// pass's weights).
+    /// Floats of scratch `attendTile` needs for `rows` = tokens × group (a bf16 pass's 32
+    /// weights, then Int16Scores' words).
     public static func scratchCount(headSize hs: Int, rows: Int) -> Int {
         2 * rows + 16 + 2 * chunk * hs + 8 * chunk + 48 + Int16Scores.scratchWords(headSize: hs, rows: rows)
     }
@@ -82,8 +82,8 @@ public enum AVX512Attention {
                                blockSize: bs, kvDim: kvDim)
                 }
             }
-            // Keys [hs][32] as floats, values as F32Values or BF16Values lay them; a half of the
-            // chunk past the tile's last slot is never read (its lanes are masked below).
+            // Keys [hs][32] as floats (or Int16Scores' words), values as F32Values or BF16Values lay
+            // them; a half of the chunk past the tile's last slot is never read (its lanes are masked below).
             for h in 0..<2 where 16 * h < hi && 16 * (h + 1) > lo {
                 let p = c + 16 * h, blk = Int(blockTable[p / bs]), s0 = p % bs
                 let kt = keys + ((blk * kvDim + kvh * hs) * bs + s0) * eb    // [hs] rows of 16 slots, stride bs
