@@ -78,26 +78,37 @@ enum KQuantMatMul {
             || backend == .avx512 && nTokens > 8 * TileShare.maxGroups && outputs.contains { $0.0.packed != nil && $0.0.type == .q5_K }
         let scratchBytes = max(VNNIKQuantBatch.scratchBytes(superBlocks: cols / 256, rowBytes: maxRowBytes),
                                amx ? AMXKQuantPacked.scratchBytes : 0)
-        // Generation (up to 8 tokens, one group a tile): two long runs per thread, as QuantizedMatMul
-        // gives its streamed rows; each run's first lines wait on memory until its read-ahead starts.
-        // Qwen2.5-Coder-1.5B tg128 when the host's bandwidth probe read 52-57 GB/s: 42.1-42.9 t/s
-        // against 36.0-40.5 with the default grain (8 runs per thread); slower phases and 4
-        // sequences the same.
-        pool.parallelFor(total, minChunk: nTokens <= 8 ? max(1, total / (2 * pool.threads)) : 1) { range in
+        // Runs of consecutive tiles of one matrix go as one call, so the kernel can read ahead
+        // (to `streamEnd`, the tile where the thread's stream of tiles ends).
+        func run(_ range: Range<Int>, streamEnd: Int) {
             let scratch = needsScratch
                 ? UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
                 : nil
             defer { scratch?.deallocate() }
-            // Runs of consecutive tiles of one matrix go as one call, so the kernel can read ahead.
             var tile = range.lowerBound, m = 0
             while tile < range.upperBound {
                 while tile >= firstTile[m + 1] { m += 1 }
                 let end = min(range.upperBound, firstTile[m + 1])
                 let (w, y) = outputs[m]
                 let r0 = (tile - firstTile[m]) * tileRows, r1 = min(w.rows, (end - firstTile[m]) * tileRows)
-                rows(w, r0, r1, view, y, ldy: w.rows, backend: backend, scratch: scratch, amx: amx)
+                let ahead = min(w.rows, (min(streamEnd, firstTile[m + 1]) - firstTile[m]) * tileRows)
+                rows(w, r0, r1, view, y, ldy: w.rows, backend: backend, scratch: scratch, amx: amx, aheadRows: ahead)
                 tile = end
             }
+        }
+        let tileBytes = tileRows * maxRowBytes
+        if nTokens <= 8 && ThreadPool.worthStreams(count: total, itemBytes: tileBytes) {
+            // Generation (up to 8 tokens, one group a tile): one long stream per thread (each run's
+            // first lines wait on memory until its read-ahead starts: 8 runs per thread took
+            // 36.0-40.5 t/s of Qwen2.5-Coder-1.5B tg128 against 42.1-42.9 with 2, probe 52-57 GB/s),
+            // and the pool's taking from the back of a part keeps both threads busy to the region's
+            // end (the caller waited 2.1-2.4 ms of a 31 ms token for the other thread; 0.13-0.20 now).
+            pool.parallelStreams(total, piece: ThreadPool.streamPiece(itemBytes: tileBytes)) { run($0, streamEnd: $1) }
+        } else if nTokens <= 8 {
+            // A small region: two runs a thread, as QuantizedMatMul's small ones.
+            pool.parallelFor(total, minChunk: max(1, total / (2 * pool.threads))) { run($0, streamEnd: $0.upperBound) }
+        } else {
+            pool.parallelFor(total) { run($0, streamEnd: $0.upperBound) }
         }
         #endif
     }
@@ -126,14 +137,16 @@ enum KQuantMatMul {
 
     /// Rows r0..<r1 of `w` (r0 a multiple of the tile) against every token of `act`: y[t·ldy + r].
     /// `scratch`: as `multiply` allocates it (nil when neither the per-call repacking kernel nor AMX runs).
+    /// `aheadRows`: where the read-ahead of the packed kernels stops (r1 when nil).
     static func rows(_ w: WeightMatrix, _ r0: Int, _ r1: Int, _ act: Q8KActivationsView, _ y: UnsafeMutablePointer<Float>,
-                     ldy: Int, backend: MatMul.Backend, scratch: UnsafeMutableRawPointer?, amx: Bool) {
+                     ldy: Int, backend: MatMul.Backend, scratch: UnsafeMutableRawPointer?, amx: Bool, aheadRows: Int? = nil) {
         #if arch(x86_64)
         if backend == .avx512, let packed = w.packed {
             VNNIKQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: act, y: y, ldy: ldy,
-                                  scratch: scratch, amx: amx)
+                                  scratch: scratch, amx: amx, aheadRows: aheadRows)
         } else if backend == .avx2, let packed = w.packed, AVX2KQuantPacked.supports(typeID: w.type.rawValue) {
-            AVX2KQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: act, y: y, ldy: ldy)
+            AVX2KQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: act, y: y, ldy: ldy,
+                                  aheadRows: aheadRows)
         } else if backend == .avx2 {
             AVX2KQuantMatVec.rows(typeID: w.type.rawValue, w: w.data, rowBytes: w.rowBytes, r0: r0, r1: r1,
                                   act: act, y: y, ldy: ldy)

@@ -113,7 +113,7 @@ enum QuantizedMatMul {
             // Rows streamed once (no per-call copy, same bits as VNNIMatMul). Long runs per thread
             // in generation: the kernels read ahead within a run, so the first tiles of each run
             // wait on memory (the default grain made runs of 3-4 tiles here).
-            pool.parallelFor(total, minChunk: nTokens <= 8 ? max(1, total / (2 * pool.threads)) : 1) { range in
+            func run(_ range: Range<Int>) {
                 let scratch = packedScratch > 0 ? UnsafeMutableRawPointer.allocate(byteCount: packedScratch, alignment: 64) : nil
                 defer { scratch?.deallocate() }
                 // Runs of consecutive tiles of one matrix go as one call, so the kernel can read ahead.
@@ -133,6 +133,14 @@ enum QuantizedMatMul {
                     }
                     tile = end
                 }
+            }
+            let tileBytes = tileRows * (outputs.map { $0.0.rowBytes }.max() ?? 0)
+            if nTokens <= 8 && ThreadPool.worthStreams(count: total, itemBytes: tileBytes) {
+                // Generation: one stream a thread (the kernels read ahead to the matrix's end), the
+                // pool's taking from the back of a part keeping both threads busy to the end.
+                pool.parallelStreams(total, piece: ThreadPool.streamPiece(itemBytes: tileBytes)) { range, _ in run(range) }
+            } else {
+                pool.parallelFor(total, minChunk: nTokens <= 8 ? max(1, total / (2 * pool.threads)) : 1) { run($0) }
             }
             return
         }

@@ -41,12 +41,13 @@ public enum AVX2KQuantPacked {
     typealias Sums = (__m256, __m256, __m256, __m256, __m256, __m256, __m256, __m256)
     static var zeroSums: Sums { let z = _mm256_setzero_ps(); return (z, z, z, z, z, z, z, z) }
 
-    /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every token of `act`.
+    /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every token of `act`;
+    /// the read-ahead stops at row `aheadRows` (r1 by default; see `VNNIKQuantPacked.rows`).
     public static func rows(typeID: UInt32, packed: UnsafeRawPointer, r0: Int, r1: Int,
-                            act: Q8KActivationsView, y: UnsafeMutablePointer<Float>, ldy: Int) {
+                            act: Q8KActivationsView, y: UnsafeMutablePointer<Float>, ldy: Int, aheadRows: Int? = nil) {
         guard act.nTokens > 0 else { return }
         let nsb = act.superBlocks, bytes = tileBytes(typeID), stride = nsb * bytes
-        let end = packed + ((r1 + 15) / 16) * stride
+        let end = packed + ((max(r1, aheadRows ?? r1) + 15) / 16) * stride
         if act.nTokens <= smallTokens {
             // One stream over the tiles: one token's kernel, or a few tokens' (`small`).
             var r = r0

@@ -147,17 +147,19 @@ public enum VNNIKQuantPacked {
     /// AMX: the unpack read the tile in a burst that did not overlap the products.) With `amx`,
     /// Q4_K tiles against more than 8 tokens go to `AMXKQuantPacked` (same bits), in `scratch`
     /// (`AMXKQuantPacked.scratchBytes`); Q5_K tiles against a prompt are decoded once
-    /// (`decodedQ5K`), in `scratch` (`VNNIKQuantBatch.scratchBytes`).
+    /// (`decodedQ5K`), in `scratch` (`VNNIKQuantBatch.scratchBytes`). The read-ahead stops at
+    /// row `aheadRows` (r1 by default; the end of the caller's stream when the next call goes on
+    /// from r1, `ThreadPool.parallelStreams`).
     public static func rows(typeID: UInt32, packed: UnsafeRawPointer, r0: Int, r1: Int,
                             act: Q8KActivationsView, y: UnsafeMutablePointer<Float>, ldy: Int,
-                            scratch: UnsafeMutableRawPointer?, amx: Bool = false) {
+                            scratch: UnsafeMutableRawPointer?, amx: Bool = false, aheadRows: Int? = nil) {
         guard act.nTokens > 0 else { return }
         let nsb = act.superBlocks, stride = nsb * tileBytes(typeID)
+        let end = packed + ((max(r1, aheadRows ?? r1) + tileRows - 1) / tileRows) * stride
         var r = r0
         while r < r1 {
             let count = min(tileRows, r1 - r)
             let tile = packed + (r / tileRows) * stride
-            let end = packed + ((r1 + tileRows - 1) / tileRows) * stride
             let mask = __mmask16(truncatingIfNeeded: (1 << count) - 1)
             if amx && typeID == 12 && act.nTokens > 8, let scratch {
                 AMXKQuantPacked.q4k(tile, end, act, y + r, ldy, mask, scratch)
@@ -175,7 +177,7 @@ public enum VNNIKQuantPacked {
                 var t = 0
                 while t < act.nTokens {
                     let nt = min(8, act.nTokens - t), g = t / 8
-                    let ahead: Ahead = groups == 1 ? .stream
+                    let ahead: Ahead = groups == 1 ? .stream(nt == 1 ? streamAheadBytes : groupStreamAheadBytes)
                         : groups <= TileShare.maxGroups
                         ? .share(TileShare(tile: tile, steps: nsb, stepBytes: tileBytes(typeID), pass: g, passes: groups, end: end))
                         : g == 0 ? .distance : .none
@@ -207,8 +209,14 @@ public enum VNNIKQuantPacked {
     /// if enough lines are in flight ahead of the one being multiplied.
     static let aheadBytes = 16384  // measured: 4-64 KiB all close; none at all loses a fifth
     /// The distance for a tile read once (one group of tokens: generation), non-temporal
-    /// (`Ahead.unit`; a tile the next group reads again must stay in L2).
-    static let streamAheadBytes = 4096
+    /// (`Ahead.unit`; a tile the next group reads again must stay in L2). Zen 4, two threads, a
+    /// 116 MB Q4_K matrix: 56.3 GB/s at 8 KiB against 47.9 at 4 KiB when the read probe gave
+    /// ~58 (16 KiB as 8), 35.9 against 34.3 in the host's slower phase: two threads at ~30 GB/s
+    /// each need more than 4 KiB in flight. A group of 2-8 tokens (a speculative verification) keeps
+    /// 4 KiB: not measured here, and AVX2's Q4_0-Q5_0 kernel found such groups 4-13% slower at 8
+    /// KiB (docs/benchmark-log.md).
+    static let streamAheadBytes = 8192
+    static let groupStreamAheadBytes = 4096
 
     @inline(__always) static func ahead(_ p: UnsafeRawPointer, _ bytes: Int, _ end: UnsafeRawPointer) {
         let q = p + aheadBytes
@@ -267,8 +275,8 @@ public enum VNNIKQuantPacked {
     enum Ahead {
         /// Nothing (a later group of a tile already in cache).
         case none
-        /// The tile's own lines `streamAheadBytes` ahead, a few at each unit (`unit`; one group of tokens).
-        case stream
+        /// The tile's own lines this many bytes ahead, a few at each unit (`unit`; one group of tokens).
+        case stream(Int)
         /// The tile's own lines `aheadBytes` ahead into L2.
         case distance
         /// The group's share of the next tile.
@@ -284,14 +292,14 @@ public enum VNNIKQuantPacked {
         }
 
         /// At unit `part` of `parts` of the super-block at `base` (`bytes` bytes): `.stream` asks for
-        /// that part of the lines `streamAheadBytes` ahead (those before `end`), non-temporally. The
+        /// that part of the lines its distance ahead (those before `end`), non-temporally. The
         /// whole super-block asked for at its start (37-53 requests in a row) stalled the loads
         /// behind them on Zen 4: spread, a token of Qwen2.5-Coder-1.5B took 5-8% less (as the
         /// AVX2 kernel found on Zen 3, `AVX2KQuantPacked.spread`; into L1 measured the same).
         @inline(__always) func unit(_ base: UnsafeRawPointer, _ part: Int, _ parts: Int, _ bytes: Int, _ end: UnsafeRawPointer) {
-            guard case .stream = self else { return }
+            guard case .stream(let distance) = self else { return }
             // Rounded up: a Q3_K tile (1,824 bytes) starts mid-line every other super-block.
-            let lines = (bytes + 63) / 64, p = base + VNNIKQuantPacked.streamAheadBytes
+            let lines = (bytes + 63) / 64, p = base + distance
             var q = p + 64 * (lines * part / parts)
             let stop = min(p + 64 * (lines * (part + 1) / parts), end)
             while q < stop {

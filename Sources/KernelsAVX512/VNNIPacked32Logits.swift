@@ -72,7 +72,7 @@ public enum VNNIPacked32Logits {
         for b in 0..<nb {
             let p = tile + 2 * b * hb
             if stream {
-                let q = p + VNNIPacked32.streamAhead
+                let q = p + (nt == 1 ? VNNIPacked32.streamAhead : VNNIPacked32.groupStreamAhead)
                 if q < end { jeton_prefetch_range_nta(q, min(2 * hb, end - q)) }
             } else {
                 let q = p + VNNIPacked32.reuseAhead

@@ -74,6 +74,43 @@ final class KQuantMatMulTests: XCTestCase {
         }
     }
 
+    /// Generation over matrices large enough for the pool's stream jobs (`parallelStreams`: one part
+    /// a thread, pieces taken from the back, read-ahead to the part's end): two matrices of
+    /// different types in one call (as Q4_K_M's fused projections), rows not a multiple of the
+    /// tile, pools of 2 and 3 threads; bit for bit the reference.
+    func testStreamedGenerationBitwise() {
+        let cols = 1024
+        let (a, memA) = QuantizedMatMulTests.randomMatrix(.q4_K, rows: 1_999, cols: cols, seed: 71)
+        let (b, memB) = QuantizedMatMulTests.randomMatrix(.q6_K, rows: 645, cols: cols, seed: 72)
+        defer { memA.deallocate(); memB.deallocate() }
+        let tiles = (a.rows + 15) / 16 + (b.rows + 15) / 16
+        XCTAssertTrue(ThreadPool.worthStreams(count: tiles, itemBytes: 16 * b.rowBytes), "the matrices are too small for a stream job")
+        for backend in Self.backends {
+            let packing = PackedWeights(backend: backend, enabled: true)
+            defer { withExtendedLifetime(packing) {} }
+            let pa = packing.pack(a), pb = packing.pack(b)
+            XCTAssertNotNil(pa.packed, "\(backend): no packed copy")
+            for n in [1, 3, 8] {
+                let x = QuantizedMatMulTests.randomActivations(n * cols, seed: UInt64(100 + n))
+                let ra = twin(a, x, n), rb = twin(b, x, n)
+                for threads in [2, 3] {
+                    let pool = ThreadPool(threads: threads)
+                    var ya = [Float](repeating: 0, count: n * a.rows), yb = [Float](repeating: 0, count: n * b.rows)
+                    x.withUnsafeBufferPointer { xb in
+                        ya.withUnsafeMutableBufferPointer { ua in
+                            yb.withUnsafeMutableBufferPointer { ub in
+                                KQuantMatMul.multiply([(pa, ua.baseAddress!), (pb, ub.baseAddress!)], xb.baseAddress!, nTokens: n,
+                                                      pool: pool, backend: backend, amx: false)
+                            }
+                        }
+                    }
+                    XCTAssertEqual(ya.map(\.bitPattern), ra.map(\.bitPattern), "Q4_K n=\(n) threads \(threads) \(backend)")
+                    XCTAssertEqual(yb.map(\.bitPattern), rb.map(\.bitPattern), "Q6_K n=\(n) threads \(threads) \(backend)")
+                }
+            }
+        }
+    }
+
     /// The AMX kernel (packed Q4_K, more than 8 tokens) against the reference and the VNNI
     /// kernel: whole groups of 16 tokens in steps of two, an odd last group, tokens left over
     /// for the VNNI kernel, rows not a multiple of 16, hostile blocks and activations.
