@@ -96,14 +96,14 @@ enum KQuantMatMul {
                 tile = end
             }
         }
-        let tileBytes = tileRows * maxRowBytes
-        if nTokens <= 8 && ThreadPool.worthStreams(count: total, itemBytes: tileBytes) {
+        let bytes = outputs.reduce(0) { $0 + $1.0.rows * $1.0.rowBytes }
+        if nTokens <= 8 && ThreadPool.worthStreams(bytes: bytes) {
             // Generation (up to 8 tokens, one group a tile): one long stream per thread (each run's
             // first lines wait on memory until its read-ahead starts: 8 runs per thread took
             // 36.0-40.5 t/s of Qwen2.5-Coder-1.5B tg128 against 42.1-42.9 with 2, probe 52-57 GB/s),
             // and the pool's taking from the back of a part keeps both threads busy to the region's
             // end (the caller waited 2.1-2.4 ms of a 31 ms token for the other thread; 0.13-0.20 now).
-            pool.parallelStreams(total, piece: ThreadPool.streamPiece(itemBytes: tileBytes)) { run($0, streamEnd: $1) }
+            pool.parallelStreams(total, piece: ThreadPool.streamPiece(count: total, bytes: bytes)) { run($0, streamEnd: $1) }
         } else if nTokens <= 8 {
             // A small region: two runs a thread, as QuantizedMatMul's small ones.
             pool.parallelFor(total, minChunk: max(1, total / (2 * pool.threads))) { run($0, streamEnd: $0.upperBound) }

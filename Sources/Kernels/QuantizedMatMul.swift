@@ -134,11 +134,12 @@ enum QuantizedMatMul {
                     tile = end
                 }
             }
-            let tileBytes = tileRows * (outputs.map { $0.0.rowBytes }.max() ?? 0)
-            if nTokens <= 8 && ThreadPool.worthStreams(count: total, itemBytes: tileBytes) {
-                // Generation: one stream a thread (the kernels read ahead to the matrix's end), the
-                // pool's taking from the back of a part keeping both threads busy to the end.
-                pool.parallelStreams(total, piece: ThreadPool.streamPiece(itemBytes: tileBytes)) { range, _ in run(range) }
+            let bytes = outputs.reduce(0) { $0 + $1.0.rows * $1.0.rowBytes }
+            if nTokens <= 8 && ThreadPool.worthStreams(bytes: bytes) {
+                // Generation: one stream a thread (the packed kernels read ahead to the matrix's end;
+                // `VNNIMatVec` within its call), the pool's taking from the back of a part keeping
+                // both threads busy to the end.
+                pool.parallelStreams(total, piece: ThreadPool.streamPiece(count: total, bytes: bytes)) { range, _ in run(range) }
             } else {
                 pool.parallelFor(total, minChunk: nTokens <= 8 ? max(1, total / (2 * pool.threads)) : 1) { run($0) }
             }

@@ -9,11 +9,14 @@ import Darwin
 /// step runs a few hundred short parallel regions, so workers spin briefly on a
 /// generation counter after each one (no syscall to start the next) and only then
 /// sleep on a condition variable. Work is handed out in chunks from an atomic
-/// counter, so a thread slowed by another process just takes fewer chunks.
+/// counter, so a thread slowed by another process just takes fewer chunks; or, for
+/// generation's products (`parallelStreams`), as one stream a thread whose unfinished
+/// rest the others take from its back.
 // @unchecked Sendable: the hand-out state is atomic; `workers` is written only in init and read
 // in deinit; `job` is written by the one caller `busy` admits (others run inline) before the
-// seq_cst store to `state` publishes it, and read only by threads holding a claimed chunk; the
-// pthread mutex and condition are used only through pthread calls.
+// seq_cst store to `state` publishes it, and read only by threads holding a claimed chunk (the
+// same for `streamJob`, a stream job's part words and tickets being atomic); the pthread mutex
+// and condition are used only through pthread calls.
 public final class ThreadPool: @unchecked Sendable {
     public let threads: Int
 
@@ -76,7 +79,7 @@ public final class ThreadPool: @unchecked Sendable {
 
     deinit {
         stopping.store(true, ordering: .sequentiallyConsistent)
-        let g = Self.generation(state.load(ordering: .relaxed)) &+ 1
+        let g = Self.nextGeneration(state.load(ordering: .relaxed))
         state.store(Self.pack(gen: g, grain: 1, next: 0, count: 0), ordering: .sequentiallyConsistent)
         pthread_mutex_lock(mutex)
         pthread_cond_broadcast(cond)
@@ -92,6 +95,9 @@ public final class ThreadPool: @unchecked Sendable {
         (gen & 0xFFFF) << 48 | UInt64(grain) << 32 | UInt64(next) << 16 | UInt64(count)
     }
     @inline(__always) static func generation(_ v: UInt64) -> UInt64 { v >> 48 }
+    /// The generation after the one in state word `v`, wrapping in its 16 bits (an unmasked 0x10000
+    /// matched no claim: the caller of every 65,536th job left all of it to the workers).
+    @inline(__always) static func nextGeneration(_ v: UInt64) -> UInt64 { (generation(v) &+ 1) & 0xFFFF }
 
     /// Calls `body(range)` for disjoint ranges covering 0..<count, in parallel; each
     /// range has at least `minChunk` items (but the last of each part of up to 65,535 items
@@ -124,8 +130,10 @@ public final class ThreadPool: @unchecked Sendable {
     /// stream a thread: the count is cut into a contiguous part for each thread, a thread runs its
     /// own part front to back, half of what is left of it at a time (never under `piece` items),
     /// and a thread whose part is done takes half of what is left of the largest other part from
-    /// its back. `streamEnd` is where the stream a range belongs to ends (its part's end for the
-    /// owner; the range's own end for a taken one), so a kernel may read ahead past the range.
+    /// its back (pieces above 65,535 items are cut to that). `streamEnd` is where the stream a
+    /// range belongs to ends (for the owner its part's end when it claimed the range, which a
+    /// taker may since have cut; a taken range's own end), so a kernel may read ahead past the
+    /// range, never past `count`.
     /// Generation reads every weight once per step in regions of ~0.1 ms: few long runs keep the
     /// read-ahead going, and the taking keeps both threads busy to the end (equal chunks left
     /// one waiting 6-10% of a Qwen2.5-Coder-1.5B token). A call from inside a body runs serially.
@@ -144,11 +152,12 @@ public final class ThreadPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { esc in
             streamJob = esc
             done.store(0, ordering: .relaxed)
-            let g = Self.generation(state.load(ordering: .relaxed)) &+ 1
+            let g = Self.nextGeneration(state.load(ordering: .relaxed))
+            streamJobs.add(1, ordering: .relaxed)
             for k in 0..<threads {
-                parts[k].word.store(Self.part(gen: g, lo: k * count / threads, hi: (k + 1) * count / threads), ordering: .relaxed)
+                parts[k].word.store(Self.part(gen: g, lo: k * count / threads, hi: (k + 1) * count / threads), ordering: .releasing)
             }
-            tickets.store((g & 0xFFFF) << 16, ordering: .relaxed)
+            tickets.store(g << 16, ordering: .releasing)
             // Grain 0 marks a stream job, whose piece goes where a plain job's next index does; the
             // seq_cst store publishes the parts and the body.
             state.store(Self.pack(gen: g, grain: 0, next: min(piece, Self.maxCount), count: 0), ordering: .sequentiallyConsistent)
@@ -164,14 +173,17 @@ public final class ThreadPool: @unchecked Sendable {
         busy.store(false, ordering: .releasing)
     }
 
-    /// The smallest piece of a stream job whose items are `itemBytes` bytes of weights each: about
+    /// The smallest piece of a stream job of `count` items over `bytes` bytes of weights: about
     /// 32 KiB, so a piece's call costs little beside its read.
-    public static func streamPiece(itemBytes: Int) -> Int { max(1, 32768 / max(1, itemBytes)) }
+    public static func streamPiece(count: Int, bytes: Int) -> Int { max(1, 32768 * count / max(1, bytes)) }
 
-    /// Whether `count` items of `itemBytes` bytes each are worth a stream job: at least 1 MiB (a
+    /// Whether a region reading `bytes` bytes of weights is worth a stream job: at least 1 MiB (a
     /// ~20 µs read). Smaller regions (SmolLM2's products) measured no gain: their parts are a few
     /// pieces, and the parts' words cost a region more cache-line transfers than the plain job.
-    public static func worthStreams(count: Int, itemBytes: Int) -> Bool { count * itemBytes >= 1 << 20 }
+    public static func worthStreams(bytes: Int) -> Bool { bytes >= 1 << 20 }
+
+    /// Stream jobs run so far (not those run inline): tests check a product took this path.
+    let streamJobs = Atomic<Int>(0)
 
     /// Part indexes are 24 bits in a part's word.
     static let maxPartIndex = 1 << 24
@@ -238,7 +250,7 @@ public final class ThreadPool: @unchecked Sendable {
             job = esc
             done.store(0, ordering: .relaxed)
             let grain = min(0xFFFF, max(minChunk, count / (threads * 8)))
-            let g = Self.generation(state.load(ordering: .relaxed)) &+ 1
+            let g = Self.nextGeneration(state.load(ordering: .relaxed))
             state.store(Self.pack(gen: g, grain: grain, next: 0, count: count), ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 pthread_mutex_lock(mutex)
@@ -304,9 +316,11 @@ public final class ThreadPool: @unchecked Sendable {
     @inline(never) private static func pause() {}
 }
 
-/// One thread's part of a stream job, on a cache line of its own (the owner claims from it at
-/// every piece; others read it only when their part is done).
+/// One thread's part of a stream job, 64 bytes clear of the object's header (its reference
+/// count) and of whatever follows it: the owner claims from it at every piece, others read it
+/// only when their part is done.
 private final class StreamPart {
+    private let before: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
     let word = Atomic<UInt64>(0)
-    private let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    private let after: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
 }

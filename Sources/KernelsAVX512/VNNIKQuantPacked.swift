@@ -212,9 +212,10 @@ public enum VNNIKQuantPacked {
     /// (`Ahead.unit`; a tile the next group reads again must stay in L2). Zen 4, two threads, a
     /// 116 MB Q4_K matrix: 56.3 GB/s at 8 KiB against 47.9 at 4 KiB when the read probe gave
     /// ~58 (16 KiB as 8), 35.9 against 34.3 in the host's slower phase: two threads at ~30 GB/s
-    /// each need more than 4 KiB in flight. A group of 2-8 tokens (a speculative verification) keeps
-    /// 4 KiB: not measured here, and AVX2's Q4_0-Q5_0 kernel found such groups 4-13% slower at 8
-    /// KiB (docs/benchmark-log.md).
+    /// each need more than 4 KiB in flight (measured on Q4_K; the other types' one-token kernels
+    /// stream the same way). A group of 2-8 tokens (a speculative verification) keeps 4 KiB: not
+    /// measured here, and AVX2's Q4_0-Q5_0 kernel found groups of 4-8 tokens 4-13% slower at 8 KiB
+    /// or 2 KiB than at 4 (docs/benchmark-log.md).
     static let streamAheadBytes = 8192
     static let groupStreamAheadBytes = 4096
 

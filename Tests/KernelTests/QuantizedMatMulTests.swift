@@ -179,6 +179,45 @@ final class QuantizedMatMulTests: XCTestCase {
         XCTAssertEqual(y1, s1)
         XCTAssertEqual(y2, s2)
     }
+
+    /// Generation over matrices large enough for the pool's stream jobs (two of different types in
+    /// one call, rows not a multiple of the tile, the file's layout and packed copies): the same
+    /// bits on 2 and 3 threads as on one, and the products did run as stream jobs.
+    func testStreamedGenerationMatchesOneThread() throws {
+        let cols = 1024
+        let (a, memA) = Self.randomMatrix(.q4_1, rows: 1_203, cols: cols, seed: 41)
+        let (b, memB) = Self.randomMatrix(.q8_0, rows: 601, cols: cols, seed: 42)
+        defer { memA.deallocate(); memB.deallocate() }
+        let packing = PackedWeights(backend: MatMul.defaultBackend, enabled: true)
+        defer { withExtendedLifetime(packing) {} }
+        let one = ThreadPool(threads: 1)
+        for (wa, wb, layout) in [(a, b, "file"), (packing.pack(a), packing.pack(b), "packed")] {
+            for n in [1, 4] {
+                let x = Self.randomActivations(n * cols, seed: UInt64(50 + n))
+                func run(_ pool: ThreadPool) -> ([Float], [Float]) {
+                    var ya = [Float](repeating: 0, count: n * wa.rows), yb = [Float](repeating: 0, count: n * wb.rows)
+                    x.withUnsafeBufferPointer { xb in
+                        ya.withUnsafeMutableBufferPointer { pa in
+                            yb.withUnsafeMutableBufferPointer { pb in
+                                MatMul.multiply([(wa, pa.baseAddress!), (wb, pb.baseAddress!)], xb.baseAddress!, nTokens: n, pool: pool)
+                            }
+                        }
+                    }
+                    return (ya, yb)
+                }
+                let (ra, rb) = run(one)
+                for threads in [2, 3] {
+                    let pool = ThreadPool(threads: threads)
+                    let (ya, yb) = run(pool)
+                    XCTAssertEqual(ya.map(\.bitPattern), ra.map(\.bitPattern), "Q4_1 \(layout) n=\(n) threads \(threads)")
+                    XCTAssertEqual(yb.map(\.bitPattern), rb.map(\.bitPattern), "Q8_0 \(layout) n=\(n) threads \(threads)")
+                    if CPUFeatures.hasAVX512VNNI {
+                        XCTAssertGreaterThan(pool.streamJobs.load(ordering: .relaxed), 0, "\(layout) n=\(n): no stream job")
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Deterministic random numbers for test data.
