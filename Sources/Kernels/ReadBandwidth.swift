@@ -8,11 +8,17 @@ import KernelsAVX512
 
 /// The machine's memory read bandwidth as the kernels see it: `threads` threads (the
 /// pool's) each read their share of a buffer far larger than the caches, with
-/// vector loads and nothing else (plain, and with lines prefetched ahead; the faster
+/// vector loads and nothing else (plain, and with lines prefetched ahead; the fastest
 /// counts). The ceiling for generation, which reads every weight once per token.
 public enum ReadBandwidth {
+    /// The read-ahead distances a pass tries, in bytes (0: plain loads): the generation kernels'
+    /// 4 KiB (groups of tokens) and 8 KiB (one token). At 4 KiB alone the probe read less than
+    /// the one-token kernels on the Zen 4 (35.1 GB/s against 36.7-40.3), which flattered shares.
+    static let aheads = [0, 4096, 8192]
+
     /// Bytes per second, best of `rounds` passes over `bytes` bytes with plain loads and as many
-    /// with lines prefetched ahead (the way the kernels read; faster on some machines).
+    /// with lines prefetched at each distance of `aheads` (the way the kernels read; faster on
+    /// some machines).
     public static func measure(pool: ThreadPool, bytes: Int = 1 << 30, rounds: Int = 5) -> Double {
         beside(pool: pool, runs: 1, bytes: bytes, rounds: rounds) { _ in }[0]
     }
@@ -42,13 +48,13 @@ public enum ReadBandwidth {
         for run in 0..<runs {
             try body(run)
             var best = 0.0
-            for round in 0..<(2 * rounds) {
+            for round in 0..<(aheads.count * rounds) {
                 let t0 = now()
                 let partial = UnsafeMutablePointer<SIMD16<UInt32>>.allocate(capacity: chunks)
                 pool.parallelFor(chunks) { r in
                     for c in r {
                         let lo = c * count / chunks, hi = (c + 1) * count / chunks
-                        partial[c] = readLines(buf + lo, hi - lo, prefetch: round % 2 == 1)
+                        partial[c] = readLines(buf + lo, hi - lo, ahead: aheads[round % aheads.count])
                     }
                 }
                 let dt = now() - t0
@@ -62,11 +68,11 @@ public enum ReadBandwidth {
         return results
     }
 
-    /// XOR of `n` 64-byte lines, with the widest loads the CPU has (`prefetch`: see `measure`).
-    static func readLines(_ p: UnsafePointer<SIMD16<UInt32>>, _ n: Int, prefetch: Bool) -> SIMD16<UInt32> {
+    /// XOR of `n` 64-byte lines, with the widest loads the CPU has (`ahead`: see `measure`).
+    static func readLines(_ p: UnsafePointer<SIMD16<UInt32>>, _ n: Int, ahead: Int) -> SIMD16<UInt32> {
         #if arch(x86_64)
-        if CPUFeatures.hasAVX512VNNI { return AVX512Read.xorLines(UnsafeRawPointer(p), n, prefetch: prefetch) }
-        if CPUFeatures.hasAVX2 { return AVX2Read.xorLines(UnsafeRawPointer(p), n, prefetch: prefetch) }
+        if CPUFeatures.hasAVX512VNNI { return AVX512Read.xorLines(UnsafeRawPointer(p), n, ahead: ahead) }
+        if CPUFeatures.hasAVX2 { return AVX2Read.xorLines(UnsafeRawPointer(p), n, ahead: ahead) }
         #endif
         var a = SIMD16<UInt32>(), b = a, d = a, e = a
         var i = 0

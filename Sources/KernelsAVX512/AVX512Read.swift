@@ -3,14 +3,15 @@ import _Builtin_intrinsics.intel
 import CPrefetch
 
 /// 64-byte loads for the read-bandwidth probe (Kernels/ReadBandwidth): plain, or with each
-/// line asked for non-temporally 4 KiB ahead, as the generation kernels stream weights.
+/// line asked for non-temporally `ahead` bytes ahead, as the generation kernels stream weights.
 public enum AVX512Read {
-    public static func xorLines(_ p: UnsafeRawPointer, _ n: Int, prefetch: Bool = false) -> SIMD16<UInt32> {
+    public static func xorLines(_ p: UnsafeRawPointer, _ n: Int, ahead: Int = 0) -> SIMD16<UInt32> {
+        let aheadLines = ahead / 64
         var a = _mm512_setzero_si512(), b = a, c = a, d = a
         var i = 0
         while i + 4 <= n {
             let q = p + 64 * i
-            if prefetch && i + 68 <= n { jeton_prefetch_range_nta(q + 4096, 256) }
+            if aheadLines > 0 && i + aheadLines + 4 <= n { jeton_prefetch_range_nta(q + 64 * aheadLines, 256) }
             a = _mm512_xor_si512(a, _mm512_loadu_si512(q))
             b = _mm512_xor_si512(b, _mm512_loadu_si512(q + 64))
             c = _mm512_xor_si512(c, _mm512_loadu_si512(q + 128))

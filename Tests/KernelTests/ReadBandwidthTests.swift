@@ -9,7 +9,7 @@ final class ReadBandwidthTests: XCTestCase {
     /// The probe's read loops touch every line they are given, with and without the lines asked
     /// for ahead: each returns the XOR of all lines (whole groups of 4; the probe's lengths are).
     func testReadLoopsXorEveryLine() {
-        for n in [4, 64, 68, 132, 4096] {
+        for n in [4, 64, 68, 132, 136, 4096] {
             let lines = UnsafeMutablePointer<SIMD16<UInt32>>.allocate(capacity: n)
             defer { lines.deallocate() }
             var state: UInt32 = 0x9E37_79B9
@@ -23,14 +23,14 @@ final class ReadBandwidthTests: XCTestCase {
                 lines[i] = v
                 expected ^= v
             }
-            for prefetch in [false, true] {
-                XCTAssertEqual(ReadBandwidth.readLines(lines, n, prefetch: prefetch), expected, "n \(n) prefetch \(prefetch)")
+            for ahead in ReadBandwidth.aheads {
+                XCTAssertEqual(ReadBandwidth.readLines(lines, n, ahead: ahead), expected, "n \(n) ahead \(ahead)")
                 #if arch(x86_64)
                 if CPUFeatures.hasAVX2 {
-                    XCTAssertEqual(AVX2Read.xorLines(UnsafeRawPointer(lines), n, prefetch: prefetch), expected, "AVX2 n \(n)")
+                    XCTAssertEqual(AVX2Read.xorLines(UnsafeRawPointer(lines), n, ahead: ahead), expected, "AVX2 n \(n) ahead \(ahead)")
                 }
                 if CPUFeatures.hasAVX512VNNI {
-                    XCTAssertEqual(AVX512Read.xorLines(UnsafeRawPointer(lines), n, prefetch: prefetch), expected, "AVX-512 n \(n)")
+                    XCTAssertEqual(AVX512Read.xorLines(UnsafeRawPointer(lines), n, ahead: ahead), expected, "AVX-512 n \(n) ahead \(ahead)")
                 }
                 #endif
             }
