@@ -50,7 +50,7 @@ let package = Package(
         // AVX-512 BF16 instructions (their intrinsics take a vector type Swift does not import).
         .target(name: "CBF16"),
         .target(name: "KernelsAVX512", dependencies: ["KernelsAVX2", "CPrefetch", "CAMX", "CBF16"], swiftSettings: avx512Flags),
-        .target(name: "Kernels", dependencies: ["GGUF", "KernelsAVX2", "KernelsAVX512", "CAMX"], swiftSettings: kernelFlags),
+        .target(name: "Kernels", dependencies: ["GGUF", "KernelsAVX2", "KernelsAVX512", "CAMX", "CPrefetch"], swiftSettings: kernelFlags),
         .target(name: "Tokenizer", dependencies: ["GGUF"], swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "Model", dependencies: ["GGUF", "Kernels", "Tokenizer"], swiftSettings: modelFlags),
         // Constrained decoding: JSON schema / regex / choice / GBNF compiled to byte automata, token masks.
@@ -75,7 +75,7 @@ let package = Package(
         .executableTarget(name: "http-bench-server", dependencies: ["HTTP"], path: "benchmarks/http/BenchServer"),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Kernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "KernelTests", dependencies: ["Kernels", "GGUF", "KernelsAVX2", "KernelsAVX512"]),
+        .testTarget(name: "KernelTests", dependencies: ["Kernels", "GGUF", "KernelsAVX2", "KernelsAVX512", "CPrefetch"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "GGUF", "Kernels", "Tokenizer"], exclude: ["Fixtures"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Kernels", "Grammar"]),
         .testTarget(name: "JinjaTests", dependencies: ["Jinja"], resources: [.copy("Fixtures")]),

@@ -24,6 +24,7 @@ public enum MatMul {
     /// JETON_KERNELS=float|portable|avx2|avx512 chooses; otherwise the best the CPU has.
     /// Asking for a path the CPU lacks gives the next one down (avx512 → avx2 → portable).
     public static let defaultBackend: Backend = {
+        _ = CPUFeatures.streamPrefetch  // the kernels' stream hint, set before any of them runs
         let env = getenv("JETON_KERNELS").map { String(cString: $0) } ?? ""
         var wanted = Backend(rawValue: env.lowercased()) ?? .avx512
         if wanted == .avx512 && !CPUFeatures.hasAVX512VNNI { wanted = .avx2 }
@@ -33,9 +34,11 @@ public enum MatMul {
     /// The kernels this process runs, for the start-up log: an operator whose VM hides AVX2 (or
     /// the OS's YMM state) sees why the server is several times slower than expected.
     public static var kernelDescription: String {
+        // How generation streams the weights: a host where it reads far below the probe shows why.
+        let stream = CPUFeatures.streamPrefetch == .intoL2 ? "weights streamed into L2" : "weights streamed non-temporally"
         switch defaultBackend {
-        case .avx512: return CPUFeatures.hasAMX ? "AVX-512 VNNI and AMX kernels" : "AVX-512 VNNI kernels"
-        case .avx2: return "AVX2 kernels"
+        case .avx512: return (CPUFeatures.hasAMX ? "AVX-512 VNNI and AMX kernels, " : "AVX-512 VNNI kernels, ") + stream
+        case .avx2: return "AVX2 kernels, " + stream
         case .portable: return CPUFeatures.hasAVX2 ? "portable kernels" : "portable kernels (the CPU or the OS offers no AVX2)"
         case .float: return "float kernels"
         }

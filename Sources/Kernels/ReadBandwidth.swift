@@ -71,6 +71,7 @@ public enum ReadBandwidth {
     /// XOR of `n` 64-byte lines, with the widest loads the CPU has (`ahead`: see `measure`).
     static func readLines(_ p: UnsafePointer<SIMD16<UInt32>>, _ n: Int, ahead: Int) -> SIMD16<UInt32> {
         #if arch(x86_64)
+        _ = CPUFeatures.streamPrefetch  // the ahead passes ask for lines as the kernels do
         if CPUFeatures.hasAVX512VNNI { return AVX512Read.xorLines(UnsafeRawPointer(p), n, ahead: ahead) }
         if CPUFeatures.hasAVX2 { return AVX2Read.xorLines(UnsafeRawPointer(p), n, ahead: ahead) }
         #endif

@@ -36,18 +36,18 @@ public enum AVX2F16Packed {
         }
     }
 
-    /// How far ahead lines are asked for: non-temporally for a tile read once (up to 4 tokens),
+    /// How far ahead lines are asked for: as a stream for a tile read once (up to 4 tokens),
     /// into L2 for one the next tokens read again.
     static let streamAhead = 4096
     static let reuseAhead = 16384
 
-    /// Asks for the block a fixed distance past `p` (not past `end`): non-temporally when the tile
-    /// is read once (`stream`), else into L2.
+    /// Asks for the block a fixed distance past `p` (not past `end`): as a stream
+    /// (`jeton_prefetch_stream`) when the tile is read once, else into L2.
     @inline(__always)
     public static func ask(_ p: UnsafeRawPointer, _ end: UnsafeRawPointer, stream: Bool) {
         if stream {
             let q = p + streamAhead
-            if q < end { jeton_prefetch_range_nta(q, min(blockBytes, end - q)) }
+            if q < end { jeton_prefetch_stream(q, min(blockBytes, end - q)) }
         } else {
             let q = p + reuseAhead
             if q < end { jeton_prefetch_range_l2(q, min(blockBytes, end - q)) }

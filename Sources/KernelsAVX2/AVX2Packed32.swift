@@ -364,7 +364,7 @@ public enum AVX2Packed32 {
         for b in 0..<nb {
             let p = tile + 2 * b * hb
             let q = p + streamDistance
-            if q < end { jeton_prefetch_range_nta(q, min(2 * hb, end - q)) }
+            if q < end { jeton_prefetch_stream(q, min(2 * hb, end - q)) }
             let ab = a + 32 * b
             step(F.self, decode(F.self, p), p, ab, asum[b], act.d[b], act.s[b], &c0)
             step(F.self, decode(F.self, p + hb), p + hb, ab, asum[b], act.d[b], act.s[b], &c1)
@@ -376,7 +376,7 @@ public enum AVX2Packed32 {
     /// What a group asks for ahead of its reads, per block.
     enum Ahead {
         case none
-        /// The lines `streamDistance` ahead of the ones read, non-temporally, up to the end.
+        /// The lines `streamDistance` ahead of the ones read, as a stream (`jeton_prefetch_stream`), up to the end.
         case stream(UnsafeRawPointer)
         /// This group's share of the next tile.
         case share(TileShare)
@@ -395,7 +395,7 @@ public enum AVX2Packed32 {
                 case .none: break
                 case .stream(let end):
                     let q = tile + 2 * b * hb + streamDistance
-                    if q < end { jeton_prefetch_range_nta(q, min(2 * hb, end - q)) }
+                    if q < end { jeton_prefetch_stream(q, min(2 * hb, end - q)) }
                 case .share(let share): share.ask(step: b)
                 }
                 for h in 0..<2 where 8 * h < count {

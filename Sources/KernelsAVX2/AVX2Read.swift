@@ -3,7 +3,7 @@ import _Builtin_intrinsics.intel
 import CPrefetch
 
 /// 32-byte loads for the read-bandwidth probe (Kernels/ReadBandwidth): plain, or with each
-/// line asked for non-temporally `ahead` bytes ahead.
+/// line asked for `ahead` bytes ahead as the generation kernels stream weights (`jeton_prefetch_stream`).
 public enum AVX2Read {
     // Its own load, inlined in debug builds too (a function of another file is a call there).
     @inline(__always) private static func load256(_ p: UnsafeRawPointer) -> __m256i { _mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self)) }
@@ -14,7 +14,7 @@ public enum AVX2Read {
         var i = 0
         while i + 2 <= n {
             let q = p + 64 * i
-            if aheadLines > 0 && i + aheadLines + 2 <= n { jeton_prefetch_range_nta(q + 64 * aheadLines, 128) }
+            if aheadLines > 0 && i + aheadLines + 2 <= n { jeton_prefetch_stream(q + 64 * aheadLines, 128) }
             a = _mm256_xor_si256(a, load256(q))
             b = _mm256_xor_si256(b, load256(q + 32))
             c = _mm256_xor_si256(c, load256(q + 64))

@@ -8,7 +8,7 @@ import KernelsAVX2
 /// is the FMA chain over the columns in order from zero, as in `AVX512F16Gemm`, `AVX512F16MatVec`
 /// and `AVX2F16Packed`: the same bits from each, at any token count.
 public enum AVX512F16Packed {
-    /// Lines are asked for ahead as `AVX2F16Packed.ask` does: non-temporally for a tile read once
+    /// Lines are asked for ahead as `AVX2F16Packed.ask` does: as a stream for a tile read once
     /// (up to 8 tokens), into L2 for one the next 8 tokens read again.
 
     /// Up to this many tokens `rows` runs (past it the GEMM's panel, whose register blocking

@@ -208,8 +208,8 @@ public enum VNNIKQuantPacked {
     /// the call's tiles): the packed tiles of a call are one stream, read at memory speed only
     /// if enough lines are in flight ahead of the one being multiplied.
     static let aheadBytes = 16384  // measured: 4-64 KiB all close; none at all loses a fifth
-    /// The distance for a tile read once (one group of tokens: generation), non-temporal
-    /// (`Ahead.unit`; a tile the next group reads again must stay in L2). Zen 4, two threads, a
+    /// The distance for a tile read once (one group of tokens: generation), as a stream
+    /// (`Ahead.unit`, `jeton_prefetch_stream`; a tile the next group reads again must stay in L2). Zen 4, two threads, a
     /// 116 MB Q4_K matrix: 56.3 GB/s at 8 KiB against 47.9 at 4 KiB when the read probe gave
     /// ~58 (16 KiB as 8), 35.9 against 34.3 in the host's slower phase: two threads at ~30 GB/s
     /// each need more than 4 KiB in flight (measured on Q4_K; the other types' one-token kernels
@@ -293,7 +293,7 @@ public enum VNNIKQuantPacked {
         }
 
         /// At unit `part` of `parts` of the super-block at `base` (`bytes` bytes): `.stream` asks for
-        /// that part of the lines its distance ahead (those before `end`), non-temporally. The
+        /// that part of the lines its distance ahead (those before `end`) as a stream. The
         /// whole super-block asked for at its start (37-53 requests in a row) stalled the loads
         /// behind them on Zen 4: spread, a token of Qwen2.5-Coder-1.5B took 5-8% less (as the
         /// AVX2 kernel found on Zen 3, `AVX2KQuantPacked.spread`; into L1 measured the same).
@@ -304,7 +304,7 @@ public enum VNNIKQuantPacked {
             var q = p + 64 * (lines * part / parts)
             let stop = min(p + 64 * (lines * (part + 1) / parts), end)
             while q < stop {
-                jeton_prefetch_range_nta(q, 64)
+                jeton_prefetch_stream(q, 64)
                 q += 64
             }
         }

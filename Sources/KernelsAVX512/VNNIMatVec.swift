@@ -73,9 +73,9 @@ public enum VNNIMatVec {
         var b = 0
         while b < nb {
             if let next, (b / 2) * step < ahead {
-                // One token reads the tile once: non-temporal (as `VNNIKQuantPacked.Ahead.stream`).
+                // One token reads the tile once: a stream (as `VNNIKQuantPacked.Ahead.stream`).
                 if act.nTokens == 1 {
-                    jeton_prefetch_range_nta(next + (b / 2) * step, min(step, ahead - (b / 2) * step))
+                    jeton_prefetch_stream(next + (b / 2) * step, min(step, ahead - (b / 2) * step))
                 } else {
                     jeton_prefetch_range_l2(next + (b / 2) * step, min(step, ahead - (b / 2) * step))
                 }

@@ -49,7 +49,7 @@ public enum VNNIPacked32 {
     public static func needsScratch(typeID: UInt32, tokens: Int) -> Bool { (typeID == 6 || typeID == 8 || typeID == 20) && tokens > 8 }
 
     /// How far ahead lines are asked for: a tile read by one group of tokens (generation) goes in
-    /// non-temporally, 8 KiB ahead as in `VNNIKQuantPacked` (a 47 MB Q4_1 matrix, two threads:
+    /// as a stream (`jeton_prefetch_stream`), 8 KiB ahead as in `VNNIKQuantPacked` (a 47 MB Q4_1 matrix, two threads:
     /// 60.0 GB/s against 54.7 at 4 KiB in the host's fast phase, 37.9 against 35.5 in its slow
     /// one; 2-8 tokens keep 4 KiB, as there); one that later groups read again must stay in L2.
     static let streamAhead = 8192
@@ -210,7 +210,7 @@ public enum VNNIPacked32 {
                 share.ask(step: b)
             } else if stream {
                 let q = p + (nt == 1 ? streamAhead : groupStreamAhead)
-                if q < end { jeton_prefetch_range_nta(q, min(2 * hb, end - q)) }
+                if q < end { jeton_prefetch_stream(q, min(2 * hb, end - q)) }
             } else {
                 let q = p + reuseAhead
                 if q < end { jeton_prefetch_range_l2(q, min(2 * hb, end - q)) }

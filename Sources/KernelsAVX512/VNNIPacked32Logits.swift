@@ -73,7 +73,7 @@ public enum VNNIPacked32Logits {
             let p = tile + 2 * b * hb
             if stream {
                 let q = p + (nt == 1 ? VNNIPacked32.streamAhead : VNNIPacked32.groupStreamAhead)
-                if q < end { jeton_prefetch_range_nta(q, min(2 * hb, end - q)) }
+                if q < end { jeton_prefetch_stream(q, min(2 * hb, end - q)) }
             } else {
                 let q = p + VNNIPacked32.reuseAhead
                 if q < end { jeton_prefetch_range_l2(q, min(2 * hb, end - q)) }

@@ -50,7 +50,7 @@ public enum VNNIQ8x16MatMul {
     /// Cache lines of a tile ahead, a slice for each block of the current one. `prefetcht2`
     /// two tiles ahead measured best for one token (`prefetcht0` one tile ahead was ~20%
     /// slower, presumably held up by the L1's few miss buffers; all lines at once stalls).
-    /// `stream`: one token reads the tile once, so the lines go in non-temporally (prefetchnta,
+    /// `stream`: one token reads the tile once, so the lines go in as a stream (`jeton_prefetch_stream`,
     /// as `VNNIKQuantPacked.Ahead.stream`); more tokens read it again from L2.
     struct Prefetch {
         let start: UnsafeRawPointer, bytes: Int, nb: Int, stream: Bool
@@ -58,7 +58,7 @@ public enum VNNIQ8x16MatMul {
             let lo = (b * bytes / nb) & ~63, hi = (b + 1) * bytes / nb
             var off = lo
             while off < hi {
-                if stream { jeton_prefetch_range_nta(start + off, 64) } else { jeton_prefetch_l2(start + off) }
+                if stream { jeton_prefetch_stream(start + off, 64) } else { jeton_prefetch_l2(start + off) }
                 off += 64
             }
         }

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Kernels
+import CPrefetch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,6 +51,33 @@ final class CPUFeaturesTests: XCTestCase {
         XCTAssertEqual(CPUFeatures.hasAVX512BF16, avx512 && flags.contains("avx512_bf16"))
         #else
         throw XCTSkip("reads Linux's /proc/cpuinfo on x86-64")
+        #endif
+    }
+    /// Intel Xeons stream weights into L2 (their prefetchnta halved one thread's reads), every
+    /// other vendor non-temporally; `JETON_STREAM_PREFETCH` overrides, in any case, and an unknown
+    /// value falls back to the vendor's choice.
+    func testStreamPrefetchByVendorAndSetting() {
+        XCTAssertEqual(CPUFeatures.streamPrefetch(vendor: "GenuineIntel", setting: nil), .intoL2)
+        XCTAssertEqual(CPUFeatures.streamPrefetch(vendor: "AuthenticAMD", setting: nil), .nonTemporal)
+        XCTAssertEqual(CPUFeatures.streamPrefetch(vendor: "HygonGenuine", setting: nil), .nonTemporal)
+        XCTAssertEqual(CPUFeatures.streamPrefetch(vendor: "", setting: nil), .nonTemporal)
+        XCTAssertEqual(CPUFeatures.streamPrefetch(vendor: "GenuineIntel", setting: "nta"), .nonTemporal)
+        XCTAssertEqual(CPUFeatures.streamPrefetch(vendor: "AuthenticAMD", setting: "L2"), .intoL2)
+        XCTAssertEqual(CPUFeatures.streamPrefetch(vendor: "GenuineIntel", setting: "t0"), .intoL2)
+        XCTAssertEqual(CPUFeatures.streamPrefetch(vendor: "AuthenticAMD", setting: ""), .nonTemporal)
+    }
+
+    /// The choice reaches the kernels: once the backend is chosen, CPrefetch's variable (read by
+    /// every `jeton_prefetch_stream`) says what `streamPrefetch` does, and the vendor is cpuid's.
+    func testStreamPrefetchReachesTheKernels() throws {
+        #if arch(x86_64)
+        _ = MatMul.defaultBackend
+        XCTAssertEqual(jeton_stream_hint(), CPUFeatures.streamPrefetch == .intoL2 ? 1 : 0)
+        XCTAssertEqual(CPUFeatures.vendor.utf8.count, 12, CPUFeatures.vendor)
+        let setting = getenv("JETON_STREAM_PREFETCH").map { String(cString: $0) }
+        XCTAssertEqual(CPUFeatures.streamPrefetch, CPUFeatures.streamPrefetch(vendor: CPUFeatures.vendor, setting: setting))
+        #else
+        throw XCTSkip("cpuid and the prefetch hints are x86-64's")
         #endif
     }
 }

@@ -19,12 +19,25 @@ static inline void jeton_prefetch_range_l2(const void *p, long bytes) {
     const char *c = (const char *)p;
     for (long i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 2);
 }
-// `bytes` bytes as non-temporal (prefetchnta): for weights a matrix-vector product reads once
-// per token. Four KiB ahead this way streamed Qwen 1.5B's packed weights 12-22% faster than
-// prefetcht1 16 KiB ahead on Zen 5; the packed K-quant kernels ask for a few lines at each unit,
-// 8 KiB ahead for one token on AVX-512 (faster on Zen 4 when its memory runs at ~60 GB/s).
-static inline void jeton_prefetch_range_nta(const void *p, long bytes) {
+// How the generation kernels ask for weights they read once a token: 0 non-temporally
+// (prefetchnta), 1 into L2 (prefetcht1). Set once at start-up by Kernels (`CPUFeatures.
+// streamPrefetch`, the policy lives there); read through the functions below, since Swift
+// cannot touch a mutable C global safely.
+extern int jeton_stream_into_l2;
+static inline int jeton_stream_hint(void) { return jeton_stream_into_l2; }
+static inline void jeton_set_stream_hint(int into_l2) { jeton_stream_into_l2 = into_l2; }
+// `bytes` bytes of a stream read once, the way `jeton_stream_into_l2` says. Non-temporal, four
+// KiB ahead streamed Qwen 1.5B's packed weights 12-22% faster than prefetcht1 16 KiB ahead on
+// Zen 5 (8 KiB ahead for one token on AVX-512 is faster still on Zen 4 at ~60 GB/s). On Intel
+// Xeons prefetchnta fills L1 alone and holds a fill buffer for each line until it arrives, so
+// one thread read 6-10 GB/s that way against 16 GB/s with prefetcht1 or plain loads
+// (Emerald Rapids): there the lines go to L2, whose miss queue is longer.
+static inline void jeton_prefetch_stream(const void *p, long bytes) {
     const char *c = (const char *)p;
-    for (long i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 0);
+    if (jeton_stream_into_l2) {
+        for (long i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 2);
+    } else {
+        for (long i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 0);
+    }
 }
 #endif
