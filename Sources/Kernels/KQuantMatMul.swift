@@ -35,8 +35,11 @@ enum KQuantMatMul {
     /// y_i = x · W_iᵀ for each (W_i, y_i): all W_i have the same cols; x [nTokens, cols],
     /// y_i [nTokens, W_i.rows]. Callers check `supports(_:backend:)` for every W_i with the same backend.
     /// `amx`: Q4_K against more than 8 tokens on AMX tiles where the CPU has them (same bits).
+    /// `twoScaleProducts`: the AVX-512 Q4_K groups' scale step for CPUs whose vector operations
+    /// share the multiply ports (`CPUFeatures.q4KTwoScaleProducts`; same bits).
     static func multiply(_ outputs: [(WeightMatrix, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
-                         nTokens: Int, pool: ThreadPool, backend: MatMul.Backend, amx: Bool = CPUFeatures.hasAMX) {
+                         nTokens: Int, pool: ThreadPool, backend: MatMul.Backend, amx: Bool = CPUFeatures.hasAMX,
+                         twoScaleProducts: Bool = CPUFeatures.q4KTwoScaleProducts) {
         guard let cols = outputs.first?.0.cols, nTokens > 0 else { return }
         // Q2_K, Q3_K and IQ4_XS rows without a packed copy (a few: `supports`) are packed for this call only;
         // the common case, every matrix packed at load, takes the outputs as they are.
@@ -92,7 +95,8 @@ enum KQuantMatMul {
                 let (w, y) = outputs[m]
                 let r0 = (tile - firstTile[m]) * tileRows, r1 = min(w.rows, (end - firstTile[m]) * tileRows)
                 let ahead = min(w.rows, (min(streamEnd, firstTile[m + 1]) - firstTile[m]) * tileRows)
-                rows(w, r0, r1, view, y, ldy: w.rows, backend: backend, scratch: scratch, amx: amx, aheadRows: ahead)
+                rows(w, r0, r1, view, y, ldy: w.rows, backend: backend, scratch: scratch, amx: amx,
+                     twoScaleProducts: twoScaleProducts, aheadRows: ahead)
                 tile = end
             }
         }
@@ -139,11 +143,12 @@ enum KQuantMatMul {
     /// `scratch`: as `multiply` allocates it (nil when neither the per-call repacking kernel nor AMX runs).
     /// `aheadRows`: where the read-ahead of the packed kernels stops (r1 when nil).
     static func rows(_ w: WeightMatrix, _ r0: Int, _ r1: Int, _ act: Q8KActivationsView, _ y: UnsafeMutablePointer<Float>,
-                     ldy: Int, backend: MatMul.Backend, scratch: UnsafeMutableRawPointer?, amx: Bool, aheadRows: Int? = nil) {
+                     ldy: Int, backend: MatMul.Backend, scratch: UnsafeMutableRawPointer?, amx: Bool,
+                     twoScaleProducts: Bool = false, aheadRows: Int? = nil) {
         #if arch(x86_64)
         if backend == .avx512, let packed = w.packed {
             VNNIKQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: act, y: y, ldy: ldy,
-                                  scratch: scratch, amx: amx, aheadRows: aheadRows)
+                                  scratch: scratch, amx: amx, twoScaleProducts: twoScaleProducts, aheadRows: aheadRows)
         } else if backend == .avx2, let packed = w.packed, AVX2KQuantPacked.supports(typeID: w.type.rawValue) {
             AVX2KQuantPacked.rows(typeID: w.type.rawValue, packed: packed, r0: r0, r1: r1, act: act, y: y, ldy: ldy,
                                   aheadRows: aheadRows)

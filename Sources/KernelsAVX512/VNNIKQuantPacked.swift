@@ -149,10 +149,13 @@ public enum VNNIKQuantPacked {
     /// (`AMXKQuantPacked.scratchBytes`); Q5_K tiles against a prompt are decoded once
     /// (`decodedQ5K`), in `scratch` (`VNNIKQuantBatch.scratchBytes`). The read-ahead stops at
     /// row `aheadRows` (r1 by default; the end of the caller's stream when the next call goes on
-    /// from r1, `ThreadPool.parallelStreams`).
+    /// from r1, `ThreadPool.parallelStreams`). `twoScaleProducts`: Q4_K groups of 2-8 tokens meet
+    /// their scales in two products a unit instead of a blend and one (`group`; same bits; one
+    /// token keeps the blend, memory-bound either way).
     public static func rows(typeID: UInt32, packed: UnsafeRawPointer, r0: Int, r1: Int,
                             act: Q8KActivationsView, y: UnsafeMutablePointer<Float>, ldy: Int,
-                            scratch: UnsafeMutableRawPointer?, amx: Bool = false, aheadRows: Int? = nil) {
+                            scratch: UnsafeMutableRawPointer?, amx: Bool = false, twoScaleProducts: Bool = false,
+                            aheadRows: Int? = nil) {
         guard act.nTokens > 0 else { return }
         let nsb = act.superBlocks, stride = nsb * tileBytes(typeID)
         let end = packed + ((max(r1, aheadRows ?? r1) + tileRows - 1) / tileRows) * stride
@@ -183,6 +186,8 @@ public enum VNNIKQuantPacked {
                         : g == 0 ? .distance : .none
                     if nt == 1 {
                         oneToken(typeID, tile, end, act, t, y + t * ldy + r, ldy, mask, ahead: ahead)
+                    } else if typeID == 12 && twoScaleProducts {
+                        group(Q4KTileTwoProducts.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     } else if typeID == 12 {
                         group(Q4KTile.self, tile, end, act, t, nt, y + t * ldy + r, ldy, mask, ahead: ahead)
                     } else if typeID == 13 {
@@ -367,6 +372,13 @@ public enum VNNIKQuantPacked {
         }
     }
 
+    /// Lane r: byte r of a unit's 16 scale bytes in the low int16 half, 0 in the high one.
+    @inline(__always) static var scaleIndexLow: __m512i {
+        _mm512_set_epi8(-128, -128, -128, 15, -128, -128, -128, 14, -128, -128, -128, 13, -128, -128, -128, 12,
+                        -128, -128, -128, 11, -128, -128, -128, 10, -128, -128, -128, 9, -128, -128, -128, 8,
+                        -128, -128, -128, 7, -128, -128, -128, 6, -128, -128, -128, 5, -128, -128, -128, 4,
+                        -128, -128, -128, 3, -128, -128, -128, 2, -128, -128, -128, 1, -128, -128, -128, 0)
+    }
     /// Lane r (row 4l + m of 128-bit lane l): byte r of a unit's 16 scale bytes, in both int16 halves.
     @inline(__always) static var scaleIndex: __m512i {
         _mm512_set_epi8(-128, 15, -128, 15, -128, 14, -128, 14, -128, 13, -128, 13, -128, 12, -128, 12,
@@ -472,9 +484,12 @@ public enum VNNIKQuantPacked {
     /// measured 4-14% slower).
     protocol Tile4 {
         static var fifthBits: Bool { get }
+        static var twoScaleProducts: Bool { get }
     }
-    enum Q4KTile: Tile4 { static var fifthBits: Bool { false } }
-    enum Q5KTile: Tile4 { static var fifthBits: Bool { true } }
+    enum Q4KTile: Tile4 { static var fifthBits: Bool { false }; static var twoScaleProducts: Bool { false } }
+    /// Q4_K with each half's sum against the scale in a product of its own (`rows`' `twoScaleProducts`).
+    enum Q4KTileTwoProducts: Tile4 { static var fifthBits: Bool { false }; static var twoScaleProducts: Bool { true } }
+    enum Q5KTile: Tile4 { static var fifthBits: Bool { true }; static var twoScaleProducts: Bool { false } }
 
     /// The tile against tokens t0..<t0+nt (nt ≤ 8); y[k·ldy + lane] for token t0+k. Q5_K: each
     /// element's fifth bit joins its nibble, and a unit's sums no longer fit int16, so the scale
@@ -485,7 +500,7 @@ public enum VNNIKQuantPacked {
                                 ahead plan: Ahead) {
         let fifthBits = L.fifthBits
         let nsb = act.superBlocks, bytes = fifthBits ? q5kTileBytes : q4kTileBytes
-        let scaleIndex = Self.scaleIndex
+        let scaleIndex = L.twoScaleProducts ? Self.scaleIndexLow : Self.scaleIndex
         let nibbles = _mm512_set1_epi8(0x0F)
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
         for s in 0..<nsb {
@@ -521,8 +536,15 @@ public enum VNNIKQuantPacked {
                         return
                     }
                     // Each 16-element half fits int16 (16 · 15 · 128), so its low half is its value:
-                    // i's low half beside j's (a shift and a blend, off the multiply ports) and
-                    // one vpdpwssd against the scale in both halves adds sc·i + sc·j.
+                    // i's low half beside j's (a shift and a blend, off the multiply ports on AMD) and
+                    // one vpdpwssd against the scale in both halves adds sc·i + sc·j. Where every
+                    // 512-bit operation shares the two multiply ports (Intel), one vpdpwssd each
+                    // against the scale in the low half alone (the high half's sign bits meet 0) is
+                    // one operation fewer.
+                    if L.twoScaleProducts {
+                        acc = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(acc, i, sc), j, sc)
+                        return
+                    }
                     acc = _mm512_dpwssd_epi32(acc, _mm512_mask_blend_epi16(0xAAAA_AAAA, i, _mm512_slli_epi32(j, 16)), sc)
                 }
                 token(0, &i0)

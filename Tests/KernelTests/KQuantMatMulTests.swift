@@ -22,11 +22,12 @@ final class KQuantMatMulTests: XCTestCase {
     }
 
     func fast(_ w: WeightMatrix, _ x: [Float], _ n: Int, pool: ThreadPool, backend: MatMul.Backend,
-              amx: Bool = CPUFeatures.hasAMX) -> [Float] {
+              amx: Bool = CPUFeatures.hasAMX, twoScaleProducts: Bool = CPUFeatures.q4KTwoScaleProducts) -> [Float] {
         var y = [Float](repeating: 0, count: n * w.rows)
         x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer {
-                KQuantMatMul.multiply([(w, $0.baseAddress!)], xb.baseAddress!, nTokens: n, pool: pool, backend: backend, amx: amx)
+                KQuantMatMul.multiply([(w, $0.baseAddress!)], xb.baseAddress!, nTokens: n, pool: pool, backend: backend, amx: amx,
+                                      twoScaleProducts: twoScaleProducts)
             }
         }
         return y
@@ -216,6 +217,42 @@ final class KQuantMatMulTests: XCTestCase {
                             XCTAssertEqual(one.map(\.bitPattern), r[t * rows..<(t + 1) * rows].map(\.bitPattern),
                                            "\(type.name) packed \(backend) token \(t) alone")
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The AVX-512 Q4_K groups' two scale steps (a blend and one product, or two products: which
+    /// one a CPU runs depends on its vendor) give the reference's bits on random blocks and at the
+    /// extremes a half's int16 sum reaches (every nibble 15 against activations of -128 and 127).
+    func testQ4KScaleStepsBitwise() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX512VNNI, "the AVX-512 kernels")
+        let pool = ThreadPool(threads: 2)
+        for (rows, cols, extreme) in [(37, 1536, false), (19, 768, true)] {
+            let (w, mem) = QuantizedMatMulTests.randomMatrix(.q4_K, rows: rows, cols: cols, seed: UInt64(rows))
+            defer { mem.deallocate() }
+            if extreme {
+                for b in 0..<(rows * cols / 256) where b % 2 == 0 {
+                    let p = mem + b * GGMLType.q4_K.blockBytes
+                    p.initializeMemory(as: UInt8.self, repeating: 0xFF, count: GGMLType.q4_K.blockBytes)
+                    p.storeBytes(of: Float16(0.01).bitPattern, toByteOffset: 0, as: UInt16.self)
+                    p.storeBytes(of: Float16(0.02).bitPattern, toByteOffset: 2, as: UInt16.self)
+                }
+            }
+            let packing = PackedWeights(backend: .avx512, enabled: true)
+            try withExtendedLifetime(packing) {
+                let packed = packing.pack(w)
+                XCTAssertNotNil(packed.packed, "no AVX-512 packed copy")
+                for n in [2, 5, 8, 9, 33] {
+                    var x = QuantizedMatMulTests.randomActivations(n * cols, seed: UInt64(n + 40))
+                    if extreme {
+                        for c in 0..<cols { x[c] = 2.5; x[cols + c] = -2.5 }  // every byte -128, then 127 (Q8_K's signs)
+                    }
+                    let r = twin(w, x, n)
+                    for two in [false, true] {
+                        XCTAssertEqual(fast(packed, x, n, pool: pool, backend: .avx512, twoScaleProducts: two).map(\.bitPattern),
+                                       r.map(\.bitPattern), "\(rows)x\(cols) n=\(n) twoScaleProducts \(two)")
                     }
                 }
             }
