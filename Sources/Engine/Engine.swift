@@ -104,10 +104,9 @@ public final class Engine: @unchecked Sendable {
         stats.cacheBytes = cache.bytes + (draftCache?.bytes ?? 0)
         published = stats
         // Worded here, from the scheduler's sizes, since the scheduler is the engine thread's after start().
-        // The attention's value sums in bf16 (an f16 cache on a CPU with AVX-512 BF16) and its
-        // int16 scores there are said too.
-        let sums = cache.type == .f16 && model.bf16ValueSums
-            ? (Attention.int16Scores ? ", scores in int16, values summed in bf16" : ", values summed in bf16") : ""
+        // The attention's int16 scores and bf16 value sums (over an f16 cache) are said too.
+        let int16 = cache.type == .f16 && model.int16AttentionScores, bf16 = cache.type == .f16 && model.bf16ValueSums
+        let sums = (int16 ? ", scores in int16" : "") + (bf16 ? ", values summed in bf16" : "")
         if let local = scheduler.localBlocks {
             let bs = configuration.blockSize
             cacheDescription = "\(cache.type.rawValue), \(cache.bytes >> 20) MiB\(sums); sliding-window layers: "

@@ -36,10 +36,12 @@ public enum Attention {
     /// Which tiled kernel runs: the one of the matmul backend (JETON_KERNELS, else the
     /// best the CPU has); tests pick each in turn. `avx512BF16` is the AVX-512 kernel with its
     /// value sums in bf16 pairs and its scores in int16 products (`AVX512Attention.attendTileBF16`,
-    /// `int16Scores`) over an f16 cache, where the
-    /// CPU has AVX-512 BF16 (for quantized models: `backend(floatWeights:)`); `JETON_BF16=0` in
-    /// the environment keeps the f32 sums, to compare.
-    public enum TileBackend: Sendable, CaseIterable { case avx512BF16, avx512, avx2, portable }
+    /// `int16Scores`) over an f16 cache, where the CPU has AVX-512 BF16; `avx512Int16` the same
+    /// scores with f32 value sums (`AVX512Attention.attendTile`'s `int16Scores`), on Intel and
+    /// on AVX-512 without BF16. Both for quantized models (`backend(floatWeights:)`).
+    /// `JETON_BF16=0` in the environment keeps f32 scores and sums, `JETON_BF16=1` asks for bf16
+    /// sums where Intel would not take them, to compare.
+    public enum TileBackend: Sendable, CaseIterable { case avx512BF16, avx512Int16, avx512, avx2, portable }
 
     /// The backend for a model: f32 sums where its layer matrices are mostly float (F32, F16,
     /// BF16). Its user asked for full precision, and there the bf16 sums would be most of the
@@ -47,17 +49,21 @@ public enum Attention {
     /// llama.cpp's with them, under 0.001 without); next to a quantized model's own error they
     /// are noise.
     public static func backend(floatWeights: Bool) -> TileBackend {
-        floatWeights && bestBackend == .avx512BF16 ? .avx512 : bestBackend
+        floatWeights && (bestBackend == .avx512BF16 || bestBackend == .avx512Int16) ? .avx512 : bestBackend
     }
 
-    /// Whether `avx512BF16` scores in 16-bit integer products (`AVX512Attention.attendTileBF16`);
+    /// Whether `avx512BF16` and `avx512Int16` score in 16-bit integer products (`Int16Scores`);
     /// `JETON_INT16_SCORES=0` keeps f32 scores there, to compare.
     public static let int16Scores = getenv("JETON_INT16_SCORES").map { String(cString: $0) != "0" } ?? true
 
+    /// bf16 value sums where the CPU has them, except on Intel, where the f32 sums measured faster
+    /// (Emerald Rapids, Qwen 1.5B pp4096 alternated: int16 scores with f32 sums 169-173 t/s, with
+    /// bf16 sums 161-162, f32 scores and sums 141-166); on Zen 4 the bf16 sums gained 5-9%.
     public static let bestBackend: TileBackend = {
-        let bf16 = CPUFeatures.hasAVX512BF16 && getenv("JETON_BF16").map { String(cString: $0) != "0" } ?? true
+        let setting = getenv("JETON_BF16").map { String(cString: $0) }
+        let bf16 = CPUFeatures.hasAVX512BF16 && (setting.map { $0 != "0" } ?? (CPUFeatures.vendor != "GenuineIntel"))
         switch MatMul.defaultBackend {
-        case .avx512: return bf16 ? .avx512BF16 : .avx512
+        case .avx512: return bf16 ? .avx512BF16 : setting == "0" ? .avx512 : .avx512Int16
         case .avx2: return .avx2
         case .portable: return .portable
         // The float path is the one closest to the float64 reference: f32 sums.
@@ -76,7 +82,7 @@ public enum Attention {
         #if arch(x86_64)
         let tiled: Bool
         switch backend {
-        case .avx512, .avx512BF16: tiled = AVX512Attention.supports(headSize: hs, blockSize: bs)
+        case .avx512, .avx512BF16, .avx512Int16: tiled = AVX512Attention.supports(headSize: hs, blockSize: bs)
         case .avx2: tiled = AVX2Attention.supportsTile(headSize: hs, blockSize: bs)
         case .portable: tiled = false
         }
@@ -94,7 +100,8 @@ public enum Attention {
             let keys = storage.keys(layer: layer), values = storage.values(layer: layer)
             let group = nHead / nKVHead, f16 = storage.type == .f16, kvDim = storage.kvDim, w = window ?? 0
             // bf16 value sums over an f16 cache only: an f32 cache is asked for full precision.
-            let avx512 = backend == .avx512 || backend == .avx512BF16, bf16 = backend == .avx512BF16 && f16
+            let avx512 = backend == .avx512 || backend == .avx512BF16 || backend == .avx512Int16
+            let bf16 = backend == .avx512BF16 && f16, int16 = backend == .avx512Int16 && int16Scores
             let scratchCount = avx512 ? AVX512Attention.scratchCount(headSize: hs, rows: tileTokens * group)
                                       : AVX2Attention.tileScratchCount(headSize: hs, rows: tileTokens * group)
             pool.parallelFor(items.count) { range in
@@ -110,7 +117,7 @@ public enum Attention {
                                                        scratch: scratch)
                     } else if avx512 {
                         AVX512Attention.attendTile(tile, blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
-                                                   blockSize: bs, kvDim: kvDim, scale: scale, scratch: scratch)
+                                                   blockSize: bs, kvDim: kvDim, scale: scale, int16Scores: int16, scratch: scratch)
                     } else {
                         AVX2Attention.attendTile(tile, blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
                                                  blockSize: bs, kvDim: kvDim, scale: scale, scratch: scratch)

@@ -39,8 +39,12 @@ public enum AVX512Attention {
     /// [blocks][kvDim][blockSize], values [blocks][blockSize][kvDim], f16 or f32.
     public static func attendTile(_ t: AttentionTile, blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer,
                                   values: UnsafeRawPointer, f16: Bool, blockSize bs: Int, kvDim: Int, scale: Float,
-                                  scratch: UnsafeMutablePointer<Float>) {
-        tile(false, false, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+                                  int16Scores: Bool = false, scratch: UnsafeMutablePointer<Float>) {
+        if int16Scores && f16 {  // Int16Scores reads f16 keys
+            tile(false, true, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+        } else {
+            tile(false, false, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+        }
     }
 
     /// `attendTile` with the values summed as bf16 pairs (`BF16Values`) and, with `int16Scores`,

@@ -15,7 +15,7 @@ final class TiledAttentionTests: XCTestCase {
     static var backends: [Attention.TileBackend] {
         var b: [Attention.TileBackend] = [.portable]
         if CPUFeatures.hasAVX2 { b.append(.avx2) }
-        if CPUFeatures.hasAVX512VNNI { b.append(.avx512) }
+        if CPUFeatures.hasAVX512VNNI { b += [.avx512, .avx512Int16] }
         if CPUFeatures.hasAVX512BF16 { b.append(.avx512BF16) }
         return b
     }
@@ -25,9 +25,11 @@ final class TiledAttentionTests: XCTestCase {
     /// `avx512BF16`) round each weight and value to 8 significant bits (relative error ≤ 2⁻⁸
     /// each), so each product is within 2⁻⁷ (plus 2⁻¹⁶) of its own size. That backend's int16
     /// scores move these fixtures' logits by ~1e-4 (2⁻¹⁶ of the norms a dimension,
-    /// Int16ScoresTests), a relative change of the weights well inside that bound.
+    /// Int16ScoresTests), a relative change of the weights well inside that bound; with f32 sums
+    /// (`avx512Int16`) they are all of the error, allowed 2⁻¹⁰ of the magnitude.
     static func tolerance(_ b: Attention.TileBackend, _ type: KVCacheType, magnitude: Double) -> Double {
-        b == .avx512BF16 && type == .f16 ? 1e-5 + 0.00785 * magnitude : 1e-5
+        guard type == .f16 else { return 1e-5 }
+        return b == .avx512BF16 ? 1e-5 + 0.00785 * magnitude : b == .avx512Int16 ? 1e-5 + magnitude / 1024 : 1e-5
     }
 
     func testRunsMatchNaiveSoftmax() {
@@ -42,8 +44,33 @@ final class TiledAttentionTests: XCTestCase {
     /// bf16 value sums are for quantized models: a float model keeps f32 sums on every CPU.
     func testFloatModelsKeepF32Sums() {
         XCTAssertNotEqual(Attention.backend(floatWeights: true), .avx512BF16)
+        XCTAssertNotEqual(Attention.backend(floatWeights: true), .avx512Int16)
         XCTAssertEqual(Attention.backend(floatWeights: false), Attention.bestBackend)
-        if Attention.bestBackend == .avx512BF16 { XCTAssertEqual(Attention.backend(floatWeights: true), .avx512) }
+        if [.avx512BF16, .avx512Int16].contains(Attention.bestBackend) {
+            XCTAssertEqual(Attention.backend(floatWeights: true), .avx512)
+        }
+        // AVX-512 always scores quantized models' attention in int16 unless told otherwise; bf16
+        // sums only where the CPU has them.
+        if MatMul.defaultBackend == .avx512 && getenv("JETON_BF16") == nil {
+            XCTAssertTrue([.avx512BF16, .avx512Int16].contains(Attention.bestBackend), "\(Attention.bestBackend)")
+            if !CPUFeatures.hasAVX512BF16 { XCTAssertEqual(Attention.bestBackend, .avx512Int16) }
+        }
+    }
+
+    /// `avx512Int16` scores in int16 over an f16 cache (its outputs differ from `avx512`'s, both
+    /// near the reference: testRunsMatchNaiveSoftmax) and sums in f32; over an f32 cache, and with
+    /// `JETON_INT16_SCORES=0`, it is `avx512` bit for bit.
+    func testInt16BackendScoresInInt16OverAnF16Cache() throws {
+        guard Self.backends.contains(.avx512Int16) else { throw XCTSkip("no AVX-512 VNNI") }
+        for type in KVCacheType.allCases {
+            let f = Fixture(type, Shape(hs: 128, nHead: 12, nKV: 2, bs: 16), positions: 70, seed: 3)
+            let a = f.run([(0, 70)], backend: .avx512Int16), b = f.run([(0, 70)], backend: .avx512)
+            if type == .f16 { XCTAssertNotEqual(a, b) } else { XCTAssertEqual(a, b) }
+            XCTAssertEqual(f.run([(0, 70)], backend: .avx512Int16, int16Scores: false), b)
+            if Self.backends.contains(.avx512BF16) && type == .f16 {
+                XCTAssertNotEqual(a, f.run([(0, 70)], backend: .avx512BF16), "bf16 sums are not f32 sums")
+            }
+        }
     }
 
     /// The avx512BF16 backend scores in int16 over an f16 cache (its outputs differ from the same
