@@ -59,17 +59,24 @@ public enum Attention {
     /// bf16 value sums where the CPU has them, except on Intel, where the f32 sums measured faster
     /// (Emerald Rapids, Qwen 1.5B pp4096 alternated: int16 scores with f32 sums 169-173 t/s, with
     /// bf16 sums 161-162, f32 scores and sums 141-166); on Zen 4 the bf16 sums gained 5-9%.
-    public static let bestBackend: TileBackend = {
-        let setting = getenv("JETON_BF16").map { String(cString: $0) }
-        let bf16 = CPUFeatures.hasAVX512BF16 && (setting.map { $0 != "0" } ?? (CPUFeatures.vendor != "GenuineIntel"))
-        switch MatMul.defaultBackend {
-        case .avx512: return bf16 ? .avx512BF16 : setting == "0" ? .avx512 : .avx512Int16
+    public static let bestBackend: TileBackend = tileBackend(
+        kernels: MatMul.defaultBackend, avx512: CPUFeatures.hasAVX512VNNI, avx2: CPUFeatures.hasAVX2,
+        bf16: CPUFeatures.hasAVX512BF16, vendor: CPUFeatures.vendor, setting: getenv("JETON_BF16").map { String(cString: $0) })
+
+    /// `bestBackend`'s choice for a matrix backend, a CPU (its AVX-512 VNNI, AVX2 and AVX-512 BF16,
+    /// its cpuid vendor) and `JETON_BF16` ("1": bf16 sums where the CPU has them, "0": f32 scores
+    /// and sums, anything else: the default). Apart so tests can feed it CPUs this is not.
+    public static func tileBackend(kernels: MatMul.Backend, avx512: Bool, avx2: Bool, bf16: Bool, vendor: String,
+                                   setting: String?) -> TileBackend {
+        let sums = setting == "1" ? bf16 : setting == "0" ? false : bf16 && vendor != "GenuineIntel"
+        switch kernels {
+        case .avx512: return sums ? .avx512BF16 : setting == "0" ? .avx512 : .avx512Int16
         case .avx2: return .avx2
         case .portable: return .portable
         // The float path is the one closest to the float64 reference: f32 sums.
-        case .float: return CPUFeatures.hasAVX512VNNI ? .avx512 : CPUFeatures.hasAVX2 ? .avx2 : .portable
+        case .float: return avx512 ? .avx512 : avx2 ? .avx2 : .portable
         }
-    }()
+    }
 
     /// Attention of every token of a batch: q, out [tokens, nHead·headSize]. Tiles of
     /// consecutive tokens × one kv head are the units of work (longest first, so the causal

@@ -59,7 +59,8 @@ public enum CPUFeatures {
     }()
 
     /// AVX-512 BF16 (cpuid leaf 7 subleaf 1, EAX bit 5; Zen 4, Zen 5, Cooper Lake, Sapphire Rapids)
-    /// on top of AVX-512 VNNI, and listed by Linux: the attention's value sums then take bf16 pairs.
+    /// on top of AVX-512 VNNI, and listed by Linux: the attention may then sum values in bf16 pairs
+    /// (`Attention.bestBackend`: not on Intel by default, never for float models).
     public static let hasAVX512BF16: Bool = {
         #if arch(x86_64) && os(Linux)
         guard hasAVX512VNNI else { return false }
@@ -124,7 +125,9 @@ public enum CPUFeatures {
     /// buffer a line until it arrives (Emerald Rapids, one thread: 6-10 GB/s against 16 with
     /// prefetcht1; Qwen 1.5B generated 17 t/s against 28). `JETON_STREAM_PREFETCH=nta|l2` chooses,
     /// to compare. Reading this hands the choice to the kernels (CPrefetch's variable):
-    /// `MatMul.defaultBackend` and `ReadBandwidth` read it before any kernel runs.
+    /// `MatMul.defaultBackend` and `ReadBandwidth` read it, so the forward pass and the probe run
+    /// with it (kernels called with an explicit backend before either, as tests do, stream
+    /// non-temporally: the same bits).
     public static let streamPrefetch: StreamPrefetch = {
         let setting = getenv("JETON_STREAM_PREFETCH").map { String(cString: $0) }
         let choice = streamPrefetch(vendor: vendor, setting: setting)
@@ -142,8 +145,10 @@ public enum CPUFeatures {
     /// Whether the AVX-512 Q4_K kernel for 2-8 tokens (prompts, batches) meets a unit's scales in
     /// two products rather than a shift, a blend and one product: on Intel every 512-bit operation
     /// issues on the two ports that multiply (0 and 5), so one operation fewer a token and unit
-    /// ran prompts 3-8% faster (Emerald Rapids, Qwen 1.5B pp512); AMD's Zen 4 and 5 shift and
-    /// blend on pipes of their own. `JETON_Q4K_SCALES=products|blend` chooses, to compare.
+    /// ran faster on an Emerald Rapids guest without AMX (Qwen 1.5B, alternated: pp512 +4-6%,
+    /// pp128x16 +2-6%, tg32x16 +5%); where AMX runs Q4_K prompts, this is for batches of 2-8
+    /// tokens a group and the tokens past AMX's last 16. AMD's Zen 4 and 5 shift and blend on pipes
+    /// of their own. `JETON_Q4K_SCALES=products|blend` chooses, to compare.
     public static let q4KTwoScaleProducts: Bool = {
         let setting = getenv("JETON_Q4K_SCALES").map { String(cString: $0).lowercased() }
         if setting == "products" { return true }

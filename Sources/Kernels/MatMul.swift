@@ -35,10 +35,10 @@ public enum MatMul {
     /// the OS's YMM state) sees why the server is several times slower than expected.
     public static var kernelDescription: String {
         // How generation streams the weights: a host where it reads far below the probe shows why.
-        let stream = CPUFeatures.streamPrefetch == .intoL2 ? "weights streamed into L2" : "weights streamed non-temporally"
+        let stream = CPUFeatures.streamPrefetch == .intoL2 ? " (weights streamed into L2)" : " (weights streamed non-temporally)"
         switch defaultBackend {
-        case .avx512: return (CPUFeatures.hasAMX ? "AVX-512 VNNI and AMX kernels, " : "AVX-512 VNNI kernels, ") + stream
-        case .avx2: return "AVX2 kernels, " + stream
+        case .avx512: return (CPUFeatures.hasAMX ? "AVX-512 VNNI and AMX kernels" : "AVX-512 VNNI kernels") + stream
+        case .avx2: return "AVX2 kernels" + stream
         case .portable: return CPUFeatures.hasAVX2 ? "portable kernels" : "portable kernels (the CPU or the OS offers no AVX2)"
         case .float: return "float kernels"
         }

@@ -25,9 +25,10 @@ public enum AMXKQuantPacked {
     /// stored) and every token of `act`. `end` bounds the read-ahead. Super-blocks are the
     /// outer loop, so one super-block's weight tiles (8 KiB) stay in L1 while every group of
     /// 16 tokens meets them, and y holds the running sums; tokens past the last full group
-    /// go to the VNNI kernel (same bits).
+    /// go to the VNNI kernel (same bits; with its scale step `twoScaleProducts`).
     static func q4k(_ tile: UnsafeRawPointer, _ end: UnsafeRawPointer, _ act: Q8KActivationsView,
-                    _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, _ scratch: UnsafeMutableRawPointer) {
+                    _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ mask: __mmask16, _ scratch: UnsafeMutableRawPointer,
+                    twoScaleProducts: Bool = false) {
         let nsb = act.superBlocks, groups = act.nTokens / tokens
         let weights = scratch.bindMemory(to: __m512i.self, capacity: 128)  // [4 chunks, lo 16 | hi 16]
         let sums = weights + 128                                            // 2 steps × 2 groups × (lo 16, hi 16)
@@ -87,7 +88,11 @@ public enum AMXKQuantPacked {
         var t = groups * tokens
         while t < act.nTokens {
             let nt = min(8, act.nTokens - t)
-            VNNIKQuantPacked.group(VNNIKQuantPacked.Q4KTile.self, tile, end, act, t, nt, y + t * ldy, ldy, mask, ahead: .distance)
+            if twoScaleProducts {
+                VNNIKQuantPacked.group(VNNIKQuantPacked.Q4KTileTwoProducts.self, tile, end, act, t, nt, y + t * ldy, ldy, mask, ahead: .distance)
+            } else {
+                VNNIKQuantPacked.group(VNNIKQuantPacked.Q4KTile.self, tile, end, act, t, nt, y + t * ldy, ldy, mask, ahead: .distance)
+            }
             t += nt
         }
     }

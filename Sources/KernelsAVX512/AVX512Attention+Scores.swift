@@ -3,7 +3,8 @@ import _Builtin_intrinsics.intel
 import KernelsAVX2
 
 /// Attention scores as 16-bit integer dot products (`vpdpwssd`: two products per lane and
-/// instruction, twice the f32 FMAs' rate), for `AVX512Attention.attendTileBF16`.
+/// instruction, twice the f32 FMAs' rate), for `AVX512Attention.attendTileBF16` and `attendTile`
+/// (`int16Scores`).
 ///
 /// Each query row is scaled so that its Euclidean norm is `range` (32767), each key (one slot)
 /// likewise, and both rounded to integers: a score is then τ_row·σ_slot·Σ q̂·k̂. By Cauchy-Schwarz

@@ -36,7 +36,8 @@ public enum AVX512Attention {
     }
 
     /// The attention of every row of tile `t` (see `AttentionTile`). Keys are
-    /// [blocks][kvDim][blockSize], values [blocks][blockSize][kvDim], f16 or f32.
+    /// [blocks][kvDim][blockSize], values [blocks][blockSize][kvDim], f16 or f32. With
+    /// `int16Scores`, over an f16 cache, the scores as `Int16Scores` (the sums stay f32).
     public static func attendTile(_ t: AttentionTile, blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer,
                                   values: UnsafeRawPointer, f16: Bool, blockSize bs: Int, kvDim: Int, scale: Float,
                                   int16Scores: Bool = false, scratch: UnsafeMutablePointer<Float>) {

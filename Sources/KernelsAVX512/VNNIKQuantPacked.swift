@@ -165,7 +165,7 @@ public enum VNNIKQuantPacked {
             let tile = packed + (r / tileRows) * stride
             let mask = __mmask16(truncatingIfNeeded: (1 << count) - 1)
             if amx && typeID == 12 && act.nTokens > 8, let scratch {
-                AMXKQuantPacked.q4k(tile, end, act, y + r, ldy, mask, scratch)
+                AMXKQuantPacked.q4k(tile, end, act, y + r, ldy, mask, scratch, twoScaleProducts: twoScaleProducts)
             } else if typeID == 13 && act.nTokens > 8 * TileShare.maxGroups, let scratch {
                 decodedQ5K(tile, end, act, y + r, ldy, mask, scratch)
             } else {
@@ -500,7 +500,7 @@ public enum VNNIKQuantPacked {
                                 ahead plan: Ahead) {
         let fifthBits = L.fifthBits
         let nsb = act.superBlocks, bytes = fifthBits ? q5kTileBytes : q4kTileBytes
-        let scaleIndex = L.twoScaleProducts ? Self.scaleIndexLow : Self.scaleIndex
+        let scaleIndex = L.twoScaleProducts ? Self.scaleIndexLow : Self.scaleIndex  // the low int16 half alone, or both
         let nibbles = _mm512_set1_epi8(0x0F)
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
         for s in 0..<nsb {
@@ -518,7 +518,7 @@ public enum VNNIKQuantPacked {
                 var w4 = _mm512_and_si512(_mm512_srli_epi16(x0, 4), nibbles), w5 = _mm512_and_si512(_mm512_srli_epi16(x1, 4), nibbles)
                 var w6 = _mm512_and_si512(_mm512_srli_epi16(x2, 4), nibbles), w7 = _mm512_and_si512(_mm512_srli_epi16(x3, 4), nibbles)
                 if fifthBits { (w0, w1, w2, w3, w4, w5, w6, w7) = withFifthBits((w0, w1, w2, w3, w4, w5, w6, w7), q, u) }
-                let sc = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(load128(base + 2048 + 16 * u)), scaleIndex)  // in both int16 halves
+                let sc = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(load128(base + 2048 + 16 * u)), scaleIndex)
                 let sc32 = fifthBits ? _mm512_cvtepu8_epi32(load128(base + 2048 + 16 * u)) : sc
                 @inline(__always) func token(_ k: Int, _ acc: inout __m512i) {
                     let a = UnsafeRawPointer(act.qs + ((t0 + k) * nsb + s) * 256 + u * 32)

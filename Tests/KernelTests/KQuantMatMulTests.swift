@@ -225,7 +225,8 @@ final class KQuantMatMulTests: XCTestCase {
 
     /// The AVX-512 Q4_K groups' two scale steps (a blend and one product, or two products: which
     /// one a CPU runs depends on its vendor) give the reference's bits on random blocks and at the
-    /// extremes a half's int16 sum reaches (every nibble 15 against activations of -128 and 127).
+    /// extremes a half's int16 sum reaches (every nibble 15 against activations of 127 and -127,
+    /// Q8_K's range).
     func testQ4KScaleStepsBitwise() throws {
         try XCTSkipUnless(CPUFeatures.hasAVX512VNNI, "the AVX-512 kernels")
         let pool = ThreadPool(threads: 2)
@@ -247,7 +248,7 @@ final class KQuantMatMulTests: XCTestCase {
                 for n in [2, 5, 8, 9, 33] {
                     var x = QuantizedMatMulTests.randomActivations(n * cols, seed: UInt64(n + 40))
                     if extreme {
-                        for c in 0..<cols { x[c] = 2.5; x[cols + c] = -2.5 }  // every byte -128, then 127 (Q8_K's signs)
+                        for c in 0..<cols { x[c] = 2.5; x[cols + c] = -2.5 }  // token 0's bytes all 127, token 1's all -127
                     }
                     let r = twin(w, x, n)
                     for two in [false, true] {

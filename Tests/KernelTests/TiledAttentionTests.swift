@@ -57,6 +57,32 @@ final class TiledAttentionTests: XCTestCase {
         }
     }
 
+    /// The choice for other CPUs and settings: bf16 sums on AVX-512 BF16 but not on Intel unless
+    /// `JETON_BF16=1`; int16 scores on every AVX-512 CPU unless `JETON_BF16=0`; this CPU's as
+    /// `bestBackend` made it.
+    func testBackendChoice() {
+        func pick(_ k: MatMul.Backend, bf16: Bool, _ vendor: String, _ setting: String?) -> Attention.TileBackend {
+            Attention.tileBackend(kernels: k, avx512: true, avx2: true, bf16: bf16, vendor: vendor, setting: setting)
+        }
+        XCTAssertEqual(pick(.avx512, bf16: true, "AuthenticAMD", nil), .avx512BF16)
+        XCTAssertEqual(pick(.avx512, bf16: true, "GenuineIntel", nil), .avx512Int16)
+        XCTAssertEqual(pick(.avx512, bf16: true, "GenuineIntel", "1"), .avx512BF16)
+        XCTAssertEqual(pick(.avx512, bf16: true, "AuthenticAMD", "0"), .avx512)
+        XCTAssertEqual(pick(.avx512, bf16: true, "GenuineIntel", "0"), .avx512)
+        XCTAssertEqual(pick(.avx512, bf16: false, "GenuineIntel", "1"), .avx512Int16)
+        XCTAssertEqual(pick(.avx512, bf16: false, "AuthenticAMD", nil), .avx512Int16)
+        XCTAssertEqual(pick(.avx512, bf16: true, "AuthenticAMD", ""), .avx512BF16)    // unknown: the default
+        XCTAssertEqual(pick(.avx512, bf16: true, "GenuineIntel", "false"), .avx512Int16)
+        XCTAssertEqual(pick(.avx2, bf16: true, "AuthenticAMD", "1"), .avx2)
+        XCTAssertEqual(pick(.portable, bf16: true, "AuthenticAMD", nil), .portable)
+        XCTAssertEqual(pick(.float, bf16: true, "AuthenticAMD", nil), .avx512)
+        XCTAssertEqual(Attention.tileBackend(kernels: .float, avx512: false, avx2: true, bf16: false, vendor: "", setting: nil), .avx2)
+        let here = Attention.tileBackend(kernels: MatMul.defaultBackend, avx512: CPUFeatures.hasAVX512VNNI, avx2: CPUFeatures.hasAVX2,
+                                         bf16: CPUFeatures.hasAVX512BF16, vendor: CPUFeatures.vendor,
+                                         setting: getenv("JETON_BF16").map { String(cString: $0) })
+        XCTAssertEqual(Attention.bestBackend, here)
+    }
+
     /// `avx512Int16` scores in int16 over an f16 cache (its outputs differ from `avx512`'s, both
     /// near the reference: testRunsMatchNaiveSoftmax) and sums in f32; over an f32 cache, and with
     /// `JETON_INT16_SCORES=0`, it is `avx512` bit for bit.

@@ -24,17 +24,19 @@ static inline void jeton_prefetch_range_l2(const void *p, long bytes) {
 // streamPrefetch`, the policy lives there); read through the functions below, since Swift
 // cannot touch a mutable C global safely.
 extern int jeton_stream_into_l2;
-static inline int jeton_stream_hint(void) { return jeton_stream_into_l2; }
-static inline void jeton_set_stream_hint(int into_l2) { jeton_stream_into_l2 = into_l2; }
+// Relaxed atomics: the same plain moves on x86, without a formal data race when kernel threads
+// read it while the start-up thread writes it.
+static inline int jeton_stream_hint(void) { return __atomic_load_n(&jeton_stream_into_l2, __ATOMIC_RELAXED); }
+static inline void jeton_set_stream_hint(int into_l2) { __atomic_store_n(&jeton_stream_into_l2, into_l2, __ATOMIC_RELAXED); }
 // `bytes` bytes of a stream read once, the way `jeton_stream_into_l2` says. Non-temporal, four
 // KiB ahead streamed Qwen 1.5B's packed weights 12-22% faster than prefetcht1 16 KiB ahead on
 // Zen 5 (8 KiB ahead for one token on AVX-512 is faster still on Zen 4 at ~60 GB/s). On Intel
-// Xeons prefetchnta fills L1 alone and holds a fill buffer for each line until it arrives, so
+// Xeons (measured on Emerald Rapids; the rule takes every Intel) prefetchnta fills L1 alone and holds a fill buffer for each line until it arrives, so
 // one thread read 6-10 GB/s that way against 16 GB/s with prefetcht1 or plain loads
 // (Emerald Rapids): there the lines go to L2, whose miss queue is longer.
 static inline void jeton_prefetch_stream(const void *p, long bytes) {
     const char *c = (const char *)p;
-    if (jeton_stream_into_l2) {
+    if (jeton_stream_hint()) {
         for (long i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 2);
     } else {
         for (long i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 0);
