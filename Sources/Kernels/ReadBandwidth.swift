@@ -38,7 +38,7 @@ public enum ReadBandwidth {
         // Whole 2 MiB pages of the buffer. (Swift's shifts bind tighter than `*`: written
         // `count * 64 >> 21 << 21` until the fiftieth session, this asked for 0 bytes, so the probe
         // read 4 KiB pages all along.)
-        _ = madvise(raw, (count * 64) & ~((1 << 21) - 1), 14 /* MADV_HUGEPAGE */)
+        _ = madvise(raw, wholeHugePages(count * 64), 14 /* MADV_HUGEPAGE */)
         #endif
         let buf = raw.bindMemory(to: SIMD16<UInt32>.self, capacity: count)
         // Touch every page so the pass measures reads, not page faults.
@@ -70,6 +70,9 @@ public enum ReadBandwidth {
         if sink == SIMD16(repeating: 0x1234_5678) { results[0] += 0 }  // keeps the loads
         return results
     }
+
+    /// The bytes of whole 2 MiB pages in `bytes` (rounded down).
+    static func wholeHugePages(_ bytes: Int) -> Int { bytes & ~((1 << 21) - 1) }
 
     /// XOR of `n` 64-byte lines, with the widest loads the CPU has (`ahead`: see `measure`).
     static func readLines(_ p: UnsafePointer<SIMD16<UInt32>>, _ n: Int, ahead: Int) -> SIMD16<UInt32> {

@@ -52,4 +52,13 @@ final class ReadBandwidthTests: XCTestCase {
         XCTAssertTrue(rate.isFinite)
         XCTAssertGreaterThan(rate, 1e8)
     }
+
+    /// The probe's buffer is asked for as huge pages over all its whole 2 MiB pages (a precedence
+    /// slip once asked for 0 bytes, and the probe read 4 KiB pages for five days).
+    func testHugePagesCoverTheBuffer() {
+        XCTAssertEqual(ReadBandwidth.wholeHugePages(1 << 30), 1 << 30)
+        XCTAssertEqual(ReadBandwidth.wholeHugePages((1 << 30) + 4096), 1 << 30)
+        XCTAssertEqual(ReadBandwidth.wholeHugePages((3 << 21) - 1), 2 << 21)
+        XCTAssertEqual(ReadBandwidth.wholeHugePages((1 << 21) - 64), 0)
+    }
 }
