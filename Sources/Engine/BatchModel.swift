@@ -16,6 +16,8 @@ public protocol BatchModel: AnyObject {
     var logitRows: Int { get }
     /// Whether attention over an f16 cache sums its values in bf16 (for the start-up log).
     var bf16ValueSums: Bool { get }
+    /// Whether attention over an f16 cache sums its values in int16 products (for the start-up log).
+    var int16ValueSums: Bool { get }
     /// Whether attention over an f16 cache scores in int16 products (for the start-up log).
     var int16AttentionScores: Bool { get }
     /// Logits [Σ logit rows, vocab] in batch order.
@@ -32,6 +34,7 @@ extension BatchModel {
     public var slidingWindow: Int? { nil }
     public var logitRows: Int { vocabSize }
     public var bf16ValueSums: Bool { false }
+    public var int16ValueSums: Bool { false }
     public var int16AttentionScores: Bool { false }
     public func makeCacheStorage(tokens: Int, localTokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage {
         makeCacheStorage(tokens: tokens, blockSize: blockSize, type: type)
@@ -42,5 +45,6 @@ extension LlamaModel: BatchModel {
     public var vocabSize: Int { config.vocabSize }
     public var contextLength: Int { config.contextLength }
     public var bf16ValueSums: Bool { attentionBackend == .avx512BF16 }
+    public var int16ValueSums: Bool { attentionBackend == .avx512Int16 && Attention.int16Scores }
     public var int16AttentionScores: Bool { (attentionBackend == .avx512BF16 || attentionBackend == .avx512Int16) && Attention.int16Scores }
 }

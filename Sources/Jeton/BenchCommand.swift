@@ -16,11 +16,16 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .short, help: "Repetitions.") var r: Int = 3
     @Option(name: .long, help: "Run N sequences together (as llama-batched-bench -npl N): aggregate pp and tg rates (needs -p of at least 1).")
     var parallel: Int = 0
+    @Option(name: .long, help: ArgumentHelp(
+        "Prompt tokens a forward pass takes at most (llama-bench's -ub): smaller, as the server cuts a long prompt beside streaming requests.",
+        valueName: "n"))
+    var ubatch: Int = 512
 
     func validate() throws {
         guard r >= 1 else { throw ValidationError("-r must be at least 1 (repetitions).") }
         guard p >= 0, n >= 0, parallel >= 0 else { throw ValidationError("-p, -n and --parallel cannot be negative.") }
         guard p > 0 || n > 0 else { throw ValidationError("-p and -n are both 0: nothing to measure.") }
+        guard ubatch >= 1 else { throw ValidationError("--ubatch must be at least 1, got \(ubatch).") }
         // Each of the sequences starts from its own prompt, as in llama-batched-bench.
         guard parallel == 0 || p > 0 else { throw ValidationError("--parallel needs -p of at least 1 (each sequence's prompt).") }
         // As engine.max_sequences; the KV cache's size is checked once the model's shape is known.
@@ -34,7 +39,7 @@ struct BenchCommand: ParsableCommand {
         let v = Int32(loaded.config.vocabSize)
         var rng = RandomSource(seed: 42)
         let prompt = (0..<p).map { _ in Int32(rng.next() % UInt64(v)) }
-        let gen = Generator(loaded, capacity: max(p, 16) + max(n, 1), cacheType: modelOptions.cacheType)
+        let gen = Generator(loaded, capacity: max(p, 16) + max(n, 1), chunkSize: ubatch, cacheType: modelOptions.cacheType)
         // Warm up as llama-bench does, the prompt once and one token more (the single-token path);
         // with -p 0 (no prompt) a 16-token batch still pages the weights in.
         _ = try gen.evaluate(p > 0 ? prompt : (0..<16).map { _ in Int32(rng.next() % UInt64(v)) })
@@ -99,8 +104,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// N sequences of p prompt tokens, then n tokens each in lockstep, through one
-    /// paged cache; prompts go in forward passes of up to 512 tokens (llama-batched-bench's
-    /// -ub 512), generation one forward per step with all N sequences. Prints the
+    /// paged cache; prompts go in forward passes of up to --ubatch tokens (llama-batched-bench's
+    /// -ub, 512 by default), generation one forward per step with all N sequences. Prints the
     /// aggregate rates as S_PP and S_TG.
     private func runParallel(_ loaded: LoadedModel) throws {
         let model = loaded.model
@@ -131,13 +136,13 @@ struct BenchCommand: ParsableCommand {
                               cache: cache)
         var ppRates: [Double] = [], tgRates: [Double] = []
         for _ in 0..<r {
-            // Prompt processing: whole sequences packed into batches of ≤ 512 tokens.
+            // Prompt processing: whole sequences packed into batches of ≤ --ubatch tokens.
             var last = [Int32](repeating: 0, count: parallel)
             let t0 = DispatchTime.now().uptimeNanoseconds
             var s = 0
             while s < parallel {
                 var batch: [BatchSequence] = [], tokens = 0, ids: [Int] = []
-                while s < parallel, batch.isEmpty || tokens + p <= 512 {
+                while s < parallel, batch.isEmpty || tokens + p <= ubatch {
                     batch.append(BatchSequence(tokens: prompts[s], startPosition: 0, blockTable: tables[s], localRing: rings[s], logits: .last))
                     ids.append(s)
                     tokens += p

@@ -37,8 +37,9 @@ public enum Attention {
     /// best the CPU has); tests pick each in turn. `avx512BF16` is the AVX-512 kernel with its
     /// value sums in bf16 pairs and its scores in int16 products (`AVX512Attention.attendTileBF16`,
     /// `int16Scores`) over an f16 cache, where the CPU has AVX-512 BF16; `avx512Int16` the same
-    /// scores with f32 value sums (`AVX512Attention.attendTile`'s `int16Scores`), on Intel and
-    /// on AVX-512 without BF16. Both for quantized models (`backend(floatWeights:)`).
+    /// scores with the value sums in int16 products too (`AVX512Attention.attendTile`'s
+    /// `int16Scores` and `int16Sums`), on Intel and on AVX-512 without BF16. Both for quantized
+    /// models (`backend(floatWeights:)`).
     /// `JETON_BF16=0` in the environment keeps f32 scores and sums, `JETON_BF16=1` asks for bf16
     /// sums where Intel would not take them, to compare.
     public enum TileBackend: Sendable, CaseIterable { case avx512BF16, avx512Int16, avx512, avx2, portable }
@@ -53,12 +54,15 @@ public enum Attention {
     }
 
     /// Whether `avx512BF16` and `avx512Int16` score in 16-bit integer products (`Int16Scores`);
-    /// `JETON_INT16_SCORES=0` keeps f32 scores there, to compare.
+    /// `JETON_INT16_SCORES=0` keeps f32 scores there (and f32 value sums on `avx512Int16`), to compare.
     public static let int16Scores = getenv("JETON_INT16_SCORES").map { String(cString: $0) != "0" } ?? true
 
-    /// bf16 value sums where the CPU has them, except on Intel, where the f32 sums measured faster
-    /// (Emerald Rapids, Qwen 1.5B pp4096 alternated: int16 scores with f32 sums 169-173 t/s, with
-    /// bf16 sums 161-162, f32 scores and sums 141-166); on Zen 4 the bf16 sums gained 5-9%.
+    /// bf16 value sums where the CPU has them, except on Intel, where the bf16 dot product issues
+    /// on one port and measured slower (Emerald Rapids, Qwen 1.5B pp4096 alternated: int16 scores
+    /// with f32 sums 169-173 t/s, with bf16 sums 161-162, f32 scores and sums 141-166), and the
+    /// int16 sums (`Int16Values`) faster still (the prompt in 96-token chunks, as beside streaming
+    /// requests: 163 t/s against 150 with f32 sums, the attention's time a fifth less); on Zen 4
+    /// the bf16 sums gained 5-9%.
     public static let bestBackend: TileBackend = tileBackend(
         kernels: MatMul.defaultBackend, avx512: CPUFeatures.hasAVX512VNNI, avx2: CPUFeatures.hasAVX2,
         bf16: CPUFeatures.hasAVX512BF16, vendor: CPUFeatures.vendor, setting: getenv("JETON_BF16").map { String(cString: $0) })
@@ -124,7 +128,8 @@ public enum Attention {
                                                        scratch: scratch)
                     } else if avx512 {
                         AVX512Attention.attendTile(tile, blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
-                                                   blockSize: bs, kvDim: kvDim, scale: scale, int16Scores: int16, scratch: scratch)
+                                                   blockSize: bs, kvDim: kvDim, scale: scale, int16Scores: int16,
+                                                   int16Sums: int16, scratch: scratch)
                     } else {
                         AVX2Attention.attendTile(tile, blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
                                                  blockSize: bs, kvDim: kvDim, scale: scale, scratch: scratch)

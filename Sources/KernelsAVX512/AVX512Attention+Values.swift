@@ -7,7 +7,8 @@ import CBF16
 // slots from vb at stride kvDim, into vf) and `accumulate` (oa = ca·oa + Σ_{i in lo..<hi}
 // ea[i]·v_i, and ob likewise when `two`, as `AVX512Attention.accumulate`; eh: 32 floats of
 // scratch). Not a protocol: a debug build calls a protocol's requirements through witness
-// thunks that leave every intrinsic out of line.
+// thunks that leave every intrinsic out of line. `Int16Values` (its own file) has the same two,
+// with the slots' steps beside and the rows' masks for the flags.
 
 /// Values as floats [32 slots][hs], one FMA per slot and 16 dimensions.
 enum F32Values {

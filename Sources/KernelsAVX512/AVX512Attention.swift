@@ -10,8 +10,8 @@ import Glibc
 /// of one kv head, over the paged KV cache on AVX-512 (flash-attention style).
 ///
 /// The cache is walked in chunks of 32 slots aligned to absolute positions. Each chunk's
-/// keys and values are converted once (keys to floats or int16 pairs, values to floats or bf16
-/// pairs: see `Int16Scores`, `F32Values`, `BF16Values`) and then serve every row of the tile
+/// keys and values are converted once (keys to floats or int16 pairs, values to floats, bf16
+/// or int16 pairs: see `Int16Scores`, `F32Values`, `BF16Values`, `Int16Values`) and then serve every row of the tile
 /// (tokens × heads of the group), so a long prompt reads its cache once per tile rather than once per token, and no
 /// score matrix larger than 6 rows × 32 slots exists: cost and memory per query block stay
 /// flat as the prompt grows.
@@ -32,19 +32,24 @@ public enum AVX512Attention {
     /// Floats of scratch `attendTile` needs for `rows` = tokens × group (a bf16 pass's 32
     /// weights, then Int16Scores' words).
     public static func scratchCount(headSize hs: Int, rows: Int) -> Int {
-        2 * rows + 16 + 2 * chunk * hs + 8 * chunk + 48 + Int16Scores.scratchWords(headSize: hs, rows: rows)
+        2 * rows + 16 + 2 * chunk * hs + 8 * chunk + 48 + Int16Scores.scratchWords(headSize: hs, rows: rows) + Int16Values.scratchFloats
     }
 
     /// The attention of every row of tile `t` (see `AttentionTile`). Keys are
     /// [blocks][kvDim][blockSize], values [blocks][blockSize][kvDim], f16 or f32. With
-    /// `int16Scores`, over an f16 cache, the scores as `Int16Scores` (the sums stay f32).
+    /// `int16Scores`, over an f16 cache, the scores as `Int16Scores`, and with `int16Sums` too the
+    /// value sums as `Int16Values` (else f32).
     public static func attendTile(_ t: AttentionTile, blockTable: UnsafePointer<Int32>, keys: UnsafeRawPointer,
                                   values: UnsafeRawPointer, f16: Bool, blockSize bs: Int, kvDim: Int, scale: Float,
-                                  int16Scores: Bool = false, scratch: UnsafeMutablePointer<Float>) {
+                                  int16Scores: Bool = false, int16Sums: Bool = false, scratch: UnsafeMutablePointer<Float>) {
         if int16Scores && f16 {  // Int16Scores reads f16 keys
-            tile(false, true, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+            if int16Sums {
+                tile(false, true, true, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+            } else {
+                tile(false, true, false, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+            }
         } else {
-            tile(false, false, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+            tile(false, false, false, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
         }
     }
 
@@ -57,14 +62,14 @@ public enum AVX512Attention {
                                       values: UnsafeRawPointer, f16: Bool, blockSize bs: Int, kvDim: Int, scale: Float,
                                       int16Scores: Bool = true, scratch: UnsafeMutablePointer<Float>) {
         if int16Scores && f16 {  // Int16Scores reads f16 keys
-            tile(true, true, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+            tile(true, true, false, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
         } else {
-            tile(true, false, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
+            tile(true, false, false, t, blockTable, keys, values, f16, bs, kvDim, scale, scratch)
         }
     }
 
     @inline(__always)
-    static func tile(_ bf16: Bool, _ int16: Bool, _ t: AttentionTile, _ blockTable: UnsafePointer<Int32>, _ keys: UnsafeRawPointer,
+    static func tile(_ bf16: Bool, _ int16: Bool, _ int16Sums: Bool, _ t: AttentionTile, _ blockTable: UnsafePointer<Int32>, _ keys: UnsafeRawPointer,
                      _ values: UnsafeRawPointer, _ f16: Bool, _ bs: Int, _ kvDim: Int, _ scale: Float,
                      _ scratch: UnsafeMutablePointer<Float>) {
         let rows = t.rows, hs = t.headSize, kvh = t.kvHead, cs = chunk
@@ -73,7 +78,8 @@ public enum AVX512Attention {
         // queries, the slots' and the rows' scales.
         let base = UnsafeMutableRawPointer(eh + 32), pad = (64 - Int(bitPattern: base) & 63) & 63
         let ki = (base + pad).bindMemory(to: Int32.self, capacity: 16 * hs + rows * hs / 2), qi = ki + 16 * hs
-        let ks = UnsafeMutableRawPointer(qi + rows * hs / 2).bindMemory(to: Float.self, capacity: 32 + rows), qs = ks + 32
+        let ks = UnsafeMutableRawPointer(qi + rows * hs / 2).bindMemory(to: Float.self, capacity: 64 + rows), qs = ks + 32
+        let steps = qs + rows  // Int16Values' slot steps
         if int16 { Int16Scores.queries(t, rows, qi, qs) }
         t.start(max: ms, sum: ls)
         let eb = f16 ? 2 : 4
@@ -104,7 +110,13 @@ public enum AVX512Attention {
                 } else {
                     for d in 0..<hs { (kf + d * cs + 16 * h).update(from: (kt + d * bs * 4).assumingMemoryBound(to: Float.self), count: 16) }
                 }
-                if bf16 { BF16Values.convert(vb, f16, kvDim, hs, h, ilo, ihi, vf) } else { F32Values.convert(vb, f16, kvDim, hs, h, ilo, ihi, vf) }
+                if bf16 {
+                    BF16Values.convert(vb, f16, kvDim, hs, h, ilo, ihi, vf)
+                } else if int16Sums {  // (an f16 cache only)
+                    Int16Values.convert(vb, kvDim, hs, h, ilo, ihi, vf, steps)
+                } else {
+                    F32Values.convert(vb, f16, kvDim, hs, h, ilo, ihi, vf)
+                }
             }
             var r0 = 0
             while r0 < rows {
@@ -128,6 +140,8 @@ public enum AVX512Attention {
                         let ea = pb + cs * k, eb = pb + cs * (k + 1), ca = pb + 8 * cs + k, cb = ca + 1
                         if bf16 {
                             BF16Values.accumulate(oa, ob, mb != 0, ma != 0, ea, eb, ca, cb, vf, hs, sLo, sHi, eh)
+                        } else if int16Sums {
+                            Int16Values.accumulate(oa, ob, ma, mb, ea, eb, ca, cb, vf, hs, sLo, sHi, eh, steps)
                         } else {
                             F32Values.accumulate(oa, ob, mb != 0, ma != 0, ea, eb, ca, cb, vf, hs, sLo, sHi, eh)
                         }

@@ -26,10 +26,26 @@ final class TiledAttentionTests: XCTestCase {
     /// each), so each product is within 2⁻⁷ (plus 2⁻¹⁶) of its own size. That backend's int16
     /// scores move these fixtures' logits by ~1e-4 (2⁻¹⁶ of the norms a dimension,
     /// Int16ScoresTests), a relative change of the weights well inside that bound; with f32 sums
-    /// (`avx512Int16`) they are all of the error, allowed 2⁻¹⁰ of the magnitude.
-    static func tolerance(_ b: Attention.TileBackend, _ type: KVCacheType, magnitude: Double) -> Double {
+    /// (`avx512Int16`) they are allowed 2⁻¹⁰ of the magnitude, and its int16 value sums the bound
+    /// of their rounding, `int16Sums` (`int16SumsBound`).
+    static func tolerance(_ b: Attention.TileBackend, _ type: KVCacheType, magnitude: Double, int16Sums: Double = 0) -> Double {
         guard type == .f16 else { return 1e-5 }
-        return b == .avx512BF16 ? 1e-5 + 0.00785 * magnitude : b == .avx512Int16 ? 1e-5 + magnitude / 1024 : 1e-5
+        return b == .avx512BF16 ? 1e-5 + 0.00785 * magnitude : b == .avx512Int16 ? 1e-5 + magnitude / 1024 + int16Sums : 1e-5
+    }
+
+    /// How far `Int16Values`' rounding can move an output element: in each chunk of 32 slots
+    /// (aligned to absolute positions) half a step of each slot's values (2⁻¹⁴ of its largest
+    /// magnitude M) and half a step of each weight (2⁻¹⁴ of the chunk's largest w·M), for a row
+    /// whose normalised weights are w at `positions`, slotMax their M; a tenth more for the
+    /// weights' own difference (int16 scores). Rounding the wrong way, a slot dropped or a step off
+    /// by one bit is far outside it.
+    static func int16SumsBound(_ positions: [Int], _ w: [Double], _ slotMax: [Double]) -> Double {
+        var chunks = [Int: (n: Double, top: Double, sum: Double)]()
+        for (k, p) in positions.enumerated() {
+            let x = w[k] * slotMax[k], c = chunks[p / 32] ?? (0, 0, 0)
+            chunks[p / 32] = (c.n + 1, max(c.top, x), c.sum + x)
+        }
+        return chunks.values.reduce(0) { $0 + $1.n * $1.top + $1.sum } * 0.5 / 8190 * 1.1
     }
 
     func testRunsMatchNaiveSoftmax() {
@@ -83,9 +99,10 @@ final class TiledAttentionTests: XCTestCase {
         XCTAssertEqual(Attention.bestBackend, here)
     }
 
-    /// `avx512Int16` scores in int16 over an f16 cache (its outputs differ from `avx512`'s, both
-    /// near the reference: testRunsMatchNaiveSoftmax) and sums in f32; over an f32 cache, and with
-    /// `JETON_INT16_SCORES=0`, it is `avx512` bit for bit.
+    /// `avx512Int16` scores in int16 over an f16 cache and sums its values in int16 too (its outputs
+    /// differ from `avx512`'s and from the kernel's with f32 sums, all near the reference:
+    /// testRunsMatchNaiveSoftmax); over an f32 cache, and with `JETON_INT16_SCORES=0`, it is
+    /// `avx512` bit for bit.
     func testInt16BackendScoresInInt16OverAnF16Cache() throws {
         guard Self.backends.contains(.avx512Int16) else { throw XCTSkip("no AVX-512 VNNI") }
         for type in KVCacheType.allCases {
@@ -94,8 +111,16 @@ final class TiledAttentionTests: XCTestCase {
             if type == .f16 { XCTAssertNotEqual(a, b) } else { XCTAssertEqual(a, b) }
             XCTAssertEqual(f.run([(0, 70)], backend: .avx512Int16, int16Scores: false), b)
             if Self.backends.contains(.avx512BF16) && type == .f16 {
-                XCTAssertNotEqual(a, f.run([(0, 70)], backend: .avx512BF16), "bf16 sums are not f32 sums")
+                XCTAssertNotEqual(a, f.run([(0, 70)], backend: .avx512BF16), "bf16 sums are not int16 sums")
             }
+            #if arch(x86_64)
+            if type == .f16 {
+                let group = 6, qDim = 12 * 128
+                let first16 = (0..<16).flatMap { a[$0 * qDim..<$0 * qDim + group * 128] }
+                XCTAssertEqual(f.direct(int16Scores: true, int16Sums: true), first16)
+                XCTAssertNotEqual(f.direct(int16Scores: true, int16Sums: false), first16, "f32 sums are not int16 sums")
+            }
+            #endif
         }
     }
 
@@ -137,14 +162,28 @@ final class TiledAttentionTests: XCTestCase {
         }
     }
 
+    /// `Int16Values` over slots of very different sizes side by side in a chunk: all-zero slots (no
+    /// step), slots a thousand times the others and a thousandth of them (their weights round to
+    /// few steps or none), within the rounding bound; the f32 sums as they always are.
+    func testInt16SumsOverZeroLargeAndSmallSlots() throws {
+        guard Self.backends.contains(.avx512Int16) else { throw XCTSkip("no AVX-512 VNNI") }
+        let sizes: [Float] = [0, 1000, 1e-3, 1, 1, 0.5, 1000, 0]
+        for s in [Shape(hs: 128, nHead: 12, nKV: 2, bs: 16), Shape(hs: 64, nHead: 4, nKV: 1, bs: 32)] {
+            for window in [nil, 21] {
+                check(.f16, s, window: window, backends: [.avx512Int16]) { sizes[$0 % sizes.count] }
+            }
+        }
+    }
+
     /// The reference is computed once and each backend compared with it.
-    private func check(_ type: KVCacheType, _ s: Shape, window: Int?) {
-        let f = Fixture(type, s, positions: 66, seed: UInt64(s.hs + (window ?? 0)))
+    private func check(_ type: KVCacheType, _ s: Shape, window: Int?, backends: [Attention.TileBackend] = backends,
+                       valueScale: ((Int) -> Float)? = nil) {
+        let f = Fixture(type, s, positions: 66, seed: UInt64(s.hs + (window ?? 0)), valueScale: valueScale)
         // Two sequences sharing the storage: one prefilled from 0, one continuing at 45.
         let spans = [(0, 19), (45, 21)]
         // avx512BF16 also with f32 scores (JETON_INT16_SCORES=0), tolerated as the same backend.
-        var outs = Self.backends.map { ($0, f.run(spans, window: window, backend: $0)) }
-        if Self.backends.contains(.avx512BF16) {
+        var outs = backends.map { ($0, f.run(spans, window: window, backend: $0)) }
+        if backends.contains(.avx512BF16) {
             outs.append((.avx512BF16, f.run(spans, window: window, backend: .avx512BF16, int16Scores: false)))
         }
         let keys = (0..<66).map { f.key($0) }, values = (0..<66).map { f.value($0) }
@@ -173,6 +212,8 @@ final class TiledAttentionTests: XCTestCase {
                         sc.append(d * Double(f.scale))
                     }
                     let m = sc.max()!, e = sc.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
+                    let slotMax = (first...pos).map { p in values[p][kvh * s.hs..<(kvh + 1) * s.hs].reduce(0) { max($0, Double(abs($1))) } }
+                    let int16Sums = Self.int16SumsBound(Array(first...pos), e.map { $0 / z }, slotMax)
                     for j in 0..<s.hs {
                         var o = 0.0, magnitude = 0.0
                         for (n, p) in (first...pos).enumerated() {
@@ -184,7 +225,7 @@ final class TiledAttentionTests: XCTestCase {
                             let got = Double(out[(row * s.nHead + h) * s.hs + j])
                             let r = magnitude > 0 ? (got - o) / magnitude : 0, acc = squares[index] ?? (backend, 0, 0)
                             squares[index] = (backend, acc.1 + r * r, acc.2 + 1)
-                            if abs(got - o) > Self.tolerance(backend, type, magnitude: magnitude) {
+                            if abs(got - o) > Self.tolerance(backend, type, magnitude: magnitude, int16Sums: int16Sums) {
                                 XCTFail("\(backend) \(type) hs \(s.hs) window \(String(describing: window)) pos \(pos) head \(h) [\(j)]: \(got) vs \(o)")
                                 return
                             }
@@ -202,7 +243,8 @@ final class TiledAttentionTests: XCTestCase {
         let s: Shape, storage: KVCacheStorage, table: [Int32], q: [Float], scale: Float
         let pool = ThreadPool(threads: 2)
 
-        init(_ type: KVCacheType, _ s: Shape, positions: Int, seed: UInt64) {
+        /// `valueScale`: slot p's values times valueScale(p) (random in [-1, 1] otherwise).
+        init(_ type: KVCacheType, _ s: Shape, positions: Int, seed: UInt64, valueScale: ((Int) -> Float)? = nil) {
             self.s = s
             let blocks = (positions + s.bs - 1) / s.bs + 1, kvDim = s.nKV * s.hs
             storage = KVCacheStorage(layers: 1, kvDim: kvDim, blockSize: s.bs, blockCount: blocks, type: type)
@@ -211,7 +253,8 @@ final class TiledAttentionTests: XCTestCase {
             table = (0..<Int32(blocks)).reversed().map { $0 }
             var rng = SplitMix(seed)
             for p in 0..<positions {
-                let k = (0..<kvDim).map { _ in Float(rng.unit() * 2 - 1) }, v = (0..<kvDim).map { _ in Float(rng.unit() * 2 - 1) }
+                let k = (0..<kvDim).map { _ in Float(rng.unit() * 2 - 1) }
+                let v = (0..<kvDim).map { _ in Float(rng.unit() * 2 - 1) * (valueScale?(p) ?? 1) }
                 storage.store(layer: 0, block: Int(table[p / s.bs]), slot: p % s.bs, key: k, value: v)
             }
             q = (0..<positions * s.nHead * s.hs).map { _ in Float(rng.unit() * 4 - 2) }
@@ -219,8 +262,9 @@ final class TiledAttentionTests: XCTestCase {
         }
 
         #if arch(x86_64)
-        /// Tokens 0..<16 of kv head 0 through `AVX512Attention.attendTileBF16` itself.
-        func direct(int16Scores: Bool) -> [Float] {
+        /// Tokens 0..<16 of kv head 0 through `AVX512Attention.attendTileBF16` itself, or with
+        /// `int16Sums` through `attendTile` with these flags.
+        func direct(int16Scores: Bool, int16Sums: Bool? = nil) -> [Float] {
             let group = s.nHead / s.nKV, rows = 16 * group, qDim = s.nHead * s.hs
             var out = [Float](repeating: .nan, count: 16 * qDim)
             var scratch = [Float](repeating: 0, count: AVX512Attention.scratchCount(headSize: s.hs, rows: rows))
@@ -228,9 +272,15 @@ final class TiledAttentionTests: XCTestCase {
                 out.withUnsafeMutableBufferPointer { op in
                     let t = AttentionTile(q: qp.baseAddress!, out: op.baseAddress!, rowStride: qDim, tokens: 16, p0: 0, window: 0,
                                           kvHead: 0, group: group, headSize: s.hs)
-                    AVX512Attention.attendTileBF16(t, blockTable: table, keys: storage.keys(layer: 0), values: storage.values(layer: 0),
+                    if let int16Sums {
+                        AVX512Attention.attendTile(t, blockTable: table, keys: storage.keys(layer: 0), values: storage.values(layer: 0),
                                                    f16: storage.type == .f16, blockSize: s.bs, kvDim: storage.kvDim, scale: scale,
-                                                   int16Scores: int16Scores, scratch: &scratch)
+                                                   int16Scores: int16Scores, int16Sums: int16Sums, scratch: &scratch)
+                    } else {
+                        AVX512Attention.attendTileBF16(t, blockTable: table, keys: storage.keys(layer: 0), values: storage.values(layer: 0),
+                                                       f16: storage.type == .f16, blockSize: s.bs, kvDim: storage.kvDim, scale: scale,
+                                                       int16Scores: int16Scores, scratch: &scratch)
+                    }
                 }
             }
             var rowsOut: [Float] = []

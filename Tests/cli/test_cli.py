@@ -117,6 +117,8 @@ def test_bench_refuses_zero_repetitions():
     assert p.returncode == 1 and "needs a" in p.stderr and "KV cache" in p.stderr and "Fatal" not in p.stderr, p.stderr
     p = run("bench", "--model", "default", "-p", "16", "-n", "8", "--parallel", "100000", check=False)
     assert p.returncode == 64 and "--parallel must be at most 4096" in p.stderr, p.stderr
+    p = run("bench", "--model", "default", "-p", "16", "-n", "0", "--ubatch", "0", check=False)
+    assert p.returncode == 64 and "--ubatch must be at least 1" in p.stderr, p.stderr
 
 
 def test_threads_zero_is_all_cores_and_negative_is_refused_with_the_command_usage():
@@ -151,6 +153,9 @@ def test_bench_measures_one_side_alone():
     assert out.startswith("tg4 ") and "pp" not in out, out
     out = run("bench", "--model", "default", "-p", "8", "-n", "0", "-r", "1", "--parallel", "2").stdout
     assert "pp8x2 " in out and "tg" not in out, out
+    # A prompt cut into forward passes of --ubatch tokens, as the server cuts one beside streams.
+    out = run("bench", "--model", "default", "-p", "40", "-n", "0", "-r", "1", "--ubatch", "16").stdout
+    assert out.startswith("pp40 ") and float(out.split()[1]) > 0, out
 
 
 def test_bench_prints_llama_bench_names():
