@@ -72,7 +72,7 @@ public enum Attention {
     /// and sums, anything else: the default). Apart so tests can feed it CPUs this is not.
     public static func tileBackend(kernels: MatMul.Backend, avx512: Bool, avx2: Bool, bf16: Bool, vendor: String,
                                    setting: String?) -> TileBackend {
-        let sums = setting == "1" ? bf16 : setting == "0" ? false : bf16 && vendor != "GenuineIntel"
+        let sums = setting == "1" ? bf16 : setting == "0" ? false : bf16 && !CPUFeatures.isIntel(vendor)
         switch kernels {
         case .avx512: return sums ? .avx512BF16 : setting == "0" ? .avx512 : .avx512Int16
         case .avx2: return .avx2

@@ -139,8 +139,12 @@ public enum CPUFeatures {
     /// or an unknown value: by vendor). Apart from `streamPrefetch` so tests can feed it others.
     public static func streamPrefetch(vendor: String, setting: String?) -> StreamPrefetch {
         if let setting, let chosen = StreamPrefetch(rawValue: setting.lowercased()) { return chosen }
-        return vendor == "GenuineIntel" ? .intoL2 : .nonTemporal
+        return isIntel(vendor) ? .intoL2 : .nonTemporal
     }
+
+    /// Whether cpuid's vendor string is Intel's: the vendor the choices made by measurement on an
+    /// Intel Xeon go by (`streamPrefetch`, `q4KTwoScaleProducts`, `Attention.tileBackend`).
+    public static func isIntel(_ vendor: String) -> Bool { vendor == "GenuineIntel" }
 
     /// Whether the AVX-512 Q4_K kernel for 2-8 tokens (prompts, batches) meets a unit's scales in
     /// two products rather than a shift, a blend and one product: on Intel every 512-bit operation
@@ -149,12 +153,18 @@ public enum CPUFeatures {
     /// pp128x16 +2-6%, tg32x16 +5%); where AMX runs Q4_K prompts, this is for batches of 2-8
     /// tokens a group and the tokens past AMX's last 16. AMD's Zen 4 and 5 shift and blend on pipes
     /// of their own. `JETON_Q4K_SCALES=products|blend` chooses, to compare.
-    public static let q4KTwoScaleProducts: Bool = {
-        let setting = getenv("JETON_Q4K_SCALES").map { String(cString: $0).lowercased() }
-        if setting == "products" { return true }
-        if setting == "blend" { return false }
-        return vendor == "GenuineIntel"
-    }()
+    public static let q4KTwoScaleProducts = q4KTwoScaleProducts(vendor: vendor,
+                                                                  setting: getenv("JETON_Q4K_SCALES").map { String(cString: $0) })
+
+    /// The choice for a CPU vendor and the environment's setting ("products", "blend", any case;
+    /// nil or anything else: by vendor). Apart so tests can feed it others.
+    public static func q4KTwoScaleProducts(vendor: String, setting: String?) -> Bool {
+        switch setting?.lowercased() {
+        case "products": return true
+        case "blend": return false
+        default: return isIntel(vendor)
+        }
+    }
 
     /// cpuid leaf 0's vendor string ("GenuineIntel", "AuthenticAMD", ...; empty off x86).
     public static let vendor: String = {

@@ -121,11 +121,8 @@ public final class PackedWeights: @unchecked Sendable {
     func own(bytes size: Int) -> UnsafeMutableRawPointer {
         let need = (size + 4095) & ~4095
         if chunkUsed + need > chunkSize {
-            chunkSize = max(Self.chunkBytes, (need + (1 << 21) - 1) & ~((1 << 21) - 1))
-            let base = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 1 << 21)
-            #if os(Linux)
-            _ = madvise(base, chunkSize, 14 /* MADV_HUGEPAGE */)
-            #endif
+            chunkSize = max(Self.chunkBytes, HugePages.whole(need))
+            let base = HugePages.allocate(bytes: chunkSize)
             buffers.append(base)
             chunk = base
             chunkUsed = 0
@@ -146,7 +143,7 @@ public final class PackedWeights: @unchecked Sendable {
     func relocate(_ w: WeightMatrix) -> WeightMatrix {
         #if os(Linux)
         let size = w.rows * w.rowBytes
-        guard size >= 1 << 21 else { return w }
+        guard size >= HugePages.size else { return w }
         let out = own(bytes: size)
         let chunks = 4 * max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         nonisolated(unsafe) let target = out

@@ -32,14 +32,8 @@ public enum ReadBandwidth {
         let count = bytes / 64
         // [count] 64-byte lines, on huge pages as the packed weights are (PackedWeights): with
         // 4 KiB pages the same reads measured 5-12% slower here, which flattered every share.
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 64, alignment: 1 << 21)
+        let raw = HugePages.allocate(bytes: count * 64)
         defer { raw.deallocate() }
-        #if os(Linux)
-        // Whole 2 MiB pages of the buffer. (Swift's shifts bind tighter than `*`: written
-        // `count * 64 >> 21 << 21` until the fiftieth session, this asked for 0 bytes, so the probe
-        // read 4 KiB pages all along.)
-        _ = madvise(raw, wholeHugePages(count * 64), 14 /* MADV_HUGEPAGE */)
-        #endif
         let buf = raw.bindMemory(to: SIMD16<UInt32>.self, capacity: count)
         // Touch every page so the pass measures reads, not page faults.
         pool.parallelFor(count, minChunk: 4096) { r in
@@ -70,9 +64,6 @@ public enum ReadBandwidth {
         if sink == SIMD16(repeating: 0x1234_5678) { results[0] += 0 }  // keeps the loads
         return results
     }
-
-    /// The bytes of whole 2 MiB pages in `bytes` (rounded down).
-    static func wholeHugePages(_ bytes: Int) -> Int { bytes & ~((1 << 21) - 1) }
 
     /// XOR of `n` 64-byte lines, with the widest loads the CPU has (`ahead`: see `measure`).
     static func readLines(_ p: UnsafePointer<SIMD16<UInt32>>, _ n: Int, ahead: Int) -> SIMD16<UInt32> {

@@ -67,6 +67,23 @@ final class CPUFeaturesTests: XCTestCase {
         XCTAssertEqual(CPUFeatures.streamPrefetch(vendor: "AuthenticAMD", setting: ""), .nonTemporal)
     }
 
+    /// Q4_K groups meet their scales in two products on Intel, with a shift and a blend elsewhere;
+    /// `JETON_Q4K_SCALES` overrides in any case, an unknown value falls back to the vendor's choice,
+    /// and this CPU's is that of its vendor and setting.
+    func testQ4KScaleStepByVendorAndSetting() {
+        XCTAssertTrue(CPUFeatures.q4KTwoScaleProducts(vendor: "GenuineIntel", setting: nil))
+        XCTAssertFalse(CPUFeatures.q4KTwoScaleProducts(vendor: "AuthenticAMD", setting: nil))
+        XCTAssertFalse(CPUFeatures.q4KTwoScaleProducts(vendor: "", setting: nil))
+        XCTAssertFalse(CPUFeatures.q4KTwoScaleProducts(vendor: "GenuineIntel", setting: "Blend"))
+        XCTAssertTrue(CPUFeatures.q4KTwoScaleProducts(vendor: "AuthenticAMD", setting: "products"))
+        XCTAssertTrue(CPUFeatures.q4KTwoScaleProducts(vendor: "GenuineIntel", setting: "both"))
+        XCTAssertFalse(CPUFeatures.q4KTwoScaleProducts(vendor: "AuthenticAMD", setting: ""))
+        let setting = getenv("JETON_Q4K_SCALES").map { String(cString: $0) }
+        XCTAssertEqual(CPUFeatures.q4KTwoScaleProducts, CPUFeatures.q4KTwoScaleProducts(vendor: CPUFeatures.vendor, setting: setting))
+        XCTAssertTrue(CPUFeatures.isIntel("GenuineIntel"))
+        XCTAssertFalse(CPUFeatures.isIntel("GenuineIotel"))
+    }
+
     /// The choice reaches the kernels: once the backend is chosen, CPrefetch's variable (read by
     /// every `jeton_prefetch_stream`) says what `streamPrefetch` does, and the vendor is cpuid's.
     func testStreamPrefetchReachesTheKernels() throws {
