@@ -45,6 +45,6 @@ extension LlamaModel: BatchModel {
     public var vocabSize: Int { config.vocabSize }
     public var contextLength: Int { config.contextLength }
     public var bf16ValueSums: Bool { attentionBackend == .avx512BF16 }
-    public var int16ValueSums: Bool { attentionBackend == .avx512Int16 && Attention.int16Scores }
+    public var int16ValueSums: Bool { attentionBackend == .avx512Int16 && Attention.int16Scores && Attention.int16Sums }
     public var int16AttentionScores: Bool { (attentionBackend == .avx512BF16 || attentionBackend == .avx512Int16) && Attention.int16Scores }
 }

@@ -57,6 +57,10 @@ public enum Attention {
     /// `JETON_INT16_SCORES=0` keeps f32 scores there (and f32 value sums on `avx512Int16`), to compare.
     public static let int16Scores = getenv("JETON_INT16_SCORES").map { String(cString: $0) != "0" } ?? true
 
+    /// Whether `avx512Int16` sums its values in int16 products (`Int16Values`) beside its int16
+    /// scores; `JETON_INT16_SUMS=0` keeps f32 sums there, to compare.
+    public static let int16Sums = getenv("JETON_INT16_SUMS").map { String(cString: $0) != "0" } ?? true
+
     /// bf16 value sums where the CPU has them, except on Intel, where the bf16 dot product issues
     /// on one port and measured slower (Emerald Rapids, Qwen 1.5B pp4096 alternated: int16 scores
     /// with f32 sums 169-173 t/s, with bf16 sums 161-162, f32 scores and sums 141-166), and the
@@ -129,7 +133,7 @@ public enum Attention {
                     } else if avx512 {
                         AVX512Attention.attendTile(tile, blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
                                                    blockSize: bs, kvDim: kvDim, scale: scale, int16Scores: int16,
-                                                   int16Sums: int16, scratch: scratch)
+                                                   int16Sums: int16 && int16Sums, scratch: scratch)
                     } else {
                         AVX2Attention.attendTile(tile, blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
                                                  blockSize: bs, kvDim: kvDim, scale: scale, scratch: scratch)

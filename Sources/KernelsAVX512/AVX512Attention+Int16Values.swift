@@ -8,7 +8,9 @@ import _Builtin_intrinsics.intel
 ///
 /// A slot's values are scaled so that its largest magnitude is `range` (its step σ = max/range)
 /// and rounded: 2⁻¹⁴ of that magnitude at most, finer than the f16 cache holds the largest
-/// element. A row's weights w = e·σ are scaled, per chunk, so that its largest is `range`, and
+/// element; an element k times smaller than its slot's largest keeps ~k·2⁻¹⁴ of its own size (a
+/// value dimension 1000 times the others would cost them ~5%, where bf16 sums keep 2⁻⁹: an outlier
+/// channel in V, which the models measured do not have). A row's weights w = e·σ are scaled, per chunk, so that its largest is `range`, and
 /// rounded likewise: each weight within 2⁻¹⁴ of the chunk's largest, where bf16 weights keep 2⁻⁹ of
 /// their own size. With both at most 8191 in magnitude, 32 slots' products sum to under 2³¹: the
 /// Int32 sums never wrap. A chunk's sum goes back to floats with the row's step and joins the
@@ -17,7 +19,8 @@ import _Builtin_intrinsics.intel
 /// The layout is `BF16Values`' ([16 pairs][hs] words: low half the even slot). Slots of a pair
 /// outside the tile's range hold zero, and a row's weights outside its mask are zero, so a row's
 /// sums are those of its own slots whatever rows share the pass: the bits stay the row's own.
-/// A value cache holding a non-finite element makes that slot's rows non-finite or reads it as 0.
+/// A non-finite element (the cache's store clamps to ±65504, so only a cache written otherwise) makes
+/// every dimension of the rows attending to its slot non-finite, or is read as 0.
 enum Int16Values {
     static let range: Float = 8190
 
@@ -68,8 +71,8 @@ enum Int16Values {
                            _ steps: UnsafePointer<Float>) {
         let v = UnsafeRawPointer(vf), pLo = lo / 2, pHi = (hi + 1) / 2
         let s0 = _mm512_loadu_ps(steps), s1 = _mm512_loadu_ps(steps + 16)
-        // The row's weights times the slots' steps, as int16 scaled to `range` at `to` (word k
-        // the pair k); returns the float a unit of them stands for.
+        // The row's weights times the slots' steps, as int16 scaled to `range` at `to` (word k slot
+        // k, so dword p the pair p); returns the float a unit of them stands for.
         @inline(__always) func weights(_ e: UnsafePointer<Float>, _ m: UInt32, _ to: UnsafeMutablePointer<Float>) -> Float {
             let w0 = _mm512_maskz_mul_ps(__mmask16(truncatingIfNeeded: m), _mm512_loadu_ps(e), s0)
             let w1 = _mm512_maskz_mul_ps(__mmask16(truncatingIfNeeded: m >> 16), _mm512_loadu_ps(e + 16), s1)

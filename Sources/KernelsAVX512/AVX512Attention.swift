@@ -29,8 +29,8 @@ public enum AVX512Attention {
     /// reductions and exponentials are shared by 32 slots.
     static let chunk = 32
 
-    /// Floats of scratch `attendTile` needs for `rows` = tokens × group (a bf16 pass's 32
-    /// weights, then Int16Scores' words).
+    /// Floats of scratch `attendTile` needs for `rows` = tokens × group (a bf16 or int16 pass's 32
+    /// weights, then Int16Scores' words, then Int16Values' 32 slot steps).
     public static func scratchCount(headSize hs: Int, rows: Int) -> Int {
         2 * rows + 16 + 2 * chunk * hs + 8 * chunk + 48 + Int16Scores.scratchWords(headSize: hs, rows: rows) + Int16Values.scratchFloats
     }
@@ -93,8 +93,8 @@ public enum AVX512Attention {
                                blockSize: bs, kvDim: kvDim)
                 }
             }
-            // Keys [hs][32] as floats (or Int16Scores' words), values as F32Values or BF16Values lay
-            // them; a half of the chunk past the tile's last slot is never read (its lanes are masked below).
+            // Keys [hs][32] as floats (or Int16Scores' words), values as F32Values, BF16Values or
+            // Int16Values lay them; a half of the chunk past the tile's last slot is never read (its lanes are masked below).
             for h in 0..<2 where 16 * h < hi && 16 * (h + 1) > lo {
                 let p = c + 16 * h, blk = Int(blockTable[p / bs]), s0 = p % bs
                 let kt = keys + ((blk * kvDim + kvh * hs) * bs + s0) * eb    // [hs] rows of 16 slots, stride bs

@@ -17,7 +17,7 @@ public final class LlamaModel: Sendable {
     /// first, most frequent, tokens of a BPE vocabulary skips most of its output matrix).
     public let logitRows: Int
 
-    /// The attention path (`Attention.backend(floatWeights:)`): bf16 value sums only for quantized layers.
+    /// The attention path (`Attention.backend(floatWeights:)`): bf16 or int16 value sums only for quantized layers.
     public let attentionBackend: Attention.TileBackend
 
     public init(config: ModelConfig, weights: ModelWeights, threads: Int, logitRows: Int? = nil) {
