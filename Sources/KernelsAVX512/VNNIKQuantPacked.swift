@@ -433,6 +433,15 @@ public enum VNNIKQuantPacked {
                     i = _mm512_dpbusd_epi32(i, w3, bc(3))
                     acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(i, sc))
                 }
+                if nt == 8 {
+                    // A full group: the tokens' chains side by side (`eightTokenSums`).
+                    let t = eightTokenSums((w0, w1, w2, w3), UnsafeRawPointer(act.qs + (t0 * nsb + s) * 256 + g * 16), stride: nsb * 256, 0)
+                    i0 = _mm512_add_epi32(i0, _mm512_mullo_epi32(t.0, sc)); i1 = _mm512_add_epi32(i1, _mm512_mullo_epi32(t.1, sc))
+                    i2 = _mm512_add_epi32(i2, _mm512_mullo_epi32(t.2, sc)); i3 = _mm512_add_epi32(i3, _mm512_mullo_epi32(t.3, sc))
+                    i4 = _mm512_add_epi32(i4, _mm512_mullo_epi32(t.4, sc)); i5 = _mm512_add_epi32(i5, _mm512_mullo_epi32(t.5, sc))
+                    i6 = _mm512_add_epi32(i6, _mm512_mullo_epi32(t.6, sc)); i7 = _mm512_add_epi32(i7, _mm512_mullo_epi32(t.7, sc))
+                    return
+                }
                 token(0, &i0)
                 if nt > 1 { token(1, &i1) }
                 if nt > 2 { token(2, &i2) }
@@ -546,6 +555,23 @@ public enum VNNIKQuantPacked {
                         return
                     }
                     acc = _mm512_dpwssd_epi32(acc, _mm512_mask_blend_epi16(0xAAAA_AAAA, i, _mm512_slli_epi32(j, 16)), sc)
+                }
+                if L.twoScaleProducts && !fifthBits && nt == 8 {
+                    // A full group: the tokens' chains side by side (`eightTokenSums`), each half
+                    // against the scale as `token` does, low half first. Only with two products:
+                    // the blend needs both halves of all eight tokens live at once (spills).
+                    let a0 = UnsafeRawPointer(act.qs + (t0 * nsb + s) * 256 + u * 32), stride = nsb * 256
+                    let l = eightTokenSums((w0, w1, w2, w3), a0, stride: stride, 0)
+                    i0 = _mm512_dpwssd_epi32(i0, l.0, sc); i1 = _mm512_dpwssd_epi32(i1, l.1, sc)
+                    i2 = _mm512_dpwssd_epi32(i2, l.2, sc); i3 = _mm512_dpwssd_epi32(i3, l.3, sc)
+                    i4 = _mm512_dpwssd_epi32(i4, l.4, sc); i5 = _mm512_dpwssd_epi32(i5, l.5, sc)
+                    i6 = _mm512_dpwssd_epi32(i6, l.6, sc); i7 = _mm512_dpwssd_epi32(i7, l.7, sc)
+                    let h = eightTokenSums((w4, w5, w6, w7), a0, stride: stride, 4)
+                    i0 = _mm512_dpwssd_epi32(i0, h.0, sc); i1 = _mm512_dpwssd_epi32(i1, h.1, sc)
+                    i2 = _mm512_dpwssd_epi32(i2, h.2, sc); i3 = _mm512_dpwssd_epi32(i3, h.3, sc)
+                    i4 = _mm512_dpwssd_epi32(i4, h.4, sc); i5 = _mm512_dpwssd_epi32(i5, h.5, sc)
+                    i6 = _mm512_dpwssd_epi32(i6, h.6, sc); i7 = _mm512_dpwssd_epi32(i7, h.7, sc)
+                    continue
                 }
                 token(0, &i0)
                 if nt > 1 { token(1, &i1) }

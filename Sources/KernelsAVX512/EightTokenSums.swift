@@ -1,0 +1,35 @@
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+
+/// Eight tokens' exact sums Σ_j w_j · a_k[j0 + j] over four weight vectors (16 rows × 4 bytes each),
+/// token k's activation dwords at `a + k · stride`: the packed K-quant kernels' full groups.
+///
+/// Written step by step across the tokens (every token's first product, then every token's
+/// second, ...) rather than token by token: the eight chains of four `vpdpbusd` are then
+/// independent from their first instruction, where in token order each unit's chains started
+/// behind the previous token's and the scheduler filled with waiting products before the next
+/// unit's were seen. Emerald Rapids, Qwen2.5-Coder-1.5B pp512, perf samples alternated: the
+/// Q4_K group kernel 11-14% fewer, Q6_K's ~5% (same bits: integer sums in the same order).
+@inline(__always)
+func eightTokenSums(_ w: (__m512i, __m512i, __m512i, __m512i), _ a: UnsafeRawPointer, stride: Int, _ j0: Int)
+    -> (__m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i) {
+    @inline(__always) func bc(_ k: Int, _ j: Int) -> __m512i {
+        _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: k * stride + 4 * (j0 + j), as: Int32.self))
+    }
+    let z = _mm512_setzero_si512()
+    var s0 = _mm512_dpbusd_epi32(z, w.0, bc(0, 0)), s1 = _mm512_dpbusd_epi32(z, w.0, bc(1, 0))
+    var s2 = _mm512_dpbusd_epi32(z, w.0, bc(2, 0)), s3 = _mm512_dpbusd_epi32(z, w.0, bc(3, 0))
+    var s4 = _mm512_dpbusd_epi32(z, w.0, bc(4, 0)), s5 = _mm512_dpbusd_epi32(z, w.0, bc(5, 0))
+    var s6 = _mm512_dpbusd_epi32(z, w.0, bc(6, 0)), s7 = _mm512_dpbusd_epi32(z, w.0, bc(7, 0))
+    @inline(__always) func step(_ v: __m512i, _ j: Int) {
+        s0 = _mm512_dpbusd_epi32(s0, v, bc(0, j)); s1 = _mm512_dpbusd_epi32(s1, v, bc(1, j))
+        s2 = _mm512_dpbusd_epi32(s2, v, bc(2, j)); s3 = _mm512_dpbusd_epi32(s3, v, bc(3, j))
+        s4 = _mm512_dpbusd_epi32(s4, v, bc(4, j)); s5 = _mm512_dpbusd_epi32(s5, v, bc(5, j))
+        s6 = _mm512_dpbusd_epi32(s6, v, bc(6, j)); s7 = _mm512_dpbusd_epi32(s7, v, bc(7, j))
+    }
+    step(w.1, 1)
+    step(w.2, 2)
+    step(w.3, 3)
+    return (s0, s1, s2, s3, s4, s5, s6, s7)
+}
+#endif
