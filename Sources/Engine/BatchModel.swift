@@ -14,12 +14,9 @@ public protocol BatchModel: AnyObject {
     /// Tokens 0..<logitRows get logits (fewer for a sequence's `scoredRows`, and each sequence's
     /// `alsoScored`); the rest -infinity.
     var logitRows: Int { get }
-    /// Whether attention over an f16 cache sums its values in bf16 (for the start-up log).
-    var bf16ValueSums: Bool { get }
-    /// Whether attention over an f16 cache sums its values in int16 products (for the start-up log).
-    var int16ValueSums: Bool { get }
-    /// Whether attention over an f16 cache scores in int16 products (for the start-up log).
-    var int16AttentionScores: Bool { get }
+    /// What its attention computes in fewer than 32 bits over a cache of `blockSize`-token blocks
+    /// (`f16`: or f32), for the start-up log ("scores in int16", ...; `Attention.arithmetic`).
+    func attentionArithmetic(blockSize: Int, f16: Bool) -> [String]
     /// Logits [Σ logit rows, vocab] in batch order.
     func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float]
     /// The same logits into `logits`, resized to them and reusing its storage: the engine keeps
@@ -33,9 +30,7 @@ extension BatchModel {
     }
     public var slidingWindow: Int? { nil }
     public var logitRows: Int { vocabSize }
-    public var bf16ValueSums: Bool { false }
-    public var int16ValueSums: Bool { false }
-    public var int16AttentionScores: Bool { false }
+    public func attentionArithmetic(blockSize: Int, f16: Bool) -> [String] { [] }
     public func makeCacheStorage(tokens: Int, localTokens: Int, blockSize: Int, type: KVCacheType) -> KVCacheStorage {
         makeCacheStorage(tokens: tokens, blockSize: blockSize, type: type)
     }
@@ -44,7 +39,7 @@ extension BatchModel {
 extension LlamaModel: BatchModel {
     public var vocabSize: Int { config.vocabSize }
     public var contextLength: Int { config.contextLength }
-    public var bf16ValueSums: Bool { attentionBackend == .avx512BF16 }
-    public var int16ValueSums: Bool { attentionBackend == .avx512Int16 && Attention.int16Scores && Attention.int16Sums }
-    public var int16AttentionScores: Bool { (attentionBackend == .avx512BF16 || attentionBackend == .avx512Int16) && Attention.int16Scores }
+    public func attentionArithmetic(blockSize: Int, f16: Bool) -> [String] {
+        Attention.arithmetic(backend: attentionBackend, headSize: config.headSize, blockSize: blockSize, f16: f16)
+    }
 }

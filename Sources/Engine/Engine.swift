@@ -105,9 +105,7 @@ public final class Engine: @unchecked Sendable {
         published = stats
         // Worded here, from the scheduler's sizes, since the scheduler is the engine thread's after start().
         // The attention's int16 scores and bf16 or int16 value sums (over an f16 cache) are said too.
-        let f16 = cache.type == .f16, int16 = f16 && model.int16AttentionScores
-        let sums = (int16 ? ", scores in int16" : "") + (f16 && model.bf16ValueSums ? ", values summed in bf16" : "")
-            + (f16 && model.int16ValueSums ? ", values summed in int16" : "")
+        let sums = model.attentionArithmetic(blockSize: configuration.blockSize, f16: cache.type == .f16).map { ", " + $0 }.joined()
         if let local = scheduler.localBlocks {
             let bs = configuration.blockSize
             cacheDescription = "\(cache.type.rawValue), \(cache.bytes >> 20) MiB\(sums); sliding-window layers: "

@@ -86,6 +86,26 @@ public enum Attention {
         }
     }
 
+    /// What attention over the cache computes in fewer than 32 bits, by `attend`'s rules, for the
+    /// start-up log: "scores in int16", "values summed in bf16" or "in int16"; nothing where it runs
+    /// in f32 (an f32 cache, `.avx512`, AVX2) or goes token by token (a head or block size the
+    /// tiles do not take).
+    public static func arithmetic(backend: TileBackend, headSize: Int, blockSize: Int, f16: Bool) -> [String] {
+        #if arch(x86_64)
+        guard f16, backend == .avx512BF16 || backend == .avx512Int16,
+              AVX512Attention.supports(headSize: headSize, blockSize: blockSize) else { return [] }
+        var said = int16Scores ? ["scores in int16"] : []
+        if backend == .avx512BF16 {
+            said.append("values summed in bf16")
+        } else if int16Scores && int16Sums {
+            said.append("values summed in int16")
+        }
+        return said
+        #else
+        return []
+        #endif
+    }
+
     /// Attention of every token of a batch: q, out [tokens, nHead·headSize]. Tiles of
     /// consecutive tokens × one kv head are the units of work (longest first, so the causal
     /// triangle's unequal tiles balance across threads); the portable path goes token by token.

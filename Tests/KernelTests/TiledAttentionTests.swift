@@ -100,6 +100,27 @@ final class TiledAttentionTests: XCTestCase {
         XCTAssertEqual(Attention.bestBackend, here)
     }
 
+    /// The start-up log's words follow `attend`'s rules: the 16-bit arithmetic only over an f16
+    /// cache on the two 16-bit backends, and nothing where a head or block size sends attention
+    /// token by token (the log once said "scores in int16" there too).
+    func testArithmeticSaysWhatAttendRuns() throws {
+        try XCTSkipUnless(Attention.int16Scores && Attention.int16Sums, "JETON_INT16_SCORES or JETON_INT16_SUMS set")
+        func said(_ b: Attention.TileBackend, _ hs: Int = 64, _ bs: Int = 16, f16: Bool = true) -> [String] {
+            Attention.arithmetic(backend: b, headSize: hs, blockSize: bs, f16: f16)
+        }
+        #if arch(x86_64)
+        XCTAssertEqual(said(.avx512Int16), ["scores in int16", "values summed in int16"])
+        XCTAssertEqual(said(.avx512BF16), ["scores in int16", "values summed in bf16"])
+        XCTAssertEqual(said(.avx512Int16, 256), ["scores in int16", "values summed in int16"])
+        #endif
+        XCTAssertEqual(said(.avx512Int16, f16: false), [])
+        XCTAssertEqual(said(.avx512BF16, f16: false), [])
+        XCTAssertEqual(said(.avx512Int16, 72), [])     // not a multiple of 16: token by token
+        XCTAssertEqual(said(.avx512BF16, 576), [])     // wider than the tiles take
+        XCTAssertEqual(said(.avx512Int16, 64, 8), [])  // blocks the tiles do not take
+        for b in [Attention.TileBackend.avx512, .avx2, .portable] { XCTAssertEqual(said(b), [], "\(b)") }
+    }
+
     /// `avx512Int16` scores in int16 over an f16 cache and sums its values in int16 too (its outputs
     /// differ from `avx512`'s and from the kernel's with f32 sums, all near the reference:
     /// testRunsMatchNaiveSoftmax); over an f32 cache, and with `JETON_INT16_SCORES=0`, it is
