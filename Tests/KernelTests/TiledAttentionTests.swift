@@ -39,7 +39,7 @@ final class TiledAttentionTests: XCTestCase {
     /// whose normalised weights are w at `positions`, slotMax their M; a tenth more for the
     /// weights' own difference (int16 scores). A slot dropped or a pair's slots swapped is far
     /// outside it; a subtler error (truncating, a step a unit off) hides under the scores' 2⁻¹⁰
-    /// allowance beside it (helper-111's mutations).
+    /// allowance beside it, and `Int16ValuesTests` catches those (bit for bit with a scalar model).
     static func int16SumsBound(_ positions: [Int], _ w: [Double], _ slotMax: [Double]) -> Double {
         var chunks = [Int: (n: Double, top: Double, sum: Double)]()
         for (k, p) in positions.enumerated() {
