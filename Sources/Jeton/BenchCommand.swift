@@ -136,22 +136,26 @@ struct BenchCommand: ParsableCommand {
                               cache: cache)
         var ppRates: [Double] = [], tgRates: [Double] = []
         for _ in 0..<r {
-            // Prompt processing: whole sequences packed into batches of ≤ --ubatch tokens.
+            // Prompt processing: the prompts in order, cut into forward passes of --ubatch tokens (a
+            // pass may end one prompt and start the next), as llama.cpp cuts a batch into ubatches.
             var last = [Int32](repeating: 0, count: parallel)
             let t0 = DispatchTime.now().uptimeNanoseconds
-            var s = 0
+            var s = 0, done = 0, passes = 0  // the prompt under way and its tokens already computed
             while s < parallel {
+                passes += 1
                 var batch: [BatchSequence] = [], tokens = 0, ids: [Int] = []
-                while s < parallel, batch.isEmpty || tokens + p <= ubatch {
-                    batch.append(BatchSequence(tokens: prompts[s], startPosition: 0, blockTable: tables[s], localRing: rings[s], logits: .last))
-                    ids.append(s)
-                    tokens += p
-                    s += 1
+                while s < parallel && tokens < ubatch {
+                    let k = min(p - done, ubatch - tokens), ends = done + k == p
+                    batch.append(BatchSequence(tokens: Array(prompts[s][done..<done + k]), startPosition: done, blockTable: tables[s],
+                                               localRing: rings[s], logits: ends ? .last : .none))
+                    tokens += k
+                    if ends { ids.append(s); s += 1; done = 0 } else { done += k }
                 }
                 let logits = try model.forward(batch, cache: cache)
                 for (j, id) in ids.enumerated() { last[id] = argmax(logits, row: j, vocab: Int(v)) }
             }
             ppRates.append(Double(parallel * p) / seconds(since: t0))
+            if ppRates.count == 1 { note("prompts: \(parallel * p) tokens in \(passes) forward passes of at most \(ubatch)") }
             // Generation: one forward per step, one token from every sequence.
             let t1 = DispatchTime.now().uptimeNanoseconds
             for step in 0..<n {

@@ -156,6 +156,12 @@ def test_bench_measures_one_side_alone():
     # A prompt cut into forward passes of --ubatch tokens, as the server cuts one beside streams.
     out = run("bench", "--model", "default", "-p", "40", "-n", "0", "-r", "1", "--ubatch", "16").stdout
     assert out.startswith("pp40 ") and float(out.split()[1]) > 0, out
+    # Several prompts, each longer than --ubatch: 120 tokens in passes of 16 (a pass ends one prompt
+    # and starts the next), Gemma's sliding-window layers through their rings too.
+    for model in ("default", "gemma3-270m"):
+        p = run("bench", "--model", model, "-p", "40", "-n", "2", "-r", "1", "--parallel", "3", "--ubatch", "16")
+        assert "pp40x3 " in p.stdout and "tg2x3 " in p.stdout, p.stdout
+        assert "prompts: 120 tokens in 8 forward passes of at most 16" in p.stderr, p.stderr
 
 
 def test_bench_prints_llama_bench_names():
