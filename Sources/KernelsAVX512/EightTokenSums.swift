@@ -2,16 +2,19 @@
 import _Builtin_intrinsics.intel
 
 /// Eight tokens' exact sums Σ_j w_j · a_k[j0 + j] over four weight vectors (16 rows × 4 bytes each),
-/// token k's activation dwords at `a + k · stride`: the packed K-quant kernels' full groups.
+/// token k's activation dwords at `a + k · stride`: a full group of the Q4_K (two-product) and Q6_K
+/// packed kernels.
 ///
 /// Written step by step across the tokens (every token's first product, then every token's
-/// second, ...) rather than token by token: the eight chains of four `vpdpbusd` are then
-/// independent from their first instruction, where in token order each unit's chains started
-/// behind the previous token's and the scheduler filled with waiting products before the next
-/// unit's were seen. Emerald Rapids, Qwen2.5-Coder-1.5B pp512, perf samples alternated: the
-/// Q4_K group kernel 11-14% fewer, Q6_K's ~5% (same bits: integer sums in the same order).
+/// second, ...) rather than token by token: the chains were always independent, but in token
+/// order each token's four dependent products came one after another in the program, and the
+/// scheduler filled with products waiting on their chain before the next unit's were seen; here
+/// eight products at each step are ready together. The sums are integers, so no order changes them.
+/// Emerald Rapids, Qwen2.5-Coder-1.5B pp512, perf samples alternated with the token-order build:
+/// the Q4_K group kernel 4-10% fewer, Q6_K's ~5-10% (not the 8-token specialization tried and
+/// dropped in the fiftieth session, which compiled the token-order loop for exactly 8 tokens).
 @inline(__always)
-func eightTokenSums(_ w: (__m512i, __m512i, __m512i, __m512i), _ a: UnsafeRawPointer, stride: Int, _ j0: Int)
+func eightTokenSums(_ w: (__m512i, __m512i, __m512i, __m512i), _ a: UnsafeRawPointer, stride: Int, from j0: Int)
     -> (__m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i) {
     @inline(__always) func bc(_ k: Int, _ j: Int) -> __m512i {
         _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: k * stride + 4 * (j0 + j), as: Int32.self))

@@ -403,9 +403,9 @@ public enum VNNIKQuantPacked {
             var i0 = z, i1 = z, i2 = z, i3 = z, i4 = z, i5 = z, i6 = z, i7 = z
             // Unit g = 2p + half, with p = 2·quad + pair: its low four bits are nibble `half` of the
             // pair's nibble vectors (`KQuantTile.q6KLow`), its top two bits are bits 2k, 2k+1
-            // (k = 2·pair + half) of the quad's top-bits vectors (`q6KTop`). Every shift and branch
-            // below takes a literal, so each unit is straight-line code (loops over half and pair
-            // left the shifts to run time).
+            // (k = 2·pair + half) of the quad's top-bits vectors (`q6KTop`). Every shift below takes
+            // a literal, so each unit is straight-line code (loops over half and pair left the
+            // shifts to run time); only the token count is tested at run time.
             @inline(__always) func top(_ h: __m512i, _ k: Int) -> __m512i {
                 switch k {
                 case 0: return _mm512_and_si512(_mm512_slli_epi16(h, 4), topBits)  // 16-bit shifts: the mask drops what crosses bytes
@@ -435,11 +435,12 @@ public enum VNNIKQuantPacked {
                 }
                 if nt == 8 {
                     // A full group: the tokens' chains side by side (`eightTokenSums`).
-                    let t = eightTokenSums((w0, w1, w2, w3), UnsafeRawPointer(act.qs + (t0 * nsb + s) * 256 + g * 16), stride: nsb * 256, 0)
-                    i0 = _mm512_add_epi32(i0, _mm512_mullo_epi32(t.0, sc)); i1 = _mm512_add_epi32(i1, _mm512_mullo_epi32(t.1, sc))
-                    i2 = _mm512_add_epi32(i2, _mm512_mullo_epi32(t.2, sc)); i3 = _mm512_add_epi32(i3, _mm512_mullo_epi32(t.3, sc))
-                    i4 = _mm512_add_epi32(i4, _mm512_mullo_epi32(t.4, sc)); i5 = _mm512_add_epi32(i5, _mm512_mullo_epi32(t.5, sc))
-                    i6 = _mm512_add_epi32(i6, _mm512_mullo_epi32(t.6, sc)); i7 = _mm512_add_epi32(i7, _mm512_mullo_epi32(t.7, sc))
+                    let sums = eightTokenSums((w0, w1, w2, w3), UnsafeRawPointer(act.qs + (t0 * nsb + s) * 256 + g * 16),
+                                              stride: nsb * 256, from: 0)
+                    i0 = _mm512_add_epi32(i0, _mm512_mullo_epi32(sums.0, sc)); i1 = _mm512_add_epi32(i1, _mm512_mullo_epi32(sums.1, sc))
+                    i2 = _mm512_add_epi32(i2, _mm512_mullo_epi32(sums.2, sc)); i3 = _mm512_add_epi32(i3, _mm512_mullo_epi32(sums.3, sc))
+                    i4 = _mm512_add_epi32(i4, _mm512_mullo_epi32(sums.4, sc)); i5 = _mm512_add_epi32(i5, _mm512_mullo_epi32(sums.5, sc))
+                    i6 = _mm512_add_epi32(i6, _mm512_mullo_epi32(sums.6, sc)); i7 = _mm512_add_epi32(i7, _mm512_mullo_epi32(sums.7, sc))
                     return
                 }
                 token(0, &i0)
@@ -558,15 +559,15 @@ public enum VNNIKQuantPacked {
                 }
                 if L.twoScaleProducts && !fifthBits && nt == 8 {
                     // A full group: the tokens' chains side by side (`eightTokenSums`), each half
-                    // against the scale as `token` does, low half first. Only with two products:
-                    // the blend needs both halves of all eight tokens live at once (spills).
+                    // against the scale as `token` does. Only with two products: the blend would
+                    // need both halves of all eight tokens live at once (not tried).
                     let a0 = UnsafeRawPointer(act.qs + (t0 * nsb + s) * 256 + u * 32), stride = nsb * 256
-                    let l = eightTokenSums((w0, w1, w2, w3), a0, stride: stride, 0)
+                    let l = eightTokenSums((w0, w1, w2, w3), a0, stride: stride, from: 0)
                     i0 = _mm512_dpwssd_epi32(i0, l.0, sc); i1 = _mm512_dpwssd_epi32(i1, l.1, sc)
                     i2 = _mm512_dpwssd_epi32(i2, l.2, sc); i3 = _mm512_dpwssd_epi32(i3, l.3, sc)
                     i4 = _mm512_dpwssd_epi32(i4, l.4, sc); i5 = _mm512_dpwssd_epi32(i5, l.5, sc)
                     i6 = _mm512_dpwssd_epi32(i6, l.6, sc); i7 = _mm512_dpwssd_epi32(i7, l.7, sc)
-                    let h = eightTokenSums((w4, w5, w6, w7), a0, stride: stride, 4)
+                    let h = eightTokenSums((w4, w5, w6, w7), a0, stride: stride, from: 4)
                     i0 = _mm512_dpwssd_epi32(i0, h.0, sc); i1 = _mm512_dpwssd_epi32(i1, h.1, sc)
                     i2 = _mm512_dpwssd_epi32(i2, h.2, sc); i3 = _mm512_dpwssd_epi32(i3, h.3, sc)
                     i4 = _mm512_dpwssd_epi32(i4, h.4, sc); i5 = _mm512_dpwssd_epi32(i5, h.5, sc)

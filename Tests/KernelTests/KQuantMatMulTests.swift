@@ -245,14 +245,19 @@ final class KQuantMatMulTests: XCTestCase {
             try withExtendedLifetime(packing) {
                 let packed = packing.pack(w)
                 XCTAssertNotNil(packed.packed, "no AVX-512 packed copy")
-                for n in [2, 5, 8, 9, 33] {
+                // 16: two full groups, the second's tokens read at a group offset (full groups take
+                // `eightTokenSums`); AMX off, since it takes Q4_K past 8 tokens where the CPU has it.
+                for n in [2, 5, 8, 9, 16, 33] {
                     var x = QuantizedMatMulTests.randomActivations(n * cols, seed: UInt64(n + 40))
                     if extreme {
-                        for c in 0..<cols { x[c] = 2.5; x[cols + c] = -2.5 }  // token 0's bytes all 127, token 1's all -127
+                        // Tokens 0 and 8 (each group's first): bytes all 127; tokens 1 and 9: all -127.
+                        for t in [0, 8] where t + 1 < n {
+                            for c in 0..<cols { x[t * cols + c] = 2.5; x[(t + 1) * cols + c] = -2.5 }
+                        }
                     }
                     let r = twin(w, x, n)
                     for two in [false, true] {
-                        XCTAssertEqual(fast(packed, x, n, pool: pool, backend: .avx512, twoScaleProducts: two).map(\.bitPattern),
+                        XCTAssertEqual(fast(packed, x, n, pool: pool, backend: .avx512, amx: false, twoScaleProducts: two).map(\.bitPattern),
                                        r.map(\.bitPattern), "\(rows)x\(cols) n=\(n) twoScaleProducts \(two)")
                     }
                 }
