@@ -14,16 +14,23 @@ import _Builtin_intrinsics.intel
 /// the Q4_K group kernel 4-10% fewer, Q6_K's ~5-10% (not the 8-token specialization tried and
 /// dropped in the fiftieth session, which compiled the token-order loop for exactly 8 tokens).
 @inline(__always)
-func eightTokenSums(_ w: (__m512i, __m512i, __m512i, __m512i), _ a: UnsafeRawPointer, stride: Int, from j0: Int)
-    -> (__m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i) {
+func eightTokenSums(_ w: (__m512i, __m512i, __m512i, __m512i), _ a: UnsafeRawPointer, stride: Int, from j0: Int) -> EightSums {
+    let z = _mm512_setzero_si512()
+    return eightTokenSums(w, a, stride: stride, from: j0, onto: (z, z, z, z, z, z, z, z))
+}
+
+/// The same sums added onto `start` (token k's onto start.k): a 32-element unit's two halves in one
+/// chain each where their total is what is scaled.
+@inline(__always)
+func eightTokenSums(_ w: (__m512i, __m512i, __m512i, __m512i), _ a: UnsafeRawPointer, stride: Int, from j0: Int,
+                    onto start: EightSums) -> EightSums {
     @inline(__always) func bc(_ k: Int, _ j: Int) -> __m512i {
         _mm512_set1_epi32(a.loadUnaligned(fromByteOffset: k * stride + 4 * (j0 + j), as: Int32.self))
     }
-    let z = _mm512_setzero_si512()
-    var s0 = _mm512_dpbusd_epi32(z, w.0, bc(0, 0)), s1 = _mm512_dpbusd_epi32(z, w.0, bc(1, 0))
-    var s2 = _mm512_dpbusd_epi32(z, w.0, bc(2, 0)), s3 = _mm512_dpbusd_epi32(z, w.0, bc(3, 0))
-    var s4 = _mm512_dpbusd_epi32(z, w.0, bc(4, 0)), s5 = _mm512_dpbusd_epi32(z, w.0, bc(5, 0))
-    var s6 = _mm512_dpbusd_epi32(z, w.0, bc(6, 0)), s7 = _mm512_dpbusd_epi32(z, w.0, bc(7, 0))
+    var s0 = _mm512_dpbusd_epi32(start.0, w.0, bc(0, 0)), s1 = _mm512_dpbusd_epi32(start.1, w.0, bc(1, 0))
+    var s2 = _mm512_dpbusd_epi32(start.2, w.0, bc(2, 0)), s3 = _mm512_dpbusd_epi32(start.3, w.0, bc(3, 0))
+    var s4 = _mm512_dpbusd_epi32(start.4, w.0, bc(4, 0)), s5 = _mm512_dpbusd_epi32(start.5, w.0, bc(5, 0))
+    var s6 = _mm512_dpbusd_epi32(start.6, w.0, bc(6, 0)), s7 = _mm512_dpbusd_epi32(start.7, w.0, bc(7, 0))
     @inline(__always) func step(_ v: __m512i, _ j: Int) {
         s0 = _mm512_dpbusd_epi32(s0, v, bc(0, j)); s1 = _mm512_dpbusd_epi32(s1, v, bc(1, j))
         s2 = _mm512_dpbusd_epi32(s2, v, bc(2, j)); s3 = _mm512_dpbusd_epi32(s3, v, bc(3, j))
@@ -35,4 +42,6 @@ func eightTokenSums(_ w: (__m512i, __m512i, __m512i, __m512i), _ a: UnsafeRawPoi
     step(w.3, 3)
     return (s0, s1, s2, s3, s4, s5, s6, s7)
 }
+
+typealias EightSums = (__m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i)
 #endif

@@ -574,6 +574,17 @@ public enum VNNIKQuantPacked {
                     i6 = _mm512_dpwssd_epi32(i6, h.6, sc); i7 = _mm512_dpwssd_epi32(i7, h.7, sc)
                     continue
                 }
+                if fifthBits && nt == 8 {
+                    // Q5_K's full group likewise, the unit's two halves in one chain each (their total is scaled).
+                    let a0 = UnsafeRawPointer(act.qs + (t0 * nsb + s) * 256 + u * 32), stride = nsb * 256
+                    let l = eightTokenSums((w0, w1, w2, w3), a0, stride: stride, from: 0)
+                    let t = eightTokenSums((w4, w5, w6, w7), a0, stride: stride, from: 4, onto: l)
+                    i0 = _mm512_add_epi32(i0, _mm512_mullo_epi32(t.0, sc32)); i1 = _mm512_add_epi32(i1, _mm512_mullo_epi32(t.1, sc32))
+                    i2 = _mm512_add_epi32(i2, _mm512_mullo_epi32(t.2, sc32)); i3 = _mm512_add_epi32(i3, _mm512_mullo_epi32(t.3, sc32))
+                    i4 = _mm512_add_epi32(i4, _mm512_mullo_epi32(t.4, sc32)); i5 = _mm512_add_epi32(i5, _mm512_mullo_epi32(t.5, sc32))
+                    i6 = _mm512_add_epi32(i6, _mm512_mullo_epi32(t.6, sc32)); i7 = _mm512_add_epi32(i7, _mm512_mullo_epi32(t.7, sc32))
+                    continue
+                }
                 token(0, &i0)
                 if nt > 1 { token(1, &i1) }
                 if nt > 2 { token(2, &i2) }
