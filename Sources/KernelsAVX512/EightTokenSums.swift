@@ -44,4 +44,23 @@ func eightTokenSums(_ w: (__m512i, __m512i, __m512i, __m512i), _ a: UnsafeRawPoi
 }
 
 typealias EightSums = (__m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i)
+
+/// acc.k += sums.k · the scale in each lane's low int16 (one `vpdpwssd` against a scale whose high
+/// half is 0): Q4_K's 16-element halves, whose sums fit int16.
+@inline(__always)
+func addLowWordProducts(_ acc: inout EightSums, _ s: EightSums, _ sc: __m512i) {
+    acc.0 = _mm512_dpwssd_epi32(acc.0, s.0, sc); acc.1 = _mm512_dpwssd_epi32(acc.1, s.1, sc)
+    acc.2 = _mm512_dpwssd_epi32(acc.2, s.2, sc); acc.3 = _mm512_dpwssd_epi32(acc.3, s.3, sc)
+    acc.4 = _mm512_dpwssd_epi32(acc.4, s.4, sc); acc.5 = _mm512_dpwssd_epi32(acc.5, s.5, sc)
+    acc.6 = _mm512_dpwssd_epi32(acc.6, s.6, sc); acc.7 = _mm512_dpwssd_epi32(acc.7, s.7, sc)
+}
+
+/// acc.k += sums.k · the scale, as int32 (`vpmulld`): Q5_K's and Q6_K's units.
+@inline(__always)
+func addProducts(_ acc: inout EightSums, _ s: EightSums, _ sc: __m512i) {
+    acc.0 = _mm512_add_epi32(acc.0, _mm512_mullo_epi32(s.0, sc)); acc.1 = _mm512_add_epi32(acc.1, _mm512_mullo_epi32(s.1, sc))
+    acc.2 = _mm512_add_epi32(acc.2, _mm512_mullo_epi32(s.2, sc)); acc.3 = _mm512_add_epi32(acc.3, _mm512_mullo_epi32(s.3, sc))
+    acc.4 = _mm512_add_epi32(acc.4, _mm512_mullo_epi32(s.4, sc)); acc.5 = _mm512_add_epi32(acc.5, _mm512_mullo_epi32(s.5, sc))
+    acc.6 = _mm512_add_epi32(acc.6, _mm512_mullo_epi32(s.6, sc)); acc.7 = _mm512_add_epi32(acc.7, _mm512_mullo_epi32(s.7, sc))
+}
 #endif

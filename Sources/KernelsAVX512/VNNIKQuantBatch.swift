@@ -111,23 +111,14 @@ public enum VNNIKQuantBatch {
                     // their total is scaled: the same integer).
                     let a0 = UnsafeRawPointer(act.qs + (t0 * nsb + s) * 256 + u * width), stride = nsb * 256
                     let l = eightTokenSums((w0, w1, w2, w3), a0, stride: stride, from: 0)
+                    var acc = (i0, i1, i2, i3, i4, i5, i6, i7)
                     if vpu == 8 && F.halvesFitInt16 {
-                        i0 = _mm512_dpwssd_epi32(i0, l.0, scLow); i1 = _mm512_dpwssd_epi32(i1, l.1, scLow)
-                        i2 = _mm512_dpwssd_epi32(i2, l.2, scLow); i3 = _mm512_dpwssd_epi32(i3, l.3, scLow)
-                        i4 = _mm512_dpwssd_epi32(i4, l.4, scLow); i5 = _mm512_dpwssd_epi32(i5, l.5, scLow)
-                        i6 = _mm512_dpwssd_epi32(i6, l.6, scLow); i7 = _mm512_dpwssd_epi32(i7, l.7, scLow)
-                        let h = eightTokenSums((w4, w5, w6, w7), a0, stride: stride, from: 4)
-                        i0 = _mm512_dpwssd_epi32(i0, h.0, scLow); i1 = _mm512_dpwssd_epi32(i1, h.1, scLow)
-                        i2 = _mm512_dpwssd_epi32(i2, h.2, scLow); i3 = _mm512_dpwssd_epi32(i3, h.3, scLow)
-                        i4 = _mm512_dpwssd_epi32(i4, h.4, scLow); i5 = _mm512_dpwssd_epi32(i5, h.5, scLow)
-                        i6 = _mm512_dpwssd_epi32(i6, h.6, scLow); i7 = _mm512_dpwssd_epi32(i7, h.7, scLow)
+                        addLowWordProducts(&acc, l, scLow)
+                        addLowWordProducts(&acc, eightTokenSums((w4, w5, w6, w7), a0, stride: stride, from: 4), scLow)
                     } else {
-                        let t = vpu == 8 ? eightTokenSums((w4, w5, w6, w7), a0, stride: stride, from: 4, onto: l) : l
-                        i0 = _mm512_add_epi32(i0, _mm512_mullo_epi32(t.0, sc)); i1 = _mm512_add_epi32(i1, _mm512_mullo_epi32(t.1, sc))
-                        i2 = _mm512_add_epi32(i2, _mm512_mullo_epi32(t.2, sc)); i3 = _mm512_add_epi32(i3, _mm512_mullo_epi32(t.3, sc))
-                        i4 = _mm512_add_epi32(i4, _mm512_mullo_epi32(t.4, sc)); i5 = _mm512_add_epi32(i5, _mm512_mullo_epi32(t.5, sc))
-                        i6 = _mm512_add_epi32(i6, _mm512_mullo_epi32(t.6, sc)); i7 = _mm512_add_epi32(i7, _mm512_mullo_epi32(t.7, sc))
+                        addProducts(&acc, vpu == 8 ? eightTokenSums((w4, w5, w6, w7), a0, stride: stride, from: 4, onto: l) : l, sc)
                     }
+                    (i0, i1, i2, i3, i4, i5, i6, i7) = acc
                     continue
                 }
                 token(0, &i0)

@@ -435,12 +435,10 @@ public enum VNNIKQuantPacked {
                 }
                 if nt == 8 {
                     // A full group: the tokens' chains side by side (`eightTokenSums`).
-                    let sums = eightTokenSums((w0, w1, w2, w3), UnsafeRawPointer(act.qs + (t0 * nsb + s) * 256 + g * 16),
-                                              stride: nsb * 256, from: 0)
-                    i0 = _mm512_add_epi32(i0, _mm512_mullo_epi32(sums.0, sc)); i1 = _mm512_add_epi32(i1, _mm512_mullo_epi32(sums.1, sc))
-                    i2 = _mm512_add_epi32(i2, _mm512_mullo_epi32(sums.2, sc)); i3 = _mm512_add_epi32(i3, _mm512_mullo_epi32(sums.3, sc))
-                    i4 = _mm512_add_epi32(i4, _mm512_mullo_epi32(sums.4, sc)); i5 = _mm512_add_epi32(i5, _mm512_mullo_epi32(sums.5, sc))
-                    i6 = _mm512_add_epi32(i6, _mm512_mullo_epi32(sums.6, sc)); i7 = _mm512_add_epi32(i7, _mm512_mullo_epi32(sums.7, sc))
+                    var acc = (i0, i1, i2, i3, i4, i5, i6, i7)
+                    addProducts(&acc, eightTokenSums((w0, w1, w2, w3), UnsafeRawPointer(act.qs + (t0 * nsb + s) * 256 + g * 16),
+                                                     stride: nsb * 256, from: 0), sc)
+                    (i0, i1, i2, i3, i4, i5, i6, i7) = acc
                     return
                 }
                 token(0, &i0)
@@ -562,27 +560,19 @@ public enum VNNIKQuantPacked {
                     // against the scale as `token` does. Only with two products: the blend would
                     // need both halves of all eight tokens live at once (not tried).
                     let a0 = UnsafeRawPointer(act.qs + (t0 * nsb + s) * 256 + u * 32), stride = nsb * 256
-                    let l = eightTokenSums((w0, w1, w2, w3), a0, stride: stride, from: 0)
-                    i0 = _mm512_dpwssd_epi32(i0, l.0, sc); i1 = _mm512_dpwssd_epi32(i1, l.1, sc)
-                    i2 = _mm512_dpwssd_epi32(i2, l.2, sc); i3 = _mm512_dpwssd_epi32(i3, l.3, sc)
-                    i4 = _mm512_dpwssd_epi32(i4, l.4, sc); i5 = _mm512_dpwssd_epi32(i5, l.5, sc)
-                    i6 = _mm512_dpwssd_epi32(i6, l.6, sc); i7 = _mm512_dpwssd_epi32(i7, l.7, sc)
-                    let h = eightTokenSums((w4, w5, w6, w7), a0, stride: stride, from: 4)
-                    i0 = _mm512_dpwssd_epi32(i0, h.0, sc); i1 = _mm512_dpwssd_epi32(i1, h.1, sc)
-                    i2 = _mm512_dpwssd_epi32(i2, h.2, sc); i3 = _mm512_dpwssd_epi32(i3, h.3, sc)
-                    i4 = _mm512_dpwssd_epi32(i4, h.4, sc); i5 = _mm512_dpwssd_epi32(i5, h.5, sc)
-                    i6 = _mm512_dpwssd_epi32(i6, h.6, sc); i7 = _mm512_dpwssd_epi32(i7, h.7, sc)
+                    var acc = (i0, i1, i2, i3, i4, i5, i6, i7)
+                    addLowWordProducts(&acc, eightTokenSums((w0, w1, w2, w3), a0, stride: stride, from: 0), sc)
+                    addLowWordProducts(&acc, eightTokenSums((w4, w5, w6, w7), a0, stride: stride, from: 4), sc)
+                    (i0, i1, i2, i3, i4, i5, i6, i7) = acc
                     continue
                 }
                 if fifthBits && nt == 8 {
                     // Q5_K's full group likewise, the unit's two halves in one chain each (their total is scaled).
                     let a0 = UnsafeRawPointer(act.qs + (t0 * nsb + s) * 256 + u * 32), stride = nsb * 256
                     let l = eightTokenSums((w0, w1, w2, w3), a0, stride: stride, from: 0)
-                    let t = eightTokenSums((w4, w5, w6, w7), a0, stride: stride, from: 4, onto: l)
-                    i0 = _mm512_add_epi32(i0, _mm512_mullo_epi32(t.0, sc32)); i1 = _mm512_add_epi32(i1, _mm512_mullo_epi32(t.1, sc32))
-                    i2 = _mm512_add_epi32(i2, _mm512_mullo_epi32(t.2, sc32)); i3 = _mm512_add_epi32(i3, _mm512_mullo_epi32(t.3, sc32))
-                    i4 = _mm512_add_epi32(i4, _mm512_mullo_epi32(t.4, sc32)); i5 = _mm512_add_epi32(i5, _mm512_mullo_epi32(t.5, sc32))
-                    i6 = _mm512_add_epi32(i6, _mm512_mullo_epi32(t.6, sc32)); i7 = _mm512_add_epi32(i7, _mm512_mullo_epi32(t.7, sc32))
+                    var acc = (i0, i1, i2, i3, i4, i5, i6, i7)
+                    addProducts(&acc, eightTokenSums((w4, w5, w6, w7), a0, stride: stride, from: 4, onto: l), sc32)
+                    (i0, i1, i2, i3, i4, i5, i6, i7) = acc
                     continue
                 }
                 token(0, &i0)
