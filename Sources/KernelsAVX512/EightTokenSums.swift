@@ -2,8 +2,8 @@
 import _Builtin_intrinsics.intel
 
 /// Eight tokens' exact sums Σ_j w_j · a_k[j0 + j] over four weight vectors (16 rows × 4 bytes each),
-/// token k's activation dwords at `a + k · stride`: a full group of the Q4_K (two-product) and Q6_K
-/// packed kernels.
+/// token k's activation dwords at `a + k · stride`: a full group of the packed Q4_K (two-product),
+/// Q5_K and Q6_K kernels and of `VNNIKQuantBatch` (Q5_K prompts decoded once, unpacked matrices).
 ///
 /// Written step by step across the tokens (every token's first product, then every token's
 /// second, ...) rather than token by token: the chains were always independent, but in token
@@ -11,8 +11,9 @@ import _Builtin_intrinsics.intel
 /// scheduler filled with products waiting on their chain before the next unit's were seen; here
 /// eight products at each step are ready together. The sums are integers, so no order changes them.
 /// Emerald Rapids, Qwen2.5-Coder-1.5B pp512, perf samples alternated with the token-order build:
-/// the Q4_K group kernel 4-10% fewer, Q6_K's ~5-10% (not the 8-token specialization tried and
-/// dropped in the fiftieth session, which compiled the token-order loop for exactly 8 tokens).
+/// the Q4_K group kernel 4-10% fewer, Q6_K's ~5-10%, a Q5_K_M copy's decoded groups 8-10% (not the
+/// 8-token specialization tried and dropped in the fiftieth session, which compiled the token-order
+/// loop for exactly 8 tokens). AMD not measured.
 @inline(__always)
 func eightTokenSums(_ w: (__m512i, __m512i, __m512i, __m512i), _ a: UnsafeRawPointer, stride: Int, from j0: Int) -> EightSums {
     let z = _mm512_setzero_si512()
