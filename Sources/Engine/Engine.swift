@@ -242,7 +242,8 @@ public final class Engine: @unchecked Sendable {
                 lock.unlock()
                 return
             }
-            stalled = !scheduler.isIdle && !step(into: &outputs)
+            let worked = !scheduler.isIdle
+            stalled = worked && !step(into: &outputs)
             let beforePublish = DispatchTime.now().uptimeNanoseconds
             stats.busySeconds += Double(beforePublish &- woke) / 1e9 + tail
             // Publish before telling the callers, so a client that reads the stats right after
@@ -250,6 +251,8 @@ public final class Engine: @unchecked Sendable {
             publish()
             deliver(outputs)
             tail = Double(DispatchTime.now().uptimeNanoseconds &- beforePublish) / 1e9
+            // The last request done: the passes' freed buffers go back to the system (`HeapTrim`).
+            if worked && scheduler.isIdle { HeapTrim.releaseFreeMemory() }
         }
     }
 

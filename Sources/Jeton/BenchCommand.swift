@@ -100,6 +100,7 @@ struct BenchCommand: ParsableCommand {
             }.joined(separator: ", "))
         }
         let kvBytes = gen.cacheBytes
+        HeapTrim.releaseFreeMemory()  // as the server's engine does once idle
         note("memory after the run: \(rssReport(loaded, cacheBytes: kvBytes))")
     }
 
@@ -169,6 +170,7 @@ struct BenchCommand: ParsableCommand {
         }
         report("pp\(p)x\(parallel)", ppRates)
         if n > 0 { report("tg\(n)x\(parallel)", tgRates) }
+        HeapTrim.releaseFreeMemory()  // as the server's engine does once idle
         note("memory after the run: \(rssReport(loaded, cacheBytes: cache.bytes))")
     }
 
