@@ -1,5 +1,6 @@
 import API
 import Foundation
+import Kernels
 import Model
 
 /// Runs an embedding model for the server on one thread of its own. Each forward pass takes
@@ -115,7 +116,11 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
             let batch = takeBatch()
             condition.unlock()
             for job in gone { job.finish(.failure(Cancelled())) }
-            if !batch.isEmpty { run(batch) }
+            if !batch.isEmpty {
+                run(batch)
+                // Nothing waiting: the pass's scratch goes back to the system, as the engine's once idle (`HeapTrim`).
+                if condition.withLock({ queue.isEmpty }) { HeapTrim.releaseFreeMemory() }
+            }
         }
     }
 
