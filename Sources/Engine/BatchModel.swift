@@ -40,6 +40,6 @@ extension LlamaModel: BatchModel {
     public var vocabSize: Int { config.vocabSize }
     public var contextLength: Int { config.contextLength }
     public func attentionArithmetic(blockSize: Int, f16: Bool) -> [String] {
-        Attention.arithmetic(backend: attentionBackend, headSize: config.headSize, blockSize: blockSize, f16: f16)
+        Attention.plan(backend: attentionBackend, headSize: config.headSize, blockSize: blockSize, f16: f16).words
     }
 }

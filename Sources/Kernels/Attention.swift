@@ -86,26 +86,6 @@ public enum Attention {
         }
     }
 
-    /// What attention over the cache computes in fewer than 32 bits, by `attend`'s rules, for the
-    /// start-up log: "scores in int16", "values summed in bf16" or "in int16"; nothing where it runs
-    /// in f32 (an f32 cache, `.avx512`, AVX2) or goes token by token (a head or block size the
-    /// tiles do not take).
-    public static func arithmetic(backend: TileBackend, headSize: Int, blockSize: Int, f16: Bool) -> [String] {
-        #if arch(x86_64)
-        guard f16, backend == .avx512BF16 || backend == .avx512Int16,
-              AVX512Attention.supports(headSize: headSize, blockSize: blockSize) else { return [] }
-        var said = int16Scores ? ["scores in int16"] : []
-        if backend == .avx512BF16 {
-            said.append("values summed in bf16")
-        } else if int16Scores && int16Sums {
-            said.append("values summed in int16")
-        }
-        return said
-        #else
-        return []
-        #endif
-    }
-
     /// Attention of every token of a batch: q, out [tokens, nHead·headSize]. Tiles of
     /// consecutive tokens × one kv head are the units of work (longest first, so the causal
     /// triangle's unequal tiles balance across threads); the portable path goes token by token.
@@ -115,13 +95,8 @@ public enum Attention {
                               backend: TileBackend = bestBackend, int16Scores: Bool = int16Scores) {
         let qDim = nHead * hs, bs = storage.blockSize
         #if arch(x86_64)
-        let tiled: Bool
-        switch backend {
-        case .avx512, .avx512BF16, .avx512Int16: tiled = AVX512Attention.supports(headSize: hs, blockSize: bs)
-        case .avx2: tiled = AVX2Attention.supportsTile(headSize: hs, blockSize: bs)
-        case .portable: tiled = false
-        }
-        if tiled {
+        let plan = Self.plan(backend: backend, headSize: hs, blockSize: bs, f16: storage.type == .f16, int16Scores: int16Scores)
+        if plan.kernel != .tokenByToken {
             var items: [(run: Int, offset: Int, count: Int, kvh: Int)] = []
             for (r, run) in runs.enumerated() {
                 var o = 0
@@ -134,9 +109,7 @@ public enum Attention {
             items.sort { runs[$0.run].startPosition + $0.offset + $0.count > runs[$1.run].startPosition + $1.offset + $1.count }
             let keys = storage.keys(layer: layer), values = storage.values(layer: layer)
             let group = nHead / nKVHead, f16 = storage.type == .f16, kvDim = storage.kvDim, w = window ?? 0
-            // bf16 value sums over an f16 cache only: an f32 cache is asked for full precision.
-            let avx512 = backend == .avx512 || backend == .avx512BF16 || backend == .avx512Int16
-            let bf16 = backend == .avx512BF16 && f16, int16 = backend == .avx512Int16 && int16Scores
+            let avx512 = plan.kernel == .avx512
             let scratchCount = avx512 ? AVX512Attention.scratchCount(headSize: hs, rows: tileTokens * group)
                                       : AVX2Attention.tileScratchCount(headSize: hs, rows: tileTokens * group)
             pool.parallelFor(items.count) { range in
@@ -146,14 +119,14 @@ public enum Attention {
                     let run = runs[it.run], row = run.row + it.offset
                     let tile = AttentionTile(q: q + row * qDim, out: out + row * qDim, rowStride: qDim, tokens: it.count,
                                              p0: run.startPosition + it.offset, window: w, kvHead: it.kvh, group: group, headSize: hs)
-                    if bf16 {
+                    if plan.bf16Sums {
                         AVX512Attention.attendTileBF16(tile, blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
-                                                       blockSize: bs, kvDim: kvDim, scale: scale, int16Scores: int16Scores,
+                                                       blockSize: bs, kvDim: kvDim, scale: scale, int16Scores: plan.int16Scores,
                                                        scratch: scratch)
                     } else if avx512 {
                         AVX512Attention.attendTile(tile, blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
-                                                   blockSize: bs, kvDim: kvDim, scale: scale, int16Scores: int16,
-                                                   int16Sums: int16 && int16Sums, scratch: scratch)
+                                                   blockSize: bs, kvDim: kvDim, scale: scale, int16Scores: plan.int16Scores,
+                                                   int16Sums: plan.int16Sums, scratch: scratch)
                     } else {
                         AVX2Attention.attendTile(tile, blockTable: tables + run.tableOffset, keys: keys, values: values, f16: f16,
                                                  blockSize: bs, kvDim: kvDim, scale: scale, scratch: scratch)

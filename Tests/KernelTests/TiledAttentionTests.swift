@@ -100,14 +100,34 @@ final class TiledAttentionTests: XCTestCase {
         XCTAssertEqual(Attention.bestBackend, here)
     }
 
-    /// The start-up log's words follow `attend`'s rules: the 16-bit arithmetic only over an f16
+    /// The plan `attend` follows and the start-up log prints: the 16-bit arithmetic only over an f16
     /// cache on the two 16-bit backends, and nothing where a head or block size sends attention
     /// token by token (the log once said "scores in int16" there too).
-    func testArithmeticSaysWhatAttendRuns() throws {
+    func testPlanSaysWhatAttendRuns() throws {
         try XCTSkipUnless(Attention.int16Scores && Attention.int16Sums, "JETON_INT16_SCORES or JETON_INT16_SUMS set")
-        func said(_ b: Attention.TileBackend, _ hs: Int = 64, _ bs: Int = 16, f16: Bool = true) -> [String] {
-            Attention.arithmetic(backend: b, headSize: hs, blockSize: bs, f16: f16)
+        func plan(_ b: Attention.TileBackend, _ hs: Int = 64, _ bs: Int = 16, f16: Bool = true,
+                  int16Scores: Bool = true) -> Attention.Plan {
+            Attention.plan(backend: b, headSize: hs, blockSize: bs, f16: f16, int16Scores: int16Scores)
         }
+        func said(_ b: Attention.TileBackend, _ hs: Int = 64, _ bs: Int = 16, f16: Bool = true) -> [String] {
+            plan(b, hs, bs, f16: f16).words
+        }
+        #if arch(x86_64)
+        XCTAssertEqual(plan(.avx512Int16), Attention.Plan(kernel: .avx512, int16Scores: true, bf16Sums: false, int16Sums: true))
+        XCTAssertEqual(plan(.avx512BF16), Attention.Plan(kernel: .avx512, int16Scores: true, bf16Sums: true, int16Sums: false))
+        // f32 scores asked for: f32 sums on avx512Int16, bf16 sums still on avx512BF16.
+        XCTAssertEqual(plan(.avx512Int16, int16Scores: false), Attention.Plan(kernel: .avx512, int16Scores: false, bf16Sums: false, int16Sums: false))
+        XCTAssertEqual(plan(.avx512BF16, int16Scores: false), Attention.Plan(kernel: .avx512, int16Scores: false, bf16Sums: true, int16Sums: false))
+        // An f32 cache: the tiles in f32 throughout.
+        for b in [Attention.TileBackend.avx512Int16, .avx512BF16, .avx512] {
+            XCTAssertEqual(plan(b, f16: false), Attention.Plan(kernel: .avx512, int16Scores: false, bf16Sums: false, int16Sums: false), "\(b)")
+        }
+        XCTAssertEqual(plan(.avx2).kernel, .avx2)
+        XCTAssertEqual(plan(.avx2, 72).kernel, .avx2)          // multiples of 8 there
+        XCTAssertEqual(plan(.avx2, 68).kernel, .tokenByToken)
+        #endif
+        XCTAssertEqual(plan(.avx512Int16, 72).kernel, .tokenByToken)
+        XCTAssertEqual(plan(.portable).kernel, .tokenByToken)
         #if arch(x86_64)
         XCTAssertEqual(said(.avx512Int16), ["scores in int16", "values summed in int16"])
         XCTAssertEqual(said(.avx512BF16), ["scores in int16", "values summed in bf16"])
