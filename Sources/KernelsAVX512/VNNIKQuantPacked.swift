@@ -4,7 +4,7 @@ import KernelsAVX2
 import CPrefetch
 
 /// Q4_K weights (Q5_K and Q6_K below; Q2_K and Q3_K in `VNNIKQuantPacked+Q2K.swift`, `+Q3K.swift`)
-/// repacked once, when the model loads, into the order `VNNIKQuantBatch`
+/// repacked once, when the model loads (`VNNIKQuantPacked+Pack.swift`), into the order `VNNIKQuantBatch`
 /// wants, still 4 bits per weight: tiles of 16 rows, and per tile and super-block
 /// 2,368 bytes (the 16 rows take 2,304 in the file):
 ///
@@ -36,109 +36,11 @@ public enum VNNIKQuantPacked {
     /// Bytes per tile of 16 rows and super-block (the AVX2 kernel's tiles are these).
     static func tileBytes(_ typeID: UInt32) -> Int { KQuantTile.bytes(typeID) }
 
-    /// Bytes of the packed copy of a matrix of `rows` rows of `superBlocks` super-blocks.
-    public static func packedBytes(typeID: UInt32, rows: Int, superBlocks: Int) -> Int {
-        KQuantTile.packedBytes(typeID: typeID, rows: rows, superBlocks: superBlocks)
-    }
-
-    /// Repacks tiles `tiles` (tile t: rows 16t..<16t+16; rows past `rows` repeat the last
-    /// one) of the matrix at `w` into `out`, which holds the whole packed matrix.
-    public static func pack(typeID: UInt32, w: UnsafeRawPointer, rowBytes: Int, rows: Int, superBlocks nsb: Int,
-                            tiles: Range<Int>, out: UnsafeMutableRawPointer) {
-        precondition(supports(typeID: typeID) && typeID > 11 && typeID != 23, "Q2_K, Q3_K and IQ4_XS tiles come from KQuantPacker")
-        let scratch = UnsafeMutablePointer<__m512i>.allocate(capacity: 64 + 16 + 8)
-        let rowPointers = UnsafeMutablePointer<UnsafeRawPointer>.allocate(capacity: 16)
-        // The rows are copied first: the per-call packers read 16 bytes at a time, past a row's end.
-        let copy = UnsafeMutableRawPointer.allocate(byteCount: 16 * rowBytes + 64, alignment: 64)
-        defer { scratch.deallocate(); rowPointers.deallocate(); copy.deallocate() }
-        let unpacked = scratch, scales = scratch + 64, pairs = scratch + 80
-        let bytes = tileBytes(typeID)
-        for t in tiles {
-            let count = min(16, rows - 16 * t)
-            copy.copyMemory(from: w + 16 * t * rowBytes, byteCount: count * rowBytes)
-            for i in 0..<16 { rowPointers[i] = UnsafeRawPointer(copy + min(i, count - 1) * rowBytes) }
-            for s in 0..<nsb {
-                let o = out + (t * nsb + s) * bytes
-                var d = _mm512_setzero_ps(), dmin = d
-                if typeID == 12 {
-                    VNNIKQuantBatch.Q4K.pack(rowPointers, s, unpacked, scales, pairs, &d, &dmin)
-                    storeQ4K(o, unpacked, scales, pairs, column0(rowPointers, s * 144))
-                } else if typeID == 13 {
-                    VNNIKQuantBatch.Q5K.pack(rowPointers, s, unpacked, scales, pairs, &d, &dmin)
-                    storeQ4K(o, unpacked, scales, pairs, column0(rowPointers, s * 176))
-                    storeFifthBits(o + q4kTileBytes, unpacked)
-                } else {
-                    VNNIKQuantBatch.Q6K.pack(rowPointers, s, unpacked, scales, pairs, &d, &dmin)
-                    storeQ6K(o, unpacked, pairs, column0(rowPointers, s * 210 + 208))
-                }
-            }
-        }
-    }
-
-    static func storeQ4K(_ o: UnsafeMutableRawPointer, _ unpacked: UnsafePointer<__m512i>, _ scales: UnsafePointer<__m512i>,
-                         _ pairs: UnsafePointer<__m512i>, _ dm: __m512i) {
-        let nibbles = _mm512_set1_epi8(0x0F)
-        let q = o.bindMemory(to: __m512i.self, capacity: 32)
-        for u in 0..<8 {
-            for v in 0..<4 {
-                let lo = _mm512_and_si512(unpacked[8 * u + v], nibbles)
-                let hi = _mm512_and_si512(unpacked[8 * u + v + 4], nibbles)
-                _mm512_storeu_si512(q + 4 * u + v, _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4)))
-            }
-            _mm_storeu_si128((o + 2048 + 16 * u).assumingMemoryBound(to: __m128i.self), _mm512_cvtepi32_epi8(scales[u]))
-        }
-        for k in 0..<4 {
-            _mm256_storeu_si256((o + 2176 + 32 * k).assumingMemoryBound(to: __m256i.self), _mm512_cvtepi16_epi8(pairs[k]))
-        }
-        _mm512_storeu_si512((o + 2304).assumingMemoryBound(to: __m512i.self), dm)
-    }
-
-    /// Q5_K's fifth bits (bit 4 of each unpacked element): vector v, bit u from unit u's unpacked
-    /// vector v, whose low four bits `storeQ4K` put in nibble vector v % 4 (v < 4: low nibbles).
-    static func storeFifthBits(_ o: UnsafeMutableRawPointer, _ unpacked: UnsafePointer<__m512i>) {
-        let one = _mm512_set1_epi8(1)
-        for v in 0..<8 {
-            var b = _mm512_setzero_si512()
-            for u in 0..<8 {
-                let bit = _mm512_and_si512(_mm512_srli_epi16(unpacked[8 * u + v], 4), one)
-                b = _mm512_or_si512(b, _mm512_slli_epi16(bit, UInt32(u)))  // bit ≤ 1 per byte: no carry across bytes
-            }
-            _mm512_storeu_si512((o + 64 * v).assumingMemoryBound(to: __m512i.self), b)
-        }
-    }
-
     /// Q6_K per tile and super-block, 3,392 bytes (3,360 in the file): the low nibbles of units
     /// 2p and 2p + 1 in one byte (32 vectors), the top two bits of units 4q..<4q+4 in one byte
     /// (16 vectors), the two interleaved quad by quad in reading order (`KQuantTile.q6KTop`,
     /// `q6KLow`), then at 3,072 the signed scales as pairs (byte 32j + 2r + h: unit 2j + h, row r), 16 f16 d.
     static var q6kTileBytes: Int { KQuantTile.q6K }
-
-    static func storeQ6K(_ o: UnsafeMutableRawPointer, _ unpacked: UnsafePointer<__m512i>, _ pairs: UnsafePointer<__m512i>,
-                         _ d: __m512i) {
-        let nibbles = _mm512_set1_epi8(0x0F), two = _mm512_set1_epi8(0x03)
-        for p in 0..<8 {
-            for v in 0..<4 {
-                let lo = _mm512_and_si512(unpacked[4 * (2 * p) + v], nibbles)
-                let hi = _mm512_and_si512(unpacked[4 * (2 * p + 1) + v], nibbles)
-                _mm512_storeu_si512((o + KQuantTile.q6KLow(p, v)).assumingMemoryBound(to: __m512i.self), _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4)))
-            }
-        }
-        for g4 in 0..<4 {
-            for v in 0..<4 {
-                var b = _mm512_setzero_si512()
-                for j in 0..<4 {
-                    let top = _mm512_and_si512(_mm512_srli_epi16(unpacked[4 * (4 * g4 + j) + v], 4), two)
-                    b = _mm512_or_si512(b, _mm512_slli_epi16(top, UInt32(2 * j)))
-                }
-                _mm512_storeu_si512((o + KQuantTile.q6KTop(g4, v)).assumingMemoryBound(to: __m512i.self), b)
-            }
-        }
-        for j in 0..<8 {
-            _mm256_storeu_si256((o + 3072 + 32 * j).assumingMemoryBound(to: __m256i.self), _mm512_cvtepi16_epi8(pairs[j]))
-        }
-        _mm256_storeu_si256((o + 3328).assumingMemoryBound(to: __m256i.self), _mm512_cvtepi32_epi16(d))
-        _mm256_storeu_si256((o + 3360).assumingMemoryBound(to: __m256i.self), _mm256_setzero_si256())  // padding
-    }
 
     /// y[t·ldy + r] = Σ_c w[r, c] · x[t, c] for r in r0..<r1 (r0 a multiple of 16) and every
     /// token of `act`, from the packed copy made by `pack`, in groups of 8 tokens read straight
