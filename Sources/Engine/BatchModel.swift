@@ -15,7 +15,7 @@ public protocol BatchModel: AnyObject {
     /// `alsoScored`); the rest -infinity.
     var logitRows: Int { get }
     /// What its attention computes in fewer than 32 bits over a cache of `blockSize`-token blocks
-    /// (`f16`: or f32), for the start-up log ("scores in int16", ...; `Attention.arithmetic`).
+    /// (`f16`: or f32), for the start-up log ("scores in int16", ...; `Attention.Plan.words`).
     func attentionArithmetic(blockSize: Int, f16: Bool) -> [String]
     /// Logits [Σ logit rows, vocab] in batch order.
     func forward(_ batch: [BatchSequence], cache: KVCacheStorage) throws -> [Float]

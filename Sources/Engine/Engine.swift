@@ -219,9 +219,19 @@ public final class Engine: @unchecked Sendable {
     private func loop() {
         var tail = 0.0  // last iteration's publish and delivery, counted as busy in the next
         var stalled = false  // the last plan was empty (every request paused): wait for a message
+        var trimDue = false  // a pass ran since the heap was last trimmed
         while true {
             lock.lock()
-            while inbox.isEmpty && (scheduler.isIdle || stalled) && !stopping { lock.wait() }
+            while inbox.isEmpty && (scheduler.isIdle || stalled) && !stopping {
+                guard trimDue && scheduler.isIdle else { lock.wait(); continue }
+                // Idle, however the last request ended (its step, an abort, a stop string): after a
+                // quiet while the passes' freed buffers go back to the system (`HeapTrim`).
+                if lock.wait(until: Date(timeIntervalSinceNow: HeapTrim.quietSeconds)) { continue }
+                trimDue = false
+                lock.unlock()
+                HeapTrim.releaseIfQuiet()
+                lock.lock()
+            }
             let messages = inbox
             inbox.removeAll()
             // Requests taken now wait in the scheduler, unpublished until after this step: count
@@ -243,7 +253,9 @@ public final class Engine: @unchecked Sendable {
                 return
             }
             let worked = !scheduler.isIdle
+            if worked { HeapTrim.workStarted() }
             stalled = worked && !step(into: &outputs)
+            if worked { HeapTrim.workEnded(); trimDue = true }
             let beforePublish = DispatchTime.now().uptimeNanoseconds
             stats.busySeconds += Double(beforePublish &- woke) / 1e9 + tail
             // Publish before telling the callers, so a client that reads the stats right after
@@ -251,8 +263,6 @@ public final class Engine: @unchecked Sendable {
             publish()
             deliver(outputs)
             tail = Double(DispatchTime.now().uptimeNanoseconds &- beforePublish) / 1e9
-            // The last request done: the passes' freed buffers go back to the system (`HeapTrim`).
-            if worked && scheduler.isIdle { HeapTrim.releaseFreeMemory() }
         }
     }
 

@@ -99,9 +99,7 @@ struct BenchCommand: ParsableCommand {
                 String(format: "%.1f t/s at %.1f GB/s (%.0f%%)", $0, $1 / 1e9, 100 * $0 * perToken / $1)
             }.joined(separator: ", "))
         }
-        let kvBytes = gen.cacheBytes
-        HeapTrim.releaseFreeMemory()  // as the server's engine does once idle
-        note("memory after the run: \(rssReport(loaded, cacheBytes: kvBytes))")
+        memoryAfterRun(loaded, cacheBytes: gen.cacheBytes)
     }
 
     /// N sequences of p prompt tokens, then n tokens each in lockstep, through one
@@ -170,14 +168,21 @@ struct BenchCommand: ParsableCommand {
         }
         report("pp\(p)x\(parallel)", ppRates)
         if n > 0 { report("tg\(n)x\(parallel)", tgRates) }
-        HeapTrim.releaseFreeMemory()  // as the server's engine does once idle
-        note("memory after the run: \(rssReport(loaded, cacheBytes: cache.bytes))")
+        memoryAfterRun(loaded, cacheBytes: cache.bytes)
     }
 
     private func argmax(_ logits: [Float], row: Int, vocab: Int) -> Int32 {
         var best = row * vocab
         for i in (row * vocab)..<((row + 1) * vocab) where logits[i] > logits[best] { best = i }
         return Int32(best - row * vocab)
+    }
+
+    /// Resident memory at the run's end, and once the passes' freed buffers are given back to the
+    /// system, as the server does when idle (`HeapTrim`).
+    private func memoryAfterRun(_ loaded: LoadedModel, cacheBytes: Int) {
+        note("memory at the end of the run: \(rssReport(loaded, cacheBytes: cacheBytes))")
+        HeapTrim.releaseFreeMemory()
+        note("memory after the run, its freed buffers returned: \(rssReport(loaded, cacheBytes: cacheBytes))")
     }
 
     /// Resident memory (VmRSS) against model file + KV cache.

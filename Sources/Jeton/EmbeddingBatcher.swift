@@ -98,9 +98,18 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
     var hasEnded: Bool { condition.withLock { ended } }
 
     private func loop() {
+        var trimDue = false  // a pass ran since the heap was last trimmed
         while true {
             condition.lock()
-            while queue.isEmpty && !stopping { condition.wait() }
+            while queue.isEmpty && !stopping {
+                guard trimDue else { condition.wait(); continue }
+                // After a quiet while the passes' scratch goes back to the system, as the engine's (`HeapTrim`).
+                if condition.wait(until: Date(timeIntervalSinceNow: HeapTrim.quietSeconds)) { continue }
+                trimDue = false
+                condition.unlock()
+                HeapTrim.releaseIfQuiet()
+                condition.lock()
+            }
             if stopping {
                 // Past the drain's deadline: what is left gets a 503 (the client retries on
                 // another replica) instead of a connection closed on it. A pass under way ends first.
@@ -117,9 +126,10 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
             condition.unlock()
             for job in gone { job.finish(.failure(Cancelled())) }
             if !batch.isEmpty {
+                HeapTrim.workStarted()
                 run(batch)
-                // Nothing waiting: the pass's scratch goes back to the system, as the engine's once idle (`HeapTrim`).
-                if condition.withLock({ queue.isEmpty }) { HeapTrim.releaseFreeMemory() }
+                HeapTrim.workEnded()
+                trimDue = true
             }
         }
     }
