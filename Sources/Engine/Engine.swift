@@ -227,9 +227,8 @@ public final class Engine: @unchecked Sendable {
                 // Idle, however the last request ended (its step, an abort, a stop string): after a
                 // quiet while the passes' freed buffers go back to the system (`HeapTrim`).
                 if lock.wait(until: Date(timeIntervalSinceNow: HeapTrim.quietSeconds)) { continue }
-                trimDue = false
                 lock.unlock()
-                HeapTrim.releaseIfQuiet()
+                trimDue = !HeapTrim.releaseIfQuiet()  // another component's pass: again later
                 lock.lock()
             }
             let messages = inbox

@@ -105,9 +105,8 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
                 guard trimDue else { condition.wait(); continue }
                 // After a quiet while the passes' scratch goes back to the system, as the engine's (`HeapTrim`).
                 if condition.wait(until: Date(timeIntervalSinceNow: HeapTrim.quietSeconds)) { continue }
-                trimDue = false
                 condition.unlock()
-                HeapTrim.releaseIfQuiet()
+                trimDue = !HeapTrim.releaseIfQuiet()  // another component's pass: again later
                 condition.lock()
             }
             if stopping {

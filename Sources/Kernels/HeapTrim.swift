@@ -15,7 +15,7 @@ import Darwin
 /// threshold instead, buffers mapped and unmapped each pass, cost 3-12% of pp512). The heap is one
 /// for the process, so the components that run passes (the engine, the embedding batcher) say when
 /// they work, and each one, after `quietSeconds` with nothing to do, trims only if no pass of any
-/// of them ran or runs in that time: a client sending requests one after another does not fault
+/// of them ran or runs in that time (else it asks again after another quiet while): a client sending requests one after another does not fault
 /// the buffers in again each time (a trim takes about 1 ms, faulting 36 MiB back about 13).
 public enum HeapTrim {
     /// How long the process must be without passes before a trim.
@@ -39,13 +39,16 @@ public enum HeapTrim {
         working.subtract(1, ordering: .relaxed)
     }
 
-    /// Trims if no pass runs and none ended within `quietSeconds`; returns whether it trimmed.
+    /// Trims if no pass runs and none ended within `quietSeconds` (a tenth of it spared for the
+    /// caller's timed wait, on another clock); returns whether the process was that quiet, so the
+    /// caller knows to ask again later if not.
     @discardableResult
     public static func releaseIfQuiet() -> Bool {
         guard working.load(ordering: .relaxed) == 0,
-              uptimeNanoseconds() &- lastWork.load(ordering: .relaxed) >= UInt64(quietSeconds * 1e9) else { return false }
+              uptimeNanoseconds() &- lastWork.load(ordering: .relaxed) >= UInt64(0.9 * quietSeconds * 1e9) else { return false }
         trims.add(1, ordering: .relaxed)
-        return releaseFreeMemory()
+        releaseFreeMemory()
+        return true
     }
 
     /// Trims now (`jeton bench` after its run, alone in its process); returns whether the C library
