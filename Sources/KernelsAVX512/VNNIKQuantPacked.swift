@@ -82,7 +82,7 @@ public enum VNNIKQuantPacked {
                 var t = 0
                 while t < act.nTokens {
                     let nt = min(8, act.nTokens - t), g = t / 8
-                    let ahead: Ahead = groups == 1 ? .stream(nt == 1 ? streamAheadBytes : groupStreamAheadBytes)
+                    let ahead: Ahead = groups == 1 ? .stream(nt == 1 ? streamAheadBytes : groupStreamAheadBytes, near: nt == 1)
                         : groups <= TileShare.maxGroups
                         ? .share(TileShare(tile: tile, steps: nsb, stepBytes: tileBytes(typeID), pass: g, passes: groups, end: end))
                         : g == 0 ? .distance : .none
@@ -183,8 +183,9 @@ public enum VNNIKQuantPacked {
     enum Ahead {
         /// Nothing (a later group of a tile already in cache).
         case none
-        /// The tile's own lines this many bytes ahead, a few at each unit (`unit`; one group of tokens).
-        case stream(Int)
+        /// The tile's own lines this many bytes ahead, a few at each unit (`unit`; one group of tokens),
+        /// and with `near` (one token) into L1 too, `JETON_STREAM_NEAR_BYTES` ahead (Intel only).
+        case stream(Int, near: Bool)
         /// The tile's own lines `aheadBytes` ahead into L2.
         case distance
         /// The group's share of the next tile.
@@ -205,14 +206,18 @@ public enum VNNIKQuantPacked {
         /// behind them on Zen 4: spread, a token of Qwen2.5-Coder-1.5B took 5-8% less (as the
         /// AVX2 kernel found on Zen 3, `AVX2KQuantPacked.spread`; into L1 measured the same).
         @inline(__always) func unit(_ base: UnsafeRawPointer, _ part: Int, _ parts: Int, _ bytes: Int, _ end: UnsafeRawPointer) {
-            guard case .stream(let distance) = self else { return }
+            guard case .stream(let distance, let near) = self else { return }
             // Rounded up: a Q3_K tile (1,824 bytes) starts mid-line every other super-block.
-            let lines = (bytes + 63) / 64, p = base + distance
-            var q = p + 64 * (lines * part / parts)
-            let stop = min(p + 64 * (lines * (part + 1) / parts), end)
+            let lines = (bytes + 63) / 64, first = 64 * (lines * part / parts), last = 64 * (lines * (part + 1) / parts)
+            var q = base + distance + first
+            let stop = min(base + distance + last, end)
             while q < stop {
                 jeton_prefetch_stream(q, 64)
                 q += 64
+            }
+            if near {
+                let n = base + Int(JETON_STREAM_NEAR_BYTES) + first, nearStop = min(base + Int(JETON_STREAM_NEAR_BYTES) + last, end)
+                if n < nearStop { jeton_prefetch_stream_near(n, nearStop - n) }
             }
         }
     }

@@ -211,6 +211,8 @@ public enum VNNIPacked32 {
             } else if stream {
                 let q = p + (nt == 1 ? streamAhead : groupStreamAhead)
                 if q < end { jeton_prefetch_stream(q, min(2 * hb, end - q)) }
+                let n = p + Int(JETON_STREAM_NEAR_BYTES)
+                if nt == 1 && n < end { jeton_prefetch_stream_near(n, min(2 * hb, end - n)) }  // Intel only
             } else {
                 let q = p + reuseAhead
                 if q < end { jeton_prefetch_range_l2(q, min(2 * hb, end - q)) }
