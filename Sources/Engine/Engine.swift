@@ -223,13 +223,9 @@ public final class Engine: @unchecked Sendable {
         while true {
             lock.lock()
             while inbox.isEmpty && (scheduler.isIdle || stalled) && !stopping {
-                guard trimDue && scheduler.isIdle else { lock.wait(); continue }
                 // Idle, however the last request ended (its step, an abort, a stop string): after a
-                // quiet while the passes' freed buffers go back to the system (`HeapTrim`).
-                if lock.wait(until: Date(timeIntervalSinceNow: HeapTrim.quietSeconds)) { continue }
-                lock.unlock()
-                trimDue = !HeapTrim.releaseIfQuiet()  // another component's pass: again later
-                lock.lock()
+                // quiet while the passes' freed buffers go back to the system. Stalled: a message.
+                if scheduler.isIdle { IdleTrim.wait(on: lock, trimDue: &trimDue) } else { lock.wait() }
             }
             let messages = inbox
             inbox.removeAll()

@@ -1,4 +1,5 @@
 import API
+import Engine
 import Foundation
 import Kernels
 import Model
@@ -102,12 +103,8 @@ final class EmbeddingBatcher: EmbeddingService, @unchecked Sendable {
         while true {
             condition.lock()
             while queue.isEmpty && !stopping {
-                guard trimDue else { condition.wait(); continue }
-                // After a quiet while the passes' scratch goes back to the system, as the engine's (`HeapTrim`).
-                if condition.wait(until: Date(timeIntervalSinceNow: HeapTrim.quietSeconds)) { continue }
-                condition.unlock()
-                trimDue = !HeapTrim.releaseIfQuiet()  // another component's pass: again later
-                condition.lock()
+                // After a quiet while the passes' scratch goes back to the system, as the engine's.
+                IdleTrim.wait(on: condition, trimDue: &trimDue)
             }
             if stopping {
                 // Past the drain's deadline: what is left gets a 503 (the client retries on
