@@ -46,7 +46,7 @@ static inline void jeton_prefetch_stream(const void *p, long bytes) {
 // bytes ahead of the line read (the into-L2 request went out 8 KiB ahead, so the line is usually
 // in L2 by then). Without it the kernels' loads found their lines in L2 only, each such wait
 // holding instructions (the later lines' requests among them) behind it: Qwen2.5-Coder-1.5B's
-// tg128 read 77-81% of the probe against 83-87% with it (Emerald Rapids, alternated runs; 2-4 KiB
+// tg128 read 74-83% of the probe against 81-87% with it (Emerald Rapids, alternated runs; 2-4 KiB
 // alike). Elsewhere nothing: AMD's streams go in non-temporally, unmeasured with this.
 #define JETON_STREAM_NEAR_BYTES 3072
 static inline void jeton_prefetch_stream_near(const void *p, long bytes) {
