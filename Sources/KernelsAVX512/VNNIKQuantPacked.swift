@@ -79,10 +79,12 @@ public enum VNNIKQuantPacked {
                 // tenth faster). More (a prompt): the first group alone asks ahead, since shares
                 // measured slower there (the tile's read is a small part of its time).
                 let groups = (act.nTokens + 7) / 8
+                let intoL2 = jeton_stream_hint() != 0
                 var t = 0
                 while t < act.nTokens {
                     let nt = min(8, act.nTokens - t), g = t / 8
-                    let ahead: Ahead = groups == 1 ? .stream(nt == 1 ? streamAheadBytes : groupStreamAheadBytes, near: nt == 1)
+                    let near = intoL2 && nt <= 4
+                    let ahead: Ahead = groups == 1 ? .stream(nt == 1 || near ? streamAheadBytes : groupStreamAheadBytes, near: near)
                         : groups <= TileShare.maxGroups
                         ? .share(TileShare(tile: tile, steps: nsb, stepBytes: tileBytes(typeID), pass: g, passes: groups, end: end))
                         : g == 0 ? .distance : .none
@@ -120,9 +122,12 @@ public enum VNNIKQuantPacked {
     /// 116 MB Q4_K matrix: 56.3 GB/s at 8 KiB against 47.9 at 4 KiB when the read probe gave
     /// ~58 (16 KiB as 8), 35.9 against 34.3 in the host's slower phase: two threads at ~30 GB/s
     /// each need more than 4 KiB in flight (measured on Q4_K; the other types' one-token kernels
-    /// stream the same way). A group of 2-8 tokens (a speculative verification) keeps 4 KiB: not
-    /// measured here, and AVX2's Q4_0-Q5_0 kernel found groups of 4-8 tokens 4-13% slower at 8 KiB
-    /// or 2 KiB than at 4 (docs/benchmark-log.md).
+    /// stream the same way). A group of 2-8 tokens (a few sequences, a speculative verification)
+    /// keeps 4 KiB on AMD: not measured there, and AVX2's Q4_0-Q5_0 kernel found groups of 4-8
+    /// tokens 4-13% slower at 8 KiB or 2 KiB than at 4 (docs/benchmark-log.md). On Intel (the
+    /// into-L2 hint) up to 4 tokens stream as one token does, 8 KiB ahead and into L1 near (Emerald
+    /// Rapids, alternated: 2 sequences of Qwen2.5-Coder-1.5B +3-7%, of the 0.5B +6-13%; 4 -2 to +6%;
+    /// 8 tokens lost 2-4% that way, so they keep 4 KiB).
     static let streamAheadBytes = 8192
     static let groupStreamAheadBytes = 4096
 
@@ -184,7 +189,7 @@ public enum VNNIKQuantPacked {
         /// Nothing (a later group of a tile already in cache).
         case none
         /// The tile's own lines this many bytes ahead, a few at each unit (`unit`; one group of tokens),
-        /// and with `near` (one token) into L1 too, `JETON_STREAM_NEAR_BYTES` ahead (Intel only).
+        /// and with `near` (the into-L2 hint: Intel) into L1 too, `JETON_STREAM_NEAR_BYTES` ahead.
         case stream(Int, near: Bool)
         /// The tile's own lines `aheadBytes` ahead into L2.
         case distance

@@ -51,7 +51,8 @@ public enum VNNIPacked32 {
     /// How far ahead lines are asked for: a tile read by one group of tokens (generation) goes in
     /// as a stream (`jeton_prefetch_stream`), 8 KiB ahead as in `VNNIKQuantPacked` (a 47 MB Q4_1 matrix, two threads:
     /// 60.0 GB/s against 54.7 at 4 KiB in the host's fast phase, 37.9 against 35.5 in its slow
-    /// one; 2-8 tokens keep 4 KiB, as there); one that later groups read again must stay in L2.
+    /// one; 2-8 tokens keep 4 KiB but on Intel up to 4, which stream as one token, as there); one that later
+    /// groups read again must stay in L2.
     static let streamAhead = 8192
     static let groupStreamAhead = 4096
     static let reuseAhead = 16384
@@ -204,15 +205,16 @@ public enum VNNIPacked32 {
         let a = UnsafeRawPointer(act.qs)
         let z = _mm512_setzero_si512()
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
+        let near = stream && nt <= 4 && jeton_stream_hint() != 0  // Intel: up to 4 tokens stream as one does (VNNIKQuantPacked)
         for b in 0..<nb {
             let p = tile + 2 * b * hb
             if let share {
                 share.ask(step: b)
             } else if stream {
-                let q = p + (nt == 1 ? streamAhead : groupStreamAhead)
+                let q = p + (nt == 1 || near ? streamAhead : groupStreamAhead)
                 if q < end { jeton_prefetch_stream(q, min(2 * hb, end - q)) }
                 let n = p + Int(JETON_STREAM_NEAR_BYTES)
-                if nt == 1 && n < end { jeton_prefetch_stream_near(n, min(2 * hb, end - n)) }  // Intel only
+                if near && n < end { jeton_prefetch_stream_near(n, min(2 * hb, end - n)) }
             } else {
                 let q = p + reuseAhead
                 if q < end { jeton_prefetch_range_l2(q, min(2 * hb, end - q)) }
