@@ -224,7 +224,8 @@ public final class Engine: @unchecked Sendable {
             lock.lock()
             while inbox.isEmpty && (scheduler.isIdle || stalled) && !stopping {
                 // Idle, however the last request ended (its step, an abort, a stop string): after a
-                // quiet while the passes' freed buffers go back to the system. Stalled: a message.
+                // quiet while the passes' freed buffers go back to the system. Stalled (every request
+                // paused, not idle): a message, no trim.
                 if scheduler.isIdle { IdleTrim.wait(on: lock, trimDue: &trimDue) } else { lock.wait() }
             }
             let messages = inbox

@@ -2,7 +2,7 @@ import Foundation
 import Kernels
 
 /// The idle wait of a loop that runs forward passes (the engine's, the embedding batcher's),
-/// held once so both give memory back by the same rule (`HeapTrim`).
+/// written once so both give memory back by the same rule (`HeapTrim`).
 public enum IdleTrim {
     /// One wait on `condition` (locked on entry and on return) of a loop with nothing to do.
     /// `trimDue`: a pass ran since the heap was last trimmed. Then, after `HeapTrim.quietSeconds`
