@@ -126,8 +126,8 @@ public enum VNNIKQuantPacked {
     /// keeps 4 KiB on AMD: not measured there, and AVX2's Q4_0-Q5_0 kernel found groups of 4-8
     /// tokens 4-13% slower at 8 KiB or 2 KiB than at 4 (docs/benchmark-log.md). On Intel (the
     /// into-L2 hint) up to 4 tokens stream as one token does, 8 KiB ahead and into L1 near (Emerald
-    /// Rapids, alternated: 2 sequences of Qwen2.5-Coder-1.5B +3-7%, of the 0.5B +6-13%; 4 -2 to +6%;
-    /// 8 tokens lost 2-4% that way, so they keep 4 KiB).
+    /// Rapids, alternated rounds: 2 sequences of Qwen2.5-Coder-1.5B +5-8%, of the 0.5B +6-13%; 4
+    /// -1 to +3%); 5-8 keep 4 KiB (8 lost 2-4% that way; 5-7 not measured).
     static let streamAheadBytes = 8192
     static let groupStreamAheadBytes = 4096
 

@@ -51,8 +51,8 @@ public enum VNNIPacked32 {
     /// How far ahead lines are asked for: a tile read by one group of tokens (generation) goes in
     /// as a stream (`jeton_prefetch_stream`), 8 KiB ahead as in `VNNIKQuantPacked` (a 47 MB Q4_1 matrix, two threads:
     /// 60.0 GB/s against 54.7 at 4 KiB in the host's fast phase, 37.9 against 35.5 in its slow
-    /// one; 2-8 tokens keep 4 KiB but on Intel up to 4, which stream as one token, as there); one that later
-    /// groups read again must stay in L2.
+    /// one; 2-8 tokens keep 4 KiB, except on Intel, where up to 4 stream as one token does, as
+    /// there); one that later groups read again must stay in L2.
     static let streamAhead = 8192
     static let groupStreamAhead = 4096
     static let reuseAhead = 16384

@@ -42,12 +42,13 @@ static inline void jeton_prefetch_stream(const void *p, long bytes) {
         for (long i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 0);
     }
 }
-// On Intel (the into-L2 hint) a one-token stream's lines are asked into L1 as well, this many
-// bytes ahead of the line read (the into-L2 request went out 8 KiB ahead, so the line is usually
-// in L2 by then). Without it the kernels' loads found their lines in L2 only, each such wait
-// holding instructions (the later lines' requests among them) behind it: Qwen2.5-Coder-1.5B's
-// tg128 read 74-83% of the probe against 81-87% with it (Emerald Rapids, alternated runs; 2-4 KiB
-// alike). Elsewhere nothing: AMD's streams go in non-temporally, unmeasured with this.
+// On Intel (the into-L2 hint) the lines of a stream for up to 4 tokens (the AVX-512 kernels) are
+// asked into L1 as well, this many bytes ahead of the line read (the into-L2 request went out
+// 8 KiB ahead, so the line is usually in L2 by then). Without it the kernels' loads found their
+// lines in L2 only, each such wait holding instructions (the later lines' requests among them)
+// behind it: Qwen2.5-Coder-1.5B's tg128 read 74-83% of the probe against 81-87% with it
+// (Emerald Rapids, alternated runs; 2-4 KiB alike). Elsewhere nothing: AMD's streams go in
+// non-temporally, unmeasured with this.
 #define JETON_STREAM_NEAR_BYTES 3072
 static inline void jeton_prefetch_stream_near(const void *p, long bytes) {
     if (!jeton_stream_hint()) return;
