@@ -12,8 +12,9 @@ import KernelsAVX512
 /// counts). The ceiling for generation, which reads every weight once per token.
 public enum ReadBandwidth {
     /// The read-ahead distances a pass tries, in bytes (0: plain loads): the generation kernels'
-    /// 4 KiB (groups of 2-8 tokens; 5-8 on Intel) and 8 KiB (one token; up to 4 on Intel). At 4 KiB alone the probe read less than
-    /// the one-token kernels on the Zen 4 (35.1 GB/s against 36.7-40.3), which flattered shares.
+    /// 4 KiB (groups of 2-8 tokens; 5-8 on Intel) and 8 KiB (one token; up to 4 on Intel). At 4 KiB
+    /// alone the probe read less than the one-token kernels on the Zen 4 (35.1 GB/s against
+    /// 36.7-40.3), which flattered shares.
     static let aheads = [0, 4096, 8192]
 
     /// Bytes per second, best of `rounds` passes over `bytes` bytes with plain loads and as many

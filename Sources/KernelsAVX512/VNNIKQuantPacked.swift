@@ -221,7 +221,8 @@ public enum VNNIKQuantPacked {
                 q += 64
             }
             if near {
-                let n = base + Int(JETON_STREAM_NEAR_BYTES) + first, nearStop = min(base + Int(JETON_STREAM_NEAR_BYTES) + last, end)
+                let p = base + Int(JETON_STREAM_NEAR_BYTES)
+                let n = p + first, nearStop = min(p + last, end)
                 if n < nearStop { jeton_prefetch_stream_near(n, nearStop - n) }
             }
         }
