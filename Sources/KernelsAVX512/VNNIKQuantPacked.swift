@@ -79,12 +79,10 @@ public enum VNNIKQuantPacked {
                 // tenth faster). More (a prompt): the first group alone asks ahead, since shares
                 // measured slower there (the tile's read is a small part of its time).
                 let groups = (act.nTokens + 7) / 8
-                let intoL2 = jeton_stream_hint() != 0
                 var t = 0
                 while t < act.nTokens {
                     let nt = min(8, act.nTokens - t), g = t / 8
-                    let near = intoL2 && nt <= 4
-                    let ahead: Ahead = groups == 1 ? .stream(nt == 1 || near ? streamAheadBytes : groupStreamAheadBytes, near: near)
+                    let ahead: Ahead = groups == 1 ? .stream(StreamAhead(tokens: nt))
                         : groups <= TileShare.maxGroups
                         ? .share(TileShare(tile: tile, steps: nsb, stepBytes: tileBytes(typeID), pass: g, passes: groups, end: end))
                         : g == 0 ? .distance : .none
@@ -117,19 +115,6 @@ public enum VNNIKQuantPacked {
     /// the call's tiles): the packed tiles of a call are one stream, read at memory speed only
     /// if enough lines are in flight ahead of the one being multiplied.
     static let aheadBytes = 16384  // measured: 4-64 KiB all close; none at all loses a fifth
-    /// The distance for a tile read once (one group of tokens: generation), as a stream
-    /// (`Ahead.unit`, `jeton_prefetch_stream`; a tile the next group reads again must stay in L2). Zen 4, two threads, a
-    /// 116 MB Q4_K matrix: 56.3 GB/s at 8 KiB against 47.9 at 4 KiB when the read probe gave
-    /// ~58 (16 KiB as 8), 35.9 against 34.3 in the host's slower phase: two threads at ~30 GB/s
-    /// each need more than 4 KiB in flight (measured on Q4_K; the other types' one-token kernels
-    /// stream the same way). A group of 2-8 tokens (a few sequences, a speculative verification)
-    /// keeps 4 KiB on AMD: not measured there, and AVX2's Q4_0-Q5_0 kernel found groups of 4-8
-    /// tokens 4-13% slower at 8 KiB or 2 KiB than at 4 (docs/benchmark-log.md). On Intel (the
-    /// into-L2 hint) up to 4 tokens stream as one token does, 8 KiB ahead and into L1 near (Emerald
-    /// Rapids, alternated rounds: 2 sequences of Qwen2.5-Coder-1.5B +5-8%, of the 0.5B +6-13%; 4
-    /// -1 to +3%); 5-8 keep 4 KiB (8 lost 2-4% that way; 5-7 not measured).
-    static let streamAheadBytes = 8192
-    static let groupStreamAheadBytes = 4096
 
     @inline(__always) static func ahead(_ p: UnsafeRawPointer, _ bytes: Int, _ end: UnsafeRawPointer) {
         let q = p + aheadBytes
@@ -188,9 +173,8 @@ public enum VNNIKQuantPacked {
     enum Ahead {
         /// Nothing (a later group of a tile already in cache).
         case none
-        /// The tile's own lines this many bytes ahead, a few at each unit (`unit`; one group of tokens),
-        /// and with `near` (the into-L2 hint: Intel) into L1 too, `JETON_STREAM_NEAR_BYTES` ahead.
-        case stream(Int, near: Bool)
+        /// The tile's own lines as `StreamAhead` says, a few at each unit (`unit`; one group of tokens).
+        case stream(StreamAhead)
         /// The tile's own lines `aheadBytes` ahead into L2.
         case distance
         /// The group's share of the next tile.
@@ -211,16 +195,19 @@ public enum VNNIKQuantPacked {
         /// behind them on Zen 4: spread, a token of Qwen2.5-Coder-1.5B took 5-8% less (as the
         /// AVX2 kernel found on Zen 3, `AVX2KQuantPacked.spread`; into L1 measured the same).
         @inline(__always) func unit(_ base: UnsafeRawPointer, _ part: Int, _ parts: Int, _ bytes: Int, _ end: UnsafeRawPointer) {
-            guard case .stream(let distance, let near) = self else { return }
+            guard case .stream(let rule) = self else { return }
             // Rounded up: a Q3_K tile (1,824 bytes) starts mid-line every other super-block.
             let lines = (bytes + 63) / 64, first = 64 * (lines * part / parts), last = 64 * (lines * (part + 1) / parts)
-            var q = base + distance + first
-            let stop = min(base + distance + last, end)
+            // Line by line, not `rule.ask`: its loops, unrolled for any length, put more work between
+            // the loads of a memory-bound kernel (Qwen2.5-Coder-1.5B tg128 at 68-73% of the probe
+            // against 77-90% this way, three alternated rounds on Emerald Rapids).
+            var q = base + rule.distance + first
+            let stop = min(base + rule.distance + last, end)
             while q < stop {
                 jeton_prefetch_stream(q, 64)
                 q += 64
             }
-            if near {
+            if rule.near {
                 let p = base + Int(JETON_STREAM_NEAR_BYTES)
                 let n = p + first, nearStop = min(p + last, end)
                 if n < nearStop { jeton_prefetch_stream_near(n, nearStop - n) }

@@ -48,13 +48,8 @@ public enum VNNIPacked32 {
     /// Whether `rows` decodes a tile once into scratch for this type and token count.
     public static func needsScratch(typeID: UInt32, tokens: Int) -> Bool { (typeID == 6 || typeID == 8 || typeID == 20) && tokens > 8 }
 
-    /// How far ahead lines are asked for: a tile read by one group of tokens (generation) goes in
-    /// as a stream (`jeton_prefetch_stream`), 8 KiB ahead as in `VNNIKQuantPacked` (a 47 MB Q4_1 matrix, two threads:
-    /// 60.0 GB/s against 54.7 at 4 KiB in the host's fast phase, 37.9 against 35.5 in its slow
-    /// one; 2-8 tokens keep 4 KiB, except on Intel, where up to 4 stream as one token does, as
-    /// there); one that later groups read again must stay in L2.
-    static let streamAhead = 8192
-    static let groupStreamAhead = 4096
+    /// How far ahead a tile that later groups read again asks for its lines, into L2 (one read by one
+    /// group of tokens goes in as a stream, `StreamAhead`).
     static let reuseAhead = 16384
 
     static func rows<F: Format>(_: F.Type, _ packed: UnsafeRawPointer, _ end: UnsafeRawPointer, _ r0: Int, _ r1: Int,
@@ -205,16 +200,13 @@ public enum VNNIPacked32 {
         let a = UnsafeRawPointer(act.qs)
         let z = _mm512_setzero_si512()
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
-        let near = stream && nt <= 4 && jeton_stream_hint() != 0  // Intel: up to 4 tokens stream as one does (VNNIKQuantPacked)
+        let rule = StreamAhead(tokens: nt)
         for b in 0..<nb {
             let p = tile + 2 * b * hb
             if let share {
                 share.ask(step: b)
             } else if stream {
-                let q = p + (nt == 1 || near ? streamAhead : groupStreamAhead)
-                if q < end { jeton_prefetch_stream(q, min(2 * hb, end - q)) }
-                let n = p + Int(JETON_STREAM_NEAR_BYTES)
-                if near && n < end { jeton_prefetch_stream_near(n, min(2 * hb, end - n)) }
+                rule.ask(p, 2 * hb, end)
             } else {
                 let q = p + reuseAhead
                 if q < end { jeton_prefetch_range_l2(q, min(2 * hb, end - q)) }

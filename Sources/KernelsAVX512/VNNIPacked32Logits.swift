@@ -69,14 +69,11 @@ public enum VNNIPacked32Logits {
         let hb = Q8_0.halfBytes
         let flip = _mm512_set1_epi8(-128), z = _mm512_setzero_si512()
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
-        let near = stream && nt <= 4 && jeton_stream_hint() != 0  // Intel: up to 4 tokens stream as one does (VNNIKQuantPacked)
+        let rule = StreamAhead(tokens: nt)
         for b in 0..<nb {
             let p = tile + 2 * b * hb
             if stream {
-                let q = p + (nt == 1 || near ? VNNIPacked32.streamAhead : VNNIPacked32.groupStreamAhead)
-                if q < end { jeton_prefetch_stream(q, min(2 * hb, end - q)) }
-                let n = p + Int(JETON_STREAM_NEAR_BYTES)
-                if near && n < end { jeton_prefetch_stream_near(n, min(2 * hb, end - n)) }
+                rule.ask(p, 2 * hb, end)
             } else {
                 let q = p + VNNIPacked32.reuseAhead
                 if q < end { jeton_prefetch_range_l2(q, min(2 * hb, end - q)) }
