@@ -4,7 +4,7 @@ import CPrefetch
 /// How an AVX-512 kernel asks for the lines of a tile it reads once (one group of tokens:
 /// generation, a few sequences, a short speculative verification): the one rule of the packed
 /// K-quant (`VNNIKQuantPacked`), packed 32-element (`VNNIPacked32`) and Q8_0 logits
-/// (`VNNIPacked32Logits`) kernels. Taken once per tile and group, so nothing is read per block.
+/// (`VNNIPacked32Logits`) kernels. Decided once per tile and group, not per block or unit.
 struct StreamAhead {
     /// Bytes ahead of the line read that go in as a stream (`jeton_prefetch_stream`).
     let distance: Int
@@ -24,7 +24,7 @@ struct StreamAhead {
     /// Qwen2.5-Coder-1.5B +5-8%, of the 0.5B +6-13%; 4 -1 to +3%). More tokens keep `groupBytes`:
     /// the 1.5B's `jeton bench -p 16 -n 64 --parallel N` with the rule at 8 against 4, alternated
     /// rounds, N=5 +11, -1, -25, -4, +6%; 6 -15, +4%; 7 -2, -7%; 8 -11, -20% (the 54th session: -2, -4%).
-    static var nearTokens: Int { 4 }
+    static let nearTokens = 4
 
     init(tokens: Int) {
         near = tokens <= Self.nearTokens && jeton_stream_hint() != 0

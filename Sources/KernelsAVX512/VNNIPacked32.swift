@@ -200,12 +200,12 @@ public enum VNNIPacked32 {
         let a = UnsafeRawPointer(act.qs)
         let z = _mm512_setzero_si512()
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
-        let rule = StreamAhead(tokens: nt)
+        let rule = stream ? StreamAhead(tokens: nt) : nil
         for b in 0..<nb {
             let p = tile + 2 * b * hb
             if let share {
                 share.ask(step: b)
-            } else if stream {
+            } else if let rule {
                 rule.ask(p, 2 * hb, end)
             } else {
                 let q = p + reuseAhead

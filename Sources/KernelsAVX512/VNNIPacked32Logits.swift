@@ -69,10 +69,10 @@ public enum VNNIPacked32Logits {
         let hb = Q8_0.halfBytes
         let flip = _mm512_set1_epi8(-128), z = _mm512_setzero_si512()
         var c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
-        let rule = StreamAhead(tokens: nt)
+        let rule = stream ? StreamAhead(tokens: nt) : nil
         for b in 0..<nb {
             let p = tile + 2 * b * hb
-            if stream {
+            if let rule {
                 rule.ask(p, 2 * hb, end)
             } else {
                 let q = p + VNNIPacked32.reuseAhead
