@@ -69,7 +69,7 @@ extension AVX2KQuantPacked {
             var i0 = _mm256_setzero_si256(), i1 = i0
             let a0 = UnsafeRawPointer(act.qs + s * 256)
             @inline(__always) func unit(_ g: Int) {
-                spread(ahead, end, (bytes + 63) / 64, g, 16)  // rounded up: a tile may start mid-line
+                spread(ahead, end, (bytes + 63) / 64, g, 16, oneToken: true)  // rounded up: a tile may start mid-line
                 let sc0 = scale(base, g / 2, 0), sc1 = scale(base, g / 2, 1)
                 @inline(__always) func vector(_ v: Int) {
                     let w0 = weights(base, g, v, 0), w1 = weights(base, g, v, 32)

@@ -28,7 +28,7 @@ extension AVX2KQuantPacked {
         let a0 = UnsafeRawPointer(act.qs + s * 256)
         @inline(__always) func unit(_ g: Int, _ k: Int, _ lowShift: Int) {
             let a = a0 + 16 * g
-            spread(ahead, end, q6kTileBytes / 64, g, 16)
+            spread(ahead, end, q6kTileBytes / 64, g, 16, oneToken: true)
             @inline(__always) func bc(_ j: Int) -> __m256i { _mm256_set1_epi32(a.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
             let b0 = bc(0), b1 = bc(1), b2 = bc(2), b3 = bc(3)
             @inline(__always) func half(_ h32: Int, _ acc: inout __m256i) {
