@@ -133,8 +133,9 @@ public enum AVX2KQuantPacked {
     /// With `oneToken` (`vector`'s blocks: p is `streamDistance` past the super-block) on Intel (the
     /// into-L2 hint), the lines go into L2 `oneTokenIntoL2` past the super-block and into L1
     /// `JETON_STREAM_NEAR_BYTES` past it, as the AVX-512 kernels' one token (`StreamAhead`):
-    /// `JETON_KERNELS=avx2` on Emerald Rapids, Qwen2.5-Coder-1.5B tg128, six alternated rounds, 66-81%
-    /// of the probe (median 76%) against 67-80% (71%).
+    /// `JETON_KERNELS=avx2` on Emerald Rapids, Qwen2.5-Coder-1.5B tg128, four alternated rounds, 71-81%
+    /// of the probe (median 76%) against 59-77% (71%). Groups of 2-8 tokens keep `streamDistance`
+    /// into L1 (not measured with this rule).
     @inline(__always) static func spread(_ p: UnsafeRawPointer, _ end: UnsafeRawPointer, _ lines: Int, _ part: Int, _ parts: Int,
                                          oneToken: Bool = false) {
         if oneToken && jeton_stream_hint() != 0 {
