@@ -7,26 +7,24 @@ import CPrefetch
 /// distances and the near request per token count, under both stream hints. (Prefetches change no
 /// result, so the kernels' own tests cannot see a rule gone wrong; the benchmark log has the speed.)
 final class StreamAheadTests: XCTestCase {
-    func testIntelStreamsUpToFourTokensAsOne() {
+    /// Under stream hint `hint`, every count of 1-8 tokens gets `expected(tokens)`'s near request and distance.
+    func check(hint: Int32, _ expected: (Int) -> (near: Bool, distance: Int)) {
         let saved = jeton_stream_hint()
         defer { jeton_set_stream_hint(saved) }
-        jeton_set_stream_hint(1)
+        jeton_set_stream_hint(hint)
         for tokens in 1...8 {
-            let rule = StreamAhead(tokens: tokens)
-            XCTAssertEqual(rule.near, tokens <= 4, "near request for \(tokens) tokens")
-            XCTAssertEqual(rule.distance, tokens <= 4 ? 8192 : 4096, "distance for \(tokens) tokens")
+            let rule = StreamAhead(tokens: tokens), want = expected(tokens)
+            XCTAssertEqual(rule.near, want.near, "near request for \(tokens) tokens, hint \(hint)")
+            XCTAssertEqual(rule.distance, want.distance, "distance for \(tokens) tokens, hint \(hint)")
         }
     }
 
+    func testIntelStreamsUpToFourTokensAsOne() {
+        check(hint: 1) { ($0 <= 4, $0 <= 4 ? 8192 : 4096) }
+    }
+
     func testNonTemporalStreamsTakeNoNearRequest() {
-        let saved = jeton_stream_hint()
-        defer { jeton_set_stream_hint(saved) }
-        jeton_set_stream_hint(0)
-        for tokens in 1...8 {
-            let rule = StreamAhead(tokens: tokens)
-            XCTAssertFalse(rule.near, "near request for \(tokens) tokens")
-            XCTAssertEqual(rule.distance, tokens == 1 ? 8192 : 4096, "distance for \(tokens) tokens")
-        }
+        check(hint: 0) { (false, $0 == 1 ? 8192 : 4096) }
     }
 }
 #endif
