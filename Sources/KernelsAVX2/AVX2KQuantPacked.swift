@@ -135,7 +135,7 @@ public enum AVX2KQuantPacked {
     /// `JETON_STREAM_NEAR_BYTES` past it, as the AVX-512 kernels' one token (`StreamAhead`):
     /// `JETON_KERNELS=avx2` on Emerald Rapids, Qwen2.5-Coder-1.5B tg128, four alternated rounds, 71-81%
     /// of the probe (median 76%) against 59-77% (71%). Groups of 2-8 tokens keep `streamDistance`
-    /// into L1 (not measured with this rule).
+    /// into L1 (2 and 4 tokens with this rule: -13 to +10% a round, noise; 5-8 not measured).
     @inline(__always) static func spread(_ p: UnsafeRawPointer, _ end: UnsafeRawPointer, _ lines: Int, _ part: Int, _ parts: Int,
                                          oneToken: Bool = false) {
         if oneToken && jeton_stream_hint() != 0 {
@@ -162,7 +162,8 @@ public enum AVX2KQuantPacked {
         }
     }
 
-    /// How far ahead of the super-block being read one token's stream asks for lines.
+    /// How far ahead of the super-block being read `spread` asks for lines into L1 (one token on AMD,
+    /// groups of 2-8 everywhere).
     static let streamDistance = 4096
     /// One token's distance into L2 on Intel (`spread`).
     static let oneTokenIntoL2 = 8192

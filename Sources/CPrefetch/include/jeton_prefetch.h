@@ -42,7 +42,8 @@ static inline void jeton_prefetch_stream(const void *p, long bytes) {
         for (long i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 0);
     }
 }
-// On Intel (the into-L2 hint) the lines of a stream for up to 4 tokens (the AVX-512 kernels) are
+// On Intel (the into-L2 hint) the lines of a stream for up to 4 tokens (the AVX-512 kernels; one
+// token in the AVX2 K-quant kernels, which ask with `jeton_prefetch_range` line by line) are
 // asked into L1 as well, this many bytes ahead of the line read (the into-L2 request went out
 // 8 KiB ahead, so the line is usually in L2 by then). Without it the kernels' loads found their
 // lines in L2 only, each such wait holding instructions (the later lines' requests among them)
