@@ -4,6 +4,7 @@ import Glibc
 #if arch(x86_64)
 import KernelsAVX2
 import KernelsAVX512
+import CPrefetch
 #endif
 
 /// The machine's memory read bandwidth as the kernels see it: `threads` threads (the
@@ -15,7 +16,7 @@ public enum ReadBandwidth {
     /// 4 KiB (groups of 2-8 tokens; 5-8 on Intel) and 8 KiB (one token; up to 4 on Intel). At 4 KiB
     /// alone the probe read less than the one-token kernels on the Zen 4 (35.1 GB/s against
     /// 36.7-40.3), which flattered shares.
-    static let aheads = [0, 4096, 8192]
+    static let aheads = [0, Int(JETON_STREAM_GROUP_BYTES), Int(JETON_STREAM_ONE_TOKEN_BYTES)]
 
     /// Bytes per second, best of `rounds` passes over `bytes` bytes with plain loads and as many
     /// with lines prefetched at each distance of `aheads` (the way the kernels read; faster on

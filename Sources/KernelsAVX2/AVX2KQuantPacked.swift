@@ -165,8 +165,8 @@ public enum AVX2KQuantPacked {
     /// How far ahead of the super-block being read `spread` asks for lines into L1 (one token on AMD,
     /// groups of 2-8 everywhere).
     static let streamDistance = 4096
-    /// One token's distance into L2 on Intel (`spread`).
-    static let oneTokenIntoL2 = 8192
+    /// One token's distance into L2 on Intel (`spread`), the AVX-512 kernels' one.
+    static var oneTokenIntoL2: Int { Int(JETON_STREAM_ONE_TOKEN_BYTES) }
 
     @inline(__always) static func load(_ p: UnsafeRawPointer) -> __m256i { _mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self)) }
     @inline(__always) static func load64(_ p: UnsafeRawPointer) -> __m128i { _mm_loadl_epi64(p.assumingMemoryBound(to: __m128i.self)) }

@@ -15,10 +15,10 @@ struct StreamAhead {
     /// 47.9 at 4 KiB when the read probe gave ~58 (16 KiB as 8), 35.9 against 34.3 in the host's
     /// slower phase: two threads at ~30 GB/s each need more than 4 KiB in flight; a 47 MB Q4_1
     /// matrix likewise (60.0 against 54.7 GB/s, 37.9 against 35.5).
-    static let oneTokenBytes = 8192
+    static var oneTokenBytes: Int { Int(JETON_STREAM_ONE_TOKEN_BYTES) }
     /// A group's distance where it does not stream as one token does: AVX2's Q4_0-Q5_0 kernel found
     /// groups of 4-8 tokens 4-13% slower at 8 KiB or 2 KiB than at 4 (docs/benchmark-log.md).
-    static let groupBytes = 4096
+    static var groupBytes: Int { Int(JETON_STREAM_GROUP_BYTES) }
     /// Groups of up to this many tokens stream as one token does on Intel (the into-L2 hint): 8 KiB
     /// ahead and into L1 near (Emerald Rapids, alternated rounds: 2 sequences of
     /// Qwen2.5-Coder-1.5B +5-8%, of the 0.5B +6-13%; 4 -1 to +3%). More tokens keep `groupBytes`:

@@ -42,6 +42,11 @@ static inline void jeton_prefetch_stream(const void *p, long bytes) {
         for (long i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 0);
     }
 }
+// How far ahead of the line read a tile read once asks for its lines (`jeton_prefetch_stream`): one
+// token (on Intel up to 4), and a group of tokens. Stated once here for the AVX-512 kernels'
+// `StreamAhead`, the AVX2 K-quant one token and the read probe; the measurements are in StreamAhead.
+#define JETON_STREAM_ONE_TOKEN_BYTES 8192
+#define JETON_STREAM_GROUP_BYTES 4096
 // On Intel (the into-L2 hint) the lines of a stream for up to 4 tokens (the AVX-512 kernels; one
 // token in the AVX2 K-quant kernels, which ask with `jeton_prefetch_range` line by line) are
 // asked into L1 as well, this many bytes ahead of the line read (the into-L2 request went out
