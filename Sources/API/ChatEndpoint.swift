@@ -26,10 +26,12 @@ extension OpenAIAPI {
         let r = try FieldReader(json)
         let chosen = try requestedModel(r)  // the model field and `lora` (LoraEndpoints.swift)
         try r.refuse(["functions", "function_call"], because: "they are the deprecated form of `tools` and `tool_choice`")
-        try r.refuse(["audio", "modalities", "prediction"], because: "this server generates text only")
+        try r.refuse(["audio", "prediction"], because: "this server generates text only")
+        try checkModalities(r)
         try r.refuse(["web_search_options"], because: "this server does not search the web")
         try r.refuse(["reasoning_effort", "verbosity"], because: "they are settings of OpenAI's reasoning models")
         try refuseStore(r)
+        try checkIgnoredFields(r)
         _ = try r.string("user")
         let grammar = try constrainedGrammar(r)  // response_format and its aliases (ResponseFormat.swift)
         let tools = try toolPlan(r, body: body)  // tools, tool_choice, parallel_tool_calls (ToolPlan.swift)
@@ -84,6 +86,9 @@ extension OpenAIAPI {
         let threshold = confidenceThreshold(requested: opts.confidence)
         let promptText = logPrompts ? prompt : nil
         let toolFormat = plan.tools?.format
+        // Control tokens stay out of the content, as OpenAI's and vLLM's answers, except where the
+        // call parser reads the text: some formats mark calls with one (Llama 3's `<|python_tag|>`).
+        let skipSpecial = plan.opts.skipSpecialTokens ?? (toolFormat == nil)
         let toolNames = plan.tools?.toolNames ?? []
         let report: (GenerationJob) -> Void = { [weak self] job in
             guard let self, let o = observer else { return }
@@ -102,7 +107,7 @@ extension OpenAIAPI {
                                       timeout: slowReaderTimeout, observer: observer)
             let job = GenerationJob(
                 service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,
-                confidenceThreshold: threshold,
+                confidenceThreshold: threshold, skipSpecial: skipSpecial,
                 onDelta: { d in
                     switch d.finishReason {
                     case "abort": writer.abortedByServer(); return
@@ -156,7 +161,7 @@ extension OpenAIAPI {
         } else {
             let job = GenerationJob(
                 service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,
-                confidenceThreshold: threshold,
+                confidenceThreshold: threshold, skipSpecial: skipSpecial,
                 onDelta: nil,
                 onDone: { job in
                     report(job)
@@ -317,5 +322,24 @@ struct ChatWire {
 
     func whole(choices: [JSON], prompt: Int, completion: Int, cached: Int) -> JSON {
         .object(head("chat.completion") + [("choices", .array(choices)), ("usage", usage(prompt, completion, cached: cached))])
+    }
+}
+
+extension OpenAIAPI {
+    /// `modalities`: OpenAI's default, `["text"]`, is what this server answers; audio output is not.
+    func checkModalities(_ r: FieldReader) throws {
+        guard let v = r.raw("modalities") else { return }
+        guard case let .array(items) = v, !items.isEmpty else {
+            throw APIError.invalid("`modalities` must be a non-empty array of strings, such as [\"text\"].", param: "modalities")
+        }
+        for item in items {
+            guard case let .string(s) = item else {
+                throw APIError.invalid("`modalities` must be a non-empty array of strings, such as [\"text\"].", param: "modalities")
+            }
+            if s == "audio" { throw APIError.invalid("`modalities` \"audio\" is not supported: this server generates text only.", param: "modalities") }
+            guard s == "text" else {
+                throw APIError.invalid("`modalities` takes \"text\" (and OpenAI's \"audio\"), got \"\(s)\".", param: "modalities")
+            }
+        }
     }
 }

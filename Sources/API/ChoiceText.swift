@@ -17,9 +17,11 @@ struct ChoiceText {
     private(set) var decodedUTF16 = 0
     private(set) var stopped = false
 
-    init(tokenizer: Tokenizer, stops: [String]) {
+    /// `skipSpecial`: control tokens give no text (OpenAI's answers never hold them; their
+    /// logprob entries still name them).
+    init(tokenizer: Tokenizer, stops: [String], skipSpecial: Bool = false) {
         // Generated text continues a prompt: keep a SentencePiece leading space.
-        decoder = StreamingDecoder(tokenizer: tokenizer, fromSequenceStart: false)
+        decoder = StreamingDecoder(tokenizer: tokenizer, skipSpecial: skipSpecial, fromSequenceStart: false)
         self.stops = stops
     }
 

@@ -28,6 +28,7 @@ extension OpenAIAPI {
         }
         _ = try r.string("user")
         try refuseStore(r)
+        try checkIgnoredFields(r)
         var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens"], fewestTokens: 0, limits: limits, vocabularySize: model.tokenizer.vocabularySize)
         let grammar = try constrainedGrammar(r)  // response_format and its aliases (ResponseFormat.swift)
         let echo = try r.bool("echo") ?? false
@@ -93,6 +94,8 @@ extension OpenAIAPI {
         let stream = opts.stream
         let wantConfidence = opts.confidence
         let threshold = confidenceThreshold(requested: opts.confidence)
+        // Generated control tokens give no text (OpenAI's and vLLM's answers); the echo keeps the prompt's.
+        let skipSpecial = opts.skipSpecialTokens ?? true
         let promptText = logPrompts ? prompts.map { tokenizer.decode($0) }.joined(separator: "\n") : nil
         let report: (GenerationJob) -> Void = { [weak self] job in
             guard let self, let o = observer else { return }
@@ -109,7 +112,7 @@ extension OpenAIAPI {
                                       timeout: slowReaderTimeout, observer: observer)
             let job = GenerationJob(
                 service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,
-                confidenceThreshold: threshold,
+                confidenceThreshold: threshold, skipSpecial: skipSpecial,
                 onDelta: { d in
                     if let p = d.promptLogprobs {
                         // The echoed prompt goes out with its logprobs once they are known.
@@ -131,7 +134,8 @@ extension OpenAIAPI {
                     let conf: JSON? = wantConfidence ? d.confidenceJSON(shift: shift) : Optional.none
                     if d.text.isEmpty && d.logprobs.isEmpty && d.finishReason == nil && conf == nil { return }
                     let start = d.offset + shift
-                    let lp: JSON = logprobs == nil ? .null : Logprobs.completions(tokenizer, d.logprobs, startOffset: start)
+                    let lp: JSON = logprobs == nil ? .null
+                        : Logprobs.completions(tokenizer, d.logprobs, startOffset: start, textlessSpecialFrom: skipSpecial ? 0 : nil)
                     writer.write(SSE.event(fields.chunk(index: d.choice, text: d.text, logprobs: lp,
                                                            finish: d.finishReason, includeUsage: includeUsage, confidence: conf)))
                 },
@@ -156,7 +160,7 @@ extension OpenAIAPI {
         } else {
             let job = GenerationJob(
                 service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer,
-                confidenceThreshold: threshold,
+                confidenceThreshold: threshold, skipSpecial: skipSpecial,
                 onDelta: nil,
                 onDone: { job in
                     report(job)
@@ -169,7 +173,8 @@ extension OpenAIAPI {
                             var entries: [TokenLogprob?] = choice.logprobs
                             if echo { entries = Array((choice.promptLogprobs ?? []).dropFirst(hidden[c / n])) + entries }
                             lp = Logprobs.completions(tokenizer, entries, firstToken: echo ? echoed[c / n].first : nil,
-                                                      startOffset: echo ? -unshown[c / n] : 0)
+                                                      startOffset: echo ? -unshown[c / n] : 0,
+                                                      textlessSpecialFrom: skipSpecial ? entries.count - choice.logprobs.count : nil)
                         }
                         var item: [(String, JSON)] = [("index", JSON(c)), ("text", .string(echo ? echoText[c / n] + text : text)),
                                                         ("logprobs", lp), ("finish_reason", .string(choice.finishReason ?? "stop"))]

@@ -68,15 +68,17 @@ final class GenerationJob: @unchecked Sendable {
 
     /// `confidenceThreshold`: the requests measure confidence (GenerationRequest.measureConfidence),
     /// and tokens below this probability make spans.
+    /// `skipSpecial`: generated control tokens give no text (`ChoiceText`).
     init(service: InferenceService, tokenizer: Tokenizer, requestIDs: [String], stops: [String], observer: APIObserver?,
-         confidenceThreshold: Double? = nil, onDelta: ((Delta) -> Void)?, onDone: @escaping (GenerationJob) -> Void) {
+         confidenceThreshold: Double? = nil, skipSpecial: Bool = false, onDelta: ((Delta) -> Void)?,
+         onDone: @escaping (GenerationJob) -> Void) {
         self.service = service
         self.observer = observer
         lastTokenOf = requestIDs.map { _ in nil }
         self.onDelta = onDelta
         self.onDone = onDone
         choices = requestIDs.map {
-            Choice(requestID: $0, text: ChoiceText(tokenizer: tokenizer, stops: stops),
+            Choice(requestID: $0, text: ChoiceText(tokenizer: tokenizer, stops: stops, skipSpecial: skipSpecial),
                    confidence: confidenceThreshold.map(ConfidenceTracker.init(threshold:)))
         }
         open = requestIDs.count

@@ -14,6 +14,9 @@ struct GenerationOptions {
     var confidence = false
     /// `speculative: false` (an extension): no speculative decoding for this request.
     var speculative = true
+    /// `skip_special_tokens` (vLLM's extension): whether control tokens the model generates are
+    /// left out of the text; nil: the endpoint's default.
+    var skipSpecialTokens: Bool?
 
     /// `fewestTokens`: the least `max_tokens` allowed (0 on legacy completions, where `echo`
     /// with `max_tokens: 0` scores a prompt without generating).
@@ -33,6 +36,7 @@ struct GenerationOptions {
         stream = try r.bool("stream") ?? false
         confidence = try r.bool("confidence") ?? false
         speculative = try r.bool("speculative") ?? true
+        skipSpecialTokens = try r.bool("skip_special_tokens")
         if let so = r.raw("stream_options") {
             guard case .object = so else { throw APIError.invalid("`stream_options` must be an object.", param: "stream_options") }
             guard stream else { throw APIError.invalid("`stream_options` is only allowed when `stream` is true.", param: "stream_options") }

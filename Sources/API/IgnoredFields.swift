@@ -6,11 +6,44 @@ extension OpenAIAPI {
     /// always on here). Any other field nobody reads is a 400 (`FieldReader.refuseUnknown`).
     static let ignoredFields: Set<String> = ["metadata", "service_tier", "safety_identifier", "prompt_cache_key", "cache_prompt"]
 
+    /// OpenAI's tiers (an unknown one is a 400 there too).
+    static let serviceTiers: Set<String> = ["auto", "default", "flex", "scale", "priority"]
+
     /// `store: true` asks OpenAI to keep the completion for later retrieval, which this server
     /// does not do (no GET /v1/chat/completions/{id}): refused rather than silently dropped.
     func refuseStore(_ r: FieldReader) throws {
         if try r.bool("store") == true {
             throw APIError.invalid("`store` is not supported: this server does not keep completions.", param: "store")
+        }
+    }
+
+    /// The ignored fields still have OpenAI's types and bounds: a client whose request OpenAI
+    /// would refuse (a number as `metadata`, an unknown tier) hears it here too, not a 200.
+    func checkIgnoredFields(_ r: FieldReader) throws {
+        _ = try r.string("safety_identifier")
+        _ = try r.string("prompt_cache_key")
+        _ = try r.bool("cache_prompt")
+        if let tier = try r.string("service_tier"), !Self.serviceTiers.contains(tier) {
+            throw APIError.invalid("`service_tier` must be one of \(Self.serviceTiers.sorted().map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(tier)\".",
+                                   param: "service_tier")
+        }
+        guard let metadata = r.raw("metadata") else { return }
+        guard case let .object(pairs) = metadata else {
+            throw APIError.invalid("`metadata` must be an object of string values.", param: "metadata")
+        }
+        guard pairs.count <= 16 else {
+            throw APIError.invalid("`metadata` holds at most 16 pairs, got \(pairs.count).", param: "metadata")
+        }
+        for (key, value) in pairs {
+            guard key.count <= 64 else {
+                throw APIError.invalid("`metadata` keys are at most 64 characters, got \(key.count).", param: "metadata")
+            }
+            guard case let .string(s) = value else {
+                throw APIError.invalid("`metadata.\(key)` must be a string.", param: "metadata")
+            }
+            guard s.count <= 512 else {
+                throw APIError.invalid("`metadata.\(key)` is at most 512 characters, got \(s.count).", param: "metadata")
+            }
         }
     }
 }

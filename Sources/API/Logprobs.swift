@@ -19,11 +19,13 @@ enum Logprobs {
     /// together, so a token holding part of a character does not shift the ones after it: a
     /// token starts at the character its first byte belongs to. A negative `startOffset` skips
     /// that much of the first tokens' text (a SentencePiece prompt's leading space, which the
-    /// echoed text leaves out); offsets inside it are 0.
-    static func completions(_ t: Tokenizer, _ entries: [TokenLogprob?], firstToken: Int32? = nil, startOffset: Int) -> JSON {
+    /// echoed text leaves out); offsets inside it are 0. `textlessSpecialFrom`: from this entry on
+    /// (the generated ones, when the answer leaves control tokens out) a control token adds no text.
+    static func completions(_ t: Tokenizer, _ entries: [TokenLogprob?], firstToken: Int32? = nil, startOffset: Int,
+                            textlessSpecialFrom: Int? = nil) -> JSON {
         var tokens: [JSON] = [], lps: [JSON] = [], tops: [JSON] = [], offsets: [JSON] = []
         var place = TextPlace(start: startOffset)
-        for e in entries {
+        for (i, e) in entries.enumerated() {
             guard let e = e else {
                 // The first prompt token has no probability.
                 let id = firstToken
@@ -51,6 +53,7 @@ enum Logprobs {
             }
             tops.append(.object(top))
             offsets.append(JSON(max(0, place.offset)))
+            if let from = textlessSpecialFrom, i >= from, t.isSpecial(e.token) { continue }
             place.add(t.tokenBytes(e.token))
         }
         return ["tokens": .array(tokens), "token_logprobs": .array(lps), "top_logprobs": .array(tops),

@@ -43,7 +43,7 @@ extension OpenAIAPI {
                 }
             case "json_schema"?:
                 guard let js = f.raw("json_schema"), case .object = js else {
-                    throw APIError.invalid("`response_format.json_schema` must be an object (with a `schema`).", param: "response_format.json_schema")
+                    throw APIError.invalid("`response_format.json_schema` must be an object (with a `name` and, to constrain the answer, a `schema`).", param: "response_format.json_schema")
                 }
                 let j = try FieldReader(js)
                 do {

@@ -243,3 +243,12 @@ def test_an_assistant_refusal_part_is_its_text(server):
     st, _, e = server.request("POST", "/v1/chat/completions", {"model": "default", "max_tokens": 1, "messages": [
         {"role": "user", "content": [{"type": "refusal", "refusal": "x"}]}]})
     assert st == 400 and e["error"]["param"] == "messages[0].content[0]"
+
+
+def test_generated_control_tokens_are_not_content(server):
+    # As OpenAI's answers (found by helper-118); `skip_special_tokens: false` (vLLM's) keeps them.
+    body = {"model": "default", "messages": CHAT, "max_tokens": 3, "logit_bias": {"1": 100}}
+    st, _, r = server.request("POST", "/v1/chat/completions", body)
+    assert st == 200 and r["choices"][0]["message"]["content"] == "" and r["usage"]["completion_tokens"] == 3, r
+    st, _, r = server.request("POST", "/v1/chat/completions", dict(body, skip_special_tokens=False))
+    assert st == 200 and r["choices"][0]["message"]["content"] == "<|im_start|>" * 3, r

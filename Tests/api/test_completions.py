@@ -414,3 +414,31 @@ def test_echo_is_the_prompt_as_written(model):
         assert text.startswith(bos["content"]) and lps[0] is None, (text, lps)
     finally:
         s.stop()
+
+
+def test_generated_control_tokens_are_not_text(server):
+    # OpenAI's answers never hold control tokens (found by helper-118: a biased `<|im_start|>` came
+    # back as text); vLLM's `skip_special_tokens: false` keeps them. Their logprob entries still name
+    # them, and the offsets count only the text returned.
+    im_start = "<|im_start|>"
+    assert tokenize(server, content=im_start)["tokens"] == [1]
+    body = {"model": "default", "prompt": PROMPT, "max_tokens": 3, "temperature": 0, "logit_bias": {"1": 100}, "logprobs": 1}
+    st, _, r = server.request("POST", "/v1/completions", body)
+    c = r["choices"][0]
+    assert st == 200 and c["text"] == "" and r["usage"]["completion_tokens"] == 3, r
+    assert c["logprobs"]["tokens"] == [im_start] * 3 and c["logprobs"]["text_offset"] == [0, 0, 0], c["logprobs"]
+    st, _, r = server.request("POST", "/v1/completions", dict(body, skip_special_tokens=False))
+    c = r["choices"][0]
+    assert st == 200 and c["text"] == im_start * 3, r
+    assert c["logprobs"]["text_offset"] == [0, 12, 24], c["logprobs"]
+    # Streamed alike: no text, every token's entry.
+    events = [e for e in sse(server, "/v1/completions", dict(body, stream=True))[2] if e != "[DONE]"]
+    assert "".join(e["choices"][0]["text"] for e in events if e["choices"]) == ""
+    lps = [e["choices"][0]["logprobs"] for e in events if e["choices"] and e["choices"][0]["logprobs"]]
+    assert sum(len(lp["tokens"]) for lp in lps) == 3 and {o for lp in lps for o in lp["text_offset"]} == {0}, lps
+    # An echoed prompt keeps its own control tokens; the generated one after it adds no text.
+    st, _, r = server.request("POST", "/v1/completions", dict(body, prompt=im_start + "user", echo=True, max_tokens=1))
+    c = r["choices"][0]
+    assert c["text"] == im_start + "user", c
+    assert c["logprobs"]["tokens"] == [im_start, "user", im_start] and c["logprobs"]["text_offset"] == [0, 12, 16], c["logprobs"]
+    assert server.request("POST", "/v1/completions", dict(body, skip_special_tokens="no"))[0] == 400

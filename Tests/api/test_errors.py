@@ -133,6 +133,18 @@ CASES = [
     ("chat_template_kwargs not an object", "POST", CH, chat(chat_template_kwargs=[1]), None, 400, BAD,
      "chat_template_kwargs", None),
     ("text/plain", "POST", C, comp(), {"Content-Type": "text/plain"}, 415, BAD, None, None),
+    # The fields read and ignored keep OpenAI's types and bounds (found by helper-118: all were 200).
+    ("metadata a number", "POST", CH, chat(metadata=5), None, 400, BAD, "metadata", None),
+    ("metadata value a number", "POST", C, comp(metadata={"k": 1}), None, 400, BAD, "metadata", None),
+    ("metadata of 17 pairs", "POST", CH, chat(metadata={f"k{i}": "v" for i in range(17)}), None, 400, BAD, "metadata", None),
+    ("service_tier a list", "POST", CH, chat(service_tier=[]), None, 400, BAD, "service_tier", None),
+    ("service_tier unknown", "POST", C, comp(service_tier="fastest"), None, 400, BAD, "service_tier", None),
+    ("prompt_cache_key an object", "POST", CH, chat(prompt_cache_key={}), None, 400, BAD, "prompt_cache_key", None),
+    ("safety_identifier a bool", "POST", C, comp(safety_identifier=True), None, 400, BAD, "safety_identifier", None),
+    ("cache_prompt a string", "POST", C, comp(cache_prompt="yes"), None, 400, BAD, "cache_prompt", None),
+    ("modalities audio", "POST", CH, chat(modalities=["text", "audio"]), None, 400, BAD, "modalities", None),
+    ("modalities a string", "POST", CH, chat(modalities="text"), None, 400, BAD, "modalities", None),
+    ("modalities empty", "POST", CH, chat(modalities=[]), None, 400, BAD, "modalities", None),
     ("unknown path", "GET", "/v1/nothing-here", None, None, 404, BAD, None, None),
     ("unknown path POST", "POST", "/v2/completions", comp(), None, 404, BAD, None, None),
     ("GET on a POST route", "GET", C, None, None, 405, BAD, None, None),
@@ -178,6 +190,10 @@ def test_huge_integers_get_the_range_message(server):
         st, hdrs, data = server.request("POST", C, comp(max_tokens=v))
         err = assert_error(data, hdrs, st, 400, BAD, "max_tokens", None)
         assert "at least 0 and at most" in err["message"], err["message"]  # completions take max_tokens 0 (prompt scoring)
+    # A whole number told back as digits, not "9007199254740992.0".
+    st, hdrs, data = server.request("POST", C, comp(max_tokens=2**53))
+    err = assert_error(data, hdrs, st, 400, BAD, "max_tokens", None)
+    assert "got 9007199254740992." in err["message"] and ".0" not in err["message"], err["message"]
 
 
 def test_json_with_charset_and_no_content_type_are_accepted(server):
@@ -207,9 +223,26 @@ def test_bookkeeping_fields_are_accepted(server):
     # prompt_cache_key, llama-server's cache_prompt; a null value of any field is as if absent.
     extra = dict(metadata={"k": "v"}, store=False, service_tier="auto", safety_identifier="u1", prompt_cache_key="k",
                  cache_prompt=True, some_future_field=None)
-    for path, body in [(C, comp(**extra)), (CH, chat(**extra))]:
+    for path, body in [(C, comp(**extra)), (CH, chat(**extra)), (CH, chat(modalities=["text"], service_tier="flex"))]:
         st, _, r = server.request("POST", path, body)
         assert st == 200, (path, r)
+
+
+def test_two_content_type_fields_are_refused(server):
+    # RFC 9110 5.3: a singleton field. The first used to win, so the order of two decided 200 or 415.
+    import socket
+    body = b'{"model": "default", "prompt": "Hi", "max_tokens": 1}'
+    for first, second in [("application/json", "text/plain"), ("text/plain", "application/json")]:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as s:
+            s.sendall((f"POST {C} HTTP/1.1\r\nHost: x\r\nContent-Type: {first}\r\nContent-Type: {second}\r\n"
+                       f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body)
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        head, _, payload = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400"), head[:80]
+        assert b"Content-Type header fields" in payload and b'"invalid_request_error"' in payload, payload[:300]
+    assert_healthy(server)
 
 
 def test_any_64_bit_seed_is_taken_and_reproduces(server):
