@@ -338,7 +338,7 @@ extension OpenAIAPI {
             }
             if s == "audio" { throw APIError.invalid("`modalities` \"audio\" is not supported: this server generates text only.", param: "modalities") }
             guard s == "text" else {
-                throw APIError.invalid("`modalities` takes \"text\" (and OpenAI's \"audio\"), got \"\(s)\".", param: "modalities")
+                throw APIError.invalid("`modalities` takes \"text\" only here, got \"\(s)\".", param: "modalities")
             }
         }
     }

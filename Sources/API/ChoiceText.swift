@@ -19,7 +19,7 @@ struct ChoiceText {
 
     /// `skipSpecial`: control tokens give no text (OpenAI's answers never hold them; their
     /// logprob entries still name them).
-    init(tokenizer: Tokenizer, stops: [String], skipSpecial: Bool = false) {
+    init(tokenizer: Tokenizer, stops: [String], skipSpecial: Bool) {
         // Generated text continues a prompt: keep a SentencePiece leading space.
         decoder = StreamingDecoder(tokenizer: tokenizer, skipSpecial: skipSpecial, fromSequenceStart: false)
         self.stops = stops

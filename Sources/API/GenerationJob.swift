@@ -70,7 +70,7 @@ final class GenerationJob: @unchecked Sendable {
     /// and tokens below this probability make spans.
     /// `skipSpecial`: generated control tokens give no text (`ChoiceText`).
     init(service: InferenceService, tokenizer: Tokenizer, requestIDs: [String], stops: [String], observer: APIObserver?,
-         confidenceThreshold: Double? = nil, skipSpecial: Bool = false, onDelta: ((Delta) -> Void)?,
+         confidenceThreshold: Double? = nil, skipSpecial: Bool, onDelta: ((Delta) -> Void)?,
          onDone: @escaping (GenerationJob) -> Void) {
         self.service = service
         self.observer = observer

@@ -35,14 +35,14 @@ extension OpenAIAPI {
             throw APIError.invalid("`metadata` holds at most 16 pairs, got \(pairs.count).", param: "metadata")
         }
         for (key, value) in pairs {
-            guard key.count <= 64 else {
-                throw APIError.invalid("`metadata` keys are at most 64 characters, got \(key.count).", param: "metadata")
+            guard key.unicodeScalars.count <= 64 else {
+                throw APIError.invalid("`metadata` keys are at most 64 characters, got \(key.unicodeScalars.count).", param: "metadata")
             }
             guard case let .string(s) = value else {
                 throw APIError.invalid("`metadata.\(key)` must be a string.", param: "metadata")
             }
-            guard s.count <= 512 else {
-                throw APIError.invalid("`metadata.\(key)` is at most 512 characters, got \(s.count).", param: "metadata")
+            guard s.unicodeScalars.count <= 512 else {
+                throw APIError.invalid("`metadata.\(key)` is at most 512 characters, got \(s.unicodeScalars.count).", param: "metadata")
             }
         }
     }

@@ -83,8 +83,7 @@ public indirect enum JSON: Sendable, Equatable {
 
     static func format(_ n: Double) -> String {
         guard n.isFinite else { return "null" }
-        if n == n.rounded(), abs(n) < 1e15 { return String(Int64(n)) }
-        // Whole numbers up to 2^63 as digits, not "9007199254740992.0" (valid JSON either way).
+        // Whole numbers (to just under 2^63) as digits, not "9007199254740992.0" (valid JSON either way).
         if n == n.rounded(), abs(n) < 9.2e18 { return String(Int64(n)) }
         return "\(n)"
     }

@@ -139,11 +139,12 @@ public final class OpenAIAPI: Sendable {
 
     /// The body as JSON, after checking its media type (the embeddings endpoint's too).
     static func parseBody(_ request: HTTPRequest) throws -> JSON {
-        // One field line only (RFC 9110 5.3: Content-Type is a singleton): with two, which one the
-        // body follows is anyone's guess, so neither is taken.
+        // One value only (RFC 9110 5.3: Content-Type is a singleton): with two different ones, which
+        // the body follows is anyone's guess, so neither is taken (the same line twice, as `curl -H`
+        // given twice sends, is one value).
         let types = request.headers.values(name: "Content-Type")
-        if types.count > 1 {
-            throw APIError.invalid("The request has \(types.count) Content-Type header fields; send one.", code: "invalid_content_type")
+        if Set(types.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }).count > 1 {
+            throw APIError.invalid("The request has \(types.count) different Content-Type header fields; send one.", code: "invalid_content_type")
         }
         if let ct = request.headers["Content-Type"] {
             let media = ct.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""

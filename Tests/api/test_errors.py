@@ -145,6 +145,10 @@ CASES = [
     ("modalities audio", "POST", CH, chat(modalities=["text", "audio"]), None, 400, BAD, "modalities", None),
     ("modalities a string", "POST", CH, chat(modalities="text"), None, 400, BAD, "modalities", None),
     ("modalities empty", "POST", CH, chat(modalities=[]), None, 400, BAD, "modalities", None),
+    ("modalities image", "POST", CH, chat(modalities=["image"]), None, 400, BAD, "modalities", None),
+    ("metadata key of 65 characters", "POST", CH, chat(metadata={"k" * 65: "v"}), None, 400, BAD, "metadata", None),
+    ("metadata value of 513 characters", "POST", C, comp(metadata={"k": "v" * 513}), None, 400, BAD, "metadata", None),
+    ("skip_special_tokens a string", "POST", CH, chat(skip_special_tokens="no"), None, 400, BAD, "skip_special_tokens", None),
     ("unknown path", "GET", "/v1/nothing-here", None, None, 404, BAD, None, None),
     ("unknown path POST", "POST", "/v2/completions", comp(), None, 404, BAD, None, None),
     ("GET on a POST route", "GET", C, None, None, 405, BAD, None, None),
@@ -242,6 +246,14 @@ def test_two_content_type_fields_are_refused(server):
         head, _, payload = data.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 400"), head[:80]
         assert b"Content-Type header fields" in payload and b'"invalid_request_error"' in payload, payload[:300]
+    # The same value twice (`curl -H` given twice) is one value.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as s:
+        s.sendall((f"POST {C} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200"), data[:200]
     assert_healthy(server)
 
 
