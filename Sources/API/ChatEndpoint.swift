@@ -69,7 +69,7 @@ extension OpenAIAPI {
             r.adapters = chosen.adapters
             return r
         }
-        try r.refuseUnknown(ignoring: Self.ignoredFields)
+        try r.refuseUnknown()
         return ChatPlan(requests: requests, opts: opts, wantLogprobs: wantLogprobs, prompt: prompt, ids: ids, id: id, tools: tools,
                         modelName: chosen.name, adapter: chosen.adapter)
     }
@@ -329,13 +329,10 @@ extension OpenAIAPI {
     /// `modalities`: OpenAI's default, `["text"]`, is what this server answers; audio output is not.
     func checkModalities(_ r: FieldReader) throws {
         guard let v = r.raw("modalities") else { return }
-        guard case let .array(items) = v, !items.isEmpty else {
-            throw APIError.invalid("`modalities` must be a non-empty array of strings, such as [\"text\"].", param: "modalities")
-        }
+        let notStrings = APIError.invalid("`modalities` must be a non-empty array of strings, such as [\"text\"].", param: "modalities")
+        guard case let .array(items) = v, !items.isEmpty else { throw notStrings }
         for item in items {
-            guard case let .string(s) = item else {
-                throw APIError.invalid("`modalities` must be a non-empty array of strings, such as [\"text\"].", param: "modalities")
-            }
+            guard case let .string(s) = item else { throw notStrings }
             if s == "audio" { throw APIError.invalid("`modalities` \"audio\" is not supported: this server generates text only.", param: "modalities") }
             guard s == "text" else {
                 throw APIError.invalid("`modalities` takes \"text\" only here, got \"\(s)\".", param: "modalities")

@@ -60,7 +60,7 @@ extension OpenAIAPI {
                 requests.append(req)
             }
         }
-        try r.refuseUnknown(ignoring: Self.ignoredFields)
+        try r.refuseUnknown()
         let promptsAreText: Bool
         switch r.raw("prompt") {
         case .string?: promptsAreText = true

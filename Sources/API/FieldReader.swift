@@ -73,7 +73,7 @@ struct FieldReader {
     /// argument (a misspelt `temprature` would otherwise pass unnoticed), unless it is in
     /// `ignored` (fields that cannot change the answer) or null.
     /// `parent`: the field this object is the value of (`stream_options`), named in the error.
-    func refuseUnknown(ignoring ignored: Set<String>, in parent: String? = nil) throws {
+    func refuseUnknown(ignoring ignored: Set<String> = [], in parent: String? = nil) throws {
         for (k, v) in object where !asked.keys.contains(k) && !ignored.contains(k) {
             if case .null = v { continue }
             let name = parent.map { "\($0).\(k)" } ?? k

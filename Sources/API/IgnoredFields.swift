@@ -1,11 +1,5 @@
 /// Request fields completions and chat accept without acting on them: none changes an answer.
 extension OpenAIAPI {
-    /// OpenAI's bookkeeping fields (`metadata` and `store: false` go with stored completions,
-    /// `service_tier` with its billing, `safety_identifier` and `prompt_cache_key` with its
-    /// abuse checks and cache routing) and llama-server's `cache_prompt` (the prefix cache is
-    /// always on here). Any other field nobody reads is a 400 (`FieldReader.refuseUnknown`).
-    static let ignoredFields: Set<String> = ["metadata", "service_tier", "safety_identifier", "prompt_cache_key", "cache_prompt"]
-
     /// OpenAI's tiers (an unknown one is a 400 there too).
     static let serviceTiers: Set<String> = ["auto", "default", "flex", "scale", "priority"]
 
@@ -17,8 +11,12 @@ extension OpenAIAPI {
         }
     }
 
-    /// The ignored fields still have OpenAI's types and bounds: a client whose request OpenAI
-    /// would refuse (a number as `metadata`, an unknown tier) hears it here too, not a 200.
+    /// OpenAI's bookkeeping fields (`metadata` and `store: false` go with stored completions,
+    /// `service_tier` with its billing, `safety_identifier` and `prompt_cache_key` with its
+    /// abuse checks and cache routing) and llama-server's `cache_prompt` (the prefix cache is
+    /// always on here), read and not acted on; any field nobody reads is a 400
+    /// (`FieldReader.refuseUnknown`). They still have OpenAI's types and bounds: a client whose
+    /// request OpenAI would refuse (a number as `metadata`, an unknown tier) hears it here too.
     func checkIgnoredFields(_ r: FieldReader) throws {
         _ = try r.string("safety_identifier")
         _ = try r.string("prompt_cache_key")

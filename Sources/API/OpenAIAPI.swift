@@ -142,8 +142,8 @@ public final class OpenAIAPI: Sendable {
         // One value only (RFC 9110 5.3: Content-Type is a singleton): with two different ones, which
         // the body follows is anyone's guess, so neither is taken (the same line twice, as `curl -H`
         // given twice sends, is one value).
-        let types = request.headers.values(name: "Content-Type")
-        if Set(types.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }).count > 1 {
+        let types = Set(request.headers.values(name: "Content-Type").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+        if types.count > 1 {
             throw APIError.invalid("The request has \(types.count) different Content-Type header fields; send one.", code: "invalid_content_type")
         }
         if let ct = request.headers["Content-Type"] {
