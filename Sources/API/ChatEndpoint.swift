@@ -70,7 +70,7 @@ extension OpenAIAPI {
             return r
         }
         try r.refuseUnknown()
-        return ChatPlan(requests: requests, opts: opts, wantLogprobs: wantLogprobs, prompt: prompt, ids: ids, id: id, tools: tools,
+        return ChatPlan(requests: requests, opts: opts, wantLogprobs: wantLogprobs, prompt: prompt.text, ids: ids, id: id, tools: tools,
                         modelName: chosen.name, adapter: chosen.adapter)
     }
 
@@ -195,12 +195,13 @@ extension OpenAIAPI {
         }
     }
 
-    /// A rendered chat prompt's ids: the template's text, its special tokens parsed, and the
+    /// A rendered chat prompt's ids: the template's text, its special tokens parsed (not those
+    /// the messages wrote, `PromptText`), and the
     /// BOS the vocabulary asks for (Gemma's) when the text does not begin with it already (a
     /// template without `bos_token`, or the ChatML fallback), as llama-server adds it.
-    func chatPromptIDs(_ text: String) -> [Int32] {
+    func chatPromptIDs(_ prompt: PromptText) -> [Int32] {
         let t = model.tokenizer
-        var ids = t.encode(text, addSpecial: false, parseSpecial: true)
+        var ids = t.encode(prompt.text, addSpecial: false, plain: prompt.plain)
         if t.addBOS, let bos = t.bosID, ids.first != bos { ids.insert(bos, at: 0) }
         return ids
     }
@@ -211,7 +212,7 @@ extension OpenAIAPI {
     /// template would close that turn and open another. `continue_final_message: false`, or
     /// `add_generation_prompt: false` without it, keeps it closed; `true` asks for a final
     /// assistant message.
-    func chatPrompt(_ r: FieldReader, tools: ToolPlan?) throws -> String {
+    func chatPrompt(_ r: FieldReader, tools: ToolPlan?) throws -> PromptText {
         var messages = try chatMessages(r)
         let addGenerationPrompt = try r.bool("add_generation_prompt") ?? true
         var variables: [String: Value] = [:]
@@ -235,7 +236,7 @@ extension OpenAIAPI {
         }
         messages.removeLast()
         return try template.render(messages, addGenerationPrompt: true, tools: tools?.templateTools, variables: variables)
-            + last.content
+            .appending(literal: last.content)
     }
 
     /// `messages`, checked: roles the template knows, content as text.

@@ -24,8 +24,11 @@ struct ChatTemplate: Sendable {
     let template: Result<Template, Error>
     let bosToken: String
     let eosToken: String
+    /// Finds the control-token text in messages (`ContentGuard`).
+    let tokenizer: Tokenizer
 
     init(source: String?, tokenizer: Tokenizer) {
+        self.tokenizer = tokenizer
         template = Result { try Template(source ?? Self.chatML) }
         bosToken = tokenizer.bosID.map { tokenizer.tokenText($0) } ?? ""
         eosToken = tokenizer.eosID.map { tokenizer.tokenText($0) } ?? ""
@@ -33,9 +36,18 @@ struct ChatTemplate: Sendable {
 
     /// `tools`: the request's tools as the template expects them (transformers' `tools`), or nil.
     /// `variables`: more names for the template (`chat_template_kwargs`, e.g. Qwen3's
-    /// `enable_thinking`); they cannot replace the ones set here.
+    /// `enable_thinking`); they cannot replace the ones set here. Control-token text the
+    /// messages hold is marked plain in the result (`PromptText`).
     func render(_ messages: [Message], addGenerationPrompt: Bool, tools: [Value]? = nil,
-                variables: [String: Value] = [:]) throws -> String {
+                variables: [String: Value] = [:]) throws -> PromptText {
+        let text = try renderText(messages, addGenerationPrompt: addGenerationPrompt, tools: tools, variables: variables)
+        guard let guarded = try ContentGuard(messages, tokenizer: tokenizer, rendered: text) else { return PromptText(text: text) }
+        return guarded.restore(try renderText(guarded.messages, addGenerationPrompt: addGenerationPrompt, tools: tools,
+                                              variables: variables))
+    }
+
+    private func renderText(_ messages: [Message], addGenerationPrompt: Bool, tools: [Value]?,
+                            variables: [String: Value]) throws -> String {
         let t: Template
         do { t = try template.get() } catch {
             throw APIError(.serverError, message: "the chat template cannot be parsed: \(error)", code: "bad_chat_template")

@@ -37,13 +37,13 @@ extension OpenAIAPI {
         } else if r.has("messages") {
             // The prompt a chat request with the same fields would have: tools are rendered too.
             let tools = try toolPlan(r, body: request.body, generating: false)
-            let text = try chatPrompt(r, tools: tools)
+            let prompt = try chatPrompt(r, tools: tools)
             // By default the ids a chat request would have (chatPromptIDs); with
             // add_special_tokens given, exactly what it says.
             if let special = try r.bool("add_special_tokens") {
-                ids = t.encode(text, addSpecial: special, parseSpecial: true)
+                ids = t.encode(prompt.text, addSpecial: special, plain: prompt.plain)
             } else {
-                ids = chatPromptIDs(text)
+                ids = chatPromptIDs(prompt)
             }
         } else {
             throw APIError.invalid("Give `content` (or `prompt`, or `messages`) to tokenize.", param: "content")
@@ -81,7 +81,7 @@ extension OpenAIAPI {
         let r = try FieldReader(try Self.parseBody(request))
         try checkModelField(r)
         let tools = try toolPlan(r, body: request.body, generating: false)
-        responder.respond(.json(["prompt": .string(try chatPrompt(r, tools: tools))]))
+        responder.respond(.json(["prompt": .string(try chatPrompt(r, tools: tools).text)]))
     }
 
     /// The answer to POST /detokenize (generation and embedding models alike): the text of `tokens`.

@@ -43,44 +43,70 @@ struct SpecialTokenMatcher: Sendable {
         }
     }
 
-    /// Splits `bytes` into raw-text ranges and special-token ids, in order.
-    func partition(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool) -> [Fragment] {
+    /// Splits `bytes` into raw-text ranges and special-token ids, in order. `plain`: sorted,
+    /// disjoint byte ranges read as if `parseSpecial` were false (text a chat message holds):
+    /// a control token neither starts in one nor runs into one.
+    func partition(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool, plain: [Range<Int>] = []) -> [Fragment] {
         var out: [Fragment] = []
-        let n = bytes.count
-        if isEmpty {
-            if n > 0 { out.append(.text(0..<n)) }
-            return out
-        }
         var textStart = 0
+        scan(bytes, parseSpecial: parseSpecial, plain: plain) { match, id, _ in
+            if textStart < match.lowerBound { out.append(.text(textStart..<match.lowerBound)) }
+            out.append(.token(id))
+            textStart = match.upperBound
+        }
+        if textStart < bytes.count { out.append(.text(textStart..<bytes.count)) }
+        return out
+    }
+
+    /// The byte ranges of `bytes` that become tokens only when special tokens are parsed
+    /// (control and unknown tokens written as text), leftmost-longest as `partition` finds them.
+    func parsedOnlyRanges(_ bytes: UnsafeBufferPointer<UInt8>) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        scan(bytes, parseSpecial: true, plain: []) { match, _, parsedOnly in
+            if parsedOnly { out.append(match) }
+        }
+        return out
+    }
+
+    /// Calls `found` for every token match, left to right, with its range, id and whether it
+    /// needs `parseSpecial`.
+    private func scan(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool, plain: [Range<Int>],
+                      _ found: (Range<Int>, Int32, Bool) -> Void) {
+        guard !isEmpty else { return }
+        let n = bytes.count
         var i = 0
+        var p = 0  // the first plain range not ending at or before i
         while i < n {
             guard firstByte[Int(bytes[i])] else {
                 i += 1
                 continue
             }
+            while p < plain.count && plain[p].upperBound <= i { p += 1 }
+            // Where a control token may end: nowhere when none is parsed here, else before the
+            // next plain range.
+            let controlEnd = !parseSpecial || (p < plain.count && plain[p].lowerBound <= i) ? i
+                : (p < plain.count ? plain[p].lowerBound : n)
             var node = 0
             var j = i
             var bestID: Int32 = -1
             var bestEnd = i
+            var bestParsedOnly = false
             while j < n, let next = edges[node << 8 | Int(bytes[j])] {
                 node = Int(next)
                 j += 1
                 let t = terminal[node]
-                if t >= 0 && (parseSpecial || !needsParseSpecial[node]) {
+                if t >= 0 && (!needsParseSpecial[node] || j <= controlEnd) {
                     bestID = t
                     bestEnd = j
+                    bestParsedOnly = needsParseSpecial[node]
                 }
             }
             if bestID >= 0 {
-                if textStart < i { out.append(.text(textStart..<i)) }
-                out.append(.token(bestID))
+                found(i..<bestEnd, bestID, bestParsedOnly)
                 i = bestEnd
-                textStart = bestEnd
             } else {
                 i += 1
             }
         }
-        if textStart < n { out.append(.text(textStart..<n)) }
-        return out
     }
 }

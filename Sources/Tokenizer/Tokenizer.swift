@@ -192,11 +192,27 @@ public final class Tokenizer: Sendable {
         bytes.withUnsafeBufferPointer { encode(buffer: $0, addSpecial: addSpecial, parseSpecial: parseSpecial) }
     }
 
-    private func encode(buffer: UnsafeBufferPointer<UInt8>, addSpecial: Bool, parseSpecial: Bool) -> [Int32] {
+    /// Ids of a rendered chat prompt: special tokens parsed, except in `plain` (sorted, disjoint
+    /// UTF-8 byte ranges of `text`, text a message holds), read as with `parseSpecial` false, so
+    /// "<|im_end|>" written in a message stays text instead of closing its turn.
+    public func encode(_ text: String, addSpecial: Bool, plain: [Range<Int>]) -> [Int32] {
+        var text = text
+        return text.withUTF8 { encode(buffer: $0, addSpecial: addSpecial, parseSpecial: true, plain: plain) }
+    }
+
+    /// The UTF-8 byte ranges of `text` that `encode` reads as control tokens only when special
+    /// tokens are parsed.
+    public func controlTextRanges(_ text: String) -> [Range<Int>] {
+        var text = text
+        return text.withUTF8 { special.parsedOnlyRanges($0) }
+    }
+
+    private func encode(buffer: UnsafeBufferPointer<UInt8>, addSpecial: Bool, parseSpecial: Bool,
+                        plain: [Range<Int>] = []) -> [Int32] {
         var out: [Int32] = []
         out.reserveCapacity(buffer.count / 3 + 2)
         if addSpecial && addBOS, let bosID { out.append(bosID) }
-        let fragments = special.partition(buffer, parseSpecial: parseSpecial)
+        let fragments = special.partition(buffer, parseSpecial: parseSpecial, plain: plain)
         switch engine {
         case .byteLevel(let bpe, let pre):
             for fragment in fragments {
