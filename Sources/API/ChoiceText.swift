@@ -8,8 +8,10 @@ struct ChoiceText {
     private let stops: [String]
     private var pending = ""                 // decoded, not yet released
     /// Logprobs of tokens whose text is not all released, each with where its text starts
-    /// (UTF-16, from the start of the choice's text): a stop sequence keeps only those before it.
-    private var pendingTokens: [(start: Int, logprob: TokenLogprob)] = []
+    /// (UTF-16, from the start of the choice's text) and whether it has none (a control token left
+    /// out): a stop sequence keeps those before it, and the textless ones where it begins, which
+    /// came before its text.
+    private var pendingTokens: [(start: Int, textless: Bool, logprob: TokenLogprob)] = []
     private(set) var text = ""               // released so far
     private(set) var utf16Count = 0          // text's UTF-16 length (for offsets), kept so it is not recounted
     private(set) var tokenCount = 0
@@ -35,7 +37,7 @@ struct ChoiceText {
         guard !stopped else { return ("", [], utf16Count) }
         tokenCount += 1
         let piece = decoder.push(token)
-        if let lp = logprob { pendingTokens.append((decodedUTF16, lp)) }
+        if let lp = logprob { pendingTokens.append((decodedUTF16, piece.isEmpty && !decoder.holdsBytes, lp)) }
         pending += piece
         decodedUTF16 += piece.utf16.count
         return release(final: false)
@@ -60,7 +62,7 @@ struct ChoiceText {
             text += out
             utf16Count += out.utf16.count
             // Tokens that only wrote the stop sequence (or past it) are not part of the answer.
-            let toks = pendingTokens.filter { $0.start < utf16Count }.map(\.logprob)
+            let toks = pendingTokens.filter { Self.beforeStop($0.start, textless: $0.textless, cut: utf16Count) }.map(\.logprob)
             pendingTokens = []
             return (out, toks, tokenStart)
         }
@@ -74,6 +76,14 @@ struct ChoiceText {
         let toks = pendingTokens.map(\.logprob)
         pendingTokens = []
         return (out, toks, tokenStart)
+    }
+
+    /// Whether a token whose text starts at `start` is part of an answer a stop sequence cut at
+    /// `cut`: its text begins before the cut, or it has none and was generated where the stop
+    /// begins (so before the stop's first character: that character's token starts there too,
+    /// and any token after it starts past the cut).
+    static func beforeStop(_ start: Int, textless: Bool, cut: Int) -> Bool {
+        start < cut || (start == cut && textless)
     }
 
     private func earliestStop() -> String.Index? {

@@ -20,7 +20,7 @@ struct ConfidenceTracker {
     private var tail: ConfidenceSpan?
     private var closed: [ConfidenceSpan] = []
     /// Each token measured, by where its text starts: a stop sequence takes back those it wrote.
-    private var measured: [(start: Int, logprob: Double, entropy: Double, low: Bool)] = []
+    private var measured: [(start: Int, textless: Bool, logprob: Double, entropy: Double, low: Bool)] = []
 
     init(threshold: Double) { self.threshold = threshold }
 
@@ -32,7 +32,7 @@ struct ConfidenceTracker {
         logprobSum += lp
         minLogprob = min(minLogprob, lp)
         entropySum += Double(c.entropy)
-        measured.append((start, lp, Double(c.entropy), p < threshold))
+        measured.append((start, end == start && !holdsBytes, lp, Double(c.entropy), p < threshold))
         if p < threshold {
             low += 1
             if run == nil {
@@ -55,10 +55,11 @@ struct ConfidenceTracker {
     }
 
     /// A stop sequence began at `cut` (UTF-16): the tokens whose text starts there or later are
-    /// not part of the answer and leave the summary (the spans are cut to the text by `finish`).
+    /// not part of the answer and leave the summary (the spans are cut to the text by `finish`);
+    /// a textless one generated where it begins stays (`ChoiceText.beforeStop`).
     mutating func dropTokens(startingAt cut: Int) {
         var dropped = false
-        while let m = measured.last, m.start >= cut {
+        while let m = measured.last, !ChoiceText.beforeStop(m.start, textless: m.textless, cut: cut) {
             measured.removeLast()
             tokens -= 1
             logprobSum -= m.logprob
