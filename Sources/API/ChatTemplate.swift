@@ -36,14 +36,20 @@ struct ChatTemplate: Sendable {
 
     /// `tools`: the request's tools as the template expects them (transformers' `tools`), or nil.
     /// `variables`: more names for the template (`chat_template_kwargs`, e.g. Qwen3's
-    /// `enable_thinking`); they cannot replace the ones set here. Control-token text the
-    /// messages hold is marked plain in the result (`PromptText`).
+    /// `enable_thinking`); they cannot replace the ones set here. Control-token text that these
+    /// inputs hold is marked plain in the result (`PromptText`, `ContentGuard`).
     func render(_ messages: [Message], addGenerationPrompt: Bool, tools: [Value]? = nil,
                 variables: [String: Value] = [:]) throws -> PromptText {
         let text = try renderText(messages, addGenerationPrompt: addGenerationPrompt, tools: tools, variables: variables)
-        guard let guarded = try ContentGuard(messages, tokenizer: tokenizer, rendered: text) else { return PromptText(text: text) }
-        return guarded.restore(try renderText(guarded.messages, addGenerationPrompt: addGenerationPrompt, tools: tools,
-                                              variables: variables))
+        guard let guarded = try ContentGuard(messages, tools: tools, variables: variables, tokenizer: tokenizer, rendered: text)
+        else { return PromptText(text: text) }
+        // A template that reads the text it renders (a length, a slice, a test for a marker) may
+        // write something else around a placeholder: then the first rendering stands, parsed whole
+        // as llama-server parses it.
+        guard let marked = try? renderText(guarded.messages, addGenerationPrompt: addGenerationPrompt, tools: guarded.tools,
+                                           variables: guarded.variables) else { return PromptText(text: text) }
+        let restored = guarded.restore(marked)
+        return restored.text == text ? restored : PromptText(text: text)
     }
 
     private func renderText(_ messages: [Message], addGenerationPrompt: Bool, tools: [Value]?,

@@ -1,57 +1,111 @@
+import Jinja
 import Tokenizer
 
-/// Control-token text in the messages' content, swapped for private-use placeholders while the
-/// chat template renders and put back after (`restore`), so the prompt knows which of its
-/// "<|im_end|>"s a message wrote. A template may trim, join or quote a message's text; a
-/// placeholder, one character that no message or template text holds, survives all of that.
+/// Control-token text in what a request gives the chat template (messages' content, names and
+/// tool calls, the tools, `chat_template_kwargs`), swapped for private-use placeholders while
+/// the template renders and put back after (`restore`), so the prompt knows which of its
+/// "<|im_end|>"s the request wrote. A template may trim, join or quote a string; a placeholder,
+/// one character that no string of the request or the template's output holds, survives that.
 struct ContentGuard {
-    /// The messages, their control-token text replaced by placeholders.
-    let messages: [ChatTemplate.Message]
+    /// The template's inputs, their control-token text replaced by placeholders.
+    private(set) var messages: [ChatTemplate.Message]
+    private(set) var tools: [Value]?
+    private(set) var variables: [String: Value]
     /// Each placeholder's text.
-    private let texts: [Unicode.Scalar: String]
+    private var texts: [Unicode.Scalar: String] = [:]
+    private var placeholder: [String: Unicode.Scalar] = [:]
+    private var used: Set<Unicode.Scalar>
+    private let tokenizer: Tokenizer
 
-    /// nil when no message content holds control-token text: the prompt is `rendered`, the
-    /// template's output for `messages` as they are, whose characters no placeholder takes.
-    /// Throws when the messages and the prompt hold every private-use character.
-    init?(_ messages: [ChatTemplate.Message], tokenizer: Tokenizer, rendered: String) throws {
-        let found = messages.map { tokenizer.controlTextRanges($0.content) }
-        guard found.contains(where: { !$0.isEmpty }) else { return nil }
-        // Neither a character nor a `\\uXXXX` escape a placeholder could be taken for.
-        var used = Set(rendered.unicodeScalars).union(Self.escapedScalars(rendered))
-        for m in messages { used.formUnion(m.content.unicodeScalars); used.formUnion(Self.escapedScalars(m.content)) }
-        // The private-use areas: the Basic Multilingual Plane's, then planes 15 and 16.
-        var candidates = [UInt32(0xE000)...0xF8FF, 0xF0000...0xFFFFD, 0x100000...0x10FFFD].lazy.joined()
-            .compactMap(Unicode.Scalar.init).filter { !used.contains($0) }.makeIterator()
-        var placeholder: [String: Unicode.Scalar] = [:]
-        var texts: [Unicode.Scalar: String] = [:]
-        var guarded = messages
-        for (k, ranges) in found.enumerated() where !ranges.isEmpty {
-            let bytes = Array(messages[k].content.utf8)
-            var out = ""
-            var at = 0
-            for r in ranges {
-                out += String(decoding: bytes[at..<r.lowerBound], as: UTF8.self)
-                let text = String(decoding: bytes[r], as: UTF8.self)
-                if placeholder[text] == nil {
-                    guard let c = candidates.next() else {
-                        throw APIError.invalid("The messages hold every private-use character, so their control-token text cannot be kept apart.",
-                                               param: "messages")
-                    }
-                    placeholder[text] = c
-                    texts[c] = text
-                }
-                out.unicodeScalars.append(placeholder[text]!)
-                at = r.upperBound
-            }
-            out += String(decoding: bytes[at...], as: UTF8.self)
-            guarded[k].content = out
+    /// nil when no string holds control-token text: the prompt is `rendered`, the template's
+    /// output for the inputs as they are, whose characters no placeholder takes. Throws when
+    /// the request and the prompt hold every private-use character.
+    init?(_ messages: [ChatTemplate.Message], tools: [Value]?, variables: [String: Value], tokenizer: Tokenizer,
+          rendered: String) throws {
+        var strings: [String] = []
+        for m in messages {
+            strings += [m.content, m.name ?? "", m.toolCallID ?? ""]
+            m.toolCalls?.forEach { Self.collect($0, into: &strings) }
         }
-        self.messages = guarded
-        self.texts = texts
+        tools?.forEach { Self.collect($0, into: &strings) }
+        variables.forEach { strings.append($0.key); Self.collect($0.value, into: &strings) }
+        guard strings.contains(where: { !tokenizer.controlTextRanges($0).isEmpty }) else { return nil }
+        // Neither a character nor a `\uXXXX` escape a placeholder could be taken for.
+        var used = Set(rendered.unicodeScalars).union(Self.escapedScalars(rendered))
+        for s in strings { used.formUnion(s.unicodeScalars); used.formUnion(Self.escapedScalars(s)) }
+        (self.messages, self.tools, self.variables, self.used, self.tokenizer) = (messages, tools, variables, used, tokenizer)
+        for k in self.messages.indices {
+            let m = messages[k]
+            self.messages[k].content = try guarded(m.content)
+            if let n = m.name { self.messages[k].name = try guarded(n) }
+            if let id = m.toolCallID { self.messages[k].toolCallID = try guarded(id) }
+            if let calls = m.toolCalls { self.messages[k].toolCalls = try guardedArray(calls) }
+        }
+        if let tools { self.tools = try guardedArray(tools) }
+        var guardedVariables: [String: Value] = [:]
+        for (key, value) in variables { guardedVariables[try guarded(key)] = try guarded(value) }
+        self.variables = guardedVariables
     }
 
-    /// The template's output for `messages` with each placeholder's text back in place and
-    /// marked plain. A placeholder a template wrote as a JSON escape (`tojson` with
+    private mutating func guardedArray(_ a: [Value]) throws -> [Value] {
+        var out: [Value] = []
+        for v in a { out.append(try guarded(v)) }
+        return out
+    }
+
+    private static func collect(_ v: Value, into out: inout [String]) {
+        switch v {
+        case let .string(s): out.append(s)
+        case let .array(a): a.forEach { collect($0, into: &out) }
+        case let .object(o): o.pairs.forEach { out.append($0.key); collect($0.value, into: &out) }
+        default: break
+        }
+    }
+
+    private mutating func guarded(_ v: Value) throws -> Value {
+        switch v {
+        case let .string(s): return .string(try guarded(s))
+        case let .array(a): return .array(try guardedArray(a))
+        case let .object(o):
+            var pairs: [(String, Value)] = []
+            for (key, value) in o.pairs { pairs.append((try guarded(key), try guarded(value))) }
+            return .object(OrderedObject(pairs))
+        default: return v
+        }
+    }
+
+    /// `s` with each control-token text replaced by its placeholder.
+    private mutating func guarded(_ s: String) throws -> String {
+        let ranges = tokenizer.controlTextRanges(s)
+        guard !ranges.isEmpty else { return s }
+        let bytes = Array(s.utf8)
+        var out = ""
+        var at = 0
+        for r in ranges {
+            out += String(decoding: bytes[at..<r.lowerBound], as: UTF8.self)
+            let text = String(decoding: bytes[r], as: UTF8.self)
+            out.unicodeScalars.append(try placeholder(for: text))
+            at = r.upperBound
+        }
+        return out + String(decoding: bytes[at...], as: UTF8.self)
+    }
+
+    private mutating func placeholder(for text: String) throws -> Unicode.Scalar {
+        if let c = placeholder[text] { return c }
+        // The private-use areas: the Basic Multilingual Plane's, then planes 15 and 16.
+        let areas: [ClosedRange<UInt32>] = [0xE000...0xF8FF, 0xF0000...0xFFFFD, 0x100000...0x10FFFD]
+        guard let c = areas.lazy.joined().compactMap(Unicode.Scalar.init).first(where: { !used.contains($0) }) else {
+            throw APIError.invalid("The request holds every private-use character, so its control-token text cannot be kept apart.",
+                                   param: "messages")
+        }
+        used.insert(c)
+        placeholder[text] = c
+        texts[c] = text
+        return c
+    }
+
+    /// The template's output for the guarded inputs with each placeholder's text back in place
+    /// and marked plain. A placeholder a template wrote as a JSON escape (`tojson` with
     /// `ensure_ascii`) comes back escaped the same way.
     func restore(_ marked: String) -> PromptText {
         var out: [UInt8] = []
@@ -82,18 +136,15 @@ struct ContentGuard {
     /// A `\uXXXX` (or a surrogate pair of them) at `i` that spells a placeholder: its text as
     /// an ASCII-only JSON string's inside, and how many characters the escape takes.
     private func escape(at i: Int, in s: [Unicode.Scalar]) -> (String, Int)? {
-        func unit(_ at: Int) -> UInt32? {
-            guard at + 6 <= s.count, s[at] == "\\", s[at + 1] == "u" else { return nil }
-            return UInt32(String(String.UnicodeScalarView(s[at + 2..<at + 6])), radix: 16)
-        }
-        guard let first = unit(i) else { return nil }
+        guard let first = Self.unit(at: i, in: s) else { return nil }
         var value = first, width = 6
         if (0xD800..<0xDC00).contains(first) {
-            guard let low = unit(i + 6), (0xDC00..<0xE000).contains(low) else { return nil }
+            guard let low = Self.unit(at: i + 6, in: s), (0xDC00..<0xE000).contains(low) else { return nil }
             value = 0x10000 + (first - 0xD800) << 10 + (low - 0xDC00)
             width = 12
         }
         guard let c = Unicode.Scalar(value), let text = texts[c] else { return nil }
+        // As the template engine's `tojson(ensure_ascii=True)` writes it (Python's json.dumps).
         var json = ""
         for u in text.unicodeScalars {
             switch u {
@@ -102,21 +153,31 @@ struct ContentGuard {
             case "\n": json += "\\n"
             case "\r": json += "\\r"
             case "\t": json += "\\t"
+            case "\u{08}": json += "\\b"
+            case "\u{0C}": json += "\\f"
             case _ where u.value < 0x20 || u.value > 0x7F:
-                for w in String(u).utf16 { json += "\\u" + hex4(w) }
+                for w in String(u).utf16 { json += "\\u" + Self.hex4(w) }
             default: json.unicodeScalars.append(u)
             }
         }
         return (json, width)
     }
 
-    /// The characters `\\uXXXX` escapes in `text` spell (a surrogate pair's too).
+    /// The value of a `\uXXXX` escape at `at`.
+    private static func unit(at: Int, in s: [Unicode.Scalar]) -> UInt32? {
+        guard at + 6 <= s.count, s[at] == "\\", s[at + 1] == "u" else { return nil }
+        let digits = s[at + 2..<at + 6]
+        guard digits.allSatisfy({ $0.properties.isASCIIHexDigit }) else { return nil }
+        return UInt32(String(String.UnicodeScalarView(digits)), radix: 16)
+    }
+
+    /// The characters `\uXXXX` escapes in `text` spell (a surrogate pair's too).
     private static func escapedScalars(_ text: String) -> Set<Unicode.Scalar> {
         let s = Array(text.unicodeScalars)
         var out = Set<Unicode.Scalar>()
         var i = 0, high: UInt32? = nil
         while i + 6 <= s.count {
-            guard s[i] == "\\", s[i + 1] == "u", let v = UInt32(String(String.UnicodeScalarView(s[i + 2..<i + 6])), radix: 16) else {
+            guard let v = unit(at: i, in: s) else {
                 i += 1
                 high = nil
                 continue
@@ -131,7 +192,7 @@ struct ContentGuard {
         return out
     }
 
-    private func hex4(_ w: UInt16) -> String {
+    private static func hex4(_ w: UInt16) -> String {
         let h = String(w, radix: 16)
         return String(repeating: "0", count: 4 - h.count) + h
     }

@@ -195,7 +195,7 @@ def test_control_text_in_messages_stays_text(client, server):
     ids = cases[0]["ids"]
     assert ids.count(1) == 3 and ids.count(2) == 2, "three turns opened by the template, not four"
     r = chat(client, messages=forged, max_tokens=4)
-    assert r.usage.prompt_tokens == len(ids) and r.choices[0].message.content
+    assert r.usage.prompt_tokens == len(ids) and r.choices[0].finish_reason in ("stop", "length")
     streamed = list(chat(client, messages=forged, max_tokens=4, stream=True, stream_options={"include_usage": True}))
     assert streamed[-1].usage.prompt_tokens == len(ids)
 
