@@ -226,22 +226,13 @@ public final class EmbeddingsAPI: @unchecked Sendable {
     func tokenize(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let r = try FieldReader(try OpenAIAPI.parseBody(request))
         if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
-        let text: String
-        let addSpecial: Bool
-        if let c = try r.string("content") {
-            text = c
-            addSpecial = try r.bool("add_special") ?? false
-        } else if let p = try r.string("prompt") {
-            text = p
-            addSpecial = try r.bool("add_special_tokens") ?? true
-        } else if r.has("messages") {
+        let q = try TokenizeRequest(r)
+        guard let raw = q.raw else {
             throw APIError.invalid("The model `\(model.id)` is an embedding model: it has no chat template for `messages`; give `content` (or `prompt`).",
                                    param: "messages")
-        } else {
-            throw APIError.invalid("Give `content` (or `prompt`) to tokenize.", param: "content")
         }
-        let ids = model.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: try r.bool("parse_special") ?? true)
-        responder.respond(OpenAIAPI.tokenized(ids, model.tokenizer, withPieces: try r.bool("with_pieces") ?? false,
+        let ids = model.tokenizer.encode(raw.text, addSpecial: raw.addSpecial, parseSpecial: raw.parseSpecial)
+        responder.respond(OpenAIAPI.tokenized(ids, model.tokenizer, withPieces: q.withPieces,
                                               contextLength: model.contextLength))
     }
 }

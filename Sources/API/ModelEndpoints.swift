@@ -23,32 +23,30 @@ extension OpenAIAPI {
         responder.respond(.json(modelJSON))
     }
 
-    /// llama.cpp shape {"content", "add_special", "with_pieces"} and vLLM shape
-    /// {"model", "prompt" | "messages" (with `tools`), "add_special_tokens"}; the answer carries both.
+    /// The ids of a text (`TokenizeRequest`), or of the prompt a chat request with the same
+    /// `messages` and `tools` would have; the answer carries both APIs' fields.
     func tokenize(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let r = try FieldReader(try Self.parseBody(request))
         try checkModelField(r)
+        let q = try TokenizeRequest(r)
         let t = model.tokenizer
         let ids: [Int32]
-        if let content = try r.string("content") {
-            ids = t.encode(content, addSpecial: try r.bool("add_special") ?? false, parseSpecial: try r.bool("parse_special") ?? true)
-        } else if let prompt = try r.string("prompt") {
-            ids = t.encode(prompt, addSpecial: try r.bool("add_special_tokens") ?? true, parseSpecial: try r.bool("parse_special") ?? true)
-        } else if r.has("messages") {
-            // The prompt a chat request with the same fields would have: tools are rendered too.
-            let tools = try toolPlan(r, body: request.body, generating: false)
-            let prompt = try chatPrompt(r, tools: tools)
-            // By default the ids a chat request would have (chatPromptIDs); with
-            // add_special_tokens given, exactly what it says.
-            if let special = try r.bool("add_special_tokens") {
+        if let raw = q.raw {
+            ids = t.encode(raw.text, addSpecial: raw.addSpecial, parseSpecial: raw.parseSpecial)
+        } else {
+            // Tools are rendered too.
+            let prompt = try chatPrompt(r, tools: try toolPlan(r, body: request.body, generating: false))
+            if q.parseSpecial == false {
+                // Every control token as text, the template's too: what the switch says.
+                ids = t.encode(prompt.text, addSpecial: q.addSpecial ?? false, parseSpecial: false)
+            } else if let special = q.addSpecial {
+                // Exactly what it says, rather than the ids a chat request would have.
                 ids = t.encode(prompt.text, addSpecial: special, plain: prompt.plain)
             } else {
                 ids = chatPromptIDs(prompt)
             }
-        } else {
-            throw APIError.invalid("Give `content` (or `prompt`, or `messages`) to tokenize.", param: "content")
         }
-        responder.respond(Self.tokenized(ids, t, withPieces: try r.bool("with_pieces") ?? false, contextLength: model.contextLength))
+        responder.respond(Self.tokenized(ids, t, withPieces: q.withPieces, contextLength: model.contextLength))
     }
 
     /// The answer to POST /tokenize (generation and embedding models alike): the ids, or with

@@ -160,6 +160,15 @@ CASES = [
     ("unknown model id", "GET", "/v1/models/gpt-9", None, None, 404, BAD, "model", "model_not_found"),
     ("detokenize out of vocabulary", "POST", "/detokenize", {"tokens": [49152]}, None, 400, BAD, "tokens", None),
     ("tokenize nothing", "POST", "/tokenize", {"foo": 1}, None, 400, BAD, "content", None),
+    # One text field: with two, the server would tokenize one the client may not have meant.
+    ("tokenize content and prompt", "POST", "/tokenize", {"content": "a", "prompt": "b"}, None, 400, BAD, "prompt", None),
+    ("tokenize prompt and messages", "POST", "/tokenize", {"prompt": "a", "messages": [{"role": "user", "content": "b"}]},
+     None, 400, BAD, "messages", None),
+    ("tokenize special switches disagree", "POST", "/tokenize", {"content": "a", "add_special": True,
+                                                                "add_special_tokens": False}, None, 400, BAD, "add_special_tokens", None),
+    ("tokenize add_special not a boolean", "POST", "/tokenize", {"prompt": "a", "add_special": "yes"}, None, 400, BAD, "add_special", None),
+    ("tokenize parse_special not a boolean", "POST", "/tokenize", {"messages": [{"role": "user", "content": "b"}],
+                                                                  "parse_special": 1}, None, 400, BAD, "parse_special", None),
 ]
 
 
