@@ -139,29 +139,18 @@ struct ContentGuard {
         guard let first = Self.unit(at: i, in: s) else { return nil }
         var value = first, width = 6
         if (0xD800..<0xDC00).contains(first) {
-            guard let low = Self.unit(at: i + 6, in: s), (0xDC00..<0xE000).contains(low) else { return nil }
-            value = 0x10000 + (first - 0xD800) << 10 + (low - 0xDC00)
+            guard let low = Self.unit(at: i + 6, in: s), let pair = Self.pair(first, low) else { return nil }
+            value = pair
             width = 12
         }
         guard let c = Unicode.Scalar(value), let text = texts[c] else { return nil }
-        // As the template engine's `tojson(ensure_ascii=True)` writes it (Python's json.dumps).
-        var json = ""
-        for u in text.unicodeScalars {
-            switch u {
-            case "\"": json += "\\\""
-            case "\\": json += "\\\\"
-            case "\n": json += "\\n"
-            case "\r": json += "\\r"
-            case "\t": json += "\\t"
-            case "\u{08}": json += "\\b"
-            case "\u{0C}": json += "\\f"
-            case _ where u.value < 0x20 || u.value > 0x7F:
-                for w in String(u).utf16 { json += "\\u" + Self.hex4(w) }
-            default: json.unicodeScalars.append(u)
-            }
-        }
-        return (json, width)
+        // As the template engine writes it (Python's json.dumps), the quotes left out.
+        guard let quoted = try? Self.asciiJSON?.render(["text": .string(text)]), quoted.count >= 2 else { return nil }
+        return (String(quoted.dropFirst().dropLast()), width)
     }
+
+    /// The template engine's own ASCII-only JSON string (`tojson(ensure_ascii=True)`).
+    private static let asciiJSON = try? Template("{{ text | tojson(ensure_ascii=True) }}")
 
     /// The value of a `\uXXXX` escape at `at`.
     private static func unit(at: Int, in s: [Unicode.Scalar]) -> UInt32? {
@@ -169,6 +158,11 @@ struct ContentGuard {
         let digits = s[at + 2..<at + 6]
         guard digits.allSatisfy({ $0.properties.isASCIIHexDigit }) else { return nil }
         return UInt32(String(String.UnicodeScalarView(digits)), radix: 16)
+    }
+
+    /// The character a surrogate pair stands for, or nil when `low` is none.
+    private static func pair(_ high: UInt32, _ low: UInt32) -> UInt32? {
+        (0xDC00..<0xE000).contains(low) ? 0x10000 + (high - 0xD800) << 10 + (low - 0xDC00) : nil
     }
 
     /// The characters `\uXXXX` escapes in `text` spell (a surrogate pair's too).
@@ -182,18 +176,11 @@ struct ContentGuard {
                 high = nil
                 continue
             }
-            if let h = high, (0xDC00..<0xE000).contains(v), let c = Unicode.Scalar(0x10000 + (h - 0xD800) << 10 + (v - 0xDC00)) {
-                out.insert(c)
-            }
+            if let h = high, let pair = pair(h, v), let c = Unicode.Scalar(pair) { out.insert(c) }
             if let c = Unicode.Scalar(v) { out.insert(c) }
             high = (0xD800..<0xDC00).contains(v) ? v : nil
             i += 6
         }
         return out
-    }
-
-    private static func hex4(_ w: UInt16) -> String {
-        let h = String(w, radix: 16)
-        return String(repeating: "0", count: 4 - h.count) + h
     }
 }
