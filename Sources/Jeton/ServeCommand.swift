@@ -11,20 +11,20 @@ struct ServeCommand: ParsableCommand {
     @Flag(help: "Print the effective configuration (secrets masked) and exit.") var printConfig = false
     @Option(help: "GGUF file, catalog name, or `default` (model.path); repeat it to serve several models in one process (the `models:` list).")
     var model: [String] = []
-    @Option(name: [.customShort("t"), .long], help: "Threads for the forward pass (model.threads).") var threads: Int?
+    @Option(name: [.customShort("t"), .long], parsing: .unconditional, help: "Threads for the forward pass (model.threads).") var threads: Int?
     @Option(help: "Address to listen on (server.host).") var host: String?
-    @Option(help: "Port to listen on (server.port).") var port: Int?
+    @Option(parsing: .unconditional, help: "Port to listen on (server.port).") var port: Int?
     @Option(help: "Name clients use in `model` (model.name).") var servedModelName: String?
-    @Option(help: "Context length per request (model.context_length).") var contextLength: Int?
+    @Option(parsing: .unconditional, help: "Context length per request (model.context_length).") var contextLength: Int?
     @Option(help: "Jinja chat template file overriding the model's (model.chat_template).") var chatTemplate: String?
-    @Option(help: "KV cache size in tokens (engine.cache_tokens).") var cacheTokens: Int?
+    @Option(parsing: .unconditional, help: "KV cache size in tokens (engine.cache_tokens).") var cacheTokens: Int?
     @Option(help: "KV cache element type, f16 or f32 (engine.cache_type).") var cacheType: String?
-    @Option(help: "Tokens computed per step at most (engine.max_batch_tokens).") var maxBatchTokens: Int?
-    @Option(help: "Sequences running at once at most (engine.max_sequences).") var maxSequences: Int?
-    @Option(help: "Queued requests at most (engine.max_waiting).") var maxWaiting: Int?
+    @Option(parsing: .unconditional, help: "Tokens computed per step at most (engine.max_batch_tokens).") var maxBatchTokens: Int?
+    @Option(parsing: .unconditional, help: "Sequences running at once at most (engine.max_sequences).") var maxSequences: Int?
+    @Option(parsing: .unconditional, help: "Queued requests at most (engine.max_waiting).") var maxWaiting: Int?
     @Option(help: "TLS certificate, PEM (tls.cert).") var tlsCert: String?
     @Option(help: "TLS private key, PEM (tls.key).") var tlsKey: String?
-    @Option(help: "Seconds in-flight requests get after SIGTERM (server.drain_timeout).") var drainTimeout: Double?
+    @Option(parsing: .unconditional, help: "Seconds in-flight requests get after SIGTERM (server.drain_timeout).") var drainTimeout: Double?
     @Option(help: "An accepted API key, as name:key or key; repeatable (auth.api_keys).") var apiKey: [String] = []
     @Option(help: "File of name:key lines, reloaded on SIGHUP (auth.key_file).") var apiKeyFile: String?
     @Option(help: "Speculative decoding: none, ngram or draft (speculative.method).") var speculative: String?

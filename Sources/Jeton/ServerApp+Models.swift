@@ -50,7 +50,9 @@ extension ServerApp {
 
     /// An alias of the `models:` list that reaches another model first (its id, or a name an
     /// earlier model answers to: its aliases, file and catalog names, `default`) would never
-    /// reach its own: refused.
+    /// reach its own: refused. So is a name or alias given to one model that a later one answers
+    /// to without being told (its file or catalog name): requests meant for the later model
+    /// would silently reach the earlier.
     static func checkAliases(_ specs: [ModelSpec], rows: [ModelTable.Row]) throws {
         for (i, spec) in specs.enumerated() {
             for alias in spec.aliases {
@@ -58,6 +60,13 @@ extension ServerApp {
                     ?? rows.indices.first { $0 < i && rows[$0].aliases.contains(alias) }
                 if let j = other {
                     throw JetonConfig.Failure(description: "models[\(i)]: the alias `\(alias)` already reaches `\(rows[j].id)`; give \(rows[i].id) another alias")
+                }
+            }
+            // (`default` is the first model of each kind by design.)
+            for given in spec.aliases + [spec.name].compactMap({ $0 }) where given != "default" {
+                // (A later model's own aliases are checked above, at its turn.)
+                if let j = rows.indices.first(where: { $0 > i && rows[$0].aliases.contains(given) && !specs[$0].aliases.contains(given) }) {
+                    throw JetonConfig.Failure(description: "models[\(i)]: `\(given)` is also the file or catalog name of models[\(j)] (`\(rows[j].id)`), which it would never reach; give \(rows[i].id) another name")
                 }
             }
         }

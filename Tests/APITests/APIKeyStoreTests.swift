@@ -25,4 +25,15 @@ final class APIKeyStoreTests: XCTestCase {
         let store = try APIKeyStore(keys: [], file: file)
         XCTAssertEqual(store.name(forAuthorization: "Bearer sk-gamma-0003"), "gamma")
     }
+
+    /// One key under two names is refused (the first name would never be seen); one name may
+    /// hold two keys (a rotation), each answering to it.
+    func testAKeyGivenTwiceIsRefused() throws {
+        XCTAssertThrowsError(try APIKeyStore(keys: ["a:abcdefghij", "b:abcdefghij"], file: nil)) { error in
+            XCTAssertTrue("\(error)".contains("is the same key as a"), "\(error)")
+        }
+        let rotation = try APIKeyStore(keys: ["a:abcdefghij", "a:bcdefghijk"], file: nil)
+        XCTAssertEqual(rotation.name(forAuthorization: "Bearer abcdefghij"), "a")
+        XCTAssertEqual(rotation.name(forAuthorization: "Bearer bcdefghijk"), "a")
+    }
 }

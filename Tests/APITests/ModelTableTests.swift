@@ -52,5 +52,6 @@ final class ModelTableTests: XCTestCase {
         XCTAssertEqual(ModelTable.kind(of: .completions), .generation)
         XCTAssertEqual(ModelTable.kind(of: .embeddings), .embedding)
         XCTAssertNil(ModelTable.kind(of: .tokenize))
+        XCTAssertNil(ModelTable.kind(of: .detokenize))  // both kinds of model detokenize
     }
 }

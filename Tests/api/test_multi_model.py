@@ -101,6 +101,11 @@ def test_requests_go_to_the_model_they_name(multi, mclient, ids):
     assert st == 200 and t["count"] == 3 and t["tokens"][0] == 101 and t["tokens"][-1] == 102
     st, _, t = multi.request("POST", "/tokenize", {"model": "default", "content": "hello"})
     assert st == 200 and t["count"] == 1 and t["tokens"][0] not in (101, 102)
+    # /detokenize too, each with its own vocabulary.
+    st, _, d = multi.request("POST", "/detokenize", {"model": EMBED, "tokens": [101, 7592, 102]})
+    assert st == 200 and "hello" in d["content"], d
+    st, _, d = multi.request("POST", "/detokenize", {"model": "default", "tokens": t["tokens"]})
+    assert st == 200 and d["content"] == "hello", d
     # Without a `model`, an embeddings request goes to the embedding model.
     st, _, r = multi.request("POST", "/v1/embeddings", {"input": "hello"})
     assert st == 200 and r["model"] == ids["embedding"]

@@ -184,6 +184,13 @@ def test_an_alias_that_reaches_another_model_stops_startup(tmp_path):
         # Found before anything loads (it was found after both models had loaded).
         assert p.returncode == 2 and "listening" not in p.stdout + p.stderr, (aliases, p.stderr[-600:])
         assert f"already reaches `{taken}`" in p.stderr + p.stdout, (aliases, p.stderr[-600:])
+    # A later model's catalog name given to an earlier one, as an alias or its name: requests for
+    # the later model would silently reach the earlier.
+    for first in ("name: gemma3-270m", "aliases: [gemma3-270m]"):
+        f.write_text(f"models:\n  - path: default\n    {first}\n  - path: gemma3-270m\n")
+        p = subprocess.run([JETON, "serve", "--port", "0", "--config", str(f)], capture_output=True, text=True, timeout=300)
+        assert p.returncode == 2 and "listening" not in p.stdout + p.stderr, (first, p.stderr[-600:])
+        assert "`gemma3-270m` is also the file or catalog name of models[1]" in p.stderr, (first, p.stderr[-600:])
 
 
 def test_missing_files_stop_startup_before_listening(tmp_path):
@@ -207,7 +214,11 @@ def test_missing_files_stop_startup_before_listening(tmp_path):
                          # found only after "listening").
                          (["--model", str(not_gguf)], "not a GGUF file"),
                          (["--lora", "foo"], "lora.adapters: \"foo\" is not name=path"),
-                         (["--model", "nomic-embed-text-v1.5", "--lora", f"a={not_gguf}"], "every served model is an embedding model")]:
+                         (["--model", "nomic-embed-text-v1.5", "--lora", f"a={not_gguf}"], "every served model is an embedding model"),
+                         # Settings that would do nothing, or refuse every request, found before listening too.
+                         (["--model", "nomic-embed-text-v1.5", "--speculative", "ngram"],
+                          "speculative.method ngram: every served model is an embedding model"),
+                         (["--lora", f"a={not_gguf}", "--lora", f"a={not_gguf}"], "lora.adapters: the name a is given twice")]:
         p = subprocess.run([JETON, "serve", "--port", "0", *args], capture_output=True, text=True, timeout=60, env=e)
         assert p.returncode == 2, (args, p.returncode, p.stderr[-500:])
         assert needle in p.stderr and "listening" not in p.stdout + p.stderr, (args, p.stderr[-500:])
@@ -372,3 +383,25 @@ def test_a_slow_reader_timeout_not_below_the_write_timeout_is_warned_about():
     rc, text, err = print_config()
     assert rc == 0 and "slow_reader_timeout" not in err, err
     assert settings(text)["server.slow_reader_timeout"] < settings(text)["server.write_timeout"]
+
+
+def test_settings_a_probe_found_accepted_are_refused(tmp_path):
+    # Negative numbers reach the setting's own check (the flag parser took them for options:
+    # "Missing value for '--port <port>'").
+    for args, needle in [(["--port", "-1"], "server.port must be between 0 and 65535"),
+                         (["--cache-tokens", "-5"], "engine.cache_tokens must be between"),
+                         (["--drain-timeout", "-1"], "server.drain_timeout must be between"),
+                         (["-t", "-2"], "model.threads must be between")]:
+        rc, out, err = print_config(*args)
+        assert rc == 2 and needle in err, (args, err)
+    f = tmp_path / "c.yaml"
+    f.write_text("models:\n  - path: default\n    aliases: {a: 1}\n")
+    rc, _, err = print_config("--config", str(f))
+    assert rc == 2 and "models[0].aliases must be a list of names (or one name), not a mapping" in err, err
+    e = {k: v for k, v in os.environ.items() if not k.startswith("JETON_") or k == "JETON_MODELS"}
+    for text, needle in [('lora:\n  allowed_dirs: ["/nonexistent-adapters"]\n', "lora.allowed_dirs: /nonexistent-adapters is not a directory"),
+                         # One key under two names: the first name would never be seen.
+                         ('auth:\n  api_keys: ["a:abcdefghij", "b:abcdefghij"]\n', "API key b (configured key 2) is the same key as a")]:
+        f.write_text(text)
+        p = subprocess.run([JETON, "serve", "--port", "0", "--config", str(f)], capture_output=True, text=True, timeout=60, env=e)
+        assert p.returncode != 0 and needle in p.stderr and "listening" not in p.stdout + p.stderr, (text, p.stderr[-500:])

@@ -45,6 +45,7 @@ public final class APIKeyStore: Sendable {
             }
         }
         var parsed: [Entry] = []
+        var places: [(name: String, key: String, place: String)] = []
         for (line, place) in lines {
             let (name, key): (String, String)
             if let c = line.firstIndex(of: ":") {
@@ -56,6 +57,12 @@ public final class APIKeyStore: Sendable {
             }
             guard !key.isEmpty, !name.isEmpty else { throw Failure(description: "an API key entry is empty (\(place))") }
             guard key.utf8.count >= 8 else { throw Failure(description: "API key \(name) is shorter than 8 characters (\(place))") }
+            // One key under two names would always be taken for the last (its first name's
+            // metrics and limits silently empty). (A name may hold several keys: a rotation.)
+            if let same = places.first(where: { $0.key == key }) {
+                throw Failure(description: "API key \(name) (\(place)) is the same key as \(same.name) (\(same.place)); give each key once")
+            }
+            places.append((name, key, place))
             parsed.append(Entry(name: name, key: Array(key.utf8)))
         }
         // A key file that holds no key (emptied, or comments only) must not turn authentication

@@ -58,7 +58,9 @@ struct ModelSpec: Sendable, Equatable {
         }
         switch fields["aliases"] {
         case nil, is NSNull: break
-        case let list as [Any]: spec.aliases = try list.map { try text("aliases", $0) }
+        case let list as [Any]: spec.aliases = try list.enumerated().map { try text("aliases[\($0.offset)]", $0.element) }
+        case is [AnyHashable: Any]:
+            throw JetonConfig.Failure(description: "\(at).aliases must be a list of names (or one name), not a mapping")
         case let one?: spec.aliases = [try text("aliases", one)]
         }
         if spec.aliases.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {

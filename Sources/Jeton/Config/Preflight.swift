@@ -82,6 +82,11 @@ enum Preflight {
         if !c[\.loraAdapters].isEmpty, !paths.contains(where: { embedding[$0] == false }) {
             throw JetonConfig.Failure(description: "lora.adapters: every served model is an embedding model; adapters apply to a text-generation model")
         }
+        // A text model to speculate for: with embedding models alone the setting would do nothing.
+        if c[\.speculativeMethod] != "none", !paths.contains(where: { embedding[$0] == false }) {
+            throw JetonConfig.Failure(description: "speculative.method \(c[\.speculativeMethod]): every served model is an embedding model; speculation applies to text generation")
+        }
+        var adapterNames: Set<String> = []
         for entry in c[\.loraAdapters] {
             // NAME=PATH; a PEFT adapter is a directory.
             guard let eq = entry.firstIndex(of: "="), eq != entry.startIndex, entry.index(after: eq) != entry.endIndex else {
@@ -91,11 +96,21 @@ enum Preflight {
             guard LoraRegistry.isValidName(name) else {
                 throw JetonConfig.Failure(description: "lora.adapters: the name `\(name)` must be 1 to 256 letters, digits or . _ - : / @")
             }
+            guard adapterNames.insert(name).inserted else {
+                throw JetonConfig.Failure(description: "lora.adapters: the name \(name) is given twice")
+            }
             if let i = named[name] {
                 let model = models.count > 1 ? "models[\(i)]" : "the served model"
                 throw JetonConfig.Failure(description: "lora.adapters: \(name) is the name of \(model); give the adapter another name")
             }
             try file("lora adapter \(name)", String(entry[entry.index(after: eq)...]), directoryAllowed: true)
+        }
+        // Every load from a folder that is not there would be a 403.
+        for dir in c[\.loraAllowedDirs] {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw JetonConfig.Failure(description: "lora.allowed_dirs: \(dir) is not a directory")
+            }
         }
         // The admin keys are read when the models load, after listening: checked here first.
         if !c[\.authAdminKeys].isEmpty {
