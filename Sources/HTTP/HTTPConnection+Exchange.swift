@@ -155,6 +155,7 @@ extension HTTPConnection {
             out.append(contentsOf: framing.utf8)
             crlf()
         }
+        machine.headWritten()
         if !machine.responseKeepsAlive {
             out.append(contentsOf: "Connection: close\r\n".utf8)
         } else if response.http10 {

@@ -118,6 +118,9 @@ struct HTTPConnectionStateMachine {
     private(set) var peerFinished = false
     /// A request was dispatched on this connection.
     private(set) var answered = false
+    /// The head of the response being produced went out without `Connection: close` (before a
+    /// drain began): the client may have pipelined requests behind it, which are then answered.
+    private(set) var headPromisedKeepAlive = false
 
     let timeouts: Timeouts
     let maxInflatedBodyBytes: Int
@@ -147,6 +150,9 @@ struct HTTPConnectionStateMachine {
         if case .responding(let keepAlive) = state { return keepAlive && !draining }
         return false
     }
+
+    /// The response's head is written with what `responseKeepsAlive` says now.
+    mutating func headWritten() { headPromisedKeepAlive = responseKeepsAlive }
 
     var isLingering: Bool { state == .lingering }
     /// Where the lingering close ends however much the peer still sends.
@@ -302,9 +308,17 @@ struct HTTPConnectionStateMachine {
                 parseDeferred = true
                 if pendingOutput <= Self.pipelinedOutputLimit { scheduleParse(into: &actions) }
             }
+        } else if keepAlive && headPromisedKeepAlive && inputStart < input.count {
+            // A drain began after this response's head said the connection stays open: what
+            // the client pipelined behind it is answered (each `Connection: close`, so it learns
+            // to stop), not dropped unanswered.
+            state = .reading
+            parseDeferred = true
+            if pendingOutput <= Self.pipelinedOutputLimit { scheduleParse(into: &actions) }
         } else {
             endAfterResponse()
         }
+        headPromisedKeepAlive = false
         updateReadInterest(into: &actions)
         return finish(&actions, timerBefore: before)
     }

@@ -35,7 +35,7 @@ extension ServerApp {
             }
         }
         let router = try ModelRouter(apis)
-        try Self.checkAliases(plans.map(\.spec), rows: router.table.rows)
+        try Self.checkAliases(plans.map(\.spec), paths: plans.map(\.path), rows: router.table.rows)
         // An adapter of lora.adapters under a model's name or alias (reserved by the router) would never be reached.
         for case let .generation(api) in apis {
             if let lora = api.lora, let taken = lora.all.first(where: { lora.isReserved($0.name) }) {
@@ -53,7 +53,8 @@ extension ServerApp {
     /// reach its own: refused. So is a name or alias given to one model that a later one answers
     /// to without being told (its file or catalog name): requests meant for the later model
     /// would silently reach the earlier.
-    static func checkAliases(_ specs: [ModelSpec], rows: [ModelTable.Row]) throws {
+    /// (`paths`: each model's file, whose own and catalog names it answers to anyway.)
+    static func checkAliases(_ specs: [ModelSpec], paths: [String], rows: [ModelTable.Row]) throws {
         for (i, spec) in specs.enumerated() {
             for alias in spec.aliases {
                 let other = rows.indices.first { $0 != i && rows[$0].id == alias }
@@ -63,7 +64,9 @@ extension ServerApp {
                 }
             }
             // (`default` is the first model of each kind by design.)
-            for given in spec.aliases + [spec.name].compactMap({ $0 }) where given != "default" {
+            // A name the model answers to anyway (the same file listed twice) takes nothing away.
+            let own = names(ModelSpec(path: paths[i]), path: paths[i], first: false)
+            for given in spec.aliases + [spec.name].compactMap({ $0 }) where given != "default" && given != own.id && !own.aliases.contains(given) {
                 // (A later model's own aliases are checked above, at its turn.)
                 if let j = rows.indices.first(where: { $0 > i && rows[$0].aliases.contains(given) && !specs[$0].aliases.contains(given) }) {
                     throw JetonConfig.Failure(description: "models[\(i)]: `\(given)` is also the file or catalog name of models[\(j)] (`\(rows[j].id)`), which it would never reach; give \(rows[i].id) another name")

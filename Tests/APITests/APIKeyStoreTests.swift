@@ -32,6 +32,7 @@ final class APIKeyStoreTests: XCTestCase {
         XCTAssertThrowsError(try APIKeyStore(keys: ["a:abcdefghij", "b:abcdefghij"], file: nil)) { error in
             XCTAssertTrue("\(error)".contains("is the same key as a"), "\(error)")
         }
+        XCTAssertEqual(try APIKeyStore(keys: ["a:abcdefghij", "a:abcdefghij"], file: nil).count, 2, "the same entry twice is one")
         let rotation = try APIKeyStore(keys: ["a:abcdefghij", "a:bcdefghijk"], file: nil)
         XCTAssertEqual(rotation.name(forAuthorization: "Bearer abcdefghij"), "a")
         XCTAssertEqual(rotation.name(forAuthorization: "Bearer bcdefghijk"), "a")

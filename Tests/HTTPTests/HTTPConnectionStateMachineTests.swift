@@ -103,6 +103,25 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
         XCTAssertFalse(d.machine.responseKeepsAlive)
     }
 
+    /// A drain that begins after a response's head said the connection stays open (a stream
+    /// under way) still answers what the client pipelined behind it, with `Connection: close`;
+    /// one whose head said close drops it (the client was told).
+    func testDrainAnswersRequestsPipelinedBehindAResponseThatPromisedKeepAlive() {
+        var c = ConnectionHarness()
+        _ = c.start()
+        _ = c.receive(Self.get + "GET /b HTTP/1.1\r\nHost: a\r\n\r\n")
+        c.machine.headWritten()
+        XCTAssertTrue(c.machine.headPromisedKeepAlive)
+        XCTAssertEqual(c.beginDrain(), [])
+        XCTAssertEqual(c.responseCompleted(pending: 0), ["parseLater"])
+        XCTAssertEqual(c.resume(), ["dispatch GET /b"])
+        c.machine.headWritten()
+        XCTAssertFalse(c.machine.headPromisedKeepAlive, "its answer says Connection: close")
+        XCTAssertEqual(c.responseCompleted(pending: 0), [])
+        XCTAssertEqual(c.flushed(pending: 0), ["shutdownWrite", "timer"])
+        XCTAssertEqual(c.dispatched.count, 2)
+    }
+
     /// At the start of a drain (the server still accepts) a connection that has not sent its first
     /// request keeps it; one that has answered and is idle closes.
     func testDrainLeavesAnUnusedConnectionItsRequest() {

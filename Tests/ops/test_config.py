@@ -1,4 +1,5 @@
 """Config/jeton.yaml documents every setting with its default; layers override in order."""
+import json
 import os
 import platform
 import sys
@@ -191,6 +192,15 @@ def test_an_alias_that_reaches_another_model_stops_startup(tmp_path):
         p = subprocess.run([JETON, "serve", "--port", "0", "--config", str(f)], capture_output=True, text=True, timeout=300)
         assert p.returncode == 2 and "listening" not in p.stdout + p.stderr, (first, p.stderr[-600:])
         assert "`gemma3-270m` is also the file or catalog name of models[1]" in p.stderr, (first, p.stderr[-600:])
+    # The same file twice, the first named as its file is: that name reaches it anyway.
+    from jeton_process import JetonProcess
+    f.write_text("models:\n  - path: default\n    name: SmolLM2-135M-Instruct.Q4_1\n  - path: default\n    name: b\n")
+    s = JetonProcess("--config", str(f))
+    try:
+        ids = [m["id"] for m in json.loads(s.request("GET", "/v1/models")[2])["data"]]
+        assert ids == ["SmolLM2-135M-Instruct.Q4_1", "b"], ids
+    finally:
+        s.stop()
 
 
 def test_missing_files_stop_startup_before_listening(tmp_path):

@@ -207,3 +207,34 @@ def test_embeddings_past_the_drain_deadline_are_told_so():
         assert s.proc.wait(timeout=30) == 0
     finally:
         s.stop()
+
+
+def test_a_request_pipelined_behind_a_stream_is_answered_at_a_drain():
+    # The stream's head went out before the signal, without `Connection: close`: the request the
+    # client pipelined behind it gets its 503 (and `Connection: close`), not a silent close.
+    import socket
+    s = JetonProcess("--model", "default", "--drain-timeout", "60")
+    try:
+        def post(body):
+            data = json.dumps(body).encode()
+            return (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(data)) + data
+        conn = socket.create_connection(("127.0.0.1", s.port), timeout=60)
+        conn.sendall(post({"model": "default", "prompt": "Story:", "max_tokens": 120, "ignore_eos": True, "stream": True})
+                     + post({"model": "default", "prompt": "Hi", "max_tokens": 2}))
+        received = b""
+        while b"data: {" not in received:
+            received += conn.recv(65536)
+        s.signal(signal.SIGTERM)
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        text = received.decode(errors="replace")
+        assert "data: [DONE]" in text, text[-300:]
+        second = text[text.index("data: [DONE]"):]
+        assert "HTTP/1.1 503" in second and "Connection: close" in second, second[:400]
+        assert s.proc.wait(timeout=60) == 0
+    finally:
+        s.stop()

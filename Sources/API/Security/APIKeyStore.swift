@@ -58,8 +58,9 @@ public final class APIKeyStore: Sendable {
             guard !key.isEmpty, !name.isEmpty else { throw Failure(description: "an API key entry is empty (\(place))") }
             guard key.utf8.count >= 8 else { throw Failure(description: "API key \(name) is shorter than 8 characters (\(place))") }
             // One key under two names would always be taken for the last (its first name's
-            // metrics and limits silently empty). (A name may hold several keys: a rotation.)
-            if let same = places.first(where: { $0.key == key }) {
+            // metrics and limits silently empty). (A name may hold several keys: a rotation; the
+            // same entry twice is one.)
+            if let same = places.first(where: { $0.key == key && $0.name != name }) {
                 throw Failure(description: "API key \(name) (\(place)) is the same key as \(same.name) (\(same.place)); give each key once")
             }
             places.append((name, key, place))

@@ -61,7 +61,7 @@ enum Preflight {
                 let (id, aliases) = ServerApp.names(m, path: p, first: firsts.insert(kind).inserted)
                 return ModelTable.Row(id: id, aliases: aliases.sorted(), kind: kind)
             }
-            try ServerApp.checkAliases(models, rows: rows)
+            try ServerApp.checkAliases(models, paths: paths, rows: rows)
         }
         let template = c[\.modelChatTemplate]
         if !template.isEmpty { try file("model.chat_template", template, directoryAllowed: false) }
