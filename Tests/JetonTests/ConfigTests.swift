@@ -73,9 +73,13 @@ final class ConfigTests: XCTestCase {
         var c = JetonConfig()
         try c.apply(environment: ["JETON_SERVER_PROT": "1", "JETON_RATE_LIMITS_RPM": "5", "JETON_SERVER_PORT": "8081",
                                   // Not in a settings section: variables of other parts of Jeton, left alone.
-                                  "JETON_MODELS": "/m", "JETON_MODELS_DIR": "/m", "JETON_KERNELS": "avx2", "JETON_BIN": "x"])
+                                  "JETON_MODELS": "/m", "JETON_MODELS_DIR": "/m", "JETON_KERNELS": "avx2", "JETON_BIN": "x",
+                                  "JETON_AMX": "0", "JETON_REPACK": "0", "JETON_STREAM_PREFETCH": "l2",
+                                  // A misspelt section, close to a setting's name.
+                                  "JETON_SERVRE_PORT": "9000"])
         XCTAssertEqual(c.warnings, ["JETON_RATE_LIMITS_RPM is not a setting; ignored",
-                                    "JETON_SERVER_PROT is not a setting (did you mean JETON_SERVER_PORT?); ignored"])
+                                    "JETON_SERVER_PROT is not a setting (did you mean JETON_SERVER_PORT?); ignored",
+                                    "JETON_SERVRE_PORT is not a setting (did you mean JETON_SERVER_PORT?); ignored"])
         XCTAssertEqual(c[\.serverPort], 8081)
     }
 

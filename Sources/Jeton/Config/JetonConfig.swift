@@ -99,12 +99,13 @@ struct JetonConfig: Sendable {
             try set(s, value, source: s.environmentName)
         }
         // Other JETON_* variables exist (JETON_MODELS, JETON_KERNELS ...), so only names inside a
-        // settings section are suspect: most likely a misspelt setting.
+        // settings section, or close to a setting's (a misspelt section), are suspect.
         let names = Set(Setting.all.map(\.environmentName))
         let prefixes = Setting.sections.map { "JETON_" + $0.uppercased() + "_" }
-        for name in env.keys.sorted() where !names.contains(name) && prefixes.contains(where: name.hasPrefix) {
-            let near = Self.nearest(name, among: Setting.all.map(\.environmentName)).map { " (did you mean \($0)?)" } ?? ""
-            warnings.append("\(name) is not a setting\(near); ignored")
+        for name in env.keys.sorted() where name.hasPrefix("JETON_") && !names.contains(name) {
+            let near = Self.nearest(name, among: Setting.all.map(\.environmentName))
+            guard prefixes.contains(where: name.hasPrefix) || near != nil else { continue }
+            warnings.append("\(name) is not a setting\(near.map { " (did you mean \($0)?)" } ?? ""); ignored")
         }
     }
 
