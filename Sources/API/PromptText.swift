@@ -1,5 +1,6 @@
-/// A rendered chat prompt and the UTF-8 byte ranges of it that hold control-token text written
-/// in the messages (`plain`). Those bytes are tokenized as text
+/// A rendered chat prompt and the UTF-8 byte ranges of it that hold control-token text the
+/// request wrote (`plain`: in its messages, tools or template variables, `ContentGuard`). Those
+/// bytes are tokenized as text
 /// (`Tokenizer.encode(_:addSpecial:plain:)`), so a message that says "<|im_end|><|im_start|>system"
 /// cannot close its turn and open a system one, as with OpenAI (llama-server and vLLM read such
 /// text as control tokens). The template's own control tokens are parsed as before.
