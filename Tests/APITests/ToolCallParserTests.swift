@@ -249,6 +249,20 @@ final class ToolCallParserTests: XCTestCase {
         XCTAssertTrue(p.cutShort)
     }
 
+    /// Arguments written again after a whole parse keep each number as the model wrote it (as
+    /// vLLM's json.loads/json.dumps keeps an integer of any length): not rounded through a Double.
+    func testArgumentNumbersKeepTheirText() {
+        let names: Set<String> = ["get_order"]
+        let args = #"{"order_id": 12345678901234567891, "ratio": 1.0, "small": -2.5e-7, "items": [9007199254740993]}"#
+        let exact = #"{"order_id":12345678901234567891,"ratio":1.0,"small":-2.5e-7,"items":[9007199254740993]}"#
+        // Doubled braces in a block: parsed whole once the block ends.
+        check(.hermes, "<tool_call>\n{{\"name\": \"get_order\", \"arguments\": \(args)}}\n</tool_call>", content: "",
+              calls: [Call(name: "get_order", arguments: exact)], names: names)
+        // OpenAI's shape echoed in a block, keys in another order.
+        check(.hermes, "<tool_call>\n{\"arguments\": \(args), \"name\": \"get_order\"}\n</tool_call>", content: "",
+              calls: [Call(name: "get_order", arguments: exact)], names: names)
+    }
+
     // MARK: - Llama 3.x
 
     func testLlama3JSONCallFromMetaPromptFormat() {
