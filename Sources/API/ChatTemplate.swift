@@ -21,7 +21,14 @@ struct ChatTemplate: Sendable {
     {% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}
     """
 
+    /// The end of a ChatML turn: with the fallback, a stop string of every chat request, since a
+    /// model that never saw ChatML writes it as text and goes on with a made-up next turn
+    /// (llama-cpp-python's chatml format stops there too).
+    static let chatMLTurnEnd = "<|im_end|>"
+
     let template: Result<Template, Error>
+    /// The model has no template of its own: ChatML renders its messages.
+    let isFallback: Bool
     let bosToken: String
     let eosToken: String
     /// Finds the control-token text in messages (`ContentGuard`).
@@ -30,6 +37,7 @@ struct ChatTemplate: Sendable {
     init(source: String?, tokenizer: Tokenizer) {
         self.tokenizer = tokenizer
         template = Result { try Template(source ?? Self.chatML) }
+        isFallback = source == nil
         bosToken = tokenizer.bosID.map { tokenizer.tokenText($0) } ?? ""
         eosToken = tokenizer.eosID.map { tokenizer.tokenText($0) } ?? ""
     }

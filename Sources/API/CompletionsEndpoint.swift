@@ -23,8 +23,14 @@ extension OpenAIAPI {
     func completionPlan(_ json: JSON) throws -> CompletionPlan {
         let r = try FieldReader(json)
         let chosen = try requestedModel(r)  // the model field and `lora` (LoraEndpoints.swift)
-        if let b = try r.int("best_of", 1...limits.maxN), b != (try r.int("n", 1...limits.maxN) ?? 1) {
-            throw APIError.invalid("`best_of` is not supported (only best_of equal to n).", param: "best_of")
+        if let b = try r.int("best_of", 1...limits.maxN) {
+            let n = try r.int("n", 1...limits.maxN) ?? 1
+            // OpenAI's rule is best_of ≥ n; picking the n best of more candidates is not done here.
+            if b < n { throw APIError.invalid("`best_of` must be at least `n` (\(n)), got \(b).", param: "best_of") }
+            if b > n {
+                throw APIError.invalid("`best_of` greater than `n` is not supported: every generated choice is returned, so give `n` (\(b)) instead, or best_of equal to n.",
+                                       param: "best_of")
+            }
         }
         _ = try r.string("user")
         try refuseStore(r)

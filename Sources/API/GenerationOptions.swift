@@ -41,7 +41,17 @@ struct GenerationOptions {
             guard case .object = so else { throw APIError.invalid("`stream_options` must be an object.", param: "stream_options") }
             guard stream else { throw APIError.invalid("`stream_options` is only allowed when `stream` is true.", param: "stream_options") }
             let sr = try FieldReader(so)
-            includeUsage = try sr.bool("include_usage") ?? false
+            func flag(_ key: String) throws -> Bool? {
+                guard let v = sr.raw(key) else { return nil }
+                guard case let .bool(b) = v else {
+                    throw APIError.invalid("`stream_options.\(key)` must be a boolean.", param: "stream_options.\(key)")
+                }
+                return b
+            }
+            includeUsage = try flag("include_usage") ?? false
+            // OpenAI's random padding of stream events against length side channels: none is added
+            // here, so either value streams the same (the SDKs send it when a user sets it).
+            _ = try flag("include_obfuscation")
             // vLLM's usage in every chunk: refused with the reason (as `store: true` is), never ignored.
             try sr.refuse(["continuous_usage_stats"], because: "usage comes in the last chunk (`include_usage`)", in: "stream_options")
             try sr.refuseUnknown(ignoring: [], in: "stream_options")

@@ -2,6 +2,9 @@
 extension OpenAIAPI {
     /// OpenAI's tiers (an unknown one is a 400 there too).
     static let serviceTiers: Set<String> = ["auto", "default", "flex", "scale", "priority"]
+    /// OpenAI's prompt-cache lifetimes (`prompt_cache_retention`); here the prefix cache keeps
+    /// what fits, whatever is asked.
+    static let cacheRetentions: Set<String> = ["in_memory", "24h"]
 
     /// `store: true` asks OpenAI to keep the completion for later retrieval, which this server
     /// does not do (no GET /v1/chat/completions/{id}): refused rather than silently dropped.
@@ -12,8 +15,8 @@ extension OpenAIAPI {
     }
 
     /// OpenAI's bookkeeping fields (`metadata` and `store: false` go with stored completions,
-    /// `service_tier` with its billing, `safety_identifier` and `prompt_cache_key` with its
-    /// abuse checks and cache routing) and llama-server's `cache_prompt` (the prefix cache is
+    /// `service_tier` with its billing, `safety_identifier`, `prompt_cache_key` and
+    /// `prompt_cache_retention` with its abuse checks and cache routing) and llama-server's `cache_prompt` (the prefix cache is
     /// always on here), read and not acted on; any field nobody reads is a 400
     /// (`FieldReader.refuseUnknown`). They still have OpenAI's types and bounds: a client whose
     /// request OpenAI would refuse (a number as `metadata`, an unknown tier) hears it here too.
@@ -21,6 +24,10 @@ extension OpenAIAPI {
         _ = try r.string("safety_identifier")
         _ = try r.string("prompt_cache_key")
         _ = try r.bool("cache_prompt")
+        if let retention = try r.string("prompt_cache_retention"), !Self.cacheRetentions.contains(retention) {
+            throw APIError.invalid("`prompt_cache_retention` must be \"in_memory\" or \"24h\", got \"\(retention)\".",
+                                   param: "prompt_cache_retention")
+        }
         if let tier = try r.string("service_tier"), !Self.serviceTiers.contains(tier) {
             throw APIError.invalid("`service_tier` must be one of \(Self.serviceTiers.sorted().map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(tier)\".",
                                    param: "service_tier")

@@ -36,6 +36,15 @@ def test_max_completion_tokens(client):
     assert r.usage.completion_tokens == 2
 
 
+def test_stream_options_include_obfuscation_is_taken(client):
+    # The SDKs send it when a user sets it (OpenAI pads events with random text unless false); no
+    # padding is added here, so both values stream the same text.
+    whole = chat(client, max_tokens=6).choices[0].message.content
+    for flag in (False, True):
+        chunks = list(chat(client, max_tokens=6, stream=True, stream_options={"include_obfuscation": flag}))
+        assert "".join(ch.delta.content or "" for c in chunks for ch in c.choices) == whole, flag
+
+
 def test_stream_shape_and_equal_to_non_stream(client):
     whole = chat(client, max_tokens=10)
     chunks = list(chat(client, max_tokens=10, stream=True, stream_options={"include_usage": True}))
@@ -251,6 +260,22 @@ def test_bos_is_added_where_the_vocabulary_asks_for_it():
         assert st == 200 and t["tokens"][0] == 2 and t["tokens"][1] != 2, t["tokens"][:4]
         st, _, r = s.request("POST", "/v1/chat/completions", {"model": "default", "messages": messages, "max_tokens": 1})
         assert st == 200 and r["usage"]["prompt_tokens"] == t["count"]
+        # That model never saw ChatML: it writes the turn's end as text and goes on with a made-up turn,
+        # so under the fallback the turn's end stops the answer (found by helper-123: every answer ran
+        # to max_tokens with `<|im_end|>\n<|im_start|>` in it).
+        for stream in (False, True):
+            st, _, r = s.request("POST", "/v1/chat/completions", {
+                "model": "default", "messages": [{"role": "user", "content": "What is the capital of France?"}],
+                "max_tokens": 48, "temperature": 0, "stream": stream, **({"stream_options": {"include_usage": True}} if stream else {})})
+            assert st == 200, r
+            if stream:
+                events = [json.loads(line[6:]) for line in r.splitlines() if line.startswith("data: {")]
+                text = "".join(c["delta"].get("content") or "" for e in events for c in e["choices"])
+                finish = [c["finish_reason"] for e in events for c in e["choices"] if c["finish_reason"]]
+                usage = events[-1]["usage"]
+            else:
+                text, finish, usage = r["choices"][0]["message"]["content"], [r["choices"][0]["finish_reason"]], r["usage"]
+            assert "<|im" not in text and finish == ["stop"] and usage["completion_tokens"] < 48, (stream, text, finish, usage)
         # A raw prompt gets BOS by default (vLLM's `prompt`); either switch's name turns it off.
         for body, first_is_bos in (({"prompt": "Hi"}, True), ({"prompt": "Hi", "add_special": False}, False),
                                    ({"prompt": "Hi", "add_special_tokens": False}, False), ({"content": "Hi"}, False)):

@@ -108,6 +108,13 @@ CASES = [
     ("suffix without fill-in-the-middle tokens", "POST", C, comp(suffix="the end"), None, 400, BAD, "suffix",
      "fim_not_supported"),
     ("best_of 3", "POST", C, comp(best_of=3), None, 400, BAD, "best_of", None),
+    ("best_of under n", "POST", C, comp(best_of=1, n=2), None, 400, BAD, "best_of", None),
+    ("prompt_cache_retention unknown", "POST", CH, chat(prompt_cache_retention="forever"), None, 400, BAD,
+     "prompt_cache_retention", None),
+    ("stream_options include_usage a string", "POST", C, comp(stream=True, stream_options={"include_usage": "yes"}),
+     None, 400, BAD, "stream_options.include_usage", None),
+    ("stream_options include_obfuscation a string", "POST", CH, chat(stream=True, stream_options={"include_obfuscation": "no"}),
+     None, 400, BAD, "stream_options.include_obfuscation", None),
     ("context exceeded", "POST", C, comp(max_tokens=8192), None, 400, BAD, "max_tokens", "context_length_exceeded"),
     ("context exceeded, streamed", "POST", C, comp(max_tokens=8192, stream=True), None, 400, BAD, "max_tokens",
      "context_length_exceeded"),
@@ -235,8 +242,9 @@ def test_bookkeeping_fields_are_accepted(server):
     # They cannot change an answer: OpenAI's metadata, store false, service_tier, safety_identifier,
     # prompt_cache_key, llama-server's cache_prompt; a null value of any field is as if absent.
     extra = dict(metadata={"k": "v"}, store=False, service_tier="auto", safety_identifier="u1", prompt_cache_key="k",
-                 cache_prompt=True, some_future_field=None)
-    for path, body in [(C, comp(**extra)), (CH, chat(**extra)), (CH, chat(modalities=["text"], service_tier="flex"))]:
+                 prompt_cache_retention="24h", cache_prompt=True, some_future_field=None)
+    for path, body in [(C, comp(**extra)), (CH, chat(**extra)), (CH, chat(modalities=["text"], service_tier="flex")),
+                       (CH, chat(prompt_cache_retention="in_memory")), (C, comp(best_of=2, n=2))]:
         st, _, r = server.request("POST", path, body)
         assert st == 200, (path, r)
 
