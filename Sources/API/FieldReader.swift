@@ -43,7 +43,7 @@ struct FieldReader {
 
     func double(_ key: String, _ range: ClosedRange<Double>) throws -> Double? {
         guard let v = raw(key) else { return nil }
-        guard case let .number(n) = v, n.isFinite else { throw APIError.invalid("`\(key)` must be a number.", param: key) }
+        guard case let .number(n, _) = v, n.isFinite else { throw APIError.invalid("`\(key)` must be a number.", param: key) }
         guard range.contains(n) else {
             throw APIError.invalid("`\(key)` must be between \(JSON.format(range.lowerBound)) and \(JSON.format(range.upperBound)), got \(JSON.format(n)).", param: key)
         }
@@ -52,7 +52,7 @@ struct FieldReader {
 
     func int(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
         guard let v = raw(key) else { return nil }
-        guard case let .number(n) = v, n.isFinite, n == n.rounded() else {
+        guard case let .number(n, _) = v, n.isFinite, n == n.rounded() else {
             throw APIError.invalid("`\(key)` must be an integer.", param: key)
         }
         let hi = range.upperBound == Int.max ? "" : " and at most \(range.upperBound)"
@@ -93,7 +93,7 @@ struct FieldReader {
 extension JSON {
     /// An integer token id, when this is one.
     var tokenID: Int32? {
-        guard case let .number(n) = self, n == n.rounded(), n >= 0, n < 2_147_483_648 else { return nil }
+        guard case let .number(n, _) = self, n == n.rounded(), n >= 0, n < 2_147_483_648 else { return nil }
         return Int32(n)
     }
 }

@@ -69,7 +69,7 @@ struct GenerationOptions {
     /// text always gives the same seed.
     private static func seed(_ r: FieldReader) throws -> UInt64? {
         guard let v = r.raw("seed") else { return nil }
-        guard case let .number(n) = v, n.isFinite, n == n.rounded(), n >= -9_223_372_036_854_775_808, n <= 18_446_744_073_709_551_616 else {
+        guard case let .number(n, _) = v, n.isFinite, n == n.rounded(), n >= -9_223_372_036_854_775_808, n <= 18_446_744_073_709_551_616 else {
             throw APIError.invalid("`seed` must be an integer between -2^63 and 2^64 - 1.", param: "seed")
         }
         // -1 is "no seed" in llama-server and vLLM, and clients ported from them send it.
@@ -121,7 +121,7 @@ struct GenerationOptions {
                   let id = Int32(k), Int(id) < vocab else {
                 throw APIError.invalid("`logit_bias` keys must be token ids between 0 and \(vocab - 1), got \"\(k)\".", param: "logit_bias")
             }
-            guard case let .number(x) = b, (-100...100).contains(x) else {
+            guard case let .number(x, _) = b, (-100...100).contains(x) else {
                 throw APIError.invalid("`logit_bias` values must be numbers between -100 and 100.", param: "logit_bias")
             }
             out[id] = Float(x)

@@ -6,7 +6,9 @@ import Grammar
 public indirect enum JSON: Sendable, Equatable {
     case null
     case bool(Bool)
-    case number(Double)
+    /// `text`: the number as a request wrote it (kept, so a schema or arguments written again
+    /// keep a 20-digit integer or `1.0` as given; a Double alone would round or shorten them).
+    case number(Double, text: String? = nil)
     case string(String)
     case array([JSON])
     case object([(String, JSON)])
@@ -15,7 +17,7 @@ public indirect enum JSON: Sendable, Equatable {
         switch (a, b) {
         case (.null, .null): return true
         case let (.bool(x), .bool(y)): return x == y
-        case let (.number(x), .number(y)): return x == y
+        case let (.number(x, _), .number(y, _)): return x == y
         case let (.string(x), .string(y)): return x == y
         case let (.array(x), .array(y)): return x == y
         case let (.object(x), .object(y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
@@ -45,7 +47,7 @@ public indirect enum JSON: Sendable, Equatable {
         switch v {
         case .null: return .null
         case let .bool(b): return .bool(b)
-        case let .number(d, _): return .number(d)
+        case let .number(d, text): return .number(d, text: text)
         case let .string(s): return .string(s)
         case let .array(a): return .array(a.map(from))
         case let .object(f): return .object(f.map { ($0.0, from($0.1)) })
@@ -63,7 +65,7 @@ public indirect enum JSON: Sendable, Equatable {
         switch self {
         case .null: out += "null"
         case let .bool(b): out += b ? "true" : "false"
-        case let .number(n): out += JSON.format(n)
+        case let .number(n, text): out += text ?? JSON.format(n)
         case let .string(str): JSON.escape(str, into: &out)
         case let .array(a):
             out += "["

@@ -29,7 +29,7 @@ extension OpenAIAPI {
                 }
                 let adapter: LoraAdapter?
                 switch item["id"] {
-                case let .number(n)? where n == n.rounded() && abs(n) < 1e9: adapter = lora?.adapter(at: Int(n))
+                case let .number(n, _)? where n == n.rounded() && abs(n) < 1e9: adapter = lora?.adapter(at: Int(n))
                 case let .string(s)?: adapter = lora?.adapter(named: s)
                 default: throw APIError.invalid("Each `lora` entry needs an `id`: an adapter's name, or its position among the adapters of GET /v1/models.", param: "lora")
                 }
@@ -39,7 +39,7 @@ extension OpenAIAPI {
                 }
                 var scale: Float = 1
                 if let s = item["scale"] {
-                    guard case let .number(v) = s, v.isFinite, abs(v) <= 100 else {
+                    guard case let .number(v, _) = s, v.isFinite, abs(v) <= 100 else {
                         throw APIError.invalid("A `lora` scale must be a number between -100 and 100.", param: "lora")
                     }
                     scale = Float(v)

@@ -199,7 +199,7 @@ extension OpenAIAPI {
         switch j {
         case .null: return .none
         case let .bool(b): return .bool(b)
-        case let .number(n): return n == n.rounded() && abs(n) < 9e15 ? .int(Int(n)) : .double(n)
+        case let .number(n, _): return n == n.rounded() && abs(n) < 9e15 ? .int(Int(n)) : .double(n)
         case let .string(s): return .string(s)
         case let .array(a): return .array(a.map(templateValue))
         case let .object(fs): return .object(OrderedObject(fs.map { ($0.0, templateValue($0.1)) }))
