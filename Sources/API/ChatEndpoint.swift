@@ -40,7 +40,11 @@ extension OpenAIAPI {
                                    param: "tool_choice")
         }
         var opts = try GenerationOptions(r, maxTokensKeys: ["max_tokens", "max_completion_tokens"], limits: limits, vocabularySize: model.tokenizer.vocabularySize)
-        if template.isFallback && !opts.stop.contains(ChatTemplate.chatMLTurnEnd) { opts.stop.append(ChatTemplate.chatMLTurnEnd) }
+        // A grammar's JSON string may hold that text (a cut there would break the JSON it promises),
+        // and `ignore_eos` asks for every token.
+        if template.isFallback && grammar == nil && tools == nil && !opts.ignoreEOS && !opts.stop.contains(ChatTemplate.chatMLTurnEnd) {
+            opts.stop.append(ChatTemplate.chatMLTurnEnd)
+        }
         let wantLogprobs = try r.bool("logprobs") ?? false
         let top = try r.int("top_logprobs", 0...limits.maxLogprobs)
         if top != nil && !wantLogprobs {

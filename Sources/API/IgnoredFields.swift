@@ -4,7 +4,8 @@ extension OpenAIAPI {
     static let serviceTiers: Set<String> = ["auto", "default", "flex", "scale", "priority"]
     /// OpenAI's prompt-cache lifetimes (`prompt_cache_retention`); here the prefix cache keeps
     /// what fits, whatever is asked.
-    static let cacheRetentions: Set<String> = ["in_memory", "24h"]
+    /// (`in-memory` as the SDKs' types spelt it for a while.)
+    static let cacheRetentions: Set<String> = ["in_memory", "in-memory", "24h"]
 
     /// `store: true` asks OpenAI to keep the completion for later retrieval, which this server
     /// does not do (no GET /v1/chat/completions/{id}): refused rather than silently dropped.

@@ -8,6 +8,7 @@ public indirect enum JSON: Sendable, Equatable {
     case bool(Bool)
     /// `text`: the number as a request wrote it (kept, so a schema or arguments written again
     /// keep a 20-digit integer or `1.0` as given; a Double alone would round or shorten them).
+    /// Only the parser sets it (valid JSON, and the Double's own text): `serialized` writes it as is.
     case number(Double, text: String? = nil)
     case string(String)
     case array([JSON])

@@ -1,5 +1,3 @@
-import Grammar
-
 /// Byte-level looks into JSON the model is still writing: where a value ends (if it has
 /// ended yet) and whether a call object's head (`{"name": "f", "arguments": `) is there, may
 /// still come, or cannot. Each answer depends only on the bytes given, never on how they
@@ -135,12 +133,11 @@ enum ToolCallScanner {
 
     /// A whole call object, parsed after the fact (keys in any order, arguments as an object
     /// or as a JSON string): (name, arguments text), or nil. The arguments are written again
-    /// compactly with each number as the model wrote it (`JSONValue` keeps the text): through a
-    /// Double, a 17-digit id would change and `1.0` become `1`.
+    /// compactly with each number as the model wrote it (`JSON.number` keeps the text): through a
+    /// Double, a 20-digit id would change and `1.0` become `1`.
     /// `undouble`: `{{…}}` holds the call (Hermes: `undoubled`).
     static func wholeCall(_ b: [UInt8], undouble: Bool = false) -> (name: String, arguments: String)? {
-        func parse(_ b: [UInt8]) -> JSONValue? { try? JSONValue.parse(bytes: b, maxDepth: JSON.maxDepth) }
-        guard case let .object(fields)? = parse(b) ?? (undouble ? undoubled(b).flatMap(parse) : nil) else { return nil }
+        guard case let .object(fields)? = JSON.parse(b) ?? (undouble ? undoubled(b).flatMap({ JSON.parse($0) }) : nil) else { return nil }
         var fs = fields
         // {"type": "function", "function": {...}}, as some fine-tunes echo OpenAI's shape.
         if case let .object(inner)? = fs.last(where: { $0.0 == "function" })?.1 { fs = inner }

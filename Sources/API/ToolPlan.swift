@@ -193,13 +193,18 @@ extension OpenAIAPI {
         return tools
     }
 
-    /// A JSON value as a template sees it (Python's json.loads result, but for numbers: JSON
-    /// holds doubles, so a whole number written `2.0` comes out as the integer 2).
+    /// A JSON value as a template sees it (Python's json.loads result): a number as the request
+    /// wrote it is an int when written without a point or exponent (and within Int), else a
+    /// float, as the template engine's own JSON reader decides; a number without its text (none
+    /// comes from a request) is an int when whole.
     static func templateValue(_ j: JSON) -> Value {
         switch j {
         case .null: return .none
         case let .bool(b): return .bool(b)
-        case let .number(n, _): return n == n.rounded() && abs(n) < 9e15 ? .int(Int(n)) : .double(n)
+        case let .number(n, text?):
+            if !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }), let i = Int(text) { return .int(i) }
+            return .double(n)
+        case let .number(n, nil): return n == n.rounded() && abs(n) < 9e15 ? .int(Int(n)) : .double(n)
         case let .string(s): return .string(s)
         case let .array(a): return .array(a.map(templateValue))
         case let .object(fs): return .object(OrderedObject(fs.map { ($0.0, templateValue($0.1)) }))

@@ -1,5 +1,6 @@
 import XCTest
 @testable import API
+import Jinja
 
 /// Request JSON written again (a schema for the grammar, a tool's parameters) keeps each number
 /// as the request wrote it; numbers made by the server are formatted from their value.
@@ -14,6 +15,16 @@ final class JSONNumberTextTests: XCTestCase {
         XCTAssertEqual(one, 1)
         // Equality is by value, as before.
         XCTAssertEqual(JSON.parse(Array("1.0".utf8)), JSON(1))
+    }
+
+    /// As the template engine's JSON reader (and json.loads) types them: from the text.
+    func testTemplateValuesTypeNumbersByTheirText() throws {
+        func value(_ text: String) throws -> Value { OpenAIAPI.templateValue(try XCTUnwrap(JSON.parse(Array(text.utf8)))) }
+        XCTAssertEqual(try value("1.0"), .double(1))
+        XCTAssertEqual(try value("2"), .int(2))
+        XCTAssertEqual(try value("-3e2"), .double(-300))
+        XCTAssertEqual(try value("12345678901234567891"), .double(12345678901234567891.0))  // past Int, as the engine's reader
+        XCTAssertEqual(OpenAIAPI.templateValue(JSON(7)), .int(7))
     }
 
     func testMadeNumbersAreFormattedFromTheirValue() {

@@ -276,6 +276,15 @@ def test_bos_is_added_where_the_vocabulary_asks_for_it():
             else:
                 text, finish, usage = r["choices"][0]["message"]["content"], [r["choices"][0]["finish_reason"]], r["usage"]
             assert "<|im" not in text and finish == ["stop"] and usage["completion_tokens"] < 48, (stream, text, finish, usage)
+        # Not under a grammar (a JSON string may hold that text; a cut would break the JSON) nor with
+        # ignore_eos (every token asked for).
+        ask = {"model": "default", "messages": [{"role": "user", "content": "What is the capital of France?"}], "temperature": 0}
+        st, _, r = s.request("POST", "/v1/chat/completions", {**ask, "max_tokens": 24, "ignore_eos": True})
+        assert st == 200 and r["usage"]["completion_tokens"] == 24, r
+        st, _, r = s.request("POST", "/v1/chat/completions", {**ask, "max_tokens": 200, "response_format": {"type": "json_object"}})
+        assert st == 200, r
+        if r["choices"][0]["finish_reason"] == "stop":
+            assert isinstance(json.loads(r["choices"][0]["message"]["content"]), dict), r
         # A raw prompt gets BOS by default (vLLM's `prompt`); either switch's name turns it off.
         for body, first_is_bos in (({"prompt": "Hi"}, True), ({"prompt": "Hi", "add_special": False}, False),
                                    ({"prompt": "Hi", "add_special_tokens": False}, False), ({"content": "Hi"}, False)):

@@ -121,7 +121,7 @@ def test_json_object_always_parses(client, temperature):
 def test_schema_numbers_are_kept_as_written(server):
     # A schema's numbers reach the grammar as the request wrote them: a 20-digit const was rounded
     # through a Double (1.2345678901234567e+19, another number to jsonschema) and 1.0 became 1.
-    schema = {"type": "object", "properties": {"id": {"const": 12345678901234567891}, "r": {"enum": [1.0, 2.5]}},
+    schema = {"type": "object", "properties": {"id": {"const": 12345678901234567891}, "r": {"const": 1.0}},
               "required": ["id", "r"], "additionalProperties": False}
     for body in ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}},
                  {"guided_json": schema}):
@@ -132,7 +132,7 @@ def test_schema_numbers_are_kept_as_written(server):
         value = json.loads(text)
         validator(schema).validate(value)
         assert value["id"] == 12345678901234567891 and isinstance(value["id"], int), text
-        assert "1.0" in text or "2.5" in text, text
+        assert '"r": 1.0' in text.replace('"r":1.0', '"r": 1.0'), text
 
 
 def test_streamed_equals_whole(client):
