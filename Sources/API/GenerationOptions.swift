@@ -64,18 +64,22 @@ struct GenerationOptions {
     }
 
     /// Any 64-bit integer, signed or not, as OpenAI takes it (clients draw 63-bit seeds), -1 as
-    /// none. JSON
-    /// numbers arrive as doubles, so one past 2^53 is the nearest double's integer: the same
-    /// text always gives the same seed.
+    /// none. Read from the number's text, so seeds past 2^53 stay distinct; one written with a
+    /// point or an exponent (`5.0`, `1e3`) counts when whole.
     private static func seed(_ r: FieldReader) throws -> UInt64? {
         guard let v = r.raw("seed") else { return nil }
-        guard case let .number(n, _) = v, n.isFinite, n == n.rounded(), n >= -9_223_372_036_854_775_808, n <= 18_446_744_073_709_551_616 else {
-            throw APIError.invalid("`seed` must be an integer between -2^63 and 2^64 - 1.", param: "seed")
+        let bad = APIError.invalid("`seed` must be an integer between -2^63 and 2^64 - 1.", param: "seed")
+        guard case let .number(n, text) = v else { throw bad }
+        let value: UInt64
+        if let text, !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) {
+            if let u = UInt64(text) { value = u } else if let i = Int64(text) { value = UInt64(bitPattern: i) } else { throw bad }
+        } else {
+            // Exactly whole doubles of the range (2^64 itself is past it).
+            guard n.isFinite, n == n.rounded(), n >= -9_223_372_036_854_775_808, n < 18_446_744_073_709_551_616 else { throw bad }
+            value = n < 0 ? UInt64(bitPattern: Int64(n)) : UInt64(n)
         }
         // -1 is "no seed" in llama-server and vLLM, and clients ported from them send it.
-        if n == -1 { return nil }
-        // 2^64 - 1 arrives as the double 2^64.
-        return n < 0 ? UInt64(bitPattern: Int64(n)) : n == 18_446_744_073_709_551_616 ? .max : UInt64(n)
+        return value == UInt64.max && (text?.hasPrefix("-") ?? (n < 0)) ? nil : value
     }
 
     private static func stops(_ r: FieldReader, _ limits: APILimits) throws -> [String] {

@@ -284,7 +284,15 @@ def test_any_64_bit_seed_is_taken_and_reproduces(server):
     texts = {server.request("POST", C, comp(seed=s, temperature=1.5, max_tokens=12))[2]["choices"][0]["text"]
              for s in (1, 2**62, 2**63 - 1, -2**63, 2**64 - 1)}
     assert len(texts) >= 4, texts
-    for bad in (2**65, 1.5, -2**63 - 2**11):
+    # Read from the number's text: seeds one apart past 2^53 are seeds of their own (one double before).
+    near = {server.request("POST", C, comp(seed=s, temperature=1.5, max_tokens=12))[2]["choices"][0]["text"]
+            for s in (2**60 + 1, 2**60 + 2, 2**60 + 3)}
+    assert len(near) >= 2, near
+    # -1 is no seed (llama-server's and vLLM's); a whole number written with a point counts.
+    for ok in (-1, 5.0):
+        st, _, r = server.request("POST", C, comp(seed=ok, max_tokens=2))
+        assert st == 200, (ok, r)
+    for bad in (2**65, 2**64, 1.5, -2**63 - 1, -2**63 - 2**11):
         st, _, e = server.request("POST", C, comp(seed=bad))
         assert st == 400 and e["error"]["param"] == "seed", (bad, e)
 
