@@ -28,7 +28,7 @@ extension OpenAIAPI {
             // OpenAI's rule is best_of ≥ n; picking the n best of more candidates is not done here.
             if b < n { throw APIError.invalid("`best_of` must be at least `n` (\(n)), got \(b).", param: "best_of") }
             if b > n {
-                throw APIError.invalid("`best_of` greater than `n` is not supported: every generated choice is returned, so give `n` (\(b)) instead, or best_of equal to n.",
+                throw APIError.invalid("`best_of` greater than `n` is not supported (every generated choice is returned): ask for `n: \(b)` instead, or leave `best_of` out.",
                                        param: "best_of")
             }
         }

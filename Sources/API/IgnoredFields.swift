@@ -2,9 +2,8 @@
 extension OpenAIAPI {
     /// OpenAI's tiers (an unknown one is a 400 there too).
     static let serviceTiers: Set<String> = ["auto", "default", "flex", "scale", "priority"]
-    /// OpenAI's prompt-cache lifetimes (`prompt_cache_retention`); here the prefix cache keeps
-    /// what fits, whatever is asked.
-    /// (`in-memory` as the SDKs' types spelt it for a while.)
+    /// OpenAI's prompt-cache lifetimes (`prompt_cache_retention`; `in-memory` as the SDKs' types
+    /// spelt it for a while); here the prefix cache keeps what fits, whatever is asked.
     static let cacheRetentions: Set<String> = ["in_memory", "in-memory", "24h"]
 
     /// `store: true` asks OpenAI to keep the completion for later retrieval, which this server
@@ -17,8 +16,8 @@ extension OpenAIAPI {
 
     /// OpenAI's bookkeeping fields (`metadata` and `store: false` go with stored completions,
     /// `service_tier` with its billing, `safety_identifier`, `prompt_cache_key` and
-    /// `prompt_cache_retention` with its abuse checks and cache routing) and llama-server's `cache_prompt` (the prefix cache is
-    /// always on here), read and not acted on; any field nobody reads is a 400
+    /// `prompt_cache_retention` with its abuse checks and cache routing) and llama-server's
+    /// `cache_prompt` (the prefix cache is always on here), read and not acted on; any field nobody reads is a 400
     /// (`FieldReader.refuseUnknown`). They still have OpenAI's types and bounds: a client whose
     /// request OpenAI would refuse (a number as `metadata`, an unknown tier) hears it here too.
     func checkIgnoredFields(_ r: FieldReader) throws {
