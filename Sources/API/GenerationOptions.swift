@@ -71,7 +71,7 @@ struct GenerationOptions {
         let bad = APIError.invalid("`seed` must be an integer between -2^63 and 2^64 - 1.", param: "seed")
         guard case let .number(n, text) = v else { throw bad }
         let value: UInt64
-        if let text, !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) {
+        if let text = v.integerText {
             if let u = UInt64(text) { value = u } else if let i = Int64(text) { value = UInt64(bitPattern: i) } else { throw bad }
         } else {
             // Exactly whole doubles of the range (2^64 itself is past it).

@@ -26,6 +26,12 @@ public indirect enum JSON: Sendable, Equatable {
         }
     }
 
+    /// A request's number written as an integer (no point, no exponent): its digits, else nil.
+    var integerText: String? {
+        guard case let .number(_, text?) = self, !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else { return nil }
+        return text
+    }
+
     public subscript(key: String) -> JSON? {
         if case let .object(fields) = self { return fields.last { $0.0 == key }?.1 }
         return nil

@@ -201,9 +201,7 @@ extension OpenAIAPI {
         switch j {
         case .null: return .none
         case let .bool(b): return .bool(b)
-        case let .number(n, text?):
-            if !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }), let i = Int(text) { return .int(i) }
-            return .double(n)
+        case let .number(n, _?): return j.integerText.flatMap { Int($0) }.map(Value.int) ?? .double(n)
         case let .number(n, nil): return n == n.rounded() && abs(n) < 9e15 ? .int(Int(n)) : .double(n)
         case let .string(s): return .string(s)
         case let .array(a): return .array(a.map(templateValue))
