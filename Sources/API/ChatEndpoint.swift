@@ -26,7 +26,8 @@ extension OpenAIAPI {
         let r = try FieldReader(json)
         let chosen = try requestedModel(r)  // the model field and `lora` (LoraEndpoints.swift)
         try r.refuse(["functions", "function_call"], because: "they are the deprecated form of `tools` and `tool_choice`")
-        try r.refuse(["audio", "prediction"], because: "this server generates text only")
+        try r.refuse(["audio"], because: "this server generates text only")
+        let prediction = try predictionTokens(r)  // PredictionField.swift
         try checkModalities(r)
         try r.refuse(["web_search_options"], because: "this server does not search the web")
         try r.refuse(["reasoning_effort", "verbosity"], because: "they are settings of OpenAI's reasoning models")
@@ -71,6 +72,7 @@ extension OpenAIAPI {
             r.measureConfidence = confidenceThreshold(requested: opts.confidence) != nil
             r.confidenceRequested = opts.confidence
             r.speculative = opts.speculative
+            r.prediction = prediction
             r.adapters = chosen.adapters
             return r
         }
@@ -95,6 +97,8 @@ extension OpenAIAPI {
         // call parser reads the text: some formats mark calls with one (Llama 3's `<|python_tag|>`).
         let skipSpecial = plan.opts.skipSpecialTokens ?? (toolFormat == nil)
         let toolNames = plan.tools?.toolNames ?? []
+        // With a prediction, the requests' proposals are all the prediction's (its usage details).
+        let predicted = requests.contains { !$0.prediction.isEmpty }
         let report: (GenerationJob) -> Void = { [weak self] job in
             guard let self, let o = observer else { return }
             var r = job.report(requestID: responder.requestID, endpoint: APIRoute.chatCompletions.path, model: model.id,
@@ -149,7 +153,8 @@ extension OpenAIAPI {
                     if includeUsage {
                         let u = job.usage
                         writer.write(SSE.event(wire.usageChunk(prompt: ids.count, completion: u.completion,
-                                                               cached: job.cachedPromptTokens(n: requests.count))))
+                                                               cached: job.cachedPromptTokens(n: requests.count),
+                                                               predicted: predicted ? job.speculation : nil)))
                     }
                     responder.end(after: SSE.done)
                 })
@@ -193,7 +198,8 @@ extension OpenAIAPI {
                         return .object(item)
                     }
                     responder.respond(.json(wire.whole(choices: choices, prompt: ids.count, completion: job.usage.completion,
-                                                       cached: job.cachedPromptTokens(n: requests.count))))
+                                                       cached: job.cachedPromptTokens(n: requests.count),
+                                                       predicted: predicted ? job.speculation : nil)))
                 })
             try submitAll(requests, job: job)
             responder.onCancel { job.cancel() }
@@ -322,12 +328,13 @@ struct ChatWire {
         return .object(head("chat.completion.chunk") + [("choices", [.object(choice)])] + (includeUsage ? [("usage", .null)] : []))
     }
 
-    func usageChunk(prompt: Int, completion: Int, cached: Int) -> JSON {
-        .object(head("chat.completion.chunk") + [("choices", []), ("usage", usage(prompt, completion, cached: cached))])
+    func usageChunk(prompt: Int, completion: Int, cached: Int, predicted: SpeculationUsage?) -> JSON {
+        .object(head("chat.completion.chunk") + [("choices", []), ("usage", usage(prompt, completion, cached: cached, predicted: predicted))])
     }
 
-    func whole(choices: [JSON], prompt: Int, completion: Int, cached: Int) -> JSON {
-        .object(head("chat.completion") + [("choices", .array(choices)), ("usage", usage(prompt, completion, cached: cached))])
+    func whole(choices: [JSON], prompt: Int, completion: Int, cached: Int, predicted: SpeculationUsage?) -> JSON {
+        .object(head("chat.completion") + [("choices", .array(choices)),
+                                           ("usage", usage(prompt, completion, cached: cached, predicted: predicted))])
     }
 }
 

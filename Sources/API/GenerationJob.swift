@@ -143,6 +143,13 @@ final class GenerationJob: @unchecked Sendable {
         return (choices.reduce(0) { $0 + $1.promptTokens }, choices.reduce(0) { $0 + $1.completionTokens })
     }
 
+    /// The choices' speculation: tokens proposed for them and those that stood.
+    var speculation: SpeculationUsage {
+        lock.lock()
+        defer { lock.unlock() }
+        return choices.reduce(SpeculationUsage.none) { $0 + $1.speculation }
+    }
+
     /// Prompt tokens served from the prefix cache, each prompt counted once (choices are
     /// prompt by prompt, `n` each): its least cached choice, the one that did not reuse a
     /// sibling's blocks.

@@ -21,11 +21,18 @@ extension Engine {
     /// Fills each speculating entry's proposals (at most the positions it reserved).
     func propose(_ plan: inout StepPlan) {
         guard plan.reservedSpeculation > 0 else { return }
+        // A client's predicted output first: those sequences propose from it alone.
+        for i in plan.entries.indices where plan.entries[i].speculate > 0 {
+            let e = plan.entries[i], r = e.request
+            guard r.prediction != nil else { continue }
+            plan.entries[i].draft = r.prediction!.propose(output: r.tokens[r.promptCount...], maxCount: e.speculate)
+            plan.entries[i].byLookup = true
+        }
         let s = configuration.speculation
         switch s.method {
         case .off: return
         case .ngram:
-            for i in plan.entries.indices where plan.entries[i].speculate > 0 {
+            for i in plan.entries.indices where plan.entries[i].speculate > 0 && plan.entries[i].request.prediction == nil {
                 let e = plan.entries[i]
                 plan.entries[i].draft = PromptLookup.propose(e.request.tokens, maxCount: e.speculate,
                                                              ngramMax: s.ngramMax, ngramMin: s.ngramMin)
@@ -44,7 +51,7 @@ extension Engine {
         let s = configuration.speculation
         let cost = scheduler.speculationCost
         let n = plan.entries.count
-        for i in plan.entries.indices where plan.entries[i].speculate > 0 {
+        for i in plan.entries.indices where plan.entries[i].speculate > 0 && plan.entries[i].request.prediction == nil {
             let e = plan.entries[i], c = e.request.speculationControl
             guard c.lookupCap > 0 else { continue }
             let p = PromptLookup.propose(e.request.tokens, maxCount: min(e.speculate, c.lookupCap),
@@ -90,7 +97,11 @@ extension Engine {
         stats.speculativeProposed += proposed
         stats.speculativeAccepted += accepted
         stats.speculativeVerifications += 1
-        if byLookup {
+        if r.prediction != nil {
+            stats.speculativePredictionProposed += proposed
+            stats.speculativePredictionAccepted += accepted
+            r.speculationControl.lookup.record(proposed: proposed, accepted: accepted)
+        } else if byLookup {
             stats.speculativeLookupProposed += proposed
             stats.speculativeLookupAccepted += accepted
             // Lookup's acceptance is the text's (a passage being copied or not): no drift back.

@@ -33,6 +33,9 @@ public struct EngineStats: Sendable, Equatable {
     /// Of those, prompt lookup's (with a draft model, lookup proposes first where it pays).
     public var speculativeLookupProposed = 0
     public var speculativeLookupAccepted = 0
+    /// Of those, clients' predicted outputs' (`GenerationRequest.prediction`; not lookup's).
+    public var speculativePredictionProposed = 0
+    public var speculativePredictionAccepted = 0
     public var speculativeVerifications = 0
     public var loopAlive = true
 

@@ -36,6 +36,10 @@ public struct GenerationRequest: Sendable {
     /// Lets the engine speculate for this request when it is configured to (`"speculative": false`
     /// opts out, e.g. to benchmark). The tokens are the same either way.
     public var speculative = true
+    /// Predicted Outputs (OpenAI's `prediction`): tokens the answer is expected to repeat, proposed
+    /// as speculation whether or not the server speculates otherwise (`PredictedOutput`); the
+    /// tokens generated are the same with or without them. Empty: none.
+    public var prediction: [Int32] = []
     /// LoRA adapters applied to this sequence (none: the base model). Its cached prompt blocks
     /// are keyed by them.
     public var adapters: [LoraSelection] = []

@@ -33,6 +33,9 @@ final class Request {
     /// Proposals verified for this request and those accepted, for its finish event (the access
     /// log's acceptance); counted before the tokens are emitted, since one of them may end it.
     var speculation = SpeculationUsage.none
+    /// Where the answer stands in the client's predicted output, if it gave one (it then
+    /// proposes from it alone: no prompt lookup or draft for this sequence).
+    var prediction: PredictedOutput?
 
     // Engine's.
     let sink: GenerationSink
@@ -99,6 +102,7 @@ final class Request {
         tokens = request.promptTokens
         sampler = Sampler(request.sampling, promptTokens: request.promptTokens)
         matcher = request.grammar.map { $0.matcher(lazy: request.lazyGrammar) }
+        prediction = request.prediction.isEmpty || !request.speculative ? nil : PredictedOutput(tokens: request.prediction)
         cacheRoot = request.adapters.isEmpty ? 0
             : BlockManager.hash(parent: 0x4C6F_5241, tokens: Array(LoraSelection.cacheKey(request.adapters).utf8).map { Int32($0) }[...]) | 1
     }

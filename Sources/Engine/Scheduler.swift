@@ -278,10 +278,12 @@ struct Scheduler {
 
     /// Proposed tokens the next step may verify in all: none once the step is large enough to
     /// be compute bound (SpeculationConfiguration.maxBatchTokens), counting the one token of each
-    /// running sequence and any prompt chunk a waiting request would bring.
+    /// running sequence and any prompt chunk a waiting request would bring. A request with a
+    /// predicted output speculates even when the server's method is off.
     func speculationAllowance() -> Int {
         // Sliding-window rings are sized for chunks of real tokens; those models do not speculate.
-        guard speculation.isOn, localBlocks == nil else { return 0 }
+        guard localBlocks == nil, speculation.maxDepth > 0,
+              speculation.isOn || running.contains(where: { $0.prediction != nil && !$0.paused }) else { return 0 }
         var base = 0
         for r in running where !r.paused { base += r.tokens.count - r.computed }
         // A prompt chunk comes (not while the first waiting request waits for another to end).
@@ -294,7 +296,7 @@ struct Scheduler {
     /// what the step has `left`.
     private func speculation(for r: Request, count n: Int, left: Int) -> Int {
         guard left > 0, n == 1, r.tokens.count - r.computed == 1, r.isGenerating, r.request.speculative,
-              !r.wantsPromptLogprobs else { return 0 }
+              !r.wantsPromptLogprobs, speculation.isOn || r.prediction != nil else { return 0 }
         let depth = r.speculationDepth ?? speculation.initialDepth
         let remaining = r.request.maxTokens - r.generated - 1
         return max(0, min(depth, speculationCap(r), remaining, left))
@@ -312,8 +314,10 @@ struct Scheduler {
     private func speculationCap(_ r: Request) -> Int {
         var c = r.speculationControl
         defer { r.speculationControl = c }
-        let usesDraft = speculation.method == .draft
-        let usesLookup = speculation.method == .ngram || (usesDraft && speculation.lookupFirst)
+        // A predicted output is the sequence's only proposer (its acceptance is lookup's).
+        let predicted = r.prediction != nil
+        let usesDraft = speculation.method == .draft && !predicted
+        let usesLookup = predicted || speculation.method == .ngram || (usesDraft && speculation.lookupFirst)
         let s = Self.unpaused(running)
         // No pass of as many tokens as sequences generating timed yet (once per size, for the
         // engine's life): the base of every ratio in the rule would be a guess from larger passes

@@ -53,6 +53,7 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
     }
     private let spec: SpecCounters      // the server's method (draft, ngram, none)
     private let specLookup: SpecCounters?  // a draft server's lookup proposals
+    private let specPrediction: SpecCounters  // clients' predicted outputs (any method, off included)
 
     /// Only after `MetricsSystem.bootstrap` (ServerMetrics.init).
     init(model: String, speculation: String) {
@@ -90,6 +91,7 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
         answerLowRatio = CoreMetrics.Recorder(label: "jeton_answer_low_confidence_ratio", dimensions: m, aggregate: true)
         spec = SpecCounters(m + [("method", speculation == "off" ? "none" : speculation)])
         specLookup = speculation == "draft" ? SpecCounters(m + [("method", "ngram")]) : nil
+        specPrediction = SpecCounters(m + [("method", "prediction")])
         // Token counters exist from the start, so a scrape shows zeros rather than nothing.
         _ = tokens(key: String?.none)
     }
@@ -147,9 +149,11 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
         cacheUsedBytes.record(s.usedCacheBytes)
         // A draft server's own counters leave out lookup's proposals; an ngram server's are all lookup's.
         let lookup = specLookup == nil ? (0, 0) : (s.speculativeLookupProposed, s.speculativeLookupAccepted)
-        let own = (s.speculativeProposed - lookup.0, s.speculativeAccepted - lookup.1)
+        let predicted = (s.speculativePredictionProposed, s.speculativePredictionAccepted)
+        let own = (s.speculativeProposed - lookup.0 - predicted.0, s.speculativeAccepted - lookup.1 - predicted.1)
         spec.acceptance.record(own.0 == 0 ? 0 : Double(own.1) / Double(own.0))
         specLookup?.acceptance.record(lookup.0 == 0 ? 0 : Double(lookup.1) / Double(lookup.0))
+        specPrediction.acceptance.record(predicted.0 == 0 ? 0 : Double(predicted.1) / Double(predicted.0))
         // Under the lock so two scrapes do not both add the same difference.
         state.withLock { st in
             let last = st.lastSnapshot
@@ -166,10 +170,13 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
             grammarMasksOverlapped.increment(by: max(0, s.grammarMasksOverlapped - last.grammarMasksOverlapped))
             grammarFastPicks.increment(by: max(0, s.grammarFastPicks - last.grammarFastPicks))
             let lastLookup = specLookup == nil ? (0, 0) : (last.speculativeLookupProposed, last.speculativeLookupAccepted)
-            spec.proposed.increment(by: max(0, own.0 - (last.speculativeProposed - lastLookup.0)))
-            spec.accepted.increment(by: max(0, own.1 - (last.speculativeAccepted - lastLookup.1)))
+            let lastPredicted = (last.speculativePredictionProposed, last.speculativePredictionAccepted)
+            spec.proposed.increment(by: max(0, own.0 - (last.speculativeProposed - lastLookup.0 - lastPredicted.0)))
+            spec.accepted.increment(by: max(0, own.1 - (last.speculativeAccepted - lastLookup.1 - lastPredicted.1)))
             specLookup?.proposed.increment(by: max(0, lookup.0 - lastLookup.0))
             specLookup?.accepted.increment(by: max(0, lookup.1 - lastLookup.1))
+            specPrediction.proposed.increment(by: max(0, predicted.0 - lastPredicted.0))
+            specPrediction.accepted.increment(by: max(0, predicted.1 - lastPredicted.1))
             st.lastSnapshot = s
         }
     }

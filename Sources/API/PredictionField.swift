@@ -1,0 +1,58 @@
+import Engine
+
+/// OpenAI's Predicted Outputs on chat completions: `prediction: {"type": "content", "content": ...}`,
+/// the text the answer is expected to repeat mostly as it is (a file to edit, a document to
+/// reformat). The engine proposes its tokens as speculation, verified like any proposal, so the
+/// answer is the same with or without it; the matching spans come several tokens a step.
+extension OpenAIAPI {
+    /// The prediction's tokens (answer text: control tokens stay text); empty when absent or empty.
+    func predictionTokens(_ r: FieldReader) throws -> [Int32] {
+        guard let v = r.raw("prediction") else { return [] }
+        let shape = "{\"type\": \"content\", \"content\": \"...\"}"
+        guard case let .object(fields) = v else {
+            throw APIError.invalid("`prediction` must be an object: \(shape).", param: "prediction")
+        }
+        for (k, value) in fields where k != "type" && k != "content" {
+            if case .null = value { continue }
+            throw APIError.invalid("Unrecognized request argument supplied: `prediction.\(k)`.", param: "prediction.\(k)",
+                                   code: "unknown_parameter")
+        }
+        func field(_ key: String) -> JSON? {
+            guard let f = fields.last(where: { $0.0 == key })?.1 else { return nil }
+            if case .null = f { return nil }
+            return f
+        }
+        guard case let .string(type)? = field("type") else {
+            throw APIError.invalid("`prediction.type` is required and must be \"content\".", param: "prediction.type")
+        }
+        guard type == "content" else {
+            throw APIError.invalid("`prediction.type` must be \"content\", got \"\(type)\".", param: "prediction.type")
+        }
+        let text: String
+        switch field("content") {
+        case let .string(s)?: text = s
+        case let .array(parts)?:
+            // Text parts, joined as they are: together they are the predicted answer.
+            text = try parts.enumerated().map { j, part -> String in
+                let pp = "prediction.content[\(j)]"
+                guard case let .object(pf) = part, pf.contains(where: { $0.0 == "type" && $0.1 == .string("text") }),
+                      case let .string(t)? = pf.last(where: { $0.0 == "text" })?.1 else {
+                    throw APIError.invalid("`\(pp)` must be a text part ({\"type\": \"text\", \"text\": ...}).", param: pp)
+                }
+                return t
+            }.joined()
+        default:
+            throw APIError.invalid("`prediction.content` is required and must be a string or an array of text parts.",
+                                   param: "prediction.content")
+        }
+        return model.tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+    }
+}
+
+/// OpenAI's `usage.completion_tokens_details`: `predicted` (nil: the request gave no prediction)
+/// are the proposals from its prediction, those that stood and those computed in vain.
+func completionDetails(predicted: SpeculationUsage?) -> JSON {
+    let p = predicted ?? .none
+    return ["reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": JSON(p.accepted),
+            "rejected_prediction_tokens": JSON(p.proposed - p.accepted)]
+}
