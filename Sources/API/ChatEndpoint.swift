@@ -154,7 +154,7 @@ extension OpenAIAPI {
                         let u = job.usage
                         writer.write(SSE.event(wire.usageChunk(prompt: ids.count, completion: u.completion,
                                                                cached: job.cachedPromptTokens(n: requests.count),
-                                                               predicted: predicted ? job.speculation : nil)))
+                                                               predicted: predicted ? job.predictionUsage : nil)))
                     }
                     responder.end(after: SSE.done)
                 })
@@ -199,7 +199,7 @@ extension OpenAIAPI {
                     }
                     responder.respond(.json(wire.whole(choices: choices, prompt: ids.count, completion: job.usage.completion,
                                                        cached: job.cachedPromptTokens(n: requests.count),
-                                                       predicted: predicted ? job.speculation : nil)))
+                                                       predicted: predicted ? job.predictionUsage : nil)))
                 })
             try submitAll(requests, job: job)
             responder.onCancel { job.cancel() }
@@ -328,11 +328,11 @@ struct ChatWire {
         return .object(head("chat.completion.chunk") + [("choices", [.object(choice)])] + (includeUsage ? [("usage", .null)] : []))
     }
 
-    func usageChunk(prompt: Int, completion: Int, cached: Int, predicted: SpeculationUsage?) -> JSON {
+    func usageChunk(prompt: Int, completion: Int, cached: Int, predicted: (accepted: Int, rejected: Int)?) -> JSON {
         .object(head("chat.completion.chunk") + [("choices", []), ("usage", usage(prompt, completion, cached: cached, predicted: predicted))])
     }
 
-    func whole(choices: [JSON], prompt: Int, completion: Int, cached: Int, predicted: SpeculationUsage?) -> JSON {
+    func whole(choices: [JSON], prompt: Int, completion: Int, cached: Int, predicted: (accepted: Int, rejected: Int)?) -> JSON {
         .object(head("chat.completion") + [("choices", .array(choices)),
                                            ("usage", usage(prompt, completion, cached: cached, predicted: predicted))])
     }

@@ -274,7 +274,7 @@ struct CompletionWire {
 /// OpenAI's usage object; `cached`: prompt tokens the prefix cache served (its
 /// `prompt_tokens_details.cached_tokens`); `predicted`: a chat request's prediction's proposals
 /// (`completionDetails`).
-func usage(_ prompt: Int, _ completion: Int, cached: Int, predicted: SpeculationUsage? = nil) -> JSON {
+func usage(_ prompt: Int, _ completion: Int, cached: Int, predicted: (accepted: Int, rejected: Int)? = nil) -> JSON {
     ["prompt_tokens": JSON(prompt), "completion_tokens": JSON(completion), "total_tokens": JSON(prompt + completion),
      "prompt_tokens_details": ["cached_tokens": JSON(cached)], "completion_tokens_details": completionDetails(predicted: predicted)]
 }

@@ -27,6 +27,8 @@ final class GenerationJob: @unchecked Sendable {
         var cachedTokens = 0
         /// The engine's count of proposals verified for this choice, from its finish event.
         var speculation = SpeculationUsage.none
+        /// Tokens of the answer that came from its predicted output (none past a stop string).
+        var predictedTokens = 0
         var confidence: ConfidenceTracker?
         /// Every low-confidence span given out so far, in order.
         var spans: [ConfidenceSpan] = []
@@ -143,11 +145,14 @@ final class GenerationJob: @unchecked Sendable {
         return (choices.reduce(0) { $0 + $1.promptTokens }, choices.reduce(0) { $0 + $1.completionTokens })
     }
 
-    /// The choices' speculation: tokens proposed for them and those that stood.
-    var speculation: SpeculationUsage {
+    /// OpenAI's accepted and rejected prediction tokens over the choices: the answers' tokens that
+    /// came from the prediction, and the rest of what it proposed (computed in vain, those accepted
+    /// past a stop string included).
+    var predictionUsage: (accepted: Int, rejected: Int) {
         lock.lock()
         defer { lock.unlock() }
-        return choices.reduce(SpeculationUsage.none) { $0 + $1.speculation }
+        let accepted = choices.reduce(0) { $0 + $1.predictedTokens }
+        return (accepted, choices.reduce(0) { $0 + $1.speculation.predictionProposed } - accepted)
     }
 
     /// Prompt tokens served from the prefix cache, each prompt counted once (choices are
@@ -173,7 +178,8 @@ final class GenerationJob: @unchecked Sendable {
                 if onDelta != nil {
                     deltas.append(Delta(choice: i, text: "", logprobs: [], finishReason: nil, promptLogprobs: p))
                 }
-            case let .token(t, lp, measured):
+            case let .token(t, lp, measured, predicted):
+                if predicted { choices[i].predictedTokens += 1 }
                 let now = DispatchTime.now().uptimeNanoseconds
                 if firstTokenAt == nil { firstTokenAt = now }
                 if let last = lastTokenOf[i] { observer?.interTokenLatency(Double(now &- last) / 1e9) }

@@ -5,7 +5,8 @@ import Engine
 /// reformat). The engine proposes its tokens as speculation, verified like any proposal, so the
 /// answer is the same with or without it; the matching spans come several tokens a step.
 extension OpenAIAPI {
-    /// The prediction's tokens (answer text: control tokens stay text); empty when absent or empty.
+    /// The prediction's tokens (answer text: control-token text stays text, so it never matches a
+    /// control token the model writes), at most the context's length; empty when absent or empty.
     func predictionTokens(_ r: FieldReader) throws -> [Int32] {
         guard let v = r.raw("prediction") else { return [] }
         let shape = "{\"type\": \"content\", \"content\": \"...\"}"
@@ -22,8 +23,11 @@ extension OpenAIAPI {
             if case .null = f { return nil }
             return f
         }
-        guard case let .string(type)? = field("type") else {
-            throw APIError.invalid("`prediction.type` is required and must be \"content\".", param: "prediction.type")
+        guard let typeField = field("type") else {
+            throw APIError.invalid("`prediction.type` is required: \"content\".", param: "prediction.type")
+        }
+        guard case let .string(type) = typeField else {
+            throw APIError.invalid("`prediction.type` must be the string \"content\".", param: "prediction.type")
         }
         guard type == "content" else {
             throw APIError.invalid("`prediction.type` must be \"content\", got \"\(type)\".", param: "prediction.type")
@@ -39,20 +43,26 @@ extension OpenAIAPI {
                       case let .string(t)? = pf.last(where: { $0.0 == "text" })?.1 else {
                     throw APIError.invalid("`\(pp)` must be a text part ({\"type\": \"text\", \"text\": ...}).", param: pp)
                 }
+                for (k, value) in pf where k != "type" && k != "text" && value != .null {
+                    throw APIError.invalid("Unrecognized request argument supplied: `\(pp).\(k)`.", param: "\(pp).\(k)",
+                                           code: "unknown_parameter")
+                }
                 return t
             }.joined()
         default:
             throw APIError.invalid("`prediction.content` is required and must be a string or an array of text parts.",
                                    param: "prediction.content")
         }
-        return model.tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+        // An answer fits the context: the prediction's first context-length tokens are kept, which
+        // bounds the engine's index of it (an answer that skips past them is not predicted there).
+        return Array(model.tokenizer.encode(text, addSpecial: false, parseSpecial: false).prefix(model.contextLength))
     }
 }
 
-/// OpenAI's `usage.completion_tokens_details`: `predicted` (nil: the request gave no prediction)
-/// are the proposals from its prediction, those that stood and those computed in vain.
-func completionDetails(predicted: SpeculationUsage?) -> JSON {
-    let p = predicted ?? .none
+/// OpenAI's `usage.completion_tokens_details`: `predicted` the prediction tokens in the answers
+/// and those computed in vain (`GenerationJob.predictionUsage`), zeros without a prediction.
+func completionDetails(predicted: (accepted: Int, rejected: Int)?) -> JSON {
+    let p = predicted ?? (0, 0)
     return ["reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": JSON(p.accepted),
-            "rejected_prediction_tokens": JSON(p.proposed - p.accepted)]
+            "rejected_prediction_tokens": JSON(p.rejected)]
 }

@@ -21,14 +21,19 @@ extension Engine {
     /// Fills each speculating entry's proposals (at most the positions it reserved).
     func propose(_ plan: inout StepPlan) {
         guard plan.reservedSpeculation > 0 else { return }
-        // A client's predicted output first: those sequences propose from it alone.
+        let s = configuration.speculation
+        // A client's predicted output first. While the answer is off it, prompt lookup proposes
+        // where the server looks up (a draft model's cache would have to catch the sequence up).
+        let lookupFallback = s.method == .ngram || (s.method == .draft && s.lookupFirst)
         for i in plan.entries.indices where plan.entries[i].speculate > 0 {
             let e = plan.entries[i], r = e.request
             guard r.prediction != nil else { continue }
-            plan.entries[i].draft = r.prediction!.propose(output: r.tokens[r.promptCount...], maxCount: e.speculate)
+            let p = r.prediction!.propose(output: r.tokens[r.promptCount...], maxCount: e.speculate)
             plan.entries[i].byLookup = true
+            plan.entries[i].byPrediction = !p.isEmpty
+            plan.entries[i].draft = !p.isEmpty || !lookupFallback ? p
+                : PromptLookup.propose(r.tokens, maxCount: e.speculate, ngramMax: s.ngramMax, ngramMin: s.ngramMin)
         }
-        let s = configuration.speculation
         switch s.method {
         case .off: return
         case .ngram:
@@ -78,26 +83,31 @@ extension Engine {
         }
         var accepted = 0, goesOn = true
         r.speculation.proposed += d
+        if e.byPrediction { r.speculation.predictionProposed += d }
         for i in 0...d {
             let row = UnsafeMutableBufferPointer(rebasing: all[((firstRow + i) * v)..<((firstRow + i + 1) * v)])
             let (token, confidence) = sampleNext(r, row: row)
             let matched = i < d && token == e.draft[i]
             // Counted before `emit`, which may end the request with this token: its finish event
             // carries the counts.
-            if matched { accepted += 1; r.speculation.accepted += 1 }
-            goesOn = emit(r, token, confidence: confidence, into: &outputs)
+            if matched {
+                accepted += 1
+                r.speculation.accepted += 1
+                if e.byPrediction { r.speculation.predictionAccepted += 1 }
+            }
+            goesOn = emit(r, token, confidence: confidence, predicted: matched && e.byPrediction, into: &outputs)
             if !matched || !goesOn { break }
         }
-        finishVerification(r, proposed: d, accepted: accepted, goesOn: goesOn, byLookup: e.byLookup)
+        finishVerification(r, proposed: d, accepted: accepted, goesOn: goesOn, byLookup: e.byLookup, byPrediction: e.byPrediction)
     }
 
     /// Counts a verification, adapts the sequence's depth and acceptance, and rolls its cache
     /// back to what stands.
-    func finishVerification(_ r: Request, proposed: Int, accepted: Int, goesOn: Bool, byLookup: Bool) {
+    func finishVerification(_ r: Request, proposed: Int, accepted: Int, goesOn: Bool, byLookup: Bool, byPrediction: Bool = false) {
         stats.speculativeProposed += proposed
         stats.speculativeAccepted += accepted
         stats.speculativeVerifications += 1
-        if r.prediction != nil {
+        if byPrediction {
             stats.speculativePredictionProposed += proposed
             stats.speculativePredictionAccepted += accepted
             r.speculationControl.lookup.record(proposed: proposed, accepted: accepted)

@@ -154,7 +154,8 @@ extension Engine {
 
     /// Reports `token` as `r`'s next one and ends the request when it must; false when it ended.
     /// `rawRow` holds the model's logits for it when log-probabilities are wanted.
-    func emit(_ r: Request, _ token: Int32, confidence: TokenConfidence?, into outputs: inout [EngineOutput]) -> Bool {
+    func emit(_ r: Request, _ token: Int32, confidence: TokenConfidence?, predicted: Bool = false,
+              into outputs: inout [EngineOutput]) -> Bool {
         var info: TokenLogprob?
         if let k = r.request.logprobs {
             let (chosen, top) = rawRow.withUnsafeBufferPointer { Sampler.logprobs($0, chosen: token, top: k) }
@@ -166,7 +167,7 @@ extension Engine {
         let isStop = !r.request.ignoreEOS && endOfGeneration.contains(token) || r.request.stopTokenIDs.contains(token)
         if isStop { finish(r, .stop, into: &outputs); return false }
         scheduler.append(token, to: r)
-        outputs.append(EngineOutput(sink: r.sink, event: .token(token, info, confidence)))
+        outputs.append(EngineOutput(sink: r.sink, event: .token(token, info, confidence, predicted: predicted)))
         if grammarEnds(r, after: token) { finish(r, .stop, into: &outputs); return false }
         if r.generated >= r.request.maxTokens || r.tokens.count >= contextLength {
             finish(r, .length, into: &outputs)

@@ -93,8 +93,9 @@ public enum FinishReason: Sendable, Equatable {
 public enum GenerationEvent: Sendable {
     /// Prompt token log-probabilities (first token has none), once, before any token.
     case promptLogprobs([TokenLogprob?])
-    /// A generated token, its log-probability entry when asked for, and its confidence when measured.
-    case token(Int32, TokenLogprob?, TokenConfidence?)
+    /// A generated token, its log-probability entry when asked for, its confidence when measured,
+    /// and whether it is a token of the request's predicted output that stood (`prediction`).
+    case token(Int32, TokenLogprob?, TokenConfidence?, predicted: Bool)
     case finished(FinishReason, promptTokens: Int, completionTokens: Int, cachedTokens: Int, speculation: SpeculationUsage)
 }
 
@@ -104,12 +105,21 @@ public enum GenerationEvent: Sendable {
 public struct SpeculationUsage: Sendable, Equatable {
     public var proposed: Int
     public var accepted: Int
-    public init(proposed: Int = 0, accepted: Int = 0) {
+    /// Of those, the tokens the request's predicted output proposed and those of them that stood.
+    public var predictionProposed: Int
+    public var predictionAccepted: Int
+    public init(proposed: Int = 0, accepted: Int = 0, predictionProposed: Int = 0, predictionAccepted: Int = 0) {
         self.proposed = proposed
         self.accepted = accepted
+        self.predictionProposed = predictionProposed
+        self.predictionAccepted = predictionAccepted
     }
     public static let none = SpeculationUsage()
-    public static func + (a: Self, b: Self) -> Self { .init(proposed: a.proposed + b.proposed, accepted: a.accepted + b.accepted) }
+    public static func + (a: Self, b: Self) -> Self {
+        .init(proposed: a.proposed + b.proposed, accepted: a.accepted + b.accepted,
+              predictionProposed: a.predictionProposed + b.predictionProposed,
+              predictionAccepted: a.predictionAccepted + b.predictionAccepted)
+    }
     /// Accepted over proposed; nil when nothing was proposed.
     public var acceptance: Double? { proposed > 0 ? Double(accepted) / Double(proposed) : nil }
 }

@@ -18,6 +18,8 @@ struct StepPlan {
         var draft: [Int32] = []
         /// `draft` came from prompt lookup (a point mass per position), not the draft model.
         var byLookup = false
+        /// The proposals are the request's predicted output's (`byLookup` is set too).
+        var byPrediction = false
         /// Logit rows the step needs without proposals: every row for prompt logprobs, the last
         /// row when the entry reaches the end of the sequence (a token follows), else none.
         /// Fixed when planned, since the request changes once the step has run.

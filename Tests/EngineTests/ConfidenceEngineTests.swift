@@ -14,7 +14,7 @@ final class ConfidenceEngineTests: XCTestCase {
             { [self] e in
                 cond.lock()
                 switch e {
-                case let .token(t, _, c): tokens.append(t); confidences.append(c)
+                case let .token(t, _, c, _): tokens.append(t); confidences.append(c)
                 case .finished: done = true
                 case .promptLogprobs: break
                 }

@@ -28,7 +28,7 @@ final class Collector: @unchecked Sendable {
         { [self] e in
             cond.lock()
             switch e {
-            case let .token(t, lp, _): tokens.append(t); logprobs.append(lp)
+            case let .token(t, lp, _, _): tokens.append(t); logprobs.append(lp)
             case let .finished(r, _, _, c, s): finish = r; cached = c; speculation = s
             case let .promptLogprobs(p): promptScores = p
             }

@@ -35,29 +35,46 @@ final class PredictedOutputTests: XCTestCase {
         XCTAssertEqual(q.propose(output: [1, 2, 3, 4, 5, 7, 2, 3], maxCount: 2), [4, 5])
     }
 
+    func testALongRepetitivePredictionIsFoundAgainNearThePointOfLeaving() {
+        // 3,000 repeats of "7 8" then "7 8 9 5": the run "7 8" starts everywhere, "8 9" once.
+        let tokens = Array(repeatElement([Int32(7), 8], count: 3000).joined()) + [7, 8, 9, 5, 6]
+        var p = PredictedOutput(tokens: tokens)
+        var output = Array(tokens[0..<4000])
+        XCTAssertEqual(p.propose(output: output[...], maxCount: 2), [7, 8])
+        // Off at 4,000 (a 1 for a 7), back on with "7 8": the first run after the point of leaving.
+        output += [1, 7, 8]
+        XCTAssertEqual(p.propose(output: output[...], maxCount: 3), [7, 8, 7])
+        XCTAssertEqual(p.cursor, 4002)
+        // "8 9" occurs once, 2,000 tokens past the point of leaving.
+        output += [3, 8, 9]
+        XCTAssertEqual(p.propose(output: output[...], maxCount: 3), [5, 6])
+    }
+
     // MARK: - through the engine
 
-    func engine(maxDepth: Int = 8, method: SpeculationConfiguration.Method = .off) -> Engine {
+    func engine(maxDepth: Int = 8, method: SpeculationConfiguration.Method = .off, vocab: Int = 50) -> Engine {
         var c = EngineConfiguration(maxBatchTokens: 64, maxSequences: 8, cacheTokens: 4096, blockSize: 4, stepTargetSeconds: 0)
         c.speculation = SpeculationConfiguration(method: method, maxDepth: maxDepth, maxBatchTokens: 32)
-        let e = Engine(model: PatternModel(vocab: 50), endOfGeneration: [], configuration: c)
+        let e = Engine(model: PatternModel(vocab: vocab), endOfGeneration: [], configuration: c)
         e.scheduler.speculationCost = .measuredLike
         return e
     }
 
     let prompt: [Int32] = [3, 14, 15, 9, 26, 5]
+    let prompt11: [Int32] = [3, 1, 4, 1, 5, 9]
 
-    /// The greedy answer of PatternModel(vocab: 50) to `prompt`.
-    func oracle(_ n: Int) -> [Int32] {
-        var h = prompt, out: [Int32] = []
-        for _ in 0..<n { let t = PatternModel.next(after: h.suffix(3), vocab: 50); out.append(t); h.append(t) }
+    /// The greedy answer of PatternModel(vocab:) to `prompt` (50: no cycle within 48 tokens; 11: cycles
+    /// prompt lookup finds).
+    func oracle(_ n: Int, vocab: Int = 50) -> [Int32] {
+        var h = vocab == 50 ? prompt : prompt11, out: [Int32] = []
+        for _ in 0..<n { let t = PatternModel.next(after: h.suffix(3), vocab: vocab); out.append(t); h.append(t) }
         return out
     }
 
     func run(_ prediction: [Int32], sampling: SamplingParameters = .greedy, speculative: Bool = true,
-             method: SpeculationConfiguration.Method = .off) -> (Collector, EngineStats) {
-        let e = engine(method: method)
-        var r = GenerationRequest(id: "p", promptTokens: prompt, sampling: sampling, maxTokens: 48)
+             method: SpeculationConfiguration.Method = .off, vocab: Int = 50) -> (Collector, EngineStats) {
+        let e = engine(method: method, vocab: vocab)
+        var r = GenerationRequest(id: "p", promptTokens: vocab == 50 ? prompt : prompt11, sampling: sampling, maxTokens: 48)
         r.prediction = prediction
         r.speculative = speculative
         let c = runAll(e, [r])[0]
@@ -107,10 +124,20 @@ final class PredictedOutputTests: XCTestCase {
         XCTAssertEqual(s.speculativeProposed, 0)
     }
 
-    func testWithPromptLookupOnThePredictionAloneProposes() {
+    func testWithPromptLookupOnThePredictionProposesAndLookupWhileOffIt() {
         let (c, s) = run(oracle(48), method: .ngram)
         XCTAssertEqual(c.tokens, oracle(48))
         XCTAssertGreaterThan(s.speculativePredictionAccepted, 30)
-        XCTAssertEqual(s.speculativeLookupProposed, 0)
+        XCTAssertEqual(s.speculativeLookupProposed, 0, "on the prediction all the way")
+        // A prediction the answer never meets: prompt lookup proposes instead (an answer with cycles).
+        let answer = oracle(48, vocab: 11)
+        let pairs = Set(zip(answer, answer.dropFirst()).map { [$0.0, $0.1] })
+        let (a, b) = (0..<11).flatMap { a in (0..<11).map { (Int32(a), Int32($0)) } }
+            .first { $0.0 != $0.1 && $0.0 != answer[0] && !pairs.contains([$0.0, $0.1]) && !pairs.contains([$0.1, $0.0]) }!
+        let (d, t) = run((0..<48).map { $0 % 2 == 0 ? a : b }, method: .ngram, vocab: 11)
+        XCTAssertEqual(d.tokens, answer)
+        XCTAssertEqual(t.speculativePredictionAccepted, 0)
+        XCTAssertGreaterThan(t.speculativeLookupProposed, 0, "lookup stood aside while the answer was off the prediction")
+        XCTAssertEqual(d.speculation.predictionProposed, t.speculativePredictionProposed)
     }
 }

@@ -94,8 +94,25 @@ def test_legacy_completions_report_completion_details(client):
     ({"type": "content", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}, "prediction.content[0]"),
     ({"type": "content", "content": ["x"]}, "prediction.content[0]"),
     ({"type": "content", "content": "x", "extra": 1}, "prediction.extra"),
+    ({"type": 5, "content": "x"}, "prediction.type"),
+    ({"type": "content", "content": [{"type": "text", "text": "x", "cache": True}]}, "prediction.content[0].cache"),
 ])
 def test_a_malformed_prediction_is_a_400_naming_the_field(server, prediction, param):
     status, headers, data = server.request("POST", "/v1/chat/completions", {
         "model": "default", "messages": MESSAGES, "max_tokens": 4, "prediction": prediction})
     assert_error(data, headers, status, 400, "invalid_request_error", param)
+
+
+def test_usage_counts_no_prediction_token_past_a_stop_string(client):
+    plain = chat(client)
+    text = plain.choices[0].message.content
+    words = [w for w in text.split() if w.isalpha() and len(w) > 3]
+    assert words, text
+    for word in words[:3]:
+        r = chat(client, stop=[word], prediction={"type": "content", "content": text})
+        cut = client.chat.completions.create(model="default", messages=MESSAGES, max_tokens=48, temperature=0, stop=[word])
+        assert r.choices[0].message.content == cut.choices[0].message.content
+        d = r.usage.completion_tokens_details
+        # The engine may verify proposals past the stop before the stop reaches it: those are
+        # computed in vain (rejected), not part of the answer.
+        assert 0 < d.accepted_prediction_tokens <= r.usage.completion_tokens, (word, d, r.usage.completion_tokens)
