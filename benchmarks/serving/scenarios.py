@@ -135,8 +135,10 @@ def stream(base, model, prompt, max_tokens, deadline, progress=None):
         rec["error"] = "deadline before start"
         return rec
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=remaining)
+    # skip_special_tokens false (vLLM's field; llama-server ignores it): past ignore_eos a model may
+    # write control tokens, which otherwise carry no text, and two steps would be timed as one gap.
     body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True,
-            "stream": True, "stream_options": {"include_usage": True}}
+            "skip_special_tokens": False, "stream": True, "stream_options": {"include_usage": True}}
     rec["t_send"] = time.perf_counter()
     try:
         conn.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
