@@ -13,12 +13,9 @@ request, on both engines). Jeton's answers with and without the prediction must 
 accepted_prediction_tokens / rejected_prediction_tokens.
 """
 import argparse
-import json
 import statistics
-import time
-import urllib.request
 
-from bench import EDIT
+from bench import EDIT, post  # post: one chat request, (answer, seconds)
 
 CODE = EDIT.split("```python\n", 1)[1].split("```", 1)[0]
 
@@ -29,15 +26,6 @@ TASKS = {
     "fix": "The timeout in `post` should be 600, not 1800. Fix it and return all of the code, nothing else.\n\n"
            f"```python\n{CODE}```",
 }
-
-
-def post(base, body):
-    req = urllib.request.Request(base + "/v1/chat/completions", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    t0 = time.time()
-    with urllib.request.urlopen(req, timeout=1800) as r:
-        out = json.loads(r.read())
-    return out, time.time() - t0
 
 
 def body(task, max_tokens, prediction=False):
