@@ -33,8 +33,8 @@ final class Request {
     /// Proposals verified for this request and those accepted, for its finish event (the access
     /// log's acceptance); counted before the tokens are emitted, since one of them may end it.
     var speculation = SpeculationUsage.none
-    /// Where the answer stands in the client's predicted output, if it gave one (it then
-    /// proposes from it alone: no prompt lookup or draft for this sequence).
+    /// Where the answer stands in the client's predicted output, if it gave one: it proposes
+    /// instead of the draft model, and prompt lookup only while the answer is off it.
     var prediction: PredictedOutput?
 
     // Engine's.

@@ -314,7 +314,8 @@ struct Scheduler {
     private func speculationCap(_ r: Request) -> Int {
         var c = r.speculationControl
         defer { r.speculationControl = c }
-        // A predicted output is the sequence's only proposer (its acceptance is lookup's).
+        // A predicted output stands in for the draft model (prompt lookup proposes while the answer is
+        // off it); both go by lookup's acceptance.
         let predicted = r.prediction != nil
         let usesDraft = speculation.method == .draft && !predicted
         let usesLookup = predicted || speculation.method == .ngram || (usesDraft && speculation.lookupFirst)
