@@ -49,7 +49,7 @@ struct PredictedOutput {
     private static func pair(_ a: Int32, _ b: Int32) -> UInt64 { UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b)) }
 
     /// The position after the output's last n tokens (n from `ngramMax` down to `ngramMin`) in the
-    /// prediction: the first run ending after `leftAt`, else the last one before. nil when none.
+    /// prediction: the first run ending after `leftAt` (any n), else the last one before. nil when none.
     private mutating func realign(_ output: ArraySlice<Int32>) -> Int? {
         guard output.count >= Self.ngramMin, tokens.count >= Self.ngramMin else { return nil }
         if pairs == nil {
@@ -57,27 +57,34 @@ struct PredictedOutput {
             for i in 0..<(tokens.count - 1) { index[Self.pair(tokens[i], tokens[i + 1]), default: []].append(Int32(i)) }
             pairs = index
         }
-        var n = min(Self.ngramMax, output.count)
-        while n >= Self.ngramMin {
-            let tail = output.suffix(n)
-            let first = tail.startIndex
-            let starts = pairs?[Self.pair(tail[first], tail[first + 1])] ?? []
-            func matches(_ k: Int) -> Bool {
-                let start = Int(starts[k])
-                return start + n <= tokens.count && tokens[start..<(start + n)].elementsEqual(tail)
+        // After the point of leaving, longest run first; only then before it (a run there is more
+        // likely a repeated pattern than where the answer goes on).
+        for after in [true, false] {
+            var n = min(Self.ngramMax, output.count)
+            while n >= Self.ngramMin {
+                let tail = output.suffix(n)
+                let first = tail.startIndex
+                let starts = pairs?[Self.pair(tail[first], tail[first + 1])] ?? []
+                func matches(_ k: Int) -> Bool {
+                    let start = Int(starts[k])
+                    return start + n <= tokens.count && tokens[start..<(start + n)].elementsEqual(tail)
+                }
+                // The first start whose run ends after leftAt, by bisection; then a few candidates
+                // that way (a pair as common as an indentation may start thousands of runs).
+                var lo = 0, hi = starts.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if Int(starts[mid]) + n > leftAt { hi = mid } else { lo = mid + 1 }
+                }
+                if after {
+                    for k in lo..<min(starts.count, lo + Self.candidates) where matches(k) { return Int(starts[k]) + n }
+                } else {
+                    for k in stride(from: lo - 1, through: max(0, lo - Self.candidates), by: -1) where matches(k) {
+                        return Int(starts[k]) + n
+                    }
+                }
+                n -= 1
             }
-            // The first start whose run ends after leftAt, by bisection; then a few candidates each
-            // way (a pair as common as an indentation may start thousands of runs).
-            var lo = 0, hi = starts.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if Int(starts[mid]) + n > leftAt { hi = mid } else { lo = mid + 1 }
-            }
-            for k in lo..<min(starts.count, lo + Self.candidates) where matches(k) { return Int(starts[k]) + n }
-            for k in stride(from: lo - 1, through: max(0, lo - Self.candidates), by: -1) where matches(k) {
-                return Int(starts[k]) + n
-            }
-            n -= 1
         }
         return nil
     }

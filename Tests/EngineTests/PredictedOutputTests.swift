@@ -35,6 +35,13 @@ final class PredictedOutputTests: XCTestCase {
         XCTAssertEqual(q.propose(output: [1, 2, 3, 4, 5, 7, 2, 3], maxCount: 2), [4, 5])
     }
 
+    func testAShorterRunAfterThePointOfLeavingBeatsALongerOneBefore() {
+        // Left at 5; "2 3 4" occurs only before that point, "3 4" again after it, where the answer goes on.
+        var p = PredictedOutput(tokens: [1, 2, 3, 4, 9, 9, 5, 3, 4, 6, 7])
+        _ = p.propose(output: [1, 2, 3, 4, 9], maxCount: 1)
+        XCTAssertEqual(p.propose(output: [1, 2, 3, 4, 9, 8, 2, 3, 4], maxCount: 2), [6, 7])
+    }
+
     func testALongRepetitivePredictionIsFoundAgainNearThePointOfLeaving() {
         // 3,000 repeats of "7 8" then "7 8 9 5": the run "7 8" starts everywhere, "8 9" once.
         let tokens = Array(repeatElement([Int32(7), 8], count: 3000).joined()) + [7, 8, 9, 5, 6]
