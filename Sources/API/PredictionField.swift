@@ -9,21 +9,12 @@ extension OpenAIAPI {
     /// control token the model writes), at most the context's length; empty when absent or empty.
     func predictionTokens(_ r: FieldReader) throws -> [Int32] {
         guard let v = r.raw("prediction") else { return [] }
-        let shape = "{\"type\": \"content\", \"content\": \"...\"}"
-        guard case let .object(fields) = v else {
-            throw APIError.invalid("`prediction` must be an object: \(shape).", param: "prediction")
+        guard case .object = v else {
+            throw APIError.invalid("`prediction` must be an object: {\"type\": \"content\", \"content\": \"...\"}.",
+                                   param: "prediction")
         }
-        for (k, value) in fields where k != "type" && k != "content" {
-            if case .null = value { continue }
-            throw APIError.invalid("Unrecognized request argument supplied: `prediction.\(k)`.", param: "prediction.\(k)",
-                                   code: "unknown_parameter")
-        }
-        func field(_ key: String) -> JSON? {
-            guard let f = fields.last(where: { $0.0 == key })?.1 else { return nil }
-            if case .null = f { return nil }
-            return f
-        }
-        guard let typeField = field("type") else {
+        let p = try FieldReader(v)
+        guard let typeField = p.raw("type") else {
             throw APIError.invalid("`prediction.type` is required: \"content\".", param: "prediction.type")
         }
         guard case let .string(type) = typeField else {
@@ -33,26 +24,24 @@ extension OpenAIAPI {
             throw APIError.invalid("`prediction.type` must be \"content\", got \"\(type)\".", param: "prediction.type")
         }
         let text: String
-        switch field("content") {
+        switch p.raw("content") {
         case let .string(s)?: text = s
         case let .array(parts)?:
             // Text parts, joined as they are: together they are the predicted answer.
             text = try parts.enumerated().map { j, part -> String in
                 let pp = "prediction.content[\(j)]"
-                guard case let .object(pf) = part, pf.contains(where: { $0.0 == "type" && $0.1 == .string("text") }),
-                      case let .string(t)? = pf.last(where: { $0.0 == "text" })?.1 else {
-                    throw APIError.invalid("`\(pp)` must be a text part ({\"type\": \"text\", \"text\": ...}).", param: pp)
-                }
-                for (k, value) in pf where k != "type" && k != "text" && value != .null {
-                    throw APIError.invalid("Unrecognized request argument supplied: `\(pp).\(k)`.", param: "\(pp).\(k)",
-                                           code: "unknown_parameter")
-                }
+                let notText = APIError.invalid("`\(pp)` must be a text part ({\"type\": \"text\", \"text\": ...}).", param: pp)
+                guard case .object = part else { throw notText }
+                let pr = try FieldReader(part)
+                guard pr.raw("type") == .string("text"), case let .string(t)? = pr.raw("text") else { throw notText }
+                try pr.refuseUnknown(in: pp)
                 return t
             }.joined()
         default:
             throw APIError.invalid("`prediction.content` is required and must be a string or an array of text parts.",
                                    param: "prediction.content")
         }
+        try p.refuseUnknown(in: "prediction")
         // An answer fits the context: the prediction's first context-length tokens are kept, which
         // bounds the engine's index of it (an answer that skips past them is not predicted there).
         return Array(model.tokenizer.encode(text, addSpecial: false, parseSpecial: false).prefix(model.contextLength))
