@@ -1,13 +1,13 @@
 /// The routes the OpenAI-style API answers: each one's method and path in one place, so
 /// handlers switch over a closed set instead of comparing strings.
 public enum APIRoute: String, CaseIterable, Sendable {
-    case completions, chatCompletions, models, model, tokenize, detokenize, applyTemplate, embeddings, loadLoraAdapter,
+    case completions, chatCompletions, responses, models, model, tokenize, detokenize, applyTemplate, embeddings, loadLoraAdapter,
          unloadLoraAdapter
 
     public var method: String {
         switch self {
         case .models, .model: return "GET"
-        case .completions, .chatCompletions, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter,
+        case .completions, .chatCompletions, .responses, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter,
              .unloadLoraAdapter:
             return "POST"
         }
@@ -18,6 +18,7 @@ public enum APIRoute: String, CaseIterable, Sendable {
         switch self {
         case .completions: return "/v1/completions"
         case .chatCompletions: return "/v1/chat/completions"
+        case .responses: return "/v1/responses"
         case .models: return "/v1/models"
         case .model: return "/v1/models/{id}"
         case .tokenize: return "/tokenize"
@@ -30,5 +31,5 @@ public enum APIRoute: String, CaseIterable, Sendable {
     }
 
     /// The routes that generate text (and count tokens in the access log).
-    public var generates: Bool { self == .completions || self == .chatCompletions }
+    public var generates: Bool { self == .completions || self == .chatCompletions || self == .responses }
 }

@@ -60,7 +60,7 @@ public final class ModelRouter: Sendable {
             // Adapters belong to the first generation model (lora.adapters); with none, the
             // request is refused as one for the wrong kind of model.
             return (table.fallback(for: .generation), nil)
-        case .completions, .chatCompletions, .tokenize, .detokenize, .applyTemplate, .embeddings:
+        case .completions, .chatCompletions, .responses, .tokenize, .detokenize, .applyTemplate, .embeddings:
             // The body is parsed here and again by the model's API: requests are small next to their work.
             let r = try FieldReader(try OpenAIAPI.parseBody(request))
             let need = ModelTable.kind(of: route)

@@ -92,6 +92,7 @@ public final class OpenAIAPI: Sendable {
         switch route {
         case .completions: body = completions
         case .chatCompletions: body = chatCompletions
+        case .responses: body = responses
         case .models: body = models
         case .model: body = modelInfo
         case .tokenize: body = tokenize
@@ -106,7 +107,7 @@ public final class OpenAIAPI: Sendable {
         case .loadLoraAdapter: body = loadLoraAdapter
         case .unloadLoraAdapter: body = unloadLoraAdapter
         }
-        run(body, request, responder, promptParam: route == .chatCompletions ? "messages" : "prompt")
+        run(body, request, responder, promptParam: route == .chatCompletions ? "messages" : route == .responses ? "input" : "prompt")
     }
 
     /// Runs a throwing handler: any error becomes the OpenAI envelope, here and only here.
@@ -245,6 +246,11 @@ public final class OpenAIAPI: Sendable {
                 let plan = try chatPlan(json)
                 do { if plan.opts.stream { try check(plan.requests) } } catch let e as SubmissionError {
                     return Self.map(e, promptParam: "messages")
+                }
+            case .responses:
+                let plan = try responsesPlan(json)
+                do { if plan.chat.opts.stream { try check(plan.chat.requests) } } catch let e as SubmissionError {
+                    return Self.map(e, promptParam: "input")
                 }
             case .models, .model, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter, .unloadLoraAdapter:
                 throw APIError.notFound("\(route.path) has no generation body to validate.")

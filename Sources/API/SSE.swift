@@ -11,6 +11,11 @@ enum SSE {
     }
 
     static func event(_ json: JSON) -> [UInt8] { Array(("data: " + json.serialized + "\n\n").utf8) }
+    /// A typed event (the Responses API's): its `type` as the event name, then the data line.
+    static func event(named json: JSON) -> [UInt8] {
+        guard case let .string(type)? = json["type"] else { return event(json) }
+        return Array(("event: " + type + "\n").utf8) + event(json)
+    }
     static let done: [UInt8] = Array("data: [DONE]\n\n".utf8)
 }
 

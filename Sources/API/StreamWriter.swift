@@ -36,9 +36,10 @@ final class StreamWriter: Sendable {
     /// A choice was aborted: by its client (gone, so nothing is written), by this writer giving
     /// up on a slow reader (nothing either), or by the server at the end of a drain. The client then learns it with one error event (its other choices
     /// were aborted too) rather than a stream that stops without a finish reason.
-    func abortedByServer() {
+    /// `event`: what tells it (the Responses API's typed events; chat's error chunk by default).
+    func abortedByServer(_ event: [UInt8]? = nil) {
         guard !responder.isCancelled, abortTold.withLock({ told in defer { told = true }; return !told }) else { return }
-        write(SSE.event(APIError.serverEnded.json))
+        write(event ?? SSE.event(APIError.serverEnded.json))
     }
 
     /// Queues one SSE event; pauses the stream's requests if the client is behind.

@@ -8,9 +8,10 @@ final class APIRouteTests: XCTestCase {
         XCTAssertEqual(Set(paths).count, paths.count)
         XCTAssertEqual(APIRoute.models.method, "GET")
         XCTAssertEqual(APIRoute.model.path, "/v1/models/{id}")
-        for r in [APIRoute.completions, .chatCompletions, .embeddings, .tokenize, .detokenize, .applyTemplate] {
+        for r in [APIRoute.completions, .chatCompletions, .responses, .embeddings, .tokenize, .detokenize, .applyTemplate] {
             XCTAssertEqual(r.method, "POST", r.path)
         }
-        XCTAssertEqual(APIRoute.allCases.filter(\.generates), [.completions, .chatCompletions])
+        XCTAssertEqual(APIRoute.allCases.filter(\.generates), [.completions, .chatCompletions, .responses])
+        XCTAssertEqual(APIRoute.responses.path, "/v1/responses")
     }
 }

@@ -4,7 +4,8 @@ import Foundation
 import Model
 
 /// libFuzzer target for the request decoding and validation path, chat
-/// template rendering included: the first byte picks the endpoint, the rest is
+/// template rendering included: the first byte picks the endpoint (even: completions, 1 mod 4:
+/// chat, 3 mod 4: responses), the rest is
 /// the body. Built with -DFUZZING by run.sh; without it this is a replay tool
 /// that runs the same function over files (the committed corpus in CI).
 
@@ -32,7 +33,7 @@ let api: OpenAIAPI = {
 
 func fuzzOne(_ bytes: [UInt8]) {
     guard let first = bytes.first else { return }
-    let route: APIRoute = first & 1 == 0 ? .completions : .chatCompletions
+    let route: APIRoute = first & 1 == 0 ? .completions : first & 2 == 0 ? .chatCompletions : .responses
     if let e = api.validate(route, body: Array(bytes.dropFirst())) {
         // Bad input must be a client error, never a server error.
         if e.status >= 500 { fatalError("server error for client input: \(e)") }

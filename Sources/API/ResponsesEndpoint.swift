@@ -1,0 +1,113 @@
+import Engine
+import Foundation
+import HTTP
+
+/// POST /v1/responses: OpenAI's Responses API over the chat pipeline (`ResponsesRequest.swift`
+/// reads the request), answered as a Response object, or streamed as its typed events
+/// (`response.created` ... `response.completed`). One answer per request (the API has no `n`).
+extension OpenAIAPI {
+    func responses(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let plan = try responsesPlan(try Self.parseBody(request))
+        let chat = plan.chat
+        let requests = chat.requests, ids = chat.ids
+        let tokenizer = model.tokenizer
+        let id = "resp_" + Self.randomID()
+        let created = Int(Date().timeIntervalSince1970)
+        let toolFormat = chat.tools?.format, toolNames = chat.tools?.toolNames ?? []
+        let skipSpecial = chat.opts.skipSpecialTokens ?? (toolFormat == nil)
+        let wantLogprobs = plan.logprobs
+        let promptText = logPrompts ? chat.prompt : nil
+        let stream = chat.opts.stream
+        func entries(_ lp: [TokenLogprob]) -> [JSON] {
+            guard wantLogprobs, !lp.isEmpty, case let .array(a)? = Logprobs.chat(tokenizer, lp)["content"] else { return [] }
+            return a
+        }
+        // The Response object; `finish` nil while it runs.
+        let object: (_ status: String, _ output: [JSON], _ job: GenerationJob?, _ finish: String?, _ error: JSON) -> JSON = { status, output, job, finish, error in
+            var fields: [(String, JSON)] = [
+                ("id", .string(id)), ("object", "response"), ("created_at", JSON(created)), ("status", .string(status)),
+                ("background", false), ("error", error),
+                ("incomplete_details", finish == "length" ? ["reason": "max_output_tokens"] : .null)]
+            fields += plan.echo.filter { ["instructions", "max_output_tokens"].contains($0.0) }
+            fields += [("max_tool_calls", .null), ("model", .string(chat.modelName)), ("output", .array(output))]
+            fields += plan.echo.filter { $0.0 == "parallel_tool_calls" }
+            fields += [("previous_response_id", .null), ("reasoning", ["effort": .null, "summary": .null]),
+                       ("service_tier", "default"), ("store", false)]
+            fields += plan.echo.filter { ["temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p"].contains($0.0) }
+            fields.append(("truncation", "disabled"))
+            if let job {
+                let u = job.usage
+                fields.append(("usage", ["input_tokens": JSON(ids.count),
+                                         "input_tokens_details": ["cached_tokens": JSON(job.cachedPromptTokens(n: requests.count))],
+                                         "output_tokens": JSON(u.completion), "output_tokens_details": ["reasoning_tokens": 0],
+                                         "total_tokens": JSON(ids.count + u.completion)]))
+            } else {
+                fields.append(("usage", .null))
+            }
+            fields += plan.echo.filter { ["user", "metadata"].contains($0.0) }
+            return .object(fields)
+        }
+        let status: (String?) -> String = { $0 == "length" ? "incomplete" : "completed" }
+        let report: (GenerationJob) -> Void = { [weak self] job in
+            guard let self, let o = observer else { return }
+            var r = job.report(requestID: responder.requestID, endpoint: APIRoute.responses.path, model: model.id,
+                               stream: stream, promptTokens: ids.count, prompt: promptText)
+            r.adapter = chat.adapter
+            o.generationFinished(r)
+        }
+
+        guard stream else {
+            let job = GenerationJob(
+                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: chat.opts.stop, observer: observer,
+                skipSpecial: skipSpecial, onDelta: nil,
+                onDone: { job in
+                    report(job)
+                    if let e = job.error { responder.respond(APIError.internal("generation failed: \(e)").response); return }
+                    if job.wasAborted { responder.respond(Self.abortedAnswer.response); return }
+                    let c = job.results[0]
+                    let out = ResponsesOutput(format: toolFormat, toolNames: toolNames)
+                    _ = out.push(c.text.text, logprobs: entries(c.logprobs), finish: c.finishReason ?? "stop")
+                    responder.respond(.json(object(status(c.finishReason), out.items, job, c.finishReason, .null)))
+                })
+            try submitAll(requests, job: job)
+            responder.onCancel { job.cancel() }
+            return
+        }
+
+        try check(requests)
+        let out = ResponsesOutput(format: toolFormat, toolNames: toolNames)
+        let writer = StreamWriter(responder: responder, service: service, requestIDs: requests.map(\.id),
+                                  timeout: slowReaderTimeout, observer: observer)
+        // A failed answer: an `error` event, then `response.failed` with what was made so far.
+        let failed: (APIError) -> [UInt8] = { e in
+            let error = out.event("error", [("code", e.code.map(JSON.string) ?? .string(e.type)), ("message", .string(e.message)), ("param", .null)])
+            let body = object("failed", out.items, nil, nil, ["code": "server_error", "message": .string(e.message)])
+            return SSE.event(named: error) + SSE.event(named: out.event("response.failed", [("response", body)]))
+        }
+        let job = GenerationJob(
+            service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: chat.opts.stop, observer: observer,
+            skipSpecial: skipSpecial,
+            onDelta: { d in
+                switch d.finishReason {
+                case "abort": writer.abortedByServer(failed(APIError.serverEnded)); return
+                case "error": writer.write(failed(APIError.internal("generation failed"))); return
+                default: break
+                }
+                for e in out.push(d.text, logprobs: entries(d.logprobs), finish: d.finishReason) { writer.write(SSE.event(named: e)) }
+            },
+            onDone: { job in
+                report(job)
+                guard job.error == nil, !job.wasAborted else { responder.end(); return }
+                let finish = job.results[0].finishReason
+                let final = object(status(finish), out.items, job, finish, .null)
+                responder.end(after: SSE.event(named: out.event("response." + status(finish), [("response", final)])))
+            })
+        try submitStream(requests, job: job, responder: responder) {
+            responder.startStream(status: .ok, headers: SSE.headers)
+            let opening = object("in_progress", [], nil, nil, .null)
+            writer.write(SSE.event(named: out.event("response.created", [("response", opening)])))
+            writer.write(SSE.event(named: out.event("response.in_progress", [("response", opening)])))
+            for e in out.start() { writer.write(SSE.event(named: e)) }
+        }
+    }
+}

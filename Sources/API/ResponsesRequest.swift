@@ -1,0 +1,189 @@
+import Foundation
+
+/// POST /v1/responses, the request side: OpenAI's Responses body read and checked, then said again
+/// as a chat body, so the conversation, tools, formats and sampling go through exactly the checks
+/// and the template chat requests go through. Errors found there name the Responses field
+/// (`input[2].call_id`, not `messages[1].tool_call_id`). Nothing is stored: `store: true`,
+/// `previous_response_id` and `conversation` are refused, so each request holds its whole conversation.
+extension OpenAIAPI {
+    /// A checked Responses request: the chat plan that runs it and what its answer echoes.
+    struct ResponsesPlan {
+        var chat: ChatPlan
+        /// Fields of the Response object that repeat the request (`instructions`, `tools`, ...).
+        var echo: [(String, JSON)]
+        var logprobs: Bool
+    }
+
+    /// Sampling and extension fields a Responses body passes to the chat plan as they are
+    /// (vLLM takes its extensions on this endpoint too).
+    static let responsesPassThrough = ["model", "lora", "temperature", "top_p", "stream", "parallel_tool_calls", "metadata", "user",
+                                       "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "service_tier", "cache_prompt",
+                                       "top_k", "min_p", "seed", "repetition_penalty", "presence_penalty", "frequency_penalty",
+                                       "logit_bias", "stop", "ignore_eos", "speculative", "skip_special_tokens", "chat_template_kwargs"]
+
+    /// `include` values OpenAI defines: the logprobs are given; the others are about items this
+    /// server never makes (built-in tools, images, encrypted reasoning), so they add nothing.
+    static let responsesIncludes: Set<String> = ["message.output_text.logprobs", "reasoning.encrypted_content",
+                                                 "web_search_call.action.sources", "code_interpreter_call.outputs",
+                                                 "computer_call_output.output.image_url", "file_search_call.results",
+                                                 "message.input_image.image_url"]
+
+    func responsesPlan(_ json: JSON) throws -> ResponsesPlan {
+        let r = try FieldReader(json)
+        try r.refuse(["previous_response_id", "conversation"],
+                     because: "this server does not keep responses; send the whole conversation in `input`")
+        try r.refuse(["prompt"], because: "stored prompts live on OpenAI's platform; send the text in `input` and `instructions`")
+        if try r.bool("store") == true {
+            throw APIError.invalid("`store` is not supported: this server does not keep responses (send `store: false` or leave it out).", param: "store")
+        }
+        if try r.bool("background") == true {
+            throw APIError.invalid("`background` is not supported: a response is answered on its own request (stream it to see it come).", param: "background")
+        }
+        if let t = try r.string("truncation"), t != "disabled" {
+            throw APIError.invalid("`truncation` must be \"disabled\": the input is never cut here (an input past the context is a 400).", param: "truncation")
+        }
+        _ = try r.int("max_tool_calls", 0...Int.max)  // about built-in tools, which this server has none of
+        if let reasoning = r.raw("reasoning") {
+            guard case let .object(fields) = reasoning else { throw APIError.invalid("`reasoning` must be an object.", param: "reasoning") }
+            if let (k, _) = fields.first(where: { $0.1 != .null }) {
+                throw APIError.invalid("`reasoning.\(k)` is not supported: it is a setting of OpenAI's reasoning models.", param: "reasoning.\(k)")
+            }
+        }
+
+        var chat: [(String, JSON)] = []
+        for k in Self.responsesPassThrough { if let v = r.raw(k) { chat.append((k, v)) } }
+        var echo: [(String, JSON)] = []
+
+        // The conversation: `instructions` first, as a system message, then `input`'s items.
+        let instructions = try r.string("instructions")
+        var conversation = ResponsesConversation()
+        if let instructions { conversation.add(["role": "system", "content": .string(instructions)], from: "instructions") }
+        guard let input = r.raw("input") else { throw APIError.invalid("`input` is required.", param: "input") }
+        switch input {
+        case let .string(s): conversation.add(["role": "user", "content": .string(s)], from: "input")
+        case let .array(items) where !items.isEmpty:
+            guard items.count <= limits.maxMessages else {
+                throw APIError.invalid("`input` can hold at most \(limits.maxMessages) items.", param: "input")
+            }
+            for (i, item) in items.enumerated() { try conversation.read(item, at: i) }
+        default: throw APIError.invalid("`input` must be a string or a non-empty array of items.", param: "input")
+        }
+        guard !conversation.messages.isEmpty else { throw APIError.invalid("`input` holds no message.", param: "input") }
+        chat.append(("messages", .array(conversation.messages)))
+
+        if let n = r.raw("max_output_tokens") {
+            _ = try r.int("max_output_tokens", 1...Int.max)
+            chat.append(("max_tokens", n))
+        }
+        // Logprobs are asked for through `include`, as OpenAI asks; `top_logprobs` sets how many alternatives.
+        var logprobs = false
+        if let inc = r.raw("include") {
+            guard case let .array(values) = inc else { throw APIError.invalid("`include` must be an array of strings.", param: "include") }
+            for (i, v) in values.enumerated() {
+                guard case let .string(s) = v, Self.responsesIncludes.contains(s) else {
+                    throw APIError.invalid("`include[\(i)]` must be one of \(Self.responsesIncludes.sorted().map { "\"\($0)\"" }.joined(separator: ", ")).",
+                                           param: "include[\(i)]")
+                }
+                if s == "message.output_text.logprobs" { logprobs = true }
+            }
+        }
+        let top = try r.int("top_logprobs", 0...limits.maxLogprobs)
+        if let top, top > 0, !logprobs {
+            throw APIError.invalid("`top_logprobs` needs `include: [\"message.output_text.logprobs\"]`.", param: "top_logprobs")
+        }
+        if logprobs { chat.append(("logprobs", true)); if let top { chat.append(("top_logprobs", JSON(top))) } }
+        if let so = r.raw("stream_options") {
+            guard case .object = so else { throw APIError.invalid("`stream_options` must be an object.", param: "stream_options") }
+            let s = try FieldReader(so)
+            _ = try s.bool("include_obfuscation")  // no padding is added to events
+            try s.refuseUnknown(in: "stream_options")
+            if try r.bool("stream") != true {
+                throw APIError.invalid("`stream_options` is only allowed with `stream: true`.", param: "stream_options")
+            }
+        }
+
+        let tools = try responsesTools(r)
+        if let tools { chat.append(("tools", .array(tools))) }
+        if let choice = r.raw("tool_choice") { chat.append(("tool_choice", try Self.responsesToolChoice(choice))) }
+        if let text = r.raw("text") {
+            guard case .object = text else { throw APIError.invalid("`text` must be an object.", param: "text") }
+            let t = try FieldReader(text)
+            try t.refuse(["verbosity"], because: "it is a setting of OpenAI's reasoning models", in: "text")
+            if let format = t.raw("format") { chat.append(("response_format", try Self.responseFormat(format))) }
+            try t.refuseUnknown(in: "text")
+        }
+        try r.refuseUnknown()
+
+        let chatJSON = JSON.object(chat)
+        let plan: ChatPlan
+        do {
+            plan = try chatPlan(chatJSON, body: Array(chatJSON.serialized.utf8))
+        } catch let e as APIError {
+            throw conversation.renamed(e)
+        }
+        echo = [("instructions", instructions.map(JSON.string) ?? .null),
+                ("max_output_tokens", r.raw("max_output_tokens") ?? .null),
+                ("parallel_tool_calls", r.raw("parallel_tool_calls") ?? true),
+                ("temperature", r.raw("temperature") ?? JSON(1.0)),
+                ("text", ["format": r.raw("text")?["format"] ?? ["type": "text"]]),
+                ("tool_choice", r.raw("tool_choice") ?? "auto"),
+                ("tools", r.raw("tools") ?? []),
+                ("top_logprobs", JSON(top ?? 0)),
+                ("top_p", r.raw("top_p") ?? JSON(1.0)),
+                ("metadata", r.raw("metadata") ?? [:]),
+                ("user", r.raw("user") ?? .null)]
+        return ResponsesPlan(chat: plan, echo: echo, logprobs: logprobs)
+    }
+
+    /// Function tools, flat as the Responses API writes them, in chat's shape.
+    private func responsesTools(_ r: FieldReader) throws -> [JSON]? {
+        guard let raw = r.raw("tools") else { return nil }
+        guard case let .array(items) = raw else { throw APIError.invalid("`tools` must be an array of tools.", param: "tools") }
+        return try items.enumerated().map { i, item in
+            let p = "tools[\(i)]"
+            guard case .object = item else { throw APIError.invalid("`\(p)` must be an object.", param: p) }
+            let t = try FieldReader(item)
+            let type = try t.string("type")
+            guard type == "function" else {
+                throw APIError.invalid("`\(p).type` must be \"function\": this server has no built-in tools\(type.map { " (got \"\($0)\")" } ?? "").",
+                                       param: "\(p).type")
+            }
+            var function: [(String, JSON)] = []
+            for k in ["name", "description", "parameters", "strict"] { if let v = t.raw(k) { function.append((k, v)) } }
+            try t.refuseUnknown(in: p)
+            return ["type": "function", "function": .object(function)]
+        }
+    }
+
+    /// `tool_choice`: the strings as in chat; `{"type": "function", "name"}` for one function.
+    private static func responsesToolChoice(_ v: JSON) throws -> JSON {
+        let shapes = "`tool_choice` must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"name\": ...}."
+        switch v {
+        case .string: return v
+        case .object:
+            let c = try FieldReader(v)
+            guard try c.string("type") == "function" else { throw APIError.invalid(shapes + " Built-in tools and `allowed_tools` are not supported.", param: "tool_choice") }
+            guard let name = c.raw("name"), case .string = name else { throw APIError.invalid(shapes, param: "tool_choice.name") }
+            try c.refuseUnknown(in: "tool_choice")
+            return ["type": "function", "function": ["name": name]]
+        default: throw APIError.invalid(shapes, param: "tool_choice")
+        }
+    }
+
+    /// `text.format` as chat's `response_format`: the schema's fields sit in the format itself here.
+    private static func responseFormat(_ v: JSON) throws -> JSON {
+        guard case .object = v else { throw APIError.invalid("`text.format` must be an object.", param: "text.format") }
+        let f = try FieldReader(v)
+        switch try f.string("type") {
+        case "text"?: try f.refuseUnknown(in: "text.format"); return ["type": "text"]
+        case "json_object"?: try f.refuseUnknown(in: "text.format"); return ["type": "json_object"]
+        case "json_schema"?:
+            var schema: [(String, JSON)] = []
+            for k in ["name", "description", "schema", "strict"] { if let x = f.raw(k) { schema.append((k, x)) } }
+            try f.refuseUnknown(in: "text.format")
+            return ["type": "json_schema", "json_schema": .object(schema)]
+        default:
+            throw APIError.invalid("`text.format.type` must be \"text\", \"json_object\" or \"json_schema\".", param: "text.format.type")
+        }
+    }
+}

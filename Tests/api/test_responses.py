@@ -1,0 +1,224 @@
+"""POST /v1/responses (OpenAI's Responses API) through the official openai client: the answer is
+the one chat gives for the same conversation (instructions as a system message, input items as
+messages, function calls and their outputs as tool turns), streamed events add up to the whole
+Response, logprobs and structured output come through, and every malformed request is a 400
+naming the Responses field."""
+import json
+
+import jsonschema
+import pytest
+
+from conftest import assert_error, raw_post
+
+QWEN = "qwen2.5-coder-1.5b"
+WEATHER = {"type": "function", "name": "get_weather", "description": "Get the current weather in a city",
+           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+CHAT_WEATHER = {"type": "function", "function": {k: v for k, v in WEATHER.items() if k != "type"}}
+
+
+def chat_text(client, messages, **kw):
+    r = client.chat.completions.create(model=kw.pop("model", "default"), messages=messages, temperature=0, **kw)
+    return r.choices[0].message.content, r.usage, r.choices[0].finish_reason
+
+
+def test_answer_and_usage_equal_chat_for_the_same_conversation(client):
+    r = client.responses.create(model="default", instructions="Answer in one sentence.", input="Why is the sky blue?",
+                                max_output_tokens=24, temperature=0)
+    text, usage, finish = chat_text(client, [{"role": "system", "content": "Answer in one sentence."},
+                                             {"role": "user", "content": "Why is the sky blue?"}], max_tokens=24)
+    assert r.object == "response" and r.id.startswith("resp_")
+    assert r.output_text == text
+    assert (r.usage.input_tokens, r.usage.output_tokens) == (usage.prompt_tokens, usage.completion_tokens)
+    assert r.usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    assert r.instructions == "Answer in one sentence." and r.max_output_tokens == 24 and r.store is False
+    [item] = r.output
+    assert item.type == "message" and item.role == "assistant" and item.id.startswith("msg_")
+    assert (r.status == "incomplete") == (finish == "length")
+    if finish == "length":
+        assert r.incomplete_details.reason == "max_output_tokens" and item.status == "incomplete"
+
+
+def test_a_cut_answer_is_incomplete_and_a_finished_one_completed(client):
+    r = client.responses.create(model="default", input="Count from one to fifty in words.", max_output_tokens=5, temperature=0)
+    assert r.status == "incomplete" and r.incomplete_details.reason == "max_output_tokens"
+    assert r.usage.output_tokens == 5 and r.output[0].status == "incomplete"
+    r = client.responses.create(model="default", input="Say yes.", max_output_tokens=200, temperature=0)
+    assert r.status == "completed" and r.incomplete_details is None and r.output[0].status == "completed"
+    assert r.usage.output_tokens < 200
+
+
+def test_message_items_and_text_parts_are_chat_messages(client):
+    first = client.responses.create(model="default", input="Name a fruit.", max_output_tokens=12, temperature=0)
+    items = [{"role": "user", "content": [{"type": "input_text", "text": "Name a fruit."}]}] + \
+        [o.model_dump(exclude_none=True) for o in first.output] + \
+        [{"type": "message", "role": "developer", "content": "Be brief."},
+         {"role": "user", "content": [{"type": "input_text", "text": "And a"}, {"type": "input_text", "text": "vegetable?"}]}]
+    r = client.responses.create(model="default", input=items, max_output_tokens=12, temperature=0)
+    text, usage, _ = chat_text(client, [
+        {"role": "user", "content": "Name a fruit."}, {"role": "assistant", "content": first.output_text},
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "And a\nvegetable?"}], max_tokens=12)
+    assert r.output_text == text and r.usage.input_tokens == usage.prompt_tokens
+
+
+def test_stream_events_add_up_to_the_whole_response(client):
+    args = dict(model="default", input="Say yes.", max_output_tokens=200, temperature=0)
+    whole = client.responses.create(**args)
+    assert whole.status == "completed"
+    with client.responses.stream(**args) as s:
+        events = list(s)
+        final = s.get_final_response()
+    types = [e.type for e in events]
+    assert types[:4] == ["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added"]
+    assert types[-4:] == ["response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert deltas == whole.output_text == final.output_text
+    assert events[0].response.status == "in_progress" and events[0].response.output == []
+    assert final.usage.output_tokens == whole.usage.output_tokens and final.status == "completed"
+    assert final.output[0].id == events[2].item.id
+
+
+def test_a_cut_stream_ends_with_response_incomplete(client):
+    args = dict(model="default", input="Tell me about the moon.", max_output_tokens=20, temperature=0)
+    whole = client.responses.create(**args)
+    events = list(client.responses.create(stream=True, **args))
+    last = events[-1]
+    assert last.type == "response.incomplete" and last.response.status == "incomplete"
+    assert last.response.incomplete_details.reason == "max_output_tokens"
+    assert last.response.output_text == whole.output_text and last.response.usage.output_tokens == 20
+    assert events[-2].type == "response.output_item.done" and events[-2].item.status == "incomplete"
+
+
+def test_raw_stream_names_each_event_and_has_no_done_marker(server):
+    status, headers, text = raw_post(server, "/v1/responses", {"model": "default", "input": "Hi", "max_output_tokens": 4, "stream": True})
+    assert status == 200 and headers["content-type"].startswith("text/event-stream")
+    assert text.endswith("\n\n") and "[DONE]" not in text
+    blocks = text[:-2].split("\n\n")
+    for b in blocks:
+        name, data = b.split("\n")
+        assert name.startswith("event: ") and data.startswith("data: "), b
+        assert json.loads(data[6:])["type"] == name[7:]
+    assert json.loads(blocks[-1].split("\n")[1][6:])["response"]["usage"]["output_tokens"] == 4
+
+
+def test_logprobs_come_through_include_as_in_chat(client):
+    r = client.responses.create(model="default", input="Hello!", max_output_tokens=6, temperature=0,
+                                include=["message.output_text.logprobs"], top_logprobs=3)
+    c = client.chat.completions.create(model="default", messages=[{"role": "user", "content": "Hello!"}], max_tokens=6,
+                                       temperature=0, logprobs=True, top_logprobs=3)
+    lp = r.output[0].content[0].logprobs
+    want = c.choices[0].logprobs.content
+    assert [(e.token, round(e.logprob, 4)) for e in lp] == [(e.token, round(e.logprob, 4)) for e in want]
+    assert all(len(e.top_logprobs) == 3 for e in lp)
+    plain = client.responses.create(model="default", input="Hello!", max_output_tokens=6, temperature=0)
+    assert plain.output[0].content[0].logprobs == []
+    with client.responses.stream(model="default", input="Hello!", max_output_tokens=6, temperature=0,
+                                 include=["message.output_text.logprobs"]) as s:
+        streamed = [x.token for e in s if e.type == "response.output_text.delta" for x in e.logprobs]
+    assert streamed == [e.token for e in lp]
+
+
+def test_a_json_schema_format_holds(client):
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+              "required": ["city", "population"], "additionalProperties": False}
+    r = client.responses.create(model="default", input="Give me a city and its population as JSON.", temperature=0,
+                                max_output_tokens=60, text={"format": {"type": "json_schema", "name": "city", "schema": schema, "strict": True}})
+    assert r.status == "completed", r.output_text
+    jsonschema.validate(json.loads(r.output_text), schema)
+    assert r.text.format.type == "json_schema"
+
+
+def calls(response):
+    return [(o.name, json.loads(o.arguments)) for o in response.output if o.type == "function_call"]
+
+
+def test_function_calls_streamed_and_whole_and_answered(qwen_client):
+    args = dict(model=QWEN, input=[{"role": "user", "content": "What's the weather like in Paris right now?"}], tools=[WEATHER],
+                temperature=0, max_output_tokens=60)
+    r = qwen_client.responses.create(**args)
+    assert calls(r) == [("get_weather", {"city": "Paris"})] and r.status == "completed"
+    call = [o for o in r.output if o.type == "function_call"][0]
+    assert call.call_id and call.id.startswith("fc_") and call.status == "completed"
+    chat = qwen_client.chat.completions.create(model=QWEN, messages=args["input"], tools=[CHAT_WEATHER], temperature=0, max_tokens=60)
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in chat.choices[0].message.tool_calls] == calls(r)
+    with qwen_client.responses.stream(**args) as s:
+        types = [e.type for e in s]
+        final = s.get_final_response()
+    assert calls(final) == calls(r)
+    assert "response.function_call_arguments.delta" in types and types[-1] == "response.completed"
+    # The call and its output given back: the same prompt as chat's tool turn.
+    followup = args["input"] + [o.model_dump(exclude_none=True) for o in r.output] + \
+        [{"type": "function_call_output", "call_id": call.call_id, "output": json.dumps({"temperature_c": 18, "sky": "cloudy"})}]
+    r2 = qwen_client.responses.create(**dict(args, input=followup, max_output_tokens=40))
+    msgs = args["input"] + [{"role": "assistant", "content": None, "tool_calls": [
+        {"id": call.call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}]},
+        {"role": "tool", "tool_call_id": call.call_id, "content": json.dumps({"temperature_c": 18, "sky": "cloudy"})}]
+    c2 = qwen_client.chat.completions.create(model=QWEN, messages=msgs, tools=[CHAT_WEATHER], temperature=0, max_tokens=40)
+    assert r2.usage.input_tokens == c2.usage.prompt_tokens
+    assert r2.output_text == (c2.choices[0].message.content or "")
+    assert calls(r2) == [(c.function.name, json.loads(c.function.arguments)) for c in c2.choices[0].message.tool_calls or []]
+
+
+def test_a_named_tool_choice_forces_the_call(qwen_client):
+    r = qwen_client.responses.create(model=QWEN, input="Hello there", tools=[WEATHER], temperature=0, max_output_tokens=40,
+                                     tool_choice={"type": "function", "name": "get_weather"})
+    [(name, arguments)] = calls(r)
+    assert name == "get_weather" and isinstance(arguments["city"], str)
+    assert r.tool_choice.name == "get_weather"
+
+
+MSG = [{"role": "user", "content": "Hi"}]
+
+
+@pytest.mark.parametrize("body, param", [
+    ({}, "input"),
+    ({"input": []}, "input"),
+    ({"input": 5}, "input"),
+    ({"input": [{"role": "tool", "content": "x"}]}, "input[0].role"),
+    ({"input": [{"role": "user", "content": []}]}, "input[0].content"),
+    ({"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "http://x"}]}]}, "input[0].content[0].type"),
+    ({"input": [{"role": "user", "content": "x", "extra": 1}]}, "input[0].extra"),
+    ({"input": [{"type": "reasoning", "summary": []}]}, "input[0].type"),
+    ({"input": MSG + [{"type": "function_call", "call_id": "c1", "arguments": "{}"}]}, "input[1].name"),
+    ({"input": MSG + [{"type": "function_call_output", "call_id": "nope", "output": "x"}]}, "input[1].call_id"),
+    ({"input": MSG + [{"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+                      {"type": "function_call_output", "call_id": "c1", "output": 5}]}, "input[2].output"),
+    ({"input": "x", "previous_response_id": "resp_1"}, "previous_response_id"),
+    ({"input": "x", "conversation": "conv_1"}, "conversation"),
+    ({"input": "x", "store": True}, "store"),
+    ({"input": "x", "background": True}, "background"),
+    ({"input": "x", "truncation": "auto"}, "truncation"),
+    ({"input": "x", "reasoning": {"effort": "high"}}, "reasoning.effort"),
+    ({"input": "x", "text": {"verbosity": "low"}}, "text.verbosity"),
+    ({"input": "x", "text": {"format": {"type": "yaml"}}}, "text.format.type"),
+    ({"input": "x", "text": {"format": {"type": "json_schema", "name": "a", "schema": {"type": "bogus"}}}}, "text.format.schema"),
+    ({"input": "x", "include": ["everything"]}, "include[0]"),
+    ({"input": "x", "top_logprobs": 2}, "top_logprobs"),
+    ({"input": "x", "max_output_tokens": 0}, "max_output_tokens"),
+    ({"input": "x", "temperature": 3}, "temperature"),
+    ({"input": "x", "n": 2}, "n"),
+    ({"input": "x", "messages": MSG}, "messages"),
+    ({"input": "x", "stream_options": {"include_obfuscation": False}}, "stream_options"),
+    ({"input": "x", "tools": [{"type": "web_search"}]}, "tools[0].type"),
+    ({"input": "x", "tools": [{"type": "function", "name": "bad name"}]}, "tools[0].name"),
+    ({"input": "x", "tools": [{"type": "function", "name": "f", "function": {}}]}, "tools[0].function"),
+    ({"input": "x", "tools": [WEATHER], "tool_choice": {"type": "function", "name": "nope"}}, "tool_choice.name"),
+    ({"input": "x", "tools": [WEATHER], "tool_choice": {"type": "allowed_tools", "tools": []}}, "tool_choice"),
+])
+def test_a_malformed_request_is_a_400_naming_the_field(server, body, param):
+    status, headers, data = server.request("POST", "/v1/responses", dict({"model": "default"}, **body))
+    assert_error(data, headers, status, 400, "invalid_request_error", param)
+
+
+def test_unknown_model_and_long_input(server):
+    status, headers, data = server.request("POST", "/v1/responses", {"model": "nope", "input": "x"})
+    assert_error(data, headers, status, 404, "invalid_request_error", "model", "model_not_found")
+    status, headers, data = server.request("POST", "/v1/responses", {"model": "default", "input": "word " * 9000})
+    assert_error(data, headers, status, 400, "invalid_request_error", "input", "context_length_exceeded")
+
+
+def test_ignored_bookkeeping_fields_are_accepted_and_echoed(client):
+    r = client.responses.create(model="default", input="Hi", max_output_tokens=3, store=False, metadata={"k": "v"},
+                                user="u1", truncation="disabled", include=["reasoning.encrypted_content"],
+                                parallel_tool_calls=False, prompt_cache_key="p", extra_body={"seed": 7, "top_k": 5})
+    assert r.metadata == {"k": "v"} and r.user == "u1" and r.parallel_tool_calls is False and r.store is False
