@@ -1,12 +1,13 @@
 /// The routes the OpenAI-style API answers: each one's method and path in one place, so
 /// handlers switch over a closed set instead of comparing strings.
 public enum APIRoute: String, CaseIterable, Sendable {
-    case completions, chatCompletions, responses, models, model, tokenize, detokenize, applyTemplate, embeddings, loadLoraAdapter,
-         unloadLoraAdapter
+    case completions, chatCompletions, responses, response, deleteResponse, responseInputItems, models, model, tokenize, detokenize,
+         applyTemplate, embeddings, loadLoraAdapter, unloadLoraAdapter
 
     public var method: String {
         switch self {
-        case .models, .model: return "GET"
+        case .models, .model, .response, .responseInputItems: return "GET"
+        case .deleteResponse: return "DELETE"
         case .completions, .chatCompletions, .responses, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter,
              .unloadLoraAdapter:
             return "POST"
@@ -19,6 +20,8 @@ public enum APIRoute: String, CaseIterable, Sendable {
         case .completions: return "/v1/completions"
         case .chatCompletions: return "/v1/chat/completions"
         case .responses: return "/v1/responses"
+        case .response, .deleteResponse: return "/v1/responses/{id}"
+        case .responseInputItems: return "/v1/responses/{id}/input_items"
         case .models: return "/v1/models"
         case .model: return "/v1/models/{id}"
         case .tokenize: return "/tokenize"

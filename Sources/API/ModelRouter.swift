@@ -56,9 +56,10 @@ public final class ModelRouter: Sendable {
             let id = request.pathParameters["id"] ?? ""
             guard let i = resolve(id) else { throw APIError.modelNotFound(id) }
             return (i, id)
-        case .loadLoraAdapter, .unloadLoraAdapter:
-            // Adapters belong to the first generation model (lora.adapters); with none, the
-            // request is refused as one for the wrong kind of model.
+        case .loadLoraAdapter, .unloadLoraAdapter, .response, .deleteResponse, .responseInputItems:
+            // Adapters belong to the first generation model (lora.adapters), and its API holds the
+            // process's kept responses as every model's does; with none, the request is refused as
+            // one for the wrong kind of model.
             return (table.fallback(for: .generation), nil)
         case .completions, .chatCompletions, .responses, .tokenize, .detokenize, .applyTemplate, .embeddings:
             // The body is parsed here and again by the model's API: requests are small next to their work.

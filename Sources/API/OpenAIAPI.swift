@@ -37,6 +37,8 @@ public struct APIOptions: Sendable {
     public var measureAllConfidence = true
     /// LoRA adapters requests may choose (LoraEndpoints.swift); nil: none.
     public var lora: LoraRegistry?
+    /// Finished Responses API answers, shared by the process's models; nil: none kept.
+    public var responseStore: ResponseStore?
     public init() {}
 }
 
@@ -59,6 +61,7 @@ public final class OpenAIAPI: Sendable {
     let confidenceThreshold: Double
     let measureAllConfidence: Bool
     public let lora: LoraRegistry?
+    let responseStore: ResponseStore?
 
     /// Whether the requests of a call measure confidence, and the threshold the job uses.
     func confidenceThreshold(requested: Bool) -> Double? {
@@ -84,6 +87,7 @@ public final class OpenAIAPI: Sendable {
         confidenceThreshold = options.confidenceThreshold
         measureAllConfidence = options.measureAllConfidence
         lora = options.lora
+        responseStore = options.responseStore
     }
 
     /// Answers a request on any route; a generation model has no embeddings.
@@ -93,6 +97,9 @@ public final class OpenAIAPI: Sendable {
         case .completions: body = completions
         case .chatCompletions: body = chatCompletions
         case .responses: body = responses
+        case .response: body = { [self] request, responder in try getResponse(request, responder) }
+        case .deleteResponse: body = deleteResponse
+        case .responseInputItems: body = responseInputItems
         case .models: body = models
         case .model: body = modelInfo
         case .tokenize: body = tokenize
@@ -252,7 +259,8 @@ public final class OpenAIAPI: Sendable {
                 do { if plan.chat.opts.stream { try check(plan.chat.requests) } } catch let e as SubmissionError {
                     return Self.map(e, promptParam: "input")
                 }
-            case .models, .model, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter, .unloadLoraAdapter:
+            case .models, .model, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter, .unloadLoraAdapter, .response,
+                 .deleteResponse, .responseInputItems:
                 throw APIError.notFound("\(route.path) has no generation body to validate.")
             }
             return nil

@@ -5,9 +5,11 @@ import HTTP
 /// POST /v1/responses: OpenAI's Responses API over the chat pipeline (`ResponsesRequest.swift`
 /// reads the request), answered as a Response object, or streamed as its typed events
 /// (`response.created` ... `response.completed`). One answer per request (the API has no `n`).
+/// A finished answer is kept (unless `store: false`) before its client gets it, so a follow-up
+/// with `previous_response_id` finds it (`ResponsesStoreEndpoints.swift`: GET and DELETE).
 extension OpenAIAPI {
     func responses(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let plan = try responsesPlan(try Self.parseBody(request))
+        let plan = try responsesPlan(try Self.parseBody(request), owner: responseStore?.owner(of: request) ?? "")
         let chat = plan.chat
         let requests = chat.requests, ids = chat.ids
         let tokenizer = model.tokenizer
@@ -30,9 +32,9 @@ extension OpenAIAPI {
                 ("incomplete_details", finish == "length" ? ["reason": "max_output_tokens"] : .null)]
             fields += plan.echo.filter { ["instructions", "max_output_tokens"].contains($0.0) }
             fields += [("max_tool_calls", .null), ("model", .string(chat.modelName)), ("output", .array(output))]
-            fields += plan.echo.filter { $0.0 == "parallel_tool_calls" }
-            fields += [("previous_response_id", .null), ("reasoning", ["effort": .null, "summary": .null]),
-                       ("service_tier", "default"), ("store", false)]
+            fields += plan.echo.filter { ["parallel_tool_calls", "previous_response_id"].contains($0.0) }
+            fields += [("reasoning", ["effort": .null, "summary": .null]), ("service_tier", "default")]
+            fields += plan.echo.filter { $0.0 == "store" }
             fields += plan.echo.filter { ["temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p"].contains($0.0) }
             fields.append(("truncation", "disabled"))
             if let job {
@@ -48,6 +50,11 @@ extension OpenAIAPI {
             return .object(fields)
         }
         let status: (String?) -> String = { $0 == "length" ? "incomplete" : "completed" }
+        let keep: (JSON, ResponsesOutput) -> Void = { [responseStore] response, out in
+            guard plan.store, let responseStore else { return }
+            responseStore.put(id, .init(response: response, history: plan.history + [out.chatMessage], inputItems: plan.inputItems,
+                                        owner: plan.owner))
+        }
         let report: (GenerationJob) -> Void = { [weak self] job in
             guard let self, let o = observer else { return }
             var r = job.report(requestID: responder.requestID, endpoint: APIRoute.responses.path, model: model.id,
@@ -67,7 +74,9 @@ extension OpenAIAPI {
                     let c = job.results[0]
                     let out = ResponsesOutput(format: toolFormat, toolNames: toolNames)
                     _ = out.push(c.text.text, logprobs: entries(c.logprobs), finish: c.finishReason ?? "stop")
-                    responder.respond(.json(object(status(c.finishReason), out.items, job, c.finishReason, .null)))
+                    let response = object(status(c.finishReason), out.items, job, c.finishReason, .null)
+                    keep(response, out)
+                    responder.respond(.json(response))
                 })
             try submitAll(requests, job: job)
             responder.onCancel { job.cancel() }
@@ -100,6 +109,7 @@ extension OpenAIAPI {
                 guard job.error == nil, !job.wasAborted else { responder.end(); return }
                 let finish = job.results[0].finishReason
                 let final = object(status(finish), out.items, job, finish, .null)
+                keep(final, out)
                 responder.end(after: SSE.event(named: out.event("response." + status(finish), [("response", final)])))
             })
         try submitStream(requests, job: job, responder: responder) {

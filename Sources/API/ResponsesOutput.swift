@@ -101,6 +101,19 @@ final class ResponsesOutput: Sendable {
         }
     }
 
+    /// The answer as one chat assistant message (its text, then its calls), for a conversation
+    /// continued from it.
+    var chatMessage: JSON {
+        state.withLock { s in
+            let text = s.items.filter { !$0.isCall }.map(\.text).joined()
+            let calls: [JSON] = s.items.filter(\.isCall).map { c in
+                ["id": .string(c.callID), "type": "function", "function": ["name": .string(c.name), "arguments": .string(c.text)]]
+            }
+            return calls.isEmpty ? ["role": "assistant", "content": .string(text)]
+                : ["role": "assistant", "content": text.isEmpty ? .null : .string(text), "tool_calls": .array(calls)]
+        }
+    }
+
     /// The `output` array as it stands.
     var items: [JSON] { state.withLock { $0.items.map(Self.json) } }
 

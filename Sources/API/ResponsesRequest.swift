@@ -3,8 +3,8 @@ import Foundation
 /// POST /v1/responses, the request side: OpenAI's Responses body read and checked, then said again
 /// as a chat body, so the conversation, tools, formats and sampling go through exactly the checks
 /// and the template chat requests go through. Errors found there name the Responses field
-/// (`input[2].call_id`, not `messages[1].tool_call_id`). Nothing is stored: `store: true`,
-/// `previous_response_id` and `conversation` are refused, so each request holds its whole conversation.
+/// (`input[2].call_id`, not `messages[1].tool_call_id`). Answers are kept (`store`, OpenAI's default)
+/// in the process's `ResponseStore`, and `previous_response_id` continues one's conversation.
 extension OpenAIAPI {
     /// A checked Responses request: the chat plan that runs it and what its answer echoes.
     struct ResponsesPlan {
@@ -12,6 +12,12 @@ extension OpenAIAPI {
         /// Fields of the Response object that repeat the request (`instructions`, `tools`, ...).
         var echo: [(String, JSON)]
         var logprobs: Bool
+        /// Whether the answer is kept, with the conversation it ends (instructions left out) and
+        /// the request's input items (with ids).
+        var store: Bool
+        var history: [JSON]
+        var inputItems: [JSON]
+        var owner: String
     }
 
     /// Sampling and extension fields a Responses body passes to the chat plan as they are
@@ -28,13 +34,28 @@ extension OpenAIAPI {
                                                  "computer_call_output.output.image_url", "file_search_call.results",
                                                  "message.input_image.image_url"]
 
-    func responsesPlan(_ json: JSON) throws -> ResponsesPlan {
+    /// `owner`: the request's (`ResponseStore.owner(of:)`), whose kept responses it may continue.
+    func responsesPlan(_ json: JSON, owner: String = "") throws -> ResponsesPlan {
         let r = try FieldReader(json)
-        try r.refuse(["previous_response_id", "conversation"],
-                     because: "this server does not keep responses; send the whole conversation in `input`")
+        try r.refuse(["conversation"], because: "this server has no Conversations API; continue with `previous_response_id`, or send the whole conversation in `input`")
         try r.refuse(["prompt"], because: "stored prompts live on OpenAI's platform; send the text in `input` and `instructions`")
-        if try r.bool("store") == true {
-            throw APIError.invalid("`store` is not supported: this server does not keep responses (send `store: false` or leave it out).", param: "store")
+        let keeps = (responseStore?.capacityBytes ?? 0) > 0
+        let storeFlag = try r.bool("store")
+        if storeFlag == true && !keeps {
+            throw APIError.invalid("`store` is not supported: this server keeps no responses (server.response_store_bytes is 0).", param: "store")
+        }
+        let previousID = try r.string("previous_response_id")
+        var previous: ResponseStore.Entry?
+        if let previousID {
+            guard keeps else {
+                throw APIError.invalid("`previous_response_id` is not supported: this server keeps no responses (server.response_store_bytes is 0); send the whole conversation in `input`.",
+                                       param: "previous_response_id")
+            }
+            guard let entry = responseStore?.get(previousID, owner: owner) else {
+                throw APIError(.notFound, message: "Previous response with id '\(previousID)' not found (responses are kept in memory by the replica that answered them, the least recently used dropped first).",
+                               param: "previous_response_id", code: "previous_response_not_found")
+            }
+            previous = entry
         }
         if try r.bool("background") == true {
             throw APIError.invalid("`background` is not supported: a response is answered on its own request (stream it to see it come).", param: "background")
@@ -52,20 +73,26 @@ extension OpenAIAPI {
 
         var chat: [(String, JSON)] = []
         for k in Self.responsesPassThrough { if let v = r.raw(k) { chat.append((k, v)) } }
-        var echo: [(String, JSON)] = []
+        let echo: [(String, JSON)]
 
         // The conversation: `instructions` first, as a system message, then `input`'s items.
         let instructions = try r.string("instructions")
         var conversation = ResponsesConversation()
         if let instructions { conversation.add(["role": "system", "content": .string(instructions)], from: "instructions") }
+        for m in previous?.history ?? [] { conversation.add(m, from: "previous_response_id") }
         guard let input = r.raw("input") else { throw APIError.invalid("`input` is required.", param: "input") }
+        let inputItems: [JSON]
         switch input {
-        case let .string(s): conversation.add(["role": "user", "content": .string(s)], from: "input")
+        case let .string(s):
+            conversation.add(["role": "user", "content": .string(s)], from: "input")
+            inputItems = [["id": .string("msg_" + Self.randomID()), "type": "message", "role": "user",
+                           "content": [["type": "input_text", "text": .string(s)]]]]
         case let .array(items) where !items.isEmpty:
             guard items.count <= limits.maxMessages else {
                 throw APIError.invalid("`input` can hold at most \(limits.maxMessages) items.", param: "input")
             }
             for (i, item) in items.enumerated() { try conversation.read(item, at: i) }
+            inputItems = items.map(Self.withID)
         default: throw APIError.invalid("`input` must be a string or a non-empty array of items.", param: "input")
         }
         guard !conversation.messages.isEmpty else { throw APIError.invalid("`input` holds no message.", param: "input") }
@@ -122,6 +149,8 @@ extension OpenAIAPI {
             throw conversation.renamed(e)
         }
         echo = [("instructions", instructions.map(JSON.string) ?? .null),
+                ("previous_response_id", previousID.map(JSON.string) ?? .null),
+                ("store", JSON.bool(keeps && storeFlag != false)),
                 ("max_output_tokens", r.raw("max_output_tokens") ?? .null),
                 ("parallel_tool_calls", r.raw("parallel_tool_calls") ?? true),
                 ("temperature", r.raw("temperature") ?? JSON(1.0)),
@@ -132,7 +161,29 @@ extension OpenAIAPI {
                 ("top_p", r.raw("top_p") ?? JSON(1.0)),
                 ("metadata", r.raw("metadata") ?? [:]),
                 ("user", r.raw("user") ?? .null)]
-        return ResponsesPlan(chat: plan, echo: echo, logprobs: logprobs)
+        let history = Array(conversation.messages.dropFirst(instructions == nil ? 0 : 1))
+        return ResponsesPlan(chat: plan, echo: echo, logprobs: logprobs, store: keeps && storeFlag != false, history: history,
+                             inputItems: inputItems, owner: owner)
+    }
+
+    /// An input item as GET .../input_items lists it: with an id (`msg_`, `fc_`, `fco_`) when it came without one.
+    private static func withID(_ item: JSON) -> JSON {
+        guard case var .object(fields) = item else { return item }
+        if case .string? = item["id"] { return item }
+        fields.removeAll { $0.0 == "id" }
+        let prefix: String
+        switch item["type"] {
+        case .string("function_call")?: prefix = "fc_"
+        case .string("function_call_output")?: prefix = "fco_"
+        default:
+            prefix = "msg_"
+            if item["type"] == nil { fields.append(("type", "message")) }
+        }
+        // A message's text as a part, as OpenAI lists input items (`input_text`; an assistant's `output_text`).
+        if prefix == "msg_", let k = fields.firstIndex(where: { $0.0 == "content" }), case let .string(text) = fields[k].1 {
+            fields[k].1 = [["type": .string(item["role"] == "assistant" ? "output_text" : "input_text"), "text": .string(text)]]
+        }
+        return .object([("id", .string(prefix + randomID()))] + fields)
     }
 
     /// Function tools, flat as the Responses API writes them, in chat's shape.

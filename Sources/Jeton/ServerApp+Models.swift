@@ -219,6 +219,7 @@ extension ServerApp {
         options.observer = observer
         options.logPrompts = config[\.loggingLogPrompts]
         options.slowReaderTimeout = config[\.serverSlowReaderTimeout]
+        options.responseStore = responseStore
         options.grammars = Self.grammarCache(config, tokenizer: tokenizer)
         switch config[\.modelToolCallFormat] {
         case "auto": options.toolCalls = .detect

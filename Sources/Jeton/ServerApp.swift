@@ -57,6 +57,8 @@ final class ServerApp: Sendable {
     /// never read. Not in `state`: dispatch sources are not Sendable.
     private nonisolated(unsafe) var signalSources: [DispatchSourceSignal] = []
     let gatekeeper: Gatekeeper
+    /// The Responses API's kept answers, shared by every model.
+    let responseStore: ResponseStore
 
     init(config c: JetonConfig) throws {
         config = c
@@ -78,7 +80,9 @@ final class ServerApp: Sendable {
         // With admin keys the routes check them themselves (ServerApp+Lora.swift); without, they
         // are behind the API keys like the others (their 403 names the settings that are missing).
         if !c[\.authAdminKeys].isEmpty { open.formUnion(Self.loraAdminPaths) }
-        gatekeeper = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
+        let gate = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
+        gatekeeper = gate
+        responseStore = ResponseStore(capacityBytes: c[\.serverResponseStoreBytes], keyName: { gate.keyName($0) })
     }
 
     /// The HTTP server's settings, from the configuration (one for every model).

@@ -4,8 +4,9 @@ import XCTest
 /// The route table: one entry per path, methods as the OpenAI API has them.
 final class APIRouteTests: XCTestCase {
     func testPathsAreDistinctAndMethodsAreOpenAIs() {
-        let paths = APIRoute.allCases.map(\.path)
-        XCTAssertEqual(Set(paths).count, paths.count)
+        let routes = APIRoute.allCases.map { $0.method + " " + $0.path }
+        XCTAssertEqual(Set(routes).count, routes.count)
+        XCTAssertEqual(APIRoute.deleteResponse.method, "DELETE")
         XCTAssertEqual(APIRoute.models.method, "GET")
         XCTAssertEqual(APIRoute.model.path, "/v1/models/{id}")
         for r in [APIRoute.completions, .chatCompletions, .responses, .embeddings, .tokenize, .detokenize, .applyTemplate] {

@@ -5,7 +5,7 @@ import XCTest
 final class ConfigTests: XCTestCase {
     func testEverySettingIsListedOnceWithAKindFittingItsDefault() {
         let keys = Setting.all.map(\.key)
-        XCTAssertEqual(keys.count, 77)
+        XCTAssertEqual(keys.count, 78)
         XCTAssertEqual(Set(keys).count, keys.count, "a key declared twice")
         var seen: [String] = []
         for s in Setting.all {

@@ -1,9 +1,11 @@
 """POST /v1/responses (OpenAI's Responses API) through the official openai client: the answer is
 the one chat gives for the same conversation (instructions as a system message, input items as
 messages, function calls and their outputs as tool turns), streamed events add up to the whole
-Response, logprobs and structured output come through, and every malformed request is a 400
-naming the Responses field."""
+Response, logprobs and structured output come through, kept answers are continued by
+`previous_response_id`, read, listed and deleted, and every malformed request is a 400 naming
+the Responses field."""
 import json
+import urllib.request
 
 import jsonschema
 import pytest
@@ -30,7 +32,7 @@ def test_answer_and_usage_equal_chat_for_the_same_conversation(client):
     assert r.output_text == text
     assert (r.usage.input_tokens, r.usage.output_tokens) == (usage.prompt_tokens, usage.completion_tokens)
     assert r.usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
-    assert r.instructions == "Answer in one sentence." and r.max_output_tokens == 24 and r.store is False
+    assert r.instructions == "Answer in one sentence." and r.max_output_tokens == 24 and r.store is True
     [item] = r.output
     assert item.type == "message" and item.role == "assistant" and item.id.startswith("msg_")
     assert (r.status == "incomplete") == (finish == "length")
@@ -183,9 +185,9 @@ MSG = [{"role": "user", "content": "Hi"}]
     ({"input": MSG + [{"type": "function_call_output", "call_id": "nope", "output": "x"}]}, "input[1].call_id"),
     ({"input": MSG + [{"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
                       {"type": "function_call_output", "call_id": "c1", "output": 5}]}, "input[2].output"),
-    ({"input": "x", "previous_response_id": "resp_1"}, "previous_response_id"),
     ({"input": "x", "conversation": "conv_1"}, "conversation"),
-    ({"input": "x", "store": True}, "store"),
+    ({"input": "x", "store": "yes"}, "store"),
+    ({"input": "x", "previous_response_id": 5}, "previous_response_id"),
     ({"input": "x", "background": True}, "background"),
     ({"input": "x", "truncation": "auto"}, "truncation"),
     ({"input": "x", "reasoning": {"effort": "high"}}, "reasoning.effort"),
@@ -222,3 +224,103 @@ def test_ignored_bookkeeping_fields_are_accepted_and_echoed(client):
                                 user="u1", truncation="disabled", include=["reasoning.encrypted_content"],
                                 parallel_tool_calls=False, prompt_cache_key="p", extra_body={"seed": 7, "top_k": 5})
     assert r.metadata == {"k": "v"} and r.user == "u1" and r.parallel_tool_calls is False and r.store is False
+
+
+def test_previous_response_id_continues_the_conversation_as_chat_would(client):
+    r1 = client.responses.create(model="default", instructions="Answer briefly.", input="My name is Ada. What is 2+2?",
+                                 max_output_tokens=16, temperature=0)
+    assert r1.store is True
+    r2 = client.responses.create(model="default", previous_response_id=r1.id, input="What is my name?",
+                                 max_output_tokens=16, temperature=0)
+    # The earlier instructions do not carry over (OpenAI's rule); the turns do.
+    text, usage, _ = chat_text(client, [{"role": "user", "content": "My name is Ada. What is 2+2?"},
+                                        {"role": "assistant", "content": r1.output_text},
+                                        {"role": "user", "content": "What is my name?"}], max_tokens=16)
+    assert r2.previous_response_id == r1.id
+    assert (r2.output_text, r2.usage.input_tokens) == (text, usage.prompt_tokens)
+    r3 = client.responses.create(model="default", previous_response_id=r2.id, instructions="Be kind.", input="Thanks!",
+                                 max_output_tokens=8, temperature=0)
+    text, usage, _ = chat_text(client, [{"role": "system", "content": "Be kind."},
+                                        {"role": "user", "content": "My name is Ada. What is 2+2?"},
+                                        {"role": "assistant", "content": r1.output_text},
+                                        {"role": "user", "content": "What is my name?"},
+                                        {"role": "assistant", "content": r2.output_text},
+                                        {"role": "user", "content": "Thanks!"}], max_tokens=8)
+    assert (r3.output_text, r3.usage.input_tokens) == (text, usage.prompt_tokens)
+
+
+def test_kept_responses_are_read_listed_and_deleted(client):
+    r = client.responses.create(model="default", input=[{"role": "user", "content": "One"}, {"role": "user", "content": "Two"},
+                                                       {"role": "user", "content": "Three"}], max_output_tokens=4, temperature=0)
+    got = client.responses.retrieve(r.id)
+    assert got.model_dump() == r.model_dump()
+    items = client.responses.input_items.list(r.id)
+    assert [i.content[0].text for i in items.data] == ["Three", "Two", "One"]  # newest first by default
+    assert all(i.id.startswith("msg_") for i in items.data) and items.has_more is False
+    page = client.responses.input_items.list(r.id, order="asc", limit=2)
+    assert [i.content[0].text for i in page.data] == ["One", "Two"] and page.has_more is True
+    rest = client.responses.input_items.list(r.id, order="asc", after=page.data[-1].id)
+    assert [i.content[0].text for i in rest.data] == ["Three"] and rest.has_more is False
+    client.responses.delete(r.id)
+    for call in (lambda: client.responses.retrieve(r.id), lambda: client.responses.delete(r.id),
+                 lambda: client.responses.create(model="default", previous_response_id=r.id, input="x")):
+        with pytest.raises(Exception) as e:
+            call()
+        assert getattr(e.value, "status_code", None) == 404, e.value
+
+
+def test_a_streamed_answer_is_kept_as_its_final_event_shows_it(client):
+    with client.responses.stream(model="default", input="Say yes.", max_output_tokens=200, temperature=0) as s:
+        final = s.get_final_response()
+    kept = client.responses.retrieve(final.id)
+    assert kept.output_text == final.output_text and kept.usage.output_tokens == final.usage.output_tokens
+
+
+def test_store_false_keeps_nothing_and_unknown_ids_are_404(server, client):
+    r = client.responses.create(model="default", input="Hi", store=False, max_output_tokens=3)
+    assert r.store is False
+    status, headers, data = server.request("GET", f"/v1/responses/{r.id}")
+    assert_error(data, headers, status, 404, "invalid_request_error", "response_id", "response_not_found")
+    status, headers, data = server.request("POST", "/v1/responses", {"model": "default", "input": "x", "previous_response_id": r.id})
+    assert_error(data, headers, status, 404, "invalid_request_error", "previous_response_id", "previous_response_not_found")
+    status, headers, data = server.request("GET", "/v1/responses/resp_x/input_items?limit=0")
+    assert status == 404, data  # the id is checked first
+    r = client.responses.create(model="default", input="Hi", max_output_tokens=3)
+    status, headers, data = server.request("GET", f"/v1/responses/{r.id}/input_items?limit=500")
+    assert_error(data, headers, status, 400, "invalid_request_error", "limit")
+
+
+def test_a_kept_response_answers_only_its_own_api_key():
+    from conftest import Server
+    from openai import OpenAI
+    s = Server(env={"JETON_AUTH_API_KEYS": "alice:alice-secret-0001,bob:bob-secret-0002"})
+    try:
+        alice, bob = (OpenAI(base_url=s.base + "/v1", api_key=k, max_retries=0, timeout=120)
+                      for k in ("alice-secret-0001", "bob-secret-0002"))
+        r = alice.responses.create(model="default", input="Hi", max_output_tokens=3)
+        assert alice.responses.retrieve(r.id).id == r.id
+        for call in (lambda: bob.responses.retrieve(r.id), lambda: bob.responses.delete(r.id),
+                     lambda: bob.responses.create(model="default", previous_response_id=r.id, input="x")):
+            with pytest.raises(Exception) as e:
+                call()
+            assert getattr(e.value, "status_code", None) == 404, e.value
+        assert alice.responses.retrieve(r.id).id == r.id  # bob's delete did not take it
+    finally:
+        s.stop()
+
+
+def test_the_least_recently_used_response_goes_first_when_the_store_is_full():
+    from conftest import Server
+    from openai import OpenAI
+    s = Server(env={"JETON_SERVER_RESPONSE_STORE_BYTES": "6000"})
+    try:
+        c = OpenAI(base_url=s.base + "/v1", api_key="unused", max_retries=0, timeout=120)
+        ids = [c.responses.create(model="default", input=f"Say {w}.", max_output_tokens=4, temperature=0).id
+               for w in ("one", "two", "three", "four", "five", "six")]
+        kept = []
+        for i in ids:
+            status, _, _ = s.request("GET", f"/v1/responses/{i}")
+            kept.append(status == 200)
+        assert kept[-1] and not kept[0] and kept == sorted(kept), kept  # the oldest went, the newest stayed
+    finally:
+        s.stop()

@@ -64,7 +64,7 @@ public struct CORSPolicy: Sendable {
             if let origin, allows(origin), request.method == "OPTIONS", request.headers["Access-Control-Request-Method"] != nil {
                 var h = HTTPHeaders()
                 h.add(name: "Access-Control-Allow-Origin", value: wildcard ? "*" : origin)
-                h.add(name: "Access-Control-Allow-Methods", value: "GET, POST, OPTIONS")
+                h.add(name: "Access-Control-Allow-Methods", value: "GET, POST, DELETE, OPTIONS")
                 let asked = request.headers["Access-Control-Request-Headers"] ?? ""
                 h.add(name: "Access-Control-Allow-Headers", value: asked.isEmpty ? "Authorization, Content-Type" : asked)
                 h.add(name: "Access-Control-Max-Age", value: String(maxAge))

@@ -162,6 +162,8 @@ struct ConfigKeys: Sendable {
         help: "seconds in-flight requests get to finish after SIGTERM/SIGINT")
     let serverPlayground = ConfigKey<Bool>("server.playground", default: true,
         help: "serve the playground page at / (try the model in a browser; off: 404)")
+    let serverResponseStoreBytes = ConfigKey<Int>("server.response_store_bytes", 0...1_099_511_627_776, default: 67_108_864,
+        help: "bytes of finished Responses API answers kept in memory for previous_response_id and GET /v1/responses/{id}, the least recently used dropped first (0: none kept)")
 
     // tls:
     let tlsCert = ConfigKey<String>("tls.cert", default: "",

@@ -152,6 +152,7 @@ final class AccessLog: APIObserver, Sendable {
         let known = Set(APIRoute.allCases.map(\.path) + ["/", "/health", "/ready", "/metrics", "/version"])
         if known.contains(path) { return path }
         if path.hasPrefix("/v1/models/") { return "/v1/models/{id}" }
+        if path.hasPrefix("/v1/responses/") { return path.hasSuffix("/input_items") ? "/v1/responses/{id}/input_items" : "/v1/responses/{id}" }
         return "other"
     }
 }
