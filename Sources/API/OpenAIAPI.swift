@@ -114,29 +114,32 @@ public final class OpenAIAPI: Sendable {
         case .loadLoraAdapter: body = loadLoraAdapter
         case .unloadLoraAdapter: body = unloadLoraAdapter
         }
-        run(body, request, responder, promptParam: route == .chatCompletions ? "messages" : route == .responses ? "input" : "prompt")
+        run(body, request, responder, promptParam: route == .chatCompletions ? "messages" : route == .responses ? "input" : "prompt",
+            maxTokensParam: route == .responses ? "max_output_tokens" : "max_tokens")
     }
 
     /// Runs a throwing handler: any error becomes the OpenAI envelope, here and only here.
     func run(_ body: (HTTPRequest, HTTPResponder) throws -> Void, _ request: HTTPRequest, _ responder: HTTPResponder,
-             promptParam: String = "prompt") {
+             promptParam: String = "prompt", maxTokensParam: String = "max_tokens") {
         do {
             try body(request, responder)
         } catch let e as APIError {
             responder.respond(e.response)
         } catch let e as SubmissionError {
-            responder.respond(Self.map(e, promptParam: promptParam).response)
+            responder.respond(Self.map(e, promptParam: promptParam, maxTokensParam: maxTokensParam).response)
         } catch {
             responder.respond(APIError.internal("unexpected error: \(error)").response)
         }
     }
 
     /// `promptParam`: the field that holds the prompt (`messages` for chat), named when the
-    /// prompt alone fills the context (else `max_tokens` is what to lower).
-    static func map(_ e: SubmissionError, promptParam: String = "prompt") -> APIError {
+    /// prompt alone fills the context (else `maxTokensParam`, the endpoint's name for `max_tokens`,
+    /// is what to lower).
+    static func map(_ e: SubmissionError, promptParam: String = "prompt", maxTokensParam: String = "max_tokens") -> APIError {
         switch e {
         case let .contextExceeded(p, _, c), let .cacheTooSmall(p, _, c):
-            return .invalid(e.description, param: p >= c ? promptParam : "max_tokens", code: "context_length_exceeded")
+            let message = maxTokensParam == "max_tokens" ? e.description : e.description.replacingOccurrences(of: "max_tokens", with: maxTokensParam)
+            return .invalid(message, param: p >= c ? promptParam : maxTokensParam, code: "context_length_exceeded")
         case .emptyPrompt, .invalidToken: return .invalid(e.description, param: "prompt")
         case .duplicateID: return .internal(e.description)
         case .shuttingDown: return .unavailable(e.description, retryAfter: 1)
@@ -257,7 +260,7 @@ public final class OpenAIAPI: Sendable {
             case .responses:
                 let plan = try responsesPlan(json)
                 do { if plan.chat.opts.stream { try check(plan.chat.requests) } } catch let e as SubmissionError {
-                    return Self.map(e, promptParam: "input")
+                    return Self.map(e, promptParam: "input", maxTokensParam: "max_output_tokens")
                 }
             case .models, .model, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter, .unloadLoraAdapter, .response,
                  .deleteResponse, .responseInputItems:

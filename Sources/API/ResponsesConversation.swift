@@ -20,7 +20,7 @@ struct ResponsesConversation {
     mutating func read(_ item: JSON, at i: Int) throws {
         let p = "input[\(i)]"
         guard case .object = item else { throw APIError.invalid("`\(p)` must be an object.", param: p) }
-        let m = try FieldReader(item)
+        let m = try FieldReader(item, parent: p)
         _ = try m.string("id")  // the ids and states of items a previous response gave
         _ = try m.string("status")
         switch try m.string("type") {
@@ -80,7 +80,7 @@ struct ResponsesConversation {
             return .array(try parts.enumerated().map { j, part in
                 let pp = "\(param)[\(j)]"
                 guard case .object = part else { throw APIError.invalid("`\(pp)` must be an object.", param: pp) }
-                let r = try FieldReader(part)
+                let r = try FieldReader(part, parent: pp)
                 let type = try r.string("type")
                 switch type {
                 case "input_text"?, "output_text"?, "text"?:
@@ -102,14 +102,13 @@ struct ResponsesConversation {
         }
     }
 
-    /// An error of the chat checks, its field named as the Responses request has it.
+    /// An error of the chat checks, its field named as the Responses request has it: the param,
+    /// and every field the message names in backquotes.
     func renamed(_ e: APIError) -> APIError {
-        guard let param = e.param else { return e }
-        let to = rename(param)
-        guard to != param else { return e }
         var out = e
-        out.param = to
-        out.message = e.message.replacingOccurrences(of: "`\(param)`", with: "`\(to)`")
+        out.param = e.param.map(rename)
+        let parts = e.message.split(separator: "`", omittingEmptySubsequences: false)
+        out.message = parts.enumerated().map { i, part in i % 2 == 1 ? rename(String(part)) : String(part) }.joined(separator: "`")
         return out
     }
 

@@ -40,7 +40,8 @@ extension OpenAIAPI {
             if let job {
                 let u = job.usage
                 fields.append(("usage", ["input_tokens": JSON(ids.count),
-                                         "input_tokens_details": ["cached_tokens": JSON(job.cachedPromptTokens(n: requests.count))],
+                                         "input_tokens_details": ["cached_tokens": JSON(job.cachedPromptTokens(n: requests.count)),
+                                                                  "cache_write_tokens": 0],
                                          "output_tokens": JSON(u.completion), "output_tokens_details": ["reasoning_tokens": 0],
                                          "total_tokens": JSON(ids.count + u.completion)]))
             } else {
@@ -73,6 +74,7 @@ extension OpenAIAPI {
                     if job.wasAborted { responder.respond(Self.abortedAnswer.response); return }
                     let c = job.results[0]
                     let out = ResponsesOutput(format: toolFormat, toolNames: toolNames)
+                    _ = out.start()  // as the stream opens its message: an empty answer is an empty message
                     _ = out.push(c.text.text, logprobs: entries(c.logprobs), finish: c.finishReason ?? "stop")
                     let response = object(status(c.finishReason), out.items, job, c.finishReason, .null)
                     keep(response, out)

@@ -20,6 +20,11 @@ final class ResponsesOutput: Sendable {
         var callItems: [Int: Int] = [:]  // the parser's call index → its item
         var open: Int?                   // the item being written
         var sequence = 0
+        /// With tools, the answer's bytes so far and each token's range in them, so the logprobs a
+        /// message gets are its own tokens' (found where its text lies), not a call's.
+        var raw: [UInt8] = []
+        var tokens: [(range: Range<Int>, entry: JSON, given: Bool)] = []
+        var cursor = 0
     }
 
     private let state: Mutex<State>
@@ -49,9 +54,9 @@ final class ResponsesOutput: Sendable {
         }
     }
 
-    /// A new piece of the answer and its tokens' logprob entries (with tools, those of a piece with
-    /// no message text in it are not kept: its tokens were a call's); `finish`: the answer's end
-    /// (`length` leaves the last item incomplete).
+    /// A new piece of the answer and its tokens' logprob entries (with tools, each message gets the
+    /// entries of the tokens its text lies in, whenever the parser lets that text out; a call's
+    /// tokens give none); `finish`: the answer's end (`length` leaves the last item incomplete).
     func push(_ text: String, logprobs: [JSON], finish: String?) -> [JSON] {
         state.withLock { s in
             var events: [JSON] = []
@@ -63,6 +68,14 @@ final class ResponsesOutput: Sendable {
                 parsed = text.isEmpty && logprobs.isEmpty ? [] : [.content(text)]
             }
             var pending = logprobs
+            if s.parser != nil {
+                for entry in logprobs {
+                    let bytes: [UInt8] = { if case let .array(b)? = entry["bytes"] { return b.compactMap { $0.tokenID.map { UInt8(truncatingIfNeeded: $0) } } }; return [] }()
+                    s.tokens.append((s.raw.count..<(s.raw.count + bytes.count), entry, false))
+                    s.raw += bytes
+                }
+                pending = []
+            }
             for e in parsed {
                 switch e {
                 case let .content(t):
@@ -71,6 +84,7 @@ final class ResponsesOutput: Sendable {
                         Self.openMessage(&s, &events)
                     }
                     let k = s.open!
+                    if s.parser != nil { pending = Self.entries(&s, for: t) }
                     s.items[k].text += t
                     s.items[k].logprobs += pending
                     events.append(Self.event(&s, "response.output_text.delta", [
@@ -88,6 +102,7 @@ final class ResponsesOutput: Sendable {
                     events.append(Self.event(&s, "response.output_item.added", [("output_index", JSON(s.open!)), ("item", Self.json(item))]))
                 case let .arguments(index, a):
                     guard let k = s.callItems[index] else { continue }
+                    _ = Self.entries(&s, for: a)  // past the call's text: later text is searched after it
                     s.items[k].text += a
                     events.append(Self.event(&s, "response.function_call_arguments.delta", [
                         ("item_id", .string(s.items[k].id)), ("output_index", JSON(k)), ("delta", .string(a))]))
@@ -112,6 +127,24 @@ final class ResponsesOutput: Sendable {
             return calls.isEmpty ? ["role": "assistant", "content": .string(text)]
                 : ["role": "assistant", "content": text.isEmpty ? .null : .string(text), "tool_calls": .array(calls)]
         }
+    }
+
+    /// The entries of the tokens the text `t` lies in, found in the answer's bytes from where the
+    /// last text found ended, each entry given once.
+    private static func entries(_ s: inout State, for t: String) -> [JSON] {
+        let needle = Array(t.utf8)
+        guard !needle.isEmpty, needle.count <= s.raw.count - s.cursor else { return [] }
+        var a = s.cursor
+        while a + needle.count <= s.raw.count && !s.raw[a..<(a + needle.count)].elementsEqual(needle) { a += 1 }
+        guard a + needle.count <= s.raw.count else { return [] }
+        let found = a..<(a + needle.count)
+        s.cursor = found.upperBound
+        var out: [JSON] = []
+        for i in s.tokens.indices where !s.tokens[i].given && s.tokens[i].range.overlaps(found) {
+            s.tokens[i].given = true
+            out.append(s.tokens[i].entry)
+        }
+        return out
     }
 
     /// The `output` array as it stands.

@@ -96,6 +96,10 @@ extension OpenAIAPI {
         default: throw APIError.invalid("`input` must be a string or a non-empty array of items.", param: "input")
         }
         guard !conversation.messages.isEmpty else { throw APIError.invalid("`input` holds no message.", param: "input") }
+        guard conversation.messages.count <= limits.maxMessages else {
+            throw APIError.invalid("The conversation (`instructions`, the turns of `previous_response_id` and `input`'s items) makes \(conversation.messages.count) messages; at most \(limits.maxMessages) are allowed.",
+                                   param: "input")
+        }
         chat.append(("messages", .array(conversation.messages)))
 
         if let n = r.raw("max_output_tokens") {
@@ -114,14 +118,12 @@ extension OpenAIAPI {
                 if s == "message.output_text.logprobs" { logprobs = true }
             }
         }
+        // Without the include, `top_logprobs` gives nothing (as OpenAI answers it).
         let top = try r.int("top_logprobs", 0...limits.maxLogprobs)
-        if let top, top > 0, !logprobs {
-            throw APIError.invalid("`top_logprobs` needs `include: [\"message.output_text.logprobs\"]`.", param: "top_logprobs")
-        }
         if logprobs { chat.append(("logprobs", true)); if let top { chat.append(("top_logprobs", JSON(top))) } }
         if let so = r.raw("stream_options") {
             guard case .object = so else { throw APIError.invalid("`stream_options` must be an object.", param: "stream_options") }
-            let s = try FieldReader(so)
+            let s = try FieldReader(so, parent: "stream_options")
             _ = try s.bool("include_obfuscation")  // no padding is added to events
             try s.refuseUnknown(in: "stream_options")
             if try r.bool("stream") != true {
@@ -134,7 +136,7 @@ extension OpenAIAPI {
         if let choice = r.raw("tool_choice") { chat.append(("tool_choice", try Self.responsesToolChoice(choice))) }
         if let text = r.raw("text") {
             guard case .object = text else { throw APIError.invalid("`text` must be an object.", param: "text") }
-            let t = try FieldReader(text)
+            let t = try FieldReader(text, parent: "text")
             try t.refuse(["verbosity"], because: "it is a setting of OpenAI's reasoning models", in: "text")
             if let format = t.raw("format") { chat.append(("response_format", try Self.responseFormat(format))) }
             try t.refuseUnknown(in: "text")
@@ -193,7 +195,7 @@ extension OpenAIAPI {
         return try items.enumerated().map { i, item in
             let p = "tools[\(i)]"
             guard case .object = item else { throw APIError.invalid("`\(p)` must be an object.", param: p) }
-            let t = try FieldReader(item)
+            let t = try FieldReader(item, parent: p)
             let type = try t.string("type")
             guard type == "function" else {
                 throw APIError.invalid("`\(p).type` must be \"function\": this server has no built-in tools\(type.map { " (got \"\($0)\")" } ?? "").",
@@ -210,9 +212,9 @@ extension OpenAIAPI {
     private static func responsesToolChoice(_ v: JSON) throws -> JSON {
         let shapes = "`tool_choice` must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"name\": ...}."
         switch v {
-        case .string: return v
+        case .string("none"), .string("auto"), .string("required"): return v
         case .object:
-            let c = try FieldReader(v)
+            let c = try FieldReader(v, parent: "tool_choice")
             guard try c.string("type") == "function" else { throw APIError.invalid(shapes + " Built-in tools and `allowed_tools` are not supported.", param: "tool_choice") }
             guard let name = c.raw("name"), case .string = name else { throw APIError.invalid(shapes, param: "tool_choice.name") }
             try c.refuseUnknown(in: "tool_choice")
@@ -224,7 +226,7 @@ extension OpenAIAPI {
     /// `text.format` as chat's `response_format`: the schema's fields sit in the format itself here.
     private static func responseFormat(_ v: JSON) throws -> JSON {
         guard case .object = v else { throw APIError.invalid("`text.format` must be an object.", param: "text.format") }
-        let f = try FieldReader(v)
+        let f = try FieldReader(v, parent: "text.format")
         switch try f.string("type") {
         case "text"?: try f.refuseUnknown(in: "text.format"); return ["type": "text"]
         case "json_object"?: try f.refuseUnknown(in: "text.format"); return ["type": "json_object"]

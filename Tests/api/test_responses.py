@@ -195,7 +195,15 @@ MSG = [{"role": "user", "content": "Hi"}]
     ({"input": "x", "text": {"format": {"type": "yaml"}}}, "text.format.type"),
     ({"input": "x", "text": {"format": {"type": "json_schema", "name": "a", "schema": {"type": "bogus"}}}}, "text.format.schema"),
     ({"input": "x", "include": ["everything"]}, "include[0]"),
-    ({"input": "x", "top_logprobs": 2}, "top_logprobs"),
+    ({"input": [{"role": "user", "content": [{"type": "input_text", "text": 5}]}]}, "input[0].content[0].text"),
+    ({"input": [{"type": 5, "role": "user", "content": "x"}]}, "input[0].type"),
+    ({"input": [{"role": "user", "content": "x", "status": 5}]}, "input[0].status"),
+    ({"input": MSG + [{"role": "assistant", "content": [{"type": "refusal", "refusal": 5}]}]}, "input[1].content[0].refusal"),
+    ({"input": "x", "tools": [{"type": 5, "name": "f"}]}, "tools[0].type"),
+    ({"input": "x", "tools": [WEATHER], "tool_choice": {"type": 5}}, "tool_choice.type"),
+    ({"input": "x", "tools": [WEATHER], "tool_choice": "bogus"}, "tool_choice"),
+    ({"input": "x", "text": {"format": {"type": 5}}}, "text.format.type"),
+    ({"input": "x", "stream": True, "stream_options": {"include_obfuscation": "x"}}, "stream_options.include_obfuscation"),
     ({"input": "x", "max_output_tokens": 0}, "max_output_tokens"),
     ({"input": "x", "temperature": 3}, "temperature"),
     ({"input": "x", "n": 2}, "n"),
@@ -324,3 +332,54 @@ def test_the_least_recently_used_response_goes_first_when_the_store_is_full():
         assert kept[-1] and not kept[0] and kept == sorted(kept), kept  # the oldest went, the newest stayed
     finally:
         s.stop()
+
+
+def test_errors_name_responses_fields_in_their_messages_too(server):
+    status, headers, data = server.request("POST", "/v1/responses", {"model": "default", "input": "x",
+                                                                       "tools": [dict(WEATHER, description=5)]})
+    err = data["error"]
+    assert status == 400 and "function" not in err["message"] and "`tools[0]" in err["message"], err
+    status, headers, data = server.request("POST", "/v1/responses", {"model": "default", "input": "hi", "max_output_tokens": 8190})
+    err = assert_error(data, headers, status, 400, "invalid_request_error", "max_output_tokens", "context_length_exceeded")
+    assert "max_output_tokens" in err["message"] and "max_tokens" not in err["message"].replace("max_output_tokens", ""), err
+
+
+def test_every_answer_validates_against_the_sdk_types(server):
+    from openai.types.responses import Response, ResponseCompletedEvent
+    status, _, data = server.request("POST", "/v1/responses", {"model": "default", "input": "Hi", "max_output_tokens": 200})
+    assert status == 200
+    Response.model_validate(data, strict=False)
+    status, _, text = raw_post(server, "/v1/responses", {"model": "default", "input": "Hi", "max_output_tokens": 200, "stream": True})
+    last = json.loads(text.strip().split("\n")[-1][6:])
+    assert last["type"] == "response.completed", last["type"]
+    ResponseCompletedEvent.model_validate(last)
+
+
+def test_top_logprobs_without_the_include_gives_none(client):
+    r = client.responses.create(model="default", input="Hi", max_output_tokens=3, top_logprobs=2)
+    assert r.output[0].content[0].logprobs == [] and r.top_logprobs == 2
+
+
+def test_an_empty_answer_is_one_empty_message_whole_and_streamed(client):
+    args = dict(model="default", input="Say hello.", max_output_tokens=10, temperature=0)
+    first = client.responses.create(**args).output_text.split()[0]
+    args["extra_body"] = {"stop": [first]}
+    whole = client.responses.create(**args)
+    streamed = list(client.responses.create(stream=True, **args))[-1].response
+    assert whole.output_text == "" and streamed.output_text == ""
+    assert [o.type for o in whole.output] == [o.type for o in streamed.output] == ["message"]
+
+
+def test_logprobs_with_tools_are_each_message_s_own_tokens(qwen_client):
+    args = dict(model=QWEN, tools=[WEATHER], temperature=0, max_output_tokens=50, include=["message.output_text.logprobs"],
+                input="Write the words 'Checking now.' and then, in the same reply, emit the <tool_call> block for get_weather with city Paris.")
+    whole = qwen_client.responses.create(**args)
+    final = list(qwen_client.responses.create(stream=True, **args))[-1].response
+    def per_item(r):
+        return [(o.type, [e.token for e in o.content[0].logprobs] if o.type == "message" else o.arguments) for o in r.output]
+    assert per_item(whole) == per_item(final)
+    messages = [o for o in whole.output if o.type == "message"]
+    assert messages and any(o.type == "function_call" for o in whole.output), per_item(whole)
+    for m in messages:
+        tokens = "".join(e.token for e in m.content[0].logprobs)
+        assert tokens.strip() == m.content[0].text.strip(), (tokens, m.content[0].text)
