@@ -2,84 +2,185 @@ import HTTP
 import Synchronization
 
 /// Finished Responses API answers, kept in memory for `previous_response_id` and GET/DELETE
-/// /v1/responses/{id}: at most `capacityBytes` of them (their JSON's size), the least recently
-/// used dropped first. One per process, shared by its models; not shared between replicas (a
+/// /v1/responses/{id}: at most `capacityBytes` of them, kept as their JSON text (so the bound is
+/// the memory they hold). One per process, shared by its models; not shared between replicas (a
 /// conversation continued by id needs the replica that answered it: sticky routing, or the whole
 /// conversation in `input`), and gone on restart.
+///
+/// Each entry holds its own turn only (the request's messages and the answer) and the id of the
+/// response it continued, so a conversation of n turns costs n turns, not n²/2; continuing one
+/// walks the chain. A conversation's responses share its last use (each use of one marks those
+/// before it too), so a stale conversation goes from its newest turn back and nothing kept loses
+/// a turn before it. When the store is full, the owner holding the most bytes gives up its least
+/// recently used entry (one API key cannot flush another's), never a turn of the conversation
+/// being kept; when only those are left, the new answer is kept with its whole conversation
+/// (needing none of them) and they become like any other.
 public final class ResponseStore: Sendable {
-    struct Entry {
+    /// What a finished answer leaves.
+    struct Kept {
         /// The Response object as its client got it.
         var response: JSON
-        /// The conversation up to and with this answer, as chat messages (instructions left out:
-        /// they do not carry over to a response that continues this one, as OpenAI has it).
-        var history: [JSON]
+        /// This request's messages after the previous response's turns (instructions left out:
+        /// they do not carry over, as OpenAI has it), the answer's message last.
+        var turn: [JSON]
+        var previous: String?
         /// The request's own input items, each with an id (GET .../input_items).
         var inputItems: [JSON]
         /// Who made it (`owner(of:)`): only the same API key finds it again.
         var owner: String
-        var bytes = 0
-        var used: UInt64 = 0
+    }
+
+    private struct Entry {
+        var response: [UInt8]
+        var turn: [UInt8]
+        var inputItems: [UInt8]
+        var previous: String?
+        var depth: Int
+        var owner: String
+        var bytes: Int
+        var used: UInt64
     }
 
     private struct State {
         var entries: [String: Entry] = [:]
         var bytes = 0
+        var ownerBytes: [String: Int] = [:]
         var clock: UInt64 = 0
+    }
+
+    /// What continuing a response finds.
+    enum Conversation {
+        /// Its turns, oldest first, as chat messages.
+        case found([JSON])
+        /// No such response of this owner.
+        case missing
+        /// It is kept, but a response before it in its conversation no longer is.
+        case broken
     }
 
     public let capacityBytes: Int
     private let state = Mutex(State())
-    private let keyName: @Sendable (HTTPRequest) -> String?
+    private let identity: @Sendable (HTTPRequest) -> String?
 
-    /// `keyName`: the name of the API key a request came with (nil without authentication).
-    public init(capacityBytes: Int, keyName: @escaping @Sendable (HTTPRequest) -> String? = { _ in nil }) {
+    /// `identity`: who a request comes as (a digest of its API key; nil without authentication).
+    public init(capacityBytes: Int, identity: @escaping @Sendable (HTTPRequest) -> String? = { _ in nil }) {
         self.capacityBytes = capacityBytes
-        self.keyName = keyName
+        self.identity = identity
     }
 
-    /// Keeps an entry (its size measured here); older ones go until all fit. One larger than the
-    /// whole store is not kept.
-    func put(_ id: String, _ entry: Entry) {
-        var e = entry
-        e.bytes = e.response.serialized.utf8.count + e.history.reduce(0) { $0 + $1.serialized.utf8.count }
-            + e.inputItems.reduce(0) { $0 + $1.serialized.utf8.count }
-        guard e.bytes <= capacityBytes else { return }
-        state.withLock { s in
-            if let old = s.entries.removeValue(forKey: id) { s.bytes -= old.bytes }
-            while s.bytes + e.bytes > capacityBytes, let oldest = s.entries.min(by: { $0.value.used < $1.value.used }) {
-                s.entries[oldest.key] = nil
-                s.bytes -= oldest.value.bytes
+    /// A request's owner, so one key's responses are not another's to read, continue or delete;
+    /// without keys every client is the same owner ("").
+    func owner(of request: HTTPRequest) -> String { identity(request) ?? "" }
+
+    /// Keeps an answer; false when it (with its whole conversation, if that is what fits) is larger
+    /// than the whole store: not kept.
+    @discardableResult
+    func put(_ id: String, _ kept: Kept) -> Bool {
+        let response = Array(kept.response.serialized.utf8), items = Array(JSON.array(kept.inputItems).serialized.utf8)
+        func size(_ turn: [UInt8]) -> Int { response.count + turn.count + items.count + id.utf8.count + 64 }
+        var turn = Array(JSON.array(kept.turn).serialized.utf8), previous = kept.previous
+        guard size(turn) <= capacityBytes else { return false }  // evicts nothing for what cannot fit
+        return state.withLock { s in
+            remove(id, &s)
+            // The turns before this one (this owner's, all kept) may not go to make room for it.
+            var chain: [String] = []
+            var p = previous
+            while let q = p, let e = s.entries[q], e.owner == kept.owner {
+                chain.append(q)
+                p = e.previous
             }
+            if p != nil { chain = []; previous = nil }  // already broken: kept on its own
+            while s.bytes + size(turn) > capacityBytes, evictOne(&s, sparing: Set(chain)) {}
+            if s.bytes + size(turn) > capacityBytes && !chain.isEmpty {
+                // Only its own conversation is left: keep it whole in this entry, so the turns before may go.
+                let earlier = chain.reversed().flatMap { q -> [JSON] in
+                    if case let .array(m)? = JSON.parse(s.entries[q]!.turn) { return m }
+                    return []
+                }
+                turn = Array(JSON.array(earlier + kept.turn).serialized.utf8)
+                previous = nil
+                chain = []
+                while s.bytes + size(turn) > capacityBytes, evictOne(&s, sparing: []) {}
+            }
+            let bytes = size(turn)
+            guard s.bytes + bytes <= capacityBytes else { return false }
+            let depth = previous.flatMap { s.entries[$0]?.depth }.map { $0 + 1 } ?? 0
             s.clock += 1
-            e.used = s.clock
-            s.entries[id] = e
-            s.bytes += e.bytes
-        }
-    }
-
-    /// The entry, now the most recently used; nil for another owner's.
-    func get(_ id: String, owner: String) -> Entry? {
-        state.withLock { s in
-            guard s.entries[id]?.owner == owner else { return nil }
-            s.clock += 1
-            s.entries[id]!.used = s.clock
-            return s.entries[id]
-        }
-    }
-
-    /// Forgets an entry; false when there was none of this owner's.
-    func delete(_ id: String, owner: String) -> Bool {
-        state.withLock { s in
-            guard s.entries[id]?.owner == owner, let old = s.entries.removeValue(forKey: id) else { return false }
-            s.bytes -= old.bytes
+            s.entries[id] = Entry(response: response, turn: turn, inputItems: items, previous: previous, depth: depth,
+                                  owner: kept.owner, bytes: bytes, used: s.clock)
+            s.bytes += bytes
+            s.ownerBytes[kept.owner, default: 0] += bytes
+            for q in chain { s.entries[q]!.used = s.clock }
             return true
         }
     }
 
-    /// A request's owner: its API key's name, so one key's responses are not another's to read,
-    /// continue or delete; without keys every client is the same owner ("").
-    func owner(of request: HTTPRequest) -> String { keyName(request) ?? "" }
+    /// The Response object's JSON text, now the most recently used; nil for another owner's.
+    func response(_ id: String, owner: String) -> [UInt8]? {
+        state.withLock { s in s.clock += 1; return touch(id, owner, &s)?.response }
+    }
+
+    /// The request's input items; nil for another owner's.
+    func inputItems(_ id: String, owner: String) -> [JSON]? {
+        guard let text = state.withLock({ s in s.clock += 1; return touch(id, owner, &s)?.inputItems }),
+              case let .array(items)? = JSON.parse(text) else { return nil }
+        return items
+    }
+
+    /// The conversation up to and with a response (each response on its way used now).
+    func conversation(_ id: String, owner: String) -> Conversation {
+        let turns: [[UInt8]]? = state.withLock { s in
+            s.clock += 1
+            guard var e = touch(id, owner, &s) else { return nil }
+            var turns = [e.turn]
+            while let p = e.previous {
+                guard let before = touch(p, owner, &s) else { return [] }
+                turns.append(before.turn)
+                e = before
+            }
+            return turns.reversed()
+        }
+        guard let turns else { return .missing }
+        guard !turns.isEmpty else { return .broken }
+        return .found(turns.flatMap { t -> [JSON] in if case let .array(m)? = JSON.parse(t) { return m }; return [] })
+    }
+
+    /// Forgets an entry; false when there was none of this owner's. (Responses that continued it
+    /// stay, but can no longer be continued.)
+    func delete(_ id: String, owner: String) -> Bool {
+        state.withLock { s in
+            guard s.entries[id]?.owner == owner else { return false }
+            remove(id, &s)
+            return true
+        }
+    }
 
     /// Entries and bytes kept (for tests and metrics).
     public var usage: (count: Int, bytes: Int) { state.withLock { ($0.entries.count, $0.bytes) } }
+
+    /// The entry, marked used now (`s.clock`); nil for another owner's.
+    private func touch(_ id: String, _ owner: String, _ s: inout State) -> Entry? {
+        guard s.entries[id]?.owner == owner else { return nil }
+        s.entries[id]!.used = s.clock
+        return s.entries[id]
+    }
+
+    private func remove(_ id: String, _ s: inout State) {
+        guard let old = s.entries.removeValue(forKey: id) else { return }
+        s.bytes -= old.bytes
+        s.ownerBytes[old.owner, default: 0] -= old.bytes
+        if s.ownerBytes[old.owner] == 0 { s.ownerBytes[old.owner] = nil }
+    }
+
+    /// Drops the least recently used entry (not one of `sparing`) of the owner holding the most;
+    /// false when there is none to drop.
+    private func evictOne(_ s: inout State, sparing: Set<String>) -> Bool {
+        var held = s.ownerBytes
+        for q in sparing { if let e = s.entries[q] { held[e.owner, default: 0] -= e.bytes } }
+        guard let owner = held.filter({ $0.value > 0 }).max(by: { $0.value < $1.value })?.key,
+              let victim = s.entries.lazy.filter({ $0.value.owner == owner && !sparing.contains($0.key) })
+                .min(by: { ($0.value.used, -$0.value.depth) < ($1.value.used, -$1.value.depth) })?.key else { return false }
+        remove(victim, &s)
+        return true
+    }
 }

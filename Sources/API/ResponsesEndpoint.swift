@@ -51,10 +51,26 @@ extension OpenAIAPI {
             return .object(fields)
         }
         let status: (String?) -> String = { $0 == "length" ? "incomplete" : "completed" }
-        let keep: (JSON, ResponsesOutput) -> Void = { [responseStore] response, out in
-            guard plan.store, let responseStore else { return }
-            responseStore.put(id, .init(response: response, history: plan.history + [out.chatMessage], inputItems: plan.inputItems,
-                                        owner: plan.owner))
+        // Keeps a finished answer; what its client gets says whether it was (one larger than the store is not).
+        let keep: (JSON, ResponsesOutput) -> JSON = { [responseStore] response, out in
+            guard plan.store, let responseStore else { return response }
+            var turn = plan.turn
+            var answer = out.chatMessage
+            if plan.continuesLast, case var .object(fields) = answer, case let .string(prefix)? = turn.last?["content"] {
+                // The answer went on from the prefill: one assistant message, as the model wrote it.
+                let text: String = { if case let .string(t)? = answer["content"] { return t }; return "" }()
+                fields.removeAll { $0.0 == "content" }
+                fields.insert(("content", .string(prefix + text)), at: 1)
+                answer = .object(fields)
+                turn.removeLast()
+            }
+            guard responseStore.put(id, .init(response: response, turn: turn + [answer], previous: plan.previousID,
+                                              inputItems: plan.inputItems, owner: plan.owner)) else {
+                guard case var .object(fields) = response, let k = fields.firstIndex(where: { $0.0 == "store" }) else { return response }
+                fields[k].1 = false
+                return .object(fields)
+            }
+            return response
         }
         let report: (GenerationJob) -> Void = { [weak self] job in
             guard let self, let o = observer else { return }
@@ -76,8 +92,7 @@ extension OpenAIAPI {
                     let out = ResponsesOutput(format: toolFormat, toolNames: toolNames)
                     _ = out.start()  // as the stream opens its message: an empty answer is an empty message
                     _ = out.push(c.text.text, logprobs: entries(c.logprobs), finish: c.finishReason ?? "stop")
-                    let response = object(status(c.finishReason), out.items, job, c.finishReason, .null)
-                    keep(response, out)
+                    let response = keep(object(status(c.finishReason), out.items, job, c.finishReason, .null), out)
                     responder.respond(.json(response))
                 })
             try submitAll(requests, job: job)
@@ -110,8 +125,7 @@ extension OpenAIAPI {
                 report(job)
                 guard job.error == nil, !job.wasAborted else { responder.end(); return }
                 let finish = job.results[0].finishReason
-                let final = object(status(finish), out.items, job, finish, .null)
-                keep(final, out)
+                let final = keep(object(status(finish), out.items, job, finish, .null), out)
                 responder.end(after: SSE.event(named: out.event("response." + status(finish), [("response", final)])))
             })
         try submitStream(requests, job: job, responder: responder) {

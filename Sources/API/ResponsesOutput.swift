@@ -117,11 +117,12 @@ final class ResponsesOutput: Sendable {
     }
 
     /// The answer as one chat assistant message (its text, then its calls), for a conversation
-    /// continued from it.
+    /// continued from it. A call cut short (`incomplete`) is left out: its arguments are not JSON,
+    /// and no client could answer it.
     var chatMessage: JSON {
         state.withLock { s in
             let text = s.items.filter { !$0.isCall }.map(\.text).joined()
-            let calls: [JSON] = s.items.filter(\.isCall).map { c in
+            let calls: [JSON] = s.items.filter { $0.isCall && $0.status != "incomplete" }.map { c in
                 ["id": .string(c.callID), "type": "function", "function": ["name": .string(c.name), "arguments": .string(c.text)]]
             }
             return calls.isEmpty ? ["role": "assistant", "content": .string(text)]

@@ -12,11 +12,15 @@ extension OpenAIAPI {
         /// Fields of the Response object that repeat the request (`instructions`, `tools`, ...).
         var echo: [(String, JSON)]
         var logprobs: Bool
-        /// Whether the answer is kept, with the conversation it ends (instructions left out) and
-        /// the request's input items (with ids).
+        /// Whether the answer is kept, with this request's turn (its messages after the previous
+        /// response's; instructions left out), the response it continues, and the request's input
+        /// items (with ids).
         var store: Bool
-        var history: [JSON]
+        var turn: [JSON]
+        var previousID: String?
         var inputItems: [JSON]
+        /// The turn ends with an assistant message the answer continues (a prefill): kept as one message.
+        var continuesLast: Bool
         var owner: String
     }
 
@@ -45,17 +49,21 @@ extension OpenAIAPI {
             throw APIError.invalid("`store` is not supported: this server keeps no responses (server.response_store_bytes is 0).", param: "store")
         }
         let previousID = try r.string("previous_response_id")
-        var previous: ResponseStore.Entry?
+        var previous: [JSON] = []
         if let previousID {
             guard keeps else {
                 throw APIError.invalid("`previous_response_id` is not supported: this server keeps no responses (server.response_store_bytes is 0); send the whole conversation in `input`.",
                                        param: "previous_response_id")
             }
-            guard let entry = responseStore?.get(previousID, owner: owner) else {
+            switch responseStore?.conversation(previousID, owner: owner) ?? .missing {
+            case let .found(turns): previous = turns
+            case .missing:
                 throw APIError(.notFound, message: "Previous response with id '\(previousID)' not found (responses are kept in memory by the replica that answered them, the least recently used dropped first).",
                                param: "previous_response_id", code: "previous_response_not_found")
+            case .broken:
+                throw APIError(.notFound, message: "Previous response with id '\(previousID)' is kept, but an earlier response of its conversation no longer is (dropped as the least recently used, or deleted); send the conversation in `input`.",
+                               param: "previous_response_id", code: "previous_response_not_found")
             }
-            previous = entry
         }
         if try r.bool("background") == true {
             throw APIError.invalid("`background` is not supported: a response is answered on its own request (stream it to see it come).", param: "background")
@@ -79,20 +87,28 @@ extension OpenAIAPI {
         let instructions = try r.string("instructions")
         var conversation = ResponsesConversation()
         if let instructions { conversation.add(["role": "system", "content": .string(instructions)], from: "instructions") }
-        for m in previous?.history ?? [] { conversation.add(m, from: "previous_response_id") }
+        for m in previous { conversation.add(m, from: "previous_response_id") }
+        let turnStart = conversation.messages.count
         guard let input = r.raw("input") else { throw APIError.invalid("`input` is required.", param: "input") }
         let inputItems: [JSON]
         switch input {
         case let .string(s):
             conversation.add(["role": "user", "content": .string(s)], from: "input")
-            inputItems = [["id": .string("msg_" + Self.randomID()), "type": "message", "role": "user",
-                           "content": [["type": "input_text", "text": .string(s)]]]]
+            inputItems = [Self.listed(["type": "message", "role": "user", "content": .string(s)])]
         case let .array(items) where !items.isEmpty:
             guard items.count <= limits.maxMessages else {
                 throw APIError.invalid("`input` can hold at most \(limits.maxMessages) items.", param: "input")
             }
             for (i, item) in items.enumerated() { try conversation.read(item, at: i) }
-            inputItems = items.map(Self.withID)
+            inputItems = items.map(Self.listed)
+            var seen: [String: Int] = [:]
+            for (i, item) in inputItems.enumerated() {
+                guard case let .string(id)? = item["id"] else { continue }
+                if let first = seen[id] {
+                    throw APIError.invalid("`input[\(i)].id` repeats the id of `input[\(first)]`: item ids are unique.", param: "input[\(i)].id")
+                }
+                seen[id] = i
+            }
         default: throw APIError.invalid("`input` must be a string or a non-empty array of items.", param: "input")
         }
         guard !conversation.messages.isEmpty else { throw APIError.invalid("`input` holds no message.", param: "input") }
@@ -163,16 +179,19 @@ extension OpenAIAPI {
                 ("top_p", r.raw("top_p") ?? JSON(1.0)),
                 ("metadata", r.raw("metadata") ?? [:]),
                 ("user", r.raw("user") ?? .null)]
-        let history = Array(conversation.messages.dropFirst(instructions == nil ? 0 : 1))
-        return ResponsesPlan(chat: plan, echo: echo, logprobs: logprobs, store: keeps && storeFlag != false, history: history,
-                             inputItems: inputItems, owner: owner)
+        let turn = Array(conversation.messages[turnStart...])
+        // As chat continues a final assistant message without calls after another message.
+        let last = conversation.messages[conversation.messages.count - 1]
+        let continuesLast = last["role"] == "assistant" && last["tool_calls"] == nil && conversation.messages.count > 1
+        return ResponsesPlan(chat: plan, echo: echo, logprobs: logprobs, store: keeps && storeFlag != false, turn: turn,
+                             previousID: previousID, inputItems: inputItems, continuesLast: continuesLast, owner: owner)
     }
 
-    /// An input item as GET .../input_items lists it: with an id (`msg_`, `fc_`, `fco_`) when it came without one.
-    private static func withID(_ item: JSON) -> JSON {
+    /// An input item as GET .../input_items lists it: with an id (`msg_`, `fc_`, `fco_`) when it
+    /// came without one, a `status`, and its text as parts (`input_text`; an assistant's
+    /// `output_text`, with `annotations`), as OpenAI lists them.
+    private static func listed(_ item: JSON) -> JSON {
         guard case var .object(fields) = item else { return item }
-        if case .string? = item["id"] { return item }
-        fields.removeAll { $0.0 == "id" }
         let prefix: String
         switch item["type"] {
         case .string("function_call")?: prefix = "fc_"
@@ -181,11 +200,32 @@ extension OpenAIAPI {
             prefix = "msg_"
             if item["type"] == nil { fields.append(("type", "message")) }
         }
-        // A message's text as a part, as OpenAI lists input items (`input_text`; an assistant's `output_text`).
-        if prefix == "msg_", let k = fields.firstIndex(where: { $0.0 == "content" }), case let .string(text) = fields[k].1 {
-            fields[k].1 = [["type": .string(item["role"] == "assistant" ? "output_text" : "input_text"), "text": .string(text)]]
+        if case .string? = item["id"] {} else {
+            fields.removeAll { $0.0 == "id" }
+            fields.insert(("id", .string(prefix + randomID())), at: 0)
         }
-        return .object([("id", .string(prefix + randomID()))] + fields)
+        if case .string? = item["status"] {} else {
+            fields.removeAll { $0.0 == "status" }
+            fields.append(("status", "completed"))
+        }
+        let assistant = item["role"] == "assistant"
+        if prefix == "msg_", let k = fields.firstIndex(where: { $0.0 == "content" }) {
+            func part(_ text: JSON) -> JSON {
+                assistant ? ["type": "output_text", "text": text, "annotations": []] : ["type": "input_text", "text": text]
+            }
+            switch fields[k].1 {
+            case .string: fields[k].1 = [part(fields[k].1)]
+            case let .array(parts) where assistant:
+                fields[k].1 = .array(parts.map { p in
+                    guard case var .object(pf) = p, p["type"] == "output_text", p["annotations"] == nil || p["annotations"] == .null else { return p }
+                    pf.removeAll { $0.0 == "annotations" }
+                    pf.append(("annotations", []))
+                    return .object(pf)
+                })
+            default: break
+            }
+        }
+        return .object(fields)
     }
 
     /// Function tools, flat as the Responses API writes them, in chat's shape.

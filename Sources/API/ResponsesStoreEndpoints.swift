@@ -4,12 +4,6 @@ import HTTP
 /// process's `ResponseStore` keeps. An id it does not hold (never made here, `store: false`,
 /// deleted, or dropped as the least recently used) is a 404, as OpenAI answers an unknown one.
 extension OpenAIAPI {
-    func storedResponse(_ request: HTTPRequest) throws -> (id: String, entry: ResponseStore.Entry) {
-        let id = request.pathParameters["id"] ?? ""
-        guard let store = responseStore, let entry = store.get(id, owner: store.owner(of: request)) else { throw Self.responseNotFound(id) }
-        return (id, entry)
-    }
-
     static func responseNotFound(_ id: String) -> APIError {
         APIError(.notFound, message: "No response with id '\(id)' found (responses are kept in memory by the replica that answered them, the least recently used dropped first).",
                  param: "response_id", code: "response_not_found")
@@ -19,7 +13,11 @@ extension OpenAIAPI {
         for (name, value) in request.queryItems where name == "stream" && value == "true" {
             throw APIError.invalid("`stream` is not supported here: a response is streamed on the request that makes it.", param: "stream")
         }
-        responder.respond(.json(try storedResponse(request).entry.response))
+        let id = request.pathParameters["id"] ?? ""
+        guard let store = responseStore, let text = store.response(id, owner: store.owner(of: request)) else { throw Self.responseNotFound(id) }
+        var h = HTTPHeaders()
+        h.add(name: "Content-Type", value: "application/json")
+        responder.respond(HTTPResponse(status: .ok, headers: h, body: text))
     }
 
     func deleteResponse(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
@@ -31,7 +29,8 @@ extension OpenAIAPI {
     /// The request's input items, newest first unless `order=asc`; `limit` (1-100, 20) a page,
     /// `after` an item id to go on from.
     func responseInputItems(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let items = try storedResponse(request).entry.inputItems
+        let id = request.pathParameters["id"] ?? ""
+        guard let store = responseStore, let items = store.inputItems(id, owner: store.owner(of: request)) else { throw Self.responseNotFound(id) }
         var limit = 20, ascending = false
         var after: String?
         for (name, value) in request.queryItems {

@@ -82,7 +82,8 @@ final class ServerApp: Sendable {
         if !c[\.authAdminKeys].isEmpty { open.formUnion(Self.loraAdminPaths) }
         let gate = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
         gatekeeper = gate
-        responseStore = ResponseStore(capacityBytes: c[\.serverResponseStoreBytes], keyName: { gate.keyName($0) })
+        responseStore = ResponseStore(capacityBytes: c[\.serverResponseStoreBytes],
+                                      identity: { [keys] in keys.identity(forAuthorization: $0.headers["Authorization"]) })
     }
 
     /// The HTTP server's settings, from the configuration (one for every model).

@@ -1,59 +1,97 @@
 import XCTest
 @testable import API
 
-/// The kept Responses answers: bounded by bytes, the least recently used dropped first, each
-/// found only by its owner.
+/// The kept Responses answers: bounded by their text's bytes, each turn kept once and a
+/// conversation found by walking back, the owner holding most giving up its least recently used
+/// entry first, each found only by its owner.
 final class ResponseStoreTests: XCTestCase {
-    func entry(_ text: String, owner: String = "") -> ResponseStore.Entry {
-        .init(response: ["id": .string(text), "text": .string(String(repeating: "x", count: 100))], history: [],
-              inputItems: [], owner: owner)
+    func kept(_ text: String, previous: String? = nil, owner: String = "", size: Int = 100) -> ResponseStore.Kept {
+        .init(response: ["id": .string(text), "pad": .string(String(repeating: "x", count: size))],
+              turn: [["role": "user", "content": .string(text)]], previous: previous, inputItems: [], owner: owner)
     }
 
-    func testTheLeastRecentlyUsedGoesFirst() {
-        let one = entry("a").response.serialized.utf8.count
-        let store = ResponseStore(capacityBytes: 3 * one)
-        store.put("a", entry("a"))
-        store.put("b", entry("b"))
-        store.put("c", entry("c"))
-        XCTAssertNotNil(store.get("a", owner: ""))  // a is now the most recently used
-        store.put("d", entry("d"))
-        XCTAssertNil(store.get("b", owner: ""), "b was the least recently used")
-        XCTAssertNotNil(store.get("a", owner: ""))
-        XCTAssertNotNil(store.get("c", owner: ""))
-        XCTAssertNotNil(store.get("d", owner: ""))
-        XCTAssertEqual(store.usage.count, 3)
-        XCTAssertEqual(store.usage.bytes, 3 * one)
+    func turns(_ store: ResponseStore, _ id: String, owner: String = "") -> [String]? {
+        guard case let .found(messages) = store.conversation(id, owner: owner) else { return nil }
+        return messages.map { if case let .string(s)? = $0["content"] { return s }; return "?" }
     }
 
-    func testAnEntryLargerThanTheStoreIsNotKeptAndEvictsNothing() {
-        let store = ResponseStore(capacityBytes: 200)
-        store.put("a", entry("a"))
-        var big = entry("big")
-        big.history = [.string(String(repeating: "y", count: 300))]
-        store.put("big", big)
-        XCTAssertNil(store.get("big", owner: ""))
-        XCTAssertNotNil(store.get("a", owner: ""))
-        XCTAssertEqual(ResponseStore(capacityBytes: 0).usage.count, 0)
+    func testAConversationIsEachTurnOnceFoundByWalkingBack() {
+        let store = ResponseStore(capacityBytes: 100_000)
+        store.put("a", kept("a"))
+        store.put("b", kept("b", previous: "a"))
+        store.put("c", kept("c", previous: "b"))
+        XCTAssertEqual(turns(store, "c"), ["a", "b", "c"])
+        XCTAssertEqual(turns(store, "b"), ["a", "b"])
+        let one = store.usage.bytes / 3
+        store.put("d", kept("d", previous: "c"))
+        XCTAssertEqual(store.usage.bytes, 4 * one, "a turn's size does not grow with the conversation")
+        XCTAssertTrue(store.delete("b", owner: ""))
+        guard case .broken = store.conversation("d", owner: "") else { return XCTFail("a lost turn breaks the chain") }
+        guard case .missing = store.conversation("b", owner: "") else { return XCTFail() }
+    }
+
+    func testAStaleConversationGoesFromItsNewestTurnAndAnActiveOneStays() {
+        let probe = ResponseStore(capacityBytes: 100_000)
+        probe.put("x1", kept("x1"))
+        let one = probe.usage.bytes  // every id here has two characters: every entry this size
+        let store = ResponseStore(capacityBytes: 4 * one)
+        store.put("a1", kept("a1"))
+        store.put("a2", kept("a2", previous: "a1"))  // conversation a, then b
+        store.put("b1", kept("b1"))
+        store.put("b2", kept("b2", previous: "b1"))
+        XCTAssertNotNil(turns(store, "a2"))  // a is used again: b is now the stale one
+        store.put("a3", kept("a3", previous: "a2"))
+        XCTAssertNil(store.response("b2", owner: ""), "the stale conversation's newest turn went first")
+        XCTAssertEqual(turns(store, "b1"), ["b1"])
+        XCTAssertEqual(turns(store, "a3"), ["a1", "a2", "a3"])
+    }
+
+    func testTheOwnerHoldingMostGivesUpItsOwnFirst() {
+        let probe = ResponseStore(capacityBytes: 100_000)
+        probe.put("bob-0", kept("bob-0", owner: "bob"))
+        let one = probe.usage.bytes
+        let store = ResponseStore(capacityBytes: 5 * one + 20)  // alice's id is 2 characters longer
+        store.put("alice-1", kept("alice-1", owner: "alice"))
+        for i in 0..<10 { store.put("bob-\(i)", kept("bob-\(i)", owner: "bob")) }
+        XCTAssertNotNil(store.response("alice-1", owner: "alice"), "bob's flood took bob's own entries")
+        XCTAssertNotNil(store.response("bob-9", owner: "bob"))
+        XCTAssertNil(store.response("bob-0", owner: "bob"))
+        XCTAssertLessThanOrEqual(store.usage.bytes, 5 * one + 20)
     }
 
     func testOnlyTheOwnerFindsOrDeletesAnEntry() {
         let store = ResponseStore(capacityBytes: 10_000)
-        store.put("r", entry("r", owner: "alice"))
-        XCTAssertNil(store.get("r", owner: "bob"))
-        XCTAssertNil(store.get("r", owner: ""))
+        store.put("r", kept("r", owner: "alice"))
+        XCTAssertNil(store.response("r", owner: "bob"))
+        XCTAssertNil(store.inputItems("r", owner: ""))
+        guard case .missing = store.conversation("r", owner: "bob") else { return XCTFail() }
         XCTAssertFalse(store.delete("r", owner: "bob"))
-        XCTAssertNotNil(store.get("r", owner: "alice"))
+        XCTAssertNotNil(store.response("r", owner: "alice"))
         XCTAssertTrue(store.delete("r", owner: "alice"))
-        XCTAssertNil(store.get("r", owner: "alice"))
         XCTAssertEqual(store.usage.bytes, 0)
     }
 
-    func testPuttingAnIdAgainReplacesIt() {
-        let store = ResponseStore(capacityBytes: 10_000)
-        store.put("r", entry("r"))
-        let bytes = store.usage.bytes
-        store.put("r", entry("r"))
+    func testAnEntryLargerThanTheStoreIsRefusedAndEvictsNothing() {
+        let store = ResponseStore(capacityBytes: 1000)
+        XCTAssertTrue(store.put("a", kept("a")))
+        XCTAssertFalse(store.put("big", kept("big", size: 2000)))
+        XCTAssertNil(store.response("big", owner: ""))
+        XCTAssertNotNil(store.response("a", owner: ""))
+        XCTAssertTrue(store.put("a", kept("a")))
         XCTAssertEqual(store.usage.count, 1)
-        XCTAssertEqual(store.usage.bytes, bytes)
+    }
+
+    func testAConversationLongerThanTheStoreIsKeptWholeInItsNewestTurn() {
+        let probe = ResponseStore(capacityBytes: 100_000)
+        probe.put("t0", kept("t0"))
+        let one = probe.usage.bytes
+        let store = ResponseStore(capacityBytes: 3 * one + 200)
+        store.put("t0", kept("t0"))
+        for i in 1..<8 {
+            XCTAssertTrue(store.put("t\(i)", kept("t\(i)", previous: "t\(i - 1)")), "turn \(i)")
+            XCTAssertEqual(turns(store, "t\(i)"), (0...i).map { "t\($0)" }, "turn \(i) continues the whole conversation")
+        }
+        XCTAssertLessThanOrEqual(store.usage.bytes, 3 * one + 200)
+        XCTAssertNil(store.response("t0", owner: ""), "the first turns made room")
     }
 }

@@ -301,7 +301,8 @@ def test_store_false_keeps_nothing_and_unknown_ids_are_404(server, client):
 def test_a_kept_response_answers_only_its_own_api_key():
     from conftest import Server
     from openai import OpenAI
-    s = Server(env={"JETON_AUTH_API_KEYS": "alice:alice-secret-0001,bob:bob-secret-0002"})
+    # A bare key is named by its position (key-2), the same name as alice's: responses go by the key itself.
+    s = Server(env={"JETON_AUTH_API_KEYS": "key-2:alice-secret-0001,bob-secret-0002"})
     try:
         alice, bob = (OpenAI(base_url=s.base + "/v1", api_key=k, max_retries=0, timeout=120)
                       for k in ("alice-secret-0001", "bob-secret-0002"))
@@ -317,21 +318,82 @@ def test_a_kept_response_answers_only_its_own_api_key():
         s.stop()
 
 
-def test_the_least_recently_used_response_goes_first_when_the_store_is_full():
+def test_a_full_store_drops_the_least_recently_used_and_a_long_conversation_goes_on():
     from conftest import Server
     from openai import OpenAI
-    s = Server(env={"JETON_SERVER_RESPONSE_STORE_BYTES": "6000"})
+    s = Server(env={"JETON_SERVER_RESPONSE_STORE_BYTES": "12000"})
     try:
         c = OpenAI(base_url=s.base + "/v1", api_key="unused", max_retries=0, timeout=120)
         ids = [c.responses.create(model="default", input=f"Say {w}.", max_output_tokens=4, temperature=0).id
-               for w in ("one", "two", "three", "four", "five", "six")]
-        kept = []
-        for i in ids:
-            status, _, _ = s.request("GET", f"/v1/responses/{i}")
-            kept.append(status == 200)
+               for w in ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")]
+        kept = [s.request("GET", f"/v1/responses/{i}")[0] == 200 for i in ids]
         assert kept[-1] and not kept[0] and kept == sorted(kept), kept  # the oldest went, the newest stayed
+        # A conversation longer than the store goes on: its newest turn is kept with the whole of it.
+        r = c.responses.create(model="default", input="Count with me: one.", max_output_tokens=4, temperature=0)
+        messages = [{"role": "user", "content": "Count with me: one."}, {"role": "assistant", "content": r.output_text}]
+        for w in ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"):
+            r = c.responses.create(model="default", previous_response_id=r.id, input=w, max_output_tokens=4, temperature=0)
+            assert r.store is True
+            messages += [{"role": "user", "content": w}, {"role": "assistant", "content": r.output_text}]
+        text, usage, _ = chat_text(c, messages[:-1], max_tokens=4)
+        assert (r.output_text, r.usage.input_tokens) == (text, usage.prompt_tokens)
+        assert s.request("GET", "/metrics")[0] == 200
+        # An answer larger than the whole store is not kept, and says so.
+        big = c.responses.create(model="default", input="Write a long story.", max_output_tokens=300, temperature=0,
+                                 include=["message.output_text.logprobs"], top_logprobs=5)
+        assert big.store is False and s.request("GET", f"/v1/responses/{big.id}")[0] == 404
     finally:
         s.stop()
+
+
+def test_one_key_s_flood_drops_its_own_responses_first():
+    from conftest import Server
+    from openai import OpenAI
+    s = Server(env={"JETON_SERVER_RESPONSE_STORE_BYTES": "8000", "JETON_AUTH_API_KEYS": "alice:alice-secret-0001,bob:bob-secret-0002"})
+    try:
+        alice, bob = (OpenAI(base_url=s.base + "/v1", api_key=k, max_retries=0, timeout=120)
+                      for k in ("alice-secret-0001", "bob-secret-0002"))
+        mine = alice.responses.create(model="default", input="Hi", max_output_tokens=3).id
+        for i in range(12):
+            bob.responses.create(model="default", input=f"Flood {i}", max_output_tokens=3, user="x" * 1500)
+        assert alice.responses.retrieve(mine).id == mine
+    finally:
+        s.stop()
+
+
+def test_a_call_cut_short_can_still_be_continued(qwen_client):
+    args = dict(model=QWEN, input="What's the weather like in Paris right now?", tools=[WEATHER], temperature=0)
+    cut = qwen_client.responses.create(max_output_tokens=12, **args)
+    assert cut.status == "incomplete" and cut.output[-1].status == "incomplete", cut.output
+    r = qwen_client.responses.create(model=QWEN, previous_response_id=cut.id, input="Never mind. Say hi.", tools=[WEATHER],
+                                     temperature=0, max_output_tokens=8)
+    assert r.status in ("completed", "incomplete") and r.usage.input_tokens > cut.usage.input_tokens
+
+
+def test_a_continued_prefill_is_kept_as_one_assistant_message(client):
+    r = client.responses.create(model="default", input=[{"role": "user", "content": "Name a color."},
+                                                       {"role": "assistant", "content": "My favourite color is"}],
+                                max_output_tokens=6, temperature=0)
+    r2 = client.responses.create(model="default", previous_response_id=r.id, input="Why?", max_output_tokens=6, temperature=0)
+    text, usage, _ = chat_text(client, [{"role": "user", "content": "Name a color."},
+                                        {"role": "assistant", "content": "My favourite color is" + r.output_text},
+                                        {"role": "user", "content": "Why?"}], max_tokens=6)
+    assert (r2.output_text, r2.usage.input_tokens) == (text, usage.prompt_tokens)
+
+
+def test_input_items_validate_against_the_sdk_types_and_ids_are_unique(server, client):
+    from openai.types.responses import ResponseItemList
+    r = client.responses.create(model="default", max_output_tokens=3, input=[
+        {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "ok"}, {"role": "user", "content": "Thanks"}])
+    status, _, data = server.request("GET", f"/v1/responses/{r.id}/input_items?order=asc")
+    assert status == 200
+    ResponseItemList.model_validate(data, strict=True)
+    assert [i["id"][:3] for i in data["data"]] == ["msg", "msg", "fc_", "fco", "msg"]
+    status, headers, data = server.request("POST", "/v1/responses", {"model": "default", "input": [
+        {"id": "msg_1", "role": "user", "content": "a"}, {"id": "msg_1", "role": "user", "content": "b"}]})
+    assert_error(data, headers, status, 400, "invalid_request_error", "input[1].id")
 
 
 def test_errors_name_responses_fields_in_their_messages_too(server):

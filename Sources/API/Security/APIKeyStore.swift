@@ -87,6 +87,17 @@ public final class APIKeyStore: Sendable {
         return found
     }
 
+    /// Who a request presenting `Authorization: Bearer KEY` is, as the key itself (a digest of
+    /// it, seeded per process): unlike its name, which a reload may give to another key (bare keys
+    /// are named by position), and which several keys may share. Nil when no key matches.
+    public func identity(forAuthorization header: String?) -> String? {
+        guard let h = header, name(forAuthorization: h) != nil else { return nil }
+        let presented = h.split(separator: " ", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces)
+        var hasher = Hasher()
+        hasher.combine(presented)
+        return String(hasher.finalize(), radix: 36)
+    }
+
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         var diff = UInt(bitPattern: a.count ^ b.count)
         let n = max(a.count, b.count)
