@@ -99,13 +99,7 @@ extension OpenAIAPI {
         let toolNames = plan.tools?.toolNames ?? []
         // With a prediction, the requests' proposals are all the prediction's (its usage details).
         let predicted = requests.contains { !$0.prediction.isEmpty }
-        let report: (GenerationJob) -> Void = { [weak self] job in
-            guard let self, let o = observer else { return }
-            var r = job.report(requestID: responder.requestID, endpoint: APIRoute.chatCompletions.path, model: model.id,
-                               stream: stream, promptTokens: ids.count, prompt: promptText)
-            r.adapter = plan.adapter
-            o.generationFinished(r)
-        }
+        let report = reporter(responder, route: .chatCompletions, stream: stream, prompt: promptText, adapter: plan.adapter) { _ in ids.count }
 
         if opts.stream {
             try check(requests)

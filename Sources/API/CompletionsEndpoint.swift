@@ -103,13 +103,7 @@ extension OpenAIAPI {
         // Generated control tokens give no text (OpenAI's and vLLM's answers); the echo keeps the prompt's.
         let skipSpecial = opts.skipSpecialTokens ?? true
         let promptText = logPrompts ? prompts.map { tokenizer.decode($0) }.joined(separator: "\n") : nil
-        let report: (GenerationJob) -> Void = { [weak self] job in
-            guard let self, let o = observer else { return }
-            var r = job.report(requestID: responder.requestID, endpoint: APIRoute.completions.path, model: model.id,
-                               stream: stream, promptTokens: job.usage.prompt / n, prompt: promptText)
-            r.adapter = plan.adapter
-            o.generationFinished(r)
-        }
+        let report = reporter(responder, route: .completions, stream: stream, prompt: promptText, adapter: plan.adapter) { $0.usage.prompt / n }
 
         if opts.stream {
             try check(requests)

@@ -203,6 +203,19 @@ public final class OpenAIAPI: Sendable {
         }
     }
 
+    /// What tells the observer (access log, metrics) a generation job ended: its route, the prompt
+    /// tokens of one choice, and the adapter chosen by name.
+    func reporter(_ responder: HTTPResponder, route: APIRoute, stream: Bool, prompt: String?, adapter: String?,
+                  promptTokens: @escaping (GenerationJob) -> Int) -> (GenerationJob) -> Void {
+        { [weak self] job in
+            guard let self, let o = observer else { return }
+            var r = job.report(requestID: responder.requestID, endpoint: route.path, model: model.id,
+                               stream: stream, promptTokens: promptTokens(job), prompt: prompt)
+            r.adapter = adapter
+            o.generationFinished(r)
+        }
+    }
+
     func submitAll(_ requests: [GenerationRequest], job: GenerationJob) throws {
         for (i, r) in requests.enumerated() {
             do { try service.submit(r, sink: job.sink(for: i)) } catch {

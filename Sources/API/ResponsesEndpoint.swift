@@ -72,13 +72,7 @@ extension OpenAIAPI {
             }
             return response
         }
-        let report: (GenerationJob) -> Void = { [weak self] job in
-            guard let self, let o = observer else { return }
-            var r = job.report(requestID: responder.requestID, endpoint: APIRoute.responses.path, model: model.id,
-                               stream: stream, promptTokens: ids.count, prompt: promptText)
-            r.adapter = chat.adapter
-            o.generationFinished(r)
-        }
+        let report = reporter(responder, route: .responses, stream: stream, prompt: promptText, adapter: chat.adapter) { _ in ids.count }
 
         guard stream else {
             let job = GenerationJob(
