@@ -92,7 +92,7 @@ def test_a_cut_stream_ends_with_response_incomplete(client):
 
 
 def test_raw_stream_names_each_event_and_has_no_done_marker(server):
-    status, headers, text = raw_post(server, "/v1/responses", {"model": "default", "input": "Hi", "max_output_tokens": 4, "stream": True})
+    status, headers, text = raw_post(server, "/v1/responses", {"model": "default", "input": "Hi", "max_output_tokens": 4, "stream": True, "temperature": 0})
     assert status == 200 and headers["content-type"].startswith("text/event-stream")
     assert text.endswith("\n\n") and "[DONE]" not in text
     blocks = text[:-2].split("\n\n")
@@ -407,14 +407,16 @@ def test_errors_name_responses_fields_in_their_messages_too(server):
 
 
 def test_every_answer_validates_against_the_sdk_types(server):
-    from openai.types.responses import Response, ResponseCompletedEvent
-    status, _, data = server.request("POST", "/v1/responses", {"model": "default", "input": "Hi", "max_output_tokens": 200})
-    assert status == 200
-    Response.model_validate(data, strict=False)
-    status, _, text = raw_post(server, "/v1/responses", {"model": "default", "input": "Hi", "max_output_tokens": 200, "stream": True})
-    last = json.loads(text.strip().split("\n")[-1][6:])
-    assert last["type"] == "response.completed", last["type"]
-    ResponseCompletedEvent.model_validate(last)
+    from openai.types.responses import Response, ResponseCompletedEvent, ResponseIncompleteEvent
+    for max_tokens in (200, 2):  # a finished answer and a cut one
+        body = {"model": "default", "input": "Say yes.", "max_output_tokens": max_tokens, "temperature": 0}
+        status, _, data = server.request("POST", "/v1/responses", body)
+        assert status == 200
+        Response.model_validate(data, strict=False)
+        status, _, text = raw_post(server, "/v1/responses", dict(body, stream=True))
+        last = json.loads(text.strip().split("\n")[-1][6:])
+        assert last["type"] == ("response.completed" if max_tokens == 200 else "response.incomplete"), last["type"]
+        (ResponseCompletedEvent if max_tokens == 200 else ResponseIncompleteEvent).model_validate(last)
 
 
 def test_top_logprobs_without_the_include_gives_none(client):
