@@ -24,6 +24,10 @@ public final class ResponseStore: Sendable {
         /// they do not carry over, as OpenAI has it), the answer's message last.
         var turn: [JSON]
         var previous: String?
+        /// The turns before (of `previous`, as found when the request came): the conversation the
+        /// entry keeps itself if the chain cannot be kept (a turn before went meanwhile, or the
+        /// store holds too little for the chain and this turn).
+        var earlier: [JSON] = []
         /// The request's own input items, each with an id (GET .../input_items).
         var inputItems: [JSON]
         /// Who made it (`owner(of:)`): only the same API key finds it again.
@@ -73,34 +77,36 @@ public final class ResponseStore: Sendable {
     func owner(of request: HTTPRequest) -> String { identity(request) ?? "" }
 
     /// Keeps an answer; false when it (with its whole conversation, if that is what fits) is larger
-    /// than the whole store: not kept.
+    /// than the whole store: not kept, and nothing dropped for it.
     @discardableResult
     func put(_ id: String, _ kept: Kept) -> Bool {
         let response = Array(kept.response.serialized.utf8), items = Array(JSON.array(kept.inputItems).serialized.utf8)
         func size(_ turn: [UInt8]) -> Int { response.count + turn.count + items.count + id.utf8.count + 64 }
-        var turn = Array(JSON.array(kept.turn).serialized.utf8), previous = kept.previous
-        guard size(turn) <= capacityBytes else { return false }  // evicts nothing for what cannot fit
+        let own = Array(JSON.array(kept.turn).serialized.utf8)
+        let whole = kept.previous == nil ? own : Array(JSON.array(kept.earlier + kept.turn).serialized.utf8)
+        guard size(own) <= capacityBytes else { return false }
         return state.withLock { s in
             remove(id, &s)
             // The turns before this one (this owner's, all kept) may not go to make room for it.
             var chain: [String] = []
-            var p = previous
+            var p = kept.previous
             while let q = p, let e = s.entries[q], e.owner == kept.owner {
                 chain.append(q)
                 p = e.previous
             }
-            if p != nil { chain = []; previous = nil }  // already broken: kept on its own
-            while s.bytes + size(turn) > capacityBytes, evictOne(&s, sparing: Set(chain)) {}
-            if s.bytes + size(turn) > capacityBytes && !chain.isEmpty {
-                // Only its own conversation is left: keep it whole in this entry, so the turns before may go.
-                let earlier = chain.reversed().flatMap { q -> [JSON] in
-                    if case let .array(m)? = JSON.parse(s.entries[q]!.turn) { return m }
-                    return []
-                }
-                turn = Array(JSON.array(earlier + kept.turn).serialized.utf8)
-                previous = nil
+            var turn = own, previous = kept.previous
+            if p != nil {
+                // A turn before it went while it was answered: it keeps the conversation itself.
                 chain = []
-                while s.bytes + size(turn) > capacityBytes, evictOne(&s, sparing: []) {}
+                (turn, previous) = (whole, nil)
+                guard size(turn) <= capacityBytes else { return false }
+            }
+            if !evict(&s, room: size(turn), owner: kept.owner, sparing: Set(chain)) {
+                // Only its own conversation is left to drop: keep it whole in this entry, so the
+                // turns before may go; unless it cannot fit at all (then nothing goes).
+                guard size(whole) <= capacityBytes else { return false }
+                (turn, previous, chain) = (whole, nil, [])
+                _ = evict(&s, room: size(turn), owner: kept.owner, sparing: [])
             }
             let bytes = size(turn)
             guard s.bytes + bytes <= capacityBytes else { return false }
@@ -117,12 +123,12 @@ public final class ResponseStore: Sendable {
 
     /// The Response object's JSON text, now the most recently used; nil for another owner's.
     func response(_ id: String, owner: String) -> [UInt8]? {
-        state.withLock { s in s.clock += 1; return touch(id, owner, &s)?.response }
+        state.withLock { s in touchChain(id, owner, &s)?.response }
     }
 
     /// The request's input items; nil for another owner's.
     func inputItems(_ id: String, owner: String) -> [JSON]? {
-        guard let text = state.withLock({ s in s.clock += 1; return touch(id, owner, &s)?.inputItems }),
+        guard let text = state.withLock({ s in touchChain(id, owner, &s)?.inputItems }),
               case let .array(items)? = JSON.parse(text) else { return nil }
         return items
     }
@@ -158,6 +164,16 @@ public final class ResponseStore: Sendable {
     /// Entries and bytes kept (for tests and metrics).
     public var usage: (count: Int, bytes: Int) { state.withLock { ($0.entries.count, $0.bytes) } }
 
+    /// The entry and those before it, all marked used now (a read of a turn keeps the turns it
+    /// needs as recent as it); nil for another owner's.
+    private func touchChain(_ id: String, _ owner: String, _ s: inout State) -> Entry? {
+        s.clock += 1
+        guard let e = touch(id, owner, &s) else { return nil }
+        var p = e.previous
+        while let q = p, let before = touch(q, owner, &s) { p = before.previous }
+        return e
+    }
+
     /// The entry, marked used now (`s.clock`); nil for another owner's.
     private func touch(_ id: String, _ owner: String, _ s: inout State) -> Entry? {
         guard s.entries[id]?.owner == owner else { return nil }
@@ -172,15 +188,33 @@ public final class ResponseStore: Sendable {
         if s.ownerBytes[old.owner] == 0 { s.ownerBytes[old.owner] = nil }
     }
 
-    /// Drops the least recently used entry (not one of `sparing`) of the owner holding the most;
-    /// false when there is none to drop.
-    private func evictOne(_ s: inout State, sparing: Set<String>) -> Bool {
-        var held = s.ownerBytes
-        for q in sparing { if let e = s.entries[q] { held[e.owner, default: 0] -= e.bytes } }
-        guard let owner = held.filter({ $0.value > 0 }).max(by: { $0.value < $1.value })?.key,
-              let victim = s.entries.lazy.filter({ $0.value.owner == owner && !sparing.contains($0.key) })
-                .min(by: { ($0.value.used, -$0.value.depth) < ($1.value.used, -$1.value.depth) })?.key else { return false }
-        remove(victim, &s)
+    /// Drops entries until `room` bytes fit: each time from the owner holding the most (counting
+    /// the `room` this owner is about to take), its least recently used first (a conversation's
+    /// newest turn first), never one of `sparing`. False when the owner adding holds the most and
+    /// has nothing left to drop but `sparing` (its conversation), or nothing is left to drop. One
+    /// ordering per owner in turn, not a scan per entry.
+    private func evict(_ s: inout State, room: Int, owner adding: String, sparing: Set<String>) -> Bool {
+        var passed: Set<String> = []  // owners with nothing to drop (the one adding, holding only this answer)
+        while s.bytes + room > capacityBytes {
+            var held = s.ownerBytes.filter { !passed.contains($0.key) }
+            if !passed.contains(adding) { held[adding, default: 0] += room }
+            guard let (owner, most) = held.max(by: { $0.value < $1.value }) else { return false }
+            let next = held.filter { $0.key != owner }.map(\.value).max() ?? 0
+            let victims = s.entries.filter { $0.value.owner == owner && !sparing.contains($0.key) }
+                .sorted { ($0.value.used, -$0.value.depth) < ($1.value.used, -$1.value.depth) }
+            if victims.isEmpty {
+                // Its own conversation is all it holds: that, not another owner's, is what must give.
+                if owner == adding && !sparing.isEmpty { return false }
+                passed.insert(owner)
+                continue
+            }
+            var left = most
+            for (id, e) in victims {
+                remove(id, &s)
+                left -= e.bytes
+                if s.bytes + room <= capacityBytes || left < next { break }  // fits, or another owner holds more now
+            }
+        }
         return true
     }
 }

@@ -56,7 +56,7 @@ extension OpenAIAPI {
             guard plan.store, let responseStore else { return response }
             var turn = plan.turn
             var answer = out.chatMessage
-            if plan.continuesLast, case var .object(fields) = answer, case let .string(prefix)? = turn.last?["content"] {
+            if plan.continuesLast, case var .object(fields) = answer, let prefix = turn.last.flatMap(Self.assistantText) {
                 // The answer went on from the prefill: one assistant message, as the model wrote it.
                 let text: String = { if case let .string(t)? = answer["content"] { return t }; return "" }()
                 fields.removeAll { $0.0 == "content" }
@@ -65,7 +65,7 @@ extension OpenAIAPI {
                 turn.removeLast()
             }
             guard responseStore.put(id, .init(response: response, turn: turn + [answer], previous: plan.previousID,
-                                              inputItems: plan.inputItems, owner: plan.owner)) else {
+                                              earlier: plan.earlier, inputItems: plan.inputItems, owner: plan.owner)) else {
                 guard case var .object(fields) = response, let k = fields.firstIndex(where: { $0.0 == "store" }) else { return response }
                 fields[k].1 = false
                 return .object(fields)
@@ -128,6 +128,22 @@ extension OpenAIAPI {
             writer.write(SSE.event(named: out.event("response.created", [("response", opening)])))
             writer.write(SSE.event(named: out.event("response.in_progress", [("response", opening)])))
             for e in out.start() { writer.write(SSE.event(named: e)) }
+        }
+    }
+
+    /// An assistant message's text as chat reads it: a string, or its text (or refusal) parts joined
+    /// by newlines (`chatMessages`); nil for anything else.
+    static func assistantText(_ message: JSON) -> String? {
+        switch message["content"] {
+        case let .string(t)?: return t
+        case let .array(parts)?:
+            let texts = parts.compactMap { p -> String? in
+                if case let .string(t)? = p["text"] { return t }
+                if case let .string(t)? = p["refusal"] { return t }
+                return nil
+            }
+            return texts.count == parts.count ? texts.joined(separator: "\n") : nil
+        default: return nil
         }
     }
 }

@@ -18,6 +18,9 @@ extension OpenAIAPI {
         var store: Bool
         var turn: [JSON]
         var previousID: String?
+        /// The previous response's conversation, as found (what the kept answer holds itself if its
+        /// chain cannot be kept).
+        var earlier: [JSON]
         var inputItems: [JSON]
         /// The turn ends with an assistant message the answer continues (a prefill): kept as one message.
         var continuesLast: Bool
@@ -184,7 +187,8 @@ extension OpenAIAPI {
         let last = conversation.messages[conversation.messages.count - 1]
         let continuesLast = last["role"] == "assistant" && last["tool_calls"] == nil && conversation.messages.count > 1
         return ResponsesPlan(chat: plan, echo: echo, logprobs: logprobs, store: keeps && storeFlag != false, turn: turn,
-                             previousID: previousID, inputItems: inputItems, continuesLast: continuesLast, owner: owner)
+                             previousID: previousID, earlier: previous, inputItems: inputItems, continuesLast: continuesLast,
+                             owner: owner)
     }
 
     /// An input item as GET .../input_items lists it: with an id (`msg_`, `fc_`, `fco_`) when it

@@ -88,10 +88,65 @@ final class ResponseStoreTests: XCTestCase {
         let store = ResponseStore(capacityBytes: 3 * one + 200)
         store.put("t0", kept("t0"))
         for i in 1..<8 {
-            XCTAssertTrue(store.put("t\(i)", kept("t\(i)", previous: "t\(i - 1)")), "turn \(i)")
+            var k = kept("t\(i)", previous: "t\(i - 1)")
+            k.earlier = (0..<i).map { ["role": "user", "content": .string("t\($0)")] }  // as the request found them
+            XCTAssertTrue(store.put("t\(i)", k), "turn \(i)")
             XCTAssertEqual(turns(store, "t\(i)"), (0...i).map { "t\($0)" }, "turn \(i) continues the whole conversation")
         }
         XCTAssertLessThanOrEqual(store.usage.bytes, 3 * one + 200)
         XCTAssertNil(store.response("t0", owner: ""), "the first turns made room")
+    }
+
+    func testAConversationThatHoldsTheMostGivesUpItsOwnTurnsNotAnotherOwnersAnswers() {
+        let probe = ResponseStore(capacityBytes: 100_000)
+        probe.put("b0", kept("b0", owner: "bob"))
+        let one = probe.usage.bytes
+        let store = ResponseStore(capacityBytes: 4 * one + 50)
+        store.put("alice", kept("al", owner: "alice"))
+        store.put("b0", kept("b0", owner: "bob"))
+        for i in 1..<6 {
+            var k = kept("b\(i)", previous: "b\(i - 1)", owner: "bob")
+            k.earlier = (0..<i).map { ["role": "user", "content": .string("b\($0)")] }
+            XCTAssertTrue(store.put("b\(i)", k))
+            XCTAssertEqual(turns(store, "b\(i)", owner: "bob"), (0...i).map { "b\($0)" })
+        }
+        XCTAssertNotNil(store.response("alice", owner: "alice"), "bob's conversation gave up its own turns")
+    }
+
+    func testAConversationTooLargeForTheStoreIsNotKeptAndDropsNothing() {
+        let probe = ResponseStore(capacityBytes: 100_000)
+        probe.put("c0", kept("c0"))
+        let one = probe.usage.bytes
+        let store = ResponseStore(capacityBytes: 2 * one + 50)
+        store.put("c0", kept("c0"))
+        store.put("c1", kept("c1", previous: "c0"))
+        var k = kept("c2", previous: "c1")
+        k.earlier = (0..<300).map { ["role": "user", "content": .string("turn \($0)")] }  // too much to hold whole
+        XCTAssertFalse(store.put("c2", k))
+        XCTAssertEqual(turns(store, "c1"), ["c0", "c1"], "nothing dropped for an answer not kept")
+    }
+
+    func testATurnWhoseChainWentMeanwhileKeepsTheConversationItself() {
+        let store = ResponseStore(capacityBytes: 100_000)
+        store.put("a", kept("a"))
+        var k = kept("b", previous: "a")
+        k.earlier = [["role": "user", "content": "a"]]
+        XCTAssertTrue(store.delete("a", owner: ""))  // while b was being answered
+        XCTAssertTrue(store.put("b", k))
+        XCTAssertEqual(turns(store, "b"), ["a", "b"])
+    }
+
+    func testReadingATurnKeepsTheTurnsBeforeItAsRecent() {
+        let probe = ResponseStore(capacityBytes: 100_000)
+        probe.put("x0", kept("x0"))
+        let one = probe.usage.bytes
+        let store = ResponseStore(capacityBytes: 3 * one)
+        store.put("t0", kept("t0"))
+        store.put("t1", kept("t1", previous: "t0"))
+        store.put("o1", kept("o1"))
+        XCTAssertNotNil(store.response("t1", owner: ""))  // t0 too is used now; o1 is the oldest
+        store.put("o2", kept("o2"))
+        XCTAssertNil(store.response("o1", owner: ""))
+        XCTAssertEqual(turns(store, "t1"), ["t0", "t1"])
     }
 }

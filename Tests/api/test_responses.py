@@ -370,9 +370,10 @@ def test_a_call_cut_short_can_still_be_continued(qwen_client):
     assert r.status in ("completed", "incomplete") and r.usage.input_tokens > cut.usage.input_tokens
 
 
-def test_a_continued_prefill_is_kept_as_one_assistant_message(client):
+@pytest.mark.parametrize("prefill", ["My favourite color is", [{"type": "output_text", "text": "My favourite color is"}]])
+def test_a_continued_prefill_is_kept_as_one_assistant_message(client, prefill):
     r = client.responses.create(model="default", input=[{"role": "user", "content": "Name a color."},
-                                                       {"role": "assistant", "content": "My favourite color is"}],
+                                                       {"role": "assistant", "content": prefill}],
                                 max_output_tokens=6, temperature=0)
     r2 = client.responses.create(model="default", previous_response_id=r.id, input="Why?", max_output_tokens=6, temperature=0)
     text, usage, _ = chat_text(client, [{"role": "user", "content": "Name a color."},
