@@ -10,6 +10,13 @@ final class ResponseStoreTests: XCTestCase {
               turn: [["role": "user", "content": .string(text)]], previous: previous, inputItems: [], owner: owner)
     }
 
+    /// The bytes an entry takes, kept alone.
+    func size(of k: ResponseStore.Kept, id: String) -> Int {
+        let probe = ResponseStore(capacityBytes: 100_000)
+        probe.put(id, k)
+        return probe.usage.bytes
+    }
+
     func turns(_ store: ResponseStore, _ id: String, owner: String = "") -> [String]? {
         guard case let .found(messages) = store.conversation(id, owner: owner) else { return nil }
         return messages.map { if case let .string(s)? = $0["content"] { return s }; return "?" }
@@ -31,9 +38,7 @@ final class ResponseStoreTests: XCTestCase {
     }
 
     func testAStaleConversationGoesFromItsNewestTurnAndAnActiveOneStays() {
-        let probe = ResponseStore(capacityBytes: 100_000)
-        probe.put("x1", kept("x1"))
-        let one = probe.usage.bytes  // every id here has two characters: every entry this size
+        let one = size(of: kept("x1"), id: "x1")  // every id here has two characters: every entry this size
         let store = ResponseStore(capacityBytes: 4 * one)
         store.put("a1", kept("a1"))
         store.put("a2", kept("a2", previous: "a1"))  // conversation a, then b
@@ -47,9 +52,7 @@ final class ResponseStoreTests: XCTestCase {
     }
 
     func testTheOwnerHoldingMostGivesUpItsOwnFirst() {
-        let probe = ResponseStore(capacityBytes: 100_000)
-        probe.put("bob-0", kept("bob-0", owner: "bob"))
-        let one = probe.usage.bytes
+        let one = size(of: kept("bob-0", owner: "bob"), id: "bob-0")
         let store = ResponseStore(capacityBytes: 5 * one + 20)  // alice's id is 2 characters longer
         store.put("alice-1", kept("alice-1", owner: "alice"))
         for i in 0..<10 { store.put("bob-\(i)", kept("bob-\(i)", owner: "bob")) }
@@ -82,9 +85,7 @@ final class ResponseStoreTests: XCTestCase {
     }
 
     func testAConversationLongerThanTheStoreIsKeptWholeInItsNewestTurn() {
-        let probe = ResponseStore(capacityBytes: 100_000)
-        probe.put("t0", kept("t0"))
-        let one = probe.usage.bytes
+        let one = size(of: kept("t0"), id: "t0")
         let store = ResponseStore(capacityBytes: 3 * one + 200)
         store.put("t0", kept("t0"))
         for i in 1..<8 {
@@ -98,9 +99,7 @@ final class ResponseStoreTests: XCTestCase {
     }
 
     func testAConversationThatHoldsTheMostGivesUpItsOwnTurnsNotAnotherOwnersAnswers() {
-        let probe = ResponseStore(capacityBytes: 100_000)
-        probe.put("b0", kept("b0", owner: "bob"))
-        let one = probe.usage.bytes
+        let one = size(of: kept("b0", owner: "bob"), id: "b0")
         let store = ResponseStore(capacityBytes: 4 * one + 50)
         store.put("alice", kept("al", owner: "alice"))
         store.put("b0", kept("b0", owner: "bob"))
@@ -114,9 +113,7 @@ final class ResponseStoreTests: XCTestCase {
     }
 
     func testAConversationTooLargeForTheStoreIsNotKeptAndDropsNothing() {
-        let probe = ResponseStore(capacityBytes: 100_000)
-        probe.put("c0", kept("c0"))
-        let one = probe.usage.bytes
+        let one = size(of: kept("c0"), id: "c0")
         let store = ResponseStore(capacityBytes: 2 * one + 50)
         store.put("c0", kept("c0"))
         store.put("c1", kept("c1", previous: "c0"))
@@ -137,9 +134,7 @@ final class ResponseStoreTests: XCTestCase {
     }
 
     func testReadingATurnKeepsTheTurnsBeforeItAsRecent() {
-        let probe = ResponseStore(capacityBytes: 100_000)
-        probe.put("x0", kept("x0"))
-        let one = probe.usage.bytes
+        let one = size(of: kept("x0"), id: "x0")
         let store = ResponseStore(capacityBytes: 3 * one)
         store.put("t0", kept("t0"))
         store.put("t1", kept("t1", previous: "t0"))

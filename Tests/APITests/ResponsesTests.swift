@@ -28,18 +28,13 @@ final class ResponsesTests: XCTestCase {
         XCTAssertEqual(c.messages[3]["tool_call_id"], "a")
         XCTAssertEqual(c.messages[4]["content"], [["type": "text", "text": "rain"]])
         // Chat's field names, said as the request wrote them.
-        XCTAssertEqual(c.rename("messages[2].tool_calls[1].id"), "input[3].call_id")
-        XCTAssertEqual(c.rename("messages[2].tool_calls[0].function.arguments"), "input[2].arguments")
-        XCTAssertEqual(c.rename("messages[2].content[0]"), "input[1].content[0]")
-        XCTAssertEqual(c.rename("messages[3].tool_call_id"), "input[4].call_id")
-        XCTAssertEqual(c.rename("messages[4].content"), "input[5].output")
-        XCTAssertEqual(c.rename("messages[0].content"), "instructions")
-        XCTAssertEqual(c.rename("messages"), "input")
-        XCTAssertEqual(c.rename("max_tokens"), "max_output_tokens")
-        XCTAssertEqual(c.rename("response_format.json_schema.schema"), "text.format.schema")
-        XCTAssertEqual(c.rename("tools[3].function.parameters"), "tools[3].parameters")
-        XCTAssertEqual(c.rename("tool_choice.function.name"), "tool_choice.name")
-        XCTAssertEqual(c.rename("temperature"), "temperature")
+        let names = [("messages[2].tool_calls[1].id", "input[3].call_id"), ("messages[2].tool_calls[0].function.arguments", "input[2].arguments"),
+                     ("messages[2].content[0]", "input[1].content[0]"), ("messages[3].tool_call_id", "input[4].call_id"),
+                     ("messages[4].content", "input[5].output"), ("messages[0].content", "instructions"), ("messages", "input"),
+                     ("max_tokens", "max_output_tokens"), ("response_format.json_schema.schema", "text.format.schema"),
+                     ("tools[3].function.parameters", "tools[3].parameters"), ("tool_choice.function.name", "tool_choice.name"),
+                     ("temperature", "temperature")]
+        for (chat, responses) in names { XCTAssertEqual(c.rename(chat), responses, chat) }
         let e = c.renamed(.invalid("`messages[3].tool_call_id` answers nothing.", param: "messages[3].tool_call_id"))
         XCTAssertEqual(e.param, "input[4].call_id")
         XCTAssertEqual(e.message, "`input[4].call_id` answers nothing.")
