@@ -76,8 +76,9 @@ public final class ResponseStore: Sendable {
     /// without keys every client is the same owner ("").
     func owner(of request: HTTPRequest) -> String { identity(request) ?? "" }
 
-    /// Keeps an answer; false when it (with its whole conversation, if that is what fits) is larger
-    /// than the whole store: not kept, and nothing dropped for it.
+    /// Keeps an answer; false when it does not fit: its own turn larger than the whole store, or,
+    /// its conversation holding the most, that conversation larger than the store (nothing of it
+    /// dropped then; owners that held more than it may have given up entries already).
     @discardableResult
     func put(_ id: String, _ kept: Kept) -> Bool {
         let response = Array(kept.response.serialized.utf8), items = Array(JSON.array(kept.inputItems).serialized.utf8)

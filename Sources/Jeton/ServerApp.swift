@@ -80,8 +80,7 @@ final class ServerApp: Sendable {
         // With admin keys the routes check them themselves (ServerApp+Lora.swift); without, they
         // are behind the API keys like the others (their 403 names the settings that are missing).
         if !c[\.authAdminKeys].isEmpty { open.formUnion(Self.loraAdminPaths) }
-        let gate = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
-        gatekeeper = gate
+        gatekeeper = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
         responseStore = ResponseStore(capacityBytes: c[\.serverResponseStoreBytes],
                                       identity: { [keys] in keys.identity(forAuthorization: $0.headers["Authorization"]) })
     }
