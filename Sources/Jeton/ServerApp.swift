@@ -197,7 +197,7 @@ final class ServerApp: Sendable {
                 var h = HTTPHeaders()
                 h.add(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
                 let engines = loaded.compactMap { l in l.metrics.flatMap { m in l.engine.map { (m, $0.snapshot()) } } }
-                let text = m?.scrape(engines: engines, connections: srv?.connectionCount ?? 0) ?? ""
+                let text = m?.scrape(engines: engines, connections: srv?.connectionCount ?? 0, keptResponses: responseStore.usage) ?? ""
                 r.respond(HTTPResponse(status: .ok, headers: h, body: Array(text.utf8)))
             }
         }

@@ -90,6 +90,21 @@ def test_counts_agree_with_usage(server):
             assert dict(labels).get("model") == model, name
 
 
+def test_kept_responses_are_counted_with_their_bytes(server):
+    before = scrape(server)
+    status, _, body = server.request("POST", "/v1/responses", {"model": "default", "input": "Hi", "max_output_tokens": 3})
+    assert status == 200
+    rid = json.loads(body)["id"]
+    after = scrape(server)
+    assert value(after, "jeton_responses_kept") == value(before, "jeton_responses_kept") + 1
+    grown = value(after, "jeton_responses_kept_bytes") - value(before, "jeton_responses_kept_bytes")
+    assert len(body) < grown < 4 * len(body) + 4096, (grown, len(body))  # its JSON text and its turn
+    assert server.request("DELETE", f"/v1/responses/{rid}")[0] == 200
+    gone = scrape(server)
+    assert value(gone, "jeton_responses_kept") == value(before, "jeton_responses_kept")
+    assert value(gone, "jeton_responses_kept_bytes") == value(before, "jeton_responses_kept_bytes")
+
+
 def test_http_rejections_are_counted(server):
     """Requests the HTTP layer refuses before any route (so outside jeton_requests_total) are
     counted by status and code."""

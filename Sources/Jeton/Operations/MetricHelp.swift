@@ -9,6 +9,8 @@ enum MetricHelp {
         "jeton_requests_running": "Generation sequences in the running batch.",
         "jeton_requests_waiting": "Generation requests waiting for admission.",
         "jeton_http_connections": "Open HTTP connections.",
+        "jeton_responses_kept": "Responses API answers kept for previous_response_id and GET /v1/responses/{id}.",
+        "jeton_responses_kept_bytes": "Bytes of the kept Responses API answers (bounded by server.response_store_bytes).",
         "jeton_http_rejected_total": "Requests refused by the HTTP layer before any route (bad framing, limits, timeouts, unknown methods, early 401s), by status and code.",
         "jeton_prompt_tokens_total": "Prompt tokens of finished generations, by model and API key name.",
         "jeton_generation_tokens_total": "Generated tokens of finished generations, by model and API key name.",

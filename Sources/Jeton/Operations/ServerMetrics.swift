@@ -23,6 +23,8 @@ final class ServerMetrics: Sendable {
     }
     private let state = Mutex(State())
     private let connections: CoreMetrics.Gauge
+    private let keptResponses: CoreMetrics.Gauge
+    private let keptResponseBytes: CoreMetrics.Gauge
 
     static let latencyBuckets: [Duration] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 20, 30, 60, 120]
         .map { Duration.nanoseconds(Int64($0 * 1e9)) }
@@ -40,6 +42,8 @@ final class ServerMetrics: Sendable {
             [0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1]
         MetricsSystem.bootstrap(factory)
         connections = CoreMetrics.Gauge(label: "jeton_http_connections", dimensions: [("model", defaultModel)])
+        keptResponses = CoreMetrics.Gauge(label: "jeton_responses_kept", dimensions: [("model", defaultModel)])
+        keptResponseBytes = CoreMetrics.Gauge(label: "jeton_responses_kept_bytes", dimensions: [("model", defaultModel)])
     }
 
     /// The families of a generation model (its engine's observer).
@@ -91,10 +95,12 @@ final class ServerMetrics: Sendable {
         state.withLock { $0.models[r.model] }?.recordUsage(r, key: key)
     }
 
-    /// The text exposition, after refreshing each engine's and the connection gauges.
-    func scrape(engines: [(ModelMetrics, EngineStats)], connections open: Int) -> String {
+    /// The text exposition, after refreshing each engine's, the connection and the kept responses' gauges.
+    func scrape(engines: [(ModelMetrics, EngineStats)], connections open: Int, keptResponses kept: (count: Int, bytes: Int)) -> String {
         for (m, s) in engines { m.refresh(s) }
         connections.record(open)
+        keptResponses.record(kept.count)
+        keptResponseBytes.record(kept.bytes)
         return MetricHelp.annotate(registry.emitToString())
     }
 }
