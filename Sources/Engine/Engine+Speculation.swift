@@ -90,11 +90,7 @@ extension Engine {
             let matched = i < d && token == e.draft[i]
             // Counted before `emit`, which may end the request with this token: its finish event
             // carries the counts.
-            if matched {
-                accepted += 1
-                r.speculation.accepted += 1
-                if e.byPrediction { r.speculation.predictionAccepted += 1 }
-            }
+            if matched { accepted += 1; r.speculation.accepted += 1 }
             goesOn = emit(r, token, confidence: confidence, predicted: matched && e.byPrediction, into: &outputs)
             if !matched || !goesOn { break }
         }

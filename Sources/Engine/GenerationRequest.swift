@@ -105,20 +105,18 @@ public enum GenerationEvent: Sendable {
 public struct SpeculationUsage: Sendable, Equatable {
     public var proposed: Int
     public var accepted: Int
-    /// Of those, the tokens the request's predicted output proposed and those of them that stood.
+    /// Of those, the tokens the request's predicted output proposed (the ones that stood are
+    /// counted as the client gets them: `GenerationEvent.token`'s `predicted`).
     public var predictionProposed: Int
-    public var predictionAccepted: Int
-    public init(proposed: Int = 0, accepted: Int = 0, predictionProposed: Int = 0, predictionAccepted: Int = 0) {
+    public init(proposed: Int = 0, accepted: Int = 0, predictionProposed: Int = 0) {
         self.proposed = proposed
         self.accepted = accepted
         self.predictionProposed = predictionProposed
-        self.predictionAccepted = predictionAccepted
     }
     public static let none = SpeculationUsage()
     public static func + (a: Self, b: Self) -> Self {
         .init(proposed: a.proposed + b.proposed, accepted: a.accepted + b.accepted,
-              predictionProposed: a.predictionProposed + b.predictionProposed,
-              predictionAccepted: a.predictionAccepted + b.predictionAccepted)
+              predictionProposed: a.predictionProposed + b.predictionProposed)
     }
     /// Accepted over proposed; nil when nothing was proposed.
     public var acceptance: Double? { proposed > 0 ? Double(accepted) / Double(proposed) : nil }
