@@ -81,6 +81,6 @@ if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
 fi
 "$venv/bin/python" - <<'PY' || "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$root/scripts/requirements-test.txt"
 import importlib.util, sys
-mods = ["openai", "numpy", "gguf", "pytest", "prometheus_client", "yaml", "kubernetes_validate", "websockets", "safetensors"]
+mods = ["openai", "anthropic", "numpy", "gguf", "pytest", "prometheus_client", "yaml", "kubernetes_validate", "websockets", "safetensors"]
 sys.exit(0 if all(importlib.util.find_spec(m) for m in mods) else 1)
 PY

@@ -18,6 +18,8 @@ struct ChoiceText {
     /// UTF-16 length of all text decoded so far, released or held back (where the next token's text starts).
     private(set) var decodedUTF16 = 0
     private(set) var stopped = false
+    /// The stop sequence that ended the text (the Messages API names it in `stop_sequence`).
+    private(set) var matchedStop: String?
 
     /// `skipSpecial`: control tokens give no text (OpenAI's answers never hold them; their
     /// logprob entries still name them).
@@ -55,8 +57,9 @@ struct ChoiceText {
 
     private mutating func release(final: Bool) -> Piece {
         let tokenStart = pendingTokens.first?.start ?? utf16Count
-        if let cut = earliestStop() {
+        if let (cut, stop) = earliestStop() {
             stopped = true
+            matchedStop = stop
             let out = String(pending[..<cut])
             pending = ""
             text += out
@@ -86,10 +89,11 @@ struct ChoiceText {
         start < cut || (start == cut && textless)
     }
 
-    private func earliestStop() -> String.Index? {
-        var best: String.Index?
+    /// Where the first stop sequence in the held text begins, and which one it is.
+    private func earliestStop() -> (String.Index, String)? {
+        var best: (String.Index, String)?
         for s in stops {
-            if let r = pending.range(of: s), best.map({ r.lowerBound < $0 }) ?? true { best = r.lowerBound }
+            if let r = pending.range(of: s), best.map({ r.lowerBound < $0.0 }) ?? true { best = (r.lowerBound, s) }
         }
         return best
     }

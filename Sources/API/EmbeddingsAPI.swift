@@ -34,7 +34,8 @@ public final class EmbeddingsAPI: @unchecked Sendable {
                 let r = try FieldReader(try OpenAIAPI.parseBody(request))
                 if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
                 responder.respond(try OpenAIAPI.detokenized(r, model.tokenizer))
-            case .completions, .chatCompletions, .responses, .response, .deleteResponse, .responseInputItems, .applyTemplate, .loadLoraAdapter, .unloadLoraAdapter:
+            case .completions, .chatCompletions, .responses, .response, .deleteResponse, .responseInputItems, .messages, .countTokens, .applyTemplate,
+                 .loadLoraAdapter, .unloadLoraAdapter:
                 // A name this server does not serve is unknown here as on any route (404).
                 if let body = try? OpenAIAPI.parseBody(request), let m = try? FieldReader(body).string("model"), !model.accepts(m) {
                     throw APIError.modelNotFound(m)
@@ -43,9 +44,9 @@ public final class EmbeddingsAPI: @unchecked Sendable {
                                        param: "model", code: "model_not_supported")
             }
         } catch let e as APIError {
-            responder.respond(e.response)
+            responder.respond(e.response(anthropic: route.isAnthropic))
         } catch {
-            responder.respond(APIError.internal("unexpected error: \(error)").response)
+            responder.respond(APIError.internal("unexpected error: \(error)").response(anthropic: route.isAnthropic))
         }
     }
 

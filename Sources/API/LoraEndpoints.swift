@@ -126,7 +126,7 @@ extension OpenAIAPI {
                            message: "Loading adapters at run time is off: configure auth.admin_keys and lora.allowed_dirs.",
                            code: "lora_admin_disabled")
         }
-        guard keys.name(forAuthorization: request.headers["Authorization"]) != nil else {
+        guard keys.name(forAuthorization: APIKeyStore.credential(request.headers)) != nil else {
             throw APIError(.authentication,
                            message: "Loading and unloading adapters needs an admin key (auth.admin_keys) as `Authorization: Bearer KEY`.",
                            code: "invalid_api_key")

@@ -41,9 +41,9 @@ public final class ModelRouter: Sendable {
                 api.handle(route, request, responder)
             }
         } catch let e as APIError {
-            responder.respond(e.response)
+            responder.respond(e.response(anthropic: route.isAnthropic))
         } catch {
-            responder.respond(APIError.internal("unexpected error: \(error)").response)
+            responder.respond(APIError.internal("unexpected error: \(error)").response(anthropic: route.isAnthropic))
         }
     }
 
@@ -61,7 +61,7 @@ public final class ModelRouter: Sendable {
             // process's kept responses as every model's does; with none, the request is refused as
             // one for the wrong kind of model.
             return (table.fallback(for: .generation), nil)
-        case .completions, .chatCompletions, .responses, .tokenize, .detokenize, .applyTemplate, .embeddings:
+        case .completions, .chatCompletions, .responses, .messages, .countTokens, .tokenize, .detokenize, .applyTemplate, .embeddings:
             // The body is parsed here and again by the model's API: requests are small next to their work.
             let r = try FieldReader(try OpenAIAPI.parseBody(request))
             let need = ModelTable.kind(of: route)

@@ -100,6 +100,8 @@ public final class OpenAIAPI: Sendable {
         case .response: body = { [self] request, responder in try getResponse(request, responder) }
         case .deleteResponse: body = deleteResponse
         case .responseInputItems: body = responseInputItems
+        case .messages: body = messages
+        case .countTokens: body = countMessageTokens
         case .models: body = models
         case .model: body = modelInfo
         case .tokenize: body = tokenize
@@ -114,21 +116,23 @@ public final class OpenAIAPI: Sendable {
         case .loadLoraAdapter: body = loadLoraAdapter
         case .unloadLoraAdapter: body = unloadLoraAdapter
         }
-        run(body, request, responder, promptParam: route == .chatCompletions ? "messages" : route == .responses ? "input" : "prompt",
-            maxTokensParam: route == .responses ? "max_output_tokens" : "max_tokens")
+        let promptParam = route == .chatCompletions || route.isAnthropic ? "messages" : route == .responses ? "input" : "prompt"
+        run(body, request, responder, promptParam: promptParam, maxTokensParam: route == .responses ? "max_output_tokens" : "max_tokens",
+            anthropic: route.isAnthropic)
     }
 
-    /// Runs a throwing handler: any error becomes the OpenAI envelope, here and only here.
+    /// Runs a throwing handler: any error becomes the OpenAI envelope (Anthropic's on its routes),
+    /// here and only here.
     func run(_ body: (HTTPRequest, HTTPResponder) throws -> Void, _ request: HTTPRequest, _ responder: HTTPResponder,
-             promptParam: String = "prompt", maxTokensParam: String = "max_tokens") {
+             promptParam: String = "prompt", maxTokensParam: String = "max_tokens", anthropic: Bool = false) {
         do {
             try body(request, responder)
         } catch let e as APIError {
-            responder.respond(e.response)
+            responder.respond(e.response(anthropic: anthropic))
         } catch let e as SubmissionError {
-            responder.respond(Self.map(e, promptParam: promptParam, maxTokensParam: maxTokensParam).response)
+            responder.respond(Self.map(e, promptParam: promptParam, maxTokensParam: maxTokensParam).response(anthropic: anthropic))
         } catch {
-            responder.respond(APIError.internal("unexpected error: \(error)").response)
+            responder.respond(APIError.internal("unexpected error: \(error)").response(anthropic: anthropic))
         }
     }
 
@@ -274,6 +278,11 @@ public final class OpenAIAPI: Sendable {
                 let plan = try responsesPlan(json)
                 do { if plan.chat.opts.stream { try check(plan.chat.requests) } } catch let e as SubmissionError {
                     return Self.map(e, promptParam: "input", maxTokensParam: "max_output_tokens")
+                }
+            case .messages, .countTokens:
+                let plan = try messagesPlan(json, counting: route == .countTokens)
+                do { if plan.chat.opts.stream { try check(plan.chat.requests) } } catch let e as SubmissionError {
+                    return Self.map(e, promptParam: "messages")
                 }
             case .models, .model, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter, .unloadLoraAdapter, .response,
                  .deleteResponse, .responseInputItems:

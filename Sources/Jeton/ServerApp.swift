@@ -82,7 +82,7 @@ final class ServerApp: Sendable {
         if !c[\.authAdminKeys].isEmpty { open.formUnion(Self.loraAdminPaths) }
         gatekeeper = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
         responseStore = ResponseStore(capacityBytes: c[\.serverResponseStoreBytes],
-                                      identity: { [keys] in keys.identity(forAuthorization: $0.headers["Authorization"]) })
+                                      identity: { [keys] in keys.identity(forAuthorization: APIKeyStore.credential($0.headers)) })
     }
 
     /// The HTTP server's settings, from the configuration (one for every model).
@@ -129,7 +129,7 @@ final class ServerApp: Sendable {
                 guard let current, !isDraining else {
                     res.respond(APIError.unavailable(isDraining ? "the server is draining; retry on another replica"
                                                                 : plans.count == 1 ? "the model is loading" : "the models are loading",
-                                                     retryAfter: 1).response)
+                                                     retryAfter: 1).response(anthropic: route.isAnthropic))
                     return
                 }
                 current.handle(route, req, res) { access.routed(res.requestID, model: $0) }

@@ -5,7 +5,7 @@ import Model
 
 /// libFuzzer target for the request decoding and validation path, chat
 /// template rendering included: the first byte picks the endpoint (even: completions, 1 mod 4:
-/// chat, 3 mod 4: responses), the rest is
+/// chat, 3 mod 8: responses, 7 mod 16: messages, 15 mod 16: messages/count_tokens), the rest is
 /// the body. Built with -DFUZZING by run.sh; without it this is a replay tool
 /// that runs the same function over files (the committed corpus in CI).
 
@@ -33,7 +33,8 @@ let api: OpenAIAPI = {
 
 func fuzzOne(_ bytes: [UInt8]) {
     guard let first = bytes.first else { return }
-    let route: APIRoute = first & 1 == 0 ? .completions : first & 2 == 0 ? .chatCompletions : .responses
+    let route: APIRoute = first & 1 == 0 ? .completions : first & 2 == 0 ? .chatCompletions : first & 4 == 0 ? .responses
+        : first & 8 == 0 ? .messages : .countTokens
     if let e = api.validate(route, body: Array(bytes.dropFirst())) {
         // Bad input must be a client error, never a server error.
         if e.status >= 500 { fatalError("server error for client input: \(e)") }

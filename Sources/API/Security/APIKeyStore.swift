@@ -1,4 +1,5 @@
 import Foundation
+import HTTP
 import Synchronization
 
 /// The accepted API keys, each with a name for metrics and logs (`name:key`
@@ -72,6 +73,13 @@ public final class APIKeyStore: Sendable {
             throw Failure(description: "the API key file \(f) holds no key")
         }
         entries.withLock { $0 = parsed }
+    }
+
+    /// The credential a request presents, as an `Authorization` value: that header, else
+    /// Anthropic's `x-api-key: KEY` (its SDK's and Claude Code's way) as `Bearer KEY`.
+    public static func credential(_ headers: HTTPHeaders) -> String? {
+        if let a = headers["Authorization"] { return a }
+        return headers["x-api-key"].map { "Bearer " + $0.trimmingCharacters(in: .whitespaces) }
     }
 
     /// The name of the key a request presents in `Authorization: Bearer KEY`, or nil.

@@ -66,7 +66,7 @@ public struct CORSPolicy: Sendable {
                 h.add(name: "Access-Control-Allow-Origin", value: wildcard ? "*" : origin)
                 h.add(name: "Access-Control-Allow-Methods", value: "GET, POST, DELETE, OPTIONS")
                 let asked = request.headers["Access-Control-Request-Headers"] ?? ""
-                h.add(name: "Access-Control-Allow-Headers", value: asked.isEmpty ? "Authorization, Content-Type" : asked)
+                h.add(name: "Access-Control-Allow-Headers", value: asked.isEmpty ? "Authorization, Content-Type, x-api-key, anthropic-version" : asked)
                 h.add(name: "Access-Control-Max-Age", value: String(maxAge))
                 if !wildcard { h.add(name: "Vary", value: "Origin") }
                 return responder.respond(HTTPResponse(status: .noContent, headers: h))

@@ -18,7 +18,7 @@ public final class Gatekeeper: Sendable {
 
     /// The key name a request authenticates as (for logs and metrics).
     public func keyName(_ request: HTTPRequest) -> String? {
-        keys.isEnabled ? keys.name(forAuthorization: request.headers["Authorization"]) : nil
+        keys.isEnabled ? keys.name(forAuthorization: APIKeyStore.credential(request.headers)) : nil
     }
 
     /// Call when any request has ended, with the tokens it used; admitted ones are released.
@@ -42,11 +42,12 @@ public final class Gatekeeper: Sendable {
         // OPTIONS without a key is refused like every method (its `Allow` would list the routes):
         // a preflight from an allowed origin is answered before this, by the CORS middleware.
         guard keys.isEnabled, !publicPaths.contains(path) else { return .open }
-        if let name = keys.name(forAuthorization: headers["Authorization"]) { return .key(name) }
-        let message = headers["Authorization"] == nil
-            ? "You didn't provide an API key. Send it as `Authorization: Bearer YOUR_KEY`."
+        let credential = APIKeyStore.credential(headers)
+        if let name = keys.name(forAuthorization: credential) { return .key(name) }
+        let message = credential == nil
+            ? "You didn't provide an API key. Send it as `Authorization: Bearer YOUR_KEY` (or `x-api-key: YOUR_KEY`)."
             : "Incorrect API key provided."
-        var r = APIError(.authentication, message: message, code: "invalid_api_key").response
+        var r = APIError(.authentication, message: message, code: "invalid_api_key").response(anthropic: path.hasPrefix("/v1/messages"))
         r.headers.add(name: "WWW-Authenticate", value: "Bearer")
         return .refused(r)
     }
@@ -63,7 +64,8 @@ public final class Gatekeeper: Sendable {
                 switch limiter.admit(name) {
                 case .admitted: admitted.withLock { $0[responder.requestID] = name }
                 case let .limited(retryAfter, message):
-                    var r = APIError(.rateLimited, message: message, code: "rate_limit_exceeded").response
+                    var r = APIError(.rateLimited, message: message, code: "rate_limit_exceeded")
+                        .response(anthropic: request.path.hasPrefix("/v1/messages"))
                     r.headers.add(name: "Retry-After", value: String(retryAfter))
                     return responder.respond(r)
                 }

@@ -1,0 +1,93 @@
+import Engine
+import Foundation
+import HTTP
+
+/// POST /v1/messages: Anthropic's Messages API over the chat pipeline (`MessagesRequest.swift`
+/// reads the request), answered as a Message object or streamed as its typed events
+/// (`message_start`, content blocks, `message_delta`, `message_stop`), so the official SDK and
+/// Anthropic clients (Claude Code) work against the server. POST /v1/messages/count_tokens
+/// counts the prompt tokens such a request renders to.
+extension OpenAIAPI {
+    func messages(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let plan = try messagesPlan(try Self.parseBody(request))
+        let chat = plan.chat, warmOnly = plan.warmOnly, windowBound = plan.windowBound
+        let requests = chat.requests, ids = chat.ids
+        let tokenizer = model.tokenizer
+        let id = "msg_" + Self.randomID()
+        let toolFormat = chat.tools?.format, toolNames = chat.tools?.toolNames ?? []
+        let skipSpecial = chat.opts.skipSpecialTokens ?? (toolFormat == nil)
+        let stream = chat.opts.stream
+        let out = MessagesOutput(format: toolFormat, toolNames: toolNames)
+        // Anthropic counts the prompt in three parts: read from the cache, written to it, the rest.
+        let usage: (GenerationJob?) -> JSON = { job in
+            let cached = job?.cachedPromptTokens(n: requests.count) ?? 0
+            return ["input_tokens": JSON(ids.count - cached), "cache_creation_input_tokens": 0, "cache_read_input_tokens": JSON(cached),
+                    "output_tokens": JSON(warmOnly ? 0 : job?.usage.completion ?? 0), "service_tier": "standard"]
+        }
+        // Why the answer ended, and the stop sequence that ended it.
+        let stopReason: (GenerationJob) -> (String, JSON) = { job in
+            let c = job.results[0]
+            if warmOnly { return ("max_tokens", .null) }
+            if c.finishReason == "length" { return (windowBound ? "model_context_window_exceeded" : "max_tokens", .null) }
+            if let s = c.text.matchedStop { return ("stop_sequence", .string(s)) }
+            return (out.calledTools ? "tool_use" : "end_turn", .null)
+        }
+        let message: (_ content: [JSON], _ stop: (String, JSON)?, _ usage: JSON) -> JSON = { content, stop, usage in
+            ["id": .string(id), "type": "message", "role": "assistant", "model": .string(chat.modelName), "content": .array(content),
+             "stop_reason": stop.map { .string($0.0) } ?? .null, "stop_sequence": stop?.1 ?? .null, "usage": usage]
+        }
+        let report = reporter(responder, route: .messages, stream: stream, prompt: logPrompts ? chat.prompt : nil, adapter: chat.adapter) { _ in ids.count }
+
+        guard stream else {
+            let job = GenerationJob(
+                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: chat.opts.stop, observer: observer,
+                skipSpecial: skipSpecial, onDelta: nil,
+                onDone: { job in
+                    report(job)
+                    if let e = job.error { responder.respond(APIError.internal("generation failed: \(e)").response(anthropic: true)); return }
+                    if job.wasAborted { responder.respond(Self.abortedAnswer.response(anthropic: true)); return }
+                    _ = out.push(warmOnly ? "" : job.results[0].text.text, finished: true)
+                    responder.respond(.json(message(out.content, stopReason(job), usage(job))))
+                })
+            try submitAll(requests, job: job)
+            responder.onCancel { job.cancel() }
+            return
+        }
+
+        try check(requests)
+        let writer = StreamWriter(responder: responder, service: service, requestIDs: requests.map(\.id),
+                                  timeout: slowReaderTimeout, observer: observer)
+        let failed: (APIError) -> [UInt8] = { SSE.event(named: $0.anthropicJSON) }
+        let job = GenerationJob(
+            service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: chat.opts.stop, observer: observer,
+            skipSpecial: skipSpecial,
+            onDelta: { d in
+                switch d.finishReason {
+                case "abort": writer.abortedByServer(failed(APIError.serverEnded)); return
+                case "error": writer.write(failed(APIError.internal("generation failed"))); return
+                default: break
+                }
+                for e in out.push(warmOnly ? "" : d.text, finished: d.finishReason != nil) { writer.write(SSE.event(named: e)) }
+            },
+            onDone: { job in
+                report(job)
+                guard job.error == nil, !job.wasAborted else { responder.end(); return }
+                let (reason, sequence) = stopReason(job)
+                let delta: JSON = ["type": "message_delta", "delta": ["stop_reason": .string(reason), "stop_sequence": sequence], "usage": usage(job)]
+                responder.end(after: SSE.event(named: delta) + SSE.event(named: ["type": "message_stop"]))
+            })
+        try submitStream(requests, job: job, responder: responder) {
+            responder.startStream(status: .ok, headers: SSE.headers)
+            writer.write(SSE.event(named: ["type": "message_start", "message": message([], nil, usage(nil))]))
+            writer.write(SSE.event(named: ["type": "ping"]))
+        }
+    }
+
+    /// POST /v1/messages/count_tokens: `{"input_tokens"}`, the tokens of the prompt the request's
+    /// system, messages, tools and format render to (the count a Messages request's usage gives
+    /// before the cache), without generating.
+    func countMessageTokens(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let plan = try messagesPlan(try Self.parseBody(request), counting: true)
+        responder.respond(.json(["input_tokens": JSON(plan.chat.ids.count)]))
+    }
+}
