@@ -126,9 +126,9 @@ extension OpenAIAPI {
                            message: "Loading adapters at run time is off: configure auth.admin_keys and lora.allowed_dirs.",
                            code: "lora_admin_disabled")
         }
-        guard keys.name(forAuthorization: APIKeyStore.credential(request.headers)) != nil else {
+        guard keys.name(in: request.headers) != nil else {
             throw APIError(.authentication,
-                           message: "Loading and unloading adapters needs an admin key (auth.admin_keys) as `Authorization: Bearer KEY`.",
+                           message: "Loading and unloading adapters needs an admin key (auth.admin_keys) as `Authorization: Bearer KEY` (or `x-api-key: KEY`).",
                            code: "invalid_api_key")
         }
         return registry

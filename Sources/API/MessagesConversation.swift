@@ -16,21 +16,28 @@ struct MessagesConversation {
         origins.append((field, parts, calls))
     }
 
-    /// Reads `system`: a string, or text blocks.
-    mutating func readSystem(_ v: JSON) throws {
+    /// Claude Code's first system block, `x-anthropic-billing-header: ...; cch=...;`, changes with
+    /// every request: kept, no prompt would ever share its prefix with the one before (the whole
+    /// system prompt and tools computed again each turn). It means nothing to a model: left out.
+    static let billingHeader = "x-anthropic-billing-header:"
+
+    /// Reads `system` (`field`), or a system message's `content` in `messages`: a string, or text blocks.
+    mutating func readSystem(_ v: JSON, field: String = "system") throws {
         switch v {
-        case .string: add(["role": "system", "content": v], from: "system")
+        case .string: add(["role": "system", "content": v], from: field)
         case let .array(blocks) where !blocks.isEmpty:
             var parts: [JSON] = [], from: [String] = []
             for (j, b) in blocks.enumerated() {
-                let p = "system[\(j)]"
+                let p = "\(field)[\(j)]"
                 let r = try Self.block(b, p)
                 guard try r.string("type") == "text" else { throw APIError.invalid("`\(p).type` must be \"text\".", param: "\(p).type") }
-                parts.append(["type": "text", "text": .string(try Self.text(r, p))])
+                let text = try Self.text(r, p)
+                if text.hasPrefix(Self.billingHeader) { continue }
+                parts.append(["type": "text", "text": .string(text)])
                 from.append(p)
             }
-            add(["role": "system", "content": .array(parts)], from: "system", parts: from)
-        default: throw APIError.invalid("`system` must be a string or a non-empty array of text blocks.", param: "system")
+            if !parts.isEmpty { add(["role": "system", "content": .array(parts)], from: field, parts: from) }
+        default: throw APIError.invalid("`\(field)` must be a string or a non-empty array of text blocks.", param: field)
         }
     }
 
@@ -40,12 +47,13 @@ struct MessagesConversation {
         guard case .object = message else { throw APIError.invalid("`\(p)` must be an object.", param: p) }
         let m = try FieldReader(message, parent: p)
         let role = try m.string("role")
-        guard role == "user" || role == "assistant" else {
-            throw APIError.invalid("`\(p).role` must be \"user\" or \"assistant\"\(role == "system" ? " (a system prompt goes in the top-level `system`)" : "").",
-                                   param: "\(p).role")
+        guard role == "user" || role == "assistant" || role == "system" else {
+            throw APIError.invalid("`\(p).role` must be \"user\", \"assistant\" or \"system\".", param: "\(p).role")
         }
         guard let content = m.raw("content") else { throw APIError.invalid("`\(p).content` is required.", param: "\(p).content") }
         try m.refuseUnknown(in: p)
+        // A system message among the turns (the 2026 API's): a chat system message where it stands.
+        if role == "system" { return try readSystem(content, field: "\(p).content") }
         switch content {
         case .string: add(["role": .string(role!), "content": content], from: p)
         case let .array(blocks) where !blocks.isEmpty:
@@ -188,6 +196,12 @@ struct MessagesConversation {
         out.param = e.param.map(rename)
         let pieces = e.message.split(separator: "`", omittingEmptySubsequences: false)
         out.message = pieces.enumerated().map { i, piece in i % 2 == 1 ? rename(String(piece)) : String(piece) }.joined(separator: "`")
+        // Chat's values for tool_choice, said as this API writes them.
+        for (chat, messages) in [("`tool_choice` is \"required\"", "`tool_choice` is {\"type\": \"any\"}"),
+                                 ("`tool_choice` \"required\" or a named function", "`tool_choice` {\"type\": \"any\"} or {\"type\": \"tool\"}"),
+                                 ("`tool_choice: \"none\"`", "`tool_choice: {\"type\": \"none\"}`")] {
+            out.message = out.message.replacingOccurrences(of: chat, with: messages)
+        }
         return out
     }
 
@@ -228,6 +242,6 @@ struct MessagesConversation {
             if rest == ".tool_call_id" { return field + ".tool_use_id" }
             if rest.hasPrefix(".content") { return field + rest }
         }
-        return field == "system" ? "system" : field + rest
+        return field == "system" || field.hasSuffix(".content") && messages[k]["role"] == .string("system") ? field : field + rest
     }
 }

@@ -10,7 +10,7 @@ import HTTP
 extension OpenAIAPI {
     func messages(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let plan = try messagesPlan(try Self.parseBody(request))
-        let chat = plan.chat, warmOnly = plan.warmOnly, windowBound = plan.windowBound
+        let chat = plan.chat, warmOnly = plan.warmOnly, windowBound = plan.windowBound, stops = plan.stops
         let requests = chat.requests, ids = chat.ids
         let tokenizer = model.tokenizer
         let id = "msg_" + Self.randomID()
@@ -29,7 +29,7 @@ extension OpenAIAPI {
             let c = job.results[0]
             if warmOnly { return ("max_tokens", .null) }
             if c.finishReason == "length" { return (windowBound ? "model_context_window_exceeded" : "max_tokens", .null) }
-            if let s = c.text.matchedStop { return ("stop_sequence", .string(s)) }
+            if let s = c.text.matchedStop, stops.contains(s) { return ("stop_sequence", .string(s)) }
             return (out.calledTools ? "tool_use" : "end_turn", .null)
         }
         let message: (_ content: [JSON], _ stop: (String, JSON)?, _ usage: JSON) -> JSON = { content, stop, usage in

@@ -76,17 +76,15 @@ final class MessagesOutput: Sendable {
     var calledTools: Bool { state.withLock { s in (s.parser?.callCount ?? 0) > 0 && !(s.parser?.cutShort ?? false) } }
 
     /// The whole answer's `content`. A call's input is its arguments' JSON object; a call cut short
-    /// (by `max_tokens` or a stop sequence: its JSON unfinished) is left out, as no client could run
-    /// it (a stream has given its start and pieces).
+    /// (by `max_tokens` or a stop sequence) has what its unfinished JSON holds so far, as the SDK
+    /// reads it from the stream's pieces (`PartialJSON`), so a stream adds up to the whole answer.
     var content: [JSON] {
         state.withLock { s in
-            let lastCall = s.blocks.lastIndex { $0.isToolUse }
-            let cut = s.parser?.cutShort ?? false
-            return s.blocks.enumerated().compactMap { k, b in
+            s.blocks.map { b in
                 guard b.isToolUse else { return ["type": "text", "text": .string(b.text)] }
-                let input = JSON.parse(Array(b.text.utf8))
-                guard case .object? = input else { return cut && k == lastCall ? nil : ["type": "tool_use", "id": .string(b.id), "name": .string(b.name), "input": [:]] }
-                return ["type": "tool_use", "id": .string(b.id), "name": .string(b.name), "input": input!]
+                var input: JSON = [:]
+                if let v = PartialJSON.parse(b.text), case .object = v { input = v }
+                return ["type": "tool_use", "id": .string(b.id), "name": .string(b.name), "input": input]
             }
         }
     }

@@ -16,6 +16,9 @@ extension OpenAIAPI {
         /// `max_tokens: 0`: the prompt goes through the model into the prefix cache, and the answer
         /// is empty (one token is computed and dropped).
         var warmOnly = false
+        /// The request's `stop_sequences` (the template may add its own turn end, which is no stop
+        /// sequence to the client).
+        var stops: [String] = []
         /// `max_tokens` was more than the context leaves after the prompt: the answer stops where
         /// the context ends, with `model_context_window_exceeded` (Anthropic's models do the same,
         /// and clients such as Claude Code ask for more than a small local context holds).
@@ -28,7 +31,7 @@ extension OpenAIAPI {
         let r = try FieldReader(json)
         try r.refuse(["mcp_servers"], because: "this server connects to no MCP servers; describe their tools as custom tools")
         try r.refuse(["container"], because: "this server runs no code execution containers")
-        try r.refuse(["context_management"], because: "this server never edits a conversation; send it as the model should read it")
+        try Self.readContextManagement(r)
         try r.refuse(["diagnostics"], because: "this server keeps no record of earlier requests to explain cache misses by")
         try Self.readThinking(r)
         // Settings of Anthropic's platform with nothing to choose here (one place, one speed, one
@@ -104,6 +107,7 @@ extension OpenAIAPI {
         }
         guard !counting else { return plan }
         plan.warmOnly = maxTokens == 0
+        if case let .array(items)? = r.raw("stop_sequences") { plan.stops = items.compactMap { if case let .string(t) = $0 { return t }; return nil } }
         // A prompt that fills the context alone stays a 400 (at submission, naming `messages`).
         let room = min(service.contextLength, service.cacheCapacity) - plan.chat.ids.count
         if room >= 1 && maxTokens > room {
@@ -124,13 +128,38 @@ extension OpenAIAPI {
             guard try t.int("budget_tokens", 1024...Int.max) != nil else {
                 throw APIError.invalid("`thinking.budget_tokens` is required with type \"enabled\".", param: "thinking.budget_tokens")
             }
-        case "disabled"?, "adaptive"?: break
-        default: throw APIError.invalid("`thinking.type` must be \"enabled\", \"disabled\" or \"adaptive\".", param: "thinking.type")
+        case "disabled"?, "adaptive"?, "between_tools"?: break
+        default: throw APIError.invalid("`thinking.type` must be \"enabled\", \"disabled\", \"adaptive\" or \"between_tools\".", param: "thinking.type")
         }
         if let d = try t.string("display"), d != "summarized" && d != "omitted" {
             throw APIError.invalid("`thinking.display` must be \"summarized\" or \"omitted\".", param: "thinking.display")
         }
         try t.refuseUnknown(in: "thinking")
+    }
+
+    /// `context_management`: edits Anthropic's platform makes to a long conversation before the
+    /// model reads it. `clear_thinking_20251015` (Claude Code sends it on every request) is what
+    /// happens here anyway, whatever it keeps: thinking blocks never reach the prompt. Clearing
+    /// old tool results or compacting is not done here: refused, so a client learns it.
+    private static func readContextManagement(_ r: FieldReader) throws {
+        guard let v = r.raw("context_management") else { return }
+        let c = try FieldReader(v, parent: "context_management")
+        if let edits = c.raw("edits") {
+            guard case let .array(items) = edits else {
+                throw APIError.invalid("`context_management.edits` must be an array of edits.", param: "context_management.edits")
+            }
+            for (i, edit) in items.enumerated() {
+                let p = "context_management.edits[\(i)]"
+                let e = try FieldReader(edit, parent: p)
+                guard try e.string("type") == "clear_thinking_20251015" else {
+                    throw APIError.invalid("`\(p).type` must be \"clear_thinking_20251015\": this server does not clear tool results or compact a conversation; send it as the model should read it.",
+                                           param: "\(p).type")
+                }
+                _ = e.raw("keep")
+                try e.refuseUnknown(in: p)
+            }
+        }
+        try c.refuseUnknown(in: "context_management")
     }
 
     /// Custom tools in chat's shape: `name`, `description`, `input_schema` as the parameters.

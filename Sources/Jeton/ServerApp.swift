@@ -82,7 +82,7 @@ final class ServerApp: Sendable {
         if !c[\.authAdminKeys].isEmpty { open.formUnion(Self.loraAdminPaths) }
         gatekeeper = Gatekeeper(keys: keys, limiter: limits.isEnabled ? RateLimiter(limits: limits) : nil, publicPaths: open)
         responseStore = ResponseStore(capacityBytes: c[\.serverResponseStoreBytes],
-                                      identity: { [keys] in keys.identity(forAuthorization: APIKeyStore.credential($0.headers)) })
+                                      identity: { [keys] in keys.identity(in: $0.headers) })
     }
 
     /// The HTTP server's settings, from the configuration (one for every model).

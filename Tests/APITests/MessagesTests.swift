@@ -54,7 +54,7 @@ final class MessagesTests: XCTestCase {
 
     func testBadBlocksNameTheirField() {
         let cases: [(JSON, String)] = [
-            (["role": "system", "content": "x"], "messages[0].role"),
+            (["role": "tool", "content": "x"], "messages[0].role"),
             (["role": "user", "content": [["type": "image", "source": [:]]]], "messages[0].content[0].type"),
             (["role": "user", "content": [["type": "text", "text": "x", "zz": 1]]], "messages[0].content[0].zz"),
             (["role": "user", "content": [["type": "tool_use", "id": "a", "name": "w", "input": [:]]]], "messages[0].content[0].type"),
@@ -96,12 +96,26 @@ final class MessagesTests: XCTestCase {
         }
     }
 
-    func testACallCutShortIsLeftOutOfTheWholeContent() {
+    func testACallCutShortKeepsWhatItsJSONHoldsAsTheStreamGivesIt() {
         let out = MessagesOutput(format: .hermes, toolNames: ["w"])
-        _ = out.push("<tool_call>\n{\"name\": \"w\", \"arguments\": {\"c\": ", finished: false)
+        _ = out.push("<tool_call>\n{\"name\": \"w\", \"arguments\": {\"c\": 1, \"d\": \"Par", finished: false)
         _ = out.push("", finished: true)
         XCTAssertFalse(out.calledTools)
-        XCTAssertEqual(out.content, [])
+        XCTAssertEqual(out.content, [["type": "tool_use", "id": out.content.first?["id"] ?? .null, "name": "w", "input": ["c": 1]]])
+    }
+
+    /// What the anthropic SDK's stream reader (jiter 0.x, `from_json(partial_mode=True)`) gave for
+    /// each start of a JSON text, on 2026-12-07.
+    func testPartialJSONReadsAsTheSDKReadsAStreamedInput() {
+        let cases: [(String, JSON?)] = [
+            ("", nil), ("{", [:]), ("{\"", [:]), ("{\"ci", [:]), ("{\"city\"", [:]), ("{\"city\":", [:]),
+            ("{\"city\": \"Par", [:]), ("{\"city\": \"Paris\"", ["city": "Paris"]), ("{\"city\": \"Paris\",", ["city": "Paris"]),
+            ("{\"n\": 12", ["n": 12]), ("{\"n\": 1.", [:]), ("{\"n\": -", [:]), ("{\"a\": [1, 2", ["a": [1, 2]]),
+            ("{\"a\": [1, {\"b\": tr", ["a": [1, [:]]]), ("{\"a\": [\"x\", \"y", ["a": ["x"]]), ("{\"a\": {\"b\": [", ["a": ["b": []]]),
+            ("{\"t\": tru", [:]), ("{\"t\": true", ["t": true]), ("{\"t\": nul", [:]), ("{\"s\": \"a\\", [:]),
+            ("{\"a\": [{\"b\": 1}, {\"c", ["a": [["b": 1], [:]]]), ("{\"x\": 1} ", ["x": 1]), ("{\"a\": 1e", [:]), ("{\"a\": \"\\u00", [:]),
+        ]
+        for (text, want) in cases { XCTAssertEqual(PartialJSON.parse(text), want, text) }
     }
 
     func testErrorsOnAnthropicRoutesUseItsEnvelope() {

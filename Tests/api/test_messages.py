@@ -272,6 +272,61 @@ def test_platform_settings_are_accepted(server):
     assert status == 200 and data["type"] == "message", data
 
 
+def test_a_system_message_among_the_turns_is_chat_s_system_message(claude, client):
+    msgs = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+            {"role": "system", "content": [{"type": "text", "text": "Be concise."}]}, {"role": "user", "content": "Bye"}]
+    m = claude.messages.create(model="default", max_tokens=10, extra_body=T0, messages=msgs)
+    choice, usage = chat(client, [dict(x) if x["role"] != "system" else {"role": "system", "content": "Be concise."} for x in msgs],
+                         max_tokens=10)
+    assert text_of(m) == choice.message.content
+    assert m.usage.input_tokens + m.usage.cache_read_input_tokens == usage.prompt_tokens
+
+
+def test_claude_code_s_billing_header_block_is_left_out_so_turns_share_the_cache(claude):
+    system = [{"type": "text", "text": "You are a careful coding assistant. " * 20}]
+    plain = claude.messages.count_tokens(model="default", system=system, messages=MSG).input_tokens
+    for cch in ("fa690", "b12c3"):
+        header = {"type": "text", "text": f"x-anthropic-billing-header: cc_version=2.1.37.0d9; cc_entrypoint=cli; cch={cch};"}
+        assert claude.messages.count_tokens(model="default", system=[header] + system, messages=MSG).input_tokens == plain
+        m = claude.messages.create(model="default", max_tokens=2, system=[header] + system, messages=MSG)
+    assert m.usage.cache_read_input_tokens > plain // 2, m.usage
+
+
+def test_claude_code_s_context_management_is_accepted(server):
+    cm = {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}
+    for path, extra in (("/v1/messages?beta=true", {"max_tokens": 3}), ("/v1/messages/count_tokens?beta=true", {})):
+        status, _, data = server.request("POST", path, dict({"model": "default", "messages": MSG, "context_management": cm,
+                                                             "thinking": {"type": "adaptive"}}, **extra))
+        assert status == 200, data
+
+
+def test_a_call_cut_short_is_the_same_whole_and_streamed(qwen_claude):
+    args = dict(model=QWEN, tools=[WEATHER], extra_body=T0, messages=[{"role": "user", "content": "What's the weather like in Paris right now?"}])
+    cut = 0
+    for max_tokens in (12, 16, 20):
+        whole = qwen_claude.messages.create(max_tokens=max_tokens, **args)
+        with qwen_claude.messages.stream(max_tokens=max_tokens, **args) as s:
+            final = s.get_final_message()
+        strip = lambda m: [dict(b.model_dump(exclude_none=True), id="") for b in m.content]  # noqa: E731
+        assert strip(whole) == strip(final) and whole.stop_reason == final.stop_reason == "max_tokens", (max_tokens, whole, final)
+        cut += any(b.type == "tool_use" for b in whole.content)
+    assert cut >= 2, "no call was cut short"
+
+
+def test_either_key_header_may_hold_the_key():
+    from conftest import Server
+    s = Server(env={"JETON_AUTH_API_KEYS": "alice:alice-secret-0001"})
+    try:
+        body = {"model": "default", "max_tokens": 3, "messages": MSG}
+        for headers in ({"x-api-key": "alice-secret-0001", "Authorization": "Bearer wrong"},
+                        {"x-api-key": "wrong", "Authorization": "Bearer alice-secret-0001"},
+                        {"x-api-key": "alice-secret-0001", "Authorization": ""}):
+            assert s.request("POST", "/v1/messages", body, headers=headers)[0] == 200, headers
+        assert s.request("POST", "/v1/messages", body, headers={"x-api-key": "wrong", "Authorization": "Bearer no"})[0] == 401
+    finally:
+        s.stop()
+
+
 MSG = [{"role": "user", "content": "Hi"}]
 
 
@@ -279,7 +334,11 @@ MSG = [{"role": "user", "content": "Hi"}]
     ({"messages": MSG}, "max_tokens"),
     ({"max_tokens": 5}, "messages"),
     ({"max_tokens": 5, "messages": []}, "messages"),
-    ({"max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+    ({"max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}, "messages[0].role"),
+    ({"max_tokens": 5, "messages": MSG + [{"role": "system", "content": [{"type": "image"}]}]}, "messages[1].content[0].type"),
+    ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]}},
+     "context_management.edits[0].type"),
+    ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": {}}}, "context_management.edits"),
     ({"max_tokens": 5, "messages": [{"role": "user"}]}, "messages[0].content"),
     ({"max_tokens": 5, "messages": [{"role": "user", "content": []}]}, "messages[0].content"),
     ({"max_tokens": 5, "messages": [{"role": "user", "content": "x", "name": "n"}]}, "messages[0].name"),

@@ -75,11 +75,23 @@ public final class APIKeyStore: Sendable {
         entries.withLock { $0 = parsed }
     }
 
-    /// The credential a request presents, as an `Authorization` value: that header, else
-    /// Anthropic's `x-api-key: KEY` (its SDK's and Claude Code's way) as `Bearer KEY`.
-    public static func credential(_ headers: HTTPHeaders) -> String? {
-        if let a = headers["Authorization"] { return a }
-        return headers["x-api-key"].map { "Bearer " + $0.trimmingCharacters(in: .whitespaces) }
+    /// The credentials a request presents, as `Authorization` values: that header, and
+    /// Anthropic's `x-api-key: KEY` (its SDK's and Claude Code's way) as `Bearer KEY`. The SDK
+    /// sends both when a user has set both of its variables: either may hold the key.
+    public static func credentials(_ headers: HTTPHeaders) -> [String] {
+        [headers["Authorization"], headers["x-api-key"].map { "Bearer " + $0.trimmingCharacters(in: .whitespaces) }].compactMap { $0 }
+    }
+
+    /// The name of the key a request presents in either header, or nil.
+    public func name(in headers: HTTPHeaders) -> String? {
+        for c in Self.credentials(headers) { if let n = name(forAuthorization: c) { return n } }
+        return nil
+    }
+
+    /// Who a request presenting a key in either header is (`identity(forAuthorization:)`).
+    public func identity(in headers: HTTPHeaders) -> String? {
+        for c in Self.credentials(headers) { if let n = identity(forAuthorization: c) { return n } }
+        return nil
     }
 
     /// The name of the key a request presents in `Authorization: Bearer KEY`, or nil.

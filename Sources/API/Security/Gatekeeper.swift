@@ -18,7 +18,7 @@ public final class Gatekeeper: Sendable {
 
     /// The key name a request authenticates as (for logs and metrics).
     public func keyName(_ request: HTTPRequest) -> String? {
-        keys.isEnabled ? keys.name(forAuthorization: APIKeyStore.credential(request.headers)) : nil
+        keys.isEnabled ? keys.name(in: request.headers) : nil
     }
 
     /// Call when any request has ended, with the tokens it used; admitted ones are released.
@@ -42,9 +42,8 @@ public final class Gatekeeper: Sendable {
         // OPTIONS without a key is refused like every method (its `Allow` would list the routes):
         // a preflight from an allowed origin is answered before this, by the CORS middleware.
         guard keys.isEnabled, !publicPaths.contains(path) else { return .open }
-        let credential = APIKeyStore.credential(headers)
-        if let name = keys.name(forAuthorization: credential) { return .key(name) }
-        let message = credential == nil
+        if let name = keys.name(in: headers) { return .key(name) }
+        let message = APIKeyStore.credentials(headers).isEmpty
             ? "You didn't provide an API key. Send it as `Authorization: Bearer YOUR_KEY` (or `x-api-key: YOUR_KEY`)."
             : "Incorrect API key provided."
         var r = APIError(.authentication, message: message, code: "invalid_api_key").response(anthropic: path.hasPrefix("/v1/messages"))
