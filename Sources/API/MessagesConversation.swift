@@ -73,13 +73,13 @@ struct MessagesConversation {
         for (j, b) in blocks.enumerated() {
             let bp = "\(p).content[\(j)]"
             let r = try Self.block(b, bp)
-            switch try r.string("type") {
-            case "text"?:
-                parts.append(["type": "text", "text": .string(try Self.text(r, bp))])
+            let type = try r.string("type")
+            if let part = try Self.textPart(r, bp, type) {
+                parts.append(part)
                 from.append(bp)
-            case "document"?:
-                parts.append(["type": "text", "text": .string(try Self.document(r, bp))])
-                from.append(bp)
+                continue
+            }
+            switch type {
             case "tool_result"?:
                 flush()
                 guard case let .string(id)? = r.raw("tool_use_id") else {
@@ -97,11 +97,8 @@ struct MessagesConversation {
                     for (k, item) in items.enumerated() {
                         let ip = "\(bp).content[\(k)]"
                         let ir = try Self.block(item, ip)
-                        switch try ir.string("type") {
-                        case "text"?: texts.append(["type": "text", "text": .string(try Self.text(ir, ip))])
-                        case "document"?: texts.append(["type": "text", "text": .string(try Self.document(ir, ip))])
-                        default: throw Self.notText(ir, ip)
-                        }
+                        guard let part = try Self.textPart(ir, ip, try ir.string("type")) else { throw Self.notText(ir, ip) }
+                        texts.append(part)
                         outFrom.append(ip)
                     }
                     output = texts.isEmpty ? "" : .array(texts)
@@ -122,10 +119,13 @@ struct MessagesConversation {
         for (j, b) in blocks.enumerated() {
             let bp = "\(p).content[\(j)]"
             let r = try Self.block(b, bp)
-            switch try r.string("type") {
-            case "text"?:
-                parts.append(["type": "text", "text": .string(try Self.text(r, bp))])
+            let type = try r.string("type")
+            if type == "text", let part = try Self.textPart(r, bp, type) {
+                parts.append(part)
                 from.append(bp)
+                continue
+            }
+            switch type {
             case "tool_use"?:
                 guard case let .string(id)? = r.raw("id"), !id.isEmpty else {
                     throw APIError.invalid("`\(bp).id` is required and must be a non-empty string.", param: "\(bp).id")
@@ -157,6 +157,15 @@ struct MessagesConversation {
         let r = try FieldReader(b, parent: p)
         _ = r.raw("cache_control")  // the prefix cache keeps every prompt's blocks by itself
         return r
+    }
+
+    /// A `text` or plain-text `document` block as chat's text part; nil for other types.
+    private static func textPart(_ r: FieldReader, _ p: String, _ type: String?) throws -> JSON? {
+        switch type {
+        case "text"?: return ["type": "text", "text": .string(try text(r, p))]
+        case "document"?: return ["type": "text", "text": .string(try document(r, p))]
+        default: return nil
+        }
     }
 
     private static func text(_ r: FieldReader, _ p: String) throws -> String {

@@ -12,7 +12,6 @@ extension OpenAIAPI {
         let plan = try messagesPlan(try Self.parseBody(request))
         let chat = plan.chat, warmOnly = plan.warmOnly, windowBound = plan.windowBound, stops = plan.stops
         let requests = chat.requests, ids = chat.ids
-        let tokenizer = model.tokenizer
         let id = "msg_" + Self.randomID()
         let toolFormat = chat.tools?.format, toolNames = chat.tools?.toolNames ?? []
         let skipSpecial = chat.opts.skipSpecialTokens ?? (toolFormat == nil)
@@ -39,36 +38,19 @@ extension OpenAIAPI {
         let report = reporter(responder, route: .messages, stream: stream, prompt: logPrompts ? chat.prompt : nil, adapter: chat.adapter) { _ in ids.count }
 
         guard stream else {
-            let job = GenerationJob(
-                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: chat.opts.stop, observer: observer,
-                skipSpecial: skipSpecial, onDelta: nil,
-                onDone: { job in
-                    report(job)
-                    if let e = job.error { responder.respond(APIError.internal("generation failed: \(e)").response(anthropic: true)); return }
-                    if job.wasAborted { responder.respond(Self.abortedAnswer.response(anthropic: true)); return }
-                    _ = out.push(warmOnly ? "" : job.results[0].text.text, finished: true)
-                    responder.respond(.json(message(out.content, stopReason(job), usage(job))))
-                })
-            try submitAll(requests, job: job)
-            responder.onCancel { job.cancel() }
-            return
+            return try submitWholeAnswer(requests, stops: chat.opts.stop, skipSpecial: skipSpecial, responder: responder, anthropic: true,
+                                         report: report) { job in
+                _ = out.push(warmOnly ? "" : job.results[0].text.text, finished: true)
+                return message(out.content, stopReason(job), usage(job))
+            }
         }
 
         try check(requests)
         let writer = StreamWriter(responder: responder, service: service, requestIDs: requests.map(\.id),
                                   timeout: slowReaderTimeout, observer: observer)
         let failed: (APIError) -> [UInt8] = { SSE.event(named: $0.anthropicJSON) }
-        let job = GenerationJob(
-            service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: chat.opts.stop, observer: observer,
-            skipSpecial: skipSpecial,
-            onDelta: { d in
-                switch d.finishReason {
-                case "abort": writer.abortedByServer(failed(APIError.serverEnded)); return
-                case "error": writer.write(failed(APIError.internal("generation failed"))); return
-                default: break
-                }
-                for e in out.push(warmOnly ? "" : d.text, finished: d.finishReason != nil) { writer.write(SSE.event(named: e)) }
-            },
+        let job = typedEventJob(requests, stops: chat.opts.stop, skipSpecial: skipSpecial, writer: writer, failed: failed,
+            push: { d in out.push(warmOnly ? "" : d.text, finished: d.finishReason != nil) },
             onDone: { job in
                 report(job)
                 guard job.error == nil, !job.wasAborted else { responder.end(); return }

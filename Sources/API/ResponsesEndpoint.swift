@@ -75,23 +75,14 @@ extension OpenAIAPI {
         let report = reporter(responder, route: .responses, stream: stream, prompt: promptText, adapter: chat.adapter) { _ in ids.count }
 
         guard stream else {
-            let job = GenerationJob(
-                service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: chat.opts.stop, observer: observer,
-                skipSpecial: skipSpecial, onDelta: nil,
-                onDone: { job in
-                    report(job)
-                    if let e = job.error { responder.respond(APIError.internal("generation failed: \(e)").response); return }
-                    if job.wasAborted { responder.respond(Self.abortedAnswer.response); return }
-                    let c = job.results[0]
-                    let out = ResponsesOutput(format: toolFormat, toolNames: toolNames)
-                    _ = out.start()  // as the stream opens its message: an empty answer is an empty message
-                    _ = out.push(c.text.text, logprobs: entries(c.logprobs), finish: c.finishReason ?? "stop")
-                    let response = keep(object(status(c.finishReason), out.items, job, c.finishReason, .null), out)
-                    responder.respond(.json(response))
-                })
-            try submitAll(requests, job: job)
-            responder.onCancel { job.cancel() }
-            return
+            return try submitWholeAnswer(requests, stops: chat.opts.stop, skipSpecial: skipSpecial, responder: responder, anthropic: false,
+                                         report: report) { job in
+                let c = job.results[0]
+                let out = ResponsesOutput(format: toolFormat, toolNames: toolNames)
+                _ = out.start()  // as the stream opens its message: an empty answer is an empty message
+                _ = out.push(c.text.text, logprobs: entries(c.logprobs), finish: c.finishReason ?? "stop")
+                return keep(object(status(c.finishReason), out.items, job, c.finishReason, .null), out)
+            }
         }
 
         try check(requests)
@@ -104,17 +95,8 @@ extension OpenAIAPI {
             let body = object("failed", out.items, nil, nil, ["code": "server_error", "message": .string(e.message)])
             return SSE.event(named: error) + SSE.event(named: out.event("response.failed", [("response", body)]))
         }
-        let job = GenerationJob(
-            service: service, tokenizer: tokenizer, requestIDs: requests.map(\.id), stops: chat.opts.stop, observer: observer,
-            skipSpecial: skipSpecial,
-            onDelta: { d in
-                switch d.finishReason {
-                case "abort": writer.abortedByServer(failed(APIError.serverEnded)); return
-                case "error": writer.write(failed(APIError.internal("generation failed"))); return
-                default: break
-                }
-                for e in out.push(d.text, logprobs: entries(d.logprobs), finish: d.finishReason) { writer.write(SSE.event(named: e)) }
-            },
+        let job = typedEventJob(requests, stops: chat.opts.stop, skipSpecial: skipSpecial, writer: writer, failed: failed,
+            push: { d in out.push(d.text, logprobs: entries(d.logprobs), finish: d.finishReason) },
             onDone: { job in
                 report(job)
                 guard job.error == nil, !job.wasAborted else { responder.end(); return }
