@@ -24,7 +24,7 @@ public final class EmbeddingsAPI: @unchecked Sendable {
             switch route {
             case .embeddings: try embeddings(request, responder)
             case .models:
-                responder.respond(.json(["object": "list", "data": [modelJSON]]))
+                responder.respond(.json(ServedModel.list([modelJSON])))
             case .model:
                 let id = request.pathParameters["id"] ?? ""
                 guard model.accepts(id) else { throw APIError.modelNotFound(id) }
@@ -57,10 +57,10 @@ public final class EmbeddingsAPI: @unchecked Sendable {
     }
 
     var modelJSON: JSON {
-        ["id": .string(model.id), "object": "model", "created": JSON(model.created), "owned_by": .string(model.ownedBy),
-         "kind": "embedding", "max_model_len": JSON(model.contextLength), "context_length": JSON(model.contextLength),
-         "dimensions": JSON(service.dimensions), "architecture": model.architecture.map(JSON.string) ?? .null,
-         "quantization": model.quantization.map(JSON.string) ?? .null]
+        model.listed(["id": .string(model.id), "object": "model", "created": JSON(model.created), "owned_by": .string(model.ownedBy),
+                      "kind": "embedding", "max_model_len": JSON(model.contextLength), "context_length": JSON(model.contextLength),
+                      "dimensions": JSON(service.dimensions), "architecture": model.architecture.map(JSON.string) ?? .null,
+                      "quantization": model.quantization.map(JSON.string) ?? .null])
     }
 
     // MARK: - POST /v1/embeddings

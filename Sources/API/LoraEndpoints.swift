@@ -56,9 +56,9 @@ extension OpenAIAPI {
     /// Each adapter as a model of its own, with the base model as `parent` (vLLM's listing).
     var loraModelsJSON: [JSON] {
         (lora?.all ?? []).map { a in
-            ["id": .string(a.name), "object": "model", "created": JSON(model.created), "owned_by": .string(model.ownedBy),
-             "kind": "generation", "root": .string(a.path), "parent": .string(model.id), "max_model_len": JSON(model.contextLength),
-             "context_length": JSON(model.contextLength), "lora_rank": JSON(a.rank)]
+            model.listed(["id": .string(a.name), "object": "model", "created": JSON(model.created), "owned_by": .string(model.ownedBy),
+                          "kind": "generation", "root": .string(a.path), "parent": .string(model.id), "max_model_len": JSON(model.contextLength),
+                          "context_length": JSON(model.contextLength), "lora_rank": JSON(a.rank)])
         }
     }
 

@@ -24,6 +24,10 @@ struct MessagesConversation {
     /// Reads `system` (`field`), or a system message's `content` in `messages`: a string, or text blocks.
     mutating func readSystem(_ v: JSON, field: String = "system") throws {
         switch v {
+        case let .string(text) where text.hasPrefix(Self.billingHeader):
+            // The header as the first line of a plain system prompt: the rest is the prompt.
+            let rest = text.firstIndex(of: "\n").map { String(text[text.index(after: $0)...]) } ?? ""
+            if !rest.isEmpty { add(["role": "system", "content": .string(rest)], from: field) }
         case .string: add(["role": "system", "content": v], from: field)
         case let .array(blocks) where !blocks.isEmpty:
             var parts: [JSON] = [], from: [String] = []
@@ -205,8 +209,9 @@ struct MessagesConversation {
         out.param = e.param.map(rename)
         let pieces = e.message.split(separator: "`", omittingEmptySubsequences: false)
         out.message = pieces.enumerated().map { i, piece in i % 2 == 1 ? rename(String(piece)) : String(piece) }.joined(separator: "`")
-        // Chat's values for tool_choice, said as this API writes them.
-        for (chat, messages) in [("`tool_choice` is \"required\"", "`tool_choice` is {\"type\": \"any\"}"),
+        // Chat's values for tool_choice (and its `stop` shapes), said as this API writes them.
+        for (chat, messages) in [("`stop_sequences` must be a string or an array of non-empty strings", "`stop_sequences` must be an array of non-empty strings"),
+                                 ("`tool_choice` is \"required\"", "`tool_choice` is {\"type\": \"any\"}"),
                                  ("`tool_choice` \"required\" or a named function", "`tool_choice` {\"type\": \"any\"} or {\"type\": \"tool\"}"),
                                  ("`tool_choice: \"none\"`", "`tool_choice: {\"type\": \"none\"}`")] {
             out.message = out.message.replacingOccurrences(of: chat, with: messages)

@@ -155,7 +155,20 @@ extension OpenAIAPI {
                     throw APIError.invalid("`\(p).type` must be \"clear_thinking_20251015\": this server does not clear tool results or compact a conversation; send it as the model should read it.",
                                            param: "\(p).type")
                 }
-                _ = e.raw("keep")
+                if let keep = e.raw("keep"), keep != "all" {
+                    let k = try FieldReader(keep, parent: "\(p).keep")
+                    switch try k.string("type") {
+                    case "all"?: break
+                    case "thinking_turns"?:
+                        guard try k.int("value", 1...Int.max) != nil else {
+                            throw APIError.invalid("`\(p).keep.value` is required: the thinking turns to keep.", param: "\(p).keep.value")
+                        }
+                    default:
+                        throw APIError.invalid("`\(p).keep` must be \"all\", {\"type\": \"all\"} or {\"type\": \"thinking_turns\", \"value\": N}.",
+                                               param: "\(p).keep")
+                    }
+                    try k.refuseUnknown(in: "\(p).keep")
+                }
                 try e.refuseUnknown(in: p)
             }
         }

@@ -4,14 +4,14 @@ import Tokenizer
 /// GET /v1/models, GET /v1/models/{id}, POST /tokenize, POST /detokenize.
 extension OpenAIAPI {
     var modelJSON: JSON {
-        ["id": .string(model.id), "object": "model", "created": JSON(model.created), "owned_by": .string(model.ownedBy),
-         "kind": "generation", "max_model_len": JSON(model.contextLength), "context_length": JSON(model.contextLength),
-         "architecture": model.architecture.map(JSON.string) ?? .null,
-         "quantization": model.quantization.map(JSON.string) ?? .null]
+        model.listed(["id": .string(model.id), "object": "model", "created": JSON(model.created), "owned_by": .string(model.ownedBy),
+                      "kind": "generation", "max_model_len": JSON(model.contextLength), "context_length": JSON(model.contextLength),
+                      "architecture": model.architecture.map(JSON.string) ?? .null,
+                      "quantization": model.quantization.map(JSON.string) ?? .null])
     }
 
     func models(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        responder.respond(.json(["object": "list", "data": .array([modelJSON] + loraModelsJSON)]))
+        responder.respond(.json(ServedModel.list([modelJSON] + loraModelsJSON)))
     }
 
     func modelInfo(_ request: HTTPRequest, _ responder: HTTPResponder) throws {

@@ -98,7 +98,7 @@ public final class ModelRouter: Sendable {
             if case let .generation(a) = api { return [a.modelJSON] + a.loraModelsJSON }
             return [api.modelJSON]
         }
-        responder.respond(.json(["object": "list", "data": .array(data)]))
+        responder.respond(.json(ServedModel.list(data)))
     }
 }
 

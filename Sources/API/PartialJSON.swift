@@ -2,7 +2,8 @@
 /// its streamed pieces (jiter's partial mode): open objects and arrays are closed with what is
 /// complete in them; a string, literal or number cut short (`"Par`, `tru`, `1.`) and a key
 /// without its value are left out; a number whose digits end the text counts as written. So a
-/// whole answer's cut call has the input its stream adds up to.
+/// whole answer's cut call has the input its stream adds up to. Nesting past jiter's limit (200
+/// levels, where the SDK's stream reader fails) is not JSON here either: bounded recursion.
 enum PartialJSON {
     /// The value, nil for an empty or dropped one; nil too when the text is not JSON's start.
     static func parse(_ text: String) -> JSON? {
@@ -16,8 +17,10 @@ enum PartialJSON {
     private struct Parser {
         /// A value left out (typed: JSON's own nil literal would read as `null`).
         static let dropped: JSON? = .none
+        static let maxDepth = 200
         let bytes: [UInt8]
         var i = 0
+        var depth = 0
 
         mutating func skipSpace() {
             while i < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
@@ -42,6 +45,9 @@ enum PartialJSON {
 
         mutating func object() throws -> (JSON?, Bool) {
             i += 1
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= Self.maxDepth else { throw Cut() }
             var fields: [(String, JSON)] = []
             while true {
                 skipSpace()
@@ -63,6 +69,9 @@ enum PartialJSON {
 
         mutating func array() throws -> (JSON?, Bool) {
             i += 1
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= Self.maxDepth else { throw Cut() }
             var items: [JSON] = []
             while true {
                 skipSpace()

@@ -1,3 +1,4 @@
+import Foundation
 import Tokenizer
 
 /// What the API knows about the model it serves.
@@ -27,4 +28,20 @@ public struct ServedModel: Sendable {
     }
 
     func accepts(_ name: String) -> Bool { name == id || aliases.contains(name) }
+
+    /// A model object of GET /v1/models (OpenAI's fields) with Anthropic's beside them (`type`,
+    /// `display_name`, `created_at`, `max_input_tokens`), which its SDK's `models.list()` reads.
+    func listed(_ object: JSON) -> JSON {
+        guard case var .object(fields) = object, case let .string(name)? = object["id"] else { return object }
+        let created = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(self.created)))
+        fields += [("type", "model"), ("display_name", .string(name)), ("created_at", .string(created)),
+                   ("max_input_tokens", JSON(contextLength))]
+        return .object(fields)
+    }
+
+    /// The listing's envelope: OpenAI's `object` and `data`, and Anthropic's page fields (one page).
+    static func list(_ data: [JSON]) -> JSON {
+        ["object": "list", "data": .array(data), "has_more": false, "first_id": data.first?["id"] ?? .null,
+         "last_id": data.last?["id"] ?? .null]
+    }
 }

@@ -116,6 +116,21 @@ final class MessagesTests: XCTestCase {
             ("{\"a\": [{\"b\": 1}, {\"c", ["a": [["b": 1], [:]]]), ("{\"x\": 1} ", ["x": 1]), ("{\"a\": 1e", [:]), ("{\"a\": \"\\u00", [:]),
         ]
         for (text, want) in cases { XCTAssertEqual(PartialJSON.parse(text), want, text) }
+        // jiter's depth limit: 200 levels read, more not (nor a stack overflow at 100,000).
+        XCTAssertNotNil(PartialJSON.parse(String(repeating: "[", count: 200)))
+        XCTAssertNil(PartialJSON.parse(String(repeating: "[", count: 201)))
+        XCTAssertNil(PartialJSON.parse(String(repeating: "{\"a\": ", count: 100_000)))
+    }
+
+    func testClaudeCodesBillingHeaderIsLeftOutOfTheSystemPrompt() throws {
+        let blocks = try conversation([["role": "user", "content": "Hi"]], system: [
+            ["type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.37; cch=fa690;"], ["type": "text", "text": "Be brief."]])
+        XCTAssertEqual(blocks.messages[0]["content"], [["type": "text", "text": "Be brief."]])
+        XCTAssertEqual(blocks.rename("messages[0].content[0]"), "system[1]")
+        let plain = try conversation([["role": "user", "content": "Hi"]], system: "x-anthropic-billing-header: cch=1;\nBe brief.")
+        XCTAssertEqual(plain.messages[0]["content"], "Be brief.")
+        let only = try conversation([["role": "user", "content": "Hi"]], system: [["type": "text", "text": "x-anthropic-billing-header: cch=2;"]])
+        XCTAssertEqual(only.messages.map { $0["role"] }, ["user"])
     }
 
     func testErrorsOnAnthropicRoutesUseItsEnvelope() {

@@ -293,7 +293,8 @@ def test_claude_code_s_billing_header_block_is_left_out_so_turns_share_the_cache
 
 
 def test_claude_code_s_context_management_is_accepted(server):
-    cm = {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}
+    cm = {"edits": [{"type": "clear_thinking_20251015", "keep": "all"},
+                    {"type": "clear_thinking_20251015", "keep": {"type": "thinking_turns", "value": 2}}]}
     for path, extra in (("/v1/messages?beta=true", {"max_tokens": 3}), ("/v1/messages/count_tokens?beta=true", {})):
         status, _, data = server.request("POST", path, dict({"model": "default", "messages": MSG, "context_management": cm,
                                                              "thinking": {"type": "adaptive"}}, **extra))
@@ -323,8 +324,20 @@ def test_either_key_header_may_hold_the_key():
                         {"x-api-key": "alice-secret-0001", "Authorization": ""}):
             assert s.request("POST", "/v1/messages", body, headers=headers)[0] == 200, headers
         assert s.request("POST", "/v1/messages", body, headers={"x-api-key": "wrong", "Authorization": "Bearer no"})[0] == 401
+        # Empty headers present no key at all.
+        status, _, data = s.request("POST", "/v1/messages", body, headers={"x-api-key": "", "Authorization": "Bearer "})
+        assert status == 401 and "didn't provide" in data["error"]["message"], data
     finally:
         s.stop()
+
+
+def test_the_sdk_lists_and_retrieves_models(claude, client):
+    page = claude.models.list()
+    [m] = page.data
+    openai_model = client.models.list().data[0]
+    assert m.id == openai_model.id and m.type == "model" and m.display_name == m.id
+    assert m.max_input_tokens == 8192 and m.created_at.year >= 1970 and page.has_more is False
+    assert claude.models.retrieve(m.id).id == m.id
 
 
 MSG = [{"role": "user", "content": "Hi"}]
@@ -339,6 +352,9 @@ MSG = [{"role": "user", "content": "Hi"}]
     ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]}},
      "context_management.edits[0].type"),
     ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": {}}}, "context_management.edits"),
+    ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "bogus"}]}},
+     "context_management.edits[0].keep"),
+    ({"max_tokens": 5, "messages": MSG, "stop_sequences": [""]}, "stop_sequences"),
     ({"max_tokens": 5, "messages": [{"role": "user"}]}, "messages[0].content"),
     ({"max_tokens": 5, "messages": [{"role": "user", "content": []}]}, "messages[0].content"),
     ({"max_tokens": 5, "messages": [{"role": "user", "content": "x", "name": "n"}]}, "messages[0].name"),

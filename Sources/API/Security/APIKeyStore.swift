@@ -78,8 +78,14 @@ public final class APIKeyStore: Sendable {
     /// The credentials a request presents, as `Authorization` values: that header, and
     /// Anthropic's `x-api-key: KEY` (its SDK's and Claude Code's way) as `Bearer KEY`. The SDK
     /// sends both when a user has set both of its variables: either may hold the key.
+    /// Empty ones (`Authorization:`, a bare `Bearer`, `x-api-key:`) present nothing.
     public static func credentials(_ headers: HTTPHeaders) -> [String] {
-        [headers["Authorization"], headers["x-api-key"].map { "Bearer " + $0.trimmingCharacters(in: .whitespaces) }].compactMap { $0 }
+        let bearer = headers["Authorization"].flatMap { a -> String? in
+            let t = a.trimmingCharacters(in: .whitespaces)
+            return t.isEmpty || t.lowercased() == "bearer" ? nil : a
+        }
+        let key = headers["x-api-key"].map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : "Bearer " + $0 }
+        return [bearer, key].compactMap { $0 }
     }
 
     /// The name of the key a request presents in either header, or nil.
