@@ -38,6 +38,17 @@ def test_readme_has_the_two_examples():
     assert all('"model": "default"' in c for c in cmds if "/v1/" in c)
 
 
+def test_readme_messages_example(server):
+    cmd = next(c for c in readme_curls() if "/v1/messages" in c)
+    code, ctype, body = run(cmd, server)
+    assert code == 200 and ctype.startswith("application/json")
+    m = json.loads(body)
+    assert m["type"] == "message" and m["role"] == "assistant" and m["id"].startswith("msg_")
+    assert m["content"] and m["content"][0]["type"] == "text" and m["content"][0]["text"]
+    assert m["stop_reason"] in ("end_turn", "max_tokens") and 0 < m["usage"]["output_tokens"] <= 32
+    assert_healthy(server)
+
+
 def test_readme_chat_example(server):
     cmd = next(c for c in readme_curls() if "/v1/chat/completions" in c)
     code, ctype, body = run(cmd, server)
