@@ -115,3 +115,26 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         return e.response
     }
 }
+
+/// The chat checks run for the APIs said again as chat requests (Responses, Messages): their
+/// errors name chat's fields, which each API names its own way.
+extension APIError {
+    /// This error with its fields named by `rename`: the param, and every field the message names
+    /// in backquotes.
+    func renamingFields(_ rename: (String) -> String) -> APIError {
+        var out = self
+        out.param = param.map(rename)
+        let parts = message.split(separator: "`", omittingEmptySubsequences: false)
+        out.message = parts.enumerated().map { i, part in i % 2 == 1 ? rename(String(part)) : String(part) }.joined(separator: "`")
+        return out
+    }
+}
+
+extension String {
+    /// This field path with its leading field `prefix` (the whole of it, or followed by `.` or `[`)
+    /// written as `with`; nil when it does not start with that field.
+    func replacingField(_ prefix: String, with: String) -> String? {
+        guard self == prefix || hasPrefix(prefix + ".") || hasPrefix(prefix + "[") else { return nil }
+        return with + dropFirst(prefix.count)
+    }
+}

@@ -205,10 +205,7 @@ struct MessagesConversation {
 
     /// An error of the chat checks, its fields named as the Messages request has them.
     func renamed(_ e: APIError) -> APIError {
-        var out = e
-        out.param = e.param.map(rename)
-        let pieces = e.message.split(separator: "`", omittingEmptySubsequences: false)
-        out.message = pieces.enumerated().map { i, piece in i % 2 == 1 ? rename(String(piece)) : String(piece) }.joined(separator: "`")
+        var out = e.renamingFields(rename)
         // Chat's values for tool_choice (and its `stop` shapes), said as this API writes them.
         for (chat, messages) in [("`stop_sequences` must be a string or an array of non-empty strings", "`stop_sequences` must be an array of non-empty strings"),
                                  ("`tool_choice` is \"required\"", "`tool_choice` is {\"type\": \"any\"}"),
@@ -220,11 +217,9 @@ struct MessagesConversation {
     }
 
     func rename(_ param: String) -> String {
-        func swap(_ prefix: String, _ with: String) -> String? {
-            guard param == prefix || param.hasPrefix(prefix + ".") || param.hasPrefix(prefix + "[") else { return nil }
-            return with + param.dropFirst(prefix.count)
+        if let s = param.replacingField("max_completion_tokens", with: "max_tokens") ?? param.replacingField("stop", with: "stop_sequences") {
+            return s
         }
-        if let s = swap("max_completion_tokens", "max_tokens") ?? swap("stop", "stop_sequences") { return s }
         if param.hasPrefix("response_format") { return formatField + param.dropFirst("response_format".count).replacingOccurrences(of: ".json_schema", with: "") }
         if param.hasPrefix("tool_choice.function") { return "tool_choice" + param.dropFirst("tool_choice.function".count) }
         if param == "parallel_tool_calls" { return "tool_choice.disable_parallel_tool_use" }

@@ -6,9 +6,7 @@
 extension OpenAIAPI {
     /// Fields passed to the chat plan as they are: Anthropic's `top_p` and `top_k`, and the
     /// sampling extensions chat takes (vLLM and llama-server take theirs on this endpoint too).
-    static let messagesPassThrough = ["model", "lora", "stream", "top_p", "top_k", "min_p", "seed", "repetition_penalty",
-                                      "presence_penalty", "frequency_penalty", "logit_bias", "ignore_eos", "speculative",
-                                      "skip_special_tokens", "chat_template_kwargs", "cache_prompt"]
+    static let messagesPassThrough = ["top_p"] + chatExtensions
 
     /// A checked Messages request: the chat plan that runs it, and how its end is told.
     struct MessagesPlan {
@@ -47,7 +45,7 @@ extension OpenAIAPI {
             try c.refuseUnknown(in: "cache_control")
         }
         var chat: [(String, JSON)] = []
-        var maxTokens = 0
+        var maxTokens = 0, stopSequences: [String] = []
         if counting {
             if let m = r.raw("model") { chat.append(("model", m)) }
         } else {
@@ -60,8 +58,12 @@ extension OpenAIAPI {
             maxTokens = n
             chat.append(("max_tokens", JSON(max(n, 1))))
             if let stops = r.raw("stop_sequences") {
-                guard case let .array(items) = stops, items.allSatisfy({ if case .string = $0 { return true }; return false }) else {
+                guard case let .array(items) = stops else {
                     throw APIError.invalid("`stop_sequences` must be an array of strings.", param: "stop_sequences")
+                }
+                stopSequences = try items.map { item in
+                    guard case let .string(t) = item else { throw APIError.invalid("`stop_sequences` must be an array of strings.", param: "stop_sequences") }
+                    return t
                 }
                 chat.append(("stop", stops))
             }
@@ -107,7 +109,7 @@ extension OpenAIAPI {
         }
         guard !counting else { return plan }
         plan.warmOnly = maxTokens == 0
-        if case let .array(items)? = r.raw("stop_sequences") { plan.stops = items.compactMap { if case let .string(t) = $0 { return t }; return nil } }
+        plan.stops = stopSequences
         // A prompt that fills the context alone stays a 400 (at submission, naming `messages`).
         let room = min(service.contextLength, service.cacheCapacity) - plan.chat.ids.count
         if room >= 1 && maxTokens > room {

@@ -104,20 +104,12 @@ struct ResponsesConversation {
 
     /// An error of the chat checks, its field named as the Responses request has it: the param,
     /// and every field the message names in backquotes.
-    func renamed(_ e: APIError) -> APIError {
-        var out = e
-        out.param = e.param.map(rename)
-        let parts = e.message.split(separator: "`", omittingEmptySubsequences: false)
-        out.message = parts.enumerated().map { i, part in i % 2 == 1 ? rename(String(part)) : String(part) }.joined(separator: "`")
-        return out
-    }
+    func renamed(_ e: APIError) -> APIError { e.renamingFields(rename) }
 
     func rename(_ param: String) -> String {
-        func swap(_ prefix: String, _ with: String) -> String? {
-            guard param == prefix || param.hasPrefix(prefix + ".") || param.hasPrefix(prefix + "[") else { return nil }
-            return with + param.dropFirst(prefix.count)
+        if let s = param.replacingField("max_tokens", with: "max_output_tokens") ?? param.replacingField("max_completion_tokens", with: "max_output_tokens") {
+            return s
         }
-        if let s = swap("max_tokens", "max_output_tokens") ?? swap("max_completion_tokens", "max_output_tokens") { return s }
         if param.hasPrefix("response_format") {
             let rest = param.dropFirst("response_format".count)
             return "text.format" + (rest.hasPrefix(".json_schema") ? rest.dropFirst(".json_schema".count) : rest)

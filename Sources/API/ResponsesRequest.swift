@@ -29,10 +29,14 @@ extension OpenAIAPI {
 
     /// Sampling and extension fields a Responses body passes to the chat plan as they are
     /// (vLLM takes its extensions on this endpoint too).
-    static let responsesPassThrough = ["model", "lora", "temperature", "top_p", "stream", "parallel_tool_calls", "metadata", "user",
-                                       "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "service_tier", "cache_prompt",
-                                       "top_k", "min_p", "seed", "repetition_penalty", "presence_penalty", "frequency_penalty",
-                                       "logit_bias", "stop", "ignore_eos", "speculative", "skip_special_tokens", "chat_template_kwargs"]
+    static let responsesPassThrough = ["temperature", "top_p", "parallel_tool_calls", "metadata", "user", "safety_identifier",
+                                       "prompt_cache_key", "prompt_cache_retention", "service_tier", "stop"] + chatExtensions
+
+    /// Chat's fields beyond OpenAI's sampling ones (the model, its adapter, streaming, vLLM's and
+    /// llama.cpp's sampling extensions), which the APIs said again as chat requests pass as they are.
+    static let chatExtensions = ["model", "lora", "stream", "cache_prompt", "top_k", "min_p", "seed", "repetition_penalty",
+                                 "presence_penalty", "frequency_penalty", "logit_bias", "ignore_eos", "speculative",
+                                 "skip_special_tokens", "chat_template_kwargs"]
 
     /// `include` values OpenAI defines: the logprobs are given; the others are about items this
     /// server never makes (built-in tools, images, encrypted reasoning), so they add nothing.
