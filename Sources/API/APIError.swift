@@ -108,11 +108,13 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The envelope for an error the HTTP layer reports (framing, limits, routing).
-    public static func transport(status: HTTPStatus, code: String, message: String) -> HTTPResponse {
+    /// An error of the HTTP layer's in the envelope of the API whose route `path` is under
+    /// (Anthropic's under /v1/messages, OpenAI's elsewhere).
+    public static func transport(status: HTTPStatus, code: String, message: String, path: String? = nil) -> HTTPResponse {
         let kind = Kind(status: status.code)
         var e = APIError(kind, message: message, code: code)
         if kind.statusAndType.status != status.code { e.statusOverride = status.code }
-        return e.response
+        return e.response(anthropic: path.map(APIRoute.isAnthropic(path:)) ?? false)
     }
 }
 

@@ -40,4 +40,7 @@ public enum APIRoute: String, CaseIterable, Sendable {
 
     /// Anthropic's Messages API: its errors use Anthropic's envelope (`MessagesError.swift`).
     public var isAnthropic: Bool { self == .messages || self == .countTokens }
+
+    /// A path under Anthropic's routes, known or not (`/v1/messages/batches` has its 404 in Anthropic's envelope).
+    public static func isAnthropic(path: String) -> Bool { path == "/v1/messages" || path.hasPrefix("/v1/messages/") }
 }

@@ -105,7 +105,7 @@ extension HTTPConnection {
     /// Renders an error raised by the HTTP layer; the machine closes the connection after it.
     func sendError(_ error: HTTPParserError, head: HTTPRequestHead?, toHead: Bool) {
         guard !closed else { return }
-        var reply = context.configuration.errorResponse(error.status, error.code, error.message)
+        var reply = context.configuration.errorResponse(error.status, error.code, error.message, head?.path)
         addErrorHeaders(to: &reply, for: head?.headers ?? machine.fieldsSoFar)
         response = ResponseState(requestID: loop.requestID(from: head?.headers ?? HTTPHeaders(), prefix: context.idPrefix))
         var out = serializeHead(status: error.status, headers: reply.headers, framing: "Content-Length: \(reply.body.count)")

@@ -261,7 +261,7 @@ final class HTTPConnection: @unchecked Sendable {
     /// buffer is empty this early), and the connection closed without TLS alerts.
     private func refusePlainHTTP() {
         let reply = context.configuration.errorResponse(.badRequest, "plain_http_on_tls_port",
-                                                        "This port speaks TLS: use https:// for this server.")
+                                                        "This port speaks TLS: use https:// for this server.", nil)
         var text = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: \(reply.body.count)\r\n"
         for field in reply.headers where field.name.lowercased() == "content-type" { text += "\(field.name): \(field.value)\r\n" }
         let out = Array((text + "\r\n").utf8) + reply.body

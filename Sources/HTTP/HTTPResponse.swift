@@ -45,5 +45,6 @@ public struct HTTPResponse: Sendable {
 }
 
 /// Builds the response for errors the HTTP layer produces itself (framing errors, limits,
-/// timeouts, 404/405): status, a short machine code such as `body_too_large`, and a message.
-public typealias HTTPErrorResponder = @Sendable (_ status: HTTPStatus, _ code: String, _ message: String) -> HTTPResponse
+/// timeouts, 404/405): status, a short machine code such as `body_too_large`, a message, and the
+/// request's path when it was read (so an API can answer in its own envelope under its routes).
+public typealias HTTPErrorResponder = @Sendable (_ status: HTTPStatus, _ code: String, _ message: String, _ path: String?) -> HTTPResponse

@@ -65,7 +65,7 @@ public struct HTTPServerConfiguration: Sendable {
     public var errorHeaders: (@Sendable (HTTPHeaders) -> [(name: String, value: String)])?
 
     /// Body for errors raised by the HTTP layer itself; default is the OpenAI JSON error envelope.
-    public var errorResponse: HTTPErrorResponder = { status, code, message in
+    public var errorResponse: HTTPErrorResponder = { status, code, message, _ in
         HTTPResponse.jsonError(status: status, code: code, message: message)
     }
 

@@ -30,7 +30,7 @@ public final class Router: @unchecked Sendable {
     public var fallback: HTTPHandler?
     private let errorResponse: HTTPErrorResponder
 
-    public init(errorResponse: @escaping HTTPErrorResponder = { HTTPResponse.jsonError(status: $0, code: $1, message: $2) }) {
+    public init(errorResponse: @escaping HTTPErrorResponder = { status, code, message, _ in HTTPResponse.jsonError(status: status, code: code, message: message) }) {
         self.errorResponse = errorResponse
     }
 
@@ -83,7 +83,7 @@ public final class Router: @unchecked Sendable {
                 return responder.respond(HTTPResponse(status: .noContent, headers: ["Allow": Self.allowed(all)]))
             }
             if let fallback { return fallback(request, responder) }
-            return responder.respond(errorResponse(.notFound, "not_found", "No route for \(request.method) \(request.path)."))
+            return responder.respond(errorResponse(.notFound, "not_found", "No route for \(request.method) \(request.path).", request.path))
         }
         var request = request
         request.pathParameters = parameters
@@ -93,7 +93,7 @@ public final class Router: @unchecked Sendable {
         if request.method == "OPTIONS" {
             return responder.respond(HTTPResponse(status: .noContent, headers: ["Allow": allow]))
         }
-        var response = errorResponse(.methodNotAllowed, "method_not_allowed", "Method \(request.method) is not allowed for \(request.path).")
+        var response = errorResponse(.methodNotAllowed, "method_not_allowed", "Method \(request.method) is not allowed for \(request.path).", request.path)
         response.headers.replaceOrAdd(name: "Allow", value: allow)
         responder.respond(response)
     }

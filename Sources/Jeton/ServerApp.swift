@@ -107,12 +107,12 @@ final class ServerApp: Sendable {
             h.tlsCertificatePath = c[\.tlsCert]
             h.tlsKeyPath = c[\.tlsKey]
         }
-        h.errorResponse = { APIError.transport(status: $0, code: $1, message: $2) }
+        h.errorResponse = { APIError.transport(status: $0, code: $1, message: $2, path: $3) }
         return h
     }
 
     func start() throws {
-        let router = Router(errorResponse: { APIError.transport(status: $0, code: $1, message: $2) })
+        let router = Router(errorResponse: { APIError.transport(status: $0, code: $1, message: $2, path: $3) })
         let gate = gatekeeper
         let access = AccessLog(logger: logger, metrics: nil, enabled: config[\.loggingAccessLog],
                                onComplete: { gate.finished(requestID: $0, tokens: $1) })
@@ -136,9 +136,9 @@ final class ServerApp: Sendable {
             }
         }
         var transport = http
-        transport.errorResponse = { [self] status, code, message in
+        transport.errorResponse = { [self] status, code, message, path in
             state.withLock { $0.metrics }?.httpRejected(status: status.code, code: code)
-            return APIError.transport(status: status, code: code, message: message)
+            return APIError.transport(status: status, code: code, message: message, path: path)
         }
         // Without a valid key a large or 100-continue body is refused unread (counted as the HTTP
         // layer's refusals are: it never reaches a route).

@@ -426,6 +426,29 @@ def test_unknown_model_long_prompt_and_broken_json(server):
     assert_anthropic_error(status, data, 400, "invalid_request_error", "max_tokens")
 
 
+def test_the_http_layer_s_own_refusals_under_messages_use_anthropic_s_envelope(server):
+    import socket
+    status, _, data = server.request("GET", "/v1/messages")
+    assert_anthropic_error(status, data, 405, "invalid_request_error")
+    status, _, data = server.request("POST", "/v1/messages/batches", {"requests": []})
+    assert_anthropic_error(status, data, 404, "not_found_error")
+    # A body over the limit, refused from its head: no body is sent.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/messages?beta=true HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 99999999\r\n\r\n")
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert_anthropic_error(int(head.split()[1]), json.loads(body), 413, "request_too_large")
+    # The OpenAI routes keep OpenAI's envelope.
+    status, _, data = server.request("GET", "/v1/chat/completions")
+    assert status == 405 and data["error"]["type"] == "invalid_request_error" and "type" not in data, data
+
+
 def test_the_sdk_raises_its_typed_errors(claude):
     import anthropic
     with pytest.raises(anthropic.NotFoundError) as e:
