@@ -31,9 +31,12 @@ extension OpenAIAPI {
             if let s = c.text.matchedStop, stops.contains(s) { return ("stop_sequence", .string(s)) }
             return (out.calledTools ? "tool_use" : "end_turn", .null)
         }
+        let management = plan.contextManagement
         let message: (_ content: [JSON], _ stop: (String, JSON)?, _ usage: JSON) -> JSON = { content, stop, usage in
-            ["id": .string(id), "type": "message", "role": "assistant", "model": .string(chat.modelName), "content": .array(content),
-             "stop_reason": stop.map { .string($0.0) } ?? .null, "stop_sequence": stop?.1 ?? .null, "usage": usage]
+            var m: JSON = ["id": .string(id), "type": "message", "role": "assistant", "model": .string(chat.modelName), "content": .array(content),
+                           "stop_reason": stop.map { .string($0.0) } ?? .null, "stop_sequence": stop?.1 ?? .null, "usage": usage]
+            if let management, stop != nil { m = m.setting("context_management", management) }
+            return m
         }
         let report = reporter(responder, route: .messages, stream: stream, prompt: logPrompts ? chat.prompt : nil, adapter: chat.adapter) { _ in ids.count }
 
@@ -55,7 +58,8 @@ extension OpenAIAPI {
                 report(job)
                 guard job.error == nil, !job.wasAborted else { responder.end(); return }
                 let (reason, sequence) = stopReason(job)
-                let delta: JSON = ["type": "message_delta", "delta": ["stop_reason": .string(reason), "stop_sequence": sequence], "usage": usage(job)]
+                var delta: JSON = ["type": "message_delta", "delta": ["stop_reason": .string(reason), "stop_sequence": sequence], "usage": usage(job)]
+                if let management { delta = delta.setting("context_management", management) }
                 responder.end(after: SSE.event(named: delta) + SSE.event(named: ["type": "message_stop"]))
             })
         try submitStream(requests, job: job, responder: responder) {
@@ -67,9 +71,14 @@ extension OpenAIAPI {
 
     /// POST /v1/messages/count_tokens: `{"input_tokens"}`, the tokens of the prompt the request's
     /// system, messages, tools and format render to (the count a Messages request's usage gives
-    /// before the cache), without generating.
+    /// before the cache), without generating; after its context edits, with the count before them
+    /// in `context_management.original_input_tokens`.
     func countMessageTokens(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let plan = try messagesPlan(try Self.parseBody(request), counting: true)
-        responder.respond(.json(["input_tokens": JSON(plan.chat.ids.count)]))
+        var answer: JSON = ["input_tokens": JSON(plan.chat.ids.count)]
+        if plan.contextManagement != nil {
+            answer = answer.setting("context_management", ["original_input_tokens": JSON(plan.originalInputTokens)])
+        }
+        responder.respond(.json(answer))
     }
 }

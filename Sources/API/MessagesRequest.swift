@@ -21,6 +21,10 @@ extension OpenAIAPI {
         /// the context ends, with `model_context_window_exceeded` (Anthropic's models do the same,
         /// and clients such as Claude Code ask for more than a small local context holds).
         var windowBound = false
+        /// With `context_management` given: the answer's `context_management` (`applied_edits`), and
+        /// the prompt's tokens before any edit (count_tokens gives them).
+        var contextManagement: JSON?
+        var originalInputTokens = 0
     }
 
     /// A checked Messages request. `counting`: a count_tokens body (the conversation, tools and
@@ -29,7 +33,7 @@ extension OpenAIAPI {
         let r = try FieldReader(json)
         try r.refuse(["mcp_servers"], because: "this server connects to no MCP servers; describe their tools as custom tools")
         try r.refuse(["container"], because: "this server runs no code execution containers")
-        try Self.readContextManagement(r)
+        let management = try Self.readContextManagement(r)
         try r.refuse(["diagnostics"], because: "this server keeps no record of earlier requests to explain cache misses by")
         try Self.readThinking(r)
         // Settings of Anthropic's platform with nothing to choose here (one place, one speed, one
@@ -100,12 +104,24 @@ extension OpenAIAPI {
         }
         try r.refuseUnknown()
 
-        let chatJSON = JSON.object(chat)
-        var plan: MessagesPlan
-        do {
-            plan = MessagesPlan(chat: try chatPlan(chatJSON, body: Array(chatJSON.serialized.utf8)))
-        } catch let e as APIError {
-            throw conversation.renamed(e)
+        let plan0 = try messagesChatPlan(chat, conversation)
+        var plan = MessagesPlan(chat: plan0)
+        if management.given {
+            plan.originalInputTokens = plan0.ids.count
+            var applied: [JSON] = []
+            // The edit, if set off: the chat body said again with the cleared messages, kept if it
+            // clears enough.
+            if let clearing = management.clearing,
+               clearing.triggered(promptTokens: plan0.ids.count, toolUses: ToolUseClearing.toolUses(conversation.messages).count),
+               let (messages, uses) = clearing.apply(to: conversation.messages) {
+                let edited = try messagesChatPlan(chat.map { $0.0 == "messages" ? ($0.0, .array(messages)) : $0 }, conversation)
+                let cleared = plan0.ids.count - edited.ids.count
+                if cleared >= clearing.clearAtLeast {
+                    plan.chat = edited
+                    applied.append(["type": .string(ToolUseClearing.type), "cleared_tool_uses": JSON(uses), "cleared_input_tokens": JSON(cleared)])
+                }
+            }
+            plan.contextManagement = ["applied_edits": .array(applied)]
         }
         guard !counting else { return plan }
         plan.warmOnly = maxTokens == 0
@@ -118,6 +134,17 @@ extension OpenAIAPI {
             for i in plan.chat.requests.indices { plan.chat.requests[i].maxTokens = room }
         }
         return plan
+    }
+
+    /// The chat plan of a Messages request said as a chat body (`chat`), its errors naming the
+    /// Messages fields.
+    private func messagesChatPlan(_ chat: [(String, JSON)], _ conversation: MessagesConversation) throws -> ChatPlan {
+        let chatJSON = JSON.object(chat)
+        do {
+            return try chatPlan(chatJSON, body: Array(chatJSON.serialized.utf8))
+        } catch let e as APIError {
+            throw conversation.renamed(e)
+        }
     }
 
     /// `thinking`: read and checked, and otherwise unused: the models served here have no
@@ -140,12 +167,14 @@ extension OpenAIAPI {
     }
 
     /// `context_management`: edits Anthropic's platform makes to a long conversation before the
-    /// model reads it. `clear_thinking_20251015` (Claude Code sends it on every request) is what
-    /// happens here anyway, whatever it keeps: thinking blocks never reach the prompt. Clearing
-    /// old tool results or compacting is not done here: refused, so a client learns it.
-    private static func readContextManagement(_ r: FieldReader) throws {
-        guard let v = r.raw("context_management") else { return }
+    /// model reads it. `clear_tool_uses_20250919` is made here (`ToolUseClearing`);
+    /// `clear_thinking_20251015` (Claude Code sends it on every request) is what happens here
+    /// anyway, whatever it keeps: thinking blocks never reach the prompt. Compaction is refused.
+    /// Returns whether the field was given, and the tool-use edit if any.
+    private static func readContextManagement(_ r: FieldReader) throws -> (given: Bool, clearing: ToolUseClearing?) {
+        guard let v = r.raw("context_management") else { return (false, nil) }
         let c = try FieldReader(v, parent: "context_management")
+        var clearing: ToolUseClearing?
         if let edits = c.raw("edits") {
             guard case let .array(items) = edits else {
                 throw APIError.invalid("`context_management.edits` must be an array of edits.", param: "context_management.edits")
@@ -153,8 +182,14 @@ extension OpenAIAPI {
             for (i, edit) in items.enumerated() {
                 let p = "context_management.edits[\(i)]"
                 let e = try FieldReader(edit, parent: p)
-                guard try e.string("type") == "clear_thinking_20251015" else {
-                    throw APIError.invalid("`\(p).type` must be \"clear_thinking_20251015\": this server does not clear tool results or compact a conversation; send it as the model should read it.",
+                let type = try e.string("type")
+                if type == ToolUseClearing.type {
+                    guard clearing == nil else { throw APIError.invalid("`\(p)`: only one `\(ToolUseClearing.type)` edit may be given.", param: "\(p).type") }
+                    clearing = try ToolUseClearing(e, at: p)
+                    continue
+                }
+                guard type == "clear_thinking_20251015" else {
+                    throw APIError.invalid("`\(p).type` must be \"clear_tool_uses_20250919\" or \"clear_thinking_20251015\": this server does not compact a conversation.",
                                            param: "\(p).type")
                 }
                 if let keep = e.raw("keep"), keep != "all" {
@@ -175,6 +210,7 @@ extension OpenAIAPI {
             }
         }
         try c.refuseUnknown(in: "context_management")
+        return (true, clearing)
     }
 
     /// Custom tools in chat's shape: `name`, `description`, `input_schema` as the parameters.

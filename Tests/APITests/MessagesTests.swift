@@ -133,6 +133,44 @@ final class MessagesTests: XCTestCase {
         XCTAssertEqual(only.messages.map { $0["role"] }, ["user"])
     }
 
+    func testToolUseClearingKeepsTheLastUsesAndTheExcludedTools() throws {
+        // Two assistant turns: calls a (read), b (ls) in the first, c (read) in the second, each answered.
+        let c = try conversation([
+            ["role": "user", "content": "Go."],
+            ["role": "assistant", "content": [["type": "tool_use", "id": "a", "name": "read", "input": ["p": "1"]],
+                                              ["type": "tool_use", "id": "b", "name": "ls", "input": ["p": "2"]]]],
+            ["role": "user", "content": [["type": "tool_result", "tool_use_id": "a", "content": "one"],
+                                         ["type": "tool_result", "tool_use_id": "b", "content": "two"]]],
+            ["role": "assistant", "content": [["type": "tool_use", "id": "c", "name": "read", "input": ["p": "3"]]]],
+            ["role": "user", "content": [["type": "tool_result", "tool_use_id": "c", "content": "three"]]],
+        ])
+        func edit(_ body: JSON) throws -> ToolUseClearing {
+            try ToolUseClearing(try FieldReader(body, parent: "e"), at: "e")
+        }
+        XCTAssertEqual(ToolUseClearing.toolUses(c.messages).map(\.id), ["a", "b", "c"])
+        let results = { (m: [JSON]) in m.filter { $0["role"] == "tool" }.map { $0["content"] } }
+        // Keep 1: a and b cleared; inputs of `read` only.
+        var e = try edit(["keep": ["type": "tool_uses", "value": 1], "clear_tool_inputs": ["read"]])
+        guard let (m1, n1) = e.apply(to: c.messages) else { return XCTFail("nothing cleared") }
+        XCTAssertEqual(n1, 2)
+        XCTAssertEqual(results(m1), [.string(ToolUseClearing.placeholder), .string(ToolUseClearing.placeholder), "three"])
+        guard case let .array(calls)? = m1[1]["tool_calls"] else { return XCTFail("no calls") }
+        XCTAssertEqual(calls.map { $0["function"]?["arguments"] }, ["{}", "{\"p\":\"2\"}"])
+        // `ls` excluded, keep 0: a and c.
+        e = try edit(["keep": ["type": "tool_uses", "value": 0], "exclude_tools": ["ls"]])
+        XCTAssertEqual(e.apply(to: c.messages).map { results($0.messages) },
+                       [.string(ToolUseClearing.placeholder), "two", .string(ToolUseClearing.placeholder)])
+        // Keeping more uses than there are, or excluding every tool, clears nothing.
+        XCTAssertNil(try edit([:]).apply(to: c.messages))
+        XCTAssertNil(try edit(["keep": ["type": "tool_uses", "value": 0], "exclude_tools": ["read", "ls"]]).apply(to: c.messages))
+        // Triggers: more tokens than the value (default 100,000), or more tool uses.
+        XCTAssertFalse(try edit([:]).triggered(promptTokens: 100_000, toolUses: 50))
+        XCTAssertTrue(try edit([:]).triggered(promptTokens: 100_001, toolUses: 0))
+        let byUses = try edit(["trigger": ["type": "tool_uses", "value": 2]])
+        XCTAssertTrue(byUses.triggered(promptTokens: 1, toolUses: 3))
+        XCTAssertFalse(byUses.triggered(promptTokens: 1_000_000, toolUses: 2))
+    }
+
     func testErrorsOnAnthropicRoutesUseItsEnvelope() {
         let e = APIError.invalid("`max_tokens` is required.", param: "max_tokens")
         XCTAssertEqual(e.anthropicJSON, ["type": "error", "error": ["type": "invalid_request_error", "message": "`max_tokens` is required."]])

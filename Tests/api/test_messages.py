@@ -301,6 +301,79 @@ def test_claude_code_s_context_management_is_accepted(server):
         assert status == 200, data
 
 
+def tool_session(n):
+    """A conversation of `n` tool uses (the second an `ls`, the others `read`), each answered."""
+    msgs = [{"role": "user", "content": "Read the files."}]
+    for i in range(n):
+        name = "ls" if i == 1 else "read"
+        msgs.append({"role": "assistant", "content": [{"type": "text", "text": f"Step {i}."},
+                                                       {"type": "tool_use", "id": f"toolu_{i}", "name": name, "input": {"path": f"f{i}.txt"}}]})
+        msgs.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"toolu_{i}", "content": f"file {i} line. " * 30}]})
+    return msgs
+
+
+READ_TOOLS = [{"name": "read", "description": "Read a file", "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}},
+              {"name": "ls", "description": "List files", "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}}]
+CLEARED = "[Tool result cleared to save context.]"
+
+
+def cleared_by_hand(msgs, ids, inputs=()):
+    """The conversation with the results of `ids` replaced by the placeholder and the inputs of `inputs` by {}."""
+    out = json.loads(json.dumps(msgs))
+    for m in out:
+        for b in m["content"] if isinstance(m["content"], list) else []:
+            if b["type"] == "tool_result" and b["tool_use_id"] in ids:
+                b["content"] = CLEARED
+            if b["type"] == "tool_use" and b["id"] in inputs:
+                b["input"] = {}
+    return out
+
+
+def test_old_tool_results_are_cleared_past_the_trigger(qwen_server, qwen_claude):
+    msgs = tool_session(5)
+    count = lambda **kw: qwen_claude.messages.count_tokens(model=QWEN, tools=READ_TOOLS, **kw).input_tokens  # noqa: E731
+    whole = count(messages=msgs)
+    # The defaults (100,000 tokens) leave a short conversation alone, and say so.
+    status, _, data = qwen_server.request("POST", "/v1/messages/count_tokens", {
+        "model": QWEN, "tools": READ_TOOLS, "messages": msgs, "context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]}})
+    assert status == 200 and data == {"input_tokens": whole, "context_management": {"original_input_tokens": whole}}, data
+    # Past a trigger of 2 tool uses, keeping 1, `ls` excluded, `read` calls losing their inputs: uses 0, 2 and 3
+    # go, and the prompt is the one of the conversation cleared by hand.
+    cm = {"edits": [{"type": "clear_tool_uses_20250919", "trigger": {"type": "tool_uses", "value": 2},
+                     "keep": {"type": "tool_uses", "value": 1}, "exclude_tools": ["ls"], "clear_tool_inputs": ["read"]}]}
+    by_hand = count(messages=cleared_by_hand(msgs, {"toolu_0", "toolu_2", "toolu_3"}, {"toolu_0", "toolu_2", "toolu_3"}))
+    assert by_hand < whole
+    status, _, data = qwen_server.request("POST", "/v1/messages/count_tokens", {
+        "model": QWEN, "tools": READ_TOOLS, "messages": msgs, "context_management": cm})
+    assert data == {"input_tokens": by_hand, "context_management": {"original_input_tokens": whole}}, data
+    edit = {"type": "clear_tool_uses_20250919", "cleared_tool_uses": 3, "cleared_input_tokens": whole - by_hand}
+    m = qwen_claude.beta.messages.create(model=QWEN, max_tokens=4, tools=READ_TOOLS, messages=msgs, context_management=cm,
+                                         betas=["context-management-2025-06-27"], extra_body=T0)
+    assert m.usage.input_tokens + (m.usage.cache_read_input_tokens or 0) == by_hand, m.usage
+    assert m.context_management.applied_edits[0].model_dump() == edit, m.context_management
+    # The answer is the one to the conversation cleared by hand; streamed, message_delta carries the edit.
+    plain = qwen_claude.messages.create(model=QWEN, max_tokens=4, tools=READ_TOOLS, extra_body=T0,
+                                        messages=cleared_by_hand(msgs, {"toolu_0", "toolu_2", "toolu_3"}, {"toolu_0", "toolu_2", "toolu_3"}))
+    assert [b.model_dump(exclude={"id"}) for b in m.content] == [b.model_dump(exclude={"id"}) for b in plain.content]
+    with qwen_claude.beta.messages.stream(model=QWEN, max_tokens=4, tools=READ_TOOLS, messages=msgs, context_management=cm,
+                                          betas=["context-management-2025-06-27"], extra_body=T0) as s:
+        final = s.get_final_message()
+    assert final.context_management.applied_edits[0].model_dump() == edit
+    # By prompt tokens, with the default keep of 3 and every tool's input kept: uses 0 and 1 go.
+    cm = {"edits": [{"type": "clear_tool_uses_20250919", "trigger": {"type": "input_tokens", "value": whole - 1}}]}
+    status, _, data = qwen_server.request("POST", "/v1/messages/count_tokens", {
+        "model": QWEN, "tools": READ_TOOLS, "messages": msgs, "context_management": cm})
+    assert data["input_tokens"] == count(messages=cleared_by_hand(msgs, {"toolu_0", "toolu_1"})) < whole, data
+    # Under the trigger, or clearing less than clear_at_least: nothing changes.
+    for edit in ({"trigger": {"type": "input_tokens", "value": whole}},
+                 {"trigger": {"type": "input_tokens", "value": 10}, "clear_at_least": {"type": "input_tokens", "value": whole}}):
+        status, _, data = qwen_server.request("POST", "/v1/messages", {
+            "model": QWEN, "max_tokens": 1, "tools": READ_TOOLS, "messages": msgs,
+            "context_management": {"edits": [dict({"type": "clear_tool_uses_20250919"}, **edit)]}})
+        assert status == 200 and data["context_management"] == {"applied_edits": []}, data
+        assert data["usage"]["input_tokens"] + data["usage"]["cache_read_input_tokens"] == whole
+
+
 def test_a_call_cut_short_is_the_same_whole_and_streamed(qwen_claude):
     args = dict(model=QWEN, tools=[WEATHER], extra_body=T0, messages=[{"role": "user", "content": "What's the weather like in Paris right now?"}])
     cut = 0
@@ -349,8 +422,29 @@ MSG = [{"role": "user", "content": "Hi"}]
     ({"max_tokens": 5, "messages": []}, "messages"),
     ({"max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}, "messages[0].role"),
     ({"max_tokens": 5, "messages": MSG + [{"role": "system", "content": [{"type": "image"}]}]}, "messages[1].content[0].type"),
-    ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]}},
+    ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": [{"type": "compact_20260112"}]}},
      "context_management.edits[0].type"),
+    ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": [{"type": "clear_tool_uses_20250919",
+                                                                           "trigger": {"type": "messages", "value": 3}}]}},
+     "context_management.edits[0].trigger.type"),
+    ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": [{"type": "clear_tool_uses_20250919",
+                                                                           "trigger": {"type": "input_tokens"}}]}},
+     "context_management.edits[0].trigger.value"),
+    ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": [{"type": "clear_tool_uses_20250919",
+                                                                           "keep": {"type": "tool_uses", "value": -1}}]}},
+     "context_management.edits[0].keep.value"),
+    ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": [{"type": "clear_tool_uses_20250919",
+                                                                           "clear_at_least": {"type": "tool_uses", "value": 1}}]}},
+     "context_management.edits[0].clear_at_least.type"),
+    ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": [{"type": "clear_tool_uses_20250919", "exclude_tools": "ls"}]}},
+     "context_management.edits[0].exclude_tools"),
+    ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": [{"type": "clear_tool_uses_20250919", "clear_tool_inputs": [1]}]}},
+     "context_management.edits[0].clear_tool_inputs"),
+    ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": [{"type": "clear_tool_uses_20250919", "keeps": 3}]}},
+     "context_management.edits[0].keeps"),
+    ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": [{"type": "clear_tool_uses_20250919"},
+                                                                          {"type": "clear_tool_uses_20250919"}]}},
+     "context_management.edits[1]"),
     ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": {}}}, "context_management.edits"),
     ({"max_tokens": 5, "messages": MSG, "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "bogus"}]}},
      "context_management.edits[0].keep"),
