@@ -36,7 +36,7 @@ extension OpenAIAPI {
             fields += [("reasoning", ["effort": .null, "summary": .null]), ("service_tier", "default")]
             fields += plan.echo.filter { $0.0 == "store" }
             fields += plan.echo.filter { ["temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p"].contains($0.0) }
-            fields.append(("truncation", "disabled"))
+            fields += plan.echo.filter { $0.0 == "truncation" }
             if let job {
                 let u = job.usage
                 fields.append(("usage", ["input_tokens": JSON(ids.count),

@@ -75,8 +75,9 @@ extension OpenAIAPI {
         if try r.bool("background") == true {
             throw APIError.invalid("`background` is not supported: a response is answered on its own request (stream it to see it come).", param: "background")
         }
-        if let t = try r.string("truncation"), t != "disabled" {
-            throw APIError.invalid("`truncation` must be \"disabled\": the input is never cut here (an input past the context is a 400).", param: "truncation")
+        let truncation = try r.string("truncation") ?? "disabled"
+        guard truncation == "disabled" || truncation == "auto" else {
+            throw APIError.invalid("`truncation` must be \"auto\" or \"disabled\".", param: "truncation")
         }
         _ = try r.int("max_tool_calls", 0...Int.max)  // about built-in tools, which this server has none of
         if let reasoning = r.raw("reasoning") {
@@ -167,12 +168,13 @@ extension OpenAIAPI {
         try r.refuseUnknown()
 
         let chatJSON = JSON.object(chat)
-        let plan: ChatPlan
+        var plan: ChatPlan
         do {
             plan = try chatPlan(chatJSON, body: Array(chatJSON.serialized.utf8))
         } catch let e as APIError {
             throw conversation.renamed(e)
         }
+        if truncation == "auto", let cut = truncatedToFit(chat, messages: conversation.messages, plan: plan) { plan = cut }
         echo = [("instructions", instructions.map(JSON.string) ?? .null),
                 ("previous_response_id", previousID.map(JSON.string) ?? .null),
                 ("store", JSON.bool(keeps && storeFlag != false)),
@@ -185,7 +187,8 @@ extension OpenAIAPI {
                 ("top_logprobs", JSON(top ?? 0)),
                 ("top_p", r.raw("top_p") ?? JSON(1.0)),
                 ("metadata", r.raw("metadata") ?? [:]),
-                ("user", r.raw("user") ?? .null)]
+                ("user", r.raw("user") ?? .null),
+                ("truncation", .string(truncation))]
         let turn = Array(conversation.messages[turnStart...])
         // As chat continues a final assistant message without calls after another message.
         let last = conversation.messages[conversation.messages.count - 1]

@@ -189,7 +189,7 @@ MSG = [{"role": "user", "content": "Hi"}]
     ({"input": "x", "store": "yes"}, "store"),
     ({"input": "x", "previous_response_id": 5}, "previous_response_id"),
     ({"input": "x", "background": True}, "background"),
-    ({"input": "x", "truncation": "auto"}, "truncation"),
+    ({"input": "x", "truncation": "middle"}, "truncation"),
     ({"input": "x", "reasoning": {"effort": "high"}}, "reasoning.effort"),
     ({"input": "x", "text": {"verbosity": "low"}}, "text.verbosity"),
     ({"input": "x", "text": {"format": {"type": "yaml"}}}, "text.format.type"),
@@ -225,6 +225,47 @@ def test_unknown_model_and_long_input(server):
     assert_error(data, headers, status, 404, "invalid_request_error", "model", "model_not_found")
     status, headers, data = server.request("POST", "/v1/responses", {"model": "default", "input": "word " * 9000})
     assert_error(data, headers, status, 400, "invalid_request_error", "input", "context_length_exceeded")
+
+
+def sea_turns(n):
+    turns = []
+    for i in range(n):
+        turns += [{"role": "user", "content": f"Turn {i}: " + "tell me about the sea. " * 8},
+                  {"role": "assistant", "content": f"Answer {i}: " + "the sea is wide. " * 8}]
+    return turns + [{"role": "user", "content": "Last question: what colour is the sea?"}]
+
+
+def test_auto_truncation_drops_the_fewest_first_turns_that_make_it_fit():
+    from conftest import Server
+    from openai import OpenAI, BadRequestError
+    s = Server(extra=("--context-length", "400"))
+    try:
+        client = OpenAI(base_url=s.base + "/v1", api_key="unused", max_retries=0, timeout=300)
+        items = sea_turns(8)
+        args = dict(model="default", instructions="Be brief.", max_output_tokens=16, temperature=0)
+        with pytest.raises(BadRequestError):
+            client.responses.create(input=items, **args)
+        r = client.responses.create(input=items, truncation="auto", **args)
+        assert r.truncation == "auto" and r.output_text
+        assert r.usage.input_tokens + 16 <= 400
+        # The answer is the one to the conversation without its first k turns, k the fewest that fit.
+        for k in range(1, 8):
+            try:
+                by_hand = client.responses.create(input=items[2 * k:], **args)
+            except BadRequestError:
+                continue
+            break
+        assert k > 1, "the first turn alone was enough: the test's conversation is too short"
+        assert (r.output_text, r.usage.input_tokens) == (by_hand.output_text, by_hand.usage.input_tokens)
+        # The kept conversation holds every item: a follow-up is cut again from its start.
+        r2 = client.responses.create(previous_response_id=r.id, input="And at night?", truncation="auto", **args)
+        assert r2.output_text and r2.usage.input_tokens + 16 <= 400
+        assert len(client.responses.input_items.list(r.id, limit=100).data) == len(items)
+        # A last turn past the context alone stays a 400.
+        with pytest.raises(BadRequestError):
+            client.responses.create(input=items[:-1] + [{"role": "user", "content": "sea " * 600}], truncation="auto", **args)
+    finally:
+        s.stop()
 
 
 def test_ignored_bookkeeping_fields_are_accepted_and_echoed(client):
