@@ -53,7 +53,7 @@ extension OpenAIAPI {
         }
         try checkQueueRoom(opts.n, param: "n")
         let prompt = try chatPrompt(r, tools: tools)
-        let ids = chatPromptIDs(prompt)
+        let ids = try truncatedPrompt(chatPromptIDs(prompt), opts.truncatePromptTokens, answer: opts.maxTokens ?? 1)
         guard !ids.isEmpty else { throw APIError.invalid("The messages give an empty prompt.", param: "messages") }
         let room = min(service.contextLength, service.cacheCapacity) - ids.count
         let maxTokens = opts.maxTokens ?? max(room, 1)

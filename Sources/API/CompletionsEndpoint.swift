@@ -43,7 +43,7 @@ extension OpenAIAPI {
         if suffix != nil && echo {
             throw APIError.invalid("`echo` cannot be combined with `suffix`: the prompt is a prefix and a suffix.", param: "echo")
         }
-        let prompts = try promptTokens(r, suffix: suffix)
+        let prompts = try promptTokens(r, suffix: suffix).map { try truncatedPrompt($0, opts.truncatePromptTokens, answer: opts.maxTokens ?? 16) }
         try checkQueueRoom(prompts.count * opts.n, param: prompts.count > 1 ? "prompt" : "n")
         let maxTokens = opts.maxTokens ?? 16
         opts.maxTokens = maxTokens

@@ -17,6 +17,9 @@ struct GenerationOptions {
     /// `skip_special_tokens` (vLLM's extension): whether control tokens the model generates are
     /// left out of the text; nil: the endpoint's default.
     var skipSpecialTokens: Bool?
+    /// vLLM's `truncate_prompt_tokens`: only the prompt's last k tokens are read (-1: what fits
+    /// beside the answer); `OpenAIAPI.truncatedPrompt` applies it.
+    var truncatePromptTokens: Int?
 
     /// `fewestTokens`: the least `max_tokens` allowed (0 on legacy completions, where `echo`
     /// with `max_tokens: 0` scores a prompt without generating).
@@ -37,6 +40,10 @@ struct GenerationOptions {
         confidence = try r.bool("confidence") ?? false
         speculative = try r.bool("speculative") ?? true
         skipSpecialTokens = try r.bool("skip_special_tokens")
+        truncatePromptTokens = try r.int("truncate_prompt_tokens", -1...Int.max)
+        if truncatePromptTokens == 0 {
+            throw APIError.invalid("`truncate_prompt_tokens` must be -1 (as many as fit) or at least 1.", param: "truncate_prompt_tokens")
+        }
         if let so = r.raw("stream_options") {
             guard case .object = so else { throw APIError.invalid("`stream_options` must be an object.", param: "stream_options") }
             guard stream else { throw APIError.invalid("`stream_options` is only allowed when `stream` is true.", param: "stream_options") }

@@ -185,6 +185,18 @@ public final class OpenAIAPI: Sendable {
     }
 
     /// Checks that every request can be admitted, before a stream starts.
+    /// A prompt's last `k` tokens (vLLM's `truncate_prompt_tokens`), for clients that would rather
+    /// lose a long prompt's start than get a 400; -1: as many as fit in the context (and KV cache)
+    /// beside the `answer` tokens asked for.
+    func truncatedPrompt(_ ids: [Int32], _ k: Int?, answer: Int) throws -> [Int32] {
+        guard let k else { return ids }
+        let context = service.contextLength
+        guard k <= context else {
+            throw APIError.invalid("`truncate_prompt_tokens` (\(k)) is more than the model's context length (\(context)).", param: "truncate_prompt_tokens")
+        }
+        return Array(ids.suffix(k == -1 ? max(1, min(context, service.cacheCapacity) - answer) : k))
+    }
+
     func check(_ requests: [GenerationRequest]) throws {
         for r in requests {
             if let e = SubmissionError.limit(prompt: r.promptTokens.count, maxTokens: r.maxTokens,

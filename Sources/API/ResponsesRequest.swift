@@ -36,7 +36,7 @@ extension OpenAIAPI {
     /// llama.cpp's sampling extensions), which the APIs said again as chat requests pass as they are.
     static let chatExtensions = ["model", "lora", "stream", "cache_prompt", "top_k", "min_p", "seed", "repetition_penalty",
                                  "presence_penalty", "frequency_penalty", "logit_bias", "ignore_eos", "speculative",
-                                 "skip_special_tokens", "chat_template_kwargs"]
+                                 "skip_special_tokens", "chat_template_kwargs", "truncate_prompt_tokens"]
 
     /// `include` values OpenAI defines: the logprobs are given; the others are about items this
     /// server never makes (built-in tools, images, encrypted reasoning), so they add nothing.

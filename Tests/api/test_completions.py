@@ -442,3 +442,27 @@ def test_generated_control_tokens_are_not_text(server):
     assert c["text"] == im_start + "user", c
     assert c["logprobs"]["tokens"] == [im_start, "user", im_start] and c["logprobs"]["text_offset"] == [0, 12, 16], c["logprobs"]
     assert server.request("POST", "/v1/completions", dict(body, skip_special_tokens="no"))[0] == 400
+
+
+def test_truncate_prompt_tokens_keeps_the_prompt_s_last_tokens(client, server):
+    """vLLM's `truncate_prompt_tokens`: the answer is the one to the prompt's last k tokens."""
+    ids = tokenize(server, prompt=PROMPT)["tokens"]
+    k = len(ids) // 2
+    cut = greedy(client, extra_body={"truncate_prompt_tokens": k})
+    plain = greedy(client, prompt=ids[-k:])
+    assert (cut.choices[0].text, cut.usage.prompt_tokens) == (plain.choices[0].text, k)
+    # Chat: the rendered conversation's last k tokens.
+    msgs = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": PROMPT}]
+    chat_ids = tokenize(server, messages=msgs, add_generation_prompt=True)["tokens"]
+    k = len(chat_ids) - 5
+    c = client.chat.completions.create(model="default", messages=msgs, max_tokens=8, temperature=0,
+                                       extra_body={"truncate_prompt_tokens": k})
+    plain = greedy(client, prompt=chat_ids[-k:])
+    assert (c.choices[0].message.content, c.usage.prompt_tokens) == (plain.choices[0].text, k)
+    # -1: as many as fit beside max_tokens (the server's context and cache are 8,192 tokens).
+    long = "word " * 9000
+    r = client.completions.create(model="default", prompt=long, max_tokens=5, temperature=0, extra_body={"truncate_prompt_tokens": -1})
+    assert r.usage.prompt_tokens == 8192 - 5
+    for bad in (0, -2, 8193, "10"):
+        status, _, data = server.request("POST", "/v1/completions", {"model": "default", "prompt": "Hi", "truncate_prompt_tokens": bad})
+        assert status == 400 and data["error"]["param"] == "truncate_prompt_tokens", (bad, data)
