@@ -175,6 +175,8 @@ extension OpenAIAPI {
                         var message: JSON = ["role": "assistant", "content": .string(c.text.text)]
                         var finish = c.finishReason ?? "stop"
                         if let f = toolFormat { (message, finish) = ToolCallOutput.message(text: c.text.text, format: f, toolNames: toolNames, finishReason: finish) }
+                        // As OpenAI's message: a `refusal` (null: these models do not refuse apart from their text).
+                        message = message.setting("refusal", .null)
                         var item: [(String, JSON)] = [
                             ("index", JSON(i)), ("message", message),
                             ("logprobs", wantLogprobs ? Logprobs.chat(tokenizer, c.logprobs) : .null),

@@ -96,8 +96,9 @@ enum Logprobs {
             return [("token", .string(String(decoding: b, as: UTF8.self))), ("logprob", JSON(lp)),
                     ("bytes", .array(b.map { JSON(Int($0)) }))]
         }
+        // `refusal`: OpenAI's logprobs of a refusal's tokens; this server's models give none.
         return ["content": .array(entries.map { e in
             .object(item(e.token, e.logprob) + [("top_logprobs", .array(e.top.map { .object(item($0.token, $0.logprob)) }))])
-        })]
+        }), "refusal": .null]
     }
 }

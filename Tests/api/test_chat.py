@@ -320,3 +320,13 @@ def test_generated_control_tokens_are_not_content(server):
     assert st == 200 and r["choices"][0]["message"]["content"] == "" and r["usage"]["completion_tokens"] == 3, r
     st, _, r = server.request("POST", "/v1/chat/completions", dict(body, skip_special_tokens=False))
     assert st == 200 and r["choices"][0]["message"]["content"] == "<|im_start|>" * 3, r
+
+
+def test_message_and_logprobs_carry_openai_s_null_refusal(server):
+    """OpenAI's chat message has `refusal` (null unless the model refused) and so do its logprobs."""
+    status, _, data = server.request("POST", "/v1/chat/completions", {"model": "default", "messages": CHAT, "max_tokens": 3,
+                                                                      "logprobs": True, "top_logprobs": 1})
+    assert status == 200, data
+    choice = data["choices"][0]
+    assert "refusal" in choice["message"] and choice["message"]["refusal"] is None, choice
+    assert "refusal" in choice["logprobs"] and choice["logprobs"]["refusal"] is None and len(choice["logprobs"]["content"]) == 3
