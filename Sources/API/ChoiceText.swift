@@ -2,11 +2,14 @@ import Engine
 import Tokenizer
 
 /// Turns one choice's tokens into text pieces: complete UTF-8 characters only,
-/// and never the start of a stop sequence until it is known not to be one.
+/// and never the start of a stop sequence until it is known not to be one. Stop sequences are
+/// found in the text's UTF-8 bytes, as vLLM finds them in its code points: a character of several
+/// code points (`"\r\n"`, a flag, an emoji with a skin tone) may come from several tokens, and a
+/// stop holding or starting with one still matches.
 struct ChoiceText {
     private var decoder: StreamingDecoder
-    private let stops: [String]
-    private var pending = ""                 // decoded, not yet released
+    private let stops: [StopSequence]
+    private var pending: [UInt8] = []        // decoded, not yet released (UTF-8, whole characters)
     /// Logprobs of tokens whose text is not all released, each with where its text starts
     /// (UTF-16, from the start of the choice's text) and whether it has none (a control token left
     /// out): a stop sequence keeps those before it, and the textless ones where it begins, which
@@ -26,7 +29,7 @@ struct ChoiceText {
     init(tokenizer: Tokenizer, stops: [String], skipSpecial: Bool) {
         // Generated text continues a prompt: keep a SentencePiece leading space.
         decoder = StreamingDecoder(tokenizer: tokenizer, skipSpecial: skipSpecial, fromSequenceStart: false)
-        self.stops = stops
+        self.stops = stops.filter { !$0.isEmpty }.map(StopSequence.init)
     }
 
     /// Newly released text, the logprob entries of the tokens whose text it completes, and where
@@ -40,7 +43,7 @@ struct ChoiceText {
         tokenCount += 1
         let piece = decoder.push(token)
         if let lp = logprob { pendingTokens.append((decodedUTF16, piece.isEmpty && !decoder.holdsBytes, lp)) }
-        pending += piece
+        pending += piece.utf8
         decodedUTF16 += piece.utf16.count
         return release(final: false)
     }
@@ -51,17 +54,18 @@ struct ChoiceText {
     /// Releases what is held back at the end of generation.
     mutating func finish() -> Piece {
         guard !stopped else { return ("", [], utf16Count) }
-        pending += decoder.flush()
+        pending += decoder.flush().utf8
         return release(final: true)
     }
 
     private mutating func release(final: Bool) -> Piece {
         let tokenStart = pendingTokens.first?.start ?? utf16Count
-        if let (cut, stop) = earliestStop() {
+        let (match, held) = scanStops()
+        if let (cut, stop) = match {
             stopped = true
             matchedStop = stop
-            let out = String(pending[..<cut])
-            pending = ""
+            let out = String(decoding: pending[..<cut], as: UTF8.self)
+            pending = []
             text += out
             utf16Count += out.utf16.count
             // Tokens that only wrote the stop sequence (or past it) are not part of the answer.
@@ -69,10 +73,10 @@ struct ChoiceText {
             pendingTokens = []
             return (out, toks, tokenStart)
         }
-        let keep = final ? 0 : heldSuffix()
-        let idx = pending.index(pending.endIndex, offsetBy: -keep)
-        let out = String(pending[..<idx])
-        pending = String(pending[idx...])
+        // The held bytes begin a stop sequence, so they begin a character (UTF-8 synchronizes).
+        let idx = pending.count - (final ? 0 : held)
+        let out = String(decoding: pending[..<idx], as: UTF8.self)
+        pending.removeFirst(idx)
         text += out
         utf16Count += out.utf16.count
         guard pending.isEmpty else { return (out, [], tokenStart) }
@@ -89,25 +93,49 @@ struct ChoiceText {
         start < cut || (start == cut && textless)
     }
 
-    /// Where the first stop sequence in the held text begins, and which one it is.
-    private func earliestStop() -> (String.Index, String)? {
-        var best: (String.Index, String)?
+    /// Where the first stop sequence in the held text begins (a byte offset) and which one it is;
+    /// else the length in bytes of the longest end of `pending` that begins a stop sequence.
+    private func scanStops() -> (match: (Int, String)?, held: Int) {
+        var best: (Int, String)?, held = 0
         for s in stops {
-            if let r = pending.range(of: s), best.map({ r.lowerBound < $0.0 }) ?? true { best = (r.lowerBound, s) }
+            let (start, suffix) = s.scan(pending)
+            if let start, best.map({ start < $0.0 }) ?? true { best = (start, s.text) }
+            held = max(held, suffix)
         }
-        return best
+        return (best, held)
+    }
+}
+
+/// A stop sequence's UTF-8 bytes and their Knuth-Morris-Pratt failure table: one pass over the
+/// held text finds its first occurrence, or how much of its start the text ends with.
+struct StopSequence {
+    let text: String
+    let bytes: [UInt8]
+    /// fail[i]: the length of the longest proper prefix of bytes[...i] that is also its suffix.
+    let fail: [Int]
+
+    init(_ text: String) {
+        self.text = text
+        bytes = Array(text.utf8)
+        var fail = [Int](repeating: 0, count: bytes.count)
+        var k = 0
+        for i in bytes.indices.dropFirst() {
+            while k > 0 && bytes[i] != bytes[k] { k = fail[k - 1] }
+            if bytes[i] == bytes[k] { k += 1 }
+            fail[i] = k
+        }
+        self.fail = fail
     }
 
-    /// Length (in Characters) of the longest end of `pending` that begins a stop sequence.
-    private func heldSuffix() -> Int {
-        var longest = 0
-        for s in stops {
-            var k = min(s.count - 1, pending.count)
-            while k > longest {
-                if pending.hasSuffix(s.prefix(k)) { longest = k; break }
-                k -= 1
-            }
+    /// The first occurrence's start in `text`, or nil and the length of the longest end of `text`
+    /// that is a start of the sequence (shorter than it).
+    func scan(_ text: [UInt8]) -> (start: Int?, suffix: Int) {
+        var k = 0
+        for (i, b) in text.enumerated() {
+            while k > 0 && b != bytes[k] { k = fail[k - 1] }
+            if b == bytes[k] { k += 1 }
+            if k == bytes.count { return (i + 1 - k, 0) }
         }
-        return longest
+        return (nil, k)
     }
 }

@@ -94,8 +94,8 @@ struct GenerationOptions {
         switch v {
         case let .string(s):
             guard !s.isEmpty else { throw APIError.invalid("`stop` must not be empty.", param: "stop") }
-            guard s.count <= limits.maxStopLength else {
-                throw APIError.invalid("`stop` sequences can be at most \(limits.maxStopLength) characters long.", param: "stop")
+            guard s.unicodeScalars.count <= limits.maxStopLength else {
+                throw APIError.invalid("`stop` sequences can be at most \(limits.maxStopLength) characters (code points) long.", param: "stop")
             }
             return [s]
         case let .array(items):
@@ -106,8 +106,8 @@ struct GenerationOptions {
                 guard case let .string(s) = $0, !s.isEmpty else {
                     throw APIError.invalid("`stop` must be a string or an array of non-empty strings.", param: "stop")
                 }
-                guard s.count <= limits.maxStopLength else {
-                    throw APIError.invalid("`stop` sequences can be at most \(limits.maxStopLength) characters long.", param: "stop")
+                guard s.unicodeScalars.count <= limits.maxStopLength else {
+                    throw APIError.invalid("`stop` sequences can be at most \(limits.maxStopLength) characters (code points) long.", param: "stop")
                 }
                 return s
             }

@@ -46,6 +46,29 @@ final class ChoiceTextTests: XCTestCase {
         XCTAssertEqual(out.tokens, [6])
     }
 
+    /// Stops whose characters are several code points come from several tokens: "\r" then "\n",
+    /// a flag's two regional indicators. Matched as bytes, they still stop the text.
+    func testAStopOfACharacterOfSeveralCodePointsMatchesAcrossTokens() throws {
+        let tokens = ["<unk>", "<s>", "</s>", "a", "b", "\r", "\n", "\u{1F1EB}", "\u{1F1F7}"]
+        func text(stops: [String], _ ids: [Int32]) throws -> (String, String?) {
+            let v = TokenizerVocabulary(model: "llama", tokens: tokens, tokenTypes: [2, 3, 3] + Array(repeating: 1, count: 6),
+                                        scores: Array(repeating: 0, count: tokens.count), bosID: 1, eosID: 2, unknownID: 0)
+            var c = ChoiceText(tokenizer: try Tokenizer(v), stops: stops, skipSpecial: true)
+            var out = ids.map { c.push($0, nil).text }.joined()
+            out += c.finish().text
+            return (out, c.matchedStop)
+        }
+        XCTAssertEqual(try text(stops: ["\r\n"], [3, 5, 6, 4]).0, "a")
+        XCTAssertEqual(try text(stops: ["\r\n"], [3, 5, 6, 4]).1, "\r\n")
+        XCTAssertEqual(try text(stops: ["\u{1F1EB}\u{1F1F7}"], [3, 7, 8, 4]).0, "a")
+        // A stop the text only begins goes out whole at the end; one that is not there never stops it.
+        XCTAssertEqual(try text(stops: ["\r\nb\r"], [3, 5, 6, 4]).0, "a\r\nb")
+        XCTAssertEqual(try text(stops: ["a\u{0}"], [3, 4, 3]).0, "aba")
+        XCTAssertNil(try text(stops: ["a\u{0}"], [3, 4, 3]).1)
+        // The first occurrence where the stop's start repeats ("aab" in "aaab").
+        XCTAssertEqual(try text(stops: ["aab"], [4, 3, 3, 3, 4]).0, "ba")
+    }
+
     func testTheTrackerKeepsTheSameTokens() {
         let high = TokenConfidence(logprob: log(0.9), entropy: 1)
         var t = ConfidenceTracker(threshold: 0.2)

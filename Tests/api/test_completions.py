@@ -466,3 +466,18 @@ def test_truncate_prompt_tokens_keeps_the_prompt_s_last_tokens(client, server):
     for bad in (0, -2, 8193, "10"):
         status, _, data = server.request("POST", "/v1/completions", {"model": "default", "prompt": "Hi", "truncate_prompt_tokens": bad})
         assert status == 400 and data["error"]["param"] == "truncate_prompt_tokens", (bad, data)
+
+
+def test_a_crlf_stop_matches_though_the_model_writes_it_in_two_tokens(client):
+    """SmolLM2 writes "\\r" and "\\n" as separate tokens here: the stop "\\r\\n" must still end the answer."""
+    prompt = "Q: What is 2+2?\r\nA: 4\r\nQ: What is the capital of France?\r\nA: Paris\r\nQ: What color is the sky?\r\nA:"
+    whole = client.completions.create(model="default", prompt=prompt, max_tokens=20, temperature=0, stop=["\r\n"])
+    c = whole.choices[0]
+    assert c.finish_reason == "stop" and "\r" not in c.text and c.text.strip(), c
+    streamed = "".join(ch.choices[0].text for ch in client.completions.create(
+        model="default", prompt=prompt, max_tokens=20, temperature=0, stop=["\r\n"], stream=True) if ch.choices)
+    assert streamed == c.text
+    # The limit on a stop's length counts code points (one character of 601 is 601).
+    with pytest.raises(Exception) as e:
+        client.completions.create(model="default", prompt="x", max_tokens=2, stop=["a" + "\u0301" * 600])
+    assert e.value.status_code == 400

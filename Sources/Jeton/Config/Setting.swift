@@ -235,7 +235,7 @@ struct ConfigKeys: Sendable {
     let limitsMaxStops = ConfigKey<Int>("limits.max_stops", 0...64, default: 4,
         help: "stop sequences per request at most")
     let limitsMaxStopLength = ConfigKey<Int>("limits.max_stop_length", 1...65536, default: 512,
-        help: "characters per stop sequence at most")
+        help: "characters (code points) per stop sequence at most")
     let limitsMaxLogitBias = ConfigKey<Int>("limits.max_logit_bias", 0...100_000, default: 300,
         help: "`logit_bias` entries at most")
     let limitsMaxTokens = ConfigKey<Int>("limits.max_tokens", 0...1_048_576, default: 0,
