@@ -107,6 +107,8 @@ extension HTTPConnection {
         guard !closed else { return }
         var reply = context.configuration.errorResponse(error.status, error.code, error.message, head?.path)
         addErrorHeaders(to: &reply, for: head?.headers ?? machine.fieldsSoFar)
+        // RFC 9110 §15.5.16: a 415 for a body's coding names the codings that would do.
+        if error.code == "unsupported_content_encoding" { reply.headers.add(name: "Accept-Encoding", value: "gzip") }
         response = ResponseState(requestID: loop.requestID(from: head?.headers ?? HTTPHeaders(), prefix: context.idPrefix))
         var out = serializeHead(status: error.status, headers: reply.headers, framing: "Content-Length: \(reply.body.count)")
         if !toHead { out.append(contentsOf: reply.body) }

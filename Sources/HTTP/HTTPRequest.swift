@@ -62,10 +62,11 @@ public struct HTTPRequest: Sendable {
         return (normalizedPath(rest), nil)
     }
 
-    /// `/v1/%63ompletions` and `/v1/./models/../completions` are `/v1/completions`, as nginx
-    /// routes them; `%2F` stays an escape, so it never becomes a separator.
+    /// `/v1/%63ompletions`, `/v1/./models/../completions` and `//v1//completions` are
+    /// `/v1/completions`, as nginx routes them (slashes merged); `%2F` stays an escape, so it never
+    /// becomes a separator. (The parser refuses what nginx refuses: `HTTPRequestParser.pathProblem`.)
     static func normalizedPath(_ path: Substring) -> String {
-        guard path.hasPrefix("/"), path.utf8.contains(where: { $0 == 37 || $0 == 46 }) else { return String(path) }
+        guard path.hasPrefix("/"), path.utf8.contains(where: { $0 == 37 || $0 == 46 }) || path.contains("//") else { return String(path) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(path.utf8.count)
         var it = Array(path.utf8)[...]
@@ -86,6 +87,7 @@ public struct HTTPRequest: Sendable {
             switch part {
             case ".": if last { segments.append("") }
             case "..": if !segments.isEmpty { segments.removeLast() }; if last { segments.append("") }
+            case "": if last { segments.append("") }  // `//` merged; a final slash kept
             default: segments.append(part)
             }
         }

@@ -286,7 +286,49 @@ public struct HTTPRequestParser {
                 return .bad("bad_target", "Unsupported request-target form.")
             }
         }
+        if let why = Self.pathProblem(target) { return .bad("bad_target", why) }
         return nil
+    }
+
+    /// What nginx refuses in a target's path with a 400: a `%` not followed by two hex digits, an
+    /// encoded NUL, and `..` segments climbing above the root (`/../health`). Escapes of
+    /// unreserved characters count as those characters (`%2e%2e` is `..`); empty segments (`//`)
+    /// are merged, so they never count.
+    static func pathProblem(_ target: String) -> String? {
+        var path = Substring(target)
+        if !path.hasPrefix("/"), let scheme = path.range(of: "://") {
+            let rest = path[scheme.upperBound...]
+            guard let slash = rest.firstIndex(of: "/") else { return nil }
+            path = rest[slash...]
+        }
+        if let q = path.firstIndex(of: "?") { path = path[..<q] }
+        var depth = 0, segment: [UInt8] = []
+        func close() -> Bool {
+            switch segment {
+            case [46]: break
+            case [46, 46]: depth -= 1
+            case []: break
+            default: depth += 1
+            }
+            segment = []
+            return depth >= 0
+        }
+        var it = Array(path.utf8.dropFirst())[...]
+        while let b = it.popFirst() {
+            if b == 47 {
+                guard close() else { return "The path climbs above the root." }
+                continue
+            }
+            guard b == 37 else { segment.append(b); continue }
+            guard it.count >= 2, let hi = hexValue(it[it.startIndex]), let lo = hexValue(it[it.startIndex + 1]) else {
+                return "Invalid percent-encoding in the path."
+            }
+            it = it.dropFirst(2)
+            let c = UInt8(hi * 16 + lo)
+            guard c != 0 else { return "An encoded NUL in the path." }
+            segment.append(c == 46 ? 46 : 37)  // only dots matter here
+        }
+        return close() ? nil : "The path climbs above the root."
     }
 
     /// `http://…` or `https://…`, the scheme in any case (RFC 3986 §3.1).

@@ -200,7 +200,8 @@ final class HTTPRequestParserTests: XCTestCase {
         let cases = [("/v1/%63ompletions", "/v1/completions"), ("/v1/./models/../completions", "/v1/completions"),
                      ("/%2e%2E/health", "/health"), ("/../../health", "/health"), ("/v1/models/a%2Fb", "/v1/models/a%2Fb"),
                      ("/v1/models/.", "/v1/models/"), ("/a/..", "/"), ("/v1/models/qwen2.5-1.5b", "/v1/models/qwen2.5-1.5b"),
-                     ("/x%7E?q=%2e", "/x~"), ("http://h/%76%31/models?a=b", "/v1/models")]
+                     ("/x%7E?q=%2e", "/x~"), ("http://h/%76%31/models?a=b", "/v1/models"),
+                     ("//health", "/health"), ("/v1//models/", "/v1/models/"), ("/v1/models//", "/v1/models/")]
         for (target, path) in cases {
             XCTAssertEqual(HTTPRequest(method: "GET", target: target).path, path, target)
         }

@@ -100,6 +100,16 @@ enum HostileRequests {
         HostileCase("bad method character", "G(ET / HTTP/1.1\r\n\(h)\r\n", 400),
         HostileCase("target not origin-form", "GET foo HTTP/1.1\r\n\(h)\r\n", 400),
         HostileCase("fragment in target", "GET /#top HTTP/1.1\r\n\(h)\r\n", 400),
+        // What nginx refuses in a path: bad escapes, an encoded NUL, a climb above the root.
+        HostileCase("bad percent escape", "GET /%zzhealth HTTP/1.1\r\n\(h)\r\n", 400),
+        HostileCase("lone percent", "GET /v1/models/% HTTP/1.1\r\n\(h)\r\n", 400),
+        HostileCase("encoded NUL", "GET /health%00 HTTP/1.1\r\n\(h)\r\n", 400),
+        HostileCase("climb above the root", "GET /../../health HTTP/1.1\r\n\(h)\r\n", 400),
+        HostileCase("encoded climb", "GET /a/%2e%2E/../health HTTP/1.1\r\n\(h)\r\n", 400),
+        HostileCase("absolute-form climb", "GET http://x/../health HTTP/1.1\r\n\(h)\r\n", 400),
+        HostileCase("climb within the path", "GET /v1/.. HTTP/1.1\r\n\(h)\r\n", 200),
+        HostileCase("merged slashes", "GET // HTTP/1.1\r\n\(h)\r\n", 200),
+        HostileCase("escape in the query only", "GET /?a=%zz HTTP/1.1\r\n\(h)\r\n", 200),
         HostileCase("asterisk outside OPTIONS", "GET * HTTP/1.1\r\n\(h)\r\n", 400),
         HostileCase("too many empty lines first", "\r\n\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\n\(h)\r\n", 400),
         // Bytes that cannot start a request line: refused on the first byte.
