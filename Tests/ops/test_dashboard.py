@@ -137,3 +137,22 @@ def test_measure_all_off_counts_only_requests_that_ask():
         assert total == pytest.approx(json.loads(body)["choices"][0]["confidence"]["mean_logprob"], abs=1e-9)
     finally:
         s.stop()
+
+
+def test_no_series_that_falls_is_read_as_a_counter(server):
+    """rate() and increase() take every fall of a series as a counter reset: a series /metrics
+    lowers between two scrapes (a histogram's _sum of log-probabilities) must be read with delta()."""
+    def values(text):
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for fam in text_string_to_metric_families(text) for s in fam.samples}
+    before = values(scrape(server))
+    status, _, _ = server.request("POST", "/v1/completions", {"model": "default", "prompt": "Once upon", "max_tokens": 8,
+                                                             "temperature": 0})
+    assert status == 200
+    after = values(scrape(server))
+    fell = {name for (name, labels), v in after.items() if (name, labels) in before and v < before[(name, labels)]}
+    assert "jeton_answer_mean_logprob_sum" in fell, "the test needs a series that falls"
+    as_counter = set()
+    for q in queries(json.load(open(DASHBOARD))):
+        as_counter |= set(re.findall(r"\b(?:rate|irate|increase)\(\s*(jeton_[a-z0-9_]+)", q))
+    assert not fell & as_counter, f"the dashboard reads falling series as counters: {sorted(fell & as_counter)}"
