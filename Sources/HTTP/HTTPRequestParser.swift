@@ -296,8 +296,10 @@ public struct HTTPRequestParser {
     /// are merged, so they never count.
     static func pathProblem(_ target: String) -> String? {
         var path = Substring(target)
-        if !path.hasPrefix("/"), let scheme = path.range(of: "://") {
-            let rest = path[scheme.upperBound...]
+        if !path.hasPrefix("/") {
+            // Absolute form (`isAbsoluteForm`): the path starts at the first `/` after `scheme://`.
+            guard let colon = path.firstIndex(of: ":") else { return nil }
+            let rest = path[colon...].dropFirst(3)
             guard let slash = rest.firstIndex(of: "/") else { return nil }
             path = rest[slash...]
         }
