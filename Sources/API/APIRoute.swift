@@ -1,15 +1,16 @@
 /// The routes the OpenAI-style API answers: each one's method and path in one place, so
 /// handlers switch over a closed set instead of comparing strings.
 public enum APIRoute: String, CaseIterable, Sendable {
-    case completions, chatCompletions, responses, response, deleteResponse, responseInputItems, messages, countTokens, models, model,
+    case completions, chatCompletions, responses, response, deleteResponse, responseInputItems, responseInputTokens, messages, countTokens,
+         models, model,
          tokenize, detokenize, applyTemplate, embeddings, loadLoraAdapter, unloadLoraAdapter
 
     public var method: String {
         switch self {
         case .models, .model, .response, .responseInputItems: return "GET"
         case .deleteResponse: return "DELETE"
-        case .completions, .chatCompletions, .responses, .messages, .countTokens, .tokenize, .detokenize, .applyTemplate, .embeddings,
-             .loadLoraAdapter, .unloadLoraAdapter:
+        case .completions, .chatCompletions, .responses, .responseInputTokens, .messages, .countTokens, .tokenize, .detokenize, .applyTemplate,
+             .embeddings, .loadLoraAdapter, .unloadLoraAdapter:
             return "POST"
         }
     }
@@ -22,6 +23,7 @@ public enum APIRoute: String, CaseIterable, Sendable {
         case .responses: return "/v1/responses"
         case .response, .deleteResponse: return "/v1/responses/{id}"
         case .responseInputItems: return "/v1/responses/{id}/input_items"
+        case .responseInputTokens: return "/v1/responses/input_tokens"
         case .messages: return "/v1/messages"
         case .countTokens: return "/v1/messages/count_tokens"
         case .models: return "/v1/models"

@@ -61,7 +61,8 @@ public final class ModelRouter: Sendable {
             // process's kept responses as every model's does; with none, the request is refused as
             // one for the wrong kind of model.
             return (table.fallback(for: .generation), nil)
-        case .completions, .chatCompletions, .responses, .messages, .countTokens, .tokenize, .detokenize, .applyTemplate, .embeddings:
+        case .completions, .chatCompletions, .responses, .responseInputTokens, .messages, .countTokens, .tokenize, .detokenize, .applyTemplate,
+             .embeddings:
             // The body is parsed here and again by the model's API: requests are small next to their work.
             let r = try FieldReader(try OpenAIAPI.parseBody(request))
             let need = ModelTable.kind(of: route)

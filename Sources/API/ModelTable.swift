@@ -46,8 +46,8 @@ public struct ModelTable: Sendable {
     /// The kind of model an endpoint needs (nil: any kind answers it).
     public static func kind(of route: APIRoute) -> Kind? {
         switch route {
-        case .completions, .chatCompletions, .responses, .response, .deleteResponse, .responseInputItems, .messages, .countTokens, .applyTemplate,
-             .loadLoraAdapter, .unloadLoraAdapter:
+        case .completions, .chatCompletions, .responses, .response, .deleteResponse, .responseInputItems, .responseInputTokens, .messages,
+             .countTokens, .applyTemplate, .loadLoraAdapter, .unloadLoraAdapter:
             return .generation
         case .embeddings: return .embedding
         case .models, .model, .tokenize, .detokenize: return nil

@@ -100,6 +100,7 @@ public final class OpenAIAPI: Sendable {
         case .response: body = { [self] request, responder in try getResponse(request, responder) }
         case .deleteResponse: body = deleteResponse
         case .responseInputItems: body = responseInputItems
+        case .responseInputTokens: body = countResponseTokens
         case .messages: body = messages
         case .countTokens: body = countMessageTokens
         case .models: body = models
@@ -116,8 +117,9 @@ public final class OpenAIAPI: Sendable {
         case .loadLoraAdapter: body = loadLoraAdapter
         case .unloadLoraAdapter: body = unloadLoraAdapter
         }
-        let promptParam = route == .chatCompletions || route.isAnthropic ? "messages" : route == .responses ? "input" : "prompt"
-        run(body, request, responder, promptParam: promptParam, maxTokensParam: route == .responses ? "max_output_tokens" : "max_tokens",
+        let responsesRoute = route == .responses || route == .responseInputTokens
+        let promptParam = route == .chatCompletions || route.isAnthropic ? "messages" : responsesRoute ? "input" : "prompt"
+        run(body, request, responder, promptParam: promptParam, maxTokensParam: responsesRoute ? "max_output_tokens" : "max_tokens",
             anthropic: route.isAnthropic)
     }
 
@@ -286,6 +288,8 @@ public final class OpenAIAPI: Sendable {
                 do { if plan.opts.stream { try check(plan.requests) } } catch let e as SubmissionError {
                     return Self.map(e, promptParam: "messages")
                 }
+            case .responseInputTokens:
+                _ = try responsesPlan(json)
             case .responses:
                 let plan = try responsesPlan(json)
                 do { if plan.chat.opts.stream { try check(plan.chat.requests) } } catch let e as SubmissionError {

@@ -31,7 +31,8 @@ extension OpenAIAPI {
                 ("background", false), ("error", error),
                 ("incomplete_details", finish == "length" ? ["reason": "max_output_tokens"] : .null)]
             fields += plan.echo.filter { ["instructions", "max_output_tokens"].contains($0.0) }
-            fields += [("max_tool_calls", .null), ("model", .string(chat.modelName)), ("output", .array(output))]
+            fields += plan.echo.filter { $0.0 == "max_tool_calls" }
+            fields += [("model", .string(chat.modelName)), ("output", .array(output))]
             fields += plan.echo.filter { ["parallel_tool_calls", "previous_response_id"].contains($0.0) }
             fields += [("reasoning", ["effort": .null, "summary": .null]), ("service_tier", "default")]
             fields += plan.echo.filter { $0.0 == "store" }
@@ -47,7 +48,7 @@ extension OpenAIAPI {
             } else {
                 fields.append(("usage", .null))
             }
-            fields += plan.echo.filter { ["user", "metadata"].contains($0.0) }
+            fields += plan.echo.filter { ["user", "metadata", "safety_identifier", "prompt_cache_key"].contains($0.0) }
             return .object(fields)
         }
         let status: (String?) -> String = { $0 == "length" ? "incomplete" : "completed" }

@@ -188,7 +188,10 @@ extension OpenAIAPI {
                 ("top_p", r.raw("top_p") ?? JSON(1.0)),
                 ("metadata", r.raw("metadata") ?? [:]),
                 ("user", r.raw("user") ?? .null),
-                ("truncation", .string(truncation))]
+                ("truncation", .string(truncation)),
+                ("max_tool_calls", r.raw("max_tool_calls") ?? .null),
+                ("safety_identifier", r.raw("safety_identifier") ?? .null),
+                ("prompt_cache_key", r.raw("prompt_cache_key") ?? .null)]
         let turn = Array(conversation.messages[turnStart...])
         // As chat continues a final assistant message without calls after another message.
         let last = conversation.messages[conversation.messages.count - 1]

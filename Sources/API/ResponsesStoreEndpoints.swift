@@ -20,6 +20,14 @@ extension OpenAIAPI {
         responder.respond(HTTPResponse(status: .ok, headers: h, body: text))
     }
 
+    /// POST /v1/responses/input_tokens: the prompt tokens a Responses request would have (its
+    /// `instructions`, the conversation it continues, `input`, tools and format, after `truncation`),
+    /// without generating.
+    func countResponseTokens(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let plan = try responsesPlan(try Self.parseBody(request), owner: responseStore?.owner(of: request) ?? "")
+        responder.respond(.json(["object": "response.input_tokens", "input_tokens": JSON(plan.chat.ids.count)]))
+    }
+
     func deleteResponse(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let id = request.pathParameters["id"] ?? ""
         guard let store = responseStore, store.delete(id, owner: store.owner(of: request)) else { throw Self.responseNotFound(id) }

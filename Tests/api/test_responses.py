@@ -273,6 +273,24 @@ def test_ignored_bookkeeping_fields_are_accepted_and_echoed(client):
                                 user="u1", truncation="disabled", include=["reasoning.encrypted_content"],
                                 parallel_tool_calls=False, prompt_cache_key="p", extra_body={"seed": 7, "top_k": 5})
     assert r.metadata == {"k": "v"} and r.user == "u1" and r.parallel_tool_calls is False and r.store is False
+    r = client.responses.create(model="default", input="Hi", max_output_tokens=3, max_tool_calls=2, safety_identifier="s1",
+                                prompt_cache_key="p")
+    assert (r.max_tool_calls, r.safety_identifier, r.prompt_cache_key) == (2, "s1", "p")
+
+
+def test_input_tokens_counts_the_prompt_a_request_would_have(client, server):
+    args = dict(model="default", instructions="Answer briefly.", input=[{"role": "user", "content": "What is 2+2?"}])
+    count = client.responses.input_tokens.count(**args)
+    assert count.object == "response.input_tokens"
+    r = client.responses.create(max_output_tokens=2, **args)
+    assert count.input_tokens == r.usage.input_tokens > 0
+    # With the conversation it continues.
+    follow = dict(model="default", previous_response_id=r.id, input="And 3+3?")
+    assert client.responses.input_tokens.count(**follow).input_tokens == client.responses.create(max_output_tokens=2, **follow).usage.input_tokens
+    status, _, data = server.request("POST", "/v1/responses/input_tokens", {"model": "default"})
+    assert status == 400 and data["error"]["param"] == "input", data
+    status, _, data = server.request("POST", "/v1/responses/input_tokens", {"model": "default", "input": "x", "bogus": 1})
+    assert status == 400 and data["error"]["param"] == "bogus", data
 
 
 def test_previous_response_id_continues_the_conversation_as_chat_would(client):
