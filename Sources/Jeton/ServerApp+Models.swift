@@ -50,9 +50,10 @@ extension ServerApp {
 
     /// An alias of the `models:` list that reaches another model first (its id, or a name an
     /// earlier model answers to: its aliases, file and catalog names, `default`) would never
-    /// reach its own: refused. So is a name or alias given to one model that a later one answers
-    /// to without being told (its file or catalog name): requests meant for the later model
-    /// would silently reach the earlier.
+    /// reach its own: refused. So is a name or alias given to one model that another answers to
+    /// without being told (its file or catalog name): requests meant for the other model would
+    /// silently reach this one (a later model's, through the order; an earlier model's, as an id
+    /// wins over an alias).
     /// (`paths`: each model's file, whose own and catalog names it answers to anyway.)
     static func checkAliases(_ specs: [ModelSpec], paths: [String], rows: [ModelTable.Row]) throws {
         for (i, spec) in specs.enumerated() {
@@ -67,8 +68,8 @@ extension ServerApp {
             // A name the model answers to anyway (the same file listed twice) takes nothing away.
             let own = names(ModelSpec(path: paths[i]), path: paths[i], first: false)
             for given in spec.aliases + [spec.name].compactMap({ $0 }) where given != "default" && given != own.id && !own.aliases.contains(given) {
-                // (A later model's own aliases are checked above, at its turn.)
-                if let j = rows.indices.first(where: { $0 > i && rows[$0].aliases.contains(given) && !specs[$0].aliases.contains(given) }) {
+                // (Models' own aliases are checked above.)
+                if let j = rows.indices.first(where: { $0 != i && rows[$0].aliases.contains(given) && !specs[$0].aliases.contains(given) }) {
                     throw JetonConfig.Failure(description: "models[\(i)]: `\(given)` is also the file or catalog name of models[\(j)] (`\(rows[j].id)`), which it would never reach; give \(rows[i].id) another name")
                 }
             }

@@ -192,6 +192,10 @@ def test_an_alias_that_reaches_another_model_stops_startup(tmp_path):
         p = subprocess.run([JETON, "serve", "--port", "0", "--config", str(f)], capture_output=True, text=True, timeout=300)
         assert p.returncode == 2 and "listening" not in p.stdout + p.stderr, (first, p.stderr[-600:])
         assert "`gemma3-270m` is also the file or catalog name of models[1]" in p.stderr, (first, p.stderr[-600:])
+    # An earlier model's catalog name as a later one's name: the id would win over the alias.
+    f.write_text("models:\n  - path: gemma3-270m\n  - path: default\n    name: gemma3-270m\n")
+    p = subprocess.run([JETON, "serve", "--port", "0", "--config", str(f)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "`gemma3-270m` is also the file or catalog name of models[0]" in p.stderr, p.stderr[-600:]
     # The same file twice, the first named as its file is: that name reaches it anyway.
     from jeton_process import JetonProcess
     f.write_text("models:\n  - path: default\n    name: SmolLM2-135M-Instruct.Q4_1\n  - path: default\n    name: b\n")
