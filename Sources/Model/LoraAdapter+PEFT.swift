@@ -16,9 +16,23 @@ extension LoraAdapter {
         if let type = config["peft_type"] as? String, type.uppercased() != "LORA" {
             throw LoraError.badConfig("peft_type is \(type), only LORA adapters are supported")
         }
-        guard let r = (config["r"] as? NSNumber)?.intValue, r >= 1 else { throw LoraError.badConfig("r must be a positive integer") }
-        let alpha = (config["lora_alpha"] as? NSNumber)?.floatValue ?? Float(r)
-        let rslora = (config["use_rslora"] as? Bool) ?? false
+        guard let rn = config["r"] as? NSNumber, rn.doubleValue == rn.doubleValue.rounded(), rn.intValue >= 1 else {
+            throw LoraError.badConfig("r must be a positive integer")
+        }
+        let r = rn.intValue
+        // A field of the wrong type is refused, not replaced by its default (a silently different scale).
+        // Absent or null, they take PEFT's defaults (LoraConfig: lora_alpha 8, use_rslora false).
+        let present = { (key: String) -> Any? in config[key].flatMap { $0 is NSNull ? nil : $0 } }
+        var alpha: Float = 8
+        if let v = present("lora_alpha") {
+            guard !(v is String), let n = v as? NSNumber, n.doubleValue.isFinite else { throw LoraError.badConfig("lora_alpha must be a number") }
+            alpha = n.floatValue
+        }
+        var rslora = false
+        if let v = present("use_rslora") {
+            guard let b = v as? Bool, !(v is String) else { throw LoraError.badConfig("use_rslora must be true or false") }
+            rslora = b
+        }
         if (config["fan_in_fan_out"] as? Bool) == true { throw LoraError.badConfig("fan_in_fan_out adapters are not supported") }
         for key in ["rank_pattern", "alpha_pattern"] {
             if let p = config[key] as? [String: Any], !p.isEmpty { throw LoraError.badConfig("\(key) is not supported") }

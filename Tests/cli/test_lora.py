@@ -201,3 +201,22 @@ def test_malformed_peft_directory_is_refused(tmp_path):
               str(d / "adapter_model.safetensors"))
     p = jeton("generate", "--model", MODEL, "--prompt", "Hi", "-n", "1", "--lora", str(d), check=False)
     assert p.returncode != 0 and "layers.0.self_attn.q_proj.lora_B.weight" in p.stderr, p.stderr
+
+
+def test_a_peft_config_field_of_the_wrong_type_is_refused(tmp_path):
+    """lora_alpha or use_rslora of the wrong type (a string) would silently change the scale: refused, named."""
+    from safetensors.numpy import save_file
+    d = tmp_path / "peft"
+    d.mkdir()
+    save_file({"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": np.zeros((8, 576), np.float16),
+               "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight": np.zeros((576, 8), np.float16)},
+              str(d / "adapter_model.safetensors"))
+    for config, named in [({"r": 8, "lora_alpha": "16"}, "lora_alpha"), ({"r": 8, "lora_alpha": 16, "use_rslora": "yes"}, "use_rslora"),
+                          ({"r": 8.5, "lora_alpha": 16}, "r must be")]:
+        (d / "adapter_config.json").write_text(json.dumps(dict(config, target_modules=["q_proj"])))
+        p = jeton("generate", "--model", MODEL, "--prompt", "Hi", "-n", "1", "--lora", str(d), check=False)
+        assert p.returncode != 0 and named in p.stderr, (config, p.stderr)
+    # Absent, lora_alpha is PEFT's default (8), and null is absent: both load.
+    for config in ({"r": 8}, {"r": 8, "lora_alpha": None, "use_rslora": None}):
+        (d / "adapter_config.json").write_text(json.dumps(dict(config, target_modules=["q_proj"])))
+        jeton("generate", "--model", MODEL, "--prompt", "Hi", "-n", "1", "--lora", str(d))
