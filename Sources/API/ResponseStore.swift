@@ -50,6 +50,9 @@ public final class ResponseStore: Sendable {
         var bytes = 0
         var ownerBytes: [String: Int] = [:]
         var clock: UInt64 = 0
+        /// Responses being answered that will be kept, by owner, and whether a DELETE came for one
+        /// meanwhile (then it is not kept when it ends).
+        var answering: [String: (owner: String, deleted: Bool)] = [:]
     }
 
     /// What continuing a response finds.
@@ -81,6 +84,8 @@ public final class ResponseStore: Sendable {
     /// dropped then; owners that held more than it may have given up entries already).
     @discardableResult
     func put(_ id: String, _ kept: Kept) -> Bool {
+        let deleted = state.withLock { s in s.answering.removeValue(forKey: id)?.deleted ?? false }
+        guard !deleted else { return false }
         let response = Array(kept.response.serialized.utf8), items = Array(JSON.array(kept.inputItems).serialized.utf8)
         func size(_ turn: [UInt8]) -> Int { response.count + turn.count + items.count + id.utf8.count + 64 }
         let own = Array(JSON.array(kept.turn).serialized.utf8)
@@ -156,10 +161,25 @@ public final class ResponseStore: Sendable {
     /// stay, but can no longer be continued.)
     func delete(_ id: String, owner: String) -> Bool {
         state.withLock { s in
+            if let a = s.answering[id], a.owner == owner {
+                s.answering[id]?.deleted = true
+                return true
+            }
             guard s.entries[id]?.owner == owner else { return false }
             remove(id, &s)
             return true
         }
+    }
+
+    /// A response to keep is being answered: a DELETE of its id meanwhile is taken (and it is not
+    /// kept), rather than a 404 followed by the answer kept anyway.
+    func answering(_ id: String, owner: String) {
+        state.withLock { $0.answering[id] = (owner, false) }
+    }
+
+    /// A response being answered ended without an answer to keep (failed, drained, its client gone).
+    func abandoned(_ id: String) {
+        _ = state.withLock { $0.answering.removeValue(forKey: id) }
     }
 
     /// Entries and bytes kept (for tests and metrics).

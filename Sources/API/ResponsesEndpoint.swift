@@ -73,44 +73,56 @@ extension OpenAIAPI {
             }
             return response
         }
-        let report = reporter(responder, route: .responses, stream: stream, prompt: promptText, adapter: chat.adapter) { _ in ids.count }
-
-        guard stream else {
-            return try submitWholeAnswer(requests, stops: chat.opts.stop, skipSpecial: skipSpecial, responder: responder, anthropic: false,
-                                         report: report) { job in
-                let c = job.results[0]
-                let out = ResponsesOutput(format: toolFormat, toolNames: toolNames)
-                _ = out.start()  // as the stream opens its message: an empty answer is an empty message
-                _ = out.push(c.text.text, logprobs: entries(c.logprobs), finish: c.finishReason ?? "stop")
-                return keep(object(status(c.finishReason), out.items, job, c.finishReason, .null), out)
+        let reportJob = reporter(responder, route: .responses, stream: stream, prompt: promptText, adapter: chat.adapter) { _ in ids.count }
+        // A response to keep is known to the store while it is answered (a DELETE then is taken);
+        // one that ends without an answer, or is never submitted, is forgotten there (`keep` takes
+        // the others).
+        let report: (GenerationJob) -> Void = { [responseStore] job in
+            reportJob(job)
+            if plan.store && (job.error != nil || job.wasAborted) { responseStore?.abandoned(id) }
+        }
+        if plan.store { responseStore?.answering(id, owner: plan.owner) }
+        do {
+            guard stream else {
+                return try submitWholeAnswer(requests, stops: chat.opts.stop, skipSpecial: skipSpecial, responder: responder, anthropic: false,
+                                             report: report) { job in
+                    let c = job.results[0]
+                    let out = ResponsesOutput(format: toolFormat, toolNames: toolNames)
+                    _ = out.start()  // as the stream opens its message: an empty answer is an empty message
+                    _ = out.push(c.text.text, logprobs: entries(c.logprobs), finish: c.finishReason ?? "stop")
+                    return keep(object(status(c.finishReason), out.items, job, c.finishReason, .null), out)
+                }
             }
-        }
 
-        try check(requests)
-        let out = ResponsesOutput(format: toolFormat, toolNames: toolNames)
-        let writer = StreamWriter(responder: responder, service: service, requestIDs: requests.map(\.id),
-                                  timeout: slowReaderTimeout, observer: observer)
-        // A failed answer: an `error` event, then `response.failed` with what was made so far.
-        let failed: (APIError) -> [UInt8] = { e in
-            let error = out.event("error", [("code", e.code.map(JSON.string) ?? .string(e.type)), ("message", .string(e.message)), ("param", .null)])
-            let body = object("failed", out.items, nil, nil, ["code": "server_error", "message": .string(e.message)])
-            return SSE.event(named: error) + SSE.event(named: out.event("response.failed", [("response", body)]))
-        }
-        let job = typedEventJob(requests, stops: chat.opts.stop, skipSpecial: skipSpecial, writer: writer, failed: failed,
-            push: { d in out.push(d.text, logprobs: entries(d.logprobs), finish: d.finishReason) },
-            onDone: { job in
-                report(job)
-                guard job.error == nil, !job.wasAborted else { responder.end(); return }
-                let finish = job.results[0].finishReason
-                let final = keep(object(status(finish), out.items, job, finish, .null), out)
-                responder.end(after: SSE.event(named: out.event("response." + status(finish), [("response", final)])))
-            })
-        try submitStream(requests, job: job, responder: responder) {
-            responder.startStream(status: .ok, headers: SSE.headers)
-            let opening = object("in_progress", [], nil, nil, .null)
-            writer.write(SSE.event(named: out.event("response.created", [("response", opening)])))
-            writer.write(SSE.event(named: out.event("response.in_progress", [("response", opening)])))
-            for e in out.start() { writer.write(SSE.event(named: e)) }
+            try check(requests)
+            let out = ResponsesOutput(format: toolFormat, toolNames: toolNames)
+            let writer = StreamWriter(responder: responder, service: service, requestIDs: requests.map(\.id),
+                                      timeout: slowReaderTimeout, observer: observer)
+            // A failed answer: an `error` event, then `response.failed` with what was made so far.
+            let failed: (APIError) -> [UInt8] = { e in
+                let error = out.event("error", [("code", e.code.map(JSON.string) ?? .string(e.type)), ("message", .string(e.message)), ("param", .null)])
+                let body = object("failed", out.items, nil, nil, ["code": "server_error", "message": .string(e.message)])
+                return SSE.event(named: error) + SSE.event(named: out.event("response.failed", [("response", body)]))
+            }
+            let job = typedEventJob(requests, stops: chat.opts.stop, skipSpecial: skipSpecial, writer: writer, failed: failed,
+                push: { d in out.push(d.text, logprobs: entries(d.logprobs), finish: d.finishReason) },
+                onDone: { job in
+                    report(job)
+                    guard job.error == nil, !job.wasAborted else { responder.end(); return }
+                    let finish = job.results[0].finishReason
+                    let final = keep(object(status(finish), out.items, job, finish, .null), out)
+                    responder.end(after: SSE.event(named: out.event("response." + status(finish), [("response", final)])))
+                })
+            try submitStream(requests, job: job, responder: responder) {
+                responder.startStream(status: .ok, headers: SSE.headers)
+                let opening = object("in_progress", [], nil, nil, .null)
+                writer.write(SSE.event(named: out.event("response.created", [("response", opening)])))
+                writer.write(SSE.event(named: out.event("response.in_progress", [("response", opening)])))
+                for e in out.start() { writer.write(SSE.event(named: e)) }
+            }
+        } catch {
+            if plan.store { responseStore?.abandoned(id) }
+            throw error
         }
     }
 

@@ -507,3 +507,27 @@ def test_logprobs_with_tools_are_each_message_s_own_tokens(qwen_client):
     for m in messages:
         tokens = "".join(e.token for e in m.content[0].logprobs)
         assert tokens.strip() == m.content[0].text.strip(), (tokens, m.content[0].text)
+
+
+def test_a_delete_while_the_response_streams_is_taken_and_nothing_is_kept(client):
+    from openai import NotFoundError
+    stream = client.responses.create(model="default", input="Write a long story about a dragon.", max_output_tokens=40,
+                                     stream=True, extra_body={"ignore_eos": True})
+    rid, deleted, final = None, None, None
+    for ev in stream:
+        if ev.type == "response.created":
+            rid = ev.response.id
+            deleted = client.responses.delete(rid)  # the SDK returns None on success
+        if ev.type in ("response.completed", "response.incomplete"):
+            final = ev.response
+    assert rid and final is not None and final.id == rid
+    assert final.store is False, "a deleted response says it was not kept"
+    with pytest.raises(NotFoundError):
+        client.responses.retrieve(rid)
+    with pytest.raises(NotFoundError):
+        client.responses.delete(rid)
+    assert deleted is None
+    # A response that was not deleted is kept as before.
+    r = client.responses.create(model="default", input="Hi", max_output_tokens=3, stream=True)
+    last = [ev for ev in r][-1].response
+    assert client.responses.retrieve(last.id).id == last.id
