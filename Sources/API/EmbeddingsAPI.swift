@@ -24,7 +24,7 @@ public final class EmbeddingsAPI: @unchecked Sendable {
             switch route {
             case .embeddings: try embeddings(request, responder)
             case .models:
-                responder.respond(.json(ServedModel.list([modelJSON])))
+                responder.respond(.json(try ServedModel.list([modelJSON], query: request.queryItems)))
             case .model:
                 let id = request.pathParameters["id"] ?? ""
                 guard model.accepts(id) else { throw APIError.modelNotFound(id) }

@@ -11,7 +11,7 @@ extension OpenAIAPI {
     }
 
     func models(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        responder.respond(.json(ServedModel.list([modelJSON] + loraModelsJSON)))
+        responder.respond(.json(try ServedModel.list([modelJSON] + loraModelsJSON, query: request.queryItems)))
     }
 
     func modelInfo(_ request: HTTPRequest, _ responder: HTTPResponder) throws {

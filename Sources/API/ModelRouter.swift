@@ -30,7 +30,7 @@ public final class ModelRouter: Sendable {
         do {
             let chosen = try target(of: route, request)
             routed(chosen.map { table.rows[$0.index].id })
-            guard let chosen else { return listModels(responder) }
+            guard let chosen else { return try listModels(request, responder) }
             // One model's API answers a wrong-kind request itself.
             if apis.count > 1 { try checkKind(route, chosen.index, named: chosen.name ?? table.rows[chosen.index].id) }
             let target = chosen.index
@@ -94,12 +94,12 @@ public final class ModelRouter: Sendable {
         }
     }
 
-    func listModels(_ responder: HTTPResponder) {
+    func listModels(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let data = apis.flatMap { api -> [JSON] in
             if case let .generation(a) = api { return [a.modelJSON] + a.loraModelsJSON }
             return [api.modelJSON]
         }
-        responder.respond(.json(ServedModel.list(data)))
+        responder.respond(.json(try ServedModel.list(data, query: request.queryItems)))
     }
 }
 

@@ -39,9 +39,30 @@ public struct ServedModel: Sendable {
         return .object(fields)
     }
 
-    /// The listing's envelope: OpenAI's `object` and `data`, and Anthropic's page fields (one page).
-    static func list(_ data: [JSON]) -> JSON {
-        ["object": "list", "data": .array(data), "has_more": false, "first_id": data.first?["id"] ?? .null,
-         "last_id": data.last?["id"] ?? .null]
+    /// The listing's envelope: OpenAI's `object` and `data` (every model), and Anthropic's page
+    /// fields, with its page parameters read from `query` (`limit` 1-1000, `after_id`, `before_id`);
+    /// without them, one page of everything.
+    static func list(_ all: [JSON], query: [(name: String, value: String)] = []) throws -> JSON {
+        var lo = 0, hi = all.count, limit: Int?, before = false
+        for (name, value) in query {
+            switch name {
+            case "limit":
+                guard let n = Int(value), (1...1000).contains(n) else {
+                    throw APIError.invalid("`limit` must be an integer from 1 to 1000.", param: "limit")
+                }
+                limit = n
+            case "after_id", "before_id":
+                guard let i = all.firstIndex(where: { $0["id"] == .string(value) }) else {
+                    throw APIError.invalid("`\(name)` names no model of this list: \(value).", param: name)
+                }
+                if name == "after_id" { lo = max(lo, i + 1) } else { (hi, before) = (min(hi, i), true) }
+            default: continue
+            }
+        }
+        let window = all[lo..<max(lo, hi)]
+        // Before an id, the page is the models just before it (Anthropic's paging backwards).
+        let page = Array(limit.map { before ? window.suffix($0) : window.prefix($0) } ?? window)
+        return ["object": "list", "data": .array(page), "has_more": .bool(page.count < window.count),
+                "first_id": page.first?["id"] ?? .null, "last_id": page.last?["id"] ?? .null]
     }
 }

@@ -88,6 +88,21 @@ def test_models_lists_both_with_their_kind(multi, mclient):
     assert_error(e, h, st, 404, "invalid_request_error", "model", "model_not_found")
 
 
+def test_the_anthropic_sdk_pages_through_the_models(multi, ids):
+    import anthropic
+    claude = anthropic.Anthropic(base_url=multi.base, api_key="unused", max_retries=0)
+    gen, emb = ids["generation"], ids["embedding"]
+    page = claude.models.list(limit=1)
+    assert [m.id for m in page.data] == [gen] and page.has_more and page.first_id == page.last_id == gen
+    # The SDK's pager follows after_id to the end.
+    assert [m.id for m in claude.models.list(limit=1)] == [gen, emb]
+    assert [m.id for m in claude.models.list(after_id=gen).data] == [emb]
+    assert [m.id for m in claude.models.list(before_id=emb).data] == [gen]
+    for query, param in [("limit=0", "limit"), ("limit=abc", "limit"), ("after_id=nope", "after_id")]:
+        st, _, d = multi.request("GET", f"/v1/models?{query}")
+        assert st == 400 and d["error"]["param"] == param, (query, d)
+
+
 def test_requests_go_to_the_model_they_name(multi, mclient, ids):
     chat = mclient.chat.completions.create(model="default", messages=[{"role": "user", "content": "Hi"}],
                                            max_tokens=4, temperature=0)
