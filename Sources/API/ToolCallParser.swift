@@ -148,6 +148,12 @@ struct ToolCallParser {
                 fenced = false
                 mode = .calls
                 return true
+            case .partial where format == .hermes && callCount > 0:
+                // After a call, the answer ends inside the next one's head, before its name is
+                // whole: a call cut short before its name, dropped as a fenced one is (no content).
+                buffer = []
+                mode = .text
+                return true
             default: break
             }
         }
