@@ -48,7 +48,8 @@ extension OpenAIAPI {
         }
         let wantLogprobs = try r.bool("logprobs") ?? false
         let top = try r.int("top_logprobs", 0...limits.maxLogprobs)
-        if top != nil && !wantLogprobs {
+        // 0 without logprobs asks for nothing: taken, as vLLM takes it (clients that fill in defaults send it).
+        if let top, top > 0, !wantLogprobs {
             throw APIError.invalid("`top_logprobs` requires `logprobs` to be true.", param: "top_logprobs")
         }
         try checkQueueRoom(opts.n, param: "n")

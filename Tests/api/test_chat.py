@@ -330,3 +330,9 @@ def test_message_and_logprobs_carry_openai_s_null_refusal(server):
     choice = data["choices"][0]
     assert "refusal" in choice["message"] and choice["message"]["refusal"] is None, choice
     assert "refusal" in choice["logprobs"] and choice["logprobs"]["refusal"] is None and len(choice["logprobs"]["content"]) == 3
+
+
+def test_top_logprobs_0_without_logprobs_is_taken(client):
+    """vLLM takes it (clients that fill in defaults send `logprobs: false, top_logprobs: 0`); more than 0 is a 400."""
+    r = client.chat.completions.create(model="default", messages=CHAT, max_tokens=2, logprobs=False, top_logprobs=0)
+    assert r.choices[0].logprobs is None
