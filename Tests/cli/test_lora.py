@@ -220,3 +220,10 @@ def test_a_peft_config_field_of_the_wrong_type_is_refused(tmp_path):
     for config in ({"r": 8}, {"r": 8, "lora_alpha": None, "use_rslora": None}):
         (d / "adapter_config.json").write_text(json.dumps(dict(config, target_modules=["q_proj"])))
         jeton("generate", "--model", MODEL, "--prompt", "Hi", "-n", "1", "--lora", str(d))
+
+
+def test_serving_an_adapter_as_a_model_says_what_it_is(adapter):
+    """An adapter GGUF given as the model stops start-up before the port opens, saying how to serve it."""
+    p = jeton("serve", "--model", adapter["gguf"], "--port", "0", check=False)
+    assert p.returncode != 0 and "is a LoRA adapter, not a model" in p.stderr and "--lora NAME=PATH" in p.stderr, p.stderr[-500:]
+    assert "listening" not in p.stdout + p.stderr

@@ -27,9 +27,12 @@ enum Preflight {
             try file(what, path, directoryAllowed: false)
             // Its header too (a few ms, the file is mapped): a file that is not GGUF must not
             // open the port, log "listening" and then fail.
-            do { embedding[path] = LoadedEmbeddingModel.isEmbeddingModel(try GGUFFile(path: path)) } catch {
-                throw JetonConfig.Failure(description: "\(what): \(path): \(error)")
+            let header: GGUFFile
+            do { header = try GGUFFile(path: path) } catch { throw JetonConfig.Failure(description: "\(what): \(path): \(error)") }
+            if header.metadata["general.type"]?.stringValue == "adapter" {
+                throw JetonConfig.Failure(description: "\(what): \(path) is a LoRA adapter, not a model: serve its base model and give the adapter with --lora NAME=PATH")
             }
+            embedding[path] = LoadedEmbeddingModel.isEmbeddingModel(header)
             return path
         }
         func file(_ what: String, _ path: String, directoryAllowed: Bool) throws {
