@@ -3,14 +3,14 @@
 public enum APIRoute: String, CaseIterable, Sendable {
     case completions, chatCompletions, responses, response, deleteResponse, responseInputItems, responseInputTokens, messages, countTokens,
          models, model,
-         tokenize, detokenize, applyTemplate, embeddings, loadLoraAdapter, unloadLoraAdapter
+         tokenize, detokenize, applyTemplate, embeddings, loadLoraAdapter, unloadLoraAdapter, infill
 
     public var method: String {
         switch self {
         case .models, .model, .response, .responseInputItems: return "GET"
         case .deleteResponse: return "DELETE"
         case .completions, .chatCompletions, .responses, .responseInputTokens, .messages, .countTokens, .tokenize, .detokenize, .applyTemplate,
-             .embeddings, .loadLoraAdapter, .unloadLoraAdapter:
+             .embeddings, .loadLoraAdapter, .unloadLoraAdapter, .infill:
             return "POST"
         }
     }
@@ -34,11 +34,12 @@ public enum APIRoute: String, CaseIterable, Sendable {
         case .embeddings: return "/v1/embeddings"
         case .loadLoraAdapter: return "/v1/load_lora_adapter"
         case .unloadLoraAdapter: return "/v1/unload_lora_adapter"
+        case .infill: return "/infill"
         }
     }
 
     /// The routes that generate text (and count tokens in the access log).
-    public var generates: Bool { self == .completions || self == .chatCompletions || self == .responses || self == .messages }
+    public var generates: Bool { self == .completions || self == .chatCompletions || self == .responses || self == .messages || self == .infill }
 
     /// Anthropic's Messages API: its errors use Anthropic's envelope (`MessagesError.swift`).
     public var isAnthropic: Bool { self == .messages || self == .countTokens }

@@ -1,3 +1,4 @@
+import Dispatch
 import Engine
 import Tokenizer
 
@@ -23,13 +24,28 @@ struct ChoiceText {
     private(set) var stopped = false
     /// The stop sequence that ended the text (the Messages API names it in `stop_sequence`).
     private(set) var matchedStop: String?
+    /// The text was ended by one of its `LineRules`.
+    private(set) var endedByRule = false
+
+    /// llama-server's limits for code infill (`n_indent`, `t_max_predict_ms`): the text ends where
+    /// a new line's code begins less indented than `minIndent` (its indentation kept), or, once
+    /// `maxPredictNanos` have passed since the first token, after a token that writes a new line.
+    struct LineRules: Sendable {
+        var minIndent = 0
+        var maxPredictNanos: UInt64?
+    }
+    private let rules: LineRules
+    private var lineOpen = false           // after a newline, the line's indentation is still being read
+    private var lineIndent = 0
+    private var firstTokenAt: UInt64?
 
     /// `skipSpecial`: control tokens give no text (OpenAI's answers never hold them; their
     /// logprob entries still name them).
-    init(tokenizer: Tokenizer, stops: [String], skipSpecial: Bool) {
+    init(tokenizer: Tokenizer, stops: [String], skipSpecial: Bool, rules: LineRules = LineRules()) {
         // Generated text continues a prompt: keep a SentencePiece leading space.
         decoder = StreamingDecoder(tokenizer: tokenizer, skipSpecial: skipSpecial, fromSequenceStart: false)
         self.stops = stops.filter { !$0.isEmpty }.map(StopSequence.init)
+        self.rules = rules
     }
 
     /// Newly released text, the logprob entries of the tokens whose text it completes, and where
@@ -43,9 +59,28 @@ struct ChoiceText {
         tokenCount += 1
         let piece = decoder.push(token)
         if let lp = logprob { pendingTokens.append((decodedUTF16, piece.isEmpty && !decoder.holdsBytes, lp)) }
+        let start = pending.count
         pending += piece.utf8
         decodedUTF16 += piece.utf16.count
-        return release(final: false)
+        var ruleCut: Int?, endAfter = false
+        if rules.minIndent > 0 {
+            // The first line is not checked (it goes on the cursor's line), and a blank line counts
+            // as one without indentation, as in llama-server.
+            for (k, b) in piece.utf8.enumerated() {
+                if lineOpen {
+                    if b == 32 || b == 9 { lineIndent += 1; continue }
+                    lineOpen = false
+                    if lineIndent < rules.minIndent { ruleCut = start + k; break }
+                }
+                if b == 10 { (lineOpen, lineIndent) = (true, 0) }
+            }
+        }
+        if let limit = rules.maxPredictNanos {
+            let now = DispatchTime.now().uptimeNanoseconds
+            if firstTokenAt == nil { firstTokenAt = now }
+            endAfter = piece.utf8.contains(10) && now &- firstTokenAt! > limit
+        }
+        return release(final: false, ruleCut: ruleCut, endAfter: endAfter)
     }
 
     /// The last token left bytes of an unfinished character: the next token's text completes it.
@@ -58,12 +93,18 @@ struct ChoiceText {
         return release(final: true)
     }
 
-    private mutating func release(final: Bool) -> Piece {
+    /// `ruleCut`: where a `LineRules` limit ends the text (in `pending`); `endAfter`: it ends after
+    /// what is held (a stop sequence found first still cuts it).
+    private mutating func release(final: Bool, ruleCut: Int? = nil, endAfter: Bool = false) -> Piece {
         let tokenStart = pendingTokens.first?.start ?? utf16Count
-        let (match, held) = scanStops()
+        let (found, held) = scanStops()
+        var match: (Int, String?)? = found.map { ($0.0, $0.1) }
+        if let r = ruleCut, match.map({ r < $0.0 }) ?? true { match = (r, nil) }
+        if match == nil && endAfter { match = (pending.count, nil) }
         if let (cut, stop) = match {
             stopped = true
             matchedStop = stop
+            endedByRule = stop == nil
             let out = String(decoding: pending[..<cut], as: UTF8.self)
             pending = []
             text += out

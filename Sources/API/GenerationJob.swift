@@ -72,7 +72,8 @@ final class GenerationJob: @unchecked Sendable {
     /// and tokens below this probability make spans.
     /// `skipSpecial`: generated control tokens give no text (`ChoiceText`).
     init(service: InferenceService, tokenizer: Tokenizer, requestIDs: [String], stops: [String], observer: APIObserver?,
-         confidenceThreshold: Double? = nil, skipSpecial: Bool, onDelta: ((Delta) -> Void)?,
+         confidenceThreshold: Double? = nil, skipSpecial: Bool, rules: ChoiceText.LineRules = ChoiceText.LineRules(),
+         onDelta: ((Delta) -> Void)?,
          onDone: @escaping (GenerationJob) -> Void) {
         self.service = service
         self.observer = observer
@@ -80,7 +81,7 @@ final class GenerationJob: @unchecked Sendable {
         self.onDelta = onDelta
         self.onDone = onDone
         choices = requestIDs.map {
-            Choice(requestID: $0, text: ChoiceText(tokenizer: tokenizer, stops: stops, skipSpecial: skipSpecial),
+            Choice(requestID: $0, text: ChoiceText(tokenizer: tokenizer, stops: stops, skipSpecial: skipSpecial, rules: rules),
                    confidence: confidenceThreshold.map(ConfidenceTracker.init(threshold:)))
         }
         open = requestIDs.count
@@ -137,6 +138,8 @@ final class GenerationJob: @unchecked Sendable {
     }
 
     var results: [Choice] { lock.lock(); defer { lock.unlock() }; return choices }
+    /// When the first and the last token came (uptime nanoseconds; nil before any).
+    var tokenTimes: (first: UInt64?, last: UInt64?) { lock.lock(); defer { lock.unlock() }; return (firstTokenAt, lastTokenAt) }
     var error: String? { lock.lock(); defer { lock.unlock() }; return failure }
 
     var usage: (prompt: Int, completion: Int) {

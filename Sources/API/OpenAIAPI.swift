@@ -116,6 +116,7 @@ public final class OpenAIAPI: Sendable {
         }
         case .loadLoraAdapter: body = loadLoraAdapter
         case .unloadLoraAdapter: body = unloadLoraAdapter
+        case .infill: body = infill
         }
         let responsesRoute = route == .responses || route == .responseInputTokens
         let promptParam = route == .chatCompletions || route.isAnthropic ? "messages" : responsesRoute ? "input" : "prompt"
@@ -300,7 +301,7 @@ public final class OpenAIAPI: Sendable {
                 do { if plan.chat.opts.stream { try check(plan.chat.requests) } } catch let e as SubmissionError {
                     return Self.map(e, promptParam: "messages")
                 }
-            case .models, .model, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter, .unloadLoraAdapter, .response,
+            case .models, .model, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter, .unloadLoraAdapter, .response, .infill,
                  .deleteResponse, .responseInputItems:
                 throw APIError.notFound("\(route.path) has no generation body to validate.")
             }

@@ -35,6 +35,10 @@ public final class Tokenizer: Sendable {
     /// The fill-in-the-middle prefix, suffix and middle ids (`fillInTheMiddle`), found in `init`: the
     /// only later use of its text → id map, which is not kept (~10 MiB for 262,144 tokens).
     public let fillInTheMiddleIDs: (prefix: Int32, suffix: Int32, middle: Int32)?
+    /// Repository-level infill tokens (Qwen2.5-Coder's `<|repo_name|>` and `<|file_sep|>`), found
+    /// as llama.cpp finds them; nil where the vocabulary has none.
+    public let fimRepositoryID: Int32?
+    public let fimFileSeparatorID: Int32?
 
     public var vocabularySize: Int { tokens.count }
 
@@ -90,6 +94,8 @@ public final class Tokenizer: Sendable {
         textToID.reserveCapacity(n)
         for (i, t) in vocab.tokens.enumerated() { textToID[t] = Int32(i) }  // later ids win, as llama.cpp
         fillInTheMiddleIDs = Self.fillInTheMiddle(vocab.fimIDs, n, textToID)
+        fimRepositoryID = ["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"].lazy.compactMap { textToID[$0] }.first
+        fimFileSeparatorID = textToID["<|file_sep|>"]
 
         let isByteLevel: Bool
         switch vocab.model {

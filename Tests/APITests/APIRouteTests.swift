@@ -9,10 +9,12 @@ final class APIRouteTests: XCTestCase {
         XCTAssertEqual(APIRoute.deleteResponse.method, "DELETE")
         XCTAssertEqual(APIRoute.models.method, "GET")
         XCTAssertEqual(APIRoute.model.path, "/v1/models/{id}")
-        for r in [APIRoute.completions, .chatCompletions, .responses, .messages, .countTokens, .embeddings, .tokenize, .detokenize, .applyTemplate] {
+        for r in [APIRoute.completions, .chatCompletions, .responses, .responseInputTokens, .messages, .countTokens, .embeddings, .tokenize,
+                  .detokenize, .applyTemplate, .infill] {
             XCTAssertEqual(r.method, "POST", r.path)
         }
-        XCTAssertEqual(APIRoute.allCases.filter(\.generates), [.completions, .chatCompletions, .responses, .messages])
+        XCTAssertEqual(APIRoute.allCases.filter(\.generates), [.completions, .chatCompletions, .responses, .messages, .infill])
+        XCTAssertEqual(APIRoute.infill.path, "/infill")
         XCTAssertEqual(APIRoute.responses.path, "/v1/responses")
         // Anthropic's Messages API: its two routes answer in its error envelope.
         XCTAssertEqual(APIRoute.allCases.filter(\.isAnthropic).map(\.path), ["/v1/messages", "/v1/messages/count_tokens"])

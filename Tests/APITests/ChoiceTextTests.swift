@@ -69,6 +69,28 @@ final class ChoiceTextTests: XCTestCase {
         XCTAssertEqual(try text(stops: ["aab"], [4, 3, 3, 3, 4]).0, "ba")
     }
 
+    /// llama-server's `n_indent`: the first line is free; a later line indented less (a blank one
+    /// too) ends the text where its code begins, its indentation kept.
+    func testALineIndentedLessEndsTheText() throws {
+        let tokens = ["<unk>", "<s>", "</s>", "a", "b", "\n", "  ", "    ", "\n\n"]
+        func text(_ ids: [Int32]) throws -> (String, Bool) {
+            let v = TokenizerVocabulary(model: "llama", tokens: tokens, tokenTypes: [2, 3, 3] + Array(repeating: 1, count: 6),
+                                        scores: Array(repeating: 0, count: tokens.count), bosID: 1, eosID: 2, unknownID: 0)
+            var c = ChoiceText(tokenizer: try Tokenizer(v), stops: [], skipSpecial: true, rules: .init(minIndent: 4))
+            var out = ids.map { c.push($0, nil).text }.joined()
+            out += c.finish().text
+            return (out, c.endedByRule)
+        }
+        // "a\n    b\n  b": the third line is indented 2.
+        XCTAssertEqual(try text([3, 5, 7, 4, 5, 6, 4, 4]).0, "a\n    b\n  ")
+        XCTAssertTrue(try text([3, 5, 7, 4, 5, 6, 4, 4]).1)
+        // Indented enough all through: whole.
+        XCTAssertEqual(try text([3, 5, 7, 4, 5, 7, 4]).0, "a\n    b\n    b")
+        XCTAssertFalse(try text([3, 5, 7, 4, 5, 7, 4]).1)
+        // A blank line ends it at its newline (as llama-server: the empty line's indentation is 0).
+        XCTAssertEqual(try text([3, 5, 7, 4, 8, 7, 4]).0, "a\n    b\n")
+    }
+
     func testTheTrackerKeepsTheSameTokens() {
         let high = TokenConfidence(logprob: log(0.9), entropy: 1)
         var t = ConfidenceTracker(threshold: 0.2)

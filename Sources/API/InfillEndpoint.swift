@@ -1,0 +1,186 @@
+import Engine
+import Foundation
+import HTTP
+
+/// POST /infill: llama-server's code-infill endpoint, which editor plugins call (llama.vscode,
+/// llama.vim): the code before and after the cursor, other files of the project as context, and
+/// the answer in llama-server's own shape (`content`, `stop_type`, `timings`, ...), whole or
+/// streamed as `data:` events without `[DONE]`. The prompt is built as llama-server builds it
+/// (`Tokenizer.repositoryInfill`); sampling takes llama-server's names and defaults.
+extension OpenAIAPI {
+    /// Fields read as they are into the sampling options (`GenerationOptions`), with llama-server's
+    /// names said as those options' where they differ.
+    private static let infillSampling: [(from: String, to: String)] = [
+        ("temperature", "temperature"), ("top_k", "top_k"), ("top_p", "top_p"), ("min_p", "min_p"), ("seed", "seed"),
+        ("repeat_penalty", "repetition_penalty"), ("presence_penalty", "presence_penalty"),
+        ("frequency_penalty", "frequency_penalty"), ("stop", "stop"), ("stream", "stream"), ("ignore_eos", "ignore_eos"),
+        ("logit_bias", "logit_bias")]
+    /// llama-server's defaults where they differ from OpenAI's.
+    private static let infillDefaults: [(String, JSON)] = [("temperature", 0.8), ("top_k", 40), ("top_p", 0.95), ("min_p", 0.05)]
+
+    func infill(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let r = try FieldReader(try Self.parseBody(request))
+        if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
+        let t = model.tokenizer
+        guard t.fillInTheMiddleIDs != nil else {
+            throw APIError.invalid("Infill is not supported by `\(model.id)`: it has no fill-in-the-middle tokens (Qwen2.5-Coder has).",
+                                   code: "fim_not_supported")
+        }
+        guard let prefix = try r.string("input_prefix") else { throw APIError.invalid("`input_prefix` is required.", param: "input_prefix") }
+        guard let suffix = try r.string("input_suffix") else { throw APIError.invalid("`input_suffix` is required.", param: "input_suffix") }
+        let extra = try Self.infillExtra(r)
+        let prompt = try r.string("prompt") ?? ""
+        // Bookkeeping of llama-server's that changes no answer here: its slots and prompt cache
+        // (the prefix cache is always on), its prompt-time limit, its sampler order (top-k, top-p
+        // and min-p are applied in one order here, as in chat).
+        _ = try r.bool("cache_prompt")
+        _ = try r.int("id_slot", -1...Int.max)
+        _ = try r.int("t_max_prompt_ms", -1...Int.max)
+        _ = try r.int("n_keep", -1...Int.max)
+        _ = try r.int("repeat_last_n", -1...Int.max)
+        if let s = r.raw("samplers") {
+            guard case let .array(items) = s, items.allSatisfy({ if case .string = $0 { return true }; return false }) else {
+                throw APIError.invalid("`samplers` must be an array of strings.", param: "samplers")
+            }
+        }
+        if let p = try r.double("typical_p", 0...1), p != 1 { throw APIError.invalid("`typical_p` is not supported (only 1, its off value).", param: "typical_p") }
+        if let m = try r.int("mirostat", 0...2), m != 0 { throw APIError.invalid("`mirostat` is not supported (only 0, its off value).", param: "mirostat") }
+        if let n = try r.int("n_probs", 0...Int.max), n != 0 { throw APIError.invalid("`n_probs` is not supported here; ask /v1/completions with `suffix` and `logprobs`.", param: "n_probs") }
+        let returnTokens = try r.bool("return_tokens") ?? false
+        let fields = try Self.infillResponseFields(r)
+        let predict = try r.int("n_predict", -1...limits.maxTokens) ?? (try r.int("max_tokens", -1...limits.maxTokens)) ?? -1
+        let rules = ChoiceText.LineRules(minIndent: try r.int("n_indent", 0...Int.max) ?? 0,
+                                         maxPredictNanos: (try r.int("t_max_predict_ms", 0...Int.max)).flatMap { $0 > 0 ? UInt64($0) * 1_000_000 : nil })
+        // The sampling fields, said in GenerationOptions' names over llama-server's defaults.
+        var body: [(String, JSON)] = Self.infillDefaults.filter { d in !Self.infillSampling.contains { $0.to == d.0 && r.has($0.from) } }
+        for (from, to) in Self.infillSampling { if let v = r.raw(from) { body.append((to, v)) } }
+        let opts: GenerationOptions
+        do {
+            opts = try GenerationOptions(try FieldReader(.object(body)), maxTokensKeys: [], limits: limits, vocabularySize: t.vocabularySize)
+        } catch let e as APIError {
+            let back = Self.infillSampling.first { $0.to == e.param }?.from
+            throw back.map { b in e.renamingFields { $0 == e.param ? b : $0 } } ?? e
+        }
+        try r.refuseUnknown()
+
+        let room = min(service.contextLength, service.cacheCapacity)
+        // llama-server's batch (2048) and its own n_predict (-1 by default), not the request's.
+        guard let ids = t.repositoryInfill(prefix: prefix, suffix: suffix, extra: extra, prompt: prompt,
+                                           batch: min(2048, room), predict: -1, context: room) else {
+            throw APIError.invalid("Infill is not supported by `\(model.id)`.", code: "fim_not_supported")
+        }
+        // -1: until the model ends or the context does; 0: the prompt only, into the prefix cache.
+        let warmOnly = predict == 0
+        let maxTokens = predict > 0 ? predict : max(room - ids.count, 1)
+        let id = "infill-" + Self.randomID()
+        let req = GenerationRequest(id: id, promptTokens: ids, sampling: opts.sampling(forChoice: 0), maxTokens: warmOnly ? 1 : maxTokens,
+                                    ignoreEOS: opts.ignoreEOS, logprobs: nil)
+        try check([req])
+        let settings: JSON = ["n_predict": JSON(predict), "seed": opts.seed.map { .number(Double($0)) } ?? JSON(-1),
+                              "temperature": JSON(opts.sampling.temperature), "top_k": JSON(opts.sampling.topK),
+                              "top_p": JSON(opts.sampling.topP), "min_p": JSON(opts.sampling.minP),
+                              "repeat_penalty": JSON(opts.sampling.repetitionPenalty),
+                              "presence_penalty": JSON(opts.sampling.presencePenalty),
+                              "frequency_penalty": JSON(opts.sampling.frequencyPenalty),
+                              "stop": .array(opts.stop.map(JSON.string)), "n_indent": JSON(rules.minIndent),
+                              "t_max_predict_ms": JSON(Int((rules.maxPredictNanos ?? 0) / 1_000_000)),
+                              "ignore_eos": .bool(opts.ignoreEOS), "stream": .bool(opts.stream)]
+        let report = reporter(responder, route: .infill, stream: opts.stream, prompt: logPrompts ? prefix + "<FIM>" + suffix : nil,
+                              adapter: nil) { _ in ids.count }
+        // The answer as llama-server gives it (`server_task_result_cmpl_final`), its `content`
+        // empty when streamed; `response_fields` picks paths of it.
+        let final: (GenerationJob, String) -> JSON = { [model] job, content in
+            let c = job.results[0]
+            let generated = warmOnly ? 0 : job.usage.completion
+            let cached = job.cachedPromptTokens(n: 1)
+            let stopType = c.finishReason == "length" ? "limit"
+                : c.text.endedByRule ? "limit" : c.text.matchedStop != nil ? "word" : c.finishReason == "stop" ? "eos" : "none"
+            let (first, last) = job.tokenTimes
+            let promptMs = Double((first ?? job.startedAt) &- job.startedAt) / 1e6
+            let predictedMs = warmOnly ? 0 : Double((last ?? 0) &- (first ?? 0)) / 1e6
+            let evaluated = ids.count - cached
+            let timings: JSON = ["cache_n": JSON(cached), "prompt_n": JSON(evaluated), "prompt_ms": .number(promptMs),
+                                 "prompt_per_token_ms": .number(evaluated > 0 ? promptMs / Double(evaluated) : 0),
+                                 "prompt_per_second": .number(promptMs > 0 ? Double(evaluated) / promptMs * 1000 : 0),
+                                 "predicted_n": JSON(generated), "predicted_ms": .number(predictedMs),
+                                 "predicted_per_token_ms": .number(generated > 0 ? predictedMs / Double(generated) : 0),
+                                 "predicted_per_second": .number(predictedMs > 0 ? Double(generated) / predictedMs * 1000 : 0)]
+            let text = warmOnly ? "" : c.text.text
+            let object: JSON = ["index": 0, "content": .string(content), "tokens": .array(returnTokens && !warmOnly ? t.encode(text, addSpecial: false, parseSpecial: false).map { JSON(Int($0)) } : []),
+                                "id_slot": 0, "stop": true, "model": .string(model.id), "tokens_predicted": JSON(generated),
+                                "tokens_evaluated": JSON(ids.count), "generation_settings": settings,
+                                "prompt": .string(t.decode(ids)), "has_new_line": .bool(text.contains("\n")), "truncated": false,
+                                "stop_type": .string(stopType), "stopping_word": .string(c.text.matchedStop ?? ""),
+                                "tokens_cached": JSON(ids.count + generated), "timings": timings]
+            return fields.map { Self.pick($0, from: object) } ?? object
+        }
+        let skipSpecial = opts.skipSpecialTokens ?? true
+
+        guard opts.stream else {
+            return try submitWholeAnswer([req], stops: opts.stop, skipSpecial: skipSpecial, responder: responder, anthropic: false,
+                                         report: report, rules: rules) { job in final(job, warmOnly ? "" : job.results[0].text.text) }
+        }
+        let writer = StreamWriter(responder: responder, service: service, requestIDs: [id], timeout: slowReaderTimeout, observer: observer)
+        let running = JobReference()
+        let job = GenerationJob(
+            service: service, tokenizer: t, requestIDs: [id], stops: opts.stop, observer: observer, skipSpecial: skipSpecial, rules: rules,
+            onDelta: { d in
+                switch d.finishReason {
+                case "abort": writer.abortedByServer(SSE.event(APIError.serverEnded.json)); return
+                case "error": writer.write(SSE.event(APIError.internal("generation failed").json)); return
+                default: break
+                }
+                guard !warmOnly, !d.text.isEmpty else { return }
+                let predicted = running.job?.results[0].text.tokenCount ?? 0
+                let partial: JSON = ["index": 0, "content": .string(d.text), "tokens": [], "stop": false, "id_slot": 0,
+                                     "tokens_predicted": JSON(predicted), "tokens_evaluated": JSON(ids.count)]
+                writer.write(SSE.event(fields.map { Self.pick($0, from: partial) } ?? partial))
+            },
+            onDone: { job in
+                report(job)
+                guard job.error == nil, !job.wasAborted else { responder.end(); return }
+                responder.end(after: SSE.event(final(job, "")))
+            })
+        running.job = job
+        try submitStream([req], job: job, responder: responder) { responder.startStream(status: .ok, headers: SSE.headers) }
+    }
+
+    /// The job a stream's pieces come from, for its token count (set once, before it is submitted).
+    private final class JobReference: @unchecked Sendable {
+        weak var job: GenerationJob?
+    }
+
+    /// `input_extra`: the project's other files, `{"filename", "text"}` each (a filename is optional).
+    private static func infillExtra(_ r: FieldReader) throws -> [(filename: String, text: String)] {
+        guard let v = r.raw("input_extra") else { return [] }
+        guard case let .array(items) = v else {
+            throw APIError.invalid("`input_extra` must be an array of {\"filename\": string, \"text\": string}.", param: "input_extra")
+        }
+        return try items.enumerated().map { i, item in
+            let c = try FieldReader(item, parent: "input_extra[\(i)]")
+            guard let text = try c.string("text") else { throw APIError.invalid("`input_extra[\(i)].text` is required.", param: "input_extra[\(i)].text") }
+            let filename = try c.string("filename") ?? "tmp"
+            try c.refuseUnknown(in: "input_extra[\(i)]")
+            return (filename, text)
+        }
+    }
+
+    /// `response_fields`: paths (`timings/prompt_n`) of the answer to give, each under its path.
+    private static func infillResponseFields(_ r: FieldReader) throws -> [String]? {
+        guard let v = r.raw("response_fields") else { return nil }
+        guard case let .array(items) = v else { throw APIError.invalid("`response_fields` must be an array of strings.", param: "response_fields") }
+        return try items.map { item in
+            guard case let .string(s) = item else { throw APIError.invalid("`response_fields` must be an array of strings.", param: "response_fields") }
+            return s
+        }
+    }
+
+    /// The values at `paths` of `object`, keyed by path; a path that leads nowhere is left out.
+    static func pick(_ paths: [String], from object: JSON) -> JSON {
+        .object(paths.compactMap { path in
+            var current: JSON? = object
+            for key in path.split(separator: "/", omittingEmptySubsequences: false) { current = current?[String(key)] }
+            return current.map { (path, $0) }
+        })
+    }
+}
