@@ -18,63 +18,25 @@ extension OpenAIAPI {
     /// llama-server's defaults where they differ from OpenAI's.
     private static let infillDefaults: [(String, JSON)] = [("temperature", 0.8), ("top_k", 40), ("top_p", 0.95), ("min_p", 0.05)]
 
-    func infill(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let r = try FieldReader(try Self.parseBody(request))
-        if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
-        let t = model.tokenizer
-        guard t.fillInTheMiddleIDs != nil else {
-            throw APIError.invalid("Infill is not supported by `\(model.id)`: it has no fill-in-the-middle tokens (Qwen2.5-Coder has).",
-                                   code: "fim_not_supported")
-        }
-        guard let prefix = try r.string("input_prefix") else { throw APIError.invalid("`input_prefix` is required.", param: "input_prefix") }
-        guard let suffix = try r.string("input_suffix") else { throw APIError.invalid("`input_suffix` is required.", param: "input_suffix") }
-        let extra = try Self.infillExtra(r)
-        let prompt = try r.string("prompt") ?? ""
-        // Bookkeeping of llama-server's that changes no answer here: its slots and prompt cache
-        // (the prefix cache is always on), its prompt-time limit, its sampler order (top-k, top-p
-        // and min-p are applied in one order here, as in chat).
-        _ = try r.bool("cache_prompt")
-        _ = try r.int("id_slot", -1...Int.max)
-        _ = try r.int("t_max_prompt_ms", -1...Int.max)
-        _ = try r.int("n_keep", -1...Int.max)
-        _ = try r.int("repeat_last_n", -1...Int.max)
-        if let s = r.raw("samplers") {
-            guard case let .array(items) = s, items.allSatisfy({ if case .string = $0 { return true }; return false }) else {
-                throw APIError.invalid("`samplers` must be an array of strings.", param: "samplers")
-            }
-        }
-        if let p = try r.double("typical_p", 0...1), p != 1 { throw APIError.invalid("`typical_p` is not supported (only 1, its off value).", param: "typical_p") }
-        if let m = try r.int("mirostat", 0...2), m != 0 { throw APIError.invalid("`mirostat` is not supported (only 0, its off value).", param: "mirostat") }
-        if let n = try r.int("n_probs", 0...Int.max), n != 0 { throw APIError.invalid("`n_probs` is not supported here; ask /v1/completions with `suffix` and `logprobs`.", param: "n_probs") }
-        let returnTokens = try r.bool("return_tokens") ?? false
-        let fields = try Self.infillResponseFields(r)
-        let predict = try r.int("n_predict", -1...limits.maxTokens) ?? (try r.int("max_tokens", -1...limits.maxTokens)) ?? -1
-        let rules = ChoiceText.LineRules(minIndent: try r.int("n_indent", 0...Int.max) ?? 0,
-                                         maxPredictNanos: (try r.int("t_max_predict_ms", 0...Int.max)).flatMap { $0 > 0 ? UInt64($0) * 1_000_000 : nil })
-        // The sampling fields, said in GenerationOptions' names over llama-server's defaults.
-        var body: [(String, JSON)] = Self.infillDefaults.filter { d in !Self.infillSampling.contains { $0.to == d.0 && r.has($0.from) } }
-        for (from, to) in Self.infillSampling { if let v = r.raw(from) { body.append((to, v)) } }
-        let opts: GenerationOptions
-        do {
-            opts = try GenerationOptions(try FieldReader(.object(body)), maxTokensKeys: [], limits: limits, vocabularySize: t.vocabularySize)
-        } catch let e as APIError {
-            let back = Self.infillSampling.first { $0.to == e.param }?.from
-            throw back.map { b in e.renamingFields { $0 == e.param ? b : $0 } } ?? e
-        }
-        try r.refuseUnknown()
+    /// A checked /infill request: its prompt and generation request, and what its answer says.
+    struct InfillPlan {
+        var ids: [Int32]
+        var request: GenerationRequest
+        var opts: GenerationOptions
+        var rules: ChoiceText.LineRules
+        /// `n_predict` as asked (-1, 0 or a count); 0: the prompt only.
+        var predict: Int
+        var returnTokens: Bool
+        var fields: [String]?
+        var prefix: String, suffix: String
+        var warmOnly: Bool { predict == 0 }
+    }
 
-        let room = min(service.contextLength, service.cacheCapacity)
-        // llama-server's batch (2048) and its own n_predict (-1 by default), not the request's.
-        guard let ids = t.repositoryInfill(prefix: prefix, suffix: suffix, extra: extra, prompt: prompt,
-                                           batch: min(2048, room), predict: -1, context: room) else {
-            throw APIError.invalid("Infill is not supported by `\(model.id)`.", code: "fim_not_supported")
-        }
-        // -1: until the model ends or the context does; 0: the prompt only, into the prefix cache.
-        let warmOnly = predict == 0
-        let maxTokens = predict > 0 ? predict : max(room - ids.count, 1)
-        let id = "infill-" + Self.randomID()
-        let req = GenerationRequest(id: id, promptTokens: ids, sampling: opts.sampling(forChoice: 0), maxTokens: warmOnly ? 1 : maxTokens,
-                                    ignoreEOS: opts.ignoreEOS, logprobs: nil)
+    func infill(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let plan = try infillPlan(try Self.parseBody(request))
+        let (ids, req, opts, rules, predict, returnTokens, fields) = (plan.ids, plan.request, plan.opts, plan.rules, plan.predict,
+                                                                      plan.returnTokens, plan.fields)
+        let (prefix, suffix, warmOnly, id, t) = (plan.prefix, plan.suffix, plan.warmOnly, plan.request.id, model.tokenizer)
         try check([req])
         let settings: JSON = ["n_predict": JSON(predict), "seed": opts.seed.map { .number(Double($0)) } ?? JSON(-1),
                               "temperature": JSON(opts.sampling.temperature), "top_k": JSON(opts.sampling.topK),
@@ -143,6 +105,66 @@ extension OpenAIAPI {
             })
         running.job = job
         try submitStream([req], job: job, responder: responder) { responder.startStream(status: .ok, headers: SSE.headers) }
+    }
+
+    /// Reads and checks an /infill body and builds its prompt; throws the APIError a client gets.
+    func infillPlan(_ json: JSON) throws -> InfillPlan {
+        let r = try FieldReader(json)
+        if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
+        let t = model.tokenizer
+        guard t.fillInTheMiddleIDs != nil else {
+            throw APIError.invalid("Infill is not supported by `\(model.id)`: it has no fill-in-the-middle tokens (Qwen2.5-Coder has).",
+                                   code: "fim_not_supported")
+        }
+        guard let prefix = try r.string("input_prefix") else { throw APIError.invalid("`input_prefix` is required.", param: "input_prefix") }
+        guard let suffix = try r.string("input_suffix") else { throw APIError.invalid("`input_suffix` is required.", param: "input_suffix") }
+        let extra = try Self.infillExtra(r)
+        let prompt = try r.string("prompt") ?? ""
+        // Bookkeeping of llama-server's that changes no answer here: its slots and prompt cache
+        // (the prefix cache is always on), its prompt-time limit, its sampler order (top-k, top-p
+        // and min-p are applied in one order here, as in chat).
+        _ = try r.bool("cache_prompt")
+        _ = try r.int("id_slot", -1...Int.max)
+        _ = try r.int("t_max_prompt_ms", -1...Int.max)
+        _ = try r.int("n_keep", -1...Int.max)
+        _ = try r.int("repeat_last_n", -1...Int.max)
+        if let s = r.raw("samplers") {
+            guard case let .array(items) = s, items.allSatisfy({ if case .string = $0 { return true }; return false }) else {
+                throw APIError.invalid("`samplers` must be an array of strings.", param: "samplers")
+            }
+        }
+        if let p = try r.double("typical_p", 0...1), p != 1 { throw APIError.invalid("`typical_p` is not supported (only 1, its off value).", param: "typical_p") }
+        if let m = try r.int("mirostat", 0...2), m != 0 { throw APIError.invalid("`mirostat` is not supported (only 0, its off value).", param: "mirostat") }
+        if let n = try r.int("n_probs", 0...Int.max), n != 0 { throw APIError.invalid("`n_probs` is not supported here; ask /v1/completions with `suffix` and `logprobs`.", param: "n_probs") }
+        let returnTokens = try r.bool("return_tokens") ?? false
+        let fields = try Self.infillResponseFields(r)
+        let predict = try r.int("n_predict", -1...limits.maxTokens) ?? (try r.int("max_tokens", -1...limits.maxTokens)) ?? -1
+        let rules = ChoiceText.LineRules(minIndent: try r.int("n_indent", 0...Int.max) ?? 0,
+                                         maxPredictNanos: (try r.int("t_max_predict_ms", 0...Int.max)).flatMap { $0 > 0 ? UInt64(min($0, 1 << 40)) * 1_000_000 : nil })
+        // The sampling fields, said in GenerationOptions' names over llama-server's defaults.
+        var body: [(String, JSON)] = Self.infillDefaults.filter { d in !Self.infillSampling.contains { $0.to == d.0 && r.has($0.from) } }
+        for (from, to) in Self.infillSampling { if let v = r.raw(from) { body.append((to, v)) } }
+        let opts: GenerationOptions
+        do {
+            opts = try GenerationOptions(try FieldReader(.object(body)), maxTokensKeys: [], limits: limits, vocabularySize: t.vocabularySize)
+        } catch let e as APIError {
+            let back = Self.infillSampling.first { $0.to == e.param }?.from
+            throw back.map { b in e.renamingFields { $0 == e.param ? b : $0 } } ?? e
+        }
+        try r.refuseUnknown()
+
+        let room = min(service.contextLength, service.cacheCapacity)
+        // llama-server's batch (2048) and its own n_predict (-1 by default), not the request's.
+        guard let ids = t.repositoryInfill(prefix: prefix, suffix: suffix, extra: extra, prompt: prompt,
+                                           batch: min(2048, room), predict: -1, context: room) else {
+            throw APIError.invalid("Infill is not supported by `\(model.id)`.", code: "fim_not_supported")
+        }
+        // -1: until the model ends or the context does; 0: the prompt only, into the prefix cache.
+        let maxTokens = predict > 0 ? predict : predict == 0 ? 1 : max(room - ids.count, 1)
+        let req = GenerationRequest(id: "infill-" + Self.randomID(), promptTokens: ids, sampling: opts.sampling(forChoice: 0),
+                                    maxTokens: maxTokens, ignoreEOS: opts.ignoreEOS, logprobs: nil)
+        return InfillPlan(ids: ids, request: req, opts: opts, rules: rules, predict: predict, returnTokens: returnTokens, fields: fields,
+                          prefix: prefix, suffix: suffix)
     }
 
     /// The job a stream's pieces come from, for its token count (set once, before it is submitted).

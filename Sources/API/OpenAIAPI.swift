@@ -291,6 +291,8 @@ public final class OpenAIAPI: Sendable {
                 }
             case .responseInputTokens:
                 _ = try responsesPlan(json)
+            case .infill:
+                _ = try infillPlan(json)
             case .responses:
                 let plan = try responsesPlan(json)
                 do { if plan.chat.opts.stream { try check(plan.chat.requests) } } catch let e as SubmissionError {
@@ -301,7 +303,7 @@ public final class OpenAIAPI: Sendable {
                 do { if plan.chat.opts.stream { try check(plan.chat.requests) } } catch let e as SubmissionError {
                     return Self.map(e, promptParam: "messages")
                 }
-            case .models, .model, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter, .unloadLoraAdapter, .response, .infill,
+            case .models, .model, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter, .unloadLoraAdapter, .response,
                  .deleteResponse, .responseInputItems:
                 throw APIError.notFound("\(route.path) has no generation body to validate.")
             }

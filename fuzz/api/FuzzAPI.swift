@@ -5,8 +5,9 @@ import Model
 
 /// libFuzzer target for the request decoding and validation path, chat
 /// template rendering included: the first byte picks the endpoint (even: completions, 1 mod 4:
-/// chat, 3 mod 8: responses, 7 mod 16: messages, 15 mod 16: messages/count_tokens), the rest is
-/// the body. Built with -DFUZZING by run.sh; without it this is a replay tool
+/// chat, 3 mod 8: responses, 7 mod 16: messages, 15 mod 32: messages/count_tokens, 31 mod 64:
+/// infill, on Qwen2.5-Coder-0.5B's tokenizer when it is pulled, 63 mod 64: responses/input_tokens),
+/// the rest is the body. Built with -DFUZZING by run.sh; without it this is a replay tool
 /// that runs the same function over files (the committed corpus in CI).
 
 /// Refuses everything: validation never reaches it, since `validate` does not submit.
@@ -31,11 +32,21 @@ let api: OpenAIAPI = {
     return OpenAIAPI(service: NoEngine(), model: served, version: "fuzz")
 }()
 
+/// A code model's API for /infill (its fill-in-the-middle and repository tokens); the default
+/// model's (which refuses infill) when it is not pulled.
+let coderAPI: OpenAIAPI = {
+    let dir = ProcessInfo.processInfo.environment["JETON_MODELS"] ?? (NSHomeDirectory() + "/.cache/jeton/models")
+    guard let loaded = try? LoadedModel(path: dir + "/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", threads: 1) else { return api }
+    let served = ServedModel(id: "coder", aliases: ["default"], tokenizer: loaded.tokenizer, contextLength: 8192,
+                             chatTemplate: loaded.chatTemplate, created: 0)
+    return OpenAIAPI(service: NoEngine(), model: served, version: "fuzz")
+}()
+
 func fuzzOne(_ bytes: [UInt8]) {
     guard let first = bytes.first else { return }
     let route: APIRoute = first & 1 == 0 ? .completions : first & 2 == 0 ? .chatCompletions : first & 4 == 0 ? .responses
-        : first & 8 == 0 ? .messages : .countTokens
-    if let e = api.validate(route, body: Array(bytes.dropFirst())) {
+        : first & 8 == 0 ? .messages : first & 16 == 0 ? .countTokens : first & 32 == 0 ? .infill : .responseInputTokens
+    if let e = (route == .infill ? coderAPI : api).validate(route, body: Array(bytes.dropFirst())) {
         // Bad input must be a client error, never a server error.
         if e.status >= 500 { fatalError("server error for client input: \(e)") }
     }
