@@ -148,9 +148,10 @@ struct ToolCallParser {
                 fenced = false
                 mode = .calls
                 return true
-            case .partial where format == .hermes && callCount > 0:
+            case .partial where format == .hermes && callCount > 0 && Self.mayName(ToolCallScanner.nameSoFar(buffer, from: start), toolNames):
                 // After a call, the answer ends inside the next one's head, before its name is
-                // whole: a call cut short before its name, dropped as a fenced one is (no content).
+                // whole, a name one of the tools may still have: a call cut short before its name,
+                // dropped as a fenced one is (no content).
                 buffer = []
                 mode = .text
                 return true
@@ -159,6 +160,12 @@ struct ToolCallParser {
         }
         mode = .text
         return true
+    }
+
+    /// Whether a cut head's name (`ToolCallScanner.nameSoFar`) is, or may still become, a tool's.
+    static func mayName(_ name: (text: String, whole: Bool)?, _ tools: Set<String>) -> Bool {
+        guard let name else { return false }
+        return name.whole ? tools.contains(name.text) : tools.contains { $0.hasPrefix(name.text) }
     }
 
     /// Gives out text up to the next call marker, keeping back what may begin one (and the

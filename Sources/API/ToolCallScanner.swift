@@ -117,6 +117,32 @@ enum ToolCallScanner {
         return name
     }
 
+    /// Where the text ends inside a call head before its arguments (`head` gave `.partial`): the
+    /// name written so far ("" before its value begins), and whether it is whole. Its escapes
+    /// are not read (a name is a plain identifier); nil when the text is no such start.
+    static func nameSoFar(_ b: [UInt8], from i: Int) -> (text: String, whole: Bool)? {
+        var i = i
+        func literal(_ s: String) -> Bool? {  // true: matched, false: text ended inside, nil: mismatch
+            for c in s.utf8 {
+                guard i < b.count else { return false }
+                guard b[i] == c else { return nil }
+                i += 1
+            }
+            return true
+        }
+        for part in ["{", "\"name\"", ":", "\""] {
+            i = skipSpace(b, i)
+            guard i < b.count else { return ("", false) }
+            switch literal(part) {
+            case true?: continue
+            case false?: return ("", false)
+            case nil: return nil
+            }
+        }
+        guard let close = b[i...].firstIndex(of: UInt8(ascii: "\"")) else { return (String(decoding: b[i...], as: UTF8.self), false) }
+        return (String(decoding: b[i..<close], as: UTF8.self), true)
+    }
+
     /// The object inside `{{…}}` (its outer `}` may be missing, as a bare call's may):
     /// Qwen2.5-Coder's chat template shows its calls with doubled braces, and the models copy them.
     static func undoubled(_ b: [UInt8]) -> [UInt8]? {

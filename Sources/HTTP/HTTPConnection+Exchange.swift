@@ -105,7 +105,7 @@ extension HTTPConnection {
     /// Renders an error raised by the HTTP layer; the machine closes the connection after it.
     func sendError(_ error: HTTPParserError, head: HTTPRequestHead?, toHead: Bool) {
         guard !closed else { return }
-        var reply = context.configuration.errorResponse(error.status, error.code, error.message, head?.path)
+        var reply = context.configuration.errorResponse(error.status, error.code, error.message, head?.path ?? machine.pathSoFar)
         addErrorHeaders(to: &reply, for: head?.headers ?? machine.fieldsSoFar)
         // RFC 9110 §15.5.16: a 415 for a body's coding names the codings that would do.
         if error.code == "unsupported_content_encoding" { reply.headers.add(name: "Accept-Encoding", value: "gzip") }

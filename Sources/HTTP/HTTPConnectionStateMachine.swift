@@ -423,6 +423,8 @@ struct HTTPConnectionStateMachine {
 
     /// The fields of the request being read, for an error raised before its head was whole.
     var fieldsSoFar: HTTPHeaders { parser.fieldsSoFar }
+    /// Its path, once its request line is read.
+    var pathSoFar: String? { parser.targetSoFar.map { HTTPRequest.splitTarget($0).0 } }
 
     mutating func fail(_ error: HTTPParserError, into actions: inout [Action]) {
         actions.append(.sendError(error, head: head, toHead: (head?.method ?? parser.requestMethod) == "HEAD"))

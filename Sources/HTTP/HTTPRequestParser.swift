@@ -70,6 +70,10 @@ public struct HTTPRequestParser {
     /// still answers with what they ask for, e.g. CORS headers for its Origin).
     public var fieldsSoFar: HTTPHeaders { headers }
 
+    /// The request target of the message being parsed, once its request line is read (an error
+    /// raised inside its head answers in the envelope of the API its path is under).
+    public var targetSoFar: String? { target.isEmpty ? nil : target }
+
     /// The method the message being parsed starts with, once its request line has ended or passed
     /// its length limit, or once the part of the line received so far holds it (a 408 for a request
     /// line that stalls), else "" (an error answer to a HEAD request then has no content).
@@ -297,10 +301,11 @@ public struct HTTPRequestParser {
     static func pathProblem(_ target: String) -> String? {
         var path = Substring(target)
         if !path.hasPrefix("/") {
-            // Absolute form (`isAbsoluteForm`): the path starts at the first `/` after `scheme://`.
+            // Absolute form (`isAbsoluteForm`): the path starts at the first `/` after `scheme://`,
+            // unless a `?` comes first (no path: the query is no path to check).
             guard let colon = path.firstIndex(of: ":") else { return nil }
             let rest = path[colon...].dropFirst(3)
-            guard let slash = rest.firstIndex(of: "/") else { return nil }
+            guard let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }), rest[slash] == "/" else { return nil }
             path = rest[slash...]
         }
         if let q = path.firstIndex(of: "?") { path = path[..<q] }
@@ -476,6 +481,7 @@ public struct HTTPRequestParser {
     private mutating func reset() {
         state = .requestLine
         method = ""
+        target = ""
         line.removeAll(keepingCapacity: true)
         lineStarted = false
         emptyLines = 0

@@ -214,6 +214,10 @@ final class ToolCallParserTests: XCTestCase {
             check(.hermes, one + tail, content: "", calls: [Call(name: "get_weather", arguments: #"{"city": "Paris"}"#)], names: names)
         }
         check(.hermes, one + "\n{\"city\": 1", content: "\n{\"city\": 1", calls: [Call(name: "get_weather", arguments: #"{"city": "Paris"}"#)], names: names)
+        // A name no tool has (or can still have) is JSON the answer writes: content.
+        for tail in ["\n\n{\"name\": \"Alice\", \"", "\n{\"name\": \"get_x", "\n{\"name\": \"get_weather\" , \"id"] {
+            check(.hermes, one + tail, content: tail, calls: [Call(name: "get_weather", arguments: #"{"city": "Paris"}"#)], names: names)
+        }
         var p = ToolCallParser(format: .hermes, toolNames: names)
         _ = p.push(cut)
         _ = p.finish()

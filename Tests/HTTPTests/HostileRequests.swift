@@ -110,6 +110,7 @@ enum HostileRequests {
         HostileCase("climb within the path", "GET /v1/.. HTTP/1.1\r\n\(h)\r\n", 200),
         HostileCase("merged slashes", "GET // HTTP/1.1\r\n\(h)\r\n", 200),
         HostileCase("escape in the query only", "GET /?a=%zz HTTP/1.1\r\n\(h)\r\n", 200),
+        HostileCase("absolute form, a query without a path", "GET http://h?x=/../a%zz HTTP/1.1\r\n\(h)\r\n", 200),
         HostileCase("asterisk outside OPTIONS", "GET * HTTP/1.1\r\n\(h)\r\n", 400),
         HostileCase("too many empty lines first", "\r\n\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\n\(h)\r\n", 400),
         // Bytes that cannot start a request line: refused on the first byte.

@@ -538,6 +538,17 @@ def test_the_http_layer_s_own_refusals_under_messages_use_anthropic_s_envelope(s
             reply += chunk
     head, _, body = reply.partition(b"\r\n\r\n")
     assert_anthropic_error(int(head.split()[1]), json.loads(body), 413, "request_too_large")
+    # A framing error found in the head (before it is whole) too.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        reply = b""
+        while not reply.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert_anthropic_error(int(head.split()[1]), json.loads(body), 400, "invalid_request_error")
     # The OpenAI routes keep OpenAI's envelope.
     status, _, data = server.request("GET", "/v1/chat/completions")
     assert status == 405 and data["error"]["type"] == "invalid_request_error" and "type" not in data, data

@@ -46,7 +46,7 @@ public final class Gatekeeper: Sendable {
         let message = APIKeyStore.credentials(headers).isEmpty
             ? "You didn't provide an API key. Send it as `Authorization: Bearer YOUR_KEY` (or `x-api-key: YOUR_KEY`)."
             : "Incorrect API key provided."
-        var r = APIError(.authentication, message: message, code: "invalid_api_key").response(anthropic: path.hasPrefix("/v1/messages"))
+        var r = APIError(.authentication, message: message, code: "invalid_api_key").response(anthropic: APIRoute.isAnthropic(path: path))
         r.headers.add(name: "WWW-Authenticate", value: "Bearer")
         return .refused(r)
     }
@@ -64,7 +64,7 @@ public final class Gatekeeper: Sendable {
                 case .admitted: admitted.withLock { $0[responder.requestID] = name }
                 case let .limited(retryAfter, message):
                     var r = APIError(.rateLimited, message: message, code: "rate_limit_exceeded")
-                        .response(anthropic: request.path.hasPrefix("/v1/messages"))
+                        .response(anthropic: APIRoute.isAnthropic(path: request.path))
                     r.headers.add(name: "Retry-After", value: String(retryAfter))
                     return responder.respond(r)
                 }
