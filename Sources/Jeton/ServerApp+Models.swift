@@ -64,7 +64,11 @@ extension ServerApp {
                     throw JetonConfig.Failure(description: "models[\(i)]: the alias `\(alias)` already reaches `\(rows[j].id)`; give \(rows[i].id) another alias")
                 }
             }
-            // (`default` is the first model of each kind by design.)
+            // `default` is the first model of each kind by design: a model named so would take it
+            // from the other kind's first too (an id wins over an alias).
+            if specs.count > 1, spec.name == "default" || spec.aliases.contains("default") {
+                throw JetonConfig.Failure(description: "models[\(i)]: `default` names the first model of each kind when several are served; give \(rows[i].id) another name")
+            }
             // A name the model answers to anyway (the same file listed twice) takes nothing away.
             let own = names(ModelSpec(path: paths[i]), path: paths[i], first: false)
             for given in spec.aliases + [spec.name].compactMap({ $0 }) where given != "default" && given != own.id && !own.aliases.contains(given) {

@@ -192,6 +192,10 @@ def test_an_alias_that_reaches_another_model_stops_startup(tmp_path):
         p = subprocess.run([JETON, "serve", "--port", "0", "--config", str(f)], capture_output=True, text=True, timeout=300)
         assert p.returncode == 2 and "listening" not in p.stdout + p.stderr, (first, p.stderr[-600:])
         assert "`gemma3-270m` is also the file or catalog name of models[1]" in p.stderr, (first, p.stderr[-600:])
+    # `default` is the first model of each kind's: a later one of that kind named so would take it.
+    f.write_text("models:\n  - path: default\n  - path: gemma3-270m\n    name: default\n")
+    p = subprocess.run([JETON, "serve", "--port", "0", "--config", str(f)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "models[1]: `default` names the first model of each kind" in p.stderr, p.stderr[-600:]
     # An earlier model's catalog name as a later one's name: the id would win over the alias.
     f.write_text("models:\n  - path: gemma3-270m\n  - path: default\n    name: gemma3-270m\n")
     p = subprocess.run([JETON, "serve", "--port", "0", "--config", str(f)], capture_output=True, text=True, timeout=300)
