@@ -16,6 +16,7 @@ public final class LoadedModel: Sendable {
     /// wider than Q4_0 read as Q4_0 copies (`ModelWeights.Shrink`: a draft model).
     public init(path: String, threads: Int, logitRows: Int? = nil, shrink: Bool = false) throws {
         file = try GGUFFile(path: path)
+        if file.metadata["general.type"]?.stringValue == "adapter" { throw ModelError.adapterNotModel(path: path) }
         config = try ModelConfig(file: file)
         let rows = min(config.vocabSize, max(1, logitRows ?? config.vocabSize))
         let weights = try ModelWeights(file: file, config: config, shrink: shrink ? .init(outputRows: rows) : nil)

@@ -16,7 +16,17 @@ extension LoraAdapter {
         if let type = config["peft_type"] as? String, type.uppercased() != "LORA" {
             throw LoraError.badConfig("peft_type is \(type), only LORA adapters are supported")
         }
-        guard let rn = config["r"] as? NSNumber, rn.doubleValue == rn.doubleValue.rounded(), rn.intValue >= 1 else {
+        // JSONSerialization gives both JSON numbers and booleans as NSNumber (on Linux a number
+        // even casts to Bool): a boolean is the one whose type is C's char.
+        func number(_ v: Any?) -> NSNumber? {
+            guard let n = v as? NSNumber, !(v is String), String(cString: n.objCType) != "c", n.doubleValue.isFinite else { return nil }
+            return n
+        }
+        func boolean(_ v: Any?) -> Bool? {
+            guard let n = v as? NSNumber, !(v is String), String(cString: n.objCType) == "c" else { return nil }
+            return n.boolValue
+        }
+        guard let rn = number(config["r"]), rn.doubleValue == rn.doubleValue.rounded(), rn.intValue >= 1 else {
             throw LoraError.badConfig("r must be a positive integer")
         }
         let r = rn.intValue
@@ -25,12 +35,12 @@ extension LoraAdapter {
         let present = { (key: String) -> Any? in config[key].flatMap { $0 is NSNull ? nil : $0 } }
         var alpha: Float = 8
         if let v = present("lora_alpha") {
-            guard !(v is String), let n = v as? NSNumber, n.doubleValue.isFinite else { throw LoraError.badConfig("lora_alpha must be a number") }
+            guard let n = number(v) else { throw LoraError.badConfig("lora_alpha must be a number") }
             alpha = n.floatValue
         }
         var rslora = false
         if let v = present("use_rslora") {
-            guard let b = v as? Bool, !(v is String) else { throw LoraError.badConfig("use_rslora must be true or false") }
+            guard let b = boolean(v) else { throw LoraError.badConfig("use_rslora must be true or false") }
             rslora = b
         }
         if (config["fan_in_fan_out"] as? Bool) == true { throw LoraError.badConfig("fan_in_fan_out adapters are not supported") }

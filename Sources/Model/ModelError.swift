@@ -8,6 +8,8 @@ public enum ModelError: Error, CustomStringConvertible {
     case unsupportedTensorType(name: String, type: GGMLType)
     case contextOverflow(needed: Int, limit: Int)
     case invalidToken(Int32, vocabularySize: Int)
+    /// A LoRA adapter's GGUF given where a model is (`general.type = adapter`).
+    case adapterNotModel(path: String)
 
     public var description: String {
         switch self {
@@ -19,6 +21,7 @@ public enum ModelError: Error, CustomStringConvertible {
         case let .unsupportedTensorType(n, t): return "tensor \(n) has type \(t.name), which Jeton cannot compute with yet"
         case let .contextOverflow(needed, limit): return "sequence of \(needed) tokens exceeds the context of \(limit)"
         case let .invalidToken(t, v): return "token id \(t) is outside the vocabulary of \(v)"
+        case let .adapterNotModel(p): return "\(p) is a LoRA adapter, not a model: give its base model as the model and the adapter with --lora NAME=PATH"
         }
     }
 }

@@ -212,7 +212,8 @@ def test_a_peft_config_field_of_the_wrong_type_is_refused(tmp_path):
                "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight": np.zeros((576, 8), np.float16)},
               str(d / "adapter_model.safetensors"))
     for config, named in [({"r": 8, "lora_alpha": "16"}, "lora_alpha"), ({"r": 8, "lora_alpha": 16, "use_rslora": "yes"}, "use_rslora"),
-                          ({"r": 8.5, "lora_alpha": 16}, "r must be")]:
+                          ({"r": 8.5, "lora_alpha": 16}, "r must be"), ({"r": 8, "lora_alpha": True}, "lora_alpha"),
+                          ({"r": 8, "lora_alpha": 16, "use_rslora": 1}, "use_rslora"), ({"r": True, "lora_alpha": 16}, "r must be")]:
         (d / "adapter_config.json").write_text(json.dumps(dict(config, target_modules=["q_proj"])))
         p = jeton("generate", "--model", MODEL, "--prompt", "Hi", "-n", "1", "--lora", str(d), check=False)
         assert p.returncode != 0 and named in p.stderr, (config, p.stderr)
@@ -227,3 +228,12 @@ def test_serving_an_adapter_as_a_model_says_what_it_is(adapter):
     p = jeton("serve", "--model", adapter["gguf"], "--port", "0", check=False)
     assert p.returncode != 0 and "is a LoRA adapter, not a model" in p.stderr and "--lora NAME=PATH" in p.stderr, p.stderr[-500:]
     assert "listening" not in p.stdout + p.stderr
+    for command in (["generate", "--prompt", "Hi", "-n", "1"], ["bench", "-p", "8", "-n", "0", "-r", "1"]):
+        p = jeton(*command, "--model", adapter["gguf"], check=False)
+        assert p.returncode != 0 and "is a LoRA adapter, not a model" in p.stderr, (command, p.stderr[-500:])
+    # An adapter named as the model answers to, or a model given as an adapter: refused before listening.
+    for lora, needle in [(f"default={adapter['gguf']}", "default is a name of the served model"),
+                         (f"smollm2-135m-instruct={adapter['gguf']}", "is a name of the served model"),
+                         (f"x={MODEL}", "is a model, not a LoRA adapter")]:
+        p = jeton("serve", "--model", MODEL, "--port", "0", "--lora", lora, check=False)
+        assert p.returncode != 0 and needle in p.stderr and "listening" not in p.stdout + p.stderr, (lora, p.stderr[-500:])

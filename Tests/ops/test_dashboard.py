@@ -141,7 +141,7 @@ def test_measure_all_off_counts_only_requests_that_ask():
 
 def test_no_series_that_falls_is_read_as_a_counter(server):
     """rate() and increase() take every fall of a series as a counter reset: a series /metrics
-    lowers between two scrapes (a histogram's _sum of log-probabilities) must be read with delta()."""
+    lowers between two scrapes (a histogram's _sum of log-probabilities) must not be read so."""
     def values(text):
         return {(s.name, tuple(sorted(s.labels.items()))): s.value
                 for fam in text_string_to_metric_families(text) for s in fam.samples}

@@ -30,7 +30,7 @@ enum Preflight {
             let header: GGUFFile
             do { header = try GGUFFile(path: path) } catch { throw JetonConfig.Failure(description: "\(what): \(path): \(error)") }
             if header.metadata["general.type"]?.stringValue == "adapter" {
-                throw JetonConfig.Failure(description: "\(what): \(path) is a LoRA adapter, not a model: serve its base model and give the adapter with --lora NAME=PATH")
+                throw JetonConfig.Failure(description: "\(what): \(ModelError.adapterNotModel(path: path))")
             }
             embedding[path] = LoadedEmbeddingModel.isEmbeddingModel(header)
             return path
@@ -102,11 +102,23 @@ enum Preflight {
             guard adapterNames.insert(name).inserted else {
                 throw JetonConfig.Failure(description: "lora.adapters: the name \(name) is given twice")
             }
-            if let i = named[name] {
+            // Any name a model answers to (its id, aliases, file and catalog names, `default`).
+            var firsts: Set<Bool> = []
+            if let i = zip(models, paths).enumerated().first(where: { _, mp in
+                let (id, aliases) = ServerApp.names(mp.0, path: mp.1, first: firsts.insert(embedding[mp.1] == true).inserted)
+                return id == name || aliases.contains(name)
+            })?.offset {
                 let model = models.count > 1 ? "models[\(i)]" : "the served model"
-                throw JetonConfig.Failure(description: "lora.adapters: \(name) is the name of \(model); give the adapter another name")
+                throw JetonConfig.Failure(description: "lora.adapters: \(name) is a name of \(model); give the adapter another name")
             }
-            try file("lora adapter \(name)", String(entry[entry.index(after: eq)...]), directoryAllowed: true)
+            let adapterPath = String(entry[entry.index(after: eq)...])
+            try file("lora adapter \(name)", adapterPath, directoryAllowed: true)
+            // A GGUF file must be an adapter's (a model given by mistake would fail after listening).
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: adapterPath, isDirectory: &isDirectory), !isDirectory.boolValue,
+               let header = try? GGUFFile(path: adapterPath), header.metadata["general.type"]?.stringValue != "adapter" {
+                throw JetonConfig.Failure(description: "lora adapter \(name): \(adapterPath) is a model, not a LoRA adapter (general.type is not \"adapter\")")
+            }
         }
         // Every load from a folder that is not there would be a 403.
         for dir in c[\.loraAllowedDirs] {

@@ -35,7 +35,7 @@ enum MetricHelp {
         "jeton_spec_proposed_tokens_total": "Tokens proposed by speculative decoding, by method.",
         "jeton_spec_accepted_tokens_total": "Proposed tokens the target model accepted, by method.",
         "jeton_spec_acceptance_ratio": "Accepted over proposed tokens since start, by method.",
-        "jeton_answer_mean_logprob": "Mean log-probability of each answer's tokens (at most 0, so the _sum falls: take delta(), not rate(), of it).",
+        "jeton_answer_mean_logprob": "Mean log-probability of each answer's tokens (at most 0, so the _sum falls: not a counter to rate()).",
         "jeton_answer_low_confidence_ratio": "Share of each answer's tokens below the low-confidence threshold.",
         "jeton_embedding_requests_total": "Embedding requests answered.",
         "jeton_embedding_inputs_total": "Inputs embedded.",
