@@ -159,7 +159,7 @@ extension OpenAIAPI {
                 // stream adds up to the whole answer (whose content is null then), as OpenAI's.
                 let firstContent: JSON = toolStreams == nil ? "" : .null
                 for i in requests.indices {
-                    writer.write(SSE.event(wire.chunk(index: i, delta: ["role": "assistant", "content": firstContent], logprobs: .null,
+                    writer.write(SSE.event(wire.chunk(index: i, delta: ["role": "assistant", "content": firstContent, "refusal": .null], logprobs: .null,
                                                          finish: nil, includeUsage: includeUsage)))
                 }
             }

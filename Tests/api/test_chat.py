@@ -2,7 +2,7 @@
 import json
 import os
 
-from conftest import CHAT, ROOT, Server, tokenize
+from conftest import CHAT, ROOT, Server, sse, tokenize
 from test_completions import check_head
 
 
@@ -330,6 +330,10 @@ def test_message_and_logprobs_carry_openai_s_null_refusal(server):
     choice = data["choices"][0]
     assert "refusal" in choice["message"] and choice["message"]["refusal"] is None, choice
     assert "refusal" in choice["logprobs"] and choice["logprobs"]["refusal"] is None and len(choice["logprobs"]["content"]) == 3
+    # Streamed, the first chunk's delta (role, empty content) has it as OpenAI's has.
+    _, _, events = sse(server, "/v1/chat/completions", {"model": "default", "messages": CHAT, "max_tokens": 2, "stream": True})
+    first = events[0]["choices"][0]["delta"]
+    assert first["role"] == "assistant" and "refusal" in first and first["refusal"] is None, first
 
 
 def test_top_logprobs_0_without_logprobs_is_taken(client):
