@@ -3,14 +3,14 @@
 public enum APIRoute: String, CaseIterable, Sendable {
     case completions, chatCompletions, responses, response, deleteResponse, responseInputItems, responseInputTokens, messages, countTokens,
          models, model,
-         tokenize, detokenize, applyTemplate, embeddings, loadLoraAdapter, unloadLoraAdapter, infill
+         tokenize, detokenize, applyTemplate, embeddings, loadLoraAdapter, unloadLoraAdapter, infill, llamaCompletion
 
     public var method: String {
         switch self {
         case .models, .model, .response, .responseInputItems: return "GET"
         case .deleteResponse: return "DELETE"
         case .completions, .chatCompletions, .responses, .responseInputTokens, .messages, .countTokens, .tokenize, .detokenize, .applyTemplate,
-             .embeddings, .loadLoraAdapter, .unloadLoraAdapter, .infill:
+             .embeddings, .loadLoraAdapter, .unloadLoraAdapter, .infill, .llamaCompletion:
             return "POST"
         }
     }
@@ -35,11 +35,12 @@ public enum APIRoute: String, CaseIterable, Sendable {
         case .loadLoraAdapter: return "/v1/load_lora_adapter"
         case .unloadLoraAdapter: return "/v1/unload_lora_adapter"
         case .infill: return "/infill"
+        case .llamaCompletion: return "/completion"
         }
     }
 
     /// The routes that generate text (and count tokens in the access log).
-    public var generates: Bool { self == .completions || self == .chatCompletions || self == .responses || self == .messages || self == .infill }
+    public var generates: Bool { self == .completions || self == .chatCompletions || self == .responses || self == .messages || self == .infill || self == .llamaCompletion }
 
     /// Anthropic's Messages API: its errors use Anthropic's envelope (`MessagesError.swift`).
     public var isAnthropic: Bool { self == .messages || self == .countTokens }

@@ -35,7 +35,7 @@ public final class EmbeddingsAPI: @unchecked Sendable {
                 if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
                 responder.respond(try OpenAIAPI.detokenized(r, model.tokenizer))
             case .completions, .chatCompletions, .responses, .response, .deleteResponse, .responseInputItems, .responseInputTokens, .messages,
-                 .countTokens, .applyTemplate, .infill,
+                 .countTokens, .applyTemplate, .infill, .llamaCompletion,
                  .loadLoraAdapter, .unloadLoraAdapter:
                 // A name this server does not serve is unknown here as on any route (404).
                 if let body = try? OpenAIAPI.parseBody(request), let m = try? FieldReader(body).string("model"), !model.accepts(m) {

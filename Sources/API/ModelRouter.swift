@@ -62,7 +62,7 @@ public final class ModelRouter: Sendable {
             // one for the wrong kind of model.
             return (table.fallback(for: .generation), nil)
         case .completions, .chatCompletions, .responses, .responseInputTokens, .messages, .countTokens, .tokenize, .detokenize, .applyTemplate,
-             .embeddings, .infill:
+             .embeddings, .infill, .llamaCompletion:
             // The body is parsed here and again by the model's API: requests are small next to their work.
             let r = try FieldReader(try OpenAIAPI.parseBody(request))
             let need = ModelTable.kind(of: route)

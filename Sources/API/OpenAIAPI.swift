@@ -117,6 +117,7 @@ public final class OpenAIAPI: Sendable {
         case .loadLoraAdapter: body = loadLoraAdapter
         case .unloadLoraAdapter: body = unloadLoraAdapter
         case .infill: body = infill
+        case .llamaCompletion: body = llamaCompletion
         }
         let responsesRoute = route == .responses || route == .responseInputTokens
         let promptParam = route == .chatCompletions || route.isAnthropic ? "messages" : responsesRoute ? "input" : "prompt"
@@ -293,6 +294,8 @@ public final class OpenAIAPI: Sendable {
                 _ = try responsesPlan(json)
             case .infill:
                 _ = try infillPlan(json)
+            case .llamaCompletion:
+                _ = try llamaCompletionPlan(json)
             case .responses:
                 let plan = try responsesPlan(json)
                 do { if plan.chat.opts.stream { try check(plan.chat.requests) } } catch let e as SubmissionError {

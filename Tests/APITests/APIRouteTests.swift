@@ -10,10 +10,10 @@ final class APIRouteTests: XCTestCase {
         XCTAssertEqual(APIRoute.models.method, "GET")
         XCTAssertEqual(APIRoute.model.path, "/v1/models/{id}")
         for r in [APIRoute.completions, .chatCompletions, .responses, .responseInputTokens, .messages, .countTokens, .embeddings, .tokenize,
-                  .detokenize, .applyTemplate, .infill] {
+                  .detokenize, .applyTemplate, .infill, .llamaCompletion] {
             XCTAssertEqual(r.method, "POST", r.path)
         }
-        XCTAssertEqual(APIRoute.allCases.filter(\.generates), [.completions, .chatCompletions, .responses, .messages, .infill])
+        XCTAssertEqual(APIRoute.allCases.filter(\.generates), [.completions, .chatCompletions, .responses, .messages, .infill, .llamaCompletion])
         XCTAssertEqual(APIRoute.infill.path, "/infill")
         XCTAssertEqual(APIRoute.responses.path, "/v1/responses")
         // Anthropic's Messages API: its two routes answer in its error envelope.

@@ -1,0 +1,185 @@
+import Engine
+import Foundation
+import HTTP
+
+/// llama-server's own API (not OpenAI's), which its clients call: POST /completion and POST
+/// /infill (`InfillEndpoint.swift`) share its sampling names and defaults, its limits for code
+/// (`n_indent`, `t_max_predict_ms`) and its answer (`content`, `stop_type`, `timings`, ...), whole or
+/// streamed as `data:` events without `[DONE]`.
+extension OpenAIAPI {
+    /// Fields read as they are into the sampling options (`GenerationOptions`), with llama-server's
+    /// names said as those options' where they differ.
+    private static let llamaSampling: [(from: String, to: String)] = [
+        ("temperature", "temperature"), ("top_k", "top_k"), ("top_p", "top_p"), ("min_p", "min_p"), ("seed", "seed"),
+        ("repeat_penalty", "repetition_penalty"), ("presence_penalty", "presence_penalty"),
+        ("frequency_penalty", "frequency_penalty"), ("stop", "stop"), ("stream", "stream"), ("ignore_eos", "ignore_eos"),
+        ("logit_bias", "logit_bias")]
+    /// llama-server's defaults where they differ from OpenAI's.
+    private static let llamaDefaults: [(String, JSON)] = [("temperature", 0.8), ("top_k", 40), ("top_p", 0.95), ("min_p", 0.05)]
+
+    /// A checked llama-server request: its prompt and generation request, and what its answer says.
+    struct LlamaNativePlan {
+        var ids: [Int32]
+        var request: GenerationRequest
+        var opts: GenerationOptions
+        var rules: ChoiceText.LineRules
+        /// `n_predict` as asked (-1, 0 or a count); 0: the prompt only.
+        var predict: Int
+        var returnTokens: Bool
+        var fields: [String]?
+        /// What the log shows of the prompt (with `logging.prompts`).
+        var logText: String
+        var warmOnly: Bool { predict == 0 }
+    }
+
+    /// Runs a llama-server request and answers in its shape, whole or streamed.
+    func answerLlamaNative(_ plan: LlamaNativePlan, route: APIRoute, _ responder: HTTPResponder) throws {
+        let (ids, req, opts, rules, predict, returnTokens, fields) = (plan.ids, plan.request, plan.opts, plan.rules, plan.predict,
+                                                                      plan.returnTokens, plan.fields)
+        let (warmOnly, id, t) = (plan.warmOnly, plan.request.id, model.tokenizer)
+        try check([req])
+        let settings: JSON = ["n_predict": JSON(predict), "seed": opts.seed.map { .number(Double($0)) } ?? JSON(-1),
+                              "temperature": JSON(opts.sampling.temperature), "top_k": JSON(opts.sampling.topK),
+                              "top_p": JSON(opts.sampling.topP), "min_p": JSON(opts.sampling.minP),
+                              "repeat_penalty": JSON(opts.sampling.repetitionPenalty),
+                              "presence_penalty": JSON(opts.sampling.presencePenalty),
+                              "frequency_penalty": JSON(opts.sampling.frequencyPenalty),
+                              "stop": .array(opts.stop.map(JSON.string)), "n_indent": JSON(rules.minIndent),
+                              "t_max_predict_ms": JSON(Int((rules.maxPredictNanos ?? 0) / 1_000_000)),
+                              "ignore_eos": .bool(opts.ignoreEOS), "stream": .bool(opts.stream)]
+        let report = reporter(responder, route: route, stream: opts.stream, prompt: logPrompts ? plan.logText : nil,
+                              adapter: nil) { _ in ids.count }
+        // The answer as llama-server gives it (`server_task_result_cmpl_final`), its `content`
+        // empty when streamed; `response_fields` picks paths of it.
+        let final: (GenerationJob, String) -> JSON = { [model] job, content in
+            let c = job.results[0]
+            let generated = warmOnly ? 0 : job.usage.completion
+            let cached = job.cachedPromptTokens(n: 1)
+            let stopType = c.finishReason == "length" ? "limit"
+                : c.text.endedByRule ? "limit" : c.text.matchedStop != nil ? "word" : c.finishReason == "stop" ? "eos" : "none"
+            let (first, last) = job.tokenTimes
+            let promptMs = Double((first ?? job.startedAt) &- job.startedAt) / 1e6
+            let predictedMs = warmOnly ? 0 : Double((last ?? 0) &- (first ?? 0)) / 1e6
+            let evaluated = ids.count - cached
+            let timings: JSON = ["cache_n": JSON(cached), "prompt_n": JSON(evaluated), "prompt_ms": .number(promptMs),
+                                 "prompt_per_token_ms": .number(evaluated > 0 ? promptMs / Double(evaluated) : 0),
+                                 "prompt_per_second": .number(promptMs > 0 ? Double(evaluated) / promptMs * 1000 : 0),
+                                 "predicted_n": JSON(generated), "predicted_ms": .number(predictedMs),
+                                 "predicted_per_token_ms": .number(generated > 0 ? predictedMs / Double(generated) : 0),
+                                 "predicted_per_second": .number(predictedMs > 0 ? Double(generated) / predictedMs * 1000 : 0)]
+            let text = warmOnly ? "" : c.text.text
+            let object: JSON = ["index": 0, "content": .string(content), "tokens": .array(returnTokens && !warmOnly ? t.encode(text, addSpecial: false, parseSpecial: false).map { JSON(Int($0)) } : []),
+                                "id_slot": 0, "stop": true, "model": .string(model.id), "tokens_predicted": JSON(generated),
+                                "tokens_evaluated": JSON(ids.count), "generation_settings": settings,
+                                "prompt": .string(t.decode(ids)), "has_new_line": .bool(text.contains("\n")), "truncated": false,
+                                "stop_type": .string(stopType), "stopping_word": .string(c.text.matchedStop ?? ""),
+                                "tokens_cached": JSON(ids.count + generated), "timings": timings]
+            return fields.map { Self.pick($0, from: object) } ?? object
+        }
+        let skipSpecial = opts.skipSpecialTokens ?? true
+
+        guard opts.stream else {
+            return try submitWholeAnswer([req], stops: opts.stop, skipSpecial: skipSpecial, responder: responder, anthropic: false,
+                                         report: report, rules: rules) { job in final(job, warmOnly ? "" : job.results[0].text.text) }
+        }
+        let writer = StreamWriter(responder: responder, service: service, requestIDs: [id], timeout: slowReaderTimeout, observer: observer)
+        let running = JobReference()
+        let job = GenerationJob(
+            service: service, tokenizer: t, requestIDs: [id], stops: opts.stop, observer: observer, skipSpecial: skipSpecial, rules: rules,
+            onDelta: { d in
+                switch d.finishReason {
+                case "abort": writer.abortedByServer(SSE.event(APIError.serverEnded.json)); return
+                case "error": writer.write(SSE.event(APIError.internal("generation failed").json)); return
+                default: break
+                }
+                guard !warmOnly, !d.text.isEmpty else { return }
+                let predicted = running.job?.results[0].text.tokenCount ?? 0
+                let partial: JSON = ["index": 0, "content": .string(d.text), "tokens": [], "stop": false, "id_slot": 0,
+                                     "tokens_predicted": JSON(predicted), "tokens_evaluated": JSON(ids.count)]
+                writer.write(SSE.event(fields.map { Self.pick($0, from: partial) } ?? partial))
+            },
+            onDone: { job in
+                report(job)
+                guard job.error == nil, !job.wasAborted else { responder.end(); return }
+                responder.end(after: SSE.event(final(job, "")))
+            })
+        running.job = job
+        try submitStream([req], job: job, responder: responder) { responder.startStream(status: .ok, headers: SSE.headers) }
+    }
+
+    /// The fields of a llama-server request other than its prompt: sampling in its names (over its
+    /// defaults), `n_predict`, the code limits, what the answer holds, and bookkeeping accepted
+    /// without effect.
+    func llamaNativeOptions(_ r: FieldReader) throws -> (opts: GenerationOptions, rules: ChoiceText.LineRules, predict: Int,
+                                                          returnTokens: Bool, fields: [String]?) {
+        let t = model.tokenizer
+        // Bookkeeping of llama-server's that changes no answer here: its slots and prompt cache
+        // (the prefix cache is always on), its prompt-time limit, its sampler order (top-k, top-p
+        // and min-p are applied in one order here, as in chat).
+        _ = try r.bool("cache_prompt")
+        _ = try r.int("id_slot", -1...Int.max)
+        _ = try r.int("t_max_prompt_ms", -1...Int.max)
+        _ = try r.int("n_keep", -1...Int.max)
+        _ = try r.int("repeat_last_n", -1...Int.max)
+        if let s = r.raw("samplers") {
+            guard case let .array(items) = s, items.allSatisfy({ if case .string = $0 { return true }; return false }) else {
+                throw APIError.invalid("`samplers` must be an array of strings.", param: "samplers")
+            }
+        }
+        if let p = try r.double("typical_p", 0...1), p != 1 { throw APIError.invalid("`typical_p` is not supported (only 1, its off value).", param: "typical_p") }
+        if let m = try r.int("mirostat", 0...2), m != 0 { throw APIError.invalid("`mirostat` is not supported (only 0, its off value).", param: "mirostat") }
+        if let n = try r.int("n_probs", 0...Int.max), n != 0 { throw APIError.invalid("`n_probs` is not supported here; ask /v1/completions with `logprobs`.", param: "n_probs") }
+        let returnTokens = try r.bool("return_tokens") ?? false
+        let fields = try Self.llamaResponseFields(r)
+        let predict = try r.int("n_predict", -1...limits.maxTokens) ?? (try r.int("max_tokens", -1...limits.maxTokens)) ?? -1
+        let rules = ChoiceText.LineRules(minIndent: try r.int("n_indent", 0...Int.max) ?? 0,
+                                         maxPredictNanos: (try r.int("t_max_predict_ms", 0...Int.max)).flatMap { $0 > 0 ? UInt64(min($0, 1 << 40)) * 1_000_000 : nil })
+        // The sampling fields, said in GenerationOptions' names over llama-server's defaults.
+        var body: [(String, JSON)] = Self.llamaDefaults.filter { d in !Self.llamaSampling.contains { $0.to == d.0 && r.has($0.from) } }
+        for (from, to) in Self.llamaSampling { if let v = r.raw(from) { body.append((to, v)) } }
+        let opts: GenerationOptions
+        do {
+            opts = try GenerationOptions(try FieldReader(.object(body)), maxTokensKeys: [], limits: limits, vocabularySize: t.vocabularySize)
+        } catch let e as APIError {
+            let back = Self.llamaSampling.first { $0.to == e.param }?.from
+            throw back.map { b in e.renamingFields { $0 == e.param ? b : $0 } } ?? e
+        }
+        return (opts, rules, predict, returnTokens, fields)
+    }
+
+    /// The generation request of a llama-server prompt: `predict` -1 runs until the model or the
+    /// context ends, 0 runs the prompt only (one token computed and dropped), into the prefix cache.
+    func llamaNativeRequest(_ ids: [Int32], _ o: (opts: GenerationOptions, rules: ChoiceText.LineRules, predict: Int, returnTokens: Bool,
+                                                  fields: [String]?), prefix: String, logText: String) -> LlamaNativePlan {
+        let room = min(service.contextLength, service.cacheCapacity)
+        let maxTokens = o.predict > 0 ? o.predict : o.predict == 0 ? 1 : max(room - ids.count, 1)
+        let req = GenerationRequest(id: prefix + Self.randomID(), promptTokens: ids, sampling: o.opts.sampling(forChoice: 0),
+                                    maxTokens: maxTokens, ignoreEOS: o.opts.ignoreEOS, logprobs: nil)
+        return LlamaNativePlan(ids: ids, request: req, opts: o.opts, rules: o.rules, predict: o.predict, returnTokens: o.returnTokens,
+                               fields: o.fields, logText: logText)
+    }
+
+    /// The job a stream's pieces come from, for its token count (set once, before it is submitted).
+    private final class JobReference: @unchecked Sendable {
+        weak var job: GenerationJob?
+    }
+
+    /// `response_fields`: paths (`timings/prompt_n`) of the answer to give, each under its path.
+    private static func llamaResponseFields(_ r: FieldReader) throws -> [String]? {
+        guard let v = r.raw("response_fields") else { return nil }
+        guard case let .array(items) = v else { throw APIError.invalid("`response_fields` must be an array of strings.", param: "response_fields") }
+        return try items.map { item in
+            guard case let .string(s) = item else { throw APIError.invalid("`response_fields` must be an array of strings.", param: "response_fields") }
+            return s
+        }
+    }
+
+    /// The values at `paths` of `object`, keyed by path; a path that leads nowhere is left out.
+    static func pick(_ paths: [String], from object: JSON) -> JSON {
+        .object(paths.compactMap { path in
+            var current: JSON? = object
+            for key in path.split(separator: "/", omittingEmptySubsequences: false) { current = current?[String(key)] }
+            return current.map { (path, $0) }
+        })
+    }
+}

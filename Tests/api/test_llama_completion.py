@@ -1,0 +1,40 @@
+"""llama-server's own POST /completion on SmolLM2, against llama-server given the same requests."""
+import json
+
+import pytest
+
+from conftest import raw_post
+
+# llama-server (llama_cpp_python 0.3.36, SmolLM2-135M-Instruct Q4_1, -c 4096 -t 1), temperature 0:
+# its `content`, `tokens_evaluated`, `tokens_predicted`, `stop_type` and `stopping_word`.
+REFERENCE = [
+    ({"prompt": "The capital of France is", "n_predict": 12},
+     " Paris.\n\nThe United States has a population of approximately", 5, 12, "limit", ""),
+    ({"prompt": "<|im_start|>user\nName a color.<|im_end|>\n<|im_start|>assistant\n", "n_predict": 16},
+     "The most popular color among the 1000 people surveyed was blue.", 13, 16, "limit", ""),
+    ({"prompt": [504, 3575, 282], "n_predict": 8}, " the United States is Washington D.C", 3, 8, "limit", ""),
+    ({"prompt": "Once upon a time", "n_predict": 20, "stop": [","]}, "", 4, 1, "word", ","),
+]
+
+
+@pytest.mark.parametrize("body,content,evaluated,predicted,stop_type,word", REFERENCE)
+def test_completion_answers_as_llama_server(server, body, content, evaluated, predicted, stop_type, word):
+    st, _, d = server.request("POST", "/completion", dict(body, temperature=0))
+    assert st == 200, d
+    got = tuple(d[k] for k in ("content", "tokens_evaluated", "tokens_predicted", "stop_type", "stopping_word"))
+    assert got == (content, evaluated, predicted, stop_type, word)
+    assert d["stop"] is True and set(d["timings"]) >= {"prompt_n", "predicted_n", "prompt_ms", "predicted_ms", "cache_n"}
+    # Streamed: `data:` events without [DONE], adding up to the whole.
+    status, _, text = raw_post(server, "/completion", dict(body, temperature=0, stream=True))
+    assert status == 200 and "[DONE]" not in text
+    events = [json.loads(block[len("data: "):]) for block in text[:-2].split("\n\n")]
+    assert "".join(e["content"] for e in events) == content and events[-1]["stop"] is True
+
+
+def test_completion_errors(server):
+    for body, param in [({}, "prompt"), ({"prompt": ""}, "prompt"), ({"prompt": [1, 2.5]}, "prompt"),
+                        ({"prompt": [1, 999999]}, "prompt"), ({"prompt": {"a": 1}}, "prompt"),
+                        ({"prompt": "x", "n_predict": -2}, "n_predict"), ({"prompt": "x", "mirostat": 2}, "mirostat"),
+                        ({"prompt": "x", "temperature": "hot"}, "temperature"), ({"prompt": "x", "nonsense": 1}, "nonsense")]:
+        st, _, d = server.request("POST", "/completion", body)
+        assert st == 400 and d["error"]["param"] == param, (body, d)
