@@ -6,8 +6,8 @@ import Model
 /// libFuzzer target for the request decoding and validation path, chat
 /// template rendering included: the first byte picks the endpoint (even: completions, 1 mod 4:
 /// chat, 3 mod 8: responses, 7 mod 16: messages, 15 mod 32: messages/count_tokens, 31 mod 64:
-/// infill, on Qwen2.5-Coder-0.5B's tokenizer when it is pulled, 63 mod 64: responses/input_tokens),
-/// the rest is the body. Built with -DFUZZING by run.sh; without it this is a replay tool
+/// infill, on Qwen2.5-Coder-0.5B's tokenizer when it is pulled, 63 mod 128: responses/input_tokens,
+/// 127 mod 128: llama-server's completion), the rest is the body. Built with -DFUZZING by run.sh; without it this is a replay tool
 /// that runs the same function over files (the committed corpus in CI).
 
 /// Refuses everything: validation never reaches it, since `validate` does not submit.
@@ -45,7 +45,8 @@ let coderAPI: OpenAIAPI = {
 func fuzzOne(_ bytes: [UInt8]) {
     guard let first = bytes.first else { return }
     let route: APIRoute = first & 1 == 0 ? .completions : first & 2 == 0 ? .chatCompletions : first & 4 == 0 ? .responses
-        : first & 8 == 0 ? .messages : first & 16 == 0 ? .countTokens : first & 32 == 0 ? .infill : .responseInputTokens
+        : first & 8 == 0 ? .messages : first & 16 == 0 ? .countTokens : first & 32 == 0 ? .infill
+        : first & 64 == 0 ? .responseInputTokens : .llamaCompletion
     if let e = (route == .infill ? coderAPI : api).validate(route, body: Array(bytes.dropFirst())) {
         // Bad input must be a client error, never a server error.
         if e.status >= 500 { fatalError("server error for client input: \(e)") }
