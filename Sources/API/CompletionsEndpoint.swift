@@ -43,6 +43,10 @@ extension OpenAIAPI {
         if suffix != nil && echo {
             throw APIError.invalid("`echo` cannot be combined with `suffix`: the prompt is a prefix and a suffix.", param: "echo")
         }
+        if suffix != nil && opts.truncatePromptTokens != nil {
+            // Cut from its start, a fill-in-the-middle prompt would lose its prefix and its marks.
+            throw APIError.invalid("`truncate_prompt_tokens` cannot be combined with `suffix`.", param: "truncate_prompt_tokens")
+        }
         let prompts = try promptTokens(r, suffix: suffix).map { try truncatedPrompt($0, opts.truncatePromptTokens, answer: opts.maxTokens ?? 16) }
         try checkQueueRoom(prompts.count * opts.n, param: prompts.count > 1 ? "prompt" : "n")
         let maxTokens = opts.maxTokens ?? 16

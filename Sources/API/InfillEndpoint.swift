@@ -18,7 +18,6 @@ extension OpenAIAPI {
     /// Reads and checks an /infill body and builds its prompt; throws the APIError a client gets.
     func infillPlan(_ json: JSON) throws -> LlamaNativePlan {
         let r = try FieldReader(json)
-        if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
         let t = model.tokenizer
         guard t.fillInTheMiddleIDs != nil else {
             throw APIError.invalid("Infill is not supported by `\(model.id)`: it has no fill-in-the-middle tokens (Qwen2.5-Coder has).",
@@ -31,12 +30,13 @@ extension OpenAIAPI {
         let options = try llamaNativeOptions(r)
         try r.refuseUnknown()
         let room = min(service.contextLength, service.cacheCapacity)
-        // llama-server's batch (2048) and its own n_predict (-1 by default), not the request's.
+        // llama-server's batch (2048, whatever the context) and its own n_predict (-1 by default),
+        // not the request's.
         guard let ids = t.repositoryInfill(prefix: prefix, suffix: suffix, extra: extra, prompt: prompt,
-                                           batch: min(2048, room), predict: -1, context: room) else {
+                                           batch: 2048, predict: -1, context: room) else {
             throw APIError.invalid("Infill is not supported by `\(model.id)`.", code: "fim_not_supported")
         }
-        return llamaNativeRequest(ids, options, prefix: "infill-", logText: prefix + "<FIM>" + suffix)
+        return try llamaNativeRequest(ids, options, prefix: "infill-", logText: prefix + "<FIM>" + suffix)
     }
 
     /// Reads and checks a /completion body: `prompt` a string (special-token text read as tokens,
@@ -44,7 +44,6 @@ extension OpenAIAPI {
     /// mixed with strings.
     func llamaCompletionPlan(_ json: JSON) throws -> LlamaNativePlan {
         let r = try FieldReader(json)
-        if let m = try r.string("model"), !model.accepts(m) { throw APIError.modelNotFound(m) }
         let t = model.tokenizer
         let bad = APIError.invalid("`prompt` must be a string, token ids, or an array mixing both (one prompt).", param: "prompt")
         var ids: [Int32] = []
@@ -65,7 +64,7 @@ extension OpenAIAPI {
         guard !ids.isEmpty else { throw APIError.invalid("`prompt` must not be empty.", param: "prompt") }
         let options = try llamaNativeOptions(r)
         try r.refuseUnknown()
-        return llamaNativeRequest(ids, options, prefix: "cmpl-", logText: t.decode(ids))
+        return try llamaNativeRequest(ids, options, prefix: "cmpl-", logText: t.decode(ids))
     }
 
     /// `input_extra`: the project's other files, `{"filename", "text"}` each (a filename is optional).
@@ -77,9 +76,8 @@ extension OpenAIAPI {
         return try items.enumerated().map { i, item in
             let c = try FieldReader(item, parent: "input_extra[\(i)]")
             guard let text = try c.string("text") else { throw APIError.invalid("`input_extra[\(i)].text` is required.", param: "input_extra[\(i)].text") }
-            let filename = try c.string("filename") ?? "tmp"
-            try c.refuseUnknown(in: "input_extra[\(i)]")
-            return (filename, text)
+            // Other keys are the plugins' own (llama.vim and llama.vscode send `time`), unread as llama-server leaves them.
+            return (try c.string("filename") ?? "tmp", text)
         }
     }
 }

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import HTTP
+import Model
 
 /// llama-server's own API (not OpenAI's), which its clients call: POST /completion and POST
 /// /infill (`InfillEndpoint.swift`) share its sampling names and defaults, its limits for code
@@ -17,27 +18,32 @@ extension OpenAIAPI {
     /// llama-server's defaults where they differ from OpenAI's.
     private static let llamaDefaults: [(String, JSON)] = [("temperature", 0.8), ("top_k", 40), ("top_p", 0.95), ("min_p", 0.05)]
 
-    /// A checked llama-server request: its prompt and generation request, and what its answer says.
+    /// A checked llama-server request: its prompt and generation requests (`n_cmpl` of them), and
+    /// what its answer says.
     struct LlamaNativePlan {
         var ids: [Int32]
-        var request: GenerationRequest
+        var requests: [GenerationRequest]
         var opts: GenerationOptions
         var rules: ChoiceText.LineRules
         /// `n_predict` as asked (-1, 0 or a count); 0: the prompt only.
         var predict: Int
+        /// The context, not `n_predict`, bounds the answer (llama-server's `truncated` when it fills it).
+        var contextBound: Bool
         var returnTokens: Bool
         var fields: [String]?
+        var adapter: String?
         /// What the log shows of the prompt (with `logging.prompts`).
         var logText: String
         var warmOnly: Bool { predict == 0 }
     }
 
-    /// Runs a llama-server request and answers in its shape, whole or streamed.
+    /// Runs a llama-server request and answers in its shape, whole or streamed: one object, or
+    /// with `n_cmpl` > 1 an array of them (each with its `index`).
     func answerLlamaNative(_ plan: LlamaNativePlan, route: APIRoute, _ responder: HTTPResponder) throws {
-        let (ids, req, opts, rules, predict, returnTokens, fields) = (plan.ids, plan.request, plan.opts, plan.rules, plan.predict,
-                                                                      plan.returnTokens, plan.fields)
-        let (warmOnly, id, t) = (plan.warmOnly, plan.request.id, model.tokenizer)
-        try check([req])
+        let (ids, requests, opts, rules, predict, returnTokens, fields) = (plan.ids, plan.requests, plan.opts, plan.rules, plan.predict,
+                                                                           plan.returnTokens, plan.fields)
+        let (warmOnly, t, n, contextBound) = (plan.warmOnly, model.tokenizer, plan.requests.count, plan.contextBound)
+        try check(requests)
         let settings: JSON = ["n_predict": JSON(predict), "seed": opts.seed.map { .number(Double($0)) } ?? JSON(-1),
                               "temperature": JSON(opts.sampling.temperature), "top_k": JSON(opts.sampling.topK),
                               "top_p": JSON(opts.sampling.topP), "min_p": JSON(opts.sampling.minP),
@@ -46,15 +52,15 @@ extension OpenAIAPI {
                               "frequency_penalty": JSON(opts.sampling.frequencyPenalty),
                               "stop": .array(opts.stop.map(JSON.string)), "n_indent": JSON(rules.minIndent),
                               "t_max_predict_ms": JSON(Int((rules.maxPredictNanos ?? 0) / 1_000_000)),
-                              "ignore_eos": .bool(opts.ignoreEOS), "stream": .bool(opts.stream)]
+                              "ignore_eos": .bool(opts.ignoreEOS), "stream": .bool(opts.stream), "n_cmpl": JSON(n)]
         let report = reporter(responder, route: route, stream: opts.stream, prompt: logPrompts ? plan.logText : nil,
-                              adapter: nil) { _ in ids.count }
-        // The answer as llama-server gives it (`server_task_result_cmpl_final`), its `content`
+                              adapter: plan.adapter) { _ in ids.count }
+        // Choice i's answer as llama-server gives it (`server_task_result_cmpl_final`), its `content`
         // empty when streamed; `response_fields` picks paths of it.
-        let final: (GenerationJob, String) -> JSON = { [model] job, content in
-            let c = job.results[0]
-            let generated = warmOnly ? 0 : job.usage.completion
-            let cached = job.cachedPromptTokens(n: 1)
+        let final: (GenerationJob, Int, Bool) -> JSON = { [model] job, i, streamed in
+            let c = job.results[i]
+            let generated = warmOnly ? 0 : c.completionTokens
+            let cached = c.cachedTokens
             let stopType = c.finishReason == "length" ? "limit"
                 : c.text.endedByRule ? "limit" : c.text.matchedStop != nil ? "word" : c.finishReason == "stop" ? "eos" : "none"
             let (first, last) = job.tokenTimes
@@ -68,24 +74,32 @@ extension OpenAIAPI {
                                  "predicted_per_token_ms": .number(generated > 0 ? predictedMs / Double(generated) : 0),
                                  "predicted_per_second": .number(predictedMs > 0 ? Double(generated) / predictedMs * 1000 : 0)]
             let text = warmOnly ? "" : c.text.text
-            let object: JSON = ["index": 0, "content": .string(content), "tokens": .array(returnTokens && !warmOnly ? t.encode(text, addSpecial: false, parseSpecial: false).map { JSON(Int($0)) } : []),
+            // The context filled: the answer stopped at its end, not at n_predict.
+            let truncated = !warmOnly && contextBound && c.finishReason == "length"
+            let tokens: [JSON] = returnTokens && !warmOnly ? t.encode(text, addSpecial: false, parseSpecial: false).map { JSON(Int($0)) } : []
+            let object: JSON = ["index": JSON(i), "content": .string(streamed ? "" : text), "tokens": .array(tokens),
                                 "id_slot": 0, "stop": true, "model": .string(model.id), "tokens_predicted": JSON(generated),
                                 "tokens_evaluated": JSON(ids.count), "generation_settings": settings,
-                                "prompt": .string(t.decode(ids)), "has_new_line": .bool(text.contains("\n")), "truncated": false,
+                                "prompt": .string(t.decode(ids)), "has_new_line": .bool(text.contains("\n")), "truncated": .bool(truncated),
                                 "stop_type": .string(stopType), "stopping_word": .string(c.text.matchedStop ?? ""),
-                                "tokens_cached": JSON(ids.count + generated), "timings": timings]
+                                // The last token sampled is not yet in the cache (as llama-server counts it).
+                                "tokens_cached": JSON(ids.count + max(generated - 1, 0)), "timings": timings]
             return fields.map { Self.pick($0, from: object) } ?? object
         }
         let skipSpecial = opts.skipSpecialTokens ?? true
 
         guard opts.stream else {
-            return try submitWholeAnswer([req], stops: opts.stop, skipSpecial: skipSpecial, responder: responder, anthropic: false,
-                                         report: report, rules: rules) { job in final(job, warmOnly ? "" : job.results[0].text.text) }
+            return try submitWholeAnswer(requests, stops: opts.stop, skipSpecial: skipSpecial, responder: responder, anthropic: false,
+                                         report: report, rules: rules) { job in
+                n == 1 ? final(job, 0, false) : .array((0..<n).map { final(job, $0, false) })
+            }
         }
-        let writer = StreamWriter(responder: responder, service: service, requestIDs: [id], timeout: slowReaderTimeout, observer: observer)
+        let writer = StreamWriter(responder: responder, service: service, requestIDs: requests.map(\.id), timeout: slowReaderTimeout,
+                                  observer: observer)
         let running = JobReference()
         let job = GenerationJob(
-            service: service, tokenizer: t, requestIDs: [id], stops: opts.stop, observer: observer, skipSpecial: skipSpecial, rules: rules,
+            service: service, tokenizer: t, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer, skipSpecial: skipSpecial,
+            rules: rules,
             onDelta: { d in
                 switch d.finishReason {
                 case "abort": writer.abortedByServer(SSE.event(APIError.serverEnded.json)); return
@@ -93,26 +107,40 @@ extension OpenAIAPI {
                 default: break
                 }
                 guard !warmOnly, !d.text.isEmpty else { return }
-                let predicted = running.job?.results[0].text.tokenCount ?? 0
-                let partial: JSON = ["index": 0, "content": .string(d.text), "tokens": [], "stop": false, "id_slot": 0,
+                let predicted = running.job?.results[d.choice].text.tokenCount ?? 0
+                let partial: JSON = ["index": JSON(d.choice), "content": .string(d.text), "tokens": [], "stop": false, "id_slot": 0,
                                      "tokens_predicted": JSON(predicted), "tokens_evaluated": JSON(ids.count)]
                 writer.write(SSE.event(fields.map { Self.pick($0, from: partial) } ?? partial))
             },
             onDone: { job in
                 report(job)
                 guard job.error == nil, !job.wasAborted else { responder.end(); return }
-                responder.end(after: SSE.event(final(job, "")))
+                responder.end(after: (0..<n).flatMap { SSE.event(final(job, $0, true)) })
             })
         running.job = job
-        try submitStream([req], job: job, responder: responder) { responder.startStream(status: .ok, headers: SSE.headers) }
+        try submitStream(requests, job: job, responder: responder) { responder.startStream(status: .ok, headers: SSE.headers) }
     }
 
     /// The fields of a llama-server request other than its prompt: sampling in its names (over its
     /// defaults), `n_predict`, the code limits, what the answer holds, and bookkeeping accepted
     /// without effect.
-    func llamaNativeOptions(_ r: FieldReader) throws -> (opts: GenerationOptions, rules: ChoiceText.LineRules, predict: Int,
-                                                          returnTokens: Bool, fields: [String]?) {
+    struct LlamaNativeOptions {
+        var opts: GenerationOptions
+        var rules: ChoiceText.LineRules
+        var predict: Int
+        var returnTokens: Bool
+        var fields: [String]?
+        /// `n_cmpl`: answers to the one prompt (choice i draws with `seed + i`).
+        var n: Int
+        var chosen: (name: String, adapter: String?, adapters: [LoraSelection])
+    }
+
+    func llamaNativeOptions(_ r: FieldReader) throws -> LlamaNativeOptions {
         let t = model.tokenizer
+        // `model` (an adapter's name picks it; any other name is this model, as llama-server
+        // ignores it) and llama-server's per-request `lora` list.
+        let chosen = try requestedModel(r, unknownIsBase: true)
+        let n = try r.int("n_cmpl", 1...limits.maxN) ?? 1
         // Bookkeeping of llama-server's that changes no answer here: its slots and prompt cache
         // (the prefix cache is always on), its prompt-time limit, its sampler order (top-k, top-p
         // and min-p are applied in one order here, as in chat).
@@ -131,9 +159,10 @@ extension OpenAIAPI {
         if let n = try r.int("n_probs", 0...Int.max), n != 0 { throw APIError.invalid("`n_probs` is not supported here; ask /v1/completions with `logprobs`.", param: "n_probs") }
         let returnTokens = try r.bool("return_tokens") ?? false
         let fields = try Self.llamaResponseFields(r)
-        let predict = try r.int("n_predict", -1...limits.maxTokens) ?? (try r.int("max_tokens", -1...limits.maxTokens)) ?? -1
+        // Any count: past what the context leaves, the answer runs to its end (`llamaNativeRequest`).
+        let predict = try r.int("n_predict", -1...Int.max) ?? (try r.int("max_tokens", -1...Int.max)) ?? -1
         let rules = ChoiceText.LineRules(minIndent: try r.int("n_indent", 0...Int.max) ?? 0,
-                                         maxPredictNanos: (try r.int("t_max_predict_ms", 0...Int.max)).flatMap { $0 > 0 ? UInt64(min($0, 1 << 40)) * 1_000_000 : nil })
+                                         maxPredictNanos: (try r.int("t_max_predict_ms", -1...Int.max)).flatMap { $0 > 0 ? UInt64(min($0, 1 << 40)) * 1_000_000 : nil })
         // The sampling fields, said in GenerationOptions' names over llama-server's defaults.
         var body: [(String, JSON)] = Self.llamaDefaults.filter { d in !Self.llamaSampling.contains { $0.to == d.0 && r.has($0.from) } }
         for (from, to) in Self.llamaSampling { if let v = r.raw(from) { body.append((to, v)) } }
@@ -144,19 +173,28 @@ extension OpenAIAPI {
             let back = Self.llamaSampling.first { $0.to == e.param }?.from
             throw back.map { b in e.renamingFields { $0 == e.param ? b : $0 } } ?? e
         }
-        return (opts, rules, predict, returnTokens, fields)
+        return LlamaNativeOptions(opts: opts, rules: rules, predict: predict, returnTokens: returnTokens, fields: fields, n: n, chosen: chosen)
     }
 
     /// The generation request of a llama-server prompt: `predict` -1 runs until the model or the
     /// context ends, 0 runs the prompt only (one token computed and dropped), into the prefix cache.
-    func llamaNativeRequest(_ ids: [Int32], _ o: (opts: GenerationOptions, rules: ChoiceText.LineRules, predict: Int, returnTokens: Bool,
-                                                  fields: [String]?), prefix: String, logText: String) -> LlamaNativePlan {
-        let room = min(service.contextLength, service.cacheCapacity)
-        let maxTokens = o.predict > 0 ? o.predict : o.predict == 0 ? 1 : max(room - ids.count, 1)
-        let req = GenerationRequest(id: prefix + Self.randomID(), promptTokens: ids, sampling: o.opts.sampling(forChoice: 0),
-                                    maxTokens: maxTokens, ignoreEOS: o.opts.ignoreEOS, logprobs: nil)
-        return LlamaNativePlan(ids: ids, request: req, opts: o.opts, rules: o.rules, predict: o.predict, returnTokens: o.returnTokens,
-                               fields: o.fields, logText: logText)
+    func llamaNativeRequest(_ ids: [Int32], _ o: LlamaNativeOptions, prefix: String, logText: String) throws -> LlamaNativePlan {
+        try checkQueueRoom(o.n, param: "n_cmpl")
+        // A count past what the context leaves runs to the context's end (llama-server's
+        // `truncated`), as -1 does; a prompt that fills the context is still a 400.
+        let room = min(service.contextLength, service.cacheCapacity) - ids.count
+        let maxTokens = o.predict == 0 ? 1 : o.predict > 0 ? min(o.predict, max(room, 1)) : max(room, 1)
+        let id = prefix + Self.randomID()
+        let requests = (0..<o.n).map { i in
+            var r = GenerationRequest(id: "\(id)-\(i)", promptTokens: ids, sampling: o.opts.sampling(forChoice: i),
+                                      maxTokens: maxTokens, ignoreEOS: o.opts.ignoreEOS, logprobs: nil)
+            if o.n > 1 { r.shareGroup = id }
+            r.adapters = o.chosen.adapters
+            return r
+        }
+        return LlamaNativePlan(ids: ids, requests: requests, opts: o.opts, rules: o.rules, predict: o.predict,
+                               contextBound: o.predict != 0 && maxTokens < o.predict || o.predict < 0, returnTokens: o.returnTokens,
+                               fields: o.fields, adapter: o.chosen.adapter, logText: logText)
     }
 
     /// The job a stream's pieces come from, for its token count (set once, before it is submitted).

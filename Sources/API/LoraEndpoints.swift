@@ -9,14 +9,21 @@ import Model
 extension OpenAIAPI {
     /// The model a request names and the adapters it asks for: the name answered in responses
     /// and the adapter label of its metrics (nil for the base model).
-    func requestedModel(_ r: FieldReader) throws -> (name: String, adapter: String?, adapters: [LoraSelection]) {
+    /// `unknownIsBase`: a `model` naming neither this model nor an adapter is this model, as
+    /// llama-server's own endpoints take it (editor plugins send a name of their own).
+    func requestedModel(_ r: FieldReader, unknownIsBase: Bool = false) throws -> (name: String, adapter: String?, adapters: [LoraSelection]) {
         // Without `model` the request goes to this model (the router sent it here), as vLLM and
         // llama-server do; OpenAI itself requires the field.
-        let name = try r.string("model") ?? model.id
+        var name = try r.string("model") ?? model.id
         var selections: [LoraSelection] = []
         if !model.accepts(name) {
-            guard let a = lora?.adapter(named: name) else { throw APIError.modelNotFound(name) }
-            selections.append(LoraSelection(adapter: a))
+            if let a = lora?.adapter(named: name) {
+                selections.append(LoraSelection(adapter: a))
+            } else if unknownIsBase {
+                name = model.id
+            } else {
+                throw APIError.modelNotFound(name)
+            }
         }
         if let list = r.raw("lora") {
             guard case let .array(items) = list, items.count <= 16 else {

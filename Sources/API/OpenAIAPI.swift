@@ -198,7 +198,11 @@ public final class OpenAIAPI: Sendable {
         guard k <= context else {
             throw APIError.invalid("`truncate_prompt_tokens` (\(k)) is more than the model's context length (\(context)).", param: "truncate_prompt_tokens")
         }
-        return Array(ids.suffix(k == -1 ? max(1, min(context, service.cacheCapacity) - answer) : k))
+        let room = min(context, service.cacheCapacity)
+        guard k != -1 || answer < room else {
+            throw APIError.invalid("`max_tokens` (\(answer)) leaves no room in the context (\(room) tokens) for any of the prompt.", param: "max_tokens")
+        }
+        return Array(ids.suffix(k == -1 ? room - answer : k))
     }
 
     func check(_ requests: [GenerationRequest]) throws {

@@ -162,6 +162,8 @@ public final class ResponseStore: Sendable {
     func delete(_ id: String, owner: String) -> Bool {
         state.withLock { s in
             if let a = s.answering[id], a.owner == owner {
+                // Once deleted, it is gone for a second DELETE too.
+                guard !a.deleted else { return false }
                 s.answering[id]?.deleted = true
                 return true
             }

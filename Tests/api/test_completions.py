@@ -463,6 +463,10 @@ def test_truncate_prompt_tokens_keeps_the_prompt_s_last_tokens(client, server):
     long = "word " * 9000
     r = client.completions.create(model="default", prompt=long, max_tokens=5, temperature=0, extra_body={"truncate_prompt_tokens": -1})
     assert r.usage.prompt_tokens == 8192 - 5
+    # -1 with max_tokens leaving no room: the 400 names max_tokens, not a prompt the client never sent.
+    status, _, data = server.request("POST", "/v1/completions", {"model": "default", "prompt": "Hi", "max_tokens": 8192,
+                                                                 "truncate_prompt_tokens": -1})
+    assert status == 400 and data["error"]["param"] == "max_tokens", data
     for bad in (0, -2, 8193, "10"):
         status, _, data = server.request("POST", "/v1/completions", {"model": "default", "prompt": "Hi", "truncate_prompt_tokens": bad})
         assert status == 400 and data["error"]["param"] == "truncate_prompt_tokens", (bad, data)

@@ -59,6 +59,9 @@ def test_suffix_errors(qwen, server):
     # SmolLM2 has no fill-in-the-middle tokens.
     st, _, d = complete(server, prompt="a", suffix="b")
     assert st == 400 and d["error"]["param"] == "suffix" and d["error"]["code"] == "fim_not_supported"
+    # Cut from its start, an infill prompt would lose its prefix: refused.
+    st, _, d = complete(qwen, prompt="def f():\n", suffix="\n", truncate_prompt_tokens=4)
+    assert st == 400 and d["error"]["param"] == "truncate_prompt_tokens"
 
 
 # llama-server's POST /infill (llama_cpp_python 0.3.36, the same GGUF, -c 4096 -t 2, temperature 0,
@@ -98,9 +101,11 @@ def test_infill_answers_as_llama_server(qwen, body, content, evaluated, stop_typ
 
 def test_infill_as_an_editor_plugin_asks_it(qwen):
     """llama.vscode's body: its sampler list, slot and cache fields, time limits and response_fields."""
-    body = {"input_prefix": FIB, "input_suffix": FIB_AFTER, "input_extra": FILES, "prompt": "", "n_predict": 64,
+    files = [dict(f, time=[1733590000, 123456]) for f in FILES]  # the plugins' own key in each file
+    body = {"input_prefix": FIB, "input_suffix": FIB_AFTER, "input_extra": files, "prompt": "", "n_predict": 64, "n_cmpl": 1,
+            "model": "my-coder", "t_max_predict_ms": -1,
             "top_k": 40, "top_p": 0.99, "stream": False, "samplers": ["top_k", "top_p", "infill"], "cache_prompt": True,
-            "n_indent": 4, "t_max_prompt_ms": 500, "t_max_predict_ms": 1000, "id_slot": -1,
+            "n_indent": 4, "t_max_prompt_ms": 500, "id_slot": -1,
             "response_fields": ["content", "timings/prompt_n", "timings/predicted_ms", "truncated", "nope/x"]}
     st, _, d = qwen.request("POST", "/infill", body)
     assert st == 200 and set(d) == {"content", "timings/prompt_n", "timings/predicted_ms", "truncated"}, d
@@ -109,6 +114,30 @@ def test_infill_as_an_editor_plugin_asks_it(qwen):
     assert st == 200, d
     st, _, d = infill(qwen, input_prefix=FIB, input_suffix=FIB_AFTER, input_extra=FILES, n_predict=0)
     assert (d["content"], d["tokens_predicted"]) == ("", 0) and d["timings"]["cache_n"] > 0
+
+
+def test_infill_n_cmpl_answers_and_the_context_s_end(qwen):
+    args = dict(input_prefix=FIB, input_suffix=FIB_AFTER, n_predict=12, seed=5, temperature=1.0)
+    st, _, d = qwen.request("POST", "/infill", dict(args, n_cmpl=2))
+    assert st == 200 and isinstance(d, list) and [a["index"] for a in d] == [0, 1], d
+    # Choice i draws with seed + i: the second is the first of a request seeded one more.
+    st, _, one = qwen.request("POST", "/infill", dict(args, seed=6))
+    assert d[1]["content"] == one["content"]
+    for a in d:
+        assert a["tokens_cached"] == a["tokens_evaluated"] + a["tokens_predicted"] - 1
+
+
+def test_infill_past_the_context_runs_to_its_end():
+    s = Server(model=os.path.join(MODELS, FILE), extra=["-t", "2", "--context-length", "256"])
+    try:
+        st, _, d = s.request("POST", "/infill", {"input_prefix": FIB, "input_suffix": FIB_AFTER, "n_predict": 100000,
+                                                 "ignore_eos": True, "temperature": 0})
+        assert st == 200 and d["truncated"] is True and d["stop_type"] == "limit", d
+        assert d["tokens_evaluated"] + d["tokens_predicted"] == 256 and d["tokens_cached"] == 255
+        st, _, d = s.request("POST", "/infill", {"input_prefix": FIB, "input_suffix": FIB_AFTER, "n_predict": 4})
+        assert st == 200 and d["truncated"] is False
+    finally:
+        s.stop()
 
 
 def test_infill_time_limit_ends_at_a_new_line(qwen):

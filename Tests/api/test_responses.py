@@ -261,6 +261,23 @@ def test_auto_truncation_drops_the_fewest_first_turns_that_make_it_fit():
         r2 = client.responses.create(previous_response_id=r.id, input="And at night?", truncation="auto", **args)
         assert r2.output_text and r2.usage.input_tokens + 16 <= 400
         assert len(client.responses.input_items.list(r.id, limit=100).data) == len(items)
+        # One user message and a long loop of calls: its oldest exchanges go, the last one stays.
+        loop = [{"role": "user", "content": "Check the weather in many cities."}]
+        for i in range(12):
+            loop += [{"type": "function_call", "call_id": f"c{i}", "name": "weather", "arguments": json.dumps({"city": f"City {i}"})},
+                     {"type": "function_call_output", "call_id": f"c{i}", "output": "sunny and warm " * 12}]
+        tools = [{"type": "function", "name": "weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+        with pytest.raises(BadRequestError):
+            client.responses.create(input=loop, tools=tools, tool_choice="none", **args)
+        r = client.responses.create(input=loop, tools=tools, tool_choice="none", truncation="auto", **args)
+        assert r.usage.input_tokens + 16 <= 400
+        for k in range(1, 12):
+            try:
+                by_hand = client.responses.create(input=loop[:1] + loop[1 + 2 * k:], tools=tools, tool_choice="none", **args)
+            except BadRequestError:
+                continue
+            break
+        assert k > 1 and r.usage.input_tokens == by_hand.usage.input_tokens and r.output_text == by_hand.output_text
         # A last turn past the context alone stays a 400.
         with pytest.raises(BadRequestError):
             client.responses.create(input=items[:-1] + [{"role": "user", "content": "sea " * 600}], truncation="auto", **args)
@@ -518,6 +535,8 @@ def test_a_delete_while_the_response_streams_is_taken_and_nothing_is_kept(client
         if ev.type == "response.created":
             rid = ev.response.id
             deleted = client.responses.delete(rid)  # the SDK returns None on success
+            with pytest.raises(NotFoundError):  # and once deleted, it is gone for a second DELETE
+                client.responses.delete(rid)
         if ev.type in ("response.completed", "response.incomplete"):
             final = ev.response
     assert rid and final is not None and final.id == rid
