@@ -526,29 +526,24 @@ def test_the_http_layer_s_own_refusals_under_messages_use_anthropic_s_envelope(s
     assert_anthropic_error(status, data, 405, "invalid_request_error")
     status, _, data = server.request("POST", "/v1/messages/batches", {"requests": []})
     assert_anthropic_error(status, data, 404, "not_found_error")
+    def refused(raw):
+        """The status and JSON body a raw request is refused with (the server closes after it)."""
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(raw)
+            reply = b""
+            while not reply.rstrip().endswith(b"}"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        head, _, body = reply.partition(b"\r\n\r\n")
+        return int(head.split()[1]), json.loads(body)
     # A body over the limit, refused from its head: no body is sent.
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(b"POST /v1/messages?beta=true HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 99999999\r\n\r\n")
-        reply = b""
-        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
-    head, _, body = reply.partition(b"\r\n\r\n")
-    assert_anthropic_error(int(head.split()[1]), json.loads(body), 413, "request_too_large")
+    assert_anthropic_error(*refused(b"POST /v1/messages?beta=true HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                    b"Content-Length: 99999999\r\n\r\n"), 413, "request_too_large")
     # A framing error found in the head (before it is whole) too.
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
-        reply = b""
-        while not reply.rstrip().endswith(b"}"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
-    head, _, body = reply.partition(b"\r\n\r\n")
-    assert_anthropic_error(int(head.split()[1]), json.loads(body), 400, "invalid_request_error")
+    assert_anthropic_error(*refused(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+                           400, "invalid_request_error")
     # The OpenAI routes keep OpenAI's envelope.
     status, _, data = server.request("GET", "/v1/chat/completions")
     assert status == 405 and data["error"]["type"] == "invalid_request_error" and "type" not in data, data
