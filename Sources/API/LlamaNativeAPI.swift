@@ -110,7 +110,7 @@ extension OpenAIAPI {
                 let predicted = running.job?.results[d.choice].text.tokenCount ?? 0
                 let partial: JSON = ["index": JSON(d.choice), "content": .string(d.text), "tokens": [], "stop": false, "id_slot": 0,
                                      "tokens_predicted": JSON(predicted), "tokens_evaluated": JSON(ids.count)]
-                writer.write(SSE.event(fields.map { Self.pick($0, from: partial) } ?? partial))
+                writer.write(SSE.event(partial))  // `response_fields` picks from the final answer only, as in llama-server
             },
             onDone: { job in
                 report(job)
