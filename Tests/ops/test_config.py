@@ -257,7 +257,7 @@ def test_two_models_of_one_name_stop_startup_before_loading(tmp_path):
         assert needle in p.stderr and "listening" not in p.stdout + p.stderr, (text, p.stderr[-500:])
     # An adapter named like the model, and a short admin key (read when the models load): refused before listening.
     f.write_text('auth:\n  admin_keys: ["admin:short"]\n')
-    for args, needle in [(["--lora", "SmolLM2-135M-Instruct.Q4_1=/tmp/a.gguf"], "is the name of the served model"),
+    for args, needle in [(["--lora", "SmolLM2-135M-Instruct.Q4_1=/tmp/a.gguf"], "is a name of the served model"),
                          (["--lora", "my adapter=/tmp/a.gguf"], "must be 1 to 256 letters"),
                          (["--config", str(f)], "auth.admin_keys: ")]:
         p = subprocess.run([JETON, "serve", "--port", "0", *args], capture_output=True, text=True, timeout=60, env=e)
