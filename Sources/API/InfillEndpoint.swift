@@ -27,8 +27,9 @@ extension OpenAIAPI {
         guard let suffix = try r.string("input_suffix") else { throw APIError.invalid("`input_suffix` is required.", param: "input_suffix") }
         let extra = try Self.infillExtra(r)
         let prompt = try r.string("prompt") ?? ""
+        // Fields not read here are passed over, as llama-server passes them (its clients send its
+        // whole sampler set, most at off values); those that would change the answer are refused.
         let options = try llamaNativeOptions(r)
-        try r.refuseUnknown()
         let room = min(service.contextLength, service.cacheCapacity)
         // llama-server's batch (2048, whatever the context) and its own n_predict (-1 by default),
         // not the request's.
@@ -49,6 +50,8 @@ extension OpenAIAPI {
         var ids: [Int32] = []
         switch r.raw("prompt") {
         case let .string(s)?: ids = t.encode(s, addSpecial: true, parseSpecial: true)
+        case let .array(items)? where items.count > 1 && items.allSatisfy({ if case .string = $0 { return true }; return false }):
+            throw APIError.invalid("Several prompts in one request are not supported here: send one per request.", param: "prompt")
         case let .array(items)?:
             for (k, item) in items.enumerated() {
                 switch item {
@@ -62,8 +65,9 @@ extension OpenAIAPI {
         default: throw bad
         }
         guard !ids.isEmpty else { throw APIError.invalid("`prompt` must not be empty.", param: "prompt") }
+        // Fields not read here are passed over, as llama-server passes them (its clients send its
+        // whole sampler set, most at off values); those that would change the answer are refused.
         let options = try llamaNativeOptions(r)
-        try r.refuseUnknown()
         return try llamaNativeRequest(ids, options, prefix: "cmpl-", logText: t.decode(ids))
     }
 

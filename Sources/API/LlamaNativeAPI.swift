@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Grammar
 import HTTP
 import Model
 
@@ -13,8 +14,7 @@ extension OpenAIAPI {
     private static let llamaSampling: [(from: String, to: String)] = [
         ("temperature", "temperature"), ("top_k", "top_k"), ("top_p", "top_p"), ("min_p", "min_p"), ("seed", "seed"),
         ("repeat_penalty", "repetition_penalty"), ("presence_penalty", "presence_penalty"),
-        ("frequency_penalty", "frequency_penalty"), ("stop", "stop"), ("stream", "stream"), ("ignore_eos", "ignore_eos"),
-        ("logit_bias", "logit_bias")]
+        ("frequency_penalty", "frequency_penalty"), ("stop", "stop"), ("stream", "stream"), ("ignore_eos", "ignore_eos")]
     /// llama-server's defaults where they differ from OpenAI's.
     private static let llamaDefaults: [(String, JSON)] = [("temperature", 0.8), ("top_k", 40), ("top_p", 0.95), ("min_p", 0.05)]
 
@@ -133,6 +133,8 @@ extension OpenAIAPI {
         /// `n_cmpl`: answers to the one prompt (choice i draws with `seed + i`).
         var n: Int
         var chosen: (name: String, adapter: String?, adapters: [LoraSelection])
+        /// `grammar` (GBNF) or `json_schema`, as llama-server takes them.
+        var grammar: TokenGrammar?
     }
 
     func llamaNativeOptions(_ r: FieldReader) throws -> LlamaNativeOptions {
@@ -141,6 +143,7 @@ extension OpenAIAPI {
         // ignores it) and llama-server's per-request `lora` list.
         let chosen = try requestedModel(r, unknownIsBase: true)
         let n = try r.int("n_cmpl", 1...limits.maxN) ?? 1
+        let grammar = try constrainedGrammar(r)
         // Bookkeeping of llama-server's that changes no answer here: its slots and prompt cache
         // (the prefix cache is always on), its prompt-time limit, its sampler order (top-k, top-p
         // and min-p are applied in one order here, as in chat).
@@ -149,10 +152,10 @@ extension OpenAIAPI {
         _ = try r.int("t_max_prompt_ms", -1...Int.max)
         _ = try r.int("n_keep", -1...Int.max)
         _ = try r.int("repeat_last_n", -1...Int.max)
-        if let s = r.raw("samplers") {
-            guard case let .array(items) = s, items.allSatisfy({ if case .string = $0 { return true }; return false }) else {
-                throw APIError.invalid("`samplers` must be an array of strings.", param: "samplers")
-            }
+        switch r.raw("samplers") {
+        case nil, .string?: break  // the names, or llama-server's letters ("kfypmxt")
+        case let .array(items)? where items.allSatisfy({ if case .string = $0 { return true }; return false }): break
+        default: throw APIError.invalid("`samplers` must be a string or an array of strings.", param: "samplers")
         }
         if let p = try r.double("typical_p", 0...1), p != 1 { throw APIError.invalid("`typical_p` is not supported (only 1, its off value).", param: "typical_p") }
         if let m = try r.int("mirostat", 0...2), m != 0 { throw APIError.invalid("`mirostat` is not supported (only 0, its off value).", param: "mirostat") }
@@ -160,12 +163,14 @@ extension OpenAIAPI {
         let returnTokens = try r.bool("return_tokens") ?? false
         let fields = try Self.llamaResponseFields(r)
         // Any count: past what the context leaves, the answer runs to its end (`llamaNativeRequest`).
-        let predict = try r.int("n_predict", -1...Int.max) ?? (try r.int("max_tokens", -1...Int.max)) ?? -1
+        let given = try r.int("n_predict", -1...Int.max), maxTokens = try r.int("max_tokens", -1...Int.max)
+        let predict = given ?? maxTokens ?? -1
         let rules = ChoiceText.LineRules(minIndent: try r.int("n_indent", 0...Int.max) ?? 0,
                                          maxPredictNanos: (try r.int("t_max_predict_ms", -1...Int.max)).flatMap { $0 > 0 ? UInt64(min($0, 1 << 40)) * 1_000_000 : nil })
         // The sampling fields, said in GenerationOptions' names over llama-server's defaults.
         var body: [(String, JSON)] = Self.llamaDefaults.filter { d in !Self.llamaSampling.contains { $0.to == d.0 && r.has($0.from) } }
         for (from, to) in Self.llamaSampling { if let v = r.raw(from) { body.append((to, v)) } }
+        if let b = r.raw("logit_bias") { body.append(("logit_bias", try Self.llamaLogitBias(b))) }
         let opts: GenerationOptions
         do {
             opts = try GenerationOptions(try FieldReader(.object(body)), maxTokensKeys: [], limits: limits, vocabularySize: t.vocabularySize)
@@ -173,7 +178,23 @@ extension OpenAIAPI {
             let back = Self.llamaSampling.first { $0.to == e.param }?.from
             throw back.map { b in e.renamingFields { $0 == e.param ? b : $0 } } ?? e
         }
-        return LlamaNativeOptions(opts: opts, rules: rules, predict: predict, returnTokens: returnTokens, fields: fields, n: n, chosen: chosen)
+        return LlamaNativeOptions(opts: opts, rules: rules, predict: predict, returnTokens: returnTokens, fields: fields, n: n,
+                                  chosen: chosen, grammar: grammar)
+    }
+
+    /// `logit_bias` in either of llama-server's forms: OpenAI's object, or `[[id, bias]]` pairs
+    /// where `false` bans the token (said here as -100, the bias that does).
+    private static func llamaLogitBias(_ v: JSON) throws -> JSON {
+        guard case let .array(pairs) = v else { return v }
+        let bad = APIError.invalid("`logit_bias` must be an object or an array of [token id, bias or false] pairs.", param: "logit_bias")
+        return .object(try pairs.map { pair in
+            guard case let .array(p) = pair, p.count == 2, case let .number(id, _) = p[0], id == id.rounded(), id >= 0 else { throw bad }
+            switch p[1] {
+            case .bool(false): return (String(Int(id)), -100)
+            case .number: return (String(Int(id)), p[1])
+            default: throw bad
+            }
+        })
     }
 
     /// The generation request of a llama-server prompt: `predict` -1 runs until the model or the
@@ -185,11 +206,17 @@ extension OpenAIAPI {
         let room = min(service.contextLength, service.cacheCapacity) - ids.count
         let maxTokens = o.predict == 0 ? 1 : o.predict > 0 ? min(o.predict, max(room, 1)) : max(room, 1)
         let id = prefix + Self.randomID()
+        let eog = model.tokenizer.endOfGenerationIDs
         let requests = (0..<o.n).map { i in
-            var r = GenerationRequest(id: "\(id)-\(i)", promptTokens: ids, sampling: o.opts.sampling(forChoice: i),
+            var sampling = o.opts.sampling(forChoice: i)
+            // llama-server's `ignore_eos` bans the end-of-generation tokens (vLLM's, chat's here,
+            // samples them and goes on).
+            if o.opts.ignoreEOS { for t in eog { sampling.logitBias[t] = -100 } }
+            var r = GenerationRequest(id: "\(id)-\(i)", promptTokens: ids, sampling: sampling,
                                       maxTokens: maxTokens, ignoreEOS: o.opts.ignoreEOS, logprobs: nil)
             if o.n > 1 { r.shareGroup = id }
             r.adapters = o.chosen.adapters
+            r.grammar = o.grammar
             return r
         }
         return LlamaNativePlan(ids: ids, requests: requests, opts: o.opts, rules: o.rules, predict: o.predict,

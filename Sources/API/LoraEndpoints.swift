@@ -40,6 +40,9 @@ extension OpenAIAPI {
                 case let .string(s)?: adapter = lora?.adapter(named: s)
                 default: throw APIError.invalid("Each `lora` entry needs an `id`: an adapter's name, or its position among the adapters of GET /v1/models.", param: "lora")
                 }
+                // llama-server's own endpoints pass over an adapter that is not there (llama.vscode
+                // sends one with every request when its LoRA setting is on).
+                if adapter == nil && unknownIsBase { continue }
                 guard let adapter else {
                     throw APIError.invalid(lora == nil ? "`lora`: the model `\(model.id)` has no LoRA adapters (they belong to the first generation model)."
                                                        : "`lora` names an adapter that is not loaded.", param: "lora", code: "lora_not_found")

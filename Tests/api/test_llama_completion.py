@@ -35,6 +35,29 @@ def test_completion_errors(server):
     for body, param in [({}, "prompt"), ({"prompt": ""}, "prompt"), ({"prompt": [1, 2.5]}, "prompt"),
                         ({"prompt": [1, 999999]}, "prompt"), ({"prompt": {"a": 1}}, "prompt"),
                         ({"prompt": "x", "n_predict": -2}, "n_predict"), ({"prompt": "x", "mirostat": 2}, "mirostat"),
-                        ({"prompt": "x", "temperature": "hot"}, "temperature"), ({"prompt": "x", "nonsense": 1}, "nonsense")]:
+                        ({"prompt": "x", "temperature": "hot"}, "temperature"), ({"prompt": ["a", "b"]}, "prompt"),
+                        ({"prompt": "x", "logit_bias": [[1, "no"]]}, "logit_bias")]:
         st, _, d = server.request("POST", "/completion", body)
         assert st == 400 and d["error"]["param"] == param, (body, d)
+
+
+def test_completion_takes_llama_server_s_own_forms(server):
+    """What llama.cpp's clients send: its whole sampler set at off values (passed over, as llama-server does),
+    `samplers` as letters, `n_predict` beside `max_tokens`, `logit_bias` as pairs, `json_schema`, `ignore_eos`."""
+    base = {"prompt": "The capital of France is", "n_predict": 6, "temperature": 0}
+    plain = server.request("POST", "/completion", base)[2]
+    extras = {"tfs_z": 1.0, "dry_multiplier": 0.0, "xtc_probability": 0.0, "dynatemp_range": 0.0, "min_keep": 0,
+              "timings_per_token": False, "samplers": "kfypmxt", "max_tokens": 99}
+    st, _, d = server.request("POST", "/completion", dict(base, **extras))
+    assert st == 200 and d["content"] == plain["content"] and d["tokens_predicted"] == 6, d
+    # The first token banned by a pair: another first token.
+    first = server.request("POST", "/tokenize", {"content": plain["content"]})[2]["tokens"][0]
+    st, _, d = server.request("POST", "/completion", dict(base, logit_bias=[[first, False]]))
+    assert st == 200 and server.request("POST", "/tokenize", {"content": d["content"]})[2]["tokens"][0] != first
+    st, _, d = server.request("POST", "/completion", dict(base, n_predict=24, json_schema={"type": "object", "properties": {"a": {"type": "integer"}},
+                                                                                           "required": ["a"]}))
+    assert st == 200 and json.loads(d["content"])["a"] is not None, d
+    # ignore_eos bans the end of generation (llama-server's meaning): every token is text.
+    st, _, d = server.request("POST", "/completion", {"prompt": "<|im_start|>user\nSay hi.<|im_end|>\n<|im_start|>assistant\n",
+                                                      "n_predict": 40, "temperature": 0, "ignore_eos": True, "return_tokens": True})
+    assert st == 200 and d["tokens_predicted"] == 40 and "<|im_end|>" not in d["content"], d
