@@ -31,10 +31,9 @@ extension OpenAIAPI {
         // whole sampler set, most at off values); those that would change the answer are refused.
         let options = try llamaNativeOptions(r)
         let room = min(service.contextLength, service.cacheCapacity)
-        // llama-server's batch (2048, whatever the context) and its own n_predict (-1 by default),
-        // not the request's.
+        // llama-server's batch (2048, whatever the context).
         guard let ids = t.repositoryInfill(prefix: prefix, suffix: suffix, extra: extra, prompt: prompt,
-                                           batch: 2048, predict: -1, context: room) else {
+                                           batch: 2048, context: room) else {
             throw APIError.invalid("Infill is not supported by `\(model.id)`.", code: "fim_not_supported")
         }
         return try llamaNativeRequest(ids, options, prefix: "infill-", logText: prefix + "<FIM>" + suffix)

@@ -37,12 +37,13 @@ extension Tokenizer {
     /// llama-server's `/infill` prompt, built as its `format_prompt_infill` builds it: the
     /// repository header and the `extra` files (`<|repo_name|>myproject`, then `<|file_sep|>name`
     /// and text for each, then `<|file_sep|>filename`; without those tokens, a snippet marker
-    /// between files), as much of its end as fits `context - batch - 2·predict` tokens; BOS where
+    /// between files), as much of its end as fits `context - batch + 2` tokens (llama-server's budget with
+    /// its default n_predict of -1); BOS where
     /// the vocabulary adds one; `<prefix>` and the prefix's last 3/4 of `batch` tokens, then
     /// `prompt` (its special-token text read as tokens); `<suffix>` and the suffix's first
     /// `batch`/4 − 2 − |prompt| tokens; `<middle>`. nil without fill-in-the-middle tokens.
     public func repositoryInfill(prefix: String, suffix: String, extra: [(filename: String, text: String)], prompt: String,
-                                 batch: Int, predict: Int, context: Int) -> [Int32]? {
+                                 batch: Int, context: Int) -> [Int32]? {
         guard let fim = fillInTheMiddleIDs else { return nil }
         func plain(_ s: String) -> [Int32] { encode(s, addSpecial: false, parseSpecial: false) }
         var files: [Int32] = []
@@ -56,7 +57,7 @@ extension Tokenizer {
         let before = plain(prefix), after = plain(suffix)
         let takeBefore = min(before.count, 3 * (batch / 4))
         let takeAfter = min(after.count, max(0, batch / 4 - (2 + promptIDs.count)))
-        let takeFiles = min(max(0, context - batch - 2 * predict), files.count)
+        let takeFiles = min(max(0, context - batch + 2), files.count)
         var ids = Array(files.suffix(takeFiles))
         if addBOS, let bos = bosID { ids.append(bos) }
         ids += [fim.prefix] + before.suffix(takeBefore) + promptIDs
