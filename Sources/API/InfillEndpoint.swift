@@ -36,38 +36,56 @@ extension OpenAIAPI {
                                            batch: 2048, context: room) else {
             throw APIError.invalid("Infill is not supported by `\(model.id)`.", code: "fim_not_supported")
         }
-        return try llamaNativeRequest(ids, options, prefix: "infill-", logText: prefix + "<FIM>" + suffix)
+        return try llamaNativeRequest([ids], options, prefix: "infill-", logText: prefix + "<FIM>" + suffix)
     }
 
-    /// Reads and checks a /completion body: `prompt` a string (special-token text read as tokens,
-    /// BOS where the vocabulary adds one, as llama-server tokenizes it) or token ids, alone or
-    /// mixed with strings.
+    /// Reads and checks a /completion body. `prompt` as llama-server reads it: a string (special-token
+    /// text read as tokens, BOS where the vocabulary adds one), token ids, an array mixing both, or
+    /// `{"prompt_string": ...}`; an array holding no token id is several prompts, each answered.
     func llamaCompletionPlan(_ json: JSON) throws -> LlamaNativePlan {
         let r = try FieldReader(json)
-        let t = model.tokenizer
-        let bad = APIError.invalid("`prompt` must be a string, token ids, or an array mixing both (one prompt).", param: "prompt")
-        var ids: [Int32] = []
+        let prompts: [[Int32]]
         switch r.raw("prompt") {
-        case let .string(s)?: ids = t.encode(s, addSpecial: true, parseSpecial: true)
-        case let .array(items)? where items.count > 1 && items.allSatisfy({ if case .string = $0 { return true }; return false }):
-            throw APIError.invalid("Several prompts in one request are not supported here: send one per request.", param: "prompt")
-        case let .array(items)?:
+        case nil: throw APIError.invalid("`prompt` is required.", param: "prompt")
+        case let .array(items)? where !items.contains(where: { if case .number = $0 { return true }; return false }):
+            guard !items.isEmpty else { throw APIError.invalid("`prompt` must not be empty.", param: "prompt") }
+            prompts = try items.enumerated().map { try llamaPrompt($1, at: "prompt[\($0)]") }
+        case let v?: prompts = [try llamaPrompt(v, at: "prompt")]
+        }
+        // Fields not read here are passed over, as llama-server passes them (its clients send its
+        // whole sampler set, most at off values); those that would change the answer are refused.
+        let options = try llamaNativeOptions(r)
+        let t = model.tokenizer
+        return try llamaNativeRequest(prompts, options, prefix: "cmpl-", logText: prompts.map { t.decode($0) }.joined(separator: "\n"))
+    }
+
+    /// One llama-server prompt's tokens; `path` names it in errors.
+    private func llamaPrompt(_ v: JSON, at path: String, inObject: Bool = false) throws -> [Int32] {
+        let t = model.tokenizer
+        let bad = APIError.invalid("`\(path)` must be a string, token ids, an array mixing both, or {\"prompt_string\": ...}.", param: path)
+        var ids: [Int32] = []
+        switch v {
+        case let .string(s): ids = t.encode(s, addSpecial: true, parseSpecial: true)
+        case let .array(items):
+            // BOS goes before a first string only, as llama-server's `tokenize_mixed` puts it.
             for (k, item) in items.enumerated() {
                 switch item {
                 case let .string(s): ids += t.encode(s, addSpecial: k == 0, parseSpecial: true)
                 case let .number(n, _) where n == n.rounded() && n >= 0 && n < Double(t.vocabularySize): ids.append(Int32(n))
-                case .number: throw APIError.invalid("`prompt[\(k)]` is not a token id of this model (0 to \(t.vocabularySize - 1)).", param: "prompt")
+                case .number: throw APIError.invalid("`\(path)[\(k)]` is not a token id of this model (0 to \(t.vocabularySize - 1)).", param: path)
                 default: throw bad
                 }
             }
-        case nil: throw APIError.invalid("`prompt` is required.", param: "prompt")
+        case let .object(fields) where !inObject:
+            if fields.contains(where: { $0.0 == "multimodal_data" }) {
+                throw APIError.invalid("`\(path).multimodal_data`: `\(model.id)` takes no images or audio.", param: "\(path).multimodal_data")
+            }
+            guard let inner = fields.first(where: { $0.0 == "prompt_string" })?.1 else { throw bad }
+            return try llamaPrompt(inner, at: "\(path).prompt_string", inObject: true)
         default: throw bad
         }
-        guard !ids.isEmpty else { throw APIError.invalid("`prompt` must not be empty.", param: "prompt") }
-        // Fields not read here are passed over, as llama-server passes them (its clients send its
-        // whole sampler set, most at off values); those that would change the answer are refused.
-        let options = try llamaNativeOptions(r)
-        return try llamaNativeRequest(ids, options, prefix: "cmpl-", logText: t.decode(ids))
+        guard !ids.isEmpty else { throw APIError.invalid("`\(path)` must not be empty.", param: path) }
+        return ids
     }
 
     /// `input_extra`: the project's other files, `{"filename", "text"}` each (a filename is optional).

@@ -18,31 +18,35 @@ extension OpenAIAPI {
     /// llama-server's defaults where they differ from OpenAI's.
     private static let llamaDefaults: [(String, JSON)] = [("temperature", 0.8), ("top_k", 40), ("top_p", 0.95), ("min_p", 0.05)]
 
-    /// A checked llama-server request: its prompt and generation requests (`n_cmpl` of them), and
-    /// what its answer says.
+    /// A checked llama-server request: its prompts (several on /completion, each answered) and
+    /// generation requests (`n_cmpl` a prompt, prompt by prompt), and what its answer says.
     struct LlamaNativePlan {
-        var ids: [Int32]
+        var prompts: [[Int32]]
         var requests: [GenerationRequest]
         var opts: GenerationOptions
         var rules: ChoiceText.LineRules
         /// `n_predict` as asked (-1, 0 or a count); 0: the prompt only.
         var predict: Int
-        /// The context, not `n_predict`, bounds the answer (llama-server's `truncated` when it fills it).
-        var contextBound: Bool
+        /// Per prompt: the context, not `n_predict`, bounds the answer (llama-server's `truncated`
+        /// when it fills it).
+        var contextBound: [Bool]
         var returnTokens: Bool
         var fields: [String]?
         var adapter: String?
         /// What the log shows of the prompt (with `logging.prompts`).
         var logText: String
         var warmOnly: Bool { predict == 0 }
+        /// The prompt of request (and answer) i.
+        func prompt(of i: Int) -> [Int32] { prompts[i / (requests.count / prompts.count)] }
+        func contextBound(of i: Int) -> Bool { contextBound[i / (requests.count / prompts.count)] }
     }
 
     /// Runs a llama-server request and answers in its shape, whole or streamed: one object, or
-    /// with `n_cmpl` > 1 an array of them (each with its `index`).
+    /// with several prompts or `n_cmpl` > 1 an array of them (each with its `index`).
     func answerLlamaNative(_ plan: LlamaNativePlan, route: APIRoute, _ responder: HTTPResponder) throws {
-        let (ids, requests, opts, rules, predict, returnTokens, fields) = (plan.ids, plan.requests, plan.opts, plan.rules, plan.predict,
-                                                                           plan.returnTokens, plan.fields)
-        let (warmOnly, t, n, contextBound) = (plan.warmOnly, model.tokenizer, plan.requests.count, plan.contextBound)
+        let (requests, opts, rules, predict, returnTokens, fields) = (plan.requests, plan.opts, plan.rules, plan.predict,
+                                                                      plan.returnTokens, plan.fields)
+        let (warmOnly, t, n) = (plan.warmOnly, model.tokenizer, plan.requests.count)
         try check(requests)
         let settings: JSON = ["n_predict": JSON(predict), "seed": opts.seed.map { .number(Double($0)) } ?? JSON(-1),
                               "temperature": JSON(opts.sampling.temperature), "top_k": JSON(opts.sampling.topK),
@@ -52,13 +56,15 @@ extension OpenAIAPI {
                               "frequency_penalty": JSON(opts.sampling.frequencyPenalty),
                               "stop": .array(opts.stop.map(JSON.string)), "n_indent": JSON(rules.minIndent),
                               "t_max_predict_ms": JSON(Int((rules.maxPredictNanos ?? 0) / 1_000_000)),
-                              "ignore_eos": .bool(opts.ignoreEOS), "stream": .bool(opts.stream), "n_cmpl": JSON(n)]
+                              "ignore_eos": .bool(opts.ignoreEOS), "stream": .bool(opts.stream),
+                              "n_cmpl": JSON(n / plan.prompts.count)]
+        let promptTokens = plan.prompts.reduce(0) { $0 + $1.count }
         let report = reporter(responder, route: route, stream: opts.stream, prompt: logPrompts ? plan.logText : nil,
-                              adapter: plan.adapter) { _ in ids.count }
+                              adapter: plan.adapter) { _ in promptTokens }
         // Choice i's answer as llama-server gives it (`server_task_result_cmpl_final`), its `content`
         // empty when streamed; `response_fields` picks paths of it.
         let final: (GenerationJob, Int, Bool) -> JSON = { [model] job, i, streamed in
-            let c = job.results[i]
+            let c = job.results[i], ids = plan.prompt(of: i)
             let generated = warmOnly ? 0 : c.completionTokens
             let cached = c.cachedTokens
             let stopType = c.finishReason == "length" ? "limit"
@@ -75,7 +81,7 @@ extension OpenAIAPI {
                                  "predicted_per_second": .number(predictedMs > 0 ? Double(generated) / predictedMs * 1000 : 0)]
             let text = warmOnly ? "" : c.text.text
             // The context filled: the answer stopped at its end, not at n_predict.
-            let truncated = !warmOnly && contextBound && c.finishReason == "length"
+            let truncated = !warmOnly && plan.contextBound(of: i) && c.finishReason == "length"
             let tokens: [JSON] = returnTokens && !warmOnly ? t.encode(text, addSpecial: false, parseSpecial: false).map { JSON(Int($0)) } : []
             let object: JSON = ["index": JSON(i), "content": .string(streamed ? "" : text), "tokens": .array(tokens),
                                 "id_slot": 0, "stop": true, "model": .string(model.id), "tokens_predicted": JSON(generated),
@@ -109,7 +115,7 @@ extension OpenAIAPI {
                 guard !warmOnly, !d.text.isEmpty else { return }
                 let predicted = running.job?.results[d.choice].text.tokenCount ?? 0
                 let partial: JSON = ["index": JSON(d.choice), "content": .string(d.text), "tokens": [], "stop": false, "id_slot": 0,
-                                     "tokens_predicted": JSON(predicted), "tokens_evaluated": JSON(ids.count)]
+                                     "tokens_predicted": JSON(predicted), "tokens_evaluated": JSON(plan.prompt(of: d.choice).count)]
                 writer.write(SSE.event(partial))  // `response_fields` picks from the final answer only, as in llama-server
             },
             onDone: { job in
@@ -197,30 +203,35 @@ extension OpenAIAPI {
         })
     }
 
-    /// The generation request of a llama-server prompt: `predict` -1 runs until the model or the
-    /// context ends, 0 runs the prompt only (one token computed and dropped), into the prefix cache.
-    func llamaNativeRequest(_ ids: [Int32], _ o: LlamaNativeOptions, prefix: String, logText: String) throws -> LlamaNativePlan {
-        try checkQueueRoom(o.n, param: "n_cmpl")
-        // A count past what the context leaves runs to the context's end (llama-server's
-        // `truncated`), as -1 does; a prompt that fills the context is still a 400.
-        let room = min(service.contextLength, service.cacheCapacity) - ids.count
-        let maxTokens = o.predict == 0 ? 1 : o.predict > 0 ? min(o.predict, max(room, 1)) : max(room, 1)
+    /// The generation requests of llama-server prompts, `n_cmpl` each, prompt by prompt (its
+    /// answers' order): `predict` -1 runs until the model or the context ends, 0 runs the prompt
+    /// only (one token computed and dropped), into the prefix cache.
+    func llamaNativeRequest(_ prompts: [[Int32]], _ o: LlamaNativeOptions, prefix: String, logText: String) throws -> LlamaNativePlan {
+        try checkQueueRoom(prompts.count * o.n, param: prompts.count > 1 ? "prompt" : "n_cmpl")
         let id = prefix + Self.randomID()
         let eog = model.tokenizer.endOfGenerationIDs
-        let requests = (0..<o.n).map { i in
-            var sampling = o.opts.sampling(forChoice: i)
-            // llama-server's `ignore_eos` bans the end-of-generation tokens (vLLM's, chat's here,
-            // samples them and goes on).
-            if o.opts.ignoreEOS { for t in eog { sampling.logitBias[t] = -100 } }
-            var r = GenerationRequest(id: "\(id)-\(i)", promptTokens: ids, sampling: sampling,
-                                      maxTokens: maxTokens, ignoreEOS: o.opts.ignoreEOS, logprobs: nil)
-            if o.n > 1 { r.shareGroup = id }
-            r.adapters = o.chosen.adapters
-            r.grammar = o.grammar
-            return r
+        var requests: [GenerationRequest] = [], contextBound: [Bool] = []
+        for (p, ids) in prompts.enumerated() {
+            // A count past what the context leaves runs to the context's end (llama-server's
+            // `truncated`), as -1 does; a prompt that fills the context is still a 400.
+            let room = min(service.contextLength, service.cacheCapacity) - ids.count
+            let maxTokens = o.predict == 0 ? 1 : o.predict > 0 ? min(o.predict, max(room, 1)) : max(room, 1)
+            contextBound.append(o.predict != 0 && maxTokens < o.predict || o.predict < 0)
+            for i in 0..<o.n {
+                var sampling = o.opts.sampling(forChoice: i)
+                // llama-server's `ignore_eos` bans the end-of-generation tokens (vLLM's, chat's here,
+                // samples them and goes on).
+                if o.opts.ignoreEOS { for t in eog { sampling.logitBias[t] = -100 } }
+                var r = GenerationRequest(id: "\(id)-\(p)-\(i)", promptTokens: ids, sampling: sampling,
+                                          maxTokens: maxTokens, ignoreEOS: o.opts.ignoreEOS, logprobs: nil)
+                if o.n > 1 { r.shareGroup = "\(id)-\(p)" }
+                r.adapters = o.chosen.adapters
+                r.grammar = o.grammar
+                requests.append(r)
+            }
         }
-        return LlamaNativePlan(ids: ids, requests: requests, opts: o.opts, rules: o.rules, predict: o.predict,
-                               contextBound: o.predict != 0 && maxTokens < o.predict || o.predict < 0, returnTokens: o.returnTokens,
+        return LlamaNativePlan(prompts: prompts, requests: requests, opts: o.opts, rules: o.rules, predict: o.predict,
+                               contextBound: contextBound, returnTokens: o.returnTokens,
                                fields: o.fields, adapter: o.chosen.adapter, logText: logText)
     }
 

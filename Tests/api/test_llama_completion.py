@@ -35,10 +35,43 @@ def test_completion_errors(server):
     for body, param in [({}, "prompt"), ({"prompt": ""}, "prompt"), ({"prompt": [1, 2.5]}, "prompt"),
                         ({"prompt": [1, 999999]}, "prompt"), ({"prompt": {"a": 1}}, "prompt"),
                         ({"prompt": "x", "n_predict": -2}, "n_predict"), ({"prompt": "x", "mirostat": 2}, "mirostat"),
-                        ({"prompt": "x", "temperature": "hot"}, "temperature"), ({"prompt": ["a", "b"]}, "prompt"),
+                        ({"prompt": "x", "temperature": "hot"}, "temperature"), ({"prompt": []}, "prompt"),
+                        ({"prompt": ["a", {"x": 1}]}, "prompt[1]"), ({"prompt": ["a", ""]}, "prompt[1]"),
+                        ({"prompt": [{"prompt_string": "hi", "multimodal_data": ["AAAA"]}]}, "prompt[0].multimodal_data"),
                         ({"prompt": "x", "logit_bias": [[1, "no"]]}, "logit_bias")]:
         st, _, d = server.request("POST", "/completion", body)
         assert st == 400 and d["error"]["param"] == param, (body, d)
+
+
+# llama-server (as above) given several prompts in one request: an answer each, in the prompts'
+# order and `n_cmpl` times each (index = prompt × n_cmpl + choice); `{"prompt_string": ...}` is a prompt.
+SEVERAL = [
+    ({"prompt": ["The capital of France is", [504, 3575, 282]], "n_predict": 8},
+     [(" Paris.\n\nThe United States has", 5), (" the United States is Washington D.C", 3)]),
+    ({"prompt": ["The capital of France is", {"prompt_string": "<|im_start|>user\nName a color.<|im_end|>\n<|im_start|>assistant\n"}],
+      "n_predict": 6, "n_cmpl": 2},
+     [(" Paris.\n\nThe United", 5), (" Paris.\n\nThe United", 5), ("The most popular color among the", 13),
+      ("The most popular color among the", 13)]),
+]
+
+
+@pytest.mark.parametrize("body,answers", SEVERAL)
+def test_several_prompts_answered_as_llama_server(server, body, answers):
+    st, _, d = server.request("POST", "/completion", dict(body, temperature=0))
+    assert st == 200 and isinstance(d, list), d
+    assert [(e["index"], e["content"], e["tokens_evaluated"]) for e in d] == [(i, c, n) for i, (c, n) in enumerate(answers)]
+    assert all(e["tokens_predicted"] == body["n_predict"] and e["stop_type"] == "limit" for e in d)
+    # Streamed: each answer's pieces under its index, then its final event.
+    status, _, text = raw_post(server, "/completion", dict(body, temperature=0, stream=True))
+    events = [json.loads(block[len("data: "):]) for block in text[:-2].split("\n\n")]
+    assert status == 200 and sorted(e["index"] for e in events if e["stop"]) == list(range(len(answers)))
+    for i, (content, evaluated) in enumerate(answers):
+        mine = [e for e in events if e["index"] == i]
+        assert "".join(e["content"] for e in mine) == content and all(e["tokens_evaluated"] == evaluated for e in mine)
+    # One prompt in an array, or one prompt object, is answered as one object.
+    for prompt in (["The capital of France is"], {"prompt_string": "The capital of France is"}, [["The capital", 282]]):
+        st, _, d = server.request("POST", "/completion", {"prompt": prompt, "n_predict": 4, "temperature": 0})
+        assert st == 200 and isinstance(d, dict) and d["index"] == 0, (prompt, d)
 
 
 def test_completion_takes_llama_server_s_own_forms(server):
