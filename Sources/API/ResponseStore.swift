@@ -45,14 +45,27 @@ public final class ResponseStore: Sendable {
         var used: UInt64
     }
 
+    private struct Answering {
+        var owner: String
+        var deleted = false
+        var opening: [UInt8]
+        var inputItems: [JSON]
+    }
+
     private struct State {
         var entries: [String: Entry] = [:]
         var bytes = 0
         var ownerBytes: [String: Int] = [:]
         var clock: UInt64 = 0
         /// Responses being answered that will be kept, by owner, and whether a DELETE came for one
-        /// meanwhile (then it is not kept when it ends).
-        var answering: [String: (owner: String, deleted: Bool)] = [:]
+        /// meanwhile (then it is not kept when it ends); a GET meanwhile gives `opening` (its
+        /// Response object `in_progress`) and its input items.
+        var answering: [String: Answering] = [:]
+
+        /// A response of this owner's being answered and not deleted.
+        func inProgress(_ id: String, _ owner: String) -> Answering? {
+            answering[id].flatMap { $0.owner == owner && !$0.deleted ? $0 : nil }
+        }
     }
 
     /// What continuing a response finds.
@@ -128,14 +141,17 @@ public final class ResponseStore: Sendable {
     }
 
     /// The Response object's JSON text, now the most recently used; nil for another owner's.
+    /// One still being answered is its Response object `in_progress`, as OpenAI gives it.
     func response(_ id: String, owner: String) -> [UInt8]? {
-        state.withLock { s in touchChain(id, owner, &s)?.response }
+        state.withLock { s in touchChain(id, owner, &s)?.response ?? s.inProgress(id, owner)?.opening }
     }
 
     /// The request's input items; nil for another owner's.
     func inputItems(_ id: String, owner: String) -> [JSON]? {
-        guard let text = state.withLock({ s in touchChain(id, owner, &s)?.inputItems }),
-              case let .array(items)? = JSON.parse(text) else { return nil }
+        let (text, answering): ([UInt8]?, [JSON]?) = state.withLock { s in
+            (touchChain(id, owner, &s)?.inputItems, s.inProgress(id, owner)?.inputItems)
+        }
+        guard let text, case let .array(items)? = JSON.parse(text) else { return answering }
         return items
     }
 
@@ -174,9 +190,10 @@ public final class ResponseStore: Sendable {
     }
 
     /// A response to keep is being answered: a DELETE of its id meanwhile is taken (and it is not
-    /// kept), rather than a 404 followed by the answer kept anyway.
-    func answering(_ id: String, owner: String) {
-        state.withLock { $0.answering[id] = (owner, false) }
+    /// kept), rather than a 404 followed by the answer kept anyway; a GET finds `opening`.
+    func answering(_ id: String, owner: String, opening: JSON, inputItems: [JSON]) {
+        let a = Answering(owner: owner, opening: Array(opening.serialized.utf8), inputItems: inputItems)
+        state.withLock { $0.answering[id] = a }
     }
 
     /// A response being answered ended without an answer to keep (failed, drained, its client gone).

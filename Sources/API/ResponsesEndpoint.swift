@@ -81,7 +81,7 @@ extension OpenAIAPI {
             reportJob(job)
             if plan.store && (job.error != nil || job.wasAborted) { responseStore?.abandoned(id) }
         }
-        if plan.store { responseStore?.answering(id, owner: plan.owner) }
+        if plan.store { responseStore?.answering(id, owner: plan.owner, opening: object("in_progress", [], nil, nil, .null), inputItems: plan.inputItems) }
         do {
             guard stream else {
                 return try submitWholeAnswer(requests, stops: chat.opts.stop, skipSpecial: skipSpecial, responder: responder, anthropic: false,

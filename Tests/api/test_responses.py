@@ -550,3 +550,20 @@ def test_a_delete_while_the_response_streams_is_taken_and_nothing_is_kept(client
     r = client.responses.create(model="default", input="Hi", max_output_tokens=3, stream=True)
     last = [ev for ev in r][-1].response
     assert client.responses.retrieve(last.id).id == last.id
+
+
+def test_a_response_read_while_it_streams_is_in_progress(client):
+    """OpenAI gives a kept response that is still being answered as `in_progress` (and its input items)."""
+    stream = client.responses.create(model="default", input="Write a long story about a dragon.", max_output_tokens=40,
+                                     stream=True, extra_body={"ignore_eos": True})
+    rid, seen, final = None, None, None
+    for ev in stream:
+        if ev.type == "response.created":
+            rid = ev.response.id
+            seen = client.responses.retrieve(rid)
+            items = client.responses.input_items.list(rid)
+            assert [i.content[0].text for i in items.data] == ["Write a long story about a dragon."]
+        if ev.type in ("response.completed", "response.incomplete"):
+            final = ev.response
+    assert seen.id == rid and seen.status == "in_progress" and seen.output == [] and seen.usage is None, seen
+    assert final is not None and client.responses.retrieve(rid).status == final.status == "incomplete"
