@@ -11,10 +11,10 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench", abstract: "Prompt-processing and generation speed, as llama-bench measures them.")
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(name: .short, help: "Prompt tokens.") var p: Int = 512
-    @Option(name: .short, help: "Generated tokens.") var n: Int = 128
-    @Option(name: .short, help: "Repetitions.") var r: Int = 3
-    @Option(name: .long, help: "Run N sequences together (as llama-batched-bench -npl N): aggregate pp and tg rates (needs -p of at least 1).")
+    @Option(name: .short, parsing: .unconditional, help: "Prompt tokens.") var p: Int = 512
+    @Option(name: .short, parsing: .unconditional, help: "Generated tokens.") var n: Int = 128
+    @Option(name: .short, parsing: .unconditional, help: "Repetitions.") var r: Int = 3
+    @Option(name: .long, parsing: .unconditional, help: "Run N sequences together (as llama-batched-bench -npl N): aggregate pp and tg rates (needs -p of at least 1).")
     var parallel: Int = 0
     @Option(name: .long, help: ArgumentHelp(
         "Prompt tokens a forward pass takes at most (llama-bench's -ub): smaller, as the server cuts a long prompt beside streaming requests.",

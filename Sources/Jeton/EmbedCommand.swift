@@ -17,7 +17,7 @@ struct EmbedCommand: ParsableCommand {
 
     @Option(help: "Text file with one input per line (`-` reads standard input).") var file: String
 
-    @Option(name: [.customShort("t"), .long], help: "Threads for the forward pass (default, and 0: all cores).")
+    @Option(name: [.customShort("t"), .long], parsing: .unconditional, help: "Threads for the forward pass (default, and 0: all cores).")
     var threads: Int = CPUBudget.cpus
 
     @Flag(help: "Cut inputs longer than the model's context instead of failing.") var truncate = false

@@ -13,13 +13,13 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var loraOptions: LoraOptions
     @Option(help: "Prompt text.") var prompt: String?
     @Option(help: "File holding the prompt.") var promptFile: String?
-    @Option(name: .short, help: "Tokens to generate.") var n: Int = 64
-    @Option(help: "0 is greedy.") var temperature: Float = 0
-    @Option(help: "Nucleus sampling mass.") var topP: Float = 1
-    @Option(help: "Keep the K most likely tokens (0: all).") var topK: Int = 0
-    @Option(help: "Drop tokens below this fraction of the best one's probability.") var minP: Float = 0
-    @Option(help: "Penalty on tokens already present (1: off).") var repeatPenalty: Float = 1
-    @Option(help: "Random seed (-1: none, as in llama.cpp).") var seed: Int64?
+    @Option(name: .short, parsing: .unconditional, help: "Tokens to generate.") var n: Int = 64
+    @Option(parsing: .unconditional, help: "0 is greedy.") var temperature: Float = 0
+    @Option(parsing: .unconditional, help: "Nucleus sampling mass.") var topP: Float = 1
+    @Option(parsing: .unconditional, help: "Keep the K most likely tokens (0: all).") var topK: Int = 0
+    @Option(parsing: .unconditional, help: "Drop tokens below this fraction of the best one's probability.") var minP: Float = 0
+    @Option(parsing: .unconditional, help: "Penalty on tokens already present (1: off).") var repeatPenalty: Float = 1
+    @Option(parsing: .unconditional, help: "Random seed (-1: none, as in llama.cpp).") var seed: Int64?
     @Option(help: "text or ids.") var output: Output = .text
     @Flag(help: "Keep going past end-of-generation tokens.") var ignoreEos = false
 

@@ -16,8 +16,8 @@ struct GrammarCommand: ParsableCommand {
     @Option(help: "File holding the schema / regex / choices / grammar.") var grammar: String?
     @Option(help: "File holding a JSON array of strings: prints whether the grammar accepts each.") var strings: String?
     @Option(help: "With --strings: a model whose vocabulary tokenizes them; prints mask times per token.") var model: String?
-    @Option(help: "Masks kept per grammar (0: none, every mask computed).") var maskCache: Int = 256
-    @Option(help: "Indent allowed after a newline in JSON (0: compact).") var maxWhitespace: Int = GrammarLimits().maxWhitespace
+    @Option(parsing: .unconditional, help: "Masks kept per grammar (0: none, every mask computed).") var maskCache: Int = 256
+    @Option(parsing: .unconditional, help: "Indent allowed after a newline in JSON (0: compact).") var maxWhitespace: Int = GrammarLimits().maxWhitespace
     @Flag(help: "With --model: also walk the whole trie for every mask and count differences (checks the fast paths).") var verify = false
 
     func run() throws {

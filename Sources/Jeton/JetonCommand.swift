@@ -23,7 +23,7 @@ struct ModelOptions: ParsableArguments {
     @OptionGroup var choice: ModelChoice
     var model: String { choice.model }
 
-    @Option(name: [.customShort("t"), .long], help: "Threads for the forward pass (default, and 0: all cores, as `jeton serve` reads it).")
+    @Option(name: [.customShort("t"), .long], parsing: .unconditional, help: "Threads for the forward pass (default, and 0: all cores, as `jeton serve` reads it).")
     var threads: Int = CPUBudget.cpus
 
     @Option(name: .long, help: "KV cache element type: f16 or f32.")

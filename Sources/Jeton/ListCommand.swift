@@ -39,11 +39,16 @@ struct ListCommand: ParsableCommand {
         }
     }
 
-    /// `llama Q4_1 ctx 8192` for a readable file, else why it is not.
+    /// `llama Q4_1 ctx 8192` for a readable file (`llama LoRA adapter F16` for an adapter, which
+    /// serves only beside its base model: `--lora`), else why it is not.
     private func describe(_ path: String) -> String {
         do {
             let f = try GGUFFile(path: path)
             let arch = f.metadata["general.architecture"]?.stringValue ?? "unknown"
+            if f.metadata["general.type"]?.stringValue == "adapter" {
+                let kind = f.metadata["adapter.type"]?.stringValue.map { $0 == "lora" ? "LoRA" : $0 } ?? "unknown"
+                return "\(arch) \(kind) adapter \(ModelQuantization.name(of: f)) (serve with --lora NAME=PATH)"
+            }
             var s = "\(arch) \(ModelQuantization.name(of: f))"
             if let ctx = f.metadata["\(arch).context_length"]?.intValue { s += " ctx \(ctx)" }
             return s

@@ -25,7 +25,7 @@ struct PerplexityCommand: ParsableCommand {
     @Option(name: [.customShort("c"), .customLong("ctx-size")],
             help: "Tokens per chunk, as llama-perplexity -c (default: the whole file as one sequence; 512 when saving a base).")
     var ctxSize: Int?
-    @Option(help: "Evaluate at most this many chunks (llama-perplexity --chunks).")
+    @Option(parsing: .unconditional, help: "Evaluate at most this many chunks (llama-perplexity --chunks).")
     var chunks: Int?
     @Option(name: .customLong("kl-divergence-base"),
             help: "File of the base model's log-probabilities: written by this run, or read with --kl-divergence.")

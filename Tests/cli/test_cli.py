@@ -142,6 +142,14 @@ def test_generate_takes_the_api_ranges():
     assert len(outs) > 1
     p = run("generate", "--model", "default", "--seed=-2", "-n", "2", "--prompt", "Hello", check=False)
     assert p.returncode == 64 and "--seed must be -1" in p.stderr, p.stderr
+    # A negative number as its own argument is the option's value, not another option ("Missing value").
+    for args, needle in [(("generate", "--seed", "-2", "-n", "2", "--prompt", "Hello"), "--seed must be -1"),
+                         (("generate", "-t", "-1", "-n", "2", "--prompt", "Hello"), "--threads must be between 0"),
+                         (("bench", "-p", "8", "-n", "4", "-r", "-1"), "-r must be at least 1")]:
+        p = run(*args[:1], "--model", "default", *args[1:], check=False)
+        assert p.returncode != 0 and needle in p.stderr and "Missing value" not in p.stderr, (args, p.stderr)
+    p = run("generate", "--model", "default", "--seed", "-1", "-n", "2", "--prompt", "Hello", check=False)
+    assert p.returncode == 0, p.stderr
     # An empty prompt (SmolLM2 adds no BOS) printed nothing and succeeded.
     p = run("generate", "--model", "default", "-n", "2", "--prompt", "", check=False)
     assert p.returncode == 1 and "the prompt is empty" in p.stderr, p.stderr

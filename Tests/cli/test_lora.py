@@ -37,8 +37,9 @@ NEAR_TIE = 0.2  # nats between llama.cpp's top two: 8-bit rounding may pick eith
 pytestmark = pytest.mark.skipif(not os.path.exists(MODEL), reason="SmolLM2 is not downloaded (jeton pull default)")
 
 
-def jeton(*args, check=True):
-    p = subprocess.run([JETON, *args], capture_output=True, text=True, timeout=900)
+def jeton(*args, check=True, env_models=None):
+    env = dict(os.environ, JETON_MODELS=env_models) if env_models else None
+    p = subprocess.run([JETON, *args], capture_output=True, text=True, timeout=900, env=env)
     if check:
         assert p.returncode == 0, p.stderr
     return p
@@ -237,3 +238,16 @@ def test_serving_an_adapter_as_a_model_says_what_it_is(adapter):
                          (f"x={MODEL}", "is a model, not a LoRA adapter")]:
         p = jeton("serve", "--model", MODEL, "--port", "0", "--lora", lora, check=False)
         assert p.returncode != 0 and needle in p.stderr and "listening" not in p.stdout + p.stderr, (lora, p.stderr[-500:])
+
+
+def test_list_shows_an_adapter_in_the_cache_as_an_adapter(adapter, tmp_path):
+    """`jeton list` marks a LoRA adapter GGUF in the model cache as one, not as a model to serve."""
+    models = tmp_path / "models"
+    models.mkdir()
+    os.symlink(adapter["gguf"], models / "my-lora.gguf")
+    os.symlink(MODEL, models / "mine.gguf")
+    lines = jeton("list", env_models=str(models)).stdout.splitlines()
+    lora = next(l for l in lines if l.startswith("my-lora.gguf "))
+    assert "LoRA adapter" in lora and "--lora" in lora, lora
+    mine = next(l for l in lines if l.startswith("mine.gguf "))
+    assert "adapter" not in mine and "Q4_1" in mine.split(), mine
