@@ -44,15 +44,16 @@ extension HTTPConnectionStateMachine {
     private mutating func receivedHead(_ head: HTTPRequestHead, now: MonotonicInstant, into actions: inout [Action]) {
         self.head = head
         body = []
-        if Self.bodyIsGzip(head.headers) == nil {
-            return fail(HTTPParserError(.unsupportedMediaType, "unsupported_content_encoding", "Unsupported Content-Encoding."),
-                        into: &actions)
-        }
-        if head.bodyTooLarge {
-            // A refusal decided from the head (no API key) comes before the 413, as it does before
-            // reading any large body: a client the server does not know learns nothing of its limits
-            // and is told how to authenticate (WWW-Authenticate).
+        let badCoding = Self.bodyIsGzip(head.headers) == nil
+        if badCoding || head.bodyTooLarge {
+            // A refusal decided from the head (no API key) comes before the 415 and the 413, as it
+            // does before reading any large body: a client the server does not know learns nothing
+            // of its limits and is told how to authenticate (WWW-Authenticate).
             if let refuseEarly, let answer = refuseEarly(head) { return refuse(answer, head: head, into: &actions) }
+            if badCoding {
+                return fail(HTTPParserError(.unsupportedMediaType, "unsupported_content_encoding", "Unsupported Content-Encoding."),
+                            into: &actions)
+            }
             return fail(HTTPParserError.bodyTooLarge, into: &actions)
         }
         if case .length(let n) = head.framing { body.reserveCapacity(min(n, 1 << 20)) }

@@ -421,13 +421,19 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
         _ = plain.start()
         XCTAssertEqual(plain.receive(h + "\r\n" + String(repeating: "x", count: 100)), ["error 413 body_too_large", "cancelTimer"])
         XCTAssertTrue(anonymous.dispatched.isEmpty && keyed.dispatched.isEmpty && plain.dispatched.isEmpty)
-        // Never a 100 Continue for it; an unsupported coding is refused first, as for any body.
+        // Never a 100 Continue for it; an unsupported coding is refused first, as for any body, but
+        // after the refusal of a client without a key (which learns nothing of what the server takes).
         var waiting = harness()
         _ = waiting.start()
         XCTAssertEqual(waiting.receive(h + "Authorization: Bearer k\r\nExpect: 100-continue\r\n\r\n"),
                        ["error 413 body_too_large", "cancelTimer"])
         var coded = harness()
         _ = coded.start()
-        XCTAssertEqual(coded.receive(h + "Content-Encoding: br\r\n\r\n"), ["error 415 unsupported_content_encoding", "cancelTimer"])
+        XCTAssertEqual(coded.receive(h + "Authorization: Bearer k\r\nContent-Encoding: br\r\n\r\n"),
+                       ["error 415 unsupported_content_encoding", "cancelTimer"])
+        var anonymousCoded = harness()
+        _ = anonymousCoded.start()
+        XCTAssertEqual(anonymousCoded.receive("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Encoding: br\r\n\r\nhello"),
+                       ["refuse 401", "cancelTimer"])
     }
 }
