@@ -27,7 +27,7 @@ public enum APIRoute: String, CaseIterable, Sendable {
         case .messages: return "/v1/messages"
         case .countTokens: return "/v1/messages/count_tokens"
         case .models: return "/v1/models"
-        case .model: return "/v1/models/{id}"
+        case .model: return "/v1/models/{id...}"  // an id may hold slashes (`org/model`), unencoded in a curl
         case .tokenize: return "/tokenize"
         case .detokenize: return "/detokenize"
         case .applyTemplate: return "/apply-template"

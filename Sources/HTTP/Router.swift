@@ -7,7 +7,8 @@ public typealias HTTPMiddleware = @Sendable (HTTPRequest, HTTPResponder, _ next:
 
 /// Method + path routing. Paths are literal (`/v1/models`) or patterns whose segments may be
 /// `{name}` or `:name` (one segment captured into `pathParameters`) and whose last segment may
-/// be `*` (any rest, captured as `"*"`). Literal routes win over patterns; patterns match in
+/// be `*` (any rest, captured as `"*"`) or `{name...}` (one or more segments, each decoded,
+/// captured with their slashes: a model id such as `org/model` written unencoded). Literal routes win over patterns; patterns match in
 /// registration order. Register everything before the server starts.
 ///
 /// Unknown path → 404; known path, other method → 405 with `Allow`; `HEAD` runs the `GET`
@@ -17,7 +18,7 @@ public typealias HTTPMiddleware = @Sendable (HTTPRequest, HTTPResponder, _ next:
 // Not locked: `handle` runs for every request.
 public final class Router: @unchecked Sendable {
     private struct Route {
-        enum Segment { case literal(String), parameter(String), rest }
+        enum Segment { case literal(String), parameter(String), restParameter(String), rest }
         let pattern: String
         let segments: [Segment]
         var handlers: [String: HTTPHandler]
@@ -39,6 +40,7 @@ public final class Router: @unchecked Sendable {
         let segments = Self.split(path).map { part -> Route.Segment in
             if part == "*" { return .rest }
             if part.hasPrefix(":") { return .parameter(String(part.dropFirst())) }
+            if part.hasPrefix("{") && part.hasSuffix("...}") && part.count > 5 { return .restParameter(String(part.dropFirst().dropLast(4))) }
             if part.hasPrefix("{") && part.hasSuffix("}") && part.count > 2 { return .parameter(String(part.dropFirst().dropLast())) }
             return .literal(String(part))
         }
@@ -115,6 +117,10 @@ public final class Router: @unchecked Sendable {
                 case .parameter(let name):
                     guard i < parts.count, !parts[i].isEmpty else { continue outer }
                     parameters[name] = HTTPRequest.percentDecode(Substring(parts[i]), plusAsSpace: false)
+                case .restParameter(let name):
+                    guard i < parts.count, !parts[i...].contains(where: \.isEmpty) else { continue outer }
+                    parameters[name] = parts[i...].map { HTTPRequest.percentDecode(Substring($0), plusAsSpace: false) }.joined(separator: "/")
+                    return (route, parameters)
                 }
                 i += 1
             }

@@ -8,7 +8,7 @@ final class APIRouteTests: XCTestCase {
         XCTAssertEqual(Set(routes).count, routes.count)
         XCTAssertEqual(APIRoute.deleteResponse.method, "DELETE")
         XCTAssertEqual(APIRoute.models.method, "GET")
-        XCTAssertEqual(APIRoute.model.path, "/v1/models/{id}")
+        XCTAssertEqual(APIRoute.model.path, "/v1/models/{id...}")
         for r in [APIRoute.completions, .chatCompletions, .responses, .responseInputTokens, .messages, .countTokens, .embeddings, .tokenize,
                   .detokenize, .applyTemplate, .infill, .llamaCompletion] {
             XCTAssertEqual(r.method, "POST", r.path)

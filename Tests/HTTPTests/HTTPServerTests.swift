@@ -104,6 +104,9 @@ final class HTTPServerTests: SocketTestCase {
                 router.get("/files/*") { request, r in
                     r.respond(HTTPResponse(contentType: "text/plain", body: "rest=\(request.pathParameters["*"] ?? "")"))
                 }
+                router.get("/v2/models/{id...}") { request, r in
+                    r.respond(HTTPResponse(contentType: "text/plain", body: "id=\(request.pathParameters["id"] ?? "")"))
+                }
             }
             defer { server.stop(timeout: 1) }
             let client = try XCTUnwrap(TestClient(port: server.port))
@@ -111,6 +114,13 @@ final class HTTPServerTests: SocketTestCase {
             XCTAssertEqual(client.readResponse()?.text, "model=smol lm")
             client.send("GET /files/a/b.txt?x=1 HTTP/1.1\r\nHost: a\r\n\r\n")
             XCTAssertEqual(client.readResponse()?.text, "rest=a/b.txt")
+            // `{id...}`: an id with slashes, unencoded or encoded, each segment decoded.
+            client.send("GET /v2/models/org/smol%20lm HTTP/1.1\r\nHost: a\r\n\r\n")
+            XCTAssertEqual(client.readResponse()?.text, "id=org/smol lm")
+            client.send("GET /v2/models/org%2Fx HTTP/1.1\r\nHost: a\r\n\r\n")
+            XCTAssertEqual(client.readResponse()?.text, "id=org/x")
+            client.send("GET /v2/models/ HTTP/1.1\r\nHost: a\r\n\r\n")
+            XCTAssertEqual(client.readResponse()?.status, 404)
             client.send("GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\n")
             let missing = try XCTUnwrap(client.readResponse())
             XCTAssertEqual(missing.status, 404)

@@ -260,7 +260,7 @@ def test_models_list_in_the_config_and_drain_of_both(tmp_path):
         pytest.skip("nomic-embed-text-v1.5 not downloaded (jeton pull nomic-embed-text-v1.5)")
     cfg = tmp_path / "jeton.yaml"
     cfg.write_text("models:\n"
-                   "  - path: default\n    name: chat\n    aliases: [talk]\n    cache_tokens: 1024\n"
+                   "  - path: default\n    name: chat\n    aliases: [talk, hf/chat-model]\n    cache_tokens: 1024\n"
                    f"  - path: {EMBED}\n    name: embedder\n    aliases: [embed]\n    max_waiting: 64\n"
                    "    context_length: 256\n"
                    "server:\n  drain_timeout: 120\n"
@@ -278,6 +278,11 @@ def test_models_list_in_the_config_and_drain_of_both(tmp_path):
             err = json.loads(text)["error"]
             assert st == 400 and err["param"] == param and err["code"] == "context_length_exceeded", (path, text)
         assert [(m["id"], m["kind"]) for m in json.loads(d)["data"]] == [("chat", "generation"), ("embedder", "embedding")]
+        # A name with a slash (as vLLM's served names have) is found written as it is in the path, or encoded.
+        for path in ("/v1/models/hf/chat-model", "/v1/models/hf%2Fchat-model"):
+            st, _, m = s.request("GET", path)
+            assert st == 200 and json.loads(m)["id"] == "chat", (path, m)
+        assert s.request("GET", "/v1/models/hf/other")[0] == 404
         # An adapter may not take another model's name or alias: it would never be reached.
         for name in ["embedder", "embed", "talk"]:
             st, _, d = s.request("POST", "/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(tmp_path / "a.gguf")},
