@@ -81,6 +81,14 @@ def _server_alive(request):
 
 
 @pytest.fixture(scope="session")
+def short_server():
+    """SmolLM2 with a 512-token context: answers that fill the context, kept short to run."""
+    s = Server(extra=["--context-length", "512"])
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
 def qwen_server():
     """Qwen2.5-Coder-1.5B, whose chat template renders tools (CI pulls it: scripts/test.sh)."""
     s = Server(model="qwen2.5-coder-1.5b")

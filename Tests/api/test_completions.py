@@ -444,7 +444,7 @@ def test_generated_control_tokens_are_not_text(server):
     assert server.request("POST", "/v1/completions", dict(body, skip_special_tokens="no"))[0] == 400
 
 
-def test_truncate_prompt_tokens_keeps_the_prompt_s_last_tokens(client, server):
+def test_truncate_prompt_tokens_keeps_the_prompt_s_last_tokens(client, server, short_server):
     """vLLM's `truncate_prompt_tokens`: the answer is the one to the prompt's last k tokens."""
     ids = tokenize(server, prompt=PROMPT)["tokens"]
     k = len(ids) // 2
@@ -459,16 +459,17 @@ def test_truncate_prompt_tokens_keeps_the_prompt_s_last_tokens(client, server):
                                        extra_body={"truncate_prompt_tokens": k})
     plain = greedy(client, prompt=chat_ids[-k:])
     assert (c.choices[0].message.content, c.usage.prompt_tokens) == (plain.choices[0].text, k)
-    # -1: as many as fit beside max_tokens (the server's context and cache are 8,192 tokens).
-    long = "word " * 9000
-    r = client.completions.create(model="default", prompt=long, max_tokens=5, temperature=0, extra_body={"truncate_prompt_tokens": -1})
-    assert r.usage.prompt_tokens == 8192 - 5
+    # -1: as many as fit beside max_tokens (this server's context is 512 tokens).
+    long = "word " * 600
+    status, _, data = short_server.request("POST", "/v1/completions", {"model": "default", "prompt": long, "max_tokens": 5,
+                                                                       "temperature": 0, "truncate_prompt_tokens": -1})
+    assert status == 200 and data["usage"]["prompt_tokens"] == 512 - 5, data
     # -1 with max_tokens leaving no room: the 400 names max_tokens, not a prompt the client never sent.
-    status, _, data = server.request("POST", "/v1/completions", {"model": "default", "prompt": "Hi", "max_tokens": 8192,
-                                                                 "truncate_prompt_tokens": -1})
+    status, _, data = short_server.request("POST", "/v1/completions", {"model": "default", "prompt": "Hi", "max_tokens": 512,
+                                                                       "truncate_prompt_tokens": -1})
     assert status == 400 and data["error"]["param"] == "max_tokens", data
-    for bad in (0, -2, 8193, "10"):
-        status, _, data = server.request("POST", "/v1/completions", {"model": "default", "prompt": "Hi", "truncate_prompt_tokens": bad})
+    for bad in (0, -2, 513, "10"):
+        status, _, data = short_server.request("POST", "/v1/completions", {"model": "default", "prompt": "Hi", "truncate_prompt_tokens": bad})
         assert status == 400 and data["error"]["param"] == "truncate_prompt_tokens", (bad, data)
 
 
