@@ -8,8 +8,9 @@ public typealias HTTPMiddleware = @Sendable (HTTPRequest, HTTPResponder, _ next:
 /// Method + path routing. Paths are literal (`/v1/models`) or patterns whose segments may be
 /// `{name}` or `:name` (one segment captured into `pathParameters`) and whose last segment may
 /// be `*` (any rest, captured as `"*"`) or `{name...}` (one or more segments, each decoded,
-/// captured with their slashes: a model id such as `org/model` written unencoded). Literal routes win over patterns; patterns match in
-/// registration order. Register everything before the server starts.
+/// captured with their slashes: a model id such as `org/model` written unencoded). Literal
+/// routes win over patterns; patterns match in registration order. Register everything before
+/// the server starts.
 ///
 /// Unknown path → 404; known path, other method → 405 with `Allow`; `HEAD` runs the `GET`
 /// handler (the server drops the body); `OPTIONS` answers 204 with `Allow` unless routed.
