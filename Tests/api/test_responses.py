@@ -526,26 +526,36 @@ def test_logprobs_with_tools_are_each_message_s_own_tokens(qwen_client):
         assert tokens.strip() == m.content[0].text.strip(), (tokens, m.content[0].text)
 
 
-def test_a_delete_while_the_response_streams_is_taken_and_nothing_is_kept(client):
-    from openai import NotFoundError
+def stream_acting_on_created(client, act):
+    """Streams a long stored answer, calling act(id) when `response.created` comes; (id, final response)."""
     stream = client.responses.create(model="default", input="Write a long story about a dragon.", max_output_tokens=40,
                                      stream=True, extra_body={"ignore_eos": True})
-    rid, deleted, final = None, None, None
+    rid, final = None, None
     for ev in stream:
         if ev.type == "response.created":
             rid = ev.response.id
-            deleted = client.responses.delete(rid)  # the SDK returns None on success
-            with pytest.raises(NotFoundError):  # and once deleted, it is gone for a second DELETE
-                client.responses.delete(rid)
+            act(rid)
         if ev.type in ("response.completed", "response.incomplete"):
             final = ev.response
     assert rid and final is not None and final.id == rid
+    return rid, final
+
+
+def test_a_delete_while_the_response_streams_is_taken_and_nothing_is_kept(client):
+    from openai import NotFoundError
+    deleted = []
+
+    def delete(rid):
+        deleted.append(client.responses.delete(rid))  # the SDK returns None on success
+        with pytest.raises(NotFoundError):  # and once deleted, it is gone for a second DELETE
+            client.responses.delete(rid)
+    rid, final = stream_acting_on_created(client, delete)
     assert final.store is False, "a deleted response says it was not kept"
     with pytest.raises(NotFoundError):
         client.responses.retrieve(rid)
     with pytest.raises(NotFoundError):
         client.responses.delete(rid)
-    assert deleted is None
+    assert deleted == [None]
     # A response that was not deleted is kept as before.
     r = client.responses.create(model="default", input="Hi", max_output_tokens=3, stream=True)
     last = [ev for ev in r][-1].response
@@ -554,16 +564,12 @@ def test_a_delete_while_the_response_streams_is_taken_and_nothing_is_kept(client
 
 def test_a_response_read_while_it_streams_is_in_progress(client):
     """OpenAI gives a kept response that is still being answered as `in_progress` (and its input items)."""
-    stream = client.responses.create(model="default", input="Write a long story about a dragon.", max_output_tokens=40,
-                                     stream=True, extra_body={"ignore_eos": True})
-    rid, seen, final = None, None, None
-    for ev in stream:
-        if ev.type == "response.created":
-            rid = ev.response.id
-            seen = client.responses.retrieve(rid)
-            items = client.responses.input_items.list(rid)
-            assert [i.content[0].text for i in items.data] == ["Write a long story about a dragon."]
-        if ev.type in ("response.completed", "response.incomplete"):
-            final = ev.response
-    assert seen.id == rid and seen.status == "in_progress" and seen.output == [] and seen.usage is None, seen
-    assert final is not None and client.responses.retrieve(rid).status == final.status == "incomplete"
+    seen = []
+
+    def read(rid):
+        seen.append(client.responses.retrieve(rid))
+        items = client.responses.input_items.list(rid)
+        assert [i.content[0].text for i in items.data] == ["Write a long story about a dragon."]
+    rid, final = stream_acting_on_created(client, read)
+    assert seen[0].id == rid and seen[0].status == "in_progress" and seen[0].output == [] and seen[0].usage is None, seen
+    assert client.responses.retrieve(rid).status == final.status == "incomplete"
