@@ -49,6 +49,9 @@ extension OpenAIAPI {
         case nil: throw APIError.invalid("`prompt` is required.", param: "prompt")
         case let .array(items)? where !items.contains(where: { if case .number = $0 { return true }; return false }):
             guard !items.isEmpty else { throw APIError.invalid("`prompt` must not be empty.", param: "prompt") }
+            guard items.count <= limits.maxPrompts else {
+                throw APIError.invalid("`prompt` can hold at most \(limits.maxPrompts) prompts.", param: "prompt")
+            }
             prompts = try items.enumerated().map { try llamaPrompt($1, at: "prompt[\($0)]") }
         case let v?: prompts = [try llamaPrompt(v, at: "prompt")]
         }

@@ -207,7 +207,7 @@ extension OpenAIAPI {
     /// answers' order): `predict` -1 runs until the model or the context ends, 0 runs the prompt
     /// only (one token computed and dropped), into the prefix cache.
     func llamaNativeRequest(_ prompts: [[Int32]], _ o: LlamaNativeOptions, prefix: String, logText: String) throws -> LlamaNativePlan {
-        try checkQueueRoom(prompts.count * o.n, param: prompts.count > 1 ? "prompt" : "n_cmpl")
+        try checkQueueRoom(prompts.count * o.n, param: prompts.count > 1 ? "prompt" : "n_cmpl", countName: "n_cmpl")
         let id = prefix + Self.randomID()
         let eog = model.tokenizer.endOfGenerationIDs
         var requests: [GenerationRequest] = [], contextBound: [Bool] = []

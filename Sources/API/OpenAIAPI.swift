@@ -219,10 +219,10 @@ public final class OpenAIAPI: Sendable {
 
     /// A request making more generations (choices × prompts) than the queue holds could never
     /// be admitted: a 400 naming the field, not a 429 to retry for ever.
-    func checkQueueRoom(_ generations: Int, param: String) throws {
+    func checkQueueRoom(_ generations: Int, param: String, countName: String = "n") throws {
         let room = service.maxWaiting
         guard generations <= room else {
-            throw APIError.invalid("This request makes \(generations) generations (`n` for each prompt), more than this server admits at once (engine.max_waiting plus engine.max_sequences: \(room)).",
+            throw APIError.invalid("This request makes \(generations) generations (`\(countName)` for each prompt), more than this server admits at once (engine.max_waiting plus engine.max_sequences: \(room)).",
                                    param: param)
         }
     }
@@ -241,13 +241,11 @@ public final class OpenAIAPI: Sendable {
     }
 
     func submitAll(_ requests: [GenerationRequest], job: GenerationJob) throws {
-        for (i, r) in requests.enumerated() {
-            do { try service.submit(r, sink: job.sink(for: i)) } catch {
-                // Failed first, so the aborts of the choices already in find them ended.
-                job.markFailed()
-                job.cancel()
-                throw error
-            }
+        do { try service.submitTogether(requests.enumerated().map { ($1, job.sink(for: $0)) }) } catch {
+            // Failed first, so the aborts of any choices already in find them ended.
+            job.markFailed()
+            job.cancel()
+            throw error
         }
     }
 

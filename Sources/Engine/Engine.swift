@@ -147,7 +147,7 @@ public final class Engine: @unchecked Sendable {
 
     /// Queues several requests at once, all or none: the engine thread finds them together,
     /// so they start in the same step (tests rely on it to batch deterministically).
-    func submitTogether(_ items: [(GenerationRequest, GenerationSink)]) throws {
+    public func submitTogether(_ items: [(GenerationRequest, GenerationSink)]) throws {
         for (request, _) in items { try check(request) }
         lock.lock()
         defer { lock.unlock() }
