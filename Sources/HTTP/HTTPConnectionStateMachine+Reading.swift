@@ -74,6 +74,9 @@ extension HTTPConnectionStateMachine {
         guard var request = head else { return }  // `.end` always follows `.head`
         var payload = body
         if Self.bodyIsGzip(request.headers) == true {
+            // A client the server would refuse (no API key) gets that refusal, not a 400 or 413 of
+            // inflating (nor the work of it), as before the 415 and 413 of the head.
+            if !payload.isEmpty, let refuseEarly, let answer = refuseEarly(request) { return refuse(answer, head: request, into: &actions) }
             if !payload.isEmpty {
                 do {
                     payload = try Gzip.decompress(payload, limit: maxInflatedBodyBytes)

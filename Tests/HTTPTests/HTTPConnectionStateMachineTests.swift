@@ -335,6 +335,25 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
         _ = unknown.start()
         XCTAssertEqual(unknown.receive("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: br\r\nContent-Length: 3\r\n\r\nabc"),
                        ["error 415 unsupported_content_encoding", "cancelTimer"])
+
+        // Without a key, the refusal comes before any inflating: no 413 for a bomb, no 400 for bad bytes.
+        func keyed() -> ConnectionHarness {
+            ConnectionHarness {
+                $0.maxInflatedBodyBytes = plain.count - 1
+                $0.refuseEarly = { $0.headers["authorization"] == nil ? HTTPResponse(status: .unauthorized, body: []) : nil }
+            }
+        }
+        var anonymousBomb = keyed()
+        _ = anonymousBomb.start()
+        XCTAssertEqual(anonymousBomb.receive(request), ["refuse 401", "cancelTimer"])
+        var anonymousBad = keyed()
+        _ = anonymousBad.start()
+        XCTAssertEqual(anonymousBad.receive("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc"),
+                       ["refuse 401", "cancelTimer"])
+        var keyedBomb = keyed()
+        _ = keyedBomb.start()
+        let withKey = Array("POST / HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer k\r\nContent-Encoding: gzip\r\nContent-Length: \(zipped.count)\r\n\r\n".utf8) + zipped
+        XCTAssertEqual(keyedBomb.receive(withKey), ["error 413 body_too_large", "cancelTimer"])
     }
 
     /// x-gzip is gzip (RFC 9110 §8.4.1.3); gzip twice is refused alike in one field line or two
