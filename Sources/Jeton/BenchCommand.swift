@@ -16,7 +16,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .short, parsing: .unconditional, help: "Repetitions.") var r: Int = 3
     @Option(name: .long, parsing: .unconditional, help: "Run N sequences together (as llama-batched-bench -npl N): aggregate pp and tg rates (needs -p of at least 1).")
     var parallel: Int = 0
-    @Option(name: .long, help: ArgumentHelp(
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
         "Prompt tokens a forward pass takes at most (llama-bench's -ub): smaller, as the server cuts a long prompt beside streaming requests.",
         valueName: "n"))
     var ubatch: Int = 512
@@ -24,6 +24,8 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         guard r >= 1 else { throw ValidationError("-r must be at least 1 (repetitions).") }
         guard p >= 0, n >= 0, parallel >= 0 else { throw ValidationError("-p, -n and --parallel cannot be negative.") }
+        // Far past any model's context (the token arrays and their sums stay small numbers).
+        guard p <= 1 << 20, n <= 1 << 20 else { throw ValidationError("-p and -n must be at most 1048576.") }
         guard p > 0 || n > 0 else { throw ValidationError("-p and -n are both 0: nothing to measure.") }
         guard ubatch >= 1 else { throw ValidationError("--ubatch must be at least 1, got \(ubatch).") }
         // Each of the sequences starts from its own prompt, as in llama-batched-bench.
@@ -36,6 +38,7 @@ struct BenchCommand: ParsableCommand {
         let loaded = try modelOptions.load()
         note("memory after load: \(rssReport(loaded, cacheBytes: 0))")
         if parallel > 0 { return try runParallel(loaded) }
+        try checkCacheFits(loaded, sequences: 1, tokens: max(p, 16) + max(n, 1))
         let v = Int32(loaded.config.vocabSize)
         var rng = RandomSource(seed: 42)
         let prompt = (0..<p).map { _ in Int32(rng.next() % UInt64(v)) }
@@ -106,22 +109,27 @@ struct BenchCommand: ParsableCommand {
     /// paged cache; prompts go in forward passes of up to --ubatch tokens (llama-batched-bench's
     /// -ub, 512 by default), generation one forward per step with all N sequences. Prints the
     /// aggregate rates as S_PP and S_TG.
+    /// A KV cache larger than the machine's memory is refused before it is allocated (it aborted
+    /// the process with a trace).
+    private func checkCacheFits(_ loaded: LoadedModel, sequences: Int, tokens: Int) throws {
+        let c = loaded.config
+        let elementBytes = modelOptions.cacheType == .f32 ? 4 : 2
+        let cacheBytes = Double(sequences * tokens) * Double(c.layers * c.kvHeads * (c.headSize + c.valueHeadSize) * elementBytes)
+        guard cacheBytes < Double(ProcessInfo.processInfo.physicalMemory) else {
+            let what = parallel > 0 ? String(format: "--parallel %d with -p %d -n %d", parallel, p, n) : String(format: "-p %d -n %d", p, n)
+            note(String(format: "error: %@ needs a %.1f GiB KV cache; this machine has %.1f GiB of memory",
+                        what, cacheBytes / 1_073_741_824, Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824))
+            throw ExitCode.failure
+        }
+    }
+
     private func runParallel(_ loaded: LoadedModel) throws {
         let model = loaded.model
         let blockSize = 16
         let perSeq = (p + n + blockSize - 1) / blockSize  // blocks per sequence
         // Sliding-window layers keep a ring of blocks per sequence, as the engine does.
         let ring = model.slidingWindow.map { min(KVCacheStorage.ringBlocks(window: $0, maxChunk: p, blockSize: blockSize), perSeq) } ?? 0
-        // A KV cache larger than the machine's memory is refused before it is allocated (it
-        // aborted the process with a trace).
-        let c = loaded.config
-        let elementBytes = modelOptions.cacheType == .f32 ? 4 : 2
-        let cacheBytes = Double(parallel * perSeq * blockSize) * Double(c.layers * c.kvHeads * (c.headSize + c.valueHeadSize) * elementBytes)
-        guard cacheBytes < Double(ProcessInfo.processInfo.physicalMemory) else {
-            note(String(format: "error: --parallel %d with -p %d -n %d needs a %.1f GiB KV cache; this machine has %.1f GiB of memory",
-                        parallel, p, n, cacheBytes / 1_073_741_824, Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824))
-            throw ExitCode.failure
-        }
+        try checkCacheFits(loaded, sequences: parallel, tokens: perSeq * blockSize)
         let cache = model.makeCacheStorage(tokens: parallel * perSeq * blockSize, localTokens: parallel * ring * blockSize,
                                            blockSize: blockSize, type: modelOptions.cacheType)
         let tables = (0..<parallel).map { s in (0..<perSeq).map { Int32(s * perSeq + $0) } }

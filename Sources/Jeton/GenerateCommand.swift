@@ -42,12 +42,12 @@ struct GenerateCommand: ParsableCommand {
         // Said, not a silent empty answer or a short one.
         guard !ids.isEmpty else { throw FileFailure(description: "the prompt is empty (and this model adds no BOS token): nothing to continue") }
         let context = loaded.config.contextLength
-        if ids.count + n > context {
+        if n > context - ids.count {
             note("note: the model's context of \(context) tokens leaves room for \(max(0, context - ids.count)) of the \(n) tokens asked after the prompt's \(ids.count)")
         }
         let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                           repetitionPenalty: repeatPenalty, seed: seed.flatMap { $0 < 0 ? nil : UInt64($0) })
-        let gen = Generator(loaded, capacity: min(loaded.config.contextLength, ids.count + n),
+        let gen = Generator(loaded, capacity: min(context, ids.count + min(n, context)),
                             cacheType: modelOptions.cacheType)
         gen.adapters = try loraOptions.selections(for: loaded)
         var decoder = StreamingDecoder(tokenizer: loaded.tokenizer, fromSequenceStart: false)

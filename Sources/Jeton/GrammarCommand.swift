@@ -20,6 +20,11 @@ struct GrammarCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Indent allowed after a newline in JSON (0: compact).") var maxWhitespace: Int = GrammarLimits().maxWhitespace
     @Flag(help: "With --model: also walk the whole trie for every mask and count differences (checks the fast paths).") var verify = false
 
+    func validate() throws {
+        guard maskCache >= 0 else { throw ValidationError("--mask-cache must not be negative.") }
+        guard maxWhitespace >= 0 else { throw ValidationError("--max-whitespace must not be negative.") }
+    }
+
     func run() throws {
         let text = try grammar.map { String(decoding: try readFile($0), as: UTF8.self) } ?? ""
         var limits = GrammarLimits()

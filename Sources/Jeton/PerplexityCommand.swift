@@ -22,7 +22,7 @@ struct PerplexityCommand: ParsableCommand {
     @Option(name: [.customShort("f"), .long],
             help: "Text file to score, as llama-perplexity -f. With --kl-divergence it may be left out; given, its tokens must be the base file's.")
     var file: String?
-    @Option(name: [.customShort("c"), .customLong("ctx-size")],
+    @Option(name: [.customShort("c"), .customLong("ctx-size")], parsing: .unconditional,
             help: "Tokens per chunk, as llama-perplexity -c (default: the whole file as one sequence; 512 when saving a base).")
     var ctxSize: Int?
     @Option(parsing: .unconditional, help: "Evaluate at most this many chunks (llama-perplexity --chunks).")
