@@ -29,7 +29,10 @@ extension JSONSchemaCompiler {
             }
         }
         switch s["additionalProperties"] {
-        case nil: break
+        // An object with no `properties` either takes any keys, as JSON Schema means (and
+        // llama.cpp reads it): closed, `{"type": "object"}` would allow only `{}`. With
+        // `properties`, the object keeps to them (see the type's note).
+        case nil: if s["properties"] == nil && !member { shape.additional = .schema(.bool(true)) }
         case .bool(false)?: shape.explicitNone = true
         case .bool(true)?: shape.additional = .schema(.bool(true))
         case let v?: shape.additional = .schema(v)

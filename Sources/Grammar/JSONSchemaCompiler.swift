@@ -3,8 +3,8 @@
 /// refused by name: nothing is silently ignored.
 ///
 /// Choices the grammar makes (it allows a subset of the valid documents, never more):
-/// properties come in the schema's order; an object without `additionalProperties` gets no
-/// other keys; whitespace is none, one space, or a newline and a bounded indent (`ws`); numbers have at
+/// properties come in the schema's order; an object with `properties` but without
+/// `additionalProperties` gets no other keys (one with neither takes any); whitespace is none, one space, or a newline and a bounded indent (`ws`); numbers have at
 /// most 16 integer and 16 fraction digits, and bounded ones no exponent; strings use the
 /// shortest escapes; `oneOf` must have alternatives that cannot overlap.
 final class JSONSchemaCompiler {

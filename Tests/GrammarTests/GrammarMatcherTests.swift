@@ -138,6 +138,13 @@ final class GrammarMatcherTests: XCTestCase {
         XCTAssertTrue(unlisted.accepts(Array(#"{"zz": [1, "x"]}"#.utf8)))
         XCTAssertFalse(unlisted.accepts(Array("{}".utf8)))
         XCTAssertThrowsError(try compile(.jsonSchema(#"{"type":"object","required":["zz"],"additionalProperties":false}"#)))
+        // An object with neither `properties` nor `additionalProperties` takes any keys (it took only
+        // `{}`: a free-form tool parameter was always empty); with `properties` it keeps to them.
+        let free = try compile(.jsonSchema(#"{"type":"object","properties":{"opts":{"type":"object"}},"required":["opts"]}"#))
+        XCTAssertTrue(free.accepts(Array(#"{"opts": {"color": "red", "size": 42}}"#.utf8)))
+        XCTAssertTrue(free.accepts(Array(#"{"opts": {}}"#.utf8)))
+        XCTAssertFalse(free.acceptsPrefix(Array(#"{"opts": {}, "x""#.utf8)))
+        XCTAssertTrue(unlisted.accepts(Array(#"{"zz": 1, "other": null}"#.utf8)))
         // A schema pattern's \s is ECMA-262's (no-break space included); guided_regex's is ASCII.
         let nbsp = Array("\"a\u{00A0}b\"".utf8)
         XCTAssertTrue(try compile(.jsonSchema(#"{"type":"string","pattern":"^a\\sb$"}"#)).accepts(nbsp))
