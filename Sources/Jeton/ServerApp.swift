@@ -20,6 +20,8 @@ import Glibc
 /// finish until the drain deadline, then the process exits 0.
 final class ServerApp: Sendable {
     static let version = "0.1.0"
+    /// Where API request bodies are handled (concurrent: one heavy schema holds up no other request).
+    static let requestWork = DispatchQueue(label: "jeton.requests", qos: .userInitiated, attributes: .concurrent)
 
     let config: JetonConfig
     /// The models to serve, in order, each with its settings filled in and its file found.
@@ -132,7 +134,11 @@ final class ServerApp: Sendable {
                                                      retryAfter: 1).response(anthropic: route.isAnthropic))
                     return
                 }
-                current.handle(route, req, res) { access.routed(res.requestID, model: $0) }
+                // A body's work (its JSON, a prompt's tokens, a schema's grammar: up to the compile
+                // budget) runs off the event loop, whose other connections (/health, streams) it
+                // would hold up; the responder answers from any thread.
+                guard route.method == "POST" else { return current.handle(route, req, res) { access.routed(res.requestID, model: $0) } }
+                Self.requestWork.async { current.handle(route, req, res) { access.routed(res.requestID, model: $0) } }
             }
         }
         var transport = http
