@@ -145,7 +145,10 @@ def test_generate_takes_the_api_ranges():
     # A negative number as its own argument is the option's value, not another option ("Missing value").
     for args, needle in [(("generate", "--seed", "-2", "-n", "2", "--prompt", "Hello"), "--seed must be -1"),
                          (("generate", "-t", "-1", "-n", "2", "--prompt", "Hello"), "--threads must be between 0"),
-                         (("bench", "-p", "8", "-n", "4", "-r", "-1"), "-r must be at least 1")]:
+                         (("bench", "-p", "8", "-n", "4", "-r", "-1"), "-r must be at least 1"),
+                         (("bench", "-p", "8", "-n", "4", "--ubatch", "-1"), "--ubatch must be at least 1"),
+                         # Far past any context: refused, not an overflow trap or gigabytes of tokens.
+                         (("bench", "-p", "9223372036854775807", "-n", "0"), "-p and -n must be at most")]:
         p = run(*args[:1], "--model", "default", *args[1:], check=False)
         assert p.returncode != 0 and needle in p.stderr and "Missing value" not in p.stderr, (args, p.stderr)
     p = run("generate", "--model", "default", "--seed", "-1", "-n", "2", "--prompt", "Hello", check=False)
