@@ -145,7 +145,8 @@ public struct RegexParser {
             return char(try charClass())
         case ".":
             i += 1
-            return char(CodePointSet([0x0A...0x0A]).inverted)
+            // ECMA-262's `.` (JSON Schema's `pattern`) leaves out every line terminator; Python's only \n.
+            return char(mode == .jsonString ? Self.ecmaLineTerminators.inverted : CodePointSet([0x0A...0x0A]).inverted)
         case "\\":
             let set = try escape(inClass: false)
             return char(set)
@@ -172,6 +173,8 @@ public struct RegexParser {
     static let digit = CodePointSet([0x30...0x39])
     static let word = CodePointSet([0x30...0x39, 0x41...0x5A, 0x5F...0x5F, 0x61...0x7A])
     static let space = CodePointSet([0x09...0x0D, 0x20...0x20])
+    /// ECMA-262's line terminators, which its `.` does not match.
+    static let ecmaLineTerminators = CodePointSet([0x0A...0x0A, 0x0D...0x0D, 0x2028...0x2029])
     /// ECMA-262's `\s`, which JSON Schema's `pattern` uses: Unicode spaces and line ends too
     /// (its `\d` and `\w` are ASCII, as here).
     static let ecmaSpace = CodePointSet([0x09...0x0D, 0x20...0x20, 0xA0...0xA0, 0x1680...0x1680, 0x2000...0x200A,

@@ -150,6 +150,11 @@ final class GrammarMatcherTests: XCTestCase {
         XCTAssertTrue(try compile(.jsonSchema(#"{"type":"string","pattern":"^a\\sb$"}"#)).accepts(nbsp))
         XCTAssertFalse(try compile(.jsonSchema(#"{"type":"string","pattern":"^a\\Sb$"}"#)).accepts(nbsp))
         XCTAssertFalse(try compile(.regex("a\\sb")).accepts(Array("a\u{00A0}b".utf8)))
+        // Its `.` leaves out ECMA-262's line terminators (\r, U+2028, U+2029 too); guided_regex's only \n.
+        let dot = try compile(.jsonSchema(#"{"type":"string","pattern":"^a.b$"}"#))
+        XCTAssertTrue(dot.accepts(Array("\"a-b\"".utf8)))
+        for t in ["\\r", "\u{2028}", "\u{2029}"] { XCTAssertFalse(dot.accepts(Array("\"a\(t)b\"".utf8)), t) }
+        XCTAssertTrue(try compile(.regex("a.b")).accepts(Array("a\rb".utf8)))
         // Its `$` is the end of the text (ECMA-262, as pydantic's and JavaScript's validators
         // read it), not also before a final newline as Python's (found by a user's test: "ATL\n").
         for (p, ok) in [("^[A-Z]{3}$", "ATL"), ("^a+$", "aa"), ("^ab$|^cd$", "cd"), ("b$", "ab")] {
