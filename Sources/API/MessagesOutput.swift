@@ -48,7 +48,9 @@ final class MessagesOutput: Sendable {
                     }
                     s.blocks[s.open!].text += t
                     events.append(["type": "content_block_delta", "index": JSON(s.open!), "delta": ["type": "text_delta", "text": .string(t)]])
-                case let .start(index, id, name):
+                case let .start(index, callID, name):
+                    // Anthropic's ids read `toolu_...` (a Mistral template's 9 characters stay as they are).
+                    let id = callID.hasPrefix("call_") ? "toolu_" + callID.dropFirst(5) : callID
                     Self.close(&s, &events)
                     s.blocks.append(Block(isToolUse: true, id: id, name: name))
                     s.open = s.blocks.count - 1

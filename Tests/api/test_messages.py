@@ -171,6 +171,7 @@ def test_tool_use_streamed_and_whole_and_answered(qwen_claude, qwen_client):
     m = qwen_claude.messages.create(**args)
     assert tool_uses(m) == [("get_weather", {"city": "Paris"})] and m.stop_reason == "tool_use"
     use = [b for b in m.content if b.type == "tool_use"][0]
+    assert use.id.startswith("toolu_"), use.id  # Anthropic's form of the id
     choice, _ = chat(qwen_client, msgs, model=QWEN, tools=[CHAT_WEATHER], max_tokens=60)
     assert [(c.function.name, json.loads(c.function.arguments)) for c in choice.message.tool_calls] == tool_uses(m)
     with qwen_claude.messages.stream(**args) as s:
