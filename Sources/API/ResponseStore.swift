@@ -76,6 +76,8 @@ public final class ResponseStore: Sendable {
         case missing
         /// It is kept, but a response before it in its conversation no longer is.
         case broken
+        /// It is still being answered.
+        case inProgress
     }
 
     public let capacityBytes: Int
@@ -157,9 +159,13 @@ public final class ResponseStore: Sendable {
 
     /// The conversation up to and with a response (each response on its way used now).
     func conversation(_ id: String, owner: String) -> Conversation {
+        var inProgress = false
         let turns: [[UInt8]]? = state.withLock { s in
             s.clock += 1
-            guard var e = touch(id, owner, &s) else { return nil }
+            guard var e = touch(id, owner, &s) else {
+                inProgress = s.inProgress(id, owner) != nil
+                return nil
+            }
             var turns = [e.turn]
             while let p = e.previous {
                 guard let before = touch(p, owner, &s) else { return [] }
@@ -168,7 +174,7 @@ public final class ResponseStore: Sendable {
             }
             return turns.reversed()
         }
-        guard let turns else { return .missing }
+        guard let turns else { return inProgress ? .inProgress : .missing }
         guard !turns.isEmpty else { return .broken }
         return .found(turns.flatMap { t -> [JSON] in if case let .array(m)? = JSON.parse(t) { return m }; return [] })
     }

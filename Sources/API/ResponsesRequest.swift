@@ -67,6 +67,9 @@ extension OpenAIAPI {
             case .missing:
                 throw APIError(.notFound, message: "Previous response with id '\(previousID)' not found (responses are kept in memory by the replica that answered them, the least recently used dropped first).",
                                param: "previous_response_id", code: "previous_response_not_found")
+            case .inProgress:
+                throw APIError.invalid("Previous response with id '\(previousID)' is still in progress: continue it once it has ended.",
+                                       param: "previous_response_id", code: "previous_response_in_progress")
             case .broken:
                 throw APIError(.notFound, message: "Previous response with id '\(previousID)' is kept, but an earlier response of its conversation no longer is (dropped as the least recently used, or deleted); send the conversation in `input`.",
                                param: "previous_response_id", code: "previous_response_not_found")

@@ -570,6 +570,11 @@ def test_a_response_read_while_it_streams_is_in_progress(client):
         seen.append(client.responses.retrieve(rid))
         items = client.responses.input_items.list(rid)
         assert [i.content[0].text for i in items.data] == ["Write a long story about a dragon."]
+        # Continued before it ends: a 400 that says so, not "not found".
+        from openai import BadRequestError
+        with pytest.raises(BadRequestError) as e:
+            client.responses.create(model="default", input="Go on.", previous_response_id=rid, max_output_tokens=2)
+        assert e.value.body["code"] == "previous_response_in_progress", e.value.body
     rid, final = stream_acting_on_created(client, read)
     assert seen[0].id == rid and seen[0].status == "in_progress" and seen[0].output == [] and seen[0].usage is None, seen
     assert client.responses.retrieve(rid).status == final.status == "incomplete"
