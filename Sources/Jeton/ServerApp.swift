@@ -21,7 +21,17 @@ import Glibc
 final class ServerApp: Sendable {
     static let version = "0.1.0"
     /// Where API request bodies are handled (concurrent: one heavy schema holds up no other request).
-    static let requestWork = DispatchQueue(label: "jeton.requests", qos: .userInitiated, attributes: .concurrent)
+    /// Its own QoS, so its own pool of threads: on Linux a pool has a thread a core, and compiles
+    /// filling the userInitiated one stalled every stream's tokens (`GenerationJob`'s output) and
+    /// the engine's grammar masks.
+    static let requestWork = DispatchQueue(label: "jeton.requests", qos: .utility, attributes: .concurrent)
+
+    /// A request's work runs at a lower priority (nice 10) than the forward passes, so a schema's
+    /// compile on every core does not stretch the running streams' steps. (Only `requestWork` uses
+    /// its QoS's threads; a syscall a request. On Linux the nice value is the calling thread's.)
+    static func yieldToEngine() {
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+    }
 
     let config: JetonConfig
     /// The models to serve, in order, each with its settings filled in and its file found.
@@ -138,7 +148,10 @@ final class ServerApp: Sendable {
                 // budget) runs off the event loop, whose other connections (/health, streams) it
                 // would hold up; the responder answers from any thread.
                 guard route.method == "POST" else { return current.handle(route, req, res) { access.routed(res.requestID, model: $0) } }
-                Self.requestWork.async { current.handle(route, req, res) { access.routed(res.requestID, model: $0) } }
+                Self.requestWork.async {
+                    Self.yieldToEngine()
+                    current.handle(route, req, res) { access.routed(res.requestID, model: $0) }
+                }
             }
         }
         var transport = http

@@ -231,17 +231,18 @@ def test_ambiguous_patterns_are_followed(server):
 
 
 def test_schemas_compiling_hold_up_no_other_request(server):
-    """A schema's grammar is compiled off the HTTP event loops: /health answers while several heavy
-    ones compile. (It waited for them, one loop per core, and so did every stream on those loops:
-    then it took about as long as the quickest of them; now a small part of it.)"""
+    """A schema's grammar is compiled off the HTTP event loops and off the threads that carry
+    tokens out: /health answers and a stream goes on while several heavy ones compile. (/health
+    waited for them, one loop per core; then, on the tokens' threads, the stream stopped for
+    about as long as the quickest of them.)"""
     import threading
     import time
     import urllib.request
-    took = []
+    took, arrivals, run = [], [], f"{time.monotonic()}"
 
     def heavy(i):
-        # ~0.5 s of compiling each alone (a new title: no cache), under the grammar's 64 KiB.
-        schema = {"title": f"heavy {i}", "type": "object", "required": [f"d{k}" for k in range(1100)],
+        # ~0.5 s of compiling each alone (a title new to this run: no cache), under the grammar's 64 KiB.
+        schema = {"title": f"heavy {run} {i}", "type": "object", "required": [f"d{k}" for k in range(1100)],
                   "properties": {f"d{k}": {"type": "string", "format": "date-time"} for k in range(1100)}}
         t = time.monotonic()
         st, _, d = server.request("POST", "/v1/chat/completions", {"model": "default", "max_tokens": 1, "messages": [
@@ -249,7 +250,21 @@ def test_schemas_compiling_hold_up_no_other_request(server):
                                                                             "json_schema": {"name": "h", "schema": schema}}})
         assert st == 200, d
         took.append(time.monotonic() - t)
+
+    def stream():
+        body = json.dumps({"model": "default", "prompt": "Once upon a time", "max_tokens": 400, "ignore_eos": True,
+                           "temperature": 0, "stream": True}).encode()
+        req = urllib.request.Request(server.base + "/v1/completions", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=120) as r:
+            for line in r:
+                if line.startswith(b"data: {"):
+                    arrivals.append(time.monotonic())
+    reader = threading.Thread(target=stream)
+    reader.start()
+    while len(arrivals) < 5:
+        threading.Event().wait(0.02)
     threads = [threading.Thread(target=heavy, args=(i,)) for i in range(6)]
+    start = time.monotonic()
     for t in threads:
         t.start()
     threading.Event().wait(0.1)  # the requests are in
@@ -259,5 +274,10 @@ def test_schemas_compiling_hold_up_no_other_request(server):
     health = time.monotonic() - t
     for t in threads:
         t.join()
-    # Relative, in one run: six compiles on two cores take several times one /health.
+    end = time.monotonic()
+    reader.join()
+    # Relative, in one run: six compiles on two cores take several times one /health, and several
+    # times the stream's longest gap between tokens while they ran.
+    during = [b - a for a, b in zip(arrivals, arrivals[1:]) if b > start and a < end]
     assert len(took) == 6 and health < min(took) / 3, (health, took)
+    assert during and max(during) < min(took) / 2, (max(during), took)
