@@ -99,14 +99,13 @@ public final class ResponseStore: Sendable {
     /// dropped then; owners that held more than it may have given up entries already).
     @discardableResult
     func put(_ id: String, _ kept: Kept) -> Bool {
-        let deleted = state.withLock { s in s.answering.removeValue(forKey: id)?.deleted ?? false }
-        guard !deleted else { return false }
         let response = Array(kept.response.serialized.utf8), items = Array(JSON.array(kept.inputItems).serialized.utf8)
         func size(_ turn: [UInt8]) -> Int { response.count + turn.count + items.count + id.utf8.count + 64 }
         let own = Array(JSON.array(kept.turn).serialized.utf8)
         let whole = kept.previous == nil ? own : Array(JSON.array(kept.earlier + kept.turn).serialized.utf8)
-        guard size(own) <= capacityBytes else { return false }
         return state.withLock { s in
+            // It leaves `answering` in the step it is kept: a GET in between finds one or the other.
+            guard s.answering.removeValue(forKey: id)?.deleted != true, size(own) <= capacityBytes else { return false }
             remove(id, &s)
             // The turns before this one (this owner's, all kept) may not go to make room for it.
             var chain: [String] = []

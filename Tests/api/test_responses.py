@@ -528,7 +528,8 @@ def test_logprobs_with_tools_are_each_message_s_own_tokens(qwen_client):
 
 def stream_acting_on_created(client, act):
     """Streams a long stored answer, calling act(id) when `response.created` comes; (id, final response)."""
-    stream = client.responses.create(model="default", input="Write a long story about a dragon.", max_output_tokens=40,
+    # Long enough to outlast act's calls on a fast machine.
+    stream = client.responses.create(model="default", input="Write a long story about a dragon.", max_output_tokens=400,
                                      stream=True, extra_body={"ignore_eos": True})
     rid, final = None, None
     for ev in stream:
