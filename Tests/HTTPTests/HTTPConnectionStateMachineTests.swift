@@ -327,33 +327,27 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
         XCTAssertEqual(c.dispatched.first?.body, plain)
         XCTAssertNil(c.dispatched.first?.head.headers["content-encoding"], "the handler sees a plain body")
 
-        var bomb = ConnectionHarness { $0.maxInflatedBodyBytes = plain.count - 1 }
-        _ = bomb.start()
-        XCTAssertEqual(bomb.receive(request), ["error 413 body_too_large", "cancelTimer"])
-
-        var unknown = ConnectionHarness()
-        _ = unknown.start()
-        XCTAssertEqual(unknown.receive("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: br\r\nContent-Length: 3\r\n\r\nabc"),
-                       ["error 415 unsupported_content_encoding", "cancelTimer"])
+        // A new connection's actions for one request.
+        func answer(_ harness: ConnectionHarness, _ bytes: [UInt8]) -> [String] {
+            var h = harness
+            _ = h.start()
+            return h.receive(bytes)
+        }
+        XCTAssertEqual(answer(ConnectionHarness { $0.maxInflatedBodyBytes = plain.count - 1 }, request),
+                       ["error 413 body_too_large", "cancelTimer"])
+        let brotli = Array("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: br\r\nContent-Length: 3\r\n\r\nabc".utf8)
+        XCTAssertEqual(answer(ConnectionHarness(), brotli), ["error 415 unsupported_content_encoding", "cancelTimer"])
 
         // Without a key, the refusal comes before any inflating: no 413 for a bomb, no 400 for bad bytes.
-        func keyed() -> ConnectionHarness {
-            ConnectionHarness {
-                $0.maxInflatedBodyBytes = plain.count - 1
-                $0.refuseEarly = { $0.headers["authorization"] == nil ? HTTPResponse(status: .unauthorized, body: []) : nil }
-            }
+        let keyed = ConnectionHarness {
+            $0.maxInflatedBodyBytes = plain.count - 1
+            $0.refuseEarly = { $0.headers["authorization"] == nil ? HTTPResponse(status: .unauthorized, body: []) : nil }
         }
-        var anonymousBomb = keyed()
-        _ = anonymousBomb.start()
-        XCTAssertEqual(anonymousBomb.receive(request), ["refuse 401", "cancelTimer"])
-        var anonymousBad = keyed()
-        _ = anonymousBad.start()
-        XCTAssertEqual(anonymousBad.receive("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc"),
-                       ["refuse 401", "cancelTimer"])
-        var keyedBomb = keyed()
-        _ = keyedBomb.start()
+        XCTAssertEqual(answer(keyed, request), ["refuse 401", "cancelTimer"])
+        let badGzip = Array("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc".utf8)
+        XCTAssertEqual(answer(keyed, badGzip), ["refuse 401", "cancelTimer"])
         let withKey = Array("POST / HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer k\r\nContent-Encoding: gzip\r\nContent-Length: \(zipped.count)\r\n\r\n".utf8) + zipped
-        XCTAssertEqual(keyedBomb.receive(withKey), ["error 413 body_too_large", "cancelTimer"])
+        XCTAssertEqual(answer(keyed, withKey), ["error 413 body_too_large", "cancelTimer"])
     }
 
     /// x-gzip is gzip (RFC 9110 §8.4.1.3); gzip twice is refused alike in one field line or two
