@@ -22,6 +22,8 @@ extension OpenAIAPI {
     /// generation requests (`n_cmpl` a prompt, prompt by prompt), and what its answer says.
     struct LlamaNativePlan {
         var prompts: [[Int32]]
+        /// `n_cmpl`: the requests of each prompt.
+        var perPrompt: Int
         var requests: [GenerationRequest]
         var opts: GenerationOptions
         var rules: ChoiceText.LineRules
@@ -37,8 +39,8 @@ extension OpenAIAPI {
         var logText: String
         var warmOnly: Bool { predict == 0 }
         /// The prompt of request (and answer) i.
-        func prompt(of i: Int) -> [Int32] { prompts[i / (requests.count / prompts.count)] }
-        func contextBound(of i: Int) -> Bool { contextBound[i / (requests.count / prompts.count)] }
+        func prompt(of i: Int) -> [Int32] { prompts[i / perPrompt] }
+        func contextBound(of i: Int) -> Bool { contextBound[i / perPrompt] }
     }
 
     /// Runs a llama-server request and answers in its shape, whole or streamed: one object, or
@@ -57,7 +59,7 @@ extension OpenAIAPI {
                               "stop": .array(opts.stop.map(JSON.string)), "n_indent": JSON(rules.minIndent),
                               "t_max_predict_ms": JSON(Int((rules.maxPredictNanos ?? 0) / 1_000_000)),
                               "ignore_eos": .bool(opts.ignoreEOS), "stream": .bool(opts.stream),
-                              "n_cmpl": JSON(n / plan.prompts.count)]
+                              "n_cmpl": JSON(plan.perPrompt)]
         let promptTokens = plan.prompts.reduce(0) { $0 + $1.count }
         let report = reporter(responder, route: route, stream: opts.stream, prompt: logPrompts ? plan.logText : nil,
                               adapter: plan.adapter) { _ in promptTokens }
@@ -230,7 +232,7 @@ extension OpenAIAPI {
                 requests.append(r)
             }
         }
-        return LlamaNativePlan(prompts: prompts, requests: requests, opts: o.opts, rules: o.rules, predict: o.predict,
+        return LlamaNativePlan(prompts: prompts, perPrompt: o.n, requests: requests, opts: o.opts, rules: o.rules, predict: o.predict,
                                contextBound: contextBound, returnTokens: o.returnTokens,
                                fields: o.fields, adapter: o.chosen.adapter, logText: logText)
     }

@@ -147,10 +147,11 @@ final class ServerApp: Sendable {
                 // A body's work (its JSON, a prompt's tokens, a schema's grammar: up to the compile
                 // budget) runs off the event loop, whose other connections (/health, streams) it
                 // would hold up; the responder answers from any thread.
-                guard route.method == "POST" else { return current.handle(route, req, res) { access.routed(res.requestID, model: $0) } }
+                let answer: @Sendable () -> Void = { current.handle(route, req, res) { access.routed(res.requestID, model: $0) } }
+                guard route.method == "POST" else { return answer() }
                 Self.requestWork.async {
                     Self.yieldToEngine()
-                    current.handle(route, req, res) { access.routed(res.requestID, model: $0) }
+                    answer()
                 }
             }
         }
