@@ -24,7 +24,7 @@ extension JSONSchemaCompiler {
         if let f = s["format"] {
             guard case let .string(name) = f else { throw GrammarError.invalid("\(path): `format` must be a string") }
             guard let pattern = Self.formats[name] else {
-                throw GrammarError.unsupported("\(path): `format` \"\(name)\" is not supported (date, time, date-time, uuid, email, ipv4 are)")
+                throw GrammarError.unsupported("\(path): `format` \"\(name)\" is not supported (date, time, date-time, duration, uuid, email, hostname, ipv4, ipv6 are)")
             }
             guard !hasLength && s["pattern"] == nil else {
                 throw GrammarError.unsupported("\(path): `format` together with `pattern`, `minLength` or `maxLength` is not supported")
@@ -63,6 +63,14 @@ extension JSONSchemaCompiler {
         case let .bool(x)?: hiStrict = x
         case nil: break
         default: throw GrammarError.invalid("\(path): `exclusiveMaximum` must be a number")
+        }
+        if let step = try number(s, "multipleOf", path) {
+            do {
+                return try NumberMultiples.number(step: step, min: lo, minStrict: loStrict, max: hi, maxStrict: hiStrict,
+                                                  integer: integer, builder: b)
+            } catch let e as GrammarError {
+                throw GrammarError(e.kind, "\(path): \(e.message)")
+            }
         }
         if lo == nil && hi == nil { return integer ? try NumberRanges.number(min: nil, minStrict: false, max: nil, maxStrict: false, integer: true) : anyNumber }
         do {

@@ -23,7 +23,7 @@ final class JSONSchemaCompiler {
     static let enforced: Set<String> = [
         "type", "properties", "required", "additionalProperties", "items", "prefixItems", "minItems", "maxItems",
         "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength", "pattern", "format",
-        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
     ]
     static let formats: [String: String] = [
         "date": date,
@@ -32,7 +32,31 @@ final class JSONSchemaCompiler {
         "uuid": "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
         "email": "[a-zA-Z0-9._+-]{1,64}@[a-zA-Z0-9-]{1,63}(\\.[a-zA-Z0-9-]{1,63}){1,8}",
         "ipv4": "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}",
+        "ipv6": ipv6,
+        "hostname": hostname,
+        "duration": duration,
     ]
+    // Every textual form of RFC 4291 without an embedded IPv4 tail: eight groups, or fewer around one `::`.
+    static let ipv6: String = {
+        let h = "[0-9a-fA-F]{1,4}"
+        return ["(\(h):){7}\(h)", "(\(h):){1,7}:", "(\(h):){1,6}:\(h)", "(\(h):){1,5}(:\(h)){1,2}",
+                "(\(h):){1,4}(:\(h)){1,3}", "(\(h):){1,3}(:\(h)){1,4}", "(\(h):){1,2}(:\(h)){1,5}",
+                "\(h):(:\(h)){1,6}", ":((:\(h)){1,7}|:)"].joined(separator: "|")
+    }()
+    // RFC 1123 labels; at most six of at most 40 characters, so the whole stays within 253, and a
+    // last label that starts with a letter (no all-numeric top-level label).
+    static let hostname: String = {
+        let inner = "([a-zA-Z0-9-]{0,38}[a-zA-Z0-9])?"
+        return "([a-zA-Z0-9]\(inner)\\.){0,5}[a-zA-Z]\(inner)"
+    }()
+    // ISO 8601 durations as RFC 3339 appendix A writes them: years, months and days in that order
+    // (any of them), or weeks; then a time part of hours, minutes and seconds (any of them, in order).
+    static let duration: String = {
+        let n = "[0-9]{1,9}"
+        let time = "T(\(n)H(\(n)M)?(\(n)S)?|\(n)M(\(n)S)?|\(n)S)"
+        let date = "(\(n)Y(\(n)M)?(\(n)D)?|\(n)M(\(n)D)?|\(n)D)"
+        return "P(\(date)(\(time))?|\(time)|\(n)W)"
+    }()
     // Days per month, Feb 29 only in leap years (years 0001-9999, as Python's date allows).
     static let year = "(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
     static let leapYear = "([0-9]{2}(0[48]|[2468][048]|[13579][26])|([2468][048]|[13579][26]|0[48])00)"
@@ -157,6 +181,9 @@ final class JSONSchemaCompiler {
             return try objectNode(try mergeAllOf(schema, path), path, depth: depth)
         }
         guard let types = try typeList(schema, path) ?? inferredTypes(keys) else { return anyValue }
+        if keys.contains("multipleOf") && !types.contains(where: { $0 == "number" || $0 == "integer" }) {
+            throw GrammarError.unsupported("\(path): `multipleOf` applies to numbers, and the schema's type is \(types.joined(separator: ", "))")
+        }
         let alts = try types.map { try typed($0, schema, path, depth: depth) }
         return alts.count == 1 ? alts[0] : .alt(alts)
     }
@@ -190,7 +217,7 @@ final class JSONSchemaCompiler {
         if !keys.isDisjoint(with: ["properties", "required", "additionalProperties"]) { out.append("object") }
         if !keys.isDisjoint(with: ["items", "prefixItems", "minItems", "maxItems"]) { out.append("array") }
         if !keys.isDisjoint(with: ["minLength", "maxLength", "pattern", "format"]) { out.append("string") }
-        if !keys.isDisjoint(with: ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]) { out.append("number") }
+        if !keys.isDisjoint(with: ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"]) { out.append("number") }
         return out.isEmpty ? nil : out
     }
 

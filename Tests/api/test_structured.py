@@ -33,6 +33,13 @@ SCHEMAS = [
         "t": {"type": "string", "format": "time"}, "id": {"type": "string", "format": "uuid"},
         "mail": {"type": "string", "format": "email"}, "ip": {"type": "string", "format": "ipv4"}},
         "required": ["when", "at", "t", "id", "mail", "ip"], "additionalProperties": False},
+    # multipleOf (steps exact in binary: jsonschema divides floats) and the rest of OpenAI's formats.
+    {"type": "object", "properties": {
+        "price": {"type": "number", "multipleOf": 0.25, "minimum": 0}, "qty": {"type": "integer", "multipleOf": 6,
+                                                                             "minimum": 6, "maximum": 48},
+        "host": {"type": "string", "format": "hostname"}, "addr": {"type": "string", "format": "ipv6"},
+        "ttl": {"type": "string", "format": "duration"}},
+        "required": ["price", "qty", "host", "addr", "ttl"], "additionalProperties": False},
     {"$defs": {"node": {"type": "object", "properties": {
         "v": {"type": "integer", "minimum": -5, "maximum": 5},
         "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}, "maxItems": 2}},

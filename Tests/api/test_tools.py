@@ -113,9 +113,10 @@ def test_auto_calls_are_kept_to_their_schemas(qwen_client, stream):
         "parameters": {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Tokyo", "Lima"]},
                                                         "days": {"type": "integer", "minimum": 1, "maximum": 5}},
                        "required": ["city", "days"], "additionalProperties": False}}}
-    # A tool whose schema Jeton cannot enforce (multipleOf) beside it leaves get_weather's schema held.
-    loose = {"type": "function", "function": {"name": "set_volume", "description": "Set the volume", "parameters": {
-        "type": "object", "properties": {"level": {"type": "integer", "multipleOf": 5}}, "required": ["level"]}}}
+    # A tool whose schema Jeton cannot enforce (uniqueItems) beside it leaves get_weather's schema held.
+    loose = {"type": "function", "function": {"name": "set_volumes", "description": "Set the volumes", "parameters": {
+        "type": "object", "properties": {"levels": {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}},
+        "required": ["levels"]}}}
     content, calls, finish = ask(qwen_client, [{"role": "user", "content": "What's the weather in Oslo for the next 10 days?"}],
                                  stream, tools=[loose, tool], tool_choice="auto")
     assert finish == "tool_calls" and len(calls) == 1, (content, calls, finish)

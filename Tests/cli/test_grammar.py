@@ -11,6 +11,7 @@ import os
 import random
 import re
 import subprocess
+from decimal import Decimal
 
 import jsonschema
 import pytest
@@ -42,12 +43,14 @@ def accepts(tmp_path, kind, text, strings):
 # ---------------------------------------------------------------- random schemas
 
 PATTERNS = ["^[a-z]{2,5}$", "^[A-Z][a-z]*$", "ab", "^\\d{3}-\\d{2}$", "x|y", "^(foo|bar)+$", "^[^q]*$", "^a.c$"]
-FORMATS = ["date", "time", "date-time", "uuid", "email", "ipv4"]
+FORMATS = ["date", "time", "date-time", "duration", "uuid", "email", "hostname", "ipv4", "ipv6"]
 FORMAT_EXAMPLES = {
     "date": ["2024-02-29", "1999-12-31"], "time": ["12:30:59Z", "23:59:00.5+02:00"],
     "date-time": ["2024-01-15T08:00:00Z", "2000-02-29T23:59:59.123-05:30"],
     "uuid": ["123e4567-e89b-12d3-a456-426614174000"], "email": ["a.b@example.com"], "ipv4": ["192.168.0.1", "0.0.0.0"],
+    "duration": ["P1Y2M3DT4H5M6S", "PT5M", "P2W"], "hostname": ["example.com", "a-b.c"], "ipv6": ["::1", "fe80::2:3"],
 }
+STEPS = [2, 3, 5, 10, 0.5, 0.25, 0.1, 1.5]
 
 
 def rand_schema(rng, depth=0):
@@ -77,6 +80,8 @@ def rand_schema(rng, depth=0):
             lo = s.get("minimum", s.get("exclusiveMinimum", -1000))
             hi = rng.choice([v for v in vals if v > lo] or [lo + 5])
             s["exclusiveMaximum" if rng.random() < 0.3 else "maximum"] = hi
+        if rng.random() < 0.3:
+            s["multipleOf"] = rng.choice(STEPS)
         return s
     if k == "boolean":
         return {"type": "boolean"}
@@ -135,7 +140,10 @@ def rand_value(rng, s, depth=0):
         return "".join(rng.choice("ab é\"\\\n😀") for _ in range(n))
     if t in ("integer", "number"):
         v = rng.choice([-100, -11, -10, -3, -2.5, -1, 0, 0.5, 1, 2.75, 3, 7.25, 10, 42, 99, 100, 101])
-        if t == "number" and rng.random() < 0.3:
+        if "multipleOf" in s and rng.random() < 0.5:
+            v = float(Decimal(repr(s["multipleOf"])) * rng.randint(-40, 40))
+            v = int(v) if v == int(v) and (t == "integer" or isinstance(s["multipleOf"], int)) else v
+        elif t == "number" and rng.random() < 0.3:
             v = round(rng.uniform(-120, 120), rng.randint(0, 3))
         return v
     if t == "boolean":
@@ -162,9 +170,19 @@ def canonical(v, compact):
     return json.dumps(v, ensure_ascii=False, separators=(",", ":") if compact else (", ", ": "))
 
 
+def exact_multiple_of(validator, step, instance, schema):
+    """`multipleOf` on the numbers' decimal texts: jsonschema divides floats (0.3 / 0.1 is not 3)."""
+    if validator.is_type(instance, "number") and Decimal(repr(instance)) % Decimal(repr(step)) != 0:
+        yield jsonschema.ValidationError(f"{instance!r} is not a multiple of {step}")
+
+
+# Formats as jsonschema checks them (`fqdn` for hostname, `isoduration` for duration, `ipaddress`).
+Exact = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"multipleOf": exact_multiple_of})
+
+
 def is_valid(schema, text):
     try:
-        v = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        v = Exact(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
         v.validate(json.loads(text))
         return True
     except jsonschema.ValidationError:
@@ -187,7 +205,7 @@ def test_random_schemas_match_jsonschema(tmp_path, seed):
         rc, lines = grammar(tmp_path, "schema", json.dumps(schema), strings, check=False)
         if rc != 0:
             # Only schemas no document satisfies may be refused (e.g. an integer in (-1, 0)).
-            assert re.search("leave no number|no array|no `enum` value", lines[0]["error"]), (schema, lines)
+            assert re.search("leave no number|no multiple|no array|no `enum` value", lines[0]["error"]), (schema, lines)
             continue
         got = lines[1]["accept"]
         for s, ok in zip(strings, got):
@@ -197,7 +215,9 @@ def test_random_schemas_match_jsonschema(tmp_path, seed):
                 assert valid, f"accepted an invalid document\nschema {json.dumps(schema)}\ntext {s!r}"
                 accepted_valid += 1
             elif valid and not uses(schema, '"format"') and not uses(schema, '"anyOf"') and not uses(schema, "1e") \
-                    and s == s.strip() and not re.search(r"\d{17}", s):
+                    and s == s.strip() and not re.search(r"\d{17}", s) \
+                    and not (uses(schema, '"multipleOf"') and re.search(r"\.\d*0(?!\d)", s)):
+                # (A multiple of an integer step is written as an integer: "12", not "12.0".)
                 pytest.fail(f"refused a valid canonical document\nschema {json.dumps(schema)}\ntext {s!r}")
     assert accepted_valid > 20, "the generator should give many valid documents"
 
@@ -208,6 +228,75 @@ def is_valid_text(schema, s):
     except ValueError:
         return False
     return is_valid(schema, s)
+
+
+MULTIPLE_OF = [
+    {"type": "integer", "multipleOf": 5},
+    {"type": "integer", "multipleOf": 3, "minimum": -20, "exclusiveMaximum": 31},
+    {"type": "integer", "multipleOf": 7, "exclusiveMinimum": -50},
+    {"type": "integer", "multipleOf": 0.5, "maximum": 40},
+    {"type": "number", "multipleOf": 0.25, "minimum": -2.3, "maximum": 3.1},
+    {"type": "number", "multipleOf": 0.1, "exclusiveMinimum": 0},
+    {"type": "number", "multipleOf": 0.05, "minimum": -1.02, "exclusiveMaximum": 1.5},
+    {"type": "number", "multipleOf": 1.5, "minimum": -10},
+    {"type": "number", "multipleOf": 12, "maximum": 100, "minimum": -100},
+    {"type": "integer", "multipleOf": 1000},
+    {"type": "integer", "multipleOf": 64, "minimum": 1000, "maximum": 123456},
+    {"multipleOf": 4, "exclusiveMaximum": 0},
+]
+
+
+def decimal_text(k, per):
+    """k / per as the shortest decimal text ("0.05", "-1.5", "2")."""
+    return format((Decimal(k) / Decimal(per)).normalize(), "f")
+
+
+@pytest.mark.parametrize("schema", MULTIPLE_OF, ids=lambda s: json.dumps(s))
+def test_multiple_of_is_exact(tmp_path, schema):
+    """Sound against an exact reading of `multipleOf` (the texts' decimal values), and complete on the
+    canonical texts the grammar writes: integers, and for a fractional step at most its digits."""
+    ints = [str(i) for i in range(-130, 131)] + ["1000", "1024", "1088", "2000", "-3000", "123456", "123392", "123520", "1000000000000000",
+                                                   "9999999999999000", "10000000000000000"]
+    decimals = sorted({decimal_text(k, 20) for k in range(-70, 71)}) + ["0.50", "1.10", "-0.25", "2.0"]
+    junk = ["-0", "05", "1.", ".5", "1e2", "--5", "5 ", ""]
+    strings = ints + decimals + junk
+    got = accepts(tmp_path, "schema", json.dumps(schema), strings)
+    step = Decimal(repr(schema["multipleOf"]))
+    places = max(0, -step.normalize().as_tuple().exponent)
+    fractional = schema.get("type") != "integer" and step != step.to_integral_value()
+    accepted = 0
+    for s, ok in zip(strings, got):
+        valid = s != "" and is_valid_text(schema, s)
+        if ok:
+            assert valid, (schema, s)
+            accepted += 1
+            continue
+        canonical_text = s in ints or (fractional and s in decimals and not s.endswith("0") and "." in s
+                                       and len(s.split(".")[1]) <= places)
+        assert not (valid and canonical_text and len(s.lstrip("-")) <= 16), f"refused {s!r} under {json.dumps(schema)}"
+    assert accepted >= 3, schema
+
+
+def test_formats_against_their_checkers(tmp_path):
+    """duration (`isoduration`), hostname (`fqdn`) and ipv6 (`ipaddress`) as jsonschema checks them:
+    all accepted strings valid, and the forms the grammar writes accepted."""
+    cases = {  # format: (written, valid but not written, invalid)
+        "duration": (["P1Y", "P1Y2M3DT4H5M6S", "PT5M", "P2W", "P1Y2D", "PT1H5S", "P3DT12H", "P0D"], ["P1.5Y"],
+                     ["P", "PT", "P1DT", "1Y", "P1S", "PT1D", "P1Y1Y", "p1y", "P2W1D"]),
+        "hostname": (["localhost", "example.com", "a-b.c-d.example.org", "xn--bcher-kva.example", "A1.b2.Com"], [],
+                     ["-a.com", "a-.com", "a..com", ".com", "a_b.com", "exa mple.com", "a." + "b" * 64 + ".com", ""]),
+        "ipv6": (["::", "::1", "1:2:3:4:5:6:7:8", "1::", "fe80::1:2", "1:2:3:4:5:6:7::", "2001:db8::ff00:42:8329",
+                  "::ffff:0:1", "ABCD:ef01::9"], ["::ffff:1.2.3.4"],
+                 ["1:2:3:4:5:6:7:8:9", ":::", "1::2::3", "12345::1", "g::1", "1:2:3:4:5:6:7", "", "::1::", "1.2.3.4"]),
+    }
+    for fmt, (written, other, bad) in cases.items():
+        schema = {"type": "string", "format": fmt}
+        texts = written + other + bad
+        got = accepts(tmp_path, "schema", json.dumps(schema), [json.dumps(x) for x in texts])
+        for x, ok in zip(texts, got):
+            valid = is_valid(schema, json.dumps(x))
+            assert valid == (x not in bad), (fmt, x, "the checker's verdict differs from the case's")
+            assert ok == (x in written), (fmt, x)
 
 
 def test_every_keyword_schema(tmp_path):
@@ -289,6 +378,10 @@ def test_choice_and_gbnf(tmp_path):
 
 @pytest.mark.parametrize("kind,text,needle", [
     ("schema", '{"type": "string", "multipleOf": 2}', "multipleOf"),
+    ("schema", '{"type": "integer", "multipleOf": 0}', "greater than 0"),
+    ("schema", '{"type": "number", "multipleOf": 0.0000001}', "fraction digits"),
+    ("schema", '{"type": "integer", "multipleOf": 99991}', "multipleOf` 99991"),
+    ("schema", '{"type": "integer", "multipleOf": 7, "minimum": 1, "maximum": 6}', "no multiple"),
     ("schema", '{"type": "object", "patternProperties": {}}', "patternProperties"),
     ("schema", '{"type": "string", "format": "uri"}', "uri"),
     ("schema", '{"oneOf": [{"type": "integer"}, {"type": "number"}]}', "oneOf"),
