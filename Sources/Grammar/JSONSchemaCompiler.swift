@@ -174,7 +174,7 @@ final class JSONSchemaCompiler {
                 throw GrammarError.unsupported("\(path): `\(k)` beside other keywords (\(keys.subtracting([k]).sorted().joined(separator: ", "))) is not supported")
             }
             guard case let .array(subs) = v, !subs.isEmpty else { throw fail(path, "`\(k)` must be a non-empty array of schemas") }
-            if k == "oneOf" { try checkDisjoint(subs, path) }
+            if k == "oneOf" { try checkDisjoint(subs, path) } else { return try anyOf(subs, path, depth: depth) }
             return .alt(try subs.enumerated().map { try node($1, "\(path)/\(k)/\($0)", depth: depth + 1) })
         }
         if schema["allOf"] != nil {
@@ -186,6 +186,29 @@ final class JSONSchemaCompiler {
         }
         let alts = try types.map { try typed($0, schema, path, depth: depth) }
         return alts.count == 1 ? alts[0] : .alt(alts)
+    }
+
+    /// `anyOf`: an alternative Jeton cannot enforce (Pydantic's `Decimal` string, whose pattern
+    /// has a lookahead, beside its number) is left out when another can be, since any value of the
+    /// others still matches the schema; with none left, the first alternative's reason is the error.
+    private func anyOf(_ subs: [JSONValue], _ path: String, depth: Int) throws -> GrammarNode {
+        var nodes: [GrammarNode] = []
+        var refused: GrammarError?
+        for (i, sub) in subs.enumerated() {
+            let rules = b.ruleCount, waiting = pending.count
+            do {
+                nodes.append(try node(sub, "\(path)/anyOf/\(i)", depth: depth + 1))
+            } catch let e as GrammarError where e.kind == .unsupported {
+                refused = refused ?? e
+                // The rules the alternative began are left matching nothing (pruned when compiled).
+                for id in rules..<b.ruleCount where !b.isDefined(id) { b.define(id, .alt([])) }
+                pending.removeSubrange(waiting...)
+                refRules = refRules.filter { $0.value < rules }
+                shared = shared.filter { $0.value < rules }
+            }
+        }
+        guard let first = nodes.first else { throw refused! }
+        return nodes.count == 1 ? first : .alt(nodes)
     }
 
     static func typeMatches(_ v: JSONValue, _ t: String) -> Bool {

@@ -96,6 +96,23 @@ final class GrammarMatcherTests: XCTestCase {
         XCTAssertEqual(row.indices.filter { row[$0].isFinite }, [3, 65])
     }
 
+    /// An `anyOf` alternative that cannot be enforced is left out beside one that can (Pydantic's
+    /// `Decimal`); with none left, or a schema error, the compile fails as before.
+    func testAnyOfLeavesOutWhatItCannotEnforce() throws {
+        let decimal = #"{"anyOf": [{"type": "number"}, {"type": "string", "pattern": "^(?!^[-+.]*$)[+-]?0*\\d*\\.?\\d*$"}]}"#
+        let g = try compile(.jsonSchema(decimal))
+        XCTAssertTrue(g.accepts(Array("1.5".utf8)))
+        XCTAssertFalse(g.acceptsPrefix(Array("\"".utf8)))
+        let refs = try compile(.jsonSchema(##"{"anyOf": [{"type": "string", "pattern": "(?=x)"}, {"$ref": "#/$defs/n"}], "$defs": {"n": {"type": "null"}}}"##))
+        XCTAssertTrue(refs.accepts(Array("null".utf8)))
+        XCTAssertThrowsError(try compile(.jsonSchema(#"{"anyOf": [{"type": "string", "pattern": "(?=x)"}, {"type": "string", "format": "uri"}]}"#))) { e in
+            XCTAssertTrue("\(e)".contains("lookaround"), "\(e)")
+        }
+        XCTAssertThrowsError(try compile(.jsonSchema(#"{"anyOf": [{"type": "strin"}, {"type": "null"}]}"#))) { e in
+            XCTAssertEqual((e as? GrammarError)?.kind, .invalid)
+        }
+    }
+
     func testRecursiveRefAndErrors() throws {
         let tree = ##"{"$defs":{"node":{"type":"object","properties":{"v":{"type":"integer"},"kids":{"type":"array","items":{"$ref":"#/$defs/node"}}},"required":["v"],"additionalProperties":false}},"$ref":"#/$defs/node"}"##
         let g = try compile(.jsonSchema(tree))

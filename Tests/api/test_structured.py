@@ -2,10 +2,11 @@
 llama-server and vLLM aliases, and 400s naming the field. Every constrained answer must parse
 and validate, at temperature 0 and 1."""
 import json
+from decimal import Decimal
 
 import jsonschema
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 PERSON = {
     "type": "object",
@@ -112,6 +113,24 @@ def test_openai_parse_returns_pydantic_object(client):
         messages=[{"role": "user", "content": "Describe a person as JSON."}], response_format=Person)
     p = r.choices[0].message.parsed
     assert isinstance(p, Person)
+
+
+class Offer(BaseModel):
+    item: str
+    price: Decimal  # anyOf number or a string whose pattern has a lookahead
+    quantity: int = Field(multiple_of=6, ge=6, le=48)
+
+
+def test_openai_parse_with_decimal_and_multiple_of_fields(client):
+    """Pydantic's Decimal field is `anyOf` a number and a string with a lookahead pattern (a 400
+    before: the string alternative is left out now) and `multiple_of` is JSON Schema's `multipleOf`."""
+    r = client.beta.chat.completions.parse(
+        model="default", temperature=0, max_tokens=100,
+        messages=[{"role": "user", "content": "Describe an offer as JSON."}], response_format=Offer)
+    assert r.choices[0].finish_reason == "stop"
+    o = r.choices[0].message.parsed
+    assert isinstance(o, Offer) and o.quantity % 6 == 0 and 6 <= o.quantity <= 48
+    assert isinstance(json.loads(r.choices[0].message.content)["price"], (int, float))
 
 
 @pytest.mark.parametrize("temperature", [0, 1])
