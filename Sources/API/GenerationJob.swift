@@ -67,17 +67,21 @@ final class GenerationJob: @unchecked Sendable {
     private var firstTokenAt: UInt64?
     private var lastTokenAt: UInt64?
     private var lastTokenOf: [UInt64?]
+    private var firstTokenOf: [UInt64?]
+    private let onChoiceDone: ((Int) -> Void)?
 
     /// `confidenceThreshold`: the requests measure confidence (GenerationRequest.measureConfidence),
     /// and tokens below this probability make spans.
     /// `skipSpecial`: generated control tokens give no text (`ChoiceText`).
     init(service: InferenceService, tokenizer: Tokenizer, requestIDs: [String], stops: [String], observer: APIObserver?,
          confidenceThreshold: Double? = nil, skipSpecial: Bool, rules: ChoiceText.LineRules = ChoiceText.LineRules(),
-         onDelta: ((Delta) -> Void)?,
+         onDelta: ((Delta) -> Void)?, onChoiceDone: ((Int) -> Void)? = nil,
          onDone: @escaping (GenerationJob) -> Void) {
         self.service = service
         self.observer = observer
         lastTokenOf = requestIDs.map { _ in nil }
+        firstTokenOf = requestIDs.map { _ in nil }
+        self.onChoiceDone = onChoiceDone
         self.onDelta = onDelta
         self.onDone = onDone
         choices = requestIDs.map {
@@ -140,6 +144,12 @@ final class GenerationJob: @unchecked Sendable {
     var results: [Choice] { lock.lock(); defer { lock.unlock() }; return choices }
     /// When the first and the last token came (uptime nanoseconds; nil before any).
     var tokenTimes: (first: UInt64?, last: UInt64?) { lock.lock(); defer { lock.unlock() }; return (firstTokenAt, lastTokenAt) }
+    /// When choice i's first and last token came.
+    func tokenTimes(of i: Int) -> (first: UInt64?, last: UInt64?) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (firstTokenOf[i], lastTokenOf[i])
+    }
     var error: String? { lock.lock(); defer { lock.unlock() }; return failure }
 
     var usage: (prompt: Int, completion: Int) {
@@ -185,6 +195,7 @@ final class GenerationJob: @unchecked Sendable {
                 if predicted { choices[i].predictedTokens += 1 }
                 let now = DispatchTime.now().uptimeNanoseconds
                 if firstTokenAt == nil { firstTokenAt = now }
+                if firstTokenOf[i] == nil { firstTokenOf[i] = now }
                 if let last = lastTokenOf[i] { observer?.interTokenLatency(Double(now &- last) / 1e9) }
                 lastTokenOf[i] = now
                 lastTokenAt = now
@@ -236,13 +247,16 @@ final class GenerationJob: @unchecked Sendable {
             choices[i].speculation = speculation
         }
         // The engine reports `finished` exactly once per request, however it ended.
+        var ended = false
         if case .finished = event {
             open -= 1
             done = open == 0
+            ended = true
         }
         lock.unlock()
         if let id = abortID { service.abort(id) }
         if let f = onDelta { deltas.forEach(f) }
+        if ended, let f = onChoiceDone { f(i) }
         if done { onDone(self) }
     }
 

@@ -71,7 +71,7 @@ extension OpenAIAPI {
             let cached = c.cachedTokens
             let stopType = c.finishReason == "length" ? "limit"
                 : c.text.endedByRule ? "limit" : c.text.matchedStop != nil ? "word" : c.finishReason == "stop" ? "eos" : "none"
-            let (first, last) = job.tokenTimes
+            let (first, last) = job.tokenTimes(of: i)  // the choice's own, as a llama-server slot times its task
             let promptMs = Double((first ?? job.startedAt) &- job.startedAt) / 1e6
             let predictedMs = warmOnly ? 0 : Double((last ?? 0) &- (first ?? 0)) / 1e6
             let evaluated = ids.count - cached
@@ -120,10 +120,16 @@ extension OpenAIAPI {
                                      "tokens_predicted": JSON(predicted), "tokens_evaluated": JSON(plan.prompt(of: d.choice).count)]
                 writer.write(SSE.event(partial))  // `response_fields` picks from the final answer only, as in llama-server
             },
+            // Each answer's final event as soon as it ends (a short answer's does not wait for a long
+            // one's, as llama-server sends each task's); none for an aborted or failed one.
+            onChoiceDone: { i in
+                guard let job = running.job, job.error == nil, let reason = job.results[i].finishReason,
+                      reason == "stop" || reason == "length" else { return }
+                writer.write(SSE.event(final(job, i, true)))
+            },
             onDone: { job in
                 report(job)
-                guard job.error == nil, !job.wasAborted else { responder.end(); return }
-                responder.end(after: (0..<n).flatMap { SSE.event(final(job, $0, true)) })
+                responder.end()
             })
         running.job = job
         try submitStream(requests, job: job, responder: responder) { responder.startStream(status: .ok, headers: SSE.headers) }

@@ -74,6 +74,20 @@ def test_several_prompts_answered_as_llama_server(server, body, answers):
         assert st == 200 and isinstance(d, dict) and d["index"] == 0, (prompt, d)
 
 
+def test_a_short_answer_s_final_event_does_not_wait_for_a_long_one(server):
+    """Streamed, each answer's final event comes when that answer ends, as llama-server sends each
+    task's: here the first stops at "." after two tokens while the second counts on."""
+    body = {"prompt": ["The capital of France is", "1, 2, 3, 4, 5,"], "n_predict": 24, "temperature": 0, "stop": ["."],
+            "stream": True}
+    status, _, text = raw_post(server, "/completion", body)
+    events = [json.loads(block[len("data: "):]) for block in text[:-2].split("\n\n")]
+    assert status == 200 and [(e["index"], e["stop_type"]) for e in events if e["stop"]] == [(0, "word"), (1, "limit")]
+    first_final = next(k for k, e in enumerate(events) if e["stop"])
+    assert sum(1 for e in events[first_final:] if e["index"] == 1 and not e["stop"]) >= 10, events
+    # Its timings are its own: two tokens predicted, not the longer answer's.
+    assert events[first_final]["timings"]["predicted_n"] == 2 and events[-1]["timings"]["predicted_n"] == 24
+
+
 def test_completion_takes_llama_server_s_own_forms(server):
     """What llama.cpp's clients send: its whole sampler set at off values (passed over, as llama-server does),
     `samplers` as letters, `n_predict` beside `max_tokens`, `logit_bias` as pairs, `json_schema`, `ignore_eos`."""
