@@ -109,16 +109,18 @@ struct BenchCommand: ParsableCommand {
     /// paged cache; prompts go in forward passes of up to --ubatch tokens (llama-batched-bench's
     /// -ub, 512 by default), generation one forward per step with all N sequences. Prints the
     /// aggregate rates as S_PP and S_TG.
-    /// A KV cache larger than the machine's memory is refused before it is allocated (it aborted
-    /// the process with a trace).
+    /// A KV cache larger than the memory the process may use (the machine's, or its cgroup's limit
+    /// in a container, as `jeton serve` checks) is refused before it is allocated (it aborted the
+    /// process with a trace, or the container's OOM killer ended it).
     private func checkCacheFits(_ loaded: LoadedModel, sequences: Int, tokens: Int) throws {
         let c = loaded.config
         let elementBytes = modelOptions.cacheType == .f32 ? 4 : 2
         let cacheBytes = Double(sequences * tokens) * Double(c.layers * c.kvHeads * (c.headSize + c.valueHeadSize) * elementBytes)
-        guard cacheBytes < Double(ProcessInfo.processInfo.physicalMemory) else {
+        let budget = MemoryBudget.bytes()
+        guard cacheBytes < Double(budget) else {
             let what = parallel > 0 ? String(format: "--parallel %d with -p %d -n %d", parallel, p, n) : String(format: "-p %d -n %d", p, n)
-            note(String(format: "error: %@ needs a %.1f GiB KV cache; this machine has %.1f GiB of memory",
-                        what, cacheBytes / 1_073_741_824, Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824))
+            note(String(format: "error: %@ needs a %.1f GiB KV cache; this process may use %.1f GiB of memory",
+                        what, cacheBytes / 1_073_741_824, Double(budget) / 1_073_741_824))
             throw ExitCode.failure
         }
     }

@@ -150,6 +150,8 @@ final class ServerApp: Sendable {
                 let answer: @Sendable () -> Void = { current.handle(route, req, res) { access.routed(res.requestID, model: $0) } }
                 guard route.method == "POST" else { return answer() }
                 Self.requestWork.async {
+                    // A client gone while its body waited for a thread: no parse, no grammar, no job.
+                    guard !res.isCancelled else { return }
                     Self.yieldToEngine()
                     answer()
                 }
