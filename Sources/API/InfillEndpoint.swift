@@ -59,7 +59,8 @@ extension OpenAIAPI {
         // whole sampler set, most at off values); those that would change the answer are refused.
         let options = try llamaNativeOptions(r)
         let t = model.tokenizer
-        return try llamaNativeRequest(prompts, options, prefix: "cmpl-", logText: prompts.map { t.decode($0) }.joined(separator: "\n"))
+        return try llamaNativeRequest(prompts, options, prefix: "cmpl-",
+                                      logText: logPrompts ? prompts.map { t.decode($0) }.joined(separator: "\n") : "")
     }
 
     /// One llama-server prompt's tokens; `path` names it in errors.

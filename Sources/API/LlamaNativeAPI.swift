@@ -63,6 +63,7 @@ extension OpenAIAPI {
         let promptTokens = plan.prompts.reduce(0) { $0 + $1.count }
         let report = reporter(responder, route: route, stream: opts.stream, prompt: logPrompts ? plan.logText : nil,
                               adapter: plan.adapter) { _ in promptTokens }
+        let promptTexts = plan.prompts.map { t.decode($0) }  // once a prompt, not once an answer
         // Choice i's answer as llama-server gives it (`server_task_result_cmpl_final`), its `content`
         // empty when streamed; `response_fields` picks paths of it.
         let final: (GenerationJob, Int, Bool) -> JSON = { [model] job, i, streamed in
@@ -88,7 +89,7 @@ extension OpenAIAPI {
             let object: JSON = ["index": JSON(i), "content": .string(streamed ? "" : text), "tokens": .array(tokens),
                                 "id_slot": 0, "stop": true, "model": .string(model.id), "tokens_predicted": JSON(generated),
                                 "tokens_evaluated": JSON(ids.count), "generation_settings": settings,
-                                "prompt": .string(t.decode(ids)), "has_new_line": .bool(text.contains("\n")), "truncated": .bool(truncated),
+                                "prompt": .string(promptTexts[i / plan.perPrompt]), "has_new_line": .bool(text.contains("\n")), "truncated": .bool(truncated),
                                 "stop_type": .string(stopType), "stopping_word": .string(c.text.matchedStop ?? ""),
                                 // The last token sampled is not yet in the cache (as llama-server counts it).
                                 "tokens_cached": JSON(ids.count + max(generated - 1, 0)), "timings": timings]
