@@ -26,7 +26,13 @@ public enum GrammarSpec: Hashable, Sendable {
         let b = GrammarBuilder(limits: limits)
         switch self {
         case let .jsonSchema(text):
-            let schema = try JSONValue.parse(text, maxDepth: limits.maxNesting * 2 + 8)
+            let schema: JSONValue
+            do {
+                schema = try JSONValue.parse(text, maxDepth: limits.maxNesting * 2 + 8)
+            } catch let e as GrammarError where e.kind == .tooLarge {
+                // A schema level is two JSON levels (the schema, its `properties`): named as the setting is.
+                throw GrammarError.tooLarge("the schema is nested deeper than \(limits.maxNesting) levels (grammar.max_nesting)")
+            }
             return try JSONSchemaCompiler(schema, builder: b).compile()
         case .jsonObject:
             let c = JSONSchemaCompiler(.object([]), builder: b)
