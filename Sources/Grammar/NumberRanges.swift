@@ -178,7 +178,12 @@ enum NumberRanges {
                 alts.append(.seq([.text("-"), m]))
             }
         }
-        guard !alts.isEmpty else { throw GrammarError.invalid("the bounds leave no number") }
+        guard !alts.isEmpty else {
+            // Numbers are written with at most 16 fraction digits: bounds finer than that can leave
+            // numbers between them, none of which can be written.
+            let fine = [min, max].contains { $0.flatMap(dec).map { $0.frac.count > maxDigits } ?? false }
+            throw GrammarError.invalid(fine ? "the bounds leave no number of at most \(maxDigits) fraction digits" : "the bounds leave no number")
+        }
         return alts.count == 1 ? alts[0] : .alt(alts)
     }
 }

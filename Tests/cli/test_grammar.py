@@ -379,6 +379,7 @@ def test_choice_and_gbnf(tmp_path):
 @pytest.mark.parametrize("kind,text,needle", [
     ("schema", '{"type": "string", "multipleOf": 2}', "multipleOf"),
     ("schema", '{"type": "integer", "multipleOf": 0}', "greater than 0"),
+    ("schema", '{"type": "number", "exclusiveMinimum": 0, "maximum": 1e-17}', "at most 16 fraction digits"),
     ("schema", '{"anyOf": [' * 80 + '{}' + ']}' * 80, "nested deeper than 64 levels (grammar.max_nesting)"),
     ("schema", '{"type": "number", "multipleOf": 0.0000001}', "fraction digits"),
     ("schema", '{"type": "integer", "multipleOf": 99991}', "multipleOf` 99991"),
