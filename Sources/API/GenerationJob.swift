@@ -32,6 +32,10 @@ final class GenerationJob: @unchecked Sendable {
         var confidence: ConfidenceTracker?
         /// Every low-confidence span given out so far, in order.
         var spans: [ConfidenceSpan] = []
+        /// The ids sampled, in order (those of a stop string included; the end token is not
+        /// delivered), and how many of them a delta has carried.
+        var sampled: [Int32] = []
+        var sampledSent = 0
     }
 
     /// A piece of one choice to stream: new text with its tokens' logprobs, and
@@ -50,6 +54,8 @@ final class GenerationJob: @unchecked Sendable {
         var confidence: AnswerConfidence?
         /// A piece with no text of its own: the prompt's logprobs (echo), first entry nil.
         var promptLogprobs: [TokenLogprob?]?
+        /// The ids sampled since the choice's previous piece (llama-server's `tokens`).
+        var tokens: [Int32] = []
     }
 
     /// Shared by every job's queue: output work runs beside inference, never inside it.
@@ -199,6 +205,7 @@ final class GenerationJob: @unchecked Sendable {
                 if let last = lastTokenOf[i] { observer?.interTokenLatency(Double(now &- last) / 1e9) }
                 lastTokenOf[i] = now
                 lastTokenAt = now
+                choices[i].sampled.append(t)
                 let start = choices[i].text.decodedUTF16
                 let (text, lps, before) = choices[i].text.push(t, lp)
                 choices[i].logprobs += lps
@@ -245,6 +252,11 @@ final class GenerationJob: @unchecked Sendable {
             choices[i].promptTokens = prompt
             choices[i].cachedTokens = cached
             choices[i].speculation = speculation
+        }
+        // Each piece carries the ids sampled since the choice's previous one.
+        for k in deltas.indices where deltas[k].promptLogprobs == nil {
+            deltas[k].tokens = Array(choices[i].sampled[choices[i].sampledSent...])
+            choices[i].sampledSent = choices[i].sampled.count
         }
         // The engine reports `finished` exactly once per request, however it ended.
         var ended = false

@@ -85,7 +85,8 @@ extension OpenAIAPI {
             let text = warmOnly ? "" : c.text.text
             // The context filled: the answer stopped at its end, not at n_predict.
             let truncated = !warmOnly && plan.contextBound(of: i) && c.finishReason == "length"
-            let tokens: [JSON] = returnTokens && !warmOnly ? t.encode(text, addSpecial: false, parseSpecial: false).map { JSON(Int($0)) } : []
+            // The ids sampled (a stop string's too, as llama-server keeps them); streamed, they went with the pieces.
+            let tokens: [JSON] = returnTokens && !warmOnly && !streamed ? c.sampled.map { JSON(Int($0)) } : []
             let object: JSON = ["index": JSON(i), "content": .string(streamed ? "" : text), "tokens": .array(tokens),
                                 "id_slot": 0, "stop": true, "model": .string(model.id), "tokens_predicted": JSON(generated),
                                 "tokens_evaluated": JSON(ids.count), "generation_settings": settings,
@@ -115,9 +116,10 @@ extension OpenAIAPI {
                 case "error": writer.write(SSE.event(APIError.internal("generation failed").json)); return
                 default: break
                 }
-                guard !warmOnly, !d.text.isEmpty else { return }
+                guard !warmOnly, !d.text.isEmpty || !d.tokens.isEmpty else { return }  // a stop string's ids come without text
                 let predicted = running.job?.results[d.choice].text.tokenCount ?? 0
-                let partial: JSON = ["index": JSON(d.choice), "content": .string(d.text), "tokens": [], "stop": false, "id_slot": 0,
+                let partial: JSON = ["index": JSON(d.choice), "content": .string(d.text), "tokens": .array(d.tokens.map { JSON(Int($0)) }),
+                                     "stop": false, "id_slot": 0,
                                      "tokens_predicted": JSON(predicted), "tokens_evaluated": JSON(plan.prompt(of: d.choice).count)]
                 writer.write(SSE.event(partial))  // `response_fields` picks from the final answer only, as in llama-server
             },

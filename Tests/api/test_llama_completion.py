@@ -88,6 +88,26 @@ def test_a_short_answer_s_final_event_does_not_wait_for_a_long_one(server):
     assert events[first_final]["timings"]["predicted_n"] == 2 and events[-1]["timings"]["predicted_n"] == 24
 
 
+# llama-server (as above) with `return_tokens`: the ids sampled, a stop string's included; streamed,
+# each event's own (the final event's empty).
+RETURN_TOKENS = [
+    ({"prompt": "The capital of France is", "n_predict": 8}, [7042, 30, 198, 198, 504, 1797, 1918, 553],
+     [(" Paris", [7042]), (".", [30]), ("\n", [198]), ("\n", [198]), ("The", [504]), (" United", [1797]),
+      (" States", [1918]), (" has", [553])]),
+    ({"prompt": "Once upon a time", "n_predict": 20, "stop": [","]}, [28], [("", [28])]),
+    ({"prompt": "The capital of France is", "n_predict": 20, "stop": ["."]}, [7042, 30], [(" Paris", [7042]), ("", [30])]),
+]
+
+
+@pytest.mark.parametrize("body,ids,pieces", RETURN_TOKENS)
+def test_return_tokens_gives_the_sampled_ids(server, body, ids, pieces):
+    st, _, d = server.request("POST", "/completion", dict(body, temperature=0, return_tokens=True))
+    assert st == 200 and d["tokens"] == ids, d
+    status, _, text = raw_post(server, "/completion", dict(body, temperature=0, return_tokens=True, stream=True))
+    events = [json.loads(block[len("data: "):]) for block in text[:-2].split("\n\n")]
+    assert status == 200 and [(e["content"], e["tokens"]) for e in events[:-1]] == pieces and events[-1]["tokens"] == []
+
+
 def test_completion_takes_llama_server_s_own_forms(server):
     """What llama.cpp's clients send: its whole sampler set at off values (passed over, as llama-server does),
     `samplers` as letters, `n_predict` beside `max_tokens`, `logit_bias` as pairs, `json_schema`, `ignore_eos`."""
