@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -139,6 +140,31 @@ def test_two_adapters_on_one_request_as_the_cli(lora_server):
     others = [complete(lora_server, "default", prompt, n=n, lora=l)["choices"][0]["text"]
               for l in ([both[0]], [both[1]], [{"id": "a1"}, {"id": "a2"}], [])]
     assert text not in others, (text, others)
+
+
+def test_two_adapters_agree_in_either_order_and_beside_other_requests(lora_server):
+    """A request's two adapters are summed in one order: its `lora` list's order, and adapters that
+    sequences before it in the batch use, changed the float sums (and greedy tokens on Q4_1)."""
+    prompt = "The history of the printing press"
+    ab = [{"id": "a1", "scale": 0.6}, {"id": "a2", "scale": 0.4}]
+
+    def answer(lora):
+        c = complete(lora_server, "default", prompt, n=16, lora=lora, logprobs=1)["choices"][0]
+        return c["text"], c["logprobs"]["token_logprobs"]
+
+    alone = answer(ab)
+    assert answer(list(reversed(ab))) == alone
+    # Beside three a2 streams admitted first (their group comes first in the batch).
+    out = {}
+    threads = [threading.Thread(target=stream_text, args=(lora_server, "a2", f"Story {k}: once upon a time", 48, out, k))
+               for k in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    together = answer(ab)
+    for t in threads:
+        t.join()
+    assert len(out) == 3 and together == alone
 
 
 def test_mixed_batch_equals_each_request_alone(lora_server):
