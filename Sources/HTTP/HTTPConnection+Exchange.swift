@@ -113,6 +113,7 @@ extension HTTPConnection {
         var out = serializeHead(status: error.status, headers: reply.headers, framing: "Content-Length: \(reply.body.count)")
         if !toHead { out.append(contentsOf: reply.body) }
         enqueue(out)
+        context.configuration.errorSent?(head?.method, head?.path ?? machine.pathSoFar, response.requestID, error.status, error.code)
     }
 
     /// An answer decided before the request's body was read (`refuseEarly`); the connection closes after it.

@@ -59,6 +59,10 @@ public struct HTTPServerConfiguration: Sendable {
     /// Told of each `refuseEarly` answer once it is sent, with the request ID it carried, so
     /// the access log has a line for it as for any answered request.
     public var refusalSent: (@Sendable (HTTPRequestHead, _ requestID: String, HTTPStatus) -> Void)?
+    /// Told of each error the HTTP layer answers itself (a 400 on framing, 408, 413, 414, 415, 431,
+    /// 501, 505, the 503 at the connection limit) once it is sent: the method and path as far as
+    /// they were read (nil before them), the request ID the answer carried, its status and code.
+    public var errorSent: (@Sendable (_ method: String?, _ path: String?, _ requestID: String, HTTPStatus, _ code: String) -> Void)?
 
     /// Fields added to the HTTP layer's own answers (its errors and `refuseEarly`'s), from the
     /// request's header fields as far as they were read (e.g. CORS headers for its Origin).

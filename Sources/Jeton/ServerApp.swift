@@ -175,6 +175,9 @@ final class ServerApp: Sendable {
         transport.refusalSent = { head, requestID, status in
             access.refused(requestID, method: head.method, path: head.path, status: status.code)
         }
+        transport.errorSent = { method, path, requestID, status, code in
+            access.rejected(requestID, method: method, path: path, status: status.code, code: code)
+        }
         let server = HTTPServer(configuration: transport, router: router)
         // Stored under the lock before it accepts: /metrics reads it from an event loop.
         state.withLock { $0.server = server }

@@ -57,6 +57,40 @@ def test_json_access_lines_carry_numbers():
         assert isinstance(a["spec_acceptance"], (int, float)) and 0 <= a["spec_acceptance"] <= 1, a
 
 
+def test_the_http_layer_s_own_refusals_have_access_lines():
+    """A 413, a 431, a 505 or a framing 400 the HTTP layer answers itself has its line, with the request ID
+    the client saw (only the metric counted them)."""
+    import socket
+    s = JetonProcess("--model", "default", "--log-format", "json")
+    sent = [(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\n\r\n",
+             413, "/v1/completions"),
+            (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40000 + b"\r\n\r\n", 431, "/health"),
+            (b"GET /health HTTP/2.0\r\nHost: a\r\n\r\n", 505, None),
+            (b"GET /health HTTP/1.1\r\n\r\n", 400, "/health")]
+    ids = []
+    try:
+        for raw, status, _ in sent:
+            with socket.create_connection(("127.0.0.1", s.port), timeout=30) as c:
+                c.sendall(raw)
+                answer = b""
+                while b"\r\n\r\n" not in answer:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        break
+                    answer += chunk
+            head = answer.split(b"\r\n\r\n")[0].decode()
+            assert head.startswith(f"HTTP/1.1 {status}"), head
+            ids.append(next(l.split(":", 1)[1].strip() for l in head.split("\r\n") if l.lower().startswith("x-request-id:")))
+    finally:
+        s.stop()
+    lines = {l.get("request_id"): l for l in (json.loads(x) for x in open(s.log_path) if x.startswith("{"))}
+    for (raw, status, path), rid in zip(sent, ids):
+        line = lines.get(rid)
+        assert line and line["status"] == status and line["refused"] == "http" and line["code"], (rid, line)
+        if path:
+            assert line["path"] == path, line
+
+
 def test_debug_level_logs_each_engine_step_with_its_pace():
     """logging.level debug: one JSON line per forward pass, numbers an operator can compare with
     engine.step_target_ms; at the default level none."""

@@ -85,6 +85,18 @@ final class AccessLog: APIObserver, Sendable {
         ])
     }
 
+    /// An error the HTTP layer answered itself (framing, sizes, timeouts, the connection limit): its
+    /// line, with the request ID the client saw; the method and path as far as they were read (a
+    /// long target cut to 256 characters). Counted as `jeton_http_rejected_total`.
+    func rejected(_ requestID: String, method: String?, path: String?, status: Int, code: String) {
+        guard enabled else { return }
+        let m = method ?? "-", p = path.map { $0.count > 256 ? String($0.prefix(256)) + "…" : $0 } ?? "-"
+        logger.info("\(m) \(p) \(status)", metadata: [
+            "request_id": .string(requestID), "method": .string(m), "path": .string(p),
+            "status": .stringConvertible(status), "duration_s": Self.number(0, places: 4), "refused": "http", "code": .string(code),
+        ])
+    }
+
     /// Per-token facts go to the model's own metrics (ModelObserver), not through here.
     func interTokenLatency(_ seconds: Double) {}
 
