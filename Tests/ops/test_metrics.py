@@ -73,6 +73,12 @@ def test_counts_agree_with_usage(server):
     assert delta("jeton_request_duration_seconds_count", endpoint="/v1/chat/completions") == 1
     assert delta("jeton_inter_token_latency_seconds_count") == completion_total - 4 - ended
     assert delta("jeton_batch_tokens_count") >= 4
+    # Answers by how they ended (the 404 never ran).
+    assert delta("jeton_answers_finished_total", model=model, reason="stop") == ended
+    assert delta("jeton_answers_finished_total", model=model, reason="length") == 4 - ended
+    # Latency buckets reach the minutes a long generation takes.
+    assert ("jeton_request_duration_seconds_bucket", ("endpoint", "/v1/completions"), ("le", "2400.0")) in \
+        {(n, *[(k, v) for k, v in ls if k in ("endpoint", "le")]) for (n, ls) in after}
     # One step-time observation per forward pass, and their sum is the forward passes' time.
     assert delta("jeton_engine_step_seconds_count") == delta("jeton_batch_tokens_count")
     steps, forward = delta("jeton_engine_step_seconds_sum"), delta("jeton_engine_forward_seconds_total")
@@ -188,6 +194,28 @@ def test_a_client_closing_right_after_done_is_counted_200(server):
         time.sleep(0.1)
     delta = lambda **l: value(after, "jeton_requests_total", endpoint="/v1/completions", **l) - value(before, "jeton_requests_total", endpoint="/v1/completions", **l)
     assert delta(status="200") == 20 and delta(status="499") == 0, (delta(status="200"), delta(status="499"))
+
+
+def test_a_client_gone_mid_answer_is_counted_as_an_abort(server):
+    """The access status of such a stream is 499, and its answer `abort` in jeton_answers_finished_total."""
+    before = scrape(server)
+    body = json.dumps({"model": "default", "prompt": "Hi", "max_tokens": 400, "ignore_eos": True, "stream": True}).encode()
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+              + str(len(body)).encode() + b"\r\n\r\n" + body)
+    got = b""
+    while got.count(b"data: {") < 2:
+        chunk = s.recv(65536)
+        assert chunk, got
+        got += chunk
+    s.close()
+    for _ in range(100):
+        after = scrape(server)
+        if value(after, "jeton_answers_finished_total", reason="abort") > value(before, "jeton_answers_finished_total", reason="abort"):
+            break
+        time.sleep(0.1)
+    assert value(after, "jeton_answers_finished_total", reason="abort") - value(before, "jeton_answers_finished_total", reason="abort") == 1
+    assert value(after, "jeton_answers_finished_total", reason="length") == value(before, "jeton_answers_finished_total", reason="length")
 
 
 def test_metrics_answer_and_count_while_the_model_loads():

@@ -12,7 +12,10 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
     private struct State {
         var lastSnapshot = EngineStats()
         var tokenCounters: [String: (CoreMetrics.Counter, CoreMetrics.Counter)] = [:]
+        var finishCounters: [String: CoreMetrics.Counter] = [:]
     }
+    /// The finish reasons answers are counted under (any other is `other`: labels stay few).
+    static let finishReasons: Set<String> = ["stop", "length", "abort", "error"]
     private let state = Mutex(State())
 
     private let ttft: CoreMetrics.Timer
@@ -128,6 +131,18 @@ final class ModelMetrics: APIObserver, EngineObserver, Sendable {
 
     /// Usage is counted by the access log (through ServerMetrics.recordUsage); answer confidence here.
     func generationFinished(_ report: GenerationReport) {
+        // Answers by how they ended: streams cut by the drain, a slow reader or a client that left
+        // (`abort`) and failed ones (`error`) count as 200s in `jeton_requests_total`.
+        let model = model
+        state.withLock { s in
+            for reason in report.finishReasons {
+                let r = Self.finishReasons.contains(reason) ? reason : "other"
+                let counter = s.finishCounters[r] ?? CoreMetrics.Counter(label: "jeton_answers_finished_total",
+                                                                         dimensions: [("model", model), ("reason", r)])
+                s.finishCounters[r] = counter
+                counter.increment()
+            }
+        }
         for c in report.confidence {
             answerMeanLogprob.record(c.meanLogprob)
             answerLowRatio.record(c.lowConfidenceRatio)

@@ -26,7 +26,8 @@ final class ServerMetrics: Sendable {
     private let keptResponses: CoreMetrics.Gauge
     private let keptResponseBytes: CoreMetrics.Gauge
 
-    static let latencyBuckets: [Duration] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 20, 30, 60, 120]
+    static let latencyBuckets: [Duration] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 20, 30, 60, 120,
+                                                   300, 600, 1200, 2400]  // long generations run for minutes
         .map { Duration.nanoseconds(Int64($0 * 1e9)) }
 
     init(defaultModel: String) {
