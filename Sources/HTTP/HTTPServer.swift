@@ -68,6 +68,22 @@ public final class HTTPServer: @unchecked Sendable {
     /// Open connections right now.
     public var connectionCount: Int { context?.openConnections ?? 0 }
 
+    /// What `start` checks before it binds: the TLS files load and the address resolves (a port
+    /// in use shows only when binding). For `jeton serve --check-config`.
+    public static func check(_ configuration: HTTPServerConfiguration) throws {
+        if let cert = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
+            do { _ = try TLSContext(certificatePath: cert, keyPath: key) } catch { throw StartError.tls("\(error)") }
+        }
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(configuration.host, String(configuration.port), &hints, &result) == 0, result != nil else {
+            throw StartError.address(configuration.host)
+        }
+        freeaddrinfo(result)
+    }
+
     /// Binds, listens and starts accepting. Throws on bad address, busy port or bad TLS files.
     public func start() throws {
         signal(SIGPIPE, SIG_IGN)  // belt and braces: sends already use MSG_NOSIGNAL

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import API
+import HTTP
 
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -8,7 +10,9 @@ struct ServeCommand: ParsableCommand {
         discussion: "Settings come from defaults, then --config FILE (see Config/jeton.yaml), then JETON_* environment variables (JETON_SERVER_PORT for server.port), then these flags.")
 
     @Option(help: "YAML configuration file.") var config: [String] = []
-    @Flag(help: "Print the effective configuration (secrets masked) and exit.") var printConfig = false
+    @Flag(help: "Print the effective configuration (secrets masked) and exit (types and ranges checked; --check-config runs the rest).") var printConfig = false
+    @Flag(help: "Check the configuration as serving would (model files, keys and key file, CORS origins, TLS files, listen address), without loading or listening, and exit: 0 if it would start (as `nginx -t`).")
+    var checkConfig = false
     @Option(help: "GGUF file, catalog name, or `default` (model.path); repeat it to serve several models in one process (the `models:` list).")
     var model: [String] = []
     @Option(name: [.customShort("t"), .long], parsing: .unconditional, help: "Threads for the forward pass (model.threads).") var threads: Int?
@@ -102,6 +106,19 @@ struct ServeCommand: ParsableCommand {
         do { try Preflight.check(c) } catch {
             fail(error)
             throw ExitCode(2)
+        }
+        if checkConfig {
+            // What ServerApp and the HTTP server refuse at start, short of a port already in use.
+            do {
+                _ = try ServerApp(config: c)
+                _ = try CORSPolicy(allowedOrigins: c[\.corsAllowedOrigins], maxAge: c[\.corsMaxAge])
+                try HTTPServer.check(ServerApp.httpConfiguration(c))
+            } catch {
+                fail(error)
+                throw ExitCode(2)
+            }
+            print("the configuration is good: serve would start with it (\(c.servedModels.count) model(s) on \(c[\.serverHost]):\(c[\.serverPort]), unless the port is taken)")
+            return
         }
         let app: ServerApp
         do { app = try ServerApp(config: c) } catch {

@@ -423,3 +423,27 @@ def test_settings_a_probe_found_accepted_are_refused(tmp_path):
         f.write_text(text)
         p = subprocess.run([JETON, "serve", "--port", "0", "--config", str(f)], capture_output=True, text=True, timeout=60, env=e)
         assert p.returncode != 0 and needle in p.stderr and "listening" not in p.stdout + p.stderr, (text, p.stderr[-500:])
+
+
+def test_check_config_runs_the_checks_serve_runs(tmp_path):
+    """`serve --check-config` (as `nginx -t`): 0 for a configuration serve starts with, 2 with serve's own
+    message for one it refuses at start (--print-config passes these: it checks types and ranges only)."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("JETON_") or k == "JETON_MODELS"}
+
+    def check(*args):
+        p = subprocess.run([JETON, "serve", "--check-config", *args], capture_output=True, text=True, timeout=120, env=e)
+        return p.returncode, p.stdout + p.stderr
+
+    rc, out = check("--port", "0")
+    assert rc == 0 and "the configuration is good" in out, out
+    cors = tmp_path / "cors.yaml"
+    cors.write_text('cors:\n  allowed_origins: ["not an origin"]\n')
+    keyfile = tmp_path / "keys.yaml"
+    keyfile.write_text("auth:\n  key_file: /nonexistent/keys\n")
+    for args, needle in [(["--config", str(cors)], "cors.allowed_origins"), (["--api-key", "short"], "shorter than 8"),
+                         (["--config", str(keyfile)], "/nonexistent/keys"), (["--host", "999.1.1.1"], "999.1.1.1"),
+                         (["--tls-cert", str(cors), "--tls-key", str(cors)], "TLS"), (["--model", "nonexistent"], "nonexistent")]:
+        rc, out = check(*args)
+        assert rc == 2 and needle in out, (args, rc, out)
+        if args[0] != "--model":
+            assert print_config(*args)[0] == 0, args  # what --print-config alone lets through
