@@ -377,3 +377,26 @@ def test_drain_one_replica_under_load_without_failed_requests(stack):
     status, _, _ = post(stack.port, "/v1/completions", {"model": "default", "prompt": "Hi", "max_tokens": 2})
     assert status == 200
     assert survivor.proc.poll() is None
+
+
+def test_nginx_s_own_refusals_are_json_and_jeton_s_header_limit_passes(stack):
+    """A body over client_max_body_size, a header block over nginx's buffers: OpenAI-style JSON like
+    Jeton's own 413/431 (nginx's HTML page before); a 20 KiB header, which Jeton takes, passes nginx."""
+    import socket
+    big = "x" * (5 * 1024 * 1024)
+    status, hdrs, text = post(stack.port, "/v1/completions", {"model": "default", "prompt": big, "max_tokens": 1})
+    assert status == 413 and hdrs.get("content-type", "").startswith("application/json"), (status, text[:200])
+    assert json.loads(text)["error"]["code"] == "body_too_large" and hdrs.get("x-request-id")
+    body = {"model": "default", "prompt": "Hello", "max_tokens": 1, "temperature": 0}
+    status, _, text = post(stack.port, "/v1/completions", body, {"X-Big": "y" * 20000})
+    assert status == 200, text
+    with socket.create_connection(("127.0.0.1", stack.port), timeout=30) as c:
+        c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"z" * 40000 + b"\r\n\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431") and json.loads(payload)["error"]["code"] == "headers_too_large", answer[:300]
