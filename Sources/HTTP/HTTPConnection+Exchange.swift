@@ -109,6 +109,8 @@ extension HTTPConnection {
         addErrorHeaders(to: &reply, for: head?.headers ?? machine.fieldsSoFar)
         // RFC 9110 §15.5.16: a 415 for a body's coding names the codings that would do.
         if error.code == "unsupported_content_encoding" { reply.headers.add(name: "Accept-Encoding", value: "gzip") }
+        // As the server's other 503s: a connection may be free in a moment.
+        if error.code == "too_many_connections" { reply.headers.add(name: "Retry-After", value: "1") }
         response = ResponseState(requestID: loop.requestID(from: head?.headers ?? HTTPHeaders(), prefix: context.idPrefix))
         var out = serializeHead(status: error.status, headers: reply.headers, framing: "Content-Length: \(reply.body.count)")
         if !toHead { out.append(contentsOf: reply.body) }

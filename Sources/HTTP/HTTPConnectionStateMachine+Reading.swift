@@ -44,6 +44,14 @@ extension HTTPConnectionStateMachine {
     private mutating func receivedHead(_ head: HTTPRequestHead, now: MonotonicInstant, into actions: inout [Action]) {
         self.head = head
         body = []
+        if overLimit {
+            // Over the connection limit: a health probe is answered (and the connection closed after
+            // it, as a draining one is), anything else refused.
+            guard head.method == "GET" || head.method == "HEAD", answeredAtLimit.contains(head.path) else {
+                return fail(Self.atConnectionLimit, into: &actions)
+            }
+            draining = true
+        }
         let badCoding = Self.bodyIsGzip(head.headers) == nil
         if badCoding || head.bodyTooLarge {
             // A refusal decided from the head (no API key) comes before the 415 and the 413, as it

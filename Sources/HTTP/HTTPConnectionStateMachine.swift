@@ -109,7 +109,7 @@ struct HTTPConnectionStateMachine {
     private(set) var state = State.reading
     private(set) var timer: Timer?
     private(set) var readPaused = false
-    private(set) var draining = false
+    var draining = false  // set by `beginDrain`, and for a health probe over the connection limit
     /// Buffered input waits for `resumeParsing` (see `.parseLater`).
     private(set) var parseDeferred = false
     /// A `.parseLater` is out and its `resumeParsing` has not come yet.
@@ -121,6 +121,10 @@ struct HTTPConnectionStateMachine {
     /// The head of the response being produced went out without `Connection: close` (before a
     /// drain began): the client may have pipelined requests behind it, which are then answered.
     private(set) var headPromisedKeepAlive = false
+
+    /// Over the server's connection limit: only a request for `answeredAtLimit` is answered.
+    private(set) var overLimit = false
+    let answeredAtLimit: Set<String>
 
     let timeouts: Timeouts
     let maxInflatedBodyBytes: Int
@@ -140,6 +144,7 @@ struct HTTPConnectionStateMachine {
         maxInflatedBodyBytes = configuration.maxInflatedBodyBytes
         refuseEarly = configuration.refuseEarly
         earlyCheckBytes = configuration.earlyCheckBytes
+        answeredAtLimit = configuration.pathsAnsweredAtLimit
         let limits = configuration.limits
         inputLimit = limits.maxRequestLineLength + limits.maxHeaderBytes + Self.maxPipelinedSlack
         parser = HTTPRequestParser(limits: limits)
@@ -177,14 +182,18 @@ struct HTTPConnectionStateMachine {
 
     // MARK: - Events
 
-    /// A new connection. Over the server's connection limit it gets 503 and is closed; otherwise
-    /// its first request must be complete within the header timeout.
+    static let atConnectionLimit = HTTPParserError(.serviceUnavailable, "too_many_connections", "Server is at its connection limit.")
+
+    /// A new connection. Over the server's connection limit it gets 503 and is closed (once its
+    /// request head shows it is not for `answeredAtLimit`, if any); otherwise its first request
+    /// must be complete within the header timeout.
     mutating func start(now: MonotonicInstant, overConnectionLimit: Bool) -> [Action] {
         let before = timer
         var actions: [Action] = []
-        if overConnectionLimit {
-            fail(HTTPParserError(.serviceUnavailable, "too_many_connections", "Server is at its connection limit."), into: &actions)
+        if overConnectionLimit && answeredAtLimit.isEmpty {
+            fail(Self.atConnectionLimit, into: &actions)
         } else {
+            overLimit = overConnectionLimit
             arm(.header, now: now)
         }
         return finish(&actions, timerBefore: before)

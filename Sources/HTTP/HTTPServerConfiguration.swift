@@ -13,6 +13,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var eventDelivery = HTTPEventDelivery.dispatchSources
     /// Open connections beyond this get `503` and are closed.
     public var maxConnections = 4096
+    /// Paths a connection over `maxConnections` is still answered on (GET or HEAD, then closed):
+    /// health probes, so a replica at its limit is busy, not dead. Others get the 503.
+    public var pathsAnsweredAtLimit: Set<String> = []
 
     /// Request line, header block, header count, body size (on the wire).
     public var limits = HTTPParserLimits()

@@ -103,6 +103,8 @@ final class ServerApp: Sendable {
         h.backlog = Int32(c[\.serverBacklog])
         h.loopCount = c[\.serverEventLoops] > 0 ? c[\.serverEventLoops] : CPUBudget.cpus
         h.maxConnections = c[\.serverMaxConnections]
+        // Liveness holds at the limit (busy is not dead); /ready gives the 503, shedding load.
+        h.pathsAnsweredAtLimit = ["/health"]
         h.limits.maxRequestLineLength = c[\.serverMaxRequestLineBytes]
         h.limits.maxHeaderBytes = c[\.serverMaxHeaderBytes]
         h.limits.maxHeaderCount = c[\.serverMaxHeaderFields]

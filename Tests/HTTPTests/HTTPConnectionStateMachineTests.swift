@@ -214,6 +214,26 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
         XCTAssertEqual(c.flushed(pending: 0), ["shutdownWrite", "timer"])
     }
 
+    /// With paths answered at the limit (`/health`): a probe over the limit is served and its
+    /// connection closes after it; anything else on such a connection gets the 503.
+    func testOverTheConnectionLimitAHealthProbeIsStillAnswered() {
+        var c = ConnectionHarness { $0.pathsAnsweredAtLimit = ["/health"] }
+        XCTAssertEqual(c.start(overConnectionLimit: true), ["timer"], "it waits for the request head")
+        XCTAssertEqual(c.receive("GET /health HTTP/1.1\r\nHost: a\r\n\r\n" + Self.get), ["dispatch GET /health", "cancelTimer"])
+        c.machine.beginResponse(keepAlive: true)
+        XCTAssertFalse(c.machine.responseKeepsAlive, "closed after the probe, as when draining")
+        for request in ["POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}",
+                        "GET /v1/models HTTP/1.1\r\nHost: a\r\n\r\n", "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"] {
+            var d = ConnectionHarness { $0.pathsAnsweredAtLimit = ["/health"] }
+            _ = d.start(overConnectionLimit: true)
+            XCTAssertEqual(d.receive(request).first, "error 503 too_many_connections", request)
+            XCTAssertTrue(d.dispatched.isEmpty)
+        }
+        var e = ConnectionHarness { $0.pathsAnsweredAtLimit = ["/health"] }
+        _ = e.start(overConnectionLimit: false)
+        XCTAssertEqual(e.receive("GET /v1/models HTTP/1.1\r\nHost: a\r\n\r\n").first, "dispatch GET /v1/models", "under the limit: all")
+    }
+
     /// A client that pipelines far more than it reads: reading pauses while its requests queue
     /// behind a busy response, and resumes once they are answered.
     func testPipelinedFloodPausesReadingUntilAnswered() {

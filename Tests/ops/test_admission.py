@@ -173,3 +173,38 @@ def test_an_embedding_request_being_computed_is_not_waiting():
         assert results["big"] == 200
     finally:
         s.stop()
+
+
+def test_at_the_connection_limit_liveness_still_answers():
+    """Over server.max_connections a connection gets 503 with Retry-After, except a GET /health: a
+    replica at its limit is busy, not dead, and the liveness probe must not restart it."""
+    import socket
+    s = JetonProcess("--model", "default", env={"JETON_SERVER_MAX_CONNECTIONS": "2"})
+    held = []
+    try:
+        for _ in range(2):  # two keep-alive connections hold the two slots
+            c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+            c.request("GET", "/version")
+            assert c.getresponse().read() and c.sock is not None
+            held.append(c)
+
+        def raw(request):
+            with socket.create_connection(("127.0.0.1", s.port), timeout=30) as k:
+                k.sendall(request)
+                out = b""
+                while True:
+                    chunk = k.recv(65536)
+                    if not chunk:
+                        return out
+                    out += chunk
+
+        probe = raw(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert probe.startswith(b"HTTP/1.1 200") and b"connection: close" in probe.lower(), probe[:300]
+        for request in (b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"):
+            refused = raw(request)
+            assert refused.startswith(b"HTTP/1.1 503") and b"too_many_connections" in refused, refused[:300]
+            assert b"retry-after: 1" in refused.lower(), refused[:300]
+    finally:
+        for c in held:
+            c.close()
+        s.stop()

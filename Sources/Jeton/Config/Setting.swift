@@ -133,7 +133,7 @@ struct ConfigKeys: Sendable {
     let serverEventLoops = ConfigKey<Int>("server.event_loops", 0...256, default: 0,
         help: "HTTP event loop queues (0: one per core, capped by a cgroup CPU quota)")
     let serverMaxConnections = ConfigKey<Int>("server.max_connections", 1...1_000_000, default: 4096,
-        help: "open connections at most; more get 503")
+        help: "open connections at most; more get 503 with Retry-After (a GET /health is still answered)")
     let serverMaxRequestLineBytes = ConfigKey<Int>("server.max_request_line_bytes", 256...1_048_576, default: 8192,
         help: "longest request line (414 beyond)")
     let serverMaxHeaderBytes = ConfigKey<Int>("server.max_header_bytes", 1024...1_048_576, default: 32768,
