@@ -44,6 +44,7 @@ def test_json_access_lines_carry_numbers():
         status, _, _ = s.request("POST", "/v1/completions", {"model": "default", "prompt": "a b a b a b a b", "max_tokens": 12,
                                                              "temperature": 0, "stream": True})
         assert status == 200
+        assert s.request("GET", "/version", headers={"X-Forwarded-For": "203.0.113.7"})[0] == 200
     finally:
         s.stop()  # every line written and flushed
     lines = [json.loads(l) for l in open(s.log_path) if l.startswith("{")]
@@ -53,6 +54,10 @@ def test_json_access_lines_carry_numbers():
     for k in ["duration_s", "ttft_s", "status", "prompt_tokens", "completion_tokens"]:
         assert isinstance(a[k], (int, float)) and not isinstance(a[k], bool), (k, a)
     assert a["duration_s"] >= a["ttft_s"] > 0, a
+    # The peer's address; behind a proxy, what it forwarded.
+    assert a["client"].startswith("127.0.0.1:") and "forwarded_for" not in a, a
+    version = [l for l in lines if l.get("path") == "/version"][-1]
+    assert version["forwarded_for"] == "203.0.113.7" and version["client"].startswith("127.0.0.1:"), version
     if "spec_acceptance" in a:
         assert isinstance(a["spec_acceptance"], (int, float)) and 0 <= a["spec_acceptance"] <= 1, a
 

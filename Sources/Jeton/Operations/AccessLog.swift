@@ -18,6 +18,8 @@ final class AccessLog: APIObserver, Sendable {
         var expectsReport: Bool
         var key: String?
         var model: String?   // the id of the model the request was routed to
+        var client: String   // the peer's address (behind a proxy, the proxy's)
+        var forwardedFor: String?  // X-Forwarded-For as the proxy set it
     }
 
     let logger: Logger
@@ -52,7 +54,8 @@ final class AccessLog: APIObserver, Sendable {
             let id = responder.requestID
             let entry = Entry(method: request.method, path: request.path, started: DispatchTime.now().uptimeNanoseconds,
                               expectsReport: request.method == "POST" && Self.generationPaths.contains(request.path),
-                              key: keyName(request))
+                              key: keyName(request), client: request.remoteAddress,
+                              forwardedFor: request.headers["X-Forwarded-For"].map { String($0.prefix(256)) })
             state.withLock { $0.open[id] = entry }
             responder.onFinish { [self] status in
                 update(id) { $0.status = status.code }
@@ -132,6 +135,8 @@ final class AccessLog: APIObserver, Sendable {
             "request_id": .string(id), "method": .string(e.method), "path": .string(e.path),
             "status": .stringConvertible(e.status ?? 0), "duration_s": Self.number(seconds, places: 4),
         ]
+        if !e.client.isEmpty { meta["client"] = .string(e.client) }
+        if let f = e.forwardedFor { meta["forwarded_for"] = .string(f) }
         if let k = e.key { meta["key"] = .string(k) }
         if let m = e.model { meta["model"] = .string(m) }
         if let r = e.report {
