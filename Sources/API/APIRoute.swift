@@ -3,14 +3,15 @@
 public enum APIRoute: String, CaseIterable, Sendable {
     case completions, chatCompletions, responses, response, deleteResponse, responseInputItems, responseInputTokens, messages, countTokens,
          models, model,
-         tokenize, detokenize, applyTemplate, embeddings, loadLoraAdapter, unloadLoraAdapter, infill, llamaCompletion
+         tokenize, detokenize, applyTemplate, embeddings, loadLoraAdapter, unloadLoraAdapter, loraAdapters, setLoraAdapters, infill,
+         llamaCompletion
 
     public var method: String {
         switch self {
-        case .models, .model, .response, .responseInputItems: return "GET"
+        case .models, .model, .response, .responseInputItems, .loraAdapters: return "GET"
         case .deleteResponse: return "DELETE"
         case .completions, .chatCompletions, .responses, .responseInputTokens, .messages, .countTokens, .tokenize, .detokenize, .applyTemplate,
-             .embeddings, .loadLoraAdapter, .unloadLoraAdapter, .infill, .llamaCompletion:
+             .embeddings, .loadLoraAdapter, .unloadLoraAdapter, .setLoraAdapters, .infill, .llamaCompletion:
             return "POST"
         }
     }
@@ -34,6 +35,7 @@ public enum APIRoute: String, CaseIterable, Sendable {
         case .embeddings: return "/v1/embeddings"
         case .loadLoraAdapter: return "/v1/load_lora_adapter"
         case .unloadLoraAdapter: return "/v1/unload_lora_adapter"
+        case .loraAdapters, .setLoraAdapters: return "/lora-adapters"  // llama-server's
         case .infill: return "/infill"
         case .llamaCompletion: return "/completion"
         }

@@ -36,7 +36,7 @@ public final class EmbeddingsAPI: @unchecked Sendable {
                 responder.respond(try OpenAIAPI.detokenized(r, model.tokenizer))
             case .completions, .chatCompletions, .responses, .response, .deleteResponse, .responseInputItems, .responseInputTokens, .messages,
                  .countTokens, .applyTemplate, .infill, .llamaCompletion,
-                 .loadLoraAdapter, .unloadLoraAdapter:
+                 .loadLoraAdapter, .unloadLoraAdapter, .loraAdapters, .setLoraAdapters:
                 // A name this server does not serve is unknown here as on any route (404).
                 if let body = try? OpenAIAPI.parseBody(request), let m = try? FieldReader(body).string("model"), !model.accepts(m) {
                     throw APIError.modelNotFound(m)

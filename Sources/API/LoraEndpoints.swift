@@ -59,6 +59,10 @@ extension OpenAIAPI {
                 if scale != 0 { selections.append(LoraSelection(adapter: adapter, scale: scale)) }
             }
         }
+        // The base model without a list of its own: the global scales (POST /lora-adapters), if any.
+        if selections.isEmpty, r.raw("lora") == nil, model.accepts(name), let registry = lora {
+            selections = registry.scaled.filter { $0.scale != 0 }.map { LoraSelection(adapter: $0.adapter, scale: $0.scale) }
+        }
         // The label is an adapter that applies: one at scale 0 is off (it was counted as used).
         return (model.accepts(name) ? model.id : name, selections.first?.adapter.name, selections)
     }
@@ -116,6 +120,63 @@ extension OpenAIAPI {
     }
 
     private static let loraLoads = DispatchQueue(label: "jeton.lora-load", qos: .userInitiated)
+
+    /// llama-server's GET /lora-adapters: each adapter's position (the `id` of a `lora` entry), path
+    /// and global scale.
+    func loraAdapterScales(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        try checkScaleAccess(request)
+        let list = (lora?.scaled ?? []).enumerated().map { i, e -> JSON in
+            ["id": JSON(i), "name": .string(e.adapter.name), "path": .string(e.adapter.path), "scale": .number(Double(e.scale))]
+        }
+        responder.respond(.json(.array(list)))
+    }
+
+    /// llama-server's POST /lora-adapters: `[{"id", "scale"}]` sets the global scales, which requests for
+    /// the base model without a `lora` list of their own get; an adapter left out is off.
+    func setLoraAdapterScales(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        try checkScaleAccess(request)
+        guard let registry = lora else {
+            throw APIError.invalid("The model `\(model.id)` has no LoRA adapters.", param: nil, code: "lora_not_found")
+        }
+        guard case let .array(items) = try Self.parseBody(request), items.count <= 256 else {
+            throw APIError.invalid("The body must be an array of {\"id\", \"scale\"} objects.", param: nil)
+        }
+        let adapters = registry.all
+        var scales: [(adapter: LoraAdapter, scale: Float)] = []
+        for (k, item) in items.enumerated() {
+            guard case let .object(fields) = item else { throw APIError.invalid("Entry \(k) must be an object with `id` and `scale`.", param: "[\(k)]") }
+            if let f = fields.map(\.0).first(where: { $0 != "id" && $0 != "scale" }) {
+                throw APIError.invalid("Unrecognized field `\(f)` in entry \(k): an entry has `id` and `scale`.", param: "[\(k)].\(f)", code: "unknown_parameter")
+            }
+            let adapter: LoraAdapter?
+            switch item["id"] {
+            case let .number(n, _)? where n == n.rounded() && n >= 0 && n < Double(adapters.count): adapter = adapters[Int(n)]
+            case let .string(s)?: adapter = adapters.first { $0.name == s }
+            default: adapter = nil
+            }
+            guard let adapter else {
+                throw APIError.invalid("Entry \(k): `id` must name a loaded adapter by its position in GET /lora-adapters (0 to \(adapters.count - 1)) or its name.",
+                                       param: "[\(k)].id", code: "lora_not_found")
+            }
+            guard case let .number(v, _)? = item["scale"], v.isFinite, abs(v) <= 100 else {
+                throw APIError.invalid("Entry \(k): `scale` must be a number between -100 and 100.", param: "[\(k)].scale")
+            }
+            scales.removeAll { $0.adapter === adapter }
+            scales.append((adapter, Float(v)))
+        }
+        registry.setScales(scales)
+        responder.respond(.json(["success": true]))
+    }
+
+    /// The global scales are behind the admin keys when there are some (they change every base-model
+    /// answer), else behind the API keys like any route.
+    private func checkScaleAccess(_ request: HTTPRequest) throws {
+        guard let keys = lora?.adminKeys, keys.isEnabled else { return }
+        guard keys.name(in: request.headers) != nil else {
+            throw APIError(.authentication, message: "The adapters' global scales need an admin key (auth.admin_keys) as `Authorization: Bearer KEY` (or `x-api-key: KEY`).",
+                           code: "invalid_api_key")
+        }
+    }
 
     func unloadLoraAdapter(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let registry = try adminRegistry(request)

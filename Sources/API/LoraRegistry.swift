@@ -11,6 +11,9 @@ public final class LoraRegistry: @unchecked Sendable {
 
     private let lock = NSLock()
     private var adapters: [LoraAdapter] = []
+    /// llama-server's global scales (POST /lora-adapters), by adapter serial: what requests for the
+    /// base model without a `lora` list of their own get. None by default (vLLM's base is the base).
+    private var globalScales: [Int: Float] = [:]
     /// The names of every served model (ids and aliases): an adapter of one of them would never
     /// be reached. Set by the router before the API answers.
     private var reserved: Set<String> = []
@@ -27,6 +30,20 @@ public final class LoraRegistry: @unchecked Sendable {
     }
 
     public var all: [LoraAdapter] { lock.withLock { adapters } }
+
+    /// Every adapter with its global scale (0: off), in load order.
+    public var scaled: [(adapter: LoraAdapter, scale: Float)] {
+        lock.withLock { adapters.map { ($0, globalScales[$0.serial] ?? 0) } }
+    }
+
+    /// Sets the global scales: the adapters given at theirs, every other one off (as llama-server's
+    /// POST /lora-adapters replaces its list).
+    public func setScales(_ scales: [(adapter: LoraAdapter, scale: Float)]) {
+        lock.withLock {
+            globalScales = [:]
+            for (a, s) in scales where s != 0 { globalScales[a.serial] = s }
+        }
+    }
 
     public func reserve(_ names: Set<String>) { lock.withLock { reserved = names } }
 

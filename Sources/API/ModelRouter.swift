@@ -56,7 +56,7 @@ public final class ModelRouter: Sendable {
             let id = request.pathParameters["id"] ?? ""
             guard let i = resolve(id) else { throw APIError.modelNotFound(id) }
             return (i, id)
-        case .loadLoraAdapter, .unloadLoraAdapter, .response, .deleteResponse, .responseInputItems:
+        case .loadLoraAdapter, .unloadLoraAdapter, .loraAdapters, .setLoraAdapters, .response, .deleteResponse, .responseInputItems:
             // Adapters belong to the first generation model (lora.adapters), and its API holds the
             // process's kept responses as every model's does; with none, the request is refused as
             // one for the wrong kind of model.

@@ -47,7 +47,7 @@ public struct ModelTable: Sendable {
     public static func kind(of route: APIRoute) -> Kind? {
         switch route {
         case .completions, .chatCompletions, .responses, .response, .deleteResponse, .responseInputItems, .responseInputTokens, .messages,
-             .countTokens, .applyTemplate, .loadLoraAdapter, .unloadLoraAdapter, .infill, .llamaCompletion:
+             .countTokens, .applyTemplate, .loadLoraAdapter, .unloadLoraAdapter, .loraAdapters, .setLoraAdapters, .infill, .llamaCompletion:
             return .generation
         case .embeddings: return .embedding
         case .models, .model, .tokenize, .detokenize: return nil

@@ -116,6 +116,8 @@ public final class OpenAIAPI: Sendable {
         }
         case .loadLoraAdapter: body = loadLoraAdapter
         case .unloadLoraAdapter: body = unloadLoraAdapter
+        case .loraAdapters: body = loraAdapterScales
+        case .setLoraAdapters: body = setLoraAdapterScales
         case .infill: body = infill
         case .llamaCompletion: body = llamaCompletion
         }
@@ -308,7 +310,8 @@ public final class OpenAIAPI: Sendable {
                 do { if plan.chat.opts.stream { try check(plan.chat.requests) } } catch let e as SubmissionError {
                     return Self.map(e, promptParam: "messages")
                 }
-            case .models, .model, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter, .unloadLoraAdapter, .response,
+            case .models, .model, .tokenize, .detokenize, .applyTemplate, .embeddings, .loadLoraAdapter, .unloadLoraAdapter, .loraAdapters,
+                 .setLoraAdapters, .response,
                  .deleteResponse, .responseInputItems:
                 throw APIError.notFound("\(route.path) has no generation body to validate.")
             }

@@ -7,7 +7,7 @@ import Model
 extension ServerApp {
     /// The run-time endpoints check their admin key themselves (auth.admin_keys), apart from the
     /// API keys, once admin keys are configured.
-    static let loraAdminPaths: Set<String> = ["/v1/load_lora_adapter", "/v1/unload_lora_adapter"]
+    static let loraAdminPaths: Set<String> = ["/v1/load_lora_adapter", "/v1/unload_lora_adapter", "/lora-adapters"]
 
     static func loraRegistry(_ config: JetonConfig, model: LlamaModel) throws -> LoraRegistry {
         let admin = config[\.authAdminKeys].isEmpty ? nil : try APIKeyStore(keys: config[\.authAdminKeys], file: nil)

@@ -298,3 +298,34 @@ def test_metrics_count_tokens_by_adapter(lora_server):
     before_a1, before_base = requests("a1"), requests(None)
     complete(lora_server, "default", "Hello", n=2, lora=[{"id": "a1", "scale": 0}])
     assert requests("a1") == before_a1 and requests(None) == before_base + 1
+
+
+def test_llama_server_s_lora_adapters_endpoints_set_the_global_scales(lora_server):
+    """GET /lora-adapters lists each adapter's id (its position), path and global scale; POST sets the
+    scales base-model requests without a `lora` list of their own get (an adapter left out is off).
+    Behind the admin keys when there are some, as they change every base-model answer."""
+    s, auth = lora_server, {"Authorization": f"Bearer {ADMIN}"}
+    assert s.request("GET", "/lora-adapters")[0] == 401
+    assert s.request("POST", "/lora-adapters", [{"id": 0, "scale": 1}])[0] == 401
+    status, _, listed = s.request("GET", "/lora-adapters", headers=auth)
+    assert status == 200 and [(e["id"], e["name"], e["scale"]) for e in listed[:4]] == [(0, "a1", 0), (1, "a2", 0), (2, "a3", 0), (3, "a4", 0)]
+    assert listed[0]["path"].endswith("s1/adapter.gguf")
+    prompt = "Water boils at a temperature of"
+    base = complete(s, "default", prompt)["choices"][0]["text"]
+    scaled = complete(s, "default", prompt, lora=[{"id": "a1", "scale": 0.5}])["choices"][0]["text"]
+    assert scaled != base
+    try:
+        status, _, r = s.request("POST", "/lora-adapters", [{"id": 0, "scale": 0.5}], headers=auth)
+        assert status == 200 and r == {"success": True}
+        assert [e["scale"] for e in s.request("GET", "/lora-adapters", headers=auth)[2][:2]] == [0.5, 0]
+        assert complete(s, "default", prompt)["choices"][0]["text"] == scaled
+        # A request's own list (an empty one too) and an adapter named by `model` are not changed.
+        assert complete(s, "default", prompt, lora=[])["choices"][0]["text"] == base
+        assert complete(s, "a2", prompt)["choices"][0]["text"] == complete(s, "default", prompt, lora=[{"id": "a2"}])["choices"][0]["text"]
+        for bad, param in [([{"id": 99, "scale": 1}], "[0].id"), ([{"id": 0, "scale": "x"}], "[0].scale"),
+                           ([{"id": 0, "scale": 1, "x": 1}], "[0].x"), ({"id": 0}, None)]:
+            status, _, err = s.request("POST", "/lora-adapters", bad, headers=auth)
+            assert status == 400 and err["error"]["param"] == param, (bad, err)
+    finally:
+        assert s.request("POST", "/lora-adapters", [], headers=auth)[0] == 200
+    assert complete(s, "default", prompt)["choices"][0]["text"] == base
