@@ -84,6 +84,13 @@ public final class HTTPServer: @unchecked Sendable {
         freeaddrinfo(result)
     }
 
+    /// Reads the certificate and key files again (a rotated certificate): new connections use
+    /// them, open ones finish with the old. Throws, keeping the old, if they do not load.
+    public func reloadTLS() throws {
+        guard let context, context.tls != nil, let cert = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath else { return }
+        do { context.replaceTLS(try TLSContext(certificatePath: cert, keyPath: key)) } catch { throw StartError.tls("\(error)") }
+    }
+
     /// Binds, listens and starts accepting. Throws on bad address, busy port or bad TLS files.
     public func start() throws {
         signal(SIGPIPE, SIG_IGN)  // belt and braces: sends already use MSG_NOSIGNAL

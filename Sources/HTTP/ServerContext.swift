@@ -6,11 +6,14 @@ import Darwin
 import Synchronization
 
 /// What every connection of one server shares: configuration, handler, TLS context and the
-/// open-connection count. Immutable except for the counter, which is locked.
+/// open-connection count. Immutable except for the counter and the TLS context (a reload swaps
+/// it for new connections), which are locked.
 final class ServerContext: Sendable {
     let configuration: HTTPServerConfiguration
     let handler: HTTPHandler
-    let tls: TLSContext?
+    private let tlsContext: Mutex<TLSContext?>
+    /// The TLS context new connections take (nil: plain HTTP).
+    var tls: TLSContext? { tlsContext.withLock { $0 } }
     private let open = Mutex(0)
     /// Set by `HTTPServer.beginDrain`: every response from then on ends its connection.
     private let drainingFlag = Atomic(false)
@@ -20,7 +23,7 @@ final class ServerContext: Sendable {
     init(configuration: HTTPServerConfiguration, handler: @escaping HTTPHandler, tls: TLSContext?) {
         self.configuration = configuration
         self.handler = handler
-        self.tls = tls
+        tlsContext = Mutex(tls)
         var seed = UInt32(truncatingIfNeeded: time(nil)) ^ UInt32(truncatingIfNeeded: getpid() << 16)
         seed ^= UInt32.random(in: 0...UInt32.max)
         idPrefix = String(seed, radix: 16)
@@ -37,6 +40,9 @@ final class ServerContext: Sendable {
     }
 
     func releaseConnection() { open.withLock { $0 -= 1 } }
+
+    /// Swaps the TLS context: connections accepted from now on use it, open ones keep theirs.
+    func replaceTLS(_ tls: TLSContext) { tlsContext.withLock { $0 = tls } }
 
     var openConnections: Int { open.withLock { $0 } }
 

@@ -258,6 +258,13 @@ final class ServerApp: Sendable {
                 try gatekeeper.keys.reload()
                 logger.notice("API keys reloaded: \(gatekeeper.keys.count) configured")
             } catch { logger.error("API keys not reloaded: \(error)") }
+            // A rotated certificate (cert-manager, Let's Encrypt): new connections take it.
+            if !config[\.tlsCert].isEmpty, let server = state.withLock({ $0.server }) {
+                do {
+                    try server.reloadTLS()
+                    logger.notice("TLS certificate and key reloaded")
+                } catch { logger.error("TLS certificate not reloaded (the old one stays): \(error)") }
+            }
         }
         hup.resume()
         signalSources.append(hup)

@@ -69,6 +69,37 @@ final class HTTPTLSAndGzipTests: SocketTestCase {
         }
     }
 
+    /// A rotated certificate (new files at the same paths) is taken by `reloadTLS` for new
+    /// connections; files that do not load leave the one in use.
+    func testRotatedCertificateIsReloaded() throws {
+        let (dir, cert, key) = try makeCertificate()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = dir.appendingPathComponent("first.pem").path
+        try FileManager.default.copyItem(atPath: cert, toPath: first)
+        let server = try startServer({ $0.tlsCertificatePath = cert; $0.tlsKeyPath = key })
+        defer { server.stop(timeout: 1) }
+        let base = "https://127.0.0.1:\(server.port)/"
+        func hello(trusting ca: String) -> Bool {
+            runTool(Self.curl, ["-sS", "--cacert", ca, base]).map { $0.status == 0 && $0.output == Data("hello".utf8) } ?? false
+        }
+        XCTAssertTrue(hello(trusting: first))
+        // A new key pair written over the files, as cert-manager rotates them.
+        try FileManager.default.removeItem(atPath: cert)
+        try FileManager.default.removeItem(atPath: key)
+        XCTAssertEqual(runTool(Self.openssl, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                              "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
+                                              "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])?.status, 0)
+        XCTAssertTrue(hello(trusting: first), "until the reload the old one serves")
+        try server.reloadTLS()
+        XCTAssertTrue(hello(trusting: cert))
+        XCTAssertFalse(hello(trusting: first))
+        let second = dir.appendingPathComponent("second.pem").path
+        try FileManager.default.copyItem(atPath: cert, toPath: second)
+        try Data("not a certificate".utf8).write(to: URL(fileURLWithPath: cert))
+        XCTAssertThrowsError(try server.reloadTLS())
+        XCTAssertTrue(hello(trusting: second), "a failed reload keeps the certificate in use")
+    }
+
     /// A passphrase-protected key stops start-up with a message saying so; it never waits for a
     /// passphrase on the terminal.
     func testEncryptedKeyIsRefusedWithoutAPrompt() throws {
