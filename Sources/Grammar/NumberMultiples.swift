@@ -115,7 +115,7 @@ enum NumberMultiples {
     }
 
     /// Non-negative multiples of m / 10^f from lo to hi (nil: up to 16 integer digits), or nil if none.
-    static func magnitudes(m: UInt64, f: Int, step: Double, lo: Bound, hi: Bound?, builder b: GrammarBuilder) throws -> GrammarNode? {
+    static func magnitudes(m: UInt64, f: Int, step: Double, lo: Bound, hi: Bound?, builder: GrammarBuilder) throws -> GrammarNode? {
         // 10^k mod m for the fraction digits left out.
         var tens: [UInt64] = [1 % m]
         for _ in 0..<f { tens.append(mulmod(tens.last!, 10, m)) }
@@ -197,7 +197,7 @@ enum NumberMultiples {
         var moves: [[(UInt8?, Int)]] = [[]]
         var i = 0
         while i < states.count {
-            if i & 1023 == 0 { try b.deadline.check() }
+            if i & 1023 == 0 { try builder.deadline.check() }
             let s = states[i]
             var out: [(UInt8?, Int)] = []
             for d in [UInt8?](Array(0...9) + [nil]) {
@@ -237,7 +237,7 @@ enum NumberMultiples {
         var cls = states.indices.map { live[$0] ? (accepting[$0] ? 1 : 0) : -1 }
         var count = Set(cls.filter { $0 >= 0 }).count
         while true {
-            try b.deadline.check()
+            try builder.deadline.check()
             var ids: [[Int]: Int] = [:]
             var next = cls
             for k in states.indices where live[k] {
@@ -253,7 +253,7 @@ enum NumberMultiples {
         }
         var rep = [Int](repeating: -1, count: count)
         for k in states.indices where live[k] && rep[cls[k]] < 0 { rep[cls[k]] = k }
-        let ids = (0..<count).map { b.addRule("multipleOf#\($0)") }
+        let ids = (0..<count).map { builder.addRule("multipleOf#\($0)") }
         for c in 0..<count {
             let k = rep[c]
             var alts: [GrammarNode] = accepting[k] ? [.empty] : []
@@ -265,7 +265,7 @@ enum NumberMultiples {
                 digitsTo[t, default: []].append(0x30 + UInt8(d))
             }
             for t in order { alts.append(.seq([.byteSet(ByteSet(digitsTo[t]!)), .rule(ids[t])])) }
-            b.define(ids[c], alts.count == 1 ? alts[0] : .alt(alts))
+            builder.define(ids[c], alts.count == 1 ? alts[0] : .alt(alts))
         }
         return .rule(ids[cls[0]])
     }
