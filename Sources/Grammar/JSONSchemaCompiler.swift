@@ -52,7 +52,7 @@ final class JSONSchemaCompiler {
     // ISO 8601 durations as RFC 3339 appendix A writes them: years, months and days in that order
     // (any of them), or weeks; then a time part of hours, minutes and seconds (any of them, in order).
     static let duration: String = {
-        let n = "[0-9]{1,9}"
+        let n = "[0-9]{1,6}"  // Pydantic's timedelta stays under 999,999,999 days
         let time = "T(\(n)H(\(n)M)?(\(n)S)?|\(n)M(\(n)S)?|\(n)S)"
         let date = "(\(n)Y(\(n)M)?(\(n)D)?|\(n)M(\(n)D)?|\(n)D)"
         return "P(\(date)(\(time))?|\(time)|\(n)W)"
@@ -83,7 +83,7 @@ final class JSONSchemaCompiler {
 
     // MARK: - shared rules
 
-    private func sharedRule(_ name: String, _ make: () throws -> GrammarNode) rethrows -> GrammarNode {
+    func sharedRule(_ name: String, _ make: () throws -> GrammarNode) rethrows -> GrammarNode {
         if let id = shared[name] { return .rule(id) }
         let id = b.addRule(name)
         shared[name] = id
@@ -190,15 +190,19 @@ final class JSONSchemaCompiler {
 
     /// `anyOf`: an alternative Jeton cannot enforce (Pydantic's `Decimal` string, whose pattern
     /// has a lookahead, beside its number) is left out when another can be, since any value of the
-    /// others still matches the schema; with none left, the first alternative's reason is the error.
+    /// others still matches the schema. Not when only `null` would be left (an `Optional` field
+    /// that could never be set), nor for a keyword Jeton does not know (a typo must be told): then,
+    /// as with none left, the alternative's reason is the error.
     private func anyOf(_ subs: [JSONValue], _ path: String, depth: Int) throws -> GrammarNode {
         var nodes: [GrammarNode] = []
         var refused: GrammarError?
+        var onlyNull = true
         for (i, sub) in subs.enumerated() {
             let rules = b.ruleCount, waiting = pending.count
             do {
                 nodes.append(try node(sub, "\(path)/anyOf/\(i)", depth: depth + 1))
-            } catch let e as GrammarError where e.kind == .unsupported {
+                if !Self.isNullOnly(sub) { onlyNull = false }
+            } catch let e as GrammarError where e.kind == .unsupported && !e.message.contains("keyword `") {
                 refused = refused ?? e
                 // The rules the alternative began are left matching nothing (pruned when compiled).
                 for id in rules..<b.ruleCount where !b.isDefined(id) { b.define(id, .alt([])) }
@@ -207,8 +211,19 @@ final class JSONSchemaCompiler {
                 shared = shared.filter { $0.value < rules }
             }
         }
+        if let refused, onlyNull { throw refused }
         guard let first = nodes.first else { throw refused! }
         return nodes.count == 1 ? first : .alt(nodes)
+    }
+
+    /// A schema that allows `null` alone (`{"type": "null"}`, a null `const` or `enum`).
+    static func isNullOnly(_ s: JSONValue) -> Bool {
+        guard case let .object(fields) = s else { return false }
+        let keys = Set(fields.map(\.0)).subtracting(annotations)
+        if keys == ["type"], case .string("null")? = s["type"] { return true }
+        if keys == ["const"], case .null? = s["const"] { return true }
+        if keys == ["enum"], case let .array(v)? = s["enum"], v.allSatisfy({ $0 == .null }) { return true }
+        return false
     }
 
     static func typeMatches(_ v: JSONValue, _ t: String) -> Bool {

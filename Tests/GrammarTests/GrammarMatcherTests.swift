@@ -111,6 +111,13 @@ final class GrammarMatcherTests: XCTestCase {
         XCTAssertThrowsError(try compile(.jsonSchema(#"{"anyOf": [{"type": "strin"}, {"type": "null"}]}"#))) { e in
             XCTAssertEqual((e as? GrammarError)?.kind, .invalid)
         }
+        // Not when only null would be left (an Optional field never set), nor for an unknown keyword (a typo).
+        for schema in [#"{"anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}]}"#,
+                       #"{"anyOf": [{"type": "string", "maxLenght": 5}, {"type": "integer"}]}"#] {
+            XCTAssertThrowsError(try compile(.jsonSchema(schema)), schema) { e in
+                XCTAssertEqual((e as? GrammarError)?.kind, .unsupported, "\(e)")
+            }
+        }
     }
 
     func testRecursiveRefAndErrors() throws {

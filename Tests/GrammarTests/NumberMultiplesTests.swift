@@ -40,6 +40,18 @@ final class NumberMultiplesTests: XCTestCase {
         XCTAssertFalse(g.accepts(Array("10000000000000000".utf8)))  // 17 digits
     }
 
+    /// Round steps: remainders merged (10,000), trailing zeros stripped (10^6), few multiples listed (10^15).
+    func testRoundAndLargeSteps() throws {
+        for (step, good, bad) in [("10000", ["0", "-20000", "9999999999990000"], ["5000", "100000001"]),
+                                  ("1000000", ["3000000", "-1000000"], ["1000", "1000001"]),
+                                  ("1e15", ["2000000000000000", "-9000000000000000"], ["1000", "10000000000000000"])] {
+            let g = try schema(#"{"type": "integer", "multipleOf": \#(step)}"#)
+            XCTAssertLessThan(g.ruleCount, 400, step)
+            for s in good { XCTAssertTrue(g.accepts(Array(s.utf8)), "\(step) \(s)") }
+            for s in bad { XCTAssertFalse(g.accepts(Array(s.utf8)), "\(step) \(s)") }
+        }
+    }
+
     func testRefusals() throws {
         for (s, kind, needle) in [(#"{"type": "integer", "multipleOf": 0}"#, GrammarError.Kind.invalid, "greater than 0"),
                                   (#"{"type": "number", "multipleOf": 1e-7}"#, .unsupported, "fraction digits"),

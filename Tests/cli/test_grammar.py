@@ -243,6 +243,14 @@ MULTIPLE_OF = [
     {"type": "integer", "multipleOf": 1000},
     {"type": "integer", "multipleOf": 64, "minimum": 1000, "maximum": 123456},
     {"multipleOf": 4, "exclusiveMaximum": 0},
+    {"type": "integer", "multipleOf": 123456789.123457},  # 10^6·x a multiple of 123456789123457: x of it (it overflowed)
+    {"type": "integer", "multipleOf": 0.000001},
+    # Merged remainders (the last digits decide), and a step with few multiples of 16 digits, listed.
+    {"type": "integer", "multipleOf": 10000}, {"type": "integer", "multipleOf": 3600}, {"type": "number", "multipleOf": 1e15},
+    {"type": "number", "multipleOf": 9.99, "minimum": -50, "exclusiveMaximum": 49.95},
+    # A step of k trailing zeros: its multiples, then k zeros.
+    {"type": "integer", "multipleOf": 1000000}, {"type": "integer", "multipleOf": 100, "exclusiveMinimum": 0},
+    {"type": "number", "multipleOf": 30, "minimum": -100},
 ]
 
 
@@ -256,7 +264,9 @@ def test_multiple_of_is_exact(tmp_path, schema):
     """Sound against an exact reading of `multipleOf` (the texts' decimal values), and complete on the
     canonical texts the grammar writes: integers, and for a fractional step at most its digits."""
     ints = [str(i) for i in range(-130, 131)] + ["1000", "1024", "1088", "2000", "-3000", "123456", "123392", "123520", "1000000000000000",
-                                                   "9999999999999000", "10000000000000000"]
+                                                   "9999999999999000", "10000000000000000", "123456789123457", "-123456789123457",
+                                                   "246913578246914", "123456789123458", "-1000000000000000", "2000000000000000",
+                                                   "7200", "-36000", "-10000", "9.99", "-49.95", "39.96", "49.95", "19.97"]
     decimals = sorted({decimal_text(k, 20) for k in range(-70, 71)}) + ["0.50", "1.10", "-0.25", "2.0"]
     junk = ["-0", "05", "1.", ".5", "1e2", "--5", "5 ", ""]
     strings = ints + decimals + junk
@@ -383,6 +393,7 @@ def test_choice_and_gbnf(tmp_path):
     ("schema", '{"anyOf": [' * 80 + '{}' + ']}' * 80, "nested deeper than 64 levels (grammar.max_nesting)"),
     ("schema", '{"type": "number", "multipleOf": 0.0000001}', "fraction digits"),
     ("schema", '{"type": "integer", "multipleOf": 99991}', "multipleOf` 99991"),
+    ("schema", '{"type": "integer", "multipleOf": 99991, "minimum": 0}', "list them instead"),
     ("schema", '{"type": "integer", "multipleOf": 7, "minimum": 1, "maximum": 6}', "no multiple"),
     ("schema", '{"type": "object", "patternProperties": {}}', "patternProperties"),
     ("schema", '{"type": "string", "format": "uri"}', "uri"),
