@@ -123,10 +123,14 @@ extension OpenAIAPI {
 
     /// llama-server's GET /lora-adapters: each adapter's position (the `id` of a `lora` entry), path
     /// and global scale.
+    /// Paths (where the server's files are) only to an admin key; without admin keys configured the
+    /// list is behind the API keys, without them.
     func loraAdapterScales(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        try checkScaleAccess(request)
+        let admin = try checkScaleAccess(request, setting: false)
         let list = (lora?.scaled ?? []).enumerated().map { i, e -> JSON in
-            ["id": JSON(i), "name": .string(e.adapter.name), "path": .string(e.adapter.path), "scale": .number(Double(e.scale))]
+            var fields: [(String, JSON)] = [("id", JSON(i)), ("name", .string(e.adapter.name)), ("scale", .number(Double(e.scale)))]
+            if admin { fields.insert(("path", .string(e.adapter.path)), at: 2) }
+            return .object(fields)
         }
         responder.respond(.json(.array(list)))
     }
@@ -134,7 +138,7 @@ extension OpenAIAPI {
     /// llama-server's POST /lora-adapters: `[{"id", "scale"}]` sets the global scales, which requests for
     /// the base model without a `lora` list of their own get; an adapter left out is off.
     func setLoraAdapterScales(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        try checkScaleAccess(request)
+        _ = try checkScaleAccess(request, setting: true)
         guard let registry = lora else {
             throw APIError.invalid("The model `\(model.id)` has no LoRA adapters.", param: nil, code: "lora_not_found")
         }
@@ -168,14 +172,22 @@ extension OpenAIAPI {
         responder.respond(.json(["success": true]))
     }
 
-    /// The global scales are behind the admin keys when there are some (they change every base-model
-    /// answer), else behind the API keys like any route.
-    private func checkScaleAccess(_ request: HTTPRequest) throws {
-        guard let keys = lora?.adminKeys, keys.isEnabled else { return }
+    /// Setting the global scales changes every tenant's base-model answers: it needs an admin key
+    /// (auth.admin_keys; 403 while none is configured, as loading adapters). Reading them needs one
+    /// when some are configured (else the API keys, as any route). True when an admin key was shown.
+    private func checkScaleAccess(_ request: HTTPRequest, setting: Bool) throws -> Bool {
+        guard let keys = lora?.adminKeys, keys.isEnabled else {
+            guard !setting else {
+                throw APIError(.permission, message: "Setting the adapters' global scales is off: configure auth.admin_keys.",
+                               code: "lora_admin_disabled")
+            }
+            return false
+        }
         guard keys.name(in: request.headers) != nil else {
             throw APIError(.authentication, message: "The adapters' global scales need an admin key (auth.admin_keys) as `Authorization: Bearer KEY` (or `x-api-key: KEY`).",
                            code: "invalid_api_key")
         }
+        return true
     }
 
     func unloadLoraAdapter(_ request: HTTPRequest, _ responder: HTTPResponder) throws {

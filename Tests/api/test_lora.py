@@ -329,3 +329,16 @@ def test_llama_server_s_lora_adapters_endpoints_set_the_global_scales(lora_serve
     finally:
         assert s.request("POST", "/lora-adapters", [], headers=auth)[0] == 200
     assert complete(s, "default", prompt)["choices"][0]["text"] == base
+
+
+def test_without_admin_keys_the_global_scales_cannot_be_set(lora_server):
+    """Without auth.admin_keys nobody may set them (every tenant's base-model answers would change);
+    the list is readable, without the files' paths."""
+    s = Server(extra=["--lora", f"a1={lora_server.allowed}/s1/adapter.gguf"])
+    try:
+        status, _, err = s.request("POST", "/lora-adapters", [{"id": 0, "scale": 1}])
+        assert status == 403 and err["error"]["code"] == "lora_admin_disabled", err
+        status, _, listed = s.request("GET", "/lora-adapters")
+        assert status == 200 and listed == [{"id": 0, "name": "a1", "scale": 0}], listed
+    finally:
+        s.stop()
