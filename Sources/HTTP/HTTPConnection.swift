@@ -28,6 +28,8 @@ final class HTTPConnection: @unchecked Sendable {
     let remoteAddress: String
     /// Counted against `maxConnections` (rejected connections are not).
     let counted: Bool
+    /// Over the limit, holding one of the few places of connections that may be health probes.
+    let probe: Bool
 
     private var readSource: DispatchSourceRead?
     private var writeSource: DispatchSourceWrite?
@@ -59,12 +61,13 @@ final class HTTPConnection: @unchecked Sendable {
     var responder: HTTPResponder?
     var response = ResponseState()
 
-    init(fd: Int32, loop: EventLoop, context: ServerContext, remoteAddress: String, counted: Bool) {
+    init(fd: Int32, loop: EventLoop, context: ServerContext, remoteAddress: String, counted: Bool, probe: Bool = false) {
         self.fd = fd
         self.loop = loop
         self.context = context
         self.remoteAddress = remoteAddress
         self.counted = counted
+        self.probe = probe
         machine = HTTPConnectionStateMachine(configuration: context.configuration)
     }
 
@@ -91,7 +94,7 @@ final class HTTPConnection: @unchecked Sendable {
         // Over the connection limit a plain-TCP peer is told so; a TLS peer could not read it.
         if !counted && tls != nil { return close() }
         if context.draining { machine.markDraining() }  // its request is answered, then it closes
-        process(machine.start(now: .now, overConnectionLimit: !counted))
+        process(machine.start(now: .now, overConnectionLimit: !counted, mayBeProbe: probe))
     }
 
     /// Stops reading new requests; an idle connection closes now, a busy one after its response.
@@ -134,6 +137,7 @@ final class HTTPConnection: @unchecked Sendable {
         writeSource = nil
         loop.unregister(self)
         if counted { context.releaseConnection() }
+        if probe { context.releaseProbe() }
         pending?.cancel()
     }
 

@@ -184,17 +184,24 @@ struct HTTPConnectionStateMachine {
 
     static let atConnectionLimit = HTTPParserError(.serviceUnavailable, "too_many_connections", "Server is at its connection limit.")
 
-    /// A new connection. Over the server's connection limit it gets 503 and is closed (once its
-    /// request head shows it is not for `answeredAtLimit`, if any); otherwise its first request
-    /// must be complete within the header timeout.
-    mutating func start(now: MonotonicInstant, overConnectionLimit: Bool) -> [Action] {
+    /// Seconds an over-limit connection has to show it is a health probe.
+    static let probeHeaderSeconds = 2.0
+
+    /// A new connection. Over the server's connection limit it gets 503 and is closed; one that
+    /// `mayBeProbe` (a few places, `ServerContext.maxProbes`) first shows its request head, within
+    /// `probeHeaderSeconds`: a request for `answeredAtLimit` is answered. Otherwise its first
+    /// request must be complete within the header timeout.
+    mutating func start(now: MonotonicInstant, overConnectionLimit: Bool, mayBeProbe: Bool = false) -> [Action] {
         let before = timer
         var actions: [Action] = []
-        if overConnectionLimit && answeredAtLimit.isEmpty {
+        if overConnectionLimit && (answeredAtLimit.isEmpty || !mayBeProbe) {
             fail(Self.atConnectionLimit, into: &actions)
         } else {
             overLimit = overConnectionLimit
             arm(.header, now: now)
+            if overLimit, let t = timer {
+                timer = Timer(kind: .header, deadline: min(t.deadline, now.adding(seconds: Self.probeHeaderSeconds)))
+            }
         }
         return finish(&actions, timerBefore: before)
     }

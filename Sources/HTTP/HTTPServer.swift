@@ -188,8 +188,9 @@ public final class HTTPServer: @unchecked Sendable {
             let loop = loops[nextLoop % loops.count]
             nextLoop &+= 1
             let counted = context.reserveConnection()
+            let probe = !counted && !configuration.pathsAnsweredAtLimit.isEmpty && context.reserveProbe()
             loop.queue.async {
-                let connection = HTTPConnection(fd: fd, loop: loop, context: context, remoteAddress: address, counted: counted)
+                let connection = HTTPConnection(fd: fd, loop: loop, context: context, remoteAddress: address, counted: counted, probe: probe)
                 connection.start()  // over the limit (not counted), it answers 503 and closes
             }
         }

@@ -41,6 +41,21 @@ final class ServerContext: Sendable {
 
     func releaseConnection() { open.withLock { $0 -= 1 } }
 
+    /// Connections over the limit waiting to show whether they are health probes
+    /// (`pathsAnsweredAtLimit`): a few at a time, so a flood over the limit is still refused at once.
+    static let maxProbes = 16
+    private let probes = Mutex(0)
+
+    func reserveProbe() -> Bool {
+        probes.withLock { n in
+            guard n < Self.maxProbes else { return false }
+            n += 1
+            return true
+        }
+    }
+
+    func releaseProbe() { probes.withLock { $0 -= 1 } }
+
     /// Swaps the TLS context: connections accepted from now on use it, open ones keep theirs.
     func replaceTLS(_ tls: TLSContext) { tlsContext.withLock { $0 = tls } }
 

@@ -47,8 +47,8 @@ struct ConnectionHarness {
     var timerKind: Machine.TimerKind? { machine.timer?.kind }
     var deadline: MonotonicInstant? { machine.timer?.deadline }
 
-    mutating func start(overConnectionLimit: Bool = false) -> [String] {
-        record(machine.start(now: clock.now, overConnectionLimit: overConnectionLimit))
+    mutating func start(overConnectionLimit: Bool = false, mayBeProbe: Bool = true) -> [String] {
+        record(machine.start(now: clock.now, overConnectionLimit: overConnectionLimit, mayBeProbe: mayBeProbe))
     }
 
     mutating func receive(_ text: String) -> [String] { receive(Array(text.utf8)) }

@@ -229,6 +229,13 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
             XCTAssertEqual(d.receive(request).first, "error 503 too_many_connections", request)
             XCTAssertTrue(d.dispatched.isEmpty)
         }
+        // It has 2 s (not the 10 s header timeout) to show its head, and only a few may wait at once.
+        var slow = ConnectionHarness { $0.pathsAnsweredAtLimit = ["/health"] }
+        _ = slow.start(overConnectionLimit: true)
+        XCTAssertEqual(slow.advance(1.5), [])
+        XCTAssertEqual(slow.advance(1), ["close"], "silent for 2 s: closed")
+        var full = ConnectionHarness { $0.pathsAnsweredAtLimit = ["/health"] }
+        XCTAssertEqual(full.start(overConnectionLimit: true, mayBeProbe: false), ["error 503 too_many_connections"])
         var e = ConnectionHarness { $0.pathsAnsweredAtLimit = ["/health"] }
         _ = e.start(overConnectionLimit: false)
         XCTAssertEqual(e.receive("GET /v1/models HTTP/1.1\r\nHost: a\r\n\r\n").first, "dispatch GET /v1/models", "under the limit: all")

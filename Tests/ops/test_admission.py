@@ -204,6 +204,28 @@ def test_at_the_connection_limit_liveness_still_answers():
             refused = raw(request)
             assert refused.startswith(b"HTTP/1.1 503") and b"too_many_connections" in refused, refused[:300]
             assert b"retry-after: 1" in refused.lower(), refused[:300]
+        # A flood of silent connections over the limit is not held: beyond a few that may still show
+        # a probe's head (for 2 s at most), each is refused at once, as before the exemption.
+        flood = [socket.create_connection(("127.0.0.1", s.port), timeout=5) for _ in range(40)]
+        try:
+            time.sleep(0.5)
+            answered = 0
+            for k in flood:
+                k.setblocking(False)
+                try:
+                    answered += k.recv(65536).startswith(b"HTTP/1.1 503")
+                except BlockingIOError:
+                    pass
+            assert answered >= 40 - 16, answered
+            time.sleep(2.5)
+            for k in flood:
+                k.setblocking(True)
+                k.settimeout(5)
+                while k.recv(65536):
+                    pass  # the rest closed by the probe deadline (recv returns b"" at the end)
+        finally:
+            for k in flood:
+                k.close()
     finally:
         for c in held:
             c.close()
