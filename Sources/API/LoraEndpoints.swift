@@ -63,8 +63,14 @@ extension OpenAIAPI {
         if selections.isEmpty, r.raw("lora") == nil, model.accepts(name), let registry = lora {
             selections = registry.scaled.filter { $0.scale != 0 }.map { LoraSelection(adapter: $0.adapter, scale: $0.scale) }
         }
-        // The label is an adapter that applies: one at scale 0 is off (it was counted as used).
-        return (model.accepts(name) ? model.id : name, selections.first?.adapter.name, selections)
+        // The label is an adapter that applies (the one `model` names first): one at scale 0 is off
+        // (it was counted as used).
+        let label = selections.first?.adapter.name
+        // One order (the model sums them so), so that [a, b] and [b, a] share cached prefixes.
+        if selections.count > 1 {
+            selections.sort { ($0.adapter.name, $0.adapter.serial) < ($1.adapter.name, $1.adapter.serial) }
+        }
+        return (model.accepts(name) ? model.id : name, label, selections)
     }
 
     /// Each adapter as a model of its own, with the base model as `parent` (vLLM's listing).

@@ -26,6 +26,10 @@ struct LoraGroups {
             if active.count > 1 { shared.formUnion(t..<(t + seq.tokens.count)) }
             t += seq.tokens.count
         }
+        // A row's several updates go in this order (`applyLora`): by adapter, whatever the batch or
+        // a request's list holds. Float sums in another order round otherwise, which the next
+        // layer's 8-bit activations can carry into another greedy token.
+        groups.sort { ($0.adapter.name, $0.adapter.serial) < ($1.adapter.name, $1.adapter.serial) }
     }
 
     var isEmpty: Bool { groups.isEmpty }
@@ -48,17 +52,12 @@ extension LlamaModel {
     /// y += each adapter's update of `target` in layer `li` for its rows, all adapters in one
     /// parallel region. x: [n, cols], y: [n, rows]
     func applyLora(_ lora: LoraGroups, _ target: LoraTarget, layer li: Int, x: Buffer, y: Buffer) {
-        var items: [(pair: LoraPair, row: Int, scale: Float)] = []
-        var serial: [(pair: LoraPair, row: Int, scale: Float, name: String, serial: Int)] = []
+        var items: [(pair: LoraPair, row: Int, scale: Float)] = [], serial = items
         var cost = 0, maxRank = 0
         for g in lora.groups {
             guard let pair = g.adapter.pair(layer: li, target) else { continue }
             for t in g.tokens {
-                if lora.shared.contains(t.row) {
-                    serial.append((pair, t.row, t.scale, g.adapter.name, g.adapter.serial))
-                } else {
-                    items.append((pair, t.row, t.scale))
-                }
+                if lora.shared.contains(t.row) { serial.append((pair, t.row, t.scale)) } else { items.append((pair, t.row, t.scale)) }
             }
             cost += pair.cost * g.tokens.count
             maxRank = max(maxRank, pair.rank)
@@ -73,10 +72,7 @@ extension LlamaModel {
             for i in range { items[i].pair.apply(x: xp, y: yp, row: items[i].row, scale: items[i].scale, scratch: scratch) }
         }
         if !serial.isEmpty {
-            // A row's several updates in one order whatever the batch or the request's list holds
-            // (the groups follow the batch): float sums in another order round otherwise, which the
-            // next layer's 8-bit activations can carry into another greedy token.
-            serial.sort { ($0.row, $0.name, $0.serial) < ($1.row, $1.name, $1.serial) }
+            // Group by group: each row's updates in the groups' order (by adapter, `LoraGroups.init`).
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: maxRank)
             defer { scratch.deallocate() }
             for it in serial { it.pair.apply(x: xp, y: yp, row: it.row, scale: it.scale, scratch: scratch) }
