@@ -49,8 +49,9 @@ final class JSONSchemaCompiler {
         let inner = "([a-zA-Z0-9-]{0,38}[a-zA-Z0-9])?"
         return "([a-zA-Z0-9]\(inner)\\.){0,5}[a-zA-Z]\(inner)"
     }()
-    // ISO 8601 durations as RFC 3339 appendix A writes them: years, months and days in that order
-    // (any of them), or weeks; then a time part of hours, minutes and seconds (any of them, in order).
+    // ISO 8601 durations: years, months and days in that order (any of them; RFC 3339 appendix A
+    // allows only unbroken runs, such as no P1Y2D), or weeks; then a time part of hours, minutes and
+    // seconds (any of them, in order).
     static let duration: String = {
         let n = "[0-9]{1,6}"  // Pydantic's timedelta stays under 999,999,999 days
         let time = "T(\(n)H(\(n)M)?(\(n)S)?|\(n)M(\(n)S)?|\(n)S)"

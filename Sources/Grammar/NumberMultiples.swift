@@ -3,8 +3,9 @@
 /// written so far and how they compare with each bound. A step m / 10^f (m an integer, f ≤ 6
 /// fraction digits) allows the values N / 10^f with N a multiple of m, written with at most f
 /// fraction digits (trailing zeros may be left out) and no exponent; an integer step, or an
-/// `integer` schema, allows integers only. Every written value is a multiple exactly, not
-/// within a float tolerance, so any validator accepts it.
+/// `integer` schema, allows integers only. Every written value is an exact multiple of the step's
+/// decimal value (validators that divide floats, as Python's jsonschema does, can still refuse
+/// one: 0.3 / 0.1 is not 3 in binary floating point).
 enum NumberMultiples {
     static let maxFractionDigits = 6
     /// Automaton states one sign may explore, and rules it may leave once minimal (each of up to
@@ -21,11 +22,11 @@ enum NumberMultiples {
     }
 
     /// The step as m / 10^f, or a clear error.
-    static func grid(_ step: Double) throws -> (m: UInt64, f: Int) {
+    static func grid(_ step: Double, maxFraction: Int = maxFractionDigits) throws -> (m: UInt64, f: Int) {
         guard step > 0, step.isFinite else { throw GrammarError.invalid("`multipleOf` must be a number greater than 0") }
         guard let d = NumberRanges.dec(step) else { throw GrammarError.unsupported("`multipleOf` \(step) is beyond 16 digits") }
-        guard d.frac.count <= maxFractionDigits else {
-            throw GrammarError.unsupported("`multipleOf` \(step) has more than \(maxFractionDigits) fraction digits")
+        guard d.frac.count <= maxFraction else {
+            throw GrammarError.unsupported("`multipleOf` \(step) has more than \(maxFraction) fraction digits")
         }
         var m = d.int
         for x in d.frac {
@@ -40,7 +41,8 @@ enum NumberMultiples {
     /// Numbers (integers if `integer`) that are multiples of `step`, with the bounds given.
     static func number(step: Double, min: Double?, minStrict: Bool, max: Double?, maxStrict: Bool, integer: Bool,
                        builder b: GrammarBuilder) throws -> GrammarNode {
-        var (m, f) = try grid(step)
+        // An integer schema's step may be finer: only the integers' multiples are written.
+        var (m, f) = try grid(step, maxFraction: integer ? NumberRanges.maxDigits : maxFractionDigits)
         if integer || f == 0 {
             // An integer x is a multiple of m / 10^f when 10^f·x is one of m: when x is one of
             // m / gcd(m, 10^f) (lcm(m, 10^f) / 10^f, without the product, which overflows).

@@ -54,7 +54,7 @@ struct GrammarCommand: ParsableCommand {
         let compileMs = Double(DispatchTime.now().uptimeNanoseconds &- t0) / 1e6
         emit(["ok": true, "rules": compiled.ruleCount, "symbols": compiled.symbolCount, "compile_ms": compileMs])
         guard let strings else { return }
-        guard let items = try JSONSerialization.jsonObject(with: Data(try readFile(strings))) as? [String] else {
+        guard let items = (try? JSONSerialization.jsonObject(with: Data(try readFile(strings)))) as? [String] else {
             throw ValidationError("--strings needs a JSON array of strings")
         }
         if let model { return try measure(compiled, items, model: model) }

@@ -244,7 +244,7 @@ MULTIPLE_OF = [
     {"type": "integer", "multipleOf": 64, "minimum": 1000, "maximum": 123456},
     {"multipleOf": 4, "exclusiveMaximum": 0},
     {"type": "integer", "multipleOf": 123456789.123457},  # 10^6·x a multiple of 123456789123457: x of it (it overflowed)
-    {"type": "integer", "multipleOf": 0.000001},
+    {"type": "integer", "multipleOf": 0.000001}, {"type": "integer", "multipleOf": 1e-9, "minimum": -5},
     # Merged remainders (the last digits decide), and a step with few multiples of 16 digits, listed.
     {"type": "integer", "multipleOf": 10000}, {"type": "integer", "multipleOf": 3600}, {"type": "number", "multipleOf": 1e15},
     {"type": "number", "multipleOf": 9.99, "minimum": -50, "exclusiveMaximum": 49.95},
