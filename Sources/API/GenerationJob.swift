@@ -32,8 +32,8 @@ final class GenerationJob: @unchecked Sendable {
         var confidence: ConfidenceTracker?
         /// Every low-confidence span given out so far, in order.
         var spans: [ConfidenceSpan] = []
-        /// The ids sampled, in order (those of a stop string included; the end token is not
-        /// delivered), and how many of them a delta has carried.
+        /// With `keepsTokens`: the ids sampled, in order (those of a stop string included; the end
+        /// token is not delivered), and how many of them a delta has carried.
         var sampled: [Int32] = []
         var sampledSent = 0
     }
@@ -75,19 +75,22 @@ final class GenerationJob: @unchecked Sendable {
     private var lastTokenOf: [UInt64?]
     private var firstTokenOf: [UInt64?]
     private let onChoiceDone: ((Int) -> Void)?
+    /// Keep the sampled ids (llama-server's `tokens`); other answers never show them.
+    private let keepsTokens: Bool
 
     /// `confidenceThreshold`: the requests measure confidence (GenerationRequest.measureConfidence),
     /// and tokens below this probability make spans.
     /// `skipSpecial`: generated control tokens give no text (`ChoiceText`).
     init(service: InferenceService, tokenizer: Tokenizer, requestIDs: [String], stops: [String], observer: APIObserver?,
          confidenceThreshold: Double? = nil, skipSpecial: Bool, rules: ChoiceText.LineRules = ChoiceText.LineRules(),
-         onDelta: ((Delta) -> Void)?, onChoiceDone: ((Int) -> Void)? = nil,
+         keepsTokens: Bool = false, onDelta: ((Delta) -> Void)?, onChoiceDone: ((Int) -> Void)? = nil,
          onDone: @escaping (GenerationJob) -> Void) {
         self.service = service
         self.observer = observer
         lastTokenOf = requestIDs.map { _ in nil }
         firstTokenOf = requestIDs.map { _ in nil }
         self.onChoiceDone = onChoiceDone
+        self.keepsTokens = keepsTokens
         self.onDelta = onDelta
         self.onDone = onDone
         choices = requestIDs.map {
@@ -205,7 +208,7 @@ final class GenerationJob: @unchecked Sendable {
                 if let last = lastTokenOf[i] { observer?.interTokenLatency(Double(now &- last) / 1e9) }
                 lastTokenOf[i] = now
                 lastTokenAt = now
-                choices[i].sampled.append(t)
+                if keepsTokens { choices[i].sampled.append(t) }
                 let start = choices[i].text.decodedUTF16
                 let (text, lps, before) = choices[i].text.push(t, lp)
                 choices[i].logprobs += lps
@@ -254,7 +257,7 @@ final class GenerationJob: @unchecked Sendable {
             choices[i].speculation = speculation
         }
         // Each piece carries the ids sampled since the choice's previous one.
-        for k in deltas.indices where deltas[k].promptLogprobs == nil {
+        for k in deltas.indices where keepsTokens && deltas[k].promptLogprobs == nil {
             deltas[k].tokens = Array(choices[i].sampled[choices[i].sampledSent...])
             choices[i].sampledSent = choices[i].sampled.count
         }

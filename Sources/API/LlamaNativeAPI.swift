@@ -100,7 +100,7 @@ extension OpenAIAPI {
 
         guard opts.stream else {
             return try submitWholeAnswer(requests, stops: opts.stop, skipSpecial: skipSpecial, responder: responder, anthropic: false,
-                                         report: report, rules: rules) { job in
+                                         report: report, rules: rules, keepsTokens: returnTokens) { job in
                 n == 1 ? final(job, 0, false) : .array((0..<n).map { final(job, $0, false) })
             }
         }
@@ -109,7 +109,7 @@ extension OpenAIAPI {
         let running = JobReference()
         let job = GenerationJob(
             service: service, tokenizer: t, requestIDs: requests.map(\.id), stops: opts.stop, observer: observer, skipSpecial: skipSpecial,
-            rules: rules,
+            rules: rules, keepsTokens: true,  // each streamed event carries its ids, as llama-server's do
             onDelta: { d in
                 switch d.finishReason {
                 case "abort": writer.abortedByServer(SSE.event(APIError.serverEnded.json)); return

@@ -9,10 +9,11 @@ extension OpenAIAPI {
     /// Submits a whole-answer job; `anthropic`: errors in Anthropic's envelope.
     func submitWholeAnswer(_ requests: [GenerationRequest], stops: [String], skipSpecial: Bool, responder: HTTPResponder,
                            anthropic: Bool, report: @escaping (GenerationJob) -> Void,
-                           rules: ChoiceText.LineRules = ChoiceText.LineRules(), answer: @escaping (GenerationJob) -> JSON) throws {
+                           rules: ChoiceText.LineRules = ChoiceText.LineRules(), keepsTokens: Bool = false,
+                           answer: @escaping (GenerationJob) -> JSON) throws {
         let job = GenerationJob(
             service: service, tokenizer: model.tokenizer, requestIDs: requests.map(\.id), stops: stops, observer: observer,
-            skipSpecial: skipSpecial, rules: rules, onDelta: nil,
+            skipSpecial: skipSpecial, rules: rules, keepsTokens: keepsTokens, onDelta: nil,
             onDone: { job in
                 report(job)
                 if let e = job.error { responder.respond(APIError.internal("generation failed: \(e)").response(anthropic: anthropic)); return }

@@ -71,33 +71,37 @@ public final class HTTPServer: @unchecked Sendable {
     /// What `start` checks before it binds: the TLS files load and the address resolves (a port
     /// in use shows only when binding). For `jeton serve --check-config`.
     public static func check(_ configuration: HTTPServerConfiguration) throws {
-        if let cert = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
-            do { _ = try TLSContext(certificatePath: cert, keyPath: key) } catch { throw StartError.tls("\(error)") }
-        }
-        var hints = addrinfo()
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(configuration.host, String(configuration.port), &hints, &result) == 0, result != nil else {
-            throw StartError.address(configuration.host)
-        }
-        freeaddrinfo(result)
+        _ = try tlsContext(configuration)
+        freeaddrinfo(try addressInfo(host: configuration.host, port: configuration.port))
     }
 
     /// Reads the certificate and key files again (a rotated certificate): new connections use
     /// them, open ones finish with the old. Throws, keeping the old, if they do not load.
     public func reloadTLS() throws {
-        guard let context, context.tls != nil, let cert = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath else { return }
-        do { context.replaceTLS(try TLSContext(certificatePath: cert, keyPath: key)) } catch { throw StartError.tls("\(error)") }
+        guard let context, context.tls != nil, let tls = try Self.tlsContext(configuration) else { return }
+        context.replaceTLS(tls)
+    }
+
+    /// The configuration's certificate and key, loaded (nil without them: plain HTTP).
+    static func tlsContext(_ configuration: HTTPServerConfiguration) throws -> TLSContext? {
+        guard let cert = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath else { return nil }
+        do { return try TLSContext(certificatePath: cert, keyPath: key) } catch { throw StartError.tls("\(error)") }
+    }
+
+    /// The listen address resolved (freed by the caller).
+    static func addressInfo(host: String, port: Int) throws -> UnsafeMutablePointer<addrinfo> {
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let info = result else { throw StartError.address(host) }
+        return info
     }
 
     /// Binds, listens and starts accepting. Throws on bad address, busy port or bad TLS files.
     public func start() throws {
         signal(SIGPIPE, SIG_IGN)  // belt and braces: sends already use MSG_NOSIGNAL
-        var tls: TLSContext?
-        if let cert = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
-            do { tls = try TLSContext(certificatePath: cert, keyPath: key) } catch { throw StartError.tls("\(error)") }
-        }
+        let tls = try Self.tlsContext(configuration)
         let context = ServerContext(configuration: configuration, handler: handler, tls: tls)
         let (fd, port) = try Self.listen(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
         listenFD = fd
@@ -218,14 +222,8 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     static func listen(host: String, port: Int, backlog: Int32) throws -> (Int32, Int) {
-        var hints = addrinfo()
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &result) == 0, let info = result else {
-            throw StartError.address(host)
-        }
-        defer { freeaddrinfo(result) }
+        let info = try addressInfo(host: host, port: port)
+        defer { freeaddrinfo(info) }
         let family = info.pointee.ai_family
         let fd = socket(family, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw StartError.socket("socket", errno) }

@@ -81,23 +81,26 @@ final class AccessLog: APIObserver, Sendable {
     /// its line, as for any answered request. Its counter is `jeton_http_rejected_total` (it
     /// never reached a route), so only the line is written here.
     func refused(_ requestID: String, method: String, path: String, status: Int) {
-        guard enabled else { return }
-        logger.info("\(method) \(path) \(status)", metadata: [
-            "request_id": .string(requestID), "method": .string(method), "path": .string(path),
-            "status": .stringConvertible(status), "duration_s": Self.number(0, places: 4), "refused": "before_body",
-        ])
+        refusal(requestID, method: method, path: path, status: status, refused: "before_body", code: nil)
     }
 
     /// An error the HTTP layer answered itself (framing, sizes, timeouts, the connection limit): its
     /// line, with the request ID the client saw; the method and path as far as they were read (a
     /// long target cut to 256 characters). Counted as `jeton_http_rejected_total`.
     func rejected(_ requestID: String, method: String?, path: String?, status: Int, code: String) {
+        refusal(requestID, method: method ?? "-", path: path.map { $0.count > 256 ? String($0.prefix(256)) + "…" : $0 } ?? "-",
+                status: status, refused: "http", code: code)
+    }
+
+    /// The line of a request answered without reaching a route.
+    private func refusal(_ requestID: String, method: String, path: String, status: Int, refused: String, code: String?) {
         guard enabled else { return }
-        let m = method ?? "-", p = path.map { $0.count > 256 ? String($0.prefix(256)) + "…" : $0 } ?? "-"
-        logger.info("\(m) \(p) \(status)", metadata: [
-            "request_id": .string(requestID), "method": .string(m), "path": .string(p),
-            "status": .stringConvertible(status), "duration_s": Self.number(0, places: 4), "refused": "http", "code": .string(code),
-        ])
+        var meta: Logger.Metadata = [
+            "request_id": .string(requestID), "method": .string(method), "path": .string(path),
+            "status": .stringConvertible(status), "duration_s": Self.number(0, places: 4), "refused": .string(refused),
+        ]
+        if let code { meta["code"] = .string(code) }
+        logger.info("\(method) \(path) \(status)", metadata: meta)
     }
 
     /// Per-token facts go to the model's own metrics (ModelObserver), not through here.
